@@ -1,0 +1,42 @@
+"""The gateway: a thin Flask app serving the portal, the REST API and the health endpoints."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+from services.common.config import get_settings
+from services.common.db import Database
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    settings = get_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key(),
+        SESSION_COOKIE_NAME="lodge_session",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        MAX_CONTENT_LENGTH=1024 * 1024,  # JSON bodies; uploads raise it per request
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(overrides or {})
+
+    from gateway.rpc import RpcPool
+    app.extensions["lodge.database"] = Database(settings.database_url("gateway"), source="gateway")
+    app.extensions["lodge.rpc"] = RpcPool(settings.amqp_uri, settings.rpc_pool_size,
+                                          settings.rpc_timeout)
+
+    from gateway import auth, errors, health, security
+    from gateway.api import api
+    from gateway.portal import portal
+
+    errors.register(app)
+    auth.register(app)
+    security.register(app)
+    health.register(app)
+    app.register_blueprint(api)
+    app.register_blueprint(portal)
+    return app

@@ -1,0 +1,239 @@
+"""REST API v1: JSON in and out, the contract campus systems rely on."""
+from __future__ import annotations
+
+import base64
+import uuid
+
+from flask import Blueprint, abort, current_app, g, jsonify, request, send_file, url_for
+from sqlalchemy import or_, select
+
+from gateway.api import schemas
+from gateway.api.openapi import openapi_document
+from gateway.auth import login_required, roles_required
+from gateway.identity import actor_for
+from gateway.models import User
+from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
+                             raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
+from services.common.contracts import load_or_raise
+from services.common.exceptions import InvalidInput, NotFound
+from services.common.storage import get_storage, new_key
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MULTIPART_OVERHEAD = 64 * 1024
+INLINE_SAFE = ("application/pdf", "image/png", "image/jpeg", "image/gif", "audio/", "video/")
+
+
+def rpc():
+    return current_app.extensions["lodge.rpc"].client()
+
+
+def json_body(schema) -> dict:
+    if not request.data:
+        data = {}
+    else:
+        data = request.get_json(silent=True)
+        if data is None:
+            raise InvalidInput("The body is not valid JSON.", fields={"body": ["malformed JSON"]})
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.", fields={"body": ["not an object"]})
+    return load_or_raise(schema(), data)
+
+
+def query_args(schema) -> dict:
+    return load_or_raise(schema(), request.args.to_dict())
+
+
+@api.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+# --- profiles ---------------------------------------------------------------
+
+@api.get("/profiles")
+@login_required
+def list_profiles():
+    with rpc() as services:
+        return jsonify(items=services.intake.list_profiles(actor=g.actor))
+
+
+@api.get("/profiles/<profile_id>")
+@login_required
+def get_profile(profile_id):
+    with rpc() as services:
+        return jsonify(services.intake.get_profile(actor=g.actor, profile_id=profile_id))
+
+
+# --- deposits ---------------------------------------------------------------
+
+def _depositor(reference: str) -> dict:
+    """The patron a staff member deposits for, by user id, username or e-mail."""
+    with current_app.extensions["lodge.database"].reading() as session:
+        user = session.scalar(select(User).where(or_(
+            User.id == reference, User.username == reference, User.email == reference)))
+        if user is None:
+            raise InvalidInput("There is no such user.", fields={"on_behalf_of": ["unknown user"]})
+        return actor_for(user)
+
+
+@api.post("/deposits")
+@login_required
+def create_deposit():
+    body = json_body(schemas.CreateDepositBody)
+    on_behalf_of = _depositor(body["on_behalf_of"]) if body["on_behalf_of"] else None
+    with rpc() as services:
+        deposit = services.intake.create_deposit(
+            actor=g.actor, profile_id=body["profile_id"], metadata=body["metadata"],
+            on_behalf_of=on_behalf_of)
+    response = jsonify(deposit)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_deposit", deposit_id=deposit["id"])
+    return response
+
+
+@api.get("/deposits")
+@login_required
+def list_deposits():
+    args = query_args(schemas.ListDepositsQuery)
+    with rpc() as services:
+        return jsonify(services.intake.list_deposits(
+            actor=g.actor, status=args["status"], depositor_id=args["depositor"],
+            page=args["page"], per_page=args["per_page"]))
+
+
+@api.get("/deposits/<deposit_id>")
+@login_required
+def get_deposit(deposit_id):
+    with rpc() as services:
+        return jsonify(services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id))
+
+
+@api.patch("/deposits/<deposit_id>")
+@login_required
+def update_deposit(deposit_id):
+    body = json_body(schemas.UpdateDepositBody)
+    with rpc() as services:
+        return jsonify(services.intake.update_deposit(actor=g.actor, deposit_id=deposit_id,
+                                                      metadata=body["metadata"]))
+
+
+@api.post("/deposits/<deposit_id>/actions/<action>")
+@login_required
+def deposit_action(deposit_id, action):
+    body = json_body(schemas.DepositActionBody)
+    with rpc() as services:
+        if action == "submit":
+            return jsonify(services.intake.submit(actor=g.actor, deposit_id=deposit_id))
+        if action == "withdraw":
+            return jsonify(services.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
+                                                    note=body["note"]))
+    abort(404, description=f"There is no deposit action {action!r}; use submit or withdraw.")
+
+
+@api.post("/deposits/<deposit_id>/files")
+@login_required
+def upload_file(deposit_id):
+    """Stream the body into staging, then register the file with intake."""
+    with rpc() as services:
+        policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
+    limit = policy["max_file_size"]
+    multipart = request.mimetype == "multipart/form-data"
+    check_declared_length(request.content_length,
+                          limit + (MULTIPART_OVERHEAD if multipart else 0))
+    request.max_content_length = limit + MULTIPART_OVERHEAD
+    expected = expected_digests(request.headers)
+    if multipart:
+        upload = MultipartUpload(request.stream, request.content_type, limit)
+        upload.open()
+        filename, chunks = sanitise_filename(upload.filename), upload.chunks()
+    else:
+        filename = sanitise_filename(query_args(schemas.UploadQuery)["filename"])
+        chunks = raw_chunks(request.stream)
+
+    storage = get_storage()
+    stored = storage.save(new_key("staging", deposit_id), chunks, max_size=limit)
+    try:
+        verify_digests(stored, expected)
+        record = {"id": uuid.uuid4().hex, "filename": filename, "size": stored.size,
+                  "sha256": stored.sha256, "md5": stored.md5, "storage_key": stored.key,
+                  "media_type": sniff_media_type(storage.head(stored.key))}
+        with rpc() as services:
+            created = services.intake.add_file(actor=g.actor, deposit_id=deposit_id, file=record)
+    except BaseException:
+        storage.delete(stored.key)
+        raise
+    response = jsonify(schemas.FileCreated().dump(created))
+    response.status_code = 201
+    return response
+
+
+@api.delete("/deposits/<deposit_id>/files/<file_id>")
+@login_required
+def delete_file(deposit_id, file_id):
+    with rpc() as services:
+        services.intake.remove_file(actor=g.actor, deposit_id=deposit_id, file_id=file_id)
+    return "", 204
+
+
+# --- reviews ----------------------------------------------------------------
+
+REVIEW_ACTIONS = {"claim": "claim", "release": "release", "approve": "approve",
+                  "decline": "decline", "return": "return_for_changes"}
+
+
+@api.get("/reviews")
+@roles_required("approver", "manager")
+def list_reviews():
+    args = query_args(schemas.ListReviewsQuery)
+    with rpc() as services:
+        return jsonify(services.approval.list_reviews(actor=g.actor, **args))
+
+
+@api.post("/reviews/<deposit_id>/actions/<action>")
+@roles_required("approver", "manager")
+def review_action(deposit_id, action):
+    method = REVIEW_ACTIONS.get(action)
+    if method is None:
+        abort(404, description=f"There is no review action {action!r}.")
+    body = json_body(schemas.ReviewActionBody)
+    with rpc() as services:
+        if action in ("claim", "release"):
+            return jsonify(getattr(services.approval, method)(actor=g.actor, deposit_id=deposit_id))
+        return jsonify(getattr(services.approval, method)(actor=g.actor, deposit_id=deposit_id,
+                                                          **body))
+
+
+@api.get("/reasons")
+@roles_required("approver", "manager")
+def list_reasons():
+    with rpc() as services:
+        return jsonify(items=services.approval.list_reasons(actor=g.actor))
+
+
+# --- items ------------------------------------------------------------------
+
+@api.get("/items/<item_id>")
+def get_item(item_id):
+    with rpc() as services:
+        return jsonify(services.inventory.get_item(item_id=item_id))
+
+
+@api.get("/items/<item_id>/files/<file_id>")
+def download_item_file(item_id, file_id):
+    with rpc() as services:
+        item = services.inventory.get_item(item_id=item_id)
+        stored = services.inventory.get_item_file(item_id=item_id, file_id=file_id)
+    if item["access"] == "campus" and g.actor is None:
+        raise NotFound("There is no such file.")
+    if item["access"] not in ("open", "campus"):
+        raise NotFound("There is no such file.")
+    inline = stored["media_type"].startswith(INLINE_SAFE)
+    response = send_file(get_storage().path(stored["storage_key"]), mimetype=stored["media_type"],
+                         as_attachment=not inline, download_name=stored["filename"],
+                         conditional=True, etag=stored["sha256"])
+    response.headers["Digest"] = "sha-256=" + base64.b64encode(
+        bytes.fromhex(stored["sha256"])).decode()
+    # a deposited file is never a page of this origin
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

@@ -1,0 +1,137 @@
+"""The OpenAPI 3 document of REST API v1, built from the same marshmallow schemas the API uses."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from gateway.api import schemas
+from services.common import contracts as c
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message", "fields"],
+                             "properties": {"code": {"type": "string"},
+                                            "message": {"type": "string"},
+                                            "fields": {"type": "object"}}}},
+}
+ERRORS = {
+    "400": "Malformed request", "401": "Not signed in", "403": "Not allowed",
+    "404": "No such object, or not yours", "409": "Conflict or invalid transition",
+    "413": "Too large", "422": "Invalid input, with per-field messages",
+}
+
+
+def _path_param(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema_type: str = "string", enum: tuple | None = None) -> dict:
+    schema = {"type": schema_type}
+    if enum:
+        schema["enum"] = list(enum)
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+def _operation(summary: str, response: str | None, status: str = "200", body: str | None = None,
+               params: list | None = None, errors: tuple[str, ...] = ("401", "404")) -> dict:
+    responses = {status: {"description": "OK"}}
+    if response:
+        responses[status]["content"] = {"application/json": {"schema": {"$ref": response}}}
+    for code in errors:
+        responses[code] = {"description": ERRORS[code],
+                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    operation = {"summary": summary, "responses": responses, "parameters": params or []}
+    if body:
+        operation["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": {"$ref": body}}}}
+    return operation
+
+
+def _ref(name: str) -> str:
+    return f"#/components/schemas/{name}"
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    spec = APISpec(title="Lodge REST API", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()],
+                   info={"description": "Self-deposit for institutional repositories. "
+                                        "Authenticate with a session cookie plus X-CSRFToken, "
+                                        "or with 'Authorization: Bearer <token>'."})
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie",
+                                                "name": "lodge_session"})
+    spec.components.schema("Error", ERROR)
+    for name, schema in {
+        "Profile": c.ProfileView, "Deposit": c.DepositView, "DepositPage": c.DepositPage,
+        "ReviewTask": c.ReviewTaskSchema, "ReviewPage": c.ReviewPage, "Reason": c.ReasonSchema,
+        "Item": c.ItemView, "FileCreated": schemas.FileCreated,
+        "CreateDeposit": schemas.CreateDepositBody, "UpdateDeposit": schemas.UpdateDepositBody,
+        "DepositAction": schemas.DepositActionBody, "ReviewAction": schemas.ReviewActionBody,
+    }.items():
+        spec.components.schema(name, schema=schema)
+
+    deposit_id, item_id = _path_param("deposit_id"), _path_param("item_id")
+    spec.path("/api/v1/profiles", operations={"get": _operation(
+        "Profiles the caller may use, with form fields and file rules", None, errors=("401",))})
+    spec.path("/api/v1/profiles/{profile_id}", operations={"get": _operation(
+        "One profile", _ref("Profile"), params=[_path_param("profile_id")],
+        errors=("401", "403", "404"))})
+    spec.path("/api/v1/deposits", operations={
+        "get": _operation("The caller's deposits (staff may filter by depositor)",
+                          _ref("DepositPage"), params=[
+                              _query("status", enum=c.STATUSES), _query("depositor"),
+                              _query("page", "integer"), _query("per_page", "integer")],
+                          errors=("401", "422")),
+        "post": _operation("Create a draft deposit", _ref("Deposit"), "201", _ref("CreateDeposit"),
+                           errors=("400", "401", "403", "404", "422")),
+    })
+    spec.path("/api/v1/deposits/{deposit_id}", operations={
+        "get": _operation("A deposit with its history, files and validation report",
+                          _ref("Deposit"), params=[deposit_id]),
+        "patch": _operation("Change the metadata of a draft or returned deposit", _ref("Deposit"),
+                            body=_ref("UpdateDeposit"), params=[deposit_id],
+                            errors=("400", "401", "403", "404", "409", "422")),
+    })
+    spec.path("/api/v1/deposits/{deposit_id}/files", operations={"post": {
+        **_operation("Upload a file: the request body named by ?filename=, or multipart "
+                     "with a part named 'file'. Streamed and checksummed before 201.",
+                     _ref("FileCreated"), "201", params=[deposit_id, _query("filename")],
+                     errors=("401", "403", "404", "409", "413", "422")),
+        "requestBody": {"required": True, "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"}}}}}},
+    }})
+    spec.path("/api/v1/deposits/{deposit_id}/files/{file_id}", operations={"delete": _operation(
+        "Remove a file from a draft or returned deposit", None, "204",
+        params=[deposit_id, _path_param("file_id")], errors=("401", "403", "404", "409"))})
+    spec.path("/api/v1/deposits/{deposit_id}/actions/{action}", operations={"post": _operation(
+        "Submit or withdraw", _ref("Deposit"), body=_ref("DepositAction"), params=[
+            deposit_id, {**_path_param("action"),
+                         "schema": {"type": "string", "enum": ["submit", "withdraw"]}}],
+        errors=("400", "401", "403", "404", "409", "422"))})
+    spec.path("/api/v1/reviews", operations={"get": _operation(
+        "The review queue", _ref("ReviewPage"), params=[
+            _query("state", enum=("open", "claimed", "decided", "cancelled", "all")),
+            _query("assignee"), _query("page", "integer"), _query("per_page", "integer")],
+        errors=("401", "403", "422"))})
+    spec.path("/api/v1/reviews/{deposit_id}/actions/{action}", operations={"post": _operation(
+        "Claim, release, approve, decline or return a deposit", _ref("ReviewTask"),
+        body=_ref("ReviewAction"), params=[deposit_id, {**_path_param("action"), "schema": {
+            "type": "string", "enum": ["claim", "release", "approve", "decline", "return"]}}],
+        errors=("400", "401", "403", "404", "409", "422"))})
+    spec.path("/api/v1/reasons", operations={"get": _operation(
+        "Decline and return reasons", None, errors=("401", "403"))})
+    spec.path("/api/v1/items/{item_id}", operations={"get": _operation(
+        "An item in the repository", _ref("Item"), params=[item_id], errors=("404",))})
+    spec.path("/api/v1/items/{item_id}/files/{file_id}", operations={"get": {
+        **_operation("Download an item's file, honouring access rights", None,
+                     params=[item_id, _path_param("file_id")], errors=("404",)),
+    }})
+    document = spec.to_dict()
+    document["security"] = [{"bearer": []}, {"session": []}]
+    return document

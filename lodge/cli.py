@@ -1,0 +1,159 @@
+"""`lodge run | service NAME | gateway | migrate | seed | token USERNAME`."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from lodge.registry import SERVICE_CLASSES
+from services.common.config import DATABASE_OWNERS, get_settings
+
+DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff")
+
+
+@click.group()
+def main():
+    """Lodge: self-deposit for institutional repositories."""
+
+
+def require_broker() -> None:
+    from kombu import Connection
+    uri = get_settings().amqp_uri
+    try:
+        with Connection(uri, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as err:
+        raise click.ClickException(
+            f"RabbitMQ is not reachable at {uri} ({err}).\n"
+            "Start it with 'sudo rabbitmq-server -detached' (or 'sudo systemctl start "
+            "rabbitmq-server'), or point LODGE_AMQP_URI at a running broker.") from None
+
+
+@main.command()
+def migrate():
+    """Bring every database up to date and declare the broker's queues."""
+    from lodge.topology import declare
+    from services.common.migrations import upgrade
+    require_broker()
+    settings = get_settings()
+    for owner in DATABASE_OWNERS:
+        upgrade(owner, settings.database_url(owner))
+        click.echo(f"migrated {owner}")
+    click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
+
+
+@main.command()
+def seed():
+    """Seed the demo accounts, profiles, collections and reasons (once)."""
+    from lodge.seed import seed_demo
+    click.echo("seeded demo data" if seed_demo() else "demo data already present")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(sorted(SERVICE_CLASSES)))
+def service(name):
+    """Run one service."""
+    import eventlet
+    eventlet.monkey_patch()
+    import psycogreen.eventlet
+    psycogreen.eventlet.patch_psycopg()
+
+    import nameko
+    from nameko.runners import ServiceRunner
+
+    from lodge.registry import service_class
+    from services.common.config import nameko_config
+
+    require_broker()
+    nameko.config.setup(nameko_config())
+    runner = ServiceRunner()
+    runner.add_service(service_class(name))
+
+    def stop(_signum, _frame):
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.start()
+    click.echo(f"lodge {name} service started", err=True)
+    runner.wait()
+
+
+@main.command()
+@click.option("--bind", default=None, help="host:port (default LODGE_GATEWAY_BIND or 127.0.0.1:8000)")
+def gateway(bind):
+    """Run the gateway under gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    from gateway import create_app
+
+    class Gateway(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", bind or os.environ.get("LODGE_GATEWAY_BIND", "127.0.0.1:8000"))
+            self.cfg.set("workers", int(os.environ.get("LODGE_GATEWAY_WORKERS", "2")))
+            self.cfg.set("threads", int(os.environ.get("LODGE_GATEWAY_THREADS", "8")))
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 120)
+            self.cfg.set("accesslog", "-" if os.environ.get("LODGE_ACCESS_LOG") else None)
+
+        def load(self):
+            return create_app()
+
+    Gateway().run()
+
+
+@main.command()
+@click.argument("username")
+def token(username):
+    """Print a new API token for USERNAME."""
+    from sqlalchemy import select
+
+    from gateway.identity import issue_token
+    from gateway.models import User
+    from services.common.db import Database
+
+    database = Database(get_settings().database_url("gateway"), "gateway")
+    with database.unit_of_work() as uow:
+        user = uow.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise click.ClickException(f"there is no user {username!r}")
+        click.echo(issue_token(uow.session, user))
+
+
+@main.command()
+def run():
+    """Run all five services and the gateway on this machine, on embedded defaults."""
+    require_broker()
+    root = [sys.executable, "-m", "lodge"]
+    subprocess.run(root + ["migrate"], check=True)
+    subprocess.run(root + ["seed"], check=True)
+    children = [subprocess.Popen(root + ["service", name]) for name in SERVICE_CLASSES]
+    children.append(subprocess.Popen(root + ["gateway"]))
+    url = get_settings().base_url
+    click.echo(f"\nLodge is running at {url}/\n"
+               f"Demo sign-ins (password 'demo'): {', '.join(DEMO_SIGN_INS)}\n"
+               f"API token: lodge token student\nStop with Ctrl-C.\n")
+
+    def stop_all(*_):
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        click.echo("a Lodge process stopped; stopping the rest", err=True)
+        stop_all()
+        sys.exit(1)
+    except KeyboardInterrupt:
+        stop_all()

@@ -1,0 +1,87 @@
+"""Demo data for `lodge run`: accounts, profiles, collections and reasons. Demo only."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from gateway import identity
+from gateway.models import User
+from services.approval.review import seed_reasons
+from services.common.config import get_settings
+from services.common.contracts import ProfileDefinitionSchema
+from services.common.db import Database
+from services.intake.deposits import save_profile
+from services.intake.models import Profile
+from services.inventory.records import seed_collections
+
+DEMO_PASSWORD = "demo"
+DEMO_USERS = (
+    # username, name, groups, roles
+    ("student", "Sam Student", ["student"], ["patron"]),
+    ("faculty", "Fran Faculty", ["faculty"], ["patron"]),
+    ("approver", "Alex Approver", ["approvers"], ["approver"]),
+    ("manager", "Morgan Manager", ["approvers"], ["manager", "approver"]),
+    ("staff", "Robin Staff", ["library"], ["staff"]),
+)
+SYSTEM_ACTOR = {"id": "system", "name": "Lodge", "roles": ["manager"], "groups": []}
+
+COMMON_FIELDS = [
+    {"key": "title", "label": "Title", "type": "text", "required": True, "dc": "title"},
+    {"key": "creators", "label": "Creators", "type": "person", "required": True,
+     "repeatable": True, "dc": "creator"},
+    {"key": "abstract", "label": "Abstract", "type": "long_text", "required": True,
+     "dc": "description"},
+    {"key": "date", "label": "Date", "type": "date", "required": True, "dc": "date"},
+    {"key": "keywords", "label": "Keywords", "type": "keywords", "dc": "subject"},
+    {"key": "language", "label": "Language", "type": "language", "dc": "language"},
+]
+DEMO_PROFILES = {
+    "open-works": {
+        "name": "Articles, datasets and other works",
+        "description": "Published articles, datasets, podcasts and more. Approved automatically.",
+        "allowed_groups": [],
+        "fields": COMMON_FIELDS,
+        "file_rules": {"min_files": 1, "max_files": 20, "max_file_size": 2 * 1024 ** 3,
+                       "max_total_size": 10 * 1024 ** 3, "allowed_extensions": []},
+        "approval": {"mode": "automatic"},
+        "target_collection": "open-works",
+        "terms": "I hold the rights to deposit this work and grant the repository a "
+                 "non-exclusive licence to preserve and distribute it.",
+    },
+    "thesis": {
+        "name": "Thesis",
+        "description": "Bachelor's, master's and doctoral theses. Reviewed by the library.",
+        "allowed_groups": ["student"],
+        "fields": COMMON_FIELDS + [
+            {"key": "degree", "label": "Degree", "type": "choice", "required": True,
+             "vocabulary": ["Bachelor", "Master", "Doctorate"], "dc": "type"},
+        ],
+        "file_rules": {"min_files": 1, "max_files": 5, "max_file_size": 500 * 1024 ** 2,
+                       "max_total_size": 1024 ** 3,
+                       "allowed_extensions": ["pdf", "zip", "txt", "csv", "png", "jpg"]},
+        "approval": {"mode": "manual", "approver_groups": ["approvers"]},
+        "target_collection": "theses",
+        "terms": "I confirm that this is the final, examined version of my thesis.",
+    },
+}
+
+
+def seed_demo() -> bool:
+    """Seed everything once; False if the demo data was there already."""
+    settings = get_settings()
+    gateway = Database(settings.database_url("gateway"), "gateway")
+    with gateway.unit_of_work() as uow:
+        if uow.session.scalar(select(func.count()).select_from(User)):
+            return False
+        for username, name, groups, roles in DEMO_USERS:
+            identity.create_user(uow.session, username, name, f"{username}@example.edu",
+                                 DEMO_PASSWORD, groups, roles)
+    intake = Database(settings.database_url("intake"), "intake")
+    with intake.unit_of_work() as uow:
+        for profile_id, definition in DEMO_PROFILES.items():
+            if uow.session.get(Profile, profile_id) is None:
+                save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition))
+    with Database(settings.database_url("inventory"), "inventory").unit_of_work() as uow:
+        seed_collections(uow.session)
+    with Database(settings.database_url("approval"), "approval").unit_of_work() as uow:
+        seed_reasons(uow.session)
+    return True

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common.db import UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ReviewTask(Base):
+    """One per deposit revision that reached approval; the row approvers lock to decide."""
+    __tablename__ = "review_tasks"
+    __table_args__ = (
+        UniqueConstraint("deposit_id", "revision"),
+        Index("ix_review_tasks_state_created", "state", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deposit_id: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))  # open, claimed, decided, cancelled
+    title: Mapped[str] = mapped_column(String(500), default="")
+    profile_id: Mapped[str] = mapped_column(String(64), default="")
+    depositor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    approver_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    assignee_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    assignee: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the deposit as submitted: what deposit_approved hands to inventory
+    deposit: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("deposit_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deposit_id: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reason(Base):
+    """Code tables of decline and return reasons, managed by deposit managers."""
+    __tablename__ = "reasons"
+    __table_args__ = (UniqueConstraint("kind", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))  # decline or return
+    code: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(300))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)

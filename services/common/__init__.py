@@ -1,0 +1,1 @@
+"""Code every Lodge service shares: configuration, contracts, storage and messaging."""

@@ -1,0 +1,85 @@
+"""Configuration from environment variables; every variable is listed in the README."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
+DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    amqp_uri: str
+    storage_root: Path
+    mail_dir: Path
+    mail_from: str
+    base_url: str
+    identifier_prefix: str
+    handler_max_attempts: int
+    handler_retry_delay_ms: int
+    max_workers: int
+    rpc_timeout: float
+    rpc_pool_size: int
+    cookie_secure: bool
+
+    def database_url(self, owner: str) -> str:
+        default = f"sqlite:///{self.data_dir / (owner + '.db')}"
+        return _env(f"LODGE_{owner.upper()}_DATABASE_URL", default)
+
+    def secret_key(self) -> str:
+        """LODGE_SECRET_KEY, or a random key kept in the data folder for local runs."""
+        key = os.environ.get("LODGE_SECRET_KEY")
+        if key:
+            return key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    data_dir = Path(_env("LODGE_DATA_DIR", "var")).resolve()
+    return Settings(
+        data_dir=data_dir,
+        amqp_uri=_env("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"),
+        storage_root=Path(_env("LODGE_STORAGE_ROOT", str(data_dir / "storage"))).resolve(),
+        mail_dir=Path(_env("LODGE_MAIL_DIR", str(data_dir / "mail"))).resolve(),
+        mail_from=_env("LODGE_MAIL_FROM", "Lodge <lodge@localhost>"),
+        base_url=_env("LODGE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        identifier_prefix=_env("LODGE_IDENTIFIER_PREFIX", "ark:/99999/lodge-"),
+        handler_max_attempts=int(_env("LODGE_HANDLER_MAX_ATTEMPTS", "5")),
+        handler_retry_delay_ms=int(_env("LODGE_HANDLER_RETRY_DELAY_MS", "500")),
+        max_workers=int(_env("LODGE_MAX_WORKERS", "10")),
+        rpc_timeout=float(_env("LODGE_RPC_TIMEOUT", "30")),
+        rpc_pool_size=int(_env("LODGE_RPC_POOL_SIZE", "8")),
+        cookie_secure=_env_bool("LODGE_COOKIE_SECURE", True),
+    )
+
+
+def nameko_config(settings: Settings | None = None) -> dict:
+    settings = settings or get_settings()
+    return {
+        "AMQP_URI": settings.amqp_uri,
+        "max_workers": settings.max_workers,
+        "parent_calls_tracked": 10,
+    }

@@ -1,0 +1,519 @@
+"""Versioned marshmallow contracts for every RPC and event payload.
+
+Services dump what they send and load what they receive through these schemas,
+so a payload that breaks its contract is caught at the edge, never deep inside.
+Adding an optional field keeps the version; anything else bumps CONTRACT_VERSION.
+"""
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import datetime, timezone
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from services.common.exceptions import InvalidInput
+
+CONTRACT_VERSION = "1"
+
+STATUSES = (
+    "draft", "submitted", "in_review", "approved", "archived",
+    "returned", "declined", "withdrawn",
+)
+FIELD_TYPES = (
+    "text", "long_text", "date", "url", "language", "choice", "person",
+    "keywords", "licence",
+)
+DC_ELEMENTS = (
+    "title", "creator", "subject", "description", "publisher", "contributor",
+    "date", "type", "format", "identifier", "source", "language", "relation",
+    "coverage", "rights",
+)
+ROLES = ("patron", "approver", "staff", "manager", "admin")
+ACCESS_POLICIES = ("open", "campus", "embargo")
+
+
+class DateTime(fields.DateTime):
+    """ISO 8601 on the wire. Values that crossed the wire once already are strings,
+    and pass through a second dump unchanged."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, str):
+            return value
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Lenient(Schema):
+    """For payloads read from other services: newer optional fields are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+# --- people -----------------------------------------------------------------
+
+class ActorSchema(Lenient):
+    id = fields.Str(required=True)
+    username = fields.Str(load_default=None)
+    name = fields.Str(load_default="")
+    email = fields.Str(load_default="")
+    groups = fields.List(fields.Str(), load_default=list)
+    roles = fields.List(fields.Str(validate=validate.OneOf(ROLES)), load_default=list)
+    locale = fields.Str(load_default="en")
+
+
+class PersonRefSchema(Lenient):
+    """Who did something, as history and letters show it."""
+    id = fields.Str(required=True)
+    name = fields.Str(load_default="")
+    email = fields.Str(load_default="")
+    locale = fields.Str(load_default="en")
+
+
+# --- profiles ---------------------------------------------------------------
+
+class FormFieldSchema(Strict):
+    key = fields.Str(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    label = fields.Str(required=True)
+    help = fields.Str(load_default="")
+    type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES))
+    required = fields.Bool(load_default=False)
+    repeatable = fields.Bool(load_default=False)
+    max_values = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    dc = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(DC_ELEMENTS))
+    vocabulary = fields.List(fields.Str(), load_default=list)
+
+
+class FileRulesSchema(Strict):
+    min_files = fields.Int(load_default=1, validate=validate.Range(min=0))
+    max_files = fields.Int(load_default=10, validate=validate.Range(min=0))
+    max_file_size = fields.Int(load_default=100 * 1024 * 1024, validate=validate.Range(min=1))
+    max_total_size = fields.Int(load_default=1024 * 1024 * 1024, validate=validate.Range(min=1))
+    allowed_extensions = fields.List(fields.Str(), load_default=list)
+
+
+class ApprovalRuleSchema(Strict):
+    mode = fields.Str(required=True, validate=validate.OneOf(("automatic", "manual")))
+    approver_groups = fields.List(fields.Str(), load_default=list)
+
+
+class ProfileDefinitionSchema(Strict):
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.Str(load_default="")
+    instructions = fields.Str(load_default="")
+    active = fields.Bool(load_default=True)
+    allowed_groups = fields.List(fields.Str(), load_default=list)
+    file_rules = fields.Nested(FileRulesSchema, load_default=lambda: FileRulesSchema().load({}))
+    approval = fields.Nested(ApprovalRuleSchema, required=True)
+    target_collection = fields.Str(required=True)
+    access = fields.Str(load_default="open", validate=validate.OneOf(ACCESS_POLICIES))
+    terms = fields.Str(load_default="")
+    # Last in the body: from here on `fields` names this attribute, not the module.
+    fields = fields.List(fields.Nested(FormFieldSchema), required=True,
+                         validate=validate.Length(min=1))
+
+
+class ProfileView(ProfileDefinitionSchema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.Str(required=True)
+    version = fields.Int(required=True)
+
+
+class ProfileRulesSchema(Lenient):
+    """The part of a profile that later pipeline steps need, pinned to a version."""
+    id = fields.Str(required=True)
+    version = fields.Int(required=True)
+    name = fields.Str(load_default="")
+    file_rules = fields.Nested(FileRulesSchema, required=True)
+    approval = fields.Nested(ApprovalRuleSchema, required=True)
+    target_collection = fields.Str(required=True)
+    access = fields.Str(load_default="open")
+    fields = fields.List(fields.Nested(FormFieldSchema), load_default=list)
+
+
+# --- deposits ---------------------------------------------------------------
+
+class FileSchema(Lenient):
+    id = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    size = fields.Int(required=True)
+    sha256 = fields.Str(required=True)
+    md5 = fields.Str(required=True)
+    media_type = fields.Str(required=True)
+    storage_key = fields.Str(required=True)
+
+
+class HistoryEntrySchema(Lenient):
+    revision = fields.Int(required=True)
+    from_status = fields.Str(allow_none=True)
+    to_status = fields.Str(required=True)
+    actor = fields.Nested(PersonRefSchema, required=True)
+    reason_code = fields.Str(allow_none=True, load_default=None)
+    note = fields.Str(allow_none=True, load_default=None)
+    at = DateTime(required=True)
+
+
+class DepositSnapshotSchema(Lenient):
+    """A deposit as events carry it: everything the next step needs."""
+    id = fields.Str(required=True)
+    revision = fields.Int(required=True)
+    title = fields.Str(load_default="")
+    profile = fields.Nested(ProfileRulesSchema, required=True)
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
+    metadata = fields.Dict(required=True)
+    files = fields.List(fields.Nested(FileSchema), load_default=list)
+
+
+class FileCheckSchema(Lenient):
+    check = fields.Str(required=True)
+    passed = fields.Bool(required=True)
+    message = fields.Str(required=True)
+
+
+class FileReportSchema(Lenient):
+    file_id = fields.Str(allow_none=True)
+    filename = fields.Str(allow_none=True)
+    passed = fields.Bool(required=True)
+    media_type = fields.Str(allow_none=True, load_default=None)
+    checks = fields.List(fields.Nested(FileCheckSchema), required=True)
+
+
+class ValidationReportSchema(Lenient):
+    revision = fields.Int(required=True)
+    passed = fields.Bool(required=True)
+    checks = fields.List(fields.Nested(FileCheckSchema), load_default=list)
+    files = fields.List(fields.Nested(FileReportSchema), load_default=list)
+    checked_at = DateTime(required=True)
+
+
+class DepositView(Lenient):
+    id = fields.Str(required=True)
+    profile_id = fields.Str(required=True)
+    profile_version = fields.Int(required=True)
+    status = fields.Str(required=True, validate=validate.OneOf(STATUSES))
+    revision = fields.Int(required=True)
+    title = fields.Str(load_default="")
+    metadata = fields.Dict(required=True)
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    mediated_by = fields.Nested(PersonRefSchema, allow_none=True)
+    files = fields.List(fields.Nested(FileSchema(exclude=("storage_key",))))
+    history = fields.List(fields.Nested(HistoryEntrySchema))
+    validation_report = fields.Nested(ValidationReportSchema, allow_none=True)
+    item_id = fields.Str(allow_none=True)
+    item_identifier = fields.Str(allow_none=True)
+    created_at = DateTime(required=True)
+    updated_at = DateTime(required=True)
+
+
+class DepositSummarySchema(Lenient):
+    id = fields.Str(required=True)
+    profile_id = fields.Str(required=True)
+    status = fields.Str(required=True)
+    revision = fields.Int(required=True)
+    title = fields.Str(load_default="")
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    item_id = fields.Str(allow_none=True)
+    updated_at = DateTime(required=True)
+
+
+def page_of(item_schema: type[Schema]) -> type[Schema]:
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item_schema), required=True),
+        "page": fields.Int(required=True),
+        "per_page": fields.Int(required=True),
+        "total": fields.Int(required=True),
+    }, name=f"{item_schema.__name__.removesuffix('Schema')}Page")
+
+
+DepositPage = page_of(DepositSummarySchema)
+
+
+# --- approval ---------------------------------------------------------------
+
+DECISIONS = ("approve", "decline", "return")
+
+
+class DecisionSchema(Lenient):
+    decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
+    actor = fields.Nested(PersonRefSchema, required=True)
+    reason_code = fields.Str(allow_none=True, load_default=None)
+    note = fields.Str(allow_none=True, load_default=None)
+    at = DateTime(required=True)
+
+
+class ReviewTaskSchema(Lenient):
+    deposit_id = fields.Str(required=True)
+    revision = fields.Int(required=True)
+    state = fields.Str(required=True)
+    title = fields.Str(load_default="")
+    profile_id = fields.Str(required=True)
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    assignee = fields.Nested(PersonRefSchema, allow_none=True)
+    decision = fields.Nested(DecisionSchema, allow_none=True)
+    created_at = DateTime(required=True)
+
+
+ReviewPage = page_of(ReviewTaskSchema)
+
+
+class ReasonSchema(Lenient):
+    kind = fields.Str(required=True, validate=validate.OneOf(("decline", "return")))
+    code = fields.Str(required=True)
+    label = fields.Str(required=True)
+    is_default = fields.Bool(load_default=False)
+
+
+# --- inventory --------------------------------------------------------------
+
+class ItemFileSchema(Lenient):
+    id = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    size = fields.Int(required=True)
+    sha256 = fields.Str(required=True)
+    media_type = fields.Str(required=True)
+
+
+class RepresentationSchema(Lenient):
+    id = fields.Str(required=True)
+    usage = fields.Str(required=True)
+    label = fields.Str(required=True)
+    files = fields.List(fields.Nested(ItemFileSchema), required=True)
+
+
+class ItemView(Lenient):
+    id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    deposit_id = fields.Str(required=True)
+    collection = fields.Str(required=True)
+    access = fields.Str(required=True)
+    record = fields.Dict(required=True)
+    representations = fields.List(fields.Nested(RepresentationSchema), required=True)
+    created_at = DateTime(required=True)
+
+
+class StoredFileSchema(ItemFileSchema):
+    """Where the gateway finds an item file to stream it."""
+    storage_key = fields.Str(required=True)
+
+
+# --- events -----------------------------------------------------------------
+
+class EventSchema(Lenient):
+    event_id = fields.Str(required=True)
+    schema_version = fields.Str(required=True, validate=validate.Equal(CONTRACT_VERSION))
+    occurred_at = DateTime(required=True)
+    deposit_id = fields.Str(required=True)
+    revision = fields.Int(required=True)
+
+    dedupe_fields: tuple[str, ...] = ()
+
+
+class DepositSubmitted(EventSchema):
+    deposit = fields.Nested(DepositSnapshotSchema, required=True)
+
+
+class DepositWithdrawn(EventSchema):
+    actor = fields.Nested(PersonRefSchema, required=True)
+
+
+class DepositStatusChanged(EventSchema):
+    from_status = fields.Str(allow_none=True)
+    to_status = fields.Str(required=True, validate=validate.OneOf(STATUSES))
+    actor = fields.Nested(PersonRefSchema, required=True)
+    reason_code = fields.Str(allow_none=True, load_default=None)
+    note = fields.Str(allow_none=True, load_default=None)
+    title = fields.Str(load_default="")
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    item_id = fields.Str(allow_none=True, load_default=None)
+    item_identifier = fields.Str(allow_none=True, load_default=None)
+    report = fields.Nested(ValidationReportSchema, allow_none=True, load_default=None)
+
+    dedupe_fields = ("to_status",)
+
+
+class DepositValidated(EventSchema):
+    passed = fields.Bool(required=True)
+    report = fields.Nested(ValidationReportSchema, required=True)
+    deposit = fields.Nested(DepositSnapshotSchema, required=True)
+
+
+class DepositDecided(EventSchema):
+    decision = fields.Nested(DecisionSchema, required=True)
+    deposit = fields.Nested(DepositSnapshotSchema, required=True)
+
+
+class ItemCreated(EventSchema):
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    collection = fields.Str(required=True)
+    decision = fields.Nested(DecisionSchema, required=True)
+
+
+class LetterOutcome(EventSchema):
+    letter_id = fields.Str(required=True)
+    letter_type = fields.Str(required=True)
+    recipient = fields.Str(required=True)
+    error = fields.Str(allow_none=True, load_default=None)
+
+    dedupe_fields = ("letter_id",)
+
+
+EVENTS: dict[tuple[str, str], type[EventSchema]] = {
+    ("intake", "deposit_submitted"): DepositSubmitted,
+    ("intake", "deposit_withdrawn"): DepositWithdrawn,
+    ("intake", "deposit_status_changed"): DepositStatusChanged,
+    ("validation", "deposit_validated"): DepositValidated,
+    ("approval", "deposit_approved"): DepositDecided,
+    ("approval", "deposit_declined"): DepositDecided,
+    ("approval", "deposit_returned"): DepositDecided,
+    ("inventory", "item_created"): ItemCreated,
+    ("letters", "letter_sent"): LetterOutcome,
+    ("letters", "letter_failed"): LetterOutcome,
+}
+
+
+def event_schema(source: str, event_type: str) -> EventSchema:
+    try:
+        return EVENTS[(source, event_type)]()
+    except KeyError:
+        raise LookupError(f"no contract for event {source}.{event_type}") from None
+
+
+def new_event(source: str, event_type: str, **payload) -> dict:
+    """A JSON-ready event payload, checked against its contract."""
+    payload.setdefault("event_id", uuid.uuid4().hex)
+    payload.setdefault("schema_version", CONTRACT_VERSION)
+    payload.setdefault("occurred_at", datetime.now(timezone.utc))
+    schema = event_schema(source, event_type)
+    dumped = schema.dump(payload)
+    errors = schema.validate(dumped)
+    if errors:
+        raise ValueError(f"{source}.{event_type} breaks its contract: {errors}")
+    return dumped
+
+
+def dedupe_key(source: str, event_type: str, payload: dict) -> str:
+    """Handlers are idempotent per deposit, revision and event."""
+    schema = EVENTS[(source, event_type)]
+    parts = [source, event_type, payload["deposit_id"], str(payload["revision"])]
+    parts += [str(payload.get(name)) for name in schema.dedupe_fields]
+    return ":".join(parts)
+
+
+# --- RPC requests -----------------------------------------------------------
+
+class PageRequest(Strict):
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class ActorRequest(Strict):
+    actor = fields.Nested(ActorSchema, required=True)
+
+
+class ProfileRequest(ActorRequest):
+    profile_id = fields.Str(required=True)
+
+
+class SaveProfileRequest(ActorRequest):
+    profile_id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"))
+    definition = fields.Nested(ProfileDefinitionSchema, required=True)
+
+
+class CreateDepositRequest(ActorRequest):
+    profile_id = fields.Str(required=True)
+    metadata = fields.Dict(load_default=dict)
+    on_behalf_of = fields.Nested(ActorSchema, load_default=None, allow_none=True)
+
+
+class DepositRequest(ActorRequest):
+    deposit_id = fields.Str(required=True)
+
+
+class UpdateDepositRequest(DepositRequest):
+    metadata = fields.Dict(required=True)
+
+
+class DepositActionRequest(DepositRequest):
+    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+
+
+class ListDepositsRequest(ActorRequest, PageRequest):
+    status = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(STATUSES))
+    depositor_id = fields.Str(load_default=None, allow_none=True)
+
+
+class AddFileRequest(DepositRequest):
+    file = fields.Nested(FileSchema, required=True)
+
+
+class FileRequest(DepositRequest):
+    file_id = fields.Str(required=True)
+
+
+class ListReviewsRequest(ActorRequest, PageRequest):
+    state = fields.Str(load_default="open", validate=validate.OneOf(
+        ("open", "claimed", "decided", "cancelled", "all")))
+    assignee = fields.Str(load_default=None, allow_none=True)
+
+
+class ReviewActionRequest(DepositRequest):
+    reason_code = fields.Str(load_default=None, allow_none=True)
+    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+
+
+class CancelReviewRequest(Strict):
+    deposit_id = fields.Str(required=True)
+    revision = fields.Int(required=True)
+
+
+class ItemRequest(Strict):
+    item_id = fields.Str(required=True)
+
+
+class ItemFileRequest(ItemRequest):
+    file_id = fields.Str(required=True)
+
+
+class DepositReportRequest(Strict):
+    deposit_id = fields.Str(required=True)
+    revision = fields.Int(required=True)
+
+
+class CheckFileRequest(Strict):
+    storage_key = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    file_rules = fields.Nested(FileRulesSchema, required=True)
+
+
+def load_or_raise(schema: Schema, data: dict) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        raise InvalidInput("The request is not valid.", fields=err.messages) from None
+
+
+def rpc_contract(request: type[Schema], response: Schema | None = None):
+    """Check an RPC's keyword arguments against `request` and dump its result with `response`.
+
+    The wrapped method is called with the loaded arguments; callers pass keywords only.
+    """
+    request_schema = request()
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, **kwargs):
+            result = method(self, **load_or_raise(request_schema, kwargs))
+            return response.dump(result) if response is not None else result
+        del wrapper.__wrapped__  # nameko checks the call against the wrapper's signature
+        return wrapper
+
+    return decorate

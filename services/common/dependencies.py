@@ -1,0 +1,77 @@
+"""Dependency providers every service uses: its database (with the outbox relay) and file storage."""
+from __future__ import annotations
+
+import logging
+
+from eventlet.event import Event as GreenEvent
+from eventlet.timeout import Timeout
+from nameko.extensions import DependencyProvider
+
+from services.common.config import get_settings
+from services.common.db import Database
+from services.common.messaging import OutboxRelay
+from services.common.storage import get_storage
+
+log = logging.getLogger(__name__)
+
+
+class Store(DependencyProvider):
+    """The service's database; its outbox is relayed by a managed green thread,
+    woken after each worker and on a timer as a safety net."""
+
+    poll_interval = 1.0
+
+    def setup(self):
+        settings = get_settings()
+        name = self.container.service_name
+        self.database = Database(settings.database_url(name), source=name)
+        self.relay = OutboxRelay(self.database, name, settings.amqp_uri)
+        self._wakeup = GreenEvent()
+        self._running = False
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
+
+    def stop(self):
+        self._running = False
+        self.wake()
+
+    def kill(self):
+        self.stop()
+
+    def wake(self):
+        if not self._wakeup.ready():
+            self._wakeup.send(True)
+
+    def _relay_forever(self):
+        while self._running:
+            try:
+                self.relay.flush()
+            except Exception:  # broker or database down: keep the rows, try again
+                log.exception("outbox relay of %s failed; retrying", self.container.service_name)
+            with Timeout(self.poll_interval, False):
+                self._wakeup.wait()
+            self._wakeup = GreenEvent()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def worker_teardown(self, worker_ctx):
+        self.wake()
+
+    # what workers use
+    def unit_of_work(self):
+        return self.database.unit_of_work()
+
+    def reading(self):
+        return self.database.reading()
+
+
+
+class FileStorage(DependencyProvider):
+    def setup(self):
+        self.storage = get_storage()
+
+    def get_dependency(self, worker_ctx):
+        return self.storage

@@ -1,0 +1,50 @@
+"""Domain errors shared by every service.
+
+They cross RPC as themselves (nameko's deserialize_to_instance), so the gateway
+maps each class to one HTTP response in gateway/errors.py.
+"""
+from nameko.exceptions import deserialize_to_instance
+
+
+class LodgeError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, fields: dict | None = None):
+        super().__init__(message, fields or {})
+        self.message = message
+        self.fields = fields or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@deserialize_to_instance
+class InvalidInput(LodgeError):
+    """Input failed a contract or a profile's rules; `fields` says which and why."""
+    code = "invalid_input"
+
+
+@deserialize_to_instance
+class NotFound(LodgeError):
+    code = "not_found"
+
+
+@deserialize_to_instance
+class Forbidden(LodgeError):
+    code = "forbidden"
+
+
+@deserialize_to_instance
+class Conflict(LodgeError):
+    """The object changed under the caller, or someone else acted first."""
+    code = "conflict"
+
+
+@deserialize_to_instance
+class InvalidTransition(LodgeError):
+    code = "invalid_transition"
+
+
+@deserialize_to_instance
+class TooLarge(LodgeError):
+    code = "too_large"

@@ -1,0 +1,303 @@
+"""What intake does with deposits and profiles, free of nameko: plain functions over a unit of work."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+
+from services.common.auth import SYSTEM, has_role, is_staff, person_ref
+from services.common.contracts import new_event
+from services.common.db import UnitOfWork
+from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from services.intake import lifecycle
+from services.intake.lifecycle import EDITABLE, Status
+from services.intake.metadata import title_of, validate_metadata
+from services.intake.models import Deposit, DepositFile, HistoryEntry, Profile, ProfileVersion
+
+# --- profiles ---------------------------------------------------------------
+
+
+def profile_definition(session, profile_id: str, version: int | None = None) -> dict:
+    profile = session.get(Profile, profile_id)
+    if profile is None:
+        raise NotFound(f"There is no profile {profile_id!r}.", fields={"profile_id": ["unknown"]})
+    row = session.get(ProfileVersion, (profile_id, version or profile.current_version))
+    return {**row.definition, "id": profile_id, "version": row.version}
+
+
+def may_use_profile(actor: dict, definition: dict) -> bool:
+    if is_staff(actor):
+        return True
+    if not definition["active"]:
+        return False
+    allowed = set(definition["allowed_groups"])
+    return not allowed or bool(allowed.intersection(actor.get("groups") or ()))
+
+
+def list_profiles(session, actor: dict) -> list[dict]:
+    profiles = session.scalars(select(Profile).order_by(Profile.name)).all()
+    definitions = [profile_definition(session, p.id) for p in profiles]
+    return [d for d in definitions if may_use_profile(actor, d)]
+
+
+def usable_profile(session, actor: dict, profile_id: str) -> dict:
+    definition = profile_definition(session, profile_id)
+    if not may_use_profile(actor, definition):
+        raise Forbidden("You may not use this profile.", fields={"profile_id": ["not allowed"]})
+    return definition
+
+
+def save_profile(uow: UnitOfWork, actor: dict, profile_id: str, definition: dict) -> dict:
+    session = uow.session
+    profile = session.get(Profile, profile_id)
+    clash = session.scalar(select(Profile).where(Profile.name == definition["name"],
+                                                 Profile.id != profile_id))
+    if clash is not None:
+        raise InvalidInput("Another profile has that name.", fields={"name": ["already used"]})
+    if profile is None:
+        profile = Profile(id=profile_id, name=definition["name"], current_version=1)
+        session.add(profile)
+    else:
+        profile.current_version += 1
+        profile.name = definition["name"]
+    profile.active = definition["active"]
+    session.add(ProfileVersion(profile_id=profile_id, version=profile.current_version,
+                               definition=definition, created_by=actor["id"]))
+    session.flush()
+    return profile_definition(session, profile_id)
+
+
+# --- deposits ---------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _visible(actor: dict, deposit: Deposit) -> bool:
+    return deposit.depositor_id == actor["id"] or is_staff(actor)
+
+
+def _may_act_as_depositor(actor: dict, deposit: Deposit) -> bool:
+    mediator = (deposit.mediated_by or {}).get("id")
+    return deposit.depositor_id == actor["id"] or mediator == actor["id"] or has_role(actor, "admin")
+
+
+def get_deposit(session, actor: dict, deposit_id: str, for_update: bool = False) -> Deposit:
+    """The deposit if the actor may see it; otherwise NotFound, so nothing leaks."""
+    query = select(Deposit).where(Deposit.id == deposit_id)
+    if for_update:
+        query = query.with_for_update()
+    deposit = session.scalar(query)
+    if deposit is None or not _visible(actor, deposit):
+        raise NotFound("There is no such deposit.")
+    return deposit
+
+
+def depositor_deposit(session, actor: dict, deposit_id: str) -> Deposit:
+    deposit = get_deposit(session, actor, deposit_id, for_update=True)
+    if not _may_act_as_depositor(actor, deposit):
+        raise Forbidden("Only the depositor may do this.")
+    return deposit
+
+
+def _metadata_errors(definition: dict, metadata: dict, complete: bool) -> None:
+    errors = validate_metadata(definition["fields"], metadata, complete=complete)
+    if errors:
+        raise InvalidInput("The metadata is not valid for this profile.",
+                           fields={"metadata": errors})
+
+
+def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict,
+                   on_behalf_of: dict | None) -> Deposit:
+    if on_behalf_of is not None and not has_role(actor, "staff"):
+        raise Forbidden("Only staff may deposit on behalf of someone.",
+                        fields={"on_behalf_of": ["needs the staff role"]})
+    definition = usable_profile(uow.session, actor, profile_id)
+    _metadata_errors(definition, metadata, complete=False)
+    depositor = on_behalf_of or actor
+    now = _now()
+    deposit = Deposit(
+        id=uuid.uuid4().hex, profile_id=profile_id, profile_version=definition["version"],
+        status=Status.DRAFT, revision=1, title=title_of(definition["fields"], metadata),
+        meta=metadata, depositor_id=depositor["id"], depositor=person_ref(depositor),
+        mediated_by=person_ref(actor) if on_behalf_of else None,
+        created_at=now, updated_at=now)
+    uow.session.add(deposit)
+    _record(uow, deposit, lifecycle.Step("create", 1, None, Status.DRAFT, person_ref(actor),
+                                         None, None, now), emit=False)
+    uow.session.flush()
+    return deposit
+
+
+def update_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict) -> Deposit:
+    deposit = depositor_deposit(uow.session, actor, deposit_id)
+    _require_editable(deposit)
+    definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
+    _metadata_errors(definition, metadata, complete=False)
+    deposit.meta = metadata
+    deposit.title = title_of(definition["fields"], metadata)
+    deposit.updated_at = _now()
+    return deposit
+
+
+def _require_editable(deposit: Deposit) -> None:
+    if deposit.status not in EDITABLE:
+        raise Conflict(f"A deposit that is {deposit.status} cannot be changed.",
+                       fields={"status": [f"is {deposit.status}"]})
+
+
+def upload_policy(session, actor: dict, deposit_id: str) -> dict:
+    """What the next upload to this deposit may be; the gateway enforces it as bytes arrive."""
+    deposit = depositor_deposit(session, actor, deposit_id)
+    _require_editable(deposit)
+    rules = profile_definition(session, deposit.profile_id, deposit.profile_version)["file_rules"]
+    used = sum(f.size for f in deposit.files)
+    if len(deposit.files) >= rules["max_files"]:
+        raise Conflict(f"This deposit already has the most files allowed ({rules['max_files']}).",
+                       fields={"file": ["too many files"]})
+    return {
+        "deposit_id": deposit.id,
+        "max_file_size": min(rules["max_file_size"], rules["max_total_size"] - used),
+        "allowed_extensions": rules["allowed_extensions"],
+    }
+
+
+def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict) -> DepositFile:
+    deposit = depositor_deposit(uow.session, actor, deposit_id)
+    _require_editable(deposit)
+    rules = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)["file_rules"]
+    if len(deposit.files) >= rules["max_files"]:
+        raise Conflict(f"This deposit already has the most files allowed ({rules['max_files']}).",
+                       fields={"file": ["too many files"]})
+    if sum(f.size for f in deposit.files) + file["size"] > rules["max_total_size"]:
+        raise InvalidInput("The deposit's files would exceed the total size allowed.",
+                           fields={"file": [f"total over {rules['max_total_size']} bytes"]})
+    record = DepositFile(**file, created_at=_now())
+    deposit.files.append(record)
+    deposit.updated_at = _now()
+    uow.session.flush()
+    return record
+
+
+def remove_file(uow: UnitOfWork, actor: dict, deposit_id: str, file_id: str) -> str:
+    """Remove a file from the deposit; returns its storage key to delete after commit."""
+    deposit = depositor_deposit(uow.session, actor, deposit_id)
+    _require_editable(deposit)
+    record = next((f for f in deposit.files if f.id == file_id), None)
+    if record is None:
+        raise NotFound("The deposit has no such file.")
+    deposit.files.remove(record)
+    deposit.updated_at = _now()
+    return record.storage_key
+
+
+def submit(uow: UnitOfWork, actor: dict, deposit_id: str) -> Deposit:
+    deposit = depositor_deposit(uow.session, actor, deposit_id)
+    definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
+    if not lifecycle.Submit.allowed_from(deposit.status):
+        lifecycle.Submit.apply(deposit, actor)  # raises the clear InvalidTransition
+    _metadata_errors(definition, deposit.meta, complete=True)
+    rules = definition["file_rules"]
+    if len(deposit.files) < rules["min_files"]:
+        raise InvalidInput(f"This profile needs at least {rules['min_files']} file(s).",
+                           fields={"files": [f"at least {rules['min_files']} needed"]})
+    step = lifecycle.Submit.apply(deposit, person_ref(actor))
+    deposit.validation_report = None
+    _record(uow, deposit, step)
+    uow.emit("deposit_submitted", new_event(
+        "intake", "deposit_submitted", deposit_id=deposit.id, revision=deposit.revision,
+        deposit=snapshot(deposit, definition)))
+    return deposit
+
+
+def withdraw(uow: UnitOfWork, actor: dict, deposit_id: str, note: str | None,
+             cancel_review) -> Deposit:
+    """`cancel_review(deposit_id, revision)` stops approval first, so no decision can follow."""
+    deposit = depositor_deposit(uow.session, actor, deposit_id)
+    if lifecycle.Withdraw.allowed_from(deposit.status) and deposit.status != Status.DRAFT:
+        cancel_review(deposit_id=deposit.id, revision=deposit.revision)
+    step = lifecycle.Withdraw.apply(deposit, person_ref(actor), note=note)
+    _record(uow, deposit, step)
+    uow.emit("deposit_withdrawn", new_event(
+        "intake", "deposit_withdrawn", deposit_id=deposit.id, revision=deposit.revision,
+        actor=person_ref(actor)))
+    return deposit
+
+
+def snapshot(deposit: Deposit, definition: dict) -> dict:
+    return {
+        "id": deposit.id,
+        "revision": deposit.revision,
+        "title": deposit.title,
+        "profile": {key: definition[key] for key in (
+            "id", "version", "name", "fields", "file_rules", "approval",
+            "target_collection", "access")},
+        "depositor": deposit.depositor,
+        "mediated_by": deposit.mediated_by,
+        "metadata": deposit.meta,
+        "files": [{
+            "id": f.id, "filename": f.filename, "size": f.size, "sha256": f.sha256,
+            "md5": f.md5, "media_type": f.media_type, "storage_key": f.storage_key,
+        } for f in deposit.files],
+    }
+
+
+def _record(uow: UnitOfWork, deposit: Deposit, step: lifecycle.Step, emit: bool = True) -> None:
+    deposit.history.append(HistoryEntry(
+        revision=step.revision, from_status=step.from_status, to_status=step.to_status,
+        actor=step.actor, reason_code=step.reason_code, note=step.note, at=step.at))
+    deposit.updated_at = step.at
+    if emit:
+        uow.emit("deposit_status_changed", new_event(
+            "intake", "deposit_status_changed", deposit_id=deposit.id, revision=deposit.revision,
+            from_status=step.from_status, to_status=step.to_status, actor=step.actor,
+            reason_code=step.reason_code, note=step.note, title=deposit.title,
+            depositor=deposit.depositor, item_id=deposit.item_id,
+            item_identifier=deposit.item_identifier, report=deposit.validation_report))
+
+
+def list_deposits(session, actor: dict, status: str | None, depositor_id: str | None,
+                  page: int, per_page: int) -> dict:
+    query = select(Deposit)
+    if is_staff(actor):
+        if depositor_id:
+            query = query.where(Deposit.depositor_id == depositor_id)
+    else:
+        query = query.where(Deposit.depositor_id == actor["id"])
+    if status:
+        query = query.where(Deposit.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(Deposit.updated_at.desc(), Deposit.id)
+                           .limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": rows, "page": page, "per_page": per_page, "total": total}
+
+
+# --- outcomes from other services ------------------------------------------
+
+
+def apply_outcome(uow: UnitOfWork, key: str, deposit_id: str, revision: int,
+                  action: type[lifecycle.Action], actor: dict, reason_code: str | None = None,
+                  note: str | None = None, implied_decision: dict | None = None, **changes) -> None:
+    """Move a deposit on an outcome event, once, and only for its current revision.
+
+    Outcomes can overtake each other across queues; `lifecycle.plan` records the steps an
+    outcome implies first. `implied_decision` is who decided, for an implied approval.
+    """
+    if not uow.first_time(key):
+        return
+    deposit = uow.session.scalar(select(Deposit).where(Deposit.id == deposit_id).with_for_update())
+    if deposit is None or deposit.revision != revision:
+        return
+    for step_action in lifecycle.plan(deposit.status, action):
+        if step_action is action:
+            for name, value in changes.items():
+                setattr(deposit, name, value)
+            step = step_action.apply(deposit, actor, reason_code, note)
+        elif step_action is lifecycle.Approve and implied_decision:
+            step = step_action.apply(deposit, implied_decision["actor"],
+                                     implied_decision.get("reason_code"), implied_decision.get("note"))
+        else:
+            step = step_action.apply(deposit, SYSTEM)
+        _record(uow, deposit, step)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from services.common.db import UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Profile(Base):
+    __tablename__ = "profiles"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProfileVersion(Base):
+    """Editing a profile adds a version; a deposit pins the version it was made under."""
+    __tablename__ = "profile_versions"
+
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Deposit(Base):
+    __tablename__ = "deposits"
+    __table_args__ = (
+        Index("ix_deposits_depositor_updated", "depositor_id", "updated_at"),
+        Index("ix_deposits_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(64))
+    profile_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    # `metadata` is taken by SQLAlchemy's declarative base
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    depositor_id: Mapped[str] = mapped_column(String(64))
+    depositor: Mapped[dict[str, Any]] = mapped_column(JSON)
+    mediated_by: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    item_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    item_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    validation_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    files: Mapped[list[DepositFile]] = relationship(
+        back_populates="deposit", order_by="DepositFile.created_at", cascade="all, delete-orphan")
+    history: Mapped[list[HistoryEntry]] = relationship(
+        order_by="HistoryEntry.id", cascade="all, delete-orphan")
+
+
+class DepositFile(Base):
+    __tablename__ = "deposit_files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    deposit_id: Mapped[str] = mapped_column(ForeignKey("deposits.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    md5: Mapped[str] = mapped_column(String(32))
+    media_type: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    deposit: Mapped[Deposit] = relationship(back_populates="files")
+
+
+class HistoryEntry(Base):
+    __tablename__ = "deposit_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deposit_id: Mapped[str] = mapped_column(ForeignKey("deposits.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

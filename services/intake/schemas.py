@@ -1,0 +1,39 @@
+"""Intake's models as the contracts' view dictionaries."""
+from services.intake.models import Deposit, DepositFile
+
+
+def file_view(record: DepositFile) -> dict:
+    return {
+        "id": record.id, "filename": record.filename, "size": record.size,
+        "sha256": record.sha256, "md5": record.md5, "media_type": record.media_type,
+        "storage_key": record.storage_key,
+    }
+
+
+def deposit_summary(deposit: Deposit) -> dict:
+    return {
+        "id": deposit.id, "profile_id": deposit.profile_id, "status": deposit.status,
+        "revision": deposit.revision, "title": deposit.title, "depositor": deposit.depositor,
+        "item_id": deposit.item_id, "updated_at": deposit.updated_at,
+    }
+
+
+def deposit_view(deposit: Deposit) -> dict:
+    return {
+        **deposit_summary(deposit),
+        "profile_version": deposit.profile_version,
+        "metadata": deposit.meta,
+        "mediated_by": deposit.mediated_by,
+        "files": [file_view(f) for f in deposit.files],
+        "history": [{
+            "revision": h.revision, "from_status": h.from_status, "to_status": h.to_status,
+            "actor": h.actor, "reason_code": h.reason_code, "note": h.note, "at": h.at,
+        } for h in deposit.history],
+        "validation_report": deposit.validation_report,
+        "item_identifier": deposit.item_identifier,
+        "created_at": deposit.created_at,
+    }
+
+
+def deposit_page(page: dict) -> dict:
+    return {**page, "items": [deposit_summary(d) for d in page["items"]]}

@@ -1,0 +1,141 @@
+"""Intake: deposit profiles and deposits. Entrypoints only; the work is in deposits.py."""
+from nameko.rpc import ServiceRpc, rpc
+
+from services.common import contracts as c
+from services.common.auth import require_role
+from services.common.dependencies import FileStorage, Store
+from services.common.messaging import handles_event
+from services.intake import deposits, lifecycle
+from services.intake.schemas import deposit_page, deposit_view, file_view
+
+
+class IntakeService:
+    name = "intake"
+
+    store = Store()
+    storage = FileStorage()
+    approval = ServiceRpc("approval")
+
+    # --- profiles -----------------------------------------------------------
+
+    @rpc
+    @c.rpc_contract(c.ActorRequest, c.ProfileView(many=True))
+    def list_profiles(self, actor):
+        with self.store.reading() as session:
+            return deposits.list_profiles(session, actor)
+
+    @rpc
+    @c.rpc_contract(c.ProfileRequest, c.ProfileView())
+    def get_profile(self, actor, profile_id):
+        with self.store.reading() as session:
+            return deposits.usable_profile(session, actor, profile_id)
+
+    @rpc
+    @c.rpc_contract(c.SaveProfileRequest, c.ProfileView())
+    def save_profile(self, actor, profile_id, definition):
+        require_role(actor, "manager")
+        with self.store.unit_of_work() as uow:
+            return deposits.save_profile(uow, actor, profile_id, definition)
+
+    # --- deposits -----------------------------------------------------------
+
+    @rpc
+    @c.rpc_contract(c.CreateDepositRequest, c.DepositView())
+    def create_deposit(self, actor, profile_id, metadata, on_behalf_of):
+        with self.store.unit_of_work() as uow:
+            return deposit_view(deposits.create_deposit(uow, actor, profile_id, metadata,
+                                                        on_behalf_of))
+
+    @rpc
+    @c.rpc_contract(c.DepositRequest, c.DepositView())
+    def get_deposit(self, actor, deposit_id):
+        with self.store.reading() as session:
+            return deposit_view(deposits.get_deposit(session, actor, deposit_id))
+
+    @rpc
+    @c.rpc_contract(c.ListDepositsRequest, c.DepositPage())
+    def list_deposits(self, actor, status, depositor_id, page, per_page):
+        with self.store.reading() as session:
+            return deposit_page(deposits.list_deposits(session, actor, status, depositor_id,
+                                                       page, per_page))
+
+    @rpc
+    @c.rpc_contract(c.UpdateDepositRequest, c.DepositView())
+    def update_deposit(self, actor, deposit_id, metadata):
+        with self.store.unit_of_work() as uow:
+            return deposit_view(deposits.update_metadata(uow, actor, deposit_id, metadata))
+
+    @rpc
+    @c.rpc_contract(c.DepositRequest)
+    def upload_policy(self, actor, deposit_id):
+        with self.store.reading() as session:
+            return deposits.upload_policy(session, actor, deposit_id)
+
+    @rpc
+    @c.rpc_contract(c.AddFileRequest, c.FileSchema())
+    def add_file(self, actor, deposit_id, file):
+        with self.store.unit_of_work() as uow:
+            return file_view(deposits.add_file(uow, actor, deposit_id, file))
+
+    @rpc
+    @c.rpc_contract(c.FileRequest)
+    def remove_file(self, actor, deposit_id, file_id):
+        with self.store.unit_of_work() as uow:
+            storage_key = deposits.remove_file(uow, actor, deposit_id, file_id)
+        self.storage.delete(storage_key)
+
+    @rpc
+    @c.rpc_contract(c.DepositRequest, c.DepositView())
+    def submit(self, actor, deposit_id):
+        with self.store.unit_of_work() as uow:
+            return deposit_view(deposits.submit(uow, actor, deposit_id))
+
+    @rpc
+    @c.rpc_contract(c.DepositActionRequest, c.DepositView())
+    def withdraw(self, actor, deposit_id, note):
+        with self.store.unit_of_work() as uow:
+            return deposit_view(deposits.withdraw(uow, actor, deposit_id, note,
+                                                  self.approval.cancel_review))
+
+    # --- outcomes -----------------------------------------------------------
+
+    @handles_event("validation", "deposit_validated")
+    def on_deposit_validated(self, event):
+        action = lifecycle.StartReview if event["passed"] else lifecycle.FailChecks
+        report = c.ValidationReportSchema().dump(event["report"])
+        with self.store.unit_of_work() as uow:
+            deposits.apply_outcome(
+                uow, c.dedupe_key("validation", "deposit_validated", event),
+                event["deposit_id"], event["revision"], action, deposits.SYSTEM,
+                reason_code=None if event["passed"] else "checks_failed",
+                validation_report=report)
+
+    @handles_event("approval", "deposit_approved")
+    def on_deposit_approved(self, event):
+        self._decided("deposit_approved", lifecycle.Approve, event)
+
+    @handles_event("approval", "deposit_declined")
+    def on_deposit_declined(self, event):
+        self._decided("deposit_declined", lifecycle.Decline, event)
+
+    @handles_event("approval", "deposit_returned")
+    def on_deposit_returned(self, event):
+        self._decided("deposit_returned", lifecycle.Return, event)
+
+    def _decided(self, event_type, action, event):
+        decision = event["decision"]
+        with self.store.unit_of_work() as uow:
+            deposits.apply_outcome(
+                uow, c.dedupe_key("approval", event_type, event), event["deposit_id"],
+                event["revision"], action, decision["actor"], decision["reason_code"],
+                decision["note"])
+
+    @handles_event("inventory", "item_created")
+    def on_item_created(self, event):
+        decision = c.DecisionSchema().dump(event["decision"])
+        with self.store.unit_of_work() as uow:
+            deposits.apply_outcome(
+                uow, c.dedupe_key("inventory", "item_created", event), event["deposit_id"],
+                event["revision"], lifecycle.Archive, deposits.SYSTEM,
+                implied_decision=decision, item_id=event["item_id"],
+                item_identifier=event["identifier"])

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from services.common.db import UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("collections.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(200), unique=True)
+    deposit_id: Mapped[str] = mapped_column(String(32), unique=True)
+    revision: Mapped[int]
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id"), index=True)
+    access: Mapped[str] = mapped_column(String(20))
+    # Dublin Core elements, each a list of values
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    representations: Mapped[list[Representation]] = relationship(
+        order_by="Representation.id", cascade="all, delete-orphan")
+
+
+class Representation(Base):
+    __tablename__ = "representations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), index=True)
+    usage: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(200))
+
+    files: Mapped[list[ItemFile]] = relationship(order_by="ItemFile.filename",
+                                                 cascade="all, delete-orphan")
+
+
+class ItemFile(Base):
+    __tablename__ = "item_files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    representation_id: Mapped[str] = mapped_column(ForeignKey("representations.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    md5: Mapped[str] = mapped_column(String(32))
+    media_type: Mapped[str] = mapped_column(String(200))

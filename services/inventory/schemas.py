@@ -1,0 +1,20 @@
+"""Inventory's models as the contracts' view dictionaries."""
+from services.inventory.models import Item, ItemFile
+
+
+def item_file_view(item_file: ItemFile) -> dict:
+    return {"id": item_file.id, "filename": item_file.filename, "size": item_file.size,
+            "sha256": item_file.sha256, "media_type": item_file.media_type,
+            "storage_key": item_file.storage_key}
+
+
+def item_view(item: Item) -> dict:
+    return {
+        "id": item.id, "identifier": item.identifier, "deposit_id": item.deposit_id,
+        "collection": item.collection_id, "access": item.access, "record": item.record,
+        "created_at": item.created_at,
+        "representations": [{
+            "id": r.id, "usage": r.usage, "label": r.label,
+            "files": [item_file_view(f) for f in r.files],
+        } for r in item.representations],
+    }

@@ -1,0 +1,211 @@
+"""Which letter a status change sends, and how each template renders."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from services.letters.letters import (
+    TEMPLATES, RenderError, letter_context, letter_type_for, render,
+)
+
+BASE_URL = "https://lodge.example.org"
+WHEN = datetime(2024, 3, 5, 14, 7, 33, tzinfo=timezone.utc)
+
+FAILED_REPORT = {
+    "revision": 2, "passed": False, "checked_at": WHEN,
+    "checks": [
+        {"check": "file_count", "passed": False,
+         "message": "At most 1 file(s) are allowed; the deposit has 2."},
+        {"check": "total_size", "passed": True, "message": "DEPOSIT-CHECK-THAT-PASSED"},
+    ],
+    "files": [
+        {"file_id": "f1", "filename": "thesis.pdf", "passed": False,
+         "media_type": "application/octet-stream",
+         "checks": [
+             {"check": "size", "passed": True, "message": "FILE-CHECK-THAT-PASSED"},
+             {"check": "format", "passed": False,
+              "message": "The file is named .pdf but its content is application/octet-stream."},
+         ]},
+        {"file_id": "f2", "filename": "appendix.txt", "passed": True, "media_type": "text/plain",
+         "checks": [{"check": "size", "passed": True, "message": "ALSO-PASSED"}]},
+        {"file_id": "f3", "filename": "empty.txt", "passed": False,
+         "media_type": "application/x-empty",
+         "checks": [{"check": "size", "passed": False, "message": "The file is empty."}]},
+    ],
+}
+
+
+def make_event(**changes) -> dict:
+    event = {
+        "event_id": "e1", "schema_version": "1", "occurred_at": WHEN,
+        "deposit_id": "dep42", "revision": 2,
+        "from_status": "in_review", "to_status": "submitted",
+        "actor": {"id": "u9", "name": "Ann Approver", "email": "ann@example.org", "locale": "en"},
+        "reason_code": None, "note": None, "title": "On Moss",
+        "depositor": {"id": "u1", "name": "Ada Lovelace", "email": "ada@example.org",
+                      "locale": "en"},
+        "item_id": None, "item_identifier": None, "report": None,
+    }
+    event.update(changes)
+    return event
+
+
+def rendered(letter_type, **changes):
+    return render(letter_type, "en", letter_context(make_event(**changes), BASE_URL))
+
+
+# --- letter_type_for ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("to_status", "reason_code", "expected"), [
+    ("submitted", None, "deposit_submitted"),
+    ("declined", "out_of_scope", "deposit_declined"),
+    ("archived", None, "deposit_archived"),
+    ("withdrawn", None, "deposit_withdrawn"),
+    ("returned", "checks_failed", "validation_failed"),
+    ("returned", "needs_abstract", "deposit_returned"),
+    ("returned", None, "deposit_returned"),
+    ("draft", None, None),
+    ("in_review", None, None),
+    ("approved", None, None),
+])
+def test_letter_type_for_each_status(to_status, reason_code, expected):
+    event = make_event(to_status=to_status, reason_code=reason_code)
+    assert letter_type_for(event) == expected
+
+
+def test_every_letter_type_has_an_english_template():
+    types = {letter_type_for(make_event(to_status=s, reason_code=r)) for s, r in [
+        ("submitted", None), ("declined", None), ("archived", None), ("withdrawn", None),
+        ("returned", "checks_failed"), ("returned", None)]}
+    on_disk = {p.name.removesuffix(".en.txt") for p in Path(TEMPLATES).glob("*.en.txt")}
+    assert types == on_disk
+
+
+# --- letter_context -----------------------------------------------------------------
+
+def test_letter_context_from_an_event():
+    event = make_event(to_status="archived", item_id="it7", item_identifier="ark:/99999/lodge-7")
+    context = letter_context(event, BASE_URL)
+    assert context["title"] == "On Moss"
+    assert context["recipient_name"] == "Ada Lovelace"
+    assert context["occurred_at"] == "2024-03-05 14:07 UTC"
+    assert context["deposit_url"] == "https://lodge.example.org/deposits/dep42"
+    assert context["item_url"] == "https://lodge.example.org/api/v1/items/it7"
+    assert context["item_identifier"] == "ark:/99999/lodge-7"
+    assert context["report"] == {"checks": [], "files": []}
+
+
+def test_letter_context_for_untitled_deposit_without_item():
+    context = letter_context(make_event(title=""), BASE_URL)
+    assert context["title"] == "(untitled)"
+    assert context["item_url"] == ""
+
+
+# --- render: each template ----------------------------------------------------------
+
+def test_render_deposit_submitted():
+    subject, body = rendered("deposit_submitted")
+    assert subject == 'We received your deposit "On Moss"'
+    assert body.startswith("Dear Ada Lovelace,\n")
+    assert "was submitted on 2024-03-05 14:07 UTC." in body
+    assert "Follow it here: https://lodge.example.org/deposits/dep42" in body
+    assert "Subject:" not in body
+
+
+def test_render_deposit_withdrawn():
+    subject, body = rendered("deposit_withdrawn", to_status="withdrawn")
+    assert subject == 'Your deposit "On Moss" was withdrawn'
+    assert "was withdrawn on 2024-03-05 14:07 UTC." in body
+    assert "Details: https://lodge.example.org/deposits/dep42" in body
+
+
+def test_render_deposit_archived_gives_identifier_and_link():
+    subject, body = rendered("deposit_archived", to_status="archived", item_id="it7",
+                             item_identifier="ark:/99999/lodge-7")
+    assert subject == 'Your deposit "On Moss" is in the repository'
+    assert "Identifier: ark:/99999/lodge-7" in body
+    assert "Link: https://lodge.example.org/api/v1/items/it7" in body
+
+
+def test_render_deposit_declined_with_reason_and_note():
+    subject, body = rendered("deposit_declined", to_status="declined",
+                             reason_code="out_of_scope", note="Please try the other repository.")
+    assert subject == 'Your deposit "On Moss" was declined'
+    assert "Reason: out_of_scope" in body
+    assert "Note from the approver:\nPlease try the other repository.\n" in body
+    assert "Details: https://lodge.example.org/deposits/dep42" in body
+
+
+def test_render_deposit_declined_without_reason_or_note():
+    _, body = rendered("deposit_declined", to_status="declined")
+    assert "Reason: not given" in body
+    assert "Note from the approver" not in body
+
+
+def test_render_deposit_returned_by_an_approver():
+    subject, body = rendered("deposit_returned", to_status="returned",
+                             reason_code="needs_abstract", note="Add an abstract, please.")
+    assert subject == 'Changes requested for your deposit "On Moss"'
+    assert "Reason: needs_abstract" in body
+    assert "Add an abstract, please." in body
+    assert "Edit it and submit it again here: https://lodge.example.org/deposits/dep42" in body
+
+
+def test_render_validation_failed_lists_each_failing_message():
+    subject, body = rendered("validation_failed", to_status="returned",
+                             reason_code="checks_failed", report=FAILED_REPORT)
+    assert subject == 'Your deposit "On Moss" needs attention'
+    assert "- At most 1 file(s) are allowed; the deposit has 2." in body
+    assert ("thesis.pdf:\n"
+            "- The file is named .pdf but its content is application/octet-stream.") in body
+    assert "empty.txt:\n- The file is empty." in body
+    assert "Edit it here: https://lodge.example.org/deposits/dep42" in body
+    # only what the depositor has to fix
+    assert "appendix.txt" not in body
+    for passed in ("DEPOSIT-CHECK-THAT-PASSED", "FILE-CHECK-THAT-PASSED", "ALSO-PASSED"):
+        assert passed not in body
+
+
+def test_render_validation_failed_without_a_report_still_renders():
+    subject, body = rendered("validation_failed", to_status="returned",
+                             reason_code="checks_failed", report=None)
+    assert subject == 'Your deposit "On Moss" needs attention'
+    assert "- " not in body
+
+
+def test_render_untitled_deposit_and_nameless_recipient():
+    subject, body = rendered("deposit_submitted", title=None,
+                             depositor={"id": "u1", "name": "", "email": "a@b", "locale": "en"})
+    assert subject == 'We received your deposit "(untitled)"'
+    assert body.startswith("Dear depositor,\n")
+
+
+# --- render: locales and errors -----------------------------------------------------
+
+@pytest.mark.parametrize("letter_type", ["deposit_submitted", "deposit_declined",
+                                         "deposit_archived", "deposit_withdrawn",
+                                         "deposit_returned", "validation_failed"])
+def test_unknown_locale_falls_back_to_english(letter_type):
+    context = letter_context(make_event(report=FAILED_REPORT, item_id="i1",
+                                        item_identifier="ark:/1"), BASE_URL)
+    assert render(letter_type, "de", context) == render(letter_type, "en", context)
+
+
+def test_unknown_letter_type_raises_render_error():
+    with pytest.raises(RenderError, match="no template for deposit_exploded"):
+        render("deposit_exploded", "en", letter_context(make_event(), BASE_URL))
+
+
+def test_missing_context_variable_raises_render_error():
+    context = letter_context(make_event(), BASE_URL)
+    del context["deposit_url"]
+    with pytest.raises(RenderError, match="deposit_submitted"):
+        render("deposit_submitted", "en", context)
+
+
+def test_title_with_a_line_break_keeps_subject_whole():
+    subject, body = rendered("deposit_submitted", title="On Moss:\nA Field Study")
+    assert "A Field Study" in subject
+    assert body.startswith("Dear Ada Lovelace,")
