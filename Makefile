@@ -1,0 +1,32 @@
+# `make run` starts Lodge on embedded defaults; `make test` runs the whole suite.
+# Both create the virtualenv and install what is missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test test-fast services bench clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+services:
+	bash scripts/ensure-services.sh
+
+run: install services
+	$(BIN)/lodge run
+
+test: install services
+	$(BIN)/python -m pytest
+
+test-fast: install services
+	$(BIN)/python -m pytest -m "not e2e"
+
+bench: install services
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) var test-artifacts

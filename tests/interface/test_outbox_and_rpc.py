@@ -1,0 +1,89 @@
+"""The outbox relay, RPC contracts and the declared topology, on real RabbitMQ."""
+import json
+
+import pytest
+from kombu import Connection, Exchange, Queue
+from nameko.standalone.rpc import ClusterRpcClient
+from nameko.testing.services import entrypoint_waiter
+
+from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from lodge.topology import declare
+from services.common.contracts import ProfileDefinitionSchema
+from services.common.db import Database
+from services.common.exceptions import InvalidInput, NotFound
+from services.intake.deposits import save_profile
+from services.intake.service import IntakeService
+from services.validation.service import ValidationService
+from tests.services.conftest import PDF, STUDENT, THESIS_METADATA
+
+
+@pytest.fixture
+def intake_db(migrated):
+    url = migrated("intake")
+    with Database(url, "intake").unit_of_work() as uow:
+        save_profile(uow, SYSTEM_ACTOR, "thesis", ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]))
+    return url
+
+
+def submit_thesis(rpc):
+    from services.common.storage import get_storage
+    deposit = rpc.intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
+    stored = get_storage().save(f"staging/{deposit['id']}/f1", iter([PDF]))
+    rpc.intake.add_file(actor=STUDENT, deposit_id=deposit["id"], file={
+        "id": "f1", "filename": "moss.pdf", "size": stored.size, "sha256": stored.sha256,
+        "md5": stored.md5, "media_type": "application/pdf", "storage_key": stored.key})
+    return rpc.intake.submit(actor=STUDENT, deposit_id=deposit["id"])
+
+
+def test_domain_errors_cross_rpc_as_themselves(container_factory, broker, intake_db):
+    container_factory(IntakeService, broker).start()
+    with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=10) as rpc:
+        with pytest.raises(InvalidInput) as error:
+            rpc.intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata={"hue": "red"})
+        assert error.value.fields == {"metadata": {"hue": ["is not a field of this profile"]}}
+        with pytest.raises(InvalidInput) as error:
+            rpc.intake.get_deposit(actor=STUDENT)
+        assert error.value.fields == {"deposit_id": ["Missing data for required field."]}
+        with pytest.raises(NotFound):
+            rpc.intake.get_deposit(actor=STUDENT, deposit_id="nope")
+
+
+def test_an_event_published_before_its_consumer_starts_is_not_lost(
+        container_factory, broker, intake_db, migrated):
+    """`lodge migrate` declares every queue, so events wait for services that start later."""
+    migrated("validation")
+    declare(broker["AMQP_URI"])
+    intake = container_factory(IntakeService, broker)
+    intake.start()
+    with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=10) as rpc:
+        deposit = submit_thesis(rpc)
+    validation = container_factory(ValidationService, broker)
+    with entrypoint_waiter(validation, "on_deposit_submitted", timeout=15):
+        validation.start()
+    with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=10) as rpc:
+        report = rpc.validation.get_report(deposit_id=deposit["id"], revision=1)
+    assert report["passed"] is True
+
+
+def test_lifecycle_events_go_out_as_cloudevents(container_factory, broker, intake_db):
+    watcher = Queue("campus-watcher", exchange=Exchange("lodge.events", type="topic", durable=True),
+                    routing_key="intake.#", durable=False, auto_delete=False)
+    with Connection(broker["AMQP_URI"]) as connection:
+        watcher(connection.channel()).declare()
+    container_factory(IntakeService, broker).start()
+    with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=10) as rpc:
+        deposit = submit_thesis(rpc)
+    received = {}
+    with Connection(broker["AMQP_URI"]) as connection:
+        queue = connection.SimpleQueue(watcher)
+        while set(received) != {"edu.lodge.deposit_submitted", "edu.lodge.deposit_status_changed"}:
+            message = queue.get(block=True, timeout=15)
+            message.ack()
+            assert message.content_type == "application/cloudevents+json"
+            event = json.loads(message.body)
+            received[event["type"]] = event
+        queue.close()
+    submitted = received["edu.lodge.deposit_submitted"]
+    assert submitted["specversion"] == "1.0" and submitted["source"] == "/lodge/intake"
+    assert submitted["subject"] == f"deposits/{deposit['id']}"
+    assert submitted["data"]["deposit"]["revision"] == 1

@@ -1,0 +1,94 @@
+"""Event handlers never drop a message: retried, then dead-lettered with the reason kept."""
+import eventlet
+import pytest
+from nameko.amqp.publish import Publisher
+from nameko.standalone.events import get_event_exchange
+from nameko.testing.services import entrypoint_waiter
+
+from services.common.contracts import new_event
+from services.common.messaging import ATTEMPTS_HEADER, ERROR_HEADER, handles_event
+from tests.interface.conftest import wait_for_message
+
+calls = []
+names = []
+
+
+class Flaky:
+    """Fails the first `failures` deliveries of each withdrawal, then succeeds."""
+    name = "flaky"
+    failures = 0
+
+    @handles_event("intake", "deposit_withdrawn")
+    def on_withdrawn(self, event):
+        calls.append(event["deposit_id"])
+        names.append(event["actor"]["name"])
+        if calls.count(event["deposit_id"]) <= self.failures:
+            raise RuntimeError(f"storage unavailable for {event['deposit_id']}")
+
+
+def publish(amqp_uri, payload):
+    Publisher(amqp_uri).publish(payload, exchange=get_event_exchange("intake"),
+                                routing_key="deposit_withdrawn")
+
+
+def withdrawn(deposit_id):
+    return new_event("intake", "deposit_withdrawn", deposit_id=deposit_id, revision=1,
+                     actor={"id": "u1", "name": "Sam"})
+
+
+@pytest.fixture(autouse=True)
+def reset_calls():
+    calls.clear()
+    names.clear()
+    yield
+    Flaky.failures = 0
+
+
+def test_a_failing_handler_is_retried_until_it_succeeds(container_factory, broker):
+    Flaky.failures = 2
+    container_factory(Flaky, broker).start()
+    publish(broker["AMQP_URI"], withdrawn("d1"))
+    deadline = eventlet.Timeout(15)
+    with deadline:
+        while calls.count("d1") < 3:
+            eventlet.sleep(0.02)
+    assert calls == ["d1", "d1", "d1"]
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_with_the_reason(container_factory, broker):
+    Flaky.failures = 99
+    container_factory(Flaky, broker).start()
+    publish(broker["AMQP_URI"], withdrawn("d2"))
+    message = wait_for_message(broker["AMQP_URI"], "lodge.dead-letter.flaky")
+    assert message.headers[ATTEMPTS_HEADER] == 3
+    assert message.headers[ERROR_HEADER] == "RuntimeError: storage unavailable for d2"
+    assert message.headers["x-lodge-queue"] == "evt-intake-deposit_withdrawn--flaky.on_withdrawn"
+    assert message.payload["deposit_id"] == "d2"
+    assert calls == ["d2", "d2", "d2"]
+
+
+def test_a_message_that_breaks_its_contract_is_dead_lettered_at_once(container_factory, broker):
+    container = container_factory(Flaky, broker)
+    container.start()
+    publish(broker["AMQP_URI"], {"deposit_id": "d3", "surprise": True})
+    message = wait_for_message(broker["AMQP_URI"], "lodge.dead-letter.flaky")
+    assert "breaks the intake.deposit_withdrawn contract" in message.headers[ERROR_HEADER]
+    assert message.headers[ATTEMPTS_HEADER] == 1
+    assert calls == []
+    # the consumer is still alive and handles the next good message
+    with entrypoint_waiter(container, "on_withdrawn"):
+        publish(broker["AMQP_URI"], withdrawn("d4"))
+    assert calls == ["d4"]
+
+
+def test_redelivered_raw_bytes_keep_their_encoding(container_factory, broker):
+    """A retried message is re-published byte for byte, not re-serialised."""
+    Flaky.failures = 1
+    container_factory(Flaky, broker).start()
+    payload = withdrawn("d5")
+    payload["actor"]["name"] = "Jürgen ✓"
+    publish(broker["AMQP_URI"], payload)
+    with eventlet.Timeout(15):
+        while calls.count("d5") < 2:
+            eventlet.sleep(0.02)
+    assert names == ["Jürgen ✓", "Jürgen ✓"]

@@ -1,0 +1,456 @@
+"""A complete Lodge, started as separate processes exactly as an operator starts it.
+
+`LodgeSystem` gives every run its own RabbitMQ virtual host, its own PostgreSQL
+databases (or SQLite files), its own data folder and a free TCP port, so it never
+shares anything with a developer's `lodge run` on the default vhost and port 8000.
+It then runs `python -m lodge run` (migrate, seed, five services and the gateway)
+in a process group of its own and waits until the gateway answers /readyz and every
+service consumes its queues.
+
+No pytest here: the end-to-end tests and the scripts under bench/ both use it.
+
+    with LodgeSystem() as lodge:
+        student = lodge.client("student")
+        deposit = expect(student.post("/api/v1/deposits", json={...}), 201)
+        lodge.wait_for_status(student, deposit["id"], "archived")
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import quote
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
+
+SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
+DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
+FINAL_STATUSES = frozenset({"archived", "declined", "withdrawn"})
+
+PG_ADMIN_DSN = os.environ.get("LODGE_TEST_PG_ADMIN_DSN",
+                              "postgresql://postgres@127.0.0.1:5432/postgres")
+RABBIT_API = os.environ.get("LODGE_TEST_RABBIT_API", "http://127.0.0.1:15672/api")
+RABBIT_AUTH = ("guest", "guest")
+AMQP_HOST = os.environ.get("LODGE_TEST_AMQP_HOST", "127.0.0.1:5672")
+
+
+class LodgeStartError(RuntimeError):
+    """Lodge did not become ready; the message ends with the tail of its log."""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def expect(response: requests.Response, *statuses: int):
+    """The JSON body of `response` (or None if it has none) once its status is one of
+    `statuses`; otherwise an AssertionError that shows what came back."""
+    if response.status_code not in statuses:
+        raise AssertionError(
+            f"{response.request.method} {response.request.url} answered "
+            f"{response.status_code}, expected {' or '.join(map(str, statuses))}: "
+            f"{response.text[:2000]}")
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class LodgeClient(requests.Session):
+    """A requests session for one user: Bearer token set, paths relative to the gateway.
+
+    `client.get("/api/v1/deposits")` and `client.get(client.api("deposits"))` both work;
+    every request gets a default timeout.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None, username: str | None = None,
+                 timeout: float = 30.0):
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.default_timeout = timeout
+        self.headers["Accept"] = "application/json"
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def api(self, path: str) -> str:
+        return self.url(f"/api/v1/{path.lstrip('/')}")
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("timeout", self.default_timeout)
+        return super().request(method, self.url(url), *args, **kwargs)
+
+    # --- thin helpers over the REST API ------------------------------------------
+
+    def create_deposit(self, profile_id: str, metadata: dict | None = None, **extra) -> dict:
+        body = {"profile_id": profile_id, "metadata": metadata or {}, **extra}
+        return expect(self.post("/api/v1/deposits", json=body), 201)
+
+    def upload(self, deposit_id: str, filename: str, data: bytes) -> dict:
+        return expect(self.post(f"/api/v1/deposits/{deposit_id}/files",
+                                params={"filename": filename}, data=data,
+                                headers={"Content-Type": "application/octet-stream"}), 201)
+
+    def submit(self, deposit_id: str) -> dict:
+        return expect(self.post(f"/api/v1/deposits/{deposit_id}/actions/submit"), 200)
+
+    def deposit(self, deposit_id: str) -> dict:
+        return expect(self.get(f"/api/v1/deposits/{deposit_id}"), 200)
+
+
+class LodgeSystem:
+    """One complete Lodge in processes of its own. See the module docstring.
+
+    database: "postgresql" (fresh databases per owner, dropped on stop) or "sqlite"
+    (files in the data folder). keep_artifacts: copy the log to test-artifacts/ on
+    stop; defaults to the LODGE_KEEP_ARTIFACTS environment variable.
+    """
+
+    def __init__(self, database: str = "postgresql", *, keep_artifacts: bool | None = None,
+                 label: str = "lodge", start_timeout: float = 60.0, stop_timeout: float = 60.0,
+                 python: str | None = None, extra_env: dict[str, str] | None = None):
+        if database not in ("postgresql", "sqlite"):
+            raise ValueError("database must be 'postgresql' or 'sqlite'")
+        self.database = database
+        self.keep_artifacts = (_truthy(os.environ.get("LODGE_KEEP_ARTIFACTS"))
+                               if keep_artifacts is None else keep_artifacts)
+        self.label = label
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.python = python or os.environ.get("LODGE_PYTHON") or sys.executable
+        self.extra_env = dict(extra_env or {})
+
+        self.run_id = uuid.uuid4().hex[:10]
+        self.vhost = f"lodge-{label}-{self.run_id}"
+        self.amqp_uri = f"amqp://guest:guest@{AMQP_HOST}/{self.vhost}"
+        self.root: Path | None = None
+        self.data_dir: Path | None = None
+        self.log_path: Path | None = None
+        self.port: int | None = None
+        self.base_url: str | None = None
+        self.database_urls: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+        self.process: subprocess.Popen | None = None
+        self.leftovers: list[str] = []
+        self.artifact_path: Path | None = None
+
+        self._vhost_created = False
+        self._databases: list[str] = []
+        self._log_handle = None
+        self._tokens: dict[str, str] = {}
+        self._stopped = False
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def __enter__(self) -> "LodgeSystem":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    def start(self) -> "LodgeSystem":
+        atexit.register(self.stop)
+        try:
+            self._prepare()
+            self._launch()
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _prepare(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=f"lodge-{self.label}-"))
+        self.data_dir = self.root / "var"
+        self.data_dir.mkdir()
+        self.log_path = self.root / "lodge.log"
+        self._create_vhost()
+        if self.database == "postgresql":
+            for owner in DATABASE_OWNERS:
+                self.database_urls[owner] = self._create_database(owner)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
+        env.update({
+            "LODGE_DATA_DIR": str(self.data_dir),
+            "LODGE_AMQP_URI": self.amqp_uri,
+            "LODGE_BASE_URL": self.base_url,
+            "LODGE_GATEWAY_BIND": f"127.0.0.1:{self.port}",
+            "LODGE_SECRET_KEY": "e2e-" + uuid.uuid4().hex + uuid.uuid4().hex,
+            "LODGE_COOKIE_SECURE": "false",
+            "LODGE_HANDLER_RETRY_DELAY_MS": "100",
+            "PYTHONUNBUFFERED": "1",
+        })
+        for owner, url in self.database_urls.items():
+            env[f"LODGE_{owner.upper()}_DATABASE_URL"] = url
+        env.update(self.extra_env)
+        self.env = env
+
+    def _launch(self) -> None:
+        self._log_handle = open(self.log_path, "ab", buffering=0)
+        self._log_handle.write(f"### lodge run: vhost {self.vhost}, {self.base_url}, "
+                               f"database {self.database}\n".encode())
+        self.process = subprocess.Popen(
+            [self.python, "-m", "lodge", "run"], cwd=REPO_ROOT, env=self.env,
+            stdin=subprocess.DEVNULL, stdout=self._log_handle, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        problem = "not started"
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise LodgeStartError(f"`lodge run` exited with {code} before it was ready.\n"
+                                      f"--- log tail ---\n{self.log_tail()}")
+            problem = self._readiness_problem()
+            if problem is None:
+                return
+            if time.monotonic() > deadline:
+                raise LodgeStartError(
+                    f"Lodge was not ready after {self.start_timeout:.0f} s: {problem}\n"
+                    f"--- log tail ---\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def _readiness_problem(self) -> str | None:
+        """None when the gateway is ready and every service consumes its queues."""
+        try:
+            response = requests.get(f"{self.base_url}/readyz", timeout=5)
+        except requests.RequestException as err:
+            return f"/readyz: {type(err).__name__}"
+        if response.status_code != 200:
+            return f"/readyz answered {response.status_code}: {response.text[:300]}"
+        try:
+            queues = self.queues()
+        except requests.RequestException as err:
+            return f"management API: {err}"
+        missing = [f"rpc-{name}" for name in SERVICE_NAMES
+                   if queues.get(f"rpc-{name}", {}).get("consumers", 0) < 1]
+        events = {name: q for name, q in queues.items()
+                  if name.startswith("evt-") and not name.endswith(".retry")}
+        if not events:
+            return "no evt-* queues declared yet"
+        missing += [name for name, q in events.items() if q.get("consumers", 0) < 1]
+        if missing:
+            return "queues without a consumer: " + ", ".join(sorted(missing))
+        return None
+
+    def stop(self) -> None:
+        """Stop everything and remove what start() created; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        problems = []
+        for step in (self._stop_processes, self._delete_vhost, self._drop_databases,
+                     self._keep_artifacts, self._remove_files):
+            try:
+                step()
+            except Exception as err:  # clean up the rest regardless
+                problems.append(f"{step.__name__}: {err!r}")
+        if problems:
+            print("LodgeSystem.stop: " + "; ".join(problems), file=sys.stderr)
+
+    def _stop_processes(self) -> None:
+        if self.process is None:
+            return
+        pgid = self.process.pid  # start_new_session: the group is the run process's pid
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.leftovers.append(f"`lodge run` (pid {pgid}) ignored SIGTERM for "
+                                      f"{self.stop_timeout:.0f} s")
+                self.process.kill()
+                self.process.wait(timeout=10)
+        survivors = self._group_members(pgid)
+        if survivors:
+            self.leftovers.extend(survivors)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while self._group_members(pgid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        if self.leftovers and self._log_handle is not None:
+            self._log_handle.write(("### killed leftovers: " + "; ".join(self.leftovers)
+                                    + "\n").encode())
+
+    @staticmethod
+    def _group_members(pgid: int) -> list[str]:
+        """Live (non-zombie) processes of a process group, as 'pid command' lines."""
+        members = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()
+            state, group = fields[0], int(fields[2])
+            if group == pgid and state != "Z":
+                members.append(f"{entry.name} {cmdline}")
+        return members
+
+    # --- broker and databases ---------------------------------------------------------
+
+    def _create_vhost(self) -> None:
+        vhost = quote(self.vhost, safe="")
+        requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH,
+                     timeout=10).raise_for_status()
+        self._vhost_created = True
+        requests.put(f"{RABBIT_API}/permissions/{vhost}/guest", auth=RABBIT_AUTH, timeout=10,
+                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+
+    def _delete_vhost(self) -> None:
+        if self._vhost_created:
+            response = requests.delete(f"{RABBIT_API}/vhosts/{quote(self.vhost, safe='')}",
+                                       auth=RABBIT_AUTH, timeout=30)
+            if response.status_code not in (204, 404):
+                response.raise_for_status()
+            self._vhost_created = False
+
+    def queues(self) -> dict[str, dict]:
+        """This vhost's queues from the management API: name → {consumers, messages}."""
+        response = requests.get(f"{RABBIT_API}/queues/{quote(self.vhost, safe='')}",
+                                params={"columns": "name,consumers,messages"},
+                                auth=RABBIT_AUTH, timeout=10)
+        response.raise_for_status()
+        return {q["name"]: q for q in response.json()}
+
+    def _pg_admin(self, sql: str) -> None:
+        import psycopg2
+
+        connection = psycopg2.connect(PG_ADMIN_DSN)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            connection.close()
+
+    def _create_database(self, owner: str) -> str:
+        name = f"lodge_{self.label}_{owner}_{self.run_id}".replace("-", "_")
+        self._pg_admin(f'CREATE DATABASE "{name}"')
+        self._databases.append(name)
+        return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+
+    def _drop_databases(self) -> None:
+        while self._databases:
+            name = self._databases.pop()
+            self._pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    # --- files --------------------------------------------------------------------------
+
+    def _keep_artifacts(self) -> None:
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+        if self.keep_artifacts and self.log_path is not None and self.log_path.exists():
+            ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.artifact_path = ARTIFACTS_DIR / f"{self.label}-{stamp}-{self.run_id}.log"
+            shutil.copyfile(self.log_path, self.artifact_path)
+
+    def _remove_files(self) -> None:
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def log_text(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes().decode("utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 80) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    # --- people and polling ---------------------------------------------------------------
+
+    def token(self, username: str) -> str:
+        """A new API token for `username`, from `python -m lodge token` as an operator runs it."""
+        result = subprocess.run([self.python, "-m", "lodge", "token", username], cwd=REPO_ROOT,
+                                env=self.env, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"lodge token {username} failed ({result.returncode}): "
+                               f"{result.stderr.strip()[-2000:]}")
+        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        if not lines:
+            raise RuntimeError(f"lodge token {username} printed nothing")
+        return lines[-1]
+
+    def client(self, username: str | None = None, timeout: float = 30.0) -> LodgeClient:
+        """A new session for `username` (anonymous when None); tokens are made once per user."""
+        token = None
+        if username is not None:
+            if username not in self._tokens:
+                self._tokens[username] = self.token(username)
+            token = self._tokens[username]
+        return LodgeClient(self.base_url, token, username, timeout)
+
+    @staticmethod
+    def wait_for_status(client: LodgeClient, deposit_id: str, statuses: str | Iterable[str],
+                        timeout: float = 30.0, interval: float = 0.05) -> dict:
+        """Poll GET /api/v1/deposits/{id} until its status is one of `statuses`; the deposit.
+
+        Gives up at once if the deposit reaches a final status that is not wanted."""
+        wanted = {statuses} if isinstance(statuses, str) else set(statuses)
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            response = client.get(f"/api/v1/deposits/{deposit_id}")
+            if response.status_code == 200:
+                last = response.json()
+                if last["status"] in wanted:
+                    return last
+                if last["status"] in FINAL_STATUSES:
+                    raise AssertionError(
+                        f"deposit {deposit_id} ended {last['status']}, not "
+                        f"{'/'.join(sorted(wanted))}: {_trail(last)}")
+            if time.monotonic() > deadline:
+                state = (f"it is {last['status']}: {_trail(last)}" if last
+                         else f"last answer {response.status_code}: {response.text[:500]}")
+                raise AssertionError(f"deposit {deposit_id} did not reach "
+                                     f"{'/'.join(sorted(wanted))} within {timeout:.0f} s; {state}")
+            time.sleep(interval)
+
+
+def _trail(deposit: dict) -> str:
+    steps = [f"{h['from_status']}→{h['to_status']}"
+             + (f" ({h['reason_code']})" if h.get("reason_code") else "")
+             for h in deposit.get("history") or []]
+    report = deposit.get("validation_report")
+    extra = f"; validation passed={report['passed']}" if report else ""
+    return ", ".join(steps) + extra
