@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData
 
@@ -46,3 +47,26 @@ def run_env(metadata: MetaData, with_messaging: bool = True) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def create_messaging_tables() -> None:
+    """The outbox and processed-event tables every service's first migration creates."""
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "processed_events",
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+
+
+def drop_messaging_tables() -> None:
+    op.drop_table("processed_events")
+    op.drop_table("outbox")

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.common.db import UTCDateTime, utcnow
+from services.common.db import StoredFileColumns, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
@@ -65,17 +65,11 @@ class Deposit(Base):
         order_by="HistoryEntry.id", cascade="all, delete-orphan")
 
 
-class DepositFile(Base):
+class DepositFile(StoredFileColumns, Base):
     __tablename__ = "deposit_files"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     deposit_id: Mapped[str] = mapped_column(ForeignKey("deposits.id"), index=True)
-    filename: Mapped[str] = mapped_column(String(255))
-    storage_key: Mapped[str] = mapped_column(String(300))
-    size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
-    md5: Mapped[str] = mapped_column(String(32))
-    media_type: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     deposit: Mapped[Deposit] = relationship(back_populates="files")

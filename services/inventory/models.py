@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.common.db import UTCDateTime, utcnow
+from services.common.db import StoredFileColumns, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
@@ -51,14 +51,8 @@ class Representation(Base):
                                                  cascade="all, delete-orphan")
 
 
-class ItemFile(Base):
+class ItemFile(StoredFileColumns, Base):
     __tablename__ = "item_files"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     representation_id: Mapped[str] = mapped_column(ForeignKey("representations.id"), index=True)
-    filename: Mapped[str] = mapped_column(String(255))
-    storage_key: Mapped[str] = mapped_column(String(300))
-    size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
-    md5: Mapped[str] = mapped_column(String(32))
-    media_type: Mapped[str] = mapped_column(String(200))

@@ -10,6 +10,8 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
+from services.common.migrations import create_messaging_tables, drop_messaging_tables
+
 
 # revision identifiers, used by Alembic.
 revision: str = '0001'
@@ -94,26 +96,12 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['profile_id'], ['profiles.id'], ),
     sa.PrimaryKeyConstraint('profile_id', 'version')
     )
-    op.create_table('outbox',
-    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('event_type', sa.String(length=100), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    op.create_table('processed_events',
-    sa.Column('key', sa.String(length=300), nullable=False),
-    sa.Column('processed_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('key')
-    )
-
+    create_messaging_tables()
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-
-    op.drop_table('processed_events')
-    op.drop_table('outbox')
+    drop_messaging_tables()
     op.drop_table('profile_versions')
     with op.batch_alter_table('deposit_history', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deposit_history_deposit_id'))
