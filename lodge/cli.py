@@ -22,13 +22,14 @@ def main():
 
 def require_broker() -> None:
     from kombu import Connection
+    from nameko.utils import sanitize_url
     uri = get_settings().amqp_uri
     try:
         with Connection(uri, connect_timeout=3) as connection:
             connection.ensure_connection(max_retries=1)
     except Exception as err:
         raise click.ClickException(
-            f"RabbitMQ is not reachable at {uri} ({err}).\n"
+            f"RabbitMQ is not reachable at {sanitize_url(uri)} ({err}).\n"
             "Start it with 'sudo rabbitmq-server -detached' (or 'sudo systemctl start "
             "rabbitmq-server'), or point LODGE_AMQP_URI at a running broker.") from None
 

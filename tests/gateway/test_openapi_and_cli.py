@@ -1,0 +1,34 @@
+"""The API's description and the `lodge` command's safety checks."""
+import subprocess
+import sys
+
+from openapi_spec_validator import validate
+
+from gateway.api.openapi import openapi_document
+
+DESIGN_PATHS = {
+    "/api/v1/profiles", "/api/v1/deposits", "/api/v1/deposits/{deposit_id}",
+    "/api/v1/deposits/{deposit_id}/files", "/api/v1/deposits/{deposit_id}/files/{file_id}",
+    "/api/v1/deposits/{deposit_id}/actions/{action}", "/api/v1/reviews",
+    "/api/v1/reviews/{deposit_id}/actions/{action}", "/api/v1/items/{item_id}",
+    "/api/v1/items/{item_id}/files/{file_id}",
+}
+
+
+def test_openapi_document_is_valid_and_covers_the_design_paths():
+    document = openapi_document()
+    validate(document)
+    assert DESIGN_PATHS <= set(document["paths"])
+    error = document["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+
+
+def test_lodge_run_fails_at_once_without_rabbitmq(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lodge", "run"], capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "LODGE_DATA_DIR": str(tmp_path),
+             "LODGE_AMQP_URI": "amqp://guest:guest@127.0.0.1:1/"})
+    assert result.returncode != 0
+    assert "RabbitMQ is not reachable at amqp://guest:********@127.0.0.1:1/" in result.stderr
+    assert "rabbitmq-server -detached" in result.stderr
+    assert not (tmp_path / "intake.db").exists()
