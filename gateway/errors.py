@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, request
+from flask_wtf.csrf import CSRFError
 from nameko.exceptions import RemoteError, RpcTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -49,6 +50,13 @@ def register(app: Flask) -> None:
     def on_remote_error(err: RemoteError):
         log.error("service error: %s", err)
         return error_response(500, "internal_error", "Something went wrong on our side.")
+
+    @app.errorhandler(CSRFError)
+    def on_csrf_error(err: CSRFError):
+        if not _wants_json():
+            return err
+        return error_response(400, "csrf_failed", f"{err.description} Send the page's token "
+                                                  "in the X-CSRFToken header, or use an API token.")
 
     @app.errorhandler(HTTPException)
     def on_http_error(err: HTTPException):

@@ -1,6 +1,7 @@
 """`lodge run | service NAME | gateway | migrate | seed | token USERNAME`."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -68,8 +69,13 @@ def service(name):
 
     from lodge.registry import service_class
     from services.common.config import nameko_config
+    from services.common.messaging import QuietExpectedErrors
 
     require_broker()
+    logging.basicConfig(level=os.environ.get("LODGE_LOG_LEVEL", "INFO"),
+                        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietExpectedErrors())
     nameko.config.setup(nameko_config())
     runner = ServiceRunner()
     runner.add_service(service_class(name))
@@ -99,6 +105,8 @@ def gateway(bind):
             self.cfg.set("threads", int(os.environ.get("LODGE_GATEWAY_THREADS", "8")))
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 120)
+            # one gunicorn control socket per machine would be shared by every gateway
+            self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if os.environ.get("LODGE_ACCESS_LOG") else None)
 
         def load(self):

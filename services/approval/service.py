@@ -1,9 +1,8 @@
 """Approval: the review queue and every decision. Entrypoints only; the work is in review.py."""
-from nameko.rpc import rpc
 
 from services.common import contracts as c
 from services.common.dependencies import Store
-from services.common.messaging import handles_event
+from services.common.messaging import handles_event, rpc
 from services.approval import review
 from services.approval.schemas import reason_view, task_view
 

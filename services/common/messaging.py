@@ -17,12 +17,14 @@ from kombu import Exchange, Queue
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.rpc import rpc as nameko_rpc
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
 
 from services.common.config import get_settings
 from services.common.contracts import event_schema
 from services.common.db import Database, OutboxMessage
+from services.common.exceptions import LodgeError
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +175,17 @@ class ReliableEventHandler(EventHandler):
 
 
 handles_event = ReliableEventHandler.decorator
+
+
+def rpc(method):
+    """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected)."""
+    return nameko_rpc(expected_exceptions=LodgeError)(method)
+
+
+class QuietExpectedErrors(logging.Filter):
+    """nameko logs expected errors with their traceback; a refused request is not a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("(expected)"):
+            record.exc_info, record.exc_text = None, None
+        return True

@@ -216,7 +216,7 @@ def withdraw(uow: UnitOfWork, actor: dict, deposit_id: str, note: str | None,
              cancel_review) -> Deposit:
     """`cancel_review(deposit_id, revision)` stops approval first, so no decision can follow."""
     deposit = depositor_deposit(uow.session, actor, deposit_id)
-    if lifecycle.Withdraw.allowed_from(deposit.status) and deposit.status != Status.DRAFT:
+    if deposit.status in (Status.SUBMITTED, Status.IN_REVIEW):
         cancel_review(deposit_id=deposit.id, revision=deposit.revision)
     step = lifecycle.Withdraw.apply(deposit, person_ref(actor), note=note)
     _record(uow, deposit, step)

@@ -1,10 +1,10 @@
 """Intake: deposit profiles and deposits. Entrypoints only; the work is in deposits.py."""
-from nameko.rpc import ServiceRpc, rpc
+from nameko.rpc import ServiceRpc
 
 from services.common import contracts as c
 from services.common.auth import require_role
 from services.common.dependencies import FileStorage, Store
-from services.common.messaging import handles_event
+from services.common.messaging import handles_event, rpc
 from services.intake import deposits, lifecycle
 from services.intake.schemas import deposit_page, deposit_view, file_view
 

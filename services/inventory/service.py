@@ -1,11 +1,10 @@
 """Inventory: items in collections. Entrypoints only; the work is in records.py."""
-from nameko.rpc import rpc
 from sqlalchemy import select
 
 from services.common import contracts as c
 from services.common.config import get_settings
 from services.common.dependencies import FileStorage, Store
-from services.common.messaging import handles_event
+from services.common.messaging import handles_event, rpc
 from services.inventory import records
 from services.inventory.models import Item
 from services.inventory.schemas import item_file_view, item_view

@@ -1,11 +1,10 @@
 """Validation: automatic checks on submitted deposits. Entrypoints only; checks are in checks.py."""
-from nameko.rpc import rpc
 from sqlalchemy import select
 
 from services.common import contracts as c
 from services.common.dependencies import FileStorage, Store
 from services.common.exceptions import NotFound
-from services.common.messaging import handles_event
+from services.common.messaging import handles_event, rpc
 from services.validation import checks
 from services.validation.models import ValidationReport
 

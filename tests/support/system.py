@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Iterable
 from urllib.parse import quote
@@ -61,12 +63,51 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+@functools.lru_cache(maxsize=1)
+def rpc_service_names() -> tuple[str, ...]:
+    """The services that have RPC entrypoints, so an `rpc-<service>` queue to consume.
+
+    Found by introspection rather than assumed: a service with only event handlers
+    and timers (letters, for now) declares no RPC queue at all."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # eventlet's deprecation notice, on import
+        from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+        from nameko.rpc import Rpc
+
+        from lodge.registry import service_class
+
+    names = []
+    for name in SERVICE_NAMES:
+        cls = service_class(name)
+        if any(isinstance(entrypoint, Rpc)
+               for attribute in dir(cls)
+               for entrypoint in getattr(getattr(cls, attribute), ENTRYPOINT_EXTENSIONS_ATTR, ())):
+            names.append(name)
+    return tuple(names)
+
+
+def poll_until(condition, timeout: float = 30.0, interval: float = 0.05,
+               description: str = "the condition"):
+    """Call `condition()` until it returns something truthy, and return that; an
+    AssertionError naming `description` once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{description} did not happen within {timeout:.0f} s")
+        time.sleep(interval)
+
+
 def expect(response: requests.Response, *statuses: int):
     """The JSON body of `response` (or None if it has none) once its status is one of
     `statuses`; otherwise an AssertionError that shows what came back."""
     if response.status_code not in statuses:
+        url = response.request.url
+        url = url if len(url) <= 300 else url[:300] + f"...({len(url)} characters)"
         raise AssertionError(
-            f"{response.request.method} {response.request.url} answered "
+            f"{response.request.method} {url} answered "
             f"{response.status_code}, expected {' or '.join(map(str, statuses))}: "
             f"{response.text[:2000]}")
     if not response.content:
@@ -201,7 +242,12 @@ class LodgeSystem:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
+        # gunicorn puts its control socket in $XDG_RUNTIME_DIR, else in ~/.gunicorn/ where
+        # every gateway on the machine would take over (and on stop delete) the same one
+        runtime_dir = self.root / "run"
+        runtime_dir.mkdir(mode=0o700)
         env.update({
+            "XDG_RUNTIME_DIR": str(runtime_dir),
             "LODGE_DATA_DIR": str(self.data_dir),
             "LODGE_AMQP_URI": self.amqp_uri,
             "LODGE_BASE_URL": self.base_url,
@@ -254,7 +300,7 @@ class LodgeSystem:
             queues = self.queues()
         except requests.RequestException as err:
             return f"management API: {err}"
-        missing = [f"rpc-{name}" for name in SERVICE_NAMES
+        missing = [f"rpc-{name}" for name in rpc_service_names()
                    if queues.get(f"rpc-{name}", {}).get("consumers", 0) < 1]
         events = {name: q for name, q in queues.items()
                   if name.startswith("evt-") and not name.endswith(".retry")}
