@@ -380,7 +380,9 @@ EVENTS: dict[tuple[str, str], type[EventSchema]] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def event_schema(source: str, event_type: str) -> EventSchema:
+    """One shared instance per event: building a schema costs more than using it."""
     try:
         return EVENTS[(source, event_type)]()
     except KeyError:
@@ -406,6 +408,11 @@ def dedupe_key(source: str, event_type: str, payload: dict) -> str:
     parts = [source, event_type, payload["deposit_id"], str(payload["revision"])]
     parts += [str(payload.get(name)) for name in schema.dedupe_fields]
     return ":".join(parts)
+
+
+# shared instances of schemas used on every event
+validation_report_schema = ValidationReportSchema()
+decision_schema = DecisionSchema()
 
 
 # --- RPC requests -----------------------------------------------------------

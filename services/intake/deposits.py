@@ -245,9 +245,11 @@ def snapshot(deposit: Deposit, definition: dict) -> dict:
 
 
 def _record(uow: UnitOfWork, deposit: Deposit, step: lifecycle.Step, emit: bool = True) -> None:
-    deposit.history.append(HistoryEntry(
-        revision=step.revision, from_status=step.from_status, to_status=step.to_status,
-        actor=step.actor, reason_code=step.reason_code, note=step.note, at=step.at))
+    # added directly, not through deposit.history, so the history is never loaded here
+    uow.session.add(HistoryEntry(
+        deposit_id=deposit.id, revision=step.revision, from_status=step.from_status,
+        to_status=step.to_status, actor=step.actor, reason_code=step.reason_code,
+        note=step.note, at=step.at))
     deposit.updated_at = step.at
     if emit:
         uow.emit("deposit_status_changed", new_event(

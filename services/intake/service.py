@@ -102,7 +102,7 @@ class IntakeService:
     @handles_event("validation", "deposit_validated")
     def on_deposit_validated(self, event):
         action = lifecycle.StartReview if event["passed"] else lifecycle.FailChecks
-        report = c.ValidationReportSchema().dump(event["report"])
+        report = c.validation_report_schema.dump(event["report"])
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
                 uow, c.dedupe_key("validation", "deposit_validated", event),
@@ -132,7 +132,7 @@ class IntakeService:
 
     @handles_event("inventory", "item_created")
     def on_item_created(self, event):
-        decision = c.DecisionSchema().dump(event["decision"])
+        decision = c.decision_schema.dump(event["decision"])
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
                 uow, c.dedupe_key("inventory", "item_created", event), event["deposit_id"],

@@ -29,7 +29,7 @@ class InventoryService:
                                          records.permanent_key(deposit["id"], stored["id"]))
                 records.verify_copy(stored, copy)
                 copies[stored["id"]] = copy
-            decision = c.DecisionSchema().dump(event["decision"])
+            decision = c.decision_schema.dump(event["decision"])
             with self.store.unit_of_work() as uow:
                 if uow.first_time(key):
                     records.create_item(uow, get_settings().identifier_prefix, deposit, decision,

@@ -28,7 +28,8 @@ class LettersService:
             letter = letters.compose(uow, key, event, settings.base_url)
             if letter is not None and letter.status == "failed":
                 self._emit_outcome(uow, letter)
-        self.deliver_due()
+        if letter is not None and letter.status == "pending":
+            self.deliver_due()
 
     @timer(interval=5)
     def deliver_due(self):

@@ -23,7 +23,7 @@ class ValidationService:
         with self.store.unit_of_work() as uow:
             if not uow.first_time(key):
                 return
-            dumped = c.ValidationReportSchema().dump(report)
+            dumped = c.validation_report_schema.dump(report)
             uow.session.add(ValidationReport(deposit_id=deposit["id"], revision=deposit["revision"],
                                              passed=report["passed"], report=dumped))
             uow.emit("deposit_validated", c.new_event(
@@ -55,7 +55,7 @@ class ValidationService:
                 ValidationReport.deposit_id == deposit_id, ValidationReport.revision == revision))
             if row is None:
                 raise NotFound("No report yet for that revision.")
-            return c.ValidationReportSchema().load(row.report)
+            return c.validation_report_schema.load(row.report)
 
     @rpc
     @c.rpc_contract(c.CheckFileRequest)
