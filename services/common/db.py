@@ -13,7 +13,8 @@ from typing import Any, Iterator
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -104,15 +105,16 @@ class UnitOfWork:
         self.emitted += 1
 
     def first_time(self, key: str) -> bool:
-        """Record that the event `key` is handled; False if it was handled before."""
-        if self.session.get(ProcessedEvent, key) is not None:
-            return False
-        try:
-            with self.session.begin_nested():
-                self.session.add(ProcessedEvent(key=key))
-        except IntegrityError:  # another instance handled it concurrently
-            return False
-        return True
+        """Record that the event `key` is handled; False if it was handled before.
+
+        One statement: an insert that does nothing on a conflict, so a concurrent
+        handler of the same event waits for the first to commit and then sees the row."""
+        insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[
+            self.session.get_bind().dialect.name]
+        result = self.session.execute(
+            insert(ProcessedEvent).values(key=key, processed_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["key"]))
+        return result.rowcount == 1
 
 
 class Database:
