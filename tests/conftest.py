@@ -7,34 +7,19 @@ import psycogreen.eventlet  # noqa: E402
 
 psycogreen.eventlet.patch_psycopg()
 
-import os  # noqa: E402
 import uuid  # noqa: E402
 import warnings  # noqa: E402
 
-import psycopg2  # noqa: E402
 import pytest  # noqa: E402
-import requests  # noqa: E402
+
+from tests.support.system import PG_ADMIN_DSN, create_vhost, delete_vhost, pg_admin  # noqa: E402
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
-
-PG_ADMIN_DSN = os.environ.get("LODGE_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-RABBIT_API = os.environ.get("LODGE_TEST_RABBIT_API", "http://127.0.0.1:15672/api")
-RABBIT_AUTH = ("guest", "guest")
 
 
 def pytest_addoption(parser):
     parser.addoption("--keep-artifacts", action="store_true",
                      help="keep logs of end-to-end runs under test-artifacts/")
-
-
-def _pg_admin(sql: str) -> None:
-    connection = psycopg2.connect(PG_ADMIN_DSN)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -44,25 +29,22 @@ def postgres_database():
 
     def create(label: str) -> str:
         name = f"lodge_test_{label}_{uuid.uuid4().hex[:8]}"
-        _pg_admin(f'CREATE DATABASE "{name}"')
+        pg_admin(f'CREATE DATABASE "{name}"')
         created.append(name)
         return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
 
     yield create
     for name in created:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def rabbit_vhost():
     """A fresh RabbitMQ virtual host, so tests never share queues with each other or a dev run."""
     name = f"lodge-test-{uuid.uuid4().hex[:10]}"
-    response = requests.put(f"{RABBIT_API}/vhosts/{name}", auth=RABBIT_AUTH, timeout=10)
-    response.raise_for_status()
-    requests.put(f"{RABBIT_API}/permissions/{name}/guest", auth=RABBIT_AUTH, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    create_vhost(name)
     yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
-    requests.delete(f"{RABBIT_API}/vhosts/{name}", auth=RABBIT_AUTH, timeout=30)
+    delete_vhost(name)
 
 
 @pytest.fixture

@@ -118,6 +118,33 @@ def expect(response: requests.Response, *statuses: int):
         return None
 
 
+def pg_admin(sql: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the PostgreSQL admin connection."""
+    import psycopg2
+
+    connection = psycopg2.connect(PG_ADMIN_DSN)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        connection.close()
+
+
+def create_vhost(name: str) -> None:
+    vhost = quote(name, safe="")
+    requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
+    requests.put(f"{RABBIT_API}/permissions/{vhost}/guest", auth=RABBIT_AUTH, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+
+
+def delete_vhost(name: str) -> None:
+    response = requests.delete(f"{RABBIT_API}/vhosts/{quote(name, safe='')}", auth=RABBIT_AUTH,
+                               timeout=30)
+    if response.status_code not in (204, 404):
+        response.raise_for_status()
+
+
 class LodgeClient(requests.Session):
     """A requests session for one user: Bearer token set, paths relative to the gateway.
 
@@ -374,19 +401,12 @@ class LodgeSystem:
     # --- broker and databases ---------------------------------------------------------
 
     def _create_vhost(self) -> None:
-        vhost = quote(self.vhost, safe="")
-        requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH,
-                     timeout=10).raise_for_status()
+        create_vhost(self.vhost)
         self._vhost_created = True
-        requests.put(f"{RABBIT_API}/permissions/{vhost}/guest", auth=RABBIT_AUTH, timeout=10,
-                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
 
     def _delete_vhost(self) -> None:
         if self._vhost_created:
-            response = requests.delete(f"{RABBIT_API}/vhosts/{quote(self.vhost, safe='')}",
-                                       auth=RABBIT_AUTH, timeout=30)
-            if response.status_code not in (204, 404):
-                response.raise_for_status()
+            delete_vhost(self.vhost)
             self._vhost_created = False
 
     def queues(self) -> dict[str, dict]:
@@ -397,27 +417,16 @@ class LodgeSystem:
         response.raise_for_status()
         return {q["name"]: q for q in response.json()}
 
-    def _pg_admin(self, sql: str) -> None:
-        import psycopg2
-
-        connection = psycopg2.connect(PG_ADMIN_DSN)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-        finally:
-            connection.close()
-
     def _create_database(self, owner: str) -> str:
         name = f"lodge_{self.label}_{owner}_{self.run_id}".replace("-", "_")
-        self._pg_admin(f'CREATE DATABASE "{name}"')
+        pg_admin(f'CREATE DATABASE "{name}"')
         self._databases.append(name)
         return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
 
     def _drop_databases(self) -> None:
         while self._databases:
             name = self._databases.pop()
-            self._pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     # --- files --------------------------------------------------------------------------
 
