@@ -133,6 +133,19 @@ def token(username):
         click.echo(issue_token(uow.session, user))
 
 
+def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:
+    """True once the gateway answers; False if it does not within `timeout` or a child died."""
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(child.poll() is None for child in children):
+        try:
+            with urllib.request.urlopen(health_url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.25)
+    return False
+
+
 @main.command()
 def run():
     """Run all five services and the gateway on this machine, on embedded defaults."""
@@ -142,6 +155,9 @@ def run():
     subprocess.run(root + ["seed"], check=True)
     children = [subprocess.Popen(root + ["service", name]) for name in SERVICE_CLASSES]
     children.append(subprocess.Popen(root + ["gateway"]))
+    bind = os.environ.get("LODGE_GATEWAY_BIND", "127.0.0.1:8000")
+    if not _wait_for_gateway(f"http://{bind}/healthz", children):
+        click.echo("the gateway did not start; stopping", err=True)
     url = get_settings().base_url
     click.echo(f"\nLodge is running at {url}/\n"
                f"Demo sign-ins (password 'demo'): {', '.join(DEMO_SIGN_INS)}\n"
