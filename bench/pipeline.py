@@ -149,10 +149,11 @@ def run_bench(system: LodgeSystem, args) -> int:
             local.client = LodgeClient(system.base_url, token, "student")
         return local.client
 
-    # --- prepare: drafts with one small PDF each --------------------------------------------
+    # --- prepare: drafts with one small PDF each, terms accepted --------------------------------
     def prepare(number: int) -> str:
         deposit = client().create_deposit("open-works", metadata(number))
         client().upload(deposit["id"], "paper.pdf", pdf_bytes(number))
+        client().accept_terms(deposit["id"])
         return deposit["id"]
 
     t0 = time.monotonic()

@@ -79,7 +79,8 @@ def seed_demo() -> bool:
     with intake.unit_of_work() as uow:
         for profile_id, definition in DEMO_PROFILES.items():
             if uow.session.get(Profile, profile_id) is None:
-                save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition))
+                save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition),
+                         create=True)
     with Database(settings.database_url("inventory"), "inventory").unit_of_work() as uow:
         seed_collections(uow.session)
     with Database(settings.database_url("approval"), "approval").unit_of_work() as uow:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import date
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, send_file, url_for
 from sqlalchemy import or_, select
@@ -14,7 +15,7 @@ from gateway.identity import actor_for
 from gateway.models import User
 from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
-from services.common.contracts import load_or_raise
+from services.common.contracts import ProfileDefinitionSchema, load_or_raise
 from services.common.exceptions import InvalidInput, NotFound
 from services.common.storage import get_storage, new_key
 
@@ -22,6 +23,15 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MULTIPART_OVERHEAD = 64 * 1024
 INLINE_SAFE = ("application/pdf", "image/png", "image/jpeg", "image/gif", "audio/", "video/")
+
+
+def files_visible(item: dict, actor: dict | None) -> bool:
+    """Open files for all, campus files for signed-in users, embargoed ones after the date."""
+    if item["access"] == "campus":
+        return actor is not None
+    if item["access"] == "embargo":
+        return item["embargo_until"] is None or date.fromisoformat(item["embargo_until"]) <= date.today()
+    return item["access"] == "open"
 
 
 def rpc():
@@ -54,15 +64,58 @@ def openapi():
 @api.get("/profiles")
 @login_required
 def list_profiles():
+    args = query_args(schemas.ListProfilesQuery)
     with rpc() as services:
-        return jsonify(items=services.intake.list_profiles(actor=g.actor))
+        return jsonify(items=services.intake.list_profiles(
+            actor=g.actor, include_inactive=args["include_inactive"]))
 
 
 @api.get("/profiles/<profile_id>")
 @login_required
 def get_profile(profile_id):
+    args = query_args(schemas.ProfileQuery)
     with rpc() as services:
-        return jsonify(services.intake.get_profile(actor=g.actor, profile_id=profile_id))
+        return jsonify(services.intake.get_profile(actor=g.actor, profile_id=profile_id,
+                                                   version=args["version"]))
+
+
+@api.get("/profiles/<profile_id>/versions")
+@roles_required("manager")
+def profile_versions(profile_id):
+    with rpc() as services:
+        return jsonify(items=services.intake.profile_versions(actor=g.actor,
+                                                              profile_id=profile_id))
+
+
+@api.post("/profiles")
+@roles_required("manager")
+def create_profile():
+    body = json_body(schemas.CreateProfileBody)
+    profile_id = body.pop("id")
+    with rpc() as services:
+        profile = services.intake.save_profile(actor=g.actor, profile_id=profile_id,
+                                               definition=body, create=True)
+    response = jsonify(profile)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_profile", profile_id=profile_id)
+    return response
+
+
+@api.put("/profiles/<profile_id>")
+@roles_required("manager")
+def update_profile(profile_id):
+    """Editing a profile adds a version; deposits keep the version they were made under."""
+    body = json_body(ProfileDefinitionSchema)
+    with rpc() as services:
+        return jsonify(services.intake.save_profile(actor=g.actor, profile_id=profile_id,
+                                                    definition=body, create=False))
+
+
+@api.get("/collections")
+@login_required
+def list_collections():
+    with rpc() as services:
+        return jsonify(items=services.inventory.list_collections())
 
 
 # --- deposits ---------------------------------------------------------------
@@ -115,7 +168,7 @@ def update_deposit(deposit_id):
     body = json_body(schemas.UpdateDepositBody)
     with rpc() as services:
         return jsonify(services.intake.update_deposit(actor=g.actor, deposit_id=deposit_id,
-                                                      metadata=body["metadata"]))
+                                                      **body))
 
 
 @api.post("/deposits/<deposit_id>/actions/<action>")
@@ -224,9 +277,7 @@ def download_item_file(item_id, file_id):
     with rpc() as services:
         item = services.inventory.get_item(item_id=item_id)
         stored = services.inventory.get_item_file(item_id=item_id, file_id=file_id)
-    if item["access"] == "campus" and g.actor is None:
-        raise NotFound("There is no such file.")
-    if item["access"] not in ("open", "campus"):
+    if not files_visible(item, g.actor):
         raise NotFound("There is no such file.")
     inline = stored["media_type"].startswith(INLINE_SAFE)
     response = send_file(get_storage().path(stored["storage_key"]), mimetype=stored["media_type"],

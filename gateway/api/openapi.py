@@ -71,15 +71,33 @@ def openapi_document() -> dict:
         "Item": c.ItemView, "FileCreated": schemas.FileCreated,
         "CreateDeposit": schemas.CreateDepositBody, "UpdateDeposit": schemas.UpdateDepositBody,
         "DepositAction": schemas.DepositActionBody, "ReviewAction": schemas.ReviewActionBody,
+        "CreateProfile": schemas.CreateProfileBody, "ProfileDefinition": c.ProfileDefinitionSchema,
+        "ProfileVersion": c.ProfileVersionSchema, "Collection": c.CollectionSchema,
     }.items():
         spec.components.schema(name, schema=schema)
 
     deposit_id, item_id = _path_param("deposit_id"), _path_param("item_id")
-    spec.path("/api/v1/profiles", operations={"get": _operation(
-        "Profiles the caller may use, with form fields and file rules", None, errors=("401",))})
-    spec.path("/api/v1/profiles/{profile_id}", operations={"get": _operation(
-        "One profile", _ref("Profile"), params=[_path_param("profile_id")],
+    profile_id = _path_param("profile_id")
+    spec.path("/api/v1/profiles", operations={
+        "get": _operation("Profiles the caller may use, with form fields and file rules "
+                          "(staff: include_inactive=true for all)", None,
+                          params=[_query("include_inactive", "boolean")], errors=("401", "422")),
+        "post": _operation("Create a profile (managers)", _ref("Profile"), "201",
+                           _ref("CreateProfile"), errors=("400", "401", "403", "409", "422")),
+    })
+    spec.path("/api/v1/profiles/{profile_id}", operations={
+        "get": _operation("One profile, its current or a given version", _ref("Profile"),
+                          params=[profile_id, _query("version", "integer")],
+                          errors=("401", "403", "404", "422")),
+        "put": _operation("Edit a profile: adds a version; deposits keep theirs (managers)",
+                          _ref("Profile"), body=_ref("ProfileDefinition"), params=[profile_id],
+                          errors=("400", "401", "403", "404", "422")),
+    })
+    spec.path("/api/v1/profiles/{profile_id}/versions", operations={"get": _operation(
+        "A profile's versions, newest first (managers)", None, params=[profile_id],
         errors=("401", "403", "404"))})
+    spec.path("/api/v1/collections", operations={"get": _operation(
+        "Collections that profiles can target", None, errors=("401",))})
     spec.path("/api/v1/deposits", operations={
         "get": _operation("The caller's deposits (staff may filter by depositor)",
                           _ref("DepositPage"), params=[
@@ -92,7 +110,8 @@ def openapi_document() -> dict:
     spec.path("/api/v1/deposits/{deposit_id}", operations={
         "get": _operation("A deposit with its history, files and validation report",
                           _ref("Deposit"), params=[deposit_id]),
-        "patch": _operation("Change the metadata of a draft or returned deposit", _ref("Deposit"),
+        "patch": _operation("Change the metadata, accept the terms, or choose the access of a "
+                            "draft or returned deposit", _ref("Deposit"),
                             body=_ref("UpdateDeposit"), params=[deposit_id],
                             errors=("400", "401", "403", "404", "409", "422")),
     })

@@ -1,7 +1,7 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from services.common.contracts import Strict
+from services.common.contracts import AccessChoiceSchema, ProfileDefinitionSchema, Strict
 
 
 class CreateDepositBody(Strict):
@@ -12,7 +12,27 @@ class CreateDepositBody(Strict):
 
 
 class UpdateDepositBody(Strict):
-    metadata = fields.Dict(required=True)
+    metadata = fields.Dict(load_default=None)
+    accept_terms = fields.Bool(load_default=None)
+    access = fields.Nested(AccessChoiceSchema, load_default=None)
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if all(value is None for value in data.values()):
+            raise ValidationError("send metadata, accept_terms or access", "body")
+
+
+class CreateProfileBody(ProfileDefinitionSchema):
+    id = fields.Str(required=True, validate=validate.Regexp(
+        r"^[a-z0-9][a-z0-9-]{0,63}$", error="lower-case letters, digits and hyphens"))
+
+
+class ProfileQuery(Strict):
+    version = fields.Int(load_default=None, validate=validate.Range(min=1))
+
+
+class ListProfilesQuery(Strict):
+    include_inactive = fields.Bool(load_default=False)
 
 
 class DepositActionBody(Strict):

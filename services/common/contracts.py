@@ -10,7 +10,8 @@ import functools
 import uuid
 from datetime import datetime, timezone
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, validate,
+                         validates_schema)
 
 from services.common.exceptions import InvalidInput
 
@@ -33,14 +34,21 @@ ROLES = ("patron", "approver", "staff", "manager", "admin")
 ACCESS_POLICIES = ("open", "campus", "embargo")
 
 
-class DateTime(fields.DateTime):
-    """ISO 8601 on the wire. Values that crossed the wire once already are strings,
-    and pass through a second dump unchanged."""
+class _WireSafe:
+    """Values that crossed the wire once already are ISO strings; a second dump keeps them."""
 
     def _serialize(self, value, attr, obj, **kwargs):
         if isinstance(value, str):
             return value
         return super()._serialize(value, attr, obj, **kwargs)
+
+
+class DateTime(_WireSafe, fields.DateTime):
+    """ISO 8601 on the wire."""
+
+
+class Date(_WireSafe, fields.Date):
+    """ISO 8601 on the wire."""
 
 
 class Strict(Schema):
@@ -94,7 +102,19 @@ class FileRulesSchema(Strict):
     max_files = fields.Int(load_default=10, validate=validate.Range(min=0))
     max_file_size = fields.Int(load_default=100 * 1024 * 1024, validate=validate.Range(min=1))
     max_total_size = fields.Int(load_default=1024 * 1024 * 1024, validate=validate.Range(min=1))
-    allowed_extensions = fields.List(fields.Str(), load_default=list)
+    allowed_extensions = fields.List(fields.Str(validate=validate.Regexp(r"^\.?[A-Za-z0-9]{1,16}$")),
+                                     load_default=list)
+    allowed_media_types = fields.List(fields.Str(validate=validate.Regexp(r"^[a-z]+/[\w.+-]+$")),
+                                      load_default=list)
+    metadata_only_allowed = fields.Bool(load_default=False)
+    virus_scan = fields.Bool(load_default=False)
+
+    @validates_schema
+    def _limits_agree(self, data, **kwargs):
+        if data["min_files"] > data["max_files"]:
+            raise ValidationError("must not exceed max_files", "min_files")
+        if data["max_file_size"] > data["max_total_size"]:
+            raise ValidationError("must not exceed max_total_size", "max_file_size")
 
 
 class ApprovalRuleSchema(Strict):
@@ -112,7 +132,22 @@ class ProfileDefinitionSchema(Strict):
     approval = fields.Nested(ApprovalRuleSchema, required=True)
     target_collection = fields.Str(required=True)
     access = fields.Str(load_default="open", validate=validate.OneOf(ACCESS_POLICIES))
+    embargo_max_months = fields.Int(load_default=0, validate=validate.Range(min=0, max=600))
     terms = fields.Str(load_default="")
+
+    @validates_schema
+    def _coherent(self, data, **kwargs):
+        if data["access"] == "embargo" and data["embargo_max_months"] < 1:
+            raise ValidationError("must be at least 1 for an embargo policy", "embargo_max_months")
+        keys = [field["key"] for field in data.get("fields", [])]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ValidationError(f"keys must be unique: {', '.join(duplicates)}", "fields")
+        if not any(field.get("dc") == "title" for field in data.get("fields", [])):
+            raise ValidationError("one field must map to dc:title", "fields")
+        if any(f["type"] == "choice" and not f["vocabulary"] for f in data.get("fields", [])):
+            raise ValidationError("a choice field needs a vocabulary", "fields")
+
     # Last in the body: from here on `fields` names this attribute, not the module.
     fields = fields.List(fields.Nested(FormFieldSchema), required=True,
                          validate=validate.Length(min=1))
@@ -124,6 +159,13 @@ class ProfileView(ProfileDefinitionSchema):
 
     id = fields.Str(required=True)
     version = fields.Int(required=True)
+    created_at = DateTime()
+
+
+class ProfileVersionSchema(Lenient):
+    version = fields.Int(required=True)
+    created_by = fields.Str(required=True)
+    created_at = DateTime(required=True)
 
 
 class ProfileRulesSchema(Lenient):
@@ -136,6 +178,12 @@ class ProfileRulesSchema(Lenient):
     target_collection = fields.Str(required=True)
     access = fields.Str(load_default="open")
     fields = fields.List(fields.Nested(FormFieldSchema), load_default=list)
+
+
+class AccessChoiceSchema(Strict):
+    """The access a depositor chose within the profile's policy."""
+    policy = fields.Str(required=True, validate=validate.OneOf(ACCESS_POLICIES))
+    embargo_until = Date(load_default=None, allow_none=True)
 
 
 # --- deposits ---------------------------------------------------------------
@@ -170,6 +218,8 @@ class DepositSnapshotSchema(Lenient):
     mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
     metadata = fields.Dict(required=True)
     files = fields.List(fields.Nested(FileSchema), load_default=list)
+    access = fields.Nested(AccessChoiceSchema, load_default=lambda: {"policy": "open",
+                                                                    "embargo_until": None})
 
 
 class FileCheckSchema(Lenient):
@@ -209,6 +259,10 @@ class DepositView(Lenient):
     validation_report = fields.Nested(ValidationReportSchema, allow_none=True)
     item_id = fields.Str(allow_none=True)
     item_identifier = fields.Str(allow_none=True)
+    access = fields.Nested(AccessChoiceSchema, required=True)
+    terms_accepted_at = DateTime(allow_none=True)
+    terms_version = fields.Int(allow_none=True)
+    allowed_actions = fields.List(fields.Str(), required=True)
     created_at = DateTime(required=True)
     updated_at = DateTime(required=True)
 
@@ -294,9 +348,16 @@ class ItemView(Lenient):
     deposit_id = fields.Str(required=True)
     collection = fields.Str(required=True)
     access = fields.Str(required=True)
+    embargo_until = Date(allow_none=True)
     record = fields.Dict(required=True)
     representations = fields.List(fields.Nested(RepresentationSchema), required=True)
     created_at = DateTime(required=True)
+
+
+class CollectionSchema(Lenient):
+    id = fields.Str(required=True)
+    name = fields.Str(required=True)
+    parent_id = fields.Str(allow_none=True)
 
 
 class StoredFileSchema(ItemFileSchema):
@@ -428,11 +489,17 @@ class ActorRequest(Strict):
 
 class ProfileRequest(ActorRequest):
     profile_id = fields.Str(required=True)
+    version = fields.Int(load_default=None, allow_none=True)
+
+
+class ListProfilesRequest(ActorRequest):
+    include_inactive = fields.Bool(load_default=False)
 
 
 class SaveProfileRequest(ActorRequest):
     profile_id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"))
     definition = fields.Nested(ProfileDefinitionSchema, required=True)
+    create = fields.Bool(load_default=False)
 
 
 class CreateDepositRequest(ActorRequest):
@@ -446,7 +513,9 @@ class DepositRequest(ActorRequest):
 
 
 class UpdateDepositRequest(DepositRequest):
-    metadata = fields.Dict(required=True)
+    metadata = fields.Dict(load_default=None)
+    accept_terms = fields.Bool(load_default=None)
+    access = fields.Nested(AccessChoiceSchema, load_default=None)
 
 
 class DepositActionRequest(DepositRequest):
@@ -480,6 +549,10 @@ class ReviewActionRequest(DepositRequest):
 class CancelReviewRequest(Strict):
     deposit_id = fields.Str(required=True)
     revision = fields.Int(required=True)
+
+
+class NoArguments(Strict):
+    pass
 
 
 class ItemRequest(Strict):

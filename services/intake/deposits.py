@@ -1,8 +1,10 @@
 """What intake does with deposits and profiles, free of nameko: plain functions over a unit of work."""
 from __future__ import annotations
 
+import calendar
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from pathlib import PurePosixPath
 
 from sqlalchemy import func, select
 
@@ -35,22 +37,37 @@ def may_use_profile(actor: dict, definition: dict) -> bool:
     return not allowed or bool(allowed.intersection(actor.get("groups") or ()))
 
 
-def list_profiles(session, actor: dict) -> list[dict]:
+def list_profiles(session, actor: dict, include_inactive: bool = False) -> list[dict]:
+    """The profiles the actor may deposit with; staff may ask for inactive ones too."""
     profiles = session.scalars(select(Profile).order_by(Profile.name)).all()
     definitions = [profile_definition(session, p.id) for p in profiles]
+    if not (include_inactive and is_staff(actor)):
+        definitions = [d for d in definitions if d["active"]]
     return [d for d in definitions if may_use_profile(actor, d)]
 
 
-def usable_profile(session, actor: dict, profile_id: str) -> dict:
-    definition = profile_definition(session, profile_id)
+def usable_profile(session, actor: dict, profile_id: str, version: int | None = None) -> dict:
+    definition = profile_definition(session, profile_id, version)
     if not may_use_profile(actor, definition):
         raise Forbidden("You may not use this profile.", fields={"profile_id": ["not allowed"]})
     return definition
 
 
-def save_profile(uow: UnitOfWork, actor: dict, profile_id: str, definition: dict) -> dict:
+def profile_versions(session, profile_id: str) -> list[ProfileVersion]:
+    profile_definition(session, profile_id)  # NotFound for an unknown profile
+    return session.scalars(select(ProfileVersion).where(ProfileVersion.profile_id == profile_id)
+                           .order_by(ProfileVersion.version.desc())).all()
+
+
+def save_profile(uow: UnitOfWork, actor: dict, profile_id: str, definition: dict,
+                 create: bool = False) -> dict:
+    """Create a profile (`create`), or add a version to an existing one."""
     session = uow.session
     profile = session.get(Profile, profile_id)
+    if create and profile is not None:
+        raise Conflict("A profile with that id exists already.", fields={"id": ["already used"]})
+    if not create and profile is None:
+        raise NotFound(f"There is no profile {profile_id!r}.")
     clash = session.scalar(select(Profile).where(Profile.name == definition["name"],
                                                  Profile.id != profile_id))
     if clash is not None:
@@ -123,6 +140,7 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
         status=Status.DRAFT, revision=1, title=title_of(definition["fields"], metadata),
         meta=metadata, depositor_id=depositor["id"], depositor=person_ref(depositor),
         mediated_by=person_ref(actor) if on_behalf_of else None,
+        access_policy="campus" if definition["access"] == "campus" else "open",
         created_at=now, updated_at=now)
     uow.session.add(deposit)
     _record(uow, deposit, lifecycle.Step("create", 1, None, Status.DRAFT, person_ref(actor),
@@ -131,15 +149,49 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
     return deposit
 
 
-def update_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict) -> Deposit:
+def update_deposit(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict | None,
+                   accept_terms: bool | None, access: dict | None) -> Deposit:
+    """Change what the depositor controls while the deposit is a draft or returned:
+    metadata, acceptance of the terms, and the access chosen within the profile's policy."""
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     _require_editable(deposit)
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
-    _metadata_errors(definition, metadata, complete=False)
-    deposit.meta = metadata
-    deposit.title = title_of(definition["fields"], metadata)
+    if metadata is not None:
+        _metadata_errors(definition, metadata, complete=False)
+        deposit.meta = metadata
+        deposit.title = title_of(definition["fields"], metadata)
+    if access is not None:
+        _check_access(definition, access)
+        deposit.access_policy, deposit.embargo_until = access["policy"], access["embargo_until"]
+    if accept_terms is not None:
+        deposit.terms_accepted_at = _now() if accept_terms else None
+        deposit.terms_version = deposit.profile_version if accept_terms else None
     deposit.updated_at = _now()
     return deposit
+
+
+def add_months(start: date, months: int) -> date:
+    month = start.month - 1 + months
+    year, month = start.year + month // 12, month % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def _check_access(definition: dict, access: dict) -> None:
+    policy = definition["access"]
+    allowed = {"open": {"open"}, "campus": {"campus"}, "embargo": {"open", "embargo"}}[policy]
+    if access["policy"] not in allowed:
+        raise InvalidInput("This profile does not offer that access.", fields={"access": {
+            "policy": [f"must be one of: {', '.join(sorted(allowed))}"]}})
+    until = access["embargo_until"]
+    if access["policy"] == "embargo":
+        latest = add_months(date.today(), definition["embargo_max_months"])
+        if until is None or not date.today() < until <= latest:
+            raise InvalidInput("Choose an embargo end date within the profile's limit.",
+                               fields={"access": {"embargo_until": [
+                                   f"must be after today and no later than {latest.isoformat()}"]}})
+    elif until is not None:
+        raise InvalidInput("Only an embargo has an end date.",
+                           fields={"access": {"embargo_until": ["only for an embargo"]}})
 
 
 def _require_editable(deposit: Deposit) -> None:
@@ -174,11 +226,25 @@ def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict) -> Depos
     if sum(f.size for f in deposit.files) + file["size"] > rules["max_total_size"]:
         raise InvalidInput("The deposit's files would exceed the total size allowed.",
                            fields={"file": [f"total over {rules['max_total_size']} bytes"]})
+    _check_format(rules, file)
     record = DepositFile(**file, created_at=_now())
     deposit.files.append(record)
     deposit.updated_at = _now()
     uow.session.flush()
     return record
+
+
+def _check_format(rules: dict, file: dict) -> None:
+    """The profile's allowed formats, checked at upload so the depositor hears at once."""
+    extension = PurePosixPath(file["filename"]).suffix.lower().lstrip(".")
+    allowed = [ext.lower().lstrip(".") for ext in rules["allowed_extensions"]]
+    if allowed and extension not in allowed:
+        raise InvalidInput(f"Files of type .{extension or '?'} are not accepted for this profile.",
+                           fields={"file": [f"accepted: {', '.join('.' + a for a in allowed)}"]})
+    types = rules["allowed_media_types"]
+    if types and file["media_type"] not in types:
+        raise InvalidInput(f"Files whose content is {file['media_type']} are not accepted here.",
+                           fields={"file": [f"accepted: {', '.join(types)}"]})
 
 
 def remove_file(uow: UnitOfWork, actor: dict, deposit_id: str, file_id: str) -> str:
@@ -198,11 +264,12 @@ def submit(uow: UnitOfWork, actor: dict, deposit_id: str) -> Deposit:
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
     if not lifecycle.Submit.allowed_from(deposit.status):
         lifecycle.Submit.apply(deposit, actor)  # raises the clear InvalidTransition
-    _metadata_errors(definition, deposit.meta, complete=True)
-    rules = definition["file_rules"]
-    if len(deposit.files) < rules["min_files"]:
-        raise InvalidInput(f"This profile needs at least {rules['min_files']} file(s).",
-                           fields={"files": [f"at least {rules['min_files']} needed"]})
+    problems = submission_problems(definition, deposit)
+    metadata_errors = validate_metadata(definition["fields"], deposit.meta, complete=True)
+    if metadata_errors:
+        problems["metadata"] = metadata_errors
+    if problems:
+        raise InvalidInput("The deposit is not ready to submit.", fields=problems)
     step = lifecycle.Submit.apply(deposit, person_ref(actor))
     deposit.validation_report = None
     _record(uow, deposit, step)
@@ -210,6 +277,30 @@ def submit(uow: UnitOfWork, actor: dict, deposit_id: str) -> Deposit:
         "intake", "deposit_submitted", deposit_id=deposit.id, revision=deposit.revision,
         deposit=snapshot(deposit, definition)))
     return deposit
+
+
+def submission_problems(definition: dict, deposit: Deposit) -> dict:
+    """What still stands between the deposit and submission, besides its metadata."""
+    rules, count, problems = definition["file_rules"], len(deposit.files), {}
+    if count == 0 and not rules["metadata_only_allowed"]:
+        problems["files"] = ["at least one file is needed"]
+    elif count and count < rules["min_files"]:
+        problems["files"] = [f"at least {rules['min_files']} files are needed"]
+    if definition["terms"] and deposit.terms_version != deposit.profile_version:
+        problems["accept_terms"] = ["the terms must be accepted"]
+    return problems
+
+
+def allowed_actions(actor: dict, deposit: Deposit) -> list[str]:
+    """What the actor may do to the deposit now, so pages offer nothing else."""
+    if not _may_act_as_depositor(actor, deposit):
+        return []
+    actions = []
+    if deposit.status in EDITABLE:
+        actions += ["edit", "submit"]
+    if lifecycle.Withdraw.allowed_from(deposit.status):
+        actions.append("withdraw")
+    return actions
 
 
 def withdraw(uow: UnitOfWork, actor: dict, deposit_id: str, note: str | None,
@@ -237,6 +328,7 @@ def snapshot(deposit: Deposit, definition: dict) -> dict:
         "depositor": deposit.depositor,
         "mediated_by": deposit.mediated_by,
         "metadata": deposit.meta,
+        "access": {"policy": deposit.access_policy, "embargo_until": deposit.embargo_until},
         "files": [{
             "id": f.id, "filename": f.filename, "size": f.size, "sha256": f.sha256,
             "md5": f.md5, "media_type": f.media_type, "storage_key": f.storage_key,

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import StoredFileColumns, UTCDateTime, utcnow
@@ -56,6 +56,12 @@ class Deposit(Base):
     item_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     item_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
     validation_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the access the depositor chose within the profile's policy
+    access_policy: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
+    embargo_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # acceptance of the terms of the profile version the deposit pins
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    terms_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -1,5 +1,6 @@
 """Intake's models as the contracts' view dictionaries."""
-from services.intake.models import Deposit, DepositFile
+from services.intake.deposits import allowed_actions
+from services.intake.models import Deposit, DepositFile, ProfileVersion
 
 
 def file_view(record: DepositFile) -> dict:
@@ -18,7 +19,8 @@ def deposit_summary(deposit: Deposit) -> dict:
     }
 
 
-def deposit_view(deposit: Deposit) -> dict:
+def deposit_view(deposit: Deposit, actor: dict) -> dict:
+    """The deposit as `actor` sees it, with the actions open to them now."""
     return {
         **deposit_summary(deposit),
         "profile_version": deposit.profile_version,
@@ -31,9 +33,18 @@ def deposit_view(deposit: Deposit) -> dict:
         } for h in deposit.history],
         "validation_report": deposit.validation_report,
         "item_identifier": deposit.item_identifier,
+        "access": {"policy": deposit.access_policy, "embargo_until": deposit.embargo_until},
+        "terms_accepted_at": deposit.terms_accepted_at,
+        "terms_version": deposit.terms_version,
+        "allowed_actions": allowed_actions(actor, deposit),
         "created_at": deposit.created_at,
     }
 
 
 def deposit_page(page: dict) -> dict:
     return {**page, "items": [deposit_summary(d) for d in page["items"]]}
+
+
+def version_view(version: ProfileVersion) -> dict:
+    return {"version": version.version, "created_by": version.created_by,
+            "created_at": version.created_at}

@@ -4,9 +4,10 @@ from nameko.rpc import ServiceRpc
 from services.common import contracts as c
 from services.common.auth import require_role
 from services.common.dependencies import FileStorage, Store
+from services.common.exceptions import InvalidInput
 from services.common.messaging import handles_event, rpc
 from services.intake import deposits, lifecycle
-from services.intake.schemas import deposit_page, deposit_view, file_view
+from services.intake.schemas import deposit_page, deposit_view, file_view, version_view
 
 
 class IntakeService:
@@ -15,27 +16,39 @@ class IntakeService:
     store = Store()
     storage = FileStorage()
     approval = ServiceRpc("approval")
+    inventory = ServiceRpc("inventory")
 
     # --- profiles -----------------------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.ActorRequest, c.ProfileView(many=True))
-    def list_profiles(self, actor):
+    @c.rpc_contract(c.ListProfilesRequest, c.ProfileView(many=True))
+    def list_profiles(self, actor, include_inactive):
         with self.store.reading() as session:
-            return deposits.list_profiles(session, actor)
+            return deposits.list_profiles(session, actor, include_inactive)
 
     @rpc
     @c.rpc_contract(c.ProfileRequest, c.ProfileView())
-    def get_profile(self, actor, profile_id):
+    def get_profile(self, actor, profile_id, version):
         with self.store.reading() as session:
-            return deposits.usable_profile(session, actor, profile_id)
+            return deposits.usable_profile(session, actor, profile_id, version)
+
+    @rpc
+    @c.rpc_contract(c.ProfileRequest, c.ProfileVersionSchema(many=True))
+    def profile_versions(self, actor, profile_id, version):
+        require_role(actor, "manager")
+        with self.store.reading() as session:
+            return [version_view(v) for v in deposits.profile_versions(session, profile_id)]
 
     @rpc
     @c.rpc_contract(c.SaveProfileRequest, c.ProfileView())
-    def save_profile(self, actor, profile_id, definition):
+    def save_profile(self, actor, profile_id, definition, create):
         require_role(actor, "manager")
+        if definition["target_collection"] not in {
+                collection["id"] for collection in self.inventory.list_collections()}:
+            raise InvalidInput("There is no such collection.",
+                               fields={"target_collection": ["unknown collection"]})
         with self.store.unit_of_work() as uow:
-            return deposits.save_profile(uow, actor, profile_id, definition)
+            return deposits.save_profile(uow, actor, profile_id, definition, create)
 
     # --- deposits -----------------------------------------------------------
 
@@ -43,14 +56,15 @@ class IntakeService:
     @c.rpc_contract(c.CreateDepositRequest, c.DepositView())
     def create_deposit(self, actor, profile_id, metadata, on_behalf_of):
         with self.store.unit_of_work() as uow:
-            return deposit_view(deposits.create_deposit(uow, actor, profile_id, metadata,
-                                                        on_behalf_of))
+            deposit = deposits.create_deposit(uow, actor, profile_id, metadata, on_behalf_of)
+            return deposit_view(deposit, actor)
 
     @rpc
     @c.rpc_contract(c.DepositRequest, c.DepositView())
     def get_deposit(self, actor, deposit_id):
         with self.store.reading() as session:
-            return deposit_view(deposits.get_deposit(session, actor, deposit_id))
+            deposit = deposits.get_deposit(session, actor, deposit_id)
+            return deposit_view(deposit, actor)
 
     @rpc
     @c.rpc_contract(c.ListDepositsRequest, c.DepositPage())
@@ -61,9 +75,11 @@ class IntakeService:
 
     @rpc
     @c.rpc_contract(c.UpdateDepositRequest, c.DepositView())
-    def update_deposit(self, actor, deposit_id, metadata):
+    def update_deposit(self, actor, deposit_id, metadata, accept_terms, access):
         with self.store.unit_of_work() as uow:
-            return deposit_view(deposits.update_metadata(uow, actor, deposit_id, metadata))
+            deposit = deposits.update_deposit(uow, actor, deposit_id, metadata, accept_terms,
+                                              access)
+            return deposit_view(deposit, actor)
 
     @rpc
     @c.rpc_contract(c.DepositRequest)
@@ -88,14 +104,15 @@ class IntakeService:
     @c.rpc_contract(c.DepositRequest, c.DepositView())
     def submit(self, actor, deposit_id):
         with self.store.unit_of_work() as uow:
-            return deposit_view(deposits.submit(uow, actor, deposit_id))
+            deposit = deposits.submit(uow, actor, deposit_id)
+            return deposit_view(deposit, actor)
 
     @rpc
     @c.rpc_contract(c.DepositActionRequest, c.DepositView())
     def withdraw(self, actor, deposit_id, note):
         with self.store.unit_of_work() as uow:
-            return deposit_view(deposits.withdraw(uow, actor, deposit_id, note,
-                                                  self.approval.cancel_review))
+            deposit = deposits.withdraw(uow, actor, deposit_id, note, self.approval.cancel_review)
+            return deposit_view(deposit, actor)
 
     # --- outcomes -----------------------------------------------------------
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, Date, ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import StoredFileColumns, UTCDateTime, utcnow
@@ -31,6 +31,7 @@ class Item(Base):
     revision: Mapped[int]
     collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id"), index=True)
     access: Mapped[str] = mapped_column(String(20))
+    embargo_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     # Dublin Core elements, each a list of values
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -58,7 +58,8 @@ def create_item(uow: UnitOfWork, identifier_prefix: str, deposit: dict, decision
     record.setdefault("type", [deposit["profile"]["name"]])
     item = Item(id=item_id, identifier=f"{identifier_prefix}{item_id[:16]}",
                 deposit_id=deposit["id"], revision=deposit["revision"],
-                collection_id=collection_id, access=deposit["profile"]["access"], record=record,
+                collection_id=collection_id, access=deposit["access"]["policy"],
+                embargo_until=deposit["access"]["embargo_until"], record=record,
                 created_at=datetime.now(timezone.utc))
     representation = Representation(id=uuid.uuid4().hex, usage="master", label="Deposited files")
     for stored in deposit["files"]:
@@ -89,6 +90,10 @@ def get_item_file(session, item_id: str, file_id: str) -> ItemFile:
             if item_file.id == file_id:
                 return item_file
     raise NotFound("The item has no such file.")
+
+
+def list_collections(session) -> list[Collection]:
+    return session.scalars(select(Collection).order_by(Collection.name)).all()
 
 
 def seed_collections(session) -> None:

@@ -1,5 +1,5 @@
 """Inventory's models as the contracts' view dictionaries."""
-from services.inventory.models import Item, ItemFile
+from services.inventory.models import Collection, Item, ItemFile
 
 
 def item_file_view(item_file: ItemFile) -> dict:
@@ -11,10 +11,15 @@ def item_file_view(item_file: ItemFile) -> dict:
 def item_view(item: Item) -> dict:
     return {
         "id": item.id, "identifier": item.identifier, "deposit_id": item.deposit_id,
-        "collection": item.collection_id, "access": item.access, "record": item.record,
+        "collection": item.collection_id, "access": item.access,
+        "embargo_until": item.embargo_until, "record": item.record,
         "created_at": item.created_at,
         "representations": [{
             "id": r.id, "usage": r.usage, "label": r.label,
             "files": [item_file_view(f) for f in r.files],
         } for r in item.representations],
     }
+
+
+def collection_view(collection: Collection) -> dict:
+    return {"id": collection.id, "name": collection.name, "parent_id": collection.parent_id}

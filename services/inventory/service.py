@@ -7,7 +7,7 @@ from services.common.dependencies import FileStorage, Store
 from services.common.messaging import handles_event, rpc
 from services.inventory import records
 from services.inventory.models import Item
-from services.inventory.schemas import item_file_view, item_view
+from services.inventory.schemas import collection_view, item_file_view, item_view
 
 
 class InventoryService:
@@ -49,3 +49,9 @@ class InventoryService:
     def get_item_file(self, item_id, file_id):
         with self.store.reading() as session:
             return item_file_view(records.get_item_file(session, item_id, file_id))
+
+    @rpc
+    @c.rpc_contract(c.NoArguments, c.CollectionSchema(many=True))
+    def list_collections(self):
+        with self.store.reading() as session:
+            return [collection_view(collection) for collection in records.list_collections(session)]

@@ -21,7 +21,8 @@ from tests.services.conftest import PDF, STUDENT, THESIS_METADATA
 def intake_db(migrated):
     url = migrated("intake")
     with Database(url, "intake").unit_of_work() as uow:
-        save_profile(uow, SYSTEM_ACTOR, "thesis", ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]))
+        save_profile(uow, SYSTEM_ACTOR, "thesis",
+                     ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]), create=True)
     return url
 
 
@@ -32,6 +33,7 @@ def submit_thesis(rpc):
     rpc.intake.add_file(actor=STUDENT, deposit_id=deposit["id"], file={
         "id": "f1", "filename": "moss.pdf", "size": stored.size, "sha256": stored.sha256,
         "md5": stored.md5, "media_type": "application/pdf", "storage_key": stored.key})
+    rpc.intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], accept_terms=True)
     return rpc.intake.submit(actor=STUDENT, deposit_id=deposit["id"])
 
 

@@ -16,7 +16,8 @@ def intake(database_for, storage):
     database = database_for("intake")
     with database.unit_of_work() as uow:
         for profile_id, definition in DEMO_PROFILES.items():
-            save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition))
+            save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition),
+                         create=True)
     service = worker_factory(IntakeService, store=database, storage=storage)
     service.database = database
     return service
@@ -33,6 +34,7 @@ def add_pdf(intake, storage, actor, deposit_id, name="thesis.pdf"):
 def submitted_thesis(intake, storage):
     deposit = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
     add_pdf(intake, storage, STUDENT, deposit["id"])
+    intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], accept_terms=True)
     return intake.submit(actor=STUDENT, deposit_id=deposit["id"])
 
 
@@ -82,7 +84,8 @@ def test_missing_required_metadata_is_refused_on_submit_and_nothing_changes(inta
     add_pdf(intake, storage, STUDENT, deposit["id"])
     with pytest.raises(InvalidInput) as error:
         intake.submit(actor=STUDENT, deposit_id=deposit["id"])
-    assert error.value.fields == {"metadata": {"abstract": ["is required"]}}
+    assert error.value.fields == {"metadata": {"abstract": ["is required"]},
+                                  "accept_terms": ["the terms must be accepted"]}
     assert intake.get_deposit(actor=STUDENT, deposit_id=deposit["id"])["status"] == "draft"
     assert outbox(intake.database) == []
 

@@ -185,7 +185,14 @@ class LodgeClient(requests.Session):
                                 params={"filename": filename}, data=data,
                                 headers={"Content-Type": "application/octet-stream"}), 201)
 
-    def submit(self, deposit_id: str) -> dict:
+    def accept_terms(self, deposit_id: str) -> dict:
+        return expect(self.patch(f"/api/v1/deposits/{deposit_id}", json={"accept_terms": True}),
+                      200)
+
+    def submit(self, deposit_id: str, accept_terms: bool = True) -> dict:
+        """Submit, first accepting the profile's terms unless told not to."""
+        if accept_terms:
+            self.accept_terms(deposit_id)
         return expect(self.post(f"/api/v1/deposits/{deposit_id}/actions/submit"), 200)
 
     def deposit(self, deposit_id: str) -> dict:

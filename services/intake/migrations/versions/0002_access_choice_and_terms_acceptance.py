@@ -1,0 +1,37 @@
+"""access choice and terms acceptance
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-29 14:34:42.540442
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision: str = '0002'
+down_revision: Union[str, Sequence[str], None] = '0001'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    with op.batch_alter_table('deposits', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('access_policy', sa.String(length=20), nullable=False,
+                                      server_default='open'))
+        batch_op.add_column(sa.Column('embargo_until', sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column('terms_accepted_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('terms_version', sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    with op.batch_alter_table('deposits', schema=None) as batch_op:
+        batch_op.drop_column('terms_version')
+        batch_op.drop_column('terms_accepted_at')
+        batch_op.drop_column('embargo_until')
+        batch_op.drop_column('access_policy')
