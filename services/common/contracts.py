@@ -137,16 +137,20 @@ class ProfileDefinitionSchema(Strict):
 
     @validates_schema
     def _coherent(self, data, **kwargs):
+        errors: dict[str, list[str]] = {}
         if data["access"] == "embargo" and data["embargo_max_months"] < 1:
-            raise ValidationError("must be at least 1 for an embargo policy", "embargo_max_months")
-        keys = [field["key"] for field in data.get("fields", [])]
+            errors["embargo_max_months"] = ["must be at least 1 for an embargo policy"]
+        form = data.get("fields", [])
+        keys = [field["key"] for field in form]
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
-            raise ValidationError(f"keys must be unique: {', '.join(duplicates)}", "fields")
-        if not any(field.get("dc") == "title" for field in data.get("fields", [])):
-            raise ValidationError("one field must map to dc:title", "fields")
-        if any(f["type"] == "choice" and not f["vocabulary"] for f in data.get("fields", [])):
-            raise ValidationError("a choice field needs a vocabulary", "fields")
+            errors.setdefault("fields", []).append(f"keys must be unique: {', '.join(duplicates)}")
+        if not any(field.get("dc") == "title" for field in form):
+            errors.setdefault("fields", []).append("one field must map to dc:title")
+        if any(field["type"] == "choice" and not field["vocabulary"] for field in form):
+            errors.setdefault("fields", []).append("a choice field needs a vocabulary")
+        if errors:
+            raise ValidationError(errors)
 
     # Last in the body: from here on `fields` names this attribute, not the module.
     fields = fields.List(fields.Nested(FormFieldSchema), required=True,
