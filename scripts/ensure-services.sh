@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure what Lodge and its tests talk to is installed and running on this machine:
-# libmagic, RabbitMQ (with its management API, which the tests use for fresh vhosts)
-# and PostgreSQL. Safe to run again; it only acts on what is missing.
+# libmagic, RabbitMQ (with its management API, which the tests use for fresh vhosts),
+# PostgreSQL, and Chromium for the browser tests. Safe to run again; it only acts on what is missing.
 set -euo pipefail
 
 SUDO=""
@@ -11,6 +11,7 @@ need_packages=()
 dpkg -s libmagic1 >/dev/null 2>&1 || need_packages+=(libmagic1)
 command -v rabbitmq-server >/dev/null 2>&1 || need_packages+=(rabbitmq-server)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql)
+[ -x /usr/bin/chromium ] || need_packages+=(chromium)  # browser tests, via Playwright
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "installing ${need_packages[*]}"
   $SUDO apt-get update -qq

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import date
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, send_file, url_for
 from sqlalchemy import or_, select
 
+from gateway.access import files_visible
 from gateway.api import schemas
 from gateway.api.openapi import openapi_document
 from gateway.auth import login_required, roles_required
@@ -23,15 +23,6 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MULTIPART_OVERHEAD = 64 * 1024
 INLINE_SAFE = ("application/pdf", "image/png", "image/jpeg", "image/gif", "audio/", "video/")
-
-
-def files_visible(item: dict, actor: dict | None) -> bool:
-    """Open files for all, campus files for signed-in users, embargoed ones after the date."""
-    if item["access"] == "campus":
-        return actor is not None
-    if item["access"] == "embargo":
-        return item["embargo_until"] is None or date.fromisoformat(item["embargo_until"]) <= date.today()
-    return item["access"] == "open"
 
 
 def rpc():

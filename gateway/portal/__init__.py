@@ -1,13 +1,24 @@
-"""The patron portal: sign-in and "my deposits". Issue 3 grows it into the full portal."""
+"""The patron portal: sign-in, my deposits, the deposit editor and page, item pages."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+                   session, url_for)
+from flask_babel import gettext as _
 
-from gateway import auth, identity
+from gateway import auth, deposit_form, identity
+from gateway.access import files_visible
+from gateway.i18n import LANGUAGES
+from gateway.models import User
+from services.common.contracts import STATUSES
+from services.common.exceptions import InvalidInput, LodgeError
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
+
+
+def services():
+    return current_app.extensions["lodge.rpc"].client()
 
 
 def _safe_next(target: str | None) -> str:
@@ -24,13 +35,16 @@ def _safe_next(target: str | None) -> str:
 def login():
     if request.method == "POST":
         database = current_app.extensions["lodge.database"]
-        with database.reading() as session:
-            user = identity.authenticate(session, request.form.get("username", ""),
+        with database.reading() as session_:
+            user = identity.authenticate(session_, request.form.get("username", ""),
                                          request.form.get("password", ""))
             if user is not None:
+                locale = session.get("locale")
                 auth.sign_in(user)
+                if locale:
+                    session["locale"] = locale
                 return redirect(_safe_next(request.args.get("next")))
-        flash("That username and password do not match.", "error")
+        flash(_("That username and password do not match."), "error")
         return render_template("login.html"), 401
     return render_template("login.html")
 
@@ -41,19 +55,159 @@ def logout():
     return redirect(url_for("portal.login"))
 
 
+@portal.post("/language")
+def choose_language():
+    """The language switch; a signed-in user's letters follow it too."""
+    locale = request.form.get("locale")
+    if locale not in LANGUAGES:
+        abort(400)
+    session["locale"] = locale
+    if g.actor is not None:
+        with current_app.extensions["lodge.database"].unit_of_work() as uow:
+            user = uow.session.get(User, g.actor["id"])
+            if user is not None:
+                user.locale = locale
+    return redirect(_safe_next(request.form.get("next")))
+
+
+# --- my deposits --------------------------------------------------------------
+
 @portal.get("/")
 @auth.login_required
 def home():
-    with current_app.extensions["lodge.rpc"].client() as services:
-        page = services.intake.list_deposits(actor=g.actor, status=None, depositor_id=None,
-                                             page=max(request.args.get("page", 1, type=int), 1),
-                                             per_page=25)
-    return render_template("home.html", page=page)
+    status = request.args.get("status") or None
+    if status not in STATUSES:
+        status = None
+    page = max(request.args.get("page", 1, type=int), 1)
+    with services() as rpc:
+        deposits = rpc.intake.list_deposits(actor=g.actor, status=status, depositor_id=None,
+                                            page=page, per_page=25)
+    return render_template("home.html", page=deposits, status=status, statuses=STATUSES)
+
+
+@portal.get("/deposits/new")
+@auth.login_required
+def choose_profile():
+    with services() as rpc:
+        profiles = rpc.intake.list_profiles(actor=g.actor, include_inactive=False)
+    return render_template("choose_profile.html", profiles=profiles)
+
+
+@portal.post("/deposits/new")
+@auth.login_required
+def start_deposit():
+    with services() as rpc:
+        deposit = rpc.intake.create_deposit(actor=g.actor,
+                                            profile_id=request.form.get("profile_id", ""),
+                                            metadata={})
+    return redirect(url_for("portal.edit_deposit", deposit_id=deposit["id"]))
+
+
+def _deposit_and_profile(rpc, deposit_id: str) -> tuple[dict, dict]:
+    deposit = rpc.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
+    profile = rpc.intake.get_profile(actor=g.actor, profile_id=deposit["profile_id"],
+                                     version=deposit["profile_version"])
+    return deposit, profile
+
+
+def _reason_labels(rpc) -> dict[str, str]:
+    labels = {reason["code"]: reason["label"]
+              for reason in rpc.approval.list_reasons(actor=g.actor)}
+    labels.update({"checks_failed": _("The automatic checks found problems with the files"),
+                   "automatic": _("Approved automatically"),
+                   "staff_mediated": _("Deposited by library staff")})
+    return labels
 
 
 @portal.get("/deposits/<deposit_id>")
 @auth.login_required
 def deposit(deposit_id):
-    with current_app.extensions["lodge.rpc"].client() as services:
-        record = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
-    return render_template("deposit.html", deposit=record)
+    with services() as rpc:
+        record, profile = _deposit_and_profile(rpc, deposit_id)
+        labels = _reason_labels(rpc)
+    checks = {report["file_id"]: report
+              for report in (record["validation_report"] or {}).get("files", [])}
+    return render_template("deposit.html", deposit=record, profile=profile, checks=checks,
+                           reasons=labels)
+
+
+@portal.route("/deposits/<deposit_id>/edit", methods=["GET", "POST"])
+@auth.login_required
+def edit_deposit(deposit_id):
+    with services() as rpc:
+        record, profile = _deposit_and_profile(rpc, deposit_id)
+        if "edit" not in record["allowed_actions"]:
+            return redirect(url_for("portal.deposit", deposit_id=deposit_id))
+        errors, status = {}, 200
+        if request.method == "POST":
+            metadata = deposit_form.parse(profile["fields"], request.form)
+            access = _access_choice(profile)
+            try:
+                record = rpc.intake.update_deposit(
+                    actor=g.actor, deposit_id=deposit_id, metadata=metadata, access=access,
+                    accept_terms=bool(request.form.get("accept_terms")) if profile["terms"] else None)
+                if request.form.get("action") == "submit":
+                    rpc.intake.submit(actor=g.actor, deposit_id=deposit_id)
+                    flash(_("Submitted. Lodge is checking your files now."), "success")
+                    return redirect(url_for("portal.deposit", deposit_id=deposit_id))
+                flash(_("Draft saved."), "success")
+                return redirect(url_for("portal.edit_deposit", deposit_id=deposit_id))
+            except InvalidInput as err:
+                errors, status = err.fields, 422
+                record = {**record, "metadata": metadata}
+                flash(err.message, "error")
+        labels = _reason_labels(rpc)
+    return render_template(
+        "edit_deposit.html", deposit=record, profile=profile, errors=errors, reasons=labels,
+        extensions=[ext.lower().lstrip(".") for ext in profile["file_rules"]["allowed_extensions"]],
+        widgets=deposit_form.widgets(profile["fields"], record["metadata"],
+                                     errors.get("metadata", {}))), status
+
+
+def _access_choice(profile: dict) -> dict | None:
+    """The access the form chose; None where the profile leaves no choice."""
+    if profile["access"] != "embargo":
+        return None
+    if request.form.get("access") == "embargo":
+        return {"policy": "embargo", "embargo_until": request.form.get("embargo_until") or None}
+    return {"policy": "open", "embargo_until": None}
+
+
+@portal.post("/deposits/<deposit_id>/files/<file_id>/remove")
+@auth.login_required
+def remove_file(deposit_id, file_id):
+    with services() as rpc:
+        rpc.intake.remove_file(actor=g.actor, deposit_id=deposit_id, file_id=file_id)
+    flash(_("File removed."), "success")
+    return redirect(url_for("portal.edit_deposit", deposit_id=deposit_id))
+
+
+@portal.post("/deposits/<deposit_id>/<action>")
+@auth.login_required
+def deposit_action(deposit_id, action):
+    if action not in ("submit", "withdraw"):
+        abort(404)
+    with services() as rpc:
+        try:
+            if action == "submit":
+                rpc.intake.submit(actor=g.actor, deposit_id=deposit_id)
+                flash(_("Submitted. Lodge is checking your files now."), "success")
+            else:
+                rpc.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
+                                    note=request.form.get("note") or None)
+                flash(_("The deposit was withdrawn."), "success")
+        except LodgeError as err:
+            flash(err.message, "error")
+            if action == "submit":
+                return redirect(url_for("portal.edit_deposit", deposit_id=deposit_id))
+    return redirect(url_for("portal.deposit", deposit_id=deposit_id))
+
+
+# --- items ----------------------------------------------------------------------
+
+@portal.get("/items/<item_id>")
+def item(item_id):
+    """The item's landing page."""
+    with services() as rpc:
+        record = rpc.inventory.get_item(item_id=item_id)
+    return render_template("item.html", item=record, files_visible=files_visible(record, g.actor))

@@ -5,6 +5,9 @@ A failing test's report ends with the tail of the Lodge log.
 """
 from __future__ import annotations
 
+import os
+import re
+import signal
 import sys
 from pathlib import Path
 
@@ -47,3 +50,61 @@ def pytest_runtest_makereport(item, call):
     if isinstance(system, LodgeSystem):
         report.sections.append((f"Lodge log (last {LOG_TAIL_LINES} lines)",
                                 system.log_tail(LOG_TAIL_LINES)))
+
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+    yield chromium
+    chromium.close()
+    # Not playwright.stop(): under eventlet's monkey patch it waits forever for its
+    # driver process, so the driver is ended here instead.
+    _end_children("run-driver")
+
+
+def _end_children(marker: str) -> None:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parent = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
+        if int(parent) == os.getpid() and marker in cmdline:
+            os.kill(int(entry.name), signal.SIGTERM)
+
+
+@pytest.fixture
+def page(browser, lodge_system):
+    """A fresh browser context; script errors and server errors (5xx) fail the test.
+    4xx answers are the app's deliberate replies (a form with errors is a 422), and
+    the tests check those themselves."""
+    context = browser.new_context(base_url=lodge_system.base_url, locale="en-GB",
+                                  viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: message.type == "error"
+            and not re.search(r"status of 4\d\d", message.text) and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    yield page
+    context.close()
+    assert problems == [], f"the browser reported errors: {problems}"
+
+
+def screenshot(page, name: str) -> Path:
+    """Keep a screenshot as a test artifact (test-artifacts/screenshots/NAME.png)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
