@@ -29,14 +29,16 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["lodge.rpc"] = RpcPool(settings.amqp_uri, settings.rpc_pool_size,
                                           settings.rpc_timeout)
 
-    from gateway import auth, errors, health, security
+    from gateway import auth, errors, health, i18n, security
     from gateway.api import api
     from gateway.portal import portal
 
+    i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
     auth.register(app)
     security.register(app)
     health.register(app)
     app.register_blueprint(api)
     app.register_blueprint(portal)
+    from gateway.staff import staff; app.register_blueprint(staff)  # staff pages
     return app

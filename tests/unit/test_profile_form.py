@@ -1,0 +1,243 @@
+"""The profile editor's form, both ways: no Flask, no services."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from gateway.profile_form import (MB, NEW_PROFILE, ProfileFormError, definition_to_form,
+                                  form_errors, form_to_definition, form_values, key_from_label,
+                                  split_list, split_vocabulary, to_form_data)
+from lodge.seed import DEMO_PROFILES
+from services.common.contracts import ProfileDefinitionSchema
+from services.common.exceptions import InvalidInput
+
+
+def loaded(profile_id: str) -> dict:
+    return ProfileDefinitionSchema().load(copy.deepcopy(DEMO_PROFILES[profile_id]))
+
+
+def posted(definition: dict, **changes) -> MultiDict:
+    """The editor for `definition`, posted as a browser posts it, with `changes` made."""
+    data = to_form_data(definition_to_form(definition))
+    for name, value in changes.items():
+        data.setlist(name, [value] if value is not None else [])
+    return data
+
+
+def fails(data: MultiDict) -> dict[str, list[str]]:
+    with pytest.raises(ProfileFormError) as caught:
+        form_to_definition(data)
+    assert isinstance(caught.value, InvalidInput)
+    return caught.value.fields
+
+
+# --- round trips -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile_id", sorted(DEMO_PROFILES))
+def test_a_demo_profile_survives_the_round_trip(profile_id):
+    definition = loaded(profile_id)
+    assert form_to_definition(posted(definition)) == (None, definition)
+
+
+@pytest.mark.parametrize("profile_id", sorted(DEMO_PROFILES))
+def test_the_id_of_a_new_profile_comes_back_with_it(profile_id):
+    definition = loaded(profile_id)
+    new_id, back = form_to_definition(posted({**definition, "id": profile_id}))
+    assert new_id == profile_id and back == definition
+
+
+def test_the_form_shows_what_the_thesis_profile_says():
+    values = definition_to_form({**loaded("thesis"), "id": "thesis", "version": 3})
+    assert values["id"] == "thesis" and values["active"] is True
+    assert values["allowed_groups"] == "student"
+    assert values["max_file_size_mb"] == "500" and values["max_total_size_mb"] == "1024"
+    assert values["allowed_extensions"] == "pdf, zip, txt, csv, png, jpg"
+    assert values["approval_mode"] == "manual" and values["approver_groups"] == "approvers"
+    degree = values["fields"][-1]
+    assert degree["key"] == "degree" and degree["type"] == "choice" and degree["dc"] == "type"
+    assert split_vocabulary(degree["vocabulary"]) == ["Bachelor", "Master", "Doctorate"]
+
+
+def test_every_setting_survives_the_round_trip():
+    definition = ProfileDefinitionSchema().load({
+        "name": "Everything", "description": "All of it.", "instructions": "Read this.",
+        "active": False, "allowed_groups": ["faculty", "staff"],
+        "fields": [
+            {"key": "title", "label": "Title", "type": "text", "dc": "title", "required": True,
+             "help": "The full title."},
+            {"key": "rights", "label": "Licence", "type": "licence", "dc": "rights",
+             "vocabulary": ["CC BY 4.0", "CC0, public domain"]},
+            {"key": "tags", "label": "Tags", "type": "keywords", "repeatable": True,
+             "max_values": 5},
+        ],
+        "file_rules": {"min_files": 0, "max_files": 3, "max_file_size": 1000,
+                       "max_total_size": 3 * MB + 1, "allowed_extensions": [".pdf", "CSV"],
+                       "allowed_media_types": ["application/pdf", "text/csv"],
+                       "metadata_only_allowed": True, "virus_scan": True},
+        "approval": {"mode": "automatic", "approver_groups": ["library"]},
+        "target_collection": "open-works", "access": "embargo", "embargo_max_months": 24,
+        "terms": "Line one.\nLine two.",
+    })
+    assert form_to_definition(posted(definition)) == (None, definition)
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+def test_sizes_are_entered_in_megabytes_and_stored_in_bytes():
+    _, definition = form_to_definition(posted(loaded("thesis"), max_file_size_mb="0.5",
+                                              max_total_size_mb="2,5"))
+    assert definition["file_rules"]["max_file_size"] == MB // 2
+    assert definition["file_rules"]["max_total_size"] == 5 * MB // 2
+
+
+def test_lists_are_split_on_commas_and_lines_and_trimmed():
+    _, definition = form_to_definition(posted(
+        loaded("thesis"), allowed_groups=" student ,\nfaculty,, student ",
+        allowed_extensions="pdf,  csv\r\nzip", approver_groups=""))
+    assert definition["allowed_groups"] == ["student", "faculty"]
+    assert definition["file_rules"]["allowed_extensions"] == ["pdf", "csv", "zip"]
+    assert definition["approval"]["approver_groups"] == []
+    assert split_list("") == []
+
+
+def test_a_vocabulary_is_one_value_a_line_or_comma_separated():
+    assert split_vocabulary("Bachelor, Master ,Doctorate") == ["Bachelor", "Master", "Doctorate"]
+    assert split_vocabulary("Smith, J.\nJones, K.\n\n") == ["Smith, J.", "Jones, K."]
+    _, definition = form_to_definition(posted(loaded("thesis"),
+                                              **{"fields-6-vocabulary": "BA, MA, PhD"}))
+    assert definition["fields"][6]["vocabulary"] == ["BA", "MA", "PhD"]
+
+
+def test_only_choice_and_licence_fields_keep_a_vocabulary():
+    _, definition = form_to_definition(posted(loaded("thesis"), **{
+        "fields-6-type": "text", "fields-6-vocabulary": "left over"}))
+    assert definition["fields"][6]["type"] == "text"
+    assert definition["fields"][6]["vocabulary"] == []
+
+
+def test_checkboxes_count_when_present():
+    data = posted(loaded("thesis"), active=None, **{"fields-0-required": None,
+                                                    "fields-1-repeatable": None})
+    data.add("virus_scan", "on")
+    _, definition = form_to_definition(data)
+    assert definition["active"] is False and definition["file_rules"]["virus_scan"] is True
+    assert definition["fields"][0]["required"] is False
+    assert definition["fields"][1]["repeatable"] is False
+
+
+def test_blank_rows_are_dropped():
+    data = posted(loaded("open-works"))
+    for index in (20, 99):  # blank rows: no key, no label, whatever else they say
+        data.add(f"fields-{index}-key", "  ")
+        data.add(f"fields-{index}-label", "")
+        data.add(f"fields-{index}-type", "choice")
+        data.add(f"fields-{index}-required", "on")
+    _, definition = form_to_definition(data)
+    assert definition == loaded("open-works")
+    assert len(form_values(data)["fields"]) == len(DEMO_PROFILES["open-works"]["fields"])
+
+
+def test_rows_keep_the_order_of_their_numbers_not_of_the_post():
+    data = MultiDict()
+    for name, value in posted(loaded("open-works")).items(multi=True):
+        if not name.startswith("fields-"):
+            data.add(name, value)
+    rows = [("12", "date", "Date", "date"), ("3", "title", "Title", "title"),
+            ("7", "abstract", "Abstract", "description")]
+    for index, key, label, element in rows:
+        data.add(f"fields-{index}-key", key)
+        data.add(f"fields-{index}-label", label)
+        data.add(f"fields-{index}-type", "text")
+        data.add(f"fields-{index}-dc", element)
+    _, definition = form_to_definition(data)
+    assert [field["key"] for field in definition["fields"]] == ["title", "abstract", "date"]
+
+
+def test_a_row_with_a_label_but_no_key_gets_a_key_from_the_label():
+    data = posted(loaded("open-works"))
+    data.add("fields-50-key", "")
+    data.add("fields-50-label", "Date of Défense (2nd)")
+    data.add("fields-50-type", "date")
+    _, definition = form_to_definition(data)
+    assert definition["fields"][-1]["key"] == "date_of_defense_2nd"
+    assert key_from_label("2024 report") == "f_2024_report"
+
+
+# --- problems ----------------------------------------------------------------------------
+
+def test_bad_numbers_give_messages_for_their_inputs_not_an_exception():
+    fields = fails(posted(loaded("thesis"), max_files="abc", min_files="1.5",
+                          max_file_size_mb="lots", max_total_size_mb="-3",
+                          embargo_max_months="soon", **{"fields-1-max_values": "many"}))
+    assert set(fields) == {"max_files", "min_files", "max_file_size_mb", "max_total_size_mb",
+                           "embargo_max_months", "fields-1-max_values"}
+    assert fields["max_files"] == ["Enter a whole number, like 10."]
+    assert fields["max_file_size_mb"] == ["Enter a number of megabytes, like 100 or 0.5."]
+    assert fields["max_total_size_mb"] == ["Enter a size greater than 0 MB."]
+
+
+def test_the_values_come_back_to_show_the_form_again():
+    data = posted(loaded("thesis"), max_files="abc", name="Changed")
+    with pytest.raises(ProfileFormError) as caught:
+        form_to_definition(data)
+    assert caught.value.values["max_files"] == "abc"
+    assert caught.value.values["name"] == "Changed"
+    assert len(caught.value.values["fields"]) == 7
+
+
+def test_duplicate_keys_are_shown_on_each_row():
+    fields = fails(posted(loaded("thesis"), **{"fields-1-key": "title"}))
+    assert set(fields) == {"fields-0-key", "fields-1-key"}
+    assert "unique" in fields["fields-1-key"][0]
+
+
+def test_one_field_must_map_to_the_title():
+    fields = fails(posted(loaded("thesis"), **{"fields-0-dc": ""}))
+    assert list(fields) == ["fields"] and "title" in fields["fields"][0]
+
+
+def test_rules_of_the_contract_come_back_per_input():
+    fields = fails(posted(loaded("thesis"), min_files="9", max_files="2", name="",
+                          access="embargo", embargo_max_months="0",
+                          **{"fields-6-vocabulary": "", "fields-2-key": "Bad Key"}))
+    assert fields["name"] == ["Enter a name for the profile."]
+    assert "fields-6-vocabulary" in fields and "fields-2-key" in fields
+    # the contract's cross-field checks run once the fields themselves are right
+    fields = fails(posted(loaded("thesis"), min_files="9", max_files="2"))
+    assert fields == {"min_files": ["must not exceed max_files"]}
+    fields = fails(posted(loaded("thesis"), access="embargo", embargo_max_months="0"))
+    assert fields == {"embargo_max_months": ["must be at least 1 for an embargo policy"]}
+
+
+def test_a_new_profile_needs_a_good_id():
+    data = posted(NEW_PROFILE, name="Data", target_collection="open-works")
+    data["id"] = ""
+    assert fails(data) == {"id": ["Enter an ID for the profile."]}
+    data["id"] = "Not OK"
+    assert list(fails(data)) == ["id"]
+    data["id"] = "data-sets"
+    assert form_to_definition(data)[0] == "data-sets"
+
+
+def test_a_profile_needs_a_field_a_collection_and_an_approval_mode():
+    data = MultiDict({"name": "Bare"})
+    fields = fails(data)
+    assert {"fields", "target_collection", "approval_mode"} <= set(fields)
+
+
+def test_service_messages_are_mapped_to_the_inputs():
+    messages = {"definition": {"fields": {"2": {"key": ["bad"], "vocabulary": {"0": ["x"]}},
+                                          "_schema": ["general"]},
+                               "file_rules": {"max_file_size": ["too big"],
+                                              "_schema": ["odd"]},
+                               "approval": {"mode": ["pick one"]}, "name": ["already used"]},
+                "profile_id": ["pattern"], "id": ["already used"], "something": ["else"]}
+    assert form_errors(messages) == {
+        "fields-2-key": ["bad"], "fields-2-vocabulary": ["x"], "fields": ["general"],
+        "max_file_size_mb": ["too big"], "_form": ["odd", "else"],
+        "approval_mode": ["pick one"], "name": ["already used"],
+        "id": ["pattern", "already used"]}
+    assert form_errors({"target_collection": ["unknown collection"]}) == {
+        "target_collection": ["unknown collection"]}
