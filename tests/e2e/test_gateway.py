@@ -5,26 +5,12 @@ import re
 
 import requests
 
-from tests.support.system import expect
+from tests.support.system import csrf_token, expect, signed_in
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],
              "abstract": "Tides.", "date": "2026"}
 THESIS = {**OPEN_WORK, "degree": "Master"}
-
-
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-
-
-def signed_in(lodge_system, username: str) -> requests.Session:
-    browser = requests.Session()
-    page = browser.get(f"{lodge_system.base_url}/login", timeout=30)
-    response = browser.post(f"{lodge_system.base_url}/login", timeout=30, allow_redirects=False,
-                            data={"username": username, "password": "demo",
-                                  "csrf_token": csrf_token(page.text)})
-    assert response.status_code == 302, response.text
-    return browser
 
 
 def test_sign_in_sets_a_safe_session_cookie_and_shows_my_deposits(lodge_system):

@@ -11,26 +11,12 @@ import requests
 
 from lodge.seed import COMMON_FIELDS
 from tests.e2e.conftest import screenshot
-from tests.support.system import expect
+from tests.support.system import csrf_token, expect, signed_in
 
 API = "/api/v1"
 
 
 # --- a browser, as far as these pages need one -------------------------------------------
-
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-
-
-def signed_in(lodge_system, username: str) -> requests.Session:
-    session = requests.Session()
-    page = session.get(f"{lodge_system.base_url}/login", timeout=30)
-    response = session.post(f"{lodge_system.base_url}/login", timeout=30, allow_redirects=False,
-                            data={"username": username, "password": "demo",
-                                  "csrf_token": csrf_token(page.text)})
-    assert response.status_code == 302, response.text
-    return session
-
 
 class EditorForm(HTMLParser):
     """The values the profile editor's form submits, as a browser would send them

@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import functools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -143,6 +144,22 @@ def delete_vhost(name: str) -> None:
                                timeout=30)
     if response.status_code not in (204, 404):
         response.raise_for_status()
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token a portal page carries in its <meta name="csrf-token">."""
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def signed_in(system: "LodgeSystem", username: str) -> requests.Session:
+    """A browser-like session signed in through /login with the demo password."""
+    session = requests.Session()
+    page = session.get(f"{system.base_url}/login", timeout=30)
+    response = session.post(f"{system.base_url}/login", timeout=30, allow_redirects=False,
+                            data={"username": username, "password": "demo",
+                                  "csrf_token": csrf_token(page.text)})
+    assert response.status_code == 302, response.text
+    return session
 
 
 class LodgeClient(requests.Session):
