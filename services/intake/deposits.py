@@ -25,6 +25,9 @@ def profile_definition(session, profile_id: str, version: int | None = None) -> 
     if profile is None:
         raise NotFound(f"There is no profile {profile_id!r}.", fields={"profile_id": ["unknown"]})
     row = session.get(ProfileVersion, (profile_id, version or profile.current_version))
+    if row is None:
+        raise NotFound(f"Profile {profile_id!r} has no version {version}.",
+                       fields={"version": ["unknown version"]})
     return {**row.definition, "id": profile_id, "version": row.version}
 
 

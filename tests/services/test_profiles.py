@@ -38,6 +38,8 @@ def test_editing_a_profile_adds_a_version_and_deposits_keep_theirs(intake, stora
     assert [v["version"] for v in intake.profile_versions(actor=MANAGER, profile_id="thesis")] \
         == [2, 1]
     assert intake.get_profile(actor=STUDENT, profile_id="thesis", version=1)["version"] == 1
+    with pytest.raises(NotFound):
+        intake.get_profile(actor=STUDENT, profile_id="thesis", version=99)
     # the deposit was made under version 1, which has no supervisor field
     add_pdf(intake, storage, STUDENT, deposit["id"])
     intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], metadata=THESIS_METADATA,
