@@ -32,6 +32,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway import auth, errors, health, i18n, security
     from gateway.api import api
     from gateway.portal import portal
+    from gateway.staff import staff
 
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
@@ -40,5 +41,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     health.register(app)
     app.register_blueprint(api)
     app.register_blueprint(portal)
-    from gateway.staff import staff; app.register_blueprint(staff)  # staff pages
+    app.register_blueprint(staff)
     return app

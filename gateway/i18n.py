@@ -5,6 +5,7 @@ when the app starts, so no compiled file is kept in the repository.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -35,7 +36,8 @@ def compile_catalogues(target: Path) -> Path:
         mo_path.parent.mkdir(parents=True, exist_ok=True)
         with open(po_path, "rb") as source:
             catalogue = read_po(source)
-        partial = mo_path.with_suffix(".partial")
+        # each gunicorn worker compiles at start; a name of its own keeps them apart
+        partial = mo_path.with_suffix(f".{os.getpid()}.partial")
         with open(partial, "wb") as out:
             write_mo(out, catalogue)
         partial.replace(mo_path)

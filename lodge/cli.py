@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import click
 
@@ -135,7 +136,6 @@ def token(username):
 
 def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:
     """True once the gateway answers; False if it does not within `timeout` or a child died."""
-    import urllib.request
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and all(child.poll() is None for child in children):
         try:

@@ -17,7 +17,7 @@ class UpdateDepositBody(Strict):
     access = fields.Nested(AccessChoiceSchema, load_default=None)
 
     @validates_schema
-    def _something(self, data, **kwargs):
+    def _asks_for_a_change(self, data, **kwargs):
         if all(value is None for value in data.values()):
             raise ValidationError("send metadata, accept_terms or access", "body")
 

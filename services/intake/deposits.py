@@ -209,9 +209,7 @@ def upload_policy(session, actor: dict, deposit_id: str) -> dict:
     _require_editable(deposit)
     rules = profile_definition(session, deposit.profile_id, deposit.profile_version)["file_rules"]
     used = sum(f.size for f in deposit.files)
-    if len(deposit.files) >= rules["max_files"]:
-        raise Conflict(f"This deposit already has the most files allowed ({rules['max_files']}).",
-                       fields={"file": ["too many files"]})
+    _require_room_for_a_file(deposit, rules)
     return {
         "deposit_id": deposit.id,
         "max_file_size": min(rules["max_file_size"], rules["max_total_size"] - used),
@@ -219,13 +217,17 @@ def upload_policy(session, actor: dict, deposit_id: str) -> dict:
     }
 
 
+def _require_room_for_a_file(deposit: Deposit, rules: dict) -> None:
+    if len(deposit.files) >= rules["max_files"]:
+        raise Conflict(f"This deposit already has the most files allowed ({rules['max_files']}).",
+                       fields={"file": ["too many files"]})
+
+
 def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict) -> DepositFile:
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     _require_editable(deposit)
     rules = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)["file_rules"]
-    if len(deposit.files) >= rules["max_files"]:
-        raise Conflict(f"This deposit already has the most files allowed ({rules['max_files']}).",
-                       fields={"file": ["too many files"]})
+    _require_room_for_a_file(deposit, rules)
     if sum(f.size for f in deposit.files) + file["size"] > rules["max_total_size"]:
         raise InvalidInput("The deposit's files would exceed the total size allowed.",
                            fields={"file": [f"total over {rules['max_total_size']} bytes"]})
@@ -285,10 +287,12 @@ def submit(uow: UnitOfWork, actor: dict, deposit_id: str) -> Deposit:
 def submission_problems(definition: dict, deposit: Deposit) -> dict:
     """What still stands between the deposit and submission, besides its metadata."""
     rules, count, problems = definition["file_rules"], len(deposit.files), {}
-    if count == 0 and not rules["metadata_only_allowed"]:
-        problems["files"] = ["at least one file is needed"]
-    elif count and count < rules["min_files"]:
-        problems["files"] = [f"at least {rules['min_files']} files are needed"]
+    needed = max(rules["min_files"], 1)
+    if count == 0 and rules["metadata_only_allowed"]:
+        pass
+    elif count < needed:
+        problems["files"] = ["at least one file is needed" if needed == 1
+                             else f"at least {needed} files are needed"]
     if definition["terms"] and deposit.terms_version != deposit.profile_version:
         problems["accept_terms"] = ["the terms must be accepted"]
     return problems

@@ -153,3 +153,16 @@ def test_profile_definitions_load_defaults():
         "approval": {"mode": "automatic"}, "target_collection": "open-works"})
     assert loaded["file_rules"]["metadata_only_allowed"] is False
     assert loaded["access"] == "open" and loaded["terms"] == ""
+
+
+def test_a_profile_needing_several_files_says_how_many(intake, storage):
+    intake.save_profile(actor=MANAGER, profile_id="thesis", definition=definition(
+        file_rules={**DEMO_PROFILES["thesis"]["file_rules"], "min_files": 2}))
+    deposit = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
+    intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], accept_terms=True)
+    for expected in (0, 1):
+        with pytest.raises(InvalidInput) as error:
+            intake.submit(actor=STUDENT, deposit_id=deposit["id"])
+        assert error.value.fields == {"files": ["at least 2 files are needed"]}
+        add_pdf(intake, storage, STUDENT, deposit["id"], name=f"part{expected}.pdf")
+    assert intake.submit(actor=STUDENT, deposit_id=deposit["id"])["status"] == "submitted"
