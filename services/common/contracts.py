@@ -200,6 +200,8 @@ class FileSchema(Lenient):
     md5 = fields.Str(required=True)
     media_type = fields.Str(required=True)
     storage_key = fields.Str(required=True)
+    # what validation measured (pages, duration, dimensions...), carried on to inventory
+    technical = fields.Dict(keys=fields.Str(), load_default=dict)
 
 
 class HistoryEntrySchema(Lenient):
@@ -576,6 +578,24 @@ class CheckFileRequest(Strict):
     storage_key = fields.Str(required=True)
     filename = fields.Str(required=True)
     file_rules = fields.Nested(FileRulesSchema, required=True)
+
+
+class PreviewLetterRequest(Strict):
+    """The letter a decision would send, rendered without sending it."""
+    letter_type = fields.Str(required=True)
+    locale = fields.Str(load_default=None, allow_none=True)
+    deposit = fields.Nested(DepositView, required=True)
+    reason_code = fields.Str(load_default=None, allow_none=True)
+    reason_label = fields.Str(load_default=None, allow_none=True)
+    note = fields.Str(load_default=None, allow_none=True)
+
+
+class LetterPreviewSchema(Lenient):
+    letter_type = fields.Str(required=True)
+    locale = fields.Str(required=True)
+    subject = fields.Str(required=True)
+    text = fields.Str(required=True)
+    html = fields.Str(allow_none=True, load_default=None)
 
 
 def load_or_raise(schema: Schema, data: dict) -> dict:

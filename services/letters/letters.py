@@ -73,6 +73,21 @@ def letter_context(event: dict, base_url: str) -> dict:
     }
 
 
+def preview(letter_type: str, locale: str | None, deposit: dict, reason_code: str | None,
+            reason_label: str | None, note: str | None, base_url: str) -> dict:
+    """The letter a decision on `deposit` would send its depositor, rendered, not sent."""
+    locale = locale or deposit["depositor"]["locale"] or DEFAULT_LOCALE
+    context = letter_context({
+        "deposit_id": deposit["id"], "title": deposit["title"], "depositor": deposit["depositor"],
+        "occurred_at": datetime.now(timezone.utc), "reason_code": reason_label or reason_code,
+        "note": note, "report": deposit.get("validation_report"),
+        "item_id": deposit.get("item_id"), "item_identifier": deposit.get("item_identifier"),
+    }, base_url)
+    subject, text = render(letter_type, locale, context)
+    return {"letter_type": letter_type, "locale": locale, "subject": subject, "text": text,
+            "html": None}
+
+
 def compose(uow: UnitOfWork, key: str, event: dict, base_url: str) -> Letter | None:
     """Queue the depositor's letter for this event, once. A template that does not render
     marks the letter failed; it never blocks the deposit."""

@@ -7,7 +7,8 @@ from nameko.timer import timer
 from services.common import contracts as c
 from services.common.config import get_settings
 from services.common.dependencies import Store
-from services.common.messaging import handles_event
+from services.common.exceptions import InvalidInput
+from services.common.messaging import handles_event, rpc
 from services.letters import letters
 from services.letters.dependencies import Mailer, build_message
 
@@ -30,6 +31,16 @@ class LettersService:
                 self._emit_outcome(uow, letter)
         if letter is not None and letter.status == "pending":
             self.deliver_due()
+
+    @rpc
+    @c.rpc_contract(c.PreviewLetterRequest, c.LetterPreviewSchema())
+    def preview_letter(self, letter_type, locale, deposit, reason_code, reason_label, note):
+        try:
+            return letters.preview(letter_type, locale, deposit, reason_code, reason_label, note,
+                                   get_settings().base_url)
+        except letters.RenderError as err:
+            raise InvalidInput("The letter does not render.",
+                               fields={"letter_type": [str(err)]}) from None
 
     @timer(interval=5)
     def deliver_due(self):

@@ -7,6 +7,7 @@ import pytest
 from nameko.testing.services import worker_factory
 from sqlalchemy import update
 
+from services.common.exceptions import InvalidInput
 from services.letters.dependencies import MailFolder
 from services.letters.models import Letter
 from services.letters.service import LettersService
@@ -67,3 +68,20 @@ def test_letters_wait_while_the_mail_server_is_down(letters):
     letters.deliver_due()
     [message] = mails(letters)
     assert message["Subject"] == 'Your deposit "Über Moos" was declined'
+
+
+def test_a_decision_letter_is_previewed_without_being_sent(letters):
+    now = datetime.now(timezone.utc)
+    deposit = {"id": "d1", "profile_id": "thesis", "profile_version": 1, "status": "in_review",
+               "revision": 1, "title": "Über Moos", "metadata": {}, "files": [], "history": [],
+               "depositor": {"id": "u1", "name": "Jürgen Student", "email": "j@example.edu"},
+               "access": {"policy": "open"}, "allowed_actions": [], "created_at": now,
+               "updated_at": now}
+    preview = letters.preview_letter(letter_type="deposit_returned", deposit=deposit,
+                                     reason_label="Metadata incomplete", note="Add the abstract.")
+    assert preview["subject"] == 'Changes requested for your deposit "Über Moos"'
+    assert "Metadata incomplete" in preview["text"] and "Add the abstract." in preview["text"]
+    assert preview["locale"] == "en"
+    assert mails(letters) == [] and outbox(letters.database, "letter_sent") == []
+    with pytest.raises(InvalidInput):
+        letters.preview_letter(letter_type="no_such_letter", deposit=deposit)
