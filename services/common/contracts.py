@@ -201,7 +201,7 @@ class FileSchema(Lenient):
     media_type = fields.Str(required=True)
     storage_key = fields.Str(required=True)
     # what validation measured (pages, duration, dimensions...), carried on to inventory
-    technical = fields.Dict(keys=fields.Str(), load_default=dict)
+    technical = fields.Dict(keys=fields.Str())  # absent until validation has looked
 
 
 class HistoryEntrySchema(Lenient):
