@@ -402,6 +402,8 @@ class DepositStatusChanged(EventSchema):
     item_id = fields.Str(allow_none=True, load_default=None)
     item_identifier = fields.Str(allow_none=True, load_default=None)
     report = fields.Nested(ValidationReportSchema, allow_none=True, load_default=None)
+    mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
+    review = fields.Nested(lambda: ReviewRuleSchema(), allow_none=True, load_default=None)
 
     dedupe_fields = ("to_status",)
 
@@ -621,3 +623,102 @@ def rpc_contract(request: type[Schema], response: Schema | None = None):
         return wrapper
 
     return decorate
+
+
+# --- issue 6: letters ---
+
+LETTER_TYPES = (
+    "deposit_submitted", "validation_failed", "deposit_archived", "deposit_declined",
+    "deposit_returned", "deposit_withdrawn", "deposit_created_on_behalf",
+    "review_requested", "review_overdue", "review_digest",
+)
+LETTER_DELIVERY = ("immediate", "digest")
+
+
+class ReviewRuleSchema(Lenient):
+    """What letters need of the profile's approval rule when a deposit enters review."""
+    profile_name = fields.Str(load_default="")
+    mode = fields.Str(load_default="manual")
+    approver_groups = fields.List(fields.Str(), load_default=list)
+    turnaround_days = fields.Int(allow_none=True, load_default=None)
+
+
+class LetterTemplateRequest(ActorRequest):
+    letter_type = fields.Str(required=True, validate=validate.OneOf(LETTER_TYPES))
+    locale = fields.Str(required=True, validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
+
+
+class TemplatePartsSchema(Strict):
+    subject = fields.Str(required=True, validate=validate.Length(min=1, max=500))
+    html = fields.Str(required=True, validate=validate.Length(max=100_000))
+    text = fields.Str(required=True, validate=validate.Length(min=1, max=100_000))
+
+
+class SaveLetterTemplateRequest(LetterTemplateRequest, TemplatePartsSchema):
+    pass
+
+
+class PreviewLetterTemplateRequest(SaveLetterTemplateRequest):
+    """Unsaved template parts, rendered against a real deposit or, without one, a sample."""
+    deposit = fields.Nested(DepositView, load_default=None, allow_none=True)
+
+
+class LetterTemplateVersionSchema(Lenient):
+    version = fields.Int(required=True)
+    created_by = fields.Str(required=True)
+    created_at = DateTime(required=True)
+    is_default = fields.Bool(required=True)
+
+
+class LetterTemplateSchema(Lenient):
+    letter_type = fields.Str(required=True)
+    locale = fields.Str(required=True)
+    written_in = fields.Str(required=True)  # the locale it falls back to, if not its own
+    version = fields.Int(allow_none=True)  # None: the shipped default, never saved
+    is_default = fields.Bool(required=True)
+    subject = fields.Str(required=True)
+    html = fields.Str(required=True)
+    text = fields.Str(required=True)
+    variables = fields.List(fields.Str(), load_default=list)
+    versions = fields.List(fields.Nested(LetterTemplateVersionSchema), load_default=list)
+
+
+class LetterTemplateSummarySchema(Lenient):
+    letter_type = fields.Str(required=True)
+    locale = fields.Str(required=True)
+    version = fields.Int(allow_none=True)
+    is_default = fields.Bool(required=True)
+    has_own_default = fields.Bool(required=True)
+    updated_by = fields.Str(allow_none=True)
+    updated_at = DateTime(allow_none=True)
+
+
+class SaveRecipientRequest(ActorRequest):
+    """A staff user as letters know them; `delivery` None keeps their choice."""
+    delivery = fields.Str(load_default=None, allow_none=True,
+                          validate=validate.OneOf(LETTER_DELIVERY))
+
+
+class RecipientSchema(Lenient):
+    id = fields.Str(required=True)
+    name = fields.Str(required=True)
+    email = fields.Str(required=True)
+    locale = fields.Str(required=True)
+    delivery = fields.Str(required=True)
+
+
+class DeliveriesRequest(ActorRequest):
+    deposit_id = fields.Str(required=True)
+
+
+class DeliverySchema(Lenient):
+    id = fields.Str(required=True)
+    letter_type = fields.Str(required=True)
+    recipient = fields.Str(required=True)
+    recipient_name = fields.Str(required=True)
+    subject = fields.Str(required=True)
+    status = fields.Str(required=True)
+    attempts = fields.Int(required=True)
+    last_error = fields.Str(allow_none=True)
+    created_at = DateTime(required=True)
+    sent_at = DateTime(allow_none=True)

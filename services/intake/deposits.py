@@ -356,7 +356,16 @@ def _record(uow: UnitOfWork, deposit: Deposit, step: lifecycle.Step, emit: bool 
             from_status=step.from_status, to_status=step.to_status, actor=step.actor,
             reason_code=step.reason_code, note=step.note, title=deposit.title,
             depositor=deposit.depositor, item_id=deposit.item_id,
-            item_identifier=deposit.item_identifier, report=deposit.validation_report))
+            item_identifier=deposit.item_identifier, report=deposit.validation_report,
+            mediated_by=deposit.mediated_by, review=_review_rule(uow.session, deposit, step)))
+
+
+def _review_rule(session, deposit: Deposit, step: lifecycle.Step) -> dict | None:
+    """The approval rule letters need to tell the profile's approvers; only on entering review."""
+    if step.to_status != Status.IN_REVIEW:
+        return None
+    definition = profile_definition(session, deposit.profile_id, deposit.profile_version)
+    return {"profile_name": definition.get("name", ""), **definition["approval"]}
 
 
 def list_deposits(session, actor: dict, status: str | None, depositor_id: str | None,

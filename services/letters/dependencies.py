@@ -1,10 +1,15 @@
-"""Mail transports: a folder of .eml files (the embedded default) or SMTP."""
+"""Mail transports (SMTP, or a folder of .eml files as the embedded default) and the message."""
 from __future__ import annotations
 
 import os
 import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
@@ -12,15 +17,69 @@ from nameko.extensions import DependencyProvider
 from services.common.config import get_settings
 
 
-def build_message(sender: str, recipient: str, recipient_name: str, subject: str,
-                  body_text: str) -> EmailMessage:
-    message = EmailMessage()
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _flag(name: str) -> bool:
+    return (_env(name) or "").lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class LetterSettings:
+    mail_from: str
+    reply_to: str | None
+    smtp_host: str | None
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_tls: bool
+    smtp_username: str | None
+    smtp_password: str | None
+    smtp_timeout: float
+    digest_hour: int
+    turnaround_days: int
+
+
+def letter_settings() -> LetterSettings:
+    tls = _flag("LODGE_SMTP_TLS")
+    return LetterSettings(
+        mail_from=get_settings().mail_from, reply_to=_env("LODGE_MAIL_REPLY_TO"),
+        smtp_host=_env("LODGE_SMTP_HOST"),
+        smtp_port=int(_env("LODGE_SMTP_PORT", "465" if tls else "25")),
+        smtp_starttls=_flag("LODGE_SMTP_STARTTLS"), smtp_tls=tls,
+        smtp_username=_env("LODGE_SMTP_USERNAME"), smtp_password=_env("LODGE_SMTP_PASSWORD"),
+        smtp_timeout=float(_env("LODGE_SMTP_TIMEOUT", "30")),
+        digest_hour=int(_env("LODGE_DIGEST_HOUR", "7")),
+        turnaround_days=int(_env("LODGE_REVIEW_TURNAROUND_DAYS", "14")))
+
+
+def _address(value: str, name: str = "") -> Address:
+    """An address whose display name may be any Unicode; the policy encodes it (RFC 2047)."""
+    parsed_name, email = parseaddr(value)
+    username, _, domain = email.rpartition("@")
+    return Address(display_name=name or parsed_name, username=username, domain=domain)
+
+
+def build_message(settings: LetterSettings, recipient: str, recipient_name: str, subject: str,
+                  text: str, html: str, unsubscribe_url: str | None = None) -> EmailMessage:
+    """multipart/alternative: the plain text first, then the HTML the mail reader prefers."""
+    # an internationalised address (RFC 6532) needs UTF-8 headers; names alone use RFC 2047
+    message = EmailMessage(policy=policy.SMTP if recipient.isascii() else policy.SMTPUTF8)
+    sender = _address(settings.mail_from)
     message["From"] = sender
-    message["To"] = formataddr((recipient_name, recipient))
+    message["To"] = _address(recipient, recipient_name)
+    if settings.reply_to:
+        message["Reply-To"] = _address(settings.reply_to)
     message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False, usegmt=True)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].rstrip(">") or "lodge")
-    message.set_content(body_text)
+    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message["Message-ID"] = make_msgid(domain=sender.domain or "lodge.invalid")
+    if unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
     return message
 
 
@@ -39,32 +98,38 @@ class MailFolder:
 
 
 class SMTPTransport:
-    def __init__(self, host: str, port: int, starttls: bool, username: str | None,
-                 password: str | None):
-        self.host, self.port, self.starttls = host, port, starttls
-        self.username, self.password = username, password
+    """SMTP, with STARTTLS or implicit TLS and login when configured."""
+
+    def __init__(self, settings: LetterSettings):
+        self.settings = settings
 
     def send(self, message: EmailMessage) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=30) as smtp:
-            if self.starttls:
-                smtp.starttls()
-            if self.username:
-                smtp.login(self.username, self.password or "")
+        s = self.settings
+        context = ssl.create_default_context()
+        if s.smtp_tls:
+            smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
+                                    context=context)
+        else:
+            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        with smtp:
+            if s.smtp_starttls and not s.smtp_tls:
+                smtp.starttls(context=context)
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password or "")
             smtp.send_message(message)
+
+
+def transport_for(settings: LetterSettings):
+    if settings.smtp_host:
+        return SMTPTransport(settings)
+    return MailFolder(get_settings().mail_dir)
 
 
 class Mailer(DependencyProvider):
     """SMTP when LODGE_SMTP_HOST is set, otherwise the mail folder."""
 
     def setup(self):
-        host = os.environ.get("LODGE_SMTP_HOST")
-        if host:
-            self.transport = SMTPTransport(
-                host, int(os.environ.get("LODGE_SMTP_PORT", "25")),
-                os.environ.get("LODGE_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
-                os.environ.get("LODGE_SMTP_USERNAME"), os.environ.get("LODGE_SMTP_PASSWORD"))
-        else:
-            self.transport = MailFolder(get_settings().mail_dir)
+        self.transport = transport_for(letter_settings())
 
     def get_dependency(self, worker_ctx):
         return self.transport

@@ -1,114 +1,279 @@
-"""Which letter each lifecycle step sends, and how a letter is rendered. No framework here."""
+"""Which letters each lifecycle step sends, to whom, and the outbox they wait in. No framework.
+
+Every letter is a row keyed by event, recipient and letter type, so an event delivered
+twice makes one letter. A letter is rendered when it is queued; a template that does not
+render marks that letter failed and never blocks the deposit.
+"""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
-from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from services.common.auth import is_staff
 from services.common.db import UnitOfWork
-from services.letters.models import Letter
+from services.letters import templates
+from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
+from services.letters.templates import DEFAULT_LOCALE, Parts, RenderError
 
-TEMPLATES = Path(__file__).parent / "templates"
-DEFAULT_LOCALE = "en"
 MAX_ATTEMPTS = 8
+DEPOSITOR_LETTERS = {
+    "submitted": "deposit_submitted",
+    "declined": "deposit_declined",
+    "archived": "deposit_archived",
+    "withdrawn": "deposit_withdrawn",
+}
 
-_environment = SandboxedEnvironment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
-                                    autoescape=False, keep_trailing_newline=True)
+
+# --- what a template can use ----------------------------------------------------------
+
+def letter_context(event: dict, base_url: str, recipient_name: str | None = None) -> dict:
+    """Every variable every template may use; those a step does not fill are empty."""
+    item_id = event.get("item_id")
+    depositor = event["depositor"]
+    mediator = event.get("mediated_by") or {}
+    review = event.get("review") or {}
+    return {
+        # one line, so that a title never breaks the subject line
+        "title": " ".join((event.get("title") or "").split()) or "(untitled)",
+        "recipient_name": depositor["name"] if recipient_name is None else recipient_name,
+        "depositor_name": depositor["name"],
+        "mediator_name": mediator.get("name") or "",
+        "profile_name": review.get("profile_name") or "",
+        "occurred_at": event["occurred_at"].strftime("%Y-%m-%d %H:%M UTC"),
+        "due_date": event["due_at"].strftime("%Y-%m-%d") if event.get("due_at") else "",
+        "reason_code": event.get("reason_code"),
+        "note": event.get("note"),
+        "report": event.get("report") or {"checks": [], "files": []},
+        "deposit_url": f"{base_url}/deposits/{event['deposit_id']}",
+        "item_identifier": event.get("item_identifier"),
+        "item_url": f"{base_url}/api/v1/items/{item_id}" if item_id else "",
+        "entries": event.get("entries") or [],
+        "preferences_url": f"{base_url}/staff/letters/preferences",
+    }
 
 
-class RenderError(Exception):
-    pass
+def sample_event(now: datetime | None = None) -> dict:
+    """A deposit that exercises every variable: templates are checked and previewed on it."""
+    now = now or datetime.now(timezone.utc)
+    return {
+        "deposit_id": "sample", "revision": 1, "title": "Tidal patterns of the Wadden Sea",
+        "occurred_at": now, "due_at": now + timedelta(days=14),
+        "depositor": {"id": "sample", "name": "Sam Student", "email": "sam@example.edu",
+                      "locale": DEFAULT_LOCALE},
+        "mediated_by": {"id": "staff", "name": "Robin Staff"},
+        "review": {"profile_name": "Thesis", "approver_groups": ["approvers"]},
+        "reason_code": "Metadata incomplete", "note": "Please add an abstract.",
+        "item_id": "sample-item", "item_identifier": "ark:/99999/lodge-0000000000000000",
+        "report": {"checks": [{"check": "file_count", "passed": False,
+                               "message": "At least 1 file(s) are needed."}],
+                   "files": [{"file_id": "f1", "filename": "tides.pdf", "passed": False,
+                              "checks": [{"check": "format", "passed": False,
+                                          "message": "The file is not a PDF."}]}]},
+        "entries": [{"title": "Tidal patterns of the Wadden Sea", "letter_type": "review_requested",
+                     "subject": 'New deposit to review: "Tidal patterns of the Wadden Sea"',
+                     "link": "https://lodge.example.org/deposits/sample",
+                     "created_at": now.strftime("%Y-%m-%d %H:%M UTC")}],
+    }
 
+
+VARIABLES = sorted(letter_context(sample_event(), ""))
+
+
+def sample_context(base_url: str) -> dict:
+    return letter_context(sample_event(), base_url)
+
+
+def deposit_event(deposit: dict, reason: str | None = None, note: str | None = None) -> dict:
+    """An event-shaped view of a deposit (as intake's get_deposit returns it), for previews."""
+    history = deposit.get("history") or []
+    last = history[-1] if history else {}
+    return {**sample_event(), "deposit_id": deposit["id"], "revision": deposit["revision"],
+            "title": deposit["title"], "depositor": deposit["depositor"],
+            "mediated_by": deposit.get("mediated_by"),
+            "reason_code": reason if reason is not None else last.get("reason_code"),
+            "note": note if note is not None else last.get("note"),
+            "report": deposit.get("validation_report"), "item_id": deposit.get("item_id"),
+            "item_identifier": deposit.get("item_identifier")}
+
+
+def preview(session, letter_type: str, locale: str | None, event: dict, base_url: str,
+            parts: Parts | None = None) -> dict:
+    """A letter rendered, not sent: from its template in effect, or from unsaved `parts`."""
+    locale = locale or event["depositor"].get("locale") or DEFAULT_LOCALE
+    templates.check_known(letter_type, locale)
+    if parts is None:
+        locale, parts = templates.effective(session, letter_type, locale)
+    rendered = templates.render(parts, letter_context(event, base_url))
+    return {"letter_type": letter_type, "locale": locale, "subject": rendered.subject,
+            "text": rendered.text, "html": rendered.html}
+
+
+# --- which letters an event sends -----------------------------------------------------
 
 def letter_type_for(event: dict) -> str | None:
     """The depositor's letter for a status change, or None where that step sends none."""
     status = event["to_status"]
     if status == "returned":
         return "validation_failed" if event["reason_code"] == "checks_failed" else "deposit_returned"
-    return {
-        "submitted": "deposit_submitted",
-        "declined": "deposit_declined",
-        "archived": "deposit_archived",
-        "withdrawn": "deposit_withdrawn",
-    }.get(status)
+    if status == "submitted" and event.get("mediated_by") and event["revision"] == 1:
+        return "deposit_created_on_behalf"
+    return DEPOSITOR_LETTERS.get(status)
 
 
-def render(letter_type: str, locale: str, context: dict) -> tuple[str, str]:
-    """Subject and plain-text body, in the recipient's locale or the default one."""
-    for candidate in dict.fromkeys((locale, DEFAULT_LOCALE)):
-        try:
-            template = _environment.get_template(f"{letter_type}.{candidate}.txt")
-            break
-        except TemplateNotFound:
-            continue
-    else:
-        raise RenderError(f"no template for {letter_type}")
-    try:
-        text = template.render(**context)
-    except TemplateError as err:
-        raise RenderError(f"{letter_type}: {err}") from err
-    first, _, body = text.partition("\n")
-    if not first.startswith("Subject: "):
-        raise RenderError(f"{letter_type}: the first line must be 'Subject: ...'")
-    return first.removeprefix("Subject: ").strip(), body.lstrip("\n")
+def approvers_for(session, review: dict) -> list[Recipient]:
+    """The approvers of the profile's approver groups (every approver if it names none)."""
+    groups = set(review.get("approver_groups") or ())
+    return [person for person in session.scalars(select(Recipient).order_by(Recipient.id))
+            if "approver" in (person.roles or ()) and person.email
+            and (not groups or groups.intersection(person.groups or ()))]
 
 
-def letter_context(event: dict, base_url: str) -> dict:
-    item_id = event.get("item_id")
-    return {
-        # one line, so that a title never breaks the subject line
-        "title": " ".join((event["title"] or "").split()) or "(untitled)",
-        "recipient_name": event["depositor"]["name"],
-        "occurred_at": event["occurred_at"].strftime("%Y-%m-%d %H:%M UTC"),
-        "reason_code": event["reason_code"],
-        "note": event["note"],
-        "report": event["report"] or {"checks": [], "files": []},
-        "deposit_url": f"{base_url}/deposits/{event['deposit_id']}",
-        "item_identifier": event["item_identifier"],
-        "item_url": f"{base_url}/api/v1/items/{item_id}" if item_id else "",
-    }
-
-
-def preview(letter_type: str, locale: str | None, deposit: dict, reason_code: str | None,
-            reason_label: str | None, note: str | None, base_url: str) -> dict:
-    """The letter a decision on `deposit` would send its depositor, rendered, not sent."""
-    locale = locale or deposit["depositor"]["locale"] or DEFAULT_LOCALE
-    context = letter_context({
-        "deposit_id": deposit["id"], "title": deposit["title"], "depositor": deposit["depositor"],
-        "occurred_at": datetime.now(timezone.utc), "reason_code": reason_label or reason_code,
-        "note": note, "report": deposit.get("validation_report"),
-        "item_id": deposit.get("item_id"), "item_identifier": deposit.get("item_identifier"),
-    }, base_url)
-    subject, text = render(letter_type, locale, context)
-    return {"letter_type": letter_type, "locale": locale, "subject": subject, "text": text,
-            "html": None}
-
-
-def compose(uow: UnitOfWork, key: str, event: dict, base_url: str) -> Letter | None:
-    """Queue the depositor's letter for this event, once. A template that does not render
-    marks the letter failed; it never blocks the deposit."""
+def on_status_changed(uow: UnitOfWork, key: str, event: dict, base_url: str,
+                      turnaround_days: int) -> list[Letter]:
+    """Queue the letters a step sends and keep track of deposits awaiting review."""
+    session = uow.session
+    queued = []
+    depositor = event["depositor"]
     letter_type = letter_type_for(event)
-    recipient = event["depositor"]["email"]
-    if letter_type is None or not recipient:
-        return None
-    letter_key = f"{key}:{recipient}:{letter_type}"
-    if uow.session.scalar(select(Letter.id).where(Letter.key == letter_key)):
+    if letter_type and depositor.get("email"):
+        queued.append(queue(session, key, event, letter_type, base_url, depositor["id"],
+                            depositor["email"], depositor["name"], depositor.get("locale")))
+    if event["to_status"] != "in_review":
+        session.execute(delete(PendingReview).where(PendingReview.deposit_id == event["deposit_id"]))
+        return [letter for letter in queued if letter is not None]
+    review = event.get("review") or {}
+    if review.get("mode", "manual") != "manual":
+        return [letter for letter in queued if letter is not None]
+    days = review.get("turnaround_days") or turnaround_days
+    pending = session.get(PendingReview, event["deposit_id"]) or PendingReview(
+        deposit_id=event["deposit_id"])
+    pending.revision, pending.title, pending.review = event["revision"], event["title"], review
+    pending.depositor, pending.reminded_at = depositor, None
+    pending.due_at = event["occurred_at"] + timedelta(days=days)
+    session.add(pending)
+    queued += tell_approvers(session, key, event, "review_requested", base_url)
+    return [letter for letter in queued if letter is not None]
+
+
+def tell_approvers(session, key: str, event: dict, letter_type: str, base_url: str) -> list:
+    """A letter to each approver who wants them at once; a digest entry for the others."""
+    letters = []
+    for person in approvers_for(session, event.get("review") or {}):
+        if person.delivery == "digest":
+            add_digest_entry(session, key, event, letter_type, person, base_url)
+        else:
+            letters.append(queue(session, key, event, letter_type, base_url, person.id,
+                                 person.email, person.name, person.locale))
+    return letters
+
+
+def queue(session, key: str, event: dict, letter_type: str, base_url: str, recipient_id: str,
+          email: str, name: str, locale: str | None, is_digest: bool = False) -> Letter | None:
+    """One letter for this event, recipient and type, rendered now; None if queued before."""
+    letter_key = f"{key}:{email}:{letter_type}"
+    if session.scalar(select(Letter.id).where(Letter.key == letter_key)):
         return None
     letter = Letter(id=uuid.uuid4().hex, key=letter_key, deposit_id=event["deposit_id"],
-                    revision=event["revision"], letter_type=letter_type, recipient=recipient,
-                    recipient_name=event["depositor"]["name"], locale=event["depositor"]["locale"])
+                    revision=event["revision"], letter_type=letter_type, recipient=email,
+                    recipient_name=name, recipient_id=recipient_id,
+                    locale=locale or DEFAULT_LOCALE, is_digest=is_digest, status="pending",
+                    attempts=0, next_attempt_at=datetime.now(timezone.utc))
     try:
-        letter.subject, letter.body_text = render(letter_type, letter.locale,
-                                                  letter_context(event, base_url))
+        letter.locale, parts = templates.effective(session, letter_type, letter.locale)
+        rendered = templates.render(parts, letter_context(event, base_url, name))
+        letter.subject, letter.body_html, letter.body_text = rendered.subject, rendered.html, rendered.text
     except RenderError as err:
-        letter.status, letter.last_error = "failed", str(err)
-    uow.session.add(letter)
+        letter.status, letter.last_error = "failed", f"{letter_type} template: {err}"
+    session.add(letter)
     return letter
 
+
+# --- reminders and digests ------------------------------------------------------------
+
+def add_digest_entry(session, key: str, event: dict, letter_type: str, person: Recipient,
+                     base_url: str) -> None:
+    entry_key = f"{key}:{person.id}:{letter_type}"
+    if session.scalar(select(DigestEntry.id).where(DigestEntry.key == entry_key)):
+        return
+    session.add(DigestEntry(key=entry_key, recipient_id=person.id, deposit_id=event["deposit_id"],
+                            letter_type=letter_type, subject=event["title"] or "(untitled)",
+                            link=f"{base_url}/deposits/{event['deposit_id']}"))
+
+
+def send_reminders(session, now: datetime, base_url: str) -> list[Letter]:
+    """Deposits past their turnaround target: a reminder to their approvers, once."""
+    letters = []
+    overdue = session.scalars(select(PendingReview).where(
+        PendingReview.due_at <= now, PendingReview.reminded_at.is_(None))
+        .with_for_update(skip_locked=True)).all()
+    for pending in overdue:
+        event = {"deposit_id": pending.deposit_id, "revision": pending.revision,
+                 "title": pending.title, "depositor": pending.depositor,
+                 "review": pending.review, "occurred_at": now, "due_at": pending.due_at}
+        key = f"overdue:{pending.deposit_id}:{pending.revision}"
+        letters += [letter for letter in tell_approvers(session, key, event, "review_overdue",
+                                                        base_url) if letter is not None]
+        pending.reminded_at = now
+    return letters
+
+
+def send_digests(session, now: datetime, send_hour: int, base_url: str) -> list[Letter]:
+    """From the send hour on, one digest a day per approver, listing every entry waiting."""
+    if now.hour < send_hour:
+        return []
+    letters = []
+    waiting = session.scalars(select(DigestEntry).where(DigestEntry.digest_letter_id.is_(None))
+                              .order_by(DigestEntry.id).with_for_update(skip_locked=True)).all()
+    by_person: dict[str, list[DigestEntry]] = {}
+    for entry in waiting:
+        by_person.setdefault(entry.recipient_id, []).append(entry)
+    for person_id, entries in by_person.items():
+        person = session.get(Recipient, person_id)
+        if person is None:
+            continue
+        event = {"deposit_id": "", "revision": 0, "title": "",
+                 "depositor": {"id": person.id, "name": person.name}, "occurred_at": now,
+                 "entries": [{"title": entry.subject, "letter_type": entry.letter_type,
+                              "subject": entry.subject, "link": entry.link,
+                              "created_at": entry.created_at.strftime("%Y-%m-%d %H:%M UTC")}
+                             for entry in entries]}
+        letter = queue(session, f"digest:{now.date().isoformat()}", event, "review_digest",
+                       base_url, person.id, person.email, person.name, person.locale,
+                       is_digest=True)
+        if letter is None:  # today's digest went out already; these wait for tomorrow's
+            continue
+        for entry in entries:
+            entry.digest_letter_id = letter.id
+        letters.append(letter)
+    return letters
+
+
+# --- recipients and the delivery log --------------------------------------------------
+
+def save_recipient(session, actor: dict, delivery: str | None) -> Recipient:
+    person = session.get(Recipient, actor["id"]) or Recipient(id=actor["id"], delivery="immediate")
+    person.name, person.email = actor.get("name") or "", actor.get("email") or ""
+    person.locale = actor.get("locale") or DEFAULT_LOCALE
+    person.groups, person.roles = list(actor.get("groups") or ()), list(actor.get("roles") or ())
+    if delivery:
+        person.delivery = delivery
+    person.updated_at = datetime.now(timezone.utc)
+    session.add(person)
+    session.flush()
+    return person
+
+
+def deliveries(session, actor: dict, deposit_id: str) -> list[Letter]:
+    """Staff see every letter about a deposit; anyone else only the letters sent to them."""
+    query = select(Letter).where(Letter.deposit_id == deposit_id)
+    if not is_staff(actor):
+        query = query.where(Letter.recipient_id == actor["id"])
+    return session.scalars(query.order_by(Letter.created_at, Letter.id)).all()
+
+
+# --- the outbox -----------------------------------------------------------------------
 
 def due_letters(session, now: datetime, limit: int = 50) -> list[Letter]:
     return session.scalars(
@@ -120,6 +285,7 @@ def mark_sent(letter: Letter, message_id: str) -> None:
     letter.status, letter.message_id = "sent", message_id
     letter.sent_at = datetime.now(timezone.utc)
     letter.attempts += 1
+    letter.last_error = None
 
 
 def mark_attempt_failed(letter: Letter, error: str) -> None:

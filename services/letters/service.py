@@ -5,14 +5,18 @@ from datetime import datetime, timezone
 from nameko.timer import timer
 
 from services.common import contracts as c
+from services.common.auth import require_role
 from services.common.config import get_settings
 from services.common.dependencies import Store
-from services.common.exceptions import InvalidInput
 from services.common.messaging import handles_event, rpc
-from services.letters import letters
-from services.letters.dependencies import Mailer, build_message
+from services.letters import letters, templates
+from services.letters.dependencies import Mailer, build_message, letter_settings
 
 log = logging.getLogger(__name__)
+BATCH = 50
+# rows are dumped while their session is open
+recipient_view = c.RecipientSchema()
+deliveries_view = c.DeliverySchema(many=True)
 
 
 class LettersService:
@@ -23,46 +27,136 @@ class LettersService:
 
     @handles_event("intake", "deposit_status_changed")
     def on_deposit_status_changed(self, event):
-        settings = get_settings()
+        settings = letter_settings()
         with self.store.unit_of_work() as uow:
             key = c.dedupe_key("intake", "deposit_status_changed", event)
-            letter = letters.compose(uow, key, event, settings.base_url)
-            if letter is not None and letter.status == "failed":
-                self._emit_outcome(uow, letter)
-        if letter is not None and letter.status == "pending":
+            queued = letters.on_status_changed(uow, key, event, get_settings().base_url,
+                                               settings.turnaround_days)
+            self._emit_failures(uow, queued)
+            to_send = any(letter.status == "pending" for letter in queued)
+        if to_send:
             self.deliver_due()
+
+    # --- templates ---------------------------------------------------------------------
 
     @rpc
     @c.rpc_contract(c.PreviewLetterRequest, c.LetterPreviewSchema())
     def preview_letter(self, letter_type, locale, deposit, reason_code, reason_label, note):
-        try:
-            return letters.preview(letter_type, locale, deposit, reason_code, reason_label, note,
-                                   get_settings().base_url)
-        except letters.RenderError as err:
-            raise InvalidInput("The letter does not render.",
-                               fields={"letter_type": [str(err)]}) from None
+        """The letter a decision on `deposit` would send its depositor, not sent."""
+        event = letters.deposit_event(deposit, reason_label or reason_code, note)
+        with self.store.reading() as session:
+            try:
+                return letters.preview(session, letter_type, locale, event,
+                                       get_settings().base_url)
+            except templates.RenderError as err:
+                raise templates.refusal(err) from None
+
+    @rpc
+    @c.rpc_contract(c.PreviewLetterTemplateRequest, c.LetterPreviewSchema())
+    def preview_template(self, actor, letter_type, locale, subject, html, text, deposit):
+        """Unsaved template parts rendered against a real deposit, or the sample one."""
+        require_role(actor, "manager")
+        event = letters.deposit_event(deposit) if deposit else letters.sample_event()
+        with self.store.reading() as session:
+            try:
+                return letters.preview(session, letter_type, locale, event,
+                                       get_settings().base_url,
+                                       templates.Parts(subject, html, text))
+            except templates.RenderError as err:
+                raise templates.refusal(err) from None
+
+    @rpc
+    @c.rpc_contract(c.ActorRequest, c.LetterTemplateSummarySchema(many=True))
+    def list_templates(self, actor):
+        require_role(actor, "manager")
+        with self.store.reading() as session:
+            return templates.summaries(session)
+
+    @rpc
+    @c.rpc_contract(c.LetterTemplateRequest, c.LetterTemplateSchema())
+    def get_template(self, actor, letter_type, locale):
+        require_role(actor, "manager")
+        with self.store.reading() as session:
+            return templates.view(session, letter_type, locale, letters.VARIABLES)
+
+    @rpc
+    @c.rpc_contract(c.SaveLetterTemplateRequest, c.LetterTemplateSchema())
+    def save_template(self, actor, letter_type, locale, subject, html, text):
+        """A new version; a template that does not render is refused with its line."""
+        require_role(actor, "manager")
+        with self.store.unit_of_work() as uow:
+            templates.save(uow.session, letter_type, locale, templates.Parts(subject, html, text),
+                           actor.get("name") or actor["id"],
+                           letters.sample_context(get_settings().base_url))
+            return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
+
+    @rpc
+    @c.rpc_contract(c.LetterTemplateRequest, c.LetterTemplateSchema())
+    def reset_template(self, actor, letter_type, locale):
+        require_role(actor, "manager")
+        with self.store.unit_of_work() as uow:
+            templates.reset(uow.session, letter_type, locale, actor.get("name") or actor["id"])
+            return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
+
+    # --- recipients and the delivery log -----------------------------------------------
+
+    @rpc
+    @c.rpc_contract(c.SaveRecipientRequest, recipient_view)
+    def save_recipient(self, actor, delivery):
+        """The gateway tells letters who a staff user is (at sign-in) and how they want
+        letters (immediately or in a daily digest)."""
+        with self.store.unit_of_work() as uow:
+            return recipient_view.dump(letters.save_recipient(uow.session, actor, delivery))
+
+    @rpc
+    @c.rpc_contract(c.DeliveriesRequest, deliveries_view)
+    def list_deliveries(self, actor, deposit_id):
+        with self.store.reading() as session:
+            return deliveries_view.dump(letters.deliveries(session, actor, deposit_id))
+
+    # --- timers ------------------------------------------------------------------------
+
+    @timer(interval=60)
+    def send_reminders_and_digests(self):
+        settings = letter_settings()
+        now = datetime.now(timezone.utc)
+        with self.store.unit_of_work() as uow:
+            queued = letters.send_reminders(uow.session, now, get_settings().base_url)
+            queued += letters.send_digests(uow.session, now, settings.digest_hour,
+                                           get_settings().base_url)
+            self._emit_failures(uow, queued)
+            to_send = any(letter.status == "pending" for letter in queued)
+        if to_send:
+            self.deliver_due()
 
     @timer(interval=5)
     def deliver_due(self):
         """Send what is due; letters wait in the outbox while the mail server is down."""
-        settings = get_settings()
+        settings = letter_settings()
+        unsubscribe = f"{get_settings().base_url}/staff/letters/preferences"
         while True:
             with self.store.unit_of_work() as uow:
-                due = letters.due_letters(uow.session, datetime.now(timezone.utc))
+                due = letters.due_letters(uow.session, datetime.now(timezone.utc), BATCH)
                 for letter in due:
-                    message = build_message(settings.mail_from, letter.recipient,
-                                            letter.recipient_name, letter.subject, letter.body_text)
+                    message = build_message(settings, letter.recipient, letter.recipient_name,
+                                            letter.subject, letter.body_text, letter.body_html,
+                                            unsubscribe if letter.is_digest else None)
                     try:
                         self.mailer.send(message)
-                    except OSError as err:
+                    except (OSError, ValueError) as err:  # SMTP errors are OSErrors
                         log.warning("letter %s not delivered yet: %s", letter.id, err)
                         letters.mark_attempt_failed(letter, str(err))
                     else:
                         letters.mark_sent(letter, message["Message-ID"])
                     if letter.status != "pending":
                         self._emit_outcome(uow, letter)
-            if len(due) < 50 or all(letter.status == "pending" for letter in due):
+            if len(due) < BATCH or all(letter.status == "pending" for letter in due):
                 return
+
+    def _emit_failures(self, uow, queued):
+        for letter in queued:
+            if letter.status == "failed":
+                self._emit_outcome(uow, letter)
 
     def _emit_outcome(self, uow, letter):
         event_type = "letter_sent" if letter.status == "sent" else "letter_failed"

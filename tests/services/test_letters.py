@@ -1,76 +1,256 @@
-"""Letters' workers: one .eml per letter in the mail folder, once per event."""
-import email
-import email.policy
-from datetime import datetime, timezone
+"""Letters' workers on a real database, delivering to a real SMTP server (aiosmtpd)."""
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from services.common.exceptions import InvalidInput
-from services.letters.dependencies import MailFolder
+from services.common.exceptions import Forbidden, InvalidInput
+from services.letters.dependencies import SMTPTransport, letter_settings
 from services.letters.models import Letter
 from services.letters.service import LettersService
-from tests.services.conftest import loaded_event, outbox
+from tests.services.conftest import APPROVER, MANAGER, OTHER_APPROVER, STUDENT, loaded_event, outbox
+from tests.support.smtp import SMTPServer
+from tests.support.system import poll_until
+
+JURGEN = {"id": "u1", "name": "Jürgen Student", "email": "jurgen@example.edu", "locale": "en"}
 
 
 @pytest.fixture
-def letters(database_for, tmp_path, lodge_env):
+def smtp():
+    with SMTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def letters(database_for, lodge_env, smtp):
+    for name, value in smtp.env().items():
+        lodge_env.setenv(name, value)
+    lodge_env.setenv("LODGE_MAIL_FROM", "Lodge Bibliothèque <lodge@library.example.edu>")
+    lodge_env.setenv("LODGE_MAIL_REPLY_TO", "Repository help <help@library.example.edu>")
+    lodge_env.setenv("LODGE_BASE_URL", "https://lodge.example.edu")
     database = database_for("letters")
-    service = worker_factory(LettersService, store=database, mailer=MailFolder(tmp_path / "mail"))
+    service = worker_factory(LettersService, store=database,
+                             mailer=SMTPTransport(letter_settings()))
     service.database = database
-    service.mail_dir = tmp_path / "mail"
     return service
 
 
-def changed(to_status, reason_code=None, note=None, report=None):
+def changed(to_status, reason_code=None, note=None, report=None, depositor=JURGEN, revision=1,
+            **extra):
     return loaded_event(
-        "intake", "deposit_status_changed", deposit_id="d1", revision=1, from_status="in_review",
-        to_status=to_status, actor={"id": "u-approver", "name": "Alex"}, reason_code=reason_code,
-        note=note, title="Über Moos", report=report,
-        depositor={"id": "u1", "name": "Jürgen Student", "email": "jurgen@example.edu"})
+        "intake", "deposit_status_changed", deposit_id="d1", revision=revision,
+        from_status="in_review", to_status=to_status, actor={"id": "u-approver", "name": "Alex"},
+        reason_code=reason_code, note=note, title="Über Moos", report=report,
+        depositor=depositor, **extra)
 
 
-def mails(letters):
-    return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            for path in sorted(letters.mail_dir.glob("*.eml"))]
+def in_review(deposit_id="d1", title="Über Moos", turnaround_days=None):
+    return loaded_event(
+        "intake", "deposit_status_changed", deposit_id=deposit_id, revision=1,
+        from_status="submitted", to_status="in_review", actor={"id": "system"}, title=title,
+        depositor=JURGEN, review={"profile_name": "Thesis", "mode": "manual",
+                                  "approver_groups": ["approvers"],
+                                  "turnaround_days": turnaround_days})
 
 
-def test_a_returned_deposit_gets_one_letter_with_the_reason(letters):
-    event = changed("returned", "metadata_incomplete", "Please add the abstract.")
+def skip_backoff(database):
+    with database.unit_of_work() as uow:
+        uow.session.execute(update(Letter).values(next_attempt_at=datetime.now(timezone.utc)))
+
+
+def test_a_letter_arrives_with_correct_headers_and_both_parts(letters, smtp):
+    event = changed("returned", "metadata_incomplete", "Please add the <abstract> & more.")
     letters.on_deposit_status_changed(event)
-    letters.on_deposit_status_changed(event)
-    [message] = mails(letters)
+    [message] = poll_until(lambda: smtp.to("jurgen@example.edu"), description="the letter")
     assert message["Subject"] == 'Changes requested for your deposit "Über Moos"'
     assert message["To"].addresses[0].display_name == "Jürgen Student"
-    assert message["Message-ID"] and message["Date"]
-    assert "Please add the abstract." in message.get_content()
+    assert message["From"].addresses[0].display_name == "Lodge Bibliothèque"
+    assert message["Reply-To"].addresses[0].addr_spec == "help@library.example.edu"
+    assert message["Message-ID"].endswith("@library.example.edu>")
+    assert message["Date"].datetime.tzinfo is not None
+    assert message["List-Unsubscribe"] is None  # only digests carry it
+    raw = message.as_string()
+    assert "=?utf-8?" in raw.split("\n\n", 1)[0].lower()  # non-ASCII headers are RFC 2047 words
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Please add the <abstract> & more." in text
+    assert "Please add the &lt;abstract&gt; &amp; more." in html
+    assert "https://lodge.example.edu/deposits/d1" in text and 'href="https://lodge.example.edu/deposits/d1"' in html
     assert [e["letter_type"] for e in outbox(letters.database, "letter_sent")] == ["deposit_returned"]
 
 
-def test_steps_without_a_depositor_letter_send_none(letters):
-    letters.on_deposit_status_changed(changed("in_review"))
-    letters.on_deposit_status_changed(changed("approved"))
-    assert mails(letters) == []
-
-
-def test_letters_wait_while_the_mail_server_is_down(letters):
-    class Down:
-        def send(self, message):
-            raise ConnectionRefusedError("mail server down")
-
-    working, letters.mailer = letters.mailer, Down()
-    letters.on_deposit_status_changed(changed("declined", "duplicate"))
-    assert mails(letters) == [] and outbox(letters.database, "letter_sent") == []
-    with letters.database.unit_of_work() as uow:  # skip the backoff
-        uow.session.execute(update(Letter).values(next_attempt_at=datetime.now(timezone.utc)))
-    letters.mailer = working
+def test_the_same_event_twice_sends_one_letter(letters, smtp):
+    event = changed("declined", "duplicate")
+    letters.on_deposit_status_changed(event)
+    letters.on_deposit_status_changed(event)
     letters.deliver_due()
-    [message] = mails(letters)
-    assert message["Subject"] == 'Your deposit "Über Moos" was declined'
+    assert len(smtp.to("jurgen@example.edu")) == 1
+    with letters.database.reading() as session:
+        assert len(session.scalars(select(Letter)).all()) == 1
 
 
-def test_a_decision_letter_is_previewed_without_being_sent(letters):
+def test_letters_wait_while_the_smtp_server_is_down_and_arrive_once(letters, smtp):
+    smtp.stop()
+    for status in ("submitted", "declined"):
+        letters.on_deposit_status_changed(changed(status, revision=1))
+    letters.on_deposit_status_changed(changed("withdrawn", revision=2))
+    with letters.database.reading() as session:
+        waiting = [(row.status, row.last_error) for row in session.scalars(select(Letter))]
+    assert [status for status, _ in waiting] == ["pending"] * 3
+    assert all(error for _, error in waiting)  # the reason it waits is kept
+    smtp.start()
+    skip_backoff(letters.database)
+    letters.deliver_due()
+    letters.deliver_due()
+    subjects = sorted(m["Subject"] for m in smtp.to("jurgen@example.edu"))
+    assert subjects == ['We received your deposit "Über Moos"', 'Your deposit "Über Moos" was declined',
+                        'Your deposit "Über Moos" was withdrawn']
+
+
+def test_a_german_depositor_gets_the_german_letter(letters, smtp):
+    letters.on_deposit_status_changed(changed(
+        "returned", "metadata_incomplete", "Bitte ergänzen.", depositor={**JURGEN, "locale": "de"}))
+    [message] = smtp.to("jurgen@example.edu")
+    assert message["Subject"] == "Änderungen erbeten für Ihre Einreichung „Über Moos“"
+    assert "Bitte ergänzen." in message.get_body(("plain",)).get_content()
+
+
+def test_an_internationalised_address_is_delivered_with_smtputf8(letters, smtp):
+    letters.on_deposit_status_changed(changed("submitted", depositor={
+        **JURGEN, "email": "jürgen@exämple.edu"}))
+    [message] = smtp.to("jürgen@exämple.edu")
+    assert message["To"].addresses[0].addr_spec == "jürgen@exämple.edu"
+
+
+def test_a_patron_told_that_staff_deposited_for_them(letters, smtp):
+    letters.on_deposit_status_changed(changed(
+        "submitted", mediated_by={"id": "u-staff", "name": "Robin Staff"}))
+    [message] = smtp.to("jurgen@example.edu")
+    assert message["Subject"] == 'A deposit was made for you: "Über Moos"'
+    assert "Robin Staff deposited" in message.get_body(("plain",)).get_content()
+
+
+def test_a_broken_template_is_refused_at_save_with_its_line(letters):
+    with pytest.raises(InvalidInput) as refused:
+        letters.save_template(actor=MANAGER, letter_type="deposit_returned", locale="en",
+                              subject="Changes for {{ title }}", html="<p>{{ title }}</p>",
+                              text="Dear {{ recipient_name }},\n\n{{ titel }}\n")
+    assert refused.value.fields == {"text": ["line 3: 'titel' is undefined"]}
+    with pytest.raises(InvalidInput) as refused:
+        letters.save_template(actor=MANAGER, letter_type="deposit_returned", locale="en",
+                              subject="x", html="<p>\n{% if note %}\n</p>", text="x")
+    assert refused.value.fields["html"][0].startswith("line 2:")  # where the open "if" is
+    assert "endif" in refused.value.fields["html"][0]
+    with pytest.raises(Forbidden):
+        letters.save_template(actor=APPROVER, letter_type="deposit_returned", locale="en",
+                              subject="x", html="x", text="x")
+
+
+def test_a_saved_template_is_used_versioned_and_reset_to_the_default(letters, smtp):
+    saved = letters.save_template(actor=MANAGER, letter_type="deposit_returned", locale="en",
+                                  subject="Please revise {{ title }}",
+                                  html="<p>We need a change: {{ note }}</p>",
+                                  text="We need a change: {{ note }}\n")
+    assert saved["version"] == 1 and not saved["is_default"]
+    letters.on_deposit_status_changed(changed("returned", "x", "Add a summary."))
+    [message] = smtp.to("jurgen@example.edu")
+    assert message["Subject"] == "Please revise Über Moos"
+    assert message.get_body(("plain",)).get_content() == "We need a change: Add a summary.\n"
+    reset = letters.reset_template(actor=MANAGER, letter_type="deposit_returned", locale="en")
+    assert reset["is_default"] and reset["version"] == 2
+    assert [v["is_default"] for v in reset["versions"]] == [True, False]
+    assert reset["subject"] == 'Changes requested for your deposit "{{ title }}"'
+
+
+def test_a_template_error_at_send_time_fails_that_letter_only(letters, smtp):
+    with letters.database.unit_of_work() as uow:  # a template saved before a variable was removed
+        from services.letters.models import LetterTemplate
+        uow.session.add(LetterTemplate(letter_type="deposit_declined", locale="en", version=1,
+                                       subject="x", html="x", text="{{ gone }}",
+                                       created_by="old"))
+    letters.on_deposit_status_changed(changed("declined"))
+    letters.on_deposit_status_changed(changed("withdrawn", revision=2))
+    with letters.database.reading() as session:
+        error = session.scalars(select(Letter.last_error).where(Letter.status == "failed")).one()
+    assert "line 1" in error and "gone" in error
+    [failure] = outbox(letters.database, "letter_failed")
+    assert failure["letter_type"] == "deposit_declined"
+    assert [m["Subject"] for m in smtp.to("jurgen@example.edu")] == [
+        'Your deposit "Über Moos" was withdrawn']
+
+
+def test_approvers_of_the_profile_are_told_of_a_new_deposit(letters, smtp):
+    letters.save_recipient(actor=APPROVER, delivery=None)
+    letters.save_recipient(actor={**OTHER_APPROVER, "email": "ari@example.edu",
+                                  "groups": ["elsewhere"]}, delivery=None)
+    letters.save_recipient(actor=STUDENT, delivery=None)
+    letters.on_deposit_status_changed(in_review())
+    [message] = smtp.to(APPROVER["email"])
+    assert message["Subject"] == 'New deposit to review: "Über Moos"'
+    assert "Jürgen Student submitted" in message.get_body(("plain",)).get_content()
+    assert smtp.to("ari@example.edu") == [] and smtp.to(STUDENT["email"]) == []
+    assert smtp.to("jurgen@example.edu") == []  # the depositor had their letter at submit
+
+
+def test_digest_approvers_get_one_digest_listing_everything(letters, smtp, lodge_env):
+    letters.save_recipient(actor=APPROVER, delivery="digest")
+    letters.save_recipient(actor={**OTHER_APPROVER, "email": "ari@example.edu"}, delivery=None)
+    for n in range(3):
+        letters.on_deposit_status_changed(in_review(f"d{n}", f"Deposit {n}"))
+    assert smtp.to(APPROVER["email"]) == [] and len(smtp.to("ari@example.edu")) == 3
+    lodge_env.setenv("LODGE_DIGEST_HOUR", "0")
+    letters.send_reminders_and_digests()
+    letters.send_reminders_and_digests()  # once a day, however often the timer fires
+    [digest] = smtp.to(APPROVER["email"])
+    assert digest["Subject"] == "Lodge: 3 deposit(s) for your attention"
+    assert digest["List-Unsubscribe"] == "<https://lodge.example.edu/staff/letters/preferences>"
+    text = digest.get_body(("plain",)).get_content()
+    for n in range(3):
+        assert f"New: Deposit {n}" in text and f"https://lodge.example.edu/deposits/d{n}" in text
+
+
+def test_overdue_deposits_remind_their_approvers_once(letters, smtp, lodge_env):
+    letters.save_recipient(actor=APPROVER, delivery=None)
+    letters.on_deposit_status_changed(in_review(turnaround_days=1))
+    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")  # no digest today
+    letters.send_reminders_and_digests()
+    assert len(smtp.to(APPROVER["email"])) == 1  # not overdue yet
+    from services.letters.models import PendingReview
+    with letters.database.unit_of_work() as uow:
+        uow.session.execute(update(PendingReview).values(
+            due_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    letters.send_reminders_and_digests()
+    letters.send_reminders_and_digests()
+    subjects = [m["Subject"] for m in smtp.to(APPROVER["email"])]
+    assert subjects == ['New deposit to review: "Über Moos"', 'Overdue for review: "Über Moos"']
+
+
+def test_a_decided_deposit_is_no_longer_overdue(letters, smtp):
+    letters.save_recipient(actor=APPROVER, delivery=None)
+    letters.on_deposit_status_changed(in_review(turnaround_days=1))
+    letters.on_deposit_status_changed(changed("declined"))
+    from services.letters.models import PendingReview
+    with letters.database.reading() as session:
+        assert session.scalars(select(PendingReview)).all() == []
+
+
+def test_the_delivery_log_shows_staff_everything_and_a_depositor_their_own(letters, smtp):
+    letters.save_recipient(actor=APPROVER, delivery=None)
+    letters.on_deposit_status_changed(in_review())
+    letters.on_deposit_status_changed(changed("returned", "x", "Fix it."))
+    staff_view = letters.list_deliveries(actor=MANAGER, deposit_id="d1")
+    assert [(d["letter_type"], d["status"]) for d in staff_view] == [
+        ("review_requested", "sent"), ("deposit_returned", "sent")]
+    depositor_view = letters.list_deliveries(
+        actor={**STUDENT, "id": JURGEN["id"]}, deposit_id="d1")
+    assert [d["letter_type"] for d in depositor_view] == ["deposit_returned"]
+    assert depositor_view[0]["sent_at"] and depositor_view[0]["subject"].startswith("Changes")
+    assert letters.list_deliveries(actor=STUDENT, deposit_id="d1") == []
+
+
+def test_a_template_is_previewed_against_a_deposit_without_being_sent(letters, smtp):
     now = datetime.now(timezone.utc)
     deposit = {"id": "d1", "profile_id": "thesis", "profile_version": 1, "status": "in_review",
                "revision": 1, "title": "Über Moos", "metadata": {}, "files": [], "history": [],
@@ -80,8 +260,15 @@ def test_a_decision_letter_is_previewed_without_being_sent(letters):
     preview = letters.preview_letter(letter_type="deposit_returned", deposit=deposit,
                                      reason_label="Metadata incomplete", note="Add the abstract.")
     assert preview["subject"] == 'Changes requested for your deposit "Über Moos"'
-    assert "Metadata incomplete" in preview["text"] and "Add the abstract." in preview["text"]
-    assert preview["locale"] == "en"
-    assert mails(letters) == [] and outbox(letters.database, "letter_sent") == []
+    assert "Metadata incomplete" in preview["text"] and "Add the abstract." in preview["html"]
+    unsaved = letters.preview_template(actor=MANAGER, letter_type="deposit_returned", locale="en",
+                                       subject="Revise {{ title }}", html="<p>{{ recipient_name }}</p>",
+                                       text="{{ deposit_url }}", deposit=deposit)
+    assert unsaved["subject"] == "Revise Über Moos" and unsaved["html"] == "<p>Jürgen Student</p>"
+    sample = letters.preview_template(actor=MANAGER, letter_type="deposit_returned", locale="en",
+                                      subject="Revise {{ title }}", html="", text="x", deposit=None)
+    assert sample["subject"] == "Revise Tidal patterns of the Wadden Sea"
+    assert smtp.messages == [] and outbox(letters.database, "letter_sent") == []
     with pytest.raises(InvalidInput):
         letters.preview_letter(letter_type="no_such_letter", deposit=deposit)
+

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from services.letters.letters import (
-    TEMPLATES, RenderError, letter_context, letter_type_for, render,
+from services.common.exceptions import InvalidInput
+from services.letters.letters import letter_context, letter_type_for, sample_context
+from services.letters.templates import (
+    DEFAULTS, LOCALES, Parts, RenderError, render, save, shipped_default,
 )
 
 BASE_URL = "https://lodge.example.org"
@@ -52,8 +54,11 @@ def make_event(**changes) -> dict:
     return event
 
 
-def rendered(letter_type, **changes):
-    return render(letter_type, "en", letter_context(make_event(**changes), BASE_URL))
+def rendered(letter_type, locale="en", **changes):
+    """Subject and plain text of a shipped default template."""
+    letter = render(shipped_default(letter_type, locale),
+                    letter_context(make_event(**changes), BASE_URL))
+    return letter.subject, letter.text
 
 
 # --- letter_type_for ----------------------------------------------------------------
@@ -79,8 +84,10 @@ def test_every_letter_type_has_an_english_template():
     types = {letter_type_for(make_event(to_status=s, reason_code=r)) for s, r in [
         ("submitted", None), ("declined", None), ("archived", None), ("withdrawn", None),
         ("returned", "checks_failed"), ("returned", None)]}
-    on_disk = {p.name.removesuffix(".en.txt") for p in Path(TEMPLATES).glob("*.en.txt")}
-    assert types == on_disk
+    on_disk = {p.name.removesuffix(".de.txt") for p in Path(DEFAULTS).glob("*.de.txt")}
+    assert types | {"deposit_created_on_behalf"} == on_disk  # every depositor letter in German
+    for path in Path(DEFAULTS).glob("*.txt"):  # every default has both parts
+        assert path.with_suffix(".html").exists(), path.name
 
 
 # --- letter_context -----------------------------------------------------------------
@@ -182,27 +189,65 @@ def test_render_untitled_deposit_and_nameless_recipient():
     assert body.startswith("Dear depositor,\n")
 
 
-# --- render: locales and errors -----------------------------------------------------
+# --- render: locales, HTML and errors ----------------------------------------------
 
 @pytest.mark.parametrize("letter_type", ["deposit_submitted", "deposit_declined",
                                          "deposit_archived", "deposit_withdrawn",
-                                         "deposit_returned", "validation_failed"])
-def test_unknown_locale_falls_back_to_english(letter_type):
-    context = letter_context(make_event(report=FAILED_REPORT, item_id="i1",
-                                        item_identifier="ark:/1"), BASE_URL)
-    assert render(letter_type, "de", context) == render(letter_type, "en", context)
+                                         "deposit_returned", "validation_failed",
+                                         "deposit_created_on_behalf"])
+def test_every_depositor_letter_has_a_german_version(letter_type):
+    subject, text = rendered(letter_type, "de", report=FAILED_REPORT, item_id="i1",
+                             item_identifier="ark:/1", reason_code="x")
+    assert "„On Moss“" in subject
+    assert text.startswith("Guten Tag Ada Lovelace,")
 
 
-def test_unknown_letter_type_raises_render_error():
-    with pytest.raises(RenderError, match="no template for deposit_exploded"):
-        render("deposit_exploded", "en", letter_context(make_event(), BASE_URL))
+@pytest.mark.parametrize("path", sorted(p.name for p in DEFAULTS.glob("*.txt")))
+def test_every_shipped_default_renders_on_the_sample(path):
+    letter_type, locale, _ = path.split(".")
+    assert locale in LOCALES
+    letter = render(shipped_default(letter_type, locale), sample_context(BASE_URL))
+    assert letter.subject and letter.text and letter.html.startswith("<p>")
+
+
+def test_the_html_part_escapes_what_the_depositor_wrote_and_the_text_part_does_not():
+    parts = shipped_default("deposit_returned", "en")
+    letter = render(parts, letter_context(make_event(
+        title="<script>alert(1)</script> & Moss", note="Use <b> & </b>"), BASE_URL))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Moss" in letter.html
+    assert "<script>" not in letter.html and "Use &lt;b&gt; &amp; &lt;/b&gt;" in letter.html
+    assert "Use <b> & </b>" in letter.text
+
+
+def test_the_sandbox_refuses_unsafe_attribute_access():
+    with pytest.raises(RenderError, match="unsafe"):
+        render(Parts("x", "", "{{ title.__class__.__mro__ }}"), {"title": "t"})
+
+
+def test_a_template_error_names_the_part_and_the_line():
+    with pytest.raises(RenderError) as syntax:
+        render(Parts("Hello", "<p>\n{% if %}\n</p>", "text"), {})
+    assert (syntax.value.part, syntax.value.line) == ("html", 2)
+    with pytest.raises(RenderError) as undefined:
+        render(Parts("Hello", "", "line one\nline two\n{{ no_such_variable }}"), {})
+    assert (undefined.value.part, undefined.value.line) == ("text", 3)
+    assert "no_such_variable" in undefined.value.message
+
+
+def test_saving_a_broken_template_is_refused_with_its_line():
+    with pytest.raises(InvalidInput) as refused:
+        save(None, "deposit_returned", "en", Parts("Hi {{ title }}", "<p>ok</p>",
+                                                    "Dear {{ recipient_name }},\n\n{% for x in %}"),
+             "manager", sample_context(BASE_URL))
+    [message] = refused.value.fields["text"]
+    assert message.startswith("line 3:")
 
 
 def test_missing_context_variable_raises_render_error():
     context = letter_context(make_event(), BASE_URL)
     del context["deposit_url"]
-    with pytest.raises(RenderError, match="deposit_submitted"):
-        render("deposit_submitted", "en", context)
+    with pytest.raises(RenderError, match="deposit_url"):
+        render(shipped_default("deposit_submitted", "en"), context)
 
 
 def test_title_with_a_line_break_keeps_subject_whole():
