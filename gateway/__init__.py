@@ -33,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.api import api
     from gateway.portal import portal
     from gateway.staff import staff
+    from gateway.staff.letters import staff_letters
 
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
@@ -42,4 +43,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(portal)
     app.register_blueprint(staff)
+    app.register_blueprint(staff_letters)
     return app

@@ -6,12 +6,14 @@ from sqlalchemy import func, select
 from gateway import identity
 from gateway.models import User
 from services.approval.review import seed_reasons
+from services.common.auth import STAFF_ROLES
 from services.common.config import get_settings
 from services.common.contracts import ProfileDefinitionSchema
 from services.common.db import Database
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
 from services.inventory.records import seed_collections
+from services.letters.letters import save_recipient
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS = (
@@ -72,9 +74,12 @@ def seed_demo() -> bool:
     with gateway.unit_of_work() as uow:
         if uow.session.scalar(select(func.count()).select_from(User)):
             return False
+        staff_actors = []
         for username, name, groups, roles in DEMO_USERS:
-            identity.create_user(uow.session, username, name, f"{username}@example.edu",
-                                 DEMO_PASSWORD, groups, roles)
+            user = identity.create_user(uow.session, username, name, f"{username}@example.edu",
+                                        DEMO_PASSWORD, groups, roles)
+            if STAFF_ROLES.intersection(roles):
+                staff_actors.append(identity.actor_for(user))
     intake = Database(settings.database_url("intake"), "intake")
     with intake.unit_of_work() as uow:
         for profile_id, definition in DEMO_PROFILES.items():
@@ -85,4 +90,8 @@ def seed_demo() -> bool:
         seed_collections(uow.session)
     with Database(settings.database_url("approval"), "approval").unit_of_work() as uow:
         seed_reasons(uow.session)
+    # the demo approvers hear of new deposits before they first sign in
+    with Database(settings.database_url("letters"), "letters").unit_of_work() as uow:
+        for actor in staff_actors:
+            save_recipient(uow.session, actor, None)
     return True

@@ -9,8 +9,10 @@ from flask_babel import gettext as _
 
 from gateway import auth, deposit_form, identity
 from gateway.access import files_visible
+from gateway.staff.letters import register_recipient
 from gateway.i18n import LANGUAGES
 from gateway.models import User
+from services.common.auth import is_staff
 from services.common.contracts import STATUSES
 from services.common.exceptions import InvalidInput, LodgeError
 
@@ -43,10 +45,20 @@ def login():
                 auth.sign_in(user)
                 if locale:
                     session["locale"] = locale
+                _tell_letters(identity.actor_for(user))
                 return redirect(_safe_next(request.args.get("next")))
         flash(_("That username and password do not match."), "error")
         return render_template("login.html"), 401
     return render_template("login.html")
+
+
+def _tell_letters(actor: dict) -> None:
+    """Staff are letters' recipients: tell letters who they are now. Signing in must not
+    fail because letters is busy, so a failure is logged and the next sign-in tries again."""
+    try:
+        register_recipient(actor)
+    except Exception:  # noqa: BLE001 - any RPC failure
+        current_app.logger.warning("letters did not take %s's details", actor["id"], exc_info=True)
 
 
 @portal.post("/logout")
@@ -67,6 +79,7 @@ def choose_language():
             user = uow.session.get(User, g.actor["id"])
             if user is not None:
                 user.locale = locale
+        _tell_letters({**g.actor, "locale": locale})
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -125,10 +138,12 @@ def deposit(deposit_id):
     with services() as rpc:
         record, profile = _deposit_and_profile(rpc, deposit_id)
         labels = _reason_labels(rpc)
+        # letters filters by the actor: a depositor gets only the letters sent to them
+        deliveries = rpc.letters.list_deliveries(actor=g.actor, deposit_id=deposit_id)
     checks = {report["file_id"]: report
               for report in (record["validation_report"] or {}).get("files", [])}
     return render_template("deposit.html", deposit=record, profile=profile, checks=checks,
-                           reasons=labels)
+                           reasons=labels, deliveries=deliveries, staff_view=is_staff(g.actor))
 
 
 @portal.route("/deposits/<deposit_id>/edit", methods=["GET", "POST"])

@@ -1,0 +1,138 @@
+"""Staff pages for letters: the managers' template editor with a live preview, and every
+staff user's choice between letters at once and a daily digest.
+
+Letters owns the templates; these pages are thin views over its RPCs, which check the role
+again. The preview is fetched by static/letter-editor.js (no inline script).
+"""
+from __future__ import annotations
+
+from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
+                   request, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from gateway.auth import roles_required
+from services.common.auth import STAFF_ROLES
+from services.common.contracts import LETTER_TYPES
+from services.common.exceptions import InvalidInput, NotFound
+
+staff_letters = Blueprint("staff_letters", __name__, url_prefix="/staff/letters",
+                          template_folder="../templates")
+
+LETTER_NAMES = {
+    "deposit_submitted": _l("Deposit submitted"),
+    "validation_failed": _l("Automatic checks failed"),
+    "deposit_archived": _l("Approved and archived"),
+    "deposit_declined": _l("Declined"),
+    "deposit_returned": _l("Returned for changes"),
+    "deposit_withdrawn": _l("Withdrawn"),
+    "deposit_created_on_behalf": _l("Deposited on the patron's behalf"),
+    "review_requested": _l("New deposit awaiting review"),
+    "review_overdue": _l("Review overdue"),
+    "review_digest": _l("Daily digest"),
+}
+AUDIENCES = {
+    "review_requested": _l("Approvers"), "review_overdue": _l("Approvers"),
+    "review_digest": _l("Approvers"),
+}
+LOCALE_NAMES = {"en": "English", "de": "Deutsch"}
+PARTS = ("subject", "html", "text")
+
+
+def services():
+    return current_app.extensions["lodge.rpc"].client()
+
+
+def register_recipient(actor: dict, delivery: str | None = None) -> None:
+    """Tell letters who a staff user is, so approvers' letters can reach them."""
+    if not STAFF_ROLES.intersection(actor.get("roles") or ()):
+        return
+    with services() as rpc:
+        rpc.letters.save_recipient(actor=actor, delivery=delivery)
+
+
+def _known(letter_type: str, locale: str) -> None:
+    if letter_type not in LETTER_TYPES or locale not in LOCALE_NAMES:
+        abort(404, description=_("There is no such letter."))
+
+
+@staff_letters.get("")
+@roles_required("manager")
+def templates():
+    with services() as rpc:
+        rows = rpc.letters.list_templates(actor=g.actor)
+    by_type = {}
+    for row in rows:
+        by_type.setdefault(row["letter_type"], {})[row["locale"]] = row
+    return render_template("staff/letters.html", by_type=by_type, names=LETTER_NAMES,
+                           audiences=AUDIENCES, locales=LOCALE_NAMES)
+
+
+@staff_letters.route("/<letter_type>/<locale>", methods=["GET", "POST"])
+@roles_required("manager")
+def edit(letter_type, locale):
+    _known(letter_type, locale)
+    errors: dict[str, list[str]] = {}
+    status = 200
+    with services() as rpc:
+        if request.method == "POST":
+            try:
+                if request.form.get("action") == "reset":
+                    rpc.letters.reset_template(actor=g.actor, letter_type=letter_type,
+                                               locale=locale)
+                    flash(_("Back to the default wording."), "success")
+                else:
+                    saved = rpc.letters.save_template(
+                        actor=g.actor, letter_type=letter_type, locale=locale,
+                        **{part: request.form.get(part, "") for part in PARTS})
+                    flash(_("Saved as version %(version)d.", version=saved["version"]), "success")
+            except InvalidInput as err:
+                errors, status = err.fields, 422
+            else:
+                return redirect(url_for("staff_letters.edit", letter_type=letter_type,
+                                        locale=locale))
+        template = rpc.letters.get_template(actor=g.actor, letter_type=letter_type, locale=locale)
+    if errors:  # show what the manager wrote, with the problem next to it
+        template.update({part: request.form.get(part, "") for part in PARTS})
+    return render_template("staff/letter_edit.html", template=template, errors=errors,
+                           names=LETTER_NAMES, locales=LOCALE_NAMES,
+                           sample_deposit=request.args.get("deposit", "")), status
+
+
+@staff_letters.post("/<letter_type>/<locale>/preview")
+@roles_required("manager")
+def preview(letter_type, locale):
+    """The unsaved parts rendered against a real deposit (by id) or the sample one; JSON."""
+    _known(letter_type, locale)
+    body = request.get_json(silent=True) or {}
+    deposit_id = (body.get("deposit_id") or "").strip()
+    with services() as rpc:
+        deposit = None
+        if deposit_id:
+            try:
+                deposit = rpc.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
+            except NotFound:
+                raise InvalidInput(_("There is no deposit with that ID."),
+                                   fields={"deposit_id": [_("There is no deposit with that ID.")]}
+                                   ) from None
+        letter = rpc.letters.preview_template(
+            actor=g.actor, letter_type=letter_type, locale=locale, deposit=deposit,
+            **{part: str(body.get(part) or "") for part in PARTS})
+    return jsonify(letter)
+
+
+@staff_letters.route("/preferences", methods=["GET", "POST"])
+@roles_required(*sorted(STAFF_ROLES))
+def preferences():
+    """My letters: each one at once, or one digest a day."""
+    if request.method == "POST":
+        delivery = request.form.get("delivery")
+        if delivery not in ("immediate", "digest"):
+            abort(400, description=_("Choose immediate letters or a daily digest."))
+        with services() as rpc:
+            rpc.letters.save_recipient(actor=g.actor, delivery=delivery)
+        flash(_("Your choice is saved."), "success")
+        return redirect(url_for("staff_letters.preferences"))
+    with services() as rpc:
+        person = rpc.letters.save_recipient(actor=g.actor, delivery=None)
+    return render_template("staff/letter_preferences.html", person=person)
