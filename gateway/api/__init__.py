@@ -153,6 +153,16 @@ def get_deposit(deposit_id):
         return jsonify(services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id))
 
 
+@api.get("/deposits/<deposit_id>/letters")
+@login_required
+def deposit_letters(deposit_id):
+    """The deposit's delivery log: staff see every letter, a depositor the ones sent to them."""
+    with rpc() as services:
+        services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)  # 404 unless visible
+        return jsonify(items=services.letters.list_deliveries(actor=g.actor,
+                                                              deposit_id=deposit_id))
+
+
 @api.patch("/deposits/<deposit_id>")
 @login_required
 def update_deposit(deposit_id):

@@ -73,6 +73,7 @@ def openapi_document() -> dict:
         "DepositAction": schemas.DepositActionBody, "ReviewAction": schemas.ReviewActionBody,
         "CreateProfile": schemas.CreateProfileBody, "ProfileDefinition": c.ProfileDefinitionSchema,
         "ProfileVersion": c.ProfileVersionSchema, "Collection": c.CollectionSchema,
+        "DeliveryLog": schemas.DeliveryLog,
     }.items():
         spec.components.schema(name, schema=schema)
 
@@ -115,6 +116,9 @@ def openapi_document() -> dict:
                             body=_ref("UpdateDeposit"), params=[deposit_id],
                             errors=("400", "401", "403", "404", "409", "422")),
     })
+    spec.path("/api/v1/deposits/{deposit_id}/letters", operations={"get": _operation(
+        "The letters sent about a deposit (staff: all; a depositor: those sent to them)",
+        _ref("DeliveryLog"), params=[deposit_id])})
     spec.path("/api/v1/deposits/{deposit_id}/files", operations={"post": {
         **_operation("Upload a file: the request body named by ?filename=, or multipart "
                      "with a part named 'file'. Streamed and checksummed before 201.",

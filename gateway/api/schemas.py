@@ -1,7 +1,8 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from services.common.contracts import AccessChoiceSchema, ProfileDefinitionSchema, Strict
+from services.common.contracts import (AccessChoiceSchema, DeliverySchema,
+                                       ProfileDefinitionSchema, Strict)
 
 
 class CreateDepositBody(Strict):
@@ -68,3 +69,8 @@ class FileCreated(Strict):
     size = fields.Int(required=True)
     sha256 = fields.Str(required=True)
     media_type = fields.Str(required=True)
+
+
+class DeliveryLog(Strict):
+    """A deposit's letters: staff see all of them, a depositor the ones sent to them."""
+    items = fields.List(fields.Nested(DeliverySchema), required=True)

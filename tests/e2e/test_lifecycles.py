@@ -350,7 +350,7 @@ def test_a_program_named_pdf_fails_the_checks_and_the_student_gets_a_letter(
                  if m["Subject"] == subject],
         timeout=30, description=f"a letter {subject!r} to {STUDENT_EMAIL}")
     assert len(letters) == 1
-    body = letters[0].get_content()
+    body = letters[0].get_body(("plain",)).get_content()
     assert "thesis.pdf" in body
     assert format_checks[0]["message"] in body
 
