@@ -68,3 +68,7 @@ class FileCreated(Strict):
     size = fields.Int(required=True)
     sha256 = fields.Str(required=True)
     media_type = fields.Str(required=True)
+
+
+class WithdrawItemBody(Strict):
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
