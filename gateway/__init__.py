@@ -31,6 +31,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from gateway import auth, errors, health, i18n, security
     from gateway.api import api
+    from gateway.oai import oai
     from gateway.portal import portal
     from gateway.staff import staff
     from gateway.staff.letters import staff_letters
@@ -44,4 +45,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(portal)
     app.register_blueprint(staff)
     app.register_blueprint(staff_letters)
+    app.register_blueprint(oai)
     return app

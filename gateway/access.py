@@ -5,7 +5,10 @@ from datetime import date
 
 
 def files_visible(item: dict, actor: dict | None) -> bool:
-    """Open files for all, campus files for signed-in users, embargoed ones after the date."""
+    """Open files for all, campus files for signed-in users, embargoed ones after the date;
+    a withdrawn item's for nobody."""
+    if item.get("withdrawn_at"):
+        return False
     if item["access"] == "campus":
         return actor is not None
     if item["access"] == "embargo":

@@ -273,6 +273,15 @@ def get_item(item_id):
         return jsonify(services.inventory.get_item(item_id=item_id))
 
 
+@api.post("/items/<item_id>/actions/withdraw")
+@roles_required("manager")
+def withdraw_item(item_id):
+    body = json_body(schemas.WithdrawItemBody)
+    with rpc() as services:
+        return jsonify(services.inventory.withdraw_item(actor=g.actor, item_id=item_id,
+                                                        reason=body["reason"]))
+
+
 @api.get("/items/<item_id>/files/<file_id>")
 def download_item_file(item_id, file_id):
     with rpc() as services:

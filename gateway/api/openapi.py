@@ -74,6 +74,7 @@ def openapi_document() -> dict:
         "CreateProfile": schemas.CreateProfileBody, "ProfileDefinition": c.ProfileDefinitionSchema,
         "ProfileVersion": c.ProfileVersionSchema, "Collection": c.CollectionSchema,
         "DeliveryLog": schemas.DeliveryLog,
+        "WithdrawItem": schemas.WithdrawItemBody,
     }.items():
         spec.components.schema(name, schema=schema)
 
@@ -151,6 +152,10 @@ def openapi_document() -> dict:
         "Decline and return reasons", None, errors=("401", "403"))})
     spec.path("/api/v1/items/{item_id}", operations={"get": _operation(
         "An item in the repository", _ref("Item"), params=[item_id], errors=("404",))})
+    spec.path("/api/v1/items/{item_id}/actions/withdraw", operations={"post": _operation(
+        "Withdraw an item (managers): a tombstone stays and OAI-PMH reports it deleted",
+        _ref("Item"), body=_ref("WithdrawItem"), params=[item_id],
+        errors=("400", "401", "403", "404", "409", "422"))})
     spec.path("/api/v1/items/{item_id}/files/{file_id}", operations={"get": {
         **_operation("Download an item's file, honouring access rights", None,
                      params=[item_id, _path_param("file_id")], errors=("404",)),

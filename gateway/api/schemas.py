@@ -74,3 +74,7 @@ class FileCreated(Strict):
 class DeliveryLog(Strict):
     """A deposit's letters: staff see all of them, a depositor the ones sent to them."""
     items = fields.List(fields.Nested(DeliverySchema), required=True)
+
+
+class WithdrawItemBody(Strict):
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))

@@ -226,3 +226,20 @@ def item(item_id):
     with services() as rpc:
         record = rpc.inventory.get_item(item_id=item_id)
     return render_template("item.html", item=record, files_visible=files_visible(record, g.actor))
+
+
+@portal.post("/items/<item_id>/withdraw")
+@auth.roles_required("manager")
+def withdraw_item(item_id):
+    """A manager withdraws an item; its page becomes a tombstone."""
+    reason = (request.form.get("reason") or "").strip()
+    try:
+        with services() as rpc:
+            rpc.inventory.withdraw_item(actor=g.actor, item_id=item_id, reason=reason)
+        flash(_("The item was withdrawn. Its page now says so, and harvesters see it deleted."),
+              "success")
+    except InvalidInput:
+        flash(_("Give a reason for the withdrawal."), "error")
+    except LodgeError as err:
+        flash(err.message, "error")
+    return redirect(url_for("portal.item", item_id=item_id))

@@ -37,6 +37,11 @@ class Settings:
     rpc_timeout: float
     rpc_pool_size: int
     cookie_secure: bool
+    # OAI-PMH (issue 7)
+    repository_name: str = "Lodge"
+    oai_repository_id: str = "lodge.local"
+    oai_admin_email: str = "repository@lodge.local"
+    oai_page_size: int = 100
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -73,6 +78,10 @@ def get_settings() -> Settings:
         rpc_timeout=float(_env("LODGE_RPC_TIMEOUT", "30")),
         rpc_pool_size=int(_env("LODGE_RPC_POOL_SIZE", "8")),
         cookie_secure=_env_bool("LODGE_COOKIE_SECURE", True),
+        repository_name=_env("LODGE_REPOSITORY_NAME", "Lodge"),
+        oai_repository_id=_env("LODGE_OAI_REPOSITORY_ID", "lodge.local"),
+        oai_admin_email=_env("LODGE_OAI_ADMIN_EMAIL", "repository@lodge.local"),
+        oai_page_size=int(_env("LODGE_OAI_PAGE_SIZE", "100")),
     )
 
 

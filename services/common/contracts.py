@@ -339,6 +339,7 @@ class ItemFileSchema(Lenient):
     size = fields.Int(required=True)
     sha256 = fields.Str(required=True)
     media_type = fields.Str(required=True)
+    technical = fields.Dict(keys=fields.Str(), allow_none=True)  # what validation measured
 
 
 class RepresentationSchema(Lenient):
@@ -358,6 +359,9 @@ class ItemView(Lenient):
     record = fields.Dict(required=True)
     representations = fields.List(fields.Nested(RepresentationSchema), required=True)
     created_at = DateTime(required=True)
+    creators = fields.List(fields.Dict(), allow_none=True)  # [{name, orcid}]
+    withdrawn_at = DateTime(allow_none=True)  # set: render a tombstone, never the files
+    withdrawal_reason = fields.Str(allow_none=True)
 
 
 class CollectionSchema(Lenient):
@@ -722,3 +726,49 @@ class DeliverySchema(Lenient):
     last_error = fields.Str(allow_none=True)
     created_at = DateTime(required=True)
     sent_at = DateTime(allow_none=True)
+
+
+# --- issue 7: metadata records, withdrawal and OAI-PMH ---
+
+OAI_METADATA_PREFIXES = ("oai_dc", "datacite")
+
+
+class WithdrawItemRequest(ActorRequest):
+    item_id = fields.Str(required=True)
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class HarvestRequest(Strict):
+    """A page of OAI records after a keyset position; headers only without a prefix."""
+    metadata_prefix = fields.Str(load_default=None, allow_none=True,
+                                 validate=validate.OneOf(OAI_METADATA_PREFIXES))
+    since = DateTime(load_default=None, allow_none=True)
+    until = DateTime(load_default=None, allow_none=True)
+    set_spec = fields.Str(load_default=None, allow_none=True)
+    after_datestamp = DateTime(load_default=None, allow_none=True)
+    after_id = fields.Str(load_default=None, allow_none=True)
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class OaiRecordRequest(Strict):
+    identifier = fields.Str(required=True)
+    metadata_prefix = fields.Str(load_default=None, allow_none=True,
+                                 validate=validate.OneOf(OAI_METADATA_PREFIXES))
+
+
+class OaiRecordSchema(Lenient):
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    datestamp = DateTime(required=True)
+    sets = fields.List(fields.Str(), required=True)
+    deleted = fields.Bool(required=True)
+    metadata = fields.Str(allow_none=True)  # the serialised XML element
+
+
+class HarvestPageSchema(Lenient):
+    records = fields.List(fields.Nested(OaiRecordSchema), required=True)
+    more = fields.Bool(required=True)
+
+
+class RepositorySummarySchema(Lenient):
+    earliest_datestamp = DateTime(allow_none=True)

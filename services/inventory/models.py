@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, String
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import StoredFileColumns, UTCDateTime, utcnow
@@ -35,9 +35,20 @@ class Item(Base):
     # Dublin Core elements, each a list of values
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # issue 7 (OAI-PMH): people with their ORCID iDs; when the record last changed, to
+    # the second, which orders and pages harvests with id; a withdrawal keeps the row
+    creators: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    datestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    withdrawal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     representations: Mapped[list[Representation]] = relationship(
         order_by="Representation.id", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        Index("ix_items_datestamp_id", "datestamp", "id"),
+        Index("ix_items_collection_datestamp_id", "collection_id", "datestamp", "id"),
+    )
 
 
 class Representation(Base):
@@ -57,3 +68,5 @@ class ItemFile(StoredFileColumns, Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     representation_id: Mapped[str] = mapped_column(ForeignKey("representations.id"), index=True)
+    # what validation measured (pages, duration, dimensions...)
+    technical: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

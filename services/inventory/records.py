@@ -8,25 +8,12 @@ from sqlalchemy import select
 
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
-from services.common.exceptions import NotFound
+from services.common.exceptions import Conflict, NotFound
 from services.common.storage import StoredObject
+from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation
 
 DEMO_COLLECTIONS = (("theses", "Theses and dissertations"), ("open-works", "Open works"))
-
-
-def dublin_core(form: list[dict], metadata: dict) -> dict[str, list[str]]:
-    """Map metadata to Dublin Core elements by the profile's field mapping."""
-    record: dict[str, list[str]] = {}
-    for field in form:
-        element, value = field.get("dc"), metadata.get(field["key"])
-        if not element or value in (None, "", [], {}):
-            continue
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, dict):  # a person
-                item = item["name"] + (f" (ORCID {item['orcid']})" if item.get("orcid") else "")
-            record.setdefault(element, []).append(str(item))
-    return record
 
 
 def permanent_key(deposit_id: str, file_id: str) -> str:
@@ -54,19 +41,23 @@ def create_item(uow: UnitOfWork, identifier_prefix: str, deposit: dict, decision
     if session.get(Collection, collection_id) is None:
         raise NotFound(f"The target collection {collection_id!r} does not exist.")
     item_id = uuid.uuid4().hex
-    record = dublin_core(deposit["profile"]["fields"], deposit["metadata"])
+    form, metadata = deposit["profile"]["fields"], deposit["metadata"]
+    record = dublin_core(form, metadata)
     record.setdefault("type", [deposit["profile"]["name"]])
+    now = datetime.now(timezone.utc)
     item = Item(id=item_id, identifier=f"{identifier_prefix}{item_id[:16]}",
                 deposit_id=deposit["id"], revision=deposit["revision"],
                 collection_id=collection_id, access=deposit["access"]["policy"],
                 embargo_until=deposit["access"]["embargo_until"], record=record,
-                created_at=datetime.now(timezone.utc))
+                creators=creators(form, metadata), created_at=now,
+                datestamp=now.replace(microsecond=0))
     representation = Representation(id=uuid.uuid4().hex, usage="master", label="Deposited files")
     for stored in deposit["files"]:
         copy = copies[stored["id"]]
         representation.files.append(ItemFile(
             id=stored["id"], filename=stored["filename"], storage_key=copy.key, size=copy.size,
-            sha256=copy.sha256, md5=copy.md5, media_type=stored["media_type"]))
+            sha256=copy.sha256, md5=copy.md5, media_type=stored["media_type"],
+            technical=stored.get("technical")))
     item.representations.append(representation)
     session.add(item)
     uow.emit("item_created", new_event(
@@ -90,6 +81,17 @@ def get_item_file(session, item_id: str, file_id: str) -> ItemFile:
             if item_file.id == file_id:
                 return item_file
     raise NotFound("The item has no such file.")
+
+
+def withdraw_item(uow: UnitOfWork, item_id: str, reason: str) -> Item:
+    """Withdraw an item: it stays, as a tombstone and as a deleted OAI record."""
+    item = get_item(uow.session, item_id)
+    if item.withdrawn_at is not None:
+        raise Conflict("The item is withdrawn already.")
+    now = datetime.now(timezone.utc)
+    item.withdrawn_at, item.withdrawal_reason = now, reason
+    item.datestamp = now.replace(microsecond=0)  # harvesters learn of it incrementally
+    return item
 
 
 def list_collections(session) -> list[Collection]:

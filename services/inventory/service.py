@@ -5,7 +5,8 @@ from services.common import contracts as c
 from services.common.config import get_settings
 from services.common.dependencies import FileStorage, Store
 from services.common.messaging import handles_event, rpc
-from services.inventory import records
+from services.common.auth import require_role
+from services.inventory import oai, records
 from services.inventory.models import Item
 from services.inventory.schemas import collection_view, item_file_view, item_view
 
@@ -55,3 +56,34 @@ class InventoryService:
     def list_collections(self):
         with self.store.reading() as session:
             return [collection_view(collection) for collection in records.list_collections(session)]
+
+    # --- issue 7: withdrawal and OAI-PMH -------------------------------------------
+
+    @rpc
+    @c.rpc_contract(c.WithdrawItemRequest, c.ItemView())
+    def withdraw_item(self, actor, item_id, reason):
+        require_role(actor, "manager")
+        with self.store.unit_of_work() as uow:
+            return item_view(records.withdraw_item(uow, item_id, reason))
+
+    @rpc
+    @c.rpc_contract(c.HarvestRequest, c.HarvestPageSchema())
+    def harvest(self, **page):
+        settings = get_settings()
+        with self.store.reading() as session:
+            return oai.harvest(session, **page, base_url=settings.base_url,
+                               repository_name=settings.repository_name)
+
+    @rpc
+    @c.rpc_contract(c.OaiRecordRequest, c.OaiRecordSchema())
+    def oai_record(self, identifier, metadata_prefix):
+        settings = get_settings()
+        with self.store.reading() as session:
+            return oai.get_record(session, identifier, metadata_prefix, settings.base_url,
+                                  settings.repository_name)
+
+    @rpc
+    @c.rpc_contract(c.NoArguments, c.RepositorySummarySchema())
+    def repository_summary(self):
+        with self.store.reading() as session:
+            return {"earliest_datestamp": oai.earliest_datestamp(session)}

@@ -1,0 +1,77 @@
+"""What OAI-PMH harvests, free of nameko and of the protocol's XML envelope (the gateway's).
+
+Records are ordered by (datestamp, id) and paged by keyset: a page asks for the rows
+after the last one the harvester saw, which the index ix_items_datestamp_id (or
+ix_items_collection_datestamp_id with a set) answers in the same time at any depth.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import selectinload
+
+from services.common.exceptions import NotFound
+from services.inventory.crosswalks import RENDERERS
+from services.inventory.models import Item, Representation
+
+
+def set_specs(item: Item) -> list[str]:
+    """The sets an item belongs to: its collection. With a collection tree this becomes
+    the path from the root (`parent:child`), as OAI-PMH's set hierarchy has it."""
+    return [item.collection_id]
+
+
+def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict:
+    """What the crosswalks render from; files are loaded already (selectinload)."""
+    return {
+        "identifier": item.identifier, "record": item.record, "creators": item.creators,
+        "landing_url": f"{base_url}/items/{item.id}", "repository_name": repository_name,
+        "created_at": item.created_at.isoformat(),
+        "formats": [f.media_type for r in item.representations for f in r.files],
+    }
+
+
+def oai_record(item: Item, metadata_prefix: str | None, base_url: str,
+               repository_name: str) -> dict:
+    deleted = item.withdrawn_at is not None
+    metadata = None
+    if metadata_prefix and not deleted:
+        metadata = RENDERERS[metadata_prefix](crosswalk_input(item, base_url, repository_name))
+    return {"item_id": item.id, "identifier": item.identifier, "datestamp": item.datestamp,
+            "sets": set_specs(item), "deleted": deleted, "metadata": metadata}
+
+
+def harvest(session, *, metadata_prefix: str | None, since: datetime | None,
+            until: datetime | None, set_spec: str | None, after_datestamp: datetime | None,
+            after_id: str | None, limit: int, base_url: str, repository_name: str) -> dict:
+    """Up to `limit` records after the position (after_datestamp, after_id), and whether
+    more follow. Headers only when metadata_prefix is None (ListIdentifiers)."""
+    query = select(Item).order_by(Item.datestamp, Item.id).limit(limit + 1)
+    if metadata_prefix:
+        query = query.options(selectinload(Item.representations)
+                              .selectinload(Representation.files))
+    if set_spec is not None:
+        query = query.where(Item.collection_id == set_spec)
+    if since is not None:
+        query = query.where(Item.datestamp >= since)
+    if until is not None:
+        query = query.where(Item.datestamp <= until)
+    if after_datestamp is not None and after_id is not None:
+        query = query.where(tuple_(Item.datestamp, Item.id) > tuple_(after_datestamp, after_id))
+    items = session.scalars(query).all()
+    return {"records": [oai_record(item, metadata_prefix, base_url, repository_name)
+                        for item in items[:limit]],
+            "more": len(items) > limit}
+
+
+def get_record(session, identifier: str, metadata_prefix: str | None, base_url: str,
+               repository_name: str) -> dict:
+    item = session.scalar(select(Item).where(Item.identifier == identifier))
+    if item is None:
+        raise NotFound("There is no item with that identifier.")
+    return oai_record(item, metadata_prefix, base_url, repository_name)
+
+
+def earliest_datestamp(session) -> datetime | None:
+    return session.scalar(select(func.min(Item.datestamp)))

@@ -1,0 +1,311 @@
+"""OAI-PMH 2.0 at /oai, harvested by a real client library (Sickle) from a running Lodge.
+
+Items come through the real pipeline (deposit → checks → automatic approval → inventory)
+and, for paging, straight into inventory's table. Pages are small (LODGE_OAI_PAGE_SIZE),
+so every list is resumed several times. Every response is validated against the vendored
+OAI-PMH schema, which imports oai_dc, so the records inside are validated too.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from lxml import etree
+from sickle import Sickle
+from sqlalchemy import text
+
+from services.common.db import Database
+from services.inventory.models import Item
+from tests.support.oai_schemas import assert_valid
+from tests.support.system import LodgeSystem, expect
+
+PAGE_SIZE = 4
+REPOSITORY_ID = "lodge.test"
+OAI = "{http://www.openarchives.org/OAI/2.0/}"
+NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+DIRECT = 9  # items inserted into the table, all in 2025, in the theses collection
+DIRECT_START = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def valid_response(xml: bytes) -> etree._Element:
+    """Check an OAI-PMH response against the schema. DataCite's schema is not vendored,
+    so DataCite records are checked as headers (metadata is optional in a record)."""
+    root = etree.fromstring(xml)
+    check = etree.fromstring(xml)
+    for metadata in check.iter(f"{OAI}metadata"):
+        if metadata[0].tag.startswith("{http://datacite.org/"):
+            metadata.getparent().remove(metadata)
+    assert_valid("OAI-PMH.xsd", check)
+    return root
+
+
+class ValidatingSickle(Sickle):
+    """Sickle that validates each page it fetches and counts them."""
+
+    def __init__(self, endpoint, **kwargs):
+        super().__init__(endpoint, timeout=60, **kwargs)
+        self.pages = 0
+
+    def harvest(self, **kwargs):
+        response = super().harvest(**kwargs)
+        valid_response(response.raw.encode("utf-8"))
+        self.pages += 1
+        return response
+
+
+@pytest.fixture(scope="module")
+def oai_system():
+    system = LodgeSystem("postgresql", label="oai", extra_env={
+        "LODGE_OAI_PAGE_SIZE": str(PAGE_SIZE), "LODGE_OAI_REPOSITORY_ID": REPOSITORY_ID,
+        "LODGE_OAI_ADMIN_EMAIL": "oai-admin@example.edu", "LODGE_REPOSITORY_NAME": "Test Lodge"})
+    system.start()
+    yield system
+    system.stop()
+
+
+def oai(system, **params) -> etree._Element:
+    response = requests.get(f"{system.base_url}/oai", params=params, timeout=60)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/xml")
+    return valid_response(response.content)
+
+
+def error_code(root) -> str | None:
+    error = root.find(f"{OAI}error")
+    return None if error is None else error.get("code")
+
+
+def test_a_repository_without_collections_has_no_set_hierarchy(oai_system):
+    """Runs before any item exists: collections can go for a moment and come back."""
+    inventory = Database(oai_system.database_urls["inventory"], "inventory")
+    with inventory.unit_of_work() as uow:
+        saved = uow.session.execute(text("SELECT id, name, created_at FROM collections")).all()
+        uow.session.execute(text("DELETE FROM collections"))
+    try:
+        assert error_code(oai(oai_system, verb="ListSets")) == "noSetHierarchy"
+        assert error_code(oai(oai_system, verb="ListRecords", metadataPrefix="oai_dc",
+                              set="theses")) == "noSetHierarchy"
+    finally:
+        with inventory.unit_of_work() as uow:
+            for row in saved:
+                uow.session.execute(text("INSERT INTO collections (id, name, created_at) "
+                                         "VALUES (:id, :name, :created_at)"), row._asdict())
+        inventory.dispose()
+    sets = oai(oai_system, verb="ListSets")
+    assert sorted(sets.xpath("//o:setSpec/text()", namespaces=NS)) == ["open-works", "theses"]
+
+
+@pytest.fixture(scope="module")
+def harvestable(oai_system):
+    """Two items made by the pipeline, and DIRECT items inserted into the table."""
+    student = oai_system.client("student")
+    made = []
+    for title, orcid in (("Tidal patterns", "0000-0002-1825-0097"), ("Salt marsh birds", None)):
+        deposit = student.create_deposit("open-works", {
+            "title": title, "creators": [{"name": "Sam Student", "orcid": orcid}],
+            "abstract": f"About {title.lower()}.", "date": "2026-04-01",
+            "keywords": ["coast"]})
+        student.upload(deposit["id"], "paper.pdf", PDF)
+        student.submit(deposit["id"])
+        made.append(oai_system.wait_for_status(student, deposit["id"], "archived", timeout=90))
+    inventory = Database(oai_system.database_urls["inventory"], "inventory")
+    with inventory.unit_of_work() as uow:
+        for n in range(DIRECT):
+            moment = DIRECT_START + timedelta(days=n)
+            uow.session.add(Item(
+                id=f"direct{n:04d}", identifier=f"ark:/99999/direct-{n:04d}",
+                deposit_id=f"direct-deposit-{n:04d}", revision=1, collection_id="theses",
+                access="open", record={"title": [f"Direct thesis {n}"], "creator": ["A. Author"],
+                                       "date": ["2025"]},
+                creators=[{"name": "A. Author", "orcid": None}], created_at=moment,
+                datestamp=moment))
+    inventory.dispose()
+    return {"deposits": made,
+            "pipeline_ids": [f"oai:{REPOSITORY_ID}:{d['item_identifier']}" for d in made],
+            "direct_ids": [f"oai:{REPOSITORY_ID}:ark:/99999/direct-{n:04d}"
+                           for n in range(DIRECT)]}
+
+
+def test_identify_describes_the_repository(oai_system, harvestable):
+    body = oai(oai_system, verb="Identify").find(f"{OAI}Identify")
+    value = {child.tag.removeprefix(OAI): child.text for child in body}
+    assert value["repositoryName"] == "Test Lodge"
+    assert value["baseURL"] == f"{oai_system.base_url}/oai"
+    assert value["protocolVersion"] == "2.0" and value["adminEmail"] == "oai-admin@example.edu"
+    assert value["earliestDatestamp"] == "2025-03-01T12:00:00Z"
+    assert value["deletedRecord"] == "persistent"
+    assert value["granularity"] == "YYYY-MM-DDThh:mm:ssZ"
+
+
+def test_list_metadata_formats_offers_oai_dc_and_datacite(oai_system, harvestable):
+    for params in ({}, {"identifier": harvestable["pipeline_ids"][0]}):
+        root = oai(oai_system, verb="ListMetadataFormats", **params)
+        assert root.xpath("//o:metadataPrefix/text()", namespaces=NS) == ["oai_dc", "datacite"]
+
+
+def test_sickle_harvests_every_record_in_oai_dc_across_resumed_pages(oai_system, harvestable):
+    sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
+    records = list(sickle.ListRecords(metadataPrefix="oai_dc"))
+    identifiers = [record.header.identifier for record in records]
+    expected = harvestable["direct_ids"] + harvestable["pipeline_ids"]
+    assert sorted(identifiers) == sorted(expected) and len(set(identifiers)) == len(expected)
+    assert sickle.pages == math.ceil(len(expected) / PAGE_SIZE) > 1
+    by_id = {record.header.identifier: record for record in records}
+    tidal = by_id[harvestable["pipeline_ids"][0]]
+    assert tidal.metadata["title"] == ["Tidal patterns"]
+    assert tidal.metadata["creator"] == ["Sam Student"]
+    assert tidal.metadata["subject"] == ["coast"]
+    assert f"{oai_system.base_url}/items/{harvestable['deposits'][0]['item_id']}" in \
+        tidal.metadata["identifier"]
+    assert tidal.header.setSpecs == ["open-works"]
+    datestamps = [record.header.datestamp for record in records]
+    assert datestamps == sorted(datestamps)
+
+
+def test_sickle_harvests_datacite_with_orcid_ids(oai_system, harvestable):
+    sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
+    records = {record.header.identifier: record
+               for record in sickle.ListRecords(metadataPrefix="datacite")}
+    assert len(records) == DIRECT + 2 and sickle.pages > 1
+    resource = records[harvestable["pipeline_ids"][0]].xml.find(".//{*}resource")
+    ns = {"d": "http://datacite.org/schema/kernel-4"}
+    assert resource.xpath("d:titles/d:title/text()", namespaces=ns) == ["Tidal patterns"]
+    assert resource.xpath("d:creators/d:creator/d:nameIdentifier/text()",
+                          namespaces=ns) == ["0000-0002-1825-0097"]
+    assert resource.xpath("d:publicationYear/text()", namespaces=ns) == ["2026"]
+    assert resource.xpath("d:formats/d:format/text()", namespaces=ns) == ["application/pdf"]
+
+
+def test_selective_harvesting_by_set_and_dates(oai_system, harvestable):
+    sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
+    open_works = [h.identifier for h in sickle.ListIdentifiers(metadataPrefix="oai_dc",
+                                                               set="open-works")]
+    assert sorted(open_works) == sorted(harvestable["pipeline_ids"])
+    theses = [h.identifier for h in sickle.ListIdentifiers(metadataPrefix="oai_dc", set="theses")]
+    assert theses == harvestable["direct_ids"]
+    # days 2..6 of the direct items; until is inclusive, to the day or to the second
+    by_day = [h.identifier for h in sickle.ListIdentifiers(
+        metadataPrefix="oai_dc", **{"from": "2025-03-03", "until": "2025-03-07"})]
+    assert by_day == harvestable["direct_ids"][2:7]
+    by_second = [h.identifier for h in sickle.ListIdentifiers(
+        metadataPrefix="oai_dc", **{"from": "2025-03-03T12:00:00Z",
+                                    "until": "2025-03-07T12:00:00Z"})]
+    assert by_second == harvestable["direct_ids"][2:7]
+    recent = [h.identifier for h in sickle.ListIdentifiers(metadataPrefix="oai_dc",
+                                                           **{"from": "2026-01-01"})]
+    assert sorted(recent) == sorted(harvestable["pipeline_ids"])
+
+
+def test_a_resumption_token_carries_the_selection_and_the_cursor(oai_system, harvestable):
+    first = oai(oai_system, verb="ListIdentifiers", metadataPrefix="oai_dc", set="theses")
+    token = first.find(f".//{OAI}resumptionToken")
+    assert token.get("cursor") == "0" and token.text
+    second = oai(oai_system, verb="ListIdentifiers", resumptionToken=token.text)
+    assert second.find(f".//{OAI}request").get("resumptionToken") == token.text
+    assert second.find(f".//{OAI}resumptionToken").get("cursor") == str(PAGE_SIZE)
+    assert set(second.xpath("//o:setSpec/text()", namespaces=NS)) == {"theses"}
+    # the token is for ListIdentifiers only
+    assert error_code(oai(oai_system, verb="ListRecords",
+                          resumptionToken=token.text)) == "badResumptionToken"
+
+
+def test_get_record_and_post_requests(oai_system, harvestable):
+    identifier = harvestable["pipeline_ids"][1]
+    root = oai(oai_system, verb="GetRecord", identifier=identifier, metadataPrefix="oai_dc")
+    assert root.xpath("//o:header/o:identifier/text()", namespaces=NS) == [identifier]
+    assert "Salt marsh birds" in root.xpath("//*[local-name()='title']/text()")
+    posted = requests.post(f"{oai_system.base_url}/oai", timeout=60, data={
+        "verb": "GetRecord", "identifier": identifier, "metadataPrefix": "datacite"})
+    assert posted.status_code == 200
+    assert "Salt marsh birds" in valid_response(posted.content).xpath(
+        "//*[local-name()='title']/text()")
+
+
+def test_a_withdrawn_item_is_a_deleted_record_and_a_tombstone(oai_system, harvestable):
+    deposit = harvestable["deposits"][1]
+    identifier = harvestable["pipeline_ids"][1]
+    student, manager = oai_system.client("student"), oai_system.client("manager")
+    path = f"/api/v1/items/{deposit['item_id']}/actions/withdraw"
+    assert student.post(path, json={"reason": "mine"}).status_code == 403
+    assert expect(manager.post(path, json={}), 422)["error"]["fields"] == {
+        "reason": ["Missing data for required field."]}
+    item = expect(manager.post(path, json={"reason": "Duplicate of another item"}), 200)
+    assert item["withdrawn_at"] and item["withdrawal_reason"] == "Duplicate of another item"
+    expect(manager.post(path, json={"reason": "again"}), 409)
+
+    record = oai(oai_system, verb="GetRecord", identifier=identifier, metadataPrefix="oai_dc")
+    header = record.find(f".//{OAI}header")
+    assert header.get("status") == "deleted" and record.find(f".//{OAI}metadata") is None
+    sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
+    deleted = [r.header.identifier for r in sickle.ListRecords(metadataPrefix="oai_dc")
+               if r.header.deleted]
+    assert deleted == [identifier]
+    kept = [r.header.identifier for r in sickle.ListRecords(metadataPrefix="oai_dc",
+                                                             ignore_deleted=True)]
+    assert identifier not in kept and len(kept) == DIRECT + 1
+
+    page = requests.get(f"{oai_system.base_url}/items/{deposit['item_id']}", timeout=30)
+    assert page.status_code == 200 and "This item has been withdrawn" in page.text
+    assert "Duplicate of another item" in page.text
+    file_id = item["representations"][0]["files"][0]["id"]
+    assert requests.get(f"{oai_system.base_url}/api/v1/items/{deposit['item_id']}/files/"
+                        f"{file_id}", timeout=30).status_code == 404
+
+
+def forged_token(**state) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
+
+
+ERRORS = [
+    ({}, "badVerb"),
+    ({"verb": "Harvest"}, "badVerb"),
+    ({"verb": ["Identify", "Identify"]}, "badVerb"),
+    ({"verb": "Identify", "set": "theses"}, "badArgument"),
+    ({"verb": "ListRecords"}, "badArgument"),
+    ({"verb": "GetRecord", "metadataPrefix": "oai_dc"}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": ["oai_dc", "oai_dc"]}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "yesterday"}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2025-01-01",
+      "until": "2025-02-01T00:00:00Z"}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2025-02-01",
+      "until": "2025-01-01"}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "resumptionToken": "abc"},
+     "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "marc21"}, "cannotDisseminateFormat"),
+    ({"verb": "GetRecord", "metadataPrefix": "marc21",
+      "identifier": f"oai:{REPOSITORY_ID}:ark:/99999/direct-0000"}, "cannotDisseminateFormat"),
+    ({"verb": "GetRecord", "metadataPrefix": "oai_dc",
+      "identifier": f"oai:{REPOSITORY_ID}:ark:/99999/none"}, "idDoesNotExist"),
+    ({"verb": "GetRecord", "metadataPrefix": "oai_dc",
+      "identifier": "oai:elsewhere.org:ark:/99999/direct-0000"}, "idDoesNotExist"),
+    ({"verb": "ListMetadataFormats", "identifier": f"oai:{REPOSITORY_ID}:nope"},
+     "idDoesNotExist"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2099-01-01"},
+     "noRecordsMatch"),
+    ({"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "set": "no-such-set"},
+     "noRecordsMatch"),
+    ({"verb": "ListRecords", "resumptionToken": "not a token!"}, "badResumptionToken"),
+    ({"verb": "ListRecords", "resumptionToken": forged_token(v="ListRecords")},
+     "badResumptionToken"),
+    ({"verb": "ListRecords", "resumptionToken": forged_token(
+        v="ListRecords", s={"metadataPrefix": "marc21", "from": None, "until": None,
+                            "set": None}, d="2025-03-01T12:00:00+00:00", i="x", c=4)},
+     "badResumptionToken"),
+    ({"verb": "ListSets", "resumptionToken": "anything"}, "badResumptionToken"),
+]
+
+
+@pytest.mark.parametrize("params, code", ERRORS,
+                         ids=[f"{code}-{n}" for n, (_, code) in enumerate(ERRORS)])
+def test_protocol_errors_have_their_codes(oai_system, harvestable, params, code):
+    root = oai(oai_system, **params)
+    assert error_code(root) == code
+    request_element = root.find(f"{OAI}request")
+    if code in ("badVerb", "badArgument"):
+        assert dict(request_element.attrib) == {}  # the base URL only, as the spec says
+    else:
+        assert request_element.get("verb") == params["verb"]

@@ -1,0 +1,105 @@
+"""Inventory's side of OAI-PMH and withdrawal: keyset pages, selection, deleted records."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from services.inventory.models import Item
+from tests.services.conftest import MANAGER, STUDENT
+from tests.services.test_inventory import approved, inventory  # noqa: F401 (fixture)
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def insert_items(database, count, collection="theses", start=START, step=timedelta(hours=1)):
+    """Items straight into the table, as many harvests would meet them."""
+    with database.unit_of_work() as uow:
+        for n in range(count):
+            moment = start + step * n
+            uow.session.add(Item(
+                id=f"item{n:04d}", identifier=f"ark:/99999/t-{n:04d}", deposit_id=f"dep{n:04d}",
+                revision=1, collection_id=collection, access="open", record={"title": [f"T{n}"]},
+                created_at=moment, datestamp=moment))
+
+
+def harvest_all(inventory, page_size, **selection):
+    """Follow the keyset from page to page as the gateway does; the pages' identifiers."""
+    pages, position = [], {}
+    while True:
+        page = inventory.harvest(limit=page_size, **selection, **position)
+        pages.append([record["identifier"] for record in page["records"]])
+        if not page["more"]:
+            return pages
+        last = page["records"][-1]
+        position = {"after_datestamp": last["datestamp"], "after_id": last["item_id"]}
+
+
+def test_pages_follow_one_another_without_gaps_or_repeats(inventory):
+    insert_items(inventory.database, 7)
+    pages = harvest_all(inventory, 3)
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert sum(pages, []) == [f"ark:/99999/t-{n:04d}" for n in range(7)]
+
+
+def test_records_with_one_datestamp_are_ordered_by_id_across_pages(inventory):
+    insert_items(inventory.database, 5, step=timedelta(0))
+    assert sum(harvest_all(inventory, 2), []) == [f"ark:/99999/t-{n:04d}" for n in range(5)]
+
+
+def test_selection_by_dates_and_set(inventory):
+    insert_items(inventory.database, 6)
+    since, until = START + timedelta(hours=2), START + timedelta(hours=4)
+    assert sum(harvest_all(inventory, 2, since=since.isoformat(), until=until.isoformat()),
+               []) == ["ark:/99999/t-0002", "ark:/99999/t-0003", "ark:/99999/t-0004"]
+    assert harvest_all(inventory, 10, set_spec="open-works") == [[]]
+    assert len(harvest_all(inventory, 10, set_spec="theses")[0]) == 6
+
+
+def test_metadata_is_rendered_only_when_asked_for(inventory):
+    insert_items(inventory.database, 1)
+    [headers_only] = inventory.harvest(limit=5)["records"]
+    assert headers_only["metadata"] is None and headers_only["sets"] == ["theses"]
+    [full] = inventory.harvest(limit=5, metadata_prefix="oai_dc")["records"]
+    assert "<dc:title>T0</dc:title>" in full["metadata"]
+    with pytest.raises(InvalidInput):
+        inventory.harvest(limit=5, metadata_prefix="marc21")
+
+
+def test_an_approved_deposit_keeps_creators_technical_metadata_and_a_datestamp(inventory,
+                                                                             storage):
+    event = approved(storage)
+    event["deposit"]["files"][0]["technical"] = {"pages": 12, "pdf_version": "1.4"}
+    event["deposit"]["metadata"]["creators"] = [{"name": "Sam Student",
+                                                 "orcid": "0000-0002-1825-0097"}]
+    inventory.on_deposit_approved(event)
+    [record] = inventory.harvest(limit=5, metadata_prefix="datacite")["records"]
+    assert "0000-0002-1825-0097" in record["metadata"]
+    item = inventory.get_item(item_id=record["item_id"])
+    assert item["creators"] == [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}]
+    assert item["representations"][0]["files"][0]["technical"] == {"pages": 12,
+                                                                   "pdf_version": "1.4"}
+    assert record["datestamp"] == item["created_at"][:19] + "+00:00"
+    assert inventory.repository_summary()["earliest_datestamp"] == record["datestamp"]
+
+
+def test_a_manager_withdraws_an_item_which_then_harvests_as_deleted(inventory):
+    insert_items(inventory.database, 2)
+    with pytest.raises(Forbidden):
+        inventory.withdraw_item(actor=STUDENT, item_id="item0000", reason="no")
+    with pytest.raises(InvalidInput):
+        inventory.withdraw_item(actor=MANAGER, item_id="item0000", reason="")
+    item = inventory.withdraw_item(actor=MANAGER, item_id="item0000", reason="Plagiarism found")
+    assert item["withdrawn_at"] and item["withdrawal_reason"] == "Plagiarism found"
+    with pytest.raises(Conflict):
+        inventory.withdraw_item(actor=MANAGER, item_id="item0000", reason="again")
+    with pytest.raises(NotFound):
+        inventory.withdraw_item(actor=MANAGER, item_id="nope", reason="gone")
+    records = inventory.harvest(limit=5, metadata_prefix="oai_dc")["records"]
+    # the withdrawal is a change: the record moves to the end with a new datestamp
+    assert [r["identifier"] for r in records] == ["ark:/99999/t-0001", "ark:/99999/t-0000"]
+    assert records[1]["deleted"] and records[1]["metadata"] is None
+    assert records[1]["datestamp"] > records[0]["datestamp"]
+    assert inventory.oai_record(identifier="ark:/99999/t-0000", metadata_prefix="oai_dc")[
+        "deleted"]
+    with pytest.raises(NotFound):
+        inventory.oai_record(identifier="ark:/99999/none", metadata_prefix=None)
