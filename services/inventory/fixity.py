@@ -85,7 +85,8 @@ def report(session, limit: int = 100) -> dict:
     counts = dict(session.execute(select(ItemFile.fixity_status, func.count())
                                   .group_by(ItemFile.fixity_status)).all())
     failing = session.execute(
-        select(ItemFile, Item.id, Item.identifier).join(Representation)
+        select(ItemFile, Item.id, Item.identifier)
+        .join(Representation, Representation.id == ItemFile.representation_id)
         .join(Item, Item.id == Representation.item_id)
         .where(ItemFile.fixity_status == "failed")
         .order_by(ItemFile.last_checked_at.desc()).limit(limit)).all()
