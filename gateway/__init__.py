@@ -33,6 +33,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.api import api
     from gateway.portal import portal
     from gateway.staff import staff
+    from gateway.public import public
+    from gateway.staff_inventory import staff_inventory
 
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
@@ -42,4 +44,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(portal)
     app.register_blueprint(staff)
+    app.register_blueprint(public)
+    app.register_blueprint(staff_inventory)
     return app

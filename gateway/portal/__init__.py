@@ -8,7 +8,6 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from flask_babel import gettext as _
 
 from gateway import auth, deposit_form, identity
-from gateway.access import files_visible
 from gateway.i18n import LANGUAGES
 from gateway.models import User
 from services.common.contracts import STATUSES
@@ -202,12 +201,3 @@ def deposit_action(deposit_id, action):
                 return redirect(url_for("portal.edit_deposit", deposit_id=deposit_id))
     return redirect(url_for("portal.deposit", deposit_id=deposit_id))
 
-
-# --- items ----------------------------------------------------------------------
-
-@portal.get("/items/<item_id>")
-def item(item_id):
-    """The item's landing page."""
-    with services() as rpc:
-        record = rpc.inventory.get_item(item_id=item_id)
-    return render_template("item.html", item=record, files_visible=files_visible(record, g.actor))

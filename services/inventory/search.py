@@ -70,10 +70,12 @@ def matching(session, query: str | None, year: int | None = None,
             ordering.insert(0, func.ts_rank(Item.search_vector, tsquery).desc())
         else:
             for word in query.lower().split():
-                word = word.strip('"').lstrip("+")
+                excluded = word.startswith("-")
+                word = word.strip('"+-')
                 if word:
                     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                    conditions.append(Item.search_text.like(f"%{escaped}%", escape="\\"))
+                    found = Item.search_text.like(f"%{escaped}%", escape="\\")
+                    conditions.append(~found if excluded else found)
     if year is not None:
         conditions.append(Item.year == year)
     if set_spec is not None:

@@ -73,6 +73,8 @@ def test_search_by_title_creator_keyword_and_year(inventory, storage):
     assert titles(find(query="bryophytes")) == ["Mosses of the northern fells"]
     assert titles(find(query="wadden tidal")) == ["Tidal patterns of the Wadden Sea"]
     assert titles(find(query="moss nothing-like-this")) == []
+    assert titles(find(query="fells -bryophytes")) == []
+    assert titles(find(query="-bryophytes")) == ["Tidal patterns of the Wadden Sea"]
     assert titles(find(year=2026)) == ["Tidal patterns of the Wadden Sea"]
     assert titles(find(collection="theses")) == ["Mosses of the northern fells"]
     everything = find()
