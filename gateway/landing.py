@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 _ORCID = re.compile(r"\s*\((?:ORCID:?\s*)?(?:https?://orcid\.org/)?"
                     r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])\)\s*$", re.IGNORECASE)
-SCHEMA_TYPES = {"thesis": "Thesis", "dissertation": "Thesis", "dataset": "Dataset",
+# dc:type values (or the profile's name) by how they begin → the Schema.org type
+SCHEMA_TYPES = {"thesis": "Thesis", "dissertation": "Thesis", "bachelor": "Thesis",
+                "master": "Thesis", "doctor": "Thesis", "dataset": "Dataset",
                 "article": "ScholarlyArticle", "podcast": "PodcastEpisode",
                 "software": "SoftwareSourceCode"}
 
@@ -117,13 +119,20 @@ def meta_tags(item: dict, publisher: str, file_url, visible: bool) -> list[tuple
     return [(name, content) for name, content in tags if content]
 
 
+def schema_type(record: dict) -> str:
+    for value in record.get("type", []):
+        for start, schema in SCHEMA_TYPES.items():
+            if value.lower().startswith(start):
+                return schema
+    return "CreativeWork"
+
+
 def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> dict:
     """Schema.org, as Google Dataset Search and other crawlers read it."""
     record = item["record"]
-    kind = first(record, "type").lower()
     data = {
         "@context": "https://schema.org",
-        "@type": next((t for key, t in SCHEMA_TYPES.items() if key in kind), "CreativeWork"),
+        "@type": schema_type(record),
         "@id": url, "url": url, "name": first(record, "title"),
         "identifier": [item["identifier"]] + ([f"https://doi.org/{item['doi']}"]
                                               if item.get("doi") else []),

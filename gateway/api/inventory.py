@@ -108,6 +108,14 @@ def fixity_report():
         return jsonify(services.inventory.fixity_report(actor=g.actor))
 
 
+@api.post("/fixity/audit")
+@roles_required(*STAFF)
+def run_fixity_audit():
+    """Check the next batch now, as the timer would: the files checked longest ago."""
+    with rpc() as services:
+        return jsonify(services.inventory.run_fixity_audit(actor=g.actor))
+
+
 @api.get("/items/<item_id>/events")
 @roles_required(*STAFF)
 def item_file_events(item_id):
@@ -143,6 +151,8 @@ def document(spec, operation, path_param, query, ref) -> None:
         errors=("404", "422"))})
     spec.path("/api/v1/fixity", operations={"get": operation(
         "The fixity report (staff)", ref("FixityReport"), errors=("401", "403"))})
+    spec.path("/api/v1/fixity/audit", operations={"post": operation(
+        "Re-hash the next batch of files now (staff)", None, errors=("401", "403"))})
     spec.path("/api/v1/items/{item_id}/events", operations={"get": operation(
         "Each file's preservation event log (staff)", None, params=[path_param("item_id")],
         errors=("401", "403", "404"))})
