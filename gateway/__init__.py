@@ -35,6 +35,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.portal import portal
     from gateway.staff import staff
     from gateway.staff.letters import staff_letters
+    from gateway.public import public
+    from gateway.staff_inventory import staff_inventory
 
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
@@ -46,4 +48,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(staff)
     app.register_blueprint(staff_letters)
     app.register_blueprint(oai)
+    app.register_blueprint(public)
+    app.register_blueprint(staff_inventory)
     return app

@@ -98,8 +98,11 @@ def openapi_document() -> dict:
     spec.path("/api/v1/profiles/{profile_id}/versions", operations={"get": _operation(
         "A profile's versions, newest first (managers)", None, params=[profile_id],
         errors=("401", "403", "404"))})
-    spec.path("/api/v1/collections", operations={"get": _operation(
-        "Collections that profiles can target", None, errors=("401",))})
+    spec.path("/api/v1/collections", operations={
+        "get": _operation("Every collection, with its OAI set and item count", None, errors=()),
+        "post": _operation("Create a collection (managers)", _ref("Collection"), "201",
+                           _ref("CreateCollection"), errors=("400", "401", "403", "409", "422")),
+    })
     spec.path("/api/v1/deposits", operations={
         "get": _operation("The caller's deposits (staff may filter by depositor)",
                           _ref("DepositPage"), params=[
@@ -160,6 +163,8 @@ def openapi_document() -> dict:
         **_operation("Download an item's file, honouring access rights", None,
                      params=[item_id, _path_param("file_id")], errors=("404",)),
     }})
+    from gateway.api import inventory
+    inventory.document(spec, _operation, _path_param, _query, _ref)
     document = spec.to_dict()
     document["security"] = [{"bearer": []}, {"session": []}]
     return document

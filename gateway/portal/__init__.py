@@ -8,7 +8,6 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from flask_babel import gettext as _
 
 from gateway import auth, deposit_form, identity
-from gateway.access import files_visible
 from gateway.staff.letters import register_recipient
 from gateway.i18n import LANGUAGES
 from gateway.models import User
@@ -220,14 +219,6 @@ def deposit_action(deposit_id, action):
 
 # --- items ----------------------------------------------------------------------
 
-@portal.get("/items/<item_id>")
-def item(item_id):
-    """The item's landing page."""
-    with services() as rpc:
-        record = rpc.inventory.get_item(item_id=item_id)
-    return render_template("item.html", item=record, files_visible=files_visible(record, g.actor))
-
-
 @portal.post("/items/<item_id>/withdraw")
 @auth.roles_required("manager")
 def withdraw_item(item_id):
@@ -242,4 +233,4 @@ def withdraw_item(item_id):
         flash(_("Give a reason for the withdrawal."), "error")
     except LodgeError as err:
         flash(err.message, "error")
-    return redirect(url_for("portal.item", item_id=item_id))
+    return redirect(url_for("public.item", item_id=item_id))

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from services.common.auth import SYSTEM, has_role, person_ref
-from services.common.contracts import new_event
+from services.common.contracts import DepositSnapshotSchema, new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.approval.models import Decision, Reason, ReviewTask
@@ -47,7 +47,8 @@ def open_review(uow: UnitOfWork, key: str, event: dict) -> None:
         deposit_id=deposit["id"], revision=deposit["revision"], state="open",
         title=deposit["title"], profile_id=deposit["profile"]["id"],
         depositor=deposit["depositor"], approver_groups=deposit["profile"]["approval"]["approver_groups"],
-        deposit=deposit, created_at=_now(), updated_at=_now())
+        # kept as it travels (ISO dates), so the JSON column can hold an embargo date
+        deposit=DepositSnapshotSchema().dump(deposit), created_at=_now(), updated_at=_now())
     uow.session.add(task)
     uow.session.flush()
     if deposit["mediated_by"]:

@@ -22,6 +22,10 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -42,6 +46,15 @@ class Settings:
     oai_repository_id: str = "lodge.local"
     oai_admin_email: str = "repository@lodge.local"
     oai_page_size: int = 100
+
+
+    # issue 7b: access, identifiers, fixity
+    campus_networks: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    doi_registrar: str = ""
+    fixity_interval: float = 3600.0
+    fixity_batch_size: int = 100
+    embargo_interval: float = 3600.0
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -82,6 +95,12 @@ def get_settings() -> Settings:
         oai_repository_id=_env("LODGE_OAI_REPOSITORY_ID", "lodge.local"),
         oai_admin_email=_env("LODGE_OAI_ADMIN_EMAIL", "repository@lodge.local"),
         oai_page_size=int(_env("LODGE_OAI_PAGE_SIZE", "100")),
+        campus_networks=_env_list("LODGE_CAMPUS_NETWORKS"),
+        trusted_proxies=_env_list("LODGE_TRUSTED_PROXIES"),
+        doi_registrar=_env("LODGE_DOI_REGISTRAR", ""),
+        fixity_interval=float(_env("LODGE_FIXITY_INTERVAL", "3600")),
+        fixity_batch_size=int(_env("LODGE_FIXITY_BATCH_SIZE", "100")),
+        embargo_interval=float(_env("LODGE_EMBARGO_INTERVAL", "3600")),
     )
 
 

@@ -360,14 +360,19 @@ class ItemView(Lenient):
     representations = fields.List(fields.Nested(RepresentationSchema), required=True)
     created_at = DateTime(required=True)
     creators = fields.List(fields.Dict(), allow_none=True)  # [{name, orcid}]
-    withdrawn_at = DateTime(allow_none=True)  # set: render a tombstone, never the files
-    withdrawal_reason = fields.Str(allow_none=True)
+    withdrawn_at = DateTime(allow_none=True, load_default=None)  # set: a tombstone, no files
+    withdrawal_reason = fields.Str(allow_none=True, load_default=None)
+    doi = fields.Str(allow_none=True, load_default=None)
+    embargo_lifted_at = DateTime(allow_none=True, load_default=None)
 
 
 class CollectionSchema(Lenient):
     id = fields.Str(required=True)
     name = fields.Str(required=True)
     parent_id = fields.Str(allow_none=True)
+    description = fields.Str(load_default="")
+    set_spec = fields.Str(allow_none=True, load_default=None)  # the OAI set
+    item_count = fields.Int(load_default=0)  # items held directly
 
 
 class StoredFileSchema(ItemFileSchema):
@@ -439,6 +444,25 @@ class LetterOutcome(EventSchema):
     dedupe_fields = ("letter_id",)
 
 
+class FixityFailed(EventSchema):
+    """A permanent file no longer matches its checksum, or is missing."""
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    file_id = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    detail = fields.Str(required=True)
+
+    dedupe_fields = ("event_id",)
+
+
+class EmbargoLifted(EventSchema):
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    embargo_until = Date(required=True)
+
+    dedupe_fields = ("item_id",)
+
+
 EVENTS: dict[tuple[str, str], type[EventSchema]] = {
     ("intake", "deposit_submitted"): DepositSubmitted,
     ("intake", "deposit_withdrawn"): DepositWithdrawn,
@@ -448,6 +472,8 @@ EVENTS: dict[tuple[str, str], type[EventSchema]] = {
     ("approval", "deposit_declined"): DepositDecided,
     ("approval", "deposit_returned"): DepositDecided,
     ("inventory", "item_created"): ItemCreated,
+    ("inventory", "fixity_failed"): FixityFailed,
+    ("inventory", "embargo_lifted"): EmbargoLifted,
     ("letters", "letter_sent"): LetterOutcome,
     ("letters", "letter_failed"): LetterOutcome,
 }
@@ -772,3 +798,105 @@ class HarvestPageSchema(Lenient):
 
 class RepositorySummarySchema(Lenient):
     earliest_datestamp = DateTime(allow_none=True)
+
+
+# --- issue 7b: landing pages, identifiers, access, collections, search, fixity ---
+
+COLLECTION_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$",
+                                error="use lower-case letters, digits and hyphens")
+
+
+class SaveCollectionRequest(ActorRequest):
+    collection_id = fields.Str(required=True, validate=COLLECTION_ID)
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.Str(load_default="", validate=validate.Length(max=10000))
+    parent_id = fields.Str(load_default=None, allow_none=True)
+    create = fields.Bool(load_default=False)
+
+
+class CollectionRequest(ActorRequest):
+    collection_id = fields.Str(required=True)
+
+
+class CollectionIdRequest(Strict):
+    collection_id = fields.Str(required=True)
+
+
+class ItemEventsRequest(ActorRequest):
+    item_id = fields.Str(required=True)
+
+
+class CollectionView(CollectionSchema):
+    """A collection with its place in the tree, for its browse page."""
+    ancestors = fields.List(fields.Nested(CollectionSchema), load_default=list)
+    children = fields.List(fields.Nested(CollectionSchema), load_default=list)
+
+
+class SearchRequest(PageRequest):
+    query = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    year = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=0, max=9999))
+    collection = fields.Str(load_default=None, allow_none=True)
+
+
+class ItemSummarySchema(Lenient):
+    id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    title = fields.Str(required=True)
+    creators = fields.List(fields.Str(), required=True)
+    year = fields.Int(allow_none=True)
+    collection = fields.Str(required=True)
+    access = fields.Str(required=True)
+    embargo_until = Date(allow_none=True)
+    description = fields.Str(load_default="")
+
+
+class SearchPageSchema(page_of(ItemSummarySchema)):
+    years = fields.List(fields.Dict(), load_default=list)  # [{year, count}] over all matches
+
+
+class ResolveRequest(Strict):
+    identifier = fields.Str(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ResolvedSchema(Lenient):
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+
+
+class FileEventSchema(Lenient):
+    event_type = fields.Str(required=True)
+    outcome = fields.Str(required=True)
+    detail = fields.Str(required=True)
+    agent = fields.Str(required=True)
+    at = DateTime(required=True)
+
+
+class FileProvenanceSchema(Lenient):
+    file_id = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    fixity_status = fields.Str(allow_none=True)
+    last_checked_at = DateTime(allow_none=True)
+    events = fields.List(fields.Nested(FileEventSchema), required=True)
+
+
+class FixityFailureSchema(Lenient):
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    file_id = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    checked_at = DateTime(allow_none=True)
+    detail = fields.Str(required=True)
+
+
+class FixityReportSchema(Lenient):
+    files = fields.Int(required=True)
+    ok = fields.Int(required=True)
+    failed = fields.Int(required=True)
+    never_checked = fields.Int(required=True)
+    oldest_check = DateTime(allow_none=True)
+    failures = fields.List(fields.Nested(FixityFailureSchema), required=True)
+
+
+class FixityAuditSchema(Lenient):
+    checked = fields.Int(required=True)
+    failed = fields.Int(required=True)

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import StoredFileColumns, UTCDateTime, utcnow
@@ -20,6 +21,9 @@ class Collection(Base):
     name: Mapped[str] = mapped_column(String(200))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("collections.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # the OAI setSpec: ids from the root down, colon-joined; kept up to date on a move
+    set_spec: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
 
 
 class Item(Base):
@@ -41,6 +45,13 @@ class Item(Base):
     datestamp: Mapped[datetime] = mapped_column(UTCDateTime)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     withdrawal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    embargo_lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    doi: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # search: the year of dc:date, lower-cased words for SQLite, a tsvector on PostgreSQL
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"),
+                                                      nullable=True)
 
     representations: Mapped[list[Representation]] = relationship(
         order_by="Representation.id", cascade="all, delete-orphan")
@@ -48,6 +59,8 @@ class Item(Base):
     __table_args__ = (
         Index("ix_items_datestamp_id", "datestamp", "id"),
         Index("ix_items_collection_datestamp_id", "collection_id", "datestamp", "id"),
+        Index("ix_items_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_items_access_embargo", "access", "embargo_until"),
     )
 
 
@@ -70,3 +83,23 @@ class ItemFile(StoredFileColumns, Base):
     representation_id: Mapped[str] = mapped_column(ForeignKey("representations.id"), index=True)
     # what validation measured (pages, duration, dimensions...)
     technical: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # fixity: when the audit last re-hashed the file, and what it found ("ok", "failed")
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True,
+                                                             index=True)
+    fixity_status: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+
+    events: Mapped[list[FileEvent]] = relationship(order_by="FileEvent.id",
+                                                   cascade="all, delete-orphan")
+
+
+class FileEvent(Base):
+    """A PREMIS-style event in a file's life: ingestion, replication (copy), fixity check."""
+    __tablename__ = "file_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[str] = mapped_column(ForeignKey("item_files.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    agent: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,6 +10,7 @@ from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, NotFound
 from services.common.storage import StoredObject
+from services.inventory import fixity, identifiers, search
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation
 
@@ -31,6 +32,15 @@ def verify_copy(expected: dict, copied: StoredObject) -> None:
                           f"expected {expected['sha256']}")
 
 
+def copy_to_permanent(storage, deposit_id: str, stored: dict) -> StoredObject:
+    """Copy a staged file to permanent storage and verify the copy by reading it back
+    from there, so what is checked is what was written, not what was sent."""
+    storage.copy(stored["storage_key"], permanent_key(deposit_id, stored["id"]))
+    copy = storage.digest(permanent_key(deposit_id, stored["id"]))
+    verify_copy(stored, copy)
+    return copy
+
+
 def create_item(uow: UnitOfWork, identifier_prefix: str, deposit: dict, decision: dict,
                 copies: dict[str, StoredObject]) -> Item | None:
     """Record the item for an approved deposit; None if it exists already."""
@@ -45,25 +55,39 @@ def create_item(uow: UnitOfWork, identifier_prefix: str, deposit: dict, decision
     record = dublin_core(form, metadata)
     record.setdefault("type", [deposit["profile"]["name"]])
     now = datetime.now(timezone.utc)
-    item = Item(id=item_id, identifier=f"{identifier_prefix}{item_id[:16]}",
+    item = Item(id=item_id, identifier=identifiers.mint(identifier_prefix, item_id),
                 deposit_id=deposit["id"], revision=deposit["revision"],
                 collection_id=collection_id, access=deposit["access"]["policy"],
                 embargo_until=deposit["access"]["embargo_until"], record=record,
                 creators=creators(form, metadata), created_at=now,
                 datestamp=now.replace(microsecond=0))
+    search.index(session, item)
     representation = Representation(id=uuid.uuid4().hex, usage="master", label="Deposited files")
     for stored in deposit["files"]:
         copy = copies[stored["id"]]
-        representation.files.append(ItemFile(
+        item_file = ItemFile(
             id=stored["id"], filename=stored["filename"], storage_key=copy.key, size=copy.size,
             sha256=copy.sha256, md5=copy.md5, media_type=stored["media_type"],
-            technical=stored.get("technical")))
+            technical=stored.get("technical"))
+        fixity.record_event(item_file, fixity.REPLICATION, fixity.SUCCESS,
+                            f"copied from staging to {copy.key}; SHA-256 {copy.sha256} "
+                            "verified on the copy")
+        fixity.record_event(item_file, fixity.INGESTION, fixity.SUCCESS,
+                            f"ingested into item {item.identifier}")
+        representation.files.append(item_file)
     item.representations.append(representation)
     session.add(item)
     uow.emit("item_created", new_event(
         "inventory", "item_created", deposit_id=deposit["id"], revision=deposit["revision"],
         item_id=item.id, identifier=item.identifier, collection=collection_id,
         decision=decision))
+    return item
+
+
+def resolve(session, identifier: str) -> Item:
+    item = session.scalar(select(Item).where(Item.identifier == identifiers.normalise(identifier)))
+    if item is None:
+        raise NotFound("No item has this identifier.")
     return item
 
 
@@ -101,4 +125,4 @@ def list_collections(session) -> list[Collection]:
 def seed_collections(session) -> None:
     for collection_id, name in DEMO_COLLECTIONS:
         if session.get(Collection, collection_id) is None:
-            session.add(Collection(id=collection_id, name=name))
+            session.add(Collection(id=collection_id, name=name, set_spec=collection_id))

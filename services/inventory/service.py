@@ -1,14 +1,30 @@
-"""Inventory: items in collections. Entrypoints only; the work is in records.py."""
+"""Inventory: items in collections. Entrypoints only; the work is in records.py and the
+modules beside it (collections, search, access, fixity, identifiers)."""
+import logging
+from datetime import date
+
+from nameko.timer import timer
 from sqlalchemy import select
 
 from services.common import contracts as c
+from services.common.auth import is_staff
 from services.common.config import get_settings
 from services.common.dependencies import FileStorage, Store
+from services.common.exceptions import Forbidden
 from services.common.messaging import handles_event, rpc
 from services.common.auth import require_role
-from services.inventory import oai, records
+from services.inventory import access, collections, fixity, identifiers, oai, records, search
 from services.inventory.models import Item
-from services.inventory.schemas import collection_view, item_file_view, item_view
+from services.inventory.schemas import collection_view, item_file_view, item_summary, item_view
+
+log = logging.getLogger(__name__)
+SETTINGS = get_settings()
+identifiers.check_prefix(SETTINGS.identifier_prefix)  # a bad prefix stops the service at start
+
+
+def require_staff(actor: dict) -> None:
+    if not is_staff(actor):
+        raise Forbidden("This is for library staff.")
 
 
 class InventoryService:
@@ -21,23 +37,32 @@ class InventoryService:
     def on_deposit_approved(self, event):
         key = c.dedupe_key("approval", "deposit_approved", event)
         deposit = event["deposit"]
+        settings = get_settings()
         with self.store.reading() as session:
             exists = session.scalar(select(Item.id).where(Item.deposit_id == deposit["id"]))
         if not exists:
-            copies = {}
-            for stored in deposit["files"]:
-                copy = self.storage.copy(stored["storage_key"],
-                                         records.permanent_key(deposit["id"], stored["id"]))
-                records.verify_copy(stored, copy)
-                copies[stored["id"]] = copy
+            copies = {stored["id"]: records.copy_to_permanent(self.storage, deposit["id"], stored)
+                      for stored in deposit["files"]}
             decision = c.decision_schema.dump(event["decision"])
             with self.store.unit_of_work() as uow:
                 if uow.first_time(key):
-                    records.create_item(uow, get_settings().identifier_prefix, deposit, decision,
+                    records.create_item(uow, settings.identifier_prefix, deposit, decision,
                                         copies)
         # the staging copies go only once the verified permanent copies are committed
         for stored in deposit["files"]:
             self.storage.delete(stored["storage_key"])
+        self._register_doi(deposit["id"], settings)
+
+    def _register_doi(self, deposit_id, settings):
+        """The site's DOI hook (a no-op by default); a failure retries the event."""
+        registrar = identifiers.load_registrar(settings.doi_registrar)
+        with self.store.unit_of_work() as uow:
+            item = uow.session.scalar(select(Item).where(Item.deposit_id == deposit_id))
+            if item is None or item.doi:
+                return
+            doi = registrar.register(item_view(item), f"{settings.base_url}/items/{item.id}")
+            if doi:
+                item.doi = doi
 
     @rpc
     @c.rpc_contract(c.ItemRequest, c.ItemView())
@@ -52,10 +77,35 @@ class InventoryService:
             return item_file_view(records.get_item_file(session, item_id, file_id))
 
     @rpc
+    @c.rpc_contract(c.ResolveRequest, c.ResolvedSchema())
+    def resolve_identifier(self, identifier):
+        with self.store.reading() as session:
+            item = records.resolve(session, identifier)
+            return {"item_id": item.id, "identifier": item.identifier}
+
+    # --- search and browse ---------------------------------------------------------
+
+    @rpc
+    @c.rpc_contract(c.SearchRequest, c.SearchPageSchema())
+    def search_items(self, query, year, collection, page, per_page):
+        with self.store.reading() as session:
+            set_spec = collections.get(session, collection).set_spec if collection else None
+            statement = search.matching(session, query, year, set_spec)
+            items, total = search.page(session, statement, page, per_page)
+            return {"items": [item_summary(item) for item in items], "page": page,
+                    "per_page": per_page, "total": total,
+                    "years": [{"year": y, "count": n} for y, n in search.years(
+                        session, search.matching(session, query, None, set_spec))]}
+
+    # --- collections ---------------------------------------------------------------
+
+    @rpc
     @c.rpc_contract(c.NoArguments, c.CollectionSchema(many=True))
     def list_collections(self):
         with self.store.reading() as session:
-            return [collection_view(collection) for collection in records.list_collections(session)]
+            counts = collections.item_counts(session)
+            return [collection_view(collection, counts.get(collection.id, 0))
+                    for collection in collections.all_collections(session)]
 
     # --- issue 7: withdrawal and OAI-PMH -------------------------------------------
 
@@ -87,3 +137,85 @@ class InventoryService:
     def repository_summary(self):
         with self.store.reading() as session:
             return {"earliest_datestamp": oai.earliest_datestamp(session)}
+
+    @rpc
+    @c.rpc_contract(c.CollectionIdRequest, c.CollectionView())
+    def get_collection(self, collection_id):
+        with self.store.reading() as session:
+            collection = collections.get(session, collection_id)
+            counts = collections.item_counts(session)
+            children = [child for child in collections.all_collections(session)
+                        if child.parent_id == collection.id]
+            return {**collection_view(collection, counts.get(collection.id, 0)),
+                    "ancestors": [collection_view(a) for a in collections.ancestors(session,
+                                                                                    collection)],
+                    "children": [collection_view(child, counts.get(child.id, 0))
+                                 for child in children]}
+
+    @rpc
+    @c.rpc_contract(c.SaveCollectionRequest, c.CollectionSchema())
+    def save_collection(self, actor, collection_id, name, description, parent_id, create):
+        with self.store.unit_of_work() as uow:
+            collection = collections.save(uow.session, actor, collection_id, name, description,
+                                          parent_id, create)
+            uow.session.flush()
+            return collection_view(collection)
+
+    @rpc
+    @c.rpc_contract(c.CollectionRequest)
+    def delete_collection(self, actor, collection_id):
+        with self.store.unit_of_work() as uow:
+            collections.delete(uow.session, actor, collection_id)
+
+    # --- access --------------------------------------------------------------------
+
+    @timer(interval=SETTINGS.embargo_interval)
+    def lift_embargoes(self):
+        """Open items whose embargo has ended; each one emits `embargo_lifted`."""
+        while True:
+            with self.store.unit_of_work() as uow:
+                lifted = access.lift_expired_embargoes(uow, date.today())
+            if lifted:
+                log.info("lifted the embargo of %d items", len(lifted))
+            if len(lifted) < access.BATCH:
+                return
+
+    # --- fixity --------------------------------------------------------------------
+
+    @timer(interval=SETTINGS.fixity_interval)
+    def audit_fixity(self):
+        """Re-hash the files checked longest ago."""
+        outcome = fixity.audit(self.store.database, self.storage,
+                               get_settings().fixity_batch_size)
+        if outcome["failed"]:
+            log.warning("fixity audit: %(failed)d of %(checked)d files failed", outcome)
+        return outcome
+
+    @rpc
+    @c.rpc_contract(c.ActorRequest, c.FixityAuditSchema())
+    def run_fixity_audit(self, actor):
+        """The audit on demand, from the staff fixity page."""
+        require_staff(actor)
+        return self.audit_fixity()
+
+    @rpc
+    @c.rpc_contract(c.ActorRequest, c.FixityReportSchema())
+    def fixity_report(self, actor):
+        require_staff(actor)
+        with self.store.reading() as session:
+            return fixity.report(session)
+
+    @rpc
+    @c.rpc_contract(c.ActorRequest)
+    def fixity_failures(self, actor):
+        """How many files fail their fixity check: the staff pages' alert."""
+        require_staff(actor)
+        with self.store.reading() as session:
+            return fixity.failing_count(session)
+
+    @rpc
+    @c.rpc_contract(c.ItemEventsRequest, c.FileProvenanceSchema(many=True))
+    def file_events(self, actor, item_id):
+        require_staff(actor)
+        with self.store.reading() as session:
+            return fixity.file_events(session, records.get_item(session, item_id))

@@ -1,4 +1,5 @@
 """Approval's workers on a real database: the queue, decisions, conflicts, automatic approval."""
+import datetime
 import pytest
 from nameko.testing.services import worker_factory
 
@@ -128,3 +129,12 @@ def test_withdrawal_before_the_checks_finish_keeps_the_review_from_opening(appro
     approval.cancel_review(deposit_id="d1", revision=1)
     approval.on_deposit_validated(validated(mode="automatic"))
     assert outbox(approval.database, "deposit_approved") == []
+
+
+def test_an_embargoed_deposit_is_queued_and_approved_with_its_date(approval):
+    event = validated(mode="automatic")
+    event["deposit"]["access"] = {"policy": "embargo",
+                                  "embargo_until": datetime.date(2027, 1, 31)}
+    approval.on_deposit_validated(event)
+    [approved] = outbox(approval.database, "deposit_approved")
+    assert approved["deposit"]["access"] == {"policy": "embargo", "embargo_until": "2027-01-31"}

@@ -27,3 +27,36 @@ def test_embargoed_files_open_on_the_date():
 
 def test_an_unknown_policy_shows_nothing():
     assert not files_visible(item("secret"), SIGNED_IN)
+
+
+def test_campus_files_are_open_to_the_campus_networks(monkeypatch):
+    from services.common.config import get_settings
+    monkeypatch.setenv("LODGE_CAMPUS_NETWORKS", "10.0.0.0/8, 2001:db8::/32")
+    get_settings.cache_clear()
+    try:
+        assert files_visible(item("campus"), None, "10.20.30.40")
+        assert files_visible(item("campus"), None, "2001:db8::1")
+        assert not files_visible(item("campus"), None, "192.0.2.1")
+        assert not files_visible(item("campus"), None, None)
+        assert not files_visible(item("campus"), None, "not an address")
+    finally:
+        get_settings.cache_clear()
+
+
+def test_forwarded_addresses_are_believed_only_from_trusted_proxies(monkeypatch):
+    from gateway.access import client_address
+    from services.common.config import get_settings
+    monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "127.0.0.1/32,172.16.0.0/12")
+    get_settings.cache_clear()
+    try:
+        # from an untrusted peer the header is ignored
+        assert client_address("192.0.2.9", "10.1.1.1") == "192.0.2.9"
+        # through our proxies: the nearest hop they did not add; a spoofed first hop is ignored
+        assert client_address("127.0.0.1", "10.1.1.1, 198.51.100.7, 172.16.0.5") == "198.51.100.7"
+        assert client_address("127.0.0.1", None) == "127.0.0.1"
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_withdrawn_item_shows_no_files():
+    assert not files_visible({**item("open"), "withdrawn_at": "2026-11-29T10:00:00+00:00"}, None)

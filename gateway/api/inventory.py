@@ -1,0 +1,158 @@
+"""REST API for the repository's contents: search, collections, fixity and file events.
+
+Registered on the `api` blueprint (gateway/api/__init__.py imports this module).
+"""
+from __future__ import annotations
+
+from flask import g, jsonify, url_for
+from marshmallow import fields, validate
+
+from gateway.api import api, json_body, query_args, rpc
+from gateway.auth import roles_required
+from services.common import contracts as c
+
+
+class SearchQuery(c.Strict):
+    q = fields.Str(load_default=None, validate=validate.Length(max=500))
+    year = fields.Int(load_default=None, validate=validate.Range(min=0, max=9999))
+    collection = fields.Str(load_default=None)
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class PageQuery(c.Strict):
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class CreateCollectionBody(c.Strict):
+    id = fields.Str(required=True, validate=c.COLLECTION_ID)
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.Str(load_default="", validate=validate.Length(max=10000))
+    parent_id = fields.Str(load_default=None, allow_none=True)
+
+
+class UpdateCollectionBody(c.Strict):
+    """Rename, describe or move: fields left out keep their value."""
+    name = fields.Str(validate=validate.Length(min=1, max=200))
+    description = fields.Str(validate=validate.Length(max=10000))
+    parent_id = fields.Str(allow_none=True)
+
+
+STAFF = ("approver", "staff", "manager")
+
+
+@api.get("/search")
+def search_items():
+    args = query_args(SearchQuery)
+    with rpc() as services:
+        return jsonify(services.inventory.search_items(
+            query=args["q"], year=args["year"], collection=args["collection"],
+            page=args["page"], per_page=args["per_page"]))
+
+
+@api.post("/collections")
+@roles_required("manager")
+def create_collection():
+    body = json_body(CreateCollectionBody)
+    with rpc() as services:
+        created = services.inventory.save_collection(
+            actor=g.actor, collection_id=body["id"], name=body["name"],
+            description=body["description"], parent_id=body["parent_id"], create=True)
+    response = jsonify(created)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_collection", collection_id=created["id"])
+    return response
+
+
+@api.get("/collections/<collection_id>")
+def get_collection(collection_id):
+    with rpc() as services:
+        return jsonify(services.inventory.get_collection(collection_id=collection_id))
+
+
+@api.patch("/collections/<collection_id>")
+@roles_required("manager")
+def update_collection(collection_id):
+    body = json_body(UpdateCollectionBody)
+    with rpc() as services:
+        current = services.inventory.get_collection(collection_id=collection_id)
+        return jsonify(services.inventory.save_collection(
+            actor=g.actor, collection_id=collection_id, create=False,
+            name=body.get("name", current["name"]),
+            description=body.get("description", current["description"]),
+            parent_id=body.get("parent_id", current["parent_id"])))
+
+
+@api.delete("/collections/<collection_id>")
+@roles_required("manager")
+def delete_collection(collection_id):
+    with rpc() as services:
+        services.inventory.delete_collection(actor=g.actor, collection_id=collection_id)
+    return "", 204
+
+
+@api.get("/collections/<collection_id>/items")
+def collection_items(collection_id):
+    """Items in the collection and the collections below it, newest first."""
+    args = query_args(PageQuery)
+    with rpc() as services:
+        return jsonify(services.inventory.search_items(
+            query=None, year=None, collection=collection_id, **args))
+
+
+@api.get("/fixity")
+@roles_required(*STAFF)
+def fixity_report():
+    with rpc() as services:
+        return jsonify(services.inventory.fixity_report(actor=g.actor))
+
+
+@api.post("/fixity/audit")
+@roles_required(*STAFF)
+def run_fixity_audit():
+    """Check the next batch now, as the timer would: the files checked longest ago."""
+    with rpc() as services:
+        return jsonify(services.inventory.run_fixity_audit(actor=g.actor))
+
+
+@api.get("/items/<item_id>/events")
+@roles_required(*STAFF)
+def item_file_events(item_id):
+    """Each file's PREMIS-style event log: ingestion, replication, fixity checks."""
+    with rpc() as services:
+        return jsonify(items=services.inventory.file_events(actor=g.actor, item_id=item_id))
+
+
+def document(spec, operation, path_param, query, ref) -> None:
+    """This module's paths in the OpenAPI document."""
+    for name, schema in {"SearchPage": c.SearchPageSchema, "CollectionView": c.CollectionView,
+                         "CreateCollection": CreateCollectionBody,
+                         "UpdateCollection": UpdateCollectionBody,
+                         "FixityReport": c.FixityReportSchema}.items():
+        spec.components.schema(name, schema=schema)
+    collection_id = path_param("collection_id")
+    paging = [query("page", "integer"), query("per_page", "integer")]
+    spec.path("/api/v1/search", operations={"get": operation(
+        "Search items by title, creator, keyword and year (PostgreSQL: web search syntax)",
+        ref("SearchPage"), params=[query("q"), query("year", "integer"), query("collection")]
+        + paging, errors=("404", "422"))})
+    spec.path("/api/v1/collections/{collection_id}", operations={
+        "get": operation("A collection with its ancestors and children", ref("CollectionView"),
+                         params=[collection_id], errors=("404",)),
+        "patch": operation("Rename, describe or move a collection (managers)", ref("Collection"),
+                           body=ref("UpdateCollection"), params=[collection_id],
+                           errors=("400", "401", "403", "404", "422")),
+        "delete": operation("Delete an empty collection (managers)", None, "204",
+                            params=[collection_id], errors=("401", "403", "404", "409")),
+    })
+    spec.path("/api/v1/collections/{collection_id}/items", operations={"get": operation(
+        "Items in a collection and below it", ref("SearchPage"), params=[collection_id] + paging,
+        errors=("404", "422"))})
+    spec.path("/api/v1/fixity", operations={"get": operation(
+        "The fixity report (staff)", ref("FixityReport"), errors=("401", "403"))})
+    spec.path("/api/v1/fixity/audit", operations={"post": operation(
+        "Re-hash the next batch of files now (staff)", None, errors=("401", "403"))})
+    spec.path("/api/v1/items/{item_id}/events", operations={"get": operation(
+        "Each file's preservation event log (staff)", None, params=[path_param("item_id")],
+        errors=("401", "403", "404"))})

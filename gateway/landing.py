@@ -1,0 +1,159 @@
+"""What an item's landing page says, for people and for machines: creators with ORCID
+iDs, a citation, Google Scholar's `citation_*` meta tags and Schema.org JSON-LD.
+
+Creators arrive as Dublin Core strings. Lodge writes a person with an ORCID iD as
+`Name (ORCID 0000-0002-1825-0097)`; `Name (0000-…)` and `Name (https://orcid.org/0000-…)`
+are understood as well. Names are `Given Family` or `Family, Given`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ORCID = re.compile(r"\s*\((?:ORCID:?\s*)?(?:https?://orcid\.org/)?"
+                    r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])\)\s*$", re.IGNORECASE)
+# dc:type values (or the profile's name) by how they begin → the Schema.org type
+SCHEMA_TYPES = {"thesis": "Thesis", "dissertation": "Thesis", "bachelor": "Thesis",
+                "master": "Thesis", "doctor": "Thesis", "dataset": "Dataset",
+                "article": "ScholarlyArticle", "podcast": "PodcastEpisode",
+                "software": "SoftwareSourceCode"}
+
+
+@dataclass(frozen=True)
+class Creator:
+    name: str
+    orcid: str | None
+
+    @property
+    def orcid_url(self) -> str | None:
+        return f"https://orcid.org/{self.orcid}" if self.orcid else None
+
+    @property
+    def family_given(self) -> tuple[str, str]:
+        if "," in self.name:
+            family, _, given = self.name.partition(",")
+            return family.strip(), given.strip()
+        parts = self.name.split()
+        return (parts[-1], " ".join(parts[:-1])) if parts else ("", "")
+
+    @property
+    def inverted(self) -> str:
+        """`Family, Given`, as citation_author wants it."""
+        family, given = self.family_given
+        return f"{family}, {given}" if given else family
+
+    @property
+    def apa(self) -> str:
+        """`Family, G. H.`"""
+        family, given = self.family_given
+        initials = " ".join(f"{part[0]}." for part in re.split(r"[\s-]+", given) if part)
+        return f"{family}, {initials}" if initials else family
+
+
+def creators(record: dict) -> list[Creator]:
+    found = []
+    for value in record.get("creator", []):
+        match = _ORCID.search(value)
+        found.append(Creator(value[:match.start()].strip(), match.group(1).upper())
+                     if match else Creator(value.strip(), None))
+    return found
+
+
+def first(record: dict, element: str, default: str = "") -> str:
+    values = record.get(element) or []
+    return values[0] if values else default
+
+
+def year(record: dict) -> str:
+    match = re.search(r"\d{4}", first(record, "date"))
+    return match.group(0) if match else ""
+
+
+def publication_date(record: dict) -> str:
+    """Google Scholar's YYYY/MM/DD (or YYYY/MM, or YYYY)."""
+    match = re.match(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", first(record, "date"))
+    return "/".join(part for part in match.groups() if part) if match else ""
+
+
+def _joined(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + ", & " + names[-1]
+
+
+def citation(item: dict, publisher: str, url: str) -> str:
+    """APA-like: `Student, S., & Faculty, F. (2026). Title [Thesis]. Publisher. URL`."""
+    record = item["record"]
+    authors = _joined([creator.apa for creator in creators(record)])
+    title = first(record, "title", "(untitled)").rstrip(".")
+    kind = first(record, "type")
+    parts = [f"{authors} ({year(record) or 'n.d.'}).".strip(),
+             f"{title}{f' [{kind}]' if kind else ''}.", f"{publisher}.", url]
+    return " ".join(part for part in parts if part)
+
+
+def _files(item: dict) -> list[dict]:
+    return [f for representation in item["representations"] for f in representation["files"]]
+
+
+def meta_tags(item: dict, publisher: str, file_url, visible: bool) -> list[tuple[str, str]]:
+    """(name, content) pairs for Google Scholar (Highwire Press tags)."""
+    record = item["record"]
+    tags = [("citation_title", first(record, "title"))]
+    tags += [("citation_author", creator.inverted) for creator in creators(record)]
+    tags += [("citation_author_orcid", creator.orcid_url)
+             for creator in creators(record) if creator.orcid]
+    if publication_date(record):
+        tags.append(("citation_publication_date", publication_date(record)))
+    tags.append(("citation_publisher", publisher))
+    if first(record, "language"):
+        tags.append(("citation_language", first(record, "language")))
+    tags += [("citation_keywords", keyword) for keyword in record.get("subject", [])]
+    if first(record, "description"):
+        tags.append(("citation_abstract", first(record, "description")))
+    if visible:
+        tags += [("citation_pdf_url", file_url(f)) for f in _files(item)
+                 if f["media_type"] == "application/pdf"][:1]
+    if item.get("doi"):
+        tags.append(("citation_doi", item["doi"]))
+    return [(name, content) for name, content in tags if content]
+
+
+def schema_type(record: dict) -> str:
+    for value in record.get("type", []):
+        for start, schema in SCHEMA_TYPES.items():
+            if value.lower().startswith(start):
+                return schema
+    return "CreativeWork"
+
+
+def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> dict:
+    """Schema.org, as Google Dataset Search and other crawlers read it."""
+    record = item["record"]
+    data = {
+        "@context": "https://schema.org",
+        "@type": schema_type(record),
+        "@id": url, "url": url, "name": first(record, "title"),
+        "identifier": [item["identifier"]] + ([f"https://doi.org/{item['doi']}"]
+                                              if item.get("doi") else []),
+        "author": [{"@type": "Person", "name": creator.name,
+                    **({"@id": creator.orcid_url, "sameAs": creator.orcid_url}
+                       if creator.orcid else {})} for creator in creators(record)],
+        "publisher": {"@type": "Organization", "name": publisher},
+        "isAccessibleForFree": item["access"] == "open" and not item.get("withdrawn_at"),
+    }
+    optional = {"description": first(record, "description"), "datePublished": first(record, "date"),
+                "inLanguage": first(record, "language"),
+                "keywords": ", ".join(record.get("subject", [])),
+                "license": first(record, "rights")}
+    data.update({key: value for key, value in optional.items() if value})
+    if item["access"] == "embargo" and item.get("embargo_until"):
+        data["conditionsOfAccess"] = f"Embargoed until {item['embargo_until']}"
+    elif item["access"] == "campus":
+        data["conditionsOfAccess"] = "Campus only"
+    if visible:
+        data["encoding" if data["@type"] != "Dataset" else "distribution"] = [{
+            "@type": "MediaObject" if data["@type"] != "Dataset" else "DataDownload",
+            "name": f["filename"], "contentUrl": file_url(f), "encodingFormat": f["media_type"],
+            "contentSize": f"{f['size']} B"} for f in _files(item)]
+    return data

@@ -1,0 +1,127 @@
+"""Staff pages for the repository's contents: collections (managers) and fixity (staff).
+
+Every change goes through inventory's RPCs, which check the role again.
+"""
+from __future__ import annotations
+
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+                   url_for)
+from flask_babel import gettext as _
+
+from gateway.auth import roles_required
+from gateway.public import collection_tree
+from services.common.auth import is_staff
+from services.common.exceptions import Conflict, InvalidInput, NotFound
+
+staff_inventory = Blueprint("staff_inventory", __name__, url_prefix="/staff",
+                            template_folder="templates")
+STAFF = ("approver", "staff", "manager")
+
+
+def services():
+    return current_app.extensions["lodge.rpc"].client()
+
+
+@staff_inventory.app_context_processor
+def fixity_alert():
+    """`fixity_alerts()` in templates: failing files, asked only when a page shows it."""
+    def fixity_alerts() -> int:
+        if g.get("actor") is None or not is_staff(g.actor):
+            return 0
+        if "fixity_alerts" not in g:
+            with services() as rpc:
+                g.fixity_alerts = rpc.inventory.fixity_failures(actor=g.actor)
+        return g.fixity_alerts
+    return {"fixity_alerts": fixity_alerts}
+
+
+def _form_values() -> dict:
+    return {"collection_id": request.form.get("id", "").strip(),
+            "name": request.form.get("name", "").strip(),
+            "description": request.form.get("description", "").strip(),
+            "parent_id": request.form.get("parent_id") or None}
+
+
+@staff_inventory.route("/collections", methods=["GET", "POST"])
+@roles_required("manager")
+def collections():
+    """The tree, and a form for a new collection."""
+    errors, values, status = {}, {"parent_id": request.args.get("parent")}, 200
+    with services() as rpc:
+        if request.method == "POST":
+            values = _form_values()
+            try:
+                rpc.inventory.save_collection(actor=g.actor, create=True, **values)
+            except (InvalidInput, Conflict) as err:
+                errors, status = err.fields, 409 if isinstance(err, Conflict) else 422
+                if "collection_id" in errors:
+                    errors["id"] = errors.pop("collection_id")
+                flash(err.message, "error")
+            else:
+                flash(_("Collection “%(name)s” created.", name=values["name"]), "success")
+                return redirect(url_for("staff_inventory.collections"))
+        tree = collection_tree(rpc)
+    return render_template("staff/collections.html", tree=tree, values=values,
+                           errors=errors), status
+
+
+@staff_inventory.route("/collections/<collection_id>", methods=["GET", "POST"])
+@roles_required("manager")
+def edit_collection(collection_id):
+    errors, status = {}, 200
+    with services() as rpc:
+        try:
+            current = rpc.inventory.get_collection(collection_id=collection_id)
+        except NotFound:
+            abort(404)
+        values = {"name": current["name"], "description": current["description"],
+                  "parent_id": current["parent_id"]}
+        if request.method == "POST":
+            values = {**_form_values(), "collection_id": collection_id}
+            try:
+                rpc.inventory.save_collection(actor=g.actor, create=False, **values)
+            except (InvalidInput, Conflict) as err:
+                errors, status = err.fields, 422
+                flash(err.message, "error")
+            else:
+                flash(_("Saved."), "success")
+                return redirect(url_for("staff_inventory.collections"))
+        tree = collection_tree(rpc)
+    # a collection cannot move below itself: those choices are not offered
+    below = current["set_spec"] + ":"
+    parents = [c for c in tree if c["id"] != collection_id
+               and not (c["set_spec"] or "").startswith(below)]
+    return render_template("staff/collection_edit.html", collection=current, values=values,
+                           parents=parents, errors=errors), status
+
+
+@staff_inventory.post("/collections/<collection_id>/delete")
+@roles_required("manager")
+def delete_collection(collection_id):
+    with services() as rpc:
+        try:
+            rpc.inventory.delete_collection(actor=g.actor, collection_id=collection_id)
+        except Conflict as err:
+            flash(err.message, "error")
+            return redirect(url_for("staff_inventory.edit_collection",
+                                    collection_id=collection_id))
+    flash(_("Collection deleted."), "success")
+    return redirect(url_for("staff_inventory.collections"))
+
+
+@staff_inventory.get("/fixity")
+@roles_required(*STAFF)
+def fixity():
+    with services() as rpc:
+        report = rpc.inventory.fixity_report(actor=g.actor)
+    return render_template("staff/fixity.html", report=report)
+
+
+@staff_inventory.post("/fixity/audit")
+@roles_required(*STAFF)
+def run_audit():
+    with services() as rpc:
+        outcome = rpc.inventory.run_fixity_audit(actor=g.actor)
+    flash(_("Checked %(checked)d files; %(failed)d failed.", **outcome),
+          "error" if outcome["failed"] else "success")
+    return redirect(url_for("staff_inventory.fixity"))

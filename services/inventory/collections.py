@@ -1,0 +1,94 @@
+"""The tree of collections: managed by repository managers; each collection is an OAI set.
+
+A collection's `set_spec` is the ids from the root down, colon-joined (`theses:phd`);
+moving a collection rewrites its own and its descendants' set specs in the same
+transaction. A collection is deleted only when it holds no items and no collections.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from services.common.auth import require_role
+from services.common.exceptions import Conflict, InvalidInput, NotFound
+from services.inventory.models import Collection, Item
+
+
+def get(session, collection_id: str) -> Collection:
+    collection = session.get(Collection, collection_id)
+    if collection is None:
+        raise NotFound("There is no such collection.")
+    return collection
+
+
+def all_collections(session) -> list[Collection]:
+    return list(session.scalars(select(Collection).order_by(Collection.set_spec,
+                                                              Collection.name)))
+
+
+def item_counts(session) -> dict[str, int]:
+    """Items held directly in each collection."""
+    return dict(session.execute(select(Item.collection_id, func.count())
+                                .group_by(Item.collection_id)).all())
+
+
+def set_spec_of(session, parent_id: str | None, collection_id: str) -> str:
+    if parent_id is None:
+        return collection_id
+    return f"{get(session, parent_id).set_spec}:{collection_id}"
+
+
+def save(session, actor: dict, collection_id: str, name: str, description: str,
+         parent_id: str | None, create: bool) -> Collection:
+    """Create a collection, or rename, describe and move one."""
+    require_role(actor, "manager")
+    existing = session.get(Collection, collection_id)
+    if create and existing is not None:
+        raise Conflict("A collection with this id exists already.",
+                       fields={"id": ["already taken"]})
+    if not create and existing is None:
+        raise NotFound("There is no such collection.")
+    if parent_id is not None and session.get(Collection, parent_id) is None:
+        raise InvalidInput("The parent collection does not exist.",
+                           fields={"parent_id": ["no such collection"]})
+    if create:
+        collection = Collection(id=collection_id, name=name, description=description,
+                                parent_id=parent_id,
+                                set_spec=set_spec_of(session, parent_id, collection_id))
+        session.add(collection)
+        return collection
+    collection = existing
+    collection.name, collection.description = name, description
+    if parent_id != collection.parent_id:
+        _move(session, collection, parent_id)
+    return collection
+
+
+def _move(session, collection: Collection, parent_id: str | None) -> None:
+    if parent_id is not None:
+        parent_spec = get(session, parent_id).set_spec
+        if parent_spec == collection.set_spec or parent_spec.startswith(collection.set_spec + ":"):
+            raise InvalidInput("A collection cannot move into itself or below itself.",
+                               fields={"parent_id": ["inside the collection being moved"]})
+    old = collection.set_spec
+    collection.parent_id = parent_id
+    collection.set_spec = set_spec_of(session, parent_id, collection.id)
+    for descendant in session.scalars(select(Collection).where(
+            Collection.set_spec.like(old + ":%"))):
+        descendant.set_spec = collection.set_spec + descendant.set_spec[len(old):]
+
+
+def delete(session, actor: dict, collection_id: str) -> None:
+    require_role(actor, "manager")
+    collection = get(session, collection_id)
+    if session.scalar(select(Item.id).where(Item.collection_id == collection_id).limit(1)):
+        raise Conflict("The collection holds items; move or withdraw them first.")
+    if session.scalar(select(Collection.id).where(Collection.parent_id == collection_id).limit(1)):
+        raise Conflict("The collection holds other collections; move or delete them first.")
+    session.delete(collection)
+
+
+def ancestors(session, collection: Collection) -> list[Collection]:
+    """From the root down to the collection's parent: the page's breadcrumbs."""
+    ids = collection.set_spec.split(":")[:-1]
+    found = {c.id: c for c in session.scalars(select(Collection).where(Collection.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]

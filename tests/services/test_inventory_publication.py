@@ -1,0 +1,249 @@
+"""Inventory's public side and preservation on SQLite and PostgreSQL: identifiers,
+search, the collection tree, embargo lifting and the fixity audit."""
+from datetime import date, timedelta
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from services.inventory.models import Item
+from services.inventory.records import seed_collections
+from services.inventory.service import InventoryService
+from tests.services.conftest import APPROVER, MANAGER, PDF, STAFF, STUDENT, loaded_event, outbox
+
+FIELDS = [{"key": "title", "label": "Title", "type": "text", "dc": "title"},
+          {"key": "creators", "label": "Creators", "type": "person", "repeatable": True,
+           "dc": "creator"},
+          {"key": "keywords", "label": "Keywords", "type": "keywords", "dc": "subject"},
+          {"key": "date", "label": "Date", "type": "date", "dc": "date"}]
+
+
+@pytest.fixture
+def inventory(database_for, storage, lodge_env):
+    database = database_for("inventory")
+    with database.unit_of_work() as uow:
+        seed_collections(uow.session)
+    service = worker_factory(InventoryService, store=database, storage=storage)
+    service.store.database = database
+    service.database = database
+    return service
+
+
+def deposit_item(inventory, storage, number, metadata, collection="theses", access=None):
+    """Approve a deposit with one PDF; the item's id."""
+    deposit_id = f"d{number}"
+    stored = storage.save(f"staging/{deposit_id}/f", iter([PDF + deposit_id.encode()]))
+    deposit = {"id": deposit_id, "revision": 1, "title": metadata["title"],
+               "profile": {"id": "thesis", "version": 1, "name": "Thesis", "fields": FIELDS,
+                           "file_rules": {}, "approval": {"mode": "manual"},
+                           "target_collection": collection, "access": "open"},
+               "depositor": {"id": "u1"}, "metadata": metadata,
+               "access": access or {"policy": "open", "embargo_until": None},
+               "files": [{"id": f"f{number}", "filename": "thesis.pdf", "size": stored.size,
+                          "sha256": stored.sha256, "md5": stored.md5,
+                          "media_type": "application/pdf", "storage_key": stored.key}]}
+    inventory.on_deposit_approved(loaded_event(
+        "approval", "deposit_approved", deposit_id=deposit_id, revision=1, deposit=deposit,
+        decision={"decision": "approve", "actor": {"id": "system"},
+                  "at": "2026-11-29T10:00:00+00:00"}))
+    return next(e["item_id"] for e in outbox(inventory.database, "item_created")
+                if e["deposit_id"] == deposit_id)
+
+
+MOSS = {"title": "Mosses of the northern fells",
+        "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}],
+        "keywords": ["bryophytes", "uplands"], "date": "2024-05-01"}
+TIDES = {"title": "Tidal patterns of the Wadden Sea", "creators": [{"name": "Fran Faculty"}],
+         "keywords": ["oceanography"], "date": "2026"}
+
+
+def titles(page):
+    return sorted(item["title"] for item in page["items"])
+
+
+def test_search_by_title_creator_keyword_and_year(inventory, storage):
+    deposit_item(inventory, storage, 1, MOSS)
+    deposit_item(inventory, storage, 2, TIDES, collection="open-works")
+
+    def find(**args):
+        return inventory.search_items(**args)
+
+    assert titles(find(query="mosses")) == ["Mosses of the northern fells"]
+    assert titles(find(query="Faculty")) == ["Tidal patterns of the Wadden Sea"]
+    assert titles(find(query="bryophytes")) == ["Mosses of the northern fells"]
+    assert titles(find(query="wadden tidal")) == ["Tidal patterns of the Wadden Sea"]
+    assert titles(find(query="moss nothing-like-this")) == []
+    assert titles(find(query="fells -bryophytes")) == []
+    assert titles(find(query="-bryophytes")) == ["Tidal patterns of the Wadden Sea"]
+    assert titles(find(year=2026)) == ["Tidal patterns of the Wadden Sea"]
+    assert titles(find(collection="theses")) == ["Mosses of the northern fells"]
+    everything = find()
+    assert everything["total"] == 2
+    assert everything["years"] == [{"year": 2026, "count": 1}, {"year": 2024, "count": 1}]
+    [moss] = find(query="mosses")["items"]
+    assert moss["creators"] == ["Sam Student"] and moss["year"] == 2024
+    # the ORCID iD is not a search word; a stray % matches nothing rather than everything
+    assert find(query="%")["total"] == 0
+    with pytest.raises(NotFound):
+        find(collection="nope")
+
+
+def test_search_pages(inventory, storage):
+    for number in range(5):
+        deposit_item(inventory, storage, number, {**MOSS, "title": f"Moss volume {number}"})
+    first = inventory.search_items(query="moss", per_page=2, page=1)
+    third = inventory.search_items(query="moss", per_page=2, page=3)
+    assert first["total"] == 5 and len(first["items"]) == 2 and len(third["items"]) == 1
+    seen = {i["id"] for p in (1, 2, 3)
+            for i in inventory.search_items(query="moss", per_page=2, page=p)["items"]}
+    assert len(seen) == 5
+
+
+def test_identifiers_resolve_in_every_spelling(inventory, storage):
+    item_id = deposit_item(inventory, storage, 1, MOSS)
+    identifier = inventory.get_item(item_id=item_id)["identifier"]
+    assert identifier.startswith("ark:/99999/lodge-")
+    assert inventory.resolve_identifier(identifier=identifier)["item_id"] == item_id
+    plain = identifier.replace("ark:/", "ark:")
+    assert inventory.resolve_identifier(identifier=plain)["item_id"] == item_id
+    assert inventory.resolve_identifier(
+        identifier="https://n2t.net/" + identifier)["item_id"] == item_id
+    with pytest.raises(NotFound):
+        inventory.resolve_identifier(identifier="ark:/99999/lodge-0000")
+
+
+def test_the_identifier_prefix_is_configurable(inventory, storage, lodge_env):
+    from services.common.config import get_settings
+    lodge_env.setenv("LODGE_IDENTIFIER_PREFIX", "ark:/12345/x7")
+    get_settings.cache_clear()
+    item_id = deposit_item(inventory, storage, 1, MOSS)
+    assert inventory.get_item(item_id=item_id)["identifier"].startswith("ark:/12345/x7")
+
+
+def test_a_bad_identifier_prefix_is_refused():
+    from services.inventory.identifiers import check_prefix
+    assert check_prefix("20.500.12345/") == "20.500.12345/"
+    with pytest.raises(ValueError):
+        check_prefix("lodge-")
+
+
+class RecordingRegistrar:
+    calls = []
+
+    def register(self, item, landing_page):
+        self.calls.append(landing_page)
+        return "10.5555/" + item["id"][:8]
+
+
+def test_a_site_registrar_gives_items_a_doi(inventory, storage, lodge_env):
+    from services.common.config import get_settings
+    lodge_env.setenv("LODGE_DOI_REGISTRAR", f"{__name__}:RecordingRegistrar")
+    get_settings.cache_clear()
+    item_id = deposit_item(inventory, storage, 1, MOSS)
+    assert inventory.get_item(item_id=item_id)["doi"] == "10.5555/" + item_id[:8]
+    assert RecordingRegistrar.calls[-1].endswith(f"/items/{item_id}")
+
+
+def test_collections_form_a_tree_of_oai_sets(inventory, storage):
+    save = inventory.save_collection
+    save(actor=MANAGER, collection_id="phd", name="Doctoral theses", parent_id="theses",
+         create=True)
+    save(actor=MANAGER, collection_id="phd-bio", name="Biology", parent_id="phd", create=True)
+    specs = {c["id"]: c["set_spec"] for c in inventory.list_collections()}
+    assert specs["phd-bio"] == "theses:phd:phd-bio"
+
+    # rename, describe and move: the set specs below follow
+    save(actor=MANAGER, collection_id="phd", name="PhD theses", description="Examined.",
+         parent_id="open-works")
+    collection = inventory.get_collection(collection_id="phd")
+    assert collection["name"] == "PhD theses" and collection["description"] == "Examined."
+    assert [a["id"] for a in collection["ancestors"]] == ["open-works"]
+    assert [c["id"] for c in collection["children"]] == ["phd-bio"]
+    assert {c["id"]: c["set_spec"] for c in inventory.list_collections()}["phd-bio"] == \
+        "open-works:phd:phd-bio"
+
+    # an item in the child is found when browsing the parent
+    deposit_item(inventory, storage, 1, MOSS, collection="phd-bio")
+    assert titles(inventory.search_items(collection="open-works")) == [MOSS["title"]]
+
+    with pytest.raises(InvalidInput):  # into its own subtree
+        save(actor=MANAGER, collection_id="phd", name="PhD", parent_id="phd-bio")
+    with pytest.raises(Conflict):
+        save(actor=MANAGER, collection_id="phd", name="Again", create=True)
+    with pytest.raises(InvalidInput):
+        save(actor=MANAGER, collection_id="Bad Id!", name="x", create=True)
+    with pytest.raises(Conflict):  # holds a collection
+        inventory.delete_collection(actor=MANAGER, collection_id="phd")
+    with pytest.raises(Conflict):  # holds an item
+        inventory.delete_collection(actor=MANAGER, collection_id="phd-bio")
+    save(actor=MANAGER, collection_id="empty", name="Empty", create=True)
+    inventory.delete_collection(actor=MANAGER, collection_id="empty")
+    with pytest.raises(NotFound):
+        inventory.get_collection(collection_id="empty")
+
+
+@pytest.mark.parametrize("actor", [STUDENT, APPROVER, STAFF])
+def test_only_managers_change_collections(inventory, actor):
+    with pytest.raises(Forbidden):
+        inventory.save_collection(actor=actor, collection_id="x", name="X", create=True)
+    with pytest.raises(Forbidden):
+        inventory.delete_collection(actor=actor, collection_id="theses")
+
+
+def test_the_timer_lifts_ended_embargoes_and_says_so(inventory, storage):
+    ended = deposit_item(inventory, storage, 1, MOSS, access={
+        "policy": "embargo", "embargo_until": (date.today() - timedelta(days=1)).isoformat()})
+    running = deposit_item(inventory, storage, 2, TIDES, access={
+        "policy": "embargo", "embargo_until": (date.today() + timedelta(days=30)).isoformat()})
+    inventory.lift_embargoes()
+    inventory.lift_embargoes()  # a second run finds nothing more to lift
+    assert inventory.get_item(item_id=ended)["access"] == "open"
+    assert inventory.get_item(item_id=ended)["embargo_lifted_at"] is not None
+    assert inventory.get_item(item_id=running)["access"] == "embargo"
+    [lifted] = outbox(inventory.database, "embargo_lifted")
+    assert lifted["item_id"] == ended
+
+
+def test_the_audit_catches_a_corrupted_file(inventory, storage):
+    good = deposit_item(inventory, storage, 1, MOSS)
+    bad = deposit_item(inventory, storage, 2, TIDES)
+    stored = inventory.get_item_file(item_id=bad, file_id="f2")
+    storage.path(stored["storage_key"]).write_bytes(b"bit rot")
+
+    assert inventory.audit_fixity() == {"checked": 2, "failed": 1}
+    [event] = outbox(inventory.database, "fixity_failed")
+    assert event["item_id"] == bad and event["file_id"] == "f2"
+    assert "expected" in event["detail"]
+    report = inventory.fixity_report(actor=STAFF)
+    assert (report["files"], report["ok"], report["failed"]) == (2, 1, 1)
+    assert [f["file_id"] for f in report["failures"]] == ["f2"]
+    assert inventory.fixity_failures(actor=APPROVER) == 1
+
+    [log] = inventory.file_events(actor=STAFF, item_id=bad)
+    assert [(e["event_type"], e["outcome"]) for e in log["events"]] == [
+        ("replication", "success"), ("ingestion", "success"), ("fixity check", "failure")]
+    [log] = inventory.file_events(actor=STAFF, item_id=good)
+    assert log["events"][-1]["outcome"] == "success" and log["fixity_status"] == "ok"
+    with pytest.raises(Forbidden):
+        inventory.fixity_report(actor=STUDENT)
+
+
+def test_the_audit_checks_the_oldest_first_in_batches(inventory, storage, lodge_env):
+    from services.common.config import get_settings
+    lodge_env.setenv("LODGE_FIXITY_BATCH_SIZE", "2")
+    get_settings.cache_clear()
+    for number in range(3):
+        deposit_item(inventory, storage, number, {**MOSS, "title": f"Moss {number}"})
+    inventory.audit_fixity()
+    inventory.audit_fixity()  # the one never checked, then the oldest check
+    with inventory.database.reading() as session:
+        checks = [len([e for e in f.events if e.event_type == "fixity check"])
+                  for item in session.query(Item) for r in item.representations for f in r.files]
+    assert sorted(checks) == [1, 1, 2]
+
+
+def test_a_missing_permanent_file_fails_the_audit(inventory, storage):
+    item_id = deposit_item(inventory, storage, 1, MOSS)
+    storage.delete(inventory.get_item_file(item_id=item_id, file_id="f1")["storage_key"])
+    assert inventory.audit_fixity()["failed"] == 1
+    assert "missing" in inventory.fixity_report(actor=STAFF)["failures"][0]["detail"]
