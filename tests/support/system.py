@@ -225,7 +225,7 @@ class LodgeSystem:
     """
 
     def __init__(self, database: str = "postgresql", *, keep_artifacts: bool | None = None,
-                 label: str = "lodge", start_timeout: float = 60.0, stop_timeout: float = 60.0,
+                 label: str = "lodge", start_timeout: float = 180.0, stop_timeout: float = 60.0,
                  python: str | None = None, extra_env: dict[str, str] | None = None):
         if database not in ("postgresql", "sqlite"):
             raise ValueError("database must be 'postgresql' or 'sqlite'")
