@@ -50,9 +50,14 @@ class Creator:
         return f"{family}, {initials}" if initials else family
 
 
-def creators(record: dict) -> list[Creator]:
+def creators(item: dict) -> list[Creator]:
+    """The item's people: as inventory keeps them (with ORCID iDs) or, for items made
+    before it did, parsed from dc:creator values such as `Name (0000-0002-1825-0097)`."""
+    if item.get("creators"):
+        return [Creator(person["name"], (person.get("orcid") or "").upper() or None)
+                for person in item["creators"]]
     found = []
-    for value in record.get("creator", []):
+    for value in item["record"].get("creator", []):
         match = _ORCID.search(value)
         found.append(Creator(value[:match.start()].strip(), match.group(1).upper())
                      if match else Creator(value.strip(), None))
@@ -84,7 +89,7 @@ def _joined(names: list[str]) -> str:
 def citation(item: dict, publisher: str, url: str) -> str:
     """APA-like: `Student, S., & Faculty, F. (2026). Title [Thesis]. Publisher. URL`."""
     record = item["record"]
-    authors = _joined([creator.apa for creator in creators(record)])
+    authors = _joined([creator.apa for creator in creators(item)])
     title = first(record, "title", "(untitled)").rstrip(".")
     kind = first(record, "type")
     parts = [f"{authors} ({year(record) or 'n.d.'}).".strip(),
@@ -100,9 +105,9 @@ def meta_tags(item: dict, publisher: str, file_url, visible: bool) -> list[tuple
     """(name, content) pairs for Google Scholar (Highwire Press tags)."""
     record = item["record"]
     tags = [("citation_title", first(record, "title"))]
-    tags += [("citation_author", creator.inverted) for creator in creators(record)]
+    tags += [("citation_author", creator.inverted) for creator in creators(item)]
     tags += [("citation_author_orcid", creator.orcid_url)
-             for creator in creators(record) if creator.orcid]
+             for creator in creators(item) if creator.orcid]
     if publication_date(record):
         tags.append(("citation_publication_date", publication_date(record)))
     tags.append(("citation_publisher", publisher))
@@ -138,7 +143,7 @@ def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> di
                                               if item.get("doi") else []),
         "author": [{"@type": "Person", "name": creator.name,
                     **({"@id": creator.orcid_url, "sameAs": creator.orcid_url}
-                       if creator.orcid else {})} for creator in creators(record)],
+                       if creator.orcid else {})} for creator in creators(item)],
         "publisher": {"@type": "Organization", "name": publisher},
         "isAccessibleForFree": item["access"] == "open" and not item.get("withdrawn_at"),
     }

@@ -249,7 +249,7 @@ def test_a_withdrawn_item_is_a_deleted_record_and_a_tombstone(oai_system, harves
     assert identifier not in kept and len(kept) == DIRECT + 1
 
     page = requests.get(f"{oai_system.base_url}/items/{deposit['item_id']}", timeout=30)
-    assert page.status_code == 200 and "This item has been withdrawn" in page.text
+    assert page.status_code == 410 and "This item has been withdrawn" in page.text
     assert "Duplicate of another item" in page.text
     file_id = item["representations"][0]["files"][0]["id"]
     assert requests.get(f"{oai_system.base_url}/api/v1/items/{deposit['item_id']}/files/"
