@@ -30,7 +30,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def lodge_system(request):
     keep = True if request.config.getoption("--keep-artifacts", default=False) else None
-    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep)
+    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep,
+                         start_timeout=180)  # eight engineers share two cores
     system.start()
     yield system
     system.stop()
