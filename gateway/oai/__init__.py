@@ -36,6 +36,8 @@ RESUMABLE = {"ListIdentifiers", "ListRecords", "ListSets"}
 DAY, SECOND = "%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ"
 # the syntax OAI-PMH.xsd gives setSpec and metadataPrefix
 SET_SPEC = re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")
+# what XML 1.0 cannot carry, so no argument can be echoed with it
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 METADATA_PREFIX = re.compile(r"[A-Za-z0-9\-_.!~*'()]+")
 
 oai = Blueprint("oai", __name__)
@@ -56,11 +58,11 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(SECOND)
 
 
-def _envelope(arguments: dict[str, str]) -> tuple[etree._Element, etree._Element]:
+def _envelope() -> tuple[etree._Element, etree._Element]:
     root = etree.Element(f"{{{OAI}}}OAI-PMH", nsmap={None: OAI, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI} {OAI_SCHEMA}")
     etree.SubElement(root, f"{{{OAI}}}responseDate").text = _utc(datetime.now(timezone.utc))
-    request_element = etree.SubElement(root, f"{{{OAI}}}request", arguments)
+    request_element = etree.SubElement(root, f"{{{OAI}}}request")
     request_element.text = get_settings().base_url + "/oai"
     return root, request_element
 
@@ -81,7 +83,7 @@ def _respond(root: etree._Element) -> Response:
 def endpoint():
     values = request.form if request.method == "POST" else request.args
     arguments = {key: values.getlist(key) for key in values.keys()}
-    root, request_element = _envelope({})
+    root, request_element = _envelope()
     try:
         verb, args = _checked_arguments(arguments)
         for key, value in args.items():
@@ -107,6 +109,8 @@ def _checked_arguments(arguments: dict[str, list[str]]) -> tuple[str, dict[str, 
     if repeated:
         raise OaiError("badArgument", f"Arguments may not repeat: {', '.join(repeated)}.")
     args = {key: values[0] for key, values in arguments.items()}
+    if any(NOT_XML.search(text) for pair in args.items() for text in pair):
+        raise OaiError("badArgument", "Arguments may not hold control characters.")
     required, optional = VERBS[verb]
     if "resumptionToken" in args and verb in RESUMABLE:
         if len(args) > 1:

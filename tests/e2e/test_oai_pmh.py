@@ -277,6 +277,8 @@ ERRORS = [
     ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "resumptionToken": "abc"},
      "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": "oai dc"}, "badArgument"),
+    ({"verb": "GetRecord", "metadataPrefix": "oai_dc", "identifier": "oai:x\x00"},
+     "badArgument"),
     ({"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "set": "theses:"}, "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": "marc21"}, "cannotDisseminateFormat"),
     ({"verb": "GetRecord", "metadataPrefix": "marc21",
