@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import datetime, time, timezone
 
 from flask import Blueprint, Response, current_app, request
@@ -33,6 +34,11 @@ VERBS = {  # verb → (required arguments, optional arguments); resumptionToken 
 }
 RESUMABLE = {"ListIdentifiers", "ListRecords", "ListSets"}
 DAY, SECOND = "%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ"
+# the syntax OAI-PMH.xsd gives setSpec and metadataPrefix
+SET_SPEC = re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")
+# what XML 1.0 cannot carry, so no argument can be echoed with it
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+METADATA_PREFIX = re.compile(r"[A-Za-z0-9\-_.!~*'()]+")
 
 oai = Blueprint("oai", __name__)
 CSRF_EXEMPT_BLUEPRINTS.add(oai.name)  # read-only; harvesters may POST a form
@@ -52,11 +58,11 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(SECOND)
 
 
-def _envelope(arguments: dict[str, str]) -> tuple[etree._Element, etree._Element]:
+def _envelope() -> tuple[etree._Element, etree._Element]:
     root = etree.Element(f"{{{OAI}}}OAI-PMH", nsmap={None: OAI, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI} {OAI_SCHEMA}")
     etree.SubElement(root, f"{{{OAI}}}responseDate").text = _utc(datetime.now(timezone.utc))
-    request_element = etree.SubElement(root, f"{{{OAI}}}request", arguments)
+    request_element = etree.SubElement(root, f"{{{OAI}}}request")
     request_element.text = get_settings().base_url + "/oai"
     return root, request_element
 
@@ -77,7 +83,7 @@ def _respond(root: etree._Element) -> Response:
 def endpoint():
     values = request.form if request.method == "POST" else request.args
     arguments = {key: values.getlist(key) for key in values.keys()}
-    root, request_element = _envelope({})
+    root, request_element = _envelope()
     try:
         verb, args = _checked_arguments(arguments)
         for key, value in args.items():
@@ -103,6 +109,8 @@ def _checked_arguments(arguments: dict[str, list[str]]) -> tuple[str, dict[str, 
     if repeated:
         raise OaiError("badArgument", f"Arguments may not repeat: {', '.join(repeated)}.")
     args = {key: values[0] for key, values in arguments.items()}
+    if any(NOT_XML.search(text) for pair in args.items() for text in pair):
+        raise OaiError("badArgument", "Arguments may not hold control characters.")
     required, optional = VERBS[verb]
     if "resumptionToken" in args and verb in RESUMABLE:
         if len(args) > 1:
@@ -148,15 +156,19 @@ def list_metadata_formats(root, args):
 def list_sets(root, args):
     if "resumptionToken" in args:  # every set fits on the one page, so no token is valid
         raise OaiError("badResumptionToken", "This repository issues no ListSets tokens.")
+    body = _sub(root, "ListSets")
+    for collection in _require_sets():
+        entry = _sub(body, "set")
+        _sub(entry, "setSpec", collection["id"])
+        _sub(entry, "setName", collection["name"])
+
+
+def _require_sets() -> list[dict]:
     with _services() as rpc:
         collections = rpc.inventory.list_collections()
     if not collections:
         raise OaiError("noSetHierarchy", "This repository has no sets.")
-    body = _sub(root, "ListSets")
-    for collection in collections:
-        entry = _sub(body, "set")
-        _sub(entry, "setSpec", collection["id"])
-        _sub(entry, "setName", collection["name"])
+    return collections
 
 
 def get_record(root, args):
@@ -201,6 +213,8 @@ def _fetch_record(oai_identifier: str, prefix: str | None) -> dict:
 
 
 def _metadata_prefix(prefix: str) -> str:
+    if not METADATA_PREFIX.fullmatch(prefix):
+        raise OaiError("badArgument", f"{prefix!r} is not a metadataPrefix.")
     if prefix not in METADATA_FORMATS:
         raise OaiError("cannotDisseminateFormat",
                        f"{prefix!r} is not offered; see ListMetadataFormats.")
@@ -256,10 +270,8 @@ def _selection(args: dict) -> dict:
     selection = {"metadataPrefix": _metadata_prefix(args["metadataPrefix"]),
                  "from": args.get("from"), "until": args.get("until"), "set": args.get("set")}
     _window(selection)
-    if selection["set"] is not None:
-        with _services() as rpc:
-            if not rpc.inventory.list_collections():
-                raise OaiError("noSetHierarchy", "This repository has no sets.")
+    if selection["set"] is not None and not SET_SPEC.fullmatch(selection["set"]):
+        raise OaiError("badArgument", f"{selection['set']!r} is not a setSpec.")
     return selection
 
 
@@ -308,6 +320,8 @@ def _list(root, verb: str, args: dict, with_metadata: bool) -> None:
             limit=page_size, **position)
     records = page["records"]
     if not records:
+        if selection["set"] is not None:
+            _require_sets()
         raise OaiError("noRecordsMatch", "No records match the request.")
     body = _sub(root, verb)
     for record in records:

@@ -62,7 +62,8 @@ class ValidatingSickle(Sickle):
 def oai_system():
     system = LodgeSystem("postgresql", label="oai", extra_env={
         "LODGE_OAI_PAGE_SIZE": str(PAGE_SIZE), "LODGE_OAI_REPOSITORY_ID": REPOSITORY_ID,
-        "LODGE_OAI_ADMIN_EMAIL": "oai-admin@example.edu", "LODGE_REPOSITORY_NAME": "Test Lodge"})
+        "LODGE_OAI_ADMIN_EMAIL": "oai-admin@example.edu", "LODGE_REPOSITORY_NAME": "Test Lodge"},
+        start_timeout=180)  # a loaded machine starts six processes slowly
     system.start()
     yield system
     system.stop()
@@ -275,6 +276,10 @@ ERRORS = [
       "until": "2025-01-01"}, "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "resumptionToken": "abc"},
      "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai dc"}, "badArgument"),
+    ({"verb": "GetRecord", "metadataPrefix": "oai_dc", "identifier": "oai:x\x00"},
+     "badArgument"),
+    ({"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "set": "theses:"}, "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": "marc21"}, "cannotDisseminateFormat"),
     ({"verb": "GetRecord", "metadataPrefix": "marc21",
       "identifier": f"oai:{REPOSITORY_ID}:ark:/99999/direct-0000"}, "cannotDisseminateFormat"),
