@@ -31,6 +31,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from gateway import auth, errors, health, i18n, security
     from gateway.api import api
+    from gateway.api.staff import staff_api
     from gateway.portal import portal
     from gateway.staff import staff
 
@@ -42,4 +43,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(portal)
     app.register_blueprint(staff)
+    app.register_blueprint(staff_api)
     return app
