@@ -73,7 +73,9 @@ def weekly_bars(weeks: list[dict], labels: list[str], submitted: str,
 
 
 def duration_words(seconds: float) -> tuple[float, str]:
-    """A duration as a number and its unit ("minutes", "hours", "days")."""
+    """A duration as a number and its unit ("seconds", "minutes", "hours", "days")."""
+    if seconds < 60:
+        return round(seconds, 1), "seconds"
     if seconds < 3600:
         return round(seconds / 60, 1), "minutes"
     if seconds < 2 * 86400:

@@ -19,7 +19,7 @@ DECIDED = ("approved", "returned", "declined")
 
 def duration_label(seconds: float) -> str:
     amount, unit = duration_words(seconds)
-    return {"minutes": _("%(n)s minutes", n=amount), "hours": _("%(n)s hours", n=amount),
+    return {"seconds": _("%(n)s seconds", n=amount), "minutes": _("%(n)s minutes", n=amount), "hours": _("%(n)s hours", n=amount),
             "days": _("%(n)s days", n=amount)}[unit]
 
 
