@@ -151,6 +151,8 @@ def openapi_document() -> dict:
         **_operation("Download an item's file, honouring access rights", None,
                      params=[item_id, _path_param("file_id")], errors=("404",)),
     }})
+    from gateway.api import staff  # imports the API module, which imports this one
+    staff.describe(spec, _operation, _query)
     document = spec.to_dict()
     document["security"] = [{"bearer": []}, {"session": []}]
     return document

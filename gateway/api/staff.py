@@ -69,3 +69,23 @@ def statistics():
     args = query_args(StatisticsQuery)
     with rpc() as services:
         return jsonify(services.intake.deposit_statistics(actor=g.actor, weeks=args["weeks"]))
+
+
+def describe(spec, operation, query) -> None:
+    """The staff endpoints in the OpenAPI document (`operation` and `query` build its parts)."""
+    from services.common import contracts as c
+
+    spec.components.schema("DepositStatistics", schema=c.DepositStatisticsSchema)
+    spec.path("/api/v1/staff/patrons", operations={"get": operation(
+        "Find people to deposit for, by name, e-mail, username or id (staff)", None,
+        params=[query("q"), query("limit", "integer")], errors=("401", "403", "422"))})
+    spec.path("/api/v1/staff/deposits", operations={"get": operation(
+        "Every deposit, newest change first; q matches titles and depositors' names or "
+        "e-mail addresses (approvers, staff, managers)", "#/components/schemas/DepositPage",
+        params=[query("status", enum=STATUSES), query("profile"), query("q"),
+                query("depositor"), query("page", "integer"), query("per_page", "integer")],
+        errors=("401", "403", "422"))})
+    spec.path("/api/v1/staff/statistics", operations={"get": operation(
+        "Deposits by status, submissions and decisions per week, median time to decision "
+        "per profile (approvers, staff, managers)", "#/components/schemas/DepositStatistics",
+        params=[query("weeks", "integer")], errors=("401", "403", "422"))})

@@ -25,9 +25,9 @@ def starting_metadata(form: list[dict], patron: dict, today: date) -> dict:
     for field in form:
         if field["type"] == "person" and field.get("dc") == "creator":
             creator = {"name": patron["name"] or patron["username"]}
-            metadata[field["key"]] = [creator] if field["repeatable"] else creator
+            metadata[field["key"]] = [creator] if field.get("repeatable") else creator
         elif field["type"] == "date" and field.get("dc") == "date":
-            metadata[field["key"]] = [today.isoformat()] if field["repeatable"] else today.isoformat()
+            metadata[field["key"]] = [today.isoformat()] if field.get("repeatable") else today.isoformat()
     return metadata
 
 
