@@ -134,6 +134,11 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
     if on_behalf_of is not None and not has_role(actor, "staff"):
         raise Forbidden("Only staff may deposit on behalf of someone.",
                         fields={"on_behalf_of": ["needs the staff role"]})
+    if on_behalf_of is not None and on_behalf_of["id"] == actor["id"]:
+        # a deposit on one's own behalf would skip approval: staff deposit for themselves
+        # like everyone else
+        raise InvalidInput("You cannot deposit on your own behalf.",
+                           fields={"on_behalf_of": ["is yourself"]})
     definition = usable_profile(uow.session, actor, profile_id)
     _metadata_errors(definition, metadata, complete=False)
     depositor = on_behalf_of or actor

@@ -74,6 +74,9 @@ def test_only_staff_deposit_for_someone_else(lodge_system, approver, student):
     unknown = lodge_system.client("staff").post("/api/v1/deposits", json={
         "profile_id": "open-works", "metadata": {}, "on_behalf_of": "nobody-at-all"})
     assert expect(unknown, 422)["error"]["fields"] == {"on_behalf_of": ["unknown user"]}
+    myself = lodge_system.client("staff").post("/api/v1/deposits", json={
+        "profile_id": "open-works", "metadata": {}, "on_behalf_of": "staff"})
+    assert expect(myself, 422)["error"]["fields"] == {"on_behalf_of": ["is yourself"]}
 
 
 def test_staff_find_patrons_by_name_email_username_or_id(staff, approver, student):

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.common.exceptions import Forbidden
+from services.common.exceptions import Forbidden, InvalidInput
 from services.intake import statistics
 from services.intake.models import Deposit, HistoryEntry
 from tests.services.conftest import (APPROVER, FACULTY, STAFF, STUDENT, THESIS_METADATA, outbox)
@@ -138,8 +138,12 @@ def test_a_mediated_deposit_names_its_mediator_in_every_status_change(intake, st
     assert others["total"] == 0
 
 
-def test_only_staff_deposit_on_behalf_of_someone(intake):
+def test_only_staff_deposit_on_behalf_of_someone_and_never_for_themselves(intake):
     for actor in (FACULTY, APPROVER):
         with pytest.raises(Forbidden):
             intake.create_deposit(actor=actor, profile_id="open-works", metadata={},
                                   on_behalf_of=STUDENT)
+    with pytest.raises(InvalidInput) as refused:
+        intake.create_deposit(actor=STAFF, profile_id="open-works", metadata={},
+                              on_behalf_of=STAFF)
+    assert refused.value.fields == {"on_behalf_of": ["is yourself"]}
