@@ -32,6 +32,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway import auth, errors, health, i18n, security
     from gateway.api import api
     from gateway.oai import oai
+    from gateway.api.staff import staff_api
     from gateway.portal import portal
     from gateway.staff import staff
     from gateway.staff.letters import staff_letters
@@ -50,4 +51,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(oai)
     app.register_blueprint(public)
     app.register_blueprint(staff_inventory)
+    app.register_blueprint(staff_api)
     return app

@@ -165,6 +165,8 @@ def openapi_document() -> dict:
     }})
     from gateway.api import inventory
     inventory.document(spec, _operation, _path_param, _query, _ref)
+    from gateway.api import staff  # imports the API module, which imports this one
+    staff.describe(spec, _operation, _query)
     document = spec.to_dict()
     document["security"] = [{"bearer": []}, {"session": []}]
     return document

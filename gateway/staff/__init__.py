@@ -198,3 +198,7 @@ def _editor(profile_id: str | None):
         access_names=access_names(), approval_names=approval_names(),
         blank=blank_row(),
     ), status
+
+
+# the staff desk's other pages register themselves on this blueprint
+from gateway.staff import dashboard, deposits, mediated  # noqa: E402,F401

@@ -282,6 +282,7 @@ class DepositSummarySchema(Lenient):
     depositor = fields.Nested(PersonRefSchema, required=True)
     item_id = fields.Str(allow_none=True)
     updated_at = DateTime(required=True)
+    mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
 
 
 def page_of(item_schema: type[Schema]) -> type[Schema]:
@@ -411,6 +412,7 @@ class DepositStatusChanged(EventSchema):
     item_id = fields.Str(allow_none=True, load_default=None)
     item_identifier = fields.Str(allow_none=True, load_default=None)
     report = fields.Nested(ValidationReportSchema, allow_none=True, load_default=None)
+    # the staff member who deposited on the depositor's behalf, on every step of such a deposit
     mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
     review = fields.Nested(lambda: ReviewRuleSchema(), allow_none=True, load_default=None)
 
@@ -900,3 +902,42 @@ class FixityReportSchema(Lenient):
 class FixityAuditSchema(Lenient):
     checked = fields.Int(required=True)
     failed = fields.Int(required=True)
+
+
+# --- issue 5: staff-mediated deposit, dashboard, all deposits ---
+
+class SearchDepositsRequest(ActorRequest, PageRequest):
+    """Every deposit, for staff: by status and profile, by words in the title or by depositor."""
+    status = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(STATUSES))
+    profile_id = fields.Str(load_default=None, allow_none=True)
+    title = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    # depositors whose name or e-mail matched the same words (the gateway knows the accounts)
+    depositor_ids = fields.List(fields.Str(), load_default=list, validate=validate.Length(max=100))
+    depositor_id = fields.Str(load_default=None, allow_none=True)
+
+
+class DepositStatisticsRequest(ActorRequest):
+    weeks = fields.Int(load_default=12, validate=validate.Range(min=1, max=104))
+
+
+class WeekCountSchema(Lenient):
+    week = Date(required=True)  # the Monday (UTC) the week starts on
+    submitted = fields.Int(required=True)
+    approved = fields.Int(required=True)
+    returned = fields.Int(required=True)
+    declined = fields.Int(required=True)
+
+
+class ProfileTurnaroundSchema(Lenient):
+    profile_id = fields.Str(required=True)
+    decisions = fields.Int(required=True)
+    median_seconds = fields.Float(required=True)
+
+
+class DepositStatisticsSchema(Lenient):
+    total = fields.Int(required=True)
+    by_status = fields.Dict(keys=fields.Str(), values=fields.Int(), required=True)
+    weeks = fields.List(fields.Nested(WeekCountSchema), required=True)
+    turnaround = fields.List(fields.Nested(ProfileTurnaroundSchema), required=True)
+    since = Date(required=True)
+    computed_at = DateTime(required=True)

@@ -40,6 +40,8 @@ class Deposit(Base):
     __table_args__ = (
         Index("ix_deposits_depositor_updated", "depositor_id", "updated_at"),
         Index("ix_deposits_status_updated", "status", "updated_at"),
+        # every deposit, newest change first (the staff list)
+        Index("ix_deposits_updated", "updated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -83,6 +85,10 @@ class DepositFile(StoredFileColumns, Base):
 
 class HistoryEntry(Base):
     __tablename__ = "deposit_history"
+    __table_args__ = (
+        # the dashboard: steps of one kind within a span of weeks
+        Index("ix_deposit_history_to_status_at", "to_status", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     deposit_id: Mapped[str] = mapped_column(ForeignKey("deposits.id"), index=True)

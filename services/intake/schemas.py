@@ -16,6 +16,7 @@ def deposit_summary(deposit: Deposit) -> dict:
         "id": deposit.id, "profile_id": deposit.profile_id, "status": deposit.status,
         "revision": deposit.revision, "title": deposit.title, "depositor": deposit.depositor,
         "item_id": deposit.item_id, "updated_at": deposit.updated_at,
+        "mediated_by": deposit.mediated_by,
     }
 
 
@@ -25,7 +26,6 @@ def deposit_view(deposit: Deposit, actor: dict) -> dict:
         **deposit_summary(deposit),
         "profile_version": deposit.profile_version,
         "metadata": deposit.meta,
-        "mediated_by": deposit.mediated_by,
         "files": [file_view(f) for f in deposit.files],
         "history": [{
             "revision": h.revision, "from_status": h.from_status, "to_status": h.to_status,

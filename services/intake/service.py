@@ -2,11 +2,11 @@
 from nameko.rpc import ServiceRpc
 
 from services.common import contracts as c
-from services.common.auth import require_role
+from services.common.auth import is_staff, require_role
 from services.common.dependencies import FileStorage, Store
-from services.common.exceptions import InvalidInput
+from services.common.exceptions import Forbidden, InvalidInput
 from services.common.messaging import handles_event, rpc
-from services.intake import deposits, lifecycle
+from services.intake import deposits, lifecycle, statistics
 from services.intake.schemas import deposit_page, deposit_view, file_view, version_view
 
 
@@ -72,6 +72,23 @@ class IntakeService:
         with self.store.reading() as session:
             return deposit_page(deposits.list_deposits(session, actor, status, depositor_id,
                                                        page, per_page))
+
+    @rpc
+    @c.rpc_contract(c.SearchDepositsRequest, c.DepositPage())
+    def search_deposits(self, actor, status, profile_id, title, depositor_ids, depositor_id,
+                        page, per_page):
+        with self.store.reading() as session:
+            return deposit_page(deposits.search_deposits(
+                session, actor, status, profile_id, title, depositor_ids, depositor_id, page,
+                per_page))
+
+    @rpc
+    @c.rpc_contract(c.DepositStatisticsRequest, c.DepositStatisticsSchema())
+    def deposit_statistics(self, actor, weeks):
+        if not is_staff(actor):
+            raise Forbidden("The dashboard is for staff.")
+        with self.store.reading() as session:
+            return statistics.deposit_statistics(session, weeks)
 
     @rpc
     @c.rpc_contract(c.UpdateDepositRequest, c.DepositView())

@@ -1,0 +1,91 @@
+"""REST API for staff: find a patron, every deposit, the dashboard's figures."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify
+from marshmallow import fields, validate
+
+from gateway.api import query_args, rpc
+from gateway.auth import roles_required
+from gateway.patrons import MAX_QUERY, MAX_RESULTS, find_people, person_view
+from services.common.contracts import STATUSES, Strict
+
+staff_api = Blueprint("staff_api", __name__, url_prefix="/api/v1/staff")
+
+# who works with deposits beyond their own; services check the roles again
+DESK_ROLES = ("approver", "staff", "manager")
+
+
+class PatronQuery(Strict):
+    q = fields.Str(required=True, validate=validate.Length(min=1, max=MAX_QUERY))
+    limit = fields.Int(load_default=10, validate=validate.Range(min=1, max=MAX_RESULTS))
+
+
+class AllDepositsQuery(Strict):
+    status = fields.Str(load_default=None, validate=validate.OneOf(STATUSES))
+    profile = fields.Str(load_default=None)
+    q = fields.Str(load_default=None, validate=validate.Length(max=MAX_QUERY))
+    depositor = fields.Str(load_default=None)
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class StatisticsQuery(Strict):
+    weeks = fields.Int(load_default=12, validate=validate.Range(min=1, max=104))
+
+
+def people_matching(words: str, limit: int = 10) -> list[dict]:
+    with current_app.extensions["lodge.database"].reading() as session:
+        return [person_view(user) for user in find_people(session, words, limit)]
+
+
+def all_deposits(services, status=None, profile=None, q=None, depositor=None, page=1,
+                 per_page=25) -> dict:
+    """One page of every deposit; words match titles and depositors' names or e-mails."""
+    words = (q or "").strip() or None
+    depositor_ids = [p["id"] for p in people_matching(words, MAX_RESULTS)] if words else []
+    return services.intake.search_deposits(
+        actor=g.actor, status=status, profile_id=profile, title=words,
+        depositor_ids=depositor_ids, depositor_id=depositor, page=page, per_page=per_page)
+
+
+@staff_api.get("/patrons")
+@roles_required("staff")
+def patrons():
+    args = query_args(PatronQuery)
+    return jsonify(items=people_matching(args["q"], args["limit"]))
+
+
+@staff_api.get("/deposits")
+@roles_required(*DESK_ROLES)
+def deposits():
+    args = query_args(AllDepositsQuery)
+    with rpc() as services:
+        return jsonify(all_deposits(services, **args))
+
+
+@staff_api.get("/statistics")
+@roles_required(*DESK_ROLES)
+def statistics():
+    args = query_args(StatisticsQuery)
+    with rpc() as services:
+        return jsonify(services.intake.deposit_statistics(actor=g.actor, weeks=args["weeks"]))
+
+
+def describe(spec, operation, query) -> None:
+    """The staff endpoints in the OpenAPI document (`operation` and `query` build its parts)."""
+    from services.common import contracts as c
+
+    spec.components.schema("DepositStatistics", schema=c.DepositStatisticsSchema)
+    spec.path("/api/v1/staff/patrons", operations={"get": operation(
+        "Find people to deposit for, by name, e-mail, username or id (staff)", None,
+        params=[query("q"), query("limit", "integer")], errors=("401", "403", "422"))})
+    spec.path("/api/v1/staff/deposits", operations={"get": operation(
+        "Every deposit, newest change first; q matches titles and depositors' names or "
+        "e-mail addresses (approvers, staff, managers)", "#/components/schemas/DepositPage",
+        params=[query("status", enum=STATUSES), query("profile"), query("q"),
+                query("depositor"), query("page", "integer"), query("per_page", "integer")],
+        errors=("401", "403", "422"))})
+    spec.path("/api/v1/staff/statistics", operations={"get": operation(
+        "Deposits by status, submissions and decisions per week, median time to decision "
+        "per profile (approvers, staff, managers)", "#/components/schemas/DepositStatistics",
+        params=[query("weeks", "integer")], errors=("401", "403", "422"))})

@@ -1,0 +1,25 @@
+"""indexes for the staff dashboard and the list of every deposit
+
+Revision ID: 0003_i5b
+Revises: 0002
+Create Date: 2026-11-29 21:40:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+revision: str = '0003_i5b'
+down_revision: Union[str, Sequence[str], None] = '0002'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_deposits_updated', 'deposits', ['updated_at'])
+    op.create_index('ix_deposit_history_to_status_at', 'deposit_history', ['to_status', 'at'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_deposit_history_to_status_at', table_name='deposit_history')
+    op.drop_index('ix_deposits_updated', table_name='deposits')

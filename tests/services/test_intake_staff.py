@@ -1,0 +1,149 @@
+"""Intake for staff: deposits on a patron's behalf, the list of every deposit, the dashboard's
+figures (computed in SQL, checked here on SQLite and PostgreSQL)."""
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from services.common.exceptions import Forbidden, InvalidInput
+from services.intake import statistics
+from services.intake.models import Deposit, HistoryEntry
+from tests.services.conftest import (APPROVER, FACULTY, STAFF, STUDENT, THESIS_METADATA, outbox)
+from tests.services.test_intake import add_pdf, intake, validated  # noqa: F401 (fixture)
+
+TODAY = date(2026, 11, 25)  # a Wednesday; its week starts on Monday 23 November
+MONDAY = date(2026, 11, 23)
+
+
+def at(day: date, hours: float = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, 9, tzinfo=timezone.utc) + timedelta(hours=hours)
+
+
+def seed(database, profile_id, steps, status="archived", title="A work", depositor="u-student"):
+    """A deposit with the given history: (from, to, at, reason_code, revision) per step."""
+    deposit_id = uuid.uuid4().hex
+    with database.unit_of_work() as uow:
+        uow.session.add(Deposit(
+            id=deposit_id, profile_id=profile_id, profile_version=1, status=status, revision=1,
+            title=title, meta={}, depositor_id=depositor,
+            depositor={"id": depositor, "name": depositor, "email": "", "locale": "en"},
+            created_at=steps[0][2], updated_at=steps[-1][2]))
+        uow.session.flush()
+        for from_status, to_status, when, reason, revision in steps:
+            uow.session.add(HistoryEntry(deposit_id=deposit_id, revision=revision,
+                                         from_status=from_status, to_status=to_status,
+                                         actor={"id": "x"}, reason_code=reason, at=when))
+    return deposit_id
+
+
+def reviewed(database, profile_id, submitted_at, hours, decision="approved", reason=None,
+             revision=1):
+    return seed(database, profile_id, [
+        (None, "draft", submitted_at - timedelta(hours=1), None, 1),
+        ("draft", "submitted", submitted_at, None, revision),
+        ("submitted", "in_review", submitted_at + timedelta(minutes=1), None, revision),
+        ("in_review", decision, submitted_at + timedelta(hours=hours), reason, revision),
+    ], status=decision)
+
+
+def test_statistics_count_statuses_weeks_and_median_time_to_decision(intake):
+    database = intake.database
+    this_week, last_week = at(MONDAY), at(MONDAY - timedelta(weeks=1), 2)
+    reviewed(database, "thesis", this_week, 1)
+    reviewed(database, "thesis", this_week, 3, "returned", "metadata_incomplete")
+    reviewed(database, "thesis", last_week, 10, "declined", "out_of_scope")
+    reviewed(database, "report", last_week, 2)
+    reviewed(database, "report", last_week, 4)
+    # decided by the system: counted as decisions, but not in the time people wait
+    reviewed(database, "report", this_week, 0.001, reason="automatic")
+    reviewed(database, "thesis", this_week, 0.001, reason="staff_mediated")
+    # long ago: outside the weeks asked for, also for the median
+    reviewed(database, "thesis", at(MONDAY - timedelta(weeks=30)), 500)
+    seed(database, "thesis", [(None, "draft", this_week, None, 1)], status="draft")
+
+    figures = statistics.deposit_statistics(database.sessions(), weeks=4, today=TODAY)
+
+    assert figures["since"] == MONDAY - timedelta(weeks=3)
+    assert figures["by_status"] == {"approved": 6, "returned": 1, "declined": 1, "draft": 1}
+    assert figures["total"] == 9
+    weeks = {w["week"]: w for w in figures["weeks"]}
+    assert list(weeks) == [MONDAY - timedelta(weeks=n) for n in (3, 2, 1, 0)]
+    assert weeks[MONDAY] == {"week": MONDAY, "submitted": 4, "approved": 3, "returned": 1,
+                             "declined": 0}
+    assert weeks[MONDAY - timedelta(weeks=1)] == {
+        "week": MONDAY - timedelta(weeks=1), "submitted": 3, "approved": 2, "returned": 0,
+        "declined": 1}
+    assert weeks[MONDAY - timedelta(weeks=3)]["submitted"] == 0
+    turnaround = {t["profile_id"]: t for t in figures["turnaround"]}
+    # thesis: 1 h, 3 h, 10 h → 3 h; report: 2 h, 4 h → 3 h (the middle two averaged)
+    assert turnaround["thesis"]["decisions"] == 3
+    assert turnaround["thesis"]["median_seconds"] == pytest.approx(3 * 3600, abs=1)
+    assert turnaround["report"]["decisions"] == 2
+    assert turnaround["report"]["median_seconds"] == pytest.approx(3 * 3600, abs=1)
+
+
+def test_the_dashboard_rpc_is_for_staff_only(intake):
+    for actor in (APPROVER, STAFF):
+        assert intake.deposit_statistics(actor=actor, weeks=2)["total"] == 0
+    with pytest.raises(Forbidden):
+        intake.deposit_statistics(actor=STUDENT, weeks=2)
+
+
+def test_staff_find_every_deposit_by_status_title_or_depositor(intake):
+    database = intake.database
+    moss = seed(database, "thesis", [(None, "draft", at(TODAY), None, 1)], status="draft",
+                title="Mosses of 100% peat")
+    tide = seed(database, "report", [(None, "draft", at(TODAY, 1), None, 1)], status="archived",
+                title="Tides", depositor="u-faculty")
+    seed(database, "report", [(None, "draft", at(TODAY, 2), None, 1)], status="archived",
+         title="Peat and heather")
+
+    def ids(**criteria):
+        arguments = {"status": None, "profile_id": None, "title": None, "depositor_ids": [],
+                     "depositor_id": None, "page": 1, "per_page": 25, **criteria}
+        page = intake.search_deposits(actor=APPROVER, **arguments)
+        return [d["id"] for d in page["items"]], page["total"]
+
+    every, total = ids()
+    assert total == 3 and every[1:] == [tide, moss]  # newest change first
+    assert ids(title="100%") == ([moss], 1)  # wildcards in the words are literal
+    assert ids(title="tides", depositor_ids=["u-student"])[1] == 3
+    assert ids(depositor_ids=["u-faculty"]) == ([tide], 1)
+    assert ids(status="archived", profile_id="report", depositor_id="u-faculty") == ([tide], 1)
+    assert ids(per_page=2, page=2)[0] == [moss]
+    with pytest.raises(Forbidden):
+        intake.search_deposits(actor=STUDENT, status=None, profile_id=None, title=None,
+                               depositor_ids=[], depositor_id=None, page=1, per_page=25)
+
+
+def test_a_mediated_deposit_names_its_mediator_in_every_status_change(intake, storage):
+    deposit = intake.create_deposit(actor=STAFF, profile_id="thesis", metadata=THESIS_METADATA,
+                                    on_behalf_of=STUDENT)
+    assert deposit["depositor"]["id"] == STUDENT["id"]
+    assert deposit["mediated_by"]["name"] == "Robin Staff"
+    add_pdf(intake, storage, STAFF, deposit["id"])
+    intake.update_deposit(actor=STAFF, deposit_id=deposit["id"], accept_terms=True)
+    submitted = intake.submit(actor=STAFF, deposit_id=deposit["id"])
+    intake.on_deposit_validated(validated(submitted))
+    changes = outbox(intake.database, "deposit_status_changed")
+    assert [c["to_status"] for c in changes] == ["submitted", "in_review"]
+    assert all(c["mediated_by"]["id"] == STAFF["id"] for c in changes)
+    [event] = outbox(intake.database, "deposit_submitted")
+    assert event["deposit"]["mediated_by"]["id"] == STAFF["id"]
+    # the patron sees it among their deposits; another patron cannot see it
+    mine = intake.list_deposits(actor=STUDENT, status=None, depositor_id=None, page=1, per_page=25)
+    assert [d["mediated_by"]["id"] for d in mine["items"]] == [STAFF["id"]]
+    others = intake.list_deposits(actor=FACULTY, status=None, depositor_id=None, page=1,
+                                  per_page=25)
+    assert others["total"] == 0
+
+
+def test_only_staff_deposit_on_behalf_of_someone_and_never_for_themselves(intake):
+    for actor in (FACULTY, APPROVER):
+        with pytest.raises(Forbidden):
+            intake.create_deposit(actor=actor, profile_id="open-works", metadata={},
+                                  on_behalf_of=STUDENT)
+    with pytest.raises(InvalidInput) as refused:
+        intake.create_deposit(actor=STAFF, profile_id="open-works", metadata={},
+                              on_behalf_of=STAFF)
+    assert refused.value.fields == {"on_behalf_of": ["is yourself"]}
