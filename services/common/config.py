@@ -37,6 +37,10 @@ class Settings:
     rpc_timeout: float
     rpc_pool_size: int
     cookie_secure: bool
+    # clamd: a Unix socket path, or host:port; neither set means no scanner is configured
+    clamd_socket: str = ""
+    clamd_address: str = ""
+    clamd_timeout: float = 120.0
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -73,6 +77,9 @@ def get_settings() -> Settings:
         rpc_timeout=float(_env("LODGE_RPC_TIMEOUT", "30")),
         rpc_pool_size=int(_env("LODGE_RPC_POOL_SIZE", "8")),
         cookie_secure=_env_bool("LODGE_COOKIE_SECURE", True),
+        clamd_socket=_env("LODGE_CLAMD_SOCKET", ""),
+        clamd_address=_env("LODGE_CLAMD_ADDRESS", ""),
+        clamd_timeout=float(_env("LODGE_CLAMD_TIMEOUT", "120")),
     )
 
 
