@@ -232,6 +232,10 @@ class FileCheckSchema(Lenient):
     check = fields.Str(required=True)
     passed = fields.Bool(required=True)
     message = fields.Str(required=True)
+    # the message as a code and its parameters, for the gateway to translate
+    # (services/common/validation_messages.py)
+    code = fields.Str(load_default=None, allow_none=True)
+    params = fields.Dict(keys=fields.Str(), load_default=dict)
 
 
 class FileReportSchema(Lenient):
@@ -240,6 +244,9 @@ class FileReportSchema(Lenient):
     passed = fields.Bool(required=True)
     media_type = fields.Str(allow_none=True, load_default=None)
     checks = fields.List(fields.Nested(FileCheckSchema), required=True)
+    # an archive's listing: kind, entries (name, size, depth), entry_count, expanded_size
+    archive = fields.Dict(keys=fields.Str(), load_default=None, allow_none=True)
+    technical = fields.Dict(keys=fields.Str(), load_default=dict)
 
 
 class ValidationReportSchema(Lenient):
