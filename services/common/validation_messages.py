@@ -86,10 +86,13 @@ def render(code: str, params: dict | None = None) -> str:
 
 
 def human_size(size: int) -> str:
-    """Sizes as people write them: 1.5 MB (decimal units, as file managers show)."""
+    """Sizes as people write them: 1.5 MB (decimal units, as file managers show); exact
+    bytes below 10,000, so a limit and a size just over it never read the same."""
+    if size < 10_000:
+        return f"{size} bytes"
     value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+    for unit in ("KB", "MB", "GB", "TB"):
         value /= 1000
-    raise AssertionError("unreachable")
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"

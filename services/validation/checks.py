@@ -52,7 +52,7 @@ def sniff(head: bytes) -> str:
     return magic.from_buffer(head, mime=True) if head else "application/x-empty"
 
 
-def result(name: str, passed: bool, code: str, **params) -> dict:
+def result(name: str, passed: bool, code: str, /, **params) -> dict:
     return {"check": name, "passed": passed, "code": code, "params": params,
             "message": render(code, params)}
 

@@ -41,8 +41,7 @@ def measure(media_type: str, chunks: Iterable[bytes]) -> dict | None:
         return None
     child = subprocess.Popen(
         [sys.executable, "-m", "services.validation.technical", kind],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        preexec_fn=_limits)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         sent = 0
         try:
@@ -52,9 +51,8 @@ def measure(media_type: str, chunks: Iterable[bytes]) -> dict | None:
                 sent += len(chunk)
                 if sent >= MAX_BYTES:
                     break
-            child.stdin.close()
         except BrokenPipeError:
-            pass
+            pass  # the child gave up early; its answer says why
         try:
             out, _ = child.communicate(timeout=WALL_SECONDS)
         except subprocess.TimeoutExpired:
@@ -72,7 +70,8 @@ def measure(media_type: str, chunks: Iterable[bytes]) -> dict | None:
     return answer["technical"]
 
 
-def _limits() -> None:
+def _limit_myself() -> None:
+    """The child caps itself first thing (a preexec_fn would fork the eventlet parent)."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
 
@@ -94,8 +93,11 @@ def pdf(handle) -> dict:
     metadata = reader.trailer["/Root"].get("/Metadata")
     if metadata is not None:
         xmp = metadata.get_object().get_data()
-        found = {m.group(1).decode(): (m.group(2) or m.group(3) or b"").decode().strip()
-                 for m in _PDFA.finditer(xmp)}
+        found = {}
+        for match in _PDFA.finditer(xmp):  # closing tags match too, with nothing in them
+            value = (match.group(2) or match.group(3) or b"").decode(errors="replace").strip()
+            if value:
+                found.setdefault(match.group(1).decode(), value)
         if found.get("part"):
             facts["pdfa"] = f"PDF/A-{found['part']}{found.get('conformance', '').lower()}"
     return facts
@@ -128,6 +130,7 @@ READERS = {"pdf": pdf, "audio": media, "video": media, "image": image}
 
 
 def main(kind: str) -> None:
+    _limit_myself()
     with tempfile.SpooledTemporaryFile(max_size=32 * 1024 ** 2) as handle:
         while chunk := sys.stdin.buffer.read(1024 * 1024):
             handle.write(chunk)
