@@ -7,7 +7,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    session, url_for)
 from flask_babel import gettext as _
 
-from gateway import auth, deposit_form, identity
+from gateway import auth, deposit_form, identity, validation_report
 from gateway.access import files_visible
 from gateway.i18n import LANGUAGES
 from gateway.models import User
@@ -15,6 +15,7 @@ from services.common.contracts import STATUSES
 from services.common.exceptions import InvalidInput, LodgeError
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
+validation_report.register(portal)  # the report partial works on every page, staff's too
 
 
 def services():

@@ -1,0 +1,34 @@
+"""Validation's report in the reader's language.
+
+Validation sends each check as a message code with parameters (and the English text); the
+wording lives in services/common/validation_messages.py and its translations in the
+gateway's catalogue (babel.cfg extracts that module). Unknown codes fall back to the text.
+"""
+from __future__ import annotations
+
+from flask_babel import gettext
+
+from services.common.validation_messages import MESSAGES
+
+
+def check_text(check: dict) -> str:
+    template = MESSAGES.get(check.get("code") or "")
+    if template is None:
+        return check.get("message", "")
+    try:
+        return gettext(template, **(check.get("params") or {}))
+    except (KeyError, TypeError, ValueError):  # parameters that do not fit: the service's text
+        return check.get("message", "")
+
+
+def duration(seconds: float | int | None) -> str:
+    """1:05:09 or 4:07, as players show it."""
+    total = int(round(seconds or 0))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def register(blueprint) -> None:
+    blueprint.add_app_template_global(check_text, "check_text")
+    blueprint.add_app_template_filter(duration, "duration")
