@@ -6,9 +6,14 @@ gateway's catalogue (babel.cfg extracts that module). Unknown codes fall back to
 """
 from __future__ import annotations
 
+import logging
+
+from flask import current_app
 from flask_babel import gettext
 
 from services.common.validation_messages import MESSAGES
+
+log = logging.getLogger(__name__)
 
 
 def check_text(check: dict) -> str:
@@ -32,3 +37,19 @@ def duration(seconds: float | int | None) -> str:
 def register(blueprint) -> None:
     blueprint.add_app_template_global(check_text, "check_text")
     blueprint.add_app_template_filter(duration, "duration")
+
+
+def precheck_upload(storage_key: str, filename: str, file_rules: dict) -> dict | None:
+    """Validation's quick pre-check of a file just uploaded, its messages in the reader's
+    language. The upload stands either way: if the pre-check cannot run, the full check
+    after submit still will, so this answers None rather than fail the upload."""
+    try:
+        with current_app.extensions["lodge.rpc"].client() as services:
+            report = services.validation.check_file(storage_key=storage_key, filename=filename,
+                                                   file_rules=file_rules)
+    except Exception:  # noqa: BLE001 - a pre-check is advice; the upload already succeeded
+        log.warning("pre-check of %s failed", storage_key, exc_info=True)
+        return None
+    for check in report["checks"]:
+        check["message"] = check_text(check)
+    return report

@@ -1,7 +1,8 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from services.common.contracts import AccessChoiceSchema, ProfileDefinitionSchema, Strict
+from services.common.contracts import (AccessChoiceSchema, FileReportSchema,
+                                       ProfileDefinitionSchema, Strict)
 
 
 class CreateDepositBody(Strict):
@@ -68,3 +69,5 @@ class FileCreated(Strict):
     size = fields.Int(required=True)
     sha256 = fields.Str(required=True)
     media_type = fields.Str(required=True)
+    # validation's quick pre-check, messages in the caller's language; null if it could not run
+    precheck = fields.Nested(FileReportSchema, allow_none=True)

@@ -215,6 +215,7 @@ def upload_policy(session, actor: dict, deposit_id: str) -> dict:
         "deposit_id": deposit.id,
         "max_file_size": min(rules["max_file_size"], rules["max_total_size"] - used),
         "allowed_extensions": rules["allowed_extensions"],
+        "file_rules": rules,  # for validation's pre-check of the upload
     }
 
 

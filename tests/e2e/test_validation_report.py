@@ -73,10 +73,7 @@ def test_eicar_fails_validation_and_the_depositor_reads_why(scanning_lodge, port
                                        "report.pdf": []}
     assert returned["history"][-1]["reason_code"] == "checks_failed"
 
-    portal.goto("/login")
-    portal.get_by_label("Username").fill("student")
-    portal.get_by_label("Password").fill("demo")
-    portal.get_by_role("button", name="Sign in").click()
+    sign_in(portal)
     portal.goto(f"/deposits/{returned['id']}")
     report = portal.locator(".validation-report")
     see(report).to_contain_text("Some files did not pass the automatic checks.")
@@ -97,17 +94,45 @@ def test_eicar_fails_validation_and_the_depositor_reads_why(scanning_lodge, port
     see(portal.locator(".validation-report .check-file.failed .problems")).to_contain_text(
         "In dieser Datei wurde ein Virus gefunden")
     screenshot(portal, "validation-02-virus-found-de")
+    portal.get_by_role("button", name="English").click()  # the choice sticks to the account
+    see(portal.locator(".validation-report h2")).to_have_text("Checks on your files")
+
+
+def sign_in(portal, username="student"):
+    portal.goto("/login")
+    portal.get_by_label("Username").fill(username)
+    portal.get_by_label("Password").fill("demo")
+    portal.get_by_role("button", name="Sign in").click()
+
+
+def test_the_pre_check_warns_at_upload(scanning_lodge, portal, tmp_path):
+    student = scanning_lodge.client("student")
+    deposit = student.create_deposit("open-works", METADATA)
+    created = student.upload(deposit["id"], "thesis.pdf", corpus.windows_program())
+    precheck = created["precheck"]
+    assert precheck["passed"] is False
+    assert [c["code"] for c in precheck["checks"] if not c["passed"]] == ["format_program_windows"]
+    listed = student.upload(deposit["id"], "data.zip", corpus.zipped([("a.csv", b"1,2\n")]))
+    assert listed["precheck"]["passed"] is True
+    assert listed["precheck"]["archive"]["entries"][0]["name"] == "a.csv"
+
+    # in the portal, the widget shows the problem under the file as soon as it is uploaded
+    program = tmp_path / "thesis.pdf"
+    program.write_bytes(corpus.windows_program())
+    sign_in(portal)
+    portal.goto(f"/deposits/{deposit['id']}/edit")
+    portal.locator("#file-input").set_input_files(str(program))
+    see(portal.locator("#file-list .file.warned .problems")).to_contain_text(
+        "This file is a Windows program, not a PDF file. Upload the PDF file itself.")
+    screenshot(portal, "validation-03-pre-check-at-upload")
 
 
 def test_an_unreachable_clamd_fails_the_scan_check(scanning_lodge, own_clamd, portal):
     own_clamd.stop()
     _, returned = deposit_with(scanning_lodge, [("report.pdf", corpus.pdf(1))])
     assert failing_codes(returned) == {"report.pdf": ["virus_scan_failed"]}
-    portal.goto("/login")
-    portal.get_by_label("Username").fill("student")
-    portal.get_by_label("Password").fill("demo")
-    portal.get_by_role("button", name="Sign in").click()
+    sign_in(portal)
     portal.goto(f"/deposits/{returned['id']}")
     see(portal.locator(".validation-report .problems")).to_contain_text(
         "The virus scan could not run")
-    screenshot(portal, "validation-03-scan-could-not-run")
+    screenshot(portal, "validation-04-scan-could-not-run")
