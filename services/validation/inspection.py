@@ -10,9 +10,10 @@ metadata.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import tempfile
 import zipfile
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from services.validation import checks, technical
 from services.validation.archives import ArchiveLimits, ArchiveProblem, inspect
@@ -69,6 +70,24 @@ def _content_checks(handle: BinaryIO, filename: str, size: int, rules: dict,
     return media_type, found, report
 
 
+class _Hashing:
+    """Chunks passed through unchanged, hashed on the way."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = chunks
+        self._sha256 = hashlib.sha256()
+        self.finished = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self._sha256.update(chunk)
+            yield chunk
+        self.finished = True
+
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+
 def precheck(storage, key: str, filename: str, rules: dict,
              limits: ArchiveLimits = ArchiveLimits()) -> dict:
     size = storage.size(key)
@@ -88,11 +107,14 @@ def full_check(storage, stored: dict, rules: dict, scanner: Clamd,
     with seekable(storage, key) as handle:
         media_type, found, archive = _content_checks(handle, stored["filename"], size, rules,
                                                      limits, True)
+    hashing = _Hashing(storage.read(key))
     if size and (rules.get("virus_scan") or scanner.configured):
-        found.append(checks.virus_check(scanner.scan(storage.read(key))))
+        found.append(checks.virus_check(scanner.scan(hashing)))
     elif size:
         found.append(checks.virus_check(None))
-    found.append(checks.fixity_check(stored["sha256"], storage.digest(key).sha256))
+    # the scan's pass over the file hashes it too; a second read only if the scan stopped early
+    actual = hashing.sha256() if hashing.finished else storage.digest(key).sha256
+    found.append(checks.fixity_check(stored["sha256"], actual))
     facts = {}
     if size and all(c["passed"] for c in found):  # never parse what already failed
         try:

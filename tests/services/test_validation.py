@@ -99,6 +99,15 @@ def test_a_file_changed_after_upload_fails_fixity(validation, storage):
     assert failing(event["report"]["files"][0]) == {"fixity": "fixity_changed"}
 
 
+def test_the_scan_pass_rehashes_the_file_too(scanned, storage):
+    entry = staged(storage, "a.pdf", PDF, "f1")
+    storage.save(entry["storage_key"], iter([PDF + b"tampered"]))
+    scanned.on_deposit_submitted(submitted([entry], rules={**RULES, "virus_scan": True}))
+    [event] = outbox(scanned.database, "deposit_validated")
+    assert failing(event["report"]["files"][0]) == {"fixity": "fixity_changed"}
+    assert "virus_clean" in [c["code"] for c in event["report"]["files"][0]["checks"]]
+
+
 def test_too_few_files(validation):
     validation.on_deposit_submitted(submitted([]))
     [event] = outbox(validation.database, "deposit_validated")
