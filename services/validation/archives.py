@@ -18,6 +18,7 @@ from services.common.validation_messages import human_size
 
 READ_CHUNK = 1024 * 1024
 LISTED_ENTRIES = 200  # entries named in the report; the count covers all
+MAX_NAME = 300  # characters of an entry's name kept in the report
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,13 @@ class ArchiveLimits:
 class ArchiveProblem(Exception):
     def __init__(self, code: str, **params):
         super().__init__(code)
-        self.code, self.params = code, params
+        self.code = code
+        self.params = {key: _shorten(value) if isinstance(value, str) else value
+                       for key, value in params.items()}
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_NAME else text[:MAX_NAME] + "…"
 
 
 @dataclass
@@ -48,7 +55,7 @@ class Listing:
     def add(self, name: str, size: int, depth: int) -> None:
         self.entry_count += 1
         if len(self.entries) < LISTED_ENTRIES:
-            self.entries.append({"name": name, "size": size, "depth": depth})
+            self.entries.append({"name": _shorten(name), "size": size, "depth": depth})
 
     def as_report(self) -> dict:
         return {"kind": self.kind, "entries": self.entries, "entry_count": self.entry_count,

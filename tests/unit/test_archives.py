@@ -100,3 +100,8 @@ def test_the_pre_check_defers_large_compressed_tars():
     data = corpus.tarred([("a.txt", b"a")])
     report = listing(data, expand=False, limits=ArchiveLimits(quick_tar_size=10))
     assert report.deferred is True and report.entries == []
+
+
+def test_long_entry_names_are_shortened_in_the_report():
+    report = listing(corpus.zipped([("d" * 5000 + ".txt", b"x")]))
+    assert len(report.entries[0]["name"]) == 301 and report.entries[0]["name"].endswith("…")
