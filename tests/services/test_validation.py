@@ -141,6 +141,14 @@ def test_eicar_plain_and_zipped_fail_the_virus_check(scanned, storage):
     assert {c["code"] for c in clean["checks"]} >= {"virus_clean", "fixity_ok", "format_ok"}
 
 
+def test_clamd_over_tcp(validation, storage, monkeypatch, clamd):
+    monkeypatch.setenv("LODGE_CLAMD_SOCKET", "")
+    monkeypatch.setenv("LODGE_CLAMD_ADDRESS", clamd.address)
+    get_settings.cache_clear()
+    event = validate(validation, storage, [("readme.txt", corpus.EICAR_FILE)])
+    assert failing(event["report"]["files"][0]) == {"virus": "virus_found"}
+
+
 def test_files_over_clamds_limits_are_not_passed_as_clean(scanned, storage):
     from tests.support.clamd import MAX_FILE_SIZE, STREAM_MAX_LENGTH
     event = validate(scanned, storage, [("a.txt", b"a" * (MAX_FILE_SIZE + 1000)),

@@ -1,5 +1,5 @@
 """A private clamd for tests: temp config, a local socket, and a signature database made on
-the spot that knows the EICAR test file (the network is closed, so freshclam cannot run).
+the spot that knows the EICAR test file, listening on a local socket and a free TCP port (the network is closed, so freshclam cannot run).
 
 Its limits are small on purpose (MaxFileSize 2 MiB, StreamMaxLength 4 MiB) so tests can
 show that files over clamd's limits are reported, not passed as clean (AlertExceedsMax).
@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from services.validation.scanner import Clamd
+from tests.support.system import free_port
 
 # The EICAR anti-virus test file, assembled here so no scanner flags this source file.
 EICAR = ("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS" + "-TEST-FILE!$H+H*").encode()
@@ -20,6 +21,8 @@ STREAM_MAX_LENGTH = 4 * 1024 * 1024
 
 CONFIG = """\
 LocalSocket {root}/clamd.sock
+TCPSocket {port}
+TCPAddr 127.0.0.1
 FixStaleSocket yes
 DatabaseDirectory {root}/db
 TemporaryDirectory {root}/tmp
@@ -51,6 +54,8 @@ class ClamdProcess:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.socket = str(self.root / "clamd.sock")
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120.0) -> "ClamdProcess":
@@ -60,14 +65,14 @@ class ClamdProcess:
         (self.root / "db" / "lodge-test.ndb").write_text(
             f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n")
         config = self.root / "clamd.conf"
-        config.write_text(CONFIG.format(root=self.root, stream_max=STREAM_MAX_LENGTH,
+        config.write_text(CONFIG.format(root=self.root, port=self.port, stream_max=STREAM_MAX_LENGTH,
                                         max_file=MAX_FILE_SIZE, max_scan=4 * STREAM_MAX_LENGTH))
         self.process = subprocess.Popen(
             [clamd_binary(), f"--config-file={config}"], stdout=subprocess.DEVNULL,
             stderr=open(self.root / "clamd.stderr", "wb"))
-        client = Clamd(socket_path=self.socket, timeout=5)
+        clients = (Clamd(socket_path=self.socket, timeout=5), Clamd(address=self.address, timeout=5))
         deadline = time.monotonic() + timeout
-        while not client.ping():
+        while not all(client.ping() for client in clients):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("clamd did not start:\n" + self.log())
