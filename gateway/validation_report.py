@@ -39,17 +39,29 @@ def register(blueprint) -> None:
     blueprint.add_app_template_filter(duration, "duration")
 
 
-def precheck_upload(storage_key: str, filename: str, file_rules: dict) -> dict | None:
+def precheck_upload(storage_key: str, filename: str, file_rules: dict,
+                    file_id: str) -> dict | None:
     """Validation's quick pre-check of a file just uploaded, its messages in the reader's
     language. The upload stands either way: if the pre-check cannot run, the full check
     after submit still will, so this answers None rather than fail the upload."""
     try:
         with current_app.extensions["lodge.rpc"].client() as services:
             report = services.validation.check_file(storage_key=storage_key, filename=filename,
-                                                   file_rules=file_rules)
+                                                   file_rules=file_rules, file_id=file_id)
     except Exception:  # noqa: BLE001 - a pre-check is advice; the upload already succeeded
         log.warning("pre-check of %s failed", storage_key, exc_info=True)
         return None
     for check in report["checks"]:
         check["message"] = check_text(check)
     return report
+
+
+def kept_prechecks(rpc, files: list[dict]) -> dict[str, dict]:
+    """The pre-checks validation kept for these files, by file id; {} if it cannot answer."""
+    if not files:
+        return {}
+    try:
+        return rpc.validation.prechecks(file_ids=[f["id"] for f in files])["prechecks"]
+    except Exception:  # noqa: BLE001 - the editor works without them
+        log.warning("pre-checks could not be fetched", exc_info=True)
+        return {}

@@ -208,7 +208,8 @@ def upload_file(deposit_id):
     except BaseException:
         storage.delete(stored.key)
         raise
-    created["precheck"] = precheck_upload(stored.key, filename, policy["file_rules"])
+    created["precheck"] = precheck_upload(stored.key, filename, policy["file_rules"],
+                                          created["id"])
     response = jsonify(schemas.FileCreated().dump(created))
     response.status_code = 201
     return response

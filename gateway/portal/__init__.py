@@ -158,8 +158,10 @@ def edit_deposit(deposit_id):
                 record = {**record, "metadata": metadata}
                 flash(err.message, "error")
         labels = _reason_labels(rpc)
+        prechecks = validation_report.kept_prechecks(rpc, record["files"])
     return render_template(
         "edit_deposit.html", deposit=record, profile=profile, errors=errors, reasons=labels,
+        prechecks=prechecks,
         extensions=[ext.lower().lstrip(".") for ext in profile["file_rules"]["allowed_extensions"]],
         widgets=deposit_form.widgets(profile["fields"], record["metadata"],
                                      errors.get("metadata", {}))), status

@@ -585,6 +585,8 @@ class CheckFileRequest(Strict):
     storage_key = fields.Str(required=True)
     filename = fields.Str(required=True)
     file_rules = fields.Nested(FileRulesSchema, required=True)
+    # given, the result is kept for prechecks() (issue 4: the editor shows it after a reload)
+    file_id = fields.Str(load_default=None, allow_none=True)
 
 
 class PreviewLetterRequest(Strict):
@@ -628,3 +630,14 @@ def rpc_contract(request: type[Schema], response: Schema | None = None):
         return wrapper
 
     return decorate
+
+
+# --- issue 4: validation pre-checks ---
+
+class PrechecksRequest(Strict):
+    file_ids = fields.List(fields.Str(), required=True, validate=validate.Length(max=1000))
+
+
+PrecheckMap = Schema.from_dict({"prechecks": fields.Dict(
+    keys=fields.Str(), values=fields.Nested(FileReportSchema), required=True)},
+    name="PrecheckMap")

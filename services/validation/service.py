@@ -6,7 +6,7 @@ from services.common.dependencies import FileStorage, Store
 from services.common.exceptions import NotFound
 from services.common.messaging import handles_event, rpc
 from services.validation import inspection
-from services.validation.models import ValidationReport
+from services.validation.models import Precheck, ValidationReport
 from services.validation.scanner import Clamd
 
 
@@ -49,8 +49,22 @@ class ValidationService:
 
     @rpc
     @c.rpc_contract(c.CheckFileRequest, c.FileReportSchema())
-    def check_file(self, storage_key, filename, file_rules):
+    def check_file(self, storage_key, filename, file_rules, file_id):
         """The quick pre-check at upload time (see inspection.py for what it runs)."""
         if not self.storage.exists(storage_key):
             raise NotFound("There is no such uploaded file.")
-        return inspection.precheck(self.storage, storage_key, filename, file_rules)
+        report = inspection.precheck(self.storage, storage_key, filename, file_rules)
+        if file_id is not None:
+            report["file_id"] = file_id
+            with self.store.unit_of_work() as uow:
+                uow.session.merge(Precheck(file_id=file_id,
+                                           report=c.FileReportSchema().dump(report)))
+        return report
+
+    @rpc
+    @c.rpc_contract(c.PrechecksRequest, c.PrecheckMap())
+    def prechecks(self, file_ids):
+        """The kept pre-checks of these files (those that have one)."""
+        with self.store.reading() as session:
+            rows = session.scalars(select(Precheck).where(Precheck.file_id.in_(file_ids)))
+            return {"prechecks": {row.file_id: row.report for row in rows}}

@@ -125,6 +125,10 @@ def test_the_pre_check_warns_at_upload(scanning_lodge, portal, tmp_path):
     see(portal.locator("#file-list .file.warned .problems")).to_contain_text(
         "This file is a Windows program, not a PDF file. Upload the PDF file itself.")
     screenshot(portal, "validation-03-pre-check-at-upload")
+    # validation keeps the pre-checks, so the editor shows them again after a reload
+    portal.reload()
+    see(portal.locator("#file-list .file.warned")).to_have_count(2)
+    see(portal.locator("#file-list .file:not(.warned)")).to_have_text(re.compile("data.zip"))
 
 
 def test_an_unreachable_clamd_fails_the_scan_check(scanning_lodge, own_clamd, portal):

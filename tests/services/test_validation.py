@@ -271,3 +271,17 @@ def test_pre_check_of_a_missing_file_is_not_found(validation):
     with pytest.raises(NotFound):
         validation.check_file(storage_key="staging/d1/nothing", filename="a.pdf",
                               file_rules=RULES)
+
+
+def test_pre_checks_are_kept_per_file_for_the_editor(validation, storage):
+    bad = staged(storage, "thesis.pdf", corpus.windows_program(), "f1")
+    good = staged(storage, "notes.txt", b"notes\n", "f2")
+    for entry in (bad, good):
+        validation.check_file(storage_key=entry["storage_key"], filename=entry["filename"],
+                              file_rules=RULES, file_id=entry["id"])
+    validation.check_file(storage_key=good["storage_key"], filename="notes.txt",
+                          file_rules=RULES, file_id="f2")  # checked again: still one
+    kept = validation.prechecks(file_ids=["f1", "f2", "unknown"])["prechecks"]
+    assert set(kept) == {"f1", "f2"}
+    assert kept["f1"]["passed"] is False and kept["f2"]["passed"] is True
+    assert failing(kept["f1"]) == {"format": "format_program_windows"}
