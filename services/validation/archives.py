@@ -115,7 +115,6 @@ class _Inspector:
         self.limits = limits
         self.expand = expand
         self.expanded = 0  # real bytes decompressed, across every level
-        self.last_size = 0
 
     def _count(self, listing: Listing, size: int, compressed: int | None, name: str) -> None:
         listing.expanded_size += size
@@ -132,9 +131,9 @@ class _Inspector:
             raise ArchiveProblem("archive_bomb", detail=f"{name}: {human_size(compressed)} "
                                  f"becomes {human_size(size)}")
 
-    def _take(self, member: BinaryIO, name: str, compressed: int | None) -> bytes:
-        """Decompress into nothing, counting real bytes against the limits; returns the
-        entry's bytes if it is an archive small enough to open in memory, else b""."""
+    def _take(self, member: BinaryIO, name: str, compressed: int | None) -> tuple[int, bytes]:
+        """Decompress into nothing, counting real bytes against the limits; returns the real
+        size, and the entry's bytes if it may be an archive small enough to open in memory."""
         kept, real, inner = bytearray(), 0, None
         while chunk := member.read(READ_CHUNK):
             real += len(chunk)
@@ -150,20 +149,21 @@ class _Inspector:
                 kept += chunk
                 if len(kept) > self.limits.max_nested_size:  # too big to open in memory;
                     kept, inner = bytearray(), False         # clamd still scans inside it
-        self.last_size = real
-        return bytes(kept)
+        return real, bytes(kept)
 
     def _nested(self, data: bytes, depth: int, listing: Listing, name: str) -> None:
         """Inspect an inner archive, held in memory, one level deeper."""
-        if depth + 1 > self.limits.max_depth:
-            raise ArchiveProblem("archive_too_deep", limit=self.limits.max_depth)
         buffer = io.BytesIO(data)
         kind = archive_kind(data[:512])
-        if kind == "zip":
-            self.zip(buffer, len(data), depth + 1, listing, prefix=name + "/")
-        elif kind == "tar" or (kind == "compressed" and _is_tar(buffer)):
+        if kind == "compressed":  # a .gz or .xz may be a tar, or just one compressed file
+            kind = "tar" if _is_tar(buffer) else None
             buffer.seek(0)
-            self.tar(buffer, len(data), depth + 1, listing, prefix=name + "/")
+        if kind is None:
+            return
+        if depth + 1 > self.limits.max_depth:
+            raise ArchiveProblem("archive_too_deep", limit=self.limits.max_depth)
+        inspect_level = self.zip if kind == "zip" else self.tar
+        inspect_level(buffer, len(data), depth + 1, listing, prefix=name + "/")
 
     def zip(self, handle: BinaryIO, size: int, depth: int, listing: Listing,
             prefix: str = "") -> None:
@@ -189,8 +189,8 @@ class _Inspector:
                         continue
                     name = prefix + info.filename
                     with archive.open(info) as member:
-                        inner = self._take(member, name, info.compress_size)
-                    if self.last_size != info.file_size:
+                        real, inner = self._take(member, name, info.compress_size)
+                    if real != info.file_size:
                         raise ArchiveProblem("archive_damaged", detail=f"{name} is not the size "
                                              f"its header says")
                     if inner:
@@ -218,7 +218,7 @@ class _Inspector:
                     self._ratio(listing.expanded_size, size, prefix or "the archive")
                     if not (self.expand and member.isfile()):
                         continue
-                    inner = self._take(archive.extractfile(member), name, None)
+                    _, inner = self._take(archive.extractfile(member), name, None)
                     if inner:
                         self._nested(inner, depth, listing, name)
         except (tarfile.TarError, EOFError, ValueError, OSError) as err:

@@ -105,3 +105,9 @@ def test_the_pre_check_defers_large_compressed_tars():
 def test_long_entry_names_are_shortened_in_the_report():
     report = listing(corpus.zipped([("d" * 5000 + ".txt", b"x")]))
     assert len(report.entries[0]["name"]) == 301 and report.entries[0]["name"].endswith("…")
+
+
+def test_compressed_files_that_are_no_archive_do_not_count_as_nesting():
+    import gzip
+    data = corpus.zipped([("data.csv.gz", gzip.compress(b"a,b\n1,2\n"))])
+    assert listing(data, limits=ArchiveLimits(max_depth=1)).entry_count == 1
