@@ -16,7 +16,10 @@ import zipfile
 from typing import BinaryIO, Iterable, Iterator
 
 from services.validation import checks, technical
-from services.validation.archives import ArchiveLimits, ArchiveProblem, inspect
+from services.validation.archives import (ArchiveLimits, ArchiveProblem, Listing, archive_kind,
+                                         inspect)
+
+QUICK_COPY = 64 * 1024 ** 2  # the pre-check copies at most this from a backend without open()
 from services.validation.scanner import Clamd
 
 
@@ -35,9 +38,10 @@ def seekable(storage, key: str) -> Iterator[BinaryIO]:
         yield handle
 
 
-def _content_checks(handle: BinaryIO, filename: str, size: int, rules: dict,
+def _content_checks(head: bytes, handle: BinaryIO | None, filename: str, size: int, rules: dict,
                     limits: ArchiveLimits, full: bool) -> tuple[str, list[dict], dict | None]:
-    head = handle.read(checks.SNIFF_BYTES)
+    """The checks on a file's content; with no handle (only its head at hand), the polyglot
+    test and the archive listing wait for the full check."""
     media_type = checks.sniff(head) if size else "application/x-empty"
     found = [checks.size_check(size, rules)]
     refused = checks.extension_check(filename, rules)
@@ -45,29 +49,30 @@ def _content_checks(handle: BinaryIO, filename: str, size: int, rules: dict,
         found.append(refused)
     if not size:
         return media_type, found, None
-    handle.seek(0)
-    if checks.is_polyglot(head, zipfile.is_zipfile(handle)):
+    if handle is not None and checks.is_polyglot(head, zipfile.is_zipfile(handle)):
         found.append(checks.polyglot_check())
         return media_type, found, None
     found.append(checks.format_check(filename, media_type, head))
     not_allowed = checks.media_type_check(media_type, rules)
     if not_allowed:
         found.append(not_allowed)
-    handle.seek(0)
-    try:
-        listing = inspect(handle, size, head, limits, expand=full)
-    except ArchiveProblem as problem:
-        found.append(checks.result("archive", False, problem.code, **problem.params))
-        return media_type, found, None
+    if handle is None:
+        listing = Listing("archive", deferred=True) if archive_kind(head) else None
+    else:
+        handle.seek(0)
+        try:
+            listing = inspect(handle, size, head, limits, expand=full)
+        except ArchiveProblem as problem:
+            found.append(checks.result("archive", False, problem.code, **problem.params))
+            return media_type, found, None
     if listing is None:
         return media_type, found, None
-    report = listing.as_report()
     if listing.deferred:
         found.append(checks.result("archive", True, "archive_listing_deferred"))
     else:
         found.append(checks.result("archive", True, "archive_ok", count=listing.entry_count,
                                    expanded=checks.human_size(listing.expanded_size)))
-    return media_type, found, report
+    return media_type, found, listing.as_report()
 
 
 class _Hashing:
@@ -91,8 +96,14 @@ class _Hashing:
 def precheck(storage, key: str, filename: str, rules: dict,
              limits: ArchiveLimits = ArchiveLimits()) -> dict:
     size = storage.size(key)
-    with seekable(storage, key) as handle:
-        media_type, found, archive = _content_checks(handle, filename, size, rules, limits, False)
+    if hasattr(storage, "open") or size <= QUICK_COPY:
+        with seekable(storage, key) as handle:
+            head = handle.read(checks.SNIFF_BYTES)
+            media_type, found, archive = _content_checks(head, handle, filename, size, rules,
+                                                         limits, False)
+    else:  # copying a large object from a backend without random access is no quick check
+        media_type, found, archive = _content_checks(storage.head(key, checks.SNIFF_BYTES), None,
+                                                     filename, size, rules, limits, False)
     return checks.file_report(filename, media_type, found, archive=archive)
 
 
@@ -105,8 +116,9 @@ def full_check(storage, stored: dict, rules: dict, scanner: Clamd,
             stored["filename"], stored["media_type"], [checks.fixity_check(stored["sha256"], None)])}
     size = storage.size(key)
     with seekable(storage, key) as handle:
-        media_type, found, archive = _content_checks(handle, stored["filename"], size, rules,
-                                                     limits, True)
+        head = handle.read(checks.SNIFF_BYTES)
+        media_type, found, archive = _content_checks(head, handle, stored["filename"], size,
+                                                     rules, limits, True)
     hashing = _Hashing(storage.read(key))
     if size and (rules.get("virus_scan") or scanner.configured):
         found.append(checks.virus_check(scanner.scan(hashing)))
