@@ -80,8 +80,10 @@ def format_check(filename: str, media_type: str, head: bytes) -> dict:
     names = filename.lower().split(".")
     ext = extension(filename)
     if ext in PROGRAM_EXTENSIONS:
-        if len(names) > 2 and names[-2] and names[-2] not in PROGRAM_EXTENSIONS:
-            return result("format", False, "format_double_extension", ext=ext, inner=names[-2])
+        inner = names[-2] if len(names) > 2 else ""
+        if inner not in PROGRAM_EXTENSIONS and (inner in COMPATIBLE or
+                                                mimetypes.guess_type(f"x.{inner}")[0]):
+            return result("format", False, "format_double_extension", ext=ext, inner=inner)
         return result("format", False, "format_program_extension", ext=ext)
     if head.startswith(b"MZ") or media_type in ("application/x-dosexec",
                                                  "application/vnd.microsoft.portable-executable"):

@@ -276,3 +276,14 @@ def test_report_carries_revision_checks_files_and_time():
     assert report["files"] == file_reports
     assert report["checked_at"].utcoffset() == timedelta(0)
     assert before <= report["checked_at"] <= datetime.now(timezone.utc)
+
+
+@pytest.mark.parametrize(("filename", "code"), [
+    ("thesis.pdf.exe", "format_double_extension"),
+    ("photo.JPG.scr", "format_double_extension"),
+    ("my.setup.exe", "format_program_extension"),
+    ("install.bat", "format_program_extension"),
+])
+def test_program_endings_fail_and_disguises_are_named(filename, code):
+    fmt = checks_by_name(check(filename, TEXT))["format"]
+    assert (fmt["passed"], fmt["code"]) == (False, code)
