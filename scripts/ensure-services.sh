@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure what Lodge and its tests talk to is installed and running on this machine:
-# libmagic, RabbitMQ (with its management API, which the tests use for fresh vhosts),
+# libmagic, clamd (ClamAV), RabbitMQ (with its management API, which the tests use for fresh vhosts),
 # PostgreSQL, and Chromium for the browser tests. Safe to run again; it only acts on what is missing.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ dpkg -s libmagic1 >/dev/null 2>&1 || need_packages+=(libmagic1)
 command -v rabbitmq-server >/dev/null 2>&1 || need_packages+=(rabbitmq-server)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql)
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)  # browser tests, via Playwright
+command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need_packages+=(clamav-daemon)  # virus scans; tests start their own clamd
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "installing ${need_packages[*]}"
   $SUDO apt-get update -qq

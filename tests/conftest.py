@@ -57,3 +57,13 @@ def lodge_env(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory):
+    """A private clamd on a local socket with a generated EICAR signature database."""
+    from tests.support.clamd import ClamdProcess
+
+    process = ClamdProcess(tmp_path_factory.mktemp("clamd")).start()
+    yield process
+    process.stop()

@@ -13,6 +13,7 @@ from gateway.api.openapi import openapi_document
 from gateway.auth import login_required, roles_required
 from gateway.identity import actor_for
 from gateway.models import User
+from gateway.validation_report import precheck_upload
 from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
 from services.common.contracts import ProfileDefinitionSchema, load_or_raise
@@ -216,6 +217,8 @@ def upload_file(deposit_id):
     except BaseException:
         storage.delete(stored.key)
         raise
+    created["precheck"] = precheck_upload(stored.key, filename, policy["file_rules"],
+                                          created["id"])
     response = jsonify(schemas.FileCreated().dump(created))
     response.status_code = 201
     return response

@@ -1,7 +1,7 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from services.common.contracts import (AccessChoiceSchema, DeliverySchema,
+from services.common.contracts import (AccessChoiceSchema, DeliverySchema, FileReportSchema,
                                        ProfileDefinitionSchema, Strict)
 
 
@@ -69,6 +69,8 @@ class FileCreated(Strict):
     size = fields.Int(required=True)
     sha256 = fields.Str(required=True)
     media_type = fields.Str(required=True)
+    # validation's quick pre-check, messages in the caller's language; null if it could not run
+    precheck = fields.Nested(FileReportSchema, allow_none=True)
 
 
 class DeliveryLog(Strict):
@@ -78,3 +80,5 @@ class DeliveryLog(Strict):
 
 class WithdrawItemBody(Strict):
     reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+
+

@@ -7,7 +7,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    session, url_for)
 from flask_babel import gettext as _
 
-from gateway import auth, deposit_form, identity
+from gateway import auth, deposit_form, identity, validation_report
 from gateway.staff.letters import register_recipient
 from gateway.i18n import LANGUAGES
 from gateway.models import User
@@ -16,6 +16,7 @@ from services.common.contracts import STATUSES
 from services.common.exceptions import InvalidInput, LodgeError
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
+validation_report.register(portal)  # the report partial works on every page, staff's too
 
 
 def services():
@@ -171,8 +172,10 @@ def edit_deposit(deposit_id):
                 record = {**record, "metadata": metadata}
                 flash(err.message, "error")
         labels = _reason_labels(rpc)
+        prechecks = validation_report.kept_prechecks(rpc, record["files"])
     return render_template(
         "edit_deposit.html", deposit=record, profile=profile, errors=errors, reasons=labels,
+        prechecks=prechecks,
         extensions=[ext.lower().lstrip(".") for ext in profile["file_rules"]["allowed_extensions"]],
         widgets=deposit_form.widgets(profile["fields"], record["metadata"],
                                      errors.get("metadata", {}))), status

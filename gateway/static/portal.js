@@ -84,6 +84,21 @@ if (dropzone) {
     item.appendChild(button);
   };
 
+  // Validation's pre-check of the upload: its problems, already in the page's language.
+  const showPrecheck = (item, precheck) => {
+    if (!precheck || precheck.passed) return;
+    item.classList.add("warned");
+    const problems = document.createElement("ul");
+    problems.className = "problems";
+    problems.setAttribute("role", "alert");
+    precheck.checks.filter((check) => !check.passed).forEach((check) => {
+      const line = document.createElement("li");
+      line.textContent = check.message;
+      problems.appendChild(line);
+    });
+    item.appendChild(problems);
+  };
+
   const upload = (file) => {
     const extension = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
     if (list.querySelectorAll(".file.done, .file.uploading").length >= maxFiles) {
@@ -114,6 +129,7 @@ if (dropzone) {
         progress.value = 100;
         status.textContent = `${formatSize(body.size)} · ${body.media_type} · ${dropzone.dataset.msgDone}`;
         addRemoveButton(item, `${dropzone.dataset.uploadUrl}/${body.id}`, body.filename);
+        showPrecheck(item, body.precheck);
       } else {
         item.className = "file failed";
         status.textContent = `${dropzone.dataset.msgFailed}: ${(body.error && body.error.message) || request.statusText}`;

@@ -46,8 +46,6 @@ class Settings:
     oai_repository_id: str = "lodge.local"
     oai_admin_email: str = "repository@lodge.local"
     oai_page_size: int = 100
-
-
     # issue 7b: access, identifiers, fixity
     campus_networks: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
@@ -55,6 +53,12 @@ class Settings:
     fixity_interval: float = 3600.0
     fixity_batch_size: int = 100
     embargo_interval: float = 3600.0
+
+
+    # clamd: a Unix socket path, or host:port; neither set means no scanner is configured
+    clamd_socket: str = ""
+    clamd_address: str = ""
+    clamd_timeout: float = 120.0
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -101,6 +105,9 @@ def get_settings() -> Settings:
         fixity_interval=float(_env("LODGE_FIXITY_INTERVAL", "3600")),
         fixity_batch_size=int(_env("LODGE_FIXITY_BATCH_SIZE", "100")),
         embargo_interval=float(_env("LODGE_EMBARGO_INTERVAL", "3600")),
+        clamd_socket=_env("LODGE_CLAMD_SOCKET", ""),
+        clamd_address=_env("LODGE_CLAMD_ADDRESS", ""),
+        clamd_timeout=float(_env("LODGE_CLAMD_TIMEOUT", "120")),
     )
 
 

@@ -232,6 +232,10 @@ class FileCheckSchema(Lenient):
     check = fields.Str(required=True)
     passed = fields.Bool(required=True)
     message = fields.Str(required=True)
+    # the message as a code and its parameters, for the gateway to translate
+    # (services/common/validation_messages.py)
+    code = fields.Str(load_default=None, allow_none=True)
+    params = fields.Dict(keys=fields.Str(), load_default=dict)
 
 
 class FileReportSchema(Lenient):
@@ -240,6 +244,9 @@ class FileReportSchema(Lenient):
     passed = fields.Bool(required=True)
     media_type = fields.Str(allow_none=True, load_default=None)
     checks = fields.List(fields.Nested(FileCheckSchema), required=True)
+    # an archive's listing: kind, entries (name, size, depth), entry_count, expanded_size
+    archive = fields.Dict(keys=fields.Str(), load_default=None, allow_none=True)
+    technical = fields.Dict(keys=fields.Str(), load_default=dict)
 
 
 class ValidationReportSchema(Lenient):
@@ -612,6 +619,8 @@ class CheckFileRequest(Strict):
     storage_key = fields.Str(required=True)
     filename = fields.Str(required=True)
     file_rules = fields.Nested(FileRulesSchema, required=True)
+    # given, the result is kept for prechecks() (issue 4: the editor shows it after a reload)
+    file_id = fields.Str(load_default=None, allow_none=True)
 
 
 class PreviewLetterRequest(Strict):
@@ -941,3 +950,14 @@ class DepositStatisticsSchema(Lenient):
     turnaround = fields.List(fields.Nested(ProfileTurnaroundSchema), required=True)
     since = Date(required=True)
     computed_at = DateTime(required=True)
+
+
+# --- issue 4: validation pre-checks ---
+
+class PrechecksRequest(Strict):
+    file_ids = fields.List(fields.Str(), required=True, validate=validate.Length(max=1000))
+
+
+PrecheckMap = Schema.from_dict({"prechecks": fields.Dict(
+    keys=fields.Str(), values=fields.Nested(FileReportSchema), required=True)},
+    name="PrecheckMap")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import calendar
 import uuid
 from datetime import date, datetime, timezone
-from pathlib import PurePosixPath
 
 from sqlalchemy import func, or_, select
 
@@ -12,6 +11,8 @@ from services.common.auth import SYSTEM, has_role, is_staff, person_ref
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from services.common.file_rules import extension_refusal
+from services.common.validation_messages import render
 from services.intake import lifecycle
 from services.intake.lifecycle import EDITABLE, Status
 from services.intake.metadata import title_of, validate_metadata
@@ -219,6 +220,7 @@ def upload_policy(session, actor: dict, deposit_id: str) -> dict:
         "deposit_id": deposit.id,
         "max_file_size": min(rules["max_file_size"], rules["max_total_size"] - used),
         "allowed_extensions": rules["allowed_extensions"],
+        "file_rules": rules,  # for validation's pre-check of the upload
     }
 
 
@@ -246,11 +248,10 @@ def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict) -> Depos
 
 def _check_format(rules: dict, file: dict) -> None:
     """The profile's allowed formats, checked at upload so the depositor hears at once."""
-    extension = PurePosixPath(file["filename"]).suffix.lower().lstrip(".")
-    allowed = [ext.lower().lstrip(".") for ext in rules["allowed_extensions"]]
-    if allowed and extension not in allowed:
-        raise InvalidInput(f"Files of type .{extension or '?'} are not accepted for this profile.",
-                           fields={"file": [f"accepted: {', '.join('.' + a for a in allowed)}"]})
+    refusal = extension_refusal(file["filename"], rules)
+    if refusal:
+        raise InvalidInput(render(refusal["code"], refusal["params"]),
+                           fields={"file": [f"accepted: {refusal['params']['accepted']}"]})
     types = rules["allowed_media_types"]
     if types and file["media_type"] not in types:
         raise InvalidInput(f"Files whose content is {file['media_type']} are not accepted here.",

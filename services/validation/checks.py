@@ -1,11 +1,19 @@
-"""Automatic checks on a deposit's files, in words a depositor understands. No framework here."""
+"""Automatic checks on a deposit's files, each a message code a depositor can read.
+
+Plain functions of bytes and numbers; inspection.py feeds them from storage. Every check is
+`{"check", "passed", "code", "params", "message"}`: the message is the English rendering of
+the code (services/common/validation_messages.py), which the gateway translates.
+"""
 from __future__ import annotations
 
 import mimetypes
 from datetime import datetime, timezone
-from pathlib import PurePosixPath
 
 import magic
+
+from services.common.file_rules import extension, extension_refusal
+from services.common.validation_messages import human_size, render
+from services.validation.scanner import CLEAN, INFECTED, TOO_LARGE, ScanOutcome
 
 SNIFF_BYTES = 64 * 1024
 
@@ -26,71 +34,110 @@ COMPATIBLE = {
     "ogg": {"audio/ogg", "video/ogg", "application/ogg"}, "flac": {"audio/flac", "audio/x-flac"},
     "tif": {"image/tiff"}, "tiff": {"image/tiff"}, "jpg": {"image/jpeg"}, "jpeg": {"image/jpeg"},
     "gz": {"application/gzip", "application/x-gzip"}, "tgz": {"application/gzip"},
+    "tar": {"application/x-tar"},
 }
 EXECUTABLE = {
     "application/x-executable", "application/x-dosexec", "application/x-sharedlib",
-    "application/x-mach-binary", "application/x-pie-executable", "application/vnd.microsoft.portable-executable",
+    "application/x-mach-binary", "application/x-pie-executable",
+    "application/vnd.microsoft.portable-executable",
 }
-
-
-def extension(filename: str) -> str:
-    return PurePosixPath(filename).suffix.lower().lstrip(".")
+# endings that make a file run when opened; a document never needs one
+PROGRAM_EXTENSIONS = {
+    "exe", "com", "scr", "pif", "bat", "cmd", "msi", "msp", "cpl", "dll", "vbs", "vbe", "js",
+    "jse", "wsf", "wsh", "ps1", "hta", "jar", "lnk", "reg", "app", "apk", "sh", "run", "elf",
+}
 
 
 def sniff(head: bytes) -> str:
     return magic.from_buffer(head, mime=True) if head else "application/x-empty"
 
 
-def _check(name: str, passed: bool, message: str) -> dict:
-    return {"check": name, "passed": passed, "message": message}
+def result(name: str, passed: bool, code: str, /, **params) -> dict:
+    return {"check": name, "passed": passed, "code": code, "params": params,
+            "message": render(code, params)}
 
 
-def format_agrees(filename: str, media_type: str) -> tuple[bool, str]:
+def size_check(size: int, rules: dict) -> dict:
+    if size == 0:
+        return result("size", False, "size_empty")
+    if size > rules["max_file_size"]:
+        return result("size", False, "size_over", size=human_size(size),
+                      limit=human_size(rules["max_file_size"]))
+    return result("size", True, "size_ok", size=human_size(size))
+
+
+def extension_check(filename: str, rules: dict) -> dict | None:
+    refusal = extension_refusal(filename, rules)
+    return result("extension", False, refusal["code"], **refusal["params"]) if refusal else None
+
+
+def _expected_name(ext: str) -> str:
+    return ext.upper() if ext else "document"
+
+
+def format_check(filename: str, media_type: str, head: bytes) -> dict:
+    """Does the content agree with the name? Programs never pass, whatever their name."""
+    names = filename.lower().split(".")
     ext = extension(filename)
-    if media_type in EXECUTABLE:
-        return False, f"The file is a program ({media_type}), which cannot be deposited."
+    if ext in PROGRAM_EXTENSIONS:
+        inner = names[-2] if len(names) > 2 else ""
+        if inner not in PROGRAM_EXTENSIONS and (inner in COMPATIBLE or
+                                                mimetypes.guess_type(f"x.{inner}")[0]):
+            return result("format", False, "format_double_extension", ext=ext, inner=inner)
+        return result("format", False, "format_program_extension", ext=ext)
+    if head.startswith(b"MZ") or media_type in ("application/x-dosexec",
+                                                 "application/vnd.microsoft.portable-executable"):
+        return result("format", False, "format_program_windows", expected=_expected_name(ext))
+    if media_type in EXECUTABLE or head.startswith(b"\x7fELF"):
+        return result("format", False, "format_program", media_type=media_type,
+                      expected=_expected_name(ext))
     if not ext:
-        return False, "The file name has no extension, so its format cannot be confirmed."
+        return result("format", False, "extension_missing")
     expected = COMPATIBLE.get(ext)
     if expected is None:
         guessed, _ = mimetypes.guess_type(f"x.{ext}", strict=False)
         expected = {guessed} if guessed else set()
     if any(media_type.startswith(prefix) for prefix in expected):
-        return True, f"The content is {media_type}, as .{ext} promises."
-    return False, (f"The file is named .{ext} but its content is {media_type}. "
-                   f"Rename it or upload the right file.")
+        return result("format", True, "format_ok", media_type=media_type, ext=ext)
+    return result("format", False, "format_mismatch", ext=ext, media_type=media_type)
 
 
-def check_file(filename: str, size: int, head: bytes, rules: dict) -> dict:
-    """Checks that need only the first bytes: size, extension and format."""
-    media_type = sniff(head) if size else "application/x-empty"
-    checks = []
-    if size == 0:
-        checks.append(_check("size", False, "The file is empty."))
-    elif size > rules["max_file_size"]:
-        checks.append(_check("size", False, f"The file is {size} bytes; the limit is "
-                                            f"{rules['max_file_size']} bytes."))
-    else:
-        checks.append(_check("size", True, f"The size ({size} bytes) is within the limit."))
-    allowed = [ext.lower().lstrip(".") for ext in rules["allowed_extensions"]]
-    ext = extension(filename)
-    if allowed and ext not in allowed:
-        checks.append(_check("extension", False, f"Files of type .{ext} are not accepted here; "
-                                                 f"accepted: {', '.join('.' + a for a in allowed)}."))
-    if size:
-        agrees, message = format_agrees(filename, media_type)
-        checks.append(_check("format", agrees, message))
-    return {"filename": filename, "media_type": media_type,
-            "passed": all(c["passed"] for c in checks), "checks": checks}
+def is_polyglot(head: bytes, is_zip: bool) -> bool:
+    """A PDF (readers accept %PDF within the first KiB) that is also a ZIP archive."""
+    return is_zip and b"%PDF-" in head[:1024]
+
+
+def polyglot_check() -> dict:
+    return result("format", False, "format_polyglot")
+
+
+def media_type_check(media_type: str, rules: dict) -> dict | None:
+    allowed = rules.get("allowed_media_types") or []
+    if allowed and media_type not in allowed:
+        return result("media_type", False, "format_not_allowed", media_type=media_type,
+                      accepted=", ".join(allowed))
+    return None
+
+
+def virus_check(outcome: ScanOutcome | None) -> dict:
+    """None means no scanner is configured and the profile does not require one."""
+    if outcome is None:
+        return result("virus", True, "virus_not_scanned")
+    if outcome.verdict == CLEAN:
+        return result("virus", True, "virus_clean")
+    if outcome.verdict == INFECTED:
+        return result("virus", False, "virus_found", signature=outcome.signature)
+    if outcome.verdict == TOO_LARGE:
+        return result("virus", False, "virus_too_large")
+    return result("virus", False, "virus_scan_failed")
 
 
 def fixity_check(expected_sha256: str, actual_sha256: str | None) -> dict:
     if actual_sha256 is None:
-        return _check("fixity", False, "The uploaded file could not be found; upload it again.")
+        return result("fixity", False, "fixity_missing")
     if actual_sha256 != expected_sha256:
-        return _check("fixity", False, "The file changed after upload (its checksum differs); "
-                                       "upload it again.")
-    return _check("fixity", True, "The checksum matches the upload.")
+        return result("fixity", False, "fixity_changed")
+    return result("fixity", True, "fixity_ok")
 
 
 def deposit_checks(files: list[dict], rules: dict) -> list[dict]:
@@ -98,17 +145,22 @@ def deposit_checks(files: list[dict], rules: dict) -> list[dict]:
     count, total = len(files), sum(f["size"] for f in files)
     checks = []
     if count < rules["min_files"]:
-        checks.append(_check("file_count", False, f"At least {rules['min_files']} file(s) are "
-                                                  f"needed; the deposit has {count}."))
+        checks.append(result("file_count", False, "count_too_few", minimum=rules["min_files"],
+                             count=count))
     elif count > rules["max_files"]:
-        checks.append(_check("file_count", False, f"At most {rules['max_files']} file(s) are "
-                                                  f"allowed; the deposit has {count}."))
+        checks.append(result("file_count", False, "count_too_many", maximum=rules["max_files"],
+                             count=count))
     else:
-        checks.append(_check("file_count", True, f"{count} file(s), as the profile allows."))
+        checks.append(result("file_count", True, "count_ok", count=count))
     if total > rules["max_total_size"]:
-        checks.append(_check("total_size", False, f"The files add up to {total} bytes; the limit "
-                                                  f"is {rules['max_total_size']} bytes."))
+        checks.append(result("total_size", False, "total_over", total=human_size(total),
+                             limit=human_size(rules["max_total_size"])))
     return checks
+
+
+def file_report(filename: str, media_type: str, checks: list[dict], **extra) -> dict:
+    return {"filename": filename, "media_type": media_type, "checks": checks,
+            "passed": all(c["passed"] for c in checks), **extra}
 
 
 def build_report(revision: int, deposit_level: list[dict], file_reports: list[dict]) -> dict:

@@ -24,3 +24,12 @@ class ValidationReport(Base):
     passed: Mapped[bool] = mapped_column(Boolean)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Precheck(Base):
+    """The pre-check of one uploaded file, so the editor shows it again after a reload."""
+    __tablename__ = "prechecks"
+
+    file_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

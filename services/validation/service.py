@@ -5,8 +5,9 @@ from services.common import contracts as c
 from services.common.dependencies import FileStorage, Store
 from services.common.exceptions import NotFound
 from services.common.messaging import handles_event, rpc
-from services.validation import checks
-from services.validation.models import ValidationReport
+from services.validation import inspection
+from services.validation.models import Precheck, ValidationReport
+from services.validation.scanner import Clamd
 
 
 class ValidationService:
@@ -18,8 +19,13 @@ class ValidationService:
     @handles_event("intake", "deposit_submitted")
     def on_deposit_submitted(self, event):
         key = c.dedupe_key("intake", "deposit_submitted", event)
-        deposit = event["deposit"]
-        report = self._run_checks(deposit)
+        with self.store.reading() as session:  # a redelivery need not scan again
+            if session.scalar(select(ValidationReport.id).where(
+                    ValidationReport.deposit_id == event["deposit_id"],
+                    ValidationReport.revision == event["revision"])) is not None:
+                return
+        report, deposit = inspection.validate_deposit(self.storage, event["deposit"],
+                                                      Clamd.from_settings())
         with self.store.unit_of_work() as uow:
             if not uow.first_time(key):
                 return
@@ -30,22 +36,6 @@ class ValidationService:
                 "validation", "deposit_validated", deposit_id=deposit["id"],
                 revision=deposit["revision"], passed=report["passed"], report=dumped,
                 deposit=deposit))
-
-    def _run_checks(self, deposit):
-        rules = deposit["profile"]["file_rules"]
-        file_reports = []
-        for stored in deposit["files"]:
-            key = stored["storage_key"]
-            if self.storage.exists(key):
-                head, actual = self.storage.head(key, checks.SNIFF_BYTES), self.storage.digest(key).sha256
-            else:
-                head, actual = b"", None
-            result = checks.check_file(stored["filename"], stored["size"], head, rules)
-            result["checks"].append(checks.fixity_check(stored["sha256"], actual))
-            result["passed"] = all(check["passed"] for check in result["checks"])
-            file_reports.append({"file_id": stored["id"], **result})
-        return checks.build_report(deposit["revision"],
-                                   checks.deposit_checks(deposit["files"], rules), file_reports)
 
     @rpc
     @c.rpc_contract(c.DepositReportRequest, c.ValidationReportSchema())
@@ -58,8 +48,23 @@ class ValidationService:
             return c.validation_report_schema.load(row.report)
 
     @rpc
-    @c.rpc_contract(c.CheckFileRequest)
-    def check_file(self, storage_key, filename, file_rules):
-        """The quick pre-check at upload time: size, extension and format."""
-        head = self.storage.head(storage_key, checks.SNIFF_BYTES)
-        return checks.check_file(filename, self.storage.size(storage_key), head, file_rules)
+    @c.rpc_contract(c.CheckFileRequest, c.FileReportSchema())
+    def check_file(self, storage_key, filename, file_rules, file_id):
+        """The quick pre-check at upload time (see inspection.py for what it runs)."""
+        if not self.storage.exists(storage_key):
+            raise NotFound("There is no such uploaded file.")
+        report = inspection.precheck(self.storage, storage_key, filename, file_rules)
+        if file_id is not None:
+            report["file_id"] = file_id
+            with self.store.unit_of_work() as uow:
+                uow.session.merge(Precheck(file_id=file_id,
+                                           report=c.FileReportSchema().dump(report)))
+        return report
+
+    @rpc
+    @c.rpc_contract(c.PrechecksRequest, c.PrecheckMap())
+    def prechecks(self, file_ids):
+        """The kept pre-checks of these files (those that have one)."""
+        with self.store.reading() as session:
+            rows = session.scalars(select(Precheck).where(Precheck.file_id.in_(file_ids)))
+            return {"prechecks": {row.file_id: row.report for row in rows}}

@@ -132,7 +132,7 @@ def test_uploads_must_have_an_allowed_format(intake, storage):
     deposit = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata={})
     with pytest.raises(InvalidInput) as error:
         add_pdf(intake, storage, STUDENT, deposit["id"], name="thesis.docx")
-    assert error.value.message == "Files of type .docx are not accepted for this profile."
+    assert error.value.message.startswith("Files of type .docx are not accepted here; accepted: .pdf")
     assert intake.get_deposit(actor=STUDENT, deposit_id=deposit["id"])["files"] == []
 
 

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from services.common.file_rules import extension
 from services.validation.checks import (
-    build_report, check_file, deposit_checks, extension, fixity_check,
+    build_report, deposit_checks, extension_check, file_report, fixity_check, format_check,
+    size_check, sniff,
 )
 
 PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
@@ -39,6 +41,18 @@ RULES = {"max_file_size": 1_000_000, "allowed_extensions": []}
 
 def checks_by_name(report):
     return {c["check"]: c for c in report["checks"]}
+
+
+def check_file(filename, size, head, rules):
+    """The header-only checks, as the pre-check runs them."""
+    media_type = sniff(head) if size else "application/x-empty"
+    found = [size_check(size, rules)]
+    refused = extension_check(filename, rules)
+    if refused:
+        found.append(refused)
+    if size:
+        found.append(format_check(filename, media_type, head))
+    return file_report(filename, media_type, found)
 
 
 def check(filename, content, rules=RULES, size=None):
@@ -74,8 +88,8 @@ def test_elf_stub_named_pdf_fails_the_format_check():
     assert report["passed"] is False
     fmt = checks_by_name(report)["format"]
     assert fmt["passed"] is False
-    assert ".pdf" in fmt["message"]
-    assert report["media_type"] in fmt["message"]
+    assert fmt["message"] == ("This file is a program (application/octet-stream), which cannot "
+                              "be deposited. Upload the PDF file itself.")
     assert checks_by_name(report)["size"]["passed"] is True
 
 
@@ -89,14 +103,16 @@ def test_programs_are_refused_whatever_their_name(filename, content):
     assert report["passed"] is False
     fmt = checks_by_name(report)["format"]
     assert fmt["passed"] is False
-    assert fmt["message"].startswith("The file is a program")
+    assert fmt["message"].startswith(("This file is a program", "This file is a Windows program",
+                                      "Files ending in .exe are programs"))
 
 
 def test_pdf_named_png_fails_the_format_check():
     report = check("figure.png", PDF)
     assert report["media_type"] == "application/pdf"
     assert checks_by_name(report)["format"] == {
-        "check": "format", "passed": False,
+        "check": "format", "passed": False, "code": "format_mismatch",
+        "params": {"ext": "png", "media_type": "application/pdf"},
         "message": "The file is named .png but its content is application/pdf. "
                    "Rename it or upload the right file."}
 
@@ -104,7 +120,7 @@ def test_pdf_named_png_fails_the_format_check():
 def test_file_without_extension_cannot_be_confirmed():
     report = check("README", TEXT)
     assert report["passed"] is False
-    assert checks_by_name(report)["format"]["message"] == (
+    assert checks_by_name(report)["format"]["message"].startswith(
         "The file name has no extension, so its format cannot be confirmed.")
 
 
@@ -119,7 +135,9 @@ def test_empty_file_fails_and_is_not_sniffed():
     report = check_file("notes.txt", 0, b"", RULES)
     assert report["passed"] is False
     assert report["media_type"] == "application/x-empty"
-    assert report["checks"] == [{"check": "size", "passed": False, "message": "The file is empty."}]
+    [size] = report["checks"]
+    assert (size["check"], size["passed"], size["code"]) == ("size", False, "size_empty")
+    assert size["message"].startswith("The file is empty.")
 
 
 def test_file_over_the_size_limit_fails():
@@ -128,7 +146,8 @@ def test_file_over_the_size_limit_fails():
     assert report["passed"] is False
     size = checks_by_name(report)["size"]
     assert size["passed"] is False
-    assert size["message"] == "The file is 101 bytes; the limit is 100 bytes."
+    assert size["message"].startswith("The file is 101 bytes; this deposit accepts files up to "
+                                      "100 bytes.")
     # the other checks still run, so the depositor learns everything at once
     assert checks_by_name(report)["format"]["passed"] is True
 
@@ -177,21 +196,20 @@ def files(*sizes):
 
 
 def test_deposit_within_limits_passes():
-    checks = deposit_checks(files(100, 200), DEPOSIT_RULES)
-    assert checks == [{"check": "file_count", "passed": True,
-                       "message": "2 file(s), as the profile allows."}]
+    [check] = deposit_checks(files(100, 200), DEPOSIT_RULES)
+    assert (check["passed"], check["message"]) == (True, "2 file(s), as the profile allows.")
 
 
 def test_deposit_with_too_few_files_fails():
-    checks = deposit_checks([], DEPOSIT_RULES)
-    assert checks == [{"check": "file_count", "passed": False,
-                       "message": "At least 1 file(s) are needed; the deposit has 0."}]
+    [check] = deposit_checks([], DEPOSIT_RULES)
+    assert (check["passed"], check["code"], check["message"]) == (
+        False, "count_too_few", "At least 1 file(s) are needed; the deposit has 0.")
 
 
 def test_deposit_with_too_many_files_fails():
-    checks = deposit_checks(files(1, 1, 1, 1), DEPOSIT_RULES)
-    assert checks == [{"check": "file_count", "passed": False,
-                       "message": "At most 3 file(s) are allowed; the deposit has 4."}]
+    [check] = deposit_checks(files(1, 1, 1, 1), DEPOSIT_RULES)
+    assert check["passed"] is False
+    assert check["message"].startswith("At most 3 file(s) are allowed; the deposit has 4.")
 
 
 def test_deposit_at_exact_count_and_size_limits_passes():
@@ -203,9 +221,9 @@ def test_deposit_over_total_size_fails():
     checks = deposit_checks(files(500, 501), DEPOSIT_RULES)
     by_name = {c["check"]: c for c in checks}
     assert by_name["file_count"]["passed"] is True
-    assert by_name["total_size"] == {
-        "check": "total_size", "passed": False,
-        "message": "The files add up to 1001 bytes; the limit is 1000 bytes."}
+    assert by_name["total_size"]["passed"] is False
+    assert by_name["total_size"]["message"] == (
+        "The files add up to 1001 bytes; the limit is 1000 bytes.")
 
 
 def test_deposit_with_zero_min_files_may_be_empty():
@@ -218,8 +236,8 @@ SHA = "a" * 64
 
 
 def test_fixity_passes_when_checksums_match():
-    assert fixity_check(SHA, SHA) == {"check": "fixity", "passed": True,
-                                      "message": "The checksum matches the upload."}
+    assert fixity_check(SHA, SHA) == {"check": "fixity", "passed": True, "code": "fixity_ok",
+                                      "params": {}, "message": "The checksum matches the upload."}
 
 
 def test_fixity_fails_when_the_file_changed():
@@ -258,3 +276,14 @@ def test_report_carries_revision_checks_files_and_time():
     assert report["files"] == file_reports
     assert report["checked_at"].utcoffset() == timedelta(0)
     assert before <= report["checked_at"] <= datetime.now(timezone.utc)
+
+
+@pytest.mark.parametrize(("filename", "code"), [
+    ("thesis.pdf.exe", "format_double_extension"),
+    ("photo.JPG.scr", "format_double_extension"),
+    ("my.setup.exe", "format_program_extension"),
+    ("install.bat", "format_program_extension"),
+])
+def test_program_endings_fail_and_disguises_are_named(filename, code):
+    fmt = checks_by_name(check(filename, TEXT))["format"]
+    assert (fmt["passed"], fmt["code"]) == (False, code)

@@ -1,0 +1,31 @@
+"""pre-check results per uploaded file
+
+Revision ID: 0003_i4b
+Revises: 0001
+Create Date: 2026-11-29 21:45:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision: str = '0003_i4b'
+down_revision: Union[str, Sequence[str], None] = '0001'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_table('prechecks',
+    sa.Column('file_id', sa.String(length=32), nullable=False),
+    sa.Column('report', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('file_id')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('prechecks')

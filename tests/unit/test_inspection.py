@@ -1,0 +1,41 @@
+"""Inspection on a storage backend without random access (as an object store may be)."""
+from services.common.storage import LocalStorage
+from services.validation import inspection
+from services.validation.scanner import Clamd
+from tests.support import corpus
+
+RULES = {"min_files": 1, "max_files": 5, "max_file_size": 1024 ** 3,
+         "max_total_size": 1024 ** 3, "allowed_extensions": [], "virus_scan": False}
+
+
+class StreamOnlyStorage:
+    """The storage interface without open(): reads stream from the start only."""
+
+    def __init__(self, root):
+        self._local = LocalStorage(root)
+
+    def __getattr__(self, name):
+        if name == "open":
+            raise AttributeError(name)
+        return getattr(self._local, name)
+
+
+def test_small_files_are_copied_and_fully_pre_checked(tmp_path):
+    storage = StreamOnlyStorage(tmp_path)
+    stored = storage.save("staging/d/a", iter([corpus.pdf_zip_polyglot()]))
+    report = inspection.precheck(storage, stored.key, "paper.pdf", RULES)
+    assert [c["code"] for c in report["checks"] if not c["passed"]] == ["format_polyglot"]
+
+
+def test_large_archives_wait_for_the_full_check_without_random_access(tmp_path, monkeypatch):
+    monkeypatch.setattr(inspection, "QUICK_COPY", 100)
+    storage = StreamOnlyStorage(tmp_path)
+    data = corpus.zipped([("a.csv", b"1,2\n" * 100)])
+    stored = storage.save("staging/d/a", iter([data]))
+    quick = inspection.precheck(storage, stored.key, "data.zip", RULES)
+    assert quick["passed"] is True and quick["archive"]["deferred"] is True
+    assert [c["code"] for c in quick["checks"]][-1] == "archive_listing_deferred"
+    record = {"id": "f1", "filename": "data.zip", "size": stored.size, "sha256": stored.sha256,
+              "media_type": "application/zip", "storage_key": stored.key}
+    full = inspection.full_check(storage, record, RULES, Clamd())
+    assert full["passed"] is True and full["archive"]["entries"][0]["name"] == "a.csv"
