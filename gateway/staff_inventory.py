@@ -8,6 +8,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    url_for)
 from flask_babel import gettext as _
 
+from gateway.api.inventory import delete_collection_unless_targeted
 from gateway.auth import roles_required
 from gateway.public import collection_tree
 from services.common.auth import is_staff
@@ -100,7 +101,7 @@ def edit_collection(collection_id):
 def delete_collection(collection_id):
     with services() as rpc:
         try:
-            rpc.inventory.delete_collection(actor=g.actor, collection_id=collection_id)
+            delete_collection_unless_targeted(rpc, g.actor, collection_id)
         except Conflict as err:
             flash(err.message, "error")
             return redirect(url_for("staff_inventory.edit_collection",
