@@ -57,7 +57,8 @@ def collections():
                 errors, status = err.fields, 409 if isinstance(err, Conflict) else 422
                 if "collection_id" in errors:
                     errors["id"] = errors.pop("collection_id")
-                flash(err.message, "error")
+                flash(_("The collection was not created: see the messages by the fields.")
+                      if errors else err.message, "error")
             else:
                 flash(_("Collection “%(name)s” created.", name=values["name"]), "success")
                 return redirect(url_for("staff_inventory.collections"))
@@ -83,7 +84,8 @@ def edit_collection(collection_id):
                 rpc.inventory.save_collection(actor=g.actor, create=False, **values)
             except (InvalidInput, Conflict) as err:
                 errors, status = err.fields, 422
-                flash(err.message, "error")
+                flash(_("The collection was not saved: see the messages by the fields.")
+                      if errors else err.message, "error")
             else:
                 flash(_("Saved."), "success")
                 return redirect(url_for("staff_inventory.collections"))
