@@ -48,7 +48,9 @@ class Item(Base):
                                                       nullable=True)
 
     __table_args__ = (Index("ix_items_search_vector", "search_vector", postgresql_using="gin"),
-                      Index("ix_items_access_embargo", "access", "embargo_until"))
+                      Index("ix_items_access_embargo", "access", "embargo_until"),
+                      # browse and search list the newest first
+                      Index("ix_items_created_at", "created_at"))
 
     representations: Mapped[list[Representation]] = relationship(
         order_by="Representation.id", cascade="all, delete-orphan")
