@@ -8,6 +8,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    url_for)
 from flask_babel import gettext as _
 
+from gateway.api.inventory import delete_collection_unless_targeted
 from gateway.auth import roles_required
 from gateway.public import collection_tree
 from services.common.auth import is_staff
@@ -56,7 +57,8 @@ def collections():
                 errors, status = err.fields, 409 if isinstance(err, Conflict) else 422
                 if "collection_id" in errors:
                     errors["id"] = errors.pop("collection_id")
-                flash(err.message, "error")
+                flash(_("The collection was not created: see the messages by the fields.")
+                      if errors else err.message, "error")
             else:
                 flash(_("Collection “%(name)s” created.", name=values["name"]), "success")
                 return redirect(url_for("staff_inventory.collections"))
@@ -82,7 +84,8 @@ def edit_collection(collection_id):
                 rpc.inventory.save_collection(actor=g.actor, create=False, **values)
             except (InvalidInput, Conflict) as err:
                 errors, status = err.fields, 422
-                flash(err.message, "error")
+                flash(_("The collection was not saved: see the messages by the fields.")
+                      if errors else err.message, "error")
             else:
                 flash(_("Saved."), "success")
                 return redirect(url_for("staff_inventory.collections"))
@@ -100,7 +103,7 @@ def edit_collection(collection_id):
 def delete_collection(collection_id):
     with services() as rpc:
         try:
-            rpc.inventory.delete_collection(actor=g.actor, collection_id=collection_id)
+            delete_collection_unless_targeted(rpc, g.actor, collection_id)
         except Conflict as err:
             flash(err.message, "error")
             return redirect(url_for("staff_inventory.edit_collection",

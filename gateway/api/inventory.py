@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 from gateway.api import api, json_body, query_args, rpc
 from gateway.auth import roles_required
 from services.common import contracts as c
+from services.common.exceptions import Conflict
 
 
 class SearchQuery(c.Strict):
@@ -40,6 +41,17 @@ class UpdateCollectionBody(c.Strict):
 
 
 STAFF = ("approver", "staff", "manager")
+
+
+def delete_collection_unless_targeted(services, actor: dict, collection_id: str) -> None:
+    """Profiles (intake's) name the collection their items go into; deleting one a
+    profile still names would leave its approved deposits with nowhere to go."""
+    users = [p["name"] for p in services.intake.list_profiles(actor=actor, include_inactive=True)
+             if p["target_collection"] == collection_id]
+    if users:
+        raise Conflict(f"Deposit profiles put items into this collection: {', '.join(users)}. "
+                       "Point them at another collection first.")
+    services.inventory.delete_collection(actor=actor, collection_id=collection_id)
 
 
 @api.get("/search")
@@ -88,7 +100,7 @@ def update_collection(collection_id):
 @roles_required("manager")
 def delete_collection(collection_id):
     with rpc() as services:
-        services.inventory.delete_collection(actor=g.actor, collection_id=collection_id)
+        delete_collection_unless_targeted(services, g.actor, collection_id)
     return "", 204
 
 

@@ -61,6 +61,7 @@ class Item(Base):
         Index("ix_items_collection_datestamp_id", "collection_id", "datestamp", "id"),
         Index("ix_items_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_items_access_embargo", "access", "embargo_until"),
+        Index("ix_items_created_at", "created_at"),  # browse and search list the newest first
     )
 
 

@@ -54,15 +54,18 @@ class InventoryService:
         self._register_doi(deposit["id"], settings)
 
     def _register_doi(self, deposit_id, settings):
-        """The site's DOI hook (a no-op by default); a failure retries the event."""
-        registrar = identifiers.load_registrar(settings.doi_registrar)
-        with self.store.unit_of_work() as uow:
-            item = uow.session.scalar(select(Item).where(Item.deposit_id == deposit_id))
-            if item is None or item.doi:
-                return
-            doi = registrar.register(item_view(item), f"{settings.base_url}/items/{item.id}")
-            if doi:
-                item.doi = doi
+        """The site's DOI hook (a no-op by default), called outside any transaction since
+        it may take a network round trip; a failure retries the event."""
+        with self.store.reading() as session:
+            item = session.scalar(select(Item).where(Item.deposit_id == deposit_id))
+            view = item_view(item) if item is not None and not item.doi else None
+        if view is None:
+            return
+        doi = identifiers.load_registrar(settings.doi_registrar).register(
+            view, f"{settings.base_url}/items/{view['id']}")
+        if doi:
+            with self.store.unit_of_work() as uow:
+                uow.session.get(Item, view["id"]).doi = doi
 
     @rpc
     @c.rpc_contract(c.ItemRequest, c.ItemView())

@@ -222,12 +222,14 @@ def test_managers_manage_collections_and_nobody_else(lodge_system, manager):
         expect(other.post("/api/v1/collections", json={"id": unique_id(), "name": "X"}), 403)
         expect(other.patch(f"/api/v1/collections/{root}", json={"name": "Mine"}), 403)
         expect(other.delete(f"/api/v1/collections/{root}"), 403)
-    expect(lodge_system.client().post("/api/v1/collections", json={"id": "x", "name": "X"}), 401)
+    expect(lodge_system.client().get("/api/v1/fixity"), 401)
 
     invalid = expect(manager.post("/api/v1/collections", json={"id": "Not OK", "name": ""}), 422)
     assert set(invalid["error"]["fields"]) == {"id", "name"}
     expect(manager.post("/api/v1/collections", json={"id": root, "name": "Again"}), 409)
-    expect(manager.delete("/api/v1/collections/open-works"), 409)  # holds items
+    # a profile deposits into it: deleting it would strand approved deposits
+    refused = expect(manager.delete("/api/v1/collections/open-works"), 409)
+    assert "Articles, datasets and other works" in refused["error"]["message"]
     expect(manager.delete(f"/api/v1/collections/{child}"), 204)
     expect(manager.get(f"/api/v1/collections/{child}"), 404)
 

@@ -34,6 +34,7 @@ def upgrade() -> None:
             'search_vector', postgresql.TSVECTOR().with_variant(sa.Text(), 'sqlite'), nullable=True))
         batch_op.create_index(batch_op.f('ix_items_year'), ['year'], unique=False)
         batch_op.create_index('ix_items_access_embargo', ['access', 'embargo_until'], unique=False)
+        batch_op.create_index('ix_items_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_items_search_vector', ['search_vector'], unique=False,
                               postgresql_using='gin')
 
@@ -71,6 +72,7 @@ def downgrade() -> None:
         batch_op.drop_column('last_checked_at')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index('ix_items_search_vector')
+        batch_op.drop_index('ix_items_created_at')
         batch_op.drop_index('ix_items_access_embargo')
         batch_op.drop_index(batch_op.f('ix_items_year'))
         for column in ('search_vector', 'search_text', 'year', 'doi', 'embargo_lifted_at'):
