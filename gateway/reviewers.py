@@ -21,21 +21,15 @@ PREVIEW_TEXT = ("text/plain", "text/csv", "text/markdown", "application/json", "
 TEXT_PREVIEW_BYTES = 64 * 1024
 
 
-def _users() -> list[User]:
-    with current_app.extensions["lodge.database"].reading() as session:
-        return list(session.scalars(select(User).order_by(User.name)))
-
-
 def colleagues(approver_groups: list[str]) -> list[dict]:
-    """Approvers who may review a task of these groups (managers review everything)."""
+    """Approvers who may review a task of these groups (managers review everything).
+    Staff accounts are few, so they are filtered here rather than by JSON queries."""
     wanted = set(approver_groups)
-    people = []
-    for user in _users():
-        roles = set(user.roles or ())
-        if roles & {"manager", "admin"} or ("approver" in roles and (
-                not wanted or wanted & set(user.groups or ()))):
-            people.append(actor_for(user))
-    return people
+    with current_app.extensions["lodge.database"].reading() as session:
+        people = [actor_for(user) for user in session.scalars(select(User).order_by(User.name))]
+    return [person for person in people
+            if set(person["roles"]) & {"manager", "admin"} or ("approver" in person["roles"] and (
+                not wanted or wanted & set(person["groups"])))]
 
 
 def person(reference: str, field: str) -> dict:

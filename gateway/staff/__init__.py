@@ -198,3 +198,4 @@ def _editor(profile_id: str | None):
         access_names=access_names(), approval_names=approval_names(),
         blank=blank_row(),
     ), status
+from gateway.staff import reviews  # noqa: E402,F401  (approvers' pages join this blueprint)
