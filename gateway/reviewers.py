@@ -16,8 +16,8 @@ LETTER_FOR = {"approve": "deposit_archived", "decline": "deposit_declined",
 # media a browser shows by itself; everything else is offered as a download
 PREVIEW_INLINE = ("application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp",
                   "audio/", "video/")
-PREVIEW_TEXT = ("text/plain", "text/csv", "text/markdown", "application/json", "application/xml",
-                "text/xml")
+# shown as escaped text in the page, HTML and SVG sources included: never rendered
+PREVIEW_TEXT = ("text/", "application/json", "application/xml", "image/svg+xml")
 TEXT_PREVIEW_BYTES = 64 * 1024
 
 

@@ -1,6 +1,7 @@
 """The patron portal: sign-in, my deposits, the deposit editor and page, item pages."""
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
@@ -128,7 +129,19 @@ def deposit(deposit_id):
     checks = {report["file_id"]: report
               for report in (record["validation_report"] or {}).get("files", [])}
     return render_template("deposit.html", deposit=record, profile=profile, checks=checks,
-                           reasons=labels)
+                           reasons=labels, expected_decision=expected_decision(record, profile))
+
+
+def expected_decision(deposit: dict, profile: dict) -> date | None:
+    """When a deposit in review should be decided, by the profile's turnaround target."""
+    days = profile["approval"].get("turnaround_days")
+    if deposit["status"] != "in_review" or not days:
+        return None
+    entered = next((h["at"] for h in reversed(deposit["history"])
+                    if h["to_status"] == "in_review" and h["from_status"] == "submitted"), None)
+    if entered is None:
+        return None
+    return (datetime.fromisoformat(entered) + timedelta(days=days)).date()
 
 
 @portal.route("/deposits/<deposit_id>/edit", methods=["GET", "POST"])

@@ -30,7 +30,9 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def lodge_system(request):
     keep = True if request.config.getoption("--keep-artifacts", default=False) else None
-    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep)
+    # a loaded machine may need longer to start six processes: LODGE_E2E_START_TIMEOUT
+    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep,
+                         start_timeout=float(os.environ.get("LODGE_E2E_START_TIMEOUT", "60")))
     system.start()
     yield system
     system.stop()

@@ -268,3 +268,30 @@ def test_resubmission_shows_changes_since_the_return(lodge_system, student, appr
     assert changes["from_revision"] == 1 and changes["to_revision"] == 2
     assert [c["field"] for c in changes["metadata"]] == ["abstract"]
     assert changes["files_added"] == ["appendix.pdf"]
+
+
+def test_turnaround_target_gives_a_due_date_and_the_depositor_an_expected_date(
+        lodge_system, student, approver, manager):
+    from lodge.seed import DEMO_PROFILES
+    profile_id = "thesis-" + unique_title("x").split()[-1]
+    definition = {**DEMO_PROFILES["thesis"], "name": f"Thesis with target {profile_id}",
+                  "approval": {"mode": "manual", "approver_groups": ["approvers"],
+                               "turnaround_days": 5}}
+    expect(manager.post(f"{API}/profiles", json={"id": profile_id, **definition}), 201)
+    error = assert_error(manager.put(f"{API}/profiles/{profile_id}", json={
+        **definition, "approval": {"mode": "manual", "turnaround_days": 0}}), 422)
+    assert "turnaround_days" in str(error["fields"])
+    title = unique_title("turnaround")
+    deposit = student.create_deposit(profile_id, thesis_metadata(title))
+    student.upload(deposit["id"], "thesis.pdf", pdf_bytes(title))
+    student.submit(deposit["id"])
+    deposit = lodge_system.wait_for_status(student, deposit["id"], "in_review")
+    task = wait_for_review(approver, deposit["id"])
+    queued = expect(approver.get(f"{API}/reviews/queue", params={
+        "profile_id": profile_id}), 200)["items"]
+    assert [t["deposit_id"] for t in queued] == [deposit["id"]]
+    due = queued[0]["due_at"][:10]
+    assert queued[0]["overdue"] is False and task["deposit_id"] == deposit["id"]
+    page = signed_in(lodge_system, "student").get(
+        f"{lodge_system.base_url}/deposits/{deposit['id']}").text
+    assert f"Expected decision by {due}" in page
