@@ -114,10 +114,16 @@ def _deposit_and_profile(rpc, deposit_id: str) -> tuple[dict, dict]:
 def _reason_labels(rpc) -> dict[str, str]:
     labels = {reason["code"]: reason["label"]
               for reason in rpc.approval.list_reasons(actor=g.actor)}
-    labels.update({"checks_failed": _("The automatic checks found problems with the files"),
-                   "automatic": _("Approved automatically"),
-                   "staff_mediated": _("Deposited by library staff")})
+    labels.update(system_reason_labels())
     return labels
+
+
+def system_reason_labels() -> dict[str, str]:
+    """Reason codes Lodge itself records, besides the managers' reason tables."""
+    return {"checks_failed": _("The automatic checks found problems with the files"),
+            "automatic": _("Approved automatically"),
+            "staff_mediated": _("Deposited by library staff"),
+            "metadata_edited_by_approver": _("The approver corrected the description")}
 
 
 @portal.get("/deposits/<deposit_id>")

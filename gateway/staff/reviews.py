@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from gateway import deposit_form, reviewers
 from gateway.auth import roles_required
+from gateway.portal import system_reason_labels
 from gateway.staff import rpc, staff
 from services.common.contracts import QUEUE_SORTS, QUEUE_TABS, load_or_raise
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, LodgeError, NotFound
@@ -107,7 +108,7 @@ def _review_context(services, deposit_id: str) -> dict:
         files.append(entry)
     return {"review": review, "task": review["task"], "deposit": deposit, "profile": profile,
             "files": files, "reasons": _reasons_by_kind(reasons),
-            "reason_labels": {r["code"]: r["label"] for r in reasons},
+            "reason_labels": {**system_reason_labels(), **{r["code"]: r["label"] for r in reasons}},
             "colleagues": reviewers.colleagues(review["task"]["approver_groups"]),
             "decisions": decision_names(), "field_labels": {
                 f["key"]: f["label"] for f in profile["fields"]}}

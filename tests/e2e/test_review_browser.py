@@ -75,7 +75,7 @@ def test_approver_claims_previews_edits_and_returns_with_a_reason(lodge_system, 
     page.get_by_role("button", name="Save metadata").click()
     see(page.locator(".flash.success")).to_contain_text("Metadata saved")
     see(page.get_by_role("heading", name=deposit["title"] + " (corrected)")).to_be_visible()
-    see(page.locator("#history")).to_contain_text("metadata edited")
+    see(page.locator("#history")).to_contain_text("Metadata edited")
 
     # a staff-only note
     page.get_by_label("New note").fill("Asked the supervisor about the appendix.")
