@@ -12,17 +12,22 @@ per view. Always stops the Lodge it started.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# this file is named like the standard library's `queue`: keep its folder off the path
+sys.path[:] = [entry for entry in sys.path
+               if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import csv
 import io
 import json
 import math
 import random
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -86,7 +91,7 @@ def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
             group_rows.writerow([group, number])
     tasks.seek(0)
     groups.seek(0)
-    with psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://")) as connection:
+    with psycopg2.connect(url) as connection:
         with connection.cursor() as cursor:
             cursor.copy_expert(
                 "COPY review_tasks (id, deposit_id, revision, state, title, profile_id, depositor,"
@@ -97,11 +102,12 @@ def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
                                "WITH (FORMAT csv)", groups)
             cursor.execute("SELECT setval(pg_get_serial_sequence('review_tasks', 'id'), %s)",
                            (count,))
-    with psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://")) as connection:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE review_tasks")
-            cursor.execute("VACUUM ANALYZE review_task_groups")
+    connection = psycopg2.connect(url)
+    connection.autocommit = True  # VACUUM runs outside a transaction
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE review_tasks")
+        cursor.execute("VACUUM ANALYZE review_task_groups")
+    connection.close()
 
 
 def measure(session, url: str, requests: int, expect_json: bool) -> dict[str, list[float]]:
@@ -158,8 +164,7 @@ def main() -> int:
 
 
 def _user_id(system: LodgeSystem, username: str) -> str:
-    with psycopg2.connect(system.database_urls["gateway"].replace(
-            "postgresql+psycopg2://", "postgresql://")) as connection:
+    with psycopg2.connect(system.database_urls["gateway"]) as connection:
         with connection.cursor() as cursor:
             cursor.execute("SELECT id FROM users WHERE username = %s", (username,))
             return cursor.fetchone()[0]
