@@ -3,7 +3,7 @@ review tasks in PostgreSQL.
 
 Starts a complete Lodge of its own (tests/support/system.py), bulk-loads N review tasks
 (default 100,000; `--pending` of them open or claimed, the rest decided) straight into
-approval's database with COPY, with their approver-group rows, runs ANALYZE, and then, as
+approval's database with COPY, with their approver-group sets, runs VACUUM ANALYZE, and then, as
 the demo approver, requests the queue page (/staff/queue) and the queue API
 (/api/v1/reviews/queue) over a mix of tabs, filters, sorts and pages. Prints p50/p95/max
 per view. Always stops the Lodge it started.
@@ -35,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import psycopg2  # noqa: E402
 
+from services.approval.models import groups_key  # noqa: E402
 from tests.support.system import LodgeSystem, expect, signed_in  # noqa: E402
 
 PROFILES = (("thesis", "theses", ["approvers"], 14), ("dataset", "open-works", ["approvers"], None),
@@ -65,8 +66,9 @@ def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
     """COPY `count` review tasks and their group rows into approval's database."""
     rng = random.Random(5)
     now = datetime.now(timezone.utc)
-    tasks, groups = io.StringIO(), io.StringIO()
-    task_rows, group_rows = csv.writer(tasks), csv.writer(groups)
+    tasks = io.StringIO()
+    task_rows = csv.writer(tasks)
+    sets = {(groups_key(groups), group) for _, _, groups, _ in PROFILES for group in groups}
     assignees = APPROVERS + (approver_id,)
     for number in range(1, count + 1):
         profile, collection, approver_groups, turnaround = rng.choice(PROFILES)
@@ -86,27 +88,24 @@ def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
             json.dumps({"id": deposit_id, "revision": 1, "files": [], "metadata": {}}),
             created.isoformat(), created.isoformat(), collection, depositor["id"], name,
             (created + timedelta(days=turnaround)).isoformat() if turnaround else "",
-            created.isoformat() if state == "claimed" else ""])
-        for group in approver_groups:
-            group_rows.writerow([group, number])
+            created.isoformat() if state == "claimed" else "", groups_key(approver_groups)])
     tasks.seek(0)
-    groups.seek(0)
     with psycopg2.connect(url) as connection:
         with connection.cursor() as cursor:
             cursor.copy_expert(
                 "COPY review_tasks (id, deposit_id, revision, state, title, profile_id, depositor,"
                 " approver_groups, assignee_id, assignee, deposit, created_at, updated_at,"
-                " collection, depositor_id, depositor_name, due_at, claimed_at)"
+                " collection, depositor_id, depositor_name, due_at, claimed_at, groups_key)"
                 " FROM STDIN WITH (FORMAT csv, NULL '')", tasks)
-            cursor.copy_expert("COPY review_task_groups (group_name, task_id) FROM STDIN "
-                               "WITH (FORMAT csv)", groups)
+            cursor.executemany("INSERT INTO approver_group_sets (groups_key, group_name) "
+                               "VALUES (%s, %s) ON CONFLICT DO NOTHING", sorted(sets))
             cursor.execute("SELECT setval(pg_get_serial_sequence('review_tasks', 'id'), %s)",
                            (count,))
     connection = psycopg2.connect(url)
     connection.autocommit = True  # VACUUM runs outside a transaction
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE review_tasks")
-        cursor.execute("VACUUM ANALYZE review_task_groups")
+        cursor.execute("VACUUM ANALYZE approver_group_sets")
     connection.close()
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, Boolean, Index, Integer, String, Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -14,8 +14,18 @@ class Base(DeclarativeBase):
     pass
 
 
+ANY_APPROVER = "*"  # the group set of a profile that names no approver groups
+
+
+def groups_key(approver_groups: list[str]) -> str:
+    """One name for a set of approver groups: the same set always gets the same key."""
+    return "\n".join(sorted(set(approver_groups))) or ANY_APPROVER
+
+
 PENDING = ("open", "claimed")
 PENDING_SQL = "state IN ('open', 'claimed')"  # the queue's partial indexes
+QUEUE_COLUMNS = ("created_at", "id", "groups_key", "state", "assignee_id", "due_at", "profile_id",
+                 "collection", "depositor_id", "depositor_name")
 
 
 class ReviewTask(Base):
@@ -25,7 +35,9 @@ class ReviewTask(Base):
         UniqueConstraint("deposit_id", "revision"),
         Index("ix_review_tasks_state_created", "state", "created_at"),
         Index("ix_review_tasks_assignee_state_created", "assignee_id", "state", "created_at"),
-        Index("ix_review_tasks_pending_created", "created_at", "id",
+        # every column the queue filters on, so its page ids and tab counts come from
+        # index-only scans over pending tasks, in created order
+        Index("ix_review_tasks_pending_created", *QUEUE_COLUMNS,
               postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
         Index("ix_review_tasks_pending_due", "due_at", "created_at",
               postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
@@ -55,18 +67,18 @@ class ReviewTask(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # the claim's last sign of life: claiming, a note, a metadata edit; idle claims go back
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    groups_key: Mapped[str] = mapped_column(String(1000), default=ANY_APPROVER,
+                                            server_default=ANY_APPROVER)
 
 
-ANY_APPROVER = "*"  # the group row of a task whose profile names no approver groups
+class ApproverGroupSet(Base):
+    """Which groups each approver-group set holds: a handful of rows, one per profile's
+    set and group. The queue picks the sets an approver is in, then filters tasks by their
+    indexed `groups_key`, so counting a tab never joins task to group row by row."""
+    __tablename__ = "approver_group_sets"
 
-
-class ReviewTaskGroup(Base):
-    """Which approver groups may review a task: one row per group, so the queue filters in SQL."""
-    __tablename__ = "review_task_groups"
-
-    group_name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"),
-                                         primary_key=True, index=True)
+    groups_key: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
 
 
 class StaffNote(Base):

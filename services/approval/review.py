@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.common.auth import SYSTEM, has_role, person_ref
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from services.approval.models import (ANY_APPROVER, PENDING, Decision, Reason, ReviewTask,
-                                      ReviewTaskGroup, StaffNote)
+from services.approval.models import (ANY_APPROVER, PENDING, ApproverGroupSet, Decision,
+                                      Reason, ReviewTask, StaffNote, groups_key)
 
 EVENT_FOR = {"approve": "deposit_approved", "decline": "deposit_declined",
              "return": "deposit_returned"}
@@ -53,17 +55,25 @@ def open_review(uow: UnitOfWork, key: str, event: dict) -> None:
         depositor=deposit["depositor"], depositor_id=deposit["depositor"]["id"],
         depositor_name=deposit["depositor"].get("name") or "",
         approver_groups=rule["approver_groups"], deposit=deposit, created_at=now, updated_at=now,
-        due_at=now + timedelta(days=turnaround) if turnaround else None)
+        due_at=now + timedelta(days=turnaround) if turnaround else None,
+        groups_key=groups_key(rule["approver_groups"]))
     uow.session.add(task)
+    _remember_group_set(uow.session, task.groups_key, rule["approver_groups"])
     uow.session.flush()
-    for group in rule["approver_groups"] or [ANY_APPROVER]:
-        uow.session.add(ReviewTaskGroup(group_name=group, task_id=task.id))
     if deposit["mediated_by"]:
         mediator = deposit["mediated_by"]
         _decide(uow, task, "approve", SYSTEM, "staff_mediated",
                 f"Staff-mediated by {mediator['name'] or mediator['id']}")
     elif deposit["profile"]["approval"]["mode"] == "automatic":
         _decide(uow, task, "approve", SYSTEM, "automatic", "Approved automatically by the profile")
+
+
+def _remember_group_set(session, key: str, approver_groups: list[str]) -> None:
+    """Record a profile's group set once; two workers recording it together both succeed."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(ApproverGroupSet).values(
+        [{"groups_key": key, "group_name": group} for group in set(approver_groups) or
+         [ANY_APPROVER]]).on_conflict_do_nothing())
 
 
 def _task(session, deposit_id: str, revision: int | None = None, lock: bool = False):
@@ -231,8 +241,8 @@ def _visible_to(query, actor: dict):
     if has_role(actor, "manager"):
         return query
     groups = list(actor.get("groups") or ()) + [ANY_APPROVER]
-    return query.where(exists().where(ReviewTaskGroup.task_id == ReviewTask.id,
-                                      ReviewTaskGroup.group_name.in_(groups)))
+    return query.where(ReviewTask.groups_key.in_(
+        select(ApproverGroupSet.groups_key).where(ApproverGroupSet.group_name.in_(groups))))
 
 
 def _require_reviewer(actor: dict) -> None:
@@ -308,8 +318,12 @@ def queue(session, actor: dict, tab: str = "all", profile_id: str | None = None,
     condition = _tab_condition(tab, actor["id"])
     if condition is not None:
         query = query.where(condition)
-    tasks = session.scalars(query.order_by(*QUEUE_ORDER[sort])
-                            .limit(per_page).offset((page - 1) * per_page)).all()
+    # the page's ids first (an index-only scan), then only those rows
+    ids = session.scalars(query.with_only_columns(ReviewTask.id).order_by(*QUEUE_ORDER[sort])
+                          .limit(per_page).offset((page - 1) * per_page)).all()
+    rows = {task.id: task for task in session.scalars(
+        select(ReviewTask).where(ReviewTask.id.in_(ids)))} if ids else {}
+    tasks = [rows[task_id] for task_id in ids]
     return {"items": tasks, "page": page, "per_page": per_page, "total": counts[tab],
             "counts": counts}
 
