@@ -51,8 +51,8 @@ MEDIA_TYPE = re.compile(r"^[a-z]+/[\w.+-]+$")
 
 TEXT_INPUTS = ("id", "name", "description", "instructions", "allowed_groups", "min_files",
                "max_files", "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
-               "allowed_media_types", "approval_mode", "approver_groups", "target_collection",
-               "access", "embargo_max_months", "terms")
+               "allowed_media_types", "approval_mode", "approver_groups", "turnaround_days",
+               "target_collection", "access", "embargo_max_months", "terms")
 CHECKBOXES = ("active", "metadata_only_allowed", "virus_scan")
 ROW_CHECKBOXES = ("required", "repeatable")
 
@@ -60,8 +60,8 @@ ROW_CHECKBOXES = ("required", "repeatable")
 FORM_ORDER = ("_form", "id", "name", "description", "instructions", "active", "allowed_groups",
               "fields", "min_files", "max_files", "max_file_size_mb", "max_total_size_mb",
               "allowed_extensions", "allowed_media_types", "metadata_only_allowed", "virus_scan",
-              "approval_mode", "approver_groups", "target_collection", "access",
-              "embargo_max_months", "terms")
+              "approval_mode", "approver_groups", "turnaround_days", "target_collection",
+              "access", "embargo_max_months", "terms")
 
 NEW_PROFILE: dict[str, Any] = {
     "name": "", "description": "", "instructions": "", "active": True, "allowed_groups": [],
@@ -147,6 +147,7 @@ def definition_to_form(definition: dict) -> dict:
         "virus_scan": bool(rules["virus_scan"]),
         "approval_mode": approval.get("mode") or "manual",
         "approver_groups": _join(approval.get("approver_groups")),
+        "turnaround_days": _number(approval.get("turnaround_days")),
         "target_collection": definition.get("target_collection") or "",
         "access": definition.get("access") or "open",
         "embargo_max_months": _number(definition.get("embargo_max_months", 0)),
@@ -357,6 +358,9 @@ def _parse(values: dict) -> tuple[str | None, dict, dict[str, list[str]]]:
         parser.fail("approval_mode", N_("Choose automatic or manual approval."))
     definition["approval"] = {"mode": mode,
                               "approver_groups": split_list(values.get("approver_groups", ""))}
+    turnaround = parser.integer("turnaround_days", values.get("turnaround_days", ""))
+    if turnaround is not None:
+        definition["approval"]["turnaround_days"] = turnaround
 
     definition["target_collection"] = (values.get("target_collection") or "").strip()
     if not definition["target_collection"]:
@@ -395,7 +399,8 @@ def form_to_definition(form: MultiDict) -> tuple[str | None, dict]:
 # --- error messages -> input names ------------------------------------------------------
 
 FILE_RULE_INPUTS = {"max_file_size": "max_file_size_mb", "max_total_size": "max_total_size_mb"}
-APPROVAL_INPUTS = {"mode": "approval_mode", "approver_groups": "approver_groups"}
+APPROVAL_INPUTS = {"mode": "approval_mode", "approver_groups": "approver_groups",
+                   "turnaround_days": "turnaround_days"}
 TOP_LEVEL_INPUTS = frozenset(FORM_ORDER) - {"_form"}
 
 

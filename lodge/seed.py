@@ -23,6 +23,9 @@ DEMO_USERS = (
     ("approver", "Alex Approver", ["approvers"], ["approver"]),
     ("manager", "Morgan Manager", ["approvers"], ["manager", "approver"]),
     ("staff", "Robin Staff", ["library"], ["staff"]),
+    # a second approver of theses, and one for another faculty's profiles (issue 5)
+    ("approver2", "Ari Approver", ["approvers"], ["approver"]),
+    ("chemist", "Chris Chemist", ["chemistry"], ["approver"]),
 )
 SYSTEM_ACTOR = {"id": "system", "name": "Lodge", "roles": ["manager"], "groups": []}
 

@@ -232,41 +232,6 @@ def delete_file(deposit_id, file_id):
     return "", 204
 
 
-# --- reviews ----------------------------------------------------------------
-
-REVIEW_ACTIONS = {"claim": "claim", "release": "release", "approve": "approve",
-                  "decline": "decline", "return": "return_for_changes"}
-
-
-@api.get("/reviews")
-@roles_required("approver", "manager")
-def list_reviews():
-    args = query_args(schemas.ListReviewsQuery)
-    with rpc() as services:
-        return jsonify(services.approval.list_reviews(actor=g.actor, **args))
-
-
-@api.post("/reviews/<deposit_id>/actions/<action>")
-@roles_required("approver", "manager")
-def review_action(deposit_id, action):
-    method = REVIEW_ACTIONS.get(action)
-    if method is None:
-        abort(404, description=f"There is no review action {action!r}.")
-    body = json_body(schemas.ReviewActionBody)
-    with rpc() as services:
-        if action in ("claim", "release"):
-            return jsonify(getattr(services.approval, method)(actor=g.actor, deposit_id=deposit_id))
-        return jsonify(getattr(services.approval, method)(actor=g.actor, deposit_id=deposit_id,
-                                                          **body))
-
-
-@api.get("/reasons")
-@roles_required("approver", "manager")
-def list_reasons():
-    with rpc() as services:
-        return jsonify(items=services.approval.list_reasons(actor=g.actor))
-
-
 # --- items ------------------------------------------------------------------
 
 @api.get("/items/<item_id>")
@@ -303,3 +268,4 @@ def download_item_file(item_id, file_id):
 
 
 from gateway.api import inventory  # noqa: E402,F401  (its routes join this blueprint)
+from gateway.api import reviews  # noqa: E402,F401  (its routes join this blueprint)

@@ -75,6 +75,11 @@ def openapi_document() -> dict:
         "ProfileVersion": c.ProfileVersionSchema, "Collection": c.CollectionSchema,
         "DeliveryLog": schemas.DeliveryLog,
         "WithdrawItem": schemas.WithdrawItemBody,
+        "QueuePage": c.QueuePageSchema, "ReviewDetail": c.ReviewDetailSchema,
+        "BulkDecision": schemas.BulkDecisionBody,
+        "Note": schemas.NoteBody, "ReviewMetadata": schemas.ReviewMetadataBody,
+        "LetterPreviewRequest": schemas.LetterPreviewBody, "LetterPreview": c.LetterPreviewSchema,
+        "ReasonBody": schemas.ReasonBody,
     }.items():
         spec.components.schema(name, schema=schema)
 
@@ -149,10 +154,51 @@ def openapi_document() -> dict:
     spec.path("/api/v1/reviews/{deposit_id}/actions/{action}", operations={"post": _operation(
         "Claim, release, approve, decline or return a deposit", _ref("ReviewTask"),
         body=_ref("ReviewAction"), params=[deposit_id, {**_path_param("action"), "schema": {
-            "type": "string", "enum": ["claim", "release", "approve", "decline", "return"]}}],
+            "type": "string", "enum": ["claim", "release", "assign", "approve", "decline",
+                                       "return"]}}],
         errors=("400", "401", "403", "404", "409", "422"))})
+    spec.path("/api/v1/reviews/queue", operations={"get": _operation(
+        "The approver's queue: tabs with counts, filters, sort, bounded pages",
+        _ref("QueuePage"), params=[
+            _query("tab", enum=c.QUEUE_TABS), _query("profile_id"), _query("collection"),
+            _query("depositor"), _query("older_than_days", "integer"),
+            _query("overdue", "boolean"), _query("sort", enum=c.QUEUE_SORTS),
+            _query("page", "integer"), _query("per_page", "integer")],
+        errors=("401", "403", "422"))})
+    spec.path("/api/v1/reviews/bulk", operations={"post": _operation(
+        "One decision for several deposits; a status per deposit", None,
+        body=_ref("BulkDecision"), errors=("401", "403", "422"))})
+    spec.path("/api/v1/reviews/{deposit_id}", operations={"get": _operation(
+        "A deposit under review: task, staff notes, changes since return, the deposit",
+        _ref("ReviewDetail"), params=[deposit_id], errors=("401", "403", "404"))})
+    spec.path("/api/v1/reviews/{deposit_id}/notes", operations={
+        "get": _operation("Staff-only notes", None, params=[deposit_id],
+                          errors=("401", "403", "404")),
+        "post": _operation("Add a staff-only note", _ref("StaffNote"), "201", _ref("Note"),
+                           params=[deposit_id], errors=("401", "403", "404", "422"))})
+    spec.path("/api/v1/reviews/{deposit_id}/metadata", operations={"put": _operation(
+        "Correct the metadata before deciding (recorded in the history)", _ref("Deposit"),
+        body=_ref("ReviewMetadata"), params=[deposit_id],
+        errors=("401", "403", "404", "409", "422"))})
+    spec.path("/api/v1/reviews/{deposit_id}/letter-preview", operations={"post": _operation(
+        "The letter a decision would send, not sent", _ref("LetterPreview"),
+        body=_ref("LetterPreviewRequest"), params=[deposit_id], errors=("401", "403", "404"))})
+    spec.path("/api/v1/reviews/{deposit_id}/colleagues", operations={"get": _operation(
+        "Approvers a task can be assigned to", None, params=[deposit_id],
+        errors=("401", "403", "404"))})
+    spec.path("/api/v1/reviews/{deposit_id}/files/{file_id}", operations={"get": _operation(
+        "A file under review, inline for previewable media", None,
+        params=[deposit_id, _path_param("file_id")], errors=("401", "403", "404"))})
     spec.path("/api/v1/reasons", operations={"get": _operation(
         "Decline and return reasons", None, errors=("401", "403"))})
+    spec.path("/api/v1/reasons/{kind}/{code}", operations={
+        "put": _operation("Add or relabel a reason (managers)", _ref("Reason"),
+                          body=_ref("ReasonBody"),
+                          params=[_path_param("kind"), _path_param("code")],
+                          errors=("401", "403", "422")),
+        "delete": _operation("Remove a reason (managers)", None, "204",
+                             params=[_path_param("kind"), _path_param("code")],
+                             errors=("401", "403", "404", "409"))})
     spec.path("/api/v1/items/{item_id}", operations={"get": _operation(
         "An item in the repository", _ref("Item"), params=[item_id], errors=("404",))})
     spec.path("/api/v1/items/{item_id}/actions/withdraw", operations={"post": _operation(

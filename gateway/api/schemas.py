@@ -43,6 +43,11 @@ class DepositActionBody(Strict):
 class ReviewActionBody(Strict):
     reason_code = fields.Str(load_default=None, allow_none=True)
     note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    metadata = fields.Dict(load_default=None, allow_none=True,
+                           metadata={"description": "saved before the decision (approve, "
+                                                    "decline, return)"})
+    assignee = fields.Str(load_default=None, allow_none=True,
+                          metadata={"description": "user id, username or e-mail (assign)"})
 
 
 class ListDepositsQuery(Strict):
@@ -82,3 +87,41 @@ class WithdrawItemBody(Strict):
     reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
 
 
+
+
+class QueueQuery(Strict):
+    tab = fields.Str(load_default="all")
+    profile_id = fields.Str(load_default=None)
+    collection = fields.Str(load_default=None)
+    depositor = fields.Str(load_default=None)
+    older_than_days = fields.Int(load_default=None)
+    overdue = fields.Bool(load_default=False)
+    sort = fields.Str(load_default="oldest")
+    page = fields.Int(load_default=1)
+    per_page = fields.Int(load_default=25)
+
+
+class BulkDecisionBody(Strict):
+    deposit_ids = fields.List(fields.Str(), required=True)
+    decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
+    reason_code = fields.Str(load_default=None, allow_none=True)
+    note = fields.Str(load_default=None, allow_none=True)
+
+
+class NoteBody(Strict):
+    text = fields.Str(required=True)
+
+
+class ReviewMetadataBody(Strict):
+    metadata = fields.Dict(required=True)
+
+
+class LetterPreviewBody(Strict):
+    decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
+    reason_code = fields.Str(load_default=None, allow_none=True)
+    note = fields.Str(load_default=None, allow_none=True)
+
+
+class ReasonBody(Strict):
+    label = fields.Str(required=True)
+    is_default = fields.Bool(load_default=False)

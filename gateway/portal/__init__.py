@@ -1,6 +1,7 @@
 """The patron portal: sign-in, my deposits, the deposit editor and page, item pages."""
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
@@ -126,10 +127,16 @@ def _deposit_and_profile(rpc, deposit_id: str) -> tuple[dict, dict]:
 def _reason_labels(rpc) -> dict[str, str]:
     labels = {reason["code"]: reason["label"]
               for reason in rpc.approval.list_reasons(actor=g.actor)}
-    labels.update({"checks_failed": _("The automatic checks found problems with the files"),
-                   "automatic": _("Approved automatically"),
-                   "staff_mediated": _("Deposited by library staff")})
+    labels.update(system_reason_labels())
     return labels
+
+
+def system_reason_labels() -> dict[str, str]:
+    """Reason codes Lodge itself records, besides the managers' reason tables."""
+    return {"checks_failed": _("The automatic checks found problems with the files"),
+            "automatic": _("Approved automatically"),
+            "staff_mediated": _("Deposited by library staff"),
+            "metadata_edited_by_approver": _("The approver corrected the description")}
 
 
 @portal.get("/deposits/<deposit_id>")
@@ -143,7 +150,20 @@ def deposit(deposit_id):
     checks = {report["file_id"]: report
               for report in (record["validation_report"] or {}).get("files", [])}
     return render_template("deposit.html", deposit=record, profile=profile, checks=checks,
-                           reasons=labels, deliveries=deliveries, staff_view=is_staff(g.actor))
+                           reasons=labels, deliveries=deliveries, staff_view=is_staff(g.actor),
+                           expected_decision=expected_decision(record, profile))
+
+
+def expected_decision(deposit: dict, profile: dict) -> date | None:
+    """When a deposit in review should be decided, by the profile's turnaround target."""
+    days = profile["approval"].get("turnaround_days")
+    if deposit["status"] != "in_review" or not days:
+        return None
+    entered = next((h["at"] for h in reversed(deposit["history"])
+                    if h["to_status"] == "in_review" and h["from_status"] == "submitted"), None)
+    if entered is None:
+        return None
+    return (datetime.fromisoformat(entered) + timedelta(days=days)).date()
 
 
 @portal.route("/deposits/<deposit_id>/edit", methods=["GET", "POST"])

@@ -60,7 +60,8 @@ def input_labels() -> dict[str, str]:
         "allowed_media_types": _("Allowed media types"),
         "metadata_only_allowed": _("Allow deposits without files"),
         "virus_scan": _("Require a virus scan"), "approval_mode": _("Approval"),
-        "approver_groups": _("Approver groups"), "target_collection": _("Collection"),
+        "approver_groups": _("Approver groups"), "turnaround_days": _("Decision within (days)"),
+        "target_collection": _("Collection"),
         "access": _("Access policy"), "embargo_max_months": _("Longest embargo (months)"),
         "terms": _("Terms"),
     }
@@ -202,3 +203,6 @@ def _editor(profile_id: str | None):
 
 # the staff desk's other pages register themselves on this blueprint
 from gateway.staff import dashboard, deposits, mediated  # noqa: E402,F401
+
+
+from gateway.staff import reviews  # noqa: E402,F401  (approvers' pages join this blueprint)

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Index, Integer, String, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import UTCDateTime, utcnow
@@ -13,12 +14,36 @@ class Base(DeclarativeBase):
     pass
 
 
+ANY_APPROVER = "*"  # the group set of a profile that names no approver groups
+
+
+def groups_key(approver_groups: list[str]) -> str:
+    """One name for a set of approver groups: the same set always gets the same key."""
+    return "\n".join(sorted(set(approver_groups))) or ANY_APPROVER
+
+
+PENDING = ("open", "claimed")
+PENDING_SQL = "state IN ('open', 'claimed')"  # the queue's partial indexes
+QUEUE_COLUMNS = ("created_at", "id", "groups_key", "state", "assignee_id", "due_at", "profile_id",
+                 "collection", "depositor_id", "depositor_name")
+
+
 class ReviewTask(Base):
     """One per deposit revision that reached approval; the row approvers lock to decide."""
     __tablename__ = "review_tasks"
     __table_args__ = (
         UniqueConstraint("deposit_id", "revision"),
         Index("ix_review_tasks_state_created", "state", "created_at"),
+        Index("ix_review_tasks_assignee_state_created", "assignee_id", "state", "created_at"),
+        # every column the queue filters on, so its page ids and tab counts come from
+        # index-only scans over pending tasks, in created order
+        Index("ix_review_tasks_pending_created", *QUEUE_COLUMNS,
+              postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
+        Index("ix_review_tasks_pending_due", "due_at", "created_at",
+              postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
+        Index("ix_review_tasks_profile_created", "profile_id", "created_at"),
+        Index("ix_review_tasks_collection_created", "collection", "created_at"),
+        Index("ix_review_tasks_depositor", "depositor_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -35,6 +60,37 @@ class ReviewTask(Base):
     deposit: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # columns the queue filters and sorts on, so no query looks inside JSON
+    collection: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    depositor_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    depositor_name: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the claim's last sign of life: claiming, a note, a metadata edit; idle claims go back
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    groups_key: Mapped[str] = mapped_column(String(1000), default=ANY_APPROVER,
+                                            server_default=ANY_APPROVER)
+
+
+class ApproverGroupSet(Base):
+    """Which groups each approver-group set holds: a handful of rows, one per profile's
+    set and group. The queue picks the sets an approver is in, then filters tasks by their
+    indexed `groups_key`, so counting a tab never joins task to group row by row."""
+    __tablename__ = "approver_group_sets"
+
+    groups_key: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class StaffNote(Base):
+    """Approvers' notes on a deposit; never shown to the depositor."""
+    __tablename__ = "staff_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deposit_id: Mapped[str] = mapped_column(String(32), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    author: Mapped[dict[str, Any]] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Decision(Base):

@@ -2,15 +2,18 @@
 automatic ones included: those are recorded as decisions by the system."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.common.auth import SYSTEM, has_role, person_ref
 from services.common.contracts import DepositSnapshotSchema, new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from services.approval.models import Decision, Reason, ReviewTask
+from services.approval.models import (ANY_APPROVER, PENDING, ApproverGroupSet, Decision,
+                                      Reason, ReviewTask, StaffNote, groups_key)
 
 EVENT_FOR = {"approve": "deposit_approved", "decline": "deposit_declined",
              "return": "deposit_returned"}
@@ -43,13 +46,21 @@ def open_review(uow: UnitOfWork, key: str, event: dict) -> None:
     existing = _task(uow.session, deposit["id"], deposit["revision"])
     if existing is not None:  # cancelled before the checks finished
         return
+    rule, now = deposit["profile"]["approval"], _now()
+    turnaround = rule.get("turnaround_days")
     task = ReviewTask(
         deposit_id=deposit["id"], revision=deposit["revision"], state="open",
         title=deposit["title"], profile_id=deposit["profile"]["id"],
-        depositor=deposit["depositor"], approver_groups=deposit["profile"]["approval"]["approver_groups"],
+        collection=deposit["profile"]["target_collection"],
+        depositor=deposit["depositor"], depositor_id=deposit["depositor"]["id"],
+        depositor_name=deposit["depositor"].get("name") or "",
+        approver_groups=rule["approver_groups"], created_at=now, updated_at=now,
         # kept as it travels (ISO dates), so the JSON column can hold an embargo date
-        deposit=DepositSnapshotSchema().dump(deposit), created_at=_now(), updated_at=_now())
+        deposit=DepositSnapshotSchema().dump(deposit),
+        due_at=now + timedelta(days=turnaround) if turnaround else None,
+        groups_key=groups_key(rule["approver_groups"]))
     uow.session.add(task)
+    _remember_group_set(uow.session, task.groups_key, rule["approver_groups"])
     uow.session.flush()
     if deposit["mediated_by"]:
         mediator = deposit["mediated_by"]
@@ -57,6 +68,14 @@ def open_review(uow: UnitOfWork, key: str, event: dict) -> None:
                 f"Staff-mediated by {mediator['name'] or mediator['id']}")
     elif deposit["profile"]["approval"]["mode"] == "automatic":
         _decide(uow, task, "approve", SYSTEM, "automatic", "Approved automatically by the profile")
+
+
+def _remember_group_set(session, key: str, approver_groups: list[str]) -> None:
+    """Record a profile's group set once; two workers recording it together both succeed."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(ApproverGroupSet).values(
+        [{"groups_key": key, "group_name": group} for group in set(approver_groups) or
+         [ANY_APPROVER]]).on_conflict_do_nothing())
 
 
 def _task(session, deposit_id: str, revision: int | None = None, lock: bool = False):
@@ -103,8 +122,28 @@ def claim(uow: UnitOfWork, actor: dict, deposit_id: str) -> ReviewTask:
     if task.state == "claimed" and task.assignee_id != actor["id"]:
         raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
                        fields={"assignee": ["claimed by someone else"]})
-    task.state, task.assignee_id, task.assignee = "claimed", actor["id"], person_ref(actor)
-    task.updated_at = _now()
+    _assign(task, actor)
+    return task
+
+
+def _assign(task: ReviewTask, person: dict) -> None:
+    task.state, task.assignee_id, task.assignee = "claimed", person["id"], person_ref(person)
+    task.updated_at = task.claimed_at = _now()
+
+
+def assign(uow: UnitOfWork, actor: dict, deposit_id: str, colleague: dict) -> ReviewTask:
+    """Hand a task to a colleague who may review it: from the pool, from oneself, or
+    (a manager) from anyone."""
+    task = _reviewable(uow.session, actor, deposit_id)
+    _require_undecided(task)
+    if (task.state == "claimed" and task.assignee_id != actor["id"]
+            and not has_role(actor, "manager")):
+        raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
+                       fields={"assignee": ["claimed by someone else"]})
+    if not may_review(colleague, task):
+        raise InvalidInput("That person is not an approver for this deposit's profile.",
+                           fields={"assignee": ["not an approver of this profile"]})
+    _assign(task, colleague)
     return task
 
 
@@ -115,9 +154,20 @@ def release(uow: UnitOfWork, actor: dict, deposit_id: str) -> ReviewTask:
         raise Conflict("This deposit is not claimed.", fields={"state": [task.state]})
     if task.assignee_id != actor["id"] and not has_role(actor, "manager"):
         raise Forbidden("Only the approver who claimed it, or a manager, may release it.")
-    task.state, task.assignee_id, task.assignee = "open", None, None
+    task.state, task.assignee_id, task.assignee, task.claimed_at = "open", None, None, None
     task.updated_at = _now()
     return task
+
+
+def release_idle_claims(uow: UnitOfWork, idle: timedelta) -> int:
+    """Claims nobody has touched for `idle` go back to the pool."""
+    result = uow.session.execute(
+        update(ReviewTask)
+        .where(ReviewTask.state == "claimed", ReviewTask.claimed_at < _now() - idle)
+        .values(state="open", assignee_id=None, assignee=None, claimed_at=None,
+                updated_at=_now())
+        .execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 def decide(uow: UnitOfWork, actor: dict, deposit_id: str, decision: str,
@@ -125,6 +175,10 @@ def decide(uow: UnitOfWork, actor: dict, deposit_id: str, decision: str,
     """Decide, taking the claim at once if the task is open. The task row is locked,
     so of two approvers deciding together one wins and the other gets a conflict."""
     task = _reviewable(uow.session, actor, deposit_id)
+    if task.state == "decided":
+        earlier = decision_of(uow.session, task)
+        if earlier is not None and earlier.decision == decision and earlier.actor["id"] == actor["id"]:
+            return task  # the same decision sent again (a retry): nothing more happens
     _require_undecided(task)
     if task.state == "claimed" and task.assignee_id != actor["id"]:
         raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
@@ -184,10 +238,24 @@ def decision_of(session, task: ReviewTask) -> Decision | None:
                                                  Decision.revision == task.revision))
 
 
-def list_tasks(session, actor: dict, state: str, assignee: str | None, page: int,
-               per_page: int) -> dict:
+def _visible_to(query, actor: dict):
+    """Only tasks of profiles whose approver groups the actor is in; managers see all."""
+    if has_role(actor, "manager"):
+        return query
+    groups = list(actor.get("groups") or ()) + [ANY_APPROVER]
+    return query.where(ReviewTask.groups_key.in_(
+        select(ApproverGroupSet.groups_key).where(ApproverGroupSet.group_name.in_(groups))))
+
+
+def _require_reviewer(actor: dict) -> None:
     if not has_role(actor, "approver", "manager"):
         raise Forbidden("The review queue needs the approver role.")
+
+
+def list_tasks(session, actor: dict, state: str, assignee: str | None, page: int,
+               per_page: int) -> dict:
+    """Tasks by state and assignee, oldest first: the API's plain listing."""
+    _require_reviewer(actor)
     query = select(ReviewTask)
     if state != "all":
         query = query.where(ReviewTask.state == state)
@@ -197,18 +265,190 @@ def list_tasks(session, actor: dict, state: str, assignee: str | None, page: int
         query = query.where(ReviewTask.assignee_id == actor["id"])
     elif assignee:
         query = query.where(ReviewTask.assignee_id == assignee)
-    if not has_role(actor, "manager"):
-        # JSON group lists are filtered here for the few rows on a page; issue 5 indexes them
-        tasks = [t for t in session.scalars(query.order_by(ReviewTask.created_at)).all()
-                 if may_review(actor, t)]
-        total = len(tasks)
-        tasks = tasks[(page - 1) * per_page: page * per_page]
-    else:
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        tasks = session.scalars(query.order_by(ReviewTask.created_at)
-                                .limit(per_page).offset((page - 1) * per_page)).all()
+    query = _visible_to(query, actor)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    tasks = session.scalars(query.order_by(ReviewTask.created_at, ReviewTask.id)
+                            .limit(per_page).offset((page - 1) * per_page)).all()
     return {"items": tasks, "page": page, "per_page": per_page, "total": total}
+
+
+def _tab_condition(tab: str, actor_id: str, columns=ReviewTask.__table__.c):
+    """Which pending tasks a tab shows; `columns` are the table's or a subquery's."""
+    state, assignee = columns.state, columns.assignee_id
+    return {
+        "mine": and_(state == "claimed", assignee == actor_id),
+        "unassigned": state == "open",
+        "others": and_(state == "claimed", assignee != actor_id),
+        "all": None,
+    }[tab]
+
+
+QUEUE_ORDER = {
+    "oldest": (ReviewTask.created_at.asc(), ReviewTask.id.asc()),
+    "newest": (ReviewTask.created_at.desc(), ReviewTask.id.desc()),
+    "due": (ReviewTask.due_at.asc().nulls_last(), ReviewTask.created_at.asc()),
+}
+
+
+def queue(session, actor: dict, tab: str = "all", profile_id: str | None = None,
+          collection: str | None = None, depositor: str | None = None,
+          older_than_days: int | None = None, overdue: bool = False, sort: str = "oldest",
+          page: int = 1, per_page: int = 25) -> dict:
+    """The approver's work: pending tasks they may review, one tab at a time, with counts
+    for every tab under the same filters. Pages are bounded (the request caps `page`)."""
+    _require_reviewer(actor)
+    now = _now()
+    query = _visible_to(select(ReviewTask).where(ReviewTask.state.in_(PENDING)), actor)
+    if profile_id:
+        query = query.where(ReviewTask.profile_id == profile_id)
+    if collection:
+        query = query.where(ReviewTask.collection == collection)
+    if depositor:
+        query = query.where(or_(ReviewTask.depositor_id == depositor,
+                                ReviewTask.depositor_name.ilike(f"%{_like(depositor)}%",
+                                                                escape="\\")))
+    if older_than_days is not None:
+        query = query.where(ReviewTask.created_at <= now - timedelta(days=older_than_days))
+    if overdue:
+        query = query.where(ReviewTask.due_at < now)
+    filtered = query.subquery()
+    tabs = ("mine", "unassigned", "others")
+    row = session.execute(select(
+        *(func.count().filter(_tab_condition(name, actor["id"], filtered.c)) for name in tabs),
+        func.count(), func.count().filter(filtered.c.due_at < now)).select_from(filtered)).one()
+    counts = dict(zip(("mine", "unassigned", "others", "all", "overdue"), row))
+    condition = _tab_condition(tab, actor["id"])
+    if condition is not None:
+        query = query.where(condition)
+    # the page's ids first (an index-only scan), then only those rows
+    ids = session.scalars(query.with_only_columns(ReviewTask.id).order_by(*QUEUE_ORDER[sort])
+                          .limit(per_page).offset((page - 1) * per_page)).all()
+    rows = {task.id: task for task in session.scalars(
+        select(ReviewTask).where(ReviewTask.id.in_(ids)))} if ids else {}
+    tasks = [rows[task_id] for task_id in ids]
+    return {"items": tasks, "page": page, "per_page": per_page, "total": counts[tab],
+            "counts": counts}
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def list_reasons(session) -> list[Reason]:
     return session.scalars(select(Reason).order_by(Reason.kind, Reason.code)).all()
+
+
+def save_reason(uow: UnitOfWork, actor: dict, kind: str, code: str, label: str,
+                is_default: bool) -> Reason:
+    """Add or relabel a reason; a new default replaces the kind's old one."""
+    if not has_role(actor, "manager"):
+        raise Forbidden("Managing reasons needs the manager role.")
+    session = uow.session
+    reason = session.scalar(select(Reason).where(Reason.kind == kind, Reason.code == code))
+    if reason is None:
+        reason = Reason(kind=kind, code=code, label=label, is_default=False)
+        session.add(reason)
+    if is_default:
+        session.execute(update(Reason).where(Reason.kind == kind, Reason.code != code)
+                        .values(is_default=False))
+    elif reason.is_default:
+        raise InvalidInput("Every kind of reason keeps a default; make another one the "
+                           "default instead.", fields={"is_default": ["is the default"]})
+    reason.label, reason.is_default = label, is_default
+    session.flush()
+    return reason
+
+
+def delete_reason(uow: UnitOfWork, actor: dict, kind: str, code: str) -> None:
+    """Remove a reason; past decisions keep its code. The default stays until replaced."""
+    if not has_role(actor, "manager"):
+        raise Forbidden("Managing reasons needs the manager role.")
+    reason = uow.session.scalar(select(Reason).where(Reason.kind == kind, Reason.code == code))
+    if reason is None:
+        raise NotFound("There is no such reason.")
+    if reason.is_default:
+        raise Conflict("This is the default reason; make another one the default first.",
+                       fields={"code": ["is the default"]})
+    uow.session.delete(reason)
+
+
+# --- the review page ----------------------------------------------------------------------
+
+def review_task(session, actor: dict, deposit_id: str) -> ReviewTask:
+    """The deposit's latest task, for anyone who may review it."""
+    _require_reviewer(actor)
+    task = _task(session, deposit_id)
+    if task is None or task.state == "cancelled" and not task.deposit:
+        raise NotFound("That deposit has not reached review.")
+    if not may_review(actor, task):
+        raise Forbidden("You are not an approver for this deposit's profile.")
+    return task
+
+
+def notes(session, deposit_id: str) -> list[StaffNote]:
+    return session.scalars(select(StaffNote).where(StaffNote.deposit_id == deposit_id)
+                           .order_by(StaffNote.at, StaffNote.id)).all()
+
+
+def add_note(uow: UnitOfWork, actor: dict, deposit_id: str, text: str) -> StaffNote:
+    task = review_task(uow.session, actor, deposit_id)
+    _touch_claim(task, actor)
+    note = StaffNote(deposit_id=deposit_id, revision=task.revision, author=person_ref(actor),
+                     text=text, at=_now())
+    uow.session.add(note)
+    uow.session.flush()
+    return note
+
+
+def _touch_claim(task: ReviewTask, actor: dict) -> None:
+    """Work on a claimed task keeps the claim from counting as idle."""
+    if task.state == "claimed" and task.assignee_id == actor["id"]:
+        task.claimed_at = _now()
+
+
+def review_file(session, actor: dict, deposit_id: str, file_id: str) -> dict:
+    """A file of the revision under review, with its storage key, for the preview."""
+    task = review_task(session, actor, deposit_id)
+    found = next((f for f in task.deposit.get("files", []) if f["id"] == file_id), None)
+    if found is None:
+        raise NotFound("The deposit has no such file.")
+    return found
+
+
+def start_metadata_edit(uow: UnitOfWork, actor: dict, deposit_id: str) -> ReviewTask:
+    """An approver may edit metadata of an undecided task nobody else has claimed;
+    editing claims it."""
+    task = _reviewable(uow.session, actor, deposit_id)
+    _require_undecided(task)
+    if task.state == "claimed" and task.assignee_id != actor["id"]:
+        raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
+                       fields={"assignee": ["claimed by someone else"]})
+    _assign(task, actor)
+    return task
+
+
+def keep_edited_metadata(task: ReviewTask, deposit: dict) -> None:
+    """What intake accepted becomes what approval hands on when it approves."""
+    task.deposit = {**task.deposit, "metadata": deposit["metadata"], "title": deposit["title"]}
+    task.title, task.updated_at = deposit["title"], _now()
+
+
+def changes_since_return(session, task: ReviewTask) -> dict | None:
+    """For a resubmission: what changed since the approver returned the last revision."""
+    earlier = session.scalar(select(ReviewTask).where(
+        ReviewTask.deposit_id == task.deposit_id, ReviewTask.revision < task.revision,
+        ReviewTask.state == "decided").order_by(ReviewTask.revision.desc()).limit(1))
+    if earlier is None or not earlier.deposit:
+        return None
+    decision = decision_of(session, earlier)
+    if decision is None or decision.decision != "return":
+        return None
+    before, after = earlier.deposit.get("metadata", {}), task.deposit.get("metadata", {})
+    metadata = [{"field": key, "before": before.get(key), "after": after.get(key)}
+                for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+    old = {f["filename"]: f["sha256"] for f in earlier.deposit.get("files", [])}
+    new = {f["filename"]: f["sha256"] for f in task.deposit.get("files", [])}
+    return {"from_revision": earlier.revision, "to_revision": task.revision, "metadata": metadata,
+            "files_added": sorted(set(new) - set(old)),
+            "files_removed": sorted(set(old) - set(new)),
+            "files_changed": sorted(name for name in set(old) & set(new) if old[name] != new[name])}

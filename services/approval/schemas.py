@@ -1,5 +1,7 @@
 """Approval's models as the contracts' view dictionaries."""
-from services.approval.models import Decision, Reason, ReviewTask
+from datetime import datetime, timezone
+
+from services.approval.models import Decision, Reason, ReviewTask, StaffNote
 
 
 def decision_view(decision: Decision | None) -> dict | None:
@@ -14,8 +16,16 @@ def task_view(task: ReviewTask, decision: Decision | None = None) -> dict:
         "deposit_id": task.deposit_id, "revision": task.revision, "state": task.state,
         "title": task.title, "profile_id": task.profile_id, "depositor": task.depositor,
         "assignee": task.assignee, "decision": decision_view(decision),
-        "created_at": task.created_at,
+        "created_at": task.created_at, "collection": task.collection,
+        "approver_groups": task.approver_groups, "due_at": task.due_at,
+        "overdue": bool(task.due_at and task.state in ("open", "claimed")
+                        and task.due_at < datetime.now(timezone.utc)),
+        "claimed_at": task.claimed_at,
     }
+
+
+def note_view(note: StaffNote) -> dict:
+    return {"id": note.id, "author": note.author, "text": note.text, "at": note.at}
 
 
 def reason_view(reason: Reason) -> dict:

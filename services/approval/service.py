@@ -1,16 +1,30 @@
 """Approval: the review queue and every decision. Entrypoints only; the work is in review.py."""
+import os
+from datetime import timedelta
+
+from nameko.rpc import ServiceRpc
+from nameko.timer import timer
 
 from services.common import contracts as c
 from services.common.dependencies import Store
+from services.common.exceptions import LodgeError
 from services.common.messaging import handles_event, rpc
 from services.approval import review
-from services.approval.schemas import reason_view, task_view
+from services.approval.schemas import note_view, reason_view, task_view
+
+CLAIM_SWEEP_SECONDS = 5
+
+
+def claim_idle_time() -> timedelta:
+    """LODGE_CLAIM_IDLE_MINUTES (default four hours): how long a claim may lie untouched."""
+    return timedelta(minutes=float(os.environ.get("LODGE_CLAIM_IDLE_MINUTES", "240")))
 
 
 class ApprovalService:
     name = "approval"
 
     store = Store()
+    intake = ServiceRpc("intake")
 
     @handles_event("validation", "deposit_validated")
     def on_deposit_validated(self, event):
@@ -70,7 +84,90 @@ class ApprovalService:
             return task_view(task, review.decision_of(uow.session, task))
 
     @rpc
+    @c.rpc_contract(c.BulkDecisionRequest, c.BulkResultSchema(many=True))
+    def decide_many(self, actor, deposit_ids, decision, reason_code, note):
+        """One decision for several deposits, each in its own transaction: one refused
+        deposit does not hold back the others. Each result carries the error code the
+        single action would have raised ("ok" when it was decided)."""
+        results = []
+        for deposit_id in dict.fromkeys(deposit_ids):
+            try:
+                task = self._decide(actor, deposit_id, decision, reason_code, note)
+            except LodgeError as error:
+                results.append({"deposit_id": deposit_id, "code": error.code,
+                                "message": error.message, "task": None})
+            else:
+                results.append({"deposit_id": deposit_id, "code": "ok",
+                                "message": "", "task": task})
+        return results
+
+    @rpc
+    @c.rpc_contract(c.QueueRequest, c.QueuePageSchema())
+    def queue(self, actor, **filters):
+        with self.store.reading() as session:
+            result = review.queue(session, actor, **filters)
+            result["items"] = [task_view(t) for t in result["items"]]
+            return result
+
+    @rpc
+    @c.rpc_contract(c.AssignRequest, c.ReviewTaskSchema())
+    def assign(self, actor, deposit_id, assignee):
+        with self.store.unit_of_work() as uow:
+            return task_view(review.assign(uow, actor, deposit_id, assignee))
+
+    @rpc
+    @c.rpc_contract(c.DepositRequest, c.ReviewDetailSchema())
+    def get_review(self, actor, deposit_id):
+        with self.store.reading() as session:
+            task = review.review_task(session, actor, deposit_id)
+            return {"task": task_view(task, review.decision_of(session, task)),
+                    "notes": [note_view(n) for n in review.notes(session, deposit_id)],
+                    "changes": review.changes_since_return(session, task),
+                    "may_decide": review.may_review(actor, task)}
+
+    @rpc
+    @c.rpc_contract(c.ReviewFileRequest, c.StoredFileSchema())
+    def review_file(self, actor, deposit_id, file_id):
+        with self.store.reading() as session:
+            return review.review_file(session, actor, deposit_id, file_id)
+
+    @rpc
+    @c.rpc_contract(c.AddNoteRequest, c.StaffNoteSchema())
+    def add_note(self, actor, deposit_id, text):
+        with self.store.unit_of_work() as uow:
+            return note_view(review.add_note(uow, actor, deposit_id, text))
+
+    @rpc
+    @c.rpc_contract(c.ReviewMetadataRequest, c.DepositView())
+    def edit_metadata(self, actor, deposit_id, metadata):
+        """The approver's edit goes through intake (validated against the profile, kept in
+        the history); the task keeps the edited metadata to hand on at approval."""
+        with self.store.unit_of_work() as uow:
+            task = review.start_metadata_edit(uow, actor, deposit_id)
+            deposit = self.intake.review_metadata(actor=actor, deposit_id=deposit_id,
+                                                  metadata=metadata)
+            review.keep_edited_metadata(task, deposit)
+            return deposit
+
+    @timer(interval=CLAIM_SWEEP_SECONDS)
+    def release_idle_claims(self):
+        with self.store.unit_of_work() as uow:
+            review.release_idle_claims(uow, claim_idle_time())
+
+    @rpc
     @c.rpc_contract(c.ActorRequest, c.ReasonSchema(many=True))
     def list_reasons(self, actor):
         with self.store.reading() as session:
             return [reason_view(r) for r in review.list_reasons(session)]
+
+    @rpc
+    @c.rpc_contract(c.SaveReasonRequest, c.ReasonSchema())
+    def save_reason(self, actor, kind, code, label, is_default):
+        with self.store.unit_of_work() as uow:
+            return reason_view(review.save_reason(uow, actor, kind, code, label, is_default))
+
+    @rpc
+    @c.rpc_contract(c.ReasonKeyRequest)
+    def delete_reason(self, actor, kind, code):
+        with self.store.unit_of_work() as uow:
+            review.delete_reason(uow, actor, kind, code)

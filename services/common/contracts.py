@@ -120,6 +120,8 @@ class FileRulesSchema(Strict):
 class ApprovalRuleSchema(Strict):
     mode = fields.Str(required=True, validate=validate.OneOf(("automatic", "manual")))
     approver_groups = fields.List(fields.Str(), load_default=list)
+    # days from entering review to a decision; absent means no target
+    turnaround_days = fields.Int(allow_none=True, validate=validate.Range(min=1, max=365))
 
 
 class ProfileDefinitionSchema(Strict):
@@ -327,6 +329,12 @@ class ReviewTaskSchema(Lenient):
     assignee = fields.Nested(PersonRefSchema, allow_none=True)
     decision = fields.Nested(DecisionSchema, allow_none=True)
     created_at = DateTime(required=True)
+    # issue 5: the queue's columns
+    collection = fields.Str(load_default="")
+    approver_groups = fields.List(fields.Str(), load_default=list)
+    due_at = DateTime(allow_none=True, load_default=None)
+    overdue = fields.Bool(load_default=False)
+    claimed_at = DateTime(allow_none=True, load_default=None)
 
 
 ReviewPage = page_of(ReviewTaskSchema)
@@ -961,3 +969,108 @@ class PrechecksRequest(Strict):
 PrecheckMap = Schema.from_dict({"prechecks": fields.Dict(
     keys=fields.Str(), values=fields.Nested(FileReportSchema), required=True)},
     name="PrecheckMap")
+
+
+# --- issue 5: approval workflow ---------------------------------------------
+
+QUEUE_TABS = ("mine", "unassigned", "others", "all")
+QUEUE_SORTS = ("oldest", "newest", "due")
+REASON_KINDS = ("decline", "return")
+
+
+class QueueRequest(ActorRequest):
+    tab = fields.Str(load_default="all", validate=validate.OneOf(QUEUE_TABS))
+    profile_id = fields.Str(load_default=None, allow_none=True)
+    collection = fields.Str(load_default=None, allow_none=True)
+    depositor = fields.Str(load_default=None, allow_none=True,
+                           validate=validate.Length(max=200))
+    older_than_days = fields.Int(load_default=None, allow_none=True,
+                                 validate=validate.Range(min=0, max=3650))
+    overdue = fields.Bool(load_default=False)
+    sort = fields.Str(load_default="oldest", validate=validate.OneOf(QUEUE_SORTS))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=400))
+    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class QueueCountsSchema(Lenient):
+    mine = fields.Int(required=True)
+    unassigned = fields.Int(required=True)
+    others = fields.Int(required=True)
+    all = fields.Int(required=True)
+    overdue = fields.Int(required=True)
+
+
+class QueuePageSchema(Lenient):
+    items = fields.List(fields.Nested(ReviewTaskSchema), required=True)
+    page = fields.Int(required=True)
+    per_page = fields.Int(required=True)
+    total = fields.Int(required=True)
+    counts = fields.Nested(QueueCountsSchema, required=True)
+
+
+class AssignRequest(DepositRequest):
+    assignee = fields.Nested(ActorSchema, required=True)
+
+
+class BulkDecisionRequest(ActorRequest):
+    deposit_ids = fields.List(fields.Str(), required=True,
+                              validate=validate.Length(min=1, max=100))
+    decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
+    reason_code = fields.Str(load_default=None, allow_none=True)
+    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+
+
+class BulkResultSchema(Lenient):
+    deposit_id = fields.Str(required=True)
+    code = fields.Str(required=True)  # "ok", or the error code the single action raises
+    message = fields.Str(load_default="")
+    task = fields.Nested(ReviewTaskSchema, allow_none=True, load_default=None)
+
+
+class StaffNoteSchema(Lenient):
+    id = fields.Int(required=True)
+    author = fields.Nested(PersonRefSchema, required=True)
+    text = fields.Str(required=True)
+    at = DateTime(required=True)
+
+
+class AddNoteRequest(DepositRequest):
+    text = fields.Str(required=True, validate=validate.Length(min=1, max=10000))
+
+
+class ReviewMetadataRequest(DepositRequest):
+    metadata = fields.Dict(required=True)
+
+
+class RevisionChangesSchema(Lenient):
+    """What changed in a resubmitted deposit since the revision an approver returned."""
+    from_revision = fields.Int(required=True)
+    to_revision = fields.Int(required=True)
+    metadata = fields.List(fields.Dict(), required=True)  # {field, before, after}
+    files_added = fields.List(fields.Str(), required=True)
+    files_removed = fields.List(fields.Str(), required=True)
+    files_changed = fields.List(fields.Str(), required=True)
+
+
+class ReviewDetailSchema(Lenient):
+    task = fields.Nested(ReviewTaskSchema, required=True)
+    notes = fields.List(fields.Nested(StaffNoteSchema), required=True)
+    changes = fields.Nested(RevisionChangesSchema, allow_none=True, load_default=None)
+    may_decide = fields.Bool(required=True)
+
+
+class ReviewFileRequest(DepositRequest):
+    file_id = fields.Str(required=True)
+
+
+class SaveReasonRequest(ActorRequest):
+    kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
+    code = fields.Str(required=True, validate=validate.Regexp(
+        r"^[a-z][a-z0-9_]{0,99}$", error="lower-case letters, digits and underscores"))
+    label = fields.Str(required=True, validate=validate.Length(min=1, max=300))
+    is_default = fields.Bool(load_default=False)
+
+
+class ReasonKeyRequest(ActorRequest):
+    kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
+    code = fields.Str(required=True)

@@ -179,6 +179,31 @@ def update_deposit(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict
     return deposit
 
 
+APPROVER_EDIT = "metadata_edited_by_approver"
+
+
+def review_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict) -> Deposit:
+    """An approver corrects the metadata of a deposit in review before deciding. It must be
+    complete and valid for the pinned profile; the history records who changed what."""
+    if not has_role(actor, "approver", "manager"):
+        raise Forbidden("Editing a deposit under review needs the approver role.")
+    deposit = get_deposit(uow.session, actor, deposit_id, for_update=True)
+    if deposit.status != Status.IN_REVIEW:
+        raise Conflict(f"Only a deposit in review can be edited by an approver; this one is "
+                       f"{deposit.status}.", fields={"status": [f"is {deposit.status}"]})
+    definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
+    _metadata_errors(definition, metadata, complete=True)
+    changed = sorted(key for key in set(deposit.meta) | set(metadata)
+                     if deposit.meta.get(key) != metadata.get(key))
+    if not changed:
+        return deposit
+    deposit.meta, deposit.title = metadata, title_of(definition["fields"], metadata)
+    _record(uow, deposit, lifecycle.Step(
+        "review_metadata", deposit.revision, Status.IN_REVIEW, Status.IN_REVIEW,
+        person_ref(actor), APPROVER_EDIT, "Changed: " + ", ".join(changed), _now()), emit=False)
+    return deposit
+
+
 def add_months(start: date, months: int) -> date:
     month = start.month - 1 + months
     year, month = start.year + month // 12, month % 12 + 1

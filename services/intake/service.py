@@ -99,6 +99,12 @@ class IntakeService:
             return deposit_view(deposit, actor)
 
     @rpc
+    @c.rpc_contract(c.ReviewMetadataRequest, c.DepositView())
+    def review_metadata(self, actor, deposit_id, metadata):
+        with self.store.unit_of_work() as uow:
+            return deposit_view(deposits.review_metadata(uow, actor, deposit_id, metadata), actor)
+
+    @rpc
     @c.rpc_contract(c.DepositRequest)
     def upload_policy(self, actor, deposit_id):
         with self.store.reading() as session:

@@ -30,7 +30,10 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def lodge_system(request):
     keep = True if request.config.getoption("--keep-artifacts", default=False) else None
-    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep, start_timeout=180, extra_env={
+    # a loaded machine may need longer to start six processes: LODGE_E2E_START_TIMEOUT
+    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep,
+                         start_timeout=float(os.environ.get("LODGE_E2E_START_TIMEOUT", "180")),
+                         extra_env={
         # campus access through our own proxy (the tests' 127.0.0.1) from 10.x addresses
         "LODGE_TRUSTED_PROXIES": "127.0.0.1/32", "LODGE_CAMPUS_NETWORKS": "10.0.0.0/8",
         "LODGE_EMBARGO_INTERVAL": "1"})

@@ -138,3 +138,137 @@ def test_an_embargoed_deposit_is_queued_and_approved_with_its_date(approval):
     approval.on_deposit_validated(event)
     [approved] = outbox(approval.database, "deposit_approved")
     assert approved["deposit"]["access"] == {"policy": "embargo", "embargo_until": "2027-01-31"}
+
+
+# --- issue 5: the queue, assignment, notes, reasons, idle claims, resubmission diffs -----
+
+def test_queue_tabs_count_and_filter_in_sql(approval):
+    for number in range(3):
+        approval.on_deposit_validated(validated(deposit_id=f"q{number}"))
+    approval.on_deposit_validated(validated(deposit_id="elsewhere", groups=("chemistry",)))
+    approval.claim(actor=APPROVER, deposit_id="q0")
+    approval.claim(actor=OTHER_APPROVER, deposit_id="q1")
+    queue = approval.queue(actor=APPROVER, tab="unassigned")
+    assert [t["deposit_id"] for t in queue["items"]] == ["q2"]
+    assert queue["counts"] == {"mine": 1, "unassigned": 1, "others": 1, "all": 3, "overdue": 0}
+    assert [t["deposit_id"] for t in approval.queue(actor=APPROVER, tab="mine")["items"]] == ["q0"]
+    assert [t["deposit_id"] for t in approval.queue(actor=APPROVER, tab="others")["items"]] == ["q1"]
+    assert approval.queue(actor=MANAGER)["counts"]["all"] == 4  # managers see every group
+    assert approval.queue(actor=APPROVER, depositor="sam stud")["total"] == 3
+    assert approval.queue(actor=APPROVER, depositor="nobody")["total"] == 0
+    assert approval.queue(actor=APPROVER, profile_id="other")["total"] == 0
+    assert approval.queue(actor=APPROVER, collection="theses")["total"] == 3
+    assert approval.queue(actor=APPROVER, older_than_days=1)["total"] == 0
+    newest = approval.queue(actor=APPROVER, sort="newest")["items"]
+    assert [t["deposit_id"] for t in newest] == ["q2", "q1", "q0"]
+    with pytest.raises(Forbidden):
+        approval.queue(actor=STUDENT)
+
+
+def test_turnaround_sets_a_due_date_and_overdue_filters(approval):
+    event = validated(deposit_id="late")
+    event["deposit"]["profile"]["approval"]["turnaround_days"] = 3
+    approval.on_deposit_validated(event)
+    approval.on_deposit_validated(validated(deposit_id="no-target"))
+    [task] = [t for t in approval.queue(actor=APPROVER)["items"] if t["deposit_id"] == "late"]
+    assert task["due_at"] is not None and task["overdue"] is False
+    with approval.database.unit_of_work() as uow:
+        from services.approval.models import ReviewTask
+        from datetime import datetime, timedelta, timezone
+        row = uow.session.query(ReviewTask).filter_by(deposit_id="late").one()
+        row.due_at = datetime.now(timezone.utc) - timedelta(hours=1)
+    queue = approval.queue(actor=APPROVER, overdue=True)
+    assert [t["deposit_id"] for t in queue["items"]] == ["late"] and queue["items"][0]["overdue"]
+    assert queue["counts"]["overdue"] == 1
+    assert approval.queue(actor=APPROVER, sort="due")["items"][0]["deposit_id"] == "late"
+
+
+def test_assign_to_a_colleague_of_the_profile_only(approval):
+    approval.on_deposit_validated(validated())
+    task = approval.assign(actor=APPROVER, deposit_id="d1", assignee=OTHER_APPROVER)
+    assert task["assignee"]["id"] == OTHER_APPROVER["id"] and task["state"] == "claimed"
+    with pytest.raises(Conflict):  # it is someone else's now
+        approval.assign(actor=APPROVER, deposit_id="d1", assignee=APPROVER)
+    with pytest.raises(InvalidInput) as error:
+        approval.assign(actor=OTHER_APPROVER, deposit_id="d1",
+                        assignee={**APPROVER, "id": "u-chem", "groups": ["chemistry"]})
+    assert "assignee" in error.value.fields
+    assert approval.assign(actor=MANAGER, deposit_id="d1",
+                           assignee=APPROVER)["assignee"]["id"] == APPROVER["id"]
+
+
+def test_the_same_decision_sent_twice_is_one_decision(approval):
+    approval.on_deposit_validated(validated())
+    first = approval.approve(actor=APPROVER, deposit_id="d1", note="Fine")
+    again = approval.approve(actor=APPROVER, deposit_id="d1", note="Fine")
+    assert again["decision"]["at"] == first["decision"]["at"]
+    assert len(outbox(approval.database, "deposit_approved")) == 1
+    with pytest.raises(Conflict):
+        approval.decline(actor=APPROVER, deposit_id="d1")
+
+
+def test_bulk_decisions_report_each_deposit(approval):
+    for deposit_id in ("b1", "b2", "b3"):
+        approval.on_deposit_validated(validated(deposit_id=deposit_id))
+    approval.claim(actor=OTHER_APPROVER, deposit_id="b2")
+    results = approval.decide_many(actor=APPROVER, deposit_ids=["b1", "b2", "b3", "nope"],
+                                   decision="return", reason_code="wrong_file", note="PDF/A please")
+    assert [(r["deposit_id"], r["code"]) for r in results] == [
+        ("b1", "ok"), ("b2", "conflict"), ("b3", "ok"), ("nope", "not_found")]
+    assert results[0]["task"]["decision"]["reason_code"] == "wrong_file"
+    assert {e["deposit_id"] for e in outbox(approval.database, "deposit_returned")} == {"b1", "b3"}
+
+
+def test_staff_notes_are_kept_per_deposit(approval):
+    approval.on_deposit_validated(validated())
+    approval.add_note(actor=APPROVER, deposit_id="d1", text="Supervisor confirmed by phone")
+    review = approval.get_review(actor=OTHER_APPROVER, deposit_id="d1")
+    assert [n["text"] for n in review["notes"]] == ["Supervisor confirmed by phone"]
+    assert review["notes"][0]["author"]["id"] == APPROVER["id"] and review["may_decide"]
+    with pytest.raises(Forbidden):
+        approval.add_note(actor=STUDENT, deposit_id="d1", text="let me in")
+
+
+def test_managers_edit_the_reason_tables(approval):
+    approval.save_reason(actor=MANAGER, kind="return", code="needs_abstract",
+                         label="Please add an abstract", is_default=True)
+    reasons = {(r["kind"], r["code"]): r for r in approval.list_reasons(actor=APPROVER)}
+    assert reasons[("return", "needs_abstract")]["is_default"]
+    assert not reasons[("return", "metadata_incomplete")]["is_default"]
+    with pytest.raises(Conflict):
+        approval.delete_reason(actor=MANAGER, kind="return", code="needs_abstract")
+    with pytest.raises(InvalidInput):
+        approval.save_reason(actor=MANAGER, kind="return", code="needs_abstract",
+                             label="Abstract", is_default=False)
+    approval.delete_reason(actor=MANAGER, kind="return", code="wrong_file")
+    with pytest.raises(Forbidden):
+        approval.save_reason(actor=APPROVER, kind="decline", code="x", label="X")
+    approval.on_deposit_validated(validated())
+    task = approval.return_for_changes(actor=APPROVER, deposit_id="d1")
+    assert task["decision"]["reason_code"] == "needs_abstract"
+
+
+def test_idle_claims_go_back_to_the_pool(approval, monkeypatch):
+    approval.on_deposit_validated(validated())
+    approval.claim(actor=APPROVER, deposit_id="d1")
+    approval.release_idle_claims()
+    assert approval.queue(actor=APPROVER)["counts"]["mine"] == 1
+    monkeypatch.setenv("LODGE_CLAIM_IDLE_MINUTES", "0")
+    approval.release_idle_claims()
+    assert approval.queue(actor=APPROVER)["counts"] == {
+        "mine": 0, "unassigned": 1, "others": 0, "all": 1, "overdue": 0}
+
+
+def test_a_resubmission_shows_what_changed_since_the_return(approval):
+    approval.on_deposit_validated(validated())
+    approval.return_for_changes(actor=APPROVER, deposit_id="d1")
+    event = validated(revision=2)
+    event["deposit"]["metadata"] = {"title": "On Moss, revised", "date": "2026-06-01"}
+    event["deposit"]["files"] = [{"id": "f2", "filename": "moss.pdf", "size": 3, "sha256": "b" * 64,
+                                  "md5": "c" * 32, "media_type": "application/pdf",
+                                  "storage_key": "staging/d1/f2"}]
+    approval.on_deposit_validated(event)
+    changes = approval.get_review(actor=APPROVER, deposit_id="d1")["changes"]
+    assert (changes["from_revision"], changes["to_revision"]) == (1, 2)
+    assert {c["field"] for c in changes["metadata"]} == {"title", "date"}
+    assert changes["files_added"] == ["moss.pdf"] and changes["files_removed"] == []

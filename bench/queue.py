@@ -1,0 +1,173 @@
+"""Review queue benchmark: p95 of the staff queue page and the queue API with 100,000
+review tasks in PostgreSQL.
+
+Starts a complete Lodge of its own (tests/support/system.py), bulk-loads N review tasks
+(default 100,000; `--pending` of them open or claimed, the rest decided) straight into
+approval's database with COPY, with their approver-group sets, runs VACUUM ANALYZE, and then, as
+the demo approver, requests the queue page (/staff/queue) and the queue API
+(/api/v1/reviews/queue) over a mix of tabs, filters, sorts and pages. Prints p50/p95/max
+per view. Always stops the Lodge it started.
+
+    python bench/queue.py -n 100000 --requests 150
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# this file is named like the standard library's `queue`: keep its folder off the path
+sys.path[:] = [entry for entry in sys.path
+               if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import csv
+import io
+import json
+import math
+import random
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import psycopg2  # noqa: E402
+
+from services.approval.models import groups_key  # noqa: E402
+from tests.support.system import LodgeSystem, expect, signed_in  # noqa: E402
+
+PROFILES = (("thesis", "theses", ["approvers"], 14), ("dataset", "open-works", ["approvers"], None),
+            ("chem-report", "open-works", ["chemistry"], 7))
+APPROVERS = ("u-a", "u-b", "u-c", "u-d")
+DEPOSITORS = [f"Depositor {n:04d}" for n in range(2000)]
+TARGET_MS = 150
+VIEWS = [  # (label, query string)
+    ("all, oldest", {}),
+    ("unassigned", {"tab": "unassigned"}),
+    ("mine", {"tab": "mine"}),
+    ("others, newest", {"tab": "others", "sort": "newest"}),
+    ("due first", {"sort": "due"}),
+    ("overdue", {"overdue": "true"}),
+    ("profile + collection", {"profile_id": "thesis", "collection": "theses"}),
+    ("depositor", {"depositor": "Depositor 0042"}),
+    ("older than 30 days", {"older_than_days": "30"}),
+    ("page 40", {"page": "40"}),
+]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
+    """COPY `count` review tasks and their group rows into approval's database."""
+    rng = random.Random(5)
+    now = datetime.now(timezone.utc)
+    tasks = io.StringIO()
+    task_rows = csv.writer(tasks)
+    sets = {(groups_key(groups), group) for _, _, groups, _ in PROFILES for group in groups}
+    assignees = APPROVERS + (approver_id,)
+    for number in range(1, count + 1):
+        profile, collection, approver_groups, turnaround = rng.choice(PROFILES)
+        created = now - timedelta(minutes=rng.randrange(365 * 24 * 60))
+        roll = rng.random()
+        state = ("decided" if roll >= pending_share else
+                 "claimed" if roll < pending_share / 3 else "open")
+        assignee = rng.choice(assignees) if state != "open" else None
+        name = rng.choice(DEPOSITORS)
+        depositor = {"id": f"u-{name[-4:]}", "name": name, "email": "", "locale": "en"}
+        deposit_id = uuid.uuid4().hex
+        task_rows.writerow([
+            number, deposit_id, 1, state, f"Bench deposit {number}", profile,
+            json.dumps(depositor), json.dumps(approver_groups), assignee or "",
+            json.dumps({"id": assignee, "name": assignee, "email": "", "locale": "en"})
+            if assignee else "",
+            json.dumps({"id": deposit_id, "revision": 1, "files": [], "metadata": {}}),
+            created.isoformat(), created.isoformat(), collection, depositor["id"], name,
+            (created + timedelta(days=turnaround)).isoformat() if turnaround else "",
+            created.isoformat() if state == "claimed" else "", groups_key(approver_groups)])
+    tasks.seek(0)
+    with psycopg2.connect(url) as connection:
+        with connection.cursor() as cursor:
+            cursor.copy_expert(
+                "COPY review_tasks (id, deposit_id, revision, state, title, profile_id, depositor,"
+                " approver_groups, assignee_id, assignee, deposit, created_at, updated_at,"
+                " collection, depositor_id, depositor_name, due_at, claimed_at, groups_key)"
+                " FROM STDIN WITH (FORMAT csv, NULL '')", tasks)
+            cursor.executemany("INSERT INTO approver_group_sets (groups_key, group_name) "
+                               "VALUES (%s, %s) ON CONFLICT DO NOTHING", sorted(sets))
+            cursor.execute("SELECT setval(pg_get_serial_sequence('review_tasks', 'id'), %s)",
+                           (count,))
+    connection = psycopg2.connect(url)
+    connection.autocommit = True  # VACUUM runs outside a transaction
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE review_tasks")
+        cursor.execute("VACUUM ANALYZE approver_group_sets")
+    connection.close()
+
+
+def measure(session, url: str, requests: int, expect_json: bool) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {label: [] for label, _ in VIEWS}
+    for round_number in range(requests):
+        label, params = VIEWS[round_number % len(VIEWS)]
+        started = time.perf_counter()
+        response = session.get(url, params=params, timeout=60)
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, (label, response.status_code, response.text[:300])
+        if expect_json:
+            assert "counts" in response.json()
+        timings[label].append(elapsed)
+    return timings
+
+
+def report(title: str, timings: dict[str, list[float]]) -> float:
+    everything = [value for values in timings.values() for value in values]
+    p95 = percentile(everything, 95)
+    print(f"\n{title}: {len(everything)} requests, p50 {percentile(everything, 50):.0f} ms, "
+          f"p95 {p95:.0f} ms, max {max(everything):.0f} ms "
+          f"({'within' if p95 <= TARGET_MS else 'over'} the {TARGET_MS} ms target)")
+    for label, values in timings.items():
+        print(f"  {label:<22} p50 {percentile(values, 50):6.0f} ms   p95 {percentile(values, 95):6.0f} ms")
+    return p95
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--tasks", type=int, default=100_000)
+    parser.add_argument("--pending", type=float, default=0.3,
+                        help="share of tasks still open or claimed (default 0.3)")
+    parser.add_argument("--requests", type=int, default=150, help="requests per endpoint")
+    args = parser.parse_args()
+
+    with LodgeSystem("postgresql", label="bench-queue", start_timeout=240) as system:
+        api = system.client("approver")
+        me = signed_in(system, "approver")
+        approver_id = _user_id(system, "approver")
+        started = time.perf_counter()
+        seed(system.database_urls["approval"], args.tasks, args.pending, approver_id)
+        print(f"seeded {args.tasks} review tasks ({args.pending:.0%} pending) in "
+              f"{time.perf_counter() - started:.1f} s")
+        counts = expect(api.get("/api/v1/reviews/queue"), 200)["counts"]
+        print(f"the approver's queue: {counts}")
+        for warm in range(3):  # connections, caches and the RPC pool warm up first
+            api.get("/api/v1/reviews/queue")
+            me.get(f"{system.base_url}/staff/queue", timeout=60)
+        api_p95 = report("queue API  GET /api/v1/reviews/queue",
+                         measure(api, f"{system.base_url}/api/v1/reviews/queue", args.requests, True))
+        page_p95 = report("queue page GET /staff/queue",
+                          measure(me, f"{system.base_url}/staff/queue", args.requests, False))
+    return 0 if max(api_p95, page_p95) <= TARGET_MS else 1
+
+
+def _user_id(system: LodgeSystem, username: str) -> str:
+    with psycopg2.connect(system.database_urls["gateway"]) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM users WHERE username = %s", (username,))
+            return cursor.fetchone()[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
