@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from tests.e2e.conftest import screenshot
+from tests.e2e.test_portal_browser import sign_in
 from tests.support.smtp import SMTPServer
 from tests.support.system import LodgeSystem, expect, poll_until
 
@@ -29,7 +30,7 @@ def smtp():
 @pytest.fixture(scope="module")
 def lodge(smtp):
     """A Lodge of its own whose letters go to the test's SMTP server."""
-    system = LodgeSystem("postgresql", label="letters", extra_env={
+    system = LodgeSystem("postgresql", label="letters", start_timeout=240, extra_env={
         **smtp.env(), "LODGE_MAIL_REPLY_TO": "Repository desk <desk@example.edu>"})
     system.start()
     yield system
@@ -48,14 +49,6 @@ def browser_page(browser, lodge):
     yield page
     context.close()
     assert problems == [], f"the browser reported errors: {problems}"
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/login")
-    page.fill("#username", username)
-    page.fill("#password", "demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def thesis_in_review(lodge, student, approver, title: str) -> dict:
@@ -80,6 +73,7 @@ def letters_to(smtp, address: str, subject: str) -> list:
     return [m for m in smtp.to(address) if m["Subject"] == subject]
 
 
+@pytest.mark.timeout(900)  # a Lodge of its own starts first, on a shared, loaded machine
 def test_a_manager_rewords_the_returned_letter_and_the_next_return_sends_it(
         lodge, smtp, browser_page):
     page = browser_page
@@ -164,6 +158,7 @@ def test_a_manager_rewords_the_returned_letter_and_the_next_return_sends_it(
     screenshot(page, "letters-delivery-log-depositor")
 
 
+@pytest.mark.timeout(900)
 def test_letters_reach_the_smtp_server_once_after_it_was_down(lodge, smtp):
     student = lodge.client("student")
     smtp.stop()
