@@ -5,9 +5,11 @@ it in the deposit's delivery log."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
+from playwright.sync_api import expect as see
 
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_portal_browser import sign_in
@@ -61,6 +63,11 @@ def thesis_in_review(lodge, student, approver, title: str) -> dict:
     return deposit
 
 
+def step(what: str) -> None:
+    """Progress, for a long test on a loaded machine (seen with -s)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", flush=True)
+
+
 def letter_log(client, deposit_id: str) -> list[dict]:
     return expect(client.get(f"{API}/deposits/{deposit_id}/letters"), 200)["items"]
 
@@ -79,18 +86,22 @@ def test_a_manager_rewords_the_returned_letter_and_the_next_return_sends_it(
     page = browser_page
     student, approver = lodge.client("student"), lodge.client("approver")
     title = f"Tidal patterns {uuid.uuid4().hex[:6]}"
+    step("a thesis goes into review")
     deposit = thesis_in_review(lodge, student, approver, title)
+    step("the approver's letter")
 
     # the seeded approver hears of the new deposit at once, by SMTP
     poll_until(lambda: letters_to(smtp, APPROVER_EMAIL, f'New deposit to review: "{title}"'),
                timeout=60, description="the approver's letter")
 
-    # the manager finds the letter on the staff pages
+    step("the manager finds the letter on the staff pages")
     sign_in(page, "manager")
+    # locators, not wait_for_url: Playwright's navigation waits hang under eventlet
     page.click("nav >> text=Letters")
-    page.wait_for_url("**/staff/letters")
+    see(page.get_by_role("heading", name="Letters", exact=True)).to_be_visible()
     page.click("a:has-text('Edit'):has(span:text('Returned for changes, English'))")
-    page.wait_for_url("**/staff/letters/deposit_returned/en")
+    see(page.get_by_role("heading", name="Returned for changes")).to_be_visible()
+    assert page.url.endswith("/staff/letters/deposit_returned/en")
     assert page.input_value("#subject") == 'Changes requested for your deposit "{{ title }}"'
 
     # a broken template is refused with its line
@@ -120,7 +131,7 @@ def test_a_manager_rewords_the_returned_letter_and_the_next_return_sends_it(
     assert "Saved as version 1" in page.inner_text(".flash")
     assert page.input_value("#subject") == "{{ title }}: a few changes, please"
 
-    # an approver returns the deposit over the API: the new wording goes out by SMTP
+    step("an approver returns the deposit over the API: the new wording goes out by SMTP")
     expect(approver.post(f"{API}/reviews/{deposit['id']}/actions/return",
                          json={"reason_code": "metadata_incomplete",
                                "note": "Please name the tide stations."}), 200)
@@ -135,7 +146,7 @@ def test_a_manager_rewords_the_returned_letter_and_the_next_return_sends_it(
     assert letter["Reply-To"].addresses[0].addr_spec == "desk@example.edu"
     assert letter["Message-ID"] and letter["Date"]
 
-    # staff see every letter about the deposit in its delivery log
+    step("staff see every letter about the deposit in its delivery log")
     manager = lodge.client("manager")
     poll_until(lambda: sent_letters(manager, deposit["id"]) >= 3, timeout=30,
                description="the letters marked sent")
@@ -146,7 +157,7 @@ def test_a_manager_rewords_the_returned_letter_and_the_next_return_sends_it(
     assert log.locator("tr", has_text=f'New deposit to review: "{title}"').count() == 1
     screenshot(page, "letters-delivery-log-staff")
 
-    # the depositor sees the letters sent to them, and only those
+    step("the depositor sees the letters sent to them, and only those")
     sign_in(page, "student")
     page.goto(f"/deposits/{deposit['id']}")
     log = page.locator(".delivery-log")
