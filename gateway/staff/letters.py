@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, url_for)
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from gateway.auth import roles_required
+from gateway.profile_form import N_
 from services.common.auth import STAFF_ROLES
 from services.common.contracts import LETTER_TYPES
 from services.common.exceptions import InvalidInput, NotFound
@@ -20,22 +20,26 @@ staff_letters = Blueprint("staff_letters", __name__, url_prefix="/staff/letters"
                           template_folder="../templates")
 
 LETTER_NAMES = {
-    "deposit_submitted": _l("Deposit submitted"),
-    "validation_failed": _l("Automatic checks failed"),
-    "deposit_archived": _l("Approved and archived"),
-    "deposit_declined": _l("Declined"),
-    "deposit_returned": _l("Returned for changes"),
-    "deposit_withdrawn": _l("Withdrawn"),
-    "deposit_created_on_behalf": _l("Deposited on the patron's behalf"),
-    "review_requested": _l("New deposit awaiting review"),
-    "review_overdue": _l("Review overdue"),
-    "review_digest": _l("Daily digest"),
+    "deposit_submitted": N_("Deposit submitted"),
+    "validation_failed": N_("Automatic checks failed"),
+    "deposit_archived": N_("Approved and archived"),
+    "deposit_declined": N_("Declined"),
+    "deposit_returned": N_("Returned for changes"),
+    "deposit_withdrawn": N_("Withdrawn"),
+    "deposit_created_on_behalf": N_("Deposited on the patron's behalf"),
+    "review_requested": N_("New deposit awaiting review"),
+    "review_overdue": N_("Review overdue"),
+    "review_digest": N_("Daily digest"),
 }
 AUDIENCES = {
-    "review_requested": _l("Approvers"), "review_overdue": _l("Approvers"),
-    "review_digest": _l("Approvers"),
+    "review_requested": N_("Approvers"), "review_overdue": N_("Approvers"),
+    "review_digest": N_("Approvers"),
 }
 LOCALE_NAMES = {"en": "English", "de": "Deutsch"}
+
+
+def translated(messages: dict[str, str]) -> dict[str, str]:
+    return {key: _(message) for key, message in messages.items()}
 PARTS = ("subject", "html", "text")
 
 
@@ -64,8 +68,9 @@ def templates():
     by_type = {}
     for row in rows:
         by_type.setdefault(row["letter_type"], {})[row["locale"]] = row
-    return render_template("staff/letters.html", by_type=by_type, names=LETTER_NAMES,
-                           audiences=AUDIENCES, locales=LOCALE_NAMES)
+    return render_template("staff/letters.html", by_type=by_type,
+                           names=translated(LETTER_NAMES), audiences=translated(AUDIENCES),
+                           locales=LOCALE_NAMES)
 
 
 @staff_letters.route("/<letter_type>/<locale>", methods=["GET", "POST"])
@@ -95,7 +100,7 @@ def edit(letter_type, locale):
     if errors:  # show what the manager wrote, with the problem next to it
         template.update({part: request.form.get(part, "") for part in PARTS})
     return render_template("staff/letter_edit.html", template=template, errors=errors,
-                           names=LETTER_NAMES, locales=LOCALE_NAMES,
+                           names=translated(LETTER_NAMES), locales=LOCALE_NAMES,
                            sample_deposit=request.args.get("deposit", "")), status
 
 

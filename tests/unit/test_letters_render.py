@@ -254,3 +254,9 @@ def test_title_with_a_line_break_keeps_subject_whole():
     subject, body = rendered("deposit_submitted", title="On Moss:\nA Field Study")
     assert "A Field Study" in subject
     assert body.startswith("Dear Ada Lovelace,")
+
+
+def test_an_absent_note_prints_nothing_rather_than_none():
+    letter = render(Parts("x", "<p>{{ note }}</p>", "[{{ note }}]"),
+                    letter_context(make_event(note=None), BASE_URL))
+    assert letter.text == "[]" and letter.html == "<p></p>"
