@@ -47,6 +47,10 @@ def migrate():
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
     click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
+    if settings.storage_backend == "s3":
+        from services.common.storage import get_storage
+        created = get_storage().ensure_bucket()
+        click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
 
 
 @main.command()

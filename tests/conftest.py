@@ -57,3 +57,13 @@ def lodge_env(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 endpoint (moto_server on a free port) for the whole session; see
+    tests/support/s3.py. Take a bucket per test with `s3_endpoint.new_bucket()`."""
+    from tests.support.s3 import S3Endpoint
+
+    with S3Endpoint() as endpoint:
+        yield endpoint

@@ -17,7 +17,7 @@ from gateway.uploads import (MultipartUpload, check_declared_length, expected_di
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
 from services.common.contracts import ProfileDefinitionSchema, load_or_raise
 from services.common.exceptions import InvalidInput, NotFound
-from services.common.storage import get_storage, new_key
+from services.common.storage import LocalStorage, get_storage, new_key
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -271,9 +271,15 @@ def download_item_file(item_id, file_id):
     if not files_visible(item, g.actor):
         raise NotFound("There is no such file.")
     inline = stored["media_type"].startswith(INLINE_SAFE)
-    response = send_file(get_storage().path(stored["storage_key"]), mimetype=stored["media_type"],
+    storage = get_storage()
+    # local disk serves byte ranges from the file; S3 streams the object's body
+    source = (storage.path(stored["storage_key"]) if isinstance(storage, LocalStorage)
+              else storage.open(stored["storage_key"]))
+    response = send_file(source, mimetype=stored["media_type"],
                          as_attachment=not inline, download_name=stored["filename"],
                          conditional=True, etag=stored["sha256"])
+    if response.status_code == 200 and response.content_length is None:
+        response.content_length = stored["size"]
     response.headers["Digest"] = "sha-256=" + base64.b64encode(
         bytes.fromhex(stored["sha256"])).decode()
     # a deposited file is never a page of this origin
