@@ -31,6 +31,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from gateway import auth, errors, health, i18n, security
     from gateway.api import api
+    from gateway.api.tus import tus
     from gateway.portal import portal
     from gateway.staff import staff
 
@@ -40,6 +41,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     security.register(app)
     health.register(app)
     app.register_blueprint(api)
+    app.register_blueprint(tus)
     app.register_blueprint(portal)
     app.register_blueprint(staff)
     return app

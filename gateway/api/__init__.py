@@ -17,7 +17,7 @@ from gateway.uploads import (MultipartUpload, check_declared_length, expected_di
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
 from services.common.contracts import ProfileDefinitionSchema, load_or_raise
 from services.common.exceptions import InvalidInput, NotFound
-from services.common.storage import LocalStorage, get_storage, new_key
+from services.common.storage import LocalStorage, StoredObject, get_storage, new_key
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -199,6 +199,19 @@ def upload_file(deposit_id):
     stored = storage.save(new_key("staging", deposit_id), chunks, max_size=limit)
     try:
         verify_digests(stored, expected)
+    except BaseException:
+        storage.delete(stored.key)
+        raise
+    response = jsonify(register_staged_file(deposit_id, filename, stored))
+    response.status_code = 201
+    return response
+
+
+def register_staged_file(deposit_id: str, filename: str, stored: StoredObject) -> dict:
+    """Register a complete staged object with intake (which checks the profile's rules
+    again), then run validation's quick pre-check. The object is deleted if intake refuses."""
+    storage = get_storage()
+    try:
         record = {"id": uuid.uuid4().hex, "filename": filename, "size": stored.size,
                   "sha256": stored.sha256, "md5": stored.md5, "storage_key": stored.key,
                   "media_type": sniff_media_type(storage.head(stored.key))}
@@ -207,9 +220,23 @@ def upload_file(deposit_id):
     except BaseException:
         storage.delete(stored.key)
         raise
-    response = jsonify(schemas.FileCreated().dump(created))
-    response.status_code = 201
-    return response
+    return {**schemas.FileCreated().dump(created),
+            "precheck": precheck(deposit_id, stored.key, created["filename"])}
+
+
+def precheck(deposit_id: str, storage_key: str, filename: str) -> dict | None:
+    """Validation's quick look at a new file, for the depositor to see at once. Advisory:
+    the full checks run on submit, so a pre-check that cannot run is left out."""
+    try:
+        with rpc() as services:
+            deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
+            profile = services.intake.get_profile(actor=g.actor, profile_id=deposit["profile_id"],
+                                                  version=deposit["profile_version"])
+            return services.validation.check_file(storage_key=storage_key, filename=filename,
+                                                  file_rules=profile["file_rules"])
+    except Exception:
+        current_app.logger.warning("pre-check of %s failed", storage_key, exc_info=True)
+        return None
 
 
 @api.delete("/deposits/<deposit_id>/files/<file_id>")

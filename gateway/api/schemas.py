@@ -68,3 +68,5 @@ class FileCreated(Strict):
     size = fields.Int(required=True)
     sha256 = fields.Str(required=True)
     media_type = fields.Str(required=True)
+    precheck = fields.Dict(allow_none=True, metadata={
+        "description": "validation's quick pre-check of the file; null if it could not run"})
