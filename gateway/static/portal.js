@@ -169,6 +169,7 @@ if (dropzone) {
     };
     const fail = (text) => {
       item.className = "file failed";
+      progress.remove();
       status.textContent = `${dropzone.dataset.msgFailed}: ${text}`;
       status.setAttribute("role", "alert");
     };
