@@ -33,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.api import api
     from gateway.oai import oai
     from gateway.api.staff import staff_api
+    from gateway.api.tus import tus
     from gateway.portal import portal
     from gateway.staff import staff
     from gateway.staff.letters import staff_letters
@@ -45,6 +46,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     security.register(app)
     health.register(app)
     app.register_blueprint(api)
+    app.register_blueprint(tus)
     app.register_blueprint(portal)
     app.register_blueprint(staff)
     app.register_blueprint(staff_letters)

@@ -59,7 +59,9 @@ class MultipartUpload:
             raise InvalidInput("The multipart body has no boundary.",
                                fields={"file": ["malformed multipart body"]})
         self.stream = stream
-        self.decoder = MultipartDecoder(boundary.encode(), max_form_memory_size=64 * 1024)
+        # the decoder's buffer holds at most what one read adds to what is left over, so
+        # bound it by two reads (it refuses any single receive larger than this bound)
+        self.decoder = MultipartDecoder(boundary.encode(), max_form_memory_size=2 * CHUNK_SIZE)
         self.filename: str | None = None
         self.max_size = max_size
         self._events = self._iter_events()

@@ -47,6 +47,10 @@ def migrate():
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
     click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
+    if settings.storage_backend == "s3":
+        from services.common.storage import get_storage
+        created = get_storage().ensure_bucket()
+        click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
 
 
 @main.command()
@@ -106,6 +110,8 @@ def gateway(bind):
             self.cfg.set("threads", int(os.environ.get("LODGE_GATEWAY_THREADS", "8")))
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 120)
+            # gunicorn's most: long ?filename= URLs reach the app, which answers in JSON
+            self.cfg.set("limit_request_line", 8190)
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if os.environ.get("LODGE_ACCESS_LOG") else None)
@@ -114,6 +120,15 @@ def gateway(bind):
             return create_app()
 
     Gateway().run()
+
+
+@main.command("expire-uploads")
+def expire_uploads():
+    """Delete resumable uploads whose time ran out (run it from a timer or CronJob)."""
+    from gateway.resumable import UploadArea
+    settings = get_settings()
+    removed = UploadArea(settings.upload_dir, settings.upload_expiry_seconds).expire()
+    click.echo(f"expired {len(removed)} upload(s)")
 
 
 @main.command()

@@ -67,3 +67,12 @@ def clamd(tmp_path_factory):
     process = ClamdProcess(tmp_path_factory.mktemp("clamd")).start()
     yield process
     process.stop()
+
+
+def s3_endpoint():
+    """A real S3 endpoint (moto_server on a free port) for the whole session; see
+    tests/support/s3.py. Take a bucket per test with `s3_endpoint.new_bucket()`."""
+    from tests.support.s3 import S3Endpoint
+
+    with S3Endpoint() as endpoint:
+        yield endpoint

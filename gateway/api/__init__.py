@@ -18,7 +18,7 @@ from gateway.uploads import (MultipartUpload, check_declared_length, expected_di
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
 from services.common.contracts import ProfileDefinitionSchema, load_or_raise
 from services.common.exceptions import InvalidInput, NotFound
-from services.common.storage import get_storage, new_key
+from services.common.storage import LocalStorage, StoredObject, get_storage, new_key
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -209,6 +209,20 @@ def upload_file(deposit_id):
     stored = storage.save(new_key("staging", deposit_id), chunks, max_size=limit)
     try:
         verify_digests(stored, expected)
+    except BaseException:
+        storage.delete(stored.key)
+        raise
+    response = jsonify(register_staged_file(deposit_id, filename, stored, policy["file_rules"]))
+    response.status_code = 201
+    return response
+
+
+def register_staged_file(deposit_id: str, filename: str, stored: StoredObject,
+                         file_rules: dict | None = None) -> dict:
+    """Register a complete staged object with intake (which checks the profile's rules
+    again), then run validation's quick pre-check. The object is deleted if intake refuses."""
+    storage = get_storage()
+    try:
         record = {"id": uuid.uuid4().hex, "filename": filename, "size": stored.size,
                   "sha256": stored.sha256, "md5": stored.md5, "storage_key": stored.key,
                   "media_type": sniff_media_type(storage.head(stored.key))}
@@ -217,11 +231,13 @@ def upload_file(deposit_id):
     except BaseException:
         storage.delete(stored.key)
         raise
-    created["precheck"] = precheck_upload(stored.key, filename, policy["file_rules"],
-                                          created["id"])
-    response = jsonify(schemas.FileCreated().dump(created))
-    response.status_code = 201
-    return response
+    if file_rules is None:
+        with rpc() as services:
+            file_rules = services.intake.upload_policy(actor=g.actor,
+                                                       deposit_id=deposit_id)["file_rules"]
+    return {**schemas.FileCreated().dump(created),
+            "precheck": precheck_upload(stored.key, created["filename"], file_rules,
+                                        created["id"])}
 
 
 @api.delete("/deposits/<deposit_id>/files/<file_id>")
@@ -257,9 +273,15 @@ def download_item_file(item_id, file_id):
     if not files_visible(item, g.actor, request_address(request)):
         raise NotFound("There is no such file.")
     inline = stored["media_type"].startswith(INLINE_SAFE)
-    response = send_file(get_storage().path(stored["storage_key"]), mimetype=stored["media_type"],
+    storage = get_storage()
+    # local disk serves byte ranges from the file; S3 streams the object's body
+    source = (storage.path(stored["storage_key"]) if isinstance(storage, LocalStorage)
+              else storage.open(stored["storage_key"]))
+    response = send_file(source, mimetype=stored["media_type"],
                          as_attachment=not inline, download_name=stored["filename"],
                          conditional=True, etag=stored["sha256"])
+    if response.status_code == 200 and response.content_length is None:
+        response.content_length = stored["size"]
     response.headers["Digest"] = "sha-256=" + base64.b64encode(
         bytes.fromhex(stored["sha256"])).decode()
     # a deposited file is never a page of this origin

@@ -21,7 +21,13 @@ ERRORS = {
     "400": "Malformed request", "401": "Not signed in", "403": "Not allowed",
     "404": "No such object, or not yours", "409": "Conflict or invalid transition",
     "413": "Too large", "422": "Invalid input, with per-field messages",
+    "410": "The upload expired", "412": "Tus-Resumable missing or not 1.0.0",
+    "415": "Wrong content type", "460": "Upload-Checksum does not match the chunk",
 }
+
+
+def _header(name: str, required: bool = True) -> dict:
+    return {"name": name, "in": "header", "required": required, "schema": {"type": "string"}}
 
 
 def _path_param(name: str) -> dict:
@@ -138,6 +144,35 @@ def openapi_document() -> dict:
             "multipart/form-data": {"schema": {"type": "object", "properties": {
                 "file": {"type": "string", "format": "binary"}}}}}},
     }})
+    tus_version = _header("Tus-Resumable")
+    upload = [deposit_id, _path_param("upload_id"), tus_version]
+    spec.path("/api/v1/deposits/{deposit_id}/uploads", operations={
+        "options": _operation("tus 1.0 discovery: Tus-Version, Tus-Extension "
+                              "(creation, termination, expiration, checksum)", None, "204",
+                              params=[deposit_id]),
+        "post": _operation("Start a resumable (tus 1.0) upload: Upload-Length, and "
+                           "Upload-Metadata with filename (and optionally the whole file's "
+                           "sha256 / md5 in hex). 201 with Location and Upload-Expires.",
+                           None, "201", params=[deposit_id, tus_version, _header("Upload-Length"),
+                                                _header("Upload-Metadata")],
+                           errors=("401", "404", "409", "412", "413", "422")),
+    })
+    spec.path("/api/v1/deposits/{deposit_id}/uploads/{upload_id}", operations={
+        "head": _operation("Where the upload stands: Upload-Offset, Upload-Length, Upload-Expires",
+                           None, "200", params=upload, errors=("401", "404", "410", "412")),
+        "get": _operation("The upload as JSON: offset, and the file with its pre-check once "
+                          "complete", None, "200", params=upload[:2], errors=("401", "404", "410")),
+        "patch": {**_operation(
+            "Bytes at Upload-Offset (application/offset+octet-stream), optionally with "
+            "Upload-Checksum. The last byte registers the file before the 204 (Lodge-File-Id).",
+            None, "204", params=[*upload, _header("Upload-Offset"),
+                                 _header("Upload-Checksum", required=False)],
+            errors=("401", "404", "409", "410", "412", "413", "415", "422", "460")),
+            "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}},
+        "delete": _operation("Abandon the upload", None, "204", params=upload,
+                             errors=("401", "404", "412")),
+    })
     spec.path("/api/v1/deposits/{deposit_id}/files/{file_id}", operations={"delete": _operation(
         "Remove a file from a draft or returned deposit", None, "204",
         params=[deposit_id, _path_param("file_id")], errors=("401", "403", "404", "409"))})

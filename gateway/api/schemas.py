@@ -87,8 +87,6 @@ class WithdrawItemBody(Strict):
     reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
 
 
-
-
 class QueueQuery(Strict):
     tab = fields.Str(load_default="all")
     profile_id = fields.Str(load_default=None)

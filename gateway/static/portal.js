@@ -32,7 +32,7 @@ document.querySelectorAll("button.add-row").forEach((button) => {
   });
 });
 
-// Uploads: checked in the browser first, then streamed with a progress bar per file.
+// Uploads: checked in the browser first, then sent in resumable chunks with a progress bar per file.
 const dropzone = document.getElementById("dropzone");
 if (dropzone) {
   const list = document.getElementById("file-list");
@@ -84,22 +84,69 @@ if (dropzone) {
     item.appendChild(button);
   };
 
-  // Validation's pre-check of the upload: its problems, already in the page's language.
-  const showPrecheck = (item, precheck) => {
-    if (!precheck || precheck.passed) return;
-    item.classList.add("warned");
-    const problems = document.createElement("ul");
-    problems.className = "problems";
-    problems.setAttribute("role", "alert");
-    precheck.checks.filter((check) => !check.passed).forEach((check) => {
-      const line = document.createElement("li");
-      line.textContent = check.message;
-      problems.appendChild(line);
-    });
-    item.appendChild(problems);
+  // Resumable upload (tus 1.0) in chunks: a dropped connection costs at most one chunk.
+  // After a failure the widget asks the server (HEAD) where the upload stands and goes on.
+  const tusUrl = dropzone.dataset.tusUrl;
+  const chunkSize = Number(dropzone.dataset.chunkSize || 8 * 1024 * 1024);
+  const tusHeaders = () => ({ "Tus-Resumable": "1.0.0", "X-CSRFToken": csrfToken(), Accept: "application/json" });
+  const base64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+  const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+  const formatTime = (seconds) => {
+    if (!Number.isFinite(seconds)) return "";
+    if (seconds < 60) return `${Math.ceil(seconds)} s`;
+    return `${Math.floor(seconds / 60)} min ${Math.ceil(seconds % 60)} s`;
   };
 
-  const upload = (file) => {
+  class UploadRefused extends Error {
+    constructor(body, status) {
+      const error = (body && body.error) || {};
+      const fields = Object.entries(error.fields || {}).map(([field, problems]) => `${field}: ${[].concat(problems).join("; ")}`);
+      super([error.message || `HTTP ${status}`, ...fields].join(" "));
+    }
+  }
+
+  const answer = async (response) => {
+    if (response.ok) return response;
+    let body = {};
+    try { body = await response.json(); } catch (error) { body = {}; }
+    if (response.status >= 400 && response.status < 500) throw new UploadRefused(body, response.status);
+    throw new Error(`HTTP ${response.status}`); // the server's trouble: retry
+  };
+
+  // One PATCH by XMLHttpRequest, for upload progress events; resolves with the new offset.
+  const sendChunk = (url, file, offset, onProgress) => new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("PATCH", url);
+    Object.entries(tusHeaders()).forEach(([name, value]) => request.setRequestHeader(name, value));
+    request.setRequestHeader("Upload-Offset", String(offset));
+    request.setRequestHeader("Content-Type", "application/offset+octet-stream");
+    request.upload.addEventListener("progress", (event) => onProgress(offset + event.loaded));
+    request.addEventListener("load", () => {
+      if (request.status === 204) {
+        resolve(Number(request.getResponseHeader("Upload-Offset")));
+        return;
+      }
+      let body = {};
+      try { body = JSON.parse(request.responseText); } catch (error) { body = {}; }
+      if (request.status >= 400 && request.status < 500 && request.status !== 409) {
+        reject(new UploadRefused(body, request.status));
+      } else {
+        reject(new Error(`HTTP ${request.status}`));
+      }
+    });
+    ["error", "abort", "timeout"].forEach((type) => request.addEventListener(type, () => reject(new Error(type))));
+    request.send(file.slice(offset, Math.min(offset + chunkSize, file.size)));
+  });
+
+  const currentOffset = async (url) => {
+    const response = await answer(await fetch(url, { method: "HEAD", headers: tusHeaders() }));
+    return Number(response.headers.get("Upload-Offset"));
+  };
+
+  const precheckProblems = (precheck) => (precheck && !precheck.passed
+    ? precheck.checks.filter((check) => !check.passed).map((check) => check.message) : []);
+
+  const upload = async (file) => {
     const extension = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
     if (list.querySelectorAll(".file.done, .file.uploading").length >= maxFiles) {
       refuse(message("msgTooMany", file.name));
@@ -111,36 +158,68 @@ if (dropzone) {
       return;
     }
     const { item, progress, status } = row(file.name);
-    const request = new XMLHttpRequest();
-    const url = `${dropzone.dataset.uploadUrl}?filename=${encodeURIComponent(file.name)}`;
-    request.open("POST", url);
-    request.setRequestHeader("X-CSRFToken", csrfToken());
-    request.setRequestHeader("Content-Type", "application/octet-stream");
-    request.setRequestHeader("Accept", "application/json");
-    request.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) progress.value = Math.round((event.loaded / event.total) * 100);
-    });
-    request.addEventListener("load", () => {
-      let body = {};
-      try { body = JSON.parse(request.responseText); } catch (error) { body = {}; }
-      if (request.status === 201) {
-        item.className = "file done";
-        item.dataset.fileId = body.id;
-        progress.value = 100;
-        status.textContent = `${formatSize(body.size)} · ${body.media_type} · ${dropzone.dataset.msgDone}`;
-        addRemoveButton(item, `${dropzone.dataset.uploadUrl}/${body.id}`, body.filename);
-        showPrecheck(item, body.precheck);
-      } else {
-        item.className = "file failed";
-        status.textContent = `${dropzone.dataset.msgFailed}: ${(body.error && body.error.message) || request.statusText}`;
-        status.setAttribute("role", "alert");
-      }
-    });
-    request.addEventListener("error", () => {
+    const started = performance.now();
+    let sentAtStart = 0;
+    const showProgress = (done) => {
+      progress.value = file.size ? Math.floor((done / file.size) * 100) : 100;
+      const seconds = (performance.now() - started) / 1000;
+      const rate = seconds > 0 ? (done - sentAtStart) / seconds : 0;
+      const left = rate > 0 ? (file.size - done) / rate : Infinity;
+      status.textContent = `${progress.value}% · ${(rate / 1e6).toFixed(1)} MB/s · ${formatTime(left)} ${dropzone.dataset.msgLeft}`;
+    };
+    const fail = (text) => {
       item.className = "file failed";
-      status.textContent = dropzone.dataset.msgFailed;
-    });
-    request.send(file);
+      progress.remove();
+      status.textContent = `${dropzone.dataset.msgFailed}: ${text}`;
+      status.setAttribute("role", "alert");
+    };
+    try {
+      const created = await answer(await fetch(tusUrl, {
+        method: "POST",
+        headers: { ...tusHeaders(), "Upload-Length": String(file.size), "Upload-Metadata": `filename ${base64(file.name)}` },
+      }));
+      const url = created.headers.get("Location");
+      item.dataset.uploadUrl = url;
+      let offset = 0;
+      let failures = 0;
+      while (offset < file.size) {
+        try {
+          offset = await sendChunk(url, file, offset, showProgress);
+          failures = 0;
+        } catch (error) {
+          if (error instanceof UploadRefused) throw error;
+          failures += 1;
+          if (failures > 30) throw error;
+          item.classList.add("retrying");
+          status.textContent = dropzone.dataset.msgRetrying;
+          await sleep(Math.min(1000 * 2 ** (failures - 1), 10000));
+          try {
+            offset = await currentOffset(url);
+            sentAtStart = offset;
+            item.classList.remove("retrying");
+          } catch (headError) {
+            if (headError instanceof UploadRefused) throw headError;
+          }
+        }
+      }
+      const done = await (await answer(await fetch(url, { headers: { Accept: "application/json" } }))).json();
+      const body = done.file;
+      item.className = "file done";
+      item.dataset.fileId = body.id;
+      progress.value = 100;
+      status.textContent = `${formatSize(body.size)} · ${body.media_type} · ${dropzone.dataset.msgDone}`;
+      const problems = precheckProblems(done.precheck);
+      if (problems.length) {
+        const note = document.createElement("p");
+        note.className = "problems";
+        note.setAttribute("role", "alert");
+        note.textContent = `${dropzone.dataset.msgPrecheck} ${problems.join(" ")}`;
+        item.appendChild(note);
+      }
+      addRemoveButton(item, `${dropzone.dataset.uploadUrl}/${body.id}`, body.filename);
+    } catch (error) {
+      fail(error.message);
+    }
   };
 
   input.addEventListener("change", () => {

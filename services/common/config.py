@@ -53,12 +53,17 @@ class Settings:
     fixity_interval: float = 3600.0
     fixity_batch_size: int = 100
     embargo_interval: float = 3600.0
-
-
     # clamd: a Unix socket path, or host:port; neither set means no scanner is configured
     clamd_socket: str = ""
     clamd_address: str = ""
     clamd_timeout: float = 120.0
+    storage_backend: str = "local"
+    s3_bucket: str = "lodge"
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_part_size: int = 8 * 1024 * 1024
+    upload_dir: Path | None = None
+    upload_expiry_seconds: int = 24 * 3600
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -108,7 +113,30 @@ def get_settings() -> Settings:
         clamd_socket=_env("LODGE_CLAMD_SOCKET", ""),
         clamd_address=_env("LODGE_CLAMD_ADDRESS", ""),
         clamd_timeout=float(_env("LODGE_CLAMD_TIMEOUT", "120")),
+        **storage_settings(data_dir),
     )
+
+
+STORAGE_BACKENDS = ("local", "s3")
+
+
+def storage_settings(data_dir: Path) -> dict:
+    """Where files go: local disk (default) or an S3 bucket; credentials only from the
+    standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)."""
+    backend = _env("LODGE_STORAGE_BACKEND", "local").strip().lower()
+    if backend not in STORAGE_BACKENDS:
+        raise ValueError(f"LODGE_STORAGE_BACKEND must be one of {', '.join(STORAGE_BACKENDS)}")
+    storage_root = Path(_env("LODGE_STORAGE_ROOT", str(data_dir / "storage"))).resolve()
+    return {
+        "storage_backend": backend,
+        "s3_bucket": _env("LODGE_S3_BUCKET", "lodge"),
+        "s3_endpoint_url": os.environ.get("LODGE_S3_ENDPOINT_URL") or None,
+        "s3_region": os.environ.get("LODGE_S3_REGION") or None,
+        "s3_part_size": int(_env("LODGE_S3_PART_SIZE", str(8 * 1024 * 1024))),
+        # resumable uploads grow here; beside local storage so finishing one is a rename
+        "upload_dir": Path(_env("LODGE_UPLOAD_DIR", str(storage_root / "uploads"))).resolve(),
+        "upload_expiry_seconds": int(_env("LODGE_UPLOAD_EXPIRY_SECONDS", str(24 * 3600))),
+    }
 
 
 def nameko_config(settings: Settings | None = None) -> dict:

@@ -32,7 +32,7 @@ def smtp():
 @pytest.fixture(scope="module")
 def lodge(smtp):
     """A Lodge of its own whose letters go to the test's SMTP server."""
-    system = LodgeSystem("postgresql", label="letters", start_timeout=240, extra_env={
+    system = LodgeSystem("postgresql", label="letters", extra_env={
         **smtp.env(), "LODGE_MAIL_REPLY_TO": "Repository desk <desk@example.edu>"})
     system.start()
     yield system

@@ -62,8 +62,7 @@ class ValidatingSickle(Sickle):
 def oai_system():
     system = LodgeSystem("postgresql", label="oai", extra_env={
         "LODGE_OAI_PAGE_SIZE": str(PAGE_SIZE), "LODGE_OAI_REPOSITORY_ID": REPOSITORY_ID,
-        "LODGE_OAI_ADMIN_EMAIL": "oai-admin@example.edu", "LODGE_REPOSITORY_NAME": "Test Lodge"},
-        start_timeout=180)  # a loaded machine starts six processes slowly
+        "LODGE_OAI_ADMIN_EMAIL": "oai-admin@example.edu", "LODGE_REPOSITORY_NAME": "Test Lodge"})
     system.start()
     yield system
     system.stop()

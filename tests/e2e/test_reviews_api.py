@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.test_lifecycles import (API, assert_error, make_thesis_in_review, pdf_bytes,
                                        statuses, thesis_metadata, unique_title, wait_for_review)
-from tests.support.system import expect, poll_until, signed_in
+from tests.support.system import expect, signed_in
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def own_clamd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scanning_lodge(own_clamd):
-    system = LodgeSystem("postgresql", label="e2e-validation", start_timeout=240,
+    system = LodgeSystem("postgresql", label="e2e-validation",
                          extra_env={"LODGE_CLAMD_SOCKET": own_clamd.socket,
                                     "LODGE_CLAMD_TIMEOUT": "30"})
     system.start()

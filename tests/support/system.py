@@ -225,7 +225,8 @@ class LodgeSystem:
     """
 
     def __init__(self, database: str = "postgresql", *, keep_artifacts: bool | None = None,
-                 label: str = "lodge", start_timeout: float = 180.0, stop_timeout: float = 60.0,
+                 label: str = "lodge", start_timeout: float | None = None,
+                 stop_timeout: float = 60.0,
                  python: str | None = None, extra_env: dict[str, str] | None = None):
         if database not in ("postgresql", "sqlite"):
             raise ValueError("database must be 'postgresql' or 'sqlite'")
@@ -233,7 +234,9 @@ class LodgeSystem:
         self.keep_artifacts = (_truthy(os.environ.get("LODGE_KEEP_ARTIFACTS"))
                                if keep_artifacts is None else keep_artifacts)
         self.label = label
-        self.start_timeout = start_timeout
+        # a loaded machine may need longer: LODGE_TEST_START_TIMEOUT seconds
+        self.start_timeout = (float(os.environ.get("LODGE_TEST_START_TIMEOUT", "180"))
+                              if start_timeout is None else start_timeout)
         self.stop_timeout = stop_timeout
         self.python = python or os.environ.get("LODGE_PYTHON") or sys.executable
         self.extra_env = dict(extra_env or {})

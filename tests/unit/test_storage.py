@@ -1,4 +1,6 @@
-"""LocalStorage in a temporary folder: checksums, limits, key safety, copy and digest."""
+"""Both storage backends, one behaviour: local disk in a temporary folder, and S3 on a real
+endpoint (moto_server) in a bucket of the test's own. Checksums, limits, key safety, copy,
+digest, and that nothing partial is ever visible."""
 from __future__ import annotations
 
 import hashlib
@@ -7,19 +9,51 @@ import os
 import pytest
 
 from services.common.exceptions import TooLarge
-from services.common.storage import LocalStorage, StoredObject, new_key
+from services.common.storage import LocalStorage, S3Storage, StoredObject, new_key
 
 CONTENT = [b"first chunk of a thesis\n", b"\x00\x01\x02" * 1000, b"", b"last chunk\n"]
 WHOLE = b"".join(CONTENT)
+PART = 5 * 1024 * 1024  # S3's smallest multipart part
 
 
-@pytest.fixture
-def storage(tmp_path):
-    return LocalStorage(tmp_path / "store")
+@pytest.fixture(params=["local", "s3"])
+def storage(request, tmp_path):
+    if request.param == "local":
+        return LocalStorage(tmp_path / "store")
+    s3 = request.getfixturevalue("s3_endpoint")
+    storage = S3Storage(s3.new_bucket("storage"), part_size=PART, client=s3.client())
+    storage.endpoint = s3
+    return storage
 
 
-def everything_under(path):
-    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+def everything_in(storage):
+    """Every object the backend holds, partial ones included (hidden files on disk,
+    unfinished multipart uploads on S3)."""
+    if isinstance(storage, LocalStorage):
+        return sorted(str(p.relative_to(storage.root)) for p in storage.root.rglob("*")
+                      if p.is_file())
+    unfinished = [f"unfinished:{key}"
+                  for key in storage.endpoint.multipart_uploads_in_progress(storage.bucket)]
+    return storage.endpoint.objects(storage.bucket) + unfinished
+
+
+def tamper(storage, key, data):
+    if isinstance(storage, LocalStorage):
+        storage.path(key).write_bytes(data)
+    else:
+        storage.client.put_object(Bucket=storage.bucket, Key=key, Body=data)
+
+
+def large_content(parts=2, tail=12345):
+    """Enough bytes for a multipart upload, in uneven chunks."""
+    block = os.urandom(1024 * 1024 + 7)
+    total = parts * PART + tail
+    chunks, sent = [], 0
+    while sent < total:
+        chunk = block[: min(len(block), total - sent)]
+        chunks.append(chunk)
+        sent += len(chunk)
+    return chunks
 
 
 def test_save_computes_size_and_checksums(storage):
@@ -31,13 +65,12 @@ def test_save_computes_size_and_checksums(storage):
 
 def test_saved_file_holds_exactly_the_chunks(storage):
     storage.save("staging/dep1/abc", iter(CONTENT))
-    assert (storage.root / "staging" / "dep1" / "abc").read_bytes() == WHOLE
     assert b"".join(storage.read("staging/dep1/abc")) == WHOLE
     assert storage.head("staging/dep1/abc", 5) == WHOLE[:5]
     assert storage.size("staging/dep1/abc") == len(WHOLE)
     assert storage.exists("staging/dep1/abc")
     # no temporary file stays behind after a successful save
-    assert everything_under(storage.root) == ["staging/dep1/abc"]
+    assert everything_in(storage) == ["staging/dep1/abc"]
 
 
 def test_save_of_an_empty_stream_makes_an_empty_object(storage):
@@ -58,7 +91,7 @@ def test_save_over_max_size_raises_and_leaves_nothing_behind(storage):
     assert err.value.code == "too_large"
     assert "file" in err.value.fields
     assert not storage.exists("staging/dep1/big")
-    assert everything_under(storage.root) == []      # no file and no .partial
+    assert everything_in(storage) == []      # no file and no .partial
 
 
 def test_a_failing_upload_leaves_nothing_behind(storage):
@@ -68,7 +101,7 @@ def test_a_failing_upload_leaves_nothing_behind(storage):
 
     with pytest.raises(ConnectionResetError):
         storage.save("staging/dep1/broken", broken_upload())
-    assert everything_under(storage.root) == []
+    assert everything_in(storage) == []
 
 
 def test_a_failed_overwrite_keeps_the_old_object(storage):
@@ -76,7 +109,7 @@ def test_a_failed_overwrite_keeps_the_old_object(storage):
     with pytest.raises(TooLarge):
         storage.save("staging/obj", iter([b"much newer content"]), max_size=5)
     assert b"".join(storage.read("staging/obj")) == b"old"
-    assert everything_under(storage.root) == ["staging/obj"]
+    assert everything_in(storage) == ["staging/obj"]
 
 
 @pytest.mark.parametrize("key", [
@@ -84,10 +117,11 @@ def test_a_failed_overwrite_keeps_the_old_object(storage):
     "/etc/passwd", "/tmp/x", "", "staging//x", "staging/", ".hidden", "a\\b", "staging/x y",
 ])
 def test_unsafe_keys_are_refused(storage, key):
-    with pytest.raises(ValueError, match="not a storage key"):
-        storage.path(key)
-    with pytest.raises(ValueError):
-        storage.save(key, iter([b"x"]))
+    for use in (lambda: storage.save(key, iter([b"x"])), lambda: storage.exists(key),
+                lambda: storage.delete(key), lambda: storage.head(key)):
+        with pytest.raises(ValueError, match="not a storage key"):
+            use()
+    assert everything_in(storage) == []
 
 
 def test_refused_keys_write_nothing_outside_the_root(tmp_path):
@@ -99,7 +133,8 @@ def test_refused_keys_write_nothing_outside_the_root(tmp_path):
 
 @pytest.mark.parametrize("key", ["staging/abc", "permanent/item-1/v1.pdf", "a_b-c/d.e.f"])
 def test_generated_style_keys_are_accepted(storage, key):
-    assert storage.path(key) == storage.root / key
+    storage.save(key, iter([b"x"]))
+    assert storage.exists(key) and storage.size(key) == 1
 
 
 def test_new_key_is_a_valid_unique_key(storage):
@@ -122,9 +157,8 @@ def test_copy_makes_an_independent_identical_object(storage):
 def test_digest_recomputes_from_disk(storage):
     stored = storage.save("staging/obj", iter(CONTENT))
     assert storage.digest("staging/obj") == stored
-    # a change on disk shows up as a different checksum
-    path = storage.path("staging/obj")
-    path.write_bytes(b"tampered")
+    # a change in storage shows up as a different checksum
+    tamper(storage, "staging/obj", b"tampered")
     changed = storage.digest("staging/obj")
     assert changed.sha256 == hashlib.sha256(b"tampered").hexdigest()
     assert changed.md5 == hashlib.md5(b"tampered").hexdigest()
@@ -141,4 +175,50 @@ def test_delete_is_idempotent(storage):
     storage.delete("staging/obj")
     storage.delete("staging/obj")
     assert not storage.exists("staging/obj")
-    assert not os.listdir(storage.root / "staging")
+    assert everything_in(storage) == []
+
+
+def test_a_large_object_goes_up_in_parts_and_comes_back_whole(storage):
+    chunks = large_content()
+    whole = b"".join(chunks)
+    stored = storage.save("staging/big", iter(chunks))
+    assert stored == StoredObject("staging/big", len(whole), hashlib.sha256(whole).hexdigest(),
+                                  hashlib.md5(whole).hexdigest())
+    assert storage.size("staging/big") == len(whole)
+    assert storage.digest("staging/big") == stored
+    assert storage.copy("staging/big", "permanent/big") == StoredObject(
+        "permanent/big", stored.size, stored.sha256, stored.md5)
+    assert everything_in(storage) == ["permanent/big", "staging/big"]
+
+
+def test_a_large_upload_over_the_limit_is_aborted_and_leaves_nothing(storage):
+    chunks = large_content(parts=3)
+    with pytest.raises(TooLarge):
+        storage.save("staging/big", iter(chunks), max_size=2 * PART + 1)
+    assert everything_in(storage) == []
+
+
+def test_head_and_size_of_an_empty_object(storage):
+    storage.save("staging/empty", iter([b""]))
+    assert storage.head("staging/empty") == b""
+    assert storage.size("staging/empty") == 0
+    assert not storage.exists("staging/other")
+    with pytest.raises(FileNotFoundError):
+        storage.size("staging/other")
+
+
+def test_s3_memory_stays_within_one_part(s3_endpoint):
+    """The S3 backend never buffers more than one part, whatever the object's size."""
+    storage = S3Storage(s3_endpoint.new_bucket("parts"), part_size=PART,
+                        client=s3_endpoint.client())
+    sizes = []
+    real_upload_part = storage.client.upload_part
+
+    def upload_part(**kwargs):
+        sizes.append(len(kwargs["Body"]))
+        return real_upload_part(**kwargs)
+
+    storage.client.upload_part = upload_part
+    stored = storage.save("staging/parts", iter(large_content(parts=3, tail=1)))
+    assert sizes == [PART, PART, PART, 1]
+    assert stored.size == 3 * PART + 1

@@ -1,0 +1,201 @@
+"""Resumable uploads over tus 1.0 (core, creation, termination, expiration, checksum).
+
+    OPTIONS /api/v1/deposits/<id>/uploads            what this server supports
+    POST    /api/v1/deposits/<id>/uploads            Upload-Length, Upload-Metadata (filename)
+    HEAD    /api/v1/deposits/<id>/uploads/<upload>   Upload-Offset: where to continue
+    PATCH   /api/v1/deposits/<id>/uploads/<upload>   bytes at Upload-Offset
+    DELETE  /api/v1/deposits/<id>/uploads/<upload>   abandon it
+    GET     /api/v1/deposits/<id>/uploads/<upload>   JSON: progress, and the file once finished
+
+Same sign-in, CSRF and ownership rules as the plain upload: an upload belongs to the person
+who created it, and anyone else gets 404. The PATCH that delivers the last byte checks the
+whole file's checksums, moves it into staging storage, registers it with intake, and only
+then answers 204 (with `Lodge-File-Id`).
+"""
+from __future__ import annotations
+
+from email.utils import formatdate
+
+from flask import Blueprint, current_app, g, jsonify, make_response, request, url_for
+
+from gateway.api import register_staged_file, rpc
+from gateway.auth import login_required
+from gateway.errors import error_response
+from gateway.resumable import ChecksumMismatch, Gone, Upload, UploadArea, parse_metadata
+from gateway.uploads import check_declared_length, raw_chunks, sanitise_filename
+from services.common.config import get_settings
+from services.common.exceptions import InvalidInput
+from services.common.storage import get_storage, new_key
+
+TUS_VERSION = "1.0.0"
+TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
+OFFSET_TYPE = "application/offset+octet-stream"
+
+tus = Blueprint("tus", __name__, url_prefix="/api/v1/deposits/<deposit_id>/uploads")
+
+
+def upload_area() -> UploadArea:
+    area = current_app.extensions.get("lodge.uploads")
+    if area is None:
+        settings = get_settings()
+        area = UploadArea(settings.upload_dir, settings.upload_expiry_seconds)
+        current_app.extensions["lodge.uploads"] = area
+    return area
+
+
+@tus.after_request
+def tus_headers(response):
+    response.headers.update(TUS_HEADERS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@tus.errorhandler(Gone)
+def on_gone(err):
+    return error_response(410, err.code, err.message, err.fields)
+
+
+@tus.errorhandler(ChecksumMismatch)
+def on_checksum_mismatch(err):
+    return error_response(460, err.code, err.message, err.fields)
+
+
+@tus.before_request
+def require_tus_version():
+    if request.method in ("OPTIONS", "GET"):
+        return None
+    if request.headers.get("Tus-Resumable") != TUS_VERSION:
+        response = error_response(412, "precondition_failed",
+                                  f"Send 'Tus-Resumable: {TUS_VERSION}'; no other version is served.",
+                                  {"Tus-Resumable": [f"must be {TUS_VERSION}"]})
+        response.headers["Tus-Version"] = TUS_VERSION
+        return response
+    return None
+
+
+def _header_int(name: str) -> int:
+    value = request.headers.get(name, "")
+    if not value.isdigit():
+        raise InvalidInput(f"The {name} header must be a whole number of bytes.",
+                           fields={name: ["is required" if not value else "not a number"]})
+    return int(value)
+
+
+def _expires(upload: Upload) -> str:
+    return formatdate(upload.expires_at, usegmt=True)
+
+
+@tus.route("", methods=["OPTIONS"], provide_automatic_options=False)
+def options(deposit_id):
+    response = make_response("", 204)
+    response.headers.update({"Tus-Version": TUS_VERSION,
+                             "Tus-Extension": "creation,termination,expiration,checksum",
+                             "Tus-Checksum-Algorithm": "sha1,sha256,md5"})
+    return response
+
+
+@tus.post("")
+@login_required
+def create(deposit_id):
+    if "Upload-Defer-Length" in request.headers:
+        raise InvalidInput("Declare the length up front.",
+                           fields={"Upload-Defer-Length": ["not supported"]})
+    length = _header_int("Upload-Length")
+    metadata = parse_metadata(request.headers.get("Upload-Metadata"))
+    filename = sanitise_filename(metadata.get("filename") or metadata.get("name"))
+    with rpc() as services:
+        policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
+    check_declared_length(length, policy["max_file_size"])
+    if length == 0:
+        raise InvalidInput("The file is empty.", fields={"file": ["is empty"]})
+    allowed = [ext.lower().lstrip(".") for ext in policy["allowed_extensions"]]
+    extension = filename.rpartition(".")[2].lower() if "." in filename else ""
+    if allowed and extension not in allowed:
+        raise InvalidInput(f"Files of type .{extension or '?'} are not accepted for this profile.",
+                           fields={"file": [f"accepted: {', '.join('.' + a for a in allowed)}"]})
+    expected = {name: metadata[name].strip().lower() for name in ("sha256", "md5")
+                if metadata.get(name)}
+    upload = upload_area().create(deposit_id, g.actor["id"], filename, length, expected)
+    response = make_response("", 201)
+    response.headers["Location"] = url_for("tus.status", deposit_id=deposit_id,
+                                           upload_id=upload.id, _external=True)
+    response.headers["Upload-Expires"] = _expires(upload)
+    return response
+
+
+@tus.route("/<upload_id>", methods=["GET", "HEAD"])
+@login_required
+def status(deposit_id, upload_id):
+    """HEAD: the tus offset. GET: the same as JSON, with the file and its pre-check once done."""
+    area = upload_area()
+    upload = area.get(upload_id, deposit_id, g.actor["id"])
+    if request.method == "HEAD":
+        response = make_response("", 200)
+        response.headers.update({"Upload-Offset": str(area.offset(upload)),
+                                 "Upload-Length": str(upload.length),
+                                 "Upload-Expires": _expires(upload)})
+        return response
+    return jsonify(id=upload.id, filename=upload.filename, length=upload.length,
+                   offset=area.offset(upload), complete=upload.file is not None,
+                   expires=_expires(upload), file=upload.file, precheck=upload.precheck)
+
+
+@tus.patch("/<upload_id>")
+@login_required
+def patch(deposit_id, upload_id):
+    area = upload_area()
+    upload = area.get(upload_id, deposit_id, g.actor["id"])
+    if request.mimetype != OFFSET_TYPE:
+        return error_response(415, "unsupported_media_type", f"Send the bytes as {OFFSET_TYPE}.",
+                              {"Content-Type": [f"must be {OFFSET_TYPE}"]})
+    area.require_unfinished(upload)
+    offset = _header_int("Upload-Offset")
+    declared = request.content_length
+    if declared is not None:
+        check_declared_length(offset + declared, upload.length)
+    # gunicorn marks its input terminated, so werkzeug bounds the stream by this and answers
+    # 413 on reaching it: one byte of room, so a body that fills the upload exactly still fits
+    # and a longer one is refused by the upload's own length check
+    request.max_content_length = upload.length - offset + 1
+    offset = area.append(upload, offset, raw_chunks(request.stream),
+                         request.headers.get("Upload-Checksum"))
+    response = make_response("", 204)
+    if offset == upload.length:
+        response.headers["Lodge-File-Id"] = _finish(area, upload)["id"]
+    response.headers.update({"Upload-Offset": str(offset), "Upload-Expires": _expires(upload)})
+    return response
+
+
+def _finish(area: UploadArea, upload: Upload) -> dict:
+    """Checksums checked, bytes in staging storage, file registered: only then success.
+    Anything refused here ends the upload, so nothing partial stays behind."""
+    try:
+        digests = area.digests(upload)
+        wrong = {name: ["does not match the uploaded bytes"]
+                 for name, value in upload.expected.items()
+                 if getattr(digests, name) != value}
+        if wrong:
+            raise InvalidInput("The file arrived damaged: its checksum differs from the one sent.",
+                               fields=wrong)
+        stored = get_storage().adopt(new_key("staging", upload.deposit_id),
+                                     area.part_path(upload.id), digests)
+        created = register_staged_file(upload.deposit_id, upload.filename, stored)
+    except BaseException:
+        area.delete(upload.id)
+        raise
+    precheck = created.pop("precheck")
+    area.finished(upload, created, precheck)
+    return created
+
+
+@tus.delete("/<upload_id>")
+@login_required
+def terminate(deposit_id, upload_id):
+    area = upload_area()
+    upload = area.get(upload_id, deposit_id, g.actor["id"])
+    if upload.file is None:
+        with area.locked(upload):
+            area.delete(upload.id)
+    else:
+        area.delete(upload.id)
+    return "", 204

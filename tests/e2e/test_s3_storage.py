@@ -1,0 +1,54 @@
+"""`lodge run` keeping its files in S3 (a real moto_server), configured only by environment:
+plain and resumable uploads land in the bucket, the item's file is copied to permanent
+storage there, and downloads stream from it."""
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from tusclient import client as tus
+
+from tests.support.system import LodgeSystem, expect
+
+OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],
+             "abstract": "Tides.", "date": "2026"}
+
+
+@pytest.fixture(scope="module")
+def s3_lodge(s3_endpoint):
+    bucket = f"lodge-e2e-{hashlib.sha1(str(id(s3_endpoint)).encode()).hexdigest()[:8]}"
+    system = LodgeSystem("sqlite", label="s3", extra_env=s3_endpoint.lodge_env(bucket))
+    system.bucket = bucket  # `lodge migrate` creates it
+    system.start()
+    yield system
+    system.stop()
+
+
+def test_files_go_to_s3_and_come_back(s3_lodge, s3_endpoint):
+    student = s3_lodge.client("student")
+    deposit = student.create_deposit("open-works", OPEN_WORK)
+    small = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    large = b"%PDF-1.4\n" + bytes(range(256)) * (12 * 4096)  # over one 8 MiB part
+    student.upload(deposit["id"], "small.pdf", small)
+    uploader = tus.TusClient(student.api(f"deposits/{deposit['id']}/uploads"),
+                             headers={"Authorization": student.headers["Authorization"]}
+                             ).uploader(file_stream=io.BytesIO(large), chunk_size=4 * 2**20,
+                                        metadata={"filename": "large.pdf"})
+    uploader.upload()
+    assert expect(student.get(uploader.url), 200)["file"]["sha256"] == \
+        hashlib.sha256(large).hexdigest()
+    staged = s3_endpoint.objects(s3_lodge.bucket, f"staging/{deposit['id']}/")
+    assert len(staged) == 2
+    assert not (s3_lodge.data_dir / "storage" / "staging").exists()
+
+    student.submit(deposit["id"])
+    archived = s3_lodge.wait_for_status(student, deposit["id"], "archived", timeout=120)
+    assert s3_endpoint.objects(s3_lodge.bucket, "staging/") == []
+    assert len(s3_endpoint.objects(s3_lodge.bucket, "permanent/")) == 2
+    assert s3_endpoint.multipart_uploads_in_progress(s3_lodge.bucket) == []
+    item = expect(student.get(f"/api/v1/items/{archived['item_id']}"), 200)
+    by_name = {f["filename"]: f for r in item["representations"] for f in r["files"]}
+    download = student.get(f"/api/v1/items/{item['id']}/files/{by_name['large.pdf']['id']}")
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == hashlib.sha256(large).hexdigest()
