@@ -69,6 +69,7 @@ def clamd(tmp_path_factory):
     process.stop()
 
 
+@pytest.fixture(scope="session")
 def s3_endpoint():
     """A real S3 endpoint (moto_server on a free port) for the whole session; see
     tests/support/s3.py. Take a bucket per test with `s3_endpoint.new_bucket()`."""

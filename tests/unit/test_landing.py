@@ -18,12 +18,19 @@ def file_url(stored):
 
 
 def test_creators_carry_their_orcid_ids_in_any_of_the_usual_spellings():
-    people = landing.creators(ITEM["record"])
+    people = landing.creators(ITEM)
     assert [(p.name, p.orcid) for p in people] == [
         ("Sam Student", "0000-0002-1825-0097"), ("Faculty, Fran Anne", None),
         ("Ada Lovelace", "0000-0001-2345-678X")]
     assert [p.inverted for p in people] == ["Student, Sam", "Faculty, Fran Anne", "Lovelace, Ada"]
     assert people[0].orcid_url == "https://orcid.org/0000-0002-1825-0097"
+
+
+def test_creators_kept_by_inventory_come_first():
+    item = {**ITEM, "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-009x"},
+                                 {"name": "Fran Faculty", "orcid": None}]}
+    assert [(p.name, p.orcid) for p in landing.creators(item)] == [
+        ("Sam Student", "0000-0002-1825-009X"), ("Fran Faculty", None)]
 
 
 def test_the_citation_is_apa_like():
