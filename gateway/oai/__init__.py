@@ -159,7 +159,7 @@ def list_sets(root, args):
     body = _sub(root, "ListSets")
     for collection in _require_sets():
         entry = _sub(body, "set")
-        _sub(entry, "setSpec", collection["id"])
+        _sub(entry, "setSpec", collection["set_spec"])
         _sub(entry, "setName", collection["name"])
 
 

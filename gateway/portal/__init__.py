@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from gateway import auth, deposit_form, identity, validation_report
 from gateway.staff.letters import register_recipient
 from gateway.i18n import LANGUAGES
+from gateway.reason_labels import system_reason_labels
 from gateway.models import User
 from services.common.auth import is_staff
 from services.common.contracts import STATUSES
@@ -129,14 +130,6 @@ def _reason_labels(rpc) -> dict[str, str]:
               for reason in rpc.approval.list_reasons(actor=g.actor)}
     labels.update(system_reason_labels())
     return labels
-
-
-def system_reason_labels() -> dict[str, str]:
-    """Reason codes Lodge itself records, besides the managers' reason tables."""
-    return {"checks_failed": _("The automatic checks found problems with the files"),
-            "automatic": _("Approved automatically"),
-            "staff_mediated": _("Deposited by library staff"),
-            "metadata_edited_by_approver": _("The approver corrected the description")}
 
 
 @portal.get("/deposits/<deposit_id>")

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from gateway import deposit_form, reviewers
 from gateway.auth import roles_required
-from gateway.portal import system_reason_labels
+from gateway.reason_labels import system_reason_labels
 from gateway.staff import rpc, staff
 from services.common.contracts import QUEUE_SORTS, QUEUE_TABS, load_or_raise
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, LodgeError, NotFound

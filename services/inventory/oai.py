@@ -13,33 +13,34 @@ from sqlalchemy.orm import selectinload
 
 from services.common.exceptions import NotFound
 from services.inventory.crosswalks import RENDERERS
-from services.inventory.models import Item, Representation
+from services.inventory.models import Collection, Item, Representation
+from services.inventory.search import collection_scope
 
 
-def set_specs(item: Item) -> list[str]:
-    """The sets an item belongs to: its collection. With a collection tree this becomes
-    the path from the root (`parent:child`), as OAI-PMH's set hierarchy has it."""
-    return [item.collection_id]
+def set_specs_by_collection(session) -> dict[str, str]:
+    """Each collection's setSpec: its path from the root (`parent:child`), as OAI-PMH's set
+    hierarchy has it. Collections are few, so a page reads them all once."""
+    return dict(session.execute(select(Collection.id, Collection.set_spec)).all())
 
 
 def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict:
     """What the crosswalks render from; files are loaded already (selectinload)."""
     return {
         "identifier": item.identifier, "record": item.record, "creators": item.creators,
-        "landing_url": f"{base_url}/items/{item.id}", "repository_name": repository_name,
+        "landing_url": f"{base_url}/id/{item.identifier}", "repository_name": repository_name,
         "created_at": item.created_at.isoformat(),
         "formats": [f.media_type for r in item.representations for f in r.files],
     }
 
 
 def oai_record(item: Item, metadata_prefix: str | None, base_url: str,
-               repository_name: str) -> dict:
+               repository_name: str, set_specs: dict[str, str]) -> dict:
     deleted = item.withdrawn_at is not None
     metadata = None
     if metadata_prefix and not deleted:
         metadata = RENDERERS[metadata_prefix](crosswalk_input(item, base_url, repository_name))
     return {"item_id": item.id, "identifier": item.identifier, "datestamp": item.datestamp,
-            "sets": set_specs(item), "deleted": deleted, "metadata": metadata}
+            "sets": [set_specs.get(item.collection_id, item.collection_id)], "deleted": deleted, "metadata": metadata}
 
 
 def harvest(session, *, metadata_prefix: str | None, since: datetime | None,
@@ -52,7 +53,7 @@ def harvest(session, *, metadata_prefix: str | None, since: datetime | None,
         query = query.options(selectinload(Item.representations)
                               .selectinload(Representation.files))
     if set_spec is not None:
-        query = query.where(Item.collection_id == set_spec)
+        query = query.where(collection_scope(set_spec))  # the set and the sets below it
     if since is not None:
         query = query.where(Item.datestamp >= since)
     if until is not None:
@@ -60,7 +61,8 @@ def harvest(session, *, metadata_prefix: str | None, since: datetime | None,
     if after_datestamp is not None and after_id is not None:
         query = query.where(tuple_(Item.datestamp, Item.id) > tuple_(after_datestamp, after_id))
     items = session.scalars(query).all()
-    return {"records": [oai_record(item, metadata_prefix, base_url, repository_name)
+    set_specs = set_specs_by_collection(session)
+    return {"records": [oai_record(item, metadata_prefix, base_url, repository_name, set_specs)
                         for item in items[:limit]],
             "more": len(items) > limit}
 
@@ -70,7 +72,8 @@ def get_record(session, identifier: str, metadata_prefix: str | None, base_url: 
     item = session.scalar(select(Item).where(Item.identifier == identifier))
     if item is None:
         raise NotFound("There is no item with that identifier.")
-    return oai_record(item, metadata_prefix, base_url, repository_name)
+    return oai_record(item, metadata_prefix, base_url, repository_name,
+                      set_specs_by_collection(session))
 
 
 def earliest_datestamp(session) -> datetime | None:

@@ -159,7 +159,8 @@ def test_sickle_harvests_every_record_in_oai_dc_across_resumed_pages(oai_system,
     assert tidal.metadata["title"] == ["Tidal patterns"]
     assert tidal.metadata["creator"] == ["Sam Student"]
     assert tidal.metadata["subject"] == ["coast"]
-    assert f"{oai_system.base_url}/items/{harvestable['deposits'][0]['item_id']}" in \
+    # the persistent address, which resolves to the landing page
+    assert f"{oai_system.base_url}/id/{harvestable['deposits'][0]['item_identifier']}" in \
         tidal.metadata["identifier"]
     assert tidal.header.setSpecs == ["open-works"]
     datestamps = [record.header.datestamp for record in records]

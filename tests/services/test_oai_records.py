@@ -55,6 +55,19 @@ def test_selection_by_dates_and_set(inventory):
     assert len(harvest_all(inventory, 10, set_spec="theses")[0]) == 6
 
 
+def test_a_set_holds_the_items_of_the_collections_below_it(inventory):
+    inventory.save_collection(actor=MANAGER, collection_id="history-theses", name="History",
+                              parent_id="theses", create=True)
+    insert_items(inventory.database, 2)
+    with inventory.database.unit_of_work() as uow:
+        uow.session.get(Item, "item0001").collection_id = "history-theses"
+    [page] = harvest_all(inventory, 10, set_spec="theses")
+    assert len(page) == 2
+    [nested] = inventory.harvest(limit=10, set_spec="theses:history-theses")["records"]
+    assert nested["identifier"] == "ark:/99999/t-0001"
+    assert nested["sets"] == ["theses:history-theses"]
+
+
 def test_metadata_is_rendered_only_when_asked_for(inventory):
     insert_items(inventory.database, 1)
     [headers_only] = inventory.harvest(limit=5)["records"]
