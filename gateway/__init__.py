@@ -29,7 +29,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["lodge.rpc"] = RpcPool(settings.amqp_uri, settings.rpc_pool_size,
                                           settings.rpc_timeout)
 
-    from gateway import auth, errors, health, i18n, security
+    from gateway import auth, errors, health, i18n, oidc, security
+    from gateway.account import account
     from gateway.api import api
     from gateway.portal import portal
     from gateway.staff import staff
@@ -37,9 +38,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
     auth.register(app)
+    oidc.register(app)
     security.register(app)
     health.register(app)
     app.register_blueprint(api)
     app.register_blueprint(portal)
     app.register_blueprint(staff)
+    app.register_blueprint(account)
     return app

@@ -21,6 +21,7 @@ DEMO_USERS = (
     ("approver", "Alex Approver", ["approvers"], ["approver"]),
     ("manager", "Morgan Manager", ["approvers"], ["manager", "approver"]),
     ("staff", "Robin Staff", ["library"], ["staff"]),
+    ("admin", "Ada Admin", ["library"], ["admin"]),
 )
 SYSTEM_ACTOR = {"id": "system", "name": "Lodge", "roles": ["manager"], "groups": []}
 
@@ -74,7 +75,7 @@ def seed_demo() -> bool:
             return False
         for username, name, groups, roles in DEMO_USERS:
             identity.create_user(uow.session, username, name, f"{username}@example.edu",
-                                 DEMO_PASSWORD, groups, roles)
+                                 DEMO_PASSWORD, groups, roles, enforce_policy=False)
     intake = Database(settings.database_url("intake"), "intake")
     with intake.unit_of_work() as uow:
         for profile_id, definition in DEMO_PROFILES.items():

@@ -33,17 +33,26 @@ def _safe_next(target: str | None) -> str:
 
 @portal.route("/login", methods=["GET", "POST"])
 def login():
+    """Local accounts; "Sign in with <institution>" leads to OpenID Connect when configured."""
     if request.method == "POST":
-        database = current_app.extensions["lodge.database"]
-        with database.reading() as session_:
-            user = identity.authenticate(session_, request.form.get("username", ""),
-                                         request.form.get("password", ""))
-            if user is not None:
-                locale = session.get("locale")
-                auth.sign_in(user)
-                if locale:
-                    session["locale"] = locale
-                return redirect(_safe_next(request.args.get("next")))
+        username = request.form.get("username", "")
+        address = request.remote_addr or "unknown"
+        with current_app.extensions["lodge.database"].unit_of_work() as uow:
+            wait = identity.sign_in_blocked_for(uow.session, username, address)
+            user = None if wait else identity.authenticate(
+                uow.session, username, request.form.get("password", ""))
+            if user is None and not wait:
+                identity.record_failed_sign_in(uow.session, username, address)
+            elif user is not None:
+                identity.clear_failed_sign_ins(uow.session, username)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            flash(_("Too many failed sign-ins. Try again in %(minutes)d minute(s).",
+                    minutes=minutes), "error")
+            return render_template("login.html"), 429, {"Retry-After": str(wait)}
+        if user is not None:
+            auth.sign_in(user)
+            return redirect(_safe_next(request.args.get("next")))
         flash(_("That username and password do not match."), "error")
         return render_template("login.html"), 401
     return render_template("login.html")
@@ -52,6 +61,7 @@ def login():
 @portal.post("/logout")
 def logout():
     auth.sign_out()
+    flash(_("You are signed out."), "success")
     return redirect(url_for("portal.login"))
 
 
