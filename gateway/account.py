@@ -90,8 +90,10 @@ def my_tokens():
                                                  name=request.form.get("name", ""))
                 status = 201
         tokens = [t.as_dict() for t in identity.tokens_of(uow.session, user.id)]
+        facts = {"name": user.name, "username": user.username, "groups": list(user.groups),
+                 "roles": list(user.roles), "oidc_subject": user.oidc_subject}
     return render_template("account/tokens.html", tokens=tokens, allowed=allowed,
-                           new_token=new_token), status
+                           new_token=new_token, account=facts), status
 
 
 @account.post("/account/tokens/<token_id>/revoke")

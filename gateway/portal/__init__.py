@@ -12,7 +12,7 @@ from gateway.access import files_visible
 from gateway.i18n import LANGUAGES
 from gateway.models import User
 from services.common.contracts import STATUSES
-from services.common.exceptions import InvalidInput, LodgeError
+from services.common.exceptions import Forbidden, InvalidInput, LodgeError, NotFound
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
 
@@ -206,6 +206,8 @@ def deposit_action(deposit_id, action):
                 rpc.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
                                     note=request.form.get("note") or None)
                 flash(_("The deposit was withdrawn."), "success")
+        except (NotFound, Forbidden):
+            raise  # another's deposit is not found, as everywhere else
         except LodgeError as err:
             flash(err.message, "error")
             if action == "submit":

@@ -17,6 +17,7 @@ E2E_DIR = Path(__file__).resolve().parent
 if str(E2E_DIR.parents[1]) not in sys.path:  # `pytest` as well as `python -m pytest`
     sys.path.insert(0, str(E2E_DIR.parents[1]))
 
+from tests.support.oidc import OidcProvider  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 LOG_TAIL_LINES = 120
 
@@ -28,9 +29,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def lodge_system(request):
+def oidc_provider():
+    """A real OpenID Connect provider (oidc-provider-mock) in a process of its own."""
+    with OidcProvider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def lodge_system(request, oidc_provider):
     keep = True if request.config.getoption("--keep-artifacts", default=False) else None
-    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep)
+    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep, start_timeout=180,
+                         extra_env=oidc_provider.lodge_env())
     system.start()
     yield system
     system.stop()
