@@ -186,7 +186,7 @@ def openapi_document() -> dict:
         "An item in the repository", _ref("Item"), params=[item_id], errors=("404",),
         operation_id="getItem", links={"downloadItemFile": {
             "operationId": "downloadItemFile", "parameters": {
-                "item_id": "$request.path.item_id", "file_id": "$response.body#/files/0/id"}}})})
+                "item_id": "$request.path.item_id", "file_id": "$response.body#/representations/0/files/0/id"}}})})
     spec.path("/api/v1/items/{item_id}/files/{file_id}", operations={"get": {
         **_operation("Download an item's file, honouring access rights", None,
                      params=[item_id, _path_param("file_id")], errors=("404",),

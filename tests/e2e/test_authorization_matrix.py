@@ -164,6 +164,9 @@ ROUTES: list[Row] = [
         lambda w, c: f"/api/v1/items/{w.ids['item']}"),
     Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(200),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['item_file']}"),
+    # a file of a deposit not yet published is reachable by no one, through any item
+    Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(404),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['unpublished_file']}"),
     # --- portal pages ---
     Row("GET", "/", page(200), lambda w, c: "/"),
     Row("GET", "/deposits/new", page(200), lambda w, c: "/deposits/new"),
@@ -279,14 +282,16 @@ def world(lodge_system):
     owner = w.owner
     w.ids["draft"] = w.fresh_draft()
     published = w.fresh_draft()
-    w.ids["item_file"] = owner.upload(published, "open.pdf", PDF)["id"]
+    owner.upload(published, "open.pdf", PDF)
     owner.submit(published)
     review = w.fresh_draft("thesis", THESIS)
     owner.upload(review, "thesis.pdf", PDF)
     owner.submit(review)
     w.ids["review"] = review
     w.ids["item"] = lodge_system.wait_for_status(owner, published, "archived")["item_id"]
-    w.ids["item_file"] = owner.get(f"/api/v1/items/{w.ids['item']}").json()["files"][0]["id"]
+    item = owner.get(f"/api/v1/items/{w.ids['item']}").json()
+    w.ids["item_file"] = item["representations"][0]["files"][0]["id"]
+    w.ids["unpublished_file"] = w.fresh_file()[1]
     lodge_system.wait_for_status(owner, review, "in_review")
     return w
 

@@ -45,6 +45,8 @@ def test_a_patron_signs_in_through_the_institution_and_lands_in_the_portal(
         "preferred_username": "jdoe", "name": "Jo Doe", "email": "jo.doe@example.edu",
         "eduPersonAffiliation": ["student", "member"], "groups": ["geo-dept"]})
     quiet_provider_styles(page)
+    page.goto("/login")
+    screenshot(page, "sign-in-00-login")
     sign_in_at_provider(page, sub)
     see(page.get_by_role("heading", name="My deposits")).to_be_visible()
     see(page.locator(".who")).to_have_text("Jo Doe")
@@ -194,7 +196,7 @@ def test_tokens_page_shows_a_new_token_once_and_its_last_use(page, lodge_system)
     screenshot(page, "sign-in-03-new-token")
     expect(requests.get(f"{lodge_system.base_url}/api/v1/deposits", timeout=30,
                         headers={"Authorization": f"Bearer {value}"}), 200)
-    page.reload()
+    page.goto("/account/tokens")
     see(page.locator("#new-token")).to_have_count(0)
     row = page.locator("tr", has_text="lab upload script")
     see(row).not_to_contain_text("never")

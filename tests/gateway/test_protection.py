@@ -69,3 +69,26 @@ def test_the_repository_holds_no_secrets():
         text = path.read_text(errors="ignore")
         found += [f"{name}: {m.group(0)[:60]}" for p in SECRET_PATTERNS for m in p.finditer(text)]
     assert not found, found
+
+
+def test_nul_characters_are_a_client_error_before_any_service_sees_them(gateway_app):
+    client = gateway_app.test_client()
+    with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
+        from sqlalchemy import select
+
+        from gateway import identity
+        from gateway.models import User
+        token = identity.issue_token(uow.session, uow.session.scalar(
+            select(User).where(User.username == "pat")))
+    bearer = {"Authorization": f"Bearer {token}"}
+    body = client.post("/api/v1/deposits", headers=bearer,
+                       json={"profile_id": "x", "metadata": {"title": "a\x00b",
+                                                             "creators": [{"name": "\x00"}]}})
+    assert body.status_code == 422
+    assert body.get_json()["error"]["fields"] == {
+        "metadata.title": ["contains a NUL character"],
+        "metadata.creators[0].name": ["contains a NUL character"]}
+    query = client.get("/api/v1/deposits?status=a%00", headers=bearer)
+    assert query.status_code == 422 and "status" in query.get_json()["error"]["fields"]
+    path = client.get("/api/v1/deposits/abc%00def", headers=bearer)
+    assert path.status_code == 422
