@@ -303,17 +303,18 @@ def _call(world: World, row: Row, caller: str) -> requests.Response:
     if row.fresh_session and caller not in TOKENS:
         session, csrf = _sign_in(system, caller)
     url = system.base_url + row.path(world, caller)
-    kwargs = {"allow_redirects": False, "timeout": 60}
+    # a fresh connection each time: gunicorn drops idle keep-alive ones after two seconds,
+    # and a POST sent on one just as it closes would fail with no answer at all
+    kwargs = {"allow_redirects": False, "timeout": 60, "headers": {"Connection": "close"}}
     if row.method != "GET":
         body = row.body(world, caller) if row.body else None
         if csrf:
-            kwargs["headers"] = {"X-CSRFToken": csrf}
+            kwargs["headers"]["X-CSRFToken"] = csrf
         if row.form:
             kwargs["data"] = {**(body or {}), **({"csrf_token": csrf} if csrf else {})}
         elif row.rule.endswith("/files"):
             kwargs["data"] = PDF
-            kwargs["headers"] = {**kwargs.get("headers", {}),
-                                 "Content-Type": "application/octet-stream"}
+            kwargs["headers"]["Content-Type"] = "application/octet-stream"
         elif body is not None:
             kwargs["json"] = body
     return session.request(row.method, url, **kwargs)

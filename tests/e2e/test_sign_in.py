@@ -169,7 +169,7 @@ def test_a_token_without_the_review_scope_cannot_decide(lodge_system):
     expect(reviewer.get(f"{lodge_system.base_url}/api/v1/deposits", timeout=30), 403)
     expect(reviewer.post(f"{lodge_system.base_url}/api/v1/reviews/{deposit['id']}/actions/approve",
                          json={}, timeout=30), 200)
-    assert approver.deposit(deposit["id"])["status"] in ("approved", "archived")
+    lodge_system.wait_for_status(approver, deposit["id"], ("approved", "archived"))
 
 
 def _token(lodge_system, username, *scopes):
