@@ -20,7 +20,8 @@ def fuzzed_system():
 def test_schemathesis_finds_no_server_error(fuzzed_system):
     token = fuzzed_system.token("admin")  # every scope and role: the widest surface
     run = run_schemathesis(fuzzed_system.base_url, token, ARTIFACTS_DIR / "schemathesis",
-                           max_examples=200, max_time=BUDGET_SECONDS, seed=8)
+                           max_examples=200, max_time=BUDGET_SECONDS, seed=8,
+                           timeout=BUDGET_SECONDS + 240)
     assert run.cases >= MIN_CASES, run.output[-3000:]
     assert run.returncode == 0 and not run.server_errors, run.output[-8000:]
     log = fuzzed_system.log_text()
