@@ -86,8 +86,9 @@ class World:
     def fresh_draft(self, profile="open-works", metadata=OPEN_WORK) -> str:
         return self.owner.create_deposit(profile, metadata)["id"]
 
-    def fresh_file(self, deposit_id: str | None = None) -> tuple[str, str]:
-        deposit_id = deposit_id or self.ids["draft"]
+    def fresh_file(self) -> tuple[str, str]:
+        """A file on a draft of its own: a profile allows only so many files per deposit."""
+        deposit_id = self.fresh_draft()
         return deposit_id, self.owner.upload(deposit_id, "extra.pdf", PDF)["id"]
 
     def fresh_token_of(self, username: str) -> str:

@@ -7,7 +7,7 @@ from tests.support.fuzz import run_schemathesis
 from tests.support.system import ARTIFACTS_DIR, LodgeSystem
 
 MIN_CASES = 2000
-BUDGET_SECONDS = 150  # fuzzing and stateful sequences repeat until it is spent
+BUDGET_SECONDS = 170  # fuzzing and stateful sequences repeat until it is spent
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ RISKY = {
     "page.html": b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>",
     "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
     "data.xml": b'<?xml version="1.0"?><root><a>1</a></root>',
-    "tool.js": b"alert(document.cookie);\n",
+    # HTML behind a harmless name: the sniffed type decides, not the name
+    "notes.txt": b"<html><body><script>alert(document.cookie)</script></body></html>",
 }
 
 
