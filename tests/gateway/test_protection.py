@@ -92,3 +92,19 @@ def test_nul_characters_are_a_client_error_before_any_service_sees_them(gateway_
     assert query.status_code == 422 and "status" in query.get_json()["error"]["fields"]
     path = client.get("/api/v1/deposits/abc%00def", headers=bearer)
     assert path.status_code == 422
+
+
+def test_a_malformed_multipart_body_is_a_client_error():
+    """Found by schemathesis: werkzeug's decoder refuses it with a ValueError, once a 500."""
+    import io
+
+    import pytest
+
+    from gateway.uploads import MultipartUpload
+    from services.common.exceptions import InvalidInput
+    boundary = "a222103b9b30b1f9e8be6882ecedb1d2"
+    body = f"--{boundary}\r\n[]--{boundary}--\r\n".encode()
+    upload = MultipartUpload(io.BytesIO(body), f"multipart/form-data; boundary={boundary}", 100)
+    with pytest.raises(InvalidInput) as refused:
+        upload.open()
+    assert refused.value.fields == {"file": ["malformed multipart body"]}
