@@ -37,7 +37,10 @@ def run_schemathesis(base_url: str, token: str, report_dir: Path, *, max_example
         command += ["--max-time", str(max_time)]
     if seed is not None:
         command += ["--seed", str(seed)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    # schemathesis keeps a cache in its working folder; keep it with the report
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                            cwd=report_dir)
     output = result.stdout + result.stderr
     generated = re.search(r"(\d+) generated", output)
     return FuzzRun(result.returncode, int(generated.group(1)) if generated else 0, output)
