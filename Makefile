@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast services bench clean
+.PHONY: install run test test-fast services bench fuzz clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test-fast: install services
 
 bench: install services
 	$(BIN)/python bench/pipeline.py
+
+fuzz: install services
+	bash bench/fuzz.sh
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -29,7 +29,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["lodge.rpc"] = RpcPool(settings.amqp_uri, settings.rpc_pool_size,
                                           settings.rpc_timeout)
 
-    from gateway import auth, errors, health, i18n, security
+    from gateway import auth, errors, health, i18n, oidc, security
+    from gateway.account import account
     from gateway.api import api
     from gateway.oai import oai
     from gateway.api.staff import staff_api
@@ -43,6 +44,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
     auth.register(app)
+    oidc.register(app)
     security.register(app)
     health.register(app)
     app.register_blueprint(api)
@@ -54,4 +56,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(public)
     app.register_blueprint(staff_inventory)
     app.register_blueprint(staff_api)
+    app.register_blueprint(account)
     return app

@@ -1,8 +1,7 @@
-"""Who is asking: a Bearer API token, or a signed session cookie with a CSRF token."""
+"""Who is asking: a Bearer API token (REST API only) or a sign-in session cookie."""
 from __future__ import annotations
 
 import functools
-import time
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
@@ -12,51 +11,68 @@ from gateway import identity
 from gateway.models import User
 
 csrf = CSRFProtect()
-IDLE_TIMEOUT = 30 * 60
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # read-only protocols whose clients POST forms without a session (OAI-PMH)
 CSRF_EXEMPT_BLUEPRINTS: set[str] = set()
 
 
+# the scope a token needs where a view names none: what its roles do
+ROLE_SCOPES = {"approver": "review", "manager": "manage", "admin": "manage", "staff": "deposit"}
+
+
 def bearer_token() -> str | None:
+    """The token of an API request; tokens open the REST API only, never the pages."""
+    if not request.path.startswith("/api/"):
+        return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def _database():
+    return current_app.extensions["lodge.database"]
+
+
 def sign_in(user: User) -> None:
-    session.clear()  # a fresh session on sign-in, so no fixation carries over
+    """A new server-side session and a fresh cookie, so nothing from before carries over."""
+    locale = session.get("locale")
+    sign_out()
+    with _database().unit_of_work() as uow:
+        session["sid"] = identity.start_session(uow.session, user)
     session.permanent = True
-    session["user_id"] = user.id
-    session["signed_in_at"] = session["seen_at"] = int(time.time())
+    if locale:
+        session["locale"] = locale
 
 
 def sign_out() -> None:
+    session_id = session.get("sid")
+    if session_id:
+        with _database().unit_of_work() as uow:
+            identity.end_session(uow.session, session_id)
     session.clear()
 
 
 def _load_actor() -> None:
     g.actor = None
+    g.token_scopes = None  # None: a browser session, which may use everything its roles allow
     token = bearer_token()
-    database = current_app.extensions["lodge.database"]
     if token:
-        with database.unit_of_work() as uow:
-            user = identity.user_for_token(uow.session, token)
-            if user is None:
+        with _database().unit_of_work() as uow:
+            holder = identity.holder_of_token(uow.session, token)
+            if holder is None:
                 abort(401, description="The API token is not valid.")
-            g.actor = identity.actor_for(user)
+            g.actor = identity.actor_for(holder.user)
+            g.token_scopes = holder.scopes
         return
-    user_id = session.get("user_id")
-    if not user_id:
+    session_id = session.get("sid")
+    if not session_id:
         return
-    now = int(time.time())
-    if now - session.get("seen_at", 0) > IDLE_TIMEOUT:
-        session.clear()
-        return
-    session["seen_at"] = now
-    with database.reading() as db:
-        user = db.get(User, user_id)
-        g.actor = identity.actor_for(user) if user else None
+    with _database().unit_of_work() as uow:
+        user = identity.user_for_session(uow.session, session_id)
+        if user is None:
+            session.pop("sid", None)
+            return
+        g.actor = identity.actor_for(user)
 
 
 def register(app: Flask) -> None:
@@ -87,21 +103,33 @@ def protect_from_forgery() -> None:
         raise CSRFError(err.args[0]) from None
 
 
-def login_required(view):
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        if g.actor is None:
-            if request.path.startswith("/api/"):
-                abort(401, description="Sign in, or send an API token as 'Authorization: Bearer'.")
-            return redirect(url_for("portal.login", next=request.full_path))
-        return view(*args, **kwargs)
-    return wrapper
+def _check_scope(scope: str) -> None:
+    if g.token_scopes is not None and scope not in g.token_scopes:
+        abort(403, description=f"This API token lacks the scope '{scope}'.")
 
 
-def roles_required(*roles: str):
-    """The gateway's own check; the services check again."""
+def login_required(view=None, *, scope: str = "deposit"):
+    """Signed in; an API token also needs `scope`."""
     def decorate(view):
-        @login_required
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.actor is None:
+                if request.path.startswith("/api/"):
+                    abort(401, description="Sign in, or send an API token as "
+                                           "'Authorization: Bearer'.")
+                return redirect(url_for("portal.login", next=request.full_path))
+            _check_scope(scope)
+            return view(*args, **kwargs)
+        wrapper.token_scope = scope
+        return wrapper
+    return decorate(view) if view is not None else decorate
+
+
+def roles_required(*roles: str, scope: str | None = None):
+    """The gateway's own check; the services check again. A token needs `scope`, by default
+    the scope of the first role."""
+    def decorate(view):
+        @login_required(scope=scope or ROLE_SCOPES.get(roles[0], "manage"))
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             held = set(g.actor["roles"])

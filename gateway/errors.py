@@ -6,7 +6,7 @@ import logging
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
 from nameko.exceptions import RemoteError, RpcTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from services.common import exceptions as domain
 
@@ -68,4 +68,6 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def on_unexpected(err: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
+        if not _wants_json():
+            return InternalServerError()  # werkzeug's plain page: no trace, no detail
         return error_response(500, "internal_error", "Something went wrong on our side.")

@@ -1,24 +1,43 @@
-"""Local accounts and API tokens: hashing, checking, and the actor every RPC carries."""
+"""Accounts, sign-in sessions, API tokens and failed sign-ins: the gateway's own records,
+and the actor every RPC carries."""
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import secrets
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from gateway.models import ApiToken, User
+from gateway.models import ApiToken, FailedSignIn, SignInSession, User
 
-MIN_PASSWORD_LENGTH = 4  # demo accounts use "demo"; issue 8 raises it with rate limiting
+MIN_PASSWORD_LENGTH = 12
+ROLES = ("patron", "approver", "staff", "manager", "admin")
 TOKEN_SCOPES = ("deposit", "review", "manage")
 LAST_USED_PRECISION = timedelta(minutes=1)
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=8)
+# failed sign-ins allowed within the window, per account name and per client address
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_ADDRESS = 30
 _hasher = PasswordHasher()
 # verifying against this keeps a wrong username as slow as a wrong password
 _DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def actor_for(user: User) -> dict:
@@ -26,15 +45,29 @@ def actor_for(user: User) -> dict:
             "groups": list(user.groups), "roles": list(user.roles), "locale": user.locale}
 
 
-def create_user(session: Session, username: str, name: str, email: str, password: str | None,
-                groups: list[str], roles: list[str], locale: str = "en") -> User:
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+# --- local accounts -----------------------------------------------------------------------
+
+def check_password_policy(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def create_user(session: Session, username: str, name: str, email: str, password: str | None,
+                groups: list[str], roles: list[str], locale: str = "en",
+                enforce_policy: bool = True) -> User:
+    """`enforce_policy=False` is for the demo accounts' short password only."""
+    if password is not None and enforce_policy:
+        check_password_policy(password)
     user = User(id=uuid.uuid4().hex, username=username, name=name, email=email,
                 password_hash=_hasher.hash(password) if password else None,
                 groups=groups, roles=roles, locale=locale)
     session.add(user)
     return user
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_policy(password)
+    user.password_hash = _hasher.hash(password)
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
@@ -46,24 +79,213 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+# --- rate limiting of password sign-in ----------------------------------------------------
+
+def _failure_keys(username: str, address: str) -> dict[str, int]:
+    return {f"account:{username.strip().casefold()[:300]}": MAX_FAILURES_PER_ACCOUNT,
+            f"address:{address}": MAX_FAILURES_PER_ADDRESS}
 
 
-def issue_token(session: Session, user: User, scopes: tuple[str, ...] = TOKEN_SCOPES) -> str:
+def sign_in_blocked_for(session: Session, username: str, address: str) -> int:
+    """Seconds until another try is allowed; 0 if one is allowed now."""
+    since = _now() - FAILURE_WINDOW
+    wait = 0
+    for key, limit in _failure_keys(username, address).items():
+        times = session.scalars(select(FailedSignIn.at).where(
+            FailedSignIn.key == key, FailedSignIn.at > since)
+            .order_by(FailedSignIn.at.desc()).limit(limit)).all()
+        if len(times) >= limit:
+            # the oldest of the last `limit` failures must leave the window first
+            free_at = times[-1] + FAILURE_WINDOW
+            wait = max(wait, math.ceil((free_at - _now()).total_seconds()))
+    return max(wait, 0)
+
+
+def record_failed_sign_in(session: Session, username: str, address: str) -> None:
+    now = _now()
+    session.execute(delete(FailedSignIn).where(FailedSignIn.at < now - FAILURE_WINDOW))
+    for key in _failure_keys(username, address):
+        session.add(FailedSignIn(key=key, at=now))
+
+
+def clear_failed_sign_ins(session: Session, username: str) -> None:
+    account_key = next(iter(_failure_keys(username, "")))
+    session.execute(delete(FailedSignIn).where(FailedSignIn.key == account_key))
+
+
+# --- sign-in sessions ---------------------------------------------------------------------
+
+def start_session(session: Session, user: User) -> str:
+    """A new session id for the cookie; only its hash is stored."""
+    session_id = secrets.token_urlsafe(32)
+    session.add(SignInSession(id_hash=_sha256(session_id), user_id=user.id))
+    return session_id
+
+
+def user_for_session(session: Session, session_id: str) -> User | None:
+    """The signed-in user, or None once the session ended, sat idle or grew too old."""
+    row = session.get(SignInSession, _sha256(session_id))
+    if row is None or row.ended_at is not None:
+        return None
+    now = _now()
+    if now - row.seen_at > IDLE_TIMEOUT or now - row.created_at > ABSOLUTE_TIMEOUT:
+        row.ended_at = now
+        return None
+    if now - row.seen_at > LAST_USED_PRECISION:
+        row.seen_at = now
+    return session.get(User, row.user_id)
+
+
+def end_session(session: Session, session_id: str) -> None:
+    row = session.get(SignInSession, _sha256(session_id))
+    if row is not None and row.ended_at is None:
+        row.ended_at = _now()
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+def scopes_for(user: User) -> tuple[str, ...]:
+    """The scopes worth giving a token of this user: what their roles can use."""
+    held = set(user.roles)
+    scopes = ["deposit"]
+    if held & {"approver", "manager", "admin"}:
+        scopes.append("review")
+    if held & {"manager", "admin"}:
+        scopes.append("manage")
+    return tuple(scopes)
+
+
+def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str] | None = None,
+                name: str = "", created_by: User | None = None) -> str:
+    """A new token; the value is returned once and only its SHA-256 is kept."""
+    scopes = tuple(scopes) if scopes is not None else scopes_for(user)
+    unknown = set(scopes) - set(TOKEN_SCOPES)
+    if unknown or not scopes:
+        raise ValueError(f"scopes must be some of {', '.join(TOKEN_SCOPES)}")
     token = "lodge_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(id=uuid.uuid4().hex, user_id=user.id, token_hash=_token_hash(token),
-                         prefix=token[:12], scopes=list(scopes)))
+    session.add(ApiToken(id=uuid.uuid4().hex, user_id=user.id, token_hash=_sha256(token),
+                         prefix=token[:12], scopes=[s for s in TOKEN_SCOPES if s in scopes],
+                         name=name.strip()[:100], created_by=(created_by or user).id))
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
+@dataclass
+class TokenHolder:
+    user: User
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+
+def holder_of_token(session: Session, token: str) -> TokenHolder | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(token),
                                                 ApiToken.revoked_at.is_(None)))
     if row is None:
         return None
-    now = datetime.now(timezone.utc)
+    user = session.get(User, row.user_id)
+    if user is None:
+        return None
+    now = _now()
     # a write per request would cost more than it tells; a minute's precision is enough
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
         row.last_used_at = now
-    return session.get(User, row.user_id)
+    return TokenHolder(user, frozenset(row.scopes))
+
+
+def tokens_of(session: Session, user_id: str | None = None) -> list[ApiToken]:
+    """Live tokens, newest first: one user's, or everyone's when user_id is None."""
+    query = select(ApiToken).where(ApiToken.revoked_at.is_(None))
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    return list(session.scalars(query.order_by(ApiToken.created_at.desc())))
+
+
+def revoke_token(session: Session, token_id: str, owner_id: str | None = None) -> bool:
+    """Revoke a live token; with owner_id, only if it is that user's."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None or (owner_id and row.user_id != owner_id):
+        return False
+    row.revoked_at = _now()
+    return True
+
+
+# --- OpenID Connect -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClaimMapping:
+    """How an identity provider's claims become Lodge groups and roles.
+
+    Values of the `group_claims` (strings or lists) are collected. Each value becomes the
+    Lodge groups `groups` maps it to, or itself when unmapped (unless `keep_unmapped` is
+    false), and adds the roles `roles` maps it to. Everyone gets `default_roles`."""
+    group_claims: tuple[str, ...] = ("groups",)
+    groups: dict = field(default_factory=dict)
+    roles: dict = field(default_factory=dict)
+    default_roles: tuple[str, ...] = ("patron",)
+    keep_unmapped: bool = True
+    username_claim: str = "preferred_username"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClaimMapping":
+        known = {"group_claims", "groups", "roles", "default_roles", "keep_unmapped",
+                 "username_claim"}
+        if not isinstance(data, dict) or set(data) - known:
+            raise ValueError(f"the claim mapping is an object with the keys {sorted(known)}")
+        mapping = cls(group_claims=tuple(data.get("group_claims", cls.group_claims)),
+                      groups=dict(data.get("groups", {})), roles=dict(data.get("roles", {})),
+                      default_roles=tuple(data.get("default_roles", cls.default_roles)),
+                      keep_unmapped=bool(data.get("keep_unmapped", True)),
+                      username_claim=str(data.get("username_claim", cls.username_claim)))
+        bad_roles = {r for rs in mapping.roles.values() for r in _as_list(rs)} | set(
+            mapping.default_roles)
+        if bad_roles - set(ROLES):
+            raise ValueError(f"unknown roles in the claim mapping: {sorted(bad_roles - set(ROLES))}")
+        return mapping
+
+    def apply(self, claims: dict) -> tuple[list[str], list[str]]:
+        values = [str(v) for claim in self.group_claims for v in _as_list(claims.get(claim))]
+        groups, roles = [], list(self.default_roles)
+        for value in values:
+            mapped = self.groups.get(value)
+            groups += _as_list(mapped) if mapped is not None else (
+                [value] if self.keep_unmapped else [])
+            roles += _as_list(self.roles.get(value))
+        return _unique(groups), [r for r in ROLES if r in roles]
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+_USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._@-]+")
+
+
+def provision_oidc_user(session: Session, issuer: str, claims: dict,
+                        mapping: ClaimMapping) -> User:
+    """The user for these claims: created on first sign-in, groups, roles, name and e-mail
+    refreshed on every sign-in. A local account with the same name is never taken over."""
+    subject = str(claims["sub"])
+    groups, roles = mapping.apply(claims)
+    user = session.scalar(select(User).where(User.oidc_issuer == issuer,
+                                             User.oidc_subject == subject))
+    name = str(claims.get("name") or claims.get(mapping.username_claim) or subject)[:300]
+    email = str(claims.get("email") or "")[:300]
+    if user is None:
+        wanted = _USERNAME_JUNK.sub("", str(claims.get(mapping.username_claim)
+                                            or claims.get("email") or subject))[:100] or "user"
+        username = wanted
+        if session.scalar(select(func.count()).select_from(User)
+                          .where(User.username == username)):
+            username = f"{wanted}-{_sha256(issuer + subject)[:8]}"
+        user = User(id=uuid.uuid4().hex, username=username, name=name, email=email,
+                    password_hash=None, groups=groups, roles=roles, locale="en",
+                    oidc_issuer=issuer, oidc_subject=subject)
+        session.add(user)
+    else:
+        user.name, user.email, user.groups, user.roles = name, email or user.email, groups, roles
+    session.flush()
+    return user

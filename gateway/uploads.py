@@ -69,11 +69,15 @@ class MultipartUpload:
     def _iter_events(self):
         parts = 0
         while True:
-            event = self.decoder.next_event()
-            if isinstance(event, NeedData):
-                chunk = self.stream.read(CHUNK_SIZE)
-                self.decoder.receive_data(chunk or None)
-                continue
+            try:
+                event = self.decoder.next_event()
+                if isinstance(event, NeedData):
+                    chunk = self.stream.read(CHUNK_SIZE)
+                    self.decoder.receive_data(chunk or None)
+                    continue
+            except ValueError:  # werkzeug's word for a body that breaks the multipart format
+                raise InvalidInput("The multipart body is malformed.",
+                                   fields={"file": ["malformed multipart body"]}) from None
             if isinstance(event, (Field, File)):
                 parts += 1
                 if parts > MAX_PARTS:

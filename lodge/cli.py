@@ -14,7 +14,7 @@ import click
 from lodge.registry import SERVICE_CLASSES
 from services.common.config import DATABASE_OWNERS, get_settings
 
-DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff")
+DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
 
 
 @click.group()
@@ -133,8 +133,11 @@ def expire_uploads():
 
 @main.command()
 @click.argument("username")
-def token(username):
-    """Print a new API token for USERNAME."""
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["deposit", "review", "manage"]),
+              help="repeatable; default: every scope the user's roles can use")
+@click.option("--name", default="", help="what the token is for, shown on the token pages")
+def token(username, scopes, name):
+    """Print a new API token for USERNAME (shown once; only its hash is kept)."""
     from sqlalchemy import select
 
     from gateway.identity import issue_token
@@ -146,7 +149,7 @@ def token(username):
         user = uow.session.scalar(select(User).where(User.username == username))
         if user is None:
             raise click.ClickException(f"there is no user {username!r}")
-        click.echo(issue_token(uow.session, user))
+        click.echo(issue_token(uow.session, user, scopes or None, name=name or "lodge token"))
 
 
 def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:

@@ -26,6 +26,7 @@ DEMO_USERS = (
     # a second approver of theses, and one for another faculty's profiles (issue 5)
     ("approver2", "Ari Approver", ["approvers"], ["approver"]),
     ("chemist", "Chris Chemist", ["chemistry"], ["approver"]),
+    ("admin", "Ada Admin", ["library"], ["admin"]),
 )
 SYSTEM_ACTOR = {"id": "system", "name": "Lodge", "roles": ["manager"], "groups": []}
 
@@ -80,7 +81,7 @@ def seed_demo() -> bool:
         staff_actors = []
         for username, name, groups, roles in DEMO_USERS:
             user = identity.create_user(uow.session, username, name, f"{username}@example.edu",
-                                        DEMO_PASSWORD, groups, roles)
+                                        DEMO_PASSWORD, groups, roles, enforce_policy=False)
             if STAFF_ROLES.intersection(roles):
                 staff_actors.append(identity.actor_for(user))
     intake = Database(settings.database_url("intake"), "intake")

@@ -42,18 +42,38 @@ def _query(name: str, schema_type: str = "string", enum: tuple | None = None) ->
 
 
 def _operation(summary: str, response: str | None, status: str = "200", body: str | None = None,
-               params: list | None = None, errors: tuple[str, ...] = ("401", "404")) -> dict:
+               params: list | None = None, errors: tuple[str, ...] = ("401", "404"),
+               operation_id: str | None = None, links: dict | None = None) -> dict:
     responses = {status: {"description": "OK"}}
+    if links:
+        responses[status]["links"] = links
     if response:
         responses[status]["content"] = {"application/json": {"schema": {"$ref": response}}}
     for code in errors:
         responses[code] = {"description": ERRORS[code],
                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     operation = {"summary": summary, "responses": responses, "parameters": params or []}
+    if operation_id:
+        operation["operationId"] = operation_id
     if body:
         operation["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": {"$ref": body}}}}
     return operation
+
+
+def _links(source: str, targets: dict[str, tuple[str, ...]]) -> dict:
+    """OpenAPI links: each target operation takes its path parameters from `source`, a
+    runtime expression such as `$response.body#/id`, so clients (and schemathesis's stateful
+    tests) can follow what one call created into the next."""
+    return {f"{operation_id}": {"operationId": operation_id,
+                                "parameters": {name: expression for name, expression in
+                                               zip(params, (source,) * len(params))}}
+            for operation_id, params in targets.items()}
+
+
+DEPOSIT_LINKS = {"getDeposit": ("deposit_id",), "updateDeposit": ("deposit_id",),
+                 "uploadFile": ("deposit_id",), "depositAction": ("deposit_id",),
+                 "reviewAction": ("deposit_id",)}
 
 
 def _ref(name: str) -> str:
@@ -94,23 +114,29 @@ def openapi_document() -> dict:
     spec.path("/api/v1/profiles", operations={
         "get": _operation("Profiles the caller may use, with form fields and file rules "
                           "(staff: include_inactive=true for all)", None,
-                          params=[_query("include_inactive", "boolean")], errors=("401", "422")),
+                          params=[_query("include_inactive", "boolean")], errors=("401", "422"),
+                          operation_id="listProfiles"),
         "post": _operation("Create a profile (managers)", _ref("Profile"), "201",
-                           _ref("CreateProfile"), errors=("400", "401", "403", "409", "422")),
+                           _ref("CreateProfile"), errors=("400", "401", "403", "409", "422"),
+                           operation_id="createProfile", links=_links("$response.body#/id", {
+                               "getProfile": ("profile_id",), "updateProfile": ("profile_id",),
+                               "profileVersions": ("profile_id",)})),
     })
     spec.path("/api/v1/profiles/{profile_id}", operations={
         "get": _operation("One profile, its current or a given version", _ref("Profile"),
                           params=[profile_id, _query("version", "integer")],
-                          errors=("401", "403", "404", "422")),
+                          errors=("401", "403", "404", "422"), operation_id="getProfile"),
         "put": _operation("Edit a profile: adds a version; deposits keep theirs (managers)",
                           _ref("Profile"), body=_ref("ProfileDefinition"), params=[profile_id],
-                          errors=("400", "401", "403", "404", "422")),
+                          errors=("400", "401", "403", "404", "422"),
+                          operation_id="updateProfile"),
     })
     spec.path("/api/v1/profiles/{profile_id}/versions", operations={"get": _operation(
         "A profile's versions, newest first (managers)", None, params=[profile_id],
-        errors=("401", "403", "404"))})
+        errors=("401", "403", "404"), operation_id="profileVersions")})
     spec.path("/api/v1/collections", operations={
-        "get": _operation("Every collection, with its OAI set and item count", None, errors=()),
+        "get": _operation("Every collection, with its OAI set and item count", None, errors=(),
+                          operation_id="listCollections"),
         "post": _operation("Create a collection (managers)", _ref("Collection"), "201",
                            _ref("CreateCollection"), errors=("400", "401", "403", "409", "422")),
     })
@@ -119,17 +145,20 @@ def openapi_document() -> dict:
                           _ref("DepositPage"), params=[
                               _query("status", enum=c.STATUSES), _query("depositor"),
                               _query("page", "integer"), _query("per_page", "integer")],
-                          errors=("401", "422")),
+                          errors=("401", "422"), operation_id="listDeposits"),
         "post": _operation("Create a draft deposit", _ref("Deposit"), "201", _ref("CreateDeposit"),
-                           errors=("400", "401", "403", "404", "422")),
+                           errors=("400", "401", "403", "404", "422"),
+                           operation_id="createDeposit",
+                           links=_links("$response.body#/id", DEPOSIT_LINKS)),
     })
     spec.path("/api/v1/deposits/{deposit_id}", operations={
         "get": _operation("A deposit with its history, files and validation report",
-                          _ref("Deposit"), params=[deposit_id]),
+                          _ref("Deposit"), params=[deposit_id], operation_id="getDeposit"),
         "patch": _operation("Change the metadata, accept the terms, or choose the access of a "
                             "draft or returned deposit", _ref("Deposit"),
                             body=_ref("UpdateDeposit"), params=[deposit_id],
-                            errors=("400", "401", "403", "404", "409", "422")),
+                            errors=("400", "401", "403", "404", "409", "422"),
+                            operation_id="updateDeposit"),
     })
     spec.path("/api/v1/deposits/{deposit_id}/letters", operations={"get": _operation(
         "The letters sent about a deposit (staff: all; a depositor: those sent to them)",
@@ -138,7 +167,11 @@ def openapi_document() -> dict:
         **_operation("Upload a file: the request body named by ?filename=, or multipart "
                      "with a part named 'file'. Streamed and checksummed before 201.",
                      _ref("FileCreated"), "201", params=[deposit_id, _query("filename")],
-                     errors=("401", "403", "404", "409", "413", "422")),
+                     errors=("401", "403", "404", "409", "413", "422"),
+                     operation_id="uploadFile", links={"deleteFile": {
+                         "operationId": "deleteFile", "parameters": {
+                             "deposit_id": "$request.path.deposit_id",
+                             "file_id": "$response.body#/id"}}}),
         "requestBody": {"required": True, "content": {
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -175,23 +208,27 @@ def openapi_document() -> dict:
     })
     spec.path("/api/v1/deposits/{deposit_id}/files/{file_id}", operations={"delete": _operation(
         "Remove a file from a draft or returned deposit", None, "204",
-        params=[deposit_id, _path_param("file_id")], errors=("401", "403", "404", "409"))})
+        params=[deposit_id, _path_param("file_id")], errors=("401", "403", "404", "409"),
+        operation_id="deleteFile")})
     spec.path("/api/v1/deposits/{deposit_id}/actions/{action}", operations={"post": _operation(
         "Submit or withdraw", _ref("Deposit"), body=_ref("DepositAction"), params=[
             deposit_id, {**_path_param("action"),
                          "schema": {"type": "string", "enum": ["submit", "withdraw"]}}],
-        errors=("400", "401", "403", "404", "409", "422"))})
+        errors=("400", "401", "403", "404", "409", "422"), operation_id="depositAction",
+        links=_links("$request.path.deposit_id", {"getDeposit": ("deposit_id",),
+                                                  "reviewAction": ("deposit_id",)}))})
     spec.path("/api/v1/reviews", operations={"get": _operation(
         "The review queue", _ref("ReviewPage"), params=[
             _query("state", enum=("open", "claimed", "decided", "cancelled", "all")),
             _query("assignee"), _query("page", "integer"), _query("per_page", "integer")],
-        errors=("401", "403", "422"))})
+        errors=("401", "403", "422"), operation_id="listReviews")})
     spec.path("/api/v1/reviews/{deposit_id}/actions/{action}", operations={"post": _operation(
         "Claim, release, approve, decline or return a deposit", _ref("ReviewTask"),
         body=_ref("ReviewAction"), params=[deposit_id, {**_path_param("action"), "schema": {
             "type": "string", "enum": ["claim", "release", "assign", "approve", "decline",
                                        "return"]}}],
-        errors=("400", "401", "403", "404", "409", "422"))})
+        errors=("400", "401", "403", "404", "409", "422"), operation_id="reviewAction",
+        links=_links("$request.path.deposit_id", {"getDeposit": ("deposit_id",)}))})
     spec.path("/api/v1/reviews/queue", operations={"get": _operation(
         "The approver's queue: tabs with counts, filters, sort, bounded pages",
         _ref("QueuePage"), params=[
@@ -225,7 +262,7 @@ def openapi_document() -> dict:
         "A file under review, inline for previewable media", None,
         params=[deposit_id, _path_param("file_id")], errors=("401", "403", "404"))})
     spec.path("/api/v1/reasons", operations={"get": _operation(
-        "Decline and return reasons", None, errors=("401", "403"))})
+        "Decline and return reasons", None, errors=("401", "403"), operation_id="listReasons")})
     spec.path("/api/v1/reasons/{kind}/{code}", operations={
         "put": _operation("Add or relabel a reason (managers)", _ref("Reason"),
                           body=_ref("ReasonBody"),
@@ -235,14 +272,19 @@ def openapi_document() -> dict:
                              params=[_path_param("kind"), _path_param("code")],
                              errors=("401", "403", "404", "409"))})
     spec.path("/api/v1/items/{item_id}", operations={"get": _operation(
-        "An item in the repository", _ref("Item"), params=[item_id], errors=("404",))})
+        "An item in the repository", _ref("Item"), params=[item_id], errors=("404",),
+        operation_id="getItem", links={"downloadItemFile": {
+            "operationId": "downloadItemFile", "parameters": {
+                "item_id": "$request.path.item_id",
+                "file_id": "$response.body#/representations/0/files/0/id"}}})})
     spec.path("/api/v1/items/{item_id}/actions/withdraw", operations={"post": _operation(
         "Withdraw an item (managers): a tombstone stays and OAI-PMH reports it deleted",
         _ref("Item"), body=_ref("WithdrawItem"), params=[item_id],
         errors=("400", "401", "403", "404", "409", "422"))})
     spec.path("/api/v1/items/{item_id}/files/{file_id}", operations={"get": {
         **_operation("Download an item's file, honouring access rights", None,
-                     params=[item_id, _path_param("file_id")], errors=("404",)),
+                     params=[item_id, _path_param("file_id")], errors=("404",),
+                     operation_id="downloadItemFile"),
     }})
     from gateway.api import inventory
     inventory.document(spec, _operation, _path_param, _query, _ref)

@@ -5,15 +5,20 @@ from services.common.contracts import (AccessChoiceSchema, DeliverySchema, FileR
                                        ProfileDefinitionSchema, Strict)
 
 
+EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
+                    "creators": [{"name": "Sam Student"}],
+                    "abstract": "Ten years of tide gauges.", "date": "2026-05"}
+
+
 class CreateDepositBody(Strict):
-    profile_id = fields.Str(required=True)
-    metadata = fields.Dict(load_default=dict)
+    profile_id = fields.Str(required=True, metadata={"example": "open-works"})
+    metadata = fields.Dict(load_default=dict, metadata={"example": EXAMPLE_METADATA})
     on_behalf_of = fields.Str(load_default=None, allow_none=True,
                               metadata={"description": "user id or username of the depositor"})
 
 
 class UpdateDepositBody(Strict):
-    metadata = fields.Dict(load_default=None)
+    metadata = fields.Dict(load_default=None, metadata={"example": EXAMPLE_METADATA})
     accept_terms = fields.Bool(load_default=None)
     access = fields.Nested(AccessChoiceSchema, load_default=None)
 

@@ -15,7 +15,7 @@ from gateway.reason_labels import system_reason_labels
 from gateway.models import User
 from services.common.auth import is_staff
 from services.common.contracts import STATUSES
-from services.common.exceptions import InvalidInput, LodgeError
+from services.common.exceptions import Forbidden, InvalidInput, LodgeError, NotFound
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
 validation_report.register(portal)  # the report partial works on every page, staff's too
@@ -37,18 +37,30 @@ def _safe_next(target: str | None) -> str:
 
 @portal.route("/login", methods=["GET", "POST"])
 def login():
+    """Local accounts; "Sign in with <institution>" leads to OpenID Connect when configured."""
     if request.method == "POST":
-        database = current_app.extensions["lodge.database"]
-        with database.reading() as session_:
-            user = identity.authenticate(session_, request.form.get("username", ""),
-                                         request.form.get("password", ""))
-            if user is not None:
-                locale = session.get("locale")
-                auth.sign_in(user)
-                if locale:
-                    session["locale"] = locale
-                _tell_letters(identity.actor_for(user))
-                return redirect(_safe_next(request.args.get("next")))
+        username = request.form.get("username", "")
+        address = request.remote_addr or "unknown"
+        with current_app.extensions["lodge.database"].unit_of_work() as uow:
+            wait = identity.sign_in_blocked_for(uow.session, username, address)
+            user = None if wait else identity.authenticate(
+                uow.session, username, request.form.get("password", ""))
+            if user is None and not wait:
+                identity.record_failed_sign_in(uow.session, username, address)
+            elif user is not None:
+                identity.clear_failed_sign_ins(uow.session, username)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            flash(_("Too many failed sign-ins. Try again in %(minutes)d minute(s).",
+                    minutes=minutes), "error")
+            return render_template("login.html"), 429, {"Retry-After": str(wait)}
+        if user is not None:
+            locale = session.get("locale")
+            auth.sign_in(user)
+            if locale:
+                session["locale"] = locale
+            _tell_letters(identity.actor_for(user))
+            return redirect(_safe_next(request.args.get("next")))
         flash(_("That username and password do not match."), "error")
         return render_template("login.html"), 401
     return render_template("login.html")
@@ -66,6 +78,7 @@ def _tell_letters(actor: dict) -> None:
 @portal.post("/logout")
 def logout():
     auth.sign_out()
+    flash(_("You are signed out."), "success")
     return redirect(url_for("portal.login"))
 
 
@@ -226,6 +239,8 @@ def deposit_action(deposit_id, action):
                 rpc.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
                                     note=request.form.get("note") or None)
                 flash(_("The deposit was withdrawn."), "success")
+        except (NotFound, Forbidden):
+            raise  # another's deposit is not found, as everywhere else
         except LodgeError as err:
             flash(err.message, "error")
             if action == "submit":

@@ -17,6 +17,7 @@ E2E_DIR = Path(__file__).resolve().parent
 if str(E2E_DIR.parents[1]) not in sys.path:  # `pytest` as well as `python -m pytest`
     sys.path.insert(0, str(E2E_DIR.parents[1]))
 
+from tests.support.oidc import OidcProvider  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 LOG_TAIL_LINES = 120
 
@@ -28,10 +29,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def lodge_system(request):
+def oidc_provider():
+    """A real OpenID Connect provider (oidc-provider-mock) in a process of its own."""
+    with OidcProvider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def lodge_system(request, oidc_provider):
     keep = True if request.config.getoption("--keep-artifacts", default=False) else None
     # a loaded machine may need longer to start six processes: LODGE_TEST_START_TIMEOUT
     system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep, extra_env={
+        **oidc_provider.lodge_env(),
         # campus access through our own proxy (the tests' 127.0.0.1) from 10.x addresses
         "LODGE_TRUSTED_PROXIES": "127.0.0.1/32", "LODGE_CAMPUS_NETWORKS": "10.0.0.0/8",
         "LODGE_EMBARGO_INTERVAL": "1"})

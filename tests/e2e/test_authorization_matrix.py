@@ -1,0 +1,352 @@
+"""Who may do what: every route of the gateway × every kind of caller × ownership, with the
+expected status, from one table. The table must name every route in `app.url_map`, so a
+route added without a row fails this test.
+
+Callers: anonymous; the patron who owns the deposit; another patron; an approver in the
+profile's approver groups and one outside them; staff; a manager; an admin; and API tokens
+(of the admin) with each single scope. Another's deposit is 404, never 403, so nothing leaks.
+Browser pages ignore API tokens; a token's POST to a page has no CSRF token, so it is 400.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+import requests
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from tests.support.system import csrf_token, expect, signed_in
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+OPEN_WORK = {"title": "Matrix", "creators": [{"name": "Sam Student"}], "abstract": "Rows.",
+             "date": "2026"}
+THESIS = {**OPEN_WORK, "degree": "Master"}
+
+USERS = ("owner", "other", "approver_in", "approver_out", "staff", "manager", "admin")
+TOKENS = ("token_deposit", "token_review", "token_manage")
+CALLERS = ("anonymous",) + USERS + TOKENS
+STAFFISH = ("approver_in", "approver_out", "staff", "manager", "admin")
+SIGN_INS = {"owner": "student", "other": "faculty", "approver_in": "approver",
+            "approver_out": "outsider", "staff": "staff", "manager": "manager", "admin": "admin"}
+
+
+# --- building expectations -------------------------------------------------------------------
+
+def everyone(status: int) -> dict[str, int]:
+    return {caller: status for caller in CALLERS}
+
+
+def api(scope: str | None, ok: int, allowed=USERS, denied: int = 403, **special) -> dict[str, int]:
+    """A REST route: anonymous 401; users in `allowed` get `ok`, others `denied`; the admin's
+    tokens get `ok` with `scope` and 403 without; `special` overrides single callers."""
+    table = {"anonymous": 401}
+    table.update({user: ok if user in allowed else denied for user in USERS})
+    table.update({k: v for k, v in special.items() if k not in TOKENS})
+    table.update({token: (table["admin"] if token == f"token_{scope}" else 403) for token in TOKENS})
+    table.update({k: v for k, v in special.items() if k in TOKENS})
+    return table
+
+
+def page(ok: int, allowed=USERS, denied: int = 403, post: bool = False, **special) -> dict[str, int]:
+    """A browser page: anonymous is sent to sign in; tokens count for nothing here."""
+    table = {"anonymous": 302}
+    table.update({user: ok if user in allowed else denied for user in USERS})
+    table.update({token: 400 if post else 302 for token in TOKENS})
+    table.update(special)
+    return table
+
+
+@dataclass
+class Row:
+    method: str
+    rule: str
+    expected: dict[str, int]
+    path: Callable[["World", str], str]
+    body: Callable[["World", str], dict] | None = None
+    form: bool = False  # a browser form post rather than JSON
+    after: Callable[["World", str, requests.Response], None] | None = None
+    fresh_session: bool = False  # the request ends the caller's session
+
+
+# --- the world the requests act on -----------------------------------------------------------
+
+@dataclass
+class World:
+    system: object
+    callers: dict[str, requests.Session] = field(default_factory=dict)
+    csrf: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def owner(self):
+        return self.system.client("student")
+
+    def fresh_draft(self, profile="open-works", metadata=OPEN_WORK) -> str:
+        return self.owner.create_deposit(profile, metadata)["id"]
+
+    def fresh_file(self) -> tuple[str, str]:
+        """A file on a draft of its own: a profile allows only so many files per deposit."""
+        deposit_id = self.fresh_draft()
+        return deposit_id, self.owner.upload(deposit_id, "extra.pdf", PDF)["id"]
+
+    def fresh_token_of(self, username: str) -> str:
+        """A token of `username`, by way of the admin's token page, and its id."""
+        admin = self.callers["admin"]
+        before = {*self._token_ids()}
+        expect(admin.post(f"{self.system.base_url}/staff/tokens", data={
+            "csrf_token": self.csrf["admin"], "username": username, "name": "matrix",
+            "scopes": ["deposit"]}), 201)
+        return ({*self._token_ids()} - before).pop()
+
+    def _token_ids(self):
+        engine = create_engine(self.system.database_urls["gateway"])
+        try:
+            with engine.connect() as connection:
+                return [row[0] for row in connection.exec_driver_sql(
+                    "SELECT id FROM api_tokens WHERE revoked_at IS NULL")]
+        finally:
+            engine.dispose()
+
+
+def _release(world: World, caller: str, response: requests.Response) -> None:
+    """Put a claimed review back, so the next caller finds it open."""
+    if response.status_code == 200:
+        expect(world.system.client("manager").post(
+            f"/api/v1/reviews/{world.ids['review']}/actions/release"), 200)
+
+
+D, F = "/api/v1/deposits/<deposit_id>", "/deposits/<deposit_id>"
+WITHDRAW_OK = {"owner": 200, "admin": 200}
+
+ROUTES: list[Row] = [
+    # --- REST API ---
+    Row("GET", "/api/v1/openapi.json", everyone(200), lambda w, c: "/api/v1/openapi.json"),
+    Row("GET", "/api/v1/profiles", api("deposit", 200), lambda w, c: "/api/v1/profiles"),
+    Row("POST", "/api/v1/profiles", api("manage", 422, allowed=("manager", "admin")),
+        lambda w, c: "/api/v1/profiles", body=lambda w, c: {}),
+    Row("GET", "/api/v1/profiles/<profile_id>", api("deposit", 200, other=403),
+        lambda w, c: "/api/v1/profiles/thesis"),
+    Row("PUT", "/api/v1/profiles/<profile_id>", api("manage", 422, allowed=("manager", "admin")),
+        lambda w, c: "/api/v1/profiles/thesis", body=lambda w, c: {}),
+    Row("GET", "/api/v1/profiles/<profile_id>/versions",
+        api("manage", 200, allowed=("manager", "admin")),
+        lambda w, c: "/api/v1/profiles/thesis/versions"),
+    Row("GET", "/api/v1/collections", api("deposit", 200), lambda w, c: "/api/v1/collections"),
+    Row("POST", "/api/v1/deposits", api("deposit", 422), lambda w, c: "/api/v1/deposits",
+        body=lambda w, c: {}),
+    Row("GET", "/api/v1/deposits", api("deposit", 200), lambda w, c: "/api/v1/deposits"),
+    Row("GET", D, api("deposit", 200, other=404),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}"),
+    Row("PATCH", D, api("deposit", 403, other=404, owner=200, admin=200),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}",
+        body=lambda w, c: {"metadata": OPEN_WORK}),
+    Row("POST", D + "/actions/<action>", api("deposit", 403, other=404, **WITHDRAW_OK),
+        lambda w, c: f"/api/v1/deposits/"
+                     f"{w.fresh_draft() if c in (*WITHDRAW_OK, 'token_deposit') else w.ids['draft']}"
+                     "/actions/withdraw"),
+    Row("POST", D + "/files", api("deposit", 403, other=404, owner=201, admin=201),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/files?filename=more.pdf"),
+    Row("DELETE", D + "/files/<file_id>", api("deposit", 403, other=404, owner=204, admin=204),
+        lambda w, c: "/api/v1/deposits/{}/files/{}".format(*w.fresh_file())),
+    Row("GET", "/api/v1/reviews", api("review", 200, allowed=("approver_in", "approver_out",
+                                                             "manager", "admin")),
+        lambda w, c: "/api/v1/reviews"),
+    Row("POST", "/api/v1/reviews/<deposit_id>/actions/<action>",
+        api("review", 200, allowed=("approver_in", "approver_out", "manager", "admin"),
+            approver_out=403),
+        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/actions/claim",
+        body=lambda w, c: {}, after=_release),
+    Row("GET", "/api/v1/reasons", api("review", 200, allowed=("approver_in", "approver_out",
+                                                             "manager", "admin")),
+        lambda w, c: "/api/v1/reasons"),
+    Row("GET", "/api/v1/items/<item_id>", everyone(200),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}"),
+    Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(200),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['item_file']}"),
+    # a file of a deposit not yet published is reachable by no one, through any item
+    Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(404),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['unpublished_file']}"),
+    # --- portal pages ---
+    Row("GET", "/", page(200), lambda w, c: "/"),
+    Row("GET", "/deposits/new", page(200), lambda w, c: "/deposits/new"),
+    Row("POST", "/deposits/new", page(404, post=True), lambda w, c: "/deposits/new",
+        body=lambda w, c: {"profile_id": "no-such-profile"}, form=True),
+    Row("GET", F, page(200, other=404), lambda w, c: f"/deposits/{w.ids['draft']}"),
+    Row("GET", F + "/edit", page(302, other=404, owner=200, admin=200),
+        lambda w, c: f"/deposits/{w.ids['draft']}/edit"),
+    Row("POST", F + "/edit", page(302, post=True, other=404),
+        lambda w, c: f"/deposits/{w.fresh_draft() if c in ('owner', 'admin') else w.ids['draft']}/edit",
+        body=lambda w, c: {"m-title": "Changed"}, form=True),
+    Row("POST", F + "/<action>", page(403, post=True, other=404, owner=302, admin=302),
+        lambda w, c: f"/deposits/{w.fresh_draft() if c in ('owner', 'admin') else w.ids['draft']}/withdraw",
+        body=lambda w, c: {}, form=True),
+    Row("POST", F + "/files/<file_id>/remove", page(403, post=True, other=404, owner=302, admin=302),
+        lambda w, c: "/deposits/{}/files/{}/remove".format(*w.fresh_file()),
+        body=lambda w, c: {}, form=True),
+    Row("GET", "/items/<item_id>", everyone(200), lambda w, c: f"/items/{w.ids['item']}"),
+    # --- sign-in, account and tokens ---
+    Row("GET", "/login", everyone(200), lambda w, c: "/login"),
+    Row("POST", "/login", {**everyone(401), **{t: 400 for t in TOKENS}}, lambda w, c: "/login",
+        body=lambda w, c: {"username": f"nobody-{uuid.uuid4().hex[:6]}", "password": "x"},
+        form=True),
+    Row("POST", "/logout", {**everyone(302), **{t: 400 for t in TOKENS}}, lambda w, c: "/logout",
+        body=lambda w, c: {}, form=True, fresh_session=True),
+    Row("POST", "/language", {**everyone(302), **{t: 400 for t in TOKENS}},
+        lambda w, c: "/language", body=lambda w, c: {"locale": "en"}, form=True),
+    Row("GET", "/login/institution", everyone(302), lambda w, c: "/login/institution"),
+    Row("GET", "/login/institution/callback", everyone(400),
+        lambda w, c: "/login/institution/callback?code=forged&state=forged"),
+    Row("GET", "/account/tokens", page(200), lambda w, c: "/account/tokens"),
+    Row("POST", "/account/tokens", page(422, post=True), lambda w, c: "/account/tokens",
+        body=lambda w, c: {"name": "no scopes"}, form=True),
+    Row("POST", "/account/tokens/<token_id>/revoke", page(404, post=True, owner=302),
+        lambda w, c: f"/account/tokens/{w.fresh_token_of('student')}/revoke",
+        body=lambda w, c: {}, form=True),
+    # --- staff pages ---
+    Row("GET", "/staff/profiles", page(200, allowed=("manager", "admin")),
+        lambda w, c: "/staff/profiles"),
+    Row("GET", "/staff/profiles/new", page(200, allowed=("manager", "admin")),
+        lambda w, c: "/staff/profiles/new"),
+    Row("POST", "/staff/profiles/new", page(422, allowed=("manager", "admin"), post=True),
+        lambda w, c: "/staff/profiles/new", body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/profiles/<profile_id>", page(200, allowed=("manager", "admin")),
+        lambda w, c: "/staff/profiles/thesis"),
+    Row("POST", "/staff/profiles/<profile_id>", page(422, allowed=("manager", "admin"), post=True),
+        lambda w, c: "/staff/profiles/thesis", body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/tokens", page(200, allowed=("admin",)), lambda w, c: "/staff/tokens"),
+    Row("POST", "/staff/tokens", page(422, allowed=("admin",), post=True),
+        lambda w, c: "/staff/tokens", body=lambda w, c: {"username": ""}, form=True),
+    Row("POST", "/staff/tokens/<token_id>/revoke", page(302, allowed=("admin",), post=True),
+        lambda w, c: f"/staff/tokens/{w.fresh_token_of('faculty')}/revoke",
+        body=lambda w, c: {}, form=True),
+    # --- operations ---
+    Row("GET", "/healthz", everyone(200), lambda w, c: "/healthz"),
+    Row("GET", "/readyz", everyone(200), lambda w, c: "/readyz"),
+    Row("GET", "/metrics", everyone(200), lambda w, c: "/metrics"),
+    Row("GET", "/static/<path:filename>", everyone(200), lambda w, c: "/static/lodge.css"),
+]
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+def _routes_of_the_app() -> set[tuple[str, str]]:
+    from gateway import create_app
+    app = create_app()
+    return {(method, rule.rule) for rule in app.url_map.iter_rules()
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+def test_the_table_names_every_route_of_the_gateway(lodge_env):
+    lodge_env.setenv("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")
+    table = {(row.method, row.rule) for row in ROUTES}
+    app_routes = _routes_of_the_app()
+    assert not app_routes - table, f"routes without a row in the matrix: {sorted(app_routes - table)}"
+    assert not table - app_routes, f"rows for routes that do not exist: {sorted(table - app_routes)}"
+    for row in ROUTES:
+        assert set(row.expected) == set(CALLERS), f"{row.method} {row.rule} misses callers"
+
+
+def _token(system, scope: str) -> str:
+    import subprocess
+    from tests.support.system import REPO_ROOT
+    result = subprocess.run([system.python, "-m", "lodge", "token", "admin", "--scope", scope],
+                            cwd=REPO_ROOT, env=system.env, capture_output=True, text=True,
+                            timeout=120, check=True)
+    return result.stdout.split()[-1]
+
+
+def _sign_in(system, caller: str) -> tuple[requests.Session, str]:
+    if caller == "anonymous":
+        session = requests.Session()
+    else:
+        session = signed_in(system, SIGN_INS[caller])
+    return session, csrf_token(session.get(f"{system.base_url}/login", timeout=30).text)
+
+
+@pytest.fixture(scope="module")
+def world(lodge_system):
+    from gateway import identity
+    engine = create_engine(lodge_system.database_urls["gateway"])
+    with Session(engine) as db, db.begin():
+        identity.create_user(db, "outsider", "Olive Outsider", "outsider@example.edu", "demo",
+                             ["elsewhere"], ["approver"], enforce_policy=False)
+    engine.dispose()
+    w = World(lodge_system)
+    for caller in ("anonymous",) + USERS:
+        w.callers[caller], w.csrf[caller] = _sign_in(lodge_system, caller)
+    for scope in ("deposit", "review", "manage"):
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {_token(lodge_system, scope)}"
+        w.callers[f"token_{scope}"] = session
+    owner = w.owner
+    w.ids["draft"] = w.fresh_draft()
+    published = w.fresh_draft()
+    owner.upload(published, "open.pdf", PDF)
+    owner.submit(published)
+    review = w.fresh_draft("thesis", THESIS)
+    owner.upload(review, "thesis.pdf", PDF)
+    owner.submit(review)
+    w.ids["review"] = review
+    w.ids["item"] = lodge_system.wait_for_status(owner, published, "archived")["item_id"]
+    item = owner.get(f"/api/v1/items/{w.ids['item']}").json()
+    w.ids["item_file"] = item["representations"][0]["files"][0]["id"]
+    w.ids["unpublished_file"] = w.fresh_file()[1]
+    lodge_system.wait_for_status(owner, review, "in_review")
+    return w
+
+
+def _call(world: World, row: Row, caller: str) -> requests.Response:
+    system = world.system
+    session = world.callers[caller]
+    csrf = world.csrf.get(caller)
+    if row.fresh_session and caller not in TOKENS:
+        session, csrf = _sign_in(system, caller)
+    url = system.base_url + row.path(world, caller)
+    # a fresh connection each time: gunicorn drops idle keep-alive ones after two seconds,
+    # and a POST sent on one just as it closes would fail with no answer at all
+    kwargs = {"allow_redirects": False, "timeout": 60, "headers": {"Connection": "close"}}
+    if row.method != "GET":
+        body = row.body(world, caller) if row.body else None
+        if csrf:
+            kwargs["headers"]["X-CSRFToken"] = csrf
+        if row.form:
+            kwargs["data"] = {**(body or {}), **({"csrf_token": csrf} if csrf else {})}
+        elif row.rule.endswith("/files"):
+            kwargs["data"] = PDF
+            kwargs["headers"]["Content-Type"] = "application/octet-stream"
+        elif body is not None:
+            kwargs["json"] = body
+    return session.request(row.method, url, **kwargs)
+
+
+def _state(world: World) -> tuple:
+    """What a request could change: the draft, the deposit in review, the live tokens."""
+    manager = world.system.client("manager")
+    return (world.owner.deposit(world.ids["draft"]), manager.deposit(world.ids["review"]),
+            sorted(world._token_ids()))
+
+
+def _check(world: World, rows: list[Row]) -> list[str]:
+    wrong = []
+    for row in rows:
+        for caller in CALLERS:
+            response = _call(world, row, caller)
+            if row.after:
+                row.after(world, caller, response)
+            if response.status_code != row.expected[caller]:
+                wrong.append(f"{row.method} {row.rule} as {caller}: "
+                             f"{response.status_code}, expected {row.expected[caller]} "
+                             f"{response.text[:120]!r}")
+            assert response.status_code < 500, wrong[-1]
+    return wrong
+
+
+def test_every_route_answers_every_caller_as_the_table_says(world):
+    before = _state(world)
+    wrong = _check(world, [row for row in ROUTES if row.method == "GET"])
+    assert _state(world) == before, "a GET changed something"
+    wrong += _check(world, [row for row in ROUTES if row.method != "GET"])
+    assert not wrong, "\n".join(wrong)

@@ -1,0 +1,39 @@
+"""A gateway app on its own fresh PostgreSQL database, for tests of what the gateway does
+alone: sign-in, sessions, rate limits, tokens and headers. No services are needed."""
+import re
+
+import pytest
+
+from gateway import identity
+from services.common.migrations import upgrade
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def gateway_app(lodge_env, postgres_database):
+    url = postgres_database("gateway")
+    lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
+    lodge_env.setenv("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")
+    upgrade("gateway", url)
+    from gateway import create_app
+    app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
+    with app.extensions["lodge.database"].unit_of_work() as uow:
+        for username, roles in (("pat", ["patron"]), ("ada", ["admin"]), ("alex", ["approver"])):
+            identity.create_user(uow.session, username, username.title(), f"{username}@x.edu",
+                                 PASSWORD, [], roles)
+    yield app
+    app.extensions["lodge.database"].engine.dispose()
+
+
+def page_csrf(client, path="/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def sign_in(client, username, password=PASSWORD, address="10.0.0.1"):
+    token = page_csrf(client)
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token},
+                       environ_base={"REMOTE_ADDR": address})
