@@ -5,14 +5,25 @@ from __future__ import annotations
 import logging
 
 from authlib.integrations.base_client.errors import OAuthError
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from requests import RequestException
 from sqlalchemy import select
 
 from gateway import auth, identity, oidc
 from gateway.models import User
+from gateway.staff.letters import tell_letters
 
 account = Blueprint("account", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
@@ -64,6 +75,7 @@ def institution_callback():
                                             settings.mapping)
         uow.session.expunge(user)
     auth.sign_in(user)
+    tell_letters(identity.actor_for(user))
     return redirect(target)
 
 

@@ -125,11 +125,17 @@ def login_required(view=None, *, scope: str = "deposit"):
     return decorate(view) if view is not None else decorate
 
 
+def _least_scope(roles: tuple[str, ...]) -> str:
+    """Where several roles may act, a token needs only the scope the humblest of them uses."""
+    order = ("deposit", "review", "manage")
+    return min((ROLE_SCOPES.get(role, "manage") for role in roles), key=order.index)
+
+
 def roles_required(*roles: str, scope: str | None = None):
     """The gateway's own check; the services check again. A token needs `scope`, by default
-    the scope of the first role."""
+    the least scope among the roles'."""
     def decorate(view):
-        @login_required(scope=scope or ROLE_SCOPES.get(roles[0], "manage"))
+        @login_required(scope=scope or _least_scope(roles))
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             held = set(g.actor["roles"])

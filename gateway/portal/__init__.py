@@ -4,15 +4,25 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from gateway import auth, deposit_form, identity, validation_report
-from gateway.staff.letters import register_recipient
 from gateway.i18n import LANGUAGES
-from gateway.reason_labels import system_reason_labels
 from gateway.models import User
+from gateway.reason_labels import system_reason_labels
+from gateway.staff.letters import tell_letters
 from services.common.auth import is_staff
 from services.common.contracts import STATUSES
 from services.common.exceptions import Forbidden, InvalidInput, LodgeError, NotFound
@@ -59,20 +69,11 @@ def login():
             auth.sign_in(user)
             if locale:
                 session["locale"] = locale
-            _tell_letters(identity.actor_for(user))
+            tell_letters(identity.actor_for(user))
             return redirect(_safe_next(request.args.get("next")))
         flash(_("That username and password do not match."), "error")
         return render_template("login.html"), 401
     return render_template("login.html")
-
-
-def _tell_letters(actor: dict) -> None:
-    """Staff are letters' recipients: tell letters who they are now. Signing in must not
-    fail because letters is busy, so a failure is logged and the next sign-in tries again."""
-    try:
-        register_recipient(actor)
-    except Exception:  # noqa: BLE001 - any RPC failure
-        current_app.logger.warning("letters did not take %s's details", actor["id"], exc_info=True)
 
 
 @portal.post("/logout")
@@ -94,7 +95,7 @@ def choose_language():
             user = uow.session.get(User, g.actor["id"])
             if user is not None:
                 user.locale = locale
-        _tell_letters({**g.actor, "locale": locale})
+        tell_letters({**g.actor, "locale": locale})
     return redirect(_safe_next(request.form.get("next")))
 
 

@@ -6,8 +6,18 @@ again. The preview is fetched by static/letter-editor.js (no inline script).
 """
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from gateway.auth import roles_required
@@ -53,6 +63,16 @@ def register_recipient(actor: dict, delivery: str | None = None) -> None:
         return
     with services() as rpc:
         rpc.letters.save_recipient(actor=actor, delivery=delivery)
+
+
+def tell_letters(actor: dict) -> None:
+    """At sign-in: staff are letters' recipients, so tell letters who they are now. Signing
+    in must not fail because letters is busy; a failure is logged and the next sign-in tries
+    again."""
+    try:
+        register_recipient(actor)
+    except Exception:  # noqa: BLE001 - any RPC failure
+        current_app.logger.warning("letters did not take %s's details", actor["id"], exc_info=True)
 
 
 def _known(letter_type: str, locale: str) -> None:

@@ -42,10 +42,12 @@ def queue():
         filters = load_or_raise(QueueQuery(), {})
         flash(_("Some filters were not understood and were left out."), "error")
     with rpc() as services:
-        result = services.approval.queue(actor=g.actor, **filters)
-        profiles = services.intake.list_profiles(actor=g.actor, include_inactive=True)
-        collections = services.inventory.list_collections()
-        reasons = services.approval.list_reasons(actor=g.actor)
+        # four independent questions, asked at once: the page waits for the slowest only
+        replies = (services.approval.queue.call_async(actor=g.actor, **filters),
+                   services.intake.list_profiles.call_async(actor=g.actor, include_inactive=True),
+                   services.inventory.list_collections.call_async(),
+                   services.approval.list_reasons.call_async(actor=g.actor))
+        result, profiles, collections, reasons = (reply.result() for reply in replies)
     pages = max(1, -(-result["total"] // result["per_page"]))
     return render_template(
         "staff/queue.html", result=result, filters=filters, tabs=tab_names(),
@@ -110,6 +112,8 @@ def _review_context(services, deposit_id: str) -> dict:
             "files": files, "reasons": _reasons_by_kind(reasons),
             "reason_labels": {**system_reason_labels(), **{r["code"]: r["label"] for r in reasons}},
             "colleagues": reviewers.colleagues(review["task"]["approver_groups"]),
+            "deliveries": services.letters.list_deliveries(actor=g.actor, deposit_id=deposit_id),
+            "staff_view": True,
             "decisions": decision_names(), "field_labels": {
                 f["key"]: f["label"] for f in profile["fields"]}}
 

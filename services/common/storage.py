@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import uuid
@@ -252,11 +253,13 @@ class S3Storage:
         return stored
 
     def open(self, key: str) -> BinaryIO:
-        with _missing_as_file_not_found(key):
-            return self.client.get_object(Bucket=self.bucket, Key=check_key(key))["Body"]
+        """A seekable, buffered reader: archives and polyglots are read at any offset, each
+        buffer-full one ranged GET."""
+        return io.BufferedReader(_RangedObject(self, check_key(key), self.size(key)), CHUNK_SIZE)
 
     def read(self, key: str) -> Iterator[bytes]:
-        body = self.open(key)
+        with _missing_as_file_not_found(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=check_key(key))["Body"]
         try:
             yield from body.iter_chunks(CHUNK_SIZE)
         finally:
@@ -295,6 +298,38 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
+
+
+class _RangedObject(io.RawIOBase):
+    """An S3 object as a raw file: reads are ranged GETs at the current position."""
+
+    def __init__(self, storage: S3Storage, key: str, size: int):
+        self._storage, self._key, self._size, self._position = storage, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        if self._position >= self._size or not len(buffer):
+            return 0
+        last = min(self._position + len(buffer), self._size) - 1
+        data = self._storage.client.get_object(
+            Bucket=self._storage.bucket, Key=self._key,
+            Range=f"bytes={self._position}-{last}")["Body"].read()
+        buffer[:len(data)] = data
+        self._position += len(data)
+        return len(data)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ def test_a_manager_withdraws_an_item_and_its_page_becomes_a_tombstone(page, lodg
         "The author found an error in the data.")
     screenshot(page, "20-item-withdraw-form")
     page.get_by_role("button", name="Withdraw this item").click()
-    see(page.get_by_role("heading", name="This item has been withdrawn")).to_be_visible()
+    see(page.locator(".tombstone", has_text="This item has been withdrawn")).to_be_visible()
     see(page.get_by_text("The author found an error in the data.")).to_be_visible()
     see(page.get_by_role("link", name="Download")).to_have_count(0)
     screenshot(page, "21-item-tombstone")

@@ -83,7 +83,7 @@ def test_a_repository_without_collections_has_no_set_hierarchy(oai_system):
     """Runs before any item exists: collections can go for a moment and come back."""
     inventory = Database(oai_system.database_urls["inventory"], "inventory")
     with inventory.unit_of_work() as uow:
-        saved = uow.session.execute(text("SELECT id, name, created_at FROM collections")).all()
+        saved = uow.session.execute(text("SELECT id, name, set_spec, created_at FROM collections")).all()
         uow.session.execute(text("DELETE FROM collections"))
     try:
         assert error_code(oai(oai_system, verb="ListSets")) == "noSetHierarchy"
@@ -92,8 +92,9 @@ def test_a_repository_without_collections_has_no_set_hierarchy(oai_system):
     finally:
         with inventory.unit_of_work() as uow:
             for row in saved:
-                uow.session.execute(text("INSERT INTO collections (id, name, created_at) "
-                                         "VALUES (:id, :name, :created_at)"), row._asdict())
+                uow.session.execute(text(
+                    "INSERT INTO collections (id, name, set_spec, created_at) "
+                    "VALUES (:id, :name, :set_spec, :created_at)"), row._asdict())
         inventory.dispose()
     sets = oai(oai_system, verb="ListSets")
     assert sorted(sets.xpath("//o:setSpec/text()", namespaces=NS)) == ["open-works", "theses"]

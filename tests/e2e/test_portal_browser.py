@@ -40,7 +40,7 @@ def test_a_student_deposits_a_thesis_fixes_it_and_sees_it_archived(page, lodge_s
     sign_in(page, "student")
     screenshot(page, "01-my-deposits")
     page.get_by_role("link", name="New deposit").first.click()
-    see(page.get_by_role("heading", name="Thesis")).to_be_visible()
+    see(page.get_by_role("heading", name="Thesis", exact=True)).to_be_visible()
     screenshot(page, "02-choose-profile")
     page.get_by_role("button", name="Start a deposit: Thesis").click()
 

@@ -123,7 +123,7 @@ def test_staff_see_a_corrupted_file_in_the_fixity_report(page, lodge_system):
             break
     row = page.locator(".failures tr", has_text=item["identifier"])
     see(row).to_contain_text("expected")
-    see(page.locator(".bar nav a.alert")).to_be_visible()
+    see(page.locator(".staffbar a.alert")).to_be_visible()
     screenshot(page, "26-fixity-report")
 
     row.get_by_role("link").click()

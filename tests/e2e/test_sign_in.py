@@ -61,7 +61,7 @@ def test_a_patron_signs_in_through_the_institution_and_lands_in_the_portal(
     screenshot(page, "sign-in-02-account")
     # the groups open the profiles they allow: the thesis profile is for students
     page.get_by_role("link", name="New deposit").first.click()
-    see(page.get_by_role("heading", name="Thesis")).to_be_visible()
+    see(page.get_by_role("heading", name="Thesis", exact=True)).to_be_visible()
 
     # signing out, the affiliation changes at the institution; the next sign-in follows it
     page.get_by_role("button", name="Sign out").click()
@@ -72,7 +72,7 @@ def test_a_patron_signs_in_through_the_institution_and_lands_in_the_portal(
     see(page.get_by_role("heading", name="My deposits")).to_be_visible()
     assert stored_user(lodge_system, oidc_subject=sub)[1:3] == (["alum"], ["patron"])
     page.get_by_role("link", name="New deposit").first.click()
-    see(page.get_by_role("heading", name="Thesis")).to_have_count(0)
+    see(page.get_by_role("heading", name="Thesis", exact=True)).to_have_count(0)
 
 
 def test_the_sign_in_request_carries_state_nonce_and_pkce_and_a_forged_return_fails(

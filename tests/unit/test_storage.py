@@ -222,3 +222,19 @@ def test_s3_memory_stays_within_one_part(s3_endpoint):
     stored = storage.save("staging/parts", iter(large_content(parts=3, tail=1)))
     assert sizes == [PART, PART, PART, 1]
     assert stored.size == 3 * PART + 1
+
+
+def test_an_opened_object_reads_at_any_offset_as_archives_need(storage):
+    import io
+    import zipfile
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("data/readme.txt", "moss " * 1000)
+    storage.save("staging/zip", [packed.getvalue()])
+    with storage.open("staging/zip") as handle:
+        assert handle.seekable() and zipfile.is_zipfile(handle)
+        handle.seek(0)
+        assert zipfile.ZipFile(handle).read("data/readme.txt") == b"moss " * 1000
+        handle.seek(-4, io.SEEK_END)
+        assert handle.read() == packed.getvalue()[-4:]
