@@ -148,23 +148,27 @@ def document(spec, operation, path_param, query, ref) -> None:
     spec.path("/api/v1/search", operations={"get": operation(
         "Search items by title, creator, keyword and year (PostgreSQL: web search syntax)",
         ref("SearchPage"), params=[query("q"), query("year", "integer"), query("collection")]
-        + paging, errors=("404", "422"))})
+        + paging, errors=("404", "422"), operation_id="searchItems")})
     spec.path("/api/v1/collections/{collection_id}", operations={
         "get": operation("A collection with its ancestors and children", ref("CollectionView"),
-                         params=[collection_id], errors=("404",)),
+                         params=[collection_id], errors=("404",), operation_id="getCollection"),
         "patch": operation("Rename, describe or move a collection (managers)", ref("Collection"),
                            body=ref("UpdateCollection"), params=[collection_id],
-                           errors=("400", "401", "403", "404", "422")),
+                           errors=("400", "401", "403", "404", "422"),
+                           operation_id="updateCollection"),
         "delete": operation("Delete an empty collection (managers)", None, "204",
-                            params=[collection_id], errors=("401", "403", "404", "409")),
+                            params=[collection_id], errors=("401", "403", "404", "409"),
+                            operation_id="deleteCollection"),
     })
     spec.path("/api/v1/collections/{collection_id}/items", operations={"get": operation(
         "Items in a collection and below it", ref("SearchPage"), params=[collection_id] + paging,
-        errors=("404", "422"))})
+        errors=("404", "422"), operation_id="collectionItems")})
     spec.path("/api/v1/fixity", operations={"get": operation(
-        "The fixity report (staff)", ref("FixityReport"), errors=("401", "403"))})
+        "The fixity report (staff)", ref("FixityReport"), errors=("401", "403"),
+        operation_id="fixityReport")})
     spec.path("/api/v1/fixity/audit", operations={"post": operation(
-        "Re-hash the next batch of files now (staff)", None, errors=("401", "403"))})
+        "Re-hash the next batch of files now (staff)", None, errors=("401", "403"),
+        operation_id="runFixityAudit")})
     spec.path("/api/v1/items/{item_id}/events", operations={"get": operation(
         "Each file's preservation event log (staff)", None, params=[path_param("item_id")],
-        errors=("401", "403", "404"))})
+        errors=("401", "403", "404"), operation_id="itemEvents")})

@@ -73,7 +73,12 @@ def _links(source: str, targets: dict[str, tuple[str, ...]]) -> dict:
 
 DEPOSIT_LINKS = {"getDeposit": ("deposit_id",), "updateDeposit": ("deposit_id",),
                  "uploadFile": ("deposit_id",), "depositAction": ("deposit_id",),
-                 "reviewAction": ("deposit_id",)}
+                 "reviewAction": ("deposit_id",), "depositLetters": ("deposit_id",),
+                 "startUpload": ("deposit_id",)}
+# a review's operations, for the calls that put a deposit in review
+REVIEW_LINKS = {"getReview": ("deposit_id",), "reviewNotes": ("deposit_id",),
+                "reviewColleagues": ("deposit_id",), "editReviewMetadata": ("deposit_id",),
+                "letterPreview": ("deposit_id",)}
 
 
 def _ref(name: str) -> str:
@@ -138,7 +143,12 @@ def openapi_document() -> dict:
         "get": _operation("Every collection, with its OAI set and item count", None, errors=(),
                           operation_id="listCollections"),
         "post": _operation("Create a collection (managers)", _ref("Collection"), "201",
-                           _ref("CreateCollection"), errors=("400", "401", "403", "409", "422")),
+                           _ref("CreateCollection"), errors=("400", "401", "403", "409", "422"),
+                           operation_id="createCollection", links=_links("$response.body#/id", {
+                               "getCollection": ("collection_id",),
+                               "updateCollection": ("collection_id",),
+                               "collectionItems": ("collection_id",),
+                               "deleteCollection": ("collection_id",)})),
     })
     spec.path("/api/v1/deposits", operations={
         "get": _operation("The caller's deposits (staff may filter by depositor)",
@@ -162,7 +172,7 @@ def openapi_document() -> dict:
     })
     spec.path("/api/v1/deposits/{deposit_id}/letters", operations={"get": _operation(
         "The letters sent about a deposit (staff: all; a depositor: those sent to them)",
-        _ref("DeliveryLog"), params=[deposit_id])})
+        _ref("DeliveryLog"), params=[deposit_id], operation_id="depositLetters")})
     spec.path("/api/v1/deposits/{deposit_id}/files", operations={"post": {
         **_operation("Upload a file: the request body named by ?filename=, or multipart "
                      "with a part named 'file'. Streamed and checksummed before 201.",
@@ -188,23 +198,26 @@ def openapi_document() -> dict:
                            "sha256 / md5 in hex). 201 with Location and Upload-Expires.",
                            None, "201", params=[deposit_id, tus_version, _header("Upload-Length"),
                                                 _header("Upload-Metadata")],
-                           errors=("401", "404", "409", "412", "413", "422")),
+                           errors=("401", "404", "409", "412", "413", "422"),
+                           operation_id="startUpload"),
     })
     spec.path("/api/v1/deposits/{deposit_id}/uploads/{upload_id}", operations={
         "head": _operation("Where the upload stands: Upload-Offset, Upload-Length, Upload-Expires",
                            None, "200", params=upload, errors=("401", "404", "410", "412")),
         "get": _operation("The upload as JSON: offset, and the file with its pre-check once "
-                          "complete", None, "200", params=upload[:2], errors=("401", "404", "410")),
+                          "complete", None, "200", params=upload[:2], errors=("401", "404", "410"),
+                          operation_id="getUpload"),
         "patch": {**_operation(
             "Bytes at Upload-Offset (application/offset+octet-stream), optionally with "
             "Upload-Checksum. The last byte registers the file before the 204 (Lodge-File-Id).",
             None, "204", params=[*upload, _header("Upload-Offset"),
                                  _header("Upload-Checksum", required=False)],
-            errors=("401", "404", "409", "410", "412", "413", "415", "422", "460")),
+            errors=("401", "404", "409", "410", "412", "413", "415", "422", "460"),
+            operation_id="sendUploadBytes"),
             "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}},
         "delete": _operation("Abandon the upload", None, "204", params=upload,
-                             errors=("401", "404", "412")),
+                             errors=("401", "404", "412"), operation_id="abandonUpload"),
     })
     spec.path("/api/v1/deposits/{deposit_id}/files/{file_id}", operations={"delete": _operation(
         "Remove a file from a draft or returned deposit", None, "204",
@@ -216,7 +229,8 @@ def openapi_document() -> dict:
                          "schema": {"type": "string", "enum": ["submit", "withdraw"]}}],
         errors=("400", "401", "403", "404", "409", "422"), operation_id="depositAction",
         links=_links("$request.path.deposit_id", {"getDeposit": ("deposit_id",),
-                                                  "reviewAction": ("deposit_id",)}))})
+                                                  "reviewAction": ("deposit_id",),
+                                                  **REVIEW_LINKS}))})
     spec.path("/api/v1/reviews", operations={"get": _operation(
         "The review queue", _ref("ReviewPage"), params=[
             _query("state", enum=("open", "claimed", "decided", "cancelled", "all")),
@@ -236,51 +250,59 @@ def openapi_document() -> dict:
             _query("depositor"), _query("older_than_days", "integer"),
             _query("overdue", "boolean"), _query("sort", enum=c.QUEUE_SORTS),
             _query("page", "integer"), _query("per_page", "integer")],
-        errors=("401", "403", "422"))})
+        errors=("401", "403", "422"), operation_id="reviewQueue")})
     spec.path("/api/v1/reviews/bulk", operations={"post": _operation(
         "One decision for several deposits; a status per deposit", None,
-        body=_ref("BulkDecision"), errors=("401", "403", "422"))})
+        body=_ref("BulkDecision"), errors=("401", "403", "422"), operation_id="bulkDecision")})
     spec.path("/api/v1/reviews/{deposit_id}", operations={"get": _operation(
         "A deposit under review: task, staff notes, changes since return, the deposit",
-        _ref("ReviewDetail"), params=[deposit_id], errors=("401", "403", "404"))})
+        _ref("ReviewDetail"), params=[deposit_id], errors=("401", "403", "404"),
+        operation_id="getReview")})
     spec.path("/api/v1/reviews/{deposit_id}/notes", operations={
         "get": _operation("Staff-only notes", None, params=[deposit_id],
-                          errors=("401", "403", "404")),
+                          errors=("401", "403", "404"), operation_id="reviewNotes"),
         "post": _operation("Add a staff-only note", _ref("StaffNote"), "201", _ref("Note"),
-                           params=[deposit_id], errors=("401", "403", "404", "422"))})
+                           params=[deposit_id], errors=("401", "403", "404", "422"),
+                           operation_id="addReviewNote")})
     spec.path("/api/v1/reviews/{deposit_id}/metadata", operations={"put": _operation(
         "Correct the metadata before deciding (recorded in the history)", _ref("Deposit"),
         body=_ref("ReviewMetadata"), params=[deposit_id],
-        errors=("401", "403", "404", "409", "422"))})
+        errors=("401", "403", "404", "409", "422"), operation_id="editReviewMetadata")})
     spec.path("/api/v1/reviews/{deposit_id}/letter-preview", operations={"post": _operation(
         "The letter a decision would send, not sent", _ref("LetterPreview"),
-        body=_ref("LetterPreviewRequest"), params=[deposit_id], errors=("401", "403", "404"))})
+        body=_ref("LetterPreviewRequest"), params=[deposit_id], errors=("401", "403", "404"),
+        operation_id="letterPreview")})
     spec.path("/api/v1/reviews/{deposit_id}/colleagues", operations={"get": _operation(
         "Approvers a task can be assigned to", None, params=[deposit_id],
-        errors=("401", "403", "404"))})
+        errors=("401", "403", "404"), operation_id="reviewColleagues")})
     spec.path("/api/v1/reviews/{deposit_id}/files/{file_id}", operations={"get": _operation(
         "A file under review, inline for previewable media", None,
-        params=[deposit_id, _path_param("file_id")], errors=("401", "403", "404"))})
+        params=[deposit_id, _path_param("file_id")], errors=("401", "403", "404"),
+        operation_id="reviewFile")})
     spec.path("/api/v1/reasons", operations={"get": _operation(
         "Decline and return reasons", None, errors=("401", "403"), operation_id="listReasons")})
     spec.path("/api/v1/reasons/{kind}/{code}", operations={
         "put": _operation("Add or relabel a reason (managers)", _ref("Reason"),
                           body=_ref("ReasonBody"),
                           params=[_path_param("kind"), _path_param("code")],
-                          errors=("401", "403", "422")),
+                          errors=("401", "403", "422"), operation_id="saveReason",
+                          links={"deleteReason": {"operationId": "deleteReason", "parameters": {
+                              "kind": "$request.path.kind", "code": "$request.path.code"}}}),
         "delete": _operation("Remove a reason (managers)", None, "204",
                              params=[_path_param("kind"), _path_param("code")],
-                             errors=("401", "403", "404", "409"))})
+                             errors=("401", "403", "404", "409"), operation_id="deleteReason")})
     spec.path("/api/v1/items/{item_id}", operations={"get": _operation(
         "An item in the repository", _ref("Item"), params=[item_id], errors=("404",),
         operation_id="getItem", links={"downloadItemFile": {
             "operationId": "downloadItemFile", "parameters": {
                 "item_id": "$request.path.item_id",
-                "file_id": "$response.body#/representations/0/files/0/id"}}})})
+                "file_id": "$response.body#/representations/0/files/0/id"}},
+            **_links("$request.path.item_id", {"itemEvents": ("item_id",),
+                                               "withdrawItem": ("item_id",)})})})
     spec.path("/api/v1/items/{item_id}/actions/withdraw", operations={"post": _operation(
         "Withdraw an item (managers): a tombstone stays and OAI-PMH reports it deleted",
         _ref("Item"), body=_ref("WithdrawItem"), params=[item_id],
-        errors=("400", "401", "403", "404", "409", "422"))})
+        errors=("400", "401", "403", "404", "409", "422"), operation_id="withdrawItem")})
     spec.path("/api/v1/items/{item_id}/files/{file_id}", operations={"get": {
         **_operation("Download an item's file, honouring access rights", None,
                      params=[item_id, _path_param("file_id")], errors=("404",),

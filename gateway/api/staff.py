@@ -78,14 +78,16 @@ def describe(spec, operation, query) -> None:
     spec.components.schema("DepositStatistics", schema=c.DepositStatisticsSchema)
     spec.path("/api/v1/staff/patrons", operations={"get": operation(
         "Find people to deposit for, by name, e-mail, username or id (staff)", None,
-        params=[query("q"), query("limit", "integer")], errors=("401", "403", "422"))})
+        params=[query("q"), query("limit", "integer")], errors=("401", "403", "422"),
+        operation_id="findPatrons")})
     spec.path("/api/v1/staff/deposits", operations={"get": operation(
         "Every deposit, newest change first; q matches titles and depositors' names or "
         "e-mail addresses (approvers, staff, managers)", "#/components/schemas/DepositPage",
         params=[query("status", enum=STATUSES), query("profile"), query("q"),
                 query("depositor"), query("page", "integer"), query("per_page", "integer")],
-        errors=("401", "403", "422"))})
+        errors=("401", "403", "422"), operation_id="allDeposits")})
     spec.path("/api/v1/staff/statistics", operations={"get": operation(
         "Deposits by status, submissions and decisions per week, median time to decision "
         "per profile (approvers, staff, managers)", "#/components/schemas/DepositStatistics",
-        params=[query("weeks", "integer")], errors=("401", "403", "422"))})
+        params=[query("weeks", "integer")], errors=("401", "403", "422"),
+        operation_id="depositStatistics")})

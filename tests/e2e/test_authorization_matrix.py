@@ -9,6 +9,7 @@ Browser pages ignore API tokens; a token's POST to a page has no CSRF token, so 
 """
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
@@ -29,6 +30,8 @@ USERS = ("owner", "other", "approver_in", "approver_out", "staff", "manager", "a
 TOKENS = ("token_deposit", "token_review", "token_manage")
 CALLERS = ("anonymous",) + USERS + TOKENS
 STAFFISH = ("approver_in", "approver_out", "staff", "manager", "admin")
+REVIEWERS = ("approver_in", "approver_out", "manager", "admin")
+MANAGERS = ("manager", "admin")
 SIGN_INS = {"owner": "student", "other": "faculty", "approver_in": "approver",
             "approver_out": "outsider", "staff": "staff", "manager": "manager", "admin": "admin"}
 
@@ -69,6 +72,12 @@ class Row:
     form: bool = False  # a browser form post rather than JSON
     after: Callable[["World", str, requests.Response], None] | None = None
     fresh_session: bool = False  # the request ends the caller's session
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def tus_creation() -> dict[str, str]:
+    return {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(PDF)),
+            "Upload-Metadata": "filename " + base64.b64encode(b"tus.pdf").decode()}
 
 
 # --- the world the requests act on -----------------------------------------------------------
@@ -92,6 +101,14 @@ class World:
         deposit_id = self.fresh_draft()
         return deposit_id, self.owner.upload(deposit_id, "extra.pdf", PDF)["id"]
 
+    def fresh_upload(self, deposit_id: str | None = None) -> tuple[str, str]:
+        """A tus upload the owner has begun, and its deposit."""
+        deposit_id = deposit_id or self.ids["draft"]
+        response = self.owner.post(f"/api/v1/deposits/{deposit_id}/uploads",
+                                   headers=tus_creation())
+        expect(response, 201)
+        return deposit_id, response.headers["Location"].rsplit("/", 1)[1]
+
     def fresh_token_of(self, username: str) -> str:
         """A token of `username`, by way of the admin's token page, and its id."""
         admin = self.callers["admin"]
@@ -112,10 +129,12 @@ class World:
 
 
 def _release(world: World, caller: str, response: requests.Response) -> None:
-    """Put a claimed review back, so the next caller finds it open."""
-    if response.status_code == 200:
-        expect(world.system.client("manager").post(
-            f"/api/v1/reviews/{world.ids['review']}/actions/release"), 200)
+    """Put a claimed review back, so the next caller finds it open (a page redirects)."""
+    if response.status_code in (200, 302):
+        released = world.system.client("manager").post(
+            f"/api/v1/reviews/{world.ids['review']}/actions/release")
+        # 409: this call left nothing claimed
+        assert released.status_code in (200, 409), released.text
 
 
 D, F = "/api/v1/deposits/<deposit_id>", "/deposits/<deposit_id>"
@@ -134,7 +153,8 @@ ROUTES: list[Row] = [
     Row("GET", "/api/v1/profiles/<profile_id>/versions",
         api("manage", 200, allowed=("manager", "admin")),
         lambda w, c: "/api/v1/profiles/thesis/versions"),
-    Row("GET", "/api/v1/collections", api("deposit", 200), lambda w, c: "/api/v1/collections"),
+    # the collection tree is public, as its pages and OAI sets are
+    Row("GET", "/api/v1/collections", everyone(200), lambda w, c: "/api/v1/collections"),
     Row("POST", "/api/v1/deposits", api("deposit", 422), lambda w, c: "/api/v1/deposits",
         body=lambda w, c: {}),
     Row("GET", "/api/v1/deposits", api("deposit", 200), lambda w, c: "/api/v1/deposits"),
@@ -169,6 +189,81 @@ ROUTES: list[Row] = [
     # a file of a deposit not yet published is reachable by no one, through any item
     Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(404),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['unpublished_file']}"),
+    # --- REST API: letters, tus uploads ---
+    Row("GET", D + "/letters", api("deposit", 200, other=404),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/letters"),
+    Row("POST", D + "/uploads", api("deposit", 403, other=404, owner=201, admin=201),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads", headers=tus_creation()),
+    # an upload under way is its uploader's alone
+    Row("GET", D + "/uploads/<upload_id>", api("deposit", 404, owner=200),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads/{w.ids['upload']}"),
+    Row("PATCH", D + "/uploads/<upload_id>", api("deposit", 404, owner=415),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads/{w.ids['upload']}",
+        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0"}),
+    Row("DELETE", D + "/uploads/<upload_id>", api("deposit", 404, owner=204),
+        lambda w, c: "/api/v1/deposits/{}/uploads/{}".format(*w.fresh_upload()),
+        headers={"Tus-Resumable": "1.0.0"}),
+    # --- REST API: reviews ---
+    Row("GET", "/api/v1/reviews/queue", api("review", 200, allowed=REVIEWERS),
+        lambda w, c: "/api/v1/reviews/queue"),
+    Row("GET", "/api/v1/reviews/<deposit_id>",
+        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/api/v1/reviews/{w.ids['review']}"),
+    Row("POST", "/api/v1/reviews/bulk", api("review", 422, allowed=REVIEWERS),
+        lambda w, c: "/api/v1/reviews/bulk", body=lambda w, c: {}),
+    Row("GET", "/api/v1/reviews/<deposit_id>/colleagues",
+        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/colleagues"),
+    Row("GET", "/api/v1/reviews/<deposit_id>/notes",
+        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/notes"),
+    Row("POST", "/api/v1/reviews/<deposit_id>/notes",
+        api("review", 201, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/notes",
+        body=lambda w, c: {"text": f"A note from {c}."}),
+    Row("PUT", "/api/v1/reviews/<deposit_id>/metadata",
+        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/metadata",
+        body=lambda w, c: {"metadata": THESIS}, after=_release),
+    Row("POST", "/api/v1/reviews/<deposit_id>/letter-preview",
+        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/letter-preview",
+        body=lambda w, c: {"decision": "approve"}),
+    Row("GET", "/api/v1/reviews/<deposit_id>/files/<file_id>",
+        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/files/{w.ids['review_file']}"),
+    Row("PUT", "/api/v1/reasons/<kind>/<code>", api("manage", 422, allowed=MANAGERS),
+        lambda w, c: "/api/v1/reasons/decline/matrix", body=lambda w, c: {}),
+    Row("DELETE", "/api/v1/reasons/<kind>/<code>", api("manage", 404, allowed=MANAGERS),
+        lambda w, c: "/api/v1/reasons/decline/no-such-reason"),
+    # --- REST API: the staff desk ---
+    Row("GET", "/api/v1/staff/patrons", api("deposit", 200, allowed=("staff", "admin")),
+        lambda w, c: "/api/v1/staff/patrons?q=sam"),
+    Row("GET", "/api/v1/staff/deposits", api("review", 200, allowed=STAFFISH),
+        lambda w, c: "/api/v1/staff/deposits"),
+    Row("GET", "/api/v1/staff/statistics", api("review", 200, allowed=STAFFISH),
+        lambda w, c: "/api/v1/staff/statistics"),
+    # --- REST API: inventory ---
+    Row("GET", "/api/v1/search", everyone(200), lambda w, c: "/api/v1/search?q=matrix"),
+    Row("POST", "/api/v1/collections", api("manage", 422, allowed=MANAGERS),
+        lambda w, c: "/api/v1/collections", body=lambda w, c: {}),
+    Row("GET", "/api/v1/collections/<collection_id>", everyone(200),
+        lambda w, c: "/api/v1/collections/theses"),
+    Row("PATCH", "/api/v1/collections/<collection_id>", api("manage", 422, allowed=MANAGERS),
+        lambda w, c: "/api/v1/collections/theses", body=lambda w, c: {"name": ""}),
+    # a profile still puts its items there
+    Row("DELETE", "/api/v1/collections/<collection_id>", api("manage", 409, allowed=MANAGERS),
+        lambda w, c: "/api/v1/collections/theses"),
+    Row("GET", "/api/v1/collections/<collection_id>/items", everyone(200),
+        lambda w, c: "/api/v1/collections/open-works/items"),
+    Row("GET", "/api/v1/fixity", api("review", 200, allowed=STAFFISH),
+        lambda w, c: "/api/v1/fixity"),
+    Row("POST", "/api/v1/fixity/audit", api("review", 200, allowed=STAFFISH),
+        lambda w, c: "/api/v1/fixity/audit"),
+    Row("GET", "/api/v1/items/<item_id>/events", api("review", 200, allowed=STAFFISH),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/events"),
+    Row("POST", "/api/v1/items/<item_id>/actions/withdraw", api("manage", 422, allowed=MANAGERS),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/actions/withdraw", body=lambda w, c: {}),
     # --- portal pages ---
     Row("GET", "/", page(200), lambda w, c: "/"),
     Row("GET", "/deposits/new", page(200), lambda w, c: "/deposits/new"),
@@ -187,6 +282,19 @@ ROUTES: list[Row] = [
         lambda w, c: "/deposits/{}/files/{}/remove".format(*w.fresh_file()),
         body=lambda w, c: {}, form=True),
     Row("GET", "/items/<item_id>", everyone(200), lambda w, c: f"/items/{w.ids['item']}"),
+    # --- public pages and OAI-PMH ---
+    Row("GET", "/id/<path:identifier>", everyone(302),
+        lambda w, c: f"/id/{w.ids['identifier']}"),
+    Row("GET", "/collections", everyone(200), lambda w, c: "/collections"),
+    Row("GET", "/collections/<collection_id>", everyone(200),
+        lambda w, c: "/collections/open-works"),
+    Row("GET", "/search", everyone(200), lambda w, c: "/search?q=matrix"),
+    Row("GET", "/oai", everyone(200), lambda w, c: "/oai?verb=Identify"),
+    Row("POST", "/oai", everyone(200), lambda w, c: "/oai",
+        body=lambda w, c: {"verb": "Identify"}, form=True),
+    # a manager withdraws an item; without a reason nothing happens
+    Row("POST", "/items/<item_id>/withdraw", page(302, allowed=MANAGERS, post=True),
+        lambda w, c: f"/items/{w.ids['item']}/withdraw", body=lambda w, c: {}, form=True),
     # --- sign-in, account and tokens ---
     Row("GET", "/login", everyone(200), lambda w, c: "/login"),
     Row("POST", "/login", {**everyone(401), **{t: 400 for t in TOKENS}}, lambda w, c: "/login",
@@ -222,6 +330,68 @@ ROUTES: list[Row] = [
     Row("POST", "/staff/tokens/<token_id>/revoke", page(302, allowed=("admin",), post=True),
         lambda w, c: f"/staff/tokens/{w.fresh_token_of('faculty')}/revoke",
         body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/dashboard", page(200, allowed=STAFFISH), lambda w, c: "/staff/dashboard"),
+    Row("GET", "/staff/deposits", page(200, allowed=STAFFISH), lambda w, c: "/staff/deposits"),
+    Row("GET", "/staff/mediated", page(200, allowed=("staff", "admin")),
+        lambda w, c: "/staff/mediated"),
+    Row("POST", "/staff/mediated", page(422, allowed=("staff", "admin"), post=True),
+        lambda w, c: "/staff/mediated", body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/queue", page(200, allowed=REVIEWERS), lambda w, c: "/staff/queue"),
+    # nothing chosen: back to the queue with a message
+    Row("POST", "/staff/queue/bulk", page(302, allowed=REVIEWERS, post=True),
+        lambda w, c: "/staff/queue/bulk", body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/reviews/<deposit_id>", page(200, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/staff/reviews/{w.ids['review']}"),
+    Row("GET", "/staff/reviews/<deposit_id>/files/<file_id>",
+        page(200, allowed=REVIEWERS, approver_out=403),
+        lambda w, c: f"/staff/reviews/{w.ids['review']}/files/{w.ids['review_file']}"),
+    Row("POST", "/staff/reviews/<deposit_id>/task",
+        page(302, allowed=REVIEWERS, approver_out=403, post=True),
+        lambda w, c: f"/staff/reviews/{w.ids['review']}/task",
+        body=lambda w, c: {"action": "claim"}, form=True, after=_release),
+    Row("POST", "/staff/reviews/<deposit_id>/notes",
+        page(302, allowed=REVIEWERS, approver_out=403, post=True),
+        lambda w, c: f"/staff/reviews/{w.ids['review']}/notes",
+        body=lambda w, c: {"text": f"A note from {c}."}, form=True),
+    Row("POST", "/staff/reviews/<deposit_id>/metadata",
+        page(422, allowed=REVIEWERS, approver_out=403, post=True),
+        lambda w, c: f"/staff/reviews/{w.ids['review']}/metadata",
+        body=lambda w, c: {}, form=True),
+    Row("POST", "/staff/reviews/<deposit_id>/decision",
+        page(200, allowed=REVIEWERS, approver_out=403, post=True),
+        lambda w, c: f"/staff/reviews/{w.ids['review']}/decision",
+        body=lambda w, c: {"decision": "approve"}, form=True),  # the first step: the letter
+    Row("GET", "/staff/reasons", page(200, allowed=MANAGERS), lambda w, c: "/staff/reasons"),
+    Row("POST", "/staff/reasons", page(422, allowed=MANAGERS, post=True),
+        lambda w, c: "/staff/reasons", body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/letters", page(200, allowed=MANAGERS), lambda w, c: "/staff/letters"),
+    Row("GET", "/staff/letters/<letter_type>/<locale>", page(200, allowed=MANAGERS),
+        lambda w, c: "/staff/letters/deposit_submitted/en"),
+    Row("POST", "/staff/letters/<letter_type>/<locale>", page(422, allowed=MANAGERS, post=True),
+        lambda w, c: "/staff/letters/deposit_submitted/en", body=lambda w, c: {}, form=True),
+    Row("POST", "/staff/letters/<letter_type>/<locale>/preview",
+        page(422, allowed=MANAGERS, post=True),
+        lambda w, c: "/staff/letters/deposit_submitted/en/preview", body=lambda w, c: {}),
+    Row("GET", "/staff/letters/preferences", page(200, allowed=STAFFISH),
+        lambda w, c: "/staff/letters/preferences"),
+    Row("POST", "/staff/letters/preferences", page(400, allowed=STAFFISH, post=True),
+        lambda w, c: "/staff/letters/preferences", body=lambda w, c: {"delivery": "never"},
+        form=True),
+    Row("GET", "/staff/collections", page(200, allowed=MANAGERS),
+        lambda w, c: "/staff/collections"),
+    Row("POST", "/staff/collections", page(422, allowed=MANAGERS, post=True),
+        lambda w, c: "/staff/collections", body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/collections/<collection_id>", page(200, allowed=MANAGERS),
+        lambda w, c: "/staff/collections/theses"),
+    Row("POST", "/staff/collections/<collection_id>", page(422, allowed=MANAGERS, post=True),
+        lambda w, c: "/staff/collections/theses", body=lambda w, c: {"name": ""}, form=True),
+    # a profile still puts its items there: back to the collection, with the reason
+    Row("POST", "/staff/collections/<collection_id>/delete",
+        page(302, allowed=MANAGERS, post=True),
+        lambda w, c: "/staff/collections/theses/delete", body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/fixity", page(200, allowed=STAFFISH), lambda w, c: "/staff/fixity"),
+    Row("POST", "/staff/fixity/audit", page(302, allowed=STAFFISH, post=True),
+        lambda w, c: "/staff/fixity/audit", body=lambda w, c: {}, form=True),
     # --- operations ---
     Row("GET", "/healthz", everyone(200), lambda w, c: "/healthz"),
     Row("GET", "/readyz", everyone(200), lambda w, c: "/readyz"),
@@ -287,12 +457,14 @@ def world(lodge_system):
     owner.upload(published, "open.pdf", PDF)
     owner.submit(published)
     review = w.fresh_draft("thesis", THESIS)
-    owner.upload(review, "thesis.pdf", PDF)
+    w.ids["review_file"] = owner.upload(review, "thesis.pdf", PDF)["id"]
     owner.submit(review)
     w.ids["review"] = review
     w.ids["item"] = lodge_system.wait_for_status(owner, published, "archived")["item_id"]
     item = owner.get(f"/api/v1/items/{w.ids['item']}").json()
     w.ids["item_file"] = item["representations"][0]["files"][0]["id"]
+    w.ids["identifier"] = item["identifier"]
+    w.ids["upload"] = w.fresh_upload()[1]
     w.ids["unpublished_file"] = w.fresh_file()[1]
     lodge_system.wait_for_status(owner, review, "in_review")
     return w
@@ -307,7 +479,8 @@ def _call(world: World, row: Row, caller: str) -> requests.Response:
     url = system.base_url + row.path(world, caller)
     # a fresh connection each time: gunicorn drops idle keep-alive ones after two seconds,
     # and a POST sent on one just as it closes would fail with no answer at all
-    kwargs = {"allow_redirects": False, "timeout": 60, "headers": {"Connection": "close"}}
+    kwargs = {"allow_redirects": False, "timeout": 60,
+              "headers": {"Connection": "close", **row.headers}}
     if row.method != "GET":
         body = row.body(world, caller) if row.body else None
         if csrf:

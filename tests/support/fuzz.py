@@ -3,6 +3,7 @@ and stateful phases (following the document's OpenAPI links), checking for serve
 Used by the test suite (a bounded run) and bench/fuzz.sh (a longer campaign)."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -39,8 +40,9 @@ def run_schemathesis(base_url: str, token: str, report_dir: Path, *, max_example
         command += ["--seed", str(seed)]
     report_dir.mkdir(parents=True, exist_ok=True)
     # schemathesis keeps a cache in its working folder; keep it with the report
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("fuzz_hooks.py"))}
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                            cwd=report_dir)
+                            cwd=report_dir, env=env)
     output = result.stdout + result.stderr
     generated = re.search(r"(\d+) generated", output)
     return FuzzRun(result.returncode, int(generated.group(1)) if generated else 0, output)
