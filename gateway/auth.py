@@ -18,6 +18,8 @@ CSRF_EXEMPT_BLUEPRINTS: set[str] = set()
 
 # the scope a token needs where a view names none: what its roles do
 ROLE_SCOPES = {"approver": "review", "manager": "manage", "admin": "manage", "staff": "deposit"}
+# pages of the staff desk that approvers, staff and managers share: a token of any of them
+ANY_STAFF_SCOPE = ("deposit", "review", "manage")
 
 
 def bearer_token() -> str | None:
@@ -103,13 +105,16 @@ def protect_from_forgery() -> None:
         raise CSRFError(err.args[0]) from None
 
 
-def _check_scope(scope: str) -> None:
-    if g.token_scopes is not None and scope not in g.token_scopes:
-        abort(403, description=f"This API token lacks the scope '{scope}'.")
+def _check_scope(scopes: tuple[str, ...]) -> None:
+    if g.token_scopes is not None and not set(scopes) & set(g.token_scopes):
+        abort(403, description="This API token lacks the scope "
+                               + " or ".join(f"'{scope}'" for scope in scopes) + ".")
 
 
-def login_required(view=None, *, scope: str = "deposit"):
-    """Signed in; an API token also needs `scope`."""
+def login_required(view=None, *, scope: str | tuple[str, ...] = "deposit"):
+    """Signed in; an API token also needs `scope` (one of them, if several)."""
+    scopes = (scope,) if isinstance(scope, str) else tuple(scope)
+
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
@@ -118,24 +123,18 @@ def login_required(view=None, *, scope: str = "deposit"):
                     abort(401, description="Sign in, or send an API token as "
                                            "'Authorization: Bearer'.")
                 return redirect(url_for("portal.login", next=request.full_path))
-            _check_scope(scope)
+            _check_scope(scopes)
             return view(*args, **kwargs)
-        wrapper.token_scope = scope
+        wrapper.token_scopes = scopes
         return wrapper
     return decorate(view) if view is not None else decorate
 
 
-def _least_scope(roles: tuple[str, ...]) -> str:
-    """Where several roles may act, a token needs only the scope the humblest of them uses."""
-    order = ("deposit", "review", "manage")
-    return min((ROLE_SCOPES.get(role, "manage") for role in roles), key=order.index)
-
-
 def roles_required(*roles: str, scope: str | None = None):
     """The gateway's own check; the services check again. A token needs `scope`, by default
-    the least scope among the roles'."""
+    the scope of the first role."""
     def decorate(view):
-        @login_required(scope=scope or _least_scope(roles))
+        @login_required(scope=scope or ROLE_SCOPES.get(roles[0], "manage"))
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             held = set(g.actor["roles"])

@@ -8,7 +8,7 @@ from flask import g, jsonify, url_for
 from marshmallow import fields, validate
 
 from gateway.api import api, json_body, query_args, rpc
-from gateway.auth import roles_required
+from gateway.auth import ANY_STAFF_SCOPE, roles_required
 from services.common import contracts as c
 from services.common.exceptions import Conflict
 
@@ -114,14 +114,14 @@ def collection_items(collection_id):
 
 
 @api.get("/fixity")
-@roles_required(*STAFF)
+@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
 def fixity_report():
     with rpc() as services:
         return jsonify(services.inventory.fixity_report(actor=g.actor))
 
 
 @api.post("/fixity/audit")
-@roles_required(*STAFF)
+@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
 def run_fixity_audit():
     """Check the next batch now, as the timer would: the files checked longest ago."""
     with rpc() as services:
@@ -129,7 +129,7 @@ def run_fixity_audit():
 
 
 @api.get("/items/<item_id>/events")
-@roles_required(*STAFF)
+@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
 def item_file_events(item_id):
     """Each file's PREMIS-style event log: ingestion, replication, fixity checks."""
     with rpc() as services:

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify
 from marshmallow import fields, validate
 
 from gateway.api import query_args, rpc
-from gateway.auth import roles_required
+from gateway.auth import ANY_STAFF_SCOPE, roles_required
 from gateway.patrons import MAX_QUERY, MAX_RESULTS, find_people, person_view
 from services.common.contracts import STATUSES, Strict
 
@@ -56,7 +56,7 @@ def patrons():
 
 
 @staff_api.get("/deposits")
-@roles_required(*DESK_ROLES)
+@roles_required(*DESK_ROLES, scope=ANY_STAFF_SCOPE)
 def deposits():
     args = query_args(AllDepositsQuery)
     with rpc() as services:
@@ -64,7 +64,7 @@ def deposits():
 
 
 @staff_api.get("/statistics")
-@roles_required(*DESK_ROLES)
+@roles_required(*DESK_ROLES, scope=ANY_STAFF_SCOPE)
 def statistics():
     args = query_args(StatisticsQuery)
     with rpc() as services:

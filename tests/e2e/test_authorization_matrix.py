@@ -32,6 +32,8 @@ CALLERS = ("anonymous",) + USERS + TOKENS
 STAFFISH = ("approver_in", "approver_out", "staff", "manager", "admin")
 REVIEWERS = ("approver_in", "approver_out", "manager", "admin")
 MANAGERS = ("manager", "admin")
+# the staff desk's shared routes take a token of any scope its roles work with
+STAFF_SCOPES = ("review", "deposit", "manage")
 SIGN_INS = {"owner": "student", "other": "faculty", "approver_in": "approver",
             "approver_out": "outsider", "staff": "staff", "manager": "manager", "admin": "admin"}
 
@@ -42,13 +44,17 @@ def everyone(status: int) -> dict[str, int]:
     return {caller: status for caller in CALLERS}
 
 
-def api(scope: str | None, ok: int, allowed=USERS, denied: int = 403, **special) -> dict[str, int]:
+def api(scope: str | tuple[str, ...] | None, ok: int, allowed=USERS, denied: int = 403,
+        **special) -> dict[str, int]:
     """A REST route: anonymous 401; users in `allowed` get `ok`, others `denied`; the admin's
-    tokens get `ok` with `scope` and 403 without; `special` overrides single callers."""
+    tokens get `ok` with `scope` (any of several) and 403 without; `special` overrides single
+    callers."""
+    scopes = (scope,) if isinstance(scope, str) or scope is None else scope
     table = {"anonymous": 401}
     table.update({user: ok if user in allowed else denied for user in USERS})
     table.update({k: v for k, v in special.items() if k not in TOKENS})
-    table.update({token: (table["admin"] if token == f"token_{scope}" else 403) for token in TOKENS})
+    table.update({token: (table["admin"] if token in {f"token_{s}" for s in scopes} else 403)
+                  for token in TOKENS})
     table.update({k: v for k, v in special.items() if k in TOKENS})
     return table
 
@@ -239,9 +245,9 @@ ROUTES: list[Row] = [
     # --- REST API: the staff desk ---
     Row("GET", "/api/v1/staff/patrons", api("deposit", 200, allowed=("staff", "admin")),
         lambda w, c: "/api/v1/staff/patrons?q=sam"),
-    Row("GET", "/api/v1/staff/deposits", api("review", 200, allowed=STAFFISH),
+    Row("GET", "/api/v1/staff/deposits", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/staff/deposits"),
-    Row("GET", "/api/v1/staff/statistics", api("review", 200, allowed=STAFFISH),
+    Row("GET", "/api/v1/staff/statistics", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/staff/statistics"),
     # --- REST API: inventory ---
     Row("GET", "/api/v1/search", everyone(200), lambda w, c: "/api/v1/search?q=matrix"),
@@ -256,11 +262,11 @@ ROUTES: list[Row] = [
         lambda w, c: "/api/v1/collections/theses"),
     Row("GET", "/api/v1/collections/<collection_id>/items", everyone(200),
         lambda w, c: "/api/v1/collections/open-works/items"),
-    Row("GET", "/api/v1/fixity", api("review", 200, allowed=STAFFISH),
+    Row("GET", "/api/v1/fixity", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/fixity"),
-    Row("POST", "/api/v1/fixity/audit", api("review", 200, allowed=STAFFISH),
+    Row("POST", "/api/v1/fixity/audit", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/fixity/audit"),
-    Row("GET", "/api/v1/items/<item_id>/events", api("review", 200, allowed=STAFFISH),
+    Row("GET", "/api/v1/items/<item_id>/events", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/events"),
     Row("POST", "/api/v1/items/<item_id>/actions/withdraw", api("manage", 422, allowed=MANAGERS),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/actions/withdraw", body=lambda w, c: {}),
