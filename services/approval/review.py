@@ -418,13 +418,7 @@ def review_file(session, actor: dict, deposit_id: str, file_id: str) -> dict:
 def start_metadata_edit(uow: UnitOfWork, actor: dict, deposit_id: str) -> ReviewTask:
     """An approver may edit metadata of an undecided task nobody else has claimed;
     editing claims it."""
-    task = _reviewable(uow.session, actor, deposit_id)
-    _require_undecided(task)
-    if task.state == "claimed" and task.assignee_id != actor["id"]:
-        raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
-                       fields={"assignee": ["claimed by someone else"]})
-    _assign(task, actor)
-    return task
+    return claim(uow, actor, deposit_id)
 
 
 def keep_edited_metadata(task: ReviewTask, deposit: dict) -> None:
