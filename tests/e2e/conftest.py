@@ -5,6 +5,7 @@ A failing test's report ends with the tail of the Lodge log.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -100,11 +101,17 @@ def _end_children(marker: str) -> None:
 
 @pytest.fixture
 def page(browser, lodge_system):
+    with watched_page(browser, lodge_system.base_url) as fresh:
+        yield fresh
+
+
+@contextlib.contextmanager
+def watched_page(browser, base_url: str, width: int = 1280, height: int = 900):
     """A fresh browser context; script errors and server errors (5xx) fail the test.
     4xx answers are the app's deliberate replies (a form with errors is a 422), and
     the tests check those themselves."""
-    context = browser.new_context(base_url=lodge_system.base_url, locale="en-GB",
-                                  viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=base_url, locale="en-GB",
+                                  viewport={"width": width, "height": height})
     page = context.new_page()
     problems = []
     # a test that breaks connections on purpose lists the errors it expects

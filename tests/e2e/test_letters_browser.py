@@ -4,14 +4,13 @@ return sends the new wording to a real SMTP server, and both the depositor and s
 it in the deposit's delivery log."""
 from __future__ import annotations
 
-import re
 import time
 import uuid
 
 import pytest
 from playwright.sync_api import expect as see
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, watched_page
 from tests.e2e.test_portal_browser import sign_in
 from tests.support.smtp import SMTPServer
 from tests.support.system import LodgeSystem, expect, poll_until
@@ -41,16 +40,8 @@ def lodge(smtp):
 
 @pytest.fixture
 def browser_page(browser, lodge):
-    context = browser.new_context(base_url=lodge.base_url, locale="en-GB",
-                                  viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    problems = []
-    page.on("console", lambda message: message.type == "error"
-            and not re.search(r"status of 4\d\d", message.text) and problems.append(message.text))
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    yield page
-    context.close()
-    assert problems == [], f"the browser reported errors: {problems}"
+    with watched_page(browser, lodge.base_url, 1400, 1000) as page:
+        yield page
 
 
 def thesis_in_review(lodge, student, approver, title: str) -> dict:

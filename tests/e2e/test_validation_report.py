@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect as see
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, watched_page
 from tests.support import corpus
 from tests.support.clamd import ClamdProcess
 from tests.support.system import LodgeSystem
@@ -38,16 +38,8 @@ def scanning_lodge(own_clamd):
 
 @pytest.fixture
 def portal(browser, scanning_lodge):
-    context = browser.new_context(base_url=scanning_lodge.base_url, locale="en-GB",
-                                  viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    problems = []
-    page.on("console", lambda message: message.type == "error"
-            and not re.search(r"status of 4\d\d", message.text) and problems.append(message.text))
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    yield page
-    context.close()
-    assert problems == [], f"the browser reported errors: {problems}"
+    with watched_page(browser, scanning_lodge.base_url) as page:
+        yield page
 
 
 def deposit_with(system, files):
