@@ -95,10 +95,14 @@ def _review_context(services, deposit_id: str) -> dict:
         abort(404, description=_("That deposit has not reached review."))
     except Forbidden:
         abort(403, description=_("You are not an approver for this deposit's profile."))
+    # independent questions asked at once; only the profile waits for the deposit
+    reasons_reply = services.approval.list_reasons.call_async(actor=g.actor)
+    deliveries_reply = services.letters.list_deliveries.call_async(actor=g.actor,
+                                                                   deposit_id=deposit_id)
     deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
     profile = services.intake.get_profile(actor=g.actor, profile_id=deposit["profile_id"],
                                           version=deposit["profile_version"])
-    reasons = services.approval.list_reasons(actor=g.actor)
+    reasons = reasons_reply.result()
     files = []
     for file in deposit["files"]:
         kind = reviewers.preview_kind(file["media_type"])
@@ -112,7 +116,7 @@ def _review_context(services, deposit_id: str) -> dict:
             "files": files, "reasons": _reasons_by_kind(reasons),
             "reason_labels": {**system_reason_labels(), **{r["code"]: r["label"] for r in reasons}},
             "colleagues": reviewers.colleagues(review["task"]["approver_groups"]),
-            "deliveries": services.letters.list_deliveries(actor=g.actor, deposit_id=deposit_id),
+            "deliveries": deliveries_reply.result(),
             "staff_view": True,
             "decisions": decision_names(), "field_labels": {
                 f["key"]: f["label"] for f in profile["fields"]}}

@@ -68,6 +68,9 @@ def test_approver_claims_previews_edits_and_returns_with_a_reason(lodge_system, 
     see(page.locator(".text-preview")).to_contain_text("<script>alert('x')</script>")
     assert page.locator(".file-preview script").count() == 0
     see(page.locator(".file-preview iframe.pdf")).to_have_count(1)
+    # the checks the depositor sees, and the letters already sent about this deposit
+    see(page.locator("#validation article.check-file").first).to_be_visible()
+    see(page.locator(".delivery-log tr", has_text="New deposit to review").first).to_be_visible()
 
     # edit the metadata before deciding
     page.get_by_text("Edit the metadata").click()
