@@ -88,7 +88,9 @@ def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
             json.dumps({"id": deposit_id, "revision": 1, "files": [], "metadata": {}}),
             created.isoformat(), created.isoformat(), collection, depositor["id"], name,
             (created + timedelta(days=turnaround)).isoformat() if turnaround else "",
-            created.isoformat() if state == "claimed" else "", groups_key(approver_groups)])
+            # claims are recent: older ones would be released by the idle-claim timer
+            max(created, now - timedelta(minutes=rng.randrange(120))).isoformat()
+            if state == "claimed" else "", groups_key(approver_groups)])
     tasks.seek(0)
     with psycopg2.connect(url) as connection:
         with connection.cursor() as cursor:

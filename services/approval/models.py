@@ -44,6 +44,13 @@ class ReviewTask(Base):
         Index("ix_review_tasks_profile_created", "profile_id", "created_at"),
         Index("ix_review_tasks_collection_created", "collection", "created_at"),
         Index("ix_review_tasks_depositor", "depositor_id"),
+        # the tab counts without filters: only the approver's group sets, few columns
+        Index("ix_review_tasks_pending_counts", "groups_key", "state", "assignee_id", "due_at",
+              postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
+        # the depositor filter matches part of a name (ILIKE '%…%'): trigrams on PostgreSQL
+        Index("ix_review_tasks_pending_depositor_name", "depositor_name",
+              postgresql_using="gin", postgresql_ops={"depositor_name": "gin_trgm_ops"},
+              postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

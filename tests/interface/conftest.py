@@ -2,7 +2,11 @@
 import pytest
 from kombu import Connection
 
+from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from services.common.contracts import ProfileDefinitionSchema
+from services.common.db import Database
 from services.common.migrations import upgrade
+from services.intake.deposits import save_profile
 
 
 @pytest.fixture
@@ -25,6 +29,16 @@ def migrated(broker):
         return url
 
     return migrate
+
+
+@pytest.fixture
+def intake_db(migrated):
+    """Intake's database with the demo thesis profile."""
+    url = migrated("intake")
+    with Database(url, "intake").unit_of_work() as uow:
+        save_profile(uow, SYSTEM_ACTOR, "thesis",
+                     ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]), create=True)
+    return url
 
 
 def wait_for_message(amqp_uri: str, queue_name: str, timeout: float = 15):

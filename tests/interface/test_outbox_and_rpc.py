@@ -6,24 +6,11 @@ from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcClient
 from nameko.testing.services import entrypoint_waiter
 
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from lodge.topology import declare
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.db import Database
 from services.common.exceptions import InvalidInput, NotFound
-from services.intake.deposits import save_profile
 from services.intake.service import IntakeService
 from services.validation.service import ValidationService
 from tests.services.conftest import PDF, STUDENT, THESIS_METADATA
-
-
-@pytest.fixture
-def intake_db(migrated):
-    url = migrated("intake")
-    with Database(url, "intake").unit_of_work() as uow:
-        save_profile(uow, SYSTEM_ACTOR, "thesis",
-                     ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]), create=True)
-    return url
 
 
 def submit_thesis(rpc):

@@ -1,0 +1,71 @@
+"""The gateway's pool of RPC clients on real RabbitMQ: replies come back on one kept
+connection, and a connection the broker closed is replaced without losing the reply."""
+import time
+from urllib.parse import quote, urlsplit
+
+import pytest
+import requests
+
+from gateway.rpc import RpcPool
+from services.intake.service import IntakeService
+from tests.services.conftest import STUDENT
+from tests.support.system import RABBIT_API, RABBIT_AUTH
+
+
+def management(path: str):
+    response = requests.get(f"{RABBIT_API}{path}", auth=RABBIT_AUTH, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def reply_consumer_connection(vhost: str, timeout: float = 30) -> str:
+    """The connection consuming from the client's reply queue, once the broker lists it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for queue in management(f"/queues/{quote(vhost, safe='')}"):
+            if queue["name"].startswith("rpc.reply-standalone_rpc_client"):
+                # only a single queue's page lists its consumers
+                details = management(f"/queues/{quote(vhost, safe='')}/"
+                                     f"{quote(queue['name'], safe='')}")["consumer_details"]
+                if details:
+                    return details[0]["channel_details"]["connection_name"]
+        time.sleep(0.2)
+    raise AssertionError("no connection kept consuming the reply queue")
+
+
+@pytest.fixture
+def pool(container_factory, broker, intake_db):
+    container_factory(IntakeService, broker).start()
+    pool = RpcPool(broker["AMQP_URI"], size=2, timeout=15)
+    yield pool
+    pool.close()
+
+
+def profile_ids(services) -> list[str]:
+    return [profile["id"] for profile in services.intake.list_profiles(actor=STUDENT)]
+
+
+def test_replies_come_back_on_one_kept_connection(pool, broker):
+    vhost = urlsplit(broker["AMQP_URI"]).path.lstrip("/")
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]
+    first = reply_consumer_connection(vhost)
+    with pool.client() as services:
+        for _ in range(20):
+            assert profile_ids(services) == ["thesis"]
+        replies = [services.intake.list_profiles.call_async(actor=STUDENT) for _ in range(4)]
+        assert [[p["id"] for p in reply.result()] for reply in replies] == [["thesis"]] * 4
+    assert reply_consumer_connection(vhost) == first
+
+
+def test_a_connection_the_broker_closed_is_replaced_without_losing_the_reply(pool, broker):
+    vhost = urlsplit(broker["AMQP_URI"]).path.lstrip("/")
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]
+    kept = reply_consumer_connection(vhost)
+    requests.delete(f"{RABBIT_API}/connections/{quote(kept, safe='')}", auth=RABBIT_AUTH,
+                    headers={"X-Reason": "test: an idle connection dropped"},
+                    timeout=10).raise_for_status()
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]
+    assert reply_consumer_connection(vhost) != kept
