@@ -28,6 +28,13 @@ class KeptReplyListener(ReplyListener):
     """
     replies = None
 
+    def start(self):
+        super().start()
+        # nobody drains an idle pooled connection, so the broker would count its heartbeats
+        # as missed and close it every few minutes; like nameko's publisher connections it
+        # relies on TCP keepalive instead
+        self.consumer.heartbeat = None
+
     def consume_reply(self, correlation_id):
         if self.consumer.should_stop:
             raise RuntimeError("Stopped and can no longer be used")

@@ -56,6 +56,8 @@ def test_replies_come_back_on_one_kept_connection(pool, broker):
         replies = [services.intake.list_profiles.call_async(actor=STUDENT) for _ in range(4)]
         assert [[p["id"] for p in reply.result()] for reply in replies] == [["thesis"]] * 4
     assert reply_consumer_connection(vhost) == first
+    # no heartbeats the idle connection could miss (the broker would close it)
+    assert management(f"/connections/{quote(first, safe='')}")["timeout"] == 0
 
 
 def test_a_connection_the_broker_closed_is_replaced_without_losing_the_reply(pool, broker):
