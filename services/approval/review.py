@@ -183,28 +183,28 @@ def decide(uow: UnitOfWork, actor: dict, deposit_id: str, decision: str,
     if task.state == "claimed" and task.assignee_id != actor["id"]:
         raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
                        fields={"assignee": ["claimed by someone else"]})
-    reason_code = _reason(uow.session, decision, reason_code)
+    reason_code, reason_label = _reason(uow.session, decision, reason_code)
     task.assignee_id, task.assignee = actor["id"], person_ref(actor)
-    _decide(uow, task, decision, person_ref(actor), reason_code, note)
+    _decide(uow, task, decision, person_ref(actor), reason_code, note, reason_label)
     return task
 
 
-def _reason(session, decision: str, reason_code: str | None) -> str | None:
+def _reason(session, decision: str, reason_code: str | None) -> tuple[str | None, str | None]:
+    """The decision's reason code (the kind's default when none is given) and its label."""
     kind = REASON_KIND.get(decision)
     if kind is None:
-        return reason_code
-    reasons = session.scalars(select(Reason).where(Reason.kind == kind)).all()
+        return reason_code, None
+    reasons = {r.code: r for r in session.scalars(select(Reason).where(Reason.kind == kind))}
     if reason_code is None:
-        default = next((r for r in reasons if r.is_default), None)
-        return default.code if default else None
-    if reason_code not in {r.code for r in reasons}:
+        reason_code = next((code for code, r in reasons.items() if r.is_default), None)
+    elif reason_code not in reasons:
         raise InvalidInput("That is not a known reason.", fields={"reason_code": [
-            f"must be one of: {', '.join(sorted(r.code for r in reasons))}"]})
-    return reason_code
+            f"must be one of: {', '.join(sorted(reasons))}"]})
+    return reason_code, reasons[reason_code].label if reason_code else None
 
 
 def _decide(uow: UnitOfWork, task: ReviewTask, decision: str, actor: dict,
-            reason_code: str | None, note: str | None) -> None:
+            reason_code: str | None, note: str | None, reason_label: str | None = None) -> None:
     now = _now()
     uow.session.add(Decision(deposit_id=task.deposit_id, revision=task.revision, decision=decision,
                              actor=actor, reason_code=reason_code, note=note, at=now))
@@ -214,7 +214,7 @@ def _decide(uow: UnitOfWork, task: ReviewTask, decision: str, actor: dict,
         "approval", event_type, deposit_id=task.deposit_id, revision=task.revision,
         deposit=task.deposit,
         decision={"decision": decision, "actor": actor, "reason_code": reason_code,
-                  "note": note, "at": now}))
+                  "reason_label": reason_label, "note": note, "at": now}))
 
 
 def cancel(uow: UnitOfWork, deposit_id: str, revision: int, strict: bool) -> None:

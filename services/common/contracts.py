@@ -212,6 +212,8 @@ class HistoryEntrySchema(Lenient):
     to_status = fields.Str(required=True)
     actor = fields.Nested(PersonRefSchema, required=True)
     reason_code = fields.Str(allow_none=True, load_default=None)
+    # the reason's label when it was given: what the depositor was told, even if relabelled
+    reason_label = fields.Str(allow_none=True, load_default=None)
     note = fields.Str(allow_none=True, load_default=None)
     at = DateTime(required=True)
 
@@ -315,6 +317,8 @@ class DecisionSchema(Lenient):
     decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     actor = fields.Nested(PersonRefSchema, required=True)
     reason_code = fields.Str(allow_none=True, load_default=None)
+    # the reason's label when it was given: what the depositor was told, even if relabelled
+    reason_label = fields.Str(allow_none=True, load_default=None)
     note = fields.Str(allow_none=True, load_default=None)
     at = DateTime(required=True)
 
@@ -421,6 +425,8 @@ class DepositStatusChanged(EventSchema):
     to_status = fields.Str(required=True, validate=validate.OneOf(STATUSES))
     actor = fields.Nested(PersonRefSchema, required=True)
     reason_code = fields.Str(allow_none=True, load_default=None)
+    # the reason's label when it was given: what the depositor was told, even if relabelled
+    reason_label = fields.Str(allow_none=True, load_default=None)
     note = fields.Str(allow_none=True, load_default=None)
     title = fields.Str(load_default="")
     depositor = fields.Nested(PersonRefSchema, required=True)

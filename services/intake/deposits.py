@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import calendar
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, timezone
 
 from sqlalchemy import func, or_, select
@@ -379,13 +380,14 @@ def _record(uow: UnitOfWork, deposit: Deposit, step: lifecycle.Step, emit: bool 
     uow.session.add(HistoryEntry(
         deposit_id=deposit.id, revision=step.revision, from_status=step.from_status,
         to_status=step.to_status, actor=step.actor, reason_code=step.reason_code,
-        note=step.note, at=step.at))
+        reason_label=step.reason_label, note=step.note, at=step.at))
     deposit.updated_at = step.at
     if emit:
         uow.emit("deposit_status_changed", new_event(
             "intake", "deposit_status_changed", deposit_id=deposit.id, revision=deposit.revision,
             from_status=step.from_status, to_status=step.to_status, actor=step.actor,
-            reason_code=step.reason_code, note=step.note, title=deposit.title,
+            reason_code=step.reason_code, reason_label=step.reason_label, note=step.note,
+            title=deposit.title,
             depositor=deposit.depositor, item_id=deposit.item_id,
             item_identifier=deposit.item_identifier, report=deposit.validation_report,
             mediated_by=deposit.mediated_by, review=_review_rule(uow.session, deposit, step)))
@@ -445,7 +447,8 @@ def search_deposits(session, actor: dict, status: str | None, profile_id: str | 
 
 def apply_outcome(uow: UnitOfWork, key: str, deposit_id: str, revision: int,
                   action: type[lifecycle.Action], actor: dict, reason_code: str | None = None,
-                  note: str | None = None, implied_decision: dict | None = None, **changes) -> None:
+                  note: str | None = None, implied_decision: dict | None = None,
+                  reason_label: str | None = None, **changes) -> None:
     """Move a deposit on an outcome event, once, and only for its current revision.
 
     Outcomes can overtake each other across queues; `lifecycle.plan` records the steps an
@@ -460,7 +463,8 @@ def apply_outcome(uow: UnitOfWork, key: str, deposit_id: str, revision: int,
         if step_action is action:
             for name, value in changes.items():
                 setattr(deposit, name, value)
-            step = step_action.apply(deposit, actor, reason_code, note)
+            step = replace(step_action.apply(deposit, actor, reason_code, note),
+                           reason_label=reason_label)
         elif step_action is lifecycle.Approve and implied_decision:
             step = step_action.apply(deposit, implied_decision["actor"],
                                      implied_decision.get("reason_code"), implied_decision.get("note"))

@@ -45,6 +45,7 @@ class Step:
     reason_code: str | None
     note: str | None
     at: datetime
+    reason_label: str | None = None  # the reason as the depositor reads it
 
 
 class Action:

@@ -97,5 +97,7 @@ class HistoryEntry(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     actor: Mapped[dict[str, Any]] = mapped_column(JSON)
     reason_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # the label the approver's reason had then: what the depositor was told
+    reason_label: Mapped[str | None] = mapped_column(String(300), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -29,7 +29,8 @@ def deposit_view(deposit: Deposit, actor: dict) -> dict:
         "files": [file_view(f) for f in deposit.files],
         "history": [{
             "revision": h.revision, "from_status": h.from_status, "to_status": h.to_status,
-            "actor": h.actor, "reason_code": h.reason_code, "note": h.note, "at": h.at,
+            "actor": h.actor, "reason_code": h.reason_code, "reason_label": h.reason_label,
+            "note": h.note, "at": h.at,
         } for h in deposit.history],
         "validation_report": deposit.validation_report,
         "item_identifier": deposit.item_identifier,

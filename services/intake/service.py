@@ -168,7 +168,7 @@ class IntakeService:
             deposits.apply_outcome(
                 uow, c.dedupe_key("approval", event_type, event), event["deposit_id"],
                 event["revision"], action, decision["actor"], decision["reason_code"],
-                decision["note"])
+                decision["note"], reason_label=decision.get("reason_label"))
 
     @handles_event("inventory", "item_created")
     def on_item_created(self, event):

@@ -45,6 +45,8 @@ def letter_context(event: dict, base_url: str, recipient_name: str | None = None
         "due_date": event["due_at"].strftime("%Y-%m-%d") if event.get("due_at") else "",
         # empty, not None, so that "{{ note }}" never prints "None"
         "reason_code": event.get("reason_code") or "",
+        # the reason as the approver's table words it; the code where it had no label
+        "reason": event.get("reason_label") or event.get("reason_code") or "",
         "note": event.get("note") or "",
         "report": event.get("report") or {"checks": [], "files": []},
         "deposit_url": f"{base_url}/deposits/{event['deposit_id']}",
@@ -65,7 +67,8 @@ def sample_event(now: datetime | None = None) -> dict:
                       "locale": DEFAULT_LOCALE},
         "mediated_by": {"id": "staff", "name": "Robin Staff"},
         "review": {"profile_name": "Thesis", "approver_groups": ["approvers"]},
-        "reason_code": "Metadata incomplete", "note": "Please add an abstract.",
+        "reason_code": "metadata_incomplete", "reason_label": "Metadata incomplete",
+        "note": "Please add an abstract.",
         "item_id": "sample-item", "item_identifier": "ark:/99999/lodge-0000000000000000",
         "report": {"checks": [{"check": "file_count", "passed": False,
                                "message": "At least 1 file(s) are needed."}],
@@ -86,14 +89,18 @@ def sample_context(base_url: str) -> dict:
     return letter_context(sample_event(), base_url)
 
 
-def deposit_event(deposit: dict, reason: str | None = None, note: str | None = None) -> dict:
-    """An event-shaped view of a deposit (as intake's get_deposit returns it), for previews."""
+def deposit_event(deposit: dict, reason: tuple[str | None, str | None] | None = None,
+                  note: str | None = None) -> dict:
+    """An event-shaped view of a deposit (as intake's get_deposit returns it), for previews;
+    `reason` is a decision's (code, label), else the deposit's last step gives it."""
     history = deposit.get("history") or []
     last = history[-1] if history else {}
+    reason_code, reason_label = (reason if reason is not None
+                                 else (last.get("reason_code"), last.get("reason_label")))
     return {**sample_event(), "deposit_id": deposit["id"], "revision": deposit["revision"],
             "title": deposit["title"], "depositor": deposit["depositor"],
             "mediated_by": deposit.get("mediated_by"),
-            "reason_code": reason if reason is not None else last.get("reason_code"),
+            "reason_code": reason_code, "reason_label": reason_label,
             "note": note if note is not None else last.get("note"),
             "report": deposit.get("validation_report"), "item_id": deposit.get("item_id"),
             "item_identifier": deposit.get("item_identifier")}

@@ -43,7 +43,7 @@ class LettersService:
     @c.rpc_contract(c.PreviewLetterRequest, c.LetterPreviewSchema())
     def preview_letter(self, letter_type, locale, deposit, reason_code, reason_label, note):
         """The letter a decision on `deposit` would send its depositor, not sent."""
-        event = letters.deposit_event(deposit, reason_label or reason_code, note)
+        event = letters.deposit_event(deposit, (reason_code, reason_label), note)
         with self.store.reading() as session:
             try:
                 return letters.preview(session, letter_type, locale, event,

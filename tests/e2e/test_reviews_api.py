@@ -95,12 +95,14 @@ def test_return_with_a_reason_and_note_reaches_the_depositor(
         "decision": "return", "reason_code": "wrong_file", "note": "Please upload the PDF/A"}), 200)
     assert preview["letter_type"] == "deposit_returned" and preview["subject"]
     assert "Please upload the PDF/A" in preview["text"]
+    assert "Reason: A file is missing or is the wrong version" in preview["text"]
     task = expect(action(approver, deposit["id"], "return", reason_code="wrong_file",
                          note="Please upload the PDF/A"), 200)
     assert task["decision"]["reason_code"] == "wrong_file"
     returned = lodge_system.wait_for_status(student, deposit["id"], "returned")
     last = returned["history"][-1]
     assert (last["reason_code"], last["note"]) == ("wrong_file", "Please upload the PDF/A")
+    assert last["reason_label"] == "A file is missing or is the wrong version"
     assert_error(action(approver, deposit["id"], "decline"), 409)
 
 

@@ -97,6 +97,9 @@ def test_a_claim_keeps_others_from_deciding_until_released(approval):
     approval.release(actor=APPROVER, deposit_id="d1")
     task = approval.return_for_changes(actor=OTHER_APPROVER, deposit_id="d1", note="Add a date")
     assert task["decision"]["reason_code"] == "metadata_incomplete"  # the default return reason
+    # the event tells the depositor's side the label too, as the reason table had it then
+    [event] = outbox(approval.database, "deposit_returned")
+    assert event["decision"]["reason_label"] == "The description needs more detail"
 
 
 def test_unknown_reason_is_refused(approval):

@@ -175,7 +175,15 @@ def test_return_edit_resubmit_raises_the_revision_and_ignores_older_revisions(in
     intake.on_deposit_validated(validated(deposit))
     intake.on_deposit_returned(outcome("approval", "deposit_returned", deposit,
                                        deposit=outbox_snapshot(deposit),
-                                       decision=decision("return", "metadata_incomplete", "More")))
+                                       decision={**decision("return", "metadata_incomplete", "More"),
+                                                 "reason_label": "Needs more detail"}))
+    # the step keeps the label the depositor is told, and passes it on to letters
+    returned = intake.get_deposit(actor=STUDENT, deposit_id=deposit["id"])["history"][-1]
+    assert (returned["reason_code"], returned["reason_label"]) == ("metadata_incomplete",
+                                                                    "Needs more detail")
+    changed = [e for e in outbox(intake.database, "deposit_status_changed")
+               if e["to_status"] == "returned"]
+    assert [e["reason_label"] for e in changed] == ["Needs more detail"]
     intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"],
                           metadata={**THESIS_METADATA, "abstract": "Much more about moss."})
     resubmitted = intake.submit(actor=STUDENT, deposit_id=deposit["id"])

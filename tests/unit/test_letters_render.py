@@ -151,6 +151,15 @@ def test_render_deposit_declined_without_reason_or_note():
     assert "Note from the approver" not in body
 
 
+def test_the_reason_reads_as_its_label_where_the_decision_gave_one():
+    _, body = rendered("deposit_returned", to_status="returned", reason_code="needs_abstract",
+                       reason_label="The abstract is missing")
+    assert "Reason: The abstract is missing" in body and "needs_abstract" not in body
+    _, body = rendered("deposit_declined", "de", to_status="declined",
+                       reason_code="out_of_scope", reason_label="Passt nicht zum Repositorium")
+    assert "Grund: Passt nicht zum Repositorium" in body
+
+
 def test_render_deposit_returned_by_an_approver():
     subject, body = rendered("deposit_returned", to_status="returned",
                              reason_code="needs_abstract", note="Add an abstract, please.")

@@ -1,0 +1,26 @@
+"""history keeps the label of the approver's reason as the depositor was told it
+
+Revision ID: 0004
+Revises: 0003_i5b
+Create Date: 2026-12-01 16:10:00
+
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0004'
+down_revision: Union[str, Sequence[str], None] = '0003_i5b'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('deposit_history', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reason_label', sa.String(length=300), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('deposit_history', schema=None) as batch_op:
+        batch_op.drop_column('reason_label')
