@@ -64,6 +64,8 @@ class Settings:
     s3_part_size: int = 8 * 1024 * 1024
     upload_dir: Path | None = None
     upload_expiry_seconds: int = 24 * 3600
+    # a file each service touches every second or so, for an orchestrator's liveness probe
+    liveness_file: Path | None = None
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -113,6 +115,8 @@ def get_settings() -> Settings:
         clamd_socket=_env("LODGE_CLAMD_SOCKET", ""),
         clamd_address=_env("LODGE_CLAMD_ADDRESS", ""),
         clamd_timeout=float(_env("LODGE_CLAMD_TIMEOUT", "120")),
+        liveness_file=Path(os.environ["LODGE_LIVENESS_FILE"])
+        if os.environ.get("LODGE_LIVENESS_FILE") else None,
         **storage_settings(data_dir),
     )
 

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 class Store(DependencyProvider):
     """The service's database; its outbox is relayed by a managed green thread,
-    woken after each worker and on a timer as a safety net."""
+    woken after each worker and on a timer as a safety net. Each round of the relay also
+    touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the service hangs."""
 
     poll_interval = 1.0
 
@@ -26,6 +27,7 @@ class Store(DependencyProvider):
         name = self.container.service_name
         self.database = Database(settings.database_url(name), source=name)
         self.relay = OutboxRelay(self.database, name, settings.amqp_uri)
+        self.liveness_file = settings.liveness_file
         self._wakeup = GreenEvent()
         self._running = False
 
@@ -50,9 +52,18 @@ class Store(DependencyProvider):
                 self.relay.flush()
             except Exception:  # broker or database down: keep the rows, try again
                 log.exception("outbox relay of %s failed; retrying", self.container.service_name)
+            self._mark_alive()
             with Timeout(self.poll_interval, False):
                 self._wakeup.wait()
             self._wakeup = GreenEvent()
+
+    def _mark_alive(self):
+        if self.liveness_file is None:
+            return
+        try:
+            self.liveness_file.touch()
+        except OSError:
+            log.warning("cannot touch the liveness file %s", self.liveness_file, exc_info=True)
 
     def get_dependency(self, worker_ctx):
         return self

@@ -7,10 +7,12 @@ from nameko.standalone.rpc import ClusterRpcClient
 from nameko.testing.services import entrypoint_waiter
 
 from lodge.topology import declare
+from services.common.config import get_settings
 from services.common.exceptions import InvalidInput, NotFound
 from services.intake.service import IntakeService
 from services.validation.service import ValidationService
 from tests.services.conftest import PDF, STUDENT, THESIS_METADATA
+from tests.support.system import poll_until
 
 
 def submit_thesis(rpc):
@@ -76,3 +78,16 @@ def test_lifecycle_events_go_out_as_cloudevents(container_factory, broker, intak
     assert submitted["specversion"] == "1.0" and submitted["source"] == "/lodge/intake"
     assert submitted["subject"] == f"deposits/{deposit['id']}"
     assert submitted["data"]["deposit"]["revision"] == 1
+
+
+def test_a_running_service_keeps_touching_its_liveness_file(
+        container_factory, broker, intake_db, lodge_env, tmp_path):
+    """What the Kubernetes liveness probe reads (deploy/k8s): the file's age."""
+    alive = tmp_path / "alive"
+    lodge_env.setenv("LODGE_LIVENESS_FILE", str(alive))
+    get_settings.cache_clear()
+    container_factory(IntakeService, broker).start()
+    first = poll_until(lambda: alive.exists() and alive.stat().st_mtime_ns, timeout=15,
+                       description="the liveness file")
+    poll_until(lambda: alive.stat().st_mtime_ns > first, timeout=15,
+               description="a second touch of the liveness file")
