@@ -53,6 +53,35 @@ def migrate():
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
 
 
+@main.command("await-migrations")
+@click.argument("owners", nargs=-1, type=click.Choice(DATABASE_OWNERS))
+@click.option("--timeout", default=600.0, show_default=True, help="seconds to wait")
+def await_migrations(owners, timeout):
+    """Wait until these owners' databases (all, if none is named) are at their newest
+    revision; changes nothing. An init container runs it while `lodge migrate` works."""
+    from services.common.migrations import is_current
+    settings = get_settings()
+
+    def current(owner: str) -> bool:
+        try:
+            return is_current(owner, settings.database_url(owner))
+        except Exception as err:  # noqa: BLE001 - the database may not be reachable yet
+            click.echo(f"{owner}: {err}", err=True)
+            return False
+
+    waiting = list(owners or DATABASE_OWNERS)
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = [owner for owner in waiting if not current(owner)]
+        if not waiting:
+            click.echo("every database is up to date")
+            return
+        if time.monotonic() >= deadline:
+            click.echo(f"not migrated yet: {', '.join(waiting)}", err=True)
+            sys.exit(1)
+        time.sleep(2)
+
+
 @main.command()
 def seed():
     """Seed the demo accounts, profiles, collections and reasons (once)."""

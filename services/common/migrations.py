@@ -7,6 +7,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 
 from services.common.db import MessagingBase, make_engine
@@ -28,6 +30,17 @@ def alembic_config(owner: str, url: str) -> Config:
     config.set_main_option("sqlalchemy.url", url)
     config.attributes["owner"] = owner
     return config
+
+
+def is_current(owner: str, url: str) -> bool:
+    """Whether the owner's database is at the newest revision its migrations know."""
+    heads = set(ScriptDirectory.from_config(alembic_config(owner, url)).get_heads())
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return set(MigrationContext.configure(connection).get_current_heads()) == heads
+    finally:
+        engine.dispose()
 
 
 def upgrade(owner: str, url: str) -> None:
