@@ -486,6 +486,16 @@ class EmbargoLifted(EventSchema):
     dedupe_fields = ("item_id",)
 
 
+class ItemWithdrawn(EventSchema):
+    """A manager took an item out of the repository; it remains as a tombstone."""
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    reason = fields.Str(required=True)
+    actor = fields.Nested(PersonRefSchema, required=True)
+
+    dedupe_fields = ("item_id",)
+
+
 EVENTS: dict[tuple[str, str], type[EventSchema]] = {
     ("intake", "deposit_submitted"): DepositSubmitted,
     ("intake", "deposit_withdrawn"): DepositWithdrawn,
@@ -497,6 +507,7 @@ EVENTS: dict[tuple[str, str], type[EventSchema]] = {
     ("inventory", "item_created"): ItemCreated,
     ("inventory", "fixity_failed"): FixityFailed,
     ("inventory", "embargo_lifted"): EmbargoLifted,
+    ("inventory", "item_withdrawn"): ItemWithdrawn,
     ("letters", "letter_sent"): LetterOutcome,
     ("letters", "letter_failed"): LetterOutcome,
 }

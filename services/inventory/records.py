@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
+from services.common.auth import person_ref
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, NotFound
@@ -107,14 +108,18 @@ def get_item_file(session, item_id: str, file_id: str) -> ItemFile:
     raise NotFound("The item has no such file.")
 
 
-def withdraw_item(uow: UnitOfWork, item_id: str, reason: str) -> Item:
-    """Withdraw an item: it stays, as a tombstone and as a deleted OAI record."""
+def withdraw_item(uow: UnitOfWork, actor: dict, item_id: str, reason: str) -> Item:
+    """Withdraw an item: it stays, as a tombstone and as a deleted OAI record; campus
+    systems hear of it (`item_withdrawn`)."""
     item = get_item(uow.session, item_id)
     if item.withdrawn_at is not None:
         raise Conflict("The item is withdrawn already.")
     now = datetime.now(timezone.utc)
     item.withdrawn_at, item.withdrawal_reason = now, reason
     item.datestamp = now.replace(microsecond=0)  # harvesters learn of it incrementally
+    uow.emit("item_withdrawn", new_event(
+        "inventory", "item_withdrawn", deposit_id=item.deposit_id, revision=item.revision,
+        item_id=item.id, identifier=item.identifier, reason=reason, actor=person_ref(actor)))
     return item
 
 

@@ -117,7 +117,7 @@ class InventoryService:
     def withdraw_item(self, actor, item_id, reason):
         require_role(actor, "manager")
         with self.store.unit_of_work() as uow:
-            return item_view(records.withdraw_item(uow, item_id, reason))
+            return item_view(records.withdraw_item(uow, actor, item_id, reason))
 
     @rpc
     @c.rpc_contract(c.HarvestRequest, c.HarvestPageSchema())

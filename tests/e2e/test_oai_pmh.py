@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
+from kombu import Connection, Exchange, Queue
 from lxml import etree
 from sickle import Sickle
 from sqlalchemy import text
@@ -21,7 +22,7 @@ from sqlalchemy import text
 from services.common.db import Database
 from services.inventory.models import Item
 from tests.support.oai_schemas import assert_valid
-from tests.support.system import LodgeSystem, expect
+from tests.support.system import LodgeSystem, expect, poll_until
 
 PAGE_SIZE = 4
 REPOSITORY_ID = "lodge.test"
@@ -235,9 +236,21 @@ def test_a_withdrawn_item_is_a_deleted_record_and_a_tombstone(oai_system, harves
     assert student.post(path, json={"reason": "mine"}).status_code == 403
     assert expect(manager.post(path, json={}), 422)["error"]["fields"] == {
         "reason": ["Missing data for required field."]}
-    item = expect(manager.post(path, json={"reason": "Duplicate of another item"}), 200)
-    assert item["withdrawn_at"] and item["withdrawal_reason"] == "Duplicate of another item"
-    expect(manager.post(path, json={"reason": "again"}), 409)
+    with Connection(oai_system.amqp_uri) as connection:
+        # a campus system listening for withdrawals on the outbound CloudEvents exchange
+        watcher = Queue("campus-withdrawals", routing_key="inventory.item_withdrawn",
+                        exchange=Exchange("lodge.events", type="topic", durable=True),
+                        durable=False, auto_delete=False)(connection.channel())
+        watcher.declare()
+        item = expect(manager.post(path, json={"reason": "Duplicate of another item"}), 200)
+        assert item["withdrawn_at"] and item["withdrawal_reason"] == "Duplicate of another item"
+        expect(manager.post(path, json={"reason": "again"}), 409)
+        message = poll_until(lambda: watcher.get(no_ack=True), timeout=30,
+                             description="the item_withdrawn CloudEvent")
+    cloudevent = json.loads(message.body)
+    assert cloudevent["type"] == "edu.lodge.item_withdrawn"
+    assert (cloudevent["data"]["identifier"], cloudevent["data"]["reason"]) == (
+        identifier, "Duplicate of another item")
 
     record = oai(oai_system, verb="GetRecord", identifier=identifier, metadataPrefix="oai_dc")
     header = record.find(f".//{OAI}header")

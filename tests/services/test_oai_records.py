@@ -5,7 +5,7 @@ import pytest
 
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.inventory.models import Item
-from tests.services.conftest import MANAGER, STUDENT
+from tests.services.conftest import MANAGER, STUDENT, outbox
 from tests.services.test_inventory import approved, inventory  # noqa: F401 (fixture)
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -103,6 +103,9 @@ def test_a_manager_withdraws_an_item_which_then_harvests_as_deleted(inventory):
         inventory.withdraw_item(actor=MANAGER, item_id="item0000", reason="")
     item = inventory.withdraw_item(actor=MANAGER, item_id="item0000", reason="Plagiarism found")
     assert item["withdrawn_at"] and item["withdrawal_reason"] == "Plagiarism found"
+    [event] = outbox(inventory.database, "item_withdrawn")
+    assert (event["item_id"], event["identifier"], event["reason"], event["actor"]["id"]) == (
+        "item0000", "ark:/99999/t-0000", "Plagiarism found", MANAGER["id"])
     with pytest.raises(Conflict):
         inventory.withdraw_item(actor=MANAGER, item_id="item0000", reason="again")
     with pytest.raises(NotFound):
