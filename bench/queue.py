@@ -101,18 +101,14 @@ def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
             # claims are recent: older ones would be released by the idle-claim timer
             max(created, now - timedelta(minutes=rng.randrange(120))).isoformat()
             if state == "claimed" else "", groups_key(approver_groups)])
-    tasks.seek(0)
-    with psycopg2.connect(url) as connection:
-        with connection.cursor() as cursor:
-            cursor.copy_expert(
-                "COPY review_tasks (id, deposit_id, revision, state, title, profile_id, depositor,"
-                " approver_groups, assignee_id, assignee, deposit, created_at, updated_at,"
-                " collection, depositor_id, depositor_name, due_at, claimed_at, groups_key)"
-                " FROM STDIN WITH (FORMAT csv, NULL '')", tasks)
-            cursor.executemany("INSERT INTO approver_group_sets (groups_key, group_name) "
-                               "VALUES (%s, %s) ON CONFLICT DO NOTHING", sorted(sets))
-            cursor.execute("SELECT setval(pg_get_serial_sequence('review_tasks', 'id'), %s)",
-                           (count,))
+    copy_csv(url, "review_tasks (id, deposit_id, revision, state, title, profile_id, depositor,"
+             " approver_groups, assignee_id, assignee, deposit, created_at, updated_at,"
+             " collection, depositor_id, depositor_name, due_at, claimed_at, groups_key)", tasks)
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO approver_group_sets (groups_key, group_name) "
+                           "VALUES (%s, %s) ON CONFLICT DO NOTHING", sorted(sets))
+        cursor.execute("SELECT setval(pg_get_serial_sequence('review_tasks', 'id'), %s)",
+                       (count,))
     vacuum(url, "review_tasks", "approver_group_sets")
 
 
@@ -135,14 +131,15 @@ def seed_deposits(url: str, count: int, owner: dict, own: int) -> None:
             uuid.uuid4().hex, "thesis", 1, status, 1, title,
             json.dumps({"title": title, "creator": depositor["name"]}), depositor["id"],
             json.dumps(depositor), "open", updated.isoformat(), updated.isoformat()])
-    rows.seek(0)
-    with psycopg2.connect(url) as connection:
-        with connection.cursor() as cursor:
-            cursor.copy_expert(
-                "COPY deposits (id, profile_id, profile_version, status, revision, title,"
-                " metadata, depositor_id, depositor, access_policy, created_at, updated_at)"
-                " FROM STDIN WITH (FORMAT csv, NULL '')", rows)
+    copy_csv(url, "deposits (id, profile_id, profile_version, status, revision, title,"
+             " metadata, depositor_id, depositor, access_policy, created_at, updated_at)", rows)
     vacuum(url, "deposits")
+
+
+def copy_csv(url: str, table_and_columns: str, rows: io.StringIO) -> None:
+    rows.seek(0)
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.copy_expert(f"COPY {table_and_columns} FROM STDIN WITH (FORMAT csv, NULL '')", rows)
 
 
 def vacuum(url: str, *tables: str) -> None:
