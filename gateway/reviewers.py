@@ -3,9 +3,10 @@
 Shared by the review API and the staff review pages."""
 from __future__ import annotations
 
-from flask import current_app, send_file
+from flask import current_app, g
 from sqlalchemy import or_, select
 
+from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
 from services.common.exceptions import InvalidInput
@@ -77,15 +78,16 @@ def text_excerpt(stored: dict) -> tuple[str, bool]:
     return data[:TEXT_PREVIEW_BYTES].decode("utf-8", errors="replace"), len(data) > TEXT_PREVIEW_BYTES
 
 
-def send_review_file(stored: dict, download: bool):
+def send_review_file(deposit_id: str, file_id: str, download: bool):
     """A deposited file under review. Inline only for media a browser shows by itself, in a
     frame of this site at most, never as a page that runs script of this origin."""
+    with current_app.extensions["lodge.rpc"].client() as services:
+        stored = services.approval.review_file(actor=g.actor, deposit_id=deposit_id,
+                                               file_id=file_id)
     inline = not download and preview_kind(stored["media_type"]) in ("pdf", "image", "audio",
                                                                       "video")
-    response = send_file(get_storage().path(stored["storage_key"]),
-                         mimetype=stored["media_type"] if inline else "application/octet-stream",
-                         as_attachment=not inline, download_name=stored["filename"],
-                         conditional=True, etag=stored["sha256"])
+    response = send_stored(stored, inline=inline, mimetype=None if inline
+                           else "application/octet-stream")
     # PDF viewers refuse sandboxed documents; a PDF may be framed by this site only
     sandbox = "" if stored["media_type"] == "application/pdf" else "; sandbox"
     response.headers["Content-Security-Policy"] = (

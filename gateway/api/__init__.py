@@ -4,13 +4,14 @@ from __future__ import annotations
 import base64
 import uuid
 
-from flask import Blueprint, abort, current_app, g, jsonify, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from sqlalchemy import or_, select
 
 from gateway.access import files_visible, request_address
 from gateway.api import schemas
 from gateway.api.openapi import openapi_document
 from gateway.auth import login_required, roles_required
+from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
 from gateway.validation_report import precheck_upload
@@ -18,7 +19,7 @@ from gateway.uploads import (MultipartUpload, check_declared_length, expected_di
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
 from services.common.contracts import ProfileDefinitionSchema, load_or_raise
 from services.common.exceptions import InvalidInput, NotFound
-from services.common.storage import LocalStorage, StoredObject, get_storage, new_key
+from services.common.storage import StoredObject, get_storage, new_key
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -272,16 +273,7 @@ def download_item_file(item_id, file_id):
         stored = services.inventory.get_item_file(item_id=item_id, file_id=file_id)
     if not files_visible(item, g.actor, request_address(request)):
         raise NotFound("There is no such file.")
-    inline = stored["media_type"].startswith(INLINE_SAFE)
-    storage = get_storage()
-    # local disk serves byte ranges from the file; S3 streams the object's body
-    source = (storage.path(stored["storage_key"]) if isinstance(storage, LocalStorage)
-              else storage.open(stored["storage_key"]))
-    response = send_file(source, mimetype=stored["media_type"],
-                         as_attachment=not inline, download_name=stored["filename"],
-                         conditional=True, etag=stored["sha256"])
-    if response.status_code == 200 and response.content_length is None:
-        response.content_length = stored["size"]
+    response = send_stored(stored, inline=stored["media_type"].startswith(INLINE_SAFE))
     response.headers["Digest"] = "sha-256=" + base64.b64encode(
         bytes.fromhex(stored["sha256"])).decode()
     # a deposited file is never a page of this origin

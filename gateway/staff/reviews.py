@@ -232,10 +232,7 @@ def decide(deposit_id):
 @staff.get("/reviews/<deposit_id>/files/<file_id>")
 @roles_required(*REVIEWER_ROLES)
 def review_file(deposit_id, file_id):
-    with rpc() as services:
-        stored = services.approval.review_file(actor=g.actor, deposit_id=deposit_id,
-                                               file_id=file_id)
-    return reviewers.send_review_file(stored, download="download" in request.args)
+    return reviewers.send_review_file(deposit_id, file_id, download="download" in request.args)
 
 
 # --- reason tables ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import io
 import pytest
 from tusclient import client as tus
 
+from tests.e2e.test_lifecycles import pdf_bytes, thesis_metadata, unique_title, wait_for_review
 from tests.support.system import LodgeSystem, expect
 
 OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],
@@ -52,3 +53,36 @@ def test_files_go_to_s3_and_come_back(s3_lodge, s3_endpoint):
     download = student.get(f"/api/v1/items/{item['id']}/files/{by_name['large.pdf']['id']}")
     assert download.status_code == 200
     assert hashlib.sha256(download.content).hexdigest() == hashlib.sha256(large).hexdigest()
+
+
+def test_previews_and_downloads_from_s3_serve_byte_ranges(s3_lodge):
+    """A media player seeks with Range requests: the review preview (to an approver) and
+    the item's file (to anyone) answer 206 with exactly the bytes asked, straight from S3."""
+    student, approver = s3_lodge.client("student"), s3_lodge.client("approver")
+    title = unique_title("ranges on s3")
+    content = pdf_bytes(title) * 200
+    deposit = student.create_deposit("thesis", thesis_metadata(title))
+    uploaded = student.upload(deposit["id"], "thesis.pdf", content)
+    student.submit(deposit["id"])
+    s3_lodge.wait_for_status(student, deposit["id"], "in_review")
+    wait_for_review(approver, deposit["id"], revision=1)
+
+    preview = f"/api/v1/reviews/{deposit['id']}/files/{uploaded['id']}"
+    whole = approver.get(preview)
+    assert whole.status_code == 200 and whole.content == content
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    part = approver.get(preview, headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206 and part.content == content[1000:2000]
+    assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(content)}"
+    assert approver.get(preview, headers={"If-None-Match": f'"{uploaded["sha256"]}"'}
+                        ).status_code == 304
+
+    expect(approver.post(f"/api/v1/reviews/{deposit['id']}/actions/approve", json={}), 200)
+    archived = s3_lodge.wait_for_status(student, deposit["id"], "archived", timeout=120)
+    item = expect(student.get(f"/api/v1/items/{archived['item_id']}"), 200)
+    [stored] = [f for r in item["representations"] for f in r["files"]]
+    download = f"/api/v1/items/{item['id']}/files/{stored['id']}"
+    tail = student.get(download, headers={"Range": f"bytes={len(content) - 100}-"})
+    assert tail.status_code == 206 and tail.content == content[-100:]
+    beyond = student.get(download, headers={"Range": f"bytes={len(content) + 5}-"})
+    assert beyond.status_code == 416
