@@ -249,8 +249,9 @@ def test_a_withdrawn_item_is_a_deleted_record_and_a_tombstone(oai_system, harves
                              description="the item_withdrawn CloudEvent")
     cloudevent = json.loads(message.body)
     assert cloudevent["type"] == "edu.lodge.item_withdrawn"
-    assert (cloudevent["data"]["identifier"], cloudevent["data"]["reason"]) == (
-        identifier, "Duplicate of another item")
+    assert (cloudevent["data"]["item_id"], cloudevent["data"]["identifier"],
+            cloudevent["data"]["reason"]) == (item["id"], item["identifier"],
+                                               "Duplicate of another item")
 
     record = oai(oai_system, verb="GetRecord", identifier=identifier, metadataPrefix="oai_dc")
     header = record.find(f".//{OAI}header")
