@@ -42,6 +42,9 @@ class Deposit(Base):
         Index("ix_deposits_status_updated", "status", "updated_at"),
         # every deposit, newest change first (the staff list)
         Index("ix_deposits_updated", "updated_at"),
+        # words in titles (ILIKE '%…%'): trigrams on PostgreSQL
+        Index("ix_deposits_title_trigrams", "title", postgresql_using="gin",
+              postgresql_ops={"title": "gin_trgm_ops"}),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -10,16 +10,9 @@ ANALYZE, and then requests, as the demo approver, the queue page (/staff/queue) 
 student the "my deposits" page (/) and API (/api/v1/deposits) by status and page. Prints
 p50/p95/max per view. Always stops the Lodge it started.
 
-    python bench/queue.py -n 100000 --requests 150 --own 120
+    python bench/review_queue.py -n 100000 --requests 150 --own 120
 """
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# this file is named like the standard library's `queue`: keep its folder off the path
-sys.path[:] = [entry for entry in sys.path
-               if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import csv
@@ -27,9 +20,11 @@ import io
 import json
 import math
 import random
+import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:

@@ -1,0 +1,26 @@
+"""words in titles on the staff list of every deposit: a trigram index on title
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-01 16:05:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+revision: str = '0005'
+down_revision: Union[str, Sequence[str], None] = '0004'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # trusted: the owner may
+    op.create_index('ix_deposits_title_trigrams', 'deposits', ['title'], unique=False,
+                    postgresql_using='gin', postgresql_ops={'title': 'gin_trgm_ops'})
+
+
+def downgrade() -> None:
+    op.drop_index('ix_deposits_title_trigrams', table_name='deposits')
