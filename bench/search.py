@@ -62,6 +62,7 @@ def seed(database: Database, count: int, batch: int = 5000) -> None:
                          "deposit_id": item_id, "revision": 1,
                          "collection_id": "theses" if number % 3 else "open-works",
                          "access": "open", "record": data, "created_at": now,
+                         "datestamp": now.replace(microsecond=0),
                          "year": search.year_of(data), "search_text": search.search_text(data)})
         with database.unit_of_work() as uow:
             uow.session.execute(insert(Item), rows)
