@@ -109,6 +109,23 @@ def pdf(pages: int = 2, pdfa: str | None = None, password: str | None = None) ->
     return buffer.getvalue()
 
 
+def pdf_page_tree(kids: int) -> bytes:
+    """A valid PDF whose page list names one page `kids` times: slow to count, by design."""
+    objects = [b"<</Type/Catalog/Pages 2 0 R>>",
+               b"<</Type/Pages/Kids[" + b"3 0 R " * kids + b"]/Count %d>>" % kids,
+               b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1,
+                                                                             xref)
+    return bytes(out)
+
+
 def pdf_zip_polyglot() -> bytes:
     """A PDF with a ZIP archive appended: readers open it as either."""
     return pdf(1) + zipped([("payload.txt", b"hidden\n")])
