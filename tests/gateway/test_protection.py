@@ -55,7 +55,7 @@ SECRET_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"(SECRET_KEY|CLIENT_SECRET|PASSWORD)\s*=\s*['\"][^'\"]{8,}['\"]"),
     re.compile(r"amqps?://(?!guest:guest@)[^:/\s]+:(?!\*+@)[^@\s]+@"),
-    re.compile(r"postgresql://[^:/\s]+:[^@\s]+@"),
+    re.compile(r"postgresql://[^:/\s]+:(?!\*+@)[^@\s]+@"),  # ******** marks a blank to fill
 ]
 
 
