@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from services.common.exceptions import Conflict, InvalidInput, LodgeError, NotFound, TooLarge
-from services.common.storage import CHUNK_SIZE, Hasher, StoredObject, read_file
+from services.common.storage import Hasher, StoredObject, read_file
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 CHUNK_CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
@@ -181,16 +181,19 @@ class UploadArea:
             if offset != current:
                 raise Conflict(f"The upload is at byte {current}, not {offset}.",
                                fields={"Upload-Offset": [f"must be {current}"]})
-            hasher = self._hasher_at(upload.id, handle, current)
-            progress = hasher.copy()
+            hasher = self._hasher_at(upload.id, current)
+            progress = hasher.copy() if hasher is not None else None
+            size = current
             handle.seek(current)
             try:
                 for chunk in chunks:
-                    if progress.size + len(chunk) > upload.length:
+                    if size + len(chunk) > upload.length:
                         raise TooLarge(f"The upload declared {upload.length} bytes; more arrived.",
                                        fields={"file": [f"more than the {upload.length} bytes declared"]})
                     handle.write(chunk)
-                    progress.update(chunk)
+                    size += len(chunk)
+                    if progress is not None:
+                        progress.update(chunk)
                     if chunk_checksum:
                         chunk_checksum[0].update(chunk)
                 if chunk_checksum and chunk_checksum[0].digest() != chunk_checksum[1]:
@@ -210,7 +213,7 @@ class UploadArea:
             self._remember(upload.id, progress)
         upload.expires_at = time.time() + self.expiry_seconds
         self._write_info(upload)
-        return progress.size
+        return size
 
     def digests(self, upload: Upload) -> StoredObject:
         """Size and checksums of the finished bytes: incremental if this process hashed them,
@@ -232,22 +235,21 @@ class UploadArea:
 
     # --- hashing state --------------------------------------------------------------------
 
-    def _hasher_at(self, upload_id: str, handle, offset: int) -> Hasher:
+    def _hasher_at(self, upload_id: str, offset: int) -> Hasher | None:
+        """This process's running hash of the upload, if it saw every byte up to `offset`.
+        When another gateway process took some chunks, the hash is not caught up here at
+        each PATCH (that re-reads the file again and again): `digests` reads it back once."""
+        if offset == 0:
+            return Hasher()
         with self._lock:
             hasher = self._hashers.get(upload_id)
-        if hasher is not None and hasher.size == offset:
-            return hasher
-        hasher = Hasher()  # another process took the earlier chunks: re-hash them
-        handle.seek(0)
-        while hasher.size < offset:
-            chunk = handle.read(min(CHUNK_SIZE, offset - hasher.size))
-            if not chunk:
-                break
-            hasher.update(chunk)
-        return hasher
+        return hasher if hasher is not None and hasher.size == offset else None
 
-    def _remember(self, upload_id: str, hasher: Hasher) -> None:
+    def _remember(self, upload_id: str, hasher: Hasher | None) -> None:
         with self._lock:
+            if hasher is None:
+                self._hashers.pop(upload_id, None)
+                return
             self._hashers[upload_id] = hasher
             self._hashers.move_to_end(upload_id)
             while len(self._hashers) > 256:

@@ -31,6 +31,23 @@ def test_an_upload_continued_by_another_process_is_rehashed_from_what_is_staged(
         len(DATA), hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest())
 
 
+def test_chunks_alternating_between_gateway_processes_give_the_right_digests(area):
+    """Two gateway workers take turns; neither re-reads the file at each PATCH, and the
+    digests of the whole come out right from either."""
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {})
+    other_process = UploadArea(area.directory, 3600)
+    pieces = [DATA[start:start + 4000] for start in range(0, len(DATA), 4000)]
+    offset = 0
+    for number, piece in enumerate(pieces):
+        worker = (area, other_process)[number % 2]
+        offset = worker.append(worker.get(upload.id, "dep", "me"), offset, iter([piece]), None)
+    assert offset == len(DATA)
+    for worker in (area, other_process):
+        digests = worker.digests(worker.get(upload.id, "dep", "me"))
+        assert (digests.size, digests.sha256, digests.md5) == (
+            len(DATA), hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest())
+
+
 def test_a_wrong_offset_is_a_conflict_and_changes_nothing(area):
     upload = area.create("dep", "me", "a.pdf", len(DATA), {})
     area.append(upload, 0, iter([DATA[:10]]), None)
