@@ -198,6 +198,11 @@ def test_open_works_deposit_is_archived_and_its_file_downloads_intact(
     assert hashlib.sha256(download.content).hexdigest() == digest
     assert download.headers["Digest"] == "sha-256=" + base64.b64encode(
         hashlib.sha256(content).digest()).decode()
+    # local storage serves byte ranges too (a resumed download, a seeking player)
+    part = anonymous.get(f"{API}/items/{item['id']}/files/{uploaded['id']}",
+                         headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == content[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(content)}"
 
 
 # --- (b) manual approval ------------------------------------------------------------------
