@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from lodge import topology
-from lodge.registry import SERVICE_CLASSES
+from lodge.registry import SERVICE_CLASSES, service_class
 from services.common.contracts import EVENTS
 from services.common.messaging import (CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE,
                                        RETRY_EXCHANGE)
@@ -68,9 +68,10 @@ class Grant:
 def service_grant(service: str) -> Grant:
     """Consume its own queues; publish only its own events, its own retries, its dead
     letters, RPC replies and calls to the services it uses."""
-    queues = topology.event_queues(service)
+    cls = service_class(service)
+    queues = topology.event_queues(cls)
     own = names(*(queue.name for queue in queues))
-    serves, calls = topology.serves_rpc(service), sorted(topology.rpc_targets(service))
+    serves, calls = topology.serves_rpc(cls), sorted(topology.rpc_targets(cls))
     if serves:
         own += names(f"rpc-{service}")
     if calls:
@@ -101,7 +102,7 @@ def gateway_grant() -> Grant:
     grant = Grant(configure=own, write=own, read=own)
     grant.topic(RPC_EXCHANGE, read=[UUID],
                 write=[re.escape(f"{service}.") + METHOD for service in SERVICE_CLASSES
-                       if topology.serves_rpc(service)])
+                       if topology.serves_rpc(service_class(service))])
     return grant
 
 

@@ -25,38 +25,40 @@ def event_exchange(service_name: str) -> Exchange:
     return Exchange(f"{service_name}.events", type="topic", durable=True)
 
 
-def _entrypoints(service_name: str):
-    cls = service_class(service_name)
+def _entrypoints(cls):
     for method_name in dir(cls):
         for entrypoint in getattr(getattr(cls, method_name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
             yield method_name, entrypoint
 
 
-def event_queues(service_name: str) -> list[Queue]:
-    """The queues nameko's service-pool handlers of `service_name` consume."""
+def event_queues(cls) -> list[Queue]:
+    """The queues nameko's service-pool handlers of the service class `cls` consume."""
     queues = []
-    for method_name, entrypoint in _entrypoints(service_name):
+    for method_name, entrypoint in _entrypoints(cls):
         if isinstance(entrypoint, ReliableEventHandler):
             name = (f"evt-{entrypoint.source_service}-{entrypoint.event_type}"
-                    f"--{service_name}.{method_name}")
+                    f"--{cls.name}.{method_name}")
             queues.append(Queue(name, exchange=event_exchange(entrypoint.source_service),
                                 routing_key=entrypoint.event_type, durable=True))
     return queues
 
 
-def serves_rpc(service_name: str) -> bool:
+def serves_rpc(cls) -> bool:
     """Whether the service has RPC entrypoints, so an `rpc-<service>` queue."""
-    return any(isinstance(entrypoint, Rpc) for _, entrypoint in _entrypoints(service_name))
+    return any(isinstance(entrypoint, Rpc) for _, entrypoint in _entrypoints(cls))
 
 
-def rpc_targets(service_name: str) -> set[str]:
+def rpc_targets(cls) -> set[str]:
     """The services whose RPC methods this one calls."""
-    cls = service_class(service_name)
     return {dependency.target_service for dependency in vars(cls).values()
             if isinstance(dependency, ServiceRpc)}
 
 
-def declare(amqp_uri: str) -> list[str]:
+def declare(amqp_uri: str, classes=None) -> list[str]:
+    """Declare the shared exchanges and, for each service class (default: Lodge's five),
+    its event queues, their retry queues and its dead-letter queue."""
+    if classes is None:
+        classes = [service_class(name) for name in SERVICE_CLASSES]
     declared = []
     with Connection(amqp_uri) as connection:
         channel = connection.channel()
@@ -65,9 +67,9 @@ def declare(amqp_uri: str) -> list[str]:
         RETRY_EXCHANGE(channel).declare()
         for service_name in SERVICE_CLASSES:
             event_exchange(service_name)(channel).declare()
-        for service_name in SERVICE_CLASSES:
-            dead_letter_queue(service_name)(channel).declare()
-            for queue in event_queues(service_name):
+        for cls in classes:
+            dead_letter_queue(cls.name)(channel).declare()
+            for queue in event_queues(cls):
                 queue(channel).declare()
                 retry_queue(queue.name)(channel).declare()
                 declared.append(queue.name)
