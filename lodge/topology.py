@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kombu import Connection, Exchange, Queue
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
-from nameko.rpc import Rpc, ServiceRpc
+from nameko.rpc import Rpc, ServiceRpc, get_rpc_exchange
 
 from lodge.registry import SERVICE_CLASSES, service_class
 from services.common.messaging import (CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE,
@@ -65,6 +65,7 @@ def declare(amqp_uri: str, classes=None) -> list[str]:
         CLOUDEVENTS_EXCHANGE(channel).declare()
         DEAD_LETTER_EXCHANGE(channel).declare()
         RETRY_EXCHANGE(channel).declare()
+        get_rpc_exchange()(channel).declare()
         for service_name in SERVICE_CLASSES:
             event_exchange(service_name)(channel).declare()
         for cls in classes:
