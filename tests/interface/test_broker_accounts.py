@@ -10,7 +10,7 @@ from kombu import Connection
 from nameko.amqp.publish import Publisher
 
 from lodge import broker_users
-from services.common.config import DATABASE_OWNERS, get_settings
+from services.common.config import DATABASE_OWNERS, get_settings, nameko_config
 from services.common.contracts import new_event
 from services.common.messaging import ERROR_HEADER, ATTEMPTS_HEADER
 from services.common.storage import get_storage
@@ -132,22 +132,32 @@ def test_a_campus_account_reads_lodge_events_and_publishes_nothing(accounts):
             attempt(accounts["campus"], action)
 
 
-def test_a_forged_approval_naming_other_files_is_dead_lettered_and_touches_nothing(
-        container_factory, broker, migrated):
-    """Whoever can still publish deposit_approved cannot make inventory copy and delete
-    files outside that deposit's staging area."""
+@pytest.fixture
+def inventory_on_its_account(container_factory, broker, accounts, migrated):
+    """Inventory in a nameko container, connected as its own broker account."""
     from services.common.db import Database
     with Database(migrated("inventory"), "inventory").unit_of_work() as uow:
         seed_collections(uow.session)
+    container = container_factory(InventoryService, {**broker, **nameko_config("inventory")})
+    container.start()
+    return container
+
+
+def publish_approval(amqp_uri: str, deposit: dict) -> None:
+    """As approval would, with the shared account: whoever can still publish it."""
+    event = new_event("approval", "deposit_approved", deposit_id=deposit["id"], revision=1,
+                      deposit=deposit, decision={"decision": "approve", "actor": {"id": "system"},
+                                                 "at": "2026-11-29T10:00:00+00:00"})
+    Publisher(amqp_uri).publish(event, exchange="approval.events", routing_key="deposit_approved")
+
+
+def test_a_forged_approval_naming_other_files_is_dead_lettered_and_touches_nothing(
+        broker, inventory_on_its_account):
+    """Whoever can still publish deposit_approved cannot make inventory copy and delete
+    files outside that deposit's staging area."""
     storage = get_storage()
     victim = storage.save("permanent/d-archived/f1", iter([b"%PDF-1.4 archived"]))
-    container_factory(InventoryService, broker).start()
-    forged = new_event("approval", "deposit_approved", deposit_id="d-forged", revision=1,
-                       deposit=forged_deposit(victim), decision={
-                           "decision": "approve", "actor": {"id": "system"},
-                           "at": "2026-11-29T10:00:00+00:00"})
-    Publisher(broker["AMQP_URI"]).publish(forged, exchange="approval.events",
-                                          routing_key="deposit_approved")
+    publish_approval(broker["AMQP_URI"], deposit_with("d-forged", victim))
     message = wait_for_message(broker["AMQP_URI"], "lodge.dead-letter.inventory")
     assert "outside the deposit's staging area" in message.headers[ERROR_HEADER]
     assert message.headers[ATTEMPTS_HEADER] == 1
@@ -155,12 +165,24 @@ def test_a_forged_approval_naming_other_files_is_dead_lettered_and_touches_nothi
     assert not storage.exists("permanent/d-forged/f1")
 
 
-def forged_deposit(victim) -> dict:
-    return {"id": "d-forged", "revision": 1, "title": "Forged",
+def test_a_service_on_its_own_account_retries_and_dead_letters(broker, inventory_on_its_account):
+    """Retries go through lodge.retry and dead letters through lodge.dead-letter, both of
+    which the account may publish on; neither needs the default exchange."""
+    staged = get_storage().save("staging/d-bad/f1", iter([b"%PDF-1.4 staged"]))
+    deposit = deposit_with("d-bad", staged)
+    deposit["files"][0]["sha256"] = "0" * 64  # the copy will not match: FixityError
+    publish_approval(broker["AMQP_URI"], deposit)
+    message = wait_for_message(broker["AMQP_URI"], "lodge.dead-letter.inventory", timeout=30)
+    assert message.headers[ATTEMPTS_HEADER] == 3
+    assert "FixityError" in message.headers[ERROR_HEADER]
+
+
+def deposit_with(deposit_id: str, stored) -> dict:
+    return {"id": deposit_id, "revision": 1, "title": "A deposit",
             "profile": {"id": "thesis", "version": 1, "name": "Thesis", "fields": [],
                         "file_rules": {}, "approval": {"mode": "manual"},
                         "target_collection": "theses", "access": "open"},
             "depositor": {"id": "u1"}, "metadata": {},
-            "files": [{"id": "f1", "filename": "a.pdf", "size": victim.size,
-                       "sha256": victim.sha256, "md5": victim.md5,
-                       "media_type": "application/pdf", "storage_key": victim.key}]}
+            "files": [{"id": "f1", "filename": "a.pdf", "size": stored.size,
+                       "sha256": stored.sha256, "md5": stored.md5,
+                       "media_type": "application/pdf", "storage_key": stored.key}]}
