@@ -79,8 +79,13 @@ def broker_users(apply_, campus, management_url):
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     if apply_:
-        created = accounts_module.apply(
-            shared, management_url or accounts_module.management_url(shared), found)
+        import requests
+        api = management_url or accounts_module.management_url(shared)
+        try:
+            created = accounts_module.apply(shared, api, found)
+        except requests.RequestException as err:
+            raise click.ClickException(f"RabbitMQ's management API at {api} did not take "
+                                       f"the accounts: {err}") from None
         click.echo(f"applied {len(found)} broker accounts in virtual host "
                    f"{accounts_module.vhost_of(shared)!r}")
     else:

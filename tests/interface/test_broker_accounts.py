@@ -132,6 +132,18 @@ def test_a_campus_account_reads_lodge_events_and_publishes_nothing(accounts):
             attempt(accounts["campus"], action)
 
 
+def test_applying_again_keeps_a_made_up_password_and_every_limit(broker, accounts):
+    shared = broker["AMQP_URI"]
+    again = broker_users.accounts(shared, (accounts["campus_name"],))
+    assert broker_users.apply(shared, broker_users.management_url(shared), again) == []
+    attempt(accounts["campus"], lambda channel: channel.queue_declare(
+        f"campus.{accounts['campus_name']}.again", durable=True, auto_delete=False))
+    with pytest.raises(AccessRefused):
+        attempt(accounts["campus"], publish("lodge.events", "intake.deposit_submitted"))
+    with pytest.raises(AccessRefused):
+        attempt(accounts["validation"], publish("validation.events", "deposit_approved"))
+
+
 @pytest.fixture
 def inventory_on_its_account(container_factory, broker, accounts, migrated):
     """Inventory in a nameko container, connected as its own broker account."""

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from lodge.cli import main
 from services.common.config import DATABASE_OWNERS, get_settings
+from tests.support.system import free_port
 
 SHARED = "amqp://admin:admin-secret@broker.example.edu:5672/lodge"
 
@@ -49,6 +50,19 @@ def test_prints_definitions_with_hashes_and_never_a_given_password(env):
         assert matches(users[user]["password_hash"], password)
         assert password not in result.stdout
     assert {entry["vhost"] for entry in definitions["permissions"]} == {"lodge"}
+
+
+def test_a_password_with_reserved_characters_is_taken_as_the_process_will_use_it(env):
+    env.setenv("LODGE_AMQP_URI_LETTERS", "amqp://lodge-letters:p%40ss%2Fw%3Ard@broker.example.edu/lodge")
+    users = {user["name"]: user for user in json.loads(run().stdout)["users"]}
+    assert matches(users["lodge-letters"]["password_hash"], "p@ss/w:rd")
+
+
+def test_applying_to_a_management_api_that_is_not_there_fails_clearly(env):
+    result = run("--apply", "--management-url", f"http://127.0.0.1:{free_port()}/api")
+    assert result.exit_code == 1
+    assert "management API at http://127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_topic_permissions_cover_every_topic_exchange_an_account_may_write(env):
