@@ -3,7 +3,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from services.common.exceptions import NotFound, RefusedMessage
-from services.inventory.records import FixityError, seed_collections
+from services.inventory.records import FixityError, check_staged, seed_collections
 from services.inventory.service import InventoryService
 from tests.services.conftest import PDF, loaded_event, outbox
 
@@ -71,6 +71,15 @@ def test_an_approval_naming_files_outside_the_deposits_staging_area_touches_noth
     assert storage.exists(key)
     assert not storage.exists("permanent/d1/f1") or key == "permanent/d1/f1"
     assert outbox(inventory.database) == []
+
+
+@pytest.mark.parametrize("deposit_id,key", [
+    ("d1/..", "staging/d1/../f1"), ("..", "staging/../permanent/f1"), ("d1/x", "staging/d1/x/f1"),
+    ("d1", "staging/d1/f1\n"), ("d1", "staging/d1/.."), ("d1", "/staging/d1/f1"),
+    ("d1", "staging/d1//f1"), ("", "staging//f1")])
+def test_forged_deposit_ids_and_keys_cannot_reach_out_of_the_staging_area(deposit_id, key):
+    with pytest.raises(RefusedMessage):
+        check_staged({"id": deposit_id, "files": [{"id": "f1", "storage_key": key}]})
 
 
 def test_a_copy_that_does_not_match_the_upload_creates_no_item(inventory, storage):
