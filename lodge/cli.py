@@ -46,10 +46,12 @@ def migrate():
     from services.common.migrations import upgrade
     require_broker()
     settings = get_settings()
+    # the broker first: services declare no exchange, and their init containers wait only
+    # for the databases, so the exchanges exist before the first database is current
+    click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
     for owner in DATABASE_OWNERS:
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
-    click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
     if settings.storage_backend == "s3":
         from services.common.storage import get_storage
         created = get_storage().ensure_bucket()
