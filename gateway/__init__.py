@@ -26,7 +26,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from gateway.rpc import RpcPool
     app.extensions["lodge.database"] = Database(settings.database_url("gateway"), source="gateway")
-    app.extensions["lodge.rpc"] = RpcPool(settings.amqp_uri, settings.rpc_pool_size,
+    app.extensions["lodge.rpc"] = RpcPool(settings.broker_uri("gateway"), settings.rpc_pool_size,
                                           settings.rpc_timeout)
 
     from gateway import auth, errors, health, i18n, oidc, security

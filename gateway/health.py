@@ -41,7 +41,7 @@ def register(app: Flask) -> None:
         except Exception as err:
             problems["database"] = str(err)
         try:
-            with get_connection(get_settings().amqp_uri) as connection:
+            with get_connection(get_settings().broker_uri("gateway")) as connection:
                 connection.ensure_connection(max_retries=1)
         except Exception as err:
             problems["broker"] = str(err)

@@ -22,10 +22,13 @@ def main():
     """Lodge: self-deposit for institutional repositories."""
 
 
-def require_broker() -> None:
+def require_broker(process: str | None = None) -> None:
+    """Fail with a clear message unless the broker takes `process`'s account (or, with
+    no process, the shared LODGE_AMQP_URI that `lodge migrate` uses)."""
     from kombu import Connection
     from nameko.utils import sanitize_url
-    uri = get_settings().amqp_uri
+    settings = get_settings()
+    uri = settings.broker_uri(process) if process else settings.amqp_uri
     try:
         with Connection(uri, connect_timeout=3) as connection:
             connection.ensure_connection(max_retries=1)
@@ -43,14 +46,58 @@ def migrate():
     from services.common.migrations import upgrade
     require_broker()
     settings = get_settings()
+    # the broker first: services declare no exchange, and their init containers wait only
+    # for the databases, so the exchanges exist before the first database is current
+    click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
     for owner in DATABASE_OWNERS:
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
-    click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
     if settings.storage_backend == "s3":
         from services.common.storage import get_storage
         created = get_storage().ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
+
+
+@main.command("broker-users")
+@click.option("--apply", "apply_", is_flag=True,
+              help="create or update them through the RabbitMQ management HTTP API")
+@click.option("--campus", multiple=True, metavar="NAME",
+              help="repeatable: a read-only account campus-NAME for a consumer of lodge.events")
+@click.option("--management-url", envvar="LODGE_BROKER_MANAGEMENT_URL", default=None,
+              help="default: port 15672 on LODGE_AMQP_URI's host")
+def broker_users(apply_, campus, management_url):
+    """Print (or --apply) one RabbitMQ account per process, with its permissions.
+
+    Each process's user and password come from LODGE_AMQP_URI_<PROCESS>; a process
+    without one gets user lodge-<process> and a new password, shown once on stderr. The
+    definitions print as JSON for `rabbitmqctl import_definitions`, with password hashes
+    only. --apply works as the LODGE_AMQP_URI account."""
+    import json
+
+    from lodge import broker_users as accounts_module
+    shared = get_settings().amqp_uri
+    try:
+        found = accounts_module.accounts(shared, tuple(campus))
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    if apply_:
+        import requests
+        api = management_url or accounts_module.management_url(shared)
+        try:
+            created = accounts_module.apply(shared, api, found)
+        except requests.RequestException as err:
+            raise click.ClickException(f"RabbitMQ's management API at {api} did not take "
+                                       f"the accounts: {err}") from None
+        click.echo(f"applied {len(found)} broker accounts in virtual host "
+                   f"{accounts_module.vhost_of(shared)!r}")
+    else:
+        click.echo(json.dumps(accounts_module.definitions(accounts_module.vhost_of(shared),
+                                                          found), indent=2))
+        created = [account.user for account in found if account.generated]
+    for account in found:
+        if account.user in created:
+            click.echo(f"{account.label}: user {account.user}, new password {account.password}",
+                       err=True)
 
 
 @main.command("await-migrations")
@@ -105,12 +152,12 @@ def service(name):
     from services.common.config import nameko_config
     from services.common.messaging import QuietExpectedErrors
 
-    require_broker()
+    require_broker(name)
     logging.basicConfig(level=os.environ.get("LODGE_LOG_LEVEL", "INFO"),
                         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(QuietExpectedErrors())
-    nameko.config.setup(nameko_config())
+    nameko.config.setup(nameko_config(name))
     runner = ServiceRunner()
     runner.add_service(service_class(name))
 

@@ -71,6 +71,11 @@ class Settings:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
         return _env(f"LODGE_{owner.upper()}_DATABASE_URL", default)
 
+    def broker_uri(self, process: str) -> str:
+        """The broker URL `process` connects with: its own account when
+        LODGE_AMQP_URI_<PROCESS> is set, else the shared LODGE_AMQP_URI."""
+        return os.environ.get(f"LODGE_AMQP_URI_{process.upper()}") or self.amqp_uri
+
     def secret_key(self) -> str:
         """LODGE_SECRET_KEY, or a random key kept in the data folder for local runs."""
         key = os.environ.get("LODGE_SECRET_KEY")
@@ -143,10 +148,13 @@ def storage_settings(data_dir: Path) -> dict:
     }
 
 
-def nameko_config(settings: Settings | None = None) -> dict:
+def nameko_config(process: str, settings: Settings | None = None) -> dict:
     settings = settings or get_settings()
     return {
-        "AMQP_URI": settings.amqp_uri,
+        "AMQP_URI": settings.broker_uri(process),
         "max_workers": settings.max_workers,
         "parent_calls_tracked": 10,
+        # `lodge migrate` declares the event exchanges; a service's broker account may not
+        # (declaring an exchange needs the configure permission, which also lets one delete it)
+        "DECLARE_EVENT_EXCHANGES": False,
     }

@@ -3,7 +3,8 @@
 - `OutboxRelay` publishes what units of work committed, with publisher confirms.
 - `handles_event` is nameko's event handler made safe: the payload is loaded through
   its contract, a handler that raises is retried with backoff and then dead-lettered
-  with the reason kept, and a payload that breaks its contract is dead-lettered at once.
+  with the reason kept, and a payload that breaks its contract (or that its handler
+  refuses with `RefusedMessage`) is dead-lettered at once.
 """
 from __future__ import annotations
 
@@ -24,12 +25,16 @@ from sqlalchemy import select
 from services.common.config import get_settings
 from services.common.contracts import event_schema
 from services.common.db import Database, OutboxMessage
-from services.common.exceptions import LodgeError
+from services.common.exceptions import LodgeError, RefusedMessage
 
 log = logging.getLogger(__name__)
 
+# Declared by `lodge migrate` (lodge/topology.py), never by a service: its broker account
+# may publish on these but not declare (nor so delete) them.
 DEAD_LETTER_EXCHANGE = Exchange("lodge.dead-letter", type="direct", durable=True)
 CLOUDEVENTS_EXCHANGE = Exchange("lodge.events", type="topic", durable=True)
+# a topic exchange, so a broker account may be allowed only its own retry queues' keys
+RETRY_EXCHANGE = Exchange("lodge.retry", type="topic", durable=True)
 ATTEMPTS_HEADER = "x-lodge-attempts"
 ERROR_HEADER = "x-lodge-error"
 
@@ -41,7 +46,7 @@ def dead_letter_queue(service_name: str) -> Queue:
 
 def retry_queue(queue_name: str) -> Queue:
     """Messages wait here for their backoff, then go back to `queue_name`."""
-    return Queue(f"{queue_name}.retry", exchange=Exchange(""), routing_key=f"{queue_name}.retry",
+    return Queue(f"{queue_name}.retry", exchange=RETRY_EXCHANGE, routing_key=f"{queue_name}.retry",
                  durable=True, queue_arguments={
                      "x-dead-letter-exchange": "",
                      "x-dead-letter-routing-key": queue_name,
@@ -77,8 +82,7 @@ class OutboxRelay:
         self.database = database
         self.service_name = service_name
         self.exchange = get_event_exchange(service_name)
-        self.publisher = Publisher(amqp_uri, use_confirms=True,
-                                   declare=[self.exchange, CLOUDEVENTS_EXCHANGE])
+        self.publisher = Publisher(amqp_uri, use_confirms=True)
 
     def flush(self) -> int:
         published = 0
@@ -118,8 +122,8 @@ class ReliableEventHandler(EventHandler):
         self.retry_delay_ms = settings.handler_retry_delay_ms
         self.contract = event_schema(self.source_service, self.event_type)
         self.retry_queue = retry_queue(self.queue.name)
-        self.dead_letters = dead_letter_queue(self.container.service_name)
-        self.failure_publisher = Publisher(settings.amqp_uri, use_confirms=True)
+        self.failure_publisher = Publisher(settings.broker_uri(self.container.service_name),
+                                           use_confirms=True)
 
     def handle_message(self, body, message):
         try:
@@ -136,7 +140,7 @@ class ReliableEventHandler(EventHandler):
             return
         exc_type, exc, tb = exc_info
         reason = "".join(traceback.format_exception_only(exc_type, exc)).strip()
-        self._settle_failure(message, reason, retry=True)
+        self._settle_failure(message, reason, retry=not isinstance(exc, RefusedMessage))
 
     def _settle_failure(self, message, reason: str, retry: bool):
         headers = dict(message.headers or {})
@@ -148,8 +152,8 @@ class ReliableEventHandler(EventHandler):
                 log.warning("%s failed (attempt %d), retrying in %d ms: %s",
                             self.queue.name, attempts, delay, reason)
                 self.failure_publisher.publish(
-                    message.body, exchange=Exchange(""), routing_key=self.retry_queue.name,
-                    declare=[self.retry_queue], headers=headers, expiration=delay / 1000,
+                    message.body, exchange=RETRY_EXCHANGE, routing_key=self.retry_queue.name,
+                    headers=headers, expiration=delay / 1000, mandatory=True,
                     content_type=message.content_type, content_encoding=message.content_encoding,
                     serializer=None)
             else:
@@ -163,8 +167,7 @@ class ReliableEventHandler(EventHandler):
                 })
                 self.failure_publisher.publish(
                     message.body, exchange=DEAD_LETTER_EXCHANGE,
-                    routing_key=self.container.service_name,
-                    declare=[DEAD_LETTER_EXCHANGE, self.dead_letters], headers=headers,
+                    routing_key=self.container.service_name, headers=headers, mandatory=True,
                     content_type=message.content_type, content_encoding=message.content_encoding,
                     serializer=None)
         except Exception:

@@ -25,7 +25,7 @@ from services.common.config import Settings, get_settings
 from services.common.exceptions import TooLarge
 
 CHUNK_SIZE = 1024 * 1024
-_KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*$")
+_KEY = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")  # fullmatch: "$" would allow a final newline
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def new_key(area: str, *parts: str) -> str:
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key) or ".." in key.split("/"):
+    if not _KEY.fullmatch(key) or ".." in key.split("/"):
         raise ValueError(f"not a storage key: {key!r}")
     return key
 

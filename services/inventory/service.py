@@ -37,6 +37,7 @@ class InventoryService:
     def on_deposit_approved(self, event):
         key = c.dedupe_key("approval", "deposit_approved", event)
         deposit = event["deposit"]
+        records.check_staged(deposit)
         settings = get_settings()
         with self.store.reading() as session:
             exists = session.scalar(select(Item.id).where(Item.deposit_id == deposit["id"]))

@@ -5,6 +5,7 @@ from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 from nameko.testing.services import entrypoint_waiter
 
+from lodge.topology import declare
 from services.common.contracts import new_event
 from services.common.messaging import ATTEMPTS_HEADER, ERROR_HEADER, handles_event
 from tests.interface.conftest import wait_for_message
@@ -34,6 +35,12 @@ def publish(amqp_uri, payload):
 def withdrawn(deposit_id):
     return new_event("intake", "deposit_withdrawn", deposit_id=deposit_id, revision=1,
                      actor={"id": "u1", "name": "Sam"})
+
+
+@pytest.fixture(autouse=True)
+def flaky_topology(broker):
+    """What `lodge migrate` would declare were Flaky one of Lodge's services."""
+    declare(broker["AMQP_URI"], [Flaky])
 
 
 @pytest.fixture(autouse=True)
