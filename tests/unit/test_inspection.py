@@ -15,7 +15,7 @@ class StreamOnlyStorage:
         self._local = LocalStorage(root)
 
     def __getattr__(self, name):
-        if name == "open":
+        if name in ("open", "path"):
             raise AttributeError(name)
         return getattr(self._local, name)
 
