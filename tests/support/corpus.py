@@ -246,7 +246,7 @@ ABUSE = [
     Case("garbage.xz", lambda: b"\xfd7zXZ\x00" + b"\x55" * 400, "archive_damaged"),
     Case("deep.zip", lambda: nested_zips(4), "archive_too_deep", full_only=True),
     Case("deep.gz", lambda: nested_compressed(4), "archive_too_deep", full_only=True),
-    Case("deep.tar.gz", lambda: zipped([("a.zip", zipped([("b.tar.gz", tarred(
+    Case("deep-tar.zip", lambda: zipped([("a.zip", zipped([("b.tar.gz", tarred(
         [("c.tar", tarred([("d.txt", b"d")], mode="w"))]))]))]), "archive_too_deep",
          full_only=True),
     Case("entries.zip", lambda: zipped([(f"{n}", b"") for n in range(10_001)],
