@@ -175,6 +175,9 @@ def report(handle: BinaryIO, limits: dict, expand: bool) -> dict:
         listing = inspect(handle, size, handle.read(512), ArchiveLimits(**limits), expand)
     except ArchiveProblem as problem:
         return {"problem": {"code": problem.code, "params": problem.params}}
+    except MemoryError:  # over the child's cap, as an xz stream asking for a huge window is
+        return {"problem": {"code": "archive_unchecked",
+                            "params": {"detail": "it needs more memory than Lodge allows"}}}
     return {"listing": listing.as_report() if listing else None}
 
 

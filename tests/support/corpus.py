@@ -126,6 +126,16 @@ def nested_compressed(layers: int) -> bytes:
     return data
 
 
+def xz_with_huge_window() -> bytes:
+    """A small .xz whose header asks the decoder for a 4 GiB dictionary."""
+    data = bytearray(lzma.compress(TEXT, check=lzma.CHECK_CRC32))
+    header_size = (data[12] + 1) * 4  # the block header, after the 12-byte stream header
+    data[16] = 40  # LZMA2's dictionary size byte: 4 GiB - 1
+    end = 12 + header_size
+    data[end - 4:end] = struct.pack("<I", zlib.crc32(bytes(data[12:end - 4])))
+    return bytes(data)
+
+
 def _local_header(name: bytes, crc: int, packed: int, size: int, method: int = 8,
                   flags: int = 0) -> bytes:
     return struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, packed,
@@ -244,6 +254,7 @@ ABUSE = [
     Case("truncated.zip", lambda: zipped([("a.txt", TEXT)])[:-30], "archive_damaged"),
     Case("truncated.gz", lambda: compressed("gz", TEXT)[:-200], "archive_damaged"),
     Case("garbage.xz", lambda: b"\xfd7zXZ\x00" + b"\x55" * 400, "archive_damaged"),
+    Case("huge-window.xz", xz_with_huge_window, "archive_unchecked"),
     Case("deep.zip", lambda: nested_zips(4), "archive_too_deep", full_only=True),
     Case("deep.gz", lambda: nested_compressed(4), "archive_too_deep", full_only=True),
     Case("deep-tar.zip", lambda: zipped([("a.zip", zipped([("b.tar.gz", tarred(
