@@ -14,6 +14,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import stat
 import struct
 import tarfile
@@ -30,7 +31,9 @@ READ_CHUNK = 1024 * 1024
 LISTED_ENTRIES = 200  # entries named in the report; the count covers all
 MAX_NAME = 300  # characters of an entry's name kept in the report
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", ZSTD_MAGIC)
+COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"\xfd7zXZ\x00", ZSTD_MAGIC)
+# bzip2: "BZh", the block size, then a block's or the stream end's magic (text may start "BZh")
+BZIP2 = re.compile(rb"BZh[1-9](\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local header: signature ... name and extra lengths
 
 
@@ -92,7 +95,7 @@ def archive_kind(head: bytes) -> str | None:
         return "zip"
     if _is_tar_header(head):
         return "tar"
-    if head.startswith(COMPRESSED_MAGIC):
+    if head.startswith(COMPRESSED_MAGIC) or BZIP2.match(head):
         return "compressed"  # a tar inside, perhaps: inflated to find out
     return None
 
