@@ -104,10 +104,8 @@ def _is_tar_header(head: bytes) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
 
 
-def _decompressing(handle: BinaryIO) -> BinaryIO:
+def _decompressing(handle: BinaryIO, head: bytes) -> BinaryIO:
     """A reader of the decompressed bytes; each read yields at most the size asked for."""
-    head = handle.read(6)
-    handle.seek(-len(head), io.SEEK_CUR)
     if head.startswith(b"\x1f\x8b"):
         return gzip.GzipFile(fileobj=handle, mode="rb")
     if head.startswith(b"BZh"):
@@ -124,12 +122,14 @@ class _Inflating(io.RawIOBase):
 
     def __init__(self, reader: BinaryIO, count: Callable[[int], None]):
         self._reader, self._count, self._pending = reader, count, b""
+        self.produced = 0
 
     def readable(self) -> bool:
         return True
 
     def _produce(self, size: int) -> bytes:
         data = self._reader.read(size)
+        self.produced += len(data)
         self._count(len(data))
         return data
 
@@ -145,6 +145,10 @@ class _Inflating(io.RawIOBase):
             data = self._produce(len(buffer))
         buffer[:len(data)] = data
         return len(data)
+
+
+def _uncounted(count: int) -> None:
+    """For bytes that were counted where they inflated, or were never compressed."""
 
 
 def inspect(handle: BinaryIO, size: int, head: bytes, limits: ArchiveLimits,
@@ -253,21 +257,24 @@ class _Inspector:
         if depth > self.limits.max_depth:
             raise ArchiveProblem("archive_too_deep", limit=self.limits.max_depth)
 
-    def _take(self, member: BinaryIO, name: str, compressed: int | None) -> tuple[int, bytes]:
-        """Read an entry into nothing, checking its ratio; returns its real size, and its bytes
-        if it may be an archive or compressed file small enough to open in memory."""
-        kept, real, inner = bytearray(), 0, None
-        while chunk := member.read(READ_CHUNK):
-            real += len(chunk)
+    def _entry(self, entry: _Inflating, name: str, compressed: int | None, depth: int,
+               listing: Listing) -> int:
+        """Read an entry into nothing, checking its ratio, and open what it holds one level
+        deeper: a compressed stream as it flows, an archive in memory if it is small enough
+        (a larger one is still scanned by clamd). Returns the entry's real size."""
+        inner = archive_kind(entry.peek(512))
+        if inner == "compressed":
+            self.compressed(entry, depth + 1, listing, name + "/")
+        kept = bytearray() if inner in ("zip", "tar") else None
+        while chunk := entry.read(READ_CHUNK):
             if compressed is not None:
-                self._ratio(real, compressed, name)
-            if inner is None:
-                inner = bool(archive_kind(chunk[:512]))
-            if inner:
+                self._ratio(entry.produced, compressed, name)
+            if kept is not None:
                 kept += chunk
-                if len(kept) > self.limits.max_nested_size:  # too big to open in memory;
-                    kept, inner = bytearray(), False         # clamd still scans inside it
-        return real, bytes(kept)
+                kept = kept if len(kept) <= self.limits.max_nested_size else None
+        if kept is not None:
+            self._nested(bytes(kept), depth + 1, listing, name + "/")
+        return entry.produced
 
     def _nested(self, data: bytes, depth: int, listing: Listing, prefix: str) -> None:
         self.level(archive_kind(data[:512]), io.BytesIO(data), depth, listing, prefix)
@@ -298,13 +305,11 @@ class _Inspector:
                     continue
                 name = prefix + info.filename
                 with archive.open(info) as member:
-                    real, inner = self._take(_Inflating(member, self._inflated), name,
-                                             info.compress_size)
+                    real = self._entry(_Inflating(member, self._inflated), name,
+                                       info.compress_size, depth, listing)
                 if real != info.file_size:
                     raise ArchiveProblem("archive_damaged", detail=f"{name} is not the size "
                                          f"its header says")
-                if inner:
-                    self._nested(inner, depth + 1, listing, name + "/")
 
     def tar(self, handle: BinaryIO, depth: int, listing: Listing, prefix: str) -> None:
         """A tar from a file (headers are read by seeking past the data) or from a
@@ -324,21 +329,25 @@ class _Inspector:
                 self._count(listing, member.size, None, name)  # the whole file's ratio
                 if not (self.expand and member.isfile()):
                     continue
-                _, inner = self._take(archive.extractfile(member), name, None)
-                if inner:
-                    self._nested(inner, depth + 1, listing, name + "/")
+                # counted already where the tar itself inflates
+                self._entry(_Inflating(archive.extractfile(member), _uncounted), name, None,
+                            depth, listing)
 
     def compressed(self, handle: BinaryIO, depth: int, listing: Listing, prefix: str) -> None:
-        """One compressed stream: a tar inside is this same level (a .tar.gz); an archive or
-        another compressed stream inside is one level deeper; anything else is a leaf."""
-        inflating = _Inflating(_decompressing(handle), self._inflated)
+        """One compressed stream, read as it flows: a tar inside is this same level (a
+        .tar.gz); a zip or another compressed stream inside is one level deeper; anything
+        else is a leaf."""
+        source = handle if isinstance(handle, _Inflating) else _Inflating(handle, _uncounted)
+        inflating = _Inflating(_decompressing(source, source.peek(6)), self._inflated)
         inside = archive_kind(inflating.peek(512))
         if inside == "tar":
             if depth == 1:
                 listing.kind = "tar"
             self.tar(inflating, depth, listing, prefix)
-            return
-        if inside is not None and self.expand:
+        elif inside == "compressed" and self.expand:
+            self._within_depth(depth + 1)
+            self.compressed(inflating, depth + 1, listing, prefix)
+        elif inside == "zip" and self.expand:
             self._within_depth(depth + 1)
             data = bytearray()
             while len(data) <= self.limits.max_nested_size and (
@@ -346,7 +355,7 @@ class _Inspector:
                 data += chunk
             if len(data) <= self.limits.max_nested_size:
                 self._nested(bytes(data), depth + 1, listing, prefix)
-        while inflating.read(READ_CHUNK):  # into nothing, counted
+        while inflating.read(READ_CHUNK):  # the rest, into nothing, counted
             pass
         if depth == 1:
             listing.expanded_size = max(listing.expanded_size, self.inflated)

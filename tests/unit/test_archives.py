@@ -3,6 +3,7 @@ with limits for each entry and for the whole file, at every level together."""
 import dataclasses
 import gzip
 import io
+import zipfile
 
 import pytest
 
@@ -145,3 +146,12 @@ def test_compressed_files_that_are_no_archive_do_not_count_as_nesting():
 @pytest.mark.parametrize("text", [b"BZh,level\n1,2\n", b"\x1f\x8b\x00 not deflate", b"PK is a name"])
 def test_text_that_starts_like_a_compressed_file_is_no_archive(text):
     assert listing(text) is None
+
+
+def test_compressed_entries_are_inflated_as_they_flow_whatever_their_size():
+    small_memory = ArchiveLimits(max_nested_size=1000)  # no inner file is held in memory
+    zeros = corpus.compressed_zeros("gz", 16 * corpus.MiB)
+    assert problem(corpus.zipped([("zeros.gz", zeros)], zipfile.ZIP_STORED),
+                   limits=small_memory) == "archive_bomb"
+    run = corpus.zipped([("run.tar.gz", corpus.tarred([("levels.csv", corpus.TEXT)]))])
+    assert listing(run, limits=small_memory).entries[-1]["name"] == "run.tar.gz/levels.csv"
