@@ -5,8 +5,9 @@ file (.gz, .bz2, .xz, .zst) is inflated into nothing. Headers are checked first 
 declared sizes and ratios, names, links, zip entries that share their bytes), then, in a full
 check, everything is decompressed into nothing while the real bytes are counted, so headers
 that lie are caught as the archive expands. The limits hold for each entry and for the whole
-file, at every level together: archives inside archives are opened in memory, up to a depth
-and a size. This code meets hostile files, so it runs in technical.py's capped child process.
+file, at every level together; what an entry holds is opened up to a depth (a compressed
+stream as it flows, an inner archive in memory up to a size). This code meets hostile files,
+so it runs in technical.py's capped child process.
 """
 from __future__ import annotations
 

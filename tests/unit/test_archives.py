@@ -143,7 +143,8 @@ def test_compressed_files_that_are_no_archive_do_not_count_as_nesting():
     assert listing(data, limits=ArchiveLimits(max_depth=1)).entry_count == 1
 
 
-@pytest.mark.parametrize("text", [b"BZh,level\n1,2\n", b"\x1f\x8b\x00 not deflate", b"PK is a name"])
+@pytest.mark.parametrize("text", [b"BZh,level\n1,2\n", b"\x1f\x8b\x00 not deflate",
+                                  b"PK is a name"])
 def test_text_that_starts_like_a_compressed_file_is_no_archive(text):
     assert listing(text) is None
 
