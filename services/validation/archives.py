@@ -35,6 +35,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"\xfd7zXZ\x00", ZSTD_MAGIC)
 # bzip2: "BZh", the block size, then a block's or the stream end's magic (text may start "BZh")
 BZIP2 = re.compile(rb"BZh[1-9](\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local header: signature ... name and extra lengths
 
 
@@ -69,6 +70,14 @@ UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, NotImp
 
 
 def _shorten(text: str) -> str:
+    """An entry's name as the report shows it: bytes a tar name could not decode, control
+    characters and bidirectional overrides become U+FFFD (the report is stored and shown),
+    and a long name is cut."""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        pass  # a surrogate that is no escaped byte: replaced below
+    text = _UNSHOWABLE.sub("\ufffd", text)
     return text if len(text) <= MAX_NAME else text[:MAX_NAME] + "…"
 
 

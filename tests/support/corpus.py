@@ -222,6 +222,20 @@ def minimal_office(kind: str) -> bytes:
                   method=zipfile.ZIP_STORED)
 
 
+def tar_with_foreign_names() -> bytes:
+    """Names as an old Latin-1 system writes them, one with a control character, one with a
+    right-to-left override that would show "evil\u202etxt.exe" as "evilexe.txt"."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT,
+                      encoding="latin-1", errors="surrogateescape") as archive:
+        for name in ("café.txt", "tab\x0bbed.txt", "evil\u202etxt.exe".encode().decode(
+                "latin-1")):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            archive.addfile(info, io.BytesIO(b"x"))
+    return buffer.getvalue()
+
+
 @dataclass(frozen=True)
 class Case:
     filename: str
@@ -299,6 +313,7 @@ BENIGN = [
     Case("thesis.odt", lambda: minimal_office("odt"), "archive_ok"),
     Case("book.epub", lambda: minimal_office("epub"), "archive_ok"),
     Case("nested.zip", lambda: nested_zips(3), "archive_ok"),
+    Case("foreign-names.tar", tar_with_foreign_names, "archive_ok"),
     Case("bundle.zip", lambda: zipped([("run1.tar.gz", tarred([("levels.csv", TEXT)])),
                                        ("run2.csv.gz", compressed("gz", TEXT))]), "archive_ok"),
 ]

@@ -156,3 +156,8 @@ def test_compressed_entries_are_inflated_as_they_flow_whatever_their_size():
                    limits=small_memory) == "archive_bomb"
     run = corpus.zipped([("run.tar.gz", corpus.tarred([("levels.csv", corpus.TEXT)]))])
     assert listing(run, limits=small_memory).entries[-1]["name"] == "run.tar.gz/levels.csv"
+
+
+def test_entry_names_are_reported_in_characters_that_can_be_stored_and_shown():
+    names = [e["name"] for e in listing(corpus.tar_with_foreign_names()).entries]
+    assert names == ["caf\ufffd.txt", "tab\ufffdbed.txt", "evil\ufffdtxt.exe"]
