@@ -66,6 +66,12 @@ class Settings:
     upload_expiry_seconds: int = 24 * 3600
     # a file each service touches every second or so, for an orchestrator's liveness probe
     liveness_file: Path | None = None
+    # archives and compressed files: limits for the whole file, every level together
+    archive_max_entries: int = 10_000
+    archive_max_expanded: int = 16 * 1024 ** 3
+    archive_max_ratio: int = 100
+    archive_max_depth: int = 3
+    archive_seconds: float = 300.0
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -120,6 +126,11 @@ def get_settings() -> Settings:
         clamd_socket=_env("LODGE_CLAMD_SOCKET", ""),
         clamd_address=_env("LODGE_CLAMD_ADDRESS", ""),
         clamd_timeout=float(_env("LODGE_CLAMD_TIMEOUT", "120")),
+        archive_max_entries=int(_env("LODGE_ARCHIVE_MAX_ENTRIES", "10000")),
+        archive_max_expanded=int(_env("LODGE_ARCHIVE_MAX_EXPANDED", str(16 * 1024 ** 3))),
+        archive_max_ratio=int(_env("LODGE_ARCHIVE_MAX_RATIO", "100")),
+        archive_max_depth=int(_env("LODGE_ARCHIVE_MAX_DEPTH", "3")),
+        archive_seconds=float(_env("LODGE_ARCHIVE_SECONDS", "300")),
         liveness_file=Path(os.environ["LODGE_LIVENESS_FILE"])
         if os.environ.get("LODGE_LIVENESS_FILE") else None,
         **storage_settings(data_dir),
