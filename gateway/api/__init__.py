@@ -14,6 +14,7 @@ from gateway.auth import login_required, roles_required
 from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
+from gateway.quotas import quota_usage
 from gateway.validation_report import precheck_upload
 from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
@@ -184,6 +185,14 @@ def deposit_action(deposit_id, action):
             return jsonify(services.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
                                                     note=body["note"]))
     abort(404, description=f"There is no deposit action {action!r}; use submit or withdraw.")
+
+
+@api.get("/quota")
+@login_required
+def quota():
+    """The caller's unfinished work against the site's limits: how much room is left."""
+    with rpc() as services:
+        return jsonify(quota_usage(services, g.actor))
 
 
 @api.post("/deposits/<deposit_id>/files")

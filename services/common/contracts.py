@@ -1114,3 +1114,8 @@ class QuotaUsageSchema(Lenient):
     """A patron's unfinished work against the site's limits."""
     drafts = fields.Nested(QuotaSchema, required=True)
     staged_bytes = fields.Nested(QuotaSchema, required=True)
+
+
+class QuotaView(QuotaUsageSchema):
+    """As the API shows it: staged bytes also count unfinished uploads' declared lengths."""
+    uploads = fields.Nested(QuotaSchema, required=True)
