@@ -65,6 +65,9 @@ class Upload:
     expected: dict[str, str] = field(default_factory=dict)  # whole-file sha256 / md5, hex
     file: dict | None = None  # the registered file, once finished
     precheck: dict | None = None
+    # the profile's rules when it began, for the pre-check once finished: asking intake then
+    # would be refused when this file took the last room
+    file_rules: dict | None = None
 
 
 def parse_metadata(header: str | None) -> dict[str, str]:
@@ -127,7 +130,8 @@ class UploadArea:
     # --- lifecycle ----------------------------------------------------------------------
 
     def create(self, deposit_id: str, owner_id: str, filename: str, length: int,
-               expected: dict[str, str], max_uploads: int, staged_room: int) -> Upload:
+               expected: dict[str, str], max_uploads: int, staged_room: int,
+               file_rules: dict | None = None) -> Upload:
         """A new upload, if the owner has fewer than `max_uploads` unfinished and its length
         fits in `staged_room` beside theirs."""
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -146,7 +150,8 @@ class UploadArea:
                     f"bytes; this upload declares {length}.",
                     fields={"staged_bytes": [f"{max(room, 0)} bytes left"]})
             upload = Upload(uuid.uuid4().hex, deposit_id, owner_id, filename, length,
-                            time.time() + self.expiry_seconds, expected)
+                            time.time() + self.expiry_seconds, expected,
+                            file_rules=file_rules)
             self.part_path(upload.id).touch(exist_ok=False)
             self._write_info(upload)
         return upload

@@ -110,7 +110,8 @@ def create(deposit_id):
     staged = policy["quota"]["staged_bytes"]
     upload = upload_area().create(deposit_id, g.actor["id"], filename, length, expected,
                                   max_uploads=get_settings().quotas.uploads,
-                                  staged_room=staged["limit"] - staged["used"])
+                                  staged_room=staged["limit"] - staged["used"],
+                                  file_rules=policy["file_rules"])
     response = make_response("", 201)
     response.headers["Location"] = url_for("tus.status", deposit_id=deposit_id,
                                            upload_id=upload.id, _external=True)
@@ -174,7 +175,8 @@ def _finish(area: UploadArea, upload: Upload) -> dict:
                                fields=wrong)
         stored = get_storage().adopt(new_key("staging", upload.deposit_id),
                                      area.part_path(upload.id), digests)
-        created = register_staged_file(upload.deposit_id, upload.filename, stored)
+        created = register_staged_file(upload.deposit_id, upload.filename, stored,
+                                       upload.file_rules)
     except BaseException:
         area.delete(upload.id)
         raise

@@ -54,6 +54,13 @@ def start_upload(client, deposit_id: str, length: int):
         **TUS, "Upload-Length": str(length), "Upload-Metadata": f"filename {name}"})
 
 
+def send_whole(client, url: str, data: bytes):
+    response = client.patch(url, data=data, headers={
+        **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+    expect(response, 204)
+    return response
+
+
 def staged_files(lodge, deposit_id: str) -> list[str]:
     folder = lodge.data_dir / "storage" / "staging" / deposit_id
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
@@ -77,19 +84,32 @@ def test_limits_on_drafts_staged_bytes_and_uploads_answer_429_and_413(lodge):
     assert staged_files(lodge, drafts[1]) == []  # nothing of a refused upload stays
 
     # resumable uploads reserve what they declare, and only two may be unfinished
-    expect(start_upload(faculty, drafts[1], 600), 201)
+    first = start_upload(faculty, drafts[1], 600)
+    expect(first, 201)
     refused(start_upload(faculty, drafts[2], 500), 413, "too_large", "staged_bytes")
-    expect(start_upload(faculty, drafts[2], 300), 201)
+    second = start_upload(faculty, drafts[2], 300)
+    expect(second, 201)
     refused(start_upload(faculty, drafts[2], 10), 429, "quota_exceeded", "uploads")
     assert expect(faculty.get("/api/v1/quota"), 200) == {
         "drafts": {"used": 3, "limit": 3}, "staged_bytes": {"used": 3900, "limit": STAGED},
         "uploads": {"used": 2, "limit": 2}}
 
+    # cancelling one gives its room back; an upload that takes exactly the last room finishes
+    expect(faculty.delete(second.headers["Location"], headers=TUS), 204)
+    send_whole(faculty, first.headers["Location"], pdf(600))
+    last = start_upload(faculty, drafts[2], 400)
+    expect(last, 201)
+    assert send_whole(faculty, last.headers["Location"], pdf(400)).headers["Lodge-File-Id"]
+    assert [f["size"] for f in faculty.deposit(drafts[2])["files"]] == [400]
+    assert expect(faculty.get("/api/v1/quota"), 200)["staged_bytes"] == {
+        "used": STAGED, "limit": STAGED}
+    refused(start_upload(faculty, drafts[2], 1), 413, "too_large", "staged_bytes")
+
     # the portal says how much room is left
     page = signed_in(lodge, "faculty").get(f"{lodge.base_url}/")
     assert "3 of 3 unfinished deposits" in page.text
-    assert "3.8 KB of 3.9 KB of files staged" in page.text
-    assert "2 of 2 uploads in progress" in page.text
+    assert "3.9 KB of 3.9 KB of files staged" in page.text
+    assert "0 of 2 uploads in progress" in page.text
 
 
 @pytest.mark.timeout(900)
