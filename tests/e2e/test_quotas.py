@@ -25,20 +25,15 @@ def pdf(size: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def smtp():
-    with SMTPServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lodge(smtp):
-    system = LodgeSystem("postgresql", label="quotas", extra_env={
-        **smtp.env(), "LODGE_QUOTA_DRAFTS": "3", "LODGE_QUOTA_UPLOADS": "2",
-        "LODGE_QUOTA_STAGED_BYTES": str(STAGED), "LODGE_DRAFT_EXPIRY_SECONDS": str(EXPIRY),
-        "LODGE_DRAFT_WARNING_SECONDS": str(NOTICE), "LODGE_DRAFT_EXPIRY_INTERVAL": "1"})
-    system.start()
-    yield system
-    system.stop()
+def lodge():
+    """Its own Lodge, small limits, and a mail server of its own."""
+    with SMTPServer() as smtp, LodgeSystem("postgresql", label="quotas", extra_env={
+            **smtp.env(), "LODGE_QUOTA_DRAFTS": "3", "LODGE_QUOTA_UPLOADS": "2",
+            "LODGE_QUOTA_STAGED_BYTES": str(STAGED), "LODGE_DRAFT_EXPIRY_SECONDS": str(EXPIRY),
+            "LODGE_DRAFT_WARNING_SECONDS": str(NOTICE),
+            "LODGE_DRAFT_EXPIRY_INTERVAL": "1"}) as system:
+        system.smtp = smtp
+        yield system
 
 
 def refused(response, status: int, code: str, field: str) -> dict:
@@ -135,8 +130,8 @@ def test_two_uploads_at_once_cannot_both_take_the_last_room(lodge):
 
 
 @pytest.mark.timeout(900)
-def test_an_untouched_draft_is_warned_then_removed_and_a_touched_one_kept(lodge, smtp):
-    student = lodge.client("student")
+def test_an_untouched_draft_is_warned_then_removed_and_a_touched_one_kept(lodge):
+    student, smtp = lodge.client("student"), lodge.smtp
     kept = student.create_deposit("open-works", {**OPEN_WORK, "title": "Kept draft"})
     removed = student.create_deposit("open-works", {**OPEN_WORK, "title": "Abandoned draft"})
     for deposit in (kept, removed):
@@ -145,8 +140,8 @@ def test_an_untouched_draft_is_warned_then_removed_and_a_touched_one_kept(lodge,
     def subjects():
         return [m["Subject"] for m in smtp.to("student@example.edu")]
 
-    poll_until(lambda: sum("will be removed on" in s for s in subjects()) >= 2, timeout=120, interval=0.5,
-               description="both warning letters")
+    poll_until(lambda: sum("will be removed on" in s for s in subjects()) >= 2, timeout=120,
+               interval=0.5, description="both warning letters")
     assert any('"Abandoned draft" will be removed on' in s for s in subjects())
     student.patch(f"/api/v1/deposits/{kept['id']}", json={"metadata": {
         **OPEN_WORK, "title": "Kept draft"}}).raise_for_status()  # a change calls it off
