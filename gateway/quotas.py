@@ -24,3 +24,11 @@ def quota_usage(services, actor: dict) -> dict:
     usage["staged_bytes"]["used"] += sum(upload.length for upload in unfinished)
     usage["uploads"] = {"used": len(unfinished), "limit": get_settings().quotas.uploads}
     return usage
+
+
+def room_beside_uploads(policy: dict, owner_id: str) -> int:
+    """Staged bytes left for a plain upload once the owner's unfinished uploads have what
+    they declared (intake's upload policy counts only registered files)."""
+    staged = policy["quota"]["staged_bytes"]
+    reserved = sum(upload.length for upload in upload_area().unfinished(owner_id))
+    return staged["limit"] - staged["used"] - reserved

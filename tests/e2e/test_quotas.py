@@ -85,6 +85,10 @@ def test_limits_on_drafts_staged_bytes_and_uploads_answer_429_and_413(lodge):
     second = start_upload(faculty, drafts[2], 300)
     expect(second, 201)
     refused(start_upload(faculty, drafts[2], 10), 429, "quota_exceeded", "uploads")
+    # a plain upload leaves unfinished uploads what they declared
+    refused(faculty.post(f"/api/v1/deposits/{drafts[2]}/files", params={"filename": "c.pdf"},
+                         data=pdf(200), headers={"Content-Type": "application/octet-stream"}),
+            413, "too_large", "file")
     assert expect(faculty.get("/api/v1/quota"), 200) == {
         "drafts": {"used": 3, "limit": 3}, "staged_bytes": {"used": 3900, "limit": STAGED},
         "uploads": {"used": 2, "limit": 2}}
