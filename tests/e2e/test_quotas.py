@@ -68,6 +68,9 @@ def test_limits_on_drafts_staged_bytes_and_uploads_answer_429_and_413(lodge):
         "drafts": {"used": 0, "limit": 3}, "staged_bytes": {"used": 0, "limit": STAGED},
         "uploads": {"used": 0, "limit": 2}}
     drafts = [faculty.create_deposit("open-works", OPEN_WORK)["id"] for _ in range(3)]
+    # always the caller's own: a named patron is ignored
+    assert expect(faculty.get("/api/v1/quota", params={"user": "student", "owner_id": "u-1"}),
+                  200)["drafts"]["used"] == 3
     refused(faculty.post("/api/v1/deposits", json={"profile_id": "open-works",
                                                    "metadata": OPEN_WORK}),
             429, "quota_exceeded", "drafts")
