@@ -19,6 +19,7 @@ STATUS = {
     domain.Conflict: 409,
     domain.InvalidTransition: 409,
     domain.TooLarge: 413,
+    domain.QuotaExceeded: 429,
 }
 
 

@@ -200,11 +200,14 @@ def gateway(bind):
 
 @main.command("expire-uploads")
 def expire_uploads():
-    """Delete resumable uploads whose time ran out (run it from a timer or CronJob)."""
+    """Delete resumable uploads whose time ran out, and partial files of writes a crash cut
+    off that nothing wrote to for as long (run it from a timer or CronJob)."""
     from gateway.resumable import UploadArea
+    from services.common.storage import get_storage
     settings = get_settings()
     removed = UploadArea(settings.upload_dir, settings.upload_expiry_seconds).expire()
-    click.echo(f"expired {len(removed)} upload(s)")
+    partials = get_storage().remove_stale_partials(settings.upload_expiry_seconds)
+    click.echo(f"expired {len(removed)} upload(s), removed {len(partials)} partial file(s)")
 
 
 @main.command()

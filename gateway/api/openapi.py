@@ -23,6 +23,7 @@ ERRORS = {
     "413": "Too large", "422": "Invalid input, with per-field messages",
     "410": "The upload expired", "412": "Tus-Resumable missing or not 1.0.0",
     "415": "Wrong content type", "460": "Upload-Checksum does not match the chunk",
+    "429": "Over a limit on unfinished work (drafts, uploads); see /api/v1/quota",
 }
 
 
@@ -110,7 +111,7 @@ def openapi_document() -> dict:
         "BulkDecision": schemas.BulkDecisionBody,
         "Note": schemas.NoteBody, "ReviewMetadata": schemas.ReviewMetadataBody,
         "LetterPreviewRequest": schemas.LetterPreviewBody, "LetterPreview": c.LetterPreviewSchema,
-        "ReasonBody": schemas.ReasonBody,
+        "ReasonBody": schemas.ReasonBody, "Quota": c.QuotaView,
     }.items():
         spec.components.schema(name, schema=schema)
 
@@ -156,8 +157,10 @@ def openapi_document() -> dict:
                               _query("status", enum=c.STATUSES), _query("depositor"),
                               _query("page", "integer"), _query("per_page", "integer")],
                           errors=("401", "422"), operation_id="listDeposits"),
-        "post": _operation("Create a draft deposit", _ref("Deposit"), "201", _ref("CreateDeposit"),
-                           errors=("400", "401", "403", "404", "422"),
+        "post": _operation("Create a draft deposit (429 when the depositor has as many "
+                           "unfinished deposits as allowed)", _ref("Deposit"), "201",
+                           _ref("CreateDeposit"),
+                           errors=("400", "401", "403", "404", "422", "429"),
                            operation_id="createDeposit",
                            links=_links("$response.body#/id", DEPOSIT_LINKS)),
     })
@@ -170,6 +173,11 @@ def openapi_document() -> dict:
                             errors=("400", "401", "403", "404", "409", "422"),
                             operation_id="updateDeposit"),
     })
+    spec.path("/api/v1/quota", operations={"get": _operation(
+        "The caller's unfinished work against the site's limits: drafts (draft or returned "
+        "deposits), staged bytes (their files plus unfinished uploads' declared lengths) and "
+        "unfinished resumable uploads. Going over answers 429 (a count) or 413 (bytes).",
+        _ref("Quota"), errors=("401",), operation_id="getQuota")})
     spec.path("/api/v1/deposits/{deposit_id}/letters", operations={"get": _operation(
         "The letters sent about a deposit (staff: all; a depositor: those sent to them)",
         _ref("DeliveryLog"), params=[deposit_id], operation_id="depositLetters")})
@@ -198,7 +206,7 @@ def openapi_document() -> dict:
                            "sha256 / md5 in hex). 201 with Location and Upload-Expires.",
                            None, "201", params=[deposit_id, tus_version, _header("Upload-Length"),
                                                 _header("Upload-Metadata")],
-                           errors=("401", "404", "409", "412", "413", "422"),
+                           errors=("401", "404", "409", "412", "413", "422", "429"),
                            operation_id="startUpload"),
     })
     spec.path("/api/v1/deposits/{deposit_id}/uploads/{upload_id}", operations={

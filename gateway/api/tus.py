@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
-from flask import Blueprint, current_app, g, jsonify, make_response, request, url_for
+from flask import Blueprint, g, jsonify, make_response, request, url_for
 
 from gateway.api import register_staged_file, rpc
 from gateway.auth import login_required
 from gateway.errors import error_response
+from gateway.quotas import upload_area
 from gateway.resumable import ChecksumMismatch, Gone, Upload, UploadArea, parse_metadata
 from gateway.uploads import check_declared_length, raw_chunks, sanitise_filename
 from services.common.config import get_settings
@@ -32,15 +33,6 @@ TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
 OFFSET_TYPE = "application/offset+octet-stream"
 
 tus = Blueprint("tus", __name__, url_prefix="/api/v1/deposits/<deposit_id>/uploads")
-
-
-def upload_area() -> UploadArea:
-    area = current_app.extensions.get("lodge.uploads")
-    if area is None:
-        settings = get_settings()
-        area = UploadArea(settings.upload_dir, settings.upload_expiry_seconds)
-        current_app.extensions["lodge.uploads"] = area
-    return area
 
 
 @tus.after_request
@@ -115,7 +107,11 @@ def create(deposit_id):
                            fields={"file": [f"accepted: {', '.join('.' + a for a in allowed)}"]})
     expected = {name: metadata[name].strip().lower() for name in ("sha256", "md5")
                 if metadata.get(name)}
-    upload = upload_area().create(deposit_id, g.actor["id"], filename, length, expected)
+    staged = policy["quota"]["staged_bytes"]
+    upload = upload_area().create(deposit_id, g.actor["id"], filename, length, expected,
+                                  max_uploads=get_settings().quotas.uploads,
+                                  staged_room=staged["limit"] - staged["used"],
+                                  file_rules=policy["file_rules"])
     response = make_response("", 201)
     response.headers["Location"] = url_for("tus.status", deposit_id=deposit_id,
                                            upload_id=upload.id, _external=True)
@@ -179,7 +175,8 @@ def _finish(area: UploadArea, upload: Upload) -> dict:
                                fields=wrong)
         stored = get_storage().adopt(new_key("staging", upload.deposit_id),
                                      area.part_path(upload.id), digests)
-        created = register_staged_file(upload.deposit_id, upload.filename, stored)
+        created = register_staged_file(upload.deposit_id, upload.filename, stored,
+                                       upload.file_rules)
     except BaseException:
         area.delete(upload.id)
         raise

@@ -21,11 +21,13 @@ from flask_babel import gettext as _
 from gateway import auth, deposit_form, identity, validation_report
 from gateway.i18n import LANGUAGES
 from gateway.models import User
+from gateway.quotas import quota_usage
 from gateway.reason_labels import system_reason_labels
 from gateway.staff.letters import tell_letters
 from services.common.auth import is_staff
 from services.common.contracts import STATUSES
-from services.common.exceptions import Forbidden, InvalidInput, LodgeError, NotFound
+from services.common.exceptions import (Forbidden, InvalidInput, LodgeError, NotFound,
+                                        QuotaExceeded)
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
 validation_report.register(portal)  # the report partial works on every page, staff's too
@@ -111,7 +113,9 @@ def home():
     with services() as rpc:
         deposits = rpc.intake.list_deposits(actor=g.actor, status=status, depositor_id=None,
                                             page=page, per_page=25)
-    return render_template("home.html", page=deposits, status=status, statuses=STATUSES)
+        quota = quota_usage(rpc, g.actor)
+    return render_template("home.html", page=deposits, status=status, statuses=STATUSES,
+                           quota=quota)
 
 
 @portal.get("/deposits/new")
@@ -125,10 +129,14 @@ def choose_profile():
 @portal.post("/deposits/new")
 @auth.login_required
 def start_deposit():
-    with services() as rpc:
-        deposit = rpc.intake.create_deposit(actor=g.actor,
-                                            profile_id=request.form.get("profile_id", ""),
-                                            metadata={})
+    try:
+        with services() as rpc:
+            deposit = rpc.intake.create_deposit(actor=g.actor,
+                                                profile_id=request.form.get("profile_id", ""),
+                                                metadata={})
+    except QuotaExceeded as err:  # the list of deposits shows which ones to finish
+        flash(err.message, "error")
+        return redirect(url_for("portal.home"))
     return redirect(url_for("portal.edit_deposit", deposit_id=deposit["id"]))
 
 
@@ -200,9 +208,10 @@ def edit_deposit(deposit_id):
                 flash(err.message, "error")
         labels = _reason_labels(rpc)
         prechecks = validation_report.kept_prechecks(rpc, record["files"])
+        quota = quota_usage(rpc, g.actor)
     return render_template(
         "edit_deposit.html", deposit=record, profile=profile, errors=errors, reasons=labels,
-        prechecks=prechecks,
+        prechecks=prechecks, quota=quota,
         extensions=[ext.lower().lstrip(".") for ext in profile["file_rules"]["allowed_extensions"]],
         widgets=deposit_form.widgets(profile["fields"], record["metadata"],
                                      errors.get("metadata", {}))), status

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +24,20 @@ def _env_bool(name: str, default: bool) -> bool:
 
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """What one patron may hold unfinished at once, and how long an untouched draft lives."""
+    drafts: int = 20  # deposits in draft or returned
+    staged_bytes: int = 10 * 1024 ** 3  # files on those deposits, and unfinished uploads
+    uploads: int = 10  # unfinished resumable uploads
+    draft_expiry_seconds: int = 180 * DAY
+    draft_warning_seconds: int = 14 * DAY  # the warning letter goes this long before
+    draft_expiry_interval: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,7 @@ class Settings:
     archive_max_ratio: int = 100
     archive_max_depth: int = 3
     archive_seconds: float = 300.0
+    quotas: Quotas = field(default_factory=Quotas)
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -133,8 +148,28 @@ def get_settings() -> Settings:
         archive_seconds=float(_env("LODGE_ARCHIVE_SECONDS", "300")),
         liveness_file=Path(os.environ["LODGE_LIVENESS_FILE"])
         if os.environ.get("LODGE_LIVENESS_FILE") else None,
+        quotas=quota_settings(),
         **storage_settings(data_dir),
     )
+
+
+def quota_settings() -> Quotas:
+    quotas = Quotas(
+        drafts=int(_env("LODGE_QUOTA_DRAFTS", str(Quotas.drafts))),
+        staged_bytes=int(_env("LODGE_QUOTA_STAGED_BYTES", str(Quotas.staged_bytes))),
+        uploads=int(_env("LODGE_QUOTA_UPLOADS", str(Quotas.uploads))),
+        draft_expiry_seconds=int(_env("LODGE_DRAFT_EXPIRY_SECONDS",
+                                      str(Quotas.draft_expiry_seconds))),
+        draft_warning_seconds=int(_env("LODGE_DRAFT_WARNING_SECONDS",
+                                       str(Quotas.draft_warning_seconds))),
+        draft_expiry_interval=float(_env("LODGE_DRAFT_EXPIRY_INTERVAL",
+                                         str(Quotas.draft_expiry_interval))))
+    if min(quotas.drafts, quotas.staged_bytes, quotas.uploads) < 1:
+        raise ValueError("LODGE_QUOTA_DRAFTS, _STAGED_BYTES and _UPLOADS must be at least 1")
+    if not 0 <= quotas.draft_warning_seconds < quotas.draft_expiry_seconds:
+        raise ValueError("LODGE_DRAFT_WARNING_SECONDS must be shorter than "
+                         "LODGE_DRAFT_EXPIRY_SECONDS")
+    return quotas
 
 
 STORAGE_BACKENDS = ("local", "s3")

@@ -478,6 +478,15 @@ class FixityFailed(EventSchema):
     dedupe_fields = ("event_id",)
 
 
+class DraftExpiring(EventSchema):
+    """An untouched draft will be removed with its files at `expires_at` unless touched."""
+    title = fields.Str(load_default="")
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    expires_at = DateTime(required=True)
+
+    dedupe_fields = ("expires_at",)
+
+
 class EmbargoLifted(EventSchema):
     item_id = fields.Str(required=True)
     identifier = fields.Str(required=True)
@@ -500,6 +509,7 @@ EVENTS: dict[tuple[str, str], type[EventSchema]] = {
     ("intake", "deposit_submitted"): DepositSubmitted,
     ("intake", "deposit_withdrawn"): DepositWithdrawn,
     ("intake", "deposit_status_changed"): DepositStatusChanged,
+    ("intake", "draft_expiring"): DraftExpiring,
     ("validation", "deposit_validated"): DepositValidated,
     ("approval", "deposit_approved"): DepositDecided,
     ("approval", "deposit_declined"): DepositDecided,
@@ -696,7 +706,7 @@ def rpc_contract(request: type[Schema], response: Schema | None = None):
 LETTER_TYPES = (
     "deposit_submitted", "validation_failed", "deposit_archived", "deposit_declined",
     "deposit_returned", "deposit_withdrawn", "deposit_created_on_behalf",
-    "review_requested", "review_overdue", "review_digest",
+    "review_requested", "review_overdue", "review_digest", "draft_expiring", "draft_expired",
 )
 LETTER_DELIVERY = ("immediate", "digest")
 
@@ -1091,3 +1101,21 @@ class SaveReasonRequest(ActorRequest):
 class ReasonKeyRequest(ActorRequest):
     kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
     code = fields.Str(required=True)
+
+
+# --- quotas ---
+
+class QuotaSchema(Lenient):
+    used = fields.Int(required=True)
+    limit = fields.Int(required=True)
+
+
+class QuotaUsageSchema(Lenient):
+    """A patron's unfinished work against the site's limits."""
+    drafts = fields.Nested(QuotaSchema, required=True)
+    staged_bytes = fields.Nested(QuotaSchema, required=True)
+
+
+class QuotaView(QuotaUsageSchema):
+    """As the API shows it: staged bytes also count unfinished uploads' declared lengths."""
+    uploads = fields.Nested(QuotaSchema, required=True)

@@ -53,3 +53,9 @@ class InvalidTransition(LodgeError):
 @deserialize_to_instance
 class TooLarge(LodgeError):
     code = "too_large"
+
+
+@deserialize_to_instance
+class QuotaExceeded(LodgeError):
+    """A patron holds as many unfinished things (drafts, uploads) as a site setting allows."""
+    code = "quota_exceeded"

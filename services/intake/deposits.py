@@ -9,12 +9,13 @@ from datetime import date, datetime, timezone
 from sqlalchemy import func, or_, select
 
 from services.common.auth import SYSTEM, has_role, is_staff, person_ref
+from services.common.config import Quotas
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.common.file_rules import extension_refusal
 from services.common.validation_messages import render
-from services.intake import lifecycle
+from services.intake import lifecycle, quotas as room
 from services.intake.lifecycle import EDITABLE, Status
 from services.intake.metadata import title_of, validate_metadata
 from services.intake.models import Deposit, DepositFile, HistoryEntry, Profile, ProfileVersion
@@ -132,7 +133,7 @@ def _metadata_errors(definition: dict, metadata: dict, complete: bool) -> None:
 
 
 def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict,
-                   on_behalf_of: dict | None) -> Deposit:
+                   on_behalf_of: dict | None, quotas: Quotas) -> Deposit:
     if on_behalf_of is not None and not has_role(actor, "staff"):
         raise Forbidden("Only staff may deposit on behalf of someone.",
                         fields={"on_behalf_of": ["needs the staff role"]})
@@ -144,6 +145,7 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
     definition = usable_profile(uow.session, actor, profile_id)
     _metadata_errors(definition, metadata, complete=False)
     depositor = on_behalf_of or actor
+    room.require_room_for_draft(uow.session, depositor["id"], quotas)
     now = _now()
     deposit = Deposit(
         id=uuid.uuid4().hex, profile_id=profile_id, profile_version=definition["version"],
@@ -235,18 +237,23 @@ def _require_editable(deposit: Deposit) -> None:
                        fields={"status": [f"is {deposit.status}"]})
 
 
-def upload_policy(session, actor: dict, deposit_id: str) -> dict:
-    """What the next upload to this deposit may be; the gateway enforces it as bytes arrive."""
+def upload_policy(session, actor: dict, deposit_id: str, quotas: Quotas) -> dict:
+    """What the next upload to this deposit may be; the gateway enforces it as bytes arrive.
+    `quota` is the depositor's room for staged bytes, before unfinished uploads take theirs."""
     deposit = depositor_deposit(session, actor, deposit_id)
     _require_editable(deposit)
     rules = profile_definition(session, deposit.profile_id, deposit.profile_version)["file_rules"]
     used = sum(f.size for f in deposit.files)
     _require_room_for_a_file(deposit, rules)
+    staged_room = room.staged_room(session, deposit.depositor_id, quotas)
+    if staged_room <= 0:
+        raise room.staging_full(staged_room, quotas)
     return {
         "deposit_id": deposit.id,
-        "max_file_size": min(rules["max_file_size"], rules["max_total_size"] - used),
+        "max_file_size": min(rules["max_file_size"], rules["max_total_size"] - used, staged_room),
         "allowed_extensions": rules["allowed_extensions"],
         "file_rules": rules,  # for validation's pre-check of the upload
+        "quota": room.usage(session, deposit.depositor_id, quotas),
     }
 
 
@@ -256,9 +263,11 @@ def _require_room_for_a_file(deposit: Deposit, rules: dict) -> None:
                        fields={"file": ["too many files"]})
 
 
-def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict) -> DepositFile:
+def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict,
+             quotas: Quotas) -> DepositFile:
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     _require_editable(deposit)
+    room.require_room_for_bytes(uow.session, deposit.depositor_id, file["size"], quotas)
     rules = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)["file_rules"]
     _require_room_for_a_file(deposit, rules)
     if sum(f.size for f in deposit.files) + file["size"] > rules["max_total_size"]:

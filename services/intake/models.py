@@ -69,6 +69,9 @@ class Deposit(Base):
     terms_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # when the depositor was warned that this untouched draft will be removed; a change
+    # after it (updated_at later) calls the removal off
+    expiry_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     files: Mapped[list[DepositFile]] = relationship(
         back_populates="deposit", order_by="DepositFile.created_at", cascade="all, delete-orphan")

@@ -18,6 +18,7 @@ from services.letters.models import DigestEntry, Letter, PendingReview, Recipien
 from services.letters.templates import DEFAULT_LOCALE, Parts, RenderError
 
 MAX_ATTEMPTS = 8
+DRAFT_EXPIRED = "draft_expired"  # intake's reason when it removes an abandoned draft
 DEPOSITOR_LETTERS = {
     "submitted": "deposit_submitted",
     "declined": "deposit_declined",
@@ -123,11 +124,24 @@ def preview(session, letter_type: str, locale: str | None, event: dict, base_url
 def letter_type_for(event: dict) -> str | None:
     """The depositor's letter for a status change, or None where that step sends none."""
     status = event["to_status"]
+    if status == "withdrawn" and event["reason_code"] == DRAFT_EXPIRED:
+        return "draft_expired"
     if status == "returned":
         return "validation_failed" if event["reason_code"] == "checks_failed" else "deposit_returned"
     if status == "submitted" and event.get("mediated_by") and event["revision"] == 1:
         return "deposit_created_on_behalf"
     return DEPOSITOR_LETTERS.get(status)
+
+
+def on_draft_expiring(session, key: str, event: dict, base_url: str) -> list[Letter]:
+    """Warn the depositor that their untouched draft will be removed on `due_date`."""
+    depositor = event["depositor"]
+    if not depositor.get("email"):
+        return []
+    letter = queue(session, key, {**event, "due_at": event["expires_at"]}, "draft_expiring",
+                   base_url, depositor["id"], depositor["email"], depositor["name"],
+                   depositor.get("locale"))
+    return [letter] if letter is not None else []
 
 
 def approvers_for(session, review: dict) -> list[Recipient]:

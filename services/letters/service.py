@@ -37,6 +37,16 @@ class LettersService:
         if to_send:
             self.deliver_due()
 
+    @handles_event("intake", "draft_expiring")
+    def on_draft_expiring(self, event):
+        with self.store.unit_of_work() as uow:
+            queued = letters.on_draft_expiring(
+                uow.session, c.dedupe_key("intake", "draft_expiring", event), event,
+                get_settings().base_url)
+            self._emit_failures(uow, queued)
+        if any(letter.status == "pending" for letter in queued):
+            self.deliver_due()
+
     # --- templates ---------------------------------------------------------------------
 
     @rpc

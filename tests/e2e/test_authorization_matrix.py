@@ -195,7 +195,8 @@ ROUTES: list[Row] = [
     # a file of a deposit not yet published is reachable by no one, through any item
     Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(404),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['unpublished_file']}"),
-    # --- REST API: letters, tus uploads ---
+    # --- REST API: letters, quota, tus uploads ---
+    Row("GET", "/api/v1/quota", api("deposit", 200), lambda w, c: "/api/v1/quota"),
     Row("GET", D + "/letters", api("deposit", 200, other=404),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/letters"),
     Row("POST", D + "/uploads", api("deposit", 403, other=404, owner=201, admin=201),

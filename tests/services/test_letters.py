@@ -272,3 +272,26 @@ def test_a_template_is_previewed_against_a_deposit_without_being_sent(letters, s
     with pytest.raises(InvalidInput):
         letters.preview_letter(letter_type="no_such_letter", deposit=deposit)
 
+
+
+def test_an_abandoned_draft_warns_its_depositor_once_then_says_it_was_removed(letters, smtp):
+    expires_at = datetime(2027, 6, 1, 12, 0, tzinfo=timezone.utc)
+    warning = loaded_event("intake", "draft_expiring", deposit_id="d1", revision=1,
+                           title="Über Moos", depositor=JURGEN, expires_at=expires_at)
+    letters.on_draft_expiring(warning)
+    letters.on_draft_expiring(warning)  # delivered twice: one letter
+    [message] = poll_until(lambda: smtp.to("jurgen@example.edu"), description="the warning")
+    assert message["Subject"] == 'Your unfinished deposit "Über Moos" will be removed on 2027-06-01'
+    assert "https://lodge.example.edu/deposits/d1" in message.get_body(("plain",)).get_content()
+    # touched and warned again later: a new warning with its new date
+    letters.on_draft_expiring(loaded_event(
+        "intake", "draft_expiring", deposit_id="d1", revision=1, title="Über Moos",
+        depositor=JURGEN, expires_at=expires_at + timedelta(days=180)))
+    letters.on_deposit_status_changed(changed("withdrawn", "draft_expired"))
+    subjects = [m["Subject"] for m in poll_until(
+        lambda: len(smtp.to("jurgen@example.edu")) == 3 and smtp.to("jurgen@example.edu"),
+        description="three letters")]
+    assert subjects[1:] == ['Your unfinished deposit "Über Moos" will be removed on 2027-11-28',
+                            'Your unfinished deposit "Über Moos" was removed']
+    assert [e["letter_type"] for e in outbox(letters.database, "letter_sent")] == [
+        "draft_expiring", "draft_expiring", "draft_expired"]

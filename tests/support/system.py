@@ -304,6 +304,10 @@ class LodgeSystem:
             "LODGE_SECRET_KEY": "e2e-" + uuid.uuid4().hex + uuid.uuid4().hex,
             "LODGE_COOKIE_SECURE": "false",
             "LODGE_HANDLER_RETRY_DELAY_MS": "100",
+            # one test user makes hundreds of drafts and uploads in a session; the tests of
+            # these limits set their own
+            "LODGE_QUOTA_DRAFTS": "100000", "LODGE_QUOTA_UPLOADS": "100000",
+            "LODGE_QUOTA_STAGED_BYTES": str(1 << 40),
             "PYTHONUNBUFFERED": "1",
         })
         for owner, url in self.database_urls.items():
