@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
@@ -86,31 +86,48 @@ def _failure_keys(username: str, address: str) -> dict[str, int]:
             f"address:{address}": MAX_FAILURES_PER_ADDRESS}
 
 
-def sign_in_blocked_for(session: Session, username: str, address: str) -> int:
-    """Seconds until another try is allowed; 0 if one is allowed now."""
-    since = _now() - FAILURE_WINDOW
+def _lock_keys(session: Session, keys) -> None:
+    """Attempts on the same keys wait for each other until the transaction ends. PostgreSQL:
+    transaction advisory locks, taken in one order so two attempts never deadlock. SQLite
+    has one writer: the delete that starts `reserve_sign_in` already holds it."""
+    if session.get_bind().dialect.name == "postgresql":
+        for key in sorted(keys):
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                            {"key": key})
+
+
+def reserve_sign_in(session: Session, username: str, address: str | None) -> tuple[int, list[int]]:
+    """Check and record a password sign-in in one atomic step, before the password is
+    verified: the seconds until another try is allowed (nothing recorded), or 0 and the
+    failures recorded in advance, which `forgive_sign_in` removes if the password is right.
+    N parallel wrong passwords therefore never get past the limit together."""
+    now = _now()
+    since = now - FAILURE_WINDOW
+    session.execute(delete(FailedSignIn).where(FailedSignIn.at < since))
+    limits = _failure_keys(username, address or "unknown")
+    _lock_keys(session, limits)
     wait = 0
-    for key, limit in _failure_keys(username, address).items():
+    for key, limit in limits.items():
         times = session.scalars(select(FailedSignIn.at).where(
             FailedSignIn.key == key, FailedSignIn.at > since)
             .order_by(FailedSignIn.at.desc()).limit(limit)).all()
         if len(times) >= limit:
             # the oldest of the last `limit` failures must leave the window first
             free_at = times[-1] + FAILURE_WINDOW
-            wait = max(wait, math.ceil((free_at - _now()).total_seconds()))
-    return max(wait, 0)
+            wait = max(wait, math.ceil((free_at - now).total_seconds()), 1)
+    if wait:
+        return wait, []
+    rows = [FailedSignIn(key=key, at=now) for key in limits]
+    session.add_all(rows)
+    session.flush()
+    return 0, [row.id for row in rows]
 
 
-def record_failed_sign_in(session: Session, username: str, address: str) -> None:
-    now = _now()
-    session.execute(delete(FailedSignIn).where(FailedSignIn.at < now - FAILURE_WINDOW))
-    for key in _failure_keys(username, address):
-        session.add(FailedSignIn(key=key, at=now))
-
-
-def clear_failed_sign_ins(session: Session, username: str) -> None:
+def forgive_sign_in(session: Session, username: str, reserved: list[int]) -> None:
+    """The password was right: this try is no failure, and the account's failures are cleared."""
     account_key = next(iter(_failure_keys(username, "")))
-    session.execute(delete(FailedSignIn).where(FailedSignIn.key == account_key))
+    session.execute(delete(FailedSignIn).where(
+        (FailedSignIn.key == account_key) | FailedSignIn.id.in_(reserved)))
 
 
 # --- sign-in sessions ---------------------------------------------------------------------

@@ -15,6 +15,9 @@ from lodge.registry import SERVICE_CLASSES
 from services.common.config import DATABASE_OWNERS, get_settings
 
 DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
+# what gunicorn accepts before the app runs: the request line, the header count, one header
+REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 60,
+                  "limit_request_field_size": 8190}
 
 
 @click.group()
@@ -139,8 +142,12 @@ def gateway(bind):
             self.cfg.set("threads", int(os.environ.get("LODGE_GATEWAY_THREADS", "8")))
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 120)
-            # gunicorn's most: long ?filename= URLs reach the app, which answers in JSON
-            self.cfg.set("limit_request_line", 8190)
+            # refused by gunicorn with a 400 before the app runs; gunicorn's most for the
+            # line, so long ?filename= URLs reach the app, which answers in JSON
+            for setting, value in REQUEST_LIMITS.items():
+                self.cfg.set(setting, value)
+            # gateway/proxies.py alone decides what forwarded headers to believe
+            self.cfg.set("forwarded_allow_ips", "")
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if os.environ.get("LODGE_ACCESS_LOG") else None)
