@@ -135,6 +135,10 @@ def gateway(bind):
 
     from gateway import create_app
 
+    problems = get_settings().production_problems()
+    if problems:
+        raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
+
     class Gateway(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind or os.environ.get("LODGE_GATEWAY_BIND", "127.0.0.1:8000"))

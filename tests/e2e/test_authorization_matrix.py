@@ -401,7 +401,8 @@ ROUTES: list[Row] = [
     # --- operations ---
     Row("GET", "/healthz", everyone(200), lambda w, c: "/healthz"),
     Row("GET", "/readyz", everyone(200), lambda w, c: "/readyz"),
-    Row("GET", "/metrics", everyone(200), lambda w, c: "/metrics"),
+    # Prometheus's own token opens it (tests/e2e/test_gateway.py), no caller's
+    Row("GET", "/metrics", everyone(401), lambda w, c: "/metrics"),
     Row("GET", "/static/<path:filename>", everyone(200), lambda w, c: "/static/lodge.css"),
 ]
 
