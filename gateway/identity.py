@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
@@ -76,7 +76,36 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    return user
+    return user if user.deactivated_at is None else None
+
+
+def deactivate(session: Session, user: User) -> None:
+    """At once: every session ends, every token is revoked, and roles that came from OIDC
+    claims are dropped (the next sign-in after reactivation brings back what the claims say)."""
+    now = _now()
+    user.deactivated_at = user.deactivated_at or now
+    session.execute(update(SignInSession).where(SignInSession.user_id == user.id,
+                                                SignInSession.ended_at.is_(None))
+                    .values(ended_at=now))
+    session.execute(update(ApiToken).where(ApiToken.user_id == user.id,
+                                           ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    if user.oidc_subject:
+        user.roles = []
+
+
+def reactivate(user: User) -> None:
+    user.deactivated_at = None
+
+
+def roles_now(user: User, max_claim_age: timedelta, fallback: tuple[str, ...]) -> list[str]:
+    """The roles a token of `user` acts with. Roles from OIDC claims are only as fresh as the
+    last sign-in; Lodge cannot ask the identity provider without the person, so once that
+    is older than `max_claim_age` only the `fallback` roles count until they sign in again."""
+    if not user.oidc_subject:
+        return list(user.roles)
+    if user.signed_in_at is not None and _now() - user.signed_in_at <= max_claim_age:
+        return list(user.roles)
+    return [role for role in user.roles if role in fallback]
 
 
 # --- rate limiting of password sign-in ----------------------------------------------------
@@ -135,6 +164,7 @@ def forgive_sign_in(session: Session, username: str, reserved: list[int]) -> Non
 def start_session(session: Session, user: User) -> str:
     """A new session id for the cookie; only its hash is stored."""
     session_id = secrets.token_urlsafe(32)
+    session.execute(update(User).where(User.id == user.id).values(signed_in_at=_now()))
     session.add(SignInSession(id_hash=_sha256(session_id), user_id=user.id))
     return session_id
 
@@ -148,9 +178,13 @@ def user_for_session(session: Session, session_id: str) -> User | None:
     if now - row.seen_at > IDLE_TIMEOUT or now - row.created_at > ABSOLUTE_TIMEOUT:
         row.ended_at = now
         return None
+    user = session.get(User, row.user_id)
+    if user is None or user.deactivated_at is not None:
+        row.ended_at = now
+        return None
     if now - row.seen_at > LAST_USED_PRECISION:
         row.seen_at = now
-    return session.get(User, row.user_id)
+    return user
 
 
 def end_session(session: Session, session_id: str) -> None:
@@ -172,17 +206,28 @@ def scopes_for(user: User) -> tuple[str, ...]:
     return tuple(scopes)
 
 
+def check_token_lifetime(days: int, max_days: int) -> None:
+    if not 1 <= days <= max_days:
+        raise ValueError(f"a token lives from 1 to {max_days} days")
+
+
 def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str] | None = None,
-                name: str = "", created_by: User | None = None) -> str:
-    """A new token; the value is returned once and only its SHA-256 is kept."""
+                name: str = "", created_by: User | None = None, *, days: int,
+                max_days: int) -> str:
+    """A new token living `days` (at most the site's `max_days`); the value is returned once
+    and only its SHA-256 is kept."""
     scopes = tuple(scopes) if scopes is not None else scopes_for(user)
     unknown = set(scopes) - set(TOKEN_SCOPES)
     if unknown or not scopes:
         raise ValueError(f"scopes must be some of {', '.join(TOKEN_SCOPES)}")
+    check_token_lifetime(days, max_days)
+    if user.deactivated_at is not None:
+        raise ValueError("the account is deactivated")
     token = "lodge_" + secrets.token_urlsafe(32)
     session.add(ApiToken(id=uuid.uuid4().hex, user_id=user.id, token_hash=_sha256(token),
                          prefix=token[:12], scopes=[s for s in TOKEN_SCOPES if s in scopes],
-                         name=name.strip()[:100], created_by=(created_by or user).id))
+                         name=name.strip()[:100], created_by=(created_by or user).id,
+                         expires_at=_now() + timedelta(days=days)))
     return token
 
 
@@ -193,14 +238,16 @@ class TokenHolder:
 
 
 def holder_of_token(session: Session, token: str) -> TokenHolder | None:
+    """The holder of a live token: not revoked, not expired, its account active."""
+    now = _now()
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(token),
-                                                ApiToken.revoked_at.is_(None)))
+                                                ApiToken.revoked_at.is_(None),
+                                                ApiToken.expires_at > now))
     if row is None:
         return None
     user = session.get(User, row.user_id)
-    if user is None:
+    if user is None or user.deactivated_at is not None:
         return None
-    now = _now()
     # a write per request would cost more than it tells; a minute's precision is enough
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
         row.last_used_at = now
@@ -209,7 +256,7 @@ def holder_of_token(session: Session, token: str) -> TokenHolder | None:
 
 def tokens_of(session: Session, user_id: str | None = None) -> list[ApiToken]:
     """Live tokens, newest first: one user's, or everyone's when user_id is None."""
-    query = select(ApiToken).where(ApiToken.revoked_at.is_(None))
+    query = select(ApiToken).where(ApiToken.revoked_at.is_(None), ApiToken.expires_at > _now())
     if user_id is not None:
         query = query.where(ApiToken.user_id == user_id)
     return list(session.scalars(query.order_by(ApiToken.created_at.desc())))
@@ -303,6 +350,8 @@ def provision_oidc_user(session: Session, issuer: str, claims: dict,
                     oidc_issuer=issuer, oidc_subject=subject)
         session.add(user)
     else:
-        user.name, user.email, user.groups, user.roles = name, email or user.email, groups, roles
+        user.name, user.email, user.groups = name, email or user.email, groups
+        if user.deactivated_at is None:  # a deactivated account gets no roles back
+            user.roles = roles
     session.flush()
     return user

@@ -176,7 +176,9 @@ def expire_uploads():
 @click.option("--scope", "scopes", multiple=True, type=click.Choice(["deposit", "review", "manage"]),
               help="repeatable; default: every scope the user's roles can use")
 @click.option("--name", default="", help="what the token is for, shown on the token pages")
-def token(username, scopes, name):
+@click.option("--days", type=int, default=None,
+              help="how long it lives; default and most: LODGE_TOKEN_MAX_DAYS")
+def token(username, scopes, name, days):
     """Print a new API token for USERNAME (shown once; only its hash is kept)."""
     from sqlalchemy import select
 
@@ -189,7 +191,12 @@ def token(username, scopes, name):
         user = uow.session.scalar(select(User).where(User.username == username))
         if user is None:
             raise click.ClickException(f"there is no user {username!r}")
-        click.echo(issue_token(uow.session, user, scopes or None, name=name or "lodge token"))
+        max_days = get_settings().token_max_days
+        try:
+            click.echo(issue_token(uow.session, user, scopes or None, name=name or "lodge token",
+                                   days=days or max_days, max_days=max_days))
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
 
 
 def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:

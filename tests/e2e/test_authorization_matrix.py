@@ -124,6 +124,15 @@ class World:
             "scopes": ["deposit"]}), 201)
         return ({*self._token_ids()} - before).pop()
 
+    def account_id(self, username: str) -> str:
+        engine = create_engine(self.system.database_urls["gateway"])
+        try:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql(
+                    "SELECT id FROM users WHERE username = %s", (username,)).scalar_one()
+        finally:
+            engine.dispose()
+
     def _token_ids(self):
         engine = create_engine(self.system.database_urls["gateway"])
         try:
@@ -247,6 +256,10 @@ ROUTES: list[Row] = [
         lambda w, c: "/api/v1/staff/patrons?q=sam"),
     Row("GET", "/api/v1/staff/deposits", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/staff/deposits"),
+    # reactivating an active account changes nothing, so every caller may try it
+    Row("PATCH", "/api/v1/staff/accounts/<user_id>", api("manage", 200, allowed=("admin",)),
+        lambda w, c: f"/api/v1/staff/accounts/{w.account_id('faculty')}",
+        body=lambda w, c: {"active": True}),
     Row("GET", "/api/v1/staff/statistics", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/staff/statistics"),
     # --- REST API: inventory ---
@@ -336,6 +349,10 @@ ROUTES: list[Row] = [
     Row("POST", "/staff/tokens/<token_id>/revoke", page(302, allowed=("admin",), post=True),
         lambda w, c: f"/staff/tokens/{w.fresh_token_of('faculty')}/revoke",
         body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/accounts", page(200, allowed=("admin",)), lambda w, c: "/staff/accounts"),
+    Row("POST", "/staff/accounts/<user_id>", page(302, allowed=("admin",), post=True),
+        lambda w, c: f"/staff/accounts/{w.account_id('faculty')}",
+        body=lambda w, c: {"active": "true"}, form=True),
     Row("GET", "/staff/dashboard", page(200, allowed=STAFFISH), lambda w, c: "/staff/dashboard"),
     Row("GET", "/staff/deposits", page(200, allowed=STAFFISH), lambda w, c: "/staff/deposits"),
     Row("GET", "/staff/mediated", page(200, allowed=("staff", "admin")),
