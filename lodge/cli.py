@@ -171,6 +171,27 @@ def expire_uploads():
     click.echo(f"expired {len(removed)} upload(s)")
 
 
+@main.command("warn-expiring-tokens")
+def warn_expiring_tokens():
+    """Write to the owners of API tokens that expire within LODGE_TOKEN_WARNING_DAYS (run it
+    daily from a timer or CronJob)."""
+    from datetime import timedelta
+
+    from gateway.rpc import RpcPool
+    from gateway.token_letters import warn_owners
+    from services.common.db import Database
+
+    require_broker()
+    settings = get_settings()
+    pool = RpcPool(settings.amqp_uri, 1, settings.rpc_timeout)
+    try:
+        warned = warn_owners(Database(settings.database_url("gateway"), "gateway"), pool.client,
+                             timedelta(days=settings.token_warning_days))
+    finally:
+        pool.close()
+    click.echo(f"warned the owners of {warned} token(s)")
+
+
 @main.command()
 @click.argument("username")
 @click.option("--scope", "scopes", multiple=True, type=click.Choice(["deposit", "review", "manage"]),

@@ -85,7 +85,8 @@ def test_every_letter_type_has_an_english_template():
         ("submitted", None), ("declined", None), ("archived", None), ("withdrawn", None),
         ("returned", "checks_failed"), ("returned", None)]}
     on_disk = {p.name.removesuffix(".de.txt") for p in Path(DEFAULTS).glob("*.de.txt")}
-    assert types | {"deposit_created_on_behalf"} == on_disk  # every depositor letter in German
+    # every letter to depositors and token owners in German
+    assert types | {"deposit_created_on_behalf", "token_expiring"} == on_disk
     for path in Path(DEFAULTS).glob("*.txt"):  # every default has both parts
         assert path.with_suffix(".html").exists(), path.name
 
