@@ -1,5 +1,5 @@
 """Accounts and tokens on a whole Lodge: owners are warned before a token expires, and a
-deactivated approver gets no more staff letters."""
+deactivated approver gets no more staff letters nor reviews."""
 from __future__ import annotations
 
 import subprocess
@@ -36,7 +36,7 @@ def test_the_owner_of_a_token_that_expires_soon_gets_one_letter(lodge_system):
     assert len(warnings()) == 1
 
 
-def test_a_deactivated_approver_gets_no_staff_letters(lodge_system):
+def test_a_deactivated_approver_gets_no_staff_letters_nor_reviews(lodge_system):
     admin, student = lodge_system.client("admin"), lodge_system.client("student")
     [ari] = [p for p in expect(admin.get("/api/v1/staff/patrons?q=approver2"), 200)["items"]
              if p["username"] == "approver2"]
@@ -53,5 +53,10 @@ def test_a_deactivated_approver_gets_no_staff_letters(lodge_system):
         # both approvers' letters are queued together: once Alex has his, Ari would have hers
         poll_until(lambda: about_it("approver@example.edu"), description="Alex's letter")
         assert about_it("approver2@example.edu") == []
+        # nor can the review be handed to her
+        colleagues = expect(lodge_system.client("approver").get(
+            f"/api/v1/reviews/{deposit['id']}/colleagues"), 200)["items"]
+        usernames = {person["username"] for person in colleagues}
+        assert "approver" in usernames and "approver2" not in usernames
     finally:
         expect(admin.patch(f"/api/v1/staff/accounts/{ari['id']}", json={"active": True}), 200)
