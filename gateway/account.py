@@ -112,8 +112,8 @@ def _new_token(session, holder: User, allowed: tuple[str, ...], creator: User):
     try:
         token = identity.issue_token(session, holder, scopes, name=request.form.get("name", ""),
                                      created_by=creator, days=days, max_days=max_days)
-    except ValueError as err:  # a deactivated account
-        flash(str(err), "error")
+    except ValueError:  # the lifetime and scopes are checked above: a deactivated account
+        flash(_("That account is deactivated."), "error")
         return None, {}, 422
     return token, {}, 201
 

@@ -132,7 +132,10 @@ def reserve_sign_in(session: Session, username: str, address: str | None) -> tup
     N parallel wrong passwords therefore never get past the limit together."""
     now = _now()
     since = now - FAILURE_WINDOW
-    session.execute(delete(FailedSignIn).where(FailedSignIn.at < since))
+    # rows another attempt is deleting are skipped: two attempts never wait on each other here
+    expired = select(FailedSignIn.id).where(FailedSignIn.at < since).with_for_update(
+        skip_locked=True)
+    session.execute(delete(FailedSignIn).where(FailedSignIn.id.in_(expired)))
     limits = _failure_keys(username, address or "unknown")
     _lock_keys(session, limits)
     wait = 0
@@ -206,11 +209,6 @@ def scopes_for(user: User) -> tuple[str, ...]:
     return tuple(scopes)
 
 
-def check_token_lifetime(days: int, max_days: int) -> None:
-    if not 1 <= days <= max_days:
-        raise ValueError(f"a token lives from 1 to {max_days} days")
-
-
 def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str] | None = None,
                 name: str = "", created_by: User | None = None, *, days: int,
                 max_days: int) -> str:
@@ -220,7 +218,8 @@ def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str
     unknown = set(scopes) - set(TOKEN_SCOPES)
     if unknown or not scopes:
         raise ValueError(f"scopes must be some of {', '.join(TOKEN_SCOPES)}")
-    check_token_lifetime(days, max_days)
+    if not 1 <= days <= max_days:
+        raise ValueError(f"a token lives from 1 to {max_days} days")
     if user.deactivated_at is not None:
         raise ValueError("the account is deactivated")
     token = "lodge_" + secrets.token_urlsafe(32)
