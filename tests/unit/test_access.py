@@ -74,3 +74,22 @@ def test_the_scheme_a_client_used_is_believed_only_from_trusted_proxies(monkeypa
         assert client_scheme("10.0.0.1", None, "http") == "http"
     finally:
         get_settings.cache_clear()
+
+
+def test_the_environ_itself_carries_the_client_so_the_access_log_shows_it(monkeypatch):
+    """gunicorn logs `%(h)s` from the very environ dict the app was given, after the app."""
+    from gateway.proxies import ClientAddress
+    from services.common.config import get_settings
+    monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
+    get_settings.cache_clear()
+    try:
+        seen = {}
+        app = ClientAddress(lambda environ, start: seen.update(environ) or [b""])
+        environ = {"REMOTE_ADDR": "10.0.0.1", "wsgi.url_scheme": "http",
+                   "HTTP_X_FORWARDED_FOR": "198.51.100.7, 10.0.0.9",
+                   "HTTP_X_FORWARDED_PROTO": "https"}
+        app(environ, None)
+        assert environ["REMOTE_ADDR"] == seen["REMOTE_ADDR"] == "198.51.100.7"
+        assert environ["wsgi.url_scheme"] == "https"
+    finally:
+        get_settings.cache_clear()
