@@ -33,8 +33,8 @@ def parse_address(text: str | None):
         return None
 
 
-def within(address, networks) -> bool:
-    return address is not None and any(address in network for network in networks)
+def within(address, among) -> bool:
+    return address is not None and any(address in network for network in among)
 
 
 def trusted_proxies() -> tuple:
