@@ -23,6 +23,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(overrides or {})
+    from gateway.proxies import ClientAddress
+    app.wsgi_app = ClientAddress(app.wsgi_app)
 
     from gateway.rpc import RpcPool
     app.extensions["lodge.database"] = Database(settings.database_url("gateway"), source="gateway")

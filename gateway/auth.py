@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
 from wtforms.validators import ValidationError
 
-from gateway import identity
+from gateway import identity, oidc
 from gateway.models import User
+from services.common.config import get_settings
 
 csrf = CSRFProtect()
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -62,8 +64,10 @@ def _load_actor() -> None:
         with _database().unit_of_work() as uow:
             holder = identity.holder_of_token(uow.session, token)
             if holder is None:
-                abort(401, description="The API token is not valid.")
-            g.actor = identity.actor_for(holder.user)
+                abort(401, description="The API token is not valid, has expired or its "
+                                       "account is deactivated.")
+            g.actor = {**identity.actor_for(holder.user),
+                       "roles": identity.roles_now(holder.user, *_claim_role_policy())}
             g.token_scopes = holder.scopes
         return
     session_id = session.get("sid")
@@ -75,6 +79,12 @@ def _load_actor() -> None:
             session.pop("sid", None)
             return
         g.actor = identity.actor_for(user)
+
+
+def _claim_role_policy() -> tuple[timedelta, tuple[str, ...]]:
+    """How long roles from OIDC claims count after a sign-in, and the roles left after."""
+    mapping = oidc.settings().mapping if oidc.settings() else identity.ClaimMapping()
+    return (timedelta(days=get_settings().oidc_roles_max_age_days), mapping.default_roles)
 
 
 def register(app: Flask) -> None:

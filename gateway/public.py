@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask_babel import gettext as _
 
 from gateway import landing
-from gateway.access import files_visible, request_address
+from gateway.access import files_visible
 from services.common.auth import is_staff
 from services.common.config import get_settings
 from services.common.exceptions import InvalidInput, NotFound
@@ -39,7 +39,7 @@ def item(item_id):
                       if g.actor and is_staff(g.actor) else None)
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
-    visible = files_visible(record, g.actor, request_address(request))
+    visible = files_visible(record, g.actor, request.remote_addr)
     url = absolute(url_for("public.item", item_id=item_id))
 
     def file_url(stored):

@@ -23,11 +23,12 @@ TEXT_PREVIEW_BYTES = 64 * 1024
 
 
 def colleagues(approver_groups: list[str]) -> list[dict]:
-    """Approvers who may review a task of these groups (managers review everything).
+    """Active approvers who may review a task of these groups (managers review everything).
     Staff accounts are few, so they are filtered here rather than by JSON queries."""
     wanted = set(approver_groups)
     with current_app.extensions["lodge.database"].reading() as session:
-        people = [actor_for(user) for user in session.scalars(select(User).order_by(User.name))]
+        people = [actor_for(user) for user in session.scalars(
+            select(User).where(User.deactivated_at.is_(None)).order_by(User.name))]
     return [person for person in people
             if set(person["roles"]) & {"manager", "admin"} or ("approver" in person["roles"] and (
                 not wanted or wanted & set(person["groups"])))]

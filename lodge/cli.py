@@ -15,6 +15,9 @@ from lodge.registry import SERVICE_CLASSES
 from services.common.config import DATABASE_OWNERS, get_settings
 
 DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
+# what gunicorn accepts before the app runs: the request line, the header count, one header
+REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 60,
+                  "limit_request_field_size": 8190}
 
 
 @click.group()
@@ -179,6 +182,10 @@ def gateway(bind):
 
     from gateway import create_app
 
+    problems = get_settings().production_problems()
+    if problems:
+        raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
+
     class Gateway(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind or os.environ.get("LODGE_GATEWAY_BIND", "127.0.0.1:8000"))
@@ -186,8 +193,12 @@ def gateway(bind):
             self.cfg.set("threads", int(os.environ.get("LODGE_GATEWAY_THREADS", "8")))
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 120)
-            # gunicorn's most: long ?filename= URLs reach the app, which answers in JSON
-            self.cfg.set("limit_request_line", 8190)
+            # refused by gunicorn with a 400 before the app runs; gunicorn's most for the
+            # line, so long ?filename= URLs reach the app, which answers in JSON
+            for setting, value in REQUEST_LIMITS.items():
+                self.cfg.set(setting, value)
+            # gateway/proxies.py alone decides what forwarded headers to believe
+            self.cfg.set("forwarded_allow_ips", "")
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if os.environ.get("LODGE_ACCESS_LOG") else None)
@@ -210,12 +221,35 @@ def expire_uploads():
     click.echo(f"expired {len(removed)} upload(s), removed {len(partials)} partial file(s)")
 
 
+@main.command("warn-expiring-tokens")
+def warn_expiring_tokens():
+    """Write to the owners of API tokens that expire within LODGE_TOKEN_WARNING_DAYS (run it
+    daily from a timer or CronJob)."""
+    from datetime import timedelta
+
+    from gateway.rpc import RpcPool
+    from gateway.token_letters import warn_owners
+    from services.common.db import Database
+
+    require_broker()
+    settings = get_settings()
+    pool = RpcPool(settings.amqp_uri, 1, settings.rpc_timeout)
+    try:
+        warned = warn_owners(Database(settings.database_url("gateway"), "gateway"), pool.client,
+                             timedelta(days=settings.token_warning_days))
+    finally:
+        pool.close()
+    click.echo(f"warned the owners of {warned} token(s)")
+
+
 @main.command()
 @click.argument("username")
 @click.option("--scope", "scopes", multiple=True, type=click.Choice(["deposit", "review", "manage"]),
               help="repeatable; default: every scope the user's roles can use")
 @click.option("--name", default="", help="what the token is for, shown on the token pages")
-def token(username, scopes, name):
+@click.option("--days", type=int, default=None,
+              help="how long it lives; default and most: LODGE_TOKEN_MAX_DAYS")
+def token(username, scopes, name, days):
     """Print a new API token for USERNAME (shown once; only its hash is kept)."""
     from sqlalchemy import select
 
@@ -228,7 +262,12 @@ def token(username, scopes, name):
         user = uow.session.scalar(select(User).where(User.username == username))
         if user is None:
             raise click.ClickException(f"there is no user {username!r}")
-        click.echo(issue_token(uow.session, user, scopes or None, name=name or "lodge token"))
+        max_days = get_settings().token_max_days
+        try:
+            click.echo(issue_token(uow.session, user, scopes or None, name=name or "lodge token",
+                                   days=days or max_days, max_days=max_days))
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
 
 
 def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:

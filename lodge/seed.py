@@ -79,7 +79,9 @@ def seed_demo() -> bool:
         if uow.session.scalar(select(func.count()).select_from(User)):
             return False
         staff_actors = []
-        for username, name, groups, roles in DEMO_USERS:
+        # password 'demo' for everyone: never on a site unless asked for
+        demo_accounts = settings.on_embedded_defaults or settings.seed_demo_accounts
+        for username, name, groups, roles in DEMO_USERS if demo_accounts else ():
             user = identity.create_user(uow.session, username, name, f"{username}@example.edu",
                                         DEMO_PASSWORD, groups, roles, enforce_policy=False)
             if STAFF_ROLES.intersection(roles):

@@ -7,7 +7,7 @@ import uuid
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from sqlalchemy import or_, select
 
-from gateway.access import files_visible, request_address
+from gateway.access import files_visible
 from gateway.api import schemas
 from gateway.api.openapi import openapi_document
 from gateway.auth import login_required, roles_required
@@ -280,7 +280,7 @@ def download_item_file(item_id, file_id):
     with rpc() as services:
         item = services.inventory.get_item(item_id=item_id)
         stored = services.inventory.get_item_file(item_id=item_id, file_id=file_id)
-    if not files_visible(item, g.actor, request_address(request)):
+    if not files_visible(item, g.actor, request.remote_addr):
         raise NotFound("There is no such file.")
     response = send_stored(stored, inline=stored["media_type"].startswith(INLINE_SAFE))
     response.headers["Digest"] = "sha-256=" + base64.b64encode(

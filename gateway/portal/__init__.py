@@ -52,15 +52,16 @@ def login():
     """Local accounts; "Sign in with <institution>" leads to OpenID Connect when configured."""
     if request.method == "POST":
         username = request.form.get("username", "")
-        address = request.remote_addr or "unknown"
-        with current_app.extensions["lodge.database"].unit_of_work() as uow:
-            wait = identity.sign_in_blocked_for(uow.session, username, address)
-            user = None if wait else identity.authenticate(
-                uow.session, username, request.form.get("password", ""))
-            if user is None and not wait:
-                identity.record_failed_sign_in(uow.session, username, address)
-            elif user is not None:
-                identity.clear_failed_sign_ins(uow.session, username)
+        database = current_app.extensions["lodge.database"]
+        with database.unit_of_work() as uow:
+            wait, reserved = identity.reserve_sign_in(uow.session, username, request.remote_addr)
+        user = None
+        if not wait:
+            with database.unit_of_work() as uow:
+                user = identity.authenticate(uow.session, username,
+                                             request.form.get("password", ""))
+                if user is not None:
+                    identity.forgive_sign_in(uow.session, username, reserved)
         if wait:
             minutes = max(1, round(wait / 60))
             flash(_("Too many failed sign-ins. Try again in %(minutes)d minute(s).",

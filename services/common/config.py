@@ -6,9 +6,14 @@ import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
+MIN_SECRET_KEY_LENGTH = 32
+# words of the example values people forget to replace
+PLACEHOLDER_WORDS = ("change", "example", "placeholder", "replace", "secret", "todo", "xxx", "***")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _env(name: str, default: str) -> str:
@@ -87,6 +92,37 @@ class Settings:
     archive_max_depth: int = 3
     archive_seconds: float = 300.0
     quotas: Quotas = field(default_factory=Quotas)
+    # Prometheus scrapes /metrics with this Bearer token; without one /metrics is off
+    metrics_token: str = ""
+    # the demo accounts (password 'demo'); always on the embedded defaults
+    seed_demo_accounts: bool = False
+    # API tokens: the longest lifetime one may be given, and when its owner is warned
+    token_max_days: int = 365
+    token_warning_days: int = 14
+    # roles from OIDC claims count this long after the last sign-in, then until the next
+    oidc_roles_max_age_days: float = 7.0
+
+    @property
+    def on_embedded_defaults(self) -> bool:
+        """One machine, SQLite databases: `lodge run` as a developer or a trial starts it."""
+        return all(self.database_url(owner).startswith("sqlite") for owner in DATABASE_OWNERS)
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve a site; none on the embedded defaults."""
+        if self.on_embedded_defaults:
+            return []
+        problems = []
+        key = os.environ.get("LODGE_SECRET_KEY", "")
+        if not key:
+            problems.append("LODGE_SECRET_KEY is not set")
+        elif len(key) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"LODGE_SECRET_KEY has fewer than {MIN_SECRET_KEY_LENGTH} characters")
+        elif any(word in key.lower() for word in PLACEHOLDER_WORDS):
+            problems.append("LODGE_SECRET_KEY is a placeholder; use a random value")
+        base = urlsplit(self.base_url)
+        if base.scheme != "https" and base.hostname not in LOOPBACK_HOSTS:
+            problems.append("LODGE_BASE_URL must be https:// (letters and identifiers use it)")
+        return problems
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
@@ -149,6 +185,11 @@ def get_settings() -> Settings:
         liveness_file=Path(os.environ["LODGE_LIVENESS_FILE"])
         if os.environ.get("LODGE_LIVENESS_FILE") else None,
         quotas=quota_settings(),
+        metrics_token=_env("LODGE_METRICS_TOKEN", ""),
+        seed_demo_accounts=_env_bool("LODGE_SEED_DEMO_ACCOUNTS", False),
+        token_max_days=int(_env("LODGE_TOKEN_MAX_DAYS", "365")),
+        token_warning_days=int(_env("LODGE_TOKEN_WARNING_DAYS", "14")),
+        oidc_roles_max_age_days=float(_env("LODGE_OIDC_ROLES_MAX_AGE_DAYS", "7")),
         **storage_settings(data_dir),
     )
 

@@ -707,6 +707,7 @@ LETTER_TYPES = (
     "deposit_submitted", "validation_failed", "deposit_archived", "deposit_declined",
     "deposit_returned", "deposit_withdrawn", "deposit_created_on_behalf",
     "review_requested", "review_overdue", "review_digest", "draft_expiring", "draft_expired",
+    "token_expiring",
 )
 LETTER_DELIVERY = ("immediate", "digest")
 
@@ -767,6 +768,16 @@ class LetterTemplateSummarySchema(Lenient):
     has_own_default = fields.Bool(required=True)
     updated_by = fields.Str(allow_none=True)
     updated_at = DateTime(allow_none=True)
+
+
+class TokenExpiringRequest(Strict):
+    """The gateway asks letters to warn a token's owner that it expires soon; `key` makes a
+    repeated request one letter."""
+    key = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    recipient = fields.Nested(ActorSchema, required=True)
+    token_name = fields.Str(load_default="", validate=validate.Length(max=100))
+    token_prefix = fields.Str(required=True, validate=validate.Length(max=12))
+    expires_at = DateTime(required=True)
 
 
 class SaveRecipientRequest(ActorRequest):

@@ -107,14 +107,20 @@ class UnitOfWork:
     def first_time(self, key: str) -> bool:
         """Record that the event `key` is handled; False if it was handled before.
 
-        One statement: an insert that does nothing on a conflict, so a concurrent
-        handler of the same event waits for the first to commit and then sees the row."""
-        insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[
-            self.session.get_bind().dialect.name]
-        result = self.session.execute(
-            insert(ProcessedEvent).values(key=key, processed_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["key"]))
-        return result.rowcount == 1
+        A concurrent handler of the same event waits for the first to commit and then
+        sees the row."""
+        return insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow())
+
+
+def insert_new(session: Session, model, **values) -> bool:
+    """Insert a row unless one with its primary key exists; True if this one was inserted.
+    One statement, an insert that does nothing on a conflict, so it is atomic on PostgreSQL
+    and SQLite alike."""
+    insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[session.get_bind().dialect.name]
+    keys = [column.name for column in model.__table__.primary_key.columns]
+    result = session.execute(insert(model).values(**values).on_conflict_do_nothing(
+        index_elements=keys))
+    return result.rowcount == 1
 
 
 class Database:

@@ -35,6 +35,7 @@ def letter_context(event: dict, base_url: str, recipient_name: str | None = None
     depositor = event["depositor"]
     mediator = event.get("mediated_by") or {}
     review = event.get("review") or {}
+    token = event.get("token") or {}
     return {
         # one line, so that a title never breaks the subject line
         "title": " ".join((event.get("title") or "").split()) or "(untitled)",
@@ -50,11 +51,16 @@ def letter_context(event: dict, base_url: str, recipient_name: str | None = None
         "reason": event.get("reason_label") or event.get("reason_code") or "",
         "note": event.get("note") or "",
         "report": event.get("report") or {"checks": [], "files": []},
-        "deposit_url": f"{base_url}/deposits/{event['deposit_id']}",
+        # a letter about an account, not a deposit, has no deposit id
+        "deposit_url": f"{base_url}/deposits/{event['deposit_id']}" if event["deposit_id"] else "",
         "item_identifier": event.get("item_identifier") or "",
         "item_url": f"{base_url}/api/v1/items/{item_id}" if item_id else "",
         "entries": event.get("entries") or [],
         "preferences_url": f"{base_url}/staff/letters/preferences",
+        "token_name": token.get("name") or "",
+        "token_prefix": token.get("prefix") or "",
+        "expires_on": token["expires_at"].strftime("%Y-%m-%d") if token else "",
+        "tokens_url": f"{base_url}/account/tokens",
     }
 
 
@@ -80,6 +86,8 @@ def sample_event(now: datetime | None = None) -> dict:
                      "subject": 'New deposit to review: "Tidal patterns of the Wadden Sea"',
                      "link": "https://lodge.example.org/deposits/sample",
                      "created_at": now.strftime("%Y-%m-%d %H:%M UTC")}],
+        "token": {"name": "my upload script", "prefix": "lodge_AbCdEf",
+                  "expires_at": now + timedelta(days=14)},
     }
 
 
@@ -210,6 +218,14 @@ def queue(session, key: str, event: dict, letter_type: str, base_url: str, recip
         letter.status, letter.last_error = "failed", f"{letter_type} template: {err}"
     session.add(letter)
     return letter
+
+
+def warn_token_expiry(session, key: str, recipient: dict, token: dict, base_url: str) -> Letter | None:
+    """A letter telling `recipient` that their API token expires soon; None if sent before."""
+    event = {"deposit_id": "", "revision": 0, "title": "", "depositor": recipient,
+             "occurred_at": datetime.now(timezone.utc), "token": token}
+    return queue(session, key, event, "token_expiring", base_url, recipient["id"],
+                 recipient["email"], recipient["name"], recipient.get("locale"))
 
 
 # --- reminders and digests ------------------------------------------------------------

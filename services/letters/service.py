@@ -124,6 +124,19 @@ class LettersService:
         with self.store.reading() as session:
             return deliveries_view.dump(letters.deliveries(session, actor, deposit_id))
 
+    @rpc
+    @c.rpc_contract(c.TokenExpiringRequest)
+    def warn_token_expiry(self, key, recipient, token_name, token_prefix, expires_at):
+        """The gateway's request to warn a token's owner before the token expires."""
+        with self.store.unit_of_work() as uow:
+            letter = letters.warn_token_expiry(
+                uow.session, key, recipient,
+                {"name": token_name, "prefix": token_prefix, "expires_at": expires_at},
+                get_settings().base_url)
+            self._emit_failures(uow, [letter] if letter else [])
+        if letter is not None and letter.status == "pending":
+            self.deliver_due()
+
     # --- timers ------------------------------------------------------------------------
 
     @timer(interval=60)

@@ -124,6 +124,15 @@ class World:
             "scopes": ["deposit"]}), 201)
         return ({*self._token_ids()} - before).pop()
 
+    def account_id(self, username: str) -> str:
+        engine = create_engine(self.system.database_urls["gateway"])
+        try:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql(
+                    "SELECT id FROM users WHERE username = %s", (username,)).scalar_one()
+        finally:
+            engine.dispose()
+
     def _token_ids(self):
         engine = create_engine(self.system.database_urls["gateway"])
         try:
@@ -248,6 +257,10 @@ ROUTES: list[Row] = [
         lambda w, c: "/api/v1/staff/patrons?q=sam"),
     Row("GET", "/api/v1/staff/deposits", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/staff/deposits"),
+    # reactivating an active account changes nothing, so every caller may try it
+    Row("PATCH", "/api/v1/staff/accounts/<user_id>", api("manage", 200, allowed=("admin",)),
+        lambda w, c: f"/api/v1/staff/accounts/{w.account_id('faculty')}",
+        body=lambda w, c: {"active": True}),
     Row("GET", "/api/v1/staff/statistics", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/staff/statistics"),
     # --- REST API: inventory ---
@@ -337,6 +350,10 @@ ROUTES: list[Row] = [
     Row("POST", "/staff/tokens/<token_id>/revoke", page(302, allowed=("admin",), post=True),
         lambda w, c: f"/staff/tokens/{w.fresh_token_of('faculty')}/revoke",
         body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/accounts", page(200, allowed=("admin",)), lambda w, c: "/staff/accounts"),
+    Row("POST", "/staff/accounts/<user_id>", page(302, allowed=("admin",), post=True),
+        lambda w, c: f"/staff/accounts/{w.account_id('faculty')}",
+        body=lambda w, c: {"active": "true"}, form=True),
     Row("GET", "/staff/dashboard", page(200, allowed=STAFFISH), lambda w, c: "/staff/dashboard"),
     Row("GET", "/staff/deposits", page(200, allowed=STAFFISH), lambda w, c: "/staff/deposits"),
     Row("GET", "/staff/mediated", page(200, allowed=("staff", "admin")),
@@ -402,7 +419,8 @@ ROUTES: list[Row] = [
     # --- operations ---
     Row("GET", "/healthz", everyone(200), lambda w, c: "/healthz"),
     Row("GET", "/readyz", everyone(200), lambda w, c: "/readyz"),
-    Row("GET", "/metrics", everyone(200), lambda w, c: "/metrics"),
+    # Prometheus's own token opens it (tests/e2e/test_gateway.py), no caller's
+    Row("GET", "/metrics", everyone(401), lambda w, c: "/metrics"),
     Row("GET", "/static/<path:filename>", everyone(200), lambda w, c: "/static/lodge.css"),
 ]
 

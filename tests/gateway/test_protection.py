@@ -81,7 +81,7 @@ def test_nul_characters_are_a_client_error_before_any_service_sees_them(gateway_
         from gateway import identity
         from gateway.models import User
         token = identity.issue_token(uow.session, uow.session.scalar(
-            select(User).where(User.username == "pat")))
+            select(User).where(User.username == "pat")), days=1, max_days=1)
     bearer = {"Authorization": f"Bearer {token}"}
     body = client.post("/api/v1/deposits", headers=bearer,
                        json={"profile_id": "x", "metadata": {"title": "a\x00b",

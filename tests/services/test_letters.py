@@ -295,3 +295,30 @@ def test_an_abandoned_draft_warns_its_depositor_once_then_says_it_was_removed(le
                             'Your unfinished deposit "Über Moos" was removed']
     assert [e["letter_type"] for e in outbox(letters.database, "letter_sent")] == [
         "draft_expiring", "draft_expiring", "draft_expired"]
+
+
+def test_a_token_owner_is_warned_once_before_the_token_expires(letters, smtp):
+    expires = datetime.now(timezone.utc) + timedelta(days=10)
+    request = {"key": "api-token:t1:expiry", "recipient": JURGEN, "token_name": "nightly harvest",
+               "token_prefix": "lodge_AbCdEf", "expires_at": expires.isoformat()}
+    letters.warn_token_expiry(**request)
+    letters.warn_token_expiry(**request)  # the gateway asked again: still one letter
+    [message] = poll_until(lambda: smtp.to("jurgen@example.edu"), description="the warning")
+    assert message["Subject"] == (f'Your Lodge API token "nightly harvest" expires on '
+                                  f'{expires:%Y-%m-%d}')
+    assert "https://lodge.example.edu/account/tokens" in message.get_body(("plain",)).get_content()
+    letters.deliver_due()
+    assert len(smtp.to("jurgen@example.edu")) == 1
+    [sent] = outbox(letters.database, "letter_sent")
+    assert sent["letter_type"] == "token_expiring" and sent["deposit_id"] == ""
+
+
+@pytest.mark.parametrize("change", [{"key": ""}, {"key": "k" * 201}, {"token_prefix": "p" * 13},
+                                    {"expires_at": "soon"}, {"recipient": {"name": "no id"}},
+                                    {"token_name": ["a"]}])
+def test_a_token_warning_request_is_checked_against_its_contract(letters, change):
+    request = {"key": "api-token:t2:expiry", "recipient": JURGEN, "token_name": "",
+               "token_prefix": "lodge_AbCdEf",
+               "expires_at": datetime.now(timezone.utc).isoformat(), **change}
+    with pytest.raises(InvalidInput):
+        letters.warn_token_expiry(**request)

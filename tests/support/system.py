@@ -303,6 +303,8 @@ class LodgeSystem:
             "LODGE_GATEWAY_BIND": f"127.0.0.1:{self.port}",
             "LODGE_SECRET_KEY": "e2e-" + uuid.uuid4().hex + uuid.uuid4().hex,
             "LODGE_COOKIE_SECURE": "false",
+            "LODGE_SEED_DEMO_ACCOUNTS": "true",
+            "LODGE_METRICS_TOKEN": "metrics-" + uuid.uuid4().hex,
             "LODGE_HANDLER_RETRY_DELAY_MS": "100",
             # one test user makes hundreds of drafts and uploads in a session; the tests of
             # these limits set their own

@@ -86,8 +86,8 @@ def test_every_letter_type_has_an_english_template():
         ("submitted", None), ("declined", None), ("archived", None), ("withdrawn", None),
         ("returned", "checks_failed"), ("returned", None), ("withdrawn", "draft_expired")]}
     on_disk = {p.name.removesuffix(".de.txt") for p in Path(DEFAULTS).glob("*.de.txt")}
-    # every depositor letter in German
-    assert types | {"deposit_created_on_behalf", "draft_expiring"} == on_disk
+    # every letter to depositors and token owners in German
+    assert types | {"deposit_created_on_behalf", "draft_expiring", "token_expiring"} == on_disk
     for path in Path(DEFAULTS).glob("*.txt"):  # every default has both parts
         assert path.with_suffix(".html").exists(), path.name
 
