@@ -1,8 +1,8 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from services.common.contracts import (AccessChoiceSchema, DeliverySchema, FileReportSchema,
-                                       ProfileDefinitionSchema, Strict)
+from services.common.contracts import (PROFILE_ID, AccessChoiceSchema, DeliverySchema,
+                                       FileReportSchema, ProfileDefinitionSchema, Strict)
 
 
 EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
@@ -30,7 +30,7 @@ class UpdateDepositBody(Strict):
 
 class CreateProfileBody(ProfileDefinitionSchema):
     id = fields.Str(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9-]{0,63}$", error="lower-case letters, digits and hyphens"))
+        PROFILE_ID, error="lower-case letters, digits and hyphens"))
 
 
 class ProfileQuery(Strict):

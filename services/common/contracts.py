@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, validate,
                          validates_schema)
 
+from services.common import text
 from services.common.exceptions import InvalidInput
+from services.common.text import user_pattern
 
 CONTRACT_VERSION = "1"
 
@@ -31,6 +33,12 @@ DC_ELEMENTS = (
     "coverage", "rights",
 )
 ROLES = ("patron", "approver", "staff", "manager", "admin")
+PROFILE_ID = user_pattern(r"^[a-z0-9][a-z0-9-]{0,63}$")
+FIELD_KEY = user_pattern(r"^[a-z][a-z0-9_]{0,63}$")
+EXTENSION = user_pattern(r"^\.?[A-Za-z0-9]{1,16}$")
+MEDIA_TYPE = user_pattern(r"^[a-z]+/[\w.+-]+$")
+LOCALE = user_pattern(r"^[a-z]{2}(-[A-Z]{2})?$")
+REASON_CODE = user_pattern(r"^[a-z][a-z0-9_]{0,99}$")
 ACCESS_POLICIES = ("open", "campus", "embargo")
 
 
@@ -86,7 +94,7 @@ class PersonRefSchema(Lenient):
 # --- profiles ---------------------------------------------------------------
 
 class FormFieldSchema(Strict):
-    key = fields.Str(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    key = fields.Str(required=True, validate=validate.Regexp(FIELD_KEY))
     label = fields.Str(required=True)
     help = fields.Str(load_default="")
     type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES))
@@ -102,9 +110,9 @@ class FileRulesSchema(Strict):
     max_files = fields.Int(load_default=10, validate=validate.Range(min=0))
     max_file_size = fields.Int(load_default=100 * 1024 * 1024, validate=validate.Range(min=1))
     max_total_size = fields.Int(load_default=1024 * 1024 * 1024, validate=validate.Range(min=1))
-    allowed_extensions = fields.List(fields.Str(validate=validate.Regexp(r"^\.?[A-Za-z0-9]{1,16}$")),
+    allowed_extensions = fields.List(fields.Str(validate=validate.Regexp(EXTENSION)),
                                      load_default=list)
-    allowed_media_types = fields.List(fields.Str(validate=validate.Regexp(r"^[a-z]+/[\w.+-]+$")),
+    allowed_media_types = fields.List(fields.Str(validate=validate.Regexp(MEDIA_TYPE)),
                                       load_default=list)
     metadata_only_allowed = fields.Bool(load_default=False)
     virus_scan = fields.Bool(load_default=False)
@@ -569,7 +577,7 @@ class ListProfilesRequest(ActorRequest):
 
 
 class SaveProfileRequest(ActorRequest):
-    profile_id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"))
+    profile_id = fields.Str(required=True, validate=validate.Regexp(PROFILE_ID))
     definition = fields.Nested(ProfileDefinitionSchema, required=True)
     create = fields.Bool(load_default=False)
 
@@ -711,7 +719,7 @@ class ReviewRuleSchema(Lenient):
 
 class LetterTemplateRequest(ActorRequest):
     letter_type = fields.Str(required=True, validate=validate.OneOf(LETTER_TYPES))
-    locale = fields.Str(required=True, validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
+    locale = fields.Str(required=True, validate=validate.Regexp(LOCALE))
 
 
 class TemplatePartsSchema(Strict):
@@ -838,7 +846,7 @@ class RepositorySummarySchema(Lenient):
 
 # --- issue 7b: landing pages, identifiers, access, collections, search, fixity ---
 
-COLLECTION_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$",
+COLLECTION_ID = validate.Regexp(PROFILE_ID,
                                 error="use lower-case letters, digits and hyphens")
 
 
@@ -1083,7 +1091,7 @@ class ReviewFileRequest(DepositRequest):
 class SaveReasonRequest(ActorRequest):
     kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
     code = fields.Str(required=True, validate=validate.Regexp(
-        r"^[a-z][a-z0-9_]{0,99}$", error="lower-case letters, digits and underscores"))
+        REASON_CODE, error="lower-case letters, digits and underscores"))
     label = fields.Str(required=True, validate=validate.Length(min=1, max=300))
     is_default = fields.Bool(load_default=False)
 

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import io
 import os
-import re
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,9 +22,10 @@ from typing import BinaryIO, Iterator
 
 from services.common.config import Settings, get_settings
 from services.common.exceptions import TooLarge
+from services.common.text import user_pattern
 
 CHUNK_SIZE = 1024 * 1024
-_KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*$")
+_KEY = user_pattern(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*$")
 
 
 @dataclass(frozen=True)

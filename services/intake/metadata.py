@@ -1,13 +1,15 @@
 """Metadata checked against a profile's form: per-field errors, nothing saved partially."""
 from __future__ import annotations
 
-import re
 from datetime import date
 from urllib.parse import urlparse
 
-_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_ORCID = re.compile(r"^(?:https://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+from services.common import text
+from services.common.text import user_pattern
+
+_DATE = user_pattern(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_LANGUAGE = user_pattern(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_ORCID = user_pattern(r"^(?:https://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
 MAX_TEXT = {"text": 2000, "long_text": 50000}
 
 
