@@ -137,6 +137,11 @@ def one_line(value: str) -> str:
     return " ".join(clean(value).split())
 
 
+def shorten(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters, an ellipsis showing the cut."""
+    return value if len(value) <= limit else value[:limit - 1] + "…"
+
+
 def split_orcid(value: str) -> tuple[str, str | None]:
     """`Name (ORCID 0000-0002-1825-0097)` → ("Name", "0000-0002-1825-0097"); any other value
     → (value, None). String operations, so a long run of spaces costs linear time."""
