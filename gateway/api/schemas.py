@@ -2,7 +2,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from services.common.contracts import (PROFILE_ID, AccessChoiceSchema, DeliverySchema,
-                                       FileReportSchema, ProfileDefinitionSchema, Strict)
+                                       FileReportSchema, ProfileDefinitionSchema, Strict, Text)
 
 
 EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
@@ -42,12 +42,12 @@ class ListProfilesQuery(Strict):
 
 
 class DepositActionBody(Strict):
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class ReviewActionBody(Strict):
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
     metadata = fields.Dict(load_default=None, allow_none=True,
                            metadata={"description": "saved before the decision (approve, "
                                                     "decline, return)"})
@@ -89,7 +89,7 @@ class DeliveryLog(Strict):
 
 
 class WithdrawItemBody(Strict):
-    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text("reason", required=True, min_length=1)
 
 
 class QueueQuery(Strict):
@@ -108,11 +108,11 @@ class BulkDecisionBody(Strict):
     deposit_ids = fields.List(fields.Str(), required=True)
     decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True)
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class NoteBody(Strict):
-    text = fields.Str(required=True)
+    text = Text("note", required=True)
 
 
 class ReviewMetadataBody(Strict):
@@ -122,9 +122,9 @@ class ReviewMetadataBody(Strict):
 class LetterPreviewBody(Strict):
     decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True)
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class ReasonBody(Strict):
-    label = fields.Str(required=True)
+    label = Text("label", required=True, min_length=1)
     is_default = fields.Bool(load_default=False)

@@ -59,6 +59,23 @@ class Date(_WireSafe, fields.Date):
     """ISO 8601 on the wire."""
 
 
+class Text(fields.Str):
+    """Text a person wrote, of a kind in `text.LIMITS`: refused characters are a field
+    error, the value is kept in NFC, and its length limit is the kind's (and the schema's)."""
+
+    def __init__(self, kind: str, *, min_length: int | None = None, **kwargs):
+        self.kind = kind
+        kwargs["validate"] = validate.Length(min=min_length, max=text.LIMITS[kind])
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        problem = text.problem(value)
+        if problem:
+            raise ValidationError(problem)
+        return text.normalise(value)
+
+
 class Strict(Schema):
     class Meta:
         unknown = RAISE
@@ -599,7 +616,7 @@ class UpdateDepositRequest(DepositRequest):
 
 
 class DepositActionRequest(DepositRequest):
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class ListDepositsRequest(ActorRequest, PageRequest):
@@ -623,7 +640,7 @@ class ListReviewsRequest(ActorRequest, PageRequest):
 
 class ReviewActionRequest(DepositRequest):
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class CancelReviewRequest(Strict):
@@ -805,7 +822,7 @@ OAI_METADATA_PREFIXES = ("oai_dc", "datacite")
 
 class WithdrawItemRequest(ActorRequest):
     item_id = fields.Str(required=True)
-    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text("reason", required=True, min_length=1)
 
 
 class HarvestRequest(Strict):
@@ -1042,7 +1059,7 @@ class BulkDecisionRequest(ActorRequest):
                               validate=validate.Length(min=1, max=100))
     decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class BulkResultSchema(Lenient):
@@ -1092,7 +1109,7 @@ class SaveReasonRequest(ActorRequest):
     kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
     code = fields.Str(required=True, validate=validate.Regexp(
         REASON_CODE, error="lower-case letters, digits and underscores"))
-    label = fields.Str(required=True, validate=validate.Length(min=1, max=300))
+    label = Text("label", required=True, min_length=1)
     is_default = fields.Bool(load_default=False)
 
 

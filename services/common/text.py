@@ -62,7 +62,7 @@ def problem(value: str) -> str | None:
 
 def limit_for(field: dict) -> int:
     """The length limit of each value of a profile's form field."""
-    if field.get("dc") == "title" and field["type"] == "text":
+    if field.get("dc") == "title":  # lists and letters show it; its column holds this much
         return LIMITS["title"]
     return LIMITS[FIELD_KINDS.get(field["type"], "text")]
 
@@ -153,3 +153,4 @@ def split_orcid(value: str) -> tuple[str, str | None]:
         if found:
             return stripped[:start].rstrip(), found.group().upper()
     return value, None
+
