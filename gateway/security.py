@@ -14,7 +14,7 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SANITISED_ARGS = frozenset({"filename"})
-MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_BYTES = 1024 * 1024  # also every other body's limit, but an upload's
 MAX_JSON_DEPTH = 32
 # a JSON string (skipped whole) or a bracket: the tokens that nesting depth is counted on
 _JSON_NESTING = user_pattern(rb'"(?:[^"\\]|\\.)*+"|[\[\]{}]')
@@ -41,9 +41,11 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
     def loads(self, s, **kwargs):
         body = s.encode("utf-8", "surrogatepass") if isinstance(s, str) else bytes(s)
-        if len(body) > MAX_JSON_BYTES:
-            raise TooLarge(f"A JSON body may hold at most {MAX_JSON_BYTES} bytes.",
-                           fields={"body": [f"is larger than {MAX_JSON_BYTES} bytes"]})
+        # a chunked body has no Content-Length: werkzeug stops reading it at the limit, so
+        # one that reaches the limit was cut off there
+        if len(body) >= MAX_JSON_BYTES:
+            raise TooLarge(f"A JSON body may hold less than {MAX_JSON_BYTES} bytes.",
+                           fields={"body": [f"is {MAX_JSON_BYTES} bytes or larger"]})
         if json_depth(body) > MAX_JSON_DEPTH:
             raise InvalidInput(f"JSON may nest at most {MAX_JSON_DEPTH} levels.",
                                fields={"body": [f"nests deeper than {MAX_JSON_DEPTH} levels"]})
