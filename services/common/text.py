@@ -81,15 +81,21 @@ def normalise(value: str) -> str:
     return unicodedata.normalize("NFC", value)
 
 
-def normalise_tree(value):
-    """Every string in a JSON value (keys too) in NFC; refused characters are checked first."""
+def map_strings(function, value):
+    """`function` applied to every string in a JSON value, keys too."""
     if isinstance(value, str):
-        return normalise(value)
+        return function(value)
     if isinstance(value, dict):
-        return {normalise_tree(key): normalise_tree(item) for key, item in value.items()}
+        return {map_strings(function, key): map_strings(function, item)
+                for key, item in value.items()}
     if isinstance(value, list):
-        return [normalise_tree(item) for item in value]
+        return [map_strings(function, item) for item in value]
     return value
+
+
+def normalise_tree(value):
+    """Every string in a JSON value in NFC; refused characters are checked first."""
+    return map_strings(normalise, value)
 
 
 def refused_paths(value, path: str = "") -> dict[str, str]:
@@ -123,13 +129,7 @@ def clean(value: str) -> str:
 
 def clean_tree(value):
     """`clean` applied to every string in a JSON value, keys too."""
-    if isinstance(value, str):
-        return clean(value)
-    if isinstance(value, dict):
-        return {clean_tree(key): clean_tree(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [clean_tree(item) for item in value]
-    return value
+    return map_strings(clean, value)
 
 
 def one_line(value: str) -> str:
