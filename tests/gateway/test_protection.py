@@ -113,3 +113,14 @@ def test_a_malformed_multipart_body_is_a_client_error():
     with pytest.raises(InvalidInput) as refused:
         upload.open()
     assert refused.value.fields == {"file": ["malformed multipart body"]}
+
+
+def test_a_display_name_from_oidc_claims_is_cleaned_to_one_line(gateway_app):
+    """The identity provider's words cannot be refused, so what the text rule refuses is
+    dropped: a line break or a bidirectional override never reaches a letter header."""
+    from gateway.identity import ClaimMapping, provision_oidc_user
+    with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
+        user = provision_oidc_user(uow.session, "https://idp.example", {
+            "sub": "s1", "name": "Jo\r\nBcc: all@example.edu\u202e\x0b", "email": "jo@x.edu\n",
+            "preferred_username": "jo"}, ClaimMapping())
+        assert (user.name, user.email) == ("Jo Bcc: all@example.edu", "jo@x.edu")
