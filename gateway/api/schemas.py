@@ -1,19 +1,11 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from services.common import text
-from services.common.contracts import (PROFILE_ID, AccessChoiceSchema, DeliverySchema,
-                                       FileReportSchema, ProfileDefinitionSchema, Strict, Text)
+from services.common.contracts import (PROFILE_ID, TEXT_RULES, AccessChoiceSchema,
+                                       DeliverySchema, FileReportSchema,
+                                       ProfileDefinitionSchema, Strict, Text)
 
 
-# what a profile's form lets through, stated where the metadata is sent
-METADATA_RULES = (
-    "Values by the profile's form fields. Text is kept in Unicode NFC; a character XML 1.0 "
-    "cannot carry, a lone surrogate or a bidirectional override (U+202A-U+202E, "
-    "U+2066-U+2069) is refused with 422 naming the field. Each value's length limit, in "
-    f"characters: the field mapped to dc:title {text.LIMITS['title']}; text "
-    f"{text.LIMITS['text']}; long_text {text.LIMITS['abstract']}; a keyword "
-    f"{text.LIMITS['keyword']}; a person's name {text.LIMITS['name']}.")
 EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
                     "creators": [{"name": "Sam Student"}],
                     "abstract": "Ten years of tide gauges.", "date": "2026-05"}
@@ -22,14 +14,14 @@ EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
 class CreateDepositBody(Strict):
     profile_id = fields.Str(required=True, metadata={"example": "open-works"})
     metadata = fields.Dict(load_default=dict, metadata={"example": EXAMPLE_METADATA,
-                                                        "description": METADATA_RULES})
+                                                        "description": TEXT_RULES})
     on_behalf_of = fields.Str(load_default=None, allow_none=True,
                               metadata={"description": "user id or username of the depositor"})
 
 
 class UpdateDepositBody(Strict):
     metadata = fields.Dict(load_default=None, metadata={"example": EXAMPLE_METADATA,
-                                                        "description": METADATA_RULES})
+                                                        "description": TEXT_RULES})
     accept_terms = fields.Bool(load_default=None)
     access = fields.Nested(AccessChoiceSchema, load_default=None)
 
@@ -127,7 +119,7 @@ class NoteBody(Strict):
 
 
 class ReviewMetadataBody(Strict):
-    metadata = fields.Dict(required=True, metadata={"description": METADATA_RULES})
+    metadata = fields.Dict(required=True, metadata={"description": TEXT_RULES})
 
 
 class LetterPreviewBody(Strict):

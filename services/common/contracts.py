@@ -42,6 +42,17 @@ REASON_CODE = user_pattern(r"^[a-z][a-z0-9_]{0,99}$")
 ACCESS_POLICIES = ("open", "campus", "embargo")
 
 
+# what a profile's form lets through: the profile schema and the metadata bodies state it
+TEXT_RULES = (
+    "Metadata is checked against the profile's form. Text is kept in Unicode NFC; a "
+    "character XML 1.0 cannot carry, a lone surrogate or a bidirectional override "
+    "(U+202A-U+202E, U+2066-U+2069) is refused with 422 naming the field. Each value's "
+    "length limit, in "
+    f"characters: the field mapped to dc:title {text.LIMITS['title']}; text "
+    f"{text.LIMITS['text']}; long_text {text.LIMITS['abstract']}; a keyword "
+    f"{text.LIMITS['keyword']}; a person's name {text.LIMITS['name']}.")
+
+
 class _WireSafe:
     """Values that crossed the wire once already are ISO strings; a second dump keeps them."""
 
@@ -114,7 +125,8 @@ class FormFieldSchema(Strict):
     key = fields.Str(required=True, validate=validate.Regexp(FIELD_KEY))
     label = fields.Str(required=True)
     help = fields.Str(load_default="")
-    type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES))
+    type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES),
+                      metadata={"description": TEXT_RULES})
     required = fields.Bool(load_default=False)
     repeatable = fields.Bool(load_default=False)
     max_values = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
