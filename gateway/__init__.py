@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from flask import Flask
 
+from gateway.security import MAX_JSON_BYTES
 from services.common.config import get_settings
 from services.common.db import Database
 
@@ -19,7 +20,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
-        MAX_CONTENT_LENGTH=1024 * 1024,  # JSON bodies; uploads raise it per request
+        MAX_CONTENT_LENGTH=MAX_JSON_BYTES,  # uploads raise it per request
         JSON_SORT_KEYS=False,
     )
     app.config.update(overrides or {})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
+from services.common import text
+from services.common.text import user_pattern
 
 MIN_PASSWORD_LENGTH = 12
 ROLES = ("patron", "approver", "staff", "manager", "admin")
@@ -324,7 +325,7 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-_USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._@-]+")
+_USERNAME_JUNK = user_pattern(r"[^A-Za-z0-9._@-]+")
 
 
 def provision_oidc_user(session: Session, issuer: str, claims: dict,
@@ -335,8 +336,10 @@ def provision_oidc_user(session: Session, issuer: str, claims: dict,
     groups, roles = mapping.apply(claims)
     user = session.scalar(select(User).where(User.oidc_issuer == issuer,
                                              User.oidc_subject == subject))
-    name = str(claims.get("name") or claims.get(mapping.username_claim) or subject)[:300]
-    email = str(claims.get("email") or "")[:300]
+    # the identity provider's words: what Lodge's text rule refuses is dropped, not refused
+    name = text.one_line(str(claims.get("name") or claims.get(mapping.username_claim)
+                             or subject))[:text.LIMITS["name"]]
+    email = text.one_line(str(claims.get("email") or ""))[:text.LIMITS["name"]]
     if user is None:
         wanted = _USERNAME_JUNK.sub("", str(claims.get(mapping.username_claim)
                                             or claims.get("email") or subject))[:100] or "user"

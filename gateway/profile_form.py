@@ -22,16 +22,17 @@ the page translates them.
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from werkzeug.datastructures import MultiDict
 
-from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES,
-                                       FileRulesSchema, ProfileDefinitionSchema)
+from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, EXTENSION, FIELD_KEY,
+                                       FIELD_TYPES, MEDIA_TYPE, PROFILE_ID, FileRulesSchema,
+                                       ProfileDefinitionSchema)
 from services.common.exceptions import InvalidInput
+from services.common.text import user_pattern
 
 
 def N_(message: str) -> str:
@@ -40,14 +41,12 @@ def N_(message: str) -> str:
 
 
 MB = 1024 * 1024
-ROW = re.compile(r"^fields-(\d{1,4})-([a-z_]+)$")
+ROW = user_pattern(r"^fields-(\d{1,4})-([a-z_]+)$")
 ROW_ATTRIBUTES = ("key", "label", "help", "type", "required", "repeatable", "max_values", "dc",
                   "vocabulary")
 VOCABULARY_TYPES = ("choice", "licence")
-PROFILE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-EXTENSION = re.compile(r"^\.?[A-Za-z0-9]{1,16}$")
-MEDIA_TYPE = re.compile(r"^[a-z]+/[\w.+-]+$")
+LIST_SEPARATOR = user_pattern(r"[,\n\r]+")
+NOT_KEY = user_pattern(r"[^a-z0-9]+")
 
 TEXT_INPUTS = ("id", "name", "description", "instructions", "allowed_groups", "min_files",
                "max_files", "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
@@ -207,7 +206,7 @@ def form_values(form: MultiDict) -> dict:
 def split_list(text: str) -> list[str]:
     """Comma- or line-separated values, trimmed, empty ones and repeats dropped."""
     seen: list[str] = []
-    for part in re.split(r"[,\n\r]+", text or ""):
+    for part in LIST_SEPARATOR.split(text or ""):
         part = part.strip()
         if part and part not in seen:
             seen.append(part)
@@ -229,7 +228,7 @@ def split_vocabulary(text: str) -> list[str]:
 def key_from_label(label: str) -> str:
     """A field key made from its label: "Date of birth" -> "date_of_birth"."""
     ascii_label = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode()
-    key = re.sub(r"[^a-z0-9]+", "_", ascii_label.lower()).strip("_")
+    key = NOT_KEY.sub("_", ascii_label.lower()).strip("_")
     if key and not key[0].isalpha():
         key = "f_" + key
     return key[:64].rstrip("_")

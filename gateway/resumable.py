@@ -29,7 +29,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -40,8 +39,9 @@ from typing import Iterator
 from services.common.exceptions import (Conflict, InvalidInput, LodgeError, NotFound,
                                         QuotaExceeded, TooLarge)
 from services.common.storage import Hasher, StoredObject, read_file
+from services.common.text import user_pattern
 
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_ID = user_pattern(r"^[0-9a-f]{32}$")
 CHUNK_CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 SWEEP_INTERVAL = 60.0
 

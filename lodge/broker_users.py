@@ -27,6 +27,7 @@ import requests
 
 from lodge import topology
 from lodge.registry import SERVICE_CLASSES, service_class
+from services.common.text import user_pattern
 from services.common.contracts import EVENTS
 from services.common.messaging import (CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE,
                                        RETRY_EXCHANGE)
@@ -37,7 +38,7 @@ METHOD = "[a-z_]+"
 NOTHING = "^$"
 # nameko's standalone RPC client (the gateway's) names its reply queues so
 GATEWAY_REPLY_QUEUE = re.escape("rpc.reply-standalone_rpc_client-") + UUID
-CAMPUS_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+CAMPUS_NAME = user_pattern(r"[a-z0-9][a-z0-9-]{0,39}")
 HASHING = "rabbit_password_hashing_sha256"
 
 

@@ -7,6 +7,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from gateway.api import schemas
+from gateway.security import MAX_JSON_BYTES, MAX_JSON_DEPTH
 from services.common import contracts as c
 
 ERROR = {
@@ -92,7 +93,9 @@ def openapi_document() -> dict:
                    plugins=[MarshmallowPlugin()],
                    info={"description": "Self-deposit for institutional repositories. "
                                         "Authenticate with a session cookie plus X-CSRFToken, "
-                                        "or with 'Authorization: Bearer <token>'."})
+                                        "or with 'Authorization: Bearer <token>'. A JSON "
+                                        f"body holds less than {MAX_JSON_BYTES} bytes (413) "
+                                        f"and nests at most {MAX_JSON_DEPTH} levels (422)."})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie",
                                                 "name": "lodge_session"})

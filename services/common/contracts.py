@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, validate,
                          validates_schema)
 
+from services.common import text
 from services.common.exceptions import InvalidInput
+from services.common.text import user_pattern
 
 CONTRACT_VERSION = "1"
 
@@ -31,7 +33,24 @@ DC_ELEMENTS = (
     "coverage", "rights",
 )
 ROLES = ("patron", "approver", "staff", "manager", "admin")
+PROFILE_ID = user_pattern(r"^[a-z0-9][a-z0-9-]{0,63}$")
+FIELD_KEY = user_pattern(r"^[a-z][a-z0-9_]{0,63}$")
+EXTENSION = user_pattern(r"^\.?[A-Za-z0-9]{1,16}$")
+MEDIA_TYPE = user_pattern(r"^[a-z]+/[\w.+-]+$")
+LOCALE = user_pattern(r"^[a-z]{2}(-[A-Z]{2})?$")
+REASON_CODE = user_pattern(r"^[a-z][a-z0-9_]{0,99}$")
 ACCESS_POLICIES = ("open", "campus", "embargo")
+
+
+# what a profile's form lets through: the profile schema and the metadata bodies state it
+TEXT_RULES = (
+    "Metadata is checked against the profile's form. Text is kept in Unicode NFC; a "
+    "character XML 1.0 cannot carry, a lone surrogate or a bidirectional override "
+    "(U+202A-U+202E, U+2066-U+2069) is refused with 422 naming the field. Each value's "
+    "length limit, in "
+    f"characters: the field mapped to dc:title {text.LIMITS['title']}; text "
+    f"{text.LIMITS['text']}; long_text {text.LIMITS['abstract']}; a keyword "
+    f"{text.LIMITS['keyword']}; a person's name {text.LIMITS['name']}.")
 
 
 class _WireSafe:
@@ -49,6 +68,23 @@ class DateTime(_WireSafe, fields.DateTime):
 
 class Date(_WireSafe, fields.Date):
     """ISO 8601 on the wire."""
+
+
+class Text(fields.Str):
+    """Text a person wrote, of a kind in `text.LIMITS`: refused characters are a field
+    error, the value is kept in NFC, and its length limit is the kind's (and the schema's)."""
+
+    def __init__(self, kind: str, *, min_length: int | None = None, **kwargs):
+        self.kind = kind
+        kwargs["validate"] = validate.Length(min=min_length, max=text.LIMITS[kind])
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        problem = text.problem(value)
+        if problem:
+            raise ValidationError(problem)
+        return text.normalise(value)
 
 
 class Strict(Schema):
@@ -86,10 +122,11 @@ class PersonRefSchema(Lenient):
 # --- profiles ---------------------------------------------------------------
 
 class FormFieldSchema(Strict):
-    key = fields.Str(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    key = fields.Str(required=True, validate=validate.Regexp(FIELD_KEY))
     label = fields.Str(required=True)
     help = fields.Str(load_default="")
-    type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES))
+    type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES),
+                      metadata={"description": TEXT_RULES})
     required = fields.Bool(load_default=False)
     repeatable = fields.Bool(load_default=False)
     max_values = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
@@ -102,9 +139,9 @@ class FileRulesSchema(Strict):
     max_files = fields.Int(load_default=10, validate=validate.Range(min=0))
     max_file_size = fields.Int(load_default=100 * 1024 * 1024, validate=validate.Range(min=1))
     max_total_size = fields.Int(load_default=1024 * 1024 * 1024, validate=validate.Range(min=1))
-    allowed_extensions = fields.List(fields.Str(validate=validate.Regexp(r"^\.?[A-Za-z0-9]{1,16}$")),
+    allowed_extensions = fields.List(fields.Str(validate=validate.Regexp(EXTENSION)),
                                      load_default=list)
-    allowed_media_types = fields.List(fields.Str(validate=validate.Regexp(r"^[a-z]+/[\w.+-]+$")),
+    allowed_media_types = fields.List(fields.Str(validate=validate.Regexp(MEDIA_TYPE)),
                                       load_default=list)
     metadata_only_allowed = fields.Bool(load_default=False)
     virus_scan = fields.Bool(load_default=False)
@@ -579,7 +616,7 @@ class ListProfilesRequest(ActorRequest):
 
 
 class SaveProfileRequest(ActorRequest):
-    profile_id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"))
+    profile_id = fields.Str(required=True, validate=validate.Regexp(PROFILE_ID))
     definition = fields.Nested(ProfileDefinitionSchema, required=True)
     create = fields.Bool(load_default=False)
 
@@ -601,7 +638,7 @@ class UpdateDepositRequest(DepositRequest):
 
 
 class DepositActionRequest(DepositRequest):
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class ListDepositsRequest(ActorRequest, PageRequest):
@@ -625,7 +662,7 @@ class ListReviewsRequest(ActorRequest, PageRequest):
 
 class ReviewActionRequest(DepositRequest):
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class CancelReviewRequest(Strict):
@@ -722,7 +759,7 @@ class ReviewRuleSchema(Lenient):
 
 class LetterTemplateRequest(ActorRequest):
     letter_type = fields.Str(required=True, validate=validate.OneOf(LETTER_TYPES))
-    locale = fields.Str(required=True, validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
+    locale = fields.Str(required=True, validate=validate.Regexp(LOCALE))
 
 
 class TemplatePartsSchema(Strict):
@@ -818,7 +855,7 @@ OAI_METADATA_PREFIXES = ("oai_dc", "datacite")
 
 class WithdrawItemRequest(ActorRequest):
     item_id = fields.Str(required=True)
-    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text("reason", required=True, min_length=1)
 
 
 class HarvestRequest(Strict):
@@ -859,7 +896,7 @@ class RepositorySummarySchema(Lenient):
 
 # --- issue 7b: landing pages, identifiers, access, collections, search, fixity ---
 
-COLLECTION_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$",
+COLLECTION_ID = validate.Regexp(PROFILE_ID,
                                 error="use lower-case letters, digits and hyphens")
 
 
@@ -1055,7 +1092,7 @@ class BulkDecisionRequest(ActorRequest):
                               validate=validate.Length(min=1, max=100))
     decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class BulkResultSchema(Lenient):
@@ -1104,8 +1141,8 @@ class ReviewFileRequest(DepositRequest):
 class SaveReasonRequest(ActorRequest):
     kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
     code = fields.Str(required=True, validate=validate.Regexp(
-        r"^[a-z][a-z0-9_]{0,99}$", error="lower-case letters, digits and underscores"))
-    label = fields.Str(required=True, validate=validate.Length(min=1, max=300))
+        REASON_CODE, error="lower-case letters, digits and underscores"))
+    label = Text("label", required=True, min_length=1)
     is_default = fields.Bool(load_default=False)
 
 

@@ -17,7 +17,6 @@ import fcntl
 import hashlib
 import io
 import os
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,9 +26,10 @@ from typing import BinaryIO, Iterator
 
 from services.common.config import Settings, get_settings
 from services.common.exceptions import TooLarge
+from services.common.text import user_pattern
 
 CHUNK_SIZE = 1024 * 1024
-_KEY = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")  # fullmatch: "$" would allow a final newline
+_KEY = user_pattern(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")  # fullmatch: "$" would allow a final newline
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from services.common.file_rules import extension_refusal
 from services.common.validation_messages import render
 from services.intake import lifecycle, quotas as room
 from services.intake.lifecycle import EDITABLE, Status
-from services.intake.metadata import title_of, validate_metadata
+from services.intake.metadata import checked_metadata, title_of, validate_metadata
 from services.intake.models import Deposit, DepositFile, HistoryEntry, Profile, ProfileVersion
 
 # --- profiles ---------------------------------------------------------------
@@ -125,13 +125,6 @@ def depositor_deposit(session, actor: dict, deposit_id: str) -> Deposit:
     return deposit
 
 
-def _metadata_errors(definition: dict, metadata: dict, complete: bool) -> None:
-    errors = validate_metadata(definition["fields"], metadata, complete=complete)
-    if errors:
-        raise InvalidInput("The metadata is not valid for this profile.",
-                           fields={"metadata": errors})
-
-
 def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict,
                    on_behalf_of: dict | None, quotas: Quotas) -> Deposit:
     if on_behalf_of is not None and not has_role(actor, "staff"):
@@ -143,7 +136,7 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
         raise InvalidInput("You cannot deposit on your own behalf.",
                            fields={"on_behalf_of": ["is yourself"]})
     definition = usable_profile(uow.session, actor, profile_id)
-    _metadata_errors(definition, metadata, complete=False)
+    metadata = checked_metadata(definition["fields"], metadata, complete=False)
     depositor = on_behalf_of or actor
     room.require_room_for_draft(uow.session, depositor["id"], quotas)
     now = _now()
@@ -169,7 +162,7 @@ def update_deposit(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict
     _require_editable(deposit)
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
     if metadata is not None:
-        _metadata_errors(definition, metadata, complete=False)
+        metadata = checked_metadata(definition["fields"], metadata, complete=False)
         deposit.meta = metadata
         deposit.title = title_of(definition["fields"], metadata)
     if access is not None:
@@ -195,7 +188,7 @@ def review_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dic
         raise Conflict(f"Only a deposit in review can be edited by an approver; this one is "
                        f"{deposit.status}.", fields={"status": [f"is {deposit.status}"]})
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
-    _metadata_errors(definition, metadata, complete=True)
+    metadata = checked_metadata(definition["fields"], metadata, complete=True)
     changed = sorted(key for key in set(deposit.meta) | set(metadata)
                      if deposit.meta.get(key) != metadata.get(key))
     if not changed:

@@ -6,10 +6,11 @@ harvest page costs a few lxml calls per record and no joins.
 """
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from lxml import etree
+
+from services.common.text import user_pattern
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 DC = "http://purl.org/dc/elements/1.1/"
@@ -28,6 +29,7 @@ DC_ORDER = ("title", "creator", "subject", "description", "publisher", "contribu
 RESOURCE_TYPES = (("dataset", "Dataset"), ("data", "Dataset"), ("podcast", "Sound"),
                   ("audio", "Sound"), ("video", "Audiovisual"), ("software", "Software"),
                   ("image", "Image"))
+_YEAR = user_pattern(r"(\d{4})")
 
 
 def _values(value) -> list:
@@ -143,7 +145,7 @@ def datacite(item: dict) -> str:
 
 def _publication_year(dates: list[str], created_at: str) -> str:
     for value in dates:
-        match = re.match(r"\s*(\d{4})", value)
+        match = _YEAR.match(value.lstrip())
         if match:
             return match.group(1)
     return created_at[:4]

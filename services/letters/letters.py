@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, select
 
 from services.common.auth import is_staff
+from services.common import text
 from services.common.db import UnitOfWork
 from services.letters import templates
 from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
@@ -213,7 +214,8 @@ def queue(session, key: str, event: dict, letter_type: str, base_url: str, recip
     try:
         letter.locale, parts = templates.effective(session, letter_type, letter.locale)
         rendered = templates.render(parts, letter_context(event, base_url, name))
-        letter.subject, letter.body_html, letter.body_text = rendered.subject, rendered.html, rendered.text
+        letter.subject = text.shorten(rendered.subject, Letter.subject.type.length)
+        letter.body_html, letter.body_text = rendered.html, rendered.text
     except RenderError as err:
         letter.status, letter.last_error = "failed", f"{letter_type} template: {err}"
     session.add(letter)
@@ -324,6 +326,12 @@ def mark_sent(letter: Letter, message_id: str) -> None:
     letter.sent_at = datetime.now(timezone.utc)
     letter.attempts += 1
     letter.last_error = None
+
+
+def mark_failed(letter: Letter, error: str) -> None:
+    """A letter that can never be sent, with why, for the delivery log."""
+    letter.attempts += 1
+    letter.status, letter.last_error = "failed", error
 
 
 def mark_attempt_failed(letter: Letter, error: str) -> None:

@@ -161,16 +161,23 @@ class LettersService:
             with self.store.unit_of_work() as uow:
                 due = letters.due_letters(uow.session, datetime.now(timezone.utc), BATCH)
                 for letter in due:
-                    message = build_message(settings, letter.recipient, letter.recipient_name,
-                                            letter.subject, letter.body_text, letter.body_html,
-                                            unsubscribe if letter.is_digest else None)
+                    # a letter that cannot be built never will be: failed at once, and the
+                    # others in the batch go out; one that cannot be sent yet waits
                     try:
-                        self.mailer.send(message)
-                    except (OSError, ValueError) as err:  # SMTP errors are OSErrors
-                        log.warning("letter %s not delivered yet: %s", letter.id, err)
-                        letters.mark_attempt_failed(letter, str(err))
+                        message = build_message(settings, letter.recipient, letter.recipient_name,
+                                                letter.subject, letter.body_text, letter.body_html,
+                                                unsubscribe if letter.is_digest else None)
+                    except Exception as err:
+                        log.warning("letter %s cannot be built: %s", letter.id, err)
+                        letters.mark_failed(letter, f"cannot be built: {err}")
                     else:
-                        letters.mark_sent(letter, message["Message-ID"])
+                        try:
+                            self.mailer.send(message)
+                        except Exception as err:  # SMTP errors are OSErrors; any other too
+                            log.warning("letter %s not delivered yet: %s", letter.id, err)
+                            letters.mark_attempt_failed(letter, str(err))
+                        else:
+                            letters.mark_sent(letter, message["Message-ID"])
                     if letter.status != "pending":
                         self._emit_outcome(uow, letter)
             if len(due) < BATCH or all(letter.status == "pending" for letter in due):

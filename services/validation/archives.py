@@ -15,7 +15,6 @@ import bz2
 import gzip
 import io
 import lzma
-import re
 import stat
 import struct
 import tarfile
@@ -26,6 +25,7 @@ from typing import BinaryIO, Callable
 
 import zstandard
 
+from services.common.text import user_pattern
 from services.common.validation_messages import human_size
 
 READ_CHUNK = 1024 * 1024
@@ -34,8 +34,8 @@ MAX_NAME = 300  # characters of an entry's name kept in the report
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"\xfd7zXZ\x00", ZSTD_MAGIC)
 # bzip2: "BZh", the block size, then a block's or the stream end's magic (text may start "BZh")
-BZIP2 = re.compile(rb"BZh[1-9](\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
-_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+BZIP2 = user_pattern(rb"BZh[1-9](\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
+_UNSHOWABLE = user_pattern("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local header: signature ... name and extra lengths
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import resource
 import select
 import signal
@@ -26,6 +25,7 @@ import time
 from typing import Iterable
 
 from services.validation import archives
+from services.common.text import user_pattern
 
 MAX_BYTES = 512 * 1024 ** 2
 WALL_SECONDS = 30
@@ -176,7 +176,9 @@ def _limit_myself(cpu_seconds: float) -> None:
 
 # --- the parsers, run in the forked child -----------------------------------------------------
 
-_PDFA = re.compile(rb"pdfaid:(part|conformance)\s*(?:=\s*[\"']([^\"']*)[\"']|>\s*([^<]*)<)")
+# bounded runs: an XMP packet is the uploader's, and unbounded ones rescan it at every match
+_PDFA = user_pattern(rb"pdfaid:(part|conformance)\s{0,64}"
+                     rb"(?:=\s{0,64}[\"']([^\"']{0,64})[\"']|>\s{0,64}([^<]{0,64})<)")
 
 
 def pdf(handle) -> dict:

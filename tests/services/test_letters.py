@@ -322,3 +322,25 @@ def test_a_token_warning_request_is_checked_against_its_contract(letters, change
                "expires_at": datetime.now(timezone.utc).isoformat(), **change}
     with pytest.raises(InvalidInput):
         letters.warn_token_expiry(**request)
+
+
+def test_a_letter_that_cannot_be_built_fails_alone_and_the_others_go_out(letters, smtp):
+    unbuildable = {**JURGEN, "id": "u2", "name": "Mallory", "email": '"mal\nlory"@example.edu'}
+    broken_name = {**JURGEN, "id": "u3", "name": "Jürgen\r\nBcc: all@example.edu",
+                   "email": "j3@example.edu"}
+    letters.on_deposit_status_changed(changed("declined", depositor=unbuildable))
+    letters.on_deposit_status_changed(changed("declined", depositor=broken_name))
+    letters.on_deposit_status_changed(changed("declined"))
+    letters.deliver_due()
+    [named] = smtp.to("j3@example.edu")
+    assert named["To"] == '"Jürgen Bcc: all@example.edu" <j3@example.edu>'  # one line, no Bcc
+    assert smtp.to("all@example.edu") == []
+    assert len(smtp.to("jurgen@example.edu")) == 1
+    [failed] = [d for d in letters.list_deliveries(actor=MANAGER, deposit_id="d1")
+                if d["status"] != "sent"]
+    assert failed["status"] == "failed" and failed["recipient"] == '"mal\nlory"@example.edu'
+    with letters.database.reading() as session:
+        error = session.scalar(select(Letter.last_error).where(Letter.status == "failed"))
+    assert error.startswith("cannot be built:")
+    assert [e["recipient"] for e in outbox(letters.database, "letter_failed")] == [
+        '"mal\nlory"@example.edu']

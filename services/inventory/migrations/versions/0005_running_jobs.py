@@ -1,7 +1,7 @@
 """Jobs that run once at a time across inventory processes (the fixity audit)
 
 Revision ID: 0005
-Revises: 0003_i7b
+Revises: 0004
 """
 from typing import Sequence, Union
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: Union[str, Sequence[str], None] = "0003_i7b"
+down_revision: Union[str, Sequence[str], None] = "0004"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
