@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text as sql, update
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
@@ -122,7 +122,7 @@ def _lock_keys(session: Session, keys) -> None:
     has one writer: the delete that starts `reserve_sign_in` already holds it."""
     if session.get_bind().dialect.name == "postgresql":
         for key in sorted(keys):
-            session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            session.execute(sql("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                             {"key": key})
 
 

@@ -56,6 +56,7 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     them) come out of the migration clean, in NFC; clean rows are left as they were."""
     from alembic import command
     from datetime import datetime, timezone
+    from sqlalchemy import insert
     from services.common.migrations import alembic_config
     from services.common.db import Database
     from services.intake.models import Deposit
@@ -68,18 +69,18 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     intake, inventory = Database(intake_url, "intake"), Database(inventory_url, "inventory")
     with intake.unit_of_work() as uow:
         for id_, title in (("bad", "Tides\x0b of the\u202e sea"), ("good", "Calm")):
-            uow.session.add(Deposit(
+            # core inserts name only the columns of that older schema
+            uow.session.execute(insert(Deposit).values(
                 id=id_, profile_id="p", profile_version=1, status="draft", title=title,
                 meta={"title": title, "creators": [{"name": "Jose\u0301\x01"}]},
                 depositor_id="u", depositor={"id": "u"}, created_at=now, updated_at=now))
     with inventory.unit_of_work() as uow:
         uow.session.add(Collection(id="c", name="C"))
         uow.session.flush()
-        uow.session.add(Item(id="bad", identifier="ark:/1/bad", deposit_id="d", revision=1,
-                             collection_id="c", access="open",
-                             record={"title": ["Tides\x0b of the sea"]},
-                             creators=[{"name": "A.\x1b Author", "orcid": None}],
-                             created_at=now, datestamp=now))
+        uow.session.execute(insert(Item).values(
+            id="bad", identifier="ark:/1/bad", deposit_id="d", revision=1, collection_id="c",
+            access="open", record={"title": ["Tides\x0b of the sea"]},
+            creators=[{"name": "A.\x1b Author", "orcid": None}], created_at=now, datestamp=now))
     upgrade("intake", intake_url)
     upgrade("inventory", inventory_url)
     with intake.reading() as session:
