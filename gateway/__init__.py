@@ -29,7 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["lodge.rpc"] = RpcPool(settings.amqp_uri, settings.rpc_pool_size,
                                           settings.rpc_timeout)
 
-    from gateway import auth, errors, health, i18n, oidc, security
+    from gateway import auth, errors, health, i18n, idempotency, oidc, security
     from gateway.account import account
     from gateway.api import api
     from gateway.oai import oai
@@ -44,6 +44,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
     auth.register(app)
+    idempotency.register(app)  # after auth: keys are kept per caller
     oidc.register(app)
     security.register(app)
     health.register(app)

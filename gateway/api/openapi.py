@@ -26,6 +26,29 @@ ERRORS = {
 }
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Send a POST again with the same key (1-255 visible ASCII characters, kept "
+                   "a day per caller) to get the first successful answer again, marked "
+                   "Idempotent-Replayed: true, instead of doing it twice. The same key with a "
+                   "different request answers 422; while the first is still running, 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+
+
+def _idempotent_posts(document: dict) -> None:
+    """Every POST takes an Idempotency-Key (gateway/idempotency.py)."""
+    for operations in document["paths"].values():
+        post = operations.get("post")
+        if post is None:
+            continue
+        post.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+        for code in ("409", "422"):
+            post["responses"].setdefault(code, {
+                "description": ERRORS[code],
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+
+
 def _header(name: str, required: bool = True) -> dict:
     return {"name": name, "in": "header", "required": required, "schema": {"type": "string"}}
 
@@ -313,5 +336,6 @@ def openapi_document() -> dict:
     from gateway.api import staff  # imports the API module, which imports this one
     staff.describe(spec, _operation, _query)
     document = spec.to_dict()
+    _idempotent_posts(document)
     document["security"] = [{"bearer": []}, {"session": []}]
     return document

@@ -12,7 +12,7 @@ from nameko.exceptions import RpcTimeout
 from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, RpcPool
 from services.intake.service import IntakeService
 from tests.services.conftest import STUDENT, THESIS_METADATA
-from tests.support.system import RABBIT_API, RABBIT_AUTH
+from tests.support.system import RABBIT_API, RABBIT_AUTH, close_broker_connections
 
 
 def management(path: str):
@@ -82,19 +82,6 @@ def test_a_connection_the_broker_closed_is_replaced_without_losing_the_reply(poo
     reply_consumer_connection(vhost, other_than=kept)  # a new connection took over the replies
 
 
-def close_gateway_connections(vhost: str, reason: str) -> int:
-    """Force-close every connection the gateway's clients hold on `vhost`; how many."""
-    closed = 0
-    for connection in management(f"/vhosts/{quote(vhost, safe='')}/connections"):
-        if (connection.get("client_properties") or {}).get("connection_name") == CONNECTION_NAME:
-            answer = requests.delete(f"{RABBIT_API}/connections/{quote(connection['name'], safe='')}",
-                                     auth=RABBIT_AUTH, headers={"X-Reason": reason}, timeout=10)
-            if answer.status_code != 404:  # gone already
-                answer.raise_for_status()
-                closed += 1
-    return closed
-
-
 def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
         container_factory, broker, intake_db):
     """No request is sent twice: the broker keeps closing the gateway's connections (between
@@ -108,7 +95,8 @@ def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
 
     def drop_connections():
         while not stop.is_set():
-            closed.append(close_gateway_connections(vhost, "test: the broker drops the gateway"))
+            closed.append(close_broker_connections(vhost, CONNECTION_NAME,
+                                                  "test: the broker drops the gateway"))
             stop.wait(0.05)
 
     dropper = threading.Thread(target=drop_connections)
