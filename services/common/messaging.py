@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -20,6 +21,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.rpc import rpc as nameko_rpc
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from services.common.config import get_settings
 from services.common.contracts import event_schema
@@ -178,8 +180,26 @@ handles_event = ReliableEventHandler.decorator
 
 
 def rpc(method):
-    """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected)."""
-    return nameko_rpc(expected_exceptions=LodgeError)(method)
+    """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected).
+
+    A call that only read, and failed because its database connection died under it, is
+    run once more on a fresh connection (one that wrote may have committed: never again)."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        store = getattr(self, "store", None)
+        if store is None:
+            return method(self, *args, **kwargs)
+        with store.database.tracking_writes() as tracker:
+            try:
+                return method(self, *args, **kwargs)
+            except DBAPIError as err:
+                if not err.connection_invalidated or tracker.wrote:
+                    raise
+                log.warning("%s lost its database connection; reading again: %s",
+                            method.__name__, err.orig)
+        return method(self, *args, **kwargs)
+
+    return nameko_rpc(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):

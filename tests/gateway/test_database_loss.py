@@ -1,0 +1,16 @@
+"""The gateway after its database connections were killed (pg_terminate_backend on the
+test's own database): pooled connections are checked as they are taken, so no 500."""
+from tests.gateway.conftest import page_csrf, sign_in
+from tests.interface.test_database_loss import terminate_backends
+
+
+def test_signed_in_pages_answer_after_the_database_dropped_every_connection(gateway_app):
+    client = gateway_app.test_client()
+    assert sign_in(client, "pat").status_code == 302
+    assert client.get("/account/tokens").status_code == 200
+    terminate_backends(gateway_app.extensions["lodge.database"].url)
+    assert client.get("/account/tokens").status_code == 200  # the session is read anew
+    terminate_backends(gateway_app.extensions["lodge.database"].url)
+    other = gateway_app.test_client()
+    page_csrf(other)
+    assert sign_in(other, "alex").status_code == 302
