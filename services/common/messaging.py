@@ -3,7 +3,8 @@
 - `OutboxRelay` publishes what units of work committed, with publisher confirms.
 - `handles_event` is nameko's event handler made safe: the payload is loaded through
   its contract, a handler that raises is retried with backoff and then dead-lettered
-  with the reason kept, and a payload that breaks its contract is dead-lettered at once.
+  with the reason kept, and a payload that breaks its contract, or cannot be decoded at
+  all, is dead-lettered at once.
 """
 from __future__ import annotations
 
@@ -114,6 +115,9 @@ class ReliableEventHandler(EventHandler):
                          reliable_delivery=True, requeue_on_error=False, **kwargs)
 
     def setup(self):
+        # kombu decodes before any handler runs; without this a body that is not JSON, or
+        # comes with a content type nameko does not accept, would never reach one
+        self.consumer_options["on_decode_error"] = self.handle_undecodable
         super().setup()
         settings = get_settings()
         self.max_attempts = settings.handler_max_attempts
@@ -131,6 +135,11 @@ class ReliableEventHandler(EventHandler):
             self._settle_failure(message, reason, retry=False)
             return
         super().handle_message(payload, message)
+
+    def handle_undecodable(self, message, error):
+        reason = (f"cannot be decoded as {message.content_type or 'no content type'}: "
+                  f"{type(error).__name__}: {error}")
+        self._settle_failure(message, reason, retry=False)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
