@@ -34,7 +34,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from gateway.api import api
     from gateway.oai import oai
     from gateway.api.staff import staff_api
-    from gateway.api.tus import tus
+    from gateway.api.tus import method_override, tus
     from gateway.portal import portal
     from gateway.staff import staff
     from gateway.staff.letters import staff_letters
@@ -58,4 +58,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(staff_inventory)
     app.register_blueprint(staff_api)
     app.register_blueprint(account)
+    app.wsgi_app = method_override(app.wsgi_app)
     return app

@@ -48,6 +48,11 @@ class ChecksumMismatch(LodgeError):
     code = "checksum_mismatch"
 
 
+class UnsupportedChecksum(LodgeError):
+    """tus: an algorithm the server does not offer is a 400."""
+    code = "unsupported_checksum"
+
+
 @dataclass
 class Upload:
     id: str
@@ -57,6 +62,7 @@ class Upload:
     length: int
     expires_at: float
     expected: dict[str, str] = field(default_factory=dict)  # whole-file sha256 / md5, hex
+    metadata: str = ""  # Upload-Metadata as the client sent it: HEAD gives it back
     file: dict | None = None  # the registered file, once finished
     precheck: dict | None = None
 
@@ -84,8 +90,8 @@ def parse_chunk_checksum(header: str | None):
     algorithm, _, value = header.strip().partition(" ")
     factory = CHUNK_CHECKSUMS.get(algorithm.lower())
     if factory is None:
-        raise InvalidInput(f"Checksum algorithm {algorithm!r} is not supported.",
-                           fields={"Upload-Checksum": [f"use one of {', '.join(CHUNK_CHECKSUMS)}"]})
+        raise UnsupportedChecksum(f"Checksum algorithm {algorithm[:40]!r} is not supported.",
+                                  fields={"Upload-Checksum": [f"use one of {', '.join(CHUNK_CHECKSUMS)}"]})
     try:
         expected = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -121,11 +127,11 @@ class UploadArea:
     # --- lifecycle ----------------------------------------------------------------------
 
     def create(self, deposit_id: str, owner_id: str, filename: str, length: int,
-               expected: dict[str, str]) -> Upload:
+               expected: dict[str, str], metadata: str = "") -> Upload:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.sweep_now_and_then()
         upload = Upload(uuid.uuid4().hex, deposit_id, owner_id, filename, length,
-                        time.time() + self.expiry_seconds, expected)
+                        time.time() + self.expiry_seconds, expected, metadata=metadata)
         self.part_path(upload.id).touch(exist_ok=False)
         self._write_info(upload)
         return upload

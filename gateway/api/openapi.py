@@ -214,7 +214,9 @@ def openapi_document() -> dict:
     upload = [deposit_id, _path_param("upload_id"), tus_version]
     spec.path("/api/v1/deposits/{deposit_id}/uploads", operations={
         "options": _operation("tus 1.0 discovery: Tus-Version, Tus-Extension "
-                              "(creation, termination, expiration, checksum)", None, "204",
+                              "(creation, termination, expiration, checksum), "
+                              "Tus-Checksum-Algorithm, and to a caller who may upload to the "
+                              "deposit Tus-Max-Size (its profile's largest file)", None, "204",
                               params=[deposit_id]),
         "post": _operation("Start a resumable (tus 1.0) upload: Upload-Length, and "
                            "Upload-Metadata with filename (and optionally the whole file's "
@@ -225,17 +227,21 @@ def openapi_document() -> dict:
                            operation_id="startUpload"),
     })
     spec.path("/api/v1/deposits/{deposit_id}/uploads/{upload_id}", operations={
-        "head": _operation("Where the upload stands: Upload-Offset, Upload-Length, Upload-Expires",
+        "head": _operation("Where the upload stands: Upload-Offset, Upload-Length, "
+                           "Upload-Expires, and the Upload-Metadata it was created with",
                            None, "200", params=upload, errors=("401", "404", "410", "412")),
         "get": _operation("The upload as JSON: offset, and the file with its pre-check once "
                           "complete", None, "200", params=upload[:2], errors=("401", "404", "410"),
                           operation_id="getUpload"),
         "patch": {**_operation(
             "Bytes at Upload-Offset (application/offset+octet-stream), optionally with "
-            "Upload-Checksum. The last byte registers the file before the 204 (Lodge-File-Id).",
+            "Upload-Checksum (an algorithm of Tus-Checksum-Algorithm; another one is a 400). "
+            "The last byte registers the file before the 204 (Lodge-File-Id). A client that "
+            "can only POST sends it as a POST with X-HTTP-Method-Override: PATCH (DELETE "
+            "likewise).",
             None, "204", params=[*upload, _header("Upload-Offset"),
                                  _header("Upload-Checksum", required=False)],
-            errors=("401", "404", "409", "410", "412", "413", "415", "422", "460"),
+            errors=("400", "401", "404", "409", "410", "412", "413", "415", "422", "460"),
             operation_id="sendUploadBytes"),
             "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}},
