@@ -48,20 +48,22 @@ def gateway_connection(amqp_uri: str, **kwargs) -> Connection:
 
 
 def pauses(deadline: float):
-    """Growing pauses between reconnection attempts until `deadline` (time.monotonic())."""
+    """Reconnection attempts until `deadline` (time.monotonic()): each next() first waits a
+    pause that doubles up to a second; None once the next pause would pass the deadline."""
     pause = RECONNECT_PAUSE[0]
     while time.monotonic() + pause < deadline:
-        yield pause
         time.sleep(pause)
+        yield pause
         pause = min(pause * 2, RECONNECT_PAUSE[1])
 
 
 def alive(connection: Connection) -> bool:
     """Whether a kept connection still stands, without a round trip: an idle connection
     only has something to read when the broker closed it (or sent a notice)."""
-    transport = getattr(connection.connection, "transport", None)
-    sock = getattr(transport, "sock", None)
-    if not connection.connected or sock is None:
+    if not connection.connected:  # before .connection, which would connect
+        return False
+    sock = getattr(getattr(connection.connection, "transport", None), "sock", None)
+    if sock is None:
         return False
     try:
         readable, _, _ = select.select([sock], [], [], 0)
@@ -230,7 +232,10 @@ class RpcPool:
 
     def _new_client(self):
         runner = KeptRpcClient(timeout=self.timeout, uri=self.amqp_uri)
-        return runner, runner.start()
+        try:
+            return runner, runner.start()  # declares the reply queue: one connection attempt
+        except CONNECTION_LOST as err:
+            raise BrokerUnavailable(f"the broker cannot be reached: {err}") from err
 
     @contextlib.contextmanager
     def client(self):
