@@ -2,7 +2,8 @@
 with the same key and gets the first answer (Idempotent-Replayed: true) instead of a second
 deposit, file or note. Keys are kept per caller in the gateway database for a day.
 
-The same key with a different request is a 422; while the first request still runs, 409.
+While the first request with a key still runs, the key answers 409; once it has answered,
+the same key with a different request is a 422.
 Only successful answers are kept: after an error the key is free to try again. A JSON
 body is part of the request's fingerprint; a streamed upload is known by its declared
 length and checksum headers, since reading it here would consume it.
@@ -34,7 +35,7 @@ def fingerprint() -> str:
     for part in (request.method, request.path, request.query_string.decode("latin-1"),
                  request.mimetype):
         digest.update(part.encode() + b"\0")
-    if request.mimetype in ("", "application/json"):
+    if request.mimetype == "application/json":
         digest.update(request.get_data(cache=True))  # kept for the view's get_json
     else:
         for name in STREAMED_HEADERS:
@@ -78,12 +79,12 @@ def register(app: Flask) -> None:
         if earlier is None:
             g.idempotency_key = key
             return None
-        if earlier.fingerprint != asked:
-            raise InvalidInput(f"This {HEADER} was used for a different request.",
-                               fields={HEADER: ["already used for a different request"]})
         if earlier.status is None:
             raise Conflict(f"The request with this {HEADER} is still running.",
                            fields={HEADER: ["still running"]})
+        if earlier.fingerprint != asked:
+            raise InvalidInput(f"This {HEADER} was used for a different request.",
+                               fields={HEADER: ["already used for a different request"]})
         response = app.response_class(earlier.response["body"], status=earlier.status,
                                       headers=earlier.response["headers"])
         response.headers["Idempotent-Replayed"] = "true"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import uuid
 
+import sqlalchemy
+
 from tests.e2e.test_lifecycles import API, assert_error, thesis_metadata, unique_title
 from tests.support.system import expect
 
@@ -56,6 +58,24 @@ def test_a_refused_request_leaves_its_key_free(lodge_system):
 
 def test_bad_keys_get_the_error_shape(lodge_system):
     student = lodge_system.client("student")
-    for key in ("x" * 256, "two words", "caf\u00e9".encode().decode("latin-1"), ""):
+    for key in ("x" * 256, "two words", "tab\there", "del\x7f", "caf\u00e9".encode().decode("latin-1"),
+                ""):
         error = assert_error(create(student, key, unique_title("bad key")), 422)
         assert error["fields"] == {"Idempotency-Key": ["1 to 255 visible ASCII characters"]}
+
+
+def test_a_key_whose_first_request_still_runs_is_a_conflict(lodge_system):
+    """A second request with the key while the first is still running (its row holds no
+    answer yet) is told so, and nothing is done twice."""
+    student = lodge_system.client("student")
+    depositor_id = create(student, uuid.uuid4().hex, unique_title("whose id")).json()["depositor"]["id"]
+    key, title = uuid.uuid4().hex, unique_title("still running")
+    engine = sqlalchemy.create_engine(lodge_system.database_urls["gateway"])
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO idempotent_requests (caller_id, key, fingerprint, created_at) "
+            "VALUES (:caller, :key, 'running', now())"), {"caller": depositor_id, "key": key})
+    engine.dispose()
+    error = assert_error(create(student, key, title), 409)
+    assert error["fields"] == {"Idempotency-Key": ["still running"]}
+    assert title not in titles_of(student)
