@@ -20,7 +20,8 @@ from tests.support.system import close_broker_connections, poll_until
 def test_deposits_made_while_the_broker_drops_the_gateway_each_exist_once(lodge_system):
     """The broker keeps closing the gateway's connections while a client makes deposits,
     sending each again with its key whenever Lodge answers 503: never a 500, none twice."""
-    student = lodge_system.client("student")
+    # a request whose publish broke waits for its reply up to the RPC timeout (30 s)
+    student = lodge_system.client("student", timeout=90)
     stop, closed, answers = threading.Event(), [], []
 
     def drop_connections():

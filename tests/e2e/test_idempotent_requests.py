@@ -58,8 +58,8 @@ def test_a_refused_request_leaves_its_key_free(lodge_system):
 
 def test_bad_keys_get_the_error_shape(lodge_system):
     student = lodge_system.client("student")
-    for key in ("x" * 256, "two words", "tab\there", "del\x7f", "caf\u00e9".encode().decode("latin-1"),
-                ""):
+    # (other control characters in a header never reach the app: gunicorn refuses them)
+    for key in ("x" * 256, "two words", "tab\there", "caf\u00e9".encode().decode("latin-1"), ""):
         error = assert_error(create(student, key, unique_title("bad key")), 422)
         assert error["fields"] == {"Idempotency-Key": ["1 to 255 visible ASCII characters"]}
 
