@@ -57,6 +57,16 @@ def pauses(deadline: float):
         pause = min(pause * 2, RECONNECT_PAUSE[1])
 
 
+def has_input(sock) -> bool:
+    # poll, as select() cannot watch a descriptor numbered past 1024 (eventlet, which the
+    # tests run under, patches poll away)
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])
+
+
 def alive(connection: Connection) -> bool:
     """Whether a kept connection still stands, without a round trip: an idle connection
     only has something to read when the broker closed it (or sent a notice)."""
@@ -66,8 +76,7 @@ def alive(connection: Connection) -> bool:
     if sock is None:
         return False
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if readable:
+        if has_input(sock):
             connection.drain_events(timeout=0.01)
     except socket.timeout:
         return True
