@@ -284,6 +284,9 @@ def test_a_client_that_can_only_post_sends_patch_and_delete_as_overrides(lodge_s
         "Content-Type": "application/offset+octet-stream"})
     expect(sent, 204)
     assert sent.headers["Upload-Offset"] == "600" and offset_of(student, url) == 600
+    for other in ("GET", "PUT", "POST", "x" * 5000):  # nothing else is overridden
+        refused = student.post(url, headers={**TUS, "X-HTTP-Method-Override": other})
+        assert expect(refused, 405)["error"]["code"] == "method_not_allowed"
     stranger = lodge_system.client("faculty")
     assert stranger.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"}).status_code == 404
     expect(student.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"}), 204)
