@@ -51,10 +51,11 @@ def _reserve(caller_id: str, key: str, asked: str):
     """Claim the key for this request; None if claimed, else the earlier request's row."""
     now = utcnow()
     with _database().unit_of_work() as uow:
-        uow.session.execute(delete(IdempotentRequest).where(
-            IdempotentRequest.caller_id == caller_id,
-            or_(IdempotentRequest.created_at < now - KEEP,
-                IdempotentRequest.status.is_(None) & (IdempotentRequest.created_at < now - ABANDONED))))
+        model = IdempotentRequest
+        uow.session.execute(delete(model).where(
+            model.caller_id == caller_id,
+            or_(model.created_at < now - KEEP,
+                model.status.is_(None) & (model.created_at < now - ABANDONED))))
         claimed = uow.session.execute(
             insert_for(uow.session)(IdempotentRequest)
             .values(caller_id=caller_id, key=key, fingerprint=asked, created_at=now)
@@ -99,9 +100,9 @@ def register(app: Flask) -> None:
             row = uow.session.get(IdempotentRequest, (g.actor["id"], key))
             if row is not None and 200 <= response.status_code < 300 and not response.is_streamed:
                 row.status = response.status_code
-                row.response = {"body": response.get_data(as_text=True),
-                                "headers": {name: response.headers[name]
-                                            for name in REPLAYED_HEADERS if name in response.headers}}
+                headers = {name: response.headers[name]
+                           for name in REPLAYED_HEADERS if name in response.headers}
+                row.response = {"body": response.get_data(as_text=True), "headers": headers}
             elif row is not None:
                 uow.session.delete(row)
         return response

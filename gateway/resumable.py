@@ -90,8 +90,9 @@ def parse_chunk_checksum(header: str | None):
     algorithm, _, value = header.strip().partition(" ")
     factory = CHUNK_CHECKSUMS.get(algorithm.lower())
     if factory is None:
+        offered = ", ".join(CHUNK_CHECKSUMS)
         raise UnsupportedChecksum(f"Checksum algorithm {algorithm[:40]!r} is not supported.",
-                                  fields={"Upload-Checksum": [f"use one of {', '.join(CHUNK_CHECKSUMS)}"]})
+                                  fields={"Upload-Checksum": [f"use one of {offered}"]})
     try:
         expected = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):

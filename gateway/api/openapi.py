@@ -36,6 +36,11 @@ IDEMPOTENCY_KEY = {
 }
 
 
+def _error_response(code: str) -> dict:
+    return {"description": ERRORS[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
 def _idempotent_posts(document: dict) -> None:
     """Every POST takes an Idempotency-Key (gateway/idempotency.py)."""
     for operations in document["paths"].values():
@@ -44,9 +49,7 @@ def _idempotent_posts(document: dict) -> None:
             continue
         post.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
         for code in ("409", "422"):
-            post["responses"].setdefault(code, {
-                "description": ERRORS[code],
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+            post["responses"].setdefault(code, _error_response(code))
 
 
 def _header(name: str, required: bool = True) -> dict:
@@ -73,8 +76,7 @@ def _operation(summary: str, response: str | None, status: str = "200", body: st
     if response:
         responses[status]["content"] = {"application/json": {"schema": {"$ref": response}}}
     for code in errors:
-        responses[code] = {"description": ERRORS[code],
-                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        responses[code] = _error_response(code)
     operation = {"summary": summary, "responses": responses, "parameters": params or []}
     if operation_id:
         operation["operationId"] = operation_id

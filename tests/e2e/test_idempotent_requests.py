@@ -68,7 +68,8 @@ def test_a_key_whose_first_request_still_runs_is_a_conflict(lodge_system):
     """A second request with the key while the first is still running (its row holds no
     answer yet) is told so, and nothing is done twice."""
     student = lodge_system.client("student")
-    depositor_id = create(student, uuid.uuid4().hex, unique_title("whose id")).json()["depositor"]["id"]
+    made = expect(create(student, uuid.uuid4().hex, unique_title("whose id")), 201)
+    depositor_id = made["depositor"]["id"]
     key, title = uuid.uuid4().hex, unique_title("still running")
     engine = sqlalchemy.create_engine(lodge_system.database_urls["gateway"])
     with engine.begin() as connection:

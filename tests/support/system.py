@@ -547,8 +547,9 @@ def close_broker_connections(vhost: str, connection_name: str, reason: str) -> i
     listed.raise_for_status()
     for connection in listed.json():
         if (connection.get("client_properties") or {}).get("connection_name") == connection_name:
-            answer = requests.delete(f"{RABBIT_API}/connections/{quote(connection['name'], safe='')}",
-                                     auth=RABBIT_AUTH, headers={"X-Reason": reason}, timeout=10)
+            name = quote(connection["name"], safe="")
+            answer = requests.delete(f"{RABBIT_API}/connections/{name}", auth=RABBIT_AUTH,
+                                     headers={"X-Reason": reason}, timeout=10)
             if answer.status_code != 404:  # 404: it had gone already
                 answer.raise_for_status()
                 closed += 1
