@@ -32,12 +32,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["lodge.rpc"] = RpcPool(settings.broker_uri("gateway"), settings.rpc_pool_size,
                                           settings.rpc_timeout)
 
-    from gateway import auth, errors, health, i18n, oidc, security
+    from gateway import auth, errors, health, i18n, idempotency, oidc, security
     from gateway.account import account
     from gateway.api import api
     from gateway.oai import oai
     from gateway.api.staff import staff_api
-    from gateway.api.tus import tus
+    from gateway.api.tus import method_override, tus
     from gateway.portal import portal
     from gateway.staff import staff
     from gateway.staff.letters import staff_letters
@@ -47,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
     auth.register(app)
+    idempotency.register(app)  # after auth: keys are kept per caller
     oidc.register(app)
     security.register(app)
     health.register(app)
@@ -60,4 +61,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(staff_inventory)
     app.register_blueprint(staff_api)
     app.register_blueprint(account)
+    app.wsgi_app = method_override(app.wsgi_app)
     return app

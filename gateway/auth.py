@@ -95,9 +95,11 @@ def register(app: Flask) -> None:
     @app.before_request
     def authenticate_and_protect():
         _load_actor()
-        # a Bearer request carries no ambient credentials, so CSRF cannot forge it
+        # a Bearer request carries no ambient credentials, so CSRF cannot forge it; nor can
+        # it forge an API request from someone not signed in, which gets its 401 instead
         if (request.method not in SAFE_METHODS and not bearer_token()
-                and request.blueprint not in CSRF_EXEMPT_BLUEPRINTS):
+                and request.blueprint not in CSRF_EXEMPT_BLUEPRINTS
+                and (g.actor is not None or not request.path.startswith("/api/"))):
             protect_from_forgery()
 
 

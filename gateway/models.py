@@ -84,3 +84,16 @@ class FailedSignIn(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_failed_sign_ins_key_at", "key", "at"),)
+
+
+class IdempotentRequest(Base):
+    """A POST sent with an Idempotency-Key: what it asked (a fingerprint) and, once it
+    succeeded, its answer, replayed when the same caller sends the same key again."""
+    __tablename__ = "idempotent_requests"
+
+    caller_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[int | None] = mapped_column(nullable=True)  # None while it runs
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

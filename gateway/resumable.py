@@ -54,6 +54,11 @@ class ChecksumMismatch(LodgeError):
     code = "checksum_mismatch"
 
 
+class UnsupportedChecksum(LodgeError):
+    """tus: an algorithm the server does not offer is a 400."""
+    code = "unsupported_checksum"
+
+
 @dataclass
 class Upload:
     id: str
@@ -63,6 +68,7 @@ class Upload:
     length: int
     expires_at: float
     expected: dict[str, str] = field(default_factory=dict)  # whole-file sha256 / md5, hex
+    metadata: str = ""  # Upload-Metadata as the client sent it: HEAD gives it back
     file: dict | None = None  # the registered file, once finished
     precheck: dict | None = None
     # the profile's rules when it began, for the pre-check once finished: asking intake then
@@ -93,8 +99,9 @@ def parse_chunk_checksum(header: str | None):
     algorithm, _, value = header.strip().partition(" ")
     factory = CHUNK_CHECKSUMS.get(algorithm.lower())
     if factory is None:
-        raise InvalidInput(f"Checksum algorithm {algorithm!r} is not supported.",
-                           fields={"Upload-Checksum": [f"use one of {', '.join(CHUNK_CHECKSUMS)}"]})
+        offered = ", ".join(CHUNK_CHECKSUMS)
+        raise UnsupportedChecksum(f"Checksum algorithm {algorithm[:40]!r} is not supported.",
+                                  fields={"Upload-Checksum": [f"use one of {offered}"]})
     try:
         expected = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -131,7 +138,7 @@ class UploadArea:
 
     def create(self, deposit_id: str, owner_id: str, filename: str, length: int,
                expected: dict[str, str], max_uploads: int, staged_room: int,
-               file_rules: dict | None = None) -> Upload:
+               file_rules: dict | None = None, metadata: str = "") -> Upload:
         """A new upload, if the owner has fewer than `max_uploads` unfinished and its length
         fits in `staged_room` beside theirs."""
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -151,7 +158,7 @@ class UploadArea:
                     fields={"staged_bytes": [f"{max(room, 0)} bytes left"]})
             upload = Upload(uuid.uuid4().hex, deposit_id, owner_id, filename, length,
                             time.time() + self.expiry_seconds, expected,
-                            file_rules=file_rules)
+                            file_rules=file_rules, metadata=metadata)
             self.part_path(upload.id).touch(exist_ok=False)
             self._write_info(upload)
         return upload

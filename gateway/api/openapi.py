@@ -28,6 +28,32 @@ ERRORS = {
 }
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Send a POST again with the same key (1-255 visible ASCII characters, kept "
+                   "a day per caller) to get the first successful answer again, marked "
+                   "Idempotent-Replayed: true, instead of doing it twice. The same key with a "
+                   "different request answers 422; while the first is still running, 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+
+
+def _error_response(code: str) -> dict:
+    return {"description": ERRORS[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _idempotent_posts(document: dict) -> None:
+    """Every POST takes an Idempotency-Key (gateway/idempotency.py)."""
+    for operations in document["paths"].values():
+        post = operations.get("post")
+        if post is None:
+            continue
+        post.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+        for code in ("409", "422"):
+            post["responses"].setdefault(code, _error_response(code))
+
+
 def _header(name: str, required: bool = True) -> dict:
     return {"name": name, "in": "header", "required": required, "schema": {"type": "string"}}
 
@@ -52,8 +78,7 @@ def _operation(summary: str, response: str | None, status: str = "200", body: st
     if response:
         responses[status]["content"] = {"application/json": {"schema": {"$ref": response}}}
     for code in errors:
-        responses[code] = {"description": ERRORS[code],
-                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        responses[code] = _error_response(code)
     operation = {"summary": summary, "responses": responses, "parameters": params or []}
     if operation_id:
         operation["operationId"] = operation_id
@@ -202,7 +227,9 @@ def openapi_document() -> dict:
     upload = [deposit_id, _path_param("upload_id"), tus_version]
     spec.path("/api/v1/deposits/{deposit_id}/uploads", operations={
         "options": _operation("tus 1.0 discovery: Tus-Version, Tus-Extension "
-                              "(creation, termination, expiration, checksum)", None, "204",
+                              "(creation, termination, expiration, checksum), "
+                              "Tus-Checksum-Algorithm, and to a caller who may upload to the "
+                              "deposit Tus-Max-Size (its profile's largest file)", None, "204",
                               params=[deposit_id]),
         "post": _operation("Start a resumable (tus 1.0) upload: Upload-Length, and "
                            "Upload-Metadata with filename (and optionally the whole file's "
@@ -213,17 +240,21 @@ def openapi_document() -> dict:
                            operation_id="startUpload"),
     })
     spec.path("/api/v1/deposits/{deposit_id}/uploads/{upload_id}", operations={
-        "head": _operation("Where the upload stands: Upload-Offset, Upload-Length, Upload-Expires",
+        "head": _operation("Where the upload stands: Upload-Offset, Upload-Length, "
+                           "Upload-Expires, and the Upload-Metadata it was created with",
                            None, "200", params=upload, errors=("401", "404", "410", "412")),
         "get": _operation("The upload as JSON: offset, and the file with its pre-check once "
                           "complete", None, "200", params=upload[:2], errors=("401", "404", "410"),
                           operation_id="getUpload"),
         "patch": {**_operation(
             "Bytes at Upload-Offset (application/offset+octet-stream), optionally with "
-            "Upload-Checksum. The last byte registers the file before the 204 (Lodge-File-Id).",
+            "Upload-Checksum (an algorithm of Tus-Checksum-Algorithm; another one is a 400). "
+            "The last byte registers the file before the 204 (Lodge-File-Id). A client that "
+            "can only POST sends it as a POST with X-HTTP-Method-Override: PATCH (DELETE "
+            "likewise).",
             None, "204", params=[*upload, _header("Upload-Offset"),
                                  _header("Upload-Checksum", required=False)],
-            errors=("401", "404", "409", "410", "412", "413", "415", "422", "460"),
+            errors=("400", "401", "404", "409", "410", "412", "413", "415", "422", "460"),
             operation_id="sendUploadBytes"),
             "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}},
@@ -324,5 +355,6 @@ def openapi_document() -> dict:
     from gateway.api import staff  # imports the API module, which imports this one
     staff.describe(spec, _operation, _query)
     document = spec.to_dict()
+    _idempotent_posts(document)
     document["security"] = [{"bearer": []}, {"session": []}]
     return document

@@ -5,6 +5,7 @@
     HEAD    /api/v1/deposits/<id>/uploads/<upload>   Upload-Offset: where to continue
     PATCH   /api/v1/deposits/<id>/uploads/<upload>   bytes at Upload-Offset
     DELETE  /api/v1/deposits/<id>/uploads/<upload>   abandon it
+    POST    /api/v1/deposits/<id>/uploads/<upload>   with X-HTTP-Method-Override: PATCH or DELETE
     GET     /api/v1/deposits/<id>/uploads/<upload>   JSON: progress, and the file once finished
 
 Same sign-in, CSRF and ownership rules as the plain upload: an upload belongs to the person
@@ -14,6 +15,7 @@ then answers 204 (with `Lodge-File-Id`).
 """
 from __future__ import annotations
 
+import re
 from email.utils import formatdate
 
 from flask import Blueprint, g, jsonify, make_response, request, url_for
@@ -22,10 +24,11 @@ from gateway.api import register_staged_file, rpc
 from gateway.auth import login_required
 from gateway.errors import error_response
 from gateway.quotas import upload_area
-from gateway.resumable import ChecksumMismatch, Gone, Upload, UploadArea, parse_metadata
+from gateway.resumable import (CHUNK_CHECKSUMS, ChecksumMismatch, Gone, UnsupportedChecksum,
+                               Upload, UploadArea, parse_metadata)
 from gateway.uploads import check_declared_length, raw_chunks, sanitise_filename
 from services.common.config import get_settings
-from services.common.exceptions import InvalidInput
+from services.common.exceptions import InvalidInput, LodgeError
 from services.common.storage import get_storage, new_key
 
 TUS_VERSION = "1.0.0"
@@ -45,6 +48,11 @@ def tus_headers(response):
 @tus.errorhandler(Gone)
 def on_gone(err):
     return error_response(410, err.code, err.message, err.fields)
+
+
+@tus.errorhandler(UnsupportedChecksum)
+def on_unsupported_checksum(err):
+    return error_response(400, err.code, err.message, err.fields)
 
 
 @tus.errorhandler(ChecksumMismatch)
@@ -79,10 +87,19 @@ def _expires(upload: Upload) -> str:
 
 @tus.route("", methods=["OPTIONS"], provide_automatic_options=False)
 def options(deposit_id):
+    """Discovery. The largest upload is the deposit's profile's: it is told to a caller
+    who may upload to this deposit."""
     response = make_response("", 204)
     response.headers.update({"Tus-Version": TUS_VERSION,
                              "Tus-Extension": "creation,termination,expiration,checksum",
-                             "Tus-Checksum-Algorithm": "sha1,sha256,md5"})
+                             "Tus-Checksum-Algorithm": ",".join(CHUNK_CHECKSUMS)})
+    if g.actor is not None:
+        try:
+            with rpc() as services:
+                policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
+        except LodgeError:
+            return response  # not theirs, or no longer open to files: discovery only
+        response.headers["Tus-Max-Size"] = str(policy["max_file_size"])
     return response
 
 
@@ -111,7 +128,8 @@ def create(deposit_id):
     upload = upload_area().create(deposit_id, g.actor["id"], filename, length, expected,
                                   max_uploads=get_settings().quotas.uploads,
                                   staged_room=staged["limit"] - staged["used"],
-                                  file_rules=policy["file_rules"])
+                                  file_rules=policy["file_rules"],
+                                  metadata=request.headers.get("Upload-Metadata", ""))
     response = make_response("", 201)
     response.headers["Location"] = url_for("tus.status", deposit_id=deposit_id,
                                            upload_id=upload.id, _external=True)
@@ -130,6 +148,8 @@ def status(deposit_id, upload_id):
         response.headers.update({"Upload-Offset": str(area.offset(upload)),
                                  "Upload-Length": str(upload.length),
                                  "Upload-Expires": _expires(upload)})
+        if upload.metadata:
+            response.headers["Upload-Metadata"] = upload.metadata
         return response
     return jsonify(id=upload.id, filename=upload.filename, length=upload.length,
                    offset=area.offset(upload), complete=upload.file is not None,
@@ -160,6 +180,23 @@ def patch(deposit_id, upload_id):
         response.headers["Lodge-File-Id"] = _finish(area, upload)["id"]
     response.headers.update({"Upload-Offset": str(offset), "Upload-Expires": _expires(upload)})
     return response
+
+
+UPLOAD_PATH = re.compile(r"^/api/v1/deposits/[^/]+/uploads/[^/]+/?$")
+OVERRIDABLE = frozenset({"PATCH", "DELETE"})
+
+
+def method_override(wsgi_app):
+    """tus: a client that can only POST sends `X-HTTP-Method-Override: PATCH` (or DELETE)
+    to an upload's URL. Honoured there only; everything else about the request (CSRF,
+    sign-in, ownership) is checked as for the method it stands for."""
+    def app(environ, start_response):
+        override = environ.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").strip().upper()
+        if (environ.get("REQUEST_METHOD") == "POST" and override in OVERRIDABLE
+                and UPLOAD_PATH.match(environ.get("PATH_INFO", ""))):
+            environ["REQUEST_METHOD"] = override
+        return wsgi_app(environ, start_response)
+    return app
 
 
 def _finish(area: UploadArea, upload: Upload) -> dict:

@@ -4,10 +4,11 @@
 - `handles_event` is nameko's event handler made safe: the payload is loaded through
   its contract, a handler that raises is retried with backoff and then dead-lettered
   with the reason kept, and a payload that breaks its contract (or that its handler
-  refuses with `RefusedMessage`) is dead-lettered at once.
+  refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -21,6 +22,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.rpc import rpc as nameko_rpc
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from services.common.config import get_settings
 from services.common.contracts import event_schema
@@ -116,6 +118,9 @@ class ReliableEventHandler(EventHandler):
                          reliable_delivery=True, requeue_on_error=False, **kwargs)
 
     def setup(self):
+        # kombu decodes before any handler runs; without this a body that is not JSON, or
+        # comes with a content type nameko does not accept, would never reach one
+        self.consumer_options["on_decode_error"] = self.handle_undecodable
         super().setup()
         settings = get_settings()
         self.max_attempts = settings.handler_max_attempts
@@ -133,6 +138,11 @@ class ReliableEventHandler(EventHandler):
             self._settle_failure(message, reason, retry=False)
             return
         super().handle_message(payload, message)
+
+    def handle_undecodable(self, message, error):
+        reason = (f"cannot be decoded as {message.content_type or 'no content type'}: "
+                  f"{type(error).__name__}: {error}")
+        self._settle_failure(message, reason, retry=False)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
@@ -181,8 +191,26 @@ handles_event = ReliableEventHandler.decorator
 
 
 def rpc(method):
-    """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected)."""
-    return nameko_rpc(expected_exceptions=LodgeError)(method)
+    """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected).
+
+    A call that only read, and failed because its database connection died under it, is
+    run once more on a fresh connection (one that wrote may have committed: never again)."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        store = getattr(self, "store", None)
+        if store is None:
+            return method(self, *args, **kwargs)
+        with store.database.tracking_writes() as tracker:
+            try:
+                return method(self, *args, **kwargs)
+            except DBAPIError as err:
+                if not err.connection_invalidated or tracker.wrote:
+                    raise
+                log.warning("%s lost its database connection; reading again: %s",
+                            method.__name__, err.orig)
+        return method(self, *args, **kwargs)
+
+    return nameko_rpc(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):

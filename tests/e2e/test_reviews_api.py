@@ -4,8 +4,12 @@ edits, letter previews, reason tables and who may do what."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import uuid
 
 import pytest
+from kombu import Connection, Queue
+from nameko.standalone.events import get_event_exchange
 
 from tests.e2e.test_lifecycles import (API, assert_error, make_thesis_in_review, pdf_bytes,
                                        statuses, thesis_metadata, unique_title, wait_for_review)
@@ -69,6 +73,52 @@ def test_queue_tabs_count_claims_and_filter(lodge_system, student, approver, app
     assert_error(action(approver, second["id"], "release"), 403)
     task = expect(action(approver, first["id"], "release"), 200)
     assert task["state"] == "open" and task["assignee"] is None
+
+
+@contextlib.contextmanager
+def checks_held(lodge_system):
+    """Validation hears of no submitted deposit during the block: its queue is unbound and
+    what it would have received waits in a queue of the test's, handed over afterwards."""
+    exchange = get_event_exchange("intake")
+    with Connection(lodge_system.amqp_uri) as connection:
+        channel = connection.default_channel
+        validation = Queue("evt-intake-deposit_submitted--validation.on_deposit_submitted",
+                           exchange=exchange, routing_key="deposit_submitted").bind(channel)
+        held = Queue(f"test-held-{uuid.uuid4().hex}", exchange=exchange,
+                     routing_key="deposit_submitted").bind(channel)
+        held.declare()
+        validation.unbind_from(exchange, "deposit_submitted")
+        try:
+            yield
+        finally:
+            validation.bind_to(exchange, "deposit_submitted")
+            while (message := held.get(no_ack=True)) is not None:
+                connection.Producer(channel).publish(
+                    message.body, exchange="", routing_key=validation.name, serializer=None,
+                    headers=message.headers, content_type=message.content_type,
+                    content_encoding=message.content_encoding)
+            held.delete()
+
+
+def test_a_deposit_still_being_checked_cannot_be_decided_yet(lodge_system, student, approver):
+    title = unique_title("still checking")
+    deposit = student.create_deposit("thesis", thesis_metadata(title))
+    student.upload(deposit["id"], "thesis.pdf", pdf_bytes(title))
+    with checks_held(lodge_system):
+        student.submit(deposit["id"])
+        assert student.deposit(deposit["id"])["status"] == "submitted"
+        error = assert_error(action(approver, deposit["id"], "approve"), 409)
+        assert "checks are still running" in error["message"]
+        assert error["fields"] == {"status": ["submitted"]}
+        assert_error(action(approver, deposit["id"], "claim"), 409)
+        bulk = expect(approver.post(f"{API}/reviews/bulk", json={
+            "deposit_ids": [deposit["id"]], "decision": "approve"}), 200)
+        assert [(r["status"], r["code"]) for r in bulk["results"]] == [(409, "conflict")]
+        # a deposit that does not exist is still not found
+        assert_error(action(approver, uuid.uuid4().hex, "approve"), 404)
+    lodge_system.wait_for_status(student, deposit["id"], "in_review", timeout=60)
+    wait_for_review(approver, deposit["id"], revision=1)
+    assert expect(action(approver, deposit["id"], "approve"), 200)["state"] == "decided"
 
 
 def test_two_approvers_approving_at_once_one_wins(lodge_system, student, approver, approver2):

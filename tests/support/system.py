@@ -560,3 +560,21 @@ def _trail(deposit: dict) -> str:
     report = deposit.get("validation_report")
     extra = f"; validation passed={report['passed']}" if report else ""
     return ", ".join(steps) + extra
+
+
+def close_broker_connections(vhost: str, connection_name: str, reason: str) -> int:
+    """Force-close, through the management API, every connection on `vhost` that named
+    itself `connection_name` (the gateway's are "lodge-gateway"); how many."""
+    closed = 0
+    listed = requests.get(f"{RABBIT_API}/vhosts/{quote(vhost, safe='')}/connections",
+                          auth=RABBIT_AUTH, timeout=10)
+    listed.raise_for_status()
+    for connection in listed.json():
+        if (connection.get("client_properties") or {}).get("connection_name") == connection_name:
+            name = quote(connection["name"], safe="")
+            answer = requests.delete(f"{RABBIT_API}/connections/{name}", auth=RABBIT_AUTH,
+                                     headers={"X-Reason": reason}, timeout=10)
+            if answer.status_code != 404:  # 404: it had gone already
+                answer.raise_for_status()
+                closed += 1
+    return closed

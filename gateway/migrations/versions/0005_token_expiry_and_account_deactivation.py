@@ -2,7 +2,7 @@
 sign-in is kept, so roles from OIDC claims can age
 
 Revision ID: 0005
-Revises: 0003_i8
+Revises: 0004
 """
 from datetime import timedelta
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ from alembic import op
 from services.common.db import UTCDateTime
 
 revision: str = "0005"
-down_revision: Union[str, Sequence[str], None] = "0003_i8"
+down_revision: Union[str, Sequence[str], None] = "0004"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
