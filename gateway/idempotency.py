@@ -11,18 +11,18 @@ length and checksum headers, since reading it here would consume it.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import timedelta
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import delete, or_
 
 from gateway.models import IdempotentRequest
+from services.common.text import user_pattern
 from services.common.db import insert_new, utcnow
 from services.common.exceptions import Conflict, InvalidInput
 
 HEADER = "Idempotency-Key"
-KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII
+KEY = user_pattern(r"^[\x21-\x7e]{1,255}$")  # visible ASCII
 KEEP = timedelta(days=1)
 ABANDONED = timedelta(hours=1)  # a request still "running" this long died with its worker
 REPLAYED_HEADERS = ("Content-Type", "Location", "Lodge-File-Id", "Upload-Expires")

@@ -15,7 +15,6 @@ then answers 204 (with `Lodge-File-Id`).
 """
 from __future__ import annotations
 
-import re
 from email.utils import formatdate
 
 from flask import Blueprint, g, jsonify, make_response, request, url_for
@@ -27,6 +26,7 @@ from gateway.quotas import upload_area
 from gateway.resumable import (CHUNK_CHECKSUMS, ChecksumMismatch, Gone, UnsupportedChecksum,
                                Upload, UploadArea, parse_metadata)
 from gateway.uploads import check_declared_length, raw_chunks, sanitise_filename
+from services.common.text import user_pattern
 from services.common.config import get_settings
 from services.common.exceptions import InvalidInput, LodgeError
 from services.common.storage import get_storage, new_key
@@ -182,7 +182,7 @@ def patch(deposit_id, upload_id):
     return response
 
 
-UPLOAD_PATH = re.compile(r"^/api/v1/deposits/[^/]+/uploads/[^/]+/?$")
+UPLOAD_PATH = user_pattern(r"^/api/v1/deposits/[^/]+/uploads/[^/]+/?$")
 OVERRIDABLE = frozenset({"PATCH", "DELETE"})
 
 

@@ -10,6 +10,7 @@ import requests
 from nameko.exceptions import RpcTimeout
 
 from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, RpcPool
+from services.common.config import get_settings
 from services.intake.service import IntakeService
 from tests.services.conftest import STUDENT, THESIS_METADATA
 from tests.support.system import RABBIT_API, RABBIT_AUTH, close_broker_connections
@@ -83,11 +84,13 @@ def test_a_connection_the_broker_closed_is_replaced_without_losing_the_reply(poo
 
 
 def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
-        container_factory, broker, intake_db):
+        container_factory, broker, intake_db, monkeypatch):
     """No request is sent twice: the broker keeps closing the gateway's connections (between
     calls and in the middle of them) while deposits are made. A call whose request broke
     on the way waits for its reply; one that never arrived answers 'unavailable' (503), and
     the client sends it again."""
+    monkeypatch.setenv("LODGE_QUOTA_DRAFTS", "100000")  # one student makes them all
+    get_settings.cache_clear()
     container_factory(IntakeService, broker).start()
     pool = RpcPool(broker["AMQP_URI"], size=2, timeout=5)
     vhost = urlsplit(broker["AMQP_URI"]).path.lstrip("/")
