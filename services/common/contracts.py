@@ -339,6 +339,8 @@ class ReviewTaskSchema(Lenient):
     due_at = DateTime(allow_none=True, load_default=None)
     overdue = fields.Bool(load_default=False)
     claimed_at = DateTime(allow_none=True, load_default=None)
+    # the asking approver deposited it (or mediated it): they may see it, never decide on it
+    own_deposit = fields.Bool(load_default=False)
 
 
 ReviewPage = page_of(ReviewTaskSchema)

@@ -101,9 +101,13 @@ def _visible(actor: dict, deposit: Deposit) -> bool:
     return deposit.depositor_id == actor["id"] or is_staff(actor)
 
 
+def _is_own(actor: dict, deposit: Deposit) -> bool:
+    """The actor deposited it, or deposited it for the patron."""
+    return actor["id"] in (deposit.depositor_id, (deposit.mediated_by or {}).get("id"))
+
+
 def _may_act_as_depositor(actor: dict, deposit: Deposit) -> bool:
-    mediator = (deposit.mediated_by or {}).get("id")
-    return deposit.depositor_id == actor["id"] or mediator == actor["id"] or has_role(actor, "admin")
+    return _is_own(actor, deposit) or has_role(actor, "admin")
 
 
 def get_deposit(session, actor: dict, deposit_id: str, for_update: bool = False) -> Deposit:
@@ -189,6 +193,9 @@ def review_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dic
     if not has_role(actor, "approver", "manager"):
         raise Forbidden("Editing a deposit under review needs the approver role.")
     deposit = get_deposit(uow.session, actor, deposit_id, for_update=True)
+    if _is_own(actor, deposit):
+        raise Forbidden("This is your own deposit: a colleague must review it.",
+                        fields={"deposit_id": ["is your own deposit"]})
     if deposit.status != Status.IN_REVIEW:
         raise Conflict(f"Only a deposit in review can be edited by an approver; this one is "
                        f"{deposit.status}.", fields={"status": [f"is {deposit.status}"]})
