@@ -124,6 +124,19 @@ class ApprovalRuleSchema(Strict):
     turnaround_days = fields.Int(allow_none=True, validate=validate.Range(min=1, max=365))
 
 
+MEDIATOR_ROLES = ("approver", "staff", "manager", "admin")
+
+
+class MediatorsSchema(Strict):
+    """Who may deposit with a profile on a patron's behalf: staff who also hold one of
+    `roles` or are in one of `groups`. Such deposits skip approval, so a profile that names
+    nobody allows the staff role only while it is active and open to every group."""
+    roles = fields.List(fields.Str(validate=validate.OneOf(MEDIATOR_ROLES)), load_default=list,
+                        validate=validate.Length(max=len(MEDIATOR_ROLES)))
+    groups = fields.List(fields.Str(validate=validate.Length(min=1, max=200)), load_default=list,
+                         validate=validate.Length(max=50))
+
+
 class ProfileDefinitionSchema(Strict):
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     description = fields.Str(load_default="")
@@ -136,6 +149,8 @@ class ProfileDefinitionSchema(Strict):
     access = fields.Str(load_default="open", validate=validate.OneOf(ACCESS_POLICIES))
     embargo_max_months = fields.Int(load_default=0, validate=validate.Range(min=0, max=600))
     terms = fields.Str(load_default="")
+    # absent (None): the staff role, for an active profile open to every group only
+    mediators = fields.Nested(MediatorsSchema, load_default=None, allow_none=True)
 
     @validates_schema
     def _coherent(self, data, **kwargs):
@@ -568,6 +583,8 @@ class ProfileRequest(ActorRequest):
 
 class ListProfilesRequest(ActorRequest):
     include_inactive = fields.Bool(load_default=False)
+    # only the profiles the actor may deposit with on a patron's behalf (inactive ones too)
+    mediated = fields.Bool(load_default=False)
 
 
 class SaveProfileRequest(ActorRequest):

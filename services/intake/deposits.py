@@ -42,10 +42,38 @@ def may_use_profile(actor: dict, definition: dict) -> bool:
     return not allowed or bool(allowed.intersection(actor.get("groups") or ()))
 
 
-def list_profiles(session, actor: dict, include_inactive: bool = False) -> list[dict]:
-    """The profiles the actor may deposit with; staff may ask for inactive ones too."""
+DEFAULT_MEDIATORS = {"roles": ["staff"], "groups": []}
+
+
+def mediators(definition: dict) -> dict | None:
+    """Who may deposit with the profile on a patron's behalf: whom it names; if it names
+    nobody, the staff role, but only while it is active and open to every group (None:
+    nobody)."""
+    named = definition.get("mediators")
+    if named is not None:
+        return named
+    if definition["active"] and not definition["allowed_groups"]:
+        return DEFAULT_MEDIATORS
+    return None
+
+
+def may_mediate(actor: dict, definition: dict) -> bool:
+    """Staff may deposit for a patron with a profile whose mediators name their role or group."""
+    rule = mediators(definition)
+    if rule is None or not has_role(actor, "staff"):
+        return False
+    return ((bool(rule["roles"]) and has_role(actor, *rule["roles"]))
+            or bool(set(rule["groups"]).intersection(actor.get("groups") or ())))
+
+
+def list_profiles(session, actor: dict, include_inactive: bool = False,
+                  mediated: bool = False) -> list[dict]:
+    """The profiles the actor may deposit with; staff may ask for inactive ones too, or
+    for those they may deposit with on a patron's behalf."""
     profiles = session.scalars(select(Profile).order_by(Profile.name)).all()
     definitions = [profile_definition(session, p.id) for p in profiles]
+    if mediated:
+        return [d for d in definitions if may_mediate(actor, d)]
     if not (include_inactive and is_staff(actor)):
         definitions = [d for d in definitions if d["active"]]
     return [d for d in definitions if may_use_profile(actor, d)]
@@ -146,6 +174,10 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
         raise InvalidInput("You cannot deposit on your own behalf.",
                            fields={"on_behalf_of": ["is yourself"]})
     definition = usable_profile(uow.session, actor, profile_id)
+    if on_behalf_of is not None and not may_mediate(actor, definition):
+        # such a deposit skips approval: only those the profile names may make one
+        raise Forbidden("This profile does not let you deposit on a patron's behalf.",
+                        fields={"profile_id": ["does not name you among its mediators"]})
     _metadata_errors(definition, metadata, complete=False)
     depositor = on_behalf_of or actor
     now = _now()
