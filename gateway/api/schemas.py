@@ -14,7 +14,8 @@ class CreateDepositBody(Strict):
     profile_id = fields.Str(required=True, metadata={"example": "open-works"})
     metadata = fields.Dict(load_default=dict, metadata={"example": EXAMPLE_METADATA})
     on_behalf_of = fields.Str(load_default=None, allow_none=True,
-                              metadata={"description": "user id or username of the depositor"})
+                              metadata={"description": "user id or username of the depositor (staff "
+                                                     "whom the profile names among its mediators)"})
 
 
 class UpdateDepositBody(Strict):

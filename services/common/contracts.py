@@ -150,7 +150,11 @@ class ProfileDefinitionSchema(Strict):
     embargo_max_months = fields.Int(load_default=0, validate=validate.Range(min=0, max=600))
     terms = fields.Str(load_default="")
     # absent (None): the staff role, for an active profile open to every group only
-    mediators = fields.Nested(MediatorsSchema, load_default=None, allow_none=True)
+    mediators = fields.Nested(MediatorsSchema, load_default=None, allow_none=True, metadata={
+        "description": "Who may deposit with this profile on a patron's behalf (such deposits "
+                       "skip approval): staff holding one of the roles or in one of the groups. "
+                       "Absent or null: the staff role, but only while the profile is active "
+                       "and has no allowed_groups; otherwise nobody."})
 
     @validates_schema
     def _coherent(self, data, **kwargs):
@@ -355,7 +359,9 @@ class ReviewTaskSchema(Lenient):
     overdue = fields.Bool(load_default=False)
     claimed_at = DateTime(allow_none=True, load_default=None)
     # the asking approver deposited it (or mediated it): they may see it, never decide on it
-    own_deposit = fields.Bool(load_default=False)
+    own_deposit = fields.Bool(load_default=False, metadata={
+        "description": "The caller deposited or mediated it, so may not claim, edit or decide "
+                       "on it (403)."})
 
 
 ReviewPage = page_of(ReviewTaskSchema)
