@@ -125,13 +125,10 @@ def _review_context(services, deposit_id: str) -> dict:
 def _render_review(deposit_id: str, status: int = 200, **extra):
     with rpc() as services:
         context = _review_context(services, deposit_id)
-        if extra.get("preview_request") and context["task"]["own_deposit"]:
-            abort(403, description=_("This is your own deposit: a colleague must review and "
-                                     "decide on it."))
         if extra.get("preview_request"):
             chosen = extra["preview_request"]
             extra["preview"] = reviewers.letter_preview(
-                services, g.actor, deposit_id, chosen["decision"], chosen["reason_code"],
+                services, g.actor, context["review"], chosen["decision"], chosen["reason_code"],
                 chosen["note"])
     metadata = extra.pop("metadata", None) or context["deposit"]["metadata"]
     context["widgets"] = deposit_form.widgets(context["profile"]["fields"], metadata,

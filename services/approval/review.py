@@ -8,7 +8,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services.common.auth import SYSTEM, has_role, person_ref
+from services.common.auth import SYSTEM, has_role, own_deposit_refused, person_ref
 from services.common.contracts import DepositSnapshotSchema, new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -109,8 +109,7 @@ def may_decide(actor: dict, task: ReviewTask) -> bool:
 
 def _refuse_own(actor: dict, task: ReviewTask) -> None:
     if is_own(actor, task):
-        raise Forbidden("This is your own deposit: a colleague must review and decide on it.",
-                        fields={"deposit_id": ["is your own deposit"]})
+        raise own_deposit_refused()
 
 
 def _reviewable(session, actor: dict, deposit_id: str) -> ReviewTask:

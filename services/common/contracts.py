@@ -993,11 +993,28 @@ class ProfileTurnaroundSchema(Lenient):
     median_seconds = fields.Float(required=True)
 
 
+class MediatedDepositSchema(Lenient):
+    """A deposit staff made on a patron's behalf: it skipped approval, so the desk sees it."""
+    deposit_id = fields.Str(required=True)
+    title = fields.Str(required=True)
+    status = fields.Str(required=True)
+    profile_id = fields.Str(required=True)
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    mediated_by = fields.Nested(PersonRefSchema, required=True)
+    created_at = DateTime(required=True)
+
+
+class MediatedDepositsSchema(Lenient):
+    total = fields.Int(required=True)  # made since the first week shown
+    items = fields.List(fields.Nested(MediatedDepositSchema), required=True)  # newest first
+
+
 class DepositStatisticsSchema(Lenient):
     total = fields.Int(required=True)
     by_status = fields.Dict(keys=fields.Str(), values=fields.Int(), required=True)
     weeks = fields.List(fields.Nested(WeekCountSchema), required=True)
     turnaround = fields.List(fields.Nested(ProfileTurnaroundSchema), required=True)
+    mediated = fields.Nested(MediatedDepositsSchema, required=True)
     since = Date(required=True)
     computed_at = DateTime(required=True)
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, or_, select
 
-from services.common.auth import SYSTEM, has_role, is_staff, person_ref
+from services.common.auth import SYSTEM, has_role, is_staff, own_deposit_refused, person_ref
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -186,6 +186,7 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
         status=Status.DRAFT, revision=1, title=title_of(definition["fields"], metadata),
         meta=metadata, depositor_id=depositor["id"], depositor=person_ref(depositor),
         mediated_by=person_ref(actor) if on_behalf_of else None,
+        mediator_id=actor["id"] if on_behalf_of else None,
         access_policy="campus" if definition["access"] == "campus" else "open",
         created_at=now, updated_at=now)
     uow.session.add(deposit)
@@ -226,8 +227,7 @@ def review_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dic
         raise Forbidden("Editing a deposit under review needs the approver role.")
     deposit = get_deposit(uow.session, actor, deposit_id, for_update=True)
     if _is_own(actor, deposit):
-        raise Forbidden("This is your own deposit: a colleague must review it.",
-                        fields={"deposit_id": ["is your own deposit"]})
+        raise own_deposit_refused()
     if deposit.status != Status.IN_REVIEW:
         raise Conflict(f"Only a deposit in review can be edited by an approver; this one is "
                        f"{deposit.status}.", fields={"status": [f"is {deposit.status}"]})

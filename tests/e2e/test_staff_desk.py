@@ -64,6 +64,15 @@ def test_a_mediated_deposit_is_archived_without_approval_and_the_patron_gets_let
     poll_until(lambda: expected in [m["Subject"] for m in
                                     letters_to(lodge_system.mail_dir, "student@example.edu")],
                timeout=30, description="the archived letter to the student")
+    # the dashboard lists it with who made it, in the API and on the page
+    mediated = expect(staff.get("/api/v1/staff/statistics", params={"weeks": 4}), 200)["mediated"]
+    [listed] = [m for m in mediated["items"] if m["deposit_id"] == deposit["id"]]
+    assert (listed["title"], listed["depositor"]["name"], listed["mediated_by"]["name"],
+            listed["status"]) == (title, "Sam Student", "Robin Staff", "archived")
+    page = signed_in(lodge_system, "approver").get(
+        f"{lodge_system.base_url}/staff/dashboard?weeks=4", timeout=30)
+    row = next(line for line in page.text.split("<tr>") if title in line)
+    assert 'class="mediator">Robin Staff<' in row and "Sam Student" in row
 
 
 def test_only_staff_deposit_for_someone_else(lodge_system, approver, student):

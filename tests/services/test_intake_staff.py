@@ -216,3 +216,25 @@ def test_an_approver_cannot_edit_their_own_deposit_under_review(intake, storage)
     assert refused.value.fields == {"deposit_id": ["is your own deposit"]}
     assert intake.review_metadata(actor=APPROVER, deposit_id=deposit["id"],
                                   metadata=edited)["title"] == edited["title"]
+
+
+def test_the_dashboard_lists_deposits_made_for_patrons_with_who_made_them(intake):
+    first = intake.create_deposit(actor=STAFF, profile_id="thesis", metadata=THESIS_METADATA,
+                                  on_behalf_of=STUDENT)
+    intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
+    second = intake.create_deposit(actor=STAFF, profile_id="open-works",
+                                   metadata={"title": "Granite"}, on_behalf_of=FACULTY)
+    long_ago = intake.create_deposit(actor=STAFF, profile_id="open-works",
+                                     metadata={"title": "Old"}, on_behalf_of=FACULTY)
+    with intake.database.unit_of_work() as uow:
+        uow.session.get(Deposit, long_ago["id"]).created_at = at(date(2020, 1, 6))
+        uow.session.get(Deposit, second["id"]).created_at += timedelta(seconds=1)
+    mediated = intake.deposit_statistics(actor=APPROVER, weeks=4)["mediated"]
+    assert mediated["total"] == 2
+    assert [(m["deposit_id"], m["depositor"]["name"], m["mediated_by"]["name"], m["title"])
+            for m in mediated["items"]] == [
+        (second["id"], "Fran Faculty", "Robin Staff", "Granite"),
+        (first["id"], "Sam Student", "Robin Staff", "On Moss")]
+    assert mediated["items"][0]["status"] == "draft"
+    with pytest.raises(Forbidden):
+        intake.deposit_statistics(actor=STUDENT, weeks=4)
