@@ -173,6 +173,10 @@ def test_a_profile_says_who_may_deposit_with_it_on_a_patrons_behalf(intake):
     def mediated(actor):
         return {p["id"] for p in intake.list_profiles(actor=actor, mediated=True)}
 
+    def for_the_student(actor, profile_id):
+        return intake.create_deposit(actor=actor, profile_id=profile_id, metadata={},
+                                     on_behalf_of=STUDENT)
+
     # the default is the staff role, but only for an active profile open to every group;
     # the demo thesis profile is for students, so it names the staff role
     assert mediated(STAFF) == {"open-works", "thesis", "retired-library"}
@@ -180,23 +184,16 @@ def test_a_profile_says_who_may_deposit_with_it_on_a_patrons_behalf(intake):
     assert mediated(library_manager) == {"open-works", "thesis", "retired-library",
                                          "managers-only"}
     assert mediated(APPROVER) == mediated(STUDENT) == set()
-    for profile_id in ("restricted", "retired", "managers-only", "nobody"):
+    for actor, profile_id in ((STAFF, "restricted"), (STAFF, "retired"), (STAFF, "managers-only"),
+                              (STAFF, "nobody"), (other_staff, "retired-library")):
         with pytest.raises(Forbidden) as refused:
-            intake.create_deposit(actor=STAFF, profile_id=profile_id, metadata={},
-                                  on_behalf_of=STUDENT)
+            for_the_student(actor, profile_id)
         assert refused.value.fields == {"profile_id": ["does not name you among its mediators"]}
-    with pytest.raises(Forbidden):
-        intake.create_deposit(actor=other_staff, profile_id="retired-library", metadata={},
-                              on_behalf_of=STUDENT)
-    made = intake.create_deposit(actor=STAFF, profile_id="retired-library", metadata={},
-                                 on_behalf_of=STUDENT)
-    assert made["mediated_by"]["id"] == STAFF["id"]
-    assert intake.create_deposit(actor=library_manager, profile_id="managers-only", metadata={},
-                                 on_behalf_of=STUDENT)["depositor"]["id"] == STUDENT["id"]
+    assert for_the_student(STAFF, "retired-library")["mediated_by"]["id"] == STAFF["id"]
+    assert for_the_student(library_manager, "managers-only")["depositor"]["id"] == STUDENT["id"]
     # a patron in a named group is still no mediator: that needs the staff role
     with pytest.raises(Forbidden):
-        intake.create_deposit(actor={**FACULTY, "groups": ["library"]},
-                              profile_id="retired-library", metadata={}, on_behalf_of=STUDENT)
+        for_the_student({**FACULTY, "groups": ["library"]}, "retired-library")
     # staff still deposit for themselves with any profile, as before
     assert intake.create_deposit(actor=STAFF, profile_id="nobody", metadata={})["mediated_by"] is None
 
