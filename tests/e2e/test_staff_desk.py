@@ -187,3 +187,19 @@ def test_the_mediated_form_without_javascript_finds_the_patron_and_says_what_is_
     creators = next(f["key"] for f in COMMON_FIELDS if f.get("dc") == "creator")
     assert deposit["metadata"][creators] == [{"name": "Fran Faculty"}]
     assert deposit["metadata"]["date"] == date.today().isoformat()
+    # a profile that does not name staff among its mediators, sent by hand: refused, no deposit
+    manager = lodge_system.client("manager")
+    closed = f"closed-{uuid.uuid4().hex[:8]}"
+    expect(manager.post("/api/v1/profiles", json={
+        "id": closed, "name": closed, "active": False, "target_collection": "open-works",
+        "fields": COMMON_FIELDS, "approval": {"mode": "manual"}}), 201)
+    before = expect(staff.get("/api/v1/staff/deposits", params={"per_page": 1}), 200)["total"]
+    for forged in (closed, "no-such-profile", "x" * 5000, "thesis\x00"):
+        refused = browser.post(base + "/staff/mediated", timeout=30, allow_redirects=False,
+                               data={"csrf_token": token, "patron_id": faculty_id,
+                                     "profile_id": forged})
+        assert refused.status_code == 422, forged
+        # the page says so; a NUL is refused before it, by the gateway, naming the field
+        assert "Choose a profile." in refused.text or (
+            expect(refused, 422)["error"]["fields"] == {"profile_id": ["contains a NUL character"]})
+    assert expect(staff.get("/api/v1/staff/deposits", params={"per_page": 1}), 200)["total"] == before
