@@ -118,8 +118,10 @@ def openapi_document() -> dict:
     profile_id = _path_param("profile_id")
     spec.path("/api/v1/profiles", operations={
         "get": _operation("Profiles the caller may use, with form fields and file rules "
-                          "(staff: include_inactive=true for all)", None,
-                          params=[_query("include_inactive", "boolean")], errors=("401", "422"),
+                          "(staff: include_inactive=true for all; mediated=true for those the "
+                          "caller may deposit with on a patron's behalf)", None,
+                          params=[_query("include_inactive", "boolean"),
+                                  _query("mediated", "boolean")], errors=("401", "422"),
                           operation_id="listProfiles"),
         "post": _operation("Create a profile (managers)", _ref("Profile"), "201",
                            _ref("CreateProfile"), errors=("400", "401", "403", "409", "422"),

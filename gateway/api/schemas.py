@@ -40,6 +40,8 @@ class ProfileQuery(Strict):
 
 class ListProfilesQuery(Strict):
     include_inactive = fields.Bool(load_default=False)
+    # only those the caller may deposit with on a patron's behalf
+    mediated = fields.Bool(load_default=False)
 
 
 class DepositActionBody(Strict):

@@ -180,6 +180,11 @@ def test_a_profile_names_who_may_deposit_with_it_for_a_patron(lodge_system, mana
             "profile_id": profile_id, "metadata": {}, "on_behalf_of": "student"})
         assert expect(refused, 403)["error"]["fields"] == {
             "profile_id": ["does not name you among its mediators"]}
+    offered = {p["id"] for p in expect(staff.get(f"{API}/profiles", params={"mediated": "true"}),
+                                       200)["items"]}
+    assert opened in offered and not offered & {retired, restricted}
+    assert expect(lodge_system.client("student").get(
+        f"{API}/profiles", params={"mediated": "true"}), 200)["items"] == []
     made = expect(staff.post(f"{API}/deposits", json={
         "profile_id": opened, "metadata": {}, "on_behalf_of": "student"}), 201)
     assert made["mediated_by"]["name"] == "Robin Staff"
