@@ -9,10 +9,12 @@ rows are taken in the order of `<n>` (the script renumbers them after every move
     min_files  max_files  max_file_size_mb  max_total_size_mb  allowed_extensions
     allowed_media_types  metadata_only_allowed  virus_scan
     approval_mode  approver_groups  target_collection  access  embargo_max_months  terms
+    mediator_roles  mediator_groups
 
 The editor of a new profile has the `id` input, which then must not be blank; the editor
 of an existing one has none. A checkbox counts as ticked when its name is present. Sizes are entered in MB
-(1 MB = 1024 × 1024 bytes). Lists are comma- or line-separated. A row with neither a
+(1 MB = 1024 × 1024 bytes). Lists are comma- or line-separated. Mediator roles and groups
+both left empty mean the profile names no mediators (the default rule applies). A row with neither a
 key nor a label is ignored.
 
 Problems come back as an `InvalidInput` whose `fields` maps an input's name to its
@@ -29,8 +31,8 @@ from typing import Any, Iterable
 from werkzeug.datastructures import MultiDict
 
 from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, EXTENSION, FIELD_KEY,
-                                       FIELD_TYPES, MEDIA_TYPE, PROFILE_ID, FileRulesSchema,
-                                       ProfileDefinitionSchema)
+                                       FIELD_TYPES, MEDIA_TYPE, MEDIATOR_ROLES, PROFILE_ID,
+                                       FileRulesSchema, ProfileDefinitionSchema)
 from services.common.exceptions import InvalidInput
 from services.common.text import user_pattern
 
@@ -51,13 +53,14 @@ NOT_KEY = user_pattern(r"[^a-z0-9]+")
 TEXT_INPUTS = ("id", "name", "description", "instructions", "allowed_groups", "min_files",
                "max_files", "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
                "allowed_media_types", "approval_mode", "approver_groups", "turnaround_days",
-               "target_collection", "access", "embargo_max_months", "terms")
+               "target_collection", "access", "embargo_max_months", "terms", "mediator_roles",
+               "mediator_groups")
 CHECKBOXES = ("active", "metadata_only_allowed", "virus_scan")
 ROW_CHECKBOXES = ("required", "repeatable")
 
 # the order of the inputs on the page, for the error summary
 FORM_ORDER = ("_form", "id", "name", "description", "instructions", "active", "allowed_groups",
-              "fields", "min_files", "max_files", "max_file_size_mb", "max_total_size_mb",
+              "mediator_roles", "mediator_groups", "fields", "min_files", "max_files", "max_file_size_mb", "max_total_size_mb",
               "allowed_extensions", "allowed_media_types", "metadata_only_allowed", "virus_scan",
               "approval_mode", "approver_groups", "turnaround_days", "target_collection",
               "access", "embargo_max_months", "terms")
@@ -135,6 +138,8 @@ def definition_to_form(definition: dict) -> dict:
         "instructions": definition.get("instructions") or "",
         "active": bool(definition.get("active", True)),
         "allowed_groups": _join(definition.get("allowed_groups")),
+        "mediator_roles": _join((definition.get("mediators") or {}).get("roles")),
+        "mediator_groups": _join((definition.get("mediators") or {}).get("groups")),
         "fields": [_row_to_form(field) for field in definition.get("fields") or ()],
         "min_files": _number(rules["min_files"]),
         "max_files": _number(rules["max_files"]),
@@ -372,9 +377,19 @@ def _parse(values: dict) -> tuple[str | None, dict, dict[str, list[str]]]:
     if months is not None:
         definition["embargo_max_months"] = months
     definition["terms"] = (values.get("terms") or "").strip()
+    definition["mediators"] = _mediators(parser, values)
     if not definition["name"]:
         parser.fail("name", N_("Enter a name for the profile."))
     return profile_id, definition, parser.errors
+
+
+def _mediators(parser: _Parser, values: dict) -> dict | None:
+    roles = split_list(values.get("mediator_roles", ""))
+    groups = split_list(values.get("mediator_groups", ""))
+    if any(role not in MEDIATOR_ROLES for role in roles):
+        parser.fail("mediator_roles", N_("Name staff roles only: approver, staff, manager or "
+                                         "admin."))
+    return {"roles": roles, "groups": groups} if roles or groups else None
 
 
 def form_to_definition(form: MultiDict) -> tuple[str | None, dict]:
@@ -424,6 +439,8 @@ def input_name(path: tuple[str, ...]) -> str:
             name = FILE_RULE_INPUTS.get(path[1], path[1])
             return name if name in TOP_LEVEL_INPUTS else "_form"
         return "_form"
+    if head == "mediators":
+        return "mediator_groups" if path[1:2] == ("groups",) else "mediator_roles"
     if head == "approval":
         return APPROVAL_INPUTS.get(path[1], "approval_mode") if len(path) >= 2 else "approval_mode"
     return head if head in TOP_LEVEL_INPUTS else "_form"

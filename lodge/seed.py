@@ -65,6 +65,8 @@ DEMO_PROFILES = {
                        "max_total_size": 1024 ** 3,
                        "allowed_extensions": ["pdf", "zip", "txt", "csv", "png", "jpg"]},
         "approval": {"mode": "manual", "approver_groups": ["approvers"]},
+        # restricted to students: library staff deposit theses for them only as named here
+        "mediators": {"roles": ["staff"]},
         "target_collection": "theses",
         "terms": "I confirm that this is the final, examined version of my thesis.",
     },

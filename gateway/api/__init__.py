@@ -61,7 +61,7 @@ def list_profiles():
     args = query_args(schemas.ListProfilesQuery)
     with rpc() as services:
         return jsonify(items=services.intake.list_profiles(
-            actor=g.actor, include_inactive=args["include_inactive"]))
+            actor=g.actor, include_inactive=args["include_inactive"], mediated=args["mediated"]))
 
 
 @api.get("/profiles/<profile_id>")

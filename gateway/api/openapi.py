@@ -147,8 +147,10 @@ def openapi_document() -> dict:
     profile_id = _path_param("profile_id")
     spec.path("/api/v1/profiles", operations={
         "get": _operation("Profiles the caller may use, with form fields and file rules "
-                          "(staff: include_inactive=true for all)", None,
-                          params=[_query("include_inactive", "boolean")], errors=("401", "422"),
+                          "(staff: include_inactive=true for all; mediated=true for those the "
+                          "caller may deposit with on a patron's behalf)", None,
+                          params=[_query("include_inactive", "boolean"),
+                                  _query("mediated", "boolean")], errors=("401", "422"),
                           operation_id="listProfiles"),
         "post": _operation("Create a profile (managers)", _ref("Profile"), "201",
                            _ref("CreateProfile"), errors=("400", "401", "403", "409", "422"),
@@ -279,7 +281,8 @@ def openapi_document() -> dict:
             _query("assignee"), _query("page", "integer"), _query("per_page", "integer")],
         errors=("401", "403", "422"), operation_id="listReviews")})
     spec.path("/api/v1/reviews/{deposit_id}/actions/{action}", operations={"post": _operation(
-        "Claim, release, approve, decline or return a deposit", _ref("ReviewTask"),
+        "Claim, release, assign, approve, decline or return a deposit (403 on one's own "
+        "deposit: nobody reviews what they deposited or mediated)", _ref("ReviewTask"),
         body=_ref("ReviewAction"), params=[deposit_id, {**_path_param("action"), "schema": {
             "type": "string", "enum": ["claim", "release", "assign", "approve", "decline",
                                        "return"]}}],
@@ -294,7 +297,8 @@ def openapi_document() -> dict:
             _query("page", "integer"), _query("per_page", "integer")],
         errors=("401", "403", "422"), operation_id="reviewQueue")})
     spec.path("/api/v1/reviews/bulk", operations={"post": _operation(
-        "One decision for several deposits; a status per deposit", None,
+        "One decision for several deposits; a status per deposit (403 for the caller's own)",
+        None,
         body=_ref("BulkDecision"), errors=("401", "403", "422"), operation_id="bulkDecision")})
     spec.path("/api/v1/reviews/{deposit_id}", operations={"get": _operation(
         "A deposit under review: task, staff notes, changes since return, the deposit",

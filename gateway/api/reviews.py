@@ -149,8 +149,8 @@ def edit_metadata(deposit_id):
 def letter_preview(deposit_id):
     body = json_body(schemas.LetterPreviewBody)
     with rpc() as services:
-        services.approval.get_review(actor=g.actor, deposit_id=deposit_id)  # may review it
-        return jsonify(reviewers.letter_preview(services, g.actor, deposit_id, body["decision"],
+        review = services.approval.get_review(actor=g.actor, deposit_id=deposit_id)
+        return jsonify(reviewers.letter_preview(services, g.actor, review, body["decision"],
                                                 body["reason_code"], body["note"]))
 
 

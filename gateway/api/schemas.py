@@ -16,7 +16,8 @@ class CreateDepositBody(Strict):
     metadata = fields.Dict(load_default=dict, metadata={"example": EXAMPLE_METADATA,
                                                         "description": TEXT_RULES})
     on_behalf_of = fields.Str(load_default=None, allow_none=True,
-                              metadata={"description": "user id or username of the depositor"})
+                              metadata={"description": "user id or username of the depositor (staff "
+                                                     "whom the profile names among its mediators)"})
 
 
 class UpdateDepositBody(Strict):
@@ -42,6 +43,8 @@ class ProfileQuery(Strict):
 
 class ListProfilesQuery(Strict):
     include_inactive = fields.Bool(load_default=False)
+    # only those the caller may deposit with on a patron's behalf
+    mediated = fields.Bool(load_default=False)
 
 
 class DepositActionBody(Strict):

@@ -121,6 +121,7 @@ def describe(spec, operation, query) -> None:
         errors=("401", "403", "422"), operation_id="allDeposits")})
     spec.path("/api/v1/staff/statistics", operations={"get": operation(
         "Deposits by status, submissions and decisions per week, median time to decision "
-        "per profile (approvers, staff, managers)", "#/components/schemas/DepositStatistics",
+        "per profile, deposits made on patrons' behalf with who made them (approvers, staff, "
+        "managers)", "#/components/schemas/DepositStatistics",
         params=[query("weeks", "integer")], errors=("401", "403", "422"),
         operation_id="depositStatistics")})

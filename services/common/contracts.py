@@ -161,6 +161,19 @@ class ApprovalRuleSchema(Strict):
     turnaround_days = fields.Int(allow_none=True, validate=validate.Range(min=1, max=365))
 
 
+MEDIATOR_ROLES = ("approver", "staff", "manager", "admin")
+
+
+class MediatorsSchema(Strict):
+    """Who may deposit with a profile on a patron's behalf: staff who also hold one of
+    `roles` or are in one of `groups`. Such deposits skip approval, so a profile that names
+    nobody allows the staff role only while it is active and open to every group."""
+    roles = fields.List(fields.Str(validate=validate.OneOf(MEDIATOR_ROLES)), load_default=list,
+                        validate=validate.Length(max=len(MEDIATOR_ROLES)))
+    groups = fields.List(fields.Str(validate=validate.Length(min=1, max=200)), load_default=list,
+                         validate=validate.Length(max=50))
+
+
 class ProfileDefinitionSchema(Strict):
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     description = fields.Str(load_default="")
@@ -173,6 +186,12 @@ class ProfileDefinitionSchema(Strict):
     access = fields.Str(load_default="open", validate=validate.OneOf(ACCESS_POLICIES))
     embargo_max_months = fields.Int(load_default=0, validate=validate.Range(min=0, max=600))
     terms = fields.Str(load_default="")
+    # absent (None): the staff role, for an active profile open to every group only
+    mediators = fields.Nested(MediatorsSchema, load_default=None, allow_none=True, metadata={
+        "description": "Who may deposit with this profile on a patron's behalf (such deposits "
+                       "skip approval): staff holding one of the roles or in one of the groups. "
+                       "Absent or null: the staff role, but only while the profile is active "
+                       "and has no allowed_groups; otherwise nobody."})
 
     @validates_schema
     def _coherent(self, data, **kwargs):
@@ -376,6 +395,10 @@ class ReviewTaskSchema(Lenient):
     due_at = DateTime(allow_none=True, load_default=None)
     overdue = fields.Bool(load_default=False)
     claimed_at = DateTime(allow_none=True, load_default=None)
+    # the asking approver deposited it (or mediated it): they may see it, never decide on it
+    own_deposit = fields.Bool(load_default=False, metadata={
+        "description": "The caller deposited or mediated it, so may not claim, edit or decide "
+                       "on it (403)."})
 
 
 ReviewPage = page_of(ReviewTaskSchema)
@@ -613,6 +636,8 @@ class ProfileRequest(ActorRequest):
 
 class ListProfilesRequest(ActorRequest):
     include_inactive = fields.Bool(load_default=False)
+    # only the profiles the actor may deposit with on a patron's behalf (inactive ones too)
+    mediated = fields.Bool(load_default=False)
 
 
 class SaveProfileRequest(ActorRequest):
@@ -1026,11 +1051,28 @@ class ProfileTurnaroundSchema(Lenient):
     median_seconds = fields.Float(required=True)
 
 
+class MediatedDepositSchema(Lenient):
+    """A deposit staff made on a patron's behalf: it skipped approval, so the desk sees it."""
+    deposit_id = fields.Str(required=True)
+    title = fields.Str(required=True)
+    status = fields.Str(required=True)
+    profile_id = fields.Str(required=True)
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    mediated_by = fields.Nested(PersonRefSchema, required=True)
+    created_at = DateTime(required=True)
+
+
+class MediatedDepositsSchema(Lenient):
+    total = fields.Int(required=True)  # made since the first week shown
+    items = fields.List(fields.Nested(MediatedDepositSchema), required=True)  # newest first
+
+
 class DepositStatisticsSchema(Lenient):
     total = fields.Int(required=True)
     by_status = fields.Dict(keys=fields.Str(), values=fields.Int(), required=True)
     weeks = fields.List(fields.Nested(WeekCountSchema), required=True)
     turnaround = fields.List(fields.Nested(ProfileTurnaroundSchema), required=True)
+    mediated = fields.Nested(MediatedDepositsSchema, required=True)
     since = Date(required=True)
     computed_at = DateTime(required=True)
 

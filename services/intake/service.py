@@ -29,9 +29,9 @@ class IntakeService:
 
     @rpc
     @c.rpc_contract(c.ListProfilesRequest, c.ProfileView(many=True))
-    def list_profiles(self, actor, include_inactive):
+    def list_profiles(self, actor, include_inactive, mediated):
         with self.store.reading() as session:
-            return deposits.list_profiles(session, actor, include_inactive)
+            return deposits.list_profiles(session, actor, include_inactive, mediated)
 
     @rpc
     @c.rpc_contract(c.ProfileRequest, c.ProfileView())

@@ -189,9 +189,13 @@ def on_status_changed(uow: UnitOfWork, key: str, event: dict, base_url: str,
 
 
 def tell_approvers(session, key: str, event: dict, letter_type: str, base_url: str) -> list:
-    """A letter to each approver who wants them at once; a digest entry for the others."""
+    """A letter to each approver who wants them at once; a digest entry for the others.
+    Nobody is asked to review their own deposit."""
     letters = []
+    own = {event["depositor"].get("id"), (event.get("mediated_by") or {}).get("id")}
     for person in approvers_for(session, event.get("review") or {}):
+        if person.id in own:
+            continue
         if person.delivery == "digest":
             add_digest_entry(session, key, event, letter_type, person, base_url)
         else:

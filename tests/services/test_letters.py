@@ -194,6 +194,25 @@ def test_approvers_of_the_profile_are_told_of_a_new_deposit(letters, smtp):
     assert smtp.to("jurgen@example.edu") == []  # the depositor had their letter at submit
 
 
+def test_an_approver_is_not_asked_to_review_their_own_deposit(letters, smtp, lodge_env):
+    depositing = {**OTHER_APPROVER, "email": "ari@example.edu"}
+    letters.save_recipient(actor=APPROVER, delivery=None)
+    letters.save_recipient(actor=depositing, delivery="digest")
+    event = in_review(turnaround_days=1)
+    event["depositor"] = {"id": depositing["id"], "name": depositing["name"],
+                          "email": depositing["email"], "locale": "en"}
+    letters.on_deposit_status_changed(event)
+    from services.letters.models import PendingReview
+    with letters.database.unit_of_work() as uow:
+        uow.session.execute(update(PendingReview).values(
+            due_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    lodge_env.setenv("LODGE_DIGEST_HOUR", "0")
+    letters.send_reminders_and_digests()
+    assert [m["Subject"] for m in smtp.to(APPROVER["email"])] == [
+        'New deposit to review: "Über Moos"', 'Overdue for review: "Über Moos"']
+    assert smtp.to("ari@example.edu") == []  # no letter, no digest entry, no reminder
+
+
 def test_digest_approvers_get_one_digest_listing_everything(letters, smtp, lodge_env):
     letters.save_recipient(actor=APPROVER, delivery="digest")
     letters.save_recipient(actor={**OTHER_APPROVER, "email": "ari@example.edu"}, delivery=None)

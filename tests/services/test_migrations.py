@@ -94,3 +94,33 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
         assert item.creators == [{"name": "A. Author", "orcid": None}]
     intake.dispose()
     inventory.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_deposits_made_for_patrons_before_the_mediator_column_keep_their_mediator(
+        backend, tmp_path, postgres_database):
+    """The dashboard finds mediated deposits by an indexed mediator id; the migration that
+    adds it fills it in from each deposit's `mediated_by`, and leaves the others empty."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from services.common.migrations import alembic_config
+    url = (f"sqlite:///{tmp_path / 'intake.db'}" if backend == "sqlite"
+           else postgres_database("mediator"))
+    command.upgrade(alembic_config("intake", url), "0005")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for deposit_id, mediated_by in (("made-for", '{"id": "u-staff", "name": "Robin"}'),
+                                            ("own", "null"), ("older", None)):
+                connection.execute(text(
+                    "INSERT INTO deposits (id, profile_id, profile_version, status, revision, "
+                    "title, metadata, depositor_id, depositor, mediated_by, access_policy, "
+                    "created_at, updated_at) VALUES (:id, 'thesis', 1, 'draft', 1, 't', '{}', "
+                    "'u-student', '{}', :mediated_by, 'open', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"), {"id": deposit_id, "mediated_by": mediated_by})
+        upgrade("intake", url)
+        with engine.connect() as connection:
+            rows = dict(connection.execute(text("SELECT id, mediator_id FROM deposits")).all())
+    finally:
+        engine.dispose()
+    assert rows == {"made-for": "u-staff", "own": None, "older": None}
