@@ -78,6 +78,9 @@ class Store(DependencyProvider):
     def reading(self):
         return self.database.reading()
 
+    def tracking_writes(self):
+        return self.database.tracking_writes()
+
 
 
 class FileStorage(DependencyProvider):

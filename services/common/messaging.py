@@ -200,7 +200,7 @@ def rpc(method):
         store = getattr(self, "store", None)
         if store is None:
             return method(self, *args, **kwargs)
-        with store.database.tracking_writes() as tracker:
+        with store.tracking_writes() as tracker:
             try:
                 return method(self, *args, **kwargs)
             except DBAPIError as err:
