@@ -27,6 +27,7 @@ def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict:
     """What the crosswalks render from; files are loaded already (selectinload)."""
     return {
         "identifier": item.identifier, "record": item.record, "creators": item.creators,
+        "resource_type": item.resource_type,
         "landing_url": f"{base_url}/id/{item.identifier}", "repository_name": repository_name,
         "created_at": item.created_at.isoformat(),
         "formats": [f.media_type for r in item.representations for f in r.files],
