@@ -67,6 +67,7 @@ def check(page, problems: list[str]) -> None:
 
 def check_every_load(page, problems: list[str]) -> None:
     """Check each page the browser page loads, adding what axe finds to `problems`."""
+    axe_source()  # read here: a handler must not wait on a child process under eventlet
     page.on("load", lambda loaded: check(loaded, problems))
 
 
