@@ -32,8 +32,12 @@ def axe_source() -> str:
     return Path(path).read_text()
 
 
+# one run at a time: a page's load check and a test's own check may overlap
 _RUN = """async () => {
-  const results = await axe.run(document, {resultTypes: ["violations"]});
+  const previous = window.lodgeAxeRun || Promise.resolve();
+  window.lodgeAxeRun = previous.catch(() => null).then(
+    () => axe.run(document, {resultTypes: ["violations"]}));
+  const results = await window.lodgeAxeRun;
   return results.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help,
     targets: v.nodes.slice(0, 5).map(n => n.target.join(" ")),
