@@ -2,9 +2,9 @@
 browser tests' Chromium.
 
 axe-core comes from the npm registry through scripts/install-axe.sh into a cache outside the
-work tree. Every page a watched browser page loads is checked (`check_every_load`), and
-`assert_accessible` checks a page as it stands, after the test has opened dialogs or
-filled forms.
+work tree. Every page a watched browser page goes to is checked (`check_every_visit`), as
+is the page a test leaves and every screenshot; `assert_accessible` checks a page as it
+stands, after the test has opened dialogs or filled forms.
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install-axe.
 FAILING_IMPACTS = ("serious", "critical")
 ALWAYS_FAILING_RULES = ("landmark-unique", "landmark-no-duplicate-main",
                         "landmark-no-duplicate-banner", "landmark-no-duplicate-contentinfo")
-# errors that only mean the page went on to another before axe had finished; that page
-# is checked when it loads
+# errors that only mean the page went on to another before axe had finished
 LEFT_THE_PAGE = ("Execution context was destroyed", "has been closed", "Target closed",
                  "frame was detached")
 
@@ -32,12 +31,8 @@ def axe_source() -> str:
     return Path(path).read_text()
 
 
-# one run at a time: a page's load check and a test's own check may overlap
 _RUN = """async () => {
-  const previous = window.lodgeAxeRun || Promise.resolve();
-  window.lodgeAxeRun = previous.catch(() => null).then(
-    () => axe.run(document, {resultTypes: ["violations"]}));
-  const results = await window.lodgeAxeRun;
+  const results = await axe.run(document, {resultTypes: ["violations"]});
   return results.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help,
     targets: v.nodes.slice(0, 5).map(n => n.target.join(" ")),
@@ -69,10 +64,17 @@ def check(page, problems: list[str]) -> None:
             problems.append(f"{page.url}: axe could not run: {error}")
 
 
-def check_every_load(page, problems: list[str]) -> None:
-    """Check each page the browser page loads, adding what axe finds to `problems`."""
-    axe_source()  # read here: a handler must not wait on a child process under eventlet
-    page.on("load", lambda loaded: check(loaded, problems))
+def check_every_visit(page, problems: list[str]) -> None:
+    """Check each page the test goes to, adding what axe finds to `problems`. After `goto`
+    rather than in a "load" handler: a handler's evaluate can hang under eventlet."""
+    go = page.goto
+
+    def goto(*args, **kwargs):
+        response = go(*args, **kwargs)
+        check(page, problems)
+        return response
+
+    page.goto = goto
 
 
 def horizontal_overflow(page) -> int:
