@@ -80,3 +80,20 @@ def check_every_visit(page, problems: list[str]) -> None:
 def horizontal_overflow(page) -> int:
     """How many CSS pixels the page is wider than the window (0: no sideways scrolling)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def sticking_out(page, limit: int = 3) -> list[str]:
+    """The innermost elements that reach past the window's right edge, to say what to fix."""
+    return page.evaluate("""limit => {
+      const width = window.innerWidth, out = [];
+      for (const element of document.body.querySelectorAll("*")) {
+        if (element.getBoundingClientRect().right <= width + 0.5) continue;
+        if ([...element.children].some(c => c.getBoundingClientRect().right > width + 0.5)) continue;
+        let parent = element.parentElement, inScroller = false;
+        for (; parent; parent = parent.parentElement) {
+          if (getComputedStyle(parent).overflowX !== "visible") { inScroller = true; break; }
+        }
+        if (!inScroller) out.push(element.tagName.toLowerCase() + (element.className ? "." + String(element.className).split(" ").join(".") : ""));
+      }
+      return out.slice(0, limit);
+    }""", limit)
