@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from flask import Flask
 
+from gateway.security import MAX_JSON_BYTES
 from services.common.config import get_settings
 from services.common.db import Database
 
@@ -19,22 +20,24 @@ def create_app(overrides: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
-        MAX_CONTENT_LENGTH=1024 * 1024,  # JSON bodies; uploads raise it per request
+        MAX_CONTENT_LENGTH=MAX_JSON_BYTES,  # uploads raise it per request
         JSON_SORT_KEYS=False,
     )
     app.config.update(overrides or {})
+    from gateway.proxies import ClientAddress
+    app.wsgi_app = ClientAddress(app.wsgi_app)
 
     from gateway.rpc import RpcPool
     app.extensions["lodge.database"] = Database(settings.database_url("gateway"), source="gateway")
-    app.extensions["lodge.rpc"] = RpcPool(settings.amqp_uri, settings.rpc_pool_size,
+    app.extensions["lodge.rpc"] = RpcPool(settings.broker_uri("gateway"), settings.rpc_pool_size,
                                           settings.rpc_timeout)
 
-    from gateway import auth, errors, health, i18n, oidc, security
+    from gateway import auth, errors, health, i18n, idempotency, oidc, security
     from gateway.account import account
     from gateway.api import api
     from gateway.oai import oai
     from gateway.api.staff import staff_api
-    from gateway.api.tus import tus
+    from gateway.api.tus import method_override, tus
     from gateway.portal import portal
     from gateway.staff import staff
     from gateway.staff.letters import staff_letters
@@ -44,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     i18n.register(app, settings.data_dir / "translations")
     errors.register(app)
     auth.register(app)
+    idempotency.register(app)  # after auth: keys are kept per caller
     oidc.register(app)
     security.register(app)
     health.register(app)
@@ -57,4 +61,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(staff_inventory)
     app.register_blueprint(staff_api)
     app.register_blueprint(account)
+    app.wsgi_app = method_override(app.wsgi_app)
     return app

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
 from wtforms.validators import ValidationError
 
-from gateway import identity
+from gateway import identity, oidc
 from gateway.models import User
+from services.common.config import get_settings
 
 csrf = CSRFProtect()
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -62,8 +64,10 @@ def _load_actor() -> None:
         with _database().unit_of_work() as uow:
             holder = identity.holder_of_token(uow.session, token)
             if holder is None:
-                abort(401, description="The API token is not valid.")
-            g.actor = identity.actor_for(holder.user)
+                abort(401, description="The API token is not valid, has expired or its "
+                                       "account is deactivated.")
+            g.actor = {**identity.actor_for(holder.user),
+                       "roles": identity.roles_now(holder.user, *_claim_role_policy())}
             g.token_scopes = holder.scopes
         return
     session_id = session.get("sid")
@@ -77,6 +81,12 @@ def _load_actor() -> None:
         g.actor = identity.actor_for(user)
 
 
+def _claim_role_policy() -> tuple[timedelta, tuple[str, ...]]:
+    """How long roles from OIDC claims count after a sign-in, and the roles left after."""
+    mapping = oidc.settings().mapping if oidc.settings() else identity.ClaimMapping()
+    return (timedelta(days=get_settings().oidc_roles_max_age_days), mapping.default_roles)
+
+
 def register(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -85,9 +95,11 @@ def register(app: Flask) -> None:
     @app.before_request
     def authenticate_and_protect():
         _load_actor()
-        # a Bearer request carries no ambient credentials, so CSRF cannot forge it
+        # a Bearer request carries no ambient credentials, so CSRF cannot forge it; nor can
+        # it forge an API request from someone not signed in, which gets its 401 instead
         if (request.method not in SAFE_METHODS and not bearer_token()
-                and request.blueprint not in CSRF_EXEMPT_BLUEPRINTS):
+                and request.blueprint not in CSRF_EXEMPT_BLUEPRINTS
+                and (g.actor is not None or not request.path.startswith("/api/"))):
             protect_from_forgery()
 
 

@@ -5,9 +5,10 @@ import logging
 
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
-from nameko.exceptions import RemoteError, RpcTimeout
+from nameko.exceptions import RemoteError, ReplyQueueExpiredWithPendingReplies, RpcTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from gateway.rpc import BrokerUnavailable
 from services.common import exceptions as domain
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ STATUS = {
     domain.Conflict: 409,
     domain.InvalidTransition: 409,
     domain.TooLarge: 413,
+    domain.QuotaExceeded: 429,
 }
 
 
@@ -44,6 +46,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(RpcTimeout)
     def on_timeout(err):
         return error_response(503, "unavailable", "A Lodge service did not answer in time; "
+                                                  "try again shortly.")
+
+    @app.errorhandler(BrokerUnavailable)
+    @app.errorhandler(ReplyQueueExpiredWithPendingReplies)
+    def on_broker_lost(err):
+        log.warning("broker unavailable: %s", err)
+        return error_response(503, "unavailable", "Lodge's services cannot be reached just now; "
                                                   "try again shortly.")
 
     @app.errorhandler(RemoteError)

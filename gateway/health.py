@@ -1,9 +1,11 @@
 """Liveness, readiness and Prometheus metrics."""
 from __future__ import annotations
 
+import hmac
+import logging
 import time
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, abort, current_app, g, jsonify, request
 from nameko.amqp.publish import get_connection
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
@@ -11,6 +13,7 @@ from sqlalchemy import text
 from services.common.config import get_settings
 
 REQUESTS = Counter("lodge_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
+log = logging.getLogger(__name__)
 LATENCY = Histogram("lodge_http_request_seconds", "HTTP request latency", ["endpoint"])
 
 
@@ -33,22 +36,33 @@ def register(app: Flask) -> None:
 
     @app.get("/readyz")
     def readyz():
-        """Ready when the gateway's database and the broker answer."""
-        problems = {}
+        """Ready when the gateway's database and the broker answer. What failed is named;
+        why goes to the log only, since a probe's answer is public."""
+        problems = []
         try:
             with current_app.extensions["lodge.database"].reading() as session:
                 session.execute(text("SELECT 1"))
-        except Exception as err:
-            problems["database"] = str(err)
+        except Exception:
+            log.warning("not ready: the database does not answer", exc_info=True)
+            problems.append("database")
         try:
-            with get_connection(get_settings().amqp_uri) as connection:
+            with get_connection(get_settings().broker_uri("gateway")) as connection:
                 connection.ensure_connection(max_retries=1)
-        except Exception as err:
-            problems["broker"] = str(err)
+        except Exception:
+            log.warning("not ready: the broker does not answer", exc_info=True)
+            problems.append("broker")
         if problems:
-            return jsonify(status="unavailable", problems=problems), 503
+            return jsonify(status="unavailable", unavailable=problems), 503
         return jsonify(status="ready")
 
     @app.get("/metrics")
     def metrics():
+        """For Prometheus with `Authorization: Bearer LODGE_METRICS_TOKEN`; off without one."""
+        wanted = get_settings().metrics_token
+        if not wanted:
+            abort(404)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                 wanted.encode()):
+            abort(401, description="/metrics needs the metrics token as 'Authorization: Bearer'.")
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

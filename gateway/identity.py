@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -12,10 +11,12 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text as sql, update
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
+from services.common import text
+from services.common.text import user_pattern
 
 MIN_PASSWORD_LENGTH = 12
 ROLES = ("patron", "approver", "staff", "manager", "admin")
@@ -76,7 +77,36 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    return user
+    return user if user.deactivated_at is None else None
+
+
+def deactivate(session: Session, user: User) -> None:
+    """At once: every session ends, every token is revoked, and roles that came from OIDC
+    claims are dropped (the next sign-in after reactivation brings back what the claims say)."""
+    now = _now()
+    user.deactivated_at = user.deactivated_at or now
+    session.execute(update(SignInSession).where(SignInSession.user_id == user.id,
+                                                SignInSession.ended_at.is_(None))
+                    .values(ended_at=now))
+    session.execute(update(ApiToken).where(ApiToken.user_id == user.id,
+                                           ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    if user.oidc_subject:
+        user.roles = []
+
+
+def reactivate(user: User) -> None:
+    user.deactivated_at = None
+
+
+def roles_now(user: User, max_claim_age: timedelta, fallback: tuple[str, ...]) -> list[str]:
+    """The roles a token of `user` acts with. Roles from OIDC claims are only as fresh as the
+    last sign-in; Lodge cannot ask the identity provider without the person, so once that
+    is older than `max_claim_age` only the `fallback` roles count until they sign in again."""
+    if not user.oidc_subject:
+        return list(user.roles)
+    if user.signed_in_at is not None and _now() - user.signed_in_at <= max_claim_age:
+        return list(user.roles)
+    return [role for role in user.roles if role in fallback]
 
 
 # --- rate limiting of password sign-in ----------------------------------------------------
@@ -86,31 +116,51 @@ def _failure_keys(username: str, address: str) -> dict[str, int]:
             f"address:{address}": MAX_FAILURES_PER_ADDRESS}
 
 
-def sign_in_blocked_for(session: Session, username: str, address: str) -> int:
-    """Seconds until another try is allowed; 0 if one is allowed now."""
-    since = _now() - FAILURE_WINDOW
+def _lock_keys(session: Session, keys) -> None:
+    """Attempts on the same keys wait for each other until the transaction ends. PostgreSQL:
+    transaction advisory locks, taken in one order so two attempts never deadlock. SQLite
+    has one writer: the delete that starts `reserve_sign_in` already holds it."""
+    if session.get_bind().dialect.name == "postgresql":
+        for key in sorted(keys):
+            session.execute(sql("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                            {"key": key})
+
+
+def reserve_sign_in(session: Session, username: str, address: str | None) -> tuple[int, list[int]]:
+    """Check and record a password sign-in in one atomic step, before the password is
+    verified: the seconds until another try is allowed (nothing recorded), or 0 and the
+    failures recorded in advance, which `forgive_sign_in` removes if the password is right.
+    N parallel wrong passwords therefore never get past the limit together."""
+    now = _now()
+    since = now - FAILURE_WINDOW
+    # rows another attempt is deleting are skipped: two attempts never wait on each other here
+    expired = select(FailedSignIn.id).where(FailedSignIn.at < since).with_for_update(
+        skip_locked=True)
+    session.execute(delete(FailedSignIn).where(FailedSignIn.id.in_(expired)))
+    limits = _failure_keys(username, address or "unknown")
+    _lock_keys(session, limits)
     wait = 0
-    for key, limit in _failure_keys(username, address).items():
+    for key, limit in limits.items():
         times = session.scalars(select(FailedSignIn.at).where(
             FailedSignIn.key == key, FailedSignIn.at > since)
             .order_by(FailedSignIn.at.desc()).limit(limit)).all()
         if len(times) >= limit:
             # the oldest of the last `limit` failures must leave the window first
             free_at = times[-1] + FAILURE_WINDOW
-            wait = max(wait, math.ceil((free_at - _now()).total_seconds()))
-    return max(wait, 0)
+            wait = max(wait, math.ceil((free_at - now).total_seconds()), 1)
+    if wait:
+        return wait, []
+    rows = [FailedSignIn(key=key, at=now) for key in limits]
+    session.add_all(rows)
+    session.flush()
+    return 0, [row.id for row in rows]
 
 
-def record_failed_sign_in(session: Session, username: str, address: str) -> None:
-    now = _now()
-    session.execute(delete(FailedSignIn).where(FailedSignIn.at < now - FAILURE_WINDOW))
-    for key in _failure_keys(username, address):
-        session.add(FailedSignIn(key=key, at=now))
-
-
-def clear_failed_sign_ins(session: Session, username: str) -> None:
+def forgive_sign_in(session: Session, username: str, reserved: list[int]) -> None:
+    """The password was right: this try is no failure, and the account's failures are cleared."""
     account_key = next(iter(_failure_keys(username, "")))
-    session.execute(delete(FailedSignIn).where(FailedSignIn.key == account_key))
+    session.execute(delete(FailedSignIn).where(
+        (FailedSignIn.key == account_key) | FailedSignIn.id.in_(reserved)))
 
 
 # --- sign-in sessions ---------------------------------------------------------------------
@@ -118,6 +168,7 @@ def clear_failed_sign_ins(session: Session, username: str) -> None:
 def start_session(session: Session, user: User) -> str:
     """A new session id for the cookie; only its hash is stored."""
     session_id = secrets.token_urlsafe(32)
+    session.execute(update(User).where(User.id == user.id).values(signed_in_at=_now()))
     session.add(SignInSession(id_hash=_sha256(session_id), user_id=user.id))
     return session_id
 
@@ -131,9 +182,13 @@ def user_for_session(session: Session, session_id: str) -> User | None:
     if now - row.seen_at > IDLE_TIMEOUT or now - row.created_at > ABSOLUTE_TIMEOUT:
         row.ended_at = now
         return None
+    user = session.get(User, row.user_id)
+    if user is None or user.deactivated_at is not None:
+        row.ended_at = now
+        return None
     if now - row.seen_at > LAST_USED_PRECISION:
         row.seen_at = now
-    return session.get(User, row.user_id)
+    return user
 
 
 def end_session(session: Session, session_id: str) -> None:
@@ -156,16 +211,23 @@ def scopes_for(user: User) -> tuple[str, ...]:
 
 
 def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str] | None = None,
-                name: str = "", created_by: User | None = None) -> str:
-    """A new token; the value is returned once and only its SHA-256 is kept."""
+                name: str = "", created_by: User | None = None, *, days: int,
+                max_days: int) -> str:
+    """A new token living `days` (at most the site's `max_days`); the value is returned once
+    and only its SHA-256 is kept."""
     scopes = tuple(scopes) if scopes is not None else scopes_for(user)
     unknown = set(scopes) - set(TOKEN_SCOPES)
     if unknown or not scopes:
         raise ValueError(f"scopes must be some of {', '.join(TOKEN_SCOPES)}")
+    if not 1 <= days <= max_days:
+        raise ValueError(f"a token lives from 1 to {max_days} days")
+    if user.deactivated_at is not None:
+        raise ValueError("the account is deactivated")
     token = "lodge_" + secrets.token_urlsafe(32)
     session.add(ApiToken(id=uuid.uuid4().hex, user_id=user.id, token_hash=_sha256(token),
                          prefix=token[:12], scopes=[s for s in TOKEN_SCOPES if s in scopes],
-                         name=name.strip()[:100], created_by=(created_by or user).id))
+                         name=name.strip()[:100], created_by=(created_by or user).id,
+                         expires_at=_now() + timedelta(days=days)))
     return token
 
 
@@ -176,14 +238,16 @@ class TokenHolder:
 
 
 def holder_of_token(session: Session, token: str) -> TokenHolder | None:
+    """The holder of a live token: not revoked, not expired, its account active."""
+    now = _now()
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(token),
-                                                ApiToken.revoked_at.is_(None)))
+                                                ApiToken.revoked_at.is_(None),
+                                                ApiToken.expires_at > now))
     if row is None:
         return None
     user = session.get(User, row.user_id)
-    if user is None:
+    if user is None or user.deactivated_at is not None:
         return None
-    now = _now()
     # a write per request would cost more than it tells; a minute's precision is enough
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
         row.last_used_at = now
@@ -192,7 +256,7 @@ def holder_of_token(session: Session, token: str) -> TokenHolder | None:
 
 def tokens_of(session: Session, user_id: str | None = None) -> list[ApiToken]:
     """Live tokens, newest first: one user's, or everyone's when user_id is None."""
-    query = select(ApiToken).where(ApiToken.revoked_at.is_(None))
+    query = select(ApiToken).where(ApiToken.revoked_at.is_(None), ApiToken.expires_at > _now())
     if user_id is not None:
         query = query.where(ApiToken.user_id == user_id)
     return list(session.scalars(query.order_by(ApiToken.created_at.desc())))
@@ -261,7 +325,7 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-_USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._@-]+")
+_USERNAME_JUNK = user_pattern(r"[^A-Za-z0-9._@-]+")
 
 
 def provision_oidc_user(session: Session, issuer: str, claims: dict,
@@ -272,8 +336,10 @@ def provision_oidc_user(session: Session, issuer: str, claims: dict,
     groups, roles = mapping.apply(claims)
     user = session.scalar(select(User).where(User.oidc_issuer == issuer,
                                              User.oidc_subject == subject))
-    name = str(claims.get("name") or claims.get(mapping.username_claim) or subject)[:300]
-    email = str(claims.get("email") or "")[:300]
+    # the identity provider's words: what Lodge's text rule refuses is dropped, not refused
+    name = text.one_line(str(claims.get("name") or claims.get(mapping.username_claim)
+                             or subject))[:text.LIMITS["name"]]
+    email = text.one_line(str(claims.get("email") or ""))[:text.LIMITS["name"]]
     if user is None:
         wanted = _USERNAME_JUNK.sub("", str(claims.get(mapping.username_claim)
                                             or claims.get("email") or subject))[:100] or "user"
@@ -286,6 +352,8 @@ def provision_oidc_user(session: Session, issuer: str, claims: dict,
                     oidc_issuer=issuer, oidc_subject=subject)
         session.add(user)
     else:
-        user.name, user.email, user.groups, user.roles = name, email or user.email, groups, roles
+        user.name, user.email, user.groups = name, email or user.email, groups
+        if user.deactivated_at is None:  # a deactivated account gets no roles back
+            user.roles = roles
     session.flush()
     return user

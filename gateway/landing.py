@@ -7,13 +7,14 @@ are understood as well. Names are `Given Family` or `Family, Given`.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from services.common import resource_types
+from services.common.text import split_orcid, user_pattern
 
-_ORCID = re.compile(r"\s*\((?:ORCID:?\s*)?(?:https?://orcid\.org/)?"
-                    r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])\)\s*$", re.IGNORECASE)
+_NAME_PARTS = user_pattern(r"[\s-]+")
+_YEAR = user_pattern(r"\d{4}")
+_DATE = user_pattern(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Creator:
     def apa(self) -> str:
         """`Family, G. H.`"""
         family, given = self.family_given
-        initials = " ".join(f"{part[0]}." for part in re.split(r"[\s-]+", given) if part)
+        initials = " ".join(f"{part[0]}." for part in _NAME_PARTS.split(given) if part)
         return f"{family}, {initials}" if initials else family
 
 
@@ -53,12 +54,8 @@ def creators(item: dict) -> list[Creator]:
     if item.get("creators"):
         return [Creator(person["name"], (person.get("orcid") or "").upper() or None)
                 for person in item["creators"]]
-    found = []
-    for value in item["record"].get("creator", []):
-        match = _ORCID.search(value)
-        found.append(Creator(value[:match.start()].strip(), match.group(1).upper())
-                     if match else Creator(value.strip(), None))
-    return found
+    return [Creator(name.strip(), orcid)
+            for name, orcid in map(split_orcid, item["record"].get("creator", []))]
 
 
 def first(record: dict, element: str, default: str = "") -> str:
@@ -67,13 +64,13 @@ def first(record: dict, element: str, default: str = "") -> str:
 
 
 def year(record: dict) -> str:
-    match = re.search(r"\d{4}", first(record, "date"))
+    match = _YEAR.search(first(record, "date"))
     return match.group(0) if match else ""
 
 
 def publication_date(record: dict) -> str:
     """Google Scholar's YYYY/MM/DD (or YYYY/MM, or YYYY)."""
-    match = re.match(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", first(record, "date"))
+    match = _DATE.match(first(record, "date"))
     return "/".join(part for part in match.groups() if part) if match else ""
 
 

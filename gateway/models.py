@@ -30,6 +30,10 @@ class User(Base):
     # set for people who sign in through OpenID Connect: the issuer and its subject
     oidc_issuer: Mapped[str | None] = mapped_column(String(300), nullable=True)
     oidc_subject: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # a deactivated account signs in no more, and its sessions and tokens stop
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the last sign-in: roles from OIDC claims are as fresh as it is
+    signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc"),)
 
@@ -48,10 +52,14 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     name: Mapped[str] = mapped_column(String(100), default="")
     created_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # when its owner was told by letter that it expires soon
+    expiry_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "prefix": self.prefix, "scopes": self.scopes,
-                "created_at": self.created_at, "last_used_at": self.last_used_at}
+                "created_at": self.created_at, "last_used_at": self.last_used_at,
+                "expires_at": self.expires_at}
 
 
 class SignInSession(Base):
@@ -76,3 +84,16 @@ class FailedSignIn(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_failed_sign_ins_key_at", "key", "at"),)
+
+
+class IdempotentRequest(Base):
+    """A POST sent with an Idempotency-Key: what it asked (a fingerprint) and, once it
+    succeeded, its answer, replayed when the same caller sends the same key again."""
+    __tablename__ = "idempotent_requests"
+
+    caller_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[int | None] = mapped_column(nullable=True)  # None while it runs
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -9,11 +9,12 @@ rows are taken in the order of `<n>` (the script renumbers them after every move
     min_files  max_files  max_file_size_mb  max_total_size_mb  allowed_extensions
     allowed_media_types  metadata_only_allowed  virus_scan
     approval_mode  approver_groups  target_collection  resource_type  access  embargo_max_months
-    terms
+    terms  mediator_roles  mediator_groups
 
 The editor of a new profile has the `id` input, which then must not be blank; the editor
 of an existing one has none. A checkbox counts as ticked when its name is present. Sizes are entered in MB
-(1 MB = 1024 × 1024 bytes). Lists are comma- or line-separated. A row with neither a
+(1 MB = 1024 × 1024 bytes). Lists are comma- or line-separated. Mediator roles and groups
+both left empty mean the profile names no mediators (the default rule applies). A row with neither a
 key nor a label is ignored.
 
 Problems come back as an `InvalidInput` whose `fields` maps an input's name to its
@@ -23,17 +24,18 @@ the page translates them.
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from werkzeug.datastructures import MultiDict
 
-from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES,
+from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, EXTENSION, FIELD_KEY,
+                                       FIELD_TYPES, MEDIA_TYPE, MEDIATOR_ROLES, PROFILE_ID,
                                        FileRulesSchema, ProfileDefinitionSchema)
 from services.common.exceptions import InvalidInput
 from services.common.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
+from services.common.text import user_pattern
 
 
 def N_(message: str) -> str:
@@ -42,26 +44,25 @@ def N_(message: str) -> str:
 
 
 MB = 1024 * 1024
-ROW = re.compile(r"^fields-(\d{1,4})-([a-z_]+)$")
+ROW = user_pattern(r"^fields-(\d{1,4})-([a-z_]+)$")
 ROW_ATTRIBUTES = ("key", "label", "help", "type", "required", "repeatable", "max_values", "dc",
                   "vocabulary")
 VOCABULARY_TYPES = ("choice", "licence")
-PROFILE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-EXTENSION = re.compile(r"^\.?[A-Za-z0-9]{1,16}$")
-MEDIA_TYPE = re.compile(r"^[a-z]+/[\w.+-]+$")
+LIST_SEPARATOR = user_pattern(r"[,\n\r]+")
+NOT_KEY = user_pattern(r"[^a-z0-9]+")
 
 TEXT_INPUTS = ("id", "name", "description", "instructions", "allowed_groups", "min_files",
                "max_files", "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
                "allowed_media_types", "approval_mode", "approver_groups", "turnaround_days",
-               "target_collection", "resource_type", "access", "embargo_max_months", "terms")
+               "target_collection", "resource_type", "access", "embargo_max_months", "terms",
+               "mediator_roles", "mediator_groups")
 CHECKBOXES = ("active", "metadata_only_allowed", "virus_scan")
 ROW_CHECKBOXES = ("required", "repeatable")
 
 # the order of the inputs on the page, for the error summary
 FORM_ORDER = ("_form", "id", "name", "description", "instructions", "active", "allowed_groups",
-              "fields", "min_files", "max_files", "max_file_size_mb", "max_total_size_mb",
-              "allowed_extensions", "allowed_media_types", "metadata_only_allowed", "virus_scan",
+              "mediator_roles", "mediator_groups", "fields", "min_files", "max_files",
+              "max_file_size_mb", "max_total_size_mb", "allowed_extensions", "allowed_media_types", "metadata_only_allowed", "virus_scan",
               "approval_mode", "approver_groups", "turnaround_days", "target_collection",
               "resource_type", "access", "embargo_max_months", "terms")
 
@@ -139,6 +140,8 @@ def definition_to_form(definition: dict) -> dict:
         "instructions": definition.get("instructions") or "",
         "active": bool(definition.get("active", True)),
         "allowed_groups": _join(definition.get("allowed_groups")),
+        "mediator_roles": _join((definition.get("mediators") or {}).get("roles")),
+        "mediator_groups": _join((definition.get("mediators") or {}).get("groups")),
         "fields": [_row_to_form(field) for field in definition.get("fields") or ()],
         "min_files": _number(rules["min_files"]),
         "max_files": _number(rules["max_files"]),
@@ -211,7 +214,7 @@ def form_values(form: MultiDict) -> dict:
 def split_list(text: str) -> list[str]:
     """Comma- or line-separated values, trimmed, empty ones and repeats dropped."""
     seen: list[str] = []
-    for part in re.split(r"[,\n\r]+", text or ""):
+    for part in LIST_SEPARATOR.split(text or ""):
         part = part.strip()
         if part and part not in seen:
             seen.append(part)
@@ -233,7 +236,7 @@ def split_vocabulary(text: str) -> list[str]:
 def key_from_label(label: str) -> str:
     """A field key made from its label: "Date of birth" -> "date_of_birth"."""
     ascii_label = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode()
-    key = re.sub(r"[^a-z0-9]+", "_", ascii_label.lower()).strip("_")
+    key = NOT_KEY.sub("_", ascii_label.lower()).strip("_")
     if key and not key[0].isalpha():
         key = "f_" + key
     return key[:64].rstrip("_")
@@ -381,9 +384,19 @@ def _parse(values: dict) -> tuple[str | None, dict, dict[str, list[str]]]:
     if months is not None:
         definition["embargo_max_months"] = months
     definition["terms"] = (values.get("terms") or "").strip()
+    definition["mediators"] = _mediators(parser, values)
     if not definition["name"]:
         parser.fail("name", N_("Enter a name for the profile."))
     return profile_id, definition, parser.errors
+
+
+def _mediators(parser: _Parser, values: dict) -> dict | None:
+    roles = split_list(values.get("mediator_roles", ""))
+    groups = split_list(values.get("mediator_groups", ""))
+    if any(role not in MEDIATOR_ROLES for role in roles):
+        parser.fail("mediator_roles", N_("Name staff roles only: approver, staff, manager or "
+                                         "admin."))
+    return {"roles": roles, "groups": groups} if roles or groups else None
 
 
 def form_to_definition(form: MultiDict) -> tuple[str | None, dict]:
@@ -433,6 +446,8 @@ def input_name(path: tuple[str, ...]) -> str:
             name = FILE_RULE_INPUTS.get(path[1], path[1])
             return name if name in TOP_LEVEL_INPUTS else "_form"
         return "_form"
+    if head == "mediators":
+        return "mediator_groups" if path[1:2] == ("groups",) else "mediator_roles"
     if head == "approval":
         return APPROVAL_INPUTS.get(path[1], "approval_mode") if len(path) >= 2 else "approval_mode"
     return head if head in TOP_LEVEL_INPUTS else "_form"

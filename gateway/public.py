@@ -11,7 +11,8 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask_babel import gettext as _
 
 from gateway import landing
-from gateway.access import files_visible, request_address
+from gateway.access import files_visible
+from services.common import text
 from services.common.auth import is_staff
 from services.common.config import get_settings
 from services.common.exceptions import InvalidInput, NotFound
@@ -33,13 +34,14 @@ def absolute(path: str) -> str:
 def item(item_id):
     """The item's landing page; a withdrawn item leaves a tombstone."""
     with services() as rpc:
-        record = rpc.inventory.get_item(item_id=item_id)
+        # cleaned as it is shown: a record stored before the text rule held never breaks a page
+        record = text.clean_tree(rpc.inventory.get_item(item_id=item_id))
         collection = rpc.inventory.get_collection(collection_id=record["collection"])
         provenance = (rpc.inventory.file_events(actor=g.actor, item_id=item_id)
                       if g.actor and is_staff(g.actor) else None)
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
-    visible = files_visible(record, g.actor, request_address(request))
+    visible = files_visible(record, g.actor, request.remote_addr)
     url = absolute(url_for("public.item", item_id=item_id))
 
     def file_url(stored):

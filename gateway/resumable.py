@@ -10,6 +10,11 @@ SHA-256 and MD5 are taken as bytes arrive. The hash state lives in the process t
 received the previous chunk; a PATCH that lands in another process (or after a restart)
 first re-hashes the bytes already staged, then continues incrementally.
 
+A patron may have LODGE_QUOTA_UPLOADS unfinished uploads at once (429 past it), and their
+declared lengths must fit in the room intake leaves for staged bytes (413 past it). Creating
+an upload counts and reserves under the patron's lock file, so parallel requests in any
+gateway process cannot both take the last room.
+
 Abandoned uploads expire LODGE_UPLOAD_EXPIRY_SECONDS after their last chunk; `expire()`
 deletes them. It runs from `lodge expire-uploads` (schedule it: a systemd timer or a
 Kubernetes CronJob) and, at most once a minute, whenever a gateway process creates an upload.
@@ -24,7 +29,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -32,10 +36,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from services.common.exceptions import Conflict, InvalidInput, LodgeError, NotFound, TooLarge
+from services.common.exceptions import (Conflict, InvalidInput, LodgeError, NotFound,
+                                        QuotaExceeded, TooLarge)
 from services.common.storage import Hasher, StoredObject, read_file
+from services.common.text import user_pattern
 
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_ID = user_pattern(r"^[0-9a-f]{32}$")
 CHUNK_CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 SWEEP_INTERVAL = 60.0
 
@@ -48,6 +54,11 @@ class ChecksumMismatch(LodgeError):
     code = "checksum_mismatch"
 
 
+class UnsupportedChecksum(LodgeError):
+    """tus: an algorithm the server does not offer is a 400."""
+    code = "unsupported_checksum"
+
+
 @dataclass
 class Upload:
     id: str
@@ -57,8 +68,12 @@ class Upload:
     length: int
     expires_at: float
     expected: dict[str, str] = field(default_factory=dict)  # whole-file sha256 / md5, hex
+    metadata: str = ""  # Upload-Metadata as the client sent it: HEAD gives it back
     file: dict | None = None  # the registered file, once finished
     precheck: dict | None = None
+    # the profile's rules when it began, for the pre-check once finished: asking intake then
+    # would be refused when this file took the last room
+    file_rules: dict | None = None
 
 
 def parse_metadata(header: str | None) -> dict[str, str]:
@@ -84,8 +99,9 @@ def parse_chunk_checksum(header: str | None):
     algorithm, _, value = header.strip().partition(" ")
     factory = CHUNK_CHECKSUMS.get(algorithm.lower())
     if factory is None:
-        raise InvalidInput(f"Checksum algorithm {algorithm!r} is not supported.",
-                           fields={"Upload-Checksum": [f"use one of {', '.join(CHUNK_CHECKSUMS)}"]})
+        offered = ", ".join(CHUNK_CHECKSUMS)
+        raise UnsupportedChecksum(f"Checksum algorithm {algorithm[:40]!r} is not supported.",
+                                  fields={"Upload-Checksum": [f"use one of {offered}"]})
     try:
         expected = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -121,14 +137,52 @@ class UploadArea:
     # --- lifecycle ----------------------------------------------------------------------
 
     def create(self, deposit_id: str, owner_id: str, filename: str, length: int,
-               expected: dict[str, str]) -> Upload:
+               expected: dict[str, str], max_uploads: int, staged_room: int,
+               file_rules: dict | None = None, metadata: str = "") -> Upload:
+        """A new upload, if the owner has fewer than `max_uploads` unfinished and its length
+        fits in `staged_room` beside theirs."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.sweep_now_and_then()
-        upload = Upload(uuid.uuid4().hex, deposit_id, owner_id, filename, length,
-                        time.time() + self.expiry_seconds, expected)
-        self.part_path(upload.id).touch(exist_ok=False)
-        self._write_info(upload)
+        with self._owner_lock(owner_id):
+            unfinished = self.unfinished(owner_id)
+            if len(unfinished) >= max_uploads:
+                raise QuotaExceeded(
+                    f"You have {len(unfinished)} unfinished uploads, the most allowed "
+                    f"({max_uploads}); finish or cancel one first.",
+                    fields={"uploads": [f"{len(unfinished)} of {max_uploads} used"]})
+            room = staged_room - sum(upload.length for upload in unfinished)
+            if length > room:
+                raise TooLarge(
+                    f"Your unfinished deposits and uploads have room for {max(room, 0)} more "
+                    f"bytes; this upload declares {length}.",
+                    fields={"staged_bytes": [f"{max(room, 0)} bytes left"]})
+            upload = Upload(uuid.uuid4().hex, deposit_id, owner_id, filename, length,
+                            time.time() + self.expiry_seconds, expected,
+                            file_rules=file_rules, metadata=metadata)
+            self.part_path(upload.id).touch(exist_ok=False)
+            self._write_info(upload)
         return upload
+
+    def unfinished(self, owner_id: str) -> list[Upload]:
+        """The owner's uploads still taking bytes (not finished, not expired)."""
+        now, found = time.time(), []
+        for info in self.directory.glob("*.json"):
+            try:
+                upload = Upload(**json.loads(info.read_text()))
+            except (OSError, ValueError, TypeError):  # deleted or half-written meanwhile
+                continue
+            if upload.owner_id == owner_id and upload.file is None and upload.expires_at >= now:
+                found.append(upload)
+        return found
+
+    @contextlib.contextmanager
+    def _owner_lock(self, owner_id: str):
+        locks = self.directory / "owners"
+        locks.mkdir(exist_ok=True)
+        name = hashlib.sha256(owner_id.encode()).hexdigest()
+        with open(locks / f"{name}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def get(self, upload_id: str, deposit_id: str, owner_id: str) -> Upload:
         """The upload, if it belongs to this deposit and person; 404 otherwise, 410 if expired."""

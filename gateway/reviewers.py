@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
+from services.common.auth import own_deposit_refused
 from services.common.exceptions import InvalidInput
 from services.common.storage import get_storage
 
@@ -23,11 +24,12 @@ TEXT_PREVIEW_BYTES = 64 * 1024
 
 
 def colleagues(approver_groups: list[str]) -> list[dict]:
-    """Approvers who may review a task of these groups (managers review everything).
+    """Active approvers who may review a task of these groups (managers review everything).
     Staff accounts are few, so they are filtered here rather than by JSON queries."""
     wanted = set(approver_groups)
     with current_app.extensions["lodge.database"].reading() as session:
-        people = [actor_for(user) for user in session.scalars(select(User).order_by(User.name))]
+        people = [actor_for(user) for user in session.scalars(
+            select(User).where(User.deactivated_at.is_(None)).order_by(User.name))]
     return [person for person in people
             if set(person["roles"]) & {"manager", "admin"} or ("approver" in person["roles"] and (
                 not wanted or wanted & set(person["groups"])))]
@@ -51,9 +53,13 @@ def reason_label(reasons: list[dict], decision: str, reason_code: str | None) ->
     return chosen["label"] if chosen else None
 
 
-def letter_preview(services, actor: dict, deposit_id: str, decision: str,
+def letter_preview(services, actor: dict, review: dict, decision: str,
                    reason_code: str | None, note: str | None) -> dict:
-    """The letter the depositor would get for this decision, rendered, not sent."""
+    """The letter the depositor would get for this decision (`review` is approval's
+    get_review), rendered, not sent: the first step of deciding, so never on one's own deposit."""
+    if review["task"]["own_deposit"]:
+        raise own_deposit_refused()
+    deposit_id = review["task"]["deposit_id"]
     deposit = services.intake.get_deposit(actor=actor, deposit_id=deposit_id)
     reasons = services.approval.list_reasons(actor=actor)
     label = reason_label(reasons, decision, reason_code)

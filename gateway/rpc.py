@@ -2,20 +2,155 @@
 
 nameko's ClusterRpcClient serves one thread at a time, so each request borrows a started
 client and gives it back. A client whose connection broke is dropped and replaced.
+
+When the broker drops the gateway's connections, a call is resent only when it certainly
+never left: connecting is retried until the call's time is up, but a request whose publish
+broke half-way may have reached its service (resending could create a deposit twice), so
+its reply is awaited instead, and the reply queue outlives the connection. Only a call
+whose reply never comes answers 503 (`BrokerUnavailable` or nameko's RpcTimeout).
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
+import select
 import socket
 import threading
+import time
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from kombu.exceptions import OperationalError
-from nameko.exceptions import RpcTimeout
+from amqp.exceptions import NotFound
+from kombu import Connection
+from kombu.exceptions import ChannelError, OperationalError
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.constants import PERSISTENT
+from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
 
+log = logging.getLogger(__name__)
+
 CONNECTION_LOST = (AmqpConnectionError, OperationalError, OSError)
+BROKER_LOST = (AmqpConnectionError, OperationalError)
+# the name the broker's management pages (and the fault tests) know the gateway by
+CONNECTION_NAME = "lodge-gateway"
+RECONNECT_PAUSE = (0.05, 1.0)  # first and longest pause between attempts, seconds
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not be reached within the call's time."""
+
+
+def gateway_connection(amqp_uri: str, **kwargs) -> Connection:
+    options = {"client_properties": {"connection_name": CONNECTION_NAME}}
+    options.update(kwargs.pop("transport_options", {}))
+    return Connection(amqp_uri, transport_options=options, **kwargs)
+
+
+def pauses(deadline: float):
+    """Reconnection attempts until `deadline` (time.monotonic()): each next() first waits a
+    pause that doubles up to a second; None once the next pause would pass the deadline."""
+    pause = RECONNECT_PAUSE[0]
+    while time.monotonic() + pause < deadline:
+        time.sleep(pause)
+        yield pause
+        pause = min(pause * 2, RECONNECT_PAUSE[1])
+
+
+def has_input(sock) -> bool:
+    # poll, as select() cannot watch a descriptor numbered past 1024 (eventlet, which the
+    # tests run under, patches poll away)
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def alive(connection: Connection) -> bool:
+    """Whether a kept connection still stands, without a round trip: an idle connection
+    only has something to read when the broker closed it (or sent a notice)."""
+    if not connection.connected:  # before .connection, which would connect
+        return False
+    sock = getattr(getattr(connection.connection, "transport", None), "sock", None)
+    if sock is None:
+        return False
+    try:
+        if has_input(sock):
+            connection.drain_events(timeout=0.01)
+    except socket.timeout:
+        return True
+    except Exception:  # noqa: BLE001 - whatever the broker said, this connection is done
+        return False
+    return True
+
+
+class KeptPublisher(Publisher):
+    """Sends requests on one kept connection, at most once each.
+
+    nameko's publisher takes pooled connections that may be dead and republishes after
+    any connection error, including one that broke after the broker had the request.
+    This one checks its connection before use and reconnects while nothing is sent; once
+    the publish has begun it never sends again."""
+
+    connection: Connection | None = None
+
+    def __init__(self, amqp_uri: str, connect_within: float = 30.0, **options):
+        super().__init__(amqp_uri, **options)
+        self.connect_within = connect_within
+
+    def publish(self, payload, **kwargs):
+        headers = {**kwargs.pop("headers", {}), **kwargs.pop("extra_headers", {})}
+        declare = [*self.declare, *kwargs.pop("declare", ())]
+        producer = self._connected().Producer()
+        try:
+            producer.publish(
+                payload, headers=headers, declare=declare, retry=False,
+                delivery_mode=PERSISTENT, serializer=self.serializer,
+                **{**self.publish_kwargs, **kwargs})
+        except ChannelError as err:
+            self.close()
+            if "NO_ROUTE" in str(err):
+                raise UndeliverableMessage() from None
+            raise
+        except CONNECTION_LOST as err:
+            # the request may be at its service: its reply (or the timeout) decides
+            self.close()
+            log.warning("broker connection lost while sending %s; awaiting its reply: %s",
+                        kwargs.get("routing_key"), err)
+
+    def _connected(self) -> Connection:
+        if self.connection is not None and alive(self.connection):
+            return self.connection
+        self.close()
+        attempts = pauses(time.monotonic() + self.connect_within)
+        while True:
+            connection = gateway_connection(self.amqp_uri, ssl=self.ssl,
+                                            transport_options={"confirm_publish": True})
+            try:
+                connection.ensure_connection(max_retries=1)
+            except CONNECTION_LOST as err:
+                connection.release()
+                if next(attempts, None) is None:
+                    raise BrokerUnavailable(f"the broker cannot be reached: {err}") from None
+                continue
+            self.connection = connection
+            return connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                self.connection.release()
+            self.connection = None
+
+
+class KeptReplyConsumer(ReplyListener.ReplyConsumer):
+    connect_max_retries = 1  # the listener paces its own reconnection attempts
+
+    @property
+    def connection(self):
+        return gateway_connection(self.amqp_uri, ssl=self.ssl, login_method=self.login_method,
+                                  heartbeat=self.heartbeat)
 
 
 class KeptReplyListener(ReplyListener):
@@ -23,9 +158,10 @@ class KeptReplyListener(ReplyListener):
 
     nameko's standalone listener starts a new `consume()`, and so opens a new connection,
     for every reply it waits for: about 8 ms on each call. This one keeps its consumer, and
-    when the broker has closed the idle connection it reconnects once; the reply queue
-    outlives the connection, so no reply is lost.
+    when the broker has closed the connection it reconnects until the call's time is up;
+    the reply queue outlives the connection, so no reply is lost.
     """
+    consumer_cls = KeptReplyConsumer
     replies = None
 
     def start(self):
@@ -35,10 +171,22 @@ class KeptReplyListener(ReplyListener):
         # relies on TCP keepalive instead
         self.consumer.heartbeat = None
 
+    def check_for_lost_replies(self):
+        """After a reconnection: has the reply queue (and so a pending reply) gone?
+        nameko's check borrows a pooled connection the broker may have closed too."""
+        if not self.pending:
+            return
+        with gateway_connection(self.amqp_uri, ssl=self.ssl) as connection:
+            try:
+                self.queue.bind(connection).queue_declare(passive=True)
+            except NotFound:
+                raise ReplyQueueExpiredWithPendingReplies(
+                    "Lost replies for correlation ids: " + ", ".join(self.pending)) from None
+
     def consume_reply(self, correlation_id):
         if self.consumer.should_stop:
             raise RuntimeError("Stopped and can no longer be used")
-        reconnected = False
+        attempts = pauses(time.monotonic() + self.timeout)
         while not self.pending.get(correlation_id):
             if self.replies is None:
                 self.replies = self.consumer.consume(timeout=self.timeout)
@@ -47,11 +195,11 @@ class KeptReplyListener(ReplyListener):
             except socket.timeout:
                 self.close_consumer()
                 raise RpcTimeout() from None
-            except CONNECTION_LOST:
+            except CONNECTION_LOST as err:
                 self.close_consumer()
-                if reconnected:
-                    raise
-                reconnected = True
+                if next(attempts, None) is None:
+                    raise BrokerUnavailable(f"no reply before the broker connection failed: {err}"
+                                            ) from None
         return self.pending.pop(correlation_id)
 
     def close_consumer(self) -> None:
@@ -66,10 +214,22 @@ class KeptReplyListener(ReplyListener):
 
 
 class KeptRpcClient(ClusterRpcClient):
-    def __init__(self, **options):
-        super().__init__(**options)
+    publisher: KeptPublisher
+
+    def __init__(self, timeout: float, **options):
+        super().__init__(timeout=timeout, connect_within=timeout, **options)
         # ClusterRpcClient builds its listener itself; this only swaps in the keeping kind
         self.reply_listener.__class__ = KeptReplyListener
+
+    def publisher_cls(self, *args, **kwargs) -> KeptPublisher:
+        """ClusterRpcClient builds its publisher with this and keeps no reference to it;
+        the client keeps one to close its connection."""
+        self.publisher = KeptPublisher(*args, **kwargs)
+        return self.publisher
+
+    def stop(self):
+        super().stop()
+        self.publisher.close()
 
 
 class RpcPool:
@@ -81,7 +241,10 @@ class RpcPool:
 
     def _new_client(self):
         runner = KeptRpcClient(timeout=self.timeout, uri=self.amqp_uri)
-        return runner, runner.start()
+        try:
+            return runner, runner.start()  # declares the reply queue: one connection attempt
+        except CONNECTION_LOST as err:
+            raise BrokerUnavailable(f"the broker cannot be reached: {err}") from err
 
     @contextlib.contextmanager
     def client(self):
@@ -92,10 +255,12 @@ class RpcPool:
                 runner, proxy = self._new_client()
             try:
                 yield proxy
-            except (RpcTimeout, *CONNECTION_LOST):
+            except (RpcTimeout, BrokerUnavailable, *CONNECTION_LOST) as err:
                 # the reply may still come, or the connection is gone: never reuse it
                 with contextlib.suppress(Exception):
                     runner.stop()
+                if isinstance(err, BROKER_LOST):
+                    raise BrokerUnavailable(str(err)) from err
                 raise
             except BaseException:
                 self._idle.put((runner, proxy))

@@ -1,54 +1,86 @@
-"""Security headers on every response, and no NUL character into any service: databases
-refuse them, so they are a client error here rather than a server error there."""
+"""Security headers on every response; JSON bodies held to a size and depth before they are
+parsed; and no text the services refuse (a NUL or other character XML cannot carry, a lone
+surrogate, a bidirectional override) past the gateway: a client error here, never a server
+error there."""
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 
-from services.common.exceptions import InvalidInput
+from services.common import text
+from services.common.exceptions import InvalidInput, TooLarge
+from services.common.text import user_pattern
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-NUL = "\x00"
 SANITISED_ARGS = frozenset({"filename"})
+MAX_JSON_BYTES = 1024 * 1024  # also every other body's limit, but an upload's
+MAX_JSON_DEPTH = 32
+# a JSON string (skipped whole) or a bracket: the tokens that nesting depth is counted on
+_JSON_NESTING = user_pattern(rb'"(?:[^"\\]|\\.)*+"|[\[\]{}]')
 
 
-def _nul_fields(value, path: str) -> list[str]:
-    """The JSON paths of strings (keys too) that hold a NUL character."""
-    if isinstance(value, str):
-        return [path or "body"] if NUL in value else []
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            found += [child] if NUL in str(key) else _nul_fields(item, child)
-        return found
-    if isinstance(value, list):
-        return [f for i, item in enumerate(value) for f in _nul_fields(item, f"{path}[{i}]")]
-    return []
+def json_depth(body: bytes) -> int:
+    """How deep a JSON document nests (0 if it has at most MAX_JSON_DEPTH brackets), counted
+    without parsing it, so without recursion."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # too few brackets to nest too deep: no need to count
+    depth = deepest = 0
+    for token in _JSON_NESTING.finditer(body):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
-def refuse_nul_characters() -> None:
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Every JSON body the gateway reads passes here: size and depth first, then the parser."""
+
+    def loads(self, s, **kwargs):
+        body = s.encode("utf-8", "surrogatepass") if isinstance(s, str) else bytes(s)
+        # a chunked body has no Content-Length: werkzeug stops reading it at the limit, so
+        # one that reaches the limit was cut off there
+        if len(body) >= MAX_JSON_BYTES:
+            raise TooLarge(f"A JSON body may hold less than {MAX_JSON_BYTES} bytes.",
+                           fields={"body": [f"is {MAX_JSON_BYTES} bytes or larger"]})
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise InvalidInput(f"JSON may nest at most {MAX_JSON_DEPTH} levels.",
+                               fields={"body": [f"nests deeper than {MAX_JSON_DEPTH} levels"]})
+        return super().loads(s, **kwargs)
+
+
+def refuse_unsafe_text() -> None:
     # OAI-PMH answers bad arguments in its own protocol (badArgument), never with a 422
     if request.blueprint == "oai":
         return
+    found: dict[str, str] = {}
     # an upload's file name is sanitised instead: control characters are dropped from it
-    fields = [name for name, value in request.args.items(multi=True)
-              if NUL in name or (NUL in value and name not in SANITISED_ARGS)]
-    if NUL in request.path:
-        fields.append("path")
+    for name, value in request.args.items(multi=True):
+        problem = text.problem(name) or (None if name in SANITISED_ARGS else text.problem(value))
+        if problem:
+            found[name] = problem
+    if text.problem(request.path):
+        found["path"] = text.problem(request.path)
     if request.is_json:
-        fields += _nul_fields(request.get_json(silent=True), "")
+        found.update(text.refused_paths(request.get_json(silent=True)))
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") \
             and not request.path.startswith("/api/"):
-        fields += [name for name, value in request.form.items(multi=True)
-                   if NUL in name or NUL in value]
-    if fields:
-        raise InvalidInput("Text may not contain NUL characters.",
-                           fields={name: ["contains a NUL character"] for name in fields})
+        for name, value in request.form.items(multi=True):
+            problem = text.problem(name) or text.problem(value)
+            if problem:
+                found[name] = problem
+    if found:
+        raise InvalidInput("Text may not hold control characters, lone surrogates or "
+                           "bidirectional overrides.",
+                           fields={name: [problem] for name, problem in found.items()})
 
 
 def register(app: Flask) -> None:
-    app.before_request(refuse_nul_characters)
+    app.json = BoundedJSONProvider(app)
+    app.before_request(refuse_unsafe_text)
 
     @app.after_request
     def add_security_headers(response):

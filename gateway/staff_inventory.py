@@ -137,7 +137,12 @@ def fixity():
 @roles_required(*STAFF)
 def run_audit():
     with services() as rpc:
-        outcome = rpc.inventory.run_fixity_audit(actor=g.actor)
+        try:
+            outcome = rpc.inventory.run_fixity_audit(actor=g.actor)
+        except Conflict as err:  # one is running: the page, with why nothing started
+            flash(err.message, "error")
+            return render_template("staff/fixity.html",
+                                   report=rpc.inventory.fixity_report(actor=g.actor)), 409
     flash(_("Checked %(checked)d files; %(failed)d failed.", **outcome),
           "error" if outcome["failed"] else "success")
     return redirect(url_for("staff_inventory.fixity"))

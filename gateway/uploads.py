@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import unicodedata
 from typing import Iterator
 
@@ -16,21 +15,28 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from services.common.exceptions import InvalidInput, TooLarge
+from services.common import text
 from services.common.storage import CHUNK_SIZE, StoredObject
+from services.common.text import user_pattern
 
 MAX_FILENAME_BYTES = 255
 MAX_PARTS = 16
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = user_pattern(r"[\x00-\x1f\x7f]")
+_SEPARATOR = user_pattern(r"[\\/]")
 
 
 def sanitise_filename(raw: str | None) -> str:
     """The depositor's file name as safe metadata: no path, no control characters,
-    no leading dots, at most 255 bytes, extension kept."""
+    no leading dots, at most 255 bytes, extension kept; other text's refused characters
+    (a bidirectional override, a lone surrogate) are refused."""
     if not raw:
         raise InvalidInput("Name the file.", fields={"filename": ["is required"]})
     name = unicodedata.normalize("NFC", raw)
-    name = re.split(r"[\\/]", name)[-1]
+    name = _SEPARATOR.split(name)[-1]
     name = _CONTROL.sub("", name).strip().lstrip(".").strip()
+    problem = text.problem(name)
+    if problem:  # a bidirectional override disguises the extension: refused, not dropped
+        raise InvalidInput(f"The file name {problem}.", fields={"filename": [problem]})
     if not name:
         raise InvalidInput("The file name has no usable characters.",
                            fields={"filename": ["has no usable characters"]})

@@ -15,6 +15,9 @@ from lodge.registry import SERVICE_CLASSES
 from services.common.config import DATABASE_OWNERS, get_settings
 
 DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
+# what gunicorn accepts before the app runs: the request line, the header count, one header
+REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 60,
+                  "limit_request_field_size": 8190}
 
 
 @click.group()
@@ -22,10 +25,13 @@ def main():
     """Lodge: self-deposit for institutional repositories."""
 
 
-def require_broker() -> None:
+def require_broker(process: str | None = None) -> None:
+    """Fail with a clear message unless the broker takes `process`'s account (or, with
+    no process, the shared LODGE_AMQP_URI that `lodge migrate` uses)."""
     from kombu import Connection
     from nameko.utils import sanitize_url
-    uri = get_settings().amqp_uri
+    settings = get_settings()
+    uri = settings.broker_uri(process) if process else settings.amqp_uri
     try:
         with Connection(uri, connect_timeout=3) as connection:
             connection.ensure_connection(max_retries=1)
@@ -43,14 +49,58 @@ def migrate():
     from services.common.migrations import upgrade
     require_broker()
     settings = get_settings()
+    # the broker first: services declare no exchange, and their init containers wait only
+    # for the databases, so the exchanges exist before the first database is current
+    click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
     for owner in DATABASE_OWNERS:
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
-    click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
     if settings.storage_backend == "s3":
         from services.common.storage import get_storage
         created = get_storage().ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
+
+
+@main.command("broker-users")
+@click.option("--apply", "apply_", is_flag=True,
+              help="create or update them through the RabbitMQ management HTTP API")
+@click.option("--campus", multiple=True, metavar="NAME",
+              help="repeatable: a read-only account campus-NAME for a consumer of lodge.events")
+@click.option("--management-url", envvar="LODGE_BROKER_MANAGEMENT_URL", default=None,
+              help="default: port 15672 on LODGE_AMQP_URI's host")
+def broker_users(apply_, campus, management_url):
+    """Print (or --apply) one RabbitMQ account per process, with its permissions.
+
+    Each process's user and password come from LODGE_AMQP_URI_<PROCESS>; a process
+    without one gets user lodge-<process> and a new password, shown once on stderr. The
+    definitions print as JSON for `rabbitmqctl import_definitions`, with password hashes
+    only. --apply works as the LODGE_AMQP_URI account."""
+    import json
+
+    from lodge import broker_users as accounts_module
+    shared = get_settings().amqp_uri
+    try:
+        found = accounts_module.accounts(shared, tuple(campus))
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    if apply_:
+        import requests
+        api = management_url or accounts_module.management_url(shared)
+        try:
+            created = accounts_module.apply(shared, api, found)
+        except requests.RequestException as err:
+            raise click.ClickException(f"RabbitMQ's management API at {api} did not take "
+                                       f"the accounts: {err}") from None
+        click.echo(f"applied {len(found)} broker accounts in virtual host "
+                   f"{accounts_module.vhost_of(shared)!r}")
+    else:
+        click.echo(json.dumps(accounts_module.definitions(accounts_module.vhost_of(shared),
+                                                          found), indent=2))
+        created = [account.user for account in found if account.generated]
+    for account in found:
+        if account.user in created:
+            click.echo(f"{account.label}: user {account.user}, new password {account.password}",
+                       err=True)
 
 
 @main.command("await-migrations")
@@ -105,12 +155,12 @@ def service(name):
     from services.common.config import nameko_config
     from services.common.messaging import QuietExpectedErrors
 
-    require_broker()
+    require_broker(name)
     logging.basicConfig(level=os.environ.get("LODGE_LOG_LEVEL", "INFO"),
                         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(QuietExpectedErrors())
-    nameko.config.setup(nameko_config())
+    nameko.config.setup(nameko_config(name))
     runner = ServiceRunner()
     runner.add_service(service_class(name))
 
@@ -132,6 +182,10 @@ def gateway(bind):
 
     from gateway import create_app
 
+    problems = get_settings().production_problems()
+    if problems:
+        raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
+
     class Gateway(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind or os.environ.get("LODGE_GATEWAY_BIND", "127.0.0.1:8000"))
@@ -139,8 +193,12 @@ def gateway(bind):
             self.cfg.set("threads", int(os.environ.get("LODGE_GATEWAY_THREADS", "8")))
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 120)
-            # gunicorn's most: long ?filename= URLs reach the app, which answers in JSON
-            self.cfg.set("limit_request_line", 8190)
+            # refused by gunicorn with a 400 before the app runs; gunicorn's most for the
+            # line, so long ?filename= URLs reach the app, which answers in JSON
+            for setting, value in REQUEST_LIMITS.items():
+                self.cfg.set(setting, value)
+            # gateway/proxies.py alone decides what forwarded headers to believe
+            self.cfg.set("forwarded_allow_ips", "")
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if os.environ.get("LODGE_ACCESS_LOG") else None)
@@ -153,11 +211,35 @@ def gateway(bind):
 
 @main.command("expire-uploads")
 def expire_uploads():
-    """Delete resumable uploads whose time ran out (run it from a timer or CronJob)."""
+    """Delete resumable uploads whose time ran out, and partial files of writes a crash cut
+    off that nothing wrote to for as long (run it from a timer or CronJob)."""
     from gateway.resumable import UploadArea
+    from services.common.storage import get_storage
     settings = get_settings()
     removed = UploadArea(settings.upload_dir, settings.upload_expiry_seconds).expire()
-    click.echo(f"expired {len(removed)} upload(s)")
+    partials = get_storage().remove_stale_partials(settings.upload_expiry_seconds)
+    click.echo(f"expired {len(removed)} upload(s), removed {len(partials)} partial file(s)")
+
+
+@main.command("warn-expiring-tokens")
+def warn_expiring_tokens():
+    """Write to the owners of API tokens that expire within LODGE_TOKEN_WARNING_DAYS (run it
+    daily from a timer or CronJob)."""
+    from datetime import timedelta
+
+    from gateway.rpc import RpcPool
+    from gateway.token_letters import warn_owners
+    from services.common.db import Database
+
+    require_broker()
+    settings = get_settings()
+    pool = RpcPool(settings.amqp_uri, 1, settings.rpc_timeout)
+    try:
+        warned = warn_owners(Database(settings.database_url("gateway"), "gateway"), pool.client,
+                             timedelta(days=settings.token_warning_days))
+    finally:
+        pool.close()
+    click.echo(f"warned the owners of {warned} token(s)")
 
 
 @main.command()
@@ -165,7 +247,9 @@ def expire_uploads():
 @click.option("--scope", "scopes", multiple=True, type=click.Choice(["deposit", "review", "manage"]),
               help="repeatable; default: every scope the user's roles can use")
 @click.option("--name", default="", help="what the token is for, shown on the token pages")
-def token(username, scopes, name):
+@click.option("--days", type=int, default=None,
+              help="how long it lives; default and most: LODGE_TOKEN_MAX_DAYS")
+def token(username, scopes, name, days):
     """Print a new API token for USERNAME (shown once; only its hash is kept)."""
     from sqlalchemy import select
 
@@ -178,7 +262,12 @@ def token(username, scopes, name):
         user = uow.session.scalar(select(User).where(User.username == username))
         if user is None:
             raise click.ClickException(f"there is no user {username!r}")
-        click.echo(issue_token(uow.session, user, scopes or None, name=name or "lodge token"))
+        max_days = get_settings().token_max_days
+        try:
+            click.echo(issue_token(uow.session, user, scopes or None, name=name or "lodge token",
+                                   days=days or max_days, max_days=max_days))
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
 
 
 def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:

@@ -66,6 +66,8 @@ DEMO_PROFILES = {
                        "max_total_size": 1024 ** 3,
                        "allowed_extensions": ["pdf", "zip", "txt", "csv", "png", "jpg"]},
         "approval": {"mode": "manual", "approver_groups": ["approvers"]},
+        # restricted to students: library staff deposit theses for them only as named here
+        "mediators": {"roles": ["staff"]},
         "target_collection": "theses",
         "resource_type": "thesis",
         "terms": "I confirm that this is the final, examined version of my thesis.",
@@ -81,7 +83,9 @@ def seed_demo() -> bool:
         if uow.session.scalar(select(func.count()).select_from(User)):
             return False
         staff_actors = []
-        for username, name, groups, roles in DEMO_USERS:
+        # password 'demo' for everyone: never on a site unless asked for
+        demo_accounts = settings.on_embedded_defaults or settings.seed_demo_accounts
+        for username, name, groups, roles in DEMO_USERS if demo_accounts else ():
             user = identity.create_user(uow.session, username, name, f"{username}@example.edu",
                                         DEMO_PASSWORD, groups, roles, enforce_policy=False)
             if STAFF_ROLES.intersection(roles):

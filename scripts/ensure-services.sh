@@ -13,6 +13,7 @@ command -v rabbitmq-server >/dev/null 2>&1 || need_packages+=(rabbitmq-server)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql)
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)  # browser tests, via Playwright
 command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need_packages+=(clamav-daemon)  # virus scans; tests start their own clamd
+[ -x /usr/sbin/nginx ] || need_packages+=(nginx)  # the TLS proxy of the e2e tests, which start their own nginx
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "installing ${need_packages[*]}"
   $SUDO apt-get update -qq

@@ -7,13 +7,14 @@ import uuid
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from sqlalchemy import or_, select
 
-from gateway.access import files_visible, request_address
+from gateway.access import files_visible
 from gateway.api import schemas
 from gateway.api.openapi import openapi_document
 from gateway.auth import login_required, roles_required
 from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
+from gateway.quotas import quota_usage, room_beside_uploads
 from gateway.validation_report import precheck_upload
 from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
@@ -60,7 +61,7 @@ def list_profiles():
     args = query_args(schemas.ListProfilesQuery)
     with rpc() as services:
         return jsonify(items=services.intake.list_profiles(
-            actor=g.actor, include_inactive=args["include_inactive"]))
+            actor=g.actor, include_inactive=args["include_inactive"], mediated=args["mediated"]))
 
 
 @api.get("/profiles/<profile_id>")
@@ -186,13 +187,21 @@ def deposit_action(deposit_id, action):
     abort(404, description=f"There is no deposit action {action!r}; use submit or withdraw.")
 
 
+@api.get("/quota")
+@login_required
+def quota():
+    """The caller's unfinished work against the site's limits: how much room is left."""
+    with rpc() as services:
+        return jsonify(quota_usage(services, g.actor))
+
+
 @api.post("/deposits/<deposit_id>/files")
 @login_required
 def upload_file(deposit_id):
     """Stream the body into staging, then register the file with intake."""
     with rpc() as services:
         policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
-    limit = policy["max_file_size"]
+    limit = max(min(policy["max_file_size"], room_beside_uploads(policy, g.actor["id"])), 0)
     multipart = request.mimetype == "multipart/form-data"
     check_declared_length(request.content_length,
                           limit + (MULTIPART_OVERHEAD if multipart else 0))
@@ -271,7 +280,7 @@ def download_item_file(item_id, file_id):
     with rpc() as services:
         item = services.inventory.get_item(item_id=item_id)
         stored = services.inventory.get_item_file(item_id=item_id, file_id=file_id)
-    if not files_visible(item, g.actor, request_address(request)):
+    if not files_visible(item, g.actor, request.remote_addr):
         raise NotFound("There is no such file.")
     response = send_stored(stored, inline=stored["media_type"].startswith(INLINE_SAFE))
     response.headers["Digest"] = "sha-256=" + base64.b64encode(

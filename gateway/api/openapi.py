@@ -7,6 +7,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from gateway.api import schemas
+from gateway.security import MAX_JSON_BYTES, MAX_JSON_DEPTH
 from services.common import contracts as c
 
 ERROR = {
@@ -23,7 +24,34 @@ ERRORS = {
     "413": "Too large", "422": "Invalid input, with per-field messages",
     "410": "The upload expired", "412": "Tus-Resumable missing or not 1.0.0",
     "415": "Wrong content type", "460": "Upload-Checksum does not match the chunk",
+    "429": "Over a limit on unfinished work (drafts, uploads); see /api/v1/quota",
 }
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Send a POST again with the same key (1-255 visible ASCII characters, kept "
+                   "a day per caller) to get the first successful answer again, marked "
+                   "Idempotent-Replayed: true, instead of doing it twice. The same key with a "
+                   "different request answers 422; while the first is still running, 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+
+
+def _error_response(code: str) -> dict:
+    return {"description": ERRORS[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _idempotent_posts(document: dict) -> None:
+    """Every POST takes an Idempotency-Key (gateway/idempotency.py)."""
+    for operations in document["paths"].values():
+        post = operations.get("post")
+        if post is None:
+            continue
+        post.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+        for code in ("409", "422"):
+            post["responses"].setdefault(code, _error_response(code))
 
 
 def _header(name: str, required: bool = True) -> dict:
@@ -50,8 +78,7 @@ def _operation(summary: str, response: str | None, status: str = "200", body: st
     if response:
         responses[status]["content"] = {"application/json": {"schema": {"$ref": response}}}
     for code in errors:
-        responses[code] = {"description": ERRORS[code],
-                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        responses[code] = _error_response(code)
     operation = {"summary": summary, "responses": responses, "parameters": params or []}
     if operation_id:
         operation["operationId"] = operation_id
@@ -91,7 +118,9 @@ def openapi_document() -> dict:
                    plugins=[MarshmallowPlugin()],
                    info={"description": "Self-deposit for institutional repositories. "
                                         "Authenticate with a session cookie plus X-CSRFToken, "
-                                        "or with 'Authorization: Bearer <token>'."})
+                                        "or with 'Authorization: Bearer <token>'. A JSON "
+                                        f"body holds less than {MAX_JSON_BYTES} bytes (413) "
+                                        f"and nests at most {MAX_JSON_DEPTH} levels (422)."})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie",
                                                 "name": "lodge_session"})
@@ -110,7 +139,7 @@ def openapi_document() -> dict:
         "BulkDecision": schemas.BulkDecisionBody,
         "Note": schemas.NoteBody, "ReviewMetadata": schemas.ReviewMetadataBody,
         "LetterPreviewRequest": schemas.LetterPreviewBody, "LetterPreview": c.LetterPreviewSchema,
-        "ReasonBody": schemas.ReasonBody,
+        "ReasonBody": schemas.ReasonBody, "Quota": c.QuotaView,
     }.items():
         spec.components.schema(name, schema=schema)
 
@@ -118,8 +147,10 @@ def openapi_document() -> dict:
     profile_id = _path_param("profile_id")
     spec.path("/api/v1/profiles", operations={
         "get": _operation("Profiles the caller may use, with form fields and file rules "
-                          "(staff: include_inactive=true for all)", None,
-                          params=[_query("include_inactive", "boolean")], errors=("401", "422"),
+                          "(staff: include_inactive=true for all; mediated=true for those the "
+                          "caller may deposit with on a patron's behalf)", None,
+                          params=[_query("include_inactive", "boolean"),
+                                  _query("mediated", "boolean")], errors=("401", "422"),
                           operation_id="listProfiles"),
         "post": _operation("Create a profile (managers)", _ref("Profile"), "201",
                            _ref("CreateProfile"), errors=("400", "401", "403", "409", "422"),
@@ -156,8 +187,10 @@ def openapi_document() -> dict:
                               _query("status", enum=c.STATUSES), _query("depositor"),
                               _query("page", "integer"), _query("per_page", "integer")],
                           errors=("401", "422"), operation_id="listDeposits"),
-        "post": _operation("Create a draft deposit", _ref("Deposit"), "201", _ref("CreateDeposit"),
-                           errors=("400", "401", "403", "404", "422"),
+        "post": _operation("Create a draft deposit (429 when the depositor has as many "
+                           "unfinished deposits as allowed)", _ref("Deposit"), "201",
+                           _ref("CreateDeposit"),
+                           errors=("400", "401", "403", "404", "422", "429"),
                            operation_id="createDeposit",
                            links=_links("$response.body#/id", DEPOSIT_LINKS)),
     })
@@ -170,6 +203,11 @@ def openapi_document() -> dict:
                             errors=("400", "401", "403", "404", "409", "422"),
                             operation_id="updateDeposit"),
     })
+    spec.path("/api/v1/quota", operations={"get": _operation(
+        "The caller's unfinished work against the site's limits: drafts (draft or returned "
+        "deposits), staged bytes (their files plus unfinished uploads' declared lengths) and "
+        "unfinished resumable uploads. Going over answers 429 (a count) or 413 (bytes).",
+        _ref("Quota"), errors=("401",), operation_id="getQuota")})
     spec.path("/api/v1/deposits/{deposit_id}/letters", operations={"get": _operation(
         "The letters sent about a deposit (staff: all; a depositor: those sent to them)",
         _ref("DeliveryLog"), params=[deposit_id], operation_id="depositLetters")})
@@ -191,28 +229,34 @@ def openapi_document() -> dict:
     upload = [deposit_id, _path_param("upload_id"), tus_version]
     spec.path("/api/v1/deposits/{deposit_id}/uploads", operations={
         "options": _operation("tus 1.0 discovery: Tus-Version, Tus-Extension "
-                              "(creation, termination, expiration, checksum)", None, "204",
+                              "(creation, termination, expiration, checksum), "
+                              "Tus-Checksum-Algorithm, and to a caller who may upload to the "
+                              "deposit Tus-Max-Size (its profile's largest file)", None, "204",
                               params=[deposit_id]),
         "post": _operation("Start a resumable (tus 1.0) upload: Upload-Length, and "
                            "Upload-Metadata with filename (and optionally the whole file's "
                            "sha256 / md5 in hex). 201 with Location and Upload-Expires.",
                            None, "201", params=[deposit_id, tus_version, _header("Upload-Length"),
                                                 _header("Upload-Metadata")],
-                           errors=("401", "404", "409", "412", "413", "422"),
+                           errors=("401", "404", "409", "412", "413", "422", "429"),
                            operation_id="startUpload"),
     })
     spec.path("/api/v1/deposits/{deposit_id}/uploads/{upload_id}", operations={
-        "head": _operation("Where the upload stands: Upload-Offset, Upload-Length, Upload-Expires",
+        "head": _operation("Where the upload stands: Upload-Offset, Upload-Length, "
+                           "Upload-Expires, and the Upload-Metadata it was created with",
                            None, "200", params=upload, errors=("401", "404", "410", "412")),
         "get": _operation("The upload as JSON: offset, and the file with its pre-check once "
                           "complete", None, "200", params=upload[:2], errors=("401", "404", "410"),
                           operation_id="getUpload"),
         "patch": {**_operation(
             "Bytes at Upload-Offset (application/offset+octet-stream), optionally with "
-            "Upload-Checksum. The last byte registers the file before the 204 (Lodge-File-Id).",
+            "Upload-Checksum (an algorithm of Tus-Checksum-Algorithm; another one is a 400). "
+            "The last byte registers the file before the 204 (Lodge-File-Id). A client that "
+            "can only POST sends it as a POST with X-HTTP-Method-Override: PATCH (DELETE "
+            "likewise).",
             None, "204", params=[*upload, _header("Upload-Offset"),
                                  _header("Upload-Checksum", required=False)],
-            errors=("401", "404", "409", "410", "412", "413", "415", "422", "460"),
+            errors=("400", "401", "404", "409", "410", "412", "413", "415", "422", "460"),
             operation_id="sendUploadBytes"),
             "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}},
@@ -237,7 +281,8 @@ def openapi_document() -> dict:
             _query("assignee"), _query("page", "integer"), _query("per_page", "integer")],
         errors=("401", "403", "422"), operation_id="listReviews")})
     spec.path("/api/v1/reviews/{deposit_id}/actions/{action}", operations={"post": _operation(
-        "Claim, release, approve, decline or return a deposit", _ref("ReviewTask"),
+        "Claim, release, assign, approve, decline or return a deposit (403 on one's own "
+        "deposit: nobody reviews what they deposited or mediated)", _ref("ReviewTask"),
         body=_ref("ReviewAction"), params=[deposit_id, {**_path_param("action"), "schema": {
             "type": "string", "enum": ["claim", "release", "assign", "approve", "decline",
                                        "return"]}}],
@@ -252,7 +297,8 @@ def openapi_document() -> dict:
             _query("page", "integer"), _query("per_page", "integer")],
         errors=("401", "403", "422"), operation_id="reviewQueue")})
     spec.path("/api/v1/reviews/bulk", operations={"post": _operation(
-        "One decision for several deposits; a status per deposit", None,
+        "One decision for several deposits; a status per deposit (403 for the caller's own)",
+        None,
         body=_ref("BulkDecision"), errors=("401", "403", "422"), operation_id="bulkDecision")})
     spec.path("/api/v1/reviews/{deposit_id}", operations={"get": _operation(
         "A deposit under review: task, staff notes, changes since return, the deposit",
@@ -313,5 +359,6 @@ def openapi_document() -> dict:
     from gateway.api import staff  # imports the API module, which imports this one
     staff.describe(spec, _operation, _query)
     document = spec.to_dict()
+    _idempotent_posts(document)
     document["security"] = [{"bearer": []}, {"session": []}]
     return document

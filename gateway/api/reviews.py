@@ -7,11 +7,24 @@ from gateway import reviewers
 from gateway.api import api, json_body, query_args, rpc, schemas
 from gateway.auth import roles_required
 from gateway.errors import STATUS
-from services.common.exceptions import InvalidInput
+from services.common.exceptions import Conflict, InvalidInput, NotFound
 
 ERROR_STATUS = {error.code: status for error, status in STATUS.items()}
 DECISION_METHODS = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}
 REVIEWER_ROLES = ("approver", "manager")
+
+
+CHECKS_RUNNING = "This deposit's checks are still running; it can be reviewed once they finish."
+
+
+def checks_running(services, deposit_id: str) -> bool:
+    """Approval knows a deposit only once its checks are done: one it does not know may
+    exist all the same, submitted and being checked."""
+    try:
+        deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
+    except NotFound:
+        return False
+    return deposit["status"] == "submitted"
 
 
 def decide(services, deposit_id: str, decision: str, body: dict) -> dict:
@@ -54,18 +67,27 @@ def get_review(deposit_id):
 def review_action(deposit_id, action):
     body = json_body(schemas.ReviewActionBody)
     with rpc() as services:
-        if action in ("claim", "release"):
-            return jsonify(getattr(services.approval, action)(actor=g.actor,
-                                                              deposit_id=deposit_id))
-        if action == "assign":
-            if not body["assignee"]:
-                raise InvalidInput("Name the colleague to assign it to.",
-                                   fields={"assignee": ["required"]})
-            colleague = reviewers.person(body["assignee"], "assignee")
-            return jsonify(services.approval.assign(actor=g.actor, deposit_id=deposit_id,
-                                                    assignee=colleague))
-        if action in DECISION_METHODS:
-            return jsonify(decide(services, deposit_id, action, body))
+        try:
+            return review_action_on(services, deposit_id, action, body)
+        except NotFound:
+            if checks_running(services, deposit_id):
+                raise Conflict(CHECKS_RUNNING, fields={"status": ["submitted"]}) from None
+            raise
+
+
+def review_action_on(services, deposit_id: str, action: str, body: dict):
+    if action in ("claim", "release"):
+        return jsonify(getattr(services.approval, action)(actor=g.actor,
+                                                          deposit_id=deposit_id))
+    if action == "assign":
+        if not body["assignee"]:
+            raise InvalidInput("Name the colleague to assign it to.",
+                               fields={"assignee": ["required"]})
+        colleague = reviewers.person(body["assignee"], "assignee")
+        return jsonify(services.approval.assign(actor=g.actor, deposit_id=deposit_id,
+                                                assignee=colleague))
+    if action in DECISION_METHODS:
+        return jsonify(decide(services, deposit_id, action, body))
     abort(404, description=f"There is no review action {action!r}; use claim, release, "
                            "assign, approve, decline or return.")
 
@@ -78,6 +100,9 @@ def bulk_decision():
     body = json_body(schemas.BulkDecisionBody)
     with rpc() as services:
         results = services.approval.decide_many(actor=g.actor, **body)
+        for result in results:
+            if result["code"] == NotFound.code and checks_running(services, result["deposit_id"]):
+                result.update(code=Conflict.code, message=CHECKS_RUNNING)
     for result in results:
         result["status"] = 200 if result["code"] == "ok" else ERROR_STATUS.get(result["code"], 400)
     return jsonify(results=results,
@@ -124,8 +149,8 @@ def edit_metadata(deposit_id):
 def letter_preview(deposit_id):
     body = json_body(schemas.LetterPreviewBody)
     with rpc() as services:
-        services.approval.get_review(actor=g.actor, deposit_id=deposit_id)  # may review it
-        return jsonify(reviewers.letter_preview(services, g.actor, deposit_id, body["decision"],
+        review = services.approval.get_review(actor=g.actor, deposit_id=deposit_id)
+        return jsonify(reviewers.letter_preview(services, g.actor, review, body["decision"],
                                                 body["reason_code"], body["note"]))
 
 

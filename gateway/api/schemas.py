@@ -1,8 +1,9 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from services.common.contracts import (AccessChoiceSchema, DeliverySchema, FileReportSchema,
-                                       ProfileDefinitionSchema, Strict)
+from services.common.contracts import (PROFILE_ID, TEXT_RULES, AccessChoiceSchema,
+                                       DeliverySchema, FileReportSchema,
+                                       ProfileDefinitionSchema, Strict, Text)
 
 
 EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
@@ -12,13 +13,16 @@ EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
 
 class CreateDepositBody(Strict):
     profile_id = fields.Str(required=True, metadata={"example": "open-works"})
-    metadata = fields.Dict(load_default=dict, metadata={"example": EXAMPLE_METADATA})
+    metadata = fields.Dict(load_default=dict, metadata={"example": EXAMPLE_METADATA,
+                                                        "description": TEXT_RULES})
     on_behalf_of = fields.Str(load_default=None, allow_none=True,
-                              metadata={"description": "user id or username of the depositor"})
+                              metadata={"description": "user id or username of the depositor (staff "
+                                                     "whom the profile names among its mediators)"})
 
 
 class UpdateDepositBody(Strict):
-    metadata = fields.Dict(load_default=None, metadata={"example": EXAMPLE_METADATA})
+    metadata = fields.Dict(load_default=None, metadata={"example": EXAMPLE_METADATA,
+                                                        "description": TEXT_RULES})
     accept_terms = fields.Bool(load_default=None)
     access = fields.Nested(AccessChoiceSchema, load_default=None)
 
@@ -30,7 +34,7 @@ class UpdateDepositBody(Strict):
 
 class CreateProfileBody(ProfileDefinitionSchema):
     id = fields.Str(required=True, validate=validate.Regexp(
-        r"^[a-z0-9][a-z0-9-]{0,63}$", error="lower-case letters, digits and hyphens"))
+        PROFILE_ID, error="lower-case letters, digits and hyphens"))
 
 
 class ProfileQuery(Strict):
@@ -39,15 +43,17 @@ class ProfileQuery(Strict):
 
 class ListProfilesQuery(Strict):
     include_inactive = fields.Bool(load_default=False)
+    # only those the caller may deposit with on a patron's behalf
+    mediated = fields.Bool(load_default=False)
 
 
 class DepositActionBody(Strict):
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class ReviewActionBody(Strict):
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
     metadata = fields.Dict(load_default=None, allow_none=True,
                            metadata={"description": "saved before the decision (approve, "
                                                     "decline, return)"})
@@ -89,7 +95,7 @@ class DeliveryLog(Strict):
 
 
 class WithdrawItemBody(Strict):
-    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text("reason", required=True, min_length=1)
 
 
 class QueueQuery(Strict):
@@ -108,23 +114,23 @@ class BulkDecisionBody(Strict):
     deposit_ids = fields.List(fields.Str(), required=True)
     decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True)
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class NoteBody(Strict):
-    text = fields.Str(required=True)
+    text = Text("note", required=True)
 
 
 class ReviewMetadataBody(Strict):
-    metadata = fields.Dict(required=True)
+    metadata = fields.Dict(required=True, metadata={"description": TEXT_RULES})
 
 
 class LetterPreviewBody(Strict):
     decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True)
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class ReasonBody(Strict):
-    label = fields.Str(required=True)
+    label = Text("label", required=True, min_length=1)
     is_default = fields.Bool(load_default=False)

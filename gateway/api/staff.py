@@ -1,10 +1,11 @@
-"""REST API for staff: find a patron, every deposit, the dashboard's figures."""
+"""REST API for staff: find a patron, every deposit, the dashboard's figures; for admins,
+deactivating an account."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify
 from marshmallow import fields, validate
 
-from gateway.api import query_args, rpc
+from gateway.api import json_body, query_args, rpc
 from gateway.auth import ANY_STAFF_SCOPE, roles_required
 from gateway.patrons import MAX_QUERY, MAX_RESULTS, find_people, person_view
 from services.common.contracts import STATUSES, Strict
@@ -31,6 +32,20 @@ class AllDepositsQuery(Strict):
 
 class StatisticsQuery(Strict):
     weeks = fields.Int(load_default=12, validate=validate.Range(min=1, max=104))
+
+
+class AccountStatusBody(Strict):
+    active = fields.Bool(required=True)
+
+
+class AccountView(Strict):
+    id = fields.Str()
+    username = fields.Str()
+    name = fields.Str()
+    email = fields.Str()
+    roles = fields.List(fields.Str())
+    active = fields.Bool()
+    deactivated_at = fields.DateTime(allow_none=True)
 
 
 def people_matching(words: str, limit: int = 10) -> list[dict]:
@@ -71,11 +86,29 @@ def statistics():
         return jsonify(services.intake.deposit_statistics(actor=g.actor, weeks=args["weeks"]))
 
 
+@staff_api.patch("/accounts/<user_id>")
+@roles_required("admin")
+def change_account(user_id):
+    """Deactivate ({"active": false}) or reactivate an account; never the caller's own."""
+    from gateway.account import set_active  # account imports the staff pages, which import this
+    body = json_body(AccountStatusBody)
+    return jsonify(AccountView().dump(set_active(user_id, body["active"])))
+
+
 def describe(spec, operation, query) -> None:
     """The staff endpoints in the OpenAPI document (`operation` and `query` build its parts)."""
     from services.common import contracts as c
 
     spec.components.schema("DepositStatistics", schema=c.DepositStatisticsSchema)
+    spec.components.schema("AccountStatus", schema=AccountStatusBody)
+    spec.components.schema("Account", schema=AccountView)
+    spec.path("/api/v1/staff/accounts/{user_id}", operations={"patch": operation(
+        "Deactivate or reactivate an account (admins): a deactivated one's sessions end and "
+        "its tokens are revoked at once, and it gets no staff letters",
+        "#/components/schemas/Account", body="#/components/schemas/AccountStatus",
+        params=[{"name": "user_id", "in": "path", "required": True,
+                 "schema": {"type": "string"}}],
+        errors=("401", "403", "404", "409", "422"), operation_id="changeAccount")})
     spec.path("/api/v1/staff/patrons", operations={"get": operation(
         "Find people to deposit for, by name, e-mail, username or id (staff)", None,
         params=[query("q"), query("limit", "integer")], errors=("401", "403", "422"),
@@ -88,6 +121,7 @@ def describe(spec, operation, query) -> None:
         errors=("401", "403", "422"), operation_id="allDeposits")})
     spec.path("/api/v1/staff/statistics", operations={"get": operation(
         "Deposits by status, submissions and decisions per week, median time to decision "
-        "per profile (approvers, staff, managers)", "#/components/schemas/DepositStatistics",
+        "per profile, deposits made on patrons' behalf with who made them (approvers, staff, "
+        "managers)", "#/components/schemas/DepositStatistics",
         params=[query("weeks", "integer")], errors=("401", "403", "422"),
         operation_id="depositStatistics")})

@@ -5,6 +5,7 @@
     HEAD    /api/v1/deposits/<id>/uploads/<upload>   Upload-Offset: where to continue
     PATCH   /api/v1/deposits/<id>/uploads/<upload>   bytes at Upload-Offset
     DELETE  /api/v1/deposits/<id>/uploads/<upload>   abandon it
+    POST    /api/v1/deposits/<id>/uploads/<upload>   with X-HTTP-Method-Override: PATCH or DELETE
     GET     /api/v1/deposits/<id>/uploads/<upload>   JSON: progress, and the file once finished
 
 Same sign-in, CSRF and ownership rules as the plain upload: an upload belongs to the person
@@ -16,15 +17,18 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
-from flask import Blueprint, current_app, g, jsonify, make_response, request, url_for
+from flask import Blueprint, g, jsonify, make_response, request, url_for
 
 from gateway.api import register_staged_file, rpc
 from gateway.auth import login_required
 from gateway.errors import error_response
-from gateway.resumable import ChecksumMismatch, Gone, Upload, UploadArea, parse_metadata
+from gateway.quotas import upload_area
+from gateway.resumable import (CHUNK_CHECKSUMS, ChecksumMismatch, Gone, UnsupportedChecksum,
+                               Upload, UploadArea, parse_metadata)
 from gateway.uploads import check_declared_length, raw_chunks, sanitise_filename
+from services.common.text import user_pattern
 from services.common.config import get_settings
-from services.common.exceptions import InvalidInput
+from services.common.exceptions import InvalidInput, LodgeError
 from services.common.storage import get_storage, new_key
 
 TUS_VERSION = "1.0.0"
@@ -32,15 +36,6 @@ TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
 OFFSET_TYPE = "application/offset+octet-stream"
 
 tus = Blueprint("tus", __name__, url_prefix="/api/v1/deposits/<deposit_id>/uploads")
-
-
-def upload_area() -> UploadArea:
-    area = current_app.extensions.get("lodge.uploads")
-    if area is None:
-        settings = get_settings()
-        area = UploadArea(settings.upload_dir, settings.upload_expiry_seconds)
-        current_app.extensions["lodge.uploads"] = area
-    return area
 
 
 @tus.after_request
@@ -53,6 +48,11 @@ def tus_headers(response):
 @tus.errorhandler(Gone)
 def on_gone(err):
     return error_response(410, err.code, err.message, err.fields)
+
+
+@tus.errorhandler(UnsupportedChecksum)
+def on_unsupported_checksum(err):
+    return error_response(400, err.code, err.message, err.fields)
 
 
 @tus.errorhandler(ChecksumMismatch)
@@ -87,10 +87,19 @@ def _expires(upload: Upload) -> str:
 
 @tus.route("", methods=["OPTIONS"], provide_automatic_options=False)
 def options(deposit_id):
+    """Discovery. The largest upload is the deposit's profile's: it is told to a caller
+    who may upload to this deposit."""
     response = make_response("", 204)
     response.headers.update({"Tus-Version": TUS_VERSION,
                              "Tus-Extension": "creation,termination,expiration,checksum",
-                             "Tus-Checksum-Algorithm": "sha1,sha256,md5"})
+                             "Tus-Checksum-Algorithm": ",".join(CHUNK_CHECKSUMS)})
+    if g.actor is not None:
+        try:
+            with rpc() as services:
+                policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
+        except LodgeError:
+            return response  # not theirs, or no longer open to files: discovery only
+        response.headers["Tus-Max-Size"] = str(policy["max_file_size"])
     return response
 
 
@@ -115,7 +124,12 @@ def create(deposit_id):
                            fields={"file": [f"accepted: {', '.join('.' + a for a in allowed)}"]})
     expected = {name: metadata[name].strip().lower() for name in ("sha256", "md5")
                 if metadata.get(name)}
-    upload = upload_area().create(deposit_id, g.actor["id"], filename, length, expected)
+    staged = policy["quota"]["staged_bytes"]
+    upload = upload_area().create(deposit_id, g.actor["id"], filename, length, expected,
+                                  max_uploads=get_settings().quotas.uploads,
+                                  staged_room=staged["limit"] - staged["used"],
+                                  file_rules=policy["file_rules"],
+                                  metadata=request.headers.get("Upload-Metadata", ""))
     response = make_response("", 201)
     response.headers["Location"] = url_for("tus.status", deposit_id=deposit_id,
                                            upload_id=upload.id, _external=True)
@@ -134,6 +148,8 @@ def status(deposit_id, upload_id):
         response.headers.update({"Upload-Offset": str(area.offset(upload)),
                                  "Upload-Length": str(upload.length),
                                  "Upload-Expires": _expires(upload)})
+        if upload.metadata:
+            response.headers["Upload-Metadata"] = upload.metadata
         return response
     return jsonify(id=upload.id, filename=upload.filename, length=upload.length,
                    offset=area.offset(upload), complete=upload.file is not None,
@@ -166,6 +182,23 @@ def patch(deposit_id, upload_id):
     return response
 
 
+UPLOAD_PATH = user_pattern(r"^/api/v1/deposits/[^/]+/uploads/[^/]+/?$")
+OVERRIDABLE = frozenset({"PATCH", "DELETE"})
+
+
+def method_override(wsgi_app):
+    """tus: a client that can only POST sends `X-HTTP-Method-Override: PATCH` (or DELETE)
+    to an upload's URL. Honoured there only; everything else about the request (CSRF,
+    sign-in, ownership) is checked as for the method it stands for."""
+    def app(environ, start_response):
+        override = environ.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").strip().upper()
+        if (environ.get("REQUEST_METHOD") == "POST" and override in OVERRIDABLE
+                and UPLOAD_PATH.match(environ.get("PATH_INFO", ""))):
+            environ["REQUEST_METHOD"] = override
+        return wsgi_app(environ, start_response)
+    return app
+
+
 def _finish(area: UploadArea, upload: Upload) -> dict:
     """Checksums checked, bytes in staging storage, file registered: only then success.
     Anything refused here ends the upload, so nothing partial stays behind."""
@@ -179,7 +212,8 @@ def _finish(area: UploadArea, upload: Upload) -> dict:
                                fields=wrong)
         stored = get_storage().adopt(new_key("staging", upload.deposit_id),
                                      area.part_path(upload.id), digests)
-        created = register_staged_file(upload.deposit_id, upload.filename, stored)
+        created = register_staged_file(upload.deposit_id, upload.filename, stored,
+                                       upload.file_rules)
     except BaseException:
         area.delete(upload.id)
         raise

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from datetime import datetime, time, timezone
 
 from flask import Blueprint, Response, current_app, request
@@ -18,7 +17,9 @@ from lxml import etree
 
 from gateway.auth import CSRF_EXEMPT_BLUEPRINTS
 from services.common.config import get_settings
+from services.common import text
 from services.common.exceptions import NotFound
+from services.common.text import user_pattern
 from services.inventory.crosswalks import METADATA_FORMATS, XSI
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
@@ -35,10 +36,8 @@ VERBS = {  # verb → (required arguments, optional arguments); resumptionToken 
 RESUMABLE = {"ListIdentifiers", "ListRecords", "ListSets"}
 DAY, SECOND = "%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ"
 # the syntax OAI-PMH.xsd gives setSpec and metadataPrefix
-SET_SPEC = re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")
-# what XML 1.0 cannot carry, so no argument can be echoed with it
-NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-METADATA_PREFIX = re.compile(r"[A-Za-z0-9\-_.!~*'()]+")
+SET_SPEC = user_pattern(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")
+METADATA_PREFIX = user_pattern(r"[A-Za-z0-9\-_.!~*'()]+")
 
 oai = Blueprint("oai", __name__)
 CSRF_EXEMPT_BLUEPRINTS.add(oai.name)  # read-only; harvesters may POST a form
@@ -109,7 +108,8 @@ def _checked_arguments(arguments: dict[str, list[str]]) -> tuple[str, dict[str, 
     if repeated:
         raise OaiError("badArgument", f"Arguments may not repeat: {', '.join(repeated)}.")
     args = {key: values[0] for key, values in arguments.items()}
-    if any(NOT_XML.search(text) for pair in args.items() for text in pair):
+    # no argument can be echoed with what XML 1.0 cannot carry
+    if any(text.problem(value) for pair in args.items() for value in pair):
         raise OaiError("badArgument", "Arguments may not hold control characters.")
     required, optional = VERBS[verb]
     if "resumptionToken" in args and verb in RESUMABLE:

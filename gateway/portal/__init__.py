@@ -22,11 +22,13 @@ from gateway import auth, deposit_form, identity, validation_report
 from gateway.i18n import LANGUAGES
 from gateway.public import collection_tree
 from gateway.models import User
+from gateway.quotas import quota_usage
 from gateway.reason_labels import system_reason_labels
 from gateway.staff.letters import tell_letters
 from services.common.auth import is_staff
 from services.common.contracts import STATUSES
-from services.common.exceptions import Forbidden, InvalidInput, LodgeError, NotFound
+from services.common.exceptions import (Forbidden, InvalidInput, LodgeError, NotFound,
+                                        QuotaExceeded)
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
 validation_report.register(portal)  # the report partial works on every page, staff's too
@@ -51,15 +53,16 @@ def login():
     """Local accounts; "Sign in with <institution>" leads to OpenID Connect when configured."""
     if request.method == "POST":
         username = request.form.get("username", "")
-        address = request.remote_addr or "unknown"
-        with current_app.extensions["lodge.database"].unit_of_work() as uow:
-            wait = identity.sign_in_blocked_for(uow.session, username, address)
-            user = None if wait else identity.authenticate(
-                uow.session, username, request.form.get("password", ""))
-            if user is None and not wait:
-                identity.record_failed_sign_in(uow.session, username, address)
-            elif user is not None:
-                identity.clear_failed_sign_ins(uow.session, username)
+        database = current_app.extensions["lodge.database"]
+        with database.unit_of_work() as uow:
+            wait, reserved = identity.reserve_sign_in(uow.session, username, request.remote_addr)
+        user = None
+        if not wait:
+            with database.unit_of_work() as uow:
+                user = identity.authenticate(uow.session, username,
+                                             request.form.get("password", ""))
+                if user is not None:
+                    identity.forgive_sign_in(uow.session, username, reserved)
         if wait:
             minutes = max(1, round(wait / 60))
             flash(_("Too many failed sign-ins. Try again in %(minutes)d minute(s).",
@@ -122,7 +125,9 @@ def my_deposits():
     with services() as rpc:
         deposits = rpc.intake.list_deposits(actor=g.actor, status=status, depositor_id=None,
                                             page=page, per_page=25)
-    return render_template("home.html", page=deposits, status=status, statuses=STATUSES)
+        quota = quota_usage(rpc, g.actor)
+    return render_template("home.html", page=deposits, status=status, statuses=STATUSES,
+                           quota=quota)
 
 
 @portal.get("/deposits/new")
@@ -136,10 +141,14 @@ def choose_profile():
 @portal.post("/deposits/new")
 @auth.login_required
 def start_deposit():
-    with services() as rpc:
-        deposit = rpc.intake.create_deposit(actor=g.actor,
-                                            profile_id=request.form.get("profile_id", ""),
-                                            metadata={})
+    try:
+        with services() as rpc:
+            deposit = rpc.intake.create_deposit(actor=g.actor,
+                                                profile_id=request.form.get("profile_id", ""),
+                                                metadata={})
+    except QuotaExceeded as err:  # the list of deposits shows which ones to finish
+        flash(err.message, "error")
+        return redirect(url_for("portal.home"))
     return redirect(url_for("portal.edit_deposit", deposit_id=deposit["id"]))
 
 
@@ -211,9 +220,10 @@ def edit_deposit(deposit_id):
                 flash(err.message, "error")
         labels = _reason_labels(rpc)
         prechecks = validation_report.kept_prechecks(rpc, record["files"])
+        quota = quota_usage(rpc, g.actor)
     return render_template(
         "edit_deposit.html", deposit=record, profile=profile, errors=errors, reasons=labels,
-        prechecks=prechecks,
+        prechecks=prechecks, quota=quota,
         extensions=[ext.lower().lstrip(".") for ext in profile["file_rules"]["allowed_extensions"]],
         widgets=deposit_form.widgets(profile["fields"], record["metadata"],
                                      errors.get("metadata", {}))), status

@@ -1,5 +1,6 @@
 """The staff dashboard: deposits by status, submissions and decisions per week as a chart
-drawn on the server, and the median time to a decision per profile."""
+drawn on the server, the median time to a decision per profile, and the deposits staff
+made on patrons' behalf, with who made them."""
 from __future__ import annotations
 
 from datetime import date
@@ -53,4 +54,5 @@ def dashboard():
     return render_template(
         "staff/dashboard.html", figures=figures, chart=chart, turnaround=turnaround,
         statuses=STATUSES, weeks=weeks, spans=SPANS, series=series_names(), totals=totals,
+        profiles=names,
         since_label=format_date(date.fromisoformat(figures["since"]), "d MMMM yyyy"))

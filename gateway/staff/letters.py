@@ -40,10 +40,12 @@ LETTER_NAMES = {
     "review_requested": N_("New deposit awaiting review"),
     "review_overdue": N_("Review overdue"),
     "review_digest": N_("Daily digest"),
+    "token_expiring": N_("API token expires soon"),
 }
 AUDIENCES = {
     "review_requested": N_("Approvers"), "review_overdue": N_("Approvers"),
     "review_digest": N_("Approvers"),
+    "token_expiring": N_("Token owner"),
 }
 LOCALE_NAMES = {"en": "English", "de": "Deutsch"}
 

@@ -2,7 +2,8 @@
 
 Find the patron (by name, e-mail, username or id; the autocomplete in static/mediated.js
 asks /api/v1/staff/patrons, and without JavaScript the same search runs as a page),
-choose any profile (inactive ones too), and start the deposit. The metadata, files and
+choose a profile whose mediators name the staff member's role or group (inactive ones
+too, where they name them), and start the deposit. The metadata, files and
 terms are then filled in on the usual deposit editor. Intake records the staff member as
 `mediated_by`; approval decides it at once ("staff-mediated by ...")."""
 from __future__ import annotations
@@ -54,7 +55,7 @@ def mediated_deposit():
     patron_id = next((value for value in reversed(patron_id) if value), None)
     profile_id = request.values.get("profile_id") or None
     with rpc() as services:
-        profiles = services.intake.list_profiles(actor=g.actor, include_inactive=True)
+        profiles = services.intake.list_profiles(actor=g.actor, mediated=True)
         if request.method == "POST":
             patron = _patron_actor(patron_id) if patron_id else None
             if patron is None:

@@ -128,7 +128,7 @@ def _render_review(deposit_id: str, status: int = 200, **extra):
         if extra.get("preview_request"):
             chosen = extra["preview_request"]
             extra["preview"] = reviewers.letter_preview(
-                services, g.actor, deposit_id, chosen["decision"], chosen["reason_code"],
+                services, g.actor, context["review"], chosen["decision"], chosen["reason_code"],
                 chosen["note"])
     metadata = extra.pop("metadata", None) or context["deposit"]["metadata"]
     context["widgets"] = deposit_form.widgets(context["profile"]["fields"], metadata,

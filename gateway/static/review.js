@@ -43,8 +43,9 @@
     if (event.key === "j") { focusRow(current + 1); event.preventDefault(); }
     else if (event.key === "k") { focusRow(Math.max(current - 1, 0)); event.preventDefault(); }
     else if (event.key === "x" && current >= 0) {
+      // one's own deposit has no box: it cannot be decided on
       var box = rows[current].querySelector("input[name=deposit_id]");
-      box.checked = !box.checked; event.preventDefault();
+      if (box) { box.checked = !box.checked; event.preventDefault(); }
     }
   });
 })();

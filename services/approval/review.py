@@ -8,7 +8,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services.common.auth import SYSTEM, has_role, person_ref
+from services.common.auth import SYSTEM, has_role, own_deposit_refused, person_ref
 from services.common.contracts import DepositSnapshotSchema, new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -97,7 +97,23 @@ def may_review(actor: dict, task: ReviewTask) -> bool:
     return not groups or bool(groups.intersection(actor.get("groups") or ()))
 
 
+def is_own(person: dict, task: ReviewTask) -> bool:
+    """The person deposited it, or deposited it for the patron: they may not decide on it."""
+    mediator = ((task.deposit or {}).get("mediated_by") or {}).get("id")
+    return person["id"] in (task.depositor_id, mediator)
+
+
+def may_decide(actor: dict, task: ReviewTask) -> bool:
+    return may_review(actor, task) and not is_own(actor, task)
+
+
+def _refuse_own(actor: dict, task: ReviewTask) -> None:
+    if is_own(actor, task):
+        raise own_deposit_refused()
+
+
 def _reviewable(session, actor: dict, deposit_id: str) -> ReviewTask:
+    """The task locked for work on it: claim, assign, release, decide, edit, note."""
     if not has_role(actor, "approver", "manager"):
         raise Forbidden("Reviewing needs the approver role.")
     task = _task(session, deposit_id, lock=True)
@@ -105,6 +121,7 @@ def _reviewable(session, actor: dict, deposit_id: str) -> ReviewTask:
         raise NotFound("That deposit is not waiting for review.")
     if not may_review(actor, task):
         raise Forbidden("You are not an approver for this deposit's profile.")
+    _refuse_own(actor, task)
     return task
 
 
@@ -143,6 +160,9 @@ def assign(uow: UnitOfWork, actor: dict, deposit_id: str, colleague: dict) -> Re
     if not may_review(colleague, task):
         raise InvalidInput("That person is not an approver for this deposit's profile.",
                            fields={"assignee": ["not an approver of this profile"]})
+    if is_own(colleague, task):
+        raise InvalidInput("That person deposited it and may not review it.",
+                           fields={"assignee": ["deposited it"]})
     _assign(task, colleague)
     return task
 
@@ -392,6 +412,7 @@ def notes(session, deposit_id: str) -> list[StaffNote]:
 
 def add_note(uow: UnitOfWork, actor: dict, deposit_id: str, text: str) -> StaffNote:
     task = review_task(uow.session, actor, deposit_id)
+    _refuse_own(actor, task)
     _touch_claim(task, actor)
     note = StaffNote(deposit_id=deposit_id, revision=task.revision, author=person_ref(actor),
                      text=text, at=_now())

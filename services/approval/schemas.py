@@ -2,6 +2,7 @@
 from datetime import datetime, timezone
 
 from services.approval.models import Decision, Reason, ReviewTask, StaffNote
+from services.approval.review import is_own
 
 
 def decision_view(decision: Decision | None) -> dict | None:
@@ -11,7 +12,8 @@ def decision_view(decision: Decision | None) -> dict | None:
             "reason_code": decision.reason_code, "note": decision.note, "at": decision.at}
 
 
-def task_view(task: ReviewTask, decision: Decision | None = None) -> dict:
+def task_view(task: ReviewTask, decision: Decision | None = None, actor: dict | None = None) -> dict:
+    """The task as `actor` sees it: `own_deposit` marks one they may not decide on."""
     return {
         "deposit_id": task.deposit_id, "revision": task.revision, "state": task.state,
         "title": task.title, "profile_id": task.profile_id, "depositor": task.depositor,
@@ -21,6 +23,7 @@ def task_view(task: ReviewTask, decision: Decision | None = None) -> dict:
         "overdue": bool(task.due_at and task.state in ("open", "claimed")
                         and task.due_at < datetime.now(timezone.utc)),
         "claimed_at": task.claimed_at,
+        "own_deposit": actor is not None and is_own(actor, task),
     }
 
 

@@ -48,20 +48,21 @@ class ApprovalService:
     def list_reviews(self, actor, state, assignee, page, per_page):
         with self.store.reading() as session:
             result = review.list_tasks(session, actor, state, assignee, page, per_page)
-            result["items"] = [task_view(t, review.decision_of(session, t)) for t in result["items"]]
+            result["items"] = [task_view(t, review.decision_of(session, t), actor)
+                               for t in result["items"]]
             return result
 
     @rpc
     @c.rpc_contract(c.DepositRequest, c.ReviewTaskSchema())
     def claim(self, actor, deposit_id):
         with self.store.unit_of_work() as uow:
-            return task_view(review.claim(uow, actor, deposit_id))
+            return task_view(review.claim(uow, actor, deposit_id), actor=actor)
 
     @rpc
     @c.rpc_contract(c.DepositRequest, c.ReviewTaskSchema())
     def release(self, actor, deposit_id):
         with self.store.unit_of_work() as uow:
-            return task_view(review.release(uow, actor, deposit_id))
+            return task_view(review.release(uow, actor, deposit_id), actor=actor)
 
     @rpc
     @c.rpc_contract(c.ReviewActionRequest, c.ReviewTaskSchema())
@@ -81,7 +82,7 @@ class ApprovalService:
     def _decide(self, actor, deposit_id, decision, reason_code, note):
         with self.store.unit_of_work() as uow:
             task = review.decide(uow, actor, deposit_id, decision, reason_code, note)
-            return task_view(task, review.decision_of(uow.session, task))
+            return task_view(task, review.decision_of(uow.session, task), actor)
 
     @rpc
     @c.rpc_contract(c.BulkDecisionRequest, c.BulkResultSchema(many=True))
@@ -106,24 +107,26 @@ class ApprovalService:
     def queue(self, actor, **filters):
         with self.store.reading() as session:
             result = review.queue(session, actor, **filters)
-            result["items"] = [task_view(t) for t in result["items"]]
+            result["items"] = [task_view(t, actor=actor) for t in result["items"]]
             return result
 
     @rpc
     @c.rpc_contract(c.AssignRequest, c.ReviewTaskSchema())
     def assign(self, actor, deposit_id, assignee):
         with self.store.unit_of_work() as uow:
-            return task_view(review.assign(uow, actor, deposit_id, assignee))
+            return task_view(review.assign(uow, actor, deposit_id, assignee), actor=actor)
 
     @rpc
     @c.rpc_contract(c.DepositRequest, c.ReviewDetailSchema())
     def get_review(self, actor, deposit_id):
         with self.store.reading() as session:
             task = review.review_task(session, actor, deposit_id)
-            return {"task": task_view(task, review.decision_of(session, task)),
-                    "notes": [note_view(n) for n in review.notes(session, deposit_id)],
+            own = review.is_own(actor, task)
+            # staff notes are never shown to the depositor, an approver's own deposit included
+            return {"task": task_view(task, review.decision_of(session, task), actor),
+                    "notes": [] if own else [note_view(n) for n in review.notes(session, deposit_id)],
                     "changes": review.changes_since_return(session, task),
-                    "may_decide": review.may_review(actor, task)}
+                    "may_decide": review.may_decide(actor, task)}
 
     @rpc
     @c.rpc_contract(c.ReviewFileRequest, c.StoredFileSchema())

@@ -18,6 +18,12 @@ def require_role(actor: dict, *roles: str) -> None:
         raise Forbidden(f"This needs the role {' or '.join(roles)}.")
 
 
+def own_deposit_refused() -> Forbidden:
+    """Separation of duties: nobody reviews or decides on what they deposited or mediated."""
+    return Forbidden("This is your own deposit: a colleague must review and decide on it.",
+                     fields={"deposit_id": ["is your own deposit"]})
+
+
 def person_ref(actor: dict) -> dict:
     """How an actor appears in history, events and letters."""
     return {key: actor.get(key) or default for key, default in

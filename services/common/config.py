@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
+MIN_SECRET_KEY_LENGTH = 32
+# words of the example values people forget to replace
+PLACEHOLDER_WORDS = ("change", "example", "placeholder", "replace", "secret", "todo", "xxx", "***")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _env(name: str, default: str) -> str:
@@ -24,6 +29,20 @@ def _env_bool(name: str, default: bool) -> bool:
 
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """What one patron may hold unfinished at once, and how long an untouched draft lives."""
+    drafts: int = 20  # deposits in draft or returned
+    staged_bytes: int = 10 * 1024 ** 3  # files on those deposits, and unfinished uploads
+    uploads: int = 10  # unfinished resumable uploads
+    draft_expiry_seconds: int = 180 * DAY
+    draft_warning_seconds: int = 14 * DAY  # the warning letter goes this long before
+    draft_expiry_interval: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -66,10 +85,53 @@ class Settings:
     upload_expiry_seconds: int = 24 * 3600
     # a file each service touches every second or so, for an orchestrator's liveness probe
     liveness_file: Path | None = None
+    # archives and compressed files: limits for the whole file, every level together
+    archive_max_entries: int = 10_000
+    archive_max_expanded: int = 16 * 1024 ** 3
+    archive_max_ratio: int = 100
+    archive_max_depth: int = 3
+    archive_seconds: float = 300.0
+    quotas: Quotas = field(default_factory=Quotas)
+    # Prometheus scrapes /metrics with this Bearer token; without one /metrics is off
+    metrics_token: str = ""
+    # the demo accounts (password 'demo'); always on the embedded defaults
+    seed_demo_accounts: bool = False
+    # API tokens: the longest lifetime one may be given, and when its owner is warned
+    token_max_days: int = 365
+    token_warning_days: int = 14
+    # roles from OIDC claims count this long after the last sign-in, then until the next
+    oidc_roles_max_age_days: float = 7.0
+
+    @property
+    def on_embedded_defaults(self) -> bool:
+        """One machine, SQLite databases: `lodge run` as a developer or a trial starts it."""
+        return all(self.database_url(owner).startswith("sqlite") for owner in DATABASE_OWNERS)
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve a site; none on the embedded defaults."""
+        if self.on_embedded_defaults:
+            return []
+        problems = []
+        key = os.environ.get("LODGE_SECRET_KEY", "")
+        if not key:
+            problems.append("LODGE_SECRET_KEY is not set")
+        elif len(key) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"LODGE_SECRET_KEY has fewer than {MIN_SECRET_KEY_LENGTH} characters")
+        elif any(word in key.lower() for word in PLACEHOLDER_WORDS):
+            problems.append("LODGE_SECRET_KEY is a placeholder; use a random value")
+        base = urlsplit(self.base_url)
+        if base.scheme != "https" and base.hostname not in LOOPBACK_HOSTS:
+            problems.append("LODGE_BASE_URL must be https:// (letters and identifiers use it)")
+        return problems
 
     def database_url(self, owner: str) -> str:
         default = f"sqlite:///{self.data_dir / (owner + '.db')}"
         return _env(f"LODGE_{owner.upper()}_DATABASE_URL", default)
+
+    def broker_uri(self, process: str) -> str:
+        """The broker URL `process` connects with: its own account when
+        LODGE_AMQP_URI_<PROCESS> is set, else the shared LODGE_AMQP_URI."""
+        return os.environ.get(f"LODGE_AMQP_URI_{process.upper()}") or self.amqp_uri
 
     def secret_key(self) -> str:
         """LODGE_SECRET_KEY, or a random key kept in the data folder for local runs."""
@@ -115,10 +177,40 @@ def get_settings() -> Settings:
         clamd_socket=_env("LODGE_CLAMD_SOCKET", ""),
         clamd_address=_env("LODGE_CLAMD_ADDRESS", ""),
         clamd_timeout=float(_env("LODGE_CLAMD_TIMEOUT", "120")),
+        archive_max_entries=int(_env("LODGE_ARCHIVE_MAX_ENTRIES", "10000")),
+        archive_max_expanded=int(_env("LODGE_ARCHIVE_MAX_EXPANDED", str(16 * 1024 ** 3))),
+        archive_max_ratio=int(_env("LODGE_ARCHIVE_MAX_RATIO", "100")),
+        archive_max_depth=int(_env("LODGE_ARCHIVE_MAX_DEPTH", "3")),
+        archive_seconds=float(_env("LODGE_ARCHIVE_SECONDS", "300")),
         liveness_file=Path(os.environ["LODGE_LIVENESS_FILE"])
         if os.environ.get("LODGE_LIVENESS_FILE") else None,
+        quotas=quota_settings(),
+        metrics_token=_env("LODGE_METRICS_TOKEN", ""),
+        seed_demo_accounts=_env_bool("LODGE_SEED_DEMO_ACCOUNTS", False),
+        token_max_days=int(_env("LODGE_TOKEN_MAX_DAYS", "365")),
+        token_warning_days=int(_env("LODGE_TOKEN_WARNING_DAYS", "14")),
+        oidc_roles_max_age_days=float(_env("LODGE_OIDC_ROLES_MAX_AGE_DAYS", "7")),
         **storage_settings(data_dir),
     )
+
+
+def quota_settings() -> Quotas:
+    quotas = Quotas(
+        drafts=int(_env("LODGE_QUOTA_DRAFTS", str(Quotas.drafts))),
+        staged_bytes=int(_env("LODGE_QUOTA_STAGED_BYTES", str(Quotas.staged_bytes))),
+        uploads=int(_env("LODGE_QUOTA_UPLOADS", str(Quotas.uploads))),
+        draft_expiry_seconds=int(_env("LODGE_DRAFT_EXPIRY_SECONDS",
+                                      str(Quotas.draft_expiry_seconds))),
+        draft_warning_seconds=int(_env("LODGE_DRAFT_WARNING_SECONDS",
+                                       str(Quotas.draft_warning_seconds))),
+        draft_expiry_interval=float(_env("LODGE_DRAFT_EXPIRY_INTERVAL",
+                                         str(Quotas.draft_expiry_interval))))
+    if min(quotas.drafts, quotas.staged_bytes, quotas.uploads) < 1:
+        raise ValueError("LODGE_QUOTA_DRAFTS, _STAGED_BYTES and _UPLOADS must be at least 1")
+    if not 0 <= quotas.draft_warning_seconds < quotas.draft_expiry_seconds:
+        raise ValueError("LODGE_DRAFT_WARNING_SECONDS must be shorter than "
+                         "LODGE_DRAFT_EXPIRY_SECONDS")
+    return quotas
 
 
 STORAGE_BACKENDS = ("local", "s3")
@@ -143,10 +235,13 @@ def storage_settings(data_dir: Path) -> dict:
     }
 
 
-def nameko_config(settings: Settings | None = None) -> dict:
+def nameko_config(process: str, settings: Settings | None = None) -> dict:
     settings = settings or get_settings()
     return {
-        "AMQP_URI": settings.amqp_uri,
+        "AMQP_URI": settings.broker_uri(process),
         "max_workers": settings.max_workers,
         "parent_calls_tracked": 10,
+        # `lodge migrate` declares the event exchanges; a service's broker account may not
+        # (declaring an exchange needs the configure permission, which also lets one delete it)
+        "DECLARE_EVENT_EXCHANGES": False,
     }

@@ -13,8 +13,10 @@ from datetime import datetime, timezone
 from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, validate,
                          validates_schema)
 
+from services.common import text
 from services.common.exceptions import InvalidInput
 from services.common.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
+from services.common.text import user_pattern
 
 CONTRACT_VERSION = "1"
 
@@ -32,7 +34,24 @@ DC_ELEMENTS = (
     "coverage", "rights",
 )
 ROLES = ("patron", "approver", "staff", "manager", "admin")
+PROFILE_ID = user_pattern(r"^[a-z0-9][a-z0-9-]{0,63}$")
+FIELD_KEY = user_pattern(r"^[a-z][a-z0-9_]{0,63}$")
+EXTENSION = user_pattern(r"^\.?[A-Za-z0-9]{1,16}$")
+MEDIA_TYPE = user_pattern(r"^[a-z]+/[\w.+-]+$")
+LOCALE = user_pattern(r"^[a-z]{2}(-[A-Z]{2})?$")
+REASON_CODE = user_pattern(r"^[a-z][a-z0-9_]{0,99}$")
 ACCESS_POLICIES = ("open", "campus", "embargo")
+
+
+# what a profile's form lets through: the profile schema and the metadata bodies state it
+TEXT_RULES = (
+    "Metadata is checked against the profile's form. Text is kept in Unicode NFC; a "
+    "character XML 1.0 cannot carry, a lone surrogate or a bidirectional override "
+    "(U+202A-U+202E, U+2066-U+2069) is refused with 422 naming the field. Each value's "
+    "length limit, in "
+    f"characters: the field mapped to dc:title {text.LIMITS['title']}; text "
+    f"{text.LIMITS['text']}; long_text {text.LIMITS['abstract']}; a keyword "
+    f"{text.LIMITS['keyword']}; a person's name {text.LIMITS['name']}.")
 
 
 class _WireSafe:
@@ -50,6 +69,23 @@ class DateTime(_WireSafe, fields.DateTime):
 
 class Date(_WireSafe, fields.Date):
     """ISO 8601 on the wire."""
+
+
+class Text(fields.Str):
+    """Text a person wrote, of a kind in `text.LIMITS`: refused characters are a field
+    error, the value is kept in NFC, and its length limit is the kind's (and the schema's)."""
+
+    def __init__(self, kind: str, *, min_length: int | None = None, **kwargs):
+        self.kind = kind
+        kwargs["validate"] = validate.Length(min=min_length, max=text.LIMITS[kind])
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        problem = text.problem(value)
+        if problem:
+            raise ValidationError(problem)
+        return text.normalise(value)
 
 
 class Strict(Schema):
@@ -87,10 +123,11 @@ class PersonRefSchema(Lenient):
 # --- profiles ---------------------------------------------------------------
 
 class FormFieldSchema(Strict):
-    key = fields.Str(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    key = fields.Str(required=True, validate=validate.Regexp(FIELD_KEY))
     label = fields.Str(required=True)
     help = fields.Str(load_default="")
-    type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES))
+    type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES),
+                      metadata={"description": TEXT_RULES})
     required = fields.Bool(load_default=False)
     repeatable = fields.Bool(load_default=False)
     max_values = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
@@ -103,9 +140,9 @@ class FileRulesSchema(Strict):
     max_files = fields.Int(load_default=10, validate=validate.Range(min=0))
     max_file_size = fields.Int(load_default=100 * 1024 * 1024, validate=validate.Range(min=1))
     max_total_size = fields.Int(load_default=1024 * 1024 * 1024, validate=validate.Range(min=1))
-    allowed_extensions = fields.List(fields.Str(validate=validate.Regexp(r"^\.?[A-Za-z0-9]{1,16}$")),
+    allowed_extensions = fields.List(fields.Str(validate=validate.Regexp(EXTENSION)),
                                      load_default=list)
-    allowed_media_types = fields.List(fields.Str(validate=validate.Regexp(r"^[a-z]+/[\w.+-]+$")),
+    allowed_media_types = fields.List(fields.Str(validate=validate.Regexp(MEDIA_TYPE)),
                                       load_default=list)
     metadata_only_allowed = fields.Bool(load_default=False)
     virus_scan = fields.Bool(load_default=False)
@@ -123,6 +160,19 @@ class ApprovalRuleSchema(Strict):
     approver_groups = fields.List(fields.Str(), load_default=list)
     # days from entering review to a decision; absent means no target
     turnaround_days = fields.Int(allow_none=True, validate=validate.Range(min=1, max=365))
+
+
+MEDIATOR_ROLES = ("approver", "staff", "manager", "admin")
+
+
+class MediatorsSchema(Strict):
+    """Who may deposit with a profile on a patron's behalf: staff who also hold one of
+    `roles` or are in one of `groups`. Such deposits skip approval, so a profile that names
+    nobody allows the staff role only while it is active and open to every group."""
+    roles = fields.List(fields.Str(validate=validate.OneOf(MEDIATOR_ROLES)), load_default=list,
+                        validate=validate.Length(max=len(MEDIATOR_ROLES)))
+    groups = fields.List(fields.Str(validate=validate.Length(min=1, max=200)), load_default=list,
+                         validate=validate.Length(max=50))
 
 
 class ProfileDefinitionSchema(Strict):
@@ -143,6 +193,12 @@ class ProfileDefinitionSchema(Strict):
                                metadata={"description": "The COAR resource type of the "
                                          "profile's items: dc:type, DataCite "
                                          "resourceTypeGeneral and Schema.org type follow it."})
+    # absent (None): the staff role, for an active profile open to every group only
+    mediators = fields.Nested(MediatorsSchema, load_default=None, allow_none=True, metadata={
+        "description": "Who may deposit with this profile on a patron's behalf (such deposits "
+                       "skip approval): staff holding one of the roles or in one of the groups. "
+                       "Absent or null: the staff role, but only while the profile is active "
+                       "and has no allowed_groups; otherwise nobody."})
 
     @validates_schema
     def _coherent(self, data, **kwargs):
@@ -348,6 +404,10 @@ class ReviewTaskSchema(Lenient):
     due_at = DateTime(allow_none=True, load_default=None)
     overdue = fields.Bool(load_default=False)
     claimed_at = DateTime(allow_none=True, load_default=None)
+    # the asking approver deposited it (or mediated it): they may see it, never decide on it
+    own_deposit = fields.Bool(load_default=False, metadata={
+        "description": "The caller deposited or mediated it, so may not claim, edit or decide "
+                       "on it (403)."})
 
 
 ReviewPage = page_of(ReviewTaskSchema)
@@ -488,6 +548,15 @@ class FixityFailed(EventSchema):
     dedupe_fields = ("event_id",)
 
 
+class DraftExpiring(EventSchema):
+    """An untouched draft will be removed with its files at `expires_at` unless touched."""
+    title = fields.Str(load_default="")
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    expires_at = DateTime(required=True)
+
+    dedupe_fields = ("expires_at",)
+
+
 class EmbargoLifted(EventSchema):
     item_id = fields.Str(required=True)
     identifier = fields.Str(required=True)
@@ -510,6 +579,7 @@ EVENTS: dict[tuple[str, str], type[EventSchema]] = {
     ("intake", "deposit_submitted"): DepositSubmitted,
     ("intake", "deposit_withdrawn"): DepositWithdrawn,
     ("intake", "deposit_status_changed"): DepositStatusChanged,
+    ("intake", "draft_expiring"): DraftExpiring,
     ("validation", "deposit_validated"): DepositValidated,
     ("approval", "deposit_approved"): DepositDecided,
     ("approval", "deposit_declined"): DepositDecided,
@@ -576,10 +646,12 @@ class ProfileRequest(ActorRequest):
 
 class ListProfilesRequest(ActorRequest):
     include_inactive = fields.Bool(load_default=False)
+    # only the profiles the actor may deposit with on a patron's behalf (inactive ones too)
+    mediated = fields.Bool(load_default=False)
 
 
 class SaveProfileRequest(ActorRequest):
-    profile_id = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"))
+    profile_id = fields.Str(required=True, validate=validate.Regexp(PROFILE_ID))
     definition = fields.Nested(ProfileDefinitionSchema, required=True)
     create = fields.Bool(load_default=False)
 
@@ -601,7 +673,7 @@ class UpdateDepositRequest(DepositRequest):
 
 
 class DepositActionRequest(DepositRequest):
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class ListDepositsRequest(ActorRequest, PageRequest):
@@ -625,7 +697,7 @@ class ListReviewsRequest(ActorRequest, PageRequest):
 
 class ReviewActionRequest(DepositRequest):
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class CancelReviewRequest(Strict):
@@ -706,7 +778,8 @@ def rpc_contract(request: type[Schema], response: Schema | None = None):
 LETTER_TYPES = (
     "deposit_submitted", "validation_failed", "deposit_archived", "deposit_declined",
     "deposit_returned", "deposit_withdrawn", "deposit_created_on_behalf",
-    "review_requested", "review_overdue", "review_digest",
+    "review_requested", "review_overdue", "review_digest", "draft_expiring", "draft_expired",
+    "token_expiring",
 )
 LETTER_DELIVERY = ("immediate", "digest")
 
@@ -721,7 +794,7 @@ class ReviewRuleSchema(Lenient):
 
 class LetterTemplateRequest(ActorRequest):
     letter_type = fields.Str(required=True, validate=validate.OneOf(LETTER_TYPES))
-    locale = fields.Str(required=True, validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
+    locale = fields.Str(required=True, validate=validate.Regexp(LOCALE))
 
 
 class TemplatePartsSchema(Strict):
@@ -769,6 +842,16 @@ class LetterTemplateSummarySchema(Lenient):
     updated_at = DateTime(allow_none=True)
 
 
+class TokenExpiringRequest(Strict):
+    """The gateway asks letters to warn a token's owner that it expires soon; `key` makes a
+    repeated request one letter."""
+    key = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    recipient = fields.Nested(ActorSchema, required=True)
+    token_name = fields.Str(load_default="", validate=validate.Length(max=100))
+    token_prefix = fields.Str(required=True, validate=validate.Length(max=12))
+    expires_at = DateTime(required=True)
+
+
 class SaveRecipientRequest(ActorRequest):
     """A staff user as letters know them; `delivery` None keeps their choice."""
     delivery = fields.Str(load_default=None, allow_none=True,
@@ -807,7 +890,7 @@ OAI_METADATA_PREFIXES = ("oai_dc", "datacite")
 
 class WithdrawItemRequest(ActorRequest):
     item_id = fields.Str(required=True)
-    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text("reason", required=True, min_length=1)
 
 
 class HarvestRequest(Strict):
@@ -848,7 +931,7 @@ class RepositorySummarySchema(Lenient):
 
 # --- issue 7b: landing pages, identifiers, access, collections, search, fixity ---
 
-COLLECTION_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$",
+COLLECTION_ID = validate.Regexp(PROFILE_ID,
                                 error="use lower-case letters, digits and hyphens")
 
 
@@ -978,11 +1061,28 @@ class ProfileTurnaroundSchema(Lenient):
     median_seconds = fields.Float(required=True)
 
 
+class MediatedDepositSchema(Lenient):
+    """A deposit staff made on a patron's behalf: it skipped approval, so the desk sees it."""
+    deposit_id = fields.Str(required=True)
+    title = fields.Str(required=True)
+    status = fields.Str(required=True)
+    profile_id = fields.Str(required=True)
+    depositor = fields.Nested(PersonRefSchema, required=True)
+    mediated_by = fields.Nested(PersonRefSchema, required=True)
+    created_at = DateTime(required=True)
+
+
+class MediatedDepositsSchema(Lenient):
+    total = fields.Int(required=True)  # made since the first week shown
+    items = fields.List(fields.Nested(MediatedDepositSchema), required=True)  # newest first
+
+
 class DepositStatisticsSchema(Lenient):
     total = fields.Int(required=True)
     by_status = fields.Dict(keys=fields.Str(), values=fields.Int(), required=True)
     weeks = fields.List(fields.Nested(WeekCountSchema), required=True)
     turnaround = fields.List(fields.Nested(ProfileTurnaroundSchema), required=True)
+    mediated = fields.Nested(MediatedDepositsSchema, required=True)
     since = Date(required=True)
     computed_at = DateTime(required=True)
 
@@ -1044,7 +1144,7 @@ class BulkDecisionRequest(ActorRequest):
                               validate=validate.Length(min=1, max=100))
     decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     reason_code = fields.Str(load_default=None, allow_none=True)
-    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=10000))
+    note = Text("note", load_default=None, allow_none=True)
 
 
 class BulkResultSchema(Lenient):
@@ -1093,11 +1193,29 @@ class ReviewFileRequest(DepositRequest):
 class SaveReasonRequest(ActorRequest):
     kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
     code = fields.Str(required=True, validate=validate.Regexp(
-        r"^[a-z][a-z0-9_]{0,99}$", error="lower-case letters, digits and underscores"))
-    label = fields.Str(required=True, validate=validate.Length(min=1, max=300))
+        REASON_CODE, error="lower-case letters, digits and underscores"))
+    label = Text("label", required=True, min_length=1)
     is_default = fields.Bool(load_default=False)
 
 
 class ReasonKeyRequest(ActorRequest):
     kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
     code = fields.Str(required=True)
+
+
+# --- quotas ---
+
+class QuotaSchema(Lenient):
+    used = fields.Int(required=True)
+    limit = fields.Int(required=True)
+
+
+class QuotaUsageSchema(Lenient):
+    """A patron's unfinished work against the site's limits."""
+    drafts = fields.Nested(QuotaSchema, required=True)
+    staged_bytes = fields.Nested(QuotaSchema, required=True)
+
+
+class QuotaView(QuotaUsageSchema):
+    """As the API shows it: staged bytes also count unfinished uploads' declared lengths."""
+    uploads = fields.Nested(QuotaSchema, required=True)

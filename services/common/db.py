@@ -85,10 +85,16 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    # recycled rather than pinged before every use: a ping is a round trip per transaction,
-    # and a handler that meets a dropped connection is retried anyway
     kwargs.setdefault("pool_recycle", 1800)
+    # a pooled connection is checked as it is taken: after the database restarted (or
+    # dropped it) the first request gets a fresh one instead of an error
+    kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def insert_for(session: Session):
+    """The insert construct of the session's database, which can do nothing on a conflict."""
+    return {"postgresql": pg_insert, "sqlite": sqlite_insert}[session.get_bind().dialect.name]
 
 
 class UnitOfWork:
@@ -107,14 +113,23 @@ class UnitOfWork:
     def first_time(self, key: str) -> bool:
         """Record that the event `key` is handled; False if it was handled before.
 
-        One statement: an insert that does nothing on a conflict, so a concurrent
-        handler of the same event waits for the first to commit and then sees the row."""
-        insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[
-            self.session.get_bind().dialect.name]
-        result = self.session.execute(
-            insert(ProcessedEvent).values(key=key, processed_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["key"]))
-        return result.rowcount == 1
+        A concurrent handler of the same event waits for the first to commit and then
+        sees the row."""
+        return insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow())
+
+
+def insert_new(session: Session, model, **values) -> bool:
+    """Insert a row unless one with its primary key exists; True if this one was inserted.
+    One statement, an insert that does nothing on a conflict, so it is atomic on PostgreSQL
+    and SQLite alike."""
+    keys = [column.name for column in model.__table__.primary_key.columns]
+    result = session.execute(insert_for(session)(model).values(**values).on_conflict_do_nothing(
+        index_elements=keys))
+    return result.rowcount == 1
+
+
+class WriteTracker:
+    wrote = False
 
 
 class Database:
@@ -133,9 +148,22 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         # threading is monkey-patched in services, so this lock is green there
         self._write_lock = threading.RLock() if self.is_sqlite else None
+        self._local = threading.local()  # green in services too
+
+    @contextlib.contextmanager
+    def tracking_writes(self) -> Iterator[WriteTracker]:
+        """Notes whether this thread opens a unit of work inside the block."""
+        tracker = self._local.tracker = WriteTracker()
+        try:
+            yield tracker
+        finally:
+            self._local.tracker = None
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
+        tracker = getattr(self._local, "tracker", None)
+        if tracker is not None:
+            tracker.wrote = True
         with self._serialised():
             session = self.sessions()
             try:

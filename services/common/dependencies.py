@@ -26,7 +26,7 @@ class Store(DependencyProvider):
         settings = get_settings()
         name = self.container.service_name
         self.database = Database(settings.database_url(name), source=name)
-        self.relay = OutboxRelay(self.database, name, settings.amqp_uri)
+        self.relay = OutboxRelay(self.database, name, settings.broker_uri(name))
         self.liveness_file = settings.liveness_file
         self._wakeup = GreenEvent()
         self._running = False
@@ -77,6 +77,9 @@ class Store(DependencyProvider):
 
     def reading(self):
         return self.database.reading()
+
+    def tracking_writes(self):
+        return self.database.tracking_writes()
 
 
 

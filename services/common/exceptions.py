@@ -6,6 +6,11 @@ maps each class to one HTTP response in gateway/errors.py.
 from nameko.exceptions import deserialize_to_instance
 
 
+class RefusedMessage(Exception):
+    """An event its handler will never accept (e.g. one naming files it may not touch):
+    dead-lettered with this reason at once, not retried."""
+
+
 class LodgeError(Exception):
     code = "error"
 
@@ -48,3 +53,9 @@ class InvalidTransition(LodgeError):
 @deserialize_to_instance
 class TooLarge(LodgeError):
     code = "too_large"
+
+
+@deserialize_to_instance
+class QuotaExceeded(LodgeError):
+    """A patron holds as many unfinished things (drafts, uploads) as a site setting allows."""
+    code = "quota_exceeded"

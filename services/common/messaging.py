@@ -3,10 +3,12 @@
 - `OutboxRelay` publishes what units of work committed, with publisher confirms.
 - `handles_event` is nameko's event handler made safe: the payload is loaded through
   its contract, a handler that raises is retried with backoff and then dead-lettered
-  with the reason kept, and a payload that breaks its contract is dead-lettered at once.
+  with the reason kept, and a payload that breaks its contract (or that its handler
+  refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -20,16 +22,21 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.rpc import rpc as nameko_rpc
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from services.common.config import get_settings
 from services.common.contracts import event_schema
 from services.common.db import Database, OutboxMessage
-from services.common.exceptions import LodgeError
+from services.common.exceptions import LodgeError, RefusedMessage
 
 log = logging.getLogger(__name__)
 
+# Declared by `lodge migrate` (lodge/topology.py), never by a service: its broker account
+# may publish on these but not declare (nor so delete) them.
 DEAD_LETTER_EXCHANGE = Exchange("lodge.dead-letter", type="direct", durable=True)
 CLOUDEVENTS_EXCHANGE = Exchange("lodge.events", type="topic", durable=True)
+# a topic exchange, so a broker account may be allowed only its own retry queues' keys
+RETRY_EXCHANGE = Exchange("lodge.retry", type="topic", durable=True)
 ATTEMPTS_HEADER = "x-lodge-attempts"
 ERROR_HEADER = "x-lodge-error"
 
@@ -41,7 +48,7 @@ def dead_letter_queue(service_name: str) -> Queue:
 
 def retry_queue(queue_name: str) -> Queue:
     """Messages wait here for their backoff, then go back to `queue_name`."""
-    return Queue(f"{queue_name}.retry", exchange=Exchange(""), routing_key=f"{queue_name}.retry",
+    return Queue(f"{queue_name}.retry", exchange=RETRY_EXCHANGE, routing_key=f"{queue_name}.retry",
                  durable=True, queue_arguments={
                      "x-dead-letter-exchange": "",
                      "x-dead-letter-routing-key": queue_name,
@@ -77,8 +84,7 @@ class OutboxRelay:
         self.database = database
         self.service_name = service_name
         self.exchange = get_event_exchange(service_name)
-        self.publisher = Publisher(amqp_uri, use_confirms=True,
-                                   declare=[self.exchange, CLOUDEVENTS_EXCHANGE])
+        self.publisher = Publisher(amqp_uri, use_confirms=True)
 
     def flush(self) -> int:
         published = 0
@@ -112,14 +118,17 @@ class ReliableEventHandler(EventHandler):
                          reliable_delivery=True, requeue_on_error=False, **kwargs)
 
     def setup(self):
+        # kombu decodes before any handler runs; without this a body that is not JSON, or
+        # comes with a content type nameko does not accept, would never reach one
+        self.consumer_options["on_decode_error"] = self.handle_undecodable
         super().setup()
         settings = get_settings()
         self.max_attempts = settings.handler_max_attempts
         self.retry_delay_ms = settings.handler_retry_delay_ms
         self.contract = event_schema(self.source_service, self.event_type)
         self.retry_queue = retry_queue(self.queue.name)
-        self.dead_letters = dead_letter_queue(self.container.service_name)
-        self.failure_publisher = Publisher(settings.amqp_uri, use_confirms=True)
+        self.failure_publisher = Publisher(settings.broker_uri(self.container.service_name),
+                                           use_confirms=True)
 
     def handle_message(self, body, message):
         try:
@@ -130,13 +139,18 @@ class ReliableEventHandler(EventHandler):
             return
         super().handle_message(payload, message)
 
+    def handle_undecodable(self, message, error):
+        reason = (f"cannot be decoded as {message.content_type or 'no content type'}: "
+                  f"{type(error).__name__}: {error}")
+        self._settle_failure(message, reason, retry=False)
+
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
             self.consumer.ack_message(message)
             return
         exc_type, exc, tb = exc_info
         reason = "".join(traceback.format_exception_only(exc_type, exc)).strip()
-        self._settle_failure(message, reason, retry=True)
+        self._settle_failure(message, reason, retry=not isinstance(exc, RefusedMessage))
 
     def _settle_failure(self, message, reason: str, retry: bool):
         headers = dict(message.headers or {})
@@ -148,8 +162,8 @@ class ReliableEventHandler(EventHandler):
                 log.warning("%s failed (attempt %d), retrying in %d ms: %s",
                             self.queue.name, attempts, delay, reason)
                 self.failure_publisher.publish(
-                    message.body, exchange=Exchange(""), routing_key=self.retry_queue.name,
-                    declare=[self.retry_queue], headers=headers, expiration=delay / 1000,
+                    message.body, exchange=RETRY_EXCHANGE, routing_key=self.retry_queue.name,
+                    headers=headers, expiration=delay / 1000, mandatory=True,
                     content_type=message.content_type, content_encoding=message.content_encoding,
                     serializer=None)
             else:
@@ -163,8 +177,7 @@ class ReliableEventHandler(EventHandler):
                 })
                 self.failure_publisher.publish(
                     message.body, exchange=DEAD_LETTER_EXCHANGE,
-                    routing_key=self.container.service_name,
-                    declare=[DEAD_LETTER_EXCHANGE, self.dead_letters], headers=headers,
+                    routing_key=self.container.service_name, headers=headers, mandatory=True,
                     content_type=message.content_type, content_encoding=message.content_encoding,
                     serializer=None)
         except Exception:
@@ -178,8 +191,26 @@ handles_event = ReliableEventHandler.decorator
 
 
 def rpc(method):
-    """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected)."""
-    return nameko_rpc(expected_exceptions=LodgeError)(method)
+    """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected).
+
+    A call that only read, and failed because its database connection died under it, is
+    run once more on a fresh connection (one that wrote may have committed: never again)."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        store = getattr(self, "store", None)
+        if store is None:
+            return method(self, *args, **kwargs)
+        with store.tracking_writes() as tracker:
+            try:
+                return method(self, *args, **kwargs)
+            except DBAPIError as err:
+                if not err.connection_invalidated or tracker.wrote:
+                    raise
+                log.warning("%s lost its database connection; reading again: %s",
+                            method.__name__, err.orig)
+        return method(self, *args, **kwargs)
+
+    return nameko_rpc(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):

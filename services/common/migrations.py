@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 
 from services.common.db import MessagingBase, make_engine
+from services.common.text import clean_tree
 
 MIGRATIONS = {
     "intake": "services.intake",
@@ -83,3 +84,23 @@ def create_messaging_tables() -> None:
 def drop_messaging_tables() -> None:
     op.drop_table("processed_events")
     op.drop_table("outbox")
+
+
+def clean_rows(connection, table, columns: tuple[str, ...], batch: int = 500) -> int:
+    """`clean_tree` applied to `columns` of every row of `table` (SQLAlchemy Core, keyed by
+    `id`), in batches; rows already clean are not written. For the migrations that clean
+    what was stored before the text rule held. Returns how many rows changed."""
+    changed, last = 0, ""
+    while True:
+        rows = connection.execute(
+            sa.select(table.c.id, *(table.c[name] for name in columns))
+            .where(table.c.id > last).order_by(table.c.id).limit(batch)).all()
+        for row in rows:
+            values = {name: getattr(row, name) for name in columns}
+            cleaned = {name: clean_tree(value) for name, value in values.items()}
+            if cleaned != values:
+                connection.execute(sa.update(table).where(table.c.id == row.id).values(cleaned))
+                changed += 1
+        if len(rows) < batch:
+            return changed
+        last = rows[-1].id

@@ -60,6 +60,12 @@ MESSAGES: dict[str, str] = {
                            "the inner archives and pack the files once."),
     "archive_damaged": N_("The archive is damaged and cannot be read (%(detail)s). Create it "
                           "again and upload it."),
+    "archive_overlapping": N_("The archive entry \"%(name)s\" shares its packed bytes with "
+                              "another entry. This is how some 'zip bombs' work, so it cannot be "
+                              "accepted. Create the archive again with an ordinary program."),
+    "archive_unchecked": N_("The archive could not be checked within Lodge's limits (%(detail)s). "
+                            "Pack its files in smaller archives."),
+    "compressed_ok": N_("The compressed file unpacks to %(expanded)s."),
     "archive_listing_deferred": N_("The archive is large; its contents are checked after you "
                                    "submit."),
     # viruses

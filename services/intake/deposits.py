@@ -8,15 +8,16 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, or_, select
 
-from services.common.auth import SYSTEM, has_role, is_staff, person_ref
+from services.common.auth import SYSTEM, has_role, is_staff, own_deposit_refused, person_ref
+from services.common.config import Quotas
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.common.file_rules import extension_refusal
 from services.common.validation_messages import render
-from services.intake import lifecycle
+from services.intake import lifecycle, quotas as room
 from services.intake.lifecycle import EDITABLE, Status
-from services.intake.metadata import title_of, validate_metadata
+from services.intake.metadata import checked_metadata, title_of, validate_metadata
 from services.intake.models import Deposit, DepositFile, HistoryEntry, Profile, ProfileVersion
 
 # --- profiles ---------------------------------------------------------------
@@ -42,10 +43,38 @@ def may_use_profile(actor: dict, definition: dict) -> bool:
     return not allowed or bool(allowed.intersection(actor.get("groups") or ()))
 
 
-def list_profiles(session, actor: dict, include_inactive: bool = False) -> list[dict]:
-    """The profiles the actor may deposit with; staff may ask for inactive ones too."""
+DEFAULT_MEDIATORS = {"roles": ["staff"], "groups": []}
+
+
+def mediators(definition: dict) -> dict | None:
+    """Who may deposit with the profile on a patron's behalf: whom it names; if it names
+    nobody, the staff role, but only while it is active and open to every group (None:
+    nobody)."""
+    named = definition.get("mediators")
+    if named is not None:
+        return named
+    if definition["active"] and not definition["allowed_groups"]:
+        return DEFAULT_MEDIATORS
+    return None
+
+
+def may_mediate(actor: dict, definition: dict) -> bool:
+    """Staff may deposit for a patron with a profile whose mediators name their role or group."""
+    rule = mediators(definition)
+    if rule is None or not has_role(actor, "staff"):
+        return False
+    return ((bool(rule["roles"]) and has_role(actor, *rule["roles"]))
+            or bool(set(rule["groups"]).intersection(actor.get("groups") or ())))
+
+
+def list_profiles(session, actor: dict, include_inactive: bool = False,
+                  mediated: bool = False) -> list[dict]:
+    """The profiles the actor may deposit with; staff may ask for inactive ones too, or
+    for those they may deposit with on a patron's behalf."""
     profiles = session.scalars(select(Profile).order_by(Profile.name)).all()
     definitions = [profile_definition(session, p.id) for p in profiles]
+    if mediated:
+        return [d for d in definitions if may_mediate(actor, d)]
     if not (include_inactive and is_staff(actor)):
         definitions = [d for d in definitions if d["active"]]
     return [d for d in definitions if may_use_profile(actor, d)]
@@ -101,9 +130,13 @@ def _visible(actor: dict, deposit: Deposit) -> bool:
     return deposit.depositor_id == actor["id"] or is_staff(actor)
 
 
+def _is_own(actor: dict, deposit: Deposit) -> bool:
+    """The actor deposited it, or deposited it for the patron."""
+    return actor["id"] in (deposit.depositor_id, (deposit.mediated_by or {}).get("id"))
+
+
 def _may_act_as_depositor(actor: dict, deposit: Deposit) -> bool:
-    mediator = (deposit.mediated_by or {}).get("id")
-    return deposit.depositor_id == actor["id"] or mediator == actor["id"] or has_role(actor, "admin")
+    return _is_own(actor, deposit) or has_role(actor, "admin")
 
 
 def get_deposit(session, actor: dict, deposit_id: str, for_update: bool = False) -> Deposit:
@@ -124,15 +157,8 @@ def depositor_deposit(session, actor: dict, deposit_id: str) -> Deposit:
     return deposit
 
 
-def _metadata_errors(definition: dict, metadata: dict, complete: bool) -> None:
-    errors = validate_metadata(definition["fields"], metadata, complete=complete)
-    if errors:
-        raise InvalidInput("The metadata is not valid for this profile.",
-                           fields={"metadata": errors})
-
-
 def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict,
-                   on_behalf_of: dict | None) -> Deposit:
+                   on_behalf_of: dict | None, quotas: Quotas) -> Deposit:
     if on_behalf_of is not None and not has_role(actor, "staff"):
         raise Forbidden("Only staff may deposit on behalf of someone.",
                         fields={"on_behalf_of": ["needs the staff role"]})
@@ -142,14 +168,20 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
         raise InvalidInput("You cannot deposit on your own behalf.",
                            fields={"on_behalf_of": ["is yourself"]})
     definition = usable_profile(uow.session, actor, profile_id)
-    _metadata_errors(definition, metadata, complete=False)
+    if on_behalf_of is not None and not may_mediate(actor, definition):
+        # such a deposit skips approval: only those the profile names may make one
+        raise Forbidden("This profile does not let you deposit on a patron's behalf.",
+                        fields={"profile_id": ["does not name you among its mediators"]})
+    metadata = checked_metadata(definition["fields"], metadata, complete=False)
     depositor = on_behalf_of or actor
+    room.require_room_for_draft(uow.session, depositor["id"], quotas)
     now = _now()
     deposit = Deposit(
         id=uuid.uuid4().hex, profile_id=profile_id, profile_version=definition["version"],
         status=Status.DRAFT, revision=1, title=title_of(definition["fields"], metadata),
         meta=metadata, depositor_id=depositor["id"], depositor=person_ref(depositor),
         mediated_by=person_ref(actor) if on_behalf_of else None,
+        mediator_id=actor["id"] if on_behalf_of else None,
         access_policy="campus" if definition["access"] == "campus" else "open",
         created_at=now, updated_at=now)
     uow.session.add(deposit)
@@ -167,7 +199,7 @@ def update_deposit(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict
     _require_editable(deposit)
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
     if metadata is not None:
-        _metadata_errors(definition, metadata, complete=False)
+        metadata = checked_metadata(definition["fields"], metadata, complete=False)
         deposit.meta = metadata
         deposit.title = title_of(definition["fields"], metadata)
     if access is not None:
@@ -189,11 +221,13 @@ def review_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dic
     if not has_role(actor, "approver", "manager"):
         raise Forbidden("Editing a deposit under review needs the approver role.")
     deposit = get_deposit(uow.session, actor, deposit_id, for_update=True)
+    if _is_own(actor, deposit):
+        raise own_deposit_refused()
     if deposit.status != Status.IN_REVIEW:
         raise Conflict(f"Only a deposit in review can be edited by an approver; this one is "
                        f"{deposit.status}.", fields={"status": [f"is {deposit.status}"]})
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
-    _metadata_errors(definition, metadata, complete=True)
+    metadata = checked_metadata(definition["fields"], metadata, complete=True)
     changed = sorted(key for key in set(deposit.meta) | set(metadata)
                      if deposit.meta.get(key) != metadata.get(key))
     if not changed:
@@ -235,18 +269,23 @@ def _require_editable(deposit: Deposit) -> None:
                        fields={"status": [f"is {deposit.status}"]})
 
 
-def upload_policy(session, actor: dict, deposit_id: str) -> dict:
-    """What the next upload to this deposit may be; the gateway enforces it as bytes arrive."""
+def upload_policy(session, actor: dict, deposit_id: str, quotas: Quotas) -> dict:
+    """What the next upload to this deposit may be; the gateway enforces it as bytes arrive.
+    `quota` is the depositor's room for staged bytes, before unfinished uploads take theirs."""
     deposit = depositor_deposit(session, actor, deposit_id)
     _require_editable(deposit)
     rules = profile_definition(session, deposit.profile_id, deposit.profile_version)["file_rules"]
     used = sum(f.size for f in deposit.files)
     _require_room_for_a_file(deposit, rules)
+    staged_room = room.staged_room(session, deposit.depositor_id, quotas)
+    if staged_room <= 0:
+        raise room.staging_full(staged_room, quotas)
     return {
         "deposit_id": deposit.id,
-        "max_file_size": min(rules["max_file_size"], rules["max_total_size"] - used),
+        "max_file_size": min(rules["max_file_size"], rules["max_total_size"] - used, staged_room),
         "allowed_extensions": rules["allowed_extensions"],
         "file_rules": rules,  # for validation's pre-check of the upload
+        "quota": room.usage(session, deposit.depositor_id, quotas),
     }
 
 
@@ -256,9 +295,11 @@ def _require_room_for_a_file(deposit: Deposit, rules: dict) -> None:
                        fields={"file": ["too many files"]})
 
 
-def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict) -> DepositFile:
+def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict,
+             quotas: Quotas) -> DepositFile:
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     _require_editable(deposit)
+    room.require_room_for_bytes(uow.session, deposit.depositor_id, file["size"], quotas)
     rules = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)["file_rules"]
     _require_room_for_a_file(deposit, rules)
     if sum(f.size for f in deposit.files) + file["size"] > rules["max_total_size"]:

@@ -126,8 +126,15 @@ class Withdraw(Action):
     status_to = Status.WITHDRAWN
 
 
+class Expire(Action):
+    """Lodge removes a draft nobody touched for the configured time (after warning)."""
+    name = "expire"
+    status_from = EDITABLE
+    status_to = Status.WITHDRAWN
+
+
 ACTIONS: tuple[type[Action], ...] = (
-    Submit, StartReview, FailChecks, Approve, Decline, Return, Archive, Withdraw)
+    Submit, StartReview, FailChecks, Approve, Decline, Return, Archive, Withdraw, Expire)
 
 # Outcomes arrive from different services over different queues, so a later one can
 # overtake an earlier one. The step an outcome implies is then recorded first.

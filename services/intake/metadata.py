@@ -1,14 +1,16 @@
 """Metadata checked against a profile's form: per-field errors, nothing saved partially."""
 from __future__ import annotations
 
-import re
 from datetime import date
 from urllib.parse import urlparse
 
-_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_ORCID = re.compile(r"^(?:https://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
-MAX_TEXT = {"text": 2000, "long_text": 50000}
+from services.common import text
+from services.common.exceptions import InvalidInput
+from services.common.text import user_pattern
+
+_DATE = user_pattern(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_LANGUAGE = user_pattern(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_ORCID = user_pattern(r"^(?:https://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
 
 
 def orcid_checksum_ok(orcid: str) -> bool:
@@ -24,10 +26,7 @@ def orcid_checksum_ok(orcid: str) -> bool:
 def _check_text(value, field):
     if not isinstance(value, str) or not value.strip():
         return "must be non-empty text"
-    limit = MAX_TEXT.get(field["type"], 2000)
-    if len(value) > limit:
-        return f"must be at most {limit} characters"
-    return None
+    return text.check(value, text.limit_for(field))
 
 
 def _check_date(value, field):
@@ -75,6 +74,9 @@ def _check_person(value, field):
         return "must be a person: {name, orcid?}"
     if not isinstance(value.get("name"), str) or not value["name"].strip():
         return "needs a name"
+    problem = text.check(value["name"], text.LIMITS["name"])
+    if problem:
+        return f"has a name that {problem}"
     orcid = value.get("orcid")
     if orcid:
         match = _ORCID.fullmatch(orcid) if isinstance(orcid, str) else None
@@ -90,6 +92,10 @@ def _check_keywords(value, field):
         return "must be a list of keywords"
     if any(not isinstance(word, str) or not word.strip() for word in value):
         return "must contain only non-empty keywords"
+    for word in value:
+        problem = text.check(word, text.LIMITS["keyword"])
+        if problem:
+            return f"has a keyword that {problem}"
     return None
 
 
@@ -139,12 +145,23 @@ def validate_metadata(form: list[dict], metadata: dict, complete: bool) -> dict[
             values = [value]
         messages = []
         for index, item in enumerate(values):
-            message = CHECKS[field["type"]](item, field)
+            # every value is text of some kind: refused characters and length come first
+            message = (text.check(item, text.limit_for(field)) if isinstance(item, str)
+                       else None) or CHECKS[field["type"]](item, field)
             if message:
                 messages.append(f"value {index + 1} {message}" if field["repeatable"] else message)
         if messages:
             errors[key] = messages
     return errors
+
+
+def checked_metadata(form: list[dict], metadata: dict, complete: bool) -> dict:
+    """`metadata` in NFC if it is valid for the form; InvalidInput naming each bad field."""
+    errors = validate_metadata(form, metadata, complete)
+    if errors:
+        raise InvalidInput("The metadata is not valid for this profile.",
+                           fields={"metadata": errors})
+    return text.normalise_tree(metadata)
 
 
 def title_of(form: list[dict], metadata: dict) -> str:

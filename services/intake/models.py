@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import StoredFileColumns, UTCDateTime, utcnow
@@ -35,6 +35,9 @@ class ProfileVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+MEDIATED_SQL = "mediator_id IS NOT NULL"
+
+
 class Deposit(Base):
     __tablename__ = "deposits"
     __table_args__ = (
@@ -45,6 +48,9 @@ class Deposit(Base):
         # words in titles (ILIKE '%…%'): trigrams on PostgreSQL
         Index("ix_deposits_title_trigrams", "title", postgresql_using="gin",
               postgresql_ops={"title": "gin_trgm_ops"}),
+        # the dashboard's deposits made for patrons, newest first
+        Index("ix_deposits_mediated_created", "created_at",
+              postgresql_where=text(MEDIATED_SQL), sqlite_where=text(MEDIATED_SQL)),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -58,6 +64,8 @@ class Deposit(Base):
     depositor_id: Mapped[str] = mapped_column(String(64))
     depositor: Mapped[dict[str, Any]] = mapped_column(JSON)
     mediated_by: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the mediator's id as a column, so the dashboard finds mediated deposits by index
+    mediator_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     item_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     item_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
     validation_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -69,6 +77,9 @@ class Deposit(Base):
     terms_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # when the depositor was warned that this untouched draft will be removed; a change
+    # after it (updated_at later) calls the removal off
+    expiry_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     files: Mapped[list[DepositFile]] = relationship(
         back_populates="deposit", order_by="DepositFile.created_at", cascade="all, delete-orphan")

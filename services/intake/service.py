@@ -1,13 +1,20 @@
 """Intake: deposit profiles and deposits. Entrypoints only; the work is in deposits.py."""
+import logging
+
 from nameko.rpc import ServiceRpc
+from nameko.timer import timer
 
 from services.common import contracts as c
 from services.common.auth import is_staff, require_role
+from services.common.config import get_settings
+from services.common.db import utcnow
 from services.common.dependencies import FileStorage, Store
 from services.common.exceptions import Forbidden, InvalidInput
 from services.common.messaging import handles_event, rpc
-from services.intake import deposits, lifecycle, statistics
+from services.intake import deposits, expiry, lifecycle, quotas, statistics
 from services.intake.schemas import deposit_page, deposit_view, file_view, version_view
+
+log = logging.getLogger(__name__)
 
 
 class IntakeService:
@@ -22,9 +29,9 @@ class IntakeService:
 
     @rpc
     @c.rpc_contract(c.ListProfilesRequest, c.ProfileView(many=True))
-    def list_profiles(self, actor, include_inactive):
+    def list_profiles(self, actor, include_inactive, mediated):
         with self.store.reading() as session:
-            return deposits.list_profiles(session, actor, include_inactive)
+            return deposits.list_profiles(session, actor, include_inactive, mediated)
 
     @rpc
     @c.rpc_contract(c.ProfileRequest, c.ProfileView())
@@ -56,7 +63,8 @@ class IntakeService:
     @c.rpc_contract(c.CreateDepositRequest, c.DepositView())
     def create_deposit(self, actor, profile_id, metadata, on_behalf_of):
         with self.store.unit_of_work() as uow:
-            deposit = deposits.create_deposit(uow, actor, profile_id, metadata, on_behalf_of)
+            deposit = deposits.create_deposit(uow, actor, profile_id, metadata, on_behalf_of,
+                                             get_settings().quotas)
             return deposit_view(deposit, actor)
 
     @rpc
@@ -108,13 +116,21 @@ class IntakeService:
     @c.rpc_contract(c.DepositRequest)
     def upload_policy(self, actor, deposit_id):
         with self.store.reading() as session:
-            return deposits.upload_policy(session, actor, deposit_id)
+            return deposits.upload_policy(session, actor, deposit_id, get_settings().quotas)
+
+    @rpc
+    @c.rpc_contract(c.ActorRequest, c.QuotaUsageSchema())
+    def quota_usage(self, actor):
+        """The actor's own drafts and staged bytes against their limits."""
+        with self.store.reading() as session:
+            return quotas.usage(session, actor["id"], get_settings().quotas)
 
     @rpc
     @c.rpc_contract(c.AddFileRequest, c.FileSchema())
     def add_file(self, actor, deposit_id, file):
         with self.store.unit_of_work() as uow:
-            return file_view(deposits.add_file(uow, actor, deposit_id, file))
+            return file_view(deposits.add_file(uow, actor, deposit_id, file,
+                                               get_settings().quotas))
 
     @rpc
     @c.rpc_contract(c.FileRequest)
@@ -179,3 +195,24 @@ class IntakeService:
                 event["revision"], lifecycle.Archive, deposits.SYSTEM,
                 implied_decision=decision, item_id=event["item_id"],
                 item_identifier=event["identifier"])
+
+    # --- abandoned drafts ---------------------------------------------------
+
+    @timer(interval=get_settings().quotas.draft_expiry_interval)
+    def expire_drafts(self):
+        """Warn about drafts nearing their end, then remove those whose time is up."""
+        settings, now = get_settings().quotas, utcnow()
+        while True:
+            with self.store.unit_of_work() as uow:
+                warned = expiry.warn_untouched(uow, now, settings)
+            if warned < expiry.BATCH:
+                break
+        while True:
+            with self.store.unit_of_work() as uow:
+                removed, keys = expiry.remove_abandoned(uow, now, settings)
+            for key in keys:  # after commit: a file is never gone while its record stays
+                self.storage.delete(key)
+            if removed:
+                log.info("removed %d abandoned drafts", removed)
+            if removed < expiry.BATCH:
+                return

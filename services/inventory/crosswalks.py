@@ -6,12 +6,12 @@ harvest page costs a few lxml calls per record and no joins.
 """
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from lxml import etree
 
 from services.common import resource_types
+from services.common.text import user_pattern
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 DC = "http://purl.org/dc/elements/1.1/"
@@ -26,6 +26,7 @@ METADATA_FORMATS = {
 DC_ORDER = ("title", "creator", "subject", "description", "publisher", "contributor", "date",
             "type", "format", "identifier", "source", "language", "relation", "coverage",
             "rights")
+_YEAR = user_pattern(r"(\d{4})")
 
 
 def _values(value) -> list:
@@ -142,7 +143,7 @@ def datacite(item: dict) -> str:
 
 def _publication_year(dates: list[str], created_at: str) -> str:
     for value in dates:
-        match = re.match(r"\s*(\d{4})", value)
+        match = _YEAR.match(value.lstrip())
         if match:
             return match.group(1)
     return created_at[:4]

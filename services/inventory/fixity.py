@@ -4,20 +4,27 @@ The audit takes the files checked longest ago (never-checked first), hashes each
 outside any transaction (hashing a large file must not hold a database lock), and then
 records the outcome. A mismatch or a missing file marks the file `failed`, logs a
 `fixity check` event with outcome `failure` and emits `fixity_failed`.
+
+One audit runs at a time in all inventory processes together (the timer's and a staff
+member's): the `running_jobs` row is the lock. A lock older than STALE_LOCK is taken to
+belong to a process that died mid-audit, and is taken over.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from services.common.contracts import new_event
-from services.common.db import UnitOfWork
-from services.inventory.models import FileEvent, Item, ItemFile, Representation
+from services.common.db import UnitOfWork, insert_new
+from services.common.exceptions import Conflict
+from services.inventory.models import FileEvent, Item, ItemFile, Representation, RunningJob
 
 INGESTION, REPLICATION, FIXITY_CHECK = "ingestion", "replication", "fixity check"
 SUCCESS, FAILURE = "success", "failure"
 AGENT = "Lodge inventory"
+AUDIT_JOB = "fixity audit"
+STALE_LOCK = timedelta(hours=6)
 
 
 def record_event(item_file: ItemFile, event_type: str, outcome: str, detail: str,
@@ -67,7 +74,23 @@ def record_check(uow: UnitOfWork, file_id: str, passed: bool, detail: str) -> No
 
 
 def audit(database, storage, batch_size: int) -> dict[str, int]:
-    """Check one batch; how many passed and failed."""
+    """Check one batch; how many passed and failed. Conflict while another audit runs."""
+    now = datetime.now(timezone.utc)
+    with database.unit_of_work() as uow:
+        uow.session.execute(delete(RunningJob).where(RunningJob.name == AUDIT_JOB,
+                                                     RunningJob.started_at < now - STALE_LOCK))
+        started = insert_new(uow.session, RunningJob, name=AUDIT_JOB, started_at=now)
+    if not started:
+        raise Conflict("A fixity audit is running already; its results appear when it ends.")
+    try:
+        return _audit_batch(database, storage, batch_size)
+    finally:
+        with database.unit_of_work() as uow:
+            uow.session.execute(delete(RunningJob).where(RunningJob.name == AUDIT_JOB,
+                                                         RunningJob.started_at == now))
+
+
+def _audit_batch(database, storage, batch_size: int) -> dict[str, int]:
     with database.reading() as session:
         batch = due(session, batch_size)
     outcome = {"checked": 0, "failed": 0}

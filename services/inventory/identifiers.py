@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
 from typing import Protocol
+
+from services.common.text import user_pattern
 
 log = logging.getLogger(__name__)
 
-_ARK_PREFIX = re.compile(r"^ark:/\d{5,}/[A-Za-z0-9=~*+@_$.-]*$")
-_HANDLE_PREFIX = re.compile(r"^\d+(\.\d+)*/[A-Za-z0-9._-]*$")
+_ARK_PREFIX = user_pattern(r"^ark:/\d{5,}/[A-Za-z0-9=~*+@_$.-]*$")
+_HANDLE_PREFIX = user_pattern(r"^\d+(\.\d+)*/[A-Za-z0-9._-]*$")
+_RESOLVER = user_pattern(r"^https?://[^/]+/(?=ark:)")
 
 
 def check_prefix(prefix: str) -> str:
@@ -33,7 +35,7 @@ def normalise(identifier: str) -> str:
     """The stored form of an identifier as people paste it: `ark:12345/x` (the newer
     ARK spelling) and `https://n2t.net/ark:/12345/x` both mean `ark:/12345/x`."""
     identifier = identifier.strip()
-    identifier = re.sub(r"^https?://[^/]+/(?=ark:)", "", identifier)
+    identifier = _RESOLVER.sub("", identifier)
     if identifier.startswith("ark:") and not identifier.startswith("ark:/"):
         identifier = "ark:/" + identifier[4:]
     return identifier

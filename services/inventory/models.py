@@ -106,3 +106,12 @@ class FileEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     agent: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RunningJob(Base):
+    """A job that runs once at a time in all inventory processes together: its row is the
+    lock, taken by inserting it and given back by deleting it."""
+    __tablename__ = "running_jobs"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from services.common.exceptions import NotFound
+from services.common.text import clean_tree
 from services.inventory.crosswalks import RENDERERS
 from services.inventory.models import Collection, Item, Representation
 from services.inventory.search import collection_scope
@@ -24,9 +25,11 @@ def set_specs_by_collection(session) -> dict[str, str]:
 
 
 def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict:
-    """What the crosswalks render from; files are loaded already (selectinload)."""
+    """What the crosswalks render from; files are loaded already (selectinload). The record
+    is cleaned as it is serialised: one stored before the text rule held never breaks a page."""
     return {
-        "identifier": item.identifier, "record": item.record, "creators": item.creators,
+        "identifier": item.identifier, "record": clean_tree(item.record),
+        "creators": clean_tree(item.creators),
         "resource_type": item.resource_type,
         "landing_url": f"{base_url}/id/{item.identifier}", "repository_name": repository_name,
         "created_at": item.created_at.isoformat(),

@@ -10,13 +10,30 @@ from services.common.auth import person_ref
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common import resource_types
-from services.common.exceptions import Conflict, NotFound
-from services.common.storage import StoredObject
+from services.common.exceptions import Conflict, NotFound, RefusedMessage
+from services.common.storage import StoredObject, check_key
 from services.inventory import fixity, identifiers, search
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation
 
 DEMO_COLLECTIONS = (("theses", "Theses and dissertations"), ("open-works", "Open works"))
+
+
+def check_staged(deposit: dict) -> None:
+    """An approval makes inventory copy and then delete the storage keys it names, so it
+    may name only the deposit's own staged files, `staging/<deposit id>/<name>`; a forged
+    or mistaken one naming anything else is refused before anything is touched."""
+    prefix = f"staging/{deposit['id']}/"
+    for stored in deposit["files"]:
+        key, name = stored["storage_key"], stored["storage_key"][len(prefix):]
+        try:
+            inside = (key.startswith(prefix) and name and "/" not in name
+                      and "/" not in deposit["id"] and check_key(key))
+        except ValueError:
+            inside = False
+        if not inside:
+            raise RefusedMessage(f"file {stored['id']!r} of deposit {deposit['id']!r} names "
+                                 f"storage key {key!r}, outside the deposit's staging area")
 
 
 def permanent_key(deposit_id: str, file_id: str) -> str:

@@ -7,17 +7,14 @@ languages. SQLite: every word of the query must occur in the item's lower-cased 
 """
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import Select, and_, func, or_, select
 
+from services.common.text import split_orcid, user_pattern
 from services.inventory.models import Collection, Item
 
 TS_CONFIG = "simple"
 SEARCHED_ELEMENTS = ("title", "creator", "subject", "contributor")
-_YEAR = re.compile(r"\b(\d{4})\b")
-_ORCID_SUFFIX = re.compile(r"\s*\((?:ORCID\s*)?[^()]*\d{4}-\d{4}-\d{4}-\d{3}[\dX][^()]*\)\s*$",
-                           re.IGNORECASE)
+_YEAR = user_pattern(r"\b(\d{4})\b")
 
 
 def year_of(record: dict) -> int | None:
@@ -29,7 +26,7 @@ def year_of(record: dict) -> int | None:
 
 
 def without_orcid(name: str) -> str:
-    return _ORCID_SUFFIX.sub("", name)
+    return split_orcid(name)[0]
 
 
 def search_text(record: dict) -> str:

@@ -10,7 +10,7 @@ from services.common import contracts as c
 from services.common.auth import is_staff
 from services.common.config import get_settings
 from services.common.dependencies import FileStorage, Store
-from services.common.exceptions import Forbidden
+from services.common.exceptions import Conflict, Forbidden
 from services.common.messaging import handles_event, rpc
 from services.common.auth import require_role
 from services.inventory import access, collections, fixity, identifiers, oai, records, search
@@ -37,6 +37,7 @@ class InventoryService:
     def on_deposit_approved(self, event):
         key = c.dedupe_key("approval", "deposit_approved", event)
         deposit = event["deposit"]
+        records.check_staged(deposit)
         settings = get_settings()
         with self.store.reading() as session:
             exists = session.scalar(select(Item.id).where(Item.deposit_id == deposit["id"]))
@@ -187,19 +188,26 @@ class InventoryService:
 
     @timer(interval=SETTINGS.fixity_interval)
     def audit_fixity(self):
-        """Re-hash the files checked longest ago."""
+        """Re-hash the files checked longest ago; the next tick if an audit is running."""
+        try:
+            return self._audit()
+        except Conflict:
+            log.info("fixity audit skipped: one is running already")
+            return None
+
+    @rpc
+    @c.rpc_contract(c.ActorRequest, c.FixityAuditSchema())
+    def run_fixity_audit(self, actor):
+        """The audit on demand, from the staff fixity page; Conflict while one runs."""
+        require_staff(actor)
+        return self._audit()
+
+    def _audit(self):
         outcome = fixity.audit(self.store.database, self.storage,
                                get_settings().fixity_batch_size)
         if outcome["failed"]:
             log.warning("fixity audit: %(failed)d of %(checked)d files failed", outcome)
         return outcome
-
-    @rpc
-    @c.rpc_contract(c.ActorRequest, c.FixityAuditSchema())
-    def run_fixity_audit(self, actor):
-        """The audit on demand, from the staff fixity page."""
-        require_staff(actor)
-        return self.audit_fixity()
 
     @rpc
     @c.rpc_contract(c.ActorRequest, c.FixityReportSchema())

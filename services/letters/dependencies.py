@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nameko.extensions import DependencyProvider
 
+from services.common.text import one_line
 from services.common.config import get_settings
 
 
@@ -55,10 +56,12 @@ def letter_settings() -> LetterSettings:
 
 
 def _address(value: str, name: str = "") -> Address:
-    """An address whose display name may be any Unicode; the policy encodes it (RFC 2047)."""
+    """An address whose display name may be any Unicode; the policy encodes it (RFC 2047).
+    A name is one line of allowed characters; an address that holds a line break is refused."""
     parsed_name, email = parseaddr(value)
     username, _, domain = email.rpartition("@")
-    return Address(display_name=name or parsed_name, username=username, domain=domain)
+    return Address(display_name=one_line(name or parsed_name), username=username,
+                   domain=domain)
 
 
 def build_message(settings: LetterSettings, recipient: str, recipient_name: str, subject: str,
@@ -71,7 +74,7 @@ def build_message(settings: LetterSettings, recipient: str, recipient_name: str,
     message["To"] = _address(recipient, recipient_name)
     if settings.reply_to:
         message["Reply-To"] = _address(settings.reply_to)
-    message["Subject"] = subject
+    message["Subject"] = one_line(subject)
     message["Date"] = format_datetime(datetime.now(timezone.utc))
     message["Message-ID"] = make_msgid(domain=sender.domain or "lodge.invalid")
     if unsubscribe_url:

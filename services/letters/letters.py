@@ -12,12 +12,14 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, select
 
 from services.common.auth import is_staff
+from services.common import text
 from services.common.db import UnitOfWork
 from services.letters import templates
 from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
 from services.letters.templates import DEFAULT_LOCALE, Parts, RenderError
 
 MAX_ATTEMPTS = 8
+DRAFT_EXPIRED = "draft_expired"  # intake's reason when it removes an abandoned draft
 DEPOSITOR_LETTERS = {
     "submitted": "deposit_submitted",
     "declined": "deposit_declined",
@@ -34,6 +36,7 @@ def letter_context(event: dict, base_url: str, recipient_name: str | None = None
     depositor = event["depositor"]
     mediator = event.get("mediated_by") or {}
     review = event.get("review") or {}
+    token = event.get("token") or {}
     return {
         # one line, so that a title never breaks the subject line
         "title": " ".join((event.get("title") or "").split()) or "(untitled)",
@@ -49,11 +52,16 @@ def letter_context(event: dict, base_url: str, recipient_name: str | None = None
         "reason": event.get("reason_label") or event.get("reason_code") or "",
         "note": event.get("note") or "",
         "report": event.get("report") or {"checks": [], "files": []},
-        "deposit_url": f"{base_url}/deposits/{event['deposit_id']}",
+        # a letter about an account, not a deposit, has no deposit id
+        "deposit_url": f"{base_url}/deposits/{event['deposit_id']}" if event["deposit_id"] else "",
         "item_identifier": event.get("item_identifier") or "",
         "item_url": f"{base_url}/api/v1/items/{item_id}" if item_id else "",
         "entries": event.get("entries") or [],
         "preferences_url": f"{base_url}/staff/letters/preferences",
+        "token_name": token.get("name") or "",
+        "token_prefix": token.get("prefix") or "",
+        "expires_on": token["expires_at"].strftime("%Y-%m-%d") if token else "",
+        "tokens_url": f"{base_url}/account/tokens",
     }
 
 
@@ -79,6 +87,8 @@ def sample_event(now: datetime | None = None) -> dict:
                      "subject": 'New deposit to review: "Tidal patterns of the Wadden Sea"',
                      "link": "https://lodge.example.org/deposits/sample",
                      "created_at": now.strftime("%Y-%m-%d %H:%M UTC")}],
+        "token": {"name": "my upload script", "prefix": "lodge_AbCdEf",
+                  "expires_at": now + timedelta(days=14)},
     }
 
 
@@ -123,11 +133,24 @@ def preview(session, letter_type: str, locale: str | None, event: dict, base_url
 def letter_type_for(event: dict) -> str | None:
     """The depositor's letter for a status change, or None where that step sends none."""
     status = event["to_status"]
+    if status == "withdrawn" and event["reason_code"] == DRAFT_EXPIRED:
+        return "draft_expired"
     if status == "returned":
         return "validation_failed" if event["reason_code"] == "checks_failed" else "deposit_returned"
     if status == "submitted" and event.get("mediated_by") and event["revision"] == 1:
         return "deposit_created_on_behalf"
     return DEPOSITOR_LETTERS.get(status)
+
+
+def on_draft_expiring(session, key: str, event: dict, base_url: str) -> list[Letter]:
+    """Warn the depositor that their untouched draft will be removed on `due_date`."""
+    depositor = event["depositor"]
+    if not depositor.get("email"):
+        return []
+    letter = queue(session, key, {**event, "due_at": event["expires_at"]}, "draft_expiring",
+                   base_url, depositor["id"], depositor["email"], depositor["name"],
+                   depositor.get("locale"))
+    return [letter] if letter is not None else []
 
 
 def approvers_for(session, review: dict) -> list[Recipient]:
@@ -166,9 +189,13 @@ def on_status_changed(uow: UnitOfWork, key: str, event: dict, base_url: str,
 
 
 def tell_approvers(session, key: str, event: dict, letter_type: str, base_url: str) -> list:
-    """A letter to each approver who wants them at once; a digest entry for the others."""
+    """A letter to each approver who wants them at once; a digest entry for the others.
+    Nobody is asked to review their own deposit."""
     letters = []
+    own = {event["depositor"].get("id"), (event.get("mediated_by") or {}).get("id")}
     for person in approvers_for(session, event.get("review") or {}):
+        if person.id in own:
+            continue
         if person.delivery == "digest":
             add_digest_entry(session, key, event, letter_type, person, base_url)
         else:
@@ -191,11 +218,20 @@ def queue(session, key: str, event: dict, letter_type: str, base_url: str, recip
     try:
         letter.locale, parts = templates.effective(session, letter_type, letter.locale)
         rendered = templates.render(parts, letter_context(event, base_url, name))
-        letter.subject, letter.body_html, letter.body_text = rendered.subject, rendered.html, rendered.text
+        letter.subject = text.shorten(rendered.subject, Letter.subject.type.length)
+        letter.body_html, letter.body_text = rendered.html, rendered.text
     except RenderError as err:
         letter.status, letter.last_error = "failed", f"{letter_type} template: {err}"
     session.add(letter)
     return letter
+
+
+def warn_token_expiry(session, key: str, recipient: dict, token: dict, base_url: str) -> Letter | None:
+    """A letter telling `recipient` that their API token expires soon; None if sent before."""
+    event = {"deposit_id": "", "revision": 0, "title": "", "depositor": recipient,
+             "occurred_at": datetime.now(timezone.utc), "token": token}
+    return queue(session, key, event, "token_expiring", base_url, recipient["id"],
+                 recipient["email"], recipient["name"], recipient.get("locale"))
 
 
 # --- reminders and digests ------------------------------------------------------------
@@ -294,6 +330,12 @@ def mark_sent(letter: Letter, message_id: str) -> None:
     letter.sent_at = datetime.now(timezone.utc)
     letter.attempts += 1
     letter.last_error = None
+
+
+def mark_failed(letter: Letter, error: str) -> None:
+    """A letter that can never be sent, with why, for the delivery log."""
+    letter.attempts += 1
+    letter.status, letter.last_error = "failed", error
 
 
 def mark_attempt_failed(letter: Letter, error: str) -> None:

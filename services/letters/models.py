@@ -21,6 +21,7 @@ class Letter(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     # event, recipient and letter type: an event delivered twice makes one letter
     key: Mapped[str] = mapped_column(String(400), unique=True)
+    # empty (and revision 0) for a letter about an account, such as a token expiring
     deposit_id: Mapped[str] = mapped_column(String(32), index=True)
     revision: Mapped[int] = mapped_column(Integer)
     letter_type: Mapped[str] = mapped_column(String(50))

@@ -37,6 +37,16 @@ class LettersService:
         if to_send:
             self.deliver_due()
 
+    @handles_event("intake", "draft_expiring")
+    def on_draft_expiring(self, event):
+        with self.store.unit_of_work() as uow:
+            queued = letters.on_draft_expiring(
+                uow.session, c.dedupe_key("intake", "draft_expiring", event), event,
+                get_settings().base_url)
+            self._emit_failures(uow, queued)
+        if any(letter.status == "pending" for letter in queued):
+            self.deliver_due()
+
     # --- templates ---------------------------------------------------------------------
 
     @rpc
@@ -114,6 +124,19 @@ class LettersService:
         with self.store.reading() as session:
             return deliveries_view.dump(letters.deliveries(session, actor, deposit_id))
 
+    @rpc
+    @c.rpc_contract(c.TokenExpiringRequest)
+    def warn_token_expiry(self, key, recipient, token_name, token_prefix, expires_at):
+        """The gateway's request to warn a token's owner before the token expires."""
+        with self.store.unit_of_work() as uow:
+            letter = letters.warn_token_expiry(
+                uow.session, key, recipient,
+                {"name": token_name, "prefix": token_prefix, "expires_at": expires_at},
+                get_settings().base_url)
+            self._emit_failures(uow, [letter] if letter else [])
+        if letter is not None and letter.status == "pending":
+            self.deliver_due()
+
     # --- timers ------------------------------------------------------------------------
 
     @timer(interval=60)
@@ -138,16 +161,23 @@ class LettersService:
             with self.store.unit_of_work() as uow:
                 due = letters.due_letters(uow.session, datetime.now(timezone.utc), BATCH)
                 for letter in due:
-                    message = build_message(settings, letter.recipient, letter.recipient_name,
-                                            letter.subject, letter.body_text, letter.body_html,
-                                            unsubscribe if letter.is_digest else None)
+                    # a letter that cannot be built never will be: failed at once, and the
+                    # others in the batch go out; one that cannot be sent yet waits
                     try:
-                        self.mailer.send(message)
-                    except (OSError, ValueError) as err:  # SMTP errors are OSErrors
-                        log.warning("letter %s not delivered yet: %s", letter.id, err)
-                        letters.mark_attempt_failed(letter, str(err))
+                        message = build_message(settings, letter.recipient, letter.recipient_name,
+                                                letter.subject, letter.body_text, letter.body_html,
+                                                unsubscribe if letter.is_digest else None)
+                    except Exception as err:
+                        log.warning("letter %s cannot be built: %s", letter.id, err)
+                        letters.mark_failed(letter, f"cannot be built: {err}")
                     else:
-                        letters.mark_sent(letter, message["Message-ID"])
+                        try:
+                            self.mailer.send(message)
+                        except Exception as err:  # SMTP errors are OSErrors; any other too
+                            log.warning("letter %s not delivered yet: %s", letter.id, err)
+                            letters.mark_attempt_failed(letter, str(err))
+                        else:
+                            letters.mark_sent(letter, message["Message-ID"])
                     if letter.status != "pending":
                         self._emit_outcome(uow, letter)
             if len(due) < BATCH or all(letter.status == "pending" for letter in due):

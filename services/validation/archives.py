@@ -1,35 +1,55 @@
-"""Look inside zip and tar archives without extracting anything to disk.
+"""Look inside archives and compressed files without extracting anything to disk.
 
-Headers are checked first (entry count, declared sizes and ratios, names, links), then, in a
-full check, every entry is decompressed into nothing while the real bytes are counted, so an
-archive whose headers lie is caught as it expands. Archives inside archives are opened in
-memory, up to a depth and a size.
+zip and tar (plain, or compressed with gzip, bzip2, xz or zstd) are listed; a single compressed
+file (.gz, .bz2, .xz, .zst) is inflated into nothing. Headers are checked first (entry count,
+declared sizes and ratios, names, links, zip entries that share their bytes), then, in a full
+check, everything is decompressed into nothing while the real bytes are counted, so headers
+that lie are caught as the archive expands. The limits hold for each entry and for the whole
+file, at every level together; what an entry holds is opened up to a depth (a compressed
+stream as it flows, an inner archive in memory up to a size). This code meets hostile files,
+so it runs in technical.py's capped child process.
 """
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import stat
+import struct
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
+import zstandard
+
+from services.common.text import user_pattern
 from services.common.validation_messages import human_size
 
 READ_CHUNK = 1024 * 1024
 LISTED_ENTRIES = 200  # entries named in the report; the count covers all
 MAX_NAME = 300  # characters of an entry's name kept in the report
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"\xfd7zXZ\x00", ZSTD_MAGIC)
+# bzip2: "BZh", the block size, then a block's or the stream end's magic (text may start "BZh")
+BZIP2 = user_pattern(rb"BZh[1-9](\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
+_UNSHOWABLE = user_pattern("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local header: signature ... name and extra lengths
 
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    max_entries: int = 10_000
-    max_expanded: int = 16 * 1024 ** 3
-    max_ratio: int = 100          # expanded / compressed, per entry and per archive
-    ratio_floor: int = 1024 ** 2  # small entries may compress well without being bombs
-    max_depth: int = 3            # the archive itself is level 1
+    max_entries: int = 10_000     # entries at every level together
+    max_expanded: int = 16 * 1024 ** 3  # bytes unpacked, at every level together
+    max_ratio: int = 100          # unpacked / packed, for each zip entry and for the whole file
+    ratio_floor: int = 1024 ** 2  # fewer unpacked bytes than this are never a bomb
+    max_depth: int = 3            # the file itself is level 1
     max_nested_size: int = 64 * 1024 ** 2  # an inner archive is opened in memory up to this
-    quick_tar_size: int = 64 * 1024 ** 2   # pre-check lists compressed tars up to this size
+    quick_size: int = 64 * 1024 ** 2       # the pre-check inflates files up to this size,
+    quick_expanded: int = 256 * 1024 ** 2  # and this many bytes; the full check does the rest
+    seconds: float = 300.0        # wall-clock and CPU time for a full check of one file
 
 
 class ArchiveProblem(Exception):
@@ -40,13 +60,30 @@ class ArchiveProblem(Exception):
                        for key, value in params.items()}
 
 
+class _Deferred(Exception):
+    """The pre-check's budget is spent without a problem: the full check decides."""
+
+
+# what a damaged or hostile file makes the readers raise
+UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, NotImplementedError,
+              EOFError, ValueError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+
+
 def _shorten(text: str) -> str:
+    """An entry's name as the report shows it: bytes a tar name could not decode, control
+    characters and bidirectional overrides become U+FFFD (the report is stored and shown),
+    and a long name is cut."""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        pass  # a surrogate that is no escaped byte: replaced below
+    text = _UNSHOWABLE.sub("\ufffd", text)
     return text if len(text) <= MAX_NAME else text[:MAX_NAME] + "…"
 
 
 @dataclass
 class Listing:
-    kind: str
+    kind: str  # zip, tar, or compressed (one compressed file, perhaps holding an archive)
     entries: list[dict] = field(default_factory=list)
     entry_count: int = 0
     expanded_size: int = 0
@@ -66,42 +103,99 @@ class Listing:
 def archive_kind(head: bytes) -> str | None:
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
-    if len(head) >= 262 and head[257:262] == b"ustar":
+    if _is_tar_header(head):
         return "tar"
-    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")):
-        return "compressed"  # a tar inside, perhaps: opened to find out
+    if head.startswith(COMPRESSED_MAGIC) or BZIP2.match(head):
+        return "compressed"  # a tar inside, perhaps: inflated to find out
     return None
+
+
+def _is_tar_header(head: bytes) -> bool:
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def _decompressing(handle: BinaryIO, head: bytes) -> BinaryIO:
+    """A reader of the decompressed bytes; each read yields at most the size asked for."""
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=handle, mode="rb")
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(handle)
+    if head.startswith(ZSTD_MAGIC):
+        return zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True,
+                                                          closefd=False)
+    return lzma.LZMAFile(handle)
+
+
+class _Inflating(io.RawIOBase):
+    """Decompressed bytes, each one counted as it is produced (the counter raises past a
+    limit), with a look at the first bytes before reading."""
+
+    def __init__(self, reader: BinaryIO, count: Callable[[int], None]):
+        self._reader, self._count, self._pending = reader, count, b""
+        self.produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _produce(self, size: int) -> bytes:
+        data = self._reader.read(size)
+        self.produced += len(data)
+        self._count(len(data))
+        return data
+
+    def peek(self, size: int) -> bytes:
+        while len(self._pending) < size and (data := self._produce(size - len(self._pending))):
+            self._pending += data
+        return self._pending[:size]
+
+    def readinto(self, buffer) -> int:
+        if self._pending:
+            data, self._pending = self._pending[:len(buffer)], self._pending[len(buffer):]
+        else:
+            data = self._produce(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _uncounted(count: int) -> None:
+    """For bytes that were counted where they inflated, or were never compressed."""
 
 
 def inspect(handle: BinaryIO, size: int, head: bytes, limits: ArchiveLimits,
             expand: bool) -> Listing | None:
-    """The archive's listing, or None if the file is no archive. Raises ArchiveProblem."""
+    """The file's listing, or None if it is neither an archive nor compressed. A pre-check
+    (expand false) reads zip headers only and inflates within its budget; past it, or for a
+    large compressed file, the listing is deferred. Raises ArchiveProblem."""
     kind = archive_kind(head)
     if kind is None:
         return None
-    inspector = _Inspector(limits, expand)
-    if kind == "zip":
-        listing = Listing("zip")
-        inspector.zip(handle, size, 1, listing)
-        return listing
-    if kind == "compressed" and not expand and size > limits.quick_tar_size:
-        return Listing("tar", deferred=True)
-    if kind == "compressed" and not _is_tar(handle):
-        return None  # a plain .gz/.bz2/.xz file: no archive to list
+    if kind == "compressed" and not expand and size > limits.quick_size:
+        return Listing(kind, deferred=True)
+    listing = Listing(kind)
     handle.seek(0)
-    listing = Listing("tar")
-    inspector.tar(handle, size, 1, listing)
+    try:
+        _Inspector(limits, expand, size).level(kind, handle, 1, listing, "")
+    except _Deferred:
+        return Listing(listing.kind, deferred=True)
+    except UNREADABLE as err:
+        raise ArchiveProblem("archive_damaged", detail=str(err)[:200] or type(err).__name__) \
+            from None
     return listing
 
 
-def _is_tar(handle: BinaryIO) -> bool:
+def report(handle: BinaryIO, limits: dict, expand: bool) -> dict:
+    """inspect() with plain data in and out, as the capped child runs it: {"listing"} (None
+    for a file that is no archive) or {"problem": {"code", "params"}}."""
+    size = handle.seek(0, io.SEEK_END)
     handle.seek(0)
     try:
-        with tarfile.open(fileobj=handle, mode="r|*") as archive:
-            archive.next()
-        return True
-    except (tarfile.TarError, OSError, EOFError):
-        return False
+        listing = inspect(handle, size, handle.read(512), ArchiveLimits(**limits), expand)
+    except ArchiveProblem as problem:
+        return {"problem": {"code": problem.code, "params": problem.params}}
+    except MemoryError:  # over the child's cap, as an xz stream asking for a huge window is
+        return {"problem": {"code": "archive_unchecked",
+                            "params": {"detail": "it needs more memory than Lodge allows"}}}
+    return {"listing": listing.as_report() if listing else None}
 
 
 def _unsafe(name: str) -> bool:
@@ -110,19 +204,57 @@ def _unsafe(name: str) -> bool:
             or (len(name) > 1 and name[1] == ":" and name[0].isalpha()))
 
 
+def _overlapping(handle: BinaryIO, infos: list[zipfile.ZipInfo], directory: int) -> str | None:
+    """The name of a zip entry whose bytes lie within another's or within the central
+    directory: the overlapping-entry zip bomb, where every entry re-inflates shared data."""
+    spans = []
+    for info in infos:
+        handle.seek(info.header_offset)
+        signature, name_length, extra_length = LOCAL_HEADER.unpack(
+            handle.read(LOCAL_HEADER.size).ljust(LOCAL_HEADER.size, b"\0"))
+        if signature != b"PK\x03\x04":
+            raise ArchiveProblem("archive_damaged", detail=f"{info.filename} has no local header")
+        end = info.header_offset + LOCAL_HEADER.size + name_length + extra_length
+        spans.append((info.header_offset, end + info.compress_size, info.filename))
+    spans.sort()
+    previous_end = 0
+    for start, end, name in spans:
+        if start < previous_end:
+            return name
+        previous_end = end
+    return spans[-1][2] if spans and previous_end > directory else None
+
+
 class _Inspector:
-    def __init__(self, limits: ArchiveLimits, expand: bool):
+    def __init__(self, limits: ArchiveLimits, expand: bool, size: int):
         self.limits = limits
         self.expand = expand
-        self.expanded = 0  # real bytes decompressed, across every level
+        self.size = size    # the whole file's, packed
+        self.inflated = 0   # real bytes out of every decompressor, at every level
+
+    def level(self, kind: str, handle: BinaryIO, depth: int, listing: Listing,
+              prefix: str) -> None:
+        {"zip": self.zip, "tar": self.tar, "compressed": self.compressed}[kind](
+            handle, depth, listing, prefix)
+
+    def _inflated(self, count: int) -> None:
+        self.inflated += count
+        if self.inflated > self.limits.max_expanded:
+            raise ArchiveProblem("archive_bomb", detail=f"more than "
+                                 f"{human_size(self.limits.max_expanded)} unpacked")
+        self._ratio(self.inflated, self.size, "the whole file")
+        if not self.expand and self.inflated > self.limits.quick_expanded:
+            raise _Deferred
 
     def _count(self, listing: Listing, size: int, compressed: int | None, name: str) -> None:
+        """An entry's declared size against the limits for it and for the whole file."""
         listing.expanded_size += size
         if listing.entry_count > self.limits.max_entries:
             raise ArchiveProblem("archive_too_many_entries", limit=self.limits.max_entries)
         if listing.expanded_size > self.limits.max_expanded:
             raise ArchiveProblem("archive_bomb", detail=f"more than "
                                  f"{human_size(self.limits.max_expanded)} unpacked")
+        self._ratio(listing.expanded_size, self.size, "the whole file")
         if compressed is not None:
             self._ratio(size, compressed, name)
 
@@ -131,95 +263,109 @@ class _Inspector:
             raise ArchiveProblem("archive_bomb", detail=f"{name}: {human_size(compressed)} "
                                  f"becomes {human_size(size)}")
 
-    def _take(self, member: BinaryIO, name: str, compressed: int | None) -> tuple[int, bytes]:
-        """Decompress into nothing, counting real bytes against the limits; returns the real
-        size, and the entry's bytes if it may be an archive small enough to open in memory."""
-        kept, real, inner = bytearray(), 0, None
-        while chunk := member.read(READ_CHUNK):
-            real += len(chunk)
-            self.expanded += len(chunk)
-            if self.expanded > self.limits.max_expanded:
-                raise ArchiveProblem("archive_bomb", detail=f"more than "
-                                     f"{human_size(self.limits.max_expanded)} unpacked")
-            if compressed is not None:
-                self._ratio(real, compressed, name)
-            if inner is None:
-                inner = bool(archive_kind(chunk[:512]))
-            if inner:
-                kept += chunk
-                if len(kept) > self.limits.max_nested_size:  # too big to open in memory;
-                    kept, inner = bytearray(), False         # clamd still scans inside it
-        return real, bytes(kept)
-
-    def _nested(self, data: bytes, depth: int, listing: Listing, name: str) -> None:
-        """Inspect an inner archive, held in memory, one level deeper."""
-        buffer = io.BytesIO(data)
-        kind = archive_kind(data[:512])
-        if kind == "compressed":  # a .gz or .xz may be a tar, or just one compressed file
-            kind = "tar" if _is_tar(buffer) else None
-            buffer.seek(0)
-        if kind is None:
-            return
-        if depth + 1 > self.limits.max_depth:
+    def _within_depth(self, depth: int) -> None:
+        if depth > self.limits.max_depth:
             raise ArchiveProblem("archive_too_deep", limit=self.limits.max_depth)
-        inspect_level = self.zip if kind == "zip" else self.tar
-        inspect_level(buffer, len(data), depth + 1, listing, prefix=name + "/")
 
-    def zip(self, handle: BinaryIO, size: int, depth: int, listing: Listing,
-            prefix: str = "") -> None:
-        try:
-            with zipfile.ZipFile(handle) as archive:
-                infos = archive.infolist()
-                if len(infos) > self.limits.max_entries:
-                    raise ArchiveProblem("archive_too_many_entries", limit=self.limits.max_entries)
-                for info in infos:  # headers first: nothing is decompressed for a bad archive
-                    name = prefix + info.filename
-                    if _unsafe(info.filename):
-                        raise ArchiveProblem("archive_unsafe_path", name=name)
-                    if stat.S_ISLNK(info.external_attr >> 16):
-                        raise ArchiveProblem("archive_link", name=name)
-                    if info.flag_bits & 0x1:
-                        raise ArchiveProblem("archive_encrypted", name=name)
-                    listing.add(name, info.file_size, depth)
-                    self._count(listing, info.file_size, info.compress_size, name)
-                if not self.expand:
-                    return
-                for info in infos:
-                    if info.is_dir():
-                        continue
-                    name = prefix + info.filename
-                    with archive.open(info) as member:
-                        real, inner = self._take(member, name, info.compress_size)
-                    if real != info.file_size:
-                        raise ArchiveProblem("archive_damaged", detail=f"{name} is not the size "
-                                             f"its header says")
-                    if inner:
-                        self._nested(inner, depth, listing, name)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
-                ValueError, OSError) as err:
-            raise ArchiveProblem("archive_damaged", detail=str(err)[:200]) from None
+    def _entry(self, entry: _Inflating, name: str, compressed: int | None, depth: int,
+               listing: Listing) -> int:
+        """Read an entry into nothing, checking its ratio, and open what it holds one level
+        deeper: a compressed stream as it flows, an archive in memory if it is small enough
+        (a larger one is still scanned by clamd). Returns the entry's real size."""
+        inner = archive_kind(entry.peek(512))
+        if inner == "compressed":
+            self.compressed(entry, depth + 1, listing, name + "/")
+        kept = bytearray() if inner in ("zip", "tar") else None
+        while chunk := entry.read(READ_CHUNK):
+            if compressed is not None:
+                self._ratio(entry.produced, compressed, name)
+            if kept is not None:
+                kept += chunk
+                kept = kept if len(kept) <= self.limits.max_nested_size else None
+        if kept is not None:
+            self._nested(bytes(kept), depth + 1, listing, name + "/")
+        return entry.produced
 
-    def tar(self, handle: BinaryIO, size: int, depth: int, listing: Listing,
-            prefix: str = "") -> None:
-        try:
-            with tarfile.open(fileobj=handle, mode="r|*") as archive:
-                for member in archive:
-                    name = prefix + member.name
-                    if _unsafe(member.name):
-                        raise ArchiveProblem("archive_unsafe_path", name=name)
-                    if member.issym() or member.islnk():
-                        raise ArchiveProblem("archive_link", name=name)
-                    if not (member.isfile() or member.isdir()):
-                        raise ArchiveProblem("archive_special", name=name)
-                    listing.add(name, member.size, depth)
-                    # a tar's sizes are honest (they place the next header); the ratio is the
-                    # whole archive's, against its compressed size
-                    self._count(listing, member.size, None, name)
-                    self._ratio(listing.expanded_size, size, prefix or "the archive")
-                    if not (self.expand and member.isfile()):
-                        continue
-                    _, inner = self._take(archive.extractfile(member), name, None)
-                    if inner:
-                        self._nested(inner, depth, listing, name)
-        except (tarfile.TarError, EOFError, ValueError, OSError) as err:
-            raise ArchiveProblem("archive_damaged", detail=str(err)[:200]) from None
+    def _nested(self, data: bytes, depth: int, listing: Listing, prefix: str) -> None:
+        self.level(archive_kind(data[:512]), io.BytesIO(data), depth, listing, prefix)
+
+    def zip(self, handle: BinaryIO, depth: int, listing: Listing, prefix: str) -> None:
+        self._within_depth(depth)
+        with zipfile.ZipFile(handle) as archive:
+            infos = archive.infolist()
+            if len(infos) > self.limits.max_entries:
+                raise ArchiveProblem("archive_too_many_entries", limit=self.limits.max_entries)
+            shared = _overlapping(handle, infos, archive.start_dir)
+            if shared is not None:
+                raise ArchiveProblem("archive_overlapping", name=prefix + shared)
+            for info in infos:  # headers first: nothing is decompressed for a bad archive
+                name = prefix + info.filename
+                if _unsafe(info.filename):
+                    raise ArchiveProblem("archive_unsafe_path", name=name)
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise ArchiveProblem("archive_link", name=name)
+                if info.flag_bits & 0x1:
+                    raise ArchiveProblem("archive_encrypted", name=name)
+                listing.add(name, info.file_size, depth)
+                self._count(listing, info.file_size, info.compress_size, name)
+            if not self.expand:
+                return
+            for info in infos:
+                if info.is_dir():
+                    continue
+                name = prefix + info.filename
+                with archive.open(info) as member:
+                    real = self._entry(_Inflating(member, self._inflated), name,
+                                       info.compress_size, depth, listing)
+                if real != info.file_size:
+                    raise ArchiveProblem("archive_damaged", detail=f"{name} is not the size "
+                                         f"its header says")
+
+    def tar(self, handle: BinaryIO, depth: int, listing: Listing, prefix: str) -> None:
+        """A tar from a file (headers are read by seeking past the data) or from a
+        decompressing stream (read through; its bytes are counted as they inflate)."""
+        self._within_depth(depth)
+        mode = "r|" if isinstance(handle, _Inflating) else "r:"
+        with tarfile.open(fileobj=handle, mode=mode) as archive:
+            for member in archive:
+                name = prefix + member.name
+                if _unsafe(member.name):
+                    raise ArchiveProblem("archive_unsafe_path", name=name)
+                if member.issym() or member.islnk():
+                    raise ArchiveProblem("archive_link", name=name)
+                if not (member.isfile() or member.isdir()):
+                    raise ArchiveProblem("archive_special", name=name)
+                listing.add(name, member.size, depth)
+                self._count(listing, member.size, None, name)  # the whole file's ratio
+                if not (self.expand and member.isfile()):
+                    continue
+                # counted already where the tar itself inflates
+                self._entry(_Inflating(archive.extractfile(member), _uncounted), name, None,
+                            depth, listing)
+
+    def compressed(self, handle: BinaryIO, depth: int, listing: Listing, prefix: str) -> None:
+        """One compressed stream, read as it flows: a tar inside is this same level (a
+        .tar.gz); a zip or another compressed stream inside is one level deeper; anything
+        else is a leaf."""
+        source = handle if isinstance(handle, _Inflating) else _Inflating(handle, _uncounted)
+        inflating = _Inflating(_decompressing(source, source.peek(6)), self._inflated)
+        inside = archive_kind(inflating.peek(512))
+        if inside == "tar":
+            if depth == 1:
+                listing.kind = "tar"
+            self.tar(inflating, depth, listing, prefix)
+        elif inside == "compressed" and self.expand:
+            self._within_depth(depth + 1)
+            self.compressed(inflating, depth + 1, listing, prefix)
+        elif inside == "zip" and self.expand:
+            self._within_depth(depth + 1)
+            data = bytearray()
+            while len(data) <= self.limits.max_nested_size and (
+                    chunk := inflating.read(READ_CHUNK)):
+                data += chunk
+            if len(data) <= self.limits.max_nested_size:
+                self._nested(bytes(data), depth + 1, listing, prefix)
+        while inflating.read(READ_CHUNK):  # the rest, into nothing, counted
+            pass
+        if depth == 1:
+            listing.expanded_size = max(listing.expanded_size, self.inflated)

@@ -34,6 +34,8 @@ COMPATIBLE = {
     "ogg": {"audio/ogg", "video/ogg", "application/ogg"}, "flac": {"audio/flac", "audio/x-flac"},
     "tif": {"image/tiff"}, "tiff": {"image/tiff"}, "jpg": {"image/jpeg"}, "jpeg": {"image/jpeg"},
     "gz": {"application/gzip", "application/x-gzip"}, "tgz": {"application/gzip"},
+    "bz2": {"application/x-bzip2"}, "tbz2": {"application/x-bzip2"},
+    "xz": {"application/x-xz"}, "txz": {"application/x-xz"}, "zst": {"application/zstd"},
     "tar": {"application/x-tar"},
 }
 EXECUTABLE = {

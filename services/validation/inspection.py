@@ -2,25 +2,35 @@
 
 Pre-check (synchronous at upload, seconds even for a huge file): size, extension, format from
 the first 64 KiB, programs and double extensions, the PDF/ZIP polyglot test, the profile's
-media types, and an archive listing from headers only (zip's central directory; a compressed
-tar only up to 64 MiB). Full check (after submit): the same plus every archive entry
-decompressed and counted, the clamd scan, the SHA-256 again from staging, and technical
-metadata.
+media types, and an archive listing from headers only (zip's central directory; compressed
+files only up to 64 MiB, inflating at most 256 MiB). Full check (after submit): the same plus
+every archive entry and compressed stream decompressed and counted, the clamd scan, the
+SHA-256 again from staging, and technical metadata. Archives are only ever opened in a capped
+child process (technical.inspect_archive), never in the service.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import tempfile
 import zipfile
 from typing import BinaryIO, Iterable, Iterator
 
+from services.common.config import Settings, get_settings
 from services.validation import checks, technical
-from services.validation.archives import (ArchiveLimits, ArchiveProblem, Listing, archive_kind,
-                                         inspect)
-
-QUICK_COPY = 64 * 1024 ** 2  # the pre-check copies at most this from a backend without open()
+from services.validation.archives import ArchiveLimits, archive_kind
 from services.validation.scanner import Clamd
+
+QUICK_COPY = 64 * 1024 ** 2  # the pre-check copies at most this from a backend without a path
+QUICK_SECONDS = 15  # the pre-check's archive child; a slower archive waits for the full check
+
+
+def archive_limits(settings: Settings) -> ArchiveLimits:
+    return ArchiveLimits(max_entries=settings.archive_max_entries,
+                         max_expanded=settings.archive_max_expanded,
+                         max_ratio=settings.archive_max_ratio,
+                         max_depth=settings.archive_max_depth, seconds=settings.archive_seconds)
 
 
 @contextlib.contextmanager
@@ -38,41 +48,83 @@ def seekable(storage, key: str) -> Iterator[BinaryIO]:
         yield handle
 
 
-def _content_checks(head: bytes, handle: BinaryIO | None, filename: str, size: int, rules: dict,
-                    limits: ArchiveLimits, full: bool) -> tuple[str, list[dict], dict | None]:
-    """The checks on a file's content; with no handle (only its head at hand), the polyglot
-    test and the archive listing wait for the full check."""
+@contextlib.contextmanager
+def local_path(storage, key: str) -> Iterator[str]:
+    """A path the capped child can open: local storage's own file, else a temporary copy."""
+    if hasattr(storage, "path"):
+        yield str(storage.path(key))
+        return
+    with tempfile.NamedTemporaryFile(prefix="lodge-archive-") as copy:
+        for chunk in storage.read(key):
+            copy.write(chunk)
+        copy.flush()
+        yield copy.name
+
+
+def _format_checks(head: bytes, is_zip: bool, filename: str, size: int,
+                   rules: dict) -> tuple[str, list[dict], bool]:
+    """The checks on a file's name and first bytes, and whether its content is worth opening
+    (not empty, no polyglot)."""
     media_type = checks.sniff(head) if size else "application/x-empty"
     found = [checks.size_check(size, rules)]
     refused = checks.extension_check(filename, rules)
     if refused:
         found.append(refused)
     if not size:
-        return media_type, found, None
-    if handle is not None and checks.is_polyglot(head, zipfile.is_zipfile(handle)):
+        return media_type, found, False
+    if checks.is_polyglot(head, is_zip):
         found.append(checks.polyglot_check())
-        return media_type, found, None
+        return media_type, found, False
     found.append(checks.format_check(filename, media_type, head))
     not_allowed = checks.media_type_check(media_type, rules)
     if not_allowed:
         found.append(not_allowed)
-    if handle is None:
-        listing = Listing("archive", deferred=True) if archive_kind(head) else None
-    else:
-        handle.seek(0)
-        try:
-            listing = inspect(handle, size, head, limits, expand=full)
-        except ArchiveProblem as problem:
-            found.append(checks.result("archive", False, problem.code, **problem.params))
-            return media_type, found, None
+    return media_type, found, True
+
+
+def _deferred(kind: str = "archive") -> tuple[list[dict], dict]:
+    return ([checks.result("archive", True, "archive_listing_deferred")],
+            {"kind": kind, "entries": [], "entry_count": 0, "expanded_size": 0,
+             "truncated": False, "deferred": True})
+
+
+def _archive_checks(storage, key: str, size: int, limits: ArchiveLimits,
+                    full: bool) -> tuple[list[dict], dict | None]:
+    """Open an archive or compressed file in the capped child: its check and listing. A
+    pre-check that cannot finish quickly leaves the decision to the full check; a full check
+    that cannot finish within the limits fails."""
+    if not full and not hasattr(storage, "path") and size > QUICK_COPY:
+        return _deferred()  # copying a large object is no quick check
+    with local_path(storage, key) as path:
+        answer = technical.inspect_archive(path, dataclasses.asdict(limits), full,
+                                           limits.seconds if full else QUICK_SECONDS)
+    if "problem" in answer:
+        problem = answer["problem"]
+        return [checks.result("archive", False, problem["code"], **problem["params"])], None
+    if "error" in answer:
+        if not full:
+            return _deferred()
+        return [checks.result("archive", False, "archive_unchecked", detail=answer["error"])], None
+    listing = answer["listing"]
     if listing is None:
-        return media_type, found, None
-    if listing.deferred:
-        found.append(checks.result("archive", True, "archive_listing_deferred"))
-    else:
-        found.append(checks.result("archive", True, "archive_ok", count=listing.entry_count,
-                                   expanded=checks.human_size(listing.expanded_size)))
-    return media_type, found, listing.as_report()
+        return [], None
+    if listing["deferred"]:
+        return _deferred(listing["kind"])
+    expanded = checks.human_size(listing["expanded_size"])
+    if listing["kind"] == "compressed" and not listing["entry_count"]:
+        return [checks.result("archive", True, "compressed_ok", expanded=expanded)], None
+    return [checks.result("archive", True, "archive_ok", count=listing["entry_count"],
+                          expanded=expanded)], listing
+
+
+def _file_checks(storage, key: str, head: bytes, is_zip: bool, filename: str, size: int,
+                 rules: dict, limits: ArchiveLimits, full: bool):
+    media_type, found, inspectable = _format_checks(head, is_zip, filename, size, rules)
+    archive = None
+    if inspectable and archive_kind(head):
+        more, archive = _archive_checks(storage, key, size, limits, full)
+        found += more
+    return media_type, found, archive
 
 
 class _Hashing:
@@ -94,22 +146,24 @@ class _Hashing:
 
 
 def precheck(storage, key: str, filename: str, rules: dict,
-             limits: ArchiveLimits = ArchiveLimits()) -> dict:
+             limits: ArchiveLimits | None = None) -> dict:
+    limits = limits or archive_limits(get_settings())
     size = storage.size(key)
     if hasattr(storage, "open") or size <= QUICK_COPY:
         with seekable(storage, key) as handle:
             head = handle.read(checks.SNIFF_BYTES)
-            media_type, found, archive = _content_checks(head, handle, filename, size, rules,
-                                                         limits, False)
-    else:  # copying a large object from a backend without random access is no quick check
-        media_type, found, archive = _content_checks(storage.head(key, checks.SNIFF_BYTES), None,
-                                                     filename, size, rules, limits, False)
+            is_zip = zipfile.is_zipfile(handle)
+    else:  # copying a large object from a backend without random access is no quick check;
+        head, is_zip = storage.head(key, checks.SNIFF_BYTES), False  # the full check decides
+    media_type, found, archive = _file_checks(storage, key, head, is_zip, filename, size, rules,
+                                              limits, False)
     return checks.file_report(filename, media_type, found, archive=archive)
 
 
 def full_check(storage, stored: dict, rules: dict, scanner: Clamd,
-               limits: ArchiveLimits = ArchiveLimits()) -> dict:
+               limits: ArchiveLimits | None = None) -> dict:
     """Every check on one submitted file; the report carries its technical metadata."""
+    limits = limits or archive_limits(get_settings())
     key = stored["storage_key"]
     if not storage.exists(key):
         return {"file_id": stored["id"], **checks.file_report(
@@ -117,8 +171,9 @@ def full_check(storage, stored: dict, rules: dict, scanner: Clamd,
     size = storage.size(key)
     with seekable(storage, key) as handle:
         head = handle.read(checks.SNIFF_BYTES)
-        media_type, found, archive = _content_checks(head, handle, stored["filename"], size,
-                                                     rules, limits, True)
+        is_zip = zipfile.is_zipfile(handle)
+    media_type, found, archive = _file_checks(storage, key, head, is_zip, stored["filename"],
+                                              size, rules, limits, True)
     hashing = _Hashing(storage.read(key))
     if size and (rules.get("virus_scan") or scanner.configured):
         found.append(checks.virus_check(scanner.scan(hashing)))

@@ -1,18 +1,19 @@
-"""Technical metadata for inventory: PDF (pypdf), audio and video (mutagen), images (Pillow).
+"""Hostile files are read in capped child processes: technical metadata for inventory (PDF
+through pypdf, audio and video through mutagen, images through Pillow) and the inflation of
+archives and compressed files (archives.py).
 
-Parsers meet hostile files, so none runs in the service. A reader process (`python -m
-services.validation.technical`) imports the parsers once and, for each file, forks a child
-that caps its own memory and CPU time and parses; the reader kills a child that outlives
-the wall-time limit. Whatever goes wrong there (a parser exception, a hang, a crash) comes
-back as a plain "could not read" note, never a crash. A fork of the warm reader costs a few
-milliseconds, where starting Python and importing pypdf for each file cost ~250 ms of CPU.
+None of it runs in the service. A reader process (`python -m services.validation.technical`)
+imports the readers once and, for each file, forks a child that caps its own memory and CPU
+time and reads; the reader kills a child that outlives the wall-time limit. Whatever goes
+wrong there (an exception, a hang, a crash) comes back as a plain {"error"}, never a crash. A
+fork of the warm reader costs a few milliseconds, where starting Python and importing pypdf
+for each file cost ~250 ms of CPU.
 """
 from __future__ import annotations
 
 import json
 import os
 import queue
-import re
 import resource
 import select
 import signal
@@ -23,11 +24,14 @@ import threading
 import time
 from typing import Iterable
 
+from services.validation import archives
+from services.common.text import user_pattern
+
 MAX_BYTES = 512 * 1024 ** 2
 WALL_SECONDS = 30
 CPU_SECONDS = 20
 MEMORY_BYTES = 1024 ** 3
-READERS_PER_PROCESS = 2  # files parsed at once by one validation process
+READERS_PER_PROCESS = 2  # files read at once by one validation process, per pool
 
 
 def kind_of(media_type: str) -> str | None:
@@ -55,10 +59,22 @@ def measure(media_type: str, chunks: Iterable[bytes]) -> dict | None:
             if sent >= MAX_BYTES:
                 break
         copy.flush()
-        answer = _readers.ask({"kind": kind, "path": copy.name, "seconds": WALL_SECONDS})
-    if "technical" not in answer:
+        answer = _readers.ask({"kind": kind, "path": copy.name})
+    if "result" not in answer:
         raise Unreadable(answer.get("error") or "the reader stopped")
-    return answer["technical"]
+    return answer["result"]
+
+
+def inspect_archive(path: str, limits: dict, expand: bool, seconds: float) -> dict:
+    """archives.report() on the file at `path`, in a capped child given `seconds` of wall
+    and CPU time: {"listing"} or {"problem"}, or {"error"} if the child did not finish. The
+    full check and the pre-check use separate readers, so a long full check never holds up
+    an upload's pre-check."""
+    readers = _readers if expand else _quick_readers
+    answer = readers.ask({"kind": "archive", "path": path, "seconds": seconds,
+                          "cpu_seconds": seconds, "options": {"limits": limits, "expand": expand}})
+    return answer["result"] if "result" in answer else {"error": answer.get("error")
+                                                        or "the reader stopped"}
 
 
 class ReaderPool:
@@ -93,33 +109,39 @@ class ReaderPool:
 
 
 _readers = ReaderPool(READERS_PER_PROCESS)
+_quick_readers = ReaderPool(READERS_PER_PROCESS)
 
 
 # --- the reader side ------------------------------------------------------------------------
 
 def serve() -> None:
-    """One request a line on stdin ({"kind", "path", "seconds"}), one answer a line on stdout."""
+    """One request a line on stdin ({"kind", "path"}, optional "seconds", "cpu_seconds" and
+    the reader's "options"), one answer a line on stdout."""
     import mutagen  # noqa: F401 - imported once here, inherited by every fork
     import pypdf  # noqa: F401
     from PIL import Image  # noqa: F401
     for line in sys.stdin:
         request = json.loads(line)
-        answer = parse_in_child(request["kind"], request["path"], request["seconds"])
+        answer = parse_in_child(request["kind"], request["path"],
+                                request.get("seconds", WALL_SECONDS),
+                                request.get("cpu_seconds", CPU_SECONDS),
+                                request.get("options", {}))
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 
 
-def parse_in_child(kind: str, path: str, seconds: float) -> dict:
-    """Fork, parse `path` in the capped child, and wait at most `seconds` for it."""
+def parse_in_child(kind: str, path: str, seconds: float, cpu_seconds: float = CPU_SECONDS,
+                   options: dict | None = None) -> dict:
+    """Fork, read `path` in the capped child, and wait at most `seconds` for it."""
     readable, writable = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(readable)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # stdout is the protocol
         try:
-            _limit_myself()
+            _limit_myself(cpu_seconds)
             with open(path, "rb") as handle:
-                answer = {"technical": READERS[kind](handle)}
+                answer = {"result": READERS[kind](handle, **(options or {}))}
         except BaseException as err:  # noqa: BLE001 - any parser failure is a plain note
             answer = {"error": f"{type(err).__name__}: {str(err)[:150]}"}
         with os.fdopen(writable, "w") as out:
@@ -145,15 +167,18 @@ def parse_in_child(kind: str, path: str, seconds: float) -> dict:
         return {}
 
 
-def _limit_myself() -> None:
+def _limit_myself(cpu_seconds: float) -> None:
     """The forked child caps itself before it reads a byte of the file."""
+    cpu = max(1, int(cpu_seconds))
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
 
 
 # --- the parsers, run in the forked child -----------------------------------------------------
 
-_PDFA = re.compile(rb"pdfaid:(part|conformance)\s*(?:=\s*[\"']([^\"']*)[\"']|>\s*([^<]*)<)")
+# bounded runs: an XMP packet is the uploader's, and unbounded ones rescan it at every match
+_PDFA = user_pattern(rb"pdfaid:(part|conformance)\s{0,64}"
+                     rb"(?:=\s{0,64}[\"']([^\"']{0,64})[\"']|>\s{0,64}([^<]{0,64})<)")
 
 
 def pdf(handle) -> dict:
@@ -201,7 +226,8 @@ def image(handle) -> dict:
                 "mode": picture.mode}
 
 
-READERS = {"pdf": pdf, "audio": media, "video": media, "image": image}
+READERS = {"pdf": pdf, "audio": media, "video": media, "image": image,
+           "archive": archives.report}
 
 
 if __name__ == "__main__":

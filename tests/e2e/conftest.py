@@ -44,7 +44,9 @@ def lodge_system(request, oidc_provider):
     system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep, extra_env={
         **oidc_provider.lodge_env(),
         # campus access through our own proxy (the tests' 127.0.0.1) from 10.x addresses
-        "LODGE_TRUSTED_PROXIES": "127.0.0.1/32", "LODGE_CAMPUS_NETWORKS": "10.0.0.0/8",
+        # and the TLS proxy of test_proxies_and_request_limits.py (127.0.0.2)
+        "LODGE_TRUSTED_PROXIES": "127.0.0.1/32,127.0.0.2/32",
+        "LODGE_CAMPUS_NETWORKS": "10.0.0.0/8",
         "LODGE_EMBARGO_INTERVAL": "1"})
     system.start()
     yield system

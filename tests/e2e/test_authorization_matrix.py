@@ -3,8 +3,9 @@ expected status, from one table. The table must name every route in `app.url_map
 route added without a row fails this test.
 
 Callers: anonymous; the patron who owns the deposit; another patron; an approver in the
-profile's approver groups and one outside them; staff; a manager; an admin; and API tokens
-(of the admin) with each single scope. Another's deposit is 404, never 403, so nothing leaks.
+profile's approver groups and one outside them; an approver in those groups who is asking
+about the deposit they made themselves (they may look, never claim, edit, note or decide);
+staff; a manager; an admin; and API tokens (of the admin) with each single scope. Another's deposit is 404, never 403, so nothing leaks.
 Browser pages ignore API tokens; a token's POST to a page has no CSRF token, so it is 400.
 """
 from __future__ import annotations
@@ -26,16 +27,18 @@ OPEN_WORK = {"title": "Matrix", "creators": [{"name": "Sam Student"}], "abstract
              "date": "2026"}
 THESIS = {**OPEN_WORK, "degree": "Master"}
 
-USERS = ("owner", "other", "approver_in", "approver_out", "staff", "manager", "admin")
+USERS = ("owner", "other", "approver_in", "approver_out", "approver_own", "staff", "manager",
+         "admin")
 TOKENS = ("token_deposit", "token_review", "token_manage")
 CALLERS = ("anonymous",) + USERS + TOKENS
-STAFFISH = ("approver_in", "approver_out", "staff", "manager", "admin")
-REVIEWERS = ("approver_in", "approver_out", "manager", "admin")
+STAFFISH = ("approver_in", "approver_out", "approver_own", "staff", "manager", "admin")
+REVIEWERS = ("approver_in", "approver_out", "approver_own", "manager", "admin")
 MANAGERS = ("manager", "admin")
 # the staff desk's shared routes take a token of any scope its roles work with
 STAFF_SCOPES = ("review", "deposit", "manage")
 SIGN_INS = {"owner": "student", "other": "faculty", "approver_in": "approver",
-            "approver_out": "outsider", "staff": "staff", "manager": "manager", "admin": "admin"}
+            "approver_out": "outsider", "approver_own": "selfreviewer", "staff": "staff",
+            "manager": "manager", "admin": "admin"}
 
 
 # --- building expectations -------------------------------------------------------------------
@@ -99,6 +102,13 @@ class World:
     def owner(self):
         return self.system.client("student")
 
+    def review(self, caller: str) -> str:
+        """The deposit in review a caller asks about: approver_own asks about their own."""
+        return self.ids["own_review" if caller == "approver_own" else "review"]
+
+    def review_file(self, caller: str) -> str:
+        return self.ids["own_review_file" if caller == "approver_own" else "review_file"]
+
     def fresh_draft(self, profile="open-works", metadata=OPEN_WORK) -> str:
         return self.owner.create_deposit(profile, metadata)["id"]
 
@@ -123,6 +133,15 @@ class World:
             "csrf_token": self.csrf["admin"], "username": username, "name": "matrix",
             "scopes": ["deposit"]}), 201)
         return ({*self._token_ids()} - before).pop()
+
+    def account_id(self, username: str) -> str:
+        engine = create_engine(self.system.database_urls["gateway"])
+        try:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql(
+                    "SELECT id FROM users WHERE username = %s", (username,)).scalar_one()
+        finally:
+            engine.dispose()
 
     def _token_ids(self):
         engine = create_engine(self.system.database_urls["gateway"])
@@ -177,16 +196,13 @@ ROUTES: list[Row] = [
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/files?filename=more.pdf"),
     Row("DELETE", D + "/files/<file_id>", api("deposit", 403, other=404, owner=204, admin=204),
         lambda w, c: "/api/v1/deposits/{}/files/{}".format(*w.fresh_file())),
-    Row("GET", "/api/v1/reviews", api("review", 200, allowed=("approver_in", "approver_out",
-                                                             "manager", "admin")),
+    Row("GET", "/api/v1/reviews", api("review", 200, allowed=REVIEWERS),
         lambda w, c: "/api/v1/reviews"),
     Row("POST", "/api/v1/reviews/<deposit_id>/actions/<action>",
-        api("review", 200, allowed=("approver_in", "approver_out", "manager", "admin"),
-            approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/actions/claim",
+        api("review", 200, allowed=REVIEWERS, approver_out=403, approver_own=403),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/actions/claim",
         body=lambda w, c: {}, after=_release),
-    Row("GET", "/api/v1/reasons", api("review", 200, allowed=("approver_in", "approver_out",
-                                                             "manager", "admin")),
+    Row("GET", "/api/v1/reasons", api("review", 200, allowed=REVIEWERS),
         lambda w, c: "/api/v1/reasons"),
     Row("GET", "/api/v1/items/<item_id>", everyone(200),
         lambda w, c: f"/api/v1/items/{w.ids['item']}"),
@@ -195,7 +211,8 @@ ROUTES: list[Row] = [
     # a file of a deposit not yet published is reachable by no one, through any item
     Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(404),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['unpublished_file']}"),
-    # --- REST API: letters, tus uploads ---
+    # --- REST API: letters, quota, tus uploads ---
+    Row("GET", "/api/v1/quota", api("deposit", 200), lambda w, c: "/api/v1/quota"),
     Row("GET", D + "/letters", api("deposit", 200, other=404),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/letters"),
     Row("POST", D + "/uploads", api("deposit", 403, other=404, owner=201, admin=201),
@@ -214,30 +231,30 @@ ROUTES: list[Row] = [
         lambda w, c: "/api/v1/reviews/queue"),
     Row("GET", "/api/v1/reviews/<deposit_id>",
         api("review", 200, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.ids['review']}"),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}"),
     Row("POST", "/api/v1/reviews/bulk", api("review", 422, allowed=REVIEWERS),
         lambda w, c: "/api/v1/reviews/bulk", body=lambda w, c: {}),
     Row("GET", "/api/v1/reviews/<deposit_id>/colleagues",
         api("review", 200, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/colleagues"),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/colleagues"),
     Row("GET", "/api/v1/reviews/<deposit_id>/notes",
         api("review", 200, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/notes"),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/notes"),
     Row("POST", "/api/v1/reviews/<deposit_id>/notes",
-        api("review", 201, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/notes",
+        api("review", 201, allowed=REVIEWERS, approver_out=403, approver_own=403),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/notes",
         body=lambda w, c: {"text": f"A note from {c}."}),
     Row("PUT", "/api/v1/reviews/<deposit_id>/metadata",
-        api("review", 200, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/metadata",
+        api("review", 200, allowed=REVIEWERS, approver_out=403, approver_own=403),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/metadata",
         body=lambda w, c: {"metadata": THESIS}, after=_release),
     Row("POST", "/api/v1/reviews/<deposit_id>/letter-preview",
-        api("review", 200, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/letter-preview",
+        api("review", 200, allowed=REVIEWERS, approver_out=403, approver_own=403),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/letter-preview",
         body=lambda w, c: {"decision": "approve"}),
     Row("GET", "/api/v1/reviews/<deposit_id>/files/<file_id>",
         api("review", 200, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.ids['review']}/files/{w.ids['review_file']}"),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/files/{w.review_file(c)}"),
     Row("PUT", "/api/v1/reasons/<kind>/<code>", api("manage", 422, allowed=MANAGERS),
         lambda w, c: "/api/v1/reasons/decline/matrix", body=lambda w, c: {}),
     Row("DELETE", "/api/v1/reasons/<kind>/<code>", api("manage", 404, allowed=MANAGERS),
@@ -247,6 +264,10 @@ ROUTES: list[Row] = [
         lambda w, c: "/api/v1/staff/patrons?q=sam"),
     Row("GET", "/api/v1/staff/deposits", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/staff/deposits"),
+    # reactivating an active account changes nothing, so every caller may try it
+    Row("PATCH", "/api/v1/staff/accounts/<user_id>", api("manage", 200, allowed=("admin",)),
+        lambda w, c: f"/api/v1/staff/accounts/{w.account_id('faculty')}",
+        body=lambda w, c: {"active": True}),
     Row("GET", "/api/v1/staff/statistics", api(STAFF_SCOPES, 200, allowed=STAFFISH),
         lambda w, c: "/api/v1/staff/statistics"),
     # --- REST API: inventory ---
@@ -336,6 +357,10 @@ ROUTES: list[Row] = [
     Row("POST", "/staff/tokens/<token_id>/revoke", page(302, allowed=("admin",), post=True),
         lambda w, c: f"/staff/tokens/{w.fresh_token_of('faculty')}/revoke",
         body=lambda w, c: {}, form=True),
+    Row("GET", "/staff/accounts", page(200, allowed=("admin",)), lambda w, c: "/staff/accounts"),
+    Row("POST", "/staff/accounts/<user_id>", page(302, allowed=("admin",), post=True),
+        lambda w, c: f"/staff/accounts/{w.account_id('faculty')}",
+        body=lambda w, c: {"active": "true"}, form=True),
     Row("GET", "/staff/dashboard", page(200, allowed=STAFFISH), lambda w, c: "/staff/dashboard"),
     Row("GET", "/staff/deposits", page(200, allowed=STAFFISH), lambda w, c: "/staff/deposits"),
     Row("GET", "/staff/mediated", page(200, allowed=("staff", "admin")),
@@ -347,25 +372,25 @@ ROUTES: list[Row] = [
     Row("POST", "/staff/queue/bulk", page(302, allowed=REVIEWERS, post=True),
         lambda w, c: "/staff/queue/bulk", body=lambda w, c: {}, form=True),
     Row("GET", "/staff/reviews/<deposit_id>", page(200, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/staff/reviews/{w.ids['review']}"),
+        lambda w, c: f"/staff/reviews/{w.review(c)}"),
     Row("GET", "/staff/reviews/<deposit_id>/files/<file_id>",
         page(200, allowed=REVIEWERS, approver_out=403),
-        lambda w, c: f"/staff/reviews/{w.ids['review']}/files/{w.ids['review_file']}"),
+        lambda w, c: f"/staff/reviews/{w.review(c)}/files/{w.review_file(c)}"),
     Row("POST", "/staff/reviews/<deposit_id>/task",
-        page(302, allowed=REVIEWERS, approver_out=403, post=True),
-        lambda w, c: f"/staff/reviews/{w.ids['review']}/task",
+        page(302, allowed=REVIEWERS, approver_out=403, approver_own=403, post=True),
+        lambda w, c: f"/staff/reviews/{w.review(c)}/task",
         body=lambda w, c: {"action": "claim"}, form=True, after=_release),
     Row("POST", "/staff/reviews/<deposit_id>/notes",
-        page(302, allowed=REVIEWERS, approver_out=403, post=True),
-        lambda w, c: f"/staff/reviews/{w.ids['review']}/notes",
+        page(302, allowed=REVIEWERS, approver_out=403, approver_own=403, post=True),
+        lambda w, c: f"/staff/reviews/{w.review(c)}/notes",
         body=lambda w, c: {"text": f"A note from {c}."}, form=True),
     Row("POST", "/staff/reviews/<deposit_id>/metadata",
-        page(422, allowed=REVIEWERS, approver_out=403, post=True),
-        lambda w, c: f"/staff/reviews/{w.ids['review']}/metadata",
+        page(422, allowed=REVIEWERS, approver_out=403, approver_own=403, post=True),
+        lambda w, c: f"/staff/reviews/{w.review(c)}/metadata",
         body=lambda w, c: {}, form=True),
     Row("POST", "/staff/reviews/<deposit_id>/decision",
-        page(200, allowed=REVIEWERS, approver_out=403, post=True),
-        lambda w, c: f"/staff/reviews/{w.ids['review']}/decision",
+        page(200, allowed=REVIEWERS, approver_out=403, approver_own=403, post=True),
+        lambda w, c: f"/staff/reviews/{w.review(c)}/decision",
         body=lambda w, c: {"decision": "approve"}, form=True),  # the first step: the letter
     Row("GET", "/staff/reasons", page(200, allowed=MANAGERS), lambda w, c: "/staff/reasons"),
     Row("POST", "/staff/reasons", page(422, allowed=MANAGERS, post=True),
@@ -401,7 +426,8 @@ ROUTES: list[Row] = [
     # --- operations ---
     Row("GET", "/healthz", everyone(200), lambda w, c: "/healthz"),
     Row("GET", "/readyz", everyone(200), lambda w, c: "/readyz"),
-    Row("GET", "/metrics", everyone(200), lambda w, c: "/metrics"),
+    # Prometheus's own token opens it (tests/e2e/test_gateway.py), no caller's
+    Row("GET", "/metrics", everyone(401), lambda w, c: "/metrics"),
     Row("GET", "/static/<path:filename>", everyone(200), lambda w, c: "/static/lodge.css"),
 ]
 
@@ -449,6 +475,9 @@ def world(lodge_system):
     with Session(engine) as db, db.begin():
         identity.create_user(db, "outsider", "Olive Outsider", "outsider@example.edu", "demo",
                              ["elsewhere"], ["approver"], enforce_policy=False)
+        identity.create_user(db, "selfreviewer", "Sasha Selfreviewer",
+                             "selfreviewer@example.edu", "demo", ["approvers"], ["approver"],
+                             enforce_policy=False)
     engine.dispose()
     w = World(lodge_system)
     for caller in ("anonymous",) + USERS:
@@ -472,7 +501,12 @@ def world(lodge_system):
     w.ids["identifier"] = item["identifier"]
     w.ids["upload"] = w.fresh_upload()[1]
     w.ids["unpublished_file"] = w.fresh_file()[1]
+    own = lodge_system.client("selfreviewer")
+    w.ids["own_review"] = own.create_deposit("thesis", THESIS)["id"]
+    w.ids["own_review_file"] = own.upload(w.ids["own_review"], "own.pdf", PDF)["id"]
+    own.submit(w.ids["own_review"])
     lodge_system.wait_for_status(owner, review, "in_review")
+    lodge_system.wait_for_status(own, w.ids["own_review"], "in_review")
     return w
 
 

@@ -141,7 +141,12 @@ def test_every_response_carries_the_security_headers(lodge_system):
 def test_health_readiness_and_metrics(lodge_system):
     assert requests.get(f"{lodge_system.base_url}/healthz", timeout=30).json() == {"status": "ok"}
     assert requests.get(f"{lodge_system.base_url}/readyz", timeout=30).json() == {"status": "ready"}
-    metrics = requests.get(f"{lodge_system.base_url}/metrics", timeout=30).text
+    metrics_url = f"{lodge_system.base_url}/metrics"
+    assert requests.get(metrics_url, timeout=30).status_code == 401
+    assert requests.get(metrics_url, timeout=30,
+                        headers={"Authorization": "Bearer lodge_not-it"}).status_code == 401
+    metrics = requests.get(metrics_url, timeout=30, headers={
+        "Authorization": f"Bearer {lodge_system.env['LODGE_METRICS_TOKEN']}"}).text
     assert "lodge_http_requests_total" in metrics
 
 

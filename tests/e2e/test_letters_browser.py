@@ -193,3 +193,22 @@ def test_letters_reach_the_smtp_server_once_after_it_was_down(lodge, smtp):
     poll_until(lambda: sent_letters(manager, deposit["id"]) == 2, timeout=30,
                description="both letters marked sent")
     assert len([m for m in smtp.to(STUDENT_EMAIL) if title in m["Subject"]]) == 2
+
+
+def test_a_patron_is_told_by_letter_who_deposited_in_their_name(lodge, smtp):
+    staff = lodge.client("staff")
+    title = f"Deposited for you {uuid.uuid4().hex[:6]}"
+    deposit = staff.create_deposit("open-works", {
+        "title": title, "creators": [{"name": "Sam Student"}],
+        "abstract": "Brought to the library desk on paper.", "date": "2024-05-01"},
+        on_behalf_of="student")
+    staff.upload(deposit["id"], "work.pdf", PDF)
+    staff.submit(deposit["id"])
+    subject = f'A deposit was made for you: "{title}"'
+    [letter] = poll_until(lambda: letters_to(smtp, STUDENT_EMAIL, subject), timeout=120,
+                          description="the letter about a deposit made in the patron's name")
+    text = letter.get_body(("plain",)).get_content()
+    assert f'Robin Staff deposited "{title}" on your behalf' in text
+    assert f"/deposits/{deposit['id']}" in text
+    # the mediator gets no copy: the letter is the patron's
+    assert not [m for m in smtp.to("staff@example.edu") if title in m["Subject"]]

@@ -329,3 +329,33 @@ def test_protocol_errors_have_their_codes(oai_system, harvestable, params, code)
         assert dict(request_element.attrib) == {}  # the base URL only, as the spec says
     else:
         assert request_element.get("verb") == params["verb"]
+
+
+def test_a_stored_record_with_characters_xml_cannot_carry_is_cleaned_as_it_is_harvested(
+        oai_system, harvestable):
+    """A record stored before the text rule held (straight into the table here) is cleaned
+    as it is serialised: every page of a full harvest stays well-formed and valid."""
+    moment = DIRECT_START - timedelta(days=30)
+    inventory = Database(oai_system.database_urls["inventory"], "inventory")
+    with inventory.unit_of_work() as uow:
+        uow.session.add(Item(
+            id="badchars0001", identifier="ark:/99999/bad-chars", deposit_id="bad-deposit",
+            revision=1, collection_id="theses", access="open",
+            record={"title": ["Tides\x0b of \x01the\ufffe sea"], "creator": ["A.\x1b Author"],
+                    "date": ["2025"]},
+            creators=[{"name": "A.\x1b Author", "orcid": None}], created_at=moment,
+            datestamp=moment))
+    try:
+        for prefix in ("oai_dc", "datacite"):
+            sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
+            records = list(sickle.ListRecords(metadataPrefix=prefix))
+            assert len(records) == DIRECT + 3
+            [bad] = [r for r in records if r.header.identifier.endswith("bad-chars")]
+            assert "Tides of the sea" in bad.raw and "A. Author" in bad.raw
+        page = requests.get(f"{oai_system.base_url}/items/badchars0001", timeout=60)
+        assert page.status_code == 200 and "Tides of the sea" in page.text
+        assert "\x0b" not in page.text and "\x1b" not in page.text
+    finally:
+        with inventory.unit_of_work() as uow:
+            uow.session.execute(text("DELETE FROM items WHERE id = 'badchars0001'"))
+        inventory.dispose()

@@ -163,3 +163,42 @@ def test_inactive_profiles_are_hidden_from_patrons_but_not_from_managers(lodge_s
     assert profile_id in [p["id"] for p in everything]
     assert profile_id not in [p["id"] for p in
                               expect(manager.get(f"{API}/profiles"), 200)["items"]]
+
+
+def test_a_profile_names_who_may_deposit_with_it_for_a_patron(lodge_system, manager):
+    """Deposits for a patron skip approval: an inactive or group-restricted profile allows
+    them only for the staff roles or groups it names; an active open one, the staff role."""
+    staff = lodge_system.client("staff")
+    retired, restricted, opened = unique_id("retired"), unique_id("restricted"), unique_id("open")
+    expect(manager.post(f"{API}/profiles", json=body(retired, active=False)), 201)
+    expect(manager.post(f"{API}/profiles", json=body(restricted, allowed_groups=["faculty"])),
+           201)
+    created = expect(manager.post(f"{API}/profiles", json=body(opened)), 201)
+    assert created["mediators"] is None
+    for profile_id in (retired, restricted):
+        refused = staff.post(f"{API}/deposits", json={
+            "profile_id": profile_id, "metadata": {}, "on_behalf_of": "student"})
+        assert expect(refused, 403)["error"]["fields"] == {
+            "profile_id": ["does not name you among its mediators"]}
+    offered = {p["id"] for p in expect(staff.get(f"{API}/profiles", params={"mediated": "true"}),
+                                       200)["items"]}
+    assert opened in offered and not offered & {retired, restricted}
+    assert expect(lodge_system.client("student").get(
+        f"{API}/profiles", params={"mediated": "true"}), 200)["items"] == []
+    made = expect(staff.post(f"{API}/deposits", json={
+        "profile_id": opened, "metadata": {}, "on_behalf_of": "student"}), 201)
+    assert made["mediated_by"]["name"] == "Robin Staff"
+    # naming the staff member's group opens the retired profile to them
+    named = expect(manager.put(f"{API}/profiles/{retired}", json=definition_of(body(
+        retired, active=False, mediators={"groups": ["library"]}))), 200)
+    assert named["mediators"] == {"roles": [], "groups": ["library"]}
+    expect(staff.post(f"{API}/deposits", json={
+        "profile_id": retired, "metadata": {}, "on_behalf_of": "student"}), 201)
+    # hostile values are refused per field, nothing is saved
+    for mediators, field in (({"roles": ["patron"]}, "roles"), ({"groups": ["x" * 201]}, "groups"),
+                             ({"roles": "staff"}, "roles"), ({"groups": [{"$ne": 1}]}, "groups"),
+                             ({"everyone": True}, "everyone")):
+        error = expect(manager.put(f"{API}/profiles/{retired}", json=definition_of(body(
+            retired, mediators=mediators))), 422)["error"]
+        assert field in str(error["fields"]), (mediators, error)
+    assert expect(manager.get(f"{API}/profiles/{retired}"), 200)["version"] == 2

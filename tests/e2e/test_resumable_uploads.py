@@ -247,3 +247,64 @@ def test_unsafe_names_in_upload_metadata_are_sanitised(lodge_system, name):
     expect(patch(student, url, 0, data), 204)
     kept = expect(student.get(url), 200)["file"]["filename"]
     assert kept in ("passwd.pdf", "report.pdf")
+
+
+def test_head_echoes_the_metadata_and_options_tell_the_limit_and_the_algorithms(lodge_system):
+    student = lodge_system.client("student")
+    deposit = student.create_deposit("thesis", THESIS)
+    url = create_upload(student, deposit["id"], 4000, filename="thesis.pdf", note="Grüße")
+    head = student.head(url, headers=TUS)
+    assert head.headers["Upload-Metadata"] == metadata(filename="thesis.pdf", note="Grüße")
+    options = student.options(uploads_url(student, deposit["id"]))
+    assert options.status_code == 204 and options.headers["Tus-Version"] == "1.0.0"
+    assert options.headers["Tus-Max-Size"] == str(500 * MiB)  # the thesis profile's limit
+    # anyone may discover the protocol; the limit is told to whoever may upload here
+    anonymous = lodge_system.client().options(uploads_url(student, deposit["id"]))
+    assert anonymous.status_code == 204 and "Tus-Max-Size" not in anonymous.headers
+    # every algorithm advertised is accepted for a chunk, any other is a 400
+    data, offset = pdf_bytes(4000), 0
+    for algorithm in options.headers["Tus-Checksum-Algorithm"].split(","):
+        chunk = data[offset:offset + 1000]
+        digest = base64.b64encode(hashlib.new(algorithm, chunk).digest()).decode()
+        expect(patch(student, url, offset, chunk, **{"Upload-Checksum": f"{algorithm} {digest}"}),
+               204)
+        offset += len(chunk)
+    unsupported = patch(student, url, offset, data[offset:],
+                        **{"Upload-Checksum": "crc32 AAAAAA=="})
+    assert expect(unsupported, 400)["error"]["fields"] == {
+        "Upload-Checksum": ["use one of sha1, sha256, md5"]}
+    assert offset_of(student, url) == offset
+
+
+def test_a_client_that_can_only_post_sends_patch_and_delete_as_overrides(lodge_system):
+    student = lodge_system.client("student")
+    deposit = student.create_deposit("open-works", OPEN_WORK)
+    data = pdf_bytes(1000)
+    url = create_upload(student, deposit["id"], len(data), filename="a.pdf")
+    sent = student.post(url, data=data[:600], headers={
+        **TUS, "X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0",
+        "Content-Type": "application/offset+octet-stream"})
+    expect(sent, 204)
+    assert sent.headers["Upload-Offset"] == "600" and offset_of(student, url) == 600
+    for other in ("GET", "PUT", "POST", "x" * 5000):  # nothing else is overridden
+        refused = student.post(url, headers={**TUS, "X-HTTP-Method-Override": other})
+        assert expect(refused, 405)["error"]["code"] == "method_not_allowed"
+    stranger = lodge_system.client("faculty")
+    stolen = stranger.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"})
+    assert stolen.status_code == 404
+    expect(student.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"}), 204)
+    assert student.head(url, headers=TUS).status_code == 404
+    # only an upload's URL takes an override
+    other = student.post(student.api(f"deposits/{deposit['id']}/actions/submit"), json={},
+                         headers={"X-HTTP-Method-Override": "DELETE"})
+    assert other.status_code != 405  # it stayed a POST (that path has no DELETE)
+
+
+def test_requests_without_credentials_get_401_not_a_csrf_error(lodge_system):
+    anonymous = lodge_system.client()
+    deposit = lodge_system.client("student").create_deposit("open-works", OPEN_WORK)
+    for response in (
+            anonymous.post(uploads_url(anonymous, deposit["id"]), headers={
+                **TUS, "Upload-Length": "10", "Upload-Metadata": metadata(filename="a.pdf")}),
+            anonymous.post(anonymous.api("deposits"), json={"profile_id": "thesis"})):
+        assert expect(response, 401)["error"]["code"] == "unauthorized"

@@ -144,3 +144,20 @@ def test_manager_edits_the_reason_tables(lodge_system, page):
     page.locator("[data-kind=decline] tr[data-code=plagiarism]").get_by_role(
         "button", name="Remove").click()
     see(page.locator("[data-kind=decline] tr[data-code=plagiarism]")).to_have_count(0)
+
+
+def test_an_approvers_own_deposit_shows_in_the_queue_without_decide_controls(lodge_system, page):
+    depositing, colleague = lodge_system.client("approver2"), lodge_system.client("approver")
+    deposit = thesis_in_review(lodge_system, depositing, colleague, "browser own deposit",
+                               files=False)
+    sign_in_with(page, lodge_system, "approver2")
+    page.goto("/staff/queue?tab=unassigned&sort=newest")
+    row = page.locator("tr", has=page.get_by_role("link", name=deposit["title"]))
+    see(row.locator(".own-badge")).to_have_text("your own deposit")
+    see(row.get_by_role("checkbox")).to_have_count(0)
+    screenshot(page, "review-06-own-deposit-in-queue")
+    row.get_by_role("link", name=deposit["title"]).click()
+    see(page.locator(".own-deposit")).to_contain_text("A colleague reviews and decides on it.")
+    see(page.get_by_role("button", name="Claim")).to_have_count(0)
+    see(page.get_by_role("button", name="Preview the letter")).to_have_count(0)
+    see(page.locator("#notes")).to_have_count(0)

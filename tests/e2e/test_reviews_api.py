@@ -4,12 +4,16 @@ edits, letter previews, reason tables and who may do what."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import uuid
 
 import pytest
+from kombu import Connection, Queue
+from nameko.standalone.events import get_event_exchange
 
 from tests.e2e.test_lifecycles import (API, assert_error, make_thesis_in_review, pdf_bytes,
                                        statuses, thesis_metadata, unique_title, wait_for_review)
-from tests.support.system import expect, signed_in
+from tests.support.system import csrf_token, expect, signed_in
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +73,52 @@ def test_queue_tabs_count_claims_and_filter(lodge_system, student, approver, app
     assert_error(action(approver, second["id"], "release"), 403)
     task = expect(action(approver, first["id"], "release"), 200)
     assert task["state"] == "open" and task["assignee"] is None
+
+
+@contextlib.contextmanager
+def checks_held(lodge_system):
+    """Validation hears of no submitted deposit during the block: its queue is unbound and
+    what it would have received waits in a queue of the test's, handed over afterwards."""
+    exchange = get_event_exchange("intake")
+    with Connection(lodge_system.amqp_uri) as connection:
+        channel = connection.default_channel
+        validation = Queue("evt-intake-deposit_submitted--validation.on_deposit_submitted",
+                           exchange=exchange, routing_key="deposit_submitted").bind(channel)
+        held = Queue(f"test-held-{uuid.uuid4().hex}", exchange=exchange,
+                     routing_key="deposit_submitted").bind(channel)
+        held.declare()
+        validation.unbind_from(exchange, "deposit_submitted")
+        try:
+            yield
+        finally:
+            validation.bind_to(exchange, "deposit_submitted")
+            while (message := held.get(no_ack=True)) is not None:
+                connection.Producer(channel).publish(
+                    message.body, exchange="", routing_key=validation.name, serializer=None,
+                    headers=message.headers, content_type=message.content_type,
+                    content_encoding=message.content_encoding)
+            held.delete()
+
+
+def test_a_deposit_still_being_checked_cannot_be_decided_yet(lodge_system, student, approver):
+    title = unique_title("still checking")
+    deposit = student.create_deposit("thesis", thesis_metadata(title))
+    student.upload(deposit["id"], "thesis.pdf", pdf_bytes(title))
+    with checks_held(lodge_system):
+        student.submit(deposit["id"])
+        assert student.deposit(deposit["id"])["status"] == "submitted"
+        error = assert_error(action(approver, deposit["id"], "approve"), 409)
+        assert "checks are still running" in error["message"]
+        assert error["fields"] == {"status": ["submitted"]}
+        assert_error(action(approver, deposit["id"], "claim"), 409)
+        bulk = expect(approver.post(f"{API}/reviews/bulk", json={
+            "deposit_ids": [deposit["id"]], "decision": "approve"}), 200)
+        assert [(r["status"], r["code"]) for r in bulk["results"]] == [(409, "conflict")]
+        # a deposit that does not exist is still not found
+        assert_error(action(approver, uuid.uuid4().hex, "approve"), 404)
+    lodge_system.wait_for_status(student, deposit["id"], "in_review", timeout=60)
+    wait_for_review(approver, deposit["id"], revision=1)
+    assert expect(action(approver, deposit["id"], "approve"), 200)["state"] == "decided"
 
 
 def test_two_approvers_approving_at_once_one_wins(lodge_system, student, approver, approver2):
@@ -255,6 +305,50 @@ def test_approvers_outside_the_profiles_groups_get_403(lodge_system, student, ap
         "deposit_ids": [deposit["id"]], "decision": "approve"}), 200)
     assert result["results"][0]["status"] == 403
     assert student.deposit(deposit["id"])["status"] == "in_review"
+
+
+def test_nobody_decides_on_their_own_deposit(lodge_system, student, approver, approver2):
+    """approver2 deposits a thesis in their own approver group: they see it in the queue
+    as their own, and every action on it is 403 (in bulk, for that deposit only); a
+    colleague decides as usual."""
+    own = make_thesis_in_review(lodge_system, approver2, approver, "own deposit")
+    theirs = in_review(lodge_system, student, approver, "not their own")
+    wait_for_review(approver2, own["id"], revision=1)
+    queue = expect(approver2.get(f"{API}/reviews/queue", params={
+        "per_page": 100, "sort": "newest"}), 200)
+    flags = {t["deposit_id"]: t["own_deposit"] for t in queue["items"]}
+    assert flags[own["id"]] is True and flags[theirs["id"]] is False
+    for name in ("claim", "approve", "decline", "return"):
+        error = assert_error(action(approver2, own["id"], name), 403, "forbidden")
+        assert error["message"] == ("This is your own deposit: a colleague must review and "
+                                    "decide on it.")
+        assert error["fields"] == {"deposit_id": ["is your own deposit"]}
+    assert_error(action(approver2, own["id"], "assign", assignee="approver"), 403)
+    assert_error(approver2.put(f"{API}/reviews/{own['id']}/metadata",
+                               json={"metadata": own["metadata"]}), 403)
+    assert_error(approver2.post(f"{API}/reviews/{own['id']}/notes", json={"text": "Fine"}), 403)
+    # a colleague may not hand it to them either
+    assert_error(action(approver, own["id"], "assign", assignee="approver2"), 422)
+    detail = expect(approver2.get(f"{API}/reviews/{own['id']}"), 200)
+    assert detail["may_decide"] is False and detail["task"]["own_deposit"] is True
+    result = expect(approver2.post(f"{API}/reviews/bulk", json={
+        "deposit_ids": [own["id"], theirs["id"]], "decision": "approve"}), 200)
+    assert [(r["deposit_id"], r["status"]) for r in result["results"]] == [
+        (own["id"], 403), (theirs["id"], 200)]
+    lodge_system.wait_for_status(student, theirs["id"], "archived")
+    assert approver.deposit(own["id"])["status"] == "in_review"
+    # the staff pages: no decision, not even its letter preview
+    browser = signed_in(lodge_system, "approver2")
+    page = browser.get(f"{lodge_system.base_url}/staff/reviews/{own['id']}")
+    assert page.status_code == 200 and "your own deposit" in page.text
+    assert 'value="claim"' not in page.text and 'name="decision"' not in page.text
+    token = csrf_token(page.text)
+    for path, data in (("decision", {"decision": "approve"}), ("task", {"action": "claim"})):
+        response = browser.post(f"{lodge_system.base_url}/staff/reviews/{own['id']}/{path}",
+                                data={"csrf_token": token, **data}, allow_redirects=False)
+        assert response.status_code == 403, (path, response.status_code)
+    expect(action(approver, own["id"], "approve"), 200)
+    lodge_system.wait_for_status(approver2, own["id"], "archived")
 
 
 def test_resubmission_shows_changes_since_the_return(lodge_system, student, approver):

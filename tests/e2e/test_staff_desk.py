@@ -64,6 +64,15 @@ def test_a_mediated_deposit_is_archived_without_approval_and_the_patron_gets_let
     poll_until(lambda: expected in [m["Subject"] for m in
                                     letters_to(lodge_system.mail_dir, "student@example.edu")],
                timeout=30, description="the archived letter to the student")
+    # the dashboard lists it with who made it, in the API and on the page
+    mediated = expect(staff.get("/api/v1/staff/statistics", params={"weeks": 4}), 200)["mediated"]
+    [listed] = [m for m in mediated["items"] if m["deposit_id"] == deposit["id"]]
+    assert (listed["title"], listed["depositor"]["name"], listed["mediated_by"]["name"],
+            listed["status"]) == (title, "Sam Student", "Robin Staff", "archived")
+    page = signed_in(lodge_system, "approver").get(
+        f"{lodge_system.base_url}/staff/dashboard?weeks=4", timeout=30)
+    row = next(line for line in page.text.split("<tr>") if title in line)
+    assert 'class="mediator">Robin Staff<' in row and "Sam Student" in row
 
 
 def test_only_staff_deposit_for_someone_else(lodge_system, approver, student):
@@ -178,3 +187,19 @@ def test_the_mediated_form_without_javascript_finds_the_patron_and_says_what_is_
     creators = next(f["key"] for f in COMMON_FIELDS if f.get("dc") == "creator")
     assert deposit["metadata"][creators] == [{"name": "Fran Faculty"}]
     assert deposit["metadata"]["date"] == date.today().isoformat()
+    # a profile that does not name staff among its mediators, sent by hand: refused, no deposit
+    manager = lodge_system.client("manager")
+    closed = f"closed-{uuid.uuid4().hex[:8]}"
+    expect(manager.post("/api/v1/profiles", json={
+        "id": closed, "name": closed, "active": False, "target_collection": "open-works",
+        "fields": COMMON_FIELDS, "approval": {"mode": "manual"}}), 201)
+    before = expect(staff.get("/api/v1/staff/deposits", params={"per_page": 1}), 200)["total"]
+    for forged in (closed, "no-such-profile", "x" * 5000, "thesis\x00"):
+        refused = browser.post(base + "/staff/mediated", timeout=30, allow_redirects=False,
+                               data={"csrf_token": token, "patron_id": faculty_id,
+                                     "profile_id": forged})
+        assert refused.status_code == 422, forged
+        # the page says so; a NUL is refused before it, by the gateway, naming the field
+        assert "Choose a profile." in refused.text or (
+            expect(refused, 422)["error"]["fields"] == {"profile_id": ["contains a NUL character"]})
+    assert expect(staff.get("/api/v1/staff/deposits", params={"per_page": 1}), 200)["total"] == before

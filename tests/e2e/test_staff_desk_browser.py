@@ -14,8 +14,9 @@ from tests.support.system import expect
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-def an_inactive_profile(lodge_system) -> str:
-    """A profile patrons can no longer use; staff may still deposit with it."""
+def an_inactive_profile(lodge_system, mediators: dict | None) -> str:
+    """A profile patrons can no longer use; staff may still deposit with it for a patron
+    if it names them among its mediators."""
     name = f"Retired reports {uuid.uuid4().hex[:6]}"
     manager = lodge_system.client("manager")
     profile = expect(manager.post("/api/v1/profiles", json={
@@ -23,13 +24,15 @@ def an_inactive_profile(lodge_system) -> str:
         "description": "Technical reports from before 2020.",
         "fields": [{"key": "title", "label": "Title", "type": "text", "required": True,
                     "dc": "title"}],
-        "approval": {"mode": "manual"}, "target_collection": "open-works"}), 201)
+        "approval": {"mode": "manual"}, "target_collection": "open-works",
+        "mediators": mediators}), 201)
     assert profile["active"] is False
     return name
 
 
 def test_staff_deposit_for_a_student_through_the_pages(page, lodge_system, tmp_path):
-    retired = an_inactive_profile(lodge_system)
+    retired = an_inactive_profile(lodge_system, {"roles": ["staff"]})
+    closed = an_inactive_profile(lodge_system, None)
     thesis = tmp_path / "heather-thesis.pdf"
     thesis.write_bytes(PDF)
     title = f"Heather on the moor {uuid.uuid4().hex[:6]}"
@@ -51,9 +54,10 @@ def test_staff_deposit_for_a_student_through_the_pages(page, lodge_system, tmp_p
     see(page.locator("#patron-chosen")).to_contain_text("Sam Student")
     see(page.get_by_role("status")).to_have_text("Depositing for Sam Student.")
 
-    # every profile, inactive ones marked
+    # the profiles that let staff deposit for a patron, inactive ones marked
     inactive = page.locator(".profile-choice", has_text=retired)
     see(inactive.locator(".badge")).to_have_text("inactive")
+    see(page.locator(".profile-choice", has_text=closed)).to_have_count(0)
     # other tests make profiles of their own, some named "Thesis …" too
     page.locator("input[name=profile_id][value=thesis]").check()
     screenshot(page, "20-mediated-deposit-form")

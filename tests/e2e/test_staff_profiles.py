@@ -375,3 +375,30 @@ def test_mistakes_are_summed_up_at_the_top_and_lead_to_their_inputs(lodge_system
     assert page.locator("#max_file_size_mb").get_attribute("aria-invalid") == "true"
     screenshot(page, "staff-profile-editor-errors")
     assert versions_of(manager_api, profile_id) == [1]
+
+
+def test_a_manager_names_who_may_deposit_for_a_patron_on_the_editor(lodge_system, manager,
+                                                                    manager_api):
+    profile_id = unique_id("mediated")
+    expect(manager_api.post(f"{API}/profiles", json=api_body(profile_id, active=False)), 201)
+    staff = lodge_system.client("staff")
+
+    def made_for_a_patron():
+        return staff.post(f"{API}/deposits", json={
+            "profile_id": profile_id, "metadata": {}, "on_behalf_of": "student"})
+
+    expect(made_for_a_patron(), 403)  # inactive and naming nobody
+    path = f"/staff/profiles/{profile_id}"
+    form = open_editor(manager, lodge_system, path)
+    assert form.get("mediator_roles") == "" and form.get("mediator_groups") == ""
+    form.set("mediator_roles", "patron")
+    refused = submit(manager, lodge_system, form)
+    assert refused.status_code == 422 and 'href="#mediator_roles"' in refused.text
+    assert "Name staff roles only" in refused.text
+    form = open_editor(manager, lodge_system, path)
+    form.set("mediator_groups", "library")
+    expect(submit(manager, lodge_system, form), 302)
+    assert expect(manager_api.get(f"{API}/profiles/{profile_id}"), 200)["mediators"] == {
+        "roles": [], "groups": ["library"]}
+    assert open_editor(manager, lodge_system, path).get("mediator_groups") == "library"
+    expect(made_for_a_patron(), 201)

@@ -1,6 +1,7 @@
 """Abuse of the upload endpoints (gateway and intake side): each case is refused or flagged
 with a clear JSON message, nothing lands outside the storage root, and no partial file is
-left visible. Content-based cases (polyglot, zip bomb, EICAR) belong to validation."""
+left visible. Content-based cases (polyglot, zip bomb, EICAR) belong to validation; one
+compression bomb goes the whole way here."""
 from __future__ import annotations
 
 import base64
@@ -9,6 +10,7 @@ import http.client
 import json
 from urllib.parse import urlsplit
 
+from tests.support import corpus
 from tests.support.system import expect
 
 OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],
@@ -157,3 +159,18 @@ def test_checksum_mismatches_keep_nothing(lodge_system):
                            headers={"Digest": "sha-256=not base64!"})
     assert expect(garbled, 422)["error"]["fields"] == {"sha256": ["is not base64"]}
     assert_nothing_new(lodge_system, before, deposit["id"], student)
+
+
+def test_a_compression_bomb_is_flagged_at_upload_and_returned_after_submit(lodge_system):
+    student = lodge_system.client("student")
+    deposit = student.create_deposit("open-works", OPEN_WORK)  # approved automatically
+    bomb = corpus.compressed_zeros("gz", 200 * corpus.MiB)  # 204 KB holding 200 MiB
+    created = student.upload(deposit["id"], "levels.csv.gz", bomb)
+    flagged = [c for c in created["precheck"]["checks"] if not c["passed"]]
+    assert [c["code"] for c in flagged] == ["archive_bomb"]
+    assert "zip bombs" in flagged[0]["message"]
+    student.submit(deposit["id"])
+    returned = lodge_system.wait_for_status(student, deposit["id"], "returned", timeout=90)
+    [report] = returned["validation_report"]["files"]
+    assert {c["check"]: c["code"] for c in report["checks"] if not c["passed"]} \
+        == {"archive": "archive_bomb"}

@@ -23,6 +23,19 @@ def test_openapi_document_is_valid_and_covers_the_design_paths():
     assert error["required"] == ["error"]
 
 
+def test_every_post_takes_an_idempotency_key(gateway_app):
+    document = openapi_document()
+    posts = {path: operations["post"] for path, operations in document["paths"].items()
+             if "post" in operations}
+    routes = {rule.rule for rule in gateway_app.url_map.iter_rules()
+              if "POST" in rule.methods and rule.rule.startswith("/api/")}
+    assert len(posts) == len(routes)  # the API's POSTs, every one described
+    for path, post in posts.items():
+        keys = [p for p in post["parameters"] if p["name"] == "Idempotency-Key"]
+        assert keys and keys[0]["in"] == "header" and not keys[0]["required"], path
+        assert {"409", "422"} <= set(post["responses"]), path
+
+
 def test_lodge_run_fails_at_once_without_rabbitmq(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "lodge", "run"], capture_output=True, text=True, timeout=60,

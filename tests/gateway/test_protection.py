@@ -73,7 +73,7 @@ def test_the_repository_holds_no_secrets():
     assert not found, found
 
 
-def test_nul_characters_are_a_client_error_before_any_service_sees_them(gateway_app):
+def test_refused_characters_are_a_client_error_before_any_service_sees_them(gateway_app):
     client = gateway_app.test_client()
     with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
         from sqlalchemy import select
@@ -81,15 +81,18 @@ def test_nul_characters_are_a_client_error_before_any_service_sees_them(gateway_
         from gateway import identity
         from gateway.models import User
         token = identity.issue_token(uow.session, uow.session.scalar(
-            select(User).where(User.username == "pat")))
+            select(User).where(User.username == "pat")), days=1, max_days=1)
     bearer = {"Authorization": f"Bearer {token}"}
     body = client.post("/api/v1/deposits", headers=bearer,
-                       json={"profile_id": "x", "metadata": {"title": "a\x00b",
-                                                             "creators": [{"name": "\x00"}]}})
+                       json={"profile_id": "x", "metadata": {
+                           "title": "a\x00b", "creators": [{"name": "\x0b"}],
+                           "keywords": ["\u2066"], "abstract\x0c": "x"}})
     assert body.status_code == 422
     assert body.get_json()["error"]["fields"] == {
-        "metadata.title": ["contains a NUL character"],
-        "metadata.creators[0].name": ["contains a NUL character"]}
+        "metadata.title": ["contains a character XML cannot carry (U+0000)"],
+        "metadata.creators[0].name": ["contains a character XML cannot carry (U+000B)"],
+        "metadata.keywords[0]": ["contains a bidirectional override (U+2066)"],
+        "metadata.abstract\x0c": ["its name contains a character XML cannot carry (U+000C)"]}
     query = client.get("/api/v1/deposits?status=a%00", headers=bearer)
     assert query.status_code == 422 and "status" in query.get_json()["error"]["fields"]
     path = client.get("/api/v1/deposits/abc%00def", headers=bearer)
@@ -110,3 +113,14 @@ def test_a_malformed_multipart_body_is_a_client_error():
     with pytest.raises(InvalidInput) as refused:
         upload.open()
     assert refused.value.fields == {"file": ["malformed multipart body"]}
+
+
+def test_a_display_name_from_oidc_claims_is_cleaned_to_one_line(gateway_app):
+    """The identity provider's words cannot be refused, so what the text rule refuses is
+    dropped: a line break or a bidirectional override never reaches a letter header."""
+    from gateway.identity import ClaimMapping, provision_oidc_user
+    with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
+        user = provision_oidc_user(uow.session, "https://idp.example", {
+            "sub": "s1", "name": "Jo\r\nBcc: all@example.edu\u202e\x0b", "email": "jo@x.edu\n",
+            "preferred_username": "jo"}, ClaimMapping())
+        assert (user.name, user.email) == ("Jo Bcc: all@example.edu", "jo@x.edu")

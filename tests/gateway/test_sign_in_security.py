@@ -72,6 +72,57 @@ def test_failed_sign_ins_are_limited_per_address(gateway_app):
     assert sign_in(client, "pat", PASSWORD, address="10.9.9.8").status_code == 302
 
 
+def test_behind_trusted_proxies_the_limit_counts_each_client_not_the_proxy(gateway_app,
+                                                                           lodge_env):
+    lodge_env.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
+    from services.common.config import get_settings
+    get_settings.cache_clear()
+    client = gateway_app.test_client()
+
+    def through_ingress(username, password, forwarded_for):
+        token = page_csrf(client)
+        return client.post("/login", data={"username": username, "password": password,
+                                           "csrf_token": token},
+                           headers={"X-Forwarded-For": forwarded_for},
+                           environ_base={"REMOTE_ADDR": "10.0.0.1"})
+
+    for attempt in range(identity.MAX_FAILURES_PER_ADDRESS):
+        # one guesser behind the ingress; a forged hop on the left changes nothing
+        through_ingress(f"guess{attempt}", "wrong", f"192.0.2.{attempt}, 198.51.100.66")
+    assert through_ingress("pat", PASSWORD, "198.51.100.66").status_code == 429
+    # everyone else behind the same ingress still signs in
+    assert through_ingress("pat", PASSWORD, "198.51.100.7").status_code == 302
+    # a client that is not a trusted proxy cannot pick its address with the header
+    direct = gateway_app.test_client()
+    token = page_csrf(direct)
+    spoofed = direct.post("/login", data={"username": "ada", "password": PASSWORD,
+                                          "csrf_token": token},
+                          headers={"X-Forwarded-For": "198.51.100.7"},
+                          environ_base={"REMOTE_ADDR": "198.51.100.66"})
+    assert spoofed.status_code == 429
+
+
+def test_parallel_wrong_passwords_never_pass_the_limit_together(gateway_app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.models import FailedSignIn
+    tries = identity.MAX_FAILURES_PER_ACCOUNT + 7
+    # old failures every attempt sweeps away as it goes: sweeping must not make them wait
+    with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
+        long_ago = identity._now() - 2 * identity.FAILURE_WINDOW
+        uow.session.add_all(FailedSignIn(key=f"address:10.5.0.{n}", at=long_ago)
+                            for n in range(200))
+
+    def guess(attempt):
+        return sign_in(gateway_app.test_client(), "pat", "wrong",
+                       address=f"10.4.0.{attempt}").status_code
+
+    with ThreadPoolExecutor(tries) as pool:
+        statuses = list(pool.map(guess, range(tries)))
+    assert statuses.count(401) == identity.MAX_FAILURES_PER_ACCOUNT
+    assert statuses.count(429) == tries - identity.MAX_FAILURES_PER_ACCOUNT, statuses
+
+
 def test_a_good_sign_in_clears_the_accounts_failures(gateway_app):
     client = gateway_app.test_client()
     for _ in range(identity.MAX_FAILURES_PER_ACCOUNT - 1):

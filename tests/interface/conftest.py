@@ -3,6 +3,7 @@ import pytest
 from kombu import Connection
 
 from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from lodge.topology import declare
 from services.common.contracts import ProfileDefinitionSchema
 from services.common.db import Database
 from services.common.migrations import upgrade
@@ -11,7 +12,9 @@ from services.intake.deposits import save_profile
 
 @pytest.fixture
 def broker(rabbit_vhost, lodge_env):
-    """Settings and nameko config pointing at this test's vhost, with quick retries."""
+    """Settings and nameko config pointing at this test's vhost, with quick retries, and
+    the topology `lodge migrate` declares (services declare no shared exchange)."""
+    declare(rabbit_vhost)
     lodge_env.setenv("LODGE_AMQP_URI", rabbit_vhost)
     lodge_env.setenv("LODGE_HANDLER_MAX_ATTEMPTS", "3")
     lodge_env.setenv("LODGE_HANDLER_RETRY_DELAY_MS", "50")

@@ -1,15 +1,19 @@
 """The gateway's pool of RPC clients on real RabbitMQ: replies come back on one kept
 connection, and a connection the broker closed is replaced without losing the reply."""
+import threading
 import time
 from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 
-from gateway.rpc import RpcPool
+from nameko.exceptions import RpcTimeout
+
+from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, RpcPool
+from services.common.config import get_settings
 from services.intake.service import IntakeService
-from tests.services.conftest import STUDENT
-from tests.support.system import RABBIT_API, RABBIT_AUTH
+from tests.services.conftest import STUDENT, THESIS_METADATA
+from tests.support.system import RABBIT_API, RABBIT_AUTH, close_broker_connections
 
 
 def management(path: str):
@@ -77,3 +81,56 @@ def test_a_connection_the_broker_closed_is_replaced_without_losing_the_reply(poo
     with pool.client() as services:
         assert profile_ids(services) == ["thesis"]
     reply_consumer_connection(vhost, other_than=kept)  # a new connection took over the replies
+
+
+def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
+        container_factory, broker, intake_db, monkeypatch):
+    """No request is sent twice: the broker keeps closing the gateway's connections (between
+    calls and in the middle of them) while deposits are made. A call whose request broke
+    on the way waits for its reply; one that never arrived answers 'unavailable' (503), and
+    the client sends it again."""
+    monkeypatch.setenv("LODGE_QUOTA_DRAFTS", "100000")  # one student makes them all
+    get_settings.cache_clear()
+    container_factory(IntakeService, broker).start()
+    pool = RpcPool(broker["AMQP_URI"], size=2, timeout=5)
+    vhost = urlsplit(broker["AMQP_URI"]).path.lstrip("/")
+    stop, closed = threading.Event(), []
+
+    def drop_connections():
+        while not stop.is_set():
+            closed.append(close_broker_connections(vhost, CONNECTION_NAME,
+                                                  "test: the broker drops the gateway"))
+            stop.wait(0.05)
+
+    dropper = threading.Thread(target=drop_connections)
+    dropper.start()
+    titles, unavailable, deadline = [], [], time.monotonic() + 90
+    try:
+        # the broker lists a new connection some seconds after it opens, so deposits are
+        # made until it has dropped the gateway's connections a few times
+        while sum(closed) < 6 and time.monotonic() < deadline:
+            titles.append(f"Made while the broker drops connections {len(titles)}")
+            for _ in range(3):
+                try:
+                    with pool.client() as services:
+                        services.intake.create_deposit(
+                            actor=STUDENT, profile_id="thesis", on_behalf_of=None,
+                            metadata={**THESIS_METADATA, "title": titles[-1]})
+                    break
+                except (BrokerUnavailable, RpcTimeout):
+                    unavailable.append(titles[-1])
+    finally:
+        stop.set()
+        dropper.join()
+    assert sum(closed) >= 6, closed  # the connections really were dropped, again and again
+    made, page = [], 1
+    with pool.client() as services:
+        while len(made) < len(titles) + 1:  # one page past: a duplicate would show
+            items = services.intake.list_deposits(actor=STUDENT, status=None, depositor_id=None,
+                                                  page=page, per_page=100)["items"]
+            if not items:
+                break
+            made += [item["title"] for item in items]
+            page += 1
+    pool.close()
+    assert sorted(made) == sorted(titles), unavailable

@@ -20,12 +20,14 @@ def approval(database_for):
     return service
 
 
-def snapshot(deposit_id="d1", revision=1, mode="manual", mediated_by=None, groups=("approvers",)):
+def snapshot(deposit_id="d1", revision=1, mode="manual", mediated_by=None, groups=("approvers",),
+             depositor=STUDENT):
     return {"id": deposit_id, "revision": revision, "title": "On Moss",
             "profile": {"id": "thesis", "version": 1, "name": "Thesis", "fields": [],
                         "file_rules": {}, "approval": {"mode": mode, "approver_groups": list(groups)},
                         "target_collection": "theses", "access": "open"},
-            "depositor": {"id": STUDENT["id"], "name": STUDENT["name"], "email": STUDENT["email"]},
+            "depositor": {"id": depositor["id"], "name": depositor["name"],
+                          "email": depositor["email"]},
             "mediated_by": mediated_by, "metadata": {"title": "On Moss"}, "files": []}
 
 
@@ -275,3 +277,81 @@ def test_a_resubmission_shows_what_changed_since_the_return(approval):
     assert (changes["from_revision"], changes["to_revision"]) == (1, 2)
     assert {c["field"] for c in changes["metadata"]} == {"title", "date"}
     assert changes["files_added"] == ["moss.pdf"] and changes["files_removed"] == []
+
+
+# --- separation of duties: nobody decides on their own deposit ---------------------------
+
+def test_an_approver_never_works_on_their_own_deposit(approval):
+    approval.on_deposit_validated(validated(depositor=APPROVER))
+    for action in (approval.approve, approval.decline, approval.return_for_changes):
+        with pytest.raises(Forbidden) as refused:
+            action(actor=APPROVER, deposit_id="d1")
+        assert refused.value.fields == {"deposit_id": ["is your own deposit"]}
+        assert "your own deposit" in refused.value.message
+    for action in (approval.claim, approval.release):
+        with pytest.raises(Forbidden):
+            action(actor=APPROVER, deposit_id="d1")
+    with pytest.raises(Forbidden):
+        approval.assign(actor=APPROVER, deposit_id="d1", assignee=OTHER_APPROVER)
+    with pytest.raises(Forbidden):
+        approval.edit_metadata(actor=APPROVER, deposit_id="d1", metadata={"title": "Mine"})
+    with pytest.raises(Forbidden):
+        approval.add_note(actor=APPROVER, deposit_id="d1", text="Looks great to me")
+    # nor may a colleague hand it to them
+    with pytest.raises(InvalidInput) as handed:
+        approval.assign(actor=OTHER_APPROVER, deposit_id="d1", assignee=APPROVER)
+    assert handed.value.fields == {"assignee": ["deposited it"]}
+    assert outbox(approval.database) == []
+    # a colleague decides as usual
+    assert approval.approve(actor=OTHER_APPROVER, deposit_id="d1")["state"] == "decided"
+
+
+def test_managers_are_refused_their_own_deposit_too(approval):
+    approval.on_deposit_validated(validated(depositor=MANAGER))
+    with pytest.raises(Forbidden):
+        approval.approve(actor=MANAGER, deposit_id="d1")
+    assert approval.approve(actor=APPROVER, deposit_id="d1")["state"] == "decided"
+
+
+def test_a_bulk_decision_refuses_only_the_approvers_own_deposits(approval):
+    approval.on_deposit_validated(validated(deposit_id="theirs"))
+    approval.on_deposit_validated(validated(deposit_id="mine", depositor=APPROVER))
+    approval.on_deposit_validated(validated(deposit_id="also-theirs"))
+    results = approval.decide_many(actor=APPROVER, deposit_ids=["theirs", "mine", "also-theirs"],
+                                   decision="approve")
+    assert [(r["deposit_id"], r["code"]) for r in results] == [
+        ("theirs", "ok"), ("mine", "forbidden"), ("also-theirs", "ok")]
+    assert "your own deposit" in results[1]["message"]
+    assert {e["deposit_id"] for e in outbox(approval.database, "deposit_approved")} == {
+        "theirs", "also-theirs"}
+
+
+def test_the_queue_marks_the_approvers_own_deposit_and_hides_its_notes(approval):
+    approval.on_deposit_validated(validated(deposit_id="theirs"))
+    approval.on_deposit_validated(validated(deposit_id="mine", depositor=APPROVER))
+    approval.add_note(actor=OTHER_APPROVER, deposit_id="mine", text="Check the licence")
+    items = {t["deposit_id"]: t["own_deposit"] for t in approval.queue(actor=APPROVER)["items"]}
+    assert items == {"theirs": False, "mine": True}
+    listed = {t["deposit_id"]: t["own_deposit"]
+              for t in approval.list_reviews(actor=APPROVER)["items"]}
+    assert listed == {"theirs": False, "mine": True}
+    assert not any(t["own_deposit"] for t in approval.queue(actor=OTHER_APPROVER)["items"])
+    own = approval.get_review(actor=APPROVER, deposit_id="mine")
+    assert own["task"]["own_deposit"] and not own["may_decide"]
+    assert own["notes"] == []  # staff notes are never shown to the depositor
+    theirs = approval.get_review(actor=OTHER_APPROVER, deposit_id="mine")
+    assert theirs["may_decide"] and [n["text"] for n in theirs["notes"]] == ["Check the licence"]
+
+
+def test_the_mediator_counts_as_a_depositor_of_what_they_deposited(approval):
+    """Mediated deposits are decided by the system; should one ever wait in the queue
+    (a task opened before), the staff member who made it may not decide on it either."""
+    mediator = {**APPROVER, "id": "u-staff-approver", "roles": ["approver", "staff"]}
+    approval.on_deposit_validated(validated())
+    with approval.database.unit_of_work() as uow:
+        from services.approval.models import ReviewTask
+        row = uow.session.query(ReviewTask).filter_by(deposit_id="d1").one()
+        row.deposit = {**row.deposit, "mediated_by": {"id": mediator["id"], "name": "M"}}
+    with pytest.raises(Forbidden):
+        approval.approve(actor=mediator, deposit_id="d1")
+    assert approval.queue(actor=mediator)["items"][0]["own_deposit"]

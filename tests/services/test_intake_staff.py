@@ -147,3 +147,91 @@ def test_only_staff_deposit_on_behalf_of_someone_and_never_for_themselves(intake
         intake.create_deposit(actor=STAFF, profile_id="open-works", metadata={},
                               on_behalf_of=STAFF)
     assert refused.value.fields == {"on_behalf_of": ["is yourself"]}
+
+
+# --- who may deposit on a patron's behalf, per profile -----------------------------------
+
+def _profile(intake, profile_id, **changes):
+    from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+    from services.common.contracts import ProfileDefinitionSchema
+    from services.intake.deposits import save_profile
+    definition = {**DEMO_PROFILES["open-works"], "name": profile_id, **changes}
+    with intake.database.unit_of_work() as uow:
+        save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition),
+                     create=True)
+
+
+def test_a_profile_says_who_may_deposit_with_it_on_a_patrons_behalf(intake):
+    _profile(intake, "restricted", allowed_groups=["student"])
+    _profile(intake, "retired", active=False)
+    _profile(intake, "retired-library", active=False, mediators={"groups": ["library"]})
+    _profile(intake, "managers-only", mediators={"roles": ["manager"]})
+    _profile(intake, "nobody", mediators={"roles": [], "groups": []})
+    library_manager = {**STAFF, "id": "u-staff-manager", "roles": ["staff", "manager"]}
+    other_staff = {**STAFF, "id": "u-staff-2", "groups": ["registry"]}
+
+    def mediated(actor):
+        return {p["id"] for p in intake.list_profiles(actor=actor, mediated=True)}
+
+    def for_the_student(actor, profile_id):
+        return intake.create_deposit(actor=actor, profile_id=profile_id, metadata={},
+                                     on_behalf_of=STUDENT)
+
+    # the default is the staff role, but only for an active profile open to every group;
+    # the demo thesis profile is for students, so it names the staff role
+    assert mediated(STAFF) == {"open-works", "thesis", "retired-library"}
+    assert mediated(other_staff) == {"open-works", "thesis"}
+    assert mediated(library_manager) == {"open-works", "thesis", "retired-library",
+                                         "managers-only"}
+    assert mediated(APPROVER) == mediated(STUDENT) == set()
+    for actor, profile_id in ((STAFF, "restricted"), (STAFF, "retired"), (STAFF, "managers-only"),
+                              (STAFF, "nobody"), (other_staff, "retired-library")):
+        with pytest.raises(Forbidden) as refused:
+            for_the_student(actor, profile_id)
+        assert refused.value.fields == {"profile_id": ["does not name you among its mediators"]}
+    assert for_the_student(STAFF, "retired-library")["mediated_by"]["id"] == STAFF["id"]
+    assert for_the_student(library_manager, "managers-only")["depositor"]["id"] == STUDENT["id"]
+    # a patron in a named group is still no mediator: that needs the staff role
+    with pytest.raises(Forbidden):
+        for_the_student({**FACULTY, "groups": ["library"]}, "retired-library")
+    # staff still deposit for themselves with any profile, as before
+    assert intake.create_deposit(actor=STAFF, profile_id="nobody", metadata={})["mediated_by"] is None
+
+
+def test_an_approver_cannot_edit_their_own_deposit_under_review(intake, storage):
+    depositing_approver = {**APPROVER, "id": "u-approver-depositor"}
+    deposit = intake.create_deposit(actor=depositing_approver, profile_id="thesis",
+                                    metadata=THESIS_METADATA)
+    add_pdf(intake, storage, depositing_approver, deposit["id"])
+    intake.update_deposit(actor=depositing_approver, deposit_id=deposit["id"], accept_terms=True)
+    submitted = intake.submit(actor=depositing_approver, deposit_id=deposit["id"])
+    intake.on_deposit_validated(validated(submitted))
+    edited = {**THESIS_METADATA, "title": "On Moss, improved by its author"}
+    with pytest.raises(Forbidden) as refused:
+        intake.review_metadata(actor=depositing_approver, deposit_id=deposit["id"],
+                               metadata=edited)
+    assert refused.value.fields == {"deposit_id": ["is your own deposit"]}
+    assert intake.review_metadata(actor=APPROVER, deposit_id=deposit["id"],
+                                  metadata=edited)["title"] == edited["title"]
+
+
+def test_the_dashboard_lists_deposits_made_for_patrons_with_who_made_them(intake):
+    first = intake.create_deposit(actor=STAFF, profile_id="thesis", metadata=THESIS_METADATA,
+                                  on_behalf_of=STUDENT)
+    intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
+    second = intake.create_deposit(actor=STAFF, profile_id="open-works",
+                                   metadata={"title": "Granite"}, on_behalf_of=FACULTY)
+    long_ago = intake.create_deposit(actor=STAFF, profile_id="open-works",
+                                     metadata={"title": "Old"}, on_behalf_of=FACULTY)
+    with intake.database.unit_of_work() as uow:
+        uow.session.get(Deposit, long_ago["id"]).created_at = at(date(2020, 1, 6))
+        uow.session.get(Deposit, second["id"]).created_at += timedelta(seconds=1)
+    mediated = intake.deposit_statistics(actor=APPROVER, weeks=4)["mediated"]
+    assert mediated["total"] == 2
+    assert [(m["deposit_id"], m["depositor"]["name"], m["mediated_by"]["name"], m["title"])
+            for m in mediated["items"]] == [
+        (second["id"], "Fran Faculty", "Robin Staff", "Granite"),
+        (first["id"], "Sam Student", "Robin Staff", "On Moss")]
+    assert mediated["items"][0]["status"] == "draft"
+    with pytest.raises(Forbidden):
+        intake.deposit_statistics(actor=STUDENT, weeks=4)

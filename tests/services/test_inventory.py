@@ -2,8 +2,8 @@
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.common.exceptions import NotFound
-from services.inventory.records import FixityError, seed_collections
+from services.common.exceptions import NotFound, RefusedMessage
+from services.inventory.records import FixityError, check_staged, seed_collections
 from services.inventory.service import InventoryService
 from tests.services.conftest import PDF, loaded_event, outbox
 
@@ -18,8 +18,8 @@ def inventory(database_for, storage, lodge_env):
     return service
 
 
-def approved(storage, content=PDF, expected_sha=None):
-    stored = storage.save("staging/d1/f1", iter([content]))
+def approved(storage, content=PDF, expected_sha=None, key="staging/d1/f1"):
+    stored = storage.save(key, iter([content]))
     files = [{"id": "f1", "filename": "thesis.pdf", "size": stored.size,
               "sha256": expected_sha or stored.sha256, "md5": stored.md5,
               "media_type": "application/pdf", "storage_key": stored.key}]
@@ -57,6 +57,29 @@ def test_a_redelivered_approval_creates_one_item(inventory, storage):
     inventory.on_deposit_approved(event)
     inventory.on_deposit_approved(event)
     assert len(outbox(inventory.database, "item_created")) == 1
+
+
+@pytest.mark.parametrize("key", ["staging/d2/f1", "permanent/d1/f1", "permanent/d9/f9",
+                                 "staging/d1/nested/f1", "staging/d1", "uploads/d1/f1"])
+def test_an_approval_naming_files_outside_the_deposits_staging_area_touches_nothing(
+        inventory, storage, key):
+    """A forged (or mistaken) deposit_approved must not make inventory copy, publish and then
+    delete another deposit's files or an archived item's."""
+    event = approved(storage, key=key)
+    with pytest.raises(RefusedMessage, match="outside the deposit's staging area"):
+        inventory.on_deposit_approved(event)
+    assert storage.exists(key)
+    assert not storage.exists("permanent/d1/f1") or key == "permanent/d1/f1"
+    assert outbox(inventory.database) == []
+
+
+@pytest.mark.parametrize("deposit_id,key", [
+    ("d1/..", "staging/d1/../f1"), ("..", "staging/../permanent/f1"), ("d1/x", "staging/d1/x/f1"),
+    ("d1", "staging/d1/f1\n"), ("d1", "staging/d1/.."), ("d1", "/staging/d1/f1"),
+    ("d1", "staging/d1//f1"), ("", "staging//f1")])
+def test_forged_deposit_ids_and_keys_cannot_reach_out_of_the_staging_area(deposit_id, key):
+    with pytest.raises(RefusedMessage):
+        check_staged({"id": deposit_id, "files": [{"id": "f1", "storage_key": key}]})
 
 
 def test_a_copy_that_does_not_match_the_upload_creates_no_item(inventory, storage):

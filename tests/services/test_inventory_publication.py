@@ -247,3 +247,39 @@ def test_a_missing_permanent_file_fails_the_audit(inventory, storage):
     storage.delete(inventory.get_item_file(item_id=item_id, file_id="f1")["storage_key"])
     assert inventory.audit_fixity()["failed"] == 1
     assert "missing" in inventory.fixity_report(actor=STAFF)["failures"][0]["detail"]
+
+
+def test_only_one_fixity_audit_runs_at_a_time_across_inventory_processes(inventory, storage):
+    """A staff member's second start while an audit runs is a Conflict (409 at the gateway),
+    also on another inventory process; the timer skips its tick; the next start works."""
+    import threading
+
+    from tests.support.system import poll_until
+
+    deposit_item(inventory, storage, 1, MOSS)
+    hashing, release = threading.Event(), threading.Event()
+
+    class SlowStorage(type(storage)):
+        def digest(self, key):
+            hashing.set()
+            release.wait(30)
+            return super().digest(key)
+
+    slow = SlowStorage.__new__(SlowStorage)
+    slow.__dict__.update(storage.__dict__)
+    first = worker_factory(InventoryService, store=inventory.database, storage=slow)
+    first.store.database = inventory.database
+    outcome = {}
+    running = threading.Thread(
+        target=lambda: outcome.update(first.run_fixity_audit(actor=STAFF)))
+    running.start()
+    try:
+        poll_until(hashing.is_set, description="the first audit hashing")
+        with pytest.raises(Conflict, match="running already"):
+            inventory.run_fixity_audit(actor=STAFF)  # another inventory process
+        assert inventory.audit_fixity() is None  # the timer waits for its next tick
+    finally:
+        release.set()
+        running.join(30)
+    assert outcome == {"checked": 1, "failed": 0}
+    assert inventory.run_fixity_audit(actor=STAFF) == {"checked": 1, "failed": 0}

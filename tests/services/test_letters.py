@@ -194,6 +194,25 @@ def test_approvers_of_the_profile_are_told_of_a_new_deposit(letters, smtp):
     assert smtp.to("jurgen@example.edu") == []  # the depositor had their letter at submit
 
 
+def test_an_approver_is_not_asked_to_review_their_own_deposit(letters, smtp, lodge_env):
+    depositing = {**OTHER_APPROVER, "email": "ari@example.edu"}
+    letters.save_recipient(actor=APPROVER, delivery=None)
+    letters.save_recipient(actor=depositing, delivery="digest")
+    event = in_review(turnaround_days=1)
+    event["depositor"] = {"id": depositing["id"], "name": depositing["name"],
+                          "email": depositing["email"], "locale": "en"}
+    letters.on_deposit_status_changed(event)
+    from services.letters.models import PendingReview
+    with letters.database.unit_of_work() as uow:
+        uow.session.execute(update(PendingReview).values(
+            due_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    lodge_env.setenv("LODGE_DIGEST_HOUR", "0")
+    letters.send_reminders_and_digests()
+    assert [m["Subject"] for m in smtp.to(APPROVER["email"])] == [
+        'New deposit to review: "Über Moos"', 'Overdue for review: "Über Moos"']
+    assert smtp.to("ari@example.edu") == []  # no letter, no digest entry, no reminder
+
+
 def test_digest_approvers_get_one_digest_listing_everything(letters, smtp, lodge_env):
     letters.save_recipient(actor=APPROVER, delivery="digest")
     letters.save_recipient(actor={**OTHER_APPROVER, "email": "ari@example.edu"}, delivery=None)
@@ -272,3 +291,75 @@ def test_a_template_is_previewed_against_a_deposit_without_being_sent(letters, s
     with pytest.raises(InvalidInput):
         letters.preview_letter(letter_type="no_such_letter", deposit=deposit)
 
+
+
+def test_an_abandoned_draft_warns_its_depositor_once_then_says_it_was_removed(letters, smtp):
+    expires_at = datetime(2027, 6, 1, 12, 0, tzinfo=timezone.utc)
+    warning = loaded_event("intake", "draft_expiring", deposit_id="d1", revision=1,
+                           title="Über Moos", depositor=JURGEN, expires_at=expires_at)
+    letters.on_draft_expiring(warning)
+    letters.on_draft_expiring(warning)  # delivered twice: one letter
+    [message] = poll_until(lambda: smtp.to("jurgen@example.edu"), description="the warning")
+    assert message["Subject"] == 'Your unfinished deposit "Über Moos" will be removed on 2027-06-01'
+    assert "https://lodge.example.edu/deposits/d1" in message.get_body(("plain",)).get_content()
+    # touched and warned again later: a new warning with its new date
+    letters.on_draft_expiring(loaded_event(
+        "intake", "draft_expiring", deposit_id="d1", revision=1, title="Über Moos",
+        depositor=JURGEN, expires_at=expires_at + timedelta(days=180)))
+    letters.on_deposit_status_changed(changed("withdrawn", "draft_expired"))
+    subjects = [m["Subject"] for m in poll_until(
+        lambda: len(smtp.to("jurgen@example.edu")) == 3 and smtp.to("jurgen@example.edu"),
+        description="three letters")]
+    assert subjects[1:] == ['Your unfinished deposit "Über Moos" will be removed on 2027-11-28',
+                            'Your unfinished deposit "Über Moos" was removed']
+    assert [e["letter_type"] for e in outbox(letters.database, "letter_sent")] == [
+        "draft_expiring", "draft_expiring", "draft_expired"]
+
+
+def test_a_token_owner_is_warned_once_before_the_token_expires(letters, smtp):
+    expires = datetime.now(timezone.utc) + timedelta(days=10)
+    request = {"key": "api-token:t1:expiry", "recipient": JURGEN, "token_name": "nightly harvest",
+               "token_prefix": "lodge_AbCdEf", "expires_at": expires.isoformat()}
+    letters.warn_token_expiry(**request)
+    letters.warn_token_expiry(**request)  # the gateway asked again: still one letter
+    [message] = poll_until(lambda: smtp.to("jurgen@example.edu"), description="the warning")
+    assert message["Subject"] == (f'Your Lodge API token "nightly harvest" expires on '
+                                  f'{expires:%Y-%m-%d}')
+    assert "https://lodge.example.edu/account/tokens" in message.get_body(("plain",)).get_content()
+    letters.deliver_due()
+    assert len(smtp.to("jurgen@example.edu")) == 1
+    [sent] = outbox(letters.database, "letter_sent")
+    assert sent["letter_type"] == "token_expiring" and sent["deposit_id"] == ""
+
+
+@pytest.mark.parametrize("change", [{"key": ""}, {"key": "k" * 201}, {"token_prefix": "p" * 13},
+                                    {"expires_at": "soon"}, {"recipient": {"name": "no id"}},
+                                    {"token_name": ["a"]}])
+def test_a_token_warning_request_is_checked_against_its_contract(letters, change):
+    request = {"key": "api-token:t2:expiry", "recipient": JURGEN, "token_name": "",
+               "token_prefix": "lodge_AbCdEf",
+               "expires_at": datetime.now(timezone.utc).isoformat(), **change}
+    with pytest.raises(InvalidInput):
+        letters.warn_token_expiry(**request)
+
+
+def test_a_letter_that_cannot_be_built_fails_alone_and_the_others_go_out(letters, smtp):
+    unbuildable = {**JURGEN, "id": "u2", "name": "Mallory", "email": '"mal\nlory"@example.edu'}
+    broken_name = {**JURGEN, "id": "u3", "name": "Jürgen\r\nBcc: all@example.edu",
+                   "email": "j3@example.edu"}
+    letters.on_deposit_status_changed(changed("declined", depositor=unbuildable))
+    letters.on_deposit_status_changed(changed("declined", depositor=broken_name))
+    letters.on_deposit_status_changed(changed("declined"))
+    letters.deliver_due()
+    [named] = smtp.to("j3@example.edu")
+    assert named["To"] == '"Jürgen Bcc: all@example.edu" <j3@example.edu>'  # one line, no Bcc
+    assert smtp.to("all@example.edu") == []
+    assert len(smtp.to("jurgen@example.edu")) == 1
+    [failed] = [d for d in letters.list_deliveries(actor=MANAGER, deposit_id="d1")
+                if d["status"] != "sent"]
+    assert failed["status"] == "failed" and failed["recipient"] == '"mal\nlory"@example.edu'
+    with letters.database.reading() as session:
+        error = session.scalar(select(Letter.last_error).where(Letter.status == "failed"))
+    assert error.startswith("cannot be built:")
+    assert [e["recipient"] for e in outbox(letters.database, "letter_failed")] == [
+        '"mal\nlory"@example.edu']

@@ -89,3 +89,78 @@ def test_profiles_and_items_from_before_get_the_resource_type_their_words_sugges
     with engine.connect() as connection:
         assert dict(connection.execute(text("SELECT id, resource_type FROM items")).all()) == {
             "a": "master-thesis", "b": "journal-article", "c": "text"}
+
+
+def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
+    """Deposits and items stored with characters XML cannot carry (a harvest would fail on
+    them) come out of the migration clean, in NFC; clean rows are left as they were."""
+    from alembic import command
+    from datetime import datetime, timezone
+    from sqlalchemy import insert
+    from services.common.migrations import alembic_config
+    from services.common.db import Database
+    from services.intake.models import Deposit
+    from services.inventory.models import Collection, Item
+
+    now = datetime.now(timezone.utc)
+    intake_url, inventory_url = (f"sqlite:///{tmp_path / name}.db" for name in ("intake", "inv"))
+    command.upgrade(alembic_config("intake", intake_url), "0005")
+    command.upgrade(alembic_config("inventory", inventory_url), "0003_i7b")
+    intake, inventory = Database(intake_url, "intake"), Database(inventory_url, "inventory")
+    with intake.unit_of_work() as uow:
+        for id_, title in (("bad", "Tides\x0b of the\u202e sea"), ("good", "Calm")):
+            # core inserts name only the columns of that older schema
+            uow.session.execute(insert(Deposit).values(
+                id=id_, profile_id="p", profile_version=1, status="draft", title=title,
+                meta={"title": title, "creators": [{"name": "Jose\u0301\x01"}]},
+                depositor_id="u", depositor={"id": "u"}, created_at=now, updated_at=now))
+    with inventory.unit_of_work() as uow:
+        uow.session.add(Collection(id="c", name="C"))
+        uow.session.flush()
+        uow.session.execute(insert(Item).values(
+            id="bad", identifier="ark:/1/bad", deposit_id="d", revision=1, collection_id="c",
+            access="open", record={"title": ["Tides\x0b of the sea"]},
+            creators=[{"name": "A.\x1b Author", "orcid": None}], created_at=now, datestamp=now))
+    upgrade("intake", intake_url)
+    upgrade("inventory", inventory_url)
+    with intake.reading() as session:
+        bad, good = session.get(Deposit, "bad"), session.get(Deposit, "good")
+        assert bad.title == "Tides of the sea"
+        assert bad.meta == {"title": "Tides of the sea", "creators": [{"name": "José"}]}
+        assert good.title == "Calm"
+    with inventory.reading() as session:
+        item = session.get(Item, "bad")
+        assert item.record == {"title": ["Tides of the sea"]}
+        assert item.creators == [{"name": "A. Author", "orcid": None}]
+    intake.dispose()
+    inventory.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_deposits_made_for_patrons_before_the_mediator_column_keep_their_mediator(
+        backend, tmp_path, postgres_database):
+    """The dashboard finds mediated deposits by an indexed mediator id; the migration that
+    adds it fills it in from each deposit's `mediated_by`, and leaves the others empty."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from services.common.migrations import alembic_config
+    url = (f"sqlite:///{tmp_path / 'intake.db'}" if backend == "sqlite"
+           else postgres_database("mediator"))
+    command.upgrade(alembic_config("intake", url), "0005")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for deposit_id, mediated_by in (("made-for", '{"id": "u-staff", "name": "Robin"}'),
+                                            ("own", "null"), ("older", None)):
+                connection.execute(text(
+                    "INSERT INTO deposits (id, profile_id, profile_version, status, revision, "
+                    "title, metadata, depositor_id, depositor, mediated_by, access_policy, "
+                    "created_at, updated_at) VALUES (:id, 'thesis', 1, 'draft', 1, 't', '{}', "
+                    "'u-student', '{}', :mediated_by, 'open', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"), {"id": deposit_id, "mediated_by": mediated_by})
+        upgrade("intake", url)
+        with engine.connect() as connection:
+            rows = dict(connection.execute(text("SELECT id, mediator_id FROM deposits")).all())
+    finally:
+        engine.dispose()
+    assert rows == {"made-for": "u-staff", "own": None, "older": None}

@@ -56,7 +56,8 @@ class SMTPServer:
     def received(self) -> list[tuple[email.message.EmailMessage, list[str]]]:
         """Every message accepted so far, in order, with its envelope recipients."""
         result = []
-        for envelope in sorted(self.spool.glob("*.json"), key=lambda p: int(p.stem)):
+        # "[0-9]*": pathlib's "*" also matches the hidden partial file of a message arriving
+        for envelope in sorted(self.spool.glob("[0-9]*.json"), key=lambda p: int(p.stem)):
             # RFC 6532 headers are UTF-8; everything else is ASCII, which UTF-8 reads alike
             raw = envelope.with_suffix(".eml").read_bytes().decode("utf-8").replace("\r\n", "\n")
             message = email.message_from_string(raw, policy=email.policy.default)

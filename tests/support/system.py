@@ -72,19 +72,10 @@ def rpc_service_names() -> tuple[str, ...]:
     and timers (letters, for now) declares no RPC queue at all."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # eventlet's deprecation notice, on import
-        from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
-        from nameko.rpc import Rpc
-
         from lodge.registry import service_class
+        from lodge.topology import serves_rpc
 
-    names = []
-    for name in SERVICE_NAMES:
-        cls = service_class(name)
-        if any(isinstance(entrypoint, Rpc)
-               for attribute in dir(cls)
-               for entrypoint in getattr(getattr(cls, attribute), ENTRYPOINT_EXTENSIONS_ATTR, ())):
-            names.append(name)
-    return tuple(names)
+    return tuple(name for name in SERVICE_NAMES if serves_rpc(service_class(name)))
 
 
 def poll_until(condition, timeout: float = 30.0, interval: float = 0.05,
@@ -227,7 +218,8 @@ class LodgeSystem:
     def __init__(self, database: str = "postgresql", *, keep_artifacts: bool | None = None,
                  label: str = "lodge", start_timeout: float | None = None,
                  stop_timeout: float = 60.0,
-                 python: str | None = None, extra_env: dict[str, str] | None = None):
+                 python: str | None = None, extra_env: dict[str, str] | None = None,
+                 own_broker_accounts: bool = False):
         if database not in ("postgresql", "sqlite"):
             raise ValueError("database must be 'postgresql' or 'sqlite'")
         self.database = database
@@ -240,6 +232,9 @@ class LodgeSystem:
         self.stop_timeout = stop_timeout
         self.python = python or os.environ.get("LODGE_PYTHON") or sys.executable
         self.extra_env = dict(extra_env or {})
+        # every process on a broker account of its own, made by `lodge broker-users --apply`
+        self.own_broker_accounts = own_broker_accounts
+        self.broker_users: list[str] = []
 
         self.run_id = uuid.uuid4().hex[:10]
         self.vhost = f"lodge-{label}-{self.run_id}"
@@ -308,13 +303,36 @@ class LodgeSystem:
             "LODGE_GATEWAY_BIND": f"127.0.0.1:{self.port}",
             "LODGE_SECRET_KEY": "e2e-" + uuid.uuid4().hex + uuid.uuid4().hex,
             "LODGE_COOKIE_SECURE": "false",
+            "LODGE_SEED_DEMO_ACCOUNTS": "true",
+            "LODGE_METRICS_TOKEN": "metrics-" + uuid.uuid4().hex,
             "LODGE_HANDLER_RETRY_DELAY_MS": "100",
+            # one test user makes hundreds of drafts and uploads in a session; the tests of
+            # these limits set their own
+            "LODGE_QUOTA_DRAFTS": "100000", "LODGE_QUOTA_UPLOADS": "100000",
+            "LODGE_QUOTA_STAGED_BYTES": str(1 << 40),
             "PYTHONUNBUFFERED": "1",
         })
         for owner, url in self.database_urls.items():
             env[f"LODGE_{owner.upper()}_DATABASE_URL"] = url
+        if self.own_broker_accounts:
+            for process in DATABASE_OWNERS:
+                user = f"lodge-{process}-{self.run_id}"
+                self.broker_users.append(user)
+                env[f"LODGE_AMQP_URI_{process.upper()}"] = (
+                    f"amqp://{user}:{uuid.uuid4().hex}@{AMQP_HOST}/{self.vhost}")
         env.update(self.extra_env)
         self.env = env
+        if self.own_broker_accounts:
+            self.lodge_command("broker-users", "--apply")
+
+    def lodge_command(self, *args: str) -> str:
+        """Run `python -m lodge ARGS` as an operator would; its output."""
+        result = subprocess.run([self.python, "-m", "lodge", *args], cwd=REPO_ROOT,
+                                env=self.env, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"lodge {' '.join(args)} failed ({result.returncode}): "
+                               f"{result.stderr.strip()[-2000:]}")
+        return result.stdout
 
     def _launch(self) -> None:
         self._log_handle = open(self.log_path, "ab", buffering=0)
@@ -435,6 +453,9 @@ class LodgeSystem:
         if self._vhost_created:
             delete_vhost(self.vhost)
             self._vhost_created = False
+        while self.broker_users:
+            requests.delete(f"{RABBIT_API}/users/{quote(self.broker_users.pop(), safe='')}",
+                            auth=RABBIT_AUTH, timeout=10)
 
     def queues(self) -> dict[str, dict]:
         """This vhost's queues from the management API: name → {consumers, messages}."""
@@ -443,6 +464,13 @@ class LodgeSystem:
                                 auth=RABBIT_AUTH, timeout=10)
         response.raise_for_status()
         return {q["name"]: q for q in response.json()}
+
+    def broker_connections(self) -> set[str]:
+        """The users this vhost's open broker connections signed in as."""
+        response = requests.get(f"{RABBIT_API}/vhosts/{quote(self.vhost, safe='')}/connections",
+                                params={"columns": "user"}, auth=RABBIT_AUTH, timeout=10)
+        response.raise_for_status()
+        return {connection["user"] for connection in response.json()}
 
     def _create_database(self, owner: str) -> str:
         name = f"lodge_{self.label}_{owner}_{self.run_id}".replace("-", "_")
@@ -483,12 +511,8 @@ class LodgeSystem:
 
     def token(self, username: str) -> str:
         """A new API token for `username`, from `python -m lodge token` as an operator runs it."""
-        result = subprocess.run([self.python, "-m", "lodge", "token", username], cwd=REPO_ROOT,
-                                env=self.env, capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise RuntimeError(f"lodge token {username} failed ({result.returncode}): "
-                               f"{result.stderr.strip()[-2000:]}")
-        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        lines = [line.strip() for line in self.lodge_command("token", username).splitlines()
+                 if line.strip()]
         if not lines:
             raise RuntimeError(f"lodge token {username} printed nothing")
         return lines[-1]
@@ -536,3 +560,21 @@ def _trail(deposit: dict) -> str:
     report = deposit.get("validation_report")
     extra = f"; validation passed={report['passed']}" if report else ""
     return ", ".join(steps) + extra
+
+
+def close_broker_connections(vhost: str, connection_name: str, reason: str) -> int:
+    """Force-close, through the management API, every connection on `vhost` that named
+    itself `connection_name` (the gateway's are "lodge-gateway"); how many."""
+    closed = 0
+    listed = requests.get(f"{RABBIT_API}/vhosts/{quote(vhost, safe='')}/connections",
+                          auth=RABBIT_AUTH, timeout=10)
+    listed.raise_for_status()
+    for connection in listed.json():
+        if (connection.get("client_properties") or {}).get("connection_name") == connection_name:
+            name = quote(connection["name"], safe="")
+            answer = requests.delete(f"{RABBIT_API}/connections/{name}", auth=RABBIT_AUTH,
+                                     headers={"X-Reason": reason}, timeout=10)
+            if answer.status_code != 404:  # 404: it had gone already
+                answer.raise_for_status()
+                closed += 1
+    return closed

@@ -44,7 +44,7 @@ def test_campus_files_are_open_to_the_campus_networks(monkeypatch):
 
 
 def test_forwarded_addresses_are_believed_only_from_trusted_proxies(monkeypatch):
-    from gateway.access import client_address
+    from gateway.proxies import client_address
     from services.common.config import get_settings
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "127.0.0.1/32,172.16.0.0/12")
     get_settings.cache_clear()
@@ -60,3 +60,36 @@ def test_forwarded_addresses_are_believed_only_from_trusted_proxies(monkeypatch)
 
 def test_a_withdrawn_item_shows_no_files():
     assert not files_visible({**item("open"), "withdrawn_at": "2026-11-29T10:00:00+00:00"}, None)
+
+
+def test_the_scheme_a_client_used_is_believed_only_from_trusted_proxies(monkeypatch):
+    from gateway.proxies import client_scheme
+    from services.common.config import get_settings
+    monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
+    get_settings.cache_clear()
+    try:
+        assert client_scheme("10.0.0.1", "https", "http") == "https"
+        assert client_scheme("10.0.0.1", "javascript", "http") == "http"
+        assert client_scheme("192.0.2.9", "https", "http") == "http"
+        assert client_scheme("10.0.0.1", None, "http") == "http"
+    finally:
+        get_settings.cache_clear()
+
+
+def test_the_environ_itself_carries_the_client_so_the_access_log_shows_it(monkeypatch):
+    """gunicorn logs `%(h)s` from the very environ dict the app was given, after the app."""
+    from gateway.proxies import ClientAddress
+    from services.common.config import get_settings
+    monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
+    get_settings.cache_clear()
+    try:
+        seen = {}
+        app = ClientAddress(lambda environ, start: seen.update(environ) or [b""])
+        environ = {"REMOTE_ADDR": "10.0.0.1", "wsgi.url_scheme": "http",
+                   "HTTP_X_FORWARDED_FOR": "198.51.100.7, 10.0.0.9",
+                   "HTTP_X_FORWARDED_PROTO": "https"}
+        app(environ, None)
+        assert environ["REMOTE_ADDR"] == seen["REMOTE_ADDR"] == "198.51.100.7"
+        assert environ["wsgi.url_scheme"] == "https"
+    finally:
+        get_settings.cache_clear()

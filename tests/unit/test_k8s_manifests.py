@@ -54,6 +54,7 @@ def settings_lodge_reads() -> set[str]:
         for path in source.rglob("*.py"):
             names.update(re.findall(r"LODGE_[A-Z0-9_]+", path.read_text()))
     names.update(f"LODGE_{owner.upper()}_DATABASE_URL" for owner in DATABASE_OWNERS)
+    names.update(f"LODGE_AMQP_URI_{owner.upper()}" for owner in DATABASE_OWNERS)
     return names
 
 
@@ -76,8 +77,10 @@ def test_the_five_services_and_the_gateway_run_from_the_one_image(overlay):
                 for name, d in deployments.items()}
     assert commands.pop("lodge-gateway") == ["gateway"]
     assert commands == {f"lodge-{name}": ["service", name] for name in SERVICE_CLASSES}
-    [job] = of_kind(overlay, "Job").values()
-    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    jobs = {name: job["spec"]["template"]["spec"]["containers"][0]["args"]
+            for name, job in of_kind(overlay, "Job").items()}
+    assert jobs == {"lodge-migrate": ["migrate"],
+                    "lodge-broker-users": ["broker-users", "--apply"]}
     for name, deployment in deployments.items():
         [waits] = deployment["spec"]["template"]["spec"]["initContainers"]
         owner = name.removeprefix("lodge-")
@@ -108,7 +111,7 @@ def test_service_probes_read_the_file_the_service_touches(overlay):
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
             continue
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value") for e in container["env"]}
         alive = env["LODGE_LIVENESS_FILE"]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert alive in " ".join(container[probe]["exec"]["command"]), (name, probe)
@@ -133,7 +136,97 @@ def test_the_example_secret_names_every_database_and_only_real_settings():
     lodge_names = {n for n in names if n.startswith("LODGE_")}
     assert lodge_names <= settings_lodge_reads()
     assert {f"LODGE_{owner.upper()}_DATABASE_URL" for owner in DATABASE_OWNERS} <= lodge_names
-    assert {"LODGE_SECRET_KEY", "LODGE_AMQP_URI"} <= lodge_names
+    assert "LODGE_SECRET_KEY" in lodge_names
+
+
+def test_the_example_broker_secret_names_the_administrator_and_every_process():
+    names = env_file_names(K8S / "lodge-broker.example.env")
+    assert sorted(names) == sorted(["LODGE_AMQP_URI"] + [f"LODGE_AMQP_URI_{owner.upper()}"
+                                                         for owner in DATABASE_OWNERS])
+    assert set(names) <= settings_lodge_reads()
+
+
+def test_each_process_gets_only_its_own_broker_account(overlay):
+    """The administrator's LODGE_AMQP_URI reaches only the Jobs; a Deployment's pods see
+    one key of `lodge-broker`, their own."""
+    for name, deployment in lodge_deployments(overlay).items():
+        pod = deployment["spec"]["template"]["spec"]
+        owner = name.removeprefix("lodge-").upper()
+        for container in pod["containers"] + pod["initContainers"]:
+            assert {"secretRef": {"name": "lodge-broker"}} not in container["envFrom"], name
+        [container] = pod["containers"]
+        broker = [e for e in container["env"] if e["name"].startswith("LODGE_AMQP_URI")]
+        assert broker == [{"name": f"LODGE_AMQP_URI_{owner}", "valueFrom": {"secretKeyRef": {
+            "name": "lodge-broker", "key": f"LODGE_AMQP_URI_{owner}"}}}], name
+    for job in of_kind(overlay, "Job").values():
+        [container] = job["spec"]["template"]["spec"]["containers"]
+        assert {"secretRef": {"name": "lodge-broker"}} in container["envFrom"]
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a Kubernetes label selector (matchLabels, matchExpressions In) selects `labels`."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def pod_labels(overlay: list[dict]) -> dict[str, dict]:
+    """Every Lodge pod template's labels, by the component it runs."""
+    return {o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]:
+            o["spec"]["template"]["metadata"]["labels"]
+            for o in overlay if o["kind"] in ("Deployment", "Job")
+            and o["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name") == "lodge"}
+
+
+def allowed(overlay: list[dict], direction: str, labels: dict) -> list[dict]:
+    """The ingress or egress rules of every NetworkPolicy that selects a pod with `labels`."""
+    return [rule for policy in of_kind(overlay, "NetworkPolicy").values()
+            if selects(policy["spec"]["podSelector"], labels)
+            for rule in policy["spec"].get(direction, [])]
+
+
+def reaches(rules: list[dict], peer_labels: dict, port: int) -> bool:
+    return any(any(p["port"] == port for p in rule.get("ports", [{"port": port}]))
+               and any("podSelector" in peer and selects(peer["podSelector"], peer_labels)
+                       and "namespaceSelector" not in peer for peer in rule.get("to", []))
+               for rule in rules)
+
+
+def test_network_policies_deny_by_default_and_open_only_what_lodge_uses(overlay):
+    pods = pod_labels(overlay)
+    assert set(pods) == {"gateway", *SERVICE_CLASSES, "clamav", "migrate", "broker-users"}
+    [deny] = [p for p in of_kind(overlay, "NetworkPolicy").values()
+              if "ingress" not in p["spec"] and "egress" not in p["spec"]]
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    rabbitmq = {"app.kubernetes.io/name": "lodge-rabbitmq"}
+    postgresql = {"cnpg.io/cluster": "lodge-postgresql"}
+    minio = {"v1.min.io/tenant": "lodge-minio"}
+    for component, labels in pods.items():
+        assert selects(deny["spec"]["podSelector"], labels), component
+        egress = allowed(overlay, "egress", labels)
+        assert any(peer.get("podSelector") == {"matchLabels": {"k8s-app": "kube-dns"}}
+                   for rule in egress for peer in rule["to"] if "to" in rule), component
+        talks_to_platform = component not in ("clamav", "broker-users")
+        assert reaches(egress, rabbitmq, 5672) == talks_to_platform, component
+        assert reaches(egress, postgresql, 5432) == talks_to_platform, component
+        assert reaches(egress, minio, 9000) == talks_to_platform, component
+        assert reaches(egress, pods["clamav"], 3310) == (component == "validation"), component
+        ingress = allowed(overlay, "ingress", labels)
+        if component == "gateway":
+            assert ingress == [{"from": [{"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                "ports": [{"protocol": "TCP", "port": 8000}]}]
+        elif component == "clamav":
+            assert [peer["podSelector"] for rule in ingress for peer in rule["from"]] == [
+                {"matchLabels": {"app.kubernetes.io/name": "lodge",
+                                 "app.kubernetes.io/component": "validation"}}]
+        else:
+            assert ingress == [], component
+    assert reaches(allowed(overlay, "egress", pods["broker-users"]), rabbitmq, 15672)
 
 
 def test_the_gateway_probes_are_routes_the_gateway_has(lodge_env):

@@ -68,6 +68,7 @@ def rendered(letter_type, locale="en", **changes):
     ("declined", "out_of_scope", "deposit_declined"),
     ("archived", None, "deposit_archived"),
     ("withdrawn", None, "deposit_withdrawn"),
+    ("withdrawn", "draft_expired", "draft_expired"),
     ("returned", "checks_failed", "validation_failed"),
     ("returned", "needs_abstract", "deposit_returned"),
     ("returned", None, "deposit_returned"),
@@ -83,9 +84,10 @@ def test_letter_type_for_each_status(to_status, reason_code, expected):
 def test_every_letter_type_has_an_english_template():
     types = {letter_type_for(make_event(to_status=s, reason_code=r)) for s, r in [
         ("submitted", None), ("declined", None), ("archived", None), ("withdrawn", None),
-        ("returned", "checks_failed"), ("returned", None)]}
+        ("returned", "checks_failed"), ("returned", None), ("withdrawn", "draft_expired")]}
     on_disk = {p.name.removesuffix(".de.txt") for p in Path(DEFAULTS).glob("*.de.txt")}
-    assert types | {"deposit_created_on_behalf"} == on_disk  # every depositor letter in German
+    # every letter to depositors and token owners in German
+    assert types | {"deposit_created_on_behalf", "draft_expiring", "token_expiring"} == on_disk
     for path in Path(DEFAULTS).glob("*.txt"):  # every default has both parts
         assert path.with_suffix(".html").exists(), path.name
 

@@ -8,8 +8,8 @@ import pytest
 
 from services.common.exceptions import InvalidTransition
 from services.intake.lifecycle import (
-    ACTIONS, EDITABLE, FINAL, Approve, Archive, Decline, FailChecks, Return, StartReview, Status, Step, Submit,
-    Withdraw, plan,
+    ACTIONS, EDITABLE, FINAL, Approve, Archive, Decline, Expire, FailChecks, Return, StartReview,
+    Status, Step, Submit, Withdraw, plan,
 )
 
 S = Status
@@ -25,11 +25,12 @@ EXPECTED = {
     Return: ({S.IN_REVIEW}, S.RETURNED),
     Archive: ({S.APPROVED}, S.ARCHIVED),
     Withdraw: ({S.DRAFT, S.SUBMITTED, S.IN_REVIEW, S.RETURNED}, S.WITHDRAWN),
+    Expire: ({S.DRAFT, S.RETURNED}, S.WITHDRAWN),
 }
 EXPECTED_NAMES = {
     Submit: "submit", StartReview: "start_review", FailChecks: "fail_checks",
     Approve: "approve", Decline: "decline", Return: "return", Archive: "archive",
-    Withdraw: "withdraw",
+    Withdraw: "withdraw", Expire: "expire",
 }
 
 VALID = [(action, status) for action in ACTIONS for status in Status

@@ -79,6 +79,7 @@ def test_every_setting_survives_the_round_trip():
         "approval": {"mode": "automatic", "approver_groups": ["library"]},
         "target_collection": "open-works", "access": "embargo", "embargo_max_months": 24,
         "terms": "Line one.\nLine two.", "resource_type": "dataset",
+        "mediators": {"roles": ["manager"], "groups": ["library"]},
     })
     assert form_to_definition(posted(definition)) == (None, definition)
 
@@ -247,3 +248,17 @@ def test_service_messages_are_mapped_to_the_inputs():
         "id": ["pattern", "already used"]}
     assert form_errors({"target_collection": ["unknown collection"]}) == {
         "target_collection": ["unknown collection"]}
+
+
+def test_who_may_deposit_on_a_patrons_behalf_is_edited_as_roles_and_groups():
+    thesis = loaded("thesis")
+    assert definition_to_form(thesis)["mediator_roles"] == "staff"
+    _, named = form_to_definition(posted(thesis, mediator_roles="staff, manager",
+                                         mediator_groups="library\nregistry\n"))
+    assert named["mediators"] == {"roles": ["staff", "manager"], "groups": ["library", "registry"]}
+    # both left empty: the profile names nobody and the default rule applies
+    _, unnamed = form_to_definition(posted(thesis, mediator_roles="", mediator_groups=""))
+    assert unnamed["mediators"] is None
+    assert fails(posted(thesis, mediator_roles="patron, staff")) == {
+        "mediator_roles": ["Name staff roles only: approver, staff, manager or admin."]}
+    assert set(fails(posted(thesis, mediator_groups="x" * 201))) == {"mediator_groups"}

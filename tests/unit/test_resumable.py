@@ -3,15 +3,23 @@ chunk checksums and expiry, in a temporary folder."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import time
 
+import eventlet
 import pytest
 
 from gateway.resumable import ChecksumMismatch, Gone, UploadArea
-from services.common.exceptions import Conflict, NotFound, TooLarge
+from services.common.exceptions import Conflict, NotFound, QuotaExceeded, TooLarge
 
 DATA = b"%PDF-1.4\n" + bytes(range(256)) * 100
+ROOM = {"max_uploads": 100, "staged_room": 10 ** 9}  # limits no test here reaches
+
+
+def uploads_in(area):
+    """The upload files (not the owners' lock files)."""
+    return sorted(p.name for p in area.directory.iterdir() if p.is_file())
 
 
 @pytest.fixture
@@ -20,7 +28,7 @@ def area(tmp_path):
 
 
 def test_an_upload_continued_by_another_process_is_rehashed_from_what_is_staged(area):
-    upload = area.create("dep", "me", "a.pdf", len(DATA), {})
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     area.append(upload, 0, iter([DATA[:1000]]), None)
     other_process = UploadArea(area.directory, 3600)   # no hash state of its own
     upload = other_process.get(upload.id, "dep", "me")
@@ -34,7 +42,7 @@ def test_an_upload_continued_by_another_process_is_rehashed_from_what_is_staged(
 def test_chunks_alternating_between_gateway_processes_give_the_right_digests(area):
     """Two gateway workers take turns; neither re-reads the file at each PATCH, and the
     digests of the whole come out right from either."""
-    upload = area.create("dep", "me", "a.pdf", len(DATA), {})
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     other_process = UploadArea(area.directory, 3600)
     pieces = [DATA[start:start + 4000] for start in range(0, len(DATA), 4000)]
     offset = 0
@@ -49,7 +57,7 @@ def test_chunks_alternating_between_gateway_processes_give_the_right_digests(are
 
 
 def test_a_wrong_offset_is_a_conflict_and_changes_nothing(area):
-    upload = area.create("dep", "me", "a.pdf", len(DATA), {})
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     area.append(upload, 0, iter([DATA[:10]]), None)
     with pytest.raises(Conflict):
         area.append(upload, 5, iter([DATA[5:]]), None)
@@ -57,7 +65,7 @@ def test_a_wrong_offset_is_a_conflict_and_changes_nothing(area):
 
 
 def test_bytes_past_the_declared_length_keep_none_of_that_patch(area):
-    upload = area.create("dep", "me", "a.pdf", 100, {})
+    upload = area.create("dep", "me", "a.pdf", 100, {}, **ROOM)
     area.append(upload, 0, iter([DATA[:40]]), None)
     with pytest.raises(TooLarge):
         area.append(upload, 40, iter([DATA[40:90], DATA[90:120]]), None)
@@ -65,7 +73,7 @@ def test_bytes_past_the_declared_length_keep_none_of_that_patch(area):
 
 
 def test_a_damaged_chunk_keeps_none_of_it_and_a_good_one_goes_on(area):
-    upload = area.create("dep", "me", "a.pdf", len(DATA), {})
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     wrong = "sha1 " + base64.b64encode(hashlib.sha1(b"other").digest()).decode()
     with pytest.raises(ChecksumMismatch):
         area.append(upload, 0, iter([DATA]), wrong)
@@ -75,7 +83,7 @@ def test_a_damaged_chunk_keeps_none_of_it_and_a_good_one_goes_on(area):
 
 
 def test_a_dropped_connection_keeps_what_arrived(area):
-    upload = area.create("dep", "me", "a.pdf", len(DATA), {})
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
 
     def cut_off():
         yield DATA[:700]
@@ -89,7 +97,7 @@ def test_a_dropped_connection_keeps_what_arrived(area):
 
 
 def test_uploads_are_their_owners_and_expire(area):
-    upload = area.create("dep", "me", "a.pdf", len(DATA), {})
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     with pytest.raises(NotFound):
         area.get(upload.id, "dep", "someone else")
     with pytest.raises(NotFound):
@@ -98,10 +106,68 @@ def test_uploads_are_their_owners_and_expire(area):
         area.get("../../etc/passwd", "dep", "me")
     assert area.expire(time.time()) == []
     assert area.expire(time.time() + 3601) == [upload.id]
-    assert list(area.directory.iterdir()) == []
-    late = area.create("dep", "me", "a.pdf", len(DATA), {})
+    assert uploads_in(area) == []
+    late = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     late.expires_at = time.time() - 1
     area._write_info(late)
     with pytest.raises(Gone):
         area.get(late.id, "dep", "me")
-    assert list(area.directory.iterdir()) == []
+    assert uploads_in(area) == []
+
+
+# --- limits per owner --------------------------------------------------------------------
+
+def test_an_owner_may_hold_only_so_many_unfinished_uploads(area):
+    first = area.create("dep", "me", "a.pdf", 10, {}, max_uploads=2, staged_room=100)
+    area.create("dep", "me", "b.pdf", 10, {}, max_uploads=2, staged_room=100)
+    with pytest.raises(QuotaExceeded) as refused:
+        area.create("dep", "me", "c.pdf", 10, {}, max_uploads=2, staged_room=100)
+    assert refused.value.fields == {"uploads": ["2 of 2 used"]}
+    # someone else's uploads are theirs to count
+    area.create("dep", "you", "a.pdf", 10, {}, max_uploads=2, staged_room=100)
+    # a finished one no longer counts, nor does an expired one
+    area.finished(first, {"id": "f"}, None)
+    area.create("dep", "me", "c.pdf", 10, {}, max_uploads=2, staged_room=100)
+    assert sorted(u.filename for u in area.unfinished("me")) == ["b.pdf", "c.pdf"]
+
+
+def test_unfinished_uploads_reserve_their_declared_length_of_the_staged_room(area):
+    area.create("dep", "me", "a.pdf", 60, {}, max_uploads=10, staged_room=100)
+    with pytest.raises(TooLarge) as refused:
+        area.create("dep", "me", "b.pdf", 41, {}, max_uploads=10, staged_room=100)
+    assert refused.value.fields == {"staged_bytes": ["40 bytes left"]}
+    assert area.create("dep", "me", "b.pdf", 40, {}, max_uploads=10, staged_room=100)
+
+
+def test_parallel_creations_never_squeeze_past_the_limit(tmp_path):
+    """Two requests at once, as two gateway workers would send them. Each waits, after
+    counting, for the other to have counted too: without the owner's lock both would see
+    room for one and both create; with it the second counts only after the first created.
+    Real threads, as gunicorn's: a green one would block the hub on the lock."""
+    threading = eventlet.patcher.original("threading")
+    both_counted = threading.Barrier(2, timeout=2)
+
+    class Racing(UploadArea):
+        def unfinished(self, owner_id):
+            found = super().unfinished(owner_id)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_counted.wait()
+            return found
+
+    area = Racing(tmp_path / "uploads", expiry_seconds=3600)
+    outcomes = []
+
+    def create(number):
+        try:
+            area.create("dep", "me", f"{number}.pdf", 10, {}, max_uploads=1, staged_room=1000)
+            outcomes.append("created")
+        except QuotaExceeded:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created", "refused"]
+    assert len(area.unfinished("me")) == 1

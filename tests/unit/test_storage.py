@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -238,3 +239,62 @@ def test_an_opened_object_reads_at_any_offset_as_archives_need(storage):
         assert zipfile.ZipFile(handle).read("data/readme.txt") == b"moss " * 1000
         handle.seek(-4, io.SEEK_END)
         assert handle.read() == packed.getvalue()[-4:]
+
+
+# --- partial files a crash left behind --------------------------------------------------
+
+def _left_by_a_crash(storage: LocalStorage, key: str, age: float) -> "os.PathLike":
+    """The hidden partial file a save cut off by a crash leaves, last written `age` ago."""
+    target = storage.path(key)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(b"half a thesis")
+    then = time.time() - age
+    os.utime(partial, (then, then))
+    return partial
+
+
+def test_stale_partial_files_are_removed_and_fresh_ones_kept(tmp_path):
+    storage = LocalStorage(tmp_path / "store")
+    stale = _left_by_a_crash(storage, new_key("staging", "d1"), age=7200)
+    fresh = _left_by_a_crash(storage, new_key("staging", "d2"), age=60)
+    kept = storage.save(new_key("staging", "d3"), iter([b"whole"]))
+    removed = storage.remove_stale_partials(older_than=3600)
+    assert removed == [str(stale.relative_to(storage.root))]
+    assert not stale.exists() and fresh.exists()
+    assert storage.exists(kept.key)
+
+
+def test_a_partial_file_being_written_is_never_removed_however_old(tmp_path):
+    storage = LocalStorage(tmp_path / "store")
+    key = new_key("staging", "d1")
+    partial = storage.path(key).with_name(f".{storage.path(key).name}.partial")
+    swept = []
+
+    def chunks():
+        yield b"first half, "
+        then = time.time() - 7200  # a writer that has been silent for two hours
+        os.utime(partial, (then, then))
+        swept.append(storage.remove_stale_partials(older_than=3600))
+        yield b"second half"
+
+    stored = storage.save(key, chunks())
+    assert swept == [[]]
+    assert b"".join(storage.read(stored.key)) == b"first half, second half"
+
+
+def test_a_save_takes_over_the_partial_file_a_crashed_writer_left(tmp_path):
+    """Retrying a write to the same key after a crash succeeds (inventory's copies do)."""
+    storage = LocalStorage(tmp_path / "store")
+    key = new_key("permanent", "item")
+    partial = _left_by_a_crash(storage, key, age=5)
+    storage.save(key, iter([b"the copy"]))
+    assert b"".join(storage.read(key)) == b"the copy"
+    assert not partial.exists()
+
+
+def test_s3_has_no_partial_files_to_remove(s3_endpoint):
+    storage = S3Storage(s3_endpoint.new_bucket("partials"), part_size=PART,
+                        client=s3_endpoint.client())
+    storage.save(new_key("staging", "d1"), iter([b"whole"]))
+    assert storage.remove_stale_partials(older_than=0) == []

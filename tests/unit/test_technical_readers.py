@@ -32,7 +32,7 @@ def test_one_reader_parses_file_after_file_and_outlives_a_child_it_killed(tmp_pa
                pool.ask({"kind": "pdf", "path": str(slow), "seconds": 0.2}),
                pool.ask({"kind": "pdf", "path": str(fine), "seconds": 30})]
 
-    assert answers[0]["technical"]["pages"] == answers[2]["technical"]["pages"] == 2
+    assert answers[0]["result"]["pages"] == answers[2]["result"]["pages"] == 2
     assert answers[1] == {"error": "it took too long"}
     assert len(readers_of_this_process() - before) == 1  # one warm reader, not one per file
 
@@ -41,7 +41,7 @@ def test_given_time_the_slow_file_is_read(tmp_path):
     slow = tmp_path / "slow.pdf"
     slow.write_bytes(corpus.pdf_page_tree(20_000))
     answer = ReaderPool(1).ask({"kind": "pdf", "path": str(slow), "seconds": 30})
-    assert answer["technical"]["pages"] == 20_000
+    assert answer["result"]["pages"] == 20_000
 
 
 def test_a_parser_error_is_a_note(tmp_path):

@@ -1,7 +1,7 @@
 """profiles name their resource type: existing versions get the type their name suggests
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-06 03:20:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from services.common.resource_types import suggested
 
 revision: str = '0009'
-down_revision: Union[str, Sequence[str], None] = '0005'
+down_revision: Union[str, Sequence[str], None] = "0008"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """items keep their profile's resource type; existing items get the type their dc:type suggests
 
 Revision ID: 0006
-Revises: 0003_i7b
+Revises: 0005
 Create Date: 2026-12-06 03:20:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from services.common.resource_types import suggested
 
 revision: str = '0006'
-down_revision: Union[str, Sequence[str], None] = '0003_i7b'
+down_revision: Union[str, Sequence[str], None] = "0005"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

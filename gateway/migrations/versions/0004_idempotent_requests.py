@@ -1,0 +1,33 @@
+"""Idempotency keys: POSTs sent again with the same key get the first answer
+
+Revision ID: 0004
+Revises: 0003_i8
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: Union[str, Sequence[str], None] = "0003_i8"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "idempotent_requests",
+        sa.Column("caller_id", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("response", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("caller_id", "key"),
+    )
+    op.create_index("ix_idempotent_requests_created_at", "idempotent_requests", ["created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_idempotent_requests_created_at", table_name="idempotent_requests")
+    op.drop_table("idempotent_requests")

@@ -1,0 +1,30 @@
+"""clean stored text: deposits' titles and metadata without characters XML cannot carry,
+lone surrogates or bidirectional overrides, in NFC
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-06 03:50:00
+
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+from services.common.migrations import clean_rows
+
+revision: str = '0006'
+down_revision: Union[str, Sequence[str], None] = '0005'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+DEPOSITS = sa.table("deposits", sa.column("id", sa.String), sa.column("title", sa.String),
+                    sa.column("metadata", sa.JSON))
+
+
+def upgrade() -> None:
+    clean_rows(op.get_bind(), DEPOSITS, ("title", "metadata"))
+
+
+def downgrade() -> None:
+    pass  # what was removed was never valid text

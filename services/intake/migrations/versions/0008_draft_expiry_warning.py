@@ -1,0 +1,24 @@
+"""when the depositor was warned that an untouched draft will be removed
+
+Revision ID: 0008
+Revises: 0007
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: Union[str, Sequence[str], None] = "0007"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deposits") as batch:
+        batch.add_column(sa.Column("expiry_warned_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deposits") as batch:
+        batch.drop_column("expiry_warned_at")

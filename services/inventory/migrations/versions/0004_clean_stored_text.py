@@ -1,0 +1,31 @@
+"""clean stored text: items' records, creators, search text and withdrawal reasons without
+characters XML cannot carry, lone surrogates or bidirectional overrides, in NFC
+
+Revision ID: 0004
+Revises: 0003_i7b
+Create Date: 2026-12-06 03:50:00
+
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+from services.common.migrations import clean_rows
+
+revision: str = '0004'
+down_revision: Union[str, Sequence[str], None] = '0003_i7b'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+ITEMS = sa.table("items", sa.column("id", sa.String), sa.column("record", sa.JSON),
+                 sa.column("creators", sa.JSON), sa.column("search_text", sa.Text),
+                 sa.column("withdrawal_reason", sa.Text))
+
+
+def upgrade() -> None:
+    clean_rows(op.get_bind(), ITEMS, ("record", "creators", "search_text", "withdrawal_reason"))
+
+
+def downgrade() -> None:
+    pass  # what was removed was never valid text

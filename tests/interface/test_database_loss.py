@@ -1,0 +1,92 @@
+"""Database connections that die under Lodge (the server restarted or dropped them): the
+next requests get fresh connections, and a read that lost its connection is read again.
+The backends are killed with pg_terminate_backend on the test's own database."""
+from types import SimpleNamespace
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcClient
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from services.common.config import get_settings
+from services.common.contracts import ProfileDefinitionSchema
+from services.common.db import Database
+from services.common.messaging import rpc
+from services.common.migrations import upgrade
+from services.intake.deposits import save_profile
+from services.intake.models import Profile
+from services.intake.service import IntakeService
+from tests.services.conftest import STUDENT, THESIS_METADATA
+from tests.support.system import pg_admin
+
+
+def terminate_backends(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+             f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture
+def intake_pg(broker, lodge_env, postgres_database):
+    """Intake's database on PostgreSQL, with the demo thesis profile."""
+    url = postgres_database("intake")
+    lodge_env.setenv("LODGE_INTAKE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    upgrade("intake", url)
+    database = Database(url, "intake")
+    with database.unit_of_work() as uow:
+        save_profile(uow, SYSTEM_ACTOR, "thesis",
+                     ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]), create=True)
+    database.dispose()
+    return url
+
+
+def test_a_service_answers_after_its_database_connections_were_killed(
+        container_factory, broker, intake_pg):
+    container_factory(IntakeService, broker).start()
+    with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=15) as services:
+        assert [p["id"] for p in services.intake.list_profiles(actor=STUDENT)] == ["thesis"]
+        terminate_backends(intake_pg)
+        assert [p["id"] for p in services.intake.list_profiles(actor=STUDENT)] == ["thesis"]
+        terminate_backends(intake_pg)
+        created = services.intake.create_deposit(actor=STUDENT, profile_id="thesis",
+                                                 metadata=THESIS_METADATA, on_behalf_of=None)
+        assert services.intake.get_deposit(actor=STUDENT, deposit_id=created["id"])["id"]
+
+
+class Counter:
+    """A service's RPC methods in miniature, on a database whose pool does not ping."""
+
+    def __init__(self, url: str):
+        self.store = SimpleNamespace(database=Database(url, "intake", pool_pre_ping=False))
+        self.attempts = 0
+
+    def _count(self, session) -> int:
+        self.attempts += 1
+        return session.scalar(select(func.count()).select_from(Profile))
+
+    @rpc
+    def count_profiles(self):
+        with self.store.database.reading() as session:
+            return self._count(session)
+
+    @rpc
+    def count_while_writing(self):
+        with self.store.database.unit_of_work() as uow:
+            return self._count(uow.session)
+
+
+def test_a_read_that_lost_its_connection_is_read_once_more_and_a_write_is_not(intake_pg):
+    counter = Counter(intake_pg)
+    assert counter.count_profiles() == 1  # the pool now holds a connection
+    terminate_backends(intake_pg)
+    counter.attempts = 0
+    assert counter.count_profiles() == 1
+    assert counter.attempts == 2
+    terminate_backends(intake_pg)
+    counter.attempts = 0
+    with pytest.raises(OperationalError):
+        counter.count_while_writing()
+    assert counter.attempts == 1
+    counter.store.database.dispose()

@@ -1,0 +1,98 @@
+"""`lodge broker-users` (print mode): the definitions it prints, what it never prints, and
+the clear refusals of bad input. Applying them to the real broker: tests/interface."""
+import base64
+import hashlib
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from lodge.cli import main
+from services.common.config import DATABASE_OWNERS, get_settings
+from tests.support.system import free_port
+
+SHARED = "amqp://admin:admin-secret@broker.example.edu:5672/lodge"
+
+
+@pytest.fixture
+def env(lodge_env):
+    lodge_env.setenv("LODGE_AMQP_URI", SHARED)
+    for owner in DATABASE_OWNERS:
+        lodge_env.delenv(f"LODGE_AMQP_URI_{owner.upper()}", raising=False)
+    get_settings.cache_clear()
+    return lodge_env
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["broker-users", *args])
+
+
+def matches(password_hash: str, password: str) -> bool:
+    raw = base64.b64decode(password_hash)
+    return hashlib.sha256(raw[:4] + password.encode()).digest() == raw[4:]
+
+
+def test_prints_definitions_with_hashes_and_never_a_given_password(env):
+    env.setenv("LODGE_AMQP_URI_INTAKE", "amqp://lodge-intake:intake-secret@broker.example.edu/lodge")
+    result = run("--campus", "library")
+    assert result.exit_code == 0, result.stderr
+    definitions = json.loads(result.stdout)
+    users = {user["name"]: user for user in definitions["users"]}
+    assert set(users) == {f"lodge-{owner}" for owner in DATABASE_OWNERS} | {"campus-library"}
+    assert matches(users["lodge-intake"]["password_hash"], "intake-secret")
+    assert "intake-secret" not in result.stdout + result.stderr
+    assert "admin-secret" not in result.stdout + result.stderr
+    # the others' passwords are made up, so shown once, on stderr only
+    generated = dict(re.findall(r"user (\S+), new password (\S+)", result.stderr))
+    assert set(generated) == set(users) - {"lodge-intake"}
+    for user, password in generated.items():
+        assert matches(users[user]["password_hash"], password)
+        assert password not in result.stdout
+    assert {entry["vhost"] for entry in definitions["permissions"]} == {"lodge"}
+
+
+def test_a_password_with_reserved_characters_is_taken_as_the_process_will_use_it(env):
+    env.setenv("LODGE_AMQP_URI_LETTERS", "amqp://lodge-letters:p%40ss%2Fw%3Ard@broker.example.edu/lodge")
+    users = {user["name"]: user for user in json.loads(run().stdout)["users"]}
+    assert matches(users["lodge-letters"]["password_hash"], "p@ss/w:rd")
+
+
+def test_applying_to_a_management_api_that_is_not_there_fails_clearly(env):
+    result = run("--apply", "--management-url", f"http://127.0.0.1:{free_port()}/api")
+    assert result.exit_code == 1
+    assert "management API at http://127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_topic_permissions_cover_every_topic_exchange_an_account_may_write(env):
+    """No topic permission on an exchange means every routing key is allowed there."""
+    definitions = json.loads(run().stdout)
+    topics = {(entry["user"], entry["exchange"]) for entry in definitions["topic_permissions"]}
+    topic_exchanges = {f"{owner}.events" for owner in DATABASE_OWNERS} | {
+        "lodge.events", "lodge.retry", "nameko-rpc"}
+    for entry in definitions["permissions"]:
+        for exchange in topic_exchanges:
+            if re.fullmatch(entry["write"], exchange) or re.fullmatch(entry["read"], exchange):
+                assert (entry["user"], exchange) in topics, (entry["user"], exchange)
+
+
+@pytest.mark.parametrize("name", ["Library", "../x", "a.b", "a b", "x" * 41, "", "bad\x0bname",
+                                  "-x"])
+def test_a_bad_campus_name_is_refused_clearly(env, name):
+    result = run("--campus", name)
+    assert result.exit_code == 1, result.stdout
+    assert "a campus consumer's name is" in result.stderr
+
+
+@pytest.mark.parametrize("uri,message", [
+    ("amqp://lodge-intake@broker.example.edu/lodge", "names no user and password"),
+    ("amqp://lodge-intake:pw@broker.example.edu/other", "is for virtual host 'other'"),
+    ("amqp://admin:admin-secret@broker.example.edu/lodge", "share a broker user"),
+])
+def test_a_process_url_that_cannot_be_its_account_is_refused_clearly(env, uri, message):
+    env.setenv("LODGE_AMQP_URI_INTAKE", uri)
+    env.setenv("LODGE_AMQP_URI_APPROVAL", "amqp://admin:x@broker.example.edu/lodge")
+    result = run()
+    assert result.exit_code == 1, result.stdout
+    assert message in result.stderr
