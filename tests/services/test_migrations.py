@@ -94,10 +94,8 @@ def test_profiles_and_items_from_before_get_the_resource_type_their_words_sugges
 def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     """Deposits and items stored with characters XML cannot carry (a harvest would fail on
     them) come out of the migration clean, in NFC; clean rows are left as they were."""
-    from alembic import command
     from datetime import datetime, timezone
     from sqlalchemy import insert
-    from services.common.migrations import alembic_config
     from services.common.db import Database
     from services.intake.models import Deposit
     from services.inventory.models import Collection, Item
@@ -117,10 +115,13 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     with inventory.unit_of_work() as uow:
         uow.session.add(Collection(id="c", name="C"))
         uow.session.flush()
-        uow.session.execute(insert(Item).values(
-            id="bad", identifier="ark:/1/bad", deposit_id="d", revision=1, collection_id="c",
-            access="open", record={"title": ["Tides\x0b of the sea"]},
-            creators=[{"name": "A.\x1b Author", "orcid": None}], created_at=now, datestamp=now))
+        # the columns of that older schema only (later ones have Python-side defaults)
+        uow.session.execute(text(
+            "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, access, "
+            "record, creators, created_at, datestamp, search_text) VALUES ('bad', 'ark:/1/bad', "
+            "'d', 1, 'c', 'open', :record, :creators, :now, :now, '')"),
+            {"record": json.dumps({"title": ["Tides\x0b of the sea"]}),
+             "creators": json.dumps([{"name": "A.\x1b Author", "orcid": None}]), "now": now})
     upgrade("intake", intake_url)
     upgrade("inventory", inventory_url)
     with intake.reading() as session:
@@ -141,9 +142,6 @@ def test_deposits_made_for_patrons_before_the_mediator_column_keep_their_mediato
         backend, tmp_path, postgres_database):
     """The dashboard finds mediated deposits by an indexed mediator id; the migration that
     adds it fills it in from each deposit's `mediated_by`, and leaves the others empty."""
-    from alembic import command
-    from sqlalchemy import create_engine, text
-    from services.common.migrations import alembic_config
     url = (f"sqlite:///{tmp_path / 'intake.db'}" if backend == "sqlite"
            else postgres_database("mediator"))
     command.upgrade(alembic_config("intake", url), "0005")
