@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common import resource_types
 from services.common.text import split_orcid, user_pattern
 
 _NAME_PARTS = user_pattern(r"[\s-]+")
 _YEAR = user_pattern(r"\d{4}")
 _DATE = user_pattern(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
-# dc:type values (or the profile's name) by how they begin → the Schema.org type
-SCHEMA_TYPES = {"thesis": "Thesis", "dissertation": "Thesis", "bachelor": "Thesis",
-                "master": "Thesis", "doctor": "Thesis", "dataset": "Dataset",
-                "article": "ScholarlyArticle", "podcast": "PodcastEpisode",
-                "software": "SoftwareSourceCode"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +74,14 @@ def publication_date(record: dict) -> str:
     return "/".join(part for part in match.groups() if part) if match else ""
 
 
+def kinds(item: dict) -> list[str]:
+    """What the item is, for people: its resource type, then what the profile's fields
+    said (a degree, say)."""
+    kind = resource_types.get(item.get("resource_type"))
+    return [kind.heading] + [value for value in item["record"].get("type", [])
+                             if value.casefold() != kind.label]
+
+
 def _joined(names: list[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
@@ -122,20 +126,13 @@ def meta_tags(item: dict, publisher: str, file_url, visible: bool) -> list[tuple
     return [(name, content) for name, content in tags if content]
 
 
-def schema_type(record: dict) -> str:
-    for value in record.get("type", []):
-        for start, schema in SCHEMA_TYPES.items():
-            if value.lower().startswith(start):
-                return schema
-    return "CreativeWork"
-
-
 def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> dict:
     """Schema.org, as Google Dataset Search and other crawlers read it."""
     record = item["record"]
+    kind = resource_types.get(item.get("resource_type"))
     data = {
         "@context": "https://schema.org",
-        "@type": schema_type(record),
+        "@type": kind.schema_org, "additionalType": kind.uri,
         "@id": url, "url": url, "name": first(record, "title"),
         "identifier": [item["identifier"]] + ([f"https://doi.org/{item['doi']}"]
                                               if item.get("doi") else []),

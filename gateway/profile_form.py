@@ -8,8 +8,8 @@ rows are taken in the order of `<n>` (the script renumbers them after every move
     fields-0-repeatable  fields-0-max_values  fields-0-dc  fields-0-vocabulary  ...
     min_files  max_files  max_file_size_mb  max_total_size_mb  allowed_extensions
     allowed_media_types  metadata_only_allowed  virus_scan
-    approval_mode  approver_groups  target_collection  access  embargo_max_months  terms
-    mediator_roles  mediator_groups
+    approval_mode  approver_groups  target_collection  resource_type  access  embargo_max_months
+    terms  mediator_roles  mediator_groups
 
 The editor of a new profile has the `id` input, which then must not be blank; the editor
 of an existing one has none. A checkbox counts as ticked when its name is present. Sizes are entered in MB
@@ -34,6 +34,7 @@ from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, EXTENSION, 
                                        FIELD_TYPES, MEDIA_TYPE, MEDIATOR_ROLES, PROFILE_ID,
                                        FileRulesSchema, ProfileDefinitionSchema)
 from services.common.exceptions import InvalidInput
+from services.common.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
 from services.common.text import user_pattern
 
 
@@ -53,17 +54,17 @@ NOT_KEY = user_pattern(r"[^a-z0-9]+")
 TEXT_INPUTS = ("id", "name", "description", "instructions", "allowed_groups", "min_files",
                "max_files", "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
                "allowed_media_types", "approval_mode", "approver_groups", "turnaround_days",
-               "target_collection", "access", "embargo_max_months", "terms", "mediator_roles",
-               "mediator_groups")
+               "target_collection", "resource_type", "access", "embargo_max_months", "terms",
+               "mediator_roles", "mediator_groups")
 CHECKBOXES = ("active", "metadata_only_allowed", "virus_scan")
 ROW_CHECKBOXES = ("required", "repeatable")
 
 # the order of the inputs on the page, for the error summary
 FORM_ORDER = ("_form", "id", "name", "description", "instructions", "active", "allowed_groups",
-              "mediator_roles", "mediator_groups", "fields", "min_files", "max_files", "max_file_size_mb", "max_total_size_mb",
-              "allowed_extensions", "allowed_media_types", "metadata_only_allowed", "virus_scan",
+              "mediator_roles", "mediator_groups", "fields", "min_files", "max_files",
+              "max_file_size_mb", "max_total_size_mb", "allowed_extensions", "allowed_media_types", "metadata_only_allowed", "virus_scan",
               "approval_mode", "approver_groups", "turnaround_days", "target_collection",
-              "access", "embargo_max_months", "terms")
+              "resource_type", "access", "embargo_max_months", "terms")
 
 NEW_PROFILE: dict[str, Any] = {
     "name": "", "description": "", "instructions": "", "active": True, "allowed_groups": [],
@@ -71,7 +72,8 @@ NEW_PROFILE: dict[str, Any] = {
                 "dc": "title"}],
     "file_rules": FileRulesSchema().load({}),
     "approval": {"mode": "manual", "approver_groups": []},
-    "target_collection": "", "access": "open", "embargo_max_months": 0, "terms": "",
+    "target_collection": "", "resource_type": DEFAULT_RESOURCE_TYPE, "access": "open",
+    "embargo_max_months": 0, "terms": "",
 }
 
 
@@ -153,6 +155,7 @@ def definition_to_form(definition: dict) -> dict:
         "approver_groups": _join(approval.get("approver_groups")),
         "turnaround_days": _number(approval.get("turnaround_days")),
         "target_collection": definition.get("target_collection") or "",
+        "resource_type": definition.get("resource_type") or DEFAULT_RESOURCE_TYPE,
         "access": definition.get("access") or "open",
         "embargo_max_months": _number(definition.get("embargo_max_months", 0)),
         "terms": definition.get("terms") or "",
@@ -369,6 +372,10 @@ def _parse(values: dict) -> tuple[str | None, dict, dict[str, list[str]]]:
     definition["target_collection"] = (values.get("target_collection") or "").strip()
     if not definition["target_collection"]:
         parser.fail("target_collection", N_("Choose the collection that items go to."))
+    resource_type = (values.get("resource_type") or DEFAULT_RESOURCE_TYPE).strip()
+    if resource_type not in RESOURCE_TYPES:
+        parser.fail("resource_type", N_("Choose a resource type from the list."))
+    definition["resource_type"] = resource_type
     access = (values.get("access") or "open").strip()
     if access not in ACCESS_POLICIES:
         parser.fail("access", N_("Choose an access policy from the list."))

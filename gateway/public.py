@@ -49,7 +49,7 @@ def item(item_id):
 
     return render_template(
         "public/item.html", item=record, record=record["record"], files_visible=visible,
-        creators=landing.creators(record), collection=collection,
+        creators=landing.creators(record), kinds=landing.kinds(record), collection=collection,
         citation=landing.citation(record, PUBLISHER, absolute(resolver_path(record["identifier"]))),
         meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),

@@ -50,6 +50,7 @@ DEMO_PROFILES = {
                        "max_total_size": 10 * 1024 ** 3, "allowed_extensions": []},
         "approval": {"mode": "automatic"},
         "target_collection": "open-works",
+        "resource_type": "journal-article",
         "terms": "I hold the rights to deposit this work and grant the repository a "
                  "non-exclusive licence to preserve and distribute it.",
     },
@@ -68,6 +69,7 @@ DEMO_PROFILES = {
         # restricted to students: library staff deposit theses for them only as named here
         "mediators": {"roles": ["staff"]},
         "target_collection": "theses",
+        "resource_type": "thesis",
         "terms": "I confirm that this is the final, examined version of my thesis.",
     },
 }

@@ -41,3 +41,6 @@ if ! port_open 5432; then
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
   wait_for_port 5432
 fi
+
+# axe-core for the browser tests' accessibility checks (tests/support/accessibility.py)
+if command -v npm >/dev/null 2>&1; then bash "$(dirname "$0")/install-axe.sh" >/dev/null; fi

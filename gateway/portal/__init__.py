@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 
 from gateway import auth, deposit_form, identity, validation_report
 from gateway.i18n import LANGUAGES
+from gateway.public import collection_tree
 from gateway.models import User
 from gateway.quotas import quota_usage
 from gateway.reason_labels import system_reason_labels
@@ -105,8 +106,18 @@ def choose_language():
 # --- my deposits --------------------------------------------------------------
 
 @portal.get("/")
-@auth.login_required
 def home():
+    """Signed in: my deposits. Anyone else: the repository's front door, to browse and
+    search it, with signing in offered."""
+    if g.actor is None:
+        with services() as rpc:
+            roots = [c for c in collection_tree(rpc) if c["depth"] == 0]
+        return render_template("welcome.html", collections=roots)
+    return my_deposits()
+
+
+@auth.login_required
+def my_deposits():
     status = request.args.get("status") or None
     if status not in STATUSES:
         status = None

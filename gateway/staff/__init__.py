@@ -17,6 +17,7 @@ from gateway.profile_form import (NEW_PROFILE, ROW, N_, ProfileFormError, blank_
                                   form_to_definition, form_values)
 from services.common.contracts import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
 from services.common.exceptions import Conflict, InvalidInput, NotFound
+from services.common.resource_types import RESOURCE_TYPES
 
 staff = Blueprint("staff", __name__, url_prefix="/staff", template_folder="../templates")
 
@@ -61,7 +62,7 @@ def input_labels() -> dict[str, str]:
         "metadata_only_allowed": _("Allow deposits without files"),
         "virus_scan": _("Require a virus scan"), "approval_mode": _("Approval"),
         "approver_groups": _("Approver groups"), "turnaround_days": _("Decision within (days)"),
-        "target_collection": _("Collection"),
+        "target_collection": _("Collection"), "resource_type": _("Resource type"),
         "access": _("Access policy"), "embargo_max_months": _("Longest embargo (months)"),
         "terms": _("Terms"),
     }
@@ -197,6 +198,7 @@ def _editor(profile_id: str | None):
         field_types=field_type_names(),
         dc_options=[("", _("(none)"))] + [(element, f"dc:{element}") for element in DC_ELEMENTS],
         access_names=access_names(), approval_names=approval_names(),
+        resource_type_options=[(kind.key, kind.heading) for kind in RESOURCE_TYPES.values()],
         blank=blank_row(),
     ), status
 

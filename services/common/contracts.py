@@ -15,6 +15,7 @@ from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, valida
 
 from services.common import text
 from services.common.exceptions import InvalidInput
+from services.common.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
 from services.common.text import user_pattern
 
 CONTRACT_VERSION = "1"
@@ -186,6 +187,12 @@ class ProfileDefinitionSchema(Strict):
     access = fields.Str(load_default="open", validate=validate.OneOf(ACCESS_POLICIES))
     embargo_max_months = fields.Int(load_default=0, validate=validate.Range(min=0, max=600))
     terms = fields.Str(load_default="")
+    # what the profile's items are (a COAR resource type), for every crosswalk
+    resource_type = fields.Str(load_default=DEFAULT_RESOURCE_TYPE,
+                               validate=validate.OneOf(tuple(RESOURCE_TYPES)),
+                               metadata={"description": "The COAR resource type of the "
+                                         "profile's items: dc:type, DataCite "
+                                         "resourceTypeGeneral and Schema.org type follow it."})
     # absent (None): the staff role, for an active profile open to every group only
     mediators = fields.Nested(MediatorsSchema, load_default=None, allow_none=True, metadata={
         "description": "Who may deposit with this profile on a patron's behalf (such deposits "
@@ -239,6 +246,8 @@ class ProfileRulesSchema(Lenient):
     approval = fields.Nested(ApprovalRuleSchema, required=True)
     target_collection = fields.Str(required=True)
     access = fields.Str(load_default="open")
+    # absent in events from before profiles named their type
+    resource_type = fields.Str(load_default=None, allow_none=True)
     fields = fields.List(fields.Nested(FormFieldSchema), load_default=list)
 
 
@@ -437,6 +446,7 @@ class ItemView(Lenient):
     access = fields.Str(required=True)
     embargo_until = Date(allow_none=True)
     record = fields.Dict(required=True)
+    resource_type = fields.Str(load_default=DEFAULT_RESOURCE_TYPE)  # a key of RESOURCE_TYPES
     representations = fields.List(fields.Nested(RepresentationSchema), required=True)
     created_at = DateTime(required=True)
     creators = fields.List(fields.Dict(), allow_none=True)  # [{name, orcid}]

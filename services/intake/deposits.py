@@ -404,7 +404,7 @@ def snapshot(deposit: Deposit, definition: dict) -> dict:
         "title": deposit.title,
         "profile": {key: definition[key] for key in (
             "id", "version", "name", "fields", "file_rules", "approval",
-            "target_collection", "access")},
+            "target_collection", "access", "resource_type")},
         "depositor": deposit.depositor,
         "mediated_by": deposit.mediated_by,
         "metadata": deposit.meta,

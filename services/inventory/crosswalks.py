@@ -10,6 +10,7 @@ from typing import Callable
 
 from lxml import etree
 
+from services.common import resource_types
 from services.common.text import user_pattern
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -25,10 +26,6 @@ METADATA_FORMATS = {
 DC_ORDER = ("title", "creator", "subject", "description", "publisher", "contributor", "date",
             "type", "format", "identifier", "source", "language", "relation", "coverage",
             "rights")
-# words in a dc:type or profile name that say which DataCite resourceTypeGeneral fits
-RESOURCE_TYPES = (("dataset", "Dataset"), ("data", "Dataset"), ("podcast", "Sound"),
-                  ("audio", "Sound"), ("video", "Audiovisual"), ("software", "Software"),
-                  ("image", "Image"))
 _YEAR = user_pattern(r"(\d{4})")
 
 
@@ -69,6 +66,14 @@ def _tostring(root: etree._Element) -> str:
     return etree.tostring(root, encoding="unicode")
 
 
+def dc_types(item: dict) -> list[str]:
+    """dc:type: the item's resource type (COAR label and URI, DCMI type), then what the
+    profile's own fields mapped to dc:type (a degree, say)."""
+    kind = resource_types.get(item.get("resource_type"))
+    types = [kind.label, kind.uri, kind.dcmi]
+    return types + [value for value in item["record"].get("type", []) if value not in types]
+
+
 def oai_dc(item: dict) -> str:
     """The item as an <oai_dc:dc> element (OAI-PMH's required format)."""
     root = etree.Element(f"{{{OAI_DC}}}dc", nsmap={"oai_dc": OAI_DC, "dc": DC, "xsi": XSI})
@@ -78,17 +83,11 @@ def oai_dc(item: dict) -> str:
         values = list(record.get(element, []))
         if element == "identifier":
             values = [item["identifier"], item["landing_url"], *values]
+        elif element == "type":
+            values = dc_types(item)
         for value in values:
             etree.SubElement(root, f"{{{DC}}}{element}").text = value
     return _tostring(root)
-
-
-def _resource_type_general(types: list[str]) -> str:
-    words = " ".join(types).lower()
-    for word, general in RESOURCE_TYPES:
-        if word in words:
-            return general
-    return "Text"
 
 
 def _identifier_type(identifier: str) -> str:
@@ -127,9 +126,8 @@ def datacite(item: dict) -> str:
     listed("titles", "title", record.get("title") or ["(:unav)"])
     sub(root, "publisher", (record.get("publisher") or [item["repository_name"]])[0])
     sub(root, "publicationYear", _publication_year(record.get("date", []), item["created_at"]))
-    types = record.get("type", [])
-    sub(root, "resourceType", types[0] if types else None,
-        resourceTypeGeneral=_resource_type_general(types))
+    kind = resource_types.get(item.get("resource_type"))
+    sub(root, "resourceType", kind.label, resourceTypeGeneral=kind.datacite)
     listed("subjects", "subject", record.get("subject", []))
     listed("dates", "date", record.get("date", [])[:1], dateType="Issued")
     if record.get("language"):

@@ -38,6 +38,8 @@ class Item(Base):
     embargo_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     # Dublin Core elements, each a list of values
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the profile's resource type (services/common/resource_types.py): every crosswalk's type
+    resource_type: Mapped[str] = mapped_column(String(40), default="text", server_default="text")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # issue 7 (OAI-PMH): people with their ORCID iDs; when the record last changed, to
     # the second, which orders and pages harvests with id; a withdrawal keeps the row

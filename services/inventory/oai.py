@@ -30,6 +30,7 @@ def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict:
     return {
         "identifier": item.identifier, "record": clean_tree(item.record),
         "creators": clean_tree(item.creators),
+        "resource_type": item.resource_type,
         "landing_url": f"{base_url}/id/{item.identifier}", "repository_name": repository_name,
         "created_at": item.created_at.isoformat(),
         "formats": [f.media_type for r in item.representations for f in r.files],

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from services.common.auth import person_ref
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
+from services.common import resource_types
 from services.common.exceptions import Conflict, NotFound, RefusedMessage
 from services.common.storage import StoredObject, check_key
 from services.inventory import fixity, identifiers, search
@@ -59,6 +60,12 @@ def copy_to_permanent(storage, deposit_id: str, stored: dict) -> StoredObject:
     return copy
 
 
+def resource_type_of(profile: dict) -> str:
+    """The profile's resource type; a deposit submitted before profiles named one is
+    typed by the profile's name, as the migration typed the profiles."""
+    return profile.get("resource_type") or resource_types.suggested([profile.get("name", "")])
+
+
 def create_item(uow: UnitOfWork, identifier_prefix: str, deposit: dict, decision: dict,
                 copies: dict[str, StoredObject]) -> Item | None:
     """Record the item for an approved deposit; None if it exists already."""
@@ -71,12 +78,12 @@ def create_item(uow: UnitOfWork, identifier_prefix: str, deposit: dict, decision
     item_id = uuid.uuid4().hex
     form, metadata = deposit["profile"]["fields"], deposit["metadata"]
     record = dublin_core(form, metadata)
-    record.setdefault("type", [deposit["profile"]["name"]])
     now = datetime.now(timezone.utc)
     item = Item(id=item_id, identifier=identifiers.mint(identifier_prefix, item_id),
                 deposit_id=deposit["id"], revision=deposit["revision"],
                 collection_id=collection_id, access=deposit["access"]["policy"],
                 embargo_until=deposit["access"]["embargo_until"], record=record,
+                resource_type=resource_type_of(deposit["profile"]),
                 creators=creators(form, metadata), created_at=now,
                 datestamp=now.replace(microsecond=0))
     search.index(session, item)

@@ -14,7 +14,7 @@ def item_view(item: Item) -> dict:
         "id": item.id, "identifier": item.identifier, "deposit_id": item.deposit_id,
         "collection": item.collection_id, "access": item.access,
         "embargo_until": item.embargo_until, "record": item.record,
-        "created_at": item.created_at, "creators": item.creators,
+        "resource_type": item.resource_type, "created_at": item.created_at, "creators": item.creators,
         "withdrawn_at": item.withdrawn_at, "withdrawal_reason": item.withdrawal_reason,
         "doi": item.doi, "embargo_lifted_at": item.embargo_lifted_at,
         "representations": [{

@@ -18,6 +18,7 @@ E2E_DIR = Path(__file__).resolve().parent
 if str(E2E_DIR.parents[1]) not in sys.path:  # `pytest` as well as `python -m pytest`
     sys.path.insert(0, str(E2E_DIR.parents[1]))
 
+from tests.support.accessibility import assert_accessible, check, check_every_visit  # noqa: E402
 from tests.support.oidc import OidcProvider  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 LOG_TAIL_LINES = 120
@@ -109,9 +110,9 @@ def page(browser, lodge_system):
 
 @contextlib.contextmanager
 def watched_page(browser, base_url: str, width: int = 1280, height: int = 900):
-    """A fresh browser context; script errors and server errors (5xx) fail the test.
-    4xx answers are the app's deliberate replies (a form with errors is a 422), and
-    the tests check those themselves."""
+    """A fresh browser context; script errors, server errors (5xx) and what axe-core finds
+    serious or critical on any page it goes to fail the test. 4xx answers are the app's
+    deliberate replies (a form with errors is a 422), and the tests check those themselves."""
     context = browser.new_context(base_url=base_url, locale="en-GB",
                                   viewport={"width": width, "height": height})
     page = context.new_page()
@@ -123,13 +124,18 @@ def watched_page(browser, base_url: str, width: int = 1280, height: int = 900):
             and not any(re.search(p, message.text) for p in page.expected_console_errors)
             and problems.append(message.text))
     page.on("pageerror", lambda error: problems.append(str(error)))
+    check_every_visit(page, problems)
     yield page
+    check(page, problems)  # the page as the test left it
     context.close()
-    assert problems == [], f"the browser reported errors: {problems}"
+    assert problems == [], "the browser reported errors:\n" + "\n".join(problems)
 
 
-def screenshot(page, name: str) -> Path:
-    """Keep a screenshot as a test artifact (test-artifacts/screenshots/NAME.png)."""
+def screenshot(page, name: str, checked: bool = False) -> Path:
+    """Keep a screenshot as a test artifact (test-artifacts/screenshots/NAME.png), after
+    checking the page as it stands with axe-core (unless the test has `checked` it)."""
+    if not checked:
+        assert_accessible(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

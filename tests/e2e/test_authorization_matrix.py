@@ -292,7 +292,7 @@ ROUTES: list[Row] = [
     Row("POST", "/api/v1/items/<item_id>/actions/withdraw", api("manage", 422, allowed=MANAGERS),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/actions/withdraw", body=lambda w, c: {}),
     # --- portal pages ---
-    Row("GET", "/", page(200), lambda w, c: "/"),
+    Row("GET", "/", everyone(200), lambda w, c: "/"),  # visitors see Browse and Search
     Row("GET", "/deposits/new", page(200), lambda w, c: "/deposits/new"),
     Row("POST", "/deposits/new", page(404, post=True), lambda w, c: "/deposits/new",
         body=lambda w, c: {"profile_id": "no-such-profile"}, form=True),

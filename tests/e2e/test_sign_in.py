@@ -100,7 +100,8 @@ def test_the_sign_in_request_carries_state_nonce_and_pkce_and_a_forged_return_fa
     forged = browser.get(callback, allow_redirects=False, timeout=30)
     assert forged.status_code == 400
     assert "did not work" in forged.text and "Traceback" not in forged.text
-    assert browser.get(f"{lodge_system.base_url}/", allow_redirects=False,
+    # still not signed in: a page for signed-in users sends it to sign in
+    assert browser.get(f"{lodge_system.base_url}/account/tokens", allow_redirects=False,
                        timeout=30).status_code == 302
     # the attacker's own browser completes it once; replaying the same return fails
     assert attacker.get(callback, allow_redirects=False, timeout=30).status_code == 302

@@ -1,13 +1,17 @@
 """Each owner's migrations build exactly the schema its models describe, on both databases."""
+import json
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
+from sqlalchemy import create_engine, text
 
 from gateway.models import Base as GatewayBase
 from lodge.cli import main
 from services.common.config import get_settings
-from services.common.migrations import is_current, upgrade
+from services.common.migrations import alembic_config, is_current, upgrade
 from services.approval.models import Base as ApprovalBase
 from services.common.db import MessagingBase
 from services.intake.models import Base as IntakeBase
@@ -51,13 +55,47 @@ def test_await_migrations_waits_for_every_named_database(tmp_path, monkeypatch):
         get_settings.cache_clear()
 
 
+def test_profiles_and_items_from_before_get_the_resource_type_their_words_suggest(tmp_path):
+    """The thesis profile becomes a thesis and the mixed one an article, as do their items,
+    whose dc:type held a degree or the profile's name."""
+    intake = f"sqlite:///{tmp_path / 'intake.db'}"
+    command.upgrade(alembic_config("intake", intake), "0005")
+    engine = create_engine(intake)
+    with engine.begin() as connection:
+        for profile_id, name in (("thesis", "Thesis"),
+                                 ("open-works", "Articles, datasets and other works")):
+            connection.execute(text(
+                "INSERT INTO profile_versions (profile_id, version, definition, created_by, "
+                "created_at) VALUES (:id, 1, :definition, 'system', '2026-01-01')"),
+                {"id": profile_id, "definition": f'{{"name": "{name}"}}'})
+    upgrade("intake", intake)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT profile_id, definition FROM profile_versions"))
+        assert {row[0]: json.loads(row[1])["resource_type"] for row in rows} == {
+            "thesis": "thesis", "open-works": "journal-article"}
+
+    inventory = f"sqlite:///{tmp_path / 'inventory.db'}"
+    command.upgrade(alembic_config("inventory", inventory), "0003_i7b")
+    engine = create_engine(inventory)
+    with engine.begin() as connection:
+        for item_id, types in (("a", ["Master"]), ("b", ["Articles, datasets and other works"]),
+                               ("c", [])):
+            connection.execute(text(
+                "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, access, "
+                "record, created_at, datestamp) VALUES (:id, :id, :id, 1, 'theses', 'open', "
+                ":record, '2026-01-01', '2026-01-01')"),
+                {"id": item_id, "record": json.dumps({"type": types})})
+    upgrade("inventory", inventory)
+    with engine.connect() as connection:
+        assert dict(connection.execute(text("SELECT id, resource_type FROM items")).all()) == {
+            "a": "master-thesis", "b": "journal-article", "c": "text"}
+
+
 def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     """Deposits and items stored with characters XML cannot carry (a harvest would fail on
     them) come out of the migration clean, in NFC; clean rows are left as they were."""
-    from alembic import command
     from datetime import datetime, timezone
     from sqlalchemy import insert
-    from services.common.migrations import alembic_config
     from services.common.db import Database
     from services.intake.models import Deposit
     from services.inventory.models import Collection, Item
@@ -77,10 +115,13 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     with inventory.unit_of_work() as uow:
         uow.session.add(Collection(id="c", name="C"))
         uow.session.flush()
-        uow.session.execute(insert(Item).values(
-            id="bad", identifier="ark:/1/bad", deposit_id="d", revision=1, collection_id="c",
-            access="open", record={"title": ["Tides\x0b of the sea"]},
-            creators=[{"name": "A.\x1b Author", "orcid": None}], created_at=now, datestamp=now))
+        # the columns of that older schema only (later ones have Python-side defaults)
+        uow.session.execute(text(
+            "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, access, "
+            "record, creators, created_at, datestamp, search_text) VALUES ('bad', 'ark:/1/bad', "
+            "'d', 1, 'c', 'open', :record, :creators, :now, :now, '')"),
+            {"record": json.dumps({"title": ["Tides\x0b of the sea"]}),
+             "creators": json.dumps([{"name": "A.\x1b Author", "orcid": None}]), "now": now})
     upgrade("intake", intake_url)
     upgrade("inventory", inventory_url)
     with intake.reading() as session:
@@ -101,9 +142,6 @@ def test_deposits_made_for_patrons_before_the_mediator_column_keep_their_mediato
         backend, tmp_path, postgres_database):
     """The dashboard finds mediated deposits by an indexed mediator id; the migration that
     adds it fills it in from each deposit's `mediated_by`, and leaves the others empty."""
-    from alembic import command
-    from sqlalchemy import create_engine, text
-    from services.common.migrations import alembic_config
     url = (f"sqlite:///{tmp_path / 'intake.db'}" if backend == "sqlite"
            else postgres_database("mediator"))
     command.upgrade(alembic_config("intake", url), "0005")

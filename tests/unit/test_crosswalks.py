@@ -20,9 +20,8 @@ METADATA = {
 
 
 def item(**overrides):
-    record = dublin_core(FORM, METADATA)
-    record["type"] = ["Dataset"]
-    return {"identifier": "ark:/99999/lodge-abc", "record": record,
+    return {"identifier": "ark:/99999/lodge-abc", "record": dublin_core(FORM, METADATA),
+            "resource_type": "dataset",
             "creators": creators(FORM, METADATA), "landing_url": "https://r.example/items/1",
             "repository_name": "Lodge", "created_at": "2026-11-29T10:00:00+00:00",
             "formats": ["application/pdf", "text/csv", "application/pdf"], **overrides}
@@ -67,7 +66,7 @@ def test_datacite_has_the_mandatory_properties():
 
 def test_datacite_falls_back_where_the_record_is_thin():
     thin = item(record={"title": ["Untitled notes"]}, creators=[], formats=[],
-                identifier="hdl:20.500/1")
+                identifier="hdl:20.500/1", resource_type=None)
     root = etree.fromstring(datacite(thin))
     ns = {"d": DATACITE}
     assert root.xpath("d:identifier/@identifierType", namespaces=ns) == ["Handle"]

@@ -3,6 +3,7 @@ from gateway import landing
 
 ITEM = {
     "id": "i1", "identifier": "ark:/99999/lodge-1", "access": "open", "embargo_until": None,
+    "resource_type": "master-thesis",
     "record": {"title": ["On Moss"], "date": ["2026-05-01"], "type": ["Master"],
                "creator": ["Sam Student (ORCID 0000-0002-1825-0097)", "Faculty, Fran Anne",
                            "Ada Lovelace (https://orcid.org/0000-0001-2345-678X)"],

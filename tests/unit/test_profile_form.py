@@ -78,7 +78,7 @@ def test_every_setting_survives_the_round_trip():
                        "metadata_only_allowed": True, "virus_scan": True},
         "approval": {"mode": "automatic", "approver_groups": ["library"]},
         "target_collection": "open-works", "access": "embargo", "embargo_max_months": 24,
-        "terms": "Line one.\nLine two.",
+        "terms": "Line one.\nLine two.", "resource_type": "dataset",
         "mediators": {"roles": ["manager"], "groups": ["library"]},
     })
     assert form_to_definition(posted(definition)) == (None, definition)
@@ -186,6 +186,12 @@ def test_the_values_come_back_to_show_the_form_again():
     assert caught.value.values["max_files"] == "abc"
     assert caught.value.values["name"] == "Changed"
     assert len(caught.value.values["fields"]) == 7
+
+
+@pytest.mark.parametrize("bad", ["Dataset", "journal-article\u202e", "x" * 10000, "__proto__"])
+def test_a_resource_type_outside_the_vocabulary_is_refused_on_its_input(bad):
+    assert fails(posted(loaded("thesis"), resource_type=bad)) == {
+        "resource_type": ["Choose a resource type from the list."]}
 
 
 def test_duplicate_keys_are_shown_on_each_row():

@@ -1,0 +1,44 @@
+"""profiles name their resource type: existing versions get the type their name suggests
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-06 03:20:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+from services.common.resource_types import suggested
+
+revision: str = '0009'
+down_revision: Union[str, Sequence[str], None] = "0008"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+versions = sa.table('profile_versions', sa.column('profile_id', sa.String),
+                    sa.column('version', sa.Integer), sa.column('definition', sa.JSON))
+
+
+def upgrade() -> None:
+    connection = op.get_bind()
+    for row in connection.execute(sa.select(versions)).all():
+        definition = dict(row.definition)
+        if definition.get('resource_type'):
+            continue
+        definition['resource_type'] = suggested([definition.get('name', '')])
+        connection.execute(versions.update()
+                           .where(versions.c.profile_id == row.profile_id,
+                                  versions.c.version == row.version)
+                           .values(definition=definition))
+
+
+def downgrade() -> None:
+    connection = op.get_bind()
+    for row in connection.execute(sa.select(versions)).all():
+        definition = {k: v for k, v in row.definition.items() if k != 'resource_type'}
+        connection.execute(versions.update()
+                           .where(versions.c.profile_id == row.profile_id,
+                                  versions.c.version == row.version)
+                           .values(definition=definition))
