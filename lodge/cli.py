@@ -233,7 +233,7 @@ def warn_expiring_tokens():
 
     require_broker()
     settings = get_settings()
-    pool = RpcPool(settings.amqp_uri, 1, settings.rpc_timeout)
+    pool = RpcPool(settings.broker_uri("gateway"), 1, settings.rpc_timeout)  # as the gateway
     try:
         warned = warn_owners(Database(settings.database_url("gateway"), "gateway"), pool.client,
                              timedelta(days=settings.token_warning_days))

@@ -174,12 +174,19 @@ def selects(selector: dict, labels: dict) -> bool:
     return True
 
 
+def pod_template(workload: dict) -> dict:
+    """A Deployment's, Job's or CronJob's pod template."""
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        return spec["jobTemplate"]["spec"]["template"]
+    return spec["template"]
+
+
 def pod_labels(overlay: list[dict]) -> dict[str, dict]:
     """Every Lodge pod template's labels, by the component it runs."""
-    return {o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]:
-            o["spec"]["template"]["metadata"]["labels"]
-            for o in overlay if o["kind"] in ("Deployment", "Job")
-            and o["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name") == "lodge"}
+    templates = [pod_template(o) for o in overlay if o["kind"] in ("Deployment", "Job", "CronJob")]
+    return {t["metadata"]["labels"]["app.kubernetes.io/component"]: t["metadata"]["labels"]
+            for t in templates if t["metadata"]["labels"].get("app.kubernetes.io/name") == "lodge"}
 
 
 def allowed(overlay: list[dict], direction: str, labels: dict) -> list[dict]:
@@ -198,7 +205,8 @@ def reaches(rules: list[dict], peer_labels: dict, port: int) -> bool:
 
 def test_network_policies_deny_by_default_and_open_only_what_lodge_uses(overlay):
     pods = pod_labels(overlay)
-    assert set(pods) == {"gateway", *SERVICE_CLASSES, "clamav", "migrate", "broker-users"}
+    assert set(pods) == {"gateway", *SERVICE_CLASSES, "clamav", "migrate", "broker-users",
+                         "token-warnings"}
     [deny] = [p for p in of_kind(overlay, "NetworkPolicy").values()
               if "ingress" not in p["spec"] and "egress" not in p["spec"]]
     assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
@@ -233,3 +241,18 @@ def test_the_gateway_probes_are_routes_the_gateway_has(lodge_env):
     from gateway import create_app
     rules = {rule.rule for rule in create_app().url_map.iter_rules()}
     assert {"/healthz", "/readyz"} <= rules
+
+
+def test_token_owners_are_warned_daily_as_the_gateway(overlay):
+    """Token expiry letters need `lodge warn-expiring-tokens` run from a timer: a CronJob runs
+    that command, one at a time, with the gateway's settings and broker account only."""
+    from lodge.cli import main
+
+    [cronjob] = of_kind(overlay, "CronJob").values()
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    [container] = pod_template(cronjob)["spec"]["containers"]
+    assert container["args"][0] in main.commands and container["args"] == ["warn-expiring-tokens"]
+    assert {"secretRef": {"name": "lodge-secrets"}} in container["envFrom"]
+    assert [e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]] == [
+        "LODGE_AMQP_URI_GATEWAY"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
