@@ -36,7 +36,8 @@ def test_wrong_password_and_missing_csrf_do_not_sign_in(lodge_system):
     forged = requests.post(f"{lodge_system.base_url}/login", timeout=30, allow_redirects=False,
                            data={"username": "student", "password": "demo"})
     assert forged.status_code == 400
-    assert browser.get(f"{lodge_system.base_url}/", allow_redirects=False,
+    # still signed out: a page for signed-in people sends the browser to sign in
+    assert browser.get(f"{lodge_system.base_url}/account/tokens", allow_redirects=False,
                        timeout=30).status_code == 302
 
 
