@@ -1,7 +1,6 @@
 """Database connections that die under Lodge (the server restarted or dropped them): the
 next requests get fresh connections, and a read that lost its connection is read again.
 The backends are killed with pg_terminate_backend on the test's own database."""
-from types import SimpleNamespace
 
 import pytest
 from nameko.standalone.rpc import ClusterRpcClient
@@ -59,7 +58,7 @@ class Counter:
     """A service's RPC methods in miniature, on a database whose pool does not ping."""
 
     def __init__(self, url: str):
-        self.store = SimpleNamespace(database=Database(url, "intake", pool_pre_ping=False))
+        self.store = Database(url, "intake", pool_pre_ping=False)  # as service tests give it
         self.attempts = 0
 
     def _count(self, session) -> int:
@@ -68,12 +67,12 @@ class Counter:
 
     @rpc
     def count_profiles(self):
-        with self.store.database.reading() as session:
+        with self.store.reading() as session:
             return self._count(session)
 
     @rpc
     def count_while_writing(self):
-        with self.store.database.unit_of_work() as uow:
+        with self.store.unit_of_work() as uow:
             return self._count(uow.session)
 
 
@@ -89,4 +88,4 @@ def test_a_read_that_lost_its_connection_is_read_once_more_and_a_write_is_not(in
     with pytest.raises(OperationalError):
         counter.count_while_writing()
     assert counter.attempts == 1
-    counter.store.database.dispose()
+    counter.store.dispose()
