@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 
 from gateway import identity
 from gateway.models import ApiToken, User
-from tests.gateway.conftest import PASSWORD, page_csrf, sign_in
+from tests.gateway.conftest import page_csrf, sign_in
 
 PATRONS = "/api/v1/staff/patrons?q=pat"
 
