@@ -1,4 +1,5 @@
-"""Each owner's migrations build exactly the schema its models describe, on both databases."""
+"""Each owner's migrations build exactly the schema its models describe, on both databases;
+they are named in sequence, and a database at a revision's former id upgrades."""
 import json
 import re
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_a_database_at_a_renamed_revision_upgrades_to_the_schema_of_a_fresh_one(
         assert schema_of(url) == schema_of(fresh), old
 
 
-@pytest.mark.parametrize("owner", ["intake", "inventory"])
+@pytest.mark.parametrize("owner", sorted(OWNERS))
 def test_a_postgresql_database_at_a_renamed_head_upgrades(owner, postgres_database):
     """The same on PostgreSQL, from the newest old id (what deployed databases hold)."""
     url = postgres_database(f"renamed_{owner}")
