@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from gateway.identity import actor_for
 from gateway.models import ApiToken, User
-from services.common.db import Database
+from kernel.platform.db import Database
 
 
 def expiring_tokens(session, now: datetime, warning: timedelta) -> list[tuple[ApiToken, User]]:

@@ -15,12 +15,12 @@ from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
 from gateway.quotas import quota_usage, room_beside_uploads
-from gateway.validation_report import precheck_upload
 from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
+from gateway.validation_report import precheck_upload
+from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.platform.storage import StoredObject, get_storage, new_key
 from services.common.contracts import ProfileDefinitionSchema, load_or_raise
-from services.common.exceptions import InvalidInput, NotFound
-from services.common.storage import StoredObject, get_storage, new_key
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -290,5 +290,4 @@ def download_item_file(item_id, file_id):
     return response
 
 
-from gateway.api import inventory  # noqa: E402,F401  (its routes join this blueprint)
-from gateway.api import reviews  # noqa: E402,F401  (its routes join this blueprint)
+from gateway.api import inventory, reviews  # noqa: E402,F401  (its routes join this blueprint)

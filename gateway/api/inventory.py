@@ -9,8 +9,8 @@ from marshmallow import fields, validate
 
 from gateway.api import api, json_body, query_args, rpc
 from gateway.auth import ANY_STAFF_SCOPE, roles_required
+from kernel.contracts.exceptions import Conflict
 from services.common import contracts as c
-from services.common.exceptions import Conflict
 
 
 class SearchQuery(c.Strict):

@@ -16,10 +16,10 @@ from flask import Blueprint, Response, current_app, request
 from lxml import etree
 
 from gateway.auth import CSRF_EXEMPT_BLUEPRINTS
-from services.common.config import get_settings
-from services.common import text
-from services.common.exceptions import NotFound
-from services.common.text import user_pattern
+from kernel.contracts.exceptions import NotFound
+from kernel.platform.config import get_settings
+from kernel.policy import text
+from kernel.policy.text import user_pattern
 from services.inventory.crosswalks import METADATA_FORMATS, XSI
 
 OAI = "http://www.openarchives.org/OAI/2.0/"

@@ -5,12 +5,12 @@ from datetime import timedelta
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
-from services.common import contracts as c
-from services.common.dependencies import Store
-from services.common.exceptions import LodgeError
-from services.common.messaging import handles_event, rpc
+from kernel.contracts.exceptions import LodgeError
+from kernel.platform.dependencies import Store
+from kernel.platform.messaging import handles_event, rpc
 from services.approval import review
 from services.approval.schemas import note_view, reason_view, task_view
+from services.common import contracts as c
 
 CLAIM_SWEEP_SECONDS = 5
 

@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 from marshmallow import (EXCLUDE, RAISE, Schema, ValidationError, fields, validate,
                          validates_schema)
 
-from services.common import text
-from services.common.exceptions import InvalidInput
-from services.common.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
-from services.common.text import user_pattern
+from kernel.contracts.exceptions import InvalidInput
+from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
+from kernel.policy import text
+from kernel.policy.text import user_pattern
 
 CONTRACT_VERSION = "1"
 
@@ -302,7 +302,7 @@ class FileCheckSchema(Lenient):
     passed = fields.Bool(required=True)
     message = fields.Str(required=True)
     # the message as a code and its parameters, for the gateway to translate
-    # (services/common/validation_messages.py)
+    # (kernel/contracts/validation_messages.py)
     code = fields.Str(load_default=None, allow_none=True)
     params = fields.Dict(keys=fields.Str(), load_default=dict)
 

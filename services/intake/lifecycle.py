@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
-from services.common.exceptions import InvalidTransition
+from kernel.contracts.exceptions import InvalidTransition
 
 
 class Status(StrEnum):

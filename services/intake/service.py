@@ -4,13 +4,13 @@ import logging
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
+from kernel.contracts.exceptions import Forbidden, InvalidInput
+from kernel.platform.config import get_settings
+from kernel.platform.db import utcnow
+from kernel.platform.dependencies import FileStorage, Store
+from kernel.platform.messaging import handles_event, rpc
+from kernel.policy.roles import is_staff, require_role
 from services.common import contracts as c
-from services.common.auth import is_staff, require_role
-from services.common.config import get_settings
-from services.common.db import utcnow
-from services.common.dependencies import FileStorage, Store
-from services.common.exceptions import Forbidden, InvalidInput
-from services.common.messaging import handles_event, rpc
 from services.intake import deposits, expiry, lifecycle, quotas, statistics
 from services.intake.schemas import deposit_page, deposit_view, file_view, version_view
 

@@ -10,8 +10,8 @@ from typing import Callable
 
 from lxml import etree
 
-from services.common import resource_types
-from services.common.text import user_pattern
+from kernel.contracts import resource_types
+from kernel.policy.text import user_pattern
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 DC = "http://purl.org/dc/elements/1.1/"

@@ -6,13 +6,12 @@ from datetime import date
 from nameko.timer import timer
 from sqlalchemy import select
 
+from kernel.contracts.exceptions import Conflict, Forbidden
+from kernel.platform.config import get_settings
+from kernel.platform.dependencies import FileStorage, Store
+from kernel.platform.messaging import handles_event, rpc
+from kernel.policy.roles import is_staff, require_role
 from services.common import contracts as c
-from services.common.auth import is_staff
-from services.common.config import get_settings
-from services.common.dependencies import FileStorage, Store
-from services.common.exceptions import Conflict, Forbidden
-from services.common.messaging import handles_event, rpc
-from services.common.auth import require_role
 from services.inventory import access, collections, fixity, identifiers, oai, records, search
 from services.inventory.models import Item
 from services.inventory.schemas import collection_view, item_file_view, item_summary, item_view

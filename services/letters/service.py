@@ -4,11 +4,11 @@ from datetime import datetime, timezone
 
 from nameko.timer import timer
 
+from kernel.platform.config import get_settings
+from kernel.platform.dependencies import Store
+from kernel.platform.messaging import handles_event, rpc
+from kernel.policy.roles import require_role
 from services.common import contracts as c
-from services.common.auth import require_role
-from services.common.config import get_settings
-from services.common.dependencies import Store
-from services.common.messaging import handles_event, rpc
 from services.letters import letters, templates
 from services.letters.dependencies import Mailer, build_message, letter_settings
 

@@ -1,10 +1,10 @@
 """Validation: automatic checks on submitted deposits. Entrypoints only; checks are in checks.py."""
 from sqlalchemy import select
 
+from kernel.contracts.exceptions import NotFound
+from kernel.platform.dependencies import FileStorage, Store
+from kernel.platform.messaging import handles_event, rpc
 from services.common import contracts as c
-from services.common.dependencies import FileStorage, Store
-from services.common.exceptions import NotFound
-from services.common.messaging import handles_event, rpc
 from services.validation import inspection
 from services.validation.models import Precheck, ValidationReport
 from services.validation.scanner import Clamd

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.common.exceptions import Forbidden, InvalidInput
+from kernel.contracts.exceptions import Forbidden, InvalidInput
 from services.intake import statistics
 from services.intake.models import Deposit, HistoryEntry
 from tests.services.conftest import (APPROVER, FACULTY, STAFF, STUDENT, THESIS_METADATA, outbox)

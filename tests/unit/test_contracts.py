@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pytest
 from marshmallow import Schema, fields
 
+from kernel.contracts.exceptions import InvalidInput
 from services.common import contracts as c
-from services.common.exceptions import InvalidInput
 
 
 def status_changed(**changes) -> dict:

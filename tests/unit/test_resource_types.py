@@ -4,7 +4,7 @@ import pytest
 from lxml import etree
 
 from gateway import landing
-from services.common.resource_types import COAR, RESOURCE_TYPES, suggested
+from kernel.contracts.resource_types import COAR, RESOURCE_TYPES, suggested
 from services.inventory.crosswalks import DATACITE, DC, RENDERERS
 from tests.support.oai_schemas import assert_valid
 

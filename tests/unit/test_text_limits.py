@@ -8,8 +8,9 @@ from sqlalchemy import String
 
 from gateway.api import schemas as api_schemas
 from gateway.models import Base as GatewayBase
+from kernel.policy import text
 from services.approval.models import Base as ApprovalBase
-from services.common import contracts, text
+from services.common import contracts
 from services.intake.models import Base as IntakeBase
 from services.inventory.models import Base as InventoryBase
 from services.letters.models import Base as LettersBase

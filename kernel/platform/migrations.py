@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 
-from services.common.db import MessagingBase, make_engine
-from services.common.text import clean_tree
+from kernel.platform.db import MessagingBase, make_engine
+from kernel.policy.text import clean_tree
 
 MIGRATIONS = {
     "intake": "services.intake",
