@@ -31,11 +31,11 @@ from typing import Any, Iterable
 from werkzeug.datastructures import MultiDict
 
 from kernel.contracts.exceptions import InvalidInput
+from kernel.contracts.fields import EXTENSION, FIELD_KEY, MEDIA_TYPE, PROFILE_ID
+from kernel.contracts.profiles import (ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES, MEDIATOR_ROLES,
+                                       FileRulesSchema, ProfileDefinitionSchema)
 from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
 from kernel.policy.text import user_pattern
-from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, EXTENSION, FIELD_KEY,
-                                       FIELD_TYPES, MEDIA_TYPE, MEDIATOR_ROLES, PROFILE_ID,
-                                       FileRulesSchema, ProfileDefinitionSchema)
 
 
 def N_(message: str) -> str:

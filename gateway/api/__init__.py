@@ -19,8 +19,9 @@ from gateway.uploads import (MultipartUpload, check_declared_length, expected_di
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
 from gateway.validation_report import precheck_upload
 from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.contracts.profiles import ProfileDefinitionSchema
+from kernel.contracts.rpc import load_or_raise
 from kernel.platform.storage import StoredObject, get_storage, new_key
-from services.common.contracts import ProfileDefinitionSchema, load_or_raise
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -17,10 +17,10 @@ from lxml import etree
 
 from gateway.auth import CSRF_EXEMPT_BLUEPRINTS
 from kernel.contracts.exceptions import NotFound
+from kernel.contracts.oai import METADATA_FORMATS, XSI
 from kernel.platform.config import get_settings
 from kernel.policy import text
 from kernel.policy.text import user_pattern
-from services.inventory.crosswalks import METADATA_FORMATS, XSI
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"

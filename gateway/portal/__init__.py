@@ -25,9 +25,9 @@ from gateway.public import collection_tree
 from gateway.quotas import quota_usage
 from gateway.reason_labels import system_reason_labels
 from gateway.staff.letters import tell_letters
+from kernel.contracts.deposits import STATUSES
 from kernel.contracts.exceptions import Forbidden, InvalidInput, LodgeError, NotFound, QuotaExceeded
 from kernel.policy.roles import is_staff
-from services.common.contracts import STATUSES
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
 validation_report.register(portal)  # the report partial works on every page, staff's too

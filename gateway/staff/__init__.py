@@ -16,8 +16,8 @@ from gateway.profile_form import (NEW_PROFILE, ROW, N_, ProfileFormError, blank_
                                   definition_to_form, error_order, form_errors,
                                   form_to_definition, form_values)
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
+from kernel.contracts.profiles import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
 from kernel.contracts.resource_types import RESOURCE_TYPES
-from services.common.contracts import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
 
 staff = Blueprint("staff", __name__, url_prefix="/staff", template_folder="../templates")
 

@@ -12,8 +12,9 @@ from gateway.api.schemas import QueueQuery
 from gateway.auth import roles_required
 from gateway.reason_labels import system_reason_labels
 from gateway.staff import rpc, staff
+from kernel.contracts.approval import QUEUE_SORTS, QUEUE_TABS
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, LodgeError, NotFound
-from services.common.contracts import QUEUE_SORTS, QUEUE_TABS, load_or_raise
+from kernel.contracts.rpc import load_or_raise
 
 REVIEWER_ROLES = ("approver", "manager")
 DECISIONS = ("approve", "decline", "return")

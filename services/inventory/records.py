@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from kernel.contracts import resource_types
+from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, NotFound, RefusedMessage
 from kernel.platform.db import UnitOfWork
 from kernel.platform.storage import StoredObject, check_key
 from kernel.policy.roles import person_ref
-from services.common.contracts import new_event
 from services.inventory import fixity, identifiers, search
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation

@@ -17,7 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
 
 from kernel.contracts.exceptions import InvalidInput
-from services.common.contracts import LETTER_TYPES
+from kernel.contracts.letters import LETTER_TYPES
 from services.letters.models import LetterTemplate
 
 DEFAULTS = Path(__file__).parent / "templates"

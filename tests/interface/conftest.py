@@ -2,11 +2,11 @@
 import pytest
 from kombu import Connection
 
+from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.db import Database
 from kernel.platform.migrations import upgrade
 from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from lodge.topology import declare
-from services.common.contracts import ProfileDefinitionSchema
 from services.intake.deposits import save_profile
 
 

@@ -9,11 +9,11 @@ from amqp.exceptions import AccessRefused
 from kombu import Connection
 from nameko.amqp.publish import Publisher
 
+from kernel.contracts.events import new_event
 from kernel.platform.config import DATABASE_OWNERS, get_settings, nameko_config
 from kernel.platform.messaging import ERROR_HEADER, ATTEMPTS_HEADER
 from kernel.platform.storage import get_storage
 from lodge import broker_users
-from services.common.contracts import new_event
 from services.inventory.records import seed_collections
 from services.inventory.service import InventoryService
 from tests.interface.conftest import wait_for_message

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from kernel.contracts.events import event_schema, new_event
 from kernel.platform.db import Database, OutboxMessage
 from kernel.platform.migrations import upgrade
 from kernel.platform.storage import LocalStorage
-from services.common.contracts import event_schema, new_event
 
 _migrated_pg: dict[str, str] = {}
 
