@@ -1,4 +1,4 @@
-"""Alembic, run per database owner: each service (and the gateway) migrates its own database."""
+"""Alembic, run per database owner: each service (and the web front) migrates its own database."""
 from __future__ import annotations
 
 import importlib
