@@ -51,7 +51,7 @@ ReviewPageView = page_of(ReviewTaskView)
 
 
 class ReasonView(Lenient):
-    kind = fields.Str(required=True, validate=validate.OneOf(("decline", "return")))
+    kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
     code = fields.Str(required=True)
     label = fields.Str(required=True)
     is_default = fields.Bool(load_default=False)
