@@ -45,8 +45,8 @@ def require_broker(process: str | None = None) -> None:
 @main.command()
 def migrate():
     """Bring every database up to date and declare the broker's queues."""
-    from lodge.topology import declare
     from kernel.platform.migrations import upgrade
+    from lodge.topology import declare
     require_broker()
     settings = get_settings()
     # the broker first: services declare no exchange, and their init containers wait only
@@ -151,9 +151,9 @@ def service(name):
     import nameko
     from nameko.runners import ServiceRunner
 
-    from lodge.registry import service_class
     from kernel.platform.config import nameko_config
     from kernel.platform.messaging import QuietExpectedErrors
+    from lodge.registry import service_class
 
     require_broker(name)
     logging.basicConfig(level=os.environ.get("LODGE_LOG_LEVEL", "INFO"),

@@ -291,4 +291,5 @@ def download_item_file(item_id, file_id):
     return response
 
 
-from gateway.api import inventory, reviews  # noqa: E402,F401  (its routes join this blueprint)
+from gateway.api import inventory  # noqa: E402,F401  (its routes join this blueprint)
+from gateway.api import reviews  # noqa: E402,F401  (its routes join this blueprint)

@@ -13,7 +13,6 @@ from typing import ClassVar, Protocol
 from kernel.contracts.deposits import Status
 from kernel.contracts.exceptions import InvalidTransition
 
-
 FINAL = frozenset({Status.ARCHIVED, Status.DECLINED, Status.WITHDRAWN})
 EDITABLE = frozenset({Status.DRAFT, Status.RETURNED})
 
