@@ -10,7 +10,7 @@ from wtforms.validators import ValidationError
 
 from gateway import identity, oidc
 from gateway.models import User
-from services.common.config import get_settings
+from kernel.platform.config import get_settings
 
 csrf = CSRFProtect()
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

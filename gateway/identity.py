@@ -15,8 +15,8 @@ from sqlalchemy import delete, func, select, text as sql, update
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
-from services.common import text
-from services.common.text import user_pattern
+from kernel.policy import text
+from kernel.policy.text import user_pattern
 
 MIN_PASSWORD_LENGTH = 12
 ROLES = ("patron", "approver", "staff", "manager", "admin")

@@ -12,10 +12,10 @@ from flask_babel import gettext as _
 
 from gateway import landing
 from gateway.access import files_visible
-from services.common import text
-from services.common.auth import is_staff
-from services.common.config import get_settings
-from services.common.exceptions import InvalidInput, NotFound
+from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.platform.config import get_settings
+from kernel.policy import text
+from kernel.policy.roles import is_staff
 
 public = Blueprint("public", __name__, template_folder="templates")
 PER_PAGE = 20

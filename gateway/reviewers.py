@@ -9,9 +9,9 @@ from sqlalchemy import or_, select
 from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
-from services.common.auth import own_deposit_refused
-from services.common.exceptions import InvalidInput
-from services.common.storage import get_storage
+from kernel.contracts.exceptions import InvalidInput
+from kernel.platform.storage import get_storage
+from kernel.policy.roles import own_deposit_refused
 
 LETTER_FOR = {"approve": "deposit_archived", "decline": "deposit_declined",
               "return": "deposit_returned"}

@@ -5,11 +5,11 @@ from sqlalchemy import func, select
 
 from gateway import identity
 from gateway.models import User
+from kernel.contracts.profiles import ProfileDefinitionSchema
+from kernel.platform.config import get_settings
+from kernel.platform.db import Database
+from kernel.policy.roles import STAFF_ROLES
 from services.approval.review import seed_reasons
-from services.common.auth import STAFF_ROLES
-from services.common.config import get_settings
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.db import Database
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
 from services.inventory.records import seed_collections

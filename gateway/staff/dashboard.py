@@ -12,7 +12,7 @@ from gateway.api.staff import DESK_ROLES
 from gateway.auth import roles_required
 from gateway.charts import duration_words, weekly_bars
 from gateway.staff import rpc, staff
-from services.common.contracts import STATUSES
+from kernel.contracts.deposits import STATUSES
 
 SPANS = (4, 12, 26, 52)
 DECIDED = ("approved", "returned", "declined")

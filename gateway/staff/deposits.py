@@ -8,7 +8,7 @@ from gateway.api.staff import DESK_ROLES, all_deposits
 from gateway.auth import roles_required
 from gateway.patrons import MAX_QUERY
 from gateway.staff import rpc, staff
-from services.common.contracts import STATUSES
+from kernel.contracts.deposits import STATUSES
 
 PER_PAGE = 25
 

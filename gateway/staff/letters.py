@@ -22,9 +22,9 @@ from flask_babel import gettext as _
 
 from gateway.auth import roles_required
 from gateway.profile_form import N_
-from services.common.auth import STAFF_ROLES
-from services.common.contracts import LETTER_TYPES
-from services.common.exceptions import InvalidInput, NotFound
+from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.contracts.letters import LETTER_TYPES
+from kernel.policy.roles import STAFF_ROLES
 
 staff_letters = Blueprint("staff_letters", __name__, url_prefix="/staff/letters",
                           template_folder="../templates")

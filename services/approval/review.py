@@ -8,10 +8,11 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services.common.auth import SYSTEM, has_role, own_deposit_refused, person_ref
-from services.common.contracts import DepositSnapshotSchema, new_event
-from services.common.db import UnitOfWork
-from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.contracts.deposits import DepositSnapshotSchema
+from kernel.contracts.events import new_event
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.platform.db import UnitOfWork
+from kernel.policy.roles import SYSTEM, has_role, own_deposit_refused, person_ref
 from services.approval.models import (ANY_APPROVER, PENDING, ApproverGroupSet, Decision,
                                       Reason, ReviewTask, StaffNote, groups_key)
 

@@ -8,13 +8,13 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, or_, select
 
-from services.common.auth import SYSTEM, has_role, is_staff, own_deposit_refused, person_ref
-from services.common.config import Quotas
-from services.common.contracts import new_event
-from services.common.db import UnitOfWork
-from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from services.common.file_rules import extension_refusal
-from services.common.validation_messages import render
+from kernel.contracts.events import new_event
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.contracts.validation_messages import render
+from kernel.platform.config import Quotas
+from kernel.platform.db import UnitOfWork
+from kernel.policy.file_rules import extension_refusal
+from kernel.policy.roles import SYSTEM, has_role, is_staff, own_deposit_refused, person_ref
 from services.intake import lifecycle, quotas as room
 from services.intake.lifecycle import EDITABLE, Status
 from services.intake.metadata import checked_metadata, title_of, validate_metadata

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from services.common.auth import require_role
-from services.common.exceptions import Conflict, InvalidInput, NotFound
+from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
+from kernel.policy.roles import require_role
 from services.inventory.models import Collection, Item
 
 

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, select
 
-from services.common.auth import is_staff
-from services.common import text
-from services.common.db import UnitOfWork
+from kernel.platform.db import UnitOfWork
+from kernel.policy import text
+from kernel.policy.roles import is_staff
 from services.letters import templates
 from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
 from services.letters.templates import DEFAULT_LOCALE, Parts, RenderError

@@ -4,19 +4,26 @@ from datetime import datetime, timezone
 
 from nameko.timer import timer
 
-from services.common import contracts as c
-from services.common.auth import require_role
-from services.common.config import get_settings
-from services.common.dependencies import Store
-from services.common.messaging import handles_event, rpc
+from kernel.contracts.events import dedupe_key, new_event
+from kernel.contracts.letters import (DeliveriesRequest, DeliveryView, LetterPreviewView,
+                                      LetterTemplateRequest, LetterTemplateSummaryView,
+                                      LetterTemplateView, PreviewLetterRequest,
+                                      PreviewLetterTemplateRequest, RecipientView,
+                                      SaveLetterTemplateRequest, SaveRecipientRequest,
+                                      TokenExpiringRequest)
+from kernel.contracts.rpc import ActorRequest, rpc_contract
+from kernel.platform.config import get_settings
+from kernel.platform.dependencies import Store
+from kernel.platform.messaging import handles_event, rpc
+from kernel.policy.roles import require_role
 from services.letters import letters, templates
 from services.letters.dependencies import Mailer, build_message, letter_settings
 
 log = logging.getLogger(__name__)
 BATCH = 50
 # rows are dumped while their session is open
-recipient_view = c.RecipientSchema()
-deliveries_view = c.DeliverySchema(many=True)
+recipient_view = RecipientView()
+deliveries_view = DeliveryView(many=True)
 
 
 class LettersService:
@@ -29,7 +36,7 @@ class LettersService:
     def on_deposit_status_changed(self, event):
         settings = letter_settings()
         with self.store.unit_of_work() as uow:
-            key = c.dedupe_key("intake", "deposit_status_changed", event)
+            key = dedupe_key("intake", "deposit_status_changed", event)
             queued = letters.on_status_changed(uow, key, event, get_settings().base_url,
                                                settings.turnaround_days)
             self._emit_failures(uow, queued)
@@ -41,7 +48,7 @@ class LettersService:
     def on_draft_expiring(self, event):
         with self.store.unit_of_work() as uow:
             queued = letters.on_draft_expiring(
-                uow.session, c.dedupe_key("intake", "draft_expiring", event), event,
+                uow.session, dedupe_key("intake", "draft_expiring", event), event,
                 get_settings().base_url)
             self._emit_failures(uow, queued)
         if any(letter.status == "pending" for letter in queued):
@@ -50,7 +57,7 @@ class LettersService:
     # --- templates ---------------------------------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.PreviewLetterRequest, c.LetterPreviewSchema())
+    @rpc_contract(PreviewLetterRequest, LetterPreviewView())
     def preview_letter(self, letter_type, locale, deposit, reason_code, reason_label, note):
         """The letter a decision on `deposit` would send its depositor, not sent."""
         event = letters.deposit_event(deposit, (reason_code, reason_label), note)
@@ -62,7 +69,7 @@ class LettersService:
                 raise templates.refusal(err) from None
 
     @rpc
-    @c.rpc_contract(c.PreviewLetterTemplateRequest, c.LetterPreviewSchema())
+    @rpc_contract(PreviewLetterTemplateRequest, LetterPreviewView())
     def preview_template(self, actor, letter_type, locale, subject, html, text, deposit):
         """Unsaved template parts rendered against a real deposit, or the sample one."""
         require_role(actor, "manager")
@@ -76,21 +83,21 @@ class LettersService:
                 raise templates.refusal(err) from None
 
     @rpc
-    @c.rpc_contract(c.ActorRequest, c.LetterTemplateSummarySchema(many=True))
+    @rpc_contract(ActorRequest, LetterTemplateSummaryView(many=True))
     def list_templates(self, actor):
         require_role(actor, "manager")
         with self.store.reading() as session:
             return templates.summaries(session)
 
     @rpc
-    @c.rpc_contract(c.LetterTemplateRequest, c.LetterTemplateSchema())
+    @rpc_contract(LetterTemplateRequest, LetterTemplateView())
     def get_template(self, actor, letter_type, locale):
         require_role(actor, "manager")
         with self.store.reading() as session:
             return templates.view(session, letter_type, locale, letters.VARIABLES)
 
     @rpc
-    @c.rpc_contract(c.SaveLetterTemplateRequest, c.LetterTemplateSchema())
+    @rpc_contract(SaveLetterTemplateRequest, LetterTemplateView())
     def save_template(self, actor, letter_type, locale, subject, html, text):
         """A new version; a template that does not render is refused with its line."""
         require_role(actor, "manager")
@@ -101,7 +108,7 @@ class LettersService:
             return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
 
     @rpc
-    @c.rpc_contract(c.LetterTemplateRequest, c.LetterTemplateSchema())
+    @rpc_contract(LetterTemplateRequest, LetterTemplateView())
     def reset_template(self, actor, letter_type, locale):
         require_role(actor, "manager")
         with self.store.unit_of_work() as uow:
@@ -111,7 +118,7 @@ class LettersService:
     # --- recipients and the delivery log -----------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.SaveRecipientRequest, recipient_view)
+    @rpc_contract(SaveRecipientRequest, recipient_view)
     def save_recipient(self, actor, delivery):
         """The gateway tells letters who a staff user is (at sign-in) and how they want
         letters (immediately or in a daily digest)."""
@@ -119,13 +126,13 @@ class LettersService:
             return recipient_view.dump(letters.save_recipient(uow.session, actor, delivery))
 
     @rpc
-    @c.rpc_contract(c.DeliveriesRequest, deliveries_view)
+    @rpc_contract(DeliveriesRequest, deliveries_view)
     def list_deliveries(self, actor, deposit_id):
         with self.store.reading() as session:
             return deliveries_view.dump(letters.deliveries(session, actor, deposit_id))
 
     @rpc
-    @c.rpc_contract(c.TokenExpiringRequest)
+    @rpc_contract(TokenExpiringRequest)
     def warn_token_expiry(self, key, recipient, token_name, token_prefix, expires_at):
         """The gateway's request to warn a token's owner before the token expires."""
         with self.store.unit_of_work() as uow:
@@ -190,7 +197,7 @@ class LettersService:
 
     def _emit_outcome(self, uow, letter):
         event_type = "letter_sent" if letter.status == "sent" else "letter_failed"
-        uow.emit(event_type, c.new_event(
+        uow.emit(event_type, new_event(
             "letters", event_type, deposit_id=letter.deposit_id, revision=letter.revision,
             letter_id=letter.id, letter_type=letter.letter_type, recipient=letter.recipient,
             error=letter.last_error))

@@ -3,9 +3,9 @@ import datetime
 import pytest
 from nameko.testing.services import worker_factory
 
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput
 from services.approval.review import seed_reasons
 from services.approval.service import ApprovalService
-from services.common.exceptions import Conflict, Forbidden, InvalidInput
 from tests.services.conftest import (APPROVER, MANAGER, OTHER_APPROVER, STUDENT, loaded_event,
                                      outbox)
 

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, text
 
 from gateway.models import Base as GatewayBase
+from kernel.platform.config import get_settings
+from kernel.platform.db import MessagingBase
+from kernel.platform.migrations import RENAMED_REVISIONS, alembic_config, is_current, upgrade
 from lodge.cli import main
-from services.common.config import get_settings
-from services.common.migrations import RENAMED_REVISIONS, alembic_config, is_current, upgrade
 from services.approval.models import Base as ApprovalBase
-from services.common.db import MessagingBase
 from services.intake.models import Base as IntakeBase
 from services.inventory.models import Base as InventoryBase
 from services.letters.models import Base as LettersBase
@@ -198,7 +198,7 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     them) come out of the migration clean, in NFC; clean rows are left as they were."""
     from datetime import datetime, timezone
     from sqlalchemy import insert
-    from services.common.db import Database
+    from kernel.platform.db import Database
     from services.intake.models import Deposit
     from services.inventory.models import Collection, Item
 

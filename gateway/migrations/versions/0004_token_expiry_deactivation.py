@@ -10,7 +10,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.db import UTCDateTime
+from kernel.platform.db import UTCDateTime
 
 revision: str = "0004_token_expiry_deactivation"
 down_revision: Union[str, Sequence[str], None] = "0003_idempotent_requests"

@@ -10,7 +10,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from services.common.resource_types import suggested
+from kernel.contracts.resource_types import suggested
 
 revision: str = '0009_profile_resource_types'
 down_revision: Union[str, Sequence[str], None] = "0008_draft_expiry_warning"

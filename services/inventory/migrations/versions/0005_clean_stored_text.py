@@ -11,7 +11,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.migrations import clean_rows
+from kernel.platform.migrations import clean_rows
 
 revision: str = '0005_clean_stored_text'
 down_revision: Union[str, Sequence[str], None] = '0004_collections_search_fixity'

@@ -10,7 +10,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from services.common.resource_types import suggested
+from kernel.contracts.resource_types import suggested
 
 revision: str = '0007_item_resource_types'
 down_revision: Union[str, Sequence[str], None] = "0006_running_jobs"

@@ -10,7 +10,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from services.common.migrations import create_messaging_tables, drop_messaging_tables
+from kernel.platform.migrations import create_messaging_tables, drop_messaging_tables
 
 
 # revision identifiers, used by Alembic.

@@ -1,5 +1,5 @@
 """Role checks every service makes itself; services do not trust the gateway blindly."""
-from services.common.exceptions import Forbidden
+from kernel.contracts.exceptions import Forbidden
 
 STAFF_ROLES = frozenset({"approver", "staff", "manager", "admin"})
 

@@ -1,4 +1,4 @@
-"""Alembic, run per database owner: each service (and the gateway) migrates its own database."""
+"""Alembic, run per database owner: each service (and the web front) migrates its own database."""
 from __future__ import annotations
 
 import importlib
@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 
-from services.common.db import MessagingBase, make_engine
-from services.common.text import clean_tree
+from kernel.platform.db import MessagingBase, make_engine
+from kernel.policy.text import clean_tree
 
 MIGRATIONS = {
     "intake": "services.intake",
