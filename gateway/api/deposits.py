@@ -1,117 +1,31 @@
-"""REST API v1: JSON in and out, the contract campus systems rely on."""
+"""REST API v1: deposits, their files (uploaded whole), actions and the caller's quota."""
 from __future__ import annotations
 
-import base64
 import uuid
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from sqlalchemy import or_, select
 
-from gateway.access import files_visible
 from gateway.api import schemas
-from gateway.api.openapi import openapi_document
-from gateway.auth import login_required, roles_required
-from gateway.downloads import send_stored
-from gateway.identity import actor_for
+from gateway.api.arguments import json_body, query_args
+from gateway.api.spec import (DEPOSIT_LINKS, REVIEW_LINKS, links, operation, path_param, query,
+                              ref)
+from gateway.auth.guard import login_required
+from gateway.auth.identity import actor_for
+from gateway.files.quotas import quota_usage, room_beside_uploads
+from gateway.files.uploads import (MultipartUpload, check_declared_length, expected_digests,
+                                   raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
 from gateway.models import User
-from gateway.quotas import quota_usage, room_beside_uploads
-from gateway.validation_report import precheck_upload
-from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
-                             raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
-from services.common.contracts import ProfileDefinitionSchema, load_or_raise
-from services.common.exceptions import InvalidInput, NotFound
+from gateway.presenters.validation_report import precheck_upload
+from gateway.rpc import rpc
+from services.common import contracts as c
+from services.common.exceptions import InvalidInput
 from services.common.storage import StoredObject, get_storage, new_key
 
-api = Blueprint("api", __name__, url_prefix="/api/v1")
+deposits_api = Blueprint("deposits_api", __name__, url_prefix="/api/v1")
 
 MULTIPART_OVERHEAD = 64 * 1024
-INLINE_SAFE = ("application/pdf", "image/png", "image/jpeg", "image/gif", "audio/", "video/")
 
-
-def rpc():
-    return current_app.extensions["lodge.rpc"].client()
-
-
-def json_body(schema) -> dict:
-    if not request.data:
-        data = {}
-    else:
-        data = request.get_json(silent=True)
-        if data is None:
-            raise InvalidInput("The body is not valid JSON.", fields={"body": ["malformed JSON"]})
-    if not isinstance(data, dict):
-        raise InvalidInput("The body must be a JSON object.", fields={"body": ["not an object"]})
-    return load_or_raise(schema(), data)
-
-
-def query_args(schema) -> dict:
-    return load_or_raise(schema(), request.args.to_dict())
-
-
-@api.get("/openapi.json")
-def openapi():
-    return jsonify(openapi_document())
-
-
-# --- profiles ---------------------------------------------------------------
-
-@api.get("/profiles")
-@login_required
-def list_profiles():
-    args = query_args(schemas.ListProfilesQuery)
-    with rpc() as services:
-        return jsonify(items=services.intake.list_profiles(
-            actor=g.actor, include_inactive=args["include_inactive"], mediated=args["mediated"]))
-
-
-@api.get("/profiles/<profile_id>")
-@login_required
-def get_profile(profile_id):
-    args = query_args(schemas.ProfileQuery)
-    with rpc() as services:
-        return jsonify(services.intake.get_profile(actor=g.actor, profile_id=profile_id,
-                                                   version=args["version"]))
-
-
-@api.get("/profiles/<profile_id>/versions")
-@roles_required("manager")
-def profile_versions(profile_id):
-    with rpc() as services:
-        return jsonify(items=services.intake.profile_versions(actor=g.actor,
-                                                              profile_id=profile_id))
-
-
-@api.post("/profiles")
-@roles_required("manager")
-def create_profile():
-    body = json_body(schemas.CreateProfileBody)
-    profile_id = body.pop("id")
-    with rpc() as services:
-        profile = services.intake.save_profile(actor=g.actor, profile_id=profile_id,
-                                               definition=body, create=True)
-    response = jsonify(profile)
-    response.status_code = 201
-    response.headers["Location"] = url_for("api.get_profile", profile_id=profile_id)
-    return response
-
-
-@api.put("/profiles/<profile_id>")
-@roles_required("manager")
-def update_profile(profile_id):
-    """Editing a profile adds a version; deposits keep the version they were made under."""
-    body = json_body(ProfileDefinitionSchema)
-    with rpc() as services:
-        return jsonify(services.intake.save_profile(actor=g.actor, profile_id=profile_id,
-                                                    definition=body, create=False))
-
-
-@api.get("/collections")
-def list_collections():
-    with rpc() as services:
-        return jsonify(items=services.inventory.list_collections())
-
-
-# --- deposits ---------------------------------------------------------------
 
 def _depositor(reference: str) -> dict:
     """The patron a staff member deposits for, by user id, username or e-mail."""
@@ -123,7 +37,7 @@ def _depositor(reference: str) -> dict:
         return actor_for(user)
 
 
-@api.post("/deposits")
+@deposits_api.post("/deposits")
 @login_required
 def create_deposit():
     body = json_body(schemas.CreateDepositBody)
@@ -134,11 +48,11 @@ def create_deposit():
             on_behalf_of=on_behalf_of)
     response = jsonify(deposit)
     response.status_code = 201
-    response.headers["Location"] = url_for("api.get_deposit", deposit_id=deposit["id"])
+    response.headers["Location"] = url_for("deposits_api.get_deposit", deposit_id=deposit["id"])
     return response
 
 
-@api.get("/deposits")
+@deposits_api.get("/deposits")
 @login_required
 def list_deposits():
     args = query_args(schemas.ListDepositsQuery)
@@ -148,14 +62,14 @@ def list_deposits():
             page=args["page"], per_page=args["per_page"]))
 
 
-@api.get("/deposits/<deposit_id>")
+@deposits_api.get("/deposits/<deposit_id>")
 @login_required
 def get_deposit(deposit_id):
     with rpc() as services:
         return jsonify(services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id))
 
 
-@api.get("/deposits/<deposit_id>/letters")
+@deposits_api.get("/deposits/<deposit_id>/letters")
 @login_required
 def deposit_letters(deposit_id):
     """The deposit's delivery log: staff see every letter, a depositor the ones sent to them."""
@@ -165,7 +79,7 @@ def deposit_letters(deposit_id):
                                                               deposit_id=deposit_id))
 
 
-@api.patch("/deposits/<deposit_id>")
+@deposits_api.patch("/deposits/<deposit_id>")
 @login_required
 def update_deposit(deposit_id):
     body = json_body(schemas.UpdateDepositBody)
@@ -174,7 +88,7 @@ def update_deposit(deposit_id):
                                                       **body))
 
 
-@api.post("/deposits/<deposit_id>/actions/<action>")
+@deposits_api.post("/deposits/<deposit_id>/actions/<action>")
 @login_required
 def deposit_action(deposit_id, action):
     body = json_body(schemas.DepositActionBody)
@@ -187,7 +101,7 @@ def deposit_action(deposit_id, action):
     abort(404, description=f"There is no deposit action {action!r}; use submit or withdraw.")
 
 
-@api.get("/quota")
+@deposits_api.get("/quota")
 @login_required
 def quota():
     """The caller's unfinished work against the site's limits: how much room is left."""
@@ -195,7 +109,7 @@ def quota():
         return jsonify(quota_usage(services, g.actor))
 
 
-@api.post("/deposits/<deposit_id>/files")
+@deposits_api.post("/deposits/<deposit_id>/files")
 @login_required
 def upload_file(deposit_id):
     """Stream the body into staging, then register the file with intake."""
@@ -250,7 +164,7 @@ def register_staged_file(deposit_id: str, filename: str, stored: StoredObject,
                                         created["id"])}
 
 
-@api.delete("/deposits/<deposit_id>/files/<file_id>")
+@deposits_api.delete("/deposits/<deposit_id>/files/<file_id>")
 @login_required
 def delete_file(deposit_id, file_id):
     with rpc() as services:
@@ -258,37 +172,69 @@ def delete_file(deposit_id, file_id):
     return "", 204
 
 
-# --- items ------------------------------------------------------------------
-
-@api.get("/items/<item_id>")
-def get_item(item_id):
-    with rpc() as services:
-        return jsonify(services.inventory.get_item(item_id=item_id))
-
-
-@api.post("/items/<item_id>/actions/withdraw")
-@roles_required("manager")
-def withdraw_item(item_id):
-    body = json_body(schemas.WithdrawItemBody)
-    with rpc() as services:
-        return jsonify(services.inventory.withdraw_item(actor=g.actor, item_id=item_id,
-                                                        reason=body["reason"]))
-
-
-@api.get("/items/<item_id>/files/<file_id>")
-def download_item_file(item_id, file_id):
-    with rpc() as services:
-        item = services.inventory.get_item(item_id=item_id)
-        stored = services.inventory.get_item_file(item_id=item_id, file_id=file_id)
-    if not files_visible(item, g.actor, request.remote_addr):
-        raise NotFound("There is no such file.")
-    response = send_stored(stored, inline=stored["media_type"].startswith(INLINE_SAFE))
-    response.headers["Digest"] = "sha-256=" + base64.b64encode(
-        bytes.fromhex(stored["sha256"])).decode()
-    # a deposited file is never a page of this origin
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
-from gateway.api import inventory  # noqa: E402,F401  (its routes join this blueprint)
-from gateway.api import reviews  # noqa: E402,F401  (its routes join this blueprint)
+def describe(spec) -> None:
+    """This module's schemas and paths in the OpenAPI document."""
+    for name, schema in {
+        "Deposit": c.DepositView, "DepositPage": c.DepositPage, "FileCreated": schemas.FileCreated,
+        "CreateDeposit": schemas.CreateDepositBody, "UpdateDeposit": schemas.UpdateDepositBody,
+        "DepositAction": schemas.DepositActionBody, "DeliveryLog": schemas.DeliveryLog,
+        "Quota": c.QuotaView,
+    }.items():
+        spec.components.schema(name, schema=schema)
+    deposit_id = path_param("deposit_id")
+    spec.path("/api/v1/deposits", operations={
+        "get": operation("The caller's deposits (staff may filter by depositor)",
+                          ref("DepositPage"), params=[
+                              query("status", enum=c.STATUSES), query("depositor"),
+                              query("page", "integer"), query("per_page", "integer")],
+                          errors=("401", "422"), operation_id="listDeposits"),
+        "post": operation("Create a draft deposit (429 when the depositor has as many "
+                           "unfinished deposits as allowed)", ref("Deposit"), "201",
+                           ref("CreateDeposit"),
+                           errors=("400", "401", "403", "404", "422", "429"),
+                           operation_id="createDeposit",
+                           links=links("$response.body#/id", DEPOSIT_LINKS)),
+    })
+    spec.path("/api/v1/deposits/{deposit_id}", operations={
+        "get": operation("A deposit with its history, files and validation report",
+                          ref("Deposit"), params=[deposit_id], operation_id="getDeposit"),
+        "patch": operation("Change the metadata, accept the terms, or choose the access of a "
+                            "draft or returned deposit", ref("Deposit"),
+                            body=ref("UpdateDeposit"), params=[deposit_id],
+                            errors=("400", "401", "403", "404", "409", "422"),
+                            operation_id="updateDeposit"),
+    })
+    spec.path("/api/v1/quota", operations={"get": operation(
+        "The caller's unfinished work against the site's limits: drafts (draft or returned "
+        "deposits), staged bytes (their files plus unfinished uploads' declared lengths) and "
+        "unfinished resumable uploads. Going over answers 429 (a count) or 413 (bytes).",
+        ref("Quota"), errors=("401",), operation_id="getQuota")})
+    spec.path("/api/v1/deposits/{deposit_id}/letters", operations={"get": operation(
+        "The letters sent about a deposit (staff: all; a depositor: those sent to them)",
+        ref("DeliveryLog"), params=[deposit_id], operation_id="depositLetters")})
+    spec.path("/api/v1/deposits/{deposit_id}/files", operations={"post": {
+        **operation("Upload a file: the request body named by ?filename=, or multipart "
+                     "with a part named 'file'. Streamed and checksummed before 201.",
+                     ref("FileCreated"), "201", params=[deposit_id, query("filename")],
+                     errors=("401", "403", "404", "409", "413", "422"),
+                     operation_id="uploadFile", links={"deleteFile": {
+                         "operationId": "deleteFile", "parameters": {
+                             "deposit_id": "$request.path.deposit_id",
+                             "file_id": "$response.body#/id"}}}),
+        "requestBody": {"required": True, "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"}}}}}},
+    }})
+    spec.path("/api/v1/deposits/{deposit_id}/files/{file_id}", operations={"delete": operation(
+        "Remove a file from a draft or returned deposit", None, "204",
+        params=[deposit_id, path_param("file_id")], errors=("401", "403", "404", "409"),
+        operation_id="deleteFile")})
+    spec.path("/api/v1/deposits/{deposit_id}/actions/{action}", operations={"post": operation(
+        "Submit or withdraw", ref("Deposit"), body=ref("DepositAction"), params=[
+            deposit_id, {**path_param("action"),
+                         "schema": {"type": "string", "enum": ["submit", "withdraw"]}}],
+        errors=("400", "401", "403", "404", "409", "422"), operation_id="depositAction",
+        links=links("$request.path.deposit_id", {"getDeposit": ("deposit_id",),
+                                                  "reviewAction": ("deposit_id",),
+                                                  **REVIEW_LINKS}))})

@@ -15,7 +15,7 @@ from pathlib import Path
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
 
-from gateway.identity import ClaimMapping
+from gateway.auth.identity import ClaimMapping
 
 CLIENT_NAME = "institution"
 

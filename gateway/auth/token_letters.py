@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from gateway.identity import actor_for
+from gateway.auth.identity import actor_for
 from gateway.models import ApiToken, User
 from services.common.db import Database
 

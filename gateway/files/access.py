@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from gateway.proxies import networks, parse_address, within
+from gateway.http.proxies import networks, parse_address, within
 from services.common.config import get_settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from gateway.resumable import UploadArea
+from gateway.files.resumable import UploadArea
 from services.common.config import get_settings
 
 

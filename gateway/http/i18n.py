@@ -13,6 +13,8 @@ from babel.messages.pofile import read_po
 from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale
 
+from services.common.config import get_settings
+
 LANGUAGES = {"en": "English", "de": "Deutsch"}
 CATALOGUES = Path(__file__).parent / "translations"
 
@@ -44,7 +46,8 @@ def compile_catalogues(target: Path) -> Path:
     return target
 
 
-def register(app: Flask, compiled_dir: Path) -> None:
+def register(app: Flask) -> None:
+    compiled_dir = get_settings().data_dir / "translations"
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues(compiled_dir))
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, get_locale=get_locale)

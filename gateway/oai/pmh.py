@@ -12,10 +12,10 @@ import binascii
 import json
 from datetime import datetime, time, timezone
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from lxml import etree
 
-from gateway.auth import CSRF_EXEMPT_BLUEPRINTS
+from gateway.rpc import rpc
 from services.common.config import get_settings
 from services.common import text
 from services.common.exceptions import NotFound
@@ -40,7 +40,6 @@ SET_SPEC = user_pattern(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")
 METADATA_PREFIX = user_pattern(r"[A-Za-z0-9\-_.!~*'()]+")
 
 oai = Blueprint("oai", __name__)
-CSRF_EXEMPT_BLUEPRINTS.add(oai.name)  # read-only; harvesters may POST a form
 
 
 class OaiError(Exception):
@@ -48,9 +47,6 @@ class OaiError(Exception):
         super().__init__(message)
         self.code, self.message = code, message
 
-
-def _services():
-    return current_app.extensions["lodge.rpc"].client()
 
 
 def _utc(moment: datetime) -> str:
@@ -129,8 +125,8 @@ def _checked_arguments(arguments: dict[str, list[str]]) -> tuple[str, dict[str, 
 
 def identify(root, args):
     settings = get_settings()
-    with _services() as rpc:
-        earliest = rpc.inventory.repository_summary()["earliest_datestamp"]
+    with rpc() as services:
+        earliest = services.inventory.repository_summary()["earliest_datestamp"]
     body = _sub(root, "Identify")
     _sub(body, "repositoryName", settings.repository_name)
     _sub(body, "baseURL", settings.base_url + "/oai")
@@ -164,8 +160,8 @@ def list_sets(root, args):
 
 
 def _require_sets() -> list[dict]:
-    with _services() as rpc:
-        collections = rpc.inventory.list_collections()
+    with rpc() as services:
+        collections = services.inventory.list_collections()
     if not collections:
         raise OaiError("noSetHierarchy", "This repository has no sets.")
     return collections
@@ -205,8 +201,8 @@ def _item_identifier(oai_identifier: str) -> str:
 
 def _fetch_record(oai_identifier: str, prefix: str | None) -> dict:
     try:
-        with _services() as rpc:
-            return rpc.inventory.oai_record(identifier=_item_identifier(oai_identifier),
+        with rpc() as services:
+            return services.inventory.oai_record(identifier=_item_identifier(oai_identifier),
                                             metadata_prefix=prefix)
     except NotFound:
         raise OaiError("idDoesNotExist", f"No record has the identifier {oai_identifier!r}.")
@@ -312,8 +308,8 @@ def _list(root, verb: str, args: dict, with_metadata: bool) -> None:
         selection, position, cursor = _selection(args), {}, 0
     since, until = _window(selection)
     page_size = get_settings().oai_page_size
-    with _services() as rpc:
-        page = rpc.inventory.harvest(
+    with rpc() as services:
+        page = services.inventory.harvest(
             metadata_prefix=selection["metadataPrefix"] if with_metadata else None,
             since=since.isoformat() if since else None,
             until=until.isoformat() if until else None, set_spec=selection["set"],

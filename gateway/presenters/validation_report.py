@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
 from flask_babel import gettext
 
+from gateway.rpc import rpc
 from services.common.validation_messages import MESSAGES
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,10 @@ def duration(seconds: float | int | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def register(blueprint) -> None:
-    blueprint.add_app_template_global(check_text, "check_text")
-    blueprint.add_app_template_filter(duration, "duration")
+def register(app) -> None:
+    """The report partial works on every page, staff's too."""
+    app.add_template_global(check_text, "check_text")
+    app.add_template_filter(duration, "duration")
 
 
 def precheck_upload(storage_key: str, filename: str, file_rules: dict,
@@ -45,7 +46,7 @@ def precheck_upload(storage_key: str, filename: str, file_rules: dict,
     language. The upload stands either way: if the pre-check cannot run, the full check
     after submit still will, so this answers None rather than fail the upload."""
     try:
-        with current_app.extensions["lodge.rpc"].client() as services:
+        with rpc() as services:
             report = services.validation.check_file(storage_key=storage_key, filename=filename,
                                                    file_rules=file_rules, file_id=file_id)
     except Exception:  # noqa: BLE001 - a pre-check is advice; the upload already succeeded
@@ -56,12 +57,12 @@ def precheck_upload(storage_key: str, filename: str, file_rules: dict,
     return report
 
 
-def kept_prechecks(rpc, files: list[dict]) -> dict[str, dict]:
+def kept_prechecks(services, files: list[dict]) -> dict[str, dict]:
     """The pre-checks validation kept for these files, by file id; {} if it cannot answer."""
     if not files:
         return {}
     try:
-        return rpc.validation.prechecks(file_ids=[f["id"] for f in files])["prechecks"]
+        return services.validation.prechecks(file_ids=[f["id"] for f in files])["prechecks"]
     except Exception:  # noqa: BLE001 - the editor works without them
         log.warning("pre-checks could not be fetched", exc_info=True)
         return {}

@@ -22,15 +22,19 @@ from flask_babel import gettext as _
 from requests import RequestException
 from sqlalchemy import select
 
-from gateway import auth, identity, oidc
+from gateway.rpc import rpc
+from gateway.auth import guard as auth
+from gateway.auth import identity
+from gateway.auth import oidc
 from gateway.models import User
-from gateway.patrons import MAX_QUERY, MAX_RESULTS, find_people
-from gateway.staff.letters import register_recipient, tell_letters
+from gateway.auth.patrons import MAX_QUERY, MAX_RESULTS, find_people
+from gateway.web.portal import _safe_next
+from gateway.web.staff.letters import register_recipient, tell_letters
 from services.common.auth import STAFF_ROLES
 from services.common.config import get_settings
 from services.common.exceptions import Conflict, NotFound
 
-account = Blueprint("account", __name__, template_folder="templates")
+account = Blueprint("account", __name__)
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +48,6 @@ def _database():
 def institution_login():
     if oidc.settings() is None:
         abort(404)
-    from gateway.portal import _safe_next
     session["after_sign_in"] = _safe_next(request.args.get("next"))
     try:
         return oidc.client().authorize_redirect(
@@ -208,8 +211,8 @@ def set_active(user_id: str, active: bool) -> dict:
         if active:
             register_recipient(actor)
         elif tell:  # letters go to staff by their roles: none now
-            with current_app.extensions["lodge.rpc"].client() as rpc:
-                rpc.letters.save_recipient(actor={**actor, "roles": []}, delivery=None)
+            with rpc() as services:
+                services.letters.save_recipient(actor={**actor, "roles": []}, delivery=None)
     except Exception:  # noqa: BLE001 - any RPC failure; the change itself is stored
         log.warning("letters did not hear that account %s changed", user_id, exc_info=True)
         abort(503, description=_("The account is changed, but the letters service did not "

@@ -18,24 +18,24 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from gateway import auth, deposit_form, identity, validation_report
-from gateway.i18n import LANGUAGES
-from gateway.public import collection_tree
+from gateway.rpc import rpc
+from gateway.auth import guard as auth
+from gateway.forms import deposit as deposit_form
+from gateway.auth import identity
+from gateway.presenters import validation_report
+from gateway.http.i18n import LANGUAGES
+from gateway.web.public import collection_tree
 from gateway.models import User
-from gateway.quotas import quota_usage
-from gateway.reason_labels import system_reason_labels
-from gateway.staff.letters import tell_letters
+from gateway.files.quotas import quota_usage
+from gateway.presenters.reason_labels import system_reason_labels
+from gateway.web.staff.letters import tell_letters
 from services.common.auth import is_staff
 from services.common.contracts import STATUSES
 from services.common.exceptions import (Forbidden, InvalidInput, LodgeError, NotFound,
                                         QuotaExceeded)
 
-portal = Blueprint("portal", __name__, template_folder="../templates")
-validation_report.register(portal)  # the report partial works on every page, staff's too
+portal = Blueprint("portal", __name__)
 
-
-def services():
-    return current_app.extensions["lodge.rpc"].client()
 
 
 def _safe_next(target: str | None) -> str:
@@ -110,8 +110,8 @@ def home():
     """Signed in: my deposits. Anyone else: the repository's front door, to browse and
     search it, with signing in offered."""
     if g.actor is None:
-        with services() as rpc:
-            roots = [c for c in collection_tree(rpc) if c["depth"] == 0]
+        with rpc() as services:
+            roots = [c for c in collection_tree(services) if c["depth"] == 0]
         return render_template("welcome.html", collections=roots)
     return my_deposits()
 
@@ -122,10 +122,10 @@ def my_deposits():
     if status not in STATUSES:
         status = None
     page = max(request.args.get("page", 1, type=int), 1)
-    with services() as rpc:
-        deposits = rpc.intake.list_deposits(actor=g.actor, status=status, depositor_id=None,
+    with rpc() as services:
+        deposits = services.intake.list_deposits(actor=g.actor, status=status, depositor_id=None,
                                             page=page, per_page=25)
-        quota = quota_usage(rpc, g.actor)
+        quota = quota_usage(services, g.actor)
     return render_template("home.html", page=deposits, status=status, statuses=STATUSES,
                            quota=quota)
 
@@ -133,8 +133,8 @@ def my_deposits():
 @portal.get("/deposits/new")
 @auth.login_required
 def choose_profile():
-    with services() as rpc:
-        profiles = rpc.intake.list_profiles(actor=g.actor, include_inactive=False)
+    with rpc() as services:
+        profiles = services.intake.list_profiles(actor=g.actor, include_inactive=False)
     return render_template("choose_profile.html", profiles=profiles)
 
 
@@ -142,8 +142,8 @@ def choose_profile():
 @auth.login_required
 def start_deposit():
     try:
-        with services() as rpc:
-            deposit = rpc.intake.create_deposit(actor=g.actor,
+        with rpc() as services:
+            deposit = services.intake.create_deposit(actor=g.actor,
                                                 profile_id=request.form.get("profile_id", ""),
                                                 metadata={})
     except QuotaExceeded as err:  # the list of deposits shows which ones to finish
@@ -152,16 +152,16 @@ def start_deposit():
     return redirect(url_for("portal.edit_deposit", deposit_id=deposit["id"]))
 
 
-def _deposit_and_profile(rpc, deposit_id: str) -> tuple[dict, dict]:
-    deposit = rpc.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
-    profile = rpc.intake.get_profile(actor=g.actor, profile_id=deposit["profile_id"],
+def _deposit_and_profile(services, deposit_id: str) -> tuple[dict, dict]:
+    deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
+    profile = services.intake.get_profile(actor=g.actor, profile_id=deposit["profile_id"],
                                      version=deposit["profile_version"])
     return deposit, profile
 
 
-def _reason_labels(rpc) -> dict[str, str]:
+def _reason_labels(services) -> dict[str, str]:
     labels = {reason["code"]: reason["label"]
-              for reason in rpc.approval.list_reasons(actor=g.actor)}
+              for reason in services.approval.list_reasons(actor=g.actor)}
     labels.update(system_reason_labels())
     return labels
 
@@ -169,11 +169,11 @@ def _reason_labels(rpc) -> dict[str, str]:
 @portal.get("/deposits/<deposit_id>")
 @auth.login_required
 def deposit(deposit_id):
-    with services() as rpc:
-        record, profile = _deposit_and_profile(rpc, deposit_id)
-        labels = _reason_labels(rpc)
+    with rpc() as services:
+        record, profile = _deposit_and_profile(services, deposit_id)
+        labels = _reason_labels(services)
         # letters filters by the actor: a depositor gets only the letters sent to them
-        deliveries = rpc.letters.list_deliveries(actor=g.actor, deposit_id=deposit_id)
+        deliveries = services.letters.list_deliveries(actor=g.actor, deposit_id=deposit_id)
     checks = {report["file_id"]: report
               for report in (record["validation_report"] or {}).get("files", [])}
     return render_template("deposit.html", deposit=record, profile=profile, checks=checks,
@@ -196,8 +196,8 @@ def expected_decision(deposit: dict, profile: dict) -> date | None:
 @portal.route("/deposits/<deposit_id>/edit", methods=["GET", "POST"])
 @auth.login_required
 def edit_deposit(deposit_id):
-    with services() as rpc:
-        record, profile = _deposit_and_profile(rpc, deposit_id)
+    with rpc() as services:
+        record, profile = _deposit_and_profile(services, deposit_id)
         if "edit" not in record["allowed_actions"]:
             return redirect(url_for("portal.deposit", deposit_id=deposit_id))
         errors, status = {}, 200
@@ -205,11 +205,11 @@ def edit_deposit(deposit_id):
             metadata = deposit_form.parse(profile["fields"], request.form)
             access = _access_choice(profile)
             try:
-                record = rpc.intake.update_deposit(
+                record = services.intake.update_deposit(
                     actor=g.actor, deposit_id=deposit_id, metadata=metadata, access=access,
                     accept_terms=bool(request.form.get("accept_terms")) if profile["terms"] else None)
                 if request.form.get("action") == "submit":
-                    rpc.intake.submit(actor=g.actor, deposit_id=deposit_id)
+                    services.intake.submit(actor=g.actor, deposit_id=deposit_id)
                     flash(_("Submitted. Lodge is checking your files now."), "success")
                     return redirect(url_for("portal.deposit", deposit_id=deposit_id))
                 flash(_("Draft saved."), "success")
@@ -218,9 +218,9 @@ def edit_deposit(deposit_id):
                 errors, status = err.fields, 422
                 record = {**record, "metadata": metadata}
                 flash(err.message, "error")
-        labels = _reason_labels(rpc)
-        prechecks = validation_report.kept_prechecks(rpc, record["files"])
-        quota = quota_usage(rpc, g.actor)
+        labels = _reason_labels(services)
+        prechecks = validation_report.kept_prechecks(services, record["files"])
+        quota = quota_usage(services, g.actor)
     return render_template(
         "edit_deposit.html", deposit=record, profile=profile, errors=errors, reasons=labels,
         prechecks=prechecks, quota=quota,
@@ -241,8 +241,8 @@ def _access_choice(profile: dict) -> dict | None:
 @portal.post("/deposits/<deposit_id>/files/<file_id>/remove")
 @auth.login_required
 def remove_file(deposit_id, file_id):
-    with services() as rpc:
-        rpc.intake.remove_file(actor=g.actor, deposit_id=deposit_id, file_id=file_id)
+    with rpc() as services:
+        services.intake.remove_file(actor=g.actor, deposit_id=deposit_id, file_id=file_id)
     flash(_("File removed."), "success")
     return redirect(url_for("portal.edit_deposit", deposit_id=deposit_id))
 
@@ -252,13 +252,13 @@ def remove_file(deposit_id, file_id):
 def deposit_action(deposit_id, action):
     if action not in ("submit", "withdraw"):
         abort(404)
-    with services() as rpc:
+    with rpc() as services:
         try:
             if action == "submit":
-                rpc.intake.submit(actor=g.actor, deposit_id=deposit_id)
+                services.intake.submit(actor=g.actor, deposit_id=deposit_id)
                 flash(_("Submitted. Lodge is checking your files now."), "success")
             else:
-                rpc.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
+                services.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
                                     note=request.form.get("note") or None)
                 flash(_("The deposit was withdrawn."), "success")
         except (NotFound, Forbidden):
@@ -278,8 +278,8 @@ def withdraw_item(item_id):
     """A manager withdraws an item; its page becomes a tombstone."""
     reason = (request.form.get("reason") or "").strip()
     try:
-        with services() as rpc:
-            rpc.inventory.withdraw_item(actor=g.actor, item_id=item_id, reason=reason)
+        with rpc() as services:
+            services.inventory.withdraw_item(actor=g.actor, item_id=item_id, reason=reason)
         flash(_("The item was withdrawn. Its page now says so, and harvesters see it deleted."),
               "success")
     except InvalidInput:

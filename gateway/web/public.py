@@ -7,23 +7,21 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway import landing
-from gateway.access import files_visible
+from gateway.rpc import rpc
+from gateway.presenters import landing
+from gateway.files.access import files_visible
 from services.common import text
 from services.common.auth import is_staff
 from services.common.config import get_settings
 from services.common.exceptions import InvalidInput, NotFound
 
-public = Blueprint("public", __name__, template_folder="templates")
+public = Blueprint("public", __name__)
 PER_PAGE = 20
 PUBLISHER = "Lodge"
 
-
-def services():
-    return current_app.extensions["lodge.rpc"].client()
 
 
 def absolute(path: str) -> str:
@@ -33,11 +31,11 @@ def absolute(path: str) -> str:
 @public.get("/items/<item_id>")
 def item(item_id):
     """The item's landing page; a withdrawn item leaves a tombstone."""
-    with services() as rpc:
+    with rpc() as services:
         # cleaned as it is shown: a record stored before the text rule held never breaks a page
-        record = text.clean_tree(rpc.inventory.get_item(item_id=item_id))
-        collection = rpc.inventory.get_collection(collection_id=record["collection"])
-        provenance = (rpc.inventory.file_events(actor=g.actor, item_id=item_id)
+        record = text.clean_tree(services.inventory.get_item(item_id=item_id))
+        collection = services.inventory.get_collection(collection_id=record["collection"])
+        provenance = (services.inventory.file_events(actor=g.actor, item_id=item_id)
                       if g.actor and is_staff(g.actor) else None)
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
@@ -45,7 +43,7 @@ def item(item_id):
     url = absolute(url_for("public.item", item_id=item_id))
 
     def file_url(stored):
-        return absolute(url_for("api.download_item_file", item_id=item_id, file_id=stored["id"]))
+        return absolute(url_for("items_api.download_item_file", item_id=item_id, file_id=stored["id"]))
 
     return render_template(
         "public/item.html", item=record, record=record["record"], files_visible=visible,
@@ -63,9 +61,9 @@ def resolver_path(identifier: str) -> str:
 @public.get("/id/<path:identifier>")
 def resolve(identifier):
     """A persistent identifier answers with a redirect to its landing page."""
-    with services() as rpc:
+    with rpc() as services:
         try:
-            found = rpc.inventory.resolve_identifier(identifier=identifier)
+            found = services.inventory.resolve_identifier(identifier=identifier)
         except (NotFound, InvalidInput):
             return render_template("public/unknown_identifier.html", identifier=identifier), 404
     return redirect(url_for("public.item", item_id=found["item_id"]), code=302)
@@ -87,14 +85,14 @@ def _tree(collections: list[dict]) -> list[dict]:
     return ordered
 
 
-def collection_tree(rpc) -> list[dict]:
-    return _tree(rpc.inventory.list_collections())
+def collection_tree(services) -> list[dict]:
+    return _tree(services.inventory.list_collections())
 
 
 @public.get("/collections")
 def collections():
-    with services() as rpc:
-        tree = collection_tree(rpc)
+    with rpc() as services:
+        tree = collection_tree(services)
     return render_template("public/collections.html", tree=tree)
 
 
@@ -105,9 +103,9 @@ def _page_number() -> int:
 @public.get("/collections/<collection_id>")
 def collection(collection_id):
     page = _page_number()
-    with services() as rpc:
-        shown = rpc.inventory.get_collection(collection_id=collection_id)
-        results = rpc.inventory.search_items(query=None, year=None, collection=collection_id,
+    with rpc() as services:
+        shown = services.inventory.get_collection(collection_id=collection_id)
+        results = services.inventory.search_items(query=None, year=None, collection=collection_id,
                                              page=page, per_page=PER_PAGE)
     return render_template("public/collection.html", collection=shown, results=results)
 
@@ -118,11 +116,11 @@ def search():
     year = request.args.get("year", type=int)
     collection_id = request.args.get("collection") or None
     page = _page_number()
-    with services() as rpc:
-        tree = collection_tree(rpc)
+    with rpc() as services:
+        tree = collection_tree(services)
         if collection_id not in {c["id"] for c in tree}:
             collection_id = None
-        results = rpc.inventory.search_items(query=query or None, year=year,
+        results = services.inventory.search_items(query=query or None, year=year,
                                              collection=collection_id, page=page,
                                              per_page=PER_PAGE)
     return render_template("public/search.html", query=query, year=year, tree=tree,

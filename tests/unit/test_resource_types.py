@@ -3,7 +3,7 @@ may name, and none of them reads it from the profile's name or the item's words.
 import pytest
 from lxml import etree
 
-from gateway import landing
+from gateway.presenters import landing
 from services.common.resource_types import COAR, RESOURCE_TYPES, suggested
 from services.inventory.crosswalks import DATACITE, DC, RENDERERS
 from tests.support.oai_schemas import assert_valid

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import g, render_template, request
+from flask import Blueprint, g, render_template, request
 from flask_babel import format_date, gettext as _
 
 from gateway.api.staff import DESK_ROLES
-from gateway.auth import roles_required
-from gateway.charts import duration_words, weekly_bars
-from gateway.staff import rpc, staff
+from gateway.auth.guard import roles_required
+from gateway.presenters.charts import duration_words, weekly_bars
+from gateway.rpc import rpc
 from services.common.contracts import STATUSES
+
+staff_dashboard = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
 
 SPANS = (4, 12, 26, 52)
 DECIDED = ("approved", "returned", "declined")
@@ -29,7 +31,7 @@ def series_names() -> dict[str, str]:
             "returned": _("Returned"), "declined": _("Declined")}
 
 
-@staff.get("/dashboard")
+@staff_dashboard.get("/dashboard")
 @roles_required(*DESK_ROLES)
 def dashboard():
     weeks = request.args.get("weeks", 12, type=int)

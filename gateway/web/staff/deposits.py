@@ -2,18 +2,20 @@
 and profile, searched by title or depositor, a page at a time."""
 from __future__ import annotations
 
-from flask import g, render_template, request, url_for
+from flask import Blueprint, g, render_template, request, url_for
 
 from gateway.api.staff import DESK_ROLES, all_deposits
-from gateway.auth import roles_required
-from gateway.patrons import MAX_QUERY
-from gateway.staff import rpc, staff
+from gateway.auth.guard import roles_required
+from gateway.auth.patrons import MAX_QUERY
+from gateway.rpc import rpc
 from services.common.contracts import STATUSES
+
+staff_deposits = Blueprint("staff_deposits", __name__, url_prefix="/staff")
 
 PER_PAGE = 25
 
 
-@staff.get("/deposits")
+@staff_deposits.get("/deposits")
 @roles_required(*DESK_ROLES)
 def deposits():
     status = request.args.get("status") or None
@@ -29,7 +31,7 @@ def deposits():
     pages = max(1, -(-page["total"] // PER_PAGE))
 
     def page_url(number: int) -> str:
-        return url_for("staff.deposits", status=status, profile=profile, q=words, page=number)
+        return url_for("staff_deposits.deposits", status=status, profile=profile, q=words, page=number)
 
     return render_template("staff/deposits.html", page=page, pages=pages, status=status,
                            profile=profile, words=words or "", statuses=STATUSES,

@@ -17,19 +17,16 @@ from flask import (
 )
 from flask_babel import gettext as _
 
+from gateway.rpc import rpc
 from gateway.api.inventory import delete_collection_unless_targeted
-from gateway.auth import roles_required
-from gateway.public import collection_tree
+from gateway.auth.guard import roles_required
+from gateway.web.public import collection_tree
 from services.common.auth import is_staff
 from services.common.exceptions import Conflict, InvalidInput, NotFound
 
-staff_inventory = Blueprint("staff_inventory", __name__, url_prefix="/staff",
-                            template_folder="templates")
+staff_inventory = Blueprint("staff_inventory", __name__, url_prefix="/staff")
 STAFF = ("approver", "staff", "manager")
 
-
-def services():
-    return current_app.extensions["lodge.rpc"].client()
 
 
 @staff_inventory.app_context_processor
@@ -40,8 +37,8 @@ def fixity_alert():
             return 0
         if "fixity_alerts" not in g:
             try:
-                with services() as rpc:
-                    g.fixity_alerts = rpc.inventory.fixity_failures(actor=g.actor)
+                with rpc() as services:
+                    g.fixity_alerts = services.inventory.fixity_failures(actor=g.actor)
             except Exception:  # noqa: BLE001 - a badge in the menu must never break a page
                 current_app.logger.warning("no fixity count for the menu", exc_info=True)
                 g.fixity_alerts = 0
@@ -61,11 +58,11 @@ def _form_values() -> dict:
 def collections():
     """The tree, and a form for a new collection."""
     errors, values, status = {}, {"parent_id": request.args.get("parent")}, 200
-    with services() as rpc:
+    with rpc() as services:
         if request.method == "POST":
             values = _form_values()
             try:
-                rpc.inventory.save_collection(actor=g.actor, create=True, **values)
+                services.inventory.save_collection(actor=g.actor, create=True, **values)
             except (InvalidInput, Conflict) as err:
                 errors, status = err.fields, 409 if isinstance(err, Conflict) else 422
                 if "collection_id" in errors:
@@ -75,7 +72,7 @@ def collections():
             else:
                 flash(_("Collection “%(name)s” created.", name=values["name"]), "success")
                 return redirect(url_for("staff_inventory.collections"))
-        tree = collection_tree(rpc)
+        tree = collection_tree(services)
     return render_template("staff/collections.html", tree=tree, values=values,
                            errors=errors), status
 
@@ -84,9 +81,9 @@ def collections():
 @roles_required("manager")
 def edit_collection(collection_id):
     errors, status = {}, 200
-    with services() as rpc:
+    with rpc() as services:
         try:
-            current = rpc.inventory.get_collection(collection_id=collection_id)
+            current = services.inventory.get_collection(collection_id=collection_id)
         except NotFound:
             abort(404)
         values = {"name": current["name"], "description": current["description"],
@@ -94,7 +91,7 @@ def edit_collection(collection_id):
         if request.method == "POST":
             values = {**_form_values(), "collection_id": collection_id}
             try:
-                rpc.inventory.save_collection(actor=g.actor, create=False, **values)
+                services.inventory.save_collection(actor=g.actor, create=False, **values)
             except (InvalidInput, Conflict) as err:
                 errors, status = err.fields, 422
                 flash(_("The collection was not saved: see the messages by the fields.")
@@ -102,7 +99,7 @@ def edit_collection(collection_id):
             else:
                 flash(_("Saved."), "success")
                 return redirect(url_for("staff_inventory.collections"))
-        tree = collection_tree(rpc)
+        tree = collection_tree(services)
     # a collection cannot move below itself: those choices are not offered
     below = current["set_spec"] + ":"
     parents = [c for c in tree if c["id"] != collection_id
@@ -114,9 +111,9 @@ def edit_collection(collection_id):
 @staff_inventory.post("/collections/<collection_id>/delete")
 @roles_required("manager")
 def delete_collection(collection_id):
-    with services() as rpc:
+    with rpc() as services:
         try:
-            delete_collection_unless_targeted(rpc, g.actor, collection_id)
+            delete_collection_unless_targeted(services, g.actor, collection_id)
         except Conflict as err:
             flash(err.message, "error")
             return redirect(url_for("staff_inventory.edit_collection",
@@ -128,21 +125,21 @@ def delete_collection(collection_id):
 @staff_inventory.get("/fixity")
 @roles_required(*STAFF)
 def fixity():
-    with services() as rpc:
-        report = rpc.inventory.fixity_report(actor=g.actor)
+    with rpc() as services:
+        report = services.inventory.fixity_report(actor=g.actor)
     return render_template("staff/fixity.html", report=report)
 
 
 @staff_inventory.post("/fixity/audit")
 @roles_required(*STAFF)
 def run_audit():
-    with services() as rpc:
+    with rpc() as services:
         try:
-            outcome = rpc.inventory.run_fixity_audit(actor=g.actor)
+            outcome = services.inventory.run_fixity_audit(actor=g.actor)
         except Conflict as err:  # one is running: the page, with why nothing started
             flash(err.message, "error")
             return render_template("staff/fixity.html",
-                                   report=rpc.inventory.fixity_report(actor=g.actor)), 409
+                                   report=services.inventory.fixity_report(actor=g.actor)), 409
     flash(_("Checked %(checked)d files; %(failed)d failed.", **outcome),
           "error" if outcome["failed"] else "success")
     return redirect(url_for("staff_inventory.fixity"))

@@ -20,14 +20,14 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from gateway.auth import roles_required
-from gateway.profile_form import N_
+from gateway.rpc import rpc
+from gateway.auth.guard import roles_required
+from gateway.forms.profile import N_
 from services.common.auth import STAFF_ROLES
 from services.common.contracts import LETTER_TYPES
 from services.common.exceptions import InvalidInput, NotFound
 
-staff_letters = Blueprint("staff_letters", __name__, url_prefix="/staff/letters",
-                          template_folder="../templates")
+staff_letters = Blueprint("staff_letters", __name__, url_prefix="/staff/letters")
 
 LETTER_NAMES = {
     "deposit_submitted": N_("Deposit submitted"),
@@ -55,16 +55,13 @@ def translated(messages: dict[str, str]) -> dict[str, str]:
 PARTS = ("subject", "html", "text")
 
 
-def services():
-    return current_app.extensions["lodge.rpc"].client()
-
 
 def register_recipient(actor: dict, delivery: str | None = None) -> None:
     """Tell letters who a staff user is, so approvers' letters can reach them."""
     if not STAFF_ROLES.intersection(actor.get("roles") or ()):
         return
-    with services() as rpc:
-        rpc.letters.save_recipient(actor=actor, delivery=delivery)
+    with rpc() as services:
+        services.letters.save_recipient(actor=actor, delivery=delivery)
 
 
 def tell_letters(actor: dict) -> None:
@@ -85,8 +82,8 @@ def _known(letter_type: str, locale: str) -> None:
 @staff_letters.get("")
 @roles_required("manager")
 def templates():
-    with services() as rpc:
-        rows = rpc.letters.list_templates(actor=g.actor)
+    with rpc() as services:
+        rows = services.letters.list_templates(actor=g.actor)
     by_type = {}
     for row in rows:
         by_type.setdefault(row["letter_type"], {})[row["locale"]] = row
@@ -101,15 +98,15 @@ def edit(letter_type, locale):
     _known(letter_type, locale)
     errors: dict[str, list[str]] = {}
     status = 200
-    with services() as rpc:
+    with rpc() as services:
         if request.method == "POST":
             try:
                 if request.form.get("action") == "reset":
-                    rpc.letters.reset_template(actor=g.actor, letter_type=letter_type,
+                    services.letters.reset_template(actor=g.actor, letter_type=letter_type,
                                                locale=locale)
                     flash(_("Back to the default wording."), "success")
                 else:
-                    saved = rpc.letters.save_template(
+                    saved = services.letters.save_template(
                         actor=g.actor, letter_type=letter_type, locale=locale,
                         **{part: request.form.get(part, "") for part in PARTS})
                     flash(_("Saved as version %(version)d.", version=saved["version"]), "success")
@@ -118,7 +115,7 @@ def edit(letter_type, locale):
             else:
                 return redirect(url_for("staff_letters.edit", letter_type=letter_type,
                                         locale=locale))
-        template = rpc.letters.get_template(actor=g.actor, letter_type=letter_type, locale=locale)
+        template = services.letters.get_template(actor=g.actor, letter_type=letter_type, locale=locale)
     if errors:  # show what the manager wrote, with the problem next to it
         template.update({part: request.form.get(part, "") for part in PARTS})
     return render_template("staff/letter_edit.html", template=template, errors=errors,
@@ -133,16 +130,16 @@ def preview(letter_type, locale):
     _known(letter_type, locale)
     body = request.get_json(silent=True) or {}
     deposit_id = (body.get("deposit_id") or "").strip()
-    with services() as rpc:
+    with rpc() as services:
         deposit = None
         if deposit_id:
             try:
-                deposit = rpc.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
+                deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
             except NotFound:
                 raise InvalidInput(_("There is no deposit with that ID."),
                                    fields={"deposit_id": [_("There is no deposit with that ID.")]}
                                    ) from None
-        letter = rpc.letters.preview_template(
+        letter = services.letters.preview_template(
             actor=g.actor, letter_type=letter_type, locale=locale, deposit=deposit,
             **{part: str(body.get(part) or "") for part in PARTS})
     return jsonify(letter)
@@ -156,10 +153,10 @@ def preferences():
         delivery = request.form.get("delivery")
         if delivery not in ("immediate", "digest"):
             abort(400, description=_("Choose immediate letters or a daily digest."))
-        with services() as rpc:
-            rpc.letters.save_recipient(actor=g.actor, delivery=delivery)
+        with rpc() as services:
+            services.letters.save_recipient(actor=g.actor, delivery=delivery)
         flash(_("Your choice is saved."), "success")
         return redirect(url_for("staff_letters.preferences"))
-    with services() as rpc:
-        person = rpc.letters.save_recipient(actor=g.actor, delivery=None)
+    with rpc() as services:
+        person = services.letters.save_recipient(actor=g.actor, delivery=None)
     return render_template("staff/letter_preferences.html", person=person)

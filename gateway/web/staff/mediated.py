@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway.auth import roles_required
-from gateway.identity import actor_for
-from gateway.patrons import MAX_QUERY, find_people, person, person_view
-from gateway.staff import rpc, staff
+from gateway.auth.guard import roles_required
+from gateway.auth.identity import actor_for
+from gateway.auth.patrons import MAX_QUERY, find_people, person, person_view
+from gateway.rpc import rpc
 from services.common.exceptions import Forbidden, InvalidInput, NotFound
+
+staff_mediated = Blueprint("staff_mediated", __name__, url_prefix="/staff")
 
 
 def starting_metadata(form: list[dict], patron: dict, today: date) -> dict:
@@ -45,7 +47,7 @@ def _patron_actor(patron_id: str) -> dict | None:
         return actor_for(user) if user else None
 
 
-@staff.route("/mediated", methods=["GET", "POST"])
+@staff_mediated.route("/mediated", methods=["GET", "POST"])
 @roles_required("staff")
 def mediated_deposit():
     errors: dict[str, list[str]] = {}

@@ -10,20 +10,17 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from gateway.auth import roles_required
+from gateway.auth.guard import roles_required
 from gateway.models import User
-from gateway.profile_form import (NEW_PROFILE, ROW, N_, ProfileFormError, blank_row,
+from gateway.rpc import rpc
+from gateway.forms.profile import (NEW_PROFILE, ROW, N_, ProfileFormError, blank_row,
                                   definition_to_form, error_order, form_errors,
                                   form_to_definition, form_values)
 from services.common.contracts import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
 from services.common.exceptions import Conflict, InvalidInput, NotFound
 from services.common.resource_types import RESOURCE_TYPES
 
-staff = Blueprint("staff", __name__, url_prefix="/staff", template_folder="../templates")
-
-
-def rpc():
-    return current_app.extensions["lodge.rpc"].client()
+staff_profiles = Blueprint("staff_profiles", __name__, url_prefix="/staff")
 
 
 # --- words the pages show ---------------------------------------------------------------
@@ -112,7 +109,7 @@ def people(ids) -> dict[str, str]:
 
 # --- pages ------------------------------------------------------------------------------
 
-@staff.get("/profiles")
+@staff_profiles.get("/profiles")
 @roles_required("manager")
 def profiles():
     with rpc() as services:
@@ -124,13 +121,13 @@ def profiles():
                            approval_names=approval_names())
 
 
-@staff.route("/profiles/new", methods=["GET", "POST"])
+@staff_profiles.route("/profiles/new", methods=["GET", "POST"])
 @roles_required("manager")
 def new_profile():
     return _editor(None)
 
 
-@staff.route("/profiles/<profile_id>", methods=["GET", "POST"])
+@staff_profiles.route("/profiles/<profile_id>", methods=["GET", "POST"])
 @roles_required("manager")
 def edit_profile(profile_id):
     return _editor(profile_id)
@@ -169,7 +166,7 @@ def _editor(profile_id: str | None):
                 status = 409 if isinstance(err, Conflict) else 422
             else:
                 flash(_("Saved as version %(version)d.", version=saved["version"]), "success")
-                return redirect(url_for("staff.edit_profile", profile_id=saved["id"]))
+                return redirect(url_for("staff_profiles.edit_profile", profile_id=saved["id"]))
         else:
             shown = current or NEW_PROFILE
             wanted = request.args.get("version", type=int)
@@ -201,10 +198,3 @@ def _editor(profile_id: str | None):
         resource_type_options=[(kind.key, kind.heading) for kind in RESOURCE_TYPES.values()],
         blank=blank_row(),
     ), status
-
-
-# the staff desk's other pages register themselves on this blueprint
-from gateway.staff import dashboard, deposits, mediated  # noqa: E402,F401
-
-
-from gateway.staff import reviews  # noqa: E402,F401  (approvers' pages join this blueprint)

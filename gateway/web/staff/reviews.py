@@ -4,16 +4,19 @@ Thin views over approval's RPCs (which check roles and approver groups again); t
 gateway adds people from its accounts, the letter preview and the file previews."""
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway import deposit_form, reviewers
-from gateway.auth import roles_required
-from gateway.reason_labels import system_reason_labels
-from gateway.staff import rpc, staff
+from gateway.forms import deposit as deposit_form
+from gateway import reviewers
+from gateway.auth.guard import roles_required
+from gateway.presenters.reason_labels import system_reason_labels
+from gateway.rpc import rpc
 from services.common.contracts import QUEUE_SORTS, QUEUE_TABS, load_or_raise
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, LodgeError, NotFound
 from gateway.api.schemas import QueueQuery
+
+staff_reviews = Blueprint("staff_reviews", __name__, url_prefix="/staff")
 
 REVIEWER_ROLES = ("approver", "manager")
 DECISIONS = ("approve", "decline", "return")
@@ -32,7 +35,7 @@ def decision_names() -> dict[str, str]:
     return {"approve": _("Approve"), "decline": _("Decline"), "return": _("Return for changes")}
 
 
-@staff.get("/queue")
+@staff_reviews.get("/queue")
 @roles_required(*REVIEWER_ROLES)
 def queue():
     args = {key: value for key, value in request.args.items() if value != ""}
@@ -71,14 +74,14 @@ def _reasons_by_kind(reasons: list[dict]) -> dict[str, list[dict]]:
     return grouped
 
 
-@staff.post("/queue/bulk")
+@staff_reviews.post("/queue/bulk")
 @roles_required(*REVIEWER_ROLES)
 def bulk():
     deposit_ids = request.form.getlist("deposit_id")
     decision = request.form.get("decision", "")
     if not deposit_ids or decision not in DECISIONS:
         flash(_("Select deposits and a decision first."), "error")
-        return redirect(request.referrer or url_for("staff.queue"))
+        return redirect(request.referrer or url_for("staff_reviews.queue"))
     with rpc() as services:
         results = services.approval.decide_many(
             actor=g.actor, deposit_ids=deposit_ids, decision=decision,
@@ -136,13 +139,13 @@ def _render_review(deposit_id: str, status: int = 200, **extra):
     return render_template("staff/review.html", **context, **extra), status
 
 
-@staff.get("/reviews/<deposit_id>")
+@staff_reviews.get("/reviews/<deposit_id>")
 @roles_required(*REVIEWER_ROLES)
 def review(deposit_id):
     return _render_review(deposit_id)
 
 
-@staff.post("/reviews/<deposit_id>/task")
+@staff_reviews.post("/reviews/<deposit_id>/task")
 @roles_required(*REVIEWER_ROLES)
 def task_action(deposit_id):
     """Claim, release or assign to a colleague."""
@@ -163,10 +166,10 @@ def task_action(deposit_id):
         flash(messages[action], "success")
     except (Conflict, InvalidInput) as err:
         flash(err.message, "error")
-    return redirect(url_for("staff.review", deposit_id=deposit_id))
+    return redirect(url_for("staff_reviews.review", deposit_id=deposit_id))
 
 
-@staff.post("/reviews/<deposit_id>/notes")
+@staff_reviews.post("/reviews/<deposit_id>/notes")
 @roles_required(*REVIEWER_ROLES)
 def add_note(deposit_id):
     text = request.form.get("text", "").strip()
@@ -176,10 +179,10 @@ def add_note(deposit_id):
         with rpc() as services:
             services.approval.add_note(actor=g.actor, deposit_id=deposit_id, text=text)
         flash(_("Note added. Only staff see it."), "success")
-    return redirect(url_for("staff.review", deposit_id=deposit_id) + "#notes")
+    return redirect(url_for("staff_reviews.review", deposit_id=deposit_id) + "#notes")
 
 
-@staff.post("/reviews/<deposit_id>/metadata")
+@staff_reviews.post("/reviews/<deposit_id>/metadata")
 @roles_required(*REVIEWER_ROLES)
 def edit_metadata(deposit_id):
     with rpc() as services:
@@ -196,19 +199,19 @@ def edit_metadata(deposit_id):
                                   metadata_errors=err.fields.get("metadata", {}))
         except Conflict as err:
             flash(err.message, "error")
-            return redirect(url_for("staff.review", deposit_id=deposit_id))
+            return redirect(url_for("staff_reviews.review", deposit_id=deposit_id))
     flash(_("Metadata saved; the history records your change."), "success")
-    return redirect(url_for("staff.review", deposit_id=deposit_id))
+    return redirect(url_for("staff_reviews.review", deposit_id=deposit_id))
 
 
-@staff.post("/reviews/<deposit_id>/decision")
+@staff_reviews.post("/reviews/<deposit_id>/decision")
 @roles_required(*REVIEWER_ROLES)
 def decide(deposit_id):
     """Two steps: the first shows the letter the depositor will get, the second confirms."""
     decision = request.form.get("decision", "")
     if decision not in DECISIONS:
         flash(_("Choose approve, decline or return."), "error")
-        return redirect(url_for("staff.review", deposit_id=deposit_id) + "#decide")
+        return redirect(url_for("staff_reviews.review", deposit_id=deposit_id) + "#decide")
     chosen = {"decision": decision,
               "reason_code": request.form.get(f"reason_{decision}") or None,
               "note": request.form.get("note", "").strip() or None}
@@ -224,12 +227,12 @@ def decide(deposit_id):
         if isinstance(err, Forbidden):
             raise
         flash(err.message, "error")
-        return redirect(url_for("staff.review", deposit_id=deposit_id))
+        return redirect(url_for("staff_reviews.review", deposit_id=deposit_id))
     flash(_("Decided: %(decision)s.", decision=decision_names()[decision]), "success")
-    return redirect(url_for("staff.queue"))
+    return redirect(url_for("staff_reviews.queue"))
 
 
-@staff.get("/reviews/<deposit_id>/files/<file_id>")
+@staff_reviews.get("/reviews/<deposit_id>/files/<file_id>")
 @roles_required(*REVIEWER_ROLES)
 def review_file(deposit_id, file_id):
     return reviewers.send_review_file(deposit_id, file_id, download="download" in request.args)
@@ -237,7 +240,7 @@ def review_file(deposit_id, file_id):
 
 # --- reason tables ------------------------------------------------------------------------
 
-@staff.route("/reasons", methods=["GET", "POST"])
+@staff_reviews.route("/reasons", methods=["GET", "POST"])
 @roles_required("manager")
 def reasons():
     status = 200
@@ -254,7 +257,7 @@ def reasons():
                         actor=g.actor, kind=form.get("kind", ""), code=form.get("code", "").strip(),
                         label=form.get("label", "").strip(), is_default=bool(form.get("is_default")))
                     flash(_("Reason saved."), "success")
-            return redirect(url_for("staff.reasons"))
+            return redirect(url_for("staff_reviews.reasons"))
         except (InvalidInput, Conflict, NotFound) as err:
             problems = "; ".join(f"{name}: {', '.join(map(str, messages))}"
                                  for name, messages in (err.fields or {}).items())

@@ -1,0 +1,1 @@
+"""The gateway: a thin Flask app serving the portal, the REST API and the health endpoints."""

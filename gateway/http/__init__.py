@@ -1,0 +1,1 @@
+"""What every request goes through: client address, limits and headers, idempotency, language, errors, metrics."""

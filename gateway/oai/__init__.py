@@ -1,0 +1,1 @@
+"""OAI-PMH 2.0 for harvesters."""
