@@ -197,7 +197,7 @@ def gateway(bind):
             # line, so long ?filename= URLs reach the app, which answers in JSON
             for setting, value in REQUEST_LIMITS.items():
                 self.cfg.set(setting, value)
-            # gateway/proxies.py alone decides what forwarded headers to believe
+            # gateway/http/proxies.py alone decides what forwarded headers to believe
             self.cfg.set("forwarded_allow_ips", "")
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)

@@ -5,7 +5,7 @@
 - embargo: nobody before the date, everyone from the date on. The date is checked
   here at every download, so files open on time even if inventory's timer runs late.
 
-The client's address is `request.remote_addr`, which gateway/proxies.py decides.
+The client's address is `request.remote_addr`, which gateway/http/proxies.py decides.
 """
 from __future__ import annotations
 
