@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import current_app, g
 from sqlalchemy import or_, select
 
-from gateway.rpc import rpc
-from gateway.files.downloads import send_stored
 from gateway.auth.identity import actor_for
+from gateway.files.downloads import send_stored
 from gateway.models import User
+from gateway.rpc import rpc
 from services.common.auth import own_deposit_refused
 from services.common.exceptions import InvalidInput
 from services.common.storage import get_storage

@@ -227,8 +227,8 @@ def warn_expiring_tokens():
     daily from a timer or CronJob)."""
     from datetime import timedelta
 
-    from gateway.rpc import RpcPool
     from gateway.auth.token_letters import warn_owners
+    from gateway.rpc import RpcPool
     from services.common.db import Database
 
     require_broker()

@@ -8,13 +8,19 @@ from sqlalchemy import or_, select
 
 from gateway.api import schemas
 from gateway.api.arguments import json_body, query_args
-from gateway.api.spec import (DEPOSIT_LINKS, REVIEW_LINKS, links, operation, path_param, query,
-                              ref)
+from gateway.api.spec import DEPOSIT_LINKS, REVIEW_LINKS, links, operation, path_param, query, ref
 from gateway.auth.guard import login_required
 from gateway.auth.identity import actor_for
 from gateway.files.quotas import quota_usage, room_beside_uploads
-from gateway.files.uploads import (MultipartUpload, check_declared_length, expected_digests,
-                                   raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
+from gateway.files.uploads import (
+    MultipartUpload,
+    check_declared_length,
+    expected_digests,
+    raw_chunks,
+    sanitise_filename,
+    sniff_media_type,
+    verify_digests,
+)
 from gateway.models import User
 from gateway.presenters.validation_report import precheck_upload
 from gateway.rpc import rpc

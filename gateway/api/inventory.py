@@ -80,7 +80,8 @@ def create_collection():
             description=body["description"], parent_id=body["parent_id"], create=True)
     response = jsonify(created)
     response.status_code = 201
-    response.headers["Location"] = url_for("inventory_api.get_collection", collection_id=created["id"])
+    response.headers["Location"] = url_for("inventory_api.get_collection",
+                                           collection_id=created["id"])
     return response
 
 
@@ -145,7 +146,8 @@ def item_file_events(item_id):
 
 def describe(spec) -> None:
     """This module's schemas and paths in the OpenAPI document."""
-    for name, schema in {"Collection": c.CollectionSchema, "SearchPage": c.SearchPageSchema, "CollectionView": c.CollectionView,
+    for name, schema in {"Collection": c.CollectionSchema,
+                         "SearchPage": c.SearchPageSchema, "CollectionView": c.CollectionView,
                          "CreateCollection": CreateCollectionBody,
                          "UpdateCollection": UpdateCollectionBody,
                          "FixityReport": c.FixityReportSchema}.items():

@@ -21,17 +21,24 @@ from flask import Blueprint, g, jsonify, make_response, request, url_for
 
 from gateway.api.deposits import register_staged_file
 from gateway.api.spec import header, operation, path_param
-from gateway.rpc import rpc
 from gateway.auth.guard import login_required
-from gateway.http.errors import error_response
 from gateway.files.quotas import upload_area
-from gateway.files.resumable import (CHUNK_CHECKSUMS, ChecksumMismatch, Gone, UnsupportedChecksum,
-                               Upload, UploadArea, parse_metadata)
+from gateway.files.resumable import (
+    CHUNK_CHECKSUMS,
+    ChecksumMismatch,
+    Gone,
+    UnsupportedChecksum,
+    Upload,
+    UploadArea,
+    parse_metadata,
+)
 from gateway.files.uploads import check_declared_length, raw_chunks, sanitise_filename
-from services.common.text import user_pattern
+from gateway.http.errors import error_response
+from gateway.rpc import rpc
 from services.common.config import get_settings
 from services.common.exceptions import InvalidInput, LodgeError
 from services.common.storage import get_storage, new_key
+from services.common.text import user_pattern
 
 TUS_VERSION = "1.0.0"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}

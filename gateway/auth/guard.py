@@ -8,8 +8,7 @@ from flask import Flask, abort, current_app, g, redirect, request, session, url_
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
 from wtforms.validators import ValidationError
 
-from gateway.auth import identity
-from gateway.auth import oidc
+from gateway.auth import identity, oidc
 from gateway.models import User
 from services.common.config import get_settings
 

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, text as sql, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User

@@ -36,8 +36,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from services.common.exceptions import (Conflict, InvalidInput, LodgeError, NotFound,
-                                        QuotaExceeded, TooLarge)
+from services.common.exceptions import (
+    Conflict,
+    InvalidInput,
+    LodgeError,
+    NotFound,
+    QuotaExceeded,
+    TooLarge,
+)
 from services.common.storage import Hasher, StoredObject, read_file
 from services.common.text import user_pattern
 

@@ -14,8 +14,8 @@ import magic
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from services.common.exceptions import InvalidInput, TooLarge
 from services.common import text
+from services.common.exceptions import InvalidInput, TooLarge
 from services.common.storage import CHUNK_SIZE, StoredObject
 from services.common.text import user_pattern
 

@@ -30,11 +30,21 @@ from typing import Any, Iterable
 
 from werkzeug.datastructures import MultiDict
 
-from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, EXTENSION, FIELD_KEY,
-                                       FIELD_TYPES, MEDIA_TYPE, MEDIATOR_ROLES, PROFILE_ID,
-                                       FileRulesSchema, ProfileDefinitionSchema)
+from services.common.contracts import (
+    ACCESS_POLICIES,
+    DC_ELEMENTS,
+    EXTENSION,
+    FIELD_KEY,
+    FIELD_TYPES,
+    MEDIA_TYPE,
+    MEDIATOR_ROLES,
+    PROFILE_ID,
+    FileRulesSchema,
+    ProfileDefinitionSchema,
+)
 from services.common.exceptions import InvalidInput
-from services.common.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
+from services.common.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
+from services.common.resource_types import RESOURCE_TYPES
 from services.common.text import user_pattern
 
 

@@ -16,8 +16,8 @@ from flask import Blueprint, Response, request
 from lxml import etree
 
 from gateway.rpc import rpc
-from services.common.config import get_settings
 from services.common import text
+from services.common.config import get_settings
 from services.common.exceptions import NotFound
 from services.common.text import user_pattern
 from services.inventory.crosswalks import METADATA_FORMATS, XSI

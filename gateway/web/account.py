@@ -22,12 +22,11 @@ from flask_babel import gettext as _
 from requests import RequestException
 from sqlalchemy import select
 
-from gateway.rpc import rpc
 from gateway.auth import guard as auth
-from gateway.auth import identity
-from gateway.auth import oidc
-from gateway.models import User
+from gateway.auth import identity, oidc
 from gateway.auth.patrons import MAX_QUERY, MAX_RESULTS, find_people
+from gateway.models import User
+from gateway.rpc import rpc
 from gateway.web.portal import _safe_next
 from gateway.web.staff.letters import register_recipient, tell_letters
 from services.common.auth import STAFF_ROLES

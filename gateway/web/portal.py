@@ -18,21 +18,20 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from gateway.rpc import rpc
 from gateway.auth import guard as auth
-from gateway.forms import deposit as deposit_form
 from gateway.auth import identity
-from gateway.presenters import validation_report
-from gateway.http.i18n import LANGUAGES
-from gateway.web.public import collection_tree
-from gateway.models import User
 from gateway.files.quotas import quota_usage
+from gateway.forms import deposit as deposit_form
+from gateway.http.i18n import LANGUAGES
+from gateway.models import User
+from gateway.presenters import validation_report
 from gateway.presenters.reason_labels import system_reason_labels
+from gateway.rpc import rpc
+from gateway.web.public import collection_tree
 from gateway.web.staff.letters import tell_letters
 from services.common.auth import is_staff
 from services.common.contracts import STATUSES
-from services.common.exceptions import (Forbidden, InvalidInput, LodgeError, NotFound,
-                                        QuotaExceeded)
+from services.common.exceptions import Forbidden, InvalidInput, LodgeError, NotFound, QuotaExceeded
 
 portal = Blueprint("portal", __name__)
 

@@ -10,9 +10,9 @@ from urllib.parse import quote
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway.rpc import rpc
-from gateway.presenters import landing
 from gateway.files.access import files_visible
+from gateway.presenters import landing
+from gateway.rpc import rpc
 from services.common import text
 from services.common.auth import is_staff
 from services.common.config import get_settings
@@ -43,7 +43,8 @@ def item(item_id):
     url = absolute(url_for("public.item", item_id=item_id))
 
     def file_url(stored):
-        return absolute(url_for("items_api.download_item_file", item_id=item_id, file_id=stored["id"]))
+        return absolute(url_for("items_api.download_item_file", item_id=item_id,
+                                file_id=stored["id"]))
 
     return render_template(
         "public/item.html", item=record, record=record["record"], files_visible=visible,

@@ -453,6 +453,7 @@ def test_the_table_names_every_route_of_the_gateway(lodge_env):
 
 def _token(system, scope: str) -> str:
     import subprocess
+
     from tests.support.system import REPO_ROOT
     result = subprocess.run([system.python, "-m", "lodge", "token", "admin", "--scope", scope],
                             cwd=REPO_ROOT, env=system.env, capture_output=True, text=True,

@@ -12,7 +12,8 @@ PACKAGES = ("lodge", "gateway", "services", "kernel")
 
 # (modules, forbidden imports, why)
 RULES = [
-    ("gateway", ("services",), "the gateway reaches services over RPC, with the kernel's contracts"),
+    ("gateway", ("services",),
+     "the gateway reaches the services over RPC only, with the kernel's contracts"),
 ]
 
 

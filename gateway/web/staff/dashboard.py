@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, g, render_template, request
-from flask_babel import format_date, gettext as _
+from flask_babel import format_date
+from flask_babel import gettext as _
 
 from gateway.api.staff import DESK_ROLES
 from gateway.auth.guard import roles_required

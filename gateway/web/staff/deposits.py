@@ -31,7 +31,8 @@ def deposits():
     pages = max(1, -(-page["total"] // PER_PAGE))
 
     def page_url(number: int) -> str:
-        return url_for("staff_deposits.deposits", status=status, profile=profile, q=words, page=number)
+        return url_for("staff_deposits.deposits", status=status, profile=profile, q=words,
+                       page=number)
 
     return render_template("staff/deposits.html", page=page, pages=pages, status=status,
                            profile=profile, words=words or "", statuses=STATUSES,

@@ -17,9 +17,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from gateway.rpc import rpc
 from gateway.api.inventory import delete_collection_unless_targeted
 from gateway.auth.guard import roles_required
+from gateway.rpc import rpc
 from gateway.web.public import collection_tree
 from services.common.auth import is_staff
 from services.common.exceptions import Conflict, InvalidInput, NotFound

@@ -20,9 +20,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from gateway.rpc import rpc
 from gateway.auth.guard import roles_required
 from gateway.forms.profile import N_
+from gateway.rpc import rpc
 from services.common.auth import STAFF_ROLES
 from services.common.contracts import LETTER_TYPES
 from services.common.exceptions import InvalidInput, NotFound
@@ -115,7 +115,8 @@ def edit(letter_type, locale):
             else:
                 return redirect(url_for("staff_letters.edit", letter_type=letter_type,
                                         locale=locale))
-        template = services.letters.get_template(actor=g.actor, letter_type=letter_type, locale=locale)
+        template = services.letters.get_template(actor=g.actor, letter_type=letter_type,
+                                                 locale=locale)
     if errors:  # show what the manager wrote, with the problem next to it
         template.update({part: request.form.get(part, "") for part in PARTS})
     return render_template("staff/letter_edit.html", template=template, errors=errors,

@@ -5,17 +5,35 @@ version to one. Everything is saved through intake's RPCs, which check the role 
 """
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
-                   url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from gateway.auth.guard import roles_required
+from gateway.forms.profile import (
+    N_,
+    NEW_PROFILE,
+    ROW,
+    ProfileFormError,
+    blank_row,
+    definition_to_form,
+    error_order,
+    form_errors,
+    form_to_definition,
+    form_values,
+)
 from gateway.models import User
 from gateway.rpc import rpc
-from gateway.forms.profile import (NEW_PROFILE, ROW, N_, ProfileFormError, blank_row,
-                                  definition_to_form, error_order, form_errors,
-                                  form_to_definition, form_values)
 from services.common.contracts import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
 from services.common.exceptions import Conflict, InvalidInput, NotFound
 from services.common.resource_types import RESOURCE_TYPES

@@ -7,14 +7,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway.forms import deposit as deposit_form
 from gateway import reviewers
+from gateway.api.schemas import QueueQuery
 from gateway.auth.guard import roles_required
+from gateway.forms import deposit as deposit_form
 from gateway.presenters.reason_labels import system_reason_labels
 from gateway.rpc import rpc
 from services.common.contracts import QUEUE_SORTS, QUEUE_TABS, load_or_raise
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, LodgeError, NotFound
-from gateway.api.schemas import QueueQuery
 
 staff_reviews = Blueprint("staff_reviews", __name__, url_prefix="/staff")
 
