@@ -16,7 +16,7 @@ from flask_babel import Babel, get_locale
 from services.common.config import get_settings
 
 LANGUAGES = {"en": "English", "de": "Deutsch"}
-CATALOGUES = Path(__file__).parent / "translations"
+CATALOGUES = Path(__file__).parents[1] / "translations"  # gateway/translations
 
 
 def select_locale() -> str:
