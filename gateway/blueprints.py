@@ -20,6 +20,7 @@ from gateway.presenters import validation_report
 from gateway.web.account import account
 from gateway.web.portal import portal
 from gateway.web.public import public
+from gateway.web.staff import inventory as staff_inventory_pages
 from gateway.web.staff.dashboard import staff_dashboard
 from gateway.web.staff.deposits import staff_deposits
 from gateway.web.staff.inventory import staff_inventory
@@ -37,6 +38,7 @@ HOOKS = (
     security.register,
     health.register,
     validation_report.register,
+    staff_inventory_pages.register,
 )
 
 BLUEPRINTS = (

@@ -48,7 +48,6 @@ class OaiError(Exception):
         self.code, self.message = code, message
 
 
-
 def _utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(SECOND)
 

@@ -36,7 +36,6 @@ from services.common.exceptions import Forbidden, InvalidInput, LodgeError, NotF
 portal = Blueprint("portal", __name__)
 
 
-
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, so sign-in never redirects elsewhere."""
     if not target:

@@ -23,7 +23,6 @@ PER_PAGE = 20
 PUBLISHER = "Lodge"
 
 
-
 def absolute(path: str) -> str:
     return get_settings().base_url + path
 

@@ -28,8 +28,6 @@ staff_inventory = Blueprint("staff_inventory", __name__, url_prefix="/staff")
 STAFF = ("approver", "staff", "manager")
 
 
-
-@staff_inventory.app_context_processor
 def fixity_alert():
     """`fixity_alerts()` in templates: failing files, asked only when a page shows it."""
     def fixity_alerts() -> int:
@@ -44,6 +42,11 @@ def fixity_alert():
                 g.fixity_alerts = 0
         return g.fixity_alerts
     return {"fixity_alerts": fixity_alerts}
+
+
+def register(app) -> None:
+    """The menu's fixity badge is on every page."""
+    app.context_processor(fixity_alert)
 
 
 def _form_values() -> dict:

@@ -55,7 +55,6 @@ def translated(messages: dict[str, str]) -> dict[str, str]:
 PARTS = ("subject", "html", "text")
 
 
-
 def register_recipient(actor: dict, delivery: str | None = None) -> None:
     """Tell letters who a staff user is, so approvers' letters can reach them."""
     if not STAFF_ROLES.intersection(actor.get("roles") or ()):
