@@ -23,7 +23,7 @@ DEMO_USERS = (
     ("approver", "Alex Approver", ["approvers"], ["approver"]),
     ("manager", "Morgan Manager", ["approvers"], ["manager", "approver"]),
     ("staff", "Robin Staff", ["library"], ["staff"]),
-    # a second approver of theses, and one for another faculty's profiles (issue 5)
+    # a second approver of theses, and one for another faculty's profiles
     ("approver2", "Ari Approver", ["approvers"], ["approver"]),
     ("chemist", "Chris Chemist", ["chemistry"], ["approver"]),
     ("admin", "Ada Admin", ["library"], ["admin"]),
