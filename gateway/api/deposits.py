@@ -190,25 +190,25 @@ def describe(spec) -> None:
     deposit_id = path_param("deposit_id")
     spec.path("/api/v1/deposits", operations={
         "get": operation("The caller's deposits (staff may filter by depositor)",
-                          ref("DepositPage"), params=[
-                              query("status", enum=c.STATUSES), query("depositor"),
-                              query("page", "integer"), query("per_page", "integer")],
-                          errors=("401", "422"), operation_id="listDeposits"),
+                         ref("DepositPage"), params=[
+                             query("status", enum=c.STATUSES), query("depositor"),
+                             query("page", "integer"), query("per_page", "integer")],
+                         errors=("401", "422"), operation_id="listDeposits"),
         "post": operation("Create a draft deposit (429 when the depositor has as many "
-                           "unfinished deposits as allowed)", ref("Deposit"), "201",
-                           ref("CreateDeposit"),
-                           errors=("400", "401", "403", "404", "422", "429"),
-                           operation_id="createDeposit",
-                           links=links("$response.body#/id", DEPOSIT_LINKS)),
+                          "unfinished deposits as allowed)", ref("Deposit"), "201",
+                          ref("CreateDeposit"),
+                          errors=("400", "401", "403", "404", "422", "429"),
+                          operation_id="createDeposit",
+                          links=links("$response.body#/id", DEPOSIT_LINKS)),
     })
     spec.path("/api/v1/deposits/{deposit_id}", operations={
         "get": operation("A deposit with its history, files and validation report",
-                          ref("Deposit"), params=[deposit_id], operation_id="getDeposit"),
+                         ref("Deposit"), params=[deposit_id], operation_id="getDeposit"),
         "patch": operation("Change the metadata, accept the terms, or choose the access of a "
-                            "draft or returned deposit", ref("Deposit"),
-                            body=ref("UpdateDeposit"), params=[deposit_id],
-                            errors=("400", "401", "403", "404", "409", "422"),
-                            operation_id="updateDeposit"),
+                           "draft or returned deposit", ref("Deposit"),
+                           body=ref("UpdateDeposit"), params=[deposit_id],
+                           errors=("400", "401", "403", "404", "409", "422"),
+                           operation_id="updateDeposit"),
     })
     spec.path("/api/v1/quota", operations={"get": operation(
         "The caller's unfinished work against the site's limits: drafts (draft or returned "
@@ -220,13 +220,13 @@ def describe(spec) -> None:
         ref("DeliveryLog"), params=[deposit_id], operation_id="depositLetters")})
     spec.path("/api/v1/deposits/{deposit_id}/files", operations={"post": {
         **operation("Upload a file: the request body named by ?filename=, or multipart "
-                     "with a part named 'file'. Streamed and checksummed before 201.",
-                     ref("FileCreated"), "201", params=[deposit_id, query("filename")],
-                     errors=("401", "403", "404", "409", "413", "422"),
-                     operation_id="uploadFile", links={"deleteFile": {
-                         "operationId": "deleteFile", "parameters": {
-                             "deposit_id": "$request.path.deposit_id",
-                             "file_id": "$response.body#/id"}}}),
+                    "with a part named 'file'. Streamed and checksummed before 201.",
+                    ref("FileCreated"), "201", params=[deposit_id, query("filename")],
+                    errors=("401", "403", "404", "409", "413", "422"),
+                    operation_id="uploadFile", links={"deleteFile": {
+                        "operationId": "deleteFile", "parameters": {
+                            "deposit_id": "$request.path.deposit_id",
+                            "file_id": "$response.body#/id"}}}),
         "requestBody": {"required": True, "content": {
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -242,5 +242,5 @@ def describe(spec) -> None:
                          "schema": {"type": "string", "enum": ["submit", "withdraw"]}}],
         errors=("400", "401", "403", "404", "409", "422"), operation_id="depositAction",
         links=links("$request.path.deposit_id", {"getDeposit": ("deposit_id",),
-                                                  "reviewAction": ("deposit_id",),
-                                                  **REVIEW_LINKS}))})
+                                                 "reviewAction": ("deposit_id",),
+                                                 **REVIEW_LINKS}))})

@@ -155,14 +155,14 @@ def describe(spec) -> None:
     collection_id = path_param("collection_id")
     spec.path("/api/v1/collections", operations={
         "get": operation("Every collection, with its OAI set and item count", None, errors=(),
-                          operation_id="listCollections"),
+                         operation_id="listCollections"),
         "post": operation("Create a collection (managers)", ref("Collection"), "201",
-                           ref("CreateCollection"), errors=("400", "401", "403", "409", "422"),
-                           operation_id="createCollection", links=links("$response.body#/id", {
-                               "getCollection": ("collection_id",),
-                               "updateCollection": ("collection_id",),
-                               "collectionItems": ("collection_id",),
-                               "deleteCollection": ("collection_id",)})),
+                          ref("CreateCollection"), errors=("400", "401", "403", "409", "422"),
+                          operation_id="createCollection", links=links("$response.body#/id", {
+                              "getCollection": ("collection_id",),
+                              "updateCollection": ("collection_id",),
+                              "collectionItems": ("collection_id",),
+                              "deleteCollection": ("collection_id",)})),
     })
     paging = [query("page", "integer"), query("per_page", "integer")]
     spec.path("/api/v1/search", operations={"get": operation(

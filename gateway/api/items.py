@@ -62,13 +62,13 @@ def describe(spec) -> None:
                 "item_id": "$request.path.item_id",
                 "file_id": "$response.body#/representations/0/files/0/id"}},
             **links("$request.path.item_id", {"itemEvents": ("item_id",),
-                                               "withdrawItem": ("item_id",)})})})
+                                              "withdrawItem": ("item_id",)})})})
     spec.path("/api/v1/items/{item_id}/actions/withdraw", operations={"post": operation(
         "Withdraw an item (managers): a tombstone stays and OAI-PMH reports it deleted",
         ref("Item"), body=ref("WithdrawItem"), params=[item_id],
         errors=("400", "401", "403", "404", "409", "422"), operation_id="withdrawItem")})
     spec.path("/api/v1/items/{item_id}/files/{file_id}", operations={"get": {
         **operation("Download an item's file, honouring access rights", None,
-                     params=[item_id, path_param("file_id")], errors=("404",),
-                     operation_id="downloadItemFile"),
+                    params=[item_id, path_param("file_id")], errors=("404",),
+                    operation_id="downloadItemFile"),
     }})

@@ -73,25 +73,25 @@ def describe(spec) -> None:
     profile_id = path_param("profile_id")
     spec.path("/api/v1/profiles", operations={
         "get": operation("Profiles the caller may use, with form fields and file rules "
-                          "(staff: include_inactive=true for all; mediated=true for those the "
-                          "caller may deposit with on a patron's behalf)", None,
-                          params=[query("include_inactive", "boolean"),
-                                  query("mediated", "boolean")], errors=("401", "422"),
-                          operation_id="listProfiles"),
+                         "(staff: include_inactive=true for all; mediated=true for those the "
+                         "caller may deposit with on a patron's behalf)", None,
+                         params=[query("include_inactive", "boolean"),
+                                 query("mediated", "boolean")], errors=("401", "422"),
+                         operation_id="listProfiles"),
         "post": operation("Create a profile (managers)", ref("Profile"), "201",
-                           ref("CreateProfile"), errors=("400", "401", "403", "409", "422"),
-                           operation_id="createProfile", links=links("$response.body#/id", {
-                               "getProfile": ("profile_id",), "updateProfile": ("profile_id",),
-                               "profileVersions": ("profile_id",)})),
+                          ref("CreateProfile"), errors=("400", "401", "403", "409", "422"),
+                          operation_id="createProfile", links=links("$response.body#/id", {
+                              "getProfile": ("profile_id",), "updateProfile": ("profile_id",),
+                              "profileVersions": ("profile_id",)})),
     })
     spec.path("/api/v1/profiles/{profile_id}", operations={
         "get": operation("One profile, its current or a given version", ref("Profile"),
-                          params=[profile_id, query("version", "integer")],
-                          errors=("401", "403", "404", "422"), operation_id="getProfile"),
+                         params=[profile_id, query("version", "integer")],
+                         errors=("401", "403", "404", "422"), operation_id="getProfile"),
         "put": operation("Edit a profile: adds a version; deposits keep theirs (managers)",
-                          ref("Profile"), body=ref("ProfileDefinition"), params=[profile_id],
-                          errors=("400", "401", "403", "404", "422"),
-                          operation_id="updateProfile"),
+                         ref("Profile"), body=ref("ProfileDefinition"), params=[profile_id],
+                         errors=("400", "401", "403", "404", "422"),
+                         operation_id="updateProfile"),
     })
     spec.path("/api/v1/profiles/{profile_id}/versions", operations={"get": operation(
         "A profile's versions, newest first (managers)", None, params=[profile_id],

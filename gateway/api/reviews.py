@@ -234,10 +234,10 @@ def describe(spec) -> None:
         operation_id="getReview")})
     spec.path("/api/v1/reviews/{deposit_id}/notes", operations={
         "get": operation("Staff-only notes", None, params=[deposit_id],
-                          errors=("401", "403", "404"), operation_id="reviewNotes"),
+                         errors=("401", "403", "404"), operation_id="reviewNotes"),
         "post": operation("Add a staff-only note", ref("StaffNote"), "201", ref("Note"),
-                           params=[deposit_id], errors=("401", "403", "404", "422"),
-                           operation_id="addReviewNote")})
+                          params=[deposit_id], errors=("401", "403", "404", "422"),
+                          operation_id="addReviewNote")})
     spec.path("/api/v1/reviews/{deposit_id}/metadata", operations={"put": operation(
         "Correct the metadata before deciding (recorded in the history)", ref("Deposit"),
         body=ref("ReviewMetadata"), params=[deposit_id],
@@ -257,11 +257,11 @@ def describe(spec) -> None:
         "Decline and return reasons", None, errors=("401", "403"), operation_id="listReasons")})
     spec.path("/api/v1/reasons/{kind}/{code}", operations={
         "put": operation("Add or relabel a reason (managers)", ref("Reason"),
-                          body=ref("ReasonBody"),
-                          params=[path_param("kind"), path_param("code")],
-                          errors=("401", "403", "422"), operation_id="saveReason",
-                          links={"deleteReason": {"operationId": "deleteReason", "parameters": {
-                              "kind": "$request.path.kind", "code": "$request.path.code"}}}),
+                         body=ref("ReasonBody"),
+                         params=[path_param("kind"), path_param("code")],
+                         errors=("401", "403", "422"), operation_id="saveReason",
+                         links={"deleteReason": {"operationId": "deleteReason", "parameters": {
+                             "kind": "$request.path.kind", "code": "$request.path.code"}}}),
         "delete": operation("Remove a reason (managers)", None, "204",
-                             params=[path_param("kind"), path_param("code")],
-                             errors=("401", "403", "404", "409"), operation_id="deleteReason")})
+                            params=[path_param("kind"), path_param("code")],
+                            errors=("401", "403", "404", "409"), operation_id="deleteReason")})

@@ -251,25 +251,25 @@ def describe(spec) -> None:
     upload = [deposit_id, path_param("upload_id"), tus_version]
     spec.path("/api/v1/deposits/{deposit_id}/uploads", operations={
         "options": operation("tus 1.0 discovery: Tus-Version, Tus-Extension "
-                              "(creation, termination, expiration, checksum), "
-                              "Tus-Checksum-Algorithm, and to a caller who may upload to the "
-                              "deposit Tus-Max-Size (its profile's largest file)", None, "204",
-                              params=[deposit_id]),
+                             "(creation, termination, expiration, checksum), "
+                             "Tus-Checksum-Algorithm, and to a caller who may upload to the "
+                             "deposit Tus-Max-Size (its profile's largest file)", None, "204",
+                             params=[deposit_id]),
         "post": operation("Start a resumable (tus 1.0) upload: Upload-Length, and "
-                           "Upload-Metadata with filename (and optionally the whole file's "
-                           "sha256 / md5 in hex). 201 with Location and Upload-Expires.",
-                           None, "201", params=[deposit_id, tus_version, header("Upload-Length"),
-                                                header("Upload-Metadata")],
-                           errors=("401", "404", "409", "412", "413", "422", "429"),
-                           operation_id="startUpload"),
+                          "Upload-Metadata with filename (and optionally the whole file's "
+                          "sha256 / md5 in hex). 201 with Location and Upload-Expires.",
+                          None, "201", params=[deposit_id, tus_version, header("Upload-Length"),
+                                               header("Upload-Metadata")],
+                          errors=("401", "404", "409", "412", "413", "422", "429"),
+                          operation_id="startUpload"),
     })
     spec.path("/api/v1/deposits/{deposit_id}/uploads/{upload_id}", operations={
         "head": operation("Where the upload stands: Upload-Offset, Upload-Length, "
-                           "Upload-Expires, and the Upload-Metadata it was created with",
-                           None, "200", params=upload, errors=("401", "404", "410", "412")),
+                          "Upload-Expires, and the Upload-Metadata it was created with",
+                          None, "200", params=upload, errors=("401", "404", "410", "412")),
         "get": operation("The upload as JSON: offset, and the file with its pre-check once "
-                          "complete", None, "200", params=upload[:2], errors=("401", "404", "410"),
-                          operation_id="getUpload"),
+                         "complete", None, "200", params=upload[:2], errors=("401", "404", "410"),
+                         operation_id="getUpload"),
         "patch": {**operation(
             "Bytes at Upload-Offset (application/offset+octet-stream), optionally with "
             "Upload-Checksum (an algorithm of Tus-Checksum-Algorithm; another one is a 400). "
@@ -283,5 +283,5 @@ def describe(spec) -> None:
             "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}},
         "delete": operation("Abandon the upload", None, "204", params=upload,
-                             errors=("401", "404", "412"), operation_id="abandonUpload"),
+                            errors=("401", "404", "412"), operation_id="abandonUpload"),
     })
