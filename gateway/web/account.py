@@ -27,7 +27,7 @@ from gateway.auth import identity, oidc
 from gateway.auth.patrons import MAX_QUERY, MAX_RESULTS, find_people
 from gateway.models import User
 from gateway.rpc import rpc
-from gateway.web.portal import _safe_next
+from gateway.web.portal import safe_next
 from gateway.web.staff.letters import register_recipient, tell_letters
 from services.common.auth import STAFF_ROLES
 from services.common.config import get_settings
@@ -47,7 +47,7 @@ def _database():
 def institution_login():
     if oidc.settings() is None:
         abort(404)
-    session["after_sign_in"] = _safe_next(request.args.get("next"))
+    session["after_sign_in"] = safe_next(request.args.get("next"))
     try:
         return oidc.client().authorize_redirect(
             url_for("account.institution_callback", _external=True))

@@ -36,7 +36,7 @@ from services.common.exceptions import Forbidden, InvalidInput, LodgeError, NotF
 portal = Blueprint("portal", __name__)
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only same-site paths, so sign-in never redirects elsewhere."""
     if not target:
         return url_for("portal.home")
@@ -72,7 +72,7 @@ def login():
             if locale:
                 session["locale"] = locale
             tell_letters(identity.actor_for(user))
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         flash(_("That username and password do not match."), "error")
         return render_template("login.html"), 401
     return render_template("login.html")
@@ -98,7 +98,7 @@ def choose_language():
             if user is not None:
                 user.locale = locale
         tell_letters({**g.actor, "locale": locale})
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))
 
 
 # --- my deposits --------------------------------------------------------------
