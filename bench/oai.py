@@ -33,7 +33,7 @@ if str(REPO_ROOT) not in sys.path:
 import psycopg2  # noqa: E402
 import requests  # noqa: E402
 
-from gateway.oai import encode_token  # noqa: E402
+from gateway.oai.pmh import encode_token  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 
 START = datetime(2020, 1, 1, tzinfo=timezone.utc)

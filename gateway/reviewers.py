@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import current_app, g
 from sqlalchemy import or_, select
 
-from gateway.downloads import send_stored
-from gateway.identity import actor_for
+from gateway.auth.identity import actor_for
+from gateway.files.downloads import send_stored
 from gateway.models import User
+from gateway.rpc import rpc
 from kernel.contracts.exceptions import InvalidInput
 from kernel.platform.storage import get_storage
 from kernel.policy.roles import own_deposit_refused
@@ -87,7 +88,7 @@ def text_excerpt(stored: dict) -> tuple[str, bool]:
 def send_review_file(deposit_id: str, file_id: str, download: bool):
     """A deposited file under review. Inline only for media a browser shows by itself, in a
     frame of this site at most, never as a page that runs script of this origin."""
-    with current_app.extensions["lodge.rpc"].client() as services:
+    with rpc() as services:
         stored = services.approval.review_file(actor=g.actor, deposit_id=deposit_id,
                                                file_id=file_id)
     inline = not download and preview_kind(stored["media_type"]) in ("pdf", "image", "audio",

@@ -21,6 +21,7 @@ import time
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from amqp.exceptions import NotFound
+from flask import current_app
 from kombu import Connection
 from kombu.exceptions import ChannelError, OperationalError
 from nameko.amqp.publish import Publisher, UndeliverableMessage
@@ -276,3 +277,9 @@ class RpcPool:
                 return
             with contextlib.suppress(Exception):
                 runner.stop()
+
+
+def rpc():
+    """A client lent by the app's pool, the one way a request reaches the services:
+    `with rpc() as services: services.intake.get_deposit(...)`."""
+    return current_app.extensions["lodge.rpc"].client()

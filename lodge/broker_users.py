@@ -26,7 +26,11 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from kernel.contracts.events import EVENTS
-from kernel.platform.messaging import CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE
+from kernel.platform.messaging import (
+    CLOUDEVENTS_EXCHANGE,
+    DEAD_LETTER_EXCHANGE,
+    RETRY_EXCHANGE,
+)
 from kernel.policy.text import user_pattern
 from lodge import topology
 from lodge.registry import SERVICE_CLASSES, service_class

@@ -180,7 +180,7 @@ def gateway(bind):
     """Run the gateway under gunicorn."""
     from gunicorn.app.base import BaseApplication
 
-    from gateway import create_app
+    from gateway.app import create_app
 
     problems = get_settings().production_problems()
     if problems:
@@ -197,7 +197,7 @@ def gateway(bind):
             # line, so long ?filename= URLs reach the app, which answers in JSON
             for setting, value in REQUEST_LIMITS.items():
                 self.cfg.set(setting, value)
-            # gateway/proxies.py alone decides what forwarded headers to believe
+            # gateway/http/proxies.py alone decides what forwarded headers to believe
             self.cfg.set("forwarded_allow_ips", "")
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
@@ -213,7 +213,7 @@ def gateway(bind):
 def expire_uploads():
     """Delete resumable uploads whose time ran out, and partial files of writes a crash cut
     off that nothing wrote to for as long (run it from a timer or CronJob)."""
-    from gateway.resumable import UploadArea
+    from gateway.files.resumable import UploadArea
     from kernel.platform.storage import get_storage
     settings = get_settings()
     removed = UploadArea(settings.upload_dir, settings.upload_expiry_seconds).expire()
@@ -227,8 +227,8 @@ def warn_expiring_tokens():
     daily from a timer or CronJob)."""
     from datetime import timedelta
 
+    from gateway.auth.token_letters import warn_owners
     from gateway.rpc import RpcPool
-    from gateway.token_letters import warn_owners
     from kernel.platform.db import Database
 
     require_broker()
@@ -253,7 +253,7 @@ def token(username, scopes, name, days):
     """Print a new API token for USERNAME (shown once; only its hash is kept)."""
     from sqlalchemy import select
 
-    from gateway.identity import issue_token
+    from gateway.auth.identity import issue_token
     from gateway.models import User
     from kernel.platform.db import Database
 

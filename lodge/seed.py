@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from gateway import identity
+from gateway.auth import identity
 from gateway.models import User
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.config import get_settings

@@ -13,8 +13,14 @@ from kombu import Connection, Exchange, Queue
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.rpc import Rpc, ServiceRpc, get_rpc_exchange
 
-from kernel.platform.messaging import (CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE,
-                                       ReliableEventHandler, dead_letter_queue, retry_queue)
+from kernel.platform.messaging import (
+    CLOUDEVENTS_EXCHANGE,
+    DEAD_LETTER_EXCHANGE,
+    RETRY_EXCHANGE,
+    ReliableEventHandler,
+    dead_letter_queue,
+    retry_queue,
+)
 from lodge.registry import SERVICE_CLASSES, service_class
 
 

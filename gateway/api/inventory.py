@@ -1,17 +1,23 @@
-"""REST API for the repository's contents: search, collections, fixity and file events.
-
-Registered on the `api` blueprint (gateway/api/__init__.py imports this module).
-"""
+"""REST API for the repository's contents: search, collections, fixity and file events."""
 from __future__ import annotations
 
-from flask import g, jsonify, url_for
+from flask import Blueprint, g, jsonify, url_for
 from marshmallow import fields, validate
 
-from gateway.api import api, json_body, query_args, rpc
-from gateway.auth import ANY_STAFF_SCOPE, roles_required
+from gateway.api.arguments import json_body, query_args
+from gateway.api.spec import links, operation, path_param, query, ref
+from gateway.auth.guard import ANY_STAFF_SCOPE, roles_required
+from gateway.rpc import rpc
 from kernel.contracts.exceptions import Conflict
 from kernel.contracts.fields import COLLECTION_ID, Strict
-from kernel.contracts.inventory import CollectionView, FixityReportView, SearchPageView
+from kernel.contracts.inventory import (
+    CollectionSummaryView,
+    CollectionView,
+    FixityReportView,
+    SearchPageView,
+)
+
+inventory_api = Blueprint("inventory_api", __name__, url_prefix="/api/v1")
 
 
 class SearchQuery(Strict):
@@ -55,7 +61,13 @@ def delete_collection_unless_targeted(services, actor: dict, collection_id: str)
     services.inventory.delete_collection(actor=actor, collection_id=collection_id)
 
 
-@api.get("/search")
+@inventory_api.get("/collections")
+def list_collections():
+    with rpc() as services:
+        return jsonify(items=services.inventory.list_collections())
+
+
+@inventory_api.get("/search")
 def search_items():
     args = query_args(SearchQuery)
     with rpc() as services:
@@ -64,7 +76,7 @@ def search_items():
             page=args["page"], per_page=args["per_page"]))
 
 
-@api.post("/collections")
+@inventory_api.post("/collections")
 @roles_required("manager")
 def create_collection():
     body = json_body(CreateCollectionBody)
@@ -74,17 +86,18 @@ def create_collection():
             description=body["description"], parent_id=body["parent_id"], create=True)
     response = jsonify(created)
     response.status_code = 201
-    response.headers["Location"] = url_for("api.get_collection", collection_id=created["id"])
+    response.headers["Location"] = url_for("inventory_api.get_collection",
+                                           collection_id=created["id"])
     return response
 
 
-@api.get("/collections/<collection_id>")
+@inventory_api.get("/collections/<collection_id>")
 def get_collection(collection_id):
     with rpc() as services:
         return jsonify(services.inventory.get_collection(collection_id=collection_id))
 
 
-@api.patch("/collections/<collection_id>")
+@inventory_api.patch("/collections/<collection_id>")
 @roles_required("manager")
 def update_collection(collection_id):
     body = json_body(UpdateCollectionBody)
@@ -97,7 +110,7 @@ def update_collection(collection_id):
             parent_id=body.get("parent_id", current["parent_id"])))
 
 
-@api.delete("/collections/<collection_id>")
+@inventory_api.delete("/collections/<collection_id>")
 @roles_required("manager")
 def delete_collection(collection_id):
     with rpc() as services:
@@ -105,7 +118,7 @@ def delete_collection(collection_id):
     return "", 204
 
 
-@api.get("/collections/<collection_id>/items")
+@inventory_api.get("/collections/<collection_id>/items")
 def collection_items(collection_id):
     """Items in the collection and the collections below it, newest first."""
     args = query_args(PageQuery)
@@ -114,14 +127,14 @@ def collection_items(collection_id):
             query=None, year=None, collection=collection_id, **args))
 
 
-@api.get("/fixity")
+@inventory_api.get("/fixity")
 @roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
 def fixity_report():
     with rpc() as services:
         return jsonify(services.inventory.fixity_report(actor=g.actor))
 
 
-@api.post("/fixity/audit")
+@inventory_api.post("/fixity/audit")
 @roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
 def run_fixity_audit():
     """Check the next batch now, as the timer would: the files checked longest ago."""
@@ -129,7 +142,7 @@ def run_fixity_audit():
         return jsonify(services.inventory.run_fixity_audit(actor=g.actor))
 
 
-@api.get("/items/<item_id>/events")
+@inventory_api.get("/items/<item_id>/events")
 @roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
 def item_file_events(item_id):
     """Each file's PREMIS-style event log: ingestion, replication, fixity checks."""
@@ -137,14 +150,26 @@ def item_file_events(item_id):
         return jsonify(items=services.inventory.file_events(actor=g.actor, item_id=item_id))
 
 
-def document(spec, operation, path_param, query, ref) -> None:
-    """This module's paths in the OpenAPI document."""
-    for name, schema in {"SearchPage": SearchPageView, "CollectionView": CollectionView,
+def describe(spec) -> None:
+    """This module's schemas and paths in the OpenAPI document."""
+    for name, schema in {"Collection": CollectionSummaryView,
+                         "SearchPage": SearchPageView, "CollectionView": CollectionView,
                          "CreateCollection": CreateCollectionBody,
                          "UpdateCollection": UpdateCollectionBody,
                          "FixityReport": FixityReportView}.items():
         spec.components.schema(name, schema=schema)
     collection_id = path_param("collection_id")
+    spec.path("/api/v1/collections", operations={
+        "get": operation("Every collection, with its OAI set and item count", None, errors=(),
+                         operation_id="listCollections"),
+        "post": operation("Create a collection (managers)", ref("Collection"), "201",
+                          ref("CreateCollection"), errors=("400", "401", "403", "409", "422"),
+                          operation_id="createCollection", links=links("$response.body#/id", {
+                              "getCollection": ("collection_id",),
+                              "updateCollection": ("collection_id",),
+                              "collectionItems": ("collection_id",),
+                              "deleteCollection": ("collection_id",)})),
+    })
     paging = [query("page", "integer"), query("per_page", "integer")]
     spec.path("/api/v1/search", operations={"get": operation(
         "Search items by title, creator, keyword and year (PostgreSQL: web search syntax)",

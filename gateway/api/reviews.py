@@ -1,13 +1,28 @@
 """REST API v1: the review queue, decisions, notes, reasons and the approver's tools."""
 from __future__ import annotations
 
-from flask import abort, g, jsonify, request
+from flask import Blueprint, abort, g, jsonify, request
 
 from gateway import reviewers
-from gateway.api import api, json_body, query_args, rpc, schemas
-from gateway.auth import roles_required
-from gateway.errors import STATUS
+from gateway.api import schemas
+from gateway.api.arguments import json_body, query_args
+from gateway.api.spec import links, operation, path_param, query, ref
+from gateway.auth.guard import roles_required
+from gateway.http.errors import STATUS
+from gateway.rpc import rpc
+from kernel.contracts.approval import (
+    QUEUE_SORTS,
+    QUEUE_TABS,
+    QueuePageView,
+    ReasonView,
+    ReviewDetailView,
+    ReviewPageView,
+    ReviewTaskView,
+)
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
+from kernel.contracts.letters import LetterPreviewView
+
+reviews_api = Blueprint("reviews_api", __name__, url_prefix="/api/v1")
 
 ERROR_STATUS = {error.code: status for error, status in STATUS.items()}
 DECISION_METHODS = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}
@@ -36,7 +51,7 @@ def decide(services, deposit_id: str, decision: str, body: dict) -> dict:
         actor=g.actor, deposit_id=deposit_id, reason_code=body["reason_code"], note=body["note"])
 
 
-@api.get("/reviews")
+@reviews_api.get("/reviews")
 @roles_required(*REVIEWER_ROLES)
 def list_reviews():
     args = query_args(schemas.ListReviewsQuery)
@@ -44,7 +59,7 @@ def list_reviews():
         return jsonify(services.approval.list_reviews(actor=g.actor, **args))
 
 
-@api.get("/reviews/queue")
+@reviews_api.get("/reviews/queue")
 @roles_required(*REVIEWER_ROLES)
 def review_queue():
     """The approver's queue: a tab, filters, a sort, a bounded page, and counts per tab."""
@@ -53,7 +68,7 @@ def review_queue():
         return jsonify(services.approval.queue(actor=g.actor, **args))
 
 
-@api.get("/reviews/<deposit_id>")
+@reviews_api.get("/reviews/<deposit_id>")
 @roles_required(*REVIEWER_ROLES)
 def get_review(deposit_id):
     with rpc() as services:
@@ -62,7 +77,7 @@ def get_review(deposit_id):
     return jsonify(review)
 
 
-@api.post("/reviews/<deposit_id>/actions/<action>")
+@reviews_api.post("/reviews/<deposit_id>/actions/<action>")
 @roles_required(*REVIEWER_ROLES)
 def review_action(deposit_id, action):
     body = json_body(schemas.ReviewActionBody)
@@ -92,7 +107,7 @@ def review_action_on(services, deposit_id: str, action: str, body: dict):
                            "assign, approve, decline or return.")
 
 
-@api.post("/reviews/bulk")
+@reviews_api.post("/reviews/bulk")
 @roles_required(*REVIEWER_ROLES)
 def bulk_decision():
     """One decision for several deposits; each result has the status its single action
@@ -109,7 +124,7 @@ def bulk_decision():
                    decided=sum(result["status"] == 200 for result in results))
 
 
-@api.get("/reviews/<deposit_id>/colleagues")
+@reviews_api.get("/reviews/<deposit_id>/colleagues")
 @roles_required(*REVIEWER_ROLES)
 def review_colleagues(deposit_id):
     with rpc() as services:
@@ -118,7 +133,7 @@ def review_colleagues(deposit_id):
                           for p in reviewers.colleagues(task["approver_groups"])])
 
 
-@api.get("/reviews/<deposit_id>/notes")
+@reviews_api.get("/reviews/<deposit_id>/notes")
 @roles_required(*REVIEWER_ROLES)
 def list_notes(deposit_id):
     with rpc() as services:
@@ -126,7 +141,7 @@ def list_notes(deposit_id):
                                                           deposit_id=deposit_id)["notes"])
 
 
-@api.post("/reviews/<deposit_id>/notes")
+@reviews_api.post("/reviews/<deposit_id>/notes")
 @roles_required(*REVIEWER_ROLES)
 def add_note(deposit_id):
     body = json_body(schemas.NoteBody)
@@ -135,7 +150,7 @@ def add_note(deposit_id):
     return jsonify(note), 201
 
 
-@api.put("/reviews/<deposit_id>/metadata")
+@reviews_api.put("/reviews/<deposit_id>/metadata")
 @roles_required(*REVIEWER_ROLES)
 def edit_metadata(deposit_id):
     body = json_body(schemas.ReviewMetadataBody)
@@ -144,7 +159,7 @@ def edit_metadata(deposit_id):
                                                        metadata=body["metadata"]))
 
 
-@api.post("/reviews/<deposit_id>/letter-preview")
+@reviews_api.post("/reviews/<deposit_id>/letter-preview")
 @roles_required(*REVIEWER_ROLES)
 def letter_preview(deposit_id):
     body = json_body(schemas.LetterPreviewBody)
@@ -154,7 +169,7 @@ def letter_preview(deposit_id):
                                                 body["reason_code"], body["note"]))
 
 
-@api.get("/reviews/<deposit_id>/files/<file_id>")
+@reviews_api.get("/reviews/<deposit_id>/files/<file_id>")
 @roles_required(*REVIEWER_ROLES)
 def review_file(deposit_id, file_id):
     return reviewers.send_review_file(deposit_id, file_id, download="download" in request.args)
@@ -162,14 +177,14 @@ def review_file(deposit_id, file_id):
 
 # --- reasons ------------------------------------------------------------------------------
 
-@api.get("/reasons")
+@reviews_api.get("/reasons")
 @roles_required(*REVIEWER_ROLES)
 def list_reasons():
     with rpc() as services:
         return jsonify(items=services.approval.list_reasons(actor=g.actor))
 
 
-@api.put("/reasons/<kind>/<code>")
+@reviews_api.put("/reasons/<kind>/<code>")
 @roles_required("manager")
 def save_reason(kind, code):
     body = json_body(schemas.ReasonBody)
@@ -177,9 +192,85 @@ def save_reason(kind, code):
         return jsonify(services.approval.save_reason(actor=g.actor, kind=kind, code=code, **body))
 
 
-@api.delete("/reasons/<kind>/<code>")
+@reviews_api.delete("/reasons/<kind>/<code>")
 @roles_required("manager")
 def delete_reason(kind, code):
     with rpc() as services:
         services.approval.delete_reason(actor=g.actor, kind=kind, code=code)
     return "", 204
+
+
+def describe(spec) -> None:
+    """This module's schemas and paths in the OpenAPI document."""
+    for name, schema in {
+        "ReviewTask": ReviewTaskView, "ReviewPage": ReviewPageView, "Reason": ReasonView,
+        "ReviewAction": schemas.ReviewActionBody, "QueuePage": QueuePageView,
+        "ReviewDetail": ReviewDetailView, "BulkDecision": schemas.BulkDecisionBody,
+        "Note": schemas.NoteBody, "ReviewMetadata": schemas.ReviewMetadataBody,
+        "LetterPreviewRequest": schemas.LetterPreviewBody, "LetterPreview": LetterPreviewView,
+        "ReasonBody": schemas.ReasonBody,
+    }.items():
+        spec.components.schema(name, schema=schema)
+    deposit_id = path_param("deposit_id")
+    spec.path("/api/v1/reviews", operations={"get": operation(
+        "The review queue", ref("ReviewPage"), params=[
+            query("state", enum=("open", "claimed", "decided", "cancelled", "all")),
+            query("assignee"), query("page", "integer"), query("per_page", "integer")],
+        errors=("401", "403", "422"), operation_id="listReviews")})
+    spec.path("/api/v1/reviews/{deposit_id}/actions/{action}", operations={"post": operation(
+        "Claim, release, assign, approve, decline or return a deposit (403 on one's own "
+        "deposit: nobody reviews what they deposited or mediated)", ref("ReviewTask"),
+        body=ref("ReviewAction"), params=[deposit_id, {**path_param("action"), "schema": {
+            "type": "string", "enum": ["claim", "release", "assign", "approve", "decline",
+                                       "return"]}}],
+        errors=("400", "401", "403", "404", "409", "422"), operation_id="reviewAction",
+        links=links("$request.path.deposit_id", {"getDeposit": ("deposit_id",)}))})
+    spec.path("/api/v1/reviews/queue", operations={"get": operation(
+        "The approver's queue: tabs with counts, filters, sort, bounded pages",
+        ref("QueuePage"), params=[
+            query("tab", enum=QUEUE_TABS), query("profile_id"), query("collection"),
+            query("depositor"), query("older_than_days", "integer"),
+            query("overdue", "boolean"), query("sort", enum=QUEUE_SORTS),
+            query("page", "integer"), query("per_page", "integer")],
+        errors=("401", "403", "422"), operation_id="reviewQueue")})
+    spec.path("/api/v1/reviews/bulk", operations={"post": operation(
+        "One decision for several deposits; a status per deposit (403 for the caller's own)",
+        None,
+        body=ref("BulkDecision"), errors=("401", "403", "422"), operation_id="bulkDecision")})
+    spec.path("/api/v1/reviews/{deposit_id}", operations={"get": operation(
+        "A deposit under review: task, staff notes, changes since return, the deposit",
+        ref("ReviewDetail"), params=[deposit_id], errors=("401", "403", "404"),
+        operation_id="getReview")})
+    spec.path("/api/v1/reviews/{deposit_id}/notes", operations={
+        "get": operation("Staff-only notes", None, params=[deposit_id],
+                         errors=("401", "403", "404"), operation_id="reviewNotes"),
+        "post": operation("Add a staff-only note", ref("StaffNote"), "201", ref("Note"),
+                          params=[deposit_id], errors=("401", "403", "404", "422"),
+                          operation_id="addReviewNote")})
+    spec.path("/api/v1/reviews/{deposit_id}/metadata", operations={"put": operation(
+        "Correct the metadata before deciding (recorded in the history)", ref("Deposit"),
+        body=ref("ReviewMetadata"), params=[deposit_id],
+        errors=("401", "403", "404", "409", "422"), operation_id="editReviewMetadata")})
+    spec.path("/api/v1/reviews/{deposit_id}/letter-preview", operations={"post": operation(
+        "The letter a decision would send, not sent", ref("LetterPreview"),
+        body=ref("LetterPreviewRequest"), params=[deposit_id], errors=("401", "403", "404"),
+        operation_id="letterPreview")})
+    spec.path("/api/v1/reviews/{deposit_id}/colleagues", operations={"get": operation(
+        "Approvers a task can be assigned to", None, params=[deposit_id],
+        errors=("401", "403", "404"), operation_id="reviewColleagues")})
+    spec.path("/api/v1/reviews/{deposit_id}/files/{file_id}", operations={"get": operation(
+        "A file under review, inline for previewable media", None,
+        params=[deposit_id, path_param("file_id")], errors=("401", "403", "404"),
+        operation_id="reviewFile")})
+    spec.path("/api/v1/reasons", operations={"get": operation(
+        "Decline and return reasons", None, errors=("401", "403"), operation_id="listReasons")})
+    spec.path("/api/v1/reasons/{kind}/{code}", operations={
+        "put": operation("Add or relabel a reason (managers)", ref("Reason"),
+                         body=ref("ReasonBody"),
+                         params=[path_param("kind"), path_param("code")],
+                         errors=("401", "403", "422"), operation_id="saveReason",
+                         links={"deleteReason": {"operationId": "deleteReason", "parameters": {
+                             "kind": "$request.path.kind", "code": "$request.path.code"}}}),
+        "delete": operation("Remove a reason (managers)", None, "204",
+                            params=[path_param("kind"), path_param("code")],
+                            errors=("401", "403", "404", "409"), operation_id="deleteReason")})

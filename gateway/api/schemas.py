@@ -6,7 +6,6 @@ from kernel.contracts.letters import DeliveryView
 from kernel.contracts.profiles import AccessChoiceSchema, ProfileDefinitionSchema
 from kernel.contracts.validation import FileReportSchema
 
-
 EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
                     "creators": [{"name": "Sam Student"}],
                     "abstract": "Ten years of tide gauges.", "date": "2026-05"}

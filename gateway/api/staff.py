@@ -5,9 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify
 from marshmallow import fields, validate
 
-from gateway.api import json_body, query_args, rpc
-from gateway.auth import ANY_STAFF_SCOPE, roles_required
-from gateway.patrons import MAX_QUERY, MAX_RESULTS, find_people, person_view
+from gateway.api.arguments import json_body, query_args
+from gateway.api.spec import operation, query
+from gateway.auth.guard import ANY_STAFF_SCOPE, roles_required
+from gateway.auth.patrons import MAX_QUERY, MAX_RESULTS, find_people, person_view
+from gateway.rpc import rpc
+from gateway.web.account import set_active
 from kernel.contracts.deposits import STATUSES, DepositStatisticsView
 from kernel.contracts.fields import Strict
 
@@ -91,14 +94,12 @@ def statistics():
 @roles_required("admin")
 def change_account(user_id):
     """Deactivate ({"active": false}) or reactivate an account; never the caller's own."""
-    from gateway.account import set_active  # account imports the staff pages, which import this
     body = json_body(AccountStatusBody)
     return jsonify(AccountView().dump(set_active(user_id, body["active"])))
 
 
-def describe(spec, operation, query) -> None:
-    """The staff endpoints in the OpenAPI document (`operation` and `query` build its parts)."""
-
+def describe(spec) -> None:
+    """This module's schemas and paths in the OpenAPI document."""
     spec.components.schema("DepositStatistics", schema=DepositStatisticsView)
     spec.components.schema("AccountStatus", schema=AccountStatusBody)
     spec.components.schema("Account", schema=AccountView)

@@ -19,13 +19,22 @@ from email.utils import formatdate
 
 from flask import Blueprint, g, jsonify, make_response, request, url_for
 
-from gateway.api import register_staged_file, rpc
-from gateway.auth import login_required
-from gateway.errors import error_response
-from gateway.quotas import upload_area
-from gateway.resumable import (CHUNK_CHECKSUMS, ChecksumMismatch, Gone, UnsupportedChecksum,
-                               Upload, UploadArea, parse_metadata)
-from gateway.uploads import check_declared_length, raw_chunks, sanitise_filename
+from gateway.api.deposits import register_staged_file
+from gateway.api.spec import header, operation, path_param
+from gateway.auth.guard import login_required
+from gateway.files.quotas import upload_area
+from gateway.files.resumable import (
+    CHUNK_CHECKSUMS,
+    ChecksumMismatch,
+    Gone,
+    UnsupportedChecksum,
+    Upload,
+    UploadArea,
+    parse_metadata,
+)
+from gateway.files.uploads import check_declared_length, raw_chunks, sanitise_filename
+from gateway.http.errors import error_response
+from gateway.rpc import rpc
 from kernel.contracts.exceptions import InvalidInput, LodgeError
 from kernel.platform.config import get_settings
 from kernel.platform.storage import get_storage, new_key
@@ -233,3 +242,46 @@ def terminate(deposit_id, upload_id):
     else:
         area.delete(upload.id)
     return "", 204
+
+
+def describe(spec) -> None:
+    """This module's paths in the OpenAPI document."""
+    deposit_id = path_param("deposit_id")
+    tus_version = header("Tus-Resumable")
+    upload = [deposit_id, path_param("upload_id"), tus_version]
+    spec.path("/api/v1/deposits/{deposit_id}/uploads", operations={
+        "options": operation("tus 1.0 discovery: Tus-Version, Tus-Extension "
+                             "(creation, termination, expiration, checksum), "
+                             "Tus-Checksum-Algorithm, and to a caller who may upload to the "
+                             "deposit Tus-Max-Size (its profile's largest file)", None, "204",
+                             params=[deposit_id]),
+        "post": operation("Start a resumable (tus 1.0) upload: Upload-Length, and "
+                          "Upload-Metadata with filename (and optionally the whole file's "
+                          "sha256 / md5 in hex). 201 with Location and Upload-Expires.",
+                          None, "201", params=[deposit_id, tus_version, header("Upload-Length"),
+                                               header("Upload-Metadata")],
+                          errors=("401", "404", "409", "412", "413", "422", "429"),
+                          operation_id="startUpload"),
+    })
+    spec.path("/api/v1/deposits/{deposit_id}/uploads/{upload_id}", operations={
+        "head": operation("Where the upload stands: Upload-Offset, Upload-Length, "
+                          "Upload-Expires, and the Upload-Metadata it was created with",
+                          None, "200", params=upload, errors=("401", "404", "410", "412")),
+        "get": operation("The upload as JSON: offset, and the file with its pre-check once "
+                         "complete", None, "200", params=upload[:2], errors=("401", "404", "410"),
+                         operation_id="getUpload"),
+        "patch": {**operation(
+            "Bytes at Upload-Offset (application/offset+octet-stream), optionally with "
+            "Upload-Checksum (an algorithm of Tus-Checksum-Algorithm; another one is a 400). "
+            "The last byte registers the file before the 204 (Lodge-File-Id). A client that "
+            "can only POST sends it as a POST with X-HTTP-Method-Override: PATCH (DELETE "
+            "likewise).",
+            None, "204", params=[*upload, header("Upload-Offset"),
+                                 header("Upload-Checksum", required=False)],
+            errors=("400", "401", "404", "409", "410", "412", "413", "415", "422", "460"),
+            operation_id="sendUploadBytes"),
+            "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}},
+        "delete": operation("Abandon the upload", None, "204", params=upload,
+                            errors=("401", "404", "412"), operation_id="abandonUpload"),
+    })

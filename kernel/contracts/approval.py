@@ -5,7 +5,14 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from kernel.contracts.deposits import DepositRequest
-from kernel.contracts.fields import REASON_CODE, DateTime, Lenient, Strict, Text, page_of
+from kernel.contracts.fields import (
+    REASON_CODE,
+    DateTime,
+    Lenient,
+    Strict,
+    Text,
+    page_of,
+)
 from kernel.contracts.people import ActorSchema, PersonRefSchema
 from kernel.contracts.rpc import ActorRequest, PageRequest
 

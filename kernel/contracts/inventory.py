@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from kernel.contracts.fields import COLLECTION_ID, Date, DateTime, Lenient, Strict, Text, page_of
+from kernel.contracts.fields import (
+    COLLECTION_ID,
+    Date,
+    DateTime,
+    Lenient,
+    Strict,
+    Text,
+    page_of,
+)
 from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
 from kernel.contracts.rpc import ActorRequest, PageRequest
 

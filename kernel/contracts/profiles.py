@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
-from kernel.contracts.fields import (EXTENSION, FIELD_KEY, MEDIA_TYPE, PROFILE_ID, TEXT_RULES,
-                                     Date, DateTime, Lenient, Strict)
-from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
+from kernel.contracts.fields import (
+    EXTENSION,
+    FIELD_KEY,
+    MEDIA_TYPE,
+    PROFILE_ID,
+    TEXT_RULES,
+    Date,
+    DateTime,
+    Lenient,
+    Strict,
+)
+from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
+from kernel.contracts.resource_types import RESOURCE_TYPES
 from kernel.contracts.rpc import ActorRequest
 
 FIELD_TYPES = (

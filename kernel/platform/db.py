@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, create_engine, event
-from sqlalchemy.engine import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 

@@ -13,8 +13,16 @@ from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.platform.db import UnitOfWork
 from kernel.policy.roles import SYSTEM, has_role, own_deposit_refused, person_ref
-from services.approval.models import (ANY_APPROVER, PENDING, ApproverGroupSet, Decision,
-                                      Reason, ReviewTask, StaffNote, groups_key)
+from services.approval.models import (
+    ANY_APPROVER,
+    PENDING,
+    ApproverGroupSet,
+    Decision,
+    Reason,
+    ReviewTask,
+    StaffNote,
+    groups_key,
+)
 
 EVENT_FOR = {"approve": "deposit_approved", "decline": "deposit_declined",
              "return": "deposit_returned"}

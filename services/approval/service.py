@@ -5,12 +5,26 @@ from datetime import timedelta
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
-from kernel.contracts.approval import (AddNoteRequest, AssignRequest, BulkDecisionRequest,
-                                       BulkResultView, CancelReviewRequest, ListReviewsRequest,
-                                       QueuePageView, QueueRequest, ReasonKeyRequest, ReasonView,
-                                       ReviewActionRequest, ReviewDetailView, ReviewFileRequest,
-                                       ReviewMetadataRequest, ReviewPageView, ReviewTaskView,
-                                       SaveReasonRequest, StaffNoteView)
+from kernel.contracts.approval import (
+    AddNoteRequest,
+    AssignRequest,
+    BulkDecisionRequest,
+    BulkResultView,
+    CancelReviewRequest,
+    ListReviewsRequest,
+    QueuePageView,
+    QueueRequest,
+    ReasonKeyRequest,
+    ReasonView,
+    ReviewActionRequest,
+    ReviewDetailView,
+    ReviewFileRequest,
+    ReviewMetadataRequest,
+    ReviewPageView,
+    ReviewTaskView,
+    SaveReasonRequest,
+    StaffNoteView,
+)
 from kernel.contracts.deposits import DepositRequest, DepositView
 from kernel.contracts.events import dedupe_key
 from kernel.contracts.exceptions import LodgeError

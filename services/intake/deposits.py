@@ -14,11 +14,24 @@ from kernel.contracts.validation_messages import render
 from kernel.platform.config import Quotas
 from kernel.platform.db import UnitOfWork
 from kernel.policy.file_rules import extension_refusal
-from kernel.policy.roles import SYSTEM, has_role, is_staff, own_deposit_refused, person_ref
-from services.intake import lifecycle, quotas as room
+from kernel.policy.roles import (
+    SYSTEM,
+    has_role,
+    is_staff,
+    own_deposit_refused,
+    person_ref,
+)
+from services.intake import lifecycle
+from services.intake import quotas as room
 from services.intake.lifecycle import EDITABLE, Status
 from services.intake.metadata import checked_metadata, title_of, validate_metadata
-from services.intake.models import Deposit, DepositFile, HistoryEntry, Profile, ProfileVersion
+from services.intake.models import (
+    Deposit,
+    DepositFile,
+    HistoryEntry,
+    Profile,
+    ProfileVersion,
+)
 
 # --- profiles ---------------------------------------------------------------
 

@@ -5,15 +5,30 @@ from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from kernel.contracts.approval import ReviewMetadataRequest, decision_schema
-from kernel.contracts.deposits import (AddFileRequest, CreateDepositRequest, DepositActionRequest,
-                                       DepositPageView, DepositRequest, DepositStatisticsRequest,
-                                       DepositStatisticsView, DepositView, FileRequest, FileSchema,
-                                       ListDepositsRequest, SearchDepositsRequest,
-                                       UpdateDepositRequest)
+from kernel.contracts.deposits import (
+    AddFileRequest,
+    CreateDepositRequest,
+    DepositActionRequest,
+    DepositPageView,
+    DepositRequest,
+    DepositStatisticsRequest,
+    DepositStatisticsView,
+    DepositView,
+    FileRequest,
+    FileSchema,
+    ListDepositsRequest,
+    SearchDepositsRequest,
+    UpdateDepositRequest,
+)
 from kernel.contracts.events import dedupe_key
 from kernel.contracts.exceptions import Forbidden, InvalidInput
-from kernel.contracts.profiles import (ListProfilesRequest, ProfileRequest, ProfileVersionView,
-                                       ProfileView, SaveProfileRequest)
+from kernel.contracts.profiles import (
+    ListProfilesRequest,
+    ProfileRequest,
+    ProfileVersionView,
+    ProfileView,
+    SaveProfileRequest,
+)
 from kernel.contracts.quotas import QuotaUsageView
 from kernel.contracts.rpc import ActorRequest, rpc_contract
 from kernel.contracts.validation import validation_report_schema

@@ -18,7 +18,13 @@ from sqlalchemy import delete, func, select
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict
 from kernel.platform.db import UnitOfWork, insert_new
-from services.inventory.models import FileEvent, Item, ItemFile, Representation, RunningJob
+from services.inventory.models import (
+    FileEvent,
+    Item,
+    ItemFile,
+    Representation,
+    RunningJob,
+)
 
 INGESTION, REPLICATION, FIXITY_CHECK = "ingestion", "replication", "fixity check"
 SUCCESS, FAILURE = "success", "failure"

@@ -9,22 +9,54 @@ from sqlalchemy import select
 from kernel.contracts.approval import decision_schema
 from kernel.contracts.events import dedupe_key
 from kernel.contracts.exceptions import Conflict, Forbidden
-from kernel.contracts.inventory import (CollectionIdRequest, CollectionRequest,
-                                        CollectionSummaryView, CollectionView, FileProvenanceView,
-                                        FixityAuditView, FixityReportView, ItemEventsRequest,
-                                        ItemFileRequest, ItemRequest, ItemView, ResolveRequest,
-                                        ResolvedView, SaveCollectionRequest, SearchPageView,
-                                        SearchRequest, StoredFileView, WithdrawItemRequest)
-from kernel.contracts.oai import (HarvestPageView, HarvestRequest, OaiRecordRequest, OaiRecordView,
-                                  RepositorySummaryView)
+from kernel.contracts.inventory import (
+    CollectionIdRequest,
+    CollectionRequest,
+    CollectionSummaryView,
+    CollectionView,
+    FileProvenanceView,
+    FixityAuditView,
+    FixityReportView,
+    ItemEventsRequest,
+    ItemFileRequest,
+    ItemRequest,
+    ItemView,
+    ResolvedView,
+    ResolveRequest,
+    SaveCollectionRequest,
+    SearchPageView,
+    SearchRequest,
+    StoredFileView,
+    WithdrawItemRequest,
+)
+from kernel.contracts.oai import (
+    HarvestPageView,
+    HarvestRequest,
+    OaiRecordRequest,
+    OaiRecordView,
+    RepositorySummaryView,
+)
 from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
 from kernel.platform.config import get_settings
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.roles import is_staff, require_role
-from services.inventory import access, collections, fixity, identifiers, oai, records, search
+from services.inventory import (
+    access,
+    collections,
+    fixity,
+    identifiers,
+    oai,
+    records,
+    search,
+)
 from services.inventory.models import Item
-from services.inventory.schemas import collection_view, item_file_view, item_summary, item_view
+from services.inventory.schemas import (
+    collection_view,
+    item_file_view,
+    item_summary,
+    item_view,
+)
 
 log = logging.getLogger(__name__)
 SETTINGS = get_settings()

@@ -5,12 +5,20 @@ from datetime import datetime, timezone
 from nameko.timer import timer
 
 from kernel.contracts.events import dedupe_key, new_event
-from kernel.contracts.letters import (DeliveriesRequest, DeliveryView, LetterPreviewView,
-                                      LetterTemplateRequest, LetterTemplateSummaryView,
-                                      LetterTemplateView, PreviewLetterRequest,
-                                      PreviewLetterTemplateRequest, RecipientView,
-                                      SaveLetterTemplateRequest, SaveRecipientRequest,
-                                      TokenExpiringRequest)
+from kernel.contracts.letters import (
+    DeliveriesRequest,
+    DeliveryView,
+    LetterPreviewView,
+    LetterTemplateRequest,
+    LetterTemplateSummaryView,
+    LetterTemplateView,
+    PreviewLetterRequest,
+    PreviewLetterTemplateRequest,
+    RecipientView,
+    SaveLetterTemplateRequest,
+    SaveRecipientRequest,
+    TokenExpiringRequest,
+)
 from kernel.contracts.rpc import ActorRequest, rpc_contract
 from kernel.platform.config import get_settings
 from kernel.platform.dependencies import Store

@@ -4,9 +4,15 @@ from sqlalchemy import select
 from kernel.contracts.events import dedupe_key, new_event
 from kernel.contracts.exceptions import NotFound
 from kernel.contracts.rpc import rpc_contract
-from kernel.contracts.validation import (CheckFileRequest, DepositReportRequest, FileReportSchema,
-                                         PrechecksRequest, PrechecksView, ValidationReportSchema,
-                                         validation_report_schema)
+from kernel.contracts.validation import (
+    CheckFileRequest,
+    DepositReportRequest,
+    FileReportSchema,
+    PrechecksRequest,
+    PrechecksView,
+    ValidationReportSchema,
+    validation_report_schema,
+)
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
 from services.validation import inspection

@@ -21,6 +21,7 @@ if str(E2E_DIR.parents[1]) not in sys.path:  # `pytest` as well as `python -m py
 from tests.support.accessibility import assert_accessible, check, check_every_visit  # noqa: E402
 from tests.support.oidc import OidcProvider  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
+
 LOG_TAIL_LINES = 120
 
 

@@ -435,7 +435,7 @@ ROUTES: list[Row] = [
 # --- the run -----------------------------------------------------------------------------------
 
 def _routes_of_the_app() -> set[tuple[str, str]]:
-    from gateway import create_app
+    from gateway.app import create_app
     app = create_app()
     return {(method, rule.rule) for rule in app.url_map.iter_rules()
             for method in rule.methods - {"HEAD", "OPTIONS"}}
@@ -453,6 +453,7 @@ def test_the_table_names_every_route_of_the_gateway(lodge_env):
 
 def _token(system, scope: str) -> str:
     import subprocess
+
     from tests.support.system import REPO_ROOT
     result = subprocess.run([system.python, "-m", "lodge", "token", "admin", "--scope", scope],
                             cwd=REPO_ROOT, env=system.env, capture_output=True, text=True,
@@ -470,7 +471,7 @@ def _sign_in(system, caller: str) -> tuple[requests.Session, str]:
 
 @pytest.fixture(scope="module")
 def world(lodge_system):
-    from gateway import identity
+    from gateway.auth import identity
     engine = create_engine(lodge_system.database_urls["gateway"])
     with Session(engine) as db, db.begin():
         identity.create_user(db, "outsider", "Olive Outsider", "outsider@example.edu", "demo",

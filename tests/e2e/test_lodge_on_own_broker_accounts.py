@@ -2,8 +2,12 @@
 the least each may do is enough for deposits to flow, RPC between services included."""
 import pytest
 
-from tests.e2e.test_lifecycles import (make_thesis_in_review, pdf_bytes, unique_title,
-                                       work_metadata)
+from tests.e2e.test_lifecycles import (
+    make_thesis_in_review,
+    pdf_bytes,
+    unique_title,
+    work_metadata,
+)
 from tests.support.system import LodgeSystem, expect
 
 PROCESSES = ("gateway", "intake", "validation", "approval", "letters", "inventory")

@@ -3,7 +3,7 @@ the requests gunicorn refuses before the app runs.
 
 The proxy connects from 127.0.0.2, which the e2e Lodge lists in LODGE_TRUSTED_PROXIES but
 which is not gunicorn's own default of trusted addresses, so only Lodge's own decision
-(gateway/proxies.py) can make the URLs https."""
+(gateway/http/proxies.py) can make the URLs https."""
 from __future__ import annotations
 
 import os

@@ -10,7 +10,13 @@ from playwright.sync_api import expect as see
 
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_portal_browser import sign_in
-from tests.e2e.test_publication import PDF, access_profiles, first_file, manager, publish  # noqa: F401
+from tests.e2e.test_publication import (  # noqa: F401
+    PDF,
+    access_profiles,
+    first_file,
+    manager,
+    publish,
+)
 from tests.support.system import expect
 
 ABSTRACT = ("Peat bogs store a third of the world's soil carbon. Ten years of cores from "

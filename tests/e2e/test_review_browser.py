@@ -9,8 +9,13 @@ import zlib
 from playwright.sync_api import expect as see
 
 from tests.e2e.conftest import screenshot
-from tests.e2e.test_lifecycles import (API, pdf_bytes, thesis_metadata, unique_title,
-                                       wait_for_review)
+from tests.e2e.test_lifecycles import (
+    API,
+    pdf_bytes,
+    thesis_metadata,
+    unique_title,
+    wait_for_review,
+)
 from tests.e2e.test_staff_profiles import sign_in_with
 
 TEXT = "Field notes <script>alert('x')</script> & mosses of the north\n"

@@ -11,8 +11,16 @@ import pytest
 from kombu import Connection, Queue
 from nameko.standalone.events import get_event_exchange
 
-from tests.e2e.test_lifecycles import (API, assert_error, make_thesis_in_review, pdf_bytes,
-                                       statuses, thesis_metadata, unique_title, wait_for_review)
+from tests.e2e.test_lifecycles import (
+    API,
+    assert_error,
+    make_thesis_in_review,
+    pdf_bytes,
+    statuses,
+    thesis_metadata,
+    unique_title,
+    wait_for_review,
+)
 from tests.support.system import csrf_token, expect, signed_in
 
 

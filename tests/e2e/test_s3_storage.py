@@ -9,7 +9,12 @@ import io
 import pytest
 from tusclient import client as tus
 
-from tests.e2e.test_lifecycles import pdf_bytes, thesis_metadata, unique_title, wait_for_review
+from tests.e2e.test_lifecycles import (
+    pdf_bytes,
+    thesis_metadata,
+    unique_title,
+    wait_for_review,
+)
 from tests.support.system import LodgeSystem, expect
 
 OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],

@@ -175,6 +175,7 @@ def test_a_token_without_the_review_scope_cannot_decide(lodge_system):
 
 def _token(lodge_system, username, *scopes):
     import subprocess
+
     from tests.support.system import REPO_ROOT
     args = [lodge_system.python, "-m", "lodge", "token", username, "--name", "test"]
     for scope in scopes:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from gateway import identity
+from gateway.auth import identity
 from kernel.platform.migrations import upgrade
 
 REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ def gateway_app(lodge_env, postgres_database):
     lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
     lodge_env.setenv("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")
     upgrade("gateway", url)
-    from gateway import create_app
+    from gateway.app import create_app
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
     with app.extensions["lodge.database"].unit_of_work() as uow:
         for username, roles in (("pat", ["patron"]), ("ada", ["admin"]), ("alex", ["approver"])):

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from gateway import identity
+from gateway.auth import identity
 from gateway.models import ApiToken, User
 from tests.gateway.conftest import page_csrf, sign_in
 

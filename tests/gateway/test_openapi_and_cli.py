@@ -1,4 +1,5 @@
 """The API's description and the `lodge` command's safety checks."""
+import re
 import subprocess
 import sys
 
@@ -34,6 +35,17 @@ def test_every_post_takes_an_idempotency_key(gateway_app):
         keys = [p for p in post["parameters"] if p["name"] == "Idempotency-Key"]
         assert keys and keys[0]["in"] == "header" and not keys[0]["required"], path
         assert {"409", "422"} <= set(post["responses"]), path
+
+
+def test_every_api_route_is_described(gateway_app):
+    """Each API module describes its routes beside them; a route left out is missing here."""
+    described = {(path, method) for path, operations in openapi_document()["paths"].items()
+                 for method in operations}
+    routes = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+              for rule in gateway_app.url_map.iter_rules()
+              if rule.rule.startswith("/api/") and rule.rule != "/api/v1/openapi.json"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routes <= described, sorted(routes - described)
 
 
 def test_lodge_run_fails_at_once_without_rabbitmq(tmp_path):

@@ -78,7 +78,7 @@ def test_refused_characters_are_a_client_error_before_any_service_sees_them(gate
     with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
         from sqlalchemy import select
 
-        from gateway import identity
+        from gateway.auth import identity
         from gateway.models import User
         token = identity.issue_token(uow.session, uow.session.scalar(
             select(User).where(User.username == "pat")), days=1, max_days=1)
@@ -105,7 +105,7 @@ def test_a_malformed_multipart_body_is_a_client_error():
 
     import pytest
 
-    from gateway.uploads import MultipartUpload
+    from gateway.files.uploads import MultipartUpload
     from kernel.contracts.exceptions import InvalidInput
     boundary = "a222103b9b30b1f9e8be6882ecedb1d2"
     body = f"--{boundary}\r\n[]--{boundary}--\r\n".encode()
@@ -118,7 +118,7 @@ def test_a_malformed_multipart_body_is_a_client_error():
 def test_a_display_name_from_oidc_claims_is_cleaned_to_one_line(gateway_app):
     """The identity provider's words cannot be refused, so what the text rule refuses is
     dropped: a line break or a bidirectional override never reaches a letter header."""
-    from gateway.identity import ClaimMapping, provision_oidc_user
+    from gateway.auth.identity import ClaimMapping, provision_oidc_user
     with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
         user = provision_oidc_user(uow.session, "https://idp.example", {
             "sub": "s1", "name": "Jo\r\nBcc: all@example.edu\u202e\x0b", "email": "jo@x.edu\n",

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from gateway import identity
+from gateway.auth import identity
 from gateway.models import ApiToken, SignInSession, User
 from tests.gateway.conftest import PASSWORD, page_csrf, sign_in
 
@@ -57,7 +57,7 @@ def test_failed_sign_ins_are_limited_per_account_across_addresses(gateway_app):
     assert 0 < int(blocked.headers["Retry-After"]) <= 15 * 60
     assert "Too many failed sign-ins. Try again in 15 minute(s)." in blocked.get_data(as_text=True)
     # another gateway instance shares the database, so it refuses too
-    from gateway import create_app
+    from gateway.app import create_app
     other = create_app({"TESTING": True}).test_client()
     assert sign_in(other, "pat", PASSWORD, address="10.3.0.1").status_code == 429
     # another account is not affected

@@ -11,7 +11,7 @@ from nameko.amqp.publish import Publisher
 
 from kernel.contracts.events import new_event
 from kernel.platform.config import DATABASE_OWNERS, get_settings, nameko_config
-from kernel.platform.messaging import ERROR_HEADER, ATTEMPTS_HEADER
+from kernel.platform.messaging import ATTEMPTS_HEADER, ERROR_HEADER
 from kernel.platform.storage import get_storage
 from lodge import broker_users
 from services.inventory.records import seed_collections

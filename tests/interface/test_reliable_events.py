@@ -9,8 +9,12 @@ from nameko.standalone.events import get_event_exchange
 from nameko.testing.services import entrypoint_waiter
 
 from kernel.contracts.events import new_event
-from kernel.platform.messaging import (ATTEMPTS_HEADER, ERROR_HEADER, dead_letter_queue,
-                                       handles_event)
+from kernel.platform.messaging import (
+    ATTEMPTS_HEADER,
+    ERROR_HEADER,
+    dead_letter_queue,
+    handles_event,
+)
 from lodge.topology import declare
 from tests.interface.conftest import wait_for_message
 

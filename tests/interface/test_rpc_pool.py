@@ -6,7 +6,6 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-
 from nameko.exceptions import RpcTimeout
 
 from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, RpcPool

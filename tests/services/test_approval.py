@@ -1,13 +1,20 @@
 """Approval's workers on a real database: the queue, decisions, conflicts, automatic approval."""
 import datetime
+
 import pytest
 from nameko.testing.services import worker_factory
 
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput
 from services.approval.review import seed_reasons
 from services.approval.service import ApprovalService
-from tests.services.conftest import (APPROVER, MANAGER, OTHER_APPROVER, STUDENT, loaded_event,
-                                     outbox)
+from tests.services.conftest import (
+    APPROVER,
+    MANAGER,
+    OTHER_APPROVER,
+    STUDENT,
+    loaded_event,
+    outbox,
+)
 
 
 @pytest.fixture
@@ -178,8 +185,9 @@ def test_turnaround_sets_a_due_date_and_overdue_filters(approval):
     [task] = [t for t in approval.queue(actor=APPROVER)["items"] if t["deposit_id"] == "late"]
     assert task["due_at"] is not None and task["overdue"] is False
     with approval.database.unit_of_work() as uow:
-        from services.approval.models import ReviewTask
         from datetime import datetime, timedelta, timezone
+
+        from services.approval.models import ReviewTask
         row = uow.session.query(ReviewTask).filter_by(deposit_id="late").one()
         row.due_at = datetime.now(timezone.utc) - timedelta(hours=1)
     queue = approval.queue(actor=APPROVER, overdue=True)

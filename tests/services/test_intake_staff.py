@@ -8,7 +8,14 @@ import pytest
 from kernel.contracts.exceptions import Forbidden, InvalidInput
 from services.intake import statistics
 from services.intake.models import Deposit, HistoryEntry
-from tests.services.conftest import (APPROVER, FACULTY, STAFF, STUDENT, THESIS_METADATA, outbox)
+from tests.services.conftest import (
+    APPROVER,
+    FACULTY,
+    STAFF,
+    STUDENT,
+    THESIS_METADATA,
+    outbox,
+)
 from tests.services.test_intake import add_pdf, intake, validated  # noqa: F401 (fixture)
 
 TODAY = date(2026, 11, 25)  # a Wednesday; its week starts on Monday 23 November

@@ -9,7 +9,15 @@ from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFo
 from services.inventory.models import Item
 from services.inventory.records import seed_collections
 from services.inventory.service import InventoryService
-from tests.services.conftest import APPROVER, MANAGER, PDF, STAFF, STUDENT, loaded_event, outbox
+from tests.services.conftest import (
+    APPROVER,
+    MANAGER,
+    PDF,
+    STAFF,
+    STUDENT,
+    loaded_event,
+    outbox,
+)
 
 FIELDS = [{"key": "title", "label": "Title", "type": "text", "dc": "title"},
           {"key": "creators", "label": "Creators", "type": "person", "repeatable": True,

@@ -9,7 +9,14 @@ from kernel.contracts.exceptions import Forbidden, InvalidInput
 from services.letters.dependencies import SMTPTransport, letter_settings
 from services.letters.models import Letter
 from services.letters.service import LettersService
-from tests.services.conftest import APPROVER, MANAGER, OTHER_APPROVER, STUDENT, loaded_event, outbox
+from tests.services.conftest import (
+    APPROVER,
+    MANAGER,
+    OTHER_APPROVER,
+    STUDENT,
+    loaded_event,
+    outbox,
+)
 from tests.support.smtp import SMTPServer
 from tests.support.system import poll_until
 

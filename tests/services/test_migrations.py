@@ -15,7 +15,12 @@ from sqlalchemy import create_engine, inspect, text
 from gateway.models import Base as GatewayBase
 from kernel.platform.config import get_settings
 from kernel.platform.db import MessagingBase
-from kernel.platform.migrations import RENAMED_REVISIONS, alembic_config, is_current, upgrade
+from kernel.platform.migrations import (
+    RENAMED_REVISIONS,
+    alembic_config,
+    is_current,
+    upgrade,
+)
 from lodge.cli import main
 from services.approval.models import Base as ApprovalBase
 from services.intake.models import Base as IntakeBase
@@ -197,7 +202,9 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     """Deposits and items stored with characters XML cannot carry (a harvest would fail on
     them) come out of the migration clean, in NFC; clean rows are left as they were."""
     from datetime import datetime, timezone
+
     from sqlalchemy import insert
+
     from kernel.platform.db import Database
     from services.intake.models import Deposit
     from services.inventory.models import Collection, Item

@@ -1,7 +1,7 @@
 """Who may have an item's files."""
 from datetime import date, timedelta
 
-from gateway.access import files_visible
+from gateway.files.access import files_visible
 
 SIGNED_IN = {"id": "u1"}
 
@@ -44,7 +44,7 @@ def test_campus_files_are_open_to_the_campus_networks(monkeypatch):
 
 
 def test_forwarded_addresses_are_believed_only_from_trusted_proxies(monkeypatch):
-    from gateway.proxies import client_address
+    from gateway.http.proxies import client_address
     from kernel.platform.config import get_settings
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "127.0.0.1/32,172.16.0.0/12")
     get_settings.cache_clear()
@@ -63,7 +63,7 @@ def test_a_withdrawn_item_shows_no_files():
 
 
 def test_the_scheme_a_client_used_is_believed_only_from_trusted_proxies(monkeypatch):
-    from gateway.proxies import client_scheme
+    from gateway.http.proxies import client_scheme
     from kernel.platform.config import get_settings
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
     get_settings.cache_clear()
@@ -78,7 +78,7 @@ def test_the_scheme_a_client_used_is_believed_only_from_trusted_proxies(monkeypa
 
 def test_the_environ_itself_carries_the_client_so_the_access_log_shows_it(monkeypatch):
     """gunicorn logs `%(h)s` from the very environ dict the app was given, after the app."""
-    from gateway.proxies import ClientAddress
+    from gateway.http.proxies import ClientAddress
     from kernel.platform.config import get_settings
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
     get_settings.cache_clear()

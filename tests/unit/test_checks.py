@@ -10,8 +10,14 @@ import pytest
 
 from kernel.policy.file_rules import extension
 from services.validation.checks import (
-    build_report, deposit_checks, extension_check, file_report, fixity_check, format_check,
-    size_check, sniff,
+    build_report,
+    deposit_checks,
+    extension_check,
+    file_report,
+    fixity_check,
+    format_check,
+    size_check,
+    sniff,
 )
 
 PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from gateway.identity import ClaimMapping
-from gateway.oidc import load_mapping
+from gateway.auth.identity import ClaimMapping
+from gateway.auth.oidc import load_mapping
 
 MAPPING = {"group_claims": ["groups", "eduPersonAffiliation"],
            "groups": {"member": [], "faculty": ["staff-academic", "faculty"]},

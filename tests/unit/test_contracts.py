@@ -8,7 +8,12 @@ import pytest
 from marshmallow import Schema, fields
 
 from kernel.contracts.deposits import DepositActionRequest
-from kernel.contracts.events import CONTRACT_VERSION, dedupe_key, event_schema, new_event
+from kernel.contracts.events import (
+    CONTRACT_VERSION,
+    dedupe_key,
+    event_schema,
+    new_event,
+)
 from kernel.contracts.exceptions import InvalidInput
 from kernel.contracts.rpc import rpc_contract
 

@@ -1,7 +1,7 @@
 """The metadata form a profile generates, and the metadata parsed back from it."""
 from werkzeug.datastructures import MultiDict
 
-from gateway.deposit_form import LANGUAGE_CHOICES, parse, widgets
+from gateway.forms.deposit import LANGUAGE_CHOICES, parse, widgets
 from lodge.seed import DEMO_PROFILES
 
 THESIS_FORM = [{"help": "", "required": False, "repeatable": False, "max_values": None,

@@ -1,8 +1,8 @@
 """The staff desk's pure parts: the weekly chart's geometry, durations, starting metadata."""
 from datetime import date
 
-from gateway.charts import duration_words, nice_ceiling, weekly_bars
-from gateway.staff.mediated import starting_metadata
+from gateway.presenters.charts import duration_words, nice_ceiling, weekly_bars
+from gateway.web.staff.mediated import starting_metadata
 from lodge.seed import DEMO_PROFILES
 
 

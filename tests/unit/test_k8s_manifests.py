@@ -238,7 +238,7 @@ def test_network_policies_deny_by_default_and_open_only_what_lodge_uses(overlay)
 
 
 def test_the_gateway_probes_are_routes_the_gateway_has(lodge_env):
-    from gateway import create_app
+    from gateway.app import create_app
     rules = {rule.rule for rule in create_app().url_map.iter_rules()}
     assert {"/healthz", "/readyz"} <= rules
 

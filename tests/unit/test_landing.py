@@ -1,5 +1,5 @@
 """What landing pages tell people and machines, from an item's Dublin Core record."""
-from gateway import landing
+from gateway.presenters import landing
 
 ITEM = {
     "id": "i1", "identifier": "ark:/99999/lodge-1", "access": "open", "embargo_until": None,

@@ -9,7 +9,13 @@ import pytest
 from kernel.contracts.exceptions import InvalidInput
 from services.letters.letters import letter_context, letter_type_for, sample_context
 from services.letters.templates import (
-    DEFAULTS, LOCALES, Parts, RenderError, render, save, shipped_default,
+    DEFAULTS,
+    LOCALES,
+    Parts,
+    RenderError,
+    render,
+    save,
+    shipped_default,
 )
 
 BASE_URL = "https://lodge.example.org"

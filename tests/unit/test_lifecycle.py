@@ -8,8 +8,21 @@ import pytest
 
 from kernel.contracts.exceptions import InvalidTransition
 from services.intake.lifecycle import (
-    ACTIONS, EDITABLE, FINAL, Approve, Archive, Decline, Expire, FailChecks, Return, StartReview,
-    Status, Step, Submit, Withdraw, plan,
+    ACTIONS,
+    EDITABLE,
+    FINAL,
+    Approve,
+    Archive,
+    Decline,
+    Expire,
+    FailChecks,
+    Return,
+    StartReview,
+    Status,
+    Step,
+    Submit,
+    Withdraw,
+    plan,
 )
 
 S = Status

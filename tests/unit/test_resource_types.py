@@ -3,7 +3,7 @@ may name, and none of them reads it from the profile's name or the item's words.
 import pytest
 from lxml import etree
 
-from gateway import landing
+from gateway.presenters import landing
 from kernel.contracts.oai import DATACITE
 from kernel.contracts.resource_types import COAR, RESOURCE_TYPES, suggested
 from services.inventory.crosswalks import DC, RENDERERS

@@ -10,7 +10,7 @@ import time
 import eventlet
 import pytest
 
-from gateway.resumable import ChecksumMismatch, Gone, UploadArea
+from gateway.files.resumable import ChecksumMismatch, Gone, UploadArea
 from kernel.contracts.exceptions import Conflict, NotFound, QuotaExceeded, TooLarge
 
 DATA = b"%PDF-1.4\n" + bytes(range(256)) * 100

@@ -7,8 +7,8 @@ Create Date: 2026-11-29 21:30:00
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0004_collections_search_fixity'

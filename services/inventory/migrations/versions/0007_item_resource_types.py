@@ -7,8 +7,8 @@ Create Date: 2026-12-06 03:20:00
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from kernel.contracts.resource_types import suggested
 

@@ -7,11 +7,10 @@ Create Date: 2026-11-29 13:53:07.261873
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from kernel.platform.migrations import create_messaging_tables, drop_messaging_tables
-
 
 # revision identifiers, used by Alembic.
 revision: str = '0001_initial_schema'

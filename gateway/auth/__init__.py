@@ -1,0 +1,1 @@
+"""Who is asking: accounts, API tokens, sessions, institutional sign-in."""

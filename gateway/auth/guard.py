@@ -1,0 +1,157 @@
+"""Who is asking: a Bearer API token (REST API only) or a sign-in session cookie."""
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
+from wtforms.validators import ValidationError
+
+from gateway.auth import identity, oidc
+from gateway.models import User
+from kernel.platform.config import get_settings
+
+csrf = CSRFProtect()
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# read-only protocols whose clients POST forms without a session (OAI-PMH)
+CSRF_EXEMPT_BLUEPRINTS: set[str] = set()
+
+
+# the scope a token needs where a view names none: what its roles do
+ROLE_SCOPES = {"approver": "review", "manager": "manage", "admin": "manage", "staff": "deposit"}
+# pages of the staff desk that approvers, staff and managers share: a token of any of them
+ANY_STAFF_SCOPE = ("deposit", "review", "manage")
+
+
+def bearer_token() -> str | None:
+    """The token of an API request; tokens open the REST API only, never the pages."""
+    if not request.path.startswith("/api/"):
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _database():
+    return current_app.extensions["lodge.database"]
+
+
+def sign_in(user: User) -> None:
+    """A new server-side session and a fresh cookie, so nothing from before carries over."""
+    locale = session.get("locale")
+    sign_out()
+    with _database().unit_of_work() as uow:
+        session["sid"] = identity.start_session(uow.session, user)
+    session.permanent = True
+    if locale:
+        session["locale"] = locale
+
+
+def sign_out() -> None:
+    session_id = session.get("sid")
+    if session_id:
+        with _database().unit_of_work() as uow:
+            identity.end_session(uow.session, session_id)
+    session.clear()
+
+
+def _load_actor() -> None:
+    g.actor = None
+    g.token_scopes = None  # None: a browser session, which may use everything its roles allow
+    token = bearer_token()
+    if token:
+        with _database().unit_of_work() as uow:
+            holder = identity.holder_of_token(uow.session, token)
+            if holder is None:
+                abort(401, description="The API token is not valid, has expired or its "
+                                       "account is deactivated.")
+            g.actor = {**identity.actor_for(holder.user),
+                       "roles": identity.roles_now(holder.user, *_claim_role_policy())}
+            g.token_scopes = holder.scopes
+        return
+    session_id = session.get("sid")
+    if not session_id:
+        return
+    with _database().unit_of_work() as uow:
+        user = identity.user_for_session(uow.session, session_id)
+        if user is None:
+            session.pop("sid", None)
+            return
+        g.actor = identity.actor_for(user)
+
+
+def _claim_role_policy() -> tuple[timedelta, tuple[str, ...]]:
+    """How long roles from OIDC claims count after a sign-in, and the roles left after."""
+    mapping = oidc.settings().mapping if oidc.settings() else identity.ClaimMapping()
+    return (timedelta(days=get_settings().oidc_roles_max_age_days), mapping.default_roles)
+
+
+def register(app: Flask) -> None:
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    csrf.init_app(app)
+
+    @app.before_request
+    def authenticate_and_protect():
+        _load_actor()
+        # a Bearer request carries no ambient credentials, so CSRF cannot forge it; nor can
+        # it forge an API request from someone not signed in, which gets its 401 instead
+        if (request.method not in SAFE_METHODS and not bearer_token()
+                and request.blueprint not in CSRF_EXEMPT_BLUEPRINTS
+                and (g.actor is not None or not request.path.startswith("/api/"))):
+            protect_from_forgery()
+
+
+def protect_from_forgery() -> None:
+    """A token in the X-CSRFToken header is checked without touching the body: reading the
+    form would open the body stream under the JSON size limit (and parse a multipart upload
+    into temporary files) before an upload endpoint could stream it."""
+    token = request.headers.get("X-CSRFToken")
+    if token is None:
+        csrf.protect()
+        return
+    try:
+        validate_csrf(token)
+    except ValidationError as err:
+        raise CSRFError(err.args[0]) from None
+
+
+def _check_scope(scopes: tuple[str, ...]) -> None:
+    if g.token_scopes is not None and not set(scopes) & set(g.token_scopes):
+        abort(403, description="This API token lacks the scope "
+                               + " or ".join(f"'{scope}'" for scope in scopes) + ".")
+
+
+def login_required(view=None, *, scope: str | tuple[str, ...] = "deposit"):
+    """Signed in; an API token also needs `scope` (one of them, if several)."""
+    scopes = (scope,) if isinstance(scope, str) else tuple(scope)
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.actor is None:
+                if request.path.startswith("/api/"):
+                    abort(401, description="Sign in, or send an API token as "
+                                           "'Authorization: Bearer'.")
+                return redirect(url_for("portal.login", next=request.full_path))
+            _check_scope(scopes)
+            return view(*args, **kwargs)
+        wrapper.token_scopes = scopes
+        return wrapper
+    return decorate(view) if view is not None else decorate
+
+
+def roles_required(*roles: str, scope: str | None = None):
+    """The gateway's own check; the services check again. A token needs `scope`, by default
+    the scope of the first role."""
+    def decorate(view):
+        @login_required(scope=scope or ROLE_SCOPES.get(roles[0], "manage"))
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            held = set(g.actor["roles"])
+            if "admin" not in held and not held.intersection(roles):
+                abort(403, description=f"This needs the role {' or '.join(roles)}.")
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate

@@ -1,0 +1,61 @@
+"""Everything the gateway app is made of, registered here and nowhere else: WSGI middleware,
+request hooks and extensions (in the order they run), then every blueprint."""
+from __future__ import annotations
+
+from flask import Flask
+
+from gateway.api.deposits import deposits_api
+from gateway.api.inventory import inventory_api
+from gateway.api.items import items_api
+from gateway.api.openapi import openapi_api
+from gateway.api.profiles import profiles_api
+from gateway.api.reviews import reviews_api
+from gateway.api.staff import staff_api
+from gateway.api.tus import method_override, tus
+from gateway.auth import guard, oidc
+from gateway.http import errors, health, i18n, idempotency, security
+from gateway.http.proxies import ClientAddress
+from gateway.oai.pmh import oai
+from gateway.presenters import validation_report
+from gateway.web.account import account
+from gateway.web.portal import portal
+from gateway.web.public import public
+from gateway.web.staff import inventory as staff_inventory_pages
+from gateway.web.staff.dashboard import staff_dashboard
+from gateway.web.staff.deposits import staff_deposits
+from gateway.web.staff.inventory import staff_inventory
+from gateway.web.staff.letters import staff_letters
+from gateway.web.staff.mediated import staff_mediated
+from gateway.web.staff.profiles import staff_profiles
+from gateway.web.staff.reviews import staff_reviews
+
+HOOKS = (
+    i18n.register,
+    errors.register,
+    guard.register,
+    idempotency.register,  # after auth: keys are kept per caller
+    oidc.register,
+    security.register,
+    health.register,
+    validation_report.register,
+    staff_inventory_pages.register,
+)
+
+BLUEPRINTS = (
+    openapi_api, profiles_api, deposits_api, items_api, inventory_api, reviews_api, tus,
+    portal, staff_profiles, staff_dashboard, staff_deposits, staff_mediated, staff_reviews,
+    staff_letters, oai, public, staff_inventory, staff_api, account,
+)
+
+# read-only; harvesters may POST a form
+CSRF_EXEMPT = (oai,)
+
+
+def register(app: Flask) -> None:
+    app.wsgi_app = ClientAddress(app.wsgi_app)
+    for hook in HOOKS:
+        hook(app)
+    guard.CSRF_EXEMPT_BLUEPRINTS.update(blueprint.name for blueprint in CSRF_EXEMPT)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.wsgi_app = method_override(app.wsgi_app)

@@ -1,0 +1,1 @@
+"""Forms that turn profiles and page input into contract data and back."""

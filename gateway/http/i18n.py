@@ -1,0 +1,53 @@
+"""Languages: English and German, chosen by a switch on the page or by the browser.
+
+Catalogues live as .po files beside the code and are compiled into the data folder
+when the app starts, so no compiled file is kept in the repository.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, g, request, session
+from flask_babel import Babel, get_locale
+
+from kernel.platform.config import get_settings
+
+LANGUAGES = {"en": "English", "de": "Deutsch"}
+CATALOGUES = Path(__file__).parents[1] / "translations"  # gateway/translations
+
+
+def select_locale() -> str:
+    chosen = session.get("locale")
+    if chosen in LANGUAGES:
+        return chosen
+    actor = getattr(g, "actor", None)
+    if actor and actor.get("locale") in LANGUAGES:
+        return actor["locale"]
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def compile_catalogues(target: Path) -> Path:
+    """Compile each .po that is newer than its .mo into `target`."""
+    for po_path in CATALOGUES.glob("*/LC_MESSAGES/*.po"):
+        mo_path = target / po_path.relative_to(CATALOGUES).with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        mo_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(po_path, "rb") as source:
+            catalogue = read_po(source)
+        # each gunicorn worker compiles at start; a name of its own keeps them apart
+        partial = mo_path.with_suffix(f".{os.getpid()}.partial")
+        with open(partial, "wb") as out:
+            write_mo(out, catalogue)
+        partial.replace(mo_path)
+    return target
+
+
+def register(app: Flask) -> None:
+    compiled_dir = get_settings().data_dir / "translations"
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues(compiled_dir))
+    Babel(app, locale_selector=select_locale)
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, get_locale=get_locale)

@@ -1,0 +1,1 @@
+"""What pages show, computed from contract data: charts, reports, labels, landing pages."""

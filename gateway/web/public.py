@@ -1,0 +1,128 @@
+"""Public pages: item landing pages, identifier resolution, collection browse, search.
+
+Nobody needs to sign in; a signed-in user or a campus address sees campus-only files,
+and staff see each file's preservation log on the landing page.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from gateway.files.access import files_visible
+from gateway.presenters import landing
+from gateway.rpc import rpc
+from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.platform.config import get_settings
+from kernel.policy import text
+from kernel.policy.roles import is_staff
+
+public = Blueprint("public", __name__)
+PER_PAGE = 20
+PUBLISHER = "Lodge"
+
+
+def absolute(path: str) -> str:
+    return get_settings().base_url + path
+
+
+@public.get("/items/<item_id>")
+def item(item_id):
+    """The item's landing page; a withdrawn item leaves a tombstone."""
+    with rpc() as services:
+        # cleaned as it is shown: a record stored before the text rule held never breaks a page
+        record = text.clean_tree(services.inventory.get_item(item_id=item_id))
+        collection = services.inventory.get_collection(collection_id=record["collection"])
+        provenance = (services.inventory.file_events(actor=g.actor, item_id=item_id)
+                      if g.actor and is_staff(g.actor) else None)
+    if record.get("withdrawn_at"):
+        return render_template("public/tombstone.html", item=record), 410
+    visible = files_visible(record, g.actor, request.remote_addr)
+    url = absolute(url_for("public.item", item_id=item_id))
+
+    def file_url(stored):
+        return absolute(url_for("items_api.download_item_file", item_id=item_id,
+                                file_id=stored["id"]))
+
+    return render_template(
+        "public/item.html", item=record, record=record["record"], files_visible=visible,
+        creators=landing.creators(record), kinds=landing.kinds(record), collection=collection,
+        citation=landing.citation(record, PUBLISHER, absolute(resolver_path(record["identifier"]))),
+        meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
+        json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
+        provenance=provenance, canonical=url)
+
+
+def resolver_path(identifier: str) -> str:
+    return "/id/" + quote(identifier, safe=":/")
+
+
+@public.get("/id/<path:identifier>")
+def resolve(identifier):
+    """A persistent identifier answers with a redirect to its landing page."""
+    with rpc() as services:
+        try:
+            found = services.inventory.resolve_identifier(identifier=identifier)
+        except (NotFound, InvalidInput):
+            return render_template("public/unknown_identifier.html", identifier=identifier), 404
+    return redirect(url_for("public.item", item_id=found["item_id"]), code=302)
+
+
+def _tree(collections: list[dict]) -> list[dict]:
+    """Collections in tree order, each with its depth."""
+    children: dict[str | None, list[dict]] = {}
+    for collection in collections:
+        children.setdefault(collection["parent_id"], []).append(collection)
+    ordered = []
+
+    def walk(parent, depth):
+        for collection in sorted(children.get(parent, []), key=lambda c: c["name"].casefold()):
+            ordered.append({**collection, "depth": depth})
+            walk(collection["id"], depth + 1)
+
+    walk(None, 0)
+    return ordered
+
+
+def collection_tree(services) -> list[dict]:
+    return _tree(services.inventory.list_collections())
+
+
+@public.get("/collections")
+def collections():
+    with rpc() as services:
+        tree = collection_tree(services)
+    return render_template("public/collections.html", tree=tree)
+
+
+def _page_number() -> int:
+    return min(max(request.args.get("page", 1, type=int), 1), 100000)
+
+
+@public.get("/collections/<collection_id>")
+def collection(collection_id):
+    page = _page_number()
+    with rpc() as services:
+        shown = services.inventory.get_collection(collection_id=collection_id)
+        results = services.inventory.search_items(query=None, year=None, collection=collection_id,
+                                             page=page, per_page=PER_PAGE)
+    return render_template("public/collection.html", collection=shown, results=results)
+
+
+@public.get("/search")
+def search():
+    query = (request.args.get("q") or "").strip()[:500]
+    year = request.args.get("year", type=int)
+    collection_id = request.args.get("collection") or None
+    page = _page_number()
+    with rpc() as services:
+        tree = collection_tree(services)
+        if collection_id not in {c["id"] for c in tree}:
+            collection_id = None
+        results = services.inventory.search_items(query=query or None, year=year,
+                                             collection=collection_id, page=page,
+                                             per_page=PER_PAGE)
+    return render_template("public/search.html", query=query, year=year, tree=tree,
+                           collection_id=collection_id, results=results,
+                           title=_("Search"))

@@ -1,0 +1,1 @@
+"""Staff pages under /staff, one blueprint per module."""

@@ -1,0 +1,148 @@
+"""Staff pages for the repository's contents: collections (managers) and fixity (staff).
+
+Every change goes through inventory's RPCs, which check the role again.
+"""
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from gateway.api.inventory import delete_collection_unless_targeted
+from gateway.auth.guard import roles_required
+from gateway.rpc import rpc
+from gateway.web.public import collection_tree
+from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
+from kernel.policy.roles import is_staff
+
+staff_inventory = Blueprint("staff_inventory", __name__, url_prefix="/staff")
+STAFF = ("approver", "staff", "manager")
+
+
+def fixity_alert():
+    """`fixity_alerts()` in templates: failing files, asked only when a page shows it."""
+    def fixity_alerts() -> int:
+        if g.get("actor") is None or not is_staff(g.actor):
+            return 0
+        if "fixity_alerts" not in g:
+            try:
+                with rpc() as services:
+                    g.fixity_alerts = services.inventory.fixity_failures(actor=g.actor)
+            except Exception:  # noqa: BLE001 - a badge in the menu must never break a page
+                current_app.logger.warning("no fixity count for the menu", exc_info=True)
+                g.fixity_alerts = 0
+        return g.fixity_alerts
+    return {"fixity_alerts": fixity_alerts}
+
+
+def register(app) -> None:
+    """The menu's fixity badge is on every page."""
+    app.context_processor(fixity_alert)
+
+
+def _form_values() -> dict:
+    return {"collection_id": request.form.get("id", "").strip(),
+            "name": request.form.get("name", "").strip(),
+            "description": request.form.get("description", "").strip(),
+            "parent_id": request.form.get("parent_id") or None}
+
+
+@staff_inventory.route("/collections", methods=["GET", "POST"])
+@roles_required("manager")
+def collections():
+    """The tree, and a form for a new collection."""
+    errors, values, status = {}, {"parent_id": request.args.get("parent")}, 200
+    with rpc() as services:
+        if request.method == "POST":
+            values = _form_values()
+            try:
+                services.inventory.save_collection(actor=g.actor, create=True, **values)
+            except (InvalidInput, Conflict) as err:
+                errors, status = err.fields, 409 if isinstance(err, Conflict) else 422
+                if "collection_id" in errors:
+                    errors["id"] = errors.pop("collection_id")
+                flash(_("The collection was not created: see the messages by the fields.")
+                      if errors else err.message, "error")
+            else:
+                flash(_("Collection “%(name)s” created.", name=values["name"]), "success")
+                return redirect(url_for("staff_inventory.collections"))
+        tree = collection_tree(services)
+    return render_template("staff/collections.html", tree=tree, values=values,
+                           errors=errors), status
+
+
+@staff_inventory.route("/collections/<collection_id>", methods=["GET", "POST"])
+@roles_required("manager")
+def edit_collection(collection_id):
+    errors, status = {}, 200
+    with rpc() as services:
+        try:
+            current = services.inventory.get_collection(collection_id=collection_id)
+        except NotFound:
+            abort(404)
+        values = {"name": current["name"], "description": current["description"],
+                  "parent_id": current["parent_id"]}
+        if request.method == "POST":
+            values = {**_form_values(), "collection_id": collection_id}
+            try:
+                services.inventory.save_collection(actor=g.actor, create=False, **values)
+            except (InvalidInput, Conflict) as err:
+                errors, status = err.fields, 422
+                flash(_("The collection was not saved: see the messages by the fields.")
+                      if errors else err.message, "error")
+            else:
+                flash(_("Saved."), "success")
+                return redirect(url_for("staff_inventory.collections"))
+        tree = collection_tree(services)
+    # a collection cannot move below itself: those choices are not offered
+    below = current["set_spec"] + ":"
+    parents = [c for c in tree if c["id"] != collection_id
+               and not (c["set_spec"] or "").startswith(below)]
+    return render_template("staff/collection_edit.html", collection=current, values=values,
+                           parents=parents, errors=errors), status
+
+
+@staff_inventory.post("/collections/<collection_id>/delete")
+@roles_required("manager")
+def delete_collection(collection_id):
+    with rpc() as services:
+        try:
+            delete_collection_unless_targeted(services, g.actor, collection_id)
+        except Conflict as err:
+            flash(err.message, "error")
+            return redirect(url_for("staff_inventory.edit_collection",
+                                    collection_id=collection_id))
+    flash(_("Collection deleted."), "success")
+    return redirect(url_for("staff_inventory.collections"))
+
+
+@staff_inventory.get("/fixity")
+@roles_required(*STAFF)
+def fixity():
+    with rpc() as services:
+        report = services.inventory.fixity_report(actor=g.actor)
+    return render_template("staff/fixity.html", report=report)
+
+
+@staff_inventory.post("/fixity/audit")
+@roles_required(*STAFF)
+def run_audit():
+    with rpc() as services:
+        try:
+            outcome = services.inventory.run_fixity_audit(actor=g.actor)
+        except Conflict as err:  # one is running: the page, with why nothing started
+            flash(err.message, "error")
+            return render_template("staff/fixity.html",
+                                   report=services.inventory.fixity_report(actor=g.actor)), 409
+    flash(_("Checked %(checked)d files; %(failed)d failed.", **outcome),
+          "error" if outcome["failed"] else "success")
+    return redirect(url_for("staff_inventory.fixity"))
