@@ -135,8 +135,24 @@ def await_migrations(owners, timeout):
 @main.command()
 def seed():
     """Seed the demo accounts, profiles, collections and reasons (once)."""
-    from lodge.seed import seed_demo
-    click.echo("seeded demo data" if seed_demo() else "demo data already present")
+    click.echo("seeded demo data" if seed_demo(get_settings()) else "demo data already present")
+
+
+def seed_demo(settings) -> bool:
+    """Each owner seeds its own database; False if the demo data was there already."""
+    from gateway import seed as gateway_seed
+    from services.approval import seed as approval_seed
+    from services.intake import seed as intake_seed
+    from services.inventory import seed as inventory_seed
+    from services.letters import seed as letters_seed
+    staff_actors = gateway_seed.seed_demo(settings)
+    if staff_actors is None:
+        return False
+    intake_seed.seed_demo(settings)
+    inventory_seed.seed_demo(settings)
+    approval_seed.seed_demo(settings)
+    letters_seed.seed_demo(settings, staff_actors)
+    return True
 
 
 @main.command()

@@ -2,7 +2,7 @@
 import pytest
 from kombu import Connection
 
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from lodge.topology import declare
 from services.common.contracts import ProfileDefinitionSchema
 from services.common.db import Database

@@ -7,7 +7,7 @@ from nameko.standalone.rpc import ClusterRpcClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.common.config import get_settings
 from services.common.contracts import ProfileDefinitionSchema
 from services.common.db import Database

@@ -2,7 +2,7 @@
 import pytest
 from nameko.testing.services import worker_factory
 
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.common.contracts import ProfileDefinitionSchema
 from services.common.exceptions import Forbidden, InvalidInput, InvalidTransition, NotFound
 from services.intake.deposits import save_profile

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.common.config import Quotas, get_settings
 from services.common.contracts import ProfileDefinitionSchema
 from services.common.db import Database, utcnow

@@ -152,7 +152,7 @@ def test_only_staff_deposit_on_behalf_of_someone_and_never_for_themselves(intake
 # --- who may deposit on a patron's behalf, per profile -----------------------------------
 
 def _profile(intake, profile_id, **changes):
-    from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
+    from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
     from services.common.contracts import ProfileDefinitionSchema
     from services.intake.deposits import save_profile
     definition = {**DEMO_PROFILES["open-works"], "name": profile_id, **changes}

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 import pytest
 from nameko.testing.services import worker_factory
 
-from lodge.seed import DEMO_PROFILES
+from services.intake.seed import DEMO_PROFILES
 from services.common.contracts import ProfileDefinitionSchema
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.intake.deposits import add_months
