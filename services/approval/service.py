@@ -1,11 +1,11 @@
 """Approval: the review queue and every decision. Entrypoints only; the work is in review.py."""
-import os
 from datetime import timedelta
 
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from services.common import contracts as c
+from services.common.config import get_settings
 from services.common.dependencies import Store
 from services.common.exceptions import LodgeError
 from services.common.messaging import handles_event, rpc
@@ -17,7 +17,7 @@ CLAIM_SWEEP_SECONDS = 5
 
 def claim_idle_time() -> timedelta:
     """LODGE_CLAIM_IDLE_MINUTES (default four hours): how long a claim may lie untouched."""
-    return timedelta(minutes=float(os.environ.get("LODGE_CLAIM_IDLE_MINUTES", "240")))
+    return timedelta(minutes=get_settings().claim_idle_minutes)
 
 
 class ApprovalService:

@@ -3,6 +3,7 @@ from nameko.standalone.rpc import ClusterRpcClient
 
 from services.approval import review
 from services.approval.service import ApprovalService
+from services.common.config import get_settings
 from services.common.db import Database
 from tests.services.conftest import APPROVER
 from tests.services.test_approval import validated
@@ -17,7 +18,8 @@ def test_an_idle_claim_is_released_by_the_timer(container_factory, broker, migra
     with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=20) as rpc:
         rpc.approval.claim(actor=APPROVER, deposit_id="idle")
         assert rpc.approval.queue(actor=APPROVER)["counts"]["mine"] == 1
-        lodge_env.setenv("LODGE_CLAIM_IDLE_MINUTES", "0.02")  # 1.2 s, read at every sweep
+        lodge_env.setenv("LODGE_CLAIM_IDLE_MINUTES", "0.02")  # 1.2 s
+        get_settings.cache_clear()  # the next sweep reads it
 
         def released():
             counts = rpc.approval.queue(actor=APPROVER)["counts"]

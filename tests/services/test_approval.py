@@ -5,6 +5,7 @@ from nameko.testing.services import worker_factory
 
 from services.approval.review import seed_reasons
 from services.approval.service import ApprovalService
+from services.common.config import get_settings
 from services.common.exceptions import Conflict, Forbidden, InvalidInput
 from tests.services.conftest import (APPROVER, MANAGER, OTHER_APPROVER, STUDENT, loaded_event,
                                      outbox)
@@ -253,12 +254,13 @@ def test_managers_edit_the_reason_tables(approval):
     assert task["decision"]["reason_code"] == "needs_abstract"
 
 
-def test_idle_claims_go_back_to_the_pool(approval, monkeypatch):
+def test_idle_claims_go_back_to_the_pool(approval, lodge_env):
     approval.on_deposit_validated(validated())
     approval.claim(actor=APPROVER, deposit_id="d1")
     approval.release_idle_claims()
     assert approval.queue(actor=APPROVER)["counts"]["mine"] == 1
-    monkeypatch.setenv("LODGE_CLAIM_IDLE_MINUTES", "0")
+    lodge_env.setenv("LODGE_CLAIM_IDLE_MINUTES", "0")
+    get_settings.cache_clear()
     approval.release_idle_claims()
     assert approval.queue(actor=APPROVER)["counts"] == {
         "mine": 0, "unassigned": 1, "others": 0, "all": 1, "overdue": 0}
