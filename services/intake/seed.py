@@ -60,6 +60,6 @@ def seed_demo(settings: Settings) -> None:
     with database.unit_of_work() as uow:
         for profile_id, definition in DEMO_PROFILES.items():
             if uow.session.get(Profile, profile_id) is None:
-                save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition),
-                             create=True)
+                save_profile(uow, SYSTEM_ACTOR, profile_id,
+                             ProfileDefinitionSchema().load(definition), create=True)
     database.dispose()
