@@ -167,7 +167,7 @@ class Settings:
         "where the embedded defaults keep their files")
     # families are (member, value) pairs: settings stay hashable (storage_for caches on them)
     database_urls: tuple[tuple[str, str], ...] = setting(
-        "LODGE_<OWNER>_DATABASE_URL", DATABASE, {}, "`sqlite:///$LODGE_DATA_DIR/<owner>.db`",
+        "LODGE_<OWNER>_DATABASE_URL", DATABASE, (), "`sqlite:///$LODGE_DATA_DIR/<owner>.db`",
         "each owner's own database (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
         "`INVENTORY`, `GATEWAY`); `postgresql://...` in production", members=DATABASE_OWNERS)
     # --- broker ---
@@ -177,7 +177,7 @@ class Settings:
         "RabbitMQ; the account `lodge migrate` declares the topology with and "
         "`lodge broker-users --apply` works as (an administrator)")
     broker_uris: tuple[tuple[str, str], ...] = setting(
-        "LODGE_AMQP_URI_<PROCESS>", BROKER, {}, "`LODGE_AMQP_URI`",
+        "LODGE_AMQP_URI_<PROCESS>", BROKER, (), "`LODGE_AMQP_URI`",
         "the broker account of one process (`GATEWAY`, `INTAKE`, `VALIDATION`, `APPROVAL`, "
         "`LETTERS`, `INVENTORY`); `lodge broker-users` makes it", members=DATABASE_OWNERS)
     broker_management_url: str | None = setting(

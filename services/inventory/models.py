@@ -41,7 +41,7 @@ class Item(Base):
     # the profile's resource type (services/common/resource_types.py): every crosswalk's type
     resource_type: Mapped[str] = mapped_column(String(40), default="text", server_default="text")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # issue 7 (OAI-PMH): people with their ORCID iDs; when the record last changed, to
+    # for OAI-PMH: people with their ORCID iDs; when the record last changed, to
     # the second, which orders and pages harvests with id; a withdrawal keeps the row
     creators: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     datestamp: Mapped[datetime] = mapped_column(UTCDateTime)

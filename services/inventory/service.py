@@ -111,7 +111,7 @@ class InventoryService:
             return [collection_view(collection, counts.get(collection.id, 0))
                     for collection in collections.all_collections(session)]
 
-    # --- issue 7: withdrawal and OAI-PMH -------------------------------------------
+    # --- withdrawal and OAI-PMH ----------------------------------------------------
 
     @rpc
     @c.rpc_contract(c.WithdrawItemRequest, c.ItemView())
