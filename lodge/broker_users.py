@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from kernel.contracts.events import EVENTS
+from kernel.platform.config import get_settings
 from kernel.platform.messaging import (
     CLOUDEVENTS_EXCHANGE,
     DEAD_LETTER_EXCHANGE,
@@ -136,7 +136,7 @@ def vhost_of(uri: str) -> str:
 def process_account(process: str, grant: Grant, shared_uri: str) -> Account:
     """From LODGE_AMQP_URI_<PROCESS> when set (user and password as the process will use
     them), else `lodge-<process>` with a new password."""
-    uri = os.environ.get(f"LODGE_AMQP_URI_{process.upper()}")
+    uri = get_settings().own_broker_uri(process)
     if not uri:
         return Account(process, f"lodge-{process}", secrets.token_urlsafe(24), True, grant)
     parts = urlsplit(uri)

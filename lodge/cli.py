@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import urllib.request
 
 import click
 
-from kernel.platform.config import DATABASE_OWNERS, get_settings
+from kernel.platform.config import DATABASE_OWNERS, SettingsError, get_settings
 from lodge.registry import SERVICE_CLASSES
 
 DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
@@ -23,6 +22,10 @@ REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 60,
 @click.group()
 def main():
     """Lodge: self-deposit for institutional repositories."""
+    try:
+        get_settings()
+    except SettingsError as err:
+        raise click.ClickException(f"a setting is wrong: {err}") from None
 
 
 def require_broker(process: str | None = None) -> None:
@@ -66,8 +69,9 @@ def migrate():
               help="create or update them through the RabbitMQ management HTTP API")
 @click.option("--campus", multiple=True, metavar="NAME",
               help="repeatable: a read-only account campus-NAME for a consumer of lodge.events")
-@click.option("--management-url", envvar="LODGE_BROKER_MANAGEMENT_URL", default=None,
-              help="default: port 15672 on LODGE_AMQP_URI's host")
+@click.option("--management-url", default=None,
+              help="default: LODGE_BROKER_MANAGEMENT_URL, else port 15672 on LODGE_AMQP_URI's "
+                   "host")
 def broker_users(apply_, campus, management_url):
     """Print (or --apply) one RabbitMQ account per process, with its permissions.
 
@@ -78,14 +82,16 @@ def broker_users(apply_, campus, management_url):
     import json
 
     from lodge import broker_users as accounts_module
-    shared = get_settings().amqp_uri
+    settings = get_settings()
+    shared = settings.amqp_uri
     try:
         found = accounts_module.accounts(shared, tuple(campus))
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     if apply_:
         import requests
-        api = management_url or accounts_module.management_url(shared)
+        api = (management_url or settings.broker_management_url
+               or accounts_module.management_url(shared))
         try:
             created = accounts_module.apply(shared, api, found)
         except requests.RequestException as err:
@@ -135,8 +141,24 @@ def await_migrations(owners, timeout):
 @main.command()
 def seed():
     """Seed the demo accounts, profiles, collections and reasons (once)."""
-    from lodge.seed import seed_demo
-    click.echo("seeded demo data" if seed_demo() else "demo data already present")
+    click.echo("seeded demo data" if seed_demo(get_settings()) else "demo data already present")
+
+
+def seed_demo(settings) -> bool:
+    """Each owner seeds its own database; False if the demo data was there already."""
+    from gateway import seed as gateway_seed
+    from services.approval import seed as approval_seed
+    from services.intake import seed as intake_seed
+    from services.inventory import seed as inventory_seed
+    from services.letters import seed as letters_seed
+    staff_actors = gateway_seed.seed_demo(settings)
+    if staff_actors is None:
+        return False
+    intake_seed.seed_demo(settings)
+    inventory_seed.seed_demo(settings)
+    approval_seed.seed_demo(settings)
+    letters_seed.seed_demo(settings, staff_actors)
+    return True
 
 
 @main.command()
@@ -156,7 +178,7 @@ def service(name):
     from lodge.registry import service_class
 
     require_broker(name)
-    logging.basicConfig(level=os.environ.get("LODGE_LOG_LEVEL", "INFO"),
+    logging.basicConfig(level=get_settings().log_level,
                         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(QuietExpectedErrors())
@@ -182,15 +204,16 @@ def gateway(bind):
 
     from gateway.app import create_app
 
-    problems = get_settings().production_problems()
+    settings = get_settings()
+    problems = settings.production_problems()
     if problems:
         raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
 
     class Gateway(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", bind or os.environ.get("LODGE_GATEWAY_BIND", "127.0.0.1:8000"))
-            self.cfg.set("workers", int(os.environ.get("LODGE_GATEWAY_WORKERS", "2")))
-            self.cfg.set("threads", int(os.environ.get("LODGE_GATEWAY_THREADS", "8")))
+            self.cfg.set("bind", bind or settings.gateway_bind)
+            self.cfg.set("workers", settings.gateway_workers)
+            self.cfg.set("threads", settings.gateway_threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 120)
             # refused by gunicorn with a 400 before the app runs; gunicorn's most for the
@@ -201,7 +224,7 @@ def gateway(bind):
             self.cfg.set("forwarded_allow_ips", "")
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
-            self.cfg.set("accesslog", "-" if os.environ.get("LODGE_ACCESS_LOG") else None)
+            self.cfg.set("accesslog", "-" if settings.access_log else None)
 
         def load(self):
             return create_app()
@@ -291,8 +314,7 @@ def run():
     subprocess.run(root + ["seed"], check=True)
     children = [subprocess.Popen(root + ["service", name]) for name in SERVICE_CLASSES]
     children.append(subprocess.Popen(root + ["gateway"]))
-    bind = os.environ.get("LODGE_GATEWAY_BIND", "127.0.0.1:8000")
-    if not _wait_for_gateway(f"http://{bind}/healthz", children):
+    if not _wait_for_gateway(f"http://{get_settings().gateway_bind}/healthz", children):
         click.echo("the gateway did not start; stopping", err=True)
     url = get_settings().base_url
     click.echo(f"\nLodge is running at {url}/\n"

@@ -8,7 +8,6 @@ signature, issuer, audience, expiry and nonce.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
 
 from gateway.auth.identity import ClaimMapping
+from kernel.platform.config import get_settings
 
 CLIENT_NAME = "institution"
 
@@ -32,18 +32,18 @@ class OidcSettings:
     @classmethod
     def from_environment(cls) -> "OidcSettings | None":
         """None unless LODGE_OIDC_ISSUER and LODGE_OIDC_CLIENT_ID are set."""
-        issuer = os.environ.get("LODGE_OIDC_ISSUER", "").strip().rstrip("/")
-        client_id = os.environ.get("LODGE_OIDC_CLIENT_ID", "").strip()
+        settings = get_settings()
+        issuer = settings.oidc_issuer.strip().rstrip("/")
+        client_id = settings.oidc_client_id.strip()
         if not issuer or not client_id:
             return None
-        scopes = os.environ.get("LODGE_OIDC_SCOPES", "openid profile email").split()
+        scopes = list(settings.oidc_scopes)
         if "openid" not in scopes:
             scopes.insert(0, "openid")
         return cls(issuer=issuer, client_id=client_id,
-                   client_secret=os.environ.get("LODGE_OIDC_CLIENT_SECRET", ""),
-                   scopes=" ".join(scopes),
-                   display_name=os.environ.get("LODGE_OIDC_NAME", "your institution"),
-                   mapping=load_mapping(os.environ.get("LODGE_OIDC_CLAIM_MAPPING", "")))
+                   client_secret=settings.oidc_client_secret, scopes=" ".join(scopes),
+                   display_name=settings.oidc_name,
+                   mapping=load_mapping(settings.oidc_claim_mapping))
 
 
 def load_mapping(value: str) -> ClaimMapping:

@@ -1,5 +1,4 @@
 """Approval: the review queue and every decision. Entrypoints only; the work is in review.py."""
-import os
 from datetime import timedelta
 
 from nameko.rpc import ServiceRpc
@@ -30,6 +29,7 @@ from kernel.contracts.events import dedupe_key
 from kernel.contracts.exceptions import LodgeError
 from kernel.contracts.inventory import StoredFileView
 from kernel.contracts.rpc import ActorRequest, rpc_contract
+from kernel.platform.config import get_settings
 from kernel.platform.dependencies import Store
 from kernel.platform.messaging import handles_event, rpc
 from services.approval import review
@@ -40,7 +40,7 @@ CLAIM_SWEEP_SECONDS = 5
 
 def claim_idle_time() -> timedelta:
     """LODGE_CLAIM_IDLE_MINUTES (default four hours): how long a claim may lie untouched."""
-    return timedelta(minutes=float(os.environ.get("LODGE_CLAIM_IDLE_MINUTES", "240")))
+    return timedelta(minutes=get_settings().claim_idle_minutes)
 
 
 class ApprovalService:

@@ -18,15 +18,6 @@ from kernel.platform.config import get_settings
 from kernel.policy.text import one_line
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
-
-
-def _flag(name: str) -> bool:
-    return (_env(name) or "").lower() in ("1", "true", "yes", "on")
-
-
 @dataclass(frozen=True)
 class LetterSettings:
     mail_from: str
@@ -43,16 +34,14 @@ class LetterSettings:
 
 
 def letter_settings() -> LetterSettings:
-    tls = _flag("LODGE_SMTP_TLS")
+    settings = get_settings()
     return LetterSettings(
-        mail_from=get_settings().mail_from, reply_to=_env("LODGE_MAIL_REPLY_TO"),
-        smtp_host=_env("LODGE_SMTP_HOST"),
-        smtp_port=int(_env("LODGE_SMTP_PORT", "465" if tls else "25")),
-        smtp_starttls=_flag("LODGE_SMTP_STARTTLS"), smtp_tls=tls,
-        smtp_username=_env("LODGE_SMTP_USERNAME"), smtp_password=_env("LODGE_SMTP_PASSWORD"),
-        smtp_timeout=float(_env("LODGE_SMTP_TIMEOUT", "30")),
-        digest_hour=int(_env("LODGE_DIGEST_HOUR", "7")),
-        turnaround_days=int(_env("LODGE_REVIEW_TURNAROUND_DAYS", "14")))
+        mail_from=settings.mail_from, reply_to=settings.mail_reply_to,
+        smtp_host=settings.smtp_host, smtp_port=settings.smtp_port,
+        smtp_starttls=settings.smtp_starttls, smtp_tls=settings.smtp_tls,
+        smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
+        smtp_timeout=settings.smtp_timeout, digest_hour=settings.digest_hour,
+        turnaround_days=settings.review_turnaround_days)
 
 
 def _address(value: str, name: str = "") -> Address:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from lodge.seed import COMMON_FIELDS
+from services.intake.seed import COMMON_FIELDS
 from tests.support.system import expect
 
 API = "/api/v1"

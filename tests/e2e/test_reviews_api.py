@@ -376,7 +376,7 @@ def test_resubmission_shows_changes_since_the_return(lodge_system, student, appr
 
 def test_turnaround_target_gives_a_due_date_and_the_depositor_an_expected_date(
         lodge_system, student, approver, manager):
-    from lodge.seed import DEMO_PROFILES
+    from services.intake.seed import DEMO_PROFILES
     profile_id = "thesis-" + unique_title("x").split()[-1]
     definition = {**DEMO_PROFILES["thesis"], "name": f"Thesis with target {profile_id}",
                   "approval": {"mode": "manual", "approver_groups": ["approvers"],

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from lodge.seed import COMMON_FIELDS
+from services.intake.seed import COMMON_FIELDS
 from tests.e2e.test_lifecycles import letter_subject, letters_to
 from tests.support.system import csrf_token, expect, poll_until, signed_in
 

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 import requests
 
-from lodge.seed import COMMON_FIELDS
+from services.intake.seed import COMMON_FIELDS
 from tests.e2e.conftest import screenshot
 from tests.support.system import csrf_token, expect, signed_in
 

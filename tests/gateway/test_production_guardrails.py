@@ -48,11 +48,11 @@ def test_the_embedded_defaults_start_with_a_key_kept_in_the_data_folder(lodge_en
 
 
 def _users_after_seeding(lodge_env) -> int:
-    from lodge.seed import seed_demo
+    from lodge.cli import seed_demo
     get_settings.cache_clear()
     for owner in DATABASE_OWNERS:
         upgrade(owner, get_settings().database_url(owner))
-    seed_demo()
+    seed_demo(get_settings())
     database = Database(get_settings().database_url("gateway"), "gateway")
     with database.reading() as session:
         count = session.scalar(select(func.count()).select_from(User))

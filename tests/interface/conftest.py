@@ -5,9 +5,9 @@ from kombu import Connection
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.db import Database
 from kernel.platform.migrations import upgrade
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from lodge.topology import declare
 from services.intake.deposits import save_profile
+from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 
 
 @pytest.fixture

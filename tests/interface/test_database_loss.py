@@ -12,9 +12,9 @@ from kernel.platform.config import get_settings
 from kernel.platform.db import Database
 from kernel.platform.messaging import rpc
 from kernel.platform.migrations import upgrade
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
+from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.intake.service import IntakeService
 from tests.services.conftest import STUDENT, THESIS_METADATA
 from tests.support.system import pg_admin

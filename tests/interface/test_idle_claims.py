@@ -1,6 +1,7 @@
 """Claims left idle go back to the pool by approval's own timer, on real RabbitMQ."""
 from nameko.standalone.rpc import ClusterRpcClient
 
+from kernel.platform.config import get_settings
 from kernel.platform.db import Database
 from services.approval import review
 from services.approval.service import ApprovalService
@@ -17,7 +18,8 @@ def test_an_idle_claim_is_released_by_the_timer(container_factory, broker, migra
     with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=20) as rpc:
         rpc.approval.claim(actor=APPROVER, deposit_id="idle")
         assert rpc.approval.queue(actor=APPROVER)["counts"]["mine"] == 1
-        lodge_env.setenv("LODGE_CLAIM_IDLE_MINUTES", "0.02")  # 1.2 s, read at every sweep
+        lodge_env.setenv("LODGE_CLAIM_IDLE_MINUTES", "0.02")  # 1.2 s
+        get_settings.cache_clear()  # the next sweep reads it
 
         def released():
             counts = rpc.approval.queue(actor=APPROVER)["counts"]

@@ -5,6 +5,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput
+from kernel.platform.config import get_settings
 from services.approval.review import seed_reasons
 from services.approval.service import ApprovalService
 from tests.services.conftest import (
@@ -261,12 +262,13 @@ def test_managers_edit_the_reason_tables(approval):
     assert task["decision"]["reason_code"] == "needs_abstract"
 
 
-def test_idle_claims_go_back_to_the_pool(approval, monkeypatch):
+def test_idle_claims_go_back_to_the_pool(approval, lodge_env):
     approval.on_deposit_validated(validated())
     approval.claim(actor=APPROVER, deposit_id="d1")
     approval.release_idle_claims()
     assert approval.queue(actor=APPROVER)["counts"]["mine"] == 1
-    monkeypatch.setenv("LODGE_CLAIM_IDLE_MINUTES", "0")
+    lodge_env.setenv("LODGE_CLAIM_IDLE_MINUTES", "0")
+    get_settings.cache_clear()
     approval.release_idle_claims()
     assert approval.queue(actor=APPROVER)["counts"] == {
         "mine": 0, "unassigned": 1, "others": 0, "all": 1, "overdue": 0}

@@ -9,8 +9,8 @@ from kernel.contracts.exceptions import (
     NotFound,
 )
 from kernel.contracts.profiles import ProfileDefinitionSchema
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.intake.deposits import save_profile
+from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.intake.service import IntakeService
 from tests.services.conftest import (
     FACULTY,

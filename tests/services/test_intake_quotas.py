@@ -10,9 +10,9 @@ from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.config import Quotas, get_settings
 from kernel.platform.db import Database, utcnow
 from kernel.platform.migrations import upgrade
-from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.intake import deposits, expiry
 from services.intake.models import Deposit
+from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from tests.services.conftest import STUDENT, THESIS_METADATA, outbox
 from tests.services.test_intake import add_pdf, intake, submitted_thesis  # noqa: F401
 

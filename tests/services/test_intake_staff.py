@@ -160,8 +160,8 @@ def test_only_staff_deposit_on_behalf_of_someone_and_never_for_themselves(intake
 
 def _profile(intake, profile_id, **changes):
     from kernel.contracts.profiles import ProfileDefinitionSchema
-    from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
     from services.intake.deposits import save_profile
+    from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
     definition = {**DEMO_PROFILES["open-works"], "name": profile_id, **changes}
     with intake.database.unit_of_work() as uow:
         save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition),

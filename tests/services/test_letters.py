@@ -6,6 +6,7 @@ from nameko.testing.services import worker_factory
 from sqlalchemy import select, update
 
 from kernel.contracts.exceptions import Forbidden, InvalidInput
+from kernel.platform.config import get_settings
 from services.letters.dependencies import SMTPTransport, letter_settings
 from services.letters.models import Letter
 from services.letters.service import LettersService
@@ -36,6 +37,7 @@ def letters(database_for, lodge_env, smtp):
     lodge_env.setenv("LODGE_MAIL_FROM", "Lodge Bibliothèque <lodge@library.example.edu>")
     lodge_env.setenv("LODGE_MAIL_REPLY_TO", "Repository help <help@library.example.edu>")
     lodge_env.setenv("LODGE_BASE_URL", "https://lodge.example.edu")
+    get_settings.cache_clear()
     database = database_for("letters")
     service = worker_factory(LettersService, store=database,
                              mailer=SMTPTransport(letter_settings()))
@@ -214,6 +216,7 @@ def test_an_approver_is_not_asked_to_review_their_own_deposit(letters, smtp, lod
         uow.session.execute(update(PendingReview).values(
             due_at=datetime.now(timezone.utc) - timedelta(hours=1)))
     lodge_env.setenv("LODGE_DIGEST_HOUR", "0")
+    get_settings.cache_clear()
     letters.send_reminders_and_digests()
     assert [m["Subject"] for m in smtp.to(APPROVER["email"])] == [
         'New deposit to review: "Über Moos"', 'Overdue for review: "Über Moos"']
@@ -227,6 +230,7 @@ def test_digest_approvers_get_one_digest_listing_everything(letters, smtp, lodge
         letters.on_deposit_status_changed(in_review(f"d{n}", f"Deposit {n}"))
     assert smtp.to(APPROVER["email"]) == [] and len(smtp.to("ari@example.edu")) == 3
     lodge_env.setenv("LODGE_DIGEST_HOUR", "0")
+    get_settings.cache_clear()
     letters.send_reminders_and_digests()
     letters.send_reminders_and_digests()  # once a day, however often the timer fires
     [digest] = smtp.to(APPROVER["email"])
@@ -241,6 +245,7 @@ def test_overdue_deposits_remind_their_approvers_once(letters, smtp, lodge_env):
     letters.save_recipient(actor=APPROVER, delivery=None)
     letters.on_deposit_status_changed(in_review(turnaround_days=1))
     lodge_env.setenv("LODGE_DIGEST_HOUR", "24")  # no digest today
+    get_settings.cache_clear()
     letters.send_reminders_and_digests()
     assert len(smtp.to(APPROVER["email"])) == 1  # not overdue yet
     from services.letters.models import PendingReview

@@ -6,8 +6,8 @@ from nameko.testing.services import worker_factory
 
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.contracts.profiles import ProfileDefinitionSchema
-from lodge.seed import DEMO_PROFILES
 from services.intake.deposits import add_months
+from services.intake.seed import DEMO_PROFILES
 from services.intake.service import IntakeService
 from tests.services.conftest import FACULTY, MANAGER, STAFF, STUDENT, THESIS_METADATA
 from tests.services.test_intake import add_pdf

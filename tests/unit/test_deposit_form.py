@@ -2,7 +2,7 @@
 from werkzeug.datastructures import MultiDict
 
 from gateway.forms.deposit import LANGUAGE_CHOICES, parse, widgets
-from lodge.seed import DEMO_PROFILES
+from services.intake.seed import DEMO_PROFILES
 
 THESIS_FORM = [{"help": "", "required": False, "repeatable": False, "max_values": None,
                 "dc": None, "vocabulary": [], **field}

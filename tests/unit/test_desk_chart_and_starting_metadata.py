@@ -3,7 +3,7 @@ from datetime import date
 
 from gateway.presenters.charts import duration_words, nice_ceiling, weekly_bars
 from gateway.web.staff.mediated import starting_metadata
-from lodge.seed import DEMO_PROFILES
+from services.intake.seed import DEMO_PROFILES
 
 
 def week(submitted, approved=0, returned=0, declined=0):

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from kernel.platform.config import DATABASE_OWNERS
+from kernel.platform.config import DATABASE_OWNERS, declared_names
 from lodge.registry import SERVICE_CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,13 +49,7 @@ def lodge_deployments(objects: list[dict]) -> dict[str, dict]:
 
 
 def settings_lodge_reads() -> set[str]:
-    names = set()
-    for source in (REPO / "lodge", REPO / "kernel", REPO / "services", REPO / "gateway"):
-        for path in source.rglob("*.py"):
-            names.update(re.findall(r"LODGE_[A-Z0-9_]+", path.read_text()))
-    names.update(f"LODGE_{owner.upper()}_DATABASE_URL" for owner in DATABASE_OWNERS)
-    names.update(f"LODGE_AMQP_URI_{owner.upper()}" for owner in DATABASE_OWNERS)
-    return names
+    return declared_names()
 
 
 def env_file_names(path: Path) -> list[str]:

@@ -21,7 +21,7 @@ from gateway.forms.profile import (
 )
 from kernel.contracts.exceptions import InvalidInput
 from kernel.contracts.profiles import ProfileDefinitionSchema
-from lodge.seed import DEMO_PROFILES
+from services.intake.seed import DEMO_PROFILES
 
 
 def loaded(profile_id: str) -> dict:

@@ -1,33 +1,12 @@
-"""Demo data for `lodge run`: accounts, profiles, collections and reasons. Demo only."""
+"""Intake's demo data for `lodge seed`: the demo profiles. Demo only."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
-from gateway.auth import identity
-from gateway.models import User
 from kernel.contracts.profiles import ProfileDefinitionSchema
-from kernel.platform.config import get_settings
+from kernel.platform.config import Settings
 from kernel.platform.db import Database
-from kernel.policy.roles import STAFF_ROLES
-from services.approval.review import seed_reasons
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
-from services.inventory.records import seed_collections
-from services.letters.letters import save_recipient
 
-DEMO_PASSWORD = "demo"
-DEMO_USERS = (
-    # username, name, groups, roles
-    ("student", "Sam Student", ["student"], ["patron"]),
-    ("faculty", "Fran Faculty", ["faculty"], ["patron"]),
-    ("approver", "Alex Approver", ["approvers"], ["approver"]),
-    ("manager", "Morgan Manager", ["approvers"], ["manager", "approver"]),
-    ("staff", "Robin Staff", ["library"], ["staff"]),
-    # a second approver of theses, and one for another faculty's profiles
-    ("approver2", "Ari Approver", ["approvers"], ["approver"]),
-    ("chemist", "Chris Chemist", ["chemistry"], ["approver"]),
-    ("admin", "Ada Admin", ["library"], ["admin"]),
-)
 SYSTEM_ACTOR = {"id": "system", "name": "Lodge", "roles": ["manager"], "groups": []}
 
 COMMON_FIELDS = [
@@ -75,33 +54,12 @@ DEMO_PROFILES = {
 }
 
 
-def seed_demo() -> bool:
-    """Seed everything once; False if the demo data was there already."""
-    settings = get_settings()
-    gateway = Database(settings.database_url("gateway"), "gateway")
-    with gateway.unit_of_work() as uow:
-        if uow.session.scalar(select(func.count()).select_from(User)):
-            return False
-        staff_actors = []
-        # password 'demo' for everyone: never on a site unless asked for
-        demo_accounts = settings.on_embedded_defaults or settings.seed_demo_accounts
-        for username, name, groups, roles in DEMO_USERS if demo_accounts else ():
-            user = identity.create_user(uow.session, username, name, f"{username}@example.edu",
-                                        DEMO_PASSWORD, groups, roles, enforce_policy=False)
-            if STAFF_ROLES.intersection(roles):
-                staff_actors.append(identity.actor_for(user))
-    intake = Database(settings.database_url("intake"), "intake")
-    with intake.unit_of_work() as uow:
+def seed_demo(settings: Settings) -> None:
+    """The demo profiles that are missing."""
+    database = Database(settings.database_url("intake"), "intake")
+    with database.unit_of_work() as uow:
         for profile_id, definition in DEMO_PROFILES.items():
             if uow.session.get(Profile, profile_id) is None:
-                save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition),
-                         create=True)
-    with Database(settings.database_url("inventory"), "inventory").unit_of_work() as uow:
-        seed_collections(uow.session)
-    with Database(settings.database_url("approval"), "approval").unit_of_work() as uow:
-        seed_reasons(uow.session)
-    # the demo approvers hear of new deposits before they first sign in
-    with Database(settings.database_url("letters"), "letters").unit_of_work() as uow:
-        for actor in staff_actors:
-            save_recipient(uow.session, actor, None)
-    return True
+                save_profile(uow, SYSTEM_ACTOR, profile_id,
+                             ProfileDefinitionSchema().load(definition), create=True)
+    database.dispose()
