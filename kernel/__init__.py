@@ -1,0 +1,1 @@
+"""The shared kernel: what the services and the gateway share."""

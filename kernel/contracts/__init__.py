@@ -1,0 +1,1 @@
+"""The contract layer: the only code that crosses between processes."""

@@ -1,0 +1,1 @@
+"""Policy: the rules Lodge applies, free of I/O."""
