@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from services.common.auth import person_ref
+from kernel.contracts.actors import Actor
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
 from services.common import resource_types
@@ -132,7 +132,7 @@ def get_item_file(session, item_id: str, file_id: str) -> ItemFile:
     raise NotFound("The item has no such file.")
 
 
-def withdraw_item(uow: UnitOfWork, actor: dict, item_id: str, reason: str) -> Item:
+def withdraw_item(uow: UnitOfWork, actor: Actor, item_id: str, reason: str) -> Item:
     """Withdraw an item: it stays, as a tombstone and as a deleted OAI record; campus
     systems hear of it (`item_withdrawn`)."""
     item = get_item(uow.session, item_id)
@@ -143,7 +143,7 @@ def withdraw_item(uow: UnitOfWork, actor: dict, item_id: str, reason: str) -> It
     item.datestamp = now.replace(microsecond=0)  # harvesters learn of it incrementally
     uow.emit("item_withdrawn", new_event(
         "inventory", "item_withdrawn", deposit_id=item.deposit_id, revision=item.revision,
-        item_id=item.id, identifier=item.identifier, reason=reason, actor=person_ref(actor)))
+        item_id=item.id, identifier=item.identifier, reason=reason, actor=actor.person_ref()))
     return item
 
 

@@ -6,13 +6,13 @@ from datetime import date
 from nameko.timer import timer
 from sqlalchemy import select
 
+from kernel.contracts.actors import Actor
+from kernel.policy.permissions import Action, can, require
 from services.common import contracts as c
-from services.common.auth import is_staff
 from services.common.config import get_settings
 from services.common.dependencies import FileStorage, Store
 from services.common.exceptions import Conflict, Forbidden
 from services.common.messaging import handles_event, rpc
-from services.common.auth import require_role
 from services.inventory import access, collections, fixity, identifiers, oai, records, search
 from services.inventory.models import Item
 from services.inventory.schemas import collection_view, item_file_view, item_summary, item_view
@@ -22,8 +22,8 @@ SETTINGS = get_settings()
 identifiers.check_prefix(SETTINGS.identifier_prefix)  # a bad prefix stops the service at start
 
 
-def require_staff(actor: dict) -> None:
-    if not is_staff(actor):
+def require_staff(actor: Actor) -> None:
+    if not can(actor, Action.SEE_ALL_DEPOSITS):
         raise Forbidden("This is for library staff.")
 
 
@@ -116,7 +116,8 @@ class InventoryService:
     @rpc
     @c.rpc_contract(c.WithdrawItemRequest, c.ItemView())
     def withdraw_item(self, actor, item_id, reason):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.WITHDRAW_ITEMS)
         with self.store.unit_of_work() as uow:
             return item_view(records.withdraw_item(uow, actor, item_id, reason))
 
@@ -160,8 +161,8 @@ class InventoryService:
     @c.rpc_contract(c.SaveCollectionRequest, c.CollectionSchema())
     def save_collection(self, actor, collection_id, name, description, parent_id, create):
         with self.store.unit_of_work() as uow:
-            collection = collections.save(uow.session, actor, collection_id, name, description,
-                                          parent_id, create)
+            collection = collections.save(uow.session, Actor.from_wire(actor), collection_id,
+                                          name, description, parent_id, create)
             uow.session.flush()
             return collection_view(collection)
 
@@ -169,7 +170,7 @@ class InventoryService:
     @c.rpc_contract(c.CollectionRequest)
     def delete_collection(self, actor, collection_id):
         with self.store.unit_of_work() as uow:
-            collections.delete(uow.session, actor, collection_id)
+            collections.delete(uow.session, Actor.from_wire(actor), collection_id)
 
     # --- access --------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class InventoryService:
     @c.rpc_contract(c.ActorRequest, c.FixityAuditSchema())
     def run_fixity_audit(self, actor):
         """The audit on demand, from the staff fixity page; Conflict while one runs."""
-        require_staff(actor)
+        require_staff(Actor.from_wire(actor))
         return self._audit()
 
     def _audit(self):
@@ -212,7 +213,7 @@ class InventoryService:
     @rpc
     @c.rpc_contract(c.ActorRequest, c.FixityReportSchema())
     def fixity_report(self, actor):
-        require_staff(actor)
+        require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.report(session)
 
@@ -220,13 +221,13 @@ class InventoryService:
     @c.rpc_contract(c.ActorRequest)
     def fixity_failures(self, actor):
         """How many files fail their fixity check: the staff pages' alert."""
-        require_staff(actor)
+        require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.failing_count(session)
 
     @rpc
     @c.rpc_contract(c.ItemEventsRequest, c.FileProvenanceSchema(many=True))
     def file_events(self, actor, item_id):
-        require_staff(actor)
+        require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.file_events(session, records.get_item(session, item_id))

@@ -4,8 +4,9 @@ from datetime import datetime, timezone
 
 from nameko.timer import timer
 
+from kernel.contracts.actors import Actor
+from kernel.policy.permissions import Action, require
 from services.common import contracts as c
-from services.common.auth import require_role
 from services.common.config import get_settings
 from services.common.dependencies import Store
 from services.common.messaging import handles_event, rpc
@@ -65,7 +66,8 @@ class LettersService:
     @c.rpc_contract(c.PreviewLetterTemplateRequest, c.LetterPreviewSchema())
     def preview_template(self, actor, letter_type, locale, subject, html, text, deposit):
         """Unsaved template parts rendered against a real deposit, or the sample one."""
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         event = letters.deposit_event(deposit) if deposit else letters.sample_event()
         with self.store.reading() as session:
             try:
@@ -78,14 +80,16 @@ class LettersService:
     @rpc
     @c.rpc_contract(c.ActorRequest, c.LetterTemplateSummarySchema(many=True))
     def list_templates(self, actor):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         with self.store.reading() as session:
             return templates.summaries(session)
 
     @rpc
     @c.rpc_contract(c.LetterTemplateRequest, c.LetterTemplateSchema())
     def get_template(self, actor, letter_type, locale):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         with self.store.reading() as session:
             return templates.view(session, letter_type, locale, letters.VARIABLES)
 
@@ -93,19 +97,21 @@ class LettersService:
     @c.rpc_contract(c.SaveLetterTemplateRequest, c.LetterTemplateSchema())
     def save_template(self, actor, letter_type, locale, subject, html, text):
         """A new version; a template that does not render is refused with its line."""
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         with self.store.unit_of_work() as uow:
             templates.save(uow.session, letter_type, locale, templates.Parts(subject, html, text),
-                           actor.get("name") or actor["id"],
+                           actor.name or actor.id,
                            letters.sample_context(get_settings().base_url))
             return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
 
     @rpc
     @c.rpc_contract(c.LetterTemplateRequest, c.LetterTemplateSchema())
     def reset_template(self, actor, letter_type, locale):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         with self.store.unit_of_work() as uow:
-            templates.reset(uow.session, letter_type, locale, actor.get("name") or actor["id"])
+            templates.reset(uow.session, letter_type, locale, actor.name or actor.id)
             return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
 
     # --- recipients and the delivery log -----------------------------------------------
@@ -116,13 +122,13 @@ class LettersService:
         """The gateway tells letters who a staff user is (at sign-in) and how they want
         letters (immediately or in a daily digest)."""
         with self.store.unit_of_work() as uow:
-            return recipient_view.dump(letters.save_recipient(uow.session, actor, delivery))
+            return recipient_view.dump(letters.save_recipient(uow.session, Actor.from_wire(actor), delivery))
 
     @rpc
     @c.rpc_contract(c.DeliveriesRequest, deliveries_view)
     def list_deliveries(self, actor, deposit_id):
         with self.store.reading() as session:
-            return deliveries_view.dump(letters.deliveries(session, actor, deposit_id))
+            return deliveries_view.dump(letters.deliveries(session, Actor.from_wire(actor), deposit_id))
 
     @rpc
     @c.rpc_contract(c.TokenExpiringRequest)
