@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 from gateway import identity
 from gateway.models import User
 from services.approval.review import seed_reasons
-from services.common.auth import STAFF_ROLES
+from kernel.contracts.actors import Actor
+from kernel.policy.permissions import STAFF_ROLES
 from services.common.config import get_settings
 from services.common.contracts import ProfileDefinitionSchema
 from services.common.db import Database
@@ -28,7 +29,7 @@ DEMO_USERS = (
     ("chemist", "Chris Chemist", ["chemistry"], ["approver"]),
     ("admin", "Ada Admin", ["library"], ["admin"]),
 )
-SYSTEM_ACTOR = {"id": "system", "name": "Lodge", "roles": ["manager"], "groups": []}
+SYSTEM_ACTOR = Actor(id="system", name="Lodge", roles=("manager",))
 
 COMMON_FIELDS = [
     {"key": "title", "label": "Title", "type": "text", "required": True, "dc": "title"},
@@ -89,7 +90,7 @@ def seed_demo() -> bool:
             user = identity.create_user(uow.session, username, name, f"{username}@example.edu",
                                         DEMO_PASSWORD, groups, roles, enforce_policy=False)
             if STAFF_ROLES.intersection(roles):
-                staff_actors.append(identity.actor_for(user))
+                staff_actors.append(Actor.from_wire(identity.actor_for(user)))
     intake = Database(settings.database_url("intake"), "intake")
     with intake.unit_of_work() as uow:
         for profile_id, definition in DEMO_PROFILES.items():

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
-from services.common.auth import SYSTEM
+from kernel.contracts.actors import SYSTEM
 from services.common.config import Quotas
 from services.common.contracts import new_event
 from services.common.db import UnitOfWork
@@ -59,7 +59,7 @@ def remove_abandoned(uow: UnitOfWork, now: datetime, quotas: Quotas,
         untouched_since = deposit.updated_at
         deposit.files.clear()
         step = lifecycle.Expire.apply(
-            deposit, SYSTEM, EXPIRED,
+            deposit, SYSTEM.person_ref(), EXPIRED,
             f"Untouched since {untouched_since:%Y-%m-%d %H:%M UTC}: removed with its files.", now)
         _record(uow, deposit, step)
     return len(due), keys

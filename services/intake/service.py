@@ -4,8 +4,9 @@ import logging
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
+from kernel.contracts.actors import SYSTEM, Actor
+from kernel.policy.permissions import Action, can, require
 from services.common import contracts as c
-from services.common.auth import is_staff, require_role
 from services.common.config import get_settings
 from services.common.db import utcnow
 from services.common.dependencies import FileStorage, Store
@@ -30,26 +31,30 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.ListProfilesRequest, c.ProfileView(many=True))
     def list_profiles(self, actor, include_inactive, mediated):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.list_profiles(session, actor, include_inactive, mediated)
 
     @rpc
     @c.rpc_contract(c.ProfileRequest, c.ProfileView())
     def get_profile(self, actor, profile_id, version):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.usable_profile(session, actor, profile_id, version)
 
     @rpc
     @c.rpc_contract(c.ProfileRequest, c.ProfileVersionSchema(many=True))
     def profile_versions(self, actor, profile_id, version):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_PROFILES)
         with self.store.reading() as session:
             return [version_view(v) for v in deposits.profile_versions(session, profile_id)]
 
     @rpc
     @c.rpc_contract(c.SaveProfileRequest, c.ProfileView())
     def save_profile(self, actor, profile_id, definition, create):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_PROFILES)
         if definition["target_collection"] not in {
                 collection["id"] for collection in self.inventory.list_collections()}:
             raise InvalidInput("There is no such collection.",
@@ -62,14 +67,17 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.CreateDepositRequest, c.DepositView())
     def create_deposit(self, actor, profile_id, metadata, on_behalf_of):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
-            deposit = deposits.create_deposit(uow, actor, profile_id, metadata, on_behalf_of,
-                                             get_settings().quotas)
+            deposit = deposits.create_deposit(
+                uow, actor, profile_id, metadata,
+                Actor.from_wire(on_behalf_of) if on_behalf_of else None, get_settings().quotas)
             return deposit_view(deposit, actor)
 
     @rpc
     @c.rpc_contract(c.DepositRequest, c.DepositView())
     def get_deposit(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             deposit = deposits.get_deposit(session, actor, deposit_id)
             return deposit_view(deposit, actor)
@@ -77,6 +85,7 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.ListDepositsRequest, c.DepositPage())
     def list_deposits(self, actor, status, depositor_id, page, per_page):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposit_page(deposits.list_deposits(session, actor, status, depositor_id,
                                                        page, per_page))
@@ -85,6 +94,7 @@ class IntakeService:
     @c.rpc_contract(c.SearchDepositsRequest, c.DepositPage())
     def search_deposits(self, actor, status, profile_id, title, depositor_ids, depositor_id,
                         page, per_page):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposit_page(deposits.search_deposits(
                 session, actor, status, profile_id, title, depositor_ids, depositor_id, page,
@@ -93,7 +103,8 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.DepositStatisticsRequest, c.DepositStatisticsSchema())
     def deposit_statistics(self, actor, weeks):
-        if not is_staff(actor):
+        actor = Actor.from_wire(actor)
+        if not can(actor, Action.SEE_ALL_DEPOSITS):
             raise Forbidden("The dashboard is for staff.")
         with self.store.reading() as session:
             return statistics.deposit_statistics(session, weeks)
@@ -101,6 +112,7 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.UpdateDepositRequest, c.DepositView())
     def update_deposit(self, actor, deposit_id, metadata, accept_terms, access):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.update_deposit(uow, actor, deposit_id, metadata, accept_terms,
                                               access)
@@ -109,12 +121,14 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.ReviewMetadataRequest, c.DepositView())
     def review_metadata(self, actor, deposit_id, metadata):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return deposit_view(deposits.review_metadata(uow, actor, deposit_id, metadata), actor)
 
     @rpc
     @c.rpc_contract(c.DepositRequest)
     def upload_policy(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.upload_policy(session, actor, deposit_id, get_settings().quotas)
 
@@ -122,12 +136,14 @@ class IntakeService:
     @c.rpc_contract(c.ActorRequest, c.QuotaUsageSchema())
     def quota_usage(self, actor):
         """The actor's own drafts and staged bytes against their limits."""
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
-            return quotas.usage(session, actor["id"], get_settings().quotas)
+            return quotas.usage(session, actor.id, get_settings().quotas)
 
     @rpc
     @c.rpc_contract(c.AddFileRequest, c.FileSchema())
     def add_file(self, actor, deposit_id, file):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return file_view(deposits.add_file(uow, actor, deposit_id, file,
                                                get_settings().quotas))
@@ -135,6 +151,7 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.FileRequest)
     def remove_file(self, actor, deposit_id, file_id):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             storage_key = deposits.remove_file(uow, actor, deposit_id, file_id)
         self.storage.delete(storage_key)
@@ -142,6 +159,7 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.DepositRequest, c.DepositView())
     def submit(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.submit(uow, actor, deposit_id)
             return deposit_view(deposit, actor)
@@ -149,6 +167,7 @@ class IntakeService:
     @rpc
     @c.rpc_contract(c.DepositActionRequest, c.DepositView())
     def withdraw(self, actor, deposit_id, note):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.withdraw(uow, actor, deposit_id, note, self.approval.cancel_review)
             return deposit_view(deposit, actor)
@@ -162,7 +181,7 @@ class IntakeService:
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
                 uow, c.dedupe_key("validation", "deposit_validated", event),
-                event["deposit_id"], event["revision"], action, deposits.SYSTEM,
+                event["deposit_id"], event["revision"], action, SYSTEM.person_ref(),
                 reason_code=None if event["passed"] else "checks_failed",
                 validation_report=report)
 
@@ -192,7 +211,7 @@ class IntakeService:
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
                 uow, c.dedupe_key("inventory", "item_created", event), event["deposit_id"],
-                event["revision"], lifecycle.Archive, deposits.SYSTEM,
+                event["revision"], lifecycle.Archive, SYSTEM.person_ref(),
                 implied_decision=decision, item_id=event["item_id"],
                 item_identifier=event["identifier"])
 
