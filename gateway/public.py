@@ -10,10 +10,10 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway import landing
+from gateway import auth, landing
 from gateway.access import files_visible
+from kernel.policy.permissions import Action
 from services.common import text
-from services.common.auth import is_staff
 from services.common.config import get_settings
 from services.common.exceptions import InvalidInput, NotFound
 
@@ -38,7 +38,7 @@ def item(item_id):
         record = text.clean_tree(rpc.inventory.get_item(item_id=item_id))
         collection = rpc.inventory.get_collection(collection_id=record["collection"])
         provenance = (rpc.inventory.file_events(actor=g.actor, item_id=item_id)
-                      if g.actor and is_staff(g.actor) else None)
+                      if auth.may(Action.SEE_ALL_DEPOSITS) else None)
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
     visible = files_visible(record, g.actor, request.remote_addr)

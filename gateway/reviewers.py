@@ -9,7 +9,8 @@ from sqlalchemy import or_, select
 from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
-from services.common.auth import own_deposit_refused
+from kernel.contracts.actors import Actor
+from kernel.policy.permissions import Action, can, own_deposit_refused
 from services.common.exceptions import InvalidInput
 from services.common.storage import get_storage
 
@@ -30,9 +31,15 @@ def colleagues(approver_groups: list[str]) -> list[dict]:
     with current_app.extensions["lodge.database"].reading() as session:
         people = [actor_for(user) for user in session.scalars(
             select(User).where(User.deactivated_at.is_(None)).order_by(User.name))]
-    return [person for person in people
-            if set(person["roles"]) & {"manager", "admin"} or ("approver" in person["roles"] and (
-                not wanted or wanted & set(person["groups"])))]
+    return [person for person in people if _may_review(Actor.from_wire(person), wanted)]
+
+
+def _may_review(person: Actor, approver_groups: set[str]) -> bool:
+    """As approval decides it: supervisors any task, approvers those of their groups."""
+    if can(person, Action.SUPERVISE_REVIEWS):
+        return True
+    return can(person, Action.REVIEW) and (
+        not approver_groups or person.in_any_group(approver_groups))
 
 
 def person(reference: str, field: str) -> dict:

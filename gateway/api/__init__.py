@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from gateway.access import files_visible
 from gateway.api import schemas
 from gateway.api.openapi import openapi_document
-from gateway.auth import login_required, roles_required
+from gateway.auth import login_required, requires
 from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
@@ -18,6 +18,7 @@ from gateway.quotas import quota_usage, room_beside_uploads
 from gateway.validation_report import precheck_upload
 from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
+from kernel.policy.permissions import Action
 from services.common.contracts import ProfileDefinitionSchema, load_or_raise
 from services.common.exceptions import InvalidInput, NotFound
 from services.common.storage import StoredObject, get_storage, new_key
@@ -74,7 +75,7 @@ def get_profile(profile_id):
 
 
 @api.get("/profiles/<profile_id>/versions")
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def profile_versions(profile_id):
     with rpc() as services:
         return jsonify(items=services.intake.profile_versions(actor=g.actor,
@@ -82,7 +83,7 @@ def profile_versions(profile_id):
 
 
 @api.post("/profiles")
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def create_profile():
     body = json_body(schemas.CreateProfileBody)
     profile_id = body.pop("id")
@@ -96,7 +97,7 @@ def create_profile():
 
 
 @api.put("/profiles/<profile_id>")
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def update_profile(profile_id):
     """Editing a profile adds a version; deposits keep the version they were made under."""
     body = json_body(ProfileDefinitionSchema)
@@ -267,7 +268,7 @@ def get_item(item_id):
 
 
 @api.post("/items/<item_id>/actions/withdraw")
-@roles_required("manager")
+@requires(Action.WITHDRAW_ITEMS)
 def withdraw_item(item_id):
     body = json_body(schemas.WithdrawItemBody)
     with rpc() as services:

@@ -8,7 +8,8 @@ from flask import g, jsonify, url_for
 from marshmallow import fields, validate
 
 from gateway.api import api, json_body, query_args, rpc
-from gateway.auth import ANY_STAFF_SCOPE, roles_required
+from gateway.auth import requires
+from kernel.policy.permissions import Action
 from services.common import contracts as c
 from services.common.exceptions import Conflict
 
@@ -40,9 +41,6 @@ class UpdateCollectionBody(c.Strict):
     parent_id = fields.Str(allow_none=True)
 
 
-STAFF = ("approver", "staff", "manager")
-
-
 def delete_collection_unless_targeted(services, actor: dict, collection_id: str) -> None:
     """Profiles (intake's) name the collection their items go into; deleting one a
     profile still names would leave its approved deposits with nowhere to go."""
@@ -64,7 +62,7 @@ def search_items():
 
 
 @api.post("/collections")
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def create_collection():
     body = json_body(CreateCollectionBody)
     with rpc() as services:
@@ -84,7 +82,7 @@ def get_collection(collection_id):
 
 
 @api.patch("/collections/<collection_id>")
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def update_collection(collection_id):
     body = json_body(UpdateCollectionBody)
     with rpc() as services:
@@ -97,7 +95,7 @@ def update_collection(collection_id):
 
 
 @api.delete("/collections/<collection_id>")
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def delete_collection(collection_id):
     with rpc() as services:
         delete_collection_unless_targeted(services, g.actor, collection_id)
@@ -114,14 +112,14 @@ def collection_items(collection_id):
 
 
 @api.get("/fixity")
-@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
+@requires(Action.SEE_ALL_DEPOSITS)
 def fixity_report():
     with rpc() as services:
         return jsonify(services.inventory.fixity_report(actor=g.actor))
 
 
 @api.post("/fixity/audit")
-@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
+@requires(Action.SEE_ALL_DEPOSITS)
 def run_fixity_audit():
     """Check the next batch now, as the timer would: the files checked longest ago."""
     with rpc() as services:
@@ -129,7 +127,7 @@ def run_fixity_audit():
 
 
 @api.get("/items/<item_id>/events")
-@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
+@requires(Action.SEE_ALL_DEPOSITS)
 def item_file_events(item_id):
     """Each file's PREMIS-style event log: ingestion, replication, fixity checks."""
     with rpc() as services:

@@ -5,13 +5,13 @@ from flask import abort, g, jsonify, request
 
 from gateway import reviewers
 from gateway.api import api, json_body, query_args, rpc, schemas
-from gateway.auth import roles_required
+from gateway.auth import requires
 from gateway.errors import STATUS
+from kernel.policy.permissions import Action
 from services.common.exceptions import Conflict, InvalidInput, NotFound
 
 ERROR_STATUS = {error.code: status for error, status in STATUS.items()}
 DECISION_METHODS = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}
-REVIEWER_ROLES = ("approver", "manager")
 
 
 CHECKS_RUNNING = "This deposit's checks are still running; it can be reviewed once they finish."
@@ -37,7 +37,7 @@ def decide(services, deposit_id: str, decision: str, body: dict) -> dict:
 
 
 @api.get("/reviews")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def list_reviews():
     args = query_args(schemas.ListReviewsQuery)
     with rpc() as services:
@@ -45,7 +45,7 @@ def list_reviews():
 
 
 @api.get("/reviews/queue")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review_queue():
     """The approver's queue: a tab, filters, a sort, a bounded page, and counts per tab."""
     args = query_args(schemas.QueueQuery)
@@ -54,7 +54,7 @@ def review_queue():
 
 
 @api.get("/reviews/<deposit_id>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def get_review(deposit_id):
     with rpc() as services:
         review = services.approval.get_review(actor=g.actor, deposit_id=deposit_id)
@@ -63,7 +63,7 @@ def get_review(deposit_id):
 
 
 @api.post("/reviews/<deposit_id>/actions/<action>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def review_action(deposit_id, action):
     body = json_body(schemas.ReviewActionBody)
     with rpc() as services:
@@ -93,7 +93,7 @@ def review_action_on(services, deposit_id: str, action: str, body: dict):
 
 
 @api.post("/reviews/bulk")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def bulk_decision():
     """One decision for several deposits; each result has the status its single action
     would have answered, so some may be 409 or 403 while the rest succeed."""
@@ -110,7 +110,7 @@ def bulk_decision():
 
 
 @api.get("/reviews/<deposit_id>/colleagues")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review_colleagues(deposit_id):
     with rpc() as services:
         task = services.approval.get_review(actor=g.actor, deposit_id=deposit_id)["task"]
@@ -119,7 +119,7 @@ def review_colleagues(deposit_id):
 
 
 @api.get("/reviews/<deposit_id>/notes")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def list_notes(deposit_id):
     with rpc() as services:
         return jsonify(items=services.approval.get_review(actor=g.actor,
@@ -127,7 +127,7 @@ def list_notes(deposit_id):
 
 
 @api.post("/reviews/<deposit_id>/notes")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def add_note(deposit_id):
     body = json_body(schemas.NoteBody)
     with rpc() as services:
@@ -136,7 +136,7 @@ def add_note(deposit_id):
 
 
 @api.put("/reviews/<deposit_id>/metadata")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def edit_metadata(deposit_id):
     body = json_body(schemas.ReviewMetadataBody)
     with rpc() as services:
@@ -145,7 +145,7 @@ def edit_metadata(deposit_id):
 
 
 @api.post("/reviews/<deposit_id>/letter-preview")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def letter_preview(deposit_id):
     body = json_body(schemas.LetterPreviewBody)
     with rpc() as services:
@@ -155,7 +155,7 @@ def letter_preview(deposit_id):
 
 
 @api.get("/reviews/<deposit_id>/files/<file_id>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review_file(deposit_id, file_id):
     return reviewers.send_review_file(deposit_id, file_id, download="download" in request.args)
 
@@ -163,14 +163,14 @@ def review_file(deposit_id, file_id):
 # --- reasons ------------------------------------------------------------------------------
 
 @api.get("/reasons")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def list_reasons():
     with rpc() as services:
         return jsonify(items=services.approval.list_reasons(actor=g.actor))
 
 
 @api.put("/reasons/<kind>/<code>")
-@roles_required("manager")
+@requires(Action.MANAGE_REASONS)
 def save_reason(kind, code):
     body = json_body(schemas.ReasonBody)
     with rpc() as services:
@@ -178,7 +178,7 @@ def save_reason(kind, code):
 
 
 @api.delete("/reasons/<kind>/<code>")
-@roles_required("manager")
+@requires(Action.MANAGE_REASONS)
 def delete_reason(kind, code):
     with rpc() as services:
         services.approval.delete_reason(actor=g.actor, kind=kind, code=code)

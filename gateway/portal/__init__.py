@@ -25,7 +25,7 @@ from gateway.models import User
 from gateway.quotas import quota_usage
 from gateway.reason_labels import system_reason_labels
 from gateway.staff.letters import tell_letters
-from services.common.auth import is_staff
+from kernel.policy.permissions import Action
 from services.common.contracts import STATUSES
 from services.common.exceptions import (Forbidden, InvalidInput, LodgeError, NotFound,
                                         QuotaExceeded)
@@ -177,7 +177,8 @@ def deposit(deposit_id):
     checks = {report["file_id"]: report
               for report in (record["validation_report"] or {}).get("files", [])}
     return render_template("deposit.html", deposit=record, profile=profile, checks=checks,
-                           reasons=labels, deliveries=deliveries, staff_view=is_staff(g.actor),
+                           reasons=labels, deliveries=deliveries,
+                           staff_view=auth.may(Action.SEE_ALL_DEPOSITS),
                            expected_decision=expected_decision(record, profile))
 
 
@@ -273,7 +274,7 @@ def deposit_action(deposit_id, action):
 # --- items ----------------------------------------------------------------------
 
 @portal.post("/items/<item_id>/withdraw")
-@auth.roles_required("manager")
+@auth.requires(Action.WITHDRAW_ITEMS)
 def withdraw_item(item_id):
     """A manager withdraws an item; its page becomes a tombstone."""
     reason = (request.form.get("reason") or "").strip()

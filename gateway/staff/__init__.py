@@ -10,11 +10,12 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from gateway.auth import roles_required
+from gateway.auth import requires
 from gateway.models import User
 from gateway.profile_form import (NEW_PROFILE, ROW, N_, ProfileFormError, blank_row,
                                   definition_to_form, error_order, form_errors,
                                   form_to_definition, form_values)
+from kernel.policy.permissions import Action
 from services.common.contracts import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
 from services.common.exceptions import Conflict, InvalidInput, NotFound
 from services.common.resource_types import RESOURCE_TYPES
@@ -113,7 +114,7 @@ def people(ids) -> dict[str, str]:
 # --- pages ------------------------------------------------------------------------------
 
 @staff.get("/profiles")
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def profiles():
     with rpc() as services:
         items = services.intake.list_profiles(actor=g.actor, include_inactive=True)
@@ -125,13 +126,13 @@ def profiles():
 
 
 @staff.route("/profiles/new", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def new_profile():
     return _editor(None)
 
 
 @staff.route("/profiles/<profile_id>", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def edit_profile(profile_id):
     return _editor(profile_id)
 

@@ -8,10 +8,10 @@ from datetime import date
 from flask import g, render_template, request
 from flask_babel import format_date, gettext as _
 
-from gateway.api.staff import DESK_ROLES
-from gateway.auth import roles_required
+from gateway.auth import requires
 from gateway.charts import duration_words, weekly_bars
 from gateway.staff import rpc, staff
+from kernel.policy.permissions import Action
 from services.common.contracts import STATUSES
 
 SPANS = (4, 12, 26, 52)
@@ -30,7 +30,7 @@ def series_names() -> dict[str, str]:
 
 
 @staff.get("/dashboard")
-@roles_required(*DESK_ROLES)
+@requires(Action.SEE_ALL_DEPOSITS)
 def dashboard():
     weeks = request.args.get("weeks", 12, type=int)
     if weeks not in SPANS:

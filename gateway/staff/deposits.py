@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from flask import g, render_template, request, url_for
 
-from gateway.api.staff import DESK_ROLES, all_deposits
-from gateway.auth import roles_required
+from gateway.api.staff import all_deposits
+from gateway.auth import requires
 from gateway.patrons import MAX_QUERY
 from gateway.staff import rpc, staff
+from kernel.policy.permissions import Action
 from services.common.contracts import STATUSES
 
 PER_PAGE = 25
 
 
 @staff.get("/deposits")
-@roles_required(*DESK_ROLES)
+@requires(Action.SEE_ALL_DEPOSITS)
 def deposits():
     status = request.args.get("status") or None
     status = status if status in STATUSES else None

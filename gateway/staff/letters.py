@@ -20,9 +20,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from gateway.auth import roles_required
+from gateway.auth import requires
 from gateway.profile_form import N_
-from services.common.auth import STAFF_ROLES
+from kernel.contracts.actors import Actor
+from kernel.policy.permissions import Action, can
 from services.common.contracts import LETTER_TYPES
 from services.common.exceptions import InvalidInput, NotFound
 
@@ -61,7 +62,7 @@ def services():
 
 def register_recipient(actor: dict, delivery: str | None = None) -> None:
     """Tell letters who a staff user is, so approvers' letters can reach them."""
-    if not STAFF_ROLES.intersection(actor.get("roles") or ()):
+    if not can(Actor.from_wire(actor), Action.SEE_ALL_DEPOSITS):
         return
     with services() as rpc:
         rpc.letters.save_recipient(actor=actor, delivery=delivery)
@@ -83,7 +84,7 @@ def _known(letter_type: str, locale: str) -> None:
 
 
 @staff_letters.get("")
-@roles_required("manager")
+@requires(Action.MANAGE_LETTERS)
 def templates():
     with services() as rpc:
         rows = rpc.letters.list_templates(actor=g.actor)
@@ -96,7 +97,7 @@ def templates():
 
 
 @staff_letters.route("/<letter_type>/<locale>", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_LETTERS)
 def edit(letter_type, locale):
     _known(letter_type, locale)
     errors: dict[str, list[str]] = {}
@@ -127,7 +128,7 @@ def edit(letter_type, locale):
 
 
 @staff_letters.post("/<letter_type>/<locale>/preview")
-@roles_required("manager")
+@requires(Action.MANAGE_LETTERS)
 def preview(letter_type, locale):
     """The unsaved parts rendered against a real deposit (by id) or the sample one; JSON."""
     _known(letter_type, locale)
@@ -149,7 +150,7 @@ def preview(letter_type, locale):
 
 
 @staff_letters.route("/preferences", methods=["GET", "POST"])
-@roles_required(*sorted(STAFF_ROLES))
+@requires(Action.SEE_ALL_DEPOSITS)
 def preferences():
     """My letters: each one at once, or one digest a day."""
     if request.method == "POST":

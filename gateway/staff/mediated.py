@@ -13,10 +13,11 @@ from datetime import date
 from flask import current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway.auth import roles_required
+from gateway.auth import requires
 from gateway.identity import actor_for
 from gateway.patrons import MAX_QUERY, find_people, person, person_view
 from gateway.staff import rpc, staff
+from kernel.policy.permissions import Action
 from services.common.exceptions import Forbidden, InvalidInput, NotFound
 
 
@@ -46,7 +47,7 @@ def _patron_actor(patron_id: str) -> dict | None:
 
 
 @staff.route("/mediated", methods=["GET", "POST"])
-@roles_required("staff")
+@requires(Action.MEDIATE)
 def mediated_deposit():
     errors: dict[str, list[str]] = {}
     words = (request.values.get("q") or "").strip()[:MAX_QUERY] or None

@@ -8,14 +8,14 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from gateway import deposit_form, reviewers
-from gateway.auth import roles_required
+from gateway.auth import requires
 from gateway.reason_labels import system_reason_labels
 from gateway.staff import rpc, staff
+from kernel.policy.permissions import Action
 from services.common.contracts import QUEUE_SORTS, QUEUE_TABS, load_or_raise
 from services.common.exceptions import Conflict, Forbidden, InvalidInput, LodgeError, NotFound
 from gateway.api.schemas import QueueQuery
 
-REVIEWER_ROLES = ("approver", "manager")
 DECISIONS = ("approve", "decline", "return")
 
 
@@ -33,7 +33,7 @@ def decision_names() -> dict[str, str]:
 
 
 @staff.get("/queue")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def queue():
     args = {key: value for key, value in request.args.items() if value != ""}
     try:
@@ -72,7 +72,7 @@ def _reasons_by_kind(reasons: list[dict]) -> dict[str, list[dict]]:
 
 
 @staff.post("/queue/bulk")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def bulk():
     deposit_ids = request.form.getlist("deposit_id")
     decision = request.form.get("decision", "")
@@ -137,13 +137,13 @@ def _render_review(deposit_id: str, status: int = 200, **extra):
 
 
 @staff.get("/reviews/<deposit_id>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review(deposit_id):
     return _render_review(deposit_id)
 
 
 @staff.post("/reviews/<deposit_id>/task")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def task_action(deposit_id):
     """Claim, release or assign to a colleague."""
     action = request.form.get("action")
@@ -167,7 +167,7 @@ def task_action(deposit_id):
 
 
 @staff.post("/reviews/<deposit_id>/notes")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def add_note(deposit_id):
     text = request.form.get("text", "").strip()
     if not text:
@@ -180,7 +180,7 @@ def add_note(deposit_id):
 
 
 @staff.post("/reviews/<deposit_id>/metadata")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def edit_metadata(deposit_id):
     with rpc() as services:
         deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
@@ -202,7 +202,7 @@ def edit_metadata(deposit_id):
 
 
 @staff.post("/reviews/<deposit_id>/decision")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def decide(deposit_id):
     """Two steps: the first shows the letter the depositor will get, the second confirms."""
     decision = request.form.get("decision", "")
@@ -230,7 +230,7 @@ def decide(deposit_id):
 
 
 @staff.get("/reviews/<deposit_id>/files/<file_id>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review_file(deposit_id, file_id):
     return reviewers.send_review_file(deposit_id, file_id, download="download" in request.args)
 
@@ -238,7 +238,7 @@ def review_file(deposit_id, file_id):
 # --- reason tables ------------------------------------------------------------------------
 
 @staff.route("/reasons", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_REASONS)
 def reasons():
     status = 200
     if request.method == "POST":
