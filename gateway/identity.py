@@ -15,8 +15,9 @@ from sqlalchemy import delete, func, select, text as sql, update
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
+from kernel.contracts.actors import ROLES
 from kernel.policy import permissions
-from kernel.policy.permissions import ROLES, SCOPES
+from kernel.policy.permissions import SCOPES
 from services.common import text
 from services.common.text import user_pattern
 

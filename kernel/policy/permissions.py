@@ -9,11 +9,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
-from kernel.contracts.actors import Actor
+from kernel.contracts.actors import ROLES, Actor
 from services.common.exceptions import Forbidden
 
-PATRON, APPROVER, STAFF, MANAGER, ADMIN = "patron", "approver", "staff", "manager", "admin"
-ROLES = (PATRON, APPROVER, STAFF, MANAGER, ADMIN)
+PATRON, APPROVER, STAFF, MANAGER, ADMIN = ROLES
 
 # what an API token may be good for; a browser session may use everything its roles allow
 DEPOSIT_SCOPE, REVIEW_SCOPE, MANAGE_SCOPE = "deposit", "review", "manage"

@@ -1,9 +1,9 @@
 """The permission table: admin, each role, no role, and nobody deciding on their own deposit."""
 import pytest
 
-from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.actors import ROLES, SYSTEM, Actor
 from kernel.policy.permissions import (
-    ADMIN, POLICY, ROLES, STAFF_ROLES, Action, can, holds_any_role, require, scopes_for)
+    ADMIN, POLICY, STAFF_ROLES, Action, can, holds_any_role, require, scopes_for)
 from services.common.exceptions import Forbidden
 
 MANAGER_ONLY = {Action.MANAGE_PROFILES, Action.MANAGE_REASONS, Action.MANAGE_LETTERS,
