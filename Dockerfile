@@ -10,6 +10,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY lodge lodge
+COPY kernel kernel
 COPY services services
 COPY gateway gateway
 # editable, so that templates, migrations and message catalogues are read from /app

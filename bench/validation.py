@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.common.storage import LocalStorage  # noqa: E402
+from kernel.platform.storage import LocalStorage  # noqa: E402
 from services.validation import inspection  # noqa: E402
 from services.validation.scanner import Clamd  # noqa: E402
 

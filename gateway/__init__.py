@@ -6,8 +6,8 @@ from datetime import timedelta
 from flask import Flask
 
 from gateway.security import MAX_JSON_BYTES
-from services.common.config import get_settings
-from services.common.db import Database
+from kernel.platform.config import get_settings
+from kernel.platform.db import Database
 
 
 def create_app(overrides: dict | None = None) -> Flask:

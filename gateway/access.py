@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from gateway.proxies import networks, parse_address, within
-from services.common.config import get_settings
+from kernel.platform.config import get_settings
 
 
 def on_campus(address: str | None) -> bool:

@@ -26,9 +26,9 @@ from gateway import auth, identity, oidc
 from gateway.models import User
 from gateway.patrons import MAX_QUERY, MAX_RESULTS, find_people
 from gateway.staff.letters import register_recipient, tell_letters
+from kernel.contracts.exceptions import Conflict, NotFound
+from kernel.platform.config import get_settings
 from kernel.policy.permissions import SCOPES, STAFF_ROLES, Action
-from services.common.config import get_settings
-from services.common.exceptions import Conflict, NotFound
 
 account = Blueprint("account", __name__, template_folder="templates")
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from wtforms.validators import ValidationError
 from gateway import identity, oidc
 from gateway.models import User
 from kernel.contracts.actors import Actor
+from kernel.platform.config import get_settings
 from kernel.policy.permissions import POLICY, Action, can, role_refused
-from services.common.config import get_settings
 
 csrf = CSRFProtect()
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
-from services.common.exceptions import NotFound
-from services.common.storage import get_storage
+from kernel.contracts.exceptions import NotFound
+from kernel.platform.storage import get_storage
 
 
 def send_stored(stored: dict, *, inline: bool, mimetype: str | None = None) -> Response:

@@ -9,7 +9,7 @@ from nameko.exceptions import RemoteError, ReplyQueueExpiredWithPendingReplies, 
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from gateway.rpc import BrokerUnavailable
-from services.common import exceptions as domain
+from kernel.contracts import exceptions as domain
 
 log = logging.getLogger(__name__)
 

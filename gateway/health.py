@@ -10,7 +10,7 @@ from nameko.amqp.publish import get_connection
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 
-from services.common.config import get_settings
+from kernel.platform.config import get_settings
 
 REQUESTS = Counter("lodge_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 log = logging.getLogger(__name__)

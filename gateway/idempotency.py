@@ -17,9 +17,9 @@ from flask import Flask, current_app, g, request
 from sqlalchemy import delete, or_
 
 from gateway.models import IdempotentRequest
-from services.common.text import user_pattern
-from services.common.db import insert_new, utcnow
-from services.common.exceptions import Conflict, InvalidInput
+from kernel.contracts.exceptions import Conflict, InvalidInput
+from kernel.platform.db import insert_new, utcnow
+from kernel.policy.text import user_pattern
 
 HEADER = "Idempotency-Key"
 KEY = user_pattern(r"^[\x21-\x7e]{1,255}$")  # visible ASCII

@@ -15,11 +15,10 @@ from sqlalchemy import delete, func, select, text as sql, update
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
-from kernel.contracts.actors import ROLES
-from kernel.policy import permissions
+from kernel.contracts.people import ROLES
+from kernel.policy import permissions, text
 from kernel.policy.permissions import SCOPES
-from services.common import text
-from services.common.text import user_pattern
+from kernel.policy.text import user_pattern
 
 MIN_PASSWORD_LENGTH = 12
 LAST_USED_PRECISION = timedelta(minutes=1)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common import resource_types
-from services.common.text import split_orcid, user_pattern
+from kernel.contracts import resource_types
+from kernel.policy.text import split_orcid, user_pattern
 
 _NAME_PARTS = user_pattern(r"[\s-]+")
 _YEAR = user_pattern(r"\d{4}")

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.db import UTCDateTime, utcnow
+from kernel.platform.db import UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):

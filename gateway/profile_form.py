@@ -30,12 +30,12 @@ from typing import Any, Iterable
 
 from werkzeug.datastructures import MultiDict
 
-from services.common.contracts import (ACCESS_POLICIES, DC_ELEMENTS, EXTENSION, FIELD_KEY,
-                                       FIELD_TYPES, MEDIA_TYPE, MEDIATOR_ROLES, PROFILE_ID,
+from kernel.contracts.exceptions import InvalidInput
+from kernel.contracts.fields import EXTENSION, FIELD_KEY, MEDIA_TYPE, PROFILE_ID
+from kernel.contracts.profiles import (ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES, MEDIATOR_ROLES,
                                        FileRulesSchema, ProfileDefinitionSchema)
-from services.common.exceptions import InvalidInput
-from services.common.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
-from services.common.text import user_pattern
+from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE, RESOURCE_TYPES
+from kernel.policy.text import user_pattern
 
 
 def N_(message: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from services.common.config import get_settings
+from kernel.platform.config import get_settings
 
 SCHEMES = ("http", "https")
 

@@ -12,10 +12,10 @@ from flask_babel import gettext as _
 
 from gateway import auth, landing
 from gateway.access import files_visible
+from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.platform.config import get_settings
+from kernel.policy import text
 from kernel.policy.permissions import Action
-from services.common import text
-from services.common.config import get_settings
-from services.common.exceptions import InvalidInput, NotFound
 
 public = Blueprint("public", __name__, template_folder="templates")
 PER_PAGE = 20

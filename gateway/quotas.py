@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from gateway.resumable import UploadArea
-from services.common.config import get_settings
+from kernel.platform.config import get_settings
 
 
 def upload_area() -> UploadArea:

@@ -36,10 +36,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from services.common.exceptions import (Conflict, InvalidInput, LodgeError, NotFound,
-                                        QuotaExceeded, TooLarge)
-from services.common.storage import Hasher, StoredObject, read_file
-from services.common.text import user_pattern
+from kernel.contracts.exceptions import (Conflict, InvalidInput, LodgeError, NotFound,
+                                         QuotaExceeded, TooLarge)
+from kernel.platform.storage import Hasher, StoredObject, read_file
+from kernel.policy.text import user_pattern
 
 UPLOAD_ID = user_pattern(r"^[0-9a-f]{32}$")
 CHUNK_CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}

@@ -10,9 +10,9 @@ from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
 from kernel.contracts.actors import Actor
+from kernel.contracts.exceptions import InvalidInput
+from kernel.platform.storage import get_storage
 from kernel.policy.permissions import Action, can, own_deposit_refused
-from services.common.exceptions import InvalidInput
-from services.common.storage import get_storage
 
 LETTER_FOR = {"approve": "deposit_archived", "decline": "deposit_declined",
               "return": "deposit_returned"}

@@ -5,9 +5,9 @@ error there."""
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
-from services.common import text
-from services.common.exceptions import InvalidInput, TooLarge
-from services.common.text import user_pattern
+from kernel.contracts.exceptions import InvalidInput, TooLarge
+from kernel.policy import text
+from kernel.policy.text import user_pattern
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

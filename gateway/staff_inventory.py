@@ -20,8 +20,8 @@ from flask_babel import gettext as _
 from gateway.api.inventory import delete_collection_unless_targeted
 from gateway.auth import may, requires
 from gateway.public import collection_tree
+from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
 from kernel.policy.permissions import Action
-from services.common.exceptions import Conflict, InvalidInput, NotFound
 
 staff_inventory = Blueprint("staff_inventory", __name__, url_prefix="/staff",
                             template_folder="templates")

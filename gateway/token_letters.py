@@ -1,6 +1,6 @@
 """Letters to the owners of API tokens that expire soon. The gateway keeps the tokens and
 letters keeps the outbox, so the gateway asks letters over RPC (`warn_token_expiry`, its
-contract in services/common/contracts.py), keyed by token: a warning asked for twice is
+contract in kernel/contracts/), keyed by token: a warning asked for twice is
 one letter. `lodge warn-expiring-tokens` runs it (schedule it daily)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from gateway.identity import actor_for
 from gateway.models import ApiToken, User
-from services.common.db import Database
+from kernel.platform.db import Database
 
 
 def expiring_tokens(session, now: datetime, warning: timedelta) -> list[tuple[ApiToken, User]]:

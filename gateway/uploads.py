@@ -14,10 +14,10 @@ import magic
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from services.common.exceptions import InvalidInput, TooLarge
-from services.common import text
-from services.common.storage import CHUNK_SIZE, StoredObject
-from services.common.text import user_pattern
+from kernel.contracts.exceptions import InvalidInput, TooLarge
+from kernel.platform.storage import CHUNK_SIZE, StoredObject
+from kernel.policy import text
+from kernel.policy.text import user_pattern
 
 MAX_FILENAME_BYTES = 255
 MAX_PARTS = 16

@@ -1,7 +1,7 @@
 """Validation's report in the reader's language.
 
 Validation sends each check as a message code with parameters (and the English text); the
-wording lives in services/common/validation_messages.py and its translations in the
+wording lives in kernel/contracts/validation_messages.py and its translations in the
 gateway's catalogue (babel.cfg extracts that module). Unknown codes fall back to the text.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from flask import current_app
 from flask_babel import gettext
 
-from services.common.validation_messages import MESSAGES
+from kernel.contracts.validation_messages import MESSAGES
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,11 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from kernel.contracts.events import EVENTS
+from kernel.platform.messaging import CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE
+from kernel.policy.text import user_pattern
 from lodge import topology
 from lodge.registry import SERVICE_CLASSES, service_class
-from services.common.text import user_pattern
-from services.common.contracts import EVENTS
-from services.common.messaging import (CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE,
-                                       RETRY_EXCHANGE)
 
 RPC_EXCHANGE = "nameko-rpc"
 UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

@@ -11,8 +11,8 @@ import urllib.request
 
 import click
 
+from kernel.platform.config import DATABASE_OWNERS, get_settings
 from lodge.registry import SERVICE_CLASSES
-from services.common.config import DATABASE_OWNERS, get_settings
 
 DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
 # what gunicorn accepts before the app runs: the request line, the header count, one header
@@ -45,8 +45,8 @@ def require_broker(process: str | None = None) -> None:
 @main.command()
 def migrate():
     """Bring every database up to date and declare the broker's queues."""
+    from kernel.platform.migrations import upgrade
     from lodge.topology import declare
-    from services.common.migrations import upgrade
     require_broker()
     settings = get_settings()
     # the broker first: services declare no exchange, and their init containers wait only
@@ -56,7 +56,7 @@ def migrate():
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
     if settings.storage_backend == "s3":
-        from services.common.storage import get_storage
+        from kernel.platform.storage import get_storage
         created = get_storage().ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
 
@@ -109,7 +109,7 @@ def broker_users(apply_, campus, management_url):
 def await_migrations(owners, timeout):
     """Wait until these owners' databases (all, if none is named) are at their newest
     revision; changes nothing. An init container runs it while `lodge migrate` works."""
-    from services.common.migrations import is_current
+    from kernel.platform.migrations import is_current
     settings = get_settings()
 
     def current(owner: str) -> bool:
@@ -151,9 +151,9 @@ def service(name):
     import nameko
     from nameko.runners import ServiceRunner
 
+    from kernel.platform.config import nameko_config
+    from kernel.platform.messaging import QuietExpectedErrors
     from lodge.registry import service_class
-    from services.common.config import nameko_config
-    from services.common.messaging import QuietExpectedErrors
 
     require_broker(name)
     logging.basicConfig(level=os.environ.get("LODGE_LOG_LEVEL", "INFO"),
@@ -214,7 +214,7 @@ def expire_uploads():
     """Delete resumable uploads whose time ran out, and partial files of writes a crash cut
     off that nothing wrote to for as long (run it from a timer or CronJob)."""
     from gateway.resumable import UploadArea
-    from services.common.storage import get_storage
+    from kernel.platform.storage import get_storage
     settings = get_settings()
     removed = UploadArea(settings.upload_dir, settings.upload_expiry_seconds).expire()
     partials = get_storage().remove_stale_partials(settings.upload_expiry_seconds)
@@ -229,7 +229,7 @@ def warn_expiring_tokens():
 
     from gateway.rpc import RpcPool
     from gateway.token_letters import warn_owners
-    from services.common.db import Database
+    from kernel.platform.db import Database
 
     require_broker()
     settings = get_settings()
@@ -255,7 +255,7 @@ def token(username, scopes, name, days):
 
     from gateway.identity import issue_token
     from gateway.models import User
-    from services.common.db import Database
+    from kernel.platform.db import Database
 
     database = Database(get_settings().database_url("gateway"), "gateway")
     with database.unit_of_work() as uow:

@@ -5,12 +5,12 @@ from sqlalchemy import func, select
 
 from gateway import identity
 from gateway.models import User
-from services.approval.review import seed_reasons
 from kernel.contracts.actors import Actor
+from kernel.contracts.profiles import ProfileDefinitionSchema
+from kernel.platform.config import get_settings
+from kernel.platform.db import Database
 from kernel.policy.permissions import STAFF_ROLES
-from services.common.config import get_settings
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.db import Database
+from services.approval.review import seed_reasons
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
 from services.inventory.records import seed_collections
@@ -24,7 +24,7 @@ DEMO_USERS = (
     ("approver", "Alex Approver", ["approvers"], ["approver"]),
     ("manager", "Morgan Manager", ["approvers"], ["manager", "approver"]),
     ("staff", "Robin Staff", ["library"], ["staff"]),
-    # a second approver of theses, and one for another faculty's profiles (issue 5)
+    # a second approver of theses, and one for another faculty's profiles
     ("approver2", "Ari Approver", ["approvers"], ["approver"]),
     ("chemist", "Chris Chemist", ["chemistry"], ["approver"]),
     ("admin", "Ada Admin", ["library"], ["admin"]),

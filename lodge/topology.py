@@ -13,10 +13,9 @@ from kombu import Connection, Exchange, Queue
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.rpc import Rpc, ServiceRpc, get_rpc_exchange
 
+from kernel.platform.messaging import (CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE,
+                                       ReliableEventHandler, dead_letter_queue, retry_queue)
 from lodge.registry import SERVICE_CLASSES, service_class
-from services.common.messaging import (CLOUDEVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE,
-                                       RETRY_EXCHANGE, dead_letter_queue, retry_queue)
-from services.common.messaging import ReliableEventHandler
 
 
 def event_exchange(service_name: str) -> Exchange:

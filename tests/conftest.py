@@ -50,7 +50,7 @@ def rabbit_vhost():
 @pytest.fixture
 def lodge_env(tmp_path, monkeypatch):
     """Point Lodge's settings at a scratch data folder; tests add database and broker URLs."""
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
 
     monkeypatch.setenv("LODGE_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("LODGE_SECRET_KEY", "test-secret-" + uuid.uuid4().hex)

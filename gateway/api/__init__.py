@@ -15,13 +15,14 @@ from gateway.downloads import send_stored
 from gateway.identity import actor_for
 from gateway.models import User
 from gateway.quotas import quota_usage, room_beside_uploads
-from gateway.validation_report import precheck_upload
 from gateway.uploads import (MultipartUpload, check_declared_length, expected_digests,
                              raw_chunks, sanitise_filename, sniff_media_type, verify_digests)
+from gateway.validation_report import precheck_upload
+from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.contracts.profiles import ProfileDefinitionSchema
+from kernel.contracts.rpc import load_or_raise
+from kernel.platform.storage import StoredObject, get_storage, new_key
 from kernel.policy.permissions import Action
-from services.common.contracts import ProfileDefinitionSchema, load_or_raise
-from services.common.exceptions import InvalidInput, NotFound
-from services.common.storage import StoredObject, get_storage, new_key
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 

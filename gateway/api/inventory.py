@@ -9,12 +9,13 @@ from marshmallow import fields, validate
 
 from gateway.api import api, json_body, query_args, rpc
 from gateway.auth import requires
+from kernel.contracts.exceptions import Conflict
+from kernel.contracts.fields import COLLECTION_ID, Strict
+from kernel.contracts.inventory import CollectionView, FixityReportView, SearchPageView
 from kernel.policy.permissions import Action
-from services.common import contracts as c
-from services.common.exceptions import Conflict
 
 
-class SearchQuery(c.Strict):
+class SearchQuery(Strict):
     q = fields.Str(load_default=None, validate=validate.Length(max=500))
     year = fields.Int(load_default=None, validate=validate.Range(min=0, max=9999))
     collection = fields.Str(load_default=None)
@@ -22,19 +23,19 @@ class SearchQuery(c.Strict):
     per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
 
 
-class PageQuery(c.Strict):
+class PageQuery(Strict):
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
 
 
-class CreateCollectionBody(c.Strict):
-    id = fields.Str(required=True, validate=c.COLLECTION_ID)
+class CreateCollectionBody(Strict):
+    id = fields.Str(required=True, validate=COLLECTION_ID)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     description = fields.Str(load_default="", validate=validate.Length(max=10000))
     parent_id = fields.Str(load_default=None, allow_none=True)
 
 
-class UpdateCollectionBody(c.Strict):
+class UpdateCollectionBody(Strict):
     """Rename, describe or move: fields left out keep their value."""
     name = fields.Str(validate=validate.Length(min=1, max=200))
     description = fields.Str(validate=validate.Length(max=10000))
@@ -136,10 +137,10 @@ def item_file_events(item_id):
 
 def document(spec, operation, path_param, query, ref) -> None:
     """This module's paths in the OpenAPI document."""
-    for name, schema in {"SearchPage": c.SearchPageSchema, "CollectionView": c.CollectionView,
+    for name, schema in {"SearchPage": SearchPageView, "CollectionView": CollectionView,
                          "CreateCollection": CreateCollectionBody,
                          "UpdateCollection": UpdateCollectionBody,
-                         "FixityReport": c.FixityReportSchema}.items():
+                         "FixityReport": FixityReportView}.items():
         spec.components.schema(name, schema=schema)
     collection_id = path_param("collection_id")
     paging = [query("page", "integer"), query("per_page", "integer")]

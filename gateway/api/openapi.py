@@ -5,10 +5,17 @@ from functools import lru_cache
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 
 from gateway.api import schemas
 from gateway.security import MAX_JSON_BYTES, MAX_JSON_DEPTH
-from services.common import contracts as c
+from kernel.contracts.approval import (QUEUE_SORTS, QUEUE_TABS, QueuePageView, ReasonView,
+                                       ReviewDetailView, ReviewPageView, ReviewTaskView)
+from kernel.contracts.deposits import STATUSES, DepositPageView, DepositView
+from kernel.contracts.inventory import CollectionSummaryView, ItemView
+from kernel.contracts.letters import LetterPreviewView
+from kernel.contracts.profiles import ProfileDefinitionSchema, ProfileVersionView, ProfileView
+from kernel.contracts.quotas import QuotaView
 
 ERROR = {
     "type": "object",
@@ -108,6 +115,12 @@ REVIEW_LINKS = {"getReview": ("deposit_id",), "reviewNotes": ("deposit_id",),
                 "letterPreview": ("deposit_id",)}
 
 
+def _component_name(schema) -> str:
+    """A nested schema's component: its class name without the contracts' Schema or View."""
+    name = resolve_schema_cls(schema).__name__
+    return name.removesuffix("Schema").removesuffix("View") or name
+
+
 def _ref(name: str) -> str:
     return f"#/components/schemas/{name}"
 
@@ -115,7 +128,7 @@ def _ref(name: str) -> str:
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
     spec = APISpec(title="Lodge REST API", version="1.0.0", openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
+                   plugins=[MarshmallowPlugin(schema_name_resolver=_component_name)],
                    info={"description": "Self-deposit for institutional repositories. "
                                         "Authenticate with a session cookie plus X-CSRFToken, "
                                         "or with 'Authorization: Bearer <token>'. A JSON "
@@ -126,20 +139,20 @@ def openapi_document() -> dict:
                                                 "name": "lodge_session"})
     spec.components.schema("Error", ERROR)
     for name, schema in {
-        "Profile": c.ProfileView, "Deposit": c.DepositView, "DepositPage": c.DepositPage,
-        "ReviewTask": c.ReviewTaskSchema, "ReviewPage": c.ReviewPage, "Reason": c.ReasonSchema,
-        "Item": c.ItemView, "FileCreated": schemas.FileCreated,
+        "Profile": ProfileView, "Deposit": DepositView, "DepositPage": DepositPageView,
+        "ReviewTask": ReviewTaskView, "ReviewPage": ReviewPageView, "Reason": ReasonView,
+        "Item": ItemView, "FileCreated": schemas.FileCreated,
         "CreateDeposit": schemas.CreateDepositBody, "UpdateDeposit": schemas.UpdateDepositBody,
         "DepositAction": schemas.DepositActionBody, "ReviewAction": schemas.ReviewActionBody,
-        "CreateProfile": schemas.CreateProfileBody, "ProfileDefinition": c.ProfileDefinitionSchema,
-        "ProfileVersion": c.ProfileVersionSchema, "Collection": c.CollectionSchema,
+        "CreateProfile": schemas.CreateProfileBody, "ProfileDefinition": ProfileDefinitionSchema,
+        "ProfileVersion": ProfileVersionView, "Collection": CollectionSummaryView,
         "DeliveryLog": schemas.DeliveryLog,
         "WithdrawItem": schemas.WithdrawItemBody,
-        "QueuePage": c.QueuePageSchema, "ReviewDetail": c.ReviewDetailSchema,
+        "QueuePage": QueuePageView, "ReviewDetail": ReviewDetailView,
         "BulkDecision": schemas.BulkDecisionBody,
         "Note": schemas.NoteBody, "ReviewMetadata": schemas.ReviewMetadataBody,
-        "LetterPreviewRequest": schemas.LetterPreviewBody, "LetterPreview": c.LetterPreviewSchema,
-        "ReasonBody": schemas.ReasonBody, "Quota": c.QuotaView,
+        "LetterPreviewRequest": schemas.LetterPreviewBody, "LetterPreview": LetterPreviewView,
+        "ReasonBody": schemas.ReasonBody, "Quota": QuotaView,
     }.items():
         spec.components.schema(name, schema=schema)
 
@@ -184,7 +197,7 @@ def openapi_document() -> dict:
     spec.path("/api/v1/deposits", operations={
         "get": _operation("The caller's deposits (staff may filter by depositor)",
                           _ref("DepositPage"), params=[
-                              _query("status", enum=c.STATUSES), _query("depositor"),
+                              _query("status", enum=STATUSES), _query("depositor"),
                               _query("page", "integer"), _query("per_page", "integer")],
                           errors=("401", "422"), operation_id="listDeposits"),
         "post": _operation("Create a draft deposit (429 when the depositor has as many "
@@ -291,9 +304,9 @@ def openapi_document() -> dict:
     spec.path("/api/v1/reviews/queue", operations={"get": _operation(
         "The approver's queue: tabs with counts, filters, sort, bounded pages",
         _ref("QueuePage"), params=[
-            _query("tab", enum=c.QUEUE_TABS), _query("profile_id"), _query("collection"),
+            _query("tab", enum=QUEUE_TABS), _query("profile_id"), _query("collection"),
             _query("depositor"), _query("older_than_days", "integer"),
-            _query("overdue", "boolean"), _query("sort", enum=c.QUEUE_SORTS),
+            _query("overdue", "boolean"), _query("sort", enum=QUEUE_SORTS),
             _query("page", "integer"), _query("per_page", "integer")],
         errors=("401", "403", "422"), operation_id="reviewQueue")})
     spec.path("/api/v1/reviews/bulk", operations={"post": _operation(

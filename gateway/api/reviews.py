@@ -7,8 +7,8 @@ from gateway import reviewers
 from gateway.api import api, json_body, query_args, rpc, schemas
 from gateway.auth import requires
 from gateway.errors import STATUS
+from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
 from kernel.policy.permissions import Action
-from services.common.exceptions import Conflict, InvalidInput, NotFound
 
 ERROR_STATUS = {error.code: status for error, status in STATUS.items()}
 DECISION_METHODS = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}

@@ -1,9 +1,10 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from services.common.contracts import (PROFILE_ID, TEXT_RULES, AccessChoiceSchema,
-                                       DeliverySchema, FileReportSchema,
-                                       ProfileDefinitionSchema, Strict, Text)
+from kernel.contracts.fields import PROFILE_ID, TEXT_RULES, Strict, Text
+from kernel.contracts.letters import DeliveryView
+from kernel.contracts.profiles import AccessChoiceSchema, ProfileDefinitionSchema
+from kernel.contracts.validation import FileReportSchema
 
 
 EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
@@ -91,7 +92,7 @@ class FileCreated(Strict):
 
 class DeliveryLog(Strict):
     """A deposit's letters: staff see all of them, a depositor the ones sent to them."""
-    items = fields.List(fields.Nested(DeliverySchema), required=True)
+    items = fields.List(fields.Nested(DeliveryView), required=True)
 
 
 class WithdrawItemBody(Strict):

@@ -8,8 +8,9 @@ from marshmallow import fields, validate
 from gateway.api import json_body, query_args, rpc
 from gateway.auth import requires
 from gateway.patrons import MAX_QUERY, MAX_RESULTS, find_people, person_view
+from kernel.contracts.deposits import STATUSES, DepositStatisticsView
+from kernel.contracts.fields import Strict
 from kernel.policy.permissions import Action
-from services.common.contracts import STATUSES, Strict
 
 staff_api = Blueprint("staff_api", __name__, url_prefix="/api/v1/staff")
 
@@ -94,9 +95,8 @@ def change_account(user_id):
 
 def describe(spec, operation, query) -> None:
     """The staff endpoints in the OpenAPI document (`operation` and `query` build its parts)."""
-    from services.common import contracts as c
 
-    spec.components.schema("DepositStatistics", schema=c.DepositStatisticsSchema)
+    spec.components.schema("DepositStatistics", schema=DepositStatisticsView)
     spec.components.schema("AccountStatus", schema=AccountStatusBody)
     spec.components.schema("Account", schema=AccountView)
     spec.path("/api/v1/staff/accounts/{user_id}", operations={"patch": operation(

@@ -26,10 +26,10 @@ from gateway.quotas import upload_area
 from gateway.resumable import (CHUNK_CHECKSUMS, ChecksumMismatch, Gone, UnsupportedChecksum,
                                Upload, UploadArea, parse_metadata)
 from gateway.uploads import check_declared_length, raw_chunks, sanitise_filename
-from services.common.text import user_pattern
-from services.common.config import get_settings
-from services.common.exceptions import InvalidInput, LodgeError
-from services.common.storage import get_storage, new_key
+from kernel.contracts.exceptions import InvalidInput, LodgeError
+from kernel.platform.config import get_settings
+from kernel.platform.storage import get_storage, new_key
+from kernel.policy.text import user_pattern
 
 TUS_VERSION = "1.0.0"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}

@@ -16,11 +16,11 @@ from flask import Blueprint, Response, current_app, request
 from lxml import etree
 
 from gateway.auth import CSRF_EXEMPT_BLUEPRINTS
-from services.common.config import get_settings
-from services.common import text
-from services.common.exceptions import NotFound
-from services.common.text import user_pattern
-from services.inventory.crosswalks import METADATA_FORMATS, XSI
+from kernel.contracts.exceptions import NotFound
+from kernel.contracts.oai import METADATA_FORMATS, XSI
+from kernel.platform.config import get_settings
+from kernel.policy import text
+from kernel.policy.text import user_pattern
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"

@@ -20,15 +20,14 @@ from flask_babel import gettext as _
 
 from gateway import auth, deposit_form, identity, validation_report
 from gateway.i18n import LANGUAGES
-from gateway.public import collection_tree
 from gateway.models import User
+from gateway.public import collection_tree
 from gateway.quotas import quota_usage
 from gateway.reason_labels import system_reason_labels
 from gateway.staff.letters import tell_letters
+from kernel.contracts.deposits import STATUSES
+from kernel.contracts.exceptions import Forbidden, InvalidInput, LodgeError, NotFound, QuotaExceeded
 from kernel.policy.permissions import Action
-from services.common.contracts import STATUSES
-from services.common.exceptions import (Forbidden, InvalidInput, LodgeError, NotFound,
-                                        QuotaExceeded)
 
 portal = Blueprint("portal", __name__, template_folder="../templates")
 validation_report.register(portal)  # the report partial works on every page, staff's too

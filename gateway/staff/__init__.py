@@ -15,10 +15,10 @@ from gateway.models import User
 from gateway.profile_form import (NEW_PROFILE, ROW, N_, ProfileFormError, blank_row,
                                   definition_to_form, error_order, form_errors,
                                   form_to_definition, form_values)
+from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
+from kernel.contracts.profiles import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
+from kernel.contracts.resource_types import RESOURCE_TYPES
 from kernel.policy.permissions import Action
-from services.common.contracts import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
-from services.common.exceptions import Conflict, InvalidInput, NotFound
-from services.common.resource_types import RESOURCE_TYPES
 
 staff = Blueprint("staff", __name__, url_prefix="/staff", template_folder="../templates")
 

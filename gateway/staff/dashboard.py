@@ -11,8 +11,8 @@ from flask_babel import format_date, gettext as _
 from gateway.auth import requires
 from gateway.charts import duration_words, weekly_bars
 from gateway.staff import rpc, staff
+from kernel.contracts.deposits import STATUSES
 from kernel.policy.permissions import Action
-from services.common.contracts import STATUSES
 
 SPANS = (4, 12, 26, 52)
 DECIDED = ("approved", "returned", "declined")

@@ -8,8 +8,8 @@ from gateway.api.staff import all_deposits
 from gateway.auth import requires
 from gateway.patrons import MAX_QUERY
 from gateway.staff import rpc, staff
+from kernel.contracts.deposits import STATUSES
 from kernel.policy.permissions import Action
-from services.common.contracts import STATUSES
 
 PER_PAGE = 25
 

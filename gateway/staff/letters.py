@@ -23,9 +23,9 @@ from flask_babel import gettext as _
 from gateway.auth import requires
 from gateway.profile_form import N_
 from kernel.contracts.actors import Actor
+from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.contracts.letters import LETTER_TYPES
 from kernel.policy.permissions import Action, can
-from services.common.contracts import LETTER_TYPES
-from services.common.exceptions import InvalidInput, NotFound
 
 staff_letters = Blueprint("staff_letters", __name__, url_prefix="/staff/letters",
                           template_folder="../templates")

@@ -17,8 +17,8 @@ from gateway.auth import requires
 from gateway.identity import actor_for
 from gateway.patrons import MAX_QUERY, find_people, person, person_view
 from gateway.staff import rpc, staff
+from kernel.contracts.exceptions import Forbidden, InvalidInput, NotFound
 from kernel.policy.permissions import Action
-from services.common.exceptions import Forbidden, InvalidInput, NotFound
 
 
 def starting_metadata(form: list[dict], patron: dict, today: date) -> dict:

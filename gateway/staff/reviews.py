@@ -8,13 +8,14 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from gateway import deposit_form, reviewers
+from gateway.api.schemas import QueueQuery
 from gateway.auth import requires
 from gateway.reason_labels import system_reason_labels
 from gateway.staff import rpc, staff
+from kernel.contracts.approval import QUEUE_SORTS, QUEUE_TABS
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, LodgeError, NotFound
+from kernel.contracts.rpc import load_or_raise
 from kernel.policy.permissions import Action
-from services.common.contracts import QUEUE_SORTS, QUEUE_TABS, load_or_raise
-from services.common.exceptions import Conflict, Forbidden, InvalidInput, LodgeError, NotFound
-from gateway.api.schemas import QueueQuery
 
 DECISIONS = ("approve", "decline", "return")
 

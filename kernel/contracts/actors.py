@@ -5,8 +5,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-ROLES = ("patron", "approver", "staff", "manager", "admin")
-
 
 @dataclass(frozen=True)
 class Actor:

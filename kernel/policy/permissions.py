@@ -9,8 +9,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
-from kernel.contracts.actors import ROLES, Actor
-from services.common.exceptions import Forbidden
+from kernel.contracts.actors import Actor
+from kernel.contracts.exceptions import Forbidden
+from kernel.contracts.people import ROLES
 
 PATRON, APPROVER, STAFF, MANAGER, ADMIN = ROLES
 

@@ -7,7 +7,7 @@ from sqlalchemy import (JSON, Boolean, Index, Integer, String, Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.db import UTCDateTime, utcnow
+from kernel.platform.db import UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):

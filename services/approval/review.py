@@ -9,10 +9,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.deposits import DepositSnapshotSchema
+from kernel.contracts.events import new_event
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.platform.db import UnitOfWork
 from kernel.policy.permissions import Action, can, is_own_deposit, require
-from services.common.contracts import DepositSnapshotSchema, new_event
-from services.common.db import UnitOfWork
-from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.approval.models import (ANY_APPROVER, PENDING, ApproverGroupSet, Decision,
                                       Reason, ReviewTask, StaffNote, groups_key)
 

@@ -6,10 +6,19 @@ from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from kernel.contracts.actors import Actor
-from services.common import contracts as c
-from services.common.dependencies import Store
-from services.common.exceptions import LodgeError
-from services.common.messaging import handles_event, rpc
+from kernel.contracts.approval import (AddNoteRequest, AssignRequest, BulkDecisionRequest,
+                                       BulkResultView, CancelReviewRequest, ListReviewsRequest,
+                                       QueuePageView, QueueRequest, ReasonKeyRequest, ReasonView,
+                                       ReviewActionRequest, ReviewDetailView, ReviewFileRequest,
+                                       ReviewMetadataRequest, ReviewPageView, ReviewTaskView,
+                                       SaveReasonRequest, StaffNoteView)
+from kernel.contracts.deposits import DepositRequest, DepositView
+from kernel.contracts.events import dedupe_key
+from kernel.contracts.exceptions import LodgeError
+from kernel.contracts.inventory import StoredFileView
+from kernel.contracts.rpc import ActorRequest, rpc_contract
+from kernel.platform.dependencies import Store
+from kernel.platform.messaging import handles_event, rpc
 from services.approval import review
 from services.approval.schemas import note_view, reason_view, task_view
 
@@ -30,22 +39,22 @@ class ApprovalService:
     @handles_event("validation", "deposit_validated")
     def on_deposit_validated(self, event):
         with self.store.unit_of_work() as uow:
-            review.open_review(uow, c.dedupe_key("validation", "deposit_validated", event), event)
+            review.open_review(uow, dedupe_key("validation", "deposit_validated", event), event)
 
     @handles_event("intake", "deposit_withdrawn")
     def on_deposit_withdrawn(self, event):
         with self.store.unit_of_work() as uow:
-            if uow.first_time(c.dedupe_key("intake", "deposit_withdrawn", event)):
+            if uow.first_time(dedupe_key("intake", "deposit_withdrawn", event)):
                 review.cancel(uow, event["deposit_id"], event["revision"], strict=False)
 
     @rpc
-    @c.rpc_contract(c.CancelReviewRequest)
+    @rpc_contract(CancelReviewRequest)
     def cancel_review(self, deposit_id, revision):
         with self.store.unit_of_work() as uow:
             review.cancel(uow, deposit_id, revision, strict=True)
 
     @rpc
-    @c.rpc_contract(c.ListReviewsRequest, c.ReviewPage())
+    @rpc_contract(ListReviewsRequest, ReviewPageView())
     def list_reviews(self, actor, state, assignee, page, per_page):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
@@ -55,33 +64,33 @@ class ApprovalService:
             return result
 
     @rpc
-    @c.rpc_contract(c.DepositRequest, c.ReviewTaskSchema())
+    @rpc_contract(DepositRequest, ReviewTaskView())
     def claim(self, actor, deposit_id):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return task_view(review.claim(uow, actor, deposit_id), actor=actor)
 
     @rpc
-    @c.rpc_contract(c.DepositRequest, c.ReviewTaskSchema())
+    @rpc_contract(DepositRequest, ReviewTaskView())
     def release(self, actor, deposit_id):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return task_view(review.release(uow, actor, deposit_id), actor=actor)
 
     @rpc
-    @c.rpc_contract(c.ReviewActionRequest, c.ReviewTaskSchema())
+    @rpc_contract(ReviewActionRequest, ReviewTaskView())
     def approve(self, actor, deposit_id, reason_code, note):
         actor = Actor.from_wire(actor)
         return self._decide(actor, deposit_id, "approve", reason_code, note)
 
     @rpc
-    @c.rpc_contract(c.ReviewActionRequest, c.ReviewTaskSchema())
+    @rpc_contract(ReviewActionRequest, ReviewTaskView())
     def decline(self, actor, deposit_id, reason_code, note):
         actor = Actor.from_wire(actor)
         return self._decide(actor, deposit_id, "decline", reason_code, note)
 
     @rpc
-    @c.rpc_contract(c.ReviewActionRequest, c.ReviewTaskSchema())
+    @rpc_contract(ReviewActionRequest, ReviewTaskView())
     def return_for_changes(self, actor, deposit_id, reason_code, note):
         actor = Actor.from_wire(actor)
         return self._decide(actor, deposit_id, "return", reason_code, note)
@@ -92,7 +101,7 @@ class ApprovalService:
             return task_view(task, review.decision_of(uow.session, task), actor)
 
     @rpc
-    @c.rpc_contract(c.BulkDecisionRequest, c.BulkResultSchema(many=True))
+    @rpc_contract(BulkDecisionRequest, BulkResultView(many=True))
     def decide_many(self, actor, deposit_ids, decision, reason_code, note):
         """One decision for several deposits, each in its own transaction: one refused
         deposit does not hold back the others. Each result carries the error code the
@@ -111,7 +120,7 @@ class ApprovalService:
         return results
 
     @rpc
-    @c.rpc_contract(c.QueueRequest, c.QueuePageSchema())
+    @rpc_contract(QueueRequest, QueuePageView())
     def queue(self, actor, **filters):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
@@ -120,7 +129,7 @@ class ApprovalService:
             return result
 
     @rpc
-    @c.rpc_contract(c.AssignRequest, c.ReviewTaskSchema())
+    @rpc_contract(AssignRequest, ReviewTaskView())
     def assign(self, actor, deposit_id, assignee):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
@@ -128,7 +137,7 @@ class ApprovalService:
             return task_view(task, actor=actor)
 
     @rpc
-    @c.rpc_contract(c.DepositRequest, c.ReviewDetailSchema())
+    @rpc_contract(DepositRequest, ReviewDetailView())
     def get_review(self, actor, deposit_id):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
@@ -141,21 +150,21 @@ class ApprovalService:
                     "may_decide": review.may_decide(actor, task)}
 
     @rpc
-    @c.rpc_contract(c.ReviewFileRequest, c.StoredFileSchema())
+    @rpc_contract(ReviewFileRequest, StoredFileView())
     def review_file(self, actor, deposit_id, file_id):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return review.review_file(session, actor, deposit_id, file_id)
 
     @rpc
-    @c.rpc_contract(c.AddNoteRequest, c.StaffNoteSchema())
+    @rpc_contract(AddNoteRequest, StaffNoteView())
     def add_note(self, actor, deposit_id, text):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return note_view(review.add_note(uow, actor, deposit_id, text))
 
     @rpc
-    @c.rpc_contract(c.ReviewMetadataRequest, c.DepositView())
+    @rpc_contract(ReviewMetadataRequest, DepositView())
     def edit_metadata(self, actor, deposit_id, metadata):
         """The approver's edit goes through intake (validated against the profile, kept in
         the history); the task keeps the edited metadata to hand on at approval."""
@@ -173,20 +182,20 @@ class ApprovalService:
             review.release_idle_claims(uow, claim_idle_time())
 
     @rpc
-    @c.rpc_contract(c.ActorRequest, c.ReasonSchema(many=True))
+    @rpc_contract(ActorRequest, ReasonView(many=True))
     def list_reasons(self, actor):
         with self.store.reading() as session:
             return [reason_view(r) for r in review.list_reasons(session)]
 
     @rpc
-    @c.rpc_contract(c.SaveReasonRequest, c.ReasonSchema())
+    @rpc_contract(SaveReasonRequest, ReasonView())
     def save_reason(self, actor, kind, code, label, is_default):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return reason_view(review.save_reason(uow, actor, kind, code, label, is_default))
 
     @rpc
-    @c.rpc_contract(c.ReasonKeyRequest)
+    @rpc_contract(ReasonKeyRequest)
     def delete_reason(self, actor, kind, code):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:

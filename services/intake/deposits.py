@@ -9,13 +9,13 @@ from datetime import date, datetime, timezone
 from sqlalchemy import func, or_, select
 
 from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.events import new_event
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.contracts.validation_messages import render
+from kernel.platform.config import Quotas
+from kernel.platform.db import UnitOfWork
+from kernel.policy.file_rules import extension_refusal
 from kernel.policy.permissions import Action, can, holds_any_role, is_own_deposit, require
-from services.common.config import Quotas
-from services.common.contracts import new_event
-from services.common.db import UnitOfWork
-from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from services.common.file_rules import extension_refusal
-from services.common.validation_messages import render
 from services.intake import lifecycle, quotas as room
 from services.intake.lifecycle import EDITABLE, Status
 from services.intake.metadata import checked_metadata, title_of, validate_metadata

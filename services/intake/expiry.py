@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from kernel.contracts.actors import SYSTEM
-from services.common.config import Quotas
-from services.common.contracts import new_event
-from services.common.db import UnitOfWork
+from kernel.contracts.events import new_event
+from kernel.platform.config import Quotas
+from kernel.platform.db import UnitOfWork
 from services.intake import lifecycle
 from services.intake.deposits import _record
 from services.intake.lifecycle import EDITABLE

@@ -8,22 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from enum import StrEnum
 from typing import ClassVar, Protocol
 
-from services.common.exceptions import InvalidTransition
-
-
-class Status(StrEnum):
-    DRAFT = "draft"
-    SUBMITTED = "submitted"
-    IN_REVIEW = "in_review"
-    APPROVED = "approved"
-    ARCHIVED = "archived"
-    RETURNED = "returned"
-    DECLINED = "declined"
-    WITHDRAWN = "withdrawn"
-
+from kernel.contracts.deposits import Status
+from kernel.contracts.exceptions import InvalidTransition
 
 FINAL = frozenset({Status.ARCHIVED, Status.DECLINED, Status.WITHDRAWN})
 EDITABLE = frozenset({Status.DRAFT, Status.RETURNED})

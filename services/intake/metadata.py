@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import urlparse
 
-from services.common import text
-from services.common.exceptions import InvalidInput
-from services.common.text import user_pattern
+from kernel.contracts.exceptions import InvalidInput
+from kernel.policy import text
+from kernel.policy.text import user_pattern
 
 _DATE = user_pattern(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _LANGUAGE = user_pattern(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.common.db import StoredFileColumns, UTCDateTime, utcnow
+from kernel.platform.db import StoredFileColumns, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):

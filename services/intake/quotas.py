@@ -11,8 +11,8 @@ import hashlib
 
 from sqlalchemy import func, select, text
 
-from services.common.config import Quotas
-from services.common.exceptions import QuotaExceeded, TooLarge
+from kernel.contracts.exceptions import QuotaExceeded, TooLarge
+from kernel.platform.config import Quotas
 from services.intake.lifecycle import EDITABLE
 from services.intake.models import Deposit, DepositFile
 

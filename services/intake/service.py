@@ -5,13 +5,24 @@ from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.approval import ReviewMetadataRequest, decision_schema
+from kernel.contracts.deposits import (AddFileRequest, CreateDepositRequest, DepositActionRequest,
+                                       DepositPageView, DepositRequest, DepositStatisticsRequest,
+                                       DepositStatisticsView, DepositView, FileRequest, FileSchema,
+                                       ListDepositsRequest, SearchDepositsRequest,
+                                       UpdateDepositRequest)
+from kernel.contracts.events import dedupe_key
+from kernel.contracts.exceptions import Forbidden, InvalidInput
+from kernel.contracts.profiles import (ListProfilesRequest, ProfileRequest, ProfileVersionView,
+                                       ProfileView, SaveProfileRequest)
+from kernel.contracts.quotas import QuotaUsageView
+from kernel.contracts.rpc import ActorRequest, rpc_contract
+from kernel.contracts.validation import validation_report_schema
+from kernel.platform.config import get_settings
+from kernel.platform.db import utcnow
+from kernel.platform.dependencies import FileStorage, Store
+from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.permissions import Action, can, require
-from services.common import contracts as c
-from services.common.config import get_settings
-from services.common.db import utcnow
-from services.common.dependencies import FileStorage, Store
-from services.common.exceptions import Forbidden, InvalidInput
-from services.common.messaging import handles_event, rpc
 from services.intake import deposits, expiry, lifecycle, quotas, statistics
 from services.intake.schemas import deposit_page, deposit_view, file_view, version_view
 
@@ -29,21 +40,21 @@ class IntakeService:
     # --- profiles -----------------------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.ListProfilesRequest, c.ProfileView(many=True))
+    @rpc_contract(ListProfilesRequest, ProfileView(many=True))
     def list_profiles(self, actor, include_inactive, mediated):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.list_profiles(session, actor, include_inactive, mediated)
 
     @rpc
-    @c.rpc_contract(c.ProfileRequest, c.ProfileView())
+    @rpc_contract(ProfileRequest, ProfileView())
     def get_profile(self, actor, profile_id, version):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.usable_profile(session, actor, profile_id, version)
 
     @rpc
-    @c.rpc_contract(c.ProfileRequest, c.ProfileVersionSchema(many=True))
+    @rpc_contract(ProfileRequest, ProfileVersionView(many=True))
     def profile_versions(self, actor, profile_id, version):
         actor = Actor.from_wire(actor)
         require(actor, Action.MANAGE_PROFILES)
@@ -51,7 +62,7 @@ class IntakeService:
             return [version_view(v) for v in deposits.profile_versions(session, profile_id)]
 
     @rpc
-    @c.rpc_contract(c.SaveProfileRequest, c.ProfileView())
+    @rpc_contract(SaveProfileRequest, ProfileView())
     def save_profile(self, actor, profile_id, definition, create):
         actor = Actor.from_wire(actor)
         require(actor, Action.MANAGE_PROFILES)
@@ -65,7 +76,7 @@ class IntakeService:
     # --- deposits -----------------------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.CreateDepositRequest, c.DepositView())
+    @rpc_contract(CreateDepositRequest, DepositView())
     def create_deposit(self, actor, profile_id, metadata, on_behalf_of):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
@@ -75,7 +86,7 @@ class IntakeService:
             return deposit_view(deposit, actor)
 
     @rpc
-    @c.rpc_contract(c.DepositRequest, c.DepositView())
+    @rpc_contract(DepositRequest, DepositView())
     def get_deposit(self, actor, deposit_id):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
@@ -83,7 +94,7 @@ class IntakeService:
             return deposit_view(deposit, actor)
 
     @rpc
-    @c.rpc_contract(c.ListDepositsRequest, c.DepositPage())
+    @rpc_contract(ListDepositsRequest, DepositPageView())
     def list_deposits(self, actor, status, depositor_id, page, per_page):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
@@ -91,7 +102,7 @@ class IntakeService:
                                                        page, per_page))
 
     @rpc
-    @c.rpc_contract(c.SearchDepositsRequest, c.DepositPage())
+    @rpc_contract(SearchDepositsRequest, DepositPageView())
     def search_deposits(self, actor, status, profile_id, title, depositor_ids, depositor_id,
                         page, per_page):
         actor = Actor.from_wire(actor)
@@ -101,7 +112,7 @@ class IntakeService:
                 per_page))
 
     @rpc
-    @c.rpc_contract(c.DepositStatisticsRequest, c.DepositStatisticsSchema())
+    @rpc_contract(DepositStatisticsRequest, DepositStatisticsView())
     def deposit_statistics(self, actor, weeks):
         actor = Actor.from_wire(actor)
         if not can(actor, Action.SEE_ALL_DEPOSITS):
@@ -110,7 +121,7 @@ class IntakeService:
             return statistics.deposit_statistics(session, weeks)
 
     @rpc
-    @c.rpc_contract(c.UpdateDepositRequest, c.DepositView())
+    @rpc_contract(UpdateDepositRequest, DepositView())
     def update_deposit(self, actor, deposit_id, metadata, accept_terms, access):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
@@ -119,21 +130,21 @@ class IntakeService:
             return deposit_view(deposit, actor)
 
     @rpc
-    @c.rpc_contract(c.ReviewMetadataRequest, c.DepositView())
+    @rpc_contract(ReviewMetadataRequest, DepositView())
     def review_metadata(self, actor, deposit_id, metadata):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return deposit_view(deposits.review_metadata(uow, actor, deposit_id, metadata), actor)
 
     @rpc
-    @c.rpc_contract(c.DepositRequest)
+    @rpc_contract(DepositRequest)
     def upload_policy(self, actor, deposit_id):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.upload_policy(session, actor, deposit_id, get_settings().quotas)
 
     @rpc
-    @c.rpc_contract(c.ActorRequest, c.QuotaUsageSchema())
+    @rpc_contract(ActorRequest, QuotaUsageView())
     def quota_usage(self, actor):
         """The actor's own drafts and staged bytes against their limits."""
         actor = Actor.from_wire(actor)
@@ -141,7 +152,7 @@ class IntakeService:
             return quotas.usage(session, actor.id, get_settings().quotas)
 
     @rpc
-    @c.rpc_contract(c.AddFileRequest, c.FileSchema())
+    @rpc_contract(AddFileRequest, FileSchema())
     def add_file(self, actor, deposit_id, file):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
@@ -149,7 +160,7 @@ class IntakeService:
                                                get_settings().quotas))
 
     @rpc
-    @c.rpc_contract(c.FileRequest)
+    @rpc_contract(FileRequest)
     def remove_file(self, actor, deposit_id, file_id):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
@@ -157,7 +168,7 @@ class IntakeService:
         self.storage.delete(storage_key)
 
     @rpc
-    @c.rpc_contract(c.DepositRequest, c.DepositView())
+    @rpc_contract(DepositRequest, DepositView())
     def submit(self, actor, deposit_id):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
@@ -165,7 +176,7 @@ class IntakeService:
             return deposit_view(deposit, actor)
 
     @rpc
-    @c.rpc_contract(c.DepositActionRequest, c.DepositView())
+    @rpc_contract(DepositActionRequest, DepositView())
     def withdraw(self, actor, deposit_id, note):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
@@ -177,10 +188,10 @@ class IntakeService:
     @handles_event("validation", "deposit_validated")
     def on_deposit_validated(self, event):
         action = lifecycle.StartReview if event["passed"] else lifecycle.FailChecks
-        report = c.validation_report_schema.dump(event["report"])
+        report = validation_report_schema.dump(event["report"])
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
-                uow, c.dedupe_key("validation", "deposit_validated", event),
+                uow, dedupe_key("validation", "deposit_validated", event),
                 event["deposit_id"], event["revision"], action, SYSTEM.person_ref(),
                 reason_code=None if event["passed"] else "checks_failed",
                 validation_report=report)
@@ -201,16 +212,16 @@ class IntakeService:
         decision = event["decision"]
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
-                uow, c.dedupe_key("approval", event_type, event), event["deposit_id"],
+                uow, dedupe_key("approval", event_type, event), event["deposit_id"],
                 event["revision"], action, decision["actor"], decision["reason_code"],
                 decision["note"], reason_label=decision.get("reason_label"))
 
     @handles_event("inventory", "item_created")
     def on_item_created(self, event):
-        decision = c.decision_schema.dump(event["decision"])
+        decision = decision_schema.dump(event["decision"])
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
-                uow, c.dedupe_key("inventory", "item_created", event), event["deposit_id"],
+                uow, dedupe_key("inventory", "item_created", event), event["deposit_id"],
                 event["revision"], lifecycle.Archive, SYSTEM.person_ref(),
                 implied_decision=decision, item_id=event["item_id"],
                 item_identifier=event["identifier"])

@@ -10,8 +10,8 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import select
 
-from services.common.contracts import new_event
-from services.common.db import UnitOfWork
+from kernel.contracts.events import new_event
+from kernel.platform.db import UnitOfWork
 from services.inventory.models import Item
 
 BATCH = 200

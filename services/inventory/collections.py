@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from kernel.contracts.actors import Actor
+from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
 from kernel.policy.permissions import Action, require
-from services.common.exceptions import Conflict, InvalidInput, NotFound
 from services.inventory.models import Collection, Item
 
 

@@ -10,22 +10,12 @@ from typing import Callable
 
 from lxml import etree
 
-from services.common import resource_types
-from services.common.text import user_pattern
+from kernel.contracts import resource_types
+from kernel.contracts.oai import DATACITE, METADATA_FORMATS, OAI_DC, XSI
+from kernel.contracts.profiles import DC_ELEMENTS
+from kernel.policy.text import user_pattern
 
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 DC = "http://purl.org/dc/elements/1.1/"
-OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
-DATACITE = "http://datacite.org/schema/kernel-4"
-
-# prefix → (schema, namespace); the formats the OAI-PMH interface disseminates
-METADATA_FORMATS = {
-    "oai_dc": ("http://www.openarchives.org/OAI/2.0/oai_dc.xsd", OAI_DC),
-    "datacite": ("http://schema.datacite.org/meta/kernel-4.4/metadata.xsd", DATACITE),
-}
-DC_ORDER = ("title", "creator", "subject", "description", "publisher", "contributor", "date",
-            "type", "format", "identifier", "source", "language", "relation", "coverage",
-            "rights")
 _YEAR = user_pattern(r"(\d{4})")
 
 
@@ -79,7 +69,7 @@ def oai_dc(item: dict) -> str:
     root = etree.Element(f"{{{OAI_DC}}}dc", nsmap={"oai_dc": OAI_DC, "dc": DC, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI_DC} {METADATA_FORMATS['oai_dc'][0]}")
     record = item["record"]
-    for element in DC_ORDER:
+    for element in DC_ELEMENTS:
         values = list(record.get(element, []))
         if element == "identifier":
             values = [item["identifier"], item["landing_url"], *values]

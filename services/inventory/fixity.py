@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, func, select
 
-from services.common.contracts import new_event
-from services.common.db import UnitOfWork, insert_new
-from services.common.exceptions import Conflict
+from kernel.contracts.events import new_event
+from kernel.contracts.exceptions import Conflict
+from kernel.platform.db import UnitOfWork, insert_new
 from services.inventory.models import FileEvent, Item, ItemFile, Representation, RunningJob
 
 INGESTION, REPLICATION, FIXITY_CHECK = "ingestion", "replication", "fixity check"

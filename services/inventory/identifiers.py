@@ -10,7 +10,7 @@ import importlib
 import logging
 from typing import Protocol
 
-from services.common.text import user_pattern
+from kernel.policy.text import user_pattern
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.common.db import StoredFileColumns, UTCDateTime, utcnow
+from kernel.platform.db import StoredFileColumns, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
@@ -38,10 +38,10 @@ class Item(Base):
     embargo_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     # Dublin Core elements, each a list of values
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # the profile's resource type (services/common/resource_types.py): every crosswalk's type
+    # the profile's resource type (kernel/contracts/resource_types.py): every crosswalk's type
     resource_type: Mapped[str] = mapped_column(String(40), default="text", server_default="text")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # issue 7 (OAI-PMH): people with their ORCID iDs; when the record last changed, to
+    # for OAI-PMH: people with their ORCID iDs; when the record last changed, to
     # the second, which orders and pages harvests with id; a withdrawal keeps the row
     creators: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     datestamp: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import selectinload
 
-from services.common.exceptions import NotFound
-from services.common.text import clean_tree
+from kernel.contracts.exceptions import NotFound
+from kernel.policy.text import clean_tree
 from services.inventory.crosswalks import RENDERERS
 from services.inventory.models import Collection, Item, Representation
 from services.inventory.search import collection_scope

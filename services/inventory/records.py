@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
+from kernel.contracts import resource_types
 from kernel.contracts.actors import Actor
-from services.common.contracts import new_event
-from services.common.db import UnitOfWork
-from services.common import resource_types
-from services.common.exceptions import Conflict, NotFound, RefusedMessage
-from services.common.storage import StoredObject, check_key
+from kernel.contracts.events import new_event
+from kernel.contracts.exceptions import Conflict, NotFound, RefusedMessage
+from kernel.platform.db import UnitOfWork
+from kernel.platform.storage import StoredObject, check_key
 from services.inventory import fixity, identifiers, search
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Select, and_, func, or_, select
 
-from services.common.text import split_orcid, user_pattern
+from kernel.policy.text import split_orcid, user_pattern
 from services.inventory.models import Collection, Item
 
 TS_CONFIG = "simple"

@@ -7,12 +7,22 @@ from nameko.timer import timer
 from sqlalchemy import select
 
 from kernel.contracts.actors import Actor
+from kernel.contracts.approval import decision_schema
+from kernel.contracts.events import dedupe_key
+from kernel.contracts.exceptions import Conflict, Forbidden
+from kernel.contracts.inventory import (CollectionIdRequest, CollectionRequest,
+                                        CollectionSummaryView, CollectionView, FileProvenanceView,
+                                        FixityAuditView, FixityReportView, ItemEventsRequest,
+                                        ItemFileRequest, ItemRequest, ItemView, ResolveRequest,
+                                        ResolvedView, SaveCollectionRequest, SearchPageView,
+                                        SearchRequest, StoredFileView, WithdrawItemRequest)
+from kernel.contracts.oai import (HarvestPageView, HarvestRequest, OaiRecordRequest, OaiRecordView,
+                                  RepositorySummaryView)
+from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
+from kernel.platform.config import get_settings
+from kernel.platform.dependencies import FileStorage, Store
+from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.permissions import Action, can, require
-from services.common import contracts as c
-from services.common.config import get_settings
-from services.common.dependencies import FileStorage, Store
-from services.common.exceptions import Conflict, Forbidden
-from services.common.messaging import handles_event, rpc
 from services.inventory import access, collections, fixity, identifiers, oai, records, search
 from services.inventory.models import Item
 from services.inventory.schemas import collection_view, item_file_view, item_summary, item_view
@@ -35,7 +45,7 @@ class InventoryService:
 
     @handles_event("approval", "deposit_approved")
     def on_deposit_approved(self, event):
-        key = c.dedupe_key("approval", "deposit_approved", event)
+        key = dedupe_key("approval", "deposit_approved", event)
         deposit = event["deposit"]
         records.check_staged(deposit)
         settings = get_settings()
@@ -44,7 +54,7 @@ class InventoryService:
         if not exists:
             copies = {stored["id"]: records.copy_to_permanent(self.storage, deposit["id"], stored)
                       for stored in deposit["files"]}
-            decision = c.decision_schema.dump(event["decision"])
+            decision = decision_schema.dump(event["decision"])
             with self.store.unit_of_work() as uow:
                 if uow.first_time(key):
                     records.create_item(uow, settings.identifier_prefix, deposit, decision,
@@ -69,19 +79,19 @@ class InventoryService:
                 uow.session.get(Item, view["id"]).doi = doi
 
     @rpc
-    @c.rpc_contract(c.ItemRequest, c.ItemView())
+    @rpc_contract(ItemRequest, ItemView())
     def get_item(self, item_id):
         with self.store.reading() as session:
             return item_view(records.get_item(session, item_id))
 
     @rpc
-    @c.rpc_contract(c.ItemFileRequest, c.StoredFileSchema())
+    @rpc_contract(ItemFileRequest, StoredFileView())
     def get_item_file(self, item_id, file_id):
         with self.store.reading() as session:
             return item_file_view(records.get_item_file(session, item_id, file_id))
 
     @rpc
-    @c.rpc_contract(c.ResolveRequest, c.ResolvedSchema())
+    @rpc_contract(ResolveRequest, ResolvedView())
     def resolve_identifier(self, identifier):
         with self.store.reading() as session:
             item = records.resolve(session, identifier)
@@ -90,7 +100,7 @@ class InventoryService:
     # --- search and browse ---------------------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.SearchRequest, c.SearchPageSchema())
+    @rpc_contract(SearchRequest, SearchPageView())
     def search_items(self, query, year, collection, page, per_page):
         with self.store.reading() as session:
             set_spec = collections.get(session, collection).set_spec if collection else None
@@ -104,17 +114,17 @@ class InventoryService:
     # --- collections ---------------------------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.NoArguments, c.CollectionSchema(many=True))
+    @rpc_contract(NoArguments, CollectionSummaryView(many=True))
     def list_collections(self):
         with self.store.reading() as session:
             counts = collections.item_counts(session)
             return [collection_view(collection, counts.get(collection.id, 0))
                     for collection in collections.all_collections(session)]
 
-    # --- issue 7: withdrawal and OAI-PMH -------------------------------------------
+    # --- withdrawal and OAI-PMH ----------------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.WithdrawItemRequest, c.ItemView())
+    @rpc_contract(WithdrawItemRequest, ItemView())
     def withdraw_item(self, actor, item_id, reason):
         actor = Actor.from_wire(actor)
         require(actor, Action.WITHDRAW_ITEMS)
@@ -122,7 +132,7 @@ class InventoryService:
             return item_view(records.withdraw_item(uow, actor, item_id, reason))
 
     @rpc
-    @c.rpc_contract(c.HarvestRequest, c.HarvestPageSchema())
+    @rpc_contract(HarvestRequest, HarvestPageView())
     def harvest(self, **page):
         settings = get_settings()
         with self.store.reading() as session:
@@ -130,7 +140,7 @@ class InventoryService:
                                repository_name=settings.repository_name)
 
     @rpc
-    @c.rpc_contract(c.OaiRecordRequest, c.OaiRecordSchema())
+    @rpc_contract(OaiRecordRequest, OaiRecordView())
     def oai_record(self, identifier, metadata_prefix):
         settings = get_settings()
         with self.store.reading() as session:
@@ -138,13 +148,13 @@ class InventoryService:
                                   settings.repository_name)
 
     @rpc
-    @c.rpc_contract(c.NoArguments, c.RepositorySummarySchema())
+    @rpc_contract(NoArguments, RepositorySummaryView())
     def repository_summary(self):
         with self.store.reading() as session:
             return {"earliest_datestamp": oai.earliest_datestamp(session)}
 
     @rpc
-    @c.rpc_contract(c.CollectionIdRequest, c.CollectionView())
+    @rpc_contract(CollectionIdRequest, CollectionView())
     def get_collection(self, collection_id):
         with self.store.reading() as session:
             collection = collections.get(session, collection_id)
@@ -158,7 +168,7 @@ class InventoryService:
                                  for child in children]}
 
     @rpc
-    @c.rpc_contract(c.SaveCollectionRequest, c.CollectionSchema())
+    @rpc_contract(SaveCollectionRequest, CollectionSummaryView())
     def save_collection(self, actor, collection_id, name, description, parent_id, create):
         with self.store.unit_of_work() as uow:
             collection = collections.save(uow.session, Actor.from_wire(actor), collection_id,
@@ -167,7 +177,7 @@ class InventoryService:
             return collection_view(collection)
 
     @rpc
-    @c.rpc_contract(c.CollectionRequest)
+    @rpc_contract(CollectionRequest)
     def delete_collection(self, actor, collection_id):
         with self.store.unit_of_work() as uow:
             collections.delete(uow.session, Actor.from_wire(actor), collection_id)
@@ -197,7 +207,7 @@ class InventoryService:
             return None
 
     @rpc
-    @c.rpc_contract(c.ActorRequest, c.FixityAuditSchema())
+    @rpc_contract(ActorRequest, FixityAuditView())
     def run_fixity_audit(self, actor):
         """The audit on demand, from the staff fixity page; Conflict while one runs."""
         require_staff(Actor.from_wire(actor))
@@ -211,14 +221,14 @@ class InventoryService:
         return outcome
 
     @rpc
-    @c.rpc_contract(c.ActorRequest, c.FixityReportSchema())
+    @rpc_contract(ActorRequest, FixityReportView())
     def fixity_report(self, actor):
         require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.report(session)
 
     @rpc
-    @c.rpc_contract(c.ActorRequest)
+    @rpc_contract(ActorRequest)
     def fixity_failures(self, actor):
         """How many files fail their fixity check: the staff pages' alert."""
         require_staff(Actor.from_wire(actor))
@@ -226,7 +236,7 @@ class InventoryService:
             return fixity.failing_count(session)
 
     @rpc
-    @c.rpc_contract(c.ItemEventsRequest, c.FileProvenanceSchema(many=True))
+    @rpc_contract(ItemEventsRequest, FileProvenanceView(many=True))
     def file_events(self, actor, item_id):
         require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from nameko.extensions import DependencyProvider
 
-from services.common.text import one_line
-from services.common.config import get_settings
+from kernel.platform.config import get_settings
+from kernel.policy.text import one_line
 
 
 def _env(name: str, default: str | None = None) -> str | None:

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, select
 
 from kernel.contracts.actors import Actor
+from kernel.platform.db import UnitOfWork
+from kernel.policy import text
 from kernel.policy.permissions import Action, can
-from services.common import text
-from services.common.db import UnitOfWork
 from services.letters import templates
 from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
 from services.letters.templates import DEFAULT_LOCALE, Parts, RenderError

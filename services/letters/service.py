@@ -5,19 +5,26 @@ from datetime import datetime, timezone
 from nameko.timer import timer
 
 from kernel.contracts.actors import Actor
+from kernel.contracts.events import dedupe_key, new_event
+from kernel.contracts.letters import (DeliveriesRequest, DeliveryView, LetterPreviewView,
+                                      LetterTemplateRequest, LetterTemplateSummaryView,
+                                      LetterTemplateView, PreviewLetterRequest,
+                                      PreviewLetterTemplateRequest, RecipientView,
+                                      SaveLetterTemplateRequest, SaveRecipientRequest,
+                                      TokenExpiringRequest)
+from kernel.contracts.rpc import ActorRequest, rpc_contract
+from kernel.platform.config import get_settings
+from kernel.platform.dependencies import Store
+from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.permissions import Action, require
-from services.common import contracts as c
-from services.common.config import get_settings
-from services.common.dependencies import Store
-from services.common.messaging import handles_event, rpc
 from services.letters import letters, templates
 from services.letters.dependencies import Mailer, build_message, letter_settings
 
 log = logging.getLogger(__name__)
 BATCH = 50
 # rows are dumped while their session is open
-recipient_view = c.RecipientSchema()
-deliveries_view = c.DeliverySchema(many=True)
+recipient_view = RecipientView()
+deliveries_view = DeliveryView(many=True)
 
 
 class LettersService:
@@ -30,7 +37,7 @@ class LettersService:
     def on_deposit_status_changed(self, event):
         settings = letter_settings()
         with self.store.unit_of_work() as uow:
-            key = c.dedupe_key("intake", "deposit_status_changed", event)
+            key = dedupe_key("intake", "deposit_status_changed", event)
             queued = letters.on_status_changed(uow, key, event, get_settings().base_url,
                                                settings.turnaround_days)
             self._emit_failures(uow, queued)
@@ -42,7 +49,7 @@ class LettersService:
     def on_draft_expiring(self, event):
         with self.store.unit_of_work() as uow:
             queued = letters.on_draft_expiring(
-                uow.session, c.dedupe_key("intake", "draft_expiring", event), event,
+                uow.session, dedupe_key("intake", "draft_expiring", event), event,
                 get_settings().base_url)
             self._emit_failures(uow, queued)
         if any(letter.status == "pending" for letter in queued):
@@ -51,7 +58,7 @@ class LettersService:
     # --- templates ---------------------------------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.PreviewLetterRequest, c.LetterPreviewSchema())
+    @rpc_contract(PreviewLetterRequest, LetterPreviewView())
     def preview_letter(self, letter_type, locale, deposit, reason_code, reason_label, note):
         """The letter a decision on `deposit` would send its depositor, not sent."""
         event = letters.deposit_event(deposit, (reason_code, reason_label), note)
@@ -63,7 +70,7 @@ class LettersService:
                 raise templates.refusal(err) from None
 
     @rpc
-    @c.rpc_contract(c.PreviewLetterTemplateRequest, c.LetterPreviewSchema())
+    @rpc_contract(PreviewLetterTemplateRequest, LetterPreviewView())
     def preview_template(self, actor, letter_type, locale, subject, html, text, deposit):
         """Unsaved template parts rendered against a real deposit, or the sample one."""
         actor = Actor.from_wire(actor)
@@ -78,7 +85,7 @@ class LettersService:
                 raise templates.refusal(err) from None
 
     @rpc
-    @c.rpc_contract(c.ActorRequest, c.LetterTemplateSummarySchema(many=True))
+    @rpc_contract(ActorRequest, LetterTemplateSummaryView(many=True))
     def list_templates(self, actor):
         actor = Actor.from_wire(actor)
         require(actor, Action.MANAGE_LETTERS)
@@ -86,7 +93,7 @@ class LettersService:
             return templates.summaries(session)
 
     @rpc
-    @c.rpc_contract(c.LetterTemplateRequest, c.LetterTemplateSchema())
+    @rpc_contract(LetterTemplateRequest, LetterTemplateView())
     def get_template(self, actor, letter_type, locale):
         actor = Actor.from_wire(actor)
         require(actor, Action.MANAGE_LETTERS)
@@ -94,7 +101,7 @@ class LettersService:
             return templates.view(session, letter_type, locale, letters.VARIABLES)
 
     @rpc
-    @c.rpc_contract(c.SaveLetterTemplateRequest, c.LetterTemplateSchema())
+    @rpc_contract(SaveLetterTemplateRequest, LetterTemplateView())
     def save_template(self, actor, letter_type, locale, subject, html, text):
         """A new version; a template that does not render is refused with its line."""
         actor = Actor.from_wire(actor)
@@ -106,7 +113,7 @@ class LettersService:
             return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
 
     @rpc
-    @c.rpc_contract(c.LetterTemplateRequest, c.LetterTemplateSchema())
+    @rpc_contract(LetterTemplateRequest, LetterTemplateView())
     def reset_template(self, actor, letter_type, locale):
         actor = Actor.from_wire(actor)
         require(actor, Action.MANAGE_LETTERS)
@@ -117,7 +124,7 @@ class LettersService:
     # --- recipients and the delivery log -----------------------------------------------
 
     @rpc
-    @c.rpc_contract(c.SaveRecipientRequest, recipient_view)
+    @rpc_contract(SaveRecipientRequest, recipient_view)
     def save_recipient(self, actor, delivery):
         """The gateway tells letters who a staff user is (at sign-in) and how they want
         letters (immediately or in a daily digest)."""
@@ -125,13 +132,13 @@ class LettersService:
             return recipient_view.dump(letters.save_recipient(uow.session, Actor.from_wire(actor), delivery))
 
     @rpc
-    @c.rpc_contract(c.DeliveriesRequest, deliveries_view)
+    @rpc_contract(DeliveriesRequest, deliveries_view)
     def list_deliveries(self, actor, deposit_id):
         with self.store.reading() as session:
             return deliveries_view.dump(letters.deliveries(session, Actor.from_wire(actor), deposit_id))
 
     @rpc
-    @c.rpc_contract(c.TokenExpiringRequest)
+    @rpc_contract(TokenExpiringRequest)
     def warn_token_expiry(self, key, recipient, token_name, token_prefix, expires_at):
         """The gateway's request to warn a token's owner before the token expires."""
         with self.store.unit_of_work() as uow:
@@ -196,7 +203,7 @@ class LettersService:
 
     def _emit_outcome(self, uow, letter):
         event_type = "letter_sent" if letter.status == "sent" else "letter_failed"
-        uow.emit(event_type, c.new_event(
+        uow.emit(event_type, new_event(
             "letters", event_type, deposit_id=letter.deposit_id, revision=letter.revision,
             letter_id=letter.id, letter_type=letter.letter_type, recipient=letter.recipient,
             error=letter.last_error))

@@ -16,8 +16,8 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
 
-from services.common.contracts import LETTER_TYPES
-from services.common.exceptions import InvalidInput
+from kernel.contracts.exceptions import InvalidInput
+from kernel.contracts.letters import LETTER_TYPES
 from services.letters.models import LetterTemplate
 
 DEFAULTS = Path(__file__).parent / "templates"

@@ -25,8 +25,8 @@ from typing import BinaryIO, Callable
 
 import zstandard
 
-from services.common.text import user_pattern
-from services.common.validation_messages import human_size
+from kernel.contracts.validation_messages import human_size
+from kernel.policy.text import user_pattern
 
 READ_CHUNK = 1024 * 1024
 LISTED_ENTRIES = 200  # entries named in the report; the count covers all

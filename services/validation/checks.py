@@ -2,7 +2,7 @@
 
 Plain functions of bytes and numbers; inspection.py feeds them from storage. Every check is
 `{"check", "passed", "code", "params", "message"}`: the message is the English rendering of
-the code (services/common/validation_messages.py), which the gateway translates.
+the code (kernel/contracts/validation_messages.py), which the gateway translates.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import magic
 
-from services.common.file_rules import extension, extension_refusal
-from services.common.validation_messages import human_size, render
+from kernel.contracts.validation_messages import human_size, render
+from kernel.policy.file_rules import extension, extension_refusal
 from services.validation.scanner import CLEAN, INFECTED, TOO_LARGE, ScanOutcome
 
 SNIFF_BYTES = 64 * 1024

@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from typing import BinaryIO, Iterable, Iterator
 
-from services.common.config import Settings, get_settings
+from kernel.platform.config import Settings, get_settings
 from services.validation import checks, technical
 from services.validation.archives import ArchiveLimits, archive_kind
 from services.validation.scanner import Clamd

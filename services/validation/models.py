@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.db import UTCDateTime, utcnow
+from kernel.platform.db import UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):

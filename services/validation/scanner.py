@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import Iterable
 
-from services.common.config import Settings, get_settings
+from kernel.platform.config import Settings, get_settings
 
 # clamd refuses a single chunk larger than its StreamMaxLength; 256 KiB stays well below any
 SEND_CHUNK = 256 * 1024

@@ -1,10 +1,14 @@
 """Validation: automatic checks on submitted deposits. Entrypoints only; checks are in checks.py."""
 from sqlalchemy import select
 
-from services.common import contracts as c
-from services.common.dependencies import FileStorage, Store
-from services.common.exceptions import NotFound
-from services.common.messaging import handles_event, rpc
+from kernel.contracts.events import dedupe_key, new_event
+from kernel.contracts.exceptions import NotFound
+from kernel.contracts.rpc import rpc_contract
+from kernel.contracts.validation import (CheckFileRequest, DepositReportRequest, FileReportSchema,
+                                         PrechecksRequest, PrechecksView, ValidationReportSchema,
+                                         validation_report_schema)
+from kernel.platform.dependencies import FileStorage, Store
+from kernel.platform.messaging import handles_event, rpc
 from services.validation import inspection
 from services.validation.models import Precheck, ValidationReport
 from services.validation.scanner import Clamd
@@ -18,7 +22,7 @@ class ValidationService:
 
     @handles_event("intake", "deposit_submitted")
     def on_deposit_submitted(self, event):
-        key = c.dedupe_key("intake", "deposit_submitted", event)
+        key = dedupe_key("intake", "deposit_submitted", event)
         with self.store.reading() as session:  # a redelivery need not scan again
             if session.scalar(select(ValidationReport.id).where(
                     ValidationReport.deposit_id == event["deposit_id"],
@@ -29,26 +33,26 @@ class ValidationService:
         with self.store.unit_of_work() as uow:
             if not uow.first_time(key):
                 return
-            dumped = c.validation_report_schema.dump(report)
+            dumped = validation_report_schema.dump(report)
             uow.session.add(ValidationReport(deposit_id=deposit["id"], revision=deposit["revision"],
                                              passed=report["passed"], report=dumped))
-            uow.emit("deposit_validated", c.new_event(
+            uow.emit("deposit_validated", new_event(
                 "validation", "deposit_validated", deposit_id=deposit["id"],
                 revision=deposit["revision"], passed=report["passed"], report=dumped,
                 deposit=deposit))
 
     @rpc
-    @c.rpc_contract(c.DepositReportRequest, c.ValidationReportSchema())
+    @rpc_contract(DepositReportRequest, ValidationReportSchema())
     def get_report(self, deposit_id, revision):
         with self.store.reading() as session:
             row = session.scalar(select(ValidationReport).where(
                 ValidationReport.deposit_id == deposit_id, ValidationReport.revision == revision))
             if row is None:
                 raise NotFound("No report yet for that revision.")
-            return c.validation_report_schema.load(row.report)
+            return validation_report_schema.load(row.report)
 
     @rpc
-    @c.rpc_contract(c.CheckFileRequest, c.FileReportSchema())
+    @rpc_contract(CheckFileRequest, FileReportSchema())
     def check_file(self, storage_key, filename, file_rules, file_id):
         """The quick pre-check at upload time (see inspection.py for what it runs)."""
         if not self.storage.exists(storage_key):
@@ -58,11 +62,11 @@ class ValidationService:
             report["file_id"] = file_id
             with self.store.unit_of_work() as uow:
                 uow.session.merge(Precheck(file_id=file_id,
-                                           report=c.FileReportSchema().dump(report)))
+                                           report=FileReportSchema().dump(report)))
         return report
 
     @rpc
-    @c.rpc_contract(c.PrechecksRequest, c.PrecheckMap())
+    @rpc_contract(PrechecksRequest, PrechecksView())
     def prechecks(self, file_ids):
         """The kept pre-checks of these files (those that have one)."""
         with self.store.reading() as session:

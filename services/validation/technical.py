@@ -24,8 +24,8 @@ import threading
 import time
 from typing import Iterable
 
+from kernel.policy.text import user_pattern
 from services.validation import archives
-from services.common.text import user_pattern
 
 MAX_BYTES = 512 * 1024 ** 2
 WALL_SECONDS = 30

@@ -11,7 +11,7 @@ from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
 from gateway.rpc import CONNECTION_NAME
-from services.common.messaging import ERROR_HEADER, dead_letter_queue
+from kernel.platform.messaging import ERROR_HEADER, dead_letter_queue
 from tests.e2e.test_idempotent_requests import create, titles_of
 from tests.e2e.test_lifecycles import make_archived_work, unique_title
 from tests.support.system import close_broker_connections, poll_until

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from services.common.text import LIMITS
+from kernel.policy.text import LIMITS
 from tests.support.system import expect
 
 OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],

@@ -19,7 +19,7 @@ from lxml import etree
 from sickle import Sickle
 from sqlalchemy import text
 
-from services.common.db import Database
+from kernel.platform.db import Database
 from services.inventory.models import Item
 from tests.support.oai_schemas import assert_valid
 from tests.support.system import LodgeSystem, expect, poll_until

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from gateway import identity
-from services.common.migrations import upgrade
+from kernel.platform.migrations import upgrade
 
 REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"

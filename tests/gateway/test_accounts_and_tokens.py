@@ -28,7 +28,7 @@ def _bearer(token):
 def test_a_token_lives_the_days_chosen_at_creation_at_most_the_sites_limit(gateway_app,
                                                                            lodge_env):
     lodge_env.setenv("LODGE_TOKEN_MAX_DAYS", "90")
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     get_settings.cache_clear()
     client = gateway_app.test_client()
     sign_in(client, "pat")

@@ -5,9 +5,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from gateway.models import User
-from services.common.config import DATABASE_OWNERS, get_settings
-from services.common.db import Database
-from services.common.migrations import upgrade
+from kernel.platform.config import DATABASE_OWNERS, get_settings
+from kernel.platform.db import Database
+from kernel.platform.migrations import upgrade
 
 
 @pytest.mark.parametrize("key, problem", [

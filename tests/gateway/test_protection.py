@@ -106,7 +106,7 @@ def test_a_malformed_multipart_body_is_a_client_error():
     import pytest
 
     from gateway.uploads import MultipartUpload
-    from services.common.exceptions import InvalidInput
+    from kernel.contracts.exceptions import InvalidInput
     boundary = "a222103b9b30b1f9e8be6882ecedb1d2"
     body = f"--{boundary}\r\n[]--{boundary}--\r\n".encode()
     upload = MultipartUpload(io.BytesIO(body), f"multipart/form-data; boundary={boundary}", 100)

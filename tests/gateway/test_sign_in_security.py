@@ -75,7 +75,7 @@ def test_failed_sign_ins_are_limited_per_address(gateway_app):
 def test_behind_trusted_proxies_the_limit_counts_each_client_not_the_proxy(gateway_app,
                                                                            lodge_env):
     lodge_env.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     get_settings.cache_clear()
     client = gateway_app.test_client()
 

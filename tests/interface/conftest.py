@@ -2,11 +2,11 @@
 import pytest
 from kombu import Connection
 
+from kernel.contracts.profiles import ProfileDefinitionSchema
+from kernel.platform.db import Database
+from kernel.platform.migrations import upgrade
 from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from lodge.topology import declare
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.db import Database
-from services.common.migrations import upgrade
 from services.intake.deposits import save_profile
 
 
@@ -24,7 +24,7 @@ def broker(rabbit_vhost, lodge_env):
 @pytest.fixture
 def migrated(broker):
     """Migrate an owner's SQLite database in the scratch data folder."""
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
 
     def migrate(owner: str) -> str:
         url = get_settings().database_url(owner)

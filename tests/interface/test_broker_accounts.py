@@ -9,11 +9,11 @@ from amqp.exceptions import AccessRefused
 from kombu import Connection
 from nameko.amqp.publish import Publisher
 
+from kernel.contracts.events import new_event
+from kernel.platform.config import DATABASE_OWNERS, get_settings, nameko_config
+from kernel.platform.messaging import ERROR_HEADER, ATTEMPTS_HEADER
+from kernel.platform.storage import get_storage
 from lodge import broker_users
-from services.common.config import DATABASE_OWNERS, get_settings, nameko_config
-from services.common.contracts import new_event
-from services.common.messaging import ERROR_HEADER, ATTEMPTS_HEADER
-from services.common.storage import get_storage
 from services.inventory.records import seed_collections
 from services.inventory.service import InventoryService
 from tests.interface.conftest import wait_for_message
@@ -147,7 +147,7 @@ def test_applying_again_keeps_a_made_up_password_and_every_limit(broker, account
 @pytest.fixture
 def inventory_on_its_account(container_factory, broker, accounts, migrated):
     """Inventory in a nameko container, connected as its own broker account."""
-    from services.common.db import Database
+    from kernel.platform.db import Database
     with Database(migrated("inventory"), "inventory").unit_of_work() as uow:
         seed_collections(uow.session)
     container = container_factory(InventoryService, {**broker, **nameko_config("inventory")})

@@ -7,12 +7,12 @@ from nameko.standalone.rpc import ClusterRpcClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from kernel.contracts.profiles import ProfileDefinitionSchema
+from kernel.platform.config import get_settings
+from kernel.platform.db import Database
+from kernel.platform.messaging import rpc
+from kernel.platform.migrations import upgrade
 from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
-from services.common.config import get_settings
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.db import Database
-from services.common.messaging import rpc
-from services.common.migrations import upgrade
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
 from services.intake.service import IntakeService

@@ -1,9 +1,9 @@
 """Claims left idle go back to the pool by approval's own timer, on real RabbitMQ."""
 from nameko.standalone.rpc import ClusterRpcClient
 
+from kernel.platform.db import Database
 from services.approval import review
 from services.approval.service import ApprovalService
-from services.common.db import Database
 from tests.services.conftest import APPROVER
 from tests.services.test_approval import validated
 from tests.support.system import poll_until

@@ -6,9 +6,9 @@ from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcClient
 from nameko.testing.services import entrypoint_waiter
 
+from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.platform.config import get_settings
 from lodge.topology import declare
-from services.common.config import get_settings
-from services.common.exceptions import InvalidInput, NotFound
 from services.intake.service import IntakeService
 from services.validation.service import ValidationService
 from tests.services.conftest import PDF, STUDENT, THESIS_METADATA
@@ -16,7 +16,7 @@ from tests.support.system import poll_until
 
 
 def submit_thesis(rpc):
-    from services.common.storage import get_storage
+    from kernel.platform.storage import get_storage
     deposit = rpc.intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
     stored = get_storage().save(f"staging/{deposit['id']}/f1", iter([PDF]))
     rpc.intake.add_file(actor=STUDENT, deposit_id=deposit["id"], file={

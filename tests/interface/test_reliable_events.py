@@ -8,10 +8,10 @@ from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 from nameko.testing.services import entrypoint_waiter
 
-from lodge.topology import declare
-from services.common.contracts import new_event
-from services.common.messaging import (ATTEMPTS_HEADER, ERROR_HEADER, dead_letter_queue,
+from kernel.contracts.events import new_event
+from kernel.platform.messaging import (ATTEMPTS_HEADER, ERROR_HEADER, dead_letter_queue,
                                        handles_event)
+from lodge.topology import declare
 from tests.interface.conftest import wait_for_message
 
 calls = []

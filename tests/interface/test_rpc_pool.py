@@ -10,7 +10,7 @@ import requests
 from nameko.exceptions import RpcTimeout
 
 from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, RpcPool
-from services.common.config import get_settings
+from kernel.platform.config import get_settings
 from services.intake.service import IntakeService
 from tests.services.conftest import STUDENT, THESIS_METADATA
 from tests.support.system import RABBIT_API, RABBIT_AUTH, close_broker_connections

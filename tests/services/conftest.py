@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from services.common.contracts import event_schema, new_event
-from services.common.db import Database, OutboxMessage
-from services.common.migrations import upgrade
-from services.common.storage import LocalStorage
+from kernel.contracts.events import event_schema, new_event
+from kernel.platform.db import Database, OutboxMessage
+from kernel.platform.migrations import upgrade
+from kernel.platform.storage import LocalStorage
 
 _migrated_pg: dict[str, str] = {}
 

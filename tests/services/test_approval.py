@@ -3,9 +3,9 @@ import datetime
 import pytest
 from nameko.testing.services import worker_factory
 
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput
 from services.approval.review import seed_reasons
 from services.approval.service import ApprovalService
-from services.common.exceptions import Conflict, Forbidden, InvalidInput
 from tests.services.conftest import (APPROVER, MANAGER, OTHER_APPROVER, STUDENT, loaded_event,
                                      outbox)
 
@@ -145,7 +145,7 @@ def test_an_embargoed_deposit_is_queued_and_approved_with_its_date(approval):
     assert approved["deposit"]["access"] == {"policy": "embargo", "embargo_until": "2027-01-31"}
 
 
-# --- issue 5: the queue, assignment, notes, reasons, idle claims, resubmission diffs -----
+# --- the queue, assignment, notes, reasons, idle claims, resubmission diffs --------------
 
 def test_queue_tabs_count_and_filter_in_sql(approval):
     for number in range(3):

@@ -2,9 +2,9 @@
 import pytest
 from nameko.testing.services import worker_factory
 
+from kernel.contracts.exceptions import Forbidden, InvalidInput, InvalidTransition, NotFound
+from kernel.contracts.profiles import ProfileDefinitionSchema
 from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.exceptions import Forbidden, InvalidInput, InvalidTransition, NotFound
 from services.intake.deposits import save_profile
 from services.intake.service import IntakeService
 from tests.services.conftest import (FACULTY, PDF, STAFF, STUDENT, THESIS_METADATA, loaded_event,

@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import select, text, update
 
 from kernel.contracts.actors import Actor
+from kernel.contracts.exceptions import QuotaExceeded, TooLarge
+from kernel.contracts.profiles import ProfileDefinitionSchema
+from kernel.platform.config import Quotas, get_settings
+from kernel.platform.db import Database, utcnow
+from kernel.platform.migrations import upgrade
 from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
-from services.common.config import Quotas, get_settings
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.db import Database, utcnow
-from services.common.exceptions import QuotaExceeded, TooLarge
-from services.common.migrations import upgrade
 from services.intake import deposits, expiry
 from services.intake.models import Deposit
 from tests.services.conftest import STUDENT, THESIS_METADATA, outbox

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.common.exceptions import Forbidden, InvalidInput
+from kernel.contracts.exceptions import Forbidden, InvalidInput
 from services.intake import statistics
 from services.intake.models import Deposit, HistoryEntry
 from tests.services.conftest import (APPROVER, FACULTY, STAFF, STUDENT, THESIS_METADATA, outbox)
@@ -152,8 +152,8 @@ def test_only_staff_deposit_on_behalf_of_someone_and_never_for_themselves(intake
 # --- who may deposit on a patron's behalf, per profile -----------------------------------
 
 def _profile(intake, profile_id, **changes):
+    from kernel.contracts.profiles import ProfileDefinitionSchema
     from lodge.seed import DEMO_PROFILES, SYSTEM_ACTOR
-    from services.common.contracts import ProfileDefinitionSchema
     from services.intake.deposits import save_profile
     definition = {**DEMO_PROFILES["open-works"], "name": profile_id, **changes}
     with intake.database.unit_of_work() as uow:

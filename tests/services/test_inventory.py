@@ -2,7 +2,7 @@
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.common.exceptions import NotFound, RefusedMessage
+from kernel.contracts.exceptions import NotFound, RefusedMessage
 from services.inventory.records import FixityError, check_staged, seed_collections
 from services.inventory.service import InventoryService
 from tests.services.conftest import PDF, loaded_event, outbox

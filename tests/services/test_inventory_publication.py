@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.inventory.models import Item
 from services.inventory.records import seed_collections
 from services.inventory.service import InventoryService
@@ -113,7 +113,7 @@ def test_identifiers_resolve_in_every_spelling(inventory, storage):
 
 
 def test_the_identifier_prefix_is_configurable(inventory, storage, lodge_env):
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     lodge_env.setenv("LODGE_IDENTIFIER_PREFIX", "ark:/12345/x7")
     get_settings.cache_clear()
     item_id = deposit_item(inventory, storage, 1, MOSS)
@@ -136,7 +136,7 @@ class RecordingRegistrar:
 
 
 def test_a_site_registrar_gives_items_a_doi(inventory, storage, lodge_env):
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     lodge_env.setenv("LODGE_DOI_REGISTRAR", f"{__name__}:RecordingRegistrar")
     get_settings.cache_clear()
     item_id = deposit_item(inventory, storage, 1, MOSS)
@@ -229,7 +229,7 @@ def test_the_audit_catches_a_corrupted_file(inventory, storage):
 
 
 def test_the_audit_checks_the_oldest_first_in_batches(inventory, storage, lodge_env):
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     lodge_env.setenv("LODGE_FIXITY_BATCH_SIZE", "2")
     get_settings.cache_clear()
     for number in range(3):

@@ -5,7 +5,7 @@ import pytest
 from nameko.testing.services import worker_factory
 from sqlalchemy import select, update
 
-from services.common.exceptions import Forbidden, InvalidInput
+from kernel.contracts.exceptions import Forbidden, InvalidInput
 from services.letters.dependencies import SMTPTransport, letter_settings
 from services.letters.models import Letter
 from services.letters.service import LettersService

@@ -1,19 +1,23 @@
-"""Each owner's migrations build exactly the schema its models describe, on both databases."""
+"""Each owner's migrations build exactly the schema its models describe, on both databases;
+they are named in sequence, and a database at a revision's former id upgrades."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from gateway.models import Base as GatewayBase
+from kernel.platform.config import get_settings
+from kernel.platform.db import MessagingBase
+from kernel.platform.migrations import RENAMED_REVISIONS, alembic_config, is_current, upgrade
 from lodge.cli import main
-from services.common.config import get_settings
-from services.common.migrations import alembic_config, is_current, upgrade
 from services.approval.models import Base as ApprovalBase
-from services.common.db import MessagingBase
 from services.intake.models import Base as IntakeBase
 from services.inventory.models import Base as InventoryBase
 from services.letters.models import Base as LettersBase
@@ -38,6 +42,104 @@ def test_migrations_match_the_models(owner, database_for):
     assert differences == []
 
 
+def revisions_of(owner: str) -> list:
+    """The owner's migrations, oldest first."""
+    scripts = ScriptDirectory.from_config(alembic_config(owner, "sqlite://"))
+    return list(reversed(list(scripts.walk_revisions())))
+
+
+def versions_in(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+    finally:
+        engine.dispose()
+
+
+def stamp_renamed(url: str, old: str) -> None:
+    """What a database migrated before the renaming holds: the old id of where it stopped."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :old"), {"old": old})
+    finally:
+        engine.dispose()
+
+
+def schema_of(url: str) -> dict:
+    """Every table's columns, indexes, unique constraints and foreign keys."""
+    engine = create_engine(url)
+    try:
+        schema = inspect(engine)
+        return {table: (
+            [(column["name"], str(column["type"]), column["nullable"])
+             for column in schema.get_columns(table)],
+            sorted((index["name"], tuple(index["column_names"]), bool(index["unique"]))
+                   for index in schema.get_indexes(table)),
+            sorted(tuple(unique["column_names"])
+                   for unique in schema.get_unique_constraints(table)),
+            sorted((tuple(key["constrained_columns"]), key["referred_table"])
+                   for key in schema.get_foreign_keys(table)),
+        ) for table in schema.get_table_names()}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("owner", sorted(OWNERS))
+def test_migrations_are_named_by_what_they_change_in_strict_sequence(owner):
+    """Each file is NNNN_what_it_changes.py, 0001, 0002, ... and its revision id is its name."""
+    revisions = revisions_of(owner)
+    for number, revision in enumerate(revisions, start=1):
+        assert re.fullmatch(rf"{number:04d}_[a-z][a-z_]*", revision.revision), revision.revision
+        assert Path(revision.path).stem == revision.revision
+        assert len(revision.revision) <= 32  # alembic_version.version_num is VARCHAR(32)
+    assert set(RENAMED_REVISIONS[owner].values()) == {r.revision for r in revisions}
+
+
+@pytest.mark.parametrize("owner", sorted(OWNERS))
+def test_a_fresh_database_gets_the_current_revision_ids(owner, tmp_path):
+    url = f"sqlite:///{tmp_path / owner}.db"
+    upgrade(owner, url)
+    assert versions_in(url) == {revisions_of(owner)[-1].revision}
+    assert is_current(owner, url)
+
+
+@pytest.mark.parametrize("owner", sorted(OWNERS))
+def test_a_database_at_a_renamed_revision_upgrades_to_the_schema_of_a_fresh_one(owner, tmp_path):
+    """A database migrated before the revisions were renamed holds the old id of where it
+    stopped: `upgrade` renames it and carries on from there, to the same schema as a fresh
+    database's, at the newest revision."""
+    fresh = f"sqlite:///{tmp_path / 'fresh'}.db"
+    upgrade(owner, fresh)
+    for old, new in RENAMED_REVISIONS[owner].items():
+        url = f"sqlite:///{tmp_path / old}.db"
+        command.upgrade(alembic_config(owner, url), new)
+        stamp_renamed(url, old)
+        assert versions_in(url) == {old} and not is_current(owner, url)
+        upgrade(owner, url)
+        assert versions_in(url) == versions_in(fresh), old
+        assert schema_of(url) == schema_of(fresh), old
+
+
+@pytest.mark.parametrize("owner", sorted(OWNERS))
+def test_a_postgresql_database_at_a_renamed_head_upgrades(owner, postgres_database):
+    """The same on PostgreSQL, from the newest old id (what deployed databases hold)."""
+    url = postgres_database(f"renamed_{owner}")
+    old, new = list(RENAMED_REVISIONS[owner].items())[-1]
+    command.upgrade(alembic_config(owner, url), new)
+    stamp_renamed(url, old)
+    upgrade(owner, url)
+    assert versions_in(url) == {new}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, OWNERS[owner]) == []
+    finally:
+        engine.dispose()
+
+
 def test_await_migrations_waits_for_every_named_database(tmp_path, monkeypatch):
     """The init containers in deploy/k8s run it: it fails until `lodge migrate` has run."""
     monkeypatch.setenv("LODGE_DATA_DIR", str(tmp_path))
@@ -59,7 +161,7 @@ def test_profiles_and_items_from_before_get_the_resource_type_their_words_sugges
     """The thesis profile becomes a thesis and the mixed one an article, as do their items,
     whose dc:type held a degree or the profile's name."""
     intake = f"sqlite:///{tmp_path / 'intake.db'}"
-    command.upgrade(alembic_config("intake", intake), "0005")
+    command.upgrade(alembic_config("intake", intake), "0005_deposit_title_trigrams")
     engine = create_engine(intake)
     with engine.begin() as connection:
         for profile_id, name in (("thesis", "Thesis"),
@@ -75,7 +177,7 @@ def test_profiles_and_items_from_before_get_the_resource_type_their_words_sugges
             "thesis": "thesis", "open-works": "journal-article"}
 
     inventory = f"sqlite:///{tmp_path / 'inventory.db'}"
-    command.upgrade(alembic_config("inventory", inventory), "0003_i7b")
+    command.upgrade(alembic_config("inventory", inventory), "0004_collections_search_fixity")
     engine = create_engine(inventory)
     with engine.begin() as connection:
         for item_id, types in (("a", ["Master"]), ("b", ["Articles, datasets and other works"]),
@@ -96,14 +198,14 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     them) come out of the migration clean, in NFC; clean rows are left as they were."""
     from datetime import datetime, timezone
     from sqlalchemy import insert
-    from services.common.db import Database
+    from kernel.platform.db import Database
     from services.intake.models import Deposit
     from services.inventory.models import Collection, Item
 
     now = datetime.now(timezone.utc)
     intake_url, inventory_url = (f"sqlite:///{tmp_path / name}.db" for name in ("intake", "inv"))
-    command.upgrade(alembic_config("intake", intake_url), "0005")
-    command.upgrade(alembic_config("inventory", inventory_url), "0003_i7b")
+    command.upgrade(alembic_config("intake", intake_url), "0005_deposit_title_trigrams")
+    command.upgrade(alembic_config("inventory", inventory_url), "0004_collections_search_fixity")
     intake, inventory = Database(intake_url, "intake"), Database(inventory_url, "inventory")
     with intake.unit_of_work() as uow:
         for id_, title in (("bad", "Tides\x0b of the\u202e sea"), ("good", "Calm")):
@@ -144,7 +246,7 @@ def test_deposits_made_for_patrons_before_the_mediator_column_keep_their_mediato
     adds it fills it in from each deposit's `mediated_by`, and leaves the others empty."""
     url = (f"sqlite:///{tmp_path / 'intake.db'}" if backend == "sqlite"
            else postgres_database("mediator"))
-    command.upgrade(alembic_config("intake", url), "0005")
+    command.upgrade(alembic_config("intake", url), "0005_deposit_title_trigrams")
     engine = create_engine(url)
     try:
         with engine.begin() as connection:

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.inventory.models import Item
 from tests.services.conftest import MANAGER, STUDENT, outbox
 from tests.services.test_inventory import approved, inventory  # noqa: F401 (fixture)

@@ -4,9 +4,9 @@ from datetime import date, timedelta
 import pytest
 from nameko.testing.services import worker_factory
 
+from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.contracts.profiles import ProfileDefinitionSchema
 from lodge.seed import DEMO_PROFILES
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from services.intake.deposits import add_months
 from services.intake.service import IntakeService
 from tests.services.conftest import FACULTY, MANAGER, STAFF, STUDENT, THESIS_METADATA

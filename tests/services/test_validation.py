@@ -4,8 +4,8 @@ import tarfile
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.common.config import get_settings
-from services.common.exceptions import NotFound
+from kernel.contracts.exceptions import NotFound
+from kernel.platform.config import get_settings
 from services.validation.service import ValidationService
 from tests.services.conftest import PDF, loaded_event, outbox
 from tests.support import corpus

@@ -30,7 +30,7 @@ def test_an_unknown_policy_shows_nothing():
 
 
 def test_campus_files_are_open_to_the_campus_networks(monkeypatch):
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     monkeypatch.setenv("LODGE_CAMPUS_NETWORKS", "10.0.0.0/8, 2001:db8::/32")
     get_settings.cache_clear()
     try:
@@ -45,7 +45,7 @@ def test_campus_files_are_open_to_the_campus_networks(monkeypatch):
 
 def test_forwarded_addresses_are_believed_only_from_trusted_proxies(monkeypatch):
     from gateway.proxies import client_address
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "127.0.0.1/32,172.16.0.0/12")
     get_settings.cache_clear()
     try:
@@ -64,7 +64,7 @@ def test_a_withdrawn_item_shows_no_files():
 
 def test_the_scheme_a_client_used_is_believed_only_from_trusted_proxies(monkeypatch):
     from gateway.proxies import client_scheme
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
     get_settings.cache_clear()
     try:
@@ -79,7 +79,7 @@ def test_the_scheme_a_client_used_is_believed_only_from_trusted_proxies(monkeypa
 def test_the_environ_itself_carries_the_client_so_the_access_log_shows_it(monkeypatch):
     """gunicorn logs `%(h)s` from the very environ dict the app was given, after the app."""
     from gateway.proxies import ClientAddress
-    from services.common.config import get_settings
+    from kernel.platform.config import get_settings
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
     get_settings.cache_clear()
     try:

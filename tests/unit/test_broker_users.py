@@ -8,8 +8,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from kernel.platform.config import DATABASE_OWNERS, get_settings
 from lodge.cli import main
-from services.common.config import DATABASE_OWNERS, get_settings
 from tests.support.system import free_port
 
 SHARED = "amqp://admin:admin-secret@broker.example.edu:5672/lodge"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.file_rules import extension
+from kernel.policy.file_rules import extension
 from services.validation.checks import (
     build_report, deposit_checks, extension_check, file_report, fixity_check, format_check,
     size_check, sniff,

@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 import pytest
 from marshmallow import Schema, fields
 
-from services.common import contracts as c
-from services.common.exceptions import InvalidInput
+from kernel.contracts.deposits import DepositActionRequest
+from kernel.contracts.events import CONTRACT_VERSION, dedupe_key, event_schema, new_event
+from kernel.contracts.exceptions import InvalidInput
+from kernel.contracts.rpc import rpc_contract
 
 
 def status_changed(**changes) -> dict:
@@ -26,9 +28,9 @@ def status_changed(**changes) -> dict:
 # --- new_event ----------------------------------------------------------------------
 
 def test_new_event_returns_a_json_ready_payload_with_envelope():
-    event = c.new_event("intake", "deposit_status_changed", **status_changed())
+    event = new_event("intake", "deposit_status_changed", **status_changed())
     json.dumps(event)  # goes over the wire as JSON
-    assert event["schema_version"] == c.CONTRACT_VERSION
+    assert event["schema_version"] == CONTRACT_VERSION
     assert len(event["event_id"]) == 32
     assert datetime.fromisoformat(event["occurred_at"]).tzinfo is not None
     assert event["deposit_id"] == "dep42"
@@ -38,21 +40,21 @@ def test_new_event_returns_a_json_ready_payload_with_envelope():
 
 def test_new_event_keeps_given_envelope_fields():
     when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    event = c.new_event("intake", "deposit_status_changed",
-                        **status_changed(event_id="fixed", occurred_at=when))
+    event = new_event("intake", "deposit_status_changed",
+                      **status_changed(event_id="fixed", occurred_at=when))
     assert event["event_id"] == "fixed"
     assert datetime.fromisoformat(event["occurred_at"]) == when
 
 
 def test_new_events_get_distinct_ids():
-    first = c.new_event("intake", "deposit_status_changed", **status_changed())
-    second = c.new_event("intake", "deposit_status_changed", **status_changed())
+    first = new_event("intake", "deposit_status_changed", **status_changed())
+    second = new_event("intake", "deposit_status_changed", **status_changed())
     assert first["event_id"] != second["event_id"]
 
 
 def test_new_event_round_trips_through_its_schema():
-    event = c.new_event("intake", "deposit_status_changed", **status_changed(note="hi"))
-    loaded = c.event_schema("intake", "deposit_status_changed").load(event)
+    event = new_event("intake", "deposit_status_changed", **status_changed(note="hi"))
+    loaded = event_schema("intake", "deposit_status_changed").load(event)
     assert loaded["note"] == "hi"
     assert loaded["reason_code"] is None        # optional fields get their defaults
     assert isinstance(loaded["occurred_at"], datetime)
@@ -66,7 +68,7 @@ def test_new_event_round_trips_through_its_schema():
 ])
 def test_new_event_rejects_a_payload_that_breaks_its_contract(changes, field):
     with pytest.raises(ValueError, match="intake.deposit_status_changed breaks its contract") as err:
-        c.new_event("intake", "deposit_status_changed", **status_changed(**changes))
+        new_event("intake", "deposit_status_changed", **status_changed(**changes))
     assert field in str(err.value)
 
 
@@ -74,47 +76,47 @@ def test_new_event_rejects_missing_required_fields():
     payload = status_changed()
     del payload["actor"]
     with pytest.raises(ValueError, match="actor"):
-        c.new_event("intake", "deposit_status_changed", **payload)
+        new_event("intake", "deposit_status_changed", **payload)
 
 
 def test_new_event_for_an_unknown_event_type_raises_lookup_error():
     with pytest.raises(LookupError, match="no contract for event intake.deposit_exploded"):
-        c.new_event("intake", "deposit_exploded", **status_changed())
+        new_event("intake", "deposit_exploded", **status_changed())
 
 
 # --- dedupe_key ---------------------------------------------------------------------
 
 def test_dedupe_key_for_status_change_includes_to_status():
-    event = c.new_event("intake", "deposit_status_changed", **status_changed())
-    assert c.dedupe_key("intake", "deposit_status_changed", event) == (
+    event = new_event("intake", "deposit_status_changed", **status_changed())
+    assert dedupe_key("intake", "deposit_status_changed", event) == (
         "intake:deposit_status_changed:dep42:2:in_review")
 
 
 def test_two_status_changes_in_one_revision_have_different_keys():
     in_review = status_changed(to_status="in_review")
     approved = status_changed(from_status="in_review", to_status="approved")
-    key1 = c.dedupe_key("intake", "deposit_status_changed", in_review)
-    key2 = c.dedupe_key("intake", "deposit_status_changed", approved)
+    key1 = dedupe_key("intake", "deposit_status_changed", in_review)
+    key2 = dedupe_key("intake", "deposit_status_changed", approved)
     assert key1 != key2
 
 
 def test_the_same_event_delivered_twice_has_the_same_key():
-    event = c.new_event("intake", "deposit_status_changed", **status_changed())
+    event = new_event("intake", "deposit_status_changed", **status_changed())
     redelivered = dict(event, event_id="another-delivery")
-    assert (c.dedupe_key("intake", "deposit_status_changed", event)
-            == c.dedupe_key("intake", "deposit_status_changed", redelivered))
+    assert (dedupe_key("intake", "deposit_status_changed", event)
+            == dedupe_key("intake", "deposit_status_changed", redelivered))
 
 
 def test_dedupe_key_distinguishes_revisions():
-    key1 = c.dedupe_key("intake", "deposit_withdrawn", {"deposit_id": "d", "revision": 1})
-    key2 = c.dedupe_key("intake", "deposit_withdrawn", {"deposit_id": "d", "revision": 2})
+    key1 = dedupe_key("intake", "deposit_withdrawn", {"deposit_id": "d", "revision": 1})
+    key2 = dedupe_key("intake", "deposit_withdrawn", {"deposit_id": "d", "revision": 2})
     assert key1 == "intake:deposit_withdrawn:d:1"
     assert key1 != key2
 
 
 def test_dedupe_key_for_letter_outcomes_includes_letter_id():
     payload = {"deposit_id": "d", "revision": 1, "letter_id": "L1"}
-    assert c.dedupe_key("letters", "letter_sent", payload) == "letters:letter_sent:d:1:L1"
+    assert dedupe_key("letters", "letter_sent", payload) == "letters:letter_sent:d:1:L1"
 
 
 # --- rpc_contract -------------------------------------------------------------------
@@ -128,12 +130,12 @@ class FakeService:
     def __init__(self):
         self.calls = []
 
-    @c.rpc_contract(c.DepositActionRequest)
+    @rpc_contract(DepositActionRequest)
     def submit(self, actor, deposit_id, note):
         self.calls.append({"actor": actor, "deposit_id": deposit_id, "note": note})
         return {"deposit_id": deposit_id, "secret": "kept"}
 
-    @c.rpc_contract(c.DepositActionRequest, Reply())
+    @rpc_contract(DepositActionRequest, Reply())
     def submit_with_reply(self, actor, deposit_id, note):
         return {"deposit_id": deposit_id, "note": note, "secret": "not in reply"}
 

@@ -1,7 +1,8 @@
 """Crosswalks: a profile's fields to Dublin Core, then oai_dc (schema-valid) and DataCite."""
 from lxml import etree
 
-from services.inventory.crosswalks import DATACITE, creators, datacite, dublin_core, oai_dc
+from kernel.contracts.oai import DATACITE
+from services.inventory.crosswalks import creators, datacite, dublin_core, oai_dc
 from tests.support.oai_schemas import assert_valid
 
 FORM = [

@@ -1,5 +1,5 @@
 """Inspection on a storage backend without random access (as an object store may be)."""
-from services.common.storage import LocalStorage, S3Storage
+from kernel.platform.storage import LocalStorage, S3Storage
 from services.validation import inspection
 from services.validation.archives import ArchiveLimits
 from services.validation.scanner import Clamd

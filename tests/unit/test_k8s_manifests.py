@@ -12,8 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from kernel.platform.config import DATABASE_OWNERS
 from lodge.registry import SERVICE_CLASSES
-from services.common.config import DATABASE_OWNERS
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -50,7 +50,7 @@ def lodge_deployments(objects: list[dict]) -> dict[str, dict]:
 
 def settings_lodge_reads() -> set[str]:
     names = set()
-    for source in (REPO / "lodge", REPO / "services", REPO / "gateway"):
+    for source in (REPO / "lodge", REPO / "kernel", REPO / "services", REPO / "gateway"):
         for path in source.rglob("*.py"):
             names.update(re.findall(r"LODGE_[A-Z0-9_]+", path.read_text()))
     names.update(f"LODGE_{owner.upper()}_DATABASE_URL" for owner in DATABASE_OWNERS)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.exceptions import InvalidInput
+from kernel.contracts.exceptions import InvalidInput
 from services.letters.letters import letter_context, letter_type_for, sample_context
 from services.letters.templates import (
     DEFAULTS, LOCALES, Parts, RenderError, render, save, shipped_default,

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.exceptions import InvalidTransition
+from kernel.contracts.exceptions import InvalidTransition
 from services.intake.lifecycle import (
     ACTIONS, EDITABLE, FINAL, Approve, Archive, Decline, Expire, FailChecks, Return, StartReview,
     Status, Step, Submit, Withdraw, plan,

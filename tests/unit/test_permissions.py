@@ -1,10 +1,11 @@
 """The permission table: admin, each role, no role, and nobody deciding on their own deposit."""
 import pytest
 
-from kernel.contracts.actors import ROLES, SYSTEM, Actor
+from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.people import ROLES
 from kernel.policy.permissions import (
     ADMIN, POLICY, STAFF_ROLES, Action, can, holds_any_role, require, scopes_for)
-from services.common.exceptions import Forbidden
+from kernel.contracts.exceptions import Forbidden
 
 MANAGER_ONLY = {Action.MANAGE_PROFILES, Action.MANAGE_REASONS, Action.MANAGE_LETTERS,
                 Action.MANAGE_COLLECTIONS, Action.WITHDRAW_ITEMS, Action.SUPERVISE_REVIEWS}

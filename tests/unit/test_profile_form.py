@@ -9,9 +9,9 @@ from werkzeug.datastructures import MultiDict
 from gateway.profile_form import (MB, NEW_PROFILE, ProfileFormError, definition_to_form,
                                   form_errors, form_to_definition, form_values, key_from_label,
                                   split_list, split_vocabulary, to_form_data)
+from kernel.contracts.exceptions import InvalidInput
+from kernel.contracts.profiles import ProfileDefinitionSchema
 from lodge.seed import DEMO_PROFILES
-from services.common.contracts import ProfileDefinitionSchema
-from services.common.exceptions import InvalidInput
 
 
 def loaded(profile_id: str) -> dict:

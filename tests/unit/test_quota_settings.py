@@ -1,7 +1,7 @@
 """The limits on unfinished work are site settings: sensible defaults, nonsense refused at start."""
 import pytest
 
-from services.common.config import DAY, quota_settings
+from kernel.platform.config import DAY, quota_settings
 
 
 def test_defaults_are_sensible(monkeypatch):

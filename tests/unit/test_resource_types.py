@@ -4,8 +4,9 @@ import pytest
 from lxml import etree
 
 from gateway import landing
-from services.common.resource_types import COAR, RESOURCE_TYPES, suggested
-from services.inventory.crosswalks import DATACITE, DC, RENDERERS
+from kernel.contracts.oai import DATACITE
+from kernel.contracts.resource_types import COAR, RESOURCE_TYPES, suggested
+from services.inventory.crosswalks import DC, RENDERERS
 from tests.support.oai_schemas import assert_valid
 
 # what DataCite kernel 4.4 and the DCMI Type Vocabulary allow

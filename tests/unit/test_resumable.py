@@ -11,7 +11,7 @@ import eventlet
 import pytest
 
 from gateway.resumable import ChecksumMismatch, Gone, UploadArea
-from services.common.exceptions import Conflict, NotFound, QuotaExceeded, TooLarge
+from kernel.contracts.exceptions import Conflict, NotFound, QuotaExceeded, TooLarge
 
 DATA = b"%PDF-1.4\n" + bytes(range(256)) * 100
 ROOM = {"max_uploads": 100, "staged_room": 10 ** 9}  # limits no test here reaches

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from services.common.exceptions import TooLarge
-from services.common.storage import LocalStorage, S3Storage, StoredObject, new_key
+from kernel.contracts.exceptions import TooLarge
+from kernel.platform.storage import LocalStorage, S3Storage, StoredObject, new_key
 
 CONTENT = [b"first chunk of a thesis\n", b"\x00\x01\x02" * 1000, b"", b"last chunk\n"]
 WHOLE = b"".join(CONTENT)

@@ -2,14 +2,21 @@
 and the text rule itself: NFC, refused characters, names with ORCID iDs."""
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
-from marshmallow import validate
+from marshmallow import Schema, validate
 from sqlalchemy import String
 
 from gateway.api import schemas as api_schemas
 from gateway.models import Base as GatewayBase
+from kernel import contracts
+from kernel.contracts.fields import Text
+from kernel.contracts.inventory import SaveCollectionRequest
+from kernel.contracts.profiles import FIELD_TYPES, ProfileDefinitionSchema
+from kernel.policy import text
 from services.approval.models import Base as ApprovalBase
-from services.common import contracts, text
 from services.intake.models import Base as IntakeBase
 from services.inventory.models import Base as InventoryBase
 from services.letters.models import Base as LettersBase
@@ -32,8 +39,8 @@ TEXT_COLUMNS = {
 TEXT_NAMES = {"title", "name", "label", "reason_label", "depositor_name", "recipient_name"}
 # columns sized by their own validator, not by a kind
 SIZED_BY_VALIDATOR = {
-    "intake": {"profiles.name": (contracts.ProfileDefinitionSchema, "name")},
-    "inventory": {"collections.name": (contracts.SaveCollectionRequest, "name")},
+    "intake": {"profiles.name": (ProfileDefinitionSchema, "name")},
+    "inventory": {"collections.name": (SaveCollectionRequest, "name")},
 }
 NOT_PEOPLES_TEXT = {"inventory": {"representations.label",  # Lodge names representations
                                   "running_jobs.name"},  # Lodge names its jobs
@@ -68,20 +75,21 @@ def test_every_column_holds_the_longest_text_validation_lets_through(owner):
 
 
 def test_a_title_field_of_any_type_fits_the_title_columns():
-    for field_type in contracts.FIELD_TYPES:
+    for field_type in FIELD_TYPES:
         assert text.limit_for({"type": field_type, "dc": "title"}) == text.LIMITS["title"]
 
 
 def test_text_fields_of_the_contracts_use_their_kinds_limit():
     found = 0
-    for module in (contracts, api_schemas):
-        for schema in vars(module).values():
-            if not (isinstance(schema, type) and issubclass(schema, contracts.Schema)):
-                continue
-            for name, field in schema().fields.items():
-                if isinstance(field, contracts.Text):
-                    found += 1
-                    assert _max_length(schema, name) == text.LIMITS[field.kind]
+    modules = [importlib.import_module(f"kernel.contracts.{info.name}")
+               for info in pkgutil.iter_modules(contracts.__path__)] + [api_schemas]
+    schemas = {schema for module in modules for schema in vars(module).values()
+               if isinstance(schema, type) and issubclass(schema, Schema)}
+    for schema in schemas:
+        for name, field in schema().fields.items():
+            if isinstance(field, Text):
+                found += 1
+                assert _max_length(schema, name) == text.LIMITS[field.kind]
     assert found >= 10
 
 

@@ -1,6 +1,6 @@
 """Every regular expression Lodge applies to user text runs in linear time.
 
-Patterns are compiled through `services.common.text.user_pattern`, which registers them;
+Patterns are compiled through `kernel.policy.text.user_pattern`, which registers them;
 this test imports every module, then feeds each registered pattern 100 KiB adversarial
 strings (long runs of spaces, digits, separators and of the pattern's own literals). A
 second test reads the source, so that a pattern compiled any other way fails it.
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from services.common.text import USER_PATTERNS
+from kernel.policy.text import USER_PATTERNS
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("services", "gateway", "lodge")
-REGISTRY = ROOT / "services" / "common" / "text.py"
+PACKAGES = ("kernel", "services", "gateway", "lodge")
+REGISTRY = ROOT / "kernel" / "policy" / "text.py"
 SIZE = 100 * 1024
 LIMIT_SECONDS = 0.050
 RE_FUNCTIONS = {"compile", "match", "search", "fullmatch", "sub", "subn", "split", "findall",

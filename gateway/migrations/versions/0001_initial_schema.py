@@ -1,7 +1,7 @@
 """initial schema
 
-Revision ID: 0001
-Revises: 
+Revision ID: 0001_initial_schema
+Revises:
 Create Date: 2026-11-29 13:53:08.485346
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0001'
+revision: str = '0001_initial_schema'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None

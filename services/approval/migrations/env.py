@@ -1,4 +1,4 @@
-from services.common.migrations import run_env
+from kernel.platform.migrations import run_env
 from services.approval.models import Base
 
 run_env(Base.metadata)

@@ -1,4 +1,4 @@
-from services.common.migrations import run_env
+from kernel.platform.migrations import run_env
 from services.letters.models import Base
 
 run_env(Base.metadata)

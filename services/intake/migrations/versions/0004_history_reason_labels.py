@@ -1,7 +1,7 @@
 """history keeps the label of the approver's reason as the depositor was told it
 
-Revision ID: 0004
-Revises: 0003_i5b
+Revision ID: 0004_history_reason_labels
+Revises: 0003_dashboard_indexes
 Create Date: 2026-12-01 16:10:00
 
 """
@@ -10,8 +10,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003_i5b'
+revision: str = '0004_history_reason_labels'
+down_revision: Union[str, Sequence[str], None] = '0003_dashboard_indexes'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """words in titles on the staff list of every deposit: a trigram index on title
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0005_deposit_title_trigrams
+Revises: 0004_history_reason_labels
 Create Date: 2026-12-01 16:05:00
 
 """
@@ -9,8 +9,8 @@ from typing import Sequence, Union
 
 from alembic import op
 
-revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0004'
+revision: str = '0005_deposit_title_trigrams'
+down_revision: Union[str, Sequence[str], None] = '0004_history_reason_labels'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

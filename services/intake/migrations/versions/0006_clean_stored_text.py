@@ -1,8 +1,8 @@
 """clean stored text: deposits' titles and metadata without characters XML cannot carry,
 lone surrogates or bidirectional overrides, in NFC
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0006_clean_stored_text
+Revises: 0005_deposit_title_trigrams
 Create Date: 2026-12-06 03:50:00
 
 """
@@ -11,10 +11,10 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.migrations import clean_rows
+from kernel.platform.migrations import clean_rows
 
-revision: str = '0006'
-down_revision: Union[str, Sequence[str], None] = '0005'
+revision: str = '0006_clean_stored_text'
+down_revision: Union[str, Sequence[str], None] = '0005_deposit_title_trigrams'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """the dashboard lists deposits made for patrons: the mediator's id as an indexed column
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0007_mediated_deposits_index
+Revises: 0006_clean_stored_text
 Create Date: 2026-12-06 03:20:00
 
 """
@@ -10,8 +10,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0007'
-down_revision: Union[str, Sequence[str], None] = "0006"
+revision: str = '0007_mediated_deposits_index'
+down_revision: Union[str, Sequence[str], None] = "0006_clean_stored_text"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

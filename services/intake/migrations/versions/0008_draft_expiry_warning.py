@@ -1,15 +1,15 @@
 """when the depositor was warned that an untouched draft will be removed
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0008_draft_expiry_warning
+Revises: 0007_mediated_deposits_index
 """
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: Union[str, Sequence[str], None] = "0007"
+revision: str = "0008_draft_expiry_warning"
+down_revision: Union[str, Sequence[str], None] = "0007_mediated_deposits_index"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

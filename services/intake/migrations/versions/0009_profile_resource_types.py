@@ -1,7 +1,7 @@
 """profiles name their resource type: existing versions get the type their name suggests
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0009_profile_resource_types
+Revises: 0008_draft_expiry_warning
 Create Date: 2026-12-06 03:20:00
 
 """
@@ -10,10 +10,10 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from services.common.resource_types import suggested
+from kernel.contracts.resource_types import suggested
 
-revision: str = '0009'
-down_revision: Union[str, Sequence[str], None] = "0008"
+revision: str = '0009_profile_resource_types'
+down_revision: Union[str, Sequence[str], None] = "0008_draft_expiry_warning"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

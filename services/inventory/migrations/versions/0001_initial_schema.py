@@ -1,7 +1,7 @@
 """initial schema
 
-Revision ID: 0001
-Revises: 
+Revision ID: 0001_initial_schema
+Revises:
 Create Date: 2026-11-29 13:53:07.813805
 
 """
@@ -10,11 +10,11 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from services.common.migrations import create_messaging_tables, drop_messaging_tables
+from kernel.platform.migrations import create_messaging_tables, drop_messaging_tables
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0001'
+revision: str = '0001_initial_schema'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None

@@ -1,7 +1,7 @@
 """embargo date on items
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0002_embargo_date_on_items
+Revises: 0001_initial_schema
 Create Date: 2026-11-29 14:34:42.959682
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0002'
-down_revision: Union[str, Sequence[str], None] = '0001'
+revision: str = '0002_embargo_date_on_items'
+down_revision: Union[str, Sequence[str], None] = '0001_initial_schema'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,15 +1,15 @@
 """Jobs that run once at a time across inventory processes (the fixity audit)
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006_running_jobs
+Revises: 0005_clean_stored_text
 """
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: Union[str, Sequence[str], None] = "0004"
+revision: str = "0006_running_jobs"
+down_revision: Union[str, Sequence[str], None] = "0005_clean_stored_text"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,8 +1,8 @@
 """What validation tells a depositor, by message code.
 
 Validation reports each check with a `code` and `params` and the English `message`
-rendered from this table. The gateway renders the same code in the reader's language
-(`gettext(MESSAGES[code]) % params`), so German lives in the gateway's catalogue and the
+rendered from this table. The web front renders the same code in the reader's language
+(`gettext(MESSAGES[code]) % params`), so German lives in its catalogue and the
 service stays language-free. Templates use %(name)s so babel checks the parameters.
 """
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """API tokens expire (and their owners are warned); accounts can be deactivated; the last
 sign-in is kept, so roles from OIDC claims can age
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0004_token_expiry_deactivation
+Revises: 0003_idempotent_requests
 """
 from datetime import timedelta
 from typing import Sequence, Union
@@ -10,10 +10,10 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.db import UTCDateTime
+from kernel.platform.db import UTCDateTime
 
-revision: str = "0005"
-down_revision: Union[str, Sequence[str], None] = "0004"
+revision: str = "0004_token_expiry_deactivation"
+down_revision: Union[str, Sequence[str], None] = "0003_idempotent_requests"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

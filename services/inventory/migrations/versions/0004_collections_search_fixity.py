@@ -1,7 +1,7 @@
 """collections tree, access and embargo lifting, search columns, fixity and file events
 
-Revision ID: 0003_i7b
-Revises: 0002
+Revision ID: 0004_collections_search_fixity
+Revises: 0003_oai_records_and_withdrawal
 Create Date: 2026-11-29 21:30:00
 
 """
@@ -11,8 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0003_i7b'
-down_revision: Union[str, Sequence[str], None] = '0003_i7'
+revision: str = '0004_collections_search_fixity'
+down_revision: Union[str, Sequence[str], None] = '0003_oai_records_and_withdrawal'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

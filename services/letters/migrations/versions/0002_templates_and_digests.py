@@ -1,7 +1,7 @@
 """letter templates, recipients, pending reviews, digests; HTML part of letters
 
-Revision ID: 0003_i6
-Revises: 0001
+Revision ID: 0002_templates_and_digests
+Revises: 0001_initial_schema
 """
 from typing import Sequence, Union
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0003_i6"
-down_revision: Union[str, Sequence[str], None] = "0001"
+revision: str = "0002_templates_and_digests"
+down_revision: Union[str, Sequence[str], None] = "0001_initial_schema"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

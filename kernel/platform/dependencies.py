@@ -7,10 +7,10 @@ from eventlet.event import Event as GreenEvent
 from eventlet.timeout import Timeout
 from nameko.extensions import DependencyProvider
 
-from services.common.config import get_settings
-from services.common.db import Database
-from services.common.messaging import OutboxRelay
-from services.common.storage import get_storage
+from kernel.platform.config import get_settings
+from kernel.platform.db import Database
+from kernel.platform.messaging import OutboxRelay
+from kernel.platform.storage import get_storage
 
 log = logging.getLogger(__name__)
 

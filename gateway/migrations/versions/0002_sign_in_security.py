@@ -1,15 +1,15 @@
 """OpenID Connect subjects, named tokens, server-side sign-in sessions, failed sign-ins
 
-Revision ID: 0003_i8
-Revises: 0001
+Revision ID: 0002_sign_in_security
+Revises: 0001_initial_schema
 """
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_i8"
-down_revision: Union[str, Sequence[str], None] = "0001"
+revision: str = "0002_sign_in_security"
+down_revision: Union[str, Sequence[str], None] = "0001_initial_schema"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """queue indexes: a narrow one for the tab counts, trigrams for the depositor filter
 
-Revision ID: 0004
-Revises: 0003_i5
+Revision ID: 0003_queue_indexes
+Revises: 0002_queue_columns_groups_notes
 Create Date: 2026-12-01 16:00:00
 
 """
@@ -10,8 +10,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003_i5'
+revision: str = '0003_queue_indexes'
+down_revision: Union[str, Sequence[str], None] = '0002_queue_columns_groups_notes'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

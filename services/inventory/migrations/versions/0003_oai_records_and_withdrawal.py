@@ -1,7 +1,7 @@
 """OAI-PMH datestamps with keyset indexes, withdrawal, creators, technical metadata
 
-Revision ID: 0003_i7
-Revises: 0002
+Revision ID: 0003_oai_records_and_withdrawal
+Revises: 0002_embargo_date_on_items
 Create Date: 2026-11-29 21:40:00
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0003_i7'
-down_revision: Union[str, Sequence[str], None] = '0002'
+revision: str = '0003_oai_records_and_withdrawal'
+down_revision: Union[str, Sequence[str], None] = '0002_embargo_date_on_items'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -60,12 +60,12 @@ class Settings:
     rpc_timeout: float
     rpc_pool_size: int
     cookie_secure: bool
-    # OAI-PMH (issue 7)
+    # OAI-PMH
     repository_name: str = "Lodge"
     oai_repository_id: str = "lodge.local"
     oai_admin_email: str = "repository@lodge.local"
     oai_page_size: int = 100
-    # issue 7b: access, identifiers, fixity
+    # access, identifiers, fixity
     campus_networks: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     doi_registrar: str = ""

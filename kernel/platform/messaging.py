@@ -24,10 +24,10 @@ from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from services.common.config import get_settings
-from services.common.contracts import event_schema
-from services.common.db import Database, OutboxMessage
-from services.common.exceptions import LodgeError, RefusedMessage
+from kernel.contracts.events import event_schema
+from kernel.contracts.exceptions import LodgeError, RefusedMessage
+from kernel.platform.config import get_settings
+from kernel.platform.db import Database, OutboxMessage
 
 log = logging.getLogger(__name__)
 

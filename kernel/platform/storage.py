@@ -24,9 +24,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from services.common.config import Settings, get_settings
-from services.common.exceptions import TooLarge
-from services.common.text import user_pattern
+from kernel.contracts.exceptions import TooLarge
+from kernel.platform.config import Settings, get_settings
+from kernel.policy.text import user_pattern
 
 CHUNK_SIZE = 1024 * 1024
 _KEY = user_pattern(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")  # fullmatch: "$" would allow a final newline

@@ -1,7 +1,7 @@
 """queue columns, approver-group sets, staff notes
 
-Revision ID: 0003_i5
-Revises: 0001
+Revision ID: 0002_queue_columns_groups_notes
+Revises: 0001_initial_schema
 Create Date: 2026-11-29 21:40:00
 
 """
@@ -10,8 +10,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0003_i5'
-down_revision: Union[str, Sequence[str], None] = '0001'
+revision: str = '0002_queue_columns_groups_notes'
+down_revision: Union[str, Sequence[str], None] = '0001_initial_schema'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

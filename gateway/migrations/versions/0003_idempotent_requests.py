@@ -1,15 +1,15 @@
 """Idempotency keys: POSTs sent again with the same key get the first answer
 
-Revision ID: 0004
-Revises: 0003_i8
+Revision ID: 0003_idempotent_requests
+Revises: 0002_sign_in_security
 """
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: Union[str, Sequence[str], None] = "0003_i8"
+revision: str = "0003_idempotent_requests"
+down_revision: Union[str, Sequence[str], None] = "0002_sign_in_security"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """indexes for the staff dashboard and the list of every deposit
 
-Revision ID: 0003_i5b
-Revises: 0002
+Revision ID: 0003_dashboard_indexes
+Revises: 0002_access_choice_terms
 Create Date: 2026-11-29 21:40:00
 
 """
@@ -9,8 +9,8 @@ from typing import Sequence, Union
 
 from alembic import op
 
-revision: str = '0003_i5b'
-down_revision: Union[str, Sequence[str], None] = '0002'
+revision: str = '0003_dashboard_indexes'
+down_revision: Union[str, Sequence[str], None] = '0002_access_choice_terms'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """pre-check results per uploaded file
 
-Revision ID: 0003_i4b
-Revises: 0001
+Revision ID: 0002_prechecks
+Revises: 0001_initial_schema
 Create Date: 2026-11-29 21:45:00
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0003_i4b'
-down_revision: Union[str, Sequence[str], None] = '0001'
+revision: str = '0002_prechecks'
+down_revision: Union[str, Sequence[str], None] = '0001_initial_schema'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """Domain errors shared by every service.
 
-They cross RPC as themselves (nameko's deserialize_to_instance), so the gateway
-maps each class to one HTTP response in gateway/errors.py.
+They cross RPC as themselves (nameko's deserialize_to_instance), so the web front
+maps each class to one HTTP response.
 """
 from nameko.exceptions import deserialize_to_instance
 

@@ -1,6 +1,6 @@
 """Text that people write: its kinds with their length limits, and the characters Lodge
-refuses. No framework: metadata validation, the contracts, the gateway, the crosswalks and
-the letters all ask here, so one rule holds everywhere.
+refuses. No framework: metadata validation, the contracts, the web front, the crosswalks
+and the letters all ask here, so one rule holds everywhere.
 
 Text is kept in Unicode NFC. Refused: characters XML 1.0 cannot carry (C0 controls other
 than tab, newline and carriage return; U+FFFE, U+FFFF), lone surrogates (no encoding can

@@ -1,7 +1,7 @@
 """items keep their profile's resource type; existing items get the type their dc:type suggests
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007_item_resource_types
+Revises: 0006_running_jobs
 Create Date: 2026-12-06 03:20:00
 
 """
@@ -10,10 +10,10 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from services.common.resource_types import suggested
+from kernel.contracts.resource_types import suggested
 
-revision: str = '0006'
-down_revision: Union[str, Sequence[str], None] = "0005"
+revision: str = '0007_item_resource_types'
+down_revision: Union[str, Sequence[str], None] = "0006_running_jobs"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

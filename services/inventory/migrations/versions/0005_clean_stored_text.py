@@ -1,8 +1,8 @@
 """clean stored text: items' records, creators, search text and withdrawal reasons without
 characters XML cannot carry, lone surrogates or bidirectional overrides, in NFC
 
-Revision ID: 0004
-Revises: 0003_i7b
+Revision ID: 0005_clean_stored_text
+Revises: 0004_collections_search_fixity
 Create Date: 2026-12-06 03:50:00
 
 """
@@ -11,10 +11,10 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.migrations import clean_rows
+from kernel.platform.migrations import clean_rows
 
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003_i7b'
+revision: str = '0005_clean_stored_text'
+down_revision: Union[str, Sequence[str], None] = '0004_collections_search_fixity'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

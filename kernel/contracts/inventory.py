@@ -1,0 +1,165 @@
+"""Inventory: items and their files, collections, search, identifiers and fixity."""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from kernel.contracts.fields import COLLECTION_ID, Date, DateTime, Lenient, Strict, Text, page_of
+from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
+from kernel.contracts.rpc import ActorRequest, PageRequest
+
+
+class ItemFileView(Lenient):
+    id = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    size = fields.Int(required=True)
+    sha256 = fields.Str(required=True)
+    media_type = fields.Str(required=True)
+    technical = fields.Dict(keys=fields.Str(), allow_none=True)  # what validation measured
+
+
+class RepresentationView(Lenient):
+    id = fields.Str(required=True)
+    usage = fields.Str(required=True)
+    label = fields.Str(required=True)
+    files = fields.List(fields.Nested(ItemFileView), required=True)
+
+
+class ItemView(Lenient):
+    id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    deposit_id = fields.Str(required=True)
+    collection = fields.Str(required=True)
+    access = fields.Str(required=True)
+    embargo_until = Date(allow_none=True)
+    record = fields.Dict(required=True)
+    resource_type = fields.Str(load_default=DEFAULT_RESOURCE_TYPE)  # a key of RESOURCE_TYPES
+    representations = fields.List(fields.Nested(RepresentationView), required=True)
+    created_at = DateTime(required=True)
+    creators = fields.List(fields.Dict(), allow_none=True)  # [{name, orcid}]
+    withdrawn_at = DateTime(allow_none=True, load_default=None)  # set: a tombstone, no files
+    withdrawal_reason = fields.Str(allow_none=True, load_default=None)
+    doi = fields.Str(allow_none=True, load_default=None)
+    embargo_lifted_at = DateTime(allow_none=True, load_default=None)
+
+
+class CollectionSummaryView(Lenient):
+    id = fields.Str(required=True)
+    name = fields.Str(required=True)
+    parent_id = fields.Str(allow_none=True)
+    description = fields.Str(load_default="")
+    set_spec = fields.Str(allow_none=True, load_default=None)  # the OAI set
+    item_count = fields.Int(load_default=0)  # items held directly
+
+
+class CollectionView(CollectionSummaryView):
+    """A collection with its place in the tree, for its browse page."""
+    ancestors = fields.List(fields.Nested(CollectionSummaryView), load_default=list)
+    children = fields.List(fields.Nested(CollectionSummaryView), load_default=list)
+
+
+class StoredFileView(ItemFileView):
+    """An item file with where it is stored, for streaming it."""
+    storage_key = fields.Str(required=True)
+
+
+class ItemRequest(Strict):
+    item_id = fields.Str(required=True)
+
+
+class ItemFileRequest(ItemRequest):
+    file_id = fields.Str(required=True)
+
+
+class WithdrawItemRequest(ActorRequest):
+    item_id = fields.Str(required=True)
+    reason = Text("reason", required=True, min_length=1)
+
+
+class SaveCollectionRequest(ActorRequest):
+    collection_id = fields.Str(required=True, validate=COLLECTION_ID)
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.Str(load_default="", validate=validate.Length(max=10000))
+    parent_id = fields.Str(load_default=None, allow_none=True)
+    create = fields.Bool(load_default=False)
+
+
+class CollectionRequest(ActorRequest):
+    collection_id = fields.Str(required=True)
+
+
+class CollectionIdRequest(Strict):
+    collection_id = fields.Str(required=True)
+
+
+class ItemEventsRequest(ActorRequest):
+    item_id = fields.Str(required=True)
+
+
+class SearchRequest(PageRequest):
+    query = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    year = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=0, max=9999))
+    collection = fields.Str(load_default=None, allow_none=True)
+
+
+class ItemSummaryView(Lenient):
+    id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    title = fields.Str(required=True)
+    creators = fields.List(fields.Str(), required=True)
+    year = fields.Int(allow_none=True)
+    collection = fields.Str(required=True)
+    access = fields.Str(required=True)
+    embargo_until = Date(allow_none=True)
+    description = fields.Str(load_default="")
+
+
+class SearchPageView(page_of(ItemSummaryView)):
+    years = fields.List(fields.Dict(), load_default=list)  # [{year, count}] over all matches
+
+
+class ResolveRequest(Strict):
+    identifier = fields.Str(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ResolvedView(Lenient):
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+
+
+class FileEventView(Lenient):
+    event_type = fields.Str(required=True)
+    outcome = fields.Str(required=True)
+    detail = fields.Str(required=True)
+    agent = fields.Str(required=True)
+    at = DateTime(required=True)
+
+
+class FileProvenanceView(Lenient):
+    file_id = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    fixity_status = fields.Str(allow_none=True)
+    last_checked_at = DateTime(allow_none=True)
+    events = fields.List(fields.Nested(FileEventView), required=True)
+
+
+class FixityFailureView(Lenient):
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    file_id = fields.Str(required=True)
+    filename = fields.Str(required=True)
+    checked_at = DateTime(allow_none=True)
+    detail = fields.Str(required=True)
+
+
+class FixityReportView(Lenient):
+    files = fields.Int(required=True)
+    ok = fields.Int(required=True)
+    failed = fields.Int(required=True)
+    never_checked = fields.Int(required=True)
+    oldest_check = DateTime(allow_none=True)
+    failures = fields.List(fields.Nested(FixityFailureView), required=True)
+
+
+class FixityAuditView(Lenient):
+    checked = fields.Int(required=True)
+    failed = fields.Int(required=True)

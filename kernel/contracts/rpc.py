@@ -1,0 +1,49 @@
+"""How an RPC checks its keyword arguments and dumps its result, and the requests that
+most calls extend."""
+from __future__ import annotations
+
+import functools
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from kernel.contracts.exceptions import InvalidInput
+from kernel.contracts.fields import Strict
+from kernel.contracts.people import ActorSchema
+
+
+class PageRequest(Strict):
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class ActorRequest(Strict):
+    actor = fields.Nested(ActorSchema, required=True)
+
+
+class NoArguments(Strict):
+    pass
+
+
+def load_or_raise(schema: Schema, data: dict) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        raise InvalidInput("The request is not valid.", fields=err.messages) from None
+
+
+def rpc_contract(request: type[Schema], response: Schema | None = None):
+    """Check an RPC's keyword arguments against `request` and dump its result with `response`.
+
+    The wrapped method is called with the loaded arguments; callers pass keywords only.
+    """
+    request_schema = request()
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, **kwargs):
+            result = method(self, **load_or_raise(request_schema, kwargs))
+            return response.dump(result) if response is not None else result
+        del wrapper.__wrapped__  # nameko checks the call against the wrapper's signature
+        return wrapper
+
+    return decorate

@@ -1,0 +1,1 @@
+"""Platform: the I/O plumbing every process uses."""

@@ -1,1 +1,0 @@
-"""Code every Lodge service shares: configuration, contracts, storage and messaging."""
