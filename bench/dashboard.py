@@ -29,12 +29,13 @@ if str(REPO_ROOT) not in sys.path:
 
 from sqlalchemy import text  # noqa: E402
 
+from kernel.contracts.actors import Actor  # noqa: E402
 from kernel.platform.db import Database  # noqa: E402
 from kernel.platform.migrations import upgrade  # noqa: E402
 from services.intake import deposits, statistics  # noqa: E402
 from tests.support.system import PG_ADMIN_DSN, pg_admin  # noqa: E402
 
-STAFF = {"id": "bench-staff", "name": "Bench", "roles": ["approver"], "groups": []}
+STAFF = Actor(id="bench-staff", name="Bench", roles=("approver",))
 
 SEED = """
 INSERT INTO deposits (id, profile_id, profile_version, status, revision, title, metadata,

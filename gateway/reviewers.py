@@ -10,9 +10,10 @@ from gateway.auth.identity import actor_for
 from gateway.files.downloads import send_stored
 from gateway.models import User
 from gateway.rpc import rpc
+from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import InvalidInput
 from kernel.platform.storage import get_storage
-from kernel.policy.roles import own_deposit_refused
+from kernel.policy.permissions import Action, can, own_deposit_refused
 
 LETTER_FOR = {"approve": "deposit_archived", "decline": "deposit_declined",
               "return": "deposit_returned"}
@@ -31,9 +32,15 @@ def colleagues(approver_groups: list[str]) -> list[dict]:
     with current_app.extensions["lodge.database"].reading() as session:
         people = [actor_for(user) for user in session.scalars(
             select(User).where(User.deactivated_at.is_(None)).order_by(User.name))]
-    return [person for person in people
-            if set(person["roles"]) & {"manager", "admin"} or ("approver" in person["roles"] and (
-                not wanted or wanted & set(person["groups"])))]
+    return [person for person in people if _may_review(Actor.from_wire(person), wanted)]
+
+
+def _may_review(person: Actor, approver_groups: set[str]) -> bool:
+    """As approval decides it: supervisors any task, approvers those of their groups."""
+    if can(person, Action.SUPERVISE_REVIEWS):
+        return True
+    return can(person, Action.REVIEW) and (
+        not approver_groups or person.in_any_group(approver_groups))
 
 
 def person(reference: str, field: str) -> dict:

@@ -7,7 +7,7 @@ from gateway.auth import identity
 from gateway.models import User
 from kernel.platform.config import Settings
 from kernel.platform.db import Database
-from kernel.policy.roles import STAFF_ROLES
+from kernel.policy.permissions import STAFF_ROLES
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS = (

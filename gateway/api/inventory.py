@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from gateway.api.arguments import json_body, query_args
 from gateway.api.spec import links, operation, path_param, query, ref
-from gateway.auth.guard import ANY_STAFF_SCOPE, roles_required
+from gateway.auth.guard import requires
 from gateway.rpc import rpc
 from kernel.contracts.exceptions import Conflict
 from kernel.contracts.fields import COLLECTION_ID, Strict
@@ -16,6 +16,7 @@ from kernel.contracts.inventory import (
     FixityReportView,
     SearchPageView,
 )
+from kernel.policy.permissions import Action
 
 inventory_api = Blueprint("inventory_api", __name__, url_prefix="/api/v1")
 
@@ -47,9 +48,6 @@ class UpdateCollectionBody(Strict):
     parent_id = fields.Str(allow_none=True)
 
 
-STAFF = ("approver", "staff", "manager")
-
-
 def delete_collection_unless_targeted(services, actor: dict, collection_id: str) -> None:
     """Profiles (intake's) name the collection their items go into; deleting one a
     profile still names would leave its approved deposits with nowhere to go."""
@@ -77,7 +75,7 @@ def search_items():
 
 
 @inventory_api.post("/collections")
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def create_collection():
     body = json_body(CreateCollectionBody)
     with rpc() as services:
@@ -98,7 +96,7 @@ def get_collection(collection_id):
 
 
 @inventory_api.patch("/collections/<collection_id>")
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def update_collection(collection_id):
     body = json_body(UpdateCollectionBody)
     with rpc() as services:
@@ -111,7 +109,7 @@ def update_collection(collection_id):
 
 
 @inventory_api.delete("/collections/<collection_id>")
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def delete_collection(collection_id):
     with rpc() as services:
         delete_collection_unless_targeted(services, g.actor, collection_id)
@@ -128,14 +126,14 @@ def collection_items(collection_id):
 
 
 @inventory_api.get("/fixity")
-@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
+@requires(Action.SEE_ALL_DEPOSITS)
 def fixity_report():
     with rpc() as services:
         return jsonify(services.inventory.fixity_report(actor=g.actor))
 
 
 @inventory_api.post("/fixity/audit")
-@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
+@requires(Action.SEE_ALL_DEPOSITS)
 def run_fixity_audit():
     """Check the next batch now, as the timer would: the files checked longest ago."""
     with rpc() as services:
@@ -143,7 +141,7 @@ def run_fixity_audit():
 
 
 @inventory_api.get("/items/<item_id>/events")
-@roles_required(*STAFF, scope=ANY_STAFF_SCOPE)
+@requires(Action.SEE_ALL_DEPOSITS)
 def item_file_events(item_id):
     """Each file's PREMIS-style event log: ingestion, replication, fixity checks."""
     with rpc() as services:

@@ -8,12 +8,13 @@ from flask import Blueprint, g, jsonify, request
 from gateway.api import schemas
 from gateway.api.arguments import json_body
 from gateway.api.spec import links, operation, path_param, ref
-from gateway.auth.guard import roles_required
+from gateway.auth.guard import requires
 from gateway.files.access import files_visible
 from gateway.files.downloads import send_stored
 from gateway.rpc import rpc
 from kernel.contracts.exceptions import NotFound
 from kernel.contracts.inventory import ItemView
+from kernel.policy.permissions import Action
 
 items_api = Blueprint("items_api", __name__, url_prefix="/api/v1")
 
@@ -27,7 +28,7 @@ def get_item(item_id):
 
 
 @items_api.post("/items/<item_id>/actions/withdraw")
-@roles_required("manager")
+@requires(Action.WITHDRAW_ITEMS)
 def withdraw_item(item_id):
     body = json_body(schemas.WithdrawItemBody)
     with rpc() as services:

@@ -6,13 +6,14 @@ from flask import Blueprint, g, jsonify, url_for
 from gateway.api import schemas
 from gateway.api.arguments import json_body, query_args
 from gateway.api.spec import links, operation, path_param, query, ref
-from gateway.auth.guard import login_required, roles_required
+from gateway.auth.guard import login_required, requires
 from gateway.rpc import rpc
 from kernel.contracts.profiles import (
     ProfileDefinitionSchema,
     ProfileVersionView,
     ProfileView,
 )
+from kernel.policy.permissions import Action
 
 profiles_api = Blueprint("profiles_api", __name__, url_prefix="/api/v1")
 
@@ -35,7 +36,7 @@ def get_profile(profile_id):
 
 
 @profiles_api.get("/profiles/<profile_id>/versions")
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def profile_versions(profile_id):
     with rpc() as services:
         return jsonify(items=services.intake.profile_versions(actor=g.actor,
@@ -43,7 +44,7 @@ def profile_versions(profile_id):
 
 
 @profiles_api.post("/profiles")
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def create_profile():
     body = json_body(schemas.CreateProfileBody)
     profile_id = body.pop("id")
@@ -57,7 +58,7 @@ def create_profile():
 
 
 @profiles_api.put("/profiles/<profile_id>")
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def update_profile(profile_id):
     """Editing a profile adds a version; deposits keep the version they were made under."""
     body = json_body(ProfileDefinitionSchema)

@@ -7,7 +7,7 @@ from gateway import reviewers
 from gateway.api import schemas
 from gateway.api.arguments import json_body, query_args
 from gateway.api.spec import links, operation, path_param, query, ref
-from gateway.auth.guard import roles_required
+from gateway.auth.guard import requires
 from gateway.http.errors import STATUS
 from gateway.rpc import rpc
 from kernel.contracts.approval import (
@@ -21,12 +21,12 @@ from kernel.contracts.approval import (
 )
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
 from kernel.contracts.letters import LetterPreviewView
+from kernel.policy.permissions import Action
 
 reviews_api = Blueprint("reviews_api", __name__, url_prefix="/api/v1")
 
 ERROR_STATUS = {error.code: status for error, status in STATUS.items()}
 DECISION_METHODS = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}
-REVIEWER_ROLES = ("approver", "manager")
 
 
 CHECKS_RUNNING = "This deposit's checks are still running; it can be reviewed once they finish."
@@ -52,7 +52,7 @@ def decide(services, deposit_id: str, decision: str, body: dict) -> dict:
 
 
 @reviews_api.get("/reviews")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def list_reviews():
     args = query_args(schemas.ListReviewsQuery)
     with rpc() as services:
@@ -60,7 +60,7 @@ def list_reviews():
 
 
 @reviews_api.get("/reviews/queue")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review_queue():
     """The approver's queue: a tab, filters, a sort, a bounded page, and counts per tab."""
     args = query_args(schemas.QueueQuery)
@@ -69,7 +69,7 @@ def review_queue():
 
 
 @reviews_api.get("/reviews/<deposit_id>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def get_review(deposit_id):
     with rpc() as services:
         review = services.approval.get_review(actor=g.actor, deposit_id=deposit_id)
@@ -78,7 +78,7 @@ def get_review(deposit_id):
 
 
 @reviews_api.post("/reviews/<deposit_id>/actions/<action>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def review_action(deposit_id, action):
     body = json_body(schemas.ReviewActionBody)
     with rpc() as services:
@@ -108,7 +108,7 @@ def review_action_on(services, deposit_id: str, action: str, body: dict):
 
 
 @reviews_api.post("/reviews/bulk")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def bulk_decision():
     """One decision for several deposits; each result has the status its single action
     would have answered, so some may be 409 or 403 while the rest succeed."""
@@ -125,7 +125,7 @@ def bulk_decision():
 
 
 @reviews_api.get("/reviews/<deposit_id>/colleagues")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review_colleagues(deposit_id):
     with rpc() as services:
         task = services.approval.get_review(actor=g.actor, deposit_id=deposit_id)["task"]
@@ -134,7 +134,7 @@ def review_colleagues(deposit_id):
 
 
 @reviews_api.get("/reviews/<deposit_id>/notes")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def list_notes(deposit_id):
     with rpc() as services:
         return jsonify(items=services.approval.get_review(actor=g.actor,
@@ -142,7 +142,7 @@ def list_notes(deposit_id):
 
 
 @reviews_api.post("/reviews/<deposit_id>/notes")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def add_note(deposit_id):
     body = json_body(schemas.NoteBody)
     with rpc() as services:
@@ -151,7 +151,7 @@ def add_note(deposit_id):
 
 
 @reviews_api.put("/reviews/<deposit_id>/metadata")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def edit_metadata(deposit_id):
     body = json_body(schemas.ReviewMetadataBody)
     with rpc() as services:
@@ -160,7 +160,7 @@ def edit_metadata(deposit_id):
 
 
 @reviews_api.post("/reviews/<deposit_id>/letter-preview")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def letter_preview(deposit_id):
     body = json_body(schemas.LetterPreviewBody)
     with rpc() as services:
@@ -170,7 +170,7 @@ def letter_preview(deposit_id):
 
 
 @reviews_api.get("/reviews/<deposit_id>/files/<file_id>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review_file(deposit_id, file_id):
     return reviewers.send_review_file(deposit_id, file_id, download="download" in request.args)
 
@@ -178,14 +178,14 @@ def review_file(deposit_id, file_id):
 # --- reasons ------------------------------------------------------------------------------
 
 @reviews_api.get("/reasons")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def list_reasons():
     with rpc() as services:
         return jsonify(items=services.approval.list_reasons(actor=g.actor))
 
 
 @reviews_api.put("/reasons/<kind>/<code>")
-@roles_required("manager")
+@requires(Action.MANAGE_REASONS)
 def save_reason(kind, code):
     body = json_body(schemas.ReasonBody)
     with rpc() as services:
@@ -193,7 +193,7 @@ def save_reason(kind, code):
 
 
 @reviews_api.delete("/reasons/<kind>/<code>")
-@roles_required("manager")
+@requires(Action.MANAGE_REASONS)
 def delete_reason(kind, code):
     with rpc() as services:
         services.approval.delete_reason(actor=g.actor, kind=kind, code=code)

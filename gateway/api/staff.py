@@ -7,18 +7,15 @@ from marshmallow import fields, validate
 
 from gateway.api.arguments import json_body, query_args
 from gateway.api.spec import operation, query
-from gateway.auth.guard import ANY_STAFF_SCOPE, roles_required
+from gateway.auth.guard import requires
 from gateway.auth.patrons import MAX_QUERY, MAX_RESULTS, find_people, person_view
 from gateway.rpc import rpc
 from gateway.web.account import set_active
 from kernel.contracts.deposits import STATUSES, DepositStatisticsView
 from kernel.contracts.fields import Strict
+from kernel.policy.permissions import Action
 
 staff_api = Blueprint("staff_api", __name__, url_prefix="/api/v1/staff")
-
-# who works with deposits beyond their own; services check the roles again
-DESK_ROLES = ("approver", "staff", "manager")
-
 
 class PatronQuery(Strict):
     q = fields.Str(required=True, validate=validate.Length(min=1, max=MAX_QUERY))
@@ -68,14 +65,14 @@ def all_deposits(services, status=None, profile=None, q=None, depositor=None, pa
 
 
 @staff_api.get("/patrons")
-@roles_required("staff")
+@requires(Action.MEDIATE)
 def patrons():
     args = query_args(PatronQuery)
     return jsonify(items=people_matching(args["q"], args["limit"]))
 
 
 @staff_api.get("/deposits")
-@roles_required(*DESK_ROLES, scope=ANY_STAFF_SCOPE)
+@requires(Action.SEE_ALL_DEPOSITS)
 def deposits():
     args = query_args(AllDepositsQuery)
     with rpc() as services:
@@ -83,7 +80,7 @@ def deposits():
 
 
 @staff_api.get("/statistics")
-@roles_required(*DESK_ROLES, scope=ANY_STAFF_SCOPE)
+@requires(Action.SEE_ALL_DEPOSITS)
 def statistics():
     args = query_args(StatisticsQuery)
     with rpc() as services:
@@ -91,7 +88,7 @@ def statistics():
 
 
 @staff_api.patch("/accounts/<user_id>")
-@roles_required("admin")
+@requires(Action.MANAGE_ACCOUNTS)
 def change_account(user_id):
     """Deactivate ({"active": false}) or reactivate an account; never the caller's own."""
     body = json_body(AccountStatusBody)

@@ -10,18 +10,15 @@ from wtforms.validators import ValidationError
 
 from gateway.auth import identity, oidc
 from gateway.models import User
+from kernel.contracts.actors import Actor
 from kernel.platform.config import get_settings
+from kernel.policy.permissions import POLICY, Action, can, role_refused
 
 csrf = CSRFProtect()
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # read-only protocols whose clients POST forms without a session (OAI-PMH)
 CSRF_EXEMPT_BLUEPRINTS: set[str] = set()
 
-
-# the scope a token needs where a view names none: what its roles do
-ROLE_SCOPES = {"approver": "review", "manager": "manage", "admin": "manage", "staff": "deposit"}
-# pages of the staff desk that approvers, staff and managers share: a token of any of them
-ANY_STAFF_SCOPE = ("deposit", "review", "manage")
 
 
 def bearer_token() -> str | None:
@@ -88,6 +85,7 @@ def _claim_role_policy() -> tuple[timedelta, tuple[str, ...]]:
 
 
 def register(app: Flask) -> None:
+    app.jinja_env.globals.update(may=may, Action=Action)
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     csrf.init_app(app)
@@ -142,16 +140,20 @@ def login_required(view=None, *, scope: str | tuple[str, ...] = "deposit"):
     return decorate(view) if view is not None else decorate
 
 
-def roles_required(*roles: str, scope: str | None = None):
-    """The gateway's own check; the services check again. A token needs `scope`, by default
-    the scope of the first role."""
+def may(action: Action) -> bool:
+    """Whether the one asking may take `action`: for views, and for menus and buttons."""
+    return g.get("actor") is not None and can(Actor.from_wire(g.actor), action)
+
+
+def requires(action: Action):
+    """The gateway's own check of the permission table; the services check again. A token
+    needs one of the scopes the table gives the action."""
     def decorate(view):
-        @login_required(scope=scope or ROLE_SCOPES.get(roles[0], "manage"))
+        @login_required(scope=POLICY[action].scopes)
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            held = set(g.actor["roles"])
-            if "admin" not in held and not held.intersection(roles):
-                abort(403, description=f"This needs the role {' or '.join(roles)}.")
+            if not may(action):
+                abort(403, description=role_refused(action).message)
             return view(*args, **kwargs)
         return wrapper
     return decorate

@@ -16,12 +16,12 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
-from kernel.policy import text
+from kernel.contracts.people import ROLES
+from kernel.policy import permissions, text
+from kernel.policy.permissions import SCOPES
 from kernel.policy.text import user_pattern
 
 MIN_PASSWORD_LENGTH = 12
-ROLES = ("patron", "approver", "staff", "manager", "admin")
-TOKEN_SCOPES = ("deposit", "review", "manage")
 LAST_USED_PRECISION = timedelta(minutes=1)
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=8)
@@ -202,13 +202,7 @@ def end_session(session: Session, session_id: str) -> None:
 
 def scopes_for(user: User) -> tuple[str, ...]:
     """The scopes worth giving a token of this user: what their roles can use."""
-    held = set(user.roles)
-    scopes = ["deposit"]
-    if held & {"approver", "manager", "admin"}:
-        scopes.append("review")
-    if held & {"manager", "admin"}:
-        scopes.append("manage")
-    return tuple(scopes)
+    return permissions.scopes_for(user.roles)
 
 
 def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str] | None = None,
@@ -217,16 +211,16 @@ def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str
     """A new token living `days` (at most the site's `max_days`); the value is returned once
     and only its SHA-256 is kept."""
     scopes = tuple(scopes) if scopes is not None else scopes_for(user)
-    unknown = set(scopes) - set(TOKEN_SCOPES)
+    unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
-        raise ValueError(f"scopes must be some of {', '.join(TOKEN_SCOPES)}")
+        raise ValueError(f"scopes must be some of {', '.join(SCOPES)}")
     if not 1 <= days <= max_days:
         raise ValueError(f"a token lives from 1 to {max_days} days")
     if user.deactivated_at is not None:
         raise ValueError("the account is deactivated")
     token = "lodge_" + secrets.token_urlsafe(32)
     session.add(ApiToken(id=uuid.uuid4().hex, user_id=user.id, token_hash=_sha256(token),
-                         prefix=token[:12], scopes=[s for s in TOKEN_SCOPES if s in scopes],
+                         prefix=token[:12], scopes=[s for s in SCOPES if s in scopes],
                          name=name.strip()[:100], created_by=(created_by or user).id,
                          expires_at=_now() + timedelta(days=days)))
     return token

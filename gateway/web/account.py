@@ -31,7 +31,7 @@ from gateway.web.portal import safe_next
 from gateway.web.staff.letters import register_recipient, tell_letters
 from kernel.contracts.exceptions import Conflict, NotFound
 from kernel.platform.config import get_settings
-from kernel.policy.roles import STAFF_ROLES
+from kernel.policy.permissions import SCOPES, STAFF_ROLES, Action
 
 account = Blueprint("account", __name__)
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def revoke_my_token(token_id):
 
 
 @account.route("/staff/tokens", methods=["GET", "POST"])
-@auth.roles_required("admin")
+@auth.requires(Action.MANAGE_ACCOUNTS)
 def all_tokens():
     """Admins make tokens for campus systems' accounts and revoke anyone's."""
     new_token, errors, status = None, {}, 200
@@ -161,19 +161,19 @@ def all_tokens():
                 status = 422
             else:
                 new_token, errors, status = _new_token(
-                    uow.session, holder, identity.TOKEN_SCOPES,
+                    uow.session, holder, SCOPES,
                     uow.session.get(User, g.actor["id"]))
         rows = identity.tokens_of(uow.session)
         names = dict(uow.session.execute(select(User.id, User.username).where(
             User.id.in_({t.user_id for t in rows}))).all()) if rows else {}
         tokens = [{**t.as_dict(), "username": names.get(t.user_id, "?")} for t in rows]
-    return render_template("staff/tokens.html", tokens=tokens, scopes=identity.TOKEN_SCOPES,
+    return render_template("staff/tokens.html", tokens=tokens, scopes=SCOPES,
                            new_token=new_token, errors=errors,
                            max_days=get_settings().token_max_days), status
 
 
 @account.post("/staff/tokens/<token_id>/revoke")
-@auth.roles_required("admin")
+@auth.requires(Action.MANAGE_ACCOUNTS)
 def revoke_any_token(token_id):
     with _database().unit_of_work() as uow:
         if not identity.revoke_token(uow.session, token_id):
@@ -220,7 +220,7 @@ def set_active(user_id: str, active: bool) -> dict:
 
 
 @account.get("/staff/accounts")
-@auth.roles_required("admin")
+@auth.requires(Action.MANAGE_ACCOUNTS)
 def accounts():
     q = request.args.get("q", "").strip()[:MAX_QUERY]
     with _database().reading() as session:
@@ -231,7 +231,7 @@ def accounts():
 
 
 @account.post("/staff/accounts/<user_id>")
-@auth.roles_required("admin")
+@auth.requires(Action.MANAGE_ACCOUNTS)
 def change_account(user_id):
     active = request.form.get("active") == "true"
     view = set_active(user_id, active)

@@ -37,7 +37,7 @@ from kernel.contracts.exceptions import (
     NotFound,
     QuotaExceeded,
 )
-from kernel.policy.roles import is_staff
+from kernel.policy.permissions import Action
 
 portal = Blueprint("portal", __name__)
 
@@ -181,7 +181,8 @@ def deposit(deposit_id):
     checks = {report["file_id"]: report
               for report in (record["validation_report"] or {}).get("files", [])}
     return render_template("deposit.html", deposit=record, profile=profile, checks=checks,
-                           reasons=labels, deliveries=deliveries, staff_view=is_staff(g.actor),
+                           reasons=labels, deliveries=deliveries,
+                           staff_view=auth.may(Action.SEE_ALL_DEPOSITS),
                            expected_decision=expected_decision(record, profile))
 
 
@@ -277,7 +278,7 @@ def deposit_action(deposit_id, action):
 # --- items ----------------------------------------------------------------------
 
 @portal.post("/items/<item_id>/withdraw")
-@auth.roles_required("manager")
+@auth.requires(Action.WITHDRAW_ITEMS)
 def withdraw_item(item_id):
     """A manager withdraws an item; its page becomes a tombstone."""
     reason = (request.form.get("reason") or "").strip()

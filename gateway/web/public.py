@@ -10,13 +10,14 @@ from urllib.parse import quote
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from gateway.auth.guard import may
 from gateway.files.access import files_visible
 from gateway.presenters import landing
 from gateway.rpc import rpc
 from kernel.contracts.exceptions import InvalidInput, NotFound
 from kernel.platform.config import get_settings
 from kernel.policy import text
-from kernel.policy.roles import is_staff
+from kernel.policy.permissions import Action
 
 public = Blueprint("public", __name__)
 PER_PAGE = 20
@@ -35,7 +36,7 @@ def item(item_id):
         record = text.clean_tree(services.inventory.get_item(item_id=item_id))
         collection = services.inventory.get_collection(collection_id=record["collection"])
         provenance = (services.inventory.file_events(actor=g.actor, item_id=item_id)
-                      if g.actor and is_staff(g.actor) else None)
+                      if may(Action.SEE_ALL_DEPOSITS) else None)
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
     visible = files_visible(record, g.actor, request.remote_addr)

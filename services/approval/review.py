@@ -8,11 +8,12 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from kernel.contracts.actors import SYSTEM, Actor
 from kernel.contracts.deposits import DepositSnapshotSchema
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.platform.db import UnitOfWork
-from kernel.policy.roles import SYSTEM, has_role, own_deposit_refused, person_ref
+from kernel.policy.permissions import Action, can, is_own_deposit, require
 from services.approval.models import (
     ANY_APPROVER,
     PENDING,
@@ -73,10 +74,11 @@ def open_review(uow: UnitOfWork, key: str, event: dict) -> None:
     uow.session.flush()
     if deposit["mediated_by"]:
         mediator = deposit["mediated_by"]
-        _decide(uow, task, "approve", SYSTEM, "staff_mediated",
+        _decide(uow, task, "approve", SYSTEM.person_ref(), "staff_mediated",
                 f"Staff-mediated by {mediator['name'] or mediator['id']}")
     elif deposit["profile"]["approval"]["mode"] == "automatic":
-        _decide(uow, task, "approve", SYSTEM, "automatic", "Approved automatically by the profile")
+        _decide(uow, task, "approve", SYSTEM.person_ref(), "automatic",
+                "Approved automatically by the profile")
 
 
 def _remember_group_set(session, key: str, approver_groups: list[str]) -> None:
@@ -97,40 +99,40 @@ def _task(session, deposit_id: str, revision: int | None = None, lock: bool = Fa
     return session.scalar(query)
 
 
-def may_review(actor: dict, task: ReviewTask) -> bool:
-    if has_role(actor, "manager"):
+def may_review(actor: Actor, task: ReviewTask) -> bool:
+    if can(actor, Action.SUPERVISE_REVIEWS):
         return True
-    if not has_role(actor, "approver"):
+    if not can(actor, Action.REVIEW):
         return False
-    groups = set(task.approver_groups or ())
-    return not groups or bool(groups.intersection(actor.get("groups") or ()))
+    groups = task.approver_groups or ()
+    return not groups or actor.in_any_group(groups)
 
 
-def is_own(person: dict, task: ReviewTask) -> bool:
+def _owners(task: ReviewTask) -> dict[str, str | None]:
+    """Who made the deposit: its depositor and, for one made for a patron, its mediator."""
+    return {"depositor_id": task.depositor_id,
+            "mediator_id": ((task.deposit or {}).get("mediated_by") or {}).get("id")}
+
+
+def is_own(person: Actor, task: ReviewTask) -> bool:
     """The person deposited it, or deposited it for the patron: they may not decide on it."""
-    mediator = ((task.deposit or {}).get("mediated_by") or {}).get("id")
-    return person["id"] in (task.depositor_id, mediator)
+    return is_own_deposit(person, **_owners(task))
 
 
-def may_decide(actor: dict, task: ReviewTask) -> bool:
-    return may_review(actor, task) and not is_own(actor, task)
+def may_decide(actor: Actor, task: ReviewTask) -> bool:
+    return may_review(actor, task) and can(actor, Action.DECIDE, **_owners(task))
 
 
-def _refuse_own(actor: dict, task: ReviewTask) -> None:
-    if is_own(actor, task):
-        raise own_deposit_refused()
-
-
-def _reviewable(session, actor: dict, deposit_id: str) -> ReviewTask:
+def _reviewable(session, actor: Actor, deposit_id: str) -> ReviewTask:
     """The task locked for work on it: claim, assign, release, decide, edit, note."""
-    if not has_role(actor, "approver", "manager"):
+    if not can(actor, Action.DECIDE):
         raise Forbidden("Reviewing needs the approver role.")
     task = _task(session, deposit_id, lock=True)
     if task is None:
         raise NotFound("That deposit is not waiting for review.")
     if not may_review(actor, task):
         raise Forbidden("You are not an approver for this deposit's profile.")
-    _refuse_own(actor, task)
+    require(actor, Action.DECIDE, **_owners(task))
     return task
 
 
@@ -142,28 +144,28 @@ def _require_undecided(task: ReviewTask) -> None:
         raise Conflict("The depositor withdrew this deposit.", fields={"state": ["cancelled"]})
 
 
-def claim(uow: UnitOfWork, actor: dict, deposit_id: str) -> ReviewTask:
+def claim(uow: UnitOfWork, actor: Actor, deposit_id: str) -> ReviewTask:
     task = _reviewable(uow.session, actor, deposit_id)
     _require_undecided(task)
-    if task.state == "claimed" and task.assignee_id != actor["id"]:
+    if task.state == "claimed" and task.assignee_id != actor.id:
         raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
                        fields={"assignee": ["claimed by someone else"]})
     _assign(task, actor)
     return task
 
 
-def _assign(task: ReviewTask, person: dict) -> None:
-    task.state, task.assignee_id, task.assignee = "claimed", person["id"], person_ref(person)
+def _assign(task: ReviewTask, person: Actor) -> None:
+    task.state, task.assignee_id, task.assignee = "claimed", person.id, person.person_ref()
     task.updated_at = task.claimed_at = _now()
 
 
-def assign(uow: UnitOfWork, actor: dict, deposit_id: str, colleague: dict) -> ReviewTask:
+def assign(uow: UnitOfWork, actor: Actor, deposit_id: str, colleague: Actor) -> ReviewTask:
     """Hand a task to a colleague who may review it: from the pool, from oneself, or
     (a manager) from anyone."""
     task = _reviewable(uow.session, actor, deposit_id)
     _require_undecided(task)
-    if (task.state == "claimed" and task.assignee_id != actor["id"]
-            and not has_role(actor, "manager")):
+    if (task.state == "claimed" and task.assignee_id != actor.id
+            and not can(actor, Action.SUPERVISE_REVIEWS)):
         raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
                        fields={"assignee": ["claimed by someone else"]})
     if not may_review(colleague, task):
@@ -176,12 +178,12 @@ def assign(uow: UnitOfWork, actor: dict, deposit_id: str, colleague: dict) -> Re
     return task
 
 
-def release(uow: UnitOfWork, actor: dict, deposit_id: str) -> ReviewTask:
+def release(uow: UnitOfWork, actor: Actor, deposit_id: str) -> ReviewTask:
     task = _reviewable(uow.session, actor, deposit_id)
     _require_undecided(task)
     if task.state != "claimed":
         raise Conflict("This deposit is not claimed.", fields={"state": [task.state]})
-    if task.assignee_id != actor["id"] and not has_role(actor, "manager"):
+    if task.assignee_id != actor.id and not can(actor, Action.SUPERVISE_REVIEWS):
         raise Forbidden("Only the approver who claimed it, or a manager, may release it.")
     task.state, task.assignee_id, task.assignee, task.claimed_at = "open", None, None, None
     task.updated_at = _now()
@@ -199,22 +201,22 @@ def release_idle_claims(uow: UnitOfWork, idle: timedelta) -> int:
     return result.rowcount
 
 
-def decide(uow: UnitOfWork, actor: dict, deposit_id: str, decision: str,
+def decide(uow: UnitOfWork, actor: Actor, deposit_id: str, decision: str,
            reason_code: str | None, note: str | None) -> ReviewTask:
     """Decide, taking the claim at once if the task is open. The task row is locked,
     so of two approvers deciding together one wins and the other gets a conflict."""
     task = _reviewable(uow.session, actor, deposit_id)
     if task.state == "decided":
         earlier = decision_of(uow.session, task)
-        if earlier is not None and earlier.decision == decision and earlier.actor["id"] == actor["id"]:
+        if earlier is not None and earlier.decision == decision and earlier.actor["id"] == actor.id:
             return task  # the same decision sent again (a retry): nothing more happens
     _require_undecided(task)
-    if task.state == "claimed" and task.assignee_id != actor["id"]:
+    if task.state == "claimed" and task.assignee_id != actor.id:
         raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
                        fields={"assignee": ["claimed by someone else"]})
     reason_code, reason_label = _reason(uow.session, decision, reason_code)
-    task.assignee_id, task.assignee = actor["id"], person_ref(actor)
-    _decide(uow, task, decision, person_ref(actor), reason_code, note, reason_label)
+    task.assignee_id, task.assignee = actor.id, actor.person_ref()
+    _decide(uow, task, decision, actor.person_ref(), reason_code, note, reason_label)
     return task
 
 
@@ -232,7 +234,7 @@ def _reason(session, decision: str, reason_code: str | None) -> tuple[str | None
     return reason_code, reasons[reason_code].label if reason_code else None
 
 
-def _decide(uow: UnitOfWork, task: ReviewTask, decision: str, actor: dict,
+def _decide(uow: UnitOfWork, task: ReviewTask, decision: str, actor: dict[str, str],
             reason_code: str | None, note: str | None, reason_label: str | None = None) -> None:
     now = _now()
     uow.session.add(Decision(deposit_id=task.deposit_id, revision=task.revision, decision=decision,
@@ -267,21 +269,21 @@ def decision_of(session, task: ReviewTask) -> Decision | None:
                                                  Decision.revision == task.revision))
 
 
-def _visible_to(query, actor: dict):
+def _visible_to(query, actor: Actor):
     """Only tasks of profiles whose approver groups the actor is in; managers see all."""
-    if has_role(actor, "manager"):
+    if can(actor, Action.SUPERVISE_REVIEWS):
         return query
-    groups = list(actor.get("groups") or ()) + [ANY_APPROVER]
+    groups = [*actor.groups, ANY_APPROVER]
     return query.where(ReviewTask.groups_key.in_(
         select(ApproverGroupSet.groups_key).where(ApproverGroupSet.group_name.in_(groups))))
 
 
-def _require_reviewer(actor: dict) -> None:
-    if not has_role(actor, "approver", "manager"):
+def _require_reviewer(actor: Actor) -> None:
+    if not can(actor, Action.REVIEW):
         raise Forbidden("The review queue needs the approver role.")
 
 
-def list_tasks(session, actor: dict, state: str, assignee: str | None, page: int,
+def list_tasks(session, actor: Actor, state: str, assignee: str | None, page: int,
                per_page: int) -> dict:
     """Tasks by state and assignee, oldest first: the API's plain listing."""
     _require_reviewer(actor)
@@ -291,7 +293,7 @@ def list_tasks(session, actor: dict, state: str, assignee: str | None, page: int
     else:
         query = query.where(ReviewTask.state != "cancelled")
     if assignee == "me":
-        query = query.where(ReviewTask.assignee_id == actor["id"])
+        query = query.where(ReviewTask.assignee_id == actor.id)
     elif assignee:
         query = query.where(ReviewTask.assignee_id == assignee)
     query = _visible_to(query, actor)
@@ -319,7 +321,7 @@ QUEUE_ORDER = {
 }
 
 
-def queue(session, actor: dict, tab: str = "all", profile_id: str | None = None,
+def queue(session, actor: Actor, tab: str = "all", profile_id: str | None = None,
           collection: str | None = None, depositor: str | None = None,
           older_than_days: int | None = None, overdue: bool = False, sort: str = "oldest",
           page: int = 1, per_page: int = 25) -> dict:
@@ -343,10 +345,10 @@ def queue(session, actor: dict, tab: str = "all", profile_id: str | None = None,
     filtered = query.subquery()
     tabs = ("mine", "unassigned", "others")
     row = session.execute(select(
-        *(func.count().filter(_tab_condition(name, actor["id"], filtered.c)) for name in tabs),
+        *(func.count().filter(_tab_condition(name, actor.id, filtered.c)) for name in tabs),
         func.count(), func.count().filter(filtered.c.due_at < now)).select_from(filtered)).one()
     counts = dict(zip(("mine", "unassigned", "others", "all", "overdue"), row))
-    condition = _tab_condition(tab, actor["id"])
+    condition = _tab_condition(tab, actor.id)
     if condition is not None:
         query = query.where(condition)
     # the page's ids first (an index-only scan), then only those rows
@@ -367,10 +369,10 @@ def list_reasons(session) -> list[Reason]:
     return session.scalars(select(Reason).order_by(Reason.kind, Reason.code)).all()
 
 
-def save_reason(uow: UnitOfWork, actor: dict, kind: str, code: str, label: str,
+def save_reason(uow: UnitOfWork, actor: Actor, kind: str, code: str, label: str,
                 is_default: bool) -> Reason:
     """Add or relabel a reason; a new default replaces the kind's old one."""
-    if not has_role(actor, "manager"):
+    if not can(actor, Action.MANAGE_REASONS):
         raise Forbidden("Managing reasons needs the manager role.")
     session = uow.session
     reason = session.scalar(select(Reason).where(Reason.kind == kind, Reason.code == code))
@@ -388,9 +390,9 @@ def save_reason(uow: UnitOfWork, actor: dict, kind: str, code: str, label: str,
     return reason
 
 
-def delete_reason(uow: UnitOfWork, actor: dict, kind: str, code: str) -> None:
+def delete_reason(uow: UnitOfWork, actor: Actor, kind: str, code: str) -> None:
     """Remove a reason; past decisions keep its code. The default stays until replaced."""
-    if not has_role(actor, "manager"):
+    if not can(actor, Action.MANAGE_REASONS):
         raise Forbidden("Managing reasons needs the manager role.")
     reason = uow.session.scalar(select(Reason).where(Reason.kind == kind, Reason.code == code))
     if reason is None:
@@ -403,7 +405,7 @@ def delete_reason(uow: UnitOfWork, actor: dict, kind: str, code: str) -> None:
 
 # --- the review page ----------------------------------------------------------------------
 
-def review_task(session, actor: dict, deposit_id: str) -> ReviewTask:
+def review_task(session, actor: Actor, deposit_id: str) -> ReviewTask:
     """The deposit's latest task, for anyone who may review it."""
     _require_reviewer(actor)
     task = _task(session, deposit_id)
@@ -419,24 +421,24 @@ def notes(session, deposit_id: str) -> list[StaffNote]:
                            .order_by(StaffNote.at, StaffNote.id)).all()
 
 
-def add_note(uow: UnitOfWork, actor: dict, deposit_id: str, text: str) -> StaffNote:
+def add_note(uow: UnitOfWork, actor: Actor, deposit_id: str, text: str) -> StaffNote:
     task = review_task(uow.session, actor, deposit_id)
-    _refuse_own(actor, task)
+    require(actor, Action.DECIDE, **_owners(task))
     _touch_claim(task, actor)
-    note = StaffNote(deposit_id=deposit_id, revision=task.revision, author=person_ref(actor),
+    note = StaffNote(deposit_id=deposit_id, revision=task.revision, author=actor.person_ref(),
                      text=text, at=_now())
     uow.session.add(note)
     uow.session.flush()
     return note
 
 
-def _touch_claim(task: ReviewTask, actor: dict) -> None:
+def _touch_claim(task: ReviewTask, actor: Actor) -> None:
     """Work on a claimed task keeps the claim from counting as idle."""
-    if task.state == "claimed" and task.assignee_id == actor["id"]:
+    if task.state == "claimed" and task.assignee_id == actor.id:
         task.claimed_at = _now()
 
 
-def review_file(session, actor: dict, deposit_id: str, file_id: str) -> dict:
+def review_file(session, actor: Actor, deposit_id: str, file_id: str) -> dict:
     """A file of the revision under review, with its storage key, for the preview."""
     task = review_task(session, actor, deposit_id)
     found = next((f for f in task.deposit.get("files", []) if f["id"] == file_id), None)
@@ -445,7 +447,7 @@ def review_file(session, actor: dict, deposit_id: str, file_id: str) -> dict:
     return found
 
 
-def start_metadata_edit(uow: UnitOfWork, actor: dict, deposit_id: str) -> ReviewTask:
+def start_metadata_edit(uow: UnitOfWork, actor: Actor, deposit_id: str) -> ReviewTask:
     """An approver may edit metadata of an undecided task nobody else has claimed;
     editing claims it."""
     return claim(uow, actor, deposit_id)

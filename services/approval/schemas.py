@@ -1,6 +1,7 @@
 """Approval's models as the contracts' view dictionaries."""
 from datetime import datetime, timezone
 
+from kernel.contracts.actors import Actor
 from services.approval.models import Decision, Reason, ReviewTask, StaffNote
 from services.approval.review import is_own
 
@@ -12,7 +13,8 @@ def decision_view(decision: Decision | None) -> dict | None:
             "reason_code": decision.reason_code, "note": decision.note, "at": decision.at}
 
 
-def task_view(task: ReviewTask, decision: Decision | None = None, actor: dict | None = None) -> dict:
+def task_view(task: ReviewTask, decision: Decision | None = None,
+              actor: Actor | None = None) -> dict:
     """The task as `actor` sees it: `own_deposit` marks one they may not decide on."""
     return {
         "deposit_id": task.deposit_id, "revision": task.revision, "state": task.state,

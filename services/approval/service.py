@@ -4,6 +4,7 @@ from datetime import timedelta
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
+from kernel.contracts.actors import Actor
 from kernel.contracts.approval import (
     AddNoteRequest,
     AssignRequest,
@@ -69,6 +70,7 @@ class ApprovalService:
     @rpc
     @rpc_contract(ListReviewsRequest, ReviewPageView())
     def list_reviews(self, actor, state, assignee, page, per_page):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             result = review.list_tasks(session, actor, state, assignee, page, per_page)
             result["items"] = [task_view(t, review.decision_of(session, t), actor)
@@ -78,28 +80,33 @@ class ApprovalService:
     @rpc
     @rpc_contract(DepositRequest, ReviewTaskView())
     def claim(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return task_view(review.claim(uow, actor, deposit_id), actor=actor)
 
     @rpc
     @rpc_contract(DepositRequest, ReviewTaskView())
     def release(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return task_view(review.release(uow, actor, deposit_id), actor=actor)
 
     @rpc
     @rpc_contract(ReviewActionRequest, ReviewTaskView())
     def approve(self, actor, deposit_id, reason_code, note):
+        actor = Actor.from_wire(actor)
         return self._decide(actor, deposit_id, "approve", reason_code, note)
 
     @rpc
     @rpc_contract(ReviewActionRequest, ReviewTaskView())
     def decline(self, actor, deposit_id, reason_code, note):
+        actor = Actor.from_wire(actor)
         return self._decide(actor, deposit_id, "decline", reason_code, note)
 
     @rpc
     @rpc_contract(ReviewActionRequest, ReviewTaskView())
     def return_for_changes(self, actor, deposit_id, reason_code, note):
+        actor = Actor.from_wire(actor)
         return self._decide(actor, deposit_id, "return", reason_code, note)
 
     def _decide(self, actor, deposit_id, decision, reason_code, note):
@@ -113,6 +120,7 @@ class ApprovalService:
         """One decision for several deposits, each in its own transaction: one refused
         deposit does not hold back the others. Each result carries the error code the
         single action would have raised ("ok" when it was decided)."""
+        actor = Actor.from_wire(actor)
         results = []
         for deposit_id in dict.fromkeys(deposit_ids):
             try:
@@ -128,6 +136,7 @@ class ApprovalService:
     @rpc
     @rpc_contract(QueueRequest, QueuePageView())
     def queue(self, actor, **filters):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             result = review.queue(session, actor, **filters)
             result["items"] = [task_view(t, actor=actor) for t in result["items"]]
@@ -136,12 +145,15 @@ class ApprovalService:
     @rpc
     @rpc_contract(AssignRequest, ReviewTaskView())
     def assign(self, actor, deposit_id, assignee):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
-            return task_view(review.assign(uow, actor, deposit_id, assignee), actor=actor)
+            task = review.assign(uow, actor, deposit_id, Actor.from_wire(assignee))
+            return task_view(task, actor=actor)
 
     @rpc
     @rpc_contract(DepositRequest, ReviewDetailView())
     def get_review(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             task = review.review_task(session, actor, deposit_id)
             own = review.is_own(actor, task)
@@ -154,12 +166,14 @@ class ApprovalService:
     @rpc
     @rpc_contract(ReviewFileRequest, StoredFileView())
     def review_file(self, actor, deposit_id, file_id):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return review.review_file(session, actor, deposit_id, file_id)
 
     @rpc
     @rpc_contract(AddNoteRequest, StaffNoteView())
     def add_note(self, actor, deposit_id, text):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return note_view(review.add_note(uow, actor, deposit_id, text))
 
@@ -168,9 +182,10 @@ class ApprovalService:
     def edit_metadata(self, actor, deposit_id, metadata):
         """The approver's edit goes through intake (validated against the profile, kept in
         the history); the task keeps the edited metadata to hand on at approval."""
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             task = review.start_metadata_edit(uow, actor, deposit_id)
-            deposit = self.intake.review_metadata(actor=actor, deposit_id=deposit_id,
+            deposit = self.intake.review_metadata(actor=actor.to_wire(), deposit_id=deposit_id,
                                                   metadata=metadata)
             review.keep_edited_metadata(task, deposit)
             return deposit
@@ -189,11 +204,13 @@ class ApprovalService:
     @rpc
     @rpc_contract(SaveReasonRequest, ReasonView())
     def save_reason(self, actor, kind, code, label, is_default):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return reason_view(review.save_reason(uow, actor, kind, code, label, is_default))
 
     @rpc
     @rpc_contract(ReasonKeyRequest)
     def delete_reason(self, actor, kind, code):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             review.delete_reason(uow, actor, kind, code)

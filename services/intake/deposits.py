@@ -8,18 +8,19 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, or_, select
 
+from kernel.contracts.actors import SYSTEM, Actor
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.contracts.validation_messages import render
 from kernel.platform.config import Quotas
 from kernel.platform.db import UnitOfWork
 from kernel.policy.file_rules import extension_refusal
-from kernel.policy.roles import (
-    SYSTEM,
-    has_role,
-    is_staff,
-    own_deposit_refused,
-    person_ref,
+from kernel.policy.permissions import (
+    Action,
+    can,
+    holds_any_role,
+    is_own_deposit,
+    require,
 )
 from services.intake import lifecycle
 from services.intake import quotas as room
@@ -47,13 +48,13 @@ def profile_definition(session, profile_id: str, version: int | None = None) -> 
     return {**row.definition, "id": profile_id, "version": row.version}
 
 
-def may_use_profile(actor: dict, definition: dict) -> bool:
-    if is_staff(actor):
+def may_use_profile(actor: Actor, definition: dict) -> bool:
+    if can(actor, Action.SEE_ALL_DEPOSITS):
         return True
     if not definition["active"]:
         return False
-    allowed = set(definition["allowed_groups"])
-    return not allowed or bool(allowed.intersection(actor.get("groups") or ()))
+    allowed = definition["allowed_groups"]
+    return not allowed or actor.in_any_group(allowed)
 
 
 DEFAULT_MEDIATORS = {"roles": ["staff"], "groups": []}
@@ -71,16 +72,16 @@ def mediators(definition: dict) -> dict | None:
     return None
 
 
-def may_mediate(actor: dict, definition: dict) -> bool:
+def may_mediate(actor: Actor, definition: dict) -> bool:
     """Staff may deposit for a patron with a profile whose mediators name their role or group."""
     rule = mediators(definition)
-    if rule is None or not has_role(actor, "staff"):
+    if rule is None or not can(actor, Action.MEDIATE):
         return False
-    return ((bool(rule["roles"]) and has_role(actor, *rule["roles"]))
-            or bool(set(rule["groups"]).intersection(actor.get("groups") or ())))
+    return ((bool(rule["roles"]) and holds_any_role(actor, rule["roles"]))
+            or actor.in_any_group(rule["groups"]))
 
 
-def list_profiles(session, actor: dict, include_inactive: bool = False,
+def list_profiles(session, actor: Actor, include_inactive: bool = False,
                   mediated: bool = False) -> list[dict]:
     """The profiles the actor may deposit with; staff may ask for inactive ones too, or
     for those they may deposit with on a patron's behalf."""
@@ -88,12 +89,12 @@ def list_profiles(session, actor: dict, include_inactive: bool = False,
     definitions = [profile_definition(session, p.id) for p in profiles]
     if mediated:
         return [d for d in definitions if may_mediate(actor, d)]
-    if not (include_inactive and is_staff(actor)):
+    if not (include_inactive and can(actor, Action.SEE_ALL_DEPOSITS)):
         definitions = [d for d in definitions if d["active"]]
     return [d for d in definitions if may_use_profile(actor, d)]
 
 
-def usable_profile(session, actor: dict, profile_id: str, version: int | None = None) -> dict:
+def usable_profile(session, actor: Actor, profile_id: str, version: int | None = None) -> dict:
     definition = profile_definition(session, profile_id, version)
     if not may_use_profile(actor, definition):
         raise Forbidden("You may not use this profile.", fields={"profile_id": ["not allowed"]})
@@ -106,7 +107,7 @@ def profile_versions(session, profile_id: str) -> list[ProfileVersion]:
                            .order_by(ProfileVersion.version.desc())).all()
 
 
-def save_profile(uow: UnitOfWork, actor: dict, profile_id: str, definition: dict,
+def save_profile(uow: UnitOfWork, actor: Actor, profile_id: str, definition: dict,
                  create: bool = False) -> dict:
     """Create a profile (`create`), or add a version to an existing one."""
     session = uow.session
@@ -127,7 +128,7 @@ def save_profile(uow: UnitOfWork, actor: dict, profile_id: str, definition: dict
         profile.name = definition["name"]
     profile.active = definition["active"]
     session.add(ProfileVersion(profile_id=profile_id, version=profile.current_version,
-                               definition=definition, created_by=actor["id"]))
+                               definition=definition, created_by=actor.id))
     session.flush()
     return profile_definition(session, profile_id)
 
@@ -139,20 +140,22 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _visible(actor: dict, deposit: Deposit) -> bool:
-    return deposit.depositor_id == actor["id"] or is_staff(actor)
+def _visible(actor: Actor, deposit: Deposit) -> bool:
+    return deposit.depositor_id == actor.id or can(actor, Action.SEE_ALL_DEPOSITS)
 
 
-def _is_own(actor: dict, deposit: Deposit) -> bool:
-    """The actor deposited it, or deposited it for the patron."""
-    return actor["id"] in (deposit.depositor_id, (deposit.mediated_by or {}).get("id"))
+def _owners(deposit: Deposit) -> dict[str, str | None]:
+    """Who made the deposit: its depositor and, for one made for a patron, its mediator."""
+    return {"depositor_id": deposit.depositor_id,
+            "mediator_id": (deposit.mediated_by or {}).get("id")}
 
 
-def _may_act_as_depositor(actor: dict, deposit: Deposit) -> bool:
-    return _is_own(actor, deposit) or has_role(actor, "admin")
+def _may_act_as_depositor(actor: Actor, deposit: Deposit) -> bool:
+    return (is_own_deposit(actor, **_owners(deposit))
+            or can(actor, Action.ACT_FOR_ANY_DEPOSITOR))
 
 
-def get_deposit(session, actor: dict, deposit_id: str, for_update: bool = False) -> Deposit:
+def get_deposit(session, actor: Actor, deposit_id: str, for_update: bool = False) -> Deposit:
     """The deposit if the actor may see it; otherwise NotFound, so nothing leaks."""
     query = select(Deposit).where(Deposit.id == deposit_id)
     if for_update:
@@ -163,19 +166,19 @@ def get_deposit(session, actor: dict, deposit_id: str, for_update: bool = False)
     return deposit
 
 
-def depositor_deposit(session, actor: dict, deposit_id: str) -> Deposit:
+def depositor_deposit(session, actor: Actor, deposit_id: str) -> Deposit:
     deposit = get_deposit(session, actor, deposit_id, for_update=True)
     if not _may_act_as_depositor(actor, deposit):
         raise Forbidden("Only the depositor may do this.")
     return deposit
 
 
-def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict,
-                   on_behalf_of: dict | None, quotas: Quotas) -> Deposit:
-    if on_behalf_of is not None and not has_role(actor, "staff"):
+def create_deposit(uow: UnitOfWork, actor: Actor, profile_id: str, metadata: dict,
+                   on_behalf_of: Actor | None, quotas: Quotas) -> Deposit:
+    if on_behalf_of is not None and not can(actor, Action.MEDIATE):
         raise Forbidden("Only staff may deposit on behalf of someone.",
                         fields={"on_behalf_of": ["needs the staff role"]})
-    if on_behalf_of is not None and on_behalf_of["id"] == actor["id"]:
+    if on_behalf_of is not None and on_behalf_of.id == actor.id:
         # a deposit on one's own behalf would skip approval: staff deposit for themselves
         # like everyone else
         raise InvalidInput("You cannot deposit on your own behalf.",
@@ -187,24 +190,24 @@ def create_deposit(uow: UnitOfWork, actor: dict, profile_id: str, metadata: dict
                         fields={"profile_id": ["does not name you among its mediators"]})
     metadata = checked_metadata(definition["fields"], metadata, complete=False)
     depositor = on_behalf_of or actor
-    room.require_room_for_draft(uow.session, depositor["id"], quotas)
+    room.require_room_for_draft(uow.session, depositor.id, quotas)
     now = _now()
     deposit = Deposit(
         id=uuid.uuid4().hex, profile_id=profile_id, profile_version=definition["version"],
         status=Status.DRAFT, revision=1, title=title_of(definition["fields"], metadata),
-        meta=metadata, depositor_id=depositor["id"], depositor=person_ref(depositor),
-        mediated_by=person_ref(actor) if on_behalf_of else None,
-        mediator_id=actor["id"] if on_behalf_of else None,
+        meta=metadata, depositor_id=depositor.id, depositor=depositor.person_ref(),
+        mediated_by=actor.person_ref() if on_behalf_of else None,
+        mediator_id=actor.id if on_behalf_of else None,
         access_policy="campus" if definition["access"] == "campus" else "open",
         created_at=now, updated_at=now)
     uow.session.add(deposit)
-    _record(uow, deposit, lifecycle.Step("create", 1, None, Status.DRAFT, person_ref(actor),
+    _record(uow, deposit, lifecycle.Step("create", 1, None, Status.DRAFT, actor.person_ref(),
                                          None, None, now), emit=False)
     uow.session.flush()
     return deposit
 
 
-def update_deposit(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict | None,
+def update_deposit(uow: UnitOfWork, actor: Actor, deposit_id: str, metadata: dict | None,
                    accept_terms: bool | None, access: dict | None) -> Deposit:
     """Change what the depositor controls while the deposit is a draft or returned:
     metadata, acceptance of the terms, and the access chosen within the profile's policy."""
@@ -228,14 +231,13 @@ def update_deposit(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict
 APPROVER_EDIT = "metadata_edited_by_approver"
 
 
-def review_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dict) -> Deposit:
+def review_metadata(uow: UnitOfWork, actor: Actor, deposit_id: str, metadata: dict) -> Deposit:
     """An approver corrects the metadata of a deposit in review before deciding. It must be
     complete and valid for the pinned profile; the history records who changed what."""
-    if not has_role(actor, "approver", "manager"):
+    if not can(actor, Action.DECIDE):
         raise Forbidden("Editing a deposit under review needs the approver role.")
     deposit = get_deposit(uow.session, actor, deposit_id, for_update=True)
-    if _is_own(actor, deposit):
-        raise own_deposit_refused()
+    require(actor, Action.DECIDE, **_owners(deposit))
     if deposit.status != Status.IN_REVIEW:
         raise Conflict(f"Only a deposit in review can be edited by an approver; this one is "
                        f"{deposit.status}.", fields={"status": [f"is {deposit.status}"]})
@@ -248,7 +250,7 @@ def review_metadata(uow: UnitOfWork, actor: dict, deposit_id: str, metadata: dic
     deposit.meta, deposit.title = metadata, title_of(definition["fields"], metadata)
     _record(uow, deposit, lifecycle.Step(
         "review_metadata", deposit.revision, Status.IN_REVIEW, Status.IN_REVIEW,
-        person_ref(actor), APPROVER_EDIT, "Changed: " + ", ".join(changed), _now()), emit=False)
+        actor.person_ref(), APPROVER_EDIT, "Changed: " + ", ".join(changed), _now()), emit=False)
     return deposit
 
 
@@ -282,7 +284,7 @@ def _require_editable(deposit: Deposit) -> None:
                        fields={"status": [f"is {deposit.status}"]})
 
 
-def upload_policy(session, actor: dict, deposit_id: str, quotas: Quotas) -> dict:
+def upload_policy(session, actor: Actor, deposit_id: str, quotas: Quotas) -> dict:
     """What the next upload to this deposit may be; the gateway enforces it as bytes arrive.
     `quota` is the depositor's room for staged bytes, before unfinished uploads take theirs."""
     deposit = depositor_deposit(session, actor, deposit_id)
@@ -308,7 +310,7 @@ def _require_room_for_a_file(deposit: Deposit, rules: dict) -> None:
                        fields={"file": ["too many files"]})
 
 
-def add_file(uow: UnitOfWork, actor: dict, deposit_id: str, file: dict,
+def add_file(uow: UnitOfWork, actor: Actor, deposit_id: str, file: dict,
              quotas: Quotas) -> DepositFile:
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     _require_editable(deposit)
@@ -338,7 +340,7 @@ def _check_format(rules: dict, file: dict) -> None:
                            fields={"file": [f"accepted: {', '.join(types)}"]})
 
 
-def remove_file(uow: UnitOfWork, actor: dict, deposit_id: str, file_id: str) -> str:
+def remove_file(uow: UnitOfWork, actor: Actor, deposit_id: str, file_id: str) -> str:
     """Remove a file from the deposit; returns its storage key to delete after commit."""
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     _require_editable(deposit)
@@ -350,18 +352,18 @@ def remove_file(uow: UnitOfWork, actor: dict, deposit_id: str, file_id: str) -> 
     return record.storage_key
 
 
-def submit(uow: UnitOfWork, actor: dict, deposit_id: str) -> Deposit:
+def submit(uow: UnitOfWork, actor: Actor, deposit_id: str) -> Deposit:
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
     if not lifecycle.Submit.allowed_from(deposit.status):
-        lifecycle.Submit.apply(deposit, actor)  # raises the clear InvalidTransition
+        lifecycle.Submit.apply(deposit, actor.person_ref())  # raises the clear InvalidTransition
     problems = submission_problems(definition, deposit)
     metadata_errors = validate_metadata(definition["fields"], deposit.meta, complete=True)
     if metadata_errors:
         problems["metadata"] = metadata_errors
     if problems:
         raise InvalidInput("The deposit is not ready to submit.", fields=problems)
-    step = lifecycle.Submit.apply(deposit, person_ref(actor))
+    step = lifecycle.Submit.apply(deposit, actor.person_ref())
     deposit.validation_report = None
     _record(uow, deposit, step)
     uow.emit("deposit_submitted", new_event(
@@ -384,7 +386,7 @@ def submission_problems(definition: dict, deposit: Deposit) -> dict:
     return problems
 
 
-def allowed_actions(actor: dict, deposit: Deposit) -> list[str]:
+def allowed_actions(actor: Actor, deposit: Deposit) -> list[str]:
     """What the actor may do to the deposit now, so pages offer nothing else."""
     if not _may_act_as_depositor(actor, deposit):
         return []
@@ -396,17 +398,17 @@ def allowed_actions(actor: dict, deposit: Deposit) -> list[str]:
     return actions
 
 
-def withdraw(uow: UnitOfWork, actor: dict, deposit_id: str, note: str | None,
+def withdraw(uow: UnitOfWork, actor: Actor, deposit_id: str, note: str | None,
              cancel_review) -> Deposit:
     """`cancel_review(deposit_id, revision)` stops approval first, so no decision can follow."""
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     if deposit.status in (Status.SUBMITTED, Status.IN_REVIEW):
         cancel_review(deposit_id=deposit.id, revision=deposit.revision)
-    step = lifecycle.Withdraw.apply(deposit, person_ref(actor), note=note)
+    step = lifecycle.Withdraw.apply(deposit, actor.person_ref(), note=note)
     _record(uow, deposit, step)
     uow.emit("deposit_withdrawn", new_event(
         "intake", "deposit_withdrawn", deposit_id=deposit.id, revision=deposit.revision,
-        actor=person_ref(actor)))
+        actor=actor.person_ref()))
     return deposit
 
 
@@ -455,14 +457,14 @@ def _review_rule(session, deposit: Deposit, step: lifecycle.Step) -> dict | None
     return {"profile_name": definition.get("name", ""), **definition["approval"]}
 
 
-def list_deposits(session, actor: dict, status: str | None, depositor_id: str | None,
+def list_deposits(session, actor: Actor, status: str | None, depositor_id: str | None,
                   page: int, per_page: int) -> dict:
     query = select(Deposit)
-    if is_staff(actor):
+    if can(actor, Action.SEE_ALL_DEPOSITS):
         if depositor_id:
             query = query.where(Deposit.depositor_id == depositor_id)
     else:
-        query = query.where(Deposit.depositor_id == actor["id"])
+        query = query.where(Deposit.depositor_id == actor.id)
     if status:
         query = query.where(Deposit.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
@@ -471,12 +473,12 @@ def list_deposits(session, actor: dict, status: str | None, depositor_id: str | 
     return {"items": rows, "page": page, "per_page": per_page, "total": total}
 
 
-def search_deposits(session, actor: dict, status: str | None, profile_id: str | None,
+def search_deposits(session, actor: Actor, status: str | None, profile_id: str | None,
                     title: str | None, depositor_ids: list[str], depositor_id: str | None,
                     page: int, per_page: int) -> dict:
     """Every deposit, for staff, newest change first: where each submission is now.
     Words match the title, or the depositors the gateway found for the same words."""
-    if not is_staff(actor):
+    if not can(actor, Action.SEE_ALL_DEPOSITS):
         raise Forbidden("The list of every deposit is for staff.")
     query = select(Deposit)
     if status:
@@ -523,5 +525,5 @@ def apply_outcome(uow: UnitOfWork, key: str, deposit_id: str, revision: int,
             step = step_action.apply(deposit, implied_decision["actor"],
                                      implied_decision.get("reason_code"), implied_decision.get("note"))
         else:
-            step = step_action.apply(deposit, SYSTEM)
+            step = step_action.apply(deposit, SYSTEM.person_ref())
         _record(uow, deposit, step)

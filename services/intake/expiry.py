@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
+from kernel.contracts.actors import SYSTEM
 from kernel.contracts.events import new_event
 from kernel.platform.config import Quotas
 from kernel.platform.db import UnitOfWork
-from kernel.policy.roles import SYSTEM
 from services.intake import lifecycle
 from services.intake.deposits import _record
 from services.intake.lifecycle import EDITABLE
@@ -59,7 +59,7 @@ def remove_abandoned(uow: UnitOfWork, now: datetime, quotas: Quotas,
         untouched_since = deposit.updated_at
         deposit.files.clear()
         step = lifecycle.Expire.apply(
-            deposit, SYSTEM, EXPIRED,
+            deposit, SYSTEM.person_ref(), EXPIRED,
             f"Untouched since {untouched_since:%Y-%m-%d %H:%M UTC}: removed with its files.", now)
         _record(uow, deposit, step)
     return len(due), keys

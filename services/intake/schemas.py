@@ -1,4 +1,5 @@
 """Intake's models as the contracts' view dictionaries."""
+from kernel.contracts.actors import Actor
 from services.intake.deposits import allowed_actions
 from services.intake.models import Deposit, DepositFile, ProfileVersion
 
@@ -20,7 +21,7 @@ def deposit_summary(deposit: Deposit) -> dict:
     }
 
 
-def deposit_view(deposit: Deposit, actor: dict) -> dict:
+def deposit_view(deposit: Deposit, actor: Actor) -> dict:
     """The deposit as `actor` sees it, with the actions open to them now."""
     return {
         **deposit_summary(deposit),

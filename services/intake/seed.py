@@ -1,13 +1,14 @@
 """Intake's demo data for `lodge seed`: the demo profiles. Demo only."""
 from __future__ import annotations
 
+from kernel.contracts.actors import Actor
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.config import Settings
 from kernel.platform.db import Database
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
 
-SYSTEM_ACTOR = {"id": "system", "name": "Lodge", "roles": ["manager"], "groups": []}
+SYSTEM_ACTOR = Actor(id="system", name="Lodge", roles=("manager",))
 
 COMMON_FIELDS = [
     {"key": "title", "label": "Title", "type": "text", "required": True, "dc": "title"},

@@ -4,6 +4,7 @@ import logging
 from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
+from kernel.contracts.actors import SYSTEM, Actor
 from kernel.contracts.approval import ReviewMetadataRequest, decision_schema
 from kernel.contracts.deposits import (
     AddFileRequest,
@@ -36,7 +37,7 @@ from kernel.platform.config import get_settings
 from kernel.platform.db import utcnow
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
-from kernel.policy.roles import is_staff, require_role
+from kernel.policy.permissions import Action, can, require
 from services.intake import deposits, expiry, lifecycle, quotas, statistics
 from services.intake.schemas import deposit_page, deposit_view, file_view, version_view
 
@@ -56,26 +57,30 @@ class IntakeService:
     @rpc
     @rpc_contract(ListProfilesRequest, ProfileView(many=True))
     def list_profiles(self, actor, include_inactive, mediated):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.list_profiles(session, actor, include_inactive, mediated)
 
     @rpc
     @rpc_contract(ProfileRequest, ProfileView())
     def get_profile(self, actor, profile_id, version):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.usable_profile(session, actor, profile_id, version)
 
     @rpc
     @rpc_contract(ProfileRequest, ProfileVersionView(many=True))
     def profile_versions(self, actor, profile_id, version):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_PROFILES)
         with self.store.reading() as session:
             return [version_view(v) for v in deposits.profile_versions(session, profile_id)]
 
     @rpc
     @rpc_contract(SaveProfileRequest, ProfileView())
     def save_profile(self, actor, profile_id, definition, create):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_PROFILES)
         if definition["target_collection"] not in {
                 collection["id"] for collection in self.inventory.list_collections()}:
             raise InvalidInput("There is no such collection.",
@@ -88,14 +93,17 @@ class IntakeService:
     @rpc
     @rpc_contract(CreateDepositRequest, DepositView())
     def create_deposit(self, actor, profile_id, metadata, on_behalf_of):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
-            deposit = deposits.create_deposit(uow, actor, profile_id, metadata, on_behalf_of,
-                                             get_settings().quotas)
+            deposit = deposits.create_deposit(
+                uow, actor, profile_id, metadata,
+                Actor.from_wire(on_behalf_of) if on_behalf_of else None, get_settings().quotas)
             return deposit_view(deposit, actor)
 
     @rpc
     @rpc_contract(DepositRequest, DepositView())
     def get_deposit(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             deposit = deposits.get_deposit(session, actor, deposit_id)
             return deposit_view(deposit, actor)
@@ -103,6 +111,7 @@ class IntakeService:
     @rpc
     @rpc_contract(ListDepositsRequest, DepositPageView())
     def list_deposits(self, actor, status, depositor_id, page, per_page):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposit_page(deposits.list_deposits(session, actor, status, depositor_id,
                                                        page, per_page))
@@ -111,6 +120,7 @@ class IntakeService:
     @rpc_contract(SearchDepositsRequest, DepositPageView())
     def search_deposits(self, actor, status, profile_id, title, depositor_ids, depositor_id,
                         page, per_page):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposit_page(deposits.search_deposits(
                 session, actor, status, profile_id, title, depositor_ids, depositor_id, page,
@@ -119,7 +129,8 @@ class IntakeService:
     @rpc
     @rpc_contract(DepositStatisticsRequest, DepositStatisticsView())
     def deposit_statistics(self, actor, weeks):
-        if not is_staff(actor):
+        actor = Actor.from_wire(actor)
+        if not can(actor, Action.SEE_ALL_DEPOSITS):
             raise Forbidden("The dashboard is for staff.")
         with self.store.reading() as session:
             return statistics.deposit_statistics(session, weeks)
@@ -127,6 +138,7 @@ class IntakeService:
     @rpc
     @rpc_contract(UpdateDepositRequest, DepositView())
     def update_deposit(self, actor, deposit_id, metadata, accept_terms, access):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.update_deposit(uow, actor, deposit_id, metadata, accept_terms,
                                               access)
@@ -135,12 +147,14 @@ class IntakeService:
     @rpc
     @rpc_contract(ReviewMetadataRequest, DepositView())
     def review_metadata(self, actor, deposit_id, metadata):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return deposit_view(deposits.review_metadata(uow, actor, deposit_id, metadata), actor)
 
     @rpc
     @rpc_contract(DepositRequest)
     def upload_policy(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             return deposits.upload_policy(session, actor, deposit_id, get_settings().quotas)
 
@@ -148,12 +162,14 @@ class IntakeService:
     @rpc_contract(ActorRequest, QuotaUsageView())
     def quota_usage(self, actor):
         """The actor's own drafts and staged bytes against their limits."""
+        actor = Actor.from_wire(actor)
         with self.store.reading() as session:
-            return quotas.usage(session, actor["id"], get_settings().quotas)
+            return quotas.usage(session, actor.id, get_settings().quotas)
 
     @rpc
     @rpc_contract(AddFileRequest, FileSchema())
     def add_file(self, actor, deposit_id, file):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return file_view(deposits.add_file(uow, actor, deposit_id, file,
                                                get_settings().quotas))
@@ -161,6 +177,7 @@ class IntakeService:
     @rpc
     @rpc_contract(FileRequest)
     def remove_file(self, actor, deposit_id, file_id):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             storage_key = deposits.remove_file(uow, actor, deposit_id, file_id)
         self.storage.delete(storage_key)
@@ -168,6 +185,7 @@ class IntakeService:
     @rpc
     @rpc_contract(DepositRequest, DepositView())
     def submit(self, actor, deposit_id):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.submit(uow, actor, deposit_id)
             return deposit_view(deposit, actor)
@@ -175,6 +193,7 @@ class IntakeService:
     @rpc
     @rpc_contract(DepositActionRequest, DepositView())
     def withdraw(self, actor, deposit_id, note):
+        actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.withdraw(uow, actor, deposit_id, note, self.approval.cancel_review)
             return deposit_view(deposit, actor)
@@ -188,7 +207,7 @@ class IntakeService:
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
                 uow, dedupe_key("validation", "deposit_validated", event),
-                event["deposit_id"], event["revision"], action, deposits.SYSTEM,
+                event["deposit_id"], event["revision"], action, SYSTEM.person_ref(),
                 reason_code=None if event["passed"] else "checks_failed",
                 validation_report=report)
 
@@ -218,7 +237,7 @@ class IntakeService:
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
                 uow, dedupe_key("inventory", "item_created", event), event["deposit_id"],
-                event["revision"], lifecycle.Archive, deposits.SYSTEM,
+                event["revision"], lifecycle.Archive, SYSTEM.person_ref(),
                 implied_decision=decision, item_id=event["item_id"],
                 item_identifier=event["identifier"])
 

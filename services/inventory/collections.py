@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
-from kernel.policy.roles import require_role
+from kernel.policy.permissions import Action, require
 from services.inventory.models import Collection, Item
 
 
@@ -37,10 +38,10 @@ def set_spec_of(session, parent_id: str | None, collection_id: str) -> str:
     return f"{get(session, parent_id).set_spec}:{collection_id}"
 
 
-def save(session, actor: dict, collection_id: str, name: str, description: str,
+def save(session, actor: Actor, collection_id: str, name: str, description: str,
          parent_id: str | None, create: bool) -> Collection:
     """Create a collection, or rename, describe and move one."""
-    require_role(actor, "manager")
+    require(actor, Action.MANAGE_COLLECTIONS)
     existing = session.get(Collection, collection_id)
     if create and existing is not None:
         raise Conflict("A collection with this id exists already.",
@@ -77,8 +78,8 @@ def _move(session, collection: Collection, parent_id: str | None) -> None:
         descendant.set_spec = collection.set_spec + descendant.set_spec[len(old):]
 
 
-def delete(session, actor: dict, collection_id: str) -> None:
-    require_role(actor, "manager")
+def delete(session, actor: Actor, collection_id: str) -> None:
+    require(actor, Action.MANAGE_COLLECTIONS)
     collection = get(session, collection_id)
     if session.scalar(select(Item.id).where(Item.collection_id == collection_id).limit(1)):
         raise Conflict("The collection holds items; move or withdraw them first.")

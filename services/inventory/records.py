@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from kernel.contracts import resource_types
+from kernel.contracts.actors import Actor
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, NotFound, RefusedMessage
 from kernel.platform.db import UnitOfWork
 from kernel.platform.storage import StoredObject, check_key
-from kernel.policy.roles import person_ref
 from services.inventory import fixity, identifiers, search
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation
@@ -132,7 +132,7 @@ def get_item_file(session, item_id: str, file_id: str) -> ItemFile:
     raise NotFound("The item has no such file.")
 
 
-def withdraw_item(uow: UnitOfWork, actor: dict, item_id: str, reason: str) -> Item:
+def withdraw_item(uow: UnitOfWork, actor: Actor, item_id: str, reason: str) -> Item:
     """Withdraw an item: it stays, as a tombstone and as a deleted OAI record; campus
     systems hear of it (`item_withdrawn`)."""
     item = get_item(uow.session, item_id)
@@ -143,7 +143,7 @@ def withdraw_item(uow: UnitOfWork, actor: dict, item_id: str, reason: str) -> It
     item.datestamp = now.replace(microsecond=0)  # harvesters learn of it incrementally
     uow.emit("item_withdrawn", new_event(
         "inventory", "item_withdrawn", deposit_id=item.deposit_id, revision=item.revision,
-        item_id=item.id, identifier=item.identifier, reason=reason, actor=person_ref(actor)))
+        item_id=item.id, identifier=item.identifier, reason=reason, actor=actor.person_ref()))
     return item
 
 

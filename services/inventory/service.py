@@ -6,6 +6,7 @@ from datetime import date
 from nameko.timer import timer
 from sqlalchemy import select
 
+from kernel.contracts.actors import Actor
 from kernel.contracts.approval import decision_schema
 from kernel.contracts.events import dedupe_key
 from kernel.contracts.exceptions import Conflict, Forbidden
@@ -40,7 +41,7 @@ from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
 from kernel.platform.config import get_settings
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
-from kernel.policy.roles import is_staff, require_role
+from kernel.policy.permissions import Action, can, require
 from services.inventory import (
     access,
     collections,
@@ -63,8 +64,8 @@ SETTINGS = get_settings()
 identifiers.check_prefix(SETTINGS.identifier_prefix)  # a bad prefix stops the service at start
 
 
-def require_staff(actor: dict) -> None:
-    if not is_staff(actor):
+def require_staff(actor: Actor) -> None:
+    if not can(actor, Action.SEE_ALL_DEPOSITS):
         raise Forbidden("This is for library staff.")
 
 
@@ -157,7 +158,8 @@ class InventoryService:
     @rpc
     @rpc_contract(WithdrawItemRequest, ItemView())
     def withdraw_item(self, actor, item_id, reason):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.WITHDRAW_ITEMS)
         with self.store.unit_of_work() as uow:
             return item_view(records.withdraw_item(uow, actor, item_id, reason))
 
@@ -201,8 +203,8 @@ class InventoryService:
     @rpc_contract(SaveCollectionRequest, CollectionSummaryView())
     def save_collection(self, actor, collection_id, name, description, parent_id, create):
         with self.store.unit_of_work() as uow:
-            collection = collections.save(uow.session, actor, collection_id, name, description,
-                                          parent_id, create)
+            collection = collections.save(uow.session, Actor.from_wire(actor), collection_id,
+                                          name, description, parent_id, create)
             uow.session.flush()
             return collection_view(collection)
 
@@ -210,7 +212,7 @@ class InventoryService:
     @rpc_contract(CollectionRequest)
     def delete_collection(self, actor, collection_id):
         with self.store.unit_of_work() as uow:
-            collections.delete(uow.session, actor, collection_id)
+            collections.delete(uow.session, Actor.from_wire(actor), collection_id)
 
     # --- access --------------------------------------------------------------------
 
@@ -240,7 +242,7 @@ class InventoryService:
     @rpc_contract(ActorRequest, FixityAuditView())
     def run_fixity_audit(self, actor):
         """The audit on demand, from the staff fixity page; Conflict while one runs."""
-        require_staff(actor)
+        require_staff(Actor.from_wire(actor))
         return self._audit()
 
     def _audit(self):
@@ -253,7 +255,7 @@ class InventoryService:
     @rpc
     @rpc_contract(ActorRequest, FixityReportView())
     def fixity_report(self, actor):
-        require_staff(actor)
+        require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.report(session)
 
@@ -261,13 +263,13 @@ class InventoryService:
     @rpc_contract(ActorRequest)
     def fixity_failures(self, actor):
         """How many files fail their fixity check: the staff pages' alert."""
-        require_staff(actor)
+        require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.failing_count(session)
 
     @rpc
     @rpc_contract(ItemEventsRequest, FileProvenanceView(many=True))
     def file_events(self, actor, item_id):
-        require_staff(actor)
+        require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.file_events(session, records.get_item(session, item_id))

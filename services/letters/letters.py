@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, select
 
+from kernel.contracts.actors import Actor
 from kernel.platform.db import UnitOfWork
 from kernel.policy import text
-from kernel.policy.roles import is_staff
+from kernel.policy.permissions import Action, can
 from services.letters import templates
 from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
 from services.letters.templates import DEFAULT_LOCALE, Parts, RenderError
@@ -296,11 +297,11 @@ def send_digests(session, now: datetime, send_hour: int, base_url: str) -> list[
 
 # --- recipients and the delivery log --------------------------------------------------
 
-def save_recipient(session, actor: dict, delivery: str | None) -> Recipient:
-    person = session.get(Recipient, actor["id"]) or Recipient(id=actor["id"], delivery="immediate")
-    person.name, person.email = actor.get("name") or "", actor.get("email") or ""
-    person.locale = actor.get("locale") or DEFAULT_LOCALE
-    person.groups, person.roles = list(actor.get("groups") or ()), list(actor.get("roles") or ())
+def save_recipient(session, actor: Actor, delivery: str | None) -> Recipient:
+    person = session.get(Recipient, actor.id) or Recipient(id=actor.id, delivery="immediate")
+    person.name, person.email = actor.name, actor.email
+    person.locale = actor.locale or DEFAULT_LOCALE
+    person.groups, person.roles = list(actor.groups), list(actor.roles)
     if delivery:
         person.delivery = delivery
     person.updated_at = datetime.now(timezone.utc)
@@ -309,11 +310,11 @@ def save_recipient(session, actor: dict, delivery: str | None) -> Recipient:
     return person
 
 
-def deliveries(session, actor: dict, deposit_id: str) -> list[Letter]:
+def deliveries(session, actor: Actor, deposit_id: str) -> list[Letter]:
     """Staff see every letter about a deposit; anyone else only the letters sent to them."""
     query = select(Letter).where(Letter.deposit_id == deposit_id)
-    if not is_staff(actor):
-        query = query.where(Letter.recipient_id == actor["id"])
+    if not can(actor, Action.SEE_ALL_DEPOSITS):
+        query = query.where(Letter.recipient_id == actor.id)
     return session.scalars(query.order_by(Letter.created_at, Letter.id)).all()
 
 

@@ -1,6 +1,7 @@
 """Letters' demo data for `lodge seed`: the demo staff as recipients. Demo only."""
 from __future__ import annotations
 
+from kernel.contracts.actors import Actor
 from kernel.platform.config import Settings
 from kernel.platform.db import Database
 from services.letters.letters import save_recipient
@@ -11,5 +12,5 @@ def seed_demo(settings: Settings, staff_actors: list[dict]) -> None:
     database = Database(settings.database_url("letters"), "letters")
     with database.unit_of_work() as uow:
         for actor in staff_actors:
-            save_recipient(uow.session, actor, None)
+            save_recipient(uow.session, Actor.from_wire(actor), None)
     database.dispose()

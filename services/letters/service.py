@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 from nameko.timer import timer
 
+from kernel.contracts.actors import Actor
 from kernel.contracts.events import dedupe_key, new_event
 from kernel.contracts.letters import (
     DeliveriesRequest,
@@ -23,7 +24,7 @@ from kernel.contracts.rpc import ActorRequest, rpc_contract
 from kernel.platform.config import get_settings
 from kernel.platform.dependencies import Store
 from kernel.platform.messaging import handles_event, rpc
-from kernel.policy.roles import require_role
+from kernel.policy.permissions import Action, require
 from services.letters import letters, templates
 from services.letters.dependencies import Mailer, build_message, letter_settings
 
@@ -80,7 +81,8 @@ class LettersService:
     @rpc_contract(PreviewLetterTemplateRequest, LetterPreviewView())
     def preview_template(self, actor, letter_type, locale, subject, html, text, deposit):
         """Unsaved template parts rendered against a real deposit, or the sample one."""
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         event = letters.deposit_event(deposit) if deposit else letters.sample_event()
         with self.store.reading() as session:
             try:
@@ -93,14 +95,16 @@ class LettersService:
     @rpc
     @rpc_contract(ActorRequest, LetterTemplateSummaryView(many=True))
     def list_templates(self, actor):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         with self.store.reading() as session:
             return templates.summaries(session)
 
     @rpc
     @rpc_contract(LetterTemplateRequest, LetterTemplateView())
     def get_template(self, actor, letter_type, locale):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         with self.store.reading() as session:
             return templates.view(session, letter_type, locale, letters.VARIABLES)
 
@@ -108,19 +112,21 @@ class LettersService:
     @rpc_contract(SaveLetterTemplateRequest, LetterTemplateView())
     def save_template(self, actor, letter_type, locale, subject, html, text):
         """A new version; a template that does not render is refused with its line."""
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         with self.store.unit_of_work() as uow:
             templates.save(uow.session, letter_type, locale, templates.Parts(subject, html, text),
-                           actor.get("name") or actor["id"],
+                           actor.name or actor.id,
                            letters.sample_context(get_settings().base_url))
             return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
 
     @rpc
     @rpc_contract(LetterTemplateRequest, LetterTemplateView())
     def reset_template(self, actor, letter_type, locale):
-        require_role(actor, "manager")
+        actor = Actor.from_wire(actor)
+        require(actor, Action.MANAGE_LETTERS)
         with self.store.unit_of_work() as uow:
-            templates.reset(uow.session, letter_type, locale, actor.get("name") or actor["id"])
+            templates.reset(uow.session, letter_type, locale, actor.name or actor.id)
             return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
 
     # --- recipients and the delivery log -----------------------------------------------
@@ -131,13 +137,13 @@ class LettersService:
         """The gateway tells letters who a staff user is (at sign-in) and how they want
         letters (immediately or in a daily digest)."""
         with self.store.unit_of_work() as uow:
-            return recipient_view.dump(letters.save_recipient(uow.session, actor, delivery))
+            return recipient_view.dump(letters.save_recipient(uow.session, Actor.from_wire(actor), delivery))
 
     @rpc
     @rpc_contract(DeliveriesRequest, deliveries_view)
     def list_deliveries(self, actor, deposit_id):
         with self.store.reading() as session:
-            return deliveries_view.dump(letters.deliveries(session, actor, deposit_id))
+            return deliveries_view.dump(letters.deliveries(session, Actor.from_wire(actor), deposit_id))
 
     @rpc
     @rpc_contract(TokenExpiringRequest)

@@ -7,6 +7,9 @@ profile's approver groups and one outside them; an approver in those groups who 
 about the deposit they made themselves (they may look, never claim, edit, note or decide);
 staff; a manager; an admin; and API tokens (of the admin) with each single scope. Another's deposit is 404, never 403, so nothing leaks.
 Browser pages ignore API tokens; a token's POST to a page has no CSRF token, so it is 400.
+
+Who is allowed comes from the permission table (`kernel.policy.permissions`): each row names
+the action its route needs, so a change to the table changes what this test expects.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import requests
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from kernel.contracts.actors import Actor
+from kernel.policy.permissions import POLICY, Action, can
 from tests.support.system import csrf_token, expect, signed_in
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -31,11 +36,10 @@ USERS = ("owner", "other", "approver_in", "approver_out", "approver_own", "staff
          "admin")
 TOKENS = ("token_deposit", "token_review", "token_manage")
 CALLERS = ("anonymous",) + USERS + TOKENS
-STAFFISH = ("approver_in", "approver_out", "approver_own", "staff", "manager", "admin")
-REVIEWERS = ("approver_in", "approver_out", "approver_own", "manager", "admin")
-MANAGERS = ("manager", "admin")
-# the staff desk's shared routes take a token of any scope its roles work with
-STAFF_SCOPES = ("review", "deposit", "manage")
+# the roles of each caller's account (lodge seed, and the `world` fixture's two approvers)
+ROLES = {"owner": ("patron",), "other": ("patron",), "approver_in": ("approver",),
+         "approver_out": ("approver",), "approver_own": ("approver",), "staff": ("staff",),
+         "manager": ("manager", "approver"), "admin": ("admin",)}
 SIGN_INS = {"owner": "student", "other": "faculty", "approver_in": "approver",
             "approver_out": "outsider", "approver_own": "selfreviewer", "staff": "staff",
             "manager": "manager", "admin": "admin"}
@@ -47,14 +51,36 @@ def everyone(status: int) -> dict[str, int]:
     return {caller: status for caller in CALLERS}
 
 
-def api(scope: str | tuple[str, ...] | None, ok: int, allowed=USERS, denied: int = 403,
+def allowed(action: Action | None, on_review: bool = False) -> tuple[str, ...]:
+    """The users the permission table lets take `action` (None: every signed-in user).
+    `on_review`: the route acts on the deposit in review, which for approver_own is their
+    own (`World.review`)."""
+    if action is None:
+        return USERS
+
+    def depositor(user: str) -> str | None:
+        return ("approver_own" if user == "approver_own" else "owner") if on_review else None
+    return tuple(user for user in USERS
+                 if can(Actor(id=user, roles=ROLES[user]), action, depositor_id=depositor(user)))
+
+
+# who may act on the owner's draft as its depositor: the owner, and whom the table lets
+AS_DEPOSITOR = ("owner", *allowed(Action.ACT_FOR_ANY_DEPOSITOR))
+
+
+def as_depositor(status: int) -> dict[str, int]:
+    return {user: status for user in AS_DEPOSITOR}
+
+
+def api(action: Action | None, ok: int, denied: int = 403, on_review: bool = False,
         **special) -> dict[str, int]:
-    """A REST route: anonymous 401; users in `allowed` get `ok`, others `denied`; the admin's
-    tokens get `ok` with `scope` (any of several) and 403 without; `special` overrides single
-    callers."""
-    scopes = (scope,) if isinstance(scope, str) or scope is None else scope
+    """A REST route that needs `action`: anonymous 401; users the table allows get `ok`,
+    others `denied`; the admin's tokens get `ok` with a scope the table gives the action and
+    403 without; `special` overrides single callers."""
+    scopes = POLICY[action].scopes if action else ("deposit",)  # login_required's default
+    may = allowed(action, on_review)
     table = {"anonymous": 401}
-    table.update({user: ok if user in allowed else denied for user in USERS})
+    table.update({user: ok if user in may else denied for user in USERS})
     table.update({k: v for k, v in special.items() if k not in TOKENS})
     table.update({token: (table["admin"] if token in {f"token_{s}" for s in scopes} else 403)
                   for token in TOKENS})
@@ -62,10 +88,13 @@ def api(scope: str | tuple[str, ...] | None, ok: int, allowed=USERS, denied: int
     return table
 
 
-def page(ok: int, allowed=USERS, denied: int = 403, post: bool = False, **special) -> dict[str, int]:
-    """A browser page: anonymous is sent to sign in; tokens count for nothing here."""
+def page(action: Action | None, ok: int, denied: int = 403, post: bool = False,
+         on_review: bool = False, **special) -> dict[str, int]:
+    """A browser page that needs `action` (None: only a sign-in): anonymous is sent to sign
+    in; tokens count for nothing here."""
+    may = allowed(action, on_review)
     table = {"anonymous": 302}
-    table.update({user: ok if user in allowed else denied for user in USERS})
+    table.update({user: ok if user in may else denied for user in USERS})
     table.update({token: 400 if post else 302 for token in TOKENS})
     table.update(special)
     return table
@@ -163,46 +192,45 @@ def _release(world: World, caller: str, response: requests.Response) -> None:
 
 
 D, F = "/api/v1/deposits/<deposit_id>", "/deposits/<deposit_id>"
-WITHDRAW_OK = {"owner": 200, "admin": 200}
 
 ROUTES: list[Row] = [
     # --- REST API ---
     Row("GET", "/api/v1/openapi.json", everyone(200), lambda w, c: "/api/v1/openapi.json"),
-    Row("GET", "/api/v1/profiles", api("deposit", 200), lambda w, c: "/api/v1/profiles"),
-    Row("POST", "/api/v1/profiles", api("manage", 422, allowed=("manager", "admin")),
+    Row("GET", "/api/v1/profiles", api(Action.DEPOSIT, 200), lambda w, c: "/api/v1/profiles"),
+    Row("POST", "/api/v1/profiles", api(Action.MANAGE_PROFILES, 422),
         lambda w, c: "/api/v1/profiles", body=lambda w, c: {}),
-    Row("GET", "/api/v1/profiles/<profile_id>", api("deposit", 200, other=403),
+    Row("GET", "/api/v1/profiles/<profile_id>", api(Action.DEPOSIT, 200, other=403),
         lambda w, c: "/api/v1/profiles/thesis"),
-    Row("PUT", "/api/v1/profiles/<profile_id>", api("manage", 422, allowed=("manager", "admin")),
+    Row("PUT", "/api/v1/profiles/<profile_id>", api(Action.MANAGE_PROFILES, 422),
         lambda w, c: "/api/v1/profiles/thesis", body=lambda w, c: {}),
     Row("GET", "/api/v1/profiles/<profile_id>/versions",
-        api("manage", 200, allowed=("manager", "admin")),
+        api(Action.MANAGE_PROFILES, 200),
         lambda w, c: "/api/v1/profiles/thesis/versions"),
     # the collection tree is public, as its pages and OAI sets are
     Row("GET", "/api/v1/collections", everyone(200), lambda w, c: "/api/v1/collections"),
-    Row("POST", "/api/v1/deposits", api("deposit", 422), lambda w, c: "/api/v1/deposits",
+    Row("POST", "/api/v1/deposits", api(Action.DEPOSIT, 422), lambda w, c: "/api/v1/deposits",
         body=lambda w, c: {}),
-    Row("GET", "/api/v1/deposits", api("deposit", 200), lambda w, c: "/api/v1/deposits"),
-    Row("GET", D, api("deposit", 200, other=404),
+    Row("GET", "/api/v1/deposits", api(Action.DEPOSIT, 200), lambda w, c: "/api/v1/deposits"),
+    Row("GET", D, api(Action.DEPOSIT, 200, other=404),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}"),
-    Row("PATCH", D, api("deposit", 403, other=404, owner=200, admin=200),
+    Row("PATCH", D, api(Action.DEPOSIT, 403, other=404, **as_depositor(200)),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}",
         body=lambda w, c: {"metadata": OPEN_WORK}),
-    Row("POST", D + "/actions/<action>", api("deposit", 403, other=404, **WITHDRAW_OK),
+    Row("POST", D + "/actions/<action>", api(Action.DEPOSIT, 403, other=404, **as_depositor(200)),
         lambda w, c: f"/api/v1/deposits/"
-                     f"{w.fresh_draft() if c in (*WITHDRAW_OK, 'token_deposit') else w.ids['draft']}"
+                     f"{w.fresh_draft() if c in (*AS_DEPOSITOR, 'token_deposit') else w.ids['draft']}"
                      "/actions/withdraw"),
-    Row("POST", D + "/files", api("deposit", 403, other=404, owner=201, admin=201),
+    Row("POST", D + "/files", api(Action.DEPOSIT, 403, other=404, **as_depositor(201)),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/files?filename=more.pdf"),
-    Row("DELETE", D + "/files/<file_id>", api("deposit", 403, other=404, owner=204, admin=204),
+    Row("DELETE", D + "/files/<file_id>", api(Action.DEPOSIT, 403, other=404, **as_depositor(204)),
         lambda w, c: "/api/v1/deposits/{}/files/{}".format(*w.fresh_file())),
-    Row("GET", "/api/v1/reviews", api("review", 200, allowed=REVIEWERS),
+    Row("GET", "/api/v1/reviews", api(Action.REVIEW, 200),
         lambda w, c: "/api/v1/reviews"),
     Row("POST", "/api/v1/reviews/<deposit_id>/actions/<action>",
-        api("review", 200, allowed=REVIEWERS, approver_out=403, approver_own=403),
+        api(Action.DECIDE, 200, approver_out=403, on_review=True),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/actions/claim",
         body=lambda w, c: {}, after=_release),
-    Row("GET", "/api/v1/reasons", api("review", 200, allowed=REVIEWERS),
+    Row("GET", "/api/v1/reasons", api(Action.REVIEW, 200),
         lambda w, c: "/api/v1/reasons"),
     Row("GET", "/api/v1/items/<item_id>", everyone(200),
         lambda w, c: f"/api/v1/items/{w.ids['item']}"),
@@ -212,100 +240,102 @@ ROUTES: list[Row] = [
     Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(404),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['unpublished_file']}"),
     # --- REST API: letters, quota, tus uploads ---
-    Row("GET", "/api/v1/quota", api("deposit", 200), lambda w, c: "/api/v1/quota"),
-    Row("GET", D + "/letters", api("deposit", 200, other=404),
+    Row("GET", "/api/v1/quota", api(Action.DEPOSIT, 200), lambda w, c: "/api/v1/quota"),
+    Row("GET", D + "/letters", api(Action.DEPOSIT, 200, other=404),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/letters"),
-    Row("POST", D + "/uploads", api("deposit", 403, other=404, owner=201, admin=201),
+    Row("POST", D + "/uploads", api(Action.DEPOSIT, 403, other=404, **as_depositor(201)),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads", headers=tus_creation()),
     # an upload under way is its uploader's alone
-    Row("GET", D + "/uploads/<upload_id>", api("deposit", 404, owner=200),
+    Row("GET", D + "/uploads/<upload_id>", api(Action.DEPOSIT, 404, owner=200),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads/{w.ids['upload']}"),
-    Row("PATCH", D + "/uploads/<upload_id>", api("deposit", 404, owner=415),
+    Row("PATCH", D + "/uploads/<upload_id>", api(Action.DEPOSIT, 404, owner=415),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads/{w.ids['upload']}",
         headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0"}),
-    Row("DELETE", D + "/uploads/<upload_id>", api("deposit", 404, owner=204),
+    Row("DELETE", D + "/uploads/<upload_id>", api(Action.DEPOSIT, 404, owner=204),
         lambda w, c: "/api/v1/deposits/{}/uploads/{}".format(*w.fresh_upload()),
         headers={"Tus-Resumable": "1.0.0"}),
     # --- REST API: reviews ---
-    Row("GET", "/api/v1/reviews/queue", api("review", 200, allowed=REVIEWERS),
+    Row("GET", "/api/v1/reviews/queue", api(Action.REVIEW, 200),
         lambda w, c: "/api/v1/reviews/queue"),
     Row("GET", "/api/v1/reviews/<deposit_id>",
-        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        api(Action.REVIEW, 200, approver_out=403),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}"),
-    Row("POST", "/api/v1/reviews/bulk", api("review", 422, allowed=REVIEWERS),
+    Row("POST", "/api/v1/reviews/bulk", api(Action.DECIDE, 422),
         lambda w, c: "/api/v1/reviews/bulk", body=lambda w, c: {}),
     Row("GET", "/api/v1/reviews/<deposit_id>/colleagues",
-        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        api(Action.REVIEW, 200, approver_out=403),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/colleagues"),
     Row("GET", "/api/v1/reviews/<deposit_id>/notes",
-        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        api(Action.REVIEW, 200, approver_out=403),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/notes"),
     Row("POST", "/api/v1/reviews/<deposit_id>/notes",
-        api("review", 201, allowed=REVIEWERS, approver_out=403, approver_own=403),
+        api(Action.DECIDE, 201, approver_out=403, on_review=True),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/notes",
         body=lambda w, c: {"text": f"A note from {c}."}),
     Row("PUT", "/api/v1/reviews/<deposit_id>/metadata",
-        api("review", 200, allowed=REVIEWERS, approver_out=403, approver_own=403),
+        api(Action.DECIDE, 200, approver_out=403, on_review=True),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/metadata",
         body=lambda w, c: {"metadata": THESIS}, after=_release),
     Row("POST", "/api/v1/reviews/<deposit_id>/letter-preview",
-        api("review", 200, allowed=REVIEWERS, approver_out=403, approver_own=403),
+        api(Action.DECIDE, 200, approver_out=403, on_review=True),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/letter-preview",
         body=lambda w, c: {"decision": "approve"}),
     Row("GET", "/api/v1/reviews/<deposit_id>/files/<file_id>",
-        api("review", 200, allowed=REVIEWERS, approver_out=403),
+        api(Action.REVIEW, 200, approver_out=403),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/files/{w.review_file(c)}"),
-    Row("PUT", "/api/v1/reasons/<kind>/<code>", api("manage", 422, allowed=MANAGERS),
+    Row("PUT", "/api/v1/reasons/<kind>/<code>", api(Action.MANAGE_REASONS, 422),
         lambda w, c: "/api/v1/reasons/decline/matrix", body=lambda w, c: {}),
-    Row("DELETE", "/api/v1/reasons/<kind>/<code>", api("manage", 404, allowed=MANAGERS),
+    Row("DELETE", "/api/v1/reasons/<kind>/<code>", api(Action.MANAGE_REASONS, 404),
         lambda w, c: "/api/v1/reasons/decline/no-such-reason"),
     # --- REST API: the staff desk ---
-    Row("GET", "/api/v1/staff/patrons", api("deposit", 200, allowed=("staff", "admin")),
+    Row("GET", "/api/v1/staff/patrons", api(Action.MEDIATE, 200),
         lambda w, c: "/api/v1/staff/patrons?q=sam"),
-    Row("GET", "/api/v1/staff/deposits", api(STAFF_SCOPES, 200, allowed=STAFFISH),
+    Row("GET", "/api/v1/staff/deposits", api(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: "/api/v1/staff/deposits"),
     # reactivating an active account changes nothing, so every caller may try it
-    Row("PATCH", "/api/v1/staff/accounts/<user_id>", api("manage", 200, allowed=("admin",)),
+    Row("PATCH", "/api/v1/staff/accounts/<user_id>", api(Action.MANAGE_ACCOUNTS, 200),
         lambda w, c: f"/api/v1/staff/accounts/{w.account_id('faculty')}",
         body=lambda w, c: {"active": True}),
-    Row("GET", "/api/v1/staff/statistics", api(STAFF_SCOPES, 200, allowed=STAFFISH),
+    Row("GET", "/api/v1/staff/statistics", api(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: "/api/v1/staff/statistics"),
     # --- REST API: inventory ---
     Row("GET", "/api/v1/search", everyone(200), lambda w, c: "/api/v1/search?q=matrix"),
-    Row("POST", "/api/v1/collections", api("manage", 422, allowed=MANAGERS),
+    Row("POST", "/api/v1/collections", api(Action.MANAGE_COLLECTIONS, 422),
         lambda w, c: "/api/v1/collections", body=lambda w, c: {}),
     Row("GET", "/api/v1/collections/<collection_id>", everyone(200),
         lambda w, c: "/api/v1/collections/theses"),
-    Row("PATCH", "/api/v1/collections/<collection_id>", api("manage", 422, allowed=MANAGERS),
+    Row("PATCH", "/api/v1/collections/<collection_id>", api(Action.MANAGE_COLLECTIONS, 422),
         lambda w, c: "/api/v1/collections/theses", body=lambda w, c: {"name": ""}),
     # a profile still puts its items there
-    Row("DELETE", "/api/v1/collections/<collection_id>", api("manage", 409, allowed=MANAGERS),
+    Row("DELETE", "/api/v1/collections/<collection_id>", api(Action.MANAGE_COLLECTIONS, 409),
         lambda w, c: "/api/v1/collections/theses"),
     Row("GET", "/api/v1/collections/<collection_id>/items", everyone(200),
         lambda w, c: "/api/v1/collections/open-works/items"),
-    Row("GET", "/api/v1/fixity", api(STAFF_SCOPES, 200, allowed=STAFFISH),
+    Row("GET", "/api/v1/fixity", api(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: "/api/v1/fixity"),
-    Row("POST", "/api/v1/fixity/audit", api(STAFF_SCOPES, 200, allowed=STAFFISH),
+    Row("POST", "/api/v1/fixity/audit", api(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: "/api/v1/fixity/audit"),
-    Row("GET", "/api/v1/items/<item_id>/events", api(STAFF_SCOPES, 200, allowed=STAFFISH),
+    Row("GET", "/api/v1/items/<item_id>/events", api(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/events"),
-    Row("POST", "/api/v1/items/<item_id>/actions/withdraw", api("manage", 422, allowed=MANAGERS),
+    Row("POST", "/api/v1/items/<item_id>/actions/withdraw", api(Action.WITHDRAW_ITEMS, 422),
         lambda w, c: f"/api/v1/items/{w.ids['item']}/actions/withdraw", body=lambda w, c: {}),
     # --- portal pages ---
     Row("GET", "/", everyone(200), lambda w, c: "/"),  # visitors see Browse and Search
-    Row("GET", "/deposits/new", page(200), lambda w, c: "/deposits/new"),
-    Row("POST", "/deposits/new", page(404, post=True), lambda w, c: "/deposits/new",
+    Row("GET", "/deposits/new", page(Action.DEPOSIT, 200), lambda w, c: "/deposits/new"),
+    Row("POST", "/deposits/new", page(Action.DEPOSIT, 404, post=True), lambda w, c: "/deposits/new",
         body=lambda w, c: {"profile_id": "no-such-profile"}, form=True),
-    Row("GET", F, page(200, other=404), lambda w, c: f"/deposits/{w.ids['draft']}"),
-    Row("GET", F + "/edit", page(302, other=404, owner=200, admin=200),
+    Row("GET", F, page(Action.DEPOSIT, 200, other=404), lambda w, c: f"/deposits/{w.ids['draft']}"),
+    Row("GET", F + "/edit", page(Action.DEPOSIT, 302, other=404, **as_depositor(200)),
         lambda w, c: f"/deposits/{w.ids['draft']}/edit"),
-    Row("POST", F + "/edit", page(302, post=True, other=404),
-        lambda w, c: f"/deposits/{w.fresh_draft() if c in ('owner', 'admin') else w.ids['draft']}/edit",
+    Row("POST", F + "/edit", page(Action.DEPOSIT, 302, post=True, other=404),
+        lambda w, c: f"/deposits/{w.fresh_draft() if c in AS_DEPOSITOR else w.ids['draft']}/edit",
         body=lambda w, c: {"m-title": "Changed"}, form=True),
-    Row("POST", F + "/<action>", page(403, post=True, other=404, owner=302, admin=302),
-        lambda w, c: f"/deposits/{w.fresh_draft() if c in ('owner', 'admin') else w.ids['draft']}/withdraw",
+    Row("POST", F + "/<action>",
+        page(Action.DEPOSIT, 403, post=True, other=404, **as_depositor(302)),
+        lambda w, c: f"/deposits/{w.fresh_draft() if c in AS_DEPOSITOR else w.ids['draft']}/withdraw",
         body=lambda w, c: {}, form=True),
-    Row("POST", F + "/files/<file_id>/remove", page(403, post=True, other=404, owner=302, admin=302),
+    Row("POST", F + "/files/<file_id>/remove",
+        page(Action.DEPOSIT, 403, post=True, other=404, **as_depositor(302)),
         lambda w, c: "/deposits/{}/files/{}/remove".format(*w.fresh_file()),
         body=lambda w, c: {}, form=True),
     Row("GET", "/items/<item_id>", everyone(200), lambda w, c: f"/items/{w.ids['item']}"),
@@ -320,7 +350,7 @@ ROUTES: list[Row] = [
     Row("POST", "/oai", everyone(200), lambda w, c: "/oai",
         body=lambda w, c: {"verb": "Identify"}, form=True),
     # a manager withdraws an item; without a reason nothing happens
-    Row("POST", "/items/<item_id>/withdraw", page(302, allowed=MANAGERS, post=True),
+    Row("POST", "/items/<item_id>/withdraw", page(Action.WITHDRAW_ITEMS, 302, post=True),
         lambda w, c: f"/items/{w.ids['item']}/withdraw", body=lambda w, c: {}, form=True),
     # --- sign-in, account and tokens ---
     Row("GET", "/login", everyone(200), lambda w, c: "/login"),
@@ -334,94 +364,99 @@ ROUTES: list[Row] = [
     Row("GET", "/login/institution", everyone(302), lambda w, c: "/login/institution"),
     Row("GET", "/login/institution/callback", everyone(400),
         lambda w, c: "/login/institution/callback?code=forged&state=forged"),
-    Row("GET", "/account/tokens", page(200), lambda w, c: "/account/tokens"),
-    Row("POST", "/account/tokens", page(422, post=True), lambda w, c: "/account/tokens",
+    Row("GET", "/account/tokens", page(None, 200), lambda w, c: "/account/tokens"),
+    Row("POST", "/account/tokens", page(None, 422, post=True), lambda w, c: "/account/tokens",
         body=lambda w, c: {"name": "no scopes"}, form=True),
-    Row("POST", "/account/tokens/<token_id>/revoke", page(404, post=True, owner=302),
+    Row("POST", "/account/tokens/<token_id>/revoke", page(None, 404, post=True, owner=302),
         lambda w, c: f"/account/tokens/{w.fresh_token_of('student')}/revoke",
         body=lambda w, c: {}, form=True),
     # --- staff pages ---
-    Row("GET", "/staff/profiles", page(200, allowed=("manager", "admin")),
+    Row("GET", "/staff/profiles", page(Action.MANAGE_PROFILES, 200),
         lambda w, c: "/staff/profiles"),
-    Row("GET", "/staff/profiles/new", page(200, allowed=("manager", "admin")),
+    Row("GET", "/staff/profiles/new", page(Action.MANAGE_PROFILES, 200),
         lambda w, c: "/staff/profiles/new"),
-    Row("POST", "/staff/profiles/new", page(422, allowed=("manager", "admin"), post=True),
+    Row("POST", "/staff/profiles/new", page(Action.MANAGE_PROFILES, 422, post=True),
         lambda w, c: "/staff/profiles/new", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/profiles/<profile_id>", page(200, allowed=("manager", "admin")),
+    Row("GET", "/staff/profiles/<profile_id>", page(Action.MANAGE_PROFILES, 200),
         lambda w, c: "/staff/profiles/thesis"),
-    Row("POST", "/staff/profiles/<profile_id>", page(422, allowed=("manager", "admin"), post=True),
+    Row("POST", "/staff/profiles/<profile_id>", page(Action.MANAGE_PROFILES, 422, post=True),
         lambda w, c: "/staff/profiles/thesis", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/tokens", page(200, allowed=("admin",)), lambda w, c: "/staff/tokens"),
-    Row("POST", "/staff/tokens", page(422, allowed=("admin",), post=True),
+    Row("GET", "/staff/tokens", page(Action.MANAGE_ACCOUNTS, 200), lambda w, c: "/staff/tokens"),
+    Row("POST", "/staff/tokens", page(Action.MANAGE_ACCOUNTS, 422, post=True),
         lambda w, c: "/staff/tokens", body=lambda w, c: {"username": ""}, form=True),
-    Row("POST", "/staff/tokens/<token_id>/revoke", page(302, allowed=("admin",), post=True),
+    Row("POST", "/staff/tokens/<token_id>/revoke", page(Action.MANAGE_ACCOUNTS, 302, post=True),
         lambda w, c: f"/staff/tokens/{w.fresh_token_of('faculty')}/revoke",
         body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/accounts", page(200, allowed=("admin",)), lambda w, c: "/staff/accounts"),
-    Row("POST", "/staff/accounts/<user_id>", page(302, allowed=("admin",), post=True),
+    Row("GET", "/staff/accounts", page(Action.MANAGE_ACCOUNTS, 200),
+        lambda w, c: "/staff/accounts"),
+    Row("POST", "/staff/accounts/<user_id>", page(Action.MANAGE_ACCOUNTS, 302, post=True),
         lambda w, c: f"/staff/accounts/{w.account_id('faculty')}",
         body=lambda w, c: {"active": "true"}, form=True),
-    Row("GET", "/staff/dashboard", page(200, allowed=STAFFISH), lambda w, c: "/staff/dashboard"),
-    Row("GET", "/staff/deposits", page(200, allowed=STAFFISH), lambda w, c: "/staff/deposits"),
-    Row("GET", "/staff/mediated", page(200, allowed=("staff", "admin")),
+    Row("GET", "/staff/dashboard", page(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: "/staff/dashboard"),
+    Row("GET", "/staff/deposits", page(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: "/staff/deposits"),
+    Row("GET", "/staff/mediated", page(Action.MEDIATE, 200),
         lambda w, c: "/staff/mediated"),
-    Row("POST", "/staff/mediated", page(422, allowed=("staff", "admin"), post=True),
+    Row("POST", "/staff/mediated", page(Action.MEDIATE, 422, post=True),
         lambda w, c: "/staff/mediated", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/queue", page(200, allowed=REVIEWERS), lambda w, c: "/staff/queue"),
+    Row("GET", "/staff/queue", page(Action.REVIEW, 200), lambda w, c: "/staff/queue"),
     # nothing chosen: back to the queue with a message
-    Row("POST", "/staff/queue/bulk", page(302, allowed=REVIEWERS, post=True),
+    Row("POST", "/staff/queue/bulk", page(Action.DECIDE, 302, post=True),
         lambda w, c: "/staff/queue/bulk", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/reviews/<deposit_id>", page(200, allowed=REVIEWERS, approver_out=403),
+    Row("GET", "/staff/reviews/<deposit_id>", page(Action.REVIEW, 200, approver_out=403),
         lambda w, c: f"/staff/reviews/{w.review(c)}"),
     Row("GET", "/staff/reviews/<deposit_id>/files/<file_id>",
-        page(200, allowed=REVIEWERS, approver_out=403),
+        page(Action.REVIEW, 200, approver_out=403),
         lambda w, c: f"/staff/reviews/{w.review(c)}/files/{w.review_file(c)}"),
     Row("POST", "/staff/reviews/<deposit_id>/task",
-        page(302, allowed=REVIEWERS, approver_out=403, approver_own=403, post=True),
+        page(Action.DECIDE, 302, approver_out=403, on_review=True, post=True),
         lambda w, c: f"/staff/reviews/{w.review(c)}/task",
         body=lambda w, c: {"action": "claim"}, form=True, after=_release),
     Row("POST", "/staff/reviews/<deposit_id>/notes",
-        page(302, allowed=REVIEWERS, approver_out=403, approver_own=403, post=True),
+        page(Action.DECIDE, 302, approver_out=403, on_review=True, post=True),
         lambda w, c: f"/staff/reviews/{w.review(c)}/notes",
         body=lambda w, c: {"text": f"A note from {c}."}, form=True),
     Row("POST", "/staff/reviews/<deposit_id>/metadata",
-        page(422, allowed=REVIEWERS, approver_out=403, approver_own=403, post=True),
+        page(Action.DECIDE, 422, approver_out=403, on_review=True, post=True),
         lambda w, c: f"/staff/reviews/{w.review(c)}/metadata",
         body=lambda w, c: {}, form=True),
     Row("POST", "/staff/reviews/<deposit_id>/decision",
-        page(200, allowed=REVIEWERS, approver_out=403, approver_own=403, post=True),
+        page(Action.DECIDE, 200, approver_out=403, on_review=True, post=True),
         lambda w, c: f"/staff/reviews/{w.review(c)}/decision",
         body=lambda w, c: {"decision": "approve"}, form=True),  # the first step: the letter
-    Row("GET", "/staff/reasons", page(200, allowed=MANAGERS), lambda w, c: "/staff/reasons"),
-    Row("POST", "/staff/reasons", page(422, allowed=MANAGERS, post=True),
+    Row("GET", "/staff/reasons", page(Action.MANAGE_REASONS, 200), lambda w, c: "/staff/reasons"),
+    Row("POST", "/staff/reasons", page(Action.MANAGE_REASONS, 422, post=True),
         lambda w, c: "/staff/reasons", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/letters", page(200, allowed=MANAGERS), lambda w, c: "/staff/letters"),
-    Row("GET", "/staff/letters/<letter_type>/<locale>", page(200, allowed=MANAGERS),
+    Row("GET", "/staff/letters", page(Action.MANAGE_LETTERS, 200), lambda w, c: "/staff/letters"),
+    Row("GET", "/staff/letters/<letter_type>/<locale>", page(Action.MANAGE_LETTERS, 200),
         lambda w, c: "/staff/letters/deposit_submitted/en"),
-    Row("POST", "/staff/letters/<letter_type>/<locale>", page(422, allowed=MANAGERS, post=True),
+    Row("POST", "/staff/letters/<letter_type>/<locale>",
+        page(Action.MANAGE_LETTERS, 422, post=True),
         lambda w, c: "/staff/letters/deposit_submitted/en", body=lambda w, c: {}, form=True),
     Row("POST", "/staff/letters/<letter_type>/<locale>/preview",
-        page(422, allowed=MANAGERS, post=True),
+        page(Action.MANAGE_LETTERS, 422, post=True),
         lambda w, c: "/staff/letters/deposit_submitted/en/preview", body=lambda w, c: {}),
-    Row("GET", "/staff/letters/preferences", page(200, allowed=STAFFISH),
+    Row("GET", "/staff/letters/preferences", page(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: "/staff/letters/preferences"),
-    Row("POST", "/staff/letters/preferences", page(400, allowed=STAFFISH, post=True),
+    Row("POST", "/staff/letters/preferences", page(Action.SEE_ALL_DEPOSITS, 400, post=True),
         lambda w, c: "/staff/letters/preferences", body=lambda w, c: {"delivery": "never"},
         form=True),
-    Row("GET", "/staff/collections", page(200, allowed=MANAGERS),
+    Row("GET", "/staff/collections", page(Action.MANAGE_COLLECTIONS, 200),
         lambda w, c: "/staff/collections"),
-    Row("POST", "/staff/collections", page(422, allowed=MANAGERS, post=True),
+    Row("POST", "/staff/collections", page(Action.MANAGE_COLLECTIONS, 422, post=True),
         lambda w, c: "/staff/collections", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/collections/<collection_id>", page(200, allowed=MANAGERS),
+    Row("GET", "/staff/collections/<collection_id>", page(Action.MANAGE_COLLECTIONS, 200),
         lambda w, c: "/staff/collections/theses"),
-    Row("POST", "/staff/collections/<collection_id>", page(422, allowed=MANAGERS, post=True),
+    Row("POST", "/staff/collections/<collection_id>",
+        page(Action.MANAGE_COLLECTIONS, 422, post=True),
         lambda w, c: "/staff/collections/theses", body=lambda w, c: {"name": ""}, form=True),
     # a profile still puts its items there: back to the collection, with the reason
     Row("POST", "/staff/collections/<collection_id>/delete",
-        page(302, allowed=MANAGERS, post=True),
+        page(Action.MANAGE_COLLECTIONS, 302, post=True),
         lambda w, c: "/staff/collections/theses/delete", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/fixity", page(200, allowed=STAFFISH), lambda w, c: "/staff/fixity"),
-    Row("POST", "/staff/fixity/audit", page(302, allowed=STAFFISH, post=True),
+    Row("GET", "/staff/fixity", page(Action.SEE_ALL_DEPOSITS, 200), lambda w, c: "/staff/fixity"),
+    Row("POST", "/staff/fixity/audit", page(Action.SEE_ALL_DEPOSITS, 302, post=True),
         lambda w, c: "/staff/fixity/audit", body=lambda w, c: {}, form=True),
     # --- operations ---
     Row("GET", "/healthz", everyone(200), lambda w, c: "/healthz"),

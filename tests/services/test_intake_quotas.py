@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text, update
 
+from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import QuotaExceeded, TooLarge
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.config import Quotas, get_settings
@@ -84,13 +85,14 @@ def test_two_transactions_at_once_cannot_both_take_the_last_draft(postgres_datab
                               ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]), create=True)
     try:
         with database.unit_of_work() as first:
-            deposits.create_deposit(first, STUDENT, "thesis", {}, None, quotas)
+            deposits.create_deposit(first, Actor.from_wire(STUDENT), "thesis", {}, None, quotas)
             with database.unit_of_work() as second:
                 second.session.execute(text("SET LOCAL lock_timeout = '300ms'"))
                 with pytest.raises(Exception, match="lock timeout"):
-                    deposits.create_deposit(second, STUDENT, "thesis", {}, None, quotas)
+                    deposits.create_deposit(second, Actor.from_wire(STUDENT), "thesis", {}, None,
+                                            quotas)
         with database.unit_of_work() as third, pytest.raises(QuotaExceeded):
-            deposits.create_deposit(third, STUDENT, "thesis", {}, None, quotas)
+            deposits.create_deposit(third, Actor.from_wire(STUDENT), "thesis", {}, None, quotas)
         with database.reading() as session:
             assert len(session.scalars(select(Deposit)).all()) == 1
     finally:

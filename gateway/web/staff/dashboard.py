@@ -9,11 +9,11 @@ from flask import Blueprint, g, render_template, request
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from gateway.api.staff import DESK_ROLES
-from gateway.auth.guard import roles_required
+from gateway.auth.guard import requires
 from gateway.presenters.charts import duration_words, weekly_bars
 from gateway.rpc import rpc
 from kernel.contracts.deposits import STATUSES
+from kernel.policy.permissions import Action
 
 staff_dashboard = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
 
@@ -33,7 +33,7 @@ def series_names() -> dict[str, str]:
 
 
 @staff_dashboard.get("/dashboard")
-@roles_required(*DESK_ROLES)
+@requires(Action.SEE_ALL_DEPOSITS)
 def dashboard():
     weeks = request.args.get("weeks", 12, type=int)
     if weeks not in SPANS:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request, url_for
 
-from gateway.api.staff import DESK_ROLES, all_deposits
-from gateway.auth.guard import roles_required
+from gateway.api.staff import all_deposits
+from gateway.auth.guard import requires
 from gateway.auth.patrons import MAX_QUERY
 from gateway.rpc import rpc
 from kernel.contracts.deposits import STATUSES
+from kernel.policy.permissions import Action
 
 staff_deposits = Blueprint("staff_deposits", __name__, url_prefix="/staff")
 
@@ -16,7 +17,7 @@ PER_PAGE = 25
 
 
 @staff_deposits.get("/deposits")
-@roles_required(*DESK_ROLES)
+@requires(Action.SEE_ALL_DEPOSITS)
 def deposits():
     status = request.args.get("status") or None
     status = status if status in STATUSES else None

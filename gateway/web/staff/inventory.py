@@ -18,20 +18,19 @@ from flask import (
 from flask_babel import gettext as _
 
 from gateway.api.inventory import delete_collection_unless_targeted
-from gateway.auth.guard import roles_required
+from gateway.auth.guard import may, requires
 from gateway.rpc import rpc
 from gateway.web.public import collection_tree
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
-from kernel.policy.roles import is_staff
+from kernel.policy.permissions import Action
 
 staff_inventory = Blueprint("staff_inventory", __name__, url_prefix="/staff")
-STAFF = ("approver", "staff", "manager")
 
 
 def fixity_alert():
     """`fixity_alerts()` in templates: failing files, asked only when a page shows it."""
     def fixity_alerts() -> int:
-        if g.get("actor") is None or not is_staff(g.actor):
+        if not may(Action.SEE_ALL_DEPOSITS):
             return 0
         if "fixity_alerts" not in g:
             try:
@@ -57,7 +56,7 @@ def _form_values() -> dict:
 
 
 @staff_inventory.route("/collections", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def collections():
     """The tree, and a form for a new collection."""
     errors, values, status = {}, {"parent_id": request.args.get("parent")}, 200
@@ -81,7 +80,7 @@ def collections():
 
 
 @staff_inventory.route("/collections/<collection_id>", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def edit_collection(collection_id):
     errors, status = {}, 200
     with rpc() as services:
@@ -112,7 +111,7 @@ def edit_collection(collection_id):
 
 
 @staff_inventory.post("/collections/<collection_id>/delete")
-@roles_required("manager")
+@requires(Action.MANAGE_COLLECTIONS)
 def delete_collection(collection_id):
     with rpc() as services:
         try:
@@ -126,7 +125,7 @@ def delete_collection(collection_id):
 
 
 @staff_inventory.get("/fixity")
-@roles_required(*STAFF)
+@requires(Action.SEE_ALL_DEPOSITS)
 def fixity():
     with rpc() as services:
         report = services.inventory.fixity_report(actor=g.actor)
@@ -134,7 +133,7 @@ def fixity():
 
 
 @staff_inventory.post("/fixity/audit")
-@roles_required(*STAFF)
+@requires(Action.SEE_ALL_DEPOSITS)
 def run_audit():
     with rpc() as services:
         try:

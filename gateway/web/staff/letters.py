@@ -20,12 +20,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from gateway.auth.guard import roles_required
+from gateway.auth.guard import requires
 from gateway.forms.profile import N_
 from gateway.rpc import rpc
+from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import InvalidInput, NotFound
 from kernel.contracts.letters import LETTER_TYPES
-from kernel.policy.roles import STAFF_ROLES
+from kernel.policy.permissions import Action, can
 
 staff_letters = Blueprint("staff_letters", __name__, url_prefix="/staff/letters")
 
@@ -57,7 +58,7 @@ PARTS = ("subject", "html", "text")
 
 def register_recipient(actor: dict, delivery: str | None = None) -> None:
     """Tell letters who a staff user is, so approvers' letters can reach them."""
-    if not STAFF_ROLES.intersection(actor.get("roles") or ()):
+    if not can(Actor.from_wire(actor), Action.SEE_ALL_DEPOSITS):
         return
     with rpc() as services:
         services.letters.save_recipient(actor=actor, delivery=delivery)
@@ -79,7 +80,7 @@ def _known(letter_type: str, locale: str) -> None:
 
 
 @staff_letters.get("")
-@roles_required("manager")
+@requires(Action.MANAGE_LETTERS)
 def templates():
     with rpc() as services:
         rows = services.letters.list_templates(actor=g.actor)
@@ -92,7 +93,7 @@ def templates():
 
 
 @staff_letters.route("/<letter_type>/<locale>", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_LETTERS)
 def edit(letter_type, locale):
     _known(letter_type, locale)
     errors: dict[str, list[str]] = {}
@@ -124,7 +125,7 @@ def edit(letter_type, locale):
 
 
 @staff_letters.post("/<letter_type>/<locale>/preview")
-@roles_required("manager")
+@requires(Action.MANAGE_LETTERS)
 def preview(letter_type, locale):
     """The unsaved parts rendered against a real deposit (by id) or the sample one; JSON."""
     _known(letter_type, locale)
@@ -146,7 +147,7 @@ def preview(letter_type, locale):
 
 
 @staff_letters.route("/preferences", methods=["GET", "POST"])
-@roles_required(*sorted(STAFF_ROLES))
+@requires(Action.SEE_ALL_DEPOSITS)
 def preferences():
     """My letters: each one at once, or one digest a day."""
     if request.method == "POST":

@@ -13,11 +13,12 @@ from datetime import date
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway.auth.guard import roles_required
+from gateway.auth.guard import requires
 from gateway.auth.identity import actor_for
 from gateway.auth.patrons import MAX_QUERY, find_people, person, person_view
 from gateway.rpc import rpc
 from kernel.contracts.exceptions import Forbidden, InvalidInput, NotFound
+from kernel.policy.permissions import Action
 
 staff_mediated = Blueprint("staff_mediated", __name__, url_prefix="/staff")
 
@@ -48,7 +49,7 @@ def _patron_actor(patron_id: str) -> dict | None:
 
 
 @staff_mediated.route("/mediated", methods=["GET", "POST"])
-@roles_required("staff")
+@requires(Action.MEDIATE)
 def mediated_deposit():
     errors: dict[str, list[str]] = {}
     words = (request.values.get("q") or "").strip()[:MAX_QUERY] or None

@@ -19,7 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from gateway.auth.guard import roles_required
+from gateway.auth.guard import requires
 from gateway.forms.profile import (
     N_,
     NEW_PROFILE,
@@ -37,6 +37,7 @@ from gateway.rpc import rpc
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
 from kernel.contracts.profiles import ACCESS_POLICIES, DC_ELEMENTS, FIELD_TYPES
 from kernel.contracts.resource_types import RESOURCE_TYPES
+from kernel.policy.permissions import Action
 
 staff_profiles = Blueprint("staff_profiles", __name__, url_prefix="/staff")
 
@@ -128,7 +129,7 @@ def people(ids) -> dict[str, str]:
 # --- pages ------------------------------------------------------------------------------
 
 @staff_profiles.get("/profiles")
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def profiles():
     with rpc() as services:
         items = services.intake.list_profiles(actor=g.actor, include_inactive=True)
@@ -140,13 +141,13 @@ def profiles():
 
 
 @staff_profiles.route("/profiles/new", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def new_profile():
     return _editor(None)
 
 
 @staff_profiles.route("/profiles/<profile_id>", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_PROFILES)
 def edit_profile(profile_id):
     return _editor(profile_id)
 

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 
 from gateway import reviewers
 from gateway.api.schemas import QueueQuery
-from gateway.auth.guard import roles_required
+from gateway.auth.guard import requires
 from gateway.forms import deposit as deposit_form
 from gateway.presenters.reason_labels import system_reason_labels
 from gateway.rpc import rpc
@@ -31,10 +31,10 @@ from kernel.contracts.exceptions import (
     NotFound,
 )
 from kernel.contracts.rpc import load_or_raise
+from kernel.policy.permissions import Action
 
 staff_reviews = Blueprint("staff_reviews", __name__, url_prefix="/staff")
 
-REVIEWER_ROLES = ("approver", "manager")
 DECISIONS = ("approve", "decline", "return")
 
 
@@ -52,7 +52,7 @@ def decision_names() -> dict[str, str]:
 
 
 @staff_reviews.get("/queue")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def queue():
     args = {key: value for key, value in request.args.items() if value != ""}
     try:
@@ -91,7 +91,7 @@ def _reasons_by_kind(reasons: list[dict]) -> dict[str, list[dict]]:
 
 
 @staff_reviews.post("/queue/bulk")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def bulk():
     deposit_ids = request.form.getlist("deposit_id")
     decision = request.form.get("decision", "")
@@ -156,13 +156,13 @@ def _render_review(deposit_id: str, status: int = 200, **extra):
 
 
 @staff_reviews.get("/reviews/<deposit_id>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review(deposit_id):
     return _render_review(deposit_id)
 
 
 @staff_reviews.post("/reviews/<deposit_id>/task")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def task_action(deposit_id):
     """Claim, release or assign to a colleague."""
     action = request.form.get("action")
@@ -186,7 +186,7 @@ def task_action(deposit_id):
 
 
 @staff_reviews.post("/reviews/<deposit_id>/notes")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def add_note(deposit_id):
     text = request.form.get("text", "").strip()
     if not text:
@@ -199,7 +199,7 @@ def add_note(deposit_id):
 
 
 @staff_reviews.post("/reviews/<deposit_id>/metadata")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def edit_metadata(deposit_id):
     with rpc() as services:
         deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
@@ -221,7 +221,7 @@ def edit_metadata(deposit_id):
 
 
 @staff_reviews.post("/reviews/<deposit_id>/decision")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.DECIDE)
 def decide(deposit_id):
     """Two steps: the first shows the letter the depositor will get, the second confirms."""
     decision = request.form.get("decision", "")
@@ -249,7 +249,7 @@ def decide(deposit_id):
 
 
 @staff_reviews.get("/reviews/<deposit_id>/files/<file_id>")
-@roles_required(*REVIEWER_ROLES)
+@requires(Action.REVIEW)
 def review_file(deposit_id, file_id):
     return reviewers.send_review_file(deposit_id, file_id, download="download" in request.args)
 
@@ -257,7 +257,7 @@ def review_file(deposit_id, file_id):
 # --- reason tables ------------------------------------------------------------------------
 
 @staff_reviews.route("/reasons", methods=["GET", "POST"])
-@roles_required("manager")
+@requires(Action.MANAGE_REASONS)
 def reasons():
     status = 200
     if request.method == "POST":
