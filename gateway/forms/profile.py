@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 from marshmallow.fields import Field
 from werkzeug.datastructures import MultiDict
 
@@ -59,14 +59,21 @@ VOCABULARY_TYPES = ("choice", "licence")
 LIST_SEPARATOR = user_pattern(r"[,\n\r]+")
 NOT_KEY = user_pattern(r"[^a-z0-9]+")
 
+
+def _rules(schema: Schema) -> dict[str, Field]:
+    """A contract's fields by name; typed through `Schema`, as the profile schema's own
+    `fields` attribute hides the type."""
+    return schema.fields
+
+
 # The contract's rules, a field each: the editor asks them whether a value passes and says
 # in its own words how to put it right.
-DEFINITION_RULES = ProfileDefinitionSchema().fields
-ROW_RULES = FormFieldSchema().fields
-FILE_RULES = FileRulesSchema().fields
-APPROVAL_RULES = ApprovalRuleSchema().fields
-MEDIATOR_RULES = MediatorsSchema().fields
-PROFILE_ID_RULE = SaveProfileRequest().fields["profile_id"]
+DEFINITION_RULES = _rules(ProfileDefinitionSchema())
+ROW_RULES = _rules(FormFieldSchema())
+FILE_RULES = _rules(FileRulesSchema())
+APPROVAL_RULES = _rules(ApprovalRuleSchema())
+MEDIATOR_RULES = _rules(MediatorsSchema())
+PROFILE_ID_RULE = _rules(SaveProfileRequest())["profile_id"]
 
 TEXT_INPUTS = ("id", "name", "description", "instructions", "allowed_groups", "min_files",
                "max_files", "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
