@@ -344,12 +344,13 @@ def parse_identity(values: dict, problems: Problems) -> tuple[str | None, dict]:
     return profile_id, identity
 
 
-def parse_field(index: int, row: dict, keys: list[str], problems: Problems) -> dict:
-    """Row `index` of the metadata form; `keys` are every row's keys, to find repeats."""
+def parse_field(index: int, row: dict, key: str, repeated: bool, problems: Problems) -> dict:
+    """Row `index` of the metadata form, whose key is `key` (perhaps made from its label);
+    `repeated` when another row has that key too."""
     prefix = f"fields-{index}-"
     kind = row["type"].strip()
     field = {
-        "key": keys[index],
+        "key": key,
         "label": row["label"].strip(),
         "help": row["help"].strip(),
         "type": kind,
@@ -359,7 +360,7 @@ def parse_field(index: int, row: dict, keys: list[str], problems: Problems) -> d
         "dc": row["dc"].strip() or None,
         "vocabulary": split_vocabulary(row["vocabulary"]) if kind in VOCABULARY_TYPES else [],
     }
-    _check_key(prefix + "key", keys[index], keys, problems)
+    _check_key(prefix + "key", key, repeated, problems)
     if not field["label"]:
         problems.add(prefix + "label", N_("Enter a label that depositors will see."))
     problems.check(prefix + "type", kind, ROW_RULES["type"], N_("Choose a type from the list."))
@@ -370,20 +371,22 @@ def parse_field(index: int, row: dict, keys: list[str], problems: Problems) -> d
     return field
 
 
-def _check_key(name: str, key: str, keys: list[str], problems: Problems) -> None:
+def _check_key(name: str, key: str, repeated: bool, problems: Problems) -> None:
     if not key:
         problems.add(name, N_("Enter a key, or a label to make one from."))
-    elif (problems.check(name, key, ROW_RULES["key"],
-                         N_("Use lower-case letters, digits and underscores, starting with a "
-                            "letter (at most 64)."))
-          and keys.count(key) > 1):
+        return
+    well_formed = problems.check(name, key, ROW_RULES["key"],
+                                 N_("Use lower-case letters, digits and underscores, starting "
+                                    "with a letter (at most 64)."))
+    if well_formed and repeated:
         problems.add(name, N_("Another field has this key; each key must be unique."))
 
 
 def parse_fields(rows: list[dict], problems: Problems) -> list[dict]:
     """The metadata form: its rows, of which one at least, and one mapped to the title."""
     keys = [row["key"].strip() or key_from_label(row["label"]) for row in rows]
-    fields = [parse_field(index, row, keys, problems) for index, row in enumerate(rows)]
+    fields = [parse_field(index, row, key, keys.count(key) > 1, problems)
+              for index, (row, key) in enumerate(zip(rows, keys, strict=True))]
     if not fields:
         problems.add("fields", N_("Add at least one field to the metadata form."))
     elif not any(field["dc"] == "title" for field in fields):
@@ -469,6 +472,7 @@ def _parse(values: dict) -> tuple[str | None, dict, dict[str, list[str]]]:
         "mediators": parse_mediators(values, problems),
     }
     return profile_id, definition, problems.fields
+
 
 def form_to_definition(form: MultiDict) -> tuple[str | None, dict]:
     """The posted editor as (profile id or None, definition for ProfileDefinitionSchema).
