@@ -12,10 +12,10 @@ rows are taken in the order of `<n>` (the script renumbers them after every move
     terms  mediator_roles  mediator_groups
 
 The editor of a new profile has the `id` input, which then must not be blank; the editor
-of an existing one has none. A checkbox counts as ticked when its name is present. Sizes are entered in MB
-(1 MB = 1024 × 1024 bytes). Lists are comma- or line-separated. Mediator roles and groups
-both left empty mean the profile names no mediators (the default rule applies). A row with neither a
-key nor a label is ignored.
+of an existing one has none. A checkbox counts as ticked when its name is present. Sizes are
+entered in MB (1 MB = 1024 × 1024 bytes). Lists are comma- or line-separated. Mediator roles
+and groups both left empty mean the profile names no mediators (the default rule applies). A
+row with neither a key nor a label is ignored.
 
 Problems come back as an `InvalidInput` whose `fields` maps an input's name to its
 messages (`ProfileFormError`, which also carries the values to show the form again),
@@ -24,25 +24,25 @@ the page translates them.
 """
 from __future__ import annotations
 
-import re
 import unicodedata
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any
 
+from marshmallow import Schema, ValidationError
+from marshmallow.fields import Field
 from werkzeug.datastructures import MultiDict
 
 from kernel.contracts.exceptions import InvalidInput
-from kernel.contracts.fields import EXTENSION, FIELD_KEY, MEDIA_TYPE, PROFILE_ID
 from kernel.contracts.profiles import (
-    ACCESS_POLICIES,
-    DC_ELEMENTS,
-    FIELD_TYPES,
-    MEDIATOR_ROLES,
+    ApprovalRuleSchema,
     FileRulesSchema,
+    FormFieldSchema,
+    MediatorsSchema,
     ProfileDefinitionSchema,
+    SaveProfileRequest,
 )
 from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
-from kernel.contracts.resource_types import RESOURCE_TYPES
 from kernel.policy.text import user_pattern
 
 
@@ -59,18 +59,37 @@ VOCABULARY_TYPES = ("choice", "licence")
 LIST_SEPARATOR = user_pattern(r"[,\n\r]+")
 NOT_KEY = user_pattern(r"[^a-z0-9]+")
 
+
+def _rules(schema: Schema) -> dict[str, Field]:
+    """A contract's fields by name; typed through `Schema`, as the profile schema's own
+    `fields` attribute hides the type."""
+    return schema.fields
+
+
+# The contract's rules, a field each: the editor asks them whether a value passes and says
+# in its own words how to put it right.
+DEFINITION_RULES = _rules(ProfileDefinitionSchema())
+ROW_RULES = _rules(FormFieldSchema())
+FILE_RULES = _rules(FileRulesSchema())
+APPROVAL_RULES = _rules(ApprovalRuleSchema())
+MEDIATOR_RULES = _rules(MediatorsSchema())
+PROFILE_ID_RULE = _rules(SaveProfileRequest())["profile_id"]
+
 TEXT_INPUTS = ("id", "name", "description", "instructions", "allowed_groups", "min_files",
                "max_files", "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
                "allowed_media_types", "approval_mode", "approver_groups", "turnaround_days",
                "target_collection", "resource_type", "access", "embargo_max_months", "terms",
                "mediator_roles", "mediator_groups")
+# the file rules entered in MB, by their names in the contract
+FILE_RULE_INPUTS = {"max_file_size": "max_file_size_mb", "max_total_size": "max_total_size_mb"}
 CHECKBOXES = ("active", "metadata_only_allowed", "virus_scan")
 ROW_CHECKBOXES = ("required", "repeatable")
 
 # the order of the inputs on the page, for the error summary
 FORM_ORDER = ("_form", "id", "name", "description", "instructions", "active", "allowed_groups",
               "mediator_roles", "mediator_groups", "fields", "min_files", "max_files",
-              "max_file_size_mb", "max_total_size_mb", "allowed_extensions", "allowed_media_types", "metadata_only_allowed", "virus_scan",
+              "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
+              "allowed_media_types", "metadata_only_allowed", "virus_scan",
               "approval_mode", "approver_groups", "turnaround_days", "target_collection",
               "resource_type", "access", "embargo_max_months", "terms")
 
@@ -202,7 +221,7 @@ def form_values(form: MultiDict) -> dict:
     values["has_id"] = "id" in form  # the editor of a new profile asks for one
     values.update({name: bool(form.getlist(name)) for name in CHECKBOXES})
     rows: dict[int, dict] = {}
-    for name in form.keys():
+    for name in form:
         match = ROW.match(name)
         if match and match.group(2) in ROW_ATTRIBUTES:
             rows.setdefault(int(match.group(1)), {})
@@ -250,12 +269,29 @@ def key_from_label(label: str) -> str:
     return key[:64].rstrip("_")
 
 
-class _Parser:
-    def __init__(self) -> None:
-        self.errors: dict[str, list[str]] = {}
+class Problems:
+    """The messages found so far, per input name, and the checks that find them."""
 
-    def fail(self, name: str, message: str) -> None:
-        self.errors.setdefault(name, []).append(message)
+    def __init__(self) -> None:
+        self.fields: dict[str, list[str]] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.fields.setdefault(name, []).append(message)
+
+    def check(self, name: str, value: Any, rule: Field, message: str) -> bool:
+        """Whether the contract's `rule` takes `value`; if not, `message` says how to fix it."""
+        try:
+            rule.deserialize(value)
+        except ValidationError:
+            self.add(name, message)
+            return False
+        return True
+
+    def listed(self, name: str, text: str, rule: Field, message: str) -> list[str]:
+        """`text` as a list (see `split_list`), which the contract's `rule` checks whole."""
+        values = split_list(text)
+        self.check(name, values, rule, message)
+        return values
 
     def integer(self, name: str, text: str, default: Any = None) -> Any:
         text = (text or "").strip()
@@ -264,7 +300,7 @@ class _Parser:
         try:
             return int(text)
         except ValueError:
-            self.fail(name, N_("Enter a whole number, like 10."))
+            self.add(name, N_("Enter a whole number, like 10."))
             return None
 
     def megabytes(self, name: str, text: str) -> int | None:
@@ -276,135 +312,166 @@ class _Parser:
         except InvalidOperation:
             amount = None
         if amount is None or not amount.is_finite():
-            self.fail(name, N_("Enter a number of megabytes, like 100 or 0.5."))
+            self.add(name, N_("Enter a number of megabytes, like 100 or 0.5."))
             return None
         if amount <= 0:
-            self.fail(name, N_("Enter a size greater than 0 MB."))
+            self.add(name, N_("Enter a size greater than 0 MB."))
             return None
         return max(int((amount * MB).to_integral_value()), 1)
 
-    def listed(self, name: str, text: str, pattern: re.Pattern, message: str) -> list[str]:
-        values = split_list(text)
-        wrong = [value for value in values if not pattern.match(value)]
-        if wrong:
-            self.fail(name, message)
-        return values
 
+# One section of the editor each: the values of `form_values` in, a part of the definition
+# out, every problem added to `problems` under its input's name.
 
-def _parse(values: dict) -> tuple[str | None, dict, dict[str, list[str]]]:
-    parser = _Parser()
+def parse_identity(values: dict, problems: Problems) -> tuple[str | None, dict]:
+    """The profile's id (None when the page has no id input) and what names and describes it."""
     profile_id = (values.get("id") or "").strip() or None
     if profile_id is None and values.get("has_id"):
-        parser.fail("id", N_("Enter an ID for the profile."))
-    elif profile_id is not None and not PROFILE_ID.match(profile_id):
-        parser.fail("id", N_("Use lower-case letters, digits and hyphens, starting with a "
-                             "letter or digit (at most 64)."))
-
-    definition: dict[str, Any] = {
+        problems.add("id", N_("Enter an ID for the profile."))
+    elif profile_id is not None:
+        problems.check("id", profile_id, PROFILE_ID_RULE,
+                       N_("Use lower-case letters, digits and hyphens, starting with a "
+                          "letter or digit (at most 64)."))
+    identity = {
         "name": (values.get("name") or "").strip(),
         "description": (values.get("description") or "").strip(),
         "instructions": (values.get("instructions") or "").strip(),
         "active": bool(values.get("active")),
         "allowed_groups": split_list(values.get("allowed_groups", "")),
     }
+    if not identity["name"]:
+        problems.add("name", N_("Enter a name for the profile."))
+    return profile_id, identity
 
-    fields = []
-    keys = [row["key"].strip() or key_from_label(row["label"]) for row in values["fields"]]
-    for index, (row, key) in enumerate(zip(values["fields"], keys)):
-        prefix = f"fields-{index}-"
-        field: dict[str, Any] = {
-            "key": key,
-            "label": row["label"].strip(),
-            "help": row["help"].strip(),
-            "type": row["type"].strip(),
-            "required": bool(row["required"]),
-            "repeatable": bool(row["repeatable"]),
-            "max_values": parser.integer(prefix + "max_values", row["max_values"]),
-            "dc": row["dc"].strip() or None,
-            "vocabulary": (split_vocabulary(row["vocabulary"])
-                           if row["type"].strip() in VOCABULARY_TYPES else []),
-        }
-        if not key:
-            parser.fail(prefix + "key", N_("Enter a key, or a label to make one from."))
-        elif not FIELD_KEY.match(key):
-            parser.fail(prefix + "key", N_("Use lower-case letters, digits and underscores, "
-                                           "starting with a letter (at most 64)."))
-        elif keys.count(key) > 1:
-            parser.fail(prefix + "key", N_("Another field has this key; each key must be "
-                                           "unique."))
-        if not field["label"]:
-            parser.fail(prefix + "label", N_("Enter a label that depositors will see."))
-        if field["type"] not in FIELD_TYPES:
-            parser.fail(prefix + "type", N_("Choose a type from the list."))
-        if field["dc"] is not None and field["dc"] not in DC_ELEMENTS:
-            parser.fail(prefix + "dc", N_("Choose a Dublin Core element from the list."))
-        if field["type"] == "choice" and not field["vocabulary"]:
-            parser.fail(prefix + "vocabulary", N_("A choice field needs at least one value."))
-        fields.append(field)
-    definition["fields"] = fields
+
+def parse_field(index: int, row: dict, key: str, repeated: bool, problems: Problems) -> dict:
+    """Row `index` of the metadata form, whose key is `key` (perhaps made from its label);
+    `repeated` when another row has that key too."""
+    prefix = f"fields-{index}-"
+    kind = row["type"].strip()
+    field = {
+        "key": key,
+        "label": row["label"].strip(),
+        "help": row["help"].strip(),
+        "type": kind,
+        "required": bool(row["required"]),
+        "repeatable": bool(row["repeatable"]),
+        "max_values": problems.integer(prefix + "max_values", row["max_values"]),
+        "dc": row["dc"].strip() or None,
+        "vocabulary": split_vocabulary(row["vocabulary"]) if kind in VOCABULARY_TYPES else [],
+    }
+    _check_key(prefix + "key", key, repeated, problems)
+    if not field["label"]:
+        problems.add(prefix + "label", N_("Enter a label that depositors will see."))
+    problems.check(prefix + "type", kind, ROW_RULES["type"], N_("Choose a type from the list."))
+    problems.check(prefix + "dc", field["dc"], ROW_RULES["dc"],
+                   N_("Choose a Dublin Core element from the list."))
+    if kind == "choice" and not field["vocabulary"]:
+        problems.add(prefix + "vocabulary", N_("A choice field needs at least one value."))
+    return field
+
+
+def _check_key(name: str, key: str, repeated: bool, problems: Problems) -> None:
+    if not key:
+        problems.add(name, N_("Enter a key, or a label to make one from."))
+        return
+    well_formed = problems.check(name, key, ROW_RULES["key"],
+                                 N_("Use lower-case letters, digits and underscores, starting "
+                                    "with a letter (at most 64)."))
+    if well_formed and repeated:
+        problems.add(name, N_("Another field has this key; each key must be unique."))
+
+
+def parse_fields(rows: list[dict], problems: Problems) -> list[dict]:
+    """The metadata form: its rows, of which one at least, and one mapped to the title."""
+    keys = [row["key"].strip() or key_from_label(row["label"]) for row in rows]
+    fields = [parse_field(index, row, key, keys.count(key) > 1, problems)
+              for index, (row, key) in enumerate(zip(rows, keys, strict=True))]
     if not fields:
-        parser.fail("fields", N_("Add at least one field to the metadata form."))
+        problems.add("fields", N_("Add at least one field to the metadata form."))
     elif not any(field["dc"] == "title" for field in fields):
-        parser.fail("fields", N_("Map one field to the Dublin Core element title, so that "
-                                 "every item has a title."))
+        problems.add("fields", N_("Map one field to the Dublin Core element title, so that "
+                                  "every item has a title."))
+    return fields
 
+
+def parse_file_rules(values: dict, problems: Problems) -> dict:
+    """The file rules; a number left blank is left to the contract's default."""
     rules: dict[str, Any] = {}
     for name in ("min_files", "max_files"):
-        number = parser.integer(name, values.get(name, ""))
+        number = problems.integer(name, values.get(name, ""))
         if number is not None:
             rules[name] = number
-    for name, target in (("max_file_size_mb", "max_file_size"),
-                         ("max_total_size_mb", "max_total_size")):
-        size = parser.megabytes(name, values.get(name, ""))
+    for target, name in FILE_RULE_INPUTS.items():
+        size = problems.megabytes(name, values.get(name, ""))
         if size is not None:
             rules[target] = size
-    rules["allowed_extensions"] = parser.listed(
-        "allowed_extensions", values.get("allowed_extensions", ""), EXTENSION,
+    rules["allowed_extensions"] = problems.listed(
+        "allowed_extensions", values.get("allowed_extensions", ""),
+        FILE_RULES["allowed_extensions"],
         N_("Write each extension as letters and digits only, like pdf or csv."))
-    rules["allowed_media_types"] = parser.listed(
-        "allowed_media_types", values.get("allowed_media_types", ""), MEDIA_TYPE,
+    rules["allowed_media_types"] = problems.listed(
+        "allowed_media_types", values.get("allowed_media_types", ""),
+        FILE_RULES["allowed_media_types"],
         N_("Write each media type like application/pdf or image/png."))
     rules["metadata_only_allowed"] = bool(values.get("metadata_only_allowed"))
     rules["virus_scan"] = bool(values.get("virus_scan"))
-    definition["file_rules"] = rules
+    return rules
 
+
+def parse_approval(values: dict, problems: Problems) -> dict:
+    """The approval rule: its mode, the approvers' groups and the days to a decision."""
     mode = (values.get("approval_mode") or "").strip()
-    if mode not in ("automatic", "manual"):
-        parser.fail("approval_mode", N_("Choose automatic or manual approval."))
-    definition["approval"] = {"mode": mode,
-                              "approver_groups": split_list(values.get("approver_groups", ""))}
-    turnaround = parser.integer("turnaround_days", values.get("turnaround_days", ""))
+    problems.check("approval_mode", mode, APPROVAL_RULES["mode"],
+                   N_("Choose automatic or manual approval."))
+    approval = {"mode": mode, "approver_groups": split_list(values.get("approver_groups", ""))}
+    turnaround = problems.integer("turnaround_days", values.get("turnaround_days", ""))
     if turnaround is not None:
-        definition["approval"]["turnaround_days"] = turnaround
+        approval["turnaround_days"] = turnaround
+    return approval
 
-    definition["target_collection"] = (values.get("target_collection") or "").strip()
-    if not definition["target_collection"]:
-        parser.fail("target_collection", N_("Choose the collection that items go to."))
-    resource_type = (values.get("resource_type") or DEFAULT_RESOURCE_TYPE).strip()
-    if resource_type not in RESOURCE_TYPES:
-        parser.fail("resource_type", N_("Choose a resource type from the list."))
-    definition["resource_type"] = resource_type
-    access = (values.get("access") or "open").strip()
-    if access not in ACCESS_POLICIES:
-        parser.fail("access", N_("Choose an access policy from the list."))
-    definition["access"] = access
-    months = parser.integer("embargo_max_months", values.get("embargo_max_months", ""), 0)
+
+def parse_publication(values: dict, problems: Problems) -> dict:
+    """Where items go and on what terms: collection, resource type, access, embargo, terms."""
+    publication: dict[str, Any] = {
+        "target_collection": (values.get("target_collection") or "").strip(),
+        "resource_type": (values.get("resource_type") or DEFAULT_RESOURCE_TYPE).strip(),
+        "access": (values.get("access") or "open").strip(),
+    }
+    if not publication["target_collection"]:
+        problems.add("target_collection", N_("Choose the collection that items go to."))
+    problems.check("resource_type", publication["resource_type"],
+                   DEFINITION_RULES["resource_type"], N_("Choose a resource type from the list."))
+    problems.check("access", publication["access"], DEFINITION_RULES["access"],
+                   N_("Choose an access policy from the list."))
+    months = problems.integer("embargo_max_months", values.get("embargo_max_months", ""), 0)
     if months is not None:
-        definition["embargo_max_months"] = months
-    definition["terms"] = (values.get("terms") or "").strip()
-    definition["mediators"] = _mediators(parser, values)
-    if not definition["name"]:
-        parser.fail("name", N_("Enter a name for the profile."))
-    return profile_id, definition, parser.errors
+        publication["embargo_max_months"] = months
+    publication["terms"] = (values.get("terms") or "").strip()
+    return publication
 
 
-def _mediators(parser: _Parser, values: dict) -> dict | None:
-    roles = split_list(values.get("mediator_roles", ""))
+def parse_mediators(values: dict, problems: Problems) -> dict | None:
+    """Who may deposit on a patron's behalf; None when neither roles nor groups are named."""
+    roles = problems.listed("mediator_roles", values.get("mediator_roles", ""),
+                            MEDIATOR_RULES["roles"],
+                            N_("Name staff roles only: approver, staff, manager or admin."))
     groups = split_list(values.get("mediator_groups", ""))
-    if any(role not in MEDIATOR_ROLES for role in roles):
-        parser.fail("mediator_roles", N_("Name staff roles only: approver, staff, manager or "
-                                         "admin."))
     return {"roles": roles, "groups": groups} if roles or groups else None
+
+
+def _parse(values: dict) -> tuple[str | None, dict, dict[str, list[str]]]:
+    problems = Problems()
+    profile_id, identity = parse_identity(values, problems)
+    definition = {
+        **identity,
+        "fields": parse_fields(values["fields"], problems),
+        "file_rules": parse_file_rules(values, problems),
+        "approval": parse_approval(values, problems),
+        **parse_publication(values, problems),
+        "mediators": parse_mediators(values, problems),
+    }
+    return profile_id, definition, problems.fields
 
 
 def form_to_definition(form: MultiDict) -> tuple[str | None, dict]:
@@ -427,7 +494,6 @@ def form_to_definition(form: MultiDict) -> tuple[str | None, dict]:
 
 # --- error messages -> input names ------------------------------------------------------
 
-FILE_RULE_INPUTS = {"max_file_size": "max_file_size_mb", "max_total_size": "max_total_size_mb"}
 APPROVAL_INPUTS = {"mode": "approval_mode", "approver_groups": "approver_groups",
                    "turnaround_days": "turnaround_days"}
 TOP_LEVEL_INPUTS = frozenset(FORM_ORDER) - {"_form"}

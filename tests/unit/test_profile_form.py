@@ -9,18 +9,35 @@ from werkzeug.datastructures import MultiDict
 from gateway.forms.profile import (
     MB,
     NEW_PROFILE,
+    Problems,
     ProfileFormError,
+    blank_row,
     definition_to_form,
     form_errors,
     form_to_definition,
     form_values,
     key_from_label,
+    parse_approval,
+    parse_field,
+    parse_fields,
+    parse_file_rules,
+    parse_identity,
+    parse_mediators,
+    parse_publication,
     split_list,
     split_vocabulary,
     to_form_data,
 )
 from kernel.contracts.exceptions import InvalidInput
-from kernel.contracts.profiles import ProfileDefinitionSchema
+from kernel.contracts.profiles import (
+    ACCESS_POLICIES,
+    DC_ELEMENTS,
+    FIELD_TYPES,
+    MEDIATOR_ROLES,
+    ProfileDefinitionSchema,
+)
+from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
+from kernel.contracts.resource_types import RESOURCE_TYPES
 from services.intake.seed import DEMO_PROFILES
 
 
@@ -272,3 +289,143 @@ def test_who_may_deposit_on_a_patrons_behalf_is_edited_as_roles_and_groups():
     assert fails(posted(thesis, mediator_roles="patron, staff")) == {
         "mediator_roles": ["Name staff roles only: approver, staff, manager or admin."]}
     assert set(fails(posted(thesis, mediator_groups="x" * 201))) == {"mediator_groups"}
+
+
+# --- one section at a time ---------------------------------------------------------------
+
+def parsed(section, *args):
+    """What `section` makes of `args`, and the problems it found, per input."""
+    problems = Problems()
+    return section(*args, problems), problems.fields
+
+
+def row(**changes) -> dict:
+    return {**blank_row(), "key": "title", "label": "Title", "dc": "title", **changes}
+
+
+def test_identity_takes_the_id_only_from_a_page_that_asks_for_one():
+    assert parsed(parse_identity, {"name": " Data ", "allowed_groups": "a, b"}) == (
+        (None, {"name": "Data", "description": "", "instructions": "", "active": False,
+                "allowed_groups": ["a", "b"]}), {})
+    (profile_id, _), problems = parsed(parse_identity, {"id": " data-1 ", "has_id": True,
+                                                        "name": "Data"})
+    assert profile_id == "data-1" and problems == {}
+
+
+@pytest.mark.parametrize("bad", ["Data", "-data", "data_1", "d" * 65])
+def test_identity_refuses_an_id_the_contract_refuses_in_the_editors_words(bad):
+    _, problems = parsed(parse_identity, {"id": bad, "has_id": True, "name": "Data"})
+    assert problems == {"id": ["Use lower-case letters, digits and hyphens, starting with a "
+                               "letter or digit (at most 64)."]}
+
+
+def test_a_row_needs_a_key_or_label_and_a_label():
+    _, problems = parsed(parse_field, 0, row(key="", label=""), "", False)
+    assert problems == {"fields-0-key": ["Enter a key, or a label to make one from."],
+                        "fields-0-label": ["Enter a label that depositors will see."]}
+
+
+@pytest.mark.parametrize("bad", ["Title", "1st", "first-name", "k" * 65])
+def test_a_row_key_the_contract_refuses_is_named_on_its_input(bad):
+    _, problems = parsed(parse_field, 3, row(key=bad), bad, False)
+    assert problems == {"fields-3-key": ["Use lower-case letters, digits and underscores, "
+                                         "starting with a letter (at most 64)."]}
+
+
+def test_a_repeated_key_is_named_on_the_row():
+    _, problems = parsed(parse_field, 1, row(), "title", True)
+    assert problems == {"fields-1-key": ["Another field has this key; each key must be unique."]}
+
+
+@pytest.mark.parametrize("kind", FIELD_TYPES)
+def test_a_row_takes_every_type_of_the_contract(kind):
+    field, problems = parsed(parse_field, 0, row(type=kind, vocabulary="a\nb"), "title", False)
+    assert field["type"] == kind and "fields-0-type" not in problems
+
+
+@pytest.mark.parametrize("element", DC_ELEMENTS)
+def test_a_row_takes_every_dublin_core_element_of_the_contract(element):
+    field, problems = parsed(parse_field, 0, row(dc=f" {element} "), "title", False)
+    assert field["dc"] == element and problems == {}
+
+
+def test_a_row_refuses_a_type_or_element_outside_the_lists():
+    _, problems = parsed(parse_field, 0, row(type="number", dc="dc:title"), "title", False)
+    assert problems == {"fields-0-type": ["Choose a type from the list."],
+                        "fields-0-dc": ["Choose a Dublin Core element from the list."]}
+
+
+def test_a_choice_row_needs_a_value_and_a_licence_row_keeps_its_own():
+    _, problems = parsed(parse_field, 2, row(type="choice", vocabulary=" \n "), "title",
+                         False)
+    assert problems == {"fields-2-vocabulary": ["A choice field needs at least one value."]}
+    field, problems = parsed(parse_field, 0, row(type="licence", vocabulary="CC0, CC BY",
+                                                  max_values="2"), "title", False)
+    assert field["vocabulary"] == ["CC0", "CC BY"] and field["max_values"] == 2
+    assert problems == {}
+
+
+def test_the_metadata_form_needs_a_row():
+    assert parsed(parse_fields, []) == (
+        [], {"fields": ["Add at least one field to the metadata form."]})
+
+
+def test_the_metadata_form_makes_keys_from_labels_before_it_looks_for_repeats():
+    fields, problems = parsed(parse_fields, [row(), row(key="", label="Title", dc="")])
+    assert [field["key"] for field in fields] == ["title", "title"]
+    assert set(problems) == {"fields-0-key", "fields-1-key"}
+
+
+def test_file_rules_left_blank_are_left_to_the_contract():
+    assert parsed(parse_file_rules, {}) == (
+        {"allowed_extensions": [], "allowed_media_types": [], "metadata_only_allowed": False,
+         "virus_scan": False}, {})
+
+
+def test_file_rules_refuse_extensions_and_media_types_the_contract_refuses():
+    rules, problems = parsed(parse_file_rules, {"allowed_extensions": "pdf, p d f",
+                                                "allowed_media_types": "text/csv\npdf"})
+    assert rules["allowed_extensions"] == ["pdf", "p d f"]
+    assert problems == {
+        "allowed_extensions": ["Write each extension as letters and digits only, like pdf or "
+                               "csv."],
+        "allowed_media_types": ["Write each media type like application/pdf or image/png."]}
+
+
+def test_approval_takes_the_contracts_modes_and_a_whole_number_of_days():
+    assert parsed(parse_approval, {"approval_mode": " automatic ", "turnaround_days": "5"}) == (
+        {"mode": "automatic", "approver_groups": [], "turnaround_days": 5}, {})
+    _, problems = parsed(parse_approval, {"approval_mode": "Manual", "turnaround_days": "a week"})
+    assert problems == {"approval_mode": ["Choose automatic or manual approval."],
+                        "turnaround_days": ["Enter a whole number, like 10."]}
+
+
+def test_publication_fills_in_the_defaults_and_needs_a_collection():
+    assert parsed(parse_publication, {}) == (
+        {"target_collection": "", "resource_type": DEFAULT_RESOURCE_TYPE, "access": "open",
+         "embargo_max_months": 0, "terms": ""},
+        {"target_collection": ["Choose the collection that items go to."]})
+
+
+@pytest.mark.parametrize("access", ACCESS_POLICIES)
+def test_publication_takes_every_access_policy_of_the_contract(access):
+    publication, problems = parsed(parse_publication, {"target_collection": "c", "access": access})
+    assert publication["access"] == access and problems == {}
+
+
+@pytest.mark.parametrize("kind", sorted(RESOURCE_TYPES))
+def test_publication_takes_every_resource_type_of_the_contract(kind):
+    _, problems = parsed(parse_publication, {"target_collection": "c", "resource_type": kind})
+    assert problems == {}
+
+
+def test_publication_refuses_an_access_policy_outside_the_list():
+    _, problems = parsed(parse_publication, {"target_collection": "c", "access": "closed"})
+    assert problems == {"access": ["Choose an access policy from the list."]}
+
+
+def test_mediators_take_every_role_of_the_contract_and_nothing_named_is_none():
+    roles = ", ".join(MEDIATOR_ROLES)
+    assert parsed(parse_mediators, {"mediator_roles": roles}) == (
+        {"roles": list(MEDIATOR_ROLES), "groups": []}, {})
+    assert parsed(parse_mediators, {"mediator_roles": " ", "mediator_groups": ""}) == (None, {})

@@ -5,6 +5,8 @@ version to one. Everything is saved through intake's RPCs, which check the role 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from flask import (
     Blueprint,
     abort,
@@ -18,6 +20,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from gateway.auth.guard import requires
 from gateway.forms.profile import (
@@ -109,6 +112,14 @@ def error_summary(errors: dict[str, list[str]]) -> list[dict]:
     return entries
 
 
+def collection_options(collections: list[dict], chosen: str) -> list[tuple[str, str]]:
+    """(id, name) of each collection, and the chosen one even when it is no longer listed."""
+    options = [(c["id"], c["name"]) for c in collections]
+    if chosen and chosen not in {c["id"] for c in collections}:
+        options.append((chosen, chosen))
+    return options
+
+
 def translated(errors: dict[str, list[str]]) -> dict[str, list[str]]:
     """Messages in the reader's language where the catalogue has them."""
     return {name: [_(message) for message in messages] for name, messages in errors.items()}
@@ -153,67 +164,90 @@ def edit_profile(profile_id):
 
 
 def _editor(profile_id: str | None):
-    creating = profile_id is None
-    errors: dict[str, list[str]] = {}
-    problem = None
-    status = 200
-    current, versions, shown_version = None, [], None
+    """A new profile's editor (no `profile_id`) or an existing one's: shown, or saved."""
     with rpc() as services:
         collections = services.inventory.list_collections()
-        if not creating:
-            try:
-                current = services.intake.get_profile(actor=g.actor, profile_id=profile_id,
-                                                      version=None)
-                versions = services.intake.profile_versions(actor=g.actor,
-                                                            profile_id=profile_id)
-            except NotFound:
-                abort(404, description=_("There is no such profile."))
-
+        current, versions = _stored(services, profile_id)
         if request.method == "POST":
-            values = form_values(request.form)
-            try:
-                new_id, definition = form_to_definition(request.form)
-                if creating and new_id is None:
-                    raise ProfileFormError({"id": [N_("Enter an ID for the profile.")]}, values)
-                saved = services.intake.save_profile(
-                    actor=g.actor, profile_id=new_id if creating else profile_id,
-                    definition=definition, create=creating)
-            except ProfileFormError as err:
-                errors, problem, status = err.fields, err.message, 422
-            except (InvalidInput, Conflict) as err:
-                errors, problem = form_errors(err.fields), err.message
-                status = 409 if isinstance(err, Conflict) else 422
-            else:
-                flash(_("Saved as version %(version)d.", version=saved["version"]), "success")
-                return redirect(url_for("staff_profiles.edit_profile", profile_id=saved["id"]))
+            shown = _save(services, profile_id)
+            if not isinstance(shown, _Shown):
+                return shown  # saved: on to the page of the saved version
         else:
-            shown = current or NEW_PROFILE
-            wanted = request.args.get("version", type=int)
-            if current is not None and wanted and wanted != current["version"]:
-                if wanted not in {v["version"] for v in versions}:
-                    abort(404, description=_("That profile has no such version."))
-                shown = services.intake.get_profile(actor=g.actor, profile_id=profile_id,
-                                                    version=wanted)
-                shown_version = wanted
-            values = definition_to_form(shown)
+            shown = _show(services, profile_id, current, versions)
+    return _render(profile_id, current, versions, collections, shown)
 
+
+@dataclass
+class _Shown:
+    """What the form shows: its values, and what went wrong when it was saved."""
+    values: dict
+    version: int | None = None  # an older version, asked for with ?version=
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    problem: str | None = None
+    status: int = 200
+
+
+def _stored(services, profile_id: str | None) -> tuple[dict | None, list[dict]]:
+    """The profile's current version and its history; neither for a new profile."""
+    if profile_id is None:
+        return None, []
+    try:
+        return (services.intake.get_profile(actor=g.actor, profile_id=profile_id, version=None),
+                services.intake.profile_versions(actor=g.actor, profile_id=profile_id))
+    except NotFound:
+        abort(404, description=_("There is no such profile."))
+
+
+def _show(services, profile_id: str | None, current: dict | None, versions: list[dict]) -> _Shown:
+    """GET: the current version, an older one, or a new profile's defaults."""
+    wanted = request.args.get("version", type=int)
+    if current is None or not wanted or wanted == current["version"]:
+        return _Shown(definition_to_form(current or NEW_PROFILE))
+    if wanted not in {v["version"] for v in versions}:
+        abort(404, description=_("That profile has no such version."))
+    older = services.intake.get_profile(actor=g.actor, profile_id=profile_id, version=wanted)
+    return _Shown(definition_to_form(older), version=wanted)
+
+
+def _save(services, profile_id: str | None) -> _Shown | Response:
+    """POST: the form parsed and saved, then a redirect to it; or the form again, with the
+    problems on their inputs."""
+    creating = profile_id is None
+    values = form_values(request.form)
+    try:
+        new_id, definition = form_to_definition(request.form)
+        if creating and new_id is None:
+            raise ProfileFormError({"id": [N_("Enter an ID for the profile.")]}, values)
+        saved = services.intake.save_profile(
+            actor=g.actor, profile_id=new_id if creating else profile_id,
+            definition=definition, create=creating)
+    except ProfileFormError as err:
+        return _Shown(values, errors=err.fields, problem=err.message, status=422)
+    except (InvalidInput, Conflict) as err:
+        return _Shown(values, errors=form_errors(err.fields), problem=err.message,
+                      status=409 if isinstance(err, Conflict) else 422)
+    flash(_("Saved as version %(version)d.", version=saved["version"]), "success")
+    return redirect(url_for("staff_profiles.edit_profile", profile_id=saved["id"]))
+
+
+def _render(profile_id: str | None, current: dict | None, versions: list[dict],
+            collections: list[dict], shown: _Shown):
+    """The editor page, with a spare blank row and the options of its lists."""
+    creating = profile_id is None
+    values = shown.values
     if creating and not values["target_collection"] and collections:
         values["target_collection"] = collections[0]["id"]
     values["fields"] = list(values["fields"]) + [blank_row()]
-    known = {c["id"] for c in collections}
-    if values["target_collection"] and values["target_collection"] not in known:
-        collections = collections + [{"id": values["target_collection"],
-                                      "name": values["target_collection"]}]
-    errors = translated(errors)
+    errors = translated(shown.errors)
     return render_template(
         "staff/profile_edit.html", creating=creating, profile_id=profile_id, current=current,
-        values=values, errors=errors, problem=_(problem) if problem else None,
+        values=values, errors=errors, problem=_(shown.problem) if shown.problem else None,
         summary=error_summary(errors), versions=versions,
-        authors=people(v["created_by"] for v in versions), shown_version=shown_version,
-        collection_options=[(c["id"], c["name"]) for c in collections],
+        authors=people(v["created_by"] for v in versions), shown_version=shown.version,
+        collection_options=collection_options(collections, values["target_collection"]),
         field_types=field_type_names(),
         dc_options=[("", _("(none)"))] + [(element, f"dc:{element}") for element in DC_ELEMENTS],
         access_names=access_names(), approval_names=approval_names(),
         resource_type_options=[(kind.key, kind.heading) for kind in RESOURCE_TYPES.values()],
         blank=blank_row(),
-    ), status
+    ), shown.status
