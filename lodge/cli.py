@@ -38,7 +38,7 @@ def require_broker(process: str | None = None) -> None:
     try:
         with Connection(uri, connect_timeout=3) as connection:
             connection.ensure_connection(max_retries=1)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - whatever kombu raised, the broker is not there
         raise click.ClickException(
             f"RabbitMQ is not reachable at {sanitize_url(uri)} ({err}).\n"
             "Start it with 'sudo rabbitmq-server -detached' (or 'sudo systemctl start "

@@ -56,8 +56,7 @@ def links(source: str, targets: dict[str, tuple[str, ...]]) -> dict:
     runtime expression such as `$response.body#/id`, so clients (and schemathesis's stateful
     tests) can follow what one call created into the next."""
     return {f"{operation_id}": {"operationId": operation_id,
-                                "parameters": {name: expression for name, expression in
-                                               zip(params, (source,) * len(params))}}
+                                "parameters": dict.fromkeys(params, source)}
             for operation_id, params in targets.items()}
 
 

@@ -69,7 +69,9 @@ def parse(form: list[dict], data) -> dict[str, Any]:
         kind = INPUTS[field["type"]]
         if kind == "person":
             people = []
-            for person_name, orcid in zip(data.getlist(f"{name}-name"), data.getlist(f"{name}-orcid")):
+            # a posted form may hold more names than ORCID iDs or fewer: pairs only
+            names, orcids = data.getlist(f"{name}-name"), data.getlist(f"{name}-orcid")
+            for person_name, orcid in zip(names, orcids, strict=False):
                 person_name, orcid = person_name.strip(), orcid.strip()
                 if person_name or orcid:
                     people.append({"name": person_name, **({"orcid": orcid} if orcid else {})})

@@ -212,7 +212,7 @@ def set_active(user_id: str, active: bool) -> dict:
         elif tell:  # letters go to staff by their roles: none now
             with rpc() as services:
                 services.letters.save_recipient(actor={**actor, "roles": []}, delivery=None)
-    except Exception:  # noqa: BLE001 - any RPC failure; the change itself is stored
+    except Exception:  # any RPC failure; the change itself is stored
         log.warning("letters did not hear that account %s changed", user_id, exc_info=True)
         abort(503, description=_("The account is changed, but the letters service did not "
                                  "hear of it. Please do it again shortly."))

@@ -347,7 +347,7 @@ def queue(session, actor: Actor, tab: str = "all", profile_id: str | None = None
     row = session.execute(select(
         *(func.count().filter(_tab_condition(name, actor.id, filtered.c)) for name in tabs),
         func.count(), func.count().filter(filtered.c.due_at < now)).select_from(filtered)).one()
-    counts = dict(zip(("mine", "unassigned", "others", "all", "overdue"), row))
+    counts = dict(zip(("mine", "unassigned", "others", "all", "overdue"), row, strict=True))
     condition = _tab_condition(tab, actor.id)
     if condition is not None:
         query = query.where(condition)

@@ -1,4 +1,5 @@
-"""What intake does with deposits and profiles, free of nameko: plain functions over a unit of work."""
+"""What intake does with deposits and profiles, free of nameko: plain functions over a unit of
+work."""
 from __future__ import annotations
 
 import calendar

@@ -12,6 +12,7 @@ so it runs in technical.py's capped child process.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import lzma
@@ -73,10 +74,8 @@ def _shorten(text: str) -> str:
     """An entry's name as the report shows it: bytes a tar name could not decode, control
     characters and bidirectional overrides become U+FFFD (the report is stored and shown),
     and a long name is cut."""
-    try:
+    with contextlib.suppress(UnicodeEncodeError):  # a surrogate that is no escaped byte: below
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        pass  # a surrogate that is no escaped byte: replaced below
     text = _UNSHOWABLE.sub("\ufffd", text)
     return text if len(text) <= MAX_NAME else text[:MAX_NAME] + "…"
 

@@ -70,7 +70,7 @@ def tell_letters(actor: dict) -> None:
     again."""
     try:
         register_recipient(actor)
-    except Exception:  # noqa: BLE001 - any RPC failure
+    except Exception:  # any RPC failure
         current_app.logger.warning("letters did not take %s's details", actor["id"], exc_info=True)
 
 
