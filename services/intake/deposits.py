@@ -7,7 +7,7 @@ import uuid
 from dataclasses import replace
 from datetime import date, datetime, timezone
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from kernel.contracts.actors import SYSTEM, Actor
 from kernel.contracts.events import new_event
@@ -489,7 +489,8 @@ def search_deposits(session, actor: Actor, status: str | None, profile_id: str |
     if depositor_id:
         query = query.where(Deposit.depositor_id == depositor_id)
     if title or depositor_ids:
-        matches = [Deposit.depositor_id.in_(depositor_ids)] if depositor_ids else []
+        matches: list[ColumnElement[bool]] = (
+            [Deposit.depositor_id.in_(depositor_ids)] if depositor_ids else [])
         if title:
             matches.append(Deposit.title.icontains(title, autoescape=True))
         query = query.where(or_(*matches))

@@ -27,7 +27,7 @@ class Step:
     """One row of history."""
     action: str
     revision: int
-    from_status: Status
+    from_status: Status | None  # None for the step that creates the deposit
     to_status: Status
     actor: dict[str, Any]
     reason_code: str | None
