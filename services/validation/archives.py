@@ -22,7 +22,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO, Callable, Literal, cast
+from typing import IO, BinaryIO, Callable, Literal, cast
 
 import zstandard
 
@@ -115,18 +115,15 @@ def _is_tar_header(head: bytes) -> bool:
 
 def _decompressing(handle: _Inflating, head: bytes) -> IO[bytes]:
     """A reader of the decompressed bytes; each read yields at most the size asked for."""
-    source = cast(IO[bytes], handle)  # the decompressors only read
-    reader: Any
+    source = cast(IO[bytes], handle)  # the decompressors only read; they read as files do
     if head.startswith(b"\x1f\x8b"):
-        reader = gzip.GzipFile(fileobj=source, mode="rb")
-    elif head.startswith(b"BZh"):
-        reader = bz2.BZ2File(source)
-    elif head.startswith(ZSTD_MAGIC):
-        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True,
-                                                            closefd=False)
-    else:
-        reader = lzma.LZMAFile(source)
-    return cast(IO[bytes], reader)
+        return cast(IO[bytes], gzip.GzipFile(fileobj=source, mode="rb"))
+    if head.startswith(b"BZh"):
+        return cast(IO[bytes], bz2.BZ2File(source))
+    if head.startswith(ZSTD_MAGIC):
+        return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(
+            source, read_across_frames=True, closefd=False))
+    return cast(IO[bytes], lzma.LZMAFile(source))
 
 
 class _Inflating(io.RawIOBase):
