@@ -45,7 +45,7 @@ def widgets(form: list[dict], metadata: dict, errors: dict | None = None) -> lis
             kind = "url"
         value = metadata.get(field["key"])
         if kind == "keywords":
-            values = [", ".join(_as_list(value))]
+            values: list[Any] = [", ".join(_as_list(value))]
         elif field["repeatable"]:
             values = _as_list(value) + [{} if kind == "person" else ""]
         else:

@@ -45,7 +45,8 @@ def _database():
 
 @account.get("/login/institution")
 def institution_login():
-    if oidc.settings() is None:
+    settings = oidc.settings()
+    if settings is None:
         abort(404)
     session["after_sign_in"] = safe_next(request.args.get("next"))
     try:
@@ -54,7 +55,7 @@ def institution_login():
     except (RequestException, OAuthError, ValueError) as err:
         log.warning("identity provider unreachable: %s", err)
         flash(_("The sign-in service of %(name)s does not answer. Try again later.",
-                name=oidc.settings().display_name), "error")
+                name=settings.display_name), "error")
         return render_template("login.html"), 503
 
 
