@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from typing import cast
 
 import click
 
@@ -59,8 +60,8 @@ def migrate():
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
     if settings.storage_backend == "s3":
-        from kernel.platform.storage import get_storage
-        created = get_storage().ensure_bucket()
+        from kernel.platform.storage import S3Storage, get_storage
+        created = cast(S3Storage, get_storage()).ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
 
 

@@ -28,7 +28,7 @@ def check_text(check: dict) -> str:
 
 def duration(seconds: float | int | None) -> str:
     """1:05:09 or 4:07, as players show it."""
-    total = int(round(seconds or 0))
+    total = round(seconds or 0)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -10,6 +10,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import ColumnElement, func, or_, select
 
 from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.deposits import Status
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.contracts.validation_messages import render
@@ -25,7 +26,7 @@ from kernel.policy.permissions import (
 )
 from services.intake import lifecycle
 from services.intake import quotas as room
-from services.intake.lifecycle import EDITABLE, Status
+from services.intake.lifecycle import EDITABLE
 from services.intake.metadata import checked_metadata, title_of, validate_metadata
 from services.intake.models import (
     Deposit,
