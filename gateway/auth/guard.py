@@ -136,7 +136,6 @@ def login_required(view=None, *, scope: str | tuple[str, ...] = "deposit"):
                 return redirect(url_for("portal.login", next=request.full_path))
             _check_scope(scopes)
             return view(*args, **kwargs)
-        wrapper.token_scopes = scopes
         return wrapper
     return decorate(view) if view is not None else decorate
 
