@@ -11,8 +11,16 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Iterator, cast
 
-from sqlalchemy import (JSON, BigInteger, CursorResult, DateTime, Integer, String, create_engine,
-                        event)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CursorResult,
+    DateTime,
+    Integer,
+    String,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
