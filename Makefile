@@ -1,10 +1,10 @@
-# `make run` starts Lodge on embedded defaults; `make test` runs the whole suite.
+# `make run` starts Lodge on embedded defaults; `make test` lints, then runs the whole suite.
 # Both create the virtualenv and install what is missing.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast services bench fuzz clean
+.PHONY: install run lint test test-fast services bench fuzz clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ services:
 run: install services
 	$(BIN)/lodge run
 
-test: install services
+# CI runs `make test`, so CI lints too; `make run` does not
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint services
 	$(BIN)/python -m pytest
 
 test-fast: install services

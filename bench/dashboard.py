@@ -79,7 +79,7 @@ def timed(call, repeat: int) -> tuple[float, float]:
         call()
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return stats.median(samples), samples[max(0, int(round(0.95 * len(samples))) - 1)]
+    return stats.median(samples), samples[max(0, round(0.95 * len(samples)) - 1)]
 
 
 def main() -> int:

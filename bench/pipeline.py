@@ -103,7 +103,7 @@ class ArchivedWatcher(threading.Thread):
                 last_full = time.monotonic()
             try:
                 self.sweep(full)
-            except Exception:  # keep watching; a failed poll is counted, not fatal
+            except Exception:  # noqa: BLE001 - keep watching; a failed poll is counted, not fatal
                 self.errors += 1
             self._halt.wait(POLL_INTERVAL)
 

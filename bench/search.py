@@ -84,7 +84,7 @@ def timed(database: Database, label: str, runs: int, **query) -> None:
         with database.reading() as session:
             statement = search.matching(session, query.get("query"), query.get("year"),
                                         query.get("set_spec"))
-            items, total = search.page(session, statement, page, 20)
+            _, total = search.page(session, statement, page, 20)
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     p95 = times[min(len(times) - 1, int(len(times) * 0.95))]

@@ -65,9 +65,9 @@ def main() -> None:
                       "media_type": "application/octet-stream", "storage_key": stored.key}
             print(f"{name}: {stored.size / 1e6:.1f} MB")
             timed("  pre-check (at upload)", stored.size,
-                  lambda: inspection.precheck(storage, stored.key, name, RULES))
+                  lambda key=stored.key, name=name: inspection.precheck(storage, key, name, RULES))
             timed("  full check (no clamd)", stored.size,
-                  lambda: inspection.full_check(storage, record, RULES, scanner))
+                  lambda record=record: inspection.full_check(storage, record, RULES, scanner))
 
 
 if __name__ == "__main__":

@@ -52,10 +52,10 @@ CSRF_EXEMPT = (oai,)
 
 
 def register(app: Flask) -> None:
-    app.wsgi_app = ClientAddress(app.wsgi_app)
+    app.wsgi_app = ClientAddress(app.wsgi_app)  # type: ignore[method-assign]  # Flask's way
     for hook in HOOKS:
         hook(app)
     guard.CSRF_EXEMPT_BLUEPRINTS.update(blueprint.name for blueprint in CSRF_EXEMPT)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
-    app.wsgi_app = method_override(app.wsgi_app)
+    app.wsgi_app = method_override(app.wsgi_app)  # type: ignore[method-assign]

@@ -198,7 +198,7 @@ def apply(shared_uri: str, api: str, found: list[Account]) -> list[str]:
     api = api.rstrip("/")
     wanted = definitions(vhost_of(shared_uri), found)
     created = []
-    for account, user in zip(found, wanted["users"]):
+    for account, user in zip(found, wanted["users"], strict=True):
         name = quote(account.user, safe="")
         if account.generated and session.get(f"{api}/users/{name}", timeout=30).ok:
             continue

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from typing import cast
 
 import click
 
@@ -38,7 +39,7 @@ def require_broker(process: str | None = None) -> None:
     try:
         with Connection(uri, connect_timeout=3) as connection:
             connection.ensure_connection(max_retries=1)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - whatever kombu raised, the broker is not there
         raise click.ClickException(
             f"RabbitMQ is not reachable at {sanitize_url(uri)} ({err}).\n"
             "Start it with 'sudo rabbitmq-server -detached' (or 'sudo systemctl start "
@@ -59,8 +60,8 @@ def migrate():
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
     if settings.storage_backend == "s3":
-        from kernel.platform.storage import get_storage
-        created = get_storage().ensure_bucket()
+        from kernel.platform.storage import S3Storage, get_storage
+        created = cast(S3Storage, get_storage()).ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
 
 

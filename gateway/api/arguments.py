@@ -8,6 +8,7 @@ from kernel.contracts.rpc import load_or_raise
 
 
 def json_body(schema) -> dict:
+    data: object
     if not request.data:
         data = {}
     else:

@@ -221,7 +221,8 @@ def describe(spec) -> None:
     })
     spec.path("/api/v1/quota", operations={"get": operation(
         "The caller's unfinished work against the site's limits: drafts (draft or returned "
-        "deposits), staged bytes (their files plus unfinished uploads' declared lengths) and "
+        "deposits), staged bytes (their files plus "
+        "unfinished uploads' declared lengths) and "
         "unfinished resumable uploads. Going over answers 429 (a count) or 413 (bytes).",
         ref("Quota"), errors=("401",), operation_id="getQuota")})
     spec.path("/api/v1/deposits/{deposit_id}/letters", operations={"get": operation(

@@ -3,11 +3,13 @@ beside its routes, with the same marshmallow schemas the API uses."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import cast
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Blueprint, jsonify
+from marshmallow import Schema
 
 from gateway.api import deposits, inventory, items, profiles, reviews, staff, tus
 from gateway.api.spec import error_response
@@ -51,7 +53,7 @@ def _idempotent_posts(document: dict) -> None:
 
 def _component_name(schema) -> str:
     """A nested schema's component: its class name without the contracts' Schema or View."""
-    name = resolve_schema_cls(schema).__name__
+    name = cast(type[Schema], resolve_schema_cls(schema)).__name__  # a nested schema: one class
     return name.removesuffix("Schema").removesuffix("View") or name
 
 

@@ -234,7 +234,8 @@ def describe(spec) -> None:
             query("page", "integer"), query("per_page", "integer")],
         errors=("401", "403", "422"), operation_id="reviewQueue")})
     spec.path("/api/v1/reviews/bulk", operations={"post": operation(
-        "One decision for several deposits; a status per deposit (403 for the caller's own)",
+        "One decision for several deposits; a status "
+        "per deposit (403 for the caller's own)",
         None,
         body=ref("BulkDecision"), errors=("401", "403", "422"), operation_id="bulkDecision")})
     spec.path("/api/v1/reviews/{deposit_id}", operations={"get": operation(

@@ -2,6 +2,9 @@
 schemas with these, beside its routes (gateway/api/openapi.py puts them together)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 ERRORS = {
     "400": "Malformed request", "401": "Not signed in", "403": "Not allowed",
     "404": "No such object, or not yours", "409": "Conflict or invalid transition",
@@ -26,7 +29,7 @@ def path_param(name: str) -> dict:
 
 
 def query(name: str, schema_type: str = "string", enum: tuple | None = None) -> dict:
-    schema = {"type": schema_type}
+    schema: dict[str, Any] = {"type": schema_type}
     if enum:
         schema["enum"] = list(enum)
     return {"name": name, "in": "query", "required": False, "schema": schema}
@@ -35,7 +38,7 @@ def query(name: str, schema_type: str = "string", enum: tuple | None = None) -> 
 def operation(summary: str, response: str | None, status: str = "200", body: str | None = None,
                params: list | None = None, errors: tuple[str, ...] = ("401", "404"),
                operation_id: str | None = None, links: dict | None = None) -> dict:
-    responses = {status: {"description": "OK"}}
+    responses: dict[str, dict[str, Any]] = {status: {"description": "OK"}}
     if links:
         responses[status]["links"] = links
     if response:
@@ -51,13 +54,12 @@ def operation(summary: str, response: str | None, status: str = "200", body: str
     return operation
 
 
-def links(source: str, targets: dict[str, tuple[str, ...]]) -> dict:
+def links(source: str, targets: Mapping[str, tuple[str, ...]]) -> dict:
     """OpenAPI links: each target operation takes its path parameters from `source`, a
     runtime expression such as `$response.body#/id`, so clients (and schemathesis's stateful
     tests) can follow what one call created into the next."""
     return {f"{operation_id}": {"operationId": operation_id,
-                                "parameters": {name: expression for name, expression in
-                                               zip(params, (source,) * len(params))}}
+                                "parameters": dict.fromkeys(params, source)}
             for operation_id, params in targets.items()}
 
 

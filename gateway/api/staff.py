@@ -101,7 +101,8 @@ def describe(spec) -> None:
     spec.components.schema("AccountStatus", schema=AccountStatusBody)
     spec.components.schema("Account", schema=AccountView)
     spec.path("/api/v1/staff/accounts/{user_id}", operations={"patch": operation(
-        "Deactivate or reactivate an account (admins): a deactivated one's sessions end and "
+        "Deactivate or reactivate an account (admins): "
+        "a deactivated one's sessions end and "
         "its tokens are revoked at once, and it gets no staff letters",
         "#/components/schemas/Account", body="#/components/schemas/AccountStatus",
         params=[{"name": "user_id", "in": "path", "required": True,
@@ -119,7 +120,8 @@ def describe(spec) -> None:
         errors=("401", "403", "422"), operation_id="allDeposits")})
     spec.path("/api/v1/staff/statistics", operations={"get": operation(
         "Deposits by status, submissions and decisions per week, median time to decision "
-        "per profile, deposits made on patrons' behalf with who made them (approvers, staff, "
+        "per profile, deposits made on patrons' behalf "
+        "with who made them (approvers, staff, "
         "managers)", "#/components/schemas/DepositStatistics",
         params=[query("weeks", "integer")], errors=("401", "403", "422"),
         operation_id="depositStatistics")})

@@ -272,8 +272,10 @@ def describe(spec) -> None:
                          operation_id="getUpload"),
         "patch": {**operation(
             "Bytes at Upload-Offset (application/offset+octet-stream), optionally with "
-            "Upload-Checksum (an algorithm of Tus-Checksum-Algorithm; another one is a 400). "
-            "The last byte registers the file before the 204 (Lodge-File-Id). A client that "
+            "Upload-Checksum (an algorithm of "
+            "Tus-Checksum-Algorithm; another one is a 400). "
+            "The last byte registers the file before "
+            "the 204 (Lodge-File-Id). A client that "
             "can only POST sends it as a POST with X-HTTP-Method-Override: PATCH (DELETE "
             "likewise).",
             None, "204", params=[*upload, header("Upload-Offset"),

@@ -80,7 +80,8 @@ def _load_actor() -> None:
 
 def _claim_role_policy() -> tuple[timedelta, tuple[str, ...]]:
     """How long roles from OIDC claims count after a sign-in, and the roles left after."""
-    mapping = oidc.settings().mapping if oidc.settings() else identity.ClaimMapping()
+    settings = oidc.settings()
+    mapping = settings.mapping if settings else identity.ClaimMapping()
     return (timedelta(days=get_settings().oidc_roles_max_age_days), mapping.default_roles)
 
 
@@ -135,7 +136,6 @@ def login_required(view=None, *, scope: str | tuple[str, ...] = "deposit"):
                 return redirect(url_for("portal.login", next=request.full_path))
             _check_scope(scopes)
             return view(*args, **kwargs)
-        wrapper.token_scopes = scopes
         return wrapper
     return decorate(view) if view is not None else decorate
 

@@ -78,7 +78,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    return user if user.deactivated_at is None else None
+    return user if user is not None and user.deactivated_at is None else None
 
 
 def deactivate(session: Session, user: User) -> None:
@@ -301,7 +301,8 @@ class ClaimMapping:
 
     def apply(self, claims: dict) -> tuple[list[str], list[str]]:
         values = [str(v) for claim in self.group_claims for v in _as_list(claims.get(claim))]
-        groups, roles = [], list(self.default_roles)
+        groups: list[str] = []
+        roles = list(self.default_roles)
         for value in values:
             mapped = self.groups.get(value)
             groups += _as_list(mapped) if mapped is not None else (

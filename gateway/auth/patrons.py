@@ -31,5 +31,5 @@ def find_people(session: Session, words: str, limit: int = 10) -> list[User]:
     return list(session.scalars(query))
 
 
-def person(session: Session, user_id: str) -> User | None:
+def person(session: Session, user_id: str | None) -> User | None:
     return session.get(User, user_id) if user_id else None

@@ -36,5 +36,5 @@ def warn_owners(database: Database, rpc_client, warning: timedelta) -> int:
                                           token_name=name, token_prefix=prefix,
                                           expires_at=expires_at.isoformat())
         with database.unit_of_work() as uow:
-            uow.session.get(ApiToken, token_id).expiry_warned_at = datetime.now(timezone.utc)
+            uow.session.get_one(ApiToken, token_id).expiry_warned_at = datetime.now(timezone.utc)
     return len(due)

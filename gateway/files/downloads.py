@@ -2,8 +2,9 @@
 (media players seek, interrupted downloads resume) and the checksum as ETag."""
 from __future__ import annotations
 
-from flask import Response, request, send_file
+from flask import request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.wrappers import Response
 
 from kernel.contracts.exceptions import NotFound
 from kernel.platform.storage import get_storage

@@ -330,7 +330,7 @@ class UploadArea:
     def expire(self, now: float | None = None) -> list[str]:
         """Delete uploads whose time ran out, finished or not; the ids deleted."""
         now = time.time() if now is None else now
-        removed = []
+        removed: list[str] = []
         if not self.directory.is_dir():
             return removed
         for info in self.directory.glob("*.json"):

@@ -45,7 +45,7 @@ def widgets(form: list[dict], metadata: dict, errors: dict | None = None) -> lis
             kind = "url"
         value = metadata.get(field["key"])
         if kind == "keywords":
-            values = [", ".join(_as_list(value))]
+            values: list[Any] = [", ".join(_as_list(value))]
         elif field["repeatable"]:
             values = _as_list(value) + [{} if kind == "person" else ""]
         else:
@@ -69,7 +69,9 @@ def parse(form: list[dict], data) -> dict[str, Any]:
         kind = INPUTS[field["type"]]
         if kind == "person":
             people = []
-            for person_name, orcid in zip(data.getlist(f"{name}-name"), data.getlist(f"{name}-orcid")):
+            # a posted form may hold more names than ORCID iDs or fewer: pairs only
+            names, orcids = data.getlist(f"{name}-name"), data.getlist(f"{name}-orcid")
+            for person_name, orcid in zip(names, orcids, strict=False):
                 person_name, orcid = person_name.strip(), orcid.strip()
                 if person_name or orcid:
                     people.append({"name": person_name, **({"orcid": orcid} if orcid else {})})

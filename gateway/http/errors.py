@@ -80,7 +80,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def on_unexpected(err: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=err)
         if not _wants_json():
             return InternalServerError()  # werkzeug's plain page: no trace, no detail
         return error_response(500, "internal_error", "Something went wrong on our side.")

@@ -62,8 +62,9 @@ def refuse_unsafe_text() -> None:
         problem = text.problem(name) or (None if name in SANITISED_ARGS else text.problem(value))
         if problem:
             found[name] = problem
-    if text.problem(request.path):
-        found["path"] = text.problem(request.path)
+    path_problem = text.problem(request.path)
+    if path_problem:
+        found["path"] = path_problem
     if request.is_json:
         found.update(text.refused_paths(request.get_json(silent=True)))
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") \

@@ -76,7 +76,7 @@ def _respond(root: etree._Element) -> Response:
 @oai.route("/oai", methods=["GET", "POST"])
 def endpoint():
     values = request.form if request.method == "POST" else request.args
-    arguments = {key: values.getlist(key) for key in values.keys()}
+    arguments = {key: values.getlist(key) for key in values}
     root, request_element = _envelope()
     try:
         verb, args = _checked_arguments(arguments)
@@ -204,7 +204,8 @@ def _fetch_record(oai_identifier: str, prefix: str | None) -> dict:
             return services.inventory.oai_record(identifier=_item_identifier(oai_identifier),
                                             metadata_prefix=prefix)
     except NotFound:
-        raise OaiError("idDoesNotExist", f"No record has the identifier {oai_identifier!r}.")
+        raise OaiError("idDoesNotExist",
+                       f"No record has the identifier {oai_identifier!r}.") from None
 
 
 def _metadata_prefix(prefix: str) -> str:

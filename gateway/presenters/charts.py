@@ -56,7 +56,7 @@ def weekly_bars(weeks: list[dict], labels: list[str], submitted: str,
     chart.ticks = [(chart.plot_bottom - value * scale, value) for value in range(0, top + 1, step)]
     slot = (chart.plot_right - chart.plot_left) / max(len(weeks), 1)
     bar_width = min(slot * 0.36, 28)
-    for index, (week, label) in enumerate(zip(weeks, labels)):
+    for index, (week, label) in enumerate(zip(weeks, labels, strict=True)):
         centre = chart.plot_left + slot * (index + 0.5)
         chart.labels.append((centre, label))
         value = week[submitted]

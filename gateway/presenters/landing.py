@@ -103,10 +103,11 @@ def _files(item: dict) -> list[dict]:
     return [f for representation in item["representations"] for f in representation["files"]]
 
 
-def meta_tags(item: dict, publisher: str, file_url, visible: bool) -> list[tuple[str, str]]:
+def meta_tags(item: dict, publisher: str, file_url,
+              visible: bool) -> list[tuple[str, str | None]]:
     """(name, content) pairs for Google Scholar (Highwire Press tags)."""
     record = item["record"]
-    tags = [("citation_title", first(record, "title"))]
+    tags: list[tuple[str, str | None]] = [("citation_title", first(record, "title"))]
     tags += [("citation_author", creator.inverted) for creator in creators(item)]
     tags += [("citation_author_orcid", creator.orcid_url)
              for creator in creators(item) if creator.orcid]

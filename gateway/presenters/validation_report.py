@@ -28,7 +28,7 @@ def check_text(check: dict) -> str:
 
 def duration(seconds: float | int | None) -> str:
     """1:05:09 or 4:07, as players show it."""
-    total = int(round(seconds or 0))
+    total = round(seconds or 0)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
@@ -49,7 +49,7 @@ def precheck_upload(storage_key: str, filename: str, file_rules: dict,
         with rpc() as services:
             report = services.validation.check_file(storage_key=storage_key, filename=filename,
                                                    file_rules=file_rules, file_id=file_id)
-    except Exception:  # noqa: BLE001 - a pre-check is advice; the upload already succeeded
+    except Exception:  # a pre-check is advice; the upload already succeeded
         log.warning("pre-check of %s failed", storage_key, exc_info=True)
         return None
     for check in report["checks"]:
@@ -63,6 +63,6 @@ def kept_prechecks(services, files: list[dict]) -> dict[str, dict]:
         return {}
     try:
         return services.validation.prechecks(file_ids=[f["id"] for f in files])["prechecks"]
-    except Exception:  # noqa: BLE001 - the editor works without them
+    except Exception:  # the editor works without them
         log.warning("pre-checks could not be fetched", exc_info=True)
         return {}

@@ -45,7 +45,8 @@ def _database():
 
 @account.get("/login/institution")
 def institution_login():
-    if oidc.settings() is None:
+    settings = oidc.settings()
+    if settings is None:
         abort(404)
     session["after_sign_in"] = safe_next(request.args.get("next"))
     try:
@@ -54,7 +55,7 @@ def institution_login():
     except (RequestException, OAuthError, ValueError) as err:
         log.warning("identity provider unreachable: %s", err)
         flash(_("The sign-in service of %(name)s does not answer. Try again later.",
-                name=oidc.settings().display_name), "error")
+                name=settings.display_name), "error")
         return render_template("login.html"), 503
 
 
@@ -212,7 +213,7 @@ def set_active(user_id: str, active: bool) -> dict:
         elif tell:  # letters go to staff by their roles: none now
             with rpc() as services:
                 services.letters.save_recipient(actor={**actor, "roles": []}, delivery=None)
-    except Exception:  # noqa: BLE001 - any RPC failure; the change itself is stored
+    except Exception:  # any RPC failure; the change itself is stored
         log.warning("letters did not hear that account %s changed", user_id, exc_info=True)
         abort(503, description=_("The account is changed, but the letters service did not "
                                  "hear of it. Please do it again shortly."))

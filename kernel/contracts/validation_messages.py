@@ -7,6 +7,8 @@ service stays language-free. Templates use %(name)s so babel checks the paramete
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 def N_(message: str) -> str:
     """Marks a message for the catalogue; translated where it is shown."""
@@ -87,7 +89,7 @@ MESSAGES: dict[str, str] = {
 }
 
 
-def render(code: str, params: dict | None = None) -> str:
+def render(code: str, params: dict[str, Any] | None = None) -> str:
     return MESSAGES[code] % (params or {})
 
 

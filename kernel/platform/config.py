@@ -438,7 +438,7 @@ class Settings:
 
 def declarations() -> list[Declared]:
     """Every setting's declaration, in the order of the fields."""
-    found = []
+    found: list[Declared] = []
     for owner in (Settings, Quotas):
         found.extend(item.metadata["declared"] for item in fields(owner)
                      if "declared" in item.metadata)
@@ -468,7 +468,7 @@ def _load(owner: type, environ: Mapping[str, str]) -> dict:
             continue
         if declared.members:
             values[item.name] = tuple(
-                (member, found) for member, name in zip(declared.members, declared.names())
+                (member, found) for member, name in zip(declared.members, declared.names(), strict=True)
                 if (found := _read(declared, name, environ)) is not None)
             continue
         found = _read(declared, declared.variable, environ)

@@ -9,9 +9,18 @@ from __future__ import annotations
 import contextlib
 import threading
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, create_engine, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CursorResult,
+    DateTime,
+    Integer,
+    String,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -125,7 +134,7 @@ def insert_new(session: Session, model, **values) -> bool:
     keys = [column.name for column in model.__table__.primary_key.columns]
     result = session.execute(insert_for(session)(model).values(**values).on_conflict_do_nothing(
         index_elements=keys))
-    return result.rowcount == 1
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 class WriteTracker:

@@ -1,4 +1,5 @@
-"""Dependency providers every service uses: its database (with the outbox relay) and file storage."""
+"""Dependency providers every service uses: its database (with the outbox relay) and file
+storage."""
 from __future__ import annotations
 
 import logging

@@ -148,7 +148,7 @@ class ReliableEventHandler(EventHandler):
         if exc_info is None:
             self.consumer.ack_message(message)
             return
-        exc_type, exc, tb = exc_info
+        exc_type, exc, _ = exc_info
         reason = "".join(traceback.format_exception_only(exc_type, exc)).strip()
         self._settle_failure(message, reason, retry=not isinstance(exc, RefusedMessage))
 

@@ -27,7 +27,7 @@ MIGRATIONS = {
 def alembic_config(owner: str, url: str) -> Config:
     package = importlib.import_module(MIGRATIONS[owner])
     config = Config()
-    config.set_main_option("script_location", str(Path(package.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(Path(package.__path__[0]) / "migrations"))
     config.set_main_option("sqlalchemy.url", url)
     config.attributes["owner"] = owner
     return config
@@ -99,6 +99,8 @@ def upgrade(owner: str, url: str) -> None:
 def run_env(metadata: MetaData, with_messaging: bool = True) -> None:
     """The body of every migrations/env.py."""
     url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("run Alembic through alembic_config(), which sets sqlalchemy.url")
     target = [metadata, MessagingBase.metadata] if with_messaging else [metadata]
     engine = make_engine(url)
     with engine.connect() as connection:

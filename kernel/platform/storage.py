@@ -251,7 +251,7 @@ class S3Storage:
         hasher = Hasher()
         buffer = bytearray()
         upload_id = None
-        parts = []
+        parts: list[dict] = []
         try:
             for chunk in limited(chunks, max_size, hasher):
                 buffer += chunk

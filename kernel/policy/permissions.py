@@ -90,7 +90,7 @@ def holds_any_role(actor: Actor, roles: Collection[str]) -> bool:
     return ADMIN in actor.roles or not set(actor.roles).isdisjoint(roles)
 
 
-def is_own_deposit(actor: Actor, depositor_id: str, mediator_id: str | None) -> bool:
+def is_own_deposit(actor: Actor, depositor_id: str | None, mediator_id: str | None) -> bool:
     """A deposit one made, or made for a patron."""
     return actor.id in (depositor_id, mediator_id)
 

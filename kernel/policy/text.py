@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 
 # the longest text of each kind, in characters; the columns that keep them are at least this long
 LIMITS = {
@@ -30,10 +32,10 @@ LIMITS = {
 # a profile field's type → the kind of each of its values (a person's is the name)
 FIELD_KINDS = {"text": "text", "long_text": "abstract", "keywords": "keyword", "person": "name"}
 
-USER_PATTERNS: dict[str | bytes, re.Pattern] = {}
+USER_PATTERNS: dict[str | bytes, re.Pattern[Any]] = {}
 
 
-def user_pattern(pattern: str | bytes, flags: int = 0) -> re.Pattern:
+def user_pattern(pattern: str | bytes, flags: int = 0) -> re.Pattern[Any]:
     """Compile a pattern that is applied to user text, and register it for the linear-time test."""
     compiled = re.compile(pattern, flags)
     USER_PATTERNS[pattern] = compiled
@@ -60,7 +62,7 @@ def problem(value: str) -> str | None:
     return f"contains {_describe(found.group())}" if found else None
 
 
-def limit_for(field: dict) -> int:
+def limit_for(field: dict[str, Any]) -> int:
     """The length limit of each value of a profile's form field."""
     if field.get("dc") == "title":  # lists and letters show it; its column holds this much
         return LIMITS["title"]
@@ -81,7 +83,7 @@ def normalise(value: str) -> str:
     return unicodedata.normalize("NFC", value)
 
 
-def map_strings(function, value):
+def map_strings(function: Callable[[str], str], value: Any) -> Any:
     """`function` applied to every string in a JSON value, keys too."""
     if isinstance(value, str):
         return function(value)
@@ -93,12 +95,12 @@ def map_strings(function, value):
     return value
 
 
-def normalise_tree(value):
+def normalise_tree(value: Any) -> Any:
     """Every string in a JSON value in NFC; refused characters are checked first."""
     return map_strings(normalise, value)
 
 
-def refused_paths(value, path: str = "") -> dict[str, str]:
+def refused_paths(value: Any, path: str = "") -> dict[str, str]:
     """The JSON paths of strings (keys too) holding a refused character, with the reason.
     Iterative, so that no nesting depth reaches the recursion limit."""
     found: dict[str, str] = {}
@@ -127,7 +129,7 @@ def clean(value: str) -> str:
     return normalise(_REFUSED.sub("", value))
 
 
-def clean_tree(value):
+def clean_tree(value: Any) -> Any:
     """`clean` applied to every string in a JSON value, keys too."""
     return map_strings(clean, value)
 

@@ -3,8 +3,9 @@ automatic ones included: those are recorded as decisions by the system."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -144,11 +145,15 @@ def _require_undecided(task: ReviewTask) -> None:
         raise Conflict("The depositor withdrew this deposit.", fields={"state": ["cancelled"]})
 
 
+def _claimant(task: ReviewTask) -> str | None:
+    return (task.assignee or {}).get("name") or task.assignee_id
+
+
 def claim(uow: UnitOfWork, actor: Actor, deposit_id: str) -> ReviewTask:
     task = _reviewable(uow.session, actor, deposit_id)
     _require_undecided(task)
     if task.state == "claimed" and task.assignee_id != actor.id:
-        raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
+        raise Conflict(f"{_claimant(task)} has claimed this deposit.",
                        fields={"assignee": ["claimed by someone else"]})
     _assign(task, actor)
     return task
@@ -166,7 +171,7 @@ def assign(uow: UnitOfWork, actor: Actor, deposit_id: str, colleague: Actor) -> 
     _require_undecided(task)
     if (task.state == "claimed" and task.assignee_id != actor.id
             and not can(actor, Action.SUPERVISE_REVIEWS)):
-        raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
+        raise Conflict(f"{_claimant(task)} has claimed this deposit.",
                        fields={"assignee": ["claimed by someone else"]})
     if not may_review(colleague, task):
         raise InvalidInput("That person is not an approver for this deposit's profile.",
@@ -198,7 +203,7 @@ def release_idle_claims(uow: UnitOfWork, idle: timedelta) -> int:
         .values(state="open", assignee_id=None, assignee=None, claimed_at=None,
                 updated_at=_now())
         .execution_options(synchronize_session=False))
-    return result.rowcount
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def decide(uow: UnitOfWork, actor: Actor, deposit_id: str, decision: str,
@@ -212,7 +217,7 @@ def decide(uow: UnitOfWork, actor: Actor, deposit_id: str, decision: str,
             return task  # the same decision sent again (a retry): nothing more happens
     _require_undecided(task)
     if task.state == "claimed" and task.assignee_id != actor.id:
-        raise Conflict(f"{task.assignee['name'] or task.assignee_id} has claimed this deposit.",
+        raise Conflict(f"{_claimant(task)} has claimed this deposit.",
                        fields={"assignee": ["claimed by someone else"]})
     reason_code, reason_label = _reason(uow.session, decision, reason_code)
     task.assignee_id, task.assignee = actor.id, actor.person_ref()
@@ -347,7 +352,7 @@ def queue(session, actor: Actor, tab: str = "all", profile_id: str | None = None
     row = session.execute(select(
         *(func.count().filter(_tab_condition(name, actor.id, filtered.c)) for name in tabs),
         func.count(), func.count().filter(filtered.c.due_at < now)).select_from(filtered)).one()
-    counts = dict(zip(("mine", "unassigned", "others", "all", "overdue"), row))
+    counts = dict(zip(("mine", "unassigned", "others", "all", "overdue"), row, strict=True))
     condition = _tab_condition(tab, actor.id)
     if condition is not None:
         query = query.where(condition)

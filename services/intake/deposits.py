@@ -1,4 +1,5 @@
-"""What intake does with deposits and profiles, free of nameko: plain functions over a unit of work."""
+"""What intake does with deposits and profiles, free of nameko: plain functions over a unit of
+work."""
 from __future__ import annotations
 
 import calendar
@@ -6,9 +7,10 @@ import uuid
 from dataclasses import replace
 from datetime import date, datetime, timezone
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.deposits import Status
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.contracts.validation_messages import render
@@ -24,7 +26,7 @@ from kernel.policy.permissions import (
 )
 from services.intake import lifecycle
 from services.intake import quotas as room
-from services.intake.lifecycle import EDITABLE, Status
+from services.intake.lifecycle import EDITABLE
 from services.intake.metadata import checked_metadata, title_of, validate_metadata
 from services.intake.models import (
     Deposit,
@@ -488,7 +490,8 @@ def search_deposits(session, actor: Actor, status: str | None, profile_id: str |
     if depositor_id:
         query = query.where(Deposit.depositor_id == depositor_id)
     if title or depositor_ids:
-        matches = [Deposit.depositor_id.in_(depositor_ids)] if depositor_ids else []
+        matches: list[ColumnElement[bool]] = (
+            [Deposit.depositor_id.in_(depositor_ids)] if depositor_ids else [])
         if title:
             matches.append(Deposit.title.icontains(title, autoescape=True))
         query = query.where(or_(*matches))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from kernel.contracts.deposits import Status
 from kernel.contracts.exceptions import InvalidTransition
@@ -27,9 +27,9 @@ class Step:
     """One row of history."""
     action: str
     revision: int
-    from_status: Status
+    from_status: Status | None  # None for the step that creates the deposit
     to_status: Status
-    actor: dict
+    actor: dict[str, Any]
     reason_code: str | None
     note: str | None
     at: datetime
@@ -48,7 +48,7 @@ class Action:
         return Status(status) in cls.status_from
 
     @classmethod
-    def apply(cls, deposit: Lifecycle, actor: dict, reason_code: str | None = None,
+    def apply(cls, deposit: Lifecycle, actor: dict[str, Any], reason_code: str | None = None,
               note: str | None = None, at: datetime | None = None) -> Step:
         current = Status(deposit.status)
         if current not in cls.status_from:

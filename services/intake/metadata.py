@@ -1,7 +1,9 @@
 """Metadata checked against a profile's form: per-field errors, nothing saved partially."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 from urllib.parse import urlparse
 
 from kernel.contracts.exceptions import InvalidInput
@@ -23,25 +25,25 @@ def orcid_checksum_ok(orcid: str) -> bool:
     return digits[-1] == ("X" if check == 10 else str(check))
 
 
-def _check_text(value, field):
+def _check_text(value: Any, field: dict[str, Any]) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "must be non-empty text"
     return text.check(value, text.limit_for(field))
 
 
-def _check_date(value, field):
+def _check_date(value: Any, field: dict[str, Any]) -> str | None:
     match = _DATE.fullmatch(value) if isinstance(value, str) else None
     if not match:
         return "must be a date written YYYY, YYYY-MM or YYYY-MM-DD"
-    year, month, day = (int(part) if part else None for part in match.groups())
+    year, month, day = match.groups()
     try:
-        date(year, 1 if month is None else month, 1 if day is None else day)
+        date(int(year), int(month or 1), int(day or 1))
     except ValueError:
         return "is not a real date"
     return None
 
 
-def _check_url(value, field):
+def _check_url(value: Any, field: dict[str, Any]) -> str | None:
     try:
         parsed = urlparse(value) if isinstance(value, str) else None
     except ValueError:  # such as an unclosed IPv6 bracket
@@ -51,25 +53,25 @@ def _check_url(value, field):
     return None
 
 
-def _check_language(value, field):
+def _check_language(value: Any, field: dict[str, Any]) -> str | None:
     if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):
         return "must be a language code such as 'en' or 'de'"
     return None
 
 
-def _check_choice(value, field):
+def _check_choice(value: Any, field: dict[str, Any]) -> str | None:
     if value not in field["vocabulary"]:
         return f"must be one of: {', '.join(field['vocabulary'])}"
     return None
 
 
-def _check_licence(value, field):
+def _check_licence(value: Any, field: dict[str, Any]) -> str | None:
     if field["vocabulary"]:
         return _check_choice(value, field)
     return _check_url(value, field)
 
 
-def _check_person(value, field):
+def _check_person(value: Any, field: dict[str, Any]) -> str | None:
     if not isinstance(value, dict) or set(value) - {"name", "orcid"}:
         return "must be a person: {name, orcid?}"
     if not isinstance(value.get("name"), str) or not value["name"].strip():
@@ -87,7 +89,7 @@ def _check_person(value, field):
     return None
 
 
-def _check_keywords(value, field):
+def _check_keywords(value: Any, field: dict[str, Any]) -> str | None:
     if not isinstance(value, list) or not value:
         return "must be a list of keywords"
     if any(not isinstance(word, str) or not word.strip() for word in value):
@@ -99,7 +101,7 @@ def _check_keywords(value, field):
     return None
 
 
-CHECKS = {
+CHECKS: dict[str, Callable[[Any, dict[str, Any]], str | None]] = {
     "text": _check_text,
     "long_text": _check_text,
     "date": _check_date,
@@ -112,11 +114,12 @@ CHECKS = {
 }
 
 
-def _is_empty(value) -> bool:
+def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def validate_metadata(form: list[dict], metadata: dict, complete: bool) -> dict[str, list[str]]:
+def validate_metadata(form: list[dict[str, Any]], metadata: dict[str, Any],
+                      complete: bool) -> dict[str, list[str]]:
     """Per-field errors for `metadata` against a profile's `form`.
 
     A draft (`complete=False`) may leave required fields empty; submission may not.
@@ -155,16 +158,18 @@ def validate_metadata(form: list[dict], metadata: dict, complete: bool) -> dict[
     return errors
 
 
-def checked_metadata(form: list[dict], metadata: dict, complete: bool) -> dict:
+def checked_metadata(form: list[dict[str, Any]], metadata: dict[str, Any],
+                     complete: bool) -> dict[str, Any]:
     """`metadata` in NFC if it is valid for the form; InvalidInput naming each bad field."""
     errors = validate_metadata(form, metadata, complete)
     if errors:
         raise InvalidInput("The metadata is not valid for this profile.",
                            fields={"metadata": errors})
-    return text.normalise_tree(metadata)
+    normalised: dict[str, Any] = text.normalise_tree(metadata)
+    return normalised
 
 
-def title_of(form: list[dict], metadata: dict) -> str:
+def title_of(form: list[dict[str, Any]], metadata: dict[str, Any]) -> str:
     """The value of the field mapped to dc:title, as lists and letters show it."""
     for field in form:
         if field.get("dc") == "title":

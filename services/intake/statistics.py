@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
-from services.intake.lifecycle import Status
+from kernel.contracts.deposits import Status
 from services.intake.models import Deposit, HistoryEntry
 
 DECIDED = (Status.APPROVED, Status.RETURNED, Status.DECLINED)

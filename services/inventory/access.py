@@ -29,4 +29,4 @@ def lift_expired_embargoes(uow: UnitOfWork, today: date) -> list[Item]:
         uow.emit("embargo_lifted", new_event(
             "inventory", "embargo_lifted", deposit_id=item.deposit_id, revision=item.revision,
             item_id=item.id, identifier=item.identifier, embargo_until=item.embargo_until))
-    return items
+    return list(items)

@@ -65,17 +65,17 @@ def save(session, actor: Actor, collection_id: str, name: str, description: str,
 
 
 def _move(session, collection: Collection, parent_id: str | None) -> None:
+    old = collection.set_spec or ""
     if parent_id is not None:
-        parent_spec = get(session, parent_id).set_spec
-        if parent_spec == collection.set_spec or parent_spec.startswith(collection.set_spec + ":"):
+        parent_spec = get(session, parent_id).set_spec or ""
+        if parent_spec == old or parent_spec.startswith(old + ":"):
             raise InvalidInput("A collection cannot move into itself or below itself.",
                                fields={"parent_id": ["inside the collection being moved"]})
-    old = collection.set_spec
-    collection.parent_id = parent_id
-    collection.set_spec = set_spec_of(session, parent_id, collection.id)
+    new = set_spec_of(session, parent_id, collection.id)
+    collection.parent_id, collection.set_spec = parent_id, new
     for descendant in session.scalars(select(Collection).where(
             Collection.set_spec.like(old + ":%"))):
-        descendant.set_spec = collection.set_spec + descendant.set_spec[len(old):]
+        descendant.set_spec = new + (descendant.set_spec or "")[len(old):]
 
 
 def delete(session, actor: Actor, collection_id: str) -> None:
@@ -90,6 +90,6 @@ def delete(session, actor: Actor, collection_id: str) -> None:
 
 def ancestors(session, collection: Collection) -> list[Collection]:
     """From the root down to the collection's parent: the page's breadcrumbs."""
-    ids = collection.set_spec.split(":")[:-1]
+    ids = (collection.set_spec or "").split(":")[:-1]
     found = {c.id: c for c in session.scalars(select(Collection).where(Collection.id.in_(ids)))}
     return [found[i] for i in ids if i in found]

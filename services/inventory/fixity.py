@@ -71,8 +71,8 @@ def record_check(uow: UnitOfWork, file_id: str, passed: bool, detail: str) -> No
     item_file.fixity_status = "ok" if passed else "failed"
     record_event(item_file, FIXITY_CHECK, SUCCESS if passed else FAILURE, detail, now)
     if not passed:
-        item = uow.session.scalar(select(Item).join(Representation)
-                                  .where(Representation.id == item_file.representation_id))
+        item = uow.session.scalars(select(Item).join(Representation)
+                                   .where(Representation.id == item_file.representation_id)).one()
         uow.emit("fixity_failed", new_event(
             "inventory", "fixity_failed", deposit_id=item.deposit_id, revision=item.revision,
             item_id=item.id, identifier=item.identifier, file_id=item_file.id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from kernel.policy.text import user_pattern
 
@@ -48,13 +48,13 @@ class DoiRegistrar(Protocol):
     landing page, and returns the DOI it registered, or None to register none. It may
     raise: inventory retries the item_created handling and calls it again."""
 
-    def register(self, item: dict, landing_page: str) -> str | None: ...
+    def register(self, item: dict[str, Any], landing_page: str) -> str | None: ...
 
 
 class NoDois:
     """The default: no DOIs."""
 
-    def register(self, item: dict, landing_page: str) -> str | None:
+    def register(self, item: dict[str, Any], landing_page: str) -> str | None:
         return None
 
 
@@ -63,6 +63,6 @@ def load_registrar(spec: str) -> DoiRegistrar:
     if not spec:
         return NoDois()
     module, _, name = spec.partition(":")
-    registrar = getattr(importlib.import_module(module), name)()
+    registrar: DoiRegistrar = getattr(importlib.import_module(module), name)()
     log.info("DOIs are registered by %s", spec)
     return registrar

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from kernel.contracts.exceptions import NotFound
@@ -63,7 +63,8 @@ def harvest(session, *, metadata_prefix: str | None, since: datetime | None,
     if until is not None:
         query = query.where(Item.datestamp <= until)
     if after_datestamp is not None and after_id is not None:
-        query = query.where(tuple_(Item.datestamp, Item.id) > tuple_(after_datestamp, after_id))
+        query = query.where(tuple_(Item.datestamp, Item.id) > tuple_(literal(after_datestamp),
+                                                                 literal(after_id)))
     items = session.scalars(query).all()
     set_specs = set_specs_by_collection(session)
     return {"records": [oai_record(item, metadata_prefix, base_url, repository_name, set_specs)

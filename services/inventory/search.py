@@ -7,7 +7,7 @@ languages. SQLite: every word of the query must occur in the item's lower-cased 
 """
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
 from kernel.policy.text import split_orcid, user_pattern
 from services.inventory.models import Collection, Item
@@ -57,7 +57,7 @@ def matching(session, query: str | None, year: int | None = None,
              set_spec: str | None = None) -> Select:
     """A select of items matching the query and filters, best match first."""
     statement = select(Item)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     ordering = [Item.created_at.desc(), Item.id]
     query = (query or "").strip()
     if query:

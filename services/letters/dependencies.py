@@ -98,11 +98,12 @@ class SMTPTransport:
     def send(self, message: EmailMessage) -> None:
         s = self.settings
         context = ssl.create_default_context()
+        host = s.smtp_host or ""  # what smtplib takes for none: it does not connect
+        smtp: smtplib.SMTP
         if s.smtp_tls:
-            smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
-                                    context=context)
+            smtp = smtplib.SMTP_SSL(host, s.smtp_port, timeout=s.smtp_timeout, context=context)
         else:
-            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+            smtp = smtplib.SMTP(host, s.smtp_port, timeout=s.smtp_timeout)
         with smtp:
             if s.smtp_starttls and not s.smtp_tls:
                 smtp.starttls(context=context)

@@ -188,13 +188,13 @@ class LettersService:
                         message = build_message(settings, letter.recipient, letter.recipient_name,
                                                 letter.subject, letter.body_text, letter.body_html,
                                                 unsubscribe if letter.is_digest else None)
-                    except Exception as err:
+                    except Exception as err:  # noqa: BLE001 - whatever the cause, failed at once
                         log.warning("letter %s cannot be built: %s", letter.id, err)
                         letters.mark_failed(letter, f"cannot be built: {err}")
                     else:
                         try:
                             self.mailer.send(message)
-                        except Exception as err:  # SMTP errors are OSErrors; any other too
+                        except Exception as err:  # noqa: BLE001 - SMTP errors are OSErrors; any other too
                             log.warning("letter %s not delivered yet: %s", letter.id, err)
                             letters.mark_attempt_failed(letter, str(err))
                         else:

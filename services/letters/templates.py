@@ -186,7 +186,7 @@ def view(session, letter_type: str, locale: str, variables: list[str]) -> dict:
     history = versions(session, letter_type, locale)
     newest = history[0] if history else None
     customised = newest is not None and not newest.is_default
-    if customised:
+    if newest is not None and customised:
         parts = Parts(newest.subject, newest.html, newest.text)
         written_in = locale
     else:

@@ -12,6 +12,7 @@ so it runs in technical.py's capped child process.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import lzma
@@ -21,7 +22,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable
+from typing import IO, BinaryIO, Callable, Literal, cast
 
 import zstandard
 
@@ -73,10 +74,8 @@ def _shorten(text: str) -> str:
     """An entry's name as the report shows it: bytes a tar name could not decode, control
     characters and bidirectional overrides become U+FFFD (the report is stored and shown),
     and a long name is cut."""
-    try:
+    with contextlib.suppress(UnicodeEncodeError):  # a surrogate that is no escaped byte: below
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        pass  # a surrogate that is no escaped byte: replaced below
     text = _UNSHOWABLE.sub("\ufffd", text)
     return text if len(text) <= MAX_NAME else text[:MAX_NAME] + "…"
 
@@ -114,23 +113,24 @@ def _is_tar_header(head: bytes) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
 
 
-def _decompressing(handle: BinaryIO, head: bytes) -> BinaryIO:
+def _decompressing(handle: _Inflating, head: bytes) -> IO[bytes]:
     """A reader of the decompressed bytes; each read yields at most the size asked for."""
+    source = cast(IO[bytes], handle)  # the decompressors only read; they read as files do
     if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=handle, mode="rb")
+        return cast(IO[bytes], gzip.GzipFile(fileobj=source, mode="rb"))
     if head.startswith(b"BZh"):
-        return bz2.BZ2File(handle)
+        return cast(IO[bytes], bz2.BZ2File(source))
     if head.startswith(ZSTD_MAGIC):
-        return zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True,
-                                                          closefd=False)
-    return lzma.LZMAFile(handle)
+        return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(
+            source, read_across_frames=True, closefd=False))
+    return cast(IO[bytes], lzma.LZMAFile(source))
 
 
 class _Inflating(io.RawIOBase):
     """Decompressed bytes, each one counted as it is produced (the counter raises past a
     limit), with a look at the first bytes before reading."""
 
-    def __init__(self, reader: BinaryIO, count: Callable[[int], None]):
+    def __init__(self, reader: IO[bytes], count: Callable[[int], None]):
         self._reader, self._count, self._pending = reader, count, b""
         self.produced = 0
 
@@ -232,10 +232,11 @@ class _Inspector:
         self.size = size    # the whole file's, packed
         self.inflated = 0   # real bytes out of every decompressor, at every level
 
-    def level(self, kind: str, handle: BinaryIO, depth: int, listing: Listing,
+    def level(self, kind: str | None, handle: BinaryIO, depth: int, listing: Listing,
               prefix: str) -> None:
-        {"zip": self.zip, "tar": self.tar, "compressed": self.compressed}[kind](
-            handle, depth, listing, prefix)
+        readers: dict[str | None, Callable[[BinaryIO, int, Listing, str], None]] = {
+            "zip": self.zip, "tar": self.tar, "compressed": self.compressed}
+        readers[kind](handle, depth, listing, prefix)
 
     def _inflated(self, count: int) -> None:
         self.inflated += count
@@ -321,11 +322,12 @@ class _Inspector:
                     raise ArchiveProblem("archive_damaged", detail=f"{name} is not the size "
                                          f"its header says")
 
-    def tar(self, handle: BinaryIO, depth: int, listing: Listing, prefix: str) -> None:
+    def tar(self, handle: BinaryIO | _Inflating, depth: int, listing: Listing,
+            prefix: str) -> None:
         """A tar from a file (headers are read by seeking past the data) or from a
         decompressing stream (read through; its bytes are counted as they inflate)."""
         self._within_depth(depth)
-        mode = "r|" if isinstance(handle, _Inflating) else "r:"
+        mode: Literal["r|", "r:"] = "r|" if isinstance(handle, _Inflating) else "r:"
         with tarfile.open(fileobj=handle, mode=mode) as archive:
             for member in archive:
                 name = prefix + member.name
@@ -340,10 +342,12 @@ class _Inspector:
                 if not (self.expand and member.isfile()):
                     continue
                 # counted already where the tar itself inflates
-                self._entry(_Inflating(archive.extractfile(member), _uncounted), name, None,
+                data = cast(IO[bytes], archive.extractfile(member))  # a file's: never None
+                self._entry(_Inflating(data, _uncounted), name, None,
                             depth, listing)
 
-    def compressed(self, handle: BinaryIO, depth: int, listing: Listing, prefix: str) -> None:
+    def compressed(self, handle: BinaryIO | _Inflating, depth: int, listing: Listing,
+                   prefix: str) -> None:
         """One compressed stream, read as it flows: a tar inside is this same level (a
         .tar.gz); a zip or another compressed stream inside is one level deeper; anything
         else is a leaf."""

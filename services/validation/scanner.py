@@ -50,7 +50,7 @@ class Clamd:
     def _connect(self) -> socket.socket:
         if self.socket_path:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            target: object = self.socket_path
+            target: str | tuple[str, int] = self.socket_path
         else:
             host, _, port = self.address.rpartition(":")
             sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,

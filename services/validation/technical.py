@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Iterable
+from typing import Any, Callable, Iterable, cast
 
 from kernel.policy.text import user_pattern
 from services.validation import archives
@@ -141,7 +141,7 @@ def parse_in_child(kind: str, path: str, seconds: float, cpu_seconds: float = CP
         try:
             _limit_myself(cpu_seconds)
             with open(path, "rb") as handle:
-                answer = {"result": READERS[kind](handle, **(options or {}))}
+                answer: dict[str, Any] = {"result": READERS[kind](handle, **(options or {}))}
         except BaseException as err:  # noqa: BLE001 - any parser failure is a plain note
             answer = {"error": f"{type(err).__name__}: {str(err)[:150]}"}
         with os.fdopen(writable, "w") as out:
@@ -183,6 +183,7 @@ _PDFA = user_pattern(rb"pdfaid:(part|conformance)\s{0,64}"
 
 def pdf(handle) -> dict:
     from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject
 
     reader = PdfReader(handle)
     facts: dict = {"pdf_version": reader.pdf_header.lstrip("%PDF-"),
@@ -190,10 +191,11 @@ def pdf(handle) -> dict:
     if reader.is_encrypted and not reader.decrypt(""):
         return facts  # pages and XMP are locked behind a password
     facts["pages"] = len(reader.pages)
-    metadata = reader.trailer["/Root"].get("/Metadata")
+    root = cast(DictionaryObject, reader.trailer["/Root"])
+    metadata = root.get("/Metadata")
     if metadata is not None:
         xmp = metadata.get_object().get_data()
-        found = {}
+        found: dict[str, str] = {}
         for match in _PDFA.finditer(xmp):  # closing tags match too, with nothing in them
             value = (match.group(2) or match.group(3) or b"").decode(errors="replace").strip()
             if value:
@@ -226,7 +228,7 @@ def image(handle) -> dict:
                 "mode": picture.mode}
 
 
-READERS = {"pdf": pdf, "audio": media, "video": media, "image": image,
+READERS: dict[str, Callable[..., dict[str, Any]]] = {"pdf": pdf, "audio": media, "video": media, "image": image,
            "archive": archives.report}
 
 

@@ -5,7 +5,8 @@ route added without a row fails this test.
 Callers: anonymous; the patron who owns the deposit; another patron; an approver in the
 profile's approver groups and one outside them; an approver in those groups who is asking
 about the deposit they made themselves (they may look, never claim, edit, note or decide);
-staff; a manager; an admin; and API tokens (of the admin) with each single scope. Another's deposit is 404, never 403, so nothing leaks.
+staff; a manager; an admin; and API tokens (of the admin) with each single scope. Another's
+deposit is 404, never 403, so nothing leaks.
 Browser pages ignore API tokens; a token's POST to a page has no CSRF token, so it is 400.
 
 Who is allowed comes from the permission table (`kernel.policy.permissions`): each row names
@@ -497,10 +498,7 @@ def _token(system, scope: str) -> str:
 
 
 def _sign_in(system, caller: str) -> tuple[requests.Session, str]:
-    if caller == "anonymous":
-        session = requests.Session()
-    else:
-        session = signed_in(system, SIGN_INS[caller])
+    session = requests.Session() if caller == "anonymous" else signed_in(system, SIGN_INS[caller])
     return session, csrf_token(session.get(f"{system.base_url}/login", timeout=30).text)
 
 

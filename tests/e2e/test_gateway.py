@@ -72,7 +72,7 @@ def test_file_names_are_sanitised_and_stored_under_generated_names(lodge_system)
     assert created["filename"] == "a" * 251 + ".pdf"
     names[long_name] = created["filename"]
     staged = lodge_system.data_dir / "storage" / "staging" / deposit["id"]
-    stored = [p for p in staged.iterdir()]
+    stored = list(staged.iterdir())
     assert len(stored) == len(names)
     assert all(re.fullmatch(r"[0-9a-f]{32}", p.name) for p in stored)
 

@@ -188,7 +188,7 @@ def test_letters_reach_the_smtp_server_once_after_it_was_down(lodge, smtp):
         smtp.start()
     title = student.deposit(deposit["id"])["title"]
     for subject in (f'We received your deposit "{title}"', f'Your deposit "{title}" is in the repository'):
-        poll_until(lambda: letters_to(smtp, STUDENT_EMAIL, subject), timeout=120,
+        poll_until(lambda subject=subject: letters_to(smtp, STUDENT_EMAIL, subject), timeout=120,
                    description=f"{subject!r} after the mail server came back")
     poll_until(lambda: sent_letters(manager, deposit["id"]) == 2, timeout=30,
                description="both letters marked sent")

@@ -127,7 +127,7 @@ def test_mapped_claims_give_roles_and_a_local_name_is_never_taken_over(
     oidc_provider.set_user(sub, {"preferred_username": "student", "name": "Another Student",
                                  "groups": ["repository-approvers"]})
     browser = institution_session(lodge_system, sub)
-    username, groups, roles, name = stored_user(lodge_system, oidc_subject=sub)
+    username, _, roles, name = stored_user(lodge_system, oidc_subject=sub)
     assert username != "student" and username.startswith("student-")
     assert roles == ["patron", "approver"] and name == "Another Student"
     expect(browser.get(f"{lodge_system.base_url}/api/v1/reviews", timeout=30), 200)

@@ -32,7 +32,7 @@ def files_url(deposit_id):
 def assert_nothing_new(lodge_system, before, deposit_id, student):
     assert storage_files(lodge_system) == before
     assert student.deposit(deposit_id)["files"] == []
-    outside = [p for p in lodge_system.data_dir.parent.rglob("*passwd*")]
+    outside = list(lodge_system.data_dir.parent.rglob("*passwd*"))
     assert outside == []
 
 

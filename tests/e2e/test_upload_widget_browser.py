@@ -48,7 +48,8 @@ def test_a_large_upload_survives_a_dropped_connection(page, lodge_system, tmp_pa
     row = page.locator("#file-list .file").first
     see(row.locator("progress")).to_be_visible()
     page.wait_for_function(
-        "() => { const p = document.querySelector('#file-list progress'); return p && p.value >= 5; }",
+        "() => { const p = document.querySelector('#file-list progress'); "
+        "return p && p.value >= 5; }",
         timeout=120_000)
     see(row.locator(".meta")).to_contain_text("MB/s")
     screenshot(page, "upload-01-progress")

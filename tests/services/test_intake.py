@@ -213,7 +213,7 @@ def test_invalid_transition_is_a_clear_error_and_changes_nothing(intake, storage
     with pytest.raises(InvalidTransition) as error:
         intake.submit(actor=STUDENT, deposit_id=deposit["id"])
     assert "submitted" in error.value.message
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="cannot be changed"):
         add_pdf(intake, storage, STUDENT, deposit["id"], name="late.pdf")
     assert len(outbox(intake.database, "deposit_submitted")) == 1
 

@@ -1,6 +1,7 @@
 """Inventory's public side and preservation on SQLite and PostgreSQL: identifiers,
 search, the collection tree, embargo lifting and the fixity audit."""
 from datetime import date, timedelta
+from typing import ClassVar
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -136,7 +137,7 @@ def test_a_bad_identifier_prefix_is_refused():
 
 
 class RecordingRegistrar:
-    calls = []
+    calls: ClassVar[list[str]] = []
 
     def register(self, item, landing_page):
         self.calls.append(landing_page)

@@ -188,9 +188,9 @@ def test_profiles_and_items_from_before_get_the_resource_type_their_words_sugges
         for item_id, types in (("a", ["Master"]), ("b", ["Articles, datasets and other works"]),
                                ("c", [])):
             connection.execute(text(
-                "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, access, "
-                "record, created_at, datestamp) VALUES (:id, :id, :id, 1, 'theses', 'open', "
-                ":record, '2026-01-01', '2026-01-01')"),
+                "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, "
+                "access, record, created_at, datestamp) VALUES (:id, :id, :id, 1, 'theses', "
+                "'open', :record, '2026-01-01', '2026-01-01')"),
                 {"id": item_id, "record": json.dumps({"type": types})})
     upgrade("inventory", inventory)
     with engine.connect() as connection:
@@ -227,8 +227,8 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
         # the columns of that older schema only (later ones have Python-side defaults)
         uow.session.execute(text(
             "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, access, "
-            "record, creators, created_at, datestamp, search_text) VALUES ('bad', 'ark:/1/bad', "
-            "'d', 1, 'c', 'open', :record, :creators, :now, :now, '')"),
+            "record, creators, created_at, datestamp, search_text) VALUES ('bad', "
+            "'ark:/1/bad', 'd', 1, 'c', 'open', :record, :creators, :now, :now, '')"),
             {"record": json.dumps({"title": ["Tides\x0b of the sea"]}),
              "creators": json.dumps([{"name": "A.\x1b Author", "orcid": None}]), "now": now})
     upgrade("intake", intake_url)

@@ -59,7 +59,7 @@ def check(page, problems: list[str]) -> None:
     """Add what axe finds on the page as it stands to `problems`."""
     try:
         problems.extend(violations(page))
-    except Exception as error:  # playwright's Error; the page may have moved on
+    except Exception as error:  # noqa: BLE001 - playwright's Error; the page may have moved on
         if not any(marker in str(error) for marker in LEFT_THE_PAGE):
             problems.append(f"{page.url}: axe could not run: {error}")
 
@@ -88,12 +88,15 @@ def sticking_out(page, limit: int = 3) -> list[str]:
       const width = window.innerWidth, out = [];
       for (const element of document.body.querySelectorAll("*")) {
         if (element.getBoundingClientRect().right <= width + 0.5) continue;
-        if ([...element.children].some(c => c.getBoundingClientRect().right > width + 0.5)) continue;
+        const right = c => c.getBoundingClientRect().right;
+        if ([...element.children].some(c => right(c) > width + 0.5)) continue;
         let parent = element.parentElement, inScroller = false;
         for (; parent; parent = parent.parentElement) {
           if (getComputedStyle(parent).overflowX !== "visible") { inScroller = true; break; }
         }
-        if (!inScroller) out.push(element.tagName.toLowerCase() + (element.className ? "." + String(element.className).split(" ").join(".") : ""));
+        const classes = element.className
+          ? "." + String(element.className).split(" ").join(".") : "";
+        if (!inScroller) out.push(element.tagName.toLowerCase() + classes);
       }
       return out.slice(0, limit);
     }""", limit)

@@ -1,5 +1,6 @@
 """A private clamd for tests: temp config, a local socket, and a signature database made on
-the spot that knows the EICAR test file, listening on a local socket and a free TCP port (the network is closed, so freshclam cannot run).
+the spot that knows the EICAR test file, listening on a local socket and a free TCP port (the
+network is closed, so freshclam cannot run).
 
 Its limits are small on purpose (MaxFileSize 2 MiB, StreamMaxLength 4 MiB) so tests can
 show that files over clamd's limits are reported, not passed as clean (AlertExceedsMax).
@@ -67,9 +68,9 @@ class ClamdProcess:
         config = self.root / "clamd.conf"
         config.write_text(CONFIG.format(root=self.root, port=self.port, stream_max=STREAM_MAX_LENGTH,
                                         max_file=MAX_FILE_SIZE, max_scan=4 * STREAM_MAX_LENGTH))
+        stderr = open(self.root / "clamd.stderr", "wb")  # noqa: SIM115 - clamd's, while it runs
         self.process = subprocess.Popen(
-            [clamd_binary(), f"--config-file={config}"], stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "clamd.stderr", "wb"))
+            [clamd_binary(), f"--config-file={config}"], stdout=subprocess.DEVNULL, stderr=stderr)
         clients = (Clamd(socket_path=self.socket, timeout=5), Clamd(address=self.address, timeout=5))
         deadline = time.monotonic() + timeout
         while not all(client.ping() for client in clients):

@@ -36,11 +36,11 @@ def eicar_zip() -> bytes:
 def zip_bomb(expanded: int = 64 * 1024 ** 2) -> bytes:
     """One entry of zeros: a few dozen KiB that expand to `expanded` bytes."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("data.bin", "w", force_zip64=True) as entry:
-            zeros = b"\0" * (1024 * 1024)
-            for _ in range(expanded // len(zeros)):
-                entry.write(zeros)
+    with (zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+          archive.open("data.bin", "w", force_zip64=True) as entry):
+        zeros = b"\0" * (1024 * 1024)
+        for _ in range(expanded // len(zeros)):
+            entry.write(zeros)
     return buffer.getvalue()
 
 

@@ -26,7 +26,7 @@ class OidcProvider:
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - the provider's log, while it runs
 
     def __enter__(self) -> "OidcProvider":
         self.process = subprocess.Popen(

@@ -335,7 +335,7 @@ class LodgeSystem:
         return result.stdout
 
     def _launch(self) -> None:
-        self._log_handle = open(self.log_path, "ab", buffering=0)
+        self._log_handle = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by stop()
         self._log_handle.write(f"### lodge run: vhost {self.vhost}, {self.base_url}, "
                                f"database {self.database}\n".encode())
         self.process = subprocess.Popen(
@@ -395,7 +395,7 @@ class LodgeSystem:
                      self._keep_artifacts, self._remove_files):
             try:
                 step()
-            except Exception as err:  # clean up the rest regardless
+            except Exception as err:  # noqa: BLE001 - clean up the rest regardless
                 problems.append(f"{step.__name__}: {err!r}")
         if problems:
             print("LodgeSystem.stop: " + "; ".join(problems), file=sys.stderr)

@@ -15,7 +15,7 @@ CATALOGUES = sorted(ROOT.glob("gateway/translations/*/LC_MESSAGES/messages.po"))
 
 def keys_in_raw_file(path: Path) -> list[tuple[str | None, str]]:
     """(msgctxt, msgid) of every live entry, read line by line as the file stands."""
-    keys, context, field, parts = [], None, None, {}
+    keys, field, parts = [], None, {}
     for line in path.read_text(encoding="utf-8").splitlines() + [""]:
         if line.startswith('"') and field:
             parts[field] += line[1:-1]

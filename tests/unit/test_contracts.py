@@ -72,7 +72,7 @@ def test_new_event_round_trips_through_its_schema():
     ({"depositor": {"name": "no id"}}, "depositor"),
 ])
 def test_new_event_rejects_a_payload_that_breaks_its_contract(changes, field):
-    with pytest.raises(ValueError, match="intake.deposit_status_changed breaks its contract") as err:
+    with pytest.raises(ValueError, match=r"intake\.deposit_status_changed breaks its contract") as err:
         new_event("intake", "deposit_status_changed", **status_changed(**changes))
     assert field in str(err.value)
 
@@ -85,7 +85,7 @@ def test_new_event_rejects_missing_required_fields():
 
 
 def test_new_event_for_an_unknown_event_type_raises_lookup_error():
-    with pytest.raises(LookupError, match="no contract for event intake.deposit_exploded"):
+    with pytest.raises(LookupError, match=r"no contract for event intake\.deposit_exploded"):
         new_event("intake", "deposit_exploded", **status_changed())
 
 

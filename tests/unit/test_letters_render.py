@@ -34,7 +34,8 @@ FAILED_REPORT = {
          "checks": [
              {"check": "size", "passed": True, "message": "FILE-CHECK-THAT-PASSED"},
              {"check": "format", "passed": False,
-              "message": "The file is named .pdf but its content is application/octet-stream."},
+              "message": ("The file is named .pdf but its content is "
+                          "application/octet-stream.")},
          ]},
         {"file_id": "f2", "filename": "appendix.txt", "passed": True, "media_type": "text/plain",
          "checks": [{"check": "size", "passed": True, "message": "ALSO-PASSED"}]},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 
@@ -198,7 +199,7 @@ def test_applying_a_plan_reaches_the_outcome(status, action):
     assert [s.to_status for s in steps][-1] == EXPECTED[action][1]
     # the steps chain: each starts where the previous one ended
     assert steps[0].from_status == status
-    for earlier, later in zip(steps, steps[1:]):
+    for earlier, later in pairwise(steps):
         assert earlier.to_status == later.from_status
 
 

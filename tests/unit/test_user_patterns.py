@@ -157,12 +157,12 @@ def test_a_user_text_pattern_is_linear_on_adversarial_input(source):
         for size in (SIZE // 100, SIZE // 10, SIZE):
             budget = max(LIMIT_SECONDS * size / SIZE, 0.010)
             part = subject[:size]
-            for name, call in (("search", lambda: pattern.search(part)),
-                               ("match", lambda: pattern.match(part)),
-                               ("fullmatch", lambda: pattern.fullmatch(part)),
-                               ("sub", lambda: pattern.sub(part[:0], part)),
-                               ("split", lambda: pattern.split(part)),
-                               ("findall", lambda: pattern.findall(part))):
+            for name, call in (("search", lambda part=part: pattern.search(part)),
+                               ("match", lambda part=part: pattern.match(part)),
+                               ("fullmatch", lambda part=part: pattern.fullmatch(part)),
+                               ("sub", lambda part=part: pattern.sub(part[:0], part)),
+                               ("split", lambda part=part: pattern.split(part)),
+                               ("findall", lambda part=part: pattern.findall(part))):
                 seconds = _cpu_seconds(call, budget)
                 assert seconds <= budget, \
                     f"{name} on {part[:12]!r}… ({size}) took {seconds * 1000:.0f} ms"

@@ -70,7 +70,7 @@ def tell_letters(actor: dict) -> None:
     again."""
     try:
         register_recipient(actor)
-    except Exception:  # noqa: BLE001 - any RPC failure
+    except Exception:  # any RPC failure
         current_app.logger.warning("letters did not take %s's details", actor["id"], exc_info=True)
 
 
@@ -84,7 +84,7 @@ def _known(letter_type: str, locale: str) -> None:
 def templates():
     with rpc() as services:
         rows = services.letters.list_templates(actor=g.actor)
-    by_type = {}
+    by_type: dict[str, dict[str, dict]] = {}
     for row in rows:
         by_type.setdefault(row["letter_type"], {})[row["locale"]] = row
     return render_template("staff/letters.html", by_type=by_type,

@@ -25,7 +25,7 @@ staff_mediated = Blueprint("staff_mediated", __name__, url_prefix="/staff")
 
 def starting_metadata(form: list[dict], patron: dict, today: date) -> dict:
     """The patron as the creator and today as the date, in the profile's own fields."""
-    metadata = {}
+    metadata: dict[str, object] = {}
     for field in form:
         if field["type"] == "person" and field.get("dc") == "creator":
             creator = {"name": patron["name"] or patron["username"]}
@@ -54,8 +54,8 @@ def mediated_deposit():
     errors: dict[str, list[str]] = {}
     words = (request.values.get("q") or "").strip()[:MAX_QUERY] or None
     # a "Choose" button of the page's own search (no JavaScript) names the patron too
-    patron_id = request.values.getlist("patron_id")
-    patron_id = next((value for value in reversed(patron_id) if value), None)
+    patron_ids = request.values.getlist("patron_id")
+    patron_id = next((value for value in reversed(patron_ids) if value), None)
     profile_id = request.values.get("profile_id") or None
     with rpc() as services:
         profiles = services.intake.list_profiles(actor=g.actor, mediated=True)
@@ -66,7 +66,7 @@ def mediated_deposit():
             chosen = next((p for p in profiles if p["id"] == profile_id), None)
             if chosen is None:
                 errors["profile_id"] = [_("Choose a profile.")]
-            if not errors:
+            if not errors and chosen is not None and patron is not None:
                 try:
                     deposit = services.intake.create_deposit(
                         actor=g.actor, profile_id=profile_id, on_behalf_of=patron,

@@ -5,7 +5,7 @@ Revises: 0001_initial_schema
 Create Date: 2026-11-29 21:40:00
 
 """
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
@@ -41,7 +41,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('groups_key', sa.String(length=1000), nullable=False,
                                       server_default='*'))
     for name, (columns, where) in QUEUE_INDEXES.items():
-        partial = {} if where is None else {"postgresql_where": sa.text(where),
+        partial: dict[str, Any] = {} if where is None else {"postgresql_where": sa.text(where),
                                             "sqlite_where": sa.text(where)}
         op.create_index(name, 'review_tasks', columns, unique=False, **partial)
     op.create_table('approver_group_sets',
