@@ -14,6 +14,7 @@ Prints p50 and p95 per query in milliseconds and drops the database at the end.
 
     python bench/dashboard.py -n 100000 --repeat 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,21 +103,33 @@ def main() -> int:
             c.execute(text("VACUUM ANALYZE"))  # as autovacuum leaves a settled table
         with database.reading() as session:
             history = session.scalar(text("SELECT count(*) FROM deposit_history"))
-        print(f"seeded {args.n:,} deposits and {history:,} history rows "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded {args.n:,} deposits and {history:,} history rows "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
 
         def search(**criteria):
-            arguments = {"status": None, "profile_id": None, "title": None,
-                         "depositor_ids": [], "depositor_id": None, "page": 1,
-                         "per_page": 25, **criteria}
-            return lambda: _in_session(database, lambda s: deposits.search_deposits(
-                s, STAFF, **arguments))
+            arguments = {
+                "status": None,
+                "profile_id": None,
+                "title": None,
+                "depositor_ids": [],
+                "depositor_id": None,
+                "page": 1,
+                "per_page": 25,
+                **criteria,
+            }
+            return lambda: _in_session(
+                database, lambda s: deposits.search_deposits(s, STAFF, **arguments)
+            )
 
         queries = {
             "statistics, 12 weeks": lambda: _in_session(
-                database, lambda s: statistics.deposit_statistics(s, 12)),
+                database, lambda s: statistics.deposit_statistics(s, 12)
+            ),
             "statistics, 52 weeks": lambda: _in_session(
-                database, lambda s: statistics.deposit_statistics(s, 52)),
+                database, lambda s: statistics.deposit_statistics(s, 52)
+            ),
             "all deposits, page 1": search(),
             "all deposits, page 40": search(page=40),
             "all deposits, in review": search(status="in_review"),

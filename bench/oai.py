@@ -14,6 +14,7 @@ Always stops the Lodge it started.
     python bench/oai.py                 # 1,000,000 items, 30 rounds
     python bench/oai.py -n 100000 --rounds 10
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import math
 import random
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +37,22 @@ import requests  # noqa: E402
 from gateway.oai.pmh import encode_token  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 
-START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+START = datetime(2020, 1, 1, tzinfo=UTC)
 CHUNK = 50_000
-COLUMNS = ("id", "identifier", "deposit_id", "revision", "collection_id", "access", "record",
-           "created_at", "creators", "datestamp", "withdrawn_at", "withdrawal_reason")
+COLUMNS = (
+    "id",
+    "identifier",
+    "deposit_id",
+    "revision",
+    "collection_id",
+    "access",
+    "record",
+    "created_at",
+    "creators",
+    "datestamp",
+    "withdrawn_at",
+    "withdrawal_reason",
+)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -56,18 +69,41 @@ def seed_rows(first: int, last: int) -> io.StringIO:
     out = io.StringIO()
     for n in range(first, last):
         moment = (START + timedelta(seconds=n // 2)).isoformat()
-        record = json.dumps({"title": [f"Seeded work {n}"], "creator": ["Bench, Author"],
-                             "description": ["An item seeded by bench/oai.py to measure "
-                                             "OAI-PMH paging at depth."],
-                             "date": [str(2000 + n % 25)], "subject": ["benchmark", "oai"],
-                             "type": ["Thesis"]})
+        record = json.dumps(
+            {
+                "title": [f"Seeded work {n}"],
+                "creator": ["Bench, Author"],
+                "description": [
+                    "An item seeded by bench/oai.py to measure OAI-PMH paging at depth."
+                ],
+                "date": [str(2000 + n % 25)],
+                "subject": ["benchmark", "oai"],
+                "type": ["Thesis"],
+            }
+        )
         creators = json.dumps([{"name": "Bench, Author", "orcid": None}])
         withdrawn = moment if n % 100 == 99 else "\\N"
         reason = "Seeded withdrawal" if n % 100 == 99 else "\\N"
         collection = "theses" if n % 2 else "open-works"
-        out.write("\t".join((item_id(n), f"ark:/99999/bench-{n:08d}", f"bench-{n:08d}", "1",
-                             collection, "open", record.replace("\\", "\\\\"), moment,
-                             creators, moment, withdrawn, reason)) + "\n")
+        out.write(
+            "\t".join(
+                (
+                    item_id(n),
+                    f"ark:/99999/bench-{n:08d}",
+                    f"bench-{n:08d}",
+                    "1",
+                    collection,
+                    "open",
+                    record.replace("\\", "\\\\"),
+                    moment,
+                    creators,
+                    moment,
+                    withdrawn,
+                    reason,
+                )
+            )
+            + "\n"
+        )
     out.seek(0)
     return out
 
@@ -78,12 +114,17 @@ def seed(dsn: str, count: int) -> None:
     try:
         with connection.cursor() as cursor:
             for first in range(0, count, CHUNK):
-                cursor.copy_expert(f"COPY items ({', '.join(COLUMNS)}) FROM STDIN",
-                                   seed_rows(first, min(first + CHUNK, count)))
+                cursor.copy_expert(
+                    f"COPY items ({', '.join(COLUMNS)}) FROM STDIN",
+                    seed_rows(first, min(first + CHUNK, count)),
+                )
                 connection.commit()
                 done = min(first + CHUNK, count)
-                print(f"\r  seeded {done:,}/{count:,} items "
-                      f"({time.perf_counter() - started:.0f} s)", end="", flush=True)
+                print(
+                    f"\r  seeded {done:,}/{count:,} items ({time.perf_counter() - started:.0f} s)",
+                    end="",
+                    flush=True,
+                )
             cursor.execute("ANALYZE items")
         connection.commit()
     finally:
@@ -98,8 +139,10 @@ def position_at(dsn: str, offset: int, collection: str | None) -> dict:
     connection = psycopg2.connect(dsn)
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT datestamp, id FROM items {where} ORDER BY datestamp, id "
-                           f"OFFSET %s LIMIT 1", ([collection] if collection else []) + [offset - 1])
+            cursor.execute(
+                f"SELECT datestamp, id FROM items {where} ORDER BY datestamp, id OFFSET %s LIMIT 1",
+                ([collection] if collection else []) + [offset - 1],
+            )
             datestamp, identifier = cursor.fetchone()
     finally:
         connection.close()
@@ -110,8 +153,11 @@ def timed(session: requests.Session, url: str, params: dict) -> float:
     started = time.perf_counter()
     response = session.get(url, params=params, timeout=120)
     elapsed = time.perf_counter() - started
-    if response.status_code != 200 or b"<error" in response.content \
-            or response.content.count(b"<record>") != 100:
+    if (
+        response.status_code != 200
+        or b"<error" in response.content
+        or response.content.count(b"<record>") != 100
+    ):
         raise RuntimeError(f"unexpected answer to {params}: {response.text[:500]}")
     return elapsed
 
@@ -126,8 +172,10 @@ def compare(session, url: str, label: str, first: dict, deep: dict, rounds: int)
     ratio = percentile(deep_times, 50) / percentile(first_times, 50)
     print(f"{label}")
     for name, times in (("first page", first_times), ("deep page ", deep_times)):
-        print(f"  {name}: median {percentile(times, 50) * 1000:7.1f} ms   "
-              f"p95 {percentile(times, 95) * 1000:7.1f} ms   ({rounds} requests)")
+        print(
+            f"  {name}: median {percentile(times, 50) * 1000:7.1f} ms   "
+            f"p95 {percentile(times, 95) * 1000:7.1f} ms   ({rounds} requests)"
+        )
     print(f"  deep / first (medians): {ratio:.2f}  (target ≤ 1.5)")
     return ratio
 
@@ -141,16 +189,31 @@ def run(system: LodgeSystem, args) -> int:
     selection = {"metadataPrefix": "oai_dc", "from": None, "until": None, "set": None}
     half = args.n // 2
     deep_token = encode_token("ListRecords", selection, position_at(dsn, half, None), half)
-    ratios = [compare(session, url, f"ListRecords oai_dc, {args.n:,} items, page at {half:,}",
-                      {"verb": "ListRecords", "metadataPrefix": "oai_dc"},
-                      {"verb": "ListRecords", "resumptionToken": deep_token}, args.rounds)]
+    ratios = [
+        compare(
+            session,
+            url,
+            f"ListRecords oai_dc, {args.n:,} items, page at {half:,}",
+            {"verb": "ListRecords", "metadataPrefix": "oai_dc"},
+            {"verb": "ListRecords", "resumptionToken": deep_token},
+            args.rounds,
+        )
+    ]
     in_set = half // 2
     set_selection = {**selection, "set": "theses"}
-    set_token = encode_token("ListRecords", set_selection,
-                             position_at(dsn, in_set, "theses"), in_set)
-    ratios.append(compare(session, url, f"ListRecords oai_dc set=theses, page at {in_set:,}",
-                          {"verb": "ListRecords", "metadataPrefix": "oai_dc", "set": "theses"},
-                          {"verb": "ListRecords", "resumptionToken": set_token}, args.rounds))
+    set_token = encode_token(
+        "ListRecords", set_selection, position_at(dsn, in_set, "theses"), in_set
+    )
+    ratios.append(
+        compare(
+            session,
+            url,
+            f"ListRecords oai_dc set=theses, page at {in_set:,}",
+            {"verb": "ListRecords", "metadataPrefix": "oai_dc", "set": "theses"},
+            {"verb": "ListRecords", "resumptionToken": set_token},
+            args.rounds,
+        )
+    )
 
     pages = []
     for n in random.sample(range(args.n), args.landing):
@@ -159,21 +222,27 @@ def run(system: LodgeSystem, args) -> int:
         pages.append(time.perf_counter() - started)
         if response.status_code != 200:
             raise RuntimeError(f"landing page {item_id(n)}: {response.status_code}")
-    print(f"Item landing page /items/<id> ({args.landing} random items of {args.n:,}): "
-          f"p50 {percentile(pages, 50) * 1000:.1f} ms   p95 {percentile(pages, 95) * 1000:.1f} ms")
+    print(
+        f"Item landing page /items/<id> ({args.landing} random items of {args.n:,}): "
+        f"p50 {percentile(pages, 50) * 1000:.1f} ms   p95 {percentile(pages, 95) * 1000:.1f} ms"
+    )
     return 0 if max(ratios) <= 1.5 else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=1_000_000, help="items to seed (default 1,000,000)")
-    parser.add_argument("--rounds", type=int, default=30, help="timed requests per page (default 30)")
-    parser.add_argument("--landing", type=int, default=200,
-                        help="landing page requests (default 200)")
+    parser.add_argument(
+        "--rounds", type=int, default=30, help="timed requests per page (default 30)"
+    )
+    parser.add_argument(
+        "--landing", type=int, default=200, help="landing page requests (default 200)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the Lodge log in test-artifacts/")
     args = parser.parse_args()
-    system = LodgeSystem("postgresql", label="bench-oai", keep_artifacts=args.keep or None,
-                         start_timeout=180)
+    system = LodgeSystem(
+        "postgresql", label="bench-oai", keep_artifacts=args.keep or None, start_timeout=180
+    )
     system.start()
     try:
         return run(system, args)

@@ -13,6 +13,7 @@ Latency is given two ways: as the client sees it (submit response received → f
 that shows it archived; includes up to one poll interval) and from the server's own
 timestamps (the `submitted` history row → the `archived` row's updated_at).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,13 +37,20 @@ FULL_SWEEP_EVERY = 1.0
 
 
 def pdf_bytes(number: int) -> bytes:
-    return (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n% bench deposit "
-            + str(number).encode() + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    return (
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n% bench deposit "
+        + str(number).encode()
+        + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    )
 
 
 def metadata(number: int) -> dict:
-    return {"title": f"Bench deposit {number}", "creators": [{"name": "Bench Runner"}],
-            "abstract": "A small deposit made by bench/pipeline.py.", "date": "2024"}
+    return {
+        "title": f"Bench deposit {number}",
+        "creators": [{"name": "Bench Runner"}],
+        "abstract": "A small deposit made by bench/pipeline.py.",
+        "date": "2024",
+    }
 
 
 def server_time(value: str) -> float:
@@ -76,8 +84,10 @@ class ArchivedWatcher(threading.Thread):
     def sweep(self, full: bool) -> None:
         page = 1
         while True:
-            response = self.client.get("/api/v1/deposits", params={
-                "status": "archived", "page": page, "per_page": PER_PAGE})
+            response = self.client.get(
+                "/api/v1/deposits",
+                params={"status": "archived", "page": page, "per_page": PER_PAGE},
+            )
             self.polls += 1
             if response.status_code != 200:
                 self.errors += 1
@@ -113,23 +123,34 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=200, help="deposits (default 200)")
     parser.add_argument("--concurrency", type=int, default=8, help="submitting threads (default 8)")
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--deadline", type=float, default=60.0,
-                        help="seconds after the last submit before a deposit counts as lost")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="pace submits at this many per second in all (default 0: "
-                             "as fast as the threads go)")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=60.0,
+        help="seconds after the last submit before a deposit counts as lost",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="pace submits at this many per second in all (default 0: as fast as the threads go)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the Lodge log in test-artifacts/")
     args = parser.parse_args()
 
     pace = f"paced at {args.rate:g}/s" if args.rate > 0 else "unpaced"
-    print(f"Lodge pipeline bench: {args.n} open-works deposits, concurrency {args.concurrency}, "
-          f"submits {pace}, database {args.database}", flush=True)
+    print(
+        f"Lodge pipeline bench: {args.n} open-works deposits, concurrency {args.concurrency}, "
+        f"submits {pace}, database {args.database}",
+        flush=True,
+    )
     system = LodgeSystem(args.database, label="bench", keep_artifacts=args.keep or None)
     started = time.monotonic()
     try:
         system.start()
-        print(f"started Lodge at {system.base_url} in {time.monotonic() - started:.1f} s",
-              flush=True)
+        print(
+            f"started Lodge at {system.base_url} in {time.monotonic() - started:.1f} s", flush=True
+        )
         return run_bench(system, args)
     finally:
         system.stop()
@@ -177,8 +198,9 @@ def run_bench(system: LodgeSystem, args) -> int:
         sent = time.time()
         deposit = expect(client().post(f"/api/v1/deposits/{deposit_id}/actions/submit"), 200)
         answered = time.time()
-        at = next(row["at"] for row in reversed(deposit["history"])
-                  if row["to_status"] == "submitted")
+        at = next(
+            row["at"] for row in reversed(deposit["history"]) if row["to_status"] == "submitted"
+        )
         submitted[deposit_id] = (sent, answered, server_time(at))
 
     with ThreadPoolExecutor(args.concurrency) as pool:
@@ -186,8 +208,10 @@ def run_bench(system: LodgeSystem, args) -> int:
     first_sent = min(sent for sent, _, _ in submitted.values())
     last_answered = max(answered for _, answered, _ in submitted.values())
     window = last_answered - first_sent
-    print(f"submitted {len(submitted)} in {window:.2f} s "
-          f"({len(submitted) / window:.1f} submits/s)", flush=True)
+    print(
+        f"submitted {len(submitted)} in {window:.2f} s ({len(submitted) / window:.1f} submits/s)",
+        flush=True,
+    )
 
     deadline = time.monotonic() + args.deadline
     while watcher.is_alive() and time.monotonic() < deadline:
@@ -208,17 +232,25 @@ def run_bench(system: LodgeSystem, args) -> int:
         first_submit_server = min(at for _, _, at in submitted.values())
         span_client = last_archived_client - first_sent
         span_server = last_archived_server - first_submit_server
-        print(f"archived:   {len(seen)}/{len(ids)} ({len(lost)} lost: not archived within "
-              f"{args.deadline:.0f} s of the last submit)")
-        print(f"throughput: {len(seen) / span_client:.1f} deposits/s archived "
-              f"(first submit → last archived seen, {span_client:.2f} s); "
-              f"{len(seen) / span_server:.1f}/s by server timestamps ({span_server:.2f} s)")
-        print(f"latency submit→archived, client-observed (poll {POLL_INTERVAL * 1000:.0f} ms): "
-              f"p50 {percentile(client_latency, 50):.0f} ms, "
-              f"p95 {percentile(client_latency, 95):.0f} ms, max {max(client_latency):.0f} ms")
-        print(f"latency submit→archived, server timestamps:             "
-              f"p50 {percentile(server_latency, 50):.0f} ms, "
-              f"p95 {percentile(server_latency, 95):.0f} ms, max {max(server_latency):.0f} ms")
+        print(
+            f"archived:   {len(seen)}/{len(ids)} ({len(lost)} lost: not archived within "
+            f"{args.deadline:.0f} s of the last submit)"
+        )
+        print(
+            f"throughput: {len(seen) / span_client:.1f} deposits/s archived "
+            f"(first submit → last archived seen, {span_client:.2f} s); "
+            f"{len(seen) / span_server:.1f}/s by server timestamps ({span_server:.2f} s)"
+        )
+        print(
+            f"latency submit→archived, client-observed (poll {POLL_INTERVAL * 1000:.0f} ms): "
+            f"p50 {percentile(client_latency, 50):.0f} ms, "
+            f"p95 {percentile(client_latency, 95):.0f} ms, max {max(client_latency):.0f} ms"
+        )
+        print(
+            f"latency submit→archived, server timestamps:             "
+            f"p50 {percentile(server_latency, 50):.0f} ms, "
+            f"p95 {percentile(server_latency, 95):.0f} ms, max {max(server_latency):.0f} ms"
+        )
     else:
         print(f"archived:   0/{len(ids)} — every deposit lost")
     print(f"watcher:    {watcher.polls} list requests, {watcher.errors} failed")
@@ -227,8 +259,11 @@ def run_bench(system: LodgeSystem, args) -> int:
         statuses: dict[str, int] = {}
         for deposit_id in lost:
             response = client().get(f"/api/v1/deposits/{deposit_id}")
-            status = response.json().get("status") if response.status_code == 200 else \
-                f"HTTP {response.status_code}"
+            status = (
+                response.json().get("status")
+                if response.status_code == 200
+                else f"HTTP {response.status_code}"
+            )
             statuses[status] = statuses.get(status, 0) + 1
         print(f"lost deposits by status: {statuses}")
 
@@ -242,15 +277,23 @@ def report_queues(system: LodgeSystem, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         queues = system.queues()
-        backlog = {name: q.get("messages") or 0 for name, q in queues.items()
-                   if name.startswith("evt-") and (q.get("messages") or 0)}
+        backlog = {
+            name: q.get("messages") or 0
+            for name, q in queues.items()
+            if name.startswith("evt-") and (q.get("messages") or 0)
+        }
         if not backlog or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    dead = {name: q.get("messages") or 0 for name, q in queues.items()
-            if name.startswith("lodge.dead-letter.") and (q.get("messages") or 0)}
-    print(f"queues:     {'drained' if not backlog else f'still holding {backlog}'}; "
-          f"dead-lettered: {dead or 'none'}")
+    dead = {
+        name: q.get("messages") or 0
+        for name, q in queues.items()
+        if name.startswith("lodge.dead-letter.") and (q.get("messages") or 0)
+    }
+    print(
+        f"queues:     {'drained' if not backlog else f'still holding {backlog}'}; "
+        f"dead-lettered: {dead or 'none'}"
+    )
 
 
 if __name__ == "__main__":

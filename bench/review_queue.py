@@ -12,6 +12,7 @@ p50/p95/max per view. Always stops the Lodge it started.
 
     python bench/review_queue.py -n 100000 --requests 150 --own 120
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import random
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +36,11 @@ import psycopg2  # noqa: E402
 from services.approval.models import groups_key  # noqa: E402
 from tests.support.system import LodgeSystem, expect, signed_in  # noqa: E402
 
-PROFILES = (("thesis", "theses", ["approvers"], 14), ("dataset", "open-works", ["approvers"], None),
-            ("chem-report", "open-works", ["chemistry"], 7))
+PROFILES = (
+    ("thesis", "theses", ["approvers"], 14),
+    ("dataset", "open-works", ["approvers"], None),
+    ("chem-report", "open-works", ["chemistry"], 7),
+)
 APPROVERS = ("u-a", "u-b", "u-c", "u-d")
 DEPOSITORS = [f"Depositor {n:04d}" for n in range(2000)]
 TARGET_MS = 150
@@ -70,7 +74,7 @@ def percentile(values: list[float], p: float) -> float:
 def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
     """COPY `count` review tasks and their group rows into approval's database."""
     rng = random.Random(5)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     tasks = io.StringIO()
     task_rows = csv.writer(tasks)
     sets = {(groups_key(groups), group) for _, _, groups, _ in PROFILES for group in groups}
@@ -79,38 +83,66 @@ def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
         profile, collection, approver_groups, turnaround = rng.choice(PROFILES)
         created = now - timedelta(minutes=rng.randrange(365 * 24 * 60))
         roll = rng.random()
-        state = ("decided" if roll >= pending_share else
-                 "claimed" if roll < pending_share / 3 else "open")
+        state = (
+            "decided"
+            if roll >= pending_share
+            else "claimed"
+            if roll < pending_share / 3
+            else "open"
+        )
         assignee = rng.choice(assignees) if state != "open" else None
         name = rng.choice(DEPOSITORS)
         depositor = {"id": f"u-{name[-4:]}", "name": name, "email": "", "locale": "en"}
         deposit_id = uuid.uuid4().hex
-        task_rows.writerow([
-            number, deposit_id, 1, state, f"Bench deposit {number}", profile,
-            json.dumps(depositor), json.dumps(approver_groups), assignee or "",
-            json.dumps({"id": assignee, "name": assignee, "email": "", "locale": "en"})
-            if assignee else "",
-            json.dumps({"id": deposit_id, "revision": 1, "files": [], "metadata": {}}),
-            created.isoformat(), created.isoformat(), collection, depositor["id"], name,
-            (created + timedelta(days=turnaround)).isoformat() if turnaround else "",
-            # claims are recent: older ones would be released by the idle-claim timer
-            max(created, now - timedelta(minutes=rng.randrange(120))).isoformat()
-            if state == "claimed" else "", groups_key(approver_groups)])
-    copy_csv(url, "review_tasks (id, deposit_id, revision, state, title, profile_id, depositor,"
-             " approver_groups, assignee_id, assignee, deposit, created_at, updated_at,"
-             " collection, depositor_id, depositor_name, due_at, claimed_at, groups_key)", tasks)
+        task_rows.writerow(
+            [
+                number,
+                deposit_id,
+                1,
+                state,
+                f"Bench deposit {number}",
+                profile,
+                json.dumps(depositor),
+                json.dumps(approver_groups),
+                assignee or "",
+                json.dumps({"id": assignee, "name": assignee, "email": "", "locale": "en"})
+                if assignee
+                else "",
+                json.dumps({"id": deposit_id, "revision": 1, "files": [], "metadata": {}}),
+                created.isoformat(),
+                created.isoformat(),
+                collection,
+                depositor["id"],
+                name,
+                (created + timedelta(days=turnaround)).isoformat() if turnaround else "",
+                # claims are recent: older ones would be released by the idle-claim timer
+                max(created, now - timedelta(minutes=rng.randrange(120))).isoformat()
+                if state == "claimed"
+                else "",
+                groups_key(approver_groups),
+            ]
+        )
+    copy_csv(
+        url,
+        "review_tasks (id, deposit_id, revision, state, title, profile_id, depositor,"
+        " approver_groups, assignee_id, assignee, deposit, created_at, updated_at,"
+        " collection, depositor_id, depositor_name, due_at, claimed_at, groups_key)",
+        tasks,
+    )
     with psycopg2.connect(url) as connection, connection.cursor() as cursor:
-        cursor.executemany("INSERT INTO approver_group_sets (groups_key, group_name) "
-                           "VALUES (%s, %s) ON CONFLICT DO NOTHING", sorted(sets))
-        cursor.execute("SELECT setval(pg_get_serial_sequence('review_tasks', 'id'), %s)",
-                       (count,))
+        cursor.executemany(
+            "INSERT INTO approver_group_sets (groups_key, group_name) "
+            "VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            sorted(sets),
+        )
+        cursor.execute("SELECT setval(pg_get_serial_sequence('review_tasks', 'id'), %s)", (count,))
     vacuum(url, "review_tasks", "approver_group_sets")
 
 
 def seed_deposits(url: str, count: int, owner: dict, own: int) -> None:
     """COPY `count` deposits into intake's database, `own` of them the owner's."""
     rng = random.Random(7)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = io.StringIO()
     writer = csv.writer(rows)
     for number in range(count):
@@ -122,12 +154,28 @@ def seed_deposits(url: str, count: int, owner: dict, own: int) -> None:
         status = rng.choice(DEPOSIT_STATUSES)
         updated = now - timedelta(minutes=rng.randrange(365 * 24 * 60))
         title = f"Bench deposit {number}"
-        writer.writerow([
-            uuid.uuid4().hex, "thesis", 1, status, 1, title,
-            json.dumps({"title": title, "creator": depositor["name"]}), depositor["id"],
-            json.dumps(depositor), "open", updated.isoformat(), updated.isoformat()])
-    copy_csv(url, "deposits (id, profile_id, profile_version, status, revision, title,"
-             " metadata, depositor_id, depositor, access_policy, created_at, updated_at)", rows)
+        writer.writerow(
+            [
+                uuid.uuid4().hex,
+                "thesis",
+                1,
+                status,
+                1,
+                title,
+                json.dumps({"title": title, "creator": depositor["name"]}),
+                depositor["id"],
+                json.dumps(depositor),
+                "open",
+                updated.isoformat(),
+                updated.isoformat(),
+            ]
+        )
+    copy_csv(
+        url,
+        "deposits (id, profile_id, profile_version, status, revision, title,"
+        " metadata, depositor_id, depositor, access_policy, created_at, updated_at)",
+        rows,
+    )
     vacuum(url, "deposits")
 
 
@@ -146,8 +194,9 @@ def vacuum(url: str, *tables: str) -> None:
     connection.close()
 
 
-def measure(session, url: str, views: list, requests: int,
-            expect_json: bool) -> dict[str, list[float]]:
+def measure(
+    session, url: str, views: list, requests: int, expect_json: bool
+) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {label: [] for label, _ in views}
     for round_number in range(requests):
         label, params = views[round_number % len(views)]
@@ -164,9 +213,11 @@ def measure(session, url: str, views: list, requests: int,
 def report(title: str, timings: dict[str, list[float]]) -> float:
     everything = [value for values in timings.values() for value in values]
     p95 = percentile(everything, 95)
-    print(f"\n{title}: {len(everything)} requests, p50 {percentile(everything, 50):.0f} ms, "
-          f"p95 {p95:.0f} ms, max {max(everything):.0f} ms "
-          f"({'within' if p95 <= TARGET_MS else 'over'} the {TARGET_MS} ms target)")
+    print(
+        f"\n{title}: {len(everything)} requests, p50 {percentile(everything, 50):.0f} ms, "
+        f"p95 {p95:.0f} ms, max {max(everything):.0f} ms "
+        f"({'within' if p95 <= TARGET_MS else 'over'} the {TARGET_MS} ms target)"
+    )
     for label, values in timings.items():
         p50_ms, p95_ms = percentile(values, 50), percentile(values, 95)
         print(f"  {label:<22} p50 {p50_ms:6.0f} ms   p95 {p95_ms:6.0f} ms")
@@ -175,33 +226,60 @@ def report(title: str, timings: dict[str, list[float]]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--tasks", type=int, default=100_000,
-                        help="review tasks, and deposits (default 100,000)")
-    parser.add_argument("--pending", type=float, default=0.3,
-                        help="share of tasks still open or claimed (default 0.3)")
-    parser.add_argument("--own", type=int, default=120,
-                        help="deposits that are the demo student's (default 120)")
+    parser.add_argument(
+        "-n",
+        "--tasks",
+        type=int,
+        default=100_000,
+        help="review tasks, and deposits (default 100,000)",
+    )
+    parser.add_argument(
+        "--pending",
+        type=float,
+        default=0.3,
+        help="share of tasks still open or claimed (default 0.3)",
+    )
+    parser.add_argument(
+        "--own", type=int, default=120, help="deposits that are the demo student's (default 120)"
+    )
     parser.add_argument("--requests", type=int, default=150, help="requests per endpoint")
     args = parser.parse_args()
 
     with LodgeSystem("postgresql", label="bench-queue", start_timeout=240) as system:
         started = time.perf_counter()
-        seed(system.database_urls["approval"], args.tasks, args.pending,
-             _user(system, "approver")["id"])
-        seed_deposits(system.database_urls["intake"], args.tasks, _user(system, "student"),
-                      args.own)
-        print(f"seeded {args.tasks} review tasks ({args.pending:.0%} pending) and {args.tasks} "
-              f"deposits ({args.own} the student's) in {time.perf_counter() - started:.1f} s")
+        seed(
+            system.database_urls["approval"],
+            args.tasks,
+            args.pending,
+            _user(system, "approver")["id"],
+        )
+        seed_deposits(
+            system.database_urls["intake"], args.tasks, _user(system, "student"), args.own
+        )
+        print(
+            f"seeded {args.tasks} review tasks ({args.pending:.0%} pending) and {args.tasks} "
+            f"deposits ({args.own} the student's) in {time.perf_counter() - started:.1f} s"
+        )
         approver_api, approver_pages = system.client("approver"), signed_in(system, "approver")
         student_api, student_pages = system.client("student"), signed_in(system, "student")
         counts = expect(approver_api.get("/api/v1/reviews/queue"), 200)["counts"]
         print(f"the approver's queue: {counts}")
         endpoints = [  # (title, session, path, views, JSON?)
-            ("queue API  GET /api/v1/reviews/queue", approver_api, "/api/v1/reviews/queue",
-             QUEUE_VIEWS, True),
+            (
+                "queue API  GET /api/v1/reviews/queue",
+                approver_api,
+                "/api/v1/reviews/queue",
+                QUEUE_VIEWS,
+                True,
+            ),
             ("queue page GET /staff/queue", approver_pages, "/staff/queue", QUEUE_VIEWS, False),
-            ("my deposits API  GET /api/v1/deposits", student_api, "/api/v1/deposits",
-             DEPOSIT_VIEWS, True),
+            (
+                "my deposits API  GET /api/v1/deposits",
+                student_api,
+                "/api/v1/deposits",
+                DEPOSIT_VIEWS,
+                True,
+            ),
             ("my deposits page GET /", student_pages, "/", DEPOSIT_VIEWS, False),
         ]
         p95s = []
@@ -214,8 +292,10 @@ def main() -> int:
 
 
 def _user(system: LodgeSystem, username: str) -> dict:
-    with (psycopg2.connect(system.database_urls["gateway"]) as connection,
-          connection.cursor() as cursor):
+    with (
+        psycopg2.connect(system.database_urls["gateway"]) as connection,
+        connection.cursor() as cursor,
+    ):
         cursor.execute("SELECT id, name, email FROM users WHERE username = %s", (username,))
         user_id, name, email = cursor.fetchone()
     return {"id": user_id, "name": name, "email": email, "locale": "en"}

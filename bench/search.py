@@ -8,6 +8,7 @@ list. Prints p50/p95 per query. The database is dropped afterwards.
 
     python bench/search.py --items 100000 --database postgresql
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,24 +34,71 @@ from services.inventory.models import Item  # noqa: E402
 from services.inventory.records import seed_collections  # noqa: E402
 from tests.support.system import PG_ADMIN_DSN, pg_admin  # noqa: E402
 
-WORDS = ("moss lichen peat bog fen tide glacier river delta dune heath forest soil carbon "
-         "nitrogen bird wader insect beetle climate drought flood sediment coral reef "
-         "plankton whale seal archive letter census parish school railway harbour mill").split()
-NAMES = ("Sam Student", "Fran Faculty", "Ada Lovelace", "Mary Anning", "Alan Turing",
-         "Rosalind Franklin", "Gregor Mendel", "Emmy Noether")
+WORDS = [
+    "moss",
+    "lichen",
+    "peat",
+    "bog",
+    "fen",
+    "tide",
+    "glacier",
+    "river",
+    "delta",
+    "dune",
+    "heath",
+    "forest",
+    "soil",
+    "carbon",
+    "nitrogen",
+    "bird",
+    "wader",
+    "insect",
+    "beetle",
+    "climate",
+    "drought",
+    "flood",
+    "sediment",
+    "coral",
+    "reef",
+    "plankton",
+    "whale",
+    "seal",
+    "archive",
+    "letter",
+    "census",
+    "parish",
+    "school",
+    "railway",
+    "harbour",
+    "mill",
+]
+NAMES = (
+    "Sam Student",
+    "Fran Faculty",
+    "Ada Lovelace",
+    "Mary Anning",
+    "Alan Turing",
+    "Rosalind Franklin",
+    "Gregor Mendel",
+    "Emmy Noether",
+)
 
 
 def record(rng: random.Random, number: int) -> dict:
     title = " ".join(rng.choice(WORDS) for _ in range(5)).capitalize() + f" {number}"
-    return {"title": [title], "creator": [rng.choice(NAMES)],
-            "subject": rng.sample(WORDS, 3), "date": [f"{rng.randint(1990, 2026)}-01-01"],
-            "description": ["Generated for the search benchmark."]}
+    return {
+        "title": [title],
+        "creator": [rng.choice(NAMES)],
+        "subject": rng.sample(WORDS, 3),
+        "date": [f"{rng.randint(1990, 2026)}-01-01"],
+        "description": ["Generated for the search benchmark."],
+    }
 
 
 def seed(database: Database, count: int, batch: int = 5000) -> None:
     rng = random.Random(7)
     postgres = not database.is_sqlite
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with database.unit_of_work() as uow:
         seed_collections(uow.session)
     for start in range(0, count, batch):
@@ -58,19 +106,31 @@ def seed(database: Database, count: int, batch: int = 5000) -> None:
         for number in range(start, min(start + batch, count)):
             data = record(rng, number)
             item_id = uuid.uuid4().hex
-            rows.append({"id": item_id, "identifier": f"ark:/99999/bench-{item_id[:16]}",
-                         "deposit_id": item_id, "revision": 1,
-                         "collection_id": "theses" if number % 3 else "open-works",
-                         "access": "open", "record": data, "created_at": now,
-                         "datestamp": now.replace(microsecond=0),
-                         "year": search.year_of(data), "search_text": search.search_text(data)})
+            rows.append(
+                {
+                    "id": item_id,
+                    "identifier": f"ark:/99999/bench-{item_id[:16]}",
+                    "deposit_id": item_id,
+                    "revision": 1,
+                    "collection_id": "theses" if number % 3 else "open-works",
+                    "access": "open",
+                    "record": data,
+                    "created_at": now,
+                    "datestamp": now.replace(microsecond=0),
+                    "year": search.year_of(data),
+                    "search_text": search.search_text(data),
+                }
+            )
         with database.unit_of_work() as uow:
             uow.session.execute(insert(Item), rows)
         print(f"\rseeded {min(start + batch, count)} items", end="", flush=True)
     if postgres:
         with database.unit_of_work() as uow:  # what search.index does at item creation
-            uow.session.execute(Item.__table__.update().values(
-                search_vector=func.to_tsvector(search.TS_CONFIG, Item.search_text)))
+            uow.session.execute(
+                Item.__table__.update().values(
+                    search_vector=func.to_tsvector(search.TS_CONFIG, Item.search_text)
+                )
+            )
         with database.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE items")
     print()
@@ -82,14 +142,16 @@ def timed(database: Database, label: str, runs: int, **query) -> None:
     for _ in range(runs):
         started = time.perf_counter()
         with database.reading() as session:
-            statement = search.matching(session, query.get("query"), query.get("year"),
-                                        query.get("set_spec"))
+            statement = search.matching(
+                session, query.get("query"), query.get("year"), query.get("set_spec")
+            )
             _, total = search.page(session, statement, page, 20)
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-    print(f"{label:<40} {total:>8} hits   p50 {statistics.median(times):7.1f} ms   "
-          f"p95 {p95:7.1f} ms")
+    print(
+        f"{label:<40} {total:>8} hits   p50 {statistics.median(times):7.1f} ms   p95 {p95:7.1f} ms"
+    )
 
 
 def main() -> int:
@@ -113,8 +175,13 @@ def main() -> int:
         print(f"{args.items} items on {args.database}, {args.runs} runs each, 20 a page")
         timed(database, "rare word ('turing')", args.runs, query="turing")
         timed(database, "common word ('moss')", args.runs, query="moss")
-        timed(database, "two words + year ('peat carbon', 2020)", args.runs,
-              query="peat carbon", year=2020)
+        timed(
+            database,
+            "two words + year ('peat carbon', 2020)",
+            args.runs,
+            query="peat carbon",
+            year=2020,
+        )
         timed(database, "collection page 50 ('theses')", args.runs, set_spec="theses", page=50)
         database.dispose()
     finally:

@@ -14,6 +14,7 @@ then for each size (1 GiB and 2 GiB by default):
 
     python bench/upload.py --sizes 1024 2048 --tus
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,12 @@ if str(REPO_ROOT) not in sys.path:
 from tests.support.system import LodgeSystem, expect  # noqa: E402
 
 MiB = 1024 * 1024
-OPEN_WORK = {"title": "Benchmark upload", "creators": [{"name": "Bench"}], "abstract": "x",
-             "date": "2026"}
+OPEN_WORK = {
+    "title": "Benchmark upload",
+    "creators": [{"name": "Bench"}],
+    "abstract": "x",
+    "date": "2026",
+}
 
 
 def make_file(path: Path, size: int) -> str:
@@ -66,8 +71,7 @@ def ceiling(path: Path, scratch: Path) -> dict:
     copy.unlink()
     sha = timed(["sha256sum", str(path)])
     size = path.stat().st_size
-    return {"dd": size / dd / 1e6, "sha256sum": size / sha / 1e6,
-            "both": size / (dd + sha) / 1e6}
+    return {"dd": size / dd / 1e6, "sha256sum": size / sha / 1e6, "both": size / (dd + sha) / 1e6}
 
 
 def gateway_workers(system: LodgeSystem) -> list[int]:
@@ -132,31 +136,43 @@ class Watch:
 
 def upload_plain(client, deposit_id: str, path: Path) -> dict:
     with open(path, "rb") as handle:
-        return expect(client.post(f"/api/v1/deposits/{deposit_id}/files",
-                                  params={"filename": path.name}, data=handle,
-                                  headers={"Content-Type": "application/octet-stream",
-                                           "Content-Length": str(path.stat().st_size)},
-                                  timeout=1800), 201)
+        return expect(
+            client.post(
+                f"/api/v1/deposits/{deposit_id}/files",
+                params={"filename": path.name},
+                data=handle,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(path.stat().st_size),
+                },
+                timeout=1800,
+            ),
+            201,
+        )
 
 
 def upload_tus(client, deposit_id: str, path: Path) -> dict:
     from tusclient import client as tus
-    uploader = tus.TusClient(client.api(f"deposits/{deposit_id}/uploads"),
-                             headers={"Authorization": client.headers["Authorization"]}
-                             ).uploader(file_path=str(path), chunk_size=64 * MiB,
-                                        metadata={"filename": path.name})
+
+    uploader = tus.TusClient(
+        client.api(f"deposits/{deposit_id}/uploads"),
+        headers={"Authorization": client.headers["Authorization"]},
+    ).uploader(file_path=str(path), chunk_size=64 * MiB, metadata={"filename": path.name})
     uploader.upload()
     return expect(client.get(uploader.url), 200)["file"]
 
 
 def report(label: str, size: int, seconds: float, limit: dict, watch: Watch) -> None:
     rate = size / seconds / 1e6
-    print(f"{label}: {size / MiB:.0f} MiB in {seconds:.1f} s = {rate:.0f} MB/s | ceiling "
-          f"dd {limit['dd']:.0f} MB/s, sha256sum {limit['sha256sum']:.0f} MB/s, both in turn "
-          f"{limit['both']:.0f} MB/s | ratio {rate / limit['both']:.0%} of both, "
-          f"{rate / min(limit['dd'], limit['sha256sum']):.0%} of the slower | RSS growth "
-          f"{watch.rss_growth / MiB:.1f} MiB | written {watch.bytes_written / MiB:.0f} MiB = "
-          f"{watch.bytes_written / size:.2f}x the file", flush=True)
+    print(
+        f"{label}: {size / MiB:.0f} MiB in {seconds:.1f} s = {rate:.0f} MB/s | ceiling "
+        f"dd {limit['dd']:.0f} MB/s, sha256sum {limit['sha256sum']:.0f} MB/s, both in turn "
+        f"{limit['both']:.0f} MB/s | ratio {rate / limit['both']:.0%} of both, "
+        f"{rate / min(limit['dd'], limit['sha256sum']):.0%} of the slower | RSS growth "
+        f"{watch.rss_growth / MiB:.1f} MiB | written {watch.bytes_written / MiB:.0f} MiB = "
+        f"{watch.bytes_written / size:.2f}x the file",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -164,8 +180,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048], help="MiB")
     parser.add_argument("--tus", action="store_true", help="also a tus upload of the largest")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="lodge-bench-upload-", dir=REPO_ROOT / "var"
-                                     if (REPO_ROOT / "var").is_dir() else None) as scratch:
+    with tempfile.TemporaryDirectory(
+        prefix="lodge-bench-upload-",
+        dir=REPO_ROOT / "var" if (REPO_ROOT / "var").is_dir() else None,
+    ) as scratch:
         scratch = Path(scratch)
         with LodgeSystem("sqlite", label="bench-upload", start_timeout=300) as system:
             client = system.client("student", timeout=1800)

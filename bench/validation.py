@@ -7,6 +7,7 @@ gateway waits for at upload) and the full check without a virus scanner (archive
 re-hash, technical metadata), in seconds and MB/s. The clamd scan adds its own time; it is
 left out so the figure is Lodge's own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,12 +20,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kernel.platform.storage import LocalStorage  # noqa: E402
-from services.validation import inspection  # noqa: E402
-from services.validation.scanner import Clamd  # noqa: E402
+from kernel.platform.storage import LocalStorage
+from services.validation import inspection
+from services.validation.scanner import Clamd
 
-RULES = {"min_files": 1, "max_files": 10, "max_file_size": 64 * 1024 ** 3,
-         "max_total_size": 64 * 1024 ** 3, "allowed_extensions": [], "virus_scan": False}
+RULES = {
+    "min_files": 1,
+    "max_files": 10,
+    "max_file_size": 64 * 1024**3,
+    "max_total_size": 64 * 1024**3,
+    "allowed_extensions": [],
+    "virus_scan": False,
+}
 
 
 def big_file(storage: LocalStorage, size: int):
@@ -59,15 +66,29 @@ def main() -> None:
         root = Path(scratch)
         storage = LocalStorage(root / "storage")
         scanner = Clamd()  # none configured: Lodge's own work only
-        for name, stored in (("report.pdf", big_file(storage, args.size_mib * 1024 ** 2)),
-                             ("data.zip", many_entries(storage, root, args.entries))):
-            record = {"id": name, "filename": name, "size": stored.size, "sha256": stored.sha256,
-                      "media_type": "application/octet-stream", "storage_key": stored.key}
+        for name, stored in (
+            ("report.pdf", big_file(storage, args.size_mib * 1024**2)),
+            ("data.zip", many_entries(storage, root, args.entries)),
+        ):
+            record = {
+                "id": name,
+                "filename": name,
+                "size": stored.size,
+                "sha256": stored.sha256,
+                "media_type": "application/octet-stream",
+                "storage_key": stored.key,
+            }
             print(f"{name}: {stored.size / 1e6:.1f} MB")
-            timed("  pre-check (at upload)", stored.size,
-                  lambda key=stored.key, name=name: inspection.precheck(storage, key, name, RULES))
-            timed("  full check (no clamd)", stored.size,
-                  lambda record=record: inspection.full_check(storage, record, RULES, scanner))
+            timed(
+                "  pre-check (at upload)",
+                stored.size,
+                lambda key=stored.key, name=name: inspection.precheck(storage, key, name, RULES),
+            )
+            timed(
+                "  full check (no clamd)",
+                stored.size,
+                lambda record=record: inspection.full_check(storage, record, RULES, scanner),
+            )
 
 
 if __name__ == "__main__":

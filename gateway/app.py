@@ -1,5 +1,6 @@
 """The gateway's app factory: settings, its database and RPC pool, then everything in
 gateway/blueprints.py."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -28,7 +29,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config.update(overrides or {})
     app.extensions["lodge.database"] = Database(settings.database_url("gateway"), source="gateway")
-    app.extensions["lodge.rpc"] = RpcPool(settings.broker_uri("gateway"), settings.rpc_pool_size,
-                                          settings.rpc_timeout)
+    app.extensions["lodge.rpc"] = RpcPool(
+        settings.broker_uri("gateway"), settings.rpc_pool_size, settings.rpc_timeout
+    )
     blueprints.register(app)
     return app

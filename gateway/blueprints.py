@@ -1,5 +1,6 @@
 """Everything the gateway app is made of, registered here and nowhere else: WSGI middleware,
 request hooks and extensions (in the order they run), then every blueprint."""
+
 from __future__ import annotations
 
 from flask import Flask
@@ -42,9 +43,25 @@ HOOKS = (
 )
 
 BLUEPRINTS = (
-    openapi_api, profiles_api, deposits_api, items_api, inventory_api, reviews_api, tus,
-    portal, staff_profiles, staff_dashboard, staff_deposits, staff_mediated, staff_reviews,
-    staff_letters, oai, public, staff_inventory, staff_api, account,
+    openapi_api,
+    profiles_api,
+    deposits_api,
+    items_api,
+    inventory_api,
+    reviews_api,
+    tus,
+    portal,
+    staff_profiles,
+    staff_dashboard,
+    staff_deposits,
+    staff_mediated,
+    staff_reviews,
+    staff_letters,
+    oai,
+    public,
+    staff_inventory,
+    staff_api,
+    account,
 )
 
 # read-only; harvesters may POST a form

@@ -1,5 +1,6 @@
 """Who may sign in: local accounts and API tokens. Sessions themselves are signed cookies,
 so any gateway instance serves any request."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -40,6 +41,7 @@ class User(Base):
 
 class ApiToken(Base):
     """Stored as a SHA-256 of the token; the token itself is shown once."""
+
     __tablename__ = "api_tokens"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -57,14 +59,21 @@ class ApiToken(Base):
     expiry_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "prefix": self.prefix, "scopes": self.scopes,
-                "created_at": self.created_at, "last_used_at": self.last_used_at,
-                "expires_at": self.expires_at}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "scopes": self.scopes,
+            "created_at": self.created_at,
+            "last_used_at": self.last_used_at,
+            "expires_at": self.expires_at,
+        }
 
 
 class SignInSession(Base):
     """A signed-in browser session. The cookie holds its id; ending the row signs it out
     everywhere, and every gateway instance sees the same rows."""
+
     __tablename__ = "sign_in_sessions"
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -77,6 +86,7 @@ class SignInSession(Base):
 class FailedSignIn(Base):
     """One failed password sign-in, counted per account and per address to slow guessing
     down on every gateway instance alike."""
+
     __tablename__ = "failed_sign_ins"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -89,6 +99,7 @@ class FailedSignIn(Base):
 class IdempotentRequest(Base):
     """A POST sent with an Idempotency-Key: what it asked (a fingerprint) and, once it
     succeeded, its answer, replayed when the same caller sends the same key again."""
+
     __tablename__ = "idempotent_requests"
 
     caller_id: Mapped[str] = mapped_column(String(32), primary_key=True)

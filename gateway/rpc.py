@@ -9,13 +9,13 @@ broke half-way may have reached its service (resending could create a deposit tw
 its reply is awaited instead, and the reply queue outlives the connection. Only a call
 whose reply never comes answers 503 (`BrokerUnavailable` or nameko's RpcTimeout).
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import queue
 import select
-import socket
 import threading
 import time
 
@@ -79,7 +79,7 @@ def alive(connection: Connection) -> bool:
     try:
         if has_input(sock):
             connection.drain_events(timeout=0.01)
-    except socket.timeout:
+    except TimeoutError:
         return True
     except Exception:  # noqa: BLE001 - whatever the broker said, this connection is done
         return False
@@ -106,9 +106,14 @@ class KeptPublisher(Publisher):
         producer = self._connected().Producer()
         try:
             producer.publish(
-                payload, headers=headers, declare=declare, retry=False,
-                delivery_mode=PERSISTENT, serializer=self.serializer,
-                **{**self.publish_kwargs, **kwargs})
+                payload,
+                headers=headers,
+                declare=declare,
+                retry=False,
+                delivery_mode=PERSISTENT,
+                serializer=self.serializer,
+                **{**self.publish_kwargs, **kwargs},
+            )
         except ChannelError as err:
             self.close()
             if "NO_ROUTE" in str(err):
@@ -117,8 +122,11 @@ class KeptPublisher(Publisher):
         except CONNECTION_LOST as err:
             # the request may be at its service: its reply (or the timeout) decides
             self.close()
-            log.warning("broker connection lost while sending %s; awaiting its reply: %s",
-                        kwargs.get("routing_key"), err)
+            log.warning(
+                "broker connection lost while sending %s; awaiting its reply: %s",
+                kwargs.get("routing_key"),
+                err,
+            )
 
     def _connected(self) -> Connection:
         if self.connection is not None and alive(self.connection):
@@ -126,8 +134,9 @@ class KeptPublisher(Publisher):
         self.close()
         attempts = pauses(time.monotonic() + self.connect_within)
         while True:
-            connection = gateway_connection(self.amqp_uri, ssl=self.ssl,
-                                            transport_options={"confirm_publish": True})
+            connection = gateway_connection(
+                self.amqp_uri, ssl=self.ssl, transport_options={"confirm_publish": True}
+            )
             try:
                 connection.ensure_connection(max_retries=1)
             except CONNECTION_LOST as err:
@@ -150,8 +159,9 @@ class KeptReplyConsumer(ReplyListener.ReplyConsumer):
 
     @property
     def connection(self):
-        return gateway_connection(self.amqp_uri, ssl=self.ssl, login_method=self.login_method,
-                                  heartbeat=self.heartbeat)
+        return gateway_connection(
+            self.amqp_uri, ssl=self.ssl, login_method=self.login_method, heartbeat=self.heartbeat
+        )
 
 
 class KeptReplyListener(ReplyListener):
@@ -162,6 +172,7 @@ class KeptReplyListener(ReplyListener):
     when the broker has closed the connection it reconnects until the call's time is up;
     the reply queue outlives the connection, so no reply is lost.
     """
+
     consumer_cls = KeptReplyConsumer
     replies = None
 
@@ -182,7 +193,8 @@ class KeptReplyListener(ReplyListener):
                 self.queue.bind(connection).queue_declare(passive=True)
             except NotFound:
                 raise ReplyQueueExpiredWithPendingReplies(
-                    "Lost replies for correlation ids: " + ", ".join(self.pending)) from None
+                    "Lost replies for correlation ids: " + ", ".join(self.pending)
+                ) from None
 
     def consume_reply(self, correlation_id):
         if self.consumer.should_stop:
@@ -193,14 +205,15 @@ class KeptReplyListener(ReplyListener):
                 self.replies = self.consumer.consume(timeout=self.timeout)
             try:
                 next(self.replies)
-            except socket.timeout:
+            except TimeoutError:
                 self.close_consumer()
                 raise RpcTimeout() from None
             except CONNECTION_LOST as err:
                 self.close_consumer()
                 if next(attempts, None) is None:
-                    raise BrokerUnavailable(f"no reply before the broker connection failed: {err}"
-                                            ) from None
+                    raise BrokerUnavailable(
+                        f"no reply before the broker connection failed: {err}"
+                    ) from None
         return self.pending.pop(correlation_id)
 
     def close_consumer(self) -> None:

@@ -1,4 +1,5 @@
 """The gateway's demo data for `lodge seed`: the demo accounts (password 'demo'). Demo only."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -36,9 +37,16 @@ def seed_demo(settings: Settings) -> list[dict] | None:
             # password 'demo' for everyone: never on a site unless asked for
             demo_accounts = settings.on_embedded_defaults or settings.seed_demo_accounts
             for username, name, groups, roles in DEMO_USERS if demo_accounts else ():
-                user = identity.create_user(uow.session, username, name,
-                                            f"{username}@example.edu", DEMO_PASSWORD, groups,
-                                            roles, enforce_policy=False)
+                user = identity.create_user(
+                    uow.session,
+                    username,
+                    name,
+                    f"{username}@example.edu",
+                    DEMO_PASSWORD,
+                    groups,
+                    roles,
+                    enforce_policy=False,
+                )
                 if STAFF_ROLES.intersection(roles):
                     staff_actors.append(identity.actor_for(user))
         return staff_actors

@@ -1,4 +1,5 @@
 """The `lodge` command: run services, the gateway, migrations and demo data."""
+
 import warnings
 
 # nameko runs on eventlet, which warns on import that it is in maintenance mode

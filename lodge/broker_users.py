@@ -13,6 +13,7 @@ and the events its contracts say it emits. `lodge migrate` keeps the shared acco
 (LODGE_AMQP_URI), which declares the topology; a service's account can declare only its
 own queues and the RPC exchange nameko declares at every start.
 """
+
 from __future__ import annotations
 
 import base64
@@ -58,6 +59,7 @@ def names(*literal) -> list[str]:
 @dataclass
 class Grant:
     """An account's permissions, as regex alternatives; topics: exchange → write, read."""
+
     configure: list[str] = field(default_factory=list)
     write: list[str] = field(default_factory=list)
     read: list[str] = field(default_factory=list)
@@ -84,19 +86,28 @@ def service_grant(service: str) -> Grant:
     emitted = [event for source, event in EVENTS if source == service]
     grant = Grant(
         configure=own + rpc,
-        write=own + rpc + names(f"{service}.events", CLOUDEVENTS_EXCHANGE.name,
-                                RETRY_EXCHANGE.name, DEAD_LETTER_EXCHANGE.name),
-        read=own + rpc + names(*(queue.exchange.name for queue in queues)))
+        write=own
+        + rpc
+        + names(
+            f"{service}.events",
+            CLOUDEVENTS_EXCHANGE.name,
+            RETRY_EXCHANGE.name,
+            DEAD_LETTER_EXCHANGE.name,
+        ),
+        read=own + rpc + names(*(queue.exchange.name for queue in queues)),
+    )
     grant.topic(f"{service}.events", write=names(*emitted))
     grant.topic(CLOUDEVENTS_EXCHANGE.name, write=names(*(f"{service}.{e}" for e in emitted)))
     grant.topic(RETRY_EXCHANGE.name, write=names(*(f"{queue.name}.retry" for queue in queues)))
     for queue in queues:
         grant.topic(queue.exchange.name, read=names(queue.routing_key))
     if rpc:
-        grant.topic(RPC_EXCHANGE,
-                    write=([UUID] if serves else []) + [re.escape(f"{target}.") + METHOD
-                                                        for target in calls],
-                    read=(names(f"{service}.*") if serves else []) + ([UUID] if calls else []))
+        grant.topic(
+            RPC_EXCHANGE,
+            write=([UUID] if serves else [])
+            + [re.escape(f"{target}.") + METHOD for target in calls],
+            read=(names(f"{service}.*") if serves else []) + ([UUID] if calls else []),
+        )
     return grant
 
 
@@ -104,9 +115,15 @@ def gateway_grant() -> Grant:
     """Call any service's RPC methods and hear the replies; nothing else."""
     own = names(RPC_EXCHANGE) + [GATEWAY_REPLY_QUEUE]
     grant = Grant(configure=own, write=own, read=own)
-    grant.topic(RPC_EXCHANGE, read=[UUID],
-                write=[re.escape(f"{service}.") + METHOD for service in SERVICE_CLASSES
-                       if topology.serves_rpc(service_class(service))])
+    grant.topic(
+        RPC_EXCHANGE,
+        read=[UUID],
+        write=[
+            re.escape(f"{service}.") + METHOD
+            for service in SERVICE_CLASSES
+            if topology.serves_rpc(service_class(service))
+        ],
+    )
     return grant
 
 
@@ -121,10 +138,10 @@ def campus_grant(name: str) -> Grant:
 
 @dataclass
 class Account:
-    label: str          # the process, or campus:<name>
+    label: str  # the process, or campus:<name>
     user: str
     password: str
-    generated: bool     # made up here, so shown once and never reset on an existing user
+    generated: bool  # made up here, so shown once and never reset on an existing user
     grant: Grant
 
 
@@ -143,21 +160,32 @@ def process_account(process: str, grant: Grant, shared_uri: str) -> Account:
     if not parts.username or not parts.password:
         raise ValueError(f"LODGE_AMQP_URI_{process.upper()} names no user and password")
     if vhost_of(uri) != vhost_of(shared_uri):
-        raise ValueError(f"LODGE_AMQP_URI_{process.upper()} is for virtual host "
-                         f"{vhost_of(uri)!r}, LODGE_AMQP_URI for {vhost_of(shared_uri)!r}")
+        raise ValueError(
+            f"LODGE_AMQP_URI_{process.upper()} is for virtual host "
+            f"{vhost_of(uri)!r}, LODGE_AMQP_URI for {vhost_of(shared_uri)!r}"
+        )
     return Account(process, unquote(parts.username), unquote(parts.password), False, grant)
 
 
 def accounts(shared_uri: str, campus: tuple[str, ...] = ()) -> list[Account]:
     found = [process_account("gateway", gateway_grant(), shared_uri)]
-    found += [process_account(service, service_grant(service), shared_uri)
-              for service in SERVICE_CLASSES]
+    found += [
+        process_account(service, service_grant(service), shared_uri) for service in SERVICE_CLASSES
+    ]
     for name in campus:
         if not CAMPUS_NAME.fullmatch(name):
-            raise ValueError(f"a campus consumer's name is 1-40 lower-case letters, digits "
-                             f"and dashes: {name!r}")
-        found.append(Account(f"campus:{name}", f"campus-{name}", secrets.token_urlsafe(24),
-                             True, campus_grant(name)))
+            raise ValueError(
+                f"a campus consumer's name is 1-40 lower-case letters, digits and dashes: {name!r}"
+            )
+        found.append(
+            Account(
+                f"campus:{name}",
+                f"campus-{name}",
+                secrets.token_urlsafe(24),
+                True,
+                campus_grant(name),
+            )
+        )
     if len({account.user for account in found}) < len(found):
         raise ValueError("two processes share a broker user; give each its own")
     return found
@@ -172,14 +200,36 @@ def password_hash(password: str) -> str:
 def definitions(vhost: str, found: list[Account]) -> dict:
     """RabbitMQ's definitions format (`rabbitmqctl import_definitions`); hashes only."""
     return {
-        "users": [{"name": a.user, "password_hash": password_hash(a.password),
-                   "hashing_algorithm": HASHING, "tags": []} for a in found],
-        "permissions": [{"user": a.user, "vhost": vhost,
-                         "configure": one_of(a.grant.configure), "write": one_of(a.grant.write),
-                         "read": one_of(a.grant.read)} for a in found],
-        "topic_permissions": [{"user": a.user, "vhost": vhost, "exchange": exchange,
-                               "write": one_of(keys["write"]), "read": one_of(keys["read"])}
-                              for a in found for exchange, keys in sorted(a.grant.topics.items())],
+        "users": [
+            {
+                "name": a.user,
+                "password_hash": password_hash(a.password),
+                "hashing_algorithm": HASHING,
+                "tags": [],
+            }
+            for a in found
+        ],
+        "permissions": [
+            {
+                "user": a.user,
+                "vhost": vhost,
+                "configure": one_of(a.grant.configure),
+                "write": one_of(a.grant.write),
+                "read": one_of(a.grant.read),
+            }
+            for a in found
+        ],
+        "topic_permissions": [
+            {
+                "user": a.user,
+                "vhost": vhost,
+                "exchange": exchange,
+                "write": one_of(keys["write"]),
+                "read": one_of(keys["read"]),
+            }
+            for a in found
+            for exchange, keys in sorted(a.grant.topics.items())
+        ],
     }
 
 
@@ -202,18 +252,24 @@ def apply(shared_uri: str, api: str, found: list[Account]) -> list[str]:
         name = quote(account.user, safe="")
         if account.generated and session.get(f"{api}/users/{name}", timeout=30).ok:
             continue
-        session.put(f"{api}/users/{name}", timeout=30, json={
-            "password_hash": user["password_hash"], "hashing_algorithm": HASHING,
-            "tags": ""}).raise_for_status()
+        session.put(
+            f"{api}/users/{name}",
+            timeout=30,
+            json={"password_hash": user["password_hash"], "hashing_algorithm": HASHING, "tags": ""},
+        ).raise_for_status()
         if account.generated:
             created.append(account.user)
     # topic permissions before the vhost ones: never a moment with write and no key limit
     for entry in wanted["topic_permissions"]:
-        session.put(f"{api}/topic-permissions/{vhost}/{quote(entry['user'], safe='')}",
-                    timeout=30, json={key: entry[key] for key in ("exchange", "write", "read")}
-                    ).raise_for_status()
+        session.put(
+            f"{api}/topic-permissions/{vhost}/{quote(entry['user'], safe='')}",
+            timeout=30,
+            json={key: entry[key] for key in ("exchange", "write", "read")},
+        ).raise_for_status()
     for entry in wanted["permissions"]:
-        session.put(f"{api}/permissions/{vhost}/{quote(entry['user'], safe='')}", timeout=30,
-                    json={key: entry[key] for key in ("configure", "write", "read")}
-                    ).raise_for_status()
+        session.put(
+            f"{api}/permissions/{vhost}/{quote(entry['user'], safe='')}",
+            timeout=30,
+            json={key: entry[key] for key in ("configure", "write", "read")},
+        ).raise_for_status()
     return created

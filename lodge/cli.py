@@ -1,4 +1,5 @@
 """`lodge run | service NAME | gateway | migrate | seed | token USERNAME`."""
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,11 @@ from lodge.registry import SERVICE_CLASSES
 
 DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
 # what gunicorn accepts before the app runs: the request line, the header count, one header
-REQUEST_LIMITS = {"limit_request_line": 8190, "limit_request_fields": 60,
-                  "limit_request_field_size": 8190}
+REQUEST_LIMITS = {
+    "limit_request_line": 8190,
+    "limit_request_fields": 60,
+    "limit_request_field_size": 8190,
+}
 
 
 @click.group()
@@ -34,6 +38,7 @@ def require_broker(process: str | None = None) -> None:
     no process, the shared LODGE_AMQP_URI that `lodge migrate` uses)."""
     from kombu import Connection
     from nameko.utils import sanitize_url
+
     settings = get_settings()
     uri = settings.broker_uri(process) if process else settings.amqp_uri
     try:
@@ -43,7 +48,8 @@ def require_broker(process: str | None = None) -> None:
         raise click.ClickException(
             f"RabbitMQ is not reachable at {sanitize_url(uri)} ({err}).\n"
             "Start it with 'sudo rabbitmq-server -detached' (or 'sudo systemctl start "
-            "rabbitmq-server'), or point LODGE_AMQP_URI at a running broker.") from None
+            "rabbitmq-server'), or point LODGE_AMQP_URI at a running broker."
+        ) from None
 
 
 @main.command()
@@ -51,6 +57,7 @@ def migrate():
     """Bring every database up to date and declare the broker's queues."""
     from kernel.platform.migrations import upgrade
     from lodge.topology import declare
+
     require_broker()
     settings = get_settings()
     # the broker first: services declare no exchange, and their init containers wait only
@@ -61,18 +68,29 @@ def migrate():
         click.echo(f"migrated {owner}")
     if settings.storage_backend == "s3":
         from kernel.platform.storage import S3Storage, get_storage
+
         created = cast(S3Storage, get_storage()).ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
 
 
 @main.command("broker-users")
-@click.option("--apply", "apply_", is_flag=True,
-              help="create or update them through the RabbitMQ management HTTP API")
-@click.option("--campus", multiple=True, metavar="NAME",
-              help="repeatable: a read-only account campus-NAME for a consumer of lodge.events")
-@click.option("--management-url", default=None,
-              help="default: LODGE_BROKER_MANAGEMENT_URL, else port 15672 on LODGE_AMQP_URI's "
-                   "host")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="create or update them through the RabbitMQ management HTTP API",
+)
+@click.option(
+    "--campus",
+    multiple=True,
+    metavar="NAME",
+    help="repeatable: a read-only account campus-NAME for a consumer of lodge.events",
+)
+@click.option(
+    "--management-url",
+    default=None,
+    help="default: LODGE_BROKER_MANAGEMENT_URL, else port 15672 on LODGE_AMQP_URI's host",
+)
 def broker_users(apply_, campus, management_url):
     """Print (or --apply) one RabbitMQ account per process, with its permissions.
 
@@ -83,6 +101,7 @@ def broker_users(apply_, campus, management_url):
     import json
 
     from lodge import broker_users as accounts_module
+
     settings = get_settings()
     shared = settings.amqp_uri
     try:
@@ -91,23 +110,34 @@ def broker_users(apply_, campus, management_url):
         raise click.ClickException(str(err)) from None
     if apply_:
         import requests
-        api = (management_url or settings.broker_management_url
-               or accounts_module.management_url(shared))
+
+        api = (
+            management_url
+            or settings.broker_management_url
+            or accounts_module.management_url(shared)
+        )
         try:
             created = accounts_module.apply(shared, api, found)
         except requests.RequestException as err:
-            raise click.ClickException(f"RabbitMQ's management API at {api} did not take "
-                                       f"the accounts: {err}") from None
-        click.echo(f"applied {len(found)} broker accounts in virtual host "
-                   f"{accounts_module.vhost_of(shared)!r}")
+            raise click.ClickException(
+                f"RabbitMQ's management API at {api} did not take the accounts: {err}"
+            ) from None
+        click.echo(
+            f"applied {len(found)} broker accounts in virtual host "
+            f"{accounts_module.vhost_of(shared)!r}"
+        )
     else:
-        click.echo(json.dumps(accounts_module.definitions(accounts_module.vhost_of(shared),
-                                                          found), indent=2))
+        click.echo(
+            json.dumps(
+                accounts_module.definitions(accounts_module.vhost_of(shared), found), indent=2
+            )
+        )
         created = [account.user for account in found if account.generated]
     for account in found:
         if account.user in created:
-            click.echo(f"{account.label}: user {account.user}, new password {account.password}",
-                       err=True)
+            click.echo(
+                f"{account.label}: user {account.user}, new password {account.password}", err=True
+            )
 
 
 @main.command("await-migrations")
@@ -117,6 +147,7 @@ def await_migrations(owners, timeout):
     """Wait until these owners' databases (all, if none is named) are at their newest
     revision; changes nothing. An init container runs it while `lodge migrate` works."""
     from kernel.platform.migrations import is_current
+
     settings = get_settings()
 
     def current(owner: str) -> bool:
@@ -152,6 +183,7 @@ def seed_demo(settings) -> bool:
     from services.intake import seed as intake_seed
     from services.inventory import seed as inventory_seed
     from services.letters import seed as letters_seed
+
     staff_actors = gateway_seed.seed_demo(settings)
     if staff_actors is None:
         return False
@@ -167,8 +199,10 @@ def seed_demo(settings) -> bool:
 def service(name):
     """Run one service."""
     import eventlet
+
     eventlet.monkey_patch()
     import psycogreen.eventlet
+
     psycogreen.eventlet.patch_psycopg()
 
     import nameko
@@ -179,8 +213,10 @@ def service(name):
     from lodge.registry import service_class
 
     require_broker(name)
-    logging.basicConfig(level=get_settings().log_level,
-                        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=get_settings().log_level,
+        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
+    )
     for handler in logging.getLogger().handlers:
         handler.addFilter(QuietExpectedErrors())
     nameko.config.setup(nameko_config(name))
@@ -198,7 +234,9 @@ def service(name):
 
 
 @main.command()
-@click.option("--bind", default=None, help="host:port (default LODGE_GATEWAY_BIND or 127.0.0.1:8000)")
+@click.option(
+    "--bind", default=None, help="host:port (default LODGE_GATEWAY_BIND or 127.0.0.1:8000)"
+)
 def gateway(bind):
     """Run the gateway under gunicorn."""
     from gunicorn.app.base import BaseApplication
@@ -239,6 +277,7 @@ def expire_uploads():
     off that nothing wrote to for as long (run it from a timer or CronJob)."""
     from gateway.files.resumable import UploadArea
     from kernel.platform.storage import get_storage
+
     settings = get_settings()
     removed = UploadArea(settings.upload_dir, settings.upload_expiry_seconds).expire()
     partials = get_storage().remove_stale_partials(settings.upload_expiry_seconds)
@@ -259,8 +298,11 @@ def warn_expiring_tokens():
     settings = get_settings()
     pool = RpcPool(settings.broker_uri("gateway"), 1, settings.rpc_timeout)  # as the gateway
     try:
-        warned = warn_owners(Database(settings.database_url("gateway"), "gateway"), pool.client,
-                             timedelta(days=settings.token_warning_days))
+        warned = warn_owners(
+            Database(settings.database_url("gateway"), "gateway"),
+            pool.client,
+            timedelta(days=settings.token_warning_days),
+        )
     finally:
         pool.close()
     click.echo(f"warned the owners of {warned} token(s)")
@@ -268,11 +310,20 @@ def warn_expiring_tokens():
 
 @main.command()
 @click.argument("username")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(["deposit", "review", "manage"]),
-              help="repeatable; default: every scope the user's roles can use")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(["deposit", "review", "manage"]),
+    help="repeatable; default: every scope the user's roles can use",
+)
 @click.option("--name", default="", help="what the token is for, shown on the token pages")
-@click.option("--days", type=int, default=None,
-              help="how long it lives; default and most: LODGE_TOKEN_MAX_DAYS")
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="how long it lives; default and most: LODGE_TOKEN_MAX_DAYS",
+)
 def token(username, scopes, name, days):
     """Print a new API token for USERNAME (shown once; only its hash is kept)."""
     from sqlalchemy import select
@@ -288,8 +339,16 @@ def token(username, scopes, name, days):
             raise click.ClickException(f"there is no user {username!r}")
         max_days = get_settings().token_max_days
         try:
-            click.echo(issue_token(uow.session, user, scopes or None, name=name or "lodge token",
-                                   days=days or max_days, max_days=max_days))
+            click.echo(
+                issue_token(
+                    uow.session,
+                    user,
+                    scopes or None,
+                    name=name or "lodge token",
+                    days=days or max_days,
+                    max_days=max_days,
+                )
+            )
         except ValueError as err:
             raise click.ClickException(str(err)) from None
 
@@ -318,9 +377,11 @@ def run():
     if not _wait_for_gateway(f"http://{get_settings().gateway_bind}/healthz", children):
         click.echo("the gateway did not start; stopping", err=True)
     url = get_settings().base_url
-    click.echo(f"\nLodge is running at {url}/\n"
-               f"Demo sign-ins (password 'demo'): {', '.join(DEMO_SIGN_INS)}\n"
-               f"API token: lodge token student\nStop with Ctrl-C.\n")
+    click.echo(
+        f"\nLodge is running at {url}/\n"
+        f"Demo sign-ins (password 'demo'): {', '.join(DEMO_SIGN_INS)}\n"
+        f"API token: lodge token student\nStop with Ctrl-C.\n"
+    )
 
     def stop_all(*_):
         for child in children:

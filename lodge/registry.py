@@ -1,4 +1,5 @@
 """Where each service class lives, so commands import only what they run."""
+
 import importlib
 
 SERVICE_CLASSES = {

@@ -7,6 +7,7 @@ queue (with its retry queue) and every dead-letter queue is declared up front by
 The same introspection says what each service consumes, serves and calls, which is what
 its broker account is allowed (lodge/broker_users.py).
 """
+
 from __future__ import annotations
 
 from kombu import Connection, Exchange, Queue
@@ -41,10 +42,17 @@ def event_queues(cls) -> list[Queue]:
     queues = []
     for method_name, entrypoint in _entrypoints(cls):
         if isinstance(entrypoint, ReliableEventHandler):
-            name = (f"evt-{entrypoint.source_service}-{entrypoint.event_type}"
-                    f"--{cls.name}.{method_name}")
-            queues.append(Queue(name, exchange=event_exchange(entrypoint.source_service),
-                                routing_key=entrypoint.event_type, durable=True))
+            name = (
+                f"evt-{entrypoint.source_service}-{entrypoint.event_type}--{cls.name}.{method_name}"
+            )
+            queues.append(
+                Queue(
+                    name,
+                    exchange=event_exchange(entrypoint.source_service),
+                    routing_key=entrypoint.event_type,
+                    durable=True,
+                )
+            )
     return queues
 
 
@@ -55,8 +63,11 @@ def serves_rpc(cls) -> bool:
 
 def rpc_targets(cls) -> set[str]:
     """The services whose RPC methods this one calls."""
-    return {dependency.target_service for dependency in vars(cls).values()
-            if isinstance(dependency, ServiceRpc)}
+    return {
+        dependency.target_service
+        for dependency in vars(cls).values()
+        if isinstance(dependency, ServiceRpc)
+    }
 
 
 def declare(amqp_uri: str, classes=None) -> list[str]:

@@ -1,4 +1,5 @@
 """Root fixtures. Services run on eventlet, so the monkey patch comes before anything else."""
+
 import eventlet
 
 eventlet.monkey_patch()
@@ -18,8 +19,11 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category
 
 
 def pytest_addoption(parser):
-    parser.addoption("--keep-artifacts", action="store_true",
-                     help="keep logs of end-to-end runs under test-artifacts/")
+    parser.addoption(
+        "--keep-artifacts",
+        action="store_true",
+        help="keep logs of end-to-end runs under test-artifacts/",
+    )
 
 
 @pytest.fixture(scope="session")

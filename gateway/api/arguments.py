@@ -1,4 +1,5 @@
 """A request's JSON body and query arguments, loaded with the API's marshmallow schemas."""
+
 from __future__ import annotations
 
 from flask import request

@@ -1,4 +1,5 @@
 """REST API v1: deposits, their files (uploaded whole), actions and the caller's quota."""
+
 from __future__ import annotations
 
 import uuid
@@ -45,8 +46,11 @@ MULTIPART_OVERHEAD = 64 * 1024
 def _depositor(reference: str) -> dict:
     """The patron a staff member deposits for, by user id, username or e-mail."""
     with current_app.extensions["lodge.database"].reading() as session:
-        user = session.scalar(select(User).where(or_(
-            User.id == reference, User.username == reference, User.email == reference)))
+        user = session.scalar(
+            select(User).where(
+                or_(User.id == reference, User.username == reference, User.email == reference)
+            )
+        )
         if user is None:
             raise InvalidInput("There is no such user.", fields={"on_behalf_of": ["unknown user"]})
         return actor_for(user)
@@ -59,8 +63,11 @@ def create_deposit():
     on_behalf_of = _depositor(body["on_behalf_of"]) if body["on_behalf_of"] else None
     with rpc() as services:
         deposit = services.intake.create_deposit(
-            actor=g.actor, profile_id=body["profile_id"], metadata=body["metadata"],
-            on_behalf_of=on_behalf_of)
+            actor=g.actor,
+            profile_id=body["profile_id"],
+            metadata=body["metadata"],
+            on_behalf_of=on_behalf_of,
+        )
     response = jsonify(deposit)
     response.status_code = 201
     response.headers["Location"] = url_for("deposits_api.get_deposit", deposit_id=deposit["id"])
@@ -72,9 +79,15 @@ def create_deposit():
 def list_deposits():
     args = query_args(schemas.ListDepositsQuery)
     with rpc() as services:
-        return jsonify(services.intake.list_deposits(
-            actor=g.actor, status=args["status"], depositor_id=args["depositor"],
-            page=args["page"], per_page=args["per_page"]))
+        return jsonify(
+            services.intake.list_deposits(
+                actor=g.actor,
+                status=args["status"],
+                depositor_id=args["depositor"],
+                page=args["page"],
+                per_page=args["per_page"],
+            )
+        )
 
 
 @deposits_api.get("/deposits/<deposit_id>")
@@ -90,8 +103,7 @@ def deposit_letters(deposit_id):
     """The deposit's delivery log: staff see every letter, a depositor the ones sent to them."""
     with rpc() as services:
         services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)  # 404 unless visible
-        return jsonify(items=services.letters.list_deliveries(actor=g.actor,
-                                                              deposit_id=deposit_id))
+        return jsonify(items=services.letters.list_deliveries(actor=g.actor, deposit_id=deposit_id))
 
 
 @deposits_api.patch("/deposits/<deposit_id>")
@@ -99,8 +111,7 @@ def deposit_letters(deposit_id):
 def update_deposit(deposit_id):
     body = json_body(schemas.UpdateDepositBody)
     with rpc() as services:
-        return jsonify(services.intake.update_deposit(actor=g.actor, deposit_id=deposit_id,
-                                                      **body))
+        return jsonify(services.intake.update_deposit(actor=g.actor, deposit_id=deposit_id, **body))
 
 
 @deposits_api.post("/deposits/<deposit_id>/actions/<action>")
@@ -111,8 +122,9 @@ def deposit_action(deposit_id, action):
         if action == "submit":
             return jsonify(services.intake.submit(actor=g.actor, deposit_id=deposit_id))
         if action == "withdraw":
-            return jsonify(services.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
-                                                    note=body["note"]))
+            return jsonify(
+                services.intake.withdraw(actor=g.actor, deposit_id=deposit_id, note=body["note"])
+            )
     abort(404, description=f"There is no deposit action {action!r}; use submit or withdraw.")
 
 
@@ -132,8 +144,7 @@ def upload_file(deposit_id):
         policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
     limit = max(min(policy["max_file_size"], room_beside_uploads(policy, g.actor["id"])), 0)
     multipart = request.mimetype == "multipart/form-data"
-    check_declared_length(request.content_length,
-                          limit + (MULTIPART_OVERHEAD if multipart else 0))
+    check_declared_length(request.content_length, limit + (MULTIPART_OVERHEAD if multipart else 0))
     request.max_content_length = limit + MULTIPART_OVERHEAD
     expected = expected_digests(request.headers)
     if multipart:
@@ -156,15 +167,22 @@ def upload_file(deposit_id):
     return response
 
 
-def register_staged_file(deposit_id: str, filename: str, stored: StoredObject,
-                         file_rules: dict | None = None) -> dict:
+def register_staged_file(
+    deposit_id: str, filename: str, stored: StoredObject, file_rules: dict | None = None
+) -> dict:
     """Register a complete staged object with intake (which checks the profile's rules
     again), then run validation's quick pre-check. The object is deleted if intake refuses."""
     storage = get_storage()
     try:
-        record = {"id": uuid.uuid4().hex, "filename": filename, "size": stored.size,
-                  "sha256": stored.sha256, "md5": stored.md5, "storage_key": stored.key,
-                  "media_type": sniff_media_type(storage.head(stored.key))}
+        record = {
+            "id": uuid.uuid4().hex,
+            "filename": filename,
+            "size": stored.size,
+            "sha256": stored.sha256,
+            "md5": stored.md5,
+            "storage_key": stored.key,
+            "media_type": sniff_media_type(storage.head(stored.key)),
+        }
         with rpc() as services:
             created = services.intake.add_file(actor=g.actor, deposit_id=deposit_id, file=record)
     except BaseException:
@@ -172,11 +190,13 @@ def register_staged_file(deposit_id: str, filename: str, stored: StoredObject,
         raise
     if file_rules is None:
         with rpc() as services:
-            file_rules = services.intake.upload_policy(actor=g.actor,
-                                                       deposit_id=deposit_id)["file_rules"]
-    return {**schemas.FileCreated().dump(created),
-            "precheck": precheck_upload(stored.key, created["filename"], file_rules,
-                                        created["id"])}
+            file_rules = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)[
+                "file_rules"
+            ]
+    return {
+        **schemas.FileCreated().dump(created),
+        "precheck": precheck_upload(stored.key, created["filename"], file_rules, created["id"]),
+    }
 
 
 @deposits_api.delete("/deposits/<deposit_id>/files/<file_id>")
@@ -190,67 +210,165 @@ def delete_file(deposit_id, file_id):
 def describe(spec) -> None:
     """This module's schemas and paths in the OpenAPI document."""
     for name, schema in {
-        "Deposit": DepositView, "DepositPage": DepositPageView, "FileCreated": schemas.FileCreated,
-        "CreateDeposit": schemas.CreateDepositBody, "UpdateDeposit": schemas.UpdateDepositBody,
-        "DepositAction": schemas.DepositActionBody, "DeliveryLog": schemas.DeliveryLog,
+        "Deposit": DepositView,
+        "DepositPage": DepositPageView,
+        "FileCreated": schemas.FileCreated,
+        "CreateDeposit": schemas.CreateDepositBody,
+        "UpdateDeposit": schemas.UpdateDepositBody,
+        "DepositAction": schemas.DepositActionBody,
+        "DeliveryLog": schemas.DeliveryLog,
         "Quota": QuotaView,
     }.items():
         spec.components.schema(name, schema=schema)
     deposit_id = path_param("deposit_id")
-    spec.path("/api/v1/deposits", operations={
-        "get": operation("The caller's deposits (staff may filter by depositor)",
-                         ref("DepositPage"), params=[
-                             query("status", enum=STATUSES), query("depositor"),
-                             query("page", "integer"), query("per_page", "integer")],
-                         errors=("401", "422"), operation_id="listDeposits"),
-        "post": operation("Create a draft deposit (429 when the depositor has as many "
-                          "unfinished deposits as allowed)", ref("Deposit"), "201",
-                          ref("CreateDeposit"),
-                          errors=("400", "401", "403", "404", "422", "429"),
-                          operation_id="createDeposit",
-                          links=links("$response.body#/id", DEPOSIT_LINKS)),
-    })
-    spec.path("/api/v1/deposits/{deposit_id}", operations={
-        "get": operation("A deposit with its history, files and validation report",
-                         ref("Deposit"), params=[deposit_id], operation_id="getDeposit"),
-        "patch": operation("Change the metadata, accept the terms, or choose the access of a "
-                           "draft or returned deposit", ref("Deposit"),
-                           body=ref("UpdateDeposit"), params=[deposit_id],
-                           errors=("400", "401", "403", "404", "409", "422"),
-                           operation_id="updateDeposit"),
-    })
-    spec.path("/api/v1/quota", operations={"get": operation(
-        "The caller's unfinished work against the site's limits: drafts (draft or returned "
-        "deposits), staged bytes (their files plus "
-        "unfinished uploads' declared lengths) and "
-        "unfinished resumable uploads. Going over answers 429 (a count) or 413 (bytes).",
-        ref("Quota"), errors=("401",), operation_id="getQuota")})
-    spec.path("/api/v1/deposits/{deposit_id}/letters", operations={"get": operation(
-        "The letters sent about a deposit (staff: all; a depositor: those sent to them)",
-        ref("DeliveryLog"), params=[deposit_id], operation_id="depositLetters")})
-    spec.path("/api/v1/deposits/{deposit_id}/files", operations={"post": {
-        **operation("Upload a file: the request body named by ?filename=, or multipart "
+    spec.path(
+        "/api/v1/deposits",
+        operations={
+            "get": operation(
+                "The caller's deposits (staff may filter by depositor)",
+                ref("DepositPage"),
+                params=[
+                    query("status", enum=STATUSES),
+                    query("depositor"),
+                    query("page", "integer"),
+                    query("per_page", "integer"),
+                ],
+                errors=("401", "422"),
+                operation_id="listDeposits",
+            ),
+            "post": operation(
+                "Create a draft deposit (429 when the depositor has as many "
+                "unfinished deposits as allowed)",
+                ref("Deposit"),
+                "201",
+                ref("CreateDeposit"),
+                errors=("400", "401", "403", "404", "422", "429"),
+                operation_id="createDeposit",
+                links=links("$response.body#/id", DEPOSIT_LINKS),
+            ),
+        },
+    )
+    spec.path(
+        "/api/v1/deposits/{deposit_id}",
+        operations={
+            "get": operation(
+                "A deposit with its history, files and validation report",
+                ref("Deposit"),
+                params=[deposit_id],
+                operation_id="getDeposit",
+            ),
+            "patch": operation(
+                "Change the metadata, accept the terms, or choose the access of a "
+                "draft or returned deposit",
+                ref("Deposit"),
+                body=ref("UpdateDeposit"),
+                params=[deposit_id],
+                errors=("400", "401", "403", "404", "409", "422"),
+                operation_id="updateDeposit",
+            ),
+        },
+    )
+    spec.path(
+        "/api/v1/quota",
+        operations={
+            "get": operation(
+                "The caller's unfinished work against the site's limits: drafts (draft or returned "
+                "deposits), staged bytes (their files plus "
+                "unfinished uploads' declared lengths) and "
+                "unfinished resumable uploads. Going over answers 429 (a count) or 413 (bytes).",
+                ref("Quota"),
+                errors=("401",),
+                operation_id="getQuota",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/deposits/{deposit_id}/letters",
+        operations={
+            "get": operation(
+                "The letters sent about a deposit (staff: all; a depositor: those sent to them)",
+                ref("DeliveryLog"),
+                params=[deposit_id],
+                operation_id="depositLetters",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/deposits/{deposit_id}/files",
+        operations={
+            "post": {
+                **operation(
+                    "Upload a file: the request body named by ?filename=, or multipart "
                     "with a part named 'file'. Streamed and checksummed before 201.",
-                    ref("FileCreated"), "201", params=[deposit_id, query("filename")],
+                    ref("FileCreated"),
+                    "201",
+                    params=[deposit_id, query("filename")],
                     errors=("401", "403", "404", "409", "413", "422"),
-                    operation_id="uploadFile", links={"deleteFile": {
-                        "operationId": "deleteFile", "parameters": {
-                            "deposit_id": "$request.path.deposit_id",
-                            "file_id": "$response.body#/id"}}}),
-        "requestBody": {"required": True, "content": {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "string", "format": "binary"}}}}}},
-    }})
-    spec.path("/api/v1/deposits/{deposit_id}/files/{file_id}", operations={"delete": operation(
-        "Remove a file from a draft or returned deposit", None, "204",
-        params=[deposit_id, path_param("file_id")], errors=("401", "403", "404", "409"),
-        operation_id="deleteFile")})
-    spec.path("/api/v1/deposits/{deposit_id}/actions/{action}", operations={"post": operation(
-        "Submit or withdraw", ref("Deposit"), body=ref("DepositAction"), params=[
-            deposit_id, {**path_param("action"),
-                         "schema": {"type": "string", "enum": ["submit", "withdraw"]}}],
-        errors=("400", "401", "403", "404", "409", "422"), operation_id="depositAction",
-        links=links("$request.path.deposit_id", {"getDeposit": ("deposit_id",),
-                                                 "reviewAction": ("deposit_id",),
-                                                 **REVIEW_LINKS}))})
+                    operation_id="uploadFile",
+                    links={
+                        "deleteFile": {
+                            "operationId": "deleteFile",
+                            "parameters": {
+                                "deposit_id": "$request.path.deposit_id",
+                                "file_id": "$response.body#/id",
+                            },
+                        }
+                    },
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        },
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                    },
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/deposits/{deposit_id}/files/{file_id}",
+        operations={
+            "delete": operation(
+                "Remove a file from a draft or returned deposit",
+                None,
+                "204",
+                params=[deposit_id, path_param("file_id")],
+                errors=("401", "403", "404", "409"),
+                operation_id="deleteFile",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/deposits/{deposit_id}/actions/{action}",
+        operations={
+            "post": operation(
+                "Submit or withdraw",
+                ref("Deposit"),
+                body=ref("DepositAction"),
+                params=[
+                    deposit_id,
+                    {
+                        **path_param("action"),
+                        "schema": {"type": "string", "enum": ["submit", "withdraw"]},
+                    },
+                ],
+                errors=("400", "401", "403", "404", "409", "422"),
+                operation_id="depositAction",
+                links=links(
+                    "$request.path.deposit_id",
+                    {
+                        "getDeposit": ("deposit_id",),
+                        "reviewAction": ("deposit_id",),
+                        **REVIEW_LINKS,
+                    },
+                ),
+            )
+        },
+    )

@@ -1,4 +1,5 @@
 """REST API for the repository's contents: search, collections, fixity and file events."""
+
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, url_for
@@ -43,6 +44,7 @@ class CreateCollectionBody(Strict):
 
 class UpdateCollectionBody(Strict):
     """Rename, describe or move: fields left out keep their value."""
+
     name = fields.Str(validate=validate.Length(min=1, max=200))
     description = fields.Str(validate=validate.Length(max=10000))
     parent_id = fields.Str(allow_none=True)
@@ -51,11 +53,16 @@ class UpdateCollectionBody(Strict):
 def delete_collection_unless_targeted(services, actor: dict, collection_id: str) -> None:
     """Profiles (intake's) name the collection their items go into; deleting one a
     profile still names would leave its approved deposits with nowhere to go."""
-    users = [p["name"] for p in services.intake.list_profiles(actor=actor, include_inactive=True)
-             if p["target_collection"] == collection_id]
+    users = [
+        p["name"]
+        for p in services.intake.list_profiles(actor=actor, include_inactive=True)
+        if p["target_collection"] == collection_id
+    ]
     if users:
-        raise Conflict(f"Deposit profiles put items into this collection: {', '.join(users)}. "
-                       "Point them at another collection first.")
+        raise Conflict(
+            f"Deposit profiles put items into this collection: {', '.join(users)}. "
+            "Point them at another collection first."
+        )
     services.inventory.delete_collection(actor=actor, collection_id=collection_id)
 
 
@@ -69,9 +76,15 @@ def list_collections():
 def search_items():
     args = query_args(SearchQuery)
     with rpc() as services:
-        return jsonify(services.inventory.search_items(
-            query=args["q"], year=args["year"], collection=args["collection"],
-            page=args["page"], per_page=args["per_page"]))
+        return jsonify(
+            services.inventory.search_items(
+                query=args["q"],
+                year=args["year"],
+                collection=args["collection"],
+                page=args["page"],
+                per_page=args["per_page"],
+            )
+        )
 
 
 @inventory_api.post("/collections")
@@ -80,12 +93,18 @@ def create_collection():
     body = json_body(CreateCollectionBody)
     with rpc() as services:
         created = services.inventory.save_collection(
-            actor=g.actor, collection_id=body["id"], name=body["name"],
-            description=body["description"], parent_id=body["parent_id"], create=True)
+            actor=g.actor,
+            collection_id=body["id"],
+            name=body["name"],
+            description=body["description"],
+            parent_id=body["parent_id"],
+            create=True,
+        )
     response = jsonify(created)
     response.status_code = 201
-    response.headers["Location"] = url_for("inventory_api.get_collection",
-                                           collection_id=created["id"])
+    response.headers["Location"] = url_for(
+        "inventory_api.get_collection", collection_id=created["id"]
+    )
     return response
 
 
@@ -101,11 +120,16 @@ def update_collection(collection_id):
     body = json_body(UpdateCollectionBody)
     with rpc() as services:
         current = services.inventory.get_collection(collection_id=collection_id)
-        return jsonify(services.inventory.save_collection(
-            actor=g.actor, collection_id=collection_id, create=False,
-            name=body.get("name", current["name"]),
-            description=body.get("description", current["description"]),
-            parent_id=body.get("parent_id", current["parent_id"])))
+        return jsonify(
+            services.inventory.save_collection(
+                actor=g.actor,
+                collection_id=collection_id,
+                create=False,
+                name=body.get("name", current["name"]),
+                description=body.get("description", current["description"]),
+                parent_id=body.get("parent_id", current["parent_id"]),
+            )
+        )
 
 
 @inventory_api.delete("/collections/<collection_id>")
@@ -121,8 +145,9 @@ def collection_items(collection_id):
     """Items in the collection and the collections below it, newest first."""
     args = query_args(PageQuery)
     with rpc() as services:
-        return jsonify(services.inventory.search_items(
-            query=None, year=None, collection=collection_id, **args))
+        return jsonify(
+            services.inventory.search_items(query=None, year=None, collection=collection_id, **args)
+        )
 
 
 @inventory_api.get("/fixity")
@@ -150,49 +175,128 @@ def item_file_events(item_id):
 
 def describe(spec) -> None:
     """This module's schemas and paths in the OpenAPI document."""
-    for name, schema in {"Collection": CollectionSummaryView,
-                         "SearchPage": SearchPageView, "CollectionView": CollectionView,
-                         "CreateCollection": CreateCollectionBody,
-                         "UpdateCollection": UpdateCollectionBody,
-                         "FixityReport": FixityReportView}.items():
+    for name, schema in {
+        "Collection": CollectionSummaryView,
+        "SearchPage": SearchPageView,
+        "CollectionView": CollectionView,
+        "CreateCollection": CreateCollectionBody,
+        "UpdateCollection": UpdateCollectionBody,
+        "FixityReport": FixityReportView,
+    }.items():
         spec.components.schema(name, schema=schema)
     collection_id = path_param("collection_id")
-    spec.path("/api/v1/collections", operations={
-        "get": operation("Every collection, with its OAI set and item count", None, errors=(),
-                         operation_id="listCollections"),
-        "post": operation("Create a collection (managers)", ref("Collection"), "201",
-                          ref("CreateCollection"), errors=("400", "401", "403", "409", "422"),
-                          operation_id="createCollection", links=links("$response.body#/id", {
-                              "getCollection": ("collection_id",),
-                              "updateCollection": ("collection_id",),
-                              "collectionItems": ("collection_id",),
-                              "deleteCollection": ("collection_id",)})),
-    })
+    spec.path(
+        "/api/v1/collections",
+        operations={
+            "get": operation(
+                "Every collection, with its OAI set and item count",
+                None,
+                errors=(),
+                operation_id="listCollections",
+            ),
+            "post": operation(
+                "Create a collection (managers)",
+                ref("Collection"),
+                "201",
+                ref("CreateCollection"),
+                errors=("400", "401", "403", "409", "422"),
+                operation_id="createCollection",
+                links=links(
+                    "$response.body#/id",
+                    {
+                        "getCollection": ("collection_id",),
+                        "updateCollection": ("collection_id",),
+                        "collectionItems": ("collection_id",),
+                        "deleteCollection": ("collection_id",),
+                    },
+                ),
+            ),
+        },
+    )
     paging = [query("page", "integer"), query("per_page", "integer")]
-    spec.path("/api/v1/search", operations={"get": operation(
-        "Search items by title, creator, keyword and year (PostgreSQL: web search syntax)",
-        ref("SearchPage"), params=[query("q"), query("year", "integer"), query("collection")]
-        + paging, errors=("404", "422"), operation_id="searchItems")})
-    spec.path("/api/v1/collections/{collection_id}", operations={
-        "get": operation("A collection with its ancestors and children", ref("CollectionView"),
-                         params=[collection_id], errors=("404",), operation_id="getCollection"),
-        "patch": operation("Rename, describe or move a collection (managers)", ref("Collection"),
-                           body=ref("UpdateCollection"), params=[collection_id],
-                           errors=("400", "401", "403", "404", "422"),
-                           operation_id="updateCollection"),
-        "delete": operation("Delete an empty collection (managers)", None, "204",
-                            params=[collection_id], errors=("401", "403", "404", "409"),
-                            operation_id="deleteCollection"),
-    })
-    spec.path("/api/v1/collections/{collection_id}/items", operations={"get": operation(
-        "Items in a collection and below it", ref("SearchPage"), params=[collection_id] + paging,
-        errors=("404", "422"), operation_id="collectionItems")})
-    spec.path("/api/v1/fixity", operations={"get": operation(
-        "The fixity report (staff)", ref("FixityReport"), errors=("401", "403"),
-        operation_id="fixityReport")})
-    spec.path("/api/v1/fixity/audit", operations={"post": operation(
-        "Re-hash the next batch of files now (staff)", None, errors=("401", "403"),
-        operation_id="runFixityAudit")})
-    spec.path("/api/v1/items/{item_id}/events", operations={"get": operation(
-        "Each file's preservation event log (staff)", None, params=[path_param("item_id")],
-        errors=("401", "403", "404"), operation_id="itemEvents")})
+    spec.path(
+        "/api/v1/search",
+        operations={
+            "get": operation(
+                "Search items by title, creator, keyword and year (PostgreSQL: web search syntax)",
+                ref("SearchPage"),
+                params=[query("q"), query("year", "integer"), query("collection")] + paging,
+                errors=("404", "422"),
+                operation_id="searchItems",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/collections/{collection_id}",
+        operations={
+            "get": operation(
+                "A collection with its ancestors and children",
+                ref("CollectionView"),
+                params=[collection_id],
+                errors=("404",),
+                operation_id="getCollection",
+            ),
+            "patch": operation(
+                "Rename, describe or move a collection (managers)",
+                ref("Collection"),
+                body=ref("UpdateCollection"),
+                params=[collection_id],
+                errors=("400", "401", "403", "404", "422"),
+                operation_id="updateCollection",
+            ),
+            "delete": operation(
+                "Delete an empty collection (managers)",
+                None,
+                "204",
+                params=[collection_id],
+                errors=("401", "403", "404", "409"),
+                operation_id="deleteCollection",
+            ),
+        },
+    )
+    spec.path(
+        "/api/v1/collections/{collection_id}/items",
+        operations={
+            "get": operation(
+                "Items in a collection and below it",
+                ref("SearchPage"),
+                params=[collection_id] + paging,
+                errors=("404", "422"),
+                operation_id="collectionItems",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/fixity",
+        operations={
+            "get": operation(
+                "The fixity report (staff)",
+                ref("FixityReport"),
+                errors=("401", "403"),
+                operation_id="fixityReport",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/fixity/audit",
+        operations={
+            "post": operation(
+                "Re-hash the next batch of files now (staff)",
+                None,
+                errors=("401", "403"),
+                operation_id="runFixityAudit",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/items/{item_id}/events",
+        operations={
+            "get": operation(
+                "Each file's preservation event log (staff)",
+                None,
+                params=[path_param("item_id")],
+                errors=("401", "403", "404"),
+                operation_id="itemEvents",
+            )
+        },
+    )

@@ -1,4 +1,5 @@
 """REST API v1: items in the repository, their files, and withdrawing one."""
+
 from __future__ import annotations
 
 import base64
@@ -32,8 +33,9 @@ def get_item(item_id):
 def withdraw_item(item_id):
     body = json_body(schemas.WithdrawItemBody)
     with rpc() as services:
-        return jsonify(services.inventory.withdraw_item(actor=g.actor, item_id=item_id,
-                                                        reason=body["reason"]))
+        return jsonify(
+            services.inventory.withdraw_item(actor=g.actor, item_id=item_id, reason=body["reason"])
+        )
 
 
 @items_api.get("/items/<item_id>/files/<file_id>")
@@ -44,8 +46,9 @@ def download_item_file(item_id, file_id):
     if not files_visible(item, g.actor, request.remote_addr):
         raise NotFound("There is no such file.")
     response = send_stored(stored, inline=stored["media_type"].startswith(INLINE_SAFE))
-    response.headers["Digest"] = "sha-256=" + base64.b64encode(
-        bytes.fromhex(stored["sha256"])).decode()
+    response.headers["Digest"] = (
+        "sha-256=" + base64.b64encode(bytes.fromhex(stored["sha256"])).decode()
+    )
     # a deposited file is never a page of this origin
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
@@ -56,20 +59,55 @@ def describe(spec) -> None:
     spec.components.schema("Item", schema=ItemView)
     spec.components.schema("WithdrawItem", schema=schemas.WithdrawItemBody)
     item_id = path_param("item_id")
-    spec.path("/api/v1/items/{item_id}", operations={"get": operation(
-        "An item in the repository", ref("Item"), params=[item_id], errors=("404",),
-        operation_id="getItem", links={"downloadItemFile": {
-            "operationId": "downloadItemFile", "parameters": {
-                "item_id": "$request.path.item_id",
-                "file_id": "$response.body#/representations/0/files/0/id"}},
-            **links("$request.path.item_id", {"itemEvents": ("item_id",),
-                                              "withdrawItem": ("item_id",)})})})
-    spec.path("/api/v1/items/{item_id}/actions/withdraw", operations={"post": operation(
-        "Withdraw an item (managers): a tombstone stays and OAI-PMH reports it deleted",
-        ref("Item"), body=ref("WithdrawItem"), params=[item_id],
-        errors=("400", "401", "403", "404", "409", "422"), operation_id="withdrawItem")})
-    spec.path("/api/v1/items/{item_id}/files/{file_id}", operations={"get": {
-        **operation("Download an item's file, honouring access rights", None,
-                    params=[item_id, path_param("file_id")], errors=("404",),
-                    operation_id="downloadItemFile"),
-    }})
+    spec.path(
+        "/api/v1/items/{item_id}",
+        operations={
+            "get": operation(
+                "An item in the repository",
+                ref("Item"),
+                params=[item_id],
+                errors=("404",),
+                operation_id="getItem",
+                links={
+                    "downloadItemFile": {
+                        "operationId": "downloadItemFile",
+                        "parameters": {
+                            "item_id": "$request.path.item_id",
+                            "file_id": "$response.body#/representations/0/files/0/id",
+                        },
+                    },
+                    **links(
+                        "$request.path.item_id",
+                        {"itemEvents": ("item_id",), "withdrawItem": ("item_id",)},
+                    ),
+                },
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/items/{item_id}/actions/withdraw",
+        operations={
+            "post": operation(
+                "Withdraw an item (managers): a tombstone stays and OAI-PMH reports it deleted",
+                ref("Item"),
+                body=ref("WithdrawItem"),
+                params=[item_id],
+                errors=("400", "401", "403", "404", "409", "422"),
+                operation_id="withdrawItem",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/items/{item_id}/files/{file_id}",
+        operations={
+            "get": {
+                **operation(
+                    "Download an item's file, honouring access rights",
+                    None,
+                    params=[item_id, path_param("file_id")],
+                    errors=("404",),
+                    operation_id="downloadItemFile",
+                ),
+            }
+        },
+    )

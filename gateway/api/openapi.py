@@ -1,5 +1,6 @@
 """The OpenAPI 3 document of REST API v1, put together from what each API module describes
 beside its routes, with the same marshmallow schemas the API uses."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -23,19 +24,28 @@ DESCRIBED = (profiles, inventory, deposits, tus, reviews, items, staff)
 ERROR = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message", "fields"],
-                             "properties": {"code": {"type": "string"},
-                                            "message": {"type": "string"},
-                                            "fields": {"type": "object"}}}},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object"},
+            },
+        }
+    },
 }
 
 
 IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key", "in": "header", "required": False,
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
     "description": "Send a POST again with the same key (1-255 visible ASCII characters, kept "
-                   "a day per caller) to get the first successful answer again, marked "
-                   "Idempotent-Replayed: true, instead of doing it twice. The same key with a "
-                   "different request answers 422; while the first is still running, 409.",
+    "a day per caller) to get the first successful answer again, marked "
+    "Idempotent-Replayed: true, instead of doing it twice. The same key with a "
+    "different request answers 422; while the first is still running, 409.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
 }
 
@@ -59,16 +69,23 @@ def _component_name(schema) -> str:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
-    spec = APISpec(title="Lodge REST API", version="1.0.0", openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin(schema_name_resolver=_component_name)],
-                   info={"description": "Self-deposit for institutional repositories. "
-                                        "Authenticate with a session cookie plus X-CSRFToken, "
-                                        "or with 'Authorization: Bearer <token>'. A JSON "
-                                        f"body holds less than {MAX_JSON_BYTES} bytes (413) "
-                                        f"and nests at most {MAX_JSON_DEPTH} levels (422)."})
+    spec = APISpec(
+        title="Lodge REST API",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin(schema_name_resolver=_component_name)],
+        info={
+            "description": "Self-deposit for institutional repositories. "
+            "Authenticate with a session cookie plus X-CSRFToken, "
+            "or with 'Authorization: Bearer <token>'. A JSON "
+            f"body holds less than {MAX_JSON_BYTES} bytes (413) "
+            f"and nests at most {MAX_JSON_DEPTH} levels (422)."
+        },
+    )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie",
-                                                "name": "lodge_session"})
+    spec.components.security_scheme(
+        "session", {"type": "apiKey", "in": "cookie", "name": "lodge_session"}
+    )
     spec.components.schema("Error", ERROR)
     for module in DESCRIBED:
         module.describe(spec)

@@ -1,4 +1,5 @@
 """REST API v1: the review queue, decisions, notes, reasons and the approver's tools."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, jsonify, request
@@ -45,10 +46,12 @@ def checks_running(services, deposit_id: str) -> bool:
 def decide(services, deposit_id: str, decision: str, body: dict) -> dict:
     """An approver's decision; metadata in the body is saved (validated, recorded) first."""
     if body.get("metadata") is not None:
-        services.approval.edit_metadata(actor=g.actor, deposit_id=deposit_id,
-                                        metadata=body["metadata"])
+        services.approval.edit_metadata(
+            actor=g.actor, deposit_id=deposit_id, metadata=body["metadata"]
+        )
     return getattr(services.approval, DECISION_METHODS[decision])(
-        actor=g.actor, deposit_id=deposit_id, reason_code=body["reason_code"], note=body["note"])
+        actor=g.actor, deposit_id=deposit_id, reason_code=body["reason_code"], note=body["note"]
+    )
 
 
 @reviews_api.get("/reviews")
@@ -92,19 +95,23 @@ def review_action(deposit_id, action):
 
 def review_action_on(services, deposit_id: str, action: str, body: dict):
     if action in ("claim", "release"):
-        return jsonify(getattr(services.approval, action)(actor=g.actor,
-                                                          deposit_id=deposit_id))
+        return jsonify(getattr(services.approval, action)(actor=g.actor, deposit_id=deposit_id))
     if action == "assign":
         if not body["assignee"]:
-            raise InvalidInput("Name the colleague to assign it to.",
-                               fields={"assignee": ["required"]})
+            raise InvalidInput(
+                "Name the colleague to assign it to.", fields={"assignee": ["required"]}
+            )
         colleague = reviewers.person(body["assignee"], "assignee")
-        return jsonify(services.approval.assign(actor=g.actor, deposit_id=deposit_id,
-                                                assignee=colleague))
+        return jsonify(
+            services.approval.assign(actor=g.actor, deposit_id=deposit_id, assignee=colleague)
+        )
     if action in DECISION_METHODS:
         return jsonify(decide(services, deposit_id, action, body))
-    abort(404, description=f"There is no review action {action!r}; use claim, release, "
-                           "assign, approve, decline or return.")
+    abort(
+        404,
+        description=f"There is no review action {action!r}; use claim, release, "
+        "assign, approve, decline or return.",
+    )
 
 
 @reviews_api.post("/reviews/bulk")
@@ -120,8 +127,7 @@ def bulk_decision():
                 result.update(code=Conflict.code, message=CHECKS_RUNNING)
     for result in results:
         result["status"] = 200 if result["code"] == "ok" else ERROR_STATUS.get(result["code"], 400)
-    return jsonify(results=results,
-                   decided=sum(result["status"] == 200 for result in results))
+    return jsonify(results=results, decided=sum(result["status"] == 200 for result in results))
 
 
 @reviews_api.get("/reviews/<deposit_id>/colleagues")
@@ -129,16 +135,21 @@ def bulk_decision():
 def review_colleagues(deposit_id):
     with rpc() as services:
         task = services.approval.get_review(actor=g.actor, deposit_id=deposit_id)["task"]
-    return jsonify(items=[{"id": p["id"], "username": p["username"], "name": p["name"]}
-                          for p in reviewers.colleagues(task["approver_groups"])])
+    return jsonify(
+        items=[
+            {"id": p["id"], "username": p["username"], "name": p["name"]}
+            for p in reviewers.colleagues(task["approver_groups"])
+        ]
+    )
 
 
 @reviews_api.get("/reviews/<deposit_id>/notes")
 @requires(Action.REVIEW)
 def list_notes(deposit_id):
     with rpc() as services:
-        return jsonify(items=services.approval.get_review(actor=g.actor,
-                                                          deposit_id=deposit_id)["notes"])
+        return jsonify(
+            items=services.approval.get_review(actor=g.actor, deposit_id=deposit_id)["notes"]
+        )
 
 
 @reviews_api.post("/reviews/<deposit_id>/notes")
@@ -155,8 +166,11 @@ def add_note(deposit_id):
 def edit_metadata(deposit_id):
     body = json_body(schemas.ReviewMetadataBody)
     with rpc() as services:
-        return jsonify(services.approval.edit_metadata(actor=g.actor, deposit_id=deposit_id,
-                                                       metadata=body["metadata"]))
+        return jsonify(
+            services.approval.edit_metadata(
+                actor=g.actor, deposit_id=deposit_id, metadata=body["metadata"]
+            )
+        )
 
 
 @reviews_api.post("/reviews/<deposit_id>/letter-preview")
@@ -165,8 +179,11 @@ def letter_preview(deposit_id):
     body = json_body(schemas.LetterPreviewBody)
     with rpc() as services:
         review = services.approval.get_review(actor=g.actor, deposit_id=deposit_id)
-        return jsonify(reviewers.letter_preview(services, g.actor, review, body["decision"],
-                                                body["reason_code"], body["note"]))
+        return jsonify(
+            reviewers.letter_preview(
+                services, g.actor, review, body["decision"], body["reason_code"], body["note"]
+            )
+        )
 
 
 @reviews_api.get("/reviews/<deposit_id>/files/<file_id>")
@@ -176,6 +193,7 @@ def review_file(deposit_id, file_id):
 
 
 # --- reasons ------------------------------------------------------------------------------
+
 
 @reviews_api.get("/reasons")
 @requires(Action.REVIEW)
@@ -203,75 +221,215 @@ def delete_reason(kind, code):
 def describe(spec) -> None:
     """This module's schemas and paths in the OpenAPI document."""
     for name, schema in {
-        "ReviewTask": ReviewTaskView, "ReviewPage": ReviewPageView, "Reason": ReasonView,
-        "ReviewAction": schemas.ReviewActionBody, "QueuePage": QueuePageView,
-        "ReviewDetail": ReviewDetailView, "BulkDecision": schemas.BulkDecisionBody,
-        "Note": schemas.NoteBody, "ReviewMetadata": schemas.ReviewMetadataBody,
-        "LetterPreviewRequest": schemas.LetterPreviewBody, "LetterPreview": LetterPreviewView,
+        "ReviewTask": ReviewTaskView,
+        "ReviewPage": ReviewPageView,
+        "Reason": ReasonView,
+        "ReviewAction": schemas.ReviewActionBody,
+        "QueuePage": QueuePageView,
+        "ReviewDetail": ReviewDetailView,
+        "BulkDecision": schemas.BulkDecisionBody,
+        "Note": schemas.NoteBody,
+        "ReviewMetadata": schemas.ReviewMetadataBody,
+        "LetterPreviewRequest": schemas.LetterPreviewBody,
+        "LetterPreview": LetterPreviewView,
         "ReasonBody": schemas.ReasonBody,
     }.items():
         spec.components.schema(name, schema=schema)
     deposit_id = path_param("deposit_id")
-    spec.path("/api/v1/reviews", operations={"get": operation(
-        "The review queue", ref("ReviewPage"), params=[
-            query("state", enum=("open", "claimed", "decided", "cancelled", "all")),
-            query("assignee"), query("page", "integer"), query("per_page", "integer")],
-        errors=("401", "403", "422"), operation_id="listReviews")})
-    spec.path("/api/v1/reviews/{deposit_id}/actions/{action}", operations={"post": operation(
-        "Claim, release, assign, approve, decline or return a deposit (403 on one's own "
-        "deposit: nobody reviews what they deposited or mediated)", ref("ReviewTask"),
-        body=ref("ReviewAction"), params=[deposit_id, {**path_param("action"), "schema": {
-            "type": "string", "enum": ["claim", "release", "assign", "approve", "decline",
-                                       "return"]}}],
-        errors=("400", "401", "403", "404", "409", "422"), operation_id="reviewAction",
-        links=links("$request.path.deposit_id", {"getDeposit": ("deposit_id",)}))})
-    spec.path("/api/v1/reviews/queue", operations={"get": operation(
-        "The approver's queue: tabs with counts, filters, sort, bounded pages",
-        ref("QueuePage"), params=[
-            query("tab", enum=QUEUE_TABS), query("profile_id"), query("collection"),
-            query("depositor"), query("older_than_days", "integer"),
-            query("overdue", "boolean"), query("sort", enum=QUEUE_SORTS),
-            query("page", "integer"), query("per_page", "integer")],
-        errors=("401", "403", "422"), operation_id="reviewQueue")})
-    spec.path("/api/v1/reviews/bulk", operations={"post": operation(
-        "One decision for several deposits; a status "
-        "per deposit (403 for the caller's own)",
-        None,
-        body=ref("BulkDecision"), errors=("401", "403", "422"), operation_id="bulkDecision")})
-    spec.path("/api/v1/reviews/{deposit_id}", operations={"get": operation(
-        "A deposit under review: task, staff notes, changes since return, the deposit",
-        ref("ReviewDetail"), params=[deposit_id], errors=("401", "403", "404"),
-        operation_id="getReview")})
-    spec.path("/api/v1/reviews/{deposit_id}/notes", operations={
-        "get": operation("Staff-only notes", None, params=[deposit_id],
-                         errors=("401", "403", "404"), operation_id="reviewNotes"),
-        "post": operation("Add a staff-only note", ref("StaffNote"), "201", ref("Note"),
-                          params=[deposit_id], errors=("401", "403", "404", "422"),
-                          operation_id="addReviewNote")})
-    spec.path("/api/v1/reviews/{deposit_id}/metadata", operations={"put": operation(
-        "Correct the metadata before deciding (recorded in the history)", ref("Deposit"),
-        body=ref("ReviewMetadata"), params=[deposit_id],
-        errors=("401", "403", "404", "409", "422"), operation_id="editReviewMetadata")})
-    spec.path("/api/v1/reviews/{deposit_id}/letter-preview", operations={"post": operation(
-        "The letter a decision would send, not sent", ref("LetterPreview"),
-        body=ref("LetterPreviewRequest"), params=[deposit_id], errors=("401", "403", "404"),
-        operation_id="letterPreview")})
-    spec.path("/api/v1/reviews/{deposit_id}/colleagues", operations={"get": operation(
-        "Approvers a task can be assigned to", None, params=[deposit_id],
-        errors=("401", "403", "404"), operation_id="reviewColleagues")})
-    spec.path("/api/v1/reviews/{deposit_id}/files/{file_id}", operations={"get": operation(
-        "A file under review, inline for previewable media", None,
-        params=[deposit_id, path_param("file_id")], errors=("401", "403", "404"),
-        operation_id="reviewFile")})
-    spec.path("/api/v1/reasons", operations={"get": operation(
-        "Decline and return reasons", None, errors=("401", "403"), operation_id="listReasons")})
-    spec.path("/api/v1/reasons/{kind}/{code}", operations={
-        "put": operation("Add or relabel a reason (managers)", ref("Reason"),
-                         body=ref("ReasonBody"),
-                         params=[path_param("kind"), path_param("code")],
-                         errors=("401", "403", "422"), operation_id="saveReason",
-                         links={"deleteReason": {"operationId": "deleteReason", "parameters": {
-                             "kind": "$request.path.kind", "code": "$request.path.code"}}}),
-        "delete": operation("Remove a reason (managers)", None, "204",
-                            params=[path_param("kind"), path_param("code")],
-                            errors=("401", "403", "404", "409"), operation_id="deleteReason")})
+    spec.path(
+        "/api/v1/reviews",
+        operations={
+            "get": operation(
+                "The review queue",
+                ref("ReviewPage"),
+                params=[
+                    query("state", enum=("open", "claimed", "decided", "cancelled", "all")),
+                    query("assignee"),
+                    query("page", "integer"),
+                    query("per_page", "integer"),
+                ],
+                errors=("401", "403", "422"),
+                operation_id="listReviews",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/{deposit_id}/actions/{action}",
+        operations={
+            "post": operation(
+                "Claim, release, assign, approve, decline or return a deposit (403 on one's own "
+                "deposit: nobody reviews what they deposited or mediated)",
+                ref("ReviewTask"),
+                body=ref("ReviewAction"),
+                params=[
+                    deposit_id,
+                    {
+                        **path_param("action"),
+                        "schema": {
+                            "type": "string",
+                            "enum": ["claim", "release", "assign", "approve", "decline", "return"],
+                        },
+                    },
+                ],
+                errors=("400", "401", "403", "404", "409", "422"),
+                operation_id="reviewAction",
+                links=links("$request.path.deposit_id", {"getDeposit": ("deposit_id",)}),
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/queue",
+        operations={
+            "get": operation(
+                "The approver's queue: tabs with counts, filters, sort, bounded pages",
+                ref("QueuePage"),
+                params=[
+                    query("tab", enum=QUEUE_TABS),
+                    query("profile_id"),
+                    query("collection"),
+                    query("depositor"),
+                    query("older_than_days", "integer"),
+                    query("overdue", "boolean"),
+                    query("sort", enum=QUEUE_SORTS),
+                    query("page", "integer"),
+                    query("per_page", "integer"),
+                ],
+                errors=("401", "403", "422"),
+                operation_id="reviewQueue",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/bulk",
+        operations={
+            "post": operation(
+                "One decision for several deposits; a status "
+                "per deposit (403 for the caller's own)",
+                None,
+                body=ref("BulkDecision"),
+                errors=("401", "403", "422"),
+                operation_id="bulkDecision",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/{deposit_id}",
+        operations={
+            "get": operation(
+                "A deposit under review: task, staff notes, changes since return, the deposit",
+                ref("ReviewDetail"),
+                params=[deposit_id],
+                errors=("401", "403", "404"),
+                operation_id="getReview",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/{deposit_id}/notes",
+        operations={
+            "get": operation(
+                "Staff-only notes",
+                None,
+                params=[deposit_id],
+                errors=("401", "403", "404"),
+                operation_id="reviewNotes",
+            ),
+            "post": operation(
+                "Add a staff-only note",
+                ref("StaffNote"),
+                "201",
+                ref("Note"),
+                params=[deposit_id],
+                errors=("401", "403", "404", "422"),
+                operation_id="addReviewNote",
+            ),
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/{deposit_id}/metadata",
+        operations={
+            "put": operation(
+                "Correct the metadata before deciding (recorded in the history)",
+                ref("Deposit"),
+                body=ref("ReviewMetadata"),
+                params=[deposit_id],
+                errors=("401", "403", "404", "409", "422"),
+                operation_id="editReviewMetadata",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/{deposit_id}/letter-preview",
+        operations={
+            "post": operation(
+                "The letter a decision would send, not sent",
+                ref("LetterPreview"),
+                body=ref("LetterPreviewRequest"),
+                params=[deposit_id],
+                errors=("401", "403", "404"),
+                operation_id="letterPreview",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/{deposit_id}/colleagues",
+        operations={
+            "get": operation(
+                "Approvers a task can be assigned to",
+                None,
+                params=[deposit_id],
+                errors=("401", "403", "404"),
+                operation_id="reviewColleagues",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reviews/{deposit_id}/files/{file_id}",
+        operations={
+            "get": operation(
+                "A file under review, inline for previewable media",
+                None,
+                params=[deposit_id, path_param("file_id")],
+                errors=("401", "403", "404"),
+                operation_id="reviewFile",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reasons",
+        operations={
+            "get": operation(
+                "Decline and return reasons",
+                None,
+                errors=("401", "403"),
+                operation_id="listReasons",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/reasons/{kind}/{code}",
+        operations={
+            "put": operation(
+                "Add or relabel a reason (managers)",
+                ref("Reason"),
+                body=ref("ReasonBody"),
+                params=[path_param("kind"), path_param("code")],
+                errors=("401", "403", "422"),
+                operation_id="saveReason",
+                links={
+                    "deleteReason": {
+                        "operationId": "deleteReason",
+                        "parameters": {"kind": "$request.path.kind", "code": "$request.path.code"},
+                    }
+                },
+            ),
+            "delete": operation(
+                "Remove a reason (managers)",
+                None,
+                "204",
+                params=[path_param("kind"), path_param("code")],
+                errors=("401", "403", "404", "409"),
+                operation_id="deleteReason",
+            ),
+        },
+    )

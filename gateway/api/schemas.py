@@ -1,4 +1,5 @@
 """Request bodies of the REST API. Responses are the shared contracts' views."""
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from kernel.contracts.fields import PROFILE_ID, TEXT_RULES, Strict, Text
@@ -6,23 +7,33 @@ from kernel.contracts.letters import DeliveryView
 from kernel.contracts.profiles import AccessChoiceSchema, ProfileDefinitionSchema
 from kernel.contracts.validation import FileReportSchema
 
-EXAMPLE_METADATA = {"title": "Tidal patterns of the Wadden Sea",
-                    "creators": [{"name": "Sam Student"}],
-                    "abstract": "Ten years of tide gauges.", "date": "2026-05"}
+EXAMPLE_METADATA = {
+    "title": "Tidal patterns of the Wadden Sea",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Ten years of tide gauges.",
+    "date": "2026-05",
+}
 
 
 class CreateDepositBody(Strict):
     profile_id = fields.Str(required=True, metadata={"example": "open-works"})
-    metadata = fields.Dict(load_default=dict, metadata={"example": EXAMPLE_METADATA,
-                                                        "description": TEXT_RULES})
-    on_behalf_of = fields.Str(load_default=None, allow_none=True,
-                              metadata={"description": "user id or username of the depositor (staff "
-                                                     "whom the profile names among its mediators)"})
+    metadata = fields.Dict(
+        load_default=dict, metadata={"example": EXAMPLE_METADATA, "description": TEXT_RULES}
+    )
+    on_behalf_of = fields.Str(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "user id or username of the depositor (staff "
+            "whom the profile names among its mediators)"
+        },
+    )
 
 
 class UpdateDepositBody(Strict):
-    metadata = fields.Dict(load_default=None, metadata={"example": EXAMPLE_METADATA,
-                                                        "description": TEXT_RULES})
+    metadata = fields.Dict(
+        load_default=None, metadata={"example": EXAMPLE_METADATA, "description": TEXT_RULES}
+    )
     accept_terms = fields.Bool(load_default=None)
     access = fields.Nested(AccessChoiceSchema, load_default=None)
 
@@ -33,8 +44,10 @@ class UpdateDepositBody(Strict):
 
 
 class CreateProfileBody(ProfileDefinitionSchema):
-    id = fields.Str(required=True, validate=validate.Regexp(
-        PROFILE_ID, error="lower-case letters, digits and hyphens"))
+    id = fields.Str(
+        required=True,
+        validate=validate.Regexp(PROFILE_ID, error="lower-case letters, digits and hyphens"),
+    )
 
 
 class ProfileQuery(Strict):
@@ -54,11 +67,16 @@ class DepositActionBody(Strict):
 class ReviewActionBody(Strict):
     reason_code = fields.Str(load_default=None, allow_none=True)
     note = Text("note", load_default=None, allow_none=True)
-    metadata = fields.Dict(load_default=None, allow_none=True,
-                           metadata={"description": "saved before the decision (approve, "
-                                                    "decline, return)"})
-    assignee = fields.Str(load_default=None, allow_none=True,
-                          metadata={"description": "user id, username or e-mail (assign)"})
+    metadata = fields.Dict(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "saved before the decision (approve, decline, return)"},
+    )
+    assignee = fields.Str(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "user id, username or e-mail (assign)"},
+    )
 
 
 class ListDepositsQuery(Strict):
@@ -91,6 +109,7 @@ class FileCreated(Strict):
 
 class DeliveryLog(Strict):
     """A deposit's letters: staff see all of them, a depositor the ones sent to them."""
+
     items = fields.List(fields.Nested(DeliveryView), required=True)
 
 

@@ -1,5 +1,6 @@
 """REST API for staff: find a patron, every deposit, the dashboard's figures; for admins,
 deactivating an account."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify
@@ -16,6 +17,7 @@ from kernel.contracts.fields import Strict
 from kernel.policy.permissions import Action
 
 staff_api = Blueprint("staff_api", __name__, url_prefix="/api/v1/staff")
+
 
 class PatronQuery(Strict):
     q = fields.Str(required=True, validate=validate.Length(min=1, max=MAX_QUERY))
@@ -54,14 +56,22 @@ def people_matching(words: str, limit: int = 10) -> list[dict]:
         return [person_view(user) for user in find_people(session, words, limit)]
 
 
-def all_deposits(services, status=None, profile=None, q=None, depositor=None, page=1,
-                 per_page=25) -> dict:
+def all_deposits(
+    services, status=None, profile=None, q=None, depositor=None, page=1, per_page=25
+) -> dict:
     """One page of every deposit; words match titles and depositors' names or e-mails."""
     words = (q or "").strip() or None
     depositor_ids = [p["id"] for p in people_matching(words, MAX_RESULTS)] if words else []
     return services.intake.search_deposits(
-        actor=g.actor, status=status, profile_id=profile, title=words,
-        depositor_ids=depositor_ids, depositor_id=depositor, page=page, per_page=per_page)
+        actor=g.actor,
+        status=status,
+        profile_id=profile,
+        title=words,
+        depositor_ids=depositor_ids,
+        depositor_id=depositor,
+        page=page,
+        per_page=per_page,
+    )
 
 
 @staff_api.get("/patrons")
@@ -100,28 +110,72 @@ def describe(spec) -> None:
     spec.components.schema("DepositStatistics", schema=DepositStatisticsView)
     spec.components.schema("AccountStatus", schema=AccountStatusBody)
     spec.components.schema("Account", schema=AccountView)
-    spec.path("/api/v1/staff/accounts/{user_id}", operations={"patch": operation(
-        "Deactivate or reactivate an account (admins): "
-        "a deactivated one's sessions end and "
-        "its tokens are revoked at once, and it gets no staff letters",
-        "#/components/schemas/Account", body="#/components/schemas/AccountStatus",
-        params=[{"name": "user_id", "in": "path", "required": True,
-                 "schema": {"type": "string"}}],
-        errors=("401", "403", "404", "409", "422"), operation_id="changeAccount")})
-    spec.path("/api/v1/staff/patrons", operations={"get": operation(
-        "Find people to deposit for, by name, e-mail, username or id (staff)", None,
-        params=[query("q"), query("limit", "integer")], errors=("401", "403", "422"),
-        operation_id="findPatrons")})
-    spec.path("/api/v1/staff/deposits", operations={"get": operation(
-        "Every deposit, newest change first; q matches titles and depositors' names or "
-        "e-mail addresses (approvers, staff, managers)", "#/components/schemas/DepositPage",
-        params=[query("status", enum=STATUSES), query("profile"), query("q"),
-                query("depositor"), query("page", "integer"), query("per_page", "integer")],
-        errors=("401", "403", "422"), operation_id="allDeposits")})
-    spec.path("/api/v1/staff/statistics", operations={"get": operation(
-        "Deposits by status, submissions and decisions per week, median time to decision "
-        "per profile, deposits made on patrons' behalf "
-        "with who made them (approvers, staff, "
-        "managers)", "#/components/schemas/DepositStatistics",
-        params=[query("weeks", "integer")], errors=("401", "403", "422"),
-        operation_id="depositStatistics")})
+    spec.path(
+        "/api/v1/staff/accounts/{user_id}",
+        operations={
+            "patch": operation(
+                "Deactivate or reactivate an account (admins): "
+                "a deactivated one's sessions end and "
+                "its tokens are revoked at once, and it gets no staff letters",
+                "#/components/schemas/Account",
+                body="#/components/schemas/AccountStatus",
+                params=[
+                    {
+                        "name": "user_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                errors=("401", "403", "404", "409", "422"),
+                operation_id="changeAccount",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/staff/patrons",
+        operations={
+            "get": operation(
+                "Find people to deposit for, by name, e-mail, username or id (staff)",
+                None,
+                params=[query("q"), query("limit", "integer")],
+                errors=("401", "403", "422"),
+                operation_id="findPatrons",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/staff/deposits",
+        operations={
+            "get": operation(
+                "Every deposit, newest change first; q matches titles and depositors' names or "
+                "e-mail addresses (approvers, staff, managers)",
+                "#/components/schemas/DepositPage",
+                params=[
+                    query("status", enum=STATUSES),
+                    query("profile"),
+                    query("q"),
+                    query("depositor"),
+                    query("page", "integer"),
+                    query("per_page", "integer"),
+                ],
+                errors=("401", "403", "422"),
+                operation_id="allDeposits",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/staff/statistics",
+        operations={
+            "get": operation(
+                "Deposits by status, submissions and decisions per week, median time to decision "
+                "per profile, deposits made on patrons' behalf "
+                "with who made them (approvers, staff, "
+                "managers)",
+                "#/components/schemas/DepositStatistics",
+                params=[query("weeks", "integer")],
+                errors=("401", "403", "422"),
+                operation_id="depositStatistics",
+            )
+        },
+    )

@@ -1,4 +1,5 @@
 """Who is asking: a Bearer API token (REST API only) or a sign-in session cookie."""
+
 from __future__ import annotations
 
 import functools
@@ -18,7 +19,6 @@ csrf = CSRFProtect()
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # read-only protocols whose clients POST forms without a session (OAI-PMH)
 CSRF_EXEMPT_BLUEPRINTS: set[str] = set()
-
 
 
 def bearer_token() -> str | None:
@@ -61,10 +61,15 @@ def _load_actor() -> None:
         with _database().unit_of_work() as uow:
             holder = identity.holder_of_token(uow.session, token)
             if holder is None:
-                abort(401, description="The API token is not valid, has expired or its "
-                                       "account is deactivated.")
-            g.actor = {**identity.actor_for(holder.user),
-                       "roles": identity.roles_now(holder.user, *_claim_role_policy())}
+                abort(
+                    401,
+                    description="The API token is not valid, has expired or its "
+                    "account is deactivated.",
+                )
+            g.actor = {
+                **identity.actor_for(holder.user),
+                "roles": identity.roles_now(holder.user, *_claim_role_policy()),
+            }
             g.token_scopes = holder.scopes
         return
     session_id = session.get("sid")
@@ -96,9 +101,12 @@ def register(app: Flask) -> None:
         _load_actor()
         # a Bearer request carries no ambient credentials, so CSRF cannot forge it; nor can
         # it forge an API request from someone not signed in, which gets its 401 instead
-        if (request.method not in SAFE_METHODS and not bearer_token()
-                and request.blueprint not in CSRF_EXEMPT_BLUEPRINTS
-                and (g.actor is not None or not request.path.startswith("/api/"))):
+        if (
+            request.method not in SAFE_METHODS
+            and not bearer_token()
+            and request.blueprint not in CSRF_EXEMPT_BLUEPRINTS
+            and (g.actor is not None or not request.path.startswith("/api/"))
+        ):
             protect_from_forgery()
 
 
@@ -118,8 +126,12 @@ def protect_from_forgery() -> None:
 
 def _check_scope(scopes: tuple[str, ...]) -> None:
     if g.token_scopes is not None and not set(scopes) & set(g.token_scopes):
-        abort(403, description="This API token lacks the scope "
-                               + " or ".join(f"'{scope}'" for scope in scopes) + ".")
+        abort(
+            403,
+            description="This API token lacks the scope "
+            + " or ".join(f"'{scope}'" for scope in scopes)
+            + ".",
+        )
 
 
 def login_required(view=None, *, scope: str | tuple[str, ...] = "deposit"):
@@ -131,12 +143,15 @@ def login_required(view=None, *, scope: str | tuple[str, ...] = "deposit"):
         def wrapper(*args, **kwargs):
             if g.actor is None:
                 if request.path.startswith("/api/"):
-                    abort(401, description="Sign in, or send an API token as "
-                                           "'Authorization: Bearer'.")
+                    abort(
+                        401, description="Sign in, or send an API token as 'Authorization: Bearer'."
+                    )
                 return redirect(url_for("portal.login", next=request.full_path))
             _check_scope(scopes)
             return view(*args, **kwargs)
+
         return wrapper
+
     return decorate(view) if view is not None else decorate
 
 
@@ -148,6 +163,7 @@ def may(action: Action) -> bool:
 def requires(action: Action):
     """The gateway's own check of the permission table; the services check again. A token
     needs one of the scopes the table gives the action."""
+
     def decorate(view):
         @login_required(scope=POLICY[action].scopes)
         @functools.wraps(view)
@@ -155,5 +171,7 @@ def requires(action: Action):
             if not may(action):
                 abort(403, description=role_refused(action).message)
             return view(*args, **kwargs)
+
         return wrapper
+
     return decorate

@@ -1,5 +1,6 @@
 """Accounts, sign-in sessions, API tokens and failed sign-ins: the gateway's own records,
 and the actor every RPC carries."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +8,7 @@ import math
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -35,7 +36,7 @@ _DUMMY_HASH = _hasher.hash("not-a-password")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _sha256(value: str) -> str:
@@ -43,26 +44,49 @@ def _sha256(value: str) -> str:
 
 
 def actor_for(user: User) -> dict:
-    return {"id": user.id, "username": user.username, "name": user.name, "email": user.email,
-            "groups": list(user.groups), "roles": list(user.roles), "locale": user.locale}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "email": user.email,
+        "groups": list(user.groups),
+        "roles": list(user.roles),
+        "locale": user.locale,
+    }
 
 
 # --- local accounts -----------------------------------------------------------------------
+
 
 def check_password_policy(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def create_user(session: Session, username: str, name: str, email: str, password: str | None,
-                groups: list[str], roles: list[str], locale: str = "en",
-                enforce_policy: bool = True) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    name: str,
+    email: str,
+    password: str | None,
+    groups: list[str],
+    roles: list[str],
+    locale: str = "en",
+    enforce_policy: bool = True,
+) -> User:
     """`enforce_policy=False` is for the demo accounts' short password only."""
     if password is not None and enforce_policy:
         check_password_policy(password)
-    user = User(id=uuid.uuid4().hex, username=username, name=name, email=email,
-                password_hash=_hasher.hash(password) if password else None,
-                groups=groups, roles=roles, locale=locale)
+    user = User(
+        id=uuid.uuid4().hex,
+        username=username,
+        name=name,
+        email=email,
+        password_hash=_hasher.hash(password) if password else None,
+        groups=groups,
+        roles=roles,
+        locale=locale,
+    )
     session.add(user)
     return user
 
@@ -86,11 +110,16 @@ def deactivate(session: Session, user: User) -> None:
     claims are dropped (the next sign-in after reactivation brings back what the claims say)."""
     now = _now()
     user.deactivated_at = user.deactivated_at or now
-    session.execute(update(SignInSession).where(SignInSession.user_id == user.id,
-                                                SignInSession.ended_at.is_(None))
-                    .values(ended_at=now))
-    session.execute(update(ApiToken).where(ApiToken.user_id == user.id,
-                                           ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    session.execute(
+        update(SignInSession)
+        .where(SignInSession.user_id == user.id, SignInSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     if user.oidc_subject:
         user.roles = []
 
@@ -112,9 +141,12 @@ def roles_now(user: User, max_claim_age: timedelta, fallback: tuple[str, ...]) -
 
 # --- rate limiting of password sign-in ----------------------------------------------------
 
+
 def _failure_keys(username: str, address: str) -> dict[str, int]:
-    return {f"account:{username.strip().casefold()[:300]}": MAX_FAILURES_PER_ACCOUNT,
-            f"address:{address}": MAX_FAILURES_PER_ADDRESS}
+    return {
+        f"account:{username.strip().casefold()[:300]}": MAX_FAILURES_PER_ACCOUNT,
+        f"address:{address}": MAX_FAILURES_PER_ADDRESS,
+    }
 
 
 def _lock_keys(session: Session, keys) -> None:
@@ -123,8 +155,9 @@ def _lock_keys(session: Session, keys) -> None:
     has one writer: the delete that starts `reserve_sign_in` already holds it."""
     if session.get_bind().dialect.name == "postgresql":
         for key in sorted(keys):
-            session.execute(sql("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                            {"key": key})
+            session.execute(
+                sql("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            )
 
 
 def reserve_sign_in(session: Session, username: str, address: str | None) -> tuple[int, list[int]]:
@@ -135,16 +168,20 @@ def reserve_sign_in(session: Session, username: str, address: str | None) -> tup
     now = _now()
     since = now - FAILURE_WINDOW
     # rows another attempt is deleting are skipped: two attempts never wait on each other here
-    expired = select(FailedSignIn.id).where(FailedSignIn.at < since).with_for_update(
-        skip_locked=True)
+    expired = (
+        select(FailedSignIn.id).where(FailedSignIn.at < since).with_for_update(skip_locked=True)
+    )
     session.execute(delete(FailedSignIn).where(FailedSignIn.id.in_(expired)))
     limits = _failure_keys(username, address or "unknown")
     _lock_keys(session, limits)
     wait = 0
     for key, limit in limits.items():
-        times = session.scalars(select(FailedSignIn.at).where(
-            FailedSignIn.key == key, FailedSignIn.at > since)
-            .order_by(FailedSignIn.at.desc()).limit(limit)).all()
+        times = session.scalars(
+            select(FailedSignIn.at)
+            .where(FailedSignIn.key == key, FailedSignIn.at > since)
+            .order_by(FailedSignIn.at.desc())
+            .limit(limit)
+        ).all()
         if len(times) >= limit:
             # the oldest of the last `limit` failures must leave the window first
             free_at = times[-1] + FAILURE_WINDOW
@@ -160,11 +197,15 @@ def reserve_sign_in(session: Session, username: str, address: str | None) -> tup
 def forgive_sign_in(session: Session, username: str, reserved: list[int]) -> None:
     """The password was right: this try is no failure, and the account's failures are cleared."""
     account_key = next(iter(_failure_keys(username, "")))
-    session.execute(delete(FailedSignIn).where(
-        (FailedSignIn.key == account_key) | FailedSignIn.id.in_(reserved)))
+    session.execute(
+        delete(FailedSignIn).where(
+            (FailedSignIn.key == account_key) | FailedSignIn.id.in_(reserved)
+        )
+    )
 
 
 # --- sign-in sessions ---------------------------------------------------------------------
+
 
 def start_session(session: Session, user: User) -> str:
     """A new session id for the cookie; only its hash is stored."""
@@ -200,14 +241,22 @@ def end_session(session: Session, session_id: str) -> None:
 
 # --- API tokens ---------------------------------------------------------------------------
 
+
 def scopes_for(user: User) -> tuple[str, ...]:
     """The scopes worth giving a token of this user: what their roles can use."""
     return permissions.scopes_for(user.roles)
 
 
-def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str] | None = None,
-                name: str = "", created_by: User | None = None, *, days: int,
-                max_days: int) -> str:
+def issue_token(
+    session: Session,
+    user: User,
+    scopes: tuple[str, ...] | list[str] | None = None,
+    name: str = "",
+    created_by: User | None = None,
+    *,
+    days: int,
+    max_days: int,
+) -> str:
     """A new token living `days` (at most the site's `max_days`); the value is returned once
     and only its SHA-256 is kept."""
     scopes = tuple(scopes) if scopes is not None else scopes_for(user)
@@ -219,10 +268,18 @@ def issue_token(session: Session, user: User, scopes: tuple[str, ...] | list[str
     if user.deactivated_at is not None:
         raise ValueError("the account is deactivated")
     token = "lodge_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(id=uuid.uuid4().hex, user_id=user.id, token_hash=_sha256(token),
-                         prefix=token[:12], scopes=[s for s in SCOPES if s in scopes],
-                         name=name.strip()[:100], created_by=(created_by or user).id,
-                         expires_at=_now() + timedelta(days=days)))
+    session.add(
+        ApiToken(
+            id=uuid.uuid4().hex,
+            user_id=user.id,
+            token_hash=_sha256(token),
+            prefix=token[:12],
+            scopes=[s for s in SCOPES if s in scopes],
+            name=name.strip()[:100],
+            created_by=(created_by or user).id,
+            expires_at=_now() + timedelta(days=days),
+        )
+    )
     return token
 
 
@@ -235,9 +292,13 @@ class TokenHolder:
 def holder_of_token(session: Session, token: str) -> TokenHolder | None:
     """The holder of a live token: not revoked, not expired, its account active."""
     now = _now()
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(token),
-                                                ApiToken.revoked_at.is_(None),
-                                                ApiToken.expires_at > now))
+    row = session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == _sha256(token),
+            ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at > now,
+        )
+    )
     if row is None:
         return None
     user = session.get(User, row.user_id)
@@ -268,6 +329,7 @@ def revoke_token(session: Session, token_id: str, owner_id: str | None = None) -
 
 # --- OpenID Connect -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ClaimMapping:
     """How an identity provider's claims become Lodge groups and roles.
@@ -275,6 +337,7 @@ class ClaimMapping:
     Values of the `group_claims` (strings or lists) are collected. Each value becomes the
     Lodge groups `groups` maps it to, or itself when unmapped (unless `keep_unmapped` is
     false), and adds the roles `roles` maps it to. Everyone gets `default_roles`."""
+
     group_claims: tuple[str, ...] = ("groups",)
     groups: dict = field(default_factory=dict)
     roles: dict = field(default_factory=dict)
@@ -283,20 +346,32 @@ class ClaimMapping:
     username_claim: str = "preferred_username"
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ClaimMapping":
-        known = {"group_claims", "groups", "roles", "default_roles", "keep_unmapped",
-                 "username_claim"}
+    def from_dict(cls, data: dict) -> ClaimMapping:
+        known = {
+            "group_claims",
+            "groups",
+            "roles",
+            "default_roles",
+            "keep_unmapped",
+            "username_claim",
+        }
         if not isinstance(data, dict) or set(data) - known:
             raise ValueError(f"the claim mapping is an object with the keys {sorted(known)}")
-        mapping = cls(group_claims=tuple(data.get("group_claims", cls.group_claims)),
-                      groups=dict(data.get("groups", {})), roles=dict(data.get("roles", {})),
-                      default_roles=tuple(data.get("default_roles", cls.default_roles)),
-                      keep_unmapped=bool(data.get("keep_unmapped", True)),
-                      username_claim=str(data.get("username_claim", cls.username_claim)))
+        mapping = cls(
+            group_claims=tuple(data.get("group_claims", cls.group_claims)),
+            groups=dict(data.get("groups", {})),
+            roles=dict(data.get("roles", {})),
+            default_roles=tuple(data.get("default_roles", cls.default_roles)),
+            keep_unmapped=bool(data.get("keep_unmapped", True)),
+            username_claim=str(data.get("username_claim", cls.username_claim)),
+        )
         bad_roles = {r for rs in mapping.roles.values() for r in _as_list(rs)} | set(
-            mapping.default_roles)
+            mapping.default_roles
+        )
         if bad_roles - set(ROLES):
-            raise ValueError(f"unknown roles in the claim mapping: {sorted(bad_roles - set(ROLES))}")
+            raise ValueError(
+                f"unknown roles in the claim mapping: {sorted(bad_roles - set(ROLES))}"
+            )
         return mapping
 
     def apply(self, claims: dict) -> tuple[list[str], list[str]]:
@@ -305,8 +380,9 @@ class ClaimMapping:
         roles = list(self.default_roles)
         for value in values:
             mapped = self.groups.get(value)
-            groups += _as_list(mapped) if mapped is not None else (
-                [value] if self.keep_unmapped else [])
+            groups += (
+                _as_list(mapped) if mapped is not None else ([value] if self.keep_unmapped else [])
+            )
             roles += _as_list(self.roles.get(value))
         return _unique(groups), [r for r in ROLES if r in roles]
 
@@ -324,28 +400,41 @@ def _unique(values: list[str]) -> list[str]:
 _USERNAME_JUNK = user_pattern(r"[^A-Za-z0-9._@-]+")
 
 
-def provision_oidc_user(session: Session, issuer: str, claims: dict,
-                        mapping: ClaimMapping) -> User:
+def provision_oidc_user(session: Session, issuer: str, claims: dict, mapping: ClaimMapping) -> User:
     """The user for these claims: created on first sign-in, groups, roles, name and e-mail
     refreshed on every sign-in. A local account with the same name is never taken over."""
     subject = str(claims["sub"])
     groups, roles = mapping.apply(claims)
-    user = session.scalar(select(User).where(User.oidc_issuer == issuer,
-                                             User.oidc_subject == subject))
+    user = session.scalar(
+        select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
+    )
     # the identity provider's words: what Lodge's text rule refuses is dropped, not refused
-    name = text.one_line(str(claims.get("name") or claims.get(mapping.username_claim)
-                             or subject))[:text.LIMITS["name"]]
-    email = text.one_line(str(claims.get("email") or ""))[:text.LIMITS["name"]]
+    name = text.one_line(str(claims.get("name") or claims.get(mapping.username_claim) or subject))[
+        : text.LIMITS["name"]
+    ]
+    email = text.one_line(str(claims.get("email") or ""))[: text.LIMITS["name"]]
     if user is None:
-        wanted = _USERNAME_JUNK.sub("", str(claims.get(mapping.username_claim)
-                                            or claims.get("email") or subject))[:100] or "user"
+        wanted = (
+            _USERNAME_JUNK.sub(
+                "", str(claims.get(mapping.username_claim) or claims.get("email") or subject)
+            )[:100]
+            or "user"
+        )
         username = wanted
-        if session.scalar(select(func.count()).select_from(User)
-                          .where(User.username == username)):
+        if session.scalar(select(func.count()).select_from(User).where(User.username == username)):
             username = f"{wanted}-{_sha256(issuer + subject)[:8]}"
-        user = User(id=uuid.uuid4().hex, username=username, name=name, email=email,
-                    password_hash=None, groups=groups, roles=roles, locale="en",
-                    oidc_issuer=issuer, oidc_subject=subject)
+        user = User(
+            id=uuid.uuid4().hex,
+            username=username,
+            name=name,
+            email=email,
+            password_hash=None,
+            groups=groups,
+            roles=roles,
+            locale="en",
+            oidc_issuer=issuer,
+            oidc_subject=subject,
+        )
         session.add(user)
     else:
         user.name, user.email, user.groups = name, email or user.email, groups

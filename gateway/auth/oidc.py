@@ -5,6 +5,7 @@ Authlib keeps the state, the nonce and the PKCE verifier of each sign-in in the 
 checks the state on return, sends the verifier with the code, and checks the ID token's
 signature, issuer, audience, expiry and nonce.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,7 @@ class OidcSettings:
     mapping: ClaimMapping
 
     @classmethod
-    def from_environment(cls) -> "OidcSettings | None":
+    def from_environment(cls) -> OidcSettings | None:
         """None unless LODGE_OIDC_ISSUER and LODGE_OIDC_CLIENT_ID are set."""
         settings = get_settings()
         issuer = settings.oidc_issuer.strip().rstrip("/")
@@ -40,10 +41,14 @@ class OidcSettings:
         scopes = list(settings.oidc_scopes)
         if "openid" not in scopes:
             scopes.insert(0, "openid")
-        return cls(issuer=issuer, client_id=client_id,
-                   client_secret=settings.oidc_client_secret, scopes=" ".join(scopes),
-                   display_name=settings.oidc_name,
-                   mapping=load_mapping(settings.oidc_claim_mapping))
+        return cls(
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=settings.oidc_client_secret,
+            scopes=" ".join(scopes),
+            display_name=settings.oidc_name,
+            mapping=load_mapping(settings.oidc_claim_mapping),
+        )
 
 
 def load_mapping(value: str) -> ClaimMapping:
@@ -63,9 +68,12 @@ def register(app: Flask) -> None:
         return
     oauth = OAuth(app)
     oauth.register(
-        CLIENT_NAME, client_id=settings.client_id, client_secret=settings.client_secret,
+        CLIENT_NAME,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
         server_metadata_url=f"{settings.issuer}/.well-known/openid-configuration",
-        client_kwargs={"scope": settings.scopes, "code_challenge_method": "S256"})
+        client_kwargs={"scope": settings.scopes, "code_challenge_method": "S256"},
+    )
     app.extensions["lodge.oauth"] = oauth
 
 

@@ -1,5 +1,6 @@
 """Finding people among the gateway's accounts: for staff who deposit on someone's behalf,
 and for the staff list of deposits ("by depositor")."""
+
 from __future__ import annotations
 
 from sqlalchemy import or_, select
@@ -12,8 +13,13 @@ MAX_QUERY = 100
 
 
 def person_view(user: User) -> dict:
-    return {"id": user.id, "username": user.username, "name": user.name, "email": user.email,
-            "groups": list(user.groups)}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "email": user.email,
+        "groups": list(user.groups),
+    }
 
 
 def find_people(session: Session, words: str, limit: int = 10) -> list[User]:
@@ -22,12 +28,19 @@ def find_people(session: Session, words: str, limit: int = 10) -> list[User]:
     words = words.strip()
     if not words:
         return []
-    query = select(User).where(or_(
-        User.id == words,
-        User.name.icontains(words, autoescape=True),
-        User.username.icontains(words, autoescape=True),
-        User.email.icontains(words, autoescape=True),
-    )).order_by(User.name, User.username).limit(min(limit, MAX_RESULTS))
+    query = (
+        select(User)
+        .where(
+            or_(
+                User.id == words,
+                User.name.icontains(words, autoescape=True),
+                User.username.icontains(words, autoescape=True),
+                User.email.icontains(words, autoescape=True),
+            )
+        )
+        .order_by(User.name, User.username)
+        .limit(min(limit, MAX_RESULTS))
+    )
     return list(session.scalars(query))
 
 

@@ -7,6 +7,7 @@
 
 The client's address is `request.remote_addr`, which gateway/http/proxies.py decides.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -34,4 +35,3 @@ def files_visible(item: dict, actor: dict | None, address: str | None = None) ->
     if item["access"] == "embargo":
         return embargo_ended(item)
     return item["access"] == "open"
-

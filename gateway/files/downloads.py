@@ -1,5 +1,6 @@
 """Stored files sent to a browser or client, from either storage backend, with byte ranges
 (media players seek, interrupted downloads resume) and the checksum as ETag."""
+
 from __future__ import annotations
 
 from flask import request, send_file
@@ -17,14 +18,20 @@ def send_stored(stored: dict, *, inline: bool, mimetype: str | None = None) -> R
         source = get_storage().open(stored["storage_key"])
     except FileNotFoundError:
         raise NotFound("There is no such file.") from None
-    response = send_file(source, mimetype=mimetype or stored["media_type"],
-                         as_attachment=not inline, download_name=stored["filename"],
-                         conditional=False, etag=stored["sha256"])
+    response = send_file(
+        source,
+        mimetype=mimetype or stored["media_type"],
+        as_attachment=not inline,
+        download_name=stored["filename"],
+        conditional=False,
+        etag=stored["sha256"],
+    )
     # send_file knows no size for an open object, and without it offers no ranges
     response.content_length = stored["size"]
     try:
-        return response.make_conditional(request.environ, accept_ranges=True,
-                                         complete_length=stored["size"])
+        return response.make_conditional(
+            request.environ, accept_ranges=True, complete_length=stored["size"]
+        )
     except RequestedRangeNotSatisfiable:
         response.close()
         raise

@@ -1,5 +1,6 @@
 """A patron's room for unfinished work: intake's drafts and staged bytes, and this gateway's
 unfinished resumable uploads, whose declared lengths count as staged already."""
+
 from __future__ import annotations
 
 from flask import current_app

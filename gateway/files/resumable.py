@@ -19,6 +19,7 @@ Abandoned uploads expire LODGE_UPLOAD_EXPIRY_SECONDS after their last chunk; `ex
 deletes them. It runs from `lodge expire-uploads` (schedule it: a systemd timer or a
 Kubernetes CronJob) and, at most once a minute, whenever a gateway process creates an upload.
 """
+
 from __future__ import annotations
 
 import base64
@@ -32,9 +33,9 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from kernel.contracts.exceptions import (
     Conflict,
@@ -62,6 +63,7 @@ class ChecksumMismatch(LodgeError):
 
 class UnsupportedChecksum(LodgeError):
     """tus: an algorithm the server does not offer is a 400."""
+
     code = "unsupported_checksum"
 
 
@@ -92,9 +94,10 @@ def parse_metadata(header: str | None) -> dict[str, str]:
         try:
             metadata[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
-            raise InvalidInput("Upload-Metadata is not valid.",
-                               fields={key or "Upload-Metadata": ["is not base64 of UTF-8"]}
-                               ) from None
+            raise InvalidInput(
+                "Upload-Metadata is not valid.",
+                fields={key or "Upload-Metadata": ["is not base64 of UTF-8"]},
+            ) from None
     return metadata
 
 
@@ -106,13 +109,16 @@ def parse_chunk_checksum(header: str | None):
     factory = CHUNK_CHECKSUMS.get(algorithm.lower())
     if factory is None:
         offered = ", ".join(CHUNK_CHECKSUMS)
-        raise UnsupportedChecksum(f"Checksum algorithm {algorithm[:40]!r} is not supported.",
-                                  fields={"Upload-Checksum": [f"use one of {offered}"]})
+        raise UnsupportedChecksum(
+            f"Checksum algorithm {algorithm[:40]!r} is not supported.",
+            fields={"Upload-Checksum": [f"use one of {offered}"]},
+        )
     try:
         expected = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput("Upload-Checksum is not valid base64.",
-                           fields={"Upload-Checksum": ["is not base64"]}) from None
+        raise InvalidInput(
+            "Upload-Checksum is not valid base64.", fields={"Upload-Checksum": ["is not base64"]}
+        ) from None
     return factory(), expected
 
 
@@ -142,9 +148,18 @@ class UploadArea:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def create(self, deposit_id: str, owner_id: str, filename: str, length: int,
-               expected: dict[str, str], max_uploads: int, staged_room: int,
-               file_rules: dict | None = None, metadata: str = "") -> Upload:
+    def create(
+        self,
+        deposit_id: str,
+        owner_id: str,
+        filename: str,
+        length: int,
+        expected: dict[str, str],
+        max_uploads: int,
+        staged_room: int,
+        file_rules: dict | None = None,
+        metadata: str = "",
+    ) -> Upload:
         """A new upload, if the owner has fewer than `max_uploads` unfinished and its length
         fits in `staged_room` beside theirs."""
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -155,16 +170,26 @@ class UploadArea:
                 raise QuotaExceeded(
                     f"You have {len(unfinished)} unfinished uploads, the most allowed "
                     f"({max_uploads}); finish or cancel one first.",
-                    fields={"uploads": [f"{len(unfinished)} of {max_uploads} used"]})
+                    fields={"uploads": [f"{len(unfinished)} of {max_uploads} used"]},
+                )
             room = staged_room - sum(upload.length for upload in unfinished)
             if length > room:
                 raise TooLarge(
                     f"Your unfinished deposits and uploads have room for {max(room, 0)} more "
                     f"bytes; this upload declares {length}.",
-                    fields={"staged_bytes": [f"{max(room, 0)} bytes left"]})
-            upload = Upload(uuid.uuid4().hex, deposit_id, owner_id, filename, length,
-                            time.time() + self.expiry_seconds, expected,
-                            file_rules=file_rules, metadata=metadata)
+                    fields={"staged_bytes": [f"{max(room, 0)} bytes left"]},
+                )
+            upload = Upload(
+                uuid.uuid4().hex,
+                deposit_id,
+                owner_id,
+                filename,
+                length,
+                time.time() + self.expiry_seconds,
+                expected,
+                file_rules=file_rules,
+                metadata=metadata,
+            )
             self.part_path(upload.id).touch(exist_ok=False)
             self._write_info(upload)
         return upload
@@ -206,7 +231,9 @@ class UploadArea:
     @staticmethod
     def require_unfinished(upload: Upload) -> None:
         if upload.file is not None:
-            raise Conflict("This upload is already complete.", fields={"Upload-Offset": ["complete"]})
+            raise Conflict(
+                "This upload is already complete.", fields={"Upload-Offset": ["complete"]}
+            )
 
     def offset(self, upload: Upload) -> int:
         if upload.file is not None:
@@ -226,12 +253,15 @@ class UploadArea:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise Conflict("Another request is writing to this upload.",
-                               fields={"Upload-Offset": ["upload busy"]}) from None
+                raise Conflict(
+                    "Another request is writing to this upload.",
+                    fields={"Upload-Offset": ["upload busy"]},
+                ) from None
             yield handle
 
-    def append(self, upload: Upload, offset: int, chunks: Iterator[bytes],
-               checksum_header: str | None) -> int:
+    def append(
+        self, upload: Upload, offset: int, chunks: Iterator[bytes], checksum_header: str | None
+    ) -> int:
         """Write a PATCH's bytes at `offset`; returns the new offset. Bytes received before a
         dropped connection are kept (the client resumes after them), unless the chunk had a
         checksum to verify; a checksum mismatch or bytes past the declared length keep none."""
@@ -239,8 +269,10 @@ class UploadArea:
         with self.locked(upload) as handle:
             current = os.fstat(handle.fileno()).st_size
             if offset != current:
-                raise Conflict(f"The upload is at byte {current}, not {offset}.",
-                               fields={"Upload-Offset": [f"must be {current}"]})
+                raise Conflict(
+                    f"The upload is at byte {current}, not {offset}.",
+                    fields={"Upload-Offset": [f"must be {current}"]},
+                )
             hasher = self._hasher_at(upload.id, current)
             progress = hasher.copy() if hasher is not None else None
             size = current
@@ -248,8 +280,10 @@ class UploadArea:
             try:
                 for chunk in chunks:
                     if size + len(chunk) > upload.length:
-                        raise TooLarge(f"The upload declared {upload.length} bytes; more arrived.",
-                                       fields={"file": [f"more than the {upload.length} bytes declared"]})
+                        raise TooLarge(
+                            f"The upload declared {upload.length} bytes; more arrived.",
+                            fields={"file": [f"more than the {upload.length} bytes declared"]},
+                        )
                     handle.write(chunk)
                     size += len(chunk)
                     if progress is not None:
@@ -257,8 +291,10 @@ class UploadArea:
                     if chunk_checksum:
                         chunk_checksum[0].update(chunk)
                 if chunk_checksum and chunk_checksum[0].digest() != chunk_checksum[1]:
-                    raise ChecksumMismatch("The chunk arrived damaged: its checksum differs.",
-                                           fields={"Upload-Checksum": ["does not match the bytes"]})
+                    raise ChecksumMismatch(
+                        "The chunk arrived damaged: its checksum differs.",
+                        fields={"Upload-Checksum": ["does not match the bytes"]},
+                    )
             except (TooLarge, ChecksumMismatch):
                 self._truncate(handle, current)
                 raise
@@ -343,8 +379,10 @@ class UploadArea:
                 removed.append(info.stem)
         for part in self.directory.glob("*.part"):  # left by a crash between the two files
             with contextlib.suppress(OSError):
-                if (not part.with_suffix(".json").exists()
-                        and part.stat().st_mtime + self.expiry_seconds < now):
+                if (
+                    not part.with_suffix(".json").exists()
+                    and part.stat().st_mtime + self.expiry_seconds < now
+                ):
                     part.unlink()
                     removed.append(part.stem)
         return removed

@@ -3,12 +3,13 @@
 Raw bodies are read in chunks straight from the WSGI stream. Multipart bodies go through
 werkzeug's event-based MultipartDecoder, so no spooled temporary file writes the data twice.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import unicodedata
-from typing import Iterator
+from collections.abc import Iterator
 
 import magic
 from werkzeug.http import parse_options_header
@@ -45,8 +46,10 @@ def sanitise_filename(raw: str | None) -> str:
     if problem:  # a bidirectional override disguises the extension: refused, not dropped
         raise InvalidInput(f"The file name {problem}.", fields={"filename": [problem]})
     if not name:
-        raise InvalidInput("The file name has no usable characters.",
-                           fields={"filename": ["has no usable characters"]})
+        raise InvalidInput(
+            "The file name has no usable characters.",
+            fields={"filename": ["has no usable characters"]},
+        )
     if len(name.encode()) > MAX_FILENAME_BYTES:
         stem, dot, ext = name.rpartition(".")
         ext = ext if dot and len(ext.encode()) <= 16 else ""
@@ -69,8 +72,9 @@ class MultipartUpload:
         _, options = parse_options_header(content_type)
         boundary = options.get("boundary")
         if not boundary:
-            raise InvalidInput("The multipart body has no boundary.",
-                               fields={"file": ["malformed multipart body"]})
+            raise InvalidInput(
+                "The multipart body has no boundary.", fields={"file": ["malformed multipart body"]}
+            )
         self.stream = stream
         # the decoder's buffer holds at most what one read adds to what is left over, so
         # bound it by two reads (it refuses any single receive larger than this bound)
@@ -89,13 +93,17 @@ class MultipartUpload:
                     self.decoder.receive_data(chunk or None)
                     continue
             except ValueError:  # werkzeug's word for a body that breaks the multipart format
-                raise InvalidInput("The multipart body is malformed.",
-                                   fields={"file": ["malformed multipart body"]}) from None
+                raise InvalidInput(
+                    "The multipart body is malformed.",
+                    fields={"file": ["malformed multipart body"]},
+                ) from None
             if isinstance(event, (Field, File)):
                 parts += 1
                 if parts > MAX_PARTS:
-                    raise InvalidInput(f"A multipart upload may have at most {MAX_PARTS} parts.",
-                                       fields={"file": ["too many parts"]})
+                    raise InvalidInput(
+                        f"A multipart upload may have at most {MAX_PARTS} parts.",
+                        fields={"file": ["too many parts"]},
+                    )
             if isinstance(event, Epilogue):
                 return
             yield event
@@ -106,8 +114,9 @@ class MultipartUpload:
             if isinstance(event, File) and event.name == "file":
                 self.filename = event.filename
                 return
-        raise InvalidInput("The multipart body has no part named 'file'.",
-                           fields={"file": ["is required"]})
+        raise InvalidInput(
+            "The multipart body has no part named 'file'.", fields={"file": ["is required"]}
+        )
 
     def chunks(self) -> Iterator[bytes]:
         for event in self._events:
@@ -133,24 +142,31 @@ def expected_digests(headers) -> dict[str, str]:
         try:
             decoded[algorithm] = base64.b64decode(value, validate=True).hex()
         except (binascii.Error, ValueError):
-            raise InvalidInput("A checksum header is not valid base64.",
-                               fields={algorithm: ["is not base64"]}) from None
+            raise InvalidInput(
+                "A checksum header is not valid base64.", fields={algorithm: ["is not base64"]}
+            ) from None
     return decoded
 
 
 def verify_digests(stored: StoredObject, expected: dict[str, str]) -> None:
     actual = {"sha256": stored.sha256, "md5": stored.md5}
-    wrong = {name: ["does not match the uploaded bytes"]
-             for name, value in expected.items() if actual[name] != value}
+    wrong = {
+        name: ["does not match the uploaded bytes"]
+        for name, value in expected.items()
+        if actual[name] != value
+    }
     if wrong:
-        raise InvalidInput("The file arrived damaged: its checksum differs from the one sent.",
-                           fields=wrong)
+        raise InvalidInput(
+            "The file arrived damaged: its checksum differs from the one sent.", fields=wrong
+        )
 
 
 def check_declared_length(content_length: int | None, limit: int) -> None:
     if content_length is not None and content_length > limit:
-        raise TooLarge(f"The file is larger than the limit of {limit} bytes.",
-                       fields={"file": [f"larger than {limit} bytes"]})
+        raise TooLarge(
+            f"The file is larger than the limit of {limit} bytes.",
+            fields={"file": [f"larger than {limit} bytes"]},
+        )
 
 
 def sniff_media_type(head: bytes) -> str:

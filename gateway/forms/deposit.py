@@ -3,21 +3,46 @@
 Framework-free, so it is unit-tested on its own. Input names are `m-<key>` (repeated for
 repeatable fields); a person is `m-<key>-name` with `m-<key>-orcid`.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 LANGUAGE_CHOICES = (
-    ("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español"),
-    ("it", "Italiano"), ("nl", "Nederlands"), ("pt", "Português"), ("sv", "Svenska"),
-    ("da", "Dansk"), ("nb", "Norsk bokmål"), ("fi", "Suomi"), ("pl", "Polski"),
-    ("cs", "Čeština"), ("el", "Ελληνικά"), ("tr", "Türkçe"), ("ru", "Русский"),
-    ("uk", "Українська"), ("ar", "العربية"), ("he", "עברית"), ("hi", "हिन्दी"),
-    ("zh", "中文"), ("ja", "日本語"), ("ko", "한국어"), ("la", "Latina"),
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("fr", "Français"),
+    ("es", "Español"),
+    ("it", "Italiano"),
+    ("nl", "Nederlands"),
+    ("pt", "Português"),
+    ("sv", "Svenska"),
+    ("da", "Dansk"),
+    ("nb", "Norsk bokmål"),
+    ("fi", "Suomi"),
+    ("pl", "Polski"),
+    ("cs", "Čeština"),
+    ("el", "Ελληνικά"),
+    ("tr", "Türkçe"),
+    ("ru", "Русский"),
+    ("uk", "Українська"),
+    ("ar", "العربية"),
+    ("he", "עברית"),
+    ("hi", "हिन्दी"),
+    ("zh", "中文"),
+    ("ja", "日本語"),
+    ("ko", "한국어"),
+    ("la", "Latina"),
 )
 INPUTS = {
-    "text": "text", "long_text": "textarea", "date": "date", "url": "url",
-    "language": "select", "choice": "select", "licence": "select", "person": "person",
+    "text": "text",
+    "long_text": "textarea",
+    "date": "date",
+    "url": "url",
+    "language": "select",
+    "choice": "select",
+    "licence": "select",
+    "person": "person",
     "keywords": "keywords",
 }
 
@@ -50,13 +75,21 @@ def widgets(form: list[dict], metadata: dict, errors: dict | None = None) -> lis
             values = _as_list(value) + [{} if kind == "person" else ""]
         else:
             values = [value if value is not None else ({} if kind == "person" else "")]
-        result.append({
-            "key": field["key"], "name": f"m-{field['key']}", "label": field["label"],
-            "help": field.get("help", ""), "input": kind, "required": field["required"],
-            "repeatable": field["repeatable"] and kind != "keywords",
-            "max_values": field.get("max_values"), "options": _options(field),
-            "values": values, "errors": errors.get(field["key"], []),
-        })
+        result.append(
+            {
+                "key": field["key"],
+                "name": f"m-{field['key']}",
+                "label": field["label"],
+                "help": field.get("help", ""),
+                "input": kind,
+                "required": field["required"],
+                "repeatable": field["repeatable"] and kind != "keywords",
+                "max_values": field.get("max_values"),
+                "options": _options(field),
+                "values": values,
+                "errors": errors.get(field["key"], []),
+            }
+        )
     return result
 
 
@@ -77,8 +110,12 @@ def parse(form: list[dict], data) -> dict[str, Any]:
                     people.append({"name": person_name, **({"orcid": orcid} if orcid else {})})
             values: list = people
         elif kind == "keywords":
-            values = [word.strip() for text in data.getlist(name) for word in text.split(",")
-                      if word.strip()]
+            values = [
+                word.strip()
+                for text in data.getlist(name)
+                for word in text.split(",")
+                if word.strip()
+            ]
             if values:
                 metadata[field["key"]] = values
             continue

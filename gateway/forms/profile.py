@@ -22,6 +22,7 @@ messages (`ProfileFormError`, which also carries the values to show the form aga
 never as any other exception. Messages are English, marked with `N_` for the catalogue;
 the page translates them.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -53,8 +54,17 @@ def N_(message: str) -> str:
 
 MB = 1024 * 1024
 ROW = user_pattern(r"^fields-(\d{1,4})-([a-z_]+)$")
-ROW_ATTRIBUTES = ("key", "label", "help", "type", "required", "repeatable", "max_values", "dc",
-                  "vocabulary")
+ROW_ATTRIBUTES = (
+    "key",
+    "label",
+    "help",
+    "type",
+    "required",
+    "repeatable",
+    "max_values",
+    "dc",
+    "vocabulary",
+)
 VOCABULARY_TYPES = ("choice", "licence")
 LIST_SEPARATOR = user_pattern(r"[,\n\r]+")
 NOT_KEY = user_pattern(r"[^a-z0-9]+")
@@ -75,32 +85,78 @@ APPROVAL_RULES = _rules(ApprovalRuleSchema())
 MEDIATOR_RULES = _rules(MediatorsSchema())
 PROFILE_ID_RULE = _rules(SaveProfileRequest())["profile_id"]
 
-TEXT_INPUTS = ("id", "name", "description", "instructions", "allowed_groups", "min_files",
-               "max_files", "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
-               "allowed_media_types", "approval_mode", "approver_groups", "turnaround_days",
-               "target_collection", "resource_type", "access", "embargo_max_months", "terms",
-               "mediator_roles", "mediator_groups")
+TEXT_INPUTS = (
+    "id",
+    "name",
+    "description",
+    "instructions",
+    "allowed_groups",
+    "min_files",
+    "max_files",
+    "max_file_size_mb",
+    "max_total_size_mb",
+    "allowed_extensions",
+    "allowed_media_types",
+    "approval_mode",
+    "approver_groups",
+    "turnaround_days",
+    "target_collection",
+    "resource_type",
+    "access",
+    "embargo_max_months",
+    "terms",
+    "mediator_roles",
+    "mediator_groups",
+)
 # the file rules entered in MB, by their names in the contract
 FILE_RULE_INPUTS = {"max_file_size": "max_file_size_mb", "max_total_size": "max_total_size_mb"}
 CHECKBOXES = ("active", "metadata_only_allowed", "virus_scan")
 ROW_CHECKBOXES = ("required", "repeatable")
 
 # the order of the inputs on the page, for the error summary
-FORM_ORDER = ("_form", "id", "name", "description", "instructions", "active", "allowed_groups",
-              "mediator_roles", "mediator_groups", "fields", "min_files", "max_files",
-              "max_file_size_mb", "max_total_size_mb", "allowed_extensions",
-              "allowed_media_types", "metadata_only_allowed", "virus_scan",
-              "approval_mode", "approver_groups", "turnaround_days", "target_collection",
-              "resource_type", "access", "embargo_max_months", "terms")
+FORM_ORDER = (
+    "_form",
+    "id",
+    "name",
+    "description",
+    "instructions",
+    "active",
+    "allowed_groups",
+    "mediator_roles",
+    "mediator_groups",
+    "fields",
+    "min_files",
+    "max_files",
+    "max_file_size_mb",
+    "max_total_size_mb",
+    "allowed_extensions",
+    "allowed_media_types",
+    "metadata_only_allowed",
+    "virus_scan",
+    "approval_mode",
+    "approver_groups",
+    "turnaround_days",
+    "target_collection",
+    "resource_type",
+    "access",
+    "embargo_max_months",
+    "terms",
+)
 
 NEW_PROFILE: dict[str, Any] = {
-    "name": "", "description": "", "instructions": "", "active": True, "allowed_groups": [],
-    "fields": [{"key": "title", "label": "Title", "type": "text", "required": True,
-                "dc": "title"}],
+    "name": "",
+    "description": "",
+    "instructions": "",
+    "active": True,
+    "allowed_groups": [],
+    "fields": [{"key": "title", "label": "Title", "type": "text", "required": True, "dc": "title"}],
     "file_rules": FileRulesSchema().load({}),
     "approval": {"mode": "manual", "approver_groups": []},
-    "target_collection": "", "resource_type": DEFAULT_RESOURCE_TYPE, "access": "open",
-    "embargo_max_months": 0, "terms": "",
+    "target_collection": "",
+    "resource_type": DEFAULT_RESOURCE_TYPE,
+    "access": "open",
+    "embargo_max_months": 0,
+    "terms": "",
 }
 
 
@@ -113,6 +169,7 @@ class ProfileFormError(InvalidInput):
 
 
 # --- definition -> form ------------------------------------------------------------------
+
 
 def _join(values: Iterable[str] | None) -> str:
     return ", ".join(values or ())
@@ -138,8 +195,17 @@ def _number(value: int | None) -> str:
 
 
 def blank_row() -> dict:
-    return {"key": "", "label": "", "help": "", "type": "text", "required": False,
-            "repeatable": False, "max_values": "", "dc": "", "vocabulary": ""}
+    return {
+        "key": "",
+        "label": "",
+        "help": "",
+        "type": "text",
+        "required": False,
+        "repeatable": False,
+        "max_values": "",
+        "dc": "",
+        "vocabulary": "",
+    }
 
 
 def _row_to_form(field: dict) -> dict:
@@ -210,6 +276,7 @@ def to_form_data(values: dict) -> MultiDict:
 
 # --- form -> values ---------------------------------------------------------------------
 
+
 def _is_blank(row: dict) -> bool:
     return not row["key"].strip() and not row["label"].strip()
 
@@ -227,16 +294,24 @@ def form_values(form: MultiDict) -> dict:
             rows.setdefault(int(match.group(1)), {})
     values["fields"] = []
     for index in sorted(rows):
-        row = {attribute: form.get(f"fields-{index}-{attribute}", "")
-               for attribute in ROW_ATTRIBUTES if attribute not in ROW_CHECKBOXES}
-        row.update({attribute: bool(form.getlist(f"fields-{index}-{attribute}"))
-                    for attribute in ROW_CHECKBOXES})
+        row = {
+            attribute: form.get(f"fields-{index}-{attribute}", "")
+            for attribute in ROW_ATTRIBUTES
+            if attribute not in ROW_CHECKBOXES
+        }
+        row.update(
+            {
+                attribute: bool(form.getlist(f"fields-{index}-{attribute}"))
+                for attribute in ROW_CHECKBOXES
+            }
+        )
         if not _is_blank(row):
             values["fields"].append(row)
     return values
 
 
 # --- values -> definition ---------------------------------------------------------------
+
 
 def split_list(text: str) -> list[str]:
     """Comma- or line-separated values, trimmed, empty ones and repeats dropped."""
@@ -323,15 +398,22 @@ class Problems:
 # One section of the editor each: the values of `form_values` in, a part of the definition
 # out, every problem added to `problems` under its input's name.
 
+
 def parse_identity(values: dict, problems: Problems) -> tuple[str | None, dict]:
     """The profile's id (None when the page has no id input) and what names and describes it."""
     profile_id = (values.get("id") or "").strip() or None
     if profile_id is None and values.get("has_id"):
         problems.add("id", N_("Enter an ID for the profile."))
     elif profile_id is not None:
-        problems.check("id", profile_id, PROFILE_ID_RULE,
-                       N_("Use lower-case letters, digits and hyphens, starting with a "
-                          "letter or digit (at most 64)."))
+        problems.check(
+            "id",
+            profile_id,
+            PROFILE_ID_RULE,
+            N_(
+                "Use lower-case letters, digits and hyphens, starting with a "
+                "letter or digit (at most 64)."
+            ),
+        )
     identity = {
         "name": (values.get("name") or "").strip(),
         "description": (values.get("description") or "").strip(),
@@ -364,8 +446,12 @@ def parse_field(index: int, row: dict, key: str, repeated: bool, problems: Probl
     if not field["label"]:
         problems.add(prefix + "label", N_("Enter a label that depositors will see."))
     problems.check(prefix + "type", kind, ROW_RULES["type"], N_("Choose a type from the list."))
-    problems.check(prefix + "dc", field["dc"], ROW_RULES["dc"],
-                   N_("Choose a Dublin Core element from the list."))
+    problems.check(
+        prefix + "dc",
+        field["dc"],
+        ROW_RULES["dc"],
+        N_("Choose a Dublin Core element from the list."),
+    )
     if kind == "choice" and not field["vocabulary"]:
         problems.add(prefix + "vocabulary", N_("A choice field needs at least one value."))
     return field
@@ -375,9 +461,12 @@ def _check_key(name: str, key: str, repeated: bool, problems: Problems) -> None:
     if not key:
         problems.add(name, N_("Enter a key, or a label to make one from."))
         return
-    well_formed = problems.check(name, key, ROW_RULES["key"],
-                                 N_("Use lower-case letters, digits and underscores, starting "
-                                    "with a letter (at most 64)."))
+    well_formed = problems.check(
+        name,
+        key,
+        ROW_RULES["key"],
+        N_("Use lower-case letters, digits and underscores, starting with a letter (at most 64)."),
+    )
     if well_formed and repeated:
         problems.add(name, N_("Another field has this key; each key must be unique."))
 
@@ -385,13 +474,17 @@ def _check_key(name: str, key: str, repeated: bool, problems: Problems) -> None:
 def parse_fields(rows: list[dict], problems: Problems) -> list[dict]:
     """The metadata form: its rows, of which one at least, and one mapped to the title."""
     keys = [row["key"].strip() or key_from_label(row["label"]) for row in rows]
-    fields = [parse_field(index, row, key, keys.count(key) > 1, problems)
-              for index, (row, key) in enumerate(zip(rows, keys, strict=True))]
+    fields = [
+        parse_field(index, row, key, keys.count(key) > 1, problems)
+        for index, (row, key) in enumerate(zip(rows, keys, strict=True))
+    ]
     if not fields:
         problems.add("fields", N_("Add at least one field to the metadata form."))
     elif not any(field["dc"] == "title" for field in fields):
-        problems.add("fields", N_("Map one field to the Dublin Core element title, so that "
-                                  "every item has a title."))
+        problems.add(
+            "fields",
+            N_("Map one field to the Dublin Core element title, so that every item has a title."),
+        )
     return fields
 
 
@@ -407,13 +500,17 @@ def parse_file_rules(values: dict, problems: Problems) -> dict:
         if size is not None:
             rules[target] = size
     rules["allowed_extensions"] = problems.listed(
-        "allowed_extensions", values.get("allowed_extensions", ""),
+        "allowed_extensions",
+        values.get("allowed_extensions", ""),
         FILE_RULES["allowed_extensions"],
-        N_("Write each extension as letters and digits only, like pdf or csv."))
+        N_("Write each extension as letters and digits only, like pdf or csv."),
+    )
     rules["allowed_media_types"] = problems.listed(
-        "allowed_media_types", values.get("allowed_media_types", ""),
+        "allowed_media_types",
+        values.get("allowed_media_types", ""),
         FILE_RULES["allowed_media_types"],
-        N_("Write each media type like application/pdf or image/png."))
+        N_("Write each media type like application/pdf or image/png."),
+    )
     rules["metadata_only_allowed"] = bool(values.get("metadata_only_allowed"))
     rules["virus_scan"] = bool(values.get("virus_scan"))
     return rules
@@ -422,8 +519,9 @@ def parse_file_rules(values: dict, problems: Problems) -> dict:
 def parse_approval(values: dict, problems: Problems) -> dict:
     """The approval rule: its mode, the approvers' groups and the days to a decision."""
     mode = (values.get("approval_mode") or "").strip()
-    problems.check("approval_mode", mode, APPROVAL_RULES["mode"],
-                   N_("Choose automatic or manual approval."))
+    problems.check(
+        "approval_mode", mode, APPROVAL_RULES["mode"], N_("Choose automatic or manual approval.")
+    )
     approval = {"mode": mode, "approver_groups": split_list(values.get("approver_groups", ""))}
     turnaround = problems.integer("turnaround_days", values.get("turnaround_days", ""))
     if turnaround is not None:
@@ -440,10 +538,18 @@ def parse_publication(values: dict, problems: Problems) -> dict:
     }
     if not publication["target_collection"]:
         problems.add("target_collection", N_("Choose the collection that items go to."))
-    problems.check("resource_type", publication["resource_type"],
-                   DEFINITION_RULES["resource_type"], N_("Choose a resource type from the list."))
-    problems.check("access", publication["access"], DEFINITION_RULES["access"],
-                   N_("Choose an access policy from the list."))
+    problems.check(
+        "resource_type",
+        publication["resource_type"],
+        DEFINITION_RULES["resource_type"],
+        N_("Choose a resource type from the list."),
+    )
+    problems.check(
+        "access",
+        publication["access"],
+        DEFINITION_RULES["access"],
+        N_("Choose an access policy from the list."),
+    )
     months = problems.integer("embargo_max_months", values.get("embargo_max_months", ""), 0)
     if months is not None:
         publication["embargo_max_months"] = months
@@ -453,9 +559,12 @@ def parse_publication(values: dict, problems: Problems) -> dict:
 
 def parse_mediators(values: dict, problems: Problems) -> dict | None:
     """Who may deposit on a patron's behalf; None when neither roles nor groups are named."""
-    roles = problems.listed("mediator_roles", values.get("mediator_roles", ""),
-                            MEDIATOR_RULES["roles"],
-                            N_("Name staff roles only: approver, staff, manager or admin."))
+    roles = problems.listed(
+        "mediator_roles",
+        values.get("mediator_roles", ""),
+        MEDIATOR_RULES["roles"],
+        N_("Name staff roles only: approver, staff, manager or admin."),
+    )
     groups = split_list(values.get("mediator_groups", ""))
     return {"roles": roles, "groups": groups} if roles or groups else None
 
@@ -494,8 +603,11 @@ def form_to_definition(form: MultiDict) -> tuple[str | None, dict]:
 
 # --- error messages -> input names ------------------------------------------------------
 
-APPROVAL_INPUTS = {"mode": "approval_mode", "approver_groups": "approver_groups",
-                   "turnaround_days": "turnaround_days"}
+APPROVAL_INPUTS = {
+    "mode": "approval_mode",
+    "approver_groups": "approver_groups",
+    "turnaround_days": "turnaround_days",
+}
 TOP_LEVEL_INPUTS = frozenset(FORM_ORDER) - {"_form"}
 
 
@@ -552,6 +664,9 @@ def error_order(name: str) -> tuple[int, int, int]:
     match = ROW.match(name)
     if match:
         attribute = match.group(2)
-        return (FORM_ORDER.index("fields"), int(match.group(1)) + 1,
-                ROW_ATTRIBUTES.index(attribute) if attribute in ROW_ATTRIBUTES else 99)
+        return (
+            FORM_ORDER.index("fields"),
+            int(match.group(1)) + 1,
+            ROW_ATTRIBUTES.index(attribute) if attribute in ROW_ATTRIBUTES else 99,
+        )
     return (FORM_ORDER.index(name) if name in FORM_ORDER else len(FORM_ORDER), 0, 0)

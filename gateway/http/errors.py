@@ -1,4 +1,5 @@
 """The one mapping from domain errors to HTTP responses: {"error": {code, message, fields}}."""
+
 from __future__ import annotations
 
 import logging
@@ -49,15 +50,17 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(RpcTimeout)
     def on_timeout(err):
-        return error_response(503, "unavailable", "A Lodge service did not answer in time; "
-                                                  "try again shortly.")
+        return error_response(
+            503, "unavailable", "A Lodge service did not answer in time; try again shortly."
+        )
 
     @app.errorhandler(BrokerUnavailable)
     @app.errorhandler(ReplyQueueExpiredWithPendingReplies)
     def on_broker_lost(err):
         log.warning("broker unavailable: %s", err)
-        return error_response(503, "unavailable", "Lodge's services cannot be reached just now; "
-                                                  "try again shortly.")
+        return error_response(
+            503, "unavailable", "Lodge's services cannot be reached just now; try again shortly."
+        )
 
     @app.errorhandler(RemoteError)
     def on_remote_error(err: RemoteError):
@@ -68,8 +71,12 @@ def register(app: Flask) -> None:
     def on_csrf_error(err: CSRFError):
         if not _wants_json():
             return err
-        return error_response(400, "csrf_failed", f"{err.description} Send the page's token "
-                                                  "in the X-CSRFToken header, or use an API token.")
+        return error_response(
+            400,
+            "csrf_failed",
+            f"{err.description} Send the page's token "
+            "in the X-CSRFToken header, or use an API token.",
+        )
 
     @app.errorhandler(HTTPException)
     def on_http_error(err: HTTPException):

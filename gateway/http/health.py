@@ -1,4 +1,5 @@
 """Liveness, readiness and Prometheus metrics."""
+
 from __future__ import annotations
 
 import hmac
@@ -62,7 +63,8 @@ def register(app: Flask) -> None:
         if not wanted:
             abort(404)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                                 wanted.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), wanted.encode()
+        ):
             abort(401, description="/metrics needs the metrics token as 'Authorization: Bearer'.")
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

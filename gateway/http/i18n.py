@@ -3,6 +3,7 @@
 Catalogues live as .po files beside the code and are compiled into the data folder
 when the app starts, so no compiled file is kept in the repository.
 """
+
 from __future__ import annotations
 
 import os

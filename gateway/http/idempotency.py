@@ -8,6 +8,7 @@ Only successful answers are kept: after an error the key is free to try again. A
 body is part of the request's fingerprint; a streamed upload is known by its declared
 length and checksum headers, since reading it here would consume it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,14 +27,25 @@ KEY = user_pattern(r"^[\x21-\x7e]{1,255}$")  # visible ASCII
 KEEP = timedelta(days=1)
 ABANDONED = timedelta(hours=1)  # a request still "running" this long died with its worker
 REPLAYED_HEADERS = ("Content-Type", "Location", "Lodge-File-Id", "Upload-Expires")
-STREAMED_HEADERS = ("Content-Length", "Content-Digest", "Repr-Digest", "Digest", "Content-MD5",
-                    "Upload-Length", "Upload-Metadata")
+STREAMED_HEADERS = (
+    "Content-Length",
+    "Content-Digest",
+    "Repr-Digest",
+    "Digest",
+    "Content-MD5",
+    "Upload-Length",
+    "Upload-Metadata",
+)
 
 
 def fingerprint() -> str:
     digest = hashlib.sha256()
-    for part in (request.method, request.path, request.query_string.decode("latin-1"),
-                 request.mimetype):
+    for part in (
+        request.method,
+        request.path,
+        request.query_string.decode("latin-1"),
+        request.mimetype,
+    ):
         digest.update(part.encode() + b"\0")
     if request.mimetype == "application/json":
         digest.update(request.get_data(cache=True))  # kept for the view's get_json
@@ -52,12 +64,18 @@ def _reserve(caller_id: str, key: str, asked: str):
     now = utcnow()
     with _database().unit_of_work() as uow:
         model = IdempotentRequest
-        uow.session.execute(delete(model).where(
-            model.caller_id == caller_id,
-            or_(model.created_at < now - KEEP,
-                model.status.is_(None) & (model.created_at < now - ABANDONED))))
-        if insert_new(uow.session, model, caller_id=caller_id, key=key, fingerprint=asked,
-                      created_at=now):
+        uow.session.execute(
+            delete(model).where(
+                model.caller_id == caller_id,
+                or_(
+                    model.created_at < now - KEEP,
+                    model.status.is_(None) & (model.created_at < now - ABANDONED),
+                ),
+            )
+        )
+        if insert_new(
+            uow.session, model, caller_id=caller_id, key=key, fingerprint=asked, created_at=now
+        ):
             return None
         return uow.session.get(IdempotentRequest, (caller_id, key))
 
@@ -66,25 +84,36 @@ def register(app: Flask) -> None:
     @app.before_request
     def replay_or_reserve():
         key = request.headers.get(HEADER)
-        if (key is None or request.method != "POST" or not request.path.startswith("/api/")
-                or g.get("actor") is None):  # signed-out requests are refused anyway
+        if (
+            key is None
+            or request.method != "POST"
+            or not request.path.startswith("/api/")
+            or g.get("actor") is None
+        ):  # signed-out requests are refused anyway
             return None
         if not KEY.match(key):
-            raise InvalidInput(f"{HEADER} must be 1 to 255 visible ASCII characters.",
-                               fields={HEADER: ["1 to 255 visible ASCII characters"]})
+            raise InvalidInput(
+                f"{HEADER} must be 1 to 255 visible ASCII characters.",
+                fields={HEADER: ["1 to 255 visible ASCII characters"]},
+            )
         asked = fingerprint()
         earlier = _reserve(g.actor["id"], key, asked)
         if earlier is None:
             g.idempotency_key = key
             return None
         if earlier.status is None:
-            raise Conflict(f"The request with this {HEADER} is still running.",
-                           fields={HEADER: ["still running"]})
+            raise Conflict(
+                f"The request with this {HEADER} is still running.",
+                fields={HEADER: ["still running"]},
+            )
         if earlier.fingerprint != asked:
-            raise InvalidInput(f"This {HEADER} was used for a different request.",
-                               fields={HEADER: ["already used for a different request"]})
-        response = app.response_class(earlier.response["body"], status=earlier.status,
-                                      headers=earlier.response["headers"])
+            raise InvalidInput(
+                f"This {HEADER} was used for a different request.",
+                fields={HEADER: ["already used for a different request"]},
+            )
+        response = app.response_class(
+            earlier.response["body"], status=earlier.status, headers=earlier.response["headers"]
+        )
         response.headers["Idempotent-Replayed"] = "true"
         return response
 
@@ -97,8 +126,11 @@ def register(app: Flask) -> None:
             row = uow.session.get(IdempotentRequest, (g.actor["id"], key))
             if row is not None and 200 <= response.status_code < 300 and not response.is_streamed:
                 row.status = response.status_code
-                headers = {name: response.headers[name]
-                           for name in REPLAYED_HEADERS if name in response.headers}
+                headers = {
+                    name: response.headers[name]
+                    for name in REPLAYED_HEADERS
+                    if name in response.headers
+                }
                 row.response = {"body": response.get_data(as_text=True), "headers": headers}
             elif row is not None:
                 uow.session.delete(row)
@@ -110,6 +142,10 @@ def register(app: Flask) -> None:
         key = g.pop("idempotency_key", None)
         if key is not None:
             with _database().unit_of_work() as uow:
-                uow.session.execute(delete(IdempotentRequest).where(
-                    IdempotentRequest.caller_id == g.actor["id"], IdempotentRequest.key == key,
-                    IdempotentRequest.status.is_(None)))
+                uow.session.execute(
+                    delete(IdempotentRequest).where(
+                        IdempotentRequest.caller_id == g.actor["id"],
+                        IdempotentRequest.key == key,
+                        IdempotentRequest.status.is_(None),
+                    )
+                )

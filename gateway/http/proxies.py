@@ -11,6 +11,7 @@ hops instead, which is wrong as soon as a request takes one more or one less pro
 gunicorn's access log, which reads the same environ, logs the client too; and
 `wsgi.url_scheme` is https behind a TLS-terminating proxy, so every URL Flask builds is.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -74,8 +75,10 @@ class ClientAddress:
 
     def __call__(self, environ, start_response):
         peer = environ.get("REMOTE_ADDR")
-        environ["REMOTE_ADDR"] = client_address(
-            peer, environ.get("HTTP_X_FORWARDED_FOR")) or "unknown"
+        environ["REMOTE_ADDR"] = (
+            client_address(peer, environ.get("HTTP_X_FORWARDED_FOR")) or "unknown"
+        )
         environ["wsgi.url_scheme"] = client_scheme(
-            peer, environ.get("HTTP_X_FORWARDED_PROTO"), environ.get("wsgi.url_scheme", "http"))
+            peer, environ.get("HTTP_X_FORWARDED_PROTO"), environ.get("wsgi.url_scheme", "http")
+        )
         return self.app(environ, start_response)

@@ -2,6 +2,7 @@
 parsed; and no text the services refuse (a NUL or other character XML cannot carry, a lone
 surrogate, a bidirectional override) past the gateway: a client error here, never a server
 error there."""
+
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
@@ -44,11 +45,15 @@ class BoundedJSONProvider(DefaultJSONProvider):
         # a chunked body has no Content-Length: werkzeug stops reading it at the limit, so
         # one that reaches the limit was cut off there
         if len(body) >= MAX_JSON_BYTES:
-            raise TooLarge(f"A JSON body may hold less than {MAX_JSON_BYTES} bytes.",
-                           fields={"body": [f"is {MAX_JSON_BYTES} bytes or larger"]})
+            raise TooLarge(
+                f"A JSON body may hold less than {MAX_JSON_BYTES} bytes.",
+                fields={"body": [f"is {MAX_JSON_BYTES} bytes or larger"]},
+            )
         if json_depth(body) > MAX_JSON_DEPTH:
-            raise InvalidInput(f"JSON may nest at most {MAX_JSON_DEPTH} levels.",
-                               fields={"body": [f"nests deeper than {MAX_JSON_DEPTH} levels"]})
+            raise InvalidInput(
+                f"JSON may nest at most {MAX_JSON_DEPTH} levels.",
+                fields={"body": [f"nests deeper than {MAX_JSON_DEPTH} levels"]},
+            )
         return super().loads(s, **kwargs)
 
 
@@ -67,16 +72,19 @@ def refuse_unsafe_text() -> None:
         found["path"] = path_problem
     if request.is_json:
         found.update(text.refused_paths(request.get_json(silent=True)))
-    elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") \
-            and not request.path.startswith("/api/"):
+    elif request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ) and not request.path.startswith("/api/"):
         for name, value in request.form.items(multi=True):
             problem = text.problem(name) or text.problem(value)
             if problem:
                 found[name] = problem
     if found:
-        raise InvalidInput("Text may not hold control characters, lone surrogates or "
-                           "bidirectional overrides.",
-                           fields={name: [problem] for name, problem in found.items()})
+        raise InvalidInput(
+            "Text may not hold control characters, lone surrogates or bidirectional overrides.",
+            fields={name: [problem] for name, problem in found.items()},
+        )
 
 
 def register(app: Flask) -> None:

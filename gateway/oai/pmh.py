@@ -5,12 +5,13 @@ the requested metadata format. Resumption tokens carry the keyset position, the
 request's original arguments and the cursor, so a page deep in the list costs what the
 first one costs and the gateway keeps no state.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from flask import Blueprint, Response, request
 from lxml import etree
@@ -49,13 +50,13 @@ class OaiError(Exception):
 
 
 def _utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime(SECOND)
+    return moment.astimezone(UTC).strftime(SECOND)
 
 
 def _envelope() -> tuple[etree._Element, etree._Element]:
     root = etree.Element(f"{{{OAI}}}OAI-PMH", nsmap={None: OAI, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI} {OAI_SCHEMA}")
-    etree.SubElement(root, f"{{{OAI}}}responseDate").text = _utc(datetime.now(timezone.utc))
+    etree.SubElement(root, f"{{{OAI}}}responseDate").text = _utc(datetime.now(UTC))
     request_element = etree.SubElement(root, f"{{{OAI}}}request")
     request_element.text = get_settings().base_url + "/oai"
     return root, request_element
@@ -96,8 +97,12 @@ def endpoint():
 def _checked_arguments(arguments: dict[str, list[str]]) -> tuple[str, dict[str, str]]:
     verbs = arguments.pop("verb", [])
     if len(verbs) != 1 or verbs[0] not in VERBS:
-        raise OaiError("badVerb", "The verb is missing, repeated or not an OAI-PMH verb."
-                       if len(verbs) != 1 else f"{verbs[0]!r} is not an OAI-PMH verb.")
+        raise OaiError(
+            "badVerb",
+            "The verb is missing, repeated or not an OAI-PMH verb."
+            if len(verbs) != 1
+            else f"{verbs[0]!r} is not an OAI-PMH verb.",
+        )
     verb = verbs[0]
     repeated = sorted(key for key, values in arguments.items() if len(values) > 1)
     if repeated:
@@ -122,6 +127,7 @@ def _checked_arguments(arguments: dict[str, list[str]]) -> tuple[str, dict[str, 
 
 # --- verbs ------------------------------------------------------------------------
 
+
 def identify(root, args):
     settings = get_settings()
     with rpc() as services:
@@ -131,8 +137,11 @@ def identify(root, args):
     _sub(body, "baseURL", settings.base_url + "/oai")
     _sub(body, "protocolVersion", "2.0")
     _sub(body, "adminEmail", settings.oai_admin_email)
-    _sub(body, "earliestDatestamp",
-         _utc(datetime.fromisoformat(earliest)) if earliest else "1970-01-01T00:00:00Z")
+    _sub(
+        body,
+        "earliestDatestamp",
+        _utc(datetime.fromisoformat(earliest)) if earliest else "1970-01-01T00:00:00Z",
+    )
     _sub(body, "deletedRecord", "persistent")
     _sub(body, "granularity", "YYYY-MM-DDThh:mm:ssZ")
 
@@ -180,12 +189,18 @@ def list_records(root, args):
     _list(root, "ListRecords", args, with_metadata=True)
 
 
-HANDLERS = {"Identify": identify, "ListMetadataFormats": list_metadata_formats,
-            "ListSets": list_sets, "GetRecord": get_record,
-            "ListIdentifiers": list_identifiers, "ListRecords": list_records}
+HANDLERS = {
+    "Identify": identify,
+    "ListMetadataFormats": list_metadata_formats,
+    "ListSets": list_sets,
+    "GetRecord": get_record,
+    "ListIdentifiers": list_identifiers,
+    "ListRecords": list_records,
+}
 
 
 # --- records and lists -----------------------------------------------------------------
+
 
 def _oai_identifier(identifier: str) -> str:
     return f"oai:{get_settings().oai_repository_id}:{identifier}"
@@ -201,19 +216,22 @@ def _item_identifier(oai_identifier: str) -> str:
 def _fetch_record(oai_identifier: str, prefix: str | None) -> dict:
     try:
         with rpc() as services:
-            return services.inventory.oai_record(identifier=_item_identifier(oai_identifier),
-                                            metadata_prefix=prefix)
+            return services.inventory.oai_record(
+                identifier=_item_identifier(oai_identifier), metadata_prefix=prefix
+            )
     except NotFound:
-        raise OaiError("idDoesNotExist",
-                       f"No record has the identifier {oai_identifier!r}.") from None
+        raise OaiError(
+            "idDoesNotExist", f"No record has the identifier {oai_identifier!r}."
+        ) from None
 
 
 def _metadata_prefix(prefix: str) -> str:
     if not METADATA_PREFIX.fullmatch(prefix):
         raise OaiError("badArgument", f"{prefix!r} is not a metadataPrefix.")
     if prefix not in METADATA_FORMATS:
-        raise OaiError("cannotDisseminateFormat",
-                       f"{prefix!r} is not offered; see ListMetadataFormats.")
+        raise OaiError(
+            "cannotDisseminateFormat", f"{prefix!r} is not offered; see ListMetadataFormats."
+        )
     return prefix
 
 
@@ -237,11 +255,11 @@ def _parse_datestamp(value: str, argument: str, end_of_day: bool = False) -> tup
     """A from/until argument as a UTC datetime, and its granularity."""
     for granularity in (SECOND, DAY):
         try:
-            moment = datetime.strptime(value, granularity).replace(tzinfo=timezone.utc)
+            moment = datetime.strptime(value, granularity).replace(tzinfo=UTC)
         except ValueError:
             continue
         if granularity == DAY and end_of_day:
-            moment = datetime.combine(moment.date(), time(23, 59, 59), timezone.utc)
+            moment = datetime.combine(moment.date(), time(23, 59, 59), UTC)
         return moment, granularity
     raise OaiError("badArgument", f"{argument} must be YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ.")
 
@@ -263,8 +281,12 @@ def _window(selection: dict) -> tuple[datetime | None, datetime | None]:
 
 def _selection(args: dict) -> dict:
     """The harvest's selection from the request's own arguments, checked."""
-    selection = {"metadataPrefix": _metadata_prefix(args["metadataPrefix"]),
-                 "from": args.get("from"), "until": args.get("until"), "set": args.get("set")}
+    selection = {
+        "metadataPrefix": _metadata_prefix(args["metadataPrefix"]),
+        "from": args.get("from"),
+        "until": args.get("until"),
+        "set": args.get("set"),
+    }
     _window(selection)
     if selection["set"] is not None and not SET_SPEC.fullmatch(selection["set"]):
         raise OaiError("badArgument", f"{selection['set']!r} is not a setSpec.")
@@ -284,12 +306,19 @@ def decode_token(verb: str, token: str) -> tuple[dict, dict, int]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         state = json.loads(raw)
         selection, cursor = state["s"], state["c"]
-        position = {"after_datestamp": datetime.fromisoformat(state["d"]).isoformat(),
-                    "after_id": state["i"]}
-        valid = (state["v"] == verb and isinstance(cursor, int) and cursor > 0
-                 and isinstance(state["i"], str) and isinstance(selection, dict)
-                 and set(selection) == {"metadataPrefix", "from", "until", "set"}
-                 and all(v is None or isinstance(v, str) for v in selection.values()))
+        position = {
+            "after_datestamp": datetime.fromisoformat(state["d"]).isoformat(),
+            "after_id": state["i"],
+        }
+        valid = (
+            state["v"] == verb
+            and isinstance(cursor, int)
+            and cursor > 0
+            and isinstance(state["i"], str)
+            and isinstance(selection, dict)
+            and set(selection) == {"metadataPrefix", "from", "until", "set"}
+            and all(v is None or isinstance(v, str) for v in selection.values())
+        )
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
         valid = False
     if not valid:
@@ -312,8 +341,11 @@ def _list(root, verb: str, args: dict, with_metadata: bool) -> None:
         page = services.inventory.harvest(
             metadata_prefix=selection["metadataPrefix"] if with_metadata else None,
             since=since.isoformat() if since else None,
-            until=until.isoformat() if until else None, set_spec=selection["set"],
-            limit=page_size, **position)
+            until=until.isoformat() if until else None,
+            set_spec=selection["set"],
+            limit=page_size,
+            **position,
+        )
     records = page["records"]
     if not records:
         if selection["set"] is not None:
@@ -327,7 +359,11 @@ def _list(root, verb: str, args: dict, with_metadata: bool) -> None:
             _header(body, record)
     if page["more"]:
         next_cursor = cursor + len(records)
-        _sub(body, "resumptionToken", encode_token(verb, selection, records[-1], next_cursor),
-             cursor=str(cursor))
+        _sub(
+            body,
+            "resumptionToken",
+            encode_token(verb, selection, records[-1], next_cursor),
+            cursor=str(cursor),
+        )
     elif cursor:
         _sub(body, "resumptionToken", cursor=str(cursor))  # the list is complete

@@ -1,5 +1,6 @@
 """Charts drawn on the server as SVG geometry: the CSP allows no inline script, and a chart
 that is plain markup needs none. Templates turn the geometry into <svg> elements."""
+
 from __future__ import annotations
 
 import math
@@ -44,11 +45,11 @@ def nice_ceiling(value: int, steps: int = 4) -> tuple[int, int]:
     return step * math.ceil(value / step), step
 
 
-def weekly_bars(weeks: list[dict], labels: list[str], submitted: str,
-                decided: list[str]) -> Chart:
+def weekly_bars(weeks: list[dict], labels: list[str], submitted: str, decided: list[str]) -> Chart:
     """Two bars a week: submissions, and decisions stacked by outcome (`decided`, bottom up)."""
-    chart = Chart(WIDTH, HEIGHT, MARGIN_LEFT, WIDTH - MARGIN_RIGHT, MARGIN_TOP,
-                  HEIGHT - MARGIN_BOTTOM)
+    chart = Chart(
+        WIDTH, HEIGHT, MARGIN_LEFT, WIDTH - MARGIN_RIGHT, MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
+    )
     highest = max([0] + [max(w[submitted], sum(w[k] for k in decided)) for w in weeks])
     top, step = nice_ceiling(highest)
     plot_height = chart.plot_bottom - chart.plot_top
@@ -60,14 +61,32 @@ def weekly_bars(weeks: list[dict], labels: list[str], submitted: str,
         centre = chart.plot_left + slot * (index + 0.5)
         chart.labels.append((centre, label))
         value = week[submitted]
-        chart.bars.append(Bar(submitted, centre - bar_width - 1, chart.plot_bottom - value * scale,
-                              bar_width, value * scale, value, label))
+        chart.bars.append(
+            Bar(
+                submitted,
+                centre - bar_width - 1,
+                chart.plot_bottom - value * scale,
+                bar_width,
+                value * scale,
+                value,
+                label,
+            )
+        )
         base = chart.plot_bottom
         for kind in decided:
             value = week[kind]
             if value:
-                chart.bars.append(Bar(kind, centre + 1, base - value * scale, bar_width,
-                                      value * scale, value, label))
+                chart.bars.append(
+                    Bar(
+                        kind,
+                        centre + 1,
+                        base - value * scale,
+                        bar_width,
+                        value * scale,
+                        value,
+                        label,
+                    )
+                )
                 base -= value * scale
     return chart
 

@@ -5,6 +5,7 @@ Creators arrive as Dublin Core strings. Lodge writes a person with an ORCID iD a
 `Name (ORCID 0000-0002-1825-0097)`; `Name (0000-…)` and `Name (https://orcid.org/0000-…)`
 are understood as well. Names are `Given Family` or `Family, Given`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,10 +53,14 @@ def creators(item: dict) -> list[Creator]:
     """The item's people: as inventory keeps them (with ORCID iDs) or, for items made
     before it did, parsed from dc:creator values such as `Name (0000-0002-1825-0097)`."""
     if item.get("creators"):
-        return [Creator(person["name"], (person.get("orcid") or "").upper() or None)
-                for person in item["creators"]]
-    return [Creator(name.strip(), orcid)
-            for name, orcid in map(split_orcid, item["record"].get("creator", []))]
+        return [
+            Creator(person["name"], (person.get("orcid") or "").upper() or None)
+            for person in item["creators"]
+        ]
+    return [
+        Creator(name.strip(), orcid)
+        for name, orcid in map(split_orcid, item["record"].get("creator", []))
+    ]
 
 
 def first(record: dict, element: str, default: str = "") -> str:
@@ -78,8 +83,9 @@ def kinds(item: dict) -> list[str]:
     """What the item is, for people: its resource type, then what the profile's fields
     said (a degree, say)."""
     kind = resource_types.get(item.get("resource_type"))
-    return [kind.heading] + [value for value in item["record"].get("type", [])
-                             if value.casefold() != kind.label]
+    return [kind.heading] + [
+        value for value in item["record"].get("type", []) if value.casefold() != kind.label
+    ]
 
 
 def _joined(names: list[str]) -> str:
@@ -94,8 +100,12 @@ def citation(item: dict, publisher: str, url: str) -> str:
     authors = _joined([creator.apa for creator in creators(item)])
     title = first(record, "title", "(untitled)").rstrip(".")
     kind = first(record, "type")
-    parts = [f"{authors} ({year(record) or 'n.d.'}).".strip(),
-             f"{title}{f' [{kind}]' if kind else ''}.", f"{publisher}.", url]
+    parts = [
+        f"{authors} ({year(record) or 'n.d.'}).".strip(),
+        f"{title}{f' [{kind}]' if kind else ''}.",
+        f"{publisher}.",
+        url,
+    ]
     return " ".join(part for part in parts if part)
 
 
@@ -103,14 +113,14 @@ def _files(item: dict) -> list[dict]:
     return [f for representation in item["representations"] for f in representation["files"]]
 
 
-def meta_tags(item: dict, publisher: str, file_url,
-              visible: bool) -> list[tuple[str, str | None]]:
+def meta_tags(item: dict, publisher: str, file_url, visible: bool) -> list[tuple[str, str | None]]:
     """(name, content) pairs for Google Scholar (Highwire Press tags)."""
     record = item["record"]
     tags: list[tuple[str, str | None]] = [("citation_title", first(record, "title"))]
     tags += [("citation_author", creator.inverted) for creator in creators(item)]
-    tags += [("citation_author_orcid", creator.orcid_url)
-             for creator in creators(item) if creator.orcid]
+    tags += [
+        ("citation_author_orcid", creator.orcid_url) for creator in creators(item) if creator.orcid
+    ]
     if publication_date(record):
         tags.append(("citation_publication_date", publication_date(record)))
     tags.append(("citation_publisher", publisher))
@@ -120,8 +130,11 @@ def meta_tags(item: dict, publisher: str, file_url,
     if first(record, "description"):
         tags.append(("citation_abstract", first(record, "description")))
     if visible:
-        tags += [("citation_pdf_url", file_url(f)) for f in _files(item)
-                 if f["media_type"] == "application/pdf"][:1]
+        tags += [
+            ("citation_pdf_url", file_url(f))
+            for f in _files(item)
+            if f["media_type"] == "application/pdf"
+        ][:1]
     if item.get("doi"):
         tags.append(("citation_doi", item["doi"]))
     return [(name, content) for name, content in tags if content]
@@ -133,28 +146,47 @@ def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> di
     kind = resource_types.get(item.get("resource_type"))
     data = {
         "@context": "https://schema.org",
-        "@type": kind.schema_org, "additionalType": kind.uri,
-        "@id": url, "url": url, "name": first(record, "title"),
-        "identifier": [item["identifier"]] + ([f"https://doi.org/{item['doi']}"]
-                                              if item.get("doi") else []),
-        "author": [{"@type": "Person", "name": creator.name,
-                    **({"@id": creator.orcid_url, "sameAs": creator.orcid_url}
-                       if creator.orcid else {})} for creator in creators(item)],
+        "@type": kind.schema_org,
+        "additionalType": kind.uri,
+        "@id": url,
+        "url": url,
+        "name": first(record, "title"),
+        "identifier": [item["identifier"]]
+        + ([f"https://doi.org/{item['doi']}"] if item.get("doi") else []),
+        "author": [
+            {
+                "@type": "Person",
+                "name": creator.name,
+                **(
+                    {"@id": creator.orcid_url, "sameAs": creator.orcid_url} if creator.orcid else {}
+                ),
+            }
+            for creator in creators(item)
+        ],
         "publisher": {"@type": "Organization", "name": publisher},
         "isAccessibleForFree": item["access"] == "open" and not item.get("withdrawn_at"),
     }
-    optional = {"description": first(record, "description"), "datePublished": first(record, "date"),
-                "inLanguage": first(record, "language"),
-                "keywords": ", ".join(record.get("subject", [])),
-                "license": first(record, "rights")}
+    optional = {
+        "description": first(record, "description"),
+        "datePublished": first(record, "date"),
+        "inLanguage": first(record, "language"),
+        "keywords": ", ".join(record.get("subject", [])),
+        "license": first(record, "rights"),
+    }
     data.update({key: value for key, value in optional.items() if value})
     if item["access"] == "embargo" and item.get("embargo_until"):
         data["conditionsOfAccess"] = f"Embargoed until {item['embargo_until']}"
     elif item["access"] == "campus":
         data["conditionsOfAccess"] = "Campus only"
     if visible:
-        data["encoding" if data["@type"] != "Dataset" else "distribution"] = [{
-            "@type": "MediaObject" if data["@type"] != "Dataset" else "DataDownload",
-            "name": f["filename"], "contentUrl": file_url(f), "encodingFormat": f["media_type"],
-            "contentSize": f"{f['size']} B"} for f in _files(item)]
+        data["encoding" if data["@type"] != "Dataset" else "distribution"] = [
+            {
+                "@type": "MediaObject" if data["@type"] != "Dataset" else "DataDownload",
+                "name": f["filename"],
+                "contentUrl": file_url(f),
+                "encodingFormat": f["media_type"],
+                "contentSize": f"{f['size']} B",
+            }
+            for f in _files(item)
+        ]
     return data

@@ -4,6 +4,7 @@ Validation sends each check as a message code with parameters (and the English t
 wording lives in kernel/contracts/validation_messages.py and its translations in the
 gateway's catalogue (babel.cfg extracts that module). Unknown codes fall back to the text.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,15 +41,15 @@ def register(app) -> None:
     app.add_template_filter(duration, "duration")
 
 
-def precheck_upload(storage_key: str, filename: str, file_rules: dict,
-                    file_id: str) -> dict | None:
+def precheck_upload(storage_key: str, filename: str, file_rules: dict, file_id: str) -> dict | None:
     """Validation's quick pre-check of a file just uploaded, its messages in the reader's
     language. The upload stands either way: if the pre-check cannot run, the full check
     after submit still will, so this answers None rather than fail the upload."""
     try:
         with rpc() as services:
-            report = services.validation.check_file(storage_key=storage_key, filename=filename,
-                                                   file_rules=file_rules, file_id=file_id)
+            report = services.validation.check_file(
+                storage_key=storage_key, filename=filename, file_rules=file_rules, file_id=file_id
+            )
     except Exception:  # a pre-check is advice; the upload already succeeded
         log.warning("pre-check of %s failed", storage_key, exc_info=True)
         return None

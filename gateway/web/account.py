@@ -1,6 +1,7 @@
 """Sign-in through the institution (OpenID Connect); API tokens: a user's own on
 /account/tokens, and any user's (campus systems) for admins on /staff/tokens; and the
 admins' accounts page, where accounts are deactivated and reactivated."""
+
 from __future__ import annotations
 
 import logging
@@ -43,6 +44,7 @@ def _database():
 
 # --- OpenID Connect -------------------------------------------------------------------------
 
+
 @account.get("/login/institution")
 def institution_login():
     settings = oidc.settings()
@@ -51,11 +53,17 @@ def institution_login():
     session["after_sign_in"] = safe_next(request.args.get("next"))
     try:
         return oidc.client().authorize_redirect(
-            url_for("account.institution_callback", _external=True))
+            url_for("account.institution_callback", _external=True)
+        )
     except (RequestException, OAuthError, ValueError) as err:
         log.warning("identity provider unreachable: %s", err)
-        flash(_("The sign-in service of %(name)s does not answer. Try again later.",
-                name=settings.display_name), "error")
+        flash(
+            _(
+                "The sign-in service of %(name)s does not answer. Try again later.",
+                name=settings.display_name,
+            ),
+            "error",
+        )
         return render_template("login.html"), 503
 
 
@@ -69,18 +77,29 @@ def institution_callback():
     except (OAuthError, RequestException, ValueError) as err:
         # a wrong or replayed state, a refused sign-in, a bad ID token: never signed in
         log.warning("institutional sign-in refused: %s", err)
-        flash(_("Signing in with %(name)s did not work. Please try again.",
-                name=settings.display_name), "error")
+        flash(
+            _(
+                "Signing in with %(name)s did not work. Please try again.",
+                name=settings.display_name,
+            ),
+            "error",
+        )
         return render_template("login.html"), 400
     claims = token.get("userinfo")
     if not claims or not claims.get("sub"):
-        flash(_("Signing in with %(name)s did not work. Please try again.",
-                name=settings.display_name), "error")
+        flash(
+            _(
+                "Signing in with %(name)s did not work. Please try again.",
+                name=settings.display_name,
+            ),
+            "error",
+        )
         return render_template("login.html"), 400
     target = session.get("after_sign_in") or url_for("portal.home")
     with _database().unit_of_work() as uow:
-        user = identity.provision_oidc_user(uow.session, settings.issuer, dict(claims),
-                                            settings.mapping)
+        user = identity.provision_oidc_user(
+            uow.session, settings.issuer, dict(claims), settings.mapping
+        )
         uow.session.expunge(user)
     if user.deactivated_at is not None:
         flash(_("This account is deactivated. Ask the library if you need it again."), "error")
@@ -91,6 +110,7 @@ def institution_callback():
 
 
 # --- API tokens -----------------------------------------------------------------------------
+
 
 def _days(text: str, default: int) -> int | None:
     """The lifetime asked for; the default when none is given, None when not a number."""
@@ -113,8 +133,15 @@ def _new_token(session, holder: User, allowed: tuple[str, ...], creator: User):
     if days is None or not 1 <= days <= max_days:
         return None, {"days": _("Choose from 1 to %(days)d days.", days=max_days)}, 422
     try:
-        token = identity.issue_token(session, holder, scopes, name=request.form.get("name", ""),
-                                     created_by=creator, days=days, max_days=max_days)
+        token = identity.issue_token(
+            session,
+            holder,
+            scopes,
+            name=request.form.get("name", ""),
+            created_by=creator,
+            days=days,
+            max_days=max_days,
+        )
     except ValueError:  # the lifetime and scopes are checked above: a deactivated account
         flash(_("That account is deactivated."), "error")
         return None, {}, 422
@@ -131,11 +158,22 @@ def my_tokens():
         if request.method == "POST":
             new_token, errors, status = _new_token(uow.session, user, allowed, user)
         tokens = [t.as_dict() for t in identity.tokens_of(uow.session, user.id)]
-        facts = {"name": user.name, "username": user.username, "groups": list(user.groups),
-                 "roles": list(user.roles), "oidc_subject": user.oidc_subject}
-    return render_template("account/tokens.html", tokens=tokens, allowed=allowed,
-                           new_token=new_token, account=facts, errors=errors,
-                           max_days=get_settings().token_max_days), status
+        facts = {
+            "name": user.name,
+            "username": user.username,
+            "groups": list(user.groups),
+            "roles": list(user.roles),
+            "oidc_subject": user.oidc_subject,
+        }
+    return render_template(
+        "account/tokens.html",
+        tokens=tokens,
+        allowed=allowed,
+        new_token=new_token,
+        account=facts,
+        errors=errors,
+        max_days=get_settings().token_max_days,
+    ), status
 
 
 @account.post("/account/tokens/<token_id>/revoke")
@@ -155,22 +193,35 @@ def all_tokens():
     new_token, errors, status = None, {}, 200
     with _database().unit_of_work() as uow:
         if request.method == "POST":
-            holder = uow.session.scalar(select(User).where(
-                User.username == request.form.get("username", "").strip()))
+            holder = uow.session.scalar(
+                select(User).where(User.username == request.form.get("username", "").strip())
+            )
             if holder is None:
                 flash(_("There is no user of that name."), "error")
                 status = 422
             else:
                 new_token, errors, status = _new_token(
-                    uow.session, holder, SCOPES,
-                    uow.session.get(User, g.actor["id"]))
+                    uow.session, holder, SCOPES, uow.session.get(User, g.actor["id"])
+                )
         rows = identity.tokens_of(uow.session)
-        names = dict(uow.session.execute(select(User.id, User.username).where(
-            User.id.in_({t.user_id for t in rows}))).all()) if rows else {}
+        names = (
+            dict(
+                uow.session.execute(
+                    select(User.id, User.username).where(User.id.in_({t.user_id for t in rows}))
+                ).all()
+            )
+            if rows
+            else {}
+        )
         tokens = [{**t.as_dict(), "username": names.get(t.user_id, "?")} for t in rows]
-    return render_template("staff/tokens.html", tokens=tokens, scopes=SCOPES,
-                           new_token=new_token, errors=errors,
-                           max_days=get_settings().token_max_days), status
+    return render_template(
+        "staff/tokens.html",
+        tokens=tokens,
+        scopes=SCOPES,
+        new_token=new_token,
+        errors=errors,
+        max_days=get_settings().token_max_days,
+    ), status
 
 
 @account.post("/staff/tokens/<token_id>/revoke")
@@ -185,10 +236,17 @@ def revoke_any_token(token_id):
 
 # --- deactivating accounts ------------------------------------------------------------------
 
+
 def account_view(user: User) -> dict:
-    return {"id": user.id, "username": user.username, "name": user.name, "email": user.email,
-            "roles": list(user.roles), "active": user.deactivated_at is None,
-            "deactivated_at": user.deactivated_at}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "email": user.email,
+        "roles": list(user.roles),
+        "active": user.deactivated_at is None,
+        "deactivated_at": user.deactivated_at,
+    }
 
 
 def set_active(user_id: str, active: bool) -> dict:
@@ -215,8 +273,13 @@ def set_active(user_id: str, active: bool) -> dict:
                 services.letters.save_recipient(actor={**actor, "roles": []}, delivery=None)
     except Exception:  # any RPC failure; the change itself is stored
         log.warning("letters did not hear that account %s changed", user_id, exc_info=True)
-        abort(503, description=_("The account is changed, but the letters service did not "
-                                 "hear of it. Please do it again shortly."))
+        abort(
+            503,
+            description=_(
+                "The account is changed, but the letters service did not "
+                "hear of it. Please do it again shortly."
+            ),
+        )
     return view
 
 
@@ -225,8 +288,11 @@ def set_active(user_id: str, active: bool) -> dict:
 def accounts():
     q = request.args.get("q", "").strip()[:MAX_QUERY]
     with _database().reading() as session:
-        people = find_people(session, q, MAX_RESULTS) if q else session.scalars(
-            select(User).order_by(User.created_at.desc()).limit(MAX_RESULTS))
+        people = (
+            find_people(session, q, MAX_RESULTS)
+            if q
+            else session.scalars(select(User).order_by(User.created_at.desc()).limit(MAX_RESULTS))
+        )
         people = [account_view(user) for user in people]
     return render_template("staff/accounts.html", people=people, q=q)
 
@@ -236,6 +302,10 @@ def accounts():
 def change_account(user_id):
     active = request.form.get("active") == "true"
     view = set_active(user_id, active)
-    flash(_("%(username)s is active again.", username=view["username"]) if active else
-          _("%(username)s is deactivated.", username=view["username"]), "success")
+    flash(
+        _("%(username)s is active again.", username=view["username"])
+        if active
+        else _("%(username)s is deactivated.", username=view["username"]),
+        "success",
+    )
     return redirect(url_for("account.accounts"))

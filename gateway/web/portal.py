@@ -1,4 +1,5 @@
 """The patron portal: sign-in, my deposits, the deposit editor and page, item pages."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -63,14 +64,17 @@ def login():
         user = None
         if not wait:
             with database.unit_of_work() as uow:
-                user = identity.authenticate(uow.session, username,
-                                             request.form.get("password", ""))
+                user = identity.authenticate(
+                    uow.session, username, request.form.get("password", "")
+                )
                 if user is not None:
                     identity.forgive_sign_in(uow.session, username, reserved)
         if wait:
             minutes = max(1, round(wait / 60))
-            flash(_("Too many failed sign-ins. Try again in %(minutes)d minute(s).",
-                    minutes=minutes), "error")
+            flash(
+                _("Too many failed sign-ins. Try again in %(minutes)d minute(s).", minutes=minutes),
+                "error",
+            )
             return render_template("login.html"), 429, {"Retry-After": str(wait)}
         if user is not None:
             locale = session.get("locale")
@@ -109,6 +113,7 @@ def choose_language():
 
 # --- my deposits --------------------------------------------------------------
 
+
 @portal.get("/")
 def home():
     """Signed in: my deposits. Anyone else: the repository's front door, to browse and
@@ -127,11 +132,13 @@ def my_deposits():
         status = None
     page = max(request.args.get("page", 1, type=int), 1)
     with rpc() as services:
-        deposits = services.intake.list_deposits(actor=g.actor, status=status, depositor_id=None,
-                                            page=page, per_page=25)
+        deposits = services.intake.list_deposits(
+            actor=g.actor, status=status, depositor_id=None, page=page, per_page=25
+        )
         quota = quota_usage(services, g.actor)
-    return render_template("home.html", page=deposits, status=status, statuses=STATUSES,
-                           quota=quota)
+    return render_template(
+        "home.html", page=deposits, status=status, statuses=STATUSES, quota=quota
+    )
 
 
 @portal.get("/deposits/new")
@@ -147,9 +154,9 @@ def choose_profile():
 def start_deposit():
     try:
         with rpc() as services:
-            deposit = services.intake.create_deposit(actor=g.actor,
-                                                profile_id=request.form.get("profile_id", ""),
-                                                metadata={})
+            deposit = services.intake.create_deposit(
+                actor=g.actor, profile_id=request.form.get("profile_id", ""), metadata={}
+            )
     except QuotaExceeded as err:  # the list of deposits shows which ones to finish
         flash(err.message, "error")
         return redirect(url_for("portal.home"))
@@ -158,14 +165,16 @@ def start_deposit():
 
 def _deposit_and_profile(services, deposit_id: str) -> tuple[dict, dict]:
     deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
-    profile = services.intake.get_profile(actor=g.actor, profile_id=deposit["profile_id"],
-                                     version=deposit["profile_version"])
+    profile = services.intake.get_profile(
+        actor=g.actor, profile_id=deposit["profile_id"], version=deposit["profile_version"]
+    )
     return deposit, profile
 
 
 def _reason_labels(services) -> dict[str, str]:
-    labels = {reason["code"]: reason["label"]
-              for reason in services.approval.list_reasons(actor=g.actor)}
+    labels = {
+        reason["code"]: reason["label"] for reason in services.approval.list_reasons(actor=g.actor)
+    }
     labels.update(system_reason_labels())
     return labels
 
@@ -178,12 +187,19 @@ def deposit(deposit_id):
         labels = _reason_labels(services)
         # letters filters by the actor: a depositor gets only the letters sent to them
         deliveries = services.letters.list_deliveries(actor=g.actor, deposit_id=deposit_id)
-    checks = {report["file_id"]: report
-              for report in (record["validation_report"] or {}).get("files", [])}
-    return render_template("deposit.html", deposit=record, profile=profile, checks=checks,
-                           reasons=labels, deliveries=deliveries,
-                           staff_view=auth.may(Action.SEE_ALL_DEPOSITS),
-                           expected_decision=expected_decision(record, profile))
+    checks = {
+        report["file_id"]: report for report in (record["validation_report"] or {}).get("files", [])
+    }
+    return render_template(
+        "deposit.html",
+        deposit=record,
+        profile=profile,
+        checks=checks,
+        reasons=labels,
+        deliveries=deliveries,
+        staff_view=auth.may(Action.SEE_ALL_DEPOSITS),
+        expected_decision=expected_decision(record, profile),
+    )
 
 
 def expected_decision(deposit: dict, profile: dict) -> date | None:
@@ -191,8 +207,14 @@ def expected_decision(deposit: dict, profile: dict) -> date | None:
     days = profile["approval"].get("turnaround_days")
     if deposit["status"] != "in_review" or not days:
         return None
-    entered = next((h["at"] for h in reversed(deposit["history"])
-                    if h["to_status"] == "in_review" and h["from_status"] == "submitted"), None)
+    entered = next(
+        (
+            h["at"]
+            for h in reversed(deposit["history"])
+            if h["to_status"] == "in_review" and h["from_status"] == "submitted"
+        ),
+        None,
+    )
     if entered is None:
         return None
     return (datetime.fromisoformat(entered) + timedelta(days=days)).date()
@@ -211,8 +233,14 @@ def edit_deposit(deposit_id):
             access = _access_choice(profile)
             try:
                 record = services.intake.update_deposit(
-                    actor=g.actor, deposit_id=deposit_id, metadata=metadata, access=access,
-                    accept_terms=bool(request.form.get("accept_terms")) if profile["terms"] else None)
+                    actor=g.actor,
+                    deposit_id=deposit_id,
+                    metadata=metadata,
+                    access=access,
+                    accept_terms=bool(request.form.get("accept_terms"))
+                    if profile["terms"]
+                    else None,
+                )
                 if request.form.get("action") == "submit":
                     services.intake.submit(actor=g.actor, deposit_id=deposit_id)
                     flash(_("Submitted. Lodge is checking your files now."), "success")
@@ -227,11 +255,18 @@ def edit_deposit(deposit_id):
         prechecks = validation_report.kept_prechecks(services, record["files"])
         quota = quota_usage(services, g.actor)
     return render_template(
-        "edit_deposit.html", deposit=record, profile=profile, errors=errors, reasons=labels,
-        prechecks=prechecks, quota=quota,
+        "edit_deposit.html",
+        deposit=record,
+        profile=profile,
+        errors=errors,
+        reasons=labels,
+        prechecks=prechecks,
+        quota=quota,
         extensions=[ext.lower().lstrip(".") for ext in profile["file_rules"]["allowed_extensions"]],
-        widgets=deposit_form.widgets(profile["fields"], record["metadata"],
-                                     errors.get("metadata", {}))), status
+        widgets=deposit_form.widgets(
+            profile["fields"], record["metadata"], errors.get("metadata", {})
+        ),
+    ), status
 
 
 def _access_choice(profile: dict) -> dict | None:
@@ -263,8 +298,9 @@ def deposit_action(deposit_id, action):
                 services.intake.submit(actor=g.actor, deposit_id=deposit_id)
                 flash(_("Submitted. Lodge is checking your files now."), "success")
             else:
-                services.intake.withdraw(actor=g.actor, deposit_id=deposit_id,
-                                    note=request.form.get("note") or None)
+                services.intake.withdraw(
+                    actor=g.actor, deposit_id=deposit_id, note=request.form.get("note") or None
+                )
                 flash(_("The deposit was withdrawn."), "success")
         except (NotFound, Forbidden):
             raise  # another's deposit is not found, as everywhere else
@@ -277,6 +313,7 @@ def deposit_action(deposit_id, action):
 
 # --- items ----------------------------------------------------------------------
 
+
 @portal.post("/items/<item_id>/withdraw")
 @auth.requires(Action.WITHDRAW_ITEMS)
 def withdraw_item(item_id):
@@ -285,8 +322,10 @@ def withdraw_item(item_id):
     try:
         with rpc() as services:
             services.inventory.withdraw_item(actor=g.actor, item_id=item_id, reason=reason)
-        flash(_("The item was withdrawn. Its page now says so, and harvesters see it deleted."),
-              "success")
+        flash(
+            _("The item was withdrawn. Its page now says so, and harvesters see it deleted."),
+            "success",
+        )
     except InvalidInput:
         flash(_("Give a reason for the withdrawal."), "error")
     except LodgeError as err:

@@ -3,6 +3,7 @@
 Nobody needs to sign in; a signed-in user or a campus address sees campus-only files,
 and staff see each file's preservation log on the landing page.
 """
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -35,24 +36,35 @@ def item(item_id):
         # cleaned as it is shown: a record stored before the text rule held never breaks a page
         record = text.clean_tree(services.inventory.get_item(item_id=item_id))
         collection = services.inventory.get_collection(collection_id=record["collection"])
-        provenance = (services.inventory.file_events(actor=g.actor, item_id=item_id)
-                      if may(Action.SEE_ALL_DEPOSITS) else None)
+        provenance = (
+            services.inventory.file_events(actor=g.actor, item_id=item_id)
+            if may(Action.SEE_ALL_DEPOSITS)
+            else None
+        )
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
     visible = files_visible(record, g.actor, request.remote_addr)
     url = absolute(url_for("public.item", item_id=item_id))
 
     def file_url(stored):
-        return absolute(url_for("items_api.download_item_file", item_id=item_id,
-                                file_id=stored["id"]))
+        return absolute(
+            url_for("items_api.download_item_file", item_id=item_id, file_id=stored["id"])
+        )
 
     return render_template(
-        "public/item.html", item=record, record=record["record"], files_visible=visible,
-        creators=landing.creators(record), kinds=landing.kinds(record), collection=collection,
+        "public/item.html",
+        item=record,
+        record=record["record"],
+        files_visible=visible,
+        creators=landing.creators(record),
+        kinds=landing.kinds(record),
+        collection=collection,
         citation=landing.citation(record, PUBLISHER, absolute(resolver_path(record["identifier"]))),
         meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
-        provenance=provenance, canonical=url)
+        provenance=provenance,
+        canonical=url,
+    )
 
 
 def resolver_path(identifier: str) -> str:
@@ -106,8 +118,9 @@ def collection(collection_id):
     page = _page_number()
     with rpc() as services:
         shown = services.inventory.get_collection(collection_id=collection_id)
-        results = services.inventory.search_items(query=None, year=None, collection=collection_id,
-                                             page=page, per_page=PER_PAGE)
+        results = services.inventory.search_items(
+            query=None, year=None, collection=collection_id, page=page, per_page=PER_PAGE
+        )
     return render_template("public/collection.html", collection=shown, results=results)
 
 
@@ -121,9 +134,15 @@ def search():
         tree = collection_tree(services)
         if collection_id not in {c["id"] for c in tree}:
             collection_id = None
-        results = services.inventory.search_items(query=query or None, year=year,
-                                             collection=collection_id, page=page,
-                                             per_page=PER_PAGE)
-    return render_template("public/search.html", query=query, year=year, tree=tree,
-                           collection_id=collection_id, results=results,
-                           title=_("Search"))
+        results = services.inventory.search_items(
+            query=query or None, year=year, collection=collection_id, page=page, per_page=PER_PAGE
+        )
+    return render_template(
+        "public/search.html",
+        query=query,
+        year=year,
+        tree=tree,
+        collection_id=collection_id,
+        results=results,
+        title=_("Search"),
+    )

@@ -1,4 +1,5 @@
 """Who is asking: the actor every RPC names, typed inside a process, a dict on the wire."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -20,19 +21,35 @@ class Actor:
     @classmethod
     def from_wire(cls, wire: Mapping[str, Any]) -> Actor:
         """An actor as an RPC carries it (missing keys take their defaults)."""
-        return cls(id=wire["id"], name=wire.get("name") or "", email=wire.get("email") or "",
-                   locale=wire.get("locale") or "en", username=wire.get("username"),
-                   roles=tuple(wire.get("roles") or ()), groups=tuple(wire.get("groups") or ()))
+        return cls(
+            id=wire["id"],
+            name=wire.get("name") or "",
+            email=wire.get("email") or "",
+            locale=wire.get("locale") or "en",
+            username=wire.get("username"),
+            roles=tuple(wire.get("roles") or ()),
+            groups=tuple(wire.get("groups") or ()),
+        )
 
     def to_wire(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "name": self.name,
-                "email": self.email, "groups": list(self.groups), "roles": list(self.roles),
-                "locale": self.locale}
+        return {
+            "id": self.id,
+            "username": self.username,
+            "name": self.name,
+            "email": self.email,
+            "groups": list(self.groups),
+            "roles": list(self.roles),
+            "locale": self.locale,
+        }
 
     def person_ref(self) -> dict[str, str]:
         """How an actor appears in history, events and letters."""
-        return {"id": self.id, "name": self.name, "email": self.email,
-                "locale": self.locale or "en"}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "locale": self.locale or "en",
+        }
 
     def in_any_group(self, groups: Iterable[str]) -> bool:
         return not set(self.groups).isdisjoint(groups)

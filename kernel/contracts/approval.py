@@ -1,5 +1,6 @@
 """Approval: decisions, review tasks and their queue, staff notes and the reasons an
 approver gives."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -49,9 +50,13 @@ class ReviewTaskView(Lenient):
     overdue = fields.Bool(load_default=False)
     claimed_at = DateTime(allow_none=True, load_default=None)
     # the asking approver deposited it (or mediated it): they may see it, never decide on it
-    own_deposit = fields.Bool(load_default=False, metadata={
-        "description": "The caller deposited or mediated it, so may not claim, edit or decide "
-                       "on it (403)."})
+    own_deposit = fields.Bool(
+        load_default=False,
+        metadata={
+            "description": "The caller deposited or mediated it, so may not claim, edit or decide "
+            "on it (403)."
+        },
+    )
 
 
 ReviewPageView = page_of(ReviewTaskView)
@@ -65,8 +70,10 @@ class ReasonView(Lenient):
 
 
 class ListReviewsRequest(ActorRequest, PageRequest):
-    state = fields.Str(load_default="open", validate=validate.OneOf(
-        ("open", "claimed", "decided", "cancelled", "all")))
+    state = fields.Str(
+        load_default="open",
+        validate=validate.OneOf(("open", "claimed", "decided", "cancelled", "all")),
+    )
     assignee = fields.Str(load_default=None, allow_none=True)
 
 
@@ -84,10 +91,10 @@ class QueueRequest(ActorRequest):
     tab = fields.Str(load_default="all", validate=validate.OneOf(QUEUE_TABS))
     profile_id = fields.Str(load_default=None, allow_none=True)
     collection = fields.Str(load_default=None, allow_none=True)
-    depositor = fields.Str(load_default=None, allow_none=True,
-                           validate=validate.Length(max=200))
-    older_than_days = fields.Int(load_default=None, allow_none=True,
-                                 validate=validate.Range(min=0, max=3650))
+    depositor = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    older_than_days = fields.Int(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=3650)
+    )
     overdue = fields.Bool(load_default=False)
     sort = fields.Str(load_default="oldest", validate=validate.OneOf(QUEUE_SORTS))
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=400))
@@ -115,8 +122,7 @@ class AssignRequest(DepositRequest):
 
 
 class BulkDecisionRequest(ActorRequest):
-    deposit_ids = fields.List(fields.Str(), required=True,
-                              validate=validate.Length(min=1, max=100))
+    deposit_ids = fields.List(fields.Str(), required=True, validate=validate.Length(min=1, max=100))
     decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     reason_code = fields.Str(load_default=None, allow_none=True)
     note = Text("note", load_default=None, allow_none=True)
@@ -146,6 +152,7 @@ class ReviewMetadataRequest(DepositRequest):
 
 class RevisionChangesView(Lenient):
     """What changed in a resubmitted deposit since the revision an approver returned."""
+
     from_revision = fields.Int(required=True)
     to_revision = fields.Int(required=True)
     metadata = fields.List(fields.Dict(), required=True)  # {field, before, after}
@@ -167,8 +174,10 @@ class ReviewFileRequest(DepositRequest):
 
 class SaveReasonRequest(ActorRequest):
     kind = fields.Str(required=True, validate=validate.OneOf(REASON_KINDS))
-    code = fields.Str(required=True, validate=validate.Regexp(
-        REASON_CODE, error="lower-case letters, digits and underscores"))
+    code = fields.Str(
+        required=True,
+        validate=validate.Regexp(REASON_CODE, error="lower-case letters, digits and underscores"),
+    )
     label = Text("label", required=True, min_length=1)
     is_default = fields.Bool(load_default=False)
 

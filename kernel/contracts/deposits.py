@@ -1,5 +1,6 @@
 """Deposits: their states, what events carry of them, what Lodge shows of them, the calls
 that change them, and the statistics of them all."""
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -53,6 +54,7 @@ class HistoryEntrySchema(Lenient):
 
 class DepositSnapshotSchema(Lenient):
     """A deposit as events carry it: everything the next step needs."""
+
     id = fields.Str(required=True)
     revision = fields.Int(required=True)
     title = fields.Str(load_default="")
@@ -61,8 +63,9 @@ class DepositSnapshotSchema(Lenient):
     mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
     metadata = fields.Dict(required=True)
     files = fields.List(fields.Nested(FileSchema), load_default=list)
-    access = fields.Nested(AccessChoiceSchema, load_default=lambda: {"policy": "open",
-                                                                    "embargo_until": None})
+    access = fields.Nested(
+        AccessChoiceSchema, load_default=lambda: {"policy": "open", "embargo_until": None}
+    )
 
 
 class DepositView(Lenient):
@@ -138,6 +141,7 @@ class FileRequest(DepositRequest):
 
 class SearchDepositsRequest(ActorRequest, PageRequest):
     """Every deposit, for staff: by status and profile, by words in the title or by depositor."""
+
     status = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(STATUSES))
     profile_id = fields.Str(load_default=None, allow_none=True)
     title = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
@@ -166,6 +170,7 @@ class ProfileTurnaroundView(Lenient):
 
 class MediatedDepositView(Lenient):
     """A deposit staff made on a patron's behalf: it skipped approval, so the desk sees it."""
+
     deposit_id = fields.Str(required=True)
     title = fields.Str(required=True)
     status = fields.Str(required=True)

@@ -2,11 +2,12 @@
 
 Adding an optional field keeps CONTRACT_VERSION; anything else bumps it.
 """
+
 from __future__ import annotations
 
 import functools
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from marshmallow import fields, validate
 
@@ -87,6 +88,7 @@ class LetterOutcomeEvent(EventEnvelope):
 
 class FixityFailedEvent(EventEnvelope):
     """A permanent file no longer matches its checksum, or is missing."""
+
     item_id = fields.Str(required=True)
     identifier = fields.Str(required=True)
     file_id = fields.Str(required=True)
@@ -98,6 +100,7 @@ class FixityFailedEvent(EventEnvelope):
 
 class DraftExpiringEvent(EventEnvelope):
     """An untouched draft will be removed with its files at `expires_at` unless touched."""
+
     title = fields.Str(load_default="")
     depositor = fields.Nested(PersonRefSchema, required=True)
     expires_at = DateTime(required=True)
@@ -115,6 +118,7 @@ class EmbargoLiftedEvent(EventEnvelope):
 
 class ItemWithdrawnEvent(EventEnvelope):
     """A manager took an item out of the repository; it remains as a tombstone."""
+
     item_id = fields.Str(required=True)
     identifier = fields.Str(required=True)
     reason = fields.Str(required=True)
@@ -141,7 +145,7 @@ EVENTS: dict[tuple[str, str], type[EventEnvelope]] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def event_schema(source: str, event_type: str) -> EventEnvelope:
     """One shared instance per event: building a schema costs more than using it."""
     try:
@@ -154,7 +158,7 @@ def new_event(source: str, event_type: str, **payload) -> dict:
     """A JSON-ready event payload, checked against its contract."""
     payload.setdefault("event_id", uuid.uuid4().hex)
     payload.setdefault("schema_version", CONTRACT_VERSION)
-    payload.setdefault("occurred_at", datetime.now(timezone.utc))
+    payload.setdefault("occurred_at", datetime.now(UTC))
     schema = event_schema(source, event_type)
     dumped = schema.dump(payload)
     errors = schema.validate(dumped)

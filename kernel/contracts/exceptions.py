@@ -3,6 +3,7 @@
 They cross RPC as themselves (nameko's deserialize_to_instance), so the web front
 maps each class to one HTTP response.
 """
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -26,6 +27,7 @@ class LodgeError(Exception):
 @deserialize_to_instance
 class InvalidInput(LodgeError):
     """Input failed a contract or a profile's rules; `fields` says which and why."""
+
     code = "invalid_input"
 
 
@@ -42,6 +44,7 @@ class Forbidden(LodgeError):
 @deserialize_to_instance
 class Conflict(LodgeError):
     """The object changed under the caller, or someone else acted first."""
+
     code = "conflict"
 
 
@@ -58,4 +61,5 @@ class TooLarge(LodgeError):
 @deserialize_to_instance
 class QuotaExceeded(LodgeError):
     """A patron holds as many unfinished things (drafts, uploads) as a site setting allows."""
+
     code = "quota_exceeded"

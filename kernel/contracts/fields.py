@@ -1,5 +1,6 @@
 """The field rules every contract shares: identifier patterns, dates on the wire, text
 people write, pages, and the strict and lenient bases of the schemas."""
+
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
@@ -13,8 +14,7 @@ EXTENSION = user_pattern(r"^\.?[A-Za-z0-9]{1,16}$")
 MEDIA_TYPE = user_pattern(r"^[a-z]+/[\w.+-]+$")
 LOCALE = user_pattern(r"^[a-z]{2}(-[A-Z]{2})?$")
 REASON_CODE = user_pattern(r"^[a-z][a-z0-9_]{0,99}$")
-COLLECTION_ID = validate.Regexp(PROFILE_ID,
-                                error="use lower-case letters, digits and hyphens")
+COLLECTION_ID = validate.Regexp(PROFILE_ID, error="use lower-case letters, digits and hyphens")
 
 # what a profile's form lets through: the profile schema and the metadata bodies state it
 TEXT_RULES = (
@@ -24,7 +24,8 @@ TEXT_RULES = (
     "length limit, in "
     f"characters: the field mapped to dc:title {text.LIMITS['title']}; text "
     f"{text.LIMITS['text']}; long_text {text.LIMITS['abstract']}; a keyword "
-    f"{text.LIMITS['keyword']}; a person's name {text.LIMITS['name']}.")
+    f"{text.LIMITS['keyword']}; a person's name {text.LIMITS['name']}."
+)
 
 
 class _WireSafe:
@@ -74,9 +75,12 @@ class Lenient(Schema):
 
 
 def page_of(item_schema: type[Schema]) -> type[Schema]:
-    return Schema.from_dict({
-        "items": fields.List(fields.Nested(item_schema), required=True),
-        "page": fields.Int(required=True),
-        "per_page": fields.Int(required=True),
-        "total": fields.Int(required=True),
-    }, name=f"{item_schema.__name__.removesuffix('View').removesuffix('Schema')}Page")
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item_schema), required=True),
+            "page": fields.Int(required=True),
+            "per_page": fields.Int(required=True),
+            "total": fields.Int(required=True),
+        },
+        name=f"{item_schema.__name__.removesuffix('View').removesuffix('Schema')}Page",
+    )

@@ -1,4 +1,5 @@
 """Inventory: items and their files, collections, search, identifiers and fixity."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -61,12 +62,14 @@ class CollectionSummaryView(Lenient):
 
 class CollectionView(CollectionSummaryView):
     """A collection with its place in the tree, for its browse page."""
+
     ancestors = fields.List(fields.Nested(CollectionSummaryView), load_default=list)
     children = fields.List(fields.Nested(CollectionSummaryView), load_default=list)
 
 
 class StoredFileView(ItemFileView):
     """An item file with where it is stored, for streaming it."""
+
     storage_key = fields.Str(required=True)
 
 

@@ -1,4 +1,5 @@
 """Letters: their types, templates, recipients and deliveries, and previews of a letter."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -9,9 +10,18 @@ from kernel.contracts.people import ActorSchema
 from kernel.contracts.rpc import ActorRequest
 
 LETTER_TYPES = (
-    "deposit_submitted", "validation_failed", "deposit_archived", "deposit_declined",
-    "deposit_returned", "deposit_withdrawn", "deposit_created_on_behalf",
-    "review_requested", "review_overdue", "review_digest", "draft_expiring", "draft_expired",
+    "deposit_submitted",
+    "validation_failed",
+    "deposit_archived",
+    "deposit_declined",
+    "deposit_returned",
+    "deposit_withdrawn",
+    "deposit_created_on_behalf",
+    "review_requested",
+    "review_overdue",
+    "review_digest",
+    "draft_expiring",
+    "draft_expired",
     "token_expiring",
 )
 LETTER_DELIVERY = ("immediate", "digest")
@@ -19,6 +29,7 @@ LETTER_DELIVERY = ("immediate", "digest")
 
 class ReviewRuleSchema(Lenient):
     """What letters need of the profile's approval rule when a deposit enters review."""
+
     profile_name = fields.Str(load_default="")
     mode = fields.Str(load_default="manual")
     approver_groups = fields.List(fields.Str(), load_default=list)
@@ -27,6 +38,7 @@ class ReviewRuleSchema(Lenient):
 
 class PreviewLetterRequest(Strict):
     """The letter a decision would send, rendered without sending it."""
+
     letter_type = fields.Str(required=True)
     locale = fields.Str(load_default=None, allow_none=True)
     deposit = fields.Nested(DepositView, required=True)
@@ -60,6 +72,7 @@ class SaveLetterTemplateRequest(LetterTemplateRequest, TemplatePartsSchema):
 
 class PreviewLetterTemplateRequest(SaveLetterTemplateRequest):
     """Unsaved template parts, rendered against a real deposit or, without one, a sample."""
+
     deposit = fields.Nested(DepositView, load_default=None, allow_none=True)
 
 
@@ -96,6 +109,7 @@ class LetterTemplateSummaryView(Lenient):
 class TokenExpiringRequest(Strict):
     """Letters is asked to warn a token's owner that it expires soon; `key` makes a
     repeated request one letter."""
+
     key = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     recipient = fields.Nested(ActorSchema, required=True)
     token_name = fields.Str(load_default="", validate=validate.Length(max=100))
@@ -105,8 +119,10 @@ class TokenExpiringRequest(Strict):
 
 class SaveRecipientRequest(ActorRequest):
     """A staff user as letters know them; `delivery` None keeps their choice."""
-    delivery = fields.Str(load_default=None, allow_none=True,
-                          validate=validate.OneOf(LETTER_DELIVERY))
+
+    delivery = fields.Str(
+        load_default=None, allow_none=True, validate=validate.OneOf(LETTER_DELIVERY)
+    )
 
 
 class RecipientView(Lenient):

@@ -1,4 +1,5 @@
 """OAI-PMH: the metadata formats Lodge disseminates, and the harvest calls."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -19,8 +20,10 @@ OAI_METADATA_PREFIXES = tuple(METADATA_FORMATS)
 
 class HarvestRequest(Strict):
     """A page of OAI records after a keyset position; headers only without a prefix."""
-    metadata_prefix = fields.Str(load_default=None, allow_none=True,
-                                 validate=validate.OneOf(OAI_METADATA_PREFIXES))
+
+    metadata_prefix = fields.Str(
+        load_default=None, allow_none=True, validate=validate.OneOf(OAI_METADATA_PREFIXES)
+    )
     since = DateTime(load_default=None, allow_none=True)
     until = DateTime(load_default=None, allow_none=True)
     set_spec = fields.Str(load_default=None, allow_none=True)
@@ -31,8 +34,9 @@ class HarvestRequest(Strict):
 
 class OaiRecordRequest(Strict):
     identifier = fields.Str(required=True)
-    metadata_prefix = fields.Str(load_default=None, allow_none=True,
-                                 validate=validate.OneOf(OAI_METADATA_PREFIXES))
+    metadata_prefix = fields.Str(
+        load_default=None, allow_none=True, validate=validate.OneOf(OAI_METADATA_PREFIXES)
+    )
 
 
 class OaiRecordView(Lenient):

@@ -1,5 +1,6 @@
 """People as the contracts carry them: the actor a call is made for, and a person named in
 history, events and letters."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -21,6 +22,7 @@ class ActorSchema(Lenient):
 
 class PersonRefSchema(Lenient):
     """Who did something, as history and letters show it."""
+
     id = fields.Str(required=True)
     name = fields.Str(load_default="")
     email = fields.Str(load_default="")

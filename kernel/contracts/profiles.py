@@ -1,5 +1,6 @@
 """Deposit profiles: their form, file rules, approval rule and access policy, and the
 calls that read and save them."""
+
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
@@ -20,13 +21,32 @@ from kernel.contracts.resource_types import RESOURCE_TYPES
 from kernel.contracts.rpc import ActorRequest
 
 FIELD_TYPES = (
-    "text", "long_text", "date", "url", "language", "choice", "person",
-    "keywords", "licence",
+    "text",
+    "long_text",
+    "date",
+    "url",
+    "language",
+    "choice",
+    "person",
+    "keywords",
+    "licence",
 )
 DC_ELEMENTS = (
-    "title", "creator", "subject", "description", "publisher", "contributor",
-    "date", "type", "format", "identifier", "source", "language", "relation",
-    "coverage", "rights",
+    "title",
+    "creator",
+    "subject",
+    "description",
+    "publisher",
+    "contributor",
+    "date",
+    "type",
+    "format",
+    "identifier",
+    "source",
+    "language",
+    "relation",
+    "coverage",
+    "rights",
 )
 ACCESS_POLICIES = ("open", "campus", "embargo")
 MEDIATOR_ROLES = ("approver", "staff", "manager", "admin")
@@ -36,8 +56,9 @@ class FormFieldSchema(Strict):
     key = fields.Str(required=True, validate=validate.Regexp(FIELD_KEY))
     label = fields.Str(required=True)
     help = fields.Str(load_default="")
-    type = fields.Str(required=True, validate=validate.OneOf(FIELD_TYPES),
-                      metadata={"description": TEXT_RULES})
+    type = fields.Str(
+        required=True, validate=validate.OneOf(FIELD_TYPES), metadata={"description": TEXT_RULES}
+    )
     required = fields.Bool(load_default=False)
     repeatable = fields.Bool(load_default=False)
     max_values = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
@@ -50,10 +71,12 @@ class FileRulesSchema(Strict):
     max_files = fields.Int(load_default=10, validate=validate.Range(min=0))
     max_file_size = fields.Int(load_default=100 * 1024 * 1024, validate=validate.Range(min=1))
     max_total_size = fields.Int(load_default=1024 * 1024 * 1024, validate=validate.Range(min=1))
-    allowed_extensions = fields.List(fields.Str(validate=validate.Regexp(EXTENSION)),
-                                     load_default=list)
-    allowed_media_types = fields.List(fields.Str(validate=validate.Regexp(MEDIA_TYPE)),
-                                      load_default=list)
+    allowed_extensions = fields.List(
+        fields.Str(validate=validate.Regexp(EXTENSION)), load_default=list
+    )
+    allowed_media_types = fields.List(
+        fields.Str(validate=validate.Regexp(MEDIA_TYPE)), load_default=list
+    )
     metadata_only_allowed = fields.Bool(load_default=False)
     virus_scan = fields.Bool(load_default=False)
 
@@ -76,10 +99,17 @@ class MediatorsSchema(Strict):
     """Who may deposit with a profile on a patron's behalf: staff who also hold one of
     `roles` or are in one of `groups`. Such deposits skip approval, so a profile that names
     nobody allows the staff role only while it is active and open to every group."""
-    roles = fields.List(fields.Str(validate=validate.OneOf(MEDIATOR_ROLES)), load_default=list,
-                        validate=validate.Length(max=len(MEDIATOR_ROLES)))
-    groups = fields.List(fields.Str(validate=validate.Length(min=1, max=200)), load_default=list,
-                         validate=validate.Length(max=50))
+
+    roles = fields.List(
+        fields.Str(validate=validate.OneOf(MEDIATOR_ROLES)),
+        load_default=list,
+        validate=validate.Length(max=len(MEDIATOR_ROLES)),
+    )
+    groups = fields.List(
+        fields.Str(validate=validate.Length(min=1, max=200)),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
 
 
 class ProfileDefinitionSchema(Strict):
@@ -95,17 +125,27 @@ class ProfileDefinitionSchema(Strict):
     embargo_max_months = fields.Int(load_default=0, validate=validate.Range(min=0, max=600))
     terms = fields.Str(load_default="")
     # what the profile's items are (a COAR resource type), for every crosswalk
-    resource_type = fields.Str(load_default=DEFAULT_RESOURCE_TYPE,
-                               validate=validate.OneOf(tuple(RESOURCE_TYPES)),
-                               metadata={"description": "The COAR resource type of the "
-                                         "profile's items: dc:type, DataCite "
-                                         "resourceTypeGeneral and Schema.org type follow it."})
+    resource_type = fields.Str(
+        load_default=DEFAULT_RESOURCE_TYPE,
+        validate=validate.OneOf(tuple(RESOURCE_TYPES)),
+        metadata={
+            "description": "The COAR resource type of the "
+            "profile's items: dc:type, DataCite "
+            "resourceTypeGeneral and Schema.org type follow it."
+        },
+    )
     # absent (None): the staff role, for an active profile open to every group only
-    mediators = fields.Nested(MediatorsSchema, load_default=None, allow_none=True, metadata={
-        "description": "Who may deposit with this profile on a patron's behalf (such deposits "
-                       "skip approval): staff holding one of the roles or in one of the groups. "
-                       "Absent or null: the staff role, but only while the profile is active "
-                       "and has no allowed_groups; otherwise nobody."})
+    mediators = fields.Nested(
+        MediatorsSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Who may deposit with this profile on a patron's behalf (such deposits "
+            "skip approval): staff holding one of the roles or in one of the groups. "
+            "Absent or null: the staff role, but only while the profile is active "
+            "and has no allowed_groups; otherwise nobody."
+        },
+    )
 
     @validates_schema
     def _coherent(self, data, **kwargs):
@@ -125,8 +165,9 @@ class ProfileDefinitionSchema(Strict):
             raise ValidationError(errors)
 
     # Last in the body: from here on `fields` names this attribute, not the module.
-    fields = fields.List(fields.Nested(FormFieldSchema), required=True,
-                         validate=validate.Length(min=1))
+    fields = fields.List(
+        fields.Nested(FormFieldSchema), required=True, validate=validate.Length(min=1)
+    )
 
 
 class ProfileView(ProfileDefinitionSchema):
@@ -146,6 +187,7 @@ class ProfileVersionView(Lenient):
 
 class ProfileRulesSchema(Lenient):
     """The part of a profile that later pipeline steps need, pinned to a version."""
+
     id = fields.Str(required=True)
     version = fields.Int(required=True)
     name = fields.Str(load_default="")
@@ -160,6 +202,7 @@ class ProfileRulesSchema(Lenient):
 
 class AccessChoiceSchema(Strict):
     """The access a depositor chose within the profile's policy."""
+
     policy = fields.Str(required=True, validate=validate.OneOf(ACCESS_POLICIES))
     embargo_until = Date(load_default=None, allow_none=True)
 

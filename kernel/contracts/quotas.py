@@ -1,4 +1,5 @@
 """A patron's unfinished work against the site's limits."""
+
 from __future__ import annotations
 
 from marshmallow import fields
@@ -13,10 +14,12 @@ class QuotaLimitView(Lenient):
 
 class QuotaUsageView(Lenient):
     """A patron's unfinished work against the site's limits."""
+
     drafts = fields.Nested(QuotaLimitView, required=True)
     staged_bytes = fields.Nested(QuotaLimitView, required=True)
 
 
 class QuotaView(QuotaUsageView):
     """As the API shows it: staged bytes also count unfinished uploads' declared lengths."""
+
     uploads = fields.Nested(QuotaLimitView, required=True)

@@ -1,5 +1,6 @@
 """How an RPC checks its keyword arguments and dumps its result, and the requests that
 most calls extend."""
+
 from __future__ import annotations
 
 import functools
@@ -43,6 +44,7 @@ def rpc_contract(request: type[Schema], response: Schema | None = None):
         def wrapper(self, **kwargs):
             result = method(self, **load_or_raise(request_schema, kwargs))
             return response.dump(result) if response is not None else result
+
         del wrapper.__wrapped__  # nameko checks the call against the wrapper's signature
         return wrapper
 

@@ -1,4 +1,5 @@
 """Validation's reports on a deposit and its files, and the calls that check files."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -53,9 +54,14 @@ class PrechecksRequest(Strict):
     file_ids = fields.List(fields.Str(), required=True, validate=validate.Length(max=1000))
 
 
-PrechecksView = Schema.from_dict({"prechecks": fields.Dict(
-    keys=fields.Str(), values=fields.Nested(FileReportSchema), required=True)},
-    name="PrechecksView")
+PrechecksView = Schema.from_dict(
+    {
+        "prechecks": fields.Dict(
+            keys=fields.Str(), values=fields.Nested(FileReportSchema), required=True
+        )
+    },
+    name="PrechecksView",
+)
 
 # shared instances of schemas used on every event
 validation_report_schema = ValidationReportSchema()

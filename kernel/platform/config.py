@@ -1,5 +1,6 @@
 """Configuration: every LODGE_ environment variable, declared, read and checked here once;
 the README's tables list them (tests/unit/test_settings.py holds the two together)."""
+
 from __future__ import annotations
 
 import logging
@@ -30,6 +31,7 @@ class SettingsError(ValueError):
 
 
 # --- how a variable's text becomes a value; each raises ValueError with what it wants ---
+
 
 def text(value: str) -> str:
     return value
@@ -81,6 +83,7 @@ def choice(*options: str) -> Callable[[str], str]:
         if word not in options:
             raise ValueError(f"must be one of {', '.join(options)}")
         return word
+
     return parse
 
 
@@ -90,6 +93,7 @@ def url(*schemes: str) -> Callable[[str], str]:
         if parts.scheme.split("+")[0] not in schemes or not (parts.netloc or parts.path):
             raise ValueError(f"must be a URL starting {' or '.join(s + '://' for s in schemes)}")
         return value.strip()
+
     return parse
 
 
@@ -104,10 +108,12 @@ def log_level(value: str) -> str:
 
 # --- the declarations ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Declared:
     """One LODGE_ variable: how it is read, and its README row: `shown` (the default as
     people read it; an example in the sign-in table) and `description`."""
+
     variable: str
     parse: Callable[[str], object]
     shown: str
@@ -122,11 +128,17 @@ class Declared:
 
     @property
     def placeholder(self) -> str:
-        return self.variable[self.variable.index("<"):self.variable.index(">") + 1]
+        return self.variable[self.variable.index("<") : self.variable.index(">") + 1]
 
 
-def setting(variable: str, parse: Callable[[str], object], default: object, shown: str,
-            description: str, members: tuple[str, ...] = ()):
+def setting(
+    variable: str,
+    parse: Callable[[str], object],
+    default: object,
+    shown: str,
+    description: str,
+    members: tuple[str, ...] = (),
+):
     """A Settings field read from `variable`; an unset or empty variable means `default`
     (None where the default follows from other settings, see `load_settings`)."""
     declared = Declared(variable, parse, shown, description, members)
@@ -138,256 +150,500 @@ def setting(variable: str, parse: Callable[[str], object], default: object, show
 @dataclass(frozen=True)
 class Quotas:
     """What one patron may hold unfinished at once, and how long an untouched draft lives."""
+
     drafts: int = setting(
-        "LODGE_QUOTA_DRAFTS", integer, 20, "`20`",
-        "unfinished deposits (draft or returned) a patron may hold; one more is 429")
+        "LODGE_QUOTA_DRAFTS",
+        integer,
+        20,
+        "`20`",
+        "unfinished deposits (draft or returned) a patron may hold; one more is 429",
+    )
     staged_bytes: int = setting(
-        "LODGE_QUOTA_STAGED_BYTES", integer, 10 * 1024 ** 3, "`10737418240`",
-        "bytes of files on a patron's unfinished deposits and unfinished uploads; more is 413")
+        "LODGE_QUOTA_STAGED_BYTES",
+        integer,
+        10 * 1024**3,
+        "`10737418240`",
+        "bytes of files on a patron's unfinished deposits and unfinished uploads; more is 413",
+    )
     uploads: int = setting(
-        "LODGE_QUOTA_UPLOADS", integer, 10, "`10`",
-        "unfinished resumable uploads a patron may hold; one more is 429")
+        "LODGE_QUOTA_UPLOADS",
+        integer,
+        10,
+        "`10`",
+        "unfinished resumable uploads a patron may hold; one more is 429",
+    )
     draft_expiry_seconds: int = setting(
-        "LODGE_DRAFT_EXPIRY_SECONDS", integer, 180 * DAY, "`15552000` (180 days)",
-        "an unfinished deposit untouched this long is removed with its files")
+        "LODGE_DRAFT_EXPIRY_SECONDS",
+        integer,
+        180 * DAY,
+        "`15552000` (180 days)",
+        "an unfinished deposit untouched this long is removed with its files",
+    )
     draft_warning_seconds: int = setting(
-        "LODGE_DRAFT_WARNING_SECONDS", integer, 14 * DAY, "`1209600` (14 days)",
-        "its depositor is warned by letter this long before")
+        "LODGE_DRAFT_WARNING_SECONDS",
+        integer,
+        14 * DAY,
+        "`1209600` (14 days)",
+        "its depositor is warned by letter this long before",
+    )
     draft_expiry_interval: float = setting(
-        "LODGE_DRAFT_EXPIRY_INTERVAL", number, 3600.0, "`3600`",
-        "seconds between intake's runs of the abandoned-draft timer")
+        "LODGE_DRAFT_EXPIRY_INTERVAL",
+        number,
+        3600.0,
+        "`3600`",
+        "seconds between intake's runs of the abandoned-draft timer",
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every LODGE_ setting, read once (`get_settings`) and checked as it is read."""
+
     # --- where things are ---
     data_dir: Path = setting(
-        "LODGE_DATA_DIR", path, None, "`./var`",
-        "where the embedded defaults keep their files")
+        "LODGE_DATA_DIR", path, None, "`./var`", "where the embedded defaults keep their files"
+    )
     # families are (member, value) pairs: settings stay hashable (storage_for caches on them)
     database_urls: tuple[tuple[str, str], ...] = setting(
-        "LODGE_<OWNER>_DATABASE_URL", DATABASE, (), "`sqlite:///$LODGE_DATA_DIR/<owner>.db`",
+        "LODGE_<OWNER>_DATABASE_URL",
+        DATABASE,
+        (),
+        "`sqlite:///$LODGE_DATA_DIR/<owner>.db`",
         "each owner's own database (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
-        "`INVENTORY`, `GATEWAY`); `postgresql://...` in production", members=DATABASE_OWNERS)
+        "`INVENTORY`, `GATEWAY`); `postgresql://...` in production",
+        members=DATABASE_OWNERS,
+    )
     # --- broker ---
     amqp_uri: str = setting(
-        "LODGE_AMQP_URI", BROKER, "amqp://guest:guest@127.0.0.1:5672/",
+        "LODGE_AMQP_URI",
+        BROKER,
+        "amqp://guest:guest@127.0.0.1:5672/",
         "`amqp://guest:guest@127.0.0.1:5672/`",
         "RabbitMQ; the account `lodge migrate` declares the topology with and "
-        "`lodge broker-users --apply` works as (an administrator)")
+        "`lodge broker-users --apply` works as (an administrator)",
+    )
     broker_uris: tuple[tuple[str, str], ...] = setting(
-        "LODGE_AMQP_URI_<PROCESS>", BROKER, (), "`LODGE_AMQP_URI`",
+        "LODGE_AMQP_URI_<PROCESS>",
+        BROKER,
+        (),
+        "`LODGE_AMQP_URI`",
         "the broker account of one process (`GATEWAY`, `INTAKE`, `VALIDATION`, `APPROVAL`, "
-        "`LETTERS`, `INVENTORY`); `lodge broker-users` makes it", members=DATABASE_OWNERS)
+        "`LETTERS`, `INVENTORY`); `lodge broker-users` makes it",
+        members=DATABASE_OWNERS,
+    )
     broker_management_url: str | None = setting(
-        "LODGE_BROKER_MANAGEMENT_URL", WEB, None,
+        "LODGE_BROKER_MANAGEMENT_URL",
+        WEB,
+        None,
         "port 15672 on `LODGE_AMQP_URI`'s host, `/api`",
-        "RabbitMQ's management HTTP API, for `lodge broker-users --apply`")
+        "RabbitMQ's management HTTP API, for `lodge broker-users --apply`",
+    )
     # --- storage ---
     storage_root: Path = setting(
-        "LODGE_STORAGE_ROOT", path, None, "`$LODGE_DATA_DIR/storage`",
-        "staging and permanent files (local disk)")
+        "LODGE_STORAGE_ROOT",
+        path,
+        None,
+        "`$LODGE_DATA_DIR/storage`",
+        "staging and permanent files (local disk)",
+    )
     storage_backend: str = setting(
-        "LODGE_STORAGE_BACKEND", choice(*STORAGE_BACKENDS), "local", "`local`",
-        "`local` (files under `LODGE_STORAGE_ROOT`) or `s3`")
+        "LODGE_STORAGE_BACKEND",
+        choice(*STORAGE_BACKENDS),
+        "local",
+        "`local`",
+        "`local` (files under `LODGE_STORAGE_ROOT`) or `s3`",
+    )
     s3_bucket: str = setting(
-        "LODGE_S3_BUCKET", text, "lodge", "`lodge`",
-        "the bucket (created by `lodge migrate` if missing)")
+        "LODGE_S3_BUCKET",
+        text,
+        "lodge",
+        "`lodge`",
+        "the bucket (created by `lodge migrate` if missing)",
+    )
     s3_endpoint_url: str | None = setting(
-        "LODGE_S3_ENDPOINT_URL", WEB, None, "unset (AWS)", "e.g. `http://minio:9000`")
+        "LODGE_S3_ENDPOINT_URL", WEB, None, "unset (AWS)", "e.g. `http://minio:9000`"
+    )
     s3_region: str | None = setting(
-        "LODGE_S3_REGION", text, None, "`us-east-1`", "the bucket's region")
+        "LODGE_S3_REGION", text, None, "`us-east-1`", "the bucket's region"
+    )
     s3_part_size: int = setting(
-        "LODGE_S3_PART_SIZE", integer, 8 * 1024 * 1024, "`8388608`",
-        "multipart part size in bytes (at least 5 MiB); smaller objects are one PUT")
+        "LODGE_S3_PART_SIZE",
+        integer,
+        8 * 1024 * 1024,
+        "`8388608`",
+        "multipart part size in bytes (at least 5 MiB); smaller objects are one PUT",
+    )
     # resumable uploads grow here; beside local storage so finishing one is a rename
     upload_dir: Path = setting(
-        "LODGE_UPLOAD_DIR", path, None, "`$LODGE_STORAGE_ROOT/uploads`",
-        "unfinished resumable (tus) uploads; shared by all gateways")
+        "LODGE_UPLOAD_DIR",
+        path,
+        None,
+        "`$LODGE_STORAGE_ROOT/uploads`",
+        "unfinished resumable (tus) uploads; shared by all gateways",
+    )
     liveness_file: Path | None = setting(
-        "LODGE_LIVENESS_FILE", Path, None, "(none)",
-        "a file each service touches about every second, for a liveness probe (deploy/k8s)")
+        "LODGE_LIVENESS_FILE",
+        Path,
+        None,
+        "(none)",
+        "a file each service touches about every second, for a liveness probe (deploy/k8s)",
+    )
     upload_expiry_seconds: int = setting(
-        "LODGE_UPLOAD_EXPIRY_SECONDS", integer, 24 * 3600, "`86400`",
+        "LODGE_UPLOAD_EXPIRY_SECONDS",
+        integer,
+        24 * 3600,
+        "`86400`",
         "an unfinished upload expires this long after its last chunk; a partial file nothing "
-        "wrote to for as long is removed")
+        "wrote to for as long is removed",
+    )
     # --- limits ---
     quotas: Quotas = field(default_factory=Quotas)
     # --- mail ---
     mail_dir: Path = setting(
-        "LODGE_MAIL_DIR", path, None, "`$LODGE_DATA_DIR/mail`",
-        "the mail folder, one `.eml` per letter")
+        "LODGE_MAIL_DIR",
+        path,
+        None,
+        "`$LODGE_DATA_DIR/mail`",
+        "the mail folder, one `.eml` per letter",
+    )
     mail_from: str = setting(
-        "LODGE_MAIL_FROM", text, "Lodge <lodge@localhost>", "`Lodge <lodge@localhost>`",
-        "the letters' sender")
+        "LODGE_MAIL_FROM",
+        text,
+        "Lodge <lodge@localhost>",
+        "`Lodge <lodge@localhost>`",
+        "the letters' sender",
+    )
     mail_reply_to: str | None = setting(
-        "LODGE_MAIL_REPLY_TO", text, None, "unset",
-        "`Reply-To` of every letter, e.g. `Repository desk <desk@example.edu>`")
+        "LODGE_MAIL_REPLY_TO",
+        text,
+        None,
+        "unset",
+        "`Reply-To` of every letter, e.g. `Repository desk <desk@example.edu>`",
+    )
     digest_hour: int = setting(
-        "LODGE_DIGEST_HOUR", integer, 7, "`7`",
-        "hour (UTC) from which the approvers' daily digest goes out")
+        "LODGE_DIGEST_HOUR",
+        integer,
+        7,
+        "`7`",
+        "hour (UTC) from which the approvers' daily digest goes out",
+    )
     review_turnaround_days: int = setting(
-        "LODGE_REVIEW_TURNAROUND_DAYS", integer, 14, "`14`",
-        "days in review before approvers are reminded, where the profile sets none")
+        "LODGE_REVIEW_TURNAROUND_DAYS",
+        integer,
+        14,
+        "`14`",
+        "days in review before approvers are reminded, where the profile sets none",
+    )
     smtp_host: str | None = setting(
-        "LODGE_SMTP_HOST", text, None, "unset",
-        "the mail server; set, it replaces the mail folder")
+        "LODGE_SMTP_HOST", text, None, "unset", "the mail server; set, it replaces the mail folder"
+    )
     smtp_port: int = setting(
-        "LODGE_SMTP_PORT", integer, None, "`25` (`465` with `LODGE_SMTP_TLS`)",
-        "its port (`587` is usual with STARTTLS)")
+        "LODGE_SMTP_PORT",
+        integer,
+        None,
+        "`25` (`465` with `LODGE_SMTP_TLS`)",
+        "its port (`587` is usual with STARTTLS)",
+    )
     smtp_starttls: bool = setting(
-        "LODGE_SMTP_STARTTLS", flag, False, "off", "upgrade the connection with STARTTLS")
+        "LODGE_SMTP_STARTTLS", flag, False, "off", "upgrade the connection with STARTTLS"
+    )
     smtp_tls: bool = setting(
-        "LODGE_SMTP_TLS", flag, False, "off", "implicit TLS from the start (SMTPS)")
+        "LODGE_SMTP_TLS", flag, False, "off", "implicit TLS from the start (SMTPS)"
+    )
     smtp_username: str | None = setting(
-        "LODGE_SMTP_USERNAME", text, None, "unset", "log in when a username is set")
+        "LODGE_SMTP_USERNAME", text, None, "unset", "log in when a username is set"
+    )
     smtp_password: str | None = setting(
-        "LODGE_SMTP_PASSWORD", text, None, "unset", "the password for `LODGE_SMTP_USERNAME`")
+        "LODGE_SMTP_PASSWORD", text, None, "unset", "the password for `LODGE_SMTP_USERNAME`"
+    )
     smtp_timeout: float = setting(
-        "LODGE_SMTP_TIMEOUT", number, 30.0, "`30`", "seconds per connection")
+        "LODGE_SMTP_TIMEOUT", number, 30.0, "`30`", "seconds per connection"
+    )
     # --- the site ---
     base_url: str = setting(
-        "LODGE_BASE_URL", WEB, "http://127.0.0.1:8000", "`http://127.0.0.1:8000`",
-        "the public URL, used in letters")
+        "LODGE_BASE_URL",
+        WEB,
+        "http://127.0.0.1:8000",
+        "`http://127.0.0.1:8000`",
+        "the public URL, used in letters",
+    )
     configured_secret_key: str = setting(
-        "LODGE_SECRET_KEY", text, "", "a random key kept in `$LODGE_DATA_DIR/secret_key`",
+        "LODGE_SECRET_KEY",
+        text,
+        "",
+        "a random key kept in `$LODGE_DATA_DIR/secret_key`",
         "signs session cookies; off the embedded defaults (any database not SQLite) `lodge "
         "gateway` refuses to start without one of at least 32 random characters (placeholders "
         "such as `change-me…` are refused), or with an `http://` `LODGE_BASE_URL` that is not "
-        "loopback")
+        "loopback",
+    )
     seed_demo_accounts: bool = setting(
-        "LODGE_SEED_DEMO_ACCOUNTS", flag, False, "`false`",
-        "`lodge seed` creates the demo accounts (password `demo`) off the embedded defaults too")
+        "LODGE_SEED_DEMO_ACCOUNTS",
+        flag,
+        False,
+        "`false`",
+        "`lodge seed` creates the demo accounts (password `demo`) off the embedded defaults too",
+    )
     # Prometheus scrapes /metrics with this Bearer token; without one /metrics is off
     metrics_token: str = setting(
-        "LODGE_METRICS_TOKEN", text, "", "unset (`/metrics` is 404)",
-        "the Bearer token Prometheus sends to `/metrics`")
+        "LODGE_METRICS_TOKEN",
+        text,
+        "",
+        "unset (`/metrics` is 404)",
+        "the Bearer token Prometheus sends to `/metrics`",
+    )
     # --- sign-in and tokens ---
     token_max_days: int = setting(
-        "LODGE_TOKEN_MAX_DAYS", integer, 365, "`365`",
-        "the longest lifetime an API token may be given (and the default)")
+        "LODGE_TOKEN_MAX_DAYS",
+        integer,
+        365,
+        "`365`",
+        "the longest lifetime an API token may be given (and the default)",
+    )
     token_warning_days: int = setting(
-        "LODGE_TOKEN_WARNING_DAYS", integer, 14, "`14`",
-        "how long before a token expires its owner gets a letter (`lodge warn-expiring-tokens`)")
+        "LODGE_TOKEN_WARNING_DAYS",
+        integer,
+        14,
+        "`14`",
+        "how long before a token expires its owner gets a letter (`lodge warn-expiring-tokens`)",
+    )
     oidc_roles_max_age_days: float = setting(
-        "LODGE_OIDC_ROLES_MAX_AGE_DAYS", number, 7.0, "`7`",
+        "LODGE_OIDC_ROLES_MAX_AGE_DAYS",
+        number,
+        7.0,
+        "`7`",
         "an institutional account's token uses the roles from its claims only this long after "
-        "the last sign-in; then only the mapping's default roles until the next")
+        "the last sign-in; then only the mapping's default roles until the next",
+    )
     cookie_secure: bool = setting(
-        "LODGE_COOKIE_SECURE", flag, True, "`true`", "`Secure` flag on the session cookie")
+        "LODGE_COOKIE_SECURE", flag, True, "`true`", "`Secure` flag on the session cookie"
+    )
     oidc_issuer: str = setting(
-        "LODGE_OIDC_ISSUER", WEB, "", "`https://login.example.edu/realms/main`",
-        "the issuer; Lodge reads `<issuer>/.well-known/openid-configuration`")
+        "LODGE_OIDC_ISSUER",
+        WEB,
+        "",
+        "`https://login.example.edu/realms/main`",
+        "the issuer; Lodge reads `<issuer>/.well-known/openid-configuration`",
+    )
     oidc_client_id: str = setting(
-        "LODGE_OIDC_CLIENT_ID", text, "", "`lodge`",
-        "the client registered at the identity provider")
+        "LODGE_OIDC_CLIENT_ID",
+        text,
+        "",
+        "`lodge`",
+        "the client registered at the identity provider",
+    )
     oidc_client_secret: str = setting(
-        "LODGE_OIDC_CLIENT_SECRET", text, "", "(from a secret store)",
-        "its secret; only ever from the environment")
+        "LODGE_OIDC_CLIENT_SECRET",
+        text,
+        "",
+        "(from a secret store)",
+        "its secret; only ever from the environment",
+    )
     oidc_scopes: tuple[str, ...] = setting(
-        "LODGE_OIDC_SCOPES", words, ("openid", "profile", "email"),
-        "`openid profile email` (default)", "scopes asked for; `openid` is always included")
+        "LODGE_OIDC_SCOPES",
+        words,
+        ("openid", "profile", "email"),
+        "`openid profile email` (default)",
+        "scopes asked for; `openid` is always included",
+    )
     oidc_name: str = setting(
-        "LODGE_OIDC_NAME", text, "your institution", "`Example University`",
-        "the name on the button")
+        "LODGE_OIDC_NAME",
+        text,
+        "your institution",
+        "`Example University`",
+        "the name on the button",
+    )
     oidc_claim_mapping: str = setting(
-        "LODGE_OIDC_CLAIM_MAPPING", text, "", "JSON text, or the path of a JSON file",
-        "how claims become groups and roles (below)")
+        "LODGE_OIDC_CLAIM_MAPPING",
+        text,
+        "",
+        "JSON text, or the path of a JSON file",
+        "how claims become groups and roles (below)",
+    )
     # --- identifiers and access ---
     identifier_prefix: str = setting(
-        "LODGE_IDENTIFIER_PREFIX", text, "ark:/99999/lodge-", "`ark:/99999/lodge-`",
+        "LODGE_IDENTIFIER_PREFIX",
+        text,
+        "ark:/99999/lodge-",
+        "`ark:/99999/lodge-`",
         "prefix of minted identifiers: your ARK NAAN and shoulder (`ark:/12345/x1`) or a handle "
-        "prefix (`20.500.12345/`); checked at start")
+        "prefix (`20.500.12345/`); checked at start",
+    )
     doi_registrar: str = setting(
-        "LODGE_DOI_REGISTRAR", text, "", "unset (no DOIs)",
+        "LODGE_DOI_REGISTRAR",
+        text,
+        "",
+        "unset (no DOIs)",
         "`module:Class` with `register(item, landing_page) -> doi or None`, called for each "
-        "new item")
+        "new item",
+    )
     campus_networks: tuple[str, ...] = setting(
-        "LODGE_CAMPUS_NETWORKS", listing, (), "unset",
+        "LODGE_CAMPUS_NETWORKS",
+        listing,
+        (),
+        "unset",
         "comma-separated networks (`10.0.0.0/8,2001:db8::/32`) that see campus-only files "
-        "without signing in")
+        "without signing in",
+    )
     trusted_proxies: tuple[str, ...] = setting(
-        "LODGE_TRUSTED_PROXIES", listing, (), "unset",
+        "LODGE_TRUSTED_PROXIES",
+        listing,
+        (),
+        "unset",
         "proxies (addresses or CIDRs, `127.0.0.1/32,10.1.0.0/16`) whose `X-Forwarded-For` and "
         "`X-Forwarded-Proto` are believed: the client's address for sign-in limits, campus "
         "access and the access log, and https URLs behind a TLS proxy (docs/architecture.md, "
-        "\"Gateway\")")
+        '"Gateway")',
+    )
     # --- timers ---
     embargo_interval: float = setting(
-        "LODGE_EMBARGO_INTERVAL", number, 3600.0, "`3600`",
-        "seconds between runs of the timer that lifts ended embargoes")
+        "LODGE_EMBARGO_INTERVAL",
+        number,
+        3600.0,
+        "`3600`",
+        "seconds between runs of the timer that lifts ended embargoes",
+    )
     fixity_interval: float = setting(
-        "LODGE_FIXITY_INTERVAL", number, 3600.0, "`3600`", "how often the fixity audit runs")
+        "LODGE_FIXITY_INTERVAL", number, 3600.0, "`3600`", "how often the fixity audit runs"
+    )
     fixity_batch_size: int = setting(
-        "LODGE_FIXITY_BATCH_SIZE", integer, 100, "`100`",
-        "how many files (oldest checked first) each run of the fixity audit re-hashes")
+        "LODGE_FIXITY_BATCH_SIZE",
+        integer,
+        100,
+        "`100`",
+        "how many files (oldest checked first) each run of the fixity audit re-hashes",
+    )
     claim_idle_minutes: float = setting(
-        "LODGE_CLAIM_IDLE_MINUTES", number, 240.0, "`240`",
-        "a claim nobody has touched (claim, note, edit) for this long goes back to the pool")
+        "LODGE_CLAIM_IDLE_MINUTES",
+        number,
+        240.0,
+        "`240`",
+        "a claim nobody has touched (claim, note, edit) for this long goes back to the pool",
+    )
     # --- processes ---
     handler_max_attempts: int = setting(
-        "LODGE_HANDLER_MAX_ATTEMPTS", integer, 5, "`5`",
-        "deliveries of an event before it is dead-lettered")
+        "LODGE_HANDLER_MAX_ATTEMPTS",
+        integer,
+        5,
+        "`5`",
+        "deliveries of an event before it is dead-lettered",
+    )
     handler_retry_delay_ms: int = setting(
-        "LODGE_HANDLER_RETRY_DELAY_MS", integer, 500, "`500`",
-        "first retry delay; doubles each attempt")
+        "LODGE_HANDLER_RETRY_DELAY_MS",
+        integer,
+        500,
+        "`500`",
+        "first retry delay; doubles each attempt",
+    )
     max_workers: int = setting(
-        "LODGE_MAX_WORKERS", integer, 10, "`10`", "concurrent workers per service instance")
+        "LODGE_MAX_WORKERS", integer, 10, "`10`", "concurrent workers per service instance"
+    )
     rpc_timeout: float = setting(
-        "LODGE_RPC_TIMEOUT", number, 30.0, "`30`", "seconds the gateway waits for a service")
+        "LODGE_RPC_TIMEOUT", number, 30.0, "`30`", "seconds the gateway waits for a service"
+    )
     rpc_pool_size: int = setting(
-        "LODGE_RPC_POOL_SIZE", integer, 8, "`8`",
-        "RPC clients (broker connections) per gateway process")
+        "LODGE_RPC_POOL_SIZE",
+        integer,
+        8,
+        "`8`",
+        "RPC clients (broker connections) per gateway process",
+    )
     gateway_bind: str = setting(
-        "LODGE_GATEWAY_BIND", text, "127.0.0.1:8000", "`127.0.0.1:8000`", "gateway address")
-    gateway_workers: int = setting(
-        "LODGE_GATEWAY_WORKERS", integer, 2, "`2`", "gunicorn processes")
+        "LODGE_GATEWAY_BIND", text, "127.0.0.1:8000", "`127.0.0.1:8000`", "gateway address"
+    )
+    gateway_workers: int = setting("LODGE_GATEWAY_WORKERS", integer, 2, "`2`", "gunicorn processes")
     gateway_threads: int = setting(
-        "LODGE_GATEWAY_THREADS", integer, 8, "`8`", "threads per gunicorn process")
+        "LODGE_GATEWAY_THREADS", integer, 8, "`8`", "threads per gunicorn process"
+    )
     access_log: bool = setting(
-        "LODGE_ACCESS_LOG", present, False, "unset", "set to log every request")
+        "LODGE_ACCESS_LOG", present, False, "unset", "set to log every request"
+    )
     log_level: str = setting(
-        "LODGE_LOG_LEVEL", log_level, "INFO", "`INFO`",
-        "what a service logs: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`")
+        "LODGE_LOG_LEVEL",
+        log_level,
+        "INFO",
+        "`INFO`",
+        "what a service logs: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`",
+    )
     # --- OAI-PMH ---
     repository_name: str = setting(
-        "LODGE_REPOSITORY_NAME", text, "Lodge", "`Lodge`",
-        "the repository's name (OAI-PMH Identify, DataCite publisher)")
+        "LODGE_REPOSITORY_NAME",
+        text,
+        "Lodge",
+        "`Lodge`",
+        "the repository's name (OAI-PMH Identify, DataCite publisher)",
+    )
     oai_repository_id: str = setting(
-        "LODGE_OAI_REPOSITORY_ID", text, "lodge.local", "`lodge.local`",
-        "the domain in OAI identifiers, `oai:<id>:<item identifier>`")
+        "LODGE_OAI_REPOSITORY_ID",
+        text,
+        "lodge.local",
+        "`lodge.local`",
+        "the domain in OAI identifiers, `oai:<id>:<item identifier>`",
+    )
     oai_admin_email: str = setting(
-        "LODGE_OAI_ADMIN_EMAIL", text, "repository@lodge.local", "`repository@lodge.local`",
-        "OAI-PMH Identify's adminEmail")
+        "LODGE_OAI_ADMIN_EMAIL",
+        text,
+        "repository@lodge.local",
+        "`repository@lodge.local`",
+        "OAI-PMH Identify's adminEmail",
+    )
     oai_page_size: int = setting(
-        "LODGE_OAI_PAGE_SIZE", integer, 100, "`100`",
-        "records per ListRecords/ListIdentifiers page")
+        "LODGE_OAI_PAGE_SIZE", integer, 100, "`100`", "records per ListRecords/ListIdentifiers page"
+    )
     # --- validation: clamd (a Unix socket, or host:port; neither means no scanner) ---
     clamd_socket: str = setting(
-        "LODGE_CLAMD_SOCKET", text, "", "unset",
-        "clamd's Unix socket (e.g. `/run/clamav/clamd.ctl`); files are scanned through it")
+        "LODGE_CLAMD_SOCKET",
+        text,
+        "",
+        "unset",
+        "clamd's Unix socket (e.g. `/run/clamav/clamd.ctl`); files are scanned through it",
+    )
     clamd_address: str = setting(
-        "LODGE_CLAMD_ADDRESS", text, "", "unset", "clamd over TCP instead, `host:port`")
+        "LODGE_CLAMD_ADDRESS", text, "", "unset", "clamd over TCP instead, `host:port`"
+    )
     clamd_timeout: float = setting(
-        "LODGE_CLAMD_TIMEOUT", number, 120.0, "`120`",
-        "seconds to wait on clamd; a scan that times out fails the check")
+        "LODGE_CLAMD_TIMEOUT",
+        number,
+        120.0,
+        "`120`",
+        "seconds to wait on clamd; a scan that times out fails the check",
+    )
     # --- validation: archives and compressed files, every level together ---
     archive_max_entries: int = setting(
-        "LODGE_ARCHIVE_MAX_ENTRIES", integer, 10_000, "`10000`",
-        "entries an archive may hold, nested archives' entries included")
+        "LODGE_ARCHIVE_MAX_ENTRIES",
+        integer,
+        10_000,
+        "`10000`",
+        "entries an archive may hold, nested archives' entries included",
+    )
     archive_max_expanded: int = setting(
-        "LODGE_ARCHIVE_MAX_EXPANDED", integer, 16 * 1024 ** 3, "`17179869184`",
-        "bytes (16 GiB) an archive or compressed file may unpack to, every level together")
+        "LODGE_ARCHIVE_MAX_EXPANDED",
+        integer,
+        16 * 1024**3,
+        "`17179869184`",
+        "bytes (16 GiB) an archive or compressed file may unpack to, every level together",
+    )
     archive_max_ratio: int = setting(
-        "LODGE_ARCHIVE_MAX_RATIO", integer, 100, "`100`",
-        "unpacked ÷ packed, for each zip entry and for the whole file, once over 1 MiB unpacked")
+        "LODGE_ARCHIVE_MAX_RATIO",
+        integer,
+        100,
+        "`100`",
+        "unpacked ÷ packed, for each zip entry and for the whole file, once over 1 MiB unpacked",
+    )
     archive_max_depth: int = setting(
-        "LODGE_ARCHIVE_MAX_DEPTH", integer, 3, "`3`",
-        "levels of archives inside archives (the file itself is level 1)")
+        "LODGE_ARCHIVE_MAX_DEPTH",
+        integer,
+        3,
+        "`3`",
+        "levels of archives inside archives (the file itself is level 1)",
+    )
     archive_seconds: float = setting(
-        "LODGE_ARCHIVE_SECONDS", number, 300.0, "`300`",
-        "wall-clock and CPU seconds for unpacking one file in the full check; slower fails")
+        "LODGE_ARCHIVE_SECONDS",
+        number,
+        300.0,
+        "`300`",
+        "wall-clock and CPU seconds for unpacking one file in the full check; slower fails",
+    )
 
     @property
     def on_embedded_defaults(self) -> bool:
@@ -440,8 +696,9 @@ def declarations() -> list[Declared]:
     """Every setting's declaration, in the order of the fields."""
     found: list[Declared] = []
     for owner in (Settings, Quotas):
-        found.extend(item.metadata["declared"] for item in fields(owner)
-                     if "declared" in item.metadata)
+        found.extend(
+            item.metadata["declared"] for item in fields(owner) if "declared" in item.metadata
+        )
     return found
 
 
@@ -468,8 +725,10 @@ def _load(owner: type, environ: Mapping[str, str]) -> dict:
             continue
         if declared.members:
             values[item.name] = tuple(
-                (member, found) for member, name in zip(declared.members, declared.names(), strict=True)
-                if (found := _read(declared, name, environ)) is not None)
+                (member, found)
+                for member, name in zip(declared.members, declared.names(), strict=True)
+                if (found := _read(declared, name, environ)) is not None
+            )
             continue
         found = _read(declared, declared.variable, environ)
         if found is not None:
@@ -487,14 +746,18 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     given = dict(values["database_urls"])
     values["database_urls"] = tuple(
         (owner, given.get(owner) or f"sqlite:///{data_dir / (owner + '.db')}")
-        for owner in DATABASE_OWNERS)
+        for owner in DATABASE_OWNERS
+    )
     values.setdefault("smtp_port", 465 if values.get("smtp_tls") else 25)
     values["quotas"] = quota_settings(environ)
     if "base_url" in values:
         values["base_url"] = values["base_url"].rstrip("/")
     known = declared_names().union(TOOLING_VARIABLES)
-    unknown = sorted(name for name in environ if name.startswith("LODGE_")
-                     and name not in known and not name.startswith(TOOLING_PREFIX))
+    unknown = sorted(
+        name
+        for name in environ
+        if name.startswith("LODGE_") and name not in known and not name.startswith(TOOLING_PREFIX)
+    )
     for name in unknown:
         log.warning("%s is not a Lodge setting (a misspelling?); it is ignored", name)
     return Settings(**values)
@@ -505,8 +768,9 @@ def quota_settings(environ: Mapping[str, str] = os.environ) -> Quotas:
     if min(quotas.drafts, quotas.staged_bytes, quotas.uploads) < 1:
         raise SettingsError("LODGE_QUOTA_DRAFTS, _STAGED_BYTES and _UPLOADS must be at least 1")
     if not 0 <= quotas.draft_warning_seconds < quotas.draft_expiry_seconds:
-        raise SettingsError("LODGE_DRAFT_WARNING_SECONDS must be shorter than "
-                            "LODGE_DRAFT_EXPIRY_SECONDS")
+        raise SettingsError(
+            "LODGE_DRAFT_WARNING_SECONDS must be shorter than LODGE_DRAFT_EXPIRY_SECONDS"
+        )
     return quotas
 
 

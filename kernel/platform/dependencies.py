@@ -1,5 +1,6 @@
 """Dependency providers every service uses: its database (with the outbox relay) and file
 storage."""
+
 from __future__ import annotations
 
 import logging
@@ -81,7 +82,6 @@ class Store(DependencyProvider):
 
     def tracking_writes(self):
         return self.database.tracking_writes()
-
 
 
 class FileStorage(DependencyProvider):

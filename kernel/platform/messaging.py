@@ -6,6 +6,7 @@
   with the reason kept, and a payload that breaks its contract (or that its handler
   refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,7 +14,7 @@ import json
 import logging
 import socket
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
 from marshmallow import ValidationError
@@ -42,17 +43,26 @@ ERROR_HEADER = "x-lodge-error"
 
 
 def dead_letter_queue(service_name: str) -> Queue:
-    return Queue(f"lodge.dead-letter.{service_name}", exchange=DEAD_LETTER_EXCHANGE,
-                 routing_key=service_name, durable=True)
+    return Queue(
+        f"lodge.dead-letter.{service_name}",
+        exchange=DEAD_LETTER_EXCHANGE,
+        routing_key=service_name,
+        durable=True,
+    )
 
 
 def retry_queue(queue_name: str) -> Queue:
     """Messages wait here for their backoff, then go back to `queue_name`."""
-    return Queue(f"{queue_name}.retry", exchange=RETRY_EXCHANGE, routing_key=f"{queue_name}.retry",
-                 durable=True, queue_arguments={
-                     "x-dead-letter-exchange": "",
-                     "x-dead-letter-routing-key": queue_name,
-                 })
+    return Queue(
+        f"{queue_name}.retry",
+        exchange=RETRY_EXCHANGE,
+        routing_key=f"{queue_name}.retry",
+        durable=True,
+        queue_arguments={
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queue_name,
+        },
+    )
 
 
 def cloudevent(source_service: str, event_type: str, payload: dict) -> dict:
@@ -91,8 +101,10 @@ class OutboxRelay:
         while True:
             with self.database.unit_of_work() as uow:
                 rows = uow.session.scalars(
-                    select(OutboxMessage).order_by(OutboxMessage.id)
-                    .limit(self.batch_size).with_for_update(skip_locked=True)
+                    select(OutboxMessage)
+                    .order_by(OutboxMessage.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
                 ).all()
                 for row in rows:
                     self.publish(row.event_type, row.payload)
@@ -104,18 +116,28 @@ class OutboxRelay:
     def publish(self, event_type: str, payload: dict) -> None:
         self.publisher.publish(payload, exchange=self.exchange, routing_key=event_type)
         body = json.dumps(cloudevent(self.service_name, event_type, payload)).encode()
-        self.publisher.publish(body, exchange=CLOUDEVENTS_EXCHANGE,
-                               routing_key=f"{self.service_name}.{event_type}",
-                               content_type="application/cloudevents+json",
-                               content_encoding="utf-8", serializer=None)
+        self.publisher.publish(
+            body,
+            exchange=CLOUDEVENTS_EXCHANGE,
+            routing_key=f"{self.service_name}.{event_type}",
+            content_type="application/cloudevents+json",
+            content_encoding="utf-8",
+            serializer=None,
+        )
 
 
 class ReliableEventHandler(EventHandler):
     """A service-pool event handler that never drops a message."""
 
     def __init__(self, source_service: str, event_type: str, **kwargs):
-        super().__init__(source_service, event_type, handler_type=SERVICE_POOL,
-                         reliable_delivery=True, requeue_on_error=False, **kwargs)
+        super().__init__(
+            source_service,
+            event_type,
+            handler_type=SERVICE_POOL,
+            reliable_delivery=True,
+            requeue_on_error=False,
+            **kwargs,
+        )
 
     def setup(self):
         # kombu decodes before any handler runs; without this a body that is not JSON, or
@@ -127,8 +149,9 @@ class ReliableEventHandler(EventHandler):
         self.retry_delay_ms = settings.handler_retry_delay_ms
         self.contract = event_schema(self.source_service, self.event_type)
         self.retry_queue = retry_queue(self.queue.name)
-        self.failure_publisher = Publisher(settings.broker_uri(self.container.service_name),
-                                           use_confirms=True)
+        self.failure_publisher = Publisher(
+            settings.broker_uri(self.container.service_name), use_confirms=True
+        )
 
     def handle_message(self, body, message):
         try:
@@ -140,8 +163,10 @@ class ReliableEventHandler(EventHandler):
         super().handle_message(payload, message)
 
     def handle_undecodable(self, message, error):
-        reason = (f"cannot be decoded as {message.content_type or 'no content type'}: "
-                  f"{type(error).__name__}: {error}")
+        reason = (
+            f"cannot be decoded as {message.content_type or 'no content type'}: "
+            f"{type(error).__name__}: {error}"
+        )
         self._settle_failure(message, reason, retry=False)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
@@ -159,27 +184,46 @@ class ReliableEventHandler(EventHandler):
         try:
             if retry and attempts < self.max_attempts:
                 delay = self.retry_delay_ms * 2 ** (attempts - 1)
-                log.warning("%s failed (attempt %d), retrying in %d ms: %s",
-                            self.queue.name, attempts, delay, reason)
+                log.warning(
+                    "%s failed (attempt %d), retrying in %d ms: %s",
+                    self.queue.name,
+                    attempts,
+                    delay,
+                    reason,
+                )
                 self.failure_publisher.publish(
-                    message.body, exchange=RETRY_EXCHANGE, routing_key=self.retry_queue.name,
-                    headers=headers, expiration=delay / 1000, mandatory=True,
-                    content_type=message.content_type, content_encoding=message.content_encoding,
-                    serializer=None)
+                    message.body,
+                    exchange=RETRY_EXCHANGE,
+                    routing_key=self.retry_queue.name,
+                    headers=headers,
+                    expiration=delay / 1000,
+                    mandatory=True,
+                    content_type=message.content_type,
+                    content_encoding=message.content_encoding,
+                    serializer=None,
+                )
             else:
-                log.error("%s dead-lettered after %d attempt(s): %s",
-                          self.queue.name, attempts, reason)
-                headers.update({
-                    ERROR_HEADER: reason[:4000],
-                    "x-lodge-queue": self.queue.name,
-                    "x-lodge-failed-at": datetime.now(timezone.utc).isoformat(),
-                    "x-lodge-host": socket.gethostname(),
-                })
+                log.error(
+                    "%s dead-lettered after %d attempt(s): %s", self.queue.name, attempts, reason
+                )
+                headers.update(
+                    {
+                        ERROR_HEADER: reason[:4000],
+                        "x-lodge-queue": self.queue.name,
+                        "x-lodge-failed-at": datetime.now(UTC).isoformat(),
+                        "x-lodge-host": socket.gethostname(),
+                    }
+                )
                 self.failure_publisher.publish(
-                    message.body, exchange=DEAD_LETTER_EXCHANGE,
-                    routing_key=self.container.service_name, headers=headers, mandatory=True,
-                    content_type=message.content_type, content_encoding=message.content_encoding,
-                    serializer=None)
+                    message.body,
+                    exchange=DEAD_LETTER_EXCHANGE,
+                    routing_key=self.container.service_name,
+                    headers=headers,
+                    mandatory=True,
+                    content_type=message.content_type,
+                    content_encoding=message.content_encoding,
+                    serializer=None,
+                )
         except Exception:
             log.exception("could not park the failed message; returning it to its queue")
             self.consumer.requeue_message(message)
@@ -195,6 +239,7 @@ def rpc(method):
 
     A call that only read, and failed because its database connection died under it, is
     run once more on a fresh connection (one that wrote may have committed: never again)."""
+
     @functools.wraps(method)
     def call(self, *args, **kwargs):
         store = getattr(self, "store", None)
@@ -206,8 +251,9 @@ def rpc(method):
             except DBAPIError as err:
                 if not err.connection_invalidated or tracker.wrote:
                     raise
-                log.warning("%s lost its database connection; reading again: %s",
-                            method.__name__, err.orig)
+                log.warning(
+                    "%s lost its database connection; reading again: %s", method.__name__, err.orig
+                )
         return method(self, *args, **kwargs)
 
     return nameko_rpc(expected_exceptions=LodgeError)(call)

@@ -1,4 +1,5 @@
 """Alembic, run per database owner: each service (and the web front) migrates its own database."""
+
 from __future__ import annotations
 
 import importlib
@@ -48,27 +49,37 @@ def is_current(owner: str, url: str) -> bool:
 # migrated then still hold them in alembic_version; `upgrade` renames them first.
 RENAMED_REVISIONS = {
     "intake": {
-        "0001": "0001_initial_schema", "0002": "0002_access_choice_terms",
-        "0003_i5b": "0003_dashboard_indexes", "0004": "0004_history_reason_labels",
-        "0005": "0005_deposit_title_trigrams", "0006": "0006_clean_stored_text",
-        "0007": "0007_mediated_deposits_index", "0008": "0008_draft_expiry_warning",
+        "0001": "0001_initial_schema",
+        "0002": "0002_access_choice_terms",
+        "0003_i5b": "0003_dashboard_indexes",
+        "0004": "0004_history_reason_labels",
+        "0005": "0005_deposit_title_trigrams",
+        "0006": "0006_clean_stored_text",
+        "0007": "0007_mediated_deposits_index",
+        "0008": "0008_draft_expiry_warning",
         "0009": "0009_profile_resource_types",
     },
     "validation": {"0001": "0001_initial_schema", "0003_i4b": "0002_prechecks"},
     "approval": {
-        "0001": "0001_initial_schema", "0003_i5": "0002_queue_columns_groups_notes",
+        "0001": "0001_initial_schema",
+        "0003_i5": "0002_queue_columns_groups_notes",
         "0004": "0003_queue_indexes",
     },
     "letters": {"0001": "0001_initial_schema", "0003_i6": "0002_templates_and_digests"},
     "inventory": {
-        "0001": "0001_initial_schema", "0002": "0002_embargo_date_on_items",
-        "0003_i7": "0003_oai_records_and_withdrawal", "0003_i7b": "0004_collections_search_fixity",
-        "0004": "0005_clean_stored_text", "0005": "0006_running_jobs",
+        "0001": "0001_initial_schema",
+        "0002": "0002_embargo_date_on_items",
+        "0003_i7": "0003_oai_records_and_withdrawal",
+        "0003_i7b": "0004_collections_search_fixity",
+        "0004": "0005_clean_stored_text",
+        "0005": "0006_running_jobs",
         "0006": "0007_item_resource_types",
     },
     "gateway": {
-        "0001": "0001_initial_schema", "0003_i8": "0002_sign_in_security",
-        "0004": "0003_idempotent_requests", "0005": "0004_token_expiry_deactivation",
+        "0001": "0001_initial_schema",
+        "0003_i8": "0002_sign_in_security",
+        "0004": "0003_idempotent_requests",
+        "0005": "0004_token_expiry_deactivation",
     },
 }
 
@@ -83,8 +94,11 @@ def rename_revisions(owner: str, url: str) -> None:
             if not sa.inspect(connection).has_table("alembic_version"):
                 return
             for old in set(connection.scalars(sa.select(version.c.version_num))) & renamed.keys():
-                connection.execute(sa.update(version).where(version.c.version_num == old)
-                                   .values(version_num=renamed[old]))
+                connection.execute(
+                    sa.update(version)
+                    .where(version.c.version_num == old)
+                    .values(version_num=renamed[old])
+                )
     finally:
         engine.dispose()
 
@@ -104,8 +118,12 @@ def run_env(metadata: MetaData, with_messaging: bool = True) -> None:
     target = [metadata, MessagingBase.metadata] if with_messaging else [metadata]
     engine = make_engine(url)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target,
-                          render_as_batch=url.startswith("sqlite"), compare_type=True)
+        context.configure(
+            connection=connection,
+            target_metadata=target,
+            render_as_batch=url.startswith("sqlite"),
+            compare_type=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
@@ -142,7 +160,10 @@ def clean_rows(connection, table, columns: tuple[str, ...], batch: int = 500) ->
     while True:
         rows = connection.execute(
             sa.select(table.c.id, *(table.c[name] for name in columns))
-            .where(table.c.id > last).order_by(table.c.id).limit(batch)).all()
+            .where(table.c.id > last)
+            .order_by(table.c.id)
+            .limit(batch)
+        ).all()
         for row in rows:
             values = {name: getattr(row, name) for name in columns}
             cleaned = {name: clean_tree(value) for name, value in values.items()}

@@ -10,6 +10,7 @@ constant memory. A crash mid-write leaves a partial file on disk: `remove_stale_
 
 LODGE_STORAGE_BACKEND picks the backend (`local`, the default, or `s3`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,17 +20,20 @@ import io
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from kernel.contracts.exceptions import TooLarge
 from kernel.platform.config import Settings, get_settings
 from kernel.policy.text import user_pattern
 
 CHUNK_SIZE = 1024 * 1024
-_KEY = user_pattern(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")  # fullmatch: "$" would allow a final newline
+_KEY = user_pattern(
+    r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*"
+)  # fullmatch: "$" would allow a final newline
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,10 @@ def check_key(key: str) -> str:
 
 
 def too_large(limit: int) -> TooLarge:
-    return TooLarge(f"The file is larger than the limit of {limit} bytes.",
-                    fields={"file": [f"larger than {limit} bytes"]})
+    return TooLarge(
+        f"The file is larger than the limit of {limit} bytes.",
+        fields={"file": [f"larger than {limit} bytes"]},
+    )
 
 
 class Hasher:
@@ -68,7 +74,7 @@ class Hasher:
         self._md5.update(chunk)
         self.size += len(chunk)
 
-    def copy(self) -> "Hasher":
+    def copy(self) -> Hasher:
         twin = Hasher()
         twin._sha256, twin._md5, twin.size = self._sha256.copy(), self._md5.copy(), self.size
         return twin
@@ -99,6 +105,7 @@ def limited(chunks: Iterator[bytes], max_size: int | None, hasher: Hasher) -> It
             raise too_large(max_size)
         hasher.update(chunk)
         yield chunk
+
 
 class LocalStorage:
     def __init__(self, root: Path):
@@ -219,8 +226,14 @@ class S3Storage:
     """Objects in one bucket. Small objects are one PUT; larger ones a multipart upload of
     `part_size` parts, so memory holds one part at most whatever the object's size."""
 
-    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None,
-                 part_size: int = 8 * 1024 * 1024, client=None):
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        part_size: int = 8 * 1024 * 1024,
+        client=None,
+    ):
         import boto3
         from botocore.config import Config
 
@@ -230,13 +243,18 @@ class S3Storage:
         self.part_size = part_size
         # credentials come from the standard AWS environment variables or profile
         self.client = client or boto3.session.Session().client(
-            "s3", endpoint_url=endpoint_url, region_name=region or "us-east-1",
-            config=Config(retries={"max_attempts": 5, "mode": "standard"},
-                          s3={"addressing_style": "path"}))
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region or "us-east-1",
+            config=Config(
+                retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}
+            ),
+        )
 
     def ensure_bucket(self) -> bool:
         """Create the bucket if it does not exist; True if it was created."""
         from botocore.exceptions import ClientError
+
         try:
             self.client.head_bucket(Bucket=self.bucket)
             return False
@@ -258,28 +276,35 @@ class S3Storage:
                 while len(buffer) >= self.part_size:
                     if upload_id is None:
                         upload_id = self.client.create_multipart_upload(
-                            Bucket=self.bucket, Key=key)["UploadId"]
-                    parts.append(self._upload_part(key, upload_id, len(parts) + 1,
-                                                   bytes(buffer[:self.part_size])))
-                    del buffer[:self.part_size]
+                            Bucket=self.bucket, Key=key
+                        )["UploadId"]
+                    parts.append(
+                        self._upload_part(
+                            key, upload_id, len(parts) + 1, bytes(buffer[: self.part_size])
+                        )
+                    )
+                    del buffer[: self.part_size]
             if upload_id is None:
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer))
             else:
                 if buffer:
                     parts.append(self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
                 self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id,
-                    MultipartUpload={"Parts": parts})
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
         except BaseException:
             if upload_id is not None:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key,
-                                                   UploadId=upload_id)
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
         return hasher.stored(key)
 
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict:
-        answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                         PartNumber=number, Body=data)
+        answer = self.client.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+        )
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def adopt(self, key: str, source: Path, digests: StoredObject) -> StoredObject:
@@ -303,9 +328,11 @@ class S3Storage:
 
     def head(self, key: str, length: int = 8192) -> bytes:
         from botocore.exceptions import ClientError
+
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=check_key(key),
-                                            Range=f"bytes=0-{length - 1}")
+            answer = self.client.get_object(
+                Bucket=self.bucket, Key=check_key(key), Range=f"bytes=0-{length - 1}"
+            )
         except ClientError as err:
             if err.response["Error"]["Code"] == "InvalidRange":  # an empty object
                 return b""
@@ -314,8 +341,11 @@ class S3Storage:
 
     def copy(self, source_key: str, target_key: str) -> StoredObject:
         """A copy inside S3 (multipart for large objects), then read back to take its checksums."""
-        self.client.copy({"Bucket": self.bucket, "Key": check_key(source_key)}, self.bucket,
-                         check_key(target_key))
+        self.client.copy(
+            {"Bucket": self.bucket, "Key": check_key(source_key)},
+            self.bucket,
+            check_key(target_key),
+        )
         return self.digest(target_key)
 
     def digest(self, key: str) -> StoredObject:
@@ -366,9 +396,9 @@ class _RangedObject(io.RawIOBase):
             return 0
         last = min(self._position + len(buffer), self._size) - 1
         data = self._storage.client.get_object(
-            Bucket=self._storage.bucket, Key=self._key,
-            Range=f"bytes={self._position}-{last}")["Body"].read()
-        buffer[:len(data)] = data
+            Bucket=self._storage.bucket, Key=self._key, Range=f"bytes={self._position}-{last}"
+        )["Body"].read()
+        buffer[: len(data)] = data
         self._position += len(data)
         return len(data)
 
@@ -377,6 +407,7 @@ class _RangedObject(io.RawIOBase):
 def _missing_as_file_not_found(key: str):
     """S3's "no such key" as the FileNotFoundError local disk raises, so callers handle one."""
     from botocore.exceptions import ClientError
+
     try:
         yield
     except ClientError as err:
@@ -392,8 +423,9 @@ Storage = LocalStorage | S3Storage
 def storage_for(settings: Settings) -> Storage:
     """One storage object per configuration, so a process reuses its S3 connections."""
     if settings.storage_backend == "s3":
-        return S3Storage(settings.s3_bucket, settings.s3_endpoint_url, settings.s3_region,
-                         settings.s3_part_size)
+        return S3Storage(
+            settings.s3_bucket, settings.s3_endpoint_url, settings.s3_region, settings.s3_part_size
+        )
     return LocalStorage(settings.storage_root)
 
 

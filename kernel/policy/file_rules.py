@@ -1,4 +1,5 @@
 """File rules shared by intake (at upload) and validation (in its report): one extension check."""
+
 from __future__ import annotations
 
 from pathlib import PurePosixPath
@@ -18,6 +19,8 @@ def extension_refusal(filename: str, rules: dict[str, Any]) -> dict[str, Any] | 
     accepted = accepted_extensions(rules)
     ext = extension(filename)
     if accepted and ext not in accepted:
-        return {"code": "extension_not_accepted",
-                "params": {"ext": ext or "?", "accepted": ", ".join("." + a for a in accepted)}}
+        return {
+            "code": "extension_not_accepted",
+            "params": {"ext": ext or "?", "accepted": ", ".join("." + a for a in accepted)},
+        }
     return None

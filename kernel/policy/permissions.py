@@ -3,6 +3,7 @@
 The services check it at their entrypoints' work (they do not trust the web front blindly);
 the web front's decorators, menus and token scopes read the same table.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -57,8 +58,9 @@ class Rule:
     """Nobody takes it on a deposit they made or mediated, whatever their roles."""
 
 
-def _rule(*roles: str, scopes: tuple[str, ...], everyone: bool = False,
-          not_on_own_deposit: bool = False) -> Rule:
+def _rule(
+    *roles: str, scopes: tuple[str, ...], everyone: bool = False, not_on_own_deposit: bool = False
+) -> Rule:
     # admin may take every action: the one place that says so
     return Rule((*roles, ADMIN) if roles else (ADMIN,), scopes, everyone, not_on_own_deposit)
 
@@ -97,8 +99,10 @@ def is_own_deposit(actor: Actor, depositor_id: str | None, mediator_id: str | No
 
 def own_deposit_refused() -> Forbidden:
     """Separation of duties: nobody reviews or decides on what they deposited or mediated."""
-    return Forbidden("This is your own deposit: a colleague must review and decide on it.",
-                     fields={"deposit_id": ["is your own deposit"]})
+    return Forbidden(
+        "This is your own deposit: a colleague must review and decide on it.",
+        fields={"deposit_id": ["is your own deposit"]},
+    )
 
 
 def role_refused(action: Action) -> Forbidden:
@@ -116,17 +120,22 @@ def has_role_for(actor: Actor, action: Action) -> bool:
     return rule.everyone or not set(actor.roles).isdisjoint(rule.roles)
 
 
-def can(actor: Actor, action: Action, *, depositor_id: str | None = None,
-        mediator_id: str | None = None) -> bool:
+def can(
+    actor: Actor, action: Action, *, depositor_id: str | None = None, mediator_id: str | None = None
+) -> bool:
     """May `actor` take `action` (on the deposit of `depositor_id`, if it is about one)?"""
     if not has_role_for(actor, action):
         return False
-    return not (POLICY[action].not_on_own_deposit and depositor_id is not None
-                and is_own_deposit(actor, depositor_id, mediator_id))
+    return not (
+        POLICY[action].not_on_own_deposit
+        and depositor_id is not None
+        and is_own_deposit(actor, depositor_id, mediator_id)
+    )
 
 
-def require(actor: Actor, action: Action, *, depositor_id: str | None = None,
-            mediator_id: str | None = None) -> None:
+def require(
+    actor: Actor, action: Action, *, depositor_id: str | None = None, mediator_id: str | None = None
+) -> None:
     """`can`, or the Forbidden that says which rule refused."""
     if not has_role_for(actor, action):
         raise role_refused(action)
@@ -143,6 +152,10 @@ def actions_of(roles: Collection[str]) -> frozenset[Action]:
 def scopes_for(roles: Collection[str]) -> tuple[str, ...]:
     """The token scopes worth giving someone: those their actions are opened by, in order.
     The desk's shared scopes do not count: they open what a role's own scope opens."""
-    wanted = {scope for action in actions_of(roles) if POLICY[action].scopes != ANY_STAFF_SCOPE
-              for scope in POLICY[action].scopes}
+    wanted = {
+        scope
+        for action in actions_of(roles)
+        if POLICY[action].scopes != ANY_STAFF_SCOPE
+        for scope in POLICY[action].scopes
+    }
     return tuple(scope for scope in SCOPES if scope in wanted)

@@ -10,6 +10,7 @@ which make text display other than it reads.
 Every regular expression applied to user text is compiled by `user_pattern`, which keeps a
 registry that a test runs against adversarial input: none may be super-linear.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,14 +20,14 @@ from typing import Any
 
 # the longest text of each kind, in characters; the columns that keep them are at least this long
 LIMITS = {
-    "name": 300,        # a person's name, a display name
-    "title": 500,       # a title (the field mapped to dc:title)
-    "text": 2000,       # a short text field of a profile
+    "name": 300,  # a person's name, a display name
+    "title": 500,  # a title (the field mapped to dc:title)
+    "text": 2000,  # a short text field of a profile
     "abstract": 50000,  # a long text field of a profile
     "keyword": 200,
-    "note": 10000,      # a note to a depositor or among staff
-    "reason": 2000,     # why an item was withdrawn
-    "label": 300,       # a reason's label in the approvers' table
+    "note": 10000,  # a note to a depositor or among staff
+    "reason": 2000,  # why an item was withdrawn
+    "label": 300,  # a reason's label in the approvers' table
     "filename": 255,
 }
 # a profile field's type → the kind of each of its values (a person's is the name)
@@ -42,8 +43,9 @@ def user_pattern(pattern: str | bytes, flags: int = 0) -> re.Pattern[Any]:
     return compiled
 
 
-_REFUSED = user_pattern("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
-                        "\u202a-\u202e\u2066-\u2069]")
+_REFUSED = user_pattern(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]"
+)
 _ORCID_ID = user_pattern(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", re.IGNORECASE)
 
 
@@ -88,8 +90,9 @@ def map_strings(function: Callable[[str], str], value: Any) -> Any:
     if isinstance(value, str):
         return function(value)
     if isinstance(value, dict):
-        return {map_strings(function, key): map_strings(function, item)
-                for key, item in value.items()}
+        return {
+            map_strings(function, key): map_strings(function, item) for key, item in value.items()
+        }
     if isinstance(value, list):
         return [map_strings(function, item) for item in value]
     return value
@@ -141,7 +144,7 @@ def one_line(value: str) -> str:
 
 def shorten(value: str, limit: int) -> str:
     """`value` cut to `limit` characters, an ellipsis showing the cut."""
-    return value if len(value) <= limit else value[:limit - 1] + "…"
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def split_orcid(value: str) -> tuple[str, str | None]:
@@ -150,9 +153,8 @@ def split_orcid(value: str) -> tuple[str, str | None]:
     stripped = value.rstrip()
     if stripped.endswith(")"):
         start = stripped.rfind("(")
-        inner = stripped[start + 1:-1]
+        inner = stripped[start + 1 : -1]
         found = _ORCID_ID.search(inner) if start >= 0 and ")" not in inner else None
         if found:
             return stripped[:start].rstrip(), found.group().upper()
     return value, None
-

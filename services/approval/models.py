@@ -32,12 +32,23 @@ def groups_key(approver_groups: list[str]) -> str:
 
 PENDING = ("open", "claimed")
 PENDING_SQL = "state IN ('open', 'claimed')"  # the queue's partial indexes
-QUEUE_COLUMNS = ("created_at", "id", "groups_key", "state", "assignee_id", "due_at", "profile_id",
-                 "collection", "depositor_id", "depositor_name")
+QUEUE_COLUMNS = (
+    "created_at",
+    "id",
+    "groups_key",
+    "state",
+    "assignee_id",
+    "due_at",
+    "profile_id",
+    "collection",
+    "depositor_id",
+    "depositor_name",
+)
 
 
 class ReviewTask(Base):
     """One per deposit revision that reached approval; the row approvers lock to decide."""
+
     __tablename__ = "review_tasks"
     __table_args__ = (
         UniqueConstraint("deposit_id", "revision"),
@@ -45,20 +56,41 @@ class ReviewTask(Base):
         Index("ix_review_tasks_assignee_state_created", "assignee_id", "state", "created_at"),
         # every column the queue filters on, so its page ids and tab counts come from
         # index-only scans over pending tasks, in created order
-        Index("ix_review_tasks_pending_created", *QUEUE_COLUMNS,
-              postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
-        Index("ix_review_tasks_pending_due", "due_at", "created_at",
-              postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
+        Index(
+            "ix_review_tasks_pending_created",
+            *QUEUE_COLUMNS,
+            postgresql_where=text(PENDING_SQL),
+            sqlite_where=text(PENDING_SQL),
+        ),
+        Index(
+            "ix_review_tasks_pending_due",
+            "due_at",
+            "created_at",
+            postgresql_where=text(PENDING_SQL),
+            sqlite_where=text(PENDING_SQL),
+        ),
         Index("ix_review_tasks_profile_created", "profile_id", "created_at"),
         Index("ix_review_tasks_collection_created", "collection", "created_at"),
         Index("ix_review_tasks_depositor", "depositor_id"),
         # the tab counts without filters: only the approver's group sets, few columns
-        Index("ix_review_tasks_pending_counts", "groups_key", "state", "assignee_id", "due_at",
-              postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
+        Index(
+            "ix_review_tasks_pending_counts",
+            "groups_key",
+            "state",
+            "assignee_id",
+            "due_at",
+            postgresql_where=text(PENDING_SQL),
+            sqlite_where=text(PENDING_SQL),
+        ),
         # the depositor filter matches part of a name (ILIKE '%…%'): trigrams on PostgreSQL
-        Index("ix_review_tasks_pending_depositor_name", "depositor_name",
-              postgresql_using="gin", postgresql_ops={"depositor_name": "gin_trgm_ops"},
-              postgresql_where=text(PENDING_SQL), sqlite_where=text(PENDING_SQL)),
+        Index(
+            "ix_review_tasks_pending_depositor_name",
+            "depositor_name",
+            postgresql_using="gin",
+            postgresql_ops={"depositor_name": "gin_trgm_ops"},
+            postgresql_where=text(PENDING_SQL),
+            sqlite_where=text(PENDING_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -82,14 +114,16 @@ class ReviewTask(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # the claim's last sign of life: claiming, a note, a metadata edit; idle claims go back
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    groups_key: Mapped[str] = mapped_column(String(1000), default=ANY_APPROVER,
-                                            server_default=ANY_APPROVER)
+    groups_key: Mapped[str] = mapped_column(
+        String(1000), default=ANY_APPROVER, server_default=ANY_APPROVER
+    )
 
 
 class ApproverGroupSet(Base):
     """Which groups each approver-group set holds: a handful of rows, one per profile's
     set and group. The queue picks the sets an approver is in, then filters tasks by their
     indexed `groups_key`, so counting a tab never joins task to group row by row."""
+
     __tablename__ = "approver_group_sets"
 
     groups_key: Mapped[str] = mapped_column(String(1000), primary_key=True)
@@ -98,6 +132,7 @@ class ApproverGroupSet(Base):
 
 class StaffNote(Base):
     """Approvers' notes on a deposit; never shown to the depositor."""
+
     __tablename__ = "staff_notes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -124,6 +159,7 @@ class Decision(Base):
 
 class Reason(Base):
     """Code tables of decline and return reasons, managed by deposit managers."""
+
     __tablename__ = "reasons"
     __table_args__ = (UniqueConstraint("kind", "code"),)
 

@@ -1,8 +1,9 @@
 """Review tasks and decisions, free of nameko. Approval is where every decision is made,
 automatic ones included: those are recorded as decisions by the system."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, func, or_, select, update
@@ -26,8 +27,11 @@ from services.approval.models import (
     groups_key,
 )
 
-EVENT_FOR = {"approve": "deposit_approved", "decline": "deposit_declined",
-             "return": "deposit_returned"}
+EVENT_FOR = {
+    "approve": "deposit_approved",
+    "decline": "deposit_declined",
+    "return": "deposit_returned",
+}
 REASON_KIND = {"decline": "decline", "return": "return"}
 
 DEFAULT_REASONS = (
@@ -39,7 +43,7 @@ DEFAULT_REASONS = (
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def seed_reasons(session) -> None:
@@ -60,34 +64,60 @@ def open_review(uow: UnitOfWork, key: str, event: dict) -> None:
     rule, now = deposit["profile"]["approval"], _now()
     turnaround = rule.get("turnaround_days")
     task = ReviewTask(
-        deposit_id=deposit["id"], revision=deposit["revision"], state="open",
-        title=deposit["title"], profile_id=deposit["profile"]["id"],
+        deposit_id=deposit["id"],
+        revision=deposit["revision"],
+        state="open",
+        title=deposit["title"],
+        profile_id=deposit["profile"]["id"],
         collection=deposit["profile"]["target_collection"],
-        depositor=deposit["depositor"], depositor_id=deposit["depositor"]["id"],
+        depositor=deposit["depositor"],
+        depositor_id=deposit["depositor"]["id"],
         depositor_name=deposit["depositor"].get("name") or "",
-        approver_groups=rule["approver_groups"], created_at=now, updated_at=now,
+        approver_groups=rule["approver_groups"],
+        created_at=now,
+        updated_at=now,
         # kept as it travels (ISO dates), so the JSON column can hold an embargo date
         deposit=DepositSnapshotSchema().dump(deposit),
         due_at=now + timedelta(days=turnaround) if turnaround else None,
-        groups_key=groups_key(rule["approver_groups"]))
+        groups_key=groups_key(rule["approver_groups"]),
+    )
     uow.session.add(task)
     _remember_group_set(uow.session, task.groups_key, rule["approver_groups"])
     uow.session.flush()
     if deposit["mediated_by"]:
         mediator = deposit["mediated_by"]
-        _decide(uow, task, "approve", SYSTEM.person_ref(), "staff_mediated",
-                f"Staff-mediated by {mediator['name'] or mediator['id']}")
+        _decide(
+            uow,
+            task,
+            "approve",
+            SYSTEM.person_ref(),
+            "staff_mediated",
+            f"Staff-mediated by {mediator['name'] or mediator['id']}",
+        )
     elif deposit["profile"]["approval"]["mode"] == "automatic":
-        _decide(uow, task, "approve", SYSTEM.person_ref(), "automatic",
-                "Approved automatically by the profile")
+        _decide(
+            uow,
+            task,
+            "approve",
+            SYSTEM.person_ref(),
+            "automatic",
+            "Approved automatically by the profile",
+        )
 
 
 def _remember_group_set(session, key: str, approver_groups: list[str]) -> None:
     """Record a profile's group set once; two workers recording it together both succeed."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(ApproverGroupSet).values(
-        [{"groups_key": key, "group_name": group} for group in set(approver_groups) or
-         [ANY_APPROVER]]).on_conflict_do_nothing())
+    session.execute(
+        insert(ApproverGroupSet)
+        .values(
+            [
+                {"groups_key": key, "group_name": group}
+                for group in set(approver_groups) or [ANY_APPROVER]
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 def _task(session, deposit_id: str, revision: int | None = None, lock: bool = False):
@@ -111,8 +141,10 @@ def may_review(actor: Actor, task: ReviewTask) -> bool:
 
 def _owners(task: ReviewTask) -> dict[str, str | None]:
     """Who made the deposit: its depositor and, for one made for a patron, its mediator."""
-    return {"depositor_id": task.depositor_id,
-            "mediator_id": ((task.deposit or {}).get("mediated_by") or {}).get("id")}
+    return {
+        "depositor_id": task.depositor_id,
+        "mediator_id": ((task.deposit or {}).get("mediated_by") or {}).get("id"),
+    }
 
 
 def is_own(person: Actor, task: ReviewTask) -> bool:
@@ -139,8 +171,9 @@ def _reviewable(session, actor: Actor, deposit_id: str) -> ReviewTask:
 
 def _require_undecided(task: ReviewTask) -> None:
     if task.state == "decided":
-        raise Conflict("Someone has already decided on this deposit.",
-                       fields={"state": ["decided"]})
+        raise Conflict(
+            "Someone has already decided on this deposit.", fields={"state": ["decided"]}
+        )
     if task.state == "cancelled":
         raise Conflict("The depositor withdrew this deposit.", fields={"state": ["cancelled"]})
 
@@ -153,8 +186,10 @@ def claim(uow: UnitOfWork, actor: Actor, deposit_id: str) -> ReviewTask:
     task = _reviewable(uow.session, actor, deposit_id)
     _require_undecided(task)
     if task.state == "claimed" and task.assignee_id != actor.id:
-        raise Conflict(f"{_claimant(task)} has claimed this deposit.",
-                       fields={"assignee": ["claimed by someone else"]})
+        raise Conflict(
+            f"{_claimant(task)} has claimed this deposit.",
+            fields={"assignee": ["claimed by someone else"]},
+        )
     _assign(task, actor)
     return task
 
@@ -169,16 +204,24 @@ def assign(uow: UnitOfWork, actor: Actor, deposit_id: str, colleague: Actor) -> 
     (a manager) from anyone."""
     task = _reviewable(uow.session, actor, deposit_id)
     _require_undecided(task)
-    if (task.state == "claimed" and task.assignee_id != actor.id
-            and not can(actor, Action.SUPERVISE_REVIEWS)):
-        raise Conflict(f"{_claimant(task)} has claimed this deposit.",
-                       fields={"assignee": ["claimed by someone else"]})
+    if (
+        task.state == "claimed"
+        and task.assignee_id != actor.id
+        and not can(actor, Action.SUPERVISE_REVIEWS)
+    ):
+        raise Conflict(
+            f"{_claimant(task)} has claimed this deposit.",
+            fields={"assignee": ["claimed by someone else"]},
+        )
     if not may_review(colleague, task):
-        raise InvalidInput("That person is not an approver for this deposit's profile.",
-                           fields={"assignee": ["not an approver of this profile"]})
+        raise InvalidInput(
+            "That person is not an approver for this deposit's profile.",
+            fields={"assignee": ["not an approver of this profile"]},
+        )
     if is_own(colleague, task):
-        raise InvalidInput("That person deposited it and may not review it.",
-                           fields={"assignee": ["deposited it"]})
+        raise InvalidInput(
+            "That person deposited it and may not review it.", fields={"assignee": ["deposited it"]}
+        )
     _assign(task, colleague)
     return task
 
@@ -200,14 +243,20 @@ def release_idle_claims(uow: UnitOfWork, idle: timedelta) -> int:
     result = uow.session.execute(
         update(ReviewTask)
         .where(ReviewTask.state == "claimed", ReviewTask.claimed_at < _now() - idle)
-        .values(state="open", assignee_id=None, assignee=None, claimed_at=None,
-                updated_at=_now())
-        .execution_options(synchronize_session=False))
+        .values(state="open", assignee_id=None, assignee=None, claimed_at=None, updated_at=_now())
+        .execution_options(synchronize_session=False)
+    )
     return cast("CursorResult[Any]", result).rowcount
 
 
-def decide(uow: UnitOfWork, actor: Actor, deposit_id: str, decision: str,
-           reason_code: str | None, note: str | None) -> ReviewTask:
+def decide(
+    uow: UnitOfWork,
+    actor: Actor,
+    deposit_id: str,
+    decision: str,
+    reason_code: str | None,
+    note: str | None,
+) -> ReviewTask:
     """Decide, taking the claim at once if the task is open. The task row is locked,
     so of two approvers deciding together one wins and the other gets a conflict."""
     task = _reviewable(uow.session, actor, deposit_id)
@@ -217,8 +266,10 @@ def decide(uow: UnitOfWork, actor: Actor, deposit_id: str, decision: str,
             return task  # the same decision sent again (a retry): nothing more happens
     _require_undecided(task)
     if task.state == "claimed" and task.assignee_id != actor.id:
-        raise Conflict(f"{_claimant(task)} has claimed this deposit.",
-                       fields={"assignee": ["claimed by someone else"]})
+        raise Conflict(
+            f"{_claimant(task)} has claimed this deposit.",
+            fields={"assignee": ["claimed by someone else"]},
+        )
     reason_code, reason_label = _reason(uow.session, decision, reason_code)
     task.assignee_id, task.assignee = actor.id, actor.person_ref()
     _decide(uow, task, decision, actor.person_ref(), reason_code, note, reason_label)
@@ -234,23 +285,54 @@ def _reason(session, decision: str, reason_code: str | None) -> tuple[str | None
     if reason_code is None:
         reason_code = next((code for code, r in reasons.items() if r.is_default), None)
     elif reason_code not in reasons:
-        raise InvalidInput("That is not a known reason.", fields={"reason_code": [
-            f"must be one of: {', '.join(sorted(reasons))}"]})
+        raise InvalidInput(
+            "That is not a known reason.",
+            fields={"reason_code": [f"must be one of: {', '.join(sorted(reasons))}"]},
+        )
     return reason_code, reasons[reason_code].label if reason_code else None
 
 
-def _decide(uow: UnitOfWork, task: ReviewTask, decision: str, actor: dict[str, str],
-            reason_code: str | None, note: str | None, reason_label: str | None = None) -> None:
+def _decide(
+    uow: UnitOfWork,
+    task: ReviewTask,
+    decision: str,
+    actor: dict[str, str],
+    reason_code: str | None,
+    note: str | None,
+    reason_label: str | None = None,
+) -> None:
     now = _now()
-    uow.session.add(Decision(deposit_id=task.deposit_id, revision=task.revision, decision=decision,
-                             actor=actor, reason_code=reason_code, note=note, at=now))
+    uow.session.add(
+        Decision(
+            deposit_id=task.deposit_id,
+            revision=task.revision,
+            decision=decision,
+            actor=actor,
+            reason_code=reason_code,
+            note=note,
+            at=now,
+        )
+    )
     task.state, task.updated_at = "decided", now
     event_type = EVENT_FOR[decision]
-    uow.emit(event_type, new_event(
-        "approval", event_type, deposit_id=task.deposit_id, revision=task.revision,
-        deposit=task.deposit,
-        decision={"decision": decision, "actor": actor, "reason_code": reason_code,
-                  "reason_label": reason_label, "note": note, "at": now}))
+    uow.emit(
+        event_type,
+        new_event(
+            "approval",
+            event_type,
+            deposit_id=task.deposit_id,
+            revision=task.revision,
+            deposit=task.deposit,
+            decision={
+                "decision": decision,
+                "actor": actor,
+                "reason_code": reason_code,
+                "reason_label": reason_label,
+                "note": note,
+                "at": now,
+            },
+        ),
+    )
 
 
 def cancel(uow: UnitOfWork, deposit_id: str, revision: int, strict: bool) -> None:
@@ -258,20 +340,31 @@ def cancel(uow: UnitOfWork, deposit_id: str, revision: int, strict: bool) -> Non
     a task not yet opened is recorded as cancelled so that it never opens."""
     task = _task(uow.session, deposit_id, revision, lock=True)
     if task is None:
-        uow.session.add(ReviewTask(deposit_id=deposit_id, revision=revision, state="cancelled",
-                                   created_at=_now(), updated_at=_now()))
+        uow.session.add(
+            ReviewTask(
+                deposit_id=deposit_id,
+                revision=revision,
+                state="cancelled",
+                created_at=_now(),
+                updated_at=_now(),
+            )
+        )
         return
     if task.state == "decided":
         if strict:
-            raise Conflict("An approver has already decided on this deposit.",
-                           fields={"state": ["decided"]})
+            raise Conflict(
+                "An approver has already decided on this deposit.", fields={"state": ["decided"]}
+            )
         return
     task.state, task.updated_at = "cancelled", _now()
 
 
 def decision_of(session, task: ReviewTask) -> Decision | None:
-    return session.scalar(select(Decision).where(Decision.deposit_id == task.deposit_id,
-                                                 Decision.revision == task.revision))
+    return session.scalar(
+        select(Decision).where(
+            Decision.deposit_id == task.deposit_id, Decision.revision == task.revision
+        )
+    )
 
 
 def _visible_to(query, actor: Actor):
@@ -279,8 +372,11 @@ def _visible_to(query, actor: Actor):
     if can(actor, Action.SUPERVISE_REVIEWS):
         return query
     groups = [*actor.groups, ANY_APPROVER]
-    return query.where(ReviewTask.groups_key.in_(
-        select(ApproverGroupSet.groups_key).where(ApproverGroupSet.group_name.in_(groups))))
+    return query.where(
+        ReviewTask.groups_key.in_(
+            select(ApproverGroupSet.groups_key).where(ApproverGroupSet.group_name.in_(groups))
+        )
+    )
 
 
 def _require_reviewer(actor: Actor) -> None:
@@ -288,8 +384,9 @@ def _require_reviewer(actor: Actor) -> None:
         raise Forbidden("The review queue needs the approver role.")
 
 
-def list_tasks(session, actor: Actor, state: str, assignee: str | None, page: int,
-               per_page: int) -> dict:
+def list_tasks(
+    session, actor: Actor, state: str, assignee: str | None, page: int, per_page: int
+) -> dict:
     """Tasks by state and assignee, oldest first: the API's plain listing."""
     _require_reviewer(actor)
     query = select(ReviewTask)
@@ -303,8 +400,11 @@ def list_tasks(session, actor: Actor, state: str, assignee: str | None, page: in
         query = query.where(ReviewTask.assignee_id == assignee)
     query = _visible_to(query, actor)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    tasks = session.scalars(query.order_by(ReviewTask.created_at, ReviewTask.id)
-                            .limit(per_page).offset((page - 1) * per_page)).all()
+    tasks = session.scalars(
+        query.order_by(ReviewTask.created_at, ReviewTask.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
     return {"items": tasks, "page": page, "per_page": per_page, "total": total}
 
 
@@ -326,10 +426,19 @@ QUEUE_ORDER = {
 }
 
 
-def queue(session, actor: Actor, tab: str = "all", profile_id: str | None = None,
-          collection: str | None = None, depositor: str | None = None,
-          older_than_days: int | None = None, overdue: bool = False, sort: str = "oldest",
-          page: int = 1, per_page: int = 25) -> dict:
+def queue(
+    session,
+    actor: Actor,
+    tab: str = "all",
+    profile_id: str | None = None,
+    collection: str | None = None,
+    depositor: str | None = None,
+    older_than_days: int | None = None,
+    overdue: bool = False,
+    sort: str = "oldest",
+    page: int = 1,
+    per_page: int = 25,
+) -> dict:
     """The approver's work: pending tasks they may review, one tab at a time, with counts
     for every tab under the same filters. Pages are bounded (the request caps `page`)."""
     _require_reviewer(actor)
@@ -340,30 +449,52 @@ def queue(session, actor: Actor, tab: str = "all", profile_id: str | None = None
     if collection:
         query = query.where(ReviewTask.collection == collection)
     if depositor:
-        query = query.where(or_(ReviewTask.depositor_id == depositor,
-                                ReviewTask.depositor_name.ilike(f"%{_like(depositor)}%",
-                                                                escape="\\")))
+        query = query.where(
+            or_(
+                ReviewTask.depositor_id == depositor,
+                ReviewTask.depositor_name.ilike(f"%{_like(depositor)}%", escape="\\"),
+            )
+        )
     if older_than_days is not None:
         query = query.where(ReviewTask.created_at <= now - timedelta(days=older_than_days))
     if overdue:
         query = query.where(ReviewTask.due_at < now)
     filtered = query.subquery()
     tabs = ("mine", "unassigned", "others")
-    row = session.execute(select(
-        *(func.count().filter(_tab_condition(name, actor.id, filtered.c)) for name in tabs),
-        func.count(), func.count().filter(filtered.c.due_at < now)).select_from(filtered)).one()
+    row = session.execute(
+        select(
+            *(func.count().filter(_tab_condition(name, actor.id, filtered.c)) for name in tabs),
+            func.count(),
+            func.count().filter(filtered.c.due_at < now),
+        ).select_from(filtered)
+    ).one()
     counts = dict(zip(("mine", "unassigned", "others", "all", "overdue"), row, strict=True))
     condition = _tab_condition(tab, actor.id)
     if condition is not None:
         query = query.where(condition)
     # the page's ids first (an index-only scan), then only those rows
-    ids = session.scalars(query.with_only_columns(ReviewTask.id).order_by(*QUEUE_ORDER[sort])
-                          .limit(per_page).offset((page - 1) * per_page)).all()
-    rows = {task.id: task for task in session.scalars(
-        select(ReviewTask).where(ReviewTask.id.in_(ids)))} if ids else {}
+    ids = session.scalars(
+        query.with_only_columns(ReviewTask.id)
+        .order_by(*QUEUE_ORDER[sort])
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    rows = (
+        {
+            task.id: task
+            for task in session.scalars(select(ReviewTask).where(ReviewTask.id.in_(ids)))
+        }
+        if ids
+        else {}
+    )
     tasks = [rows[task_id] for task_id in ids]
-    return {"items": tasks, "page": page, "per_page": per_page, "total": counts[tab],
-            "counts": counts}
+    return {
+        "items": tasks,
+        "page": page,
+        "per_page": per_page,
+        "total": counts[tab],
+        "counts": counts,
+    }
 
 
 def _like(text: str) -> str:
@@ -374,8 +505,9 @@ def list_reasons(session) -> list[Reason]:
     return session.scalars(select(Reason).order_by(Reason.kind, Reason.code)).all()
 
 
-def save_reason(uow: UnitOfWork, actor: Actor, kind: str, code: str, label: str,
-                is_default: bool) -> Reason:
+def save_reason(
+    uow: UnitOfWork, actor: Actor, kind: str, code: str, label: str, is_default: bool
+) -> Reason:
     """Add or relabel a reason; a new default replaces the kind's old one."""
     if not can(actor, Action.MANAGE_REASONS):
         raise Forbidden("Managing reasons needs the manager role.")
@@ -385,11 +517,14 @@ def save_reason(uow: UnitOfWork, actor: Actor, kind: str, code: str, label: str,
         reason = Reason(kind=kind, code=code, label=label, is_default=False)
         session.add(reason)
     if is_default:
-        session.execute(update(Reason).where(Reason.kind == kind, Reason.code != code)
-                        .values(is_default=False))
+        session.execute(
+            update(Reason).where(Reason.kind == kind, Reason.code != code).values(is_default=False)
+        )
     elif reason.is_default:
-        raise InvalidInput("Every kind of reason keeps a default; make another one the "
-                           "default instead.", fields={"is_default": ["is the default"]})
+        raise InvalidInput(
+            "Every kind of reason keeps a default; make another one the default instead.",
+            fields={"is_default": ["is the default"]},
+        )
     reason.label, reason.is_default = label, is_default
     session.flush()
     return reason
@@ -403,18 +538,21 @@ def delete_reason(uow: UnitOfWork, actor: Actor, kind: str, code: str) -> None:
     if reason is None:
         raise NotFound("There is no such reason.")
     if reason.is_default:
-        raise Conflict("This is the default reason; make another one the default first.",
-                       fields={"code": ["is the default"]})
+        raise Conflict(
+            "This is the default reason; make another one the default first.",
+            fields={"code": ["is the default"]},
+        )
     uow.session.delete(reason)
 
 
 # --- the review page ----------------------------------------------------------------------
 
+
 def review_task(session, actor: Actor, deposit_id: str) -> ReviewTask:
     """The deposit's latest task, for anyone who may review it."""
     _require_reviewer(actor)
     task = _task(session, deposit_id)
-    if task is None or task.state == "cancelled" and not task.deposit:
+    if task is None or (task.state == "cancelled" and not task.deposit):
         raise NotFound("That deposit has not reached review.")
     if not may_review(actor, task):
         raise Forbidden("You are not an approver for this deposit's profile.")
@@ -422,16 +560,24 @@ def review_task(session, actor: Actor, deposit_id: str) -> ReviewTask:
 
 
 def notes(session, deposit_id: str) -> list[StaffNote]:
-    return session.scalars(select(StaffNote).where(StaffNote.deposit_id == deposit_id)
-                           .order_by(StaffNote.at, StaffNote.id)).all()
+    return session.scalars(
+        select(StaffNote)
+        .where(StaffNote.deposit_id == deposit_id)
+        .order_by(StaffNote.at, StaffNote.id)
+    ).all()
 
 
 def add_note(uow: UnitOfWork, actor: Actor, deposit_id: str, text: str) -> StaffNote:
     task = review_task(uow.session, actor, deposit_id)
     require(actor, Action.DECIDE, **_owners(task))
     _touch_claim(task, actor)
-    note = StaffNote(deposit_id=deposit_id, revision=task.revision, author=actor.person_ref(),
-                     text=text, at=_now())
+    note = StaffNote(
+        deposit_id=deposit_id,
+        revision=task.revision,
+        author=actor.person_ref(),
+        text=text,
+        at=_now(),
+    )
     uow.session.add(note)
     uow.session.flush()
     return note
@@ -466,20 +612,34 @@ def keep_edited_metadata(task: ReviewTask, deposit: dict) -> None:
 
 def changes_since_return(session, task: ReviewTask) -> dict | None:
     """For a resubmission: what changed since the approver returned the last revision."""
-    earlier = session.scalar(select(ReviewTask).where(
-        ReviewTask.deposit_id == task.deposit_id, ReviewTask.revision < task.revision,
-        ReviewTask.state == "decided").order_by(ReviewTask.revision.desc()).limit(1))
+    earlier = session.scalar(
+        select(ReviewTask)
+        .where(
+            ReviewTask.deposit_id == task.deposit_id,
+            ReviewTask.revision < task.revision,
+            ReviewTask.state == "decided",
+        )
+        .order_by(ReviewTask.revision.desc())
+        .limit(1)
+    )
     if earlier is None or not earlier.deposit:
         return None
     decision = decision_of(session, earlier)
     if decision is None or decision.decision != "return":
         return None
     before, after = earlier.deposit.get("metadata", {}), task.deposit.get("metadata", {})
-    metadata = [{"field": key, "before": before.get(key), "after": after.get(key)}
-                for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+    metadata = [
+        {"field": key, "before": before.get(key), "after": after.get(key)}
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    ]
     old = {f["filename"]: f["sha256"] for f in earlier.deposit.get("files", [])}
     new = {f["filename"]: f["sha256"] for f in task.deposit.get("files", [])}
-    return {"from_revision": earlier.revision, "to_revision": task.revision, "metadata": metadata,
-            "files_added": sorted(set(new) - set(old)),
-            "files_removed": sorted(set(old) - set(new)),
-            "files_changed": sorted(name for name in set(old) & set(new) if old[name] != new[name])}
+    return {
+        "from_revision": earlier.revision,
+        "to_revision": task.revision,
+        "metadata": metadata,
+        "files_added": sorted(set(new) - set(old)),
+        "files_removed": sorted(set(old) - set(new)),
+        "files_changed": sorted(name for name in set(old) & set(new) if old[name] != new[name]),
+    }

@@ -1,4 +1,5 @@
 """Approval's demo data for `lodge seed`: the reasons to decline or return. Demo only."""
+
 from __future__ import annotations
 
 from kernel.platform.config import Settings

@@ -1,4 +1,5 @@
 """Approval: the review queue and every decision. Entrypoints only; the work is in review.py."""
+
 from datetime import timedelta
 
 from nameko.rpc import ServiceRpc
@@ -73,8 +74,9 @@ class ApprovalService:
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             result = review.list_tasks(session, actor, state, assignee, page, per_page)
-            result["items"] = [task_view(t, review.decision_of(session, t), actor)
-                               for t in result["items"]]
+            result["items"] = [
+                task_view(t, review.decision_of(session, t), actor) for t in result["items"]
+            ]
             return result
 
     @rpc
@@ -126,11 +128,18 @@ class ApprovalService:
             try:
                 task = self._decide(actor, deposit_id, decision, reason_code, note)
             except LodgeError as error:
-                results.append({"deposit_id": deposit_id, "code": error.code,
-                                "message": error.message, "task": None})
+                results.append(
+                    {
+                        "deposit_id": deposit_id,
+                        "code": error.code,
+                        "message": error.message,
+                        "task": None,
+                    }
+                )
             else:
-                results.append({"deposit_id": deposit_id, "code": "ok",
-                                "message": "", "task": task})
+                results.append(
+                    {"deposit_id": deposit_id, "code": "ok", "message": "", "task": task}
+                )
         return results
 
     @rpc
@@ -158,10 +167,12 @@ class ApprovalService:
             task = review.review_task(session, actor, deposit_id)
             own = review.is_own(actor, task)
             # staff notes are never shown to the depositor, an approver's own deposit included
-            return {"task": task_view(task, review.decision_of(session, task), actor),
-                    "notes": [] if own else [note_view(n) for n in review.notes(session, deposit_id)],
-                    "changes": review.changes_since_return(session, task),
-                    "may_decide": review.may_decide(actor, task)}
+            return {
+                "task": task_view(task, review.decision_of(session, task), actor),
+                "notes": [] if own else [note_view(n) for n in review.notes(session, deposit_id)],
+                "changes": review.changes_since_return(session, task),
+                "may_decide": review.may_decide(actor, task),
+            }
 
     @rpc
     @rpc_contract(ReviewFileRequest, StoredFileView())
@@ -185,8 +196,9 @@ class ApprovalService:
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             task = review.start_metadata_edit(uow, actor, deposit_id)
-            deposit = self.intake.review_metadata(actor=actor.to_wire(), deposit_id=deposit_id,
-                                                  metadata=metadata)
+            deposit = self.intake.review_metadata(
+                actor=actor.to_wire(), deposit_id=deposit_id, metadata=metadata
+            )
             review.keep_edited_metadata(task, deposit)
             return deposit
 

@@ -1,11 +1,12 @@
 """What intake does with deposits and profiles, free of nameko: plain functions over a unit of
 work."""
+
 from __future__ import annotations
 
 import calendar
 import uuid
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import ColumnElement, func, or_, select
 
@@ -45,8 +46,10 @@ def profile_definition(session, profile_id: str, version: int | None = None) -> 
         raise NotFound(f"There is no profile {profile_id!r}.", fields={"profile_id": ["unknown"]})
     row = session.get(ProfileVersion, (profile_id, version or profile.current_version))
     if row is None:
-        raise NotFound(f"Profile {profile_id!r} has no version {version}.",
-                       fields={"version": ["unknown version"]})
+        raise NotFound(
+            f"Profile {profile_id!r} has no version {version}.",
+            fields={"version": ["unknown version"]},
+        )
     return {**row.definition, "id": profile_id, "version": row.version}
 
 
@@ -79,12 +82,14 @@ def may_mediate(actor: Actor, definition: dict) -> bool:
     rule = mediators(definition)
     if rule is None or not can(actor, Action.MEDIATE):
         return False
-    return ((bool(rule["roles"]) and holds_any_role(actor, rule["roles"]))
-            or actor.in_any_group(rule["groups"]))
+    return (bool(rule["roles"]) and holds_any_role(actor, rule["roles"])) or actor.in_any_group(
+        rule["groups"]
+    )
 
 
-def list_profiles(session, actor: Actor, include_inactive: bool = False,
-                  mediated: bool = False) -> list[dict]:
+def list_profiles(
+    session, actor: Actor, include_inactive: bool = False, mediated: bool = False
+) -> list[dict]:
     """The profiles the actor may deposit with; staff may ask for inactive ones too, or
     for those they may deposit with on a patron's behalf."""
     profiles = session.scalars(select(Profile).order_by(Profile.name)).all()
@@ -105,12 +110,16 @@ def usable_profile(session, actor: Actor, profile_id: str, version: int | None =
 
 def profile_versions(session, profile_id: str) -> list[ProfileVersion]:
     profile_definition(session, profile_id)  # NotFound for an unknown profile
-    return session.scalars(select(ProfileVersion).where(ProfileVersion.profile_id == profile_id)
-                           .order_by(ProfileVersion.version.desc())).all()
+    return session.scalars(
+        select(ProfileVersion)
+        .where(ProfileVersion.profile_id == profile_id)
+        .order_by(ProfileVersion.version.desc())
+    ).all()
 
 
-def save_profile(uow: UnitOfWork, actor: Actor, profile_id: str, definition: dict,
-                 create: bool = False) -> dict:
+def save_profile(
+    uow: UnitOfWork, actor: Actor, profile_id: str, definition: dict, create: bool = False
+) -> dict:
     """Create a profile (`create`), or add a version to an existing one."""
     session = uow.session
     profile = session.get(Profile, profile_id)
@@ -118,8 +127,9 @@ def save_profile(uow: UnitOfWork, actor: Actor, profile_id: str, definition: dic
         raise Conflict("A profile with that id exists already.", fields={"id": ["already used"]})
     if not create and profile is None:
         raise NotFound(f"There is no profile {profile_id!r}.")
-    clash = session.scalar(select(Profile).where(Profile.name == definition["name"],
-                                                 Profile.id != profile_id))
+    clash = session.scalar(
+        select(Profile).where(Profile.name == definition["name"], Profile.id != profile_id)
+    )
     if clash is not None:
         raise InvalidInput("Another profile has that name.", fields={"name": ["already used"]})
     if profile is None:
@@ -129,8 +139,14 @@ def save_profile(uow: UnitOfWork, actor: Actor, profile_id: str, definition: dic
         profile.current_version += 1
         profile.name = definition["name"]
     profile.active = definition["active"]
-    session.add(ProfileVersion(profile_id=profile_id, version=profile.current_version,
-                               definition=definition, created_by=actor.id))
+    session.add(
+        ProfileVersion(
+            profile_id=profile_id,
+            version=profile.current_version,
+            definition=definition,
+            created_by=actor.id,
+        )
+    )
     session.flush()
     return profile_definition(session, profile_id)
 
@@ -139,7 +155,7 @@ def save_profile(uow: UnitOfWork, actor: Actor, profile_id: str, definition: dic
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _visible(actor: Actor, deposit: Deposit) -> bool:
@@ -148,13 +164,14 @@ def _visible(actor: Actor, deposit: Deposit) -> bool:
 
 def _owners(deposit: Deposit) -> dict[str, str | None]:
     """Who made the deposit: its depositor and, for one made for a patron, its mediator."""
-    return {"depositor_id": deposit.depositor_id,
-            "mediator_id": (deposit.mediated_by or {}).get("id")}
+    return {
+        "depositor_id": deposit.depositor_id,
+        "mediator_id": (deposit.mediated_by or {}).get("id"),
+    }
 
 
 def _may_act_as_depositor(actor: Actor, deposit: Deposit) -> bool:
-    return (is_own_deposit(actor, **_owners(deposit))
-            or can(actor, Action.ACT_FOR_ANY_DEPOSITOR))
+    return is_own_deposit(actor, **_owners(deposit)) or can(actor, Action.ACT_FOR_ANY_DEPOSITOR)
 
 
 def get_deposit(session, actor: Actor, deposit_id: str, for_update: bool = False) -> Deposit:
@@ -175,42 +192,71 @@ def depositor_deposit(session, actor: Actor, deposit_id: str) -> Deposit:
     return deposit
 
 
-def create_deposit(uow: UnitOfWork, actor: Actor, profile_id: str, metadata: dict,
-                   on_behalf_of: Actor | None, quotas: Quotas) -> Deposit:
+def create_deposit(
+    uow: UnitOfWork,
+    actor: Actor,
+    profile_id: str,
+    metadata: dict,
+    on_behalf_of: Actor | None,
+    quotas: Quotas,
+) -> Deposit:
     if on_behalf_of is not None and not can(actor, Action.MEDIATE):
-        raise Forbidden("Only staff may deposit on behalf of someone.",
-                        fields={"on_behalf_of": ["needs the staff role"]})
+        raise Forbidden(
+            "Only staff may deposit on behalf of someone.",
+            fields={"on_behalf_of": ["needs the staff role"]},
+        )
     if on_behalf_of is not None and on_behalf_of.id == actor.id:
         # a deposit on one's own behalf would skip approval: staff deposit for themselves
         # like everyone else
-        raise InvalidInput("You cannot deposit on your own behalf.",
-                           fields={"on_behalf_of": ["is yourself"]})
+        raise InvalidInput(
+            "You cannot deposit on your own behalf.", fields={"on_behalf_of": ["is yourself"]}
+        )
     definition = usable_profile(uow.session, actor, profile_id)
     if on_behalf_of is not None and not may_mediate(actor, definition):
         # such a deposit skips approval: only those the profile names may make one
-        raise Forbidden("This profile does not let you deposit on a patron's behalf.",
-                        fields={"profile_id": ["does not name you among its mediators"]})
+        raise Forbidden(
+            "This profile does not let you deposit on a patron's behalf.",
+            fields={"profile_id": ["does not name you among its mediators"]},
+        )
     metadata = checked_metadata(definition["fields"], metadata, complete=False)
     depositor = on_behalf_of or actor
     room.require_room_for_draft(uow.session, depositor.id, quotas)
     now = _now()
     deposit = Deposit(
-        id=uuid.uuid4().hex, profile_id=profile_id, profile_version=definition["version"],
-        status=Status.DRAFT, revision=1, title=title_of(definition["fields"], metadata),
-        meta=metadata, depositor_id=depositor.id, depositor=depositor.person_ref(),
+        id=uuid.uuid4().hex,
+        profile_id=profile_id,
+        profile_version=definition["version"],
+        status=Status.DRAFT,
+        revision=1,
+        title=title_of(definition["fields"], metadata),
+        meta=metadata,
+        depositor_id=depositor.id,
+        depositor=depositor.person_ref(),
         mediated_by=actor.person_ref() if on_behalf_of else None,
         mediator_id=actor.id if on_behalf_of else None,
         access_policy="campus" if definition["access"] == "campus" else "open",
-        created_at=now, updated_at=now)
+        created_at=now,
+        updated_at=now,
+    )
     uow.session.add(deposit)
-    _record(uow, deposit, lifecycle.Step("create", 1, None, Status.DRAFT, actor.person_ref(),
-                                         None, None, now), emit=False)
+    _record(
+        uow,
+        deposit,
+        lifecycle.Step("create", 1, None, Status.DRAFT, actor.person_ref(), None, None, now),
+        emit=False,
+    )
     uow.session.flush()
     return deposit
 
 
-def update_deposit(uow: UnitOfWork, actor: Actor, deposit_id: str, metadata: dict | None,
-                   accept_terms: bool | None, access: dict | None) -> Deposit:
+def update_deposit(
+    uow: UnitOfWork,
+    actor: Actor,
+    deposit_id: str,
+    metadata: dict | None,
+    accept_terms: bool | None,
+    access: dict | None,
+) -> Deposit:
     """Change what the depositor controls while the deposit is a draft or returned:
     metadata, acceptance of the terms, and the access chosen within the profile's policy."""
     deposit = depositor_deposit(uow.session, actor, deposit_id)
@@ -241,18 +287,35 @@ def review_metadata(uow: UnitOfWork, actor: Actor, deposit_id: str, metadata: di
     deposit = get_deposit(uow.session, actor, deposit_id, for_update=True)
     require(actor, Action.DECIDE, **_owners(deposit))
     if deposit.status != Status.IN_REVIEW:
-        raise Conflict(f"Only a deposit in review can be edited by an approver; this one is "
-                       f"{deposit.status}.", fields={"status": [f"is {deposit.status}"]})
+        raise Conflict(
+            f"Only a deposit in review can be edited by an approver; this one is {deposit.status}.",
+            fields={"status": [f"is {deposit.status}"]},
+        )
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
     metadata = checked_metadata(definition["fields"], metadata, complete=True)
-    changed = sorted(key for key in set(deposit.meta) | set(metadata)
-                     if deposit.meta.get(key) != metadata.get(key))
+    changed = sorted(
+        key
+        for key in set(deposit.meta) | set(metadata)
+        if deposit.meta.get(key) != metadata.get(key)
+    )
     if not changed:
         return deposit
     deposit.meta, deposit.title = metadata, title_of(definition["fields"], metadata)
-    _record(uow, deposit, lifecycle.Step(
-        "review_metadata", deposit.revision, Status.IN_REVIEW, Status.IN_REVIEW,
-        actor.person_ref(), APPROVER_EDIT, "Changed: " + ", ".join(changed), _now()), emit=False)
+    _record(
+        uow,
+        deposit,
+        lifecycle.Step(
+            "review_metadata",
+            deposit.revision,
+            Status.IN_REVIEW,
+            Status.IN_REVIEW,
+            actor.person_ref(),
+            APPROVER_EDIT,
+            "Changed: " + ", ".join(changed),
+            _now(),
+        ),
+        emit=False,
+    )
     return deposit
 
 
@@ -266,24 +329,37 @@ def _check_access(definition: dict, access: dict) -> None:
     policy = definition["access"]
     allowed = {"open": {"open"}, "campus": {"campus"}, "embargo": {"open", "embargo"}}[policy]
     if access["policy"] not in allowed:
-        raise InvalidInput("This profile does not offer that access.", fields={"access": {
-            "policy": [f"must be one of: {', '.join(sorted(allowed))}"]}})
+        raise InvalidInput(
+            "This profile does not offer that access.",
+            fields={"access": {"policy": [f"must be one of: {', '.join(sorted(allowed))}"]}},
+        )
     until = access["embargo_until"]
     if access["policy"] == "embargo":
         latest = add_months(date.today(), definition["embargo_max_months"])
         if until is None or not date.today() < until <= latest:
-            raise InvalidInput("Choose an embargo end date within the profile's limit.",
-                               fields={"access": {"embargo_until": [
-                                   f"must be after today and no later than {latest.isoformat()}"]}})
+            raise InvalidInput(
+                "Choose an embargo end date within the profile's limit.",
+                fields={
+                    "access": {
+                        "embargo_until": [
+                            f"must be after today and no later than {latest.isoformat()}"
+                        ]
+                    }
+                },
+            )
     elif until is not None:
-        raise InvalidInput("Only an embargo has an end date.",
-                           fields={"access": {"embargo_until": ["only for an embargo"]}})
+        raise InvalidInput(
+            "Only an embargo has an end date.",
+            fields={"access": {"embargo_until": ["only for an embargo"]}},
+        )
 
 
 def _require_editable(deposit: Deposit) -> None:
     if deposit.status not in EDITABLE:
-        raise Conflict(f"A deposit that is {deposit.status} cannot be changed.",
-                       fields={"status": [f"is {deposit.status}"]})
+        raise Conflict(
+            f"A deposit that is {deposit.status} cannot be changed.",
+            fields={"status": [f"is {deposit.status}"]},
+        )
 
 
 def upload_policy(session, actor: Actor, deposit_id: str, quotas: Quotas) -> dict:
@@ -308,20 +384,27 @@ def upload_policy(session, actor: Actor, deposit_id: str, quotas: Quotas) -> dic
 
 def _require_room_for_a_file(deposit: Deposit, rules: dict) -> None:
     if len(deposit.files) >= rules["max_files"]:
-        raise Conflict(f"This deposit already has the most files allowed ({rules['max_files']}).",
-                       fields={"file": ["too many files"]})
+        raise Conflict(
+            f"This deposit already has the most files allowed ({rules['max_files']}).",
+            fields={"file": ["too many files"]},
+        )
 
 
-def add_file(uow: UnitOfWork, actor: Actor, deposit_id: str, file: dict,
-             quotas: Quotas) -> DepositFile:
+def add_file(
+    uow: UnitOfWork, actor: Actor, deposit_id: str, file: dict, quotas: Quotas
+) -> DepositFile:
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     _require_editable(deposit)
     room.require_room_for_bytes(uow.session, deposit.depositor_id, file["size"], quotas)
-    rules = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)["file_rules"]
+    rules = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)[
+        "file_rules"
+    ]
     _require_room_for_a_file(deposit, rules)
     if sum(f.size for f in deposit.files) + file["size"] > rules["max_total_size"]:
-        raise InvalidInput("The deposit's files would exceed the total size allowed.",
-                           fields={"file": [f"total over {rules['max_total_size']} bytes"]})
+        raise InvalidInput(
+            "The deposit's files would exceed the total size allowed.",
+            fields={"file": [f"total over {rules['max_total_size']} bytes"]},
+        )
     _check_format(rules, file)
     record = DepositFile(**file, created_at=_now())
     deposit.files.append(record)
@@ -334,12 +417,16 @@ def _check_format(rules: dict, file: dict) -> None:
     """The profile's allowed formats, checked at upload so the depositor hears at once."""
     refusal = extension_refusal(file["filename"], rules)
     if refusal:
-        raise InvalidInput(render(refusal["code"], refusal["params"]),
-                           fields={"file": [f"accepted: {refusal['params']['accepted']}"]})
+        raise InvalidInput(
+            render(refusal["code"], refusal["params"]),
+            fields={"file": [f"accepted: {refusal['params']['accepted']}"]},
+        )
     types = rules["allowed_media_types"]
     if types and file["media_type"] not in types:
-        raise InvalidInput(f"Files whose content is {file['media_type']} are not accepted here.",
-                           fields={"file": [f"accepted: {', '.join(types)}"]})
+        raise InvalidInput(
+            f"Files whose content is {file['media_type']} are not accepted here.",
+            fields={"file": [f"accepted: {', '.join(types)}"]},
+        )
 
 
 def remove_file(uow: UnitOfWork, actor: Actor, deposit_id: str, file_id: str) -> str:
@@ -368,9 +455,16 @@ def submit(uow: UnitOfWork, actor: Actor, deposit_id: str) -> Deposit:
     step = lifecycle.Submit.apply(deposit, actor.person_ref())
     deposit.validation_report = None
     _record(uow, deposit, step)
-    uow.emit("deposit_submitted", new_event(
-        "intake", "deposit_submitted", deposit_id=deposit.id, revision=deposit.revision,
-        deposit=snapshot(deposit, definition)))
+    uow.emit(
+        "deposit_submitted",
+        new_event(
+            "intake",
+            "deposit_submitted",
+            deposit_id=deposit.id,
+            revision=deposit.revision,
+            deposit=snapshot(deposit, definition),
+        ),
+    )
     return deposit
 
 
@@ -381,8 +475,9 @@ def submission_problems(definition: dict, deposit: Deposit) -> dict:
     if count == 0 and rules["metadata_only_allowed"]:
         pass
     elif count < needed:
-        problems["files"] = ["at least one file is needed" if needed == 1
-                             else f"at least {needed} files are needed"]
+        problems["files"] = [
+            "at least one file is needed" if needed == 1 else f"at least {needed} files are needed"
+        ]
     if definition["terms"] and deposit.terms_version != deposit.profile_version:
         problems["accept_terms"] = ["the terms must be accepted"]
     return problems
@@ -400,17 +495,25 @@ def allowed_actions(actor: Actor, deposit: Deposit) -> list[str]:
     return actions
 
 
-def withdraw(uow: UnitOfWork, actor: Actor, deposit_id: str, note: str | None,
-             cancel_review) -> Deposit:
+def withdraw(
+    uow: UnitOfWork, actor: Actor, deposit_id: str, note: str | None, cancel_review
+) -> Deposit:
     """`cancel_review(deposit_id, revision)` stops approval first, so no decision can follow."""
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     if deposit.status in (Status.SUBMITTED, Status.IN_REVIEW):
         cancel_review(deposit_id=deposit.id, revision=deposit.revision)
     step = lifecycle.Withdraw.apply(deposit, actor.person_ref(), note=note)
     _record(uow, deposit, step)
-    uow.emit("deposit_withdrawn", new_event(
-        "intake", "deposit_withdrawn", deposit_id=deposit.id, revision=deposit.revision,
-        actor=actor.person_ref()))
+    uow.emit(
+        "deposit_withdrawn",
+        new_event(
+            "intake",
+            "deposit_withdrawn",
+            deposit_id=deposit.id,
+            revision=deposit.revision,
+            actor=actor.person_ref(),
+        ),
+    )
     return deposit
 
 
@@ -419,36 +522,78 @@ def snapshot(deposit: Deposit, definition: dict) -> dict:
         "id": deposit.id,
         "revision": deposit.revision,
         "title": deposit.title,
-        "profile": {key: definition[key] for key in (
-            "id", "version", "name", "fields", "file_rules", "approval",
-            "target_collection", "access", "resource_type")},
+        "profile": {
+            key: definition[key]
+            for key in (
+                "id",
+                "version",
+                "name",
+                "fields",
+                "file_rules",
+                "approval",
+                "target_collection",
+                "access",
+                "resource_type",
+            )
+        },
         "depositor": deposit.depositor,
         "mediated_by": deposit.mediated_by,
         "metadata": deposit.meta,
         "access": {"policy": deposit.access_policy, "embargo_until": deposit.embargo_until},
-        "files": [{
-            "id": f.id, "filename": f.filename, "size": f.size, "sha256": f.sha256,
-            "md5": f.md5, "media_type": f.media_type, "storage_key": f.storage_key,
-        } for f in deposit.files],
+        "files": [
+            {
+                "id": f.id,
+                "filename": f.filename,
+                "size": f.size,
+                "sha256": f.sha256,
+                "md5": f.md5,
+                "media_type": f.media_type,
+                "storage_key": f.storage_key,
+            }
+            for f in deposit.files
+        ],
     }
 
 
 def _record(uow: UnitOfWork, deposit: Deposit, step: lifecycle.Step, emit: bool = True) -> None:
     # added directly, not through deposit.history, so the history is never loaded here
-    uow.session.add(HistoryEntry(
-        deposit_id=deposit.id, revision=step.revision, from_status=step.from_status,
-        to_status=step.to_status, actor=step.actor, reason_code=step.reason_code,
-        reason_label=step.reason_label, note=step.note, at=step.at))
+    uow.session.add(
+        HistoryEntry(
+            deposit_id=deposit.id,
+            revision=step.revision,
+            from_status=step.from_status,
+            to_status=step.to_status,
+            actor=step.actor,
+            reason_code=step.reason_code,
+            reason_label=step.reason_label,
+            note=step.note,
+            at=step.at,
+        )
+    )
     deposit.updated_at = step.at
     if emit:
-        uow.emit("deposit_status_changed", new_event(
-            "intake", "deposit_status_changed", deposit_id=deposit.id, revision=deposit.revision,
-            from_status=step.from_status, to_status=step.to_status, actor=step.actor,
-            reason_code=step.reason_code, reason_label=step.reason_label, note=step.note,
-            title=deposit.title,
-            depositor=deposit.depositor, item_id=deposit.item_id,
-            item_identifier=deposit.item_identifier, report=deposit.validation_report,
-            mediated_by=deposit.mediated_by, review=_review_rule(uow.session, deposit, step)))
+        uow.emit(
+            "deposit_status_changed",
+            new_event(
+                "intake",
+                "deposit_status_changed",
+                deposit_id=deposit.id,
+                revision=deposit.revision,
+                from_status=step.from_status,
+                to_status=step.to_status,
+                actor=step.actor,
+                reason_code=step.reason_code,
+                reason_label=step.reason_label,
+                note=step.note,
+                title=deposit.title,
+                depositor=deposit.depositor,
+                item_id=deposit.item_id,
+                item_identifier=deposit.item_identifier,
+                report=deposit.validation_report,
+                mediated_by=deposit.mediated_by,
+                review=_review_rule(uow.session, deposit, step),
+            ),
+        )
 
 
 def _review_rule(session, deposit: Deposit, step: lifecycle.Step) -> dict | None:
@@ -459,8 +604,9 @@ def _review_rule(session, deposit: Deposit, step: lifecycle.Step) -> dict | None
     return {"profile_name": definition.get("name", ""), **definition["approval"]}
 
 
-def list_deposits(session, actor: Actor, status: str | None, depositor_id: str | None,
-                  page: int, per_page: int) -> dict:
+def list_deposits(
+    session, actor: Actor, status: str | None, depositor_id: str | None, page: int, per_page: int
+) -> dict:
     query = select(Deposit)
     if can(actor, Action.SEE_ALL_DEPOSITS):
         if depositor_id:
@@ -470,14 +616,25 @@ def list_deposits(session, actor: Actor, status: str | None, depositor_id: str |
     if status:
         query = query.where(Deposit.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(query.order_by(Deposit.updated_at.desc(), Deposit.id)
-                           .limit(per_page).offset((page - 1) * per_page)).all()
+    rows = session.scalars(
+        query.order_by(Deposit.updated_at.desc(), Deposit.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
     return {"items": rows, "page": page, "per_page": per_page, "total": total}
 
 
-def search_deposits(session, actor: Actor, status: str | None, profile_id: str | None,
-                    title: str | None, depositor_ids: list[str], depositor_id: str | None,
-                    page: int, per_page: int) -> dict:
+def search_deposits(
+    session,
+    actor: Actor,
+    status: str | None,
+    profile_id: str | None,
+    title: str | None,
+    depositor_ids: list[str],
+    depositor_id: str | None,
+    page: int,
+    per_page: int,
+) -> dict:
     """Every deposit, for staff, newest change first: where each submission is now.
     Words match the title, or the depositors the gateway found for the same words."""
     if not can(actor, Action.SEE_ALL_DEPOSITS):
@@ -491,23 +648,36 @@ def search_deposits(session, actor: Actor, status: str | None, profile_id: str |
         query = query.where(Deposit.depositor_id == depositor_id)
     if title or depositor_ids:
         matches: list[ColumnElement[bool]] = (
-            [Deposit.depositor_id.in_(depositor_ids)] if depositor_ids else [])
+            [Deposit.depositor_id.in_(depositor_ids)] if depositor_ids else []
+        )
         if title:
             matches.append(Deposit.title.icontains(title, autoescape=True))
         query = query.where(or_(*matches))
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(query.order_by(Deposit.updated_at.desc(), Deposit.id)
-                           .limit(per_page).offset((page - 1) * per_page)).all()
+    rows = session.scalars(
+        query.order_by(Deposit.updated_at.desc(), Deposit.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
     return {"items": rows, "page": page, "per_page": per_page, "total": total}
 
 
 # --- outcomes from other services ------------------------------------------
 
 
-def apply_outcome(uow: UnitOfWork, key: str, deposit_id: str, revision: int,
-                  action: type[lifecycle.Action], actor: dict, reason_code: str | None = None,
-                  note: str | None = None, implied_decision: dict | None = None,
-                  reason_label: str | None = None, **changes) -> None:
+def apply_outcome(
+    uow: UnitOfWork,
+    key: str,
+    deposit_id: str,
+    revision: int,
+    action: type[lifecycle.Action],
+    actor: dict,
+    reason_code: str | None = None,
+    note: str | None = None,
+    implied_decision: dict | None = None,
+    reason_label: str | None = None,
+    **changes,
+) -> None:
     """Move a deposit on an outcome event, once, and only for its current revision.
 
     Outcomes can overtake each other across queues; `lifecycle.plan` records the steps an
@@ -522,11 +692,16 @@ def apply_outcome(uow: UnitOfWork, key: str, deposit_id: str, revision: int,
         if step_action is action:
             for name, value in changes.items():
                 setattr(deposit, name, value)
-            step = replace(step_action.apply(deposit, actor, reason_code, note),
-                           reason_label=reason_label)
+            step = replace(
+                step_action.apply(deposit, actor, reason_code, note), reason_label=reason_label
+            )
         elif step_action is lifecycle.Approve and implied_decision:
-            step = step_action.apply(deposit, implied_decision["actor"],
-                                     implied_decision.get("reason_code"), implied_decision.get("note"))
+            step = step_action.apply(
+                deposit,
+                implied_decision["actor"],
+                implied_decision.get("reason_code"),
+                implied_decision.get("note"),
+            )
         else:
             step = step_action.apply(deposit, SYSTEM.person_ref())
         _record(uow, deposit, step)

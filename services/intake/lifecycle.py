@@ -4,10 +4,11 @@ Plain Python, no framework: every action names the states it starts from
 (`status_from`) and the state it leads to (`status_to`). Applying an action checks
 the transition, moves the deposit and returns the history step to record.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from kernel.contracts.deposits import Status
@@ -25,6 +26,7 @@ class Lifecycle(Protocol):
 @dataclass(frozen=True)
 class Step:
     """One row of history."""
+
     action: str
     revision: int
     from_status: Status | None  # None for the step that creates the deposit
@@ -48,20 +50,35 @@ class Action:
         return Status(status) in cls.status_from
 
     @classmethod
-    def apply(cls, deposit: Lifecycle, actor: dict[str, Any], reason_code: str | None = None,
-              note: str | None = None, at: datetime | None = None) -> Step:
+    def apply(
+        cls,
+        deposit: Lifecycle,
+        actor: dict[str, Any],
+        reason_code: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> Step:
         current = Status(deposit.status)
         if current not in cls.status_from:
             allowed = ", ".join(sorted(cls.status_from))
             raise InvalidTransition(
                 f"Cannot {cls.name.replace('_', ' ')} a deposit that is {current}; "
                 f"only from: {allowed}.",
-                fields={"status": [f"is {current}"]})
+                fields={"status": [f"is {current}"]},
+            )
         if cls.raises_revision and current is Status.RETURNED:
             deposit.revision += 1
         deposit.status = cls.status_to
-        return Step(cls.name, deposit.revision, current, cls.status_to, actor,
-                    reason_code, note, at or datetime.now(timezone.utc))
+        return Step(
+            cls.name,
+            deposit.revision,
+            current,
+            cls.status_to,
+            actor,
+            reason_code,
+            note,
+            at or datetime.now(UTC),
+        )
 
 
 class Submit(Action):
@@ -73,6 +90,7 @@ class Submit(Action):
 
 class StartReview(Action):
     """The automatic checks passed."""
+
     name = "start_review"
     status_from = frozenset({Status.SUBMITTED})
     status_to = Status.IN_REVIEW
@@ -116,13 +134,23 @@ class Withdraw(Action):
 
 class Expire(Action):
     """Lodge removes a draft nobody touched for the configured time (after warning)."""
+
     name = "expire"
     status_from = EDITABLE
     status_to = Status.WITHDRAWN
 
 
 ACTIONS: tuple[type[Action], ...] = (
-    Submit, StartReview, FailChecks, Approve, Decline, Return, Archive, Withdraw, Expire)
+    Submit,
+    StartReview,
+    FailChecks,
+    Approve,
+    Decline,
+    Return,
+    Archive,
+    Withdraw,
+    Expire,
+)
 
 # Outcomes arrive from different services over different queues, so a later one can
 # overtake an earlier one. The step an outcome implies is then recorded first.

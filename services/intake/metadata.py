@@ -1,4 +1,5 @@
 """Metadata checked against a profile's form: per-field errors, nothing saved partially."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -118,8 +119,9 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def validate_metadata(form: list[dict[str, Any]], metadata: dict[str, Any],
-                      complete: bool) -> dict[str, list[str]]:
+def validate_metadata(
+    form: list[dict[str, Any]], metadata: dict[str, Any], complete: bool
+) -> dict[str, list[str]]:
     """Per-field errors for `metadata` against a profile's `form`.
 
     A draft (`complete=False`) may leave required fields empty; submission may not.
@@ -149,8 +151,9 @@ def validate_metadata(form: list[dict[str, Any]], metadata: dict[str, Any],
         messages = []
         for index, item in enumerate(values):
             # every value is text of some kind: refused characters and length come first
-            message = (text.check(item, text.limit_for(field)) if isinstance(item, str)
-                       else None) or CHECKS[field["type"]](item, field)
+            message = (
+                text.check(item, text.limit_for(field)) if isinstance(item, str) else None
+            ) or CHECKS[field["type"]](item, field)
             if message:
                 messages.append(f"value {index + 1} {message}" if field["repeatable"] else message)
         if messages:
@@ -158,13 +161,15 @@ def validate_metadata(form: list[dict[str, Any]], metadata: dict[str, Any],
     return errors
 
 
-def checked_metadata(form: list[dict[str, Any]], metadata: dict[str, Any],
-                     complete: bool) -> dict[str, Any]:
+def checked_metadata(
+    form: list[dict[str, Any]], metadata: dict[str, Any], complete: bool
+) -> dict[str, Any]:
     """`metadata` in NFC if it is valid for the form; InvalidInput naming each bad field."""
     errors = validate_metadata(form, metadata, complete)
     if errors:
-        raise InvalidInput("The metadata is not valid for this profile.",
-                           fields={"metadata": errors})
+        raise InvalidInput(
+            "The metadata is not valid for this profile.", fields={"metadata": errors}
+        )
     normalised: dict[str, Any] = text.normalise_tree(metadata)
     return normalised
 

@@ -36,6 +36,7 @@ class Profile(Base):
 
 class ProfileVersion(Base):
     """Editing a profile adds a version; a deposit pins the version it was made under."""
+
     __tablename__ = "profile_versions"
 
     profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id"), primary_key=True)
@@ -56,11 +57,19 @@ class Deposit(Base):
         # every deposit, newest change first (the staff list)
         Index("ix_deposits_updated", "updated_at"),
         # words in titles (ILIKE '%…%'): trigrams on PostgreSQL
-        Index("ix_deposits_title_trigrams", "title", postgresql_using="gin",
-              postgresql_ops={"title": "gin_trgm_ops"}),
+        Index(
+            "ix_deposits_title_trigrams",
+            "title",
+            postgresql_using="gin",
+            postgresql_ops={"title": "gin_trgm_ops"},
+        ),
         # the dashboard's deposits made for patrons, newest first
-        Index("ix_deposits_mediated_created", "created_at",
-              postgresql_where=text(MEDIATED_SQL), sqlite_where=text(MEDIATED_SQL)),
+        Index(
+            "ix_deposits_mediated_created",
+            "created_at",
+            postgresql_where=text(MEDIATED_SQL),
+            sqlite_where=text(MEDIATED_SQL),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -92,9 +101,11 @@ class Deposit(Base):
     expiry_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     files: Mapped[list[DepositFile]] = relationship(
-        back_populates="deposit", order_by="DepositFile.created_at", cascade="all, delete-orphan")
+        back_populates="deposit", order_by="DepositFile.created_at", cascade="all, delete-orphan"
+    )
     history: Mapped[list[HistoryEntry]] = relationship(
-        order_by="HistoryEntry.id", cascade="all, delete-orphan")
+        order_by="HistoryEntry.id", cascade="all, delete-orphan"
+    )
 
 
 class DepositFile(StoredFileColumns, Base):

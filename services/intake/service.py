@@ -1,4 +1,5 @@
 """Intake: deposit profiles and deposits. Entrypoints only; the work is in deposits.py."""
+
 import logging
 
 from nameko.rpc import ServiceRpc
@@ -82,9 +83,11 @@ class IntakeService:
         actor = Actor.from_wire(actor)
         require(actor, Action.MANAGE_PROFILES)
         if definition["target_collection"] not in {
-                collection["id"] for collection in self.inventory.list_collections()}:
-            raise InvalidInput("There is no such collection.",
-                               fields={"target_collection": ["unknown collection"]})
+            collection["id"] for collection in self.inventory.list_collections()
+        }:
+            raise InvalidInput(
+                "There is no such collection.", fields={"target_collection": ["unknown collection"]}
+            )
         with self.store.unit_of_work() as uow:
             return deposits.save_profile(uow, actor, profile_id, definition, create)
 
@@ -96,8 +99,13 @@ class IntakeService:
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.create_deposit(
-                uow, actor, profile_id, metadata,
-                Actor.from_wire(on_behalf_of) if on_behalf_of else None, get_settings().quotas)
+                uow,
+                actor,
+                profile_id,
+                metadata,
+                Actor.from_wire(on_behalf_of) if on_behalf_of else None,
+                get_settings().quotas,
+            )
             return deposit_view(deposit, actor)
 
     @rpc
@@ -113,18 +121,30 @@ class IntakeService:
     def list_deposits(self, actor, status, depositor_id, page, per_page):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
-            return deposit_page(deposits.list_deposits(session, actor, status, depositor_id,
-                                                       page, per_page))
+            return deposit_page(
+                deposits.list_deposits(session, actor, status, depositor_id, page, per_page)
+            )
 
     @rpc
     @rpc_contract(SearchDepositsRequest, DepositPageView())
-    def search_deposits(self, actor, status, profile_id, title, depositor_ids, depositor_id,
-                        page, per_page):
+    def search_deposits(
+        self, actor, status, profile_id, title, depositor_ids, depositor_id, page, per_page
+    ):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
-            return deposit_page(deposits.search_deposits(
-                session, actor, status, profile_id, title, depositor_ids, depositor_id, page,
-                per_page))
+            return deposit_page(
+                deposits.search_deposits(
+                    session,
+                    actor,
+                    status,
+                    profile_id,
+                    title,
+                    depositor_ids,
+                    depositor_id,
+                    page,
+                    per_page,
+                )
+            )
 
     @rpc
     @rpc_contract(DepositStatisticsRequest, DepositStatisticsView())
@@ -140,8 +160,9 @@ class IntakeService:
     def update_deposit(self, actor, deposit_id, metadata, accept_terms, access):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
-            deposit = deposits.update_deposit(uow, actor, deposit_id, metadata, accept_terms,
-                                              access)
+            deposit = deposits.update_deposit(
+                uow, actor, deposit_id, metadata, accept_terms, access
+            )
             return deposit_view(deposit, actor)
 
     @rpc
@@ -171,8 +192,7 @@ class IntakeService:
     def add_file(self, actor, deposit_id, file):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
-            return file_view(deposits.add_file(uow, actor, deposit_id, file,
-                                               get_settings().quotas))
+            return file_view(deposits.add_file(uow, actor, deposit_id, file, get_settings().quotas))
 
     @rpc
     @rpc_contract(FileRequest)
@@ -206,10 +226,15 @@ class IntakeService:
         report = validation_report_schema.dump(event["report"])
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
-                uow, dedupe_key("validation", "deposit_validated", event),
-                event["deposit_id"], event["revision"], action, SYSTEM.person_ref(),
+                uow,
+                dedupe_key("validation", "deposit_validated", event),
+                event["deposit_id"],
+                event["revision"],
+                action,
+                SYSTEM.person_ref(),
                 reason_code=None if event["passed"] else "checks_failed",
-                validation_report=report)
+                validation_report=report,
+            )
 
     @handles_event("approval", "deposit_approved")
     def on_deposit_approved(self, event):
@@ -227,19 +252,32 @@ class IntakeService:
         decision = event["decision"]
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
-                uow, dedupe_key("approval", event_type, event), event["deposit_id"],
-                event["revision"], action, decision["actor"], decision["reason_code"],
-                decision["note"], reason_label=decision.get("reason_label"))
+                uow,
+                dedupe_key("approval", event_type, event),
+                event["deposit_id"],
+                event["revision"],
+                action,
+                decision["actor"],
+                decision["reason_code"],
+                decision["note"],
+                reason_label=decision.get("reason_label"),
+            )
 
     @handles_event("inventory", "item_created")
     def on_item_created(self, event):
         decision = decision_schema.dump(event["decision"])
         with self.store.unit_of_work() as uow:
             deposits.apply_outcome(
-                uow, dedupe_key("inventory", "item_created", event), event["deposit_id"],
-                event["revision"], lifecycle.Archive, SYSTEM.person_ref(),
-                implied_decision=decision, item_id=event["item_id"],
-                item_identifier=event["identifier"])
+                uow,
+                dedupe_key("inventory", "item_created", event),
+                event["deposit_id"],
+                event["revision"],
+                lifecycle.Archive,
+                SYSTEM.person_ref(),
+                implied_decision=decision,
+                item_id=event["item_id"],
+                item_identifier=event["identifier"],
+            )
 
     # --- abandoned drafts ---------------------------------------------------
 

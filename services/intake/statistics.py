@@ -4,9 +4,10 @@ The history is the one source: a submission is a step to `submitted`, a decision
 from `in_review` to approved, returned or declined. Only the weeks asked for are read
 (index on to_status, at), so the cost follows recent activity, not the archive's size.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
@@ -50,20 +51,28 @@ def _is_decision(step):
 
 def deposit_statistics(session, weeks: int, today: date | None = None) -> dict:
     dialect = session.get_bind().dialect.name
-    first_week = week_start(today or datetime.now(timezone.utc).date()) - timedelta(weeks=weeks - 1)
-    since = datetime.combine(first_week, time.min, tzinfo=timezone.utc)
+    first_week = week_start(today or datetime.now(UTC).date()) - timedelta(weeks=weeks - 1)
+    since = datetime.combine(first_week, time.min, tzinfo=UTC)
 
-    by_status = dict(session.execute(
-        select(Deposit.status, func.count()).group_by(Deposit.status)).all())
+    by_status = dict(
+        session.execute(select(Deposit.status, func.count()).group_by(Deposit.status)).all()
+    )
 
     week = _week_of(HistoryEntry.at, dialect).label("week")
     rows = session.execute(
         select(week, HistoryEntry.to_status, func.count())
-        .where(HistoryEntry.at >= since,
-               or_(HistoryEntry.to_status == Status.SUBMITTED, _is_decision(HistoryEntry)))
-        .group_by(week, HistoryEntry.to_status)).all()
-    counts = {first_week + timedelta(weeks=n): dict.fromkeys(
-        ("submitted", "approved", "returned", "declined"), 0) for n in range(weeks)}
+        .where(
+            HistoryEntry.at >= since,
+            or_(HistoryEntry.to_status == Status.SUBMITTED, _is_decision(HistoryEntry)),
+        )
+        .group_by(week, HistoryEntry.to_status)
+    ).all()
+    counts = {
+        first_week + timedelta(weeks=n): dict.fromkeys(
+            ("submitted", "approved", "returned", "declined"), 0
+        )
+        for n in range(weeks)
+    }
     for week_value, status, count in rows:
         bucket = counts.get(_as_date(week_value))
         if bucket is not None:
@@ -76,7 +85,7 @@ def deposit_statistics(session, weeks: int, today: date | None = None) -> dict:
         "turnaround": _turnaround(session, since, dialect),
         "mediated": _mediated(session, since),
         "since": first_week,
-        "computed_at": datetime.now(timezone.utc),
+        "computed_at": datetime.now(UTC),
     }
 
 
@@ -88,12 +97,24 @@ def _mediated(session, since: datetime) -> dict:
     (the partial index on created_at holds only those)."""
     made = (Deposit.mediator_id.is_not(None), Deposit.created_at >= since)
     total = session.scalar(select(func.count()).select_from(Deposit).where(*made))
-    rows = session.scalars(select(Deposit).where(*made).order_by(Deposit.created_at.desc())
-                           .limit(MEDIATED_SHOWN)).all()
-    return {"total": total, "items": [
-        {"deposit_id": d.id, "title": d.title, "status": d.status, "profile_id": d.profile_id,
-         "depositor": d.depositor, "mediated_by": d.mediated_by, "created_at": d.created_at}
-        for d in rows]}
+    rows = session.scalars(
+        select(Deposit).where(*made).order_by(Deposit.created_at.desc()).limit(MEDIATED_SHOWN)
+    ).all()
+    return {
+        "total": total,
+        "items": [
+            {
+                "deposit_id": d.id,
+                "title": d.title,
+                "status": d.status,
+                "profile_id": d.profile_id,
+                "depositor": d.depositor,
+                "mediated_by": d.mediated_by,
+                "created_at": d.created_at,
+            }
+            for d in rows
+        ],
+    }
 
 
 def _turnaround(session, since: datetime, dialect: str) -> list[dict]:
@@ -103,26 +124,45 @@ def _turnaround(session, since: datetime, dialect: str) -> list[dict]:
     the middle one or two (window functions, in PostgreSQL and SQLite alike)."""
     decided, submitted = aliased(HistoryEntry), aliased(HistoryEntry)
     durations = (
-        select(Deposit.profile_id.label("profile_id"),
-               _seconds_between(submitted.at, decided.at, dialect).label("seconds"))
+        select(
+            Deposit.profile_id.label("profile_id"),
+            _seconds_between(submitted.at, decided.at, dialect).label("seconds"),
+        )
         .select_from(decided)
-        .join(submitted, and_(submitted.deposit_id == decided.deposit_id,
-                              submitted.revision == decided.revision,
-                              submitted.to_status == Status.SUBMITTED))
+        .join(
+            submitted,
+            and_(
+                submitted.deposit_id == decided.deposit_id,
+                submitted.revision == decided.revision,
+                submitted.to_status == Status.SUBMITTED,
+            ),
+        )
         .join(Deposit, Deposit.id == decided.deposit_id)
-        .where(decided.at >= since, _is_decision(decided),
-               or_(decided.reason_code.is_(None), decided.reason_code.not_in(SYSTEM_REASONS)))
+        .where(
+            decided.at >= since,
+            _is_decision(decided),
+            or_(decided.reason_code.is_(None), decided.reason_code.not_in(SYSTEM_REASONS)),
+        )
     ).cte("durations")
     ranked = select(
-        durations.c.profile_id, durations.c.seconds,
-        func.row_number().over(partition_by=durations.c.profile_id,
-                               order_by=durations.c.seconds).label("position"),
+        durations.c.profile_id,
+        durations.c.seconds,
+        func.row_number()
+        .over(partition_by=durations.c.profile_id, order_by=durations.c.seconds)
+        .label("position"),
         func.count().over(partition_by=durations.c.profile_id).label("decisions"),
     ).cte("ranked")
-    middle = or_(ranked.c.position == (ranked.c.decisions + 1) // 2,
-                 ranked.c.position == (ranked.c.decisions + 2) // 2)
+    middle = or_(
+        ranked.c.position == (ranked.c.decisions + 1) // 2,
+        ranked.c.position == (ranked.c.decisions + 2) // 2,
+    )
     rows = session.execute(
         select(ranked.c.profile_id, func.max(ranked.c.decisions), func.avg(ranked.c.seconds))
-        .where(middle).group_by(ranked.c.profile_id).order_by(ranked.c.profile_id)).all()
-    return [{"profile_id": profile_id, "decisions": int(decisions), "median_seconds": float(median)}
-            for profile_id, decisions, median in rows]
+        .where(middle)
+        .group_by(ranked.c.profile_id)
+        .order_by(ranked.c.profile_id)
+    ).all()
+    return [
+        {"profile_id": profile_id, "decisions": int(decisions), "median_seconds": float(median)}
+        for profile_id, decisions, median in rows
+    ]

@@ -4,6 +4,7 @@ A collection's `set_spec` is the ids from the root down, colon-joined (`theses:p
 moving a collection rewrites its own and its descendants' set specs in the same
 transaction. A collection is deleted only when it holds no items and no collections.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -22,14 +23,14 @@ def get(session, collection_id: str) -> Collection:
 
 
 def all_collections(session) -> list[Collection]:
-    return list(session.scalars(select(Collection).order_by(Collection.set_spec,
-                                                              Collection.name)))
+    return list(session.scalars(select(Collection).order_by(Collection.set_spec, Collection.name)))
 
 
 def item_counts(session) -> dict[str, int]:
     """Items held directly in each collection."""
-    return dict(session.execute(select(Item.collection_id, func.count())
-                                .group_by(Item.collection_id)).all())
+    return dict(
+        session.execute(select(Item.collection_id, func.count()).group_by(Item.collection_id)).all()
+    )
 
 
 def set_spec_of(session, parent_id: str | None, collection_id: str) -> str:
@@ -38,23 +39,36 @@ def set_spec_of(session, parent_id: str | None, collection_id: str) -> str:
     return f"{get(session, parent_id).set_spec}:{collection_id}"
 
 
-def save(session, actor: Actor, collection_id: str, name: str, description: str,
-         parent_id: str | None, create: bool) -> Collection:
+def save(
+    session,
+    actor: Actor,
+    collection_id: str,
+    name: str,
+    description: str,
+    parent_id: str | None,
+    create: bool,
+) -> Collection:
     """Create a collection, or rename, describe and move one."""
     require(actor, Action.MANAGE_COLLECTIONS)
     existing = session.get(Collection, collection_id)
     if create and existing is not None:
-        raise Conflict("A collection with this id exists already.",
-                       fields={"id": ["already taken"]})
+        raise Conflict(
+            "A collection with this id exists already.", fields={"id": ["already taken"]}
+        )
     if not create and existing is None:
         raise NotFound("There is no such collection.")
     if parent_id is not None and session.get(Collection, parent_id) is None:
-        raise InvalidInput("The parent collection does not exist.",
-                           fields={"parent_id": ["no such collection"]})
+        raise InvalidInput(
+            "The parent collection does not exist.", fields={"parent_id": ["no such collection"]}
+        )
     if create:
-        collection = Collection(id=collection_id, name=name, description=description,
-                                parent_id=parent_id,
-                                set_spec=set_spec_of(session, parent_id, collection_id))
+        collection = Collection(
+            id=collection_id,
+            name=name,
+            description=description,
+            parent_id=parent_id,
+            set_spec=set_spec_of(session, parent_id, collection_id),
+        )
         session.add(collection)
         return collection
     collection = existing
@@ -69,13 +83,16 @@ def _move(session, collection: Collection, parent_id: str | None) -> None:
     if parent_id is not None:
         parent_spec = get(session, parent_id).set_spec or ""
         if parent_spec == old or parent_spec.startswith(old + ":"):
-            raise InvalidInput("A collection cannot move into itself or below itself.",
-                               fields={"parent_id": ["inside the collection being moved"]})
+            raise InvalidInput(
+                "A collection cannot move into itself or below itself.",
+                fields={"parent_id": ["inside the collection being moved"]},
+            )
     new = set_spec_of(session, parent_id, collection.id)
     collection.parent_id, collection.set_spec = parent_id, new
-    for descendant in session.scalars(select(Collection).where(
-            Collection.set_spec.like(old + ":%"))):
-        descendant.set_spec = new + (descendant.set_spec or "")[len(old):]
+    for descendant in session.scalars(
+        select(Collection).where(Collection.set_spec.like(old + ":%"))
+    ):
+        descendant.set_spec = new + (descendant.set_spec or "")[len(old) :]
 
 
 def delete(session, actor: Actor, collection_id: str) -> None:

@@ -4,9 +4,10 @@ An item keeps its record as Dublin Core elements (JSON, each a list of strings) 
 creators with their ORCID iDs; the XML serialisations are rendered from those, so a
 harvest page costs a few lxml calls per record and no joins.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -104,15 +105,21 @@ def datacite(item: dict) -> str:
     root = etree.Element(f"{{{DATACITE}}}resource", nsmap={None: DATACITE, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{DATACITE} {METADATA_FORMATS['datacite'][0]}")
     sub(root, "identifier", item["identifier"], identifierType=_identifier_type(item["identifier"]))
-    people = item.get("creators") or [{"name": name, "orcid": None}
-                                      for name in record.get("creator", [])]
+    people = item.get("creators") or [
+        {"name": name, "orcid": None} for name in record.get("creator", [])
+    ]
     container = sub(root, "creators")
     for person in people or [{"name": "(:unav)", "orcid": None}]:
         creator = sub(container, "creator")
         sub(creator, "creatorName", person["name"])
         if person.get("orcid"):
-            sub(creator, "nameIdentifier", person["orcid"], nameIdentifierScheme="ORCID",
-                schemeURI="https://orcid.org")
+            sub(
+                creator,
+                "nameIdentifier",
+                person["orcid"],
+                nameIdentifierScheme="ORCID",
+                schemeURI="https://orcid.org",
+            )
     listed("titles", "title", record.get("title") or ["(:unav)"])
     sub(root, "publisher", (record.get("publisher") or [item["repository_name"]])[0])
     sub(root, "publicationYear", _publication_year(record.get("date", []), item["created_at"]))
@@ -122,12 +129,15 @@ def datacite(item: dict) -> str:
     listed("dates", "date", record.get("date", [])[:1], dateType="Issued")
     if record.get("language"):
         sub(root, "language", record["language"][0])
-    listed("alternateIdentifiers", "alternateIdentifier", [item["landing_url"]],
-           alternateIdentifierType="URL")
+    listed(
+        "alternateIdentifiers",
+        "alternateIdentifier",
+        [item["landing_url"]],
+        alternateIdentifierType="URL",
+    )
     listed("formats", "format", sorted(set(item.get("formats", []))))
     listed("rightsList", "rights", record.get("rights", []))
-    listed("descriptions", "description", record.get("description", []),
-           descriptionType="Abstract")
+    listed("descriptions", "description", record.get("description", []), descriptionType="Abstract")
     return _tostring(root)
 
 

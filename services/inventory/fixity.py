@@ -9,9 +9,10 @@ One audit runs at a time in all inventory processes together (the timer's and a 
 member's): the `running_jobs` row is the lock. A lock older than STALE_LOCK is taken to
 belong to a process that died mid-audit, and is taken over.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
@@ -33,10 +34,18 @@ AUDIT_JOB = "fixity audit"
 STALE_LOCK = timedelta(hours=6)
 
 
-def record_event(item_file: ItemFile, event_type: str, outcome: str, detail: str,
-                 at: datetime | None = None) -> None:
-    item_file.events.append(FileEvent(event_type=event_type, outcome=outcome, detail=detail,
-                                      agent=AGENT, at=at or datetime.now(timezone.utc)))
+def record_event(
+    item_file: ItemFile, event_type: str, outcome: str, detail: str, at: datetime | None = None
+) -> None:
+    item_file.events.append(
+        FileEvent(
+            event_type=event_type,
+            outcome=outcome,
+            detail=detail,
+            agent=AGENT,
+            at=at or datetime.now(UTC),
+        )
+    )
 
 
 def due(session, batch_size: int) -> list[tuple[str, str, str, int]]:
@@ -44,7 +53,8 @@ def due(session, batch_size: int) -> list[tuple[str, str, str, int]]:
     rows = session.execute(
         select(ItemFile.id, ItemFile.storage_key, ItemFile.sha256, ItemFile.size)
         .order_by(ItemFile.last_checked_at.asc().nulls_first(), ItemFile.id)
-        .limit(batch_size))
+        .limit(batch_size)
+    )
     return [tuple(row) for row in rows]
 
 
@@ -57,8 +67,9 @@ def measure(storage, key: str, sha256: str, size: int) -> tuple[bool, str]:
     except OSError as err:
         return False, f"the file could not be read: {err}"
     if found.sha256 != sha256 or found.size != size:
-        return False, (f"SHA-256 {found.sha256} ({found.size} bytes), expected {sha256} "
-                       f"({size} bytes)")
+        return False, (
+            f"SHA-256 {found.sha256} ({found.size} bytes), expected {sha256} ({size} bytes)"
+        )
     return True, f"SHA-256 {sha256} matches"
 
 
@@ -66,25 +77,41 @@ def record_check(uow: UnitOfWork, file_id: str, passed: bool, detail: str) -> No
     item_file = uow.session.get(ItemFile, file_id)
     if item_file is None:  # removed while it was being hashed
         return
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     item_file.last_checked_at = now
     item_file.fixity_status = "ok" if passed else "failed"
     record_event(item_file, FIXITY_CHECK, SUCCESS if passed else FAILURE, detail, now)
     if not passed:
-        item = uow.session.scalars(select(Item).join(Representation)
-                                   .where(Representation.id == item_file.representation_id)).one()
-        uow.emit("fixity_failed", new_event(
-            "inventory", "fixity_failed", deposit_id=item.deposit_id, revision=item.revision,
-            item_id=item.id, identifier=item.identifier, file_id=item_file.id,
-            filename=item_file.filename, detail=detail))
+        item = uow.session.scalars(
+            select(Item)
+            .join(Representation)
+            .where(Representation.id == item_file.representation_id)
+        ).one()
+        uow.emit(
+            "fixity_failed",
+            new_event(
+                "inventory",
+                "fixity_failed",
+                deposit_id=item.deposit_id,
+                revision=item.revision,
+                item_id=item.id,
+                identifier=item.identifier,
+                file_id=item_file.id,
+                filename=item_file.filename,
+                detail=detail,
+            ),
+        )
 
 
 def audit(database, storage, batch_size: int) -> dict[str, int]:
     """Check one batch; how many passed and failed. Conflict while another audit runs."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with database.unit_of_work() as uow:
-        uow.session.execute(delete(RunningJob).where(RunningJob.name == AUDIT_JOB,
-                                                     RunningJob.started_at < now - STALE_LOCK))
+        uow.session.execute(
+            delete(RunningJob).where(
+                RunningJob.name == AUDIT_JOB, RunningJob.started_at < now - STALE_LOCK
+            )
+        )
         started = insert_new(uow.session, RunningJob, name=AUDIT_JOB, started_at=now)
     if not started:
         raise Conflict("A fixity audit is running already; its results appear when it ends.")
@@ -92,8 +119,9 @@ def audit(database, storage, batch_size: int) -> dict[str, int]:
         return _audit_batch(database, storage, batch_size)
     finally:
         with database.unit_of_work() as uow:
-            uow.session.execute(delete(RunningJob).where(RunningJob.name == AUDIT_JOB,
-                                                         RunningJob.started_at == now))
+            uow.session.execute(
+                delete(RunningJob).where(RunningJob.name == AUDIT_JOB, RunningJob.started_at == now)
+            )
 
 
 def _audit_batch(database, storage, batch_size: int) -> dict[str, int]:
@@ -111,18 +139,29 @@ def _audit_batch(database, storage, batch_size: int) -> dict[str, int]:
 
 def report(session, limit: int = 100) -> dict:
     """What the staff fixity page shows: totals, the failing files, the latest checks."""
-    counts = dict(session.execute(select(ItemFile.fixity_status, func.count())
-                                  .group_by(ItemFile.fixity_status)).all())
+    counts = dict(
+        session.execute(
+            select(ItemFile.fixity_status, func.count()).group_by(ItemFile.fixity_status)
+        ).all()
+    )
     failing = session.execute(
         select(ItemFile, Item.id, Item.identifier)
         .join(Representation, Representation.id == ItemFile.representation_id)
         .join(Item, Item.id == Representation.item_id)
         .where(ItemFile.fixity_status == "failed")
-        .order_by(ItemFile.last_checked_at.desc()).limit(limit)).all()
+        .order_by(ItemFile.last_checked_at.desc())
+        .limit(limit)
+    ).all()
     last_failure = {
-        event.file_id: event for event in session.scalars(
-            select(FileEvent).where(FileEvent.file_id.in_([f.id for f, _, _ in failing]),
-                                    FileEvent.outcome == FAILURE).order_by(FileEvent.id))}
+        event.file_id: event
+        for event in session.scalars(
+            select(FileEvent)
+            .where(
+                FileEvent.file_id.in_([f.id for f, _, _ in failing]), FileEvent.outcome == FAILURE
+            )
+            .order_by(FileEvent.id)
+        )
+    }
     oldest = session.scalar(select(func.min(ItemFile.last_checked_at)))
     return {
         "files": sum(counts.values()),
@@ -130,24 +169,45 @@ def report(session, limit: int = 100) -> dict:
         "failed": counts.get("failed", 0),
         "never_checked": counts.get(None, 0),
         "oldest_check": oldest,
-        "failures": [{
-            "item_id": item_id, "identifier": identifier, "file_id": item_file.id,
-            "filename": item_file.filename, "checked_at": item_file.last_checked_at,
-            "detail": last_failure[item_file.id].detail if item_file.id in last_failure else "",
-        } for item_file, item_id, identifier in failing],
+        "failures": [
+            {
+                "item_id": item_id,
+                "identifier": identifier,
+                "file_id": item_file.id,
+                "filename": item_file.filename,
+                "checked_at": item_file.last_checked_at,
+                "detail": last_failure[item_file.id].detail if item_file.id in last_failure else "",
+            }
+            for item_file, item_id, identifier in failing
+        ],
     }
 
 
 def failing_count(session) -> int:
-    return session.scalar(select(func.count()).select_from(ItemFile)
-                          .where(ItemFile.fixity_status == "failed"))
+    return session.scalar(
+        select(func.count()).select_from(ItemFile).where(ItemFile.fixity_status == "failed")
+    )
 
 
 def file_events(session, item: Item) -> list[dict]:
     """Each of the item's files with its event log, oldest event first."""
-    return [{
-        "file_id": item_file.id, "filename": item_file.filename,
-        "fixity_status": item_file.fixity_status, "last_checked_at": item_file.last_checked_at,
-        "events": [{"event_type": e.event_type, "outcome": e.outcome, "detail": e.detail,
-                    "agent": e.agent, "at": e.at} for e in item_file.events],
-    } for representation in item.representations for item_file in representation.files]
+    return [
+        {
+            "file_id": item_file.id,
+            "filename": item_file.filename,
+            "fixity_status": item_file.fixity_status,
+            "last_checked_at": item_file.last_checked_at,
+            "events": [
+                {
+                    "event_type": e.event_type,
+                    "outcome": e.outcome,
+                    "detail": e.detail,
+                    "agent": e.agent,
+                    "at": e.at,
+                }
+                for e in item_file.events
+            ],
+        }
+        for representation in item.representations
+        for item_file in representation.files
+    ]

@@ -4,6 +4,7 @@ The prefix (`LODGE_IDENTIFIER_PREFIX`) is the NAAN and shoulder of an ARK
 (`ark:/12345/x1`) or a handle prefix (`20.500.12345/`); it is checked when inventory
 starts, so a typo stops the service instead of minting names that cannot resolve.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,8 +22,10 @@ _RESOLVER = user_pattern(r"^https?://[^/]+/(?=ark:)")
 
 def check_prefix(prefix: str) -> str:
     if not (_ARK_PREFIX.match(prefix) or _HANDLE_PREFIX.match(prefix)):
-        raise ValueError(f"LODGE_IDENTIFIER_PREFIX {prefix!r} is neither an ARK prefix "
-                         "(ark:/NAAN/shoulder) nor a handle prefix (20.500.NNNN/)")
+        raise ValueError(
+            f"LODGE_IDENTIFIER_PREFIX {prefix!r} is neither an ARK prefix "
+            "(ark:/NAAN/shoulder) nor a handle prefix (20.500.NNNN/)"
+        )
     return prefix
 
 

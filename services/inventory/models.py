@@ -52,11 +52,13 @@ class Item(Base):
     # search: the year of dc:date, lower-cased words for SQLite, a tsvector on PostgreSQL
     year: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
-    search_vector: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"),
-                                                      nullable=True)
+    search_vector: Mapped[str | None] = mapped_column(
+        TSVECTOR().with_variant(Text(), "sqlite"), nullable=True
+    )
 
     representations: Mapped[list[Representation]] = relationship(
-        order_by="Representation.id", cascade="all, delete-orphan")
+        order_by="Representation.id", cascade="all, delete-orphan"
+    )
 
     __table_args__ = (
         Index("ix_items_datestamp_id", "datestamp", "id"),
@@ -75,8 +77,9 @@ class Representation(Base):
     usage: Mapped[str] = mapped_column(String(20))
     label: Mapped[str] = mapped_column(String(200))
 
-    files: Mapped[list[ItemFile]] = relationship(order_by="ItemFile.filename",
-                                                 cascade="all, delete-orphan")
+    files: Mapped[list[ItemFile]] = relationship(
+        order_by="ItemFile.filename", cascade="all, delete-orphan"
+    )
 
 
 class ItemFile(StoredFileColumns, Base):
@@ -87,16 +90,17 @@ class ItemFile(StoredFileColumns, Base):
     # what validation measured (pages, duration, dimensions...)
     technical: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # fixity: when the audit last re-hashed the file, and what it found ("ok", "failed")
-    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True,
-                                                             index=True)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     fixity_status: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
 
-    events: Mapped[list[FileEvent]] = relationship(order_by="FileEvent.id",
-                                                   cascade="all, delete-orphan")
+    events: Mapped[list[FileEvent]] = relationship(
+        order_by="FileEvent.id", cascade="all, delete-orphan"
+    )
 
 
 class FileEvent(Base):
     """A PREMIS-style event in a file's life: ingestion, replication (copy), fixity check."""
+
     __tablename__ = "file_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -111,6 +115,7 @@ class FileEvent(Base):
 class RunningJob(Base):
     """A job that runs once at a time in all inventory processes together: its row is the
     lock, taken by inserting it and given back by deleting it."""
+
     __tablename__ = "running_jobs"
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)

@@ -4,6 +4,7 @@ Records are ordered by (datestamp, id) and paged by keyset: a page asks for the 
 after the last one the harvester saw, which the index ix_items_datestamp_id (or
 ix_items_collection_datestamp_id with a set) answers in the same time at any depth.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -28,34 +29,56 @@ def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict:
     """What the crosswalks render from; files are loaded already (selectinload). The record
     is cleaned as it is serialised: one stored before the text rule held never breaks a page."""
     return {
-        "identifier": item.identifier, "record": clean_tree(item.record),
+        "identifier": item.identifier,
+        "record": clean_tree(item.record),
         "creators": clean_tree(item.creators),
         "resource_type": item.resource_type,
-        "landing_url": f"{base_url}/id/{item.identifier}", "repository_name": repository_name,
+        "landing_url": f"{base_url}/id/{item.identifier}",
+        "repository_name": repository_name,
         "created_at": item.created_at.isoformat(),
         "formats": [f.media_type for r in item.representations for f in r.files],
     }
 
 
-def oai_record(item: Item, metadata_prefix: str | None, base_url: str,
-               repository_name: str, set_specs: dict[str, str]) -> dict:
+def oai_record(
+    item: Item,
+    metadata_prefix: str | None,
+    base_url: str,
+    repository_name: str,
+    set_specs: dict[str, str],
+) -> dict:
     deleted = item.withdrawn_at is not None
     metadata = None
     if metadata_prefix and not deleted:
         metadata = RENDERERS[metadata_prefix](crosswalk_input(item, base_url, repository_name))
-    return {"item_id": item.id, "identifier": item.identifier, "datestamp": item.datestamp,
-            "sets": [set_specs.get(item.collection_id, item.collection_id)], "deleted": deleted, "metadata": metadata}
+    return {
+        "item_id": item.id,
+        "identifier": item.identifier,
+        "datestamp": item.datestamp,
+        "sets": [set_specs.get(item.collection_id, item.collection_id)],
+        "deleted": deleted,
+        "metadata": metadata,
+    }
 
 
-def harvest(session, *, metadata_prefix: str | None, since: datetime | None,
-            until: datetime | None, set_spec: str | None, after_datestamp: datetime | None,
-            after_id: str | None, limit: int, base_url: str, repository_name: str) -> dict:
+def harvest(
+    session,
+    *,
+    metadata_prefix: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    set_spec: str | None,
+    after_datestamp: datetime | None,
+    after_id: str | None,
+    limit: int,
+    base_url: str,
+    repository_name: str,
+) -> dict:
     """Up to `limit` records after the position (after_datestamp, after_id), and whether
     more follow. Headers only when metadata_prefix is None (ListIdentifiers)."""
     query = select(Item).order_by(Item.datestamp, Item.id).limit(limit + 1)
     if metadata_prefix:
-        query = query.options(selectinload(Item.representations)
-                              .selectinload(Representation.files))
+        query = query.options(selectinload(Item.representations).selectinload(Representation.files))
     if set_spec is not None:
         query = query.where(collection_scope(set_spec))  # the set and the sets below it
     if since is not None:
@@ -63,22 +86,29 @@ def harvest(session, *, metadata_prefix: str | None, since: datetime | None,
     if until is not None:
         query = query.where(Item.datestamp <= until)
     if after_datestamp is not None and after_id is not None:
-        query = query.where(tuple_(Item.datestamp, Item.id) > tuple_(literal(after_datestamp),
-                                                                 literal(after_id)))
+        query = query.where(
+            tuple_(Item.datestamp, Item.id) > tuple_(literal(after_datestamp), literal(after_id))
+        )
     items = session.scalars(query).all()
     set_specs = set_specs_by_collection(session)
-    return {"records": [oai_record(item, metadata_prefix, base_url, repository_name, set_specs)
-                        for item in items[:limit]],
-            "more": len(items) > limit}
+    return {
+        "records": [
+            oai_record(item, metadata_prefix, base_url, repository_name, set_specs)
+            for item in items[:limit]
+        ],
+        "more": len(items) > limit,
+    }
 
 
-def get_record(session, identifier: str, metadata_prefix: str | None, base_url: str,
-               repository_name: str) -> dict:
+def get_record(
+    session, identifier: str, metadata_prefix: str | None, base_url: str, repository_name: str
+) -> dict:
     item = session.scalar(select(Item).where(Item.identifier == identifier))
     if item is None:
         raise NotFound("There is no item with that identifier.")
-    return oai_record(item, metadata_prefix, base_url, repository_name,
-                      set_specs_by_collection(session))
+    return oai_record(
+        item, metadata_prefix, base_url, repository_name, set_specs_by_collection(session)
+    )
 
 
 def earliest_datestamp(session) -> datetime | None:

@@ -1,8 +1,9 @@
 """Items made from approved deposits, free of nameko."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -25,15 +26,22 @@ def check_staged(deposit: dict) -> None:
     or mistaken one naming anything else is refused before anything is touched."""
     prefix = f"staging/{deposit['id']}/"
     for stored in deposit["files"]:
-        key, name = stored["storage_key"], stored["storage_key"][len(prefix):]
+        key, name = stored["storage_key"], stored["storage_key"][len(prefix) :]
         try:
-            inside = (key.startswith(prefix) and name and "/" not in name
-                      and "/" not in deposit["id"] and check_key(key))
+            inside = (
+                key.startswith(prefix)
+                and name
+                and "/" not in name
+                and "/" not in deposit["id"]
+                and check_key(key)
+            )
         except ValueError:
             inside = False
         if not inside:
-            raise RefusedMessage(f"file {stored['id']!r} of deposit {deposit['id']!r} names "
-                                 f"storage key {key!r}, outside the deposit's staging area")
+            raise RefusedMessage(
+                f"file {stored['id']!r} of deposit {deposit['id']!r} names "
+                f"storage key {key!r}, outside the deposit's staging area"
+            )
 
 
 def permanent_key(deposit_id: str, file_id: str) -> str:
@@ -47,8 +55,10 @@ class FixityError(Exception):
 
 def verify_copy(expected: dict, copied: StoredObject) -> None:
     if copied.sha256 != expected["sha256"] or copied.size != expected["size"]:
-        raise FixityError(f"copy of file {expected['id']} has sha256 {copied.sha256}, "
-                          f"expected {expected['sha256']}")
+        raise FixityError(
+            f"copy of file {expected['id']} has sha256 {copied.sha256}, "
+            f"expected {expected['sha256']}"
+        )
 
 
 def copy_to_permanent(storage, deposit_id: str, stored: dict) -> StoredObject:
@@ -66,8 +76,13 @@ def resource_type_of(profile: dict) -> str:
     return profile.get("resource_type") or resource_types.suggested([profile.get("name", "")])
 
 
-def create_item(uow: UnitOfWork, identifier_prefix: str, deposit: dict, decision: dict,
-                copies: dict[str, StoredObject]) -> Item | None:
+def create_item(
+    uow: UnitOfWork,
+    identifier_prefix: str,
+    deposit: dict,
+    decision: dict,
+    copies: dict[str, StoredObject],
+) -> Item | None:
     """Record the item for an approved deposit; None if it exists already."""
     session = uow.session
     if session.scalar(select(Item).where(Item.deposit_id == deposit["id"])) is not None:
@@ -78,34 +93,60 @@ def create_item(uow: UnitOfWork, identifier_prefix: str, deposit: dict, decision
     item_id = uuid.uuid4().hex
     form, metadata = deposit["profile"]["fields"], deposit["metadata"]
     record = dublin_core(form, metadata)
-    now = datetime.now(timezone.utc)
-    item = Item(id=item_id, identifier=identifiers.mint(identifier_prefix, item_id),
-                deposit_id=deposit["id"], revision=deposit["revision"],
-                collection_id=collection_id, access=deposit["access"]["policy"],
-                embargo_until=deposit["access"]["embargo_until"], record=record,
-                resource_type=resource_type_of(deposit["profile"]),
-                creators=creators(form, metadata), created_at=now,
-                datestamp=now.replace(microsecond=0))
+    now = datetime.now(UTC)
+    item = Item(
+        id=item_id,
+        identifier=identifiers.mint(identifier_prefix, item_id),
+        deposit_id=deposit["id"],
+        revision=deposit["revision"],
+        collection_id=collection_id,
+        access=deposit["access"]["policy"],
+        embargo_until=deposit["access"]["embargo_until"],
+        record=record,
+        resource_type=resource_type_of(deposit["profile"]),
+        creators=creators(form, metadata),
+        created_at=now,
+        datestamp=now.replace(microsecond=0),
+    )
     search.index(session, item)
     representation = Representation(id=uuid.uuid4().hex, usage="master", label="Deposited files")
     for stored in deposit["files"]:
         copy = copies[stored["id"]]
         item_file = ItemFile(
-            id=stored["id"], filename=stored["filename"], storage_key=copy.key, size=copy.size,
-            sha256=copy.sha256, md5=copy.md5, media_type=stored["media_type"],
-            technical=stored.get("technical"))
-        fixity.record_event(item_file, fixity.REPLICATION, fixity.SUCCESS,
-                            f"copied from staging to {copy.key}; SHA-256 {copy.sha256} "
-                            "verified on the copy")
-        fixity.record_event(item_file, fixity.INGESTION, fixity.SUCCESS,
-                            f"ingested into item {item.identifier}")
+            id=stored["id"],
+            filename=stored["filename"],
+            storage_key=copy.key,
+            size=copy.size,
+            sha256=copy.sha256,
+            md5=copy.md5,
+            media_type=stored["media_type"],
+            technical=stored.get("technical"),
+        )
+        fixity.record_event(
+            item_file,
+            fixity.REPLICATION,
+            fixity.SUCCESS,
+            f"copied from staging to {copy.key}; SHA-256 {copy.sha256} verified on the copy",
+        )
+        fixity.record_event(
+            item_file, fixity.INGESTION, fixity.SUCCESS, f"ingested into item {item.identifier}"
+        )
         representation.files.append(item_file)
     item.representations.append(representation)
     session.add(item)
-    uow.emit("item_created", new_event(
-        "inventory", "item_created", deposit_id=deposit["id"], revision=deposit["revision"],
-        item_id=item.id, identifier=item.identifier, collection=collection_id,
-        decision=decision))
+    uow.emit(
+        "item_created",
+        new_event(
+            "inventory",
+            "item_created",
+            deposit_id=deposit["id"],
+            revision=deposit["revision"],
+            item_id=item.id,
+            identifier=item.identifier,
+            collection=collection_id,
+            decision=decision,
+        ),
+    )
     return item
 
 
@@ -138,12 +179,22 @@ def withdraw_item(uow: UnitOfWork, actor: Actor, item_id: str, reason: str) -> I
     item = get_item(uow.session, item_id)
     if item.withdrawn_at is not None:
         raise Conflict("The item is withdrawn already.")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     item.withdrawn_at, item.withdrawal_reason = now, reason
     item.datestamp = now.replace(microsecond=0)  # harvesters learn of it incrementally
-    uow.emit("item_withdrawn", new_event(
-        "inventory", "item_withdrawn", deposit_id=item.deposit_id, revision=item.revision,
-        item_id=item.id, identifier=item.identifier, reason=reason, actor=actor.person_ref()))
+    uow.emit(
+        "item_withdrawn",
+        new_event(
+            "inventory",
+            "item_withdrawn",
+            deposit_id=item.deposit_id,
+            revision=item.revision,
+            item_id=item.id,
+            identifier=item.identifier,
+            reason=reason,
+            actor=actor.person_ref(),
+        ),
+    )
     return item
 
 

@@ -5,6 +5,7 @@ matched with `websearch_to_tsquery` (quotes, `or`, `-word` work as people expect
 The `simple` configuration, without stemming, because a repository holds many
 languages. SQLite: every word of the query must occur in the item's lower-cased text.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -30,8 +31,11 @@ def without_orcid(name: str) -> str:
 
 
 def search_text(record: dict) -> str:
-    words = [without_orcid(value) if element in ("creator", "contributor") else value
-             for element in SEARCHED_ELEMENTS for value in record.get(element, [])]
+    words = [
+        without_orcid(value) if element in ("creator", "contributor") else value
+        for element in SEARCHED_ELEMENTS
+        for value in record.get(element, [])
+    ]
     year = year_of(record)
     if year:
         words.append(str(year))
@@ -49,12 +53,15 @@ def index(session, item: Item) -> None:
 def collection_scope(set_spec: str):
     """Items in a collection and in the collections below it."""
     return Item.collection_id.in_(
-        select(Collection.id).where(or_(Collection.set_spec == set_spec,
-                                        Collection.set_spec.like(set_spec + ":%"))))
+        select(Collection.id).where(
+            or_(Collection.set_spec == set_spec, Collection.set_spec.like(set_spec + ":%"))
+        )
+    )
 
 
-def matching(session, query: str | None, year: int | None = None,
-             set_spec: str | None = None) -> Select:
+def matching(
+    session, query: str | None, year: int | None = None, set_spec: str | None = None
+) -> Select:
     """A select of items matching the query and filters, best match first."""
     statement = select(Item)
     conditions: list[ColumnElement[bool]] = []
@@ -83,8 +90,11 @@ def matching(session, query: str | None, year: int | None = None,
 
 
 def page(session, statement: Select, number: int, per_page: int) -> tuple[list[Item], int]:
-    total = session.scalar(select(func.count()).select_from(
-        statement.order_by(None).with_only_columns(Item.id).subquery()))
+    total = session.scalar(
+        select(func.count()).select_from(
+            statement.order_by(None).with_only_columns(Item.id).subquery()
+        )
+    )
     items = session.scalars(statement.offset((number - 1) * per_page).limit(per_page)).all()
     return list(items), total
 
@@ -92,6 +102,10 @@ def page(session, statement: Select, number: int, per_page: int) -> tuple[list[I
 def years(session, statement: Select) -> list[tuple[int, int]]:
     """(year, count) over the matches, newest first: the page's year filter."""
     matches = statement.order_by(None).with_only_columns(Item.year).subquery()
-    rows = session.execute(select(matches.c.year, func.count()).where(matches.c.year.is_not(None))
-                           .group_by(matches.c.year).order_by(matches.c.year.desc()))
+    rows = session.execute(
+        select(matches.c.year, func.count())
+        .where(matches.c.year.is_not(None))
+        .group_by(matches.c.year)
+        .order_by(matches.c.year.desc())
+    )
     return [(year, count) for year, count in rows]

@@ -1,4 +1,5 @@
 """Inventory's demo data for `lodge seed`: the demo collections. Demo only."""
+
 from __future__ import annotations
 
 from kernel.platform.config import Settings

@@ -1,5 +1,6 @@
 """Inventory: items in collections. Entrypoints only; the work is in records.py and the
 modules beside it (collections, search, access, fixity, identifiers)."""
+
 import logging
 from datetime import date
 
@@ -84,13 +85,14 @@ class InventoryService:
         with self.store.reading() as session:
             exists = session.scalar(select(Item.id).where(Item.deposit_id == deposit["id"]))
         if not exists:
-            copies = {stored["id"]: records.copy_to_permanent(self.storage, deposit["id"], stored)
-                      for stored in deposit["files"]}
+            copies = {
+                stored["id"]: records.copy_to_permanent(self.storage, deposit["id"], stored)
+                for stored in deposit["files"]
+            }
             decision = decision_schema.dump(event["decision"])
             with self.store.unit_of_work() as uow:
                 if uow.first_time(key):
-                    records.create_item(uow, settings.identifier_prefix, deposit, decision,
-                                        copies)
+                    records.create_item(uow, settings.identifier_prefix, deposit, decision, copies)
         # the staging copies go only once the verified permanent copies are committed
         for stored in deposit["files"]:
             self.storage.delete(stored["storage_key"])
@@ -105,7 +107,8 @@ class InventoryService:
         if view is None:
             return
         doi = identifiers.load_registrar(settings.doi_registrar).register(
-            view, f"{settings.base_url}/items/{view['id']}")
+            view, f"{settings.base_url}/items/{view['id']}"
+        )
         if doi:
             with self.store.unit_of_work() as uow:
                 uow.session.get(Item, view["id"]).doi = doi
@@ -138,10 +141,18 @@ class InventoryService:
             set_spec = collections.get(session, collection).set_spec if collection else None
             statement = search.matching(session, query, year, set_spec)
             items, total = search.page(session, statement, page, per_page)
-            return {"items": [item_summary(item) for item in items], "page": page,
-                    "per_page": per_page, "total": total,
-                    "years": [{"year": y, "count": n} for y, n in search.years(
-                        session, search.matching(session, query, None, set_spec))]}
+            return {
+                "items": [item_summary(item) for item in items],
+                "page": page,
+                "per_page": per_page,
+                "total": total,
+                "years": [
+                    {"year": y, "count": n}
+                    for y, n in search.years(
+                        session, search.matching(session, query, None, set_spec)
+                    )
+                ],
+            }
 
     # --- collections ---------------------------------------------------------------
 
@@ -150,8 +161,10 @@ class InventoryService:
     def list_collections(self):
         with self.store.reading() as session:
             counts = collections.item_counts(session)
-            return [collection_view(collection, counts.get(collection.id, 0))
-                    for collection in collections.all_collections(session)]
+            return [
+                collection_view(collection, counts.get(collection.id, 0))
+                for collection in collections.all_collections(session)
+            ]
 
     # --- withdrawal and OAI-PMH ----------------------------------------------------
 
@@ -168,16 +181,21 @@ class InventoryService:
     def harvest(self, **page):
         settings = get_settings()
         with self.store.reading() as session:
-            return oai.harvest(session, **page, base_url=settings.base_url,
-                               repository_name=settings.repository_name)
+            return oai.harvest(
+                session,
+                **page,
+                base_url=settings.base_url,
+                repository_name=settings.repository_name,
+            )
 
     @rpc
     @rpc_contract(OaiRecordRequest, OaiRecordView())
     def oai_record(self, identifier, metadata_prefix):
         settings = get_settings()
         with self.store.reading() as session:
-            return oai.get_record(session, identifier, metadata_prefix, settings.base_url,
-                                  settings.repository_name)
+            return oai.get_record(
+                session, identifier, metadata_prefix, settings.base_url, settings.repository_name
+            )
 
     @rpc
     @rpc_contract(NoArguments, RepositorySummaryView())
@@ -191,20 +209,32 @@ class InventoryService:
         with self.store.reading() as session:
             collection = collections.get(session, collection_id)
             counts = collections.item_counts(session)
-            children = [child for child in collections.all_collections(session)
-                        if child.parent_id == collection.id]
-            return {**collection_view(collection, counts.get(collection.id, 0)),
-                    "ancestors": [collection_view(a) for a in collections.ancestors(session,
-                                                                                    collection)],
-                    "children": [collection_view(child, counts.get(child.id, 0))
-                                 for child in children]}
+            children = [
+                child
+                for child in collections.all_collections(session)
+                if child.parent_id == collection.id
+            ]
+            return {
+                **collection_view(collection, counts.get(collection.id, 0)),
+                "ancestors": [
+                    collection_view(a) for a in collections.ancestors(session, collection)
+                ],
+                "children": [collection_view(child, counts.get(child.id, 0)) for child in children],
+            }
 
     @rpc
     @rpc_contract(SaveCollectionRequest, CollectionSummaryView())
     def save_collection(self, actor, collection_id, name, description, parent_id, create):
         with self.store.unit_of_work() as uow:
-            collection = collections.save(uow.session, Actor.from_wire(actor), collection_id,
-                                          name, description, parent_id, create)
+            collection = collections.save(
+                uow.session,
+                Actor.from_wire(actor),
+                collection_id,
+                name,
+                description,
+                parent_id,
+                create,
+            )
             uow.session.flush()
             return collection_view(collection)
 
@@ -246,8 +276,7 @@ class InventoryService:
         return self._audit()
 
     def _audit(self):
-        outcome = fixity.audit(self.store.database, self.storage,
-                               get_settings().fixity_batch_size)
+        outcome = fixity.audit(self.store.database, self.storage, get_settings().fixity_batch_size)
         if outcome["failed"]:
             log.warning("fixity audit: %(failed)d of %(checked)d files failed", outcome)
         return outcome

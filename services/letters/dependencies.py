@@ -1,11 +1,12 @@
 """Mail transports (SMTP, or a folder of .eml files as the embedded default) and the message."""
+
 from __future__ import annotations
 
 import os
 import smtplib
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -36,12 +37,18 @@ class LetterSettings:
 def letter_settings() -> LetterSettings:
     settings = get_settings()
     return LetterSettings(
-        mail_from=settings.mail_from, reply_to=settings.mail_reply_to,
-        smtp_host=settings.smtp_host, smtp_port=settings.smtp_port,
-        smtp_starttls=settings.smtp_starttls, smtp_tls=settings.smtp_tls,
-        smtp_username=settings.smtp_username, smtp_password=settings.smtp_password,
-        smtp_timeout=settings.smtp_timeout, digest_hour=settings.digest_hour,
-        turnaround_days=settings.review_turnaround_days)
+        mail_from=settings.mail_from,
+        reply_to=settings.mail_reply_to,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        smtp_starttls=settings.smtp_starttls,
+        smtp_tls=settings.smtp_tls,
+        smtp_username=settings.smtp_username,
+        smtp_password=settings.smtp_password,
+        smtp_timeout=settings.smtp_timeout,
+        digest_hour=settings.digest_hour,
+        turnaround_days=settings.review_turnaround_days,
+    )
 
 
 def _address(value: str, name: str = "") -> Address:
@@ -49,12 +56,18 @@ def _address(value: str, name: str = "") -> Address:
     A name is one line of allowed characters; an address that holds a line break is refused."""
     parsed_name, email = parseaddr(value)
     username, _, domain = email.rpartition("@")
-    return Address(display_name=one_line(name or parsed_name), username=username,
-                   domain=domain)
+    return Address(display_name=one_line(name or parsed_name), username=username, domain=domain)
 
 
-def build_message(settings: LetterSettings, recipient: str, recipient_name: str, subject: str,
-                  text: str, html: str, unsubscribe_url: str | None = None) -> EmailMessage:
+def build_message(
+    settings: LetterSettings,
+    recipient: str,
+    recipient_name: str,
+    subject: str,
+    text: str,
+    html: str,
+    unsubscribe_url: str | None = None,
+) -> EmailMessage:
     """multipart/alternative: the plain text first, then the HTML the mail reader prefers."""
     # an internationalised address (RFC 6532) needs UTF-8 headers; names alone use RFC 2047
     message = EmailMessage(policy=policy.SMTP if recipient.isascii() else policy.SMTPUTF8)
@@ -64,7 +77,7 @@ def build_message(settings: LetterSettings, recipient: str, recipient_name: str,
     if settings.reply_to:
         message["Reply-To"] = _address(settings.reply_to)
     message["Subject"] = one_line(subject)
-    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=sender.domain or "lodge.invalid")
     if unsubscribe_url:
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"

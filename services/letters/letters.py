@@ -4,10 +4,11 @@ Every letter is a row keyed by event, recipient and letter type, so an event del
 twice makes one letter. A letter is rendered when it is queued; a template that does not
 render marks that letter failed and never blocks the deposit.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
@@ -30,6 +31,7 @@ DEPOSITOR_LETTERS = {
 
 
 # --- what a template can use ----------------------------------------------------------
+
 
 def letter_context(event: dict, base_url: str, recipient_name: str | None = None) -> dict:
     """Every variable every template may use; those a step does not fill are empty."""
@@ -68,28 +70,59 @@ def letter_context(event: dict, base_url: str, recipient_name: str | None = None
 
 def sample_event(now: datetime | None = None) -> dict:
     """A deposit that exercises every variable: templates are checked and previewed on it."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return {
-        "deposit_id": "sample", "revision": 1, "title": "Tidal patterns of the Wadden Sea",
-        "occurred_at": now, "due_at": now + timedelta(days=14),
-        "depositor": {"id": "sample", "name": "Sam Student", "email": "sam@example.edu",
-                      "locale": DEFAULT_LOCALE},
+        "deposit_id": "sample",
+        "revision": 1,
+        "title": "Tidal patterns of the Wadden Sea",
+        "occurred_at": now,
+        "due_at": now + timedelta(days=14),
+        "depositor": {
+            "id": "sample",
+            "name": "Sam Student",
+            "email": "sam@example.edu",
+            "locale": DEFAULT_LOCALE,
+        },
         "mediated_by": {"id": "staff", "name": "Robin Staff"},
         "review": {"profile_name": "Thesis", "approver_groups": ["approvers"]},
-        "reason_code": "metadata_incomplete", "reason_label": "Metadata incomplete",
+        "reason_code": "metadata_incomplete",
+        "reason_label": "Metadata incomplete",
         "note": "Please add an abstract.",
-        "item_id": "sample-item", "item_identifier": "ark:/99999/lodge-0000000000000000",
-        "report": {"checks": [{"check": "file_count", "passed": False,
-                               "message": "At least 1 file(s) are needed."}],
-                   "files": [{"file_id": "f1", "filename": "tides.pdf", "passed": False,
-                              "checks": [{"check": "format", "passed": False,
-                                          "message": "The file is not a PDF."}]}]},
-        "entries": [{"title": "Tidal patterns of the Wadden Sea", "letter_type": "review_requested",
-                     "subject": 'New deposit to review: "Tidal patterns of the Wadden Sea"',
-                     "link": "https://lodge.example.org/deposits/sample",
-                     "created_at": now.strftime("%Y-%m-%d %H:%M UTC")}],
-        "token": {"name": "my upload script", "prefix": "lodge_AbCdEf",
-                  "expires_at": now + timedelta(days=14)},
+        "item_id": "sample-item",
+        "item_identifier": "ark:/99999/lodge-0000000000000000",
+        "report": {
+            "checks": [
+                {
+                    "check": "file_count",
+                    "passed": False,
+                    "message": "At least 1 file(s) are needed.",
+                }
+            ],
+            "files": [
+                {
+                    "file_id": "f1",
+                    "filename": "tides.pdf",
+                    "passed": False,
+                    "checks": [
+                        {"check": "format", "passed": False, "message": "The file is not a PDF."}
+                    ],
+                }
+            ],
+        },
+        "entries": [
+            {
+                "title": "Tidal patterns of the Wadden Sea",
+                "letter_type": "review_requested",
+                "subject": 'New deposit to review: "Tidal patterns of the Wadden Sea"',
+                "link": "https://lodge.example.org/deposits/sample",
+                "created_at": now.strftime("%Y-%m-%d %H:%M UTC"),
+            }
+        ],
+        "token": {
+            "name": "my upload script",
+            "prefix": "lodge_AbCdEf",
+            "expires_at": now + timedelta(days=14),
+        },
     }
 
 
@@ -100,36 +133,57 @@ def sample_context(base_url: str) -> dict:
     return letter_context(sample_event(), base_url)
 
 
-def deposit_event(deposit: dict, reason: tuple[str | None, str | None] | None = None,
-                  note: str | None = None) -> dict:
+def deposit_event(
+    deposit: dict, reason: tuple[str | None, str | None] | None = None, note: str | None = None
+) -> dict:
     """An event-shaped view of a deposit (as intake's get_deposit returns it), for previews;
     `reason` is a decision's (code, label), else the deposit's last step gives it."""
     history = deposit.get("history") or []
     last = history[-1] if history else {}
-    reason_code, reason_label = (reason if reason is not None
-                                 else (last.get("reason_code"), last.get("reason_label")))
-    return {**sample_event(), "deposit_id": deposit["id"], "revision": deposit["revision"],
-            "title": deposit["title"], "depositor": deposit["depositor"],
-            "mediated_by": deposit.get("mediated_by"),
-            "reason_code": reason_code, "reason_label": reason_label,
-            "note": note if note is not None else last.get("note"),
-            "report": deposit.get("validation_report"), "item_id": deposit.get("item_id"),
-            "item_identifier": deposit.get("item_identifier")}
+    reason_code, reason_label = (
+        reason if reason is not None else (last.get("reason_code"), last.get("reason_label"))
+    )
+    return {
+        **sample_event(),
+        "deposit_id": deposit["id"],
+        "revision": deposit["revision"],
+        "title": deposit["title"],
+        "depositor": deposit["depositor"],
+        "mediated_by": deposit.get("mediated_by"),
+        "reason_code": reason_code,
+        "reason_label": reason_label,
+        "note": note if note is not None else last.get("note"),
+        "report": deposit.get("validation_report"),
+        "item_id": deposit.get("item_id"),
+        "item_identifier": deposit.get("item_identifier"),
+    }
 
 
-def preview(session, letter_type: str, locale: str | None, event: dict, base_url: str,
-            parts: Parts | None = None) -> dict:
+def preview(
+    session,
+    letter_type: str,
+    locale: str | None,
+    event: dict,
+    base_url: str,
+    parts: Parts | None = None,
+) -> dict:
     """A letter rendered, not sent: from its template in effect, or from unsaved `parts`."""
     locale = locale or event["depositor"].get("locale") or DEFAULT_LOCALE
     templates.check_known(letter_type, locale)
     if parts is None:
         locale, parts = templates.effective(session, letter_type, locale)
     rendered = templates.render(parts, letter_context(event, base_url))
-    return {"letter_type": letter_type, "locale": locale, "subject": rendered.subject,
-            "text": rendered.text, "html": rendered.html}
+    return {
+        "letter_type": letter_type,
+        "locale": locale,
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+    }
 
 
 # --- which letters an event sends -----------------------------------------------------
+
 
 def letter_type_for(event: dict) -> str | None:
     """The depositor's letter for a status change, or None where that step sends none."""
@@ -137,7 +191,9 @@ def letter_type_for(event: dict) -> str | None:
     if status == "withdrawn" and event["reason_code"] == DRAFT_EXPIRED:
         return "draft_expired"
     if status == "returned":
-        return "validation_failed" if event["reason_code"] == "checks_failed" else "deposit_returned"
+        return (
+            "validation_failed" if event["reason_code"] == "checks_failed" else "deposit_returned"
+        )
     if status == "submitted" and event.get("mediated_by") and event["revision"] == 1:
         return "deposit_created_on_behalf"
     return DEPOSITOR_LETTERS.get(status)
@@ -148,39 +204,66 @@ def on_draft_expiring(session, key: str, event: dict, base_url: str) -> list[Let
     depositor = event["depositor"]
     if not depositor.get("email"):
         return []
-    letter = queue(session, key, {**event, "due_at": event["expires_at"]}, "draft_expiring",
-                   base_url, depositor["id"], depositor["email"], depositor["name"],
-                   depositor.get("locale"))
+    letter = queue(
+        session,
+        key,
+        {**event, "due_at": event["expires_at"]},
+        "draft_expiring",
+        base_url,
+        depositor["id"],
+        depositor["email"],
+        depositor["name"],
+        depositor.get("locale"),
+    )
     return [letter] if letter is not None else []
 
 
 def approvers_for(session, review: dict) -> list[Recipient]:
     """The approvers of the profile's approver groups (every approver if it names none)."""
     groups = set(review.get("approver_groups") or ())
-    return [person for person in session.scalars(select(Recipient).order_by(Recipient.id))
-            if "approver" in (person.roles or ()) and person.email
-            and (not groups or groups.intersection(person.groups or ()))]
+    return [
+        person
+        for person in session.scalars(select(Recipient).order_by(Recipient.id))
+        if "approver" in (person.roles or ())
+        and person.email
+        and (not groups or groups.intersection(person.groups or ()))
+    ]
 
 
-def on_status_changed(uow: UnitOfWork, key: str, event: dict, base_url: str,
-                      turnaround_days: int) -> list[Letter]:
+def on_status_changed(
+    uow: UnitOfWork, key: str, event: dict, base_url: str, turnaround_days: int
+) -> list[Letter]:
     """Queue the letters a step sends and keep track of deposits awaiting review."""
     session = uow.session
     queued = []
     depositor = event["depositor"]
     letter_type = letter_type_for(event)
     if letter_type and depositor.get("email"):
-        queued.append(queue(session, key, event, letter_type, base_url, depositor["id"],
-                            depositor["email"], depositor["name"], depositor.get("locale")))
+        queued.append(
+            queue(
+                session,
+                key,
+                event,
+                letter_type,
+                base_url,
+                depositor["id"],
+                depositor["email"],
+                depositor["name"],
+                depositor.get("locale"),
+            )
+        )
     if event["to_status"] != "in_review":
-        session.execute(delete(PendingReview).where(PendingReview.deposit_id == event["deposit_id"]))
+        session.execute(
+            delete(PendingReview).where(PendingReview.deposit_id == event["deposit_id"])
+        )
         return [letter for letter in queued if letter is not None]
     review = event.get("review") or {}
     if review.get("mode", "manual") != "manual":
         return [letter for letter in queued if letter is not None]
     days = review.get("turnaround_days") or turnaround_days
     pending = session.get(PendingReview, event["deposit_id"]) or PendingReview(
-        deposit_id=event["deposit_id"])
+        deposit_id=event["deposit_id"]
+    )
     pending.revision, pending.title, pending.review = event["revision"], event["title"], review
     pending.depositor, pending.reminded_at = depositor, None
     pending.due_at = event["occurred_at"] + timedelta(days=days)
@@ -200,22 +283,53 @@ def tell_approvers(session, key: str, event: dict, letter_type: str, base_url: s
         if person.delivery == "digest":
             add_digest_entry(session, key, event, letter_type, person, base_url)
         else:
-            letters.append(queue(session, key, event, letter_type, base_url, person.id,
-                                 person.email, person.name, person.locale))
+            letters.append(
+                queue(
+                    session,
+                    key,
+                    event,
+                    letter_type,
+                    base_url,
+                    person.id,
+                    person.email,
+                    person.name,
+                    person.locale,
+                )
+            )
     return letters
 
 
-def queue(session, key: str, event: dict, letter_type: str, base_url: str, recipient_id: str,
-          email: str, name: str, locale: str | None, is_digest: bool = False) -> Letter | None:
+def queue(
+    session,
+    key: str,
+    event: dict,
+    letter_type: str,
+    base_url: str,
+    recipient_id: str,
+    email: str,
+    name: str,
+    locale: str | None,
+    is_digest: bool = False,
+) -> Letter | None:
     """One letter for this event, recipient and type, rendered now; None if queued before."""
     letter_key = f"{key}:{email}:{letter_type}"
     if session.scalar(select(Letter.id).where(Letter.key == letter_key)):
         return None
-    letter = Letter(id=uuid.uuid4().hex, key=letter_key, deposit_id=event["deposit_id"],
-                    revision=event["revision"], letter_type=letter_type, recipient=email,
-                    recipient_name=name, recipient_id=recipient_id,
-                    locale=locale or DEFAULT_LOCALE, is_digest=is_digest, status="pending",
-                    attempts=0, next_attempt_at=datetime.now(timezone.utc))
+    letter = Letter(
+        id=uuid.uuid4().hex,
+        key=letter_key,
+        deposit_id=event["deposit_id"],
+        revision=event["revision"],
+        letter_type=letter_type,
+        recipient=email,
+        recipient_name=name,
+        recipient_id=recipient_id,
+        locale=locale or DEFAULT_LOCALE,
+        is_digest=is_digest,
+        status="pending",
+        attempts=0,
+        next_attempt_at=datetime.now(UTC),
+    )
     try:
         letter.locale, parts = templates.effective(session, letter_type, letter.locale)
         rendered = templates.render(parts, letter_context(event, base_url, name))
@@ -227,39 +341,76 @@ def queue(session, key: str, event: dict, letter_type: str, base_url: str, recip
     return letter
 
 
-def warn_token_expiry(session, key: str, recipient: dict, token: dict, base_url: str) -> Letter | None:
+def warn_token_expiry(
+    session, key: str, recipient: dict, token: dict, base_url: str
+) -> Letter | None:
     """A letter telling `recipient` that their API token expires soon; None if sent before."""
-    event = {"deposit_id": "", "revision": 0, "title": "", "depositor": recipient,
-             "occurred_at": datetime.now(timezone.utc), "token": token}
-    return queue(session, key, event, "token_expiring", base_url, recipient["id"],
-                 recipient["email"], recipient["name"], recipient.get("locale"))
+    event = {
+        "deposit_id": "",
+        "revision": 0,
+        "title": "",
+        "depositor": recipient,
+        "occurred_at": datetime.now(UTC),
+        "token": token,
+    }
+    return queue(
+        session,
+        key,
+        event,
+        "token_expiring",
+        base_url,
+        recipient["id"],
+        recipient["email"],
+        recipient["name"],
+        recipient.get("locale"),
+    )
 
 
 # --- reminders and digests ------------------------------------------------------------
 
-def add_digest_entry(session, key: str, event: dict, letter_type: str, person: Recipient,
-                     base_url: str) -> None:
+
+def add_digest_entry(
+    session, key: str, event: dict, letter_type: str, person: Recipient, base_url: str
+) -> None:
     entry_key = f"{key}:{person.id}:{letter_type}"
     if session.scalar(select(DigestEntry.id).where(DigestEntry.key == entry_key)):
         return
-    session.add(DigestEntry(key=entry_key, recipient_id=person.id, deposit_id=event["deposit_id"],
-                            letter_type=letter_type, subject=event["title"] or "(untitled)",
-                            link=f"{base_url}/deposits/{event['deposit_id']}"))
+    session.add(
+        DigestEntry(
+            key=entry_key,
+            recipient_id=person.id,
+            deposit_id=event["deposit_id"],
+            letter_type=letter_type,
+            subject=event["title"] or "(untitled)",
+            link=f"{base_url}/deposits/{event['deposit_id']}",
+        )
+    )
 
 
 def send_reminders(session, now: datetime, base_url: str) -> list[Letter]:
     """Deposits past their turnaround target: a reminder to their approvers, once."""
     letters = []
-    overdue = session.scalars(select(PendingReview).where(
-        PendingReview.due_at <= now, PendingReview.reminded_at.is_(None))
-        .with_for_update(skip_locked=True)).all()
+    overdue = session.scalars(
+        select(PendingReview)
+        .where(PendingReview.due_at <= now, PendingReview.reminded_at.is_(None))
+        .with_for_update(skip_locked=True)
+    ).all()
     for pending in overdue:
-        event = {"deposit_id": pending.deposit_id, "revision": pending.revision,
-                 "title": pending.title, "depositor": pending.depositor,
-                 "review": pending.review, "occurred_at": now, "due_at": pending.due_at}
+        event = {
+            "deposit_id": pending.deposit_id,
+            "revision": pending.revision,
+            "title": pending.title,
+            "depositor": pending.depositor,
+            "review": pending.review,
+            "occurred_at": now,
+            "due_at": pending.due_at,
+        }
         key = f"overdue:{pending.deposit_id}:{pending.revision}"
-        letters += [letter for letter in tell_approvers(session, key, event, "review_overdue",
-                                                        base_url) if letter is not None]
+        letters += [
+            letter
+            for letter in tell_approvers(session, key, event, "review_overdue", base_url)
+            if letter is not None
+        ]
         pending.reminded_at = now
     return letters
 
@@ -269,8 +420,12 @@ def send_digests(session, now: datetime, send_hour: int, base_url: str) -> list[
     if now.hour < send_hour:
         return []
     letters = []
-    waiting = session.scalars(select(DigestEntry).where(DigestEntry.digest_letter_id.is_(None))
-                              .order_by(DigestEntry.id).with_for_update(skip_locked=True)).all()
+    waiting = session.scalars(
+        select(DigestEntry)
+        .where(DigestEntry.digest_letter_id.is_(None))
+        .order_by(DigestEntry.id)
+        .with_for_update(skip_locked=True)
+    ).all()
     by_person: dict[str, list[DigestEntry]] = {}
     for entry in waiting:
         by_person.setdefault(entry.recipient_id, []).append(entry)
@@ -278,15 +433,35 @@ def send_digests(session, now: datetime, send_hour: int, base_url: str) -> list[
         person = session.get(Recipient, person_id)
         if person is None:
             continue
-        event = {"deposit_id": "", "revision": 0, "title": "",
-                 "depositor": {"id": person.id, "name": person.name}, "occurred_at": now,
-                 "entries": [{"title": entry.subject, "letter_type": entry.letter_type,
-                              "subject": entry.subject, "link": entry.link,
-                              "created_at": entry.created_at.strftime("%Y-%m-%d %H:%M UTC")}
-                             for entry in entries]}
-        letter = queue(session, f"digest:{now.date().isoformat()}", event, "review_digest",
-                       base_url, person.id, person.email, person.name, person.locale,
-                       is_digest=True)
+        event = {
+            "deposit_id": "",
+            "revision": 0,
+            "title": "",
+            "depositor": {"id": person.id, "name": person.name},
+            "occurred_at": now,
+            "entries": [
+                {
+                    "title": entry.subject,
+                    "letter_type": entry.letter_type,
+                    "subject": entry.subject,
+                    "link": entry.link,
+                    "created_at": entry.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                }
+                for entry in entries
+            ],
+        }
+        letter = queue(
+            session,
+            f"digest:{now.date().isoformat()}",
+            event,
+            "review_digest",
+            base_url,
+            person.id,
+            person.email,
+            person.name,
+            person.locale,
+            is_digest=True,
+        )
         if letter is None:  # today's digest went out already; these wait for tomorrow's
             continue
         for entry in entries:
@@ -297,6 +472,7 @@ def send_digests(session, now: datetime, send_hour: int, base_url: str) -> list[
 
 # --- recipients and the delivery log --------------------------------------------------
 
+
 def save_recipient(session, actor: Actor, delivery: str | None) -> Recipient:
     person = session.get(Recipient, actor.id) or Recipient(id=actor.id, delivery="immediate")
     person.name, person.email = actor.name, actor.email
@@ -304,7 +480,7 @@ def save_recipient(session, actor: Actor, delivery: str | None) -> Recipient:
     person.groups, person.roles = list(actor.groups), list(actor.roles)
     if delivery:
         person.delivery = delivery
-    person.updated_at = datetime.now(timezone.utc)
+    person.updated_at = datetime.now(UTC)
     session.add(person)
     session.flush()
     return person
@@ -320,15 +496,20 @@ def deliveries(session, actor: Actor, deposit_id: str) -> list[Letter]:
 
 # --- the outbox -----------------------------------------------------------------------
 
+
 def due_letters(session, now: datetime, limit: int = 50) -> list[Letter]:
     return session.scalars(
-        select(Letter).where(Letter.status == "pending", Letter.next_attempt_at <= now)
-        .order_by(Letter.next_attempt_at).limit(limit).with_for_update(skip_locked=True)).all()
+        select(Letter)
+        .where(Letter.status == "pending", Letter.next_attempt_at <= now)
+        .order_by(Letter.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
 
 
 def mark_sent(letter: Letter, message_id: str) -> None:
     letter.status, letter.message_id = "sent", message_id
-    letter.sent_at = datetime.now(timezone.utc)
+    letter.sent_at = datetime.now(UTC)
     letter.attempts += 1
     letter.last_error = None
 
@@ -346,5 +527,5 @@ def mark_attempt_failed(letter: Letter, error: str) -> None:
     if letter.attempts >= MAX_ATTEMPTS:
         letter.status = "failed"
     else:
-        delay = timedelta(seconds=min(2 ** letter.attempts, 600))
-        letter.next_attempt_at = datetime.now(timezone.utc) + delay
+        delay = timedelta(seconds=min(2**letter.attempts, 600))
+        letter.next_attempt_at = datetime.now(UTC) + delay

@@ -15,6 +15,7 @@ class Base(DeclarativeBase):
 
 class Letter(Base):
     """The outbox and delivery log in one: a letter is pending until delivered or failed."""
+
     __tablename__ = "letters"
     __table_args__ = (Index("ix_letters_status_next", "status", "next_attempt_at"),)
 
@@ -46,6 +47,7 @@ class Letter(Base):
 class LetterTemplate(Base):
     """One saved version of a template; the newest version of a type and locale is used.
     A type and locale with no row uses the default shipped in services/letters/templates."""
+
     __tablename__ = "letter_templates"
     __table_args__ = (UniqueConstraint("letter_type", "locale", "version"),)
 
@@ -64,6 +66,7 @@ class LetterTemplate(Base):
 class Recipient(Base):
     """A staff user as letters know them, told by the gateway at sign-in: letters never read
     the gateway's accounts."""
+
     __tablename__ = "recipients"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -78,6 +81,7 @@ class Recipient(Base):
 
 class PendingReview(Base):
     """A deposit waiting for an approver, so overdue reminders can be sent."""
+
     __tablename__ = "pending_reviews"
 
     deposit_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -91,6 +95,7 @@ class PendingReview(Base):
 
 class DigestEntry(Base):
     """A letter an approver chose to get in their daily digest instead, waiting for it."""
+
     __tablename__ = "digest_entries"
     __table_args__ = (Index("ix_digest_entries_open", "recipient_id", "digest_letter_id"),)
 

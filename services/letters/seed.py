@@ -1,4 +1,5 @@
 """Letters' demo data for `lodge seed`: the demo staff as recipients. Demo only."""
+
 from __future__ import annotations
 
 from kernel.contracts.actors import Actor

@@ -1,6 +1,7 @@
 """Letters: a letter for every lifecycle step, kept in an outbox until delivered."""
+
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from nameko.timer import timer
 
@@ -46,8 +47,9 @@ class LettersService:
         settings = letter_settings()
         with self.store.unit_of_work() as uow:
             key = dedupe_key("intake", "deposit_status_changed", event)
-            queued = letters.on_status_changed(uow, key, event, get_settings().base_url,
-                                               settings.turnaround_days)
+            queued = letters.on_status_changed(
+                uow, key, event, get_settings().base_url, settings.turnaround_days
+            )
             self._emit_failures(uow, queued)
             to_send = any(letter.status == "pending" for letter in queued)
         if to_send:
@@ -57,8 +59,11 @@ class LettersService:
     def on_draft_expiring(self, event):
         with self.store.unit_of_work() as uow:
             queued = letters.on_draft_expiring(
-                uow.session, dedupe_key("intake", "draft_expiring", event), event,
-                get_settings().base_url)
+                uow.session,
+                dedupe_key("intake", "draft_expiring", event),
+                event,
+                get_settings().base_url,
+            )
             self._emit_failures(uow, queued)
         if any(letter.status == "pending" for letter in queued):
             self.deliver_due()
@@ -72,8 +77,7 @@ class LettersService:
         event = letters.deposit_event(deposit, (reason_code, reason_label), note)
         with self.store.reading() as session:
             try:
-                return letters.preview(session, letter_type, locale, event,
-                                       get_settings().base_url)
+                return letters.preview(session, letter_type, locale, event, get_settings().base_url)
             except templates.RenderError as err:
                 raise templates.refusal(err) from None
 
@@ -86,9 +90,14 @@ class LettersService:
         event = letters.deposit_event(deposit) if deposit else letters.sample_event()
         with self.store.reading() as session:
             try:
-                return letters.preview(session, letter_type, locale, event,
-                                       get_settings().base_url,
-                                       templates.Parts(subject, html, text))
+                return letters.preview(
+                    session,
+                    letter_type,
+                    locale,
+                    event,
+                    get_settings().base_url,
+                    templates.Parts(subject, html, text),
+                )
             except templates.RenderError as err:
                 raise templates.refusal(err) from None
 
@@ -115,9 +124,14 @@ class LettersService:
         actor = Actor.from_wire(actor)
         require(actor, Action.MANAGE_LETTERS)
         with self.store.unit_of_work() as uow:
-            templates.save(uow.session, letter_type, locale, templates.Parts(subject, html, text),
-                           actor.name or actor.id,
-                           letters.sample_context(get_settings().base_url))
+            templates.save(
+                uow.session,
+                letter_type,
+                locale,
+                templates.Parts(subject, html, text),
+                actor.name or actor.id,
+                letters.sample_context(get_settings().base_url),
+            )
             return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
 
     @rpc
@@ -137,13 +151,17 @@ class LettersService:
         """The gateway tells letters who a staff user is (at sign-in) and how they want
         letters (immediately or in a daily digest)."""
         with self.store.unit_of_work() as uow:
-            return recipient_view.dump(letters.save_recipient(uow.session, Actor.from_wire(actor), delivery))
+            return recipient_view.dump(
+                letters.save_recipient(uow.session, Actor.from_wire(actor), delivery)
+            )
 
     @rpc
     @rpc_contract(DeliveriesRequest, deliveries_view)
     def list_deliveries(self, actor, deposit_id):
         with self.store.reading() as session:
-            return deliveries_view.dump(letters.deliveries(session, Actor.from_wire(actor), deposit_id))
+            return deliveries_view.dump(
+                letters.deliveries(session, Actor.from_wire(actor), deposit_id)
+            )
 
     @rpc
     @rpc_contract(TokenExpiringRequest)
@@ -151,9 +169,12 @@ class LettersService:
         """The gateway's request to warn a token's owner before the token expires."""
         with self.store.unit_of_work() as uow:
             letter = letters.warn_token_expiry(
-                uow.session, key, recipient,
+                uow.session,
+                key,
+                recipient,
                 {"name": token_name, "prefix": token_prefix, "expires_at": expires_at},
-                get_settings().base_url)
+                get_settings().base_url,
+            )
             self._emit_failures(uow, [letter] if letter else [])
         if letter is not None and letter.status == "pending":
             self.deliver_due()
@@ -163,11 +184,12 @@ class LettersService:
     @timer(interval=60)
     def send_reminders_and_digests(self):
         settings = letter_settings()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.store.unit_of_work() as uow:
             queued = letters.send_reminders(uow.session, now, get_settings().base_url)
-            queued += letters.send_digests(uow.session, now, settings.digest_hour,
-                                           get_settings().base_url)
+            queued += letters.send_digests(
+                uow.session, now, settings.digest_hour, get_settings().base_url
+            )
             self._emit_failures(uow, queued)
             to_send = any(letter.status == "pending" for letter in queued)
         if to_send:
@@ -180,14 +202,20 @@ class LettersService:
         unsubscribe = f"{get_settings().base_url}/staff/letters/preferences"
         while True:
             with self.store.unit_of_work() as uow:
-                due = letters.due_letters(uow.session, datetime.now(timezone.utc), BATCH)
+                due = letters.due_letters(uow.session, datetime.now(UTC), BATCH)
                 for letter in due:
                     # a letter that cannot be built never will be: failed at once, and the
                     # others in the batch go out; one that cannot be sent yet waits
                     try:
-                        message = build_message(settings, letter.recipient, letter.recipient_name,
-                                                letter.subject, letter.body_text, letter.body_html,
-                                                unsubscribe if letter.is_digest else None)
+                        message = build_message(
+                            settings,
+                            letter.recipient,
+                            letter.recipient_name,
+                            letter.subject,
+                            letter.body_text,
+                            letter.body_html,
+                            unsubscribe if letter.is_digest else None,
+                        )
                     except Exception as err:  # noqa: BLE001 - whatever the cause, failed at once
                         log.warning("letter %s cannot be built: %s", letter.id, err)
                         letters.mark_failed(letter, f"cannot be built: {err}")
@@ -211,7 +239,16 @@ class LettersService:
 
     def _emit_outcome(self, uow, letter):
         event_type = "letter_sent" if letter.status == "sent" else "letter_failed"
-        uow.emit(event_type, new_event(
-            "letters", event_type, deposit_id=letter.deposit_id, revision=letter.revision,
-            letter_id=letter.id, letter_type=letter.letter_type, recipient=letter.recipient,
-            error=letter.last_error))
+        uow.emit(
+            event_type,
+            new_event(
+                "letters",
+                event_type,
+                deposit_id=letter.deposit_id,
+                revision=letter.revision,
+                letter_id=letter.id,
+                letter_type=letter.letter_type,
+                recipient=letter.recipient,
+                error=letter.last_error,
+            ),
+        )

@@ -5,6 +5,7 @@ part. The newest saved version of a letter type and locale is used; without one 
 reset) the default shipped in `templates/` is. A locale with neither falls back to the
 default locale.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,9 @@ LOCALES = ("en", "de")
 PARTS = ("subject", "html", "text")
 
 _environments = {
-    autoescape: SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape,
-                                     keep_trailing_newline=True)
+    autoescape: SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True
+    )
     for autoescape in (False, True)
 }
 
@@ -43,8 +45,9 @@ class RenderError(Exception):
 
 def refusal(err: RenderError) -> InvalidInput:
     """A template that does not render, as a 422 naming the part and the line."""
-    return InvalidInput("The template does not render.",
-                        fields={err.part: [str(err).removeprefix(f"{err.part}: ")]})
+    return InvalidInput(
+        "The template does not render.", fields={err.part: [str(err).removeprefix(f"{err.part}: ")]}
+    )
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,11 @@ def _render_part(part: str, source: str, context: dict) -> str:
 
 def _template_line(err: Exception) -> int | None:
     """Jinja rewrites tracebacks so that template frames carry the template's line."""
-    lines = [frame.lineno for frame in traceback.extract_tb(err.__traceback__)
-             if frame.filename == "<template>"]
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(err.__traceback__)
+        if frame.filename == "<template>"
+    ]
     return lines[-1] if lines else None
 
 
@@ -84,13 +90,17 @@ def render(parts: Parts, context: dict) -> Parts:
     subject = " ".join(_render_part("subject", parts.subject, context).split())
     if not subject:
         raise RenderError("subject", 1, "the subject is empty")
-    return Parts(subject, _render_part("html", parts.html, context),
-                 _render_part("text", parts.text, context))
+    return Parts(
+        subject,
+        _render_part("html", parts.html, context),
+        _render_part("text", parts.text, context),
+    )
 
 
 # --- shipped defaults ---------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def shipped_default(letter_type: str, locale: str) -> Parts | None:
     """`<type>.<locale>.txt` (a `Subject:` line, then the text) and `<type>.<locale>.html`."""
     text_file = DEFAULTS / f"{letter_type}.{locale}.txt"
@@ -103,6 +113,7 @@ def shipped_default(letter_type: str, locale: str) -> Parts | None:
 
 # --- saved versions -----------------------------------------------------------------
 
+
 def check_known(letter_type: str, locale: str) -> None:
     problems = {}
     if letter_type not in LETTER_TYPES:
@@ -114,15 +125,20 @@ def check_known(letter_type: str, locale: str) -> None:
 
 
 def versions(session, letter_type: str, locale: str) -> list[LetterTemplate]:
-    return session.scalars(select(LetterTemplate).where(
-        LetterTemplate.letter_type == letter_type, LetterTemplate.locale == locale)
-        .order_by(LetterTemplate.version.desc())).all()
+    return session.scalars(
+        select(LetterTemplate)
+        .where(LetterTemplate.letter_type == letter_type, LetterTemplate.locale == locale)
+        .order_by(LetterTemplate.version.desc())
+    ).all()
 
 
 def _newest(session, letter_type: str, locale: str) -> LetterTemplate | None:
-    return session.scalars(select(LetterTemplate).where(
-        LetterTemplate.letter_type == letter_type, LetterTemplate.locale == locale)
-        .order_by(LetterTemplate.version.desc()).limit(1)).first()
+    return session.scalars(
+        select(LetterTemplate)
+        .where(LetterTemplate.letter_type == letter_type, LetterTemplate.locale == locale)
+        .order_by(LetterTemplate.version.desc())
+        .limit(1)
+    ).first()
 
 
 def _own(session, letter_type: str, locale: str) -> Parts | None:
@@ -142,8 +158,9 @@ def effective(session, letter_type: str, locale: str | None) -> tuple[str, Parts
     raise RenderError("subject", None, f"there is no template for {letter_type}")
 
 
-def save(session, letter_type: str, locale: str, parts: Parts, author: str,
-         sample_context: dict) -> LetterTemplate:
+def save(
+    session, letter_type: str, locale: str, parts: Parts, author: str, sample_context: dict
+) -> LetterTemplate:
     """A new version, refused (InvalidInput, by part, with the line) if it does not render."""
     check_known(letter_type, locale)
     try:
@@ -160,13 +177,27 @@ def reset(session, letter_type: str, locale: str, author: str) -> LetterTemplate
     return _add_version(session, letter_type, locale, parts, author, is_default=True)
 
 
-def _add_version(session, letter_type: str, locale: str, parts: Parts, author: str,
-                 is_default: bool) -> LetterTemplate:
-    version = (session.scalar(select(func.max(LetterTemplate.version)).where(
-        LetterTemplate.letter_type == letter_type, LetterTemplate.locale == locale)) or 0) + 1
-    row = LetterTemplate(letter_type=letter_type, locale=locale, version=version,
-                         subject=parts.subject, html=parts.html, text=parts.text,
-                         is_default=is_default, created_by=author)
+def _add_version(
+    session, letter_type: str, locale: str, parts: Parts, author: str, is_default: bool
+) -> LetterTemplate:
+    version = (
+        session.scalar(
+            select(func.max(LetterTemplate.version)).where(
+                LetterTemplate.letter_type == letter_type, LetterTemplate.locale == locale
+            )
+        )
+        or 0
+    ) + 1
+    row = LetterTemplate(
+        letter_type=letter_type,
+        locale=locale,
+        version=version,
+        subject=parts.subject,
+        html=parts.html,
+        text=parts.text,
+        is_default=is_default,
+        created_by=author,
+    )
     session.add(row)
     session.flush()
     return row
@@ -191,13 +222,26 @@ def view(session, letter_type: str, locale: str, variables: list[str]) -> dict:
         written_in = locale
     else:
         written_in, parts = effective_default(letter_type, locale)
-    return {"letter_type": letter_type, "locale": locale, "written_in": written_in,
-            "version": newest.version if newest else None, "is_default": not customised,
-            "subject": parts.subject, "html": parts.html, "text": parts.text,
-            "variables": variables,
-            "versions": [{"version": row.version, "created_by": row.created_by,
-                          "created_at": row.created_at, "is_default": row.is_default}
-                         for row in history]}
+    return {
+        "letter_type": letter_type,
+        "locale": locale,
+        "written_in": written_in,
+        "version": newest.version if newest else None,
+        "is_default": not customised,
+        "subject": parts.subject,
+        "html": parts.html,
+        "text": parts.text,
+        "variables": variables,
+        "versions": [
+            {
+                "version": row.version,
+                "created_by": row.created_by,
+                "created_at": row.created_at,
+                "is_default": row.is_default,
+            }
+            for row in history
+        ],
+    }
 
 
 def summaries(session) -> list[dict]:
@@ -208,11 +252,15 @@ def summaries(session) -> list[dict]:
     for letter_type in LETTER_TYPES:
         for locale in LOCALES:
             row = newest.get((letter_type, locale))
-            result.append({
-                "letter_type": letter_type, "locale": locale,
-                "version": row.version if row else None,
-                "is_default": row is None or row.is_default,
-                "has_own_default": shipped_default(letter_type, locale) is not None,
-                "updated_by": row.created_by if row else None,
-                "updated_at": row.created_at if row else None})
+            result.append(
+                {
+                    "letter_type": letter_type,
+                    "locale": locale,
+                    "version": row.version if row else None,
+                    "is_default": row is None or row.is_default,
+                    "has_own_default": shipped_default(letter_type, locale) is not None,
+                    "updated_by": row.created_by if row else None,
+                    "updated_at": row.created_at if row else None,
+                }
+            )
     return result

@@ -9,6 +9,7 @@ file, at every level together; what an entry holds is opened up to a depth (a co
 stream as it flows, an inner archive in memory up to a size). This code meets hostile files,
 so it runs in technical.py's capped child process.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -21,8 +22,9 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, Callable, Literal, cast
+from typing import IO, BinaryIO, Literal, cast
 
 import zstandard
 
@@ -42,23 +44,25 @@ LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local header: signature ... na
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    max_entries: int = 10_000     # entries at every level together
-    max_expanded: int = 16 * 1024 ** 3  # bytes unpacked, at every level together
-    max_ratio: int = 100          # unpacked / packed, for each zip entry and for the whole file
-    ratio_floor: int = 1024 ** 2  # fewer unpacked bytes than this are never a bomb
-    max_depth: int = 3            # the file itself is level 1
-    max_nested_size: int = 64 * 1024 ** 2  # an inner archive is opened in memory up to this
-    quick_size: int = 64 * 1024 ** 2       # the pre-check inflates files up to this size,
-    quick_expanded: int = 256 * 1024 ** 2  # and this many bytes; the full check does the rest
-    seconds: float = 300.0        # wall-clock and CPU time for a full check of one file
+    max_entries: int = 10_000  # entries at every level together
+    max_expanded: int = 16 * 1024**3  # bytes unpacked, at every level together
+    max_ratio: int = 100  # unpacked / packed, for each zip entry and for the whole file
+    ratio_floor: int = 1024**2  # fewer unpacked bytes than this are never a bomb
+    max_depth: int = 3  # the file itself is level 1
+    max_nested_size: int = 64 * 1024**2  # an inner archive is opened in memory up to this
+    quick_size: int = 64 * 1024**2  # the pre-check inflates files up to this size,
+    quick_expanded: int = 256 * 1024**2  # and this many bytes; the full check does the rest
+    seconds: float = 300.0  # wall-clock and CPU time for a full check of one file
 
 
 class ArchiveProblem(Exception):
     def __init__(self, code: str, **params):
         super().__init__(code)
         self.code = code
-        self.params = {key: _shorten(value) if isinstance(value, str) else value
-                       for key, value in params.items()}
+        self.params = {
+            key: _shorten(value) if isinstance(value, str) else value
+            for key, value in params.items()
+        }
 
 
 class _Deferred(Exception):
@@ -66,8 +70,18 @@ class _Deferred(Exception):
 
 
 # what a damaged or hostile file makes the readers raise
-UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, NotImplementedError,
-              EOFError, ValueError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+UNREADABLE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    NotImplementedError,
+    EOFError,
+    ValueError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    zstandard.ZstdError,
+)
 
 
 def _shorten(text: str) -> str:
@@ -94,9 +108,14 @@ class Listing:
             self.entries.append({"name": _shorten(name), "size": size, "depth": depth})
 
     def as_report(self) -> dict:
-        return {"kind": self.kind, "entries": self.entries, "entry_count": self.entry_count,
-                "expanded_size": self.expanded_size,
-                "truncated": self.entry_count > len(self.entries), "deferred": self.deferred}
+        return {
+            "kind": self.kind,
+            "entries": self.entries,
+            "entry_count": self.entry_count,
+            "expanded_size": self.expanded_size,
+            "truncated": self.entry_count > len(self.entries),
+            "deferred": self.deferred,
+        }
 
 
 def archive_kind(head: bytes) -> str | None:
@@ -121,8 +140,12 @@ def _decompressing(handle: _Inflating, head: bytes) -> IO[bytes]:
     if head.startswith(b"BZh"):
         return cast(IO[bytes], bz2.BZ2File(source))
     if head.startswith(ZSTD_MAGIC):
-        return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(
-            source, read_across_frames=True, closefd=False))
+        return cast(
+            IO[bytes],
+            zstandard.ZstdDecompressor().stream_reader(
+                source, read_across_frames=True, closefd=False
+            ),
+        )
     return cast(IO[bytes], lzma.LZMAFile(source))
 
 
@@ -150,10 +173,10 @@ class _Inflating(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         if self._pending:
-            data, self._pending = self._pending[:len(buffer)], self._pending[len(buffer):]
+            data, self._pending = self._pending[: len(buffer)], self._pending[len(buffer) :]
         else:
             data = self._produce(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
 
@@ -161,8 +184,9 @@ def _uncounted(count: int) -> None:
     """For bytes that were counted where they inflated, or were never compressed."""
 
 
-def inspect(handle: BinaryIO, size: int, head: bytes, limits: ArchiveLimits,
-            expand: bool) -> Listing | None:
+def inspect(
+    handle: BinaryIO, size: int, head: bytes, limits: ArchiveLimits, expand: bool
+) -> Listing | None:
     """The file's listing, or None if it is neither an archive nor compressed. A pre-check
     (expand false) reads zip headers only and inflates within its budget; past it, or for a
     large compressed file, the listing is deferred. Raises ArchiveProblem."""
@@ -178,8 +202,9 @@ def inspect(handle: BinaryIO, size: int, head: bytes, limits: ArchiveLimits,
     except _Deferred:
         return Listing(listing.kind, deferred=True)
     except UNREADABLE as err:
-        raise ArchiveProblem("archive_damaged", detail=str(err)[:200] or type(err).__name__) \
-            from None
+        raise ArchiveProblem(
+            "archive_damaged", detail=str(err)[:200] or type(err).__name__
+        ) from None
     return listing
 
 
@@ -193,15 +218,22 @@ def report(handle: BinaryIO, limits: dict, expand: bool) -> dict:
     except ArchiveProblem as problem:
         return {"problem": {"code": problem.code, "params": problem.params}}
     except MemoryError:  # over the child's cap, as an xz stream asking for a huge window is
-        return {"problem": {"code": "archive_unchecked",
-                            "params": {"detail": "it needs more memory than Lodge allows"}}}
+        return {
+            "problem": {
+                "code": "archive_unchecked",
+                "params": {"detail": "it needs more memory than Lodge allows"},
+            }
+        }
     return {"listing": listing.as_report() if listing else None}
 
 
 def _unsafe(name: str) -> bool:
     parts = name.replace("\\", "/").split("/")
-    return (name.startswith(("/", "\\")) or ".." in parts
-            or (len(name) > 1 and name[1] == ":" and name[0].isalpha()))
+    return (
+        name.startswith(("/", "\\"))
+        or ".." in parts
+        or (len(name) > 1 and name[1] == ":" and name[0].isalpha())
+    )
 
 
 def _overlapping(handle: BinaryIO, infos: list[zipfile.ZipInfo], directory: int) -> str | None:
@@ -211,7 +243,8 @@ def _overlapping(handle: BinaryIO, infos: list[zipfile.ZipInfo], directory: int)
     for info in infos:
         handle.seek(info.header_offset)
         signature, name_length, extra_length = LOCAL_HEADER.unpack(
-            handle.read(LOCAL_HEADER.size).ljust(LOCAL_HEADER.size, b"\0"))
+            handle.read(LOCAL_HEADER.size).ljust(LOCAL_HEADER.size, b"\0")
+        )
         if signature != b"PK\x03\x04":
             raise ArchiveProblem("archive_damaged", detail=f"{info.filename} has no local header")
         end = info.header_offset + LOCAL_HEADER.size + name_length + extra_length
@@ -229,20 +262,25 @@ class _Inspector:
     def __init__(self, limits: ArchiveLimits, expand: bool, size: int):
         self.limits = limits
         self.expand = expand
-        self.size = size    # the whole file's, packed
-        self.inflated = 0   # real bytes out of every decompressor, at every level
+        self.size = size  # the whole file's, packed
+        self.inflated = 0  # real bytes out of every decompressor, at every level
 
-    def level(self, kind: str | None, handle: BinaryIO, depth: int, listing: Listing,
-              prefix: str) -> None:
+    def level(
+        self, kind: str | None, handle: BinaryIO, depth: int, listing: Listing, prefix: str
+    ) -> None:
         readers: dict[str | None, Callable[[BinaryIO, int, Listing, str], None]] = {
-            "zip": self.zip, "tar": self.tar, "compressed": self.compressed}
+            "zip": self.zip,
+            "tar": self.tar,
+            "compressed": self.compressed,
+        }
         readers[kind](handle, depth, listing, prefix)
 
     def _inflated(self, count: int) -> None:
         self.inflated += count
         if self.inflated > self.limits.max_expanded:
-            raise ArchiveProblem("archive_bomb", detail=f"more than "
-                                 f"{human_size(self.limits.max_expanded)} unpacked")
+            raise ArchiveProblem(
+                "archive_bomb", detail=f"more than {human_size(self.limits.max_expanded)} unpacked"
+            )
         self._ratio(self.inflated, self.size, "the whole file")
         if not self.expand and self.inflated > self.limits.quick_expanded:
             raise _Deferred
@@ -253,23 +291,27 @@ class _Inspector:
         if listing.entry_count > self.limits.max_entries:
             raise ArchiveProblem("archive_too_many_entries", limit=self.limits.max_entries)
         if listing.expanded_size > self.limits.max_expanded:
-            raise ArchiveProblem("archive_bomb", detail=f"more than "
-                                 f"{human_size(self.limits.max_expanded)} unpacked")
+            raise ArchiveProblem(
+                "archive_bomb", detail=f"more than {human_size(self.limits.max_expanded)} unpacked"
+            )
         self._ratio(listing.expanded_size, self.size, "the whole file")
         if compressed is not None:
             self._ratio(size, compressed, name)
 
     def _ratio(self, size: int, compressed: int, name: str) -> None:
         if size > self.limits.ratio_floor and size > self.limits.max_ratio * max(compressed, 1):
-            raise ArchiveProblem("archive_bomb", detail=f"{name}: {human_size(compressed)} "
-                                 f"becomes {human_size(size)}")
+            raise ArchiveProblem(
+                "archive_bomb",
+                detail=f"{name}: {human_size(compressed)} becomes {human_size(size)}",
+            )
 
     def _within_depth(self, depth: int) -> None:
         if depth > self.limits.max_depth:
             raise ArchiveProblem("archive_too_deep", limit=self.limits.max_depth)
 
-    def _entry(self, entry: _Inflating, name: str, compressed: int | None, depth: int,
-               listing: Listing) -> int:
+    def _entry(
+        self, entry: _Inflating, name: str, compressed: int | None, depth: int, listing: Listing
+    ) -> int:
         """Read an entry into nothing, checking its ratio, and open what it holds one level
         deeper: a compressed stream as it flows, an archive in memory if it is small enough
         (a larger one is still scanned by clamd). Returns the entry's real size."""
@@ -316,14 +358,15 @@ class _Inspector:
                     continue
                 name = prefix + info.filename
                 with archive.open(info) as member:
-                    real = self._entry(_Inflating(member, self._inflated), name,
-                                       info.compress_size, depth, listing)
+                    real = self._entry(
+                        _Inflating(member, self._inflated), name, info.compress_size, depth, listing
+                    )
                 if real != info.file_size:
-                    raise ArchiveProblem("archive_damaged", detail=f"{name} is not the size "
-                                         f"its header says")
+                    raise ArchiveProblem(
+                        "archive_damaged", detail=f"{name} is not the size its header says"
+                    )
 
-    def tar(self, handle: BinaryIO | _Inflating, depth: int, listing: Listing,
-            prefix: str) -> None:
+    def tar(self, handle: BinaryIO | _Inflating, depth: int, listing: Listing, prefix: str) -> None:
         """A tar from a file (headers are read by seeking past the data) or from a
         decompressing stream (read through; its bytes are counted as they inflate)."""
         self._within_depth(depth)
@@ -343,11 +386,11 @@ class _Inspector:
                     continue
                 # counted already where the tar itself inflates
                 data = cast(IO[bytes], archive.extractfile(member))  # a file's: never None
-                self._entry(_Inflating(data, _uncounted), name, None,
-                            depth, listing)
+                self._entry(_Inflating(data, _uncounted), name, None, depth, listing)
 
-    def compressed(self, handle: BinaryIO | _Inflating, depth: int, listing: Listing,
-                   prefix: str) -> None:
+    def compressed(
+        self, handle: BinaryIO | _Inflating, depth: int, listing: Listing, prefix: str
+    ) -> None:
         """One compressed stream, read as it flows: a tar inside is this same level (a
         .tar.gz); a zip or another compressed stream inside is one level deeper; anything
         else is a leaf."""
@@ -365,7 +408,8 @@ class _Inspector:
             self._within_depth(depth + 1)
             data = bytearray()
             while len(data) <= self.limits.max_nested_size and (
-                    chunk := inflating.read(READ_CHUNK)):
+                chunk := inflating.read(READ_CHUNK)
+            ):
                 data += chunk
             if len(data) <= self.limits.max_nested_size:
                 self._nested(bytes(data), depth + 1, listing, prefix)

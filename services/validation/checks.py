@@ -4,10 +4,11 @@ Plain functions of bytes and numbers; inspection.py feeds them from storage. Eve
 `{"check", "passed", "code", "params", "message"}`: the message is the English rendering of
 the code (kernel/contracts/validation_messages.py), which the gateway translates.
 """
+
 from __future__ import annotations
 
 import mimetypes
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import magic
 
@@ -20,33 +21,75 @@ SNIFF_BYTES = 64 * 1024
 # Sniffed types that may stand behind an extension, where libmagic names them differently
 # from the mimetypes table or reports the container format.
 COMPATIBLE = {
-    "txt": {"text/"}, "csv": {"text/", "application/csv"}, "tsv": {"text/"},
-    "md": {"text/"}, "tex": {"text/"}, "json": {"application/json", "text/"},
-    "xml": {"text/xml", "application/xml", "text/"}, "html": {"text/html", "text/"},
+    "txt": {"text/"},
+    "csv": {"text/", "application/csv"},
+    "tsv": {"text/"},
+    "md": {"text/"},
+    "tex": {"text/"},
+    "json": {"application/json", "text/"},
+    "xml": {"text/xml", "application/xml", "text/"},
+    "html": {"text/html", "text/"},
     "docx": {"application/vnd.openxmlformats-officedocument", "application/zip"},
     "xlsx": {"application/vnd.openxmlformats-officedocument", "application/zip"},
     "pptx": {"application/vnd.openxmlformats-officedocument", "application/zip"},
     "odt": {"application/vnd.oasis.opendocument", "application/zip"},
     "ods": {"application/vnd.oasis.opendocument", "application/zip"},
     "epub": {"application/epub+zip", "application/zip"},
-    "mp3": {"audio/mpeg"}, "wav": {"audio/x-wav", "audio/wav", "audio/vnd.wave"},
-    "m4a": {"audio/", "video/mp4"}, "mp4": {"video/mp4", "audio/mp4"},
-    "ogg": {"audio/ogg", "video/ogg", "application/ogg"}, "flac": {"audio/flac", "audio/x-flac"},
-    "tif": {"image/tiff"}, "tiff": {"image/tiff"}, "jpg": {"image/jpeg"}, "jpeg": {"image/jpeg"},
-    "gz": {"application/gzip", "application/x-gzip"}, "tgz": {"application/gzip"},
-    "bz2": {"application/x-bzip2"}, "tbz2": {"application/x-bzip2"},
-    "xz": {"application/x-xz"}, "txz": {"application/x-xz"}, "zst": {"application/zstd"},
+    "mp3": {"audio/mpeg"},
+    "wav": {"audio/x-wav", "audio/wav", "audio/vnd.wave"},
+    "m4a": {"audio/", "video/mp4"},
+    "mp4": {"video/mp4", "audio/mp4"},
+    "ogg": {"audio/ogg", "video/ogg", "application/ogg"},
+    "flac": {"audio/flac", "audio/x-flac"},
+    "tif": {"image/tiff"},
+    "tiff": {"image/tiff"},
+    "jpg": {"image/jpeg"},
+    "jpeg": {"image/jpeg"},
+    "gz": {"application/gzip", "application/x-gzip"},
+    "tgz": {"application/gzip"},
+    "bz2": {"application/x-bzip2"},
+    "tbz2": {"application/x-bzip2"},
+    "xz": {"application/x-xz"},
+    "txz": {"application/x-xz"},
+    "zst": {"application/zstd"},
     "tar": {"application/x-tar"},
 }
 EXECUTABLE = {
-    "application/x-executable", "application/x-dosexec", "application/x-sharedlib",
-    "application/x-mach-binary", "application/x-pie-executable",
+    "application/x-executable",
+    "application/x-dosexec",
+    "application/x-sharedlib",
+    "application/x-mach-binary",
+    "application/x-pie-executable",
     "application/vnd.microsoft.portable-executable",
 }
 # endings that make a file run when opened; a document never needs one
 PROGRAM_EXTENSIONS = {
-    "exe", "com", "scr", "pif", "bat", "cmd", "msi", "msp", "cpl", "dll", "vbs", "vbe", "js",
-    "jse", "wsf", "wsh", "ps1", "hta", "jar", "lnk", "reg", "app", "apk", "sh", "run", "elf",
+    "exe",
+    "com",
+    "scr",
+    "pif",
+    "bat",
+    "cmd",
+    "msi",
+    "msp",
+    "cpl",
+    "dll",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "wsf",
+    "wsh",
+    "ps1",
+    "hta",
+    "jar",
+    "lnk",
+    "reg",
+    "app",
+    "apk",
+    "sh",
+    "run",
+    "elf",
 }
 
 
@@ -55,16 +98,26 @@ def sniff(head: bytes) -> str:
 
 
 def result(name: str, passed: bool, code: str, /, **params) -> dict:
-    return {"check": name, "passed": passed, "code": code, "params": params,
-            "message": render(code, params)}
+    return {
+        "check": name,
+        "passed": passed,
+        "code": code,
+        "params": params,
+        "message": render(code, params),
+    }
 
 
 def size_check(size: int, rules: dict) -> dict:
     if size == 0:
         return result("size", False, "size_empty")
     if size > rules["max_file_size"]:
-        return result("size", False, "size_over", size=human_size(size),
-                      limit=human_size(rules["max_file_size"]))
+        return result(
+            "size",
+            False,
+            "size_over",
+            size=human_size(size),
+            limit=human_size(rules["max_file_size"]),
+        )
     return result("size", True, "size_ok", size=human_size(size))
 
 
@@ -83,16 +136,20 @@ def format_check(filename: str, media_type: str, head: bytes) -> dict:
     ext = extension(filename)
     if ext in PROGRAM_EXTENSIONS:
         inner = names[-2] if len(names) > 2 else ""
-        if inner not in PROGRAM_EXTENSIONS and (inner in COMPATIBLE or
-                                                mimetypes.guess_type(f"x.{inner}")[0]):
+        if inner not in PROGRAM_EXTENSIONS and (
+            inner in COMPATIBLE or mimetypes.guess_type(f"x.{inner}")[0]
+        ):
             return result("format", False, "format_double_extension", ext=ext, inner=inner)
         return result("format", False, "format_program_extension", ext=ext)
-    if head.startswith(b"MZ") or media_type in ("application/x-dosexec",
-                                                 "application/vnd.microsoft.portable-executable"):
+    if head.startswith(b"MZ") or media_type in (
+        "application/x-dosexec",
+        "application/vnd.microsoft.portable-executable",
+    ):
         return result("format", False, "format_program_windows", expected=_expected_name(ext))
     if media_type in EXECUTABLE or head.startswith(b"\x7fELF"):
-        return result("format", False, "format_program", media_type=media_type,
-                      expected=_expected_name(ext))
+        return result(
+            "format", False, "format_program", media_type=media_type, expected=_expected_name(ext)
+        )
     if not ext:
         return result("format", False, "extension_missing")
     expected = COMPATIBLE.get(ext)
@@ -116,8 +173,13 @@ def polyglot_check() -> dict:
 def media_type_check(media_type: str, rules: dict) -> dict | None:
     allowed = rules.get("allowed_media_types") or []
     if allowed and media_type not in allowed:
-        return result("media_type", False, "format_not_allowed", media_type=media_type,
-                      accepted=", ".join(allowed))
+        return result(
+            "media_type",
+            False,
+            "format_not_allowed",
+            media_type=media_type,
+            accepted=", ".join(allowed),
+        )
     return None
 
 
@@ -147,25 +209,44 @@ def deposit_checks(files: list[dict], rules: dict) -> list[dict]:
     count, total = len(files), sum(f["size"] for f in files)
     checks = []
     if count < rules["min_files"]:
-        checks.append(result("file_count", False, "count_too_few", minimum=rules["min_files"],
-                             count=count))
+        checks.append(
+            result("file_count", False, "count_too_few", minimum=rules["min_files"], count=count)
+        )
     elif count > rules["max_files"]:
-        checks.append(result("file_count", False, "count_too_many", maximum=rules["max_files"],
-                             count=count))
+        checks.append(
+            result("file_count", False, "count_too_many", maximum=rules["max_files"], count=count)
+        )
     else:
         checks.append(result("file_count", True, "count_ok", count=count))
     if total > rules["max_total_size"]:
-        checks.append(result("total_size", False, "total_over", total=human_size(total),
-                             limit=human_size(rules["max_total_size"])))
+        checks.append(
+            result(
+                "total_size",
+                False,
+                "total_over",
+                total=human_size(total),
+                limit=human_size(rules["max_total_size"]),
+            )
+        )
     return checks
 
 
 def file_report(filename: str, media_type: str, checks: list[dict], **extra) -> dict:
-    return {"filename": filename, "media_type": media_type, "checks": checks,
-            "passed": all(c["passed"] for c in checks), **extra}
+    return {
+        "filename": filename,
+        "media_type": media_type,
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks),
+        **extra,
+    }
 
 
 def build_report(revision: int, deposit_level: list[dict], file_reports: list[dict]) -> dict:
     passed = all(c["passed"] for c in deposit_level) and all(f["passed"] for f in file_reports)
-    return {"revision": revision, "passed": passed, "checks": deposit_level,
-            "files": file_reports, "checked_at": datetime.now(timezone.utc)}
+    return {
+        "revision": revision,
+        "passed": passed,
+        "checks": deposit_level,
+        "files": file_reports,
+        "checked_at": datetime.now(UTC),
+    }

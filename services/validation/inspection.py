@@ -8,6 +8,7 @@ every archive entry and compressed stream decompressed and counted, the clamd sc
 SHA-256 again from staging, and technical metadata. Archives are only ever opened in a capped
 child process (technical.inspect_archive), never in the service.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,22 +16,26 @@ import dataclasses
 import hashlib
 import tempfile
 import zipfile
-from typing import BinaryIO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from kernel.platform.config import Settings, get_settings
 from services.validation import checks, technical
 from services.validation.archives import ArchiveLimits, archive_kind
 from services.validation.scanner import Clamd
 
-QUICK_COPY = 64 * 1024 ** 2  # the pre-check copies at most this from a backend without a path
+QUICK_COPY = 64 * 1024**2  # the pre-check copies at most this from a backend without a path
 QUICK_SECONDS = 15  # the pre-check's archive child; a slower archive waits for the full check
 
 
 def archive_limits(settings: Settings) -> ArchiveLimits:
-    return ArchiveLimits(max_entries=settings.archive_max_entries,
-                         max_expanded=settings.archive_max_expanded,
-                         max_ratio=settings.archive_max_ratio,
-                         max_depth=settings.archive_max_depth, seconds=settings.archive_seconds)
+    return ArchiveLimits(
+        max_entries=settings.archive_max_entries,
+        max_expanded=settings.archive_max_expanded,
+        max_ratio=settings.archive_max_ratio,
+        max_depth=settings.archive_max_depth,
+        seconds=settings.archive_seconds,
+    )
 
 
 @contextlib.contextmanager
@@ -61,8 +66,9 @@ def local_path(storage, key: str) -> Iterator[str]:
         yield copy.name
 
 
-def _format_checks(head: bytes, is_zip: bool, filename: str, size: int,
-                   rules: dict) -> tuple[str, list[dict], bool]:
+def _format_checks(
+    head: bytes, is_zip: bool, filename: str, size: int, rules: dict
+) -> tuple[str, list[dict], bool]:
     """The checks on a file's name and first bytes, and whether its content is worth opening
     (not empty, no polyglot)."""
     media_type = checks.sniff(head) if size else "application/x-empty"
@@ -83,21 +89,31 @@ def _format_checks(head: bytes, is_zip: bool, filename: str, size: int,
 
 
 def _deferred(kind: str = "archive") -> tuple[list[dict], dict]:
-    return ([checks.result("archive", True, "archive_listing_deferred")],
-            {"kind": kind, "entries": [], "entry_count": 0, "expanded_size": 0,
-             "truncated": False, "deferred": True})
+    return (
+        [checks.result("archive", True, "archive_listing_deferred")],
+        {
+            "kind": kind,
+            "entries": [],
+            "entry_count": 0,
+            "expanded_size": 0,
+            "truncated": False,
+            "deferred": True,
+        },
+    )
 
 
-def _archive_checks(storage, key: str, size: int, limits: ArchiveLimits,
-                    full: bool) -> tuple[list[dict], dict | None]:
+def _archive_checks(
+    storage, key: str, size: int, limits: ArchiveLimits, full: bool
+) -> tuple[list[dict], dict | None]:
     """Open an archive or compressed file in the capped child: its check and listing. A
     pre-check that cannot finish quickly leaves the decision to the full check; a full check
     that cannot finish within the limits fails."""
     if not full and not hasattr(storage, "path") and size > QUICK_COPY:
         return _deferred()  # copying a large object is no quick check
     with local_path(storage, key) as path:
-        answer = technical.inspect_archive(path, dataclasses.asdict(limits), full,
-                                           limits.seconds if full else QUICK_SECONDS)
+        answer = technical.inspect_archive(
+            path, dataclasses.asdict(limits), full, limits.seconds if full else QUICK_SECONDS
+        )
     if "problem" in answer:
         problem = answer["problem"]
         return [checks.result("archive", False, problem["code"], **problem["params"])], None
@@ -113,12 +129,24 @@ def _archive_checks(storage, key: str, size: int, limits: ArchiveLimits,
     expanded = checks.human_size(listing["expanded_size"])
     if listing["kind"] == "compressed" and not listing["entry_count"]:
         return [checks.result("archive", True, "compressed_ok", expanded=expanded)], None
-    return [checks.result("archive", True, "archive_ok", count=listing["entry_count"],
-                          expanded=expanded)], listing
+    return [
+        checks.result(
+            "archive", True, "archive_ok", count=listing["entry_count"], expanded=expanded
+        )
+    ], listing
 
 
-def _file_checks(storage, key: str, head: bytes, is_zip: bool, filename: str, size: int,
-                 rules: dict, limits: ArchiveLimits, full: bool):
+def _file_checks(
+    storage,
+    key: str,
+    head: bytes,
+    is_zip: bool,
+    filename: str,
+    size: int,
+    rules: dict,
+    limits: ArchiveLimits,
+    full: bool,
+):
     media_type, found, inspectable = _format_checks(head, is_zip, filename, size, rules)
     archive = None
     if inspectable and archive_kind(head):
@@ -145,8 +173,9 @@ class _Hashing:
         return self._sha256.hexdigest()
 
 
-def precheck(storage, key: str, filename: str, rules: dict,
-             limits: ArchiveLimits | None = None) -> dict:
+def precheck(
+    storage, key: str, filename: str, rules: dict, limits: ArchiveLimits | None = None
+) -> dict:
     limits = limits or archive_limits(get_settings())
     size = storage.size(key)
     if hasattr(storage, "open") or size <= QUICK_COPY:
@@ -155,25 +184,34 @@ def precheck(storage, key: str, filename: str, rules: dict,
             is_zip = zipfile.is_zipfile(handle)
     else:  # copying a large object from a backend without random access is no quick check;
         head, is_zip = storage.head(key, checks.SNIFF_BYTES), False  # the full check decides
-    media_type, found, archive = _file_checks(storage, key, head, is_zip, filename, size, rules,
-                                              limits, False)
+    media_type, found, archive = _file_checks(
+        storage, key, head, is_zip, filename, size, rules, limits, False
+    )
     return checks.file_report(filename, media_type, found, archive=archive)
 
 
-def full_check(storage, stored: dict, rules: dict, scanner: Clamd,
-               limits: ArchiveLimits | None = None) -> dict:
+def full_check(
+    storage, stored: dict, rules: dict, scanner: Clamd, limits: ArchiveLimits | None = None
+) -> dict:
     """Every check on one submitted file; the report carries its technical metadata."""
     limits = limits or archive_limits(get_settings())
     key = stored["storage_key"]
     if not storage.exists(key):
-        return {"file_id": stored["id"], **checks.file_report(
-            stored["filename"], stored["media_type"], [checks.fixity_check(stored["sha256"], None)])}
+        return {
+            "file_id": stored["id"],
+            **checks.file_report(
+                stored["filename"],
+                stored["media_type"],
+                [checks.fixity_check(stored["sha256"], None)],
+            ),
+        }
     size = storage.size(key)
     with seekable(storage, key) as handle:
         head = handle.read(checks.SNIFF_BYTES)
         is_zip = zipfile.is_zipfile(handle)
-    media_type, found, archive = _file_checks(storage, key, head, is_zip, stored["filename"],
-                                              size, rules, limits, True)
+    media_type, found, archive = _file_checks(
+        storage, key, head, is_zip, stored["filename"], size, rules, limits, True
+    )
     hashing = _Hashing(storage.read(key))
     if size and (rules.get("virus_scan") or scanner.configured):
         found.append(checks.virus_check(scanner.scan(hashing)))
@@ -188,8 +226,12 @@ def full_check(storage, stored: dict, rules: dict, scanner: Clamd,
             facts = technical.measure(media_type, storage.read(key)) or {}
         except technical.Unreadable as err:
             found.append(checks.result("technical", True, "technical_unreadable", detail=str(err)))
-    return {"file_id": stored["id"], **checks.file_report(
-        stored["filename"], media_type, found, archive=archive, technical=facts)}
+    return {
+        "file_id": stored["id"],
+        **checks.file_report(
+            stored["filename"], media_type, found, archive=archive, technical=facts
+        ),
+    }
 
 
 def validate_deposit(storage, deposit: dict, scanner: Clamd) -> tuple[dict, dict]:
@@ -197,8 +239,11 @@ def validate_deposit(storage, deposit: dict, scanner: Clamd) -> tuple[dict, dict
     rules = deposit["profile"]["file_rules"]
     reports = [full_check(storage, stored, rules, scanner) for stored in deposit["files"]]
     measured = {r["file_id"]: r.get("technical") or {} for r in reports}
-    snapshot = {**deposit, "files": [{**f, "technical": measured.get(f["id"], {})}
-                                     for f in deposit["files"]]}
-    report = checks.build_report(deposit["revision"],
-                                 checks.deposit_checks(deposit["files"], rules), reports)
+    snapshot = {
+        **deposit,
+        "files": [{**f, "technical": measured.get(f["id"], {})} for f in deposit["files"]],
+    }
+    report = checks.build_report(
+        deposit["revision"], checks.deposit_checks(deposit["files"], rules), reports
+    )
     return report, snapshot

@@ -15,6 +15,7 @@ class Base(DeclarativeBase):
 
 class ValidationReport(Base):
     """One report per deposit revision, with a result per file."""
+
     __tablename__ = "validation_reports"
     __table_args__ = (UniqueConstraint("deposit_id", "revision"),)
 
@@ -28,6 +29,7 @@ class ValidationReport(Base):
 
 class Precheck(Base):
     """The pre-check of one uploaded file, so the editor shows it again after a reload."""
+
     __tablename__ = "prechecks"
 
     file_id: Mapped[str] = mapped_column(String(32), primary_key=True)

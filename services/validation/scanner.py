@@ -4,12 +4,13 @@ The protocol is small (a command, length-prefixed chunks, a zero-length end, one
 Lodge speaks it itself rather than depend on an unmaintained client. A scan that cannot run
 is an outcome of its own ("failed"), never mistaken for "clean".
 """
+
 from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from kernel.platform.config import Settings, get_settings
 
@@ -36,7 +37,7 @@ class Clamd:
         self.timeout = timeout
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> "Clamd":
+    def from_settings(cls, settings: Settings | None = None) -> Clamd:
         settings = settings or get_settings()
         return cls(settings.clamd_socket, settings.clamd_address, settings.clamd_timeout)
 
@@ -53,8 +54,9 @@ class Clamd:
             target: str | tuple[str, int] = self.socket_path
         else:
             host, _, port = self.address.rpartition(":")
-            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                                 socket.SOCK_STREAM)
+            sock = socket.socket(
+                socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+            )
             target = (host.strip("[]"), int(port))
         sock.settimeout(self.timeout)
         try:
@@ -84,7 +86,7 @@ class Clamd:
                 sock.sendall(b"zINSTREAM\0")
                 for chunk in chunks:
                     for start in range(0, len(chunk), SEND_CHUNK):
-                        piece = chunk[start:start + SEND_CHUNK]
+                        piece = chunk[start : start + SEND_CHUNK]
                         sock.sendall(struct.pack("!L", len(piece)) + piece)
                 sock.sendall(struct.pack("!L", 0))
             except (BrokenPipeError, ConnectionResetError):
@@ -112,7 +114,7 @@ def interpret(reply: str) -> ScanOutcome:
     if reply == "stream: OK":
         return ScanOutcome(CLEAN)
     if reply.startswith("stream: ") and reply.endswith(" FOUND"):
-        signature = reply[len("stream: "):-len(" FOUND")]
+        signature = reply[len("stream: ") : -len(" FOUND")]
         if signature.startswith(LIMIT_SIGNATURE):
             return ScanOutcome(TOO_LARGE, signature=signature)
         return ScanOutcome(INFECTED, signature=signature)

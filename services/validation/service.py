@@ -1,4 +1,5 @@
 """Validation: automatic checks on submitted deposits. Entrypoints only; checks are in checks.py."""
+
 from sqlalchemy import select
 
 from kernel.contracts.events import dedupe_key, new_event
@@ -30,29 +31,53 @@ class ValidationService:
     def on_deposit_submitted(self, event):
         key = dedupe_key("intake", "deposit_submitted", event)
         with self.store.reading() as session:  # a redelivery need not scan again
-            if session.scalar(select(ValidationReport.id).where(
-                    ValidationReport.deposit_id == event["deposit_id"],
-                    ValidationReport.revision == event["revision"])) is not None:
+            if (
+                session.scalar(
+                    select(ValidationReport.id).where(
+                        ValidationReport.deposit_id == event["deposit_id"],
+                        ValidationReport.revision == event["revision"],
+                    )
+                )
+                is not None
+            ):
                 return
-        report, deposit = inspection.validate_deposit(self.storage, event["deposit"],
-                                                      Clamd.from_settings())
+        report, deposit = inspection.validate_deposit(
+            self.storage, event["deposit"], Clamd.from_settings()
+        )
         with self.store.unit_of_work() as uow:
             if not uow.first_time(key):
                 return
             dumped = validation_report_schema.dump(report)
-            uow.session.add(ValidationReport(deposit_id=deposit["id"], revision=deposit["revision"],
-                                             passed=report["passed"], report=dumped))
-            uow.emit("deposit_validated", new_event(
-                "validation", "deposit_validated", deposit_id=deposit["id"],
-                revision=deposit["revision"], passed=report["passed"], report=dumped,
-                deposit=deposit))
+            uow.session.add(
+                ValidationReport(
+                    deposit_id=deposit["id"],
+                    revision=deposit["revision"],
+                    passed=report["passed"],
+                    report=dumped,
+                )
+            )
+            uow.emit(
+                "deposit_validated",
+                new_event(
+                    "validation",
+                    "deposit_validated",
+                    deposit_id=deposit["id"],
+                    revision=deposit["revision"],
+                    passed=report["passed"],
+                    report=dumped,
+                    deposit=deposit,
+                ),
+            )
 
     @rpc
     @rpc_contract(DepositReportRequest, ValidationReportSchema())
     def get_report(self, deposit_id, revision):
         with self.store.reading() as session:
-            row = session.scalar(select(ValidationReport).where(
-                ValidationReport.deposit_id == deposit_id, ValidationReport.revision == revision))
+            row = session.scalar(
+                select(ValidationReport).where(
+                    ValidationReport.deposit_id == deposit_id, ValidationReport.revision == revision
+                )
+            )
             if row is None:
                 raise NotFound("No report yet for that revision.")
             return validation_report_schema.load(row.report)
@@ -67,8 +92,7 @@ class ValidationService:
         if file_id is not None:
             report["file_id"] = file_id
             with self.store.unit_of_work() as uow:
-                uow.session.merge(Precheck(file_id=file_id,
-                                           report=FileReportSchema().dump(report)))
+                uow.session.merge(Precheck(file_id=file_id, report=FileReportSchema().dump(report)))
         return report
 
     @rpc

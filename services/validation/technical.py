@@ -9,6 +9,7 @@ wrong there (an exception, a hang, a crash) comes back as a plain {"error"}, nev
 fork of the warm reader costs a few milliseconds, where starting Python and importing pypdf
 for each file cost ~250 ms of CPU.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,15 +23,16 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Iterable, cast
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from kernel.policy.text import user_pattern
 from services.validation import archives
 
-MAX_BYTES = 512 * 1024 ** 2
+MAX_BYTES = 512 * 1024**2
 WALL_SECONDS = 30
 CPU_SECONDS = 20
-MEMORY_BYTES = 1024 ** 3
+MEMORY_BYTES = 1024**3
 READERS_PER_PROCESS = 2  # files read at once by one validation process, per pool
 
 
@@ -54,7 +56,7 @@ def measure(media_type: str, chunks: Iterable[bytes]) -> dict | None:
     with tempfile.NamedTemporaryFile(prefix="lodge-technical-") as copy:
         sent = 0
         for chunk in chunks:
-            copy.write(chunk[:MAX_BYTES - sent])
+            copy.write(chunk[: MAX_BYTES - sent])
             sent += len(chunk)
             if sent >= MAX_BYTES:
                 break
@@ -71,10 +73,20 @@ def inspect_archive(path: str, limits: dict, expand: bool, seconds: float) -> di
     full check and the pre-check use separate readers, so a long full check never holds up
     an upload's pre-check."""
     readers = _readers if expand else _quick_readers
-    answer = readers.ask({"kind": "archive", "path": path, "seconds": seconds,
-                          "cpu_seconds": seconds, "options": {"limits": limits, "expand": expand}})
-    return answer["result"] if "result" in answer else {"error": answer.get("error")
-                                                        or "the reader stopped"}
+    answer = readers.ask(
+        {
+            "kind": "archive",
+            "path": path,
+            "seconds": seconds,
+            "cpu_seconds": seconds,
+            "options": {"limits": limits, "expand": expand},
+        }
+    )
+    return (
+        answer["result"]
+        if "result" in answer
+        else {"error": answer.get("error") or "the reader stopped"}
+    )
 
 
 class ReaderPool:
@@ -94,7 +106,10 @@ class ReaderPool:
             if reader is None or reader.poll() is not None:
                 reader = subprocess.Popen(
                     [sys.executable, "-m", "services.validation.technical"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
             try:
                 reader.stdin.write(json.dumps(request).encode() + b"\n")
                 reader.stdin.flush()
@@ -114,24 +129,34 @@ _quick_readers = ReaderPool(READERS_PER_PROCESS)
 
 # --- the reader side ------------------------------------------------------------------------
 
+
 def serve() -> None:
     """One request a line on stdin ({"kind", "path"}, optional "seconds", "cpu_seconds" and
     the reader's "options"), one answer a line on stdout."""
     import mutagen  # noqa: F401 - imported once here, inherited by every fork
     import pypdf  # noqa: F401
     from PIL import Image  # noqa: F401
+
     for line in sys.stdin:
         request = json.loads(line)
-        answer = parse_in_child(request["kind"], request["path"],
-                                request.get("seconds", WALL_SECONDS),
-                                request.get("cpu_seconds", CPU_SECONDS),
-                                request.get("options", {}))
+        answer = parse_in_child(
+            request["kind"],
+            request["path"],
+            request.get("seconds", WALL_SECONDS),
+            request.get("cpu_seconds", CPU_SECONDS),
+            request.get("options", {}),
+        )
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 
 
-def parse_in_child(kind: str, path: str, seconds: float, cpu_seconds: float = CPU_SECONDS,
-                   options: dict | None = None) -> dict:
+def parse_in_child(
+    kind: str,
+    path: str,
+    seconds: float,
+    cpu_seconds: float = CPU_SECONDS,
+    options: dict | None = None,
+) -> dict:
     """Fork, read `path` in the capped child, and wait at most `seconds` for it."""
     readable, writable = os.pipe()
     pid = os.fork()
@@ -177,8 +202,10 @@ def _limit_myself(cpu_seconds: float) -> None:
 # --- the parsers, run in the forked child -----------------------------------------------------
 
 # bounded runs: an XMP packet is the uploader's, and unbounded ones rescan it at every match
-_PDFA = user_pattern(rb"pdfaid:(part|conformance)\s{0,64}"
-                     rb"(?:=\s{0,64}[\"']([^\"']{0,64})[\"']|>\s{0,64}([^<]{0,64})<)")
+_PDFA = user_pattern(
+    rb"pdfaid:(part|conformance)\s{0,64}"
+    rb"(?:=\s{0,64}[\"']([^\"']{0,64})[\"']|>\s{0,64}([^<]{0,64})<)"
+)
 
 
 def pdf(handle) -> dict:
@@ -186,8 +213,11 @@ def pdf(handle) -> dict:
     from pypdf.generic import DictionaryObject
 
     reader = PdfReader(handle)
-    facts: dict = {"pdf_version": reader.pdf_header.lstrip("%PDF-"),
-                   "encrypted": bool(reader.is_encrypted), "pdfa": None}
+    facts: dict = {
+        "pdf_version": reader.pdf_header.lstrip("%PDF-"),
+        "encrypted": bool(reader.is_encrypted),
+        "pdfa": None,
+    }
     if reader.is_encrypted and not reader.decrypt(""):
         return facts  # pages and XMP are locked behind a password
     facts["pages"] = len(reader.pages)
@@ -213,10 +243,13 @@ def media(handle) -> dict:
         raise ValueError("not an audio or video format Lodge knows")
     info = parsed.info
     codec = getattr(info, "codec", None) or type(parsed).__name__.lower()
-    facts = {"duration_seconds": round(float(getattr(info, "length", 0) or 0), 3),
-             "codec": codec, "bitrate": getattr(info, "bitrate", None),
-             "sample_rate": getattr(info, "sample_rate", None),
-             "channels": getattr(info, "channels", None)}
+    facts = {
+        "duration_seconds": round(float(getattr(info, "length", 0) or 0), 3),
+        "codec": codec,
+        "bitrate": getattr(info, "bitrate", None),
+        "sample_rate": getattr(info, "sample_rate", None),
+        "channels": getattr(info, "channels", None),
+    }
     return {key: value for key, value in facts.items() if value is not None}
 
 
@@ -224,12 +257,21 @@ def image(handle) -> dict:
     from PIL import Image
 
     with Image.open(handle) as picture:  # reads the header only; pixels are never decoded
-        return {"width": picture.width, "height": picture.height, "format": picture.format,
-                "mode": picture.mode}
+        return {
+            "width": picture.width,
+            "height": picture.height,
+            "format": picture.format,
+            "mode": picture.mode,
+        }
 
 
-READERS: dict[str, Callable[..., dict[str, Any]]] = {"pdf": pdf, "audio": media, "video": media, "image": image,
-           "archive": archives.report}
+READERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "pdf": pdf,
+    "audio": media,
+    "video": media,
+    "image": image,
+    "archive": archives.report,
+}
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Every test in tests/e2e is marked `e2e`, so `-m "not e2e"` skips them all.
 A failing test's report ends with the tail of the Lodge log.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,13 +43,19 @@ def oidc_provider():
 def lodge_system(request, oidc_provider):
     keep = True if request.config.getoption("--keep-artifacts", default=False) else None
     # a loaded machine may need longer to start six processes: LODGE_TEST_START_TIMEOUT
-    system = LodgeSystem("postgresql", label="e2e", keep_artifacts=keep, extra_env={
-        **oidc_provider.lodge_env(),
-        # campus access through our own proxy (the tests' 127.0.0.1) from 10.x addresses
-        # and the TLS proxy of test_proxies_and_request_limits.py (127.0.0.2)
-        "LODGE_TRUSTED_PROXIES": "127.0.0.1/32,127.0.0.2/32",
-        "LODGE_CAMPUS_NETWORKS": "10.0.0.0/8",
-        "LODGE_EMBARGO_INTERVAL": "1"})
+    system = LodgeSystem(
+        "postgresql",
+        label="e2e",
+        keep_artifacts=keep,
+        extra_env={
+            **oidc_provider.lodge_env(),
+            # campus access through our own proxy (the tests' 127.0.0.1) from 10.x addresses
+            # and the TLS proxy of test_proxies_and_request_limits.py (127.0.0.2)
+            "LODGE_TRUSTED_PROXIES": "127.0.0.1/32,127.0.0.2/32",
+            "LODGE_CAMPUS_NETWORKS": "10.0.0.0/8",
+            "LODGE_EMBARGO_INTERVAL": "1",
+        },
+    )
     system.start()
     yield system
     system.stop()
@@ -66,12 +73,20 @@ def pytest_runtest_makereport(item, call):
         return
     system = getattr(item, "funcargs", {}).get("lodge_system")
     if isinstance(system, LodgeSystem):
-        report.sections.append((f"Lodge log (last {LOG_TAIL_LINES} lines)",
-                                system.log_tail(LOG_TAIL_LINES)))
+        report.sections.append(
+            (f"Lodge log (last {LOG_TAIL_LINES} lines)", system.log_tail(LOG_TAIL_LINES))
+        )
 
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
@@ -114,16 +129,22 @@ def watched_page(browser, base_url: str, width: int = 1280, height: int = 900):
     """A fresh browser context; script errors, server errors (5xx) and what axe-core finds
     serious or critical on any page it goes to fail the test. 4xx answers are the app's
     deliberate replies (a form with errors is a 422), and the tests check those themselves."""
-    context = browser.new_context(base_url=base_url, locale="en-GB",
-                                  viewport={"width": width, "height": height})
+    context = browser.new_context(
+        base_url=base_url, locale="en-GB", viewport={"width": width, "height": height}
+    )
     page = context.new_page()
     problems = []
     # a test that breaks connections on purpose lists the errors it expects
     page.expected_console_errors = []
-    page.on("console", lambda message: message.type == "error"
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error"
             and not re.search(r"status of 4\d\d", message.text)
             and not any(re.search(p, message.text) for p in page.expected_console_errors)
-            and problems.append(message.text))
+            and problems.append(message.text)
+        ),
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
     check_every_visit(page, problems)
     yield page

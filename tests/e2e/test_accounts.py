@@ -1,5 +1,6 @@
 """Accounts and tokens on a whole Lodge: owners are warned before a token expires, and a
 deactivated approver gets no more staff letters nor reviews."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,24 +11,37 @@ from tests.support.system import REPO_ROOT, expect, poll_until
 
 
 def _warn(lodge_system) -> str:
-    result = subprocess.run([lodge_system.python, "-m", "lodge", "warn-expiring-tokens"],
-                            cwd=REPO_ROOT, env=lodge_system.env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [lodge_system.python, "-m", "lodge", "warn-expiring-tokens"],
+        cwd=REPO_ROOT,
+        env=lodge_system.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.strip()
 
 
 def test_the_owner_of_a_token_that_expires_soon_gets_one_letter(lodge_system):
     name = f"harvest-{uuid.uuid4().hex[:6]}"
-    made = subprocess.run([lodge_system.python, "-m", "lodge", "token", "faculty", "--name", name,
-                           "--days", "5"], cwd=REPO_ROOT, env=lodge_system.env,
-                          capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        [lodge_system.python, "-m", "lodge", "token", "faculty", "--name", name, "--days", "5"],
+        cwd=REPO_ROOT,
+        env=lodge_system.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr[-2000:]
     assert "warned the owners of" in _warn(lodge_system)
 
     def warnings():
-        return [m for m in letters_to(lodge_system.mail_dir, "faculty@example.edu")
-                if name in m["Subject"]]
+        return [
+            m
+            for m in letters_to(lodge_system.mail_dir, "faculty@example.edu")
+            if name in m["Subject"]
+        ]
 
     [letter] = poll_until(warnings, description="the letter about the token")
     assert "expires on" in letter["Subject"]
@@ -38,8 +52,11 @@ def test_the_owner_of_a_token_that_expires_soon_gets_one_letter(lodge_system):
 
 def test_a_deactivated_approver_gets_no_staff_letters_nor_reviews(lodge_system):
     admin, student = lodge_system.client("admin"), lodge_system.client("student")
-    [ari] = [p for p in expect(admin.get("/api/v1/staff/patrons?q=approver2"), 200)["items"]
-             if p["username"] == "approver2"]
+    [ari] = [
+        p
+        for p in expect(admin.get("/api/v1/staff/patrons?q=approver2"), 200)["items"]
+        if p["username"] == "approver2"
+    ]
     expect(admin.patch(f"/api/v1/staff/accounts/{ari['id']}", json={"active": False}), 200)
     try:
         title = f"E2E deactivated {uuid.uuid4().hex[:8]}"
@@ -54,8 +71,9 @@ def test_a_deactivated_approver_gets_no_staff_letters_nor_reviews(lodge_system):
         poll_until(lambda: about_it("approver@example.edu"), description="Alex's letter")
         assert about_it("approver2@example.edu") == []
         # nor can the review be handed to her
-        colleagues = expect(lodge_system.client("approver").get(
-            f"/api/v1/reviews/{deposit['id']}/colleagues"), 200)["items"]
+        colleagues = expect(
+            lodge_system.client("approver").get(f"/api/v1/reviews/{deposit['id']}/colleagues"), 200
+        )["items"]
         usernames = {person["username"] for person in colleagues}
         assert "approver" in usernames and "approver2" not in usernames
     finally:

@@ -12,12 +12,13 @@ Browser pages ignore API tokens; a token's POST to a page has no CSRF token, so 
 Who is allowed comes from the permission table (`kernel.policy.permissions`): each row names
 the action its route needs, so a change to the table changes what this test expects.
 """
+
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 import requests
@@ -29,27 +30,54 @@ from kernel.policy.permissions import POLICY, Action, can
 from tests.support.system import csrf_token, expect, signed_in
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-OPEN_WORK = {"title": "Matrix", "creators": [{"name": "Sam Student"}], "abstract": "Rows.",
-             "date": "2026"}
+OPEN_WORK = {
+    "title": "Matrix",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Rows.",
+    "date": "2026",
+}
 THESIS = {**OPEN_WORK, "degree": "Master"}
 
-USERS = ("owner", "other", "approver_in", "approver_out", "approver_own", "staff", "manager",
-         "admin")
+USERS = (
+    "owner",
+    "other",
+    "approver_in",
+    "approver_out",
+    "approver_own",
+    "staff",
+    "manager",
+    "admin",
+)
 TOKENS = ("token_deposit", "token_review", "token_manage")
 CALLERS = ("anonymous",) + USERS + TOKENS
 # the roles of each caller's account (lodge seed, and the `world` fixture's two approvers)
-ROLES = {"owner": ("patron",), "other": ("patron",), "approver_in": ("approver",),
-         "approver_out": ("approver",), "approver_own": ("approver",), "staff": ("staff",),
-         "manager": ("manager", "approver"), "admin": ("admin",)}
-SIGN_INS = {"owner": "student", "other": "faculty", "approver_in": "approver",
-            "approver_out": "outsider", "approver_own": "selfreviewer", "staff": "staff",
-            "manager": "manager", "admin": "admin"}
+ROLES = {
+    "owner": ("patron",),
+    "other": ("patron",),
+    "approver_in": ("approver",),
+    "approver_out": ("approver",),
+    "approver_own": ("approver",),
+    "staff": ("staff",),
+    "manager": ("manager", "approver"),
+    "admin": ("admin",),
+}
+SIGN_INS = {
+    "owner": "student",
+    "other": "faculty",
+    "approver_in": "approver",
+    "approver_out": "outsider",
+    "approver_own": "selfreviewer",
+    "staff": "staff",
+    "manager": "manager",
+    "admin": "admin",
+}
 
 
 # --- building expectations -------------------------------------------------------------------
 
+
 def everyone(status: int) -> dict[str, int]:
-    return {caller: status for caller in CALLERS}
+    return dict.fromkeys(CALLERS, status)
 
 
 def allowed(action: Action | None, on_review: bool = False) -> tuple[str, ...]:
@@ -61,8 +89,12 @@ def allowed(action: Action | None, on_review: bool = False) -> tuple[str, ...]:
 
     def depositor(user: str) -> str | None:
         return ("approver_own" if user == "approver_own" else "owner") if on_review else None
-    return tuple(user for user in USERS
-                 if can(Actor(id=user, roles=ROLES[user]), action, depositor_id=depositor(user)))
+
+    return tuple(
+        user
+        for user in USERS
+        if can(Actor(id=user, roles=ROLES[user]), action, depositor_id=depositor(user))
+    )
 
 
 # who may act on the owner's draft as its depositor: the owner, and whom the table lets
@@ -70,11 +102,12 @@ AS_DEPOSITOR = ("owner", *allowed(Action.ACT_FOR_ANY_DEPOSITOR))
 
 
 def as_depositor(status: int) -> dict[str, int]:
-    return {user: status for user in AS_DEPOSITOR}
+    return dict.fromkeys(AS_DEPOSITOR, status)
 
 
-def api(action: Action | None, ok: int, denied: int = 403, on_review: bool = False,
-        **special) -> dict[str, int]:
+def api(
+    action: Action | None, ok: int, denied: int = 403, on_review: bool = False, **special
+) -> dict[str, int]:
     """A REST route that needs `action`: anonymous 401; users the table allows get `ok`,
     others `denied`; the admin's tokens get `ok` with a scope the table gives the action and
     403 without; `special` overrides single callers."""
@@ -83,20 +116,30 @@ def api(action: Action | None, ok: int, denied: int = 403, on_review: bool = Fal
     table = {"anonymous": 401}
     table.update({user: ok if user in may else denied for user in USERS})
     table.update({k: v for k, v in special.items() if k not in TOKENS})
-    table.update({token: (table["admin"] if token in {f"token_{s}" for s in scopes} else 403)
-                  for token in TOKENS})
+    table.update(
+        {
+            token: (table["admin"] if token in {f"token_{s}" for s in scopes} else 403)
+            for token in TOKENS
+        }
+    )
     table.update({k: v for k, v in special.items() if k in TOKENS})
     return table
 
 
-def page(action: Action | None, ok: int, denied: int = 403, post: bool = False,
-         on_review: bool = False, **special) -> dict[str, int]:
+def page(
+    action: Action | None,
+    ok: int,
+    denied: int = 403,
+    post: bool = False,
+    on_review: bool = False,
+    **special,
+) -> dict[str, int]:
     """A browser page that needs `action` (None: only a sign-in): anonymous is sent to sign
     in; tokens count for nothing here."""
     may = allowed(action, on_review)
     table = {"anonymous": 302}
     table.update({user: ok if user in may else denied for user in USERS})
-    table.update({token: 400 if post else 302 for token in TOKENS})
+    table.update(dict.fromkeys(TOKENS, 400 if post else 302))
     table.update(special)
     return table
 
@@ -106,20 +149,24 @@ class Row:
     method: str
     rule: str
     expected: dict[str, int]
-    path: Callable[["World", str], str]
-    body: Callable[["World", str], dict] | None = None
+    path: Callable[[World, str], str]
+    body: Callable[[World, str], dict] | None = None
     form: bool = False  # a browser form post rather than JSON
-    after: Callable[["World", str, requests.Response], None] | None = None
+    after: Callable[[World, str, requests.Response], None] | None = None
     fresh_session: bool = False  # the request ends the caller's session
     headers: dict[str, str] = field(default_factory=dict)
 
 
 def tus_creation() -> dict[str, str]:
-    return {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(PDF)),
-            "Upload-Metadata": "filename " + base64.b64encode(b"tus.pdf").decode()}
+    return {
+        "Tus-Resumable": "1.0.0",
+        "Upload-Length": str(len(PDF)),
+        "Upload-Metadata": "filename " + base64.b64encode(b"tus.pdf").decode(),
+    }
 
 
 # --- the world the requests act on -----------------------------------------------------------
+
 
 @dataclass
 class World:
@@ -150,8 +197,7 @@ class World:
     def fresh_upload(self, deposit_id: str | None = None) -> tuple[str, str]:
         """A tus upload the owner has begun, and its deposit."""
         deposit_id = deposit_id or self.ids["draft"]
-        response = self.owner.post(f"/api/v1/deposits/{deposit_id}/uploads",
-                                   headers=tus_creation())
+        response = self.owner.post(f"/api/v1/deposits/{deposit_id}/uploads", headers=tus_creation())
         expect(response, 201)
         return deposit_id, response.headers["Location"].rsplit("/", 1)[1]
 
@@ -159,9 +205,18 @@ class World:
         """A token of `username`, by way of the admin's token page, and its id."""
         admin = self.callers["admin"]
         before = {*self._token_ids()}
-        expect(admin.post(f"{self.system.base_url}/staff/tokens", data={
-            "csrf_token": self.csrf["admin"], "username": username, "name": "matrix",
-            "scopes": ["deposit"]}), 201)
+        expect(
+            admin.post(
+                f"{self.system.base_url}/staff/tokens",
+                data={
+                    "csrf_token": self.csrf["admin"],
+                    "username": username,
+                    "name": "matrix",
+                    "scopes": ["deposit"],
+                },
+            ),
+            201,
+        )
         return ({*self._token_ids()} - before).pop()
 
     def account_id(self, username: str) -> str:
@@ -169,7 +224,8 @@ class World:
         try:
             with engine.connect() as connection:
                 return connection.exec_driver_sql(
-                    "SELECT id FROM users WHERE username = %s", (username,)).scalar_one()
+                    "SELECT id FROM users WHERE username = %s", (username,)
+                ).scalar_one()
         finally:
             engine.dispose()
 
@@ -177,8 +233,12 @@ class World:
         engine = create_engine(self.system.database_urls["gateway"])
         try:
             with engine.connect() as connection:
-                return [row[0] for row in connection.exec_driver_sql(
-                    "SELECT id FROM api_tokens WHERE revoked_at IS NULL")]
+                return [
+                    row[0]
+                    for row in connection.exec_driver_sql(
+                        "SELECT id FROM api_tokens WHERE revoked_at IS NULL"
+                    )
+                ]
         finally:
             engine.dispose()
 
@@ -187,7 +247,8 @@ def _release(world: World, caller: str, response: requests.Response) -> None:
     """Put a claimed review back, so the next caller finds it open (a page redirects)."""
     if response.status_code in (200, 302):
         released = world.system.client("manager").post(
-            f"/api/v1/reviews/{world.ids['review']}/actions/release")
+            f"/api/v1/reviews/{world.ids['review']}/actions/release"
+        )
         # 409: this call left nothing claimed
         assert released.status_code in (200, 409), released.text
 
@@ -198,267 +259,642 @@ ROUTES: list[Row] = [
     # --- REST API ---
     Row("GET", "/api/v1/openapi.json", everyone(200), lambda w, c: "/api/v1/openapi.json"),
     Row("GET", "/api/v1/profiles", api(Action.DEPOSIT, 200), lambda w, c: "/api/v1/profiles"),
-    Row("POST", "/api/v1/profiles", api(Action.MANAGE_PROFILES, 422),
-        lambda w, c: "/api/v1/profiles", body=lambda w, c: {}),
-    Row("GET", "/api/v1/profiles/<profile_id>", api(Action.DEPOSIT, 200, other=403),
-        lambda w, c: "/api/v1/profiles/thesis"),
-    Row("PUT", "/api/v1/profiles/<profile_id>", api(Action.MANAGE_PROFILES, 422),
-        lambda w, c: "/api/v1/profiles/thesis", body=lambda w, c: {}),
-    Row("GET", "/api/v1/profiles/<profile_id>/versions",
+    Row(
+        "POST",
+        "/api/v1/profiles",
+        api(Action.MANAGE_PROFILES, 422),
+        lambda w, c: "/api/v1/profiles",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "GET",
+        "/api/v1/profiles/<profile_id>",
+        api(Action.DEPOSIT, 200, other=403),
+        lambda w, c: "/api/v1/profiles/thesis",
+    ),
+    Row(
+        "PUT",
+        "/api/v1/profiles/<profile_id>",
+        api(Action.MANAGE_PROFILES, 422),
+        lambda w, c: "/api/v1/profiles/thesis",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "GET",
+        "/api/v1/profiles/<profile_id>/versions",
         api(Action.MANAGE_PROFILES, 200),
-        lambda w, c: "/api/v1/profiles/thesis/versions"),
+        lambda w, c: "/api/v1/profiles/thesis/versions",
+    ),
     # the collection tree is public, as its pages and OAI sets are
     Row("GET", "/api/v1/collections", everyone(200), lambda w, c: "/api/v1/collections"),
-    Row("POST", "/api/v1/deposits", api(Action.DEPOSIT, 422), lambda w, c: "/api/v1/deposits",
-        body=lambda w, c: {}),
+    Row(
+        "POST",
+        "/api/v1/deposits",
+        api(Action.DEPOSIT, 422),
+        lambda w, c: "/api/v1/deposits",
+        body=lambda w, c: {},
+    ),
     Row("GET", "/api/v1/deposits", api(Action.DEPOSIT, 200), lambda w, c: "/api/v1/deposits"),
-    Row("GET", D, api(Action.DEPOSIT, 200, other=404),
-        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}"),
-    Row("PATCH", D, api(Action.DEPOSIT, 403, other=404, **as_depositor(200)),
+    Row(
+        "GET",
+        D,
+        api(Action.DEPOSIT, 200, other=404),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}",
-        body=lambda w, c: {"metadata": OPEN_WORK}),
-    Row("POST", D + "/actions/<action>", api(Action.DEPOSIT, 403, other=404, **as_depositor(200)),
-        lambda w, c: f"/api/v1/deposits/"
-                     f"{w.fresh_draft() if c in (*AS_DEPOSITOR, 'token_deposit') else w.ids['draft']}"
-                     "/actions/withdraw"),
-    Row("POST", D + "/files", api(Action.DEPOSIT, 403, other=404, **as_depositor(201)),
-        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/files?filename=more.pdf"),
-    Row("DELETE", D + "/files/<file_id>", api(Action.DEPOSIT, 403, other=404, **as_depositor(204)),
-        lambda w, c: "/api/v1/deposits/{}/files/{}".format(*w.fresh_file())),
-    Row("GET", "/api/v1/reviews", api(Action.REVIEW, 200),
-        lambda w, c: "/api/v1/reviews"),
-    Row("POST", "/api/v1/reviews/<deposit_id>/actions/<action>",
+    ),
+    Row(
+        "PATCH",
+        D,
+        api(Action.DEPOSIT, 403, other=404, **as_depositor(200)),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}",
+        body=lambda w, c: {"metadata": OPEN_WORK},
+    ),
+    Row(
+        "POST",
+        D + "/actions/<action>",
+        api(Action.DEPOSIT, 403, other=404, **as_depositor(200)),
+        lambda w, c: (
+            f"/api/v1/deposits/"
+            f"{w.fresh_draft() if c in (*AS_DEPOSITOR, 'token_deposit') else w.ids['draft']}"
+            "/actions/withdraw"
+        ),
+    ),
+    Row(
+        "POST",
+        D + "/files",
+        api(Action.DEPOSIT, 403, other=404, **as_depositor(201)),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/files?filename=more.pdf",
+    ),
+    Row(
+        "DELETE",
+        D + "/files/<file_id>",
+        api(Action.DEPOSIT, 403, other=404, **as_depositor(204)),
+        lambda w, c: "/api/v1/deposits/{}/files/{}".format(*w.fresh_file()),
+    ),
+    Row("GET", "/api/v1/reviews", api(Action.REVIEW, 200), lambda w, c: "/api/v1/reviews"),
+    Row(
+        "POST",
+        "/api/v1/reviews/<deposit_id>/actions/<action>",
         api(Action.DECIDE, 200, approver_out=403, on_review=True),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/actions/claim",
-        body=lambda w, c: {}, after=_release),
-    Row("GET", "/api/v1/reasons", api(Action.REVIEW, 200),
-        lambda w, c: "/api/v1/reasons"),
-    Row("GET", "/api/v1/items/<item_id>", everyone(200),
-        lambda w, c: f"/api/v1/items/{w.ids['item']}"),
-    Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(200),
-        lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['item_file']}"),
+        body=lambda w, c: {},
+        after=_release,
+    ),
+    Row("GET", "/api/v1/reasons", api(Action.REVIEW, 200), lambda w, c: "/api/v1/reasons"),
+    Row(
+        "GET",
+        "/api/v1/items/<item_id>",
+        everyone(200),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}",
+    ),
+    Row(
+        "GET",
+        "/api/v1/items/<item_id>/files/<file_id>",
+        everyone(200),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['item_file']}",
+    ),
     # a file of a deposit not yet published is reachable by no one, through any item
-    Row("GET", "/api/v1/items/<item_id>/files/<file_id>", everyone(404),
-        lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['unpublished_file']}"),
+    Row(
+        "GET",
+        "/api/v1/items/<item_id>/files/<file_id>",
+        everyone(404),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/files/{w.ids['unpublished_file']}",
+    ),
     # --- REST API: letters, quota, tus uploads ---
     Row("GET", "/api/v1/quota", api(Action.DEPOSIT, 200), lambda w, c: "/api/v1/quota"),
-    Row("GET", D + "/letters", api(Action.DEPOSIT, 200, other=404),
-        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/letters"),
-    Row("POST", D + "/uploads", api(Action.DEPOSIT, 403, other=404, **as_depositor(201)),
-        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads", headers=tus_creation()),
+    Row(
+        "GET",
+        D + "/letters",
+        api(Action.DEPOSIT, 200, other=404),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/letters",
+    ),
+    Row(
+        "POST",
+        D + "/uploads",
+        api(Action.DEPOSIT, 403, other=404, **as_depositor(201)),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads",
+        headers=tus_creation(),
+    ),
     # an upload under way is its uploader's alone
-    Row("GET", D + "/uploads/<upload_id>", api(Action.DEPOSIT, 404, owner=200),
-        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads/{w.ids['upload']}"),
-    Row("PATCH", D + "/uploads/<upload_id>", api(Action.DEPOSIT, 404, owner=415),
+    Row(
+        "GET",
+        D + "/uploads/<upload_id>",
+        api(Action.DEPOSIT, 404, owner=200),
         lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads/{w.ids['upload']}",
-        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0"}),
-    Row("DELETE", D + "/uploads/<upload_id>", api(Action.DEPOSIT, 404, owner=204),
+    ),
+    Row(
+        "PATCH",
+        D + "/uploads/<upload_id>",
+        api(Action.DEPOSIT, 404, owner=415),
+        lambda w, c: f"/api/v1/deposits/{w.ids['draft']}/uploads/{w.ids['upload']}",
+        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0"},
+    ),
+    Row(
+        "DELETE",
+        D + "/uploads/<upload_id>",
+        api(Action.DEPOSIT, 404, owner=204),
         lambda w, c: "/api/v1/deposits/{}/uploads/{}".format(*w.fresh_upload()),
-        headers={"Tus-Resumable": "1.0.0"}),
+        headers={"Tus-Resumable": "1.0.0"},
+    ),
     # --- REST API: reviews ---
-    Row("GET", "/api/v1/reviews/queue", api(Action.REVIEW, 200),
-        lambda w, c: "/api/v1/reviews/queue"),
-    Row("GET", "/api/v1/reviews/<deposit_id>",
+    Row(
+        "GET",
+        "/api/v1/reviews/queue",
+        api(Action.REVIEW, 200),
+        lambda w, c: "/api/v1/reviews/queue",
+    ),
+    Row(
+        "GET",
+        "/api/v1/reviews/<deposit_id>",
         api(Action.REVIEW, 200, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.review(c)}"),
-    Row("POST", "/api/v1/reviews/bulk", api(Action.DECIDE, 422),
-        lambda w, c: "/api/v1/reviews/bulk", body=lambda w, c: {}),
-    Row("GET", "/api/v1/reviews/<deposit_id>/colleagues",
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}",
+    ),
+    Row(
+        "POST",
+        "/api/v1/reviews/bulk",
+        api(Action.DECIDE, 422),
+        lambda w, c: "/api/v1/reviews/bulk",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "GET",
+        "/api/v1/reviews/<deposit_id>/colleagues",
         api(Action.REVIEW, 200, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.review(c)}/colleagues"),
-    Row("GET", "/api/v1/reviews/<deposit_id>/notes",
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/colleagues",
+    ),
+    Row(
+        "GET",
+        "/api/v1/reviews/<deposit_id>/notes",
         api(Action.REVIEW, 200, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.review(c)}/notes"),
-    Row("POST", "/api/v1/reviews/<deposit_id>/notes",
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/notes",
+    ),
+    Row(
+        "POST",
+        "/api/v1/reviews/<deposit_id>/notes",
         api(Action.DECIDE, 201, approver_out=403, on_review=True),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/notes",
-        body=lambda w, c: {"text": f"A note from {c}."}),
-    Row("PUT", "/api/v1/reviews/<deposit_id>/metadata",
+        body=lambda w, c: {"text": f"A note from {c}."},
+    ),
+    Row(
+        "PUT",
+        "/api/v1/reviews/<deposit_id>/metadata",
         api(Action.DECIDE, 200, approver_out=403, on_review=True),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/metadata",
-        body=lambda w, c: {"metadata": THESIS}, after=_release),
-    Row("POST", "/api/v1/reviews/<deposit_id>/letter-preview",
+        body=lambda w, c: {"metadata": THESIS},
+        after=_release,
+    ),
+    Row(
+        "POST",
+        "/api/v1/reviews/<deposit_id>/letter-preview",
         api(Action.DECIDE, 200, approver_out=403, on_review=True),
         lambda w, c: f"/api/v1/reviews/{w.review(c)}/letter-preview",
-        body=lambda w, c: {"decision": "approve"}),
-    Row("GET", "/api/v1/reviews/<deposit_id>/files/<file_id>",
+        body=lambda w, c: {"decision": "approve"},
+    ),
+    Row(
+        "GET",
+        "/api/v1/reviews/<deposit_id>/files/<file_id>",
         api(Action.REVIEW, 200, approver_out=403),
-        lambda w, c: f"/api/v1/reviews/{w.review(c)}/files/{w.review_file(c)}"),
-    Row("PUT", "/api/v1/reasons/<kind>/<code>", api(Action.MANAGE_REASONS, 422),
-        lambda w, c: "/api/v1/reasons/decline/matrix", body=lambda w, c: {}),
-    Row("DELETE", "/api/v1/reasons/<kind>/<code>", api(Action.MANAGE_REASONS, 404),
-        lambda w, c: "/api/v1/reasons/decline/no-such-reason"),
+        lambda w, c: f"/api/v1/reviews/{w.review(c)}/files/{w.review_file(c)}",
+    ),
+    Row(
+        "PUT",
+        "/api/v1/reasons/<kind>/<code>",
+        api(Action.MANAGE_REASONS, 422),
+        lambda w, c: "/api/v1/reasons/decline/matrix",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "DELETE",
+        "/api/v1/reasons/<kind>/<code>",
+        api(Action.MANAGE_REASONS, 404),
+        lambda w, c: "/api/v1/reasons/decline/no-such-reason",
+    ),
     # --- REST API: the staff desk ---
-    Row("GET", "/api/v1/staff/patrons", api(Action.MEDIATE, 200),
-        lambda w, c: "/api/v1/staff/patrons?q=sam"),
-    Row("GET", "/api/v1/staff/deposits", api(Action.SEE_ALL_DEPOSITS, 200),
-        lambda w, c: "/api/v1/staff/deposits"),
+    Row(
+        "GET",
+        "/api/v1/staff/patrons",
+        api(Action.MEDIATE, 200),
+        lambda w, c: "/api/v1/staff/patrons?q=sam",
+    ),
+    Row(
+        "GET",
+        "/api/v1/staff/deposits",
+        api(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: "/api/v1/staff/deposits",
+    ),
     # reactivating an active account changes nothing, so every caller may try it
-    Row("PATCH", "/api/v1/staff/accounts/<user_id>", api(Action.MANAGE_ACCOUNTS, 200),
+    Row(
+        "PATCH",
+        "/api/v1/staff/accounts/<user_id>",
+        api(Action.MANAGE_ACCOUNTS, 200),
         lambda w, c: f"/api/v1/staff/accounts/{w.account_id('faculty')}",
-        body=lambda w, c: {"active": True}),
-    Row("GET", "/api/v1/staff/statistics", api(Action.SEE_ALL_DEPOSITS, 200),
-        lambda w, c: "/api/v1/staff/statistics"),
+        body=lambda w, c: {"active": True},
+    ),
+    Row(
+        "GET",
+        "/api/v1/staff/statistics",
+        api(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: "/api/v1/staff/statistics",
+    ),
     # --- REST API: inventory ---
     Row("GET", "/api/v1/search", everyone(200), lambda w, c: "/api/v1/search?q=matrix"),
-    Row("POST", "/api/v1/collections", api(Action.MANAGE_COLLECTIONS, 422),
-        lambda w, c: "/api/v1/collections", body=lambda w, c: {}),
-    Row("GET", "/api/v1/collections/<collection_id>", everyone(200),
-        lambda w, c: "/api/v1/collections/theses"),
-    Row("PATCH", "/api/v1/collections/<collection_id>", api(Action.MANAGE_COLLECTIONS, 422),
-        lambda w, c: "/api/v1/collections/theses", body=lambda w, c: {"name": ""}),
+    Row(
+        "POST",
+        "/api/v1/collections",
+        api(Action.MANAGE_COLLECTIONS, 422),
+        lambda w, c: "/api/v1/collections",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "GET",
+        "/api/v1/collections/<collection_id>",
+        everyone(200),
+        lambda w, c: "/api/v1/collections/theses",
+    ),
+    Row(
+        "PATCH",
+        "/api/v1/collections/<collection_id>",
+        api(Action.MANAGE_COLLECTIONS, 422),
+        lambda w, c: "/api/v1/collections/theses",
+        body=lambda w, c: {"name": ""},
+    ),
     # a profile still puts its items there
-    Row("DELETE", "/api/v1/collections/<collection_id>", api(Action.MANAGE_COLLECTIONS, 409),
-        lambda w, c: "/api/v1/collections/theses"),
-    Row("GET", "/api/v1/collections/<collection_id>/items", everyone(200),
-        lambda w, c: "/api/v1/collections/open-works/items"),
-    Row("GET", "/api/v1/fixity", api(Action.SEE_ALL_DEPOSITS, 200),
-        lambda w, c: "/api/v1/fixity"),
-    Row("POST", "/api/v1/fixity/audit", api(Action.SEE_ALL_DEPOSITS, 200),
-        lambda w, c: "/api/v1/fixity/audit"),
-    Row("GET", "/api/v1/items/<item_id>/events", api(Action.SEE_ALL_DEPOSITS, 200),
-        lambda w, c: f"/api/v1/items/{w.ids['item']}/events"),
-    Row("POST", "/api/v1/items/<item_id>/actions/withdraw", api(Action.WITHDRAW_ITEMS, 422),
-        lambda w, c: f"/api/v1/items/{w.ids['item']}/actions/withdraw", body=lambda w, c: {}),
+    Row(
+        "DELETE",
+        "/api/v1/collections/<collection_id>",
+        api(Action.MANAGE_COLLECTIONS, 409),
+        lambda w, c: "/api/v1/collections/theses",
+    ),
+    Row(
+        "GET",
+        "/api/v1/collections/<collection_id>/items",
+        everyone(200),
+        lambda w, c: "/api/v1/collections/open-works/items",
+    ),
+    Row("GET", "/api/v1/fixity", api(Action.SEE_ALL_DEPOSITS, 200), lambda w, c: "/api/v1/fixity"),
+    Row(
+        "POST",
+        "/api/v1/fixity/audit",
+        api(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: "/api/v1/fixity/audit",
+    ),
+    Row(
+        "GET",
+        "/api/v1/items/<item_id>/events",
+        api(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/events",
+    ),
+    Row(
+        "POST",
+        "/api/v1/items/<item_id>/actions/withdraw",
+        api(Action.WITHDRAW_ITEMS, 422),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/actions/withdraw",
+        body=lambda w, c: {},
+    ),
     # --- portal pages ---
     Row("GET", "/", everyone(200), lambda w, c: "/"),  # visitors see Browse and Search
     Row("GET", "/deposits/new", page(Action.DEPOSIT, 200), lambda w, c: "/deposits/new"),
-    Row("POST", "/deposits/new", page(Action.DEPOSIT, 404, post=True), lambda w, c: "/deposits/new",
-        body=lambda w, c: {"profile_id": "no-such-profile"}, form=True),
+    Row(
+        "POST",
+        "/deposits/new",
+        page(Action.DEPOSIT, 404, post=True),
+        lambda w, c: "/deposits/new",
+        body=lambda w, c: {"profile_id": "no-such-profile"},
+        form=True,
+    ),
     Row("GET", F, page(Action.DEPOSIT, 200, other=404), lambda w, c: f"/deposits/{w.ids['draft']}"),
-    Row("GET", F + "/edit", page(Action.DEPOSIT, 302, other=404, **as_depositor(200)),
-        lambda w, c: f"/deposits/{w.ids['draft']}/edit"),
-    Row("POST", F + "/edit", page(Action.DEPOSIT, 302, post=True, other=404),
+    Row(
+        "GET",
+        F + "/edit",
+        page(Action.DEPOSIT, 302, other=404, **as_depositor(200)),
+        lambda w, c: f"/deposits/{w.ids['draft']}/edit",
+    ),
+    Row(
+        "POST",
+        F + "/edit",
+        page(Action.DEPOSIT, 302, post=True, other=404),
         lambda w, c: f"/deposits/{w.fresh_draft() if c in AS_DEPOSITOR else w.ids['draft']}/edit",
-        body=lambda w, c: {"m-title": "Changed"}, form=True),
-    Row("POST", F + "/<action>",
+        body=lambda w, c: {"m-title": "Changed"},
+        form=True,
+    ),
+    Row(
+        "POST",
+        F + "/<action>",
         page(Action.DEPOSIT, 403, post=True, other=404, **as_depositor(302)),
-        lambda w, c: f"/deposits/{w.fresh_draft() if c in AS_DEPOSITOR else w.ids['draft']}/withdraw",
-        body=lambda w, c: {}, form=True),
-    Row("POST", F + "/files/<file_id>/remove",
+        lambda w, c: (
+            f"/deposits/{w.fresh_draft() if c in AS_DEPOSITOR else w.ids['draft']}/withdraw"
+        ),
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        F + "/files/<file_id>/remove",
         page(Action.DEPOSIT, 403, post=True, other=404, **as_depositor(302)),
         lambda w, c: "/deposits/{}/files/{}/remove".format(*w.fresh_file()),
-        body=lambda w, c: {}, form=True),
+        body=lambda w, c: {},
+        form=True,
+    ),
     Row("GET", "/items/<item_id>", everyone(200), lambda w, c: f"/items/{w.ids['item']}"),
     # --- public pages and OAI-PMH ---
-    Row("GET", "/id/<path:identifier>", everyone(302),
-        lambda w, c: f"/id/{w.ids['identifier']}"),
+    Row("GET", "/id/<path:identifier>", everyone(302), lambda w, c: f"/id/{w.ids['identifier']}"),
     Row("GET", "/collections", everyone(200), lambda w, c: "/collections"),
-    Row("GET", "/collections/<collection_id>", everyone(200),
-        lambda w, c: "/collections/open-works"),
+    Row(
+        "GET", "/collections/<collection_id>", everyone(200), lambda w, c: "/collections/open-works"
+    ),
     Row("GET", "/search", everyone(200), lambda w, c: "/search?q=matrix"),
     Row("GET", "/oai", everyone(200), lambda w, c: "/oai?verb=Identify"),
-    Row("POST", "/oai", everyone(200), lambda w, c: "/oai",
-        body=lambda w, c: {"verb": "Identify"}, form=True),
+    Row(
+        "POST",
+        "/oai",
+        everyone(200),
+        lambda w, c: "/oai",
+        body=lambda w, c: {"verb": "Identify"},
+        form=True,
+    ),
     # a manager withdraws an item; without a reason nothing happens
-    Row("POST", "/items/<item_id>/withdraw", page(Action.WITHDRAW_ITEMS, 302, post=True),
-        lambda w, c: f"/items/{w.ids['item']}/withdraw", body=lambda w, c: {}, form=True),
+    Row(
+        "POST",
+        "/items/<item_id>/withdraw",
+        page(Action.WITHDRAW_ITEMS, 302, post=True),
+        lambda w, c: f"/items/{w.ids['item']}/withdraw",
+        body=lambda w, c: {},
+        form=True,
+    ),
     # --- sign-in, account and tokens ---
     Row("GET", "/login", everyone(200), lambda w, c: "/login"),
-    Row("POST", "/login", {**everyone(401), **{t: 400 for t in TOKENS}}, lambda w, c: "/login",
+    Row(
+        "POST",
+        "/login",
+        {**everyone(401), **dict.fromkeys(TOKENS, 400)},
+        lambda w, c: "/login",
         body=lambda w, c: {"username": f"nobody-{uuid.uuid4().hex[:6]}", "password": "x"},
-        form=True),
-    Row("POST", "/logout", {**everyone(302), **{t: 400 for t in TOKENS}}, lambda w, c: "/logout",
-        body=lambda w, c: {}, form=True, fresh_session=True),
-    Row("POST", "/language", {**everyone(302), **{t: 400 for t in TOKENS}},
-        lambda w, c: "/language", body=lambda w, c: {"locale": "en"}, form=True),
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/logout",
+        {**everyone(302), **dict.fromkeys(TOKENS, 400)},
+        lambda w, c: "/logout",
+        body=lambda w, c: {},
+        form=True,
+        fresh_session=True,
+    ),
+    Row(
+        "POST",
+        "/language",
+        {**everyone(302), **dict.fromkeys(TOKENS, 400)},
+        lambda w, c: "/language",
+        body=lambda w, c: {"locale": "en"},
+        form=True,
+    ),
     Row("GET", "/login/institution", everyone(302), lambda w, c: "/login/institution"),
-    Row("GET", "/login/institution/callback", everyone(400),
-        lambda w, c: "/login/institution/callback?code=forged&state=forged"),
+    Row(
+        "GET",
+        "/login/institution/callback",
+        everyone(400),
+        lambda w, c: "/login/institution/callback?code=forged&state=forged",
+    ),
     Row("GET", "/account/tokens", page(None, 200), lambda w, c: "/account/tokens"),
-    Row("POST", "/account/tokens", page(None, 422, post=True), lambda w, c: "/account/tokens",
-        body=lambda w, c: {"name": "no scopes"}, form=True),
-    Row("POST", "/account/tokens/<token_id>/revoke", page(None, 404, post=True, owner=302),
+    Row(
+        "POST",
+        "/account/tokens",
+        page(None, 422, post=True),
+        lambda w, c: "/account/tokens",
+        body=lambda w, c: {"name": "no scopes"},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/account/tokens/<token_id>/revoke",
+        page(None, 404, post=True, owner=302),
         lambda w, c: f"/account/tokens/{w.fresh_token_of('student')}/revoke",
-        body=lambda w, c: {}, form=True),
+        body=lambda w, c: {},
+        form=True,
+    ),
     # --- staff pages ---
-    Row("GET", "/staff/profiles", page(Action.MANAGE_PROFILES, 200),
-        lambda w, c: "/staff/profiles"),
-    Row("GET", "/staff/profiles/new", page(Action.MANAGE_PROFILES, 200),
-        lambda w, c: "/staff/profiles/new"),
-    Row("POST", "/staff/profiles/new", page(Action.MANAGE_PROFILES, 422, post=True),
-        lambda w, c: "/staff/profiles/new", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/profiles/<profile_id>", page(Action.MANAGE_PROFILES, 200),
-        lambda w, c: "/staff/profiles/thesis"),
-    Row("POST", "/staff/profiles/<profile_id>", page(Action.MANAGE_PROFILES, 422, post=True),
-        lambda w, c: "/staff/profiles/thesis", body=lambda w, c: {}, form=True),
+    Row(
+        "GET", "/staff/profiles", page(Action.MANAGE_PROFILES, 200), lambda w, c: "/staff/profiles"
+    ),
+    Row(
+        "GET",
+        "/staff/profiles/new",
+        page(Action.MANAGE_PROFILES, 200),
+        lambda w, c: "/staff/profiles/new",
+    ),
+    Row(
+        "POST",
+        "/staff/profiles/new",
+        page(Action.MANAGE_PROFILES, 422, post=True),
+        lambda w, c: "/staff/profiles/new",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "GET",
+        "/staff/profiles/<profile_id>",
+        page(Action.MANAGE_PROFILES, 200),
+        lambda w, c: "/staff/profiles/thesis",
+    ),
+    Row(
+        "POST",
+        "/staff/profiles/<profile_id>",
+        page(Action.MANAGE_PROFILES, 422, post=True),
+        lambda w, c: "/staff/profiles/thesis",
+        body=lambda w, c: {},
+        form=True,
+    ),
     Row("GET", "/staff/tokens", page(Action.MANAGE_ACCOUNTS, 200), lambda w, c: "/staff/tokens"),
-    Row("POST", "/staff/tokens", page(Action.MANAGE_ACCOUNTS, 422, post=True),
-        lambda w, c: "/staff/tokens", body=lambda w, c: {"username": ""}, form=True),
-    Row("POST", "/staff/tokens/<token_id>/revoke", page(Action.MANAGE_ACCOUNTS, 302, post=True),
+    Row(
+        "POST",
+        "/staff/tokens",
+        page(Action.MANAGE_ACCOUNTS, 422, post=True),
+        lambda w, c: "/staff/tokens",
+        body=lambda w, c: {"username": ""},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/tokens/<token_id>/revoke",
+        page(Action.MANAGE_ACCOUNTS, 302, post=True),
         lambda w, c: f"/staff/tokens/{w.fresh_token_of('faculty')}/revoke",
-        body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/accounts", page(Action.MANAGE_ACCOUNTS, 200),
-        lambda w, c: "/staff/accounts"),
-    Row("POST", "/staff/accounts/<user_id>", page(Action.MANAGE_ACCOUNTS, 302, post=True),
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "GET", "/staff/accounts", page(Action.MANAGE_ACCOUNTS, 200), lambda w, c: "/staff/accounts"
+    ),
+    Row(
+        "POST",
+        "/staff/accounts/<user_id>",
+        page(Action.MANAGE_ACCOUNTS, 302, post=True),
         lambda w, c: f"/staff/accounts/{w.account_id('faculty')}",
-        body=lambda w, c: {"active": "true"}, form=True),
-    Row("GET", "/staff/dashboard", page(Action.SEE_ALL_DEPOSITS, 200),
-        lambda w, c: "/staff/dashboard"),
-    Row("GET", "/staff/deposits", page(Action.SEE_ALL_DEPOSITS, 200),
-        lambda w, c: "/staff/deposits"),
-    Row("GET", "/staff/mediated", page(Action.MEDIATE, 200),
-        lambda w, c: "/staff/mediated"),
-    Row("POST", "/staff/mediated", page(Action.MEDIATE, 422, post=True),
-        lambda w, c: "/staff/mediated", body=lambda w, c: {}, form=True),
+        body=lambda w, c: {"active": "true"},
+        form=True,
+    ),
+    Row(
+        "GET",
+        "/staff/dashboard",
+        page(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: "/staff/dashboard",
+    ),
+    Row(
+        "GET", "/staff/deposits", page(Action.SEE_ALL_DEPOSITS, 200), lambda w, c: "/staff/deposits"
+    ),
+    Row("GET", "/staff/mediated", page(Action.MEDIATE, 200), lambda w, c: "/staff/mediated"),
+    Row(
+        "POST",
+        "/staff/mediated",
+        page(Action.MEDIATE, 422, post=True),
+        lambda w, c: "/staff/mediated",
+        body=lambda w, c: {},
+        form=True,
+    ),
     Row("GET", "/staff/queue", page(Action.REVIEW, 200), lambda w, c: "/staff/queue"),
     # nothing chosen: back to the queue with a message
-    Row("POST", "/staff/queue/bulk", page(Action.DECIDE, 302, post=True),
-        lambda w, c: "/staff/queue/bulk", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/reviews/<deposit_id>", page(Action.REVIEW, 200, approver_out=403),
-        lambda w, c: f"/staff/reviews/{w.review(c)}"),
-    Row("GET", "/staff/reviews/<deposit_id>/files/<file_id>",
+    Row(
+        "POST",
+        "/staff/queue/bulk",
+        page(Action.DECIDE, 302, post=True),
+        lambda w, c: "/staff/queue/bulk",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "GET",
+        "/staff/reviews/<deposit_id>",
         page(Action.REVIEW, 200, approver_out=403),
-        lambda w, c: f"/staff/reviews/{w.review(c)}/files/{w.review_file(c)}"),
-    Row("POST", "/staff/reviews/<deposit_id>/task",
+        lambda w, c: f"/staff/reviews/{w.review(c)}",
+    ),
+    Row(
+        "GET",
+        "/staff/reviews/<deposit_id>/files/<file_id>",
+        page(Action.REVIEW, 200, approver_out=403),
+        lambda w, c: f"/staff/reviews/{w.review(c)}/files/{w.review_file(c)}",
+    ),
+    Row(
+        "POST",
+        "/staff/reviews/<deposit_id>/task",
         page(Action.DECIDE, 302, approver_out=403, on_review=True, post=True),
         lambda w, c: f"/staff/reviews/{w.review(c)}/task",
-        body=lambda w, c: {"action": "claim"}, form=True, after=_release),
-    Row("POST", "/staff/reviews/<deposit_id>/notes",
+        body=lambda w, c: {"action": "claim"},
+        form=True,
+        after=_release,
+    ),
+    Row(
+        "POST",
+        "/staff/reviews/<deposit_id>/notes",
         page(Action.DECIDE, 302, approver_out=403, on_review=True, post=True),
         lambda w, c: f"/staff/reviews/{w.review(c)}/notes",
-        body=lambda w, c: {"text": f"A note from {c}."}, form=True),
-    Row("POST", "/staff/reviews/<deposit_id>/metadata",
+        body=lambda w, c: {"text": f"A note from {c}."},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/reviews/<deposit_id>/metadata",
         page(Action.DECIDE, 422, approver_out=403, on_review=True, post=True),
         lambda w, c: f"/staff/reviews/{w.review(c)}/metadata",
-        body=lambda w, c: {}, form=True),
-    Row("POST", "/staff/reviews/<deposit_id>/decision",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/reviews/<deposit_id>/decision",
         page(Action.DECIDE, 200, approver_out=403, on_review=True, post=True),
         lambda w, c: f"/staff/reviews/{w.review(c)}/decision",
-        body=lambda w, c: {"decision": "approve"}, form=True),  # the first step: the letter
+        body=lambda w, c: {"decision": "approve"},
+        form=True,
+    ),  # the first step: the letter
     Row("GET", "/staff/reasons", page(Action.MANAGE_REASONS, 200), lambda w, c: "/staff/reasons"),
-    Row("POST", "/staff/reasons", page(Action.MANAGE_REASONS, 422, post=True),
-        lambda w, c: "/staff/reasons", body=lambda w, c: {}, form=True),
+    Row(
+        "POST",
+        "/staff/reasons",
+        page(Action.MANAGE_REASONS, 422, post=True),
+        lambda w, c: "/staff/reasons",
+        body=lambda w, c: {},
+        form=True,
+    ),
     Row("GET", "/staff/letters", page(Action.MANAGE_LETTERS, 200), lambda w, c: "/staff/letters"),
-    Row("GET", "/staff/letters/<letter_type>/<locale>", page(Action.MANAGE_LETTERS, 200),
-        lambda w, c: "/staff/letters/deposit_submitted/en"),
-    Row("POST", "/staff/letters/<letter_type>/<locale>",
+    Row(
+        "GET",
+        "/staff/letters/<letter_type>/<locale>",
+        page(Action.MANAGE_LETTERS, 200),
+        lambda w, c: "/staff/letters/deposit_submitted/en",
+    ),
+    Row(
+        "POST",
+        "/staff/letters/<letter_type>/<locale>",
         page(Action.MANAGE_LETTERS, 422, post=True),
-        lambda w, c: "/staff/letters/deposit_submitted/en", body=lambda w, c: {}, form=True),
-    Row("POST", "/staff/letters/<letter_type>/<locale>/preview",
+        lambda w, c: "/staff/letters/deposit_submitted/en",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/letters/<letter_type>/<locale>/preview",
         page(Action.MANAGE_LETTERS, 422, post=True),
-        lambda w, c: "/staff/letters/deposit_submitted/en/preview", body=lambda w, c: {}),
-    Row("GET", "/staff/letters/preferences", page(Action.SEE_ALL_DEPOSITS, 200),
-        lambda w, c: "/staff/letters/preferences"),
-    Row("POST", "/staff/letters/preferences", page(Action.SEE_ALL_DEPOSITS, 400, post=True),
-        lambda w, c: "/staff/letters/preferences", body=lambda w, c: {"delivery": "never"},
-        form=True),
-    Row("GET", "/staff/collections", page(Action.MANAGE_COLLECTIONS, 200),
-        lambda w, c: "/staff/collections"),
-    Row("POST", "/staff/collections", page(Action.MANAGE_COLLECTIONS, 422, post=True),
-        lambda w, c: "/staff/collections", body=lambda w, c: {}, form=True),
-    Row("GET", "/staff/collections/<collection_id>", page(Action.MANAGE_COLLECTIONS, 200),
-        lambda w, c: "/staff/collections/theses"),
-    Row("POST", "/staff/collections/<collection_id>",
+        lambda w, c: "/staff/letters/deposit_submitted/en/preview",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "GET",
+        "/staff/letters/preferences",
+        page(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: "/staff/letters/preferences",
+    ),
+    Row(
+        "POST",
+        "/staff/letters/preferences",
+        page(Action.SEE_ALL_DEPOSITS, 400, post=True),
+        lambda w, c: "/staff/letters/preferences",
+        body=lambda w, c: {"delivery": "never"},
+        form=True,
+    ),
+    Row(
+        "GET",
+        "/staff/collections",
+        page(Action.MANAGE_COLLECTIONS, 200),
+        lambda w, c: "/staff/collections",
+    ),
+    Row(
+        "POST",
+        "/staff/collections",
         page(Action.MANAGE_COLLECTIONS, 422, post=True),
-        lambda w, c: "/staff/collections/theses", body=lambda w, c: {"name": ""}, form=True),
+        lambda w, c: "/staff/collections",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "GET",
+        "/staff/collections/<collection_id>",
+        page(Action.MANAGE_COLLECTIONS, 200),
+        lambda w, c: "/staff/collections/theses",
+    ),
+    Row(
+        "POST",
+        "/staff/collections/<collection_id>",
+        page(Action.MANAGE_COLLECTIONS, 422, post=True),
+        lambda w, c: "/staff/collections/theses",
+        body=lambda w, c: {"name": ""},
+        form=True,
+    ),
     # a profile still puts its items there: back to the collection, with the reason
-    Row("POST", "/staff/collections/<collection_id>/delete",
+    Row(
+        "POST",
+        "/staff/collections/<collection_id>/delete",
         page(Action.MANAGE_COLLECTIONS, 302, post=True),
-        lambda w, c: "/staff/collections/theses/delete", body=lambda w, c: {}, form=True),
+        lambda w, c: "/staff/collections/theses/delete",
+        body=lambda w, c: {},
+        form=True,
+    ),
     Row("GET", "/staff/fixity", page(Action.SEE_ALL_DEPOSITS, 200), lambda w, c: "/staff/fixity"),
-    Row("POST", "/staff/fixity/audit", page(Action.SEE_ALL_DEPOSITS, 302, post=True),
-        lambda w, c: "/staff/fixity/audit", body=lambda w, c: {}, form=True),
+    Row(
+        "POST",
+        "/staff/fixity/audit",
+        page(Action.SEE_ALL_DEPOSITS, 302, post=True),
+        lambda w, c: "/staff/fixity/audit",
+        body=lambda w, c: {},
+        form=True,
+    ),
     # --- operations ---
     Row("GET", "/healthz", everyone(200), lambda w, c: "/healthz"),
     Row("GET", "/readyz", everyone(200), lambda w, c: "/readyz"),
@@ -470,19 +906,28 @@ ROUTES: list[Row] = [
 
 # --- the run -----------------------------------------------------------------------------------
 
+
 def _routes_of_the_app() -> set[tuple[str, str]]:
     from gateway.app import create_app
+
     app = create_app()
-    return {(method, rule.rule) for rule in app.url_map.iter_rules()
-            for method in rule.methods - {"HEAD", "OPTIONS"}}
+    return {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
 
 
 def test_the_table_names_every_route_of_the_gateway(lodge_env):
     lodge_env.setenv("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")
     table = {(row.method, row.rule) for row in ROUTES}
     app_routes = _routes_of_the_app()
-    assert not app_routes - table, f"routes without a row in the matrix: {sorted(app_routes - table)}"
-    assert not table - app_routes, f"rows for routes that do not exist: {sorted(table - app_routes)}"
+    assert not app_routes - table, (
+        f"routes without a row in the matrix: {sorted(app_routes - table)}"
+    )
+    assert not table - app_routes, (
+        f"rows for routes that do not exist: {sorted(table - app_routes)}"
+    )
     for row in ROUTES:
         assert set(row.expected) == set(CALLERS), f"{row.method} {row.rule} misses callers"
 
@@ -491,9 +936,16 @@ def _token(system, scope: str) -> str:
     import subprocess
 
     from tests.support.system import REPO_ROOT
-    result = subprocess.run([system.python, "-m", "lodge", "token", "admin", "--scope", scope],
-                            cwd=REPO_ROOT, env=system.env, capture_output=True, text=True,
-                            timeout=120, check=True)
+
+    result = subprocess.run(
+        [system.python, "-m", "lodge", "token", "admin", "--scope", scope],
+        cwd=REPO_ROOT,
+        env=system.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return result.stdout.split()[-1]
 
 
@@ -505,13 +957,29 @@ def _sign_in(system, caller: str) -> tuple[requests.Session, str]:
 @pytest.fixture(scope="module")
 def world(lodge_system):
     from gateway.auth import identity
+
     engine = create_engine(lodge_system.database_urls["gateway"])
     with Session(engine) as db, db.begin():
-        identity.create_user(db, "outsider", "Olive Outsider", "outsider@example.edu", "demo",
-                             ["elsewhere"], ["approver"], enforce_policy=False)
-        identity.create_user(db, "selfreviewer", "Sasha Selfreviewer",
-                             "selfreviewer@example.edu", "demo", ["approvers"], ["approver"],
-                             enforce_policy=False)
+        identity.create_user(
+            db,
+            "outsider",
+            "Olive Outsider",
+            "outsider@example.edu",
+            "demo",
+            ["elsewhere"],
+            ["approver"],
+            enforce_policy=False,
+        )
+        identity.create_user(
+            db,
+            "selfreviewer",
+            "Sasha Selfreviewer",
+            "selfreviewer@example.edu",
+            "demo",
+            ["approvers"],
+            ["approver"],
+            enforce_policy=False,
+        )
     engine.dispose()
     w = World(lodge_system)
     for caller in ("anonymous",) + USERS:
@@ -553,8 +1021,11 @@ def _call(world: World, row: Row, caller: str) -> requests.Response:
     url = system.base_url + row.path(world, caller)
     # a fresh connection each time: gunicorn drops idle keep-alive ones after two seconds,
     # and a POST sent on one just as it closes would fail with no answer at all
-    kwargs = {"allow_redirects": False, "timeout": 60,
-              "headers": {"Connection": "close", **row.headers}}
+    kwargs = {
+        "allow_redirects": False,
+        "timeout": 60,
+        "headers": {"Connection": "close", **row.headers},
+    }
     if row.method != "GET":
         body = row.body(world, caller) if row.body else None
         if csrf:
@@ -572,8 +1043,11 @@ def _call(world: World, row: Row, caller: str) -> requests.Response:
 def _state(world: World) -> tuple:
     """What a request could change: the draft, the deposit in review, the live tokens."""
     manager = world.system.client("manager")
-    return (world.owner.deposit(world.ids["draft"]), manager.deposit(world.ids["review"]),
-            sorted(world._token_ids()))
+    return (
+        world.owner.deposit(world.ids["draft"]),
+        manager.deposit(world.ids["review"]),
+        sorted(world._token_ids()),
+    )
 
 
 def _check(world: World, rows: list[Row]) -> list[str]:
@@ -584,9 +1058,11 @@ def _check(world: World, rows: list[Row]) -> list[str]:
             if row.after:
                 row.after(world, caller, response)
             if response.status_code != row.expected[caller]:
-                wrong.append(f"{row.method} {row.rule} as {caller}: "
-                             f"{response.status_code}, expected {row.expected[caller]} "
-                             f"{response.text[:120]!r}")
+                wrong.append(
+                    f"{row.method} {row.rule} as {caller}: "
+                    f"{response.status_code}, expected {row.expected[caller]} "
+                    f"{response.text[:120]!r}"
+                )
             assert response.status_code < 500, wrong[-1]
     return wrong
 

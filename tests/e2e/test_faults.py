@@ -1,5 +1,6 @@
 """Faults at the edges of a running Lodge: the broker drops the gateway's connections while
 deposits are made, and messages that cannot be decoded land on a service's queue."""
+
 from __future__ import annotations
 
 import threading
@@ -26,8 +27,11 @@ def test_deposits_made_while_the_broker_drops_the_gateway_each_exist_once(lodge_
 
     def drop_connections():
         while not stop.is_set():
-            closed.append(close_broker_connections(lodge_system.vhost, CONNECTION_NAME,
-                                                   "test: the broker drops the gateway"))
+            closed.append(
+                close_broker_connections(
+                    lodge_system.vhost, CONNECTION_NAME, "test: the broker drops the gateway"
+                )
+            )
             stop.wait(0.05)
 
     dropper = threading.Thread(target=drop_connections)
@@ -64,16 +68,24 @@ def dead_letters(amqp_uri: str, service_name: str) -> list:
 def test_messages_that_cannot_be_decoded_are_dead_lettered_and_deposits_still_flow(lodge_system):
     marker = uuid.uuid4().hex.encode()
     publisher = Publisher(lodge_system.amqp_uri)
-    for body, content_type in ((b'{"deposit_id": "' + marker, "application/json"),
-                               (b"deposit_id=" + marker, "text/plain")):
-        publisher.publish(body, exchange=get_event_exchange("intake"),
-                          routing_key="deposit_submitted", serializer=None,
-                          content_type=content_type, content_encoding="binary")
+    for body, content_type in (
+        (b'{"deposit_id": "' + marker, "application/json"),
+        (b"deposit_id=" + marker, "text/plain"),
+    ):
+        publisher.publish(
+            body,
+            exchange=get_event_exchange("intake"),
+            routing_key="deposit_submitted",
+            serializer=None,
+            content_type=content_type,
+            content_encoding="binary",
+        )
     found = []
 
     def both_dead_lettered():
-        found.extend(m for m in dead_letters(lodge_system.amqp_uri, "validation")
-                     if marker in m.body)
+        found.extend(
+            m for m in dead_letters(lodge_system.amqp_uri, "validation") if marker in m.body
+        )
         return len(found) == 2
 
     poll_until(both_dead_lettered, timeout=30)

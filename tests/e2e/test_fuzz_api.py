@@ -1,6 +1,7 @@
 """schemathesis fuzzes the REST API of a Lodge of its own (its requests create and change
 profiles, deposits and reviews, so it never shares one with other tests): at least 2,000
 generated cases, stateful sequences included, and not one server error."""
+
 import pytest
 
 from tests.support.fuzz import run_schemathesis
@@ -20,10 +21,15 @@ def fuzzed_system():
 @pytest.mark.timeout(BUDGET_SECONDS + 600)
 def test_schemathesis_finds_no_server_error(fuzzed_system):
     token = fuzzed_system.token("admin")  # every scope and role: the widest surface
-    run = run_schemathesis(fuzzed_system.base_url, token, ARTIFACTS_DIR / "schemathesis",
-                           max_examples=EXAMPLES_PER_OPERATION, max_time=BUDGET_SECONDS,
-                           seed=8,
-                           timeout=BUDGET_SECONDS + 240)
+    run = run_schemathesis(
+        fuzzed_system.base_url,
+        token,
+        ARTIFACTS_DIR / "schemathesis",
+        max_examples=EXAMPLES_PER_OPERATION,
+        max_time=BUDGET_SECONDS,
+        seed=8,
+        timeout=BUDGET_SECONDS + 240,
+    )
     assert run.cases >= MIN_CASES, run.output[-3000:]
     assert run.returncode == 0 and not run.server_errors, run.output[-8000:]
     log = fuzzed_system.log_text()

@@ -1,6 +1,7 @@
 """Hostile text and malformed bodies over real HTTP on a running Lodge: every one answers a
 4xx in the error shape {"error": {code, message, fields}} naming what is wrong, never a 500,
 and nothing is stored."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,12 @@ import requests
 from kernel.policy.text import LIMITS
 from tests.support.system import expect
 
-OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],
-             "abstract": "Tides.", "date": "2026"}
+OPEN_WORK = {
+    "title": "Tidal patterns",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Tides.",
+    "date": "2026",
+}
 
 
 def refused(response, status: int = 422) -> dict:
@@ -50,17 +55,25 @@ def test_a_chunked_body_larger_than_a_json_body_may_be_answers_413(lodge_system)
     refused(response, 413)
 
 
-@pytest.mark.parametrize("title, problem", [
-    ("x" * (LIMITS["title"] + 1), f"at most {LIMITS['title']} characters"),
-    ("Tides\x0b of the sea", "U+000B"),
-    ("Tides \u202eaes eht fo", "bidirectional override (U+202E)"),
-])
+@pytest.mark.parametrize(
+    "title, problem",
+    [
+        ("x" * (LIMITS["title"] + 1), f"at most {LIMITS['title']} characters"),
+        ("Tides\x0b of the sea", "U+000B"),
+        ("Tides \u202eaes eht fo", "bidirectional override (U+202E)"),
+    ],
+)
 def test_a_title_the_columns_or_xml_cannot_hold_is_refused_naming_the_field(
-        lodge_system, title, problem):
+    lodge_system, title, problem
+):
     client = lodge_system.client("student")
     before = len(expect(client.get("/api/v1/deposits"), 200)["items"])
-    error = refused(client.post("/api/v1/deposits", json={
-        "profile_id": "open-works", "metadata": {**OPEN_WORK, "title": title}}))
+    error = refused(
+        client.post(
+            "/api/v1/deposits",
+            json={"profile_id": "open-works", "metadata": {**OPEN_WORK, "title": title}},
+        )
+    )
     assert problem in json.dumps(error["fields"], ensure_ascii=False)
     assert len(expect(client.get("/api/v1/deposits"), 200)["items"]) == before
 
@@ -76,11 +89,19 @@ def test_a_long_name_of_spaces_is_refused_at_once(lodge_system):
     client = lodge_system.client("student")
     name = "A" + " " * 40000 + "B"
     started = time.monotonic()
-    error = refused(client.post("/api/v1/deposits", json={
-        "profile_id": "open-works", "metadata": {**OPEN_WORK, "creators": [{"name": name}]}}))
+    error = refused(
+        client.post(
+            "/api/v1/deposits",
+            json={
+                "profile_id": "open-works",
+                "metadata": {**OPEN_WORK, "creators": [{"name": name}]},
+            },
+        )
+    )
     assert time.monotonic() - started < 10  # the quadratic pattern took far longer
     assert error["fields"]["metadata"]["creators"] == [
-        f"value 1 has a name that must be at most {LIMITS['name']} characters"]
+        f"value 1 has a name that must be at most {LIMITS['name']} characters"
+    ]
 
 
 def test_text_is_kept_in_nfc(lodge_system):

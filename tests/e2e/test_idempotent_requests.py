@@ -1,4 +1,5 @@
 """POSTs with an Idempotency-Key over real HTTP: a request sent again gets the first answer."""
+
 from __future__ import annotations
 
 import uuid
@@ -10,15 +11,19 @@ from tests.support.system import expect
 
 
 def create(client, key: str, title: str):
-    return client.post(f"{API}/deposits", headers={"Idempotency-Key": key},
-                       json={"profile_id": "thesis", "metadata": thesis_metadata(title)})
+    return client.post(
+        f"{API}/deposits",
+        headers={"Idempotency-Key": key},
+        json={"profile_id": "thesis", "metadata": thesis_metadata(title)},
+    )
 
 
 def titles_of(client) -> list[str]:
     titles, page = [], 1
     while True:
-        items = expect(client.get(f"{API}/deposits", params={"page": page, "per_page": 100}),
-                       200)["items"]
+        items = expect(client.get(f"{API}/deposits", params={"page": page, "per_page": 100}), 200)[
+            "items"
+        ]
         if not items:
             return titles
         titles += [item["title"] for item in items]
@@ -50,8 +55,11 @@ def test_the_same_key_with_another_body_is_refused(lodge_system):
 def test_a_refused_request_leaves_its_key_free(lodge_system):
     student = lodge_system.client("student")
     key = uuid.uuid4().hex
-    refused = student.post(f"{API}/deposits", headers={"Idempotency-Key": key},
-                           json={"profile_id": "thesis", "metadata": {"hue": "red"}})
+    refused = student.post(
+        f"{API}/deposits",
+        headers={"Idempotency-Key": key},
+        json={"profile_id": "thesis", "metadata": {"hue": "red"}},
+    )
     assert_error(refused, 422)
     expect(create(student, key, unique_title("after a refusal")), 201)
 
@@ -73,9 +81,13 @@ def test_a_key_whose_first_request_still_runs_is_a_conflict(lodge_system):
     key, title = uuid.uuid4().hex, unique_title("still running")
     engine = sqlalchemy.create_engine(lodge_system.database_urls["gateway"])
     with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(
-            "INSERT INTO idempotent_requests (caller_id, key, fingerprint, created_at) "
-            "VALUES (:caller, :key, 'running', now())"), {"caller": depositor_id, "key": key})
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO idempotent_requests (caller_id, key, fingerprint, created_at) "
+                "VALUES (:caller, :key, 'running', now())"
+            ),
+            {"caller": depositor_id, "key": key},
+        )
     engine.dispose()
     error = assert_error(create(student, key, title), 409)
     assert error["fields"] == {"Idempotency-Key": ["still running"]}

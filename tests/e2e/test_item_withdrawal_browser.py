@@ -1,5 +1,6 @@
 """A manager withdraws an item from its page in a real browser; the page becomes a tombstone
 and OAI-PMH reports the record deleted. Screenshots are kept."""
+
 import requests
 from lxml import etree
 from playwright.sync_api import expect as see
@@ -10,9 +11,15 @@ from tests.e2e.test_portal_browser import PDF, sign_in
 
 def archived_item(lodge_system) -> dict:
     student = lodge_system.client("student")
-    deposit = student.create_deposit("open-works", {
-        "title": "Lichens of old walls", "creators": [{"name": "Sam Student"}],
-        "abstract": "Which lichens grow where.", "date": "2026-06-01"})
+    deposit = student.create_deposit(
+        "open-works",
+        {
+            "title": "Lichens of old walls",
+            "creators": [{"name": "Sam Student"}],
+            "abstract": "Which lichens grow where.",
+            "date": "2026-06-01",
+        },
+    )
     student.upload(deposit["id"], "lichens.pdf", PDF)
     student.submit(deposit["id"])
     return lodge_system.wait_for_status(student, deposit["id"], "archived", timeout=90)
@@ -30,7 +37,8 @@ def test_a_manager_withdraws_an_item_and_its_page_becomes_a_tombstone(page, lodg
     page.goto(item_path)
     page.get_by_text("Withdraw item").click()
     page.get_by_label("Reason (shown on the tombstone page)").fill(
-        "The author found an error in the data.")
+        "The author found an error in the data."
+    )
     screenshot(page, "20-item-withdraw-form")
     page.get_by_role("button", name="Withdraw this item").click()
     see(page.locator(".tombstone", has_text="This item has been withdrawn")).to_be_visible()
@@ -38,8 +46,16 @@ def test_a_manager_withdraws_an_item_and_its_page_becomes_a_tombstone(page, lodg
     see(page.get_by_role("link", name="Download")).to_have_count(0)
     screenshot(page, "21-item-tombstone")
 
-    root = etree.fromstring(requests.get(f"{lodge_system.base_url}/oai", timeout=30, params={
-        "verb": "GetRecord", "metadataPrefix": "oai_dc",
-        "identifier": f"oai:lodge.local:{deposit['item_identifier']}"}).content)
+    root = etree.fromstring(
+        requests.get(
+            f"{lodge_system.base_url}/oai",
+            timeout=30,
+            params={
+                "verb": "GetRecord",
+                "metadataPrefix": "oai_dc",
+                "identifier": f"oai:lodge.local:{deposit['item_identifier']}",
+            },
+        ).content
+    )
     header = root.find(".//{http://www.openarchives.org/OAI/2.0/}header")
     assert header.get("status") == "deleted"

@@ -2,6 +2,7 @@
 of its own (see tests/support/system.py). Every test makes its own deposits, with unique
 titles, so the tests share one running Lodge without depending on each other.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,14 +23,16 @@ from tests.support.system import REPO_ROOT, expect, poll_until
 API = "/api/v1"
 LETTER_TEMPLATES = REPO_ROOT / "services" / "letters" / "templates"
 STUDENT_EMAIL = "student@example.edu"
-MiB = 1024 ** 2
+MiB = 1024**2
 
 
 def pdf_bytes(label: str) -> bytes:
     """A small, well-formed PDF, different for every label."""
-    return (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-            b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
-            b"% " + label.encode() + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    return (
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+        b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
+        b"% " + label.encode() + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    )
 
 
 def elf_bytes() -> bytes:
@@ -42,9 +45,13 @@ def unique_title(what: str) -> str:
 
 
 def work_metadata(title: str, **extra) -> dict:
-    return {"title": title, "creators": [{"name": "Sam Student"}],
-            "abstract": "An abstract long enough to describe the work.", "date": "2024-05-01",
-            **extra}
+    return {
+        "title": title,
+        "creators": [{"name": "Sam Student"}],
+        "abstract": "An abstract long enough to describe the work.",
+        "date": "2024-05-01",
+        **extra,
+    }
 
 
 def thesis_metadata(title: str, **extra) -> dict:
@@ -58,7 +65,8 @@ def statuses(deposit: dict) -> list[str]:
 def assert_error(response, status: int, code: str | None = None) -> dict:
     """The response is `status` with the API's error shape; returns the error object."""
     assert response.status_code == status, (
-        f"expected {status}, got {response.status_code}: {response.text[:1000]}")
+        f"expected {status}, got {response.status_code}: {response.text[:1000]}"
+    )
     body = response.json()
     assert set(body) == {"error"}, body
     error = body["error"]
@@ -88,11 +96,14 @@ def find_review(approver, deposit_id: str, revision: int | None = None) -> dict 
         page += 1
 
 
-def wait_for_review(approver, deposit_id: str, revision: int | None = None,
-                    timeout: float = 30) -> dict:
-    return poll_until(lambda: find_review(approver, deposit_id, revision), timeout,
-                      description=f"review of deposit {deposit_id} (revision {revision}) "
-                                  f"in the approvers' queue")
+def wait_for_review(
+    approver, deposit_id: str, revision: int | None = None, timeout: float = 30
+) -> dict:
+    return poll_until(
+        lambda: find_review(approver, deposit_id, revision),
+        timeout,
+        description=f"review of deposit {deposit_id} (revision {revision}) in the approvers' queue",
+    )
 
 
 def letters_to(mail_dir: Path, recipient: str) -> list:
@@ -110,6 +121,7 @@ def letter_subject(letter_type: str, **context) -> str:
 
 
 # --- fixtures ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def student(lodge_system):
@@ -153,8 +165,10 @@ def make_archived_work(lodge_system, student, what: str, content: bytes | None =
 
 # --- (a) automatic approval ---------------------------------------------------------------
 
+
 def test_open_works_deposit_is_archived_and_its_file_downloads_intact(
-        lodge_system, student, anonymous):
+    lodge_system, student, anonymous
+):
     title = unique_title("open work")
     content = pdf_bytes(title) * 50
     digest = hashlib.sha256(content).hexdigest()
@@ -176,7 +190,12 @@ def test_open_works_deposit_is_archived_and_its_file_downloads_intact(
     assert statuses(archived) == ["draft", "submitted", "in_review", "approved", "archived"]
     history = archived["history"]
     assert [row["from_status"] for row in history] == [
-        None, "draft", "submitted", "in_review", "approved"]
+        None,
+        "draft",
+        "submitted",
+        "in_review",
+        "approved",
+    ]
     assert all(row["revision"] == 1 for row in history)
     approval = history[3]
     assert approval["actor"]["id"] == "system", approval
@@ -190,30 +209,40 @@ def test_open_works_deposit_is_archived_and_its_file_downloads_intact(
     assert item["record"]["title"] == [title]
     files = [f for representation in item["representations"] for f in representation["files"]]
     assert [(f["id"], f["filename"], f["size"], f["sha256"]) for f in files] == [
-        (uploaded["id"], "paper.pdf", len(content), digest)]
+        (uploaded["id"], "paper.pdf", len(content), digest)
+    ]
 
     download = anonymous.get(f"{API}/items/{item['id']}/files/{uploaded['id']}")
     assert download.status_code == 200, download.text[:500]
     assert download.content == content
     assert hashlib.sha256(download.content).hexdigest() == digest
-    assert download.headers["Digest"] == "sha-256=" + base64.b64encode(
-        hashlib.sha256(content).digest()).decode()
+    assert (
+        download.headers["Digest"]
+        == "sha-256=" + base64.b64encode(hashlib.sha256(content).digest()).decode()
+    )
     # local storage serves byte ranges too (a resumed download, a seeking player)
-    part = anonymous.get(f"{API}/items/{item['id']}/files/{uploaded['id']}",
-                         headers={"Range": "bytes=100-199"})
+    part = anonymous.get(
+        f"{API}/items/{item['id']}/files/{uploaded['id']}", headers={"Range": "bytes=100-199"}
+    )
     assert part.status_code == 206 and part.content == content[100:200]
     assert part.headers["Content-Range"] == f"bytes 100-199/{len(content)}"
 
 
 # --- (b) manual approval ------------------------------------------------------------------
 
+
 def test_thesis_waits_for_an_approver_and_is_archived_once_approved(
-        lodge_system, student, approver):
+    lodge_system, student, approver
+):
     deposit = make_thesis_in_review(lodge_system, student, approver, "approved thesis")
     assert statuses(deposit) == ["draft", "submitted", "in_review"]
 
-    task = expect(approver.post(f"{API}/reviews/{deposit['id']}/actions/approve",
-                                json={"note": "A fine thesis."}), 200)
+    task = expect(
+        approver.post(
+            f"{API}/reviews/{deposit['id']}/actions/approve", json={"note": "A fine thesis."}
+        ),
+        200,
+    )
     assert task["state"] == "decided"
     assert task["decision"]["decision"] == "approve"
 
@@ -229,10 +258,16 @@ def test_thesis_waits_for_an_approver_and_is_archived_once_approved(
 
 # --- (c) decline --------------------------------------------------------------------------
 
+
 def test_declined_thesis_is_final_and_history_keeps_the_reason(lodge_system, student, approver):
     deposit = make_thesis_in_review(lodge_system, student, approver, "declined thesis")
-    expect(approver.post(f"{API}/reviews/{deposit['id']}/actions/decline",
-                         json={"reason_code": "out_of_scope", "note": "Not a thesis."}), 200)
+    expect(
+        approver.post(
+            f"{API}/reviews/{deposit['id']}/actions/decline",
+            json={"reason_code": "out_of_scope", "note": "Not a thesis."},
+        ),
+        200,
+    )
 
     declined = lodge_system.wait_for_status(student, deposit["id"], "declined")
     assert statuses(declined) == ["draft", "submitted", "in_review", "declined"]
@@ -250,12 +285,18 @@ def test_declined_thesis_is_final_and_history_keeps_the_reason(lodge_system, stu
 
 # --- (d) return, edit, resubmit -------------------------------------------------------------
 
+
 def test_returned_thesis_is_edited_resubmitted_as_revision_2_and_archived(
-        lodge_system, student, approver):
+    lodge_system, student, approver
+):
     deposit = make_thesis_in_review(lodge_system, student, approver, "returned thesis")
-    expect(approver.post(f"{API}/reviews/{deposit['id']}/actions/return",
-                         json={"reason_code": "metadata_incomplete",
-                               "note": "Please expand the abstract."}), 200)
+    expect(
+        approver.post(
+            f"{API}/reviews/{deposit['id']}/actions/return",
+            json={"reason_code": "metadata_incomplete", "note": "Please expand the abstract."},
+        ),
+        200,
+    )
 
     returned = lodge_system.wait_for_status(student, deposit["id"], "returned")
     last = returned["history"][-1]
@@ -265,8 +306,9 @@ def test_returned_thesis_is_edited_resubmitted_as_revision_2_and_archived(
     assert returned["revision"] == 1
 
     metadata = {**returned["metadata"], "abstract": "A much fuller abstract, as asked."}
-    patched = expect(student.patch(f"{API}/deposits/{deposit['id']}",
-                                   json={"metadata": metadata}), 200)
+    patched = expect(
+        student.patch(f"{API}/deposits/{deposit['id']}", json={"metadata": metadata}), 200
+    )
     assert patched["metadata"]["abstract"] == "A much fuller abstract, as asked."
     assert patched["status"] == "returned"
 
@@ -277,13 +319,25 @@ def test_returned_thesis_is_edited_resubmitted_as_revision_2_and_archived(
     lodge_system.wait_for_status(student, deposit["id"], "in_review")
     task = wait_for_review(approver, deposit["id"], revision=2)
     assert task["state"] == "open"
-    expect(approver.post(f"{API}/reviews/{deposit['id']}/actions/approve",
-                         json={"note": "Thank you."}), 200)
+    expect(
+        approver.post(
+            f"{API}/reviews/{deposit['id']}/actions/approve", json={"note": "Thank you."}
+        ),
+        200,
+    )
 
     archived = lodge_system.wait_for_status(student, deposit["id"], "archived")
     assert archived["revision"] == 2
-    assert statuses(archived) == ["draft", "submitted", "in_review", "returned",
-                                  "submitted", "in_review", "approved", "archived"]
+    assert statuses(archived) == [
+        "draft",
+        "submitted",
+        "in_review",
+        "returned",
+        "submitted",
+        "in_review",
+        "approved",
+        "archived",
+    ]
     assert [row["revision"] for row in archived["history"]] == [1, 1, 1, 1, 2, 2, 2, 2]
     item = expect(student.get(f"{API}/items/{archived['item_id']}"), 200)
     assert item["record"]["description"] == ["A much fuller abstract, as asked."]
@@ -291,17 +345,26 @@ def test_returned_thesis_is_edited_resubmitted_as_revision_2_and_archived(
 
 # --- (e) withdraw ---------------------------------------------------------------------------
 
+
 def test_withdrawn_thesis_can_no_longer_be_approved(lodge_system, student, approver):
     deposit = make_thesis_in_review(lodge_system, student, approver, "withdrawn thesis")
-    withdrawn = expect(student.post(f"{API}/deposits/{deposit['id']}/actions/withdraw",
-                                    json={"note": "Submitted too early."}), 200)
+    withdrawn = expect(
+        student.post(
+            f"{API}/deposits/{deposit['id']}/actions/withdraw",
+            json={"note": "Submitted too early."},
+        ),
+        200,
+    )
     assert withdrawn["status"] == "withdrawn"
     last = withdrawn["history"][-1]
     assert (last["from_status"], last["to_status"]) == ("in_review", "withdrawn")
     assert last["note"] == "Submitted too early."
 
-    assert_error(approver.post(f"{API}/reviews/{deposit['id']}/actions/approve",
-                               json={"note": "Too late?"}), 409, "conflict")
+    assert_error(
+        approver.post(f"{API}/reviews/{deposit['id']}/actions/approve", json={"note": "Too late?"}),
+        409,
+        "conflict",
+    )
     after = student.deposit(deposit["id"])
     assert after["status"] == "withdrawn"
     assert after["history"] == withdrawn["history"]
@@ -311,17 +374,25 @@ def test_withdrawn_thesis_can_no_longer_be_approved(lodge_system, student, appro
 
 def test_a_deposit_returned_by_an_approver_can_be_withdrawn(lodge_system, student, approver):
     deposit = make_thesis_in_review(lodge_system, student, approver, "returned then withdrawn")
-    expect(approver.post(f"{API}/reviews/{deposit['id']}/actions/return",
-                         json={"reason_code": "wrong_file", "note": "Wrong PDF."}), 200)
+    expect(
+        approver.post(
+            f"{API}/reviews/{deposit['id']}/actions/return",
+            json={"reason_code": "wrong_file", "note": "Wrong PDF."},
+        ),
+        200,
+    )
     returned = lodge_system.wait_for_status(student, deposit["id"], "returned")
 
-    response = student.post(f"{API}/deposits/{deposit['id']}/actions/withdraw",
-                            json={"note": "I will deposit elsewhere."})
+    response = student.post(
+        f"{API}/deposits/{deposit['id']}/actions/withdraw",
+        json={"note": "I will deposit elsewhere."},
+    )
     after = student.deposit(deposit["id"])
     assert response.status_code == 200, (
         f"withdraw answered {response.status_code}: {response.text[:500]}; "
         f"deposit still {after['status']} ({len(after['history'])} history rows, "
-        f"{len(returned['history'])} before)")
+        f"{len(returned['history'])} before)"
+    )
     assert after["status"] == "withdrawn"
     last = after["history"][-1]
     assert (last["from_status"], last["to_status"]) == ("returned", "withdrawn")
@@ -329,8 +400,8 @@ def test_a_deposit_returned_by_an_approver_can_be_withdrawn(lodge_system, studen
 
 # --- (f) automatic checks fail ------------------------------------------------------------------
 
-def test_a_program_named_pdf_fails_the_checks_and_the_student_gets_a_letter(
-        lodge_system, student):
+
+def test_a_program_named_pdf_fails_the_checks_and_the_student_gets_a_letter(lodge_system, student):
     title = unique_title("executable thesis")
     deposit = student.create_deposit("thesis", thesis_metadata(title))
     student.upload(deposit["id"], "thesis.pdf", elf_bytes())
@@ -351,9 +422,12 @@ def test_a_program_named_pdf_fails_the_checks_and_the_student_gets_a_letter(
 
     subject = letter_subject("validation_failed", title=title)
     letters = poll_until(
-        lambda: [m for m in letters_to(lodge_system.mail_dir, STUDENT_EMAIL)
-                 if m["Subject"] == subject],
-        timeout=30, description=f"a letter {subject!r} to {STUDENT_EMAIL}")
+        lambda: [
+            m for m in letters_to(lodge_system.mail_dir, STUDENT_EMAIL) if m["Subject"] == subject
+        ],
+        timeout=30,
+        description=f"a letter {subject!r} to {STUDENT_EMAIL}",
+    )
     assert len(letters) == 1
     body = letters[0].get_body(("plain",)).get_content()
     assert "thesis.pdf" in body
@@ -361,7 +435,8 @@ def test_a_program_named_pdf_fails_the_checks_and_the_student_gets_a_letter(
 
 
 def test_a_deposit_returned_by_the_checks_can_be_fixed_and_resubmitted(
-        lodge_system, student, approver):
+    lodge_system, student, approver
+):
     title = unique_title("fixed thesis")
     deposit = student.create_deposit("thesis", thesis_metadata(title))
     bad = student.upload(deposit["id"], "thesis.pdf", b"just some words, not a PDF\n" * 20)
@@ -387,10 +462,14 @@ def test_a_deposit_returned_by_the_checks_can_be_fixed_and_resubmitted(
 
 # --- (g) bad input: a clear 4xx, and nothing changes ----------------------------------------------
 
+
 def test_unknown_profile_is_404(student):
     before = deposit_count(student)
-    assert_error(student.post(f"{API}/deposits", json={"profile_id": "nope", "metadata": {}}),
-                 404, "not_found")
+    assert_error(
+        student.post(f"{API}/deposits", json={"profile_id": "nope", "metadata": {}}),
+        404,
+        "not_found",
+    )
     assert deposit_count(student) == before
 
 
@@ -399,8 +478,9 @@ def test_submit_without_required_metadata_is_422_and_changes_nothing(student):
     student.upload(deposit["id"], "thesis.pdf", pdf_bytes("incomplete"))
     before = student.deposit(deposit["id"])
 
-    error = assert_error(student.post(f"{API}/deposits/{deposit['id']}/actions/submit"),
-                         422, "invalid_input")
+    error = assert_error(
+        student.post(f"{API}/deposits/{deposit['id']}/actions/submit"), 422, "invalid_input"
+    )
     missing = error["fields"]["metadata"]
     assert {"creators", "abstract", "date", "degree"} <= set(missing), error
     assert "title" not in missing
@@ -412,8 +492,9 @@ def test_submit_without_required_metadata_is_422_and_changes_nothing(student):
 
 def test_submitting_an_archived_deposit_is_an_invalid_transition(lodge_system, student):
     archived = make_archived_work(lodge_system, student, "twice submitted")
-    assert_error(student.post(f"{API}/deposits/{archived['id']}/actions/submit"),
-                 409, "invalid_transition")
+    assert_error(
+        student.post(f"{API}/deposits/{archived['id']}/actions/submit"), 409, "invalid_transition"
+    )
     after = student.deposit(archived["id"])
     assert after["status"] == "archived"
     assert after["revision"] == archived["revision"]
@@ -431,11 +512,14 @@ def test_another_patrons_deposit_is_not_found(student, faculty):
     assert_error(faculty.patch(path, json={"metadata": work_metadata("Hijacked")}), 404)
     assert_error(faculty.post(f"{path}/actions/submit"), 404)
     assert_error(faculty.post(f"{path}/actions/withdraw"), 404)
-    assert_error(faculty.post(f"{path}/files", params={"filename": "x.pdf"},
-                              data=pdf_bytes("intruder")), 404)
+    assert_error(
+        faculty.post(f"{path}/files", params={"filename": "x.pdf"}, data=pdf_bytes("intruder")), 404
+    )
     assert_error(faculty.delete(f"{path}/files/{before['files'][0]['id']}"), 404)
-    assert deposit["id"] not in [d["id"] for d in expect(
-        faculty.get(f"{API}/deposits", params={"per_page": 100}), 200)["items"]]
+    assert deposit["id"] not in [
+        d["id"]
+        for d in expect(faculty.get(f"{API}/deposits", params={"per_page": 100}), 200)["items"]
+    ]
 
     assert student.deposit(deposit["id"]) == before
 
@@ -471,23 +555,35 @@ def test_upload_beyond_the_profiles_file_count_is_409(student):
     for number in range(5):  # the thesis profile allows 5 files
         student.upload(deposit["id"], f"part{number}.pdf", pdf_bytes(f"part {number}"))
 
-    assert_error(student.post(f"{API}/deposits/{deposit['id']}/files",
-                              params={"filename": "part5.pdf"}, data=pdf_bytes("part 5")),
-                 409, "conflict")
+    assert_error(
+        student.post(
+            f"{API}/deposits/{deposit['id']}/files",
+            params={"filename": "part5.pdf"},
+            data=pdf_bytes("part 5"),
+        ),
+        409,
+        "conflict",
+    )
     assert len(student.deposit(deposit["id"])["files"]) == 5
 
 
 def test_malformed_json_is_a_client_error_with_the_error_shape(student):
     before = deposit_count(student)
-    response = student.post(f"{API}/deposits", data=b'{"profile_id": "open-works", ',
-                            headers={"Content-Type": "application/json"})
+    response = student.post(
+        f"{API}/deposits",
+        data=b'{"profile_id": "open-works", ',
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code in (400, 422), response.text
     assert_error(response, response.status_code)
     assert deposit_count(student) == before
 
     deposit = student.create_deposit("open-works", work_metadata(unique_title("json")))
-    response = student.patch(f"{API}/deposits/{deposit['id']}", data=b"{metadata: nope}",
-                             headers={"Content-Type": "application/json"})
+    response = student.patch(
+        f"{API}/deposits/{deposit['id']}",
+        data=b"{metadata: nope}",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code in (400, 422), response.text
     assert_error(response, response.status_code)
     assert student.deposit(deposit["id"])["metadata"] == deposit["metadata"]

@@ -1,5 +1,6 @@
 """A whole Lodge with every process on its own broker account (`lodge broker-users`):
 the least each may do is enough for deposits to flow, RPC between services included."""
+
 import pytest
 
 from tests.e2e.test_lifecycles import (
@@ -21,8 +22,9 @@ def own_accounts_lodge():
 
 def test_a_deposit_flows_to_archived_with_every_process_on_its_own_account(own_accounts_lodge):
     lodge = own_accounts_lodge
-    assert lodge.broker_connections() == {f"lodge-{process}-{lodge.run_id}"
-                                          for process in PROCESSES}
+    assert lodge.broker_connections() == {
+        f"lodge-{process}-{lodge.run_id}" for process in PROCESSES
+    }
     student = lodge.client("student")
     title = unique_title("own accounts")
     deposit = student.create_deposit("open-works", work_metadata(title))
@@ -33,21 +35,27 @@ def test_a_deposit_flows_to_archived_with_every_process_on_its_own_account(own_a
     assert item["record"]["title"] == [title]
 
 
-def test_approving_and_withdrawing_work_across_services_on_their_own_accounts(
-        own_accounts_lodge):
+def test_approving_and_withdrawing_work_across_services_on_their_own_accounts(own_accounts_lodge):
     """An approver's decision (approval → inventory, intake) and a withdrawal (intake calls
     approval.cancel_review over RPC) on the least permissions."""
     lodge = own_accounts_lodge
     student, approver = lodge.client("student"), lodge.client("approver")
     approved = make_thesis_in_review(lodge, student, approver, "approved, own accounts")
-    expect(approver.post(f"/api/v1/reviews/{approved['id']}/actions/approve",
-                         json={"note": "Fine."}), 200)
+    expect(
+        approver.post(f"/api/v1/reviews/{approved['id']}/actions/approve", json={"note": "Fine."}),
+        200,
+    )
     lodge.wait_for_status(student, approved["id"], "archived", timeout=60)
     withdrawn = make_thesis_in_review(lodge, student, approver, "withdrawn, own accounts")
-    after = expect(student.post(f"/api/v1/deposits/{withdrawn['id']}/actions/withdraw",
-                                json={"note": "Too early."}), 200)
+    after = expect(
+        student.post(
+            f"/api/v1/deposits/{withdrawn['id']}/actions/withdraw", json={"note": "Too early."}
+        ),
+        200,
+    )
     assert after["status"] == "withdrawn"
     queues = lodge.queues()
-    assert all(queues[name]["messages"] == 0 for name in queues
-               if name.startswith("lodge.dead-letter.")), queues
+    assert all(
+        queues[name]["messages"] == 0 for name in queues if name.startswith("lodge.dead-letter.")
+    ), queues
     assert "ACCESS_REFUSED" not in lodge.log_text()  # no refusal hidden by a retry

@@ -5,12 +5,13 @@ and, for paging, straight into inventory's table. Pages are small (LODGE_OAI_PAG
 so every list is resumed several times. Every response is validated against the vendored
 OAI-PMH schema, which imports oai_dc, so the records inside are validated too.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -30,7 +31,7 @@ OAI = "{http://www.openarchives.org/OAI/2.0/}"
 NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 DIRECT = 9  # items inserted into the table, all in 2025, in the theses collection
-DIRECT_START = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+DIRECT_START = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def valid_response(xml: bytes) -> etree._Element:
@@ -61,9 +62,16 @@ class ValidatingSickle(Sickle):
 
 @pytest.fixture(scope="module")
 def oai_system():
-    system = LodgeSystem("postgresql", label="oai", extra_env={
-        "LODGE_OAI_PAGE_SIZE": str(PAGE_SIZE), "LODGE_OAI_REPOSITORY_ID": REPOSITORY_ID,
-        "LODGE_OAI_ADMIN_EMAIL": "oai-admin@example.edu", "LODGE_REPOSITORY_NAME": "Test Lodge"})
+    system = LodgeSystem(
+        "postgresql",
+        label="oai",
+        extra_env={
+            "LODGE_OAI_PAGE_SIZE": str(PAGE_SIZE),
+            "LODGE_OAI_REPOSITORY_ID": REPOSITORY_ID,
+            "LODGE_OAI_ADMIN_EMAIL": "oai-admin@example.edu",
+            "LODGE_REPOSITORY_NAME": "Test Lodge",
+        },
+    )
     system.start()
     yield system
     system.stop()
@@ -84,18 +92,26 @@ def test_a_repository_without_collections_has_no_set_hierarchy(oai_system):
     """Runs before any item exists: collections can go for a moment and come back."""
     inventory = Database(oai_system.database_urls["inventory"], "inventory")
     with inventory.unit_of_work() as uow:
-        saved = uow.session.execute(text("SELECT id, name, set_spec, created_at FROM collections")).all()
+        saved = uow.session.execute(
+            text("SELECT id, name, set_spec, created_at FROM collections")
+        ).all()
         uow.session.execute(text("DELETE FROM collections"))
     try:
         assert error_code(oai(oai_system, verb="ListSets")) == "noSetHierarchy"
-        assert error_code(oai(oai_system, verb="ListRecords", metadataPrefix="oai_dc",
-                              set="theses")) == "noSetHierarchy"
+        assert (
+            error_code(oai(oai_system, verb="ListRecords", metadataPrefix="oai_dc", set="theses"))
+            == "noSetHierarchy"
+        )
     finally:
         with inventory.unit_of_work() as uow:
             for row in saved:
-                uow.session.execute(text(
-                    "INSERT INTO collections (id, name, set_spec, created_at) "
-                    "VALUES (:id, :name, :set_spec, :created_at)"), row._asdict())
+                uow.session.execute(
+                    text(
+                        "INSERT INTO collections (id, name, set_spec, created_at) "
+                        "VALUES (:id, :name, :set_spec, :created_at)"
+                    ),
+                    row._asdict(),
+                )
         inventory.dispose()
     sets = oai(oai_system, verb="ListSets")
     assert sorted(sets.xpath("//o:setSpec/text()", namespaces=NS)) == ["open-works", "theses"]
@@ -107,10 +123,16 @@ def harvestable(oai_system):
     student = oai_system.client("student")
     made = []
     for title, orcid in (("Tidal patterns", "0000-0002-1825-0097"), ("Salt marsh birds", None)):
-        deposit = student.create_deposit("open-works", {
-            "title": title, "creators": [{"name": "Sam Student", "orcid": orcid}],
-            "abstract": f"About {title.lower()}.", "date": "2026-04-01",
-            "keywords": ["coast"]})
+        deposit = student.create_deposit(
+            "open-works",
+            {
+                "title": title,
+                "creators": [{"name": "Sam Student", "orcid": orcid}],
+                "abstract": f"About {title.lower()}.",
+                "date": "2026-04-01",
+                "keywords": ["coast"],
+            },
+        )
         student.upload(deposit["id"], "paper.pdf", PDF)
         student.submit(deposit["id"])
         made.append(oai_system.wait_for_status(student, deposit["id"], "archived", timeout=90))
@@ -118,18 +140,30 @@ def harvestable(oai_system):
     with inventory.unit_of_work() as uow:
         for n in range(DIRECT):
             moment = DIRECT_START + timedelta(days=n)
-            uow.session.add(Item(
-                id=f"direct{n:04d}", identifier=f"ark:/99999/direct-{n:04d}",
-                deposit_id=f"direct-deposit-{n:04d}", revision=1, collection_id="theses",
-                access="open", record={"title": [f"Direct thesis {n}"], "creator": ["A. Author"],
-                                       "date": ["2025"]},
-                creators=[{"name": "A. Author", "orcid": None}], created_at=moment,
-                datestamp=moment))
+            uow.session.add(
+                Item(
+                    id=f"direct{n:04d}",
+                    identifier=f"ark:/99999/direct-{n:04d}",
+                    deposit_id=f"direct-deposit-{n:04d}",
+                    revision=1,
+                    collection_id="theses",
+                    access="open",
+                    record={
+                        "title": [f"Direct thesis {n}"],
+                        "creator": ["A. Author"],
+                        "date": ["2025"],
+                    },
+                    creators=[{"name": "A. Author", "orcid": None}],
+                    created_at=moment,
+                    datestamp=moment,
+                )
+            )
     inventory.dispose()
-    return {"deposits": made,
-            "pipeline_ids": [f"oai:{REPOSITORY_ID}:{d['item_identifier']}" for d in made],
-            "direct_ids": [f"oai:{REPOSITORY_ID}:ark:/99999/direct-{n:04d}"
-                           for n in range(DIRECT)]}
+    return {
+        "deposits": made,
+        "pipeline_ids": [f"oai:{REPOSITORY_ID}:{d['item_identifier']}" for d in made],
+        "direct_ids": [f"oai:{REPOSITORY_ID}:ark:/99999/direct-{n:04d}" for n in range(DIRECT)],
+    }
 
 
 def test_identify_describes_the_repository(oai_system, harvestable):
@@ -162,8 +196,10 @@ def test_sickle_harvests_every_record_in_oai_dc_across_resumed_pages(oai_system,
     assert tidal.metadata["creator"] == ["Sam Student"]
     assert tidal.metadata["subject"] == ["coast"]
     # the persistent address, which resolves to the landing page
-    assert f"{oai_system.base_url}/id/{harvestable['deposits'][0]['item_identifier']}" in \
-        tidal.metadata["identifier"]
+    assert (
+        f"{oai_system.base_url}/id/{harvestable['deposits'][0]['item_identifier']}"
+        in tidal.metadata["identifier"]
+    )
     assert tidal.header.setSpecs == ["open-works"]
     datestamps = [record.header.datestamp for record in records]
     assert datestamps == sorted(datestamps)
@@ -171,35 +207,48 @@ def test_sickle_harvests_every_record_in_oai_dc_across_resumed_pages(oai_system,
 
 def test_sickle_harvests_datacite_with_orcid_ids(oai_system, harvestable):
     sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
-    records = {record.header.identifier: record
-               for record in sickle.ListRecords(metadataPrefix="datacite")}
+    records = {
+        record.header.identifier: record for record in sickle.ListRecords(metadataPrefix="datacite")
+    }
     assert len(records) == DIRECT + 2 and sickle.pages > 1
     resource = records[harvestable["pipeline_ids"][0]].xml.find(".//{*}resource")
     ns = {"d": "http://datacite.org/schema/kernel-4"}
     assert resource.xpath("d:titles/d:title/text()", namespaces=ns) == ["Tidal patterns"]
-    assert resource.xpath("d:creators/d:creator/d:nameIdentifier/text()",
-                          namespaces=ns) == ["0000-0002-1825-0097"]
+    assert resource.xpath("d:creators/d:creator/d:nameIdentifier/text()", namespaces=ns) == [
+        "0000-0002-1825-0097"
+    ]
     assert resource.xpath("d:publicationYear/text()", namespaces=ns) == ["2026"]
     assert resource.xpath("d:formats/d:format/text()", namespaces=ns) == ["application/pdf"]
 
 
 def test_selective_harvesting_by_set_and_dates(oai_system, harvestable):
     sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
-    open_works = [h.identifier for h in sickle.ListIdentifiers(metadataPrefix="oai_dc",
-                                                               set="open-works")]
+    open_works = [
+        h.identifier for h in sickle.ListIdentifiers(metadataPrefix="oai_dc", set="open-works")
+    ]
     assert sorted(open_works) == sorted(harvestable["pipeline_ids"])
     theses = [h.identifier for h in sickle.ListIdentifiers(metadataPrefix="oai_dc", set="theses")]
     assert theses == harvestable["direct_ids"]
     # days 2..6 of the direct items; until is inclusive, to the day or to the second
-    by_day = [h.identifier for h in sickle.ListIdentifiers(
-        metadataPrefix="oai_dc", **{"from": "2025-03-03", "until": "2025-03-07"})]
+    by_day = [
+        h.identifier
+        for h in sickle.ListIdentifiers(
+            metadataPrefix="oai_dc", **{"from": "2025-03-03", "until": "2025-03-07"}
+        )
+    ]
     assert by_day == harvestable["direct_ids"][2:7]
-    by_second = [h.identifier for h in sickle.ListIdentifiers(
-        metadataPrefix="oai_dc", **{"from": "2025-03-03T12:00:00Z",
-                                    "until": "2025-03-07T12:00:00Z"})]
+    by_second = [
+        h.identifier
+        for h in sickle.ListIdentifiers(
+            metadataPrefix="oai_dc",
+            **{"from": "2025-03-03T12:00:00Z", "until": "2025-03-07T12:00:00Z"},
+        )
+    ]
     assert by_second == harvestable["direct_ids"][2:7]
-    recent = [h.identifier for h in sickle.ListIdentifiers(metadataPrefix="oai_dc",
-                                                           **{"from": "2026-01-01"})]
+    recent = [
+        h.identifier
+        for h in sickle.ListIdentifiers(metadataPrefix="oai_dc", **{"from": "2026-01-01"})
+    ]
     assert sorted(recent) == sorted(harvestable["pipeline_ids"])
 
 
@@ -212,8 +261,10 @@ def test_a_resumption_token_carries_the_selection_and_the_cursor(oai_system, har
     assert second.find(f".//{OAI}resumptionToken").get("cursor") == str(PAGE_SIZE)
     assert set(second.xpath("//o:setSpec/text()", namespaces=NS)) == {"theses"}
     # the token is for ListIdentifiers only
-    assert error_code(oai(oai_system, verb="ListRecords",
-                          resumptionToken=token.text)) == "badResumptionToken"
+    assert (
+        error_code(oai(oai_system, verb="ListRecords", resumptionToken=token.text))
+        == "badResumptionToken"
+    )
 
 
 def test_get_record_and_post_requests(oai_system, harvestable):
@@ -221,11 +272,15 @@ def test_get_record_and_post_requests(oai_system, harvestable):
     root = oai(oai_system, verb="GetRecord", identifier=identifier, metadataPrefix="oai_dc")
     assert root.xpath("//o:header/o:identifier/text()", namespaces=NS) == [identifier]
     assert "Salt marsh birds" in root.xpath("//*[local-name()='title']/text()")
-    posted = requests.post(f"{oai_system.base_url}/oai", timeout=60, data={
-        "verb": "GetRecord", "identifier": identifier, "metadataPrefix": "datacite"})
+    posted = requests.post(
+        f"{oai_system.base_url}/oai",
+        timeout=60,
+        data={"verb": "GetRecord", "identifier": identifier, "metadataPrefix": "datacite"},
+    )
     assert posted.status_code == 200
     assert "Salt marsh birds" in valid_response(posted.content).xpath(
-        "//*[local-name()='title']/text()")
+        "//*[local-name()='title']/text()"
+    )
 
 
 def test_a_withdrawn_item_is_a_deleted_record_and_a_tombstone(oai_system, harvestable):
@@ -235,41 +290,58 @@ def test_a_withdrawn_item_is_a_deleted_record_and_a_tombstone(oai_system, harves
     path = f"/api/v1/items/{deposit['item_id']}/actions/withdraw"
     assert student.post(path, json={"reason": "mine"}).status_code == 403
     assert expect(manager.post(path, json={}), 422)["error"]["fields"] == {
-        "reason": ["Missing data for required field."]}
+        "reason": ["Missing data for required field."]
+    }
     with Connection(oai_system.amqp_uri) as connection:
         # a campus system listening for withdrawals on the outbound CloudEvents exchange
-        watcher = Queue("campus-withdrawals", routing_key="inventory.item_withdrawn",
-                        exchange=Exchange("lodge.events", type="topic", durable=True),
-                        durable=False, auto_delete=False)(connection.channel())
+        watcher = Queue(
+            "campus-withdrawals",
+            routing_key="inventory.item_withdrawn",
+            exchange=Exchange("lodge.events", type="topic", durable=True),
+            durable=False,
+            auto_delete=False,
+        )(connection.channel())
         watcher.declare()
         item = expect(manager.post(path, json={"reason": "Duplicate of another item"}), 200)
         assert item["withdrawn_at"] and item["withdrawal_reason"] == "Duplicate of another item"
         expect(manager.post(path, json={"reason": "again"}), 409)
-        message = poll_until(lambda: watcher.get(no_ack=True), timeout=30,
-                             description="the item_withdrawn CloudEvent")
+        message = poll_until(
+            lambda: watcher.get(no_ack=True),
+            timeout=30,
+            description="the item_withdrawn CloudEvent",
+        )
     cloudevent = json.loads(message.body)
     assert cloudevent["type"] == "edu.lodge.item_withdrawn"
-    assert (cloudevent["data"]["item_id"], cloudevent["data"]["identifier"],
-            cloudevent["data"]["reason"]) == (item["id"], item["identifier"],
-                                               "Duplicate of another item")
+    assert (
+        cloudevent["data"]["item_id"],
+        cloudevent["data"]["identifier"],
+        cloudevent["data"]["reason"],
+    ) == (item["id"], item["identifier"], "Duplicate of another item")
 
     record = oai(oai_system, verb="GetRecord", identifier=identifier, metadataPrefix="oai_dc")
     header = record.find(f".//{OAI}header")
     assert header.get("status") == "deleted" and record.find(f".//{OAI}metadata") is None
     sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
-    deleted = [r.header.identifier for r in sickle.ListRecords(metadataPrefix="oai_dc")
-               if r.header.deleted]
+    deleted = [
+        r.header.identifier for r in sickle.ListRecords(metadataPrefix="oai_dc") if r.header.deleted
+    ]
     assert deleted == [identifier]
-    kept = [r.header.identifier for r in sickle.ListRecords(metadataPrefix="oai_dc",
-                                                             ignore_deleted=True)]
+    kept = [
+        r.header.identifier
+        for r in sickle.ListRecords(metadataPrefix="oai_dc", ignore_deleted=True)
+    ]
     assert identifier not in kept and len(kept) == DIRECT + 1
 
     page = requests.get(f"{oai_system.base_url}/items/{deposit['item_id']}", timeout=30)
     assert page.status_code == 410 and "This item has been withdrawn" in page.text
     assert "Duplicate of another item" in page.text
     file_id = item["representations"][0]["files"][0]["id"]
-    assert requests.get(f"{oai_system.base_url}/api/v1/items/{deposit['item_id']}/files/"
-                        f"{file_id}", timeout=30).status_code == 404
+    assert (
+        requests.get(
+            f"{oai_system.base_url}/api/v1/items/{deposit['item_id']}/files/{file_id}", timeout=30
+        ).status_code
+        == 404
+    )
 
 
 def forged_token(**state) -> str:
@@ -285,42 +357,84 @@ ERRORS = [
     ({"verb": "GetRecord", "metadataPrefix": "oai_dc"}, "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": ["oai_dc", "oai_dc"]}, "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "yesterday"}, "badArgument"),
-    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2025-01-01",
-      "until": "2025-02-01T00:00:00Z"}, "badArgument"),
-    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2025-02-01",
-      "until": "2025-01-01"}, "badArgument"),
-    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "resumptionToken": "abc"},
-     "badArgument"),
+    (
+        {
+            "verb": "ListRecords",
+            "metadataPrefix": "oai_dc",
+            "from": "2025-01-01",
+            "until": "2025-02-01T00:00:00Z",
+        },
+        "badArgument",
+    ),
+    (
+        {
+            "verb": "ListRecords",
+            "metadataPrefix": "oai_dc",
+            "from": "2025-02-01",
+            "until": "2025-01-01",
+        },
+        "badArgument",
+    ),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "resumptionToken": "abc"}, "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": "oai dc"}, "badArgument"),
-    ({"verb": "GetRecord", "metadataPrefix": "oai_dc", "identifier": "oai:x\x00"},
-     "badArgument"),
+    ({"verb": "GetRecord", "metadataPrefix": "oai_dc", "identifier": "oai:x\x00"}, "badArgument"),
     ({"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "set": "theses:"}, "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": "marc21"}, "cannotDisseminateFormat"),
-    ({"verb": "GetRecord", "metadataPrefix": "marc21",
-      "identifier": f"oai:{REPOSITORY_ID}:ark:/99999/direct-0000"}, "cannotDisseminateFormat"),
-    ({"verb": "GetRecord", "metadataPrefix": "oai_dc",
-      "identifier": f"oai:{REPOSITORY_ID}:ark:/99999/none"}, "idDoesNotExist"),
-    ({"verb": "GetRecord", "metadataPrefix": "oai_dc",
-      "identifier": "oai:elsewhere.org:ark:/99999/direct-0000"}, "idDoesNotExist"),
-    ({"verb": "ListMetadataFormats", "identifier": f"oai:{REPOSITORY_ID}:nope"},
-     "idDoesNotExist"),
-    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2099-01-01"},
-     "noRecordsMatch"),
-    ({"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "set": "no-such-set"},
-     "noRecordsMatch"),
+    (
+        {
+            "verb": "GetRecord",
+            "metadataPrefix": "marc21",
+            "identifier": f"oai:{REPOSITORY_ID}:ark:/99999/direct-0000",
+        },
+        "cannotDisseminateFormat",
+    ),
+    (
+        {
+            "verb": "GetRecord",
+            "metadataPrefix": "oai_dc",
+            "identifier": f"oai:{REPOSITORY_ID}:ark:/99999/none",
+        },
+        "idDoesNotExist",
+    ),
+    (
+        {
+            "verb": "GetRecord",
+            "metadataPrefix": "oai_dc",
+            "identifier": "oai:elsewhere.org:ark:/99999/direct-0000",
+        },
+        "idDoesNotExist",
+    ),
+    ({"verb": "ListMetadataFormats", "identifier": f"oai:{REPOSITORY_ID}:nope"}, "idDoesNotExist"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2099-01-01"}, "noRecordsMatch"),
+    (
+        {"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "set": "no-such-set"},
+        "noRecordsMatch",
+    ),
     ({"verb": "ListRecords", "resumptionToken": "not a token!"}, "badResumptionToken"),
-    ({"verb": "ListRecords", "resumptionToken": forged_token(v="ListRecords")},
-     "badResumptionToken"),
-    ({"verb": "ListRecords", "resumptionToken": forged_token(
-        v="ListRecords", s={"metadataPrefix": "marc21", "from": None, "until": None,
-                            "set": None}, d="2025-03-01T12:00:00+00:00", i="x", c=4)},
-     "badResumptionToken"),
+    (
+        {"verb": "ListRecords", "resumptionToken": forged_token(v="ListRecords")},
+        "badResumptionToken",
+    ),
+    (
+        {
+            "verb": "ListRecords",
+            "resumptionToken": forged_token(
+                v="ListRecords",
+                s={"metadataPrefix": "marc21", "from": None, "until": None, "set": None},
+                d="2025-03-01T12:00:00+00:00",
+                i="x",
+                c=4,
+            ),
+        },
+        "badResumptionToken",
+    ),
     ({"verb": "ListSets", "resumptionToken": "anything"}, "badResumptionToken"),
 ]
 
 
-@pytest.mark.parametrize("params, code", ERRORS,
-                         ids=[f"{code}-{n}" for n, (_, code) in enumerate(ERRORS)])
+@pytest.mark.parametrize(
+    "params, code", ERRORS, ids=[f"{code}-{n}" for n, (_, code) in enumerate(ERRORS)]
+)
 def test_protocol_errors_have_their_codes(oai_system, harvestable, params, code):
     root = oai(oai_system, **params)
     assert error_code(root) == code
@@ -332,19 +446,31 @@ def test_protocol_errors_have_their_codes(oai_system, harvestable, params, code)
 
 
 def test_a_stored_record_with_characters_xml_cannot_carry_is_cleaned_as_it_is_harvested(
-        oai_system, harvestable):
+    oai_system, harvestable
+):
     """A record stored before the text rule held (straight into the table here) is cleaned
     as it is serialised: every page of a full harvest stays well-formed and valid."""
     moment = DIRECT_START - timedelta(days=30)
     inventory = Database(oai_system.database_urls["inventory"], "inventory")
     with inventory.unit_of_work() as uow:
-        uow.session.add(Item(
-            id="badchars0001", identifier="ark:/99999/bad-chars", deposit_id="bad-deposit",
-            revision=1, collection_id="theses", access="open",
-            record={"title": ["Tides\x0b of \x01the\ufffe sea"], "creator": ["A.\x1b Author"],
-                    "date": ["2025"]},
-            creators=[{"name": "A.\x1b Author", "orcid": None}], created_at=moment,
-            datestamp=moment))
+        uow.session.add(
+            Item(
+                id="badchars0001",
+                identifier="ark:/99999/bad-chars",
+                deposit_id="bad-deposit",
+                revision=1,
+                collection_id="theses",
+                access="open",
+                record={
+                    "title": ["Tides\x0b of \x01the\ufffe sea"],
+                    "creator": ["A.\x1b Author"],
+                    "date": ["2025"],
+                },
+                creators=[{"name": "A.\x1b Author", "orcid": None}],
+                created_at=moment,
+                datestamp=moment,
+            )
+        )
     try:
         for prefix in ("oai_dc", "datacite"):
             sickle = ValidatingSickle(f"{oai_system.base_url}/oai")

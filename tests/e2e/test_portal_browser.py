@@ -1,6 +1,7 @@
 """A patron's whole journey in a real browser (headless Debian Chromium through Playwright):
 sign in, deposit a thesis with two files, see it returned with a reason, fix it,
 resubmit, and find it archived with a link to the item. Screenshots are kept."""
+
 import re
 
 from playwright.sync_api import expect as see
@@ -77,9 +78,16 @@ def test_a_student_deposits_a_thesis_fixes_it_and_sees_it_archived(page, lodge_s
 
     # an approver returns it with a reason and a note
     approver = lodge_system.client("approver")
-    expect(approver.post(f"/api/v1/reviews/{deposit_id}/actions/return",
-                         json={"reason_code": "metadata_incomplete",
-                               "note": "Please name your supervisor in the abstract."}), 200)
+    expect(
+        approver.post(
+            f"/api/v1/reviews/{deposit_id}/actions/return",
+            json={
+                "reason_code": "metadata_incomplete",
+                "note": "Please name your supervisor in the abstract.",
+            },
+        ),
+        200,
+    )
     wait_for_badge(page, "Returned for changes")
     see(page.locator(".card.returned")).to_contain_text("Please name your supervisor")
     see(page.locator(".card.returned")).to_contain_text("The description needs more detail")

@@ -1,5 +1,6 @@
 """Publication over HTTP against a running Lodge: landing pages for people and machines,
 identifiers, access (embargo, campus), search, collections and the fixity audit."""
+
 from __future__ import annotations
 
 import json
@@ -60,18 +61,30 @@ def access_profiles(manager):
     campus, embargo = unique_id("campus"), unique_id("embargo")
     automatic = {"approval": {"mode": "automatic"}, "file_rules": {"min_files": 1}}
     expect(manager.post("/api/v1/profiles", json=body(campus, access="campus", **automatic)), 201)
-    expect(manager.post("/api/v1/profiles", json=body(embargo, access="embargo",
-                                                      embargo_max_months=12, **automatic)), 201)
+    expect(
+        manager.post(
+            "/api/v1/profiles",
+            json=body(embargo, access="embargo", embargo_max_months=12, **automatic),
+        ),
+        201,
+    )
     return {"campus": campus, "embargo": embargo}
 
 
-def publish(lodge_system, metadata: dict, profile: str = "open-works", access=None,
-            content: bytes = PDF) -> dict:
+def publish(
+    lodge_system, metadata: dict, profile: str = "open-works", access=None, content: bytes = PDF
+) -> dict:
     """Deposit as faculty and wait until it is in the repository; the item."""
     faculty = lodge_system.client("faculty")
-    deposit = faculty.create_deposit(profile, {
-        "abstract": "Made by the publication tests.", "date": "2026-05-01",
-        "creators": [{"name": "Fran Faculty"}], **metadata})
+    deposit = faculty.create_deposit(
+        profile,
+        {
+            "abstract": "Made by the publication tests.",
+            "date": "2026-05-01",
+            "creators": [{"name": "Fran Faculty"}],
+            **metadata,
+        },
+    )
     faculty.upload(deposit["id"], "paper.pdf", content)
     if access:
         expect(faculty.patch(f"/api/v1/deposits/{deposit['id']}", json={"access": access}), 200)
@@ -90,10 +103,17 @@ def download(client, item: dict, **kwargs):
 
 def test_the_landing_page_speaks_to_people_and_to_scholar_and_schema_org(lodge_system):
     title = "Lichens </script><script>alert(1)</script> & mosses"
-    item = publish(lodge_system, {
-        "title": title, "keywords": ["lichens", "mosses"],
-        "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"},
-                     {"name": "Fran Faculty"}]})
+    item = publish(
+        lodge_system,
+        {
+            "title": title,
+            "keywords": ["lichens", "mosses"],
+            "creators": [
+                {"name": "Sam Student", "orcid": "0000-0002-1825-0097"},
+                {"name": "Fran Faculty"},
+            ],
+        },
+    )
     anonymous = lodge_system.client()
     response = anonymous.get(f"/items/{item['id']}", headers={"Accept": "text/html"})
     assert response.status_code == 200
@@ -114,9 +134,12 @@ def test_the_landing_page_speaks_to_people_and_to_scholar_and_schema_org(lodge_s
     data = json.loads(block)
     assert data["@context"] == "https://schema.org" and data["name"] == title
     assert data["@type"] == "ScholarlyArticle"  # "Articles, datasets and other works"
-    assert data["author"][0] == {"@type": "Person", "name": "Sam Student",
-                                 "@id": "https://orcid.org/0000-0002-1825-0097",
-                                 "sameAs": "https://orcid.org/0000-0002-1825-0097"}
+    assert data["author"][0] == {
+        "@type": "Person",
+        "name": "Sam Student",
+        "@id": "https://orcid.org/0000-0002-1825-0097",
+        "sameAs": "https://orcid.org/0000-0002-1825-0097",
+    }
     assert item["identifier"] in data["identifier"]
     assert data["encoding"][0]["contentUrl"] == pdf_url
     assert data["isAccessibleForFree"] is True
@@ -135,16 +158,22 @@ def test_identifiers_resolve_to_the_landing_page(lodge_system):
     # the newer ARK spelling without the slash resolves too
     newer = item["identifier"].replace("ark:/", "ark:")
     assert anonymous.get(f"/id/{newer}", allow_redirects=False).status_code == 302
-    missing = anonymous.get("/id/ark:/99999/lodge-0000000000000000",
-                            headers={"Accept": "text/html"})
+    missing = anonymous.get(
+        "/id/ark:/99999/lodge-0000000000000000", headers={"Accept": "text/html"}
+    )
     assert missing.status_code == 404 and "Unknown identifier" in missing.text
 
 
 def test_embargoed_files_are_refused_before_the_date_and_served_after_it(
-        lodge_system, access_profiles):
+    lodge_system, access_profiles
+):
     until = date.today() + timedelta(days=30)
-    item = publish(lodge_system, {"title": "Embargoed"}, access_profiles["embargo"],
-                   access={"policy": "embargo", "embargo_until": until.isoformat()})
+    item = publish(
+        lodge_system,
+        {"title": "Embargoed"},
+        access_profiles["embargo"],
+        access={"policy": "embargo", "embargo_until": until.isoformat()},
+    )
     anonymous, faculty = lodge_system.client(), lodge_system.client("faculty")
     assert item["access"] == "embargo"
     assert download(anonymous, item).status_code == 404
@@ -156,15 +185,23 @@ def test_embargoed_files_are_refused_before_the_date_and_served_after_it(
     # the date passes (moved back in the database, as time would)
     connection = psycopg2.connect(lodge_system.database_urls["inventory"])
     with connection, connection.cursor() as cursor:
-        cursor.execute("UPDATE items SET embargo_until = %s WHERE id = %s",
-                       (date.today() - timedelta(days=1), item["id"]))
+        cursor.execute(
+            "UPDATE items SET embargo_until = %s WHERE id = %s",
+            (date.today() - timedelta(days=1), item["id"]),
+        )
     connection.close()
     # the download checks the date itself...
     assert download(anonymous, item).content == PDF
     # ...and the timer opens the item for good
-    opened = poll_until(lambda: expect(anonymous.get(f"/api/v1/items/{item['id']}"), 200)
-                        if expect(anonymous.get(f"/api/v1/items/{item['id']}"), 200)["access"]
-                        == "open" else None, timeout=60, description="the embargo lifted")
+    opened = poll_until(
+        lambda: (
+            expect(anonymous.get(f"/api/v1/items/{item['id']}"), 200)
+            if expect(anonymous.get(f"/api/v1/items/{item['id']}"), 200)["access"] == "open"
+            else None
+        ),
+        timeout=60,
+        description="the embargo lifted",
+    )
     assert opened["embargo_lifted_at"]
 
 
@@ -176,8 +213,10 @@ def test_campus_files_need_sign_in_or_a_campus_address(lodge_system, access_prof
     assert download(anonymous, item, headers={"X-Forwarded-For": "10.20.30.40"}).content == PDF
     assert download(anonymous, item, headers={"X-Forwarded-For": "192.0.2.1"}).status_code == 404
     # a forged campus hop before an outside address does not help
-    assert download(anonymous, item, headers={
-        "X-Forwarded-For": "10.0.0.1, 192.0.2.1"}).status_code == 404
+    assert (
+        download(anonymous, item, headers={"X-Forwarded-For": "10.0.0.1, 192.0.2.1"}).status_code
+        == 404
+    )
     assert download(lodge_system.client("student"), item).content == PDF
     page = anonymous.get(f"/items/{item['id']}", headers={"Accept": "text/html"}).text
     assert "open to members of the institution" in page
@@ -185,13 +224,16 @@ def test_campus_files_need_sign_in_or_a_campus_address(lodge_system, access_prof
 
 def test_search_by_words_year_and_collection(lodge_system):
     word = "zq" + uuid.uuid4().hex[:8]
-    item = publish(lodge_system, {"title": f"Glaciers of {word}", "date": "2019-03-01",
-                                  "keywords": ["ice"]})
+    item = publish(
+        lodge_system, {"title": f"Glaciers of {word}", "date": "2019-03-01", "keywords": ["ice"]}
+    )
     anonymous = lodge_system.client()
 
     def ids(**params):
-        return [hit["id"] for hit in expect(anonymous.get("/api/v1/search", params=params),
-                                            200)["items"]]
+        return [
+            hit["id"]
+            for hit in expect(anonymous.get("/api/v1/search", params=params), 200)["items"]
+        ]
 
     assert ids(q=word) == [item["id"]]
     assert ids(q=f"{word} ice", year=2019) == [item["id"]]
@@ -206,15 +248,25 @@ def test_search_by_words_year_and_collection(lodge_system):
 
 def test_managers_manage_collections_and_nobody_else(lodge_system, manager):
     root, child = unique_id("col"), unique_id("sub")
-    created = expect(manager.post("/api/v1/collections", json={
-        "id": root, "name": "Field studies", "description": "Work done outdoors."}), 201)
+    created = expect(
+        manager.post(
+            "/api/v1/collections",
+            json={"id": root, "name": "Field studies", "description": "Work done outdoors."},
+        ),
+        201,
+    )
     assert created["set_spec"] == root
-    expect(manager.post("/api/v1/collections", json={"id": child, "name": "Bogs",
-                                                     "parent_id": root}), 201)
-    assert expect(manager.get(f"/api/v1/collections/{child}"), 200)["set_spec"] == \
-        f"{root}:{child}"
-    moved = expect(manager.patch(f"/api/v1/collections/{child}",
-                                 json={"name": "Bogs and fens", "parent_id": None}), 200)
+    expect(
+        manager.post("/api/v1/collections", json={"id": child, "name": "Bogs", "parent_id": root}),
+        201,
+    )
+    assert expect(manager.get(f"/api/v1/collections/{child}"), 200)["set_spec"] == f"{root}:{child}"
+    moved = expect(
+        manager.patch(
+            f"/api/v1/collections/{child}", json={"name": "Bogs and fens", "parent_id": None}
+        ),
+        200,
+    )
     assert (moved["name"], moved["set_spec"]) == ("Bogs and fens", child)
 
     for username in ("student", "approver"):
@@ -235,8 +287,11 @@ def test_managers_manage_collections_and_nobody_else(lodge_system, manager):
 
 
 def test_the_fixity_audit_catches_a_corrupted_file(lodge_system):
-    item = publish(lodge_system, {"title": "Soon corrupted"}, content=PDF + b"% unique "
-                   + uuid.uuid4().hex.encode())
+    item = publish(
+        lodge_system,
+        {"title": "Soon corrupted"},
+        content=PDF + b"% unique " + uuid.uuid4().hex.encode(),
+    )
     stored = first_file(item)
     deposit_id = item["deposit_id"]
     path = lodge_system.data_dir / "storage" / "permanent" / deposit_id / stored["id"]

@@ -1,5 +1,6 @@
 """Public pages and the staff pages for collections and fixity, in headless Chromium.
 Screenshots are kept in test-artifacts/screenshots/."""
+
 from __future__ import annotations
 
 import json
@@ -19,21 +20,32 @@ from tests.e2e.test_publication import (  # noqa: F401
 )
 from tests.support.system import expect
 
-ABSTRACT = ("Peat bogs store a third of the world's soil carbon. Ten years of cores from "
-            "three northern mires show how drainage and rewetting change that store.")
+ABSTRACT = (
+    "Peat bogs store a third of the world's soil carbon. Ten years of cores from "
+    "three northern mires show how drainage and rewetting change that store."
+)
 
 
 def test_a_visitor_reads_a_landing_page_cites_it_and_downloads_the_file(page, lodge_system):
     word = "mire" + uuid.uuid4().hex[:6]
-    item = publish(lodge_system, {
-        "title": f"Carbon in northern peat bogs ({word})", "abstract": ABSTRACT,
-        "keywords": ["peat", "carbon", "wetlands"], "language": "en",
-        "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"},
-                     {"name": "Fran Faculty"}]})
+    item = publish(
+        lodge_system,
+        {
+            "title": f"Carbon in northern peat bogs ({word})",
+            "abstract": ABSTRACT,
+            "keywords": ["peat", "carbon", "wetlands"],
+            "language": "en",
+            "creators": [
+                {"name": "Sam Student", "orcid": "0000-0002-1825-0097"},
+                {"name": "Fran Faculty"},
+            ],
+        },
+    )
     page.goto(f"/items/{item['id']}")
     see(page.get_by_role("heading", level=1)).to_contain_text("Carbon in northern peat bogs")
     see(page.get_by_role("link", name="ORCID iD of Sam Student")).to_have_attribute(
-        "href", "https://orcid.org/0000-0002-1825-0097")
+        "href", "https://orcid.org/0000-0002-1825-0097"
+    )
     see(page.locator("#citation")).to_contain_text("Student, S., & Faculty, F. (2026).")
     data = json.loads(page.locator('script[type="application/ld+json"]').text_content())
     assert data["author"][0]["name"] == "Sam Student"
@@ -63,10 +75,12 @@ def test_a_visitor_reads_a_landing_page_cites_it_and_downloads_the_file(page, lo
 
 def test_the_landing_page_says_until_when_an_embargo_lasts(page, lodge_system, access_profiles):
     until = date.today() + timedelta(days=90)
-    item = publish(lodge_system, {"title": "Interviews with fell farmers",
-                                  "abstract": "Oral history of upland farming."},
-                   access_profiles["embargo"],
-                   access={"policy": "embargo", "embargo_until": until.isoformat()})
+    item = publish(
+        lodge_system,
+        {"title": "Interviews with fell farmers", "abstract": "Oral history of upland farming."},
+        access_profiles["embargo"],
+        access={"policy": "embargo", "embargo_until": until.isoformat()},
+    )
     page.goto(f"/items/{item['id']}")
     see(page.locator(".files-panel")).to_contain_text(f"under embargo until {until.isoformat()}")
     see(page.get_by_role("link", name="Download")).to_have_count(0)
@@ -76,8 +90,9 @@ def test_the_landing_page_says_until_when_an_embargo_lasts(page, lodge_system, a
 def test_collections_are_browsed_by_visitors_and_managed_by_managers(page, lodge_system, manager):
     parent = "fieldwork-" + uuid.uuid4().hex[:6]
     publish(lodge_system, {"title": "Sediment cores of the Wash", "abstract": ABSTRACT})
-    publish(lodge_system, {"title": "Salt marsh birds, 2020 to 2025",
-                           "abstract": "Counts of waders."})
+    publish(
+        lodge_system, {"title": "Salt marsh birds, 2020 to 2025", "abstract": "Counts of waders."}
+    )
 
     sign_in(page, "manager")
     page.get_by_role("link", name="Collections", exact=True).click()
@@ -115,8 +130,9 @@ def test_collections_are_browsed_by_visitors_and_managed_by_managers(page, lodge
 
 
 def test_staff_see_a_corrupted_file_in_the_fixity_report(page, lodge_system):
-    item = publish(lodge_system, {"title": "Bits that will rot"},
-                   content=PDF + uuid.uuid4().hex.encode())
+    item = publish(
+        lodge_system, {"title": "Bits that will rot"}, content=PDF + uuid.uuid4().hex.encode()
+    )
     stored = first_file(item)
     path = lodge_system.data_dir / "storage" / "permanent" / item["deposit_id"] / stored["id"]
     path.write_bytes(b"not what was deposited")

@@ -2,6 +2,7 @@
 small limits and a short draft lifetime: the API's 429 and 413 with the error shape, the room
 left in the API and the portal, parallel uploads that cannot both take the last room, and an
 untouched draft warned by letter (a real SMTP server), then removed with its staged files."""
+
 from __future__ import annotations
 
 import base64
@@ -12,8 +13,12 @@ import pytest
 from tests.support.smtp import SMTPServer
 from tests.support.system import LodgeSystem, expect, poll_until, signed_in
 
-OPEN_WORK = {"title": "Room", "creators": [{"name": "Fran Faculty"}], "abstract": "Limits.",
-             "date": "2026"}
+OPEN_WORK = {
+    "title": "Room",
+    "creators": [{"name": "Fran Faculty"}],
+    "abstract": "Limits.",
+    "date": "2026",
+}
 TUS = {"Tus-Resumable": "1.0.0"}
 STAGED = 4000
 EXPIRY, NOTICE = 90, 75  # seconds: warned after 15 untouched, removed after 90
@@ -27,11 +32,22 @@ def pdf(size: int) -> bytes:
 @pytest.fixture(scope="module")
 def lodge():
     """Its own Lodge, small limits, and a mail server of its own."""
-    with SMTPServer() as smtp, LodgeSystem("postgresql", label="quotas", extra_env={
-            **smtp.env(), "LODGE_QUOTA_DRAFTS": "3", "LODGE_QUOTA_UPLOADS": "2",
-            "LODGE_QUOTA_STAGED_BYTES": str(STAGED), "LODGE_DRAFT_EXPIRY_SECONDS": str(EXPIRY),
-            "LODGE_DRAFT_WARNING_SECONDS": str(NOTICE),
-            "LODGE_DRAFT_EXPIRY_INTERVAL": "1"}) as system:
+    with (
+        SMTPServer() as smtp,
+        LodgeSystem(
+            "postgresql",
+            label="quotas",
+            extra_env={
+                **smtp.env(),
+                "LODGE_QUOTA_DRAFTS": "3",
+                "LODGE_QUOTA_UPLOADS": "2",
+                "LODGE_QUOTA_STAGED_BYTES": str(STAGED),
+                "LODGE_DRAFT_EXPIRY_SECONDS": str(EXPIRY),
+                "LODGE_DRAFT_WARNING_SECONDS": str(NOTICE),
+                "LODGE_DRAFT_EXPIRY_INTERVAL": "1",
+            },
+        ) as system,
+    ):
         system.smtp = smtp
         yield system
 
@@ -45,13 +61,18 @@ def refused(response, status: int, code: str, field: str) -> dict:
 
 def start_upload(client, deposit_id: str, length: int):
     name = base64.b64encode(b"part.pdf").decode()
-    return client.post(f"/api/v1/deposits/{deposit_id}/uploads", headers={
-        **TUS, "Upload-Length": str(length), "Upload-Metadata": f"filename {name}"})
+    return client.post(
+        f"/api/v1/deposits/{deposit_id}/uploads",
+        headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": f"filename {name}"},
+    )
 
 
 def send_whole(client, url: str, data: bytes):
-    response = client.patch(url, data=data, headers={
-        **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+    response = client.patch(
+        url,
+        data=data,
+        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    )
     expect(response, 204)
     return response
 
@@ -65,20 +86,37 @@ def staged_files(lodge, deposit_id: str) -> list[str]:
 def test_limits_on_drafts_staged_bytes_and_uploads_answer_429_and_413(lodge):
     faculty = lodge.client("faculty")
     assert expect(faculty.get("/api/v1/quota"), 200) == {
-        "drafts": {"used": 0, "limit": 3}, "staged_bytes": {"used": 0, "limit": STAGED},
-        "uploads": {"used": 0, "limit": 2}}
+        "drafts": {"used": 0, "limit": 3},
+        "staged_bytes": {"used": 0, "limit": STAGED},
+        "uploads": {"used": 0, "limit": 2},
+    }
     drafts = [faculty.create_deposit("open-works", OPEN_WORK)["id"] for _ in range(3)]
     # always the caller's own: a named patron is ignored
-    assert expect(faculty.get("/api/v1/quota", params={"user": "student", "owner_id": "u-1"}),
-                  200)["drafts"]["used"] == 3
-    refused(faculty.post("/api/v1/deposits", json={"profile_id": "open-works",
-                                                   "metadata": OPEN_WORK}),
-            429, "quota_exceeded", "drafts")
+    assert (
+        expect(faculty.get("/api/v1/quota", params={"user": "student", "owner_id": "u-1"}), 200)[
+            "drafts"
+        ]["used"]
+        == 3
+    )
+    refused(
+        faculty.post("/api/v1/deposits", json={"profile_id": "open-works", "metadata": OPEN_WORK}),
+        429,
+        "quota_exceeded",
+        "drafts",
+    )
 
     faculty.upload(drafts[0], "big.pdf", pdf(3000))
-    refused(faculty.post(f"/api/v1/deposits/{drafts[1]}/files", params={"filename": "b.pdf"},
-                         data=pdf(1500), headers={"Content-Type": "application/octet-stream"}),
-            413, "too_large", "file")
+    refused(
+        faculty.post(
+            f"/api/v1/deposits/{drafts[1]}/files",
+            params={"filename": "b.pdf"},
+            data=pdf(1500),
+            headers={"Content-Type": "application/octet-stream"},
+        ),
+        413,
+        "too_large",
+        "file",
+    )
     assert staged_files(lodge, drafts[1]) == []  # nothing of a refused upload stays
 
     # resumable uploads reserve what they declare, and only two may be unfinished
@@ -89,12 +127,22 @@ def test_limits_on_drafts_staged_bytes_and_uploads_answer_429_and_413(lodge):
     expect(second, 201)
     refused(start_upload(faculty, drafts[2], 10), 429, "quota_exceeded", "uploads")
     # a plain upload leaves unfinished uploads what they declared
-    refused(faculty.post(f"/api/v1/deposits/{drafts[2]}/files", params={"filename": "c.pdf"},
-                         data=pdf(200), headers={"Content-Type": "application/octet-stream"}),
-            413, "too_large", "file")
+    refused(
+        faculty.post(
+            f"/api/v1/deposits/{drafts[2]}/files",
+            params={"filename": "c.pdf"},
+            data=pdf(200),
+            headers={"Content-Type": "application/octet-stream"},
+        ),
+        413,
+        "too_large",
+        "file",
+    )
     assert expect(faculty.get("/api/v1/quota"), 200) == {
-        "drafts": {"used": 3, "limit": 3}, "staged_bytes": {"used": 3900, "limit": STAGED},
-        "uploads": {"used": 2, "limit": 2}}
+        "drafts": {"used": 3, "limit": 3},
+        "staged_bytes": {"used": 3900, "limit": STAGED},
+        "uploads": {"used": 2, "limit": 2},
+    }
 
     # cancelling one gives its room back; an upload that takes exactly the last room finishes
     expect(faculty.delete(second.headers["Location"], headers=TUS), 204)
@@ -104,7 +152,9 @@ def test_limits_on_drafts_staged_bytes_and_uploads_answer_429_and_413(lodge):
     assert send_whole(faculty, last.headers["Location"], pdf(400)).headers["Lodge-File-Id"]
     assert [f["size"] for f in faculty.deposit(drafts[2])["files"]] == [400]
     assert expect(faculty.get("/api/v1/quota"), 200)["staged_bytes"] == {
-        "used": STAGED, "limit": STAGED}
+        "used": STAGED,
+        "limit": STAGED,
+    }
     refused(start_upload(faculty, drafts[2], 1), 413, "too_large", "staged_bytes")
 
     # the portal says how much room is left
@@ -123,9 +173,14 @@ def test_two_uploads_at_once_cannot_both_take_the_last_room(lodge):
 
     def upload(deposit_id):
         start.wait()
-        answers.append(staff.post(
-            f"/api/v1/deposits/{deposit_id}/files", params={"filename": "last.pdf"},
-            data=pdf(700), headers={"Content-Type": "application/octet-stream"}).status_code)
+        answers.append(
+            staff.post(
+                f"/api/v1/deposits/{deposit_id}/files",
+                params={"filename": "last.pdf"},
+                data=pdf(700),
+                headers={"Content-Type": "application/octet-stream"},
+            ).status_code
+        )
 
     threads = [threading.Thread(target=upload, args=(d,)) for d in (first, second)]
     for thread in threads:
@@ -147,20 +202,36 @@ def test_an_untouched_draft_is_warned_then_removed_and_a_touched_one_kept(lodge)
     def subjects():
         return [m["Subject"] for m in smtp.to("student@example.edu")]
 
-    poll_until(lambda: sum("will be removed on" in s for s in subjects()) >= 2, timeout=120,
-               interval=0.5, description="both warning letters")
+    poll_until(
+        lambda: sum("will be removed on" in s for s in subjects()) >= 2,
+        timeout=120,
+        interval=0.5,
+        description="both warning letters",
+    )
     assert any('"Abandoned draft" will be removed on' in s for s in subjects())
-    student.patch(f"/api/v1/deposits/{kept['id']}", json={"metadata": {
-        **OPEN_WORK, "title": "Kept draft"}}).raise_for_status()  # a change calls it off
+    student.patch(
+        f"/api/v1/deposits/{kept['id']}", json={"metadata": {**OPEN_WORK, "title": "Kept draft"}}
+    ).raise_for_status()  # a change calls it off
 
-    gone = poll_until(lambda: (d := student.deposit(removed["id"]))["status"] == "withdrawn" and d,
-                      timeout=180, interval=0.5, description="the abandoned draft removed")
+    gone = poll_until(
+        lambda: (d := student.deposit(removed["id"]))["status"] == "withdrawn" and d,
+        timeout=180,
+        interval=0.5,
+        description="the abandoned draft removed",
+    )
     assert gone["files"] == [] and staged_files(lodge, removed["id"]) == []
     last = gone["history"][-1]
     assert (last["to_status"], last["reason_code"], last["actor"]["id"]) == (
-        "withdrawn", "draft_expired", "system")
-    poll_until(lambda: 'Your unfinished deposit "Abandoned draft" was removed' in subjects(),
-               timeout=60, interval=0.5, description="the removal letter")
+        "withdrawn",
+        "draft_expired",
+        "system",
+    )
+    poll_until(
+        lambda: 'Your unfinished deposit "Abandoned draft" was removed' in subjects(),
+        timeout=60,
+        interval=0.5,
+        description="the removal letter",
+    )
 
     # the kept draft's own time, counted from its creation, has passed as well
     still = student.deposit(kept["id"])

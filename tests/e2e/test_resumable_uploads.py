@@ -1,5 +1,6 @@
 """Resumable uploads (tus 1.0) against a running Lodge, driven by a real tus client (tuspy)
 and by hand where a client would not misbehave on purpose."""
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,12 @@ from tusclient import client as tus
 
 from tests.support.system import REPO_ROOT, expect, poll_until
 
-OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],
-             "abstract": "Tides.", "date": "2026"}
+OPEN_WORK = {
+    "title": "Tidal patterns",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Tides.",
+    "date": "2026",
+}
 THESIS = {**OPEN_WORK, "degree": "Master"}
 TUS = {"Tus-Resumable": "1.0.0"}
 MiB = 1024 * 1024
@@ -29,8 +34,9 @@ def pdf_bytes(size: int) -> bytes:
 
 
 def metadata(**values: str) -> str:
-    return ",".join(f"{key} {base64.b64encode(value.encode()).decode()}"
-                    for key, value in values.items())
+    return ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items()
+    )
 
 
 def uploads_url(student, deposit_id: str) -> str:
@@ -38,13 +44,17 @@ def uploads_url(student, deposit_id: str) -> str:
 
 
 def tus_client(lodge_system, student, deposit_id: str) -> tus.TusClient:
-    return tus.TusClient(uploads_url(student, deposit_id),
-                         headers={"Authorization": student.headers["Authorization"]})
+    return tus.TusClient(
+        uploads_url(student, deposit_id),
+        headers={"Authorization": student.headers["Authorization"]},
+    )
 
 
 def create_upload(student, deposit_id, length, **meta) -> str:
-    response = student.post(uploads_url(student, deposit_id), headers={
-        **TUS, "Upload-Length": str(length), "Upload-Metadata": metadata(**meta)})
+    response = student.post(
+        uploads_url(student, deposit_id),
+        headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": metadata(**meta)},
+    )
     expect(response, 201)
     assert response.headers["Tus-Resumable"] == "1.0.0"
     assert response.headers["Upload-Expires"].endswith("GMT")
@@ -58,9 +68,16 @@ def offset_of(student, url) -> int:
 
 
 def patch(student, url, offset, data, **headers):
-    return student.patch(url, data=data, headers={
-        **TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream",
-        **headers})
+    return student.patch(
+        url,
+        data=data,
+        headers={
+            **TUS,
+            "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream",
+            **headers,
+        },
+    )
 
 
 def upload_dir(lodge_system):
@@ -76,11 +93,15 @@ def send_and_drop(url: str, token: str, offset: int, declared: int, sent: bytes)
     """A PATCH whose connection breaks after `len(sent)` of `declared` bytes."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
-        sock.sendall((f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                      f"Authorization: {token}\r\nTus-Resumable: 1.0.0\r\n"
-                      f"Upload-Offset: {offset}\r\n"
-                      f"Content-Type: application/offset+octet-stream\r\n"
-                      f"Content-Length: {declared}\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                f"Authorization: {token}\r\nTus-Resumable: 1.0.0\r\n"
+                f"Upload-Offset: {offset}\r\n"
+                f"Content-Type: application/offset+octet-stream\r\n"
+                f"Content-Length: {declared}\r\n\r\n"
+            ).encode()
+        )
         sock.sendall(sent)
         sock.shutdown(socket.SHUT_WR)
 
@@ -99,13 +120,17 @@ def test_a_dropped_upload_resumes_and_finishes_with_the_right_checksum(lodge_sys
     url = create_upload(student, deposit["id"], len(data), filename="../../tides 2026.pdf")
     send_and_drop(url, student.headers["Authorization"], 0, len(data), data[:half])
     # what arrived before the connection broke is kept, so nothing is sent twice
-    poll_until(lambda: offset_of(student, url) == half, timeout=60,
-               description="the server keeping the bytes that arrived")
-    assert staged(lodge_system, deposit["id"]) == []       # nothing visible yet
+    poll_until(
+        lambda: offset_of(student, url) == half,
+        timeout=60,
+        description="the server keeping the bytes that arrived",
+    )
+    assert staged(lodge_system, deposit["id"]) == []  # nothing visible yet
 
     resumed = tus_client(lodge_system, student, deposit["id"]).uploader(
-        file_stream=io.BytesIO(data), url=url, chunk_size=4 * MiB, upload_checksum=True)
-    assert resumed.offset == half                            # tuspy asked HEAD where to go on
+        file_stream=io.BytesIO(data), url=url, chunk_size=4 * MiB, upload_checksum=True
+    )
+    assert resumed.offset == half  # tuspy asked HEAD where to go on
     resumed.upload()
 
     status = expect(student.get(url), 200)
@@ -130,8 +155,11 @@ def test_a_whole_upload_with_tuspy_becomes_a_file_of_the_deposit(lodge_system):
     deposit = student.create_deposit("thesis", THESIS)
     data = pdf_bytes(3 * MiB + 1)
     uploader = tus_client(lodge_system, student, deposit["id"]).uploader(
-        file_stream=io.BytesIO(data), chunk_size=MiB, upload_checksum=True,
-        metadata={"filename": "thesis.pdf", "sha256": hashlib.sha256(data).hexdigest()})
+        file_stream=io.BytesIO(data),
+        chunk_size=MiB,
+        upload_checksum=True,
+        metadata={"filename": "thesis.pdf", "sha256": hashlib.sha256(data).hexdigest()},
+    )
     uploader.upload()
     status = expect(student.get(uploader.url), 200)
     assert status["file"]["sha256"] == hashlib.sha256(data).hexdigest()
@@ -143,24 +171,43 @@ def test_the_profile_limit_is_enforced_at_creation(lodge_system):
     student = lodge_system.client("student")
     deposit = student.create_deposit("thesis", THESIS)
     limit = 500 * MiB
-    over = student.post(uploads_url(student, deposit["id"]), headers={
-        **TUS, "Upload-Length": str(limit + 1), "Upload-Metadata": metadata(filename="a.pdf")})
+    over = student.post(
+        uploads_url(student, deposit["id"]),
+        headers={
+            **TUS,
+            "Upload-Length": str(limit + 1),
+            "Upload-Metadata": metadata(filename="a.pdf"),
+        },
+    )
     assert expect(over, 413)["error"]["fields"] == {"file": [f"larger than {limit} bytes"]}
-    wrong_type = student.post(uploads_url(student, deposit["id"]), headers={
-        **TUS, "Upload-Length": "10", "Upload-Metadata": metadata(filename="thesis.pdf.exe")})
+    wrong_type = student.post(
+        uploads_url(student, deposit["id"]),
+        headers={
+            **TUS,
+            "Upload-Length": "10",
+            "Upload-Metadata": metadata(filename="thesis.pdf.exe"),
+        },
+    )
     assert "accepted" in expect(wrong_type, 422)["error"]["fields"]["file"][0]
-    empty = student.post(uploads_url(student, deposit["id"]), headers={
-        **TUS, "Upload-Length": "0", "Upload-Metadata": metadata(filename="a.pdf")})
+    empty = student.post(
+        uploads_url(student, deposit["id"]),
+        headers={**TUS, "Upload-Length": "0", "Upload-Metadata": metadata(filename="a.pdf")},
+    )
     assert expect(empty, 422)["error"]["fields"] == {"file": ["is empty"]}
-    nameless = student.post(uploads_url(student, deposit["id"]),
-                            headers={**TUS, "Upload-Length": "10"})
+    nameless = student.post(
+        uploads_url(student, deposit["id"]), headers={**TUS, "Upload-Length": "10"}
+    )
     assert expect(nameless, 422)["error"]["fields"] == {"filename": ["is required"]}
-    no_version = student.post(uploads_url(student, deposit["id"]), headers={
-        "Upload-Length": "10", "Upload-Metadata": metadata(filename="a.pdf")})
+    no_version = student.post(
+        uploads_url(student, deposit["id"]),
+        headers={"Upload-Length": "10", "Upload-Metadata": metadata(filename="a.pdf")},
+    )
     assert expect(no_version, 412)["error"]["fields"] == {"Tus-Resumable": ["must be 1.0.0"]}
     # nothing was created for any of these
-    assert all(json.loads(p.read_text())["deposit_id"] != deposit["id"]
-               for p in upload_dir(lodge_system).glob("*.json"))
+    assert all(
+        json.loads(p.read_text())["deposit_id"] != deposit["id"]
+        for p in upload_dir(lodge_system).glob("*.json")
+    )
 
 
 def test_bytes_beyond_the_declared_length_and_bad_offsets_are_refused(lodge_system):
@@ -192,11 +239,17 @@ def test_a_whole_file_checksum_mismatch_keeps_nothing(lodge_system):
     student = lodge_system.client("student")
     deposit = student.create_deposit("open-works", OPEN_WORK)
     data = pdf_bytes(2000)
-    url = create_upload(student, deposit["id"], len(data), filename="a.pdf",
-                        sha256=hashlib.sha256(b"something else").hexdigest())
+    url = create_upload(
+        student,
+        deposit["id"],
+        len(data),
+        filename="a.pdf",
+        sha256=hashlib.sha256(b"something else").hexdigest(),
+    )
     refused = patch(student, url, 0, data)
     assert expect(refused, 422)["error"]["fields"] == {
-        "sha256": ["does not match the uploaded bytes"]}
+        "sha256": ["does not match the uploaded bytes"]
+    }
     assert student.head(url, headers=TUS).status_code == 404
     assert student.deposit(deposit["id"])["files"] == []
     assert staged(lodge_system, deposit["id"]) == []
@@ -228,10 +281,16 @@ def test_abandoned_uploads_expire_and_are_cleaned_up(lodge_system):
     upload_id = url.rsplit("/", 1)[1]
     info = upload_dir(lodge_system) / f"{upload_id}.json"
     record = json.loads(info.read_text())
-    record["expires_at"] -= 2 * 24 * 3600   # two days pass
+    record["expires_at"] -= 2 * 24 * 3600  # two days pass
     info.write_text(json.dumps(record))
-    result = subprocess.run([lodge_system.python, "-m", "lodge", "expire-uploads"], cwd=REPO_ROOT,
-                            env=lodge_system.env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [lodge_system.python, "-m", "lodge", "expire-uploads"],
+        cwd=REPO_ROOT,
+        env=lodge_system.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "expired" in result.stdout
     assert not list(upload_dir(lodge_system).glob(f"{upload_id}*"))
@@ -264,15 +323,18 @@ def test_head_echoes_the_metadata_and_options_tell_the_limit_and_the_algorithms(
     # every algorithm advertised is accepted for a chunk, any other is a 400
     data, offset = pdf_bytes(4000), 0
     for algorithm in options.headers["Tus-Checksum-Algorithm"].split(","):
-        chunk = data[offset:offset + 1000]
+        chunk = data[offset : offset + 1000]
         digest = base64.b64encode(hashlib.new(algorithm, chunk).digest()).decode()
-        expect(patch(student, url, offset, chunk, **{"Upload-Checksum": f"{algorithm} {digest}"}),
-               204)
+        expect(
+            patch(student, url, offset, chunk, **{"Upload-Checksum": f"{algorithm} {digest}"}), 204
+        )
         offset += len(chunk)
-    unsupported = patch(student, url, offset, data[offset:],
-                        **{"Upload-Checksum": "crc32 AAAAAA=="})
+    unsupported = patch(
+        student, url, offset, data[offset:], **{"Upload-Checksum": "crc32 AAAAAA=="}
+    )
     assert expect(unsupported, 400)["error"]["fields"] == {
-        "Upload-Checksum": ["use one of sha1, sha256, md5"]}
+        "Upload-Checksum": ["use one of sha1, sha256, md5"]
+    }
     assert offset_of(student, url) == offset
 
 
@@ -281,9 +343,16 @@ def test_a_client_that_can_only_post_sends_patch_and_delete_as_overrides(lodge_s
     deposit = student.create_deposit("open-works", OPEN_WORK)
     data = pdf_bytes(1000)
     url = create_upload(student, deposit["id"], len(data), filename="a.pdf")
-    sent = student.post(url, data=data[:600], headers={
-        **TUS, "X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0",
-        "Content-Type": "application/offset+octet-stream"})
+    sent = student.post(
+        url,
+        data=data[:600],
+        headers={
+            **TUS,
+            "X-HTTP-Method-Override": "PATCH",
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
     expect(sent, 204)
     assert sent.headers["Upload-Offset"] == "600" and offset_of(student, url) == 600
     for other in ("GET", "PUT", "POST", "x" * 5000):  # nothing else is overridden
@@ -295,8 +364,11 @@ def test_a_client_that_can_only_post_sends_patch_and_delete_as_overrides(lodge_s
     expect(student.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"}), 204)
     assert student.head(url, headers=TUS).status_code == 404
     # only an upload's URL takes an override
-    other = student.post(student.api(f"deposits/{deposit['id']}/actions/submit"), json={},
-                         headers={"X-HTTP-Method-Override": "DELETE"})
+    other = student.post(
+        student.api(f"deposits/{deposit['id']}/actions/submit"),
+        json={},
+        headers={"X-HTTP-Method-Override": "DELETE"},
+    )
     assert other.status_code != 405  # it stayed a POST (that path has no DELETE)
 
 
@@ -304,7 +376,10 @@ def test_requests_without_credentials_get_401_not_a_csrf_error(lodge_system):
     anonymous = lodge_system.client()
     deposit = lodge_system.client("student").create_deposit("open-works", OPEN_WORK)
     for response in (
-            anonymous.post(uploads_url(anonymous, deposit["id"]), headers={
-                **TUS, "Upload-Length": "10", "Upload-Metadata": metadata(filename="a.pdf")}),
-            anonymous.post(anonymous.api("deposits"), json={"profile_id": "thesis"})):
+        anonymous.post(
+            uploads_url(anonymous, deposit["id"]),
+            headers={**TUS, "Upload-Length": "10", "Upload-Metadata": metadata(filename="a.pdf")},
+        ),
+        anonymous.post(anonymous.api("deposits"), json={"profile_id": "thesis"}),
+    ):
         assert expect(response, 401)["error"]["code"] == "unauthorized"

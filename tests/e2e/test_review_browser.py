@@ -1,6 +1,7 @@
 """Approvers and managers in a real browser (headless Chromium): work the queue, claim,
 preview files, edit metadata, return with a reason after seeing the letter, decide in bulk;
 a manager edits the reason tables. Screenshots are kept."""
+
 from __future__ import annotations
 
 import struct
@@ -23,16 +24,26 @@ TEXT = "Field notes <script>alert('x')</script> & mosses of the north\n"
 
 def png_bytes(width: int = 48, height: int = 32) -> bytes:
     """A real PNG: a blue-green gradient."""
-    rows = b"".join(b"\x00" + bytes(value for x in range(width)
-                                    for value in (20, 90 + x * 3, 140 + y * 3))
-                    for y in range(height))
+    rows = b"".join(
+        b"\x00" + bytes(value for x in range(width) for value in (20, 90 + x * 3, 140 + y * 3))
+        for y in range(height)
+    )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def thesis_in_review(lodge_system, student, approver, what: str, files=True) -> dict:
@@ -68,8 +79,10 @@ def test_approver_claims_previews_edits_and_returns_with_a_reason(lodge_system, 
     # previews: the image is decoded, the text is escaped, the PDF is framed by this site
     image = page.locator(".file-preview img")
     image.scroll_into_view_if_needed()
-    page.wait_for_function("() => { const img = document.querySelector('.file-preview img');"
-                           " return img.complete && img.naturalWidth === 48; }")
+    page.wait_for_function(
+        "() => { const img = document.querySelector('.file-preview img');"
+        " return img.complete && img.naturalWidth === 48; }"
+    )
     see(page.locator(".text-preview")).to_contain_text("<script>alert('x')</script>")
     assert page.locator(".file-preview script").count() == 0
     see(page.locator(".file-preview iframe.pdf")).to_have_count(1)
@@ -110,8 +123,10 @@ def test_approver_claims_previews_edits_and_returns_with_a_reason(lodge_system, 
 
 def test_approver_decides_in_bulk_from_the_queue(lodge_system, page):
     student, approver = lodge_system.client("student"), lodge_system.client("approver")
-    deposits = [thesis_in_review(lodge_system, student, approver, f"browser bulk {n}", files=False)
-                for n in range(2)]
+    deposits = [
+        thesis_in_review(lodge_system, student, approver, f"browser bulk {n}", files=False)
+        for n in range(2)
+    ]
     sign_in_with(page, lodge_system, "approver")
     page.goto("/staff/queue?tab=unassigned&sort=newest")
     for deposit in deposits:
@@ -147,14 +162,16 @@ def test_manager_edits_the_reason_tables(lodge_system, page):
     old.get_by_label("default").check()
     old.get_by_role("button", name="Save").click()
     page.locator("[data-kind=decline] tr[data-code=plagiarism]").get_by_role(
-        "button", name="Remove").click()
+        "button", name="Remove"
+    ).click()
     see(page.locator("[data-kind=decline] tr[data-code=plagiarism]")).to_have_count(0)
 
 
 def test_an_approvers_own_deposit_shows_in_the_queue_without_decide_controls(lodge_system, page):
     depositing, colleague = lodge_system.client("approver2"), lodge_system.client("approver")
-    deposit = thesis_in_review(lodge_system, depositing, colleague, "browser own deposit",
-                               files=False)
+    deposit = thesis_in_review(
+        lodge_system, depositing, colleague, "browser own deposit", files=False
+    )
     sign_in_with(page, lodge_system, "approver2")
     page.goto("/staff/queue?tab=unassigned&sort=newest")
     row = page.locator("tr", has=page.get_by_role("link", name=deposit["title"]))

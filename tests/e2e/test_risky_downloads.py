@@ -1,13 +1,19 @@
 """Deposited files never run as pages of Lodge's origin."""
+
 import pytest
 
 from tests.support.system import expect
 
-OPEN_WORK = {"title": "Risky files", "creators": [{"name": "Sam Student"}],
-             "abstract": "Files a browser would run.", "date": "2026"}
+OPEN_WORK = {
+    "title": "Risky files",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Files a browser would run.",
+    "date": "2026",
+}
 RISKY = {
-    "page.html": (b"<!doctype html><html><body><script>alert(document.cookie)</script>"
-                  b"</body></html>"),
+    "page.html": (
+        b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
+    ),
     "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
     "data.xml": b'<?xml version="1.0"?><root><a>1</a></root>',
     # HTML behind a harmless name: the sniffed type decides, not the name

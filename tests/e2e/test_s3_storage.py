@@ -1,6 +1,7 @@
 """`lodge run` keeping its files in S3 (a real moto_server), configured only by environment:
 plain and resumable uploads land in the bucket, the item's file is copied to permanent
 storage there, and downloads stream from it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,12 @@ from tests.e2e.test_lifecycles import (
 )
 from tests.support.system import LodgeSystem, expect
 
-OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],
-             "abstract": "Tides.", "date": "2026"}
+OPEN_WORK = {
+    "title": "Tidal patterns",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Tides.",
+    "date": "2026",
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +42,17 @@ def test_files_go_to_s3_and_come_back(s3_lodge, s3_endpoint):
     small = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
     large = b"%PDF-1.4\n" + bytes(range(256)) * (12 * 4096)  # over one 8 MiB part
     student.upload(deposit["id"], "small.pdf", small)
-    uploader = tus.TusClient(student.api(f"deposits/{deposit['id']}/uploads"),
-                             headers={"Authorization": student.headers["Authorization"]}
-                             ).uploader(file_stream=io.BytesIO(large), chunk_size=4 * 2**20,
-                                        metadata={"filename": "large.pdf"})
+    uploader = tus.TusClient(
+        student.api(f"deposits/{deposit['id']}/uploads"),
+        headers={"Authorization": student.headers["Authorization"]},
+    ).uploader(
+        file_stream=io.BytesIO(large), chunk_size=4 * 2**20, metadata={"filename": "large.pdf"}
+    )
     uploader.upload()
-    assert expect(student.get(uploader.url), 200)["file"]["sha256"] == \
-        hashlib.sha256(large).hexdigest()
+    assert (
+        expect(student.get(uploader.url), 200)["file"]["sha256"]
+        == hashlib.sha256(large).hexdigest()
+    )
     staged = s3_endpoint.objects(s3_lodge.bucket, f"staging/{deposit['id']}/")
     assert len(staged) == 2
     assert not (s3_lodge.data_dir / "storage" / "staging").exists()
@@ -79,8 +88,10 @@ def test_previews_and_downloads_from_s3_serve_byte_ranges(s3_lodge):
     part = approver.get(preview, headers={"Range": "bytes=1000-1999"})
     assert part.status_code == 206 and part.content == content[1000:2000]
     assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(content)}"
-    assert approver.get(preview, headers={"If-None-Match": f'"{uploaded["sha256"]}"'}
-                        ).status_code == 304
+    assert (
+        approver.get(preview, headers={"If-None-Match": f'"{uploaded["sha256"]}"'}).status_code
+        == 304
+    )
 
     expect(approver.post(f"/api/v1/reviews/{deposit['id']}/actions/approve", json={}), 200)
     archived = s3_lodge.wait_for_status(student, deposit["id"], "archived", timeout=120)

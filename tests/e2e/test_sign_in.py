@@ -1,5 +1,6 @@
 """Signing in through the institution's OpenID Connect provider (a real one, in its own
 process), local sign-in limits, and API token scopes, against a running Lodge."""
+
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,24 +12,32 @@ from gateway.models import User
 from tests.e2e.conftest import screenshot
 from tests.support.system import csrf_token, expect
 
-THESIS = {"title": "Dunes", "creators": [{"name": "Jo Doe"}], "abstract": "Sand.",
-          "date": "2026", "degree": "Master"}
+THESIS = {
+    "title": "Dunes",
+    "creators": [{"name": "Jo Doe"}],
+    "abstract": "Sand.",
+    "date": "2026",
+    "degree": "Master",
+}
 
 
 def stored_user(lodge_system, **where):
     engine = create_engine(lodge_system.database_urls["gateway"])
     try:
         with engine.connect() as connection:
-            return connection.execute(select(User.username, User.groups, User.roles, User.name)
-                                      .filter_by(**where)).one()
+            return connection.execute(
+                select(User.username, User.groups, User.roles, User.name).filter_by(**where)
+            ).one()
     finally:
         engine.dispose()
 
 
 def quiet_provider_styles(page):
     """The provider's pages load a stylesheet from the internet, which is out of reach here."""
-    page.route("https://cdn.jsdelivr.net/**",
-               lambda route: route.fulfill(status=200, content_type="text/css", body=""))
+    page.route(
+        "https://cdn.jsdelivr.net/**",
+        lambda route: route.fulfill(status=200, content_type="text/css", body=""),
+    )
 
 
 def sign_in_at_provider(page, sub):
@@ -39,11 +48,19 @@ def sign_in_at_provider(page, sub):
 
 
 def test_a_patron_signs_in_through_the_institution_and_lands_in_the_portal(
-        page, lodge_system, oidc_provider):
+    page, lodge_system, oidc_provider
+):
     sub = f"s-{uuid.uuid4().hex[:8]}"
-    oidc_provider.set_user(sub, {
-        "preferred_username": "jdoe", "name": "Jo Doe", "email": "jo.doe@example.edu",
-        "eduPersonAffiliation": ["student", "member"], "groups": ["geo-dept"]})
+    oidc_provider.set_user(
+        sub,
+        {
+            "preferred_username": "jdoe",
+            "name": "Jo Doe",
+            "email": "jo.doe@example.edu",
+            "eduPersonAffiliation": ["student", "member"],
+            "groups": ["geo-dept"],
+        },
+    )
     quiet_provider_styles(page)
     page.goto("/login")
     screenshot(page, "sign-in-00-login")
@@ -66,8 +83,9 @@ def test_a_patron_signs_in_through_the_institution_and_lands_in_the_portal(
     # signing out, the affiliation changes at the institution; the next sign-in follows it
     page.get_by_role("button", name="Sign out").click()
     see(page.get_by_text("You are signed out.")).to_be_visible()
-    oidc_provider.set_user(sub, {"preferred_username": "jdoe", "name": "Jo Doe",
-                                 "eduPersonAffiliation": ["alum"]})
+    oidc_provider.set_user(
+        sub, {"preferred_username": "jdoe", "name": "Jo Doe", "eduPersonAffiliation": ["alum"]}
+    )
     sign_in_at_provider(page, sub)
     see(page.get_by_role("heading", name="My deposits")).to_be_visible()
     assert stored_user(lodge_system, oidc_subject=sub)[1:3] == (["alum"], ["patron"])
@@ -76,10 +94,12 @@ def test_a_patron_signs_in_through_the_institution_and_lands_in_the_portal(
 
 
 def test_the_sign_in_request_carries_state_nonce_and_pkce_and_a_forged_return_fails(
-        lodge_system, oidc_provider):
+    lodge_system, oidc_provider
+):
     browser = requests.Session()
-    start = browser.get(f"{lodge_system.base_url}/login/institution", allow_redirects=False,
-                        timeout=30)
+    start = browser.get(
+        f"{lodge_system.base_url}/login/institution", allow_redirects=False, timeout=30
+    )
     assert start.status_code == 302
     location = urlsplit(start.headers["Location"])
     query = parse_qs(location.query)
@@ -92,8 +112,9 @@ def test_the_sign_in_request_carries_state_nonce_and_pkce_and_a_forged_return_fa
     sub = f"s-{uuid.uuid4().hex[:8]}"
     oidc_provider.set_user(sub, {"name": "Mallory"})
     attacker = requests.Session()
-    begun = attacker.get(f"{lodge_system.base_url}/login/institution", timeout=30,
-                         allow_redirects=False).headers["Location"]
+    begun = attacker.get(
+        f"{lodge_system.base_url}/login/institution", timeout=30, allow_redirects=False
+    ).headers["Location"]
     granted = attacker.post(begun, data={"sub": sub}, allow_redirects=False, timeout=30)
     callback = granted.headers["Location"]
     assert "code=" in callback
@@ -101,8 +122,12 @@ def test_the_sign_in_request_carries_state_nonce_and_pkce_and_a_forged_return_fa
     assert forged.status_code == 400
     assert "did not work" in forged.text and "Traceback" not in forged.text
     # still not signed in: a page for signed-in users sends it to sign in
-    assert browser.get(f"{lodge_system.base_url}/account/tokens", allow_redirects=False,
-                       timeout=30).status_code == 302
+    assert (
+        browser.get(
+            f"{lodge_system.base_url}/account/tokens", allow_redirects=False, timeout=30
+        ).status_code
+        == 302
+    )
     # the attacker's own browser completes it once; replaying the same return fails
     assert attacker.get(callback, allow_redirects=False, timeout=30).status_code == 302
     replay = requests.Session()
@@ -113,19 +138,25 @@ def test_the_sign_in_request_carries_state_nonce_and_pkce_and_a_forged_return_fa
 def institution_session(lodge_system, sub) -> requests.Session:
     """A browser-like session signed in through the provider's form, without a browser."""
     browser = requests.Session()
-    begun = browser.get(f"{lodge_system.base_url}/login/institution", timeout=30,
-                        allow_redirects=False).headers["Location"]
+    begun = browser.get(
+        f"{lodge_system.base_url}/login/institution", timeout=30, allow_redirects=False
+    ).headers["Location"]
     granted = browser.post(begun, data={"sub": sub}, allow_redirects=False, timeout=30)
     expect(browser.get(granted.headers["Location"], allow_redirects=False, timeout=30), 302)
     return browser
 
 
-def test_mapped_claims_give_roles_and_a_local_name_is_never_taken_over(
-        lodge_system, oidc_provider):
+def test_mapped_claims_give_roles_and_a_local_name_is_never_taken_over(lodge_system, oidc_provider):
     sub = f"a-{uuid.uuid4().hex[:8]}"
     # the institution's "student" is not the local demo account "student"
-    oidc_provider.set_user(sub, {"preferred_username": "student", "name": "Another Student",
-                                 "groups": ["repository-approvers"]})
+    oidc_provider.set_user(
+        sub,
+        {
+            "preferred_username": "student",
+            "name": "Another Student",
+            "groups": ["repository-approvers"],
+        },
+    )
     browser = institution_session(lodge_system, sub)
     username, _, roles, name = stored_user(lodge_system, oidc_subject=sub)
     assert username != "student" and username.startswith("student-")
@@ -140,12 +171,18 @@ def test_local_sign_in_is_rate_limited_with_a_clear_message(lodge_system):
     name = f"guess-{uuid.uuid4().hex[:6]}"
     for _ in range(5):
         page = browser.get(f"{lodge_system.base_url}/login", timeout=30)
-        wrong = browser.post(f"{lodge_system.base_url}/login", timeout=30, data={
-            "username": name, "password": "nope", "csrf_token": csrf_token(page.text)})
+        wrong = browser.post(
+            f"{lodge_system.base_url}/login",
+            timeout=30,
+            data={"username": name, "password": "nope", "csrf_token": csrf_token(page.text)},
+        )
         assert wrong.status_code == 401
     page = browser.get(f"{lodge_system.base_url}/login", timeout=30)
-    blocked = browser.post(f"{lodge_system.base_url}/login", timeout=30, data={
-        "username": name, "password": "nope", "csrf_token": csrf_token(page.text)})
+    blocked = browser.post(
+        f"{lodge_system.base_url}/login",
+        timeout=30,
+        data={"username": name, "password": "nope", "csrf_token": csrf_token(page.text)},
+    )
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
     assert "Too many failed sign-ins" in blocked.text
 
@@ -159,8 +196,11 @@ def test_a_token_without_the_review_scope_cannot_decide(lodge_system):
     approver = lodge_system.client("approver")
     narrow = requests.Session()
     narrow.headers["Authorization"] = "Bearer " + _token(lodge_system, "approver", "deposit")
-    refused = narrow.post(f"{lodge_system.base_url}/api/v1/reviews/{deposit['id']}/actions/approve",
-                          json={}, timeout=30)
+    refused = narrow.post(
+        f"{lodge_system.base_url}/api/v1/reviews/{deposit['id']}/actions/approve",
+        json={},
+        timeout=30,
+    )
     assert expect(refused, 403)["error"]["message"] == "This API token lacks the scope 'review'."
     assert expect(narrow.get(f"{lodge_system.base_url}/api/v1/reviews", timeout=30), 403)
     # the same token may deposit; a review-only token may decide but not deposit
@@ -168,8 +208,14 @@ def test_a_token_without_the_review_scope_cannot_decide(lodge_system):
     reviewer = requests.Session()
     reviewer.headers["Authorization"] = "Bearer " + _token(lodge_system, "approver", "review")
     expect(reviewer.get(f"{lodge_system.base_url}/api/v1/deposits", timeout=30), 403)
-    expect(reviewer.post(f"{lodge_system.base_url}/api/v1/reviews/{deposit['id']}/actions/approve",
-                         json={}, timeout=30), 200)
+    expect(
+        reviewer.post(
+            f"{lodge_system.base_url}/api/v1/reviews/{deposit['id']}/actions/approve",
+            json={},
+            timeout=30,
+        ),
+        200,
+    )
     lodge_system.wait_for_status(approver, deposit["id"], ("approved", "archived"))
 
 
@@ -177,11 +223,19 @@ def _token(lodge_system, username, *scopes):
     import subprocess
 
     from tests.support.system import REPO_ROOT
+
     args = [lodge_system.python, "-m", "lodge", "token", username, "--name", "test"]
     for scope in scopes:
         args += ["--scope", scope]
-    result = subprocess.run(args, cwd=REPO_ROOT, env=lodge_system.env, capture_output=True,
-                            text=True, timeout=120, check=True)
+    result = subprocess.run(
+        args,
+        cwd=REPO_ROOT,
+        env=lodge_system.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return result.stdout.split()[-1]
 
 
@@ -196,13 +250,25 @@ def test_tokens_page_shows_a_new_token_once_and_its_last_use(page, lodge_system)
     value = page.locator("#new-token").inner_text()
     assert value.startswith("lodge_")
     screenshot(page, "sign-in-03-new-token")
-    expect(requests.get(f"{lodge_system.base_url}/api/v1/deposits", timeout=30,
-                        headers={"Authorization": f"Bearer {value}"}), 200)
+    expect(
+        requests.get(
+            f"{lodge_system.base_url}/api/v1/deposits",
+            timeout=30,
+            headers={"Authorization": f"Bearer {value}"},
+        ),
+        200,
+    )
     page.goto("/account/tokens")
     see(page.locator("#new-token")).to_have_count(0)
     row = page.locator("tr", has_text="lab upload script")
     see(row).not_to_contain_text("never")
     row.get_by_role("button", name="Revoke").click()
     see(page.locator("tr", has_text="lab upload script")).to_have_count(0)
-    expect(requests.get(f"{lodge_system.base_url}/api/v1/deposits", timeout=30,
-                        headers={"Authorization": f"Bearer {value}"}), 401)
+    expect(
+        requests.get(
+            f"{lodge_system.base_url}/api/v1/deposits",
+            timeout=30,
+            headers={"Authorization": f"Bearer {value}"},
+        ),
+        401,
+    )

@@ -1,5 +1,6 @@
 """The staff desk over HTTP: deposits on a patron's behalf, finding patrons, every deposit,
 the dashboard's figures, and who may use them."""
+
 from __future__ import annotations
 
 import uuid
@@ -19,8 +20,13 @@ def unique(what: str) -> str:
 
 
 def thesis(title: str) -> dict:
-    return {"title": title, "creators": [{"name": "Sam Student"}], "abstract": "Mosses.",
-            "date": "2026-05", "degree": "Master"}
+    return {
+        "title": title,
+        "creators": [{"name": "Sam Student"}],
+        "abstract": "Mosses.",
+        "date": "2026-05",
+        "degree": "Master",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +50,8 @@ def user_id(client, username: str) -> str:
 
 
 def test_a_mediated_deposit_is_archived_without_approval_and_the_patron_gets_letters(
-        lodge_system, staff, student):
+    lodge_system, staff, student
+):
     title = unique("Mediated moss")
     deposit = staff.create_deposit("thesis", thesis(title), on_behalf_of="student@example.edu")
     assert deposit["depositor"]["name"] == "Sam Student"
@@ -54,37 +61,58 @@ def test_a_mediated_deposit_is_archived_without_approval_and_the_patron_gets_let
     staff.submit(deposit["id"])
     archived = lodge_system.wait_for_status(staff, deposit["id"], "archived")
     steps = [(h["to_status"], h["reason_code"]) for h in archived["history"]]
-    assert steps == [("draft", None), ("submitted", None), ("in_review", None),
-                     ("approved", "staff_mediated"), ("archived", None)]
+    assert steps == [
+        ("draft", None),
+        ("submitted", None),
+        ("in_review", None),
+        ("approved", "staff_mediated"),
+        ("archived", None),
+    ]
     assert archived["history"][0]["actor"]["name"] == "Robin Staff"
     # the patron has it, with an item, and was told about it
     mine = expect(student.get(f"/api/v1/deposits/{deposit['id']}"), 200)
     assert mine["status"] == "archived" and mine["item_id"]
     expected = letter_subject("deposit_archived", title=title)
-    poll_until(lambda: expected in [m["Subject"] for m in
-                                    letters_to(lodge_system.mail_dir, "student@example.edu")],
-               timeout=30, description="the archived letter to the student")
+    poll_until(
+        lambda: (
+            expected
+            in [m["Subject"] for m in letters_to(lodge_system.mail_dir, "student@example.edu")]
+        ),
+        timeout=30,
+        description="the archived letter to the student",
+    )
     # the dashboard lists it with who made it, in the API and on the page
     mediated = expect(staff.get("/api/v1/staff/statistics", params={"weeks": 4}), 200)["mediated"]
     [listed] = [m for m in mediated["items"] if m["deposit_id"] == deposit["id"]]
-    assert (listed["title"], listed["depositor"]["name"], listed["mediated_by"]["name"],
-            listed["status"]) == (title, "Sam Student", "Robin Staff", "archived")
+    assert (
+        listed["title"],
+        listed["depositor"]["name"],
+        listed["mediated_by"]["name"],
+        listed["status"],
+    ) == (title, "Sam Student", "Robin Staff", "archived")
     page = signed_in(lodge_system, "approver").get(
-        f"{lodge_system.base_url}/staff/dashboard?weeks=4", timeout=30)
+        f"{lodge_system.base_url}/staff/dashboard?weeks=4", timeout=30
+    )
     row = next(line for line in page.text.split("<tr>") if title in line)
     assert 'class="mediator">Robin Staff<' in row and "Sam Student" in row
 
 
 def test_only_staff_deposit_for_someone_else(lodge_system, approver, student):
     for client in (approver, student):
-        refused = client.post("/api/v1/deposits", json={
-            "profile_id": "open-works", "metadata": {}, "on_behalf_of": "faculty"})
+        refused = client.post(
+            "/api/v1/deposits",
+            json={"profile_id": "open-works", "metadata": {}, "on_behalf_of": "faculty"},
+        )
         assert expect(refused, 403)["error"]["fields"] == {"on_behalf_of": ["needs the staff role"]}
-    unknown = lodge_system.client("staff").post("/api/v1/deposits", json={
-        "profile_id": "open-works", "metadata": {}, "on_behalf_of": "nobody-at-all"})
+    unknown = lodge_system.client("staff").post(
+        "/api/v1/deposits",
+        json={"profile_id": "open-works", "metadata": {}, "on_behalf_of": "nobody-at-all"},
+    )
     assert expect(unknown, 422)["error"]["fields"] == {"on_behalf_of": ["unknown user"]}
-    myself = lodge_system.client("staff").post("/api/v1/deposits", json={
-        "profile_id": "open-works", "metadata": {}, "on_behalf_of": "staff"})
+    myself = lodge_system.client("staff").post(
+        "/api/v1/deposits",
+        json={"profile_id": "open-works", "metadata": {}, "on_behalf_of": "staff"},
+    )
     assert expect(myself, 422)["error"]["fields"] == {"on_behalf_of": ["is yourself"]}
 
 
@@ -105,8 +133,9 @@ def test_staff_find_patrons_by_name_email_username_or_id(staff, approver, studen
         expect(client.get("/api/v1/staff/patrons", params={"q": "sam"}), 403)
 
 
-def test_staff_list_every_deposit_by_status_title_or_depositor(staff, approver, student,
-                                                               lodge_system):
+def test_staff_list_every_deposit_by_status_title_or_depositor(
+    staff, approver, student, lodge_system
+):
     faculty = lodge_system.client("faculty")
     word = uuid.uuid4().hex[:8]
     mine = student.create_deposit("open-works", {"title": f"Lichen {word}"})
@@ -117,12 +146,18 @@ def test_staff_list_every_deposit_by_status_title_or_depositor(staff, approver, 
     lichen = expect(approver.get("/api/v1/staff/deposits", params={"q": f"lichen {word}"}), 200)
     assert [d["id"] for d in lichen["items"]] == [mine["id"]]
     # words also match depositors' names and e-mail addresses
-    by_person = expect(approver.get("/api/v1/staff/deposits", params={
-        "q": "fran faculty", "status": "draft", "per_page": 100}), 200)
+    by_person = expect(
+        approver.get(
+            "/api/v1/staff/deposits",
+            params={"q": "fran faculty", "status": "draft", "per_page": 100},
+        ),
+        200,
+    )
     assert theirs["id"] in {d["id"] for d in by_person["items"]}
     assert all(d["depositor"]["name"] == "Fran Faculty" for d in by_person["items"])
-    drafts = expect(approver.get("/api/v1/staff/deposits", params={
-        "status": "archived", "q": word}), 200)
+    drafts = expect(
+        approver.get("/api/v1/staff/deposits", params={"status": "archived", "q": word}), 200
+    )
     assert drafts["total"] == 0
     expect(approver.get("/api/v1/staff/deposits", params={"status": "lost"}), 422)
     expect(student.get("/api/v1/staff/deposits"), 403)
@@ -155,8 +190,11 @@ def test_staff_pages_refuse_those_without_the_role(lodge_system):
         assert student.get(base + path, timeout=30).status_code == 403
     assert approver.get(base + "/staff/mediated", timeout=30).status_code == 403
     token = csrf_token(approver.get(base + "/", timeout=30).text)
-    posted = approver.post(base + "/staff/mediated", timeout=30, data={
-        "csrf_token": token, "patron_id": "x", "profile_id": "open-works"})
+    posted = approver.post(
+        base + "/staff/mediated",
+        timeout=30,
+        data={"csrf_token": token, "patron_id": "x", "profile_id": "open-works"},
+    )
     assert posted.status_code == 403
     for path in ("/staff/dashboard", "/staff/deposits"):
         assert approver.get(base + path, timeout=30).status_code == 200
@@ -165,20 +203,26 @@ def test_staff_pages_refuse_those_without_the_role(lodge_system):
 
 
 def test_the_mediated_form_without_javascript_finds_the_patron_and_says_what_is_missing(
-        lodge_system, staff):
+    lodge_system, staff
+):
     browser = signed_in(lodge_system, "staff")
     base = lodge_system.base_url
     found = browser.get(base + "/staff/mediated", params={"q": "fran"}, timeout=30)
     assert found.status_code == 200 and "Fran Faculty" in found.text
     token = csrf_token(found.text)
-    missing = browser.post(base + "/staff/mediated", timeout=30,
-                           data={"csrf_token": token, "q": "fran"})
+    missing = browser.post(
+        base + "/staff/mediated", timeout=30, data={"csrf_token": token, "q": "fran"}
+    )
     assert missing.status_code == 422
     assert "Choose the patron you are depositing for." in missing.text
     assert "Choose a profile." in missing.text
     faculty_id = user_id(staff, "faculty")
-    started = browser.post(base + "/staff/mediated", timeout=30, allow_redirects=False, data={
-        "csrf_token": token, "patron_id": faculty_id, "profile_id": "open-works"})
+    started = browser.post(
+        base + "/staff/mediated",
+        timeout=30,
+        allow_redirects=False,
+        data={"csrf_token": token, "patron_id": faculty_id, "profile_id": "open-works"},
+    )
     assert started.status_code == 302 and started.headers["Location"].endswith("/edit")
     deposit_id = started.headers["Location"].split("/")[-2]
     deposit = staff.deposit(deposit_id)
@@ -190,17 +234,34 @@ def test_the_mediated_form_without_javascript_finds_the_patron_and_says_what_is_
     # a profile that does not name staff among its mediators, sent by hand: refused, no deposit
     manager = lodge_system.client("manager")
     closed = f"closed-{uuid.uuid4().hex[:8]}"
-    expect(manager.post("/api/v1/profiles", json={
-        "id": closed, "name": closed, "active": False, "target_collection": "open-works",
-        "fields": COMMON_FIELDS, "approval": {"mode": "manual"}}), 201)
+    expect(
+        manager.post(
+            "/api/v1/profiles",
+            json={
+                "id": closed,
+                "name": closed,
+                "active": False,
+                "target_collection": "open-works",
+                "fields": COMMON_FIELDS,
+                "approval": {"mode": "manual"},
+            },
+        ),
+        201,
+    )
     before = expect(staff.get("/api/v1/staff/deposits", params={"per_page": 1}), 200)["total"]
     for forged in (closed, "no-such-profile", "x" * 5000, "thesis\x00"):
-        refused = browser.post(base + "/staff/mediated", timeout=30, allow_redirects=False,
-                               data={"csrf_token": token, "patron_id": faculty_id,
-                                     "profile_id": forged})
+        refused = browser.post(
+            base + "/staff/mediated",
+            timeout=30,
+            allow_redirects=False,
+            data={"csrf_token": token, "patron_id": faculty_id, "profile_id": forged},
+        )
         assert refused.status_code == 422, forged
         # the page says so; a NUL is refused before it, by the gateway, naming the field
         assert "Choose a profile." in refused.text or (
-            expect(refused, 422)["error"]["fields"] == {
-                "profile_id": ["contains a character XML cannot carry (U+0000)"]})
-    assert expect(staff.get("/api/v1/staff/deposits", params={"per_page": 1}), 200)["total"] == before
+            expect(refused, 422)["error"]["fields"]
+            == {"profile_id": ["contains a character XML cannot carry (U+0000)"]}
+        )
+    assert (
+        expect(staff.get("/api/v1/staff/deposits", params={"per_page": 1}), 200)["total"] == before
+    )

@@ -1,6 +1,7 @@
 """The staff desk in a real browser (headless Debian Chromium through Playwright): the demo
 `staff` user deposits for `student` through the pages, the deposit reaches the repository
 without approval, and the student finds it; the dashboard draws its chart."""
+
 import re
 import uuid
 from datetime import date
@@ -19,13 +20,30 @@ def an_inactive_profile(lodge_system, mediators: dict | None) -> str:
     if it names them among its mediators."""
     name = f"Retired reports {uuid.uuid4().hex[:6]}"
     manager = lodge_system.client("manager")
-    profile = expect(manager.post("/api/v1/profiles", json={
-        "id": f"retired-{uuid.uuid4().hex[:8]}", "name": name, "active": False,
-        "description": "Technical reports from before 2020.",
-        "fields": [{"key": "title", "label": "Title", "type": "text", "required": True,
-                    "dc": "title"}],
-        "approval": {"mode": "manual"}, "target_collection": "open-works",
-        "mediators": mediators}), 201)
+    profile = expect(
+        manager.post(
+            "/api/v1/profiles",
+            json={
+                "id": f"retired-{uuid.uuid4().hex[:8]}",
+                "name": name,
+                "active": False,
+                "description": "Technical reports from before 2020.",
+                "fields": [
+                    {
+                        "key": "title",
+                        "label": "Title",
+                        "type": "text",
+                        "required": True,
+                        "dc": "title",
+                    }
+                ],
+                "approval": {"mode": "manual"},
+                "target_collection": "open-works",
+                "mediators": mediators,
+            },
+        ),
+        201,
+    )
     assert profile["active"] is False
     return name
 
@@ -106,10 +124,16 @@ def test_staff_deposit_for_a_student_through_the_pages(page, lodge_system, tmp_p
 def test_the_dashboard_draws_submissions_and_decisions_per_week(page, lodge_system):
     student, approver = lodge_system.client("student"), lodge_system.client("approver")
     for outcome in ("approve", "return"):
-        deposit = student.create_deposit("thesis", {
-            "title": f"Dashboard {outcome} {uuid.uuid4().hex[:6]}",
-            "creators": [{"name": "Sam Student"}], "abstract": "A.", "date": "2026",
-            "degree": "Master"})
+        deposit = student.create_deposit(
+            "thesis",
+            {
+                "title": f"Dashboard {outcome} {uuid.uuid4().hex[:6]}",
+                "creators": [{"name": "Sam Student"}],
+                "abstract": "A.",
+                "date": "2026",
+                "degree": "Master",
+            },
+        )
         student.upload(deposit["id"], "d.pdf", PDF)
         student.submit(deposit["id"])
         lodge_system.wait_for_status(student, deposit["id"], "in_review")

@@ -1,4 +1,5 @@
 """The staff pages for deposit profiles, as a manager's browser uses them."""
+
 from __future__ import annotations
 
 import copy
@@ -17,6 +18,7 @@ API = "/api/v1"
 
 
 # --- a browser, as far as these pages need one -------------------------------------------
+
 
 class EditorForm(HTMLParser):
     """The values the profile editor's form submits, as a browser would send them
@@ -68,8 +70,12 @@ class EditorForm(HTMLParser):
             self._textarea = None
         elif tag == "select" and self._select is not None:
             chosen = self._select["chosen"]
-            self.pairs.append([self._select["name"],
-                               chosen if chosen is not None else self._select["first"] or ""])
+            self.pairs.append(
+                [
+                    self._select["name"],
+                    chosen if chosen is not None else self._select["first"] or "",
+                ]
+            )
             self._select = None
 
     def handle_data(self, data):
@@ -96,8 +102,9 @@ def open_editor(session, lodge_system, path: str) -> EditorForm:
 
 
 def submit(session, lodge_system, form: EditorForm) -> requests.Response:
-    return session.post(f"{lodge_system.base_url}{form.action}", data=form.pairs, timeout=30,
-                        allow_redirects=False)
+    return session.post(
+        f"{lodge_system.base_url}{form.action}", data=form.pairs, timeout=30, allow_redirects=False
+    )
 
 
 def unique_id(label: str = "page") -> str:
@@ -105,10 +112,14 @@ def unique_id(label: str = "page") -> str:
 
 
 def api_body(profile_id: str, **changes) -> dict:
-    body = {"id": profile_id, "name": f"Profile {profile_id}", "fields": copy.deepcopy(COMMON_FIELDS),
-            "file_rules": {"min_files": 0, "max_files": 4},
-            "approval": {"mode": "manual", "approver_groups": ["approvers"]},
-            "target_collection": "theses"}
+    body = {
+        "id": profile_id,
+        "name": f"Profile {profile_id}",
+        "fields": copy.deepcopy(COMMON_FIELDS),
+        "file_rules": {"min_files": 0, "max_files": 4},
+        "approval": {"mode": "manual", "approver_groups": ["approvers"]},
+        "target_collection": "theses",
+    }
     body.update(changes)
     return body
 
@@ -125,8 +136,8 @@ def manager_api(lodge_system):
 
 # --- the list ---------------------------------------------------------------------------
 
-def test_the_list_shows_every_profile_with_inactive_ones_marked(lodge_system, manager,
-                                                                manager_api):
+
+def test_the_list_shows_every_profile_with_inactive_ones_marked(lodge_system, manager, manager_api):
     hidden = unique_id("hidden")
     expect(manager_api.post(f"{API}/profiles", json=api_body(hidden, active=False)), 201)
     page = manager.get(f"{lodge_system.base_url}/staff/profiles", timeout=30)
@@ -135,16 +146,19 @@ def test_the_list_shows_every_profile_with_inactive_ones_marked(lodge_system, ma
     assert "Deposit profiles" in html and 'href="/staff/profiles/new"' in html
     for profile_id in ("open-works", "thesis", hidden):
         assert f'href="/staff/profiles/{profile_id}"' in html
-    row = re.search(rf"<tr class=\"inactive\">(?:(?!</tr>).)*{hidden}(?:(?!</tr>).)*</tr>",
-                    html, re.S)
+    row = re.search(
+        rf"<tr class=\"inactive\">(?:(?!</tr>).)*{hidden}(?:(?!</tr>).)*</tr>", html, re.S
+    )
     assert row and "inactive" in row.group(0) and "Theses and dissertations" in row.group(0)
-    thesis = re.search(r"<tr>(?:(?!</tr>).)*/staff/profiles/thesis\"(?:(?!</tr>).)*</tr>",
-                       html, re.S).group(0)
+    thesis = re.search(
+        r"<tr>(?:(?!</tr>).)*/staff/profiles/thesis\"(?:(?!</tr>).)*</tr>", html, re.S
+    ).group(0)
     assert "Manual" in thesis and "student" in thesis and "inactive" not in thesis
     assert "Everyone" in html  # open-works has no group limit
 
 
 # --- create, edit, history --------------------------------------------------------------
+
 
 def test_a_manager_creates_and_then_edits_a_profile(lodge_system, manager, manager_api):
     profile_id = unique_id("made")
@@ -207,8 +221,10 @@ def test_a_manager_creates_and_then_edits_a_profile(lodge_system, manager, manag
     first = expect(manager_api.get(f"{API}/profiles/{profile_id}", params={"version": 1}), 200)
     assert first["version"] == 1 and first["name"] == f"Made on the page {profile_id}"
     assert first["active"] is True and first["file_rules"]["max_files"] == 4
-    assert [v["version"] for v in expect(
-        manager_api.get(f"{API}/profiles/{profile_id}/versions"), 200)["items"]] == [2, 1]
+    assert [
+        v["version"]
+        for v in expect(manager_api.get(f"{API}/profiles/{profile_id}/versions"), 200)["items"]
+    ] == [2, 1]
 
     # an older version can be opened in the editor; saving it makes version 3
     older = open_editor(manager, lodge_system, f"/staff/profiles/{profile_id}?version=1")
@@ -216,17 +232,24 @@ def test_a_manager_creates_and_then_edits_a_profile(lodge_system, manager, manag
     restored = submit(manager, lodge_system, older)
     assert restored.status_code == 302
     assert expect(manager_api.get(f"{API}/profiles/{profile_id}"), 200)["version"] == 3
-    assert manager.get(f"{lodge_system.base_url}/staff/profiles/{profile_id}?version=99",
-                       timeout=30).status_code == 404
+    assert (
+        manager.get(
+            f"{lodge_system.base_url}/staff/profiles/{profile_id}?version=99", timeout=30
+        ).status_code
+        == 404
+    )
 
 
 def versions_of(manager_api, profile_id: str) -> list[int]:
-    return [v["version"] for v in expect(
-        manager_api.get(f"{API}/profiles/{profile_id}/versions"), 200)["items"]]
+    return [
+        v["version"]
+        for v in expect(manager_api.get(f"{API}/profiles/{profile_id}/versions"), 200)["items"]
+    ]
 
 
-def test_invalid_input_is_shown_on_the_page_and_nothing_is_saved(lodge_system, manager,
-                                                                 manager_api):
+def test_invalid_input_is_shown_on_the_page_and_nothing_is_saved(
+    lodge_system, manager, manager_api
+):
     profile_id = unique_id("checked")
     expect(manager_api.post(f"{API}/profiles", json=api_body(profile_id)), 201)
     path = f"/staff/profiles/{profile_id}"
@@ -264,8 +287,10 @@ def test_invalid_input_is_shown_on_the_page_and_nothing_is_saved(lodge_system, m
     assert 'href="#name"' in response.text and "already used" in response.text
 
     assert versions_of(manager_api, profile_id) == [1]
-    assert expect(manager_api.get(f"{API}/profiles/{profile_id}"), 200)["name"] == \
-        f"Profile {profile_id}"
+    assert (
+        expect(manager_api.get(f"{API}/profiles/{profile_id}"), 200)["name"]
+        == f"Profile {profile_id}"
+    )
 
     # a new profile needs an id nobody has
     form = open_editor(manager, lodge_system, "/staff/profiles/new")
@@ -285,24 +310,40 @@ def test_patrons_and_strangers_are_kept_out(lodge_system):
     for path in ("/staff/profiles", "/staff/profiles/new", "/staff/profiles/thesis"):
         assert student.get(f"{lodge_system.base_url}{path}", timeout=30).status_code == 403
     token = csrf_token(student.get(f"{lodge_system.base_url}/", timeout=30).text)
-    posted = student.post(f"{lodge_system.base_url}/staff/profiles/new", timeout=30,
-                          data={"csrf_token": token, "id": unique_id(), "name": "Sneaky"})
+    posted = student.post(
+        f"{lodge_system.base_url}/staff/profiles/new",
+        timeout=30,
+        data={"csrf_token": token, "id": unique_id(), "name": "Sneaky"},
+    )
     assert posted.status_code == 403
-    anonymous = requests.get(f"{lodge_system.base_url}/staff/profiles", timeout=30,
-                             allow_redirects=False)
+    anonymous = requests.get(
+        f"{lodge_system.base_url}/staff/profiles", timeout=30, allow_redirects=False
+    )
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
-    assert signed_in(lodge_system, "manager").get(
-        f"{lodge_system.base_url}/staff/profiles/{unique_id('nothing')}",
-        timeout=30).status_code == 404
+    assert (
+        signed_in(lodge_system, "manager")
+        .get(f"{lodge_system.base_url}/staff/profiles/{unique_id('nothing')}", timeout=30)
+        .status_code
+        == 404
+    )
 
 
 # --- in a real browser --------------------------------------------------------------------
 
+
 def test_a_manager_adds_a_field_with_the_button_and_saves(lodge_system, manager_api, page):
     profile_id = unique_id("browser")
-    expect(manager_api.post(f"{API}/profiles", json=api_body(
-        profile_id, name=f"Browser profile {profile_id}",
-        description="Conference posters and slides.")), 201)
+    expect(
+        manager_api.post(
+            f"{API}/profiles",
+            json=api_body(
+                profile_id,
+                name=f"Browser profile {profile_id}",
+                description="Conference posters and slides.",
+            ),
+        ),
+        201,
+    )
 
     sign_in_with(page, lodge_system, "manager")
     page.goto(f"/staff/profiles/{profile_id}")
@@ -325,8 +366,9 @@ def test_a_manager_adds_a_field_with_the_button_and_saves(lodge_system, manager_
     new_row.get_by_label("Required").check()
     new_row.get_by_role("button", name="Move up").click()  # before "language"
     assert rows.nth(count - 1).get_by_label("Key").input_value() == "event_name"
-    assert rows.nth(count - 1).get_by_label("Key").get_attribute("name") == \
-        f"fields-{count - 1}-key"
+    assert (
+        rows.nth(count - 1).get_by_label("Key").get_attribute("name") == f"fields-{count - 1}-key"
+    )
 
     page.get_by_role("button", name="Save as a new version").click()
     # a locator, not wait_for_url: Playwright's navigation waits hang under eventlet
@@ -352,12 +394,17 @@ def test_a_manager_adds_a_field_with_the_button_and_saves(lodge_system, manager_
 def sign_in_with(page, lodge_system, username: str) -> None:
     """Sign in through /login with requests, and hand the session cookie to the browser."""
     session = signed_in(lodge_system, username)
-    page.context.add_cookies([{"name": cookie.name, "value": cookie.value,
-                               "url": lodge_system.base_url} for cookie in session.cookies])
+    page.context.add_cookies(
+        [
+            {"name": cookie.name, "value": cookie.value, "url": lodge_system.base_url}
+            for cookie in session.cookies
+        ]
+    )
 
 
-def test_mistakes_are_summed_up_at_the_top_and_lead_to_their_inputs(lodge_system, manager_api,
-                                                                   page):
+def test_mistakes_are_summed_up_at_the_top_and_lead_to_their_inputs(
+    lodge_system, manager_api, page
+):
     profile_id = unique_id("mistakes")
     expect(manager_api.post(f"{API}/profiles", json=api_body(profile_id)), 201)
     sign_in_with(page, lodge_system, "manager")
@@ -377,15 +424,18 @@ def test_mistakes_are_summed_up_at_the_top_and_lead_to_their_inputs(lodge_system
     assert versions_of(manager_api, profile_id) == [1]
 
 
-def test_a_manager_names_who_may_deposit_for_a_patron_on_the_editor(lodge_system, manager,
-                                                                    manager_api):
+def test_a_manager_names_who_may_deposit_for_a_patron_on_the_editor(
+    lodge_system, manager, manager_api
+):
     profile_id = unique_id("mediated")
     expect(manager_api.post(f"{API}/profiles", json=api_body(profile_id, active=False)), 201)
     staff = lodge_system.client("staff")
 
     def made_for_a_patron():
-        return staff.post(f"{API}/deposits", json={
-            "profile_id": profile_id, "metadata": {}, "on_behalf_of": "student"})
+        return staff.post(
+            f"{API}/deposits",
+            json={"profile_id": profile_id, "metadata": {}, "on_behalf_of": "student"},
+        )
 
     expect(made_for_a_patron(), 403)  # inactive and naming nobody
     path = f"/staff/profiles/{profile_id}"
@@ -399,6 +449,8 @@ def test_a_manager_names_who_may_deposit_for_a_patron_on_the_editor(lodge_system
     form.set("mediator_groups", "library")
     expect(submit(manager, lodge_system, form), 302)
     assert expect(manager_api.get(f"{API}/profiles/{profile_id}"), 200)["mediators"] == {
-        "roles": [], "groups": ["library"]}
+        "roles": [],
+        "groups": ["library"],
+    }
     assert open_editor(manager, lodge_system, path).get("mediator_groups") == "library"
     expect(made_for_a_patron(), 201)

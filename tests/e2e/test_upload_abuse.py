@@ -2,6 +2,7 @@
 with a clear JSON message, nothing lands outside the storage root, and no partial file is
 left visible. Content-based cases (polyglot, zip bomb, EICAR) belong to validation; one
 compression bomb goes the whole way here."""
+
 from __future__ import annotations
 
 import base64
@@ -13,8 +14,12 @@ from urllib.parse import urlsplit
 from tests.support import corpus
 from tests.support.system import expect
 
-OPEN_WORK = {"title": "Tidal patterns", "creators": [{"name": "Sam Student"}],
-             "abstract": "Tides.", "date": "2026"}
+OPEN_WORK = {
+    "title": "Tidal patterns",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Tides.",
+    "date": "2026",
+}
 THESIS = {**OPEN_WORK, "degree": "Master"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -39,8 +44,12 @@ def assert_nothing_new(lodge_system, before, deposit_id, student):
 def test_a_file_name_too_long_for_a_url_is_a_json_answer(lodge_system):
     student = lodge_system.client("student")
     deposit = student.create_deposit("open-works", OPEN_WORK)
-    response = student.post(files_url(deposit["id"]), params={"filename": "a" * 5000 + ".pdf"},
-                            data=PDF, headers={"Content-Type": "application/octet-stream"})
+    response = student.post(
+        files_url(deposit["id"]),
+        params={"filename": "a" * 5000 + ".pdf"},
+        data=PDF,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     created = expect(response, 201)
     assert created["filename"] == "a" * 251 + ".pdf"
     assert response.headers["Content-Type"] == "application/json"
@@ -50,8 +59,9 @@ def test_a_name_of_nothing_but_control_characters_is_refused(lodge_system):
     student = lodge_system.client("student")
     deposit = student.create_deposit("open-works", OPEN_WORK)
     before = storage_files(lodge_system)
-    response = student.post(files_url(deposit["id"]), params={"filename": "\x00\x01../\x1f"},
-                            data=PDF)
+    response = student.post(
+        files_url(deposit["id"]), params={"filename": "\x00\x01../\x1f"}, data=PDF
+    )
     assert expect(response, 422)["error"]["fields"] == {"filename": ["has no usable characters"]}
     assert_nothing_new(lodge_system, before, deposit["id"], student)
 
@@ -69,7 +79,9 @@ def test_the_limit_plus_one_byte_is_refused_and_leaves_nothing(lodge_system):
     connection.endheaders()
     declared = connection.getresponse()
     assert declared.status == 413
-    assert json.loads(declared.read())["error"]["fields"] == {"file": [f"larger than {limit} bytes"]}
+    assert json.loads(declared.read())["error"]["fields"] == {
+        "file": [f"larger than {limit} bytes"]
+    }
     connection.close()
 
     def body():  # no Content-Length: refused as the bytes arrive
@@ -87,8 +99,9 @@ def test_a_double_extension_is_refused_where_the_profile_names_its_formats(lodge
     student = lodge_system.client("student")
     deposit = student.create_deposit("thesis", THESIS)
     before = storage_files(lodge_system)
-    response = student.post(files_url(deposit["id"]), params={"filename": "thesis.pdf.exe"},
-                            data=b"MZ" + b"\0" * 200)
+    response = student.post(
+        files_url(deposit["id"]), params={"filename": "thesis.pdf.exe"}, data=b"MZ" + b"\0" * 200
+    )
     error = expect(response, 422)["error"]
     assert error["message"].startswith("Files of type .exe are not accepted here")
     assert_nothing_new(lodge_system, before, deposit["id"], student)
@@ -119,8 +132,10 @@ def test_an_empty_file_is_flagged(lodge_system):
     created = student.upload(deposit["id"], "empty.pdf", b"")
     assert created["size"] == 0
     assert created["precheck"]["passed"] is False
-    assert any(check.get("code") == "size_empty" and not check["passed"]
-               for check in created["precheck"]["checks"])
+    assert any(
+        check.get("code") == "size_empty" and not check["passed"]
+        for check in created["precheck"]["checks"]
+    )
 
 
 def test_a_multipart_body_with_10000_parts_is_refused(lodge_system):
@@ -128,12 +143,23 @@ def test_a_multipart_body_with_10000_parts_is_refused(lodge_system):
     deposit = student.create_deposit("open-works", OPEN_WORK)
     before = storage_files(lodge_system)
     boundary = "lodge-abuse"
-    parts = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"f{n}\"\r\n\r\nx\r\n"
-                    for n in range(10_000))
-    body = (parts + f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"a.pdf\"\r\n\r\n").encode() + PDF + f"\r\n--{boundary}--\r\n".encode()
-    response = student.post(files_url(deposit["id"]), data=body,
-                            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    parts = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="f{n}"\r\n\r\nx\r\n'
+        for n in range(10_000)
+    )
+    body = (
+        (
+            parts + f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="a.pdf"\r\n\r\n'
+        ).encode()
+        + PDF
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = student.post(
+        files_url(deposit["id"]),
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert expect(response, 422)["error"]["fields"] == {"file": ["too many parts"]}
     assert_nothing_new(lodge_system, before, deposit["id"], student)
 
@@ -142,8 +168,12 @@ def test_a_large_multipart_upload_streams_through(lodge_system):
     student = lodge_system.client("student")
     deposit = student.create_deposit("open-works", OPEN_WORK)
     data = PDF + bytes(range(256)) * 40_000
-    created = expect(student.post(files_url(deposit["id"]),
-                                  files={"file": ("big.pdf", data, "application/pdf")}), 201)
+    created = expect(
+        student.post(
+            files_url(deposit["id"]), files={"file": ("big.pdf", data, "application/pdf")}
+        ),
+        201,
+    )
     assert created["sha256"] == hashlib.sha256(data).hexdigest()
 
 
@@ -152,11 +182,19 @@ def test_checksum_mismatches_keep_nothing(lodge_system):
     deposit = student.create_deposit("open-works", OPEN_WORK)
     before = storage_files(lodge_system)
     wrong_md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
-    md5 = student.post(files_url(deposit["id"]), params={"filename": "a.pdf"}, data=PDF,
-                       headers={"Content-MD5": wrong_md5})
+    md5 = student.post(
+        files_url(deposit["id"]),
+        params={"filename": "a.pdf"},
+        data=PDF,
+        headers={"Content-MD5": wrong_md5},
+    )
     assert expect(md5, 422)["error"]["fields"] == {"md5": ["does not match the uploaded bytes"]}
-    garbled = student.post(files_url(deposit["id"]), params={"filename": "a.pdf"}, data=PDF,
-                           headers={"Digest": "sha-256=not base64!"})
+    garbled = student.post(
+        files_url(deposit["id"]),
+        params={"filename": "a.pdf"},
+        data=PDF,
+        headers={"Digest": "sha-256=not base64!"},
+    )
     assert expect(garbled, 422)["error"]["fields"] == {"sha256": ["is not base64"]}
     assert_nothing_new(lodge_system, before, deposit["id"], student)
 
@@ -172,5 +210,6 @@ def test_a_compression_bomb_is_flagged_at_upload_and_returned_after_submit(lodge
     student.submit(deposit["id"])
     returned = lodge_system.wait_for_status(student, deposit["id"], "returned", timeout=90)
     [report] = returned["validation_report"]["files"]
-    assert {c["check"]: c["code"] for c in report["checks"] if not c["passed"]} \
-        == {"archive": "archive_bomb"}
+    assert {c["check"]: c["code"] for c in report["checks"] if not c["passed"]} == {
+        "archive": "archive_bomb"
+    }

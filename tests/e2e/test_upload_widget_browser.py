@@ -1,5 +1,6 @@
 """The portal's upload widget in headless Chromium: a large file goes up in resumable chunks
 with a progress bar, survives a dropped connection, and the pre-check speaks up."""
+
 import hashlib
 import os
 
@@ -8,8 +9,12 @@ from playwright.sync_api import expect as see
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_portal_browser import sign_in
 
-OPEN_WORK = {"title": "Tidal patterns of the Wadden Sea", "creators": [{"name": "Sam Student"}],
-             "abstract": "Ten years of tide gauges.", "date": "2026"}
+OPEN_WORK = {
+    "title": "Tidal patterns of the Wadden Sea",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Ten years of tide gauges.",
+    "date": "2026",
+}
 MiB = 1024 * 1024
 CHUNK = 8 * MiB
 
@@ -34,8 +39,11 @@ def test_a_large_upload_survives_a_dropped_connection(page, lodge_system, tmp_pa
 
     def drop_third_chunk(route):
         request = route.request
-        if (request.method == "PATCH" and not dropped
-                and request.headers.get("upload-offset") == str(2 * CHUNK)):
+        if (
+            request.method == "PATCH"
+            and not dropped
+            and request.headers.get("upload-offset") == str(2 * CHUNK)
+        ):
             dropped.append(request.url)
             route.abort("connectionreset")
         else:
@@ -50,7 +58,8 @@ def test_a_large_upload_survives_a_dropped_connection(page, lodge_system, tmp_pa
     page.wait_for_function(
         "() => { const p = document.querySelector('#file-list progress'); "
         "return p && p.value >= 5; }",
-        timeout=120_000)
+        timeout=120_000,
+    )
     see(row.locator(".meta")).to_contain_text("MB/s")
     screenshot(page, "upload-01-progress")
     see(page.locator("#file-list .file.retrying")).to_have_count(1, timeout=120_000)
@@ -74,6 +83,7 @@ def test_a_large_upload_survives_a_dropped_connection(page, lodge_system, tmp_pa
     empty = tmp_path / "empty.pdf"
     empty.write_bytes(b"")
     page.locator("#file-input").set_input_files(str(empty))
-    see(page.locator("#file-list .file.failed")).to_contain_text("The file is empty.",
-                                                                   timeout=60_000)
+    see(page.locator("#file-list .file.failed")).to_contain_text(
+        "The file is empty.", timeout=60_000
+    )
     screenshot(page, "upload-05-refused")

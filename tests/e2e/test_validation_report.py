@@ -4,6 +4,7 @@ away, the scan check fails instead of passing.
 
 This module runs a Lodge of its own whose validation talks to a clamd of its own, so the
 test can stop that clamd without touching anyone else's."""
+
 import re
 
 import pytest
@@ -14,9 +15,12 @@ from tests.support import corpus
 from tests.support.clamd import ClamdProcess
 from tests.support.system import LodgeSystem
 
-METADATA = {"title": "Tide gauges of the Wadden Sea",
-            "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}],
-            "abstract": "Ten years of tide gauges.", "date": "2026-05"}
+METADATA = {
+    "title": "Tide gauges of the Wadden Sea",
+    "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}],
+    "abstract": "Ten years of tide gauges.",
+    "date": "2026-05",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +32,11 @@ def own_clamd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scanning_lodge(own_clamd):
-    system = LodgeSystem("postgresql", label="e2e-validation",
-                         extra_env={"LODGE_CLAMD_SOCKET": own_clamd.socket,
-                                    "LODGE_CLAMD_TIMEOUT": "30"})
+    system = LodgeSystem(
+        "postgresql",
+        label="e2e-validation",
+        extra_env={"LODGE_CLAMD_SOCKET": own_clamd.socket, "LODGE_CLAMD_TIMEOUT": "30"},
+    )
     system.start()
     yield system
     system.stop()
@@ -52,17 +58,26 @@ def deposit_with(system, files):
 
 
 def failing_codes(deposit):
-    return {f["filename"]: sorted(c["code"] for c in f["checks"] if not c["passed"])
-            for f in deposit["validation_report"]["files"]}
+    return {
+        f["filename"]: sorted(c["code"] for c in f["checks"] if not c["passed"])
+        for f in deposit["validation_report"]["files"]
+    }
 
 
 def test_eicar_fails_validation_and_the_depositor_reads_why(scanning_lodge, portal):
-    _, returned = deposit_with(scanning_lodge, [
-        ("field-notes.txt", corpus.EICAR_FILE),
-        ("tide-data.zip", corpus.zipped([("gauges.csv", b"station,level\nnorth,1.2\n")])),
-        ("report.pdf", corpus.pdf(4))])
-    assert failing_codes(returned) == {"field-notes.txt": ["virus_found"], "tide-data.zip": [],
-                                       "report.pdf": []}
+    _, returned = deposit_with(
+        scanning_lodge,
+        [
+            ("field-notes.txt", corpus.EICAR_FILE),
+            ("tide-data.zip", corpus.zipped([("gauges.csv", b"station,level\nnorth,1.2\n")])),
+            ("report.pdf", corpus.pdf(4)),
+        ],
+    )
+    assert failing_codes(returned) == {
+        "field-notes.txt": ["virus_found"],
+        "tide-data.zip": [],
+        "report.pdf": [],
+    }
     assert returned["history"][-1]["reason_code"] == "checks_failed"
 
     sign_in(portal)
@@ -73,18 +88,22 @@ def test_eicar_fails_validation_and_the_depositor_reads_why(scanning_lodge, port
     see(infected).to_have_count(1)
     see(infected.locator("h3")).to_have_text("field-notes.txt")
     see(infected.locator(".problems")).to_contain_text(
-        "A virus was found in this file (Eicar-Test-Signature")
+        "A virus was found in this file (Eicar-Test-Signature"
+    )
     see(infected.locator(".problems")).to_contain_text("upload a clean copy")
     # the passing files show what was measured: the archive's contents, the PDF's pages
     archive = report.locator(".check-file", has_text="tide-data.zip")
     archive.locator("details.archive summary").click()
     see(archive.locator("details.archive")).to_contain_text("gauges.csv")
-    see(report.locator(".check-file", has_text="report.pdf").locator(".technical")).to_contain_text("4")
+    see(report.locator(".check-file", has_text="report.pdf").locator(".technical")).to_contain_text(
+        "4"
+    )
     screenshot(portal, "validation-01-virus-found")
 
     portal.get_by_role("button", name="Deutsch").click()
     see(portal.locator(".validation-report .check-file.failed .problems")).to_contain_text(
-        "In dieser Datei wurde ein Virus gefunden")
+        "In dieser Datei wurde ein Virus gefunden"
+    )
     screenshot(portal, "validation-02-virus-found-de")
     portal.get_by_role("button", name="English").click()  # the choice sticks to the account
     see(portal.locator(".validation-report h2")).to_have_text("Checks on your files")
@@ -115,7 +134,8 @@ def test_the_pre_check_warns_at_upload(scanning_lodge, portal, tmp_path):
     portal.goto(f"/deposits/{deposit['id']}/edit")
     portal.locator("#file-input").set_input_files(str(program))
     see(portal.locator("#file-list .file.warned .problems")).to_contain_text(
-        "This file is a Windows program, not a PDF file. Upload the PDF file itself.")
+        "This file is a Windows program, not a PDF file. Upload the PDF file itself."
+    )
     screenshot(portal, "validation-03-pre-check-at-upload")
     # validation keeps the pre-checks, so the editor shows them again after a reload
     portal.reload()
@@ -130,5 +150,6 @@ def test_an_unreachable_clamd_fails_the_scan_check(scanning_lodge, own_clamd, po
     sign_in(portal)
     portal.goto(f"/deposits/{returned['id']}")
     see(portal.locator(".validation-report .problems")).to_contain_text(
-        "The virus scan could not run")
+        "The virus scan could not run"
+    )
     screenshot(portal, "validation-04-scan-could-not-run")

@@ -1,5 +1,6 @@
 """A gateway app on its own fresh PostgreSQL database, for tests of what the gateway does
 alone: sign-in, sessions, rate limits, tokens and headers. No services are needed."""
+
 import re
 
 import pytest
@@ -18,11 +19,13 @@ def gateway_app(lodge_env, postgres_database):
     lodge_env.setenv("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")
     upgrade("gateway", url)
     from gateway.app import create_app
+
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
     with app.extensions["lodge.database"].unit_of_work() as uow:
         for username, roles in (("pat", ["patron"]), ("ada", ["admin"]), ("alex", ["approver"])):
-            identity.create_user(uow.session, username, username.title(), f"{username}@x.edu",
-                                 PASSWORD, [], roles)
+            identity.create_user(
+                uow.session, username, username.title(), f"{username}@x.edu", PASSWORD, [], roles
+            )
     yield app
     app.extensions["lodge.database"].engine.dispose()
 
@@ -34,6 +37,8 @@ def page_csrf(client, path="/login") -> str:
 
 def sign_in(client, username, password=PASSWORD, address="10.0.0.1"):
     token = page_csrf(client)
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": token},
-                       environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )

@@ -1,6 +1,7 @@
 """The gateway when its backends go away: database connections killed (pg_terminate_backend
 on the test's own database) are replaced as they are taken, and a broker that cannot be
 reached (this app's points at a closed port) answers 503 with the error shape, never 500."""
+
 from tests.gateway.conftest import page_csrf, sign_in
 from tests.interface.test_database_loss import terminate_backends
 

@@ -1,5 +1,6 @@
 """What a production start refuses or hides: weak secret keys, demo accounts, the metrics and
 the readiness probe's error text."""
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -10,13 +11,17 @@ from kernel.platform.db import Database
 from kernel.platform.migrations import upgrade
 
 
-@pytest.mark.parametrize("key, problem", [
-    (None, "LODGE_SECRET_KEY is not set"),
-    ("change-me-to-64-random-characters", "is a placeholder"),
-    ("k3y-" + "q" * 20, "fewer than 32 characters"),
-])
+@pytest.mark.parametrize(
+    "key, problem",
+    [
+        (None, "LODGE_SECRET_KEY is not set"),
+        ("change-me-to-64-random-characters", "is a placeholder"),
+        ("k3y-" + "q" * 20, "fewer than 32 characters"),
+    ],
+)
 def test_a_production_gateway_refuses_a_weak_secret_key(lodge_env, key, problem):
     from lodge.cli import main
+
     lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", "postgresql://lodge@db.invalid/lodge")
     lodge_env.setenv("LODGE_BASE_URL", "https://lodge.example.edu")
     if key is None:
@@ -34,7 +39,8 @@ def test_a_production_site_needs_an_https_base_url_for_letters_and_identifiers(l
     lodge_env.setenv("LODGE_BASE_URL", "http://lodge.example.edu")
     get_settings.cache_clear()
     assert get_settings().production_problems() == [
-        "LODGE_BASE_URL must be https:// (letters and identifiers use it)"]
+        "LODGE_BASE_URL must be https:// (letters and identifiers use it)"
+    ]
     lodge_env.setenv("LODGE_BASE_URL", "https://lodge.example.edu")
     get_settings.cache_clear()
     assert get_settings().production_problems() == []
@@ -49,6 +55,7 @@ def test_the_embedded_defaults_start_with_a_key_kept_in_the_data_folder(lodge_en
 
 def _users_after_seeding(lodge_env) -> int:
     from lodge.cli import seed_demo
+
     get_settings.cache_clear()
     for owner in DATABASE_OWNERS:
         upgrade(owner, get_settings().database_url(owner))
@@ -81,8 +88,9 @@ def test_metrics_need_the_metrics_token_and_are_off_without_one(gateway_app, lod
     lodge_env.setenv("LODGE_METRICS_TOKEN", "m" * 40)
     get_settings.cache_clear()
     assert client.get("/metrics").status_code == 401
-    wrong = client.get("/metrics", headers={"Authorization": "Bearer " + "n" * 40,
-                                           "Accept": "application/json"})
+    wrong = client.get(
+        "/metrics", headers={"Authorization": "Bearer " + "n" * 40, "Accept": "application/json"}
+    )
     assert wrong.status_code == 401 and wrong.get_json()["error"]["code"] == "unauthorized"
     right = client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 40})
     assert right.status_code == 200 and b"lodge_http_requests_total" in right.data

@@ -1,4 +1,5 @@
 """Local sign-in, sessions, rate limits and tokens, on the gateway alone (real PostgreSQL)."""
+
 from datetime import timedelta
 
 import pytest
@@ -34,15 +35,16 @@ def test_sign_in_rotates_the_session_and_sign_out_ends_it_everywhere(gateway_app
     assert thief.get("/account/tokens").status_code == 302
 
 
-@pytest.mark.parametrize("column, age", [("seen_at", timedelta(minutes=31)),
-                                         ("created_at", timedelta(hours=8, minutes=1))])
+@pytest.mark.parametrize(
+    "column, age",
+    [("seen_at", timedelta(minutes=31)), ("created_at", timedelta(hours=8, minutes=1))],
+)
 def test_idle_and_absolute_timeouts_end_a_session(gateway_app, column, age):
     client = gateway_app.test_client()
     sign_in(client, "pat")
     assert client.get("/account/tokens").status_code == 200
     with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
-        uow.session.execute(update(SignInSession).values(
-            {column: identity._now() - age}))
+        uow.session.execute(update(SignInSession).values({column: identity._now() - age}))
     response = client.get("/account/tokens")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
@@ -58,6 +60,7 @@ def test_failed_sign_ins_are_limited_per_account_across_addresses(gateway_app):
     assert "Too many failed sign-ins. Try again in 15 minute(s)." in blocked.get_data(as_text=True)
     # another gateway instance shares the database, so it refuses too
     from gateway.app import create_app
+
     other = create_app({"TESTING": True}).test_client()
     assert sign_in(other, "pat", PASSWORD, address="10.3.0.1").status_code == 429
     # another account is not affected
@@ -72,19 +75,21 @@ def test_failed_sign_ins_are_limited_per_address(gateway_app):
     assert sign_in(client, "pat", PASSWORD, address="10.9.9.8").status_code == 302
 
 
-def test_behind_trusted_proxies_the_limit_counts_each_client_not_the_proxy(gateway_app,
-                                                                           lodge_env):
+def test_behind_trusted_proxies_the_limit_counts_each_client_not_the_proxy(gateway_app, lodge_env):
     lodge_env.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
     from kernel.platform.config import get_settings
+
     get_settings.cache_clear()
     client = gateway_app.test_client()
 
     def through_ingress(username, password, forwarded_for):
         token = page_csrf(client)
-        return client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": token},
-                           headers={"X-Forwarded-For": forwarded_for},
-                           environ_base={"REMOTE_ADDR": "10.0.0.1"})
+        return client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": token},
+            headers={"X-Forwarded-For": forwarded_for},
+            environ_base={"REMOTE_ADDR": "10.0.0.1"},
+        )
 
     for attempt in range(identity.MAX_FAILURES_PER_ADDRESS):
         # one guesser behind the ingress; a forged hop on the left changes nothing
@@ -95,10 +100,12 @@ def test_behind_trusted_proxies_the_limit_counts_each_client_not_the_proxy(gatew
     # a client that is not a trusted proxy cannot pick its address with the header
     direct = gateway_app.test_client()
     token = page_csrf(direct)
-    spoofed = direct.post("/login", data={"username": "ada", "password": PASSWORD,
-                                          "csrf_token": token},
-                          headers={"X-Forwarded-For": "198.51.100.7"},
-                          environ_base={"REMOTE_ADDR": "198.51.100.66"})
+    spoofed = direct.post(
+        "/login",
+        data={"username": "ada", "password": PASSWORD, "csrf_token": token},
+        headers={"X-Forwarded-For": "198.51.100.7"},
+        environ_base={"REMOTE_ADDR": "198.51.100.66"},
+    )
     assert spoofed.status_code == 429
 
 
@@ -106,16 +113,19 @@ def test_parallel_wrong_passwords_never_pass_the_limit_together(gateway_app):
     from concurrent.futures import ThreadPoolExecutor
 
     from gateway.models import FailedSignIn
+
     tries = identity.MAX_FAILURES_PER_ACCOUNT + 7
     # old failures every attempt sweeps away as it goes: sweeping must not make them wait
     with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
         long_ago = identity._now() - 2 * identity.FAILURE_WINDOW
-        uow.session.add_all(FailedSignIn(key=f"address:10.5.0.{n}", at=long_ago)
-                            for n in range(200))
+        uow.session.add_all(
+            FailedSignIn(key=f"address:10.5.0.{n}", at=long_ago) for n in range(200)
+        )
 
     def guess(attempt):
-        return sign_in(gateway_app.test_client(), "pat", "wrong",
-                       address=f"10.4.0.{attempt}").status_code
+        return sign_in(
+            gateway_app.test_client(), "pat", "wrong", address=f"10.4.0.{attempt}"
+        ).status_code
 
     with ThreadPoolExecutor(tries) as pool:
         statuses = list(pool.map(guess, range(tries)))
@@ -136,8 +146,10 @@ def test_users_make_see_and_revoke_their_own_tokens(gateway_app):
     client = gateway_app.test_client()
     sign_in(client, "pat")
     csrf = page_csrf(client, "/account/tokens")
-    created = client.post("/account/tokens", data={"csrf_token": csrf, "name": "my script",
-                                                   "scopes": ["deposit", "manage"]})
+    created = client.post(
+        "/account/tokens",
+        data={"csrf_token": csrf, "name": "my script", "scopes": ["deposit", "manage"]},
+    )
     assert created.status_code == 201
     html = created.get_data(as_text=True)
     value = html.split('id="new-token">')[1].split("<")[0]
@@ -152,11 +164,15 @@ def test_users_make_see_and_revoke_their_own_tokens(gateway_app):
     # someone else's token cannot be revoked by this user: 404
     other = gateway_app.test_client()
     sign_in(other, "alex")
-    refused = other.post(f"/account/tokens/{token_id}/revoke",
-                         data={"csrf_token": page_csrf(other, "/account/tokens")})
+    refused = other.post(
+        f"/account/tokens/{token_id}/revoke",
+        data={"csrf_token": page_csrf(other, "/account/tokens")},
+    )
     assert refused.status_code == 404
-    assert client.post(f"/account/tokens/{token_id}/revoke",
-                       data={"csrf_token": csrf}).status_code == 302
+    assert (
+        client.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": csrf}).status_code
+        == 302
+    )
     with gateway_app.extensions["lodge.database"].reading() as db:
         assert db.get(ApiToken, token_id).revoked_at is not None
 
@@ -168,12 +184,15 @@ def test_only_admins_make_tokens_for_other_accounts(gateway_app):
     admin = gateway_app.test_client()
     sign_in(admin, "ada")
     csrf = page_csrf(admin, "/staff/tokens")
-    created = admin.post("/staff/tokens", data={"csrf_token": csrf, "username": "alex",
-                                                "name": "campus CRIS", "scopes": ["review"]})
+    created = admin.post(
+        "/staff/tokens",
+        data={"csrf_token": csrf, "username": "alex", "name": "campus CRIS", "scopes": ["review"]},
+    )
     assert created.status_code == 201
     assert "campus CRIS" in created.get_data(as_text=True)
-    unknown = admin.post("/staff/tokens", data={"csrf_token": csrf, "username": "nobody",
-                                                "scopes": ["review"]})
+    unknown = admin.post(
+        "/staff/tokens", data={"csrf_token": csrf, "username": "nobody", "scopes": ["review"]}
+    )
     assert unknown.status_code == 422
 
 

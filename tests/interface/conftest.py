@@ -1,4 +1,5 @@
 """Interface tests: services in nameko containers on a real RabbitMQ (a fresh vhost each)."""
+
 import pytest
 from kombu import Connection
 
@@ -39,8 +40,13 @@ def intake_db(migrated):
     """Intake's database with the demo thesis profile."""
     url = migrated("intake")
     with Database(url, "intake").unit_of_work() as uow:
-        save_profile(uow, SYSTEM_ACTOR, "thesis",
-                     ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]), create=True)
+        save_profile(
+            uow,
+            SYSTEM_ACTOR,
+            "thesis",
+            ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]),
+            create=True,
+        )
     return url
 
 

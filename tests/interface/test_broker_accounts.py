@@ -1,5 +1,6 @@
 """Each process's own broker account (`lodge broker-users`), on the real RabbitMQ: it may
 publish only its own events and use only its own queues; a campus account only reads."""
+
 import uuid
 from urllib.parse import quote
 
@@ -28,13 +29,18 @@ def accounts(broker, lodge_env):
     run = uuid.uuid4().hex[:8]
     vhost = broker["AMQP_URI"].rsplit("/", 1)[1]
     for process in DATABASE_OWNERS:
-        lodge_env.setenv(f"LODGE_AMQP_URI_{process.upper()}",
-                         f"amqp://lodge-{process}-{run}:pw-{process}-{run}@127.0.0.1:5672/{vhost}")
+        lodge_env.setenv(
+            f"LODGE_AMQP_URI_{process.upper()}",
+            f"amqp://lodge-{process}-{run}:pw-{process}-{run}@127.0.0.1:5672/{vhost}",
+        )
     get_settings.cache_clear()
     found = broker_users.accounts(broker["AMQP_URI"], (f"t{run}",))
     broker_users.apply(broker["AMQP_URI"], broker_users.management_url(broker["AMQP_URI"]), found)
-    uris = {account.label: f"amqp://{account.user}:{quote(account.password, safe='')}"
-                           f"@127.0.0.1:5672/{vhost}" for account in found}
+    uris = {
+        account.label: f"amqp://{account.user}:{quote(account.password, safe='')}"
+        f"@127.0.0.1:5672/{vhost}"
+        for account in found
+    }
     uris["campus"] = uris.pop(f"campus:t{run}")
     uris["campus_name"] = f"t{run}"
     yield uris
@@ -52,25 +58,28 @@ def attempt(uri: str, action) -> None:
 
 
 def publish(exchange: str, routing_key: str, body: bytes = b"{}"):
-    return lambda channel: channel.basic_publish(channel.prepare_message(body),
-                                                 exchange=exchange, routing_key=routing_key)
+    return lambda channel: channel.basic_publish(
+        channel.prepare_message(body), exchange=exchange, routing_key=routing_key
+    )
 
 
 def test_a_service_publishes_its_own_events(accounts):
     attempt(accounts["validation"], publish("validation.events", "deposit_validated"))
     attempt(accounts["validation"], publish("lodge.events", "validation.deposit_validated"))
-    attempt(accounts["inventory"],
-            publish("lodge.retry", f"{INVENTORY_QUEUE}.retry"))
+    attempt(accounts["inventory"], publish("lodge.retry", f"{INVENTORY_QUEUE}.retry"))
 
 
-@pytest.mark.parametrize("exchange,routing_key", [
-    ("approval.events", "deposit_approved"),              # another service's exchange
-    ("validation.events", "deposit_approved"),            # its own exchange, another's event
-    ("lodge.events", "approval.deposit_approved"),        # a CloudEvent in another's name
-    ("", INVENTORY_QUEUE),                                # straight into inventory's queue
-    ("lodge.retry", f"{INVENTORY_QUEUE}.retry"),          # through inventory's retry queue
-    ("nameko-rpc", "intake.submit"),                      # an RPC only the gateway makes
-])
+@pytest.mark.parametrize(
+    "exchange,routing_key",
+    [
+        ("approval.events", "deposit_approved"),  # another service's exchange
+        ("validation.events", "deposit_approved"),  # its own exchange, another's event
+        ("lodge.events", "approval.deposit_approved"),  # a CloudEvent in another's name
+        ("", INVENTORY_QUEUE),  # straight into inventory's queue
+        ("lodge.retry", f"{INVENTORY_QUEUE}.retry"),  # through inventory's retry queue
+        ("nameko-rpc", "intake.submit"),  # an RPC only the gateway makes
+    ],
+)
 def test_validation_cannot_forge_what_others_publish(accounts, exchange, routing_key):
     with pytest.raises(AccessRefused):
         attempt(accounts["validation"], publish(exchange, routing_key))
@@ -78,34 +87,44 @@ def test_validation_cannot_forge_what_others_publish(accounts, exchange, routing
 
 def test_the_gateway_only_calls_services(accounts):
     attempt(accounts["gateway"], publish("nameko-rpc", "intake.get_deposit"))
-    for exchange, routing_key in [("intake.events", "deposit_submitted"),
-                                  ("lodge.events", "intake.deposit_submitted"),
-                                  ("nameko-rpc", str(uuid.uuid4()))]:  # a forged reply
+    for exchange, routing_key in [
+        ("intake.events", "deposit_submitted"),
+        ("lodge.events", "intake.deposit_submitted"),
+        ("nameko-rpc", str(uuid.uuid4())),
+    ]:  # a forged reply
         with pytest.raises(AccessRefused):
             attempt(accounts["gateway"], publish(exchange, routing_key))
 
 
-@pytest.mark.parametrize("action", [
-    lambda channel: channel.basic_consume(INVENTORY_QUEUE),             # another's queue
-    lambda channel: channel.exchange_declare("approval.events", "topic", durable=True),
-    lambda channel: channel.exchange_delete("lodge.events"),
-    lambda channel: channel.queue_declare("rpc-inventory", durable=True),
-    # its own queue bound to every approval decision
-    lambda channel: channel.queue_bind("evt-intake-deposit_submitted--validation."
-                                       "on_deposit_submitted", "approval.events", "#"),
-], ids=["consume", "declare-exchange", "delete-exchange", "declare-queue", "bind"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda channel: channel.basic_consume(INVENTORY_QUEUE),  # another's queue
+        lambda channel: channel.exchange_declare("approval.events", "topic", durable=True),
+        lambda channel: channel.exchange_delete("lodge.events"),
+        lambda channel: channel.queue_declare("rpc-inventory", durable=True),
+        # its own queue bound to every approval decision
+        lambda channel: channel.queue_bind(
+            "evt-intake-deposit_submitted--validation.on_deposit_submitted", "approval.events", "#"
+        ),
+    ],
+    ids=["consume", "declare-exchange", "delete-exchange", "declare-queue", "bind"],
+)
 def test_validation_cannot_use_what_is_not_its_own(accounts, action):
     with pytest.raises(AccessRefused):
         attempt(accounts["validation"], action)
 
 
 def test_inventory_may_bind_its_queue_only_to_the_event_it_handles(accounts):
-    attempt(accounts["inventory"],
-            lambda channel: channel.queue_bind(INVENTORY_QUEUE, "approval.events",
-                                               "deposit_approved"))
+    attempt(
+        accounts["inventory"],
+        lambda channel: channel.queue_bind(INVENTORY_QUEUE, "approval.events", "deposit_approved"),
+    )
     with pytest.raises(AccessRefused):
-        attempt(accounts["inventory"],
-                lambda channel: channel.queue_bind(INVENTORY_QUEUE, "approval.events", "#"))
+        attempt(
+            accounts["inventory"],
+            lambda channel: channel.queue_bind(INVENTORY_QUEUE, "approval.events", "#"),
+        )
 
 
 def test_a_campus_account_reads_lodge_events_and_publishes_nothing(accounts):
@@ -119,15 +138,20 @@ def test_a_campus_account_reads_lodge_events_and_publishes_nothing(accounts):
     attempt(accounts["intake"], publish("lodge.events", "intake.deposit_submitted", b'"hello"'))
     with Connection(accounts["campus"]) as connection:
         channel = connection.channel()
-        message = poll_until(lambda: channel.basic_get(queue, no_ack=True), timeout=15,
-                             description="the event reaching the campus queue")
+        message = poll_until(
+            lambda: channel.basic_get(queue, no_ack=True),
+            timeout=15,
+            description="the event reaching the campus queue",
+        )
         assert message.body == b'"hello"'
-    for action in [publish("lodge.events", "intake.deposit_submitted"),
-                   publish("intake.events", "deposit_submitted"),
-                   publish("", queue),
-                   lambda channel: channel.queue_declare("elsewhere", durable=True),
-                   lambda channel: channel.basic_consume(INVENTORY_QUEUE),
-                   lambda channel: channel.queue_bind(queue, "approval.events", "#")]:
+    for action in [
+        publish("lodge.events", "intake.deposit_submitted"),
+        publish("intake.events", "deposit_submitted"),
+        publish("", queue),
+        lambda channel: channel.queue_declare("elsewhere", durable=True),
+        lambda channel: channel.basic_consume(INVENTORY_QUEUE),
+        lambda channel: channel.queue_bind(queue, "approval.events", "#"),
+    ]:
         with pytest.raises(AccessRefused):
             attempt(accounts["campus"], action)
 
@@ -136,8 +160,12 @@ def test_applying_again_keeps_a_made_up_password_and_every_limit(broker, account
     shared = broker["AMQP_URI"]
     again = broker_users.accounts(shared, (accounts["campus_name"],))
     assert broker_users.apply(shared, broker_users.management_url(shared), again) == []
-    attempt(accounts["campus"], lambda channel: channel.queue_declare(
-        f"campus.{accounts['campus_name']}.again", durable=True, auto_delete=False))
+    attempt(
+        accounts["campus"],
+        lambda channel: channel.queue_declare(
+            f"campus.{accounts['campus_name']}.again", durable=True, auto_delete=False
+        ),
+    )
     with pytest.raises(AccessRefused):
         attempt(accounts["campus"], publish("lodge.events", "intake.deposit_submitted"))
     with pytest.raises(AccessRefused):
@@ -148,6 +176,7 @@ def test_applying_again_keeps_a_made_up_password_and_every_limit(broker, account
 def inventory_on_its_account(container_factory, broker, accounts, migrated):
     """Inventory in a nameko container, connected as its own broker account."""
     from kernel.platform.db import Database
+
     with Database(migrated("inventory"), "inventory").unit_of_work() as uow:
         seed_collections(uow.session)
     container = container_factory(InventoryService, {**broker, **nameko_config("inventory")})
@@ -157,14 +186,24 @@ def inventory_on_its_account(container_factory, broker, accounts, migrated):
 
 def publish_approval(amqp_uri: str, deposit: dict) -> None:
     """As approval would, with the shared account: whoever can still publish it."""
-    event = new_event("approval", "deposit_approved", deposit_id=deposit["id"], revision=1,
-                      deposit=deposit, decision={"decision": "approve", "actor": {"id": "system"},
-                                                 "at": "2026-11-29T10:00:00+00:00"})
+    event = new_event(
+        "approval",
+        "deposit_approved",
+        deposit_id=deposit["id"],
+        revision=1,
+        deposit=deposit,
+        decision={
+            "decision": "approve",
+            "actor": {"id": "system"},
+            "at": "2026-11-29T10:00:00+00:00",
+        },
+    )
     Publisher(amqp_uri).publish(event, exchange="approval.events", routing_key="deposit_approved")
 
 
 def test_a_forged_approval_naming_other_files_is_dead_lettered_and_touches_nothing(
-        broker, inventory_on_its_account):
+    broker, inventory_on_its_account
+):
     """Whoever can still publish deposit_approved cannot make inventory copy and delete
     files outside that deposit's staging area."""
     storage = get_storage()
@@ -190,11 +229,31 @@ def test_a_service_on_its_own_account_retries_and_dead_letters(broker, inventory
 
 
 def deposit_with(deposit_id: str, stored) -> dict:
-    return {"id": deposit_id, "revision": 1, "title": "A deposit",
-            "profile": {"id": "thesis", "version": 1, "name": "Thesis", "fields": [],
-                        "file_rules": {}, "approval": {"mode": "manual"},
-                        "target_collection": "theses", "access": "open"},
-            "depositor": {"id": "u1"}, "metadata": {},
-            "files": [{"id": "f1", "filename": "a.pdf", "size": stored.size,
-                       "sha256": stored.sha256, "md5": stored.md5,
-                       "media_type": "application/pdf", "storage_key": stored.key}]}
+    return {
+        "id": deposit_id,
+        "revision": 1,
+        "title": "A deposit",
+        "profile": {
+            "id": "thesis",
+            "version": 1,
+            "name": "Thesis",
+            "fields": [],
+            "file_rules": {},
+            "approval": {"mode": "manual"},
+            "target_collection": "theses",
+            "access": "open",
+        },
+        "depositor": {"id": "u1"},
+        "metadata": {},
+        "files": [
+            {
+                "id": "f1",
+                "filename": "a.pdf",
+                "size": stored.size,
+                "sha256": stored.sha256,
+                "md5": stored.md5,
+                "media_type": "application/pdf",
+                "storage_key": stored.key,
+            }
+        ],
+    }

@@ -22,8 +22,10 @@ from tests.support.system import pg_admin
 
 def terminate_backends(url: str) -> None:
     name = url.rsplit("/", 1)[1]
-    pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-             f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+    pg_admin(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
 
 
 @pytest.fixture
@@ -35,22 +37,29 @@ def intake_pg(broker, lodge_env, postgres_database):
     upgrade("intake", url)
     database = Database(url, "intake")
     with database.unit_of_work() as uow:
-        save_profile(uow, SYSTEM_ACTOR, "thesis",
-                     ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]), create=True)
+        save_profile(
+            uow,
+            SYSTEM_ACTOR,
+            "thesis",
+            ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]),
+            create=True,
+        )
     database.dispose()
     return url
 
 
 def test_a_service_answers_after_its_database_connections_were_killed(
-        container_factory, broker, intake_pg):
+    container_factory, broker, intake_pg
+):
     container_factory(IntakeService, broker).start()
     with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=15) as services:
         assert [p["id"] for p in services.intake.list_profiles(actor=STUDENT)] == ["thesis"]
         terminate_backends(intake_pg)
         assert [p["id"] for p in services.intake.list_profiles(actor=STUDENT)] == ["thesis"]
         terminate_backends(intake_pg)
-        created = services.intake.create_deposit(actor=STUDENT, profile_id="thesis",
-                                                 metadata=THESIS_METADATA, on_behalf_of=None)
+        created = services.intake.create_deposit(
+            actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA, on_behalf_of=None
+        )
         assert services.intake.get_deposit(actor=STUDENT, deposit_id=created["id"])["id"]
 
 

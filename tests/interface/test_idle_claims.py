@@ -1,4 +1,5 @@
 """Claims left idle go back to the pool by approval's own timer, on real RabbitMQ."""
+
 from nameko.standalone.rpc import ClusterRpcClient
 
 from kernel.platform.config import get_settings
@@ -25,6 +26,7 @@ def test_an_idle_claim_is_released_by_the_timer(container_factory, broker, migra
             counts = rpc.approval.queue(actor=APPROVER)["counts"]
             return counts if counts["unassigned"] == 1 else None
 
-        counts = poll_until(released, timeout=30, interval=0.2,
-                            description="the idle claim going back to the pool")
+        counts = poll_until(
+            released, timeout=30, interval=0.2, description="the idle claim going back to the pool"
+        )
     assert counts["mine"] == 0

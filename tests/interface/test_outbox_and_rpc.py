@@ -1,4 +1,5 @@
 """The outbox relay, RPC contracts and the declared topology, on real RabbitMQ."""
+
 import json
 
 import pytest
@@ -17,11 +18,24 @@ from tests.support.system import poll_until
 
 def submit_thesis(rpc):
     from kernel.platform.storage import get_storage
-    deposit = rpc.intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
+
+    deposit = rpc.intake.create_deposit(
+        actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA
+    )
     stored = get_storage().save(f"staging/{deposit['id']}/f1", iter([PDF]))
-    rpc.intake.add_file(actor=STUDENT, deposit_id=deposit["id"], file={
-        "id": "f1", "filename": "moss.pdf", "size": stored.size, "sha256": stored.sha256,
-        "md5": stored.md5, "media_type": "application/pdf", "storage_key": stored.key})
+    rpc.intake.add_file(
+        actor=STUDENT,
+        deposit_id=deposit["id"],
+        file={
+            "id": "f1",
+            "filename": "moss.pdf",
+            "size": stored.size,
+            "sha256": stored.sha256,
+            "md5": stored.md5,
+            "media_type": "application/pdf",
+            "storage_key": stored.key,
+        },
+    )
     rpc.intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], accept_terms=True)
     return rpc.intake.submit(actor=STUDENT, deposit_id=deposit["id"])
 
@@ -40,7 +54,8 @@ def test_domain_errors_cross_rpc_as_themselves(container_factory, broker, intake
 
 
 def test_an_event_published_before_its_consumer_starts_is_not_lost(
-        container_factory, broker, intake_db, migrated):
+    container_factory, broker, intake_db, migrated
+):
     """`lodge migrate` declares every queue, so events wait for services that start later."""
     migrated("validation")
     declare(broker["AMQP_URI"])
@@ -57,8 +72,13 @@ def test_an_event_published_before_its_consumer_starts_is_not_lost(
 
 
 def test_lifecycle_events_go_out_as_cloudevents(container_factory, broker, intake_db):
-    watcher = Queue("campus-watcher", exchange=Exchange("lodge.events", type="topic", durable=True),
-                    routing_key="intake.#", durable=False, auto_delete=False)
+    watcher = Queue(
+        "campus-watcher",
+        exchange=Exchange("lodge.events", type="topic", durable=True),
+        routing_key="intake.#",
+        durable=False,
+        auto_delete=False,
+    )
     with Connection(broker["AMQP_URI"]) as connection:
         watcher(connection.channel()).declare()
     container_factory(IntakeService, broker).start()
@@ -81,13 +101,20 @@ def test_lifecycle_events_go_out_as_cloudevents(container_factory, broker, intak
 
 
 def test_a_running_service_keeps_touching_its_liveness_file(
-        container_factory, broker, intake_db, lodge_env, tmp_path):
+    container_factory, broker, intake_db, lodge_env, tmp_path
+):
     """What the Kubernetes liveness probe reads (deploy/k8s): the file's age."""
     alive = tmp_path / "alive"
     lodge_env.setenv("LODGE_LIVENESS_FILE", str(alive))
     get_settings.cache_clear()
     container_factory(IntakeService, broker).start()
-    first = poll_until(lambda: alive.exists() and alive.stat().st_mtime_ns, timeout=15,
-                       description="the liveness file")
-    poll_until(lambda: alive.stat().st_mtime_ns > first, timeout=15,
-               description="a second touch of the liveness file")
+    first = poll_until(
+        lambda: alive.exists() and alive.stat().st_mtime_ns,
+        timeout=15,
+        description="the liveness file",
+    )
+    poll_until(
+        lambda: alive.stat().st_mtime_ns > first,
+        timeout=15,
+        description="a second touch of the liveness file",
+    )

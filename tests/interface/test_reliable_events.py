@@ -1,4 +1,5 @@
 """Event handlers never drop a message: retried, then dead-lettered with the reason kept."""
+
 import time
 
 import eventlet
@@ -24,6 +25,7 @@ names = []
 
 class Flaky:
     """Fails the first `failures` deliveries of each withdrawal, then succeeds."""
+
     name = "flaky"
     failures = 0
 
@@ -36,13 +38,19 @@ class Flaky:
 
 
 def publish(amqp_uri, payload):
-    Publisher(amqp_uri).publish(payload, exchange=get_event_exchange("intake"),
-                                routing_key="deposit_withdrawn")
+    Publisher(amqp_uri).publish(
+        payload, exchange=get_event_exchange("intake"), routing_key="deposit_withdrawn"
+    )
 
 
 def withdrawn(deposit_id):
-    return new_event("intake", "deposit_withdrawn", deposit_id=deposit_id, revision=1,
-                     actor={"id": "u1", "name": "Sam"})
+    return new_event(
+        "intake",
+        "deposit_withdrawn",
+        deposit_id=deposit_id,
+        revision=1,
+        actor={"id": "u1", "name": "Sam"},
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -110,19 +118,28 @@ def take_undecoded(amqp_uri: str, service_name: str, timeout: float = 15):
     raise AssertionError(f"no dead letter arrived for {service_name}")
 
 
-@pytest.mark.parametrize("body, content_type, problem", [
-    (b'{"deposit_id": "d6", "revision": ', "application/json", "DecodeError: Expecting value"),
-    (b"\xff\xfe not text", "application/json", "cannot be decoded as application/json"),
-    (b"deposit_id=d7", "application/x-www-form-urlencoded", "ContentDisallowed"),
-    (b"\x80\x04K\x01.", "application/x-python-serialize", "ContentDisallowed"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, problem",
+    [
+        (b'{"deposit_id": "d6", "revision": ', "application/json", "DecodeError: Expecting value"),
+        (b"\xff\xfe not text", "application/json", "cannot be decoded as application/json"),
+        (b"deposit_id=d7", "application/x-www-form-urlencoded", "ContentDisallowed"),
+        (b"\x80\x04K\x01.", "application/x-python-serialize", "ContentDisallowed"),
+    ],
+)
 def test_a_message_that_cannot_be_decoded_is_dead_lettered_with_the_reason(
-        container_factory, broker, body, content_type, problem):
+    container_factory, broker, body, content_type, problem
+):
     container = container_factory(Flaky, broker)
     container.start()
     Publisher(broker["AMQP_URI"]).publish(
-        body, exchange=get_event_exchange("intake"), routing_key="deposit_withdrawn",
-        serializer=None, content_type=content_type, content_encoding="binary")
+        body,
+        exchange=get_event_exchange("intake"),
+        routing_key="deposit_withdrawn",
+        serializer=None,
+        content_type=content_type,
+        content_encoding="binary",
+    )
     message = take_undecoded(broker["AMQP_URI"], "flaky")
     assert problem in message.headers[ERROR_HEADER]
     assert message.headers["x-lodge-queue"] == "evt-intake-deposit_withdrawn--flaky.on_withdrawn"

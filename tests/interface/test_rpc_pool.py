@@ -1,5 +1,6 @@
 """The gateway's pool of RPC clients on real RabbitMQ: replies come back on one kept
 connection, and a connection the broker closed is replaced without losing the reply."""
+
 import threading
 import time
 from urllib.parse import quote, urlsplit
@@ -21,8 +22,9 @@ def management(path: str):
     return response.json()
 
 
-def reply_consumer_connection(vhost: str, other_than: str | None = None,
-                              timeout: float = 30) -> str:
+def reply_consumer_connection(
+    vhost: str, other_than: str | None = None, timeout: float = 30
+) -> str:
     """The connection consuming from the client's reply queue, once the broker lists it
     (and, given `other_than`, once it lists another one)."""
     deadline = time.monotonic() + timeout
@@ -30,8 +32,9 @@ def reply_consumer_connection(vhost: str, other_than: str | None = None,
         for queue in management(f"/queues/{quote(vhost, safe='')}"):
             if queue["name"].startswith("rpc.reply-standalone_rpc_client"):
                 # only a single queue's page lists its consumers
-                consumers = management(f"/queues/{quote(vhost, safe='')}/"
-                                       f"{quote(queue['name'], safe='')}")["consumer_details"]
+                consumers = management(
+                    f"/queues/{quote(vhost, safe='')}/{quote(queue['name'], safe='')}"
+                )["consumer_details"]
                 for consumer in consumers:
                     # the broker lists a channel's details once its statistics come in
                     channel = consumer.get("channel_details")
@@ -74,16 +77,20 @@ def test_a_connection_the_broker_closed_is_replaced_without_losing_the_reply(poo
     with pool.client() as services:
         assert profile_ids(services) == ["thesis"]
     kept = reply_consumer_connection(vhost)
-    requests.delete(f"{RABBIT_API}/connections/{quote(kept, safe='')}", auth=RABBIT_AUTH,
-                    headers={"X-Reason": "test: an idle connection dropped"},
-                    timeout=10).raise_for_status()
+    requests.delete(
+        f"{RABBIT_API}/connections/{quote(kept, safe='')}",
+        auth=RABBIT_AUTH,
+        headers={"X-Reason": "test: an idle connection dropped"},
+        timeout=10,
+    ).raise_for_status()
     with pool.client() as services:
         assert profile_ids(services) == ["thesis"]
     reply_consumer_connection(vhost, other_than=kept)  # a new connection took over the replies
 
 
 def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
-        container_factory, broker, intake_db, monkeypatch):
+    container_factory, broker, intake_db, monkeypatch
+):
     """No request is sent twice: the broker keeps closing the gateway's connections (between
     calls and in the middle of them) while deposits are made. A call whose request broke
     on the way waits for its reply; one that never arrived answers 'unavailable' (503), and
@@ -97,8 +104,11 @@ def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
 
     def drop_connections():
         while not stop.is_set():
-            closed.append(close_broker_connections(vhost, CONNECTION_NAME,
-                                                  "test: the broker drops the gateway"))
+            closed.append(
+                close_broker_connections(
+                    vhost, CONNECTION_NAME, "test: the broker drops the gateway"
+                )
+            )
             stop.wait(0.05)
 
     dropper = threading.Thread(target=drop_connections)
@@ -113,8 +123,11 @@ def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
                 try:
                     with pool.client() as services:
                         services.intake.create_deposit(
-                            actor=STUDENT, profile_id="thesis", on_behalf_of=None,
-                            metadata={**THESIS_METADATA, "title": titles[-1]})
+                            actor=STUDENT,
+                            profile_id="thesis",
+                            on_behalf_of=None,
+                            metadata={**THESIS_METADATA, "title": titles[-1]},
+                        )
                     break
                 except (BrokerUnavailable, RpcTimeout):
                     unavailable.append(titles[-1])
@@ -125,8 +138,9 @@ def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
     made, page = [], 1
     with pool.client() as services:
         while len(made) < len(titles) + 1:  # one page past: a duplicate would show
-            items = services.intake.list_deposits(actor=STUDENT, status=None, depositor_id=None,
-                                                  page=page, per_page=100)["items"]
+            items = services.intake.list_deposits(
+                actor=STUDENT, status=None, depositor_id=None, page=page, per_page=100
+            )["items"]
             if not items:
                 break
             made += [item["title"] for item in items]

@@ -3,6 +3,7 @@
 PostgreSQL databases are migrated once per session; each test runs inside a transaction
 that is rolled back (the warehouse pattern), with the service's commits as savepoints.
 """
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -39,8 +40,9 @@ def database_for(backend, tmp_path, postgres_database):
         database = Database(_migrated_pg[owner], owner)
         connection = database.engine.connect()
         transaction = connection.begin()
-        database.sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                                         expire_on_commit=False)
+        database.sessions = sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
         opened.append((database, connection, transaction))
         return database
 
@@ -70,22 +72,58 @@ def outbox(database: Database, event_type: str | None = None) -> list[dict]:
         return [row.payload for row in session.scalars(query)]
 
 
-STUDENT = {"id": "u-student", "username": "student", "name": "Sam Student",
-           "email": "student@example.edu", "groups": ["student"], "roles": ["patron"], "locale": "en"}
-FACULTY = {"id": "u-faculty", "username": "faculty", "name": "Fran Faculty",
-           "email": "faculty@example.edu", "groups": ["faculty"], "roles": ["patron"], "locale": "en"}
-APPROVER = {"id": "u-approver", "username": "approver", "name": "Alex Approver",
-            "email": "approver@example.edu", "groups": ["approvers"], "roles": ["approver"],
-            "locale": "en"}
+STUDENT = {
+    "id": "u-student",
+    "username": "student",
+    "name": "Sam Student",
+    "email": "student@example.edu",
+    "groups": ["student"],
+    "roles": ["patron"],
+    "locale": "en",
+}
+FACULTY = {
+    "id": "u-faculty",
+    "username": "faculty",
+    "name": "Fran Faculty",
+    "email": "faculty@example.edu",
+    "groups": ["faculty"],
+    "roles": ["patron"],
+    "locale": "en",
+}
+APPROVER = {
+    "id": "u-approver",
+    "username": "approver",
+    "name": "Alex Approver",
+    "email": "approver@example.edu",
+    "groups": ["approvers"],
+    "roles": ["approver"],
+    "locale": "en",
+}
 OTHER_APPROVER = {**APPROVER, "id": "u-approver-2", "name": "Ari Approver"}
-STAFF = {"id": "u-staff", "username": "staff", "name": "Robin Staff", "email": "staff@example.edu",
-         "groups": ["library"], "roles": ["staff"], "locale": "en"}
-MANAGER = {"id": "u-manager", "username": "manager", "name": "Morgan Manager",
-           "email": "manager@example.edu", "groups": ["approvers"], "roles": ["manager"],
-           "locale": "en"}
+STAFF = {
+    "id": "u-staff",
+    "username": "staff",
+    "name": "Robin Staff",
+    "email": "staff@example.edu",
+    "groups": ["library"],
+    "roles": ["staff"],
+    "locale": "en",
+}
+MANAGER = {
+    "id": "u-manager",
+    "username": "manager",
+    "name": "Morgan Manager",
+    "email": "manager@example.edu",
+    "groups": ["approvers"],
+    "roles": ["manager"],
+    "locale": "en",
+}
 
 THESIS_METADATA = {
-    "title": "On Moss", "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}],
-    "abstract": "Mosses of the north.", "date": "2026-05-01", "degree": "Master",
+    "title": "On Moss",
+    "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}],
+    "abstract": "Mosses of the north.",
+    "date": "2026-05-01",
+    "degree": "Master",
 }
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -1,5 +1,7 @@
 """Approval's workers on a real database: the queue, decisions, conflicts, automatic approval."""
+
 import datetime
+from datetime import UTC
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -28,23 +30,57 @@ def approval(database_for):
     return service
 
 
-def snapshot(deposit_id="d1", revision=1, mode="manual", mediated_by=None, groups=("approvers",),
-             depositor=STUDENT):
-    return {"id": deposit_id, "revision": revision, "title": "On Moss",
-            "profile": {"id": "thesis", "version": 1, "name": "Thesis", "fields": [],
-                        "file_rules": {}, "approval": {"mode": mode, "approver_groups": list(groups)},
-                        "target_collection": "theses", "access": "open"},
-            "depositor": {"id": depositor["id"], "name": depositor["name"],
-                          "email": depositor["email"]},
-            "mediated_by": mediated_by, "metadata": {"title": "On Moss"}, "files": []}
+def snapshot(
+    deposit_id="d1",
+    revision=1,
+    mode="manual",
+    mediated_by=None,
+    groups=("approvers",),
+    depositor=STUDENT,
+):
+    return {
+        "id": deposit_id,
+        "revision": revision,
+        "title": "On Moss",
+        "profile": {
+            "id": "thesis",
+            "version": 1,
+            "name": "Thesis",
+            "fields": [],
+            "file_rules": {},
+            "approval": {"mode": mode, "approver_groups": list(groups)},
+            "target_collection": "theses",
+            "access": "open",
+        },
+        "depositor": {
+            "id": depositor["id"],
+            "name": depositor["name"],
+            "email": depositor["email"],
+        },
+        "mediated_by": mediated_by,
+        "metadata": {"title": "On Moss"},
+        "files": [],
+    }
 
 
 def validated(passed=True, **kwargs):
     deposit = snapshot(**kwargs)
-    report = {"revision": deposit["revision"], "passed": passed, "checks": [], "files": [],
-              "checked_at": "2026-11-29T10:00:00+00:00"}
-    return loaded_event("validation", "deposit_validated", deposit_id=deposit["id"],
-                        revision=deposit["revision"], passed=passed, report=report, deposit=deposit)
+    report = {
+        "revision": deposit["revision"],
+        "passed": passed,
+        "checks": [],
+        "files": [],
+        "checked_at": "2026-11-29T10:00:00+00:00",
+    }
+    return loaded_event(
+        "validation",
+        "deposit_validated",
+        deposit_id=deposit["id"],
+        revision=deposit["revision"],
+        passed=passed,
+        report=report,
+        deposit=deposit,
+    )
 
 
 def test_manual_profile_queues_the_deposit_for_its_approvers(approval):
@@ -87,7 +123,9 @@ def test_a_redelivered_validation_opens_one_task(approval):
 
 def test_decide_takes_the_claim_and_the_second_decision_conflicts(approval):
     approval.on_deposit_validated(validated())
-    task = approval.decline(actor=APPROVER, deposit_id="d1", reason_code="duplicate", note="Seen it")
+    task = approval.decline(
+        actor=APPROVER, deposit_id="d1", reason_code="duplicate", note="Seen it"
+    )
     assert task["state"] == "decided" and task["decision"]["reason_code"] == "duplicate"
     with pytest.raises(Conflict):
         approval.approve(actor=OTHER_APPROVER, deposit_id="d1")
@@ -146,14 +184,14 @@ def test_withdrawal_before_the_checks_finish_keeps_the_review_from_opening(appro
 
 def test_an_embargoed_deposit_is_queued_and_approved_with_its_date(approval):
     event = validated(mode="automatic")
-    event["deposit"]["access"] = {"policy": "embargo",
-                                  "embargo_until": datetime.date(2027, 1, 31)}
+    event["deposit"]["access"] = {"policy": "embargo", "embargo_until": datetime.date(2027, 1, 31)}
     approval.on_deposit_validated(event)
     [approved] = outbox(approval.database, "deposit_approved")
     assert approved["deposit"]["access"] == {"policy": "embargo", "embargo_until": "2027-01-31"}
 
 
 # --- the queue, assignment, notes, reasons, idle claims, resubmission diffs --------------
+
 
 def test_queue_tabs_count_and_filter_in_sql(approval):
     for number in range(3):
@@ -165,7 +203,9 @@ def test_queue_tabs_count_and_filter_in_sql(approval):
     assert [t["deposit_id"] for t in queue["items"]] == ["q2"]
     assert queue["counts"] == {"mine": 1, "unassigned": 1, "others": 1, "all": 3, "overdue": 0}
     assert [t["deposit_id"] for t in approval.queue(actor=APPROVER, tab="mine")["items"]] == ["q0"]
-    assert [t["deposit_id"] for t in approval.queue(actor=APPROVER, tab="others")["items"]] == ["q1"]
+    assert [t["deposit_id"] for t in approval.queue(actor=APPROVER, tab="others")["items"]] == [
+        "q1"
+    ]
     assert approval.queue(actor=MANAGER)["counts"]["all"] == 4  # managers see every group
     assert approval.queue(actor=APPROVER, depositor="sam stud")["total"] == 3
     assert approval.queue(actor=APPROVER, depositor="nobody")["total"] == 0
@@ -186,11 +226,12 @@ def test_turnaround_sets_a_due_date_and_overdue_filters(approval):
     [task] = [t for t in approval.queue(actor=APPROVER)["items"] if t["deposit_id"] == "late"]
     assert task["due_at"] is not None and task["overdue"] is False
     with approval.database.unit_of_work() as uow:
-        from datetime import datetime, timedelta, timezone
+        from datetime import datetime, timedelta
 
         from services.approval.models import ReviewTask
+
         row = uow.session.query(ReviewTask).filter_by(deposit_id="late").one()
-        row.due_at = datetime.now(timezone.utc) - timedelta(hours=1)
+        row.due_at = datetime.now(UTC) - timedelta(hours=1)
     queue = approval.queue(actor=APPROVER, overdue=True)
     assert [t["deposit_id"] for t in queue["items"]] == ["late"] and queue["items"][0]["overdue"]
     assert queue["counts"]["overdue"] == 1
@@ -204,11 +245,16 @@ def test_assign_to_a_colleague_of_the_profile_only(approval):
     with pytest.raises(Conflict):  # it is someone else's now
         approval.assign(actor=APPROVER, deposit_id="d1", assignee=APPROVER)
     with pytest.raises(InvalidInput) as error:
-        approval.assign(actor=OTHER_APPROVER, deposit_id="d1",
-                        assignee={**APPROVER, "id": "u-chem", "groups": ["chemistry"]})
+        approval.assign(
+            actor=OTHER_APPROVER,
+            deposit_id="d1",
+            assignee={**APPROVER, "id": "u-chem", "groups": ["chemistry"]},
+        )
     assert "assignee" in error.value.fields
-    assert approval.assign(actor=MANAGER, deposit_id="d1",
-                           assignee=APPROVER)["assignee"]["id"] == APPROVER["id"]
+    assert (
+        approval.assign(actor=MANAGER, deposit_id="d1", assignee=APPROVER)["assignee"]["id"]
+        == APPROVER["id"]
+    )
 
 
 def test_the_same_decision_sent_twice_is_one_decision(approval):
@@ -225,10 +271,19 @@ def test_bulk_decisions_report_each_deposit(approval):
     for deposit_id in ("b1", "b2", "b3"):
         approval.on_deposit_validated(validated(deposit_id=deposit_id))
     approval.claim(actor=OTHER_APPROVER, deposit_id="b2")
-    results = approval.decide_many(actor=APPROVER, deposit_ids=["b1", "b2", "b3", "nope"],
-                                   decision="return", reason_code="wrong_file", note="PDF/A please")
+    results = approval.decide_many(
+        actor=APPROVER,
+        deposit_ids=["b1", "b2", "b3", "nope"],
+        decision="return",
+        reason_code="wrong_file",
+        note="PDF/A please",
+    )
     assert [(r["deposit_id"], r["code"]) for r in results] == [
-        ("b1", "ok"), ("b2", "conflict"), ("b3", "ok"), ("nope", "not_found")]
+        ("b1", "ok"),
+        ("b2", "conflict"),
+        ("b3", "ok"),
+        ("nope", "not_found"),
+    ]
     assert results[0]["task"]["decision"]["reason_code"] == "wrong_file"
     assert {e["deposit_id"] for e in outbox(approval.database, "deposit_returned")} == {"b1", "b3"}
 
@@ -244,16 +299,22 @@ def test_staff_notes_are_kept_per_deposit(approval):
 
 
 def test_managers_edit_the_reason_tables(approval):
-    approval.save_reason(actor=MANAGER, kind="return", code="needs_abstract",
-                         label="Please add an abstract", is_default=True)
+    approval.save_reason(
+        actor=MANAGER,
+        kind="return",
+        code="needs_abstract",
+        label="Please add an abstract",
+        is_default=True,
+    )
     reasons = {(r["kind"], r["code"]): r for r in approval.list_reasons(actor=APPROVER)}
     assert reasons[("return", "needs_abstract")]["is_default"]
     assert not reasons[("return", "metadata_incomplete")]["is_default"]
     with pytest.raises(Conflict):
         approval.delete_reason(actor=MANAGER, kind="return", code="needs_abstract")
     with pytest.raises(InvalidInput):
-        approval.save_reason(actor=MANAGER, kind="return", code="needs_abstract",
-                             label="Abstract", is_default=False)
+        approval.save_reason(
+            actor=MANAGER, kind="return", code="needs_abstract", label="Abstract", is_default=False
+        )
     approval.delete_reason(actor=MANAGER, kind="return", code="wrong_file")
     with pytest.raises(Forbidden):
         approval.save_reason(actor=APPROVER, kind="decline", code="x", label="X")
@@ -271,7 +332,12 @@ def test_idle_claims_go_back_to_the_pool(approval, lodge_env):
     get_settings.cache_clear()
     approval.release_idle_claims()
     assert approval.queue(actor=APPROVER)["counts"] == {
-        "mine": 0, "unassigned": 1, "others": 0, "all": 1, "overdue": 0}
+        "mine": 0,
+        "unassigned": 1,
+        "others": 0,
+        "all": 1,
+        "overdue": 0,
+    }
 
 
 def test_a_resubmission_shows_what_changed_since_the_return(approval):
@@ -279,9 +345,17 @@ def test_a_resubmission_shows_what_changed_since_the_return(approval):
     approval.return_for_changes(actor=APPROVER, deposit_id="d1")
     event = validated(revision=2)
     event["deposit"]["metadata"] = {"title": "On Moss, revised", "date": "2026-06-01"}
-    event["deposit"]["files"] = [{"id": "f2", "filename": "moss.pdf", "size": 3, "sha256": "b" * 64,
-                                  "md5": "c" * 32, "media_type": "application/pdf",
-                                  "storage_key": "staging/d1/f2"}]
+    event["deposit"]["files"] = [
+        {
+            "id": "f2",
+            "filename": "moss.pdf",
+            "size": 3,
+            "sha256": "b" * 64,
+            "md5": "c" * 32,
+            "media_type": "application/pdf",
+            "storage_key": "staging/d1/f2",
+        }
+    ]
     approval.on_deposit_validated(event)
     changes = approval.get_review(actor=APPROVER, deposit_id="d1")["changes"]
     assert (changes["from_revision"], changes["to_revision"]) == (1, 2)
@@ -290,6 +364,7 @@ def test_a_resubmission_shows_what_changed_since_the_return(approval):
 
 
 # --- separation of duties: nobody decides on their own deposit ---------------------------
+
 
 def test_an_approver_never_works_on_their_own_deposit(approval):
     approval.on_deposit_validated(validated(depositor=APPROVER))
@@ -327,13 +402,19 @@ def test_a_bulk_decision_refuses_only_the_approvers_own_deposits(approval):
     approval.on_deposit_validated(validated(deposit_id="theirs"))
     approval.on_deposit_validated(validated(deposit_id="mine", depositor=APPROVER))
     approval.on_deposit_validated(validated(deposit_id="also-theirs"))
-    results = approval.decide_many(actor=APPROVER, deposit_ids=["theirs", "mine", "also-theirs"],
-                                   decision="approve")
+    results = approval.decide_many(
+        actor=APPROVER, deposit_ids=["theirs", "mine", "also-theirs"], decision="approve"
+    )
     assert [(r["deposit_id"], r["code"]) for r in results] == [
-        ("theirs", "ok"), ("mine", "forbidden"), ("also-theirs", "ok")]
+        ("theirs", "ok"),
+        ("mine", "forbidden"),
+        ("also-theirs", "ok"),
+    ]
     assert "your own deposit" in results[1]["message"]
     assert {e["deposit_id"] for e in outbox(approval.database, "deposit_approved")} == {
-        "theirs", "also-theirs"}
+        "theirs",
+        "also-theirs",
+    }
 
 
 def test_the_queue_marks_the_approvers_own_deposit_and_hides_its_notes(approval):
@@ -342,8 +423,9 @@ def test_the_queue_marks_the_approvers_own_deposit_and_hides_its_notes(approval)
     approval.add_note(actor=OTHER_APPROVER, deposit_id="mine", text="Check the licence")
     items = {t["deposit_id"]: t["own_deposit"] for t in approval.queue(actor=APPROVER)["items"]}
     assert items == {"theirs": False, "mine": True}
-    listed = {t["deposit_id"]: t["own_deposit"]
-              for t in approval.list_reviews(actor=APPROVER)["items"]}
+    listed = {
+        t["deposit_id"]: t["own_deposit"] for t in approval.list_reviews(actor=APPROVER)["items"]
+    }
     assert listed == {"theirs": False, "mine": True}
     assert not any(t["own_deposit"] for t in approval.queue(actor=OTHER_APPROVER)["items"])
     own = approval.get_review(actor=APPROVER, deposit_id="mine")
@@ -360,6 +442,7 @@ def test_the_mediator_counts_as_a_depositor_of_what_they_deposited(approval):
     approval.on_deposit_validated(validated())
     with approval.database.unit_of_work() as uow:
         from services.approval.models import ReviewTask
+
         row = uow.session.query(ReviewTask).filter_by(deposit_id="d1").one()
         row.deposit = {**row.deposit, "mediated_by": {"id": mediator["id"], "name": "M"}}
     with pytest.raises(Forbidden):

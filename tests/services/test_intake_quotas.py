@@ -1,5 +1,6 @@
 """A patron's limits on unfinished work, and abandoned drafts: intake's workers on a real
 database (SQLite and PostgreSQL), with real staging storage."""
+
 from datetime import timedelta
 
 import pytest
@@ -46,8 +47,7 @@ def test_a_patron_over_the_draft_limit_is_refused_until_one_is_finished(intake, 
     assert intake.quota_usage(actor=STUDENT)["drafts"] == {"used": 2, "limit": 2}
 
 
-def test_staged_bytes_over_the_limit_are_refused_and_nothing_is_recorded(
-        intake, storage, limits):
+def test_staged_bytes_over_the_limit_are_refused_and_nothing_is_recorded(intake, storage, limits):
     one, other = draft(intake), draft(intake)
     add_pdf(intake, storage, STUDENT, one["id"], name="a.pdf")  # a 45-byte PDF
     add_pdf(intake, storage, STUDENT, other["id"], name="b.pdf")
@@ -58,9 +58,9 @@ def test_staged_bytes_over_the_limit_are_refused_and_nothing_is_recorded(
     with pytest.raises(TooLarge) as refused:
         add_pdf(intake, storage, STUDENT, other["id"], name="c.pdf")
     assert refused.value.fields == {"staged_bytes": ["10 of 100 bytes left"]}
-    assert [f["filename"] for f in intake.get_deposit(actor=STUDENT,
-                                                      deposit_id=other["id"])["files"]] == [
-        "b.pdf"]
+    assert [
+        f["filename"] for f in intake.get_deposit(actor=STUDENT, deposit_id=other["id"])["files"]
+    ] == ["b.pdf"]
 
 
 def test_an_upload_is_refused_at_once_when_no_staged_room_is_left(intake, storage, monkeypatch):
@@ -81,16 +81,22 @@ def test_two_transactions_at_once_cannot_both_take_the_last_draft(postgres_datab
     database = Database(url, "intake")
     quotas = Quotas(drafts=1)
     with database.unit_of_work() as uow:
-        deposits.save_profile(uow, SYSTEM_ACTOR, "thesis",
-                              ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]), create=True)
+        deposits.save_profile(
+            uow,
+            SYSTEM_ACTOR,
+            "thesis",
+            ProfileDefinitionSchema().load(DEMO_PROFILES["thesis"]),
+            create=True,
+        )
     try:
         with database.unit_of_work() as first:
             deposits.create_deposit(first, Actor.from_wire(STUDENT), "thesis", {}, None, quotas)
             with database.unit_of_work() as second:
                 second.session.execute(text("SET LOCAL lock_timeout = '300ms'"))
                 with pytest.raises(Exception, match="lock timeout"):
-                    deposits.create_deposit(second, Actor.from_wire(STUDENT), "thesis", {}, None,
-                                            quotas)
+                    deposits.create_deposit(
+                        second, Actor.from_wire(STUDENT), "thesis", {}, None, quotas
+                    )
         with database.unit_of_work() as third, pytest.raises(QuotaExceeded):
             deposits.create_deposit(third, Actor.from_wire(STUDENT), "thesis", {}, None, quotas)
         with database.reading() as session:
@@ -106,8 +112,11 @@ QUOTAS = Quotas(draft_expiry_seconds=180 * DAY, draft_warning_seconds=14 * DAY)
 
 def untouched_for(intake, deposit_id, days):
     with intake.database.unit_of_work() as uow:
-        uow.session.execute(update(Deposit).where(Deposit.id == deposit_id).values(
-            updated_at=utcnow() - timedelta(days=days)))
+        uow.session.execute(
+            update(Deposit)
+            .where(Deposit.id == deposit_id)
+            .values(updated_at=utcnow() - timedelta(days=days))
+        )
 
 
 def run_expiry(intake, now):
@@ -139,10 +148,17 @@ def test_an_untouched_draft_is_warned_then_removed_with_its_files(intake, storag
     assert gone["status"] == "withdrawn" and gone["files"] == []
     assert not storage.exists(key)
     last = gone["history"][-1]
-    assert (last["from_status"], last["to_status"], last["reason_code"],
-            last["actor"]["id"]) == ("draft", "withdrawn", "draft_expired", "system")
-    [changed] = [e for e in outbox(intake.database, "deposit_status_changed")
-                 if e["to_status"] == "withdrawn"]
+    assert (last["from_status"], last["to_status"], last["reason_code"], last["actor"]["id"]) == (
+        "draft",
+        "withdrawn",
+        "draft_expired",
+        "system",
+    )
+    [changed] = [
+        e
+        for e in outbox(intake.database, "deposit_status_changed")
+        if e["to_status"] == "withdrawn"
+    ]
     assert changed["reason_code"] == "draft_expired"
 
 

@@ -1,4 +1,5 @@
 """Inventory's workers: items from approved deposits, verified copies, idempotency."""
+
 import pytest
 from nameko.testing.services import worker_factory
 
@@ -20,22 +21,57 @@ def inventory(database_for, storage, lodge_env):
 
 def approved(storage, content=PDF, expected_sha=None, key="staging/d1/f1"):
     stored = storage.save(key, iter([content]))
-    files = [{"id": "f1", "filename": "thesis.pdf", "size": stored.size,
-              "sha256": expected_sha or stored.sha256, "md5": stored.md5,
-              "media_type": "application/pdf", "storage_key": stored.key}]
-    fields = [{"key": "title", "label": "Title", "type": "text", "dc": "title"},
-              {"key": "creators", "label": "Creators", "type": "person", "repeatable": True,
-               "dc": "creator"}]
-    deposit = {"id": "d1", "revision": 1, "title": "On Moss",
-               "profile": {"id": "thesis", "version": 1, "name": "Thesis", "fields": fields,
-                           "file_rules": {}, "approval": {"mode": "manual"},
-                           "target_collection": "theses", "access": "open"},
-               "depositor": {"id": "u1"},
-               "metadata": {"title": "On Moss", "creators": [{"name": "Sam Student"}]},
-               "files": files}
-    return loaded_event("approval", "deposit_approved", deposit_id="d1", revision=1,
-                        deposit=deposit, decision={"decision": "approve", "actor": {"id": "system"},
-                                                   "at": "2026-11-29T10:00:00+00:00"})
+    files = [
+        {
+            "id": "f1",
+            "filename": "thesis.pdf",
+            "size": stored.size,
+            "sha256": expected_sha or stored.sha256,
+            "md5": stored.md5,
+            "media_type": "application/pdf",
+            "storage_key": stored.key,
+        }
+    ]
+    fields = [
+        {"key": "title", "label": "Title", "type": "text", "dc": "title"},
+        {
+            "key": "creators",
+            "label": "Creators",
+            "type": "person",
+            "repeatable": True,
+            "dc": "creator",
+        },
+    ]
+    deposit = {
+        "id": "d1",
+        "revision": 1,
+        "title": "On Moss",
+        "profile": {
+            "id": "thesis",
+            "version": 1,
+            "name": "Thesis",
+            "fields": fields,
+            "file_rules": {},
+            "approval": {"mode": "manual"},
+            "target_collection": "theses",
+            "access": "open",
+        },
+        "depositor": {"id": "u1"},
+        "metadata": {"title": "On Moss", "creators": [{"name": "Sam Student"}]},
+        "files": files,
+    }
+    return loaded_event(
+        "approval",
+        "deposit_approved",
+        deposit_id="d1",
+        revision=1,
+        deposit=deposit,
+        decision={
+            "decision": "approve",
+            "actor": {"id": "system"},
+            "at": "2026-11-29T10:00:00+00:00",
+        },
+    )
 
 
 def test_approval_creates_the_item_with_a_verified_permanent_copy(inventory, storage):
@@ -61,10 +97,20 @@ def test_a_redelivered_approval_creates_one_item(inventory, storage):
     assert len(outbox(inventory.database, "item_created")) == 1
 
 
-@pytest.mark.parametrize("key", ["staging/d2/f1", "permanent/d1/f1", "permanent/d9/f9",
-                                 "staging/d1/nested/f1", "staging/d1", "uploads/d1/f1"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "staging/d2/f1",
+        "permanent/d1/f1",
+        "permanent/d9/f9",
+        "staging/d1/nested/f1",
+        "staging/d1",
+        "uploads/d1/f1",
+    ],
+)
 def test_an_approval_naming_files_outside_the_deposits_staging_area_touches_nothing(
-        inventory, storage, key):
+    inventory, storage, key
+):
     """A forged (or mistaken) deposit_approved must not make inventory copy, publish and then
     delete another deposit's files or an archived item's."""
     event = approved(storage, key=key)
@@ -75,10 +121,19 @@ def test_an_approval_naming_files_outside_the_deposits_staging_area_touches_noth
     assert outbox(inventory.database) == []
 
 
-@pytest.mark.parametrize("deposit_id,key", [
-    ("d1/..", "staging/d1/../f1"), ("..", "staging/../permanent/f1"), ("d1/x", "staging/d1/x/f1"),
-    ("d1", "staging/d1/f1\n"), ("d1", "staging/d1/.."), ("d1", "/staging/d1/f1"),
-    ("d1", "staging/d1//f1"), ("", "staging//f1")])
+@pytest.mark.parametrize(
+    "deposit_id,key",
+    [
+        ("d1/..", "staging/d1/../f1"),
+        ("..", "staging/../permanent/f1"),
+        ("d1/x", "staging/d1/x/f1"),
+        ("d1", "staging/d1/f1\n"),
+        ("d1", "staging/d1/.."),
+        ("d1", "/staging/d1/f1"),
+        ("d1", "staging/d1//f1"),
+        ("", "staging//f1"),
+    ],
+)
 def test_forged_deposit_ids_and_keys_cannot_reach_out_of_the_staging_area(deposit_id, key):
     with pytest.raises(RefusedMessage):
         check_staged({"id": deposit_id, "files": [{"id": "f1", "storage_key": key}]})

@@ -1,5 +1,6 @@
 """Inventory's public side and preservation on SQLite and PostgreSQL: identifiers,
 search, the collection tree, embargo lifting and the fixity audit."""
+
 from datetime import date, timedelta
 from typing import ClassVar
 
@@ -20,11 +21,12 @@ from tests.services.conftest import (
     outbox,
 )
 
-FIELDS = [{"key": "title", "label": "Title", "type": "text", "dc": "title"},
-          {"key": "creators", "label": "Creators", "type": "person", "repeatable": True,
-           "dc": "creator"},
-          {"key": "keywords", "label": "Keywords", "type": "keywords", "dc": "subject"},
-          {"key": "date", "label": "Date", "type": "date", "dc": "date"}]
+FIELDS = [
+    {"key": "title", "label": "Title", "type": "text", "dc": "title"},
+    {"key": "creators", "label": "Creators", "type": "person", "repeatable": True, "dc": "creator"},
+    {"key": "keywords", "label": "Keywords", "type": "keywords", "dc": "subject"},
+    {"key": "date", "label": "Date", "type": "date", "dc": "date"},
+]
 
 
 @pytest.fixture
@@ -42,28 +44,68 @@ def deposit_item(inventory, storage, number, metadata, collection="theses", acce
     """Approve a deposit with one PDF; the item's id."""
     deposit_id = f"d{number}"
     stored = storage.save(f"staging/{deposit_id}/f", iter([PDF + deposit_id.encode()]))
-    deposit = {"id": deposit_id, "revision": 1, "title": metadata["title"],
-               "profile": {"id": "thesis", "version": 1, "name": "Thesis", "fields": FIELDS,
-                           "file_rules": {}, "approval": {"mode": "manual"},
-                           "target_collection": collection, "access": "open"},
-               "depositor": {"id": "u1"}, "metadata": metadata,
-               "access": access or {"policy": "open", "embargo_until": None},
-               "files": [{"id": f"f{number}", "filename": "thesis.pdf", "size": stored.size,
-                          "sha256": stored.sha256, "md5": stored.md5,
-                          "media_type": "application/pdf", "storage_key": stored.key}]}
-    inventory.on_deposit_approved(loaded_event(
-        "approval", "deposit_approved", deposit_id=deposit_id, revision=1, deposit=deposit,
-        decision={"decision": "approve", "actor": {"id": "system"},
-                  "at": "2026-11-29T10:00:00+00:00"}))
-    return next(e["item_id"] for e in outbox(inventory.database, "item_created")
-                if e["deposit_id"] == deposit_id)
+    deposit = {
+        "id": deposit_id,
+        "revision": 1,
+        "title": metadata["title"],
+        "profile": {
+            "id": "thesis",
+            "version": 1,
+            "name": "Thesis",
+            "fields": FIELDS,
+            "file_rules": {},
+            "approval": {"mode": "manual"},
+            "target_collection": collection,
+            "access": "open",
+        },
+        "depositor": {"id": "u1"},
+        "metadata": metadata,
+        "access": access or {"policy": "open", "embargo_until": None},
+        "files": [
+            {
+                "id": f"f{number}",
+                "filename": "thesis.pdf",
+                "size": stored.size,
+                "sha256": stored.sha256,
+                "md5": stored.md5,
+                "media_type": "application/pdf",
+                "storage_key": stored.key,
+            }
+        ],
+    }
+    inventory.on_deposit_approved(
+        loaded_event(
+            "approval",
+            "deposit_approved",
+            deposit_id=deposit_id,
+            revision=1,
+            deposit=deposit,
+            decision={
+                "decision": "approve",
+                "actor": {"id": "system"},
+                "at": "2026-11-29T10:00:00+00:00",
+            },
+        )
+    )
+    return next(
+        e["item_id"]
+        for e in outbox(inventory.database, "item_created")
+        if e["deposit_id"] == deposit_id
+    )
 
 
-MOSS = {"title": "Mosses of the northern fells",
-        "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}],
-        "keywords": ["bryophytes", "uplands"], "date": "2024-05-01"}
-TIDES = {"title": "Tidal patterns of the Wadden Sea", "creators": [{"name": "Fran Faculty"}],
-         "keywords": ["oceanography"], "date": "2026"}
+MOSS = {
+    "title": "Mosses of the northern fells",
+    "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}],
+    "keywords": ["bryophytes", "uplands"],
+    "date": "2024-05-01",
+}
+TIDES = {
+    "title": "Tidal patterns of the Wadden Sea",
+    "creators": [{"name": "Fran Faculty"}],
+    "keywords": ["oceanography"],
+    "date": "2026",
+}
 
 
 def titles(page):
@@ -103,8 +145,11 @@ def test_search_pages(inventory, storage):
     first = inventory.search_items(query="moss", per_page=2, page=1)
     third = inventory.search_items(query="moss", per_page=2, page=3)
     assert first["total"] == 5 and len(first["items"]) == 2 and len(third["items"]) == 1
-    seen = {i["id"] for p in (1, 2, 3)
-            for i in inventory.search_items(query="moss", per_page=2, page=p)["items"]}
+    seen = {
+        i["id"]
+        for p in (1, 2, 3)
+        for i in inventory.search_items(query="moss", per_page=2, page=p)["items"]
+    }
     assert len(seen) == 5
 
 
@@ -115,14 +160,17 @@ def test_identifiers_resolve_in_every_spelling(inventory, storage):
     assert inventory.resolve_identifier(identifier=identifier)["item_id"] == item_id
     plain = identifier.replace("ark:/", "ark:")
     assert inventory.resolve_identifier(identifier=plain)["item_id"] == item_id
-    assert inventory.resolve_identifier(
-        identifier="https://n2t.net/" + identifier)["item_id"] == item_id
+    assert (
+        inventory.resolve_identifier(identifier="https://n2t.net/" + identifier)["item_id"]
+        == item_id
+    )
     with pytest.raises(NotFound):
         inventory.resolve_identifier(identifier="ark:/99999/lodge-0000")
 
 
 def test_the_identifier_prefix_is_configurable(inventory, storage, lodge_env):
     from kernel.platform.config import get_settings
+
     lodge_env.setenv("LODGE_IDENTIFIER_PREFIX", "ark:/12345/x7")
     get_settings.cache_clear()
     item_id = deposit_item(inventory, storage, 1, MOSS)
@@ -131,6 +179,7 @@ def test_the_identifier_prefix_is_configurable(inventory, storage, lodge_env):
 
 def test_a_bad_identifier_prefix_is_refused():
     from services.inventory.identifiers import check_prefix
+
     assert check_prefix("20.500.12345/") == "20.500.12345/"
     with pytest.raises(ValueError):
         check_prefix("lodge-")
@@ -146,6 +195,7 @@ class RecordingRegistrar:
 
 def test_a_site_registrar_gives_items_a_doi(inventory, storage, lodge_env):
     from kernel.platform.config import get_settings
+
     lodge_env.setenv("LODGE_DOI_REGISTRAR", f"{__name__}:RecordingRegistrar")
     get_settings.cache_clear()
     item_id = deposit_item(inventory, storage, 1, MOSS)
@@ -155,21 +205,28 @@ def test_a_site_registrar_gives_items_a_doi(inventory, storage, lodge_env):
 
 def test_collections_form_a_tree_of_oai_sets(inventory, storage):
     save = inventory.save_collection
-    save(actor=MANAGER, collection_id="phd", name="Doctoral theses", parent_id="theses",
-         create=True)
+    save(
+        actor=MANAGER, collection_id="phd", name="Doctoral theses", parent_id="theses", create=True
+    )
     save(actor=MANAGER, collection_id="phd-bio", name="Biology", parent_id="phd", create=True)
     specs = {c["id"]: c["set_spec"] for c in inventory.list_collections()}
     assert specs["phd-bio"] == "theses:phd:phd-bio"
 
     # rename, describe and move: the set specs below follow
-    save(actor=MANAGER, collection_id="phd", name="PhD theses", description="Examined.",
-         parent_id="open-works")
+    save(
+        actor=MANAGER,
+        collection_id="phd",
+        name="PhD theses",
+        description="Examined.",
+        parent_id="open-works",
+    )
     collection = inventory.get_collection(collection_id="phd")
     assert collection["name"] == "PhD theses" and collection["description"] == "Examined."
     assert [a["id"] for a in collection["ancestors"]] == ["open-works"]
     assert [c["id"] for c in collection["children"]] == ["phd-bio"]
-    assert {c["id"]: c["set_spec"] for c in inventory.list_collections()}["phd-bio"] == \
-        "open-works:phd:phd-bio"
+    assert {c["id"]: c["set_spec"] for c in inventory.list_collections()}[
+        "phd-bio"
+    ] == "open-works:phd:phd-bio"
 
     # an item in the child is found when browsing the parent
     deposit_item(inventory, storage, 1, MOSS, collection="phd-bio")
@@ -200,10 +257,26 @@ def test_only_managers_change_collections(inventory, actor):
 
 
 def test_the_timer_lifts_ended_embargoes_and_says_so(inventory, storage):
-    ended = deposit_item(inventory, storage, 1, MOSS, access={
-        "policy": "embargo", "embargo_until": (date.today() - timedelta(days=1)).isoformat()})
-    running = deposit_item(inventory, storage, 2, TIDES, access={
-        "policy": "embargo", "embargo_until": (date.today() + timedelta(days=30)).isoformat()})
+    ended = deposit_item(
+        inventory,
+        storage,
+        1,
+        MOSS,
+        access={
+            "policy": "embargo",
+            "embargo_until": (date.today() - timedelta(days=1)).isoformat(),
+        },
+    )
+    running = deposit_item(
+        inventory,
+        storage,
+        2,
+        TIDES,
+        access={
+            "policy": "embargo",
+            "embargo_until": (date.today() + timedelta(days=30)).isoformat(),
+        },
+    )
     inventory.lift_embargoes()
     inventory.lift_embargoes()  # a second run finds nothing more to lift
     assert inventory.get_item(item_id=ended)["access"] == "open"
@@ -230,7 +303,10 @@ def test_the_audit_catches_a_corrupted_file(inventory, storage):
 
     [log] = inventory.file_events(actor=STAFF, item_id=bad)
     assert [(e["event_type"], e["outcome"]) for e in log["events"]] == [
-        ("replication", "success"), ("ingestion", "success"), ("fixity check", "failure")]
+        ("replication", "success"),
+        ("ingestion", "success"),
+        ("fixity check", "failure"),
+    ]
     [log] = inventory.file_events(actor=STAFF, item_id=good)
     assert log["events"][-1]["outcome"] == "success" and log["fixity_status"] == "ok"
     with pytest.raises(Forbidden):
@@ -239,6 +315,7 @@ def test_the_audit_catches_a_corrupted_file(inventory, storage):
 
 def test_the_audit_checks_the_oldest_first_in_batches(inventory, storage, lodge_env):
     from kernel.platform.config import get_settings
+
     lodge_env.setenv("LODGE_FIXITY_BATCH_SIZE", "2")
     get_settings.cache_clear()
     for number in range(3):
@@ -246,8 +323,12 @@ def test_the_audit_checks_the_oldest_first_in_batches(inventory, storage, lodge_
     inventory.audit_fixity()
     inventory.audit_fixity()  # the one never checked, then the oldest check
     with inventory.database.reading() as session:
-        checks = [len([e for e in f.events if e.event_type == "fixity check"])
-                  for item in session.query(Item) for r in item.representations for f in r.files]
+        checks = [
+            len([e for e in f.events if e.event_type == "fixity check"])
+            for item in session.query(Item)
+            for r in item.representations
+            for f in r.files
+        ]
     assert sorted(checks) == [1, 1, 2]
 
 
@@ -279,8 +360,7 @@ def test_only_one_fixity_audit_runs_at_a_time_across_inventory_processes(invento
     first = worker_factory(InventoryService, store=inventory.database, storage=slow)
     first.store.database = inventory.database
     outcome = {}
-    running = threading.Thread(
-        target=lambda: outcome.update(first.run_fixity_audit(actor=STAFF)))
+    running = threading.Thread(target=lambda: outcome.update(first.run_fixity_audit(actor=STAFF)))
     running.start()
     try:
         poll_until(hashing.is_set, description="the first audit hashing")

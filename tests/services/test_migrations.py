@@ -1,7 +1,9 @@
 """Each owner's migrations build exactly the schema its models describe, on both databases;
 they are named in sequence, and a database at a revision's former id upgrades."""
+
 import json
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -77,16 +79,26 @@ def schema_of(url: str) -> dict:
     engine = create_engine(url)
     try:
         schema = inspect(engine)
-        return {table: (
-            [(column["name"], str(column["type"]), column["nullable"])
-             for column in schema.get_columns(table)],
-            sorted((index["name"], tuple(index["column_names"]), bool(index["unique"]))
-                   for index in schema.get_indexes(table)),
-            sorted(tuple(unique["column_names"])
-                   for unique in schema.get_unique_constraints(table)),
-            sorted((tuple(key["constrained_columns"]), key["referred_table"])
-                   for key in schema.get_foreign_keys(table)),
-        ) for table in schema.get_table_names()}
+        return {
+            table: (
+                [
+                    (column["name"], str(column["type"]), column["nullable"])
+                    for column in schema.get_columns(table)
+                ],
+                sorted(
+                    (index["name"], tuple(index["column_names"]), bool(index["unique"]))
+                    for index in schema.get_indexes(table)
+                ),
+                sorted(
+                    tuple(unique["column_names"]) for unique in schema.get_unique_constraints(table)
+                ),
+                sorted(
+                    (tuple(key["constrained_columns"]), key["referred_table"])
+                    for key in schema.get_foreign_keys(table)
+                ),
+            )
+            for table in schema.get_table_names()
+        }
     finally:
         engine.dispose()
 
@@ -169,39 +181,55 @@ def test_profiles_and_items_from_before_get_the_resource_type_their_words_sugges
     command.upgrade(alembic_config("intake", intake), "0005_deposit_title_trigrams")
     engine = create_engine(intake)
     with engine.begin() as connection:
-        for profile_id, name in (("thesis", "Thesis"),
-                                 ("open-works", "Articles, datasets and other works")):
-            connection.execute(text(
-                "INSERT INTO profile_versions (profile_id, version, definition, created_by, "
-                "created_at) VALUES (:id, 1, :definition, 'system', '2026-01-01')"),
-                {"id": profile_id, "definition": f'{{"name": "{name}"}}'})
+        for profile_id, name in (
+            ("thesis", "Thesis"),
+            ("open-works", "Articles, datasets and other works"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO profile_versions (profile_id, version, definition, created_by, "
+                    "created_at) VALUES (:id, 1, :definition, 'system', '2026-01-01')"
+                ),
+                {"id": profile_id, "definition": f'{{"name": "{name}"}}'},
+            )
     upgrade("intake", intake)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT profile_id, definition FROM profile_versions"))
         assert {row[0]: json.loads(row[1])["resource_type"] for row in rows} == {
-            "thesis": "thesis", "open-works": "journal-article"}
+            "thesis": "thesis",
+            "open-works": "journal-article",
+        }
 
     inventory = f"sqlite:///{tmp_path / 'inventory.db'}"
     command.upgrade(alembic_config("inventory", inventory), "0004_collections_search_fixity")
     engine = create_engine(inventory)
     with engine.begin() as connection:
-        for item_id, types in (("a", ["Master"]), ("b", ["Articles, datasets and other works"]),
-                               ("c", [])):
-            connection.execute(text(
-                "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, "
-                "access, record, created_at, datestamp) VALUES (:id, :id, :id, 1, 'theses', "
-                "'open', :record, '2026-01-01', '2026-01-01')"),
-                {"id": item_id, "record": json.dumps({"type": types})})
+        for item_id, types in (
+            ("a", ["Master"]),
+            ("b", ["Articles, datasets and other works"]),
+            ("c", []),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, "
+                    "access, record, created_at, datestamp) VALUES (:id, :id, :id, 1, 'theses', "
+                    "'open', :record, '2026-01-01', '2026-01-01')"
+                ),
+                {"id": item_id, "record": json.dumps({"type": types})},
+            )
     upgrade("inventory", inventory)
     with engine.connect() as connection:
         assert dict(connection.execute(text("SELECT id, resource_type FROM items")).all()) == {
-            "a": "master-thesis", "b": "journal-article", "c": "text"}
+            "a": "master-thesis",
+            "b": "journal-article",
+            "c": "text",
+        }
 
 
 def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     """Deposits and items stored with characters XML cannot carry (a harvest would fail on
     them) come out of the migration clean, in NFC; clean rows are left as they were."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import insert
 
@@ -209,7 +237,7 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     from services.intake.models import Deposit
     from services.inventory.models import Collection, Item
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     intake_url, inventory_url = (f"sqlite:///{tmp_path / name}.db" for name in ("intake", "inv"))
     command.upgrade(alembic_config("intake", intake_url), "0005_deposit_title_trigrams")
     command.upgrade(alembic_config("inventory", inventory_url), "0004_collections_search_fixity")
@@ -217,20 +245,36 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
     with intake.unit_of_work() as uow:
         for id_, title in (("bad", "Tides\x0b of the\u202e sea"), ("good", "Calm")):
             # core inserts name only the columns of that older schema
-            uow.session.execute(insert(Deposit).values(
-                id=id_, profile_id="p", profile_version=1, status="draft", title=title,
-                meta={"title": title, "creators": [{"name": "Jose\u0301\x01"}]},
-                depositor_id="u", depositor={"id": "u"}, created_at=now, updated_at=now))
+            uow.session.execute(
+                insert(Deposit).values(
+                    id=id_,
+                    profile_id="p",
+                    profile_version=1,
+                    status="draft",
+                    title=title,
+                    meta={"title": title, "creators": [{"name": "Jose\u0301\x01"}]},
+                    depositor_id="u",
+                    depositor={"id": "u"},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
     with inventory.unit_of_work() as uow:
         uow.session.add(Collection(id="c", name="C"))
         uow.session.flush()
         # the columns of that older schema only (later ones have Python-side defaults)
-        uow.session.execute(text(
-            "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, access, "
-            "record, creators, created_at, datestamp, search_text) VALUES ('bad', "
-            "'ark:/1/bad', 'd', 1, 'c', 'open', :record, :creators, :now, :now, '')"),
-            {"record": json.dumps({"title": ["Tides\x0b of the sea"]}),
-             "creators": json.dumps([{"name": "A.\x1b Author", "orcid": None}]), "now": now})
+        uow.session.execute(
+            text(
+                "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, access, "
+                "record, creators, created_at, datestamp, search_text) VALUES ('bad', "
+                "'ark:/1/bad', 'd', 1, 'c', 'open', :record, :creators, :now, :now, '')"
+            ),
+            {
+                "record": json.dumps({"title": ["Tides\x0b of the sea"]}),
+                "creators": json.dumps([{"name": "A.\x1b Author", "orcid": None}]),
+                "now": now,
+            },
+        )
     upgrade("intake", intake_url)
     upgrade("inventory", inventory_url)
     with intake.reading() as session:
@@ -248,23 +292,34 @@ def test_migrations_clean_text_stored_before_the_text_rule(tmp_path):
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_deposits_made_for_patrons_before_the_mediator_column_keep_their_mediator(
-        backend, tmp_path, postgres_database):
+    backend, tmp_path, postgres_database
+):
     """The dashboard finds mediated deposits by an indexed mediator id; the migration that
     adds it fills it in from each deposit's `mediated_by`, and leaves the others empty."""
-    url = (f"sqlite:///{tmp_path / 'intake.db'}" if backend == "sqlite"
-           else postgres_database("mediator"))
+    url = (
+        f"sqlite:///{tmp_path / 'intake.db'}"
+        if backend == "sqlite"
+        else postgres_database("mediator")
+    )
     command.upgrade(alembic_config("intake", url), "0005_deposit_title_trigrams")
     engine = create_engine(url)
     try:
         with engine.begin() as connection:
-            for deposit_id, mediated_by in (("made-for", '{"id": "u-staff", "name": "Robin"}'),
-                                            ("own", "null"), ("older", None)):
-                connection.execute(text(
-                    "INSERT INTO deposits (id, profile_id, profile_version, status, revision, "
-                    "title, metadata, depositor_id, depositor, mediated_by, access_policy, "
-                    "created_at, updated_at) VALUES (:id, 'thesis', 1, 'draft', 1, 't', '{}', "
-                    "'u-student', '{}', :mediated_by, 'open', CURRENT_TIMESTAMP, "
-                    "CURRENT_TIMESTAMP)"), {"id": deposit_id, "mediated_by": mediated_by})
+            for deposit_id, mediated_by in (
+                ("made-for", '{"id": "u-staff", "name": "Robin"}'),
+                ("own", "null"),
+                ("older", None),
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO deposits (id, profile_id, profile_version, status, revision, "
+                        "title, metadata, depositor_id, depositor, mediated_by, access_policy, "
+                        "created_at, updated_at) VALUES (:id, 'thesis', 1, 'draft', 1, 't', '{}', "
+                        "'u-student', '{}', :mediated_by, 'open', CURRENT_TIMESTAMP, "
+                        "CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": deposit_id, "mediated_by": mediated_by},
+                )
         upgrade("intake", url)
         with engine.connect() as connection:
             rows = dict(connection.execute(text("SELECT id, mediator_id FROM deposits")).all())

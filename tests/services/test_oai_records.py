@@ -1,5 +1,6 @@
 """Inventory's side of OAI-PMH and withdrawal: keyset pages, selection, deleted records."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,7 +9,7 @@ from services.inventory.models import Item
 from tests.services.conftest import MANAGER, STUDENT, outbox
 from tests.services.test_inventory import approved, inventory  # noqa: F401 (fixture)
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def insert_items(database, count, collection="theses", start=START, step=timedelta(hours=1)):
@@ -16,10 +17,19 @@ def insert_items(database, count, collection="theses", start=START, step=timedel
     with database.unit_of_work() as uow:
         for n in range(count):
             moment = start + step * n
-            uow.session.add(Item(
-                id=f"item{n:04d}", identifier=f"ark:/99999/t-{n:04d}", deposit_id=f"dep{n:04d}",
-                revision=1, collection_id=collection, access="open", record={"title": [f"T{n}"]},
-                created_at=moment, datestamp=moment))
+            uow.session.add(
+                Item(
+                    id=f"item{n:04d}",
+                    identifier=f"ark:/99999/t-{n:04d}",
+                    deposit_id=f"dep{n:04d}",
+                    revision=1,
+                    collection_id=collection,
+                    access="open",
+                    record={"title": [f"T{n}"]},
+                    created_at=moment,
+                    datestamp=moment,
+                )
+            )
 
 
 def harvest_all(inventory, page_size, **selection):
@@ -38,13 +48,17 @@ def test_pages_follow_one_another_without_gaps_or_repeats(inventory):
     insert_items(inventory.database, 7)
     pages = harvest_all(inventory, 3)
     assert [len(page) for page in pages] == [3, 3, 1]
-    assert [record for page in pages for record in page] == [f"ark:/99999/t-{n:04d}" for n in range(7)]
+    assert [record for page in pages for record in page] == [
+        f"ark:/99999/t-{n:04d}" for n in range(7)
+    ]
 
 
 def test_records_with_one_datestamp_are_ordered_by_id_across_pages(inventory):
     insert_items(inventory.database, 5, step=timedelta(0))
     pages = harvest_all(inventory, 2)
-    assert [record for page in pages for record in page] == [f"ark:/99999/t-{n:04d}" for n in range(5)]
+    assert [record for page in pages for record in page] == [
+        f"ark:/99999/t-{n:04d}" for n in range(5)
+    ]
 
 
 def test_selection_by_dates_and_set(inventory):
@@ -52,14 +66,22 @@ def test_selection_by_dates_and_set(inventory):
     since, until = START + timedelta(hours=2), START + timedelta(hours=4)
     pages = harvest_all(inventory, 2, since=since.isoformat(), until=until.isoformat())
     assert [record for page in pages for record in page] == [
-        "ark:/99999/t-0002", "ark:/99999/t-0003", "ark:/99999/t-0004"]
+        "ark:/99999/t-0002",
+        "ark:/99999/t-0003",
+        "ark:/99999/t-0004",
+    ]
     assert harvest_all(inventory, 10, set_spec="open-works") == [[]]
     assert len(harvest_all(inventory, 10, set_spec="theses")[0]) == 6
 
 
 def test_a_set_holds_the_items_of_the_collections_below_it(inventory):
-    inventory.save_collection(actor=MANAGER, collection_id="history-theses", name="History",
-                              parent_id="theses", create=True)
+    inventory.save_collection(
+        actor=MANAGER,
+        collection_id="history-theses",
+        name="History",
+        parent_id="theses",
+        create=True,
+    )
     insert_items(inventory.database, 2)
     with inventory.database.unit_of_work() as uow:
         uow.session.get(Item, "item0001").collection_id = "history-theses"
@@ -80,19 +102,21 @@ def test_metadata_is_rendered_only_when_asked_for(inventory):
         inventory.harvest(limit=5, metadata_prefix="marc21")
 
 
-def test_an_approved_deposit_keeps_creators_technical_metadata_and_a_datestamp(inventory,
-                                                                             storage):
+def test_an_approved_deposit_keeps_creators_technical_metadata_and_a_datestamp(inventory, storage):
     event = approved(storage)
     event["deposit"]["files"][0]["technical"] = {"pages": 12, "pdf_version": "1.4"}
-    event["deposit"]["metadata"]["creators"] = [{"name": "Sam Student",
-                                                 "orcid": "0000-0002-1825-0097"}]
+    event["deposit"]["metadata"]["creators"] = [
+        {"name": "Sam Student", "orcid": "0000-0002-1825-0097"}
+    ]
     inventory.on_deposit_approved(event)
     [record] = inventory.harvest(limit=5, metadata_prefix="datacite")["records"]
     assert "0000-0002-1825-0097" in record["metadata"]
     item = inventory.get_item(item_id=record["item_id"])
     assert item["creators"] == [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}]
-    assert item["representations"][0]["files"][0]["technical"] == {"pages": 12,
-                                                                   "pdf_version": "1.4"}
+    assert item["representations"][0]["files"][0]["technical"] == {
+        "pages": 12,
+        "pdf_version": "1.4",
+    }
     assert record["datestamp"] == item["created_at"][:19] + "+00:00"
     assert inventory.repository_summary()["earliest_datestamp"] == record["datestamp"]
 
@@ -107,7 +131,11 @@ def test_a_manager_withdraws_an_item_which_then_harvests_as_deleted(inventory):
     assert item["withdrawn_at"] and item["withdrawal_reason"] == "Plagiarism found"
     [event] = outbox(inventory.database, "item_withdrawn")
     assert (event["item_id"], event["identifier"], event["reason"], event["actor"]["id"]) == (
-        "item0000", "ark:/99999/t-0000", "Plagiarism found", MANAGER["id"])
+        "item0000",
+        "ark:/99999/t-0000",
+        "Plagiarism found",
+        MANAGER["id"],
+    )
     with pytest.raises(Conflict):
         inventory.withdraw_item(actor=MANAGER, item_id="item0000", reason="again")
     with pytest.raises(NotFound):
@@ -117,7 +145,6 @@ def test_a_manager_withdraws_an_item_which_then_harvests_as_deleted(inventory):
     assert [r["identifier"] for r in records] == ["ark:/99999/t-0001", "ark:/99999/t-0000"]
     assert records[1]["deleted"] and records[1]["metadata"] is None
     assert records[1]["datestamp"] > records[0]["datestamp"]
-    assert inventory.oai_record(identifier="ark:/99999/t-0000", metadata_prefix="oai_dc")[
-        "deleted"]
+    assert inventory.oai_record(identifier="ark:/99999/t-0000", metadata_prefix="oai_dc")["deleted"]
     with pytest.raises(NotFound):
         inventory.oai_record(identifier="ark:/99999/none", metadata_prefix=None)

@@ -1,4 +1,5 @@
 """Profiles and what depositors control within them, on a real database."""
+
 from datetime import date, timedelta
 
 import pytest
@@ -17,10 +18,13 @@ from tests.services.test_intake import add_pdf
 def intake(database_for, storage):
     service = worker_factory(IntakeService, store=database_for("intake"), storage=storage)
     service.inventory.list_collections.return_value = [
-        {"id": "theses", "name": "Theses"}, {"id": "open-works", "name": "Open works"}]
+        {"id": "theses", "name": "Theses"},
+        {"id": "open-works", "name": "Open works"},
+    ]
     for profile_id, definition in DEMO_PROFILES.items():
-        service.save_profile(actor=MANAGER, profile_id=profile_id, definition=definition,
-                             create=True)
+        service.save_profile(
+            actor=MANAGER, profile_id=profile_id, definition=definition, create=True
+        )
     return service
 
 
@@ -31,19 +35,24 @@ def definition(**changes):
 def test_editing_a_profile_adds_a_version_and_deposits_keep_theirs(intake, storage):
     deposit = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata={})
     extra = {"key": "supervisor", "label": "Supervisor", "type": "person", "required": True}
-    edited = intake.save_profile(actor=MANAGER, profile_id="thesis",
-                                 definition=definition(fields=DEMO_PROFILES["thesis"]["fields"]
-                                                       + [extra]))
+    edited = intake.save_profile(
+        actor=MANAGER,
+        profile_id="thesis",
+        definition=definition(fields=DEMO_PROFILES["thesis"]["fields"] + [extra]),
+    )
     assert edited["version"] == 2
-    assert [v["version"] for v in intake.profile_versions(actor=MANAGER, profile_id="thesis")] \
-        == [2, 1]
+    assert [v["version"] for v in intake.profile_versions(actor=MANAGER, profile_id="thesis")] == [
+        2,
+        1,
+    ]
     assert intake.get_profile(actor=STUDENT, profile_id="thesis", version=1)["version"] == 1
     with pytest.raises(NotFound):
         intake.get_profile(actor=STUDENT, profile_id="thesis", version=99)
     # the deposit was made under version 1, which has no supervisor field
     add_pdf(intake, storage, STUDENT, deposit["id"])
-    intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], metadata=THESIS_METADATA,
-                          accept_terms=True)
+    intake.update_deposit(
+        actor=STUDENT, deposit_id=deposit["id"], metadata=THESIS_METADATA, accept_terms=True
+    )
     submitted = intake.submit(actor=STUDENT, deposit_id=deposit["id"])
     assert submitted["profile_version"] == 1 and submitted["status"] == "submitted"
 
@@ -52,21 +61,29 @@ def test_profile_changes_need_a_manager_and_valid_rules(intake):
     with pytest.raises(Forbidden):
         intake.save_profile(actor=STAFF, profile_id="thesis", definition=definition())
     with pytest.raises(Conflict):
-        intake.save_profile(actor=MANAGER, profile_id="thesis", definition=definition(),
-                            create=True)
+        intake.save_profile(
+            actor=MANAGER, profile_id="thesis", definition=definition(), create=True
+        )
     with pytest.raises(NotFound):
         intake.save_profile(actor=MANAGER, profile_id="nope", definition=definition())
     with pytest.raises(InvalidInput) as error:
-        intake.save_profile(actor=MANAGER, profile_id="thesis",
-                            definition=definition(target_collection="nowhere"))
+        intake.save_profile(
+            actor=MANAGER, profile_id="thesis", definition=definition(target_collection="nowhere")
+        )
     assert error.value.fields == {"target_collection": ["unknown collection"]}
     with pytest.raises(InvalidInput) as error:
-        intake.save_profile(actor=MANAGER, profile_id="other",
-                            definition=definition(name="Thesis"), create=True)
+        intake.save_profile(
+            actor=MANAGER, profile_id="other", definition=definition(name="Thesis"), create=True
+        )
     assert error.value.fields == {"name": ["already used"]}
     with pytest.raises(InvalidInput) as error:
-        intake.save_profile(actor=MANAGER, profile_id="thesis", definition=definition(
-            access="embargo", fields=[{"key": "x", "label": "X", "type": "choice"}]))
+        intake.save_profile(
+            actor=MANAGER,
+            profile_id="thesis",
+            definition=definition(
+                access="embargo", fields=[{"key": "x", "label": "X", "type": "choice"}]
+            ),
+        )
     assert set(error.value.fields["definition"]) == {"embargo_max_months", "fields"}
 
 
@@ -91,22 +108,34 @@ def test_terms_acceptance_is_recorded_with_the_version(intake):
 
 
 def test_embargo_within_the_profile_limit(intake):
-    intake.save_profile(actor=MANAGER, profile_id="thesis",
-                        definition=definition(access="embargo", embargo_max_months=24))
+    intake.save_profile(
+        actor=MANAGER,
+        profile_id="thesis",
+        definition=definition(access="embargo", embargo_max_months=24),
+    )
     deposit = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata={})
     assert deposit["access"] == {"policy": "open", "embargo_until": None}
     limit = add_months(date.today(), 24)
-    chosen = intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"],
-                                   access={"policy": "embargo", "embargo_until": limit})
+    chosen = intake.update_deposit(
+        actor=STUDENT,
+        deposit_id=deposit["id"],
+        access={"policy": "embargo", "embargo_until": limit},
+    )
     assert chosen["access"] == {"policy": "embargo", "embargo_until": limit.isoformat()}
     for until in (limit + timedelta(days=1), date.today()):
         with pytest.raises(InvalidInput) as error:
-            intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"],
-                                  access={"policy": "embargo", "embargo_until": until})
+            intake.update_deposit(
+                actor=STUDENT,
+                deposit_id=deposit["id"],
+                access={"policy": "embargo", "embargo_until": until},
+            )
         assert "embargo_until" in error.value.fields["access"]
     with pytest.raises(InvalidInput):
-        intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"],
-                              access={"policy": "campus", "embargo_until": None})
+        intake.update_deposit(
+            actor=STUDENT,
+            deposit_id=deposit["id"],
+            access={"policy": "campus", "embargo_until": None},
+        )
 
 
 def test_add_months_keeps_to_the_calendar():
@@ -115,13 +144,21 @@ def test_add_months_keeps_to_the_calendar():
 
 
 def test_metadata_only_deposits_where_the_profile_allows(intake):
-    intake.save_profile(actor=MANAGER, profile_id="thesis", definition=definition(
-        file_rules={**DEMO_PROFILES["thesis"]["file_rules"], "metadata_only_allowed": True}))
+    intake.save_profile(
+        actor=MANAGER,
+        profile_id="thesis",
+        definition=definition(
+            file_rules={**DEMO_PROFILES["thesis"]["file_rules"], "metadata_only_allowed": True}
+        ),
+    )
     deposit = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
     intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], accept_terms=True)
     assert intake.submit(actor=STUDENT, deposit_id=deposit["id"])["status"] == "submitted"
-    other = intake.create_deposit(actor=STUDENT, profile_id="open-works", metadata={
-        key: THESIS_METADATA[key] for key in ("title", "creators", "abstract", "date")})
+    other = intake.create_deposit(
+        actor=STUDENT,
+        profile_id="open-works",
+        metadata={key: THESIS_METADATA[key] for key in ("title", "creators", "abstract", "date")},
+    )
     intake.update_deposit(actor=STUDENT, deposit_id=other["id"], accept_terms=True)
     with pytest.raises(InvalidInput) as error:
         intake.submit(actor=STUDENT, deposit_id=other["id"])
@@ -132,7 +169,9 @@ def test_uploads_must_have_an_allowed_format(intake, storage):
     deposit = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata={})
     with pytest.raises(InvalidInput) as error:
         add_pdf(intake, storage, STUDENT, deposit["id"], name="thesis.docx")
-    assert error.value.message.startswith("Files of type .docx are not accepted here; accepted: .pdf")
+    assert error.value.message.startswith(
+        "Files of type .docx are not accepted here; accepted: .pdf"
+    )
     assert intake.get_deposit(actor=STUDENT, deposit_id=deposit["id"])["files"] == []
 
 
@@ -142,22 +181,33 @@ def test_the_view_offers_only_the_actions_open_now(intake, storage):
     add_pdf(intake, storage, STUDENT, deposit["id"])
     intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], accept_terms=True)
     assert intake.submit(actor=STUDENT, deposit_id=deposit["id"])["allowed_actions"] == ["withdraw"]
-    assert intake.get_deposit(actor={**FACULTY, "roles": ["approver"]},
-                              deposit_id=deposit["id"])["allowed_actions"] == []
+    assert (
+        intake.get_deposit(actor={**FACULTY, "roles": ["approver"]}, deposit_id=deposit["id"])[
+            "allowed_actions"
+        ]
+        == []
+    )
 
 
 def test_profile_definitions_load_defaults():
-    loaded = ProfileDefinitionSchema().load({
-        "name": "Podcast", "fields": [{"key": "title", "label": "Title", "type": "text",
-                                       "dc": "title"}],
-        "approval": {"mode": "automatic"}, "target_collection": "open-works"})
+    loaded = ProfileDefinitionSchema().load(
+        {
+            "name": "Podcast",
+            "fields": [{"key": "title", "label": "Title", "type": "text", "dc": "title"}],
+            "approval": {"mode": "automatic"},
+            "target_collection": "open-works",
+        }
+    )
     assert loaded["file_rules"]["metadata_only_allowed"] is False
     assert loaded["access"] == "open" and loaded["terms"] == ""
 
 
 def test_a_profile_needing_several_files_says_how_many(intake, storage):
-    intake.save_profile(actor=MANAGER, profile_id="thesis", definition=definition(
-        file_rules={**DEMO_PROFILES["thesis"]["file_rules"], "min_files": 2}))
+    intake.save_profile(
+        actor=MANAGER,
+        profile_id="thesis",
+        definition=definition(file_rules={**DEMO_PROFILES["thesis"]["file_rules"], "min_files": 2}),
+    )
     deposit = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
     intake.update_deposit(actor=STUDENT, deposit_id=deposit["id"], accept_terms=True)
     for expected in (0, 1):

@@ -6,6 +6,7 @@ work tree. Every page a watched browser page goes to is checked (`check_every_vi
 is the page a test leaves and every screenshot; `assert_accessible` checks a page as it
 stands, after the test has opened dialogs or filled forms.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,17 +18,26 @@ INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install-axe.
 # landmark repeated without a name leaves screen-reader users guessing, though axe rates
 # it moderate)
 FAILING_IMPACTS = ("serious", "critical")
-ALWAYS_FAILING_RULES = ("landmark-unique", "landmark-no-duplicate-main",
-                        "landmark-no-duplicate-banner", "landmark-no-duplicate-contentinfo")
+ALWAYS_FAILING_RULES = (
+    "landmark-unique",
+    "landmark-no-duplicate-main",
+    "landmark-no-duplicate-banner",
+    "landmark-no-duplicate-contentinfo",
+)
 # errors that only mean the page went on to another before axe had finished
-LEFT_THE_PAGE = ("Execution context was destroyed", "has been closed", "Target closed",
-                 "frame was detached")
+LEFT_THE_PAGE = (
+    "Execution context was destroyed",
+    "has been closed",
+    "Target closed",
+    "frame was detached",
+)
 
 
 @functools.lru_cache(maxsize=1)
 def axe_source() -> str:
-    path = subprocess.run(["bash", str(INSTALL_SCRIPT)], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    path = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     return Path(path).read_text()
 
 
@@ -45,9 +55,11 @@ def violations(page) -> list[str]:
     if not page.evaluate("typeof window.axe === 'object'"):
         page.evaluate(axe_source())
     found = page.evaluate(_RUN)
-    return [f"{page.url}: {v['id']} ({v['impact']}) {v['help']} at {', '.join(v['targets'])}"
-            for v in found
-            if v["impact"] in FAILING_IMPACTS or v["id"] in ALWAYS_FAILING_RULES]
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}) {v['help']} at {', '.join(v['targets'])}"
+        for v in found
+        if v["impact"] in FAILING_IMPACTS or v["id"] in ALWAYS_FAILING_RULES
+    ]
 
 
 def assert_accessible(page) -> None:
@@ -84,7 +96,8 @@ def horizontal_overflow(page) -> int:
 
 def sticking_out(page, limit: int = 3) -> list[str]:
     """The innermost elements that reach past the window's right edge, to say what to fix."""
-    return page.evaluate("""limit => {
+    return page.evaluate(
+        """limit => {
       const width = window.innerWidth, out = [];
       for (const element of document.body.querySelectorAll("*")) {
         if (element.getBoundingClientRect().right <= width + 0.5) continue;
@@ -99,4 +112,6 @@ def sticking_out(page, limit: int = 3) -> list[str]:
         if (!inScroller) out.push(element.tagName.toLowerCase() + classes);
       }
       return out.slice(0, limit);
-    }""", limit)
+    }""",
+        limit,
+    )

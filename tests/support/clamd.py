@@ -5,6 +5,7 @@ network is closed, so freshclam cannot run).
 Its limits are small on purpose (MaxFileSize 2 MiB, StreamMaxLength 4 MiB) so tests can
 show that files over clamd's limits are reported, not passed as clean (AlertExceedsMax).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -44,10 +45,12 @@ AlertExceedsMax yes
 
 def clamd_binary() -> str:
     found = shutil.which("clamd") or next(
-        (p for p in ("/usr/sbin/clamd", "/usr/bin/clamd") if Path(p).exists()), None)
+        (p for p in ("/usr/sbin/clamd", "/usr/bin/clamd") if Path(p).exists()), None
+    )
     if not found:
-        raise RuntimeError("clamd is not installed; run scripts/ensure-services.sh "
-                           "(Debian package clamav-daemon)")
+        raise RuntimeError(
+            "clamd is not installed; run scripts/ensure-services.sh (Debian package clamav-daemon)"
+        )
     return found
 
 
@@ -59,19 +62,31 @@ class ClamdProcess:
         self.address = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120.0) -> "ClamdProcess":
+    def start(self, timeout: float = 120.0) -> ClamdProcess:
         for sub in ("db", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         # an extended (body) signature: name, any target type, any offset, the bytes in hex
         (self.root / "db" / "lodge-test.ndb").write_text(
-            f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n")
+            f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n"
+        )
         config = self.root / "clamd.conf"
-        config.write_text(CONFIG.format(root=self.root, port=self.port, stream_max=STREAM_MAX_LENGTH,
-                                        max_file=MAX_FILE_SIZE, max_scan=4 * STREAM_MAX_LENGTH))
+        config.write_text(
+            CONFIG.format(
+                root=self.root,
+                port=self.port,
+                stream_max=STREAM_MAX_LENGTH,
+                max_file=MAX_FILE_SIZE,
+                max_scan=4 * STREAM_MAX_LENGTH,
+            )
+        )
         stderr = open(self.root / "clamd.stderr", "wb")  # noqa: SIM115 - clamd's, while it runs
         self.process = subprocess.Popen(
-            [clamd_binary(), f"--config-file={config}"], stdout=subprocess.DEVNULL, stderr=stderr)
-        clients = (Clamd(socket_path=self.socket, timeout=5), Clamd(address=self.address, timeout=5))
+            [clamd_binary(), f"--config-file={config}"], stdout=subprocess.DEVNULL, stderr=stderr
+        )
+        clients = (
+            Clamd(socket_path=self.socket, timeout=5),
+            Clamd(address=self.address, timeout=5),
+        )
         deadline = time.monotonic() + timeout
         while not all(client.ping() for client in clients):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -81,8 +96,11 @@ class ClamdProcess:
         return self
 
     def log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in
-                         (self.root / "clamd.log", self.root / "clamd.stderr") if p.exists())
+        return "\n".join(
+            p.read_text(errors="replace")
+            for p in (self.root / "clamd.log", self.root / "clamd.stderr")
+            if p.exists()
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -1,4 +1,5 @@
 """The abuse corpus and well-formed samples, generated in code: no committed binaries."""
+
 from __future__ import annotations
 
 import bz2
@@ -11,8 +12,8 @@ import tarfile
 import wave
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import zstandard
 
@@ -33,11 +34,13 @@ def eicar_zip() -> bytes:
     return zipped([("docs/readme.txt", b"nothing to see\n"), ("docs/tool.com", EICAR)])
 
 
-def zip_bomb(expanded: int = 64 * 1024 ** 2) -> bytes:
+def zip_bomb(expanded: int = 64 * 1024**2) -> bytes:
     """One entry of zeros: a few dozen KiB that expand to `expanded` bytes."""
     buffer = io.BytesIO()
-    with (zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
-          archive.open("data.bin", "w", force_zip64=True) as entry):
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("data.bin", "w", force_zip64=True) as entry,
+    ):
         zeros = b"\0" * (1024 * 1024)
         for _ in range(expanded // len(zeros)):
             entry.write(zeros)
@@ -50,7 +53,7 @@ def zip_with_lying_header() -> bytes:
     central = data.rfind(b"PK\x01\x02")
     local = data.find(b"PK\x03\x04")
     for offset in (local + 22, central + 24):  # uncompressed size in both headers
-        data[offset:offset + 4] = struct.pack("<I", 10)
+        data[offset : offset + 4] = struct.pack("<I", 10)
     return bytes(data)
 
 
@@ -66,7 +69,7 @@ def zip_with_symlink() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         link = zipfile.ZipInfo("secrets")
         link.create_system = 3
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         archive.writestr(link, "/etc/passwd")
     return buffer.getvalue()
 
@@ -92,7 +95,7 @@ def tar_link(kind: bytes, name: str = "link", target: str = "/etc/passwd") -> ta
 
 # --- archives and compressed files --------------------------------------------------------
 
-MiB = 1024 ** 2
+MiB = 1024**2
 
 
 def zeros_zip(entries: int, entry_size: int) -> bytes:
@@ -106,14 +109,18 @@ def zeros_tar(entries: int, entry_size: int, mode: str = "w:gz") -> bytes:
     return tarred([(f"part{number:04}.bin", zeros) for number in range(entries)], mode=mode)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compressed(kind: str, data: bytes) -> bytes:
     """`data` as one .gz, .bz2, .xz or .zst stream."""
-    return {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress,
-            "zst": zstandard.ZstdCompressor().compress}[kind](data)
+    return {
+        "gz": gzip.compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+        "zst": zstandard.ZstdCompressor().compress,
+    }[kind](data)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compressed_zeros(kind: str, size: int) -> bytes:
     """A compression bomb: `size` zeros in one stream (200 MiB gzip into 204 KB)."""
     return compressed(kind, b"\0" * size)
@@ -132,25 +139,64 @@ def xz_with_huge_window() -> bytes:
     header_size = (data[12] + 1) * 4  # the block header, after the 12-byte stream header
     data[16] = 40  # LZMA2's dictionary size byte: 4 GiB - 1
     end = 12 + header_size
-    data[end - 4:end] = struct.pack("<I", zlib.crc32(bytes(data[12:end - 4])))
+    data[end - 4 : end] = struct.pack("<I", zlib.crc32(bytes(data[12 : end - 4])))
     return bytes(data)
 
 
-def _local_header(name: bytes, crc: int, packed: int, size: int, method: int = 8,
-                  flags: int = 0) -> bytes:
-    return struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, packed,
-                       size, len(name), 0) + name
+def _local_header(
+    name: bytes, crc: int, packed: int, size: int, method: int = 8, flags: int = 0
+) -> bytes:
+    return (
+        struct.pack(
+            "<4sHHHHHIIIHH",
+            b"PK\x03\x04",
+            20,
+            flags,
+            method,
+            0,
+            0x21,
+            crc,
+            packed,
+            size,
+            len(name),
+            0,
+        )
+        + name
+    )
 
 
-def _central_entry(name: bytes, crc: int, packed: int, size: int, offset: int, method: int = 8,
-                   flags: int = 0) -> bytes:
-    return struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, flags, method, 0, 0x21, crc,
-                       packed, size, len(name), 0, 0, 0, 0, 0, offset) + name
+def _central_entry(
+    name: bytes, crc: int, packed: int, size: int, offset: int, method: int = 8, flags: int = 0
+) -> bytes:
+    return (
+        struct.pack(
+            "<4sHHHHHHIIIHHHHHII",
+            b"PK\x01\x02",
+            20,
+            20,
+            flags,
+            method,
+            0,
+            0x21,
+            crc,
+            packed,
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        + name
+    )
 
 
 def _end_record(count: int, directory: bytes, offset: int) -> bytes:
-    return directory + struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count,
-                                   len(directory), offset, 0)
+    return directory + struct.pack(
+        "<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(directory), offset, 0
+    )
 
 
 def _deflated(data: bytes) -> bytes:
@@ -173,8 +219,11 @@ def overlapping_zip(entries: int = 200, kernel_size: int = MiB) -> bytes:
         header = _local_header(name, crc, packed, size)
         headers.insert(0, (header, crc, packed, size))
         stored_block = b"\0" + struct.pack("<HH", len(header), len(header) ^ 0xFFFF)
-        quoted, packed, size = header + quoted, packed + len(stored_block) + len(header), \
-            size + len(header)
+        quoted, packed, size = (
+            header + quoted,
+            packed + len(stored_block) + len(header),
+            size + len(header),
+        )
     body, directory = bytearray(), bytearray()
     for number, (header, crc, packed, size) in enumerate(headers):
         directory += _central_entry(names[number], crc, packed, size, len(body))
@@ -191,8 +240,10 @@ def zip_sharing_one_entry(entries: int = 200, kernel_size: int = MiB) -> bytes:
     kernel = _deflated(b"\0" * kernel_size)
     crc = zlib.crc32(b"\0" * kernel_size)
     body = _local_header(b"0000.bin", crc, len(kernel), kernel_size) + kernel
-    directory = b"".join(_central_entry(f"{number:04}.bin".encode(), crc, len(kernel),
-                                        kernel_size, 0) for number in range(entries))
+    directory = b"".join(
+        _central_entry(f"{number:04}.bin".encode(), crc, len(kernel), kernel_size, 0)
+        for number in range(entries)
+    )
     return body + _end_record(entries, directory, len(body))
 
 
@@ -212,24 +263,41 @@ def tar_device(kind: bytes = tarfile.CHRTYPE, name: str = "dev/null") -> tarfile
 def minimal_office(kind: str) -> bytes:
     """A word-processing file as its program writes it: a zip with a known first entry."""
     if kind == "docx":
-        return zipped([("[Content_Types].xml", b'<?xml version="1.0"?><Types xmlns="http://schemas'
-                        b'.openxmlformats.org/package/2006/content-types"/>'),
-                       ("word/document.xml", b"<w:document/>" + b"<w:p>text</w:p>" * 500)])
-    mimetype = {"odt": b"application/vnd.oasis.opendocument.text",
-                "epub": b"application/epub+zip"}[kind]
-    return zipped([("mimetype", mimetype), ("META-INF/container.xml", b"<container/>"),
-                   ("content.xml", b"<text>" + b"<p>words</p>" * 500 + b"</text>")],
-                  method=zipfile.ZIP_STORED)
+        return zipped(
+            [
+                (
+                    "[Content_Types].xml",
+                    b'<?xml version="1.0"?><Types xmlns="http://schemas'
+                    b'.openxmlformats.org/package/2006/content-types"/>',
+                ),
+                ("word/document.xml", b"<w:document/>" + b"<w:p>text</w:p>" * 500),
+            ]
+        )
+    mimetype = {"odt": b"application/vnd.oasis.opendocument.text", "epub": b"application/epub+zip"}[
+        kind
+    ]
+    return zipped(
+        [
+            ("mimetype", mimetype),
+            ("META-INF/container.xml", b"<container/>"),
+            ("content.xml", b"<text>" + b"<p>words</p>" * 500 + b"</text>"),
+        ],
+        method=zipfile.ZIP_STORED,
+    )
 
 
 def tar_with_foreign_names() -> bytes:
     """Names as an old Latin-1 system writes them, one with a control character, one with a
     right-to-left override that would show "evil\u202etxt.exe" as "evilexe.txt"."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT,
-                      encoding="latin-1", errors="surrogateescape") as archive:
-        for name in ("café.txt", "tab\x0bbed.txt", "evil\u202etxt.exe".encode().decode(
-                "latin-1")):
+    with tarfile.open(
+        fileobj=buffer,
+        mode="w",
+        format=tarfile.GNU_FORMAT,
+        encoding="latin-1",
+        errors="surrogateescape",
+    ) as archive:
+        for name in ("café.txt", "tab\x0bbed.txt", "evil\u202etxt.exe".encode().decode("latin-1")):
             info = tarfile.TarInfo(name)
             info.size = 1
             archive.addfile(info, io.BytesIO(b"x"))
@@ -253,15 +321,24 @@ ABUSE = [
     Case("small-entries.tar.gz", lambda: zeros_tar(200, 512 * 1024), "archive_bomb"),
     Case("small-entries.tar.bz2", lambda: zeros_tar(100, 512 * 1024, "w:bz2"), "archive_bomb"),
     Case("small-entries.tar.xz", lambda: zeros_tar(100, 512 * 1024, "w:xz"), "archive_bomb"),
-    Case("small-entries.tar.zst", lambda: compressed("zst", zeros_tar(100, 512 * 1024, "w")),
-         "archive_bomb"),
+    Case(
+        "small-entries.tar.zst",
+        lambda: compressed("zst", zeros_tar(100, 512 * 1024, "w")),
+        "archive_bomb",
+    ),
     Case("zeros.gz", lambda: compressed_zeros("gz", 200 * MiB), "archive_bomb"),
     Case("zeros.bz2", lambda: compressed_zeros("bz2", 32 * MiB), "archive_bomb"),
     Case("zeros.xz", lambda: compressed_zeros("xz", 32 * MiB), "archive_bomb"),
     Case("zeros.zst", lambda: compressed_zeros("zst", 200 * MiB), "archive_bomb"),
-    Case("gz-inside.zip", lambda: zipped([(f"part{n}.gz", compressed_zeros("gz", 16 * MiB))
-                                          for n in range(4)], zipfile.ZIP_STORED),
-         "archive_bomb", full_only=True),
+    Case(
+        "gz-inside.zip",
+        lambda: zipped(
+            [(f"part{n}.gz", compressed_zeros("gz", 16 * MiB)) for n in range(4)],
+            zipfile.ZIP_STORED,
+        ),
+        "archive_bomb",
+        full_only=True,
+    ),
     Case("overlapping.zip", overlapping_zip, "archive_overlapping"),
     Case("one-entry-many-names.zip", zip_sharing_one_entry, "archive_overlapping"),
     Case("lying.zip", zip_with_lying_header, "archive_damaged", full_only=True),
@@ -271,39 +348,68 @@ ABUSE = [
     Case("huge-window.xz", xz_with_huge_window, "archive_unchecked"),
     Case("deep.zip", lambda: nested_zips(4), "archive_too_deep", full_only=True),
     Case("deep.gz", lambda: nested_compressed(4), "archive_too_deep", full_only=True),
-    Case("deep-tar.zip", lambda: zipped([("a.zip", zipped([("b.tar.gz", tarred(
-        [("c.tar", tarred([("d.txt", b"d")], mode="w"))]))]))]), "archive_too_deep",
-         full_only=True),
-    Case("entries.zip", lambda: zipped([(f"{n}", b"") for n in range(10_001)],
-                                       zipfile.ZIP_STORED), "archive_too_many_entries"),
+    Case(
+        "deep-tar.zip",
+        lambda: zipped(
+            [
+                (
+                    "a.zip",
+                    zipped(
+                        [("b.tar.gz", tarred([("c.tar", tarred([("d.txt", b"d")], mode="w"))]))]
+                    ),
+                )
+            ]
+        ),
+        "archive_too_deep",
+        full_only=True,
+    ),
+    Case(
+        "entries.zip",
+        lambda: zipped([(f"{n}", b"") for n in range(10_001)], zipfile.ZIP_STORED),
+        "archive_too_many_entries",
+    ),
     Case("up.zip", lambda: zipped([("../../.bashrc", b"x")]), "archive_unsafe_path"),
     Case("absolute.zip", lambda: zipped([("/etc/cron.d/job", b"x")]), "archive_unsafe_path"),
     Case("drive.zip", lambda: zipped([("C:\\Windows\\evil.dll", b"x")]), "archive_unsafe_path"),
-    Case("up.tar.xz", lambda: tarred([("docs/../../x", b"x")], mode="w:xz"),
-         "archive_unsafe_path"),
-    Case("absolute.tar", lambda: tarred([("/etc/passwd", b"x")], mode="w"),
-         "archive_unsafe_path"),
+    Case("up.tar.xz", lambda: tarred([("docs/../../x", b"x")], mode="w:xz"), "archive_unsafe_path"),
+    Case("absolute.tar", lambda: tarred([("/etc/passwd", b"x")], mode="w"), "archive_unsafe_path"),
     Case("symlink.zip", zip_with_symlink, "archive_link"),
     Case("symlink.tar.gz", lambda: tarred([tar_link(tarfile.SYMTYPE)]), "archive_link"),
-    Case("hardlink.tar", lambda: tarred([tar_link(tarfile.LNKTYPE, "passwd", "../../etc/passwd")],
-                                        mode="w"), "archive_link"),
+    Case(
+        "hardlink.tar",
+        lambda: tarred([tar_link(tarfile.LNKTYPE, "passwd", "../../etc/passwd")], mode="w"),
+        "archive_link",
+    ),
     Case("device.tar.bz2", lambda: tarred([tar_device()], mode="w:bz2"), "archive_special"),
-    Case("fifo.tar", lambda: tarred([tar_device(tarfile.FIFOTYPE, "pipe")], mode="w"),
-         "archive_special"),
+    Case(
+        "fifo.tar",
+        lambda: tarred([tar_device(tarfile.FIFOTYPE, "pipe")], mode="w"),
+        "archive_special",
+    ),
     Case("encrypted.zip", zip_with_encrypted_entry, "archive_encrypted"),
-    Case("link-inside.zip", lambda: zipped([("inner.tar.gz", tarred([tar_link(tarfile.SYMTYPE)]))]),
-         "archive_link", full_only=True),
+    Case(
+        "link-inside.zip",
+        lambda: zipped([("inner.tar.gz", tarred([tar_link(tarfile.SYMTYPE)]))]),
+        "archive_link",
+        full_only=True,
+    ),
 ]
 
 # ordinary archives and compressed files: every one passes
 BENIGN = [
-    Case("data.zip", lambda: zipped([("data/levels.csv", TEXT), ("README.txt", b"Levels.\n")]),
-         "archive_ok"),
+    Case(
+        "data.zip",
+        lambda: zipped([("data/levels.csv", TEXT), ("README.txt", b"Levels.\n")]),
+        "archive_ok",
+    ),
     Case("data.tar.gz", lambda: tarred([("data/levels.csv", TEXT), ("data/", b"")]), "archive_ok"),
     Case("data.tar.bz2", lambda: tarred([("levels.csv", TEXT)], mode="w:bz2"), "archive_ok"),
     Case("data.tar.xz", lambda: tarred([("levels.csv", TEXT)], mode="w:xz"), "archive_ok"),
-    Case("data.tar.zst", lambda: compressed("zst", tarred([("levels.csv", TEXT)], mode="w")),
-         "archive_ok"),
+    Case(
+        "data.tar.zst",
+        lambda: compressed("zst", tarred([("levels.csv", TEXT)], mode="w")),
+        "archive_ok",
+    ),
     Case("data.tar", lambda: tarred([("levels.csv", TEXT)], mode="w"), "archive_ok"),
     Case("levels.csv.gz", lambda: compressed("gz", TEXT), "compressed_ok"),
     Case("levels.csv.bz2", lambda: compressed("bz2", TEXT), "compressed_ok"),
@@ -314,8 +420,16 @@ BENIGN = [
     Case("book.epub", lambda: minimal_office("epub"), "archive_ok"),
     Case("nested.zip", lambda: nested_zips(3), "archive_ok"),
     Case("foreign-names.tar", tar_with_foreign_names, "archive_ok"),
-    Case("bundle.zip", lambda: zipped([("run1.tar.gz", tarred([("levels.csv", TEXT)])),
-                                       ("run2.csv.gz", compressed("gz", TEXT))]), "archive_ok"),
+    Case(
+        "bundle.zip",
+        lambda: zipped(
+            [
+                ("run1.tar.gz", tarred([("levels.csv", TEXT)])),
+                ("run2.csv.gz", compressed("gz", TEXT)),
+            ]
+        ),
+        "archive_ok",
+    ),
 ]
 
 
@@ -329,16 +443,23 @@ def pdf(pages: int = 2, pdfa: str | None = None, password: str | None = None) ->
     if pdfa:
         part, conformance = pdfa[0], pdfa[1:].upper()
         xmp = StreamObject()
-        xmp.set_data((
-            '<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
-            'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-            '<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">'
-            f'<pdfaid:part>{part}</pdfaid:part><pdfaid:conformance>{conformance}'
-            '</pdfaid:conformance></rdf:Description></rdf:RDF></x:xmpmeta>'
-            '<?xpacket end="w"?>').encode())
-        xmp.update({NameObject("/Type"): NameObject("/Metadata"),
-                    NameObject("/Subtype"): NameObject("/XML")})
+        xmp.set_data(
+            (
+                '<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+                '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+                'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                '<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">'
+                f"<pdfaid:part>{part}</pdfaid:part><pdfaid:conformance>{conformance}"
+                "</pdfaid:conformance></rdf:Description></rdf:RDF></x:xmpmeta>"
+                '<?xpacket end="w"?>'
+            ).encode()
+        )
+        xmp.update(
+            {
+                NameObject("/Type"): NameObject("/Metadata"),
+                NameObject("/Subtype"): NameObject("/XML"),
+            }
+        )
         writer.root_object[NameObject("/Metadata")] = writer._add_object(xmp)
     if password:
         writer.encrypt(user_password=password, algorithm="RC4-128")
@@ -349,9 +470,11 @@ def pdf(pages: int = 2, pdfa: str | None = None, password: str | None = None) ->
 
 def pdf_page_tree(kids: int) -> bytes:
     """A valid PDF whose page list names one page `kids` times: slow to count, by design."""
-    objects = [b"<</Type/Catalog/Pages 2 0 R>>",
-               b"<</Type/Pages/Kids[" + b"3 0 R " * kids + b"]/Count %d>>" % kids,
-               b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>"]
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[" + b"3 0 R " * kids + b"]/Count %d>>" % kids,
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>",
+    ]
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for number, body in enumerate(objects, 1):
         offsets.append(len(out))
@@ -359,8 +482,7 @@ def pdf_page_tree(kids: int) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1,
-                                                                             xref)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
 
 

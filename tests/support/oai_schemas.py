@@ -1,5 +1,6 @@
 """The vendored OAI-PMH, oai_dc, Dublin Core and XML namespace schemas (tests/data/xsd),
 with their remote schemaLocations resolved to the local copies: the network is closed."""
+
 from __future__ import annotations
 
 import functools
@@ -30,19 +31,20 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schema(name: str) -> etree.XMLSchema:
     """'OAI-PMH.xsd' or 'oai_dc.xsd'; OAI-PMH's <metadata> is checked strictly, so the
     OAI-PMH schema imports oai_dc to validate the records inside a response too."""
     if name == "OAI-PMH.xsd":
         wrapper = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
           <xs:import namespace="http://www.openarchives.org/OAI/2.0/"
-                     schemaLocation="{XSD_DIR / 'OAI-PMH.xsd'}"/>
+                     schemaLocation="{XSD_DIR / "OAI-PMH.xsd"}"/>
           <xs:import namespace="http://www.openarchives.org/OAI/2.0/oai_dc/"
-                     schemaLocation="{XSD_DIR / 'oai_dc.xsd'}"/>
+                     schemaLocation="{XSD_DIR / "oai_dc.xsd"}"/>
         </xs:schema>"""
-        document = etree.fromstring(wrapper.encode(), _parser(),
-                                    base_url=str(XSD_DIR / "wrapper.xsd"))
+        document = etree.fromstring(
+            wrapper.encode(), _parser(), base_url=str(XSD_DIR / "wrapper.xsd")
+        )
         return etree.XMLSchema(document)
     return etree.XMLSchema(etree.parse(str(XSD_DIR / name), _parser()))
 
@@ -53,7 +55,10 @@ def assert_valid(name: str, xml: bytes | str | etree._Element) -> etree._Element
         xml = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
     checker = schema(name)
     if not checker.validate(xml):
-        raise AssertionError(f"not valid against {name}:\n" + "\n".join(
-            f"line {e.line}: {e.message}" for e in checker.error_log)
-            + "\n" + etree.tostring(xml, encoding="unicode")[:3000])
+        raise AssertionError(
+            f"not valid against {name}:\n"
+            + "\n".join(f"line {e.line}: {e.message}" for e in checker.error_log)
+            + "\n"
+            + etree.tostring(xml, encoding="unicode")[:3000]
+        )
     return xml

@@ -1,5 +1,6 @@
 """A real OpenID Connect provider for tests: oidc-provider-mock, run as its own process on
 a free port. Users and their claims are set over its HTTP API; people sign in on its form."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,20 @@ class OidcProvider:
         self.process: subprocess.Popen | None = None
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - the provider's log, while it runs
 
-    def __enter__(self) -> "OidcProvider":
+    def __enter__(self) -> OidcProvider:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "oidc_provider_mock", "--port", str(self.port),
-             "--require-nonce"], stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "oidc_provider_mock",
+                "--port",
+                str(self.port),
+                "--require-nonce",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         poll_until(self._answers, timeout=60, description="the OIDC provider answering")
         return self
 
@@ -41,8 +51,7 @@ class OidcProvider:
             self.log.seek(0)
             raise RuntimeError(f"oidc-provider-mock exited: {self.log.read().decode()[-2000:]}")
         try:
-            return requests.get(f"{self.issuer}/.well-known/openid-configuration",
-                                timeout=2).ok
+            return requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=2).ok
         except requests.RequestException:
             return False
 
@@ -53,10 +62,13 @@ class OidcProvider:
         self.log.close()
 
     def lodge_env(self) -> dict[str, str]:
-        return {"LODGE_OIDC_ISSUER": self.issuer, "LODGE_OIDC_CLIENT_ID": CLIENT_ID,
-                "LODGE_OIDC_CLIENT_SECRET": "test-secret-from-the-environment",
-                "LODGE_OIDC_NAME": "Example University",
-                "LODGE_OIDC_CLAIM_MAPPING": json.dumps(CLAIM_MAPPING)}
+        return {
+            "LODGE_OIDC_ISSUER": self.issuer,
+            "LODGE_OIDC_CLIENT_ID": CLIENT_ID,
+            "LODGE_OIDC_CLIENT_SECRET": "test-secret-from-the-environment",
+            "LODGE_OIDC_NAME": "Example University",
+            "LODGE_OIDC_CLAIM_MAPPING": json.dumps(CLAIM_MAPPING),
+        }
 
     def set_user(self, sub: str, claims: dict) -> None:
         """The claims the provider will assert for `sub` from the next sign-in on."""

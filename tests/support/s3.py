@@ -8,6 +8,7 @@
 Each test takes a bucket of its own, so tests never see each other's objects. No pytest
 here: tests/conftest.py wraps it in the session fixture `s3_endpoint`.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -30,23 +31,28 @@ class S3Endpoint:
         self.url: str | None = None
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "S3Endpoint":
+    def __enter__(self) -> S3Endpoint:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
-    def start(self) -> "S3Endpoint":
+    def start(self) -> S3Endpoint:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + self.start_timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.process.returncode}: "
-                                   f"{self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(
+                    f"moto_server exited with {self.process.returncode}: "
+                    f"{self.process.stderr.read().decode()[-2000:]}"
+                )
             try:
                 if requests.get(f"{self.url}/moto-api/", timeout=2).status_code < 500:
                     return self
@@ -70,9 +76,15 @@ class S3Endpoint:
         """A boto3 S3 client for this endpoint."""
         import boto3
         from botocore.config import Config
+
         return boto3.session.Session().client(
-            "s3", endpoint_url=self.url, region_name=REGION, aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY, config=Config(s3={"addressing_style": "path"}))
+            "s3",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(s3={"addressing_style": "path"}),
+        )
 
     def new_bucket(self, label: str = "lodge") -> str:
         """A fresh, empty bucket with a unique name."""
@@ -82,14 +94,20 @@ class S3Endpoint:
 
     def lodge_env(self, bucket: str) -> dict[str, str]:
         """Environment variables that make Lodge keep its files in `bucket` here."""
-        return {"LODGE_STORAGE_BACKEND": "s3", "LODGE_S3_ENDPOINT_URL": self.url,
-                "LODGE_S3_BUCKET": bucket, "LODGE_S3_REGION": REGION,
-                "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        return {
+            "LODGE_STORAGE_BACKEND": "s3",
+            "LODGE_S3_ENDPOINT_URL": self.url,
+            "LODGE_S3_BUCKET": bucket,
+            "LODGE_S3_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
 
     def objects(self, bucket: str, prefix: str = "") -> list[str]:
         """Every key in `bucket` (under `prefix`), sorted."""
-        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                        Prefix=prefix)
+        pages = (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        )
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
     def multipart_uploads_in_progress(self, bucket: str) -> list[str]:

@@ -9,6 +9,7 @@ mix with aiosmtpd's thread. It spools each message it accepts into a folder:
         ...point Lodge at smtp.env()...
         [letter] = smtp.to("student@example.edu")   # parsed EmailMessages
 """
+
 from __future__ import annotations
 
 import email
@@ -33,10 +34,18 @@ class SMTPServer:
         self.spool = Path(tempfile.mkdtemp(prefix="lodge-smtp-"))
         self._process: subprocess.Popen | None = None
 
-    def start(self) -> "SMTPServer":
+    def start(self) -> SMTPServer:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.smtp", self.host, str(self.port), str(self.spool)],
-            cwd=REPO_ROOT)
+            [
+                sys.executable,
+                "-m",
+                "tests.support.smtp",
+                self.host,
+                str(self.port),
+                str(self.spool),
+            ],
+            cwd=REPO_ROOT,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -73,8 +82,11 @@ class SMTPServer:
 
     def env(self) -> dict[str, str]:
         """The environment that points Lodge at this server."""
-        return {"LODGE_SMTP_HOST": self.host, "LODGE_SMTP_PORT": str(self.port),
-                "LODGE_SMTP_TIMEOUT": "5"}
+        return {
+            "LODGE_SMTP_HOST": self.host,
+            "LODGE_SMTP_PORT": str(self.port),
+            "LODGE_SMTP_TIMEOUT": "5",
+        }
 
     def __enter__(self):
         return self.start()
@@ -92,14 +104,16 @@ def _serve(host: str, port: int, spool: Path) -> None:
             number = len(list(spool.glob("*.json"))) + 1
             (spool / f"{number}.eml").write_bytes(envelope.original_content or envelope.content)
             partial = spool / f".{number}.json"
-            partial.write_text(json.dumps({"mail_from": envelope.mail_from,
-                                           "rcpt_tos": list(envelope.rcpt_tos)}))
+            partial.write_text(
+                json.dumps({"mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos)})
+            )
             os.replace(partial, spool / f"{number}.json")  # the message is whole once this exists
             return "250 OK"
 
     # SMTPUTF8 on, so internationalised addresses (RFC 6532) can be delivered
-    controller = Controller(Spool(), hostname=host, port=port, enable_SMTPUTF8=True,
-                            decode_data=False)
+    controller = Controller(
+        Spool(), hostname=host, port=port, enable_SMTPUTF8=True, decode_data=False
+    )
     controller.start()
     signal.signal(signal.SIGTERM, lambda *_: (controller.stop(), sys.exit(0)))
     signal.pause()

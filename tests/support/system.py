@@ -14,6 +14,7 @@ No pytest here: the end-to-end tests and the scripts under bench/ both use it.
         deposit = expect(student.post("/api/v1/deposits", json={...}), 201)
         lodge.wait_for_status(student, deposit["id"], "archived")
 """
+
 from __future__ import annotations
 
 import atexit
@@ -30,8 +31,8 @@ import tempfile
 import time
 import uuid
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import quote
 
 import requests
@@ -43,8 +44,9 @@ SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
 FINAL_STATUSES = frozenset({"archived", "declined", "withdrawn"})
 
-PG_ADMIN_DSN = os.environ.get("LODGE_TEST_PG_ADMIN_DSN",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_DSN = os.environ.get(
+    "LODGE_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 RABBIT_API = os.environ.get("LODGE_TEST_RABBIT_API", "http://127.0.0.1:15672/api")
 RABBIT_AUTH = ("guest", "guest")
 AMQP_HOST = os.environ.get("LODGE_TEST_AMQP_HOST", "127.0.0.1:5672")
@@ -78,8 +80,9 @@ def rpc_service_names() -> tuple[str, ...]:
     return tuple(name for name in SERVICE_NAMES if serves_rpc(service_class(name)))
 
 
-def poll_until(condition, timeout: float = 30.0, interval: float = 0.05,
-               description: str = "the condition"):
+def poll_until(
+    condition, timeout: float = 30.0, interval: float = 0.05, description: str = "the condition"
+):
     """Call `condition()` until it returns something truthy, and return that; an
     AssertionError naming `description` once `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout
@@ -101,7 +104,8 @@ def expect(response: requests.Response, *statuses: int):
         raise AssertionError(
             f"{response.request.method} {url} answered "
             f"{response.status_code}, expected {' or '.join(map(str, statuses))}: "
-            f"{response.text[:2000]}")
+            f"{response.text[:2000]}"
+        )
     if not response.content:
         return None
     try:
@@ -126,13 +130,18 @@ def pg_admin(sql: str) -> None:
 def create_vhost(name: str) -> None:
     vhost = quote(name, safe="")
     requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
-    requests.put(f"{RABBIT_API}/permissions/{vhost}/guest", auth=RABBIT_AUTH, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    requests.put(
+        f"{RABBIT_API}/permissions/{vhost}/guest",
+        auth=RABBIT_AUTH,
+        timeout=10,
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
 
 
 def delete_vhost(name: str) -> None:
-    response = requests.delete(f"{RABBIT_API}/vhosts/{quote(name, safe='')}", auth=RABBIT_AUTH,
-                               timeout=30)
+    response = requests.delete(
+        f"{RABBIT_API}/vhosts/{quote(name, safe='')}", auth=RABBIT_AUTH, timeout=30
+    )
     if response.status_code not in (204, 404):
         response.raise_for_status()
 
@@ -142,13 +151,16 @@ def csrf_token(html: str) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
 
 
-def signed_in(system: "LodgeSystem", username: str) -> requests.Session:
+def signed_in(system: LodgeSystem, username: str) -> requests.Session:
     """A browser-like session signed in through /login with the demo password."""
     session = requests.Session()
     page = session.get(f"{system.base_url}/login", timeout=30)
-    response = session.post(f"{system.base_url}/login", timeout=30, allow_redirects=False,
-                            data={"username": username, "password": "demo",
-                                  "csrf_token": csrf_token(page.text)})
+    response = session.post(
+        f"{system.base_url}/login",
+        timeout=30,
+        allow_redirects=False,
+        data={"username": username, "password": "demo", "csrf_token": csrf_token(page.text)},
+    )
     assert response.status_code == 302, response.text
     return session
 
@@ -160,8 +172,13 @@ class LodgeClient(requests.Session):
     every request gets a default timeout.
     """
 
-    def __init__(self, base_url: str, token: str | None = None, username: str | None = None,
-                 timeout: float = 30.0):
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        username: str | None = None,
+        timeout: float = 30.0,
+    ):
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.username = username
@@ -189,13 +206,20 @@ class LodgeClient(requests.Session):
         return expect(self.post("/api/v1/deposits", json=body), 201)
 
     def upload(self, deposit_id: str, filename: str, data: bytes) -> dict:
-        return expect(self.post(f"/api/v1/deposits/{deposit_id}/files",
-                                params={"filename": filename}, data=data,
-                                headers={"Content-Type": "application/octet-stream"}), 201)
+        return expect(
+            self.post(
+                f"/api/v1/deposits/{deposit_id}/files",
+                params={"filename": filename},
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+            ),
+            201,
+        )
 
     def accept_terms(self, deposit_id: str) -> dict:
-        return expect(self.patch(f"/api/v1/deposits/{deposit_id}", json={"accept_terms": True}),
-                      200)
+        return expect(
+            self.patch(f"/api/v1/deposits/{deposit_id}", json={"accept_terms": True}), 200
+        )
 
     def submit(self, deposit_id: str, accept_terms: bool = True) -> dict:
         """Submit, first accepting the profile's terms unless told not to."""
@@ -215,20 +239,33 @@ class LodgeSystem:
     stop; defaults to the LODGE_KEEP_ARTIFACTS environment variable.
     """
 
-    def __init__(self, database: str = "postgresql", *, keep_artifacts: bool | None = None,
-                 label: str = "lodge", start_timeout: float | None = None,
-                 stop_timeout: float = 60.0,
-                 python: str | None = None, extra_env: dict[str, str] | None = None,
-                 own_broker_accounts: bool = False):
+    def __init__(
+        self,
+        database: str = "postgresql",
+        *,
+        keep_artifacts: bool | None = None,
+        label: str = "lodge",
+        start_timeout: float | None = None,
+        stop_timeout: float = 60.0,
+        python: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        own_broker_accounts: bool = False,
+    ):
         if database not in ("postgresql", "sqlite"):
             raise ValueError("database must be 'postgresql' or 'sqlite'")
         self.database = database
-        self.keep_artifacts = (_truthy(os.environ.get("LODGE_KEEP_ARTIFACTS"))
-                               if keep_artifacts is None else keep_artifacts)
+        self.keep_artifacts = (
+            _truthy(os.environ.get("LODGE_KEEP_ARTIFACTS"))
+            if keep_artifacts is None
+            else keep_artifacts
+        )
         self.label = label
         # a loaded machine may need longer: LODGE_TEST_START_TIMEOUT seconds
-        self.start_timeout = (float(os.environ.get("LODGE_TEST_START_TIMEOUT", "180"))
-                              if start_timeout is None else start_timeout)
+        self.start_timeout = (
+            float(os.environ.get("LODGE_TEST_START_TIMEOUT", "180"))
+            if start_timeout is None
+            else start_timeout
+        )
         self.stop_timeout = stop_timeout
         self.python = python or os.environ.get("LODGE_PYTHON") or sys.executable
         self.extra_env = dict(extra_env or {})
@@ -258,7 +295,7 @@ class LodgeSystem:
 
     # --- lifecycle ----------------------------------------------------------------
 
-    def __enter__(self) -> "LodgeSystem":
+    def __enter__(self) -> LodgeSystem:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -268,7 +305,7 @@ class LodgeSystem:
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
 
-    def start(self) -> "LodgeSystem":
+    def start(self) -> LodgeSystem:
         atexit.register(self.stop)
         try:
             self._prepare()
@@ -295,23 +332,26 @@ class LodgeSystem:
         # every gateway on the machine would take over (and on stop delete) the same one
         runtime_dir = self.root / "run"
         runtime_dir.mkdir(mode=0o700)
-        env.update({
-            "XDG_RUNTIME_DIR": str(runtime_dir),
-            "LODGE_DATA_DIR": str(self.data_dir),
-            "LODGE_AMQP_URI": self.amqp_uri,
-            "LODGE_BASE_URL": self.base_url,
-            "LODGE_GATEWAY_BIND": f"127.0.0.1:{self.port}",
-            "LODGE_SECRET_KEY": "e2e-" + uuid.uuid4().hex + uuid.uuid4().hex,
-            "LODGE_COOKIE_SECURE": "false",
-            "LODGE_SEED_DEMO_ACCOUNTS": "true",
-            "LODGE_METRICS_TOKEN": "metrics-" + uuid.uuid4().hex,
-            "LODGE_HANDLER_RETRY_DELAY_MS": "100",
-            # one test user makes hundreds of drafts and uploads in a session; the tests of
-            # these limits set their own
-            "LODGE_QUOTA_DRAFTS": "100000", "LODGE_QUOTA_UPLOADS": "100000",
-            "LODGE_QUOTA_STAGED_BYTES": str(1 << 40),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "XDG_RUNTIME_DIR": str(runtime_dir),
+                "LODGE_DATA_DIR": str(self.data_dir),
+                "LODGE_AMQP_URI": self.amqp_uri,
+                "LODGE_BASE_URL": self.base_url,
+                "LODGE_GATEWAY_BIND": f"127.0.0.1:{self.port}",
+                "LODGE_SECRET_KEY": "e2e-" + uuid.uuid4().hex + uuid.uuid4().hex,
+                "LODGE_COOKIE_SECURE": "false",
+                "LODGE_SEED_DEMO_ACCOUNTS": "true",
+                "LODGE_METRICS_TOKEN": "metrics-" + uuid.uuid4().hex,
+                "LODGE_HANDLER_RETRY_DELAY_MS": "100",
+                # one test user makes hundreds of drafts and uploads in a session; the tests of
+                # these limits set their own
+                "LODGE_QUOTA_DRAFTS": "100000",
+                "LODGE_QUOTA_UPLOADS": "100000",
+                "LODGE_QUOTA_STAGED_BYTES": str(1 << 40),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         for owner, url in self.database_urls.items():
             env[f"LODGE_{owner.upper()}_DATABASE_URL"] = url
         if self.own_broker_accounts:
@@ -319,7 +359,8 @@ class LodgeSystem:
                 user = f"lodge-{process}-{self.run_id}"
                 self.broker_users.append(user)
                 env[f"LODGE_AMQP_URI_{process.upper()}"] = (
-                    f"amqp://{user}:{uuid.uuid4().hex}@{AMQP_HOST}/{self.vhost}")
+                    f"amqp://{user}:{uuid.uuid4().hex}@{AMQP_HOST}/{self.vhost}"
+                )
         env.update(self.extra_env)
         self.env = env
         if self.own_broker_accounts:
@@ -327,21 +368,36 @@ class LodgeSystem:
 
     def lodge_command(self, *args: str) -> str:
         """Run `python -m lodge ARGS` as an operator would; its output."""
-        result = subprocess.run([self.python, "-m", "lodge", *args], cwd=REPO_ROOT,
-                                env=self.env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [self.python, "-m", "lodge", *args],
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"lodge {' '.join(args)} failed ({result.returncode}): "
-                               f"{result.stderr.strip()[-2000:]}")
+            raise RuntimeError(
+                f"lodge {' '.join(args)} failed ({result.returncode}): "
+                f"{result.stderr.strip()[-2000:]}"
+            )
         return result.stdout
 
     def _launch(self) -> None:
         self._log_handle = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by stop()
-        self._log_handle.write(f"### lodge run: vhost {self.vhost}, {self.base_url}, "
-                               f"database {self.database}\n".encode())
+        self._log_handle.write(
+            f"### lodge run: vhost {self.vhost}, {self.base_url}, "
+            f"database {self.database}\n".encode()
+        )
         self.process = subprocess.Popen(
-            [self.python, "-m", "lodge", "run"], cwd=REPO_ROOT, env=self.env,
-            stdin=subprocess.DEVNULL, stdout=self._log_handle, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [self.python, "-m", "lodge", "run"],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -349,15 +405,18 @@ class LodgeSystem:
         while True:
             code = self.process.poll()
             if code is not None:
-                raise LodgeStartError(f"`lodge run` exited with {code} before it was ready.\n"
-                                      f"--- log tail ---\n{self.log_tail()}")
+                raise LodgeStartError(
+                    f"`lodge run` exited with {code} before it was ready.\n"
+                    f"--- log tail ---\n{self.log_tail()}"
+                )
             problem = self._readiness_problem()
             if problem is None:
                 return
             if time.monotonic() > deadline:
                 raise LodgeStartError(
                     f"Lodge was not ready after {self.start_timeout:.0f} s: {problem}\n"
-                    f"--- log tail ---\n{self.log_tail()}")
+                    f"--- log tail ---\n{self.log_tail()}"
+                )
             time.sleep(0.2)
 
     def _readiness_problem(self) -> str | None:
@@ -372,10 +431,16 @@ class LodgeSystem:
             queues = self.queues()
         except requests.RequestException as err:
             return f"management API: {err}"
-        missing = [f"rpc-{name}" for name in rpc_service_names()
-                   if queues.get(f"rpc-{name}", {}).get("consumers", 0) < 1]
-        events = {name: q for name, q in queues.items()
-                  if name.startswith("evt-") and not name.endswith(".retry")}
+        missing = [
+            f"rpc-{name}"
+            for name in rpc_service_names()
+            if queues.get(f"rpc-{name}", {}).get("consumers", 0) < 1
+        ]
+        events = {
+            name: q
+            for name, q in queues.items()
+            if name.startswith("evt-") and not name.endswith(".retry")
+        }
         if not events:
             return "no evt-* queues declared yet"
         missing += [name for name, q in events.items() if q.get("consumers", 0) < 1]
@@ -391,8 +456,13 @@ class LodgeSystem:
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
         problems = []
-        for step in (self._stop_processes, self._delete_vhost, self._drop_databases,
-                     self._keep_artifacts, self._remove_files):
+        for step in (
+            self._stop_processes,
+            self._delete_vhost,
+            self._drop_databases,
+            self._keep_artifacts,
+            self._remove_files,
+        ):
             try:
                 step()
             except Exception as err:  # noqa: BLE001 - clean up the rest regardless
@@ -409,8 +479,9 @@ class LodgeSystem:
             try:
                 self.process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
-                self.leftovers.append(f"`lodge run` (pid {pgid}) ignored SIGTERM for "
-                                      f"{self.stop_timeout:.0f} s")
+                self.leftovers.append(
+                    f"`lodge run` (pid {pgid}) ignored SIGTERM for {self.stop_timeout:.0f} s"
+                )
                 self.process.kill()
                 self.process.wait(timeout=10)
         survivors = self._group_members(pgid)
@@ -422,8 +493,9 @@ class LodgeSystem:
             while self._group_members(pgid) and time.monotonic() < deadline:
                 time.sleep(0.1)
         if self.leftovers and self._log_handle is not None:
-            self._log_handle.write(("### killed leftovers: " + "; ".join(self.leftovers)
-                                    + "\n").encode())
+            self._log_handle.write(
+                ("### killed leftovers: " + "; ".join(self.leftovers) + "\n").encode()
+            )
 
     @staticmethod
     def _group_members(pgid: int) -> list[str]:
@@ -437,7 +509,7 @@ class LodgeSystem:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
             except OSError:
                 continue
-            fields = stat[stat.rfind(")") + 2:].split()
+            fields = stat[stat.rfind(")") + 2 :].split()
             state, group = fields[0], int(fields[2])
             if group == pgid and state != "Z":
                 members.append(f"{entry.name} {cmdline}")
@@ -454,21 +526,31 @@ class LodgeSystem:
             delete_vhost(self.vhost)
             self._vhost_created = False
         while self.broker_users:
-            requests.delete(f"{RABBIT_API}/users/{quote(self.broker_users.pop(), safe='')}",
-                            auth=RABBIT_AUTH, timeout=10)
+            requests.delete(
+                f"{RABBIT_API}/users/{quote(self.broker_users.pop(), safe='')}",
+                auth=RABBIT_AUTH,
+                timeout=10,
+            )
 
     def queues(self) -> dict[str, dict]:
         """This vhost's queues from the management API: name → {consumers, messages}."""
-        response = requests.get(f"{RABBIT_API}/queues/{quote(self.vhost, safe='')}",
-                                params={"columns": "name,consumers,messages"},
-                                auth=RABBIT_AUTH, timeout=10)
+        response = requests.get(
+            f"{RABBIT_API}/queues/{quote(self.vhost, safe='')}",
+            params={"columns": "name,consumers,messages"},
+            auth=RABBIT_AUTH,
+            timeout=10,
+        )
         response.raise_for_status()
         return {q["name"]: q for q in response.json()}
 
     def broker_connections(self) -> set[str]:
         """The users this vhost's open broker connections signed in as."""
-        response = requests.get(f"{RABBIT_API}/vhosts/{quote(self.vhost, safe='')}/connections",
-                                params={"columns": "user"}, auth=RABBIT_AUTH, timeout=10)
+        response = requests.get(
+            f"{RABBIT_API}/vhosts/{quote(self.vhost, safe='')}/connections",
+            params={"columns": "user"},
+            auth=RABBIT_AUTH,
+            timeout=10,
+        )
         response.raise_for_status()
         return {connection["user"] for connection in response.json()}
 
@@ -511,8 +593,11 @@ class LodgeSystem:
 
     def token(self, username: str) -> str:
         """A new API token for `username`, from `python -m lodge token` as an operator runs it."""
-        lines = [line.strip() for line in self.lodge_command("token", username).splitlines()
-                 if line.strip()]
+        lines = [
+            line.strip()
+            for line in self.lodge_command("token", username).splitlines()
+            if line.strip()
+        ]
         if not lines:
             raise RuntimeError(f"lodge token {username} printed nothing")
         return lines[-1]
@@ -527,8 +612,13 @@ class LodgeSystem:
         return LodgeClient(self.base_url, token, username, timeout)
 
     @staticmethod
-    def wait_for_status(client: LodgeClient, deposit_id: str, statuses: str | Iterable[str],
-                        timeout: float = 30.0, interval: float = 0.05) -> dict:
+    def wait_for_status(
+        client: LodgeClient,
+        deposit_id: str,
+        statuses: str | Iterable[str],
+        timeout: float = 30.0,
+        interval: float = 0.05,
+    ) -> dict:
         """Poll GET /api/v1/deposits/{id} until its status is one of `statuses`; the deposit.
 
         Gives up at once if the deposit reaches a final status that is not wanted."""
@@ -544,19 +634,27 @@ class LodgeSystem:
                 if last["status"] in FINAL_STATUSES:
                     raise AssertionError(
                         f"deposit {deposit_id} ended {last['status']}, not "
-                        f"{'/'.join(sorted(wanted))}: {_trail(last)}")
+                        f"{'/'.join(sorted(wanted))}: {_trail(last)}"
+                    )
             if time.monotonic() > deadline:
-                state = (f"it is {last['status']}: {_trail(last)}" if last
-                         else f"last answer {response.status_code}: {response.text[:500]}")
-                raise AssertionError(f"deposit {deposit_id} did not reach "
-                                     f"{'/'.join(sorted(wanted))} within {timeout:.0f} s; {state}")
+                state = (
+                    f"it is {last['status']}: {_trail(last)}"
+                    if last
+                    else f"last answer {response.status_code}: {response.text[:500]}"
+                )
+                raise AssertionError(
+                    f"deposit {deposit_id} did not reach "
+                    f"{'/'.join(sorted(wanted))} within {timeout:.0f} s; {state}"
+                )
             time.sleep(interval)
 
 
 def _trail(deposit: dict) -> str:
-    steps = [f"{h['from_status']}→{h['to_status']}"
-             + (f" ({h['reason_code']})" if h.get("reason_code") else "")
-             for h in deposit.get("history") or []]
+    steps = [
+        f"{h['from_status']}→{h['to_status']}"
+        + (f" ({h['reason_code']})" if h.get("reason_code") else "")
+        for h in deposit.get("history") or []
+    ]
     report = deposit.get("validation_report")
     extra = f"; validation passed={report['passed']}" if report else ""
     return ", ".join(steps) + extra
@@ -566,14 +664,19 @@ def close_broker_connections(vhost: str, connection_name: str, reason: str) -> i
     """Force-close, through the management API, every connection on `vhost` that named
     itself `connection_name` (the gateway's are "lodge-gateway"); how many."""
     closed = 0
-    listed = requests.get(f"{RABBIT_API}/vhosts/{quote(vhost, safe='')}/connections",
-                          auth=RABBIT_AUTH, timeout=10)
+    listed = requests.get(
+        f"{RABBIT_API}/vhosts/{quote(vhost, safe='')}/connections", auth=RABBIT_AUTH, timeout=10
+    )
     listed.raise_for_status()
     for connection in listed.json():
         if (connection.get("client_properties") or {}).get("connection_name") == connection_name:
             name = quote(connection["name"], safe="")
-            answer = requests.delete(f"{RABBIT_API}/connections/{name}", auth=RABBIT_AUTH,
-                                     headers={"X-Reason": reason}, timeout=10)
+            answer = requests.delete(
+                f"{RABBIT_API}/connections/{name}",
+                auth=RABBIT_AUTH,
+                headers={"X-Reason": reason},
+                timeout=10,
+            )
             if answer.status_code != 404:  # 404: it had gone already
                 answer.raise_for_status()
                 closed += 1

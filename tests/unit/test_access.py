@@ -1,4 +1,5 @@
 """Who may have an item's files."""
+
 from datetime import date, timedelta
 
 from gateway.files.access import files_visible
@@ -31,6 +32,7 @@ def test_an_unknown_policy_shows_nothing():
 
 def test_campus_files_are_open_to_the_campus_networks(monkeypatch):
     from kernel.platform.config import get_settings
+
     monkeypatch.setenv("LODGE_CAMPUS_NETWORKS", "10.0.0.0/8, 2001:db8::/32")
     get_settings.cache_clear()
     try:
@@ -46,6 +48,7 @@ def test_campus_files_are_open_to_the_campus_networks(monkeypatch):
 def test_forwarded_addresses_are_believed_only_from_trusted_proxies(monkeypatch):
     from gateway.http.proxies import client_address
     from kernel.platform.config import get_settings
+
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "127.0.0.1/32,172.16.0.0/12")
     get_settings.cache_clear()
     try:
@@ -65,6 +68,7 @@ def test_a_withdrawn_item_shows_no_files():
 def test_the_scheme_a_client_used_is_believed_only_from_trusted_proxies(monkeypatch):
     from gateway.http.proxies import client_scheme
     from kernel.platform.config import get_settings
+
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
     get_settings.cache_clear()
     try:
@@ -80,14 +84,18 @@ def test_the_environ_itself_carries_the_client_so_the_access_log_shows_it(monkey
     """gunicorn logs `%(h)s` from the very environ dict the app was given, after the app."""
     from gateway.http.proxies import ClientAddress
     from kernel.platform.config import get_settings
+
     monkeypatch.setenv("LODGE_TRUSTED_PROXIES", "10.0.0.0/8")
     get_settings.cache_clear()
     try:
         seen = {}
         app = ClientAddress(lambda environ, start: seen.update(environ) or [b""])
-        environ = {"REMOTE_ADDR": "10.0.0.1", "wsgi.url_scheme": "http",
-                   "HTTP_X_FORWARDED_FOR": "198.51.100.7, 10.0.0.9",
-                   "HTTP_X_FORWARDED_PROTO": "https"}
+        environ = {
+            "REMOTE_ADDR": "10.0.0.1",
+            "wsgi.url_scheme": "http",
+            "HTTP_X_FORWARDED_FOR": "198.51.100.7, 10.0.0.9",
+            "HTTP_X_FORWARDED_PROTO": "https",
+        }
         app(environ, None)
         assert environ["REMOTE_ADDR"] == seen["REMOTE_ADDR"] == "198.51.100.7"
         assert environ["wsgi.url_scheme"] == "https"

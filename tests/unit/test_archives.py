@@ -1,5 +1,6 @@
 """Archives and compressed files are listed and judged without extracting anything to disk,
 with limits for each entry and for the whole file, at every level together."""
+
 import dataclasses
 import gzip
 import io
@@ -25,9 +26,16 @@ def problem(data: bytes, expand: bool = True, limits: ArchiveLimits = ArchiveLim
 def test_a_zip_is_listed_with_sizes():
     report = listing(corpus.zipped([("data/a.csv", b"a,b\n1,2\n"), ("README.txt", b"hi\n")]))
     assert report.as_report() == {
-        "kind": "zip", "entry_count": 2, "expanded_size": 11, "truncated": False,
-        "deferred": False, "entries": [{"name": "data/a.csv", "size": 8, "depth": 1},
-                                       {"name": "README.txt", "size": 3, "depth": 1}]}
+        "kind": "zip",
+        "entry_count": 2,
+        "expanded_size": 11,
+        "truncated": False,
+        "deferred": False,
+        "entries": [
+            {"name": "data/a.csv", "size": 8, "depth": 1},
+            {"name": "README.txt", "size": 3, "depth": 1},
+        ],
+    }
 
 
 def test_a_gzipped_tar_is_listed():
@@ -72,13 +80,17 @@ def test_many_small_entries_are_judged_as_a_whole():
     data = corpus.zeros_zip(400, 512 * 1024)  # 0.25 MB holding 200 MiB, no entry over 1 MiB
     assert len(data) < 260_000
     assert problem(data, expand=False) == "archive_bomb"
-    whole = ArchiveLimits(max_ratio=10 ** 6)
+    whole = ArchiveLimits(max_ratio=10**6)
     assert listing(data, limits=whole).expanded_size == 400 * 512 * 1024  # the ratio, no other
 
 
 def test_real_inflated_bytes_count_at_every_level():
-    data = corpus.zipped([("a.csv.gz", gzip.compress(b"x" * 6000)),
-                          ("b.tar.gz", corpus.tarred([("b.txt", b"y" * 6000)]))])
+    data = corpus.zipped(
+        [
+            ("a.csv.gz", gzip.compress(b"x" * 6000)),
+            ("b.tar.gz", corpus.tarred([("b.txt", b"y" * 6000)])),
+        ]
+    )
     assert listing(data, limits=ArchiveLimits(max_expanded=20_000)).entry_count == 3
     assert problem(data, limits=ArchiveLimits(max_expanded=15_000)) == "archive_bomb"
 
@@ -93,8 +105,10 @@ def test_the_pre_check_inflates_within_its_budget_and_leaves_the_rest():
 
 def test_compressed_layers_count_as_levels_only_around_something_more():
     assert listing(corpus.nested_compressed(3)).kind == "compressed"
-    assert problem(corpus.nested_compressed(2), limits=ArchiveLimits(max_depth=1)) \
+    assert (
+        problem(corpus.nested_compressed(2), limits=ArchiveLimits(max_depth=1))
         == "archive_too_deep"
+    )
 
 
 def test_a_zip_whose_headers_lie_is_caught_while_expanding():
@@ -114,8 +128,10 @@ def test_too_many_entries():
     assert problem(data, limits=ArchiveLimits(max_entries=10)) == "archive_too_many_entries"
 
 
-@pytest.mark.parametrize("name", ["../../etc/cron.d/evil", "/etc/passwd", "docs/../../x",
-                                  "C:\\Windows\\evil.dll", "..\\up.txt"])
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/cron.d/evil", "/etc/passwd", "docs/../../x", "C:\\Windows\\evil.dll", "..\\up.txt"],
+)
 def test_entries_pointing_outside_are_refused(name):
     assert problem(corpus.zipped([(name, b"x")])) == "archive_unsafe_path"
     assert problem(corpus.tarred([(name, b"x")])) == "archive_unsafe_path"
@@ -143,8 +159,9 @@ def test_compressed_files_that_are_no_archive_do_not_count_as_nesting():
     assert listing(data, limits=ArchiveLimits(max_depth=1)).entry_count == 1
 
 
-@pytest.mark.parametrize("text", [b"BZh,level\n1,2\n", b"\x1f\x8b\x00 not deflate",
-                                  b"PK is a name"])
+@pytest.mark.parametrize(
+    "text", [b"BZh,level\n1,2\n", b"\x1f\x8b\x00 not deflate", b"PK is a name"]
+)
 def test_text_that_starts_like_a_compressed_file_is_no_archive(text):
     assert listing(text) is None
 
@@ -152,8 +169,10 @@ def test_text_that_starts_like_a_compressed_file_is_no_archive(text):
 def test_compressed_entries_are_inflated_as_they_flow_whatever_their_size():
     small_memory = ArchiveLimits(max_nested_size=1000)  # no inner file is held in memory
     zeros = corpus.compressed_zeros("gz", 16 * corpus.MiB)
-    assert problem(corpus.zipped([("zeros.gz", zeros)], zipfile.ZIP_STORED),
-                   limits=small_memory) == "archive_bomb"
+    assert (
+        problem(corpus.zipped([("zeros.gz", zeros)], zipfile.ZIP_STORED), limits=small_memory)
+        == "archive_bomb"
+    )
     run = corpus.zipped([("run.tar.gz", corpus.tarred([("levels.csv", corpus.TEXT)]))])
     assert listing(run, limits=small_memory).entries[-1]["name"] == "run.tar.gz/levels.csv"
 

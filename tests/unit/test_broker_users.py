@@ -1,5 +1,6 @@
 """`lodge broker-users` (print mode): the definitions it prints, what it never prints, and
 the clear refusals of bad input. Applying them to the real broker: tests/interface."""
+
 import base64
 import hashlib
 import json
@@ -34,7 +35,9 @@ def matches(password_hash: str, password: str) -> bool:
 
 
 def test_prints_definitions_with_hashes_and_never_a_given_password(env):
-    env.setenv("LODGE_AMQP_URI_INTAKE", "amqp://lodge-intake:intake-secret@broker.example.edu/lodge")
+    env.setenv(
+        "LODGE_AMQP_URI_INTAKE", "amqp://lodge-intake:intake-secret@broker.example.edu/lodge"
+    )
     result = run("--campus", "library")
     assert result.exit_code == 0, result.stderr
     definitions = json.loads(result.stdout)
@@ -53,7 +56,9 @@ def test_prints_definitions_with_hashes_and_never_a_given_password(env):
 
 
 def test_a_password_with_reserved_characters_is_taken_as_the_process_will_use_it(env):
-    env.setenv("LODGE_AMQP_URI_LETTERS", "amqp://lodge-letters:p%40ss%2Fw%3Ard@broker.example.edu/lodge")
+    env.setenv(
+        "LODGE_AMQP_URI_LETTERS", "amqp://lodge-letters:p%40ss%2Fw%3Ard@broker.example.edu/lodge"
+    )
     users = {user["name"]: user for user in json.loads(run().stdout)["users"]}
     assert matches(users["lodge-letters"]["password_hash"], "p@ss/w:rd")
 
@@ -70,26 +75,33 @@ def test_topic_permissions_cover_every_topic_exchange_an_account_may_write(env):
     definitions = json.loads(run().stdout)
     topics = {(entry["user"], entry["exchange"]) for entry in definitions["topic_permissions"]}
     topic_exchanges = {f"{owner}.events" for owner in DATABASE_OWNERS} | {
-        "lodge.events", "lodge.retry", "nameko-rpc"}
+        "lodge.events",
+        "lodge.retry",
+        "nameko-rpc",
+    }
     for entry in definitions["permissions"]:
         for exchange in topic_exchanges:
             if re.fullmatch(entry["write"], exchange) or re.fullmatch(entry["read"], exchange):
                 assert (entry["user"], exchange) in topics, (entry["user"], exchange)
 
 
-@pytest.mark.parametrize("name", ["Library", "../x", "a.b", "a b", "x" * 41, "", "bad\x0bname",
-                                  "-x"])
+@pytest.mark.parametrize(
+    "name", ["Library", "../x", "a.b", "a b", "x" * 41, "", "bad\x0bname", "-x"]
+)
 def test_a_bad_campus_name_is_refused_clearly(env, name):
     result = run("--campus", name)
     assert result.exit_code == 1, result.stdout
     assert "a campus consumer's name is" in result.stderr
 
 
-@pytest.mark.parametrize("uri,message", [
-    ("amqp://lodge-intake@broker.example.edu/lodge", "names no user and password"),
-    ("amqp://lodge-intake:pw@broker.example.edu/other", "is for virtual host 'other'"),
-    ("amqp://admin:admin-secret@broker.example.edu/lodge", "share a broker user"),
-])
+@pytest.mark.parametrize(
+    "uri,message",
+    [
+        ("amqp://lodge-intake@broker.example.edu/lodge", "names no user and password"),
+        ("amqp://lodge-intake:pw@broker.example.edu/other", "is for virtual host 'other'"),
+        ("amqp://admin:admin-secret@broker.example.edu/lodge", "share a broker user"),
+    ],
+)
 def test_a_process_url_that_cannot_be_its_account_is_refused_clearly(env, uri, message):
     env.setenv("LODGE_AMQP_URI_INTAKE", uri)
     env.setenv("LODGE_AMQP_URI_APPROVAL", "amqp://admin:x@broker.example.edu/lodge")

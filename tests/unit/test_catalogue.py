@@ -1,5 +1,6 @@
 """The German catalogue: every message of the code translated once, nothing fuzzy, nothing
 twice (Babel would keep one of two translations without a word)."""
+
 import re
 import subprocess
 import sys
@@ -34,8 +35,21 @@ def keys_in_raw_file(path: Path) -> list[tuple[str | None, str]]:
 def extracted(tmp_path_factory):
     """The messages the code has, extracted as scripts/translate.py does."""
     template = tmp_path_factory.mktemp("catalogue") / "messages.pot"
-    subprocess.run([Path(sys.executable).parent / "pybabel", "-q", "extract", "-F", "babel.cfg",
-                    "--no-location", "-o", str(template), "."], cwd=ROOT, check=True)
+    subprocess.run(
+        [
+            Path(sys.executable).parent / "pybabel",
+            "-q",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "--no-location",
+            "-o",
+            str(template),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     with open(template, "rb") as handle:
         return {message.id for message in read_po(handle) if message.id}
 
@@ -56,9 +70,11 @@ def test_every_message_is_translated_and_none_is_fuzzy(path):
     assert not catalogue.fuzzy
     messages = [message for message in catalogue if message.id]
     assert [message.id for message in messages if message.fuzzy] == []
-    untranslated = [message.id for message in messages
-                    if not all(message.string if isinstance(message.string, tuple)
-                               else [message.string])]
+    untranslated = [
+        message.id
+        for message in messages
+        if not all(message.string if isinstance(message.string, tuple) else [message.string])
+    ]
     assert untranslated == []
     assert len(messages) == len(keys_in_raw_file(path))
 

@@ -1,10 +1,11 @@
 """Automatic file checks with real file headers sniffed by libmagic."""
+
 from __future__ import annotations
 
 import gzip
 import io
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,12 +21,18 @@ from services.validation.checks import (
     sniff,
 )
 
-PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-       b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
-       b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
+PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
+    b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
 # signature, then an IHDR chunk for a 1x1 RGBA image
-PNG = (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR"
-       + b"\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00" + b"\x1f\x15\xc4\x89")
+PNG = (
+    b"\x89PNG\r\n\x1a\n"
+    + b"\x00\x00\x00\rIHDR"
+    + b"\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    + b"\x1f\x15\xc4\x89"
+)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
 ELF_STUB = b"\x7fELF\x02\x01\x01" + b"\x00" * 57
 # a 64-bit little-endian ELF executable header (e_type=2, e_machine=x86-64)
@@ -67,17 +74,21 @@ def check(filename, content, rules=RULES, size=None):
 
 # --- check_file: format ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("filename", "content", "media_type"), [
-    ("thesis.pdf", PDF, "application/pdf"),
-    ("figure.png", PNG, "image/png"),
-    ("photo.jpg", JPEG, "image/jpeg"),
-    ("photo.JPEG", JPEG, "image/jpeg"),
-    ("notes.txt", TEXT, "text/plain"),
-    ("data.csv", b"a,b,c\n1,2,3\n4,5,6\n", "text/csv"),
-    ("data.json", b'{"a": [1, 2, 3]}\n', "application/json"),
-    ("paper.docx", _zip(), "application/zip"),
-    ("data.gz", gzip.compress(b"hello"), "application/gzip"),
-])
+
+@pytest.mark.parametrize(
+    ("filename", "content", "media_type"),
+    [
+        ("thesis.pdf", PDF, "application/pdf"),
+        ("figure.png", PNG, "image/png"),
+        ("photo.jpg", JPEG, "image/jpeg"),
+        ("photo.JPEG", JPEG, "image/jpeg"),
+        ("notes.txt", TEXT, "text/plain"),
+        ("data.csv", b"a,b,c\n1,2,3\n4,5,6\n", "text/csv"),
+        ("data.json", b'{"a": [1, 2, 3]}\n', "application/json"),
+        ("paper.docx", _zip(), "application/zip"),
+        ("data.gz", gzip.compress(b"hello"), "application/gzip"),
+    ],
+)
 def test_files_whose_content_matches_their_extension_pass(filename, content, media_type):
     report = check(filename, content)
     assert report["filename"] == filename
@@ -94,40 +105,54 @@ def test_elf_stub_named_pdf_fails_the_format_check():
     assert report["passed"] is False
     fmt = checks_by_name(report)["format"]
     assert fmt["passed"] is False
-    assert fmt["message"] == ("This file is a program (application/octet-stream), which cannot "
-                              "be deposited. Upload the PDF file itself.")
+    assert fmt["message"] == (
+        "This file is a program (application/octet-stream), which cannot "
+        "be deposited. Upload the PDF file itself."
+    )
     assert checks_by_name(report)["size"]["passed"] is True
 
 
-@pytest.mark.parametrize(("filename", "content"), [
-    ("thesis.pdf", ELF_EXECUTABLE),
-    ("notes.txt", ELF_EXECUTABLE),
-    ("setup.exe", WINDOWS_EXE),
-])
+@pytest.mark.parametrize(
+    ("filename", "content"),
+    [
+        ("thesis.pdf", ELF_EXECUTABLE),
+        ("notes.txt", ELF_EXECUTABLE),
+        ("setup.exe", WINDOWS_EXE),
+    ],
+)
 def test_programs_are_refused_whatever_their_name(filename, content):
     report = check(filename, content)
     assert report["passed"] is False
     fmt = checks_by_name(report)["format"]
     assert fmt["passed"] is False
-    assert fmt["message"].startswith(("This file is a program", "This file is a Windows program",
-                                      "Files ending in .exe are programs"))
+    assert fmt["message"].startswith(
+        (
+            "This file is a program",
+            "This file is a Windows program",
+            "Files ending in .exe are programs",
+        )
+    )
 
 
 def test_pdf_named_png_fails_the_format_check():
     report = check("figure.png", PDF)
     assert report["media_type"] == "application/pdf"
     assert checks_by_name(report)["format"] == {
-        "check": "format", "passed": False, "code": "format_mismatch",
+        "check": "format",
+        "passed": False,
+        "code": "format_mismatch",
         "params": {"ext": "png", "media_type": "application/pdf"},
         "message": "The file is named .png but its content is application/pdf. "
-                   "Rename it or upload the right file."}
+        "Rename it or upload the right file.",
+    }
 
 
 def test_file_without_extension_cannot_be_confirmed():
     report = check("README", TEXT)
     assert report["passed"] is False
     assert checks_by_name(report)["format"]["message"].startswith(
-        "The file name has no extension, so its format cannot be confirmed.")
+        "The file name has no extension, so its format cannot be confirmed."
+    )
 
 
 def test_unknown_extension_fails_the_format_check():
@@ -136,6 +161,7 @@ def test_unknown_extension_fails_the_format_check():
 
 
 # --- check_file: size -------------------------------------------------------------------
+
 
 def test_empty_file_fails_and_is_not_sniffed():
     report = check_file("notes.txt", 0, b"", RULES)
@@ -152,8 +178,9 @@ def test_file_over_the_size_limit_fails():
     assert report["passed"] is False
     size = checks_by_name(report)["size"]
     assert size["passed"] is False
-    assert size["message"].startswith("The file is 101 bytes; this deposit accepts files up to "
-                                      "100 bytes.")
+    assert size["message"].startswith(
+        "The file is 101 bytes; this deposit accepts files up to 100 bytes."
+    )
     # the other checks still run, so the depositor learns everything at once
     assert checks_by_name(report)["format"]["passed"] is True
 
@@ -163,10 +190,12 @@ def test_file_exactly_at_the_size_limit_passes():
     report = check("notes.txt", TEXT, rules=rules)
     assert report["passed"] is True
     assert checks_by_name(report)["size"]["message"] == (
-        f"The size ({len(TEXT)} bytes) is within the limit.")
+        f"The size ({len(TEXT)} bytes) is within the limit."
+    )
 
 
 # --- check_file: allowed extensions -------------------------------------------------
+
 
 def test_extension_not_in_allowed_list_fails():
     rules = {"max_file_size": 1_000_000, "allowed_extensions": ["pdf", "txt"]}
@@ -209,7 +238,10 @@ def test_deposit_within_limits_passes():
 def test_deposit_with_too_few_files_fails():
     [check] = deposit_checks([], DEPOSIT_RULES)
     assert (check["passed"], check["code"], check["message"]) == (
-        False, "count_too_few", "At least 1 file(s) are needed; the deposit has 0.")
+        False,
+        "count_too_few",
+        "At least 1 file(s) are needed; the deposit has 0.",
+    )
 
 
 def test_deposit_with_too_many_files_fails():
@@ -229,7 +261,8 @@ def test_deposit_over_total_size_fails():
     assert by_name["file_count"]["passed"] is True
     assert by_name["total_size"]["passed"] is False
     assert by_name["total_size"]["message"] == (
-        "The files add up to 1001 bytes; the limit is 1000 bytes.")
+        "The files add up to 1001 bytes; the limit is 1000 bytes."
+    )
 
 
 def test_deposit_with_zero_min_files_may_be_empty():
@@ -242,8 +275,13 @@ SHA = "a" * 64
 
 
 def test_fixity_passes_when_checksums_match():
-    assert fixity_check(SHA, SHA) == {"check": "fixity", "passed": True, "code": "fixity_ok",
-                                      "params": {}, "message": "The checksum matches the upload."}
+    assert fixity_check(SHA, SHA) == {
+        "check": "fixity",
+        "passed": True,
+        "code": "fixity_ok",
+        "params": {},
+        "message": "The checksum matches the upload.",
+    }
 
 
 def test_fixity_fails_when_the_file_changed():
@@ -260,6 +298,7 @@ def test_fixity_fails_when_the_file_is_missing():
 
 # --- build_report -------------------------------------------------------------------
 
+
 def test_report_passes_only_when_every_check_passes():
     good_file = check("notes.txt", TEXT)
     bad_file = check("thesis.pdf", ELF_STUB)
@@ -275,21 +314,24 @@ def test_report_passes_only_when_every_check_passes():
 def test_report_carries_revision_checks_files_and_time():
     deposit_level = deposit_checks(files(10), DEPOSIT_RULES)
     file_reports = [check("notes.txt", TEXT)]
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     report = build_report(4, deposit_level, file_reports)
     assert report["revision"] == 4
     assert report["checks"] == deposit_level
     assert report["files"] == file_reports
     assert report["checked_at"].utcoffset() == timedelta(0)
-    assert before <= report["checked_at"] <= datetime.now(timezone.utc)
+    assert before <= report["checked_at"] <= datetime.now(UTC)
 
 
-@pytest.mark.parametrize(("filename", "code"), [
-    ("thesis.pdf.exe", "format_double_extension"),
-    ("photo.JPG.scr", "format_double_extension"),
-    ("my.setup.exe", "format_program_extension"),
-    ("install.bat", "format_program_extension"),
-])
+@pytest.mark.parametrize(
+    ("filename", "code"),
+    [
+        ("thesis.pdf.exe", "format_double_extension"),
+        ("photo.JPG.scr", "format_double_extension"),
+        ("my.setup.exe", "format_program_extension"),
+        ("install.bat", "format_program_extension"),
+    ],
+)
 def test_program_endings_fail_and_disguises_are_named(filename, code):
     fmt = checks_by_name(check(filename, TEXT))["format"]
     assert (fmt["passed"], fmt["code"]) == (False, code)

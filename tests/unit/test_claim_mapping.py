@@ -1,4 +1,5 @@
 """How an identity provider's claims become Lodge groups and roles."""
+
 import json
 
 import pytest
@@ -6,14 +7,17 @@ import pytest
 from gateway.auth.identity import ClaimMapping
 from gateway.auth.oidc import load_mapping
 
-MAPPING = {"group_claims": ["groups", "eduPersonAffiliation"],
-           "groups": {"member": [], "faculty": ["staff-academic", "faculty"]},
-           "roles": {"lib-approvers": "approver", "lib-admins": ["manager", "admin"]}}
+MAPPING = {
+    "group_claims": ["groups", "eduPersonAffiliation"],
+    "groups": {"member": [], "faculty": ["staff-academic", "faculty"]},
+    "roles": {"lib-approvers": "approver", "lib-admins": ["manager", "admin"]},
+}
 
 
 def test_values_of_every_group_claim_are_mapped_or_kept():
     groups, roles = ClaimMapping.from_dict(MAPPING).apply(
-        {"groups": "lib-approvers", "eduPersonAffiliation": ["faculty", "member", "faculty"]})
+        {"groups": "lib-approvers", "eduPersonAffiliation": ["faculty", "member", "faculty"]}
+    )
     assert groups == ["lib-approvers", "staff-academic", "faculty"]
     assert roles == ["patron", "approver"]
 

@@ -1,8 +1,9 @@
 """Event and RPC contracts: payloads that break them are stopped at the edge."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from marshmallow import Schema, fields
@@ -20,8 +21,10 @@ from kernel.contracts.rpc import rpc_contract
 
 def status_changed(**changes) -> dict:
     payload = {
-        "deposit_id": "dep42", "revision": 2,
-        "from_status": "submitted", "to_status": "in_review",
+        "deposit_id": "dep42",
+        "revision": 2,
+        "from_status": "submitted",
+        "to_status": "in_review",
         "actor": {"id": "system", "name": "Lodge"},
         "depositor": {"id": "u1", "name": "Ada", "email": "ada@example.org", "locale": "en"},
         "title": "On Moss",
@@ -31,6 +34,7 @@ def status_changed(**changes) -> dict:
 
 
 # --- new_event ----------------------------------------------------------------------
+
 
 def test_new_event_returns_a_json_ready_payload_with_envelope():
     event = new_event("intake", "deposit_status_changed", **status_changed())
@@ -44,9 +48,10 @@ def test_new_event_returns_a_json_ready_payload_with_envelope():
 
 
 def test_new_event_keeps_given_envelope_fields():
-    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    event = new_event("intake", "deposit_status_changed",
-                      **status_changed(event_id="fixed", occurred_at=when))
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    event = new_event(
+        "intake", "deposit_status_changed", **status_changed(event_id="fixed", occurred_at=when)
+    )
     assert event["event_id"] == "fixed"
     assert datetime.fromisoformat(event["occurred_at"]) == when
 
@@ -61,18 +66,23 @@ def test_new_event_round_trips_through_its_schema():
     event = new_event("intake", "deposit_status_changed", **status_changed(note="hi"))
     loaded = event_schema("intake", "deposit_status_changed").load(event)
     assert loaded["note"] == "hi"
-    assert loaded["reason_code"] is None        # optional fields get their defaults
+    assert loaded["reason_code"] is None  # optional fields get their defaults
     assert isinstance(loaded["occurred_at"], datetime)
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"to_status": "lost"}, "to_status"),
-    ({"schema_version": "2"}, "schema_version"),
-    ({"actor": None}, "actor"),
-    ({"depositor": {"name": "no id"}}, "depositor"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"to_status": "lost"}, "to_status"),
+        ({"schema_version": "2"}, "schema_version"),
+        ({"actor": None}, "actor"),
+        ({"depositor": {"name": "no id"}}, "depositor"),
+    ],
+)
 def test_new_event_rejects_a_payload_that_breaks_its_contract(changes, field):
-    with pytest.raises(ValueError, match=r"intake\.deposit_status_changed breaks its contract") as err:
+    with pytest.raises(
+        ValueError, match=r"intake\.deposit_status_changed breaks its contract"
+    ) as err:
         new_event("intake", "deposit_status_changed", **status_changed(**changes))
     assert field in str(err.value)
 
@@ -91,10 +101,12 @@ def test_new_event_for_an_unknown_event_type_raises_lookup_error():
 
 # --- dedupe_key ---------------------------------------------------------------------
 
+
 def test_dedupe_key_for_status_change_includes_to_status():
     event = new_event("intake", "deposit_status_changed", **status_changed())
     assert dedupe_key("intake", "deposit_status_changed", event) == (
-        "intake:deposit_status_changed:dep42:2:in_review")
+        "intake:deposit_status_changed:dep42:2:in_review"
+    )
 
 
 def test_two_status_changes_in_one_revision_have_different_keys():
@@ -108,8 +120,9 @@ def test_two_status_changes_in_one_revision_have_different_keys():
 def test_the_same_event_delivered_twice_has_the_same_key():
     event = new_event("intake", "deposit_status_changed", **status_changed())
     redelivered = dict(event, event_id="another-delivery")
-    assert (dedupe_key("intake", "deposit_status_changed", event)
-            == dedupe_key("intake", "deposit_status_changed", redelivered))
+    assert dedupe_key("intake", "deposit_status_changed", event) == dedupe_key(
+        "intake", "deposit_status_changed", redelivered
+    )
 
 
 def test_dedupe_key_distinguishes_revisions():
@@ -125,6 +138,7 @@ def test_dedupe_key_for_letter_outcomes_includes_letter_id():
 
 
 # --- rpc_contract -------------------------------------------------------------------
+
 
 class Reply(Schema):
     deposit_id = fields.Str()
@@ -147,14 +161,22 @@ class FakeService:
 
 def test_rpc_contract_passes_loaded_arguments_with_defaults():
     service = FakeService()
-    result = service.submit(actor={"id": "u1", "roles": ["staff"], "newer_field": 1},
-                            deposit_id="dep42")
+    result = service.submit(
+        actor={"id": "u1", "roles": ["staff"], "newer_field": 1}, deposit_id="dep42"
+    )
     assert result == {"deposit_id": "dep42", "secret": "kept"}
     (call,) = service.calls
     assert call["deposit_id"] == "dep42"
     assert call["note"] is None
-    assert call["actor"] == {"id": "u1", "username": None, "name": "", "email": "",
-                             "groups": [], "roles": ["staff"], "locale": "en"}
+    assert call["actor"] == {
+        "id": "u1",
+        "username": None,
+        "name": "",
+        "email": "",
+        "groups": [],
+        "roles": ["staff"],
+        "locale": "en",
+    }
 
 
 def test_rpc_contract_rejects_unknown_keyword_arguments():

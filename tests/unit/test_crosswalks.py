@@ -1,4 +1,5 @@
 """Crosswalks: a profile's fields to Dublin Core, then oai_dc (schema-valid) and DataCite."""
+
 from lxml import etree
 
 from kernel.contracts.oai import DATACITE
@@ -14,27 +15,41 @@ FORM = [
     {"key": "internal_note", "type": "text"},  # no dc mapping: stays out of the record
 ]
 METADATA = {
-    "title": "On Moss & <Lichen>", "abstract": "Mosses of the north.", "date": "2026-05-01",
+    "title": "On Moss & <Lichen>",
+    "abstract": "Mosses of the north.",
+    "date": "2026-05-01",
     "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"}, {"name": "Kim Co"}],
-    "keywords": ["moss", "", "lichen"], "internal_note": "not public",
+    "keywords": ["moss", "", "lichen"],
+    "internal_note": "not public",
 }
 
 
 def item(**overrides):
-    return {"identifier": "ark:/99999/lodge-abc", "record": dublin_core(FORM, METADATA),
-            "resource_type": "dataset",
-            "creators": creators(FORM, METADATA), "landing_url": "https://r.example/items/1",
-            "repository_name": "Lodge", "created_at": "2026-11-29T10:00:00+00:00",
-            "formats": ["application/pdf", "text/csv", "application/pdf"], **overrides}
+    return {
+        "identifier": "ark:/99999/lodge-abc",
+        "record": dublin_core(FORM, METADATA),
+        "resource_type": "dataset",
+        "creators": creators(FORM, METADATA),
+        "landing_url": "https://r.example/items/1",
+        "repository_name": "Lodge",
+        "created_at": "2026-11-29T10:00:00+00:00",
+        "formats": ["application/pdf", "text/csv", "application/pdf"],
+        **overrides,
+    }
 
 
 def test_fields_map_to_their_dublin_core_elements_and_people_keep_their_orcid():
     assert dublin_core(FORM, METADATA) == {
-        "title": ["On Moss & <Lichen>"], "creator": ["Sam Student", "Kim Co"],
-        "description": ["Mosses of the north."], "date": ["2026-05-01"],
-        "subject": ["moss", "lichen"]}
-    assert creators(FORM, METADATA) == [{"name": "Sam Student", "orcid": "0000-0002-1825-0097"},
-                                        {"name": "Kim Co", "orcid": None}]
+        "title": ["On Moss & <Lichen>"],
+        "creator": ["Sam Student", "Kim Co"],
+        "description": ["Mosses of the north."],
+        "date": ["2026-05-01"],
+        "subject": ["moss", "lichen"],
+    }
+    assert creators(FORM, METADATA) == [
+        {"name": "Sam Student", "orcid": "0000-0002-1825-0097"},
+        {"name": "Kim Co", "orcid": None},
+    ]
 
 
 def test_oai_dc_is_valid_and_carries_the_identifier_and_landing_page():
@@ -42,7 +57,9 @@ def test_oai_dc_is_valid_and_carries_the_identifier_and_landing_page():
     dc = "{http://purl.org/dc/elements/1.1/}"
     assert [e.text for e in root.iter(f"{dc}title")] == ["On Moss & <Lichen>"]
     assert [e.text for e in root.iter(f"{dc}identifier")] == [
-        "ark:/99999/lodge-abc", "https://r.example/items/1"]
+        "ark:/99999/lodge-abc",
+        "https://r.example/items/1",
+    ]
     assert [e.text for e in root.iter(f"{dc}creator")] == ["Sam Student", "Kim Co"]
 
 
@@ -52,22 +69,30 @@ def test_datacite_has_the_mandatory_properties():
     assert root.tag == f"{{{DATACITE}}}resource"
     assert root.xpath("d:identifier/@identifierType", namespaces=ns) == ["ARK"]
     assert root.xpath("d:creators/d:creator/d:creatorName/text()", namespaces=ns) == [
-        "Sam Student", "Kim Co"]
-    assert root.xpath("d:creators/d:creator/d:nameIdentifier[@nameIdentifierScheme='ORCID']"
-                      "/text()", namespaces=ns) == ["0000-0002-1825-0097"]
+        "Sam Student",
+        "Kim Co",
+    ]
+    assert root.xpath(
+        "d:creators/d:creator/d:nameIdentifier[@nameIdentifierScheme='ORCID']/text()", namespaces=ns
+    ) == ["0000-0002-1825-0097"]
     assert root.xpath("d:titles/d:title/text()", namespaces=ns) == ["On Moss & <Lichen>"]
     assert root.xpath("d:publisher/text()", namespaces=ns) == ["Lodge"]
     assert root.xpath("d:publicationYear/text()", namespaces=ns) == ["2026"]
     assert root.xpath("d:resourceType/@resourceTypeGeneral", namespaces=ns) == ["Dataset"]
-    assert root.xpath("d:formats/d:format/text()", namespaces=ns) == ["application/pdf",
-                                                                       "text/csv"]
+    assert root.xpath("d:formats/d:format/text()", namespaces=ns) == ["application/pdf", "text/csv"]
     assert root.xpath("d:descriptions/d:description/@descriptionType", namespaces=ns) == [
-        "Abstract"]
+        "Abstract"
+    ]
 
 
 def test_datacite_falls_back_where_the_record_is_thin():
-    thin = item(record={"title": ["Untitled notes"]}, creators=[], formats=[],
-                identifier="hdl:20.500/1", resource_type=None)
+    thin = item(
+        record={"title": ["Untitled notes"]},
+        creators=[],
+        formats=[],
+        identifier="hdl:20.500/1",
+        resource_type=None,
+    )
     root = etree.fromstring(datacite(thin))
     ns = {"d": DATACITE}
     assert root.xpath("d:identifier/@identifierType", namespaces=ns) == ["Handle"]

@@ -1,4 +1,5 @@
 """The staff desk's pure parts: the weekly chart's geometry, durations, starting metadata."""
+
 from datetime import date
 
 from gateway.presenters.charts import duration_words, nice_ceiling, weekly_bars
@@ -7,8 +8,12 @@ from services.intake.seed import DEMO_PROFILES
 
 
 def week(submitted, approved=0, returned=0, declined=0):
-    return {"submitted": submitted, "approved": approved, "returned": returned,
-            "declined": declined}
+    return {
+        "submitted": submitted,
+        "approved": approved,
+        "returned": returned,
+        "declined": declined,
+    }
 
 
 def test_the_axis_ends_on_a_round_number_above_the_highest_bar():
@@ -19,12 +24,20 @@ def test_the_axis_ends_on_a_round_number_above_the_highest_bar():
 
 
 def test_weekly_bars_put_submissions_beside_decisions_stacked_by_outcome():
-    chart = weekly_bars([week(8, 5, 2, 1), week(0)], ["23 Nov", "30 Nov"], "submitted",
-                        ["approved", "returned", "declined"])
+    chart = weekly_bars(
+        [week(8, 5, 2, 1), week(0)],
+        ["23 Nov", "30 Nov"],
+        "submitted",
+        ["approved", "returned", "declined"],
+    )
     assert [value for _, value in chart.ticks] == [0, 2, 4, 6, 8]
     first = [b for b in chart.bars if b.label == "23 Nov"]
     assert [(b.series, b.value) for b in first] == [
-        ("submitted", 8), ("approved", 5), ("returned", 2), ("declined", 1)]
+        ("submitted", 8),
+        ("approved", 5),
+        ("returned", 2),
+        ("declined", 1),
+    ]
     submitted, approved, returned, declined = first
     # the submissions bar reaches the top; the decisions stack up to the same height
     assert submitted.y == chart.plot_top and submitted.height == chart.plot_bottom - chart.plot_top
@@ -48,9 +61,15 @@ def test_a_mediated_deposit_starts_with_the_patron_as_creator_and_todays_date():
     patron = {"id": "u1", "username": "sam", "name": "Sam Student"}
     fields = DEMO_PROFILES["thesis"]["fields"]
     assert starting_metadata(fields, patron, date(2026, 11, 29)) == {
-        "creators": [{"name": "Sam Student"}], "date": "2026-11-29"}
-    single = [{"key": "author", "type": "person", "dc": "creator", "repeatable": False},
-              {"key": "issued", "type": "date", "dc": "date", "repeatable": False},
-              {"key": "other", "type": "person", "dc": "contributor", "repeatable": True}]
+        "creators": [{"name": "Sam Student"}],
+        "date": "2026-11-29",
+    }
+    single = [
+        {"key": "author", "type": "person", "dc": "creator", "repeatable": False},
+        {"key": "issued", "type": "date", "dc": "date", "repeatable": False},
+        {"key": "other", "type": "person", "dc": "contributor", "repeatable": True},
+    ]
     assert starting_metadata(single, {**patron, "name": ""}, date(2026, 1, 2)) == {
-        "author": {"name": "sam"}, "issued": "2026-01-02"}
+        "author": {"name": "sam"},
+        "issued": "2026-01-02",
+    }

@@ -1,12 +1,19 @@
 """Inspection on a storage backend without random access (as an object store may be)."""
+
 from kernel.platform.storage import LocalStorage, S3Storage
 from services.validation import inspection
 from services.validation.archives import ArchiveLimits
 from services.validation.scanner import Clamd
 from tests.support import corpus
 
-RULES = {"min_files": 1, "max_files": 5, "max_file_size": 1024 ** 3,
-         "max_total_size": 1024 ** 3, "allowed_extensions": [], "virus_scan": False}
+RULES = {
+    "min_files": 1,
+    "max_files": 5,
+    "max_file_size": 1024**3,
+    "max_total_size": 1024**3,
+    "allowed_extensions": [],
+    "virus_scan": False,
+}
 
 
 class StreamOnlyStorage:
@@ -22,8 +29,14 @@ class StreamOnlyStorage:
 
 
 def submitted(stored, filename: str) -> dict:
-    return {"id": "f1", "filename": filename, "size": stored.size, "sha256": stored.sha256,
-            "media_type": "application/octet-stream", "storage_key": stored.key}
+    return {
+        "id": "f1",
+        "filename": filename,
+        "size": stored.size,
+        "sha256": stored.sha256,
+        "media_type": "application/octet-stream",
+        "storage_key": stored.key,
+    }
 
 
 def test_small_files_are_copied_and_fully_pre_checked(tmp_path):
@@ -50,6 +63,7 @@ def test_archives_are_never_opened_in_the_service_process(tmp_path, monkeypatch)
 
     def opened_here(*args, **kwargs):
         raise AssertionError("an archive was opened in the service process")
+
     monkeypatch.setattr(archives, "_Inspector", opened_here)
     storage = LocalStorage(tmp_path)
     stored = storage.save("staging/d/a", iter([corpus.compressed_zeros("gz", 200 * corpus.MiB)]))
@@ -61,7 +75,7 @@ def test_an_archive_that_outlasts_its_time_fails_the_full_check(tmp_path):
     storage = LocalStorage(tmp_path)
     endless = corpus.compressed_zeros("bz2", 32 * corpus.MiB) * 400  # 12.5 GiB of zeros
     stored = storage.save("staging/d/a", iter([endless]))
-    patient = ArchiveLimits(max_ratio=10 ** 9, max_expanded=10 ** 15, seconds=1)
+    patient = ArchiveLimits(max_ratio=10**9, max_expanded=10**15, seconds=1)
     full = inspection.full_check(storage, submitted(stored, "zeros.bz2"), RULES, Clamd(), patient)
     assert [c["code"] for c in full["checks"] if not c["passed"]] == ["archive_unchecked"]
     assert full["archive"] is None

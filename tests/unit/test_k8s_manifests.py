@@ -1,6 +1,7 @@
 """deploy/k8s: each overlay renders with kustomize (kubectl's), every object is valid against
 the Kubernetes schemas, and the manifests run what Lodge is: its processes, its settings,
 its probes. Operators apply these files; a typo here is an outage there."""
+
 from __future__ import annotations
 
 import re
@@ -22,14 +23,21 @@ KUBERNETES_VERSION = "1.33.0"
 OVERLAYS = ("small", "production")
 # custom resources of the operators the platform component names; no schema is bundled
 OPERATOR_KINDS = {
-    ("rabbitmq.com/v1beta1", "RabbitmqCluster"), ("postgresql.cnpg.io/v1", "Cluster"),
-    ("postgresql.cnpg.io/v1", "Database"), ("minio.min.io/v2", "Tenant"),
+    ("rabbitmq.com/v1beta1", "RabbitmqCluster"),
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("postgresql.cnpg.io/v1", "Database"),
+    ("minio.min.io/v2", "Tenant"),
 }
 
 
 def render(path: Path) -> list[dict]:
-    rendered = subprocess.run([str(KUBECTL), "kustomize", str(path)], capture_output=True,
-                              text=True, check=True, timeout=120)
+    rendered = subprocess.run(
+        [str(KUBECTL), "kustomize", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
 
 
@@ -43,9 +51,13 @@ def of_kind(objects: list[dict], kind: str) -> dict[str, dict]:
 
 
 def lodge_deployments(objects: list[dict]) -> dict[str, dict]:
-    return {name: d for name, d in of_kind(objects, "Deployment").items()
-            if d["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
-                "registry.example.edu/lodge")}
+    return {
+        name: d
+        for name, d in of_kind(objects, "Deployment").items()
+        if d["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
+            "registry.example.edu/lodge"
+        )
+    }
 
 
 def settings_lodge_reads() -> set[str]:
@@ -53,8 +65,11 @@ def settings_lodge_reads() -> set[str]:
 
 
 def env_file_names(path: Path) -> list[str]:
-    return [line.split("=", 1)[0] for line in path.read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        line.split("=", 1)[0]
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_every_object_is_valid_against_the_kubernetes_schemas(overlay):
@@ -67,14 +82,17 @@ def test_every_object_is_valid_against_the_kubernetes_schemas(overlay):
 
 def test_the_five_services_and_the_gateway_run_from_the_one_image(overlay):
     deployments = lodge_deployments(overlay)
-    commands = {name: d["spec"]["template"]["spec"]["containers"][0]["args"]
-                for name, d in deployments.items()}
+    commands = {
+        name: d["spec"]["template"]["spec"]["containers"][0]["args"]
+        for name, d in deployments.items()
+    }
     assert commands.pop("lodge-gateway") == ["gateway"]
     assert commands == {f"lodge-{name}": ["service", name] for name in SERVICE_CLASSES}
-    jobs = {name: job["spec"]["template"]["spec"]["containers"][0]["args"]
-            for name, job in of_kind(overlay, "Job").items()}
-    assert jobs == {"lodge-migrate": ["migrate"],
-                    "lodge-broker-users": ["broker-users", "--apply"]}
+    jobs = {
+        name: job["spec"]["template"]["spec"]["containers"][0]["args"]
+        for name, job in of_kind(overlay, "Job").items()
+    }
+    assert jobs == {"lodge-migrate": ["migrate"], "lodge-broker-users": ["broker-users", "--apply"]}
     for name, deployment in deployments.items():
         [waits] = deployment["spec"]["template"]["spec"]["initContainers"]
         owner = name.removeprefix("lodge-")
@@ -82,8 +100,10 @@ def test_the_five_services_and_the_gateway_run_from_the_one_image(overlay):
 
 
 def test_every_lodge_process_is_probed_bounded_locked_down_and_scaled(overlay):
-    scaled = {hpa["spec"]["scaleTargetRef"]["name"]
-              for hpa in of_kind(overlay, "HorizontalPodAutoscaler").values()}
+    scaled = {
+        hpa["spec"]["scaleTargetRef"]["name"]
+        for hpa in of_kind(overlay, "HorizontalPodAutoscaler").values()
+    }
     for name, deployment in lodge_deployments(overlay).items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
@@ -113,8 +133,9 @@ def test_service_probes_read_the_file_the_service_touches(overlay):
 
 def test_settings_are_ones_lodge_reads_and_secrets_stay_out_of_the_manifests(overlay):
     known = settings_lodge_reads()
-    [config] = [c for name, c in of_kind(overlay, "ConfigMap").items()
-                if name.startswith("lodge-config")]
+    [config] = [
+        c for name, c in of_kind(overlay, "ConfigMap").items() if name.startswith("lodge-config")
+    ]
     named = set(config["data"])
     for deployment in lodge_deployments(overlay).values():
         for container in deployment["spec"]["template"]["spec"]["containers"]:
@@ -135,8 +156,9 @@ def test_the_example_secret_names_every_database_and_only_real_settings():
 
 def test_the_example_broker_secret_names_the_administrator_and_every_process():
     names = env_file_names(K8S / "lodge-broker.example.env")
-    assert sorted(names) == sorted(["LODGE_AMQP_URI"] + [f"LODGE_AMQP_URI_{owner.upper()}"
-                                                         for owner in DATABASE_OWNERS])
+    assert sorted(names) == sorted(
+        ["LODGE_AMQP_URI"] + [f"LODGE_AMQP_URI_{owner.upper()}" for owner in DATABASE_OWNERS]
+    )
     assert set(names) <= settings_lodge_reads()
 
 
@@ -150,8 +172,14 @@ def test_each_process_gets_only_its_own_broker_account(overlay):
             assert {"secretRef": {"name": "lodge-broker"}} not in container["envFrom"], name
         [container] = pod["containers"]
         broker = [e for e in container["env"] if e["name"].startswith("LODGE_AMQP_URI")]
-        assert broker == [{"name": f"LODGE_AMQP_URI_{owner}", "valueFrom": {"secretKeyRef": {
-            "name": "lodge-broker", "key": f"LODGE_AMQP_URI_{owner}"}}}], name
+        assert broker == [
+            {
+                "name": f"LODGE_AMQP_URI_{owner}",
+                "valueFrom": {
+                    "secretKeyRef": {"name": "lodge-broker", "key": f"LODGE_AMQP_URI_{owner}"}
+                },
+            }
+        ], name
     for job in of_kind(overlay, "Job").values():
         [container] = job["spec"]["template"]["spec"]["containers"]
         assert {"secretRef": {"name": "lodge-broker"}} in container["envFrom"]
@@ -179,30 +207,51 @@ def pod_template(workload: dict) -> dict:
 def pod_labels(overlay: list[dict]) -> dict[str, dict]:
     """Every Lodge pod template's labels, by the component it runs."""
     templates = [pod_template(o) for o in overlay if o["kind"] in ("Deployment", "Job", "CronJob")]
-    return {t["metadata"]["labels"]["app.kubernetes.io/component"]: t["metadata"]["labels"]
-            for t in templates if t["metadata"]["labels"].get("app.kubernetes.io/name") == "lodge"}
+    return {
+        t["metadata"]["labels"]["app.kubernetes.io/component"]: t["metadata"]["labels"]
+        for t in templates
+        if t["metadata"]["labels"].get("app.kubernetes.io/name") == "lodge"
+    }
 
 
 def allowed(overlay: list[dict], direction: str, labels: dict) -> list[dict]:
     """The ingress or egress rules of every NetworkPolicy that selects a pod with `labels`."""
-    return [rule for policy in of_kind(overlay, "NetworkPolicy").values()
-            if selects(policy["spec"]["podSelector"], labels)
-            for rule in policy["spec"].get(direction, [])]
+    return [
+        rule
+        for policy in of_kind(overlay, "NetworkPolicy").values()
+        if selects(policy["spec"]["podSelector"], labels)
+        for rule in policy["spec"].get(direction, [])
+    ]
 
 
 def reaches(rules: list[dict], peer_labels: dict, port: int) -> bool:
-    return any(any(p["port"] == port for p in rule.get("ports", [{"port": port}]))
-               and any("podSelector" in peer and selects(peer["podSelector"], peer_labels)
-                       and "namespaceSelector" not in peer for peer in rule.get("to", []))
-               for rule in rules)
+    return any(
+        any(p["port"] == port for p in rule.get("ports", [{"port": port}]))
+        and any(
+            "podSelector" in peer
+            and selects(peer["podSelector"], peer_labels)
+            and "namespaceSelector" not in peer
+            for peer in rule.get("to", [])
+        )
+        for rule in rules
+    )
 
 
 def test_network_policies_deny_by_default_and_open_only_what_lodge_uses(overlay):
     pods = pod_labels(overlay)
-    assert set(pods) == {"gateway", *SERVICE_CLASSES, "clamav", "migrate", "broker-users",
-                         "token-warnings"}
-    [deny] = [p for p in of_kind(overlay, "NetworkPolicy").values()
-              if "ingress" not in p["spec"] and "egress" not in p["spec"]]
+    assert set(pods) == {
+        "gateway",
+        *SERVICE_CLASSES,
+        "clamav",
+        "migrate",
+        "broker-users",
+        "token-warnings",
+    }
+    [deny] = [
+        p
+        for p in of_kind(overlay, "NetworkPolicy").values()
+        if "ingress" not in p["spec"] and "egress" not in p["spec"]
+    ]
     assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
     rabbitmq = {"app.kubernetes.io/name": "lodge-rabbitmq"}
     postgresql = {"cnpg.io/cluster": "lodge-postgresql"}
@@ -210,8 +259,12 @@ def test_network_policies_deny_by_default_and_open_only_what_lodge_uses(overlay)
     for component, labels in pods.items():
         assert selects(deny["spec"]["podSelector"], labels), component
         egress = allowed(overlay, "egress", labels)
-        assert any(peer.get("podSelector") == {"matchLabels": {"k8s-app": "kube-dns"}}
-                   for rule in egress for peer in rule["to"] if "to" in rule), component
+        assert any(
+            peer.get("podSelector") == {"matchLabels": {"k8s-app": "kube-dns"}}
+            for rule in egress
+            for peer in rule["to"]
+            if "to" in rule
+        ), component
         talks_to_platform = component not in ("clamav", "broker-users")
         assert reaches(egress, rabbitmq, 5672) == talks_to_platform, component
         assert reaches(egress, postgresql, 5432) == talks_to_platform, component
@@ -219,13 +272,27 @@ def test_network_policies_deny_by_default_and_open_only_what_lodge_uses(overlay)
         assert reaches(egress, pods["clamav"], 3310) == (component == "validation"), component
         ingress = allowed(overlay, "ingress", labels)
         if component == "gateway":
-            assert ingress == [{"from": [{"namespaceSelector": {"matchLabels": {
-                "kubernetes.io/metadata.name": "ingress-nginx"}}}],
-                "ports": [{"protocol": "TCP", "port": 8000}]}]
+            assert ingress == [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": 8000}],
+                }
+            ]
         elif component == "clamav":
             assert [peer["podSelector"] for rule in ingress for peer in rule["from"]] == [
-                {"matchLabels": {"app.kubernetes.io/name": "lodge",
-                                 "app.kubernetes.io/component": "validation"}}]
+                {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "lodge",
+                        "app.kubernetes.io/component": "validation",
+                    }
+                }
+            ]
         else:
             assert ingress == [], component
     assert reaches(allowed(overlay, "egress", pods["broker-users"]), rabbitmq, 15672)
@@ -233,6 +300,7 @@ def test_network_policies_deny_by_default_and_open_only_what_lodge_uses(overlay)
 
 def test_the_gateway_probes_are_routes_the_gateway_has(lodge_env):
     from gateway.app import create_app
+
     rules = {rule.rule for rule in create_app().url_map.iter_rules()}
     assert {"/healthz", "/readyz"} <= rules
 
@@ -248,5 +316,6 @@ def test_token_owners_are_warned_daily_as_the_gateway(overlay):
     assert container["args"][0] in main.commands and container["args"] == ["warn-expiring-tokens"]
     assert {"secretRef": {"name": "lodge-secrets"}} in container["envFrom"]
     assert [e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]] == [
-        "LODGE_AMQP_URI_GATEWAY"]
+        "LODGE_AMQP_URI_GATEWAY"
+    ]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True

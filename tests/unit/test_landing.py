@@ -1,16 +1,33 @@
 """What landing pages tell people and machines, from an item's Dublin Core record."""
+
 from gateway.presenters import landing
 
 ITEM = {
-    "id": "i1", "identifier": "ark:/99999/lodge-1", "access": "open", "embargo_until": None,
+    "id": "i1",
+    "identifier": "ark:/99999/lodge-1",
+    "access": "open",
+    "embargo_until": None,
     "resource_type": "master-thesis",
-    "record": {"title": ["On Moss"], "date": ["2026-05-01"], "type": ["Master"],
-               "creator": ["Sam Student (ORCID 0000-0002-1825-0097)", "Faculty, Fran Anne",
-                           "Ada Lovelace (https://orcid.org/0000-0001-2345-678X)"],
-               "subject": ["moss"], "description": ["Mosses of the north."]},
-    "representations": [{"files": [
-        {"id": "f1", "filename": "a.csv", "size": 10, "media_type": "text/csv"},
-        {"id": "f2", "filename": "b.pdf", "size": 20, "media_type": "application/pdf"}]}],
+    "record": {
+        "title": ["On Moss"],
+        "date": ["2026-05-01"],
+        "type": ["Master"],
+        "creator": [
+            "Sam Student (ORCID 0000-0002-1825-0097)",
+            "Faculty, Fran Anne",
+            "Ada Lovelace (https://orcid.org/0000-0001-2345-678X)",
+        ],
+        "subject": ["moss"],
+        "description": ["Mosses of the north."],
+    },
+    "representations": [
+        {
+            "files": [
+                {"id": "f1", "filename": "a.csv", "size": 10, "media_type": "text/csv"},
+                {"id": "f2", "filename": "b.pdf", "size": 20, "media_type": "application/pdf"},
+            ]
+        }
+    ],
 }
 
 
@@ -21,23 +38,33 @@ def file_url(stored):
 def test_creators_carry_their_orcid_ids_in_any_of_the_usual_spellings():
     people = landing.creators(ITEM)
     assert [(p.name, p.orcid) for p in people] == [
-        ("Sam Student", "0000-0002-1825-0097"), ("Faculty, Fran Anne", None),
-        ("Ada Lovelace", "0000-0001-2345-678X")]
+        ("Sam Student", "0000-0002-1825-0097"),
+        ("Faculty, Fran Anne", None),
+        ("Ada Lovelace", "0000-0001-2345-678X"),
+    ]
     assert [p.inverted for p in people] == ["Student, Sam", "Faculty, Fran Anne", "Lovelace, Ada"]
     assert people[0].orcid_url == "https://orcid.org/0000-0002-1825-0097"
 
 
 def test_creators_kept_by_inventory_come_first():
-    item = {**ITEM, "creators": [{"name": "Sam Student", "orcid": "0000-0002-1825-009x"},
-                                 {"name": "Fran Faculty", "orcid": None}]}
+    item = {
+        **ITEM,
+        "creators": [
+            {"name": "Sam Student", "orcid": "0000-0002-1825-009x"},
+            {"name": "Fran Faculty", "orcid": None},
+        ],
+    }
     assert [(p.name, p.orcid) for p in landing.creators(item)] == [
-        ("Sam Student", "0000-0002-1825-009X"), ("Fran Faculty", None)]
+        ("Sam Student", "0000-0002-1825-009X"),
+        ("Fran Faculty", None),
+    ]
 
 
 def test_the_citation_is_apa_like():
     assert landing.citation(ITEM, "Lodge", "https://repo.example/id/ark:/99999/lodge-1") == (
         "Student, S., Faculty, F. A., & Lovelace, A. (2026). On Moss [Master]. Lodge. "
-        "https://repo.example/id/ark:/99999/lodge-1")
+        "https://repo.example/id/ark:/99999/lodge-1"
+    )
 
 
 def test_scholar_tags_name_the_pdf_only_when_the_files_are_visible():
@@ -45,7 +72,10 @@ def test_scholar_tags_name_the_pdf_only_when_the_files_are_visible():
     assert ("citation_publication_date", "2026/05/01") in tags
     assert ("citation_pdf_url", "https://repo.example/files/f2") in tags
     assert [v for k, v in tags if k == "citation_author"] == [
-        "Student, Sam", "Faculty, Fran Anne", "Lovelace, Ada"]
+        "Student, Sam",
+        "Faculty, Fran Anne",
+        "Lovelace, Ada",
+    ]
     hidden = landing.meta_tags(ITEM, "Lodge", file_url, visible=False)
     assert "citation_pdf_url" not in dict(hidden)
 
@@ -56,7 +86,9 @@ def test_json_ld_types_a_thesis_and_lists_files_only_when_visible():
     assert data["author"][0]["@id"] == "https://orcid.org/0000-0002-1825-0097"
     assert "@id" not in data["author"][1]
     assert [f["contentUrl"] for f in data["encoding"]] == [
-        "https://repo.example/files/f1", "https://repo.example/files/f2"]
+        "https://repo.example/files/f1",
+        "https://repo.example/files/f2",
+    ]
     embargoed = {**ITEM, "access": "embargo", "embargo_until": "2027-01-01"}
     data = landing.json_ld(embargoed, "Lodge", "https://repo.example/items/i1", file_url, False)
     assert "encoding" not in data and data["isAccessibleForFree"] is False

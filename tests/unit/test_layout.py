@@ -2,6 +2,7 @@
 
 Each rule names the modules it governs (a dotted prefix) and the imports they may not make.
 Every import counts, including imports inside functions."""
+
 import ast
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -14,14 +15,20 @@ SERVICES = sorted(path.parent.name for path in (ROOT / "services").glob("*/servi
 
 # (modules, forbidden imports, why)
 RULES = [
-    ("gateway", ("services",),
-     "the gateway reaches the services over RPC only, with the kernel's contracts"),
-    ("kernel", ("services", "gateway", "lodge"),
-     "the kernel depends on nothing that uses it"),
-    *((f"services.{name}",
-       ("gateway", "lodge", *(f"services.{other}" for other in SERVICES if other != name)),
-       "a service depends on the kernel and its own package only")
-      for name in SERVICES),
+    (
+        "gateway",
+        ("services",),
+        "the gateway reaches the services over RPC only, with the kernel's contracts",
+    ),
+    ("kernel", ("services", "gateway", "lodge"), "the kernel depends on nothing that uses it"),
+    *(
+        (
+            f"services.{name}",
+            ("gateway", "lodge", *(f"services.{other}" for other in SERVICES if other != name)),
+            "a service depends on the kernel and its own package only",
+        )
+        for name in SERVICES
+    ),
 ]
 
 
@@ -50,7 +57,7 @@ def imports(name: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
             for alias in node.names:
                 submodule = f"{base}.{alias.name}"
@@ -71,17 +78,22 @@ def test_every_service_has_its_rule():
 
 @pytest.mark.parametrize("governed,forbidden,why", RULES, ids=[rule[0] for rule in RULES])
 def test_import_rules(governed, forbidden, why):
-    broken = sorted(f"{name} imports {target}" for name, targets in GRAPH.items()
-                    if within(name, governed) for target in targets
-                    if any(within(target, prefix) for prefix in forbidden))
+    broken = sorted(
+        f"{name} imports {target}"
+        for name, targets in GRAPH.items()
+        if within(name, governed)
+        for target in targets
+        if any(within(target, prefix) for prefix in forbidden)
+    )
     assert not broken, f"{why}:\n" + "\n".join(broken)
 
 
 def cycle(graph: dict[str, set[str]]) -> list[str]:
     """One loop of modules that import each other, or [] if there is none."""
     try:
-        TopologicalSorter({name: {t for t in targets if t in graph}
-                           for name, targets in graph.items()}).prepare()
+        TopologicalSorter(
+            {name: {t for t in targets if t in graph} for name, targets in graph.items()}
+        ).prepare()
     except CycleError as err:
         return list(err.args[1])
     return []

@@ -1,7 +1,8 @@
 """Which letter a status change sends, and how each template renders."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,43 +20,77 @@ from services.letters.templates import (
 )
 
 BASE_URL = "https://lodge.example.org"
-WHEN = datetime(2024, 3, 5, 14, 7, 33, tzinfo=timezone.utc)
+WHEN = datetime(2024, 3, 5, 14, 7, 33, tzinfo=UTC)
 
 FAILED_REPORT = {
-    "revision": 2, "passed": False, "checked_at": WHEN,
+    "revision": 2,
+    "passed": False,
+    "checked_at": WHEN,
     "checks": [
-        {"check": "file_count", "passed": False,
-         "message": "At most 1 file(s) are allowed; the deposit has 2."},
+        {
+            "check": "file_count",
+            "passed": False,
+            "message": "At most 1 file(s) are allowed; the deposit has 2.",
+        },
         {"check": "total_size", "passed": True, "message": "DEPOSIT-CHECK-THAT-PASSED"},
     ],
     "files": [
-        {"file_id": "f1", "filename": "thesis.pdf", "passed": False,
-         "media_type": "application/octet-stream",
-         "checks": [
-             {"check": "size", "passed": True, "message": "FILE-CHECK-THAT-PASSED"},
-             {"check": "format", "passed": False,
-              "message": ("The file is named .pdf but its content is "
-                          "application/octet-stream.")},
-         ]},
-        {"file_id": "f2", "filename": "appendix.txt", "passed": True, "media_type": "text/plain",
-         "checks": [{"check": "size", "passed": True, "message": "ALSO-PASSED"}]},
-        {"file_id": "f3", "filename": "empty.txt", "passed": False,
-         "media_type": "application/x-empty",
-         "checks": [{"check": "size", "passed": False, "message": "The file is empty."}]},
+        {
+            "file_id": "f1",
+            "filename": "thesis.pdf",
+            "passed": False,
+            "media_type": "application/octet-stream",
+            "checks": [
+                {"check": "size", "passed": True, "message": "FILE-CHECK-THAT-PASSED"},
+                {
+                    "check": "format",
+                    "passed": False,
+                    "message": (
+                        "The file is named .pdf but its content is application/octet-stream."
+                    ),
+                },
+            ],
+        },
+        {
+            "file_id": "f2",
+            "filename": "appendix.txt",
+            "passed": True,
+            "media_type": "text/plain",
+            "checks": [{"check": "size", "passed": True, "message": "ALSO-PASSED"}],
+        },
+        {
+            "file_id": "f3",
+            "filename": "empty.txt",
+            "passed": False,
+            "media_type": "application/x-empty",
+            "checks": [{"check": "size", "passed": False, "message": "The file is empty."}],
+        },
     ],
 }
 
 
 def make_event(**changes) -> dict:
     event = {
-        "event_id": "e1", "schema_version": "1", "occurred_at": WHEN,
-        "deposit_id": "dep42", "revision": 2,
-        "from_status": "in_review", "to_status": "submitted",
+        "event_id": "e1",
+        "schema_version": "1",
+        "occurred_at": WHEN,
+        "deposit_id": "dep42",
+        "revision": 2,
+        "from_status": "in_review",
+        "to_status": "submitted",
         "actor": {"id": "u9", "name": "Ann Approver", "email": "ann@example.org", "locale": "en"},
-        "reason_code": None, "note": None, "title": "On Moss",
-        "depositor": {"id": "u1", "name": "Ada Lovelace", "email": "ada@example.org",
-                      "locale": "en"},
-        "item_id": None, "item_identifier": None, "report": None,
+        "reason_code": None,
+        "note": None,
+        "title": "On Moss",
+        "depositor": {
+            "id": "u1",
+            "name": "Ada Lovelace",
+            "email": "ada@example.org",
+            "locale": "en",
+        },
+        "item_id": None,
+        "item_identifier": None,
+        "report": None,
     }
     event.update(changes)
     return event
@@ -63,35 +98,49 @@ def make_event(**changes) -> dict:
 
 def rendered(letter_type, locale="en", **changes):
     """Subject and plain text of a shipped default template."""
-    letter = render(shipped_default(letter_type, locale),
-                    letter_context(make_event(**changes), BASE_URL))
+    letter = render(
+        shipped_default(letter_type, locale), letter_context(make_event(**changes), BASE_URL)
+    )
     return letter.subject, letter.text
 
 
 # --- letter_type_for ----------------------------------------------------------------
 
-@pytest.mark.parametrize(("to_status", "reason_code", "expected"), [
-    ("submitted", None, "deposit_submitted"),
-    ("declined", "out_of_scope", "deposit_declined"),
-    ("archived", None, "deposit_archived"),
-    ("withdrawn", None, "deposit_withdrawn"),
-    ("withdrawn", "draft_expired", "draft_expired"),
-    ("returned", "checks_failed", "validation_failed"),
-    ("returned", "needs_abstract", "deposit_returned"),
-    ("returned", None, "deposit_returned"),
-    ("draft", None, None),
-    ("in_review", None, None),
-    ("approved", None, None),
-])
+
+@pytest.mark.parametrize(
+    ("to_status", "reason_code", "expected"),
+    [
+        ("submitted", None, "deposit_submitted"),
+        ("declined", "out_of_scope", "deposit_declined"),
+        ("archived", None, "deposit_archived"),
+        ("withdrawn", None, "deposit_withdrawn"),
+        ("withdrawn", "draft_expired", "draft_expired"),
+        ("returned", "checks_failed", "validation_failed"),
+        ("returned", "needs_abstract", "deposit_returned"),
+        ("returned", None, "deposit_returned"),
+        ("draft", None, None),
+        ("in_review", None, None),
+        ("approved", None, None),
+    ],
+)
 def test_letter_type_for_each_status(to_status, reason_code, expected):
     event = make_event(to_status=to_status, reason_code=reason_code)
     assert letter_type_for(event) == expected
 
 
 def test_every_letter_type_has_an_english_template():
-    types = {letter_type_for(make_event(to_status=s, reason_code=r)) for s, r in [
-        ("submitted", None), ("declined", None), ("archived", None), ("withdrawn", None),
-        ("returned", "checks_failed"), ("returned", None), ("withdrawn", "draft_expired")]}
+    types = {
+        letter_type_for(make_event(to_status=s, reason_code=r))
+        for s, r in [
+            ("submitted", None),
+            ("declined", None),
+            ("archived", None),
+            ("withdrawn", None),
+            ("returned", "checks_failed"),
+            ("returned", None),
+            ("withdrawn", "draft_expired"),
+        ]
+    }
     on_disk = {p.name.removesuffix(".de.txt") for p in Path(DEFAULTS).glob("*.de.txt")}
     # every letter to depositors and token owners in German
     assert types | {"deposit_created_on_behalf", "draft_expiring", "token_expiring"} == on_disk
@@ -100,6 +149,7 @@ def test_every_letter_type_has_an_english_template():
 
 
 # --- letter_context -----------------------------------------------------------------
+
 
 def test_letter_context_from_an_event():
     event = make_event(to_status="archived", item_id="it7", item_identifier="ark:/99999/lodge-7")
@@ -121,6 +171,7 @@ def test_letter_context_for_untitled_deposit_without_item():
 
 # --- render: each template ----------------------------------------------------------
 
+
 def test_render_deposit_submitted():
     subject, body = rendered("deposit_submitted")
     assert subject == 'We received your deposit "On Moss"'
@@ -138,16 +189,24 @@ def test_render_deposit_withdrawn():
 
 
 def test_render_deposit_archived_gives_identifier_and_link():
-    subject, body = rendered("deposit_archived", to_status="archived", item_id="it7",
-                             item_identifier="ark:/99999/lodge-7")
+    subject, body = rendered(
+        "deposit_archived",
+        to_status="archived",
+        item_id="it7",
+        item_identifier="ark:/99999/lodge-7",
+    )
     assert subject == 'Your deposit "On Moss" is in the repository'
     assert "Identifier: ark:/99999/lodge-7" in body
     assert "Link: https://lodge.example.org/api/v1/items/it7" in body
 
 
 def test_render_deposit_declined_with_reason_and_note():
-    subject, body = rendered("deposit_declined", to_status="declined",
-                             reason_code="out_of_scope", note="Please try the other repository.")
+    subject, body = rendered(
+        "deposit_declined",
+        to_status="declined",
+        reason_code="out_of_scope",
+        note="Please try the other repository.",
+    )
     assert subject == 'Your deposit "On Moss" was declined'
     assert "Reason: out_of_scope" in body
     assert "Note from the approver:\nPlease try the other repository.\n" in body
@@ -161,17 +220,30 @@ def test_render_deposit_declined_without_reason_or_note():
 
 
 def test_the_reason_reads_as_its_label_where_the_decision_gave_one():
-    _, body = rendered("deposit_returned", to_status="returned", reason_code="needs_abstract",
-                       reason_label="The abstract is missing")
+    _, body = rendered(
+        "deposit_returned",
+        to_status="returned",
+        reason_code="needs_abstract",
+        reason_label="The abstract is missing",
+    )
     assert "Reason: The abstract is missing" in body and "needs_abstract" not in body
-    _, body = rendered("deposit_declined", "de", to_status="declined",
-                       reason_code="out_of_scope", reason_label="Passt nicht zum Repositorium")
+    _, body = rendered(
+        "deposit_declined",
+        "de",
+        to_status="declined",
+        reason_code="out_of_scope",
+        reason_label="Passt nicht zum Repositorium",
+    )
     assert "Grund: Passt nicht zum Repositorium" in body
 
 
 def test_render_deposit_returned_by_an_approver():
-    subject, body = rendered("deposit_returned", to_status="returned",
-                             reason_code="needs_abstract", note="Add an abstract, please.")
+    subject, body = rendered(
+        "deposit_returned",
+        to_status="returned",
+        reason_code="needs_abstract",
+        note="Add an abstract, please.",
+    )
     assert subject == 'Changes requested for your deposit "On Moss"'
     assert "Reason: needs_abstract" in body
     assert "Add an abstract, please." in body
@@ -179,12 +251,14 @@ def test_render_deposit_returned_by_an_approver():
 
 
 def test_render_validation_failed_lists_each_failing_message():
-    subject, body = rendered("validation_failed", to_status="returned",
-                             reason_code="checks_failed", report=FAILED_REPORT)
+    subject, body = rendered(
+        "validation_failed", to_status="returned", reason_code="checks_failed", report=FAILED_REPORT
+    )
     assert subject == 'Your deposit "On Moss" needs attention'
     assert "- At most 1 file(s) are allowed; the deposit has 2." in body
-    assert ("thesis.pdf:\n"
-            "- The file is named .pdf but its content is application/octet-stream.") in body
+    assert (
+        "thesis.pdf:\n- The file is named .pdf but its content is application/octet-stream."
+    ) in body
     assert "empty.txt:\n- The file is empty." in body
     assert "Edit it here: https://lodge.example.org/deposits/dep42" in body
     # only what the depositor has to fix
@@ -194,28 +268,47 @@ def test_render_validation_failed_lists_each_failing_message():
 
 
 def test_render_validation_failed_without_a_report_still_renders():
-    subject, body = rendered("validation_failed", to_status="returned",
-                             reason_code="checks_failed", report=None)
+    subject, body = rendered(
+        "validation_failed", to_status="returned", reason_code="checks_failed", report=None
+    )
     assert subject == 'Your deposit "On Moss" needs attention'
     assert "- " not in body
 
 
 def test_render_untitled_deposit_and_nameless_recipient():
-    subject, body = rendered("deposit_submitted", title=None,
-                             depositor={"id": "u1", "name": "", "email": "a@b", "locale": "en"})
+    subject, body = rendered(
+        "deposit_submitted",
+        title=None,
+        depositor={"id": "u1", "name": "", "email": "a@b", "locale": "en"},
+    )
     assert subject == 'We received your deposit "(untitled)"'
     assert body.startswith("Dear depositor,\n")
 
 
 # --- render: locales, HTML and errors ----------------------------------------------
 
-@pytest.mark.parametrize("letter_type", ["deposit_submitted", "deposit_declined",
-                                         "deposit_archived", "deposit_withdrawn",
-                                         "deposit_returned", "validation_failed",
-                                         "deposit_created_on_behalf"])
+
+@pytest.mark.parametrize(
+    "letter_type",
+    [
+        "deposit_submitted",
+        "deposit_declined",
+        "deposit_archived",
+        "deposit_withdrawn",
+        "deposit_returned",
+        "validation_failed",
+        "deposit_created_on_behalf",
+    ],
+)
 def test_every_depositor_letter_has_a_german_version(letter_type):
-    subject, text = rendered(letter_type, "de", report=FAILED_REPORT, item_id="i1",
-                             item_identifier="ark:/1", reason_code="x")
+    subject, text = rendered(
+        letter_type,
+        "de",
+        report=FAILED_REPORT,
+        item_id="i1",
+        item_identifier="ark:/1",
+        reason_code="x",
+    )
     assert "„On Moss“" in subject
     assert text.startswith("Guten Tag Ada Lovelace,")
 
@@ -230,8 +323,12 @@ def test_every_shipped_default_renders_on_the_sample(path):
 
 def test_the_html_part_escapes_what_the_depositor_wrote_and_the_text_part_does_not():
     parts = shipped_default("deposit_returned", "en")
-    letter = render(parts, letter_context(make_event(
-        title="<script>alert(1)</script> & Moss", note="Use <b> & </b>"), BASE_URL))
+    letter = render(
+        parts,
+        letter_context(
+            make_event(title="<script>alert(1)</script> & Moss", note="Use <b> & </b>"), BASE_URL
+        ),
+    )
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Moss" in letter.html
     assert "<script>" not in letter.html and "Use &lt;b&gt; &amp; &lt;/b&gt;" in letter.html
     assert "Use <b> & </b>" in letter.text
@@ -254,9 +351,14 @@ def test_a_template_error_names_the_part_and_the_line():
 
 def test_saving_a_broken_template_is_refused_with_its_line():
     with pytest.raises(InvalidInput) as refused:
-        save(None, "deposit_returned", "en", Parts("Hi {{ title }}", "<p>ok</p>",
-                                                    "Dear {{ recipient_name }},\n\n{% for x in %}"),
-             "manager", sample_context(BASE_URL))
+        save(
+            None,
+            "deposit_returned",
+            "en",
+            Parts("Hi {{ title }}", "<p>ok</p>", "Dear {{ recipient_name }},\n\n{% for x in %}"),
+            "manager",
+            sample_context(BASE_URL),
+        )
     [message] = refused.value.fields["text"]
     assert message.startswith("line 3:")
 
@@ -275,6 +377,8 @@ def test_title_with_a_line_break_keeps_subject_whole():
 
 
 def test_an_absent_note_prints_nothing_rather_than_none():
-    letter = render(Parts("x", "<p>{{ note }}</p>", "[{{ note }}]"),
-                    letter_context(make_event(note=None), BASE_URL))
+    letter = render(
+        Parts("x", "<p>{{ note }}</p>", "[{{ note }}]"),
+        letter_context(make_event(note=None), BASE_URL),
+    )
     assert letter.text == "[]" and letter.html == "<p></p>"

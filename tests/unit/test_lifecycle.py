@@ -1,8 +1,9 @@
 """The deposit state machine: every transition, valid or not, and the implied-step planner."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -42,15 +43,23 @@ EXPECTED = {
     Expire: ({S.DRAFT, S.RETURNED}, S.WITHDRAWN),
 }
 EXPECTED_NAMES = {
-    Submit: "submit", StartReview: "start_review", FailChecks: "fail_checks",
-    Approve: "approve", Decline: "decline", Return: "return", Archive: "archive",
-    Withdraw: "withdraw", Expire: "expire",
+    Submit: "submit",
+    StartReview: "start_review",
+    FailChecks: "fail_checks",
+    Approve: "approve",
+    Decline: "decline",
+    Return: "return",
+    Archive: "archive",
+    Withdraw: "withdraw",
+    Expire: "expire",
 }
 
-VALID = [(action, status) for action in ACTIONS for status in Status
-         if status in EXPECTED[action][0]]
-INVALID = [(action, status) for action in ACTIONS for status in Status
-           if status not in EXPECTED[action][0]]
+VALID = [
+    (action, status) for action in ACTIONS for status in Status if status in EXPECTED[action][0]
+]
+INVALID = [
+    (action, status) for action in ACTIONS for status in Status if status not in EXPECTED[action][0]
+]
 
 
 def _id(value):
@@ -64,7 +73,7 @@ class FakeDeposit:
 
 
 ACTOR = {"id": "u-1", "name": "Ada Approver", "email": "ada@example.org", "locale": "en"}
-AT = datetime(2024, 5, 17, 9, 30, tzinfo=timezone.utc)
+AT = datetime(2024, 5, 17, 9, 30, tzinfo=UTC)
 
 
 def test_actions_cover_the_whole_specified_lifecycle():
@@ -88,9 +97,16 @@ def test_valid_transition_moves_deposit_and_returns_step(action, status):
     assert deposit.status == expected_to
     assert deposit.revision == expected_revision
     assert isinstance(step, Step)
-    assert step == Step(action=EXPECTED_NAMES[action], revision=expected_revision,
-                        from_status=status, to_status=expected_to, actor=ACTOR,
-                        reason_code="some_reason", note="a note", at=AT)
+    assert step == Step(
+        action=EXPECTED_NAMES[action],
+        revision=expected_revision,
+        from_status=status,
+        to_status=expected_to,
+        actor=ACTOR,
+        reason_code="some_reason",
+        note="a note",
+        at=AT,
+    )
     assert step.from_status is status
     assert step.to_status is expected_to
 
@@ -141,19 +157,19 @@ def test_first_submit_from_draft_keeps_revision():
 def test_each_resubmission_raises_revision_once():
     deposit = FakeDeposit(status="draft", revision=1)
     Submit.apply(deposit, ACTOR)
-    FailChecks.apply(deposit, ACTOR)           # revision 1 returned by the checks
-    Submit.apply(deposit, ACTOR)               # revision 2
+    FailChecks.apply(deposit, ACTOR)  # revision 1 returned by the checks
+    Submit.apply(deposit, ACTOR)  # revision 2
     StartReview.apply(deposit, ACTOR)
-    Return.apply(deposit, ACTOR)               # returned by an approver
-    step = Submit.apply(deposit, ACTOR)        # revision 3
+    Return.apply(deposit, ACTOR)  # returned by an approver
+    step = Submit.apply(deposit, ACTOR)  # revision 3
     assert (deposit.status, deposit.revision, step.revision) == ("submitted", 3, 3)
 
 
 def test_step_defaults_to_now_in_utc_and_no_reason_or_note():
     deposit = FakeDeposit(status="draft")
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     step = Withdraw.apply(deposit, ACTOR)
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     assert step.at.tzinfo is not None
     assert step.at.utcoffset() == timedelta(0)
     assert before <= step.at <= after
@@ -161,37 +177,45 @@ def test_step_defaults_to_now_in_utc_and_no_reason_or_note():
     assert step.note is None
 
 
-@pytest.mark.parametrize(("status", "action", "expected"), [
-    # directly allowed
-    ("draft", Submit, [Submit]),
-    ("submitted", StartReview, [StartReview]),
-    ("in_review", Approve, [Approve]),
-    ("approved", Archive, [Archive]),
-    # an outcome that overtook the step it implies
-    ("submitted", Approve, [StartReview, Approve]),
-    ("submitted", Decline, [StartReview, Decline]),
-    ("submitted", Return, [StartReview, Return]),
-    ("submitted", Archive, [StartReview, Approve, Archive]),
-    ("in_review", Archive, [Approve, Archive]),
-    # late or repeated outcomes: nothing to do
-    ("archived", Archive, []),
-    ("approved", Approve, []),
-    ("withdrawn", Approve, []),
-    ("withdrawn", Archive, []),
-    ("declined", Approve, []),
-    ("returned", StartReview, []),
-    ("returned", Approve, []),
-    ("in_review", StartReview, []),
-    ("draft", Approve, []),
-    ("archived", Withdraw, []),
-])
+@pytest.mark.parametrize(
+    ("status", "action", "expected"),
+    [
+        # directly allowed
+        ("draft", Submit, [Submit]),
+        ("submitted", StartReview, [StartReview]),
+        ("in_review", Approve, [Approve]),
+        ("approved", Archive, [Archive]),
+        # an outcome that overtook the step it implies
+        ("submitted", Approve, [StartReview, Approve]),
+        ("submitted", Decline, [StartReview, Decline]),
+        ("submitted", Return, [StartReview, Return]),
+        ("submitted", Archive, [StartReview, Approve, Archive]),
+        ("in_review", Archive, [Approve, Archive]),
+        # late or repeated outcomes: nothing to do
+        ("archived", Archive, []),
+        ("approved", Approve, []),
+        ("withdrawn", Approve, []),
+        ("withdrawn", Archive, []),
+        ("declined", Approve, []),
+        ("returned", StartReview, []),
+        ("returned", Approve, []),
+        ("in_review", StartReview, []),
+        ("draft", Approve, []),
+        ("archived", Withdraw, []),
+    ],
+)
 def test_plan_lists_implied_steps_first(status, action, expected):
     assert plan(status, action) == expected
 
 
-@pytest.mark.parametrize(("status", "action"), [
-    ("submitted", Archive), ("in_review", Archive), ("submitted", Decline),
-])
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        ("submitted", Archive),
+        ("in_review", Archive),
+        ("submitted", Decline),
+    ],
+)
 def test_applying_a_plan_reaches_the_outcome(status, action):
     deposit = FakeDeposit(status=status)
     steps = [step.apply(deposit, ACTOR) for step in plan(status, action)]
@@ -211,7 +235,7 @@ def test_final_states_allow_no_action(status):
 
 
 def test_final_and_editable_sets():
-    assert FINAL == {S.ARCHIVED, S.DECLINED, S.WITHDRAWN}
-    assert EDITABLE == {S.DRAFT, S.RETURNED}
+    assert {S.ARCHIVED, S.DECLINED, S.WITHDRAWN} == FINAL
+    assert {S.DRAFT, S.RETURNED} == EDITABLE
     # a deposit can be edited exactly where it can be (re)submitted
-    assert EDITABLE == Submit.status_from
+    assert Submit.status_from == EDITABLE

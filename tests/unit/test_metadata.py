@@ -1,4 +1,5 @@
 """Metadata validated against a profile's form: one test group per field type."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,14 +8,21 @@ from services.intake.metadata import orcid_checksum_ok, title_of, validate_metad
 
 VALID_ORCID = "0000-0002-1825-0097"
 WRONG_CHECK_DIGIT = "0000-0002-1825-0098"
-VALID_ORCID_X = "0000-0002-1694-233X"   # check digit 10 is written X
+VALID_ORCID_X = "0000-0002-1694-233X"  # check digit 10 is written X
 
 
-def field(key, type_, *, required=False, repeatable=False, max_values=None, vocabulary=(),
-          dc=None):
-    return {"key": key, "label": key.title(), "help": "", "type": type_, "required": required,
-            "repeatable": repeatable, "max_values": max_values, "dc": dc,
-            "vocabulary": list(vocabulary)}
+def field(key, type_, *, required=False, repeatable=False, max_values=None, vocabulary=(), dc=None):
+    return {
+        "key": key,
+        "label": key.title(),
+        "help": "",
+        "type": type_,
+        "required": required,
+        "repeatable": repeatable,
+        "max_values": max_values,
+        "dc": dc,
+        "vocabulary": list(vocabulary),
+    }
 
 
 def errors_for(type_, value, **options):
@@ -24,6 +32,7 @@ def errors_for(type_, value, **options):
 
 
 # --- text and long_text -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("value", ["A thesis", "x", "Ünïcödé títle", "a" * 2000])
 def test_text_accepts_non_empty_text_up_to_2000_characters(value):
@@ -47,13 +56,15 @@ def test_long_text_allows_up_to_50000_characters():
 
 # --- date ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["2023", "2023-02", "2023-02-28", "2024-02-29", "1900-12-31"])
 def test_date_accepts_full_and_partial_dates(value):
     assert errors_for("date", value) is None
 
 
-@pytest.mark.parametrize("value", ["2023-02-30", "2023-13", "2023-04-31", "2023-02-29",
-                                   "2023-12-32", "0000"])
+@pytest.mark.parametrize(
+    "value", ["2023-02-30", "2023-13", "2023-04-31", "2023-02-29", "2023-12-32", "0000"]
+)
 def test_date_rejects_impossible_dates(value):
     assert errors_for("date", value) == ["is not a real date"]
 
@@ -63,32 +74,58 @@ def test_date_rejects_month_or_day_zero(value):
     assert errors_for("date", value) == ["is not a real date"]
 
 
-@pytest.mark.parametrize("value", ["23", "2023-2", "2023-02-3", "2023/02/03", "03.02.2023",
-                                   "2023-02-03T10:00", "spring 2023", 2023, " "])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "23",
+        "2023-2",
+        "2023-02-3",
+        "2023/02/03",
+        "03.02.2023",
+        "2023-02-03T10:00",
+        "spring 2023",
+        2023,
+        " ",
+    ],
+)
 def test_date_rejects_other_notations(value):
     assert errors_for("date", value) == ["must be a date written YYYY, YYYY-MM or YYYY-MM-DD"]
 
 
-@pytest.mark.parametrize(("type_", "value"), [
-    ("date", "2023-02-03\n"),
-    ("language", "en\n"),
-    ("person", {"name": "Ada", "orcid": VALID_ORCID + "\n"}),
-])
+@pytest.mark.parametrize(
+    ("type_", "value"),
+    [
+        ("date", "2023-02-03\n"),
+        ("language", "en\n"),
+        ("person", {"name": "Ada", "orcid": VALID_ORCID + "\n"}),
+    ],
+)
 def test_values_with_a_trailing_newline_are_rejected(type_, value):
     assert errors_for(type_, value) is not None
 
 
 # --- url ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["https://example.org", "http://example.org/a?b=c#d",
-                                   "https://doi.org/10.1000/182"])
+
+@pytest.mark.parametrize(
+    "value", ["https://example.org", "http://example.org/a?b=c#d", "https://doi.org/10.1000/182"]
+)
 def test_url_accepts_http_and_https(value):
     assert errors_for("url", value) is None
 
 
-@pytest.mark.parametrize("value", ["ftp://example.org/file", "example.org", "https://",
-                                   "mailto:someone@example.org", "javascript:alert(1)",
-                                   "/relative/path", 17])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ftp://example.org/file",
+        "example.org",
+        "https://",
+        "mailto:someone@example.org",
+        "javascript:alert(1)",
+        "/relative/path",
+        17,
+    ],
+)
 def test_url_rejects_other_schemes_missing_host_or_non_text(value):
     assert errors_for("url", value) == ["must be an http or https URL"]
 
@@ -98,6 +135,7 @@ def test_malformed_url_is_a_field_error_not_a_crash():
 
 
 # --- language -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("value", ["en", "de", "fra", "en-GB", "zh-Hant-TW", "sr-Latn"])
 def test_language_accepts_language_tags(value):
@@ -111,20 +149,24 @@ def test_language_rejects_other_values(value):
 
 # --- choice and licence -------------------------------------------------------------
 
+
 def test_choice_accepts_only_vocabulary_terms():
     vocabulary = ["article", "thesis", "dataset"]
     assert errors_for("choice", "thesis", vocabulary=vocabulary) is None
     assert errors_for("choice", "Thesis", vocabulary=vocabulary) == [
-        "must be one of: article, thesis, dataset"]
+        "must be one of: article, thesis, dataset"
+    ]
     assert errors_for("choice", "poem", vocabulary=vocabulary) == [
-        "must be one of: article, thesis, dataset"]
+        "must be one of: article, thesis, dataset"
+    ]
 
 
 def test_licence_with_vocabulary_is_a_choice():
     vocabulary = ["CC-BY-4.0", "CC0-1.0"]
     assert errors_for("licence", "CC0-1.0", vocabulary=vocabulary) is None
-    assert errors_for("licence", "https://creativecommons.org/licenses/by/4.0/",
-                      vocabulary=vocabulary) == ["must be one of: CC-BY-4.0, CC0-1.0"]
+    assert errors_for(
+        "licence", "https://creativecommons.org/licenses/by/4.0/", vocabulary=vocabulary
+    ) == ["must be one of: CC-BY-4.0, CC0-1.0"]
 
 
 def test_licence_without_vocabulary_must_be_a_url():
@@ -134,6 +176,7 @@ def test_licence_without_vocabulary_must_be_a_url():
 
 # --- person and ORCID ---------------------------------------------------------------
 
+
 def test_orcid_checksum_of_known_identifiers():
     assert orcid_checksum_ok(VALID_ORCID) is True
     assert orcid_checksum_ok(VALID_ORCID_X) is True
@@ -142,14 +185,17 @@ def test_orcid_checksum_of_known_identifiers():
     assert orcid_checksum_ok(VALID_ORCID.replace("-", "")) is True
 
 
-@pytest.mark.parametrize("value", [
-    {"name": "Josiah Carberry"},
-    {"name": "Josiah Carberry", "orcid": VALID_ORCID},
-    {"name": "Josiah Carberry", "orcid": f"https://orcid.org/{VALID_ORCID}"},
-    {"name": "Someone", "orcid": VALID_ORCID_X},
-    {"name": "No iD", "orcid": ""},
-    {"name": "No iD", "orcid": None},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"name": "Josiah Carberry"},
+        {"name": "Josiah Carberry", "orcid": VALID_ORCID},
+        {"name": "Josiah Carberry", "orcid": f"https://orcid.org/{VALID_ORCID}"},
+        {"name": "Someone", "orcid": VALID_ORCID_X},
+        {"name": "No iD", "orcid": ""},
+        {"name": "No iD", "orcid": None},
+    ],
+)
 def test_person_accepts_name_with_optional_valid_orcid(value):
     assert errors_for("person", value) is None
 
@@ -159,12 +205,21 @@ def test_person_rejects_orcid_with_wrong_check_digit():
     assert errors_for("person", value) == ["has an ORCID iD whose check digit is wrong"]
 
 
-@pytest.mark.parametrize("orcid", ["0000000218250097", "0000-0002-1825-009", "x000-0002-1825-0097",
-                                   "http://orcid.org/0000-0002-1825-0097",
-                                   "0000-0002-1825-009x", 12345])
+@pytest.mark.parametrize(
+    "orcid",
+    [
+        "0000000218250097",
+        "0000-0002-1825-009",
+        "x000-0002-1825-0097",
+        "http://orcid.org/0000-0002-1825-0097",
+        "0000-0002-1825-009x",
+        12345,
+    ],
+)
 def test_person_rejects_badly_written_orcid(orcid):
     assert errors_for("person", {"name": "A", "orcid": orcid}) == [
-        "has an ORCID iD that is not written 0000-0000-0000-0000"]
+        "has an ORCID iD that is not written 0000-0000-0000-0000"
+    ]
 
 
 @pytest.mark.parametrize("value", ["Josiah Carberry", ["Josiah"], {"name": "A", "email": "a@b"}])
@@ -178,6 +233,7 @@ def test_person_needs_a_name(value):
 
 
 # --- keywords -----------------------------------------------------------------------
+
 
 def test_keywords_accepts_a_list_of_words():
     assert errors_for("keywords", ["moss", "bryophytes"]) is None
@@ -215,20 +271,26 @@ def test_complete_valid_metadata_has_no_errors():
 
 def test_unknown_keys_are_rejected_even_in_a_draft():
     errors = validate_metadata(FORM, {**GOOD, "colour": "blue", "Title": "x"}, complete=False)
-    assert errors == {"colour": ["is not a field of this profile"],
-                      "Title": ["is not a field of this profile"]}
+    assert errors == {
+        "colour": ["is not a field of this profile"],
+        "Title": ["is not a field of this profile"],
+    }
 
 
 def test_a_draft_may_leave_required_fields_empty():
     assert validate_metadata(FORM, {}, complete=False) == {}
-    assert validate_metadata(FORM, {"title": "", "creators": [], "issued": None},
-                             complete=False) == {}
+    assert (
+        validate_metadata(FORM, {"title": "", "creators": [], "issued": None}, complete=False) == {}
+    )
 
 
 def test_submission_requires_required_fields():
     errors = validate_metadata(FORM, {"abstract": "Only an abstract"}, complete=True)
-    assert errors == {"title": ["is required"], "creators": ["is required"],
-                      "issued": ["is required"]}
+    assert errors == {
+        "title": ["is required"],
+        "creators": ["is required"],
+        "issued": ["is required"],
+    }
 
 
 @pytest.mark.parametrize("empty", [None, "", [], {}])
@@ -262,10 +324,12 @@ def test_repeatable_field_without_max_values_takes_any_number():
 def test_repeatable_field_errors_name_each_bad_value():
     creators = [{"name": "Ada"}, {"name": "Bea", "orcid": WRONG_CHECK_DIGIT}, "Cy"]
     errors = validate_metadata(FORM, {**GOOD, "creators": creators}, complete=True)
-    assert errors == {"creators": [
-        "value 2 has an ORCID iD whose check digit is wrong",
-        "value 3 must be a person: {name, orcid?}",
-    ]}
+    assert errors == {
+        "creators": [
+            "value 2 has an ORCID iD whose check digit is wrong",
+            "value 3 must be a person: {name, orcid?}",
+        ]
+    }
 
 
 def test_non_repeatable_field_rejects_a_list():
@@ -280,6 +344,7 @@ def test_errors_are_reported_for_every_bad_field_at_once():
 
 
 # --- title_of -----------------------------------------------------------------------
+
 
 def test_title_of_reads_the_field_mapped_to_dc_title():
     form = [field("name", "text"), field("main_title", "text", dc="title")]

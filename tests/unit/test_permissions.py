@@ -1,4 +1,5 @@
 """The permission table: admin, each role, no role, and nobody deciding on their own deposit."""
+
 import pytest
 
 from kernel.contracts.actors import SYSTEM, Actor
@@ -15,14 +16,20 @@ from kernel.policy.permissions import (
     scopes_for,
 )
 
-MANAGER_ONLY = {Action.MANAGE_PROFILES, Action.MANAGE_REASONS, Action.MANAGE_LETTERS,
-                Action.MANAGE_COLLECTIONS, Action.WITHDRAW_ITEMS, Action.SUPERVISE_REVIEWS}
+MANAGER_ONLY = {
+    Action.MANAGE_PROFILES,
+    Action.MANAGE_REASONS,
+    Action.MANAGE_LETTERS,
+    Action.MANAGE_COLLECTIONS,
+    Action.WITHDRAW_ITEMS,
+    Action.SUPERVISE_REVIEWS,
+}
 EXPECTED = {
     "patron": {Action.DEPOSIT},
     "approver": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE},
     "staff": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.MEDIATE},
     "manager": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE}
-               | MANAGER_ONLY,
+    | MANAGER_ONLY,
     "admin": set(Action),
 }
 
@@ -88,7 +95,7 @@ def test_a_role_refusal_comes_before_the_own_deposit_rule():
 
 
 def test_staff_roles_are_the_desk():
-    assert STAFF_ROLES == {"approver", "staff", "manager", "admin"}
+    assert {"approver", "staff", "manager", "admin"} == STAFF_ROLES
 
 
 def test_roles_a_profile_names_count_admin_as_each():
@@ -106,9 +113,20 @@ def test_token_scopes_follow_the_actions_of_the_roles():
 
 
 def test_an_actor_crosses_the_wire_unchanged():
-    wire = {"id": "u1", "username": "sam", "name": "Sam", "email": "sam@example.edu",
-            "groups": ["student", "chemistry"], "roles": ["patron"], "locale": "de"}
+    wire = {
+        "id": "u1",
+        "username": "sam",
+        "name": "Sam",
+        "email": "sam@example.edu",
+        "groups": ["student", "chemistry"],
+        "roles": ["patron"],
+        "locale": "de",
+    }
     assert Actor.from_wire(wire).to_wire() == wire
     assert Actor.from_wire({"id": "u2"}) == Actor(id="u2")
     assert Actor.from_wire(wire).person_ref() == {
-        "id": "u1", "name": "Sam", "email": "sam@example.edu", "locale": "de"}
+        "id": "u1",
+        "name": "Sam",
+        "email": "sam@example.edu",
+        "locale": "de",
+    }

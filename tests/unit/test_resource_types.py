@@ -1,5 +1,6 @@
 """Every crosswalk says the same about what an item is, for every resource type a profile
 may name, and none of them reads it from the profile's name or the item's words."""
+
 import pytest
 from lxml import etree
 
@@ -11,13 +12,49 @@ from tests.support.oai_schemas import assert_valid
 
 # what DataCite kernel 4.4 and the DCMI Type Vocabulary allow
 DATACITE_GENERAL = {
-    "Audiovisual", "Book", "BookChapter", "Collection", "ComputationalNotebook",
-    "ConferencePaper", "ConferenceProceeding", "DataPaper", "Dataset", "Dissertation", "Event",
-    "Image", "InteractiveResource", "Journal", "JournalArticle", "Model",
-    "OutputManagementPlan", "PeerReview", "PhysicalObject", "Preprint", "Report", "Service",
-    "Software", "Sound", "Standard", "Text", "Workflow", "Other"}
-DCMI_TYPES = {"Collection", "Dataset", "Event", "Image", "InteractiveResource", "MovingImage",
-              "PhysicalObject", "Service", "Software", "Sound", "StillImage", "Text"}
+    "Audiovisual",
+    "Book",
+    "BookChapter",
+    "Collection",
+    "ComputationalNotebook",
+    "ConferencePaper",
+    "ConferenceProceeding",
+    "DataPaper",
+    "Dataset",
+    "Dissertation",
+    "Event",
+    "Image",
+    "InteractiveResource",
+    "Journal",
+    "JournalArticle",
+    "Model",
+    "OutputManagementPlan",
+    "PeerReview",
+    "PhysicalObject",
+    "Preprint",
+    "Report",
+    "Service",
+    "Software",
+    "Sound",
+    "Standard",
+    "Text",
+    "Workflow",
+    "Other",
+}
+DCMI_TYPES = {
+    "Collection",
+    "Dataset",
+    "Event",
+    "Image",
+    "InteractiveResource",
+    "MovingImage",
+    "PhysicalObject",
+    "Service",
+    "Software",
+    "Sound",
+    "StillImage",
+    "Text",
+}
 # which Schema.org types and DCMI types say the same as a resourceTypeGeneral: written out
 # here, apart from the vocabulary, so that a row which pairs them wrongly fails
 AGREEING = {
@@ -38,11 +75,19 @@ AGREEING = {
 
 
 def item(resource_type: str, **record) -> dict:
-    return {"identifier": "ark:/99999/lodge-1", "landing_url": "https://r.example/id/1",
-            "repository_name": "Lodge", "created_at": "2026-11-29T10:00:00+00:00",
-            "resource_type": resource_type, "access": "open", "embargo_until": None,
-            "record": {"title": ["Mosses"], "date": ["2026"], **record},
-            "creators": [], "formats": [], "representations": []}
+    return {
+        "identifier": "ark:/99999/lodge-1",
+        "landing_url": "https://r.example/id/1",
+        "repository_name": "Lodge",
+        "created_at": "2026-11-29T10:00:00+00:00",
+        "resource_type": resource_type,
+        "access": "open",
+        "embargo_until": None,
+        "record": {"title": ["Mosses"], "date": ["2026"], **record},
+        "creators": [],
+        "formats": [],
+        "representations": [],
+    }
 
 
 def oai_dc_types(item):
@@ -92,14 +137,26 @@ def test_a_paper_is_an_article_in_every_crosswalk():
 
 def test_a_field_mapped_to_dc_type_refines_the_type_without_repeating_it():
     thesis = item("master-thesis", type=["Master", "master thesis"])
-    assert oai_dc_types(thesis) == ["master thesis", RESOURCE_TYPES["master-thesis"].uri,
-                                    "Text", "Master"]
+    assert oai_dc_types(thesis) == [
+        "master thesis",
+        RESOURCE_TYPES["master-thesis"].uri,
+        "Text",
+        "Master",
+    ]
     assert landing.kinds(thesis) == ["Master thesis", "Master"]
 
 
-@pytest.mark.parametrize("words, key", [
-    (["Articles, datasets and other works"], "journal-article"), (["Thesis"], "thesis"),
-    (["Master"], "master-thesis"), (["Research data"], "dataset"), (["Podcasts"], "sound"),
-    (["Anything else"], "text"), ([], "text")])
+@pytest.mark.parametrize(
+    "words, key",
+    [
+        (["Articles, datasets and other works"], "journal-article"),
+        (["Thesis"], "thesis"),
+        (["Master"], "master-thesis"),
+        (["Research data"], "dataset"),
+        (["Podcasts"], "sound"),
+        (["Anything else"], "text"),
+        ([], "text"),
+    ],
+)
 def test_profiles_and_items_from_before_get_the_type_their_words_suggest(words, key):
     assert suggested(words) == key

@@ -1,5 +1,6 @@
 """The resumable-upload area on its own: offsets, incremental and re-read hashing, limits,
 chunk checksums and expiry, in a temporary folder."""
+
 from __future__ import annotations
 
 import base64
@@ -14,7 +15,7 @@ from gateway.files.resumable import ChecksumMismatch, Gone, UploadArea
 from kernel.contracts.exceptions import Conflict, NotFound, QuotaExceeded, TooLarge
 
 DATA = b"%PDF-1.4\n" + bytes(range(256)) * 100
-ROOM = {"max_uploads": 100, "staged_room": 10 ** 9}  # limits no test here reaches
+ROOM = {"max_uploads": 100, "staged_room": 10**9}  # limits no test here reaches
 
 
 def uploads_in(area):
@@ -30,13 +31,16 @@ def area(tmp_path):
 def test_an_upload_continued_by_another_process_is_rehashed_from_what_is_staged(area):
     upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     area.append(upload, 0, iter([DATA[:1000]]), None)
-    other_process = UploadArea(area.directory, 3600)   # no hash state of its own
+    other_process = UploadArea(area.directory, 3600)  # no hash state of its own
     upload = other_process.get(upload.id, "dep", "me")
     assert other_process.offset(upload) == 1000
     assert other_process.append(upload, 1000, iter([DATA[1000:]]), None) == len(DATA)
     digests = other_process.digests(upload)
     assert (digests.size, digests.sha256, digests.md5) == (
-        len(DATA), hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest())
+        len(DATA),
+        hashlib.sha256(DATA).hexdigest(),
+        hashlib.md5(DATA).hexdigest(),
+    )
 
 
 def test_chunks_alternating_between_gateway_processes_give_the_right_digests(area):
@@ -44,7 +48,7 @@ def test_chunks_alternating_between_gateway_processes_give_the_right_digests(are
     digests of the whole come out right from either."""
     upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     other_process = UploadArea(area.directory, 3600)
-    pieces = [DATA[start:start + 4000] for start in range(0, len(DATA), 4000)]
+    pieces = [DATA[start : start + 4000] for start in range(0, len(DATA), 4000)]
     offset = 0
     for number, piece in enumerate(pieces):
         worker = (area, other_process)[number % 2]
@@ -53,7 +57,10 @@ def test_chunks_alternating_between_gateway_processes_give_the_right_digests(are
     for worker in (area, other_process):
         digests = worker.digests(worker.get(upload.id, "dep", "me"))
         assert (digests.size, digests.sha256, digests.md5) == (
-            len(DATA), hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest())
+            len(DATA),
+            hashlib.sha256(DATA).hexdigest(),
+            hashlib.md5(DATA).hexdigest(),
+        )
 
 
 def test_a_wrong_offset_is_a_conflict_and_changes_nothing(area):
@@ -116,6 +123,7 @@ def test_uploads_are_their_owners_and_expire(area):
 
 
 # --- limits per owner --------------------------------------------------------------------
+
 
 def test_an_owner_may_hold_only_so_many_unfinished_uploads(area):
     first = area.create("dep", "me", "a.pdf", 10, {}, max_uploads=2, staged_room=100)

@@ -1,5 +1,6 @@
 """Every LODGE_ variable is declared once in the settings module, read and checked there at
 start, and listed in the README's tables row for row."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,9 @@ def test_the_readme_lists_every_setting_as_declared_row_for_row():
     assert sorted(set(rows) - set(declared)) == [], "README rows for no setting"
     for name, (shown, description) in rows.items():
         expected = f"| `{name}` | {declared[name].shown} | {declared[name].description} |"
-        assert (shown, description) == (declared[name].shown, declared[name].description), \
+        assert (shown, description) == (declared[name].shown, declared[name].description), (
             f"the README's row for {name} differs from its declaration; it should read\n{expected}"
+        )
 
 
 def test_only_the_settings_module_reads_lodge_variables():
@@ -65,10 +67,14 @@ def test_defaults_follow_from_the_data_folder(tmp_path):
 
 
 def test_families_and_derived_defaults_read_each_member():
-    settings = load_settings({
-        "LODGE_INTAKE_DATABASE_URL": "postgresql://lodge@db/intake",
-        "LODGE_AMQP_URI_LETTERS": "amqp://letters:pw@mq:5672/lodge",
-        "LODGE_SMTP_TLS": "true", "LODGE_BASE_URL": "https://lodge.example.edu/"})
+    settings = load_settings(
+        {
+            "LODGE_INTAKE_DATABASE_URL": "postgresql://lodge@db/intake",
+            "LODGE_AMQP_URI_LETTERS": "amqp://letters:pw@mq:5672/lodge",
+            "LODGE_SMTP_TLS": "true",
+            "LODGE_BASE_URL": "https://lodge.example.edu/",
+        }
+    )
     assert settings.database_url("intake") == "postgresql://lodge@db/intake"
     assert settings.broker_uri("letters") == "amqp://letters:pw@mq:5672/lodge"
     assert settings.smtp_port == 465 and settings.base_url == "https://lodge.example.edu"
@@ -77,17 +83,20 @@ def test_families_and_derived_defaults_read_each_member():
     assert {f"LODGE_{owner.upper()}_DATABASE_URL" for owner in DATABASE_OWNERS} <= declared_names()
 
 
-@pytest.mark.parametrize(("name", "value", "wanted"), [
-    ("LODGE_MAX_WORKERS", "ten", "whole number"),
-    ("LODGE_RPC_TIMEOUT", "30s", "number"),
-    ("LODGE_COOKIE_SECURE", "maybe", "true or false"),
-    ("LODGE_STORAGE_BACKEND", "ftp", "one of local, s3"),
-    ("LODGE_LOG_LEVEL", "chatty", "one of debug"),
-    ("LODGE_AMQP_URI", "http://127.0.0.1:5672/", "amqp://"),
-    ("LODGE_BASE_URL", "lodge.example.edu", "https://"),
-    ("LODGE_GATEWAY_DATABASE_URL", "mysql://db/gateway", "postgresql://"),
-    ("LODGE_AMQP_URI_GATEWAY", "127.0.0.1", "amqp://"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "wanted"),
+    [
+        ("LODGE_MAX_WORKERS", "ten", "whole number"),
+        ("LODGE_RPC_TIMEOUT", "30s", "number"),
+        ("LODGE_COOKIE_SECURE", "maybe", "true or false"),
+        ("LODGE_STORAGE_BACKEND", "ftp", "one of local, s3"),
+        ("LODGE_LOG_LEVEL", "chatty", "one of debug"),
+        ("LODGE_AMQP_URI", "http://127.0.0.1:5672/", "amqp://"),
+        ("LODGE_BASE_URL", "lodge.example.edu", "https://"),
+        ("LODGE_GATEWAY_DATABASE_URL", "mysql://db/gateway", "postgresql://"),
+        ("LODGE_AMQP_URI_GATEWAY", "127.0.0.1", "amqp://"),
+    ],
+)
 def test_a_bad_value_stops_the_start_naming_the_variable(name, value, wanted):
     with pytest.raises(SettingsError) as raised:
         load_settings({name: value})
@@ -96,12 +105,25 @@ def test_a_bad_value_stops_the_start_naming_the_variable(name, value, wanted):
 
 def test_an_unknown_lodge_variable_is_warned_about_and_tooling_ones_are_not(caplog):
     with caplog.at_level(logging.WARNING, logger=config.__name__):
-        settings = load_settings({"LODGE_MAX_WORKER": "3", "LODGE_AMQP_URI_MAILER": "amqp://x/",
-                                  "LODGE_TEST_START_TIMEOUT": "90", "LODGE_PYTHON": "python3"})
+        settings = load_settings(
+            {
+                "LODGE_MAX_WORKER": "3",
+                "LODGE_AMQP_URI_MAILER": "amqp://x/",
+                "LODGE_TEST_START_TIMEOUT": "90",
+                "LODGE_PYTHON": "python3",
+            }
+        )
     assert settings.max_workers == 10
-    warned = sorted(name for name in ("LODGE_MAX_WORKER", "LODGE_AMQP_URI_MAILER",
-                                      "LODGE_TEST_START_TIMEOUT", "LODGE_PYTHON")
-                    if any(name in record.getMessage() for record in caplog.records))
+    warned = sorted(
+        name
+        for name in (
+            "LODGE_MAX_WORKER",
+            "LODGE_AMQP_URI_MAILER",
+            "LODGE_TEST_START_TIMEOUT",
+            "LODGE_PYTHON",
+        )
+        if any(name in record.getMessage() for record in caplog.records)
+    )
     assert warned == ["LODGE_AMQP_URI_MAILER", "LODGE_MAX_WORKER"]
 
 
@@ -122,6 +144,7 @@ def test_a_command_stops_with_the_variable_named_not_a_traceback(lodge_env):
     from click.testing import CliRunner
 
     from lodge.cli import main
+
     lodge_env.setenv("LODGE_HANDLER_MAX_ATTEMPTS", "five")
     result = CliRunner().invoke(main, ["seed"])
     assert result.exit_code == 1

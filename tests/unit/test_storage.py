@@ -1,6 +1,7 @@
 """Both storage backends, one behaviour: local disk in a temporary folder, and S3 on a real
 endpoint (moto_server) in a bucket of the test's own. Checksums, limits, key safety, copy,
 digest, and that nothing partial is ever visible."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,10 +32,13 @@ def everything_in(storage):
     """Every object the backend holds, partial ones included (hidden files on disk,
     unfinished multipart uploads on S3)."""
     if isinstance(storage, LocalStorage):
-        return sorted(str(p.relative_to(storage.root)) for p in storage.root.rglob("*")
-                      if p.is_file())
-    unfinished = [f"unfinished:{key}"
-                  for key in storage.endpoint.multipart_uploads_in_progress(storage.bucket)]
+        return sorted(
+            str(p.relative_to(storage.root)) for p in storage.root.rglob("*") if p.is_file()
+        )
+    unfinished = [
+        f"unfinished:{key}"
+        for key in storage.endpoint.multipart_uploads_in_progress(storage.bucket)
+    ]
     return storage.endpoint.objects(storage.bucket) + unfinished
 
 
@@ -60,8 +64,11 @@ def large_content(parts=2, tail=12345):
 def test_save_computes_size_and_checksums(storage):
     stored = storage.save("staging/dep1/abc", iter(CONTENT))
     assert stored == StoredObject(
-        key="staging/dep1/abc", size=len(WHOLE),
-        sha256=hashlib.sha256(WHOLE).hexdigest(), md5=hashlib.md5(WHOLE).hexdigest())
+        key="staging/dep1/abc",
+        size=len(WHOLE),
+        sha256=hashlib.sha256(WHOLE).hexdigest(),
+        md5=hashlib.md5(WHOLE).hexdigest(),
+    )
 
 
 def test_saved_file_holds_exactly_the_chunks(storage):
@@ -92,7 +99,7 @@ def test_save_over_max_size_raises_and_leaves_nothing_behind(storage):
     assert err.value.code == "too_large"
     assert "file" in err.value.fields
     assert not storage.exists("staging/dep1/big")
-    assert everything_in(storage) == []      # no file and no .partial
+    assert everything_in(storage) == []  # no file and no .partial
 
 
 def test_a_failing_upload_leaves_nothing_behind(storage):
@@ -113,13 +120,30 @@ def test_a_failed_overwrite_keeps_the_old_object(storage):
     assert everything_in(storage) == ["staging/obj"]
 
 
-@pytest.mark.parametrize("key", [
-    "../outside", "staging/../../outside", "staging/..", "staging/dep/../x",
-    "/etc/passwd", "/tmp/x", "", "staging//x", "staging/", ".hidden", "a\\b", "staging/x y",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../outside",
+        "staging/../../outside",
+        "staging/..",
+        "staging/dep/../x",
+        "/etc/passwd",
+        "/tmp/x",
+        "",
+        "staging//x",
+        "staging/",
+        ".hidden",
+        "a\\b",
+        "staging/x y",
+    ],
+)
 def test_unsafe_keys_are_refused(storage, key):
-    for use in (lambda: storage.save(key, iter([b"x"])), lambda: storage.exists(key),
-                lambda: storage.delete(key), lambda: storage.head(key)):
+    for use in (
+        lambda: storage.save(key, iter([b"x"])),
+        lambda: storage.exists(key),
+        lambda: storage.delete(key),
+        lambda: storage.head(key),
+    ):
         with pytest.raises(ValueError, match="not a storage key"):
             use()
     assert everything_in(storage) == []
@@ -183,12 +207,14 @@ def test_a_large_object_goes_up_in_parts_and_comes_back_whole(storage):
     chunks = large_content()
     whole = b"".join(chunks)
     stored = storage.save("staging/big", iter(chunks))
-    assert stored == StoredObject("staging/big", len(whole), hashlib.sha256(whole).hexdigest(),
-                                  hashlib.md5(whole).hexdigest())
+    assert stored == StoredObject(
+        "staging/big", len(whole), hashlib.sha256(whole).hexdigest(), hashlib.md5(whole).hexdigest()
+    )
     assert storage.size("staging/big") == len(whole)
     assert storage.digest("staging/big") == stored
     assert storage.copy("staging/big", "permanent/big") == StoredObject(
-        "permanent/big", stored.size, stored.sha256, stored.md5)
+        "permanent/big", stored.size, stored.sha256, stored.md5
+    )
     assert everything_in(storage) == ["permanent/big", "staging/big"]
 
 
@@ -210,8 +236,9 @@ def test_head_and_size_of_an_empty_object(storage):
 
 def test_s3_memory_stays_within_one_part(s3_endpoint):
     """The S3 backend never buffers more than one part, whatever the object's size."""
-    storage = S3Storage(s3_endpoint.new_bucket("parts"), part_size=PART,
-                        client=s3_endpoint.client())
+    storage = S3Storage(
+        s3_endpoint.new_bucket("parts"), part_size=PART, client=s3_endpoint.client()
+    )
     sizes = []
     real_upload_part = storage.client.upload_part
 
@@ -243,7 +270,8 @@ def test_an_opened_object_reads_at_any_offset_as_archives_need(storage):
 
 # --- partial files a crash left behind --------------------------------------------------
 
-def _left_by_a_crash(storage: LocalStorage, key: str, age: float) -> "os.PathLike":
+
+def _left_by_a_crash(storage: LocalStorage, key: str, age: float) -> os.PathLike:
     """The hidden partial file a save cut off by a crash leaves, last written `age` ago."""
     target = storage.path(key)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -294,7 +322,8 @@ def test_a_save_takes_over_the_partial_file_a_crashed_writer_left(tmp_path):
 
 
 def test_s3_has_no_partial_files_to_remove(s3_endpoint):
-    storage = S3Storage(s3_endpoint.new_bucket("partials"), part_size=PART,
-                        client=s3_endpoint.client())
+    storage = S3Storage(
+        s3_endpoint.new_bucket("partials"), part_size=PART, client=s3_endpoint.client()
+    )
     storage.save(new_key("staging", "d1"), iter([b"whole"]))
     assert storage.remove_stale_partials(older_than=0) == []

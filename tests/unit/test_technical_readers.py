@@ -1,5 +1,6 @@
 """The warm reader that parses deposited files: one process serves file after file, each
 parsed in a forked child it kills when the child outlives its time."""
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,11 @@ def test_one_reader_parses_file_after_file_and_outlives_a_child_it_killed(tmp_pa
     slow.write_bytes(corpus.pdf_page_tree(100_000))
     fine.write_bytes(corpus.pdf(2))
 
-    answers = [pool.ask({"kind": "pdf", "path": str(fine), "seconds": 30}),
-               pool.ask({"kind": "pdf", "path": str(slow), "seconds": 0.2}),
-               pool.ask({"kind": "pdf", "path": str(fine), "seconds": 30})]
+    answers = [
+        pool.ask({"kind": "pdf", "path": str(fine), "seconds": 30}),
+        pool.ask({"kind": "pdf", "path": str(slow), "seconds": 0.2}),
+        pool.ask({"kind": "pdf", "path": str(fine), "seconds": 30}),
+    ]
 
     assert answers[0]["result"]["pages"] == answers[2]["result"]["pages"] == 2
     assert answers[1] == {"error": "it took too long"}

@@ -1,5 +1,6 @@
 """The limits validation applies agree with the columns that keep the text, for every owner,
 and the text rule itself: NFC, refused characters, names with ORCID iDs."""
+
 from __future__ import annotations
 
 import importlib
@@ -22,16 +23,29 @@ from services.inventory.models import Base as InventoryBase
 from services.letters.models import Base as LettersBase
 from services.validation.models import Base as ValidationBase
 
-OWNERS = {"intake": IntakeBase, "validation": ValidationBase, "approval": ApprovalBase,
-          "letters": LettersBase, "inventory": InventoryBase, "gateway": GatewayBase}
+OWNERS = {
+    "intake": IntakeBase,
+    "validation": ValidationBase,
+    "approval": ApprovalBase,
+    "letters": LettersBase,
+    "inventory": InventoryBase,
+    "gateway": GatewayBase,
+}
 # each column that keeps text people wrote, with the kind of text it keeps
 TEXT_COLUMNS = {
     "intake": {"deposits.title": "title", "deposit_history.reason_label": "label"},
     "validation": {},
-    "approval": {"review_tasks.title": "title", "review_tasks.depositor_name": "name",
-                 "reasons.label": "label"},
-    "letters": {"letters.recipient_name": "name", "pending_reviews.title": "title",
-                "digest_entries.subject": "title", "recipients.name": "name"},
+    "approval": {
+        "review_tasks.title": "title",
+        "review_tasks.depositor_name": "name",
+        "reasons.label": "label",
+    },
+    "letters": {
+        "letters.recipient_name": "name",
+        "pending_reviews.title": "title",
+        "digest_entries.subject": "title",
+        "recipients.name": "name",
+    },
     "inventory": {},
     "gateway": {"users.name": "name"},
 }
@@ -42,9 +56,13 @@ SIZED_BY_VALIDATOR = {
     "intake": {"profiles.name": (ProfileDefinitionSchema, "name")},
     "inventory": {"collections.name": (SaveCollectionRequest, "name")},
 }
-NOT_PEOPLES_TEXT = {"inventory": {"representations.label",  # Lodge names representations
-                                  "running_jobs.name"},  # Lodge names its jobs
-                    "gateway": {"api_tokens.name"}}  # checked by the token form, 100
+NOT_PEOPLES_TEXT = {
+    "inventory": {
+        "representations.label",  # Lodge names representations
+        "running_jobs.name",
+    },  # Lodge names its jobs
+    "gateway": {"api_tokens.name"},
+}  # checked by the token form, 100
 
 
 def _columns(base):
@@ -67,10 +85,14 @@ def test_every_column_holds_the_longest_text_validation_lets_through(owner):
     for name, (schema, field) in SIZED_BY_VALIDATOR.get(owner, {}).items():
         assert columns[name].type.length >= _max_length(schema, field), name
     unlisted = sorted(
-        name for name, column in columns.items()
-        if isinstance(column.type, String) and name.split(".")[1] in TEXT_NAMES
-        and name not in TEXT_COLUMNS[owner] and name not in SIZED_BY_VALIDATOR.get(owner, {})
-        and name not in NOT_PEOPLES_TEXT.get(owner, set()))
+        name
+        for name, column in columns.items()
+        if isinstance(column.type, String)
+        and name.split(".")[1] in TEXT_NAMES
+        and name not in TEXT_COLUMNS[owner]
+        and name not in SIZED_BY_VALIDATOR.get(owner, {})
+        and name not in NOT_PEOPLES_TEXT.get(owner, set())
+    )
     assert unlisted == [], "say which kind of text these columns keep"
 
 
@@ -81,10 +103,16 @@ def test_a_title_field_of_any_type_fits_the_title_columns():
 
 def test_text_fields_of_the_contracts_use_their_kinds_limit():
     found = 0
-    modules = [importlib.import_module(f"kernel.contracts.{info.name}")
-               for info in pkgutil.iter_modules(contracts.__path__)] + [api_schemas]
-    schemas = {schema for module in modules for schema in vars(module).values()
-               if isinstance(schema, type) and issubclass(schema, Schema)}
+    modules = [
+        importlib.import_module(f"kernel.contracts.{info.name}")
+        for info in pkgutil.iter_modules(contracts.__path__)
+    ] + [api_schemas]
+    schemas = {
+        schema
+        for module in modules
+        for schema in vars(module).values()
+        if isinstance(schema, type) and issubclass(schema, Schema)
+    }
     for schema in schemas:
         for name, field in schema().fields.items():
             if isinstance(field, Text):
@@ -103,11 +131,14 @@ def test_the_text_rule():
     assert text.one_line("Jo\r\nBcc: x\x0b") == "Jo Bcc: x"
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("Sam Student (ORCID 0000-0002-1825-0097)", ("Sam Student", "0000-0002-1825-0097")),
-    ("Sam (https://orcid.org/0000-0002-1694-233x) ", ("Sam", "0000-0002-1694-233X")),
-    ("Sam (Jr.)", ("Sam (Jr.)", None)),
-    ("A" + " " * 40000 + "B", ("A" + " " * 40000 + "B", None)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("Sam Student (ORCID 0000-0002-1825-0097)", ("Sam Student", "0000-0002-1825-0097")),
+        ("Sam (https://orcid.org/0000-0002-1694-233x) ", ("Sam", "0000-0002-1694-233X")),
+        ("Sam (Jr.)", ("Sam (Jr.)", None)),
+        ("A" + " " * 40000 + "B", ("A" + " " * 40000 + "B", None)),
+    ],
+)
 def test_a_name_is_split_from_its_orcid_id(value, expected):
     assert text.split_orcid(value) == expected

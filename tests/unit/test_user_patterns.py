@@ -5,6 +5,7 @@ this test imports every module, then feeds each registered pattern 100 KiB adver
 strings (long runs of spaces, digits, separators and of the pattern's own literals). A
 second test reads the source, so that a pattern compiled any other way fails it.
 """
+
 from __future__ import annotations
 
 import ast
@@ -23,8 +24,17 @@ PACKAGES = ("kernel", "services", "gateway", "lodge")
 REGISTRY = ROOT / "kernel" / "policy" / "text.py"
 SIZE = 100 * 1024
 LIMIT_SECONDS = 0.050
-RE_FUNCTIONS = {"compile", "match", "search", "fullmatch", "sub", "subn", "split", "findall",
-                "finditer"}
+RE_FUNCTIONS = {
+    "compile",
+    "match",
+    "search",
+    "fullmatch",
+    "sub",
+    "subn",
+    "split",
+    "findall",
+    "finditer",
+}
 
 
 def _modules():
@@ -39,8 +49,14 @@ for _name in _modules():
 
 
 _C = re._constants
-SAMPLES = {_C.CATEGORY_DIGIT: "1", _C.CATEGORY_SPACE: " ", _C.CATEGORY_WORD: "a",
-           _C.CATEGORY_NOT_DIGIT: "a", _C.CATEGORY_NOT_SPACE: "a", _C.CATEGORY_NOT_WORD: " "}
+SAMPLES = {
+    _C.CATEGORY_DIGIT: "1",
+    _C.CATEGORY_SPACE: " ",
+    _C.CATEGORY_WORD: "a",
+    _C.CATEGORY_NOT_DIGIT: "a",
+    _C.CATEGORY_NOT_SPACE: "a",
+    _C.CATEGORY_NOT_WORD: " ",
+}
 
 
 def _example(items, branch: int) -> str:
@@ -59,8 +75,13 @@ def _example(items, branch: int) -> str:
                 out.append(next(c for c in "xa 1-/.,:" if excluded.fullmatch(c)))
             else:
                 first_op, first = value[0]
-                out.append(chr(first) if first_op is _C.LITERAL else
-                           chr(first[0]) if first_op is _C.RANGE else SAMPLES.get(first, "a"))
+                out.append(
+                    chr(first)
+                    if first_op is _C.LITERAL
+                    else chr(first[0])
+                    if first_op is _C.RANGE
+                    else SAMPLES.get(first, "a")
+                )
         elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT):
             low, _, body = value
             out.append(_example(body, branch) * max(low, 1))
@@ -87,19 +108,51 @@ def _pattern_of(class_items) -> str:
         elif op is _C.RANGE:
             parts.append(f"{re.escape(chr(value[0]))}-{re.escape(chr(value[1]))}")
         elif op is _C.CATEGORY:
-            parts.append({v: k for k, v in {"\\d": _C.CATEGORY_DIGIT, "\\s": _C.CATEGORY_SPACE,
-                                             "\\w": _C.CATEGORY_WORD}.items()}.get(value, ""))
+            parts.append(
+                {
+                    v: k
+                    for k, v in {
+                        "\\d": _C.CATEGORY_DIGIT,
+                        "\\s": _C.CATEGORY_SPACE,
+                        "\\w": _C.CATEGORY_WORD,
+                    }.items()
+                }.get(value, "")
+            )
     return "".join(parts)
 
 
 def _adversaries(pattern: re.Pattern) -> list[str]:
-    runs = [" ", "\t", "1", "0000-", "-", ".", "/", ",", ":", "a", "A1", "( ", " (", "x-",
-            "1.", "a/", "-a", "\n"]
+    runs = [
+        " ",
+        "\t",
+        "1",
+        "0000-",
+        "-",
+        ".",
+        "/",
+        ",",
+        ":",
+        "a",
+        "A1",
+        "( ",
+        " (",
+        "x-",
+        "1.",
+        "a/",
+        "-a",
+        "\n",
+    ]
     strings = [(run * (SIZE // len(run) + 1))[:SIZE] for run in runs]
-    strings += ["A" + " " * SIZE + "B", "(" + " " * SIZE, " " * SIZE + "!",
-                "1" * SIZE + "!", "a" * SIZE + "\x00"]
-    source = pattern.pattern.decode("latin-1") if isinstance(pattern.pattern, bytes) \
-        else pattern.pattern
+    strings += [
+        "A" + " " * SIZE + "B",
+        "(" + " " * SIZE,
+        " " * SIZE + "!",
+        "1" * SIZE + "!",
+        "a" * SIZE + "\x00",
+    ]
+    source = (
+        pattern.pattern.decode("latin-1") if isinstance(pattern.pattern, bytes) else pattern.pattern
+    )
     parsed = re._parser.parse(source, pattern.flags & ~re.UNICODE & ~re.ASCII)
     for branch in range(3):
         example = _example(parsed, branch)
@@ -130,11 +183,18 @@ def test_modules_compile_their_patterns_through_the_registry():
                 if not isinstance(node, ast.Call):
                     continue
                 func = node.func
-                direct = (isinstance(func, ast.Attribute) and func.attr in RE_FUNCTIONS
-                          and isinstance(func.value, ast.Name) and func.value.id == "re")
+                direct = (
+                    isinstance(func, ast.Attribute)
+                    and func.attr in RE_FUNCTIONS
+                    and isinstance(func.value, ast.Name)
+                    and func.value.id == "re"
+                )
                 literal_validator = (
-                    isinstance(func, ast.Attribute) and func.attr == "Regexp" and node.args
-                    and isinstance(node.args[0], ast.Constant))
+                    isinstance(func, ast.Attribute)
+                    and func.attr == "Regexp"
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                )
                 if direct or literal_validator:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == [], f"compile these with user_pattern(): {offenders}"
@@ -157,12 +217,15 @@ def test_a_user_text_pattern_is_linear_on_adversarial_input(source):
         for size in (SIZE // 100, SIZE // 10, SIZE):
             budget = max(LIMIT_SECONDS * size / SIZE, 0.010)
             part = subject[:size]
-            for name, call in (("search", lambda part=part: pattern.search(part)),
-                               ("match", lambda part=part: pattern.match(part)),
-                               ("fullmatch", lambda part=part: pattern.fullmatch(part)),
-                               ("sub", lambda part=part: pattern.sub(part[:0], part)),
-                               ("split", lambda part=part: pattern.split(part)),
-                               ("findall", lambda part=part: pattern.findall(part))):
+            for name, call in (
+                ("search", lambda part=part: pattern.search(part)),
+                ("match", lambda part=part: pattern.match(part)),
+                ("fullmatch", lambda part=part: pattern.fullmatch(part)),
+                ("sub", lambda part=part: pattern.sub(part[:0], part)),
+                ("split", lambda part=part: pattern.split(part)),
+                ("findall", lambda part=part: pattern.findall(part)),
+            ):
                 seconds = _cpu_seconds(call, budget)
-                assert seconds <= budget, \
+                assert seconds <= budget, (
                     f"{name} on {part[:12]!r}… ({size}) took {seconds * 1000:.0f} ms"
+                )

@@ -3,15 +3,16 @@
 Revision ID: 0002_sign_in_security
 Revises: 0001_initial_schema
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002_sign_in_security"
-down_revision: Union[str, Sequence[str], None] = "0001_initial_schema"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0001_initial_schema"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -20,8 +21,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("oidc_subject", sa.String(length=300), nullable=True))
         batch_op.create_unique_constraint("uq_users_oidc", ["oidc_issuer", "oidc_subject"])
     with op.batch_alter_table("api_tokens") as batch_op:
-        batch_op.add_column(sa.Column("name", sa.String(length=100), nullable=False,
-                                      server_default=""))
+        batch_op.add_column(
+            sa.Column("name", sa.String(length=100), nullable=False, server_default="")
+        )
         batch_op.add_column(sa.Column("created_by", sa.String(length=32), nullable=True))
     op.create_table(
         "sign_in_sessions",

@@ -3,15 +3,16 @@
 Revision ID: 0003_idempotent_requests
 Revises: 0002_sign_in_security
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_idempotent_requests"
-down_revision: Union[str, Sequence[str], None] = "0002_sign_in_security"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0002_sign_in_security"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

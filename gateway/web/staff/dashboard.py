@@ -1,6 +1,7 @@
 """The staff dashboard: deposits by status, submissions and decisions per week as a chart
 drawn on the server, the median time to a decision per profile, and the deposits staff
 made on patrons' behalf, with who made them."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -23,13 +24,21 @@ DECIDED = ("approved", "returned", "declined")
 
 def duration_label(seconds: float) -> str:
     amount, unit = duration_words(seconds)
-    return {"seconds": _("%(n)s seconds", n=amount), "minutes": _("%(n)s minutes", n=amount), "hours": _("%(n)s hours", n=amount),
-            "days": _("%(n)s days", n=amount)}[unit]
+    return {
+        "seconds": _("%(n)s seconds", n=amount),
+        "minutes": _("%(n)s minutes", n=amount),
+        "hours": _("%(n)s hours", n=amount),
+        "days": _("%(n)s days", n=amount),
+    }[unit]
 
 
 def series_names() -> dict[str, str]:
-    return {"submitted": _("Submitted"), "approved": _("Approved"),
-            "returned": _("Returned"), "declined": _("Declined")}
+    return {
+        "submitted": _("Submitted"),
+        "approved": _("Approved"),
+        "returned": _("Returned"),
+        "declined": _("Declined"),
+    }
 
 
 @staff_dashboard.get("/dashboard")
@@ -49,13 +58,26 @@ def dashboard():
     labels = [format_date(week["start"], "d MMM") for week in figures["weeks"]]
     chart = weekly_bars(figures["weeks"], labels, "submitted", list(DECIDED))
     slowest = max([t["median_seconds"] for t in figures["turnaround"]] or [0]) or 1
-    turnaround = [{**t, "name": names.get(t["profile_id"], t["profile_id"]),
-                   "median": duration_label(t["median_seconds"]),
-                   "share": t["median_seconds"] / slowest}
-                  for t in figures["turnaround"]]
+    turnaround = [
+        {
+            **t,
+            "name": names.get(t["profile_id"], t["profile_id"]),
+            "median": duration_label(t["median_seconds"]),
+            "share": t["median_seconds"] / slowest,
+        }
+        for t in figures["turnaround"]
+    ]
     totals = {kind: sum(w[kind] for w in figures["weeks"]) for kind in ("submitted", *DECIDED)}
     return render_template(
-        "staff/dashboard.html", figures=figures, chart=chart, turnaround=turnaround,
-        statuses=STATUSES, weeks=weeks, spans=SPANS, series=series_names(), totals=totals,
+        "staff/dashboard.html",
+        figures=figures,
+        chart=chart,
+        turnaround=turnaround,
+        statuses=STATUSES,
+        weeks=weeks,
+        spans=SPANS,
+        series=series_names(),
+        totals=totals,
         profiles=names,
-        since_label=format_date(date.fromisoformat(figures["since"]), "d MMMM yyyy"))
+        since_label=format_date(date.fromisoformat(figures["since"]), "d MMMM yyyy"),
+    )

@@ -1,5 +1,6 @@
 """Every deposit, for staff: where each submission is now (DSpace #9598), filtered by status
 and profile, searched by title or depositor, a page at a time."""
+
 from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request, url_for
@@ -27,16 +28,25 @@ def deposits():
         profiles = services.intake.list_profiles(actor=g.actor, include_inactive=True)
         profile = request.args.get("profile") or None
         profile = profile if profile in {p["id"] for p in profiles} else None
-        page = all_deposits(services, status=status, profile=profile, q=words,
-                            page=page_number, per_page=PER_PAGE)
+        page = all_deposits(
+            services, status=status, profile=profile, q=words, page=page_number, per_page=PER_PAGE
+        )
     pages = max(1, -(-page["total"] // PER_PAGE))
 
     def page_url(number: int) -> str:
-        return url_for("staff_deposits.deposits", status=status, profile=profile, q=words,
-                       page=number)
+        return url_for(
+            "staff_deposits.deposits", status=status, profile=profile, q=words, page=number
+        )
 
-    return render_template("staff/deposits.html", page=page, pages=pages, status=status,
-                           profile=profile, words=words or "", statuses=STATUSES,
-                           profiles=sorted(profiles, key=lambda p: p["name"].casefold()),
-                           profile_names={p["id"]: p["name"] for p in profiles},
-                           page_url=page_url)
+    return render_template(
+        "staff/deposits.html",
+        page=page,
+        pages=pages,
+        status=status,
+        profile=profile,
+        words=words or "",
+        statuses=STATUSES,
+        profiles=sorted(profiles, key=lambda p: p["name"].casefold()),
+        profile_names={p["id"]: p["name"] for p in profiles},
+        page_url=page_url,
+    )

@@ -2,6 +2,7 @@
 
 Every change goes through inventory's RPCs, which check the role again.
 """
+
 from __future__ import annotations
 
 from flask import (
@@ -29,6 +30,7 @@ staff_inventory = Blueprint("staff_inventory", __name__, url_prefix="/staff")
 
 def fixity_alert():
     """`fixity_alerts()` in templates: failing files, asked only when a page shows it."""
+
     def fixity_alerts() -> int:
         if not may(Action.SEE_ALL_DEPOSITS):
             return 0
@@ -40,6 +42,7 @@ def fixity_alert():
                 current_app.logger.warning("no fixity count for the menu", exc_info=True)
                 g.fixity_alerts = 0
         return g.fixity_alerts
+
     return {"fixity_alerts": fixity_alerts}
 
 
@@ -49,10 +52,12 @@ def register(app) -> None:
 
 
 def _form_values() -> dict:
-    return {"collection_id": request.form.get("id", "").strip(),
-            "name": request.form.get("name", "").strip(),
-            "description": request.form.get("description", "").strip(),
-            "parent_id": request.form.get("parent_id") or None}
+    return {
+        "collection_id": request.form.get("id", "").strip(),
+        "name": request.form.get("name", "").strip(),
+        "description": request.form.get("description", "").strip(),
+        "parent_id": request.form.get("parent_id") or None,
+    }
 
 
 @staff_inventory.route("/collections", methods=["GET", "POST"])
@@ -69,14 +74,19 @@ def collections():
                 errors, status = err.fields, 409 if isinstance(err, Conflict) else 422
                 if "collection_id" in errors:
                     errors["id"] = errors.pop("collection_id")
-                flash(_("The collection was not created: see the messages by the fields.")
-                      if errors else err.message, "error")
+                flash(
+                    _("The collection was not created: see the messages by the fields.")
+                    if errors
+                    else err.message,
+                    "error",
+                )
             else:
                 flash(_("Collection “%(name)s” created.", name=values["name"]), "success")
                 return redirect(url_for("staff_inventory.collections"))
         tree = collection_tree(services)
-    return render_template("staff/collections.html", tree=tree, values=values,
-                           errors=errors), status
+    return render_template(
+        "staff/collections.html", tree=tree, values=values, errors=errors
+    ), status
 
 
 @staff_inventory.route("/collections/<collection_id>", methods=["GET", "POST"])
@@ -88,26 +98,39 @@ def edit_collection(collection_id):
             current = services.inventory.get_collection(collection_id=collection_id)
         except NotFound:
             abort(404)
-        values = {"name": current["name"], "description": current["description"],
-                  "parent_id": current["parent_id"]}
+        values = {
+            "name": current["name"],
+            "description": current["description"],
+            "parent_id": current["parent_id"],
+        }
         if request.method == "POST":
             values = {**_form_values(), "collection_id": collection_id}
             try:
                 services.inventory.save_collection(actor=g.actor, create=False, **values)
             except (InvalidInput, Conflict) as err:
                 errors, status = err.fields, 422
-                flash(_("The collection was not saved: see the messages by the fields.")
-                      if errors else err.message, "error")
+                flash(
+                    _("The collection was not saved: see the messages by the fields.")
+                    if errors
+                    else err.message,
+                    "error",
+                )
             else:
                 flash(_("Saved."), "success")
                 return redirect(url_for("staff_inventory.collections"))
         tree = collection_tree(services)
     # a collection cannot move below itself: those choices are not offered
     below = current["set_spec"] + ":"
-    parents = [c for c in tree if c["id"] != collection_id
-               and not (c["set_spec"] or "").startswith(below)]
-    return render_template("staff/collection_edit.html", collection=current, values=values,
-                           parents=parents, errors=errors), status
+    parents = [
+        c for c in tree if c["id"] != collection_id and not (c["set_spec"] or "").startswith(below)
+    ]
+    return render_template(
+        "staff/collection_edit.html",
+        collection=current,
+        values=values,
+        parents=parents,
+        errors=errors,
+    ), status
 
 
 @staff_inventory.post("/collections/<collection_id>/delete")
@@ -118,8 +141,7 @@ def delete_collection(collection_id):
             delete_collection_unless_targeted(services, g.actor, collection_id)
         except Conflict as err:
             flash(err.message, "error")
-            return redirect(url_for("staff_inventory.edit_collection",
-                                    collection_id=collection_id))
+            return redirect(url_for("staff_inventory.edit_collection", collection_id=collection_id))
     flash(_("Collection deleted."), "success")
     return redirect(url_for("staff_inventory.collections"))
 
@@ -140,8 +162,11 @@ def run_audit():
             outcome = services.inventory.run_fixity_audit(actor=g.actor)
         except Conflict as err:  # one is running: the page, with why nothing started
             flash(err.message, "error")
-            return render_template("staff/fixity.html",
-                                   report=services.inventory.fixity_report(actor=g.actor)), 409
-    flash(_("Checked %(checked)d files; %(failed)d failed.", **outcome),
-          "error" if outcome["failed"] else "success")
+            return render_template(
+                "staff/fixity.html", report=services.inventory.fixity_report(actor=g.actor)
+            ), 409
+    flash(
+        _("Checked %(checked)d files; %(failed)d failed.", **outcome),
+        "error" if outcome["failed"] else "success",
+    )
     return redirect(url_for("staff_inventory.fixity"))

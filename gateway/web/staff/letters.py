@@ -4,6 +4,7 @@ staff user's choice between letters at once and a daily digest.
 Letters owns the templates; these pages are thin views over its RPCs, which check the role
 again. The preview is fetched by static/letter-editor.js (no inline script).
 """
+
 from __future__ import annotations
 
 from flask import (
@@ -44,7 +45,8 @@ LETTER_NAMES = {
     "token_expiring": N_("API token expires soon"),
 }
 AUDIENCES = {
-    "review_requested": N_("Approvers"), "review_overdue": N_("Approvers"),
+    "review_requested": N_("Approvers"),
+    "review_overdue": N_("Approvers"),
     "review_digest": N_("Approvers"),
     "token_expiring": N_("Token owner"),
 }
@@ -53,6 +55,8 @@ LOCALE_NAMES = {"en": "English", "de": "Deutsch"}
 
 def translated(messages: dict[str, str]) -> dict[str, str]:
     return {key: _(message) for key, message in messages.items()}
+
+
 PARTS = ("subject", "html", "text")
 
 
@@ -87,9 +91,13 @@ def templates():
     by_type: dict[str, dict[str, dict]] = {}
     for row in rows:
         by_type.setdefault(row["letter_type"], {})[row["locale"]] = row
-    return render_template("staff/letters.html", by_type=by_type,
-                           names=translated(LETTER_NAMES), audiences=translated(AUDIENCES),
-                           locales=LOCALE_NAMES)
+    return render_template(
+        "staff/letters.html",
+        by_type=by_type,
+        names=translated(LETTER_NAMES),
+        audiences=translated(AUDIENCES),
+        locales=LOCALE_NAMES,
+    )
 
 
 @staff_letters.route("/<letter_type>/<locale>", methods=["GET", "POST"])
@@ -102,26 +110,37 @@ def edit(letter_type, locale):
         if request.method == "POST":
             try:
                 if request.form.get("action") == "reset":
-                    services.letters.reset_template(actor=g.actor, letter_type=letter_type,
-                                               locale=locale)
+                    services.letters.reset_template(
+                        actor=g.actor, letter_type=letter_type, locale=locale
+                    )
                     flash(_("Back to the default wording."), "success")
                 else:
                     saved = services.letters.save_template(
-                        actor=g.actor, letter_type=letter_type, locale=locale,
-                        **{part: request.form.get(part, "") for part in PARTS})
+                        actor=g.actor,
+                        letter_type=letter_type,
+                        locale=locale,
+                        **{part: request.form.get(part, "") for part in PARTS},
+                    )
                     flash(_("Saved as version %(version)d.", version=saved["version"]), "success")
             except InvalidInput as err:
                 errors, status = err.fields, 422
             else:
-                return redirect(url_for("staff_letters.edit", letter_type=letter_type,
-                                        locale=locale))
-        template = services.letters.get_template(actor=g.actor, letter_type=letter_type,
-                                                 locale=locale)
+                return redirect(
+                    url_for("staff_letters.edit", letter_type=letter_type, locale=locale)
+                )
+        template = services.letters.get_template(
+            actor=g.actor, letter_type=letter_type, locale=locale
+        )
     if errors:  # show what the manager wrote, with the problem next to it
         template.update({part: request.form.get(part, "") for part in PARTS})
-    return render_template("staff/letter_edit.html", template=template, errors=errors,
-                           names=translated(LETTER_NAMES), locales=LOCALE_NAMES,
-                           sample_deposit=request.args.get("deposit", "")), status
+    return render_template(
+        "staff/letter_edit.html",
+        template=template,
+        errors=errors,
+        names=translated(LETTER_NAMES),
+        locales=LOCALE_NAMES,
+        sample_deposit=request.args.get("deposit", ""),
+    ), status
 
 
 @staff_letters.post("/<letter_type>/<locale>/preview")
@@ -137,12 +156,17 @@ def preview(letter_type, locale):
             try:
                 deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
             except NotFound:
-                raise InvalidInput(_("There is no deposit with that ID."),
-                                   fields={"deposit_id": [_("There is no deposit with that ID.")]}
-                                   ) from None
+                raise InvalidInput(
+                    _("There is no deposit with that ID."),
+                    fields={"deposit_id": [_("There is no deposit with that ID.")]},
+                ) from None
         letter = services.letters.preview_template(
-            actor=g.actor, letter_type=letter_type, locale=locale, deposit=deposit,
-            **{part: str(body.get(part) or "") for part in PARTS})
+            actor=g.actor,
+            letter_type=letter_type,
+            locale=locale,
+            deposit=deposit,
+            **{part: str(body.get(part) or "") for part in PARTS},
+        )
     return jsonify(letter)
 
 

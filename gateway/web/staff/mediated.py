@@ -6,6 +6,7 @@ choose a profile whose mediators name the staff member's role or group (inactive
 too, where they name them), and start the deposit. The metadata, files and
 terms are then filled in on the usual deposit editor. Intake records the staff member as
 `mediated_by`; approval decides it at once ("staff-mediated by ...")."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -31,7 +32,9 @@ def starting_metadata(form: list[dict], patron: dict, today: date) -> dict:
             creator = {"name": patron["name"] or patron["username"]}
             metadata[field["key"]] = [creator] if field.get("repeatable") else creator
         elif field["type"] == "date" and field.get("dc") == "date":
-            metadata[field["key"]] = [today.isoformat()] if field.get("repeatable") else today.isoformat()
+            metadata[field["key"]] = (
+                [today.isoformat()] if field.get("repeatable") else today.isoformat()
+            )
     return metadata
 
 
@@ -69,14 +72,24 @@ def mediated_deposit():
             if not errors and chosen is not None and patron is not None:
                 try:
                     deposit = services.intake.create_deposit(
-                        actor=g.actor, profile_id=profile_id, on_behalf_of=patron,
-                        metadata=starting_metadata(chosen["fields"], patron, date.today()))
+                        actor=g.actor,
+                        profile_id=profile_id,
+                        on_behalf_of=patron,
+                        metadata=starting_metadata(chosen["fields"], patron, date.today()),
+                    )
                 except (InvalidInput, Forbidden, NotFound) as err:
                     errors["profile_id"] = [err.message]
                 else:
                     return redirect(url_for("portal.edit_deposit", deposit_id=deposit["id"]))
     found, chosen_patron = _people(words, patron_id)
     profiles = sorted(profiles, key=lambda p: (not p["active"], p["name"].casefold()))
-    return render_template("staff/mediated.html", profiles=profiles, found=found, words=words,
-                           patron=chosen_patron, profile_id=profile_id, errors=errors,
-                           searched=words is not None), 422 if errors else 200
+    return render_template(
+        "staff/mediated.html",
+        profiles=profiles,
+        found=found,
+        words=words,
+        patron=chosen_patron,
+        profile_id=profile_id,
+        errors=errors,
+        searched=words is not None,
+    ), 422 if errors else 200

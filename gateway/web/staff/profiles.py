@@ -3,6 +3,7 @@
 The list shows every profile, inactive ones too; the editor creates a profile or adds a
 version to one. Everything is saved through intake's RPCs, which check the role again.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,19 +48,28 @@ staff_profiles = Blueprint("staff_profiles", __name__, url_prefix="/staff")
 
 # --- words the pages show ---------------------------------------------------------------
 
+
 def field_type_names() -> dict[str, str]:
     names = {
-        "text": _("Short text"), "long_text": _("Long text"), "date": _("Date"),
-        "url": _("Web address (URL)"), "language": _("Language"),
-        "choice": _("Choice from a list"), "person": _("Person"), "keywords": _("Keywords"),
+        "text": _("Short text"),
+        "long_text": _("Long text"),
+        "date": _("Date"),
+        "url": _("Web address (URL)"),
+        "language": _("Language"),
+        "choice": _("Choice from a list"),
+        "person": _("Person"),
+        "keywords": _("Keywords"),
         "licence": _("Licence"),
     }
     return {key: names.get(key, key) for key in FIELD_TYPES}
 
 
 def access_names() -> dict[str, str]:
-    names = {"open": _("Open access"), "campus": _("Campus only"),
-             "embargo": _("Embargo, open after a date the depositor chooses")}
+    names = {
+        "open": _("Open access"),
+        "campus": _("Campus only"),
+        "embargo": _("Embargo, open after a date the depositor chooses"),
+    }
     return {key: names.get(key, key) for key in ACCESS_POLICIES}
 
 
@@ -70,28 +80,45 @@ def approval_names() -> dict[str, str]:
 def input_labels() -> dict[str, str]:
     """What the error summary calls each input."""
     return {
-        "_form": _("Profile"), "id": _("Profile ID"), "name": _("Name"),
-        "description": _("Description"), "instructions": _("Instructions for depositors"),
-        "active": _("Active"), "allowed_groups": _("Allowed groups"),
-        "fields": _("Metadata form"), "min_files": _("Minimum number of files"),
+        "_form": _("Profile"),
+        "id": _("Profile ID"),
+        "name": _("Name"),
+        "description": _("Description"),
+        "instructions": _("Instructions for depositors"),
+        "active": _("Active"),
+        "allowed_groups": _("Allowed groups"),
+        "fields": _("Metadata form"),
+        "min_files": _("Minimum number of files"),
         "max_files": _("Maximum number of files"),
-        "max_file_size_mb": _("Largest file (MB)"), "max_total_size_mb": _("Largest total (MB)"),
+        "max_file_size_mb": _("Largest file (MB)"),
+        "max_total_size_mb": _("Largest total (MB)"),
         "allowed_extensions": _("Allowed file extensions"),
         "allowed_media_types": _("Allowed media types"),
         "metadata_only_allowed": _("Allow deposits without files"),
-        "virus_scan": _("Require a virus scan"), "approval_mode": _("Approval"),
-        "approver_groups": _("Approver groups"), "turnaround_days": _("Decision within (days)"),
-        "target_collection": _("Collection"), "resource_type": _("Resource type"),
-        "access": _("Access policy"), "embargo_max_months": _("Longest embargo (months)"),
+        "virus_scan": _("Require a virus scan"),
+        "approval_mode": _("Approval"),
+        "approver_groups": _("Approver groups"),
+        "turnaround_days": _("Decision within (days)"),
+        "target_collection": _("Collection"),
+        "resource_type": _("Resource type"),
+        "access": _("Access policy"),
+        "embargo_max_months": _("Longest embargo (months)"),
         "terms": _("Terms"),
     }
 
 
 def row_labels() -> dict[str, str]:
-    return {"key": _("Key"), "label": _("Label"), "help": _("Help text"), "type": _("Type"),
-            "required": _("Required"), "repeatable": _("Repeatable"),
-            "max_values": _("Max. values"), "dc": _("Dublin Core element"),
-            "vocabulary": _("Values to choose from")}
+    return {
+        "key": _("Key"),
+        "label": _("Label"),
+        "help": _("Help text"),
+        "type": _("Type"),
+        "required": _("Required"),
+        "repeatable": _("Repeatable"),
+        "max_values": _("Max. values"),
+        "dc": _("Dublin Core element"),
+        "vocabulary": _("Values to choose from"),
+    }
 
 
 def error_summary(errors: dict[str, list[str]]) -> list[dict]:
@@ -101,12 +128,18 @@ def error_summary(errors: dict[str, list[str]]) -> list[dict]:
     for name in sorted(errors, key=error_order):
         match = ROW.match(name)
         if match:
-            label = _("Field %(number)d, %(attribute)s", number=int(match.group(1)) + 1,
-                      attribute=rows.get(match.group(2), match.group(2)))
+            label = _(
+                "Field %(number)d, %(attribute)s",
+                number=int(match.group(1)) + 1,
+                attribute=rows.get(match.group(2), match.group(2)),
+            )
         else:
             label = labels.get(name, name)
-        anchor = {"_form": None, "fields": "fields-section",
-                  "approval_mode": "approval_mode-automatic"}.get(name, name)
+        anchor = {
+            "_form": None,
+            "fields": "fields-section",
+            "approval_mode": "approval_mode-automatic",
+        }.get(name, name)
         for message in errors[name]:
             entries.append({"label": label, "message": message, "anchor": anchor})
     return entries
@@ -139,6 +172,7 @@ def people(ids) -> dict[str, str]:
 
 # --- pages ------------------------------------------------------------------------------
 
+
 @staff_profiles.get("/profiles")
 @requires(Action.MANAGE_PROFILES)
 def profiles():
@@ -146,9 +180,12 @@ def profiles():
         items = services.intake.list_profiles(actor=g.actor, include_inactive=True)
         collections = services.inventory.list_collections()
     items = sorted(items, key=lambda p: (not p["active"], p["name"].casefold()))
-    return render_template("staff/profiles.html", profiles=items,
-                           collections={c["id"]: c["name"] for c in collections},
-                           approval_names=approval_names())
+    return render_template(
+        "staff/profiles.html",
+        profiles=items,
+        collections={c["id"]: c["name"] for c in collections},
+        approval_names=approval_names(),
+    )
 
 
 @staff_profiles.route("/profiles/new", methods=["GET", "POST"])
@@ -180,6 +217,7 @@ def _editor(profile_id: str | None):
 @dataclass
 class _Shown:
     """What the form shows: its values, and what went wrong when it was saved."""
+
     values: dict
     version: int | None = None  # an older version, asked for with ?version=
     errors: dict[str, list[str]] = field(default_factory=dict)
@@ -192,8 +230,10 @@ def _stored(services, profile_id: str | None) -> tuple[dict | None, list[dict]]:
     if profile_id is None:
         return None, []
     try:
-        return (services.intake.get_profile(actor=g.actor, profile_id=profile_id, version=None),
-                services.intake.profile_versions(actor=g.actor, profile_id=profile_id))
+        return (
+            services.intake.get_profile(actor=g.actor, profile_id=profile_id, version=None),
+            services.intake.profile_versions(actor=g.actor, profile_id=profile_id),
+        )
     except NotFound:
         abort(404, description=_("There is no such profile."))
 
@@ -219,19 +259,31 @@ def _save(services, profile_id: str | None) -> _Shown | Response:
         if creating and new_id is None:
             raise ProfileFormError({"id": [N_("Enter an ID for the profile.")]}, values)
         saved = services.intake.save_profile(
-            actor=g.actor, profile_id=new_id if creating else profile_id,
-            definition=definition, create=creating)
+            actor=g.actor,
+            profile_id=new_id if creating else profile_id,
+            definition=definition,
+            create=creating,
+        )
     except ProfileFormError as err:
         return _Shown(values, errors=err.fields, problem=err.message, status=422)
     except (InvalidInput, Conflict) as err:
-        return _Shown(values, errors=form_errors(err.fields), problem=err.message,
-                      status=409 if isinstance(err, Conflict) else 422)
+        return _Shown(
+            values,
+            errors=form_errors(err.fields),
+            problem=err.message,
+            status=409 if isinstance(err, Conflict) else 422,
+        )
     flash(_("Saved as version %(version)d.", version=saved["version"]), "success")
     return redirect(url_for("staff_profiles.edit_profile", profile_id=saved["id"]))
 
 
-def _render(profile_id: str | None, current: dict | None, versions: list[dict],
-            collections: list[dict], shown: _Shown):
+def _render(
+    profile_id: str | None,
+    current: dict | None,
+    versions: list[dict],
+    collections: list[dict],
+    shown: _Shown,
+):
     """The editor page, with a spare blank row and the options of its lists."""
     creating = profile_id is None
     values = shown.values
@@ -240,14 +292,22 @@ def _render(profile_id: str | None, current: dict | None, versions: list[dict],
     values["fields"] = list(values["fields"]) + [blank_row()]
     errors = translated(shown.errors)
     return render_template(
-        "staff/profile_edit.html", creating=creating, profile_id=profile_id, current=current,
-        values=values, errors=errors, problem=_(shown.problem) if shown.problem else None,
-        summary=error_summary(errors), versions=versions,
-        authors=people(v["created_by"] for v in versions), shown_version=shown.version,
+        "staff/profile_edit.html",
+        creating=creating,
+        profile_id=profile_id,
+        current=current,
+        values=values,
+        errors=errors,
+        problem=_(shown.problem) if shown.problem else None,
+        summary=error_summary(errors),
+        versions=versions,
+        authors=people(v["created_by"] for v in versions),
+        shown_version=shown.version,
         collection_options=collection_options(collections, values["target_collection"]),
         field_types=field_type_names(),
         dc_options=[("", _("(none)"))] + [(element, f"dc:{element}") for element in DC_ELEMENTS],
-        access_names=access_names(), approval_names=approval_names(),
+        access_names=access_names(),
+        approval_names=approval_names(),
         resource_type_options=[(kind.key, kind.heading) for kind in RESOURCE_TYPES.values()],
         blank=blank_row(),
     ), shown.status

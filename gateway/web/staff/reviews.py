@@ -2,6 +2,7 @@
 
 Thin views over approval's RPCs (which check roles and approver groups again); the
 gateway adds people from its accounts, the letter preview and the file previews."""
+
 from __future__ import annotations
 
 from flask import (
@@ -39,8 +40,12 @@ DECISIONS = ("approve", "decline", "return")
 
 
 def tab_names() -> dict[str, str]:
-    return {"mine": _("Assigned to me"), "unassigned": _("Unassigned"),
-            "others": _("Assigned to others"), "all": _("All")}
+    return {
+        "mine": _("Assigned to me"),
+        "unassigned": _("Unassigned"),
+        "others": _("Assigned to others"),
+        "all": _("All"),
+    }
 
 
 def sort_names() -> dict[str, str]:
@@ -62,18 +67,28 @@ def queue():
         flash(_("Some filters were not understood and were left out."), "error")
     with rpc() as services:
         # four independent questions, asked at once: the page waits for the slowest only
-        replies = (services.approval.queue.call_async(actor=g.actor, **filters),
-                   services.intake.list_profiles.call_async(actor=g.actor, include_inactive=True),
-                   services.inventory.list_collections.call_async(),
-                   services.approval.list_reasons.call_async(actor=g.actor))
+        replies = (
+            services.approval.queue.call_async(actor=g.actor, **filters),
+            services.intake.list_profiles.call_async(actor=g.actor, include_inactive=True),
+            services.inventory.list_collections.call_async(),
+            services.approval.list_reasons.call_async(actor=g.actor),
+        )
         result, profiles, collections, reasons = (reply.result() for reply in replies)
     pages = max(1, -(-result["total"] // result["per_page"]))
     return render_template(
-        "staff/queue.html", result=result, filters=filters, tabs=tab_names(),
-        tab_order=QUEUE_TABS, sorts=sort_names(), sort_order=QUEUE_SORTS, pages=pages,
+        "staff/queue.html",
+        result=result,
+        filters=filters,
+        tabs=tab_names(),
+        tab_order=QUEUE_TABS,
+        sorts=sort_names(),
+        sort_order=QUEUE_SORTS,
+        pages=pages,
         profiles={p["id"]: p["name"] for p in profiles},
         collections={c["id"]: c["name"] for c in collections},
-        reasons=_reasons_by_kind(reasons), decisions=decision_names())
+        reasons=_reasons_by_kind(reasons),
+        decisions=decision_names(),
+    )
 
 
 def services_reasons() -> list[dict]:
@@ -100,11 +115,15 @@ def bulk():
         return redirect(request.referrer or url_for("staff_reviews.queue"))
     with rpc() as services:
         results = services.approval.decide_many(
-            actor=g.actor, deposit_ids=deposit_ids, decision=decision,
+            actor=g.actor,
+            deposit_ids=deposit_ids,
+            decision=decision,
             reason_code=request.form.get(f"reason_{decision}") or None,
-            note=request.form.get("note") or None)
-    return render_template("staff/bulk_results.html", results=results,
-                           decision=decision_names()[decision])
+            note=request.form.get("note") or None,
+        )
+    return render_template(
+        "staff/bulk_results.html", results=results, decision=decision_names()[decision]
+    )
 
 
 def _review_context(services, deposit_id: str) -> dict:
@@ -116,29 +135,38 @@ def _review_context(services, deposit_id: str) -> dict:
         abort(403, description=_("You are not an approver for this deposit's profile."))
     # independent questions asked at once; only the profile waits for the deposit
     reasons_reply = services.approval.list_reasons.call_async(actor=g.actor)
-    deliveries_reply = services.letters.list_deliveries.call_async(actor=g.actor,
-                                                                   deposit_id=deposit_id)
+    deliveries_reply = services.letters.list_deliveries.call_async(
+        actor=g.actor, deposit_id=deposit_id
+    )
     deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
-    profile = services.intake.get_profile(actor=g.actor, profile_id=deposit["profile_id"],
-                                          version=deposit["profile_version"])
+    profile = services.intake.get_profile(
+        actor=g.actor, profile_id=deposit["profile_id"], version=deposit["profile_version"]
+    )
     reasons = reasons_reply.result()
     files = []
     for file in deposit["files"]:
         kind = reviewers.preview_kind(file["media_type"])
         entry = {**file, "preview": kind, "excerpt": None, "cut": False}
         if kind == "text":
-            stored = services.approval.review_file(actor=g.actor, deposit_id=deposit_id,
-                                                   file_id=file["id"])
+            stored = services.approval.review_file(
+                actor=g.actor, deposit_id=deposit_id, file_id=file["id"]
+            )
             entry["excerpt"], entry["cut"] = reviewers.text_excerpt(stored)
         files.append(entry)
-    return {"review": review, "task": review["task"], "deposit": deposit, "profile": profile,
-            "files": files, "reasons": _reasons_by_kind(reasons),
-            "reason_labels": {**system_reason_labels(), **{r["code"]: r["label"] for r in reasons}},
-            "colleagues": reviewers.colleagues(review["task"]["approver_groups"]),
-            "deliveries": deliveries_reply.result(),
-            "staff_view": True,
-            "decisions": decision_names(), "field_labels": {
-                f["key"]: f["label"] for f in profile["fields"]}}
+    return {
+        "review": review,
+        "task": review["task"],
+        "deposit": deposit,
+        "profile": profile,
+        "files": files,
+        "reasons": _reasons_by_kind(reasons),
+        "reason_labels": {**system_reason_labels(), **{r["code"]: r["label"] for r in reasons}},
+        "colleagues": reviewers.colleagues(review["task"]["approver_groups"]),
+        "deliveries": deliveries_reply.result(),
+        "staff_view": True,
+        "decisions": decision_names(),
+        "field_labels": {f["key"]: f["label"] for f in profile["fields"]},
+    }
 
 
 def _render_review(deposit_id: str, status: int = 200, **extra):
@@ -147,11 +175,17 @@ def _render_review(deposit_id: str, status: int = 200, **extra):
         if extra.get("preview_request"):
             chosen = extra["preview_request"]
             extra["preview"] = reviewers.letter_preview(
-                services, g.actor, context["review"], chosen["decision"], chosen["reason_code"],
-                chosen["note"])
+                services,
+                g.actor,
+                context["review"],
+                chosen["decision"],
+                chosen["reason_code"],
+                chosen["note"],
+            )
     metadata = extra.pop("metadata", None) or context["deposit"]["metadata"]
-    context["widgets"] = deposit_form.widgets(context["profile"]["fields"], metadata,
-                                              extra.get("metadata_errors") or {})
+    context["widgets"] = deposit_form.widgets(
+        context["profile"]["fields"], metadata, extra.get("metadata_errors") or {}
+    )
     return render_template("staff/review.html", **context, **extra), status
 
 
@@ -166,17 +200,18 @@ def review(deposit_id):
 def task_action(deposit_id):
     """Claim, release or assign to a colleague."""
     action = request.form.get("action")
-    messages = {"claim": _("You have claimed this deposit."),
-                "release": _("Released back to the pool."),
-                "assign": _("Assigned.")}
+    messages = {
+        "claim": _("You have claimed this deposit."),
+        "release": _("Released back to the pool."),
+        "assign": _("Assigned."),
+    }
     if action not in messages:
         abort(400, description=_("Unknown action."))
     try:
         with rpc() as services:
             if action == "assign":
                 colleague = reviewers.person(request.form.get("assignee", ""), "assignee")
-                services.approval.assign(actor=g.actor, deposit_id=deposit_id,
-                                         assignee=colleague)
+                services.approval.assign(actor=g.actor, deposit_id=deposit_id, assignee=colleague)
             else:
                 getattr(services.approval, action)(actor=g.actor, deposit_id=deposit_id)
         flash(messages[action], "success")
@@ -203,16 +238,21 @@ def add_note(deposit_id):
 def edit_metadata(deposit_id):
     with rpc() as services:
         deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
-        profile = services.intake.get_profile(actor=g.actor, profile_id=deposit["profile_id"],
-                                              version=deposit["profile_version"])
+        profile = services.intake.get_profile(
+            actor=g.actor, profile_id=deposit["profile_id"], version=deposit["profile_version"]
+        )
         metadata = deposit_form.parse(profile["fields"], request.form)
         try:
-            services.approval.edit_metadata(actor=g.actor, deposit_id=deposit_id,
-                                            metadata=metadata)
+            services.approval.edit_metadata(actor=g.actor, deposit_id=deposit_id, metadata=metadata)
         except InvalidInput as err:
             flash(err.message, "error")
-            return _render_review(deposit_id, 422, metadata=metadata, editing=True,
-                                  metadata_errors=err.fields.get("metadata", {}))
+            return _render_review(
+                deposit_id,
+                422,
+                metadata=metadata,
+                editing=True,
+                metadata_errors=err.fields.get("metadata", {}),
+            )
         except Conflict as err:
             flash(err.message, "error")
             return redirect(url_for("staff_reviews.review", deposit_id=deposit_id))
@@ -228,17 +268,22 @@ def decide(deposit_id):
     if decision not in DECISIONS:
         flash(_("Choose approve, decline or return."), "error")
         return redirect(url_for("staff_reviews.review", deposit_id=deposit_id) + "#decide")
-    chosen = {"decision": decision,
-              "reason_code": request.form.get(f"reason_{decision}") or None,
-              "note": request.form.get("note", "").strip() or None}
+    chosen = {
+        "decision": decision,
+        "reason_code": request.form.get(f"reason_{decision}") or None,
+        "note": request.form.get("note", "").strip() or None,
+    }
     if request.form.get("step") != "confirm":
         return _render_review(deposit_id, preview_request=chosen, chosen=chosen)
     method = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}
     try:
         with rpc() as services:
             getattr(services.approval, method[decision])(
-                actor=g.actor, deposit_id=deposit_id, reason_code=chosen["reason_code"],
-                note=chosen["note"])
+                actor=g.actor,
+                deposit_id=deposit_id,
+                reason_code=chosen["reason_code"],
+                note=chosen["note"],
+            )
     except LodgeError as err:
         if isinstance(err, Forbidden):
             raise
@@ -256,6 +301,7 @@ def review_file(deposit_id, file_id):
 
 # --- reason tables ------------------------------------------------------------------------
 
+
 @staff_reviews.route("/reasons", methods=["GET", "POST"])
 @requires(Action.MANAGE_REASONS)
 def reasons():
@@ -265,20 +311,29 @@ def reasons():
         try:
             with rpc() as services:
                 if form.get("action") == "delete":
-                    services.approval.delete_reason(actor=g.actor, kind=form.get("kind", ""),
-                                                    code=form.get("code", ""))
+                    services.approval.delete_reason(
+                        actor=g.actor, kind=form.get("kind", ""), code=form.get("code", "")
+                    )
                     flash(_("Reason removed."), "success")
                 else:
                     services.approval.save_reason(
-                        actor=g.actor, kind=form.get("kind", ""), code=form.get("code", "").strip(),
-                        label=form.get("label", "").strip(), is_default=bool(form.get("is_default")))
+                        actor=g.actor,
+                        kind=form.get("kind", ""),
+                        code=form.get("code", "").strip(),
+                        label=form.get("label", "").strip(),
+                        is_default=bool(form.get("is_default")),
+                    )
                     flash(_("Reason saved."), "success")
             return redirect(url_for("staff_reviews.reasons"))
         except (InvalidInput, Conflict, NotFound) as err:
-            problems = "; ".join(f"{name}: {', '.join(map(str, messages))}"
-                                 for name, messages in (err.fields or {}).items())
+            problems = "; ".join(
+                f"{name}: {', '.join(map(str, messages))}"
+                for name, messages in (err.fields or {}).items()
+            )
             flash(f"{err.message} {problems}".strip(), "error")
             status = 422
-    return render_template("staff/reasons.html", reasons=_reasons_by_kind(services_reasons()),
-                           kinds={"decline": _("Decline reasons"),
-                                  "return": _("Return reasons")}), status
+    return render_template(
+        "staff/reasons.html",
+        reasons=_reasons_by_kind(services_reasons()),
+        kinds={"decline": _("Decline reasons"), "return": _("Return reasons")},
+    ), status

@@ -5,15 +5,16 @@ Revises: 0002_queue_columns_groups_notes
 Create Date: 2026-12-01 16:00:00
 
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0003_queue_indexes'
-down_revision: Union[str, Sequence[str], None] = '0002_queue_columns_groups_notes'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "0003_queue_indexes"
+down_revision: str | Sequence[str] | None = "0002_queue_columns_groups_notes"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 PENDING_SQL = "state IN ('open', 'claimed')"
 
@@ -22,15 +23,26 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         # pg_trgm is a trusted extension: the database's owner may create it
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    op.create_index('ix_review_tasks_pending_counts', 'review_tasks',
-                    ['groups_key', 'state', 'assignee_id', 'due_at'], unique=False,
-                    postgresql_where=sa.text(PENDING_SQL), sqlite_where=sa.text(PENDING_SQL))
-    op.create_index('ix_review_tasks_pending_depositor_name', 'review_tasks', ['depositor_name'],
-                    unique=False, postgresql_using='gin',
-                    postgresql_ops={'depositor_name': 'gin_trgm_ops'},
-                    postgresql_where=sa.text(PENDING_SQL), sqlite_where=sa.text(PENDING_SQL))
+    op.create_index(
+        "ix_review_tasks_pending_counts",
+        "review_tasks",
+        ["groups_key", "state", "assignee_id", "due_at"],
+        unique=False,
+        postgresql_where=sa.text(PENDING_SQL),
+        sqlite_where=sa.text(PENDING_SQL),
+    )
+    op.create_index(
+        "ix_review_tasks_pending_depositor_name",
+        "review_tasks",
+        ["depositor_name"],
+        unique=False,
+        postgresql_using="gin",
+        postgresql_ops={"depositor_name": "gin_trgm_ops"},
+        postgresql_where=sa.text(PENDING_SQL),
+        sqlite_where=sa.text(PENDING_SQL),
+    )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_review_tasks_pending_depositor_name', table_name='review_tasks')
-    op.drop_index('ix_review_tasks_pending_counts', table_name='review_tasks')
+    op.drop_index("ix_review_tasks_pending_depositor_name", table_name="review_tasks")
+    op.drop_index("ix_review_tasks_pending_counts", table_name="review_tasks")

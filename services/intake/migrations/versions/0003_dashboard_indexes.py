@@ -5,21 +5,22 @@ Revises: 0002_access_choice_terms
 Create Date: 2026-11-29 21:40:00
 
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0003_dashboard_indexes'
-down_revision: Union[str, Sequence[str], None] = '0002_access_choice_terms'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "0003_dashboard_indexes"
+down_revision: str | Sequence[str] | None = "0002_access_choice_terms"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_deposits_updated', 'deposits', ['updated_at'])
-    op.create_index('ix_deposit_history_to_status_at', 'deposit_history', ['to_status', 'at'])
+    op.create_index("ix_deposits_updated", "deposits", ["updated_at"])
+    op.create_index("ix_deposit_history_to_status_at", "deposit_history", ["to_status", "at"])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_deposit_history_to_status_at', table_name='deposit_history')
-    op.drop_index('ix_deposits_updated', table_name='deposits')
+    op.drop_index("ix_deposit_history_to_status_at", table_name="deposit_history")
+    op.drop_index("ix_deposits_updated", table_name="deposits")

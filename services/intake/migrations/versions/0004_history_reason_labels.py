@@ -5,22 +5,23 @@ Revises: 0003_dashboard_indexes
 Create Date: 2026-12-01 16:10:00
 
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0004_history_reason_labels'
-down_revision: Union[str, Sequence[str], None] = '0003_dashboard_indexes'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "0004_history_reason_labels"
+down_revision: str | Sequence[str] | None = "0003_dashboard_indexes"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('deposit_history', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('reason_label', sa.String(length=300), nullable=True))
+    with op.batch_alter_table("deposit_history", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reason_label", sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('deposit_history', schema=None) as batch_op:
-        batch_op.drop_column('reason_label')
+    with op.batch_alter_table("deposit_history", schema=None) as batch_op:
+        batch_op.drop_column("reason_label")

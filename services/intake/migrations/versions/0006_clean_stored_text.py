@@ -6,20 +6,25 @@ Revises: 0005_deposit_title_trigrams
 Create Date: 2026-12-06 03:50:00
 
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 from kernel.platform.migrations import clean_rows
 
-revision: str = '0006_clean_stored_text'
-down_revision: Union[str, Sequence[str], None] = '0005_deposit_title_trigrams'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision: str = "0006_clean_stored_text"
+down_revision: str | Sequence[str] | None = "0005_deposit_title_trigrams"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
-DEPOSITS = sa.table("deposits", sa.column("id", sa.String), sa.column("title", sa.String),
-                    sa.column("metadata", sa.JSON))
+DEPOSITS = sa.table(
+    "deposits",
+    sa.column("id", sa.String),
+    sa.column("title", sa.String),
+    sa.column("metadata", sa.JSON),
+)
 
 
 def upgrade() -> None:

@@ -3,15 +3,16 @@
 Revision ID: 0008_draft_expiry_warning
 Revises: 0007_mediated_deposits_index
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_draft_expiry_warning"
-down_revision: Union[str, Sequence[str], None] = "0007_mediated_deposits_index"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0007_mediated_deposits_index"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

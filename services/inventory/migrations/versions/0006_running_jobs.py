@@ -3,15 +3,16 @@
 Revision ID: 0006_running_jobs
 Revises: 0005_clean_stored_text
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_running_jobs"
-down_revision: Union[str, Sequence[str], None] = "0005_clean_stored_text"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0005_clean_stored_text"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -3,23 +3,25 @@
 Revision ID: 0002_templates_and_digests
 Revises: 0001_initial_schema
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002_templates_and_digests"
-down_revision: Union[str, Sequence[str], None] = "0001_initial_schema"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0001_initial_schema"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     with op.batch_alter_table("letters") as batch:
         batch.add_column(sa.Column("recipient_id", sa.String(64), nullable=True))
         batch.add_column(sa.Column("body_html", sa.Text(), nullable=False, server_default=""))
-        batch.add_column(sa.Column("is_digest", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+        batch.add_column(
+            sa.Column("is_digest", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch.create_index("ix_letters_recipient_id", ["recipient_id"])
     op.create_table(
         "letter_templates",
@@ -69,8 +71,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("digest_letter_id", sa.String(32), nullable=True),
     )
-    op.create_index("ix_digest_entries_open", "digest_entries",
-                    ["recipient_id", "digest_letter_id"])
+    op.create_index(
+        "ix_digest_entries_open", "digest_entries", ["recipient_id", "digest_letter_id"]
+    )
 
 
 def downgrade() -> None:
