@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import uuid
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from marshmallow import fields, validate
 
@@ -154,7 +155,7 @@ def event_schema(source: str, event_type: str) -> EventEnvelope:
         raise LookupError(f"no contract for event {source}.{event_type}") from None
 
 
-def new_event(source: str, event_type: str, **payload) -> dict:
+def new_event(source: str, event_type: str, **payload: Any) -> dict[str, Any]:
     """A JSON-ready event payload, checked against its contract."""
     payload.setdefault("event_id", uuid.uuid4().hex)
     payload.setdefault("schema_version", CONTRACT_VERSION)
@@ -164,10 +165,10 @@ def new_event(source: str, event_type: str, **payload) -> dict:
     errors = schema.validate(dumped)
     if errors:
         raise ValueError(f"{source}.{event_type} breaks its contract: {errors}")
-    return dumped
+    return cast(dict[str, Any], dumped)
 
 
-def dedupe_key(source: str, event_type: str, payload: dict) -> str:
+def dedupe_key(source: str, event_type: str, payload: dict[str, Any]) -> str:
     """Handlers are idempotent per deposit, revision and event."""
     schema = EVENTS[(source, event_type)]
     parts = [source, event_type, payload["deposit_id"], str(payload["revision"])]

@@ -4,6 +4,8 @@ They cross RPC as themselves (nameko's deserialize_to_instance), so the web fron
 maps each class to one HTTP response.
 """
 
+from typing import Any
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -15,7 +17,7 @@ class RefusedMessage(Exception):
 class LodgeError(Exception):
     code = "error"
 
-    def __init__(self, message: str, fields: dict | None = None):
+    def __init__(self, message: str, fields: dict[str, Any] | None = None):
         super().__init__(message, fields or {})
         self.message = message
         self.fields = fields or {}

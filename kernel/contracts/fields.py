@@ -3,6 +3,8 @@ people write, pages, and the strict and lenient bases of the schemas."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from kernel.policy import text
@@ -28,33 +30,33 @@ TEXT_RULES = (
 )
 
 
-class _WireSafe:
-    """Values that crossed the wire once already are ISO strings; a second dump keeps them."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if isinstance(value, str):
-            return value
-        return super()._serialize(value, attr, obj, **kwargs)
+# Values that crossed the wire once already are ISO strings; a second dump keeps them.
 
 
-class DateTime(_WireSafe, fields.DateTime):
+class DateTime(fields.DateTime):
     """ISO 8601 on the wire."""
 
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
 
-class Date(_WireSafe, fields.Date):
+
+class Date(fields.Date):
     """ISO 8601 on the wire."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
 
 
 class Text(fields.Str):
     """Text a person wrote, of a kind in `text.LIMITS`: refused characters are a field
     error, the value is kept in NFC, and its length limit is the kind's (and the schema's)."""
 
-    def __init__(self, kind: str, *, min_length: int | None = None, **kwargs):
+    def __init__(self, kind: str, *, min_length: int | None = None, **kwargs: Any) -> None:
         self.kind = kind
         kwargs["validate"] = validate.Length(min=min_length, max=text.LIMITS[kind])
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         value = super()._deserialize(value, attr, data, **kwargs)
         problem = text.problem(value)
         if problem:

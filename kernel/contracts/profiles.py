@@ -3,6 +3,8 @@ calls that read and save them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
 from kernel.contracts.fields import (
@@ -81,7 +83,7 @@ class FileRulesSchema(Strict):
     virus_scan = fields.Bool(load_default=False)
 
     @validates_schema
-    def _limits_agree(self, data, **kwargs):
+    def _limits_agree(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["min_files"] > data["max_files"]:
             raise ValidationError("must not exceed max_files", "min_files")
         if data["max_file_size"] > data["max_total_size"]:
@@ -148,7 +150,7 @@ class ProfileDefinitionSchema(Strict):
     )
 
     @validates_schema
-    def _coherent(self, data, **kwargs):
+    def _coherent(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
         if data["access"] == "embargo" and data["embargo_max_months"] < 1:
             errors["embargo_max_months"] = ["must be at least 1 for an embargo policy"]
@@ -165,7 +167,8 @@ class ProfileDefinitionSchema(Strict):
             raise ValidationError(errors)
 
     # Last in the body: from here on `fields` names this attribute, not the module.
-    fields = fields.List(
+    # marshmallow binds an instance's own `fields` in __init__; the wire's key wins here
+    fields = fields.List(  # type: ignore[assignment]
         fields.Nested(FormFieldSchema), required=True, validate=validate.Length(min=1)
     )
 
@@ -197,7 +200,7 @@ class ProfileRulesSchema(Lenient):
     access = fields.Str(load_default="open")
     # absent in events from before profiles named their type
     resource_type = fields.Str(load_default=None, allow_none=True)
-    fields = fields.List(fields.Nested(FormFieldSchema), load_default=list)
+    fields = fields.List(fields.Nested(FormFieldSchema), load_default=list)  # type: ignore[assignment]
 
 
 class AccessChoiceSchema(Strict):

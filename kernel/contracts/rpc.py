@@ -4,6 +4,8 @@ most calls extend."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, cast
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -25,23 +27,30 @@ class NoArguments(Strict):
     pass
 
 
-def load_or_raise(schema: Schema, data: dict) -> dict:
+def load_or_raise(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
     try:
-        return schema.load(data)
+        return cast(dict[str, Any], schema.load(data))
     except ValidationError as err:
-        raise InvalidInput("The request is not valid.", fields=err.messages) from None
+        raise InvalidInput(
+            "The request is not valid.", fields=cast(dict[str, Any], err.messages)
+        ) from None
 
 
-def rpc_contract(request: type[Schema], response: Schema | None = None):
+Method = Callable[..., Any]
+
+
+def rpc_contract(
+    request: type[Schema], response: Schema | None = None
+) -> Callable[[Method], Method]:
     """Check an RPC's keyword arguments against `request` and dump its result with `response`.
 
     The wrapped method is called with the loaded arguments; callers pass keywords only.
     """
     request_schema = request()
 
-    def decorate(method):
+    def decorate(method: Method) -> Method:
         @functools.wraps(method)
-        def wrapper(self, **kwargs):
+        def wrapper(self: Any, **kwargs: Any) -> Any:
             result = method(self, **load_or_raise(request_schema, kwargs))
             return response.dump(result) if response is not None else result
 
