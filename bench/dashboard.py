@@ -32,7 +32,7 @@ from sqlalchemy import text  # noqa: E402
 
 from kernel.contracts.actors import Actor  # noqa: E402
 from kernel.platform.db import Database  # noqa: E402
-from kernel.platform.migrations import upgrade  # noqa: E402
+from lodge.migrations import upgrade  # noqa: E402
 from services.intake import deposits, statistics  # noqa: E402
 from tests.support.system import PG_ADMIN_DSN, pg_admin  # noqa: E402
 

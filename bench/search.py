@@ -28,7 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 from sqlalchemy import func, insert  # noqa: E402
 
 from kernel.platform.db import Database  # noqa: E402
-from kernel.platform.migrations import upgrade  # noqa: E402
+from lodge.migrations import upgrade  # noqa: E402
 from services.inventory import search  # noqa: E402
 from services.inventory.models import Item  # noqa: E402
 from services.inventory.records import seed_collections  # noqa: E402

@@ -55,7 +55,7 @@ def require_broker(process: str | None = None) -> None:
 @main.command()
 def migrate():
     """Bring every database up to date and declare the broker's queues."""
-    from kernel.platform.migrations import upgrade
+    from lodge.migrations import upgrade
     from lodge.topology import declare
 
     require_broker()
@@ -146,7 +146,7 @@ def broker_users(apply_, campus, management_url):
 def await_migrations(owners, timeout):
     """Wait until these owners' databases (all, if none is named) are at their newest
     revision; changes nothing. An init container runs it while `lodge migrate` works."""
-    from kernel.platform.migrations import is_current
+    from lodge.migrations import is_current
 
     settings = get_settings()
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from gateway.auth import identity
-from kernel.platform.migrations import upgrade
+from lodge.migrations import upgrade
 
 REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from gateway.models import User
 from kernel.platform.config import DATABASE_OWNERS, get_settings
 from kernel.platform.db import Database
-from kernel.platform.migrations import upgrade
+from lodge.migrations import upgrade
 
 
 @pytest.mark.parametrize(

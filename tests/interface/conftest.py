@@ -5,7 +5,7 @@ from kombu import Connection
 
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.db import Database
-from kernel.platform.migrations import upgrade
+from lodge.migrations import upgrade
 from lodge.topology import declare
 from services.intake.deposits import save_profile
 from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR

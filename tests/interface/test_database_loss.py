@@ -11,7 +11,7 @@ from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database
 from kernel.platform.messaging import rpc
-from kernel.platform.migrations import upgrade
+from lodge.migrations import upgrade
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
 from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR

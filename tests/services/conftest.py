@@ -10,8 +10,8 @@ from sqlalchemy.orm import sessionmaker
 
 from kernel.contracts.events import event_schema, new_event
 from kernel.platform.db import Database, OutboxMessage
-from kernel.platform.migrations import upgrade
 from kernel.platform.storage import LocalStorage
+from lodge.migrations import upgrade
 
 _migrated_pg: dict[str, str] = {}
 

@@ -11,7 +11,7 @@ from kernel.contracts.exceptions import QuotaExceeded, TooLarge
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.config import Quotas, get_settings
 from kernel.platform.db import Database, utcnow
-from kernel.platform.migrations import upgrade
+from lodge.migrations import upgrade
 from services.intake import deposits, expiry
 from services.intake.models import Deposit
 from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR

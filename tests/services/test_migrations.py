@@ -17,13 +17,8 @@ from sqlalchemy import create_engine, inspect, text
 from gateway.models import Base as GatewayBase
 from kernel.platform.config import get_settings
 from kernel.platform.db import MessagingBase
-from kernel.platform.migrations import (
-    RENAMED_REVISIONS,
-    alembic_config,
-    is_current,
-    upgrade,
-)
 from lodge.cli import main
+from lodge.migrations import RENAMED_REVISIONS, alembic_config, is_current, upgrade
 from services.approval.models import Base as ApprovalBase
 from services.intake.models import Base as IntakeBase
 from services.inventory.models import Base as InventoryBase
