@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
+from gateway.auth.patrons import person_view
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
 from kernel.contracts.people import ROLES
 from kernel.policy import permissions, text
@@ -44,15 +45,8 @@ def _sha256(value: str) -> str:
 
 
 def actor_for(user: User) -> dict:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "name": user.name,
-        "email": user.email,
-        "groups": list(user.groups),
-        "roles": list(user.roles),
-        "locale": user.locale,
-    }
+    """The signed-in person as the services see them: who they are, their roles and language."""
+    return {**person_view(user), "roles": list(user.roles), "locale": user.locale}
 
 
 # --- local accounts -----------------------------------------------------------------------
