@@ -47,7 +47,7 @@ def colleagues(approver_groups: list[str]) -> list[dict]:
                 select(User).where(User.deactivated_at.is_(None)).order_by(User.name)
             )
         ]
-    return [person for person in people if _may_review(Actor.from_wire(person), wanted)]
+    return [person.to_wire() for person in people if _may_review(person, wanted)]
 
 
 def _may_review(person: Actor, approver_groups: set[str]) -> bool:
@@ -59,7 +59,7 @@ def _may_review(person: Actor, approver_groups: set[str]) -> bool:
     )
 
 
-def person(reference: str, field: str) -> dict:
+def person(reference: str, field: str) -> Actor:
     """A user by id, username or e-mail, as an actor; a clear field error otherwise."""
     with current_app.extensions["lodge.database"].reading() as session:
         user = session.scalar(
@@ -84,7 +84,7 @@ def reason_label(reasons: list[dict], decision: str, reason_code: str | None) ->
 
 
 def letter_preview(
-    services, actor: dict, review: dict, decision: str, reason_code: str | None, note: str | None
+    services, actor: Actor, review: dict, decision: str, reason_code: str | None, note: str | None
 ) -> dict:
     """The letter the depositor would get for this decision (`review` is approval's
     get_review), rendered, not sent: the first step of deciding, so never on one's own deposit."""

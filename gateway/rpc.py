@@ -29,6 +29,8 @@ from nameko.constants import PERSISTENT
 from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
 
+from kernel.contracts.actors import Actor
+
 log = logging.getLogger(__name__)
 
 CONNECTION_LOST = (AmqpConnectionError, OperationalError, OSError)
@@ -268,7 +270,7 @@ class RpcPool:
             except queue.Empty:
                 runner, proxy = self._new_client()
             try:
-                yield proxy
+                yield Services(proxy)
             except (RpcTimeout, BrokerUnavailable, *CONNECTION_LOST) as err:
                 # the reply may still come, or the connection is gone: never reuse it
                 with contextlib.suppress(Exception):
@@ -290,6 +292,44 @@ class RpcPool:
                 return
             with contextlib.suppress(Exception):
                 runner.stop()
+
+
+def wire(arguments: dict) -> dict:
+    """Keyword arguments as they cross: an Actor goes as the dict its contract describes."""
+    return {
+        name: value.to_wire() if isinstance(value, Actor) else value
+        for name, value in arguments.items()
+    }
+
+
+class Services:
+    """The services as the gateway calls them: `services.intake.get_deposit(actor=g.actor, ...)`,
+    or `.call_async(...)`; typed arguments are put on the wire on the way."""
+
+    def __init__(self, proxy) -> None:
+        self._proxy = proxy
+
+    def __getattr__(self, service: str) -> _Service:
+        return _Service(getattr(self._proxy, service))
+
+
+class _Service:
+    def __init__(self, proxy) -> None:
+        self._proxy = proxy
+
+    def __getattr__(self, method: str) -> _Method:
+        return _Method(getattr(self._proxy, method))
+
+
+class _Method:
+    def __init__(self, proxy) -> None:
+        self._proxy = proxy
+
+    def __call__(self, **arguments):
+        return self._proxy(**wire(arguments))
+
+    def call_async(self, **arguments):
+        return self._proxy.call_async(**wire(arguments))
 
 
 def rpc():

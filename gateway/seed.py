@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from gateway.auth import identity
 from gateway.models import User
+from kernel.contracts.actors import Actor
 from kernel.platform.config import Settings
 from kernel.platform.db import Database
 from kernel.policy.permissions import STAFF_ROLES
@@ -25,7 +26,7 @@ DEMO_USERS = (
 )
 
 
-def seed_demo(settings: Settings) -> list[dict] | None:
+def seed_demo(settings: Settings) -> list[Actor] | None:
     """The demo accounts, the first time only: the staff among them as actors, or None if
     any user was there already (the demo data was seeded before)."""
     database = Database(settings.database_url("gateway"), "gateway")

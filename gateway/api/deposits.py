@@ -33,6 +33,7 @@ from gateway.files.uploads import (
 from gateway.models import User
 from gateway.presenters.validation_report import precheck_upload
 from gateway.rpc import rpc
+from kernel.contracts.actors import Actor
 from kernel.contracts.deposits import STATUSES, DepositPageView, DepositView
 from kernel.contracts.exceptions import InvalidInput
 from kernel.contracts.quotas import QuotaView
@@ -43,7 +44,7 @@ deposits_api = Blueprint("deposits_api", __name__, url_prefix="/api/v1")
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def _depositor(reference: str) -> dict:
+def _depositor(reference: str) -> Actor:
     """The patron a staff member deposits for, by user id, username or e-mail."""
     with current_app.extensions["lodge.database"].reading() as session:
         user = session.scalar(
@@ -142,7 +143,7 @@ def upload_file(deposit_id):
     """Stream the body into staging, then register the file with intake."""
     with rpc() as services:
         policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
-    limit = max(min(policy["max_file_size"], room_beside_uploads(policy, g.actor["id"])), 0)
+    limit = max(min(policy["max_file_size"], room_beside_uploads(policy, g.actor.id)), 0)
     multipart = request.mimetype == "multipart/form-data"
     check_declared_length(request.content_length, limit + (MULTIPART_OVERHEAD if multipart else 0))
     request.max_content_length = limit + MULTIPART_OVERHEAD

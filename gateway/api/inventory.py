@@ -9,6 +9,7 @@ from gateway.api.arguments import json_body, query_args
 from gateway.api.spec import links, operation, path_param, query, ref
 from gateway.auth.guard import requires
 from gateway.rpc import rpc
+from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict
 from kernel.contracts.fields import COLLECTION_ID, Strict
 from kernel.contracts.inventory import (
@@ -50,7 +51,7 @@ class UpdateCollectionBody(Strict):
     parent_id = fields.Str(allow_none=True)
 
 
-def delete_collection_unless_targeted(services, actor: dict, collection_id: str) -> None:
+def delete_collection_unless_targeted(services, actor: Actor, collection_id: str) -> None:
     """Profiles (intake's) name the collection their items go into; deleting one a
     profile still names would leave its approved deposits with nowhere to go."""
     users = [

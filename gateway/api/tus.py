@@ -150,7 +150,7 @@ def create(deposit_id):
     staged = policy["quota"]["staged_bytes"]
     upload = upload_area().create(
         deposit_id,
-        g.actor["id"],
+        g.actor.id,
         filename,
         length,
         expected,
@@ -172,7 +172,7 @@ def create(deposit_id):
 def status(deposit_id, upload_id):
     """HEAD: the tus offset. GET: the same as JSON, with the file and its pre-check once done."""
     area = upload_area()
-    upload = area.get(upload_id, deposit_id, g.actor["id"])
+    upload = area.get(upload_id, deposit_id, g.actor.id)
     if request.method == "HEAD":
         response = make_response("", 200)
         response.headers.update(
@@ -201,7 +201,7 @@ def status(deposit_id, upload_id):
 @login_required
 def patch(deposit_id, upload_id):
     area = upload_area()
-    upload = area.get(upload_id, deposit_id, g.actor["id"])
+    upload = area.get(upload_id, deposit_id, g.actor.id)
     if request.mimetype != OFFSET_TYPE:
         return error_response(
             415,
@@ -282,7 +282,7 @@ def _finish(area: UploadArea, upload: Upload) -> dict:
 @login_required
 def terminate(deposit_id, upload_id):
     area = upload_area()
-    upload = area.get(upload_id, deposit_id, g.actor["id"])
+    upload = area.get(upload_id, deposit_id, g.actor.id)
     if upload.file is None:
         with area.locked(upload):
             area.delete(upload.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
@@ -11,7 +12,6 @@ from wtforms.validators import ValidationError
 
 from gateway.auth import identity, oidc
 from gateway.models import User
-from kernel.contracts.actors import Actor
 from kernel.platform.config import get_settings
 from kernel.policy.permissions import POLICY, Action, can, role_refused
 
@@ -66,10 +66,10 @@ def _load_actor() -> None:
                     description="The API token is not valid, has expired or its "
                     "account is deactivated.",
                 )
-            g.actor = {
-                **identity.actor_for(holder.user),
-                "roles": identity.roles_now(holder.user, *_claim_role_policy()),
-            }
+            g.actor = replace(
+                identity.actor_for(holder.user),
+                roles=tuple(identity.roles_now(holder.user, *_claim_role_policy())),
+            )
             g.token_scopes = holder.scopes
         return
     session_id = session.get("sid")
@@ -157,7 +157,7 @@ def login_required(view=None, *, scope: str | tuple[str, ...] = "deposit"):
 
 def may(action: Action) -> bool:
     """Whether the one asking may take `action`: for views, and for menus and buttons."""
-    return g.get("actor") is not None and can(Actor.from_wire(g.actor), action)
+    return g.get("actor") is not None and can(g.actor, action)
 
 
 def requires(action: Action):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from gateway.auth.patrons import person_view
 from gateway.models import ApiToken, FailedSignIn, SignInSession, User
+from kernel.contracts.actors import Actor
 from kernel.contracts.people import ROLES
 from kernel.policy import permissions, text
 from kernel.policy.permissions import SCOPES
@@ -44,9 +45,9 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def actor_for(user: User) -> dict:
+def actor_for(user: User) -> Actor:
     """The signed-in person as the services see them: who they are, their roles and language."""
-    return {**person_view(user), "roles": list(user.roles), "locale": user.locale}
+    return Actor.from_wire({**person_view(user), "roles": user.roles, "locale": user.locale})
 
 
 # --- local accounts -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 from gateway.http.proxies import networks, parse_address, within
+from kernel.contracts.actors import Actor
 from kernel.platform.config import get_settings
 
 
@@ -25,7 +26,7 @@ def embargo_ended(item: dict, today: date | None = None) -> bool:
     return until is None or date.fromisoformat(until) <= (today or date.today())
 
 
-def files_visible(item: dict, actor: dict | None, address: str | None = None) -> bool:
+def files_visible(item: dict, actor: Actor | None, address: str | None = None) -> bool:
     """Open files for all, campus files on campus or signed in, embargoed ones after the
     date; a withdrawn item's for nobody."""
     if item.get("withdrawn_at"):

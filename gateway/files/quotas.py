@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import current_app
 
 from gateway.files.resumable import UploadArea
+from kernel.contracts.actors import Actor
 from kernel.platform.config import get_settings
 
 
@@ -18,10 +19,10 @@ def upload_area() -> UploadArea:
     return area
 
 
-def quota_usage(services, actor: dict) -> dict:
+def quota_usage(services, actor: Actor) -> dict:
     """{"drafts", "staged_bytes", "uploads"}: each {"used", "limit"}."""
     usage = services.intake.quota_usage(actor=actor)
-    unfinished = upload_area().unfinished(actor["id"])
+    unfinished = upload_area().unfinished(actor.id)
     usage["staged_bytes"]["used"] += sum(upload.length for upload in unfinished)
     usage["uploads"] = {"used": len(unfinished), "limit": get_settings().quotas.uploads}
     return usage

@@ -25,8 +25,8 @@ def select_locale() -> str:
     if chosen in LANGUAGES:
         return chosen
     actor = getattr(g, "actor", None)
-    if actor and actor.get("locale") in LANGUAGES:
-        return actor["locale"]
+    if actor and actor.locale in LANGUAGES:
+        return actor.locale
     return request.accept_languages.best_match(LANGUAGES) or "en"
 
 

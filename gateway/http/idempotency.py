@@ -97,7 +97,7 @@ def register(app: Flask) -> None:
                 fields={HEADER: ["1 to 255 visible ASCII characters"]},
             )
         asked = fingerprint()
-        earlier = _reserve(g.actor["id"], key, asked)
+        earlier = _reserve(g.actor.id, key, asked)
         if earlier is None:
             g.idempotency_key = key
             return None
@@ -123,7 +123,7 @@ def register(app: Flask) -> None:
         if key is None:
             return response
         with _database().unit_of_work() as uow:
-            row = uow.session.get(IdempotentRequest, (g.actor["id"], key))
+            row = uow.session.get(IdempotentRequest, (g.actor.id, key))
             if row is not None and 200 <= response.status_code < 300 and not response.is_streamed:
                 row.status = response.status_code
                 headers = {
@@ -144,7 +144,7 @@ def register(app: Flask) -> None:
             with _database().unit_of_work() as uow:
                 uow.session.execute(
                     delete(IdempotentRequest).where(
-                        IdempotentRequest.caller_id == g.actor["id"],
+                        IdempotentRequest.caller_id == g.actor.id,
                         IdempotentRequest.key == key,
                         IdempotentRequest.status.is_(None),
                     )

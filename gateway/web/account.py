@@ -5,6 +5,7 @@ admins' accounts page, where accounts are deactivated and reactivated."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from authlib.integrations.base_client.errors import OAuthError
 from flask import (
@@ -153,7 +154,7 @@ def _new_token(session, holder: User, allowed: tuple[str, ...], creator: User):
 def my_tokens():
     new_token, errors, status = None, {}, 200
     with _database().unit_of_work() as uow:
-        user = uow.session.get(User, g.actor["id"])
+        user = uow.session.get(User, g.actor.id)
         allowed = identity.scopes_for(user)
         if request.method == "POST":
             new_token, errors, status = _new_token(uow.session, user, allowed, user)
@@ -180,7 +181,7 @@ def my_tokens():
 @auth.login_required
 def revoke_my_token(token_id):
     with _database().unit_of_work() as uow:
-        if not identity.revoke_token(uow.session, token_id, owner_id=g.actor["id"]):
+        if not identity.revoke_token(uow.session, token_id, owner_id=g.actor.id):
             abort(404)
     flash(_("The token is revoked."), "success")
     return redirect(url_for("account.my_tokens"))
@@ -201,7 +202,7 @@ def all_tokens():
                 status = 422
             else:
                 new_token, errors, status = _new_token(
-                    uow.session, holder, SCOPES, uow.session.get(User, g.actor["id"])
+                    uow.session, holder, SCOPES, uow.session.get(User, g.actor.id)
                 )
         rows = identity.tokens_of(uow.session)
         names = (
@@ -252,7 +253,7 @@ def account_view(user: User) -> dict:
 def set_active(user_id: str, active: bool) -> dict:
     """Deactivate or reactivate an account (admins; never their own). Letters hear of it after
     the change is stored, so a retry after letters failed to answer changes nothing twice."""
-    if user_id == g.actor["id"]:
+    if user_id == g.actor.id:
         raise Conflict(_("You cannot deactivate or reactivate your own account."))
     with _database().unit_of_work() as uow:
         user = uow.session.get(User, user_id)
@@ -270,7 +271,7 @@ def set_active(user_id: str, active: bool) -> dict:
             register_recipient(actor)
         elif tell:  # letters go to staff by their roles: none now
             with rpc() as services:
-                services.letters.save_recipient(actor={**actor, "roles": []}, delivery=None)
+                services.letters.save_recipient(actor=replace(actor, roles=()), delivery=None)
     except Exception:  # any RPC failure; the change itself is stored
         log.warning("letters did not hear that account %s changed", user_id, exc_info=True)
         abort(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -104,10 +105,10 @@ def choose_language():
     session["locale"] = locale
     if g.actor is not None:
         with current_app.extensions["lodge.database"].unit_of_work() as uow:
-            user = uow.session.get(User, g.actor["id"])
+            user = uow.session.get(User, g.actor.id)
             if user is not None:
                 user.locale = locale
-        tell_letters({**g.actor, "locale": locale})
+        tell_letters(replace(g.actor, locale=locale))
     return redirect(safe_next(request.form.get("next")))
 
 

@@ -8,10 +8,10 @@ from kernel.platform.db import Database
 from services.letters.letters import save_recipient
 
 
-def seed_demo(settings: Settings, staff_actors: list[dict]) -> None:
+def seed_demo(settings: Settings, staff_actors: list[Actor]) -> None:
     """The demo approvers hear of new deposits before they first sign in."""
     database = Database(settings.database_url("letters"), "letters")
     with database.unit_of_work() as uow:
         for actor in staff_actors:
-            save_recipient(uow.session, Actor.from_wire(actor), None)
+            save_recipient(uow.session, actor, None)
     database.dispose()

@@ -3,8 +3,9 @@
 from datetime import date, timedelta
 
 from gateway.files.access import files_visible
+from kernel.contracts.actors import Actor
 
-SIGNED_IN = {"id": "u1"}
+SIGNED_IN = Actor(id="u1", name="Sam Student", roles=("patron",))
 
 
 def item(access, embargo_until=None):

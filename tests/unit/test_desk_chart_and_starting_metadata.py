@@ -1,9 +1,11 @@
 """The staff desk's pure parts: the weekly chart's geometry, durations, starting metadata."""
 
+from dataclasses import replace
 from datetime import date
 
 from gateway.presenters.charts import duration_words, nice_ceiling, weekly_bars
 from gateway.web.staff.mediated import starting_metadata
+from kernel.contracts.actors import Actor
 from services.intake.seed import DEMO_PROFILES
 
 
@@ -58,7 +60,7 @@ def test_durations_are_told_in_a_readable_unit():
 
 
 def test_a_mediated_deposit_starts_with_the_patron_as_creator_and_todays_date():
-    patron = {"id": "u1", "username": "sam", "name": "Sam Student"}
+    patron = Actor(id="u1", username="sam", name="Sam Student")
     fields = DEMO_PROFILES["thesis"]["fields"]
     assert starting_metadata(fields, patron, date(2026, 11, 29)) == {
         "creators": [{"name": "Sam Student"}],
@@ -69,7 +71,7 @@ def test_a_mediated_deposit_starts_with_the_patron_as_creator_and_todays_date():
         {"key": "issued", "type": "date", "dc": "date", "repeatable": False},
         {"key": "other", "type": "person", "dc": "contributor", "repeatable": True},
     ]
-    assert starting_metadata(single, {**patron, "name": ""}, date(2026, 1, 2)) == {
+    assert starting_metadata(single, replace(patron, name=""), date(2026, 1, 2)) == {
         "author": {"name": "sam"},
         "issued": "2026-01-02",
     }

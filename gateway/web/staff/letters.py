@@ -60,22 +60,22 @@ def translated(messages: dict[str, str]) -> dict[str, str]:
 PARTS = ("subject", "html", "text")
 
 
-def register_recipient(actor: dict, delivery: str | None = None) -> None:
+def register_recipient(actor: Actor, delivery: str | None = None) -> None:
     """Tell letters who a staff user is, so approvers' letters can reach them."""
-    if not can(Actor.from_wire(actor), Action.SEE_ALL_DEPOSITS):
+    if not can(actor, Action.SEE_ALL_DEPOSITS):
         return
     with rpc() as services:
         services.letters.save_recipient(actor=actor, delivery=delivery)
 
 
-def tell_letters(actor: dict) -> None:
+def tell_letters(actor: Actor) -> None:
     """At sign-in: staff are letters' recipients, so tell letters who they are now. Signing
     in must not fail because letters is busy; a failure is logged and the next sign-in tries
     again."""
     try:
         register_recipient(actor)
     except Exception:  # any RPC failure
-        current_app.logger.warning("letters did not take %s's details", actor["id"], exc_info=True)
+        current_app.logger.warning("letters did not take %s's details", actor.id, exc_info=True)
 
 
 def _known(letter_type: str, locale: str) -> None:

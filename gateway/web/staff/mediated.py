@@ -18,18 +18,19 @@ from gateway.auth.guard import requires
 from gateway.auth.identity import actor_for
 from gateway.auth.patrons import MAX_QUERY, find_people, person, person_view
 from gateway.rpc import rpc
+from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Forbidden, InvalidInput, NotFound
 from kernel.policy.permissions import Action
 
 staff_mediated = Blueprint("staff_mediated", __name__, url_prefix="/staff")
 
 
-def starting_metadata(form: list[dict], patron: dict, today: date) -> dict:
+def starting_metadata(form: list[dict], patron: Actor, today: date) -> dict:
     """The patron as the creator and today as the date, in the profile's own fields."""
     metadata: dict[str, object] = {}
     for field in form:
         if field["type"] == "person" and field.get("dc") == "creator":
-            creator = {"name": patron["name"] or patron["username"]}
+            creator = {"name": patron.name or patron.username}
             metadata[field["key"]] = [creator] if field.get("repeatable") else creator
         elif field["type"] == "date" and field.get("dc") == "date":
             metadata[field["key"]] = (
@@ -45,7 +46,7 @@ def _people(words: str | None, patron_id: str | None) -> tuple[list[dict], dict 
         return found, (person_view(chosen) if chosen else None)
 
 
-def _patron_actor(patron_id: str) -> dict | None:
+def _patron_actor(patron_id: str) -> Actor | None:
     with current_app.extensions["lodge.database"].reading() as session:
         user = person(session, patron_id)
         return actor_for(user) if user else None
