@@ -9,8 +9,10 @@ lock, on SQLite the database's single writer (every unit of work holds the proce
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from kernel.contracts.exceptions import QuotaExceeded, TooLarge
 from kernel.platform.config import Quotas
@@ -20,7 +22,7 @@ from services.intake.models import Deposit, DepositFile
 _UNFINISHED = Deposit.status.in_([str(status) for status in EDITABLE])
 
 
-def lock_patron(session, depositor_id: str) -> None:
+def lock_patron(session: Session, depositor_id: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     key = int.from_bytes(
@@ -29,7 +31,7 @@ def lock_patron(session, depositor_id: str) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def usage(session, depositor_id: str, quotas: Quotas) -> dict:
+def usage(session: Session, depositor_id: str, quotas: Quotas) -> dict[str, Any]:
     """How much of each limit the patron uses: {"drafts": {used, limit}, "staged_bytes": …}."""
     drafts = session.scalar(
         select(func.count())
@@ -43,11 +45,11 @@ def usage(session, depositor_id: str, quotas: Quotas) -> dict:
     )
     return {
         "drafts": {"used": drafts, "limit": quotas.drafts},
-        "staged_bytes": {"used": int(staged), "limit": quotas.staged_bytes},
+        "staged_bytes": {"used": int(staged or 0), "limit": quotas.staged_bytes},
     }
 
 
-def require_room_for_draft(session, depositor_id: str, quotas: Quotas) -> None:
+def require_room_for_draft(session: Session, depositor_id: str, quotas: Quotas) -> None:
     lock_patron(session, depositor_id)
     drafts = usage(session, depositor_id, quotas)["drafts"]
     if drafts["used"] >= drafts["limit"]:
@@ -58,12 +60,12 @@ def require_room_for_draft(session, depositor_id: str, quotas: Quotas) -> None:
         )
 
 
-def staged_room(session, depositor_id: str, quotas: Quotas) -> int:
+def staged_room(session: Session, depositor_id: str, quotas: Quotas) -> int:
     staged = usage(session, depositor_id, quotas)["staged_bytes"]
-    return max(staged["limit"] - staged["used"], 0)
+    return max(int(staged["limit"]) - int(staged["used"]), 0)
 
 
-def require_room_for_bytes(session, depositor_id: str, size: int, quotas: Quotas) -> None:
+def require_room_for_bytes(session: Session, depositor_id: str, size: int, quotas: Quotas) -> None:
     lock_patron(session, depositor_id)
     room = staged_room(session, depositor_id, quotas)
     if size > room:

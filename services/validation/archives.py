@@ -24,7 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, Literal, cast
+from typing import IO, Any, BinaryIO, Literal, cast
 
 import zstandard
 
@@ -56,7 +56,7 @@ class ArchiveLimits:
 
 
 class ArchiveProblem(Exception):
-    def __init__(self, code: str, **params):
+    def __init__(self, code: str, **params: Any) -> None:
         super().__init__(code)
         self.code = code
         self.params = {
@@ -97,7 +97,7 @@ def _shorten(text: str) -> str:
 @dataclass
 class Listing:
     kind: str  # zip, tar, or compressed (one compressed file, perhaps holding an archive)
-    entries: list[dict] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
     entry_count: int = 0
     expanded_size: int = 0
     deferred: bool = False
@@ -107,7 +107,7 @@ class Listing:
         if len(self.entries) < LISTED_ENTRIES:
             self.entries.append({"name": _shorten(name), "size": size, "depth": depth})
 
-    def as_report(self) -> dict:
+    def as_report(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "entries": self.entries,
@@ -171,7 +171,7 @@ class _Inflating(io.RawIOBase):
             self._pending += data
         return self._pending[:size]
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:  # any writable buffer, as RawIOBase takes
         if self._pending:
             data, self._pending = self._pending[: len(buffer)], self._pending[len(buffer) :]
         else:
@@ -208,7 +208,7 @@ def inspect(
     return listing
 
 
-def report(handle: BinaryIO, limits: dict, expand: bool) -> dict:
+def report(handle: BinaryIO, limits: dict[str, Any], expand: bool) -> dict[str, Any]:
     """inspect() with plain data in and out, as the capped child runs it: {"listing"} (None
     for a file that is no archive) or {"problem": {"code", "params"}}."""
     size = handle.seek(0, io.SEEK_END)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 from datetime import UTC, datetime
+from typing import Any
 
 import magic
 
@@ -97,7 +98,7 @@ def sniff(head: bytes) -> str:
     return magic.from_buffer(head, mime=True) if head else "application/x-empty"
 
 
-def result(name: str, passed: bool, code: str, /, **params) -> dict:
+def result(name: str, passed: bool, code: str, /, **params: Any) -> dict[str, Any]:
     return {
         "check": name,
         "passed": passed,
@@ -107,7 +108,7 @@ def result(name: str, passed: bool, code: str, /, **params) -> dict:
     }
 
 
-def size_check(size: int, rules: dict) -> dict:
+def size_check(size: int, rules: dict[str, Any]) -> dict[str, Any]:
     if size == 0:
         return result("size", False, "size_empty")
     if size > rules["max_file_size"]:
@@ -121,7 +122,7 @@ def size_check(size: int, rules: dict) -> dict:
     return result("size", True, "size_ok", size=human_size(size))
 
 
-def extension_check(filename: str, rules: dict) -> dict | None:
+def extension_check(filename: str, rules: dict[str, Any]) -> dict[str, Any] | None:
     refusal = extension_refusal(filename, rules)
     return result("extension", False, refusal["code"], **refusal["params"]) if refusal else None
 
@@ -130,7 +131,7 @@ def _expected_name(ext: str) -> str:
     return ext.upper() if ext else "document"
 
 
-def format_check(filename: str, media_type: str, head: bytes) -> dict:
+def format_check(filename: str, media_type: str, head: bytes) -> dict[str, Any]:
     """Does the content agree with the name? Programs never pass, whatever their name."""
     names = filename.lower().split(".")
     ext = extension(filename)
@@ -166,11 +167,11 @@ def is_polyglot(head: bytes, is_zip: bool) -> bool:
     return is_zip and b"%PDF-" in head[:1024]
 
 
-def polyglot_check() -> dict:
+def polyglot_check() -> dict[str, Any]:
     return result("format", False, "format_polyglot")
 
 
-def media_type_check(media_type: str, rules: dict) -> dict | None:
+def media_type_check(media_type: str, rules: dict[str, Any]) -> dict[str, Any] | None:
     allowed = rules.get("allowed_media_types") or []
     if allowed and media_type not in allowed:
         return result(
@@ -183,7 +184,7 @@ def media_type_check(media_type: str, rules: dict) -> dict | None:
     return None
 
 
-def virus_check(outcome: ScanOutcome | None) -> dict:
+def virus_check(outcome: ScanOutcome | None) -> dict[str, Any]:
     """None means no scanner is configured and the profile does not require one."""
     if outcome is None:
         return result("virus", True, "virus_not_scanned")
@@ -196,7 +197,7 @@ def virus_check(outcome: ScanOutcome | None) -> dict:
     return result("virus", False, "virus_scan_failed")
 
 
-def fixity_check(expected_sha256: str, actual_sha256: str | None) -> dict:
+def fixity_check(expected_sha256: str, actual_sha256: str | None) -> dict[str, Any]:
     if actual_sha256 is None:
         return result("fixity", False, "fixity_missing")
     if actual_sha256 != expected_sha256:
@@ -204,7 +205,7 @@ def fixity_check(expected_sha256: str, actual_sha256: str | None) -> dict:
     return result("fixity", True, "fixity_ok")
 
 
-def deposit_checks(files: list[dict], rules: dict) -> list[dict]:
+def deposit_checks(files: list[dict[str, Any]], rules: dict[str, Any]) -> list[dict[str, Any]]:
     """Checks on the deposit as a whole: how many files, and how much in all."""
     count, total = len(files), sum(f["size"] for f in files)
     checks = []
@@ -231,7 +232,9 @@ def deposit_checks(files: list[dict], rules: dict) -> list[dict]:
     return checks
 
 
-def file_report(filename: str, media_type: str, checks: list[dict], **extra) -> dict:
+def file_report(
+    filename: str, media_type: str, checks: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
     return {
         "filename": filename,
         "media_type": media_type,
@@ -241,7 +244,9 @@ def file_report(filename: str, media_type: str, checks: list[dict], **extra) -> 
     }
 
 
-def build_report(revision: int, deposit_level: list[dict], file_reports: list[dict]) -> dict:
+def build_report(
+    revision: int, deposit_level: list[dict[str, Any]], file_reports: list[dict[str, Any]]
+) -> dict[str, Any]:
     passed = all(c["passed"] for c in deposit_level) and all(f["passed"] for f in file_reports)
     return {
         "revision": revision,

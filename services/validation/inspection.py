@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from kernel.contracts.validation_messages import human_size
 from kernel.platform.config import Settings, get_settings
 from services.validation import checks, technical
 from services.validation.archives import ArchiveLimits, archive_kind
@@ -126,7 +127,7 @@ def _archive_checks(
         return [], None
     if listing["deferred"]:
         return _deferred(listing["kind"])
-    expanded = checks.human_size(listing["expanded_size"])
+    expanded = human_size(listing["expanded_size"])
     if listing["kind"] == "compressed" and not listing["entry_count"]:
         return [checks.result("archive", True, "compressed_ok", expanded=expanded)], None
     return [
