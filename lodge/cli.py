@@ -15,7 +15,6 @@ import click
 from kernel.platform.config import DATABASE_OWNERS, SettingsError, get_settings
 from lodge.registry import SERVICE_CLASSES
 
-DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
 # what gunicorn accepts before the app runs: the request line, the header count, one header
 REQUEST_LIMITS = {
     "limit_request_line": 8190,
@@ -376,10 +375,13 @@ def run():
     children.append(subprocess.Popen(root + ["gateway"]))
     if not _wait_for_gateway(f"http://{get_settings().gateway_bind}/healthz", children):
         click.echo("the gateway did not start; stopping", err=True)
+    from gateway.seed import DEMO_PASSWORD, DEMO_USERS
+
     url = get_settings().base_url
+    sign_ins = ", ".join(username for username, *_ in DEMO_USERS)
     click.echo(
         f"\nLodge is running at {url}/\n"
-        f"Demo sign-ins (password 'demo'): {', '.join(DEMO_SIGN_INS)}\n"
+        f"Demo sign-ins (password '{DEMO_PASSWORD}'): {sign_ins}\n"
         f"API token: lodge token student\nStop with Ctrl-C.\n"
     )
 

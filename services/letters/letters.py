@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from kernel.contracts.actors import Actor
 from kernel.platform.db import UnitOfWork
 from kernel.policy import text
-from kernel.policy.permissions import Action, can
+from kernel.policy.permissions import TOLD_OF_REVIEWS, Action, can
 from services.letters import templates
 from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
 from services.letters.templates import DEFAULT_LOCALE, Parts, RenderError
@@ -224,7 +224,7 @@ def approvers_for(session, review: dict) -> list[Recipient]:
     return [
         person
         for person in session.scalars(select(Recipient).order_by(Recipient.id))
-        if "approver" in (person.roles or ())
+        if TOLD_OF_REVIEWS in (person.roles or ())
         and person.email
         and (not groups or groups.intersection(person.groups or ()))
     ]
