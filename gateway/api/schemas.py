@@ -2,6 +2,7 @@
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from kernel.contracts.approval import DECISIONS
 from kernel.contracts.fields import PROFILE_ID, TEXT_RULES, Strict, Text
 from kernel.contracts.letters import DeliveryView
 from kernel.contracts.profiles import AccessChoiceSchema, ProfileDefinitionSchema
@@ -131,7 +132,7 @@ class QueueQuery(Strict):
 
 class BulkDecisionBody(Strict):
     deposit_ids = fields.List(fields.Str(), required=True)
-    decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
+    decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     reason_code = fields.Str(load_default=None, allow_none=True)
     note = Text("note", load_default=None, allow_none=True)
 
@@ -145,7 +146,7 @@ class ReviewMetadataBody(Strict):
 
 
 class LetterPreviewBody(Strict):
-    decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
+    decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     reason_code = fields.Str(load_default=None, allow_none=True)
     note = Text("note", load_default=None, allow_none=True)
 
