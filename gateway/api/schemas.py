@@ -3,7 +3,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from kernel.contracts.approval import DECISIONS
-from kernel.contracts.fields import PROFILE_ID, TEXT_RULES, Strict, Text
+from kernel.contracts.fields import LOWER_CASE_ID, TEXT_RULES, Strict, Text
 from kernel.contracts.letters import DeliveryView
 from kernel.contracts.profiles import AccessChoiceSchema, ProfileDefinitionSchema
 from kernel.contracts.validation import FileReportSchema
@@ -47,7 +47,7 @@ class UpdateDepositBody(Strict):
 class CreateProfileBody(ProfileDefinitionSchema):
     id = fields.Str(
         required=True,
-        validate=validate.Regexp(PROFILE_ID, error="lower-case letters, digits and hyphens"),
+        validate=LOWER_CASE_ID,
     )
 
 
