@@ -367,6 +367,8 @@ def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:
 @main.command()
 def run():
     """Run all five services and the gateway on this machine, on embedded defaults."""
+    from gateway.seed import DEMO_PASSWORD, DEMO_USERS
+
     require_broker()
     root = [sys.executable, "-m", "lodge"]
     subprocess.run(root + ["migrate"], check=True)
@@ -375,8 +377,6 @@ def run():
     children.append(subprocess.Popen(root + ["gateway"]))
     if not _wait_for_gateway(f"http://{get_settings().gateway_bind}/healthz", children):
         click.echo("the gateway did not start; stopping", err=True)
-    from gateway.seed import DEMO_PASSWORD, DEMO_USERS
-
     url = get_settings().base_url
     sign_ins = ", ".join(username for username, *_ in DEMO_USERS)
     click.echo(
