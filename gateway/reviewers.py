@@ -16,6 +16,8 @@ from kernel.contracts.exceptions import InvalidInput
 from kernel.platform.storage import get_storage
 from kernel.policy.permissions import Action, can, own_deposit_refused
 
+# the approval service's entrypoint for each decision
+DECISION_METHODS = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}
 LETTER_FOR = {
     "approve": "deposit_archived",
     "decline": "deposit_declined",

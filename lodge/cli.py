@@ -15,7 +15,6 @@ import click
 from kernel.platform.config import DATABASE_OWNERS, SettingsError, get_settings
 from lodge.registry import SERVICE_CLASSES
 
-DEMO_SIGN_INS = ("student", "faculty", "approver", "manager", "staff", "admin")
 # what gunicorn accepts before the app runs: the request line, the header count, one header
 REQUEST_LIMITS = {
     "limit_request_line": 8190,
@@ -368,6 +367,8 @@ def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:
 @main.command()
 def run():
     """Run all five services and the gateway on this machine, on embedded defaults."""
+    from gateway.seed import DEMO_PASSWORD, DEMO_USERS
+
     require_broker()
     root = [sys.executable, "-m", "lodge"]
     subprocess.run(root + ["migrate"], check=True)
@@ -377,9 +378,10 @@ def run():
     if not _wait_for_gateway(f"http://{get_settings().gateway_bind}/healthz", children):
         click.echo("the gateway did not start; stopping", err=True)
     url = get_settings().base_url
+    sign_ins = ", ".join(username for username, *_ in DEMO_USERS)
     click.echo(
         f"\nLodge is running at {url}/\n"
-        f"Demo sign-ins (password 'demo'): {', '.join(DEMO_SIGN_INS)}\n"
+        f"Demo sign-ins (password '{DEMO_PASSWORD}'): {sign_ins}\n"
         f"API token: lodge token student\nStop with Ctrl-C.\n"
     )
 

@@ -11,7 +11,7 @@ from gateway.auth.guard import requires
 from gateway.rpc import rpc
 from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict
-from kernel.contracts.fields import COLLECTION_ID, Strict
+from kernel.contracts.fields import LOWER_CASE_ID, Strict
 from kernel.contracts.inventory import (
     CollectionSummaryView,
     CollectionView,
@@ -37,7 +37,7 @@ class PageQuery(Strict):
 
 
 class CreateCollectionBody(Strict):
-    id = fields.Str(required=True, validate=COLLECTION_ID)
+    id = fields.Str(required=True, validate=LOWER_CASE_ID)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     description = fields.Str(load_default="", validate=validate.Length(max=10000))
     parent_id = fields.Str(load_default=None, allow_none=True)

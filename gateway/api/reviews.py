@@ -12,8 +12,10 @@ from gateway.auth.guard import requires
 from gateway.http.errors import STATUS
 from gateway.rpc import rpc
 from kernel.contracts.approval import (
+    DECISIONS,
     QUEUE_SORTS,
     QUEUE_TABS,
+    TASK_STATE_FILTERS,
     QueuePageView,
     ReasonView,
     ReviewDetailView,
@@ -27,7 +29,6 @@ from kernel.policy.permissions import Action
 reviews_api = Blueprint("reviews_api", __name__, url_prefix="/api/v1")
 
 ERROR_STATUS = {error.code: status for error, status in STATUS.items()}
-DECISION_METHODS = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}
 
 
 CHECKS_RUNNING = "This deposit's checks are still running; it can be reviewed once they finish."
@@ -49,7 +50,7 @@ def decide(services, deposit_id: str, decision: str, body: dict) -> dict:
         services.approval.edit_metadata(
             actor=g.actor, deposit_id=deposit_id, metadata=body["metadata"]
         )
-    return getattr(services.approval, DECISION_METHODS[decision])(
+    return getattr(services.approval, reviewers.DECISION_METHODS[decision])(
         actor=g.actor, deposit_id=deposit_id, reason_code=body["reason_code"], note=body["note"]
     )
 
@@ -105,7 +106,7 @@ def review_action_on(services, deposit_id: str, action: str, body: dict):
         return jsonify(
             services.approval.assign(actor=g.actor, deposit_id=deposit_id, assignee=colleague)
         )
-    if action in DECISION_METHODS:
+    if action in reviewers.DECISION_METHODS:
         return jsonify(decide(services, deposit_id, action, body))
     abort(
         404,
@@ -243,7 +244,7 @@ def describe(spec) -> None:
                 "The review queue",
                 ref("ReviewPage"),
                 params=[
-                    query("state", enum=("open", "claimed", "decided", "cancelled", "all")),
+                    query("state", enum=TASK_STATE_FILTERS),
                     query("assignee"),
                     query("page", "integer"),
                     query("per_page", "integer"),
@@ -267,7 +268,7 @@ def describe(spec) -> None:
                         **path_param("action"),
                         "schema": {
                             "type": "string",
-                            "enum": ["claim", "release", "assign", "approve", "decline", "return"],
+                            "enum": ["claim", "release", "assign", *DECISIONS],
                         },
                     },
                 ],

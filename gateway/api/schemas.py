@@ -2,7 +2,8 @@
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from kernel.contracts.fields import PROFILE_ID, TEXT_RULES, Strict, Text
+from kernel.contracts.approval import DECISIONS
+from kernel.contracts.fields import LOWER_CASE_ID, TEXT_RULES, Strict, Text
 from kernel.contracts.letters import DeliveryView
 from kernel.contracts.profiles import AccessChoiceSchema, ProfileDefinitionSchema
 from kernel.contracts.validation import FileReportSchema
@@ -46,7 +47,7 @@ class UpdateDepositBody(Strict):
 class CreateProfileBody(ProfileDefinitionSchema):
     id = fields.Str(
         required=True,
-        validate=validate.Regexp(PROFILE_ID, error="lower-case letters, digits and hyphens"),
+        validate=LOWER_CASE_ID,
     )
 
 
@@ -131,7 +132,7 @@ class QueueQuery(Strict):
 
 class BulkDecisionBody(Strict):
     deposit_ids = fields.List(fields.Str(), required=True)
-    decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
+    decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     reason_code = fields.Str(load_default=None, allow_none=True)
     note = Text("note", load_default=None, allow_none=True)
 
@@ -145,7 +146,7 @@ class ReviewMetadataBody(Strict):
 
 
 class LetterPreviewBody(Strict):
-    decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline", "return")))
+    decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))
     reason_code = fields.Str(load_default=None, allow_none=True)
     note = Text("note", load_default=None, allow_none=True)
 

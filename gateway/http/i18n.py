@@ -14,20 +14,20 @@ from babel.messages.pofile import read_po
 from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale
 
+from kernel.contracts.people import DEFAULT_LOCALE, LOCALES
 from kernel.platform.config import get_settings
 
-LANGUAGES = {"en": "English", "de": "Deutsch"}
 CATALOGUES = Path(__file__).parents[1] / "translations"  # gateway/translations
 
 
 def select_locale() -> str:
     chosen = session.get("locale")
-    if chosen in LANGUAGES:
+    if chosen in LOCALES:
         return chosen
     actor = getattr(g, "actor", None)
-    if actor and actor.locale in LANGUAGES:
+    if actor and actor.locale in LOCALES:
         return actor.locale
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    return request.accept_languages.best_match(LOCALES) or DEFAULT_LOCALE
 
 
 def compile_catalogues(target: Path) -> Path:
@@ -51,4 +51,4 @@ def register(app: Flask) -> None:
     compiled_dir = get_settings().data_dir / "translations"
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues(compiled_dir))
     Babel(app, locale_selector=select_locale)
-    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, get_locale=get_locale)
+    app.jinja_env.globals.update(LANGUAGES=LOCALES, get_locale=get_locale)

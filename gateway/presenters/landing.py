@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.contracts import resource_types
-from kernel.policy.text import split_orcid, user_pattern
+from kernel.policy.text import PARTIAL_DATE, split_orcid, user_pattern
 
 _NAME_PARTS = user_pattern(r"[\s-]+")
 _YEAR = user_pattern(r"\d{4}")
-_DATE = user_pattern(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def year(record: dict) -> str:
 
 def publication_date(record: dict) -> str:
     """Google Scholar's YYYY/MM/DD (or YYYY/MM, or YYYY)."""
-    match = _DATE.match(first(record, "date"))
+    match = PARTIAL_DATE.match(first(record, "date"))
     return "/".join(part for part in match.groups() if part) if match else ""
 
 

@@ -24,7 +24,6 @@ from gateway.auth import guard as auth
 from gateway.auth import identity
 from gateway.files.quotas import quota_usage
 from gateway.forms import deposit as deposit_form
-from gateway.http.i18n import LANGUAGES
 from gateway.models import User
 from gateway.presenters import validation_report
 from gateway.presenters.reason_labels import system_reason_labels
@@ -39,6 +38,7 @@ from kernel.contracts.exceptions import (
     NotFound,
     QuotaExceeded,
 )
+from kernel.contracts.people import LOCALES
 from kernel.policy.permissions import Action
 
 portal = Blueprint("portal", __name__)
@@ -100,7 +100,7 @@ def logout():
 def choose_language():
     """The language switch; a signed-in user's letters follow it too."""
     locale = request.form.get("locale")
-    if locale not in LANGUAGES:
+    if locale not in LOCALES:
         abort(400)
     session["locale"] = locale
     if g.actor is not None:

@@ -18,6 +18,9 @@ from kernel.contracts.people import ActorSchema, PersonRefSchema
 from kernel.contracts.rpc import ActorRequest, PageRequest
 
 DECISIONS = ("approve", "decline", "return")
+TASK_STATES = ("open", "claimed", "decided", "cancelled")
+PENDING_STATES = ("open", "claimed")  # a task still waiting for a decision
+TASK_STATE_FILTERS = (*TASK_STATES, "all")
 QUEUE_TABS = ("mine", "unassigned", "others", "all")
 QUEUE_SORTS = ("oldest", "newest", "due")
 REASON_KINDS = ("decline", "return")
@@ -72,7 +75,7 @@ class ReasonView(Lenient):
 class ListReviewsRequest(ActorRequest, PageRequest):
     state = fields.Str(
         load_default="open",
-        validate=validate.OneOf(("open", "claimed", "decided", "cancelled", "all")),
+        validate=validate.OneOf(TASK_STATE_FILTERS),
     )
     assignee = fields.Str(load_default=None, allow_none=True)
 

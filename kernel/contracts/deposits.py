@@ -26,6 +26,7 @@ class Status(StrEnum):
 
 
 STATUSES = tuple(status.value for status in Status)
+DECIDED = (Status.APPROVED, Status.RETURNED, Status.DECLINED)  # where a review can end
 
 
 class FileSchema(Lenient):

@@ -16,7 +16,8 @@ EXTENSION = user_pattern(r"^\.?[A-Za-z0-9]{1,16}$")
 MEDIA_TYPE = user_pattern(r"^[a-z]+/[\w.+-]+$")
 LOCALE = user_pattern(r"^[a-z]{2}(-[A-Z]{2})?$")
 REASON_CODE = user_pattern(r"^[a-z][a-z0-9_]{0,99}$")
-COLLECTION_ID = validate.Regexp(PROFILE_ID, error="use lower-case letters, digits and hyphens")
+# a profile's or a collection's id, and why a wrong one is refused
+LOWER_CASE_ID = validate.Regexp(PROFILE_ID, error="use lower-case letters, digits and hyphens")
 
 # what a profile's form lets through: the profile schema and the metadata bodies state it
 TEXT_RULES = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from kernel.contracts.fields import (
-    COLLECTION_ID,
+    LOWER_CASE_ID,
     Date,
     DateTime,
     Lenient,
@@ -86,7 +86,7 @@ class WithdrawItemRequest(ActorRequest):
 
 
 class SaveCollectionRequest(ActorRequest):
-    collection_id = fields.Str(required=True, validate=COLLECTION_ID)
+    collection_id = fields.Str(required=True, validate=LOWER_CASE_ID)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     description = fields.Str(load_default="", validate=validate.Length(max=10000))
     parent_id = fields.Str(load_default=None, allow_none=True)

@@ -9,6 +9,7 @@ from kernel.contracts.fields import LOCALE, DateTime, Lenient, Strict
 from kernel.contracts.people import ActorSchema
 from kernel.contracts.rpc import ActorRequest
 
+LETTER_PARTS = ("subject", "html", "text")  # what a letter template is made of
 LETTER_TYPES = (
     "deposit_submitted",
     "validation_failed",

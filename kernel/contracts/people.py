@@ -8,6 +8,8 @@ from marshmallow import fields, validate
 from kernel.contracts.fields import Lenient
 
 ROLES = ("patron", "approver", "staff", "manager", "admin")
+LOCALES = {"en": "English", "de": "Deutsch"}  # the languages Lodge speaks, each in its own words
+DEFAULT_LOCALE = "en"
 
 
 class ActorSchema(Lenient):

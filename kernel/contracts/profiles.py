@@ -18,6 +18,7 @@ from kernel.contracts.fields import (
     Lenient,
     Strict,
 )
+from kernel.contracts.people import ROLES
 from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
 from kernel.contracts.resource_types import RESOURCE_TYPES
 from kernel.contracts.rpc import ActorRequest
@@ -51,7 +52,7 @@ DC_ELEMENTS = (
     "rights",
 )
 ACCESS_POLICIES = ("open", "campus", "embargo")
-MEDIATOR_ROLES = ("approver", "staff", "manager", "admin")
+MEDIATOR_ROLES = ROLES[1:]  # every role but patron: mediators work for the library
 
 
 class FormFieldSchema(Strict):

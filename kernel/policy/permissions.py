@@ -86,6 +86,10 @@ POLICY: dict[Action, Rule] = {
 STAFF_ROLES = frozenset(POLICY[Action.SEE_ALL_DEPOSITS].roles)
 """The roles that work at the staff desk, and so get staff letters."""
 
+TOLD_OF_REVIEWS = APPROVER
+"""Who is sent letters about deposits waiting for review: it decides who is told, not who may
+act (that is Action.REVIEW and Action.DECIDE)."""
+
 
 def holds_any_role(actor: Actor, roles: Collection[str]) -> bool:
     """For roles a profile names (its mediators): admin counts as each, as in the table."""

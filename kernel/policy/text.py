@@ -46,7 +46,10 @@ def user_pattern(pattern: str | bytes, flags: int = 0) -> re.Pattern[Any]:
 _REFUSED = user_pattern(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]"
 )
-_ORCID_ID = user_pattern(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", re.IGNORECASE)
+ORCID_ID = r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]"  # an ORCID iD's digits, for patterns to embed
+_ORCID_ID = user_pattern(ORCID_ID, re.IGNORECASE)
+# a date written YYYY, YYYY-MM or YYYY-MM-DD; groups: year, month, day
+PARTIAL_DATE = user_pattern(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
 
 def _describe(char: str) -> str:

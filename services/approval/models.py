@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from kernel.contracts.approval import PENDING_STATES
 from kernel.platform.db import UTCDateTime, utcnow
 
 
@@ -30,8 +31,8 @@ def groups_key(approver_groups: list[str]) -> str:
     return "\n".join(sorted(set(approver_groups))) or ANY_APPROVER
 
 
-PENDING = ("open", "claimed")
-PENDING_SQL = "state IN ('open', 'claimed')"  # the queue's partial indexes
+# the queue's partial indexes
+PENDING_SQL = f"state IN ({', '.join(repr(state) for state in PENDING_STATES)})"
 QUEUE_COLUMNS = (
     "created_at",
     "id",

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.approval import PENDING_STATES
 from kernel.contracts.deposits import DepositSnapshotSchema
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -18,7 +19,6 @@ from kernel.platform.db import UnitOfWork
 from kernel.policy.permissions import Action, can, is_own_deposit, require
 from services.approval.models import (
     ANY_APPROVER,
-    PENDING,
     ApproverGroupSet,
     Decision,
     Reason,
@@ -443,7 +443,7 @@ def queue(
     for every tab under the same filters. Pages are bounded (the request caps `page`)."""
     _require_reviewer(actor)
     now = _now()
-    query = _visible_to(select(ReviewTask).where(ReviewTask.state.in_(PENDING)), actor)
+    query = _visible_to(select(ReviewTask).where(ReviewTask.state.in_(PENDING_STATES)), actor)
     if profile_id:
         query = query.where(ReviewTask.profile_id == profile_id)
     if collection:

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from kernel.contracts.actors import Actor
+from kernel.contracts.approval import PENDING_STATES
 from services.approval.models import Decision, Reason, ReviewTask, StaffNote
 from services.approval.review import is_own
 
@@ -37,7 +38,7 @@ def task_view(
         "approver_groups": task.approver_groups,
         "due_at": task.due_at,
         "overdue": bool(
-            task.due_at and task.state in ("open", "claimed") and task.due_at < datetime.now(UTC)
+            task.due_at and task.state in PENDING_STATES and task.due_at < datetime.now(UTC)
         ),
         "claimed_at": task.claimed_at,
         "own_deposit": actor is not None and is_own(actor, task),

@@ -19,6 +19,7 @@ from kernel.platform.config import Quotas
 from kernel.platform.db import UnitOfWork
 from kernel.policy.file_rules import extension_refusal
 from kernel.policy.permissions import (
+    STAFF,
     Action,
     can,
     holds_any_role,
@@ -62,7 +63,7 @@ def may_use_profile(actor: Actor, definition: dict) -> bool:
     return not allowed or actor.in_any_group(allowed)
 
 
-DEFAULT_MEDIATORS = {"roles": ["staff"], "groups": []}
+DEFAULT_MEDIATORS = {"roles": [STAFF], "groups": []}
 
 
 def mediators(definition: dict) -> dict | None:

@@ -9,11 +9,10 @@ from urllib.parse import urlparse
 
 from kernel.contracts.exceptions import InvalidInput
 from kernel.policy import text
-from kernel.policy.text import user_pattern
+from kernel.policy.text import ORCID_ID, PARTIAL_DATE, user_pattern
 
-_DATE = user_pattern(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _LANGUAGE = user_pattern(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_ORCID = user_pattern(r"^(?:https://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+_ORCID = user_pattern(rf"^(?:https://orcid\.org/)?({ORCID_ID})$")
 
 
 def orcid_checksum_ok(orcid: str) -> bool:
@@ -33,7 +32,7 @@ def _check_text(value: Any, field: dict[str, Any]) -> str | None:
 
 
 def _check_date(value: Any, field: dict[str, Any]) -> str | None:
-    match = _DATE.fullmatch(value) if isinstance(value, str) else None
+    match = PARTIAL_DATE.fullmatch(value) if isinstance(value, str) else None
     if not match:
         return "must be a date written YYYY, YYYY-MM or YYYY-MM-DD"
     year, month, day = match.groups()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from kernel.contracts.actors import Actor
+from dataclasses import replace
+
+from kernel.contracts.actors import SYSTEM
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.config import Settings
 from kernel.platform.db import Database
+from kernel.policy.permissions import MANAGER
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
 
-SYSTEM_ACTOR = Actor(id="system", name="Lodge", roles=("manager",))
+SYSTEM_ACTOR = replace(SYSTEM, roles=(MANAGER,))  # profiles are a manager's to save
 
 COMMON_FIELDS = [
     {"key": "title", "label": "Title", "type": "text", "required": True, "dc": "title"},

@@ -12,10 +12,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
-from kernel.contracts.deposits import Status
+from kernel.contracts.deposits import DECIDED, Status
 from services.intake.models import Deposit, HistoryEntry
 
-DECIDED = (Status.APPROVED, Status.RETURNED, Status.DECLINED)
 # decisions no approver made: they would hide how long people wait for one
 SYSTEM_REASONS = ("automatic", "staff_mediated")
 

@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from kernel.contracts.actors import Actor
+from kernel.contracts.people import DEFAULT_LOCALE
 from kernel.platform.db import UnitOfWork
 from kernel.policy import text
-from kernel.policy.permissions import Action, can
+from kernel.policy.permissions import TOLD_OF_REVIEWS, Action, can
 from services.letters import templates
 from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
-from services.letters.templates import DEFAULT_LOCALE, Parts, RenderError
+from services.letters.templates import Parts, RenderError
 
 MAX_ATTEMPTS = 8
 DRAFT_EXPIRED = "draft_expired"  # intake's reason when it removes an abandoned draft
@@ -224,7 +225,7 @@ def approvers_for(session, review: dict) -> list[Recipient]:
     return [
         person
         for person in session.scalars(select(Recipient).order_by(Recipient.id))
-        if "approver" in (person.roles or ())
+        if TOLD_OF_REVIEWS in (person.roles or ())
         and person.email
         and (not groups or groups.intersection(person.groups or ()))
     ]

@@ -19,12 +19,10 @@ from sqlalchemy import func, select
 
 from kernel.contracts.exceptions import InvalidInput
 from kernel.contracts.letters import LETTER_TYPES
+from kernel.contracts.people import DEFAULT_LOCALE, LOCALES
 from services.letters.models import LetterTemplate
 
 DEFAULTS = Path(__file__).parent / "templates"
-DEFAULT_LOCALE = "en"
-LOCALES = ("en", "de")
-PARTS = ("subject", "html", "text")
 
 _environments = {
     autoescape: SandboxedEnvironment(

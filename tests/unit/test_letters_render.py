@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from kernel.contracts.exceptions import InvalidInput
+from kernel.contracts.people import LOCALES
 from services.letters.letters import letter_context, letter_type_for, sample_context
 from services.letters.templates import (
     DEFAULTS,
-    LOCALES,
     Parts,
     RenderError,
     render,

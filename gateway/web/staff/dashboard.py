@@ -13,13 +13,12 @@ from flask_babel import gettext as _
 from gateway.auth.guard import requires
 from gateway.presenters.charts import duration_words, weekly_bars
 from gateway.rpc import rpc
-from kernel.contracts.deposits import STATUSES
+from kernel.contracts.deposits import DECIDED, STATUSES
 from kernel.policy.permissions import Action
 
 staff_dashboard = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
 
 SPANS = (4, 12, 26, 52)
-DECIDED = ("approved", "returned", "declined")
 
 
 def duration_label(seconds: float) -> str:

@@ -26,7 +26,8 @@ from gateway.forms.profile import N_
 from gateway.rpc import rpc
 from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import InvalidInput, NotFound
-from kernel.contracts.letters import LETTER_TYPES
+from kernel.contracts.letters import LETTER_PARTS, LETTER_TYPES
+from kernel.contracts.people import LOCALES
 from kernel.policy.permissions import Action, can
 
 staff_letters = Blueprint("staff_letters", __name__, url_prefix="/staff/letters")
@@ -50,14 +51,10 @@ AUDIENCES = {
     "review_digest": N_("Approvers"),
     "token_expiring": N_("Token owner"),
 }
-LOCALE_NAMES = {"en": "English", "de": "Deutsch"}
 
 
 def translated(messages: dict[str, str]) -> dict[str, str]:
     return {key: _(message) for key, message in messages.items()}
-
-
-PARTS = ("subject", "html", "text")
 
 
 def register_recipient(actor: Actor, delivery: str | None = None) -> None:
@@ -79,7 +76,7 @@ def tell_letters(actor: Actor) -> None:
 
 
 def _known(letter_type: str, locale: str) -> None:
-    if letter_type not in LETTER_TYPES or locale not in LOCALE_NAMES:
+    if letter_type not in LETTER_TYPES or locale not in LOCALES:
         abort(404, description=_("There is no such letter."))
 
 
@@ -96,7 +93,7 @@ def templates():
         by_type=by_type,
         names=translated(LETTER_NAMES),
         audiences=translated(AUDIENCES),
-        locales=LOCALE_NAMES,
+        locales=LOCALES,
     )
 
 
@@ -119,7 +116,7 @@ def edit(letter_type, locale):
                         actor=g.actor,
                         letter_type=letter_type,
                         locale=locale,
-                        **{part: request.form.get(part, "") for part in PARTS},
+                        **{part: request.form.get(part, "") for part in LETTER_PARTS},
                     )
                     flash(_("Saved as version %(version)d.", version=saved["version"]), "success")
             except InvalidInput as err:
@@ -132,13 +129,13 @@ def edit(letter_type, locale):
             actor=g.actor, letter_type=letter_type, locale=locale
         )
     if errors:  # show what the manager wrote, with the problem next to it
-        template.update({part: request.form.get(part, "") for part in PARTS})
+        template.update({part: request.form.get(part, "") for part in LETTER_PARTS})
     return render_template(
         "staff/letter_edit.html",
         template=template,
         errors=errors,
         names=translated(LETTER_NAMES),
-        locales=LOCALE_NAMES,
+        locales=LOCALES,
         sample_deposit=request.args.get("deposit", ""),
     ), status
 
@@ -165,7 +162,7 @@ def preview(letter_type, locale):
             letter_type=letter_type,
             locale=locale,
             deposit=deposit,
-            **{part: str(body.get(part) or "") for part in PARTS},
+            **{part: str(body.get(part) or "") for part in LETTER_PARTS},
         )
     return jsonify(letter)
 

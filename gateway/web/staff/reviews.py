@@ -23,7 +23,7 @@ from gateway.auth.guard import requires
 from gateway.forms import deposit as deposit_form
 from gateway.presenters.reason_labels import system_reason_labels
 from gateway.rpc import rpc
-from kernel.contracts.approval import QUEUE_SORTS, QUEUE_TABS
+from kernel.contracts.approval import DECISIONS, QUEUE_SORTS, QUEUE_TABS
 from kernel.contracts.exceptions import (
     Conflict,
     Forbidden,
@@ -35,8 +35,6 @@ from kernel.contracts.rpc import load_or_raise
 from kernel.policy.permissions import Action
 
 staff_reviews = Blueprint("staff_reviews", __name__, url_prefix="/staff")
-
-DECISIONS = ("approve", "decline", "return")
 
 
 def tab_names() -> dict[str, str]:
@@ -275,10 +273,9 @@ def decide(deposit_id):
     }
     if request.form.get("step") != "confirm":
         return _render_review(deposit_id, preview_request=chosen, chosen=chosen)
-    method = {"approve": "approve", "decline": "decline", "return": "return_for_changes"}
     try:
         with rpc() as services:
-            getattr(services.approval, method[decision])(
+            getattr(services.approval, reviewers.DECISION_METHODS[decision])(
                 actor=g.actor,
                 deposit_id=deposit_id,
                 reason_code=chosen["reason_code"],
