@@ -14,7 +14,8 @@ from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
 from gateway.api.tus import method_override, tus
 from gateway.auth import guard, oidc
-from gateway.http import errors, health, i18n, idempotency, security
+from gateway.http import errors, i18n, idempotency, security
+from gateway.http.health import health
 from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
 from gateway.presenters import validation_report
@@ -37,19 +38,21 @@ HOOKS = (
     idempotency.register,  # after auth: keys are kept per caller
     oidc.register,
     security.register,
-    health.register,
     validation_report.register,
     staff_inventory_pages.register,
 )
 
+# the API blueprints in the order gateway/api/openapi.py describes them
 BLUEPRINTS = (
+    health,
     openapi_api,
     profiles_api,
-    deposits_api,
-    items_api,
     inventory_api,
-    reviews_api,
+    deposits_api,
     tus,
+    reviews_api,
+    items_api,
+    staff_api,
     portal,
     staff_profiles,
     staff_dashboard,
@@ -60,7 +63,6 @@ BLUEPRINTS = (
     oai,
     public,
     staff_inventory,
-    staff_api,
     account,
 )
 

@@ -1,5 +1,6 @@
-"""Who may sign in: local accounts and API tokens. Sessions themselves are signed cookies,
-so any gateway instance serves any request."""
+"""The gateway's own tables: local accounts, API tokens, sign-in sessions, failed sign-ins
+and idempotent requests. A session is a row here and its cookie holds only the row's id, so
+any gateway instance serves any request."""
 
 from __future__ import annotations
 

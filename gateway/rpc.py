@@ -24,7 +24,7 @@ from amqp.exceptions import NotFound
 from flask import current_app
 from kombu import Connection
 from kombu.exceptions import ChannelError, OperationalError
-from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
 from nameko.constants import PERSISTENT
 from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
@@ -48,6 +48,12 @@ def gateway_connection(amqp_uri: str, **kwargs) -> Connection:
     options = {"client_properties": {"connection_name": CONNECTION_NAME}}
     options.update(kwargs.pop("transport_options", {}))
     return Connection(amqp_uri, transport_options=options, **kwargs)
+
+
+def check_broker(amqp_uri: str) -> None:
+    """Raises unless the broker answers within one connection attempt (for /readyz)."""
+    with get_connection(amqp_uri) as connection:
+        connection.ensure_connection(max_retries=1)
 
 
 def pauses(deadline: float):

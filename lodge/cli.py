@@ -1,4 +1,5 @@
-"""`lodge run | service NAME | gateway | migrate | seed | token USERNAME`."""
+"""`lodge run | service NAME | gateway | migrate | await-migrations [OWNER...] | seed |
+token USERNAME | broker-users | expire-uploads | warn-expiring-tokens` (`lodge --help`)."""
 
 from __future__ import annotations
 

@@ -3,23 +3,21 @@ beside its routes, with the same marshmallow schemas the API uses."""
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
+from types import ModuleType
 from typing import cast
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask import Blueprint, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 from marshmallow import Schema
 
-from gateway.api import deposits, inventory, items, profiles, reviews, staff, tus
 from gateway.api.spec import error_response
 from gateway.http.security import MAX_JSON_BYTES, MAX_JSON_DEPTH
 
 openapi_api = Blueprint("openapi_api", __name__, url_prefix="/api/v1")
-
-# each describes its paths and schemas in the order they appear in the document
-DESCRIBED = (profiles, inventory, deposits, tus, reviews, items, staff)
 
 ERROR = {
     "type": "object",
@@ -67,8 +65,19 @@ def _component_name(schema) -> str:
     return name.removesuffix("Schema").removesuffix("View") or name
 
 
+def described_modules(app: Flask) -> tuple[ModuleType, ...]:
+    """The modules of the app's blueprints (gateway/blueprints.py) that describe their part of
+    the API, in the order they are registered, which is the document's order."""
+    modules = (sys.modules[blueprint.import_name] for blueprint in app.blueprints.values())
+    return tuple(module for module in modules if hasattr(module, "describe"))
+
+
+def openapi_document(app: Flask) -> dict:
+    return _document(described_modules(app))
+
+
 @lru_cache(maxsize=1)
-def openapi_document() -> dict:
+def _document(described: tuple[ModuleType, ...]) -> dict:
     spec = APISpec(
         title="Lodge REST API",
         version="1.0.0",
@@ -87,7 +96,7 @@ def openapi_document() -> dict:
         "session", {"type": "apiKey", "in": "cookie", "name": "lodge_session"}
     )
     spec.components.schema("Error", ERROR)
-    for module in DESCRIBED:
+    for module in described:
         module.describe(spec)
     document = spec.to_dict()
     _idempotent_posts(document)
@@ -97,4 +106,4 @@ def openapi_document() -> dict:
 
 @openapi_api.get("/openapi.json")
 def openapi():
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(current_app))

@@ -31,7 +31,7 @@ class OidcSettings:
     mapping: ClaimMapping
 
     @classmethod
-    def from_environment(cls) -> OidcSettings | None:
+    def from_settings(cls) -> OidcSettings | None:
         """None unless LODGE_OIDC_ISSUER and LODGE_OIDC_CLIENT_ID are set."""
         settings = get_settings()
         issuer = settings.oidc_issuer.strip().rstrip("/")
@@ -61,7 +61,7 @@ def load_mapping(value: str) -> ClaimMapping:
 
 
 def register(app: Flask) -> None:
-    settings = OidcSettings.from_environment()
+    settings = OidcSettings.from_settings()
     app.extensions["lodge.oidc"] = settings
     app.jinja_env.globals["oidc_name"] = settings.display_name if settings else None
     if settings is None:

@@ -6,65 +6,69 @@ import hmac
 import logging
 import time
 
-from flask import Flask, Response, abort, current_app, g, jsonify, request
-from nameko.amqp.publish import get_connection
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 
+from gateway.rpc import check_broker
 from kernel.platform.config import get_settings
 
 REQUESTS = Counter("lodge_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 log = logging.getLogger(__name__)
 LATENCY = Histogram("lodge_http_request_seconds", "HTTP request latency", ["endpoint"])
 
+health = Blueprint("health", __name__)
 
-def register(app: Flask) -> None:
-    @app.before_request
-    def start_timer():
-        g.started = time.perf_counter()
 
-    @app.after_request
-    def observe(response):
-        endpoint = request.endpoint or "unknown"
-        REQUESTS.labels(request.method, endpoint, response.status_code).inc()
-        if "started" in g:
-            LATENCY.labels(endpoint).observe(time.perf_counter() - g.started)
-        return response
+@health.before_app_request
+def start_timer():
+    g.started = time.perf_counter()
 
-    @app.get("/healthz")
-    def healthz():
-        return jsonify(status="ok")
 
-    @app.get("/readyz")
-    def readyz():
-        """Ready when the gateway's database and the broker answer. What failed is named;
-        why goes to the log only, since a probe's answer is public."""
-        problems = []
-        try:
-            with current_app.extensions["lodge.database"].reading() as session:
-                session.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("not ready: the database does not answer", exc_info=True)
-            problems.append("database")
-        try:
-            with get_connection(get_settings().broker_uri("gateway")) as connection:
-                connection.ensure_connection(max_retries=1)
-        except Exception:
-            log.warning("not ready: the broker does not answer", exc_info=True)
-            problems.append("broker")
-        if problems:
-            return jsonify(status="unavailable", unavailable=problems), 503
-        return jsonify(status="ready")
+@health.after_app_request
+def observe(response):
+    endpoint = request.endpoint or "unknown"
+    REQUESTS.labels(request.method, endpoint, response.status_code).inc()
+    if "started" in g:
+        LATENCY.labels(endpoint).observe(time.perf_counter() - g.started)
+    return response
 
-    @app.get("/metrics")
-    def metrics():
-        """For Prometheus with `Authorization: Bearer LODGE_METRICS_TOKEN`; off without one."""
-        wanted = get_settings().metrics_token
-        if not wanted:
-            abort(404)
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), wanted.encode()
-        ):
-            abort(401, description="/metrics needs the metrics token as 'Authorization: Bearer'.")
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+@health.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@health.get("/readyz")
+def readyz():
+    """Ready when the gateway's database and the broker answer. What failed is named;
+    why goes to the log only, since a probe's answer is public."""
+    problems = []
+    try:
+        with current_app.extensions["lodge.database"].reading() as session:
+            session.execute(text("SELECT 1"))
+    except Exception:
+        log.warning("not ready: the database does not answer", exc_info=True)
+        problems.append("database")
+    try:
+        check_broker(get_settings().broker_uri("gateway"))
+    except Exception:
+        log.warning("not ready: the broker does not answer", exc_info=True)
+        problems.append("broker")
+    if problems:
+        return jsonify(status="unavailable", unavailable=problems), 503
+    return jsonify(status="ready")
+
+
+@health.get("/metrics")
+def metrics():
+    """For Prometheus with `Authorization: Bearer LODGE_METRICS_TOKEN`; off without one."""
+    wanted = get_settings().metrics_token
+    if not wanted:
+        abort(404)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), wanted.encode()
+    ):
+        abort(401, description="/metrics needs the metrics token as 'Authorization: Bearer'.")
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

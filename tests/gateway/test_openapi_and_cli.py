@@ -22,8 +22,8 @@ DESIGN_PATHS = {
 }
 
 
-def test_openapi_document_is_valid_and_covers_the_design_paths():
-    document = openapi_document()
+def test_openapi_document_is_valid_and_covers_the_design_paths(gateway_app):
+    document = openapi_document(gateway_app)
     validate(document)
     assert set(document["paths"]) >= DESIGN_PATHS
     error = document["components"]["schemas"]["Error"]
@@ -31,7 +31,7 @@ def test_openapi_document_is_valid_and_covers_the_design_paths():
 
 
 def test_every_post_takes_an_idempotency_key(gateway_app):
-    document = openapi_document()
+    document = openapi_document(gateway_app)
     posts = {
         path: operations["post"]
         for path, operations in document["paths"].items()
@@ -53,7 +53,7 @@ def test_every_api_route_is_described(gateway_app):
     """Each API module describes its routes beside them; a route left out is missing here."""
     described = {
         (path, method)
-        for path, operations in openapi_document()["paths"].items()
+        for path, operations in openapi_document(gateway_app)["paths"].items()
         for method in operations
     }
     routes = {

@@ -32,6 +32,13 @@ RULES = [
 ]
 
 
+# the gateway modules that may import nameko, and why
+NAMEKO_IN_THE_GATEWAY = {
+    "gateway.rpc": "the RPC client pool and the broker check: the gateway's one way to the broker",
+    "gateway.http.errors": "maps nameko's RPC failures (remote errors, timeouts) to HTTP answers",
+}
+
+
 def modules() -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
@@ -86,6 +93,18 @@ def test_import_rules(governed, forbidden, why):
         if any(within(target, prefix) for prefix in forbidden)
     )
     assert not broken, f"{why}:\n" + "\n".join(broken)
+
+
+def test_only_the_rpc_layer_of_the_gateway_imports_nameko():
+    broken = sorted(
+        f"{name} imports {target}"
+        for name, targets in GRAPH.items()
+        if within(name, "gateway") and name not in NAMEKO_IN_THE_GATEWAY
+        for target in targets
+        if within(target, "nameko")
+    )
+    assert not broken, "the gateway reaches the broker through gateway.rpc:\n" + "\n".join(broken)
+    assert all(name in MODULES for name in NAMEKO_IN_THE_GATEWAY)
 
 
 def cycle(graph: dict[str, set[str]]) -> list[str]:
