@@ -3,12 +3,16 @@ automatic ones included: those are recorded as decisions by the system."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from kernel.contracts.actors import SYSTEM, Actor
 from kernel.contracts.approval import PENDING_STATES
@@ -46,14 +50,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def seed_reasons(session) -> None:
+def seed_reasons(session: Session) -> None:
     if session.scalar(select(func.count()).select_from(Reason)):
         return
     for kind, code, label, is_default in DEFAULT_REASONS:
         session.add(Reason(kind=kind, code=code, label=label, is_default=is_default))
 
 
-def open_review(uow: UnitOfWork, key: str, event: dict) -> None:
+def open_review(uow: UnitOfWork, key: str, event: dict[str, Any]) -> None:
     """A deposit passed its checks: queue it, or decide at once where no approver is needed."""
     if not uow.first_time(key) or not event["passed"]:
         return
@@ -105,7 +109,7 @@ def open_review(uow: UnitOfWork, key: str, event: dict) -> None:
         )
 
 
-def _remember_group_set(session, key: str, approver_groups: list[str]) -> None:
+def _remember_group_set(session: Session, key: str, approver_groups: list[str]) -> None:
     """Record a profile's group set once; two workers recording it together both succeed."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
@@ -120,7 +124,9 @@ def _remember_group_set(session, key: str, approver_groups: list[str]) -> None:
     )
 
 
-def _task(session, deposit_id: str, revision: int | None = None, lock: bool = False):
+def _task(
+    session: Session, deposit_id: str, revision: int | None = None, lock: bool = False
+) -> ReviewTask | None:
     query = select(ReviewTask).where(ReviewTask.deposit_id == deposit_id)
     if revision is not None:
         query = query.where(ReviewTask.revision == revision)
@@ -156,7 +162,7 @@ def may_decide(actor: Actor, task: ReviewTask) -> bool:
     return may_review(actor, task) and can(actor, Action.DECIDE, **_owners(task))
 
 
-def _reviewable(session, actor: Actor, deposit_id: str) -> ReviewTask:
+def _reviewable(session: Session, actor: Actor, deposit_id: str) -> ReviewTask:
     """The task locked for work on it: claim, assign, release, decide, edit, note."""
     if not can(actor, Action.DECIDE):
         raise Forbidden("Reviewing needs the approver role.")
@@ -276,7 +282,9 @@ def decide(
     return task
 
 
-def _reason(session, decision: str, reason_code: str | None) -> tuple[str | None, str | None]:
+def _reason(
+    session: Session, decision: str, reason_code: str | None
+) -> tuple[str | None, str | None]:
     """The decision's reason code (the kind's default when none is given) and its label."""
     kind = REASON_KIND.get(decision)
     if kind is None:
@@ -359,7 +367,7 @@ def cancel(uow: UnitOfWork, deposit_id: str, revision: int, strict: bool) -> Non
     task.state, task.updated_at = "cancelled", _now()
 
 
-def decision_of(session, task: ReviewTask) -> Decision | None:
+def decision_of(session: Session, task: ReviewTask) -> Decision | None:
     return session.scalar(
         select(Decision).where(
             Decision.deposit_id == task.deposit_id, Decision.revision == task.revision
@@ -367,7 +375,7 @@ def decision_of(session, task: ReviewTask) -> Decision | None:
     )
 
 
-def _visible_to(query, actor: Actor):
+def _visible_to(query: Select[tuple[ReviewTask]], actor: Actor) -> Select[tuple[ReviewTask]]:
     """Only tasks of profiles whose approver groups the actor is in; managers see all."""
     if can(actor, Action.SUPERVISE_REVIEWS):
         return query
@@ -385,8 +393,8 @@ def _require_reviewer(actor: Actor) -> None:
 
 
 def list_tasks(
-    session, actor: Actor, state: str, assignee: str | None, page: int, per_page: int
-) -> dict:
+    session: Session, actor: Actor, state: str, assignee: str | None, page: int, per_page: int
+) -> dict[str, Any]:
     """Tasks by state and assignee, oldest first: the API's plain listing."""
     _require_reviewer(actor)
     query = select(ReviewTask)
@@ -408,7 +416,11 @@ def list_tasks(
     return {"items": tasks, "page": page, "per_page": per_page, "total": total}
 
 
-def _tab_condition(tab: str, actor_id: str, columns=ReviewTask.__table__.c):
+def _tab_condition(
+    tab: str,
+    actor_id: str,
+    columns: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]] = ReviewTask.__table__.c,
+) -> ColumnElement[bool] | None:
     """Which pending tasks a tab shows; `columns` are the table's or a subquery's."""
     state, assignee = columns.state, columns.assignee_id
     return {
@@ -419,7 +431,7 @@ def _tab_condition(tab: str, actor_id: str, columns=ReviewTask.__table__.c):
     }[tab]
 
 
-QUEUE_ORDER = {
+QUEUE_ORDER: dict[str, tuple[ColumnElement[Any], ColumnElement[Any]]] = {
     "oldest": (ReviewTask.created_at.asc(), ReviewTask.id.asc()),
     "newest": (ReviewTask.created_at.desc(), ReviewTask.id.desc()),
     "due": (ReviewTask.due_at.asc().nulls_last(), ReviewTask.created_at.asc()),
@@ -427,7 +439,7 @@ QUEUE_ORDER = {
 
 
 def queue(
-    session,
+    session: Session,
     actor: Actor,
     tab: str = "all",
     profile_id: str | None = None,
@@ -438,7 +450,7 @@ def queue(
     sort: str = "oldest",
     page: int = 1,
     per_page: int = 25,
-) -> dict:
+) -> dict[str, Any]:
     """The approver's work: pending tasks they may review, one tab at a time, with counts
     for every tab under the same filters. Pages are bounded (the request caps `page`)."""
     _require_reviewer(actor)
@@ -460,10 +472,15 @@ def queue(
     if overdue:
         query = query.where(ReviewTask.due_at < now)
     filtered = query.subquery()
-    tabs = ("mine", "unassigned", "others")
+    tabs = ("mine", "unassigned", "others")  # each has a condition (only "all" has none)
     row = session.execute(
         select(
-            *(func.count().filter(_tab_condition(name, actor.id, filtered.c)) for name in tabs),
+            *(
+                func.count().filter(
+                    cast(ColumnElement[bool], _tab_condition(name, actor.id, filtered.c))
+                )
+                for name in tabs
+            ),
             func.count(),
             func.count().filter(filtered.c.due_at < now),
         ).select_from(filtered)
@@ -501,7 +518,7 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def list_reasons(session) -> list[Reason]:
+def list_reasons(session: Session) -> Sequence[Reason]:
     return session.scalars(select(Reason).order_by(Reason.kind, Reason.code)).all()
 
 
@@ -548,7 +565,7 @@ def delete_reason(uow: UnitOfWork, actor: Actor, kind: str, code: str) -> None:
 # --- the review page ----------------------------------------------------------------------
 
 
-def review_task(session, actor: Actor, deposit_id: str) -> ReviewTask:
+def review_task(session: Session, actor: Actor, deposit_id: str) -> ReviewTask:
     """The deposit's latest task, for anyone who may review it."""
     _require_reviewer(actor)
     task = _task(session, deposit_id)
@@ -559,7 +576,7 @@ def review_task(session, actor: Actor, deposit_id: str) -> ReviewTask:
     return task
 
 
-def notes(session, deposit_id: str) -> list[StaffNote]:
+def notes(session: Session, deposit_id: str) -> Sequence[StaffNote]:
     return session.scalars(
         select(StaffNote)
         .where(StaffNote.deposit_id == deposit_id)
@@ -589,10 +606,12 @@ def _touch_claim(task: ReviewTask, actor: Actor) -> None:
         task.claimed_at = _now()
 
 
-def review_file(session, actor: Actor, deposit_id: str, file_id: str) -> dict:
+def review_file(session: Session, actor: Actor, deposit_id: str, file_id: str) -> dict[str, Any]:
     """A file of the revision under review, with its storage key, for the preview."""
     task = review_task(session, actor, deposit_id)
-    found = next((f for f in task.deposit.get("files", []) if f["id"] == file_id), None)
+    found: dict[str, Any] | None = next(
+        (f for f in task.deposit.get("files", []) if f["id"] == file_id), None
+    )
     if found is None:
         raise NotFound("The deposit has no such file.")
     return found
@@ -604,13 +623,13 @@ def start_metadata_edit(uow: UnitOfWork, actor: Actor, deposit_id: str) -> Revie
     return claim(uow, actor, deposit_id)
 
 
-def keep_edited_metadata(task: ReviewTask, deposit: dict) -> None:
+def keep_edited_metadata(task: ReviewTask, deposit: dict[str, Any]) -> None:
     """What intake accepted becomes what approval hands on when it approves."""
     task.deposit = {**task.deposit, "metadata": deposit["metadata"], "title": deposit["title"]}
     task.title, task.updated_at = deposit["title"], _now()
 
 
-def changes_since_return(session, task: ReviewTask) -> dict | None:
+def changes_since_return(session: Session, task: ReviewTask) -> dict[str, Any] | None:
     """For a resubmission: what changed since the approver returned the last revision."""
     earlier = session.scalar(
         select(ReviewTask)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import calendar
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
 
 from kernel.contracts.actors import SYSTEM, Actor
 from kernel.contracts.deposits import Status
@@ -41,7 +44,9 @@ from services.intake.models import (
 # --- profiles ---------------------------------------------------------------
 
 
-def profile_definition(session, profile_id: str, version: int | None = None) -> dict:
+def profile_definition(
+    session: Session, profile_id: str, version: int | None = None
+) -> dict[str, Any]:
     profile = session.get(Profile, profile_id)
     if profile is None:
         raise NotFound(f"There is no profile {profile_id!r}.", fields={"profile_id": ["unknown"]})
@@ -54,7 +59,7 @@ def profile_definition(session, profile_id: str, version: int | None = None) -> 
     return {**row.definition, "id": profile_id, "version": row.version}
 
 
-def may_use_profile(actor: Actor, definition: dict) -> bool:
+def may_use_profile(actor: Actor, definition: dict[str, Any]) -> bool:
     if can(actor, Action.SEE_ALL_DEPOSITS):
         return True
     if not definition["active"]:
@@ -66,11 +71,11 @@ def may_use_profile(actor: Actor, definition: dict) -> bool:
 DEFAULT_MEDIATORS = {"roles": [STAFF], "groups": []}
 
 
-def mediators(definition: dict) -> dict | None:
+def mediators(definition: dict[str, Any]) -> dict[str, Any] | None:
     """Who may deposit with the profile on a patron's behalf: whom it names; if it names
     nobody, the staff role, but only while it is active and open to every group (None:
     nobody)."""
-    named = definition.get("mediators")
+    named: dict[str, Any] | None = definition.get("mediators")
     if named is not None:
         return named
     if definition["active"] and not definition["allowed_groups"]:
@@ -78,7 +83,7 @@ def mediators(definition: dict) -> dict | None:
     return None
 
 
-def may_mediate(actor: Actor, definition: dict) -> bool:
+def may_mediate(actor: Actor, definition: dict[str, Any]) -> bool:
     """Staff may deposit for a patron with a profile whose mediators name their role or group."""
     rule = mediators(definition)
     if rule is None or not can(actor, Action.MEDIATE):
@@ -89,8 +94,8 @@ def may_mediate(actor: Actor, definition: dict) -> bool:
 
 
 def list_profiles(
-    session, actor: Actor, include_inactive: bool = False, mediated: bool = False
-) -> list[dict]:
+    session: Session, actor: Actor, include_inactive: bool = False, mediated: bool = False
+) -> list[dict[str, Any]]:
     """The profiles the actor may deposit with; staff may ask for inactive ones too, or
     for those they may deposit with on a patron's behalf."""
     profiles = session.scalars(select(Profile).order_by(Profile.name)).all()
@@ -102,14 +107,16 @@ def list_profiles(
     return [d for d in definitions if may_use_profile(actor, d)]
 
 
-def usable_profile(session, actor: Actor, profile_id: str, version: int | None = None) -> dict:
+def usable_profile(
+    session: Session, actor: Actor, profile_id: str, version: int | None = None
+) -> dict[str, Any]:
     definition = profile_definition(session, profile_id, version)
     if not may_use_profile(actor, definition):
         raise Forbidden("You may not use this profile.", fields={"profile_id": ["not allowed"]})
     return definition
 
 
-def profile_versions(session, profile_id: str) -> list[ProfileVersion]:
+def profile_versions(session: Session, profile_id: str) -> Sequence[ProfileVersion]:
     profile_definition(session, profile_id)  # NotFound for an unknown profile
     return session.scalars(
         select(ProfileVersion)
@@ -119,8 +126,8 @@ def profile_versions(session, profile_id: str) -> list[ProfileVersion]:
 
 
 def save_profile(
-    uow: UnitOfWork, actor: Actor, profile_id: str, definition: dict, create: bool = False
-) -> dict:
+    uow: UnitOfWork, actor: Actor, profile_id: str, definition: dict[str, Any], create: bool = False
+) -> dict[str, Any]:
     """Create a profile (`create`), or add a version to an existing one."""
     session = uow.session
     profile = session.get(Profile, profile_id)
@@ -175,7 +182,9 @@ def _may_act_as_depositor(actor: Actor, deposit: Deposit) -> bool:
     return is_own_deposit(actor, **_owners(deposit)) or can(actor, Action.ACT_FOR_ANY_DEPOSITOR)
 
 
-def get_deposit(session, actor: Actor, deposit_id: str, for_update: bool = False) -> Deposit:
+def get_deposit(
+    session: Session, actor: Actor, deposit_id: str, for_update: bool = False
+) -> Deposit:
     """The deposit if the actor may see it; otherwise NotFound, so nothing leaks."""
     query = select(Deposit).where(Deposit.id == deposit_id)
     if for_update:
@@ -186,7 +195,7 @@ def get_deposit(session, actor: Actor, deposit_id: str, for_update: bool = False
     return deposit
 
 
-def depositor_deposit(session, actor: Actor, deposit_id: str) -> Deposit:
+def depositor_deposit(session: Session, actor: Actor, deposit_id: str) -> Deposit:
     deposit = get_deposit(session, actor, deposit_id, for_update=True)
     if not _may_act_as_depositor(actor, deposit):
         raise Forbidden("Only the depositor may do this.")
@@ -197,7 +206,7 @@ def create_deposit(
     uow: UnitOfWork,
     actor: Actor,
     profile_id: str,
-    metadata: dict,
+    metadata: dict[str, Any],
     on_behalf_of: Actor | None,
     quotas: Quotas,
 ) -> Deposit:
@@ -254,9 +263,9 @@ def update_deposit(
     uow: UnitOfWork,
     actor: Actor,
     deposit_id: str,
-    metadata: dict | None,
+    metadata: dict[str, Any] | None,
     accept_terms: bool | None,
-    access: dict | None,
+    access: dict[str, Any] | None,
 ) -> Deposit:
     """Change what the depositor controls while the deposit is a draft or returned:
     metadata, acceptance of the terms, and the access chosen within the profile's policy."""
@@ -280,7 +289,9 @@ def update_deposit(
 APPROVER_EDIT = "metadata_edited_by_approver"
 
 
-def review_metadata(uow: UnitOfWork, actor: Actor, deposit_id: str, metadata: dict) -> Deposit:
+def review_metadata(
+    uow: UnitOfWork, actor: Actor, deposit_id: str, metadata: dict[str, Any]
+) -> Deposit:
     """An approver corrects the metadata of a deposit in review before deciding. It must be
     complete and valid for the pinned profile; the history records who changed what."""
     if not can(actor, Action.DECIDE):
@@ -326,7 +337,7 @@ def add_months(start: date, months: int) -> date:
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
-def _check_access(definition: dict, access: dict) -> None:
+def _check_access(definition: dict[str, Any], access: dict[str, Any]) -> None:
     policy = definition["access"]
     allowed = {"open": {"open"}, "campus": {"campus"}, "embargo": {"open", "embargo"}}[policy]
     if access["policy"] not in allowed:
@@ -363,7 +374,9 @@ def _require_editable(deposit: Deposit) -> None:
         )
 
 
-def upload_policy(session, actor: Actor, deposit_id: str, quotas: Quotas) -> dict:
+def upload_policy(
+    session: Session, actor: Actor, deposit_id: str, quotas: Quotas
+) -> dict[str, Any]:
     """What the next upload to this deposit may be; the gateway enforces it as bytes arrive.
     `quota` is the depositor's room for staged bytes, before unfinished uploads take theirs."""
     deposit = depositor_deposit(session, actor, deposit_id)
@@ -383,7 +396,7 @@ def upload_policy(session, actor: Actor, deposit_id: str, quotas: Quotas) -> dic
     }
 
 
-def _require_room_for_a_file(deposit: Deposit, rules: dict) -> None:
+def _require_room_for_a_file(deposit: Deposit, rules: dict[str, Any]) -> None:
     if len(deposit.files) >= rules["max_files"]:
         raise Conflict(
             f"This deposit already has the most files allowed ({rules['max_files']}).",
@@ -392,7 +405,7 @@ def _require_room_for_a_file(deposit: Deposit, rules: dict) -> None:
 
 
 def add_file(
-    uow: UnitOfWork, actor: Actor, deposit_id: str, file: dict, quotas: Quotas
+    uow: UnitOfWork, actor: Actor, deposit_id: str, file: dict[str, Any], quotas: Quotas
 ) -> DepositFile:
     deposit = depositor_deposit(uow.session, actor, deposit_id)
     _require_editable(deposit)
@@ -414,7 +427,7 @@ def add_file(
     return record
 
 
-def _check_format(rules: dict, file: dict) -> None:
+def _check_format(rules: dict[str, Any], file: dict[str, Any]) -> None:
     """The profile's allowed formats, checked at upload so the depositor hears at once."""
     refusal = extension_refusal(file["filename"], rules)
     if refusal:
@@ -469,7 +482,7 @@ def submit(uow: UnitOfWork, actor: Actor, deposit_id: str) -> Deposit:
     return deposit
 
 
-def submission_problems(definition: dict, deposit: Deposit) -> dict:
+def submission_problems(definition: dict[str, Any], deposit: Deposit) -> dict[str, Any]:
     """What still stands between the deposit and submission, besides its metadata."""
     rules, count, problems = definition["file_rules"], len(deposit.files), {}
     needed = max(rules["min_files"], 1)
@@ -497,7 +510,11 @@ def allowed_actions(actor: Actor, deposit: Deposit) -> list[str]:
 
 
 def withdraw(
-    uow: UnitOfWork, actor: Actor, deposit_id: str, note: str | None, cancel_review
+    uow: UnitOfWork,
+    actor: Actor,
+    deposit_id: str,
+    note: str | None,
+    cancel_review: Callable[..., object],
 ) -> Deposit:
     """`cancel_review(deposit_id, revision)` stops approval first, so no decision can follow."""
     deposit = depositor_deposit(uow.session, actor, deposit_id)
@@ -518,7 +535,7 @@ def withdraw(
     return deposit
 
 
-def snapshot(deposit: Deposit, definition: dict) -> dict:
+def snapshot(deposit: Deposit, definition: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": deposit.id,
         "revision": deposit.revision,
@@ -597,7 +614,7 @@ def _record(uow: UnitOfWork, deposit: Deposit, step: lifecycle.Step, emit: bool 
         )
 
 
-def _review_rule(session, deposit: Deposit, step: lifecycle.Step) -> dict | None:
+def _review_rule(session: Session, deposit: Deposit, step: lifecycle.Step) -> dict[str, Any] | None:
     """The approval rule letters need to tell the profile's approvers; only on entering review."""
     if step.to_status != Status.IN_REVIEW:
         return None
@@ -606,8 +623,13 @@ def _review_rule(session, deposit: Deposit, step: lifecycle.Step) -> dict | None
 
 
 def list_deposits(
-    session, actor: Actor, status: str | None, depositor_id: str | None, page: int, per_page: int
-) -> dict:
+    session: Session,
+    actor: Actor,
+    status: str | None,
+    depositor_id: str | None,
+    page: int,
+    per_page: int,
+) -> dict[str, Any]:
     query = select(Deposit)
     if can(actor, Action.SEE_ALL_DEPOSITS):
         if depositor_id:
@@ -626,7 +648,7 @@ def list_deposits(
 
 
 def search_deposits(
-    session,
+    session: Session,
     actor: Actor,
     status: str | None,
     profile_id: str | None,
@@ -635,7 +657,7 @@ def search_deposits(
     depositor_id: str | None,
     page: int,
     per_page: int,
-) -> dict:
+) -> dict[str, Any]:
     """Every deposit, for staff, newest change first: where each submission is now.
     Words match the title, or the depositors the gateway found for the same words."""
     if not can(actor, Action.SEE_ALL_DEPOSITS):
@@ -672,12 +694,12 @@ def apply_outcome(
     deposit_id: str,
     revision: int,
     action: type[lifecycle.Action],
-    actor: dict,
+    actor: dict[str, Any],
     reason_code: str | None = None,
     note: str | None = None,
-    implied_decision: dict | None = None,
+    implied_decision: dict[str, Any] | None = None,
     reason_label: str | None = None,
-    **changes,
+    **changes: Any,
 ) -> None:
     """Move a deposit on an outcome event, once, and only for its current revision.
 

@@ -8,9 +8,10 @@ from `in_review` to approved, returned or declined. Only the weeks asked for are
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from kernel.contracts.deposits import DECIDED, Status
 from services.intake.models import Deposit, HistoryEntry
@@ -23,20 +24,22 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _week_of(column, dialect: str):
+def _week_of(column: SQLColumnExpression[datetime], dialect: str) -> ColumnElement[Any]:
     """The Monday (UTC) of the week a timestamp falls in."""
     if dialect == "postgresql":
         return func.date_trunc("week", func.timezone("UTC", column))
     return func.date(column, "weekday 0", "-6 days")
 
 
-def _seconds_between(start, end, dialect: str):
+def _seconds_between(
+    start: SQLColumnExpression[datetime], end: SQLColumnExpression[datetime], dialect: str
+) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return func.extract("epoch", end - start)
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _as_date(value) -> date:
+def _as_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -44,17 +47,19 @@ def _as_date(value) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _is_decision(step):
+def _is_decision(step: type[HistoryEntry]) -> ColumnElement[bool]:
     return and_(step.from_status == Status.IN_REVIEW, step.to_status.in_(DECIDED))
 
 
-def deposit_statistics(session, weeks: int, today: date | None = None) -> dict:
+def deposit_statistics(session: Session, weeks: int, today: date | None = None) -> dict[str, Any]:
     dialect = session.get_bind().dialect.name
     first_week = week_start(today or datetime.now(UTC).date()) - timedelta(weeks=weeks - 1)
     since = datetime.combine(first_week, time.min, tzinfo=UTC)
 
     by_status = dict(
-        session.execute(select(Deposit.status, func.count()).group_by(Deposit.status)).all()
+        session.execute(select(Deposit.status, func.count()).group_by(Deposit.status))
+        .tuples()
+        .all()
     )
 
     week = _week_of(HistoryEntry.at, dialect).label("week")
@@ -91,7 +96,7 @@ def deposit_statistics(session, weeks: int, today: date | None = None) -> dict:
 MEDIATED_SHOWN = 25
 
 
-def _mediated(session, since: datetime) -> dict:
+def _mediated(session: Session, since: datetime) -> dict[str, Any]:
     """Deposits staff made for patrons since `since`, newest first, with who made them
     (the partial index on created_at holds only those)."""
     made = (Deposit.mediator_id.is_not(None), Deposit.created_at >= since)
@@ -116,7 +121,7 @@ def _mediated(session, since: datetime) -> dict:
     }
 
 
-def _turnaround(session, since: datetime, dialect: str) -> list[dict]:
+def _turnaround(session: Session, since: datetime, dialect: str) -> list[dict[str, Any]]:
     """Median time from submission to an approver's decision, per profile.
 
     A median needs no percentile function: rank each profile's durations and average

@@ -7,7 +7,10 @@ transaction. A collection is deleted only when it holds no items and no collecti
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
@@ -15,32 +18,34 @@ from kernel.policy.permissions import Action, require
 from services.inventory.models import Collection, Item
 
 
-def get(session, collection_id: str) -> Collection:
+def get(session: Session, collection_id: str) -> Collection:
     collection = session.get(Collection, collection_id)
     if collection is None:
         raise NotFound("There is no such collection.")
     return collection
 
 
-def all_collections(session) -> list[Collection]:
+def all_collections(session: Session) -> list[Collection]:
     return list(session.scalars(select(Collection).order_by(Collection.set_spec, Collection.name)))
 
 
-def item_counts(session) -> dict[str, int]:
+def item_counts(session: Session) -> dict[str, int]:
     """Items held directly in each collection."""
     return dict(
-        session.execute(select(Item.collection_id, func.count()).group_by(Item.collection_id)).all()
+        session.execute(select(Item.collection_id, func.count()).group_by(Item.collection_id))
+        .tuples()
+        .all()
     )
 
 
-def set_spec_of(session, parent_id: str | None, collection_id: str) -> str:
+def set_spec_of(session: Session, parent_id: str | None, collection_id: str) -> str:
     if parent_id is None:
         return collection_id
     return f"{get(session, parent_id).set_spec}:{collection_id}"
 
 
 def save(
-    session,
+    session: Session,
     actor: Actor,
     collection_id: str,
     name: str,
@@ -71,14 +76,15 @@ def save(
         )
         session.add(collection)
         return collection
-    collection = existing
+    # not None: a missing collection was refused above unless creating
+    collection = cast(Collection, existing)
     collection.name, collection.description = name, description
     if parent_id != collection.parent_id:
         _move(session, collection, parent_id)
     return collection
 
 
-def _move(session, collection: Collection, parent_id: str | None) -> None:
+def _move(session: Session, collection: Collection, parent_id: str | None) -> None:
     old = collection.set_spec or ""
     if parent_id is not None:
         parent_spec = get(session, parent_id).set_spec or ""
@@ -95,7 +101,7 @@ def _move(session, collection: Collection, parent_id: str | None) -> None:
         descendant.set_spec = new + (descendant.set_spec or "")[len(old) :]
 
 
-def delete(session, actor: Actor, collection_id: str) -> None:
+def delete(session: Session, actor: Actor, collection_id: str) -> None:
     require(actor, Action.MANAGE_COLLECTIONS)
     collection = get(session, collection_id)
     if session.scalar(select(Item.id).where(Item.collection_id == collection_id).limit(1)):
@@ -105,7 +111,7 @@ def delete(session, actor: Actor, collection_id: str) -> None:
     session.delete(collection)
 
 
-def ancestors(session, collection: Collection) -> list[Collection]:
+def ancestors(session: Session, collection: Collection) -> list[Collection]:
     """From the root down to the collection's parent: the page's breadcrumbs."""
     ids = (collection.set_spec or "").split(":")[:-1]
     found = {c.id: c for c in session.scalars(select(Collection).where(Collection.id.in_(ids)))}

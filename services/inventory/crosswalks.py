@@ -8,6 +8,7 @@ harvest page costs a few lxml calls per record and no joins.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 from lxml import etree
 
@@ -20,13 +21,13 @@ DC = "http://purl.org/dc/elements/1.1/"
 _YEAR = user_pattern(r"(\d{4})")
 
 
-def _values(value) -> list:
+def _values(value: Any) -> list[Any]:
     if value in (None, "", [], {}):
         return []
     return value if isinstance(value, list) else [value]
 
 
-def dublin_core(form: list[dict], metadata: dict) -> dict[str, list[str]]:
+def dublin_core(form: list[dict[str, Any]], metadata: dict[str, Any]) -> dict[str, list[str]]:
     """Map metadata to Dublin Core elements by the profile's field mapping (`dc`)."""
     record: dict[str, list[str]] = {}
     for field in form:
@@ -41,7 +42,7 @@ def dublin_core(form: list[dict], metadata: dict) -> dict[str, list[str]]:
     return record
 
 
-def creators(form: list[dict], metadata: dict) -> list[dict]:
+def creators(form: list[dict[str, Any]], metadata: dict[str, Any]) -> list[dict[str, Any]]:
     """The people of the fields mapped to dc:creator, with their ORCID iDs where given."""
     people = []
     for field in form:
@@ -54,10 +55,11 @@ def creators(form: list[dict], metadata: dict) -> list[dict]:
 
 
 def _tostring(root: etree._Element) -> str:
-    return etree.tostring(root, encoding="unicode")
+    # lxml has no type information here; encoding="unicode" makes it a str
+    return cast(str, etree.tostring(root, encoding="unicode"))
 
 
-def dc_types(item: dict) -> list[str]:
+def dc_types(item: dict[str, Any]) -> list[str]:
     """dc:type: the item's resource type (COAR label and URI, DCMI type), then what the
     profile's own fields mapped to dc:type (a degree, say)."""
     kind = resource_types.get(item.get("resource_type"))
@@ -65,7 +67,7 @@ def dc_types(item: dict) -> list[str]:
     return types + [value for value in item["record"].get("type", []) if value not in types]
 
 
-def oai_dc(item: dict) -> str:
+def oai_dc(item: dict[str, Any]) -> str:
     """The item as an <oai_dc:dc> element (OAI-PMH's required format)."""
     root = etree.Element(f"{{{OAI_DC}}}dc", nsmap={"oai_dc": OAI_DC, "dc": DC, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI_DC} {METADATA_FORMATS['oai_dc'][0]}")
@@ -85,18 +87,20 @@ def _identifier_type(identifier: str) -> str:
     return "ARK" if identifier.lower().startswith("ark:") else "Handle"
 
 
-def datacite(item: dict) -> str:
+def datacite(item: dict[str, Any]) -> str:
     """The item as a DataCite kernel-4 <resource>: identifier, creators, title, publisher,
     publication year and resource type (mandatory), then what else the record holds."""
     record = item["record"]
 
-    def sub(parent, name, text=None, **attributes):
+    def sub(
+        parent: etree._Element, name: str, text: str | None = None, **attributes: str
+    ) -> etree._Element:
         element = etree.SubElement(parent, f"{{{DATACITE}}}{name}", attributes)
         if text is not None:
             element.text = text
         return element
 
-    def listed(container: str, element: str, values: list[str], **attributes):
+    def listed(container: str, element: str, values: list[str], **attributes: str) -> None:
         if values:
             parent = sub(root, container)
             for value in values:
@@ -149,4 +153,4 @@ def _publication_year(dates: list[str], created_at: str) -> str:
     return created_at[:4]
 
 
-RENDERERS: dict[str, Callable[[dict], str]] = {"oai_dc": oai_dc, "datacite": datacite}
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {"oai_dc": oai_dc, "datacite": datacite}

@@ -13,12 +13,15 @@ belong to a process that died mid-audit, and is taken over.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict
-from kernel.platform.db import UnitOfWork, insert_new
+from kernel.platform.db import Database, UnitOfWork, insert_new
+from kernel.platform.storage import Storage
 from services.inventory.models import (
     FileEvent,
     Item,
@@ -48,7 +51,7 @@ def record_event(
     )
 
 
-def due(session, batch_size: int) -> list[tuple[str, str, str, int]]:
+def due(session: Session, batch_size: int) -> list[tuple[str, str, str, int]]:
     """(file id, storage key, sha256, size) of the files to check next."""
     rows = session.execute(
         select(ItemFile.id, ItemFile.storage_key, ItemFile.sha256, ItemFile.size)
@@ -58,7 +61,7 @@ def due(session, batch_size: int) -> list[tuple[str, str, str, int]]:
     return [tuple(row) for row in rows]
 
 
-def measure(storage, key: str, sha256: str, size: int) -> tuple[bool, str]:
+def measure(storage: Storage, key: str, sha256: str, size: int) -> tuple[bool, str]:
     """(passed, what was found) for one file in storage."""
     try:
         found = storage.digest(key)
@@ -103,7 +106,7 @@ def record_check(uow: UnitOfWork, file_id: str, passed: bool, detail: str) -> No
         )
 
 
-def audit(database, storage, batch_size: int) -> dict[str, int]:
+def audit(database: Database, storage: Storage, batch_size: int) -> dict[str, int]:
     """Check one batch; how many passed and failed. Conflict while another audit runs."""
     now = datetime.now(UTC)
     with database.unit_of_work() as uow:
@@ -124,7 +127,7 @@ def audit(database, storage, batch_size: int) -> dict[str, int]:
             )
 
 
-def _audit_batch(database, storage, batch_size: int) -> dict[str, int]:
+def _audit_batch(database: Database, storage: Storage, batch_size: int) -> dict[str, int]:
     with database.reading() as session:
         batch = due(session, batch_size)
     outcome = {"checked": 0, "failed": 0}
@@ -137,12 +140,14 @@ def _audit_batch(database, storage, batch_size: int) -> dict[str, int]:
     return outcome
 
 
-def report(session, limit: int = 100) -> dict:
+def report(session: Session, limit: int = 100) -> dict[str, Any]:
     """What the staff fixity page shows: totals, the failing files, the latest checks."""
     counts = dict(
         session.execute(
             select(ItemFile.fixity_status, func.count()).group_by(ItemFile.fixity_status)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     failing = session.execute(
         select(ItemFile, Item.id, Item.identifier)
@@ -183,13 +188,17 @@ def report(session, limit: int = 100) -> dict:
     }
 
 
-def failing_count(session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(ItemFile).where(ItemFile.fixity_status == "failed")
+def failing_count(session: Session) -> int:
+    # count() always yields one row, so never None
+    return cast(
+        int,
+        session.scalar(
+            select(func.count()).select_from(ItemFile).where(ItemFile.fixity_status == "failed")
+        ),
     )
 
 
-def file_events(session, item: Item) -> list[dict]:
+def file_events(session: Session, item: Item) -> list[dict[str, Any]]:
     """Each of the item's files with its event log, oldest event first."""
     return [
         {

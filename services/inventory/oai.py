@@ -8,9 +8,10 @@ ix_items_collection_datestamp_id with a set) answers in the same time at any dep
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, literal, select, tuple_
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from kernel.contracts.exceptions import NotFound
 from kernel.policy.text import clean_tree
@@ -19,13 +20,13 @@ from services.inventory.models import Collection, Item, Representation
 from services.inventory.search import collection_scope
 
 
-def set_specs_by_collection(session) -> dict[str, str]:
+def set_specs_by_collection(session: Session) -> dict[str, str | None]:
     """Each collection's setSpec: its path from the root (`parent:child`), as OAI-PMH's set
     hierarchy has it. Collections are few, so a page reads them all once."""
-    return dict(session.execute(select(Collection.id, Collection.set_spec)).all())
+    return dict(session.execute(select(Collection.id, Collection.set_spec)).tuples().all())
 
 
-def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict:
+def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict[str, Any]:
     """What the crosswalks render from; files are loaded already (selectinload). The record
     is cleaned as it is serialised: one stored before the text rule held never breaks a page."""
     return {
@@ -45,8 +46,8 @@ def oai_record(
     metadata_prefix: str | None,
     base_url: str,
     repository_name: str,
-    set_specs: dict[str, str],
-) -> dict:
+    set_specs: dict[str, str | None],
+) -> dict[str, Any]:
     deleted = item.withdrawn_at is not None
     metadata = None
     if metadata_prefix and not deleted:
@@ -62,7 +63,7 @@ def oai_record(
 
 
 def harvest(
-    session,
+    session: Session,
     *,
     metadata_prefix: str | None,
     since: datetime | None,
@@ -73,7 +74,7 @@ def harvest(
     limit: int,
     base_url: str,
     repository_name: str,
-) -> dict:
+) -> dict[str, Any]:
     """Up to `limit` records after the position (after_datestamp, after_id), and whether
     more follow. Headers only when metadata_prefix is None (ListIdentifiers)."""
     query = select(Item).order_by(Item.datestamp, Item.id).limit(limit + 1)
@@ -101,8 +102,12 @@ def harvest(
 
 
 def get_record(
-    session, identifier: str, metadata_prefix: str | None, base_url: str, repository_name: str
-) -> dict:
+    session: Session,
+    identifier: str,
+    metadata_prefix: str | None,
+    base_url: str,
+    repository_name: str,
+) -> dict[str, Any]:
     item = session.scalar(select(Item).where(Item.identifier == identifier))
     if item is None:
         raise NotFound("There is no item with that identifier.")
@@ -111,5 +116,5 @@ def get_record(
     )
 
 
-def earliest_datestamp(session) -> datetime | None:
+def earliest_datestamp(session: Session) -> datetime | None:
     return session.scalar(select(func.min(Item.datestamp)))

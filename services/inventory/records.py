@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kernel.contracts import resource_types
 from kernel.contracts.actors import Actor
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, NotFound, RefusedMessage
 from kernel.platform.db import UnitOfWork
-from kernel.platform.storage import StoredObject, check_key
+from kernel.platform.storage import Storage, StoredObject, check_key
 from services.inventory import fixity, identifiers, search
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation
@@ -20,7 +23,7 @@ from services.inventory.models import Collection, Item, ItemFile, Representation
 DEMO_COLLECTIONS = (("theses", "Theses and dissertations"), ("open-works", "Open works"))
 
 
-def check_staged(deposit: dict) -> None:
+def check_staged(deposit: dict[str, Any]) -> None:
     """An approval makes inventory copy and then delete the storage keys it names, so it
     may name only the deposit's own staged files, `staging/<deposit id>/<name>`; a forged
     or mistaken one naming anything else is refused before anything is touched."""
@@ -53,7 +56,7 @@ class FixityError(Exception):
     """A copy's checksum differs from what the depositor uploaded."""
 
 
-def verify_copy(expected: dict, copied: StoredObject) -> None:
+def verify_copy(expected: dict[str, Any], copied: StoredObject) -> None:
     if copied.sha256 != expected["sha256"] or copied.size != expected["size"]:
         raise FixityError(
             f"copy of file {expected['id']} has sha256 {copied.sha256}, "
@@ -61,7 +64,7 @@ def verify_copy(expected: dict, copied: StoredObject) -> None:
         )
 
 
-def copy_to_permanent(storage, deposit_id: str, stored: dict) -> StoredObject:
+def copy_to_permanent(storage: Storage, deposit_id: str, stored: dict[str, Any]) -> StoredObject:
     """Copy a staged file to permanent storage and verify the copy by reading it back
     from there, so what is checked is what was written, not what was sent."""
     storage.copy(stored["storage_key"], permanent_key(deposit_id, stored["id"]))
@@ -70,7 +73,7 @@ def copy_to_permanent(storage, deposit_id: str, stored: dict) -> StoredObject:
     return copy
 
 
-def resource_type_of(profile: dict) -> str:
+def resource_type_of(profile: dict[str, Any]) -> str:
     """The profile's resource type; a deposit submitted before profiles named one is
     typed by the profile's name, as the migration typed the profiles."""
     return profile.get("resource_type") or resource_types.suggested([profile.get("name", "")])
@@ -79,8 +82,8 @@ def resource_type_of(profile: dict) -> str:
 def create_item(
     uow: UnitOfWork,
     identifier_prefix: str,
-    deposit: dict,
-    decision: dict,
+    deposit: dict[str, Any],
+    decision: dict[str, Any],
     copies: dict[str, StoredObject],
 ) -> Item | None:
     """Record the item for an approved deposit; None if it exists already."""
@@ -150,21 +153,21 @@ def create_item(
     return item
 
 
-def resolve(session, identifier: str) -> Item:
+def resolve(session: Session, identifier: str) -> Item:
     item = session.scalar(select(Item).where(Item.identifier == identifiers.normalise(identifier)))
     if item is None:
         raise NotFound("No item has this identifier.")
     return item
 
 
-def get_item(session, item_id: str) -> Item:
+def get_item(session: Session, item_id: str) -> Item:
     item = session.get(Item, item_id)
     if item is None:
         raise NotFound("There is no such item.")
     return item
 
 
-def get_item_file(session, item_id: str, file_id: str) -> ItemFile:
+def get_item_file(session: Session, item_id: str, file_id: str) -> ItemFile:
     item = get_item(session, item_id)
     for representation in item.representations:
         for item_file in representation.files:
@@ -198,11 +201,11 @@ def withdraw_item(uow: UnitOfWork, actor: Actor, item_id: str, reason: str) -> I
     return item
 
 
-def list_collections(session) -> list[Collection]:
+def list_collections(session: Session) -> Sequence[Collection]:
     return session.scalars(select(Collection).order_by(Collection.name)).all()
 
 
-def seed_collections(session) -> None:
+def seed_collections(session: Session) -> None:
     for collection_id, name in DEMO_COLLECTIONS:
         if session.get(Collection, collection_id) is None:
             session.add(Collection(id=collection_id, name=name, set_spec=collection_id))

@@ -8,7 +8,10 @@ languages. SQLite: every word of the query must occur in the item's lower-cased 
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
 
 from kernel.policy.text import split_orcid, user_pattern
 from services.inventory.models import Collection, Item
@@ -18,7 +21,7 @@ SEARCHED_ELEMENTS = ("title", "creator", "subject", "contributor")
 _YEAR = user_pattern(r"\b(\d{4})\b")
 
 
-def year_of(record: dict) -> int | None:
+def year_of(record: dict[str, Any]) -> int | None:
     for value in record.get("date", []):
         match = _YEAR.search(str(value))
         if match:
@@ -30,7 +33,7 @@ def without_orcid(name: str) -> str:
     return split_orcid(name)[0]
 
 
-def search_text(record: dict) -> str:
+def search_text(record: dict[str, Any]) -> str:
     words = [
         without_orcid(value) if element in ("creator", "contributor") else value
         for element in SEARCHED_ELEMENTS
@@ -42,7 +45,7 @@ def search_text(record: dict) -> str:
     return " ".join(words).lower()
 
 
-def index(session, item: Item) -> None:
+def index(session: Session, item: Item) -> None:
     """Fill the item's search columns from its record (at creation)."""
     item.year = year_of(item.record)
     item.search_text = search_text(item.record)
@@ -50,7 +53,7 @@ def index(session, item: Item) -> None:
         item.search_vector = func.to_tsvector(TS_CONFIG, item.search_text)
 
 
-def collection_scope(set_spec: str):
+def collection_scope(set_spec: str) -> ColumnElement[bool]:
     """Items in a collection and in the collections below it."""
     return Item.collection_id.in_(
         select(Collection.id).where(
@@ -60,8 +63,8 @@ def collection_scope(set_spec: str):
 
 
 def matching(
-    session, query: str | None, year: int | None = None, set_spec: str | None = None
-) -> Select:
+    session: Session, query: str | None, year: int | None = None, set_spec: str | None = None
+) -> Select[tuple[Item]]:
     """A select of items matching the query and filters, best match first."""
     statement = select(Item)
     conditions: list[ColumnElement[bool]] = []
@@ -89,17 +92,23 @@ def matching(
     return statement.order_by(*ordering)
 
 
-def page(session, statement: Select, number: int, per_page: int) -> tuple[list[Item], int]:
-    total = session.scalar(
-        select(func.count()).select_from(
-            statement.order_by(None).with_only_columns(Item.id).subquery()
-        )
+def page(
+    session: Session, statement: Select[tuple[Item]], number: int, per_page: int
+) -> tuple[list[Item], int]:
+    # count() always yields one row, so never None
+    total = cast(
+        int,
+        session.scalar(
+            select(func.count()).select_from(
+                statement.order_by(None).with_only_columns(Item.id).subquery()
+            )
+        ),
     )
     items = session.scalars(statement.offset((number - 1) * per_page).limit(per_page)).all()
     return list(items), total
 
 
-def years(session, statement: Select) -> list[tuple[int, int]]:
+def years(session: Session, statement: Select[tuple[Item]]) -> list[tuple[int, int]]:
     """(year, count) over the matches, newest first: the page's year filter."""
     matches = statement.order_by(None).with_only_columns(Item.year).subquery()
     rows = session.execute(

@@ -8,9 +8,12 @@ render marks that letter failed and never blocks the deposit.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from kernel.contracts.actors import Actor
 from kernel.contracts.people import DEFAULT_LOCALE
@@ -34,7 +37,9 @@ DEPOSITOR_LETTERS = {
 # --- what a template can use ----------------------------------------------------------
 
 
-def letter_context(event: dict, base_url: str, recipient_name: str | None = None) -> dict:
+def letter_context(
+    event: dict[str, Any], base_url: str, recipient_name: str | None = None
+) -> dict[str, Any]:
     """Every variable every template may use; those a step does not fill are empty."""
     item_id = event.get("item_id")
     depositor = event["depositor"]
@@ -69,7 +74,7 @@ def letter_context(event: dict, base_url: str, recipient_name: str | None = None
     }
 
 
-def sample_event(now: datetime | None = None) -> dict:
+def sample_event(now: datetime | None = None) -> dict[str, Any]:
     """A deposit that exercises every variable: templates are checked and previewed on it."""
     now = now or datetime.now(UTC)
     return {
@@ -130,13 +135,15 @@ def sample_event(now: datetime | None = None) -> dict:
 VARIABLES = sorted(letter_context(sample_event(), ""))
 
 
-def sample_context(base_url: str) -> dict:
+def sample_context(base_url: str) -> dict[str, Any]:
     return letter_context(sample_event(), base_url)
 
 
 def deposit_event(
-    deposit: dict, reason: tuple[str | None, str | None] | None = None, note: str | None = None
-) -> dict:
+    deposit: dict[str, Any],
+    reason: tuple[str | None, str | None] | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
     """An event-shaped view of a deposit (as intake's get_deposit returns it), for previews;
     `reason` is a decision's (code, label), else the deposit's last step gives it."""
     history = deposit.get("history") or []
@@ -161,13 +168,13 @@ def deposit_event(
 
 
 def preview(
-    session,
+    session: Session,
     letter_type: str,
     locale: str | None,
-    event: dict,
+    event: dict[str, Any],
     base_url: str,
     parts: Parts | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A letter rendered, not sent: from its template in effect, or from unsaved `parts`."""
     locale = locale or event["depositor"].get("locale") or DEFAULT_LOCALE
     templates.check_known(letter_type, locale)
@@ -186,7 +193,7 @@ def preview(
 # --- which letters an event sends -----------------------------------------------------
 
 
-def letter_type_for(event: dict) -> str | None:
+def letter_type_for(event: dict[str, Any]) -> str | None:
     """The depositor's letter for a status change, or None where that step sends none."""
     status = event["to_status"]
     if status == "withdrawn" and event["reason_code"] == DRAFT_EXPIRED:
@@ -200,7 +207,9 @@ def letter_type_for(event: dict) -> str | None:
     return DEPOSITOR_LETTERS.get(status)
 
 
-def on_draft_expiring(session, key: str, event: dict, base_url: str) -> list[Letter]:
+def on_draft_expiring(
+    session: Session, key: str, event: dict[str, Any], base_url: str
+) -> list[Letter]:
     """Warn the depositor that their untouched draft will be removed on `due_date`."""
     depositor = event["depositor"]
     if not depositor.get("email"):
@@ -219,7 +228,7 @@ def on_draft_expiring(session, key: str, event: dict, base_url: str) -> list[Let
     return [letter] if letter is not None else []
 
 
-def approvers_for(session, review: dict) -> list[Recipient]:
+def approvers_for(session: Session, review: dict[str, Any]) -> list[Recipient]:
     """The approvers of the profile's approver groups (every approver if it names none)."""
     groups = set(review.get("approver_groups") or ())
     return [
@@ -232,7 +241,7 @@ def approvers_for(session, review: dict) -> list[Recipient]:
 
 
 def on_status_changed(
-    uow: UnitOfWork, key: str, event: dict, base_url: str, turnaround_days: int
+    uow: UnitOfWork, key: str, event: dict[str, Any], base_url: str, turnaround_days: int
 ) -> list[Letter]:
     """Queue the letters a step sends and keep track of deposits awaiting review."""
     session = uow.session
@@ -273,7 +282,9 @@ def on_status_changed(
     return [letter for letter in queued if letter is not None]
 
 
-def tell_approvers(session, key: str, event: dict, letter_type: str, base_url: str) -> list:
+def tell_approvers(
+    session: Session, key: str, event: dict[str, Any], letter_type: str, base_url: str
+) -> list[Letter | None]:
     """A letter to each approver who wants them at once; a digest entry for the others.
     Nobody is asked to review their own deposit."""
     letters = []
@@ -301,9 +312,9 @@ def tell_approvers(session, key: str, event: dict, letter_type: str, base_url: s
 
 
 def queue(
-    session,
+    session: Session,
     key: str,
-    event: dict,
+    event: dict[str, Any],
     letter_type: str,
     base_url: str,
     recipient_id: str,
@@ -343,7 +354,7 @@ def queue(
 
 
 def warn_token_expiry(
-    session, key: str, recipient: dict, token: dict, base_url: str
+    session: Session, key: str, recipient: dict[str, Any], token: dict[str, Any], base_url: str
 ) -> Letter | None:
     """A letter telling `recipient` that their API token expires soon; None if sent before."""
     event = {
@@ -371,7 +382,12 @@ def warn_token_expiry(
 
 
 def add_digest_entry(
-    session, key: str, event: dict, letter_type: str, person: Recipient, base_url: str
+    session: Session,
+    key: str,
+    event: dict[str, Any],
+    letter_type: str,
+    person: Recipient,
+    base_url: str,
 ) -> None:
     entry_key = f"{key}:{person.id}:{letter_type}"
     if session.scalar(select(DigestEntry.id).where(DigestEntry.key == entry_key)):
@@ -388,7 +404,7 @@ def add_digest_entry(
     )
 
 
-def send_reminders(session, now: datetime, base_url: str) -> list[Letter]:
+def send_reminders(session: Session, now: datetime, base_url: str) -> list[Letter]:
     """Deposits past their turnaround target: a reminder to their approvers, once."""
     letters = []
     overdue = session.scalars(
@@ -416,7 +432,7 @@ def send_reminders(session, now: datetime, base_url: str) -> list[Letter]:
     return letters
 
 
-def send_digests(session, now: datetime, send_hour: int, base_url: str) -> list[Letter]:
+def send_digests(session: Session, now: datetime, send_hour: int, base_url: str) -> list[Letter]:
     """From the send hour on, one digest a day per approver, listing every entry waiting."""
     if now.hour < send_hour:
         return []
@@ -474,7 +490,7 @@ def send_digests(session, now: datetime, send_hour: int, base_url: str) -> list[
 # --- recipients and the delivery log --------------------------------------------------
 
 
-def save_recipient(session, actor: Actor, delivery: str | None) -> Recipient:
+def save_recipient(session: Session, actor: Actor, delivery: str | None) -> Recipient:
     person = session.get(Recipient, actor.id) or Recipient(id=actor.id, delivery="immediate")
     person.name, person.email = actor.name, actor.email
     person.locale = actor.locale or DEFAULT_LOCALE
@@ -487,7 +503,7 @@ def save_recipient(session, actor: Actor, delivery: str | None) -> Recipient:
     return person
 
 
-def deliveries(session, actor: Actor, deposit_id: str) -> list[Letter]:
+def deliveries(session: Session, actor: Actor, deposit_id: str) -> Sequence[Letter]:
     """Staff see every letter about a deposit; anyone else only the letters sent to them."""
     query = select(Letter).where(Letter.deposit_id == deposit_id)
     if not can(actor, Action.SEE_ALL_DEPOSITS):
@@ -498,7 +514,7 @@ def deliveries(session, actor: Actor, deposit_id: str) -> list[Letter]:
 # --- the outbox -----------------------------------------------------------------------
 
 
-def due_letters(session, now: datetime, limit: int = 50) -> list[Letter]:
+def due_letters(session: Session, now: datetime, limit: int = 50) -> Sequence[Letter]:
     return session.scalars(
         select(Letter)
         .where(Letter.status == "pending", Letter.next_attempt_at <= now)

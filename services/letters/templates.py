@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from kernel.contracts.exceptions import InvalidInput
 from kernel.contracts.letters import LETTER_TYPES
@@ -56,14 +59,14 @@ class Parts:
 
 
 @functools.lru_cache(maxsize=512)
-def _compiled(part: str, source: str):
+def _compiled(part: str, source: str) -> Template:
     try:
         return _environments[part == "html"].from_string(source)
     except TemplateSyntaxError as err:
         raise RenderError(part, err.lineno, err.message or str(err)) from None
 
 
-def _render_part(part: str, source: str, context: dict) -> str:
+def _render_part(part: str, source: str, context: dict[str, Any]) -> str:
     template = _compiled(part, source)
     try:
         return template.render(**context)
@@ -83,7 +86,7 @@ def _template_line(err: Exception) -> int | None:
     return lines[-1] if lines else None
 
 
-def render(parts: Parts, context: dict) -> Parts:
+def render(parts: Parts, context: dict[str, Any]) -> Parts:
     """Subject (one line), HTML and text, or RenderError naming the part and line."""
     subject = " ".join(_render_part("subject", parts.subject, context).split())
     if not subject:
@@ -122,7 +125,7 @@ def check_known(letter_type: str, locale: str) -> None:
         raise InvalidInput("There is no such template.", fields=problems)
 
 
-def versions(session, letter_type: str, locale: str) -> list[LetterTemplate]:
+def versions(session: Session, letter_type: str, locale: str) -> Sequence[LetterTemplate]:
     return session.scalars(
         select(LetterTemplate)
         .where(LetterTemplate.letter_type == letter_type, LetterTemplate.locale == locale)
@@ -130,7 +133,7 @@ def versions(session, letter_type: str, locale: str) -> list[LetterTemplate]:
     ).all()
 
 
-def _newest(session, letter_type: str, locale: str) -> LetterTemplate | None:
+def _newest(session: Session, letter_type: str, locale: str) -> LetterTemplate | None:
     return session.scalars(
         select(LetterTemplate)
         .where(LetterTemplate.letter_type == letter_type, LetterTemplate.locale == locale)
@@ -139,7 +142,7 @@ def _newest(session, letter_type: str, locale: str) -> LetterTemplate | None:
     ).first()
 
 
-def _own(session, letter_type: str, locale: str) -> Parts | None:
+def _own(session: Session, letter_type: str, locale: str) -> Parts | None:
     """This locale's own template: a saved version unless reset, else its shipped default."""
     newest = _newest(session, letter_type, locale)
     if newest is not None and not newest.is_default:
@@ -147,7 +150,7 @@ def _own(session, letter_type: str, locale: str) -> Parts | None:
     return shipped_default(letter_type, locale)
 
 
-def effective(session, letter_type: str, locale: str | None) -> tuple[str, Parts]:
+def effective(session: Session, letter_type: str, locale: str | None) -> tuple[str, Parts]:
     """The template a letter in `locale` uses, and the locale it is written in."""
     for candidate in dict.fromkeys((locale or DEFAULT_LOCALE, DEFAULT_LOCALE)):
         parts = _own(session, letter_type, candidate)
@@ -157,7 +160,12 @@ def effective(session, letter_type: str, locale: str | None) -> tuple[str, Parts
 
 
 def save(
-    session, letter_type: str, locale: str, parts: Parts, author: str, sample_context: dict
+    session: Session,
+    letter_type: str,
+    locale: str,
+    parts: Parts,
+    author: str,
+    sample_context: dict[str, Any],
 ) -> LetterTemplate:
     """A new version, refused (InvalidInput, by part, with the line) if it does not render."""
     check_known(letter_type, locale)
@@ -168,7 +176,7 @@ def save(
     return _add_version(session, letter_type, locale, parts, author, is_default=False)
 
 
-def reset(session, letter_type: str, locale: str, author: str) -> LetterTemplate:
+def reset(session: Session, letter_type: str, locale: str, author: str) -> LetterTemplate:
     """Back to the shipped default, recorded as a version so the history stays whole."""
     check_known(letter_type, locale)
     _, parts = effective_default(letter_type, locale)
@@ -176,7 +184,7 @@ def reset(session, letter_type: str, locale: str, author: str) -> LetterTemplate
 
 
 def _add_version(
-    session, letter_type: str, locale: str, parts: Parts, author: str, is_default: bool
+    session: Session, letter_type: str, locale: str, parts: Parts, author: str, is_default: bool
 ) -> LetterTemplate:
     version = (
         session.scalar(
@@ -209,7 +217,7 @@ def effective_default(letter_type: str, locale: str) -> tuple[str, Parts]:
     raise RenderError("subject", None, f"there is no template for {letter_type}")
 
 
-def view(session, letter_type: str, locale: str, variables: list[str]) -> dict:
+def view(session: Session, letter_type: str, locale: str, variables: list[str]) -> dict[str, Any]:
     """A template as the editor shows it: what is used now, and its history."""
     check_known(letter_type, locale)
     history = versions(session, letter_type, locale)
@@ -242,8 +250,9 @@ def view(session, letter_type: str, locale: str, variables: list[str]) -> dict:
     }
 
 
-def summaries(session) -> list[dict]:
-    newest = {}
+def summaries(session: Session) -> list[dict[str, Any]]:
+    newest: dict[tuple[str, str], LetterTemplate] = {}
+    row: LetterTemplate | None  # None below where a letter and locale have no saved version
     for row in session.scalars(select(LetterTemplate).order_by(LetterTemplate.version)):
         newest[(row.letter_type, row.locale)] = row
     result = []

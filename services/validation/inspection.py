@@ -17,16 +17,27 @@ import hashlib
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from kernel.contracts.validation_messages import human_size
 from kernel.platform.config import Settings, get_settings
+from kernel.platform.storage import StoredObject
 from services.validation import checks, technical
 from services.validation.archives import ArchiveLimits, archive_kind
 from services.validation.scanner import Clamd
 
 QUICK_COPY = 64 * 1024**2  # the pre-check copies at most this from a backend without a path
 QUICK_SECONDS = 15  # the pre-check's archive child; a slower archive waits for the full check
+
+
+class Readable(Protocol):
+    """What the checks need of a storage backend; `open` and `path` are used where it has them."""
+
+    def read(self, key: str) -> Iterator[bytes]: ...
+    def head(self, key: str, length: int = ...) -> bytes: ...
+    def size(self, key: str) -> int: ...
+    def exists(self, key: str) -> bool: ...
+    def digest(self, key: str) -> StoredObject: ...
 
 
 def archive_limits(settings: Settings) -> ArchiveLimits:
@@ -40,7 +51,7 @@ def archive_limits(settings: Settings) -> ArchiveLimits:
 
 
 @contextlib.contextmanager
-def seekable(storage, key: str) -> Iterator[BinaryIO]:
+def seekable(storage: Readable, key: str) -> Iterator[BinaryIO]:
     """Random access to a stored file (zip directories sit at the end): the backend's own
     handle where it has one, else a temporary copy."""
     if hasattr(storage, "open"):
@@ -55,7 +66,7 @@ def seekable(storage, key: str) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def local_path(storage, key: str) -> Iterator[str]:
+def local_path(storage: Readable, key: str) -> Iterator[str]:
     """A path the capped child can open: local storage's own file, else a temporary copy."""
     if hasattr(storage, "path"):
         yield str(storage.path(key))
@@ -68,8 +79,8 @@ def local_path(storage, key: str) -> Iterator[str]:
 
 
 def _format_checks(
-    head: bytes, is_zip: bool, filename: str, size: int, rules: dict
-) -> tuple[str, list[dict], bool]:
+    head: bytes, is_zip: bool, filename: str, size: int, rules: dict[str, Any]
+) -> tuple[str, list[dict[str, Any]], bool]:
     """The checks on a file's name and first bytes, and whether its content is worth opening
     (not empty, no polyglot)."""
     media_type = checks.sniff(head) if size else "application/x-empty"
@@ -89,7 +100,7 @@ def _format_checks(
     return media_type, found, True
 
 
-def _deferred(kind: str = "archive") -> tuple[list[dict], dict]:
+def _deferred(kind: str = "archive") -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return (
         [checks.result("archive", True, "archive_listing_deferred")],
         {
@@ -104,8 +115,8 @@ def _deferred(kind: str = "archive") -> tuple[list[dict], dict]:
 
 
 def _archive_checks(
-    storage, key: str, size: int, limits: ArchiveLimits, full: bool
-) -> tuple[list[dict], dict | None]:
+    storage: Readable, key: str, size: int, limits: ArchiveLimits, full: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Open an archive or compressed file in the capped child: its check and listing. A
     pre-check that cannot finish quickly leaves the decision to the full check; a full check
     that cannot finish within the limits fails."""
@@ -138,16 +149,16 @@ def _archive_checks(
 
 
 def _file_checks(
-    storage,
+    storage: Readable,
     key: str,
     head: bytes,
     is_zip: bool,
     filename: str,
     size: int,
-    rules: dict,
+    rules: dict[str, Any],
     limits: ArchiveLimits,
     full: bool,
-):
+) -> tuple[str, list[dict[str, Any]], dict[str, Any] | None]:
     media_type, found, inspectable = _format_checks(head, is_zip, filename, size, rules)
     archive = None
     if inspectable and archive_kind(head):
@@ -175,8 +186,12 @@ class _Hashing:
 
 
 def precheck(
-    storage, key: str, filename: str, rules: dict, limits: ArchiveLimits | None = None
-) -> dict:
+    storage: Readable,
+    key: str,
+    filename: str,
+    rules: dict[str, Any],
+    limits: ArchiveLimits | None = None,
+) -> dict[str, Any]:
     limits = limits or archive_limits(get_settings())
     size = storage.size(key)
     if hasattr(storage, "open") or size <= QUICK_COPY:
@@ -192,8 +207,12 @@ def precheck(
 
 
 def full_check(
-    storage, stored: dict, rules: dict, scanner: Clamd, limits: ArchiveLimits | None = None
-) -> dict:
+    storage: Readable,
+    stored: dict[str, Any],
+    rules: dict[str, Any],
+    scanner: Clamd,
+    limits: ArchiveLimits | None = None,
+) -> dict[str, Any]:
     """Every check on one submitted file; the report carries its technical metadata."""
     limits = limits or archive_limits(get_settings())
     key = stored["storage_key"]
@@ -235,7 +254,9 @@ def full_check(
     }
 
 
-def validate_deposit(storage, deposit: dict, scanner: Clamd) -> tuple[dict, dict]:
+def validate_deposit(
+    storage: Readable, deposit: dict[str, Any], scanner: Clamd
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The report for a submitted deposit, and the snapshot with each file's technical dict."""
     rules = deposit["profile"]["file_rules"]
     reports = [full_check(storage, stored, rules, scanner) for stored in deposit["files"]]
