@@ -58,12 +58,12 @@ def test_only_the_settings_module_reads_lodge_variables():
 
 def test_defaults_follow_from_the_data_folder(tmp_path):
     settings = load_settings({"LODGE_DATA_DIR": str(tmp_path)})
-    assert settings.storage_root == tmp_path / "storage"
-    assert settings.upload_dir == tmp_path / "storage" / "uploads"
-    assert settings.mail_dir == tmp_path / "mail"
+    assert settings.storage.root == tmp_path / "storage"
+    assert settings.storage.upload_dir == tmp_path / "storage" / "uploads"
+    assert settings.mail.folder == tmp_path / "mail"
     assert settings.database_url("letters") == f"sqlite:///{tmp_path / 'letters.db'}"
-    assert settings.broker_uri("intake") == settings.amqp_uri
-    assert settings.smtp_port == 25 and settings.on_embedded_defaults
+    assert settings.broker_uri("intake") == settings.broker.amqp_uri
+    assert settings.mail.smtp_port == 25 and settings.on_embedded_defaults
 
 
 def test_families_and_derived_defaults_read_each_member():
@@ -77,7 +77,7 @@ def test_families_and_derived_defaults_read_each_member():
     )
     assert settings.database_url("intake") == "postgresql://lodge@db/intake"
     assert settings.broker_uri("letters") == "amqp://letters:pw@mq:5672/lodge"
-    assert settings.smtp_port == 465 and settings.base_url == "https://lodge.example.edu"
+    assert settings.mail.smtp_port == 465 and settings.site.base_url == "https://lodge.example.edu"
     assert not settings.on_embedded_defaults
     assert settings in {settings}  # hashable: storage_for caches a storage per settings
     assert {f"LODGE_{owner.upper()}_DATABASE_URL" for owner in DATABASE_OWNERS} <= declared_names()
@@ -113,7 +113,7 @@ def test_an_unknown_lodge_variable_is_warned_about_and_tooling_ones_are_not(capl
                 "LODGE_PYTHON": "python3",
             }
         )
-    assert settings.max_workers == 10
+    assert settings.processes.max_workers == 10
     warned = sorted(
         name
         for name in (
@@ -129,7 +129,7 @@ def test_an_unknown_lodge_variable_is_warned_about_and_tooling_ones_are_not(capl
 
 def test_an_empty_variable_means_the_default():
     settings = load_settings({"LODGE_MAX_WORKERS": "", "LODGE_SMTP_HOST": ""})
-    assert settings.max_workers == 10 and settings.smtp_host is None
+    assert settings.processes.max_workers == 10 and settings.mail.smtp_host is None
 
 
 def test_the_kubernetes_config_map_holds_values_the_settings_take():
@@ -137,7 +137,11 @@ def test_the_kubernetes_config_map_holds_values_the_settings_take():
     values = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     assert set(values) <= declared_names()
     settings = load_settings(values)
-    assert settings.storage_backend == "s3" and settings.smtp_starttls and settings.smtp_port == 587
+    assert (
+        settings.storage.backend == "s3"
+        and settings.mail.smtp_starttls
+        and settings.mail.smtp_port == 587
+    )
 
 
 def test_a_command_stops_with_the_variable_named_not_a_traceback(lodge_env):
