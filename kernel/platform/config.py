@@ -141,8 +141,9 @@ def setting(
     description: str,
     members: tuple[str, ...] = (),
 ):
-    """A Settings field read from `variable`; an unset or empty variable means `default`
-    (None where the default follows from other settings, see `load_settings`)."""
+    """A field of Settings or of one of its groups, read from `variable`; an unset or empty
+    variable means `default` (None where the default follows from other settings, see
+    `load_settings`)."""
     declared = Declared(variable, parse, shown, description, members)
     if members:
         return field(default=(), metadata={"declared": declared})
@@ -689,7 +690,8 @@ class ValidationSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every LODGE_ setting, read once (`get_settings`) and checked as it is read; grouped."""
+    """Every LODGE_ setting, read once (`get_settings`) and checked as it is read: the data
+    folder and the databases, then one group per concern."""
 
     data_dir: Path = setting(
         "LODGE_DATA_DIR", path, None, "`./var`", "where the embedded defaults keep their files"
@@ -771,14 +773,18 @@ def groups() -> dict[str, type]:
     }
 
 
+def declarations_by_group() -> dict[str, list[Declared]]:
+    """Each group's declarations by its field name ("" for Settings' own), in field order."""
+    owners = {"": Settings, **groups()}
+    return {
+        name: [item.metadata["declared"] for item in fields(kind) if "declared" in item.metadata]
+        for name, kind in owners.items()
+    }
+
+
 def declarations() -> list[Declared]:
     """Every setting's declaration, in the order of the fields, group by group."""
-    found: list[Declared] = []
-    for owner in (Settings, *groups().values()):
-        found.extend(
-            item.metadata["declared"] for item in fields(owner) if "declared" in item.metadata
-        )
-    return found
+    return [declared for found in declarations_by_group().values() for declared in found]
 
 
 def declared_names() -> set[str]:

@@ -14,12 +14,30 @@ from kernel.platform.config import (
     DATABASE_OWNERS,
     SettingsError,
     declarations,
+    declarations_by_group,
     declared_names,
     load_settings,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 README_ROW = re.compile(r"^\| `(LODGE_[A-Z0-9_<>]+)` \| (.*) \| (.*) \|$")
+# the README heading each group's rows sit under ("" is Settings' own fields)
+GROUP_HEADINGS = {
+    "Data and databases": "",
+    "Broker": "broker",
+    "Storage and uploads": "storage",
+    "Limits": "quotas",
+    "Letters": "mail",
+    "The site": "site",
+    "Sign-in and tokens": "sign_in",
+    "Signing in": "sign_in",
+    "Identifiers": "identifiers",
+    "Client addresses": "network",
+    "Timers": "timers",
+    "Processes": "processes",
+    "OAI-PMH": "oai",
+    "Validation": "validation",
+}
 
 
 def readme_rows() -> dict[str, tuple[str, str]]:
@@ -44,6 +62,24 @@ def test_the_readme_lists_every_setting_as_declared_row_for_row():
         assert (shown, description) == (declared[name].shown, declared[name].description), (
             f"the README's row for {name} differs from its declaration; it should read\n{expected}"
         )
+
+
+def test_the_readme_lists_each_group_under_its_own_heading():
+    group_of = {d.variable: name for name, found in declarations_by_group().items() for d in found}
+    assert set(GROUP_HEADINGS.values()) == set(group_of.values()), "a group without a heading"
+    heading, fenced, misplaced, headings_used = None, False, [], set()
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif line.startswith("#") and not fenced:
+            heading = line.lstrip("#").strip()
+        elif line.startswith("| `LODGE_"):
+            name = line.split("`")[1]
+            headings_used.add(heading)
+            if GROUP_HEADINGS.get(heading) != group_of.get(name):
+                misplaced.append(f"{name} (group {group_of.get(name)!r}) is under {heading!r}")
+    assert misplaced == []
+    assert headings_used == set(GROUP_HEADINGS), "a heading that lists no settings"
 
 
 def test_only_the_settings_module_reads_lodge_variables():
