@@ -840,7 +840,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         site["base_url"] = site["base_url"].rstrip("/")
     for name, kind in groups().items():
         values[name] = kind(**loaded[name])
-    values["quotas"] = checked_quotas(values["quotas"])
+    values["quotas"] = _checked_quotas(values["quotas"])
     known = declared_names().union(TOOLING_VARIABLES)
     unknown = sorted(
         name
@@ -853,10 +853,10 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
 
 
 def quota_settings(environ: Mapping[str, str] = os.environ) -> Quotas:
-    return checked_quotas(Quotas(**_load(Quotas, environ)))
+    return _checked_quotas(Quotas(**_load(Quotas, environ)))
 
 
-def checked_quotas(quotas: Quotas) -> Quotas:
+def _checked_quotas(quotas: Quotas) -> Quotas:
     if min(quotas.drafts, quotas.staged_bytes, quotas.uploads) < 1:
         raise SettingsError("LODGE_QUOTA_DRAFTS, _STAGED_BYTES and _UPLOADS must be at least 1")
     if not 0 <= quotas.draft_warning_seconds < quotas.draft_expiry_seconds:
