@@ -20,7 +20,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key(),
         SESSION_COOKIE_NAME="lodge_session",
-        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SESSION_COOKIE_SECURE=settings.sign_in.cookie_secure,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
@@ -30,7 +30,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
     app.extensions["lodge.database"] = Database(settings.database_url("gateway"), source="gateway")
     app.extensions["lodge.rpc"] = RpcPool(
-        settings.broker_uri("gateway"), settings.rpc_pool_size, settings.rpc_timeout
+        settings.broker_uri("gateway"),
+        settings.processes.rpc_pool_size,
+        settings.processes.rpc_timeout,
     )
     blueprints.register(app)
     return app

@@ -36,7 +36,7 @@ def seed_demo(settings: Settings) -> list[Actor] | None:
                 return None
             staff_actors = []
             # password 'demo' for everyone: never on a site unless asked for
-            demo_accounts = settings.on_embedded_defaults or settings.seed_demo_accounts
+            demo_accounts = settings.on_embedded_defaults or settings.site.seed_demo_accounts
             for username, name, groups, roles in DEMO_USERS if demo_accounts else ():
                 user = identity.create_user(
                     uow.session,

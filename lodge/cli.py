@@ -40,7 +40,7 @@ def require_broker(process: str | None = None) -> None:
     from nameko.utils import sanitize_url
 
     settings = get_settings()
-    uri = settings.broker_uri(process) if process else settings.amqp_uri
+    uri = settings.broker_uri(process) if process else settings.broker.amqp_uri
     try:
         with Connection(uri, connect_timeout=3) as connection:
             connection.ensure_connection(max_retries=1)
@@ -62,15 +62,15 @@ def migrate():
     settings = get_settings()
     # the broker first: services declare no exchange, and their init containers wait only
     # for the databases, so the exchanges exist before the first database is current
-    click.echo(f"declared {len(declare(settings.amqp_uri))} event queues")
+    click.echo(f"declared {len(declare(settings.broker.amqp_uri))} event queues")
     for owner in DATABASE_OWNERS:
         upgrade(owner, settings.database_url(owner))
         click.echo(f"migrated {owner}")
-    if settings.storage_backend == "s3":
+    if settings.storage.backend == "s3":
         from kernel.platform.storage import S3Storage, get_storage
 
         created = cast(S3Storage, get_storage()).ensure_bucket()
-        click.echo(f"{'created' if created else 'found'} S3 bucket {settings.s3_bucket}")
+        click.echo(f"{'created' if created else 'found'} S3 bucket {settings.storage.s3_bucket}")
 
 
 @main.command("broker-users")
@@ -103,7 +103,7 @@ def broker_users(apply_, campus, management_url):
     from lodge import broker_users as accounts_module
 
     settings = get_settings()
-    shared = settings.amqp_uri
+    shared = settings.broker.amqp_uri
     try:
         found = accounts_module.accounts(shared, tuple(campus))
     except ValueError as err:
@@ -113,7 +113,7 @@ def broker_users(apply_, campus, management_url):
 
         api = (
             management_url
-            or settings.broker_management_url
+            or settings.broker.management_url
             or accounts_module.management_url(shared)
         )
         try:
@@ -214,7 +214,7 @@ def service(name):
 
     require_broker(name)
     logging.basicConfig(
-        level=get_settings().log_level,
+        level=get_settings().processes.log_level,
         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
     )
     for handler in logging.getLogger().handlers:
@@ -250,9 +250,9 @@ def gateway(bind):
 
     class Gateway(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", bind or settings.gateway_bind)
-            self.cfg.set("workers", settings.gateway_workers)
-            self.cfg.set("threads", settings.gateway_threads)
+            self.cfg.set("bind", bind or settings.processes.gateway_bind)
+            self.cfg.set("workers", settings.processes.gateway_workers)
+            self.cfg.set("threads", settings.processes.gateway_threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 120)
             # refused by gunicorn with a 400 before the app runs; gunicorn's most for the
@@ -263,7 +263,7 @@ def gateway(bind):
             self.cfg.set("forwarded_allow_ips", "")
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
-            self.cfg.set("accesslog", "-" if settings.access_log else None)
+            self.cfg.set("accesslog", "-" if settings.processes.access_log else None)
 
         def load(self):
             return create_app()
@@ -279,8 +279,10 @@ def expire_uploads():
     from kernel.platform.storage import get_storage
 
     settings = get_settings()
-    removed = UploadArea(settings.upload_dir, settings.upload_expiry_seconds).expire()
-    partials = get_storage().remove_stale_partials(settings.upload_expiry_seconds)
+    removed = UploadArea(
+        settings.storage.upload_dir, settings.storage.upload_expiry_seconds
+    ).expire()
+    partials = get_storage().remove_stale_partials(settings.storage.upload_expiry_seconds)
     click.echo(f"expired {len(removed)} upload(s), removed {len(partials)} partial file(s)")
 
 
@@ -296,12 +298,14 @@ def warn_expiring_tokens():
 
     require_broker()
     settings = get_settings()
-    pool = RpcPool(settings.broker_uri("gateway"), 1, settings.rpc_timeout)  # as the gateway
+    pool = RpcPool(
+        settings.broker_uri("gateway"), 1, settings.processes.rpc_timeout
+    )  # as the gateway
     try:
         warned = warn_owners(
             Database(settings.database_url("gateway"), "gateway"),
             pool.client,
-            timedelta(days=settings.token_warning_days),
+            timedelta(days=settings.sign_in.token_warning_days),
         )
     finally:
         pool.close()
@@ -337,7 +341,7 @@ def token(username, scopes, name, days):
         user = uow.session.scalar(select(User).where(User.username == username))
         if user is None:
             raise click.ClickException(f"there is no user {username!r}")
-        max_days = get_settings().token_max_days
+        max_days = get_settings().sign_in.token_max_days
         try:
             click.echo(
                 issue_token(
@@ -376,9 +380,9 @@ def run():
     subprocess.run(root + ["seed"], check=True)
     children = [subprocess.Popen(root + ["service", name]) for name in SERVICE_CLASSES]
     children.append(subprocess.Popen(root + ["gateway"]))
-    if not _wait_for_gateway(f"http://{get_settings().gateway_bind}/healthz", children):
+    if not _wait_for_gateway(f"http://{get_settings().processes.gateway_bind}/healthz", children):
         click.echo("the gateway did not start; stopping", err=True)
-    url = get_settings().base_url
+    url = get_settings().site.base_url
     sign_ins = ", ".join(username for username, *_ in DEMO_USERS)
     click.echo(
         f"\nLodge is running at {url}/\n"

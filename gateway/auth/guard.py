@@ -87,7 +87,7 @@ def _claim_role_policy() -> tuple[timedelta, tuple[str, ...]]:
     """How long roles from OIDC claims count after a sign-in, and the roles left after."""
     settings = oidc.settings()
     mapping = settings.mapping if settings else identity.ClaimMapping()
-    return (timedelta(days=get_settings().oidc_roles_max_age_days), mapping.default_roles)
+    return (timedelta(days=get_settings().sign_in.oidc_roles_max_age_days), mapping.default_roles)
 
 
 def register(app: Flask) -> None:

@@ -34,20 +34,20 @@ class OidcSettings:
     def from_settings(cls) -> OidcSettings | None:
         """None unless LODGE_OIDC_ISSUER and LODGE_OIDC_CLIENT_ID are set."""
         settings = get_settings()
-        issuer = settings.oidc_issuer.strip().rstrip("/")
-        client_id = settings.oidc_client_id.strip()
+        issuer = settings.sign_in.oidc_issuer.strip().rstrip("/")
+        client_id = settings.sign_in.oidc_client_id.strip()
         if not issuer or not client_id:
             return None
-        scopes = list(settings.oidc_scopes)
+        scopes = list(settings.sign_in.oidc_scopes)
         if "openid" not in scopes:
             scopes.insert(0, "openid")
         return cls(
             issuer=issuer,
             client_id=client_id,
-            client_secret=settings.oidc_client_secret,
+            client_secret=settings.sign_in.oidc_client_secret,
             scopes=" ".join(scopes),
-            display_name=settings.oidc_name,
-            mapping=load_mapping(settings.oidc_claim_mapping),
+            display_name=settings.sign_in.oidc_name,
+            mapping=load_mapping(settings.sign_in.oidc_claim_mapping),
         )
 
 

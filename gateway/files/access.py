@@ -18,7 +18,7 @@ from kernel.platform.config import get_settings
 
 
 def on_campus(address: str | None) -> bool:
-    return within(parse_address(address), networks(get_settings().campus_networks))
+    return within(parse_address(address), networks(get_settings().network.campus_networks))
 
 
 def embargo_ended(item: dict, today: date | None = None) -> bool:

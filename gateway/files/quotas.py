@@ -14,7 +14,7 @@ def upload_area() -> UploadArea:
     area = current_app.extensions.get("lodge.uploads")
     if area is None:
         settings = get_settings()
-        area = UploadArea(settings.upload_dir, settings.upload_expiry_seconds)
+        area = UploadArea(settings.storage.upload_dir, settings.storage.upload_expiry_seconds)
         current_app.extensions["lodge.uploads"] = area
     return area
 

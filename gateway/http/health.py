@@ -63,7 +63,7 @@ def readyz():
 @health.get("/metrics")
 def metrics():
     """For Prometheus with `Authorization: Bearer LODGE_METRICS_TOKEN`; off without one."""
-    wanted = get_settings().metrics_token
+    wanted = get_settings().site.metrics_token
     if not wanted:
         abort(404)
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")

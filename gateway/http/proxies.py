@@ -39,7 +39,7 @@ def within(address, among) -> bool:
 
 
 def trusted_proxies() -> tuple:
-    return networks(get_settings().trusted_proxies)
+    return networks(get_settings().network.trusted_proxies)
 
 
 def client_address(remote_addr: str | None, forwarded_for: str | None) -> str | None:

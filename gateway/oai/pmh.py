@@ -58,7 +58,7 @@ def _envelope() -> tuple[etree._Element, etree._Element]:
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI} {OAI_SCHEMA}")
     etree.SubElement(root, f"{{{OAI}}}responseDate").text = _utc(datetime.now(UTC))
     request_element = etree.SubElement(root, f"{{{OAI}}}request")
-    request_element.text = get_settings().base_url + "/oai"
+    request_element.text = get_settings().site.base_url + "/oai"
     return root, request_element
 
 
@@ -133,10 +133,10 @@ def identify(root, args):
     with rpc() as services:
         earliest = services.inventory.repository_summary()["earliest_datestamp"]
     body = _sub(root, "Identify")
-    _sub(body, "repositoryName", settings.repository_name)
-    _sub(body, "baseURL", settings.base_url + "/oai")
+    _sub(body, "repositoryName", settings.site.repository_name)
+    _sub(body, "baseURL", settings.site.base_url + "/oai")
     _sub(body, "protocolVersion", "2.0")
-    _sub(body, "adminEmail", settings.oai_admin_email)
+    _sub(body, "adminEmail", settings.oai.admin_email)
     _sub(
         body,
         "earliestDatestamp",
@@ -203,11 +203,11 @@ HANDLERS = {
 
 
 def _oai_identifier(identifier: str) -> str:
-    return f"oai:{get_settings().oai_repository_id}:{identifier}"
+    return f"oai:{get_settings().oai.repository_id}:{identifier}"
 
 
 def _item_identifier(oai_identifier: str) -> str:
-    prefix = f"oai:{get_settings().oai_repository_id}:"
+    prefix = f"oai:{get_settings().oai.repository_id}:"
     if not oai_identifier.startswith(prefix):
         raise OaiError("idDoesNotExist", f"Identifiers here begin with {prefix!r}.")
     return oai_identifier.removeprefix(prefix)
@@ -336,7 +336,7 @@ def _list(root, verb: str, args: dict, with_metadata: bool) -> None:
     else:
         selection, position, cursor = _selection(args), {}, 0
     since, until = _window(selection)
-    page_size = get_settings().oai_page_size
+    page_size = get_settings().oai.page_size
     with rpc() as services:
         page = services.inventory.harvest(
             metadata_prefix=selection["metadataPrefix"] if with_metadata else None,

@@ -126,7 +126,7 @@ def _days(text: str, default: int) -> int | None:
 def _new_token(session, holder: User, allowed: tuple[str, ...], creator: User):
     """The token the form asks for, or the form's errors: (token, errors, status)."""
     scopes = [scope for scope in request.form.getlist("scopes") if scope in allowed]
-    max_days = get_settings().token_max_days
+    max_days = get_settings().sign_in.token_max_days
     days = _days(request.form.get("days", "").strip(), max_days)
     if not scopes:
         flash(_("Choose at least one scope."), "error")
@@ -173,7 +173,7 @@ def my_tokens():
         new_token=new_token,
         account=facts,
         errors=errors,
-        max_days=get_settings().token_max_days,
+        max_days=get_settings().sign_in.token_max_days,
     ), status
 
 
@@ -221,7 +221,7 @@ def all_tokens():
         scopes=SCOPES,
         new_token=new_token,
         errors=errors,
-        max_days=get_settings().token_max_days,
+        max_days=get_settings().sign_in.token_max_days,
     ), status
 
 

@@ -26,7 +26,7 @@ PUBLISHER = "Lodge"
 
 
 def absolute(path: str) -> str:
-    return get_settings().base_url + path
+    return get_settings().site.base_url + path
 
 
 @public.get("/items/<item_id>")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
@@ -24,6 +25,7 @@ DAY = 24 * 3600
 TOOLING_VARIABLES = ("LODGE_AXE_CACHE", "LODGE_KEEP_ARTIFACTS", "LODGE_PYTHON")
 TOOLING_PREFIX = "LODGE_TEST_"
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -139,12 +141,18 @@ def setting(
     description: str,
     members: tuple[str, ...] = (),
 ):
-    """A Settings field read from `variable`; an unset or empty variable means `default`
-    (None where the default follows from other settings, see `load_settings`)."""
+    """A field of Settings or of one of its groups, read from `variable`; an unset or empty
+    variable means `default` (None where the default follows from other settings, see
+    `load_settings`)."""
     declared = Declared(variable, parse, shown, description, members)
     if members:
         return field(default=(), metadata={"declared": declared})
     return field(default=default, metadata={"declared": declared})
+
+
+def group(kind: type[T]) -> T:
+    """A Settings field holding one group of settings, each declared with `setting`."""
+    return field(default_factory=kind, metadata={"group": kind})
 
 
 @dataclass(frozen=True)
@@ -196,24 +204,9 @@ class Quotas:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every LODGE_ setting, read once (`get_settings`) and checked as it is read."""
+class BrokerSettings:
+    """RabbitMQ: the administrator's account and each process's own."""
 
-    # --- where things are ---
-    data_dir: Path = setting(
-        "LODGE_DATA_DIR", path, None, "`./var`", "where the embedded defaults keep their files"
-    )
-    # families are (member, value) pairs: settings stay hashable (storage_for caches on them)
-    database_urls: tuple[tuple[str, str], ...] = setting(
-        "LODGE_<OWNER>_DATABASE_URL",
-        DATABASE,
-        (),
-        "`sqlite:///$LODGE_DATA_DIR/<owner>.db`",
-        "each owner's own database (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
-        "`INVENTORY`, `GATEWAY`); `postgresql://...` in production",
-        members=DATABASE_OWNERS,
-    )
-    # --- broker ---
     amqp_uri: str = setting(
         "LODGE_AMQP_URI",
         BROKER,
@@ -222,7 +215,7 @@ class Settings:
         "RabbitMQ; the account `lodge migrate` declares the topology with and "
         "`lodge broker-users --apply` works as (an administrator)",
     )
-    broker_uris: tuple[tuple[str, str], ...] = setting(
+    process_uris: tuple[tuple[str, str], ...] = setting(
         "LODGE_AMQP_URI_<PROCESS>",
         BROKER,
         (),
@@ -231,22 +224,27 @@ class Settings:
         "`LETTERS`, `INVENTORY`); `lodge broker-users` makes it",
         members=DATABASE_OWNERS,
     )
-    broker_management_url: str | None = setting(
+    management_url: str | None = setting(
         "LODGE_BROKER_MANAGEMENT_URL",
         WEB,
         None,
         "port 15672 on `LODGE_AMQP_URI`'s host, `/api`",
         "RabbitMQ's management HTTP API, for `lodge broker-users --apply`",
     )
-    # --- storage ---
-    storage_root: Path = setting(
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where files are kept: local disk or S3, and the resumable uploads."""
+
+    root: Path = setting(
         "LODGE_STORAGE_ROOT",
         path,
         None,
         "`$LODGE_DATA_DIR/storage`",
         "staging and permanent files (local disk)",
     )
-    storage_backend: str = setting(
+    backend: str = setting(
         "LODGE_STORAGE_BACKEND",
         choice(*STORAGE_BACKENDS),
         "local",
@@ -281,13 +279,6 @@ class Settings:
         "`$LODGE_STORAGE_ROOT/uploads`",
         "unfinished resumable (tus) uploads; shared by all gateways",
     )
-    liveness_file: Path | None = setting(
-        "LODGE_LIVENESS_FILE",
-        Path,
-        None,
-        "(none)",
-        "a file each service touches about every second, for a liveness probe (deploy/k8s)",
-    )
     upload_expiry_seconds: int = setting(
         "LODGE_UPLOAD_EXPIRY_SECONDS",
         integer,
@@ -296,24 +287,27 @@ class Settings:
         "an unfinished upload expires this long after its last chunk; a partial file nothing "
         "wrote to for as long is removed",
     )
-    # --- limits ---
-    quotas: Quotas = field(default_factory=Quotas)
-    # --- mail ---
-    mail_dir: Path = setting(
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Letters: the sender, the mail folder or SMTP, and when reminders and digests go."""
+
+    folder: Path = setting(
         "LODGE_MAIL_DIR",
         path,
         None,
         "`$LODGE_DATA_DIR/mail`",
         "the mail folder, one `.eml` per letter",
     )
-    mail_from: str = setting(
+    sender: str = setting(
         "LODGE_MAIL_FROM",
         text,
         "Lodge <lodge@localhost>",
         "`Lodge <lodge@localhost>`",
         "the letters' sender",
     )
-    mail_reply_to: str | None = setting(
+    reply_to: str | None = setting(
         "LODGE_MAIL_REPLY_TO",
         text,
         None,
@@ -359,13 +353,25 @@ class Settings:
     smtp_timeout: float = setting(
         "LODGE_SMTP_TIMEOUT", number, 30.0, "`30`", "seconds per connection"
     )
-    # --- the site ---
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """The site as people and harvesters see it."""
+
     base_url: str = setting(
         "LODGE_BASE_URL",
         WEB,
         "http://127.0.0.1:8000",
         "`http://127.0.0.1:8000`",
         "the public URL, used in letters",
+    )
+    repository_name: str = setting(
+        "LODGE_REPOSITORY_NAME",
+        text,
+        "Lodge",
+        "`Lodge`",
+        "the repository's name (OAI-PMH Identify, DataCite publisher)",
     )
     configured_secret_key: str = setting(
         "LODGE_SECRET_KEY",
@@ -392,7 +398,12 @@ class Settings:
         "unset (`/metrics` is 404)",
         "the Bearer token Prometheus sends to `/metrics`",
     )
-    # --- sign-in and tokens ---
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    """Sign-in: the session cookie, API tokens and institutional sign-in (OIDC)."""
+
     token_max_days: int = setting(
         "LODGE_TOKEN_MAX_DAYS",
         integer,
@@ -460,8 +471,13 @@ class Settings:
         "JSON text, or the path of a JSON file",
         "how claims become groups and roles (below)",
     )
-    # --- identifiers and access ---
-    identifier_prefix: str = setting(
+
+
+@dataclass(frozen=True)
+class IdentifierSettings:
+    """The identifiers minted for new items."""
+
+    prefix: str = setting(
         "LODGE_IDENTIFIER_PREFIX",
         text,
         "ark:/99999/lodge-",
@@ -477,6 +493,12 @@ class Settings:
         "`module:Class` with `register(item, landing_page) -> doi or None`, called for each "
         "new item",
     )
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Which client addresses are believed and which are on campus."""
+
     campus_networks: tuple[str, ...] = setting(
         "LODGE_CAMPUS_NETWORKS",
         listing,
@@ -495,7 +517,12 @@ class Settings:
         "access and the access log, and https URLs behind a TLS proxy (docs/architecture.md, "
         '"Gateway")',
     )
-    # --- timers ---
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    """The services' timers."""
+
     embargo_interval: float = setting(
         "LODGE_EMBARGO_INTERVAL",
         number,
@@ -520,7 +547,12 @@ class Settings:
         "`240`",
         "a claim nobody has touched (claim, note, edit) for this long goes back to the pool",
     )
-    # --- processes ---
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    """How the processes run: workers, retries, RPC, the gateway's server, logs, liveness."""
+
     handler_max_attempts: int = setting(
         "LODGE_HANDLER_MAX_ATTEMPTS",
         integer,
@@ -565,32 +597,43 @@ class Settings:
         "`INFO`",
         "what a service logs: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`",
     )
-    # --- OAI-PMH ---
-    repository_name: str = setting(
-        "LODGE_REPOSITORY_NAME",
-        text,
-        "Lodge",
-        "`Lodge`",
-        "the repository's name (OAI-PMH Identify, DataCite publisher)",
+    liveness_file: Path | None = setting(
+        "LODGE_LIVENESS_FILE",
+        Path,
+        None,
+        "(none)",
+        "a file each service touches about every second, for a liveness probe (deploy/k8s)",
     )
-    oai_repository_id: str = setting(
+
+
+@dataclass(frozen=True)
+class OaiSettings:
+    """OAI-PMH: how the repository names itself to harvesters, and its pages."""
+
+    repository_id: str = setting(
         "LODGE_OAI_REPOSITORY_ID",
         text,
         "lodge.local",
         "`lodge.local`",
         "the domain in OAI identifiers, `oai:<id>:<item identifier>`",
     )
-    oai_admin_email: str = setting(
+    admin_email: str = setting(
         "LODGE_OAI_ADMIN_EMAIL",
         text,
         "repository@lodge.local",
         "`repository@lodge.local`",
         "OAI-PMH Identify's adminEmail",
     )
-    oai_page_size: int = setting(
+    page_size: int = setting(
         "LODGE_OAI_PAGE_SIZE", integer, 100, "`100`", "records per ListRecords/ListIdentifiers page"
     )
-    # --- validation: clamd (a Unix socket, or host:port; neither means no scanner) ---
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """The validation service's virus scanner (clamd: a Unix socket, or host:port; neither
+    means no scanner) and its limits on archives and compressed files, every level together."""
+
     clamd_socket: str = setting(
         "LODGE_CLAMD_SOCKET",
         text,
@@ -608,7 +651,6 @@ class Settings:
         "`120`",
         "seconds to wait on clamd; a scan that times out fails the check",
     )
-    # --- validation: archives and compressed files, every level together ---
     archive_max_entries: int = setting(
         "LODGE_ARCHIVE_MAX_ENTRIES",
         integer,
@@ -645,6 +687,38 @@ class Settings:
         "wall-clock and CPU seconds for unpacking one file in the full check; slower fails",
     )
 
+
+@dataclass(frozen=True)
+class Settings:
+    """Every LODGE_ setting, read once (`get_settings`) and checked as it is read: the data
+    folder and the databases, then one group per concern."""
+
+    data_dir: Path = setting(
+        "LODGE_DATA_DIR", path, None, "`./var`", "where the embedded defaults keep their files"
+    )
+    # families are (member, value) pairs: settings stay hashable (storage_for caches on them)
+    database_urls: tuple[tuple[str, str], ...] = setting(
+        "LODGE_<OWNER>_DATABASE_URL",
+        DATABASE,
+        (),
+        "`sqlite:///$LODGE_DATA_DIR/<owner>.db`",
+        "each owner's own database (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
+        "`INVENTORY`, `GATEWAY`); `postgresql://...` in production",
+        members=DATABASE_OWNERS,
+    )
+    broker: BrokerSettings = group(BrokerSettings)
+    storage: StorageSettings = group(StorageSettings)
+    quotas: Quotas = group(Quotas)
+    mail: MailSettings = group(MailSettings)
+    site: SiteSettings = group(SiteSettings)
+    sign_in: SignInSettings = group(SignInSettings)
+    identifiers: IdentifierSettings = group(IdentifierSettings)
+    network: NetworkSettings = group(NetworkSettings)
+    timers: TimerSettings = group(TimerSettings)
+    processes: ProcessSettings = group(ProcessSettings)
+    oai: OaiSettings = group(OaiSettings)
+    validation: ValidationSettings = group(ValidationSettings)
+
     @property
     def on_embedded_defaults(self) -> bool:
         """One machine, SQLite databases: `lodge run` as a developer or a trial starts it."""
@@ -655,14 +729,14 @@ class Settings:
         if self.on_embedded_defaults:
             return []
         problems = []
-        key = self.configured_secret_key
+        key = self.site.configured_secret_key
         if not key:
             problems.append("LODGE_SECRET_KEY is not set")
         elif len(key) < MIN_SECRET_KEY_LENGTH:
             problems.append(f"LODGE_SECRET_KEY has fewer than {MIN_SECRET_KEY_LENGTH} characters")
         elif any(word in key.lower() for word in PLACEHOLDER_WORDS):
             problems.append("LODGE_SECRET_KEY is a placeholder; use a random value")
-        base = urlsplit(self.base_url)
+        base = urlsplit(self.site.base_url)
         if base.scheme != "https" and base.hostname not in LOOPBACK_HOSTS:
             problems.append("LODGE_BASE_URL must be https:// (letters and identifiers use it)")
         return problems
@@ -673,16 +747,16 @@ class Settings:
     def broker_uri(self, process: str) -> str:
         """The broker URL `process` connects with: its own account when
         LODGE_AMQP_URI_<PROCESS> is set, else the shared LODGE_AMQP_URI."""
-        return self.own_broker_uri(process) or self.amqp_uri
+        return self.own_broker_uri(process) or self.broker.amqp_uri
 
     def own_broker_uri(self, process: str) -> str | None:
         """LODGE_AMQP_URI_<PROCESS>, if set."""
-        return dict(self.broker_uris).get(process)
+        return dict(self.broker.process_uris).get(process)
 
     def secret_key(self) -> str:
         """LODGE_SECRET_KEY, or a random key kept in the data folder for local runs."""
-        if self.configured_secret_key:
-            return self.configured_secret_key
+        if self.site.configured_secret_key:
+            return self.site.configured_secret_key
         path = self.data_dir / "secret_key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -692,14 +766,25 @@ class Settings:
         return path.read_text().strip()
 
 
+def groups() -> dict[str, type]:
+    """Settings' groups by field name, in the order of the fields."""
+    return {
+        item.name: item.metadata["group"] for item in fields(Settings) if "group" in item.metadata
+    }
+
+
+def declarations_by_group() -> dict[str, list[Declared]]:
+    """Each group's declarations by its field name ("" for Settings' own), in field order."""
+    owners = {"": Settings, **groups()}
+    return {
+        name: [item.metadata["declared"] for item in fields(kind) if "declared" in item.metadata]
+        for name, kind in owners.items()
+    }
+
+
 def declarations() -> list[Declared]:
-    """Every setting's declaration, in the order of the fields."""
-    found: list[Declared] = []
-    for owner in (Settings, Quotas):
-        found.extend(
-            item.metadata["declared"] for item in fields(owner) if "declared" in item.metadata
-        )
-    return found
+    """Every setting's declaration, in the order of the fields, group by group."""
+    return [declared for found in declarations_by_group().values() for declared in found]
 
 
 def declared_names() -> set[str]:
@@ -740,18 +825,22 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Read and check every setting from `environ`; SettingsError names a bad variable."""
     values = _load(Settings, environ)
     data_dir = values.setdefault("data_dir", Path("var").resolve())
-    storage_root = values.setdefault("storage_root", (data_dir / "storage").resolve())
-    values.setdefault("upload_dir", (storage_root / "uploads").resolve())
-    values.setdefault("mail_dir", (data_dir / "mail").resolve())
     given = dict(values["database_urls"])
     values["database_urls"] = tuple(
         (owner, given.get(owner) or f"sqlite:///{data_dir / (owner + '.db')}")
         for owner in DATABASE_OWNERS
     )
-    values.setdefault("smtp_port", 465 if values.get("smtp_tls") else 25)
-    values["quotas"] = quota_settings(environ)
-    if "base_url" in values:
-        values["base_url"] = values["base_url"].rstrip("/")
+    loaded = {name: _load(kind, environ) for name, kind in groups().items()}
+    storage, mail, site = loaded["storage"], loaded["mail"], loaded["site"]
+    storage_root = storage.setdefault("root", (data_dir / "storage").resolve())
+    storage.setdefault("upload_dir", (storage_root / "uploads").resolve())
+    mail.setdefault("folder", (data_dir / "mail").resolve())
+    mail.setdefault("smtp_port", 465 if mail.get("smtp_tls") else 25)
+    if "base_url" in site:
+        site["base_url"] = site["base_url"].rstrip("/")
+    for name, kind in groups().items():
+        values[name] = kind(**loaded[name])
+    values["quotas"] = _checked_quotas(values["quotas"])
     known = declared_names().union(TOOLING_VARIABLES)
     unknown = sorted(
         name
@@ -764,7 +853,10 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
 
 
 def quota_settings(environ: Mapping[str, str] = os.environ) -> Quotas:
-    quotas = Quotas(**_load(Quotas, environ))
+    return _checked_quotas(Quotas(**_load(Quotas, environ)))
+
+
+def _checked_quotas(quotas: Quotas) -> Quotas:
     if min(quotas.drafts, quotas.staged_bytes, quotas.uploads) < 1:
         raise SettingsError("LODGE_QUOTA_DRAFTS, _STAGED_BYTES and _UPLOADS must be at least 1")
     if not 0 <= quotas.draft_warning_seconds < quotas.draft_expiry_seconds:
@@ -783,7 +875,7 @@ def nameko_config(process: str, settings: Settings | None = None) -> dict:
     settings = settings or get_settings()
     return {
         "AMQP_URI": settings.broker_uri(process),
-        "max_workers": settings.max_workers,
+        "max_workers": settings.processes.max_workers,
         "parent_calls_tracked": 10,
         # `lodge migrate` declares the event exchanges; a service's broker account may not
         # (declaring an exchange needs the configure permission, which also lets one delete it)

@@ -29,7 +29,7 @@ class Store(DependencyProvider):
         name = self.container.service_name
         self.database = Database(settings.database_url(name), source=name)
         self.relay = OutboxRelay(self.database, name, settings.broker_uri(name))
-        self.liveness_file = settings.liveness_file
+        self.liveness_file = settings.processes.liveness_file
         self._wakeup = GreenEvent()
         self._running = False
 

@@ -145,8 +145,8 @@ class ReliableEventHandler(EventHandler):
         self.consumer_options["on_decode_error"] = self.handle_undecodable
         super().setup()
         settings = get_settings()
-        self.max_attempts = settings.handler_max_attempts
-        self.retry_delay_ms = settings.handler_retry_delay_ms
+        self.max_attempts = settings.processes.handler_max_attempts
+        self.retry_delay_ms = settings.processes.handler_retry_delay_ms
         self.contract = event_schema(self.source_service, self.event_type)
         self.retry_queue = retry_queue(self.queue.name)
         self.failure_publisher = Publisher(

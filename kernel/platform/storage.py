@@ -422,11 +422,14 @@ Storage = LocalStorage | S3Storage
 @lru_cache(maxsize=4)
 def storage_for(settings: Settings) -> Storage:
     """One storage object per configuration, so a process reuses its S3 connections."""
-    if settings.storage_backend == "s3":
+    if settings.storage.backend == "s3":
         return S3Storage(
-            settings.s3_bucket, settings.s3_endpoint_url, settings.s3_region, settings.s3_part_size
+            settings.storage.s3_bucket,
+            settings.storage.s3_endpoint_url,
+            settings.storage.s3_region,
+            settings.storage.s3_part_size,
         )
-    return LocalStorage(settings.storage_root)
+    return LocalStorage(settings.storage.root)
 
 
 def get_storage() -> Storage:

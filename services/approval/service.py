@@ -42,7 +42,7 @@ CLAIM_SWEEP_SECONDS = 5
 
 def claim_idle_time() -> timedelta:
     """LODGE_CLAIM_IDLE_MINUTES (default four hours): how long a claim may lie untouched."""
-    return timedelta(minutes=get_settings().claim_idle_minutes)
+    return timedelta(minutes=get_settings().timers.claim_idle_minutes)
 
 
 class ApprovalService:

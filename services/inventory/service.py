@@ -62,7 +62,7 @@ from services.inventory.schemas import (
 
 log = logging.getLogger(__name__)
 SETTINGS = get_settings()
-identifiers.check_prefix(SETTINGS.identifier_prefix)  # a bad prefix stops the service at start
+identifiers.check_prefix(SETTINGS.identifiers.prefix)  # a bad prefix stops the service at start
 
 
 def require_staff(actor: Actor) -> None:
@@ -92,7 +92,7 @@ class InventoryService:
             decision = decision_schema.dump(event["decision"])
             with self.store.unit_of_work() as uow:
                 if uow.first_time(key):
-                    records.create_item(uow, settings.identifier_prefix, deposit, decision, copies)
+                    records.create_item(uow, settings.identifiers.prefix, deposit, decision, copies)
         # the staging copies go only once the verified permanent copies are committed
         for stored in deposit["files"]:
             self.storage.delete(stored["storage_key"])
@@ -106,8 +106,8 @@ class InventoryService:
             view = item_view(item) if item is not None and not item.doi else None
         if view is None:
             return
-        doi = identifiers.load_registrar(settings.doi_registrar).register(
-            view, f"{settings.base_url}/items/{view['id']}"
+        doi = identifiers.load_registrar(settings.identifiers.doi_registrar).register(
+            view, f"{settings.site.base_url}/items/{view['id']}"
         )
         if doi:
             with self.store.unit_of_work() as uow:
@@ -184,8 +184,8 @@ class InventoryService:
             return oai.harvest(
                 session,
                 **page,
-                base_url=settings.base_url,
-                repository_name=settings.repository_name,
+                base_url=settings.site.base_url,
+                repository_name=settings.site.repository_name,
             )
 
     @rpc
@@ -194,7 +194,11 @@ class InventoryService:
         settings = get_settings()
         with self.store.reading() as session:
             return oai.get_record(
-                session, identifier, metadata_prefix, settings.base_url, settings.repository_name
+                session,
+                identifier,
+                metadata_prefix,
+                settings.site.base_url,
+                settings.site.repository_name,
             )
 
     @rpc
@@ -246,7 +250,7 @@ class InventoryService:
 
     # --- access --------------------------------------------------------------------
 
-    @timer(interval=SETTINGS.embargo_interval)
+    @timer(interval=SETTINGS.timers.embargo_interval)
     def lift_embargoes(self):
         """Open items whose embargo has ended; each one emits `embargo_lifted`."""
         while True:
@@ -259,7 +263,7 @@ class InventoryService:
 
     # --- fixity --------------------------------------------------------------------
 
-    @timer(interval=SETTINGS.fixity_interval)
+    @timer(interval=SETTINGS.timers.fixity_interval)
     def audit_fixity(self):
         """Re-hash the files checked longest ago; the next tick if an audit is running."""
         try:
@@ -276,7 +280,9 @@ class InventoryService:
         return self._audit()
 
     def _audit(self):
-        outcome = fixity.audit(self.store.database, self.storage, get_settings().fixity_batch_size)
+        outcome = fixity.audit(
+            self.store.database, self.storage, get_settings().timers.fixity_batch_size
+        )
         if outcome["failed"]:
             log.warning("fixity audit: %(failed)d of %(checked)d files failed", outcome)
         return outcome

@@ -35,19 +35,19 @@ class LetterSettings:
 
 
 def letter_settings() -> LetterSettings:
-    settings = get_settings()
+    mail = get_settings().mail
     return LetterSettings(
-        mail_from=settings.mail_from,
-        reply_to=settings.mail_reply_to,
-        smtp_host=settings.smtp_host,
-        smtp_port=settings.smtp_port,
-        smtp_starttls=settings.smtp_starttls,
-        smtp_tls=settings.smtp_tls,
-        smtp_username=settings.smtp_username,
-        smtp_password=settings.smtp_password,
-        smtp_timeout=settings.smtp_timeout,
-        digest_hour=settings.digest_hour,
-        turnaround_days=settings.review_turnaround_days,
+        mail_from=mail.sender,
+        reply_to=mail.reply_to,
+        smtp_host=mail.smtp_host,
+        smtp_port=mail.smtp_port,
+        smtp_starttls=mail.smtp_starttls,
+        smtp_tls=mail.smtp_tls,
+        smtp_username=mail.smtp_username,
+        smtp_password=mail.smtp_password,
+        smtp_timeout=mail.smtp_timeout,
+        digest_hour=mail.digest_hour,
+        turnaround_days=mail.review_turnaround_days,
     )
 
 
@@ -128,7 +128,7 @@ class SMTPTransport:
 def transport_for(settings: LetterSettings):
     if settings.smtp_host:
         return SMTPTransport(settings)
-    return MailFolder(get_settings().mail_dir)
+    return MailFolder(get_settings().mail.folder)
 
 
 class Mailer(DependencyProvider):

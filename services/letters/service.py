@@ -48,7 +48,7 @@ class LettersService:
         with self.store.unit_of_work() as uow:
             key = dedupe_key("intake", "deposit_status_changed", event)
             queued = letters.on_status_changed(
-                uow, key, event, get_settings().base_url, settings.turnaround_days
+                uow, key, event, get_settings().site.base_url, settings.turnaround_days
             )
             self._emit_failures(uow, queued)
             to_send = any(letter.status == "pending" for letter in queued)
@@ -62,7 +62,7 @@ class LettersService:
                 uow.session,
                 dedupe_key("intake", "draft_expiring", event),
                 event,
-                get_settings().base_url,
+                get_settings().site.base_url,
             )
             self._emit_failures(uow, queued)
         if any(letter.status == "pending" for letter in queued):
@@ -77,7 +77,9 @@ class LettersService:
         event = letters.deposit_event(deposit, (reason_code, reason_label), note)
         with self.store.reading() as session:
             try:
-                return letters.preview(session, letter_type, locale, event, get_settings().base_url)
+                return letters.preview(
+                    session, letter_type, locale, event, get_settings().site.base_url
+                )
             except templates.RenderError as err:
                 raise templates.refusal(err) from None
 
@@ -95,7 +97,7 @@ class LettersService:
                     letter_type,
                     locale,
                     event,
-                    get_settings().base_url,
+                    get_settings().site.base_url,
                     templates.Parts(subject, html, text),
                 )
             except templates.RenderError as err:
@@ -130,7 +132,7 @@ class LettersService:
                 locale,
                 templates.Parts(subject, html, text),
                 actor.name or actor.id,
-                letters.sample_context(get_settings().base_url),
+                letters.sample_context(get_settings().site.base_url),
             )
             return templates.view(uow.session, letter_type, locale, letters.VARIABLES)
 
@@ -173,7 +175,7 @@ class LettersService:
                 key,
                 recipient,
                 {"name": token_name, "prefix": token_prefix, "expires_at": expires_at},
-                get_settings().base_url,
+                get_settings().site.base_url,
             )
             self._emit_failures(uow, [letter] if letter else [])
         if letter is not None and letter.status == "pending":
@@ -186,9 +188,9 @@ class LettersService:
         settings = letter_settings()
         now = datetime.now(UTC)
         with self.store.unit_of_work() as uow:
-            queued = letters.send_reminders(uow.session, now, get_settings().base_url)
+            queued = letters.send_reminders(uow.session, now, get_settings().site.base_url)
             queued += letters.send_digests(
-                uow.session, now, settings.digest_hour, get_settings().base_url
+                uow.session, now, settings.digest_hour, get_settings().site.base_url
             )
             self._emit_failures(uow, queued)
             to_send = any(letter.status == "pending" for letter in queued)
@@ -199,7 +201,7 @@ class LettersService:
     def deliver_due(self):
         """Send what is due; letters wait in the outbox while the mail server is down."""
         settings = letter_settings()
-        unsubscribe = f"{get_settings().base_url}/staff/letters/preferences"
+        unsubscribe = f"{get_settings().site.base_url}/staff/letters/preferences"
         while True:
             with self.store.unit_of_work() as uow:
                 due = letters.due_letters(uow.session, datetime.now(UTC), BATCH)

@@ -42,11 +42,11 @@ class Readable(Protocol):
 
 def archive_limits(settings: Settings) -> ArchiveLimits:
     return ArchiveLimits(
-        max_entries=settings.archive_max_entries,
-        max_expanded=settings.archive_max_expanded,
-        max_ratio=settings.archive_max_ratio,
-        max_depth=settings.archive_max_depth,
-        seconds=settings.archive_seconds,
+        max_entries=settings.validation.archive_max_entries,
+        max_expanded=settings.validation.archive_max_expanded,
+        max_ratio=settings.validation.archive_max_ratio,
+        max_depth=settings.validation.archive_max_depth,
+        seconds=settings.validation.archive_seconds,
     )
 
 

@@ -39,7 +39,11 @@ class Clamd:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Clamd:
         settings = settings or get_settings()
-        return cls(settings.clamd_socket, settings.clamd_address, settings.clamd_timeout)
+        return cls(
+            settings.validation.clamd_socket,
+            settings.validation.clamd_address,
+            settings.validation.clamd_timeout,
+        )
 
     @property
     def configured(self) -> bool:

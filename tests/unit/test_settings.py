@@ -14,12 +14,30 @@ from kernel.platform.config import (
     DATABASE_OWNERS,
     SettingsError,
     declarations,
+    declarations_by_group,
     declared_names,
     load_settings,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 README_ROW = re.compile(r"^\| `(LODGE_[A-Z0-9_<>]+)` \| (.*) \| (.*) \|$")
+# the README heading each group's rows sit under ("" is Settings' own fields)
+GROUP_HEADINGS = {
+    "Data and databases": "",
+    "Broker": "broker",
+    "Storage and uploads": "storage",
+    "Limits": "quotas",
+    "Letters": "mail",
+    "The site": "site",
+    "Sign-in and tokens": "sign_in",
+    "Signing in": "sign_in",
+    "Identifiers": "identifiers",
+    "Client addresses": "network",
+    "Timers": "timers",
+    "Processes": "processes",
+    "OAI-PMH": "oai",
+    "Validation": "validation",
+}
 
 
 def readme_rows() -> dict[str, tuple[str, str]]:
@@ -46,6 +64,24 @@ def test_the_readme_lists_every_setting_as_declared_row_for_row():
         )
 
 
+def test_the_readme_lists_each_group_under_its_own_heading():
+    group_of = {d.variable: name for name, found in declarations_by_group().items() for d in found}
+    assert set(GROUP_HEADINGS.values()) == set(group_of.values()), "a group without a heading"
+    heading, fenced, misplaced, headings_used = None, False, [], set()
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif line.startswith("#") and not fenced:
+            heading = line.lstrip("#").strip()
+        elif line.startswith("| `LODGE_"):
+            name = line.split("`")[1]
+            headings_used.add(heading)
+            if GROUP_HEADINGS.get(heading) != group_of.get(name):
+                misplaced.append(f"{name} (group {group_of.get(name)!r}) is under {heading!r}")
+    assert misplaced == []
+    assert headings_used == set(GROUP_HEADINGS), "a heading that lists no settings"
+
+
 def test_only_the_settings_module_reads_lodge_variables():
     reads = re.compile(r"(environ|getenv|envvar)\W[^\n]*LODGE_")
     found = []
@@ -58,12 +94,12 @@ def test_only_the_settings_module_reads_lodge_variables():
 
 def test_defaults_follow_from_the_data_folder(tmp_path):
     settings = load_settings({"LODGE_DATA_DIR": str(tmp_path)})
-    assert settings.storage_root == tmp_path / "storage"
-    assert settings.upload_dir == tmp_path / "storage" / "uploads"
-    assert settings.mail_dir == tmp_path / "mail"
+    assert settings.storage.root == tmp_path / "storage"
+    assert settings.storage.upload_dir == tmp_path / "storage" / "uploads"
+    assert settings.mail.folder == tmp_path / "mail"
     assert settings.database_url("letters") == f"sqlite:///{tmp_path / 'letters.db'}"
-    assert settings.broker_uri("intake") == settings.amqp_uri
-    assert settings.smtp_port == 25 and settings.on_embedded_defaults
+    assert settings.broker_uri("intake") == settings.broker.amqp_uri
+    assert settings.mail.smtp_port == 25 and settings.on_embedded_defaults
 
 
 def test_families_and_derived_defaults_read_each_member():
@@ -77,7 +113,7 @@ def test_families_and_derived_defaults_read_each_member():
     )
     assert settings.database_url("intake") == "postgresql://lodge@db/intake"
     assert settings.broker_uri("letters") == "amqp://letters:pw@mq:5672/lodge"
-    assert settings.smtp_port == 465 and settings.base_url == "https://lodge.example.edu"
+    assert settings.mail.smtp_port == 465 and settings.site.base_url == "https://lodge.example.edu"
     assert not settings.on_embedded_defaults
     assert settings in {settings}  # hashable: storage_for caches a storage per settings
     assert {f"LODGE_{owner.upper()}_DATABASE_URL" for owner in DATABASE_OWNERS} <= declared_names()
@@ -113,7 +149,7 @@ def test_an_unknown_lodge_variable_is_warned_about_and_tooling_ones_are_not(capl
                 "LODGE_PYTHON": "python3",
             }
         )
-    assert settings.max_workers == 10
+    assert settings.processes.max_workers == 10
     warned = sorted(
         name
         for name in (
@@ -129,7 +165,7 @@ def test_an_unknown_lodge_variable_is_warned_about_and_tooling_ones_are_not(capl
 
 def test_an_empty_variable_means_the_default():
     settings = load_settings({"LODGE_MAX_WORKERS": "", "LODGE_SMTP_HOST": ""})
-    assert settings.max_workers == 10 and settings.smtp_host is None
+    assert settings.processes.max_workers == 10 and settings.mail.smtp_host is None
 
 
 def test_the_kubernetes_config_map_holds_values_the_settings_take():
@@ -137,7 +173,11 @@ def test_the_kubernetes_config_map_holds_values_the_settings_take():
     values = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     assert set(values) <= declared_names()
     settings = load_settings(values)
-    assert settings.storage_backend == "s3" and settings.smtp_starttls and settings.smtp_port == 587
+    assert (
+        settings.storage.backend == "s3"
+        and settings.mail.smtp_starttls
+        and settings.mail.smtp_port == 587
+    )
 
 
 def test_a_command_stops_with_the_variable_named_not_a_traceback(lodge_env):
