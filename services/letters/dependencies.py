@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -15,40 +14,8 @@ from pathlib import Path
 
 from nameko.extensions import DependencyProvider
 
-from kernel.platform.config import get_settings
+from kernel.platform.config import MailSettings, get_settings
 from kernel.policy.text import one_line
-
-
-@dataclass(frozen=True)
-class LetterSettings:
-    mail_from: str
-    reply_to: str | None
-    smtp_host: str | None
-    smtp_port: int
-    smtp_starttls: bool
-    smtp_tls: bool
-    smtp_username: str | None
-    smtp_password: str | None
-    smtp_timeout: float
-    digest_hour: int
-    turnaround_days: int
-
-
-def letter_settings() -> LetterSettings:
-    mail = get_settings().mail
-    return LetterSettings(
-        mail_from=mail.sender,
-        reply_to=mail.reply_to,
-        smtp_host=mail.smtp_host,
-        smtp_port=mail.smtp_port,
-        smtp_starttls=mail.smtp_starttls,
-        smtp_tls=mail.smtp_tls,
-        smtp_username=mail.smtp_username,
-        smtp_password=mail.smtp_password,
-        smtp_timeout=mail.smtp_timeout,
-        digest_hour=mail.digest_hour,
-        turnaround_days=mail.review_turnaround_days,
-    )
 
 
 def _address(value: str, name: str = "") -> Address:
@@ -60,7 +27,7 @@ def _address(value: str, name: str = "") -> Address:
 
 
 def build_message(
-    settings: LetterSettings,
+    settings: MailSettings,
     recipient: str,
     recipient_name: str,
     subject: str,
@@ -71,7 +38,7 @@ def build_message(
     """multipart/alternative: the plain text first, then the HTML the mail reader prefers."""
     # an internationalised address (RFC 6532) needs UTF-8 headers; names alone use RFC 2047
     message = EmailMessage(policy=policy.SMTP if recipient.isascii() else policy.SMTPUTF8)
-    sender = _address(settings.mail_from)
+    sender = _address(settings.sender)
     message["From"] = sender
     message["To"] = _address(recipient, recipient_name)
     if settings.reply_to:
@@ -105,7 +72,7 @@ class MailFolder:
 class SMTPTransport:
     """SMTP, with STARTTLS or implicit TLS and login when configured."""
 
-    def __init__(self, settings: LetterSettings):
+    def __init__(self, settings: MailSettings):
         self.settings = settings
 
     def send(self, message: EmailMessage) -> None:
@@ -125,17 +92,17 @@ class SMTPTransport:
             smtp.send_message(message)
 
 
-def transport_for(settings: LetterSettings):
+def transport_for(settings: MailSettings):
     if settings.smtp_host:
         return SMTPTransport(settings)
-    return MailFolder(get_settings().mail.folder)
+    return MailFolder(settings.folder)
 
 
 class Mailer(DependencyProvider):
     """SMTP when LODGE_SMTP_HOST is set, otherwise the mail folder."""
 
     def setup(self):
-        self.transport = transport_for(letter_settings())
+        self.transport = transport_for(get_settings().mail)
 
     def get_dependency(self, worker_ctx):
         return self.transport

@@ -27,7 +27,7 @@ from kernel.platform.dependencies import Store
 from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.permissions import Action, require
 from services.letters import letters, templates
-from services.letters.dependencies import Mailer, build_message, letter_settings
+from services.letters.dependencies import Mailer, build_message
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -44,11 +44,11 @@ class LettersService:
 
     @handles_event("intake", "deposit_status_changed")
     def on_deposit_status_changed(self, event):
-        settings = letter_settings()
+        settings = get_settings().mail
         with self.store.unit_of_work() as uow:
             key = dedupe_key("intake", "deposit_status_changed", event)
             queued = letters.on_status_changed(
-                uow, key, event, get_settings().site.base_url, settings.turnaround_days
+                uow, key, event, get_settings().site.base_url, settings.review_turnaround_days
             )
             self._emit_failures(uow, queued)
             to_send = any(letter.status == "pending" for letter in queued)
@@ -185,7 +185,7 @@ class LettersService:
 
     @timer(interval=60)
     def send_reminders_and_digests(self):
-        settings = letter_settings()
+        settings = get_settings().mail
         now = datetime.now(UTC)
         with self.store.unit_of_work() as uow:
             queued = letters.send_reminders(uow.session, now, get_settings().site.base_url)
@@ -200,7 +200,7 @@ class LettersService:
     @timer(interval=5)
     def deliver_due(self):
         """Send what is due; letters wait in the outbox while the mail server is down."""
-        settings = letter_settings()
+        settings = get_settings().mail
         unsubscribe = f"{get_settings().site.base_url}/staff/letters/preferences"
         while True:
             with self.store.unit_of_work() as uow:

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from kernel.contracts.exceptions import Forbidden, InvalidInput
 from kernel.platform.config import get_settings
-from services.letters.dependencies import SMTPTransport, letter_settings
+from services.letters.dependencies import SMTPTransport
 from services.letters.models import Letter
 from services.letters.service import LettersService
 from tests.services.conftest import (
@@ -41,7 +41,7 @@ def letters(database_for, lodge_env, smtp):
     get_settings.cache_clear()
     database = database_for("letters")
     service = worker_factory(
-        LettersService, store=database, mailer=SMTPTransport(letter_settings())
+        LettersService, store=database, mailer=SMTPTransport(get_settings().mail)
     )
     service.database = database
     return service
