@@ -16,7 +16,7 @@ its broker account is allowed (lodge/broker_users.py).
 from __future__ import annotations
 
 import amqp
-from amqp.exceptions import NotFound, PreconditionFailed
+from amqp.exceptions import AMQPNotImplementedError, NotFound, PreconditionFailed
 from kombu import Connection, Exchange, Queue
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.rpc import Rpc, ServiceRpc, get_rpc_exchange
@@ -175,11 +175,10 @@ def _empty_and_delete(connection: Connection, source: str, target: str) -> int:
     moved = 0
     while True:
         with connection.channel() as channel:
-            channel.confirm_select()
             while (message := channel.basic_get(source)) is not None:
                 # a TTL meant for the source queue would expire it in the target
                 properties = {k: v for k, v in message.properties.items() if k != "expiration"}
-                channel.basic_publish(
+                channel.basic_publish_confirm(
                     amqp.Message(message.body, **properties),
                     exchange="",
                     routing_key=target,
@@ -187,10 +186,26 @@ def _empty_and_delete(connection: Connection, source: str, target: str) -> int:
                 )
                 channel.basic_ack(message.delivery_tag)
                 moved += 1
-        channel = connection.channel()
+        if _delete_if_empty(connection, source):
+            return moved
+
+
+def _delete_if_empty(connection: Connection, name: str) -> bool:
+    """Delete queue `name` unless a message is in it. A quorum queue refuses the if-empty
+    flag (closing the whole connection, so it is tried on one of its own): its count is
+    read just before instead. Nothing is routed to it by then (unbound), but a classic
+    queue may still be sent messages by name (expiring retries), hence the flag."""
+    with connection.clone() as trial:
+        channel = trial.channel()
         try:
-            channel.queue_delete(source, if_empty=True)
+            channel.queue_delete(name, if_empty=True)
+            return True
         except PreconditionFailed:
-            continue  # something arrived after the last get; the broker closed the channel
-        channel.close()
-        return moved
+            return False
+        except AMQPNotImplementedError:
+            pass
+    with connection.channel() as channel:
+        if channel.queue_declare(name, passive=True).message_count:
+            return False
+        channel.queue_delete(name)
+    return True
