@@ -186,6 +186,14 @@ class OutboxRelay:
         )
 
 
+def attempts_before(headers: dict) -> int:
+    """The attempts a message's header counts; anyone who may publish the event sets
+    headers, and a value that is no positive whole number counts none (it picks the
+    delay queue, so it must be one of them)."""
+    value = headers.get(ATTEMPTS_HEADER, 0)
+    return value if type(value) is int and value > 0 else 0
+
+
 class ReliableEventHandler(EventHandler):
     """A service-pool event handler that never drops a message."""
 
@@ -240,7 +248,7 @@ class ReliableEventHandler(EventHandler):
 
     def _settle_failure(self, message, reason: str, retry: bool):
         headers = dict(message.headers or {})
-        attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
+        attempts = attempts_before(headers) + 1
         headers[ATTEMPTS_HEADER] = attempts
         try:
             if retry and attempts < self.max_attempts:

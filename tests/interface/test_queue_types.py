@@ -28,6 +28,7 @@ from kernel.platform.messaging import (
 from lodge import topology
 from lodge.cli import main
 from lodge.registry import SERVICE_CLASSES, service_class
+from tests.interface.conftest import wait_for_message
 from tests.support.system import RABBIT_API, RABBIT_AUTH, poll_until
 
 INVENTORY_QUEUE = "evt-approval-deposit_approved--inventory.on_deposit_approved"
@@ -272,7 +273,7 @@ def backoff_topology(broker, lodge_env):
     return broker
 
 
-def withdrawn(amqp_uri: str, deposit_id: str, attempts_before: int) -> None:
+def withdrawn(amqp_uri: str, deposit_id: str, attempts_before) -> None:
     event = new_event(
         "intake",
         "deposit_withdrawn",
@@ -284,7 +285,7 @@ def withdrawn(amqp_uri: str, deposit_id: str, attempts_before: int) -> None:
         event,
         exchange=get_event_exchange("intake"),
         routing_key="deposit_withdrawn",
-        headers={ATTEMPTS_HEADER: attempts_before} if attempts_before else {},
+        headers={ATTEMPTS_HEADER: attempts_before},
     )
 
 
@@ -319,3 +320,21 @@ def test_nameko_declares_a_service_s_queues_as_lodge_migrate_does(
             connection.default_channel.queue_declare("rpc-backoff", passive=True).consumer_count
             == 1
         )
+
+
+@pytest.mark.parametrize("forged", [-7, "many", 2.5, True, None])
+def test_a_forged_attempt_count_counts_as_none(container_factory, backoff_topology, forged):
+    """The header picks the delay queue: a value that is no count is the first attempt."""
+    container_factory(Backoff, backoff_topology).start()
+    amqp_uri = backoff_topology["AMQP_URI"]
+    withdrawn(amqp_uri, "forged", attempts_before=forged)
+    poll_until(lambda: redeliveries == ["forged", "forged"], description="the first retry")
+
+
+def test_a_huge_attempt_count_is_dead_lettered_at_once(container_factory, backoff_topology):
+    container_factory(Backoff, backoff_topology).start()
+    amqp_uri = backoff_topology["AMQP_URI"]
+    withdrawn(amqp_uri, "worn", attempts_before=2**40)
+    message = wait_for_message(amqp_uri, "lodge.dead-letter.backoff")
+    assert message.headers[ATTEMPTS_HEADER] == 2**40 + 1
+    assert redeliveries == ["worn"]
