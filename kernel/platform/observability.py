@@ -61,10 +61,6 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def correlation_id() -> str | None:
-    return _correlation_id.get()
-
-
 def deposit_id_in(arguments: Mapping[str, Any], payload: object = None) -> str | None:
     """The deposit a call or an event is about, if it names one well-formed."""
     found = arguments.get("deposit_id")
