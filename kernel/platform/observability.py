@@ -255,8 +255,12 @@ def log_config(process: str, level: str, form: str) -> dict[str, Any]:
         },
         "root": {"level": level, "handlers": ["lodge"]},
         "loggers": {
-            name: {"level": level, "handlers": [], "propagate": True}
-            for name in ("gunicorn.error", "gunicorn.access")
+            **{
+                name: {"level": level, "handlers": [], "propagate": True}
+                for name in ("gunicorn.error", "gunicorn.access")
+            },
+            # a line per plugin on every migration run says nothing an operator needs
+            "alembic.runtime.plugins": {"level": "WARNING"},
         },
     }
 
