@@ -77,9 +77,18 @@ def retry_queue(queue_name: str) -> Queue:
     )
 
 
-def cloudevent(source_service: str, event_type: str, payload: dict) -> dict:
-    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events."""
+def cloudevent(
+    source_service: str, event_type: str, payload: dict, ids: dict | None = None
+) -> dict:
+    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events; `ids`
+    (observability.outgoing_headers) become the extension attributes `correlationid` and,
+    by the Distributed Tracing extension, `traceparent` and `tracestate`."""
+    extensions = {
+        "correlationid" if key == CORRELATION_KEY else key: value
+        for key, value in (ids or {}).items()
+    }
     return {
+        **extensions,
         "specversion": "1.0",
         "id": payload["event_id"],
         "source": f"/lodge/{source_service}",
@@ -132,13 +141,14 @@ class OutboxRelay:
             correlated(headers),
             span(f"{self.service_name}.{event_type} publish", SpanKind.PRODUCER, headers or {}),
         ):
+            ids = outgoing_headers()
             self.publisher.publish(
                 payload,
                 exchange=self.exchange,
                 routing_key=event_type,
-                extra_headers=encode_to_headers(outgoing_headers()),
+                extra_headers=encode_to_headers(ids),
             )
-        body = json.dumps(cloudevent(self.service_name, event_type, payload)).encode()
+        body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
         self.publisher.publish(
             body,
             exchange=CLOUDEVENTS_EXCHANGE,
