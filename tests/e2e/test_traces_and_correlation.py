@@ -150,7 +150,10 @@ def test_hostile_trace_context_starts_a_new_trace(traced_lodge, collector):
 
     def request_span():
         for span in collector.received():
-            if span.attributes.get("lodge.correlation_id") == marker and span.kind == "SERVER":
+            if span.attributes.get("lodge.correlation_id") == marker and (
+                span.service,
+                span.kind,
+            ) == ("gateway", "SERVER"):
                 return span
         return None
 
