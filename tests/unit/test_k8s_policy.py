@@ -16,7 +16,7 @@ from tests.unit.test_k8s_manifests import K8S, pod_template, render, selects
 
 IGNORE = "ignore-check.kube-linter.io/"
 WORKLOADS = ("Deployment", "Job", "CronJob")
-# whatever runs on a Kubernetes cluster, whatever its zones and nodes are called
+# the well-known labels the kubelet and cloud providers put on every node
 TOPOLOGY_KEYS = {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
 
 Rule = Callable[[list[dict]], Iterator[str]]
