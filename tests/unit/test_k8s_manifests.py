@@ -359,9 +359,20 @@ def test_token_owners_are_warned_daily_as_the_gateway(overlay):
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
+def test_each_cronjob_runs_as_a_service_account_of_its_own_without_a_token(overlay):
+    accounts = of_kind(overlay, "ServiceAccount")
+    used = []
+    for cronjob in of_kind(overlay, "CronJob").values():
+        pod = pod_template(cronjob)["spec"]
+        used.append(pod["serviceAccountName"])
+        assert pod["automountServiceAccountToken"] is False
+        assert accounts[pod["serviceAccountName"]]["automountServiceAccountToken"] is False
+    assert len(set(used)) == len(used) and "lodge" not in used, used
+
+
 def test_expired_uploads_are_swept_hourly_with_the_upload_folder_and_nothing_else(overlay):
     """`lodge expire-uploads` needs the gateway's upload folder and the settings: no Secret,
-    no broker account, an account of its own with no API token, and only DNS on the network."""
+    no broker account (and no network but DNS: the NetworkPolicy test)."""
     from lodge.cli import main
 
     cronjob = of_kind(overlay, "CronJob")["lodge-upload-expiry"]
@@ -373,9 +384,6 @@ def test_expired_uploads_are_swept_hourly_with_the_upload_folder_and_nothing_els
     assert list(settings) == ["configMapRef"]
     assert settings["configMapRef"]["name"].startswith("lodge-config")
     assert all("valueFrom" not in e for e in container["env"])
-    account = of_kind(overlay, "ServiceAccount")[pod["serviceAccountName"]]
-    assert pod["serviceAccountName"] != "lodge" and account["automountServiceAccountToken"] is False
-    assert pod["automountServiceAccountToken"] is False
 
     def upload_folder(pod: dict) -> tuple[str, dict, int]:
         [container] = pod["containers"]
