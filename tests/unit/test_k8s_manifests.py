@@ -5,7 +5,6 @@ its probes. Operators apply these files; a typo here is an outage there."""
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import shutil
 import subprocess
@@ -55,17 +54,15 @@ def render(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
 
 
-def site_overlay(folder: Path, bases: list[Path], components: list[Path]) -> Path:
-    """A site's own kustomization in `folder` over Lodge's (kustomize wants relative paths)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(base, folder) for base in bases],
-        "components": [os.path.relpath(component, folder) for component in components],
-    }
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    return folder
+def with_component(folder: Path, overlay: str, component: str) -> Path:
+    """A copy of deploy/k8s in `folder` whose `overlay` lists `component`, as the README tells
+    a site to do; the overlay's folder."""
+    tree = shutil.copytree(K8S, folder / "k8s")
+    path = tree / "overlays" / overlay / "kustomization.yaml"
+    kustomization = yaml.safe_load(path.read_text())
+    kustomization["components"].append(f"../../components/{component}")
+    path.write_text(yaml.safe_dump(kustomization))
+    return path.parent
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)
@@ -73,8 +70,7 @@ def overlay(request, tmp_path_factory) -> list[dict]:
     name, _, component = request.param.partition("+")
     if not component:
         return render(K8S / "overlays" / name)
-    folder = tmp_path_factory.mktemp("site") / request.param
-    return render(site_overlay(folder, [K8S / "overlays" / name], [K8S / "components" / component]))
+    return render(with_component(tmp_path_factory.mktemp("site"), name, component))
 
 
 def of_kind(objects: list[dict], kind: str) -> dict[str, dict]:
@@ -134,9 +130,7 @@ def test_every_object_is_valid_against_its_schema(overlay):
     ids=["misspelt", "wrong-type", "unknown-field", "number-for-string"],
 )
 def test_a_custom_resource_its_crd_would_refuse_fails(tmp_path, breaks):
-    objects = render(
-        site_overlay(tmp_path / "site", [K8S / "overlays" / "small"], [K8S / "components" / "keda"])
-    )
+    objects = render(with_component(tmp_path, "small", "keda"))
     scaled = next(o for o in objects if o["kind"] == "ScaledObject")
     validate_custom_resource(scaled)
     breaks(scaled["spec"])
@@ -482,9 +476,7 @@ def lodge_queues() -> set[str]:
 def test_keda_scales_each_service_on_its_rpc_and_event_queues_only(tmp_path):
     """The ScaledObject's pattern picks out, of every queue Lodge has, exactly the service's
     RPC queue and its event queues (not their retry queues, not another's)."""
-    objects = render(
-        site_overlay(tmp_path / "site", [K8S / "overlays" / "small"], [K8S / "components" / "keda"])
-    )
+    objects = render(with_component(tmp_path, "small", "keda"))
     scaled = of_kind(objects, "ScaledObject")
     assert set(scaled) == {f"lodge-{name}" for name in SERVICE_CLASSES}
     assert of_kind(objects, "HorizontalPodAutoscaler").keys() == {"lodge-gateway"}
@@ -506,6 +498,16 @@ def test_keda_scales_each_service_on_its_rpc_and_event_queues_only(tmp_path):
         if topology.serves_rpc(cls):
             expected.add(f"rpc-{name}")
         assert picked == expected, name
+
+
+@pytest.mark.parametrize(("name", "bounds"), [("small", (1, 2)), ("production", (2, 12))])
+def test_the_overlays_bound_the_services_replicas_whichever_scales_them(tmp_path, name, bounds):
+    by_cpu = of_kind(render(K8S / "overlays" / name), "HorizontalPodAutoscaler")
+    by_queue = of_kind(render(with_component(tmp_path, name, "keda")), "ScaledObject")
+    for service in SERVICE_CLASSES:
+        hpa, scaled = by_cpu[f"lodge-{service}"]["spec"], by_queue[f"lodge-{service}"]["spec"]
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == bounds
+        assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == bounds
 
 
 def test_the_example_keda_secret_names_what_the_trigger_authentication_reads():
