@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from kernel.platform.config import DATABASE_OWNERS, declared_names
-from kernel.platform.messaging import dead_letter_queue, retry_queue
+from kernel.platform.messaging import dead_letter_queue, retry_queues
 from lodge import topology
 from lodge.registry import SERVICE_CLASSES, service_class
 
@@ -469,7 +469,7 @@ def lodge_queues() -> set[str]:
     for name in SERVICE_CLASSES:
         queues |= {dead_letter_queue(name).name, f"rpc-{name}", f"rpc.reply-{name}-{SOME_UUID}"}
         for queue in topology.event_queues(service_class(name)):
-            queues |= {queue.name, retry_queue(queue.name).name}
+            queues |= {queue.name} | {retry.name for retry in retry_queues(queue.name)}
     return queues
 
 
