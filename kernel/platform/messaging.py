@@ -5,6 +5,8 @@
   its contract, a handler that raises is retried with backoff and then dead-lettered
   with the reason kept, and a payload that breaks its contract (or that its handler
   refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
+- Both it and `rpc` consume through `DrainingConsumer`, so a stopping service acks what
+  its last workers handled instead of leaving it to be delivered again.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
 from marshmallow import ValidationError
+from nameko.amqp.consume import Consumer
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.rpc import rpc as nameko_rpc
+from nameko.exceptions import ContainerBeingKilled, MalformedRequest
+from nameko.extensions import Entrypoint
+from nameko.messaging import decode_from_headers
+from nameko.rpc import Rpc, RpcConsumer
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -126,8 +132,123 @@ class OutboxRelay:
         )
 
 
-class ReliableEventHandler(EventHandler):
+class DrainingConsumer(Consumer):
+    """nameko's consumer, made to stop without dropping an ack.
+
+    nameko's closes its connection within a second of `stop()`, while the workers it fed
+    still run: their acks go nowhere and RabbitMQ delivers those messages again (an RPC
+    would run twice). This one cancels its subscription at `stop()` and keeps the
+    connection until every message it handed out is acked or requeued; a message that
+    arrives meanwhile goes back to its queue unstarted.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.draining = False
+        self._subscriptions: list = []
+        self._unsettled: set = set()
+
+    def stop(self):
+        # only the consumer's own thread may use its channel: on_iteration cancels
+        self.draining = True
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self._subscriptions = consumers
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_iteration(self):
+        if not self.draining:
+            return
+        for subscription in self._subscriptions:
+            subscription.cancel()
+        if not self._unsettled:
+            self.should_stop = True
+
+    def on_message(self, body, message):
+        if self.draining:
+            self.requeue_message(message)
+            return
+        self._unsettled.add(message)
+        for callback in self.callbacks:
+            callback(body, message)
+
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        finally:
+            self._unsettled.discard(message)
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        finally:
+            self._unsettled.discard(message)
+
+
+class StartsWorkersWhileRunning(Entrypoint):
+    """An entrypoint fed by a `DrainingConsumer`. nameko parks a message that finds every
+    worker busy in a thread of its own until one is free; when the service stops, such a
+    message goes back to its queue unstarted instead of being run on the way out (a worker
+    spawned after the pool ran empty would also leave eventlet's `GreenPool.waitall`, and
+    so nameko's stop, waiting forever)."""
+
+    def setup(self):
+        self._waiting: dict = {}
+        super().setup()
+
+    def requeue(self, message) -> None:
+        raise NotImplementedError
+
+    def start_worker(self, message, args, kwargs) -> None:
+        container = self.container
+        context_data = decode_from_headers(message.headers)
+        handle_result = functools.partial(self.handle_result, message)
+
+        def spawn_worker():
+            try:
+                container.spawn_worker(
+                    self, args, kwargs, context_data=context_data, handle_result=handle_result
+                )
+            except ContainerBeingKilled:
+                self.requeue(message)
+            finally:
+                self._waiting.pop(message, None)
+
+        self._waiting[message] = container.spawn_managed_thread(
+            spawn_worker, identifier=f"{self} waiting for a worker"
+        )
+
+    def stop(self):
+        super().stop()
+        waiting, self._waiting = self._waiting, {}
+        for message, waiter in waiting.items():
+            waiter.kill()
+            self.requeue(message)
+
+
+class DrainingRpcConsumer(RpcConsumer):
+    consumer_cls = DrainingConsumer
+
+
+class DrainingRpc(StartsWorkersWhileRunning, Rpc):
+    rpc_consumer = DrainingRpcConsumer()
+
+    def handle_message(self, body, message):
+        try:
+            args, kwargs = body["args"], body["kwargs"]
+        except KeyError:
+            raise MalformedRequest("Message missing `args` or `kwargs`") from None
+        self.check_signature(args, kwargs)
+        self.start_worker(message, args, kwargs)
+
+    def requeue(self, message):
+        self.rpc_consumer.consumer.requeue_message(message)
+
+
+class ReliableEventHandler(StartsWorkersWhileRunning, EventHandler):
     """A service-pool event handler that never drops a message."""
+
+    consumer_cls = DrainingConsumer
 
     def __init__(self, source_service: str, event_type: str, **kwargs):
         super().__init__(
@@ -160,7 +281,10 @@ class ReliableEventHandler(EventHandler):
             reason = f"breaks the {self.source_service}.{self.event_type} contract: {err}"
             self._settle_failure(message, reason, retry=False)
             return
-        super().handle_message(payload, message)
+        self.start_worker(message, (payload,), {})
+
+    def requeue(self, message):
+        self.consumer.requeue_message(message)
 
     def handle_undecodable(self, message, error):
         reason = (
@@ -256,7 +380,7 @@ def rpc(method):
                 )
         return method(self, *args, **kwargs)
 
-    return nameko_rpc(expected_exceptions=LodgeError)(call)
+    return DrainingRpc.decorator(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):
