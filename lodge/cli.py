@@ -239,7 +239,7 @@ def service(name):
             with eventlet.Timeout(grace):
                 runner.stop()
         except eventlet.Timeout:
-            logging.getLogger("lodge").error("%s did not stop within %g s; killing it", name, grace)
+            logging.getLogger("lodge").error("%s did not stop within %d s; killing it", name, grace)
             kill()
 
     def stop(signum, _frame):

@@ -53,10 +53,10 @@ def number(value: str) -> float:
         raise ValueError("must be a number") from None
 
 
-def positive(value: str) -> float:
-    parsed = number(value)
+def positive(value: str) -> int:
+    parsed = integer(value)
     if parsed <= 0:
-        raise ValueError("must be a number above 0")
+        raise ValueError("must be a whole number above 0")
     return parsed
 
 
@@ -611,10 +611,10 @@ class ProcessSettings:
         "(none)",
         "a file each service touches about every second, for a liveness probe (deploy/k8s)",
     )
-    shutdown_grace_seconds: float = setting(
+    shutdown_grace_seconds: int = setting(
         "LODGE_SHUTDOWN_GRACE_SECONDS",
         positive,
-        45.0,
+        45,
         "`45`",
         "after SIGTERM, how long a service or the gateway may finish what it is doing (and a "
         "service relay its outbox) before it exits anyway; below the pod's "

@@ -138,7 +138,7 @@ def test_every_process_stops_within_its_pods_grace_period(overlay):
     [config] = [
         c for name, c in of_kind(overlay, "ConfigMap").items() if name.startswith("lodge-config")
     ]
-    grace = float(config["data"]["LODGE_SHUTDOWN_GRACE_SECONDS"])
+    grace = int(config["data"]["LODGE_SHUTDOWN_GRACE_SECONDS"])
     for name, deployment in lodge_deployments(overlay).items():
         pod = deployment["spec"]["template"]["spec"]
         [container] = pod["containers"]
