@@ -221,6 +221,8 @@ class StartsWorkersWhileRunning(Entrypoint):
     def stop(self):
         super().stop()
         waiting, self._waiting = self._waiting, {}
+        if waiting:
+            log.info("%s: %d message(s) go back to the queue unstarted", self, len(waiting))
         for message, waiter in waiting.items():
             waiter.kill()
             self.requeue(message)
