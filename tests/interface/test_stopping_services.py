@@ -5,8 +5,9 @@ it stopped consuming waits there, and its outbox is relayed before it exits."""
 import eventlet
 import pytest
 from eventlet.event import Event
-from kombu import Connection
+from kombu import Connection, Queue
 from nameko.amqp.publish import Publisher
+from nameko.rpc import get_rpc_exchange
 from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ClusterRpcClient
 from sqlalchemy import func, select
@@ -163,3 +164,38 @@ def test_a_stopping_service_relays_what_its_last_workers_emitted(
     with store.reading() as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
     assert not alive.exists(), "a stopped service leaves its liveness file behind"
+
+
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ({"kwargs": {}}, "MalformedRequest"),
+        ([["args"], {"kwargs": {}}], "TypeError"),
+        ({"args": [], "kwargs": {"key": "k", "forged": True}}, "TypeError"),
+        ({"args": ["k" * 1_000_000], "kwargs": {"key": "k"}}, "TypeError"),
+        ({"args": [], "kwargs": {"key": [[[[["\x00\x1b"]]]]], "other": {}}}, "TypeError"),
+    ],
+)
+def test_a_malformed_call_is_answered_with_an_error_and_the_service_carries_on(
+    container_factory, broker, body, error
+):
+    uri = broker["AMQP_URI"]
+    container_factory(Slow, broker).start()
+    release[0].send()
+    replies = Queue("drain-test-replies", exchange=get_rpc_exchange(), routing_key="drain-replies")
+    with Connection(uri) as connection:
+        replies.bind(connection.default_channel).declare()
+        connection.Producer().publish(
+            body,
+            exchange=get_rpc_exchange(),
+            routing_key="slow.hold",
+            reply_to="drain-replies",
+            correlation_id="c1",
+            serializer="json",
+        )
+        reply = poll_until(lambda: replies.bind(connection.default_channel).get(no_ack=True))
+    assert reply.payload["result"] is None
+    assert reply.payload["error"]["exc_type"] == error
+    assert queue_state(uri, "rpc-slow") == (0, 1)
+    with ClusterRpcClient(uri=uri, timeout=30) as client:
+        assert client.slow.hold(key="next") == "next"
