@@ -224,7 +224,7 @@ def service(name):
     runner.add_service(service_class(name))
 
     grace = get_settings().processes.shutdown_grace_seconds
-    signals: list[int] = []
+    stopping: list[int] = []
     killed: list[bool] = []
 
     def kill():
@@ -243,9 +243,11 @@ def service(name):
             kill()
 
     def stop(signum, _frame):
-        # a second signal (Ctrl-C twice) does not wait
-        eventlet.spawn_n(kill if signals else drain)
-        signals.append(signum)
+        if not stopping:
+            eventlet.spawn_n(drain)
+        elif signum == signal.SIGINT:  # Ctrl-C twice; a SIGTERM after Ctrl-C (lodge run) waits
+            eventlet.spawn_n(kill)
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 from kombu import Connection
 
@@ -48,11 +49,15 @@ class LodgeInPieces(LodgeSystem):
             self.start_process(name)
 
     def start_process(self, name: str) -> None:
+        self.processes[name] = self.spawn(name)
+
+    def spawn(self, name: str, **settings: str) -> subprocess.Popen:
+        """`lodge gateway` or `lodge service NAME`, with these LODGE_ settings changed."""
         command = ["gateway"] if name == "gateway" else ["service", name]
-        self.processes[name] = subprocess.Popen(
+        return subprocess.Popen(
             [self.python, "-m", "lodge", *command],
             cwd=REPO_ROOT,
-            env=self.env,
+            env={**self.env, **settings},
             stdin=subprocess.DEVNULL,
             stdout=self._log_handle,
             stderr=subprocess.STDOUT,
@@ -211,3 +216,23 @@ def test_the_stopping_gateway_finishes_an_upload_and_takes_no_new_connection(lod
     poll_until(lodge.ready, timeout=120, description="the gateway back")
     files = student.deposit(deposit["id"])["files"]
     assert [(f["id"], f["size"]) for f in files] == [(uploaded["id"], len(content))]
+
+
+def test_a_service_still_busy_when_its_grace_period_ends_is_killed(lodge):
+    """A second intake whose outbox relay waits on a locked table cannot finish its last
+    round: after its grace period it is killed and exits 1; its rows wait for the next."""
+    extra = lodge.spawn("intake", LODGE_SHUTDOWN_GRACE_SECONDS="2")
+    locker = psycopg2.connect(lodge.database_urls["intake"])
+    try:
+        poll_until(lambda: lodge.queue_state("rpc-intake")[1] == 2, timeout=120)
+        with locker.cursor() as cursor:
+            cursor.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+        extra.send_signal(signal.SIGTERM)
+        assert extra.wait(timeout=GRACE + 30) == 1
+    finally:
+        locker.rollback()
+        locker.close()
+        if extra.poll() is None:
+            extra.kill()
+    assert "intake did not stop within 2 s; killing it" in lodge.log_text()
+    assert lodge.consuming("intake")
