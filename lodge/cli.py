@@ -237,14 +237,40 @@ def service(name):
     runner = ServiceRunner()
     runner.add_service(service_class(name))
 
-    def stop(_signum, _frame):
-        eventlet.spawn_n(runner.stop)
+    grace = get_settings().processes.shutdown_grace_seconds
+    stopping: list[int] = []
+    killed: list[bool] = []
+
+    def kill():
+        killed.append(True)
+        runner.kill()
+
+    def drain():
+        """Stop consuming, let the running workers finish and ack, relay the outbox a last
+        time (ServiceRunner.stop); after the grace period, kill: what was not acked goes back
+        to its queue, and the handlers are idempotent."""
+        try:
+            with eventlet.Timeout(grace):
+                runner.stop()
+        except eventlet.Timeout:
+            logging.getLogger("lodge").error("%s did not stop within %d s; killing it", name, grace)
+            kill()
+
+    def stop(signum, _frame):
+        if not stopping:
+            eventlet.spawn_n(drain)
+        elif signum == signal.SIGINT:  # Ctrl-C twice; a SIGTERM after Ctrl-C (lodge run) waits
+            eventlet.spawn_n(kill)
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runner.start()
     click.echo(f"lodge {name} service started", err=True)
     runner.wait()
+    if killed:
+        sys.exit(1)
+    click.echo(f"lodge {name} service stopped", err=True)
 
 
 @main.command()
@@ -254,8 +280,10 @@ def service(name):
 def gateway(bind):
     """Run the gateway under gunicorn."""
     from gunicorn.app.base import BaseApplication
+    from gunicorn.workers.gthread import ThreadWorker
 
     from gateway.app import create_app
+    from gateway.http.health import start_draining
     from kernel.platform.observability import configure_tracing, log_config
 
     settings = get_settings()
@@ -263,13 +291,30 @@ def gateway(bind):
     if problems:
         raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
 
+    class DrainingWorker(ThreadWorker):
+        """gunicorn's gthread worker that, at SIGTERM, answers /readyz with 503 and closes its
+        copy of the listening socket: once the arbiter and every worker have closed theirs,
+        new connections are refused while the requests in flight finish."""
+
+        def handle_exit(self, sig, frame):
+            start_draining()
+            super().handle_exit(sig, frame)
+
+        def set_accept_enabled(self, enabled):
+            super().set_accept_enabled(enabled)
+            if not self.alive:
+                for listener in self.sockets:
+                    listener.close()
+
     class Gateway(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind or settings.processes.gateway_bind)
             self.cfg.set("workers", settings.processes.gateway_workers)
             self.cfg.set("threads", settings.processes.gateway_threads)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", DrainingWorker)
             self.cfg.set("timeout", 120)
+            # SIGTERM: requests in flight (an upload included) have this long to finish
+            self.cfg.set("graceful_timeout", settings.processes.shutdown_grace_seconds)
             # refused by gunicorn with a 400 before the app runs; gunicorn's most for the
             # line, so long ?filename= URLs reach the app, which answers in JSON
             for setting, value in REQUEST_LIMITS.items():

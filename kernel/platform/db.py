@@ -8,6 +8,7 @@ keys of the events it has handled (idempotent handlers).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from kernel.platform.observability import outgoing_headers
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -135,7 +138,10 @@ class UnitOfWork:
 
         A concurrent handler of the same event waits for the first to commit and then
         sees the row."""
-        return insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow())
+        if insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow()):
+            return True
+        log.info("event %s was handled before; skipping it", key)
+        return False
 
 
 def insert_new(session: Session, model, **values) -> bool:
