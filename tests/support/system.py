@@ -127,6 +127,21 @@ def pg_admin(sql: str) -> None:
         connection.close()
 
 
+def vhost_of(amqp_uri: str) -> str:
+    return amqp_uri.rsplit("/", 1)[1]
+
+
+def consumers_of(amqp_uri: str, queue: str) -> int:
+    """The consumers a channel still holds on `queue`, by the management API (its figures
+    lag up to 5 s). A quorum queue's own count also keeps a cancelled consumer until the
+    messages it was given are settled."""
+    response = requests.get(
+        f"{RABBIT_API}/consumers/{quote(vhost_of(amqp_uri), safe='')}", auth=RABBIT_AUTH, timeout=10
+    )
+    response.raise_for_status()
+    return sum(1 for consumer in response.json() if consumer["queue"]["name"] == queue)
+
+
 def create_vhost(name: str) -> None:
     vhost = quote(name, safe="")
     requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
