@@ -11,7 +11,6 @@ from kernel.contracts.rpc import ActorRequest
 STATES = ("parked", "replayed", "dropped")
 PARKED, REPLAYED, DROPPED = STATES
 PAYLOAD_ENCODINGS = ("text", "base64")
-MAX_REASON_FILTER = 200
 MAX_QUEUE_NAME = 255
 
 
@@ -19,7 +18,7 @@ class DeadLetterListRequest(ActorRequest):
     """One page of a service's dead letters, newest failure first."""
 
     state = fields.Str(load_default=PARKED, validate=validate.OneOf(STATES))
-    reason = fields.Str(load_default=None, validate=validate.Length(max=MAX_REASON_FILTER))
+    reason = Text("label", load_default=None)
     """Words the reason contains (any case)."""
     queue = fields.Str(load_default=None, validate=validate.Length(max=MAX_QUEUE_NAME))
     failed_before = DateTime(load_default=None)

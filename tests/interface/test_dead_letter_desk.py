@@ -2,8 +2,11 @@
 replays and drops them over RPC; a replay runs the normal handler, idempotently."""
 
 import base64
+import getpass
+import json
 
 import pytest
+from click.testing import CliRunner
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ClusterRpcClient
@@ -16,6 +19,7 @@ from kernel.platform.db import Database, DeadLetter
 from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import Store
 from kernel.platform.messaging import DEAD_LETTER_EXCHANGE, handles_event
+from lodge.cli import main
 from lodge.topology import declare
 from tests.services.conftest import MANAGER
 from tests.support.system import poll_until
@@ -226,8 +230,67 @@ def test_only_admins_see_or_touch_dead_letters(letters, rpc):
     for bad in ({"letter_id": "1; drop"}, {"letter_id": 0}, {"letter_id": [1]}):
         with pytest.raises(InvalidInput):
             rpc.get_dead_letter(actor=ADMIN, **bad)
-    for bad in ({"reason": "x" * 201}, {"state": "gone"}, {"failed_before": "soon"}):
+    for bad in ({"reason": "x" * 301}, {"state": "gone"}, {"failed_before": "soon"}):
         with pytest.raises(InvalidInput):
             rpc.list_dead_letters(actor=ADMIN, **bad)
     with pytest.raises(InvalidInput):
         rpc.drop_dead_letter(actor=ADMIN, letter_id=1, note="\u202eevil")
+
+
+def lodge(*args, exit_code=0):
+    result = CliRunner().invoke(main, ["dead-letters", *args])
+    assert result.exit_code == exit_code, (result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result.output
+
+
+def test_the_command_line_lists_shows_replays_and_drops(letters, rpc, broker):
+    publish_event(broker["AMQP_URI"], withdrawn("d4"))
+    publish_event(broker["AMQP_URI"], withdrawn("d5"))
+    parked(rpc, total=2)
+    [first, second] = json.loads(lodge("list", "--service", "letters", "--json"))
+    assert {first["reason"], second["reason"]} == {"RuntimeError: mail server unreachable"}
+    listed = lodge("list", "--service", "letters", "--reason", "MAIL server", "--newer-than", "1h")
+    assert f"letters/{first['id']}\tparked\t" in listed and QUEUE in listed
+    assert lodge("list", "--service", "letters", "--older-than", "1h", "--json") == "[]\n"
+    shown = lodge("show", f"letters/{first['id']}")
+    assert "reason: RuntimeError: mail server unreachable" in shown
+    assert '"deposit_id": "d' in shown
+    assert json.loads(lodge("show", f"letters/{first['id']}", "--raw"))["revision"] == 1
+
+    assert lodge("drop", f"letters/{first['id']}", "--note", "duplicate") == (
+        f"dropped letters/{first['id']}\n"
+    )
+    Letters.broken = False
+    assert lodge("replay", "--service", "letters", "--yes") == f"replayed letters/{second['id']}\n"
+    poll_until(lambda: len(applied) == 1, timeout=15, description="the replay handled")
+    dropped = json.loads(lodge("list", "--service", "letters", "--state", "dropped", "--json"))
+    assert [(d["dropped_by"], d["drop_note"]) for d in dropped] == [
+        (f"cli:{getpass.getuser()}", "duplicate")
+    ]
+
+
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["show", "letters"], "is not a dead letter's name"),
+        (["show", "nowhere/1"], "is not a dead letter's name"),
+        (["show", "letters/0"], "is not a dead letter's name"),
+        (["show", "letters/1\x00"], "is not a dead letter's name"),
+        (["show", "letters/" + "9" * 5000], "is not a dead letter's name"),
+        (["show", "letters/999"], "There is no such dead letter"),
+        (["list", "--service", "letters", "--older-than", "5y"], "is not an age"),
+        (["list", "--service", "letters", "--older-than", "9" * 500 + "d"], "is not an age"),
+        (["list", "--service", "letters", "--reason", "x" * 301], "Longer than maximum"),
+        (["list", "--service", "letters", "--reason", "\u202e"], "reason"),
+        (["list", "--service", "nowhere"], "Invalid value for '--service'"),
+        (["replay", "--service", "letters"], "add --yes"),
+        (["drop", "letters/1", "--reason", "x"], "not both"),
+        (["drop", "letters/1", "--note", "n" * 3000], "Longer than maximum"),
+    ],
+)
+def test_the_command_line_refuses_bad_input_with_a_message(letters, args, problem):
+    result = CliRunner().invoke(main, ["dead-letters", *args])
+    assert result.exit_code in (1, 2), result.output
+    assert isinstance(result.exception, SystemExit)  # a message, never a traceback
+    assert problem in result.output
