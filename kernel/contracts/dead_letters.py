@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from kernel.contracts.fields import DateTime, Lenient, Text, page_of
+from kernel.contracts.fields import DateTime, Lenient, Strict, Text, page_of
 from kernel.contracts.rpc import ActorRequest
 
 STATES = ("parked", "replayed", "dropped")
@@ -14,8 +14,8 @@ PAYLOAD_ENCODINGS = ("text", "base64")
 MAX_QUEUE_NAME = 255
 
 
-class DeadLetterListRequest(ActorRequest):
-    """One page of a service's dead letters, newest failure first."""
+class DeadLetterFilters(Strict):
+    """Which of a service's dead letters, a page of them, newest failure first."""
 
     state = fields.Str(load_default=PARKED, validate=validate.OneOf(STATES))
     reason = Text("label", load_default=None)
@@ -25,6 +25,10 @@ class DeadLetterListRequest(ActorRequest):
     failed_after = DateTime(load_default=None)
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class DeadLetterListRequest(ActorRequest, DeadLetterFilters):
+    pass
 
 
 class DeadLetterRequest(ActorRequest):
