@@ -32,7 +32,7 @@ class DeadLetterListRequest(ActorRequest, DeadLetterFilters):
 
 
 class DeadLetterRequest(ActorRequest):
-    letter_id = fields.Int(required=True, validate=validate.Range(min=1))
+    letter_id = fields.Int(required=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class DropDeadLetterRequest(DeadLetterRequest):
