@@ -25,9 +25,9 @@ from kernel.policy.permissions import ADMIN
 from kernel.policy.text import user_pattern
 from lodge.registry import SERVICE_CLASSES
 
-AGE = user_pattern(r"([1-9][0-9]{0,5})([mhdw])")
+AGE = user_pattern(r"^([1-9][0-9]{0,5})([mhdw])$")
 AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-NAME = user_pattern(r"([a-z]+)/([1-9][0-9]{0,9})")
+NAME = user_pattern(r"^([a-z]{1,20})/([1-9][0-9]{0,9})$")
 MAX_BATCH = 10000
 PAGE = 100
 
