@@ -88,7 +88,7 @@ def safe_header(value: Any, depth: int = 0) -> Any:
     """A header value as JSON the database takes: text cleaned and capped, nesting and
     counts limited, anything else named by its type."""
     if value is None or isinstance(value, bool | int | float):
-        return value if not isinstance(value, float) or value == value else None
+        return value  # RabbitMQ carries no NaN nor infinity
     if isinstance(value, str):
         return storable_text(value, MAX_HEADER_TEXT)
     if isinstance(value, bytes | bytearray):
@@ -113,14 +113,15 @@ def text_header(headers: dict, name: str, limit: int) -> str:
 
 
 def failure_time(headers: dict) -> datetime:
+    """When the handler gave up, from its header; else now."""
     value = headers.get("x-lodge-failed-at")
     try:
         when = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        when = None
-    if when is None:
-        return utcnow()
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        if when is not None:
+            return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    return utcnow()
 
 
 def letter_from(message) -> DeadLetter:
@@ -290,14 +291,17 @@ class DeadLetters(DependencyProvider):
 
     def park(self, message) -> None:
         row = letter_from(message)
-        with self.database.unit_of_work() as uow:
-            uow.session.add(row)
-            uow.session.flush()
-            letter_id = row.id
+        letter_id = self._insert(row)
         log.warning(
             "dead letter %s/%d parked from %s: %s", self.service, letter_id, row.queue, row.reason
         )
         self.refresh_gauge()
+
+    def _insert(self, row: DeadLetter) -> int:
+        with self.database.unit_of_work() as uow:
+            uow.session.add(row)
+            uow.session.flush()
+            return row.id
 
     def counts(self) -> dict:
         with self.database.reading() as session:

@@ -188,12 +188,13 @@ HOSTILE_HEADERS = {
     "x-lodge-error": "bad\x00news\x1b[31m" + "é" * 10000,
     "x-lodge-queue": ["not", "text"],
     "x-lodge-attempts": "many",
-    "x-lodge-failed-at": "yesterday",
+    "x-lodge-failed-at": "0001-01-01T00:00:00+23:59",  # before the first UTC time there is
     "x-lodge-host": 42,
     "nameko.call_id_stack": {"forged": True},
     "deep": {"a": {"b": {"c": {"d": {"e": {"f": "too deep"}}}}}},
     "many": list(range(5000)),
     "\x07bell": "\x00",
+    "numbers": [2**62, -0.5, True],
 }
 
 
@@ -208,6 +209,8 @@ def test_hostile_headers_are_stored_cleaned_and_capped(letters, rpc, broker):
     assert headers["deep"] == {"a": {"b": {"c": "(nested too deep)"}}}
     assert len(headers["many"]) == 100
     assert headers["bell"] == ""
+    assert headers["numbers"] == [2**62, -0.5, True]
+    assert shown["failed_at"] >= shown["parked_at"][:10]  # the header's time was unusable
     assert shown["content_type"] == "weird"
     # a letter from no queue of the service's cannot be replayed into one
     with pytest.raises(Conflict):
