@@ -291,17 +291,14 @@ class DeadLetters(DependencyProvider):
 
     def park(self, message) -> None:
         row = letter_from(message)
-        letter_id = self._insert(row)
+        with self.database.unit_of_work() as uow:
+            uow.session.add(row)
+            uow.session.flush()
+            letter_id = row.id
         log.warning(
             "dead letter %s/%d parked from %s: %s", self.service, letter_id, row.queue, row.reason
         )
         self.refresh_gauge()
-
-    def _insert(self, row: DeadLetter) -> int:
-        with self.database.unit_of_work() as uow:
-            uow.session.add(row)
-            uow.session.flush()
-            return row.id
 
     def counts(self) -> dict:
         with self.database.reading() as session:
