@@ -3,6 +3,7 @@ Chromium, at desk and phone widths), replay and drop; nobody else sees them."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -57,6 +58,9 @@ def test_admins_list_show_replay_and_drop_through_the_api(lodge_system):
     assert counts["letters"]["parked"] >= 1
     shown = expect(admin.get(f"{API}/letters/{letter['id']}"), 200)
     assert shown["payload"] == '{"not": "an event"}' and shown["payload_encoding"] == "text"
+    # the operator's command asks every service
+    listed = json.loads(lodge_system.lodge_command("dead-letters", "list", "--reason", marker, "--json"))
+    assert [(found["service"], found["id"]) for found in listed] == [("letters", letter["id"])]
 
     # the replay reaches the handler, which finds the body breaks its contract: parked again
     replayed = expect(admin.post(f"{API}/letters/{letter['id']}/replay"), 200)
