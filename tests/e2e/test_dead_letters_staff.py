@@ -59,7 +59,8 @@ def test_admins_list_show_replay_and_drop_through_the_api(lodge_system):
     shown = expect(admin.get(f"{API}/letters/{letter['id']}"), 200)
     assert shown["payload"] == '{"not": "an event"}' and shown["payload_encoding"] == "text"
     # the operator's command asks every service
-    listed = json.loads(lodge_system.lodge_command("dead-letters", "list", "--reason", marker, "--json"))
+    command = ("dead-letters", "list", "--reason", marker, "--json")
+    listed = json.loads(lodge_system.lodge_command(*command))
     assert [(found["service"], found["id"]) for found in listed] == [("letters", letter["id"])]
 
     # the replay reaches the handler, which finds the body breaks its contract: parked again
