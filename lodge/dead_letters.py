@@ -29,6 +29,7 @@ AGE = user_pattern(r"^([1-9][0-9]{0,5})([mhdw])$")
 AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 NAME = user_pattern(r"^([a-z]{1,20})/([1-9][0-9]{0,9})$")
 MAX_BATCH = 10000
+MAX_AGE = timedelta(days=100 * 366)
 PAGE = 100
 
 
@@ -43,7 +44,10 @@ def age(text: str | None) -> timedelta | None:
     match = AGE.fullmatch(text)
     if match is None:
         raise click.BadParameter(f"{text!r} is not an age such as 30m, 2h, 3d or 1w")
-    return timedelta(**{AGE_UNITS[match[2]]: int(match[1])})
+    found = timedelta(**{AGE_UNITS[match[2]]: int(match[1])})
+    if found > MAX_AGE:
+        raise click.BadParameter(f"{text!r} is longer ago than Lodge keeps anything")
+    return found
 
 
 def letter_name(text: str) -> tuple[str, int]:

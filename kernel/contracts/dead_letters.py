@@ -3,7 +3,10 @@ for an administrator to look at, replay or drop."""
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from datetime import UTC
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate
 
 from kernel.contracts.fields import DateTime, Lenient, Strict, Text, page_of
 from kernel.contracts.rpc import ActorRequest
@@ -25,6 +28,18 @@ class DeadLetterFilters(Strict):
     failed_after = DateTime(load_default=None)
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+    @post_load
+    def in_utc(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        """Times without an offset are UTC; one UTC cannot hold (year 1 east of it) is out."""
+        for key in ("failed_before", "failed_after"):
+            when = data.get(key)
+            if when is not None:
+                try:
+                    data[key] = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+                except OverflowError:
+                    raise ValidationError("is out of range", key) from None
+        return data
 
 
 class DeadLetterListRequest(ActorRequest, DeadLetterFilters):

@@ -87,6 +87,8 @@ def test_admins_list_show_replay_and_drop_through_the_api(lodge_system):
         ("GET", f"{API}/letters?reason=%E2%80%AE", None, 422),
         ("GET", f"{API}/letters?state=gone", None, 422),
         ("GET", f"{API}/letters?failed_before=soon", None, 422),
+        ("GET", f"{API}/letters?failed_before=0001-01-01T00:00:00%2B05:00", None, 422),
+        ("GET", f"{API}/letters?failed_after=2020-01-01T00:00:00", None, 200),  # UTC
         ("GET", f"{API}/letters?per_page=1000", None, 422),
         ("GET", f"{API}/letters?surprise=1", None, 422),
         ("POST", f"{API}/letters/1/drop", {"note": ["wrong", "type"]}, 422),
@@ -99,7 +101,7 @@ def test_admins_list_show_replay_and_drop_through_the_api(lodge_system):
 def test_bad_requests_get_the_error_shape(lodge_system, method, path, body, status):
     admin = lodge_system.client("admin")
     answer = expect(admin.request(method, path, json=body), status)
-    assert set(answer["error"]) >= {"code", "message"}
+    assert status == 200 or set(answer["error"]) >= {"code", "message"}
 
 
 def test_nobody_but_admins_sees_dead_letters(lodge_system):

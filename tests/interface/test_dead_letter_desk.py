@@ -284,6 +284,7 @@ def test_the_command_line_lists_shows_replays_and_drops(letters, rpc, broker):
         (["show", "letters/999"], "There is no such dead letter"),
         (["list", "--service", "letters", "--older-than", "5y"], "is not an age"),
         (["list", "--service", "letters", "--older-than", "9" * 500 + "d"], "is not an age"),
+        (["list", "--service", "letters", "--newer-than", "999999w"], "longer ago than"),
         (["list", "--service", "letters", "--reason", "x" * 301], "Longer than maximum"),
         (["list", "--service", "letters", "--reason", "\u202e"], "reason"),
         (["list", "--service", "nowhere"], "Invalid value for '--service'"),
