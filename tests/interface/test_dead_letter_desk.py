@@ -298,3 +298,13 @@ def test_the_command_line_refuses_bad_input_with_a_message(letters, args, proble
     assert result.exit_code in (1, 2), result.output
     assert isinstance(result.exception, SystemExit)  # a message, never a traceback
     assert problem in result.output
+
+
+def test_a_long_payload_is_shown_from_its_start_cut_between_characters(letters, rpc, broker):
+    body = b"a" + "é".encode() * 200_000  # the 256 KiB cut falls inside an é
+    park_directly(broker["AMQP_URI"], body, {"x-lodge-error": "too long to show"})
+    [letter] = parked(rpc)["items"]
+    assert letter["size"] == len(body) and letter["preview"] == "a" + "é" * 199
+    shown = rpc.get_dead_letter(actor=ADMIN, letter_id=letter["id"])
+    assert shown["payload_encoding"] == "text" and shown["payload_truncated"] is True
+    assert shown["payload"] == "a" + "é" * (256 * 1024 // 2 - 1)
