@@ -16,7 +16,7 @@ from lodge.topology import event_queues
 from tests.e2e.conftest import screenshot, watched_page
 from tests.e2e.test_portal_browser import sign_in
 from tests.support.accessibility import horizontal_overflow, sticking_out
-from tests.support.system import expect, poll_until, signed_in
+from tests.support.system import csrf_token, expect, poll_until, signed_in
 
 API = "/api/v1/staff/dead-letters"
 
@@ -158,3 +158,26 @@ def test_the_staff_page_lists_shows_replays_and_drops(lodge_system, browser, wid
         page.get_by_role("button", name="Replay").click()
         see(page.get_by_text("Sent back to its handler.")).to_be_visible()
         see(page.get_by_text("last by admin")).to_be_visible()
+
+
+def test_the_staff_page_answers_bad_input_with_4xx(lodge_system):
+    marker = uuid.uuid4().hex
+    park(lodge_system, b"{}", f"ValueError: {marker}", letters_queue())
+    letter = parked_with(lodge_system.client("admin"), marker)
+    admin = signed_in(lodge_system, "admin")
+    base = f"{lodge_system.base_url}/staff/dead-letters"
+    for query, status in (
+        ({"reason": "x" * 301}, 422),
+        ({"page": "abc"}, 422),
+        ({"state": "gone"}, 422),
+        ({"service": "<script>", "age": "forever"}, 200),  # unknown choices are ignored
+    ):
+        assert admin.get(base, params=query, timeout=30).status_code == status, query
+    detail = f"{base}/letters/{letter['id']}"
+    token = csrf_token(admin.get(detail, timeout=30).text)
+    for note in ("n" * 3000, "bell\u0007"):
+        answer = admin.post(f"{detail}/drop", data={"csrf_token": token, "note": note}, timeout=30)
+        assert answer.status_code == 422
+    assert admin.post(f"{detail}/drop", data={"note": "no token"}, timeout=30).status_code == 400
+    assert admin.get(f"{base}/letters/99999999999", timeout=30).status_code == 422
+    assert admin.get(f"{base}/nowhere/1", timeout=30).status_code == 404
