@@ -1,5 +1,6 @@
 """`lodge run | service NAME | gateway | migrate | await-migrations [OWNER...] | seed |
-token USERNAME | broker-users | expire-uploads | warn-expiring-tokens` (`lodge --help`)."""
+token USERNAME | broker-users | expire-uploads | warn-expiring-tokens | dead-letters`
+(`lodge --help`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import cast
 import click
 
 from kernel.platform.config import DATABASE_OWNERS, SettingsError, get_settings
+from lodge.dead_letters import dead_letters
 from lodge.registry import SERVICE_CLASSES
 
 # gunicorn's combined format, then the ids the gateway answered with
@@ -86,6 +88,9 @@ def migrate():
 
         created = cast(S3Storage, get_storage()).ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.storage.s3_bucket}")
+
+
+main.add_command(dead_letters)
 
 
 @main.command("broker-users")
