@@ -6,8 +6,9 @@ consumes its own `lodge.dead-letter.<service>` queue and moves each message into
 host) before acknowledging it, so listing and filtering are queries and nothing is
 browsed on the broker. Its RPCs list, show, replay and drop them, for admins only.
 A replay republishes the stored bytes through `lodge.retry` to the original queue's
-retry queue, which hands it straight back to that queue: the normal handler runs, and
-its idempotency key makes a replay of something already applied do nothing.
+shortest delay queue with a zero TTL, which hands it straight back to that queue: the
+normal handler runs, and its idempotency key makes a replay of something already applied
+do nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from kernel.platform.messaging import (
     RETRY_EXCHANGE,
     ReliableEventHandler,
     dead_letter_queue,
+    retry_queues,
     rpc,
 )
 from kernel.policy.permissions import Action, require
@@ -339,11 +341,16 @@ class DeadLetters(DependencyProvider):
                 if not key.startswith(NOT_REPLAYED_HEADERS)
             }
             headers[REPLAY_HEADER] = f"{self.service}/{row.id}"
-            # the retry queue's zero TTL hands it straight back to the original queue
+            delay_queues = retry_queues(row.queue)
+            if not delay_queues:
+                raise Conflict(
+                    "With LODGE_HANDLER_MAX_ATTEMPTS=1 there is no retry queue to replay through."
+                )
+            # a zero TTL makes the shortest delay queue hand it straight back to its queue
             self.publisher.publish(
                 row.body,
                 exchange=RETRY_EXCHANGE,
-                routing_key=f"{row.queue}.retry",
+                routing_key=delay_queues[0].name,
                 headers=headers,
                 expiration=0,
                 mandatory=True,

@@ -244,7 +244,7 @@ def lodge(*args, exit_code=0):
     result = CliRunner().invoke(main, ["dead-letters", *args])
     assert result.exit_code == exit_code, (result.output, result.exception)
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    return result.output
+    return result.stdout  # log lines go to stderr
 
 
 def test_the_command_line_lists_shows_replays_and_drops(letters, rpc, broker):
