@@ -409,7 +409,7 @@ class LodgeSystem:
                     f"`lodge run` exited with {code} before it was ready.\n"
                     f"--- log tail ---\n{self.log_tail()}"
                 )
-            problem = self._readiness_problem()
+            problem = self.readiness_problem()
             if problem is None:
                 return
             if time.monotonic() > deadline:
@@ -419,7 +419,7 @@ class LodgeSystem:
                 )
             time.sleep(0.2)
 
-    def _readiness_problem(self) -> str | None:
+    def readiness_problem(self) -> str | None:
         """None when the gateway is ready and every service consumes its queues."""
         try:
             response = requests.get(f"{self.base_url}/readyz", timeout=5)
@@ -500,20 +500,22 @@ class LodgeSystem:
     @staticmethod
     def _group_members(pgid: int) -> list[str]:
         """Live (non-zombie) processes of a process group, as 'pid command' lines."""
-        members = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2 :].split()
-            state, group = fields[0], int(fields[2])
-            if group == pgid and state != "Z":
-                members.append(f"{entry.name} {cmdline}")
-        return members
+        return [
+            f"{pid} {' '.join(argv)}" for pid, _, group, argv in _live_processes() if group == pgid
+        ]
+
+    def processes(self) -> dict[str, int]:
+        """The processes `lodge run` supervises, by name ("intake", …, "gateway"): pid."""
+        found = {}
+        for pid, parent, _, argv in _live_processes():
+            if parent == self.process.pid and argv[1:3] == ["-m", "lodge"]:
+                found[argv[-1] if argv[3] == "service" else argv[3]] = pid
+        return found
+
+    def gateway_workers(self) -> list[int]:
+        """The gunicorn worker processes of this Lodge's gateway (children of its master)."""
+        master = self.processes().get("gateway")
+        return [pid for pid, parent, _, _ in _live_processes() if master and parent == master]
 
     # --- broker and databases ---------------------------------------------------------
 
@@ -649,6 +651,23 @@ class LodgeSystem:
             time.sleep(interval)
 
 
+def _live_processes() -> list[tuple[int, int, int, list[str]]]:
+    """(pid, parent pid, process group, argv) of every live (non-zombie) process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+        except OSError:
+            continue
+        state, parent, group = stat[stat.rfind(")") + 2 :].split()[:3]
+        if state != "Z":
+            found.append((int(entry.name), int(parent), int(group), argv))
+    return found
+
+
 def _trail(deposit: dict) -> str:
     steps = [
         f"{h['from_status']}→{h['to_status']}"
@@ -660,16 +679,18 @@ def _trail(deposit: dict) -> str:
     return ", ".join(steps) + extra
 
 
-def close_broker_connections(vhost: str, connection_name: str, reason: str) -> int:
+def close_broker_connections(vhost: str, connection_name: str | None, reason: str) -> int:
     """Force-close, through the management API, every connection on `vhost` that named
-    itself `connection_name` (the gateway's are "lodge-gateway"); how many."""
+    itself `connection_name` (the gateway's are "lodge-gateway"), or every one when it is
+    None; how many."""
     closed = 0
     listed = requests.get(
         f"{RABBIT_API}/vhosts/{quote(vhost, safe='')}/connections", auth=RABBIT_AUTH, timeout=10
     )
     listed.raise_for_status()
     for connection in listed.json():
-        if (connection.get("client_properties") or {}).get("connection_name") == connection_name:
+        named = (connection.get("client_properties") or {}).get("connection_name")
+        if connection_name is None or named == connection_name:
             name = quote(connection["name"], safe="")
             answer = requests.delete(
                 f"{RABBIT_API}/connections/{name}",
