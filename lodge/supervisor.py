@@ -2,6 +2,12 @@
 after a delay that doubles while it keeps dying, and every process is stopped cleanly
 (SIGTERM, a grace period, then SIGKILL) when the supervisor stops.
 
+Each child runs in a process group of its own, so a terminal's Ctrl-C reaches only the
+supervisor, which then stops the children one way (SIGTERM), and whatever a child leaves
+behind when it dies (a killed gunicorn master's workers) is killed with its group before
+it is started again. Children get SIGTERM if the supervisor itself dies (Linux's
+PR_SET_PDEATHSIG), so none outlives it.
+
 No framework: `Backoff` is the restart policy alone, `describe_exit` words an exit for the
 log, and `Supervisor` drives `subprocess.Popen` children from its caller's loop (`tick`),
 so the caller keeps the main thread and its signal handlers.
@@ -9,6 +15,9 @@ so the caller keeps the main thread and its signal handlers.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import signal
 import subprocess
 import time
@@ -17,6 +26,18 @@ from dataclasses import dataclass
 
 # what services and the gateway get to finish in-flight work before SIGKILL
 STOP_GRACE_SECONDS = 30.0
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)  # the C library the interpreter runs on
+
+
+def _die_with_parent() -> None:
+    """Run in the child between fork and exec: SIGTERM when the supervisor dies."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -89,7 +110,9 @@ class Supervisor:
             self._spawn(child)
 
     def _spawn(self, child: Child) -> None:
-        child.process = subprocess.Popen(list(child.argv))
+        child.process = subprocess.Popen(
+            list(child.argv), process_group=0, preexec_fn=_die_with_parent
+        )
         child.started_at = self.clock()
         child.restart_at = None
 
@@ -107,6 +130,7 @@ class Supervisor:
                 returncode = child.process.poll()
                 if returncode is None:
                     continue
+                _kill_group(child.process.pid)  # what it left behind
                 ran_for = now - child.started_at
                 child.delay = self.backoff.next_delay(child.delay, ran_for)
                 child.restart_at = now + child.delay
@@ -122,7 +146,8 @@ class Supervisor:
                 self.log(f"{child.name} restarted (pid {child.process.pid})")
 
     def stop(self) -> None:
-        """SIGTERM every process, SIGKILL those still there after the grace period."""
+        """SIGTERM every process, SIGKILL those still there after the grace period, and
+        then whatever is left in their groups."""
         self.stopping = True
         running = [
             child.process
@@ -137,5 +162,5 @@ class Supervisor:
                 process.wait(timeout=max(0.0, deadline - self.clock()))
             except subprocess.TimeoutExpired:
                 self.log(f"pid {process.pid} ignored SIGTERM for {self.grace:g} s; killing it")
-                process.kill()
-                process.wait()
+            _kill_group(process.pid)
+            process.wait()

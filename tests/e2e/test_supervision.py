@@ -1,7 +1,7 @@
 """`lodge run` brings back a service or gateway that was killed, and still stops cleanly.
 
 The tests run in order on one Lodge of their own: a service is killed, then the gateway,
-then the whole Lodge is stopped with SIGTERM."""
+then the whole Lodge is stopped as a terminal's Ctrl-C stops it."""
 
 from __future__ import annotations
 
@@ -75,10 +75,18 @@ def test_a_killed_gateway_comes_back_on_its_port(supervised_lodge):
     make_archived_work(lodge, lodge.client("student", timeout=60), "after the gateway was killed")
 
 
-def test_sigterm_stops_every_process_cleanly(supervised_lodge):
+def test_ctrl_c_stops_every_process_cleanly(supervised_lodge):
+    """SIGINT to `lodge run`'s process group, as a terminal's Ctrl-C: each child gets
+    SIGTERM from `lodge run` alone and stops within the grace period; nothing is left."""
     lodge = supervised_lodge
-    lodge.stop()
+    children = lodge.processes()
+    os.killpg(lodge.process.pid, signal.SIGINT)
+    poll_until(lambda: lodge.process.poll() is not None, timeout=90, description="the stop")
+    log = lodge.log_text()
+    assert "lodge run: stopping" in log and "ignored SIGTERM" not in log, lodge.log_tail()
     assert lodge.process.returncode == 0
+    assert not set(children.values()) & set(_live_pids())
+    lodge.stop()
     assert lodge.leftovers == []
 
 

@@ -4,7 +4,7 @@
 databases (or SQLite files), its own data folder and a free TCP port, so it never
 shares anything with a developer's `lodge run` on the default vhost and port 8000.
 It then runs `python -m lodge run` (migrate, seed, five services and the gateway)
-in a process group of its own and waits until the gateway answers /readyz and every
+in a session of its own and waits until the gateway answers /readyz and every
 service consumes its queues.
 
 No pytest here: the end-to-end tests and the scripts under bench/ both use it.
@@ -473,24 +473,26 @@ class LodgeSystem:
     def _stop_processes(self) -> None:
         if self.process is None:
             return
-        pgid = self.process.pid  # start_new_session: the group is the run process's pid
+        session = self.process.pid  # start_new_session: the run process leads its session
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.leftovers.append(
-                    f"`lodge run` (pid {pgid}) ignored SIGTERM for {self.stop_timeout:.0f} s"
+                    f"`lodge run` (pid {session}) ignored SIGTERM for {self.stop_timeout:.0f} s"
                 )
                 self.process.kill()
                 self.process.wait(timeout=10)
-        survivors = self._group_members(pgid)
+        # `lodge run` gives each child a process group of its own, in its session
+        survivors = self._session_members(session)
         if survivors:
             self.leftovers.extend(survivors)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
+            for line in survivors:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(line.split(" ", 1)[0]), signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while self._group_members(pgid) and time.monotonic() < deadline:
+            while self._session_members(session) and time.monotonic() < deadline:
                 time.sleep(0.1)
         if self.leftovers and self._log_handle is not None:
             self._log_handle.write(
@@ -498,10 +500,12 @@ class LodgeSystem:
             )
 
     @staticmethod
-    def _group_members(pgid: int) -> list[str]:
-        """Live (non-zombie) processes of a process group, as 'pid command' lines."""
+    def _session_members(session: int) -> list[str]:
+        """Live (non-zombie) processes of a session, as 'pid command' lines."""
         return [
-            f"{pid} {' '.join(argv)}" for pid, _, group, argv in _live_processes() if group == pgid
+            f"{pid} {' '.join(argv)}"
+            for pid, _, member_of, argv in _live_processes()
+            if member_of == session
         ]
 
     def processes(self) -> dict[str, int]:
@@ -652,7 +656,7 @@ class LodgeSystem:
 
 
 def _live_processes() -> list[tuple[int, int, int, list[str]]]:
-    """(pid, parent pid, process group, argv) of every live (non-zombie) process."""
+    """(pid, parent pid, session, argv) of every live (non-zombie) process."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -662,9 +666,9 @@ def _live_processes() -> list[tuple[int, int, int, list[str]]]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
         except OSError:
             continue
-        state, parent, group = stat[stat.rfind(")") + 2 :].split()[:3]
+        state, parent, _, session = stat[stat.rfind(")") + 2 :].split()[:4]
         if state != "Z":
-            found.append((int(entry.name), int(parent), int(group), argv))
+            found.append((int(entry.name), int(parent), int(session), argv))
     return found
 
 

@@ -4,12 +4,18 @@ processes: a crash loop is retried at capped delays, a stop ends everything."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from lodge.supervisor import Backoff, Supervisor, describe_exit
 from tests.support.system import poll_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# the tests' eventlet warns of every fork; `lodge run` itself runs without eventlet
+pytestmark = pytest.mark.filterwarnings("ignore:Using fork:DeprecationWarning")
 
 
 def test_delays_start_at_one_second_double_and_stop_at_the_cap():
@@ -122,3 +128,68 @@ def _ignores_sigterm(pid: int) -> bool:
     with open(f"/proc/{pid}/status") as status:
         ignored = next(line for line in status if line.startswith("SigIgn:"))
     return bool(int(ignored.split()[1], 16) & (1 << (15 - 1)))
+
+
+def test_what_a_dead_process_left_behind_is_killed_before_it_starts_again(tmp_path):
+    """A gunicorn master killed outright leaves its workers; the supervisor kills its group."""
+    orphan_pid = tmp_path / "orphan.pid"
+    leaves_an_orphan = python(
+        "import subprocess, sys\n"
+        "orphan = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(orphan_pid)!r}, 'w').write(str(orphan.pid))\n"
+        "sys.exit(1)"
+    )
+    lines: list[str] = []
+    supervisor = Supervisor(
+        {"parent": leaves_an_orphan}, log=lines.append, backoff=Backoff(first=60, cap=60)
+    )
+    supervisor.start()
+    try:
+
+        def died():
+            supervisor.tick()
+            return supervisor.children["parent"].process is None
+
+        poll_until(died, timeout=30, description="the parent's exit")
+        pid = int(orphan_pid.read_text())
+        poll_until(lambda: not _alive(pid), timeout=10, description="the orphan's end")
+    finally:
+        supervisor.stop()
+    assert lines[0].startswith("parent (pid ") and "exited with code 1" in lines[0]
+
+
+def test_children_get_sigterm_when_the_supervisor_dies(tmp_path):
+    """A supervisor killed outright (SIGKILL) leaves no child running."""
+    child_pid = tmp_path / "child.pid"
+    code = (
+        "import os, sys, time\n"
+        "from lodge.supervisor import Supervisor\n"
+        f"sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "supervisor = Supervisor({'sleeper': sleeper}, log=print)\n"
+        "supervisor.start()\n"
+        f"open({str(child_pid)!r}, 'w').write(str(supervisor.pid('sleeper')))\n"
+        "time.sleep(60)"
+    )
+    supervisor_process = subprocess.Popen(python(code), cwd=REPO_ROOT)
+    try:
+        pid = int(
+            poll_until(
+                lambda: child_pid.exists() and child_pid.read_text(),
+                timeout=30,
+                description="the child's start",
+            )
+        )
+        assert _alive(pid)
+    finally:
+        supervisor_process.kill()
+        supervisor_process.wait()
+    poll_until(lambda: not _alive(pid), timeout=10, description="the child's end")
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
