@@ -53,7 +53,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.workload import dead_lettered, event_backlog, metadata, pdf_bytes  # noqa: E402
+from bench.workload import (  # noqa: E402
+    dead_lettered,
+    event_backlog,
+    metadata,
+    pdf_bytes,
+    server_time,
+)
 from tests.support.system import (  # noqa: E402
     PG_ADMIN_DSN,
     RABBIT_API,
@@ -82,6 +88,7 @@ class Tally:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     submitted: dict[str, int] = field(default_factory=dict)  # deposit id → number
+    submit_times: list[float] = field(default_factory=list)  # time.monotonic() of each
     server_errors: Counter = field(default_factory=Counter)  # "POST /path 500"
     retries: int = 0
     fresh_keys: Counter = field(default_factory=Counter)  # route → fresh keys taken
@@ -207,6 +214,7 @@ def make_deposit(client: Client, number: int, cut_upload=None) -> str:
         expect_ok(answer, 200)
     with client.tally.lock:
         client.tally.submitted[deposit["id"]] = number
+        client.tally.submit_times.append(time.monotonic())
         client.tally.trails[number] = trail
     client.local.trail = None
     return deposit["id"]
@@ -427,7 +435,12 @@ class ProgressWatcher(threading.Thread):
                 self.growth.append((time.monotonic(), total))
                 last = total
 
-    def progress_after(self, moment: float) -> float | None:
+    def progress_after(self, moment: float, submit_times: list[float]) -> float | None:
+        """Seconds from `moment` until the archived count next grew; None if no deposit
+        was in the pipeline then."""
+        archived = max((total for at, total in self.growth if at <= moment), default=0)
+        if sum(at <= moment for at in submit_times) <= archived:
+            return None
         return next((at - moment for at, _ in self.growth if at > moment), None)
 
 
@@ -527,7 +540,7 @@ def run(system: LodgeSystem, args) -> int:
     watcher.halt.set()
     watcher.join()
     for fault in faults.done:
-        fault.progress_after = watcher.progress_after(fault.at)
+        fault.progress_after = watcher.progress_after(fault.at, tally.submit_times)
     return report(system, student, tally, statuses, faults.done)
 
 
@@ -556,12 +569,13 @@ def report(system, client, tally, statuses, faults) -> int:
     archived = sum(status == "archived" for status in statuses.values())
     stuck = Counter(status for status in statuses.values() if status != "archived")
     items, letters_twice, sent_twice = duplicates_in_databases(system)
-    files, explain = Counter(), set()
+    files, explain, took = Counter(), set(), []
     for deposit_id in statuses:
         deposit = client.call("GET", f"/api/v1/deposits/{deposit_id}").json()
         files[len(deposit.get("files") or [])] += 1
         if len(deposit.get("files") or []) != 1:
             explain.add(tally.submitted[deposit_id])
+        took.append((time_in_pipeline(deposit), tally.submitted[deposit_id], deposit["history"]))
     titles = Counter(
         title
         for title in all_titles(client)
@@ -596,6 +610,10 @@ def report(system, client, tally, statuses, faults) -> int:
         print(f"NOT recovered:      {[f'{f.kind} {f.target}' for f in unrecovered]}")
     if progress:
         print(f"longest until the next archived deposit after a fault: {max(progress):.1f} s")
+    took.sort(key=lambda entry: entry[0], reverse=True)
+    for seconds, number, history in took[:3]:
+        steps = ", ".join(f"{row['at'][11:19]} {row['to_status']}" for row in history)
+        print(f"slow: deposit {number}, {seconds:.0f} s from submitted to final: {steps}")
     print(
         f"client:             {tally.retries} requests sent again, {tally.approvals} approvals; "
         f"fresh keys for abandoned ones: {dict(tally.fresh_keys) or 'none'}"
@@ -618,6 +636,15 @@ def report(system, client, tally, statuses, faults) -> int:
         or set(files) - {1}
     )
     return 1 if bad else 0
+
+
+def time_in_pipeline(deposit: dict) -> float:
+    """Seconds from the last submit to the last change, by the server's history rows."""
+    history = deposit["history"]
+    submitted = [row["at"] for row in history if row["to_status"] == "submitted"]
+    if not submitted:
+        return 0.0
+    return server_time(history[-1]["at"]) - server_time(submitted[-1])
 
 
 def all_titles(client: Client) -> list[str]:

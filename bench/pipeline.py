@@ -22,23 +22,24 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.workload import dead_lettered, event_backlog, metadata, pdf_bytes  # noqa: E402
+from bench.workload import (  # noqa: E402
+    dead_lettered,
+    event_backlog,
+    metadata,
+    pdf_bytes,
+    server_time,
+)
 from tests.support.system import LodgeClient, LodgeSystem, expect  # noqa: E402
 
 POLL_INTERVAL = 0.02
 PER_PAGE = 100  # the API's maximum
 FULL_SWEEP_EVERY = 1.0
-
-
-def server_time(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def percentile(values: list[float], p: float) -> float:

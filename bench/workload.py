@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tests.support.system import LodgeSystem
 
 
@@ -23,6 +25,11 @@ def metadata(number: int, title: str = "Bench deposit", **extra) -> dict:
         "date": "2024",
         **extra,
     }
+
+
+def server_time(value: str) -> float:
+    """A timestamp from the API (ISO 8601, maybe with Z) as seconds since the epoch."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def event_backlog(system: LodgeSystem) -> dict[str, int]:
