@@ -68,7 +68,6 @@ def test_a_process_that_keeps_crashing_is_restarted_at_growing_capped_delays():
         log=lines.append,
         backoff=Backoff(first=0.05, cap=0.2, steady=60),
         grace=5,
-        grace=5,
     )
     supervisor.start()
     sleeper = supervisor.pid("sleeper")
