@@ -30,6 +30,8 @@ from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
 
 from kernel.contracts.actors import Actor
+from kernel.platform.config import broker_nodes, each_node_once
+from kernel.platform.messaging import hide_broker_passwords
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,10 @@ def gateway_connection(amqp_uri: str, **kwargs) -> Connection:
 
 
 def check_broker(amqp_uri: str) -> None:
-    """Raises unless the broker answers within one connection attempt (for /readyz)."""
+    """Raises unless the broker (a node of the cluster) answers within one connection
+    attempt at each node (for /readyz)."""
     with get_connection(amqp_uri) as connection:
-        connection.ensure_connection(max_retries=1)
+        connection.ensure_connection(max_retries=each_node_once(amqp_uri))
 
 
 def pauses(deadline: float):
@@ -146,7 +149,7 @@ class KeptPublisher(Publisher):
                 self.amqp_uri, ssl=self.ssl, transport_options={"confirm_publish": True}
             )
             try:
-                connection.ensure_connection(max_retries=1)
+                connection.ensure_connection(max_retries=each_node_once(self.amqp_uri))
             except CONNECTION_LOST as err:
                 connection.release()
                 if next(attempts, None) is None:
@@ -163,7 +166,9 @@ class KeptPublisher(Publisher):
 
 
 class KeptReplyConsumer(ReplyListener.ReplyConsumer):
-    connect_max_retries = 1  # the listener paces its own reconnection attempts
+    @property
+    def connect_max_retries(self) -> int:
+        return each_node_once(self.amqp_uri)  # the listener paces its own reconnections
 
     @property
     def connection(self):
@@ -216,6 +221,10 @@ class KeptReplyListener(ReplyListener):
             except TimeoutError:
                 self.close_consumer()
                 raise RpcTimeout() from None
+            except NotFound as err:
+                # a classic reply queue whose node stopped: its replies went with it
+                self.close_consumer()
+                raise BrokerUnavailable(f"the reply queue is gone: {err}") from None
             except CONNECTION_LOST as err:
                 self.close_consumer()
                 if next(attempts, None) is None:
@@ -242,6 +251,10 @@ class KeptRpcClient(ClusterRpcClient):
         super().__init__(timeout=timeout, connect_within=timeout, **options)
         # ClusterRpcClient builds its listener itself; this only swaps in the keeping kind
         self.reply_listener.__class__ = KeptReplyListener
+        if len(broker_nodes(self.amqp_uri)) > 1:
+            # on a cluster the reply queue is replicated, so a reply sent while the node
+            # the gateway was on stops is waiting on another node when it reconnects
+            self.reply_listener.queue.queue_arguments["x-queue-type"] = "quorum"
 
     def publisher_cls(self, *args, **kwargs) -> KeptPublisher:
         """ClusterRpcClient builds its publisher with this and keeps no reference to it;
@@ -256,6 +269,7 @@ class KeptRpcClient(ClusterRpcClient):
 
 class RpcPool:
     def __init__(self, amqp_uri: str, size: int, timeout: float):
+        hide_broker_passwords()  # the reply consumers log the node list when a node fails
         self.amqp_uri = amqp_uri
         self.timeout = timeout
         self._idle: queue.LifoQueue = queue.LifoQueue()

@@ -17,10 +17,11 @@ import traceback
 from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
+from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
-from nameko.amqp.publish import Publisher
+from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.rpc import rpc as nameko_rpc
+from nameko.rpc import Rpc
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -29,6 +30,7 @@ from kernel.contracts.events import event_schema
 from kernel.contracts.exceptions import LodgeError, RefusedMessage
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database, OutboxMessage
+from kernel.policy.text import user_pattern
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +236,22 @@ class ReliableEventHandler(EventHandler):
 handles_event = ReliableEventHandler.decorator
 
 
+class ReplyingRpc(Rpc):
+    """nameko's RPC entrypoint, except that a reply the broker will not take (the caller's
+    reply queue went with a stopped node) is logged and the request acknowledged: nameko
+    lets that error kill the whole service. The caller waits out its timeout."""
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except (OperationalError, UndeliverableMessage) as err:
+            log.warning(
+                "the reply to %s could not be sent: %r", message.properties.get("reply_to"), err
+            )
+            self.rpc_consumer.consumer.ack_message(message)
+            return result, exc_info
+
+
 def rpc(method):
     """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected).
 
@@ -256,7 +274,7 @@ def rpc(method):
                 )
         return method(self, *args, **kwargs)
 
-    return nameko_rpc(expected_exceptions=LodgeError)(call)
+    return ReplyingRpc.decorator(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):
@@ -266,3 +284,25 @@ class QuietExpectedErrors(logging.Filter):
         if isinstance(record.msg, str) and record.msg.startswith("(expected)"):
             record.exc_info, record.exc_text = None, None
         return True
+
+
+# user:password@ in a broker URL; neither part holds a raw ':' or '/' (both are escaped)
+BROKER_PASSWORD = user_pattern(r"(amqps?://[^:/@;\s]*:)[^:/@;\s]*@")
+
+
+class HiddenBrokerPasswords(logging.Filter):
+    """nameko hides the password of only the first URL of a cluster's list in its logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = BROKER_PASSWORD.sub(r"\1********@", message)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        return True
+
+
+def hide_broker_passwords() -> None:
+    """On the logger nameko reports connection failures with (the URL list included)."""
+    logger = logging.getLogger("nameko.amqp.consume")
+    if not any(isinstance(found, HiddenBrokerPasswords) for found in logger.filters):
+        logger.addFilter(HiddenBrokerPasswords())
