@@ -20,7 +20,7 @@ import threading
 import time
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from amqp.exceptions import NotFound
+from amqp.exceptions import MessageNacked, NotFound
 from flask import current_app
 from kombu import Connection
 from kombu.exceptions import ChannelError, OperationalError
@@ -125,6 +125,9 @@ class KeptPublisher(Publisher):
                 serializer=self.serializer,
                 **{**self.publish_kwargs, **kwargs},
             )
+        except MessageNacked:
+            # not taken: the request's queue is not available (its node stopped)
+            raise BrokerUnavailable("the broker refused the request") from None
         except ChannelError as err:
             self.close()
             if "NO_ROUTE" in str(err):
