@@ -30,8 +30,8 @@ from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
 
 from kernel.contracts.actors import Actor
-from kernel.platform.config import broker_nodes, each_node_once
-from kernel.platform.messaging import hide_broker_passwords
+from kernel.platform.config import each_node_once
+from kernel.platform.messaging import hide_broker_passwords, replicated_on_a_cluster
 
 log = logging.getLogger(__name__)
 
@@ -254,10 +254,8 @@ class KeptRpcClient(ClusterRpcClient):
         super().__init__(timeout=timeout, connect_within=timeout, **options)
         # ClusterRpcClient builds its listener itself; this only swaps in the keeping kind
         self.reply_listener.__class__ = KeptReplyListener
-        if len(broker_nodes(self.amqp_uri)) > 1:
-            # on a cluster the reply queue is replicated, so a reply sent while the node
-            # the gateway was on stops is waiting on another node when it reconnects
-            self.reply_listener.queue.queue_arguments["x-queue-type"] = "quorum"
+        # a reply sent while the gateway's node stops waits on another node
+        replicated_on_a_cluster(self.reply_listener.queue.queue_arguments, self.amqp_uri)
 
     def publisher_cls(self, *args, **kwargs) -> KeptPublisher:
         """ClusterRpcClient builds its publisher with this and keeps no reference to it;

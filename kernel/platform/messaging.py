@@ -26,14 +26,15 @@ from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import ReplyListener, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import ServiceRpc as NamekoServiceRpc
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from kernel.contracts.events import event_schema
 from kernel.contracts.exceptions import LodgeError, RefusedMessage
-from kernel.platform.config import get_settings
+from kernel.platform.config import broker_nodes, get_settings
 from kernel.platform.db import Database, OutboxMessage
 from kernel.policy.text import user_pattern
 
@@ -330,6 +331,26 @@ class ReplyingRpc(QuorumRpc):
             )
             self.rpc_consumer.consumer.ack_message(message)
             return result, exc_info
+
+
+def replicated_on_a_cluster(queue_arguments: dict, amqp_uri: str) -> None:
+    """A reply queue is a quorum queue when `amqp_uri` lists several nodes: a classic one
+    lives on one node, and when that node stops the caller can neither declare it again
+    nor get the replies sent to it; a quorum queue goes on on the other nodes."""
+    if len(broker_nodes(amqp_uri)) > 1:
+        queue_arguments["x-queue-type"] = "quorum"
+
+
+class ReplicatedReplyListener(ReplyListener):
+    def setup(self):
+        super().setup()
+        replicated_on_a_cluster(self.queue.queue_arguments, self.amqp_uri)
+
+
+class ServiceRpc(NamekoServiceRpc):
+    """nameko's RPC client for one service, its reply queue replicated on a cluster."""
+
+    reply_listener = ReplicatedReplyListener()
 
 
 def rpc(method):

@@ -19,6 +19,7 @@ import sqlalchemy
 
 from tests.e2e.test_idempotent_requests import titles_of
 from tests.e2e.test_lifecycles import letter_subject, pdf_bytes, unique_title, work_metadata
+from tests.e2e.test_profiles_api import body as profile
 from tests.support.cluster import RabbitCluster
 from tests.support.system import LodgeClient, LodgeSystem, expect, poll_until
 
@@ -137,6 +138,18 @@ def test_deposits_survive_a_stopped_node_each_archived_once(cluster, lodge_on_cl
     cluster.stop_node(connected)
     maker.join()
     assert not failures, failures
+
+    # a call from service to service after the stop: the gateway → intake → inventory
+    profile_id, key = f"cluster-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    expect(
+        answered(
+            lambda: system.client("manager").post(
+                "/api/v1/profiles", headers={"Idempotency-Key": key}, json=profile(profile_id)
+            ),
+            "creating a profile",
+        ),
+        201,
+    )
 
     for deposit_id in titles.values():
         system.wait_for_status(student, deposit_id, "archived", timeout=PATIENCE)
