@@ -532,9 +532,10 @@ class LodgeSystem:
         self._vhost_created = True
 
     def _delete_vhost(self) -> None:
-        if self._vhost_created:
+        # a cluster's vhost goes with the cluster; deleting it waits on any node stopped
+        if self._vhost_created and self.cluster is None:
             delete_vhost(self.vhost, self.rabbit_api)
-            self._vhost_created = False
+        self._vhost_created = False
         while self.broker_users:
             requests.delete(
                 f"{self.rabbit_api}/users/{quote(self.broker_users.pop(), safe='')}",
