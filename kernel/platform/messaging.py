@@ -83,8 +83,9 @@ def rpc_queue(service_name: str) -> Queue:
 
 
 def dead_letter_queue(service_name: str) -> Queue:
-    """Where a service's failed messages stay until an operator looks; no delivery limit
-    and no dead-letter exchange of its own, so nothing leaves it but by an ack."""
+    """Where a service's failed messages stay until an operator takes them; no delivery
+    limit and no dead-letter exchange of its own (RabbitMQ 4 sets a limit of 20 anyway:
+    a dead letter read and returned that often is dropped, so take them with an ack)."""
     return Queue(
         f"lodge.dead-letter.{service_name}",
         exchange=DEAD_LETTER_EXCHANGE,
