@@ -11,10 +11,11 @@ from nameko.extensions import DependencyProvider
 
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database
-from kernel.platform.messaging import OutboxRelay
+from kernel.platform.messaging import CALL_HEADER, OutboxRelay
 from kernel.platform.storage import get_storage
 
 log = logging.getLogger(__name__)
+CALL_CONTEXT = CALL_HEADER.removeprefix("nameko.")
 
 
 class Store(DependencyProvider):
@@ -70,7 +71,12 @@ class Store(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
+    def worker_setup(self, worker_ctx):
+        # the RPC request this worker serves (ReplyingRpc): its first write records it
+        self.database.serving_call(worker_ctx.context_data.get(CALL_CONTEXT))
+
     def worker_teardown(self, worker_ctx):
+        self.database.serving_call(None)
         self.wake()
 
     # what workers use

@@ -33,9 +33,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from kernel.contracts.events import event_schema
-from kernel.contracts.exceptions import LodgeError, RefusedMessage
+from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage
 from kernel.platform.config import broker_nodes, get_settings
-from kernel.platform.db import Database, OutboxMessage
+from kernel.platform.db import Database, OutboxMessage, RepeatedCall
 from kernel.policy.text import user_pattern
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ CLOUDEVENTS_EXCHANGE = Exchange("lodge.events", type="topic", durable=True)
 # a topic exchange, so a broker account may be allowed only its own retry queues' keys
 RETRY_EXCHANGE = Exchange("lodge.retry", type="topic", durable=True)
 ATTEMPTS_HEADER = "x-lodge-attempts"
+# nameko turns a request's headers into the worker's context data, without this prefix
+CALL_HEADER = "nameko.lodge-call"
 ERROR_HEADER = "x-lodge-error"
 
 
@@ -321,7 +323,16 @@ class QuorumRpc(Rpc):
 class ReplyingRpc(QuorumRpc):
     """nameko's RPC entrypoint, except that a reply the broker will not take (the caller's
     reply queue went with a stopped node) is logged and the request acknowledged: nameko
-    lets that error kill the whole service. The caller waits out its timeout."""
+    lets that error kill the whole service. The caller waits out its timeout.
+
+    A request is acknowledged after its reply, so one whose connection broke while it ran
+    (its node stopped) is delivered again: its correlation id goes to the worker (as
+    context data) for `Store` to record with its first write, and a repeat writes nothing."""
+
+    def handle_message(self, body, message):
+        # always this request's own id: one inherited from the caller's context is replaced
+        message.headers[CALL_HEADER] = message.properties.get("correlation_id")
+        super().handle_message(body, message)
 
     def handle_result(self, message, worker_ctx, result, exc_info):
         try:
@@ -368,6 +379,13 @@ def rpc(method):
         with store.tracking_writes() as tracker:
             try:
                 return method(self, *args, **kwargs)
+            except RepeatedCall as err:
+                log.warning(
+                    "%s was delivered again (request %s); not repeated", method.__name__, err
+                )
+                raise Conflict(
+                    "This request was carried out already; its answer was lost."
+                ) from None
             except DBAPIError as err:
                 if not err.connection_invalidated or tracker.wrote:
                     raise
