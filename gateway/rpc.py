@@ -27,11 +27,14 @@ from kombu.exceptions import ChannelError, OperationalError
 from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
 from nameko.constants import PERSISTENT
 from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
+from nameko.messaging import encode_to_headers
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
+from opentelemetry.trace import SpanKind
 
 from kernel.contracts.actors import Actor
 from kernel.platform.config import each_node_once
 from kernel.platform.messaging import hide_broker_passwords, replicated_on_a_cluster
+from kernel.platform.observability import outgoing_headers, span
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,12 @@ class KeptPublisher(Publisher):
         self.connect_within = connect_within
 
     def publish(self, payload, **kwargs):
-        headers = {**kwargs.pop("headers", {}), **kwargs.pop("extra_headers", {})}
+        headers = {
+            **kwargs.pop("headers", {}),
+            **kwargs.pop("extra_headers", {}),
+            # the request's correlation id and the calling span: nameko context data
+            **encode_to_headers(outgoing_headers()),
+        }
         declare = [*self.declare, *kwargs.pop("declare", ())]
         producer = self._connected().Producer()
         try:
@@ -343,14 +351,18 @@ class _Service:
 
 
 class _Method:
+    """One RPC method; a call is a client span (for `call_async`, the sending only)."""
+
     def __init__(self, proxy) -> None:
         self._proxy = proxy
 
     def __call__(self, **arguments):
-        return self._proxy(**wire(arguments))
+        with span(f"{self._proxy.identifier} call", SpanKind.CLIENT):
+            return self._proxy(**wire(arguments))
 
     def call_async(self, **arguments):
-        return self._proxy.call_async(**wire(arguments))
+        with span(f"{self._proxy.identifier} call", SpanKind.CLIENT):
+            return self._proxy.call_async(**wire(arguments))
 
 
 def rpc():

@@ -16,6 +16,11 @@ import click
 from kernel.platform.config import DATABASE_OWNERS, SettingsError, each_node_once, get_settings
 from lodge.registry import SERVICE_CLASSES
 
+# gunicorn's combined format, then the ids the gateway answered with
+ACCESS_LOG_FORMAT = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)ss '
+    "correlation=%({x-correlation-id}o)s request=%({x-request-id}o)s"
+)
 # what gunicorn accepts before the app runs: the request line, the header count, one header
 REQUEST_LIMITS = {
     "limit_request_line": 8190,
@@ -25,12 +30,22 @@ REQUEST_LIMITS = {
 
 
 @click.group()
-def main():
+@click.pass_context
+def main(context):
     """Lodge: self-deposit for institutional repositories."""
     try:
         get_settings()
     except SettingsError as err:
         raise click.ClickException(f"a setting is wrong: {err}") from None
+    log_as(context.invoked_subcommand or "lodge")
+
+
+def log_as(process: str) -> None:
+    """Every command logs as its process: JSON lines or text (LODGE_LOG_FORMAT)."""
+    from kernel.platform.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(process, settings.processes.log_level, settings.processes.log_format)
 
 
 def require_broker(process: str | None = None) -> None:
@@ -210,13 +225,12 @@ def service(name):
 
     from kernel.platform.config import nameko_config
     from kernel.platform.messaging import QuietExpectedErrors, hide_broker_passwords
+    from kernel.platform.observability import configure_tracing
     from lodge.registry import service_class
 
     require_broker(name)
-    logging.basicConfig(
-        level=get_settings().processes.log_level,
-        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-    )
+    log_as(name)
+    configure_tracing(name, get_settings().processes.otlp_endpoint)
     for handler in logging.getLogger().handlers:
         handler.addFilter(QuietExpectedErrors())
     hide_broker_passwords()
@@ -224,14 +238,40 @@ def service(name):
     runner = ServiceRunner()
     runner.add_service(service_class(name))
 
-    def stop(_signum, _frame):
-        eventlet.spawn_n(runner.stop)
+    grace = get_settings().processes.shutdown_grace_seconds
+    stopping: list[int] = []
+    killed: list[bool] = []
+
+    def kill():
+        killed.append(True)
+        runner.kill()
+
+    def drain():
+        """Stop consuming, let the running workers finish and ack, relay the outbox a last
+        time (ServiceRunner.stop); after the grace period, kill: what was not acked goes back
+        to its queue, and the handlers are idempotent."""
+        try:
+            with eventlet.Timeout(grace):
+                runner.stop()
+        except eventlet.Timeout:
+            logging.getLogger("lodge").error("%s did not stop within %d s; killing it", name, grace)
+            kill()
+
+    def stop(signum, _frame):
+        if not stopping:
+            eventlet.spawn_n(drain)
+        elif signum == signal.SIGINT:  # Ctrl-C twice; a SIGTERM after Ctrl-C (lodge run) waits
+            eventlet.spawn_n(kill)
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runner.start()
     click.echo(f"lodge {name} service started", err=True)
     runner.wait()
+    if killed:
+        sys.exit(1)
+    click.echo(f"lodge {name} service stopped", err=True)
 
 
 @main.command()
@@ -241,21 +281,41 @@ def service(name):
 def gateway(bind):
     """Run the gateway under gunicorn."""
     from gunicorn.app.base import BaseApplication
+    from gunicorn.workers.gthread import ThreadWorker
 
     from gateway.app import create_app
+    from gateway.http.health import start_draining
+    from kernel.platform.observability import configure_tracing, log_config
 
     settings = get_settings()
     problems = settings.production_problems()
     if problems:
         raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
 
+    class DrainingWorker(ThreadWorker):
+        """gunicorn's gthread worker that, at SIGTERM, answers /readyz with 503 and closes its
+        copy of the listening socket: once the arbiter and every worker have closed theirs,
+        new connections are refused while the requests in flight finish."""
+
+        def handle_exit(self, sig, frame):
+            start_draining()
+            super().handle_exit(sig, frame)
+
+        def set_accept_enabled(self, enabled):
+            super().set_accept_enabled(enabled)
+            if not self.alive:
+                for listener in self.sockets:
+                    listener.close()
+
     class Gateway(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind or settings.processes.gateway_bind)
             self.cfg.set("workers", settings.processes.gateway_workers)
             self.cfg.set("threads", settings.processes.gateway_threads)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", DrainingWorker)
             self.cfg.set("timeout", 120)
+            # SIGTERM: requests in flight (an upload included) have this long to finish
+            self.cfg.set("graceful_timeout", settings.processes.shutdown_grace_seconds)
             # refused by gunicorn with a 400 before the app runs; gunicorn's most for the
             # line, so long ?filename= URLs reach the app, which answers in JSON
             for setting, value in REQUEST_LIMITS.items():
@@ -265,8 +325,15 @@ def gateway(bind):
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if settings.processes.access_log else None)
+            # gunicorn's own logs and the access log as every other line of the gateway's
+            self.cfg.set(
+                "logconfig_dict",
+                log_config("gateway", settings.processes.log_level, settings.processes.log_format),
+            )
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
 
         def load(self):
+            configure_tracing("gateway", settings.processes.otlp_endpoint)  # in each worker
             return create_app()
 
     Gateway().run()

@@ -53,6 +53,13 @@ def number(value: str) -> float:
         raise ValueError("must be a number") from None
 
 
+def positive(value: str) -> int:
+    parsed = integer(value)
+    if parsed <= 0:
+        raise ValueError("must be a whole number above 0")
+    return parsed
+
+
 def flag(value: str) -> bool:
     word = value.strip().lower()
     if word in ("1", "true", "yes", "on"):
@@ -583,7 +590,7 @@ class TimerSettings:
 
 @dataclass(frozen=True)
 class ProcessSettings:
-    """How the processes run: workers, retries, RPC, the gateway's server, logs, liveness."""
+    """How the processes run: workers, retries, RPC, the gateway's server, logs, liveness, stop."""
 
     handler_max_attempts: int = setting(
         "LODGE_HANDLER_MAX_ATTEMPTS",
@@ -629,12 +636,37 @@ class ProcessSettings:
         "`INFO`",
         "what a service logs: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`",
     )
+    log_format: str = setting(
+        "LODGE_LOG_FORMAT",
+        choice("json", "text"),
+        "json",
+        "`json`",
+        "`json`: one JSON object a line, with the process and the correlation, deposit and "
+        "trace ids; `text`: lines for a terminal",
+    )
+    otlp_endpoint: str | None = setting(
+        "LODGE_OTLP_ENDPOINT",
+        WEB,
+        None,
+        "(none: no traces)",
+        "base URL of an OpenTelemetry collector (OTLP over HTTP, protobuf; `/v1/traces` is "
+        "added): each process sends its spans there",
+    )
     liveness_file: Path | None = setting(
         "LODGE_LIVENESS_FILE",
         Path,
         None,
         "(none)",
         "a file each service touches about every second, for a liveness probe (deploy/k8s)",
+    )
+    shutdown_grace_seconds: int = setting(
+        "LODGE_SHUTDOWN_GRACE_SECONDS",
+        positive,
+        45,
+        "`45`",
+        "after SIGTERM, how long a service or the gateway may finish what it is doing (and a "
+        "service relay its outbox) before it exits anyway; below the pod's "
+        "`terminationGracePeriodSeconds` less its preStop pause (deploy/k8s)",
     )
 
 

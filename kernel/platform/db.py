@@ -8,6 +8,7 @@ keys of the events it has handled (idempotent handlers).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,6 +29,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from kernel.platform.observability import outgoing_headers
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -72,6 +77,8 @@ class OutboxMessage(MessagingBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the emitting worker's correlation id and trace context, for the published message
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -121,7 +128,9 @@ class UnitOfWork:
 
     def emit(self, event_type: str, payload: dict) -> None:
         """Queue an event (already dumped through its contract) to publish after commit."""
-        self.session.add(OutboxMessage(event_type=event_type, payload=payload))
+        self.session.add(
+            OutboxMessage(event_type=event_type, payload=payload, headers=outgoing_headers())
+        )
         self.emitted += 1
 
     def first_time(self, key: str) -> bool:
@@ -129,7 +138,10 @@ class UnitOfWork:
 
         A concurrent handler of the same event waits for the first to commit and then
         sees the row."""
-        return insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow())
+        if insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow()):
+            return True
+        log.info("event %s was handled before; skipping it", key)
+        return False
 
 
 def insert_new(session: Session, model, **values) -> bool:

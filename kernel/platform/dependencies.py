@@ -8,10 +8,11 @@ import logging
 from eventlet.event import Event as GreenEvent
 from eventlet.timeout import Timeout
 from nameko.extensions import DependencyProvider
+from opentelemetry.trace import SpanKind
 
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database
-from kernel.platform.messaging import CALL_HEADER, OutboxRelay
+from kernel.platform.messaging import CALL_HEADER, OutboxRelay, worker_activity
 from kernel.platform.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,10 @@ CALL_CONTEXT = CALL_HEADER.removeprefix("nameko.")
 class Store(DependencyProvider):
     """The service's database; its outbox is relayed by a managed green thread,
     woken after each worker and on a timer as a safety net. Each round of the relay also
-    touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the service hangs."""
+    touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the service hangs.
+
+    nameko stops dependencies after the last worker has finished, so `stop` relays once
+    more: what the final workers emitted is published now, not at the next start."""
 
     poll_interval = 1.0
 
@@ -33,28 +37,44 @@ class Store(DependencyProvider):
         self.liveness_file = settings.processes.liveness_file
         self._wakeup = GreenEvent()
         self._running = False
+        self._activities: dict = {}
+        self._relaying = None
 
     def start(self):
         self._running = True
-        self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
+        self._relaying = self.container.spawn_managed_thread(
+            self._relay_forever, identifier="outbox-relay"
+        )
 
     def stop(self):
         self._running = False
         self.wake()
+        if self._relaying is not None:
+            self._relaying.wait()
+        self._mark_gone()
 
     def kill(self):
-        self.stop()
+        self._running = False
+        self.wake()
+        self._mark_gone()
 
     def wake(self):
         if not self._wakeup.ready():
             self._wakeup.send(True)
 
     def _relay_forever(self):
-        while self._running:
+        while True:
+            # read before the round: a stop during it still gets a round of its own
+            last_round = not self._running
             try:
                 self.relay.flush()
             except Exception:  # broker or database down: keep the rows, try again
-                log.exception("outbox relay of %s failed; retrying", self.container.service_name)
+                log.exception(
+                    "outbox relay of %s failed; its rows wait for the next round",
+                    self.container.service_name,
+                )
+            if last_round:
+                return
             self._mark_alive()
             with Timeout(self.poll_interval, False):
                 self._wakeup.wait()
@@ -68,15 +88,33 @@ class Store(DependencyProvider):
         except OSError:
             log.warning("cannot touch the liveness file %s", self.liveness_file, exc_info=True)
 
+    def _mark_gone(self):
+        """A stopped service relays no more; a restart in the same pod must touch the file
+        anew before its startup probe passes."""
+        if self.liveness_file is not None:
+            self.liveness_file.unlink(missing_ok=True)
+
     def get_dependency(self, worker_ctx):
         return self
 
+    # every worker's span and log ids (the Store is the one provider every service has),
+    # and the RPC request it serves (ReplyingRpc): its first write records it
     def worker_setup(self, worker_ctx):
-        # the RPC request this worker serves (ReplyingRpc): its first write records it
+        self._activities[worker_ctx] = worker_activity(worker_ctx)
         self.database.serving_call(worker_ctx.context_data.get(CALL_CONTEXT))
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        activity = self._activities.get(worker_ctx)
+        if activity is not None and exc_info is not None:
+            activity.failed(exc_info[1])
 
     def worker_teardown(self, worker_ctx):
         self.database.serving_call(None)
+        activity = self._activities.pop(worker_ctx, None)
+        if activity is not None:
+            if activity.kind != SpanKind.INTERNAL:  # a timer's round logs what it did itself
+                log.info("%s done", activity.name)
+            activity.end()
         self.wake()
 
     # what workers use

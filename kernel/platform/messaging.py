@@ -6,6 +6,8 @@
   with the reason kept, and a payload that breaks its contract (or that its handler
   refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
 - `rpc` is nameko's RPC entrypoint on a quorum queue.
+- Both consume through `DrainingConsumer`, so a stopping service acks what its last
+  workers handled instead of leaving it to be delivered again.
 
 Every queue a service consumes is a quorum queue (replicated, unlike a classic one), with
 the arguments `lodge migrate` declares it with: nameko declares it again at every start,
@@ -24,11 +26,16 @@ from datetime import UTC, datetime
 from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
+from nameko.amqp.consume import Consumer
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.exceptions import ContainerBeingKilled, MalformedRequest
+from nameko.extensions import Entrypoint
+from nameko.messaging import decode_from_headers, encode_to_headers
 from nameko.rpc import ReplyListener, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.rpc import ServiceRpc as NamekoServiceRpc
 from nameko.standalone.events import get_event_exchange
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
@@ -36,6 +43,15 @@ from kernel.contracts.events import event_schema
 from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage
 from kernel.platform.config import broker_nodes, get_settings
 from kernel.platform.db import Database, OutboxMessage, RepeatedCall
+from kernel.platform.observability import (
+    CORRELATION_KEY,
+    TRACE_KEYS,
+    Activity,
+    correlated,
+    deposit_id_in,
+    outgoing_headers,
+    span,
+)
 from kernel.policy.text import user_pattern
 
 log = logging.getLogger(__name__)
@@ -131,9 +147,18 @@ def retry_queues(queue_name: str) -> list[Queue]:
     ]
 
 
-def cloudevent(source_service: str, event_type: str, payload: dict) -> dict:
-    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events."""
+def cloudevent(
+    source_service: str, event_type: str, payload: dict, ids: dict | None = None
+) -> dict:
+    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events; `ids`
+    (observability.outgoing_headers) become the extension attributes `correlationid` and,
+    by the Distributed Tracing extension, `traceparent` and `tracestate`."""
+    extensions = {
+        "correlationid" if key == CORRELATION_KEY else key: value
+        for key, value in (ids or {}).items()
+    }
     return {
+        **extensions,
         "specversion": "1.0",
         "id": payload["event_id"],
         "source": f"/lodge/{source_service}",
@@ -173,15 +198,27 @@ class OutboxRelay:
                     .with_for_update(skip_locked=True)
                 ).all()
                 for row in rows:
-                    self.publish(row.event_type, row.payload)
+                    self.publish(row.event_type, row.payload, row.headers)
                     uow.session.delete(row)
             published += len(rows)
             if len(rows) < self.batch_size:
                 return published
 
-    def publish(self, event_type: str, payload: dict) -> None:
-        self.publisher.publish(payload, exchange=self.exchange, routing_key=event_type)
-        body = json.dumps(cloudevent(self.service_name, event_type, payload)).encode()
+    def publish(self, event_type: str, payload: dict, headers: dict | None = None) -> None:
+        """`headers`: the emitting worker's ids (observability.outgoing_headers), passed on as
+        nameko context data from a publish span of their trace."""
+        with (
+            correlated(headers),
+            span(f"{self.service_name}.{event_type} publish", SpanKind.PRODUCER, headers or {}),
+        ):
+            ids = outgoing_headers()
+            self.publisher.publish(
+                payload,
+                exchange=self.exchange,
+                routing_key=event_type,
+                extra_headers=encode_to_headers(ids),
+            )
+        body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
         self.publisher.publish(
             body,
             exchange=CLOUDEVENTS_EXCHANGE,
@@ -200,8 +237,132 @@ def attempts_before(headers: dict) -> int:
     return value if type(value) is int and value > 0 else 0
 
 
-class ReliableEventHandler(EventHandler):
+class DrainingConsumer(Consumer):
+    """nameko's consumer, made to stop without dropping an ack.
+
+    nameko's closes its connection within a second of `stop()`, while the workers it fed
+    still run: their acks go nowhere and RabbitMQ delivers those messages again (an RPC
+    would run twice). This one cancels its subscription at `stop()` and keeps the
+    connection until every message it handed out is acked or requeued; a message that
+    arrives meanwhile goes back to its queue unstarted.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.draining = False
+        self._subscriptions: list = []
+        self._unsettled: set = set()
+
+    def stop(self):
+        # only the consumer's own thread may use its channel: on_iteration cancels
+        self.draining = True
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self._subscriptions = consumers
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_iteration(self):
+        if not self.draining:
+            return
+        for subscription in self._subscriptions:
+            subscription.cancel()
+        if not self._unsettled:
+            self.should_stop = True
+
+    def on_message(self, body, message):
+        if self.draining:
+            self.requeue_message(message)
+            return
+        self._unsettled.add(message)
+        for callback in self.callbacks:
+            callback(body, message)
+
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        finally:
+            self._unsettled.discard(message)
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        finally:
+            self._unsettled.discard(message)
+
+
+class StartsWorkersWhileRunning(Entrypoint):
+    """An entrypoint fed by a `DrainingConsumer`. nameko parks a message that finds every
+    worker busy in a thread of its own until one is free; when the service stops, such a
+    message goes back to its queue unstarted instead of being run on the way out (a worker
+    spawned after the pool ran empty would also leave eventlet's `GreenPool.waitall`, and
+    so nameko's stop, waiting forever)."""
+
+    def setup(self):
+        self._waiting: dict = {}
+        super().setup()
+
+    def requeue(self, message) -> None:
+        raise NotImplementedError
+
+    def start_worker(self, message, args, kwargs) -> None:
+        container = self.container
+        context_data = decode_from_headers(message.headers)
+        handle_result = functools.partial(self.handle_result, message)
+
+        def spawn_worker():
+            try:
+                container.spawn_worker(
+                    self, args, kwargs, context_data=context_data, handle_result=handle_result
+                )
+            except ContainerBeingKilled:
+                self.requeue(message)
+            finally:
+                self._waiting.pop(message, None)
+
+        self._waiting[message] = container.spawn_managed_thread(
+            spawn_worker, identifier=f"{self} waiting for a worker"
+        )
+
+    def stop(self):
+        super().stop()
+        waiting, self._waiting = self._waiting, {}
+        if waiting:
+            log.info("%s: %d message(s) go back to the queue unstarted", self, len(waiting))
+        for message, waiter in waiting.items():
+            waiter.kill()
+            self.requeue(message)
+
+
+class ServiceRpcConsumer(RpcConsumer):
+    """nameko's RPC consumer, draining at stop and declaring `rpc-<service>` as
+    `lodge migrate` does."""
+
+    consumer_cls = DrainingConsumer
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = consumed_queue_arguments(self.container.service_name)
+
+
+class DrainingRpc(StartsWorkersWhileRunning, Rpc):
+    rpc_consumer = ServiceRpcConsumer()
+
+    def handle_message(self, body, message):
+        try:
+            args, kwargs = body["args"], body["kwargs"]
+        except KeyError:
+            raise MalformedRequest("Message missing `args` or `kwargs`") from None
+        self.check_signature(args, kwargs)
+        self.start_worker(message, args, kwargs)
+
+    def requeue(self, message):
+        self.rpc_consumer.consumer.requeue_message(message)
+
+
+class ReliableEventHandler(StartsWorkersWhileRunning, EventHandler):
     """A service-pool event handler that never drops a message."""
+
+    consumer_cls = DrainingConsumer
 
     def __init__(self, source_service: str, event_type: str, **kwargs):
         super().__init__(
@@ -235,7 +396,10 @@ class ReliableEventHandler(EventHandler):
             reason = f"breaks the {self.source_service}.{self.event_type} contract: {err}"
             self._settle_failure(message, reason, retry=False)
             return
-        super().handle_message(payload, message)
+        self.start_worker(message, (payload,), {})
+
+    def requeue(self, message):
+        self.consumer.requeue_message(message)
 
     def handle_undecodable(self, message, error):
         reason = (
@@ -308,19 +472,35 @@ class ReliableEventHandler(EventHandler):
 handles_event = ReliableEventHandler.decorator
 
 
-class QuorumRpcConsumer(RpcConsumer):
-    """nameko's RPC consumer, declaring `rpc-<service>` as `lodge migrate` does."""
+def worker_activity(worker_ctx) -> Activity:
+    """The span and log ids of a nameko worker, from the headers its call or event came
+    with (a timer's worker starts a trace of its own); begun."""
+    entrypoint, service = worker_ctx.entrypoint, worker_ctx.service_name
+    data = worker_ctx.context_data
+    payload = worker_ctx.args[0] if worker_ctx.args else None
+    if isinstance(entrypoint, EventHandler):
+        name = f"{service} handles {entrypoint.source_service}.{entrypoint.event_type}"
+        kind = SpanKind.CONSUMER
+    elif isinstance(entrypoint, Rpc):
+        name, kind = f"{service}.{entrypoint.method_name}", SpanKind.SERVER
+    else:
+        name, kind, data = f"{service}.{entrypoint.method_name}", SpanKind.INTERNAL, {}
+    activity = Activity(
+        name,
+        kind,
+        headers=data,
+        correlation=data.get(CORRELATION_KEY),
+        deposit_id=deposit_id_in(worker_ctx.kwargs, payload),
+        attributes={"lodge.service": service},
+    ).begin()
+    # what this worker calls (ServiceRpc) carries its ids, never the ones it was handed
+    for key in TRACE_KEYS:
+        worker_ctx.context_data.pop(key, None)
+    worker_ctx.context_data.update(outgoing_headers())
+    return activity
 
-    def setup(self):
-        super().setup()
-        self.queue.queue_arguments = consumed_queue_arguments(self.container.service_name)
 
-
-class QuorumRpc(Rpc):
-    rpc_consumer = QuorumRpcConsumer()
-
-
-class ReplyingRpc(QuorumRpc):
+class ReplyingRpc(DrainingRpc):
     """nameko's RPC entrypoint, except that a reply the broker will not take (the caller's
     reply queue went with a stopped node) is logged and the request acknowledged: nameko
     lets that error kill the whole service. The caller waits out its timeout.
