@@ -1,5 +1,6 @@
 """`lodge run | service NAME | gateway | migrate | await-migrations [OWNER...] | seed |
-token USERNAME | broker-users | expire-uploads | warn-expiring-tokens` (`lodge --help`)."""
+token USERNAME | broker-users | expire-uploads | warn-expiring-tokens | dead-letters`
+(`lodge --help`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import cast
 import click
 
 from kernel.platform.config import DATABASE_OWNERS, SettingsError, each_node_once, get_settings
+from lodge.dead_letters import dead_letters
 from lodge.registry import SERVICE_CLASSES
 
 # gunicorn's combined format, then the ids the gateway answered with
@@ -86,6 +88,9 @@ def migrate():
 
         created = cast(S3Storage, get_storage()).ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.storage.s3_bucket}")
+
+
+main.add_command(dead_letters)
 
 
 @main.command("broker-users")
@@ -425,55 +430,58 @@ def token(username, scopes, name, days):
             raise click.ClickException(str(err)) from None
 
 
-def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:
-    """True once the gateway answers; False if it does not within `timeout` or a child died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and all(child.poll() is None for child in children):
-        try:
-            with urllib.request.urlopen(health_url, timeout=2):
-                return True
-        except OSError:
-            time.sleep(0.25)
-    return False
+def _gateway_answers(health_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(health_url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _stamped(message: str) -> None:
+    click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} lodge run: {message}", err=True)
 
 
 @main.command()
 def run():
-    """Run all five services and the gateway on this machine, on embedded defaults."""
+    """Run all five services and the gateway on this machine, on embedded defaults,
+    restarting any that dies (lodge/supervisor.py)."""
     from gateway.seed import DEMO_PASSWORD, DEMO_USERS
+    from lodge.supervisor import STOP_MARGIN_SECONDS, Supervisor
 
     require_broker()
     root = [sys.executable, "-m", "lodge"]
     subprocess.run(root + ["migrate"], check=True)
     subprocess.run(root + ["seed"], check=True)
-    children = [subprocess.Popen(root + ["service", name]) for name in SERVICE_CLASSES]
-    children.append(subprocess.Popen(root + ["gateway"]))
-    if not _wait_for_gateway(f"http://{get_settings().processes.gateway_bind}/healthz", children):
-        click.echo("the gateway did not start; stopping", err=True)
+    programs = {name: root + ["service", name] for name in SERVICE_CLASSES}
+    programs["gateway"] = root + ["gateway"]
+    supervisor = Supervisor(
+        programs,
+        log=_stamped,
+        grace=get_settings().processes.shutdown_grace_seconds + STOP_MARGIN_SECONDS,
+    )
+    stop_requested = []
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
+    health_url = f"http://{get_settings().processes.gateway_bind}/healthz"
     url = get_settings().site.base_url
     sign_ins = ", ".join(username for username, *_ in DEMO_USERS)
-    click.echo(
-        f"\nLodge is running at {url}/\n"
-        f"Demo sign-ins (password '{DEMO_PASSWORD}'): {sign_ins}\n"
-        f"API token: lodge token student\nStop with Ctrl-C.\n"
-    )
-
-    def stop_all(*_):
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    announced = False
+    supervisor.start()
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        click.echo("a Lodge process stopped; stopping the rest", err=True)
-        stop_all()
-        sys.exit(1)
+        while not stop_requested:
+            supervisor.tick()
+            if not announced and _gateway_answers(health_url):
+                announced = True
+                click.echo(
+                    f"\nLodge is running at {url}/\n"
+                    f"Demo sign-ins (password '{DEMO_PASSWORD}'): {sign_ins}\n"
+                    f"API token: lodge token student\nStop with Ctrl-C.\n"
+                )
+            time.sleep(0.2)
     except KeyboardInterrupt:
-        stop_all()
+        pass
+    # a second Ctrl-C or SIGTERM must not cut the clean stop short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _stamped("stopping")
+    supervisor.stop()

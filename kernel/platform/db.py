@@ -19,8 +19,11 @@ from sqlalchemy import (
     BigInteger,
     CursorResult,
     DateTime,
+    Index,
     Integer,
+    LargeBinary,
     String,
+    Text,
     create_engine,
     event,
 )
@@ -87,6 +90,33 @@ class ProcessedEvent(MessagingBase):
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeadLetter(MessagingBase):
+    """A message the service's handlers could not take, byte for byte, with why and where
+    from; replayed or dropped rows stay, with who did it and when (the audit trail)."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_state_failed_at", "state", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(200))
+    content_encoding: Mapped[str] = mapped_column(String(100))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    parked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(20))
+    replays: Mapped[int] = mapped_column(Integer, default=0)
+    replayed_by: Mapped[str | None] = mapped_column(String(300))
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dropped_by: Mapped[str | None] = mapped_column(String(300))
+    dropped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    drop_note: Mapped[str | None] = mapped_column(Text)
 
 
 def make_engine(url: str, **kwargs) -> Engine:

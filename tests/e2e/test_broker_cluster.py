@@ -128,11 +128,13 @@ def mail_subjects(system: LodgeSystem) -> collections.Counter:
 
 
 def dead_letters(system: LodgeSystem) -> dict[str, int]:
-    return {
-        name: queue.get("messages", 0)
-        for name, queue in system.queues().items()
-        if name.startswith("lodge.dead-letter.") and queue.get("messages", 0)
-    }
+    """Dead letters each service parked (staff API), and any still in their queues."""
+    counts = expect(system.client("admin").get("/api/v1/staff/dead-letters"), 200)["services"]
+    found = {service: sum(states.values()) for service, states in counts.items()}
+    for name, queue in system.queues().items():
+        if name.startswith("lodge.dead-letter."):
+            found[name] = queue.get("messages", 0)
+    return {where: count for where, count in found.items() if count}
 
 
 def items_per_deposit(system: LodgeSystem) -> collections.Counter:

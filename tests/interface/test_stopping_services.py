@@ -18,7 +18,7 @@ from kernel.platform.db import OutboxMessage
 from kernel.platform.dependencies import Store
 from kernel.platform.messaging import handles_event, rpc
 from lodge.topology import declare
-from tests.support.system import poll_until
+from tests.support.system import consumers_of, poll_until
 
 EVENT_QUEUE = "evt-intake-deposit_withdrawn--slow.on_withdrawn"
 # where Lodge's topology routes intake's deposit_withdrawn (approval handles it)
@@ -107,7 +107,7 @@ def test_a_stopping_service_finishes_its_running_events_and_returns_the_rest(
     poll_until(lambda: queue_state(uri, EVENT_QUEUE) == (0, 1) and len(started) == 2)
 
     stopping = eventlet.spawn(container.stop)
-    poll_until(lambda: queue_state(uri, EVENT_QUEUE)[1] == 0, description="cancelling")
+    poll_until(lambda: not consumers_of(uri, EVENT_QUEUE), description="cancelling")
     assert not stopping.dead, "the service stopped before its workers finished"
     publish(uri, withdrawn("late"))
     release[0].send()
@@ -132,7 +132,7 @@ def test_a_call_in_flight_when_its_service_stops_is_answered_and_not_run_again(
         reply = client.slow.hold.call_async(key="k1")
         poll_until(lambda: started == ["k1"])
         stopping = eventlet.spawn(container.stop)
-        poll_until(lambda: queue_state(uri, "rpc-slow")[1] == 0, description="cancelling")
+        poll_until(lambda: not consumers_of(uri, "rpc-slow"), description="cancelling")
         release[0].send()
         assert reply.result() == "k1"
     stopping.wait()
@@ -154,7 +154,7 @@ def test_a_stopping_service_relays_what_its_last_workers_emitted(
         replies = [client.intake.withdraw.call_async(deposit_id=f"d{n}") for n in range(3)]
         poll_until(lambda: len(started) == 3)
         stopping = eventlet.spawn(container.stop)
-        poll_until(lambda: queue_state(uri, "rpc-intake")[1] == 0, description="cancelling")
+        poll_until(lambda: not consumers_of(uri, "rpc-intake"), description="cancelling")
         release[0].send()
         assert sorted(reply.result() for reply in replies) == ["d0", "d1", "d2"]
     stopping.wait()
