@@ -144,11 +144,12 @@ def consumers_of(amqp_uri: str, queue: str) -> int:
 
 def create_vhost(name: str, api: str = RABBIT_API) -> None:
     vhost = quote(name, safe="")
-    requests.put(f"{api}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
+    # a cluster's nodes each start the vhost: allow for a loaded machine
+    requests.put(f"{api}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=30).raise_for_status()
     requests.put(
         f"{api}/permissions/{vhost}/guest",
         auth=RABBIT_AUTH,
-        timeout=10,
+        timeout=30,
         json={"configure": ".*", "write": ".*", "read": ".*"},
     ).raise_for_status()
 
