@@ -42,9 +42,5 @@ def event_backlog(system: LodgeSystem) -> dict[str, int]:
 
 
 def dead_lettered(system: LodgeSystem) -> dict[str, int]:
-    """Messages in the lodge.dead-letter.* queues of the system's vhost, by queue."""
-    return {
-        name: q.get("messages") or 0
-        for name, q in system.queues().items()
-        if name.startswith("lodge.dead-letter.") and (q.get("messages") or 0)
-    }
+    """Dead letters by service, parked or waiting, where there are any."""
+    return {service: count for service, count in system.dead_letters().items() if count}

@@ -127,16 +127,6 @@ def mail_subjects(system: LodgeSystem) -> collections.Counter:
     )
 
 
-def dead_letters(system: LodgeSystem) -> dict[str, int]:
-    """Dead letters each service parked (staff API), and any still in their queues."""
-    counts = expect(system.client("admin").get("/api/v1/staff/dead-letters"), 200)["services"]
-    found = {service: sum(states.values()) for service, states in counts.items()}
-    for name, queue in system.queues().items():
-        if name.startswith("lodge.dead-letter."):
-            found[name] = queue.get("messages", 0)
-    return {where: count for where, count in found.items() if count}
-
-
 def items_per_deposit(system: LodgeSystem) -> collections.Counter:
     engine = sqlalchemy.create_engine(system.database_urls["inventory"])
     try:
@@ -216,7 +206,7 @@ def through_a_stop(
         )
     seen = mail_subjects(system)
     outcome.letters = {subject: seen[subject] for subject in wanted}
-    outcome.dead_letters = dead_letters(system)
+    outcome.dead_letters = {s: n for s, n in system.dead_letters().items() if n}
     return outcome
 
 

@@ -576,6 +576,17 @@ class LodgeSystem:
         response.raise_for_status()
         return {q["name"]: q for q in response.json()}
 
+    def dead_letters(self) -> dict[str, int]:
+        """Per service, every dead letter it ever had: parked (in any state since) and any
+        still waiting in its queue for the service to park it."""
+        queues = self.queues()
+        counts = expect(self.client("admin").get("/api/v1/staff/dead-letters"), 200)["services"]
+        return {
+            service: sum(states.values())
+            + (queues.get(f"lodge.dead-letter.{service}", {}).get("messages") or 0)
+            for service, states in counts.items()
+        }
+
     def broker_connections(self) -> set[str]:
         """The users this vhost's open broker connections signed in as."""
         response = requests.get(
