@@ -30,6 +30,7 @@ from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
 
 from kernel.contracts.actors import Actor
+from kernel.platform.metrics import GATEWAY_RPC_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -316,23 +317,26 @@ class Services:
         self._proxy = proxy
 
     def __getattr__(self, service: str) -> _Service:
-        return _Service(getattr(self._proxy, service))
+        return _Service(getattr(self._proxy, service), service)
 
 
 class _Service:
-    def __init__(self, proxy) -> None:
+    def __init__(self, proxy, name: str) -> None:
         self._proxy = proxy
+        self._name = name
 
     def __getattr__(self, method: str) -> _Method:
-        return _Method(getattr(self._proxy, method))
+        return _Method(getattr(self._proxy, method), self._name, method)
 
 
 class _Method:
-    def __init__(self, proxy) -> None:
+    def __init__(self, proxy, service: str, method: str) -> None:
         self._proxy = proxy
+        self._labels = (service, method)
 
     def __call__(self, **arguments):
-        return self._proxy(**wire(arguments))
+        with GATEWAY_RPC_SECONDS.labels(*self._labels).time():
+            return self._proxy(**wire(arguments))
 
     def call_async(self, **arguments):
         return self._proxy.call_async(**wire(arguments))

@@ -4,9 +4,12 @@ token USERNAME | broker-users | expire-uploads | warn-expiring-tokens` (`lodge -
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from typing import cast
@@ -213,6 +216,7 @@ def service(name):
     from lodge.registry import service_class
 
     require_broker(name)
+    serve_metrics(name)
     logging.basicConfig(
         level=get_settings().processes.log_level,
         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
@@ -233,20 +237,40 @@ def service(name):
     runner.wait()
 
 
+def serve_metrics(service: str) -> None:
+    """/metrics on the service's LODGE_METRICS_BIND(_<SERVICE>), if it has one."""
+    settings = get_settings()
+    bind = settings.metrics_bind(service)
+    if bind is None:
+        return
+    from kernel.platform.metrics import serve
+
+    try:
+        serve(bind, settings.site.metrics_token)
+    except OSError as err:
+        raise click.ClickException(f"cannot serve /metrics on {bind}: {err}") from None
+
+
 @main.command()
 @click.option(
     "--bind", default=None, help="host:port (default LODGE_GATEWAY_BIND or 127.0.0.1:8000)"
 )
 def gateway(bind):
     """Run the gateway under gunicorn."""
-    from gunicorn.app.base import BaseApplication
-
-    from gateway.app import create_app
-
     settings = get_settings()
     problems = settings.production_problems()
     if problems:
         raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
+    # each worker keeps its metrics in files here and /metrics adds them all up; set before
+    # anything imports prometheus_client, which picks its way of counting on import
+    metrics_dir = tempfile.mkdtemp(prefix="lodge-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    master = os.getpid()
+
+    from gunicorn.app.base import BaseApplication
+
+    from gateway.app import create_app
+    from kernel.platform.metrics import worker_gone
 
     class Gateway(BaseApplication):
         def load_config(self):
@@ -264,11 +288,16 @@ def gateway(bind):
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if settings.processes.access_log else None)
+            self.cfg.set("child_exit", lambda _arbiter, worker: worker_gone(worker.pid))
 
         def load(self):
             return create_app()
 
-    Gateway().run()
+    try:
+        Gateway().run()
+    finally:
+        if os.getpid() == master:  # a worker leaves through here too, as it exits
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @main.command("expire-uploads")
@@ -375,6 +404,13 @@ def run():
     from gateway.seed import DEMO_PASSWORD, DEMO_USERS
 
     require_broker()
+    binds = [get_settings().metrics_bind(name) for name in SERVICE_CLASSES]
+    taken = [bind for bind in binds if bind is not None]
+    if len(set(taken)) < len(taken):
+        raise click.ClickException(
+            "the five services cannot share one metrics address: give each its own "
+            "LODGE_METRICS_BIND_<SERVICE>"
+        )
     root = [sys.executable, "-m", "lodge"]
     subprocess.run(root + ["migrate"], check=True)
     subprocess.run(root + ["seed"], check=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -22,12 +22,16 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    func,
+    select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from kernel.platform.metrics import note_duplicate
 
 
 def utcnow() -> datetime:
@@ -112,12 +116,19 @@ def insert_for(session: Session):
 
 
 class UnitOfWork:
-    """One transaction: the session, the events to publish, the events handled."""
+    """One transaction: the session, the events to publish, the events handled, and what
+    to do once it is committed."""
 
     def __init__(self, session: Session, source: str):
         self.session = session
         self.source = source
         self.emitted = 0
+        self.committed: list[Callable[[], object]] = []
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once this unit of work has committed (never if it rolls back):
+        a count of what happened (kernel/platform/metrics) counts only what stayed."""
+        self.committed.append(callback)
 
     def emit(self, event_type: str, payload: dict) -> None:
         """Queue an event (already dumped through its contract) to publish after commit."""
@@ -129,7 +140,10 @@ class UnitOfWork:
 
         A concurrent handler of the same event waits for the first to commit and then
         sees the row."""
-        return insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow())
+        if insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow()):
+            return True
+        note_duplicate()
+        return False
 
 
 def insert_new(session: Session, model, **values) -> bool:
@@ -190,6 +204,8 @@ class Database:
                 raise
             finally:
                 session.close()
+        for callback in uow.committed:
+            callback()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
@@ -208,6 +224,14 @@ class Database:
             return
         with self._write_lock:
             yield
+
+    def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """How many outbox rows wait to be published, and when the oldest was written."""
+        with self.reading() as session:
+            waiting, oldest = session.execute(
+                select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at))
+            ).one()
+        return waiting, oldest
 
     def dispose(self) -> None:
         self.engine.dispose()

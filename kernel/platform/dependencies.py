@@ -4,14 +4,16 @@ storage."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from eventlet.event import Event as GreenEvent
 from eventlet.timeout import Timeout
 from nameko.extensions import DependencyProvider
 
 from kernel.platform.config import get_settings
-from kernel.platform.db import Database
+from kernel.platform.db import Database, utcnow
 from kernel.platform.messaging import OutboxRelay
+from kernel.platform.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS
 from kernel.platform.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -20,7 +22,9 @@ log = logging.getLogger(__name__)
 class Store(DependencyProvider):
     """The service's database; its outbox is relayed by a managed green thread,
     woken after each worker and on a timer as a safety net. Each round of the relay also
-    touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the service hangs."""
+    measures what is left in the outbox (the outbox gauges: one query a round, whatever
+    scrapes) and touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the
+    service hangs."""
 
     poll_interval = 1.0
 
@@ -32,6 +36,7 @@ class Store(DependencyProvider):
         self.liveness_file = settings.processes.liveness_file
         self._wakeup = GreenEvent()
         self._running = False
+        self._oldest_waiting: datetime | None = None
 
     def start(self):
         self._running = True
@@ -54,10 +59,26 @@ class Store(DependencyProvider):
                 self.relay.flush()
             except Exception:  # broker or database down: keep the rows, try again
                 log.exception("outbox relay of %s failed; retrying", self.container.service_name)
+            self._measure_outbox()
             self._mark_alive()
             with Timeout(self.poll_interval, False):
                 self._wakeup.wait()
             self._wakeup = GreenEvent()
+
+    def _measure_outbox(self):
+        """Unreadable (the database is down), the oldest row known to wait keeps ageing, so
+        an outbox that cannot drain shows."""
+        name = self.container.service_name
+        try:
+            waiting, self._oldest_waiting = self.database.outbox_backlog()
+        except Exception:
+            log.debug("cannot measure the outbox of %s", name, exc_info=True)
+        else:
+            OUTBOX_BACKLOG.labels(name).set(waiting)
+        age = 0.0
+        if self._oldest_waiting is not None:
+            age = max((utcnow() - self._oldest_waiting).total_seconds(), 0.0)
+        OUTBOX_OLDEST_SECONDS.labels(name).set(age)
 
     def _mark_alive(self):
         if self.liveness_file is None:
