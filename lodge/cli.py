@@ -403,7 +403,6 @@ def run():
     """Run all five services and the gateway on this machine, on embedded defaults."""
     from gateway.seed import DEMO_PASSWORD, DEMO_USERS
 
-    require_broker()
     binds = [get_settings().metrics_bind(name) for name in SERVICE_CLASSES]
     taken = [bind for bind in binds if bind is not None]
     if len(set(taken)) < len(taken):
@@ -411,6 +410,7 @@ def run():
             "the five services cannot share one metrics address: give each its own "
             "LODGE_METRICS_BIND_<SERVICE>"
         )
+    require_broker()
     root = [sys.executable, "-m", "lodge"]
     subprocess.run(root + ["migrate"], check=True)
     subprocess.run(root + ["seed"], check=True)

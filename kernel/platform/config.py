@@ -106,7 +106,7 @@ DATABASE = url("sqlite", "postgresql")
 
 def address(value: str) -> str:
     host, _, port = value.strip().rpartition(":")
-    if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host.strip("[]") or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError("must be host:port, e.g. 0.0.0.0:9100")
     return value.strip()
 

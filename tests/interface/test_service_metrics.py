@@ -4,7 +4,10 @@ gauges; and the port answers only Prometheus, while the service's workers run.""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 from typing import ClassVar
@@ -26,7 +29,7 @@ from kernel.platform.metrics import serve
 from lodge.topology import declare
 from services.intake.service import IntakeService
 from tests.support.prometheus import Samples, scrape
-from tests.support.system import free_port, poll_until
+from tests.support.system import REPO_ROOT, free_port, poll_until
 
 TOKEN = "metrics-" + uuid.uuid4().hex
 SERVICE = "metered"
@@ -326,3 +329,45 @@ def test_an_idle_connection_does_not_hold_the_port(metrics_url):
     with socket.create_connection((host, int(port)), timeout=30) as idle:
         scrape(metrics_url, TOKEN)
         assert idle.recv(100) == b""  # closed by the server, not by the 30 s timeout
+
+
+def lodge(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lodge", *args],
+        cwd=REPO_ROOT,
+        env={"PATH": os.environ["PATH"], "LODGE_METRICS_TOKEN": TOKEN, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_lodge_run_refuses_five_services_on_one_metrics_address(tmp_path):
+    result = lodge(
+        "run",
+        LODGE_DATA_DIR=str(tmp_path),
+        LODGE_METRICS_BIND="127.0.0.1:9100",
+        LODGE_METRICS_BIND_INTAKE="127.0.0.1:9101",
+        # nothing listens here: were the addresses let through, it would fail on this instead
+        LODGE_AMQP_URI="amqp://guest:guest@127.0.0.1:1/",
+    )
+    assert result.returncode == 1
+    assert "cannot share one metrics address" in result.stderr
+    assert not (tmp_path / "intake.db").exists()
+
+
+def test_a_service_whose_metrics_address_is_taken_does_not_start(tmp_path, rabbit_vhost):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        bind = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = lodge(
+            "service",
+            "intake",
+            LODGE_DATA_DIR=str(tmp_path),
+            LODGE_AMQP_URI=rabbit_vhost,
+            LODGE_METRICS_BIND_INTAKE=bind,
+        )
+    assert result.returncode == 1
+    assert f"cannot serve /metrics on {bind}" in result.stderr
+    assert "service started" not in result.stderr
