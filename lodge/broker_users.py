@@ -31,6 +31,7 @@ from kernel.platform.messaging import (
     CLOUDEVENTS_EXCHANGE,
     DEAD_LETTER_EXCHANGE,
     RETRY_EXCHANGE,
+    retry_queues,
 )
 from kernel.policy.text import user_pattern
 from lodge import topology
@@ -72,8 +73,9 @@ class Grant:
 
 
 def service_grant(service: str) -> Grant:
-    """Consume its own queues; publish only its own events, its own retries, its dead
-    letters, RPC replies and calls to the services it uses."""
+    """Consume its own queues; publish only its own events, its own retries (to the delay
+    queues the retry settings call for), its dead letters, RPC replies and calls to the
+    services it uses."""
     cls = service_class(service)
     queues = topology.event_queues(cls)
     own = names(*(queue.name for queue in queues))
@@ -98,7 +100,10 @@ def service_grant(service: str) -> Grant:
     )
     grant.topic(f"{service}.events", write=names(*emitted))
     grant.topic(CLOUDEVENTS_EXCHANGE.name, write=names(*(f"{service}.{e}" for e in emitted)))
-    grant.topic(RETRY_EXCHANGE.name, write=names(*(f"{queue.name}.retry" for queue in queues)))
+    grant.topic(
+        RETRY_EXCHANGE.name,
+        write=names(*(delay.routing_key for queue in queues for delay in retry_queues(queue.name))),
+    )
     for queue in queues:
         grant.topic(queue.exchange.name, read=names(queue.routing_key))
     if rpc:

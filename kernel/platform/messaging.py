@@ -5,6 +5,11 @@
   its contract, a handler that raises is retried with backoff and then dead-lettered
   with the reason kept, and a payload that breaks its contract (or that its handler
   refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
+- `rpc` is nameko's RPC entrypoint on a quorum queue.
+
+Every queue a service consumes is a quorum queue (replicated, unlike a classic one), with
+the arguments `lodge migrate` declares it with: nameko declares it again at every start,
+and RabbitMQ refuses a declaration whose arguments differ.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from kombu import Exchange, Queue
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.rpc import rpc as nameko_rpc
+from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -43,27 +48,83 @@ ATTEMPTS_HEADER = "x-lodge-attempts"
 ERROR_HEADER = "x-lodge-error"
 
 
+# deliveries of one copy of a message (a worker that dies before settling it returns it)
+# before the broker dead-letters it: a last line behind LODGE_HANDLER_MAX_ATTEMPTS, whose
+# retries are new copies. A constant: RabbitMQ refuses to redeclare a queue with another.
+DELIVERY_LIMIT = 20
+QUORUM = {"x-queue-type": "quorum"}
+# the broker keeps a message it dead-letters until the target queue has confirmed it;
+# RabbitMQ allows that only with reject-publish overflow
+AT_LEAST_ONCE = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
+def consumed_queue_arguments(service_name: str) -> dict:
+    """Of the queues a service consumes: a message delivered DELIVERY_LIMIT times without
+    being settled goes to the service's dead-letter queue (reason `delivery_limit`)."""
+    return {
+        **QUORUM,
+        **AT_LEAST_ONCE,
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+        "x-dead-letter-routing-key": service_name,
+    }
+
+
+def rpc_queue(service_name: str) -> Queue:
+    return Queue(
+        f"rpc-{service_name}",
+        exchange=get_rpc_exchange(),
+        routing_key=f"{service_name}.*",
+        durable=True,
+        queue_arguments=consumed_queue_arguments(service_name),
+    )
+
+
 def dead_letter_queue(service_name: str) -> Queue:
+    """Where a service's failed messages stay until an operator takes them; no delivery
+    limit and no dead-letter exchange of its own (RabbitMQ 4 sets a limit of 20 anyway:
+    a dead letter read and returned that often is dropped, so take them with an ack)."""
     return Queue(
         f"lodge.dead-letter.{service_name}",
         exchange=DEAD_LETTER_EXCHANGE,
         routing_key=service_name,
         durable=True,
+        queue_arguments=QUORUM,
     )
 
 
-def retry_queue(queue_name: str) -> Queue:
-    """Messages wait here for their backoff, then go back to `queue_name`."""
+def retry_delays(max_attempts: int, first_delay_ms: int) -> list[int]:
+    """The wait before each retry, doubling: one per attempt that may fail and be retried."""
+    return [first_delay_ms * 2**step for step in range(max_attempts - 1)]
+
+
+def retry_queue(queue_name: str, delay_ms: int) -> Queue:
+    """Messages wait here `delay_ms`, then go back to `queue_name`. One queue per delay:
+    RabbitMQ expires messages only at a queue's head, so in a shared queue a short wait
+    would end only after every longer one before it."""
+    name = f"{queue_name}.retry.{delay_ms}ms"
     return Queue(
-        f"{queue_name}.retry",
+        name,
         exchange=RETRY_EXCHANGE,
-        routing_key=f"{queue_name}.retry",
+        routing_key=name,
         durable=True,
         queue_arguments={
+            **QUORUM,
+            **AT_LEAST_ONCE,
+            "x-message-ttl": delay_ms,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": queue_name,
         },
     )
+
+
+def retry_queues(queue_name: str) -> list[Queue]:
+    """The delay queues of `queue_name` the settings call for, shortest first."""
+    processes = get_settings().processes
+    return [
+        retry_queue(queue_name, delay)
+        for delay in retry_delays(processes.handler_max_attempts, processes.handler_retry_delay_ms)
+    ]
 
 
 def cloudevent(source_service: str, event_type: str, payload: dict) -> dict:
@@ -127,6 +188,14 @@ class OutboxRelay:
         )
 
 
+def attempts_before(headers: dict) -> int:
+    """The attempts a message's header counts; anyone who may publish the event sets
+    headers, and a value that is no positive whole number counts none (it picks the
+    delay queue, so it must be one of them)."""
+    value = headers.get(ATTEMPTS_HEADER, 0)
+    return value if type(value) is int and value > 0 else 0
+
+
 class ReliableEventHandler(EventHandler):
     """A service-pool event handler that never drops a message."""
 
@@ -145,11 +214,12 @@ class ReliableEventHandler(EventHandler):
         # comes with a content type nameko does not accept, would never reach one
         self.consumer_options["on_decode_error"] = self.handle_undecodable
         super().setup()
+        # the consumer holds this very Queue, so it declares these arguments
+        self.queue.queue_arguments = consumed_queue_arguments(self.container.service_name)
         settings = get_settings()
         self.max_attempts = settings.processes.handler_max_attempts
-        self.retry_delay_ms = settings.processes.handler_retry_delay_ms
         self.contract = event_schema(self.source_service, self.event_type)
-        self.retry_queue = retry_queue(self.queue.name)
+        self.retry_queues = retry_queues(self.queue.name)
         self.failure_publisher = Publisher(
             settings.broker_uri(self.container.service_name), use_confirms=True
         )
@@ -184,25 +254,24 @@ class ReliableEventHandler(EventHandler):
 
     def _settle_failure(self, message, reason: str, retry: bool, kind: str):
         headers = dict(message.headers or {})
-        attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
+        attempts = attempts_before(headers) + 1
         headers[ATTEMPTS_HEADER] = attempts
         retrying = retry and attempts < self.max_attempts
         try:
             if retrying:
-                delay = self.retry_delay_ms * 2 ** (attempts - 1)
+                delay_queue = self.retry_queues[attempts - 1]
                 log.warning(
-                    "%s failed (attempt %d), retrying in %d ms: %s",
+                    "%s failed (attempt %d), retrying through %s: %s",
                     self.queue.name,
                     attempts,
-                    delay,
+                    delay_queue.name,
                     reason,
                 )
                 self.failure_publisher.publish(
                     message.body,
                     exchange=RETRY_EXCHANGE,
-                    routing_key=self.retry_queue.name,
+                    routing_key=delay_queue.routing_key,
                     headers=headers,
-                    expiration=delay / 1000,
                     mandatory=True,
                     content_type=message.content_type,
                     content_encoding=message.content_encoding,
@@ -253,6 +322,18 @@ def handles_event(source_service: str, event_type: str, **kwargs):
     return decorate
 
 
+class QuorumRpcConsumer(RpcConsumer):
+    """nameko's RPC consumer, declaring `rpc-<service>` as `lodge migrate` does."""
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = consumed_queue_arguments(self.container.service_name)
+
+
+class QuorumRpc(Rpc):
+    rpc_consumer = QuorumRpcConsumer()
+
+
 def rpc(method):
     """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected).
 
@@ -279,7 +360,7 @@ def rpc(method):
         with metrics.serving_rpc(self.name, method.__name__, LodgeError):
             return run(self, *args, **kwargs)
 
-    return nameko_rpc(expected_exceptions=LodgeError)(call)
+    return QuorumRpc.decorator(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):

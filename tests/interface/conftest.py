@@ -1,7 +1,7 @@
 """Interface tests: services in nameko containers on a real RabbitMQ (a fresh vhost each)."""
 
 import pytest
-from kombu import Connection
+from kombu import Connection, Queue
 
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.db import Database
@@ -15,14 +15,10 @@ from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 def broker(rabbit_vhost, lodge_env):
     """Settings and nameko config pointing at this test's vhost, with quick retries, and
     the topology `lodge migrate` declares (services declare no shared exchange)."""
-    from kernel.platform.config import get_settings
-
-    declare(rabbit_vhost)
     lodge_env.setenv("LODGE_AMQP_URI", rabbit_vhost)
     lodge_env.setenv("LODGE_HANDLER_MAX_ATTEMPTS", "3")
     lodge_env.setenv("LODGE_HANDLER_RETRY_DELAY_MS", "50")
-    # importing a service for the first time (in declare) may have read the settings already
-    get_settings.cache_clear()
+    declare(rabbit_vhost)  # its retry queues follow the settings just made
     return {"AMQP_URI": rabbit_vhost, "max_workers": 4}
 
 
@@ -55,9 +51,10 @@ def intake_db(migrated):
 
 
 def wait_for_message(amqp_uri: str, queue_name: str, timeout: float = 15):
-    """Block until a message is in `queue_name`, then take it (acknowledged)."""
+    """Block until a message is in `queue_name`, then take it (acknowledged). The queue is
+    `lodge migrate`'s, so not declared again here (with other arguments)."""
     with Connection(amqp_uri) as connection:
-        queue = connection.SimpleQueue(queue_name)
+        queue = connection.SimpleQueue(Queue(queue_name, no_declare=True))
         try:
             message = queue.get(block=True, timeout=timeout)
             message.ack()

@@ -66,7 +66,22 @@ def publish(exchange: str, routing_key: str, body: bytes = b"{}"):
 def test_a_service_publishes_its_own_events(accounts):
     attempt(accounts["validation"], publish("validation.events", "deposit_validated"))
     attempt(accounts["validation"], publish("lodge.events", "validation.deposit_validated"))
-    attempt(accounts["inventory"], publish("lodge.retry", f"{INVENTORY_QUEUE}.retry"))
+    # its own delay queues, one per backoff step (50 ms, then 100 ms: LODGE_HANDLER_*)
+    attempt(accounts["inventory"], publish("lodge.retry", f"{INVENTORY_QUEUE}.retry.50ms"))
+    attempt(accounts["inventory"], publish("lodge.retry", f"{INVENTORY_QUEUE}.retry.100ms"))
+
+
+@pytest.mark.parametrize(
+    "routing_key",
+    [
+        f"{INVENTORY_QUEUE}.retry",  # the one shared retry queue of before
+        f"{INVENTORY_QUEUE}.retry.200ms",  # a delay the settings do not call for
+        f"{INVENTORY_QUEUE}.retry.#",
+    ],
+)
+def test_a_service_retries_only_through_its_own_delay_queues(accounts, routing_key):
+    with pytest.raises(AccessRefused):
+        attempt(accounts["inventory"], publish("lodge.retry", routing_key))
 
 
 @pytest.mark.parametrize(
@@ -76,7 +91,7 @@ def test_a_service_publishes_its_own_events(accounts):
         ("validation.events", "deposit_approved"),  # its own exchange, another's event
         ("lodge.events", "approval.deposit_approved"),  # a CloudEvent in another's name
         ("", INVENTORY_QUEUE),  # straight into inventory's queue
-        ("lodge.retry", f"{INVENTORY_QUEUE}.retry"),  # through inventory's retry queue
+        ("lodge.retry", f"{INVENTORY_QUEUE}.retry.50ms"),  # through inventory's retry queue
         ("nameko-rpc", "intake.submit"),  # an RPC only the gateway makes
     ],
 )

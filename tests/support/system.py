@@ -439,7 +439,7 @@ class LodgeSystem:
         events = {
             name: q
             for name, q in queues.items()
-            if name.startswith("evt-") and not name.endswith(".retry")
+            if name.startswith("evt-") and ".retry." not in name
         }
         if not events:
             return "no evt-* queues declared yet"

@@ -108,3 +108,25 @@ def test_a_process_url_that_cannot_be_its_account_is_refused_clearly(env, uri, m
     result = run()
     assert result.exit_code == 1, result.stdout
     assert message in result.stderr
+
+
+def test_a_service_may_publish_to_the_delay_queues_its_retry_settings_call_for(env):
+    """One delay queue per backoff step (100, 200, 400 ms here), matched exactly."""
+    env.setenv("LODGE_HANDLER_MAX_ATTEMPTS", "4")
+    env.setenv("LODGE_HANDLER_RETRY_DELAY_MS", "100")
+    get_settings.cache_clear()
+    definitions = json.loads(run().stdout)
+    (retry,) = [
+        entry
+        for entry in definitions["topic_permissions"]
+        if entry["user"] == "lodge-inventory" and entry["exchange"] == "lodge.retry"
+    ]
+    queue = "evt-approval-deposit_approved--inventory.on_deposit_approved"
+    for delay in ("100ms", "200ms", "400ms"):
+        assert re.fullmatch(retry["write"], f"{queue}.retry.{delay}")
+    for other in (f"{queue}.retry", f"{queue}.retry.800ms", f"{queue}.retry.50ms", "#"):
+        assert not re.fullmatch(retry["write"], other), other
+    assert ".*" not in retry["write"]
+    (inventory,) = [e for e in definitions["permissions"] if e["user"] == "lodge-inventory"]
+    # lodge migrate declares the delay queues; the service only publishes to them
+    assert not re.fullmatch(inventory["configure"], f"{queue}.retry.100ms")
