@@ -8,6 +8,7 @@ import os
 import signal
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,35 +21,37 @@ API = "/api/v1"
 GATEWAY_WORKERS = 3
 
 
+@dataclass
+class MeteredLodge:
+    system: LodgeSystem
+    metrics_urls: dict[str, str]  # by service
+    tmp: Path  # the processes' TMPDIR, where the gateway keeps its workers' metric files
+
+    @property
+    def token(self) -> str:
+        return self.system.env["LODGE_METRICS_TOKEN"]
+
+    def scrape_gateway(self) -> Samples:
+        return scrape(f"{self.system.base_url}/metrics", self.token)
+
+    def scrape_all(self) -> dict[str, Samples]:
+        found = {name: scrape(url, self.token) for name, url in self.metrics_urls.items()}
+        found["gateway"] = self.scrape_gateway()
+        return found
+
+
 @pytest.fixture(scope="module")
 def metered_lodge(tmp_path_factory):
-    """Its own Lodge: metrics ports and TMPDIR (where the gateway keeps its workers' metric
-    files) are this module's."""
-    tmp = tmp_path_factory.mktemp("gateway-tmp")
+    """A Lodge of its own, every service on a metrics port of its own."""
+    tmp = tmp_path_factory.mktemp("lodge-tmp")
     ports = {name: free_port() for name in SERVICE_NAMES}
     env = {
         f"LODGE_METRICS_BIND_{name.upper()}": f"127.0.0.1:{port}" for name, port in ports.items()
     }
     env.update({"LODGE_GATEWAY_WORKERS": str(GATEWAY_WORKERS), "TMPDIR": str(tmp)})
     with LodgeSystem("postgresql", label="metrics", extra_env=env) as system:
-        system.metrics_urls = {  # type: ignore[attr-defined]
-            name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()
-        }
-        system.tmp = tmp  # type: ignore[attr-defined]
-        yield system
-
-
-def token(system: LodgeSystem) -> str:
-    return system.env["LODGE_METRICS_TOKEN"]
-
-
-def scrape_all(system: LodgeSystem) -> dict[str, Samples]:
-    found = {
-        name: scrape(url, token(system))
-        for name, url in system.metrics_urls.items()  # type: ignore[attr-defined]
-    }
-    found["gateway"] = scrape(f"{system.base_url}/metrics", token(system))
-    return found
+        urls = {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()}
+        yield MeteredLodge(system, urls, tmp)
 
 
 def work_metadata(title: str) -> dict:
@@ -73,9 +76,9 @@ def mail_count(system: LodgeSystem) -> int:
 
 
 def test_deposits_through_the_pipeline_show_in_every_services_metrics(metered_lodge):
-    system = metered_lodge
+    system = metered_lodge.system
     student = system.client("student")
-    before = scrape_all(system)
+    before = metered_lodge.scrape_all()
     mails_before = mail_count(system)
     deposits = 2
     for number in range(deposits):
@@ -98,7 +101,7 @@ def test_deposits_through_the_pipeline_show_in_every_services_metrics(metered_lo
         return letters == 2 * deposits == mail_count(system) - mails_before and not any(outboxes)
 
     after = poll_until(
-        lambda: (found := scrape_all(system)) and settled(found) and found,
+        lambda: (found := metered_lodge.scrape_all()) and settled(found) and found,
         timeout=60,
         description="the letters sent and every outbox drained",
     )
@@ -178,13 +181,11 @@ def gateway_workers(system: LodgeSystem) -> set[int]:
 def test_the_gateways_counts_are_every_workers_added_up(metered_lodge):
     """N requests spread over the workers: every scrape, whichever worker answers it, says
     N; and a worker that dies takes none of its counts with it."""
-    system = metered_lodge
+    system = metered_lodge.system
     requests_seen = {"method": "GET", "endpoint": "health.healthz", "status": "200"}
 
     def healthz_count() -> float:
-        return scrape(f"{system.base_url}/metrics", token(system)).value(
-            "lodge_http_requests_total", **requests_seen
-        )
+        return metered_lodge.scrape_gateway().value("lodge_http_requests_total", **requests_seen)
 
     before = healthz_count()
     sent = 90
@@ -195,7 +196,7 @@ def test_the_gateways_counts_are_every_workers_added_up(metered_lodge):
     assert [answer.status_code for answer in answers] == [200] * sent
     assert {healthz_count() - before for _ in range(12)} == {sent}
     # the workers that answered each keep a file of their own
-    [metrics_dir] = system.tmp.glob("lodge-gateway-metrics-*")  # type: ignore[attr-defined]
+    [metrics_dir] = metered_lodge.tmp.glob("lodge-gateway-metrics-*")
     writers = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
     assert len(writers) >= 2, f"only {writers} answered; the test shows no adding up"
 
