@@ -239,3 +239,32 @@ def test_the_component_is_documented_where_operators_look():
     readme = (K8S / "README.md").read_text()
     assert "components/monitoring" in readme
     assert Path(COMPONENT / "kustomization.yaml").read_text().startswith("# Optional")
+
+
+def test_the_dashboard_panels_lie_on_grafanas_grid_without_overlapping():
+    board = dashboard()
+    assert board["uid"] == "lodge"
+    [variable] = board["templating"]["list"]
+    assert (variable["name"], variable["type"], variable["query"]) == (
+        "datasource",
+        "datasource",
+        "prometheus",
+    )
+    taken: set[tuple[int, int]] = set()
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in board["panels"]:
+        place = panel["gridPos"]
+        assert place["x"] >= 0 and place["x"] + place["w"] <= 24, panel["title"]
+        cells = {
+            (place["x"] + dx, place["y"] + dy)
+            for dx in range(place["w"])
+            for dy in range(place["h"])
+        }
+        assert not cells & taken, f"{panel['title']} overlaps another panel"
+        taken |= cells
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        refs = [target["refId"] for target in panel["targets"]]
+        assert refs and len(refs) == len(set(refs)), panel["title"]
