@@ -16,8 +16,9 @@ install: $(BIN)/.installed
 services:
 	bash scripts/ensure-services.sh
 
+# log lines for a terminal; production keeps the default, JSON
 run: install services
-	$(BIN)/lodge run
+	LODGE_LOG_FORMAT=$${LODGE_LOG_FORMAT:-text} $(BIN)/lodge run
 
 # CI runs `make test`, so CI lints too; `make run` does not
 lint: install

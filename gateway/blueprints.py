@@ -14,7 +14,7 @@ from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
 from gateway.api.tus import method_override, tus
 from gateway.auth import guard, oidc
-from gateway.http import errors, i18n, idempotency, security
+from gateway.http import correlation, errors, i18n, idempotency, security
 from gateway.http.health import health
 from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
@@ -32,6 +32,7 @@ from gateway.web.staff.profiles import staff_profiles
 from gateway.web.staff.reviews import staff_reviews
 
 HOOKS = (
+    correlation.register,  # first: what the others log carries the request's ids
     i18n.register,
     errors.register,
     guard.register,

@@ -27,10 +27,13 @@ from kombu.exceptions import ChannelError, OperationalError
 from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
 from nameko.constants import PERSISTENT
 from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
+from nameko.messaging import encode_to_headers
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
+from opentelemetry.trace import SpanKind
 
 from kernel.contracts.actors import Actor
 from kernel.platform.metrics import GATEWAY_RPC_SECONDS
+from kernel.platform.observability import outgoing_headers, span
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +113,12 @@ class KeptPublisher(Publisher):
         self.connect_within = connect_within
 
     def publish(self, payload, **kwargs):
-        headers = {**kwargs.pop("headers", {}), **kwargs.pop("extra_headers", {})}
+        headers = {
+            **kwargs.pop("headers", {}),
+            **kwargs.pop("extra_headers", {}),
+            # the request's correlation id and the calling span: nameko context data
+            **encode_to_headers(outgoing_headers()),
+        }
         declare = [*self.declare, *kwargs.pop("declare", ())]
         producer = self._connected().Producer()
         try:
@@ -330,16 +338,21 @@ class _Service:
 
 
 class _Method:
+    """One RPC method; a call is a client span (for `call_async`, the sending only), and
+    timed."""
+
     def __init__(self, proxy, service: str, method: str) -> None:
         self._proxy = proxy
         self._labels = (service, method)
 
     def __call__(self, **arguments):
-        with GATEWAY_RPC_SECONDS.labels(*self._labels).time():
+        timer = GATEWAY_RPC_SECONDS.labels(*self._labels).time()
+        with span(f"{self._proxy.identifier} call", SpanKind.CLIENT), timer:
             return self._proxy(**wire(arguments))
 
     def call_async(self, **arguments):
-        return self._proxy.call_async(**wire(arguments))
+        with span(f"{self._proxy.identifier} call", SpanKind.CLIENT):
+            return self._proxy.call_async(**wire(arguments))
 
 
 def rpc():

@@ -19,6 +19,11 @@ import click
 from kernel.platform.config import DATABASE_OWNERS, SettingsError, get_settings
 from lodge.registry import SERVICE_CLASSES
 
+# gunicorn's combined format, then the ids the gateway answered with
+ACCESS_LOG_FORMAT = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)ss '
+    "correlation=%({x-correlation-id}o)s request=%({x-request-id}o)s"
+)
 # what gunicorn accepts before the app runs: the request line, the header count, one header
 REQUEST_LIMITS = {
     "limit_request_line": 8190,
@@ -28,12 +33,22 @@ REQUEST_LIMITS = {
 
 
 @click.group()
-def main():
+@click.pass_context
+def main(context):
     """Lodge: self-deposit for institutional repositories."""
     try:
         get_settings()
     except SettingsError as err:
         raise click.ClickException(f"a setting is wrong: {err}") from None
+    log_as(context.invoked_subcommand or "lodge")
+
+
+def log_as(process: str) -> None:
+    """Every command logs as its process: JSON lines or text (LODGE_LOG_FORMAT)."""
+    from kernel.platform.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(process, settings.processes.log_level, settings.processes.log_format)
 
 
 def require_broker(process: str | None = None) -> None:
@@ -213,14 +228,13 @@ def service(name):
 
     from kernel.platform.config import nameko_config
     from kernel.platform.messaging import QuietExpectedErrors
+    from kernel.platform.observability import configure_tracing
     from lodge.registry import service_class
 
     require_broker(name)
     serve_metrics(name)
-    logging.basicConfig(
-        level=get_settings().processes.log_level,
-        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-    )
+    log_as(name)
+    configure_tracing(name, get_settings().processes.otlp_endpoint)
     for handler in logging.getLogger().handlers:
         handler.addFilter(QuietExpectedErrors())
     nameko.config.setup(nameko_config(name))
@@ -271,6 +285,7 @@ def gateway(bind):
 
     from gateway.app import create_app
     from kernel.platform.metrics import worker_gone
+    from kernel.platform.observability import configure_tracing, log_config
 
     class Gateway(BaseApplication):
         def load_config(self):
@@ -289,8 +304,15 @@ def gateway(bind):
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if settings.processes.access_log else None)
             self.cfg.set("child_exit", lambda _arbiter, worker: worker_gone(worker.pid))
+            # gunicorn's own logs and the access log as every other line of the gateway's
+            self.cfg.set(
+                "logconfig_dict",
+                log_config("gateway", settings.processes.log_level, settings.processes.log_format),
+            )
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
 
         def load(self):
+            configure_tracing("gateway", settings.processes.otlp_endpoint)  # in each worker
             return create_app()
 
     try:

@@ -604,6 +604,22 @@ class ProcessSettings:
         "`INFO`",
         "what a service logs: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`",
     )
+    log_format: str = setting(
+        "LODGE_LOG_FORMAT",
+        choice("json", "text"),
+        "json",
+        "`json`",
+        "`json`: one JSON object a line, with the process and the correlation, deposit and "
+        "trace ids; `text`: lines for a terminal",
+    )
+    otlp_endpoint: str | None = setting(
+        "LODGE_OTLP_ENDPOINT",
+        WEB,
+        None,
+        "(none: no traces)",
+        "base URL of an OpenTelemetry collector (OTLP over HTTP, protobuf; `/v1/traces` is "
+        "added): each process sends its spans there",
+    )
     liveness_file: Path | None = setting(
         "LODGE_LIVENESS_FILE",
         Path,

@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from kernel.platform.metrics import note_duplicate
+from kernel.platform.observability import outgoing_headers
 
 
 def utcnow() -> datetime:
@@ -76,6 +77,8 @@ class OutboxMessage(MessagingBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the emitting worker's correlation id and trace context, for the published message
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -132,7 +135,9 @@ class UnitOfWork:
 
     def emit(self, event_type: str, payload: dict) -> None:
         """Queue an event (already dumped through its contract) to publish after commit."""
-        self.session.add(OutboxMessage(event_type=event_type, payload=payload))
+        self.session.add(
+            OutboxMessage(event_type=event_type, payload=payload, headers=outgoing_headers())
+        )
         self.emitted += 1
 
     def first_time(self, key: str) -> bool:

@@ -9,10 +9,11 @@ from datetime import datetime
 from eventlet.event import Event as GreenEvent
 from eventlet.timeout import Timeout
 from nameko.extensions import DependencyProvider
+from opentelemetry.trace import SpanKind
 
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database, utcnow
-from kernel.platform.messaging import OutboxRelay
+from kernel.platform.messaging import OutboxRelay, worker_activity
 from kernel.platform.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS
 from kernel.platform.storage import get_storage
 
@@ -37,6 +38,7 @@ class Store(DependencyProvider):
         self._wakeup = GreenEvent()
         self._running = False
         self._oldest_waiting: datetime | None = None
+        self._activities: dict = {}
 
     def start(self):
         self._running = True
@@ -91,7 +93,21 @@ class Store(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
+    # every worker's span and log ids (the Store is the one provider every service has)
+    def worker_setup(self, worker_ctx):
+        self._activities[worker_ctx] = worker_activity(worker_ctx)
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        activity = self._activities.get(worker_ctx)
+        if activity is not None and exc_info is not None:
+            activity.failed(exc_info[1])
+
     def worker_teardown(self, worker_ctx):
+        activity = self._activities.pop(worker_ctx, None)
+        if activity is not None:
+            if activity.kind != SpanKind.INTERNAL:  # a timer's round logs what it did itself
+                log.info("%s done", activity.name)
+            activity.end()
         self.wake()
 
     # what workers use

@@ -25,8 +25,10 @@ from kombu import Exchange, Queue
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.messaging import encode_to_headers
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 from nameko.standalone.events import get_event_exchange
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
@@ -35,6 +37,15 @@ from kernel.contracts.exceptions import LodgeError, RefusedMessage
 from kernel.platform import metrics
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database, OutboxMessage
+from kernel.platform.observability import (
+    CORRELATION_KEY,
+    TRACE_KEYS,
+    Activity,
+    correlated,
+    deposit_id_in,
+    outgoing_headers,
+    span,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +138,18 @@ def retry_queues(queue_name: str) -> list[Queue]:
     ]
 
 
-def cloudevent(source_service: str, event_type: str, payload: dict) -> dict:
-    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events."""
+def cloudevent(
+    source_service: str, event_type: str, payload: dict, ids: dict | None = None
+) -> dict:
+    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events; `ids`
+    (observability.outgoing_headers) become the extension attributes `correlationid` and,
+    by the Distributed Tracing extension, `traceparent` and `tracestate`."""
+    extensions = {
+        "correlationid" if key == CORRELATION_KEY else key: value
+        for key, value in (ids or {}).items()
+    }
     return {
+        **extensions,
         "specversion": "1.0",
         "id": payload["event_id"],
         "source": f"/lodge/{source_service}",
@@ -169,15 +189,27 @@ class OutboxRelay:
                     .with_for_update(skip_locked=True)
                 ).all()
                 for row in rows:
-                    self.publish(row.event_type, row.payload)
+                    self.publish(row.event_type, row.payload, row.headers)
                     uow.session.delete(row)
             published += len(rows)
             if len(rows) < self.batch_size:
                 return published
 
-    def publish(self, event_type: str, payload: dict) -> None:
-        self.publisher.publish(payload, exchange=self.exchange, routing_key=event_type)
-        body = json.dumps(cloudevent(self.service_name, event_type, payload)).encode()
+    def publish(self, event_type: str, payload: dict, headers: dict | None = None) -> None:
+        """`headers`: the emitting worker's ids (observability.outgoing_headers), passed on as
+        nameko context data from a publish span of their trace."""
+        with (
+            correlated(headers),
+            span(f"{self.service_name}.{event_type} publish", SpanKind.PRODUCER, headers or {}),
+        ):
+            ids = outgoing_headers()
+            self.publisher.publish(
+                payload,
+                exchange=self.exchange,
+                routing_key=event_type,
+                extra_headers=encode_to_headers(ids),
+            )
+        body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
         self.publisher.publish(
             body,
             exchange=CLOUDEVENTS_EXCHANGE,
@@ -332,6 +364,34 @@ class QuorumRpcConsumer(RpcConsumer):
 
 class QuorumRpc(Rpc):
     rpc_consumer = QuorumRpcConsumer()
+
+
+def worker_activity(worker_ctx) -> Activity:
+    """The span and log ids of a nameko worker, from the headers its call or event came
+    with (a timer's worker starts a trace of its own); begun."""
+    entrypoint, service = worker_ctx.entrypoint, worker_ctx.service_name
+    data = worker_ctx.context_data
+    payload = worker_ctx.args[0] if worker_ctx.args else None
+    if isinstance(entrypoint, EventHandler):
+        name = f"{service} handles {entrypoint.source_service}.{entrypoint.event_type}"
+        kind = SpanKind.CONSUMER
+    elif isinstance(entrypoint, Rpc):
+        name, kind = f"{service}.{entrypoint.method_name}", SpanKind.SERVER
+    else:
+        name, kind, data = f"{service}.{entrypoint.method_name}", SpanKind.INTERNAL, {}
+    activity = Activity(
+        name,
+        kind,
+        headers=data,
+        correlation=data.get(CORRELATION_KEY),
+        deposit_id=deposit_id_in(worker_ctx.kwargs, payload),
+        attributes={"lodge.service": service},
+    ).begin()
+    # what this worker calls (ServiceRpc) carries its ids, never the ones it was handed
+    for key in TRACE_KEYS:
+        worker_ctx.context_data.pop(key, None)
+    worker_ctx.context_data.update(outgoing_headers())
+    return activity
 
 
 def rpc(method):

@@ -49,6 +49,17 @@ def create_messaging_tables() -> None:
     )
 
 
+def add_outbox_headers() -> None:
+    """The outbox keeps each event's correlation id and trace context (rows before: none)."""
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("headers", sa.JSON(), nullable=True))
+
+
+def drop_outbox_headers() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("headers")
+
+
 def drop_messaging_tables() -> None:
     op.drop_table("processed_events")
     op.drop_table("outbox")

@@ -9,6 +9,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from kernel.contracts.exceptions import InvalidInput, NotFound
 from kernel.platform.config import get_settings
+from kernel.platform.observability import identifier
 from lodge.topology import declare
 from services.intake.service import IntakeService
 from services.validation.service import ValidationService
@@ -98,6 +99,12 @@ def test_lifecycle_events_go_out_as_cloudevents(container_factory, broker, intak
     assert submitted["specversion"] == "1.0" and submitted["source"] == "/lodge/intake"
     assert submitted["subject"] == f"deposits/{deposit['id']}"
     assert submitted["data"]["deposit"]["revision"] == 1
+    # the submitting worker's correlation id, as an extension attribute
+    assert identifier(submitted["correlationid"])
+    assert (
+        received["edu.lodge.deposit_status_changed"]["correlationid"]
+        == (submitted["correlationid"])
+    )
 
 
 def test_a_running_service_keeps_touching_its_liveness_file(

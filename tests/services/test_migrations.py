@@ -106,7 +106,8 @@ def test_migrations_are_named_by_what_they_change_in_strict_sequence(owner):
         assert re.fullmatch(rf"{number:04d}_[a-z][a-z_]*", revision.revision), revision.revision
         assert Path(revision.path).stem == revision.revision
         assert len(revision.revision) <= 32  # alembic_version.version_num is VARCHAR(32)
-    assert set(RENAMED_REVISIONS[owner].values()) == {r.revision for r in revisions}
+    # every old id is renamed to a revision that exists (ones added since never had another)
+    assert set(RENAMED_REVISIONS[owner].values()) <= {r.revision for r in revisions}
 
 
 @pytest.mark.parametrize("owner", sorted(OWNERS))
@@ -142,7 +143,7 @@ def test_a_postgresql_database_at_a_renamed_head_upgrades(owner, postgres_databa
     command.upgrade(alembic_config(owner, url), new)
     stamp_renamed(url, old)
     upgrade(owner, url)
-    assert versions_in(url) == {new}
+    assert versions_in(url) == {revisions_of(owner)[-1].revision}  # renamed, then upgraded
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
