@@ -253,7 +253,26 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class MetricsServer(ThreadingMixIn, WSGIServer):
+    """Waits in accept() on its own socket, not in socketserver's selector: socketserver picks
+    that when it is imported, which may be before eventlet patches select (logging.config
+    imports it), and an unpatched select would stall every green thread of the service."""
+
     daemon_threads = True
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving = True
+        self._stopped = threading.Event()
+        self.socket.settimeout(poll_interval)  # a green wait under eventlet
+        try:
+            while self._serving:
+                # an accept() that timed out returns; not in typeshed, as it is private
+                self._handle_request_noblock()  # type: ignore[attr-defined]
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        self._serving = False
+        self._stopped.wait()
 
 
 class MetricsServer6(MetricsServer):
