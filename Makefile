@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test test-fast services bench fuzz clean
+.PHONY: install run lint test test-fast services test-services bench chaos fuzz clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,12 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
+# what running needs (libmagic, RabbitMQ); the tests and benchmarks need more
 services:
 	bash scripts/ensure-services.sh
+
+test-services:
+	bash scripts/ensure-services.sh --for-tests
 
 # log lines for a terminal; production keeps the default, JSON
 run: install services
@@ -26,16 +30,19 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint services
+test: lint test-services
 	$(BIN)/python -m pytest
 
-test-fast: install services
+test-fast: install test-services
 	$(BIN)/python -m pytest -m "not e2e"
 
-bench: install services
+bench: install test-services
 	$(BIN)/python bench/pipeline.py
 
-fuzz: install services
+chaos: install test-services
+	$(BIN)/python bench/chaos.py
+
+fuzz: install test-services
 	bash bench/fuzz.sh
 
 clean:

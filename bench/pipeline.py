@@ -22,39 +22,24 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.workload import (  # noqa: E402
+    dead_lettered,
+    event_backlog,
+    metadata,
+    pdf_bytes,
+    server_time,
+)
 from tests.support.system import LodgeClient, LodgeSystem, expect  # noqa: E402
 
 POLL_INTERVAL = 0.02
 PER_PAGE = 100  # the API's maximum
 FULL_SWEEP_EVERY = 1.0
-
-
-def pdf_bytes(number: int) -> bytes:
-    return (
-        b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n% bench deposit "
-        + str(number).encode()
-        + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-    )
-
-
-def metadata(number: int) -> dict:
-    return {
-        "title": f"Bench deposit {number}",
-        "creators": [{"name": "Bench Runner"}],
-        "abstract": "A small deposit made by bench/pipeline.py.",
-        "date": "2024",
-    }
-
-
-def server_time(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -275,21 +260,9 @@ def report_queues(system: LodgeSystem, timeout: float = 20.0) -> None:
     """Whether the event queues drained, and anything dead-lettered. The management API's
     message counts lag by a few seconds, so this polls until they read zero."""
     deadline = time.monotonic() + timeout
-    while True:
-        queues = system.queues()
-        backlog = {
-            name: q.get("messages") or 0
-            for name, q in queues.items()
-            if name.startswith("evt-") and (q.get("messages") or 0)
-        }
-        if not backlog or time.monotonic() > deadline:
-            break
+    while (backlog := event_backlog(system)) and time.monotonic() < deadline:
         time.sleep(0.5)
-    dead = {
-        name: q.get("messages") or 0
-        for name, q in queues.items()
-        if name.startswith("lodge.dead-letter.") and (q.get("messages") or 0)
-    }
+    dead = dead_lettered(system)
     print(
         f"queues:     {'drained' if not backlog else f'still holding {backlog}'}; "
         f"dead-lettered: {dead or 'none'}"

@@ -74,25 +74,6 @@ def ceiling(path: Path, scratch: Path) -> dict:
     return {"dd": size / dd / 1e6, "sha256sum": size / sha / 1e6, "both": size / (dd + sha) / 1e6}
 
 
-def gateway_workers(system: LodgeSystem) -> list[int]:
-    """The gunicorn worker processes of this Lodge's gateway."""
-    pids = []
-    for line in system._group_members(system.process.pid):
-        pid, command = line.split(" ", 1)
-        if "lodge gateway" in command or "-m lodge gateway" in command:
-            pids.append(int(pid))
-    # the master is the gateway process whose children are the others
-    masters = {pid for pid in pids if any(_parent(other) == pid for other in pids)}
-    return [pid for pid in pids if pid not in masters]
-
-
-def _parent(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("PPid:"):
-            return int(line.split()[1])
-    return 0
-
-
 def rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -187,7 +168,7 @@ def main() -> None:
         scratch = Path(scratch)
         with LodgeSystem("sqlite", label="bench-upload", start_timeout=300) as system:
             client = system.client("student", timeout=1800)
-            workers = gateway_workers(system)
+            workers = system.gateway_workers()
             print(f"gateway workers {workers}; storage {system.data_dir / 'storage'}", flush=True)
             for size_mib in args.sizes:
                 path = scratch / f"bench-{size_mib}.pdf"

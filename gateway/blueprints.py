@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from gateway.api.dead_letters import dead_letters_api
 from gateway.api.deposits import deposits_api
 from gateway.api.inventory import inventory_api
 from gateway.api.items import items_api
@@ -24,6 +25,7 @@ from gateway.web.portal import portal
 from gateway.web.public import public
 from gateway.web.staff import inventory as staff_inventory_pages
 from gateway.web.staff.dashboard import staff_dashboard
+from gateway.web.staff.dead_letters import staff_dead_letters
 from gateway.web.staff.deposits import staff_deposits
 from gateway.web.staff.inventory import staff_inventory
 from gateway.web.staff.letters import staff_letters
@@ -54,6 +56,7 @@ BLUEPRINTS = (
     reviews_api,
     items_api,
     staff_api,
+    dead_letters_api,
     portal,
     staff_profiles,
     staff_dashboard,
@@ -64,6 +67,7 @@ BLUEPRINTS = (
     oai,
     public,
     staff_inventory,
+    staff_dead_letters,
     account,
 )
 

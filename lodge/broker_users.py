@@ -31,6 +31,7 @@ from kernel.platform.messaging import (
     CLOUDEVENTS_EXCHANGE,
     DEAD_LETTER_EXCHANGE,
     RETRY_EXCHANGE,
+    dead_letter_queue,
     retry_queues,
 )
 from kernel.policy.text import user_pattern
@@ -73,9 +74,9 @@ class Grant:
 
 
 def service_grant(service: str) -> Grant:
-    """Consume its own queues; publish only its own events, its own retries (to the delay
-    queues the retry settings call for), its dead letters, RPC replies and calls to the
-    services it uses."""
+    """Consume its own queues (its dead letters too); publish only its own events, its own
+    retries (to the delay queues the retry settings call for), its dead letters, RPC
+    replies and calls to the services it uses."""
     cls = service_class(service)
     queues = topology.event_queues(cls)
     own = names(*(queue.name for queue in queues))
@@ -96,7 +97,10 @@ def service_grant(service: str) -> Grant:
             RETRY_EXCHANGE.name,
             DEAD_LETTER_EXCHANGE.name,
         ),
-        read=own + rpc + names(*(queue.exchange.name for queue in queues)),
+        # its dead-letter queue is read only: `lodge migrate` declares and binds it
+        read=own
+        + rpc
+        + names(*(queue.exchange.name for queue in queues), dead_letter_queue(service).name),
     )
     grant.topic(f"{service}.events", write=names(*emitted))
     grant.topic(CLOUDEVENTS_EXCHANGE.name, write=names(*(f"{service}.{e}" for e in emitted)))

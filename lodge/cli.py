@@ -1,5 +1,6 @@
 """`lodge run | service NAME | gateway | migrate | await-migrations [OWNER...] | seed |
-token USERNAME | broker-users | expire-uploads | warn-expiring-tokens` (`lodge --help`)."""
+token USERNAME | broker-users | expire-uploads | warn-expiring-tokens | dead-letters`
+(`lodge --help`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import cast
 import click
 
 from kernel.platform.config import DATABASE_OWNERS, SettingsError, get_settings
+from lodge.dead_letters import dead_letters
 from lodge.registry import SERVICE_CLASSES
 
 # gunicorn's combined format, then the ids the gateway answered with
@@ -89,6 +91,9 @@ def migrate():
 
         created = cast(S3Storage, get_storage()).ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.storage.s3_bucket}")
+
+
+main.add_command(dead_letters)
 
 
 @main.command("broker-users")
@@ -241,14 +246,40 @@ def service(name):
     runner = ServiceRunner()
     runner.add_service(service_class(name))
 
-    def stop(_signum, _frame):
-        eventlet.spawn_n(runner.stop)
+    grace = get_settings().processes.shutdown_grace_seconds
+    stopping: list[int] = []
+    killed: list[bool] = []
+
+    def kill():
+        killed.append(True)
+        runner.kill()
+
+    def drain():
+        """Stop consuming, let the running workers finish and ack, relay the outbox a last
+        time (ServiceRunner.stop); after the grace period, kill: what was not acked goes back
+        to its queue, and the handlers are idempotent."""
+        try:
+            with eventlet.Timeout(grace):
+                runner.stop()
+        except eventlet.Timeout:
+            logging.getLogger("lodge").error("%s did not stop within %d s; killing it", name, grace)
+            kill()
+
+    def stop(signum, _frame):
+        if not stopping:
+            eventlet.spawn_n(drain)
+        elif signum == signal.SIGINT:  # Ctrl-C twice; a SIGTERM after Ctrl-C (lodge run) waits
+            eventlet.spawn_n(kill)
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runner.start()
     click.echo(f"lodge {name} service started", err=True)
     runner.wait()
+    if killed:
+        sys.exit(1)
+    click.echo(f"lodge {name} service stopped", err=True)
 
 
 def serve_metrics(service: str) -> None:
@@ -282,18 +313,37 @@ def gateway(bind):
     master = os.getpid()
 
     from gunicorn.app.base import BaseApplication
+    from gunicorn.workers.gthread import ThreadWorker
 
     from gateway.app import create_app
+    from gateway.http.health import start_draining
     from kernel.platform.metrics import worker_gone
     from kernel.platform.observability import configure_tracing, log_config
+
+    class DrainingWorker(ThreadWorker):
+        """gunicorn's gthread worker that, at SIGTERM, answers /readyz with 503 and closes its
+        copy of the listening socket: once the arbiter and every worker have closed theirs,
+        new connections are refused while the requests in flight finish."""
+
+        def handle_exit(self, sig, frame):
+            start_draining()
+            super().handle_exit(sig, frame)
+
+        def set_accept_enabled(self, enabled):
+            super().set_accept_enabled(enabled)
+            if not self.alive:
+                for listener in self.sockets:
+                    listener.close()
 
     class Gateway(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind or settings.processes.gateway_bind)
             self.cfg.set("workers", settings.processes.gateway_workers)
             self.cfg.set("threads", settings.processes.gateway_threads)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", DrainingWorker)
             self.cfg.set("timeout", 120)
+            # SIGTERM: requests in flight (an upload included) have this long to finish
+            self.cfg.set("graceful_timeout", settings.processes.shutdown_grace_seconds)
             # refused by gunicorn with a 400 before the app runs; gunicorn's most for the
             # line, so long ?filename= URLs reach the app, which answers in JSON
             for setting, value in REQUEST_LIMITS.items():
@@ -408,22 +458,24 @@ def token(username, scopes, name, days):
             raise click.ClickException(str(err)) from None
 
 
-def _wait_for_gateway(health_url: str, children, timeout: float = 60) -> bool:
-    """True once the gateway answers; False if it does not within `timeout` or a child died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and all(child.poll() is None for child in children):
-        try:
-            with urllib.request.urlopen(health_url, timeout=2):
-                return True
-        except OSError:
-            time.sleep(0.25)
-    return False
+def _gateway_answers(health_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(health_url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _stamped(message: str) -> None:
+    click.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} lodge run: {message}", err=True)
 
 
 @main.command()
 def run():
-    """Run all five services and the gateway on this machine, on embedded defaults."""
+    """Run all five services and the gateway on this machine, on embedded defaults,
+    restarting any that dies (lodge/supervisor.py)."""
     from gateway.seed import DEMO_PASSWORD, DEMO_USERS
+    from lodge.supervisor import STOP_MARGIN_SECONDS, Supervisor
 
     binds = [get_settings().metrics_bind(name) for name in SERVICE_CLASSES]
     taken = [bind for bind in binds if bind is not None]
@@ -436,34 +488,35 @@ def run():
     root = [sys.executable, "-m", "lodge"]
     subprocess.run(root + ["migrate"], check=True)
     subprocess.run(root + ["seed"], check=True)
-    children = [subprocess.Popen(root + ["service", name]) for name in SERVICE_CLASSES]
-    children.append(subprocess.Popen(root + ["gateway"]))
-    if not _wait_for_gateway(f"http://{get_settings().processes.gateway_bind}/healthz", children):
-        click.echo("the gateway did not start; stopping", err=True)
+    programs = {name: root + ["service", name] for name in SERVICE_CLASSES}
+    programs["gateway"] = root + ["gateway"]
+    supervisor = Supervisor(
+        programs,
+        log=_stamped,
+        grace=get_settings().processes.shutdown_grace_seconds + STOP_MARGIN_SECONDS,
+    )
+    stop_requested = []
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
+    health_url = f"http://{get_settings().processes.gateway_bind}/healthz"
     url = get_settings().site.base_url
     sign_ins = ", ".join(username for username, *_ in DEMO_USERS)
-    click.echo(
-        f"\nLodge is running at {url}/\n"
-        f"Demo sign-ins (password '{DEMO_PASSWORD}'): {sign_ins}\n"
-        f"API token: lodge token student\nStop with Ctrl-C.\n"
-    )
-
-    def stop_all(*_):
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    announced = False
+    supervisor.start()
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        click.echo("a Lodge process stopped; stopping the rest", err=True)
-        stop_all()
-        sys.exit(1)
+        while not stop_requested:
+            supervisor.tick()
+            if not announced and _gateway_answers(health_url):
+                announced = True
+                click.echo(
+                    f"\nLodge is running at {url}/\n"
+                    f"Demo sign-ins (password '{DEMO_PASSWORD}'): {sign_ins}\n"
+                    f"API token: lodge token student\nStop with Ctrl-C.\n"
+                )
+            time.sleep(0.2)
     except KeyboardInterrupt:
-        stop_all()
+        pass
+    # a second Ctrl-C or SIGTERM must not cut the clean stop short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _stamped("stopping")
+    supervisor.stop()

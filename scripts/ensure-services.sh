@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# Make sure what Lodge and its tests talk to is installed and running on this machine:
-# libmagic, clamd (ClamAV), RabbitMQ (with its management API, which the tests use for fresh vhosts),
-# PostgreSQL, and Chromium for the browser tests. Safe to run again; it only acts on what is missing.
+# Make sure what Lodge talks to is installed and running on this machine. Safe to run again;
+# it only acts on what is missing.
+#
+#   ensure-services.sh              what `make run` needs: libmagic and RabbitMQ with its
+#                                   management API (Lodge's embedded defaults need no more)
+#   ensure-services.sh --for-tests  that, plus what the tests and benchmarks use: PostgreSQL,
+#                                   Chromium (browser tests), clamd's package (the tests start
+#                                   their own clamd), nginx (the e2e tests' TLS proxy), axe-core
 set -euo pipefail
+
+for_tests=false
+case "${1:-}" in
+  "") ;;
+  --for-tests) for_tests=true ;;
+  *) echo "usage: $0 [--for-tests]" >&2; exit 2 ;;
+esac
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+# wait for another install (unattended-upgrades, a parallel run) instead of failing on its lock
+APT_GET=(apt-get -o DPkg::Lock::Timeout=600)
 
 need_packages=()
 dpkg -s libmagic1 >/dev/null 2>&1 || need_packages+=(libmagic1)
 command -v rabbitmq-server >/dev/null 2>&1 || need_packages+=(rabbitmq-server)
-command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql)
-[ -x /usr/bin/chromium ] || need_packages+=(chromium)  # browser tests, via Playwright
-command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need_packages+=(clamav-daemon)  # virus scans; tests start their own clamd
-[ -x /usr/sbin/nginx ] || need_packages+=(nginx)  # the TLS proxy of the e2e tests, which start their own nginx
+if $for_tests; then
+  command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql)
+  [ -x /usr/bin/chromium ] || need_packages+=(chromium)
+  command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need_packages+=(clamav-daemon)
+  [ -x /usr/sbin/nginx ] || need_packages+=(nginx)
+fi
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "installing ${need_packages[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_packages[@]}"
+  $SUDO "${APT_GET[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO "${APT_GET[@]}" install -y -qq "${need_packages[@]}"
 fi
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -35,6 +51,8 @@ if ! $SUDO rabbitmq-plugins list -e -m 2>/dev/null | grep -qx rabbitmq_managemen
   $SUDO rabbitmq-plugins enable rabbitmq_management >/dev/null
 fi
 wait_for_port 15672
+
+if ! $for_tests; then exit 0; fi
 
 if ! port_open 5432; then
   echo "starting PostgreSQL"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
@@ -17,6 +18,12 @@ from kernel.platform.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, exposit
 log = logging.getLogger(__name__)
 
 health = Blueprint("health", __name__)
+# set in a gunicorn worker at SIGTERM (lodge gateway): from then on the process is not ready
+draining = threading.Event()
+
+
+def start_draining() -> None:
+    draining.set()
 
 
 @health.before_app_request
@@ -40,8 +47,10 @@ def healthz():
 
 @health.get("/readyz")
 def readyz():
-    """Ready when the gateway's database and the broker answer. What failed is named;
-    why goes to the log only, since a probe's answer is public."""
+    """Ready when the gateway's database and the broker answer and it is not stopping.
+    What failed is named; why goes to the log only, since a probe's answer is public."""
+    if draining.is_set():
+        return jsonify(status="draining"), 503
     problems = []
     try:
         with current_app.extensions["lodge.database"].reading() as session:

@@ -53,6 +53,13 @@ def number(value: str) -> float:
         raise ValueError("must be a number") from None
 
 
+def positive(value: str) -> int:
+    parsed = integer(value)
+    if parsed <= 0:
+        raise ValueError("must be a whole number above 0")
+    return parsed
+
+
 def flag(value: str) -> bool:
     word = value.strip().lower()
     if word in ("1", "true", "yes", "on"):
@@ -558,7 +565,7 @@ class TimerSettings:
 
 @dataclass(frozen=True)
 class ProcessSettings:
-    """How the processes run: workers, retries, RPC, the gateway's server, logs, liveness."""
+    """How the processes run: workers, retries, RPC, the gateway's server, logs, liveness, stop."""
 
     handler_max_attempts: int = setting(
         "LODGE_HANDLER_MAX_ATTEMPTS",
@@ -643,6 +650,15 @@ class ProcessSettings:
         "one service's own metrics address (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
         "`INVENTORY`); `lodge run`, which runs all five on one machine, needs one for each",
         members=SERVICE_NAMES,
+    )
+    shutdown_grace_seconds: int = setting(
+        "LODGE_SHUTDOWN_GRACE_SECONDS",
+        positive,
+        45,
+        "`45`",
+        "after SIGTERM, how long a service or the gateway may finish what it is doing (and a "
+        "service relay its outbox) before it exits anyway; below the pod's "
+        "`terminationGracePeriodSeconds` less its preStop pause (deploy/k8s)",
     )
 
 

@@ -8,6 +8,7 @@ keys of the events it has handled (idempotent handlers).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -18,8 +19,11 @@ from sqlalchemy import (
     BigInteger,
     CursorResult,
     DateTime,
+    Index,
     Integer,
+    LargeBinary,
     String,
+    Text,
     create_engine,
     event,
     func,
@@ -33,6 +37,8 @@ from sqlalchemy.types import TypeDecorator
 
 from kernel.platform.metrics import note_duplicate
 from kernel.platform.observability import outgoing_headers
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -87,6 +93,33 @@ class ProcessedEvent(MessagingBase):
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeadLetter(MessagingBase):
+    """A message the service's handlers could not take, byte for byte, with why and where
+    from; replayed or dropped rows stay, with who did it and when (the audit trail)."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_state_failed_at", "state", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(200))
+    content_encoding: Mapped[str] = mapped_column(String(100))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    parked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(20))
+    replays: Mapped[int] = mapped_column(Integer, default=0)
+    replayed_by: Mapped[str | None] = mapped_column(String(300))
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dropped_by: Mapped[str | None] = mapped_column(String(300))
+    dropped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    drop_note: Mapped[str | None] = mapped_column(Text)
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -147,6 +180,7 @@ class UnitOfWork:
         sees the row."""
         if insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow()):
             return True
+        log.info("event %s was handled before; skipping it", key)
         note_duplicate()
         return False
 

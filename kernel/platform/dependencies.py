@@ -25,7 +25,10 @@ class Store(DependencyProvider):
     woken after each worker and on a timer as a safety net. Each round of the relay also
     measures what is left in the outbox (the outbox gauges: one query a round, whatever
     scrapes) and touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the
-    service hangs."""
+    service hangs.
+
+    nameko stops dependencies after the last worker has finished, so `stop` relays once
+    more: what the final workers emitted is published now, not at the next start."""
 
     poll_interval = 1.0
 
@@ -39,29 +42,44 @@ class Store(DependencyProvider):
         self._running = False
         self._oldest_waiting: datetime | None = None
         self._activities: dict = {}
+        self._relaying = None
 
     def start(self):
         self._running = True
-        self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
+        self._relaying = self.container.spawn_managed_thread(
+            self._relay_forever, identifier="outbox-relay"
+        )
 
     def stop(self):
         self._running = False
         self.wake()
+        if self._relaying is not None:
+            self._relaying.wait()
+        self._mark_gone()
 
     def kill(self):
-        self.stop()
+        self._running = False
+        self.wake()
+        self._mark_gone()
 
     def wake(self):
         if not self._wakeup.ready():
             self._wakeup.send(True)
 
     def _relay_forever(self):
-        while self._running:
+        while True:
+            # read before the round: a stop during it still gets a round of its own
+            last_round = not self._running
             try:
                 self.relay.flush()
             except Exception:  # broker or database down: keep the rows, try again
-                log.exception("outbox relay of %s failed; retrying", self.container.service_name)
+                log.exception(
+                    "outbox relay of %s failed; its rows wait for the next round",
+                    self.container.service_name,
+                )
             self._measure_outbox()
+            if last_round:
+                return
             self._mark_alive()
             with Timeout(self.poll_interval, False):
                 self._wakeup.wait()
@@ -89,6 +107,12 @@ class Store(DependencyProvider):
             self.liveness_file.touch()
         except OSError:
             log.warning("cannot touch the liveness file %s", self.liveness_file, exc_info=True)
+
+    def _mark_gone(self):
+        """A stopped service relays no more; a restart in the same pod must touch the file
+        anew before its startup probe passes."""
+        if self.liveness_file is not None:
+            self.liveness_file.unlink(missing_ok=True)
 
     def get_dependency(self, worker_ctx):
         return self

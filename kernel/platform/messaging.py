@@ -6,6 +6,8 @@
   with the reason kept, and a payload that breaks its contract (or that its handler
   refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
 - `rpc` is nameko's RPC entrypoint on a quorum queue.
+- Both consume through `DrainingConsumer`, so a stopping service acks what its last
+  workers handled instead of leaving it to be delivered again.
 
 Every queue a service consumes is a quorum queue (replicated, unlike a classic one), with
 the arguments `lodge migrate` declares it with: nameko declares it again at every start,
@@ -23,9 +25,12 @@ from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
 from marshmallow import ValidationError
+from nameko.amqp.consume import Consumer
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.messaging import encode_to_headers
+from nameko.exceptions import ContainerBeingKilled, MalformedRequest
+from nameko.extensions import Entrypoint
+from nameko.messaging import decode_from_headers, encode_to_headers
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 from nameko.standalone.events import get_event_exchange
 from opentelemetry.trace import SpanKind
@@ -228,8 +233,132 @@ def attempts_before(headers: dict) -> int:
     return value if type(value) is int and value > 0 else 0
 
 
-class ReliableEventHandler(EventHandler):
+class DrainingConsumer(Consumer):
+    """nameko's consumer, made to stop without dropping an ack.
+
+    nameko's closes its connection within a second of `stop()`, while the workers it fed
+    still run: their acks go nowhere and RabbitMQ delivers those messages again (an RPC
+    would run twice). This one cancels its subscription at `stop()` and keeps the
+    connection until every message it handed out is acked or requeued; a message that
+    arrives meanwhile goes back to its queue unstarted.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.draining = False
+        self._subscriptions: list = []
+        self._unsettled: set = set()
+
+    def stop(self):
+        # only the consumer's own thread may use its channel: on_iteration cancels
+        self.draining = True
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self._subscriptions = consumers
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_iteration(self):
+        if not self.draining:
+            return
+        for subscription in self._subscriptions:
+            subscription.cancel()
+        if not self._unsettled:
+            self.should_stop = True
+
+    def on_message(self, body, message):
+        if self.draining:
+            self.requeue_message(message)
+            return
+        self._unsettled.add(message)
+        for callback in self.callbacks:
+            callback(body, message)
+
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        finally:
+            self._unsettled.discard(message)
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        finally:
+            self._unsettled.discard(message)
+
+
+class StartsWorkersWhileRunning(Entrypoint):
+    """An entrypoint fed by a `DrainingConsumer`. nameko parks a message that finds every
+    worker busy in a thread of its own until one is free; when the service stops, such a
+    message goes back to its queue unstarted instead of being run on the way out (a worker
+    spawned after the pool ran empty would also leave eventlet's `GreenPool.waitall`, and
+    so nameko's stop, waiting forever)."""
+
+    def setup(self):
+        self._waiting: dict = {}
+        super().setup()
+
+    def requeue(self, message) -> None:
+        raise NotImplementedError
+
+    def start_worker(self, message, args, kwargs) -> None:
+        container = self.container
+        context_data = decode_from_headers(message.headers)
+        handle_result = functools.partial(self.handle_result, message)
+
+        def spawn_worker():
+            try:
+                container.spawn_worker(
+                    self, args, kwargs, context_data=context_data, handle_result=handle_result
+                )
+            except ContainerBeingKilled:
+                self.requeue(message)
+            finally:
+                self._waiting.pop(message, None)
+
+        self._waiting[message] = container.spawn_managed_thread(
+            spawn_worker, identifier=f"{self} waiting for a worker"
+        )
+
+    def stop(self):
+        super().stop()
+        waiting, self._waiting = self._waiting, {}
+        if waiting:
+            log.info("%s: %d message(s) go back to the queue unstarted", self, len(waiting))
+        for message, waiter in waiting.items():
+            waiter.kill()
+            self.requeue(message)
+
+
+class ServiceRpcConsumer(RpcConsumer):
+    """nameko's RPC consumer, draining at stop and declaring `rpc-<service>` as
+    `lodge migrate` does."""
+
+    consumer_cls = DrainingConsumer
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = consumed_queue_arguments(self.container.service_name)
+
+
+class DrainingRpc(StartsWorkersWhileRunning, Rpc):
+    rpc_consumer = ServiceRpcConsumer()
+
+    def handle_message(self, body, message):
+        try:
+            args, kwargs = body["args"], body["kwargs"]
+        except KeyError:
+            raise MalformedRequest("Message missing `args` or `kwargs`") from None
+        self.check_signature(args, kwargs)
+        self.start_worker(message, args, kwargs)
+
+    def requeue(self, message):
+        self.rpc_consumer.consumer.requeue_message(message)
+
+
+class ReliableEventHandler(StartsWorkersWhileRunning, EventHandler):
     """A service-pool event handler that never drops a message."""
+
+    consumer_cls = DrainingConsumer
 
     def __init__(self, source_service: str, event_type: str, **kwargs):
         super().__init__(
@@ -264,7 +393,10 @@ class ReliableEventHandler(EventHandler):
             reason = f"breaks the {self.source_service}.{self.event_type} contract: {err}"
             self._settle_failure(message, reason, retry=False, kind="contract")
             return
-        super().handle_message(payload, message)
+        self.start_worker(message, (payload,), {})
+
+    def requeue(self, message):
+        self.consumer.requeue_message(message)
 
     def handle_undecodable(self, message, error):
         reason = (
@@ -354,18 +486,6 @@ def handles_event(source_service: str, event_type: str, **kwargs):
     return decorate
 
 
-class QuorumRpcConsumer(RpcConsumer):
-    """nameko's RPC consumer, declaring `rpc-<service>` as `lodge migrate` does."""
-
-    def setup(self):
-        super().setup()
-        self.queue.queue_arguments = consumed_queue_arguments(self.container.service_name)
-
-
-class QuorumRpc(Rpc):
-    rpc_consumer = QuorumRpcConsumer()
-
-
 def worker_activity(worker_ctx) -> Activity:
     """The span and log ids of a nameko worker, from the headers its call or event came
     with (a timer's worker starts a trace of its own); begun."""
@@ -420,7 +540,7 @@ def rpc(method):
         with metrics.serving_rpc(self.name, method.__name__, LodgeError):
             return run(self, *args, **kwargs)
 
-    return QuorumRpc.decorator(expected_exceptions=LodgeError)(call)
+    return DrainingRpc.decorator(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):

@@ -60,6 +60,38 @@ def drop_outbox_headers() -> None:
         batch.drop_column("headers")
 
 
+def create_dead_letters_table() -> None:
+    """Where a service parks the messages its handlers could not take (`DeadLetter`)."""
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("content_type", sa.String(length=200), nullable=False),
+        sa.Column("content_encoding", sa.String(length=100), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("queue", sa.String(length=255), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("replays", sa.Integer(), nullable=False),
+        sa.Column("replayed_by", sa.String(length=300), nullable=True),
+        sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("dropped_by", sa.String(length=300), nullable=True),
+        sa.Column("dropped_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("drop_note", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_dead_letters_state_failed_at", "dead_letters", ["state", "failed_at"])
+
+
+def drop_dead_letters_table() -> None:
+    op.drop_index("ix_dead_letters_state_failed_at", table_name="dead_letters")
+    op.drop_table("dead_letters")
+
+
 def drop_messaging_tables() -> None:
     op.drop_table("processed_events")
     op.drop_table("outbox")

@@ -44,6 +44,8 @@ class Action(StrEnum):
     WITHDRAW_ITEMS = "withdraw_items"
     MANAGE_ACCOUNTS = "manage_accounts"
     """Deactivate and reactivate accounts, see and revoke everyone's API tokens."""
+    MANAGE_DEAD_LETTERS = "manage_dead_letters"
+    """See, replay and drop the messages services could not handle (dead letters)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ POLICY: dict[Action, Rule] = {
     Action.MANAGE_COLLECTIONS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
     Action.WITHDRAW_ITEMS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
     Action.MANAGE_ACCOUNTS: _rule(scopes=(MANAGE_SCOPE,)),
+    Action.MANAGE_DEAD_LETTERS: _rule(scopes=(MANAGE_SCOPE,)),
 }
 
 STAFF_ROLES = frozenset(POLICY[Action.SEE_ALL_DEPOSITS].roles)

@@ -32,6 +32,7 @@ from kernel.contracts.exceptions import LodgeError
 from kernel.contracts.inventory import StoredFileView
 from kernel.contracts.rpc import ActorRequest, rpc_contract
 from kernel.platform.config import get_settings
+from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import Store
 from kernel.platform.messaging import handles_event, rpc
 from services.approval import review
@@ -45,7 +46,7 @@ def claim_idle_time() -> timedelta:
     return timedelta(minutes=get_settings().timers.claim_idle_minutes)
 
 
-class ApprovalService:
+class ApprovalService(DeadLetterDesk):
     name = "approval"
 
     store = Store()

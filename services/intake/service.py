@@ -36,6 +36,7 @@ from kernel.contracts.rpc import ActorRequest, rpc_contract
 from kernel.contracts.validation import validation_report_schema
 from kernel.platform.config import get_settings
 from kernel.platform.db import utcnow
+from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.permissions import Action, can, require
@@ -45,7 +46,7 @@ from services.intake.schemas import deposit_page, deposit_view, file_view, versi
 log = logging.getLogger(__name__)
 
 
-class IntakeService:
+class IntakeService(DeadLetterDesk):
     name = "intake"
 
     store = Store()

@@ -40,6 +40,7 @@ from kernel.contracts.oai import (
 )
 from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
 from kernel.platform.config import get_settings
+from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.permissions import Action, can, require
@@ -70,7 +71,7 @@ def require_staff(actor: Actor) -> None:
         raise Forbidden("This is for library staff.")
 
 
-class InventoryService:
+class InventoryService(DeadLetterDesk):
     name = "inventory"
 
     store = Store()

@@ -23,6 +23,7 @@ from kernel.contracts.letters import (
 )
 from kernel.contracts.rpc import ActorRequest, rpc_contract
 from kernel.platform.config import get_settings
+from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import Store
 from kernel.platform.messaging import handles_event, rpc
 from kernel.platform.metrics import LETTERS_FAILED, LETTERS_SENT
@@ -37,7 +38,7 @@ recipient_view = RecipientView()
 deliveries_view = DeliveryView(many=True)
 
 
-class LettersService:
+class LettersService(DeadLetterDesk):
     name = "letters"
 
     store = Store()

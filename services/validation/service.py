@@ -14,6 +14,7 @@ from kernel.contracts.validation import (
     ValidationReportSchema,
     validation_report_schema,
 )
+from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
 from services.validation import inspection
@@ -21,7 +22,7 @@ from services.validation.models import Precheck, ValidationReport
 from services.validation.scanner import Clamd
 
 
-class ValidationService:
+class ValidationService(DeadLetterDesk):
     name = "validation"
 
     store = Store()

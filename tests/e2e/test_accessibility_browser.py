@@ -1,5 +1,5 @@
-"""Every page a visitor, a patron, an approver and a manager can reach, in Chromium at desktop
-and at phone width (390 px): axe-core finds nothing serious or critical, and no page
+"""Every page a visitor, a patron, an approver, a manager and an admin can reach, in Chromium
+at desktop and at phone width (390 px): axe-core finds nothing serious or critical, and no page
 scrolls sideways. Phone-width screenshots are kept (test-artifacts/screenshots/a11y-*)."""
 
 from __future__ import annotations
@@ -87,14 +87,18 @@ PAGES = {
         ("/items/{item}", 200),
         ("/staff/queue?tab=all", 200),
     ],
+    "admin": [
+        ("/staff/dead-letters", 200),
+        ("/staff/dead-letters?service=letters&state=dropped&age=1d&reason=none", 200),
+    ],
 }
 
 
 @pytest.mark.parametrize("width", sorted(WIDTHS))
 @pytest.mark.parametrize(
     "who",
-    [None, "student", "approver", "manager"],
-    ids=["visitor", "patron", "approver", "manager"],
+    [None, "student", "approver", "manager", "admin"],
+    ids=["visitor", "patron", "approver", "manager", "admin"],
 )
 def test_every_page_passes_axe_and_fits_the_window(lodge_system, browser, world, who, width):
     problems = []

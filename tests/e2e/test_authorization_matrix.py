@@ -495,6 +495,38 @@ ROUTES: list[Row] = [
         api(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: "/api/v1/staff/statistics",
     ),
+    # --- REST API: dead letters (admins); there is no letter 999999, so 404 once allowed ---
+    Row(
+        "GET",
+        "/api/v1/staff/dead-letters",
+        api(Action.MANAGE_DEAD_LETTERS, 200),
+        lambda w, c: "/api/v1/staff/dead-letters",
+    ),
+    Row(
+        "GET",
+        "/api/v1/staff/dead-letters/<service>",
+        api(Action.MANAGE_DEAD_LETTERS, 200),
+        lambda w, c: "/api/v1/staff/dead-letters/intake",
+    ),
+    Row(
+        "GET",
+        "/api/v1/staff/dead-letters/<service>/<int:letter_id>",
+        api(Action.MANAGE_DEAD_LETTERS, 404),
+        lambda w, c: "/api/v1/staff/dead-letters/intake/999999",
+    ),
+    Row(
+        "POST",
+        "/api/v1/staff/dead-letters/<service>/<int:letter_id>/replay",
+        api(Action.MANAGE_DEAD_LETTERS, 404),
+        lambda w, c: "/api/v1/staff/dead-letters/letters/999999/replay",
+    ),
+    Row(
+        "POST",
+        "/api/v1/staff/dead-letters/<service>/<int:letter_id>/drop",
+        api(Action.MANAGE_DEAD_LETTERS, 404),
+        lambda w, c: "/api/v1/staff/dead-letters/inventory/999999/drop",
+        body=lambda w, c: {"note": "matrix"},
+    ),
     # --- REST API: inventory ---
     Row("GET", "/api/v1/search", everyone(200), lambda w, c: "/api/v1/search?q=matrix"),
     Row(
@@ -722,6 +754,34 @@ ROUTES: list[Row] = [
     ),
     Row(
         "GET", "/staff/accounts", page(Action.MANAGE_ACCOUNTS, 200), lambda w, c: "/staff/accounts"
+    ),
+    Row(
+        "GET",
+        "/staff/dead-letters",
+        page(Action.MANAGE_DEAD_LETTERS, 200),
+        lambda w, c: "/staff/dead-letters",
+    ),
+    Row(
+        "GET",
+        "/staff/dead-letters/<service>/<int:letter_id>",
+        page(Action.MANAGE_DEAD_LETTERS, 404),
+        lambda w, c: "/staff/dead-letters/approval/999999",
+    ),
+    Row(
+        "POST",
+        "/staff/dead-letters/<service>/<int:letter_id>/replay",
+        page(Action.MANAGE_DEAD_LETTERS, 404, post=True),
+        lambda w, c: "/staff/dead-letters/validation/999999/replay",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/dead-letters/<service>/<int:letter_id>/drop",
+        page(Action.MANAGE_DEAD_LETTERS, 404, post=True),
+        lambda w, c: "/staff/dead-letters/intake/999999/drop",
+        body=lambda w, c: {"note": "matrix"},
+        form=True,
     ),
     Row(
         "POST",

@@ -7,12 +7,10 @@ import threading
 import time
 import uuid
 
-from kombu import Connection
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
 from gateway.rpc import CONNECTION_NAME
-from kernel.platform.messaging import ERROR_HEADER, dead_letter_queue
 from tests.e2e.test_idempotent_requests import create, titles_of
 from tests.e2e.test_lifecycles import make_archived_work, unique_title
 from tests.support.system import close_broker_connections, poll_until
@@ -54,15 +52,15 @@ def test_deposits_made_while_the_broker_drops_the_gateway_each_exist_once(lodge_
     assert sorted(made) == sorted(titles)
 
 
-def dead_letters(amqp_uri: str, service_name: str) -> list:
-    """The service's dead letters, taken as they are (acknowledged)."""
-    taken = []
-    with Connection(amqp_uri) as connection:
-        queue = dead_letter_queue(service_name).bind(connection.default_channel)
-        queue.declare()
-        while (message := queue.get(no_ack=True)) is not None:
-            taken.append(message)
-    return taken
+def dead_letters(lodge_system, service_name: str, marker: str) -> list[dict]:
+    """The service's parked dead letters whose payload holds `marker`, as admins see them."""
+    admin = lodge_system.client("admin")
+    page = admin.get(f"/api/v1/staff/dead-letters/{service_name}", params={"per_page": 100})
+    return [
+        admin.get(f"/api/v1/staff/dead-letters/{service_name}/{letter['id']}").json()
+        for letter in page.json()["items"]
+        if marker in letter["preview"]
+    ]
 
 
 def test_messages_that_cannot_be_decoded_are_dead_lettered_and_deposits_still_flow(lodge_system):
@@ -80,17 +78,16 @@ def test_messages_that_cannot_be_decoded_are_dead_lettered_and_deposits_still_fl
             content_type=content_type,
             content_encoding="binary",
         )
-    found = []
-
-    def both_dead_lettered():
-        found.extend(
-            m for m in dead_letters(lodge_system.amqp_uri, "validation") if marker in m.body
-        )
-        return len(found) == 2
-
-    poll_until(both_dead_lettered, timeout=30)
-    reasons = sorted(m.headers[ERROR_HEADER] for m in found)
+    found = poll_until(
+        lambda: (
+            len(letters := dead_letters(lodge_system, "validation", marker.decode())) == 2
+            and letters
+        ),
+        timeout=30,
+    )
+    reasons = sorted(letter["reason"] for letter in found)
     assert "cannot be decoded as application/json" in reasons[0]
     assert "cannot be decoded as text/plain" in reasons[1]
+    assert {letter["content_type"] for letter in found} == {"application/json", "text/plain"}
     # validation kept consuming: the next deposit is checked and archived
     make_archived_work(lodge_system, lodge_system.client("student"), "after undecodable")

@@ -58,4 +58,9 @@ def test_approving_and_withdrawing_work_across_services_on_their_own_accounts(ow
     assert all(
         queues[name]["messages"] == 0 for name in queues if name.startswith("lodge.dead-letter.")
     ), queues
+    # each service consumes its dead-letter queue on its own account: none parked either
+    parked = expect(lodge.client("admin").get("/api/v1/staff/dead-letters"), 200)["services"]
+    assert {service: counts["parked"] for service, counts in parked.items()} == dict.fromkeys(
+        ("intake", "validation", "approval", "letters", "inventory"), 0
+    )
     assert "ACCESS_REFUSED" not in lodge.log_text()  # no refusal hidden by a retry

@@ -68,7 +68,7 @@ def tls_proxy(lodge_system, tmp_path_factory):
     """nginx terminating TLS on a free port in front of the e2e Lodge; its https base URL
     and the certificate to trust."""
     if not Path(NGINX).exists():
-        pytest.fail("nginx is not installed: run scripts/ensure-services.sh")
+        pytest.fail("nginx is not installed: run scripts/ensure-services.sh --for-tests")
     root = tmp_path_factory.mktemp("nginx")
     subprocess.run(
         [

@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from gateway.http.health import draining, start_draining
 from gateway.models import User
 from kernel.platform.config import DATABASE_OWNERS, get_settings
 from kernel.platform.db import Database
@@ -80,6 +81,20 @@ def test_readiness_names_what_is_down_without_its_error_text(gateway_app, caplog
     assert response.get_json() == {"status": "unavailable", "unavailable": ["broker"]}
     assert "127.0.0.1:1" not in response.get_data(as_text=True)
     assert any("broker" in record.getMessage() for record in caplog.records)
+
+
+def test_a_draining_gateway_is_not_ready(gateway_app):
+    """`lodge gateway`'s workers call start_draining at SIGTERM; Kubernetes then stops
+    sending the pod requests, whatever its database and broker say."""
+    client = gateway_app.test_client()
+    try:
+        start_draining()
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json() == {"status": "draining"}
+        assert client.get("/healthz").status_code == 200
+    finally:
+        draining.clear()
 
 
 def test_metrics_need_the_metrics_token_and_are_off_without_one(gateway_app, lodge_env):

@@ -15,9 +15,13 @@ from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 def broker(rabbit_vhost, lodge_env):
     """Settings and nameko config pointing at this test's vhost, with quick retries, and
     the topology `lodge migrate` declares (services declare no shared exchange)."""
+    from kernel.platform.config import get_settings
+
     lodge_env.setenv("LODGE_AMQP_URI", rabbit_vhost)
     lodge_env.setenv("LODGE_HANDLER_MAX_ATTEMPTS", "3")
     lodge_env.setenv("LODGE_HANDLER_RETRY_DELAY_MS", "50")
+    # importing the services (declare does) may have read the settings before these
+    get_settings.cache_clear()
     declare(rabbit_vhost)  # its retry queues follow the settings just made
     return {"AMQP_URI": rabbit_vhost, "max_workers": 4}
 

@@ -29,13 +29,9 @@ from lodge import topology
 from lodge.cli import main
 from lodge.registry import SERVICE_CLASSES, service_class
 from tests.interface.conftest import wait_for_message
-from tests.support.system import RABBIT_API, RABBIT_AUTH, poll_until
+from tests.support.system import RABBIT_API, RABBIT_AUTH, poll_until, vhost_of
 
 INVENTORY_QUEUE = "evt-approval-deposit_approved--inventory.on_deposit_approved"
-
-
-def vhost_of(amqp_uri: str) -> str:
-    return amqp_uri.rsplit("/", 1)[1]
 
 
 def queues_on_broker(amqp_uri: str) -> dict[str, dict]:

@@ -49,7 +49,8 @@ def clamd_binary() -> str:
     )
     if not found:
         raise RuntimeError(
-            "clamd is not installed; run scripts/ensure-services.sh (Debian package clamav-daemon)"
+            "clamd is not installed; run scripts/ensure-services.sh --for-tests "
+            "(Debian package clamav-daemon)"
         )
     return found
 

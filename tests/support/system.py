@@ -4,7 +4,7 @@
 databases (or SQLite files), its own data folder and a free TCP port, so it never
 shares anything with a developer's `lodge run` on the default vhost and port 8000.
 It then runs `python -m lodge run` (migrate, seed, five services and the gateway)
-in a process group of its own and waits until the gateway answers /readyz and every
+in a session of its own and waits until the gateway answers /readyz and every
 service consumes its queues.
 
 No pytest here: the end-to-end tests and the scripts under bench/ both use it.
@@ -125,6 +125,21 @@ def pg_admin(sql: str) -> None:
             cursor.execute(sql)
     finally:
         connection.close()
+
+
+def vhost_of(amqp_uri: str) -> str:
+    return amqp_uri.rsplit("/", 1)[1]
+
+
+def consumers_of(amqp_uri: str, queue: str) -> int:
+    """The consumers a channel still holds on `queue`, by the management API (its figures
+    lag up to 5 s). A quorum queue's own count also keeps a cancelled consumer until the
+    messages it was given are settled."""
+    response = requests.get(
+        f"{RABBIT_API}/consumers/{quote(vhost_of(amqp_uri), safe='')}", auth=RABBIT_AUTH, timeout=10
+    )
+    response.raise_for_status()
+    return sum(1 for consumer in response.json() if consumer["queue"]["name"] == queue)
 
 
 def create_vhost(name: str) -> None:
@@ -409,7 +424,7 @@ class LodgeSystem:
                     f"`lodge run` exited with {code} before it was ready.\n"
                     f"--- log tail ---\n{self.log_tail()}"
                 )
-            problem = self._readiness_problem()
+            problem = self.readiness_problem()
             if problem is None:
                 return
             if time.monotonic() > deadline:
@@ -419,7 +434,7 @@ class LodgeSystem:
                 )
             time.sleep(0.2)
 
-    def _readiness_problem(self) -> str | None:
+    def readiness_problem(self) -> str | None:
         """None when the gateway is ready and every service consumes its queues."""
         try:
             response = requests.get(f"{self.base_url}/readyz", timeout=5)
@@ -473,24 +488,26 @@ class LodgeSystem:
     def _stop_processes(self) -> None:
         if self.process is None:
             return
-        pgid = self.process.pid  # start_new_session: the group is the run process's pid
+        session = self.process.pid  # start_new_session: the run process leads its session
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.leftovers.append(
-                    f"`lodge run` (pid {pgid}) ignored SIGTERM for {self.stop_timeout:.0f} s"
+                    f"`lodge run` (pid {session}) ignored SIGTERM for {self.stop_timeout:.0f} s"
                 )
                 self.process.kill()
                 self.process.wait(timeout=10)
-        survivors = self._group_members(pgid)
+        # `lodge run` gives each child a process group of its own, in its session
+        survivors = self._session_members(session)
         if survivors:
             self.leftovers.extend(survivors)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
+            for line in survivors:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(line.split(" ", 1)[0]), signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while self._group_members(pgid) and time.monotonic() < deadline:
+            while self._session_members(session) and time.monotonic() < deadline:
                 time.sleep(0.1)
         if self.leftovers and self._log_handle is not None:
             self._log_handle.write(
@@ -498,22 +515,26 @@ class LodgeSystem:
             )
 
     @staticmethod
-    def _group_members(pgid: int) -> list[str]:
-        """Live (non-zombie) processes of a process group, as 'pid command' lines."""
-        members = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2 :].split()
-            state, group = fields[0], int(fields[2])
-            if group == pgid and state != "Z":
-                members.append(f"{entry.name} {cmdline}")
-        return members
+    def _session_members(session: int) -> list[str]:
+        """Live (non-zombie) processes of a session, as 'pid command' lines."""
+        return [
+            f"{pid} {' '.join(argv)}"
+            for pid, _, member_of, argv in _live_processes()
+            if member_of == session
+        ]
+
+    def processes(self) -> dict[str, int]:
+        """The processes `lodge run` supervises, by name ("intake", …, "gateway"): pid."""
+        found = {}
+        for pid, parent, _, argv in _live_processes():
+            if parent == self.process.pid and argv[1:3] == ["-m", "lodge"]:
+                found[argv[-1] if argv[3] == "service" else argv[3]] = pid
+        return found
+
+    def gateway_workers(self) -> list[int]:
+        """The gunicorn worker processes of this Lodge's gateway (children of its master)."""
+        master = self.processes().get("gateway")
+        return [pid for pid, parent, _, _ in _live_processes() if master and parent == master]
 
     # --- broker and databases ---------------------------------------------------------
 
@@ -649,6 +670,23 @@ class LodgeSystem:
             time.sleep(interval)
 
 
+def _live_processes() -> list[tuple[int, int, int, list[str]]]:
+    """(pid, parent pid, session, argv) of every live (non-zombie) process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+        except OSError:
+            continue
+        state, parent, _, session = stat[stat.rfind(")") + 2 :].split()[:4]
+        if state != "Z":
+            found.append((int(entry.name), int(parent), int(session), argv))
+    return found
+
+
 def _trail(deposit: dict) -> str:
     steps = [
         f"{h['from_status']}→{h['to_status']}"
@@ -660,16 +698,18 @@ def _trail(deposit: dict) -> str:
     return ", ".join(steps) + extra
 
 
-def close_broker_connections(vhost: str, connection_name: str, reason: str) -> int:
+def close_broker_connections(vhost: str, connection_name: str | None, reason: str) -> int:
     """Force-close, through the management API, every connection on `vhost` that named
-    itself `connection_name` (the gateway's are "lodge-gateway"); how many."""
+    itself `connection_name` (the gateway's are "lodge-gateway"), or every one when it is
+    None; how many."""
     closed = 0
     listed = requests.get(
         f"{RABBIT_API}/vhosts/{quote(vhost, safe='')}/connections", auth=RABBIT_AUTH, timeout=10
     )
     listed.raise_for_status()
     for connection in listed.json():
-        if (connection.get("client_properties") or {}).get("connection_name") == connection_name:
+        named = (connection.get("client_properties") or {}).get("connection_name")
+        if connection_name is None or named == connection_name:
             name = quote(connection["name"], safe="")
             answer = requests.delete(
                 f"{RABBIT_API}/connections/{name}",

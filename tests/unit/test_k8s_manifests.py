@@ -197,6 +197,23 @@ def test_service_probes_read_the_file_the_service_touches(overlay):
             assert alive in " ".join(container[probe]["exec"]["command"]), (name, probe)
 
 
+def test_every_process_stops_within_its_pods_grace_period(overlay):
+    """The kubelet kills a pod terminationGracePeriodSeconds after it began to stop it: the
+    preStop pause and LODGE_SHUTDOWN_GRACE_SECONDS (which `lodge service` and `lodge gateway`
+    keep to) must fit inside, with a margin for the process to exit."""
+    [config] = [
+        c for name, c in of_kind(overlay, "ConfigMap").items() if name.startswith("lodge-config")
+    ]
+    grace = int(config["data"]["LODGE_SHUTDOWN_GRACE_SECONDS"])
+    for name, deployment in lodge_deployments(overlay).items():
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        pause = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+        assert pause + grace + 5 <= pod["terminationGracePeriodSeconds"], name
+        if name == "lodge-gateway":
+            assert pause > 0, "the gateway's endpoints must drop it before it stops listening"
+
+
 def test_settings_are_ones_lodge_reads_and_secrets_stay_out_of_the_manifests(overlay):
     known = settings_lodge_reads()
     [config] = [

@@ -131,6 +131,11 @@ def test_families_and_derived_defaults_read_each_member():
         ("LODGE_BASE_URL", "lodge.example.edu", "https://"),
         ("LODGE_GATEWAY_DATABASE_URL", "mysql://db/gateway", "postgresql://"),
         ("LODGE_AMQP_URI_GATEWAY", "127.0.0.1", "amqp://"),
+        ("LODGE_SHUTDOWN_GRACE_SECONDS", "0", "above 0"),
+        ("LODGE_SHUTDOWN_GRACE_SECONDS", "-30", "above 0"),
+        ("LODGE_SHUTDOWN_GRACE_SECONDS", "4.5", "whole number"),
+        ("LODGE_SHUTDOWN_GRACE_SECONDS", "45\x00", "whole number"),
+        ("LODGE_SHUTDOWN_GRACE_SECONDS", "9" * 5000, "whole number"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(name, value, wanted):
