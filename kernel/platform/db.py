@@ -196,8 +196,15 @@ def insert_new(session: Session, model, **values) -> bool:
     return cast("CursorResult[Any]", result).rowcount == 1
 
 
+class RepeatedCall(Exception):
+    """This RPC request was carried out before: the broker delivered it again."""
+
+
 class WriteTracker:
     wrote = False
+
+    def __init__(self, call: str | None = None) -> None:
+        self.call = call  # the RPC request's correlation id, recorded by its first write
 
 
 class Database:
@@ -218,10 +225,15 @@ class Database:
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self._local = threading.local()  # green in services too
 
+    def serving_call(self, call: str | None) -> None:
+        """The RPC request this thread now serves (None: no request)."""
+        self._local.call = call
+
     @contextlib.contextmanager
     def tracking_writes(self) -> Iterator[WriteTracker]:
-        """Notes whether this thread opens a unit of work inside the block."""
-        tracker = self._local.tracker = WriteTracker()
+        """Notes whether this thread opens a unit of work inside the block; the first one
+        records the request being served, so a request delivered again writes nothing."""
+        tracker = self._local.tracker = WriteTracker(getattr(self._local, "call", None))
         try:
             yield tracker
         finally:
@@ -230,12 +242,16 @@ class Database:
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         tracker = getattr(self._local, "tracker", None)
+        # an RPC request's first unit of work records it
+        call = tracker.call if tracker is not None and not tracker.wrote else None
         if tracker is not None:
             tracker.wrote = True
         with self._serialised():
             session = self.sessions()
             try:
                 uow = UnitOfWork(session, self.source)
+                if call and not uow.first_time(f"rpc {call}"):
+                    raise RepeatedCall(call)
                 yield uow
                 session.commit()
             except BaseException:

@@ -13,11 +13,12 @@ from opentelemetry.trace import SpanKind
 
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database, utcnow
-from kernel.platform.messaging import OutboxRelay, worker_activity
+from kernel.platform.messaging import CALL_HEADER, OutboxRelay, worker_activity
 from kernel.platform.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS
 from kernel.platform.storage import get_storage
 
 log = logging.getLogger(__name__)
+CALL_CONTEXT = CALL_HEADER.removeprefix("nameko.")
 
 
 class Store(DependencyProvider):
@@ -117,9 +118,11 @@ class Store(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
-    # every worker's span and log ids (the Store is the one provider every service has)
+    # every worker's span and log ids (the Store is the one provider every service has),
+    # and the RPC request it serves (ReplyingRpc): its first write records it
     def worker_setup(self, worker_ctx):
         self._activities[worker_ctx] = worker_activity(worker_ctx)
+        self.database.serving_call(worker_ctx.context_data.get(CALL_CONTEXT))
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         activity = self._activities.get(worker_ctx)
@@ -127,6 +130,7 @@ class Store(DependencyProvider):
             activity.failed(exc_info[1])
 
     def worker_teardown(self, worker_ctx):
+        self.database.serving_call(None)
         activity = self._activities.pop(worker_ctx, None)
         if activity is not None:
             if activity.kind != SpanKind.INTERNAL:  # a timer's round logs what it did itself

@@ -24,24 +24,26 @@ import traceback
 from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
+from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
 from nameko.amqp.consume import Consumer
-from nameko.amqp.publish import Publisher
+from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.exceptions import ContainerBeingKilled, MalformedRequest
 from nameko.extensions import Entrypoint
 from nameko.messaging import decode_from_headers, encode_to_headers
-from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import ReplyListener, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import ServiceRpc as NamekoServiceRpc
 from nameko.standalone.events import get_event_exchange
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from kernel.contracts.events import event_schema
-from kernel.contracts.exceptions import LodgeError, RefusedMessage
+from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage
 from kernel.platform import metrics
-from kernel.platform.config import get_settings
-from kernel.platform.db import Database, OutboxMessage
+from kernel.platform.config import broker_nodes, get_settings
+from kernel.platform.db import Database, OutboxMessage, RepeatedCall
 from kernel.platform.observability import (
     CORRELATION_KEY,
     TRACE_KEYS,
@@ -51,6 +53,7 @@ from kernel.platform.observability import (
     outgoing_headers,
     span,
 )
+from kernel.policy.text import user_pattern
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ CLOUDEVENTS_EXCHANGE = Exchange("lodge.events", type="topic", durable=True)
 # a topic exchange, so a broker account may be allowed only its own retry queues' keys
 RETRY_EXCHANGE = Exchange("lodge.retry", type="topic", durable=True)
 ATTEMPTS_HEADER = "x-lodge-attempts"
+# nameko turns a request's headers into the worker's context data, without this prefix
+CALL_HEADER = "nameko.lodge-call"
 ERROR_HEADER = "x-lodge-error"
 
 
@@ -514,6 +519,51 @@ def worker_activity(worker_ctx) -> Activity:
     return activity
 
 
+class ReplyingRpc(DrainingRpc):
+    """nameko's RPC entrypoint, except that a reply the broker will not take (the caller's
+    reply queue went with a stopped node) is logged and the request acknowledged: nameko
+    lets that error kill the whole service. The caller waits out its timeout.
+
+    A request is acknowledged after its reply, so one whose connection broke while it ran
+    (its node stopped) is delivered again: its correlation id goes to the worker (as
+    context data) for `Store` to record with its first write, and a repeat writes nothing."""
+
+    def handle_message(self, body, message):
+        # always this request's own id: one inherited from the caller's context is replaced
+        message.headers[CALL_HEADER] = message.properties.get("correlation_id")
+        super().handle_message(body, message)
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except (OperationalError, UndeliverableMessage) as err:
+            log.warning(
+                "the reply to %s could not be sent: %r", message.properties.get("reply_to"), err
+            )
+            self.rpc_consumer.consumer.ack_message(message)
+            return result, exc_info
+
+
+def replicated_on_a_cluster(queue_arguments: dict, amqp_uri: str) -> None:
+    """A reply queue is a quorum queue when `amqp_uri` lists several nodes: a classic one
+    lives on one node, and when that node stops the caller can neither declare it again
+    nor get the replies sent to it; a quorum queue goes on on the other nodes."""
+    if len(broker_nodes(amqp_uri)) > 1:
+        queue_arguments["x-queue-type"] = "quorum"
+
+
+class ReplicatedReplyListener(ReplyListener):
+    def setup(self):
+        super().setup()
+        replicated_on_a_cluster(self.queue.queue_arguments, self.amqp_uri)
+
+
+class ServiceRpc(NamekoServiceRpc):
+    """nameko's RPC client for one service, its reply queue replicated on a cluster."""
+
+    reply_listener = ReplicatedReplyListener()
+
+
 def rpc(method):
     """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected).
 
@@ -527,6 +577,13 @@ def rpc(method):
         with store.tracking_writes() as tracker:
             try:
                 return method(self, *args, **kwargs)
+            except RepeatedCall as err:
+                log.warning(
+                    "%s was delivered again (request %s); not repeated", method.__name__, err
+                )
+                raise Conflict(
+                    "This request was carried out already; its answer was lost."
+                ) from None
             except DBAPIError as err:
                 if not err.connection_invalidated or tracker.wrote:
                     raise
@@ -540,7 +597,7 @@ def rpc(method):
         with metrics.serving_rpc(self.name, method.__name__, LodgeError):
             return run(self, *args, **kwargs)
 
-    return DrainingRpc.decorator(expected_exceptions=LodgeError)(call)
+    return ReplyingRpc.decorator(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):
@@ -550,3 +607,25 @@ class QuietExpectedErrors(logging.Filter):
         if isinstance(record.msg, str) and record.msg.startswith("(expected)"):
             record.exc_info, record.exc_text = None, None
         return True
+
+
+# user:password@ in a broker URL; neither part holds a raw ':' or '/' (both are escaped)
+BROKER_PASSWORD = user_pattern(r"(amqps?://[^:/@;\s]*:)[^:/@;\s]*@")
+
+
+class HiddenBrokerPasswords(logging.Filter):
+    """nameko hides the password of only the first URL of a cluster's list in its logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = BROKER_PASSWORD.sub(r"\1********@", message)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        return True
+
+
+def hide_broker_passwords() -> None:
+    """On the logger nameko reports connection failures with (the URL list included)."""
+    logger = logging.getLogger("nameko.amqp.consume")
+    if not any(isinstance(found, HiddenBrokerPasswords) for found in logger.filters):
+        logger.addFilter(HiddenBrokerPasswords())
