@@ -34,6 +34,7 @@ from opentelemetry.trace import SpanKind
 from kernel.contracts.actors import Actor
 from kernel.platform.config import each_node_once
 from kernel.platform.messaging import hide_broker_passwords, replicated_on_a_cluster
+from kernel.platform.metrics import GATEWAY_RPC_SECONDS
 from kernel.platform.observability import outgoing_headers, span
 
 log = logging.getLogger(__name__)
@@ -339,25 +340,29 @@ class Services:
         self._proxy = proxy
 
     def __getattr__(self, service: str) -> _Service:
-        return _Service(getattr(self._proxy, service))
+        return _Service(getattr(self._proxy, service), service)
 
 
 class _Service:
-    def __init__(self, proxy) -> None:
+    def __init__(self, proxy, name: str) -> None:
         self._proxy = proxy
+        self._name = name
 
     def __getattr__(self, method: str) -> _Method:
-        return _Method(getattr(self._proxy, method))
+        return _Method(getattr(self._proxy, method), self._name, method)
 
 
 class _Method:
-    """One RPC method; a call is a client span (for `call_async`, the sending only)."""
+    """One RPC method; a call is a client span (for `call_async`, the sending only), and
+    timed."""
 
-    def __init__(self, proxy) -> None:
+    def __init__(self, proxy, service: str, method: str) -> None:
         self._proxy = proxy
+        self._labels = (service, method)
 
     def __call__(self, **arguments):
-        with span(f"{self._proxy.identifier} call", SpanKind.CLIENT):
+        timer = GATEWAY_RPC_SECONDS.labels(*self._labels).time()
+        with span(f"{self._proxy.identifier} call", SpanKind.CLIENT), timer:
             return self._proxy(**wire(arguments))
 
     def call_async(self, **arguments):

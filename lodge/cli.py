@@ -5,9 +5,12 @@ token USERNAME | broker-users | expire-uploads | warn-expiring-tokens | dead-let
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from typing import cast
@@ -234,6 +237,7 @@ def service(name):
     from lodge.registry import service_class
 
     require_broker(name)
+    serve_metrics(name)
     log_as(name)
     configure_tracing(name, get_settings().processes.otlp_endpoint)
     for handler in logging.getLogger().handlers:
@@ -279,23 +283,43 @@ def service(name):
     click.echo(f"lodge {name} service stopped", err=True)
 
 
+def serve_metrics(service: str) -> None:
+    """/metrics on the service's LODGE_METRICS_BIND(_<SERVICE>), if it has one."""
+    settings = get_settings()
+    bind = settings.metrics_bind(service)
+    if bind is None:
+        return
+    from kernel.platform.metrics import serve
+
+    try:
+        serve(bind, settings.site.metrics_token)
+    except OSError as err:
+        raise click.ClickException(f"cannot serve /metrics on {bind}: {err}") from None
+
+
 @main.command()
 @click.option(
     "--bind", default=None, help="host:port (default LODGE_GATEWAY_BIND or 127.0.0.1:8000)"
 )
 def gateway(bind):
     """Run the gateway under gunicorn."""
+    settings = get_settings()
+    problems = settings.production_problems()
+    if problems:
+        raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
+    # each worker keeps its metrics in files here and /metrics adds them all up; set before
+    # anything imports prometheus_client, which picks its way of counting on import
+    metrics_dir = tempfile.mkdtemp(prefix="lodge-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    master = os.getpid()
+
     from gunicorn.app.base import BaseApplication
     from gunicorn.workers.gthread import ThreadWorker
 
     from gateway.app import create_app
     from gateway.http.health import start_draining
+    from kernel.platform.metrics import worker_gone
     from kernel.platform.observability import configure_tracing, log_config
-
-    settings = get_settings()
-    problems = settings.production_problems()
-    if problems:
-        raise click.ClickException("refusing to start the gateway: " + "; ".join(problems))
 
     class DrainingWorker(ThreadWorker):
         """gunicorn's gthread worker that, at SIGTERM, answers /readyz with 503 and closes its
@@ -330,6 +354,7 @@ def gateway(bind):
             # one gunicorn control socket per machine would be shared by every gateway
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if settings.processes.access_log else None)
+            self.cfg.set("child_exit", lambda _arbiter, worker: worker_gone(worker.pid))
             # gunicorn's own logs and the access log as every other line of the gateway's
             self.cfg.set(
                 "logconfig_dict",
@@ -341,7 +366,11 @@ def gateway(bind):
             configure_tracing("gateway", settings.processes.otlp_endpoint)  # in each worker
             return create_app()
 
-    Gateway().run()
+    try:
+        Gateway().run()
+    finally:
+        if os.getpid() == master:  # a worker leaves through here too, as it exits
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @main.command("expire-uploads")
@@ -449,6 +478,13 @@ def run():
     from gateway.seed import DEMO_PASSWORD, DEMO_USERS
     from lodge.supervisor import STOP_MARGIN_SECONDS, Supervisor
 
+    binds = [get_settings().metrics_bind(name) for name in SERVICE_CLASSES]
+    taken = [bind for bind in binds if bind is not None]
+    if len(set(taken)) < len(taken):
+        raise click.ClickException(
+            "the five services cannot share one metrics address: give each its own "
+            "LODGE_METRICS_BIND_<SERVICE>"
+        )
     require_broker()
     root = [sys.executable, "-m", "lodge"]
     subprocess.run(root + ["migrate"], check=True)

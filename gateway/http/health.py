@@ -8,15 +8,14 @@ import threading
 import time
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from gateway.rpc import check_broker
 from kernel.platform.config import get_settings
+from kernel.platform.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, exposition
 
-REQUESTS = Counter("lodge_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 log = logging.getLogger(__name__)
-LATENCY = Histogram("lodge_http_request_seconds", "HTTP request latency", ["endpoint"])
 
 health = Blueprint("health", __name__)
 # set in a gunicorn worker at SIGTERM (lodge gateway): from then on the process is not ready
@@ -35,9 +34,9 @@ def start_timer():
 @health.after_app_request
 def observe(response):
     endpoint = request.endpoint or "unknown"
-    REQUESTS.labels(request.method, endpoint, response.status_code).inc()
+    HTTP_REQUESTS.labels(request.method, endpoint, response.status_code).inc()
     if "started" in g:
-        LATENCY.labels(endpoint).observe(time.perf_counter() - g.started)
+        HTTP_REQUEST_SECONDS.labels(endpoint).observe(time.perf_counter() - g.started)
     return response
 
 
@@ -71,7 +70,8 @@ def readyz():
 
 @health.get("/metrics")
 def metrics():
-    """For Prometheus with `Authorization: Bearer LODGE_METRICS_TOKEN`; off without one."""
+    """For Prometheus with `Authorization: Bearer LODGE_METRICS_TOKEN`; off without one.
+    Under `lodge gateway`, every worker's counts added up, whichever worker answers."""
     wanted = get_settings().site.metrics_token
     if not wanted:
         abort(404)
@@ -80,4 +80,4 @@ def metrics():
         given.strip().encode(), wanted.encode()
     ):
         abort(401, description="/metrics needs the metrics token as 'Authorization: Bearer'.")
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    return Response(exposition(), mimetype=CONTENT_TYPE_LATEST)

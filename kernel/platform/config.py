@@ -142,6 +142,13 @@ def broker(value: str) -> str:
 DATABASE = url("sqlite", "postgresql")
 
 
+def address(value: str) -> str:
+    host, _, port = value.strip().rpartition(":")
+    if not host.strip("[]") or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port, e.g. 0.0.0.0:9100")
+    return value.strip()
+
+
 def log_level(value: str) -> str:
     return choice("debug", "info", "warning", "error", "critical")(value).upper()
 
@@ -435,7 +442,7 @@ class SiteSettings:
         text,
         "",
         "unset (`/metrics` is 404)",
-        "the Bearer token Prometheus sends to `/metrics`",
+        "the Bearer token Prometheus sends to `/metrics` (the gateway's and the services')",
     )
 
 
@@ -659,6 +666,23 @@ class ProcessSettings:
         "(none)",
         "a file each service touches about every second, for a liveness probe (deploy/k8s)",
     )
+    metrics_bind: str | None = setting(
+        "LODGE_METRICS_BIND",
+        address,
+        None,
+        "unset (no metrics port)",
+        "`host:port` where a service serves `/metrics` to Prometheus, which sends "
+        "`LODGE_METRICS_TOKEN`",
+    )
+    own_metrics_binds: tuple[tuple[str, str], ...] = setting(
+        "LODGE_METRICS_BIND_<PROCESS>",
+        address,
+        (),
+        "`LODGE_METRICS_BIND`",
+        "one service's own metrics address (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
+        "`INVENTORY`); `lodge run`, which runs all five on one machine, needs one for each",
+        members=SERVICE_NAMES,
+    )
     shutdown_grace_seconds: int = setting(
         "LODGE_SHUTDOWN_GRACE_SECONDS",
         positive,
@@ -817,6 +841,12 @@ class Settings:
         """LODGE_AMQP_URI_<PROCESS>, if set."""
         return dict(self.broker.process_uris).get(process)
 
+    def metrics_bind(self, service: str) -> str | None:
+        """Where `service` serves /metrics: LODGE_METRICS_BIND_<SERVICE>, else the shared
+        LODGE_METRICS_BIND; None: it serves none."""
+        own = dict(self.processes.own_metrics_binds).get(service)
+        return own or self.processes.metrics_bind
+
     def secret_key(self) -> str:
         """LODGE_SECRET_KEY, or a random key kept in the data folder for local runs."""
         if self.site.configured_secret_key:
@@ -905,6 +935,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     for name, kind in groups().items():
         values[name] = kind(**loaded[name])
     values["quotas"] = _checked_quotas(values["quotas"])
+    processes = values["processes"]
+    if (processes.metrics_bind or processes.own_metrics_binds) and not values["site"].metrics_token:
+        raise SettingsError(
+            "LODGE_METRICS_BIND needs LODGE_METRICS_TOKEN: /metrics answers Prometheus only"
+        )
     known = declared_names().union(TOOLING_VARIABLES)
     unknown = sorted(
         name

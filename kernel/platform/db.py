@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -26,6 +26,8 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
+    select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,6 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from kernel.platform.metrics import note_duplicate
 from kernel.platform.observability import outgoing_headers
 
 log = logging.getLogger(__name__)
@@ -149,12 +152,19 @@ def insert_for(session: Session):
 
 
 class UnitOfWork:
-    """One transaction: the session, the events to publish, the events handled."""
+    """One transaction: the session, the events to publish, the events handled, and what
+    to do once it is committed."""
 
     def __init__(self, session: Session, source: str):
         self.session = session
         self.source = source
         self.emitted = 0
+        self.committed: list[Callable[[], object]] = []
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once this unit of work has committed (never if it rolls back):
+        a count of what happened (kernel/platform/metrics) counts only what stayed."""
+        self.committed.append(callback)
 
     def emit(self, event_type: str, payload: dict) -> None:
         """Queue an event (already dumped through its contract) to publish after commit."""
@@ -171,6 +181,7 @@ class UnitOfWork:
         if insert_new(self.session, ProcessedEvent, key=key, processed_at=utcnow()):
             return True
         log.info("event %s was handled before; skipping it", key)
+        note_duplicate()
         return False
 
 
@@ -248,6 +259,8 @@ class Database:
                 raise
             finally:
                 session.close()
+        for callback in uow.committed:
+            callback()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
@@ -266,6 +279,14 @@ class Database:
             return
         with self._write_lock:
             yield
+
+    def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """How many outbox rows wait to be published, and when the oldest was written."""
+        with self.reading() as session:
+            waiting, oldest = session.execute(
+                select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at))
+            ).one()
+        return waiting, oldest
 
     def dispose(self) -> None:
         self.engine.dispose()

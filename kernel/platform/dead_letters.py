@@ -24,7 +24,6 @@ from nameko.amqp.publish import Publisher
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
-from prometheus_client import Gauge
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -55,15 +54,11 @@ from kernel.platform.messaging import (
     retry_queues,
     rpc,
 )
+from kernel.platform.metrics import DEAD_LETTERS, DEAD_LETTERS_PARKED
 from kernel.policy.permissions import Action, require
 
 log = logging.getLogger(__name__)
 
-PARKED_GAUGE = Gauge(
-    "lodge_dead_letters_parked",
-    "Dead letters parked, waiting for an administrator to replay or drop them",
-    ["service"],
-)
 
 # what a header may take in the table: a hostile sender must not fill the database
 MAX_HEADER_TEXT = 4000
@@ -289,7 +284,7 @@ class DeadLetters(DependencyProvider):
 
     def refresh_gauge(self) -> None:
         with self.database.reading() as session:
-            PARKED_GAUGE.labels(service=self.service).set(count_parked(session))
+            DEAD_LETTERS_PARKED.labels(service=self.service).set(count_parked(session))
 
     def park(self, message) -> None:
         row = letter_from(message)
@@ -300,6 +295,9 @@ class DeadLetters(DependencyProvider):
         log.warning(
             "dead letter %s/%d parked from %s: %s", self.service, letter_id, row.queue, row.reason
         )
+        if row.headers.get("x-first-death-reason") == "delivery_limit":
+            # the broker's own dead-lettering, past the delivery limit: no handler counted it
+            DEAD_LETTERS.labels(self.service, "delivery_limit").inc()
         self.refresh_gauge()
 
     def counts(self) -> dict:

@@ -4,6 +4,7 @@ storage."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from eventlet.event import Event as GreenEvent
 from eventlet.timeout import Timeout
@@ -11,8 +12,9 @@ from nameko.extensions import DependencyProvider
 from opentelemetry.trace import SpanKind
 
 from kernel.platform.config import get_settings
-from kernel.platform.db import Database
+from kernel.platform.db import Database, utcnow
 from kernel.platform.messaging import CALL_HEADER, OutboxRelay, worker_activity
+from kernel.platform.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS
 from kernel.platform.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,9 @@ CALL_CONTEXT = CALL_HEADER.removeprefix("nameko.")
 class Store(DependencyProvider):
     """The service's database; its outbox is relayed by a managed green thread,
     woken after each worker and on a timer as a safety net. Each round of the relay also
-    touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the service hangs.
+    measures what is left in the outbox (the outbox gauges: one query a round, whatever
+    scrapes) and touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the
+    service hangs.
 
     nameko stops dependencies after the last worker has finished, so `stop` relays once
     more: what the final workers emitted is published now, not at the next start."""
@@ -37,6 +41,7 @@ class Store(DependencyProvider):
         self.liveness_file = settings.processes.liveness_file
         self._wakeup = GreenEvent()
         self._running = False
+        self._oldest_waiting: datetime | None = None
         self._activities: dict = {}
         self._relaying = None
 
@@ -73,12 +78,28 @@ class Store(DependencyProvider):
                     "outbox relay of %s failed; its rows wait for the next round",
                     self.container.service_name,
                 )
+            self._measure_outbox()
             if last_round:
                 return
             self._mark_alive()
             with Timeout(self.poll_interval, False):
                 self._wakeup.wait()
             self._wakeup = GreenEvent()
+
+    def _measure_outbox(self):
+        """Unreadable (the database is down), the oldest row known to wait keeps ageing, so
+        an outbox that cannot drain shows."""
+        name = self.container.service_name
+        try:
+            waiting, self._oldest_waiting = self.database.outbox_backlog()
+        except Exception:
+            log.debug("cannot measure the outbox of %s", name, exc_info=True)
+        else:
+            OUTBOX_BACKLOG.labels(name).set(waiting)
+        age = 0.0
+        if self._oldest_waiting is not None:
+            age = max((utcnow() - self._oldest_waiting).total_seconds(), 0.0)
+        OUTBOX_OLDEST_SECONDS.labels(name).set(age)
 
     def _mark_alive(self):
         if self.liveness_file is None:

@@ -41,6 +41,7 @@ from sqlalchemy.exc import DBAPIError
 
 from kernel.contracts.events import event_schema
 from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage
+from kernel.platform import metrics
 from kernel.platform.config import broker_nodes, get_settings
 from kernel.platform.db import Database, OutboxMessage, RepeatedCall
 from kernel.platform.observability import (
@@ -388,13 +389,14 @@ class ReliableEventHandler(StartsWorkersWhileRunning, EventHandler):
         self.failure_publisher = Publisher(
             settings.broker_uri(self.container.service_name), use_confirms=True
         )
+        metrics.prepare_service(self.container.service_name)
 
     def handle_message(self, body, message):
         try:
             payload = self.contract.load(body)
         except (ValidationError, TypeError) as err:
             reason = f"breaks the {self.source_service}.{self.event_type} contract: {err}"
-            self._settle_failure(message, reason, retry=False)
+            self._settle_failure(message, reason, retry=False, kind="contract")
             return
         self.start_worker(message, (payload,), {})
 
@@ -406,7 +408,7 @@ class ReliableEventHandler(StartsWorkersWhileRunning, EventHandler):
             f"cannot be decoded as {message.content_type or 'no content type'}: "
             f"{type(error).__name__}: {error}"
         )
-        self._settle_failure(message, reason, retry=False)
+        self._settle_failure(message, reason, retry=False, kind="undecodable")
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
@@ -414,14 +416,18 @@ class ReliableEventHandler(StartsWorkersWhileRunning, EventHandler):
             return
         exc_type, exc, _ = exc_info
         reason = "".join(traceback.format_exception_only(exc_type, exc)).strip()
-        self._settle_failure(message, reason, retry=not isinstance(exc, RefusedMessage))
+        refused = isinstance(exc, RefusedMessage)
+        self._settle_failure(
+            message, reason, retry=not refused, kind="refused" if refused else "failed"
+        )
 
-    def _settle_failure(self, message, reason: str, retry: bool):
+    def _settle_failure(self, message, reason: str, retry: bool, kind: str):
         headers = dict(message.headers or {})
         attempts = attempts_before(headers) + 1
         headers[ATTEMPTS_HEADER] = attempts
+        retrying = retry and attempts < self.max_attempts
         try:
-            if retry and attempts < self.max_attempts:
+            if retrying:
                 delay_queue = self.retry_queues[attempts - 1]
                 log.warning(
                     "%s failed (attempt %d), retrying through %s: %s",
@@ -466,10 +472,23 @@ class ReliableEventHandler(StartsWorkersWhileRunning, EventHandler):
             log.exception("could not park the failed message; returning it to its queue")
             self.consumer.requeue_message(message)
             return
+        metrics.settled_failure(self.container.service_name, self.event_type, retrying, kind)
         self.consumer.ack_message(message)
 
 
-handles_event = ReliableEventHandler.decorator
+def handles_event(source_service: str, event_type: str, **kwargs):
+    """A `ReliableEventHandler` entrypoint, its runs timed and counted (kernel/platform/metrics)."""
+    entrypoint = ReliableEventHandler.decorator(source_service, event_type, **kwargs)
+
+    def decorate(method):
+        @functools.wraps(method)
+        def handle(self, event):
+            with metrics.handling(self.name, event_type):
+                return method(self, event)
+
+        return entrypoint(handle)
+
+    return decorate
 
 
 def worker_activity(worker_ctx) -> Activity:
@@ -551,8 +570,7 @@ def rpc(method):
     A call that only read, and failed because its database connection died under it, is
     run once more on a fresh connection (one that wrote may have committed: never again)."""
 
-    @functools.wraps(method)
-    def call(self, *args, **kwargs):
+    def run(self, *args, **kwargs):
         store = getattr(self, "store", None)
         if store is None:
             return method(self, *args, **kwargs)
@@ -573,6 +591,11 @@ def rpc(method):
                     "%s lost its database connection; reading again: %s", method.__name__, err.orig
                 )
         return method(self, *args, **kwargs)
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with metrics.serving_rpc(self.name, method.__name__, LodgeError):
+            return run(self, *args, **kwargs)
 
     return ReplyingRpc.decorator(expected_exceptions=LodgeError)(call)
 

@@ -20,6 +20,7 @@ from kernel.contracts.deposits import DepositSnapshotSchema
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.platform.db import UnitOfWork
+from kernel.platform.metrics import DECISIONS
 from kernel.policy.permissions import Action, can, is_own_deposit, require
 from services.approval.models import (
     ANY_APPROVER,
@@ -322,6 +323,7 @@ def _decide(
         )
     )
     task.state, task.updated_at = "decided", now
+    uow.after_commit(DECISIONS.labels(decision).inc)
     event_type = EVENT_FOR[decision]
     uow.emit(
         event_type,

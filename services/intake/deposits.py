@@ -20,6 +20,7 @@ from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFo
 from kernel.contracts.validation_messages import render
 from kernel.platform.config import Quotas
 from kernel.platform.db import UnitOfWork
+from kernel.platform.metrics import DEPOSITS_SUBMITTED
 from kernel.policy.file_rules import extension_refusal
 from kernel.policy.permissions import (
     STAFF,
@@ -479,6 +480,7 @@ def submit(uow: UnitOfWork, actor: Actor, deposit_id: str) -> Deposit:
             deposit=snapshot(deposit, definition),
         ),
     )
+    uow.after_commit(DEPOSITS_SUBMITTED.labels(deposit.profile_id).inc)
     return deposit
 
 

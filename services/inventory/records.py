@@ -15,6 +15,7 @@ from kernel.contracts.actors import Actor
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, NotFound, RefusedMessage
 from kernel.platform.db import UnitOfWork
+from kernel.platform.metrics import ITEMS_CREATED
 from kernel.platform.storage import Storage, StoredObject, check_key
 from services.inventory import fixity, identifiers, search
 from services.inventory.crosswalks import creators, dublin_core
@@ -137,6 +138,7 @@ def create_item(
         representation.files.append(item_file)
     item.representations.append(representation)
     session.add(item)
+    uow.after_commit(ITEMS_CREATED.labels(collection_id).inc)
     uow.emit(
         "item_created",
         new_event(

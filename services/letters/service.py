@@ -26,6 +26,7 @@ from kernel.platform.config import get_settings
 from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import Store
 from kernel.platform.messaging import handles_event, rpc
+from kernel.platform.metrics import LETTERS_FAILED, LETTERS_SENT
 from kernel.policy.permissions import Action, require
 from services.letters import letters, templates
 from services.letters.dependencies import Mailer, build_message
@@ -242,6 +243,8 @@ class LettersService(DeadLetterDesk):
 
     def _emit_outcome(self, uow, letter):
         event_type = "letter_sent" if letter.status == "sent" else "letter_failed"
+        counter = LETTERS_SENT if letter.status == "sent" else LETTERS_FAILED
+        uow.after_commit(counter.labels(letter.letter_type).inc)
         uow.emit(
             event_type,
             new_event(

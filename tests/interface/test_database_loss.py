@@ -66,6 +66,8 @@ def test_a_service_answers_after_its_database_connections_were_killed(
 class Counter:
     """A service's RPC methods in miniature, on a database whose pool does not ping."""
 
+    name = "counter"
+
     def __init__(self, url: str):
         self.store = Database(url, "intake", pool_pre_ping=False)  # as service tests give it
         self.attempts = 0
