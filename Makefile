@@ -6,8 +6,13 @@ BIN := $(VENV)/bin
 
 .PHONY: install run lint test test-fast services test-services bench chaos fuzz clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt
+# what running needs; the tests' tools (a browser driver, linters, stand-ins) come on top
+$(BIN)/.installed-run: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e .
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.installed-run
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
@@ -21,7 +26,7 @@ test-services:
 	bash scripts/ensure-services.sh --for-tests
 
 # log lines for a terminal; production keeps the default, JSON
-run: install services
+run: $(BIN)/.installed-run services
 	LODGE_LOG_FORMAT=$${LODGE_LOG_FORMAT:-text} $(BIN)/lodge run
 
 # CI runs `make test`, so CI lints too; `make run` does not
