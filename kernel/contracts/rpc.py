@@ -13,6 +13,11 @@ from kernel.contracts.exceptions import InvalidInput
 from kernel.contracts.fields import Strict
 from kernel.contracts.people import ActorSchema
 
+# nameko context data: the key of a write call, for the service to apply it once (the gateway
+# derives it from a request's Idempotency-Key; without it, the AMQP correlation id serves)
+CALL_KEY = "lodge.call_key"
+CALL_KEY_LENGTH = 255
+
 
 class PageRequest(Strict):
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))

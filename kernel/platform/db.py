@@ -1,8 +1,9 @@
 """Database engines, the unit of work, and the tables every service's database has.
 
 Each service owns one database. Its unit of work commits the service's state change
-together with the events that change causes (the transactional outbox) and with the
-keys of the events it has handled (idempotent handlers).
+together with the events that change causes (the transactional outbox), with the
+keys of the events it has handled (idempotent handlers), and, in an RPC call that
+writes, with the call's key and reply (calls applied once).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -25,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -90,6 +93,29 @@ class ProcessedEvent(MessagingBase):
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProcessedCall(MessagingBase):
+    """An RPC call that wrote, by its key, with the reply it gave (serialised)."""
+
+    __tablename__ = "processed_calls"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reply: Mapped[str] = mapped_column(Text)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# a call delivered again later than this runs again (the gateway keeps idempotency keys as long)
+CALLS_KEPT = timedelta(days=1)
+PRUNE_EVERY = 60.0  # seconds between deletions of older calls, per process
+
+
+class AppliedBefore(Exception):
+    """This call was applied before (a redelivered request): its stored reply."""
+
+    def __init__(self, reply: str):
+        super().__init__("applied before")
+        self.reply = reply
 
 
 class DeadLetter(MessagingBase):
@@ -185,8 +211,15 @@ def insert_new(session: Session, model, **values) -> bool:
     return cast("CursorResult[Any]", result).rowcount == 1
 
 
-class WriteTracker:
-    wrote = False
+class Call:
+    """One RPC call on this thread. With a key, every unit of work of the call is one
+    transaction, committed by `Database.finish_call` together with the call's reply."""
+
+    def __init__(self, key: str | None):
+        self.key = key
+        self.wrote = False
+        self.session: Session | None = None
+        self.held = contextlib.ExitStack()
 
 
 class Database:
@@ -206,21 +239,67 @@ class Database:
         # threading is monkey-patched in services, so this lock is green there
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self._local = threading.local()  # green in services too
+        self._pruned_at = 0.0
 
     @contextlib.contextmanager
-    def tracking_writes(self) -> Iterator[WriteTracker]:
-        """Notes whether this thread opens a unit of work inside the block."""
-        tracker = self._local.tracker = WriteTracker()
+    def call(self, key: str | None = None) -> Iterator[Call]:
+        """An RPC call on this thread: notes whether it opens a unit of work and, with a
+        key, holds its writes for `finish_call` (a call that raises leaves nothing)."""
+        call = self._local.call = Call(key)
         try:
-            yield tracker
+            yield call
         finally:
-            self._local.tracker = None
+            self._local.call = None
+            self._end_call(call)
+
+    @staticmethod
+    def _end_call(call: Call) -> None:
+        with call.held:  # the write lock, on SQLite
+            if call.session is not None:
+                call.session.rollback()
+                call.session.close()
+                call.session = None
+
+    def finish_call(self, call: Call, reply: str) -> None:
+        """Commit the call's writes with its key and reply. Raises AppliedBefore, and
+        leaves this run's writes undone, if another delivery of the call committed first
+        (on PostgreSQL the insert waits for a concurrent one to commit)."""
+        session = call.session
+        if session is None:
+            return
+        now = utcnow()
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            session.execute(
+                delete(ProcessedCall).where(ProcessedCall.processed_at < now - CALLS_KEPT)
+            )
+        if insert_new(session, ProcessedCall, key=call.key, reply=reply, processed_at=now):
+            session.commit()
+            self._end_call(call)
+            return
+        session.rollback()
+        raise AppliedBefore(session.get_one(ProcessedCall, call.key).reply)
+
+    def _call_session(self, call: Call) -> Session:
+        """The call's one session; a call applied before stops at its first write."""
+        if call.session is None:
+            call.held.enter_context(self._serialised())
+            call.session = self.sessions()
+            applied = call.session.get(ProcessedCall, call.key)
+            if applied is not None:
+                raise AppliedBefore(applied.reply)
+        return call.session
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        tracker = getattr(self._local, "tracker", None)
-        if tracker is not None:
-            tracker.wrote = True
+        call = getattr(self._local, "call", None)
+        if call is not None:
+            call.wrote = True
+            if call.key is not None:
+                session = self._call_session(call)
+                yield UnitOfWork(session, self.source)
+                session.flush()
+                return
         with self._serialised():
             session = self.sessions()
             try:
@@ -235,6 +314,10 @@ class Database:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
+        call = getattr(self._local, "call", None)
+        if call is not None and call.session is not None:  # sees what the call wrote
+            yield call.session
+            return
         with self._serialised():
             session = self.sessions()
             try:

@@ -4,6 +4,7 @@ storage."""
 from __future__ import annotations
 
 import logging
+import threading
 
 from eventlet.event import Event as GreenEvent
 from eventlet.timeout import Timeout
@@ -12,7 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database
-from kernel.platform.messaging import OutboxRelay, worker_activity
+from kernel.platform.messaging import OutboxRelay, call_key, worker_activity
 from kernel.platform.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Store(DependencyProvider):
         self._running = False
         self._activities: dict = {}
         self._relaying = None
+        self._worker = threading.local()  # green: one per worker
 
     def start(self):
         self._running = True
@@ -99,6 +101,8 @@ class Store(DependencyProvider):
     # every worker's span and log ids (the Store is the one provider every service has)
     def worker_setup(self, worker_ctx):
         self._activities[worker_ctx] = worker_activity(worker_ctx)
+        # the worker runs in this green thread (nameko calls setup, method, teardown there)
+        self._worker.call_key = call_key(worker_ctx)
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         activity = self._activities.get(worker_ctx)
@@ -106,6 +110,7 @@ class Store(DependencyProvider):
             activity.failed(exc_info[1])
 
     def worker_teardown(self, worker_ctx):
+        self._worker.call_key = None
         activity = self._activities.pop(worker_ctx, None)
         if activity is not None:
             if activity.kind != SpanKind.INTERNAL:  # a timer's round logs what it did itself
@@ -120,8 +125,12 @@ class Store(DependencyProvider):
     def reading(self):
         return self.database.reading()
 
-    def tracking_writes(self):
-        return self.database.tracking_writes()
+    def call(self):
+        """The running RPC worker's call (`Database.call`), by its key."""
+        return self.database.call(getattr(self._worker, "call_key", None))
+
+    def finish_call(self, call, reply: str) -> None:
+        self.database.finish_call(call, reply)
 
 
 class FileStorage(DependencyProvider):

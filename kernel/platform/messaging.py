@@ -5,7 +5,8 @@
   its contract, a handler that raises is retried with backoff and then dead-lettered
   with the reason kept, and a payload that breaks its contract (or that its handler
   refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
-- `rpc` is nameko's RPC entrypoint on a quorum queue.
+- `rpc` is nameko's RPC entrypoint on a quorum queue; a call that writes is applied once,
+  however often its request is delivered.
 - Both consume through `DrainingConsumer`, so a stopping service acks what its last
   workers handled instead of leaving it to be delivered again.
 
@@ -17,6 +18,7 @@ and RabbitMQ refuses a declaration whose arguments differ.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import socket
@@ -24,6 +26,7 @@ import traceback
 from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
+from kombu.utils import json as wire_json
 from marshmallow import ValidationError
 from nameko.amqp.consume import Consumer
 from nameko.amqp.publish import Publisher
@@ -38,9 +41,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from kernel.contracts.events import event_schema
-from kernel.contracts.exceptions import LodgeError, RefusedMessage
+from kernel.contracts.exceptions import LodgeError, RefusedMessage, Unavailable
+from kernel.contracts.rpc import CALL_KEY, CALL_KEY_LENGTH
 from kernel.platform.config import get_settings
-from kernel.platform.db import Database, OutboxMessage
+from kernel.platform.db import AppliedBefore, Database, OutboxMessage
 from kernel.platform.observability import (
     CORRELATION_KEY,
     TRACE_KEYS,
@@ -299,9 +303,12 @@ class StartsWorkersWhileRunning(Entrypoint):
     def requeue(self, message) -> None:
         raise NotImplementedError
 
+    def context_data(self, message) -> dict:
+        return decode_from_headers(message.headers)
+
     def start_worker(self, message, args, kwargs) -> None:
         container = self.container
-        context_data = decode_from_headers(message.headers)
+        context_data = self.context_data(message)
         handle_result = functools.partial(self.handle_result, message)
 
         def spawn_worker():
@@ -349,6 +356,15 @@ class DrainingRpc(StartsWorkersWhileRunning, Rpc):
             raise MalformedRequest("Message missing `args` or `kwargs`") from None
         self.check_signature(args, kwargs)
         self.start_worker(message, args, kwargs)
+
+    def context_data(self, message) -> dict:
+        """With the call's key: the caller's, else the request's correlation id, which a
+        redelivery keeps (nameko's call id is new with every delivery)."""
+        data = super().context_data(message)
+        key = data.get(CALL_KEY)
+        if not (isinstance(key, str) and 0 < len(key) <= CALL_KEY_LENGTH):
+            data[CALL_KEY] = message.properties.get("correlation_id")
+        return data
 
     def requeue(self, message):
         self.rpc_consumer.consumer.requeue_message(message)
@@ -495,26 +511,54 @@ def worker_activity(worker_ctx) -> Activity:
     return activity
 
 
+def call_key(worker_ctx) -> str | None:
+    """The key an RPC worker's writes are applied once by (None for other workers): the
+    call's key (DrainingRpc.context_data) made the method's own. Taken out of the context
+    data, so the calls the worker makes get keys of their own."""
+    key = worker_ctx.context_data.pop(CALL_KEY, None)
+    if not isinstance(worker_ctx.entrypoint, Rpc) or not isinstance(key, str):
+        return None
+    method = f"{worker_ctx.service_name}.{worker_ctx.entrypoint.method_name}"
+    return hashlib.sha256(f"{method}\0{key}".encode()).hexdigest()
+
+
 def rpc(method):
     """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected).
 
-    A call that only read, and failed because its database connection died under it, is
-    run once more on a fresh connection (one that wrote may have committed: never again)."""
+    A call that writes is applied once: its writes commit in one transaction with its key
+    and reply, and a delivery of the same call again (its ack was lost) answers the stored
+    reply without running. A call that only read, and failed because its database
+    connection died under it, is run once more on a fresh connection; one that wrote
+    answers `Unavailable` (nothing of it committed)."""
 
     @functools.wraps(method)
     def call(self, *args, **kwargs):
         store = getattr(self, "store", None)
         if store is None:
             return method(self, *args, **kwargs)
-        with store.tracking_writes() as tracker:
-            try:
-                return method(self, *args, **kwargs)
-            except DBAPIError as err:
-                if not err.connection_invalidated or tracker.wrote:
-                    raise
-                log.warning(
-                    "%s lost its database connection; reading again: %s", method.__name__, err.orig
-                )
+        try:
+            with store.call() as this_call:
+                try:
+                    result = method(self, *args, **kwargs)
+                except DBAPIError as err:
+                    if not err.connection_invalidated:
+                        raise
+                    if this_call.wrote:
+                        log.warning(
+                            "%s lost its database connection: %s", method.__name__, err.orig
+                        )
+                        raise Unavailable("The database connection failed; try again.") from None
+                    log.warning(
+                        "%s lost its database connection; reading again: %s",
+                        method.__name__,
+                        err.orig,
+                    )
+                else:
+                    store.finish_call(this_call, wire_json.dumps(result))
+                    return result
+        except AppliedBefore as applied:
+            log.info("%s was applied before; answering its stored reply", method.__name__)
+            return wire_json.loads(applied.reply)
         return method(self, *args, **kwargs)
 
     return DrainingRpc.decorator(expected_exceptions=LodgeError)(call)

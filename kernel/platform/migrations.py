@@ -92,6 +92,23 @@ def drop_dead_letters_table() -> None:
     op.drop_table("dead_letters")
 
 
+def create_processed_calls_table() -> None:
+    """The keys and replies of the RPC calls that wrote (`ProcessedCall`): applied once."""
+    op.create_table(
+        "processed_calls",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("reply", sa.Text(), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_index("ix_processed_calls_processed_at", "processed_calls", ["processed_at"])
+
+
+def drop_processed_calls_table() -> None:
+    op.drop_index("ix_processed_calls_processed_at", table_name="processed_calls")
+    op.drop_table("processed_calls")
+
+
 def drop_messaging_tables() -> None:
     op.drop_table("processed_events")
     op.drop_table("outbox")

@@ -1,0 +1,172 @@
+"""An RPC call that wrote is applied once: delivered again (its ack was lost with the
+service's broker connection) it answers its first reply without running; the same call
+key from the gateway on another request does too; a different call runs anew."""
+
+import json
+import threading
+import uuid
+
+from kombu import Connection, Exchange, Queue
+from nameko.messaging import encode_to_headers
+from sqlalchemy import func, select
+
+from kernel.contracts.rpc import CALL_KEY
+from kernel.platform.db import Database, ProcessedCall
+from kernel.platform.dependencies import Store
+from services.intake.models import Deposit
+from services.intake.service import IntakeService
+from tests.services.conftest import STUDENT, THESIS_METADATA
+from tests.support.system import close_consumer_connections, poll_until
+
+CREATE = {"actor": STUDENT, "profile_id": "thesis", "metadata": THESIS_METADATA}
+
+
+class HeldStore(Store):
+    """Intake's store, counting the calls its workers make and holding the first call
+    after its writes committed, before nameko replies and acks, until released."""
+
+    def setup(self):
+        super().setup()
+        self.calls: list[str | None] = []
+        self.committed = 0
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def call(self):
+        self.calls.append(getattr(self._worker, "call_key", None))
+        return super().call()
+
+    def finish_call(self, call, reply):
+        super().finish_call(call, reply)
+        self.committed += 1
+        if self.committed == 1:
+            self.held.set()
+            self.release.wait(30)
+
+
+class HeldIntake(IntakeService):
+    store = HeldStore()
+
+
+def send(amqp_uri: str, replies: Queue, correlation_id: str, headers: dict | None = None):
+    """An intake.create_deposit request, as nameko's client sends one."""
+    with Connection(amqp_uri) as connection:
+        connection.Producer().publish(
+            {"args": [], "kwargs": CREATE},
+            exchange=Exchange("nameko-rpc", type="topic", durable=True),
+            routing_key="intake.create_deposit",
+            reply_to=replies.name,
+            correlation_id=correlation_id,
+            headers=headers or {},
+            serializer="json",
+            declare=[replies],
+        )
+
+
+def take_replies(amqp_uri: str, replies: Queue, wanted: set[str]) -> dict[str, list]:
+    """The replies on `replies` by correlation id, once those `wanted` have come."""
+    taken: dict[str, list] = {}
+    with Connection(amqp_uri) as connection:
+        queue = connection.SimpleQueue(replies)
+        try:
+
+            def one_more():
+                message = queue.get(block=True, timeout=15)
+                message.ack()
+                taken.setdefault(message.properties["correlation_id"], []).append(
+                    json.loads(message.body)["result"]
+                )
+                return wanted <= taken.keys()
+
+            poll_until(one_more, timeout=30, description=f"replies to {sorted(wanted)}")
+        finally:
+            queue.close()
+    return taken
+
+
+def deposits_in(url: str) -> int:
+    database = Database(url, "intake")
+    try:
+        with database.reading() as session:
+            return session.scalar(select(func.count()).select_from(Deposit))
+    finally:
+        database.dispose()
+
+
+def reply_queue(amqp_uri: str) -> Queue:
+    name = f"test-replies-{uuid.uuid4().hex}"
+    queue = Queue(
+        name, exchange=Exchange("nameko-rpc", type="topic", durable=True), routing_key=name
+    )
+    with Connection(amqp_uri) as connection:
+        queue.bind(connection).declare()
+    return queue
+
+
+def test_a_write_call_delivered_again_after_its_ack_was_lost_runs_once(
+    container_factory, broker, intake_db
+):
+    container = container_factory(HeldIntake, broker)
+    container.start()
+    store = next(dep for dep in container.dependencies if dep.attr_name == "store")
+    uri = broker["AMQP_URI"]
+    replies = reply_queue(uri)
+
+    send(uri, replies, "first")
+    poll_until(store.held.is_set, description="the first call committed")
+    # the service's connection goes, and with it the unacked request: it comes back
+    poll_until(
+        lambda: close_consumer_connections(uri, "rpc-intake", "test: the ack is lost"),
+        description="the broker closed the service's connection",
+    )
+    # delivered again while the first worker still waits to reply and ack
+    again = take_replies(uri, replies, {"first"})["first"][0]
+    store.release.set()
+
+    assert len(store.calls) == 2 and store.calls[0] == store.calls[1]
+    assert store.committed == 1  # the second delivery answered the stored reply
+    assert deposits_in(intake_db) == 1
+    database = Database(intake_db, "intake")
+    try:
+        with database.reading() as session:
+            assert again["id"] == session.scalars(select(Deposit.id)).one()
+    finally:
+        database.dispose()
+
+    send(uri, replies, "second")  # another call: a new draft
+    answers = take_replies(uri, replies, {"second"})
+    assert answers["second"][0]["id"] != again["id"]
+    assert deposits_in(intake_db) == 2
+    assert store.committed == 2
+
+
+def test_one_call_key_on_two_requests_is_applied_once_and_a_hostile_key_is_ignored(
+    container_factory, broker, intake_db
+):
+    container_factory(IntakeService, broker).start()
+    uri = broker["AMQP_URI"]
+    replies = reply_queue(uri)
+    keyed = encode_to_headers({CALL_KEY: "gateway-key-1"})
+
+    send(uri, replies, "retry-1", keyed)
+    send(uri, replies, "retry-2", keyed)  # the client's retry on another gateway worker
+    send(uri, replies, "other-key", encode_to_headers({CALL_KEY: "gateway-key-2"}))
+    # keys of the wrong type or too long: the request's correlation id serves instead;
+    # control characters are only hashed
+    send(uri, replies, "number-key", encode_to_headers({CALL_KEY: 7}))
+    send(uri, replies, "long-key", encode_to_headers({CALL_KEY: "k" * 10_000}))
+    send(uri, replies, "control-key", encode_to_headers({CALL_KEY: "\x00\x1b[2J"}))
+    answers = take_replies(
+        uri, replies, {"retry-1", "retry-2", "other-key", "number-key", "long-key", "control-key"}
+    )
+
+    assert answers["retry-1"] == answers["retry-2"]
+    ids = {answers[name][0]["id"] for name in answers}
+    assert len(ids) == 5
+    assert deposits_in(intake_db) == 5
+    database = Database(intake_db, "intake")
+    try:
+        with database.reading() as session:
+            assert session.scalar(select(func.count()).select_from(ProcessedCall)) == 5
+    finally:
+        database.dispose()
