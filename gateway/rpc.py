@@ -20,7 +20,7 @@ import threading
 import time
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from amqp.exceptions import NotFound
+from amqp.exceptions import MessageNacked, NotFound
 from flask import current_app
 from kombu import Connection
 from kombu.exceptions import ChannelError, OperationalError
@@ -32,6 +32,8 @@ from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
 from opentelemetry.trace import SpanKind
 
 from kernel.contracts.actors import Actor
+from kernel.platform.config import each_node_once
+from kernel.platform.messaging import hide_broker_passwords, replicated_on_a_cluster
 from kernel.platform.observability import outgoing_headers, span
 
 log = logging.getLogger(__name__)
@@ -54,9 +56,10 @@ def gateway_connection(amqp_uri: str, **kwargs) -> Connection:
 
 
 def check_broker(amqp_uri: str) -> None:
-    """Raises unless the broker answers within one connection attempt (for /readyz)."""
+    """Raises unless the broker (a node of the cluster) answers within one connection
+    attempt at each node (for /readyz)."""
     with get_connection(amqp_uri) as connection:
-        connection.ensure_connection(max_retries=1)
+        connection.ensure_connection(max_retries=each_node_once(amqp_uri))
 
 
 def pauses(deadline: float):
@@ -130,6 +133,9 @@ class KeptPublisher(Publisher):
                 serializer=self.serializer,
                 **{**self.publish_kwargs, **kwargs},
             )
+        except MessageNacked:
+            # not taken: the request's queue is not available (its node stopped)
+            raise BrokerUnavailable("the broker refused the request") from None
         except ChannelError as err:
             self.close()
             if "NO_ROUTE" in str(err):
@@ -154,7 +160,7 @@ class KeptPublisher(Publisher):
                 self.amqp_uri, ssl=self.ssl, transport_options={"confirm_publish": True}
             )
             try:
-                connection.ensure_connection(max_retries=1)
+                connection.ensure_connection(max_retries=each_node_once(self.amqp_uri))
             except CONNECTION_LOST as err:
                 connection.release()
                 if next(attempts, None) is None:
@@ -171,7 +177,9 @@ class KeptPublisher(Publisher):
 
 
 class KeptReplyConsumer(ReplyListener.ReplyConsumer):
-    connect_max_retries = 1  # the listener paces its own reconnection attempts
+    @property
+    def connect_max_retries(self) -> int:
+        return each_node_once(self.amqp_uri)  # the listener paces its own reconnections
 
     @property
     def connection(self):
@@ -224,6 +232,10 @@ class KeptReplyListener(ReplyListener):
             except TimeoutError:
                 self.close_consumer()
                 raise RpcTimeout() from None
+            except NotFound as err:
+                # a classic reply queue whose node stopped: its replies went with it
+                self.close_consumer()
+                raise BrokerUnavailable(f"the reply queue is gone: {err}") from None
             except CONNECTION_LOST as err:
                 self.close_consumer()
                 if next(attempts, None) is None:
@@ -250,6 +262,8 @@ class KeptRpcClient(ClusterRpcClient):
         super().__init__(timeout=timeout, connect_within=timeout, **options)
         # ClusterRpcClient builds its listener itself; this only swaps in the keeping kind
         self.reply_listener.__class__ = KeptReplyListener
+        # a reply sent while the gateway's node stops waits on another node
+        replicated_on_a_cluster(self.reply_listener.queue.queue_arguments, self.amqp_uri)
 
     def publisher_cls(self, *args, **kwargs) -> KeptPublisher:
         """ClusterRpcClient builds its publisher with this and keeps no reference to it;
@@ -264,6 +278,7 @@ class KeptRpcClient(ClusterRpcClient):
 
 class RpcPool:
     def __init__(self, amqp_uri: str, size: int, timeout: float):
+        hide_broker_passwords()  # the reply consumers log the node list when a node fails
         self.amqp_uri = amqp_uri
         self.timeout = timeout
         self._idle: queue.LifoQueue = queue.LifoQueue()

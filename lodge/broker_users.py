@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from kernel.contracts.events import EVENTS
-from kernel.platform.config import get_settings
+from kernel.platform.config import broker_nodes, get_settings
 from kernel.platform.messaging import (
     CLOUDEVENTS_EXCHANGE,
     DEAD_LETTER_EXCHANGE,
@@ -155,7 +155,7 @@ class Account:
 
 
 def vhost_of(uri: str) -> str:
-    path = urlsplit(uri).path
+    path = urlsplit(broker_nodes(uri)[0]).path
     return unquote(path[1:]) if len(path) > 1 else "/"
 
 
@@ -165,7 +165,7 @@ def process_account(process: str, grant: Grant, shared_uri: str) -> Account:
     uri = get_settings().own_broker_uri(process)
     if not uri:
         return Account(process, f"lodge-{process}", secrets.token_urlsafe(24), True, grant)
-    parts = urlsplit(uri)
+    parts = urlsplit(broker_nodes(uri)[0])
     if not parts.username or not parts.password:
         raise ValueError(f"LODGE_AMQP_URI_{process.upper()} names no user and password")
     if vhost_of(uri) != vhost_of(shared_uri):
@@ -243,14 +243,14 @@ def definitions(vhost: str, found: list[Account]) -> dict:
 
 
 def management_url(shared_uri: str) -> str:
-    return f"http://{urlsplit(shared_uri).hostname or '127.0.0.1'}:15672/api"
+    return f"http://{urlsplit(broker_nodes(shared_uri)[0]).hostname or '127.0.0.1'}:15672/api"
 
 
 def apply(shared_uri: str, api: str, found: list[Account]) -> list[str]:
     """Create or update the accounts through the management HTTP API, as the shared
     account; an existing user keeps a password that was only generated here. Returns the
     users whose generated password was set (the caller shows it)."""
-    parts = urlsplit(shared_uri)
+    parts = urlsplit(broker_nodes(shared_uri)[0])
     session = requests.Session()
     session.auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
     vhost = quote(vhost_of(shared_uri), safe="")

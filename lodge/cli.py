@@ -14,7 +14,7 @@ from typing import cast
 
 import click
 
-from kernel.platform.config import DATABASE_OWNERS, SettingsError, get_settings
+from kernel.platform.config import DATABASE_OWNERS, SettingsError, each_node_once, get_settings
 from lodge.dead_letters import dead_letters
 from lodge.registry import SERVICE_CLASSES
 
@@ -60,7 +60,7 @@ def require_broker(process: str | None = None) -> None:
     uri = settings.broker_uri(process) if process else settings.broker.amqp_uri
     try:
         with Connection(uri, connect_timeout=3) as connection:
-            connection.ensure_connection(max_retries=1)
+            connection.ensure_connection(max_retries=each_node_once(uri))
     except Exception as err:  # noqa: BLE001 - whatever kombu raised, the broker is not there
         raise click.ClickException(
             f"RabbitMQ is not reachable at {sanitize_url(uri)} ({err}).\n"
@@ -229,7 +229,7 @@ def service(name):
     from nameko.runners import ServiceRunner
 
     from kernel.platform.config import nameko_config
-    from kernel.platform.messaging import QuietExpectedErrors
+    from kernel.platform.messaging import QuietExpectedErrors, hide_broker_passwords
     from kernel.platform.observability import configure_tracing
     from lodge.registry import service_class
 
@@ -238,6 +238,7 @@ def service(name):
     configure_tracing(name, get_settings().processes.otlp_endpoint)
     for handler in logging.getLogger().handlers:
         handler.addFilter(QuietExpectedErrors())
+    hide_broker_passwords()
     nameko.config.setup(nameko_config(name))
     runner = ServiceRunner()
     runner.add_service(service_class(name))

@@ -13,9 +13,10 @@ from kernel.contracts.exceptions import InvalidInput
 from kernel.contracts.fields import Strict
 from kernel.contracts.people import ActorSchema
 
-# nameko context data: the key of a write call, for the service to apply it once (the gateway
-# derives it from a request's Idempotency-Key; without it, the AMQP correlation id serves)
-CALL_KEY = "lodge.call_key"
+# a request header: the key a service applies a write call once by, for a caller that may
+# send the call again as a new request (the gateway, from an Idempotency-Key); without it,
+# the request's correlation id serves (kernel.platform.messaging.ReplyingRpc)
+CALL_KEY_HEADER = "nameko.lodge-call-key"
 CALL_KEY_LENGTH = 255
 
 

@@ -107,7 +107,38 @@ def url(*schemes: str) -> Callable[[str], str]:
 
 
 WEB = url("http", "https")
-BROKER = url("amqp", "amqps")
+AMQP = url("amqp", "amqps")
+
+
+def broker_nodes(value: str) -> tuple[str, ...]:
+    """The URLs in a broker setting: one per node of a cluster, `;` between them."""
+    return tuple(part.strip() for part in value.split(";") if part.strip())
+
+
+def each_node_once(uri: str) -> int:
+    """kombu's `max_retries` for one connection attempt at each node of `uri` (after a
+    failure kombu moves to the next node; a lone node is tried twice)."""
+    return max(len(broker_nodes(uri)) - 1, 1)
+
+
+def broker(value: str) -> str:
+    """One broker URL, or one per node of a cluster in kombu's failover form
+    (`amqp://…@node-a/vhost;amqp://…@node-b/vhost`): a process connects to the first that
+    answers and, when that one stops, to the next. Every node's URL names the same account
+    and virtual host, since they are one broker."""
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ValueError("must not hold control characters")
+    nodes = broker_nodes(value)
+    if not nodes:
+        raise ValueError("must be a URL starting amqp:// or amqps://")
+    for node in nodes:
+        AMQP(node)
+    accounts = {(parts.username, parts.password, parts.path) for parts in map(urlsplit, nodes)}
+    if len(accounts) > 1:
+        raise ValueError("must name the same user, password and virtual host for every node")
+    return ";".join(nodes)
+
+
 DATABASE = url("sqlite", "postgresql")
 
 
@@ -216,15 +247,16 @@ class BrokerSettings:
 
     amqp_uri: str = setting(
         "LODGE_AMQP_URI",
-        BROKER,
+        broker,
         "amqp://guest:guest@127.0.0.1:5672/",
         "`amqp://guest:guest@127.0.0.1:5672/`",
         "RabbitMQ; the account `lodge migrate` declares the topology with and "
-        "`lodge broker-users --apply` works as (an administrator)",
+        "`lodge broker-users --apply` works as (an administrator); for a cluster, one URL "
+        "per node with `;` between them (each process fails over to the next node)",
     )
     process_uris: tuple[tuple[str, str], ...] = setting(
         "LODGE_AMQP_URI_<PROCESS>",
-        BROKER,
+        broker,
         (),
         "`LODGE_AMQP_URI`",
         "the broker account of one process (`GATEWAY`, `INTAKE`, `VALIDATION`, `APPROVAL`, "
@@ -235,7 +267,7 @@ class BrokerSettings:
         "LODGE_BROKER_MANAGEMENT_URL",
         WEB,
         None,
-        "port 15672 on `LODGE_AMQP_URI`'s host, `/api`",
+        "port 15672 on `LODGE_AMQP_URI`'s (first) host, `/api`",
         "RabbitMQ's management HTTP API, for `lodge broker-users --apply`",
     )
 

@@ -89,33 +89,20 @@ class OutboxMessage(MessagingBase):
 
 
 class ProcessedEvent(MessagingBase):
+    """An event handled, or an RPC request carried out (key `rpc <call>`, with its reply)."""
+
     __tablename__ = "processed_events"
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
-    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class ProcessedCall(MessagingBase):
-    """An RPC call that wrote, by its key, with the reply it gave (serialised)."""
-
-    __tablename__ = "processed_calls"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    reply: Mapped[str] = mapped_column(Text)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    reply: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-# a call delivered again later than this runs again (the gateway keeps idempotency keys as long)
+# an RPC request's key among the processed events (a call's reply is kept with it)
+CALL_PREFIX = "rpc "
+# a request delivered again later than this runs again (the gateway keeps idempotency keys as long)
 CALLS_KEPT = timedelta(days=1)
-PRUNE_EVERY = 60.0  # seconds between deletions of older calls, per process
-
-
-class AppliedBefore(Exception):
-    """This call was applied before (a redelivered request): its stored reply."""
-
-    def __init__(self, reply: str):
-        super().__init__("applied before")
-        self.reply = reply
+PRUNE_EVERY = 60.0  # seconds between deletions of older requests' keys, per process
 
 
 class DeadLetter(MessagingBase):
@@ -211,12 +198,22 @@ def insert_new(session: Session, model, **values) -> bool:
     return cast("CursorResult[Any]", result).rowcount == 1
 
 
-class Call:
-    """One RPC call on this thread. With a key, every unit of work of the call is one
-    transaction, committed by `Database.finish_call` together with the call's reply."""
+class RepeatedCall(Exception):
+    """This RPC request was carried out before: the broker delivered it again. `reply` is
+    the answer it gave, serialised (None if it was recorded without one)."""
 
-    def __init__(self, key: str | None):
-        self.key = key
+    def __init__(self, call: str, reply: str | None):
+        super().__init__(call)
+        self.reply = reply
+
+
+class WriteTracker:
+    """One RPC request on this thread. While it serves a request (`call`: the request's
+    key, `ReplyingRpc`), every unit of work of the request is one transaction, committed
+    by `Database.finish_call` together with the request's key and reply."""
+
+    def __init__(self, call: str | None = None) -> None:
+        self.call = call
         self.wrote = False
         self.session: Session | None = None
         self.held = contextlib.ExitStack()
@@ -241,62 +238,67 @@ class Database:
         self._local = threading.local()  # green in services too
         self._pruned_at = 0.0
 
+    def serving_call(self, call: str | None) -> None:
+        """The RPC request this thread now serves (None: no request)."""
+        self._local.call = call
+
     @contextlib.contextmanager
-    def call(self, key: str | None = None) -> Iterator[Call]:
-        """An RPC call on this thread: notes whether it opens a unit of work and, with a
-        key, holds its writes for `finish_call` (a call that raises leaves nothing)."""
-        call = self._local.call = Call(key)
+    def tracking_writes(self) -> Iterator[WriteTracker]:
+        """Notes whether this thread opens a unit of work inside the block; serving a
+        request, holds its writes for `finish_call` (a request that raises leaves none)."""
+        tracker = self._local.tracker = WriteTracker(getattr(self._local, "call", None))
         try:
-            yield call
+            yield tracker
         finally:
-            self._local.call = None
-            self._end_call(call)
+            self._local.tracker = None
+            self._end_request(tracker)
 
     @staticmethod
-    def _end_call(call: Call) -> None:
-        with call.held:  # the write lock, on SQLite
-            if call.session is not None:
-                call.session.rollback()
-                call.session.close()
-                call.session = None
+    def _end_request(tracker: WriteTracker) -> None:
+        with tracker.held:  # the write lock, on SQLite
+            if tracker.session is not None:
+                tracker.session.rollback()
+                tracker.session.close()
+                tracker.session = None
 
-    def finish_call(self, call: Call, reply: str) -> None:
-        """Commit the call's writes with its key and reply. Raises AppliedBefore, and
-        leaves this run's writes undone, if another delivery of the call committed first
-        (on PostgreSQL the insert waits for a concurrent one to commit)."""
-        session = call.session
+    def finish_call(self, tracker: WriteTracker, reply: str) -> None:
+        """Commit what the request wrote, with its reply under its key."""
+        session = tracker.session
         if session is None:
             return
         now = utcnow()
         if time.monotonic() - self._pruned_at > PRUNE_EVERY:
             self._pruned_at = time.monotonic()
             session.execute(
-                delete(ProcessedCall).where(ProcessedCall.processed_at < now - CALLS_KEPT)
+                delete(ProcessedEvent).where(
+                    ProcessedEvent.key.startswith(CALL_PREFIX),
+                    ProcessedEvent.processed_at < now - CALLS_KEPT,
+                )
             )
-        if insert_new(session, ProcessedCall, key=call.key, reply=reply, processed_at=now):
-            session.commit()
-            self._end_call(call)
-            return
-        session.rollback()
-        raise AppliedBefore(session.get_one(ProcessedCall, call.key).reply)
+        session.get_one(ProcessedEvent, CALL_PREFIX + str(tracker.call)).reply = reply
+        session.commit()
+        self._end_request(tracker)
 
-    def _call_session(self, call: Call) -> Session:
-        """The call's one session; a call applied before stops at its first write."""
-        if call.session is None:
-            call.held.enter_context(self._serialised())
-            call.session = self.sessions()
-            applied = call.session.get(ProcessedCall, call.key)
-            if applied is not None:
-                raise AppliedBefore(applied.reply)
-        return call.session
+    def _request_session(self, tracker: WriteTracker) -> Session:
+        """The request's one session; its first write records the request's key, and a
+        request carried out before stops there (on PostgreSQL a concurrent one waits for
+        the first to commit)."""
+        if tracker.session is None:
+            tracker.held.enter_context(self._serialised())
+            tracker.session = self.sessions()
+            key = CALL_PREFIX + str(tracker.call)
+            if not insert_new(tracker.session, ProcessedEvent, key=key, processed_at=utcnow()):
+                done = tracker.session.get_one(ProcessedEvent, key)
+                raise RepeatedCall(str(tracker.call), done.reply)
+        return tracker.session
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        call = getattr(self._local, "call", None)
-        if call is not None:
-            call.wrote = True
-            if call.key is not None:
-                session = self._call_session(call)
+        tracker = getattr(self._local, "tracker", None)
+        if tracker is not None:
+            tracker.wrote = True
+            if tracker.call:
+                session = self._request_session(tracker)
                 yield UnitOfWork(session, self.source)
                 session.flush()
                 return
@@ -314,9 +316,9 @@ class Database:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
-        call = getattr(self._local, "call", None)
-        if call is not None and call.session is not None:  # sees what the call wrote
-            yield call.session
+        tracker = getattr(self._local, "tracker", None)
+        if tracker is not None and tracker.session is not None:  # sees what it wrote
+            yield tracker.session
             return
         with self._serialised():
             session = self.sessions()

@@ -4,7 +4,6 @@ storage."""
 from __future__ import annotations
 
 import logging
-import threading
 
 from eventlet.event import Event as GreenEvent
 from eventlet.timeout import Timeout
@@ -13,10 +12,11 @@ from opentelemetry.trace import SpanKind
 
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database
-from kernel.platform.messaging import OutboxRelay, call_key, worker_activity
+from kernel.platform.messaging import CALL_HEADER, OutboxRelay, worker_activity
 from kernel.platform.storage import get_storage
 
 log = logging.getLogger(__name__)
+CALL_CONTEXT = CALL_HEADER.removeprefix("nameko.")
 
 
 class Store(DependencyProvider):
@@ -39,7 +39,6 @@ class Store(DependencyProvider):
         self._running = False
         self._activities: dict = {}
         self._relaying = None
-        self._worker = threading.local()  # green: one per worker
 
     def start(self):
         self._running = True
@@ -98,11 +97,11 @@ class Store(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
-    # every worker's span and log ids (the Store is the one provider every service has)
+    # every worker's span and log ids (the Store is the one provider every service has),
+    # and the RPC request it serves (ReplyingRpc): its writes are recorded with its reply
     def worker_setup(self, worker_ctx):
         self._activities[worker_ctx] = worker_activity(worker_ctx)
-        # the worker runs in this green thread (nameko calls setup, method, teardown there)
-        self._worker.call_key = call_key(worker_ctx)
+        self.database.serving_call(worker_ctx.context_data.get(CALL_CONTEXT))
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         activity = self._activities.get(worker_ctx)
@@ -110,7 +109,7 @@ class Store(DependencyProvider):
             activity.failed(exc_info[1])
 
     def worker_teardown(self, worker_ctx):
-        self._worker.call_key = None
+        self.database.serving_call(None)
         activity = self._activities.pop(worker_ctx, None)
         if activity is not None:
             if activity.kind != SpanKind.INTERNAL:  # a timer's round logs what it did itself
@@ -125,12 +124,11 @@ class Store(DependencyProvider):
     def reading(self):
         return self.database.reading()
 
-    def call(self):
-        """The running RPC worker's call (`Database.call`), by its key."""
-        return self.database.call(getattr(self._worker, "call_key", None))
+    def tracking_writes(self):
+        return self.database.tracking_writes()
 
-    def finish_call(self, call, reply: str) -> None:
-        self.database.finish_call(call, reply)
+    def finish_call(self, tracker, reply: str) -> None:
+        self.database.finish_call(tracker, reply)
 
 
 class FileStorage(DependencyProvider):

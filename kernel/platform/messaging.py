@@ -26,25 +26,27 @@ import traceback
 from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
+from kombu.exceptions import OperationalError
 from kombu.utils import json as wire_json
 from marshmallow import ValidationError
 from nameko.amqp.consume import Consumer
-from nameko.amqp.publish import Publisher
+from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.exceptions import ContainerBeingKilled, MalformedRequest
 from nameko.extensions import Entrypoint
 from nameko.messaging import decode_from_headers, encode_to_headers
-from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import ReplyListener, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import ServiceRpc as NamekoServiceRpc
 from nameko.standalone.events import get_event_exchange
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from kernel.contracts.events import event_schema
-from kernel.contracts.exceptions import LodgeError, RefusedMessage, Unavailable
-from kernel.contracts.rpc import CALL_KEY, CALL_KEY_LENGTH
-from kernel.platform.config import get_settings
-from kernel.platform.db import AppliedBefore, Database, OutboxMessage
+from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage, Unavailable
+from kernel.contracts.rpc import CALL_KEY_HEADER, CALL_KEY_LENGTH
+from kernel.platform.config import broker_nodes, get_settings
+from kernel.platform.db import Database, OutboxMessage, RepeatedCall
 from kernel.platform.observability import (
     CORRELATION_KEY,
     TRACE_KEYS,
@@ -54,6 +56,7 @@ from kernel.platform.observability import (
     outgoing_headers,
     span,
 )
+from kernel.policy.text import user_pattern
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ CLOUDEVENTS_EXCHANGE = Exchange("lodge.events", type="topic", durable=True)
 # a topic exchange, so a broker account may be allowed only its own retry queues' keys
 RETRY_EXCHANGE = Exchange("lodge.retry", type="topic", durable=True)
 ATTEMPTS_HEADER = "x-lodge-attempts"
+# nameko turns a request's headers into the worker's context data, without this prefix
+CALL_HEADER = "nameko.lodge-call"
 ERROR_HEADER = "x-lodge-error"
 
 
@@ -303,12 +308,9 @@ class StartsWorkersWhileRunning(Entrypoint):
     def requeue(self, message) -> None:
         raise NotImplementedError
 
-    def context_data(self, message) -> dict:
-        return decode_from_headers(message.headers)
-
     def start_worker(self, message, args, kwargs) -> None:
         container = self.container
-        context_data = self.context_data(message)
+        context_data = decode_from_headers(message.headers)
         handle_result = functools.partial(self.handle_result, message)
 
         def spawn_worker():
@@ -356,15 +358,6 @@ class DrainingRpc(StartsWorkersWhileRunning, Rpc):
             raise MalformedRequest("Message missing `args` or `kwargs`") from None
         self.check_signature(args, kwargs)
         self.start_worker(message, args, kwargs)
-
-    def context_data(self, message) -> dict:
-        """With the call's key: the caller's, else the request's correlation id, which a
-        redelivery keeps (nameko's call id is new with every delivery)."""
-        data = super().context_data(message)
-        key = data.get(CALL_KEY)
-        if not (isinstance(key, str) and 0 < len(key) <= CALL_KEY_LENGTH):
-            data[CALL_KEY] = message.properties.get("correlation_id")
-        return data
 
     def requeue(self, message):
         self.rpc_consumer.consumer.requeue_message(message)
@@ -511,15 +504,60 @@ def worker_activity(worker_ctx) -> Activity:
     return activity
 
 
-def call_key(worker_ctx) -> str | None:
-    """The key an RPC worker's writes are applied once by (None for other workers): the
-    call's key (DrainingRpc.context_data) made the method's own. Taken out of the context
-    data, so the calls the worker makes get keys of their own."""
-    key = worker_ctx.context_data.pop(CALL_KEY, None)
-    if not isinstance(worker_ctx.entrypoint, Rpc) or not isinstance(key, str):
-        return None
-    method = f"{worker_ctx.service_name}.{worker_ctx.entrypoint.method_name}"
-    return hashlib.sha256(f"{method}\0{key}".encode()).hexdigest()
+class ReplyingRpc(DrainingRpc):
+    """nameko's RPC entrypoint, except that a reply the broker will not take (the caller's
+    reply queue went with a stopped node) is logged and the request acknowledged: nameko
+    lets that error kill the whole service. The caller waits out its timeout.
+
+    A request is acknowledged after its reply, so one whose connection broke while it ran
+    (its node stopped, its service was killed) is delivered again: its key goes to the
+    worker (as context data) for `Store` to record with its writes and reply, and a repeat
+    answers that reply. The key is the request's correlation id, or, when the caller sent
+    one (CALL_KEY_HEADER: the gateway's, from an Idempotency-Key), that key made this method's."""
+
+    def handle_message(self, body, message):
+        # always this request's own key: one inherited from the caller's context is replaced
+        message.headers[CALL_HEADER] = self.call_key(message)
+        super().handle_message(body, message)
+
+    @staticmethod
+    def call_key(message) -> str:
+        # taken out: the calls the worker makes get keys of their own
+        asked = message.headers.pop(CALL_KEY_HEADER, None)
+        if isinstance(asked, str) and 0 < len(asked) <= CALL_KEY_LENGTH:
+            method = message.delivery_info["routing_key"]
+            return hashlib.sha256(f"{method}\0{asked}".encode()).hexdigest()
+        return message.properties.get("correlation_id")
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except (OperationalError, UndeliverableMessage) as err:
+            log.warning(
+                "the reply to %s could not be sent: %r", message.properties.get("reply_to"), err
+            )
+            self.rpc_consumer.consumer.ack_message(message)
+            return result, exc_info
+
+
+def replicated_on_a_cluster(queue_arguments: dict, amqp_uri: str) -> None:
+    """A reply queue is a quorum queue when `amqp_uri` lists several nodes: a classic one
+    lives on one node, and when that node stops the caller can neither declare it again
+    nor get the replies sent to it; a quorum queue goes on on the other nodes."""
+    if len(broker_nodes(amqp_uri)) > 1:
+        queue_arguments["x-queue-type"] = "quorum"
+
+
+class ReplicatedReplyListener(ReplyListener):
+    def setup(self):
+        super().setup()
+        replicated_on_a_cluster(self.queue.queue_arguments, self.amqp_uri)
+
+
+class ServiceRpc(NamekoServiceRpc):
+    """nameko's RPC client for one service, its reply queue replicated on a cluster."""
+
+    reply_listener = ReplicatedReplyListener()
 
 
 def rpc(method):
@@ -536,32 +574,36 @@ def rpc(method):
         store = getattr(self, "store", None)
         if store is None:
             return method(self, *args, **kwargs)
-        try:
-            with store.call() as this_call:
-                try:
-                    result = method(self, *args, **kwargs)
-                except DBAPIError as err:
-                    if not err.connection_invalidated:
-                        raise
-                    if this_call.wrote:
-                        log.warning(
-                            "%s lost its database connection: %s", method.__name__, err.orig
-                        )
-                        raise Unavailable("The database connection failed; try again.") from None
-                    log.warning(
-                        "%s lost its database connection; reading again: %s",
-                        method.__name__,
-                        err.orig,
-                    )
-                else:
-                    store.finish_call(this_call, wire_json.dumps(result))
-                    return result
-        except AppliedBefore as applied:
-            log.info("%s was applied before; answering its stored reply", method.__name__)
-            return wire_json.loads(applied.reply)
+        with store.tracking_writes() as tracker:
+            try:
+                result = method(self, *args, **kwargs)
+            except RepeatedCall as repeated:
+                if repeated.reply is None:
+                    log.warning("%s was delivered again (request %s)", method.__name__, repeated)
+                    raise Conflict(
+                        "This request was carried out already; its answer was lost."
+                    ) from None
+                log.info(
+                    "%s was delivered again (request %s); answering its first reply",
+                    method.__name__,
+                    repeated,
+                )
+                return wire_json.loads(repeated.reply)
+            except DBAPIError as err:
+                if not err.connection_invalidated:
+                    raise
+                if tracker.wrote:
+                    log.warning("%s lost its database connection: %s", method.__name__, err.orig)
+                    raise Unavailable("The database connection failed; try again.") from None
+                log.warning(
+                    "%s lost its database connection; reading again: %s", method.__name__, err.orig
+                )
+            else:
+                store.finish_call(tracker, wire_json.dumps(result))
+                return result
         return method(self, *args, **kwargs)
 
-    return DrainingRpc.decorator(expected_exceptions=LodgeError)(call)
+    return ReplyingRpc.decorator(expected_exceptions=LodgeError)(call)
 
 
 class QuietExpectedErrors(logging.Filter):
@@ -571,3 +613,25 @@ class QuietExpectedErrors(logging.Filter):
         if isinstance(record.msg, str) and record.msg.startswith("(expected)"):
             record.exc_info, record.exc_text = None, None
         return True
+
+
+# user:password@ in a broker URL; neither part holds a raw ':' or '/' (both are escaped)
+BROKER_PASSWORD = user_pattern(r"(amqps?://[^:/@;\s]*:)[^:/@;\s]*@")
+
+
+class HiddenBrokerPasswords(logging.Filter):
+    """nameko hides the password of only the first URL of a cluster's list in its logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = BROKER_PASSWORD.sub(r"\1********@", message)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        return True
+
+
+def hide_broker_passwords() -> None:
+    """On the logger nameko reports connection failures with (the URL list included)."""
+    logger = logging.getLogger("nameko.amqp.consume")
+    if not any(isinstance(found, HiddenBrokerPasswords) for found in logger.filters):
+        logger.addFilter(HiddenBrokerPasswords())

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from kernel.contracts.actors import Actor
@@ -34,7 +33,7 @@ from kernel.contracts.rpc import ActorRequest, rpc_contract
 from kernel.platform.config import get_settings
 from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import Store
-from kernel.platform.messaging import handles_event, rpc
+from kernel.platform.messaging import ServiceRpc, handles_event, rpc
 from services.approval import review
 from services.approval.schemas import note_view, reason_view, task_view
 

@@ -2,7 +2,6 @@
 
 import logging
 
-from nameko.rpc import ServiceRpc
 from nameko.timer import timer
 
 from kernel.contracts.actors import SYSTEM, Actor
@@ -38,7 +37,7 @@ from kernel.platform.config import get_settings
 from kernel.platform.db import utcnow
 from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
-from kernel.platform.messaging import handles_event, rpc
+from kernel.platform.messaging import ServiceRpc, handles_event, rpc
 from kernel.policy.permissions import Action, can, require
 from services.intake import deposits, expiry, lifecycle, quotas, statistics
 from services.intake.schemas import deposit_page, deposit_view, file_view, version_view

@@ -71,7 +71,7 @@ class LodgeInPieces(LodgeSystem):
         gone = [name for name, process in self.processes.items() if process.poll() is not None]
         if gone:
             raise LodgeStartError(f"{gone} exited.\n--- log tail ---\n{self.log_tail()}")
-        return self._readiness_problem() is None
+        return self.readiness_problem() is None
 
     def terminate(self, name: str) -> int:
         """SIGTERM one process; its exit code (waiting past the grace period, never forever)."""

@@ -165,21 +165,20 @@ def close_consumer_connections(amqp_uri: str, queue: str, reason: str) -> int:
     return len(names)
 
 
-def create_vhost(name: str) -> None:
+def create_vhost(name: str, api: str = RABBIT_API) -> None:
     vhost = quote(name, safe="")
-    requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
+    # a cluster's nodes each start the vhost: allow for a loaded machine
+    requests.put(f"{api}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=30).raise_for_status()
     requests.put(
-        f"{RABBIT_API}/permissions/{vhost}/guest",
+        f"{api}/permissions/{vhost}/guest",
         auth=RABBIT_AUTH,
-        timeout=10,
+        timeout=30,
         json={"configure": ".*", "write": ".*", "read": ".*"},
     ).raise_for_status()
 
 
-def delete_vhost(name: str) -> None:
-    response = requests.delete(
-        f"{RABBIT_API}/vhosts/{quote(name, safe='')}", auth=RABBIT_AUTH, timeout=30
-    )
+def delete_vhost(name: str, api: str = RABBIT_API) -> None:
+    response = requests.delete(f"{api}/vhosts/{quote(name, safe='')}", auth=RABBIT_AUTH, timeout=30)
     if response.status_code not in (204, 404):
         response.raise_for_status()
 
@@ -274,7 +273,8 @@ class LodgeSystem:
 
     database: "postgresql" (fresh databases per owner, dropped on stop) or "sqlite"
     (files in the data folder). keep_artifacts: copy the log to test-artifacts/ on
-    stop; defaults to the LODGE_KEEP_ARTIFACTS environment variable.
+    stop; defaults to the LODGE_KEEP_ARTIFACTS environment variable. cluster: a
+    tests.support.cluster.RabbitCluster to run on instead of the machine's broker.
     """
 
     def __init__(
@@ -288,6 +288,7 @@ class LodgeSystem:
         python: str | None = None,
         extra_env: dict[str, str] | None = None,
         own_broker_accounts: bool = False,
+        cluster=None,
     ):
         if database not in ("postgresql", "sqlite"):
             raise ValueError("database must be 'postgresql' or 'sqlite'")
@@ -313,7 +314,12 @@ class LodgeSystem:
 
         self.run_id = uuid.uuid4().hex[:10]
         self.vhost = f"lodge-{label}-{self.run_id}"
-        self.amqp_uri = f"amqp://guest:guest@{AMQP_HOST}/{self.vhost}"
+        self.cluster = cluster
+        self.amqp_uri = (
+            cluster.amqp_uri(self.vhost)
+            if cluster
+            else f"amqp://guest:guest@{AMQP_HOST}/{self.vhost}"
+        )
         self.root: Path | None = None
         self.data_dir: Path | None = None
         self.log_path: Path | None = None
@@ -561,17 +567,23 @@ class LodgeSystem:
 
     # --- broker and databases ---------------------------------------------------------
 
+    @property
+    def rabbit_api(self) -> str:
+        """The management API of the broker (of a running node of the cluster)."""
+        return self.cluster.api if self.cluster else RABBIT_API
+
     def _create_vhost(self) -> None:
-        create_vhost(self.vhost)
+        create_vhost(self.vhost, self.rabbit_api)
         self._vhost_created = True
 
     def _delete_vhost(self) -> None:
-        if self._vhost_created:
-            delete_vhost(self.vhost)
-            self._vhost_created = False
+        # a cluster's vhost goes with the cluster; deleting it waits on any node stopped
+        if self._vhost_created and self.cluster is None:
+            delete_vhost(self.vhost, self.rabbit_api)
+        self._vhost_created = False
         while self.broker_users:
             requests.delete(
-                f"{RABBIT_API}/users/{quote(self.broker_users.pop(), safe='')}",
+                f"{self.rabbit_api}/users/{quote(self.broker_users.pop(), safe='')}",
                 auth=RABBIT_AUTH,
                 timeout=10,
             )
@@ -579,7 +591,7 @@ class LodgeSystem:
     def queues(self) -> dict[str, dict]:
         """This vhost's queues from the management API: name → {consumers, messages}."""
         response = requests.get(
-            f"{RABBIT_API}/queues/{quote(self.vhost, safe='')}",
+            f"{self.rabbit_api}/queues/{quote(self.vhost, safe='')}",
             params={"columns": "name,consumers,messages"},
             auth=RABBIT_AUTH,
             timeout=10,
@@ -590,7 +602,7 @@ class LodgeSystem:
     def broker_connections(self) -> set[str]:
         """The users this vhost's open broker connections signed in as."""
         response = requests.get(
-            f"{RABBIT_API}/vhosts/{quote(self.vhost, safe='')}/connections",
+            f"{self.rabbit_api}/vhosts/{quote(self.vhost, safe='')}/connections",
             params={"columns": "user"},
             auth=RABBIT_AUTH,
             timeout=10,
