@@ -1,19 +1,27 @@
 """An RPC call that wrote is applied once: delivered again (its ack was lost with the
 service's broker connection) it answers its first reply without running; the same call
-key from the gateway on another request does too; a different call runs anew."""
+key from the gateway on another request (a client's retry with its Idempotency-Key) does
+too; a different call runs anew."""
 
 import json
 import threading
 import uuid
 
+import pytest
 from kombu import Connection, Exchange, Queue
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
+from gateway.auth import identity
+from gateway.http.idempotency import HEADER
+from gateway.models import IdempotentRequest
 from kernel.contracts.rpc import CALL_KEY_HEADER
+from kernel.platform.config import get_settings
 from kernel.platform.db import CALL_PREFIX, Database, ProcessedEvent
 from kernel.platform.dependencies import Store
+from lodge.migrations import upgrade
 from services.intake.models import Deposit
 from services.intake.service import IntakeService
+from tests.gateway.conftest import PASSWORD, page_csrf, sign_in
 from tests.services.conftest import STUDENT, THESIS_METADATA
 from tests.support.system import close_consumer_connections, poll_until
 
@@ -170,3 +178,48 @@ def test_one_call_key_on_two_requests_is_applied_once_and_a_hostile_key_is_ignor
             assert session.scalar(calls) == 5
     finally:
         database.dispose()
+
+
+@pytest.fixture
+def gateway(broker, lodge_env, postgres_database):
+    """The gateway, on its own PostgreSQL database, calling this test's services."""
+    url = postgres_database("gateway")
+    lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
+    get_settings.cache_clear()
+    upgrade("gateway", url)
+    from gateway.app import create_app
+
+    app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
+    with app.extensions["lodge.database"].unit_of_work() as uow:
+        identity.create_user(
+            uow.session, "pat", "Pat", "pat@x.edu", PASSWORD, ["student"], ["patron"]
+        )
+    yield app
+    app.extensions["lodge.rpc"].close()
+    app.extensions["lodge.database"].engine.dispose()
+
+
+def test_a_retry_with_the_same_idempotency_key_makes_no_second_draft_though_its_answer_was_lost(
+    container_factory, broker, intake_db, gateway
+):
+    """The client sends a request again with its key after the gateway lost the first
+    answer (its worker died before keeping it): the call's key, made from the key and
+    the caller, is the same, so intake answers the draft it made the first time."""
+    container_factory(IntakeService, broker).start()
+    client = gateway.test_client()
+    assert sign_in(client, "pat").status_code == 302
+    headers = {"X-CSRFToken": page_csrf(client, "/account/tokens"), HEADER: "draft-1"}
+    body = {"profile_id": "thesis", "metadata": THESIS_METADATA}
+
+    first = client.post("/api/v1/deposits", json=body, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    with gateway.extensions["lodge.database"].unit_of_work() as uow:  # the answer is lost
+        uow.session.execute(delete(IdempotentRequest))
+    again = client.post("/api/v1/deposits", json=body, headers=headers)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert deposits_in(intake_db) == 1
+
+    other = client.post("/api/v1/deposits", json=body, headers={**headers, HEADER: "draft-2"})
+    assert other.status_code == 201 and other.get_json()["id"] != first.get_json()["id"]
+    assert deposits_in(intake_db) == 2
