@@ -13,15 +13,18 @@ whose reply never comes answers 503 (`BrokerUnavailable` or nameko's RpcTimeout)
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import hashlib
 import logging
 import queue
 import select
 import threading
 import time
+from collections import Counter
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from amqp.exceptions import MessageNacked, NotFound
-from flask import current_app
+from flask import current_app, g, has_request_context
 from kombu import Connection
 from kombu.exceptions import ChannelError, OperationalError
 from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
@@ -32,6 +35,7 @@ from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
 from opentelemetry.trace import SpanKind
 
 from kernel.contracts.actors import Actor
+from kernel.contracts.rpc import CALL_KEY_HEADER
 from kernel.platform.config import each_node_once
 from kernel.platform.messaging import hide_broker_passwords, replicated_on_a_cluster
 from kernel.platform.metrics import GATEWAY_RPC_SECONDS
@@ -44,6 +48,10 @@ BROKER_LOST = (AmqpConnectionError, OperationalError)
 # the name the broker's management pages (and the fault tests) know the gateway by
 CONNECTION_NAME = "lodge-gateway"
 RECONNECT_PAUSE = (0.05, 1.0)  # first and longest pause between attempts, seconds
+# the key of the call being sent, if its request has one (CallKeys)
+sending_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "sending_key", default=None
+)
 
 
 class BrokerUnavailable(Exception):
@@ -121,6 +129,8 @@ class KeptPublisher(Publisher):
             **kwargs.pop("extra_headers", {}),
             # the request's correlation id and the calling span: nameko context data
             **encode_to_headers(outgoing_headers()),
+            # the call's key, if its request has one (CallKeys)
+            **({CALL_KEY_HEADER: key} if (key := sending_key.get()) else {}),
         }
         declare = [*self.declare, *kwargs.pop("declare", ())]
         producer = self._connected().Producer()
@@ -352,6 +362,32 @@ class _Service:
         return _Method(getattr(self._proxy, method), self._name, method)
 
 
+class CallKeys:
+    """The keys of one request's calls, from what identifies the request (its caller and
+    Idempotency-Key): a retry of the request, on any gateway worker, sends each call with
+    the key it had the first time, so the service applies it once. The n-th call of a
+    method in the request is keyed by n, as a request makes its calls in one order."""
+
+    def __init__(self, *request_ids: str) -> None:
+        self._base = "\0".join(request_ids)
+        self._made: Counter[str] = Counter()
+
+    def next(self, method: str) -> str:
+        self._made[method] += 1
+        text = f"{self._base}\0{method}\0{self._made[method]}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def keyed(method: str):
+    keys = g.get("call_keys") if has_request_context() else None
+    token = sending_key.set(keys.next(method) if keys is not None else None)
+    try:
+        yield
+    finally:
+        sending_key.reset(token)
+
+
 class _Method:
     """One RPC method; a call is a client span (for `call_async`, the sending only), and
     timed."""
@@ -361,12 +397,14 @@ class _Method:
         self._labels = (service, method)
 
     def __call__(self, **arguments):
+        identifier = self._proxy.identifier
         timer = GATEWAY_RPC_SECONDS.labels(*self._labels).time()
-        with span(f"{self._proxy.identifier} call", SpanKind.CLIENT), timer:
+        with span(f"{identifier} call", SpanKind.CLIENT), keyed(identifier), timer:
             return self._proxy(**wire(arguments))
 
     def call_async(self, **arguments):
-        with span(f"{self._proxy.identifier} call", SpanKind.CLIENT):
+        identifier = self._proxy.identifier
+        with span(f"{identifier} call", SpanKind.CLIENT), keyed(identifier):
             return self._proxy.call_async(**wire(arguments))
 
 

@@ -318,6 +318,7 @@ def gateway(bind):
 
     from gateway.app import create_app
     from gateway.http.health import start_draining
+    from gateway.http.idempotency import WORKER_TIMEOUT_SECONDS
     from kernel.platform.metrics import worker_gone
     from kernel.platform.observability import configure_tracing, log_config
 
@@ -342,7 +343,7 @@ def gateway(bind):
             self.cfg.set("workers", settings.processes.gateway_workers)
             self.cfg.set("threads", settings.processes.gateway_threads)
             self.cfg.set("worker_class", DrainingWorker)
-            self.cfg.set("timeout", 120)
+            self.cfg.set("timeout", WORKER_TIMEOUT_SECONDS)
             # SIGTERM: requests in flight (an upload included) have this long to finish
             self.cfg.set("graceful_timeout", settings.processes.shutdown_grace_seconds)
             # refused by gunicorn with a 400 before the app runs; gunicorn's most for the

@@ -11,6 +11,7 @@ from nameko.exceptions import (
     ReplyQueueExpiredWithPendingReplies,
     RpcTimeout,
 )
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from gateway.rpc import BrokerUnavailable
@@ -26,7 +27,9 @@ STATUS = {
     domain.InvalidTransition: 409,
     domain.TooLarge: 413,
     domain.QuotaExceeded: 429,
+    domain.Unavailable: 503,
 }
+RETRY_AFTER_SECONDS = 5  # what a 503 asks the client to wait: a lost connection is back by then
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -36,6 +39,8 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
     response = jsonify(error_body(code, message, fields))
     response.status_code = status
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
@@ -60,6 +65,17 @@ def register(app: Flask) -> None:
         log.warning("broker unavailable: %s", err)
         return error_response(
             503, "unavailable", "Lodge's services cannot be reached just now; try again shortly."
+        )
+
+    @app.errorhandler(DBAPIError)
+    def on_database_error(err: DBAPIError):
+        if not err.connection_invalidated:
+            return on_unexpected(err)
+        log.warning(
+            "gateway database connection lost on %s %s: %s", request.method, request.path, err.orig
+        )
+        return error_response(
+            503, "unavailable", "Lodge's database connection failed; try again shortly."
         )
 
     @app.errorhandler(RemoteError)

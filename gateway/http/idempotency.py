@@ -2,8 +2,11 @@
 with the same key and gets the first answer (Idempotent-Replayed: true) instead of a second
 deposit, file or note. Keys are kept per caller in the gateway database for a day.
 
-While the first request with a key still runs, the key answers 409; once it has answered,
-the same key with a different request is a 422.
+While the first request with a key still runs, the key answers 409 (for as long as a
+gateway worker may take: one killed meanwhile leaves its key free again after that);
+once it has answered, the same key with a different request is a 422. The request's
+RPC calls carry keys derived from the caller and key (gateway.rpc.CallKeys), so a retry
+after a lost answer, on any worker, applies each call's effect once.
 Only successful answers are kept: after an error the key is free to try again. A JSON
 body is part of the request's fingerprint; a streamed upload is known by its declared
 length and checksum headers, since reading it here would consume it.
@@ -12,20 +15,29 @@ length and checksum headers, since reading it here would consume it.
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import delete, or_
+from sqlalchemy.exc import DBAPIError
 
 from gateway.models import IdempotentRequest
+from gateway.rpc import CallKeys
 from kernel.contracts.exceptions import Conflict, InvalidInput
 from kernel.platform.db import insert_new, utcnow
 from kernel.policy.text import user_pattern
 
 HEADER = "Idempotency-Key"
 KEY = user_pattern(r"^[\x21-\x7e]{1,255}$")  # visible ASCII
+log = logging.getLogger(__name__)
+
 KEEP = timedelta(days=1)
-ABANDONED = timedelta(hours=1)  # a request still "running" this long died with its worker
+# gunicorn's worker timeout (lodge/cli.py); a request still "running" longer than it
+# died with its worker
+WORKER_TIMEOUT_SECONDS = 120
+ABANDONED = timedelta(seconds=WORKER_TIMEOUT_SECONDS)
 REPLAYED_HEADERS = ("Content-Type", "Location", "Lodge-File-Id", "Upload-Expires")
 STREAMED_HEADERS = (
     "Content-Length",
@@ -80,6 +92,18 @@ def _reserve(caller_id: str, key: str, asked: str):
         return uow.session.get(IdempotentRequest, (caller_id, key))
 
 
+def _write(work: Callable[[], None]) -> None:
+    """`work` in a unit of work, once more on a fresh connection if the first one died:
+    it only writes the gateway's own row, so doing it again is harmless."""
+    try:
+        work()
+    except DBAPIError as err:
+        if not err.connection_invalidated:
+            raise
+        log.warning("idempotency key not stored, trying again: %s", err.orig)
+        work()
+
+
 def register(app: Flask) -> None:
     @app.before_request
     def replay_or_reserve():
@@ -100,6 +124,7 @@ def register(app: Flask) -> None:
         earlier = _reserve(g.actor.id, key, asked)
         if earlier is None:
             g.idempotency_key = key
+            g.call_keys = CallKeys(g.actor.id, key)
             return None
         if earlier.status is None:
             raise Conflict(
@@ -122,25 +147,35 @@ def register(app: Flask) -> None:
         key = g.pop("idempotency_key", None)
         if key is None:
             return response
-        with _database().unit_of_work() as uow:
-            row = uow.session.get(IdempotentRequest, (g.actor.id, key))
-            if row is not None and 200 <= response.status_code < 300 and not response.is_streamed:
-                row.status = response.status_code
-                headers = {
-                    name: response.headers[name]
-                    for name in REPLAYED_HEADERS
-                    if name in response.headers
-                }
-                row.response = {"body": response.get_data(as_text=True), "headers": headers}
-            elif row is not None:
-                uow.session.delete(row)
+        kept = 200 <= response.status_code < 300 and not response.is_streamed
+        answer = {
+            "body": response.get_data(as_text=True) if kept else "",
+            "headers": {
+                name: response.headers[name]
+                for name in REPLAYED_HEADERS
+                if name in response.headers
+            },
+        }
+
+        def store() -> None:
+            with _database().unit_of_work() as uow:
+                row = uow.session.get(IdempotentRequest, (g.actor.id, key))
+                if row is not None and kept:
+                    row.status, row.response = response.status_code, answer
+                elif row is not None:
+                    uow.session.delete(row)
+
+        _write(store)
         return response
 
     @app.teardown_request
     def release(_error=None):
         """A request that ended without an answer frees its key."""
         key = g.pop("idempotency_key", None)
-        if key is not None:
+        if key is None:
+            return
+
+        def free() -> None:
             with _database().unit_of_work() as uow:
                 uow.session.execute(
                     delete(IdempotentRequest).where(
@@ -149,3 +184,5 @@ def register(app: Flask) -> None:
                         IdempotentRequest.status.is_(None),
                     )
                 )
+
+        _write(free)

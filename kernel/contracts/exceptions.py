@@ -65,3 +65,11 @@ class QuotaExceeded(LodgeError):
     """A patron holds as many unfinished things (drafts, uploads) as a site setting allows."""
 
     code = "quota_exceeded"
+
+
+@deserialize_to_instance
+class Unavailable(LodgeError):
+    """Something the call needs (its database connection) failed under it; the caller may
+    try again shortly."""
+
+    code = "unavailable"

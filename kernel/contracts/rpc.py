@@ -13,6 +13,12 @@ from kernel.contracts.exceptions import InvalidInput
 from kernel.contracts.fields import Strict
 from kernel.contracts.people import ActorSchema
 
+# a request header: the key a service applies a write call once by, for a caller that may
+# send the call again as a new request (the gateway, from an Idempotency-Key); without it,
+# the request's correlation id serves (kernel.platform.messaging.ReplyingRpc)
+CALL_KEY_HEADER = "nameko.lodge-call-key"
+CALL_KEY_LENGTH = 255
+
 
 class PageRequest(Strict):
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))

@@ -1,8 +1,9 @@
 """Database engines, the unit of work, and the tables every service's database has.
 
 Each service owns one database. Its unit of work commits the service's state change
-together with the events that change causes (the transactional outbox) and with the
-keys of the events it has handled (idempotent handlers).
+together with the events that change causes (the transactional outbox), with the
+keys of the events it has handled (idempotent handlers), and, in an RPC call that
+writes, with the call's key and reply (calls applied once).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -25,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -89,10 +92,20 @@ class OutboxMessage(MessagingBase):
 
 
 class ProcessedEvent(MessagingBase):
+    """An event handled, or an RPC request carried out (key `rpc <call>`, with its reply)."""
+
     __tablename__ = "processed_events"
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
-    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    reply: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# an RPC request's key among the processed events (a call's reply is kept with it)
+CALL_PREFIX = "rpc "
+# a request delivered again later than this runs again (the gateway keeps idempotency keys as long)
+CALLS_KEPT = timedelta(days=1)
+PRUNE_EVERY = 60.0  # seconds between deletions of older requests' keys, per process
 
 
 class DeadLetter(MessagingBase):
@@ -197,14 +210,24 @@ def insert_new(session: Session, model, **values) -> bool:
 
 
 class RepeatedCall(Exception):
-    """This RPC request was carried out before: the broker delivered it again."""
+    """This RPC request was carried out before: the broker delivered it again. `reply` is
+    the answer it gave, serialised (None if it was recorded without one)."""
+
+    def __init__(self, call: str, reply: str | None):
+        super().__init__(call)
+        self.reply = reply
 
 
 class WriteTracker:
-    wrote = False
+    """One RPC request on this thread. While it serves a request (`call`: the request's
+    key, `ReplyingRpc`), every unit of work of the request is one transaction, committed
+    by `Database.finish_call` together with the request's key and reply."""
 
     def __init__(self, call: str | None = None) -> None:
-        self.call = call  # the RPC request's correlation id, recorded by its first write
+        self.call = call
+        self.wrote = False
+        self.session: Session | None = None
+        self.held = contextlib.ExitStack()
 
 
 class Database:
@@ -224,6 +247,7 @@ class Database:
         # threading is monkey-patched in services, so this lock is green there
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self._local = threading.local()  # green in services too
+        self._pruned_at = 0.0
 
     def serving_call(self, call: str | None) -> None:
         """The RPC request this thread now serves (None: no request)."""
@@ -231,27 +255,68 @@ class Database:
 
     @contextlib.contextmanager
     def tracking_writes(self) -> Iterator[WriteTracker]:
-        """Notes whether this thread opens a unit of work inside the block; the first one
-        records the request being served, so a request delivered again writes nothing."""
+        """Notes whether this thread opens a unit of work inside the block; serving a
+        request, holds its writes for `finish_call` (a request that raises leaves none)."""
         tracker = self._local.tracker = WriteTracker(getattr(self._local, "call", None))
         try:
             yield tracker
         finally:
             self._local.tracker = None
+            self._end_request(tracker)
+
+    @staticmethod
+    def _end_request(tracker: WriteTracker) -> None:
+        with tracker.held:  # the write lock, on SQLite
+            if tracker.session is not None:
+                tracker.session.rollback()
+                tracker.session.close()
+                tracker.session = None
+
+    def finish_call(self, tracker: WriteTracker, reply: str) -> None:
+        """Commit what the request wrote, with its reply under its key."""
+        session = tracker.session
+        if session is None:
+            return
+        now = utcnow()
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            session.execute(
+                delete(ProcessedEvent).where(
+                    ProcessedEvent.key.startswith(CALL_PREFIX),
+                    ProcessedEvent.processed_at < now - CALLS_KEPT,
+                )
+            )
+        session.get_one(ProcessedEvent, CALL_PREFIX + str(tracker.call)).reply = reply
+        session.commit()
+        self._end_request(tracker)
+
+    def _request_session(self, tracker: WriteTracker) -> Session:
+        """The request's one session; its first write records the request's key, and a
+        request carried out before stops there (on PostgreSQL a concurrent one waits for
+        the first to commit)."""
+        if tracker.session is None:
+            tracker.held.enter_context(self._serialised())
+            tracker.session = self.sessions()
+            key = CALL_PREFIX + str(tracker.call)
+            if not insert_new(tracker.session, ProcessedEvent, key=key, processed_at=utcnow()):
+                done = tracker.session.get_one(ProcessedEvent, key)
+                raise RepeatedCall(str(tracker.call), done.reply)
+        return tracker.session
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         tracker = getattr(self._local, "tracker", None)
-        # an RPC request's first unit of work records it
-        call = tracker.call if tracker is not None and not tracker.wrote else None
         if tracker is not None:
             tracker.wrote = True
+            if tracker.call:
+                session = self._request_session(tracker)
+                yield UnitOfWork(session, self.source)
+                session.flush()
+                return
         with self._serialised():
             session = self.sessions()
             try:
                 uow = UnitOfWork(session, self.source)
-                if call and not uow.first_time(f"rpc {call}"):
-                    raise RepeatedCall(call)
                 yield uow
                 session.commit()
             except BaseException:
@@ -264,6 +329,10 @@ class Database:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
+        tracker = getattr(self._local, "tracker", None)
+        if tracker is not None and tracker.session is not None:  # sees what it wrote
+            yield tracker.session
+            return
         with self._serialised():
             session = self.sessions()
             try:

@@ -119,7 +119,7 @@ class Store(DependencyProvider):
         return self
 
     # every worker's span and log ids (the Store is the one provider every service has),
-    # and the RPC request it serves (ReplyingRpc): its first write records it
+    # and the RPC request it serves (ReplyingRpc): its writes are recorded with its reply
     def worker_setup(self, worker_ctx):
         self._activities[worker_ctx] = worker_activity(worker_ctx)
         self.database.serving_call(worker_ctx.context_data.get(CALL_CONTEXT))
@@ -147,6 +147,9 @@ class Store(DependencyProvider):
 
     def tracking_writes(self):
         return self.database.tracking_writes()
+
+    def finish_call(self, tracker, reply: str) -> None:
+        self.database.finish_call(tracker, reply)
 
 
 class FileStorage(DependencyProvider):

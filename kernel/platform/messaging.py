@@ -5,7 +5,8 @@
   its contract, a handler that raises is retried with backoff and then dead-lettered
   with the reason kept, and a payload that breaks its contract (or that its handler
   refuses with `RefusedMessage`), or cannot be decoded at all, is dead-lettered at once.
-- `rpc` is nameko's RPC entrypoint on a quorum queue.
+- `rpc` is nameko's RPC entrypoint on a quorum queue; a call that writes is applied once,
+  however often its request is delivered.
 - Both consume through `DrainingConsumer`, so a stopping service acks what its last
   workers handled instead of leaving it to be delivered again.
 
@@ -17,6 +18,7 @@ and RabbitMQ refuses a declaration whose arguments differ.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import socket
@@ -25,6 +27,7 @@ from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
+from kombu.utils import json as wire_json
 from marshmallow import ValidationError
 from nameko.amqp.consume import Consumer
 from nameko.amqp.publish import Publisher, UndeliverableMessage
@@ -40,7 +43,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from kernel.contracts.events import event_schema
-from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage
+from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage, Unavailable
+from kernel.contracts.rpc import CALL_KEY_HEADER, CALL_KEY_LENGTH
 from kernel.platform import metrics
 from kernel.platform.config import broker_nodes, get_settings
 from kernel.platform.db import Database, OutboxMessage, RepeatedCall
@@ -525,13 +529,24 @@ class ReplyingRpc(DrainingRpc):
     lets that error kill the whole service. The caller waits out its timeout.
 
     A request is acknowledged after its reply, so one whose connection broke while it ran
-    (its node stopped) is delivered again: its correlation id goes to the worker (as
-    context data) for `Store` to record with its first write, and a repeat writes nothing."""
+    (its node stopped, its service was killed) is delivered again: its key goes to the
+    worker (as context data) for `Store` to record with its writes and reply, and a repeat
+    answers that reply. The key is the request's correlation id, or, when the caller sent
+    one (CALL_KEY_HEADER: the gateway's, from an Idempotency-Key), that key made this method's."""
 
     def handle_message(self, body, message):
-        # always this request's own id: one inherited from the caller's context is replaced
-        message.headers[CALL_HEADER] = message.properties.get("correlation_id")
+        # always this request's own key: one inherited from the caller's context is replaced
+        message.headers[CALL_HEADER] = self.call_key(message)
         super().handle_message(body, message)
+
+    @staticmethod
+    def call_key(message) -> str:
+        # taken out: the calls the worker makes get keys of their own
+        asked = message.headers.pop(CALL_KEY_HEADER, None)
+        if isinstance(asked, str) and 0 < len(asked) <= CALL_KEY_LENGTH:
+            method = message.delivery_info["routing_key"]
+            return hashlib.sha256(f"{method}\0{asked}".encode()).hexdigest()
+        return message.properties.get("correlation_id")
 
     def handle_result(self, message, worker_ctx, result, exc_info):
         try:
@@ -567,8 +582,11 @@ class ServiceRpc(NamekoServiceRpc):
 def rpc(method):
     """nameko's RPC entrypoint, with domain errors marked as the caller's doing (expected).
 
-    A call that only read, and failed because its database connection died under it, is
-    run once more on a fresh connection (one that wrote may have committed: never again)."""
+    A call that writes is applied once: its writes commit in one transaction with its key
+    and reply, and a delivery of the same call again (its ack was lost) answers the stored
+    reply without running. A call that only read, and failed because its database
+    connection died under it, is run once more on a fresh connection; one that wrote
+    answers `Unavailable` (nothing of it committed)."""
 
     def run(self, *args, **kwargs):
         store = getattr(self, "store", None)
@@ -576,20 +594,31 @@ def rpc(method):
             return method(self, *args, **kwargs)
         with store.tracking_writes() as tracker:
             try:
-                return method(self, *args, **kwargs)
-            except RepeatedCall as err:
-                log.warning(
-                    "%s was delivered again (request %s); not repeated", method.__name__, err
+                result = method(self, *args, **kwargs)
+            except RepeatedCall as repeated:
+                if repeated.reply is None:
+                    log.warning("%s was delivered again (request %s)", method.__name__, repeated)
+                    raise Conflict(
+                        "This request was carried out already; its answer was lost."
+                    ) from None
+                log.info(
+                    "%s was delivered again (request %s); answering its first reply",
+                    method.__name__,
+                    repeated,
                 )
-                raise Conflict(
-                    "This request was carried out already; its answer was lost."
-                ) from None
+                return wire_json.loads(repeated.reply)
             except DBAPIError as err:
-                if not err.connection_invalidated or tracker.wrote:
+                if not err.connection_invalidated:
                     raise
+                if tracker.wrote:
+                    log.warning("%s lost its database connection: %s", method.__name__, err.orig)
+                    raise Unavailable("The database connection failed; try again.") from None
                 log.warning(
                     "%s lost its database connection; reading again: %s", method.__name__, err.orig
                 )
+            else:
+                store.finish_call(tracker, wire_json.dumps(result))
+                return result
         return method(self, *args, **kwargs)
 
     @functools.wraps(method)

@@ -92,6 +92,21 @@ def drop_dead_letters_table() -> None:
     op.drop_table("dead_letters")
 
 
+def add_call_replies() -> None:
+    """Processed events also keep the RPC requests carried out (`rpc <key>`), with their
+    replies, so a request delivered again answers its first reply; older ones are deleted
+    by age."""
+    with op.batch_alter_table("processed_events") as batch:
+        batch.add_column(sa.Column("reply", sa.Text(), nullable=True))
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
+
+
+def drop_call_replies() -> None:
+    op.drop_index("ix_processed_events_processed_at", table_name="processed_events")
+    with op.batch_alter_table("processed_events") as batch:
+        batch.drop_column("reply")
+
+
 def drop_messaging_tables() -> None:
     op.drop_table("processed_events")
     op.drop_table("outbox")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
@@ -26,8 +26,15 @@ def _address(value: str, name: str = "") -> Address:
     return Address(display_name=one_line(name or parsed_name), username=username, domain=domain)
 
 
+def message_id(letter_id: str, settings: MailSettings) -> str:
+    """A letter's Message-ID, the same at every attempt: a letter sent again (the service
+    died after the mail server took it, before noting so) is known by mail systems."""
+    return f"<{letter_id}.letter@{_address(settings.sender).domain or 'lodge.invalid'}>"
+
+
 def build_message(
     settings: MailSettings,
+    letter_id: str,
     recipient: str,
     recipient_name: str,
     subject: str,
@@ -45,7 +52,7 @@ def build_message(
         message["Reply-To"] = _address(settings.reply_to)
     message["Subject"] = one_line(subject)
     message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=sender.domain or "lodge.invalid")
+    message["Message-ID"] = message_id(letter_id, settings)
     if unsubscribe_url:
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["Auto-Submitted"] = "auto-generated"

@@ -514,14 +514,24 @@ def deliveries(session: Session, actor: Actor, deposit_id: str) -> Sequence[Lett
 # --- the outbox -----------------------------------------------------------------------
 
 
-def due_letters(session: Session, now: datetime, limit: int = 50) -> Sequence[Letter]:
+def due_letters(session: Session, now: datetime, limit: int = 50) -> Sequence[str]:
+    """The ids of letters due, oldest first; each is sent under its own `claim`."""
     return session.scalars(
-        select(Letter)
+        select(Letter.id)
         .where(Letter.status == "pending", Letter.next_attempt_at <= now)
         .order_by(Letter.next_attempt_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     ).all()
+
+
+def claim(session: Session, letter_id: str, now: datetime) -> Letter | None:
+    """The letter, locked until this transaction ends, if it is still due and no other
+    instance holds it (SKIP LOCKED): sent and marked in this one transaction."""
+    return session.scalar(
+        select(Letter)
+        .where(Letter.id == letter_id, Letter.status == "pending", Letter.next_attempt_at <= now)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def mark_sent(letter: Letter, message_id: str) -> None:

@@ -201,40 +201,56 @@ class LettersService(DeadLetterDesk):
 
     @timer(interval=5)
     def deliver_due(self):
-        """Send what is due; letters wait in the outbox while the mail server is down."""
-        settings = get_settings().mail
-        unsubscribe = f"{get_settings().site.base_url}/staff/letters/preferences"
+        """Send what is due; letters wait in the outbox while the mail server is down.
+
+        Each letter is claimed, sent and marked in a transaction of its own: a service that
+        dies in the middle of a batch sends again at most the one letter it was sending
+        (with the same Message-ID), never those already marked sent."""
         while True:
-            with self.store.unit_of_work() as uow:
-                due = letters.due_letters(uow.session, datetime.now(UTC), BATCH)
-                for letter in due:
-                    # a letter that cannot be built never will be: failed at once, and the
-                    # others in the batch go out; one that cannot be sent yet waits
-                    try:
-                        message = build_message(
-                            settings,
-                            letter.recipient,
-                            letter.recipient_name,
-                            letter.subject,
-                            letter.body_text,
-                            letter.body_html,
-                            unsubscribe if letter.is_digest else None,
-                        )
-                    except Exception as err:  # noqa: BLE001 - whatever the cause, failed at once
-                        log.warning("letter %s cannot be built: %s", letter.id, err)
-                        letters.mark_failed(letter, f"cannot be built: {err}")
-                    else:
-                        try:
-                            self.mailer.send(message)
-                        except Exception as err:  # noqa: BLE001 - SMTP errors are OSErrors; any other too
-                            log.warning("letter %s not delivered yet: %s", letter.id, err)
-                            letters.mark_attempt_failed(letter, str(err))
-                        else:
-                            letters.mark_sent(letter, message["Message-ID"])
-                    if letter.status != "pending":
-                        self._emit_outcome(uow, letter)
-            if len(due) < BATCH or all(letter.status == "pending" for letter in due):
+            with self.store.reading() as session:
+                due = letters.due_letters(session, datetime.now(UTC), BATCH)
+            outcomes = [self._deliver(letter_id) for letter_id in due]
+            if len(due) < BATCH or all(status == "pending" for status in outcomes):
                 return
+
+    def _deliver(self, letter_id: str) -> str | None:
+        """Send one letter; its status after (None: sent or taken meanwhile elsewhere)."""
+        mail = get_settings().mail
+        with self.store.unit_of_work() as uow:
+            letter = letters.claim(uow.session, letter_id, datetime.now(UTC))
+            if letter is None:
+                return None
+            # a letter that cannot be built never will be: failed at once, and the others
+            # go out; one that cannot be sent yet waits
+            try:
+                message = build_message(
+                    mail,
+                    letter.id,
+                    letter.recipient,
+                    letter.recipient_name,
+                    letter.subject,
+                    letter.body_text,
+                    letter.body_html,
+                    self._unsubscribe_url() if letter.is_digest else None,
+                )
+            except Exception as err:  # noqa: BLE001 - whatever the cause, failed at once
+                log.warning("letter %s cannot be built: %s", letter.id, err)
+                letters.mark_failed(letter, f"cannot be built: {err}")
+            else:
+                try:
+                    self.mailer.send(message)
+                except Exception as err:  # noqa: BLE001 - SMTP errors are OSErrors; any other too
+                    log.warning("letter %s not delivered yet: %s", letter.id, err)
+                    letters.mark_attempt_failed(letter, str(err))
+                else:
+                    letters.mark_sent(letter, message["Message-ID"])
+            if letter.status != "pending":
+                self._emit_outcome(uow, letter)
+            return letter.status
+
+    @staticmethod
+    def _unsubscribe_url() -> str:
+        return f"{get_settings().site.base_url}/staff/letters/preferences"
 
     def _emit_failures(self, uow, queued):
         for letter in queued:

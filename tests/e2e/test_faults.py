@@ -1,5 +1,6 @@
-"""Faults at the edges of a running Lodge: the broker drops the gateway's connections while
-deposits are made, and messages that cannot be decoded land on a service's queue."""
+"""Faults at the edges of a running Lodge: the broker drops the gateway's connections (or
+every process's) while deposits are made, and messages that cannot be decoded land on a
+service's queue."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 import uuid
 
+import pytest
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
@@ -16,9 +18,13 @@ from tests.e2e.test_lifecycles import make_archived_work, unique_title
 from tests.support.system import close_broker_connections, poll_until
 
 
-def test_deposits_made_while_the_broker_drops_the_gateway_each_exist_once(lodge_system):
-    """The broker keeps closing the gateway's connections while a client makes deposits,
-    sending each again with its key whenever Lodge answers 503: never a 500, none twice."""
+@pytest.mark.parametrize(
+    "dropped", [CONNECTION_NAME, None], ids=["the gateway's", "every process's"]
+)
+def test_deposits_made_while_the_broker_drops_connections_each_exist_once(lodge_system, dropped):
+    """The broker keeps closing the gateway's connections (or every connection: services'
+    requests in flight are delivered again) while a client makes deposits, sending each
+    again with its key whenever Lodge answers 503: never a 500, none twice."""
     # a request whose publish broke waits for its reply up to the RPC timeout (30 s)
     student = lodge_system.client("student", timeout=90)
     stop, closed, answers = threading.Event(), [], []
@@ -27,7 +33,7 @@ def test_deposits_made_while_the_broker_drops_the_gateway_each_exist_once(lodge_
         while not stop.is_set():
             closed.append(
                 close_broker_connections(
-                    lodge_system.vhost, CONNECTION_NAME, "test: the broker drops the gateway"
+                    lodge_system.vhost, dropped, "test: the broker drops connections"
                 )
             )
             stop.wait(0.05)

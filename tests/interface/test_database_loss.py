@@ -5,8 +5,8 @@ The backends are killed with pg_terminate_backend on the test's own database."""
 import pytest
 from nameko.standalone.rpc import ClusterRpcClient
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 
+from kernel.contracts.exceptions import Unavailable
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.config import get_settings
 from kernel.platform.db import Database
@@ -88,6 +88,7 @@ class Counter:
 
 
 def test_a_read_that_lost_its_connection_is_read_once_more_and_a_write_is_not(intake_pg):
+    """A write that lost its connection answers Unavailable (503 at the gateway)."""
     counter = Counter(intake_pg)
     assert counter.count_profiles() == 1  # the pool now holds a connection
     terminate_backends(intake_pg)
@@ -96,7 +97,7 @@ def test_a_read_that_lost_its_connection_is_read_once_more_and_a_write_is_not(in
     assert counter.attempts == 2
     terminate_backends(intake_pg)
     counter.attempts = 0
-    with pytest.raises(OperationalError):
+    with pytest.raises(Unavailable):
         counter.count_while_writing()
     assert counter.attempts == 1
     counter.store.dispose()

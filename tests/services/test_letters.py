@@ -535,3 +535,48 @@ def test_a_letter_that_cannot_be_built_fails_alone_and_the_others_go_out(letters
     assert [e["recipient"] for e in outbox(letters.database, "letter_failed")] == [
         '"mal\nlory"@example.edu'
     ]
+
+
+class Killed(BaseException):
+    """The service process dying: nothing catches it."""
+
+
+class DiesAfterSending:
+    """The real SMTP transport, in a process that dies just after the mail server took its
+    `nth` message, before the service noted the letter sent."""
+
+    def __init__(self, transport, nth: int):
+        self.transport, self.nth, self.sent = transport, nth, 0
+
+    def send(self, message):
+        self.transport.send(message)
+        self.sent += 1
+        if self.sent == self.nth:
+            raise Killed()
+
+
+def test_a_service_killed_in_the_middle_of_a_batch_sends_no_letter_already_sent_again(
+    letters, smtp
+):
+    smtp.stop()
+    for status in ("submitted", "declined"):
+        letters.on_deposit_status_changed(changed(status, revision=1))
+    letters.on_deposit_status_changed(changed("withdrawn", revision=2))
+    smtp.start()
+    skip_backoff(letters.database)
+    transport = letters.mailer
+    letters.mailer = DiesAfterSending(transport, nth=2)
+    with pytest.raises(Killed):
+        letters.deliver_due()
+    first, in_the_window = (message["Message-ID"] for message in smtp.messages)
+
+    letters.mailer = transport  # the service started again
+    letters.deliver_due()
+    received = [message["Message-ID"] for message in smtp.to("jurgen@example.edu")]
+    assert len(received) == 4 and len(set(received)) == 3
+    assert received.count(first) == 1
+    # the one letter in flight when the service died went again, known by its Message-ID
+    assert received.count(in_the_window) == 2
+    with letters.database.reading() as session:
+        noted = [(row.status, row.message_id) for row in session.scalars(select(Letter))]
+    assert sorted(noted) == [("sent", message_id) for message_id in sorted(set(received))]

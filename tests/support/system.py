@@ -142,6 +142,29 @@ def consumers_of(amqp_uri: str, queue: str) -> int:
     return sum(1 for consumer in response.json() if consumer["queue"]["name"] == queue)
 
 
+def close_consumer_connections(amqp_uri: str, queue: str, reason: str) -> int:
+    """Force-close the connections whose channels consume `queue` (once the management API
+    lists them); how many."""
+    response = requests.get(
+        f"{RABBIT_API}/consumers/{quote(vhost_of(amqp_uri), safe='')}", auth=RABBIT_AUTH, timeout=10
+    )
+    response.raise_for_status()
+    names = {
+        consumer["channel_details"]["connection_name"]
+        for consumer in response.json()
+        # the details are an empty list until the broker has them
+        if consumer["queue"]["name"] == queue and consumer.get("channel_details")
+    }
+    for name in names:
+        requests.delete(
+            f"{RABBIT_API}/connections/{quote(name, safe='')}",
+            auth=RABBIT_AUTH,
+            headers={"X-Reason": reason},
+            timeout=10,
+        )
+    return len(names)
+
+
 def create_vhost(name: str, api: str = RABBIT_API) -> None:
     vhost = quote(name, safe="")
     # a cluster's nodes each start the vhost: allow for a loaded machine
