@@ -228,6 +228,7 @@ class WriteTracker:
         self.wrote = False
         self.session: Session | None = None
         self.held = contextlib.ExitStack()
+        self.committed: list[Callable[[], object]] = []  # the units of work's after_commit
 
 
 class Database:
@@ -289,6 +290,8 @@ class Database:
         session.get_one(ProcessedEvent, CALL_PREFIX + str(tracker.call)).reply = reply
         session.commit()
         self._end_request(tracker)
+        for callback in tracker.committed:
+            callback()
 
     def _request_session(self, tracker: WriteTracker) -> Session:
         """The request's one session; its first write records the request's key, and a
@@ -310,8 +313,10 @@ class Database:
             tracker.wrote = True
             if tracker.call:
                 session = self._request_session(tracker)
-                yield UnitOfWork(session, self.source)
+                uow = UnitOfWork(session, self.source)
+                yield uow
                 session.flush()
+                tracker.committed.extend(uow.committed)
                 return
         with self._serialised():
             session = self.sessions()
