@@ -32,7 +32,10 @@ def run_schemathesis(
     *,
     max_examples: int,
     max_time: int | None = None,
-    workers: int = 2,
+    # one thread: this machine's CPython 3.11.7 keeps ast.parse's recursion count per
+    # interpreter, not per thread, and hypothesis parses lambdas while it builds
+    # strategies, so two threads fail with "AST constructor recursion depth mismatch"
+    workers: int = 1,
     seed: int | None = None,
     timeout: float = 1800,
 ) -> FuzzRun:
