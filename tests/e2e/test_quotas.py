@@ -21,7 +21,7 @@ OPEN_WORK = {
 }
 TUS = {"Tus-Resumable": "1.0.0"}
 STAGED = 4000
-EXPIRY, NOTICE = 90, 75  # seconds: warned after 15 untouched, removed after 90
+EXPIRY, NOTICE = 60, 50  # seconds: warned after 10 untouched, removed after 60
 
 
 def pdf(size: int) -> bytes:
