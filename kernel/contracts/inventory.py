@@ -179,3 +179,16 @@ class FixityReportView(Lenient):
 class FixityAuditView(Lenient):
     checked = fields.Int(required=True)
     failed = fields.Int(required=True)
+
+
+class BagExportView(Lenient):
+    """An item's preservation export: the last bag (where, its Payload-Oxum, when), a
+    pending request from staff, and the last attempt's failure if it failed."""
+
+    exported_at = DateTime(allow_none=True)
+    location = fields.Str(allow_none=True)
+    payload_oxum = fields.Str(allow_none=True)
+    requested_at = DateTime(allow_none=True)
+    requested_by = fields.Str(allow_none=True)
+    attempted_at = DateTime(allow_none=True)
+    error = fields.Str(allow_none=True)

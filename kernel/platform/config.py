@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -595,6 +596,59 @@ class TimerSettings:
     )
 
 
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")
+
+
+def bag_target(value: str) -> str:
+    """A folder, or `s3://bucket/prefix` on the configured S3 endpoint; a prefix is plain
+    words and slashes, so every bag's object keys stay inside it."""
+    value = value.strip()
+    if not value.startswith("s3://"):
+        return str(Path(value).resolve())
+    bucket, _, prefix = value[len("s3://") :].partition("/")
+    prefix = prefix.strip("/")
+    if not _S3_BUCKET.fullmatch(bucket) or not _S3_PREFIX.fullmatch(prefix):
+        raise ValueError("must be a folder or s3://bucket/prefix (letters, digits, _ - . /)")
+    return f"s3://{bucket}/{prefix}"
+
+
+@dataclass(frozen=True)
+class PreservationSettings:
+    """Preservation export: each item as a BagIt bag, on demand and on a schedule."""
+
+    bag_target: str = setting(
+        "LODGE_BAG_TARGET",
+        bag_target,
+        None,
+        "`$LODGE_DATA_DIR/bags`",
+        "where bags go: a folder, or `s3://bucket/prefix` on `LODGE_S3_ENDPOINT_URL` (a bag's "
+        "files under `prefix/<identifier>/`)",
+    )
+    bag_export_interval: float = setting(
+        "LODGE_BAG_EXPORT_INTERVAL",
+        number,
+        60.0,
+        "`60`",
+        "seconds between runs of inventory's bag export, which exports the items staff asked "
+        "for (and, with `LODGE_BAG_EXPORT_SCHEDULED`, every new or changed item)",
+    )
+    bag_export_scheduled: bool = setting(
+        "LODGE_BAG_EXPORT_SCHEDULED",
+        flag,
+        False,
+        "`false`",
+        "the bag export also exports every item created or changed since its last export",
+    )
+    bag_export_batch_size: int = setting(
+        "LODGE_BAG_EXPORT_BATCH_SIZE",
+        positive,
+        20,
+        "`20`",
+        "how many items each run of the bag export exports at most",
+    )
+
+
 @dataclass(frozen=True)
 class ProcessSettings:
     """How the processes run: workers, retries, RPC, the gateway's server, logs, liveness, stop."""
@@ -803,6 +857,7 @@ class Settings:
     identifiers: IdentifierSettings = group(IdentifierSettings)
     network: NetworkSettings = group(NetworkSettings)
     timers: TimerSettings = group(TimerSettings)
+    preservation: PreservationSettings = group(PreservationSettings)
     processes: ProcessSettings = group(ProcessSettings)
     oai: OaiSettings = group(OaiSettings)
     validation: ValidationSettings = group(ValidationSettings)
@@ -928,6 +983,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     storage, mail, site = loaded["storage"], loaded["mail"], loaded["site"]
     storage_root = storage.setdefault("root", (data_dir / "storage").resolve())
     storage.setdefault("upload_dir", (storage_root / "uploads").resolve())
+    loaded["preservation"].setdefault("bag_target", str((data_dir / "bags").resolve()))
     mail.setdefault("folder", (data_dir / "mail").resolve())
     mail.setdefault("smtp_port", 465 if mail.get("smtp_tls") else 25)
     if "base_url" in site:

@@ -120,3 +120,21 @@ class RunningJob(Base):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BagExport(Base):
+    """An item's preservation export (services/inventory/bags.py): the last bag written,
+    where, and of which state of the item; a request from staff; the last failure."""
+
+    __tablename__ = "bag_exports"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the item's datestamp the bag was made from: a later one means the item changed since
+    item_datestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    payload_oxum: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -12,6 +12,7 @@ from kernel.contracts.approval import decision_schema
 from kernel.contracts.events import dedupe_key
 from kernel.contracts.exceptions import Conflict, Forbidden
 from kernel.contracts.inventory import (
+    BagExportView,
     CollectionIdRequest,
     CollectionRequest,
     CollectionSummaryView,
@@ -46,6 +47,7 @@ from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.permissions import Action, can, require
 from services.inventory import (
     access,
+    bags,
     collections,
     fixity,
     identifiers,
@@ -309,3 +311,44 @@ class InventoryService(DeadLetterDesk):
         require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.file_events(session, records.get_item(session, item_id))
+
+    # --- preservation export -------------------------------------------------------
+
+    @timer(interval=SETTINGS.preservation.bag_export_interval)
+    def export_bags(self):
+        """A batch of BagIt bags: the items staff asked for, and with LODGE_BAG_EXPORT_SCHEDULED
+        every item new or changed since its last export; the next tick if a run is going."""
+        settings = get_settings()
+        try:
+            outcome = bags.run(
+                self.store.database,
+                self.storage,
+                bags.target_for(settings.preservation.bag_target, settings.storage),
+                settings.preservation.bag_export_batch_size,
+                settings.preservation.bag_export_scheduled,
+                settings.site.base_url,
+                settings.site.repository_name,
+            )
+        except Conflict:
+            log.info("bag export skipped: one is running already")
+            return None
+        if outcome["exported"] or outcome["failed"]:
+            log.info("bag export: %(exported)d exported, %(failed)d failed", outcome)
+        return outcome
+
+    @rpc
+    @rpc_contract(ItemEventsRequest, BagExportView())
+    def bag_export(self, actor, item_id):
+        """When the item was last exported, where to, and whether an export is asked for."""
+        require_staff(Actor.from_wire(actor))
+        with self.store.reading() as session:
+            return bags.status(session, records.get_item(session, item_id).id)
+
+    @rpc
+    @rpc_contract(ItemEventsRequest, BagExportView())
+    def request_bag_export(self, actor, item_id):
+        """Export the item at the bag export's next run (the bag export timer)."""
+        actor = Actor.from_wire(actor)
+        require(actor, Action.EXPORT_BAGS)
+        with self.store.unit_of_work() as uow:
+            return bags.request(uow.session, actor, records.get_item(uow.session, item_id).id)
