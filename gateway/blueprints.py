@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from gateway.api.bags import bags_api
 from gateway.api.dead_letters import dead_letters_api
 from gateway.api.deposits import deposits_api
 from gateway.api.inventory import inventory_api
@@ -55,6 +56,7 @@ BLUEPRINTS = (
     tus,
     reviews_api,
     items_api,
+    bags_api,
     staff_api,
     dead_letters_api,
     portal,

@@ -41,6 +41,11 @@ def item(item_id):
             if may(Action.SEE_ALL_DEPOSITS)
             else None
         )
+        bag = (
+            services.inventory.bag_export(actor=g.actor, item_id=item_id)
+            if may(Action.SEE_ALL_DEPOSITS)
+            else None
+        )
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
     visible = files_visible(record, g.actor, request.remote_addr)
@@ -63,6 +68,7 @@ def item(item_id):
         meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
         provenance=provenance,
+        bag=bag,
         canonical=url,
     )
 
