@@ -582,6 +582,19 @@ ROUTES: list[Row] = [
         lambda w, c: f"/api/v1/items/{w.ids['item']}/actions/withdraw",
         body=lambda w, c: {},
     ),
+    Row(
+        "GET",
+        "/api/v1/items/<item_id>/bag",
+        api(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/bag",
+    ),
+    Row(
+        "POST",
+        "/api/v1/items/<item_id>/bag",
+        api(Action.EXPORT_BAGS, 202),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/bag",
+        body=lambda w, c: {},
+    ),
     # --- portal pages ---
     Row("GET", "/", everyone(200), lambda w, c: "/"),  # visitors see Browse and Search
     Row("GET", "/deposits/new", page(Action.DEPOSIT, 200), lambda w, c: "/deposits/new"),
@@ -952,6 +965,14 @@ ROUTES: list[Row] = [
         "/staff/fixity/audit",
         page(Action.SEE_ALL_DEPOSITS, 302, post=True),
         lambda w, c: "/staff/fixity/audit",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/items/<item_id>/bag",
+        page(Action.EXPORT_BAGS, 302, post=True),
+        lambda w, c: f"/staff/items/{w.ids['item']}/bag",
         body=lambda w, c: {},
         form=True,
     ),
