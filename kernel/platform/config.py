@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -13,6 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
+
+from kernel.policy.text import user_pattern
 
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
@@ -596,8 +597,8 @@ class TimerSettings:
     )
 
 
-_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_S3_PREFIX = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")
+_S3_BUCKET = user_pattern(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX = user_pattern(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")
 
 
 def bag_target(value: str) -> str:
