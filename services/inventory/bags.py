@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from lxml import etree
 from sqlalchemy import delete, or_, select
@@ -115,7 +115,6 @@ def snapshot(session: Session, item: Item, base_url: str, repository_name: str) 
     files = [f for r in item.representations for f in r.files]
     names = payload_names([f.filename for f in files])
     source = crosswalk_input(item, base_url, repository_name)
-    source["doi"] = item.doi
     return {
         "item_id": item.id,
         "identifier": item.identifier,
@@ -282,14 +281,6 @@ def _tombstone(snap: dict[str, Any]) -> str:
 
 
 # --- targets ------------------------------------------------------------------------------
-
-
-class BagWriter(Protocol):
-    def write(self, name: str, chunks: Iterator[bytes]) -> None: ...
-
-    def commit(self) -> str: ...
-
-    def abort(self) -> None: ...
 
 
 class FolderTarget:
