@@ -30,10 +30,10 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
-from sqlalchemy import delete, or_, select
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -606,16 +606,17 @@ def run(
     repository_name: str,
 ) -> dict[str, int]:
     """One batch, one item at a time, one run at a time in all inventory processes (a
-    `running_jobs` row is the lock); Conflict while another runs. Each item is recorded
-    as it is done, so a run cut short resumes where it stopped."""
-    now = datetime.now(UTC)
+    `running_jobs` row is the lock, renewed after each item, so a lock untouched for
+    STALE_LOCK belongs to a process that died); Conflict while another runs. Each item is
+    recorded as it is done, so a run cut short resumes where it stopped."""
+    held = datetime.now(UTC)
     with database.unit_of_work() as uow:
         uow.session.execute(
             delete(RunningJob).where(
-                RunningJob.name == EXPORT_JOB, RunningJob.started_at < now - STALE_LOCK
+                RunningJob.name == EXPORT_JOB, RunningJob.started_at < held - STALE_LOCK
             )
         )
-        started = insert_new(uow.session, RunningJob, name=EXPORT_JOB, started_at=now)
+        started = insert_new(uow.session, RunningJob, name=EXPORT_JOB, started_at=held)
     if not started:
         raise Conflict("A bag export is running already.")
     outcome = {"exported": 0, "failed": 0}
@@ -625,16 +626,32 @@ def run(
         for item_id in batch:
             try:
                 export_item(database, storage, target, item_id, base_url, repository_name)
-            except Exception:
+            except Exception:  # recorded on the item; the rest of the batch goes on
                 log.exception("bag export of item %s failed", item_id)
                 outcome["failed"] += 1
             else:
                 outcome["exported"] += 1
+            renewed = _renew(database, held)
+            if renewed is None:  # taken over as stale: that run goes on, this one stops
+                break
+            held = renewed
     finally:
         with database.unit_of_work() as uow:
             uow.session.execute(
                 delete(RunningJob).where(
-                    RunningJob.name == EXPORT_JOB, RunningJob.started_at == now
+                    RunningJob.name == EXPORT_JOB, RunningJob.started_at == held
                 )
             )
     return outcome
+
+
+def _renew(database: Database, held: datetime) -> datetime | None:
+    """Move the lock's time to now; None if it is no longer this run's."""
+    renewed = datetime.now(UTC)
+    with database.unit_of_work() as uow:
+        result = uow.session.execute(
+            update(RunningJob)
+            .where(RunningJob.name == EXPORT_JOB, RunningJob.started_at == held)
+            .values(started_at=renewed)
+        )
+        return renewed if cast("CursorResult[Any]", result).rowcount == 1 else None

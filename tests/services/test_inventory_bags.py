@@ -299,6 +299,27 @@ def test_one_export_run_at_a_time_and_a_dead_ones_lock_is_taken_over(inventory, 
         assert session.scalar(select(RunningJob)) is None
 
 
+def test_a_run_whose_lock_was_taken_over_stops_after_its_item_and_leaves_the_lock(
+    inventory, storage, tmp_path, monkeypatch
+):
+    """A run slower than STALE_LOCK per item was taken for dead: the run that took the lock
+    over goes on, and this one stops rather than export beside it."""
+    deposit_item(inventory, storage, 1, MOSS)
+    deposit_item(inventory, storage, 2, {**MOSS, "title": "Lichens"})
+    export_item, other = bags.export_item, datetime.now(UTC) + timedelta(days=1)
+
+    def slow_export(database, *args):
+        done = export_item(database, *args)
+        with database.unit_of_work() as uow:
+            uow.session.scalar(select(RunningJob)).started_at = other
+        return done
+
+    monkeypatch.setattr(bags, "export_item", slow_export)
+    assert run(inventory, storage, bags.FolderTarget(tmp_path)) == {"exported": 1, "failed": 0}
+    with inventory.database.reading() as session:
+        assert session.scalar(select(RunningJob.started_at)) == other
+
+
 def test_an_item_is_found_by_its_id_or_identifier_and_nothing_else(inventory, storage):
     item_id = deposit_item(inventory, storage, 1, MOSS)
     identifier = inventory.get_item(item_id=item_id)["identifier"]
