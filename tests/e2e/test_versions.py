@@ -20,7 +20,7 @@ from tests.e2e.test_lifecycles import (
     pdf_bytes,
     wait_for_review,
 )
-from tests.support.system import expect, signed_in
+from tests.support.system import csrf_token, expect, signed_in
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 DC = {"dc": "http://purl.org/dc/elements/1.1/"}
@@ -227,3 +227,26 @@ def test_hostile_requests_on_the_new_endpoints(manager, first, lodge_system):
         response = student.post(f"{API}/items/{item_id}/versions")
         assert 400 <= response.status_code < 500, (item_id, response.status_code)
         assert set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"title": "T\u0000", "reason": "r"},
+        {"title": "T", "creator_name": "Sam", "creator_orcid": "not-an-orcid", "reason": "r"},
+        {"title": "T", "reason": "r" * 3000},
+        {"title": "T", "reason": ""},
+        {"subject": "no title left", "reason": "r"},
+    ],
+)
+def test_the_correction_page_refuses_hostile_forms_and_keeps_the_item(lodge_system, first, form):
+    session = signed_in(lodge_system, "manager")
+    url = f"{lodge_system.base_url}/staff/items/{first['id']}/correct"
+    token = csrf_token(session.get(url, timeout=30).text)
+    response = session.post(url, data={**form, "csrf_token": token}, timeout=30)
+    assert response.status_code == 422, response.status_code
+    # the gateway refuses control characters in any form before the page sees them
+    refused_early = any("\u0000" in value for value in form.values())
+    assert ('"invalid_input"' if refused_early else 'class="flash error"') in response.text
+    item = expect(lodge_system.client().get(f"{API}/items/{first['id']}"), 200)
+    assert item["record"]["title"] != ["T"]
