@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from gateway.auth import guard as auth
 from gateway.rpc import rpc
-from kernel.contracts.exceptions import Conflict, NotFound
+from kernel.contracts.exceptions import Conflict, Forbidden, LodgeError, NotFound
 from kernel.policy.permissions import Action, can, may_start_new_version
 
 versions_pages = Blueprint("versions_pages", __name__)
@@ -37,9 +37,11 @@ def start_new_version(item_id):
     try:
         with rpc() as services:
             deposit = services.intake.start_new_version(actor=g.actor, item_id=item_id)
-    except Conflict as err:
+    except (NotFound, Forbidden):
+        raise
+    except LodgeError as err:  # a version in progress, a withdrawn item, a full quota
         flash(err.message, "error")
-        in_progress = (err.fields or {}).get("deposit_id")
+        in_progress = err.fields.get("deposit_id") if isinstance(err, Conflict) else None
         if in_progress:  # the version already started, where its depositor can go on
             return redirect(url_for("portal.deposit", deposit_id=in_progress[0]))
         return redirect(url_for("public.item", item_id=item_id))
