@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from kombu import Connection, Exchange, Queue
 from lxml import etree
 
 from tests.e2e.test_lifecycles import (
@@ -20,7 +21,7 @@ from tests.e2e.test_lifecycles import (
     pdf_bytes,
     wait_for_review,
 )
-from tests.support.system import csrf_token, expect, signed_in
+from tests.support.system import csrf_token, expect, poll_until, signed_in
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 DC = {"dc": "http://purl.org/dc/elements/1.1/"}
@@ -162,16 +163,35 @@ def test_a_manager_corrects_an_item_the_history_shows_it_and_harvesters_see_it(
     title = first["record"]["title"][0] + " (corrected)"
     moment = datetime.now(UTC).replace(microsecond=0)
     record = {k: v for k, v in first["record"].items() if k != "creator"}
-    corrected = expect(
-        manager.post(
-            f"{API}/items/{first['id']}/corrections",
-            json={
-                "record": {**record, "title": [title]},
-                "creators": first["creators"],
-                "reason": "The title lacked its subtitle.",
-            },
-        ),
-        200,
+    with Connection(lodge_system.amqp_uri) as connection:
+        # a campus system listening for corrections on the outbound CloudEvents exchange
+        watcher = Queue(
+            "campus-corrections",
+            routing_key="inventory.item_corrected",
+            exchange=Exchange("lodge.events", type="topic", durable=True),
+            durable=False,
+            auto_delete=False,
+        )(connection.channel())
+        watcher.declare()
+        corrected = expect(
+            manager.post(
+                f"{API}/items/{first['id']}/corrections",
+                json={
+                    "record": {**record, "title": [title]},
+                    "creators": first["creators"],
+                    "reason": "The title lacked its subtitle.",
+                },
+            ),
+            200,
+        )
+        message = poll_until(
+            lambda: watcher.get(no_ack=True), timeout=30, description="item_corrected"
+        )
+    cloudevent = json.loads(message.body)
+    assert cloudevent["type"] == "edu.lodge.item_corrected"
+    assert (cloudevent["data"]["item_id"], cloudevent["data"]["elements"]) == (
+        first["id"],
+        ["title"],
     )
     assert corrected["record"]["title"] == [title]
     [entry, *_] = expect(manager.get(f"{API}/items/{first['id']}/corrections"), 200)
