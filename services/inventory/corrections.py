@@ -71,6 +71,8 @@ def corrected_record(
     if not corrected.get("title"):
         raise InvalidInput("An item needs a title.", fields={"record": {"title": ["required"]}})
     names = [person["name"].strip() for person in creators]
+    if not all(names):
+        raise InvalidInput("A creator needs a name.", fields={"creators": ["has a blank name"]})
     if names:
         corrected["creator"] = names
     return corrected

@@ -233,6 +233,7 @@ def test_corrections_history_is_for_staff(inventory, storage):
         ({"record": {"title": [{"deep": {"er": [1]}}]}}, "record"),
         ({"creators": [{"name": "A", "orcid": "javascript:x"}]}, "creators"),
         ({"creators": [{"name": ""}]}, "creators"),
+        ({"creators": [{"name": "   "}]}, "creators"),
         ({"creators": [{"name": "A", "admin": True}]}, "creators"),
         ({"reason": ""}, "reason"),
         ({"reason": "\u202e evil"}, "reason"),
