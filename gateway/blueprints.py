@@ -15,6 +15,7 @@ from gateway.api.profiles import profiles_api
 from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
 from gateway.api.tus import method_override, tus
+from gateway.api.versions import versions_api
 from gateway.auth import guard, oidc
 from gateway.http import correlation, errors, i18n, idempotency, security
 from gateway.http.health import health
@@ -25,6 +26,7 @@ from gateway.web.account import account
 from gateway.web.portal import portal
 from gateway.web.public import public
 from gateway.web.staff import inventory as staff_inventory_pages
+from gateway.web.staff.corrections import staff_corrections
 from gateway.web.staff.dashboard import staff_dashboard
 from gateway.web.staff.dead_letters import staff_dead_letters
 from gateway.web.staff.deposits import staff_deposits
@@ -33,6 +35,7 @@ from gateway.web.staff.letters import staff_letters
 from gateway.web.staff.mediated import staff_mediated
 from gateway.web.staff.profiles import staff_profiles
 from gateway.web.staff.reviews import staff_reviews
+from gateway.web.versions import versions_pages
 
 HOOKS = (
     correlation.register,  # first: what the others log carries the request's ids
@@ -57,6 +60,7 @@ BLUEPRINTS = (
     reviews_api,
     items_api,
     bags_api,
+    versions_api,
     staff_api,
     dead_letters_api,
     portal,
@@ -71,6 +75,8 @@ BLUEPRINTS = (
     staff_inventory,
     staff_dead_letters,
     account,
+    versions_pages,
+    staff_corrections,
 )
 
 # read-only; harvesters may POST a form

@@ -13,8 +13,9 @@ from flask_babel import gettext as _
 
 from gateway.auth.guard import may
 from gateway.files.access import files_visible
-from gateway.presenters import landing
+from gateway.presenters import landing, versions
 from gateway.rpc import rpc
+from gateway.web.versions import offers_new_version
 from kernel.contracts.exceptions import InvalidInput, NotFound
 from kernel.platform.config import get_settings
 from kernel.policy import text
@@ -46,8 +47,15 @@ def item(item_id):
             if may(Action.SEE_ALL_DEPOSITS)
             else None
         )
+        corrections = (
+            services.inventory.item_corrections(actor=g.actor, item_id=item_id)
+            if may(Action.SEE_ALL_DEPOSITS)
+            else None
+        )
+        offer_new_version = offers_new_version(services, record)
+    work = versions.work(record)
     if record.get("withdrawn_at"):
-        return render_template("public/tombstone.html", item=record), 410
+        return render_template("public/tombstone.html", item=record, work=work), 410
     visible = files_visible(record, g.actor, request.remote_addr)
     url = absolute(url_for("public.item", item_id=item_id))
 
@@ -70,6 +78,9 @@ def item(item_id):
         provenance=provenance,
         bag=bag,
         canonical=url,
+        work=work,
+        corrections=corrections,
+        offer_new_version=offer_new_version,
     )
 
 

@@ -128,6 +128,18 @@ class ItemWithdrawnEvent(EventEnvelope):
     dedupe_fields = ("item_id",)
 
 
+class ItemCorrectedEvent(EventEnvelope):
+    """A manager corrected an archived item's metadata; `elements` names what changed."""
+
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    reason = fields.Str(required=True)
+    elements = fields.List(fields.Str(), required=True)
+    actor = fields.Nested(PersonRefSchema, required=True)
+
+    dedupe_fields = ("event_id",)
+
+
 EVENTS: dict[tuple[str, str], type[EventEnvelope]] = {
     ("intake", "deposit_submitted"): DepositSubmittedEvent,
     ("intake", "deposit_withdrawn"): DepositWithdrawnEvent,
@@ -141,6 +153,7 @@ EVENTS: dict[tuple[str, str], type[EventEnvelope]] = {
     ("inventory", "fixity_failed"): FixityFailedEvent,
     ("inventory", "embargo_lifted"): EmbargoLiftedEvent,
     ("inventory", "item_withdrawn"): ItemWithdrawnEvent,
+    ("inventory", "item_corrected"): ItemCorrectedEvent,
     ("letters", "letter_sent"): LetterOutcomeEvent,
     ("letters", "letter_failed"): LetterOutcomeEvent,
 }

@@ -16,6 +16,7 @@ from kernel.contracts import resource_types
 from kernel.contracts.oai import DATACITE, METADATA_FORMATS, OAI_DC, XSI
 from kernel.contracts.profiles import DC_ELEMENTS
 from kernel.policy.text import user_pattern
+from services.inventory.identifiers import scheme
 
 DC = "http://purl.org/dc/elements/1.1/"
 _YEAR = user_pattern(r"(\d{4})")
@@ -78,13 +79,18 @@ def oai_dc(item: dict[str, Any]) -> str:
             values = [item["identifier"], item["landing_url"], *values]
         elif element == "type":
             values = dc_types(item)
+        elif element == "relation":
+            values += [relation_url(item, relation) for relation in item.get("relations", [])]
         for value in values:
             etree.SubElement(root, f"{{{DC}}}{element}").text = value
     return _tostring(root)
 
 
-def _identifier_type(identifier: str) -> str:
-    return "ARK" if identifier.lower().startswith("ark:") else "Handle"
+def relation_url(item: dict[str, Any], relation: dict[str, str]) -> str:
+    """A related version or work as a link: the DOI's, else the repository's resolver."""
+    if relation["identifier_type"] == "DOI":
+        return f"https://doi.org/{relation['identifier']}"
+    return f"{item['resolver']}{relation['identifier']}"
 
 
 def datacite(item: dict[str, Any]) -> str:
@@ -108,7 +114,7 @@ def datacite(item: dict[str, Any]) -> str:
 
     root = etree.Element(f"{{{DATACITE}}}resource", nsmap={None: DATACITE, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{DATACITE} {METADATA_FORMATS['datacite'][0]}")
-    sub(root, "identifier", item["identifier"], identifierType=_identifier_type(item["identifier"]))
+    sub(root, "identifier", item["identifier"], identifierType=scheme(item["identifier"]))
     people = item.get("creators") or [
         {"name": name, "orcid": None} for name in record.get("creator", [])
     ]
@@ -139,6 +145,16 @@ def datacite(item: dict[str, Any]) -> str:
         [item["landing_url"]],
         alternateIdentifierType="URL",
     )
+    if item.get("relations"):
+        related = sub(root, "relatedIdentifiers")
+        for relation in item["relations"]:
+            sub(
+                related,
+                "relatedIdentifier",
+                relation["identifier"],
+                relatedIdentifierType=relation["identifier_type"],
+                relationType=relation["relation_type"],
+            )
     listed("formats", "format", sorted(set(item.get("formats", []))))
     listed("rightsList", "rights", record.get("rights", []))
     listed("descriptions", "description", record.get("description", []), descriptionType="Abstract")

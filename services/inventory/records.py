@@ -17,7 +17,7 @@ from kernel.contracts.exceptions import Conflict, NotFound, RefusedMessage
 from kernel.platform.db import UnitOfWork
 from kernel.platform.metrics import ITEMS_CREATED
 from kernel.platform.storage import Storage, StoredObject, check_key
-from services.inventory import fixity, identifiers, search
+from services.inventory import fixity, identifiers, search, versions
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation
 
@@ -112,6 +112,10 @@ def create_item(
         created_at=now,
         datestamp=now.replace(microsecond=0),
     )
+    if deposit.get("new_version_of"):
+        versions.continue_work(session, item, deposit["new_version_of"], now)
+    else:
+        versions.begin_work(item, identifier_prefix)
     search.index(session, item)
     representation = Representation(id=uuid.uuid4().hex, usage="master", label="Deposited files")
     for stored in deposit["files"]:
@@ -156,7 +160,11 @@ def create_item(
 
 
 def resolve(session: Session, identifier: str) -> Item:
-    item = session.scalar(select(Item).where(Item.identifier == identifiers.normalise(identifier)))
+    """An item's own identifier names that version; a work's names its latest version."""
+    identifier = identifiers.normalise(identifier)
+    item = session.scalar(select(Item).where(Item.identifier == identifier))
+    if item is None:
+        item = versions.resolve_work(session, identifier)
     if item is None:
         raise NotFound("No item has this identifier.")
     return item

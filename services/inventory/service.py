@@ -17,6 +17,8 @@ from kernel.contracts.inventory import (
     CollectionRequest,
     CollectionSummaryView,
     CollectionView,
+    CorrectionView,
+    CorrectItemRequest,
     FileProvenanceView,
     FixityAuditView,
     FixityReportView,
@@ -49,6 +51,7 @@ from services.inventory import (
     access,
     bags,
     collections,
+    corrections,
     fixity,
     identifiers,
     oai,
@@ -58,6 +61,7 @@ from services.inventory import (
 from services.inventory.models import Item
 from services.inventory.schemas import (
     collection_view,
+    correction_view,
     item_file_view,
     item_summary,
     item_view,
@@ -178,6 +182,27 @@ class InventoryService(DeadLetterDesk):
         require(actor, Action.WITHDRAW_ITEMS)
         with self.store.unit_of_work() as uow:
             return item_view(records.withdraw_item(uow, actor, item_id, reason))
+
+    # --- corrections ----------------------------------------------------------------
+
+    @rpc
+    @rpc_contract(CorrectItemRequest, ItemView())
+    def correct_item(self, actor, item_id, record, creators, reason):
+        """A manager's correction of an archived item's metadata, with its reason."""
+        actor = Actor.from_wire(actor)
+        with self.store.unit_of_work() as uow:
+            item = corrections.correct(uow, actor, item_id, record, creators, reason)
+            uow.session.flush()
+            return item_view(item)
+
+    @rpc
+    @rpc_contract(ItemEventsRequest, CorrectionView(many=True))
+    def item_corrections(self, actor, item_id):
+        """The item's corrections, newest first: for staff."""
+        require_staff(Actor.from_wire(actor))
+        with self.store.reading() as session:
+            item = records.get_item(session, item_id)
+            return [correction_view(c) for c in corrections.history(session, item)]
 
     @rpc
     @rpc_contract(HarvestRequest, HarvestPageView())

@@ -85,6 +85,7 @@ PAGES = {
         ("/staff/collections", 200),
         ("/staff/collections/open-works", 200),
         ("/items/{item}", 200),
+        ("/staff/items/{item}/correct", 200),
         ("/staff/queue?tab=all", 200),
     ],
     "admin": [

@@ -24,12 +24,19 @@ MANAGER_ONLY = {
     Action.WITHDRAW_ITEMS,
     Action.SUPERVISE_REVIEWS,
     Action.EXPORT_BAGS,
+    Action.CORRECT_ITEMS,
 }
 EXPECTED = {
     "patron": {Action.DEPOSIT},
     "approver": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE},
-    "staff": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.MEDIATE},
-    "manager": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE}
+    "staff": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.MEDIATE, Action.VERSION_ANY_ITEM},
+    "manager": {
+        Action.DEPOSIT,
+        Action.SEE_ALL_DEPOSITS,
+        Action.REVIEW,
+        Action.DECIDE,
+        Action.VERSION_ANY_ITEM,
+    }
     | MANAGER_ONLY,
     "admin": set(Action),
 }
