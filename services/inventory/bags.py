@@ -114,7 +114,7 @@ def snapshot(session: Session, item: Item, base_url: str, repository_name: str) 
     withdrawn = item.withdrawn_at is not None
     files = [f for r in item.representations for f in r.files]
     names = payload_names([f.filename for f in files])
-    source = crosswalk_input(item, base_url, repository_name)
+    source = crosswalk_input(item, base_url, repository_name, view["relations"])
     return {
         "item_id": item.id,
         "identifier": item.identifier,
