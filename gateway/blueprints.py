@@ -14,8 +14,9 @@ from gateway.api.profiles import profiles_api
 from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
 from gateway.api.tus import method_override, tus
+from gateway.api.usage import usage_api
 from gateway.auth import guard, oidc
-from gateway.http import correlation, errors, i18n, idempotency, security
+from gateway.http import correlation, errors, i18n, idempotency, security, usage
 from gateway.http.health import health
 from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
@@ -43,6 +44,7 @@ HOOKS = (
     security.register,
     validation_report.register,
     staff_inventory_pages.register,
+    usage.register,
 )
 
 # the API blueprints in the order gateway/api/openapi.py describes them
@@ -56,6 +58,7 @@ BLUEPRINTS = (
     reviews_api,
     items_api,
     staff_api,
+    usage_api,
     dead_letters_api,
     portal,
     staff_profiles,

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 
 from gateway.auth.guard import may
 from gateway.files.access import files_visible
+from gateway.http.usage import count_view
 from gateway.presenters import landing
 from gateway.rpc import rpc
 from kernel.contracts.exceptions import InvalidInput, NotFound
@@ -41,8 +42,14 @@ def item(item_id):
             if may(Action.SEE_ALL_DEPOSITS)
             else None
         )
+        figures = (
+            services.inventory.item_usage(item_id=item_id)
+            if get_settings().usage.counting
+            else None
+        )
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
+    count_view(item_id)
     visible = files_visible(record, g.actor, request.remote_addr)
     url = absolute(url_for("public.item", item_id=item_id))
 
@@ -63,6 +70,7 @@ def item(item_id):
         meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
         provenance=provenance,
+        usage=figures,
         canonical=url,
     )
 

@@ -39,7 +39,18 @@ from kernel.contracts.oai import (
     RepositorySummaryView,
 )
 from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
+from kernel.contracts.usage import (
+    CollectionTopItemsView,
+    ItemUsageRequest,
+    ItemUsageView,
+    RecordedUsageView,
+    RecordUsageRequest,
+    TopItemsRequest,
+    UsageReportRequest,
+    UsageReportView,
+)
 from kernel.platform.config import get_settings
+from kernel.platform.db import utcnow
 from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
@@ -52,6 +63,7 @@ from services.inventory import (
     oai,
     records,
     search,
+    usage,
 )
 from services.inventory.models import Item
 from services.inventory.schemas import (
@@ -309,3 +321,38 @@ class InventoryService(DeadLetterDesk):
         require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.file_events(session, records.get_item(session, item_id))
+
+    # --- usage statistics (COUNTER) -------------------------------------------------
+
+    @rpc
+    @rpc_contract(RecordUsageRequest, RecordedUsageView())
+    def record_usage(self, batch_id, hits):
+        """A gateway's batch of views and downloads, applied once by its id."""
+        with self.store.unit_of_work() as uow:
+            return usage.record(uow, batch_id, hits)
+
+    @rpc
+    @rpc_contract(ItemUsageRequest, ItemUsageView())
+    def item_usage(self, item_id):
+        with self.store.reading() as session:
+            return usage.item_totals(session, item_id)
+
+    @rpc
+    @rpc_contract(UsageReportRequest, UsageReportView())
+    def usage_report(self, actor, begin, end, collection):
+        require(Actor.from_wire(actor), Action.SEE_USAGE)
+        with self.store.reading() as session:
+            return usage.report(session, begin, end, collection)
+
+    @rpc
+    @rpc_contract(TopItemsRequest, CollectionTopItemsView(many=True))
+    def top_items(self, actor, limit):
+        require(Actor.from_wire(actor), Action.SEE_USAGE)
+        with self.store.reading() as session:
+            return usage.top_items(session, limit)
+
+    @timer(interval=usage.FORGET_EVERY_SECONDS)
+    def forget_old_usage_state(self):
+        """What the double-click and session rules no longer look back at."""
+        with self.store.unit_of_work() as uow:
+            usage.forget_old_state(uow.session, utcnow())

@@ -27,9 +27,10 @@ MANAGER_ONLY = {
 EXPECTED = {
     "patron": {Action.DEPOSIT},
     "approver": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE},
-    "staff": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.MEDIATE},
+    "staff": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.MEDIATE, Action.SEE_USAGE},
     "manager": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE}
-    | MANAGER_ONLY,
+    | MANAGER_ONLY
+    | {Action.SEE_USAGE},
     "admin": set(Action),
 }
 

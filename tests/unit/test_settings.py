@@ -37,6 +37,7 @@ GROUP_HEADINGS = {
     "Processes": "processes",
     "OAI-PMH": "oai",
     "Validation": "validation",
+    "Usage statistics": "usage",
 }
 
 
