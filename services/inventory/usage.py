@@ -199,14 +199,15 @@ def countable(session: Session, hits: list[Hit]) -> list[Hit]:
         session.scalars(select(Item.id).where(Item.id.in_(item_ids), Item.withdrawn_at.is_(None)))
     )
     file_ids = {hit.file_id for hit in hits if hit.kind == REQUEST}
-    owner = {
-        file_id: item_id
-        for file_id, item_id in session.execute(
+    owner = dict(
+        session.execute(
             select(ItemFile.id, Representation.item_id)
             .join(Representation, ItemFile.representation_id == Representation.id)
             .where(ItemFile.id.in_(file_ids))
         )
-    }
+        .tuples()
+        .all()
+    )
     return [
         hit
         for hit in hits
@@ -323,7 +324,7 @@ def top_items(session: Session, limit: int) -> list[dict[str, Any]]:
         item.id: (item.record.get("title") or [""])[0]
         for item in session.scalars(select(Item).where(Item.id.in_({r[2] for r in ranked})))
     }
-    names = {id_: name for id_, name in session.execute(select(Collection.id, Collection.name))}
+    names = dict(session.execute(select(Collection.id, Collection.name)).tuples().all())
     tables: dict[str, dict[str, Any]] = {}
     for measure, collection_id, item_id, n in ranked:
         table = tables.setdefault(

@@ -17,7 +17,7 @@ ALICE, BOB = "a" * 64, "b" * 64
 
 
 @pytest.fixture
-def item(inventory, storage):  # noqa: F811 - the fixture imported above
+def item(inventory, storage):
     inventory.on_deposit_approved(approved(storage))
     [event] = outbox(inventory.database, "item_created")
     found = inventory.get_item(item_id=event["item_id"])
