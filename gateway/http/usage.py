@@ -97,26 +97,29 @@ class UsageRecorder:
     def send(self) -> bool:
         """Send one batch (the unconfirmed one first); False if inventory did not answer."""
         with self._sending:
-            if self._unconfirmed is None:
-                taken = [self._held.popleft() for _ in range(min(len(self._held), self.batch_size))]
-                if not taken:
-                    return True
-                self._unconfirmed = {
-                    "batch_id": uuid.uuid4().hex,
-                    "hits": [self._hashed(seen) for seen in taken],
-                }
             try:
+                if self._unconfirmed is None:
+                    self._unconfirmed = self._next_batch()
+                    if self._unconfirmed is None:
+                        return True
                 with self.pool.client() as services:
                     services.inventory.record_usage(**self._unconfirmed)
             except Exception as err:  # noqa: BLE001 - kept and sent again, whatever went wrong
-                log.warning(
-                    "usage: %d hits not recorded yet, will send them again: %s",
-                    len(self._unconfirmed["hits"]),
-                    err,
-                )
+                log.warning("usage: hits not recorded yet, will send them again: %s", err)
                 return False
             self._unconfirmed = None
             return True
+
+    def _next_batch(self) -> dict | None:
+        taken = [self._held.popleft() for _ in range(min(len(self._held), self.batch_size))]
+        if not taken:
+            return None
+        try:
+            hits = [self._hashed(seen) for seen in taken]
+        except Exception:
+            self._held.extendleft(reversed(taken))  # the salt could not be read: kept
+            raise
+        return {"batch_id": uuid.uuid4().hex, "hits": hits}
 
     def stop(self, within: float = 5.0) -> None:
         """Send what is held (graceful stop), for at most `within` seconds."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, tuple_
@@ -184,11 +184,16 @@ def record(uow: UnitOfWork, batch_id: str, hits: list[dict[str, Any]]) -> dict[s
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
     if not uow.first_time(f"usage batch {batch_id}"):
         return {"counted": 0, "repeated": True}
-    wanted = countable(session, [Hit(**hit) for hit in hits])
+    wanted = countable(session, [Hit(**{**hit, "at": utc(hit["at"])}) for hit in hits])
     ledger = StoredLedger(session, wanted)
     counted = count(ledger, wanted)
     ledger.save()
     return {"counted": counted, "repeated": False}
+
+
+def utc(at: datetime) -> datetime:
+    """Hours and months are UTC's; a time without a zone is taken as UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def countable(session: Session, hits: list[Hit]) -> list[Hit]:

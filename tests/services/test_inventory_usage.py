@@ -135,3 +135,10 @@ def test_hostile_batches_are_refused_whole(inventory, item):
     with pytest.raises(InvalidInput):
         inventory.record_usage(**batch(*[hit(item)] * 5001))
     assert inventory.item_usage(item_id=item["id"]) == {"views": 0, "downloads": 0}
+
+
+def test_months_are_utc_whatever_zone_a_time_comes_in(inventory, item):
+    # 00:30 on 1 February in UTC+2 is 22:30 on 31 January, UTC
+    inventory.record_usage(**batch(hit(item, at="2026-02-01T00:30:00+02:00")))
+    [row] = report(inventory)["items"]
+    assert [month["month"] for month in row["months"]] == ["2026-01"]
