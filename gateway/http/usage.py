@@ -22,10 +22,11 @@ import hmac
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import delete, select
@@ -127,8 +128,8 @@ class UsageRecorder:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(within)
-        deadline = utcnow() + timedelta(seconds=within)
-        while (self._held or self._unconfirmed) and utcnow() < deadline:
+        deadline = time.monotonic() + within
+        while (self._held or self._unconfirmed) and time.monotonic() < deadline:
             if not self.send():
                 break
         if self._held or self._unconfirmed:

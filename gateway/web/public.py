@@ -44,12 +44,11 @@ def item(item_id):
         )
         figures = (
             services.inventory.item_usage(item_id=item_id)
-            if get_settings().usage.counting
+            if get_settings().usage.counting and not record.get("withdrawn_at")
             else None
         )
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
-    count_view(item_id)
     visible = files_visible(record, g.actor, request.remote_addr)
     url = absolute(url_for("public.item", item_id=item_id))
 
@@ -58,7 +57,7 @@ def item(item_id):
             url_for("items_api.download_item_file", item_id=item_id, file_id=stored["id"])
         )
 
-    return render_template(
+    page = render_template(
         "public/item.html",
         item=record,
         record=record["record"],
@@ -73,6 +72,8 @@ def item(item_id):
         usage=figures,
         canonical=url,
     )
+    count_view(item_id)  # once the page is made: only what is shown counts
+    return page
 
 
 def resolver_path(identifier: str) -> str:
