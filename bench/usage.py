@@ -8,15 +8,18 @@ double click of another):
 - burst: `--burst` requests (1,000 by default) from `--threads` threads at once, each timed;
 and prints p50/p95 of each. With counting on it then waits until the landing page shows
 every view the burst made and says how long after the burst that was (nothing lost).
-Always stops the Lodges it started.
+With `--own-broker` both run on a three-node RabbitMQ cluster of the benchmark's own
+(tests/support/cluster.py) instead of the machine's broker, for a machine whose broker
+others load. Always stops what it started.
 
     python bench/usage.py
-    python bench/usage.py --burst 2000 --threads 32
+    python bench/usage.py --burst 2000 --threads 32 --own-broker
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import sys
@@ -31,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
 import requests  # noqa: E402
 
 from tests.e2e.test_publication import publish  # noqa: E402
+from tests.support.cluster import RabbitCluster  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.{}"
@@ -65,11 +69,12 @@ def summary(label: str, seconds: list[float]) -> str:
     )
 
 
-def measure(counting: bool, args) -> None:
+def measure(counting: bool, args, cluster: RabbitCluster | None) -> None:
     system = LodgeSystem(
         "postgresql",
         label="bench-usage",
         start_timeout=180,
+        cluster=cluster,
         extra_env={"LODGE_USAGE_COUNTING": str(counting).lower()},
     )
     system.start()
@@ -110,9 +115,13 @@ def main() -> int:
     parser.add_argument("--quiet", type=int, default=200, help="requests one at a time")
     parser.add_argument("--burst", type=int, default=1000, help="requests in the burst")
     parser.add_argument("--threads", type=int, default=16, help="threads of the burst")
+    parser.add_argument(
+        "--own-broker", action="store_true", help="a RabbitMQ cluster of its own, not the machine's"
+    )
     args = parser.parse_args()
-    for counting in (False, True):
-        measure(counting, args)
+    with RabbitCluster() if args.own_broker else contextlib.nullcontext() as cluster:
+        for counting in (False, True):
+            measure(counting, args, cluster)
     return 0
 
 

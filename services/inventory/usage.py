@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from kernel.contracts.exceptions import NotFound
 from kernel.contracts.usage import INVESTIGATION, REQUEST
-from kernel.platform.db import UnitOfWork
+from kernel.platform.db import ProcessedEvent, UnitOfWork
 from services.inventory.models import (
     Collection,
     Item,
@@ -45,6 +45,7 @@ DOUBLE_CLICK = timedelta(seconds=30)
 # gateway could not send at once still finds it
 KEPT_STATE = timedelta(days=2)
 FORGET_EVERY_SECONDS = 3600
+BATCH_KEY = "usage batch "  # a batch's id among the processed events
 # one ledger writer at a time across inventory processes (PostgreSQL advisory lock id)
 LOCK_ID = 0x10D6E05A6E
 COLUMNS = {
@@ -182,7 +183,7 @@ def record(uow: UnitOfWork, batch_id: str, hits: list[dict[str, Any]]) -> dict[s
     if session.get_bind().dialect.name == "postgresql":
         # the rules read, then write, the state of the users in the batch
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
-    if not uow.first_time(f"usage batch {batch_id}"):
+    if not uow.first_time(BATCH_KEY + batch_id):
         return {"counted": 0, "repeated": True}
     wanted = countable(session, [Hit(**{**hit, "at": utc(hit["at"])}) for hit in hits])
     ledger = StoredLedger(session, wanted)
@@ -222,10 +223,16 @@ def countable(session: Session, hits: list[Hit]) -> list[Hit]:
 
 
 def forget_old_state(session: Session, now: datetime) -> None:
-    """The rules look back 30 seconds and an hour; what is older than KEPT_STATE goes."""
+    """The rules look back 30 seconds and an hour, and a gateway sends a batch again
+    within seconds: what is older than KEPT_STATE goes, batch ids included."""
     cutoff = now - KEPT_STATE
     session.execute(delete(UsageClick).where(UsageClick.at < cutoff))
     session.execute(delete(UsageSessionItem).where(UsageSessionItem.hour < cutoff))
+    session.execute(
+        delete(ProcessedEvent).where(
+            ProcessedEvent.key.startswith(BATCH_KEY), ProcessedEvent.processed_at < cutoff
+        )
+    )
 
 
 # --- reading the figures ----------------------------------------------------------------

@@ -7,8 +7,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from kernel.contracts.exceptions import Forbidden, InvalidInput, NotFound
+from kernel.platform.db import ProcessedEvent
+from services.inventory.models import UsageClick
+from services.inventory.usage import forget_old_state
 from tests.services.conftest import MANAGER, STAFF, STUDENT, outbox
 from tests.services.test_inventory import approved, inventory  # noqa: F401 - the fixture
 
@@ -142,3 +146,22 @@ def test_months_are_utc_whatever_zone_a_time_comes_in(inventory, item):
     inventory.record_usage(**batch(hit(item, at="2026-02-01T00:30:00+02:00")))
     [row] = report(inventory)["items"]
     assert [month["month"] for month in row["months"]] == ["2026-01"]
+
+
+def test_old_state_and_batch_ids_are_forgotten_and_todays_kept(inventory, item):
+    sent = batch(hit(item, at=datetime.now(UTC).isoformat()))
+    inventory.record_usage(**batch(hit(item)))  # January: long ago
+    inventory.record_usage(**sent)
+    with inventory.database.unit_of_work() as uow:
+        forget_old_state(uow.session, datetime.now(UTC) + timedelta(hours=1))
+    with inventory.database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(UsageClick)) == 1
+        keys = session.scalars(select(ProcessedEvent.key).where(ProcessedEvent.key.like("usage%")))
+        assert len(list(keys)) == 2  # both batch ids were recorded just now
+    assert inventory.record_usage(**sent)["repeated"]
+    with inventory.database.unit_of_work() as uow:
+        forget_old_state(uow.session, datetime.now(UTC) + timedelta(days=3))
+    with inventory.database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(UsageClick)) == 0
+        keys = session.scalars(select(ProcessedEvent.key).where(ProcessedEvent.key.like("usage%")))
+        assert list(keys) == []
