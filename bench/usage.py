@@ -1,13 +1,15 @@
 """Usage statistics benchmark: does counting slow the landing page, even under a burst?
 
-Starts a complete Lodge of its own on PostgreSQL (tests/support/system.py) twice, with
-LODGE_USAGE_COUNTING=false and then true, publishes one item in each, and times the
+Starts two complete Lodges on PostgreSQL (tests/support/system.py) side by side, one with
+LODGE_USAGE_COUNTING=false and one with true, publishes one item in each, and times the
 item's landing page as browsers ask for it (each request another user agent, so none is a
-double click of another):
-- quiet: `--quiet` requests one after another;
-- burst: `--burst` requests (1,000 by default) from `--threads` threads at once, each timed;
-and prints p50/p95 of each. With counting on it then waits until the landing page shows
-every view the burst made and says how long after the burst that was (nothing lost).
+double click of another), taking turns between the two so that what else the machine
+does weighs on both alike:
+- quiet: `--quiet` requests to each, one at a time, alternating;
+- burst: `--burst` requests (1,000 by default) from `--threads` threads at once, to one
+  Lodge and then the other, twice (off, on, on, off), each request timed;
+and prints p50/p95 of each. It then waits until the counting Lodge's page shows every
+view made and says how long after the last burst that was (nothing lost).
 With `--own-broker` both run on a three-node RabbitMQ cluster of the benchmark's own
 (tests/support/cluster.py) instead of the machine's broker, for a machine whose broker
 others load. Always stops what it started.
@@ -69,45 +71,58 @@ def summary(label: str, seconds: list[float]) -> str:
     )
 
 
-def measure(counting: bool, args, cluster: RabbitCluster | None) -> None:
-    system = LodgeSystem(
+def lodge(counting: bool, cluster: RabbitCluster | None) -> LodgeSystem:
+    return LodgeSystem(
         "postgresql",
         label="bench-usage",
         start_timeout=180,
         cluster=cluster,
         extra_env={"LODGE_USAGE_COUNTING": str(counting).lower()},
     )
-    system.start()
-    try:
-        item = publish(system, {"title": "Usage benchmark"})
-        url = f"{system.base_url}/items/{item['id']}"
-        for n in range(20):  # warm the workers' RPC pools and templates
-            timed_get(url, BROWSER.format(f"warm{n}"))
-        quiet = [timed_get(url, BROWSER.format(f"q{n}")) for n in range(args.quiet)]
-        started = time.monotonic()
-        with ThreadPoolExecutor(args.threads) as pool:
-            burst = list(
-                pool.map(lambda n: timed_get(url, BROWSER.format(f"b{n}")), range(args.burst))
-            )
-        burst_seconds = time.monotonic() - started
-        mode = "counting on " if counting else "counting off"
-        print(summary(f"{mode}: quiet, one at a time", quiet))
-        print(
-            summary(f"{mode}: burst, {args.threads} threads", burst)
-            + f"   ({args.burst / burst_seconds:.0f} pages/s)"
+
+
+def burst(url: str, args, tag: str) -> tuple[list[float], float]:
+    started = time.monotonic()
+    with ThreadPoolExecutor(args.threads) as pool:
+        seconds = list(
+            pool.map(lambda n: timed_get(url, BROWSER.format(f"{tag}{n}")), range(args.burst))
         )
-        if counting:
-            expected = 20 + args.quiet + args.burst
-            deadline = time.monotonic() + 60
-            while (shown := views_shown(url)) < expected and time.monotonic() < deadline:
-                time.sleep(0.2)
-            after = time.monotonic() - started - burst_seconds
-            print(
-                f"{mode}: the page shows {shown} of {expected} views "
-                f"{after:.1f} s after the burst ended"
-            )
-    finally:
-        system.stop()
+    return seconds, time.monotonic() - started
+
+
+def measure(off: LodgeSystem, on: LodgeSystem, args) -> None:
+    urls = {}
+    for mode, system in (("off", off), ("on", on)):
+        item = publish(system, {"title": "Usage benchmark"})
+        urls[mode] = f"{system.base_url}/items/{item['id']}"
+        for n in range(20):  # warm the workers' RPC pools and templates
+            timed_get(urls[mode], BROWSER.format(f"warm{n}"))
+    quiet: dict[str, list[float]] = {"off": [], "on": []}
+    for n in range(args.quiet):
+        for mode in ("off", "on"):
+            quiet[mode].append(timed_get(urls[mode], BROWSER.format(f"q{n}")))
+    bursts: dict[str, list[float]] = {"off": [], "on": []}
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    for round_, mode in enumerate(("off", "on", "on", "off")):
+        seconds, took = burst(urls[mode], args, f"b{round_}-")
+        bursts[mode] += seconds
+        rates[mode].append(args.burst / took)
+    ended = time.monotonic()
+    for mode in ("off", "on"):
+        label = f"counting {mode}"
+        print(summary(f"{label}: quiet, one at a time", quiet[mode]))
+        print(
+            summary(f"{label}: bursts of {args.burst}, {args.threads} threads", bursts[mode])
+            + f"   ({min(rates[mode]):.0f}-{max(rates[mode]):.0f} pages/s)"
+        )
+    expected = 20 + args.quiet + 2 * args.burst
+    deadline = time.monotonic() + 60
+    while (shown := views_shown(urls["on"])) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    print(
+        f"counting on: the page shows {shown} of {expected} views "
+        f"{time.monotonic() - ended:.1f} s after the last burst ended"
+    )
 
 
 def main() -> int:
@@ -119,9 +134,12 @@ def main() -> int:
         "--own-broker", action="store_true", help="a RabbitMQ cluster of its own, not the machine's"
     )
     args = parser.parse_args()
-    with RabbitCluster() if args.own_broker else contextlib.nullcontext() as cluster:
-        for counting in (False, True):
-            measure(counting, args, cluster)
+    with (
+        RabbitCluster() if args.own_broker else contextlib.nullcontext() as cluster,
+        lodge(False, cluster) as off,
+        lodge(True, cluster) as on,
+    ):
+        measure(off, on, args)
     return 0
 
 

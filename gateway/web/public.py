@@ -34,19 +34,24 @@ def absolute(path: str) -> str:
 def item(item_id):
     """The item's landing page; a withdrawn item leaves a tombstone."""
     with rpc() as services:
-        # cleaned as it is shown: a record stored before the text rule held never breaks a page
-        record = text.clean_tree(services.inventory.get_item(item_id=item_id))
-        collection = services.inventory.get_collection(collection_id=record["collection"])
-        provenance = (
-            services.inventory.file_events(actor=g.actor, item_id=item_id)
-            if may(Action.SEE_ALL_DEPOSITS)
+        # asked first and answered last: the figures cost the page no round trip of its own
+        usage_reply = (
+            services.inventory.item_usage.call_async(item_id=item_id)
+            if get_settings().usage.counting
             else None
         )
-        figures = (
-            services.inventory.item_usage(item_id=item_id)
-            if get_settings().usage.counting and not record.get("withdrawn_at")
-            else None
-        )
+        try:
+            # cleaned as it is shown: a record stored before the text rule held never breaks a page
+            record = text.clean_tree(services.inventory.get_item(item_id=item_id))
+            collection = services.inventory.get_collection(collection_id=record["collection"])
+            provenance = (
+                services.inventory.file_events(actor=g.actor, item_id=item_id)
+                if may(Action.SEE_ALL_DEPOSITS)
+                else None
+            )
+        finally:
+            # always taken, so no reply is left behind in the pooled client
+            figures = usage_reply.result() if usage_reply is not None else None
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
     visible = files_visible(record, g.actor, request.remote_addr)
