@@ -45,9 +45,10 @@ def send_stored(
 
 
 def starts_a_download(status: int) -> bool:
-    """COUNTER counts a file once however it is fetched: a HEAD fetches nothing, and a
-    range that does not start at the first byte continues a download already counted."""
-    if request.method != "GET" or status not in (200, 206):
+    """COUNTER counts successful answers, 200 and 304 (7.1), and a file once however it is
+    fetched: a HEAD fetches nothing, and a range that does not start at the first byte
+    continues a download already counted."""
+    if request.method != "GET" or status not in (200, 206, 304):
         return False
     ranges = request.range
     return ranges is None or ranges.ranges[0][0] == 0
