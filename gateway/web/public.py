@@ -33,25 +33,19 @@ def absolute(path: str) -> str:
 @public.get("/items/<item_id>")
 def item(item_id):
     """The item's landing page; a withdrawn item leaves a tombstone."""
+    counting = get_settings().usage.counting
     with rpc() as services:
-        # asked first and answered last: the figures cost the page no round trip of its own
-        usage_reply = (
-            services.inventory.item_usage.call_async(item_id=item_id)
-            if get_settings().usage.counting
+        # cleaned as it is shown: a record stored before the text rule held never breaks a page
+        record = text.clean_tree(
+            # the figures come with the item: counting costs the page no call of its own
+            services.inventory.get_item(item_id=item_id, with_usage=counting)
+        )
+        collection = services.inventory.get_collection(collection_id=record["collection"])
+        provenance = (
+            services.inventory.file_events(actor=g.actor, item_id=item_id)
+            if may(Action.SEE_ALL_DEPOSITS)
             else None
         )
-        try:
-            # cleaned as it is shown: a record stored before the text rule held never breaks a page
-            record = text.clean_tree(services.inventory.get_item(item_id=item_id))
-            collection = services.inventory.get_collection(collection_id=record["collection"])
-            provenance = (
-                services.inventory.file_events(actor=g.actor, item_id=item_id)
-                if may(Action.SEE_ALL_DEPOSITS)
-                else None
-            )
-        finally:
-            # always taken, so no reply is left behind in the pooled client
-            figures = usage_reply.result() if usage_reply is not None else None
     if record.get("withdrawn_at"):
         return render_template("public/tombstone.html", item=record), 410
     visible = files_visible(record, g.actor, request.remote_addr)
@@ -74,7 +68,7 @@ def item(item_id):
         meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
         provenance=provenance,
-        usage=figures,
+        usage=record["usage"],
         canonical=url,
     )
     count_view(item_id)  # once the page is made: only what is shown counts

@@ -14,6 +14,7 @@ from kernel.contracts.fields import (
 )
 from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
 from kernel.contracts.rpc import ActorRequest, PageRequest
+from kernel.contracts.usage import UsageTotalsSchema
 
 
 class ItemFileView(Lenient):
@@ -48,6 +49,8 @@ class ItemView(Lenient):
     withdrawal_reason = fields.Str(allow_none=True, load_default=None)
     doi = fields.Str(allow_none=True, load_default=None)
     embargo_lifted_at = DateTime(allow_none=True, load_default=None)
+    # views and downloads of all time, when asked for (`with_usage`)
+    usage = fields.Nested(UsageTotalsSchema, allow_none=True, load_default=None)
 
 
 class CollectionSummaryView(Lenient):
@@ -74,6 +77,10 @@ class StoredFileView(ItemFileView):
 
 class ItemRequest(Strict):
     item_id = fields.Str(required=True)
+
+
+class ItemPageRequest(ItemRequest):
+    with_usage = fields.Bool(load_default=False)  # the usage figures too: the landing page
 
 
 class ItemFileRequest(ItemRequest):

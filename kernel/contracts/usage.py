@@ -57,12 +57,8 @@ class RecordedUsageView(Lenient):
     repeated = fields.Bool(required=True)  # the batch was recorded before: nothing changed
 
 
-class ItemUsageRequest(Strict):
-    item_id = fields.Str(required=True)
-
-
-class ItemUsageView(Lenient):
-    """All time, for the landing page."""
+class UsageTotalsSchema(Lenient):
+    """An item's figures of all time, for its landing page."""
 
     views = fields.Int(required=True)  # Total_Item_Investigations
     downloads = fields.Int(required=True)  # Total_Item_Requests

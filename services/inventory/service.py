@@ -21,7 +21,7 @@ from kernel.contracts.inventory import (
     FixityReportView,
     ItemEventsRequest,
     ItemFileRequest,
-    ItemRequest,
+    ItemPageRequest,
     ItemView,
     ResolvedView,
     ResolveRequest,
@@ -41,8 +41,6 @@ from kernel.contracts.oai import (
 from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
 from kernel.contracts.usage import (
     CollectionTopItemsView,
-    ItemUsageRequest,
-    ItemUsageView,
     RecordedUsageView,
     RecordUsageRequest,
     TopItemsRequest,
@@ -127,10 +125,13 @@ class InventoryService(DeadLetterDesk):
                 uow.session.get(Item, view["id"]).doi = doi
 
     @rpc
-    @rpc_contract(ItemRequest, ItemView())
-    def get_item(self, item_id):
+    @rpc_contract(ItemPageRequest, ItemView())
+    def get_item(self, item_id, with_usage):
         with self.store.reading() as session:
-            return item_view(records.get_item(session, item_id))
+            view = item_view(records.get_item(session, item_id))
+            if with_usage:
+                view["usage"] = usage.item_totals(session, item_id)
+            return view
 
     @rpc
     @rpc_contract(ItemFileRequest, StoredFileView())
@@ -330,12 +331,6 @@ class InventoryService(DeadLetterDesk):
         """A gateway's batch of views and downloads, applied once by its id."""
         with self.store.unit_of_work() as uow:
             return usage.record(uow, batch_id, hits)
-
-    @rpc
-    @rpc_contract(ItemUsageRequest, ItemUsageView())
-    def item_usage(self, item_id):
-        with self.store.reading() as session:
-            return usage.item_totals(session, item_id)
 
     @rpc
     @rpc_contract(UsageReportRequest, UsageReportView())

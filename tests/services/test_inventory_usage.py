@@ -43,6 +43,10 @@ def batch(*hits) -> dict:
     return {"batch_id": uuid.uuid4().hex, "hits": list(hits)}
 
 
+def totals(inventory, item) -> dict:
+    return inventory.get_item(item_id=item["id"], with_usage=True)["usage"]
+
+
 def report(inventory, begin="2026-01", end="2026-02", collection=None):
     return inventory.usage_report(actor=STAFF, begin=begin, end=end, collection=collection)
 
@@ -51,7 +55,7 @@ def test_a_batch_sent_twice_counts_once(inventory, item):
     sent = batch(hit(item), hit(item, "request", seconds=5), hit(item, user=BOB))
     assert inventory.record_usage(**sent) == {"counted": 3, "repeated": False}
     assert inventory.record_usage(**sent) == {"counted": 0, "repeated": True}
-    assert inventory.item_usage(item_id=item["id"]) == {"views": 3, "downloads": 1}
+    assert totals(inventory, item) == {"views": 3, "downloads": 1}
 
 
 def test_a_double_click_across_batches_and_a_month_boundary_counts_once_in_the_later_month(
@@ -104,7 +108,7 @@ def test_forged_withdrawn_and_mismatched_hits_count_nothing(inventory, item):
     assert outcome["counted"] == 0
     inventory.withdraw_item(actor=MANAGER, item_id=item["id"], reason="Duplicate")
     assert inventory.record_usage(**batch(hit(item)))["counted"] == 0
-    assert inventory.item_usage(item_id=item["id"]) == {"views": 0, "downloads": 0}
+    assert totals(inventory, item) == {"views": 0, "downloads": 0}
 
 
 def test_the_most_viewed_and_downloaded_per_collection(inventory, item):
@@ -138,7 +142,7 @@ def test_hostile_batches_are_refused_whole(inventory, item):
         inventory.record_usage(batch_id="x", hits=[])
     with pytest.raises(InvalidInput):
         inventory.record_usage(**batch(*[hit(item)] * 5001))
-    assert inventory.item_usage(item_id=item["id"]) == {"views": 0, "downloads": 0}
+    assert totals(inventory, item) == {"views": 0, "downloads": 0}
 
 
 def test_months_are_utc_whatever_zone_a_time_comes_in(inventory, item):
