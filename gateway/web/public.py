@@ -68,7 +68,7 @@ def item(item_id):
         meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
         provenance=provenance,
-        usage=record["usage"],
+        usage=record.get("usage"),  # none when counting is off
         canonical=url,
     )
     count_view(item_id)  # once the page is made: only what is shown counts
