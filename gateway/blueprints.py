@@ -15,9 +15,10 @@ from gateway.api.profiles import profiles_api
 from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
 from gateway.api.tus import method_override, tus
+from gateway.api.usage import usage_api
 from gateway.api.versions import versions_api
 from gateway.auth import guard, oidc
-from gateway.http import correlation, errors, i18n, idempotency, security
+from gateway.http import correlation, errors, i18n, idempotency, security, usage
 from gateway.http.health import health
 from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
@@ -47,6 +48,7 @@ HOOKS = (
     security.register,
     validation_report.register,
     staff_inventory_pages.register,
+    usage.register,
 )
 
 # the API blueprints in the order gateway/api/openapi.py describes them
@@ -62,6 +64,7 @@ BLUEPRINTS = (
     bags_api,
     versions_api,
     staff_api,
+    usage_api,
     dead_letters_api,
     portal,
     staff_profiles,

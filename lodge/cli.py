@@ -319,6 +319,7 @@ def gateway(bind):
     from gateway.app import create_app
     from gateway.http.health import start_draining
     from gateway.http.idempotency import WORKER_TIMEOUT_SECONDS
+    from gateway.http.usage import stop as stop_counting
     from kernel.platform.metrics import worker_gone
     from kernel.platform.observability import configure_tracing, log_config
 
@@ -356,6 +357,8 @@ def gateway(bind):
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if settings.processes.access_log else None)
             self.cfg.set("child_exit", lambda _arbiter, worker: worker_gone(worker.pid))
+            # in the worker, once its requests are done: the hits it holds go to inventory
+            self.cfg.set("worker_exit", lambda _arbiter, worker: stop_counting(worker.wsgi))
             # gunicorn's own logs and the access log as every other line of the gateway's
             self.cfg.set(
                 "logconfig_dict",

@@ -16,6 +16,7 @@ from kernel.contracts.people import PersonRefSchema
 from kernel.contracts.profiles import DC_ELEMENTS
 from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
 from kernel.contracts.rpc import ActorRequest, PageRequest
+from kernel.contracts.usage import UsageTotalsSchema
 from kernel.policy.text import ORCID_ID, user_pattern
 
 ORCID_ONLY = user_pattern(rf"^{ORCID_ID}$")
@@ -85,6 +86,8 @@ class ItemView(Lenient):
     version = fields.Int(load_default=1)
     versions = fields.List(fields.Nested(VersionSchema), load_default=list)  # oldest first
     relations = fields.List(fields.Nested(RelationSchema), load_default=list)
+    # views and downloads of all time, when asked for (`with_usage`)
+    usage = fields.Nested(UsageTotalsSchema, allow_none=True, load_default=None)
 
 
 class CollectionSummaryView(Lenient):
@@ -111,6 +114,10 @@ class StoredFileView(ItemFileView):
 
 class ItemRequest(Strict):
     item_id = fields.Str(required=True)
+
+
+class ItemPageRequest(ItemRequest):
+    with_usage = fields.Bool(load_default=False)  # the usage figures too: the landing page
 
 
 class ItemFileRequest(ItemRequest):

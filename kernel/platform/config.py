@@ -832,6 +832,36 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class UsageSettings:
+    """Usage statistics (COUNTER): whether the gateway counts views and downloads, and how
+    it hands its hits to inventory."""
+
+    counting: bool = setting(
+        "LODGE_USAGE_COUNTING",
+        flag,
+        True,
+        "`true`",
+        "count views of landing pages and downloads of files (COUNTER rules); `false` counts "
+        "nothing and the pages show no figures",
+    )
+    flush_seconds: float = setting(
+        "LODGE_USAGE_FLUSH_SECONDS",
+        number,
+        1.0,
+        "`1`",
+        "how often each gateway worker sends the hits it holds to inventory, in one batch; "
+        "what a killed worker held is lost (at most this long's worth)",
+    )
+    batch_size: int = setting(
+        "LODGE_USAGE_BATCH_SIZE",
+        positive,
+        500,
+        "`500`",
+        "hits per batch: a worker holding this many sends them at once",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every LODGE_ setting, read once (`get_settings`) and checked as it is read: the data
     folder and the databases, then one group per concern."""
@@ -862,6 +892,7 @@ class Settings:
     processes: ProcessSettings = group(ProcessSettings)
     oai: OaiSettings = group(OaiSettings)
     validation: ValidationSettings = group(ValidationSettings)
+    usage: UsageSettings = group(UsageSettings)
 
     @property
     def on_embedded_defaults(self) -> bool:

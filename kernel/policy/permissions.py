@@ -52,6 +52,8 @@ class Action(StrEnum):
     """Start a new version of any archived item (its depositor may of their own)."""
     CORRECT_ITEMS = "correct_items"
     """Correct the metadata of an archived item, with a reason kept in its history."""
+    SEE_USAGE = "see_usage"
+    """Usage statistics: the COUNTER report, the most viewed and downloaded items."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ POLICY: dict[Action, Rule] = {
     Action.EXPORT_BAGS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
     Action.VERSION_ANY_ITEM: _rule(STAFF, MANAGER, scopes=(DEPOSIT_SCOPE,)),
     Action.CORRECT_ITEMS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
+    Action.SEE_USAGE: _rule(STAFF, MANAGER, scopes=ANY_STAFF_SCOPE),
 }
 
 STAFF_ROLES = frozenset(POLICY[Action.SEE_ALL_DEPOSITS].roles)

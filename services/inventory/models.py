@@ -172,3 +172,44 @@ class BagExport(Base):
     requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --- usage statistics (COUNTER; services/inventory/usage.py) ------------------------------
+
+
+class UsageMonth(Base):
+    """An item's COUNTER figures for one month (`YYYY-MM`, UTC)."""
+
+    __tablename__ = "usage_months"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True, index=True)
+    total_investigations: Mapped[int] = mapped_column(Integer, default=0)
+    unique_investigations: Mapped[int] = mapped_column(Integer, default=0)
+    total_requests: Mapped[int] = mapped_column(Integer, default=0)
+    unique_requests: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageClick(Base):
+    """The last hit that counted, per user (a hash that changes daily) and what was hit
+    (`item:<id>` or `file:<id>`): the double-click rule looks back at it."""
+
+    __tablename__ = "usage_clicks"
+
+    user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class UsageSessionItem(Base):
+    """How many counted hits a COUNTER session (a user in one clock hour) made on an item,
+    per metric (`investigation`, `request`): the unique counts follow it from 0 to 1 and
+    back."""
+
+    __tablename__ = "usage_session_items"
+
+    user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -24,7 +24,7 @@ from kernel.contracts.inventory import (
     FixityReportView,
     ItemEventsRequest,
     ItemFileRequest,
-    ItemRequest,
+    ItemPageRequest,
     ItemView,
     ResolvedView,
     ResolveRequest,
@@ -42,7 +42,16 @@ from kernel.contracts.oai import (
     RepositorySummaryView,
 )
 from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
+from kernel.contracts.usage import (
+    CollectionTopItemsView,
+    RecordedUsageView,
+    RecordUsageRequest,
+    TopItemsRequest,
+    UsageReportRequest,
+    UsageReportView,
+)
 from kernel.platform.config import get_settings
+from kernel.platform.db import utcnow
 from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
@@ -57,6 +66,7 @@ from services.inventory import (
     oai,
     records,
     search,
+    usage,
 )
 from services.inventory.models import Item
 from services.inventory.schemas import (
@@ -121,10 +131,13 @@ class InventoryService(DeadLetterDesk):
                 uow.session.get(Item, view["id"]).doi = doi
 
     @rpc
-    @rpc_contract(ItemRequest, ItemView())
-    def get_item(self, item_id):
+    @rpc_contract(ItemPageRequest, ItemView())
+    def get_item(self, item_id, with_usage):
         with self.store.reading() as session:
-            return item_view(records.get_item(session, item_id))
+            view = item_view(records.get_item(session, item_id))
+            if with_usage:
+                view["usage"] = usage.item_totals(session, item_id)
+            return view
 
     @rpc
     @rpc_contract(ItemFileRequest, StoredFileView())
@@ -377,3 +390,32 @@ class InventoryService(DeadLetterDesk):
         require(actor, Action.EXPORT_BAGS)
         with self.store.unit_of_work() as uow:
             return bags.request(uow.session, actor, records.get_item(uow.session, item_id).id)
+
+    # --- usage statistics (COUNTER) -------------------------------------------------
+
+    @rpc
+    @rpc_contract(RecordUsageRequest, RecordedUsageView())
+    def record_usage(self, batch_id, hits):
+        """A gateway's batch of views and downloads, applied once by its id."""
+        with self.store.unit_of_work() as uow:
+            return usage.record(uow, batch_id, hits)
+
+    @rpc
+    @rpc_contract(UsageReportRequest, UsageReportView())
+    def usage_report(self, actor, begin, end, collection):
+        require(Actor.from_wire(actor), Action.SEE_USAGE)
+        with self.store.reading() as session:
+            return usage.report(session, begin, end, collection)
+
+    @rpc
+    @rpc_contract(TopItemsRequest, CollectionTopItemsView(many=True))
+    def top_items(self, actor, limit):
+        require(Actor.from_wire(actor), Action.SEE_USAGE)
+        with self.store.reading() as session:
+            return usage.top_items(session, limit)
+
+    @timer(interval=usage.FORGET_EVERY_SECONDS)
+    def forget_old_usage_state(self):
+        """What the double-click and session rules no longer look back at."""
+        with self.store.unit_of_work() as uow:
+            usage.forget_old_state(uow.session, utcnow())

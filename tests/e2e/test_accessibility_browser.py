@@ -86,6 +86,7 @@ PAGES = {
         ("/staff/collections/open-works", 200),
         ("/items/{item}", 200),
         ("/staff/items/{item}/correct", 200),
+        ("/staff/dashboard", 200),  # with the most viewed and downloaded items
         ("/staff/queue?tab=all", 200),
     ],
     "admin": [

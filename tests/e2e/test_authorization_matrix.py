@@ -495,6 +495,12 @@ ROUTES: list[Row] = [
         api(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: "/api/v1/staff/statistics",
     ),
+    Row(
+        "GET",
+        "/api/v1/staff/usage/items",
+        api(Action.SEE_USAGE, 200),
+        lambda w, c: "/api/v1/staff/usage/items?begin=2026-01&end=2026-12",
+    ),
     # --- REST API: dead letters (admins); there is no letter 999999, so 404 once allowed ---
     Row(
         "GET",

@@ -29,13 +29,20 @@ MANAGER_ONLY = {
 EXPECTED = {
     "patron": {Action.DEPOSIT},
     "approver": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE},
-    "staff": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.MEDIATE, Action.VERSION_ANY_ITEM},
+    "staff": {
+        Action.DEPOSIT,
+        Action.SEE_ALL_DEPOSITS,
+        Action.MEDIATE,
+        Action.VERSION_ANY_ITEM,
+        Action.SEE_USAGE,
+    },
     "manager": {
         Action.DEPOSIT,
         Action.SEE_ALL_DEPOSITS,
         Action.REVIEW,
         Action.DECIDE,
         Action.VERSION_ANY_ITEM,
+        Action.SEE_USAGE,
     }
     | MANAGER_ONLY,
     "admin": set(Action),

@@ -38,6 +38,7 @@ GROUP_HEADINGS = {
     "OAI-PMH": "oai",
     "Validation": "validation",
     "Preservation export": "preservation",
+    "Usage statistics": "usage",
 }
 
 
