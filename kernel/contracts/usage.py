@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from kernel.contracts.fields import LOWER_CASE_ID, DateTime, Lenient, Strict
 from kernel.contracts.rpc import ActorRequest
+from kernel.policy.text import user_pattern
 
 INVESTIGATION, REQUEST = "investigation", "request"
 """A view of a landing page, a download of a file (COUNTER's Investigations and Requests)."""
@@ -41,12 +42,12 @@ class UsageHitSchema(Strict):
     kind = fields.Str(required=True, validate=validate.OneOf(HIT_KINDS))
     item_id = fields.Str(required=True, validate=validate.Length(min=1, max=32))
     file_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=32))
-    user = fields.Str(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    user = fields.Str(required=True, validate=validate.Regexp(user_pattern(r"^[0-9a-f]{64}$")))
     at = DateTime(required=True)
 
 
 class RecordUsageRequest(Strict):
-    batch_id = fields.Str(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    batch_id = fields.Str(required=True, validate=validate.Regexp(user_pattern(r"^[0-9a-f]{32}$")))
     hits = fields.List(
         fields.Nested(UsageHitSchema), required=True, validate=validate.Length(max=MAX_BATCH)
     )
