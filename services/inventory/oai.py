@@ -38,6 +38,18 @@ def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict[str
         "repository_name": repository_name,
         "created_at": item.created_at.isoformat(),
         "formats": [f.media_type for r in item.representations for f in r.files],
+        # for oai_openaire: access rights, dates and each file's download address
+        "access": item.access,
+        "embargo_until": item.embargo_until.isoformat() if item.embargo_until else None,
+        "doi": item.doi,
+        "files": [
+            {
+                "url": f"{base_url}/api/v1/items/{item.id}/files/{f.id}",
+                "media_type": f.media_type,
+            }
+            for r in item.representations
+            for f in r.files
+        ],
     }
 
 
