@@ -21,6 +21,7 @@ from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
 from gateway.presenters import validation_report
 from gateway.web.account import account
+from gateway.web.crawlers import crawlers
 from gateway.web.portal import portal
 from gateway.web.public import public
 from gateway.web.staff import inventory as staff_inventory_pages
@@ -69,6 +70,7 @@ BLUEPRINTS = (
     staff_inventory,
     staff_dead_letters,
     account,
+    crawlers,
 )
 
 # read-only; harvesters may POST a form

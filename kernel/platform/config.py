@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from kernel.contracts.sitemaps import MOST_URLS as MOST_SITEMAP_URLS
+
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
 MIN_SECRET_KEY_LENGTH = 32
@@ -58,6 +60,12 @@ def positive(value: str) -> int:
     if parsed <= 0:
         raise ValueError("must be a whole number above 0")
     return parsed
+
+
+def at_most(limit: int, value: int) -> int:
+    if value > limit:
+        raise ValueError(f"must be at most {limit}")
+    return value
 
 
 def flag(value: str) -> bool:
@@ -435,6 +443,14 @@ class SiteSettings:
         False,
         "`false`",
         "`lodge seed` creates the demo accounts (password `demo`) off the embedded defaults too",
+    )
+    sitemap_urls: int = setting(
+        "LODGE_SITEMAP_URLS",
+        lambda value: at_most(MOST_SITEMAP_URLS, positive(value)),
+        MOST_SITEMAP_URLS,
+        f"`{MOST_SITEMAP_URLS}`",
+        "URLs in one sitemap file (the sitemaps.org protocol's most); past it `/sitemap.xml` "
+        "is a sitemap index of `/sitemaps/<n>.xml` files",
     )
     # Prometheus scrapes /metrics with this Bearer token; without one /metrics is off
     metrics_token: str = setting(

@@ -39,6 +39,13 @@ from kernel.contracts.oai import (
     RepositorySummaryView,
 )
 from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
+from kernel.contracts.sitemaps import (
+    SitemapPageView,
+    SitemapPartRequest,
+    SitemapStateView,
+    SitemapSummaryRequest,
+    SitemapSummaryView,
+)
 from kernel.platform.config import get_settings
 from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
@@ -52,6 +59,7 @@ from services.inventory import (
     oai,
     records,
     search,
+    sitemaps,
 )
 from services.inventory.models import Item
 from services.inventory.schemas import (
@@ -207,6 +215,26 @@ class InventoryService(DeadLetterDesk):
     def repository_summary(self):
         with self.store.reading() as session:
             return {"earliest_datestamp": oai.earliest_datestamp(session)}
+
+    # --- sitemaps ------------------------------------------------------------------
+
+    @rpc
+    @rpc_contract(NoArguments, SitemapStateView())
+    def sitemap_state(self):
+        with self.store.reading() as session:
+            return sitemaps.state(session)
+
+    @rpc
+    @rpc_contract(SitemapSummaryRequest, SitemapSummaryView())
+    def sitemap_summary(self, part_size):
+        with self.store.reading() as session:
+            return sitemaps.summary(session, part_size)
+
+    @rpc
+    @rpc_contract(SitemapPartRequest, SitemapPageView())
+    def sitemap_part(self, part, part_size):
+        with self.store.reading() as session:
+            return sitemaps.part(session, part, part_size)
 
     @rpc
     @rpc_contract(CollectionIdRequest, CollectionView())
