@@ -235,7 +235,7 @@ def test_the_letters_of_a_deposit_link_pages_people_can_open(lodge):
         for link in links_of(letter):
             assert "/api/" not in link, f"{letter['Subject']} sends a person to {link}"
             assert link.startswith(lodge.base_url)
-            page = browser.get(link, timeout=30)
+            page = browser.get(link, timeout=60)
             assert page.status_code == 200, link
             assert page.headers["Content-Type"].startswith("text/html"), link
             followed.add(page.url)
