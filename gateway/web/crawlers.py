@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request, url_for
-from lxml import etree
 from werkzeug.http import is_resource_modified
 
 from gateway.rpc import rpc
@@ -61,7 +61,7 @@ def robots():
     return Response(body, mimetype="text/plain", headers={"Cache-Control": "public, max-age=86400"})
 
 
-def _answer(which: str, build: Callable[[dict], etree._Element]) -> Response:
+def _answer(which: str, build: Callable[[dict], bytes]) -> Response:
     """`build(state)`'s XML, or 304 when the client's copy is still the one it would make."""
     with rpc() as services:
         state = services.inventory.sitemap_state()
@@ -70,8 +70,7 @@ def _answer(which: str, build: Callable[[dict], etree._Element]) -> Response:
     etag = hashlib.sha256(json.dumps(validator).encode()).hexdigest()[:32]
     modified = datetime.fromisoformat(state["last_modified"]) if state["last_modified"] else None
     if is_resource_modified(request.environ, etag=etag, last_modified=modified):
-        body = etree.tostring(build(state), xml_declaration=True, encoding="UTF-8")
-        response = Response(body, mimetype="application/xml")
+        response = Response(build(state), mimetype="application/xml")
     else:
         response = Response(status=304)
     response.set_etag(etag)
@@ -81,54 +80,58 @@ def _answer(which: str, build: Callable[[dict], etree._Element]) -> Response:
     return response
 
 
-def _root(name: str) -> etree._Element:
-    return etree.Element(f"{{{SITEMAPS}}}{name}", nsmap={None: SITEMAPS})
+Entry = tuple[str, str | None]  # loc, lastmod
 
 
-def _url(parent: etree._Element, loc: str, lastmod: str | None = None) -> None:
-    entry = etree.SubElement(parent, f"{{{SITEMAPS}}}url")
-    etree.SubElement(entry, f"{{{SITEMAPS}}}loc").text = loc
-    if lastmod:
-        etree.SubElement(entry, f"{{{SITEMAPS}}}lastmod").text = lastmod
+def _document(root: str, child: str, entries: Iterable[Entry]) -> bytes:
+    """A urlset or a sitemapindex, written as text: a part's 150,000 elements take lxml
+    0.7 s and this a tenth of it. Every value is escaped."""
+    lines = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{SITEMAPS}">']
+    for loc, lastmod in entries:
+        stamp = f"<lastmod>{escape(lastmod)}</lastmod>" if lastmod else ""
+        lines.append(f"<{child}><loc>{escape(loc)}</loc>{stamp}</{child}>")
+    lines.append(f"</{root}>\n")
+    return "\n".join(lines).encode()
 
 
-def _pages(urlset: etree._Element, state: dict) -> None:
-    _url(urlset, _absolute("portal.home"))
-    _url(urlset, _absolute("public.collections"))
-    for collection_id in state["collection_ids"]:
-        _url(urlset, _absolute("public.collection", collection_id=collection_id))
+def _pages(state: dict) -> list[Entry]:
+    return [
+        (_absolute("portal.home"), None),
+        (_absolute("public.collections"), None),
+        *((_absolute("public.collection", collection_id=c), None) for c in state["collection_ids"]),
+    ]
 
 
-def _items(urlset: etree._Element, entries: list[dict]) -> None:
-    for entry in entries:
-        _url(urlset, _absolute("public.item", item_id=entry["item_id"]), entry["datestamp"])
+def _items(part: dict) -> Iterable[Entry]:
+    # url_for once, not 50,000 times (a second): item ids are hex, safe in a path as they are
+    prefix = _absolute("public.item", item_id="0").removesuffix("0")
+    return zip((prefix + item_id for item_id in part["item_ids"]), part["datestamps"], strict=True)
 
 
 @crawlers.get("/sitemap.xml")
 def sitemap():
     limit = get_settings().site.sitemap_urls
 
-    def build(state: dict) -> etree._Element:
+    def build(state: dict) -> bytes:
+        pages = _pages(state)
         with rpc() as services:
             summary = services.inventory.sitemap_summary(part_size=limit)
-            pages = 2 + len(state["collection_ids"])
-            if summary["items"] + pages <= limit:
-                urlset = _root("urlset")
-                _pages(urlset, state)
-                if summary["items"]:
-                    part = services.inventory.sitemap_part(part=1, part_size=limit)
-                    _items(urlset, part["entries"])
-                return urlset
-        index = _root("sitemapindex")
+            if summary["items"] + len(pages) <= limit:
+                items = (
+                    _items(services.inventory.sitemap_part(part=1, part_size=limit))
+                    if summary["items"]
+                    else []
+                )
+                return _document("urlset", "url", [*pages, *items])
         lastmods = [state["last_modified"]] + [part["lastmod"] for part in summary["parts"]]
-        for number, lastmod in enumerate(lastmods, start=1):
-            entry = etree.SubElement(index, f"{{{SITEMAPS}}}sitemap")
-            etree.SubElement(entry, f"{{{SITEMAPS}}}loc").text = _absolute(
-                "crawlers.sitemap_part", number=number
-            )
-            if lastmod:
-                etree.SubElement(entry, f"{{{SITEMAPS}}}lastmod").text = lastmod
-        return index
+        return _document(
+            "sitemapindex",
+            "sitemap",
+            (
+                (_absolute("crawlers.sitemap_part", number=number), lastmod)
+                for number, lastmod in enumerate(lastmods, start=1)
+            ),
+        )
 
     return _answer("sitemap", build)
 
@@ -138,17 +141,14 @@ def sitemap_part(number):
     if not 1 <= number <= MOST_URLS + 1:  # an index holds at most MOST_URLS sitemaps
         abort(404)
 
-    def build(state: dict) -> etree._Element:
-        urlset = _root("urlset")
+    def build(state: dict) -> bytes:
         if number == 1:
-            _pages(urlset, state)
-            return urlset
+            return _document("urlset", "url", _pages(state))
         # past the last part, inventory's NotFound is the 404 (gateway/http/errors.py)
         with rpc() as services:
             part = services.inventory.sitemap_part(
                 part=number - 1, part_size=get_settings().site.sitemap_urls
             )
-        _items(urlset, part["entries"])
-        return urlset
+        return _document("urlset", "url", _items(part))
 
     return _answer(f"sitemaps/{number}", build)

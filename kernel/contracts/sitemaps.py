@@ -39,10 +39,9 @@ class SitemapPartRequest(Strict):
     part_size = PART_SIZE
 
 
-class SitemapEntryView(Lenient):
-    item_id = fields.Str(required=True)
-    datestamp = DateTime(required=True)
-
-
 class SitemapPageView(Lenient):
-    entries = fields.List(fields.Nested(SitemapEntryView), required=True)
+    """A part's items and their datestamps, as two lists of one length: 50,000 nested
+    objects would cost a part three times the time to dump."""
+
+    item_ids = fields.List(fields.Str(), required=True)
+    datestamps = fields.List(DateTime(), required=True)

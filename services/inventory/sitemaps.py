@@ -79,4 +79,4 @@ def part(session: Session, number: int, part_size: int) -> dict[str, Any]:
     rows = session.execute(_public(before[-1] if before else None).limit(part_size)).all()
     if not rows:
         raise NotFound("There is no such sitemap.")
-    return {"entries": [{"item_id": item_id, "datestamp": moment} for moment, item_id in rows]}
+    return {"item_ids": [item_id for _, item_id in rows], "datestamps": [m for m, _ in rows]}

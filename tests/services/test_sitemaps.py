@@ -14,7 +14,7 @@ from tests.services.test_oai_records import START, insert_items
 def every_part(inventory, part_size):
     summary = inventory.sitemap_summary(part_size=part_size)
     parts = [
-        inventory.sitemap_part(part=n, part_size=part_size)["entries"]
+        inventory.sitemap_part(part=n, part_size=part_size)
         for n in range(1, len(summary["parts"]) + 1)
     ]
     return summary, parts
@@ -24,11 +24,12 @@ def test_parts_follow_one_another_and_leave_out_withdrawn_items(inventory):
     insert_items(inventory.database, 11)
     inventory.withdraw_item(actor=MANAGER, item_id="item0004", reason="Duplicate")
     summary, parts = every_part(inventory, 4)
-    assert [len(part) for part in parts] == [4, 4, 2] and summary["items"] == 10
-    ids = [entry["item_id"] for part in parts for entry in part]
+    assert [len(part["item_ids"]) for part in parts] == [4, 4, 2] and summary["items"] == 10
+    ids = [item_id for part in parts for item_id in part["item_ids"]]
     assert ids == [f"item{n:04d}" for n in range(11) if n != 4]
     # each part's lastmod is its latest datestamp
-    assert [p["lastmod"] for p in summary["parts"]] == [part[-1]["datestamp"] for part in parts]
+    assert [p["lastmod"] for p in summary["parts"]] == [part["datestamps"][-1] for part in parts]
+    assert all(len(part["datestamps"]) == len(part["item_ids"]) for part in parts)
     assert [p["items"] for p in summary["parts"]] == [4, 4, 2]
     with pytest.raises(NotFound):
         inventory.sitemap_part(part=4, part_size=4)
@@ -37,7 +38,7 @@ def test_parts_follow_one_another_and_leave_out_withdrawn_items(inventory):
 def test_items_of_one_datestamp_split_across_parts_by_id(inventory):
     insert_items(inventory.database, 7, step=timedelta(0))
     _, parts = every_part(inventory, 3)
-    assert [[e["item_id"] for e in part] for part in parts] == [
+    assert [part["item_ids"] for part in parts] == [
         ["item0000", "item0001", "item0002"],
         ["item0003", "item0004", "item0005"],
         ["item0006"],
@@ -47,7 +48,7 @@ def test_items_of_one_datestamp_split_across_parts_by_id(inventory):
 def test_an_exact_multiple_has_no_empty_last_part(inventory):
     insert_items(inventory.database, 6)
     summary, parts = every_part(inventory, 3)
-    assert [len(part) for part in parts] == [3, 3] and len(summary["parts"]) == 2
+    assert [len(part["item_ids"]) for part in parts] == [3, 3] and len(summary["parts"]) == 2
     with pytest.raises(NotFound):
         inventory.sitemap_part(part=3, part_size=3)
 
