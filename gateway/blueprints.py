@@ -24,6 +24,7 @@ from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
 from gateway.presenters import validation_report
 from gateway.web.account import account
+from gateway.web.crawlers import crawlers
 from gateway.web.portal import portal
 from gateway.web.public import public
 from gateway.web.staff import inventory as staff_inventory_pages
@@ -80,6 +81,7 @@ BLUEPRINTS = (
     account,
     versions_pages,
     staff_corrections,
+    crawlers,
 )
 
 # read-only; harvesters may POST a form

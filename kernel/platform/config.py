@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from kernel.contracts.sitemaps import MOST_URLS as MOST_SITEMAP_URLS
 from kernel.policy.text import user_pattern
 
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
@@ -60,6 +61,12 @@ def positive(value: str) -> int:
     if parsed <= 0:
         raise ValueError("must be a whole number above 0")
     return parsed
+
+
+def at_most(limit: int, value: int) -> int:
+    if value > limit:
+        raise ValueError(f"must be at most {limit}")
+    return value
 
 
 def flag(value: str) -> bool:
@@ -437,6 +444,14 @@ class SiteSettings:
         False,
         "`false`",
         "`lodge seed` creates the demo accounts (password `demo`) off the embedded defaults too",
+    )
+    sitemap_urls: int = setting(
+        "LODGE_SITEMAP_URLS",
+        lambda value: at_most(MOST_SITEMAP_URLS, positive(value)),
+        MOST_SITEMAP_URLS,
+        f"`{MOST_SITEMAP_URLS}`",
+        "URLs in one sitemap file (the sitemaps.org protocol's most); past it `/sitemap.xml` "
+        "is a sitemap index of `/sitemaps/<n>.xml` files",
     )
     # Prometheus scrapes /metrics with this Bearer token; without one /metrics is off
     metrics_token: str = setting(

@@ -13,12 +13,12 @@ from typing import Any, cast
 from lxml import etree
 
 from kernel.contracts import resource_types
-from kernel.contracts.oai import DATACITE, METADATA_FORMATS, OAI_DC, XSI
+from kernel.contracts.oai import DATACITE, DC, METADATA_FORMATS, OAI_DC, XSI
 from kernel.contracts.profiles import DC_ELEMENTS
 from kernel.policy.text import user_pattern
 from services.inventory.identifiers import scheme
+from services.inventory.openaire import openaire
 
-DC = "http://purl.org/dc/elements/1.1/"
 _YEAR = user_pattern(r"(\d{4})")
 
 
@@ -169,4 +169,8 @@ def _publication_year(dates: list[str], created_at: str) -> str:
     return created_at[:4]
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {"oai_dc": oai_dc, "datacite": datacite}
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "oai_dc": oai_dc,
+    "datacite": datacite,
+    "oai_openaire": openaire,
+}

@@ -4,11 +4,13 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kernel.platform.db import StoredFileColumns, UTCDateTime, utcnow
+
+PUBLIC_SQL = "withdrawn_at IS NULL"  # an item whose landing page is not a tombstone
 
 
 class Base(DeclarativeBase):
@@ -86,6 +88,14 @@ class Item(Base):
         Index("ix_items_access_embargo", "access", "embargo_until"),
         Index("ix_items_created_at", "created_at"),  # browse and search list the newest first
         Index("uq_items_concept_version", "concept_id", "version", unique=True),
+        # the sitemaps' keyset parts: items not withdrawn, in (datestamp, id) order
+        Index(
+            "ix_items_public_datestamp_id",
+            "datestamp",
+            "id",
+            postgresql_where=text(PUBLIC_SQL),
+            sqlite_where=text(PUBLIC_SQL),
+        ),
     )
 
 

@@ -43,6 +43,18 @@ def crosswalk_input(
         "formats": [f.media_type for r in item.representations for f in r.files],
         "relations": relations,  # to the other versions of its work (versions.py)
         "resolver": f"{base_url}/id/",
+        # for oai_openaire: access rights, dates and each file's download address
+        "access": item.access,
+        "embargo_until": item.embargo_until.isoformat() if item.embargo_until else None,
+        "doi": item.doi,
+        "files": [
+            {
+                "url": f"{base_url}/api/v1/items/{item.id}/files/{f.id}",
+                "media_type": f.media_type,
+            }
+            for r in item.representations
+            for f in r.files
+        ],
     }
 
 

@@ -42,6 +42,13 @@ from kernel.contracts.oai import (
     RepositorySummaryView,
 )
 from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
+from kernel.contracts.sitemaps import (
+    SitemapPageView,
+    SitemapPartRequest,
+    SitemapStateView,
+    SitemapSummaryRequest,
+    SitemapSummaryView,
+)
 from kernel.contracts.usage import (
     CollectionTopItemsView,
     RecordedUsageView,
@@ -66,6 +73,7 @@ from services.inventory import (
     oai,
     records,
     search,
+    sitemaps,
     usage,
 )
 from services.inventory.models import Item
@@ -247,6 +255,26 @@ class InventoryService(DeadLetterDesk):
     def repository_summary(self):
         with self.store.reading() as session:
             return {"earliest_datestamp": oai.earliest_datestamp(session)}
+
+    # --- sitemaps ------------------------------------------------------------------
+
+    @rpc
+    @rpc_contract(NoArguments, SitemapStateView())
+    def sitemap_state(self):
+        with self.store.reading() as session:
+            return sitemaps.state(session)
+
+    @rpc
+    @rpc_contract(SitemapSummaryRequest, SitemapSummaryView())
+    def sitemap_summary(self, part_size):
+        with self.store.reading() as session:
+            return sitemaps.summary(session, part_size)
+
+    @rpc
+    @rpc_contract(SitemapPartRequest, SitemapPageView())
+    def sitemap_part(self, part, part_size):
+        with self.store.reading() as session:
+            return sitemaps.part(session, part, part_size)
 
     @rpc
     @rpc_contract(CollectionIdRequest, CollectionView())

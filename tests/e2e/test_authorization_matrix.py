@@ -683,6 +683,10 @@ ROUTES: list[Row] = [
         body=lambda w, c: {"verb": "Identify"},
         form=True,
     ),
+    # what crawlers read: the same for everyone
+    Row("GET", "/robots.txt", everyone(200), lambda w, c: "/robots.txt"),
+    Row("GET", "/sitemap.xml", everyone(200), lambda w, c: "/sitemap.xml"),
+    Row("GET", "/sitemaps/<int:number>.xml", everyone(200), lambda w, c: "/sitemaps/1.xml"),
     # a manager withdraws an item; without a reason nothing happens
     Row(
         "POST",
