@@ -358,7 +358,10 @@ def gateway(bind):
             self.cfg.set("accesslog", "-" if settings.processes.access_log else None)
             self.cfg.set("child_exit", lambda _arbiter, worker: worker_gone(worker.pid))
             # in the worker, once its requests are done: the hits it holds go to inventory
-            self.cfg.set("worker_exit", lambda _arbiter, worker: stop_counting(worker.wsgi))
+            self.cfg.set(
+                "worker_exit",
+                lambda _arbiter, worker: stop_counting(getattr(worker, "wsgi", None)),
+            )
             # gunicorn's own logs and the access log as every other line of the gateway's
             self.cfg.set(
                 "logconfig_dict",

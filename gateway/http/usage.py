@@ -169,9 +169,11 @@ def register(app: Flask) -> None:
         )
 
 
-def stop(app: Flask) -> None:
-    """At a worker's exit (lodge/cli.py): what it holds goes to inventory first."""
-    recorder = app.extensions.get(EXTENSION)
+def stop(app: object) -> None:
+    """At a worker's exit (lodge/cli.py): what it holds goes to inventory first. `app` is
+    what gunicorn loaded, if anything: the master also calls the hook, for a worker that
+    died, and a worker whose app failed to load holds gunicorn's error app."""
+    recorder = getattr(app, "extensions", {}).get(EXTENSION)
     if recorder is not None:
         with contextlib.suppress(Exception):
             recorder.stop()

@@ -15,7 +15,14 @@ from flask import Flask, g
 from sqlalchemy import select
 
 from gateway.files.downloads import starts_a_download
-from gateway.http.usage import EXTENSION, Seen, UsageRecorder, count_download, count_view
+from gateway.http.usage import (
+    EXTENSION,
+    Seen,
+    UsageRecorder,
+    count_download,
+    count_view,
+    stop,
+)
 from gateway.models import UsageSalt
 from gateway.rpc import BrokerUnavailable
 from tests.support.system import poll_until
@@ -134,3 +141,13 @@ def test_a_request_holds_people_and_leaves_robots_out(gateway_app, database):
 def test_a_file_counts_once_however_it_is_fetched(method, headers, status, counts):
     with Flask(__name__).test_request_context(method=method, headers=headers):
         assert starts_a_download(status) is counts
+
+
+def test_the_exit_hook_sends_what_is_held_and_minds_no_app(gateway_app, database):
+    inventory = Inventory()
+    usage = gateway_app.extensions[EXTENSION] = recorder(database, inventory)
+    usage.hold(seen("user:u1"))
+    stop(gateway_app)
+    assert len(inventory.batches) == 1
+    stop(None)  # gunicorn's master, for a worker that died: nothing loaded there
+    stop(lambda environ, start_response: None)  # a worker whose app failed to load
