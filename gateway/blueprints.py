@@ -21,6 +21,7 @@ from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
 from gateway.presenters import validation_report
 from gateway.web.account import account
+from gateway.web.exports import exports_pages
 from gateway.web.portal import portal
 from gateway.web.public import public
 from gateway.web.staff import inventory as staff_inventory_pages
@@ -66,6 +67,7 @@ BLUEPRINTS = (
     staff_letters,
     oai,
     public,
+    exports_pages,
     staff_inventory,
     staff_dead_letters,
     account,
