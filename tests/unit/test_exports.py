@@ -208,7 +208,9 @@ def test_the_apa_citation_and_the_style_cache():
     assert citations.style("no-such-style").key == "apa"
     citations.render(csl, "ieee", "en-GB")
     citations.render(csl, "ieee", "en-GB")
-    assert citations._parsed.cache_info().hits >= 1
+    assert citations._rendered.cache_info().hits >= 1  # the same citation is kept
+    citations.render({**csl, "title": "Another"}, "ieee", "en-GB")
+    assert citations._parsed.cache_info().hits >= 1  # another one reuses the parsed style
     assert citations.csl_locale("de") == "de-DE" and citations.csl_locale("xx") == "en-US"
 
 
