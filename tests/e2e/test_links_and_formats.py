@@ -17,10 +17,16 @@ import rispy
 from lxml import etree
 from pyld import jsonld
 from signposting import find_signposting_http, find_signposting_linkset
+from signposting.linkheader import find_signposting_http_link
 
 from services.intake.seed import COMMON_FIELDS
 from tests.e2e.test_profiles_api import body, unique_id
-from tests.e2e.test_publication import first_file, manager, publish  # noqa: F401
+from tests.e2e.test_publication import (  # noqa: F401
+    access_profiles,
+    first_file,
+    manager,
+    publish,
+)
 from tests.support.system import expect
 from tests.unit.test_exports import CSL_SCHEMA, schema_org_only
 
@@ -273,3 +279,32 @@ def test_a_tombstone_keeps_its_identifier_and_offers_nothing_else(lodge_system, 
     expect(anonymous.get(at["page"], headers={"Accept": "application/x-bibtex"}), 410)
     expect(anonymous.get(at["linkset"]), 410)
     expect(anonymous.get(at["identifier"], headers={"Accept": "application/x-bibtex"}), 410)
+
+
+def test_files_the_reader_may_not_get_are_not_signposted(lodge_system, access_profiles):
+    item = publish(lodge_system, {"title": "Campus signposts"}, access_profiles["campus"])
+    at = urls(lodge_system, item)
+    anonymous = lodge_system.client()
+
+    def items(headers):
+        response = anonymous.get(at["page"], headers={"Accept": "text/html", **headers})
+        found = find_signposting_http_link([response.headers["Link"]], at["page"])
+        linkset = anonymous.get(at["linkset"], headers=headers).json()["linkset"]
+        return {i.target for i in found.items}, linkset[0].get("item", [])
+
+    assert items({}) == (set(), [])
+    on_campus = items({"X-Forwarded-For": "10.20.30.40"})  # through the trusted proxy
+    assert on_campus[0] == {at["file"]} and on_campus[1] == [
+        {"href": at["file"], "type": "application/pdf"}
+    ]
+
+
+@pytest.mark.parametrize("item_id", ["x" * 2000, "%00", "..%2F..%2Fetc", "%F0%9F%92%A9"])
+def test_hostile_item_ids_are_refused_or_not_found(lodge_system, item_id):
+    anonymous = lodge_system.client()
+    for path in ("linkset", "export/ris"):
+        response = anonymous.get(f"/items/{item_id}/{path}", headers={"Accept": "*/*"})
+        # a NUL is refused as text (422); a path that climbs out matches no route (404)
+        assert response.status_code in (404, 422), (path, response.status_code)
+        if response.headers["Content-Type"].startswith("application/json"):
+            assert response.json()["error"]["code"] in ("not_found", "invalid_input")
