@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -88,17 +86,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     arguments = parser.parse_args()
-    data = tempfile.mkdtemp(prefix="lodge-bench-")
-    os.environ.update(
-        LODGE_DATA_DIR=data,
-        LODGE_GATEWAY_DATABASE_URL=f"sqlite:///{data}/gateway.db",
-        LODGE_AMQP_URI="amqp://guest:guest@127.0.0.1:1/",
-    )
     from gateway.app import create_app
     from gateway.web import public
+    from kernel.platform.config import get_settings
     from lodge.migrations import upgrade
 
-    upgrade("gateway", os.environ["LODGE_GATEWAY_DATABASE_URL"])
+    # the settings of the environment (the embedded defaults: SQLite under var/), as
+    # `make run` has them; the broker is never reached
+    upgrade("gateway", get_settings().database_url("gateway"))
     public.rpc = stub_rpc  # type: ignore[assignment]
     app = create_app({"TESTING": True})
     client = app.test_client()
