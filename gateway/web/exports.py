@@ -38,6 +38,8 @@ from kernel.policy import text
 exports_pages = Blueprint("exports", __name__)
 
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
+# plain JSON is the REST API's view of the item, for clients that ask for no format by name
+API_TYPE = "application/json"
 
 
 def absolute(path: str) -> str:
@@ -183,7 +185,7 @@ FORMATS = (
 )
 BY_KEY = {f.key: f for f in FORMATS}
 BY_MEDIA_TYPE = {f.media_type: f for f in FORMATS}
-OFFERED = [*PAGE_TYPES, *BY_MEDIA_TYPE]
+OFFERED = [*PAGE_TYPES, *BY_MEDIA_TYPE, API_TYPE]
 
 
 def export_url(item_id: str, key: str) -> str:
@@ -194,15 +196,19 @@ class NotAcceptable(Exception):
     """The request's Accept names nothing on offer."""
 
 
-def negotiate() -> Format | None:
-    """The format the request's Accept prefers; None for the page."""
+def negotiate() -> str | None:
+    """The offered media type the request's Accept prefers; None for the page."""
     accept = request.accept_mimetypes
     if not accept:
         return None
     best = accept.best_match(OFFERED)
     if best is None:
         raise NotAcceptable
-    return BY_MEDIA_TYPE.get(best)
+    return None if best in PAGE_TYPES else best
+
+
+def api_redirect(item_id: str) -> BaseResponse:
+    return redirect(url_for("items_api.get_item", item_id=item_id), code=303)
 
 
 def not_acceptable(offered: list[str]) -> Response:
@@ -287,7 +293,7 @@ def linkset(item_id):
     return response
 
 
-def negotiated_item(item_id: str) -> Response | None:
+def negotiated_item(item_id: str) -> BaseResponse | None:
     """`/items/<id>` for a machine: the format its Accept asks for, or None for the page."""
     try:
         chosen = negotiate()
@@ -295,8 +301,12 @@ def negotiated_item(item_id: str) -> Response | None:
         return not_acceptable(OFFERED)
     if chosen is None:
         return None
-    response = export_response(_item(item_id), chosen, attachment=False)
-    response.headers["Content-Location"] = export_url(item_id, chosen.key)
+    if chosen == API_TYPE:
+        response = api_redirect(item_id)
+    else:
+        wanted = BY_MEDIA_TYPE[chosen]
+        response = export_response(_item(item_id), wanted, attachment=False)
+        response.headers["Content-Location"] = export_url(item_id, wanted.key)
     response.vary.add("Accept")
     return response
 
@@ -309,7 +319,9 @@ def negotiated_redirect(item_id: str) -> BaseResponse:
         return not_acceptable(OFFERED)
     if chosen is None:
         response = redirect(url_for("public.item", item_id=item_id), code=302)
+    elif chosen == API_TYPE:
+        response = api_redirect(item_id)
     else:
-        response = redirect(export_url(item_id, chosen.key), code=303)
+        response = redirect(export_url(item_id, BY_MEDIA_TYPE[chosen].key), code=303)
     response.vary.add("Accept")
     return response

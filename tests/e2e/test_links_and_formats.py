@@ -211,7 +211,11 @@ def test_q_values_html_and_what_is_not_offered(lodge_system, item):
     to_page = anonymous.get(at["identifier"], headers={"Accept": "*/*"}, allow_redirects=False)
     assert to_page.status_code == 302 and to_page.headers["Location"].endswith(item["id"])
     for url in (at["page"], at["identifier"]):
-        for accept in ("application/json", "image/png;q=1, text/html;q=0", "x/" * 300):
+        # plain JSON is the REST API's view of the item
+        to_api = anonymous.get(url, headers={"Accept": "application/json"}, allow_redirects=False)
+        assert to_api.status_code == 303
+        assert to_api.headers["Location"].endswith(f"/api/v1/items/{item['id']}")
+        for accept in ("image/png;q=1, text/html;q=0", "x/" * 300):
             refused = expect(anonymous.get(url, headers={"Accept": accept}), 406)
             assert "application/x-bibtex" in refused["error"]["fields"]["Accept"]
     expect(anonymous.get(f"{at['page']}/export/docx"), 404)

@@ -114,11 +114,14 @@ def test_the_owner_makes_version_2_related_everywhere(lodge_system, student, app
 
     # the work resolves to version 2; each version's own identifier to itself
     anonymous = lodge_system.client()
-    to_work = anonymous.get(f"/id/{first['concept_identifier']}", allow_redirects=False)
+    html = {"Accept": "text/html"}
+    to_work = anonymous.get(
+        f"/id/{first['concept_identifier']}", headers=html, allow_redirects=False
+    )
     assert to_work.status_code == 302 and to_work.headers["Location"].endswith(
         f"/items/{second['id']}"
     )
-    to_first = anonymous.get(f"/id/{first['identifier']}", allow_redirects=False)
+    to_first = anonymous.get(f"/id/{first['identifier']}", headers=html, allow_redirects=False)
     assert to_first.headers["Location"].endswith(f"/items/{first['id']}")
 
     # both landing pages list the versions; the first one points to the latest
