@@ -30,10 +30,10 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from lxml import etree
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -43,9 +43,9 @@ from kernel.platform.config import StorageSettings
 from kernel.platform.db import Database, insert_new
 from kernel.platform.storage import S3Storage, Storage
 from kernel.policy.text import clean, clean_tree, problem, user_pattern
-from services.inventory import fixity, records
+from services.inventory import fixity, jobs, records
 from services.inventory.crosswalks import datacite, oai_dc
-from services.inventory.models import BagExport, Item, RunningJob
+from services.inventory.models import BagExport, Item
 from services.inventory.oai import crosswalk_input
 from services.inventory.schemas import item_view
 
@@ -609,15 +609,8 @@ def run(
     `running_jobs` row is the lock, renewed after each item, so a lock untouched for
     STALE_LOCK belongs to a process that died); Conflict while another runs. Each item is
     recorded as it is done, so a run cut short resumes where it stopped."""
-    held = datetime.now(UTC)
-    with database.unit_of_work() as uow:
-        uow.session.execute(
-            delete(RunningJob).where(
-                RunningJob.name == EXPORT_JOB, RunningJob.started_at < held - STALE_LOCK
-            )
-        )
-        started = insert_new(uow.session, RunningJob, name=EXPORT_JOB, started_at=held)
-    if not started:
+    held = jobs.take(database, EXPORT_JOB, STALE_LOCK)
+    if held is None:
         raise Conflict("A bag export is running already.")
     outcome = {"exported": 0, "failed": 0}
     try:
@@ -631,27 +624,10 @@ def run(
                 outcome["failed"] += 1
             else:
                 outcome["exported"] += 1
-            renewed = _renew(database, held)
+            renewed = jobs.renew(database, EXPORT_JOB, held)
             if renewed is None:  # taken over as stale: that run goes on, this one stops
                 break
             held = renewed
     finally:
-        with database.unit_of_work() as uow:
-            uow.session.execute(
-                delete(RunningJob).where(
-                    RunningJob.name == EXPORT_JOB, RunningJob.started_at == held
-                )
-            )
+        jobs.give_back(database, EXPORT_JOB, held)
     return outcome
-
-
-def _renew(database: Database, held: datetime) -> datetime | None:
-    """Move the lock's time to now; None if it is no longer this run's."""
-    renewed = datetime.now(UTC)
-    with database.unit_of_work() as uow:
-        result = uow.session.execute(
-            update(RunningJob)
-            .where(RunningJob.name == EXPORT_JOB, RunningJob.started_at == held)
-            .values(started_at=renewed)
-        )
-        return renewed if cast("CursorResult[Any]", result).rowcount == 1 else None

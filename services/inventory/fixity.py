@@ -15,19 +15,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict
-from kernel.platform.db import Database, UnitOfWork, insert_new
+from kernel.platform.db import Database, UnitOfWork
 from kernel.platform.storage import Storage
+from services.inventory import jobs
 from services.inventory.models import (
     FileEvent,
     Item,
     ItemFile,
     Representation,
-    RunningJob,
 )
 
 INGESTION, REPLICATION, FIXITY_CHECK = "ingestion", "replication", "fixity check"
@@ -108,23 +108,13 @@ def record_check(uow: UnitOfWork, file_id: str, passed: bool, detail: str) -> No
 
 def audit(database: Database, storage: Storage, batch_size: int) -> dict[str, int]:
     """Check one batch; how many passed and failed. Conflict while another audit runs."""
-    now = datetime.now(UTC)
-    with database.unit_of_work() as uow:
-        uow.session.execute(
-            delete(RunningJob).where(
-                RunningJob.name == AUDIT_JOB, RunningJob.started_at < now - STALE_LOCK
-            )
-        )
-        started = insert_new(uow.session, RunningJob, name=AUDIT_JOB, started_at=now)
-    if not started:
+    held = jobs.take(database, AUDIT_JOB, STALE_LOCK)
+    if held is None:
         raise Conflict("A fixity audit is running already; its results appear when it ends.")
     try:
         return _audit_batch(database, storage, batch_size)
     finally:
-        with database.unit_of_work() as uow:
-            uow.session.execute(
-                delete(RunningJob).where(RunningJob.name == AUDIT_JOB, RunningJob.started_at == now)
-            )
+        jobs.give_back(database, AUDIT_JOB, held)
 
 
 def _audit_batch(database: Database, storage: Storage, batch_size: int) -> dict[str, int]:
