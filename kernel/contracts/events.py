@@ -76,6 +76,7 @@ class ItemCreatedEvent(EventEnvelope):
     identifier = fields.Str(required=True)
     collection = fields.Str(required=True)
     decision = fields.Nested(DecisionSchema, required=True)
+    doi = fields.Str(allow_none=True, load_default=None)  # minted with the item, when DOIs are on
 
 
 class LetterOutcomeEvent(EventEnvelope):
@@ -128,6 +129,16 @@ class ItemWithdrawnEvent(EventEnvelope):
     dedupe_fields = ("item_id",)
 
 
+class DoiSyncRequestedEvent(EventEnvelope):
+    """Inventory to itself: send the item's current metadata to DataCite for this DOI (after
+    the item was made, changed or withdrawn); the handler retries until DataCite takes it."""
+
+    item_id = fields.Str(required=True)
+    doi = fields.Str(required=True)
+
+    dedupe_fields = ("event_id",)
+
+
 EVENTS: dict[tuple[str, str], type[EventEnvelope]] = {
     ("intake", "deposit_submitted"): DepositSubmittedEvent,
     ("intake", "deposit_withdrawn"): DepositWithdrawnEvent,
@@ -141,6 +152,7 @@ EVENTS: dict[tuple[str, str], type[EventEnvelope]] = {
     ("inventory", "fixity_failed"): FixityFailedEvent,
     ("inventory", "embargo_lifted"): EmbargoLiftedEvent,
     ("inventory", "item_withdrawn"): ItemWithdrawnEvent,
+    ("inventory", "doi_sync_requested"): DoiSyncRequestedEvent,
     ("letters", "letter_sent"): LetterOutcomeEvent,
     ("letters", "letter_failed"): LetterOutcomeEvent,
 }

@@ -46,6 +46,8 @@ class Action(StrEnum):
     """Deactivate and reactivate accounts, see and revoke everyone's API tokens."""
     MANAGE_DEAD_LETTERS = "manage_dead_letters"
     """See, replay and drop the messages services could not handle (dead letters)."""
+    MANAGE_DOIS = "manage_dois"
+    """Send an item's metadata to DataCite again (retry a failed DOI registration)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ POLICY: dict[Action, Rule] = {
     Action.WITHDRAW_ITEMS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
     Action.MANAGE_ACCOUNTS: _rule(scopes=(MANAGE_SCOPE,)),
     Action.MANAGE_DEAD_LETTERS: _rule(scopes=(MANAGE_SCOPE,)),
+    Action.MANAGE_DOIS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
 }
 
 STAFF_ROLES = frozenset(POLICY[Action.SEE_ALL_DEPOSITS].roles)

@@ -1,0 +1,169 @@
+"""DOIs on SQLite and PostgreSQL against the local DataCite (tests/support/datacite.py):
+minted with the item, registered by the handler of inventory's own message, retried on
+failure, kept in step on withdrawal; a misbehaving DataCite never breaks inventory."""
+
+import time
+
+import pytest
+from datacite import schema45
+
+from kernel.contracts.events import event_schema
+from kernel.contracts.exceptions import Forbidden, NotFound, RefusedMessage
+from services.inventory.dois import DataCiteError
+from tests.services.conftest import MANAGER, STAFF, STUDENT, outbox
+from tests.services.test_inventory_publication import MOSS, deposit_item, inventory  # noqa: F401
+
+
+@pytest.fixture
+def doi_env(lodge_env, datacite):
+    from kernel.platform.config import get_settings
+
+    for name, value in datacite.env().items():
+        lodge_env.setenv(name, value)
+    get_settings.cache_clear()
+    return datacite
+
+
+def sync_requests(inventory, doi=None):
+    """The doi_sync_requested messages inventory wrote to itself, as its handler gets them."""
+    schema = event_schema("inventory", "doi_sync_requested")
+    return [
+        schema.load(payload)
+        for payload in outbox(inventory.database, "doi_sync_requested")
+        if doi is None or payload["doi"] == doi
+    ]
+
+
+def registration(inventory, item_id):
+    [row] = inventory.doi_registrations(actor=STAFF, item_id=item_id)
+    return row
+
+
+def test_an_item_is_archived_with_its_doi_reserved_then_registered(inventory, storage, doi_env):
+    item_id = deposit_item(inventory, storage, 1, MOSS)
+    item = inventory.get_item(item_id=item_id)
+    doi = item["doi"]
+    assert doi == f"{doi_env.prefix}/{item_id[:16]}"  # from the item: a retry mints it again
+    [created] = outbox(inventory.database, "item_created")
+    assert created["doi"] == doi  # letters and campus systems hear of it at once
+    assert registration(inventory, item_id)["state"] == "reserved"
+    assert doi_env.get(doi) is None  # nothing was sent to DataCite while archiving
+
+    [request] = sync_requests(inventory)
+    inventory.on_doi_sync_requested(request)
+
+    registered = doi_env.get(doi)
+    assert registered["state"] == "findable"
+    assert registered["url"].endswith(f"/items/{item_id}")
+    assert schema45.validate({k: v for k, v in registered.items() if k != "state"})
+    assert registered["creators"][0]["nameIdentifiers"][0]["nameIdentifier"] == (
+        "https://orcid.org/0000-0002-1825-0097"
+    )
+    row = registration(inventory, item_id)
+    assert (row["state"], row["attempts"], row["last_error"]) == ("registered", 1, None)
+    assert inventory.datacite_metadata(item_id=item_id)["doi"] == doi
+
+
+def test_a_failed_registration_is_recorded_and_raised_so_it_retries(inventory, storage, doi_env):
+    item_id = deposit_item(inventory, storage, 2, MOSS)
+    [request] = sync_requests(inventory)
+    doi_env.misbehave("fail")
+    with pytest.raises(DataCiteError, match="answered 500: Internal server error"):
+        inventory.on_doi_sync_requested(request)
+    row = registration(inventory, item_id)
+    assert (row["state"], row["attempts"]) == ("failed", 1)
+    assert "500" in row["last_error"]
+    assert inventory.get_item(item_id=item_id)["withdrawn_at"] is None  # archived all the same
+
+    doi_env.misbehave("ok")
+    inventory.on_doi_sync_requested(request)  # the retry, from the delay queue
+    row = registration(inventory, item_id)
+    assert (row["state"], row["attempts"], row["last_error"]) == ("registered", 2, None)
+
+
+def test_sync_is_idempotent_and_follows_withdrawal(inventory, storage, doi_env):
+    item_id = deposit_item(inventory, storage, 3, MOSS)
+    [request] = sync_requests(inventory)
+    inventory.on_doi_sync_requested(request)
+    inventory.on_doi_sync_requested(request)  # delivered twice: the same PUT, no harm
+    doi = request["doi"]
+    assert [r["status"] for r in doi_env.requests_seen() if r["doi"] == doi] == [201, 200]
+
+    inventory.withdraw_item(actor=MANAGER, item_id=item_id, reason="Duplicate")
+    [_, hide] = sync_requests(inventory, doi)
+    inventory.on_doi_sync_requested(hide)
+    hidden = doi_env.get(doi)
+    # still resolves, to the landing page (which shows the tombstone), but out of search
+    assert hidden["state"] == "registered"
+    assert hidden["url"].endswith(f"/items/{item_id}")
+    assert {"date": hidden["dates"][-1]["date"], "dateType": "Withdrawn"} in hidden["dates"]
+
+
+def test_a_manager_may_ask_again_for_a_registration(inventory, storage, doi_env):
+    item_id = deposit_item(inventory, storage, 4, MOSS)
+    doi = inventory.get_item(item_id=item_id)["doi"]
+    with pytest.raises(Forbidden):
+        inventory.retry_doi(actor=STUDENT, doi=doi)
+    with pytest.raises(Forbidden):
+        inventory.retry_doi(actor=STAFF, doi=doi)
+    with pytest.raises(NotFound):
+        inventory.retry_doi(actor=MANAGER, doi="10.80000/nothing")
+    assert inventory.retry_doi(actor=MANAGER, doi=doi)["doi"] == doi
+    assert len(sync_requests(inventory, doi)) == 2
+    with pytest.raises(Forbidden):
+        inventory.doi_registrations(actor=STUDENT, item_id=item_id)
+
+
+@pytest.mark.parametrize(
+    ("mode", "delay", "expected"),
+    [
+        ("garbage", 0, "without the DOI"),
+        ("oversize", 0, "over 1048576 bytes"),
+        ("slow", 30, "could not be reached: ReadTimeout"),
+        ("drip", 0.2, "did not arrive in time"),
+    ],
+)
+def test_a_misbehaving_datacite_costs_bounded_time_and_never_breaks_inventory(
+    inventory, storage, doi_env, mode, delay, expected
+):
+    item_id = deposit_item(inventory, storage, 5, MOSS)
+    [request] = sync_requests(inventory)
+    doi_env.misbehave(mode, delay)
+    started = time.monotonic()
+    with pytest.raises(DataCiteError, match=expected):
+        inventory.on_doi_sync_requested(request)
+    assert time.monotonic() - started < 6  # LODGE_DATACITE_TIMEOUT is 2 s
+    row = registration(inventory, item_id)
+    assert row["state"] == "failed" and len(row["last_error"]) <= 500
+    assert row["last_error"].isprintable()
+
+
+def test_datacite_down_is_a_failure_like_any_other(inventory, storage, doi_env):
+    item_id = deposit_item(inventory, storage, 6, MOSS)
+    [request] = sync_requests(inventory)
+    doi_env.stop()
+    with pytest.raises(DataCiteError, match="could not be reached: ConnectionError"):
+        inventory.on_doi_sync_requested(request)
+    assert registration(inventory, item_id)["state"] == "failed"
+
+
+def test_without_datacite_items_get_no_doi(inventory, storage, lodge_env):
+    item_id = deposit_item(inventory, storage, 7, MOSS)
+    assert inventory.get_item(item_id=item_id)["doi"] is None
+    assert inventory.doi_registrations(actor=STAFF, item_id=item_id) == []
+    assert sync_requests(inventory) == []
+    inventory.withdraw_item(actor=MANAGER, item_id=item_id, reason="Duplicate")
+    assert sync_requests(inventory) == []
+    # the DataCite metadata is there all the same, without a DOI (for content negotiation)
+    assert "doi" not in inventory.datacite_metadata(item_id=item_id)
+
+
+def test_a_sync_request_while_datacite_is_off_is_refused(inventory, storage, doi_env, lodge_env):
+    from kernel.platform.config import get_settings
+
+    deposit_item(inventory, storage, 8, MOSS)
+    [request] = sync_requests(inventory)
+    lodge_env.setenv("LODGE_DATACITE_ENABLED", "false")
+    get_settings.cache_clear()
+    with pytest.raises(RefusedMessage, match="DataCite is off"):
+        inventory.on_doi_sync_requested(request)
