@@ -93,6 +93,15 @@ def _joined(names: list[str]) -> str:
     return ", ".join(names[:-1]) + ", & " + names[-1]
 
 
+def doi_url(item: dict) -> str | None:
+    return f"https://doi.org/{item['doi']}" if item.get("doi") else None
+
+
+def cite_as(item: dict, local_url: str) -> str:
+    """What to cite the item by: its DOI where it has one, else Lodge's persistent link."""
+    return doi_url(item) or local_url
+
+
 def citation(item: dict, publisher: str, url: str) -> str:
     """APA-like: `Student, S., & Faculty, F. (2026). Title [Thesis]. Publisher. URL`."""
     record = item["record"]
@@ -147,11 +156,10 @@ def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> di
         "@context": "https://schema.org",
         "@type": kind.schema_org,
         "additionalType": kind.uri,
-        "@id": url,
+        "@id": cite_as(item, url),
         "url": url,
         "name": first(record, "title"),
-        "identifier": [item["identifier"]]
-        + ([f"https://doi.org/{item['doi']}"] if item.get("doi") else []),
+        "identifier": [item["identifier"]] + ([doi_url(item)] if item.get("doi") else []),
         "author": [
             {
                 "@type": "Person",

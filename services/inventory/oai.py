@@ -31,6 +31,7 @@ def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict[str
     is cleaned as it is serialised: one stored before the text rule held never breaks a page."""
     return {
         "identifier": item.identifier,
+        "doi": item.doi,
         "record": clean_tree(item.record),
         "creators": clean_tree(item.creators),
         "resource_type": item.resource_type,

@@ -23,6 +23,7 @@ MANAGER_ONLY = {
     Action.MANAGE_COLLECTIONS,
     Action.WITHDRAW_ITEMS,
     Action.SUPERVISE_REVIEWS,
+    Action.MANAGE_DOIS,
 }
 EXPECTED = {
     "patron": {Action.DEPOSIT},
