@@ -60,7 +60,9 @@ def item(item_id):
         kinds=landing.kinds(record),
         collection=collection,
         citation=landing.citation(
-            record, PUBLISHER, landing.cite_as(record, absolute(resolver_path(record["identifier"])))
+            record,
+            PUBLISHER,
+            landing.cite_as(record, absolute(resolver_path(record["identifier"]))),
         ),
         meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),

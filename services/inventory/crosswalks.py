@@ -117,7 +117,12 @@ def datacite(item: dict[str, Any]) -> str:
     if item.get("doi"):
         sub(root, "identifier", item["doi"], identifierType="DOI")
     else:
-        sub(root, "identifier", item["identifier"], identifierType=_identifier_type(item["identifier"]))
+        sub(
+            root,
+            "identifier",
+            item["identifier"],
+            identifierType=_identifier_type(item["identifier"]),
+        )
     people = item.get("creators") or [
         {"name": name, "orcid": None} for name in record.get("creator", [])
     ]

@@ -85,7 +85,10 @@ def test_a_full_record_is_valid_datacite_and_says_what_the_item_is():
         },
     ]
     assert data["alternateIdentifiers"] == [
-        {"alternateIdentifier": "ark:/99999/lodge-0123456789abcdef", "alternateIdentifierType": "ARK"}
+        {
+            "alternateIdentifier": "ark:/99999/lodge-0123456789abcdef",
+            "alternateIdentifierType": "ARK",
+        }
     ]
     assert data["formats"] == ["application/pdf", "text/csv"]
     assert data["sizes"] == ["1234 bytes", "99 bytes"]
@@ -95,8 +98,16 @@ def test_a_full_record_is_valid_datacite_and_says_what_the_item_is():
 
 def test_relations_to_other_versions_become_related_identifiers():
     relations = [
-        {"relation_type": "IsNewVersionOf", "identifier": "10.80000/older", "identifier_type": "DOI"},
-        {"relation_type": "IsVersionOf", "identifier": "10.80000/concept", "identifier_type": "DOI"},
+        {
+            "relation_type": "IsNewVersionOf",
+            "identifier": "10.80000/older",
+            "identifier_type": "DOI",
+        },
+        {
+            "relation_type": "IsVersionOf",
+            "identifier": "10.80000/concept",
+            "identifier_type": "DOI",
+        },
         {"relation_type": "IsNewVersionOf", "identifier": "x", "identifier_type": "Nonsense"},
     ]
     data = valid(attributes(item(relations=relations), URL, "Lodge"))
