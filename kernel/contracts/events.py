@@ -52,6 +52,7 @@ class DepositStatusChangedEvent(EventEnvelope):
     depositor = fields.Nested(PersonRefSchema, required=True)
     item_id = fields.Str(allow_none=True, load_default=None)
     item_identifier = fields.Str(allow_none=True, load_default=None)
+    item_doi = fields.Str(allow_none=True, load_default=None)
     report = fields.Nested(ValidationReportSchema, allow_none=True, load_default=None)
     # the staff member who deposited on the depositor's behalf, on every step of such a deposit
     mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
