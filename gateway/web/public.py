@@ -36,13 +36,13 @@ def item(item_id):
         # cleaned as it is shown: a record stored before the text rule held never breaks a page
         record = text.clean_tree(services.inventory.get_item(item_id=item_id))
         collection = services.inventory.get_collection(collection_id=record["collection"])
+        staff = may(Action.SEE_ALL_DEPOSITS)
         provenance = (
-            services.inventory.file_events(actor=g.actor, item_id=item_id)
-            if may(Action.SEE_ALL_DEPOSITS)
-            else None
+            services.inventory.file_events(actor=g.actor, item_id=item_id) if staff else None
         )
+        dois = services.inventory.doi_registrations(actor=g.actor, item_id=item_id) if staff else []
     if record.get("withdrawn_at"):
-        return render_template("public/tombstone.html", item=record), 410
+        return render_template("public/tombstone.html", item=record, dois=dois), 410
     visible = files_visible(record, g.actor, request.remote_addr)
     url = absolute(url_for("public.item", item_id=item_id))
 
@@ -67,6 +67,7 @@ def item(item_id):
         meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
         provenance=provenance,
+        dois=dois,
         canonical=url,
     )
 
