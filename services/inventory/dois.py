@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,14 +42,18 @@ from services.inventory.schemas import item_view
 log = logging.getLogger(__name__)
 
 RESERVED, REGISTERED, FAILED = "reserved", "registered", "failed"
-VERSION, CONCEPT = "version", "concept"
+VERSION = "version"  # an item's own DOI; "concept" is kept for one DOI for all versions
 MAX_ANSWER = 1 << 20  # bytes of an answer read; DataCite's are a few KiB
 MAX_ERROR = 500  # characters of a failure kept on the row and in the log
 JSON_API = "application/vnd.api+json"
 
 
 class DataCiteError(Exception):
-    """DataCite did not take the metadata (refused it, failed, or could not be reached)."""
+    """DataCite did not take the metadata (refused it, failed, or could not be reached);
+    the message is at most MAX_ERROR characters, whatever DataCite answered."""
+
+    def __init__(self, message: str):
+        super().__init__(message[:MAX_ERROR])
 
 
 def reserve(uow: UnitOfWork, doi_prefix: str, item: Item) -> str:
@@ -147,13 +152,13 @@ class DataCite:
                 allow_redirects=False,
             ) as response:
                 answer = _read(response, deadline)
-        except requests.RequestException as err:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
             raise DataCiteError(f"DataCite could not be reached: {type(err).__name__}") from None
         if response.status_code not in (200, 201):
             raise DataCiteError(f"DataCite answered {response.status_code}: {_errors(answer)}")
         try:
             taken = json.loads(answer)["data"]["attributes"]["doi"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: deep nesting
             taken = None
         if not isinstance(taken, str) or taken.lower() != doi.lower():
             raise DataCiteError(
@@ -189,7 +194,7 @@ def _errors(answer: bytes) -> str:
             + (f" ({error['source']})" if error.get("source") else "")
             for error in errors
         )
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return _snippet(answer)
     return _snippet(text.encode())
 

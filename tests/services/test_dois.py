@@ -118,6 +118,7 @@ def test_a_manager_may_ask_again_for_a_registration(inventory, storage, doi_env)
     ("mode", "delay", "expected"),
     [
         ("garbage", 0, "without the DOI"),
+        ("nested", 0, "without the DOI"),
         ("oversize", 0, "over 1048576 bytes"),
         ("slow", 30, "could not be reached: ReadTimeout"),
         ("drip", 0.2, "did not arrive in time"),

@@ -9,8 +9,8 @@ as Lodge uses, on a free loopback port.
   `schema45`); an invalid one is a 422 naming what is wrong. Events move a DOI's state as
   DataCite's do: publish → findable, register and hide → registered.
 - GET without credentials sees only findable DOIs, as DataCite's public API.
-- A test can make it misbehave (`misbehave`): fail with 500, answer garbage or an
-  oversize body, answer slowly or drip its answer; `stop()` and `start()` again (same
+- A test can make it misbehave (`misbehave`): fail with 500, answer garbage, JSON nested
+  too deep or an oversize body, answer slowly or drip its answer; `stop()` and `start()` again (same
   port) play DataCite being down.
 
 It runs in a process of its own (its requests each on a thread of a ThreadingHTTPServer),
@@ -41,7 +41,7 @@ from tests.support.system import REPO_ROOT, free_port, poll_until
 
 USERNAME, PASSWORD, PREFIX = "LODGE.TEST", "datacite-test-password", "10.80000"
 MAX_BODY = 1 << 20
-MODES = ("ok", "fail", "garbage", "oversize", "slow", "drip")
+MODES = ("ok", "fail", "garbage", "nested", "oversize", "slow", "drip")
 
 
 class DataCiteServer:
@@ -189,6 +189,8 @@ def _handler(state: _State):
                 self._error(500, "Internal server error")
             elif mode == "garbage":
                 self._send(200, b"\x00\xff<html>not json" * 10, "text/html")
+            elif mode == "nested":  # JSON nested past any parser's recursion limit
+                self._send(201, b"[" * 100_000 + b"]" * 100_000)
             elif mode == "oversize":
                 self._send(200, b"{" + b" " * (4 * MAX_BODY))
             elif mode == "slow":
