@@ -68,11 +68,16 @@ def test_retrying_a_doi_the_item_does_not_have_is_refused(lodge_system):
     deposit = archived_item(lodge_system)
     manager = signed_in(lodge_system, "manager")
     token = csrf_token(manager.get(f"{lodge_system.base_url}/items/{deposit['item_id']}").text)
-    other = f"{deposit['item_doi']}x"
-    for item_id, doi in ((deposit["item_id"], other), ("nothing", deposit["item_doi"])):
+    item, doi = deposit["item_id"], deposit["item_doi"]
+    for asked_item, asked_doi in (
+        (item, f"{doi}x"),  # a DOI the item does not have
+        ("nothing", doi),  # an item that does not exist
+        (item, doi * 1000),  # oversize
+        (item, f"{doi}\x00\u202e"),  # control characters
+    ):
         answer = manager.post(
-            f"{lodge_system.base_url}/staff/items/{item_id}/doi",
-            data={"doi": doi, "csrf_token": token},
+            f"{lodge_system.base_url}/staff/items/{asked_item}/doi",
+            data={"doi": asked_doi, "csrf_token": token},
             allow_redirects=False,
             timeout=30,
         )
