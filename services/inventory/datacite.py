@@ -75,7 +75,7 @@ def publication_year(item: dict[str, Any]) -> str:
     for value in item["record"].get("date", []):
         match = _YEAR.match(value.lstrip())
         if match:
-            return match.group(1)
+            return str(match.group(1))
     return _iso(item["created_at"])[:4]
 
 

@@ -203,11 +203,16 @@ def landing_page(base_url: str, item_id: str) -> str:
     return f"{base_url}/items/{item_id}"
 
 
+def item_metadata(item: Item, doi: str | None, base_url: str, publisher: str) -> dict[str, Any]:
+    """`item`'s DataCite attributes as `doi` (None: without a DOI) carries them."""
+    view = {**item_view(item), "doi": doi}
+    return datacite.attributes(view, landing_page(base_url, item.id), publisher)
+
+
 def metadata(session: Session, doi: str, base_url: str, publisher: str) -> dict[str, Any]:
     """The DataCite attributes `doi` is to carry now: those of the item it resolves to."""
     item = session.get_one(Item, registration(session, doi).item_id)
-    view = {**item_view(item), "doi": doi}
-    return datacite.attributes(view, landing_page(base_url, item.id), publisher)
+    return item_metadata(item, doi, base_url, publisher)
 
 
 def sync(database: Database, client: DataCite, doi: str, base_url: str, publisher: str) -> None:

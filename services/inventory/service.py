@@ -49,7 +49,6 @@ from kernel.policy.permissions import Action, can, require
 from services.inventory import (
     access,
     collections,
-    datacite,
     dois,
     fixity,
     identifiers,
@@ -133,10 +132,8 @@ class InventoryService(DeadLetterDesk):
         settings = get_settings()
         with self.store.reading() as session:
             item = records.get_item(session, item_id)
-            return datacite.attributes(
-                item_view(item),
-                dois.landing_page(settings.site.base_url, item.id),
-                settings.site.repository_name,
+            return dois.item_metadata(
+                item, item.doi, settings.site.base_url, settings.site.repository_name
             )
 
     @rpc
