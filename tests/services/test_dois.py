@@ -168,3 +168,20 @@ def test_a_sync_request_while_datacite_is_off_is_refused(inventory, storage, doi
     get_settings.cache_clear()
     with pytest.raises(RefusedMessage, match="DataCite is off"):
         inventory.on_doi_sync_requested(request)
+
+
+def test_an_embargo_ending_sends_datacite_the_open_access_rights(inventory, storage, doi_env):
+    from datetime import date, timedelta
+
+    ended = {"policy": "embargo", "embargo_until": (date.today() - timedelta(days=1)).isoformat()}
+    item_id = deposit_item(inventory, storage, 9, MOSS, access=ended)
+    [registration_request] = sync_requests(inventory)
+    inventory.on_doi_sync_requested(registration_request)
+    doi = registration_request["doi"]
+    assert doi_env.get(doi)["rightsList"][0]["rights"] == "embargoed access"
+
+    inventory.lift_embargoes()
+    [_, after_lifting] = sync_requests(inventory, doi)
+    inventory.on_doi_sync_requested(after_lifting)
+    assert doi_env.get(doi)["rightsList"][0]["rights"] == "open access"
+    assert registration(inventory, item_id)["attempts"] == 2
