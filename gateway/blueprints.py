@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from gateway.api.bags import bags_api
 from gateway.api.dead_letters import dead_letters_api
 from gateway.api.deposits import deposits_api
 from gateway.api.inventory import inventory_api
@@ -14,16 +15,20 @@ from gateway.api.profiles import profiles_api
 from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
 from gateway.api.tus import method_override, tus
+from gateway.api.usage import usage_api
+from gateway.api.versions import versions_api
 from gateway.auth import guard, oidc
-from gateway.http import correlation, errors, i18n, idempotency, security
+from gateway.http import correlation, errors, i18n, idempotency, security, usage
 from gateway.http.health import health
 from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
 from gateway.presenters import validation_report
 from gateway.web.account import account
+from gateway.web.crawlers import crawlers
 from gateway.web.portal import portal
 from gateway.web.public import public
 from gateway.web.staff import inventory as staff_inventory_pages
+from gateway.web.staff.corrections import staff_corrections
 from gateway.web.staff.dashboard import staff_dashboard
 from gateway.web.staff.dead_letters import staff_dead_letters
 from gateway.web.staff.deposits import staff_deposits
@@ -32,6 +37,7 @@ from gateway.web.staff.letters import staff_letters
 from gateway.web.staff.mediated import staff_mediated
 from gateway.web.staff.profiles import staff_profiles
 from gateway.web.staff.reviews import staff_reviews
+from gateway.web.versions import versions_pages
 
 HOOKS = (
     correlation.register,  # first: what the others log carries the request's ids
@@ -43,6 +49,7 @@ HOOKS = (
     security.register,
     validation_report.register,
     staff_inventory_pages.register,
+    usage.register,
 )
 
 # the API blueprints in the order gateway/api/openapi.py describes them
@@ -55,7 +62,10 @@ BLUEPRINTS = (
     tus,
     reviews_api,
     items_api,
+    bags_api,
+    versions_api,
     staff_api,
+    usage_api,
     dead_letters_api,
     portal,
     staff_profiles,
@@ -69,6 +79,9 @@ BLUEPRINTS = (
     staff_inventory,
     staff_dead_letters,
     account,
+    versions_pages,
+    staff_corrections,
+    crawlers,
 )
 
 # read-only; harvesters may POST a form

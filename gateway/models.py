@@ -4,10 +4,10 @@ any gateway instance serves any request."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kernel.platform.db import UTCDateTime, utcnow
@@ -109,3 +109,14 @@ class IdempotentRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     status: Mapped[int | None] = mapped_column(nullable=True)  # None while it runs
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class UsageSalt(Base):
+    """The day's secret salt of the usage statistics' user hashes (gateway/http/usage.py),
+    shared by every gateway instance; deleted once its day is over, so yesterday's hashes
+    can no longer be tied to an address."""
+
+    __tablename__ = "usage_salts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))

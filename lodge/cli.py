@@ -1,6 +1,6 @@
 """`lodge run | service NAME | gateway | migrate | await-migrations [OWNER...] | seed |
-token USERNAME | broker-users | expire-uploads | warn-expiring-tokens | dead-letters`
-(`lodge --help`)."""
+token USERNAME | broker-users | expire-uploads | export-bag ITEM | warn-expiring-tokens |
+dead-letters` (`lodge --help`)."""
 
 from __future__ import annotations
 
@@ -319,6 +319,7 @@ def gateway(bind):
     from gateway.app import create_app
     from gateway.http.health import start_draining
     from gateway.http.idempotency import WORKER_TIMEOUT_SECONDS
+    from gateway.http.usage import stop as stop_counting
     from kernel.platform.metrics import worker_gone
     from kernel.platform.observability import configure_tracing, log_config
 
@@ -356,6 +357,11 @@ def gateway(bind):
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-" if settings.processes.access_log else None)
             self.cfg.set("child_exit", lambda _arbiter, worker: worker_gone(worker.pid))
+            # in the worker, once its requests are done: the hits it holds go to inventory
+            self.cfg.set(
+                "worker_exit",
+                lambda _arbiter, worker: stop_counting(getattr(worker, "wsgi", None)),
+            )
             # gunicorn's own logs and the access log as every other line of the gateway's
             self.cfg.set(
                 "logconfig_dict",
@@ -387,6 +393,47 @@ def expire_uploads():
     ).expire()
     partials = get_storage().remove_stale_partials(settings.storage.upload_expiry_seconds)
     click.echo(f"expired {len(removed)} upload(s), removed {len(partials)} partial file(s)")
+
+
+@main.command("export-bag")
+@click.argument("item")
+@click.option(
+    "--to",
+    "target",
+    metavar="DIR|s3://BUCKET/PREFIX",
+    help="where the bag goes (default LODGE_BAG_TARGET)",
+)
+def export_bag(item, target):
+    """Export ITEM (its id or identifier) as a BagIt bag, here in this process: files
+    stream from storage into the bag however large, with no RPC timeout to outlast."""
+    from kernel.contracts.exceptions import Conflict, NotFound
+    from kernel.platform.config import bag_target
+    from kernel.platform.db import Database
+    from kernel.platform.storage import get_storage
+    from services.inventory import bags
+
+    settings = get_settings()
+    try:
+        destination = bag_target(target) if target else settings.preservation.bag_target
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--to") from None
+    database = Database(settings.database_url("inventory"), "inventory")
+    try:
+        with database.reading() as session:
+            item_id = bags.find_item(session, item)
+        export = bags.export_item(
+            database,
+            get_storage(),
+            bags.target_for(destination, settings.storage),
+            item_id,
+            settings.site.base_url,
+            settings.site.repository_name,
+        )
+    except (NotFound, Conflict, bags.BagError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        database.dispose()
+    click.echo(f"{export['location']}\nPayload-Oxum: {export['payload_oxum']}")
 
 
 @main.command("warn-expiring-tokens")

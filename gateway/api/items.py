@@ -45,7 +45,9 @@ def download_item_file(item_id, file_id):
         stored = services.inventory.get_item_file(item_id=item_id, file_id=file_id)
     if not files_visible(item, g.actor, request.remote_addr):
         raise NotFound("There is no such file.")
-    response = send_stored(stored, inline=stored["media_type"].startswith(INLINE_SAFE))
+    response = send_stored(
+        stored, inline=stored["media_type"].startswith(INLINE_SAFE), item_id=item_id
+    )
     response.headers["Digest"] = (
         "sha-256=" + base64.b64encode(bytes.fromhex(stored["sha256"])).decode()
     )

@@ -154,3 +154,26 @@ class LetterPreviewBody(Strict):
 class ReasonBody(Strict):
     label = Text("label", required=True, min_length=1)
     is_default = fields.Bool(load_default=False)
+
+
+class CreatorBody(Strict):
+    name = Text("name", required=True, min_length=1)
+    orcid = fields.Str(
+        load_default=None,
+        allow_none=True,
+        metadata={"example": "0000-0002-1825-0097", "description": "an ORCID iD's digits"},
+    )
+
+
+class CorrectItemBody(Strict):
+    """A correction: the whole record as it should be (each element a list of values, an
+    element left out is removed; `creator` comes from `creators`) and why."""
+
+    record = fields.Dict(
+        keys=fields.Str(),
+        values=fields.List(fields.Str()),
+        required=True,
+        metadata={"example": {"title": ["Tidal patterns of the Wadden Sea"], "date": ["2026"]}},
+    )
+    creators = fields.List(fields.Nested(CreatorBody), required=True)
+    reason = Text("reason", required=True, min_length=1)

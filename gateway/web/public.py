@@ -13,8 +13,10 @@ from flask_babel import gettext as _
 
 from gateway.auth.guard import may
 from gateway.files.access import files_visible
-from gateway.presenters import landing
+from gateway.http.usage import count_view
+from gateway.presenters import landing, versions
 from gateway.rpc import rpc
+from gateway.web.versions import offers_new_version
 from kernel.contracts.exceptions import InvalidInput, NotFound
 from kernel.platform.config import get_settings
 from kernel.policy import text
@@ -32,17 +34,33 @@ def absolute(path: str) -> str:
 @public.get("/items/<item_id>")
 def item(item_id):
     """The item's landing page; a withdrawn item leaves a tombstone."""
+    counting = get_settings().usage.counting
     with rpc() as services:
         # cleaned as it is shown: a record stored before the text rule held never breaks a page
-        record = text.clean_tree(services.inventory.get_item(item_id=item_id))
+        record = text.clean_tree(
+            # the figures come with the item: counting costs the page no call of its own
+            services.inventory.get_item(item_id=item_id, with_usage=counting)
+        )
         collection = services.inventory.get_collection(collection_id=record["collection"])
         staff = may(Action.SEE_ALL_DEPOSITS)
         provenance = (
             services.inventory.file_events(actor=g.actor, item_id=item_id) if staff else None
         )
         dois = services.inventory.doi_registrations(actor=g.actor, item_id=item_id) if staff else []
+        bag = (
+            services.inventory.bag_export(actor=g.actor, item_id=item_id)
+            if may(Action.SEE_ALL_DEPOSITS)
+            else None
+        )
+        corrections = (
+            services.inventory.item_corrections(actor=g.actor, item_id=item_id)
+            if may(Action.SEE_ALL_DEPOSITS)
+            else None
+        )
+        offer_new_version = offers_new_version(services, record)
+    work = versions.work(record)
     if record.get("withdrawn_at"):
-        return render_template("public/tombstone.html", item=record, dois=dois), 410
+        return render_template("public/tombstone.html", item=record, work=work, dois=dois), 410
     visible = files_visible(record, g.actor, request.remote_addr)
     url = absolute(url_for("public.item", item_id=item_id))
 
@@ -51,7 +69,7 @@ def item(item_id):
             url_for("items_api.download_item_file", item_id=item_id, file_id=stored["id"])
         )
 
-    return render_template(
+    page = render_template(
         "public/item.html",
         item=record,
         record=record["record"],
@@ -68,8 +86,15 @@ def item(item_id):
         json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
         provenance=provenance,
         dois=dois,
+        bag=bag,
+        usage=record.get("usage"),  # none when counting is off
         canonical=url,
+        work=work,
+        corrections=corrections,
+        offer_new_version=offer_new_version,
     )
+    count_view(item_id)  # once the page is made: only what is shown counts
+    return page
 
 
 def resolver_path(identifier: str) -> str:

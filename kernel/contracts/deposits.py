@@ -67,6 +67,8 @@ class DepositSnapshotSchema(Lenient):
     access = fields.Nested(
         AccessChoiceSchema, load_default=lambda: {"policy": "open", "embargo_until": None}
     )
+    # the item this deposit is a new version of: archived, it joins that item's work
+    new_version_of = fields.Str(allow_none=True, load_default=None)
 
 
 class DepositView(Lenient):
@@ -91,6 +93,7 @@ class DepositView(Lenient):
     allowed_actions = fields.List(fields.Str(), required=True)
     created_at = DateTime(required=True)
     updated_at = DateTime(required=True)
+    new_version_of = fields.Str(allow_none=True, load_default=None)  # an item id
 
 
 class DepositSummaryView(Lenient):
@@ -112,6 +115,10 @@ class CreateDepositRequest(ActorRequest):
     profile_id = fields.Str(required=True)
     metadata = fields.Dict(load_default=dict)
     on_behalf_of = fields.Nested(ActorSchema, load_default=None, allow_none=True)
+
+
+class NewVersionRequest(ActorRequest):
+    item_id = fields.Str(required=True, validate=validate.Length(min=1, max=64))
 
 
 class DepositRequest(ActorRequest):

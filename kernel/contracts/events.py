@@ -140,6 +140,18 @@ class DoiSyncRequestedEvent(EventEnvelope):
     dedupe_fields = ("event_id",)
 
 
+class ItemCorrectedEvent(EventEnvelope):
+    """A manager corrected an archived item's metadata; `elements` names what changed."""
+
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    reason = fields.Str(required=True)
+    elements = fields.List(fields.Str(), required=True)
+    actor = fields.Nested(PersonRefSchema, required=True)
+
+    dedupe_fields = ("event_id",)
+
+
 EVENTS: dict[tuple[str, str], type[EventEnvelope]] = {
     ("intake", "deposit_submitted"): DepositSubmittedEvent,
     ("intake", "deposit_withdrawn"): DepositWithdrawnEvent,
@@ -154,6 +166,7 @@ EVENTS: dict[tuple[str, str], type[EventEnvelope]] = {
     ("inventory", "embargo_lifted"): EmbargoLiftedEvent,
     ("inventory", "item_withdrawn"): ItemWithdrawnEvent,
     ("inventory", "doi_sync_requested"): DoiSyncRequestedEvent,
+    ("inventory", "item_corrected"): ItemCorrectedEvent,
     ("letters", "letter_sent"): LetterOutcomeEvent,
     ("letters", "letter_failed"): LetterOutcomeEvent,
 }

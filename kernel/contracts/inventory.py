@@ -12,8 +12,14 @@ from kernel.contracts.fields import (
     Strict,
     Text,
 )
+from kernel.contracts.people import PersonRefSchema
+from kernel.contracts.profiles import DC_ELEMENTS
 from kernel.contracts.resource_types import DEFAULT as DEFAULT_RESOURCE_TYPE
 from kernel.contracts.rpc import ActorRequest, PageRequest
+from kernel.contracts.usage import UsageTotalsSchema
+from kernel.policy.text import ORCID_ID, user_pattern
+
+ORCID_ONLY = user_pattern(rf"^{ORCID_ID}$")
 
 
 class ItemFileView(Lenient):
@@ -32,6 +38,32 @@ class RepresentationView(Lenient):
     files = fields.List(fields.Nested(ItemFileView), required=True)
 
 
+# --- versions of a work (DataCite's relatedIdentifier vocabulary) ----------------------
+
+RELATION_TYPES = ("IsNewVersionOf", "IsPreviousVersionOf", "IsVersionOf", "HasVersion")
+RELATED_IDENTIFIER_TYPES = ("DOI", "ARK", "Handle", "URL")
+
+
+class VersionSchema(Lenient):
+    """One version of a work, as the item's version list shows it (oldest first)."""
+
+    item_id = fields.Str(required=True)
+    identifier = fields.Str(required=True)
+    version = fields.Int(required=True)
+    doi = fields.Str(allow_none=True, load_default=None)
+    created_at = DateTime(required=True)
+    withdrawn_at = DateTime(allow_none=True, load_default=None)
+
+
+class RelationSchema(Lenient):
+    """How the item relates to another version or to its work: the DOI where that one has
+    one, else its own identifier."""
+
+    relation_type = fields.Str(required=True, validate=validate.OneOf(RELATION_TYPES))
+    identifier = fields.Str(required=True)
+    identifier_type = fields.Str(required=True, validate=validate.OneOf(RELATED_IDENTIFIER_TYPES))
+
+
 class ItemView(Lenient):
     id = fields.Str(required=True)
     identifier = fields.Str(required=True)
@@ -48,6 +80,14 @@ class ItemView(Lenient):
     withdrawal_reason = fields.Str(allow_none=True, load_default=None)
     doi = fields.Str(allow_none=True, load_default=None)
     embargo_lifted_at = DateTime(allow_none=True, load_default=None)
+    # the work (concept) this item is a version of; its identifier resolves to the latest
+    concept_id = fields.Str(load_default="")
+    concept_identifier = fields.Str(load_default="")
+    version = fields.Int(load_default=1)
+    versions = fields.List(fields.Nested(VersionSchema), load_default=list)  # oldest first
+    relations = fields.List(fields.Nested(RelationSchema), load_default=list)
+    # views and downloads of all time, when asked for (`with_usage`)
+    usage = fields.Nested(UsageTotalsSchema, allow_none=True, load_default=None)
 
 
 class CollectionSummaryView(Lenient):
@@ -74,6 +114,10 @@ class StoredFileView(ItemFileView):
 
 class ItemRequest(Strict):
     item_id = fields.Str(required=True)
+
+
+class ItemPageRequest(ItemRequest):
+    with_usage = fields.Bool(load_default=False)  # the usage figures too: the landing page
 
 
 class ItemFileRequest(ItemRequest):
@@ -197,3 +241,62 @@ class DoiRegistrationView(Lenient):
 
 class DoiRequest(ActorRequest):
     doi = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+
+
+class BagExportView(Lenient):
+    """An item's preservation export: the last bag (where, its Payload-Oxum, when), a
+    pending request from staff, and the last attempt's failure if it failed."""
+
+    exported_at = DateTime(allow_none=True)
+    location = fields.Str(allow_none=True)
+    payload_oxum = fields.Str(allow_none=True)
+    requested_at = DateTime(allow_none=True)
+    requested_by = fields.Str(allow_none=True)
+    attempted_at = DateTime(allow_none=True)
+    error = fields.Str(allow_none=True)
+
+
+# --- corrections of an archived item's metadata ------------------------------------
+
+
+class CreatorSchema(Strict):
+    name = Text("name", required=True, min_length=1)
+    orcid = fields.Str(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(ORCID_ONLY, error="not an ORCID iD"),
+    )
+
+
+class CorrectItemRequest(ActorRequest):
+    """A manager's correction of the Dublin Core record and the creators stored on an item.
+    `record` holds every element the item should have (an element left out is removed);
+    its `creator` values come from `creators`."""
+
+    item_id = fields.Str(required=True)
+    record = fields.Dict(
+        keys=fields.Str(validate=validate.OneOf(DC_ELEMENTS)),
+        values=fields.List(Text("abstract", min_length=1), validate=validate.Length(max=100)),
+        required=True,
+    )
+    creators = fields.List(
+        fields.Nested(CreatorSchema), required=True, validate=validate.Length(max=200)
+    )
+    reason = Text("reason", required=True, min_length=1)
+
+
+class CorrectionChangeSchema(Lenient):
+    element = fields.Str(required=True)  # a Dublin Core element, or "creators"
+    before = fields.List(fields.Str(), required=True)
+    after = fields.List(fields.Str(), required=True)
+
+
+class CorrectionView(Lenient):
+    """One correction: who, when, why, and each element's values before and after."""
+
+    id = fields.Int(required=True)
+    item_id = fields.Str(required=True)
+    actor = fields.Nested(PersonRefSchema, required=True)
+    at = DateTime(required=True)
+    reason = fields.Str(required=True)
+    changes = fields.List(fields.Nested(CorrectionChangeSchema), required=True)

@@ -9,11 +9,15 @@ from kernel.contracts.fields import DateTime, Lenient, Strict
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DATACITE = "http://datacite.org/schema/kernel-4"
+DC = "http://purl.org/dc/elements/1.1/"
+OAIRE = "http://namespace.openaire.eu/schema/oaire/"
 
 # prefix → (schema, namespace); the formats the OAI-PMH interface disseminates
 METADATA_FORMATS = {
     "oai_dc": ("http://www.openarchives.org/OAI/2.0/oai_dc.xsd", OAI_DC),
     "datacite": ("http://schema.datacite.org/meta/kernel-4.4/metadata.xsd", DATACITE),
+    # OpenAIRE Guidelines for Literature Repositories 4.0
+    "oai_openaire": ("https://www.openaire.eu/schema/repo-lit/4.0/openaire.xsd", OAIRE),
 }
 OAI_METADATA_PREFIXES = tuple(METADATA_FORMATS)
 

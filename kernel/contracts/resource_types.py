@@ -11,6 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 COAR = "http://purl.org/coar/resource_type/"
+# DataCite resourceTypeGeneral → OpenAIRE's; text of any kind is literature
+_OPENAIRE_GENERAL = {
+    "JournalArticle": "literature",
+    "Preprint": "literature",
+    "ConferencePaper": "literature",
+    "Book": "literature",
+    "BookChapter": "literature",
+    "Report": "literature",
+    "Dissertation": "literature",
+    "Text": "literature",
+    "Dataset": "dataset",
+    "Software": "software",
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,11 @@ class ResourceType:
     @property
     def uri(self) -> str:
         return COAR + self.coar
+
+    @property
+    def openaire(self) -> str:
+        """OpenAIRE's resourceTypeGeneral: literature, dataset, software or other."""
+        return _OPENAIRE_GENERAL.get(self.datacite, "other research product")
 
     @property
     def heading(self) -> str:

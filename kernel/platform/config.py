@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from kernel.contracts.sitemaps import MOST_URLS as MOST_SITEMAP_URLS
+from kernel.policy.text import user_pattern
+
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
 MIN_SECRET_KEY_LENGTH = 32
@@ -58,6 +61,12 @@ def positive(value: str) -> int:
     if parsed <= 0:
         raise ValueError("must be a whole number above 0")
     return parsed
+
+
+def at_most(limit: int, value: int) -> int:
+    if value > limit:
+        raise ValueError(f"must be at most {limit}")
+    return value
 
 
 def flag(value: str) -> bool:
@@ -437,6 +446,14 @@ class SiteSettings:
         "`false`",
         "`lodge seed` creates the demo accounts (password `demo`) off the embedded defaults too",
     )
+    sitemap_urls: int = setting(
+        "LODGE_SITEMAP_URLS",
+        lambda value: at_most(MOST_SITEMAP_URLS, positive(value)),
+        MOST_SITEMAP_URLS,
+        f"`{MOST_SITEMAP_URLS}`",
+        "URLs in one sitemap file (the sitemaps.org protocol's most); past it `/sitemap.xml` "
+        "is a sitemap index of `/sitemaps/<n>.xml` files",
+    )
     # Prometheus scrapes /metrics with this Bearer token; without one /metrics is off
     metrics_token: str = setting(
         "LODGE_METRICS_TOKEN",
@@ -638,6 +655,59 @@ class TimerSettings:
     )
 
 
+_S3_BUCKET = user_pattern(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX = user_pattern(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")
+
+
+def bag_target(value: str) -> str:
+    """A folder, or `s3://bucket/prefix` on the configured S3 endpoint; a prefix is plain
+    words and slashes, so every bag's object keys stay inside it."""
+    value = value.strip()
+    if not value.startswith("s3://"):
+        return str(Path(value).resolve())
+    bucket, _, prefix = value[len("s3://") :].partition("/")
+    prefix = prefix.strip("/")
+    if not _S3_BUCKET.fullmatch(bucket) or not _S3_PREFIX.fullmatch(prefix):
+        raise ValueError("must be a folder or s3://bucket/prefix (letters, digits, _ - . /)")
+    return f"s3://{bucket}/{prefix}"
+
+
+@dataclass(frozen=True)
+class PreservationSettings:
+    """Preservation export: each item as a BagIt bag, on demand and on a schedule."""
+
+    bag_target: str = setting(
+        "LODGE_BAG_TARGET",
+        bag_target,
+        None,
+        "`$LODGE_DATA_DIR/bags`",
+        "where bags go: a folder, or `s3://bucket/prefix` on `LODGE_S3_ENDPOINT_URL` (a bag's "
+        "files under `prefix/<identifier>/`)",
+    )
+    bag_export_interval: float = setting(
+        "LODGE_BAG_EXPORT_INTERVAL",
+        number,
+        60.0,
+        "`60`",
+        "seconds between runs of inventory's bag export, which exports the items staff asked "
+        "for (and, with `LODGE_BAG_EXPORT_SCHEDULED`, every new or changed item)",
+    )
+    bag_export_scheduled: bool = setting(
+        "LODGE_BAG_EXPORT_SCHEDULED",
+        flag,
+        False,
+        "`false`",
+        "the bag export also exports every item created or changed since its last export",
+    )
+    bag_export_batch_size: int = setting(
+        "LODGE_BAG_EXPORT_BATCH_SIZE",
+        positive,
+        20,
+        "`20`",
+        "how many items each run of the bag export exports at most",
+    )
+
+
 @dataclass(frozen=True)
 class ProcessSettings:
     """How the processes run: workers, retries, RPC, the gateway's server, logs, liveness, stop."""
@@ -820,6 +890,36 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class UsageSettings:
+    """Usage statistics (COUNTER): whether the gateway counts views and downloads, and how
+    it hands its hits to inventory."""
+
+    counting: bool = setting(
+        "LODGE_USAGE_COUNTING",
+        flag,
+        True,
+        "`true`",
+        "count views of landing pages and downloads of files (COUNTER rules); `false` counts "
+        "nothing and the pages show no figures",
+    )
+    flush_seconds: float = setting(
+        "LODGE_USAGE_FLUSH_SECONDS",
+        number,
+        1.0,
+        "`1`",
+        "how often each gateway worker sends the hits it holds to inventory, in one batch; "
+        "what a killed worker held is lost (at most this long's worth)",
+    )
+    batch_size: int = setting(
+        "LODGE_USAGE_BATCH_SIZE",
+        positive,
+        500,
+        "`500`",
+        "hits per batch: a worker holding this many sends them at once",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every LODGE_ setting, read once (`get_settings`) and checked as it is read: the data
     folder and the databases, then one group per concern."""
@@ -847,9 +947,11 @@ class Settings:
     datacite: DataCiteSettings = group(DataCiteSettings)
     network: NetworkSettings = group(NetworkSettings)
     timers: TimerSettings = group(TimerSettings)
+    preservation: PreservationSettings = group(PreservationSettings)
     processes: ProcessSettings = group(ProcessSettings)
     oai: OaiSettings = group(OaiSettings)
     validation: ValidationSettings = group(ValidationSettings)
+    usage: UsageSettings = group(UsageSettings)
 
     @property
     def on_embedded_defaults(self) -> bool:
@@ -972,6 +1074,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     storage, mail, site = loaded["storage"], loaded["mail"], loaded["site"]
     storage_root = storage.setdefault("root", (data_dir / "storage").resolve())
     storage.setdefault("upload_dir", (storage_root / "uploads").resolve())
+    loaded["preservation"].setdefault("bag_target", str((data_dir / "bags").resolve()))
     mail.setdefault("folder", (data_dir / "mail").resolve())
     mail.setdefault("smtp_port", 465 if mail.get("smtp_tls") else 25)
     if "base_url" in site:

@@ -48,6 +48,14 @@ class Action(StrEnum):
     """See, replay and drop the messages services could not handle (dead letters)."""
     MANAGE_DOIS = "manage_dois"
     """Send an item's metadata to DataCite again (retry a failed DOI registration)."""
+    EXPORT_BAGS = "export_bags"
+    """Ask for an item's preservation export (a BagIt bag) now."""
+    VERSION_ANY_ITEM = "version_any_item"
+    """Start a new version of any archived item (its depositor may of their own)."""
+    CORRECT_ITEMS = "correct_items"
+    """Correct the metadata of an archived item, with a reason kept in its history."""
+    SEE_USAGE = "see_usage"
+    """Usage statistics: the COUNTER report, the most viewed and downloaded items."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,10 @@ POLICY: dict[Action, Rule] = {
     Action.MANAGE_ACCOUNTS: _rule(scopes=(MANAGE_SCOPE,)),
     Action.MANAGE_DEAD_LETTERS: _rule(scopes=(MANAGE_SCOPE,)),
     Action.MANAGE_DOIS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
+    Action.EXPORT_BAGS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
+    Action.VERSION_ANY_ITEM: _rule(STAFF, MANAGER, scopes=(DEPOSIT_SCOPE,)),
+    Action.CORRECT_ITEMS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
+    Action.SEE_USAGE: _rule(STAFF, MANAGER, scopes=ANY_STAFF_SCOPE),
 }
 
 STAFF_ROLES = frozenset(POLICY[Action.SEE_ALL_DEPOSITS].roles)
@@ -105,6 +117,13 @@ def holds_any_role(actor: Actor, roles: Collection[str]) -> bool:
 def is_own_deposit(actor: Actor, depositor_id: str | None, mediator_id: str | None) -> bool:
     """A deposit one made, or made for a patron."""
     return actor.id in (depositor_id, mediator_id)
+
+
+def may_start_new_version(actor: Actor, depositor_id: str) -> bool:
+    """A new version of an archived item: its depositor, or staff."""
+    return (actor.id == depositor_id and can(actor, Action.DEPOSIT)) or can(
+        actor, Action.VERSION_ANY_ITEM
+    )
 
 
 def own_deposit_refused() -> Forbidden:

@@ -34,12 +34,20 @@ LIMITS = {
 FIELD_KINDS = {"text": "text", "long_text": "abstract", "keywords": "keyword", "person": "name"}
 
 USER_PATTERNS: dict[str | bytes, re.Pattern[Any]] = {}
+PATTERN_MAX_LENGTHS: dict[str | bytes, int] = {}
 
 
-def user_pattern(pattern: str | bytes, flags: int = 0) -> re.Pattern[Any]:
-    """Compile a pattern that is applied to user text, and register it for the linear-time test."""
+def user_pattern(
+    pattern: str | bytes, flags: int = 0, *, max_length: int | None = None
+) -> re.Pattern[Any]:
+    """Compile a pattern that is applied to user text, and register it for the linear-time test.
+
+    `max_length` is for a pattern its callers apply only to that many characters of the text
+    (a long alternation such as the robots list): the test holds it to its budget there."""
     compiled = re.compile(pattern, flags)
     USER_PATTERNS[pattern] = compiled
+    if max_length is not None:
+        PATTERN_MAX_LENGTHS[pattern] = max_length
     return compiled
 
 

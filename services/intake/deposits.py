@@ -560,6 +560,7 @@ def snapshot(deposit: Deposit, definition: dict[str, Any]) -> dict[str, Any]:
         "mediated_by": deposit.mediated_by,
         "metadata": deposit.meta,
         "access": {"policy": deposit.access_policy, "embargo_until": deposit.embargo_until},
+        "new_version_of": deposit.new_version_of,
         "files": [
             {
                 "id": f.id,

@@ -100,6 +100,10 @@ class Deposit(Base):
     # when the depositor was warned that this untouched draft will be removed; a change
     # after it (updated_at later) calls the removal off
     expiry_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # a new version of an archived item: that item, and the work (concept) it belongs to,
+    # by which one person's open new versions of a work are found
+    new_version_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    concept_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
     files: Mapped[list[DepositFile]] = relationship(
         back_populates="deposit", order_by="DepositFile.created_at", cascade="all, delete-orphan"

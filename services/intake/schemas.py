@@ -59,6 +59,7 @@ def deposit_view(deposit: Deposit, actor: Actor) -> dict:
         "terms_version": deposit.terms_version,
         "allowed_actions": allowed_actions(actor, deposit),
         "created_at": deposit.created_at,
+        "new_version_of": deposit.new_version_of,
     }
 
 

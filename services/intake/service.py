@@ -18,6 +18,7 @@ from kernel.contracts.deposits import (
     FileRequest,
     FileSchema,
     ListDepositsRequest,
+    NewVersionRequest,
     SearchDepositsRequest,
     UpdateDepositRequest,
 )
@@ -39,7 +40,7 @@ from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import ServiceRpc, handles_event, rpc
 from kernel.policy.permissions import Action, can, require
-from services.intake import deposits, expiry, lifecycle, quotas, statistics
+from services.intake import deposits, expiry, lifecycle, quotas, statistics, versions
 from services.intake.schemas import deposit_page, deposit_view, file_view, version_view
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,16 @@ class IntakeService(DeadLetterDesk):
                 Actor.from_wire(on_behalf_of) if on_behalf_of else None,
                 get_settings().quotas,
             )
+            return deposit_view(deposit, actor)
+
+    @rpc
+    @rpc_contract(NewVersionRequest, DepositView())
+    def start_new_version(self, actor, item_id):
+        """A draft prefilled from the archived item's deposit, to become its next version."""
+        actor = Actor.from_wire(actor)
+        item = self.inventory.get_item(item_id=item_id)
+        with self.store.unit_of_work() as uow:
+            deposit = versions.start_new_version(uow, actor, item, get_settings().quotas)
             return deposit_view(deposit, actor)
 
     @rpc

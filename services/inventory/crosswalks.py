@@ -13,11 +13,12 @@ from typing import Any, cast
 from lxml import etree
 
 from kernel.contracts import resource_types
-from kernel.contracts.oai import DATACITE, METADATA_FORMATS, OAI_DC, XSI
+from kernel.contracts.oai import DATACITE, DC, METADATA_FORMATS, OAI_DC, XSI
 from kernel.contracts.profiles import DC_ELEMENTS
 from kernel.policy.text import user_pattern
+from services.inventory.identifiers import scheme
+from services.inventory.openaire import openaire
 
-DC = "http://purl.org/dc/elements/1.1/"
 _YEAR = user_pattern(r"(\d{4})")
 
 
@@ -78,6 +79,8 @@ def oai_dc(item: dict[str, Any]) -> str:
             values = [item["identifier"], item["landing_url"], *doi_urls(item), *values]
         elif element == "type":
             values = dc_types(item)
+        elif element == "relation":
+            values += [relation_url(item, relation) for relation in item.get("relations", [])]
         for value in values:
             etree.SubElement(root, f"{{{DC}}}{element}").text = value
     return _tostring(root)
@@ -88,8 +91,11 @@ def doi_urls(item: dict[str, Any]) -> list[str]:
     return [f"https://doi.org/{item['doi']}"] if item.get("doi") else []
 
 
-def _identifier_type(identifier: str) -> str:
-    return "ARK" if identifier.lower().startswith("ark:") else "Handle"
+def relation_url(item: dict[str, Any], relation: dict[str, str]) -> str:
+    """A related version or work as a link: the DOI's, else the repository's resolver."""
+    if relation["identifier_type"] == "DOI":
+        return f"https://doi.org/{relation['identifier']}"
+    return f"{item['resolver']}{relation['identifier']}"
 
 
 def datacite(item: dict[str, Any]) -> str:
@@ -117,12 +123,7 @@ def datacite(item: dict[str, Any]) -> str:
     if item.get("doi"):
         sub(root, "identifier", item["doi"], identifierType="DOI")
     else:
-        sub(
-            root,
-            "identifier",
-            item["identifier"],
-            identifierType=_identifier_type(item["identifier"]),
-        )
+        sub(root, "identifier", item["identifier"], identifierType=scheme(item["identifier"]))
     people = item.get("creators") or [
         {"name": name, "orcid": None} for name in record.get("creator", [])
     ]
@@ -153,9 +154,19 @@ def datacite(item: dict[str, Any]) -> str:
             alternates,
             "alternateIdentifier",
             item["identifier"],
-            alternateIdentifierType=_identifier_type(item["identifier"]),
+            alternateIdentifierType=scheme(item["identifier"]),
         )
     sub(alternates, "alternateIdentifier", item["landing_url"], alternateIdentifierType="URL")
+    if item.get("relations"):
+        related = sub(root, "relatedIdentifiers")
+        for relation in item["relations"]:
+            sub(
+                related,
+                "relatedIdentifier",
+                relation["identifier"],
+                relatedIdentifierType=relation["identifier_type"],
+                relationType=relation["relation_type"],
+            )
     listed("formats", "format", sorted(set(item.get("formats", []))))
     listed("rightsList", "rights", record.get("rights", []))
     listed("descriptions", "description", record.get("description", []), descriptionType="Abstract")
@@ -170,4 +181,8 @@ def _publication_year(dates: list[str], created_at: str) -> str:
     return created_at[:4]
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {"oai_dc": oai_dc, "datacite": datacite}
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "oai_dc": oai_dc,
+    "datacite": datacite,
+    "oai_openaire": openaire,
+}

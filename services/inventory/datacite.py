@@ -15,6 +15,7 @@ from typing import Any
 
 from kernel.contracts import resource_types
 from kernel.policy.text import user_pattern
+from services.inventory.identifiers import scheme
 
 SCHEMA_VERSION = "http://datacite.org/schema/kernel-4"
 ORCID = "https://orcid.org"
@@ -142,7 +143,7 @@ def attributes(item: dict[str, Any], url: str, publisher: str) -> dict[str, Any]
         "alternateIdentifiers": [
             {
                 "alternateIdentifier": identifier,
-                "alternateIdentifierType": "ARK" if identifier.startswith("ark:") else "Handle",
+                "alternateIdentifierType": scheme(identifier),
             }
         ],
         "relatedIdentifiers": _related(item),

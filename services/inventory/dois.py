@@ -35,7 +35,7 @@ from kernel.contracts.exceptions import NotFound
 from kernel.platform.config import DataCiteSettings
 from kernel.platform.db import Database, UnitOfWork
 from kernel.policy.text import clean
-from services.inventory import datacite, identifiers
+from services.inventory import datacite, identifiers, versions
 from services.inventory.models import DoiRegistration, Item
 from services.inventory.schemas import item_view
 
@@ -203,16 +203,20 @@ def landing_page(base_url: str, item_id: str) -> str:
     return f"{base_url}/items/{item_id}"
 
 
-def item_metadata(item: Item, doi: str | None, base_url: str, publisher: str) -> dict[str, Any]:
-    """`item`'s DataCite attributes as `doi` (None: without a DOI) carries them."""
-    view = {**item_view(item), "doi": doi}
+def item_metadata(
+    session: Session, item: Item, doi: str | None, base_url: str, publisher: str
+) -> dict[str, Any]:
+    """`item`'s DataCite attributes as `doi` (None: without a DOI) carries them, with its
+    relations to the other versions of its work."""
+    relations = versions.relations_by_item(session, [item]).get(item.id, [])
+    view = {**item_view(item), "doi": doi, "relations": relations}
     return datacite.attributes(view, landing_page(base_url, item.id), publisher)
 
 
 def metadata(session: Session, doi: str, base_url: str, publisher: str) -> dict[str, Any]:
     """The DataCite attributes `doi` is to carry now: those of the item it resolves to."""
     item = session.get_one(Item, registration(session, doi).item_id)
-    return item_metadata(item, doi, base_url, publisher)
+    return item_metadata(session, item, doi, base_url, publisher)
 
 
 def sync(database: Database, client: DataCite, doi: str, base_url: str, publisher: str) -> None:

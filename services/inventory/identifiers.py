@@ -28,6 +28,11 @@ def mint(prefix: str, item_id: str) -> str:
     return f"{check_prefix(prefix)}{item_id[:16]}"
 
 
+def scheme(identifier: str) -> str:
+    """What kind of identifier Lodge minted, in DataCite's words: `ARK` or `Handle`."""
+    return "ARK" if identifier.lower().startswith("ark:") else "Handle"
+
+
 def normalise(identifier: str) -> str:
     """The stored form of an identifier as people paste it: `ark:12345/x` (the newer
     ARK spelling) and `https://n2t.net/ark:/12345/x` both mean `ark:/12345/x`."""

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kernel.platform.db import StoredFileColumns, UTCDateTime, utcnow
+
+PUBLIC_SQL = "withdrawn_at IS NULL"  # an item whose landing page is not a tombstone
 
 
 class Base(DeclarativeBase):
@@ -24,6 +27,13 @@ class Collection(Base):
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     # the OAI setSpec: ids from the root down, colon-joined; kept up to date on a move
     set_spec: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
+
+
+def _work_of_its_own(context: Any) -> str:
+    """A row written without its work (a test's, a benchmark's) is version 1 of a work of
+    its own, whose identifier is minted as the migration mints those of existing items."""
+    row = context.get_current_parameters()
+    return f"{row['identifier'][:-16]}{row['concept_id'][:16]}"
 
 
 class Item(Base):
@@ -55,6 +65,17 @@ class Item(Base):
     search_vector: Mapped[str | None] = mapped_column(
         TSVECTOR().with_variant(Text(), "sqlite"), nullable=True
     )
+    # the work this item is a version of (versions.py): its id and identifier, shared by
+    # every version, and this one's number (1, 2, ...). Always filled (by the defaults at
+    # the latest), though nullable: making them NOT NULL would rebuild the table on SQLite,
+    # which the foreign keys of its files refuse
+    concept_id: Mapped[str] = mapped_column(
+        String(32), nullable=True, default=lambda: uuid.uuid4().hex
+    )
+    concept_identifier: Mapped[str] = mapped_column(
+        String(200), nullable=True, index=True, default=_work_of_its_own
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     representations: Mapped[list[Representation]] = relationship(
         order_by="Representation.id", cascade="all, delete-orphan"
@@ -66,6 +87,15 @@ class Item(Base):
         Index("ix_items_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_items_access_embargo", "access", "embargo_until"),
         Index("ix_items_created_at", "created_at"),  # browse and search list the newest first
+        Index("uq_items_concept_version", "concept_id", "version", unique=True),
+        # the sitemaps' keyset parts: items not withdrawn, in (datestamp, id) order
+        Index(
+            "ix_items_public_datestamp_id",
+            "datestamp",
+            "id",
+            postgresql_where=text(PUBLIC_SQL),
+            sqlite_where=text(PUBLIC_SQL),
+        ),
     )
 
 
@@ -112,6 +142,20 @@ class FileEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ItemCorrection(Base):
+    """A manager's correction of an item's metadata: who, when, why, and per element the
+    values before and after ([{element, before, after}])."""
+
+    __tablename__ = "item_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), index=True)
+    actor: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class RunningJob(Base):
     """A job that runs once at a time in all inventory processes together: its row is the
     lock, taken by inserting it and given back by deleting it."""
@@ -139,3 +183,62 @@ class DoiRegistration(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BagExport(Base):
+    """An item's preservation export (services/inventory/bags.py): the last bag written,
+    where, and of which state of the item; a request from staff; the last failure."""
+
+    __tablename__ = "bag_exports"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the item's datestamp the bag was made from: a later one means the item changed since
+    item_datestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    payload_oxum: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --- usage statistics (COUNTER; services/inventory/usage.py) ------------------------------
+
+
+class UsageMonth(Base):
+    """An item's COUNTER figures for one month (`YYYY-MM`, UTC)."""
+
+    __tablename__ = "usage_months"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True, index=True)
+    total_investigations: Mapped[int] = mapped_column(Integer, default=0)
+    unique_investigations: Mapped[int] = mapped_column(Integer, default=0)
+    total_requests: Mapped[int] = mapped_column(Integer, default=0)
+    unique_requests: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageClick(Base):
+    """The last hit that counted, per user (a hash that changes daily) and what was hit
+    (`item:<id>` or `file:<id>`): the double-click rule looks back at it."""
+
+    __tablename__ = "usage_clicks"
+
+    user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class UsageSessionItem(Base):
+    """How many counted hits a COUNTER session (a user in one clock hour) made on an item,
+    per metric (`investigation`, `request`): the unique counts follow it from 0 to 1 and
+    back."""
+
+    __tablename__ = "usage_session_items"
+
+    user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from kernel.contracts.exceptions import NotFound
 from kernel.policy.text import clean_tree
+from services.inventory import versions
 from services.inventory.crosswalks import RENDERERS
 from services.inventory.models import Collection, Item, Representation
 from services.inventory.search import collection_scope
@@ -26,12 +27,13 @@ def set_specs_by_collection(session: Session) -> dict[str, str | None]:
     return dict(session.execute(select(Collection.id, Collection.set_spec)).tuples().all())
 
 
-def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict[str, Any]:
+def crosswalk_input(
+    item: Item, base_url: str, repository_name: str, relations: list[dict[str, str]]
+) -> dict[str, Any]:
     """What the crosswalks render from; files are loaded already (selectinload). The record
     is cleaned as it is serialised: one stored before the text rule held never breaks a page."""
     return {
         "identifier": item.identifier,
-        "doi": item.doi,
         "record": clean_tree(item.record),
         "creators": clean_tree(item.creators),
         "resource_type": item.resource_type,
@@ -39,6 +41,20 @@ def crosswalk_input(item: Item, base_url: str, repository_name: str) -> dict[str
         "repository_name": repository_name,
         "created_at": item.created_at.isoformat(),
         "formats": [f.media_type for r in item.representations for f in r.files],
+        "relations": relations,  # to the other versions of its work (versions.py)
+        "resolver": f"{base_url}/id/",
+        # for oai_openaire: access rights, dates and each file's download address
+        "access": item.access,
+        "embargo_until": item.embargo_until.isoformat() if item.embargo_until else None,
+        "doi": item.doi,
+        "files": [
+            {
+                "url": f"{base_url}/api/v1/items/{item.id}/files/{f.id}",
+                "media_type": f.media_type,
+            }
+            for r in item.representations
+            for f in r.files
+        ],
     }
 
 
@@ -48,11 +64,14 @@ def oai_record(
     base_url: str,
     repository_name: str,
     set_specs: dict[str, str | None],
+    relations: list[dict[str, str]],
 ) -> dict[str, Any]:
     deleted = item.withdrawn_at is not None
     metadata = None
     if metadata_prefix and not deleted:
-        metadata = RENDERERS[metadata_prefix](crosswalk_input(item, base_url, repository_name))
+        metadata = RENDERERS[metadata_prefix](
+            crosswalk_input(item, base_url, repository_name, relations)
+        )
     return {
         "item_id": item.id,
         "identifier": item.identifier,
@@ -93,9 +112,17 @@ def harvest(
         )
     items = session.scalars(query).all()
     set_specs = set_specs_by_collection(session)
+    related = versions.relations_by_item(session, items[:limit]) if metadata_prefix else {}
     return {
         "records": [
-            oai_record(item, metadata_prefix, base_url, repository_name, set_specs)
+            oai_record(
+                item,
+                metadata_prefix,
+                base_url,
+                repository_name,
+                set_specs,
+                related.get(item.id, []),
+            )
             for item in items[:limit]
         ],
         "more": len(items) > limit,
@@ -112,8 +139,14 @@ def get_record(
     item = session.scalar(select(Item).where(Item.identifier == identifier))
     if item is None:
         raise NotFound("There is no item with that identifier.")
+    related = versions.relations_by_item(session, [item]) if metadata_prefix else {}
     return oai_record(
-        item, metadata_prefix, base_url, repository_name, set_specs_by_collection(session)
+        item,
+        metadata_prefix,
+        base_url,
+        repository_name,
+        set_specs_by_collection(session),
+        related.get(item.id, []),
     )
 
 

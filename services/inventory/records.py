@@ -17,7 +17,7 @@ from kernel.contracts.exceptions import Conflict, NotFound, RefusedMessage
 from kernel.platform.db import UnitOfWork
 from kernel.platform.metrics import ITEMS_CREATED
 from kernel.platform.storage import Storage, StoredObject, check_key
-from services.inventory import dois, fixity, identifiers, search
+from services.inventory import dois, fixity, identifiers, search, versions
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation
 
@@ -114,6 +114,11 @@ def create_item(
         created_at=now,
         datestamp=now.replace(microsecond=0),
     )
+    previous = None
+    if deposit.get("new_version_of"):
+        previous = versions.continue_work(session, item, deposit["new_version_of"], now)
+    else:
+        versions.begin_work(item, identifier_prefix)
     search.index(session, item)
     representation = Representation(id=uuid.uuid4().hex, usage="master", label="Deposited files")
     for stored in deposit["files"]:
@@ -142,6 +147,8 @@ def create_item(
     session.add(item)
     if doi_prefix:
         dois.reserve(uow, doi_prefix, item)
+    if previous is not None:  # the previous version gains IsPreviousVersionOf this one
+        dois.request_sync(uow, previous)
     uow.after_commit(ITEMS_CREATED.labels(collection_id).inc)
     uow.emit(
         "item_created",
@@ -161,7 +168,11 @@ def create_item(
 
 
 def resolve(session: Session, identifier: str) -> Item:
-    item = session.scalar(select(Item).where(Item.identifier == identifiers.normalise(identifier)))
+    """An item's own identifier names that version; a work's names its latest version."""
+    identifier = identifiers.normalise(identifier)
+    item = session.scalar(select(Item).where(Item.identifier == identifier))
+    if item is None:
+        item = versions.resolve_work(session, identifier)
     if item is None:
         raise NotFound("No item has this identifier.")
     return item

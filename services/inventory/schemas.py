@@ -1,7 +1,7 @@
 """Inventory's models as the contracts' view dictionaries."""
 
-from services.inventory import search
-from services.inventory.models import Collection, Item, ItemFile
+from services.inventory import search, versions
+from services.inventory.models import Collection, Item, ItemCorrection, ItemFile
 
 
 def item_file_view(item_file: ItemFile) -> dict:
@@ -41,6 +41,7 @@ def item_view(item: Item) -> dict:
             }
             for r in item.representations
         ],
+        **versions.view(item),
     }
 
 
@@ -67,4 +68,15 @@ def item_summary(item: Item) -> dict:
         "access": item.access,
         "embargo_until": item.embargo_until,
         "description": (record.get("description") or [""])[0][:400],
+    }
+
+
+def correction_view(correction: ItemCorrection) -> dict:
+    return {
+        "id": correction.id,
+        "item_id": correction.item_id,
+        "actor": correction.actor,
+        "at": correction.at,
+        "reason": correction.reason,
+        "changes": correction.changes,
     }

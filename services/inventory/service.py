@@ -12,10 +12,13 @@ from kernel.contracts.approval import decision_schema
 from kernel.contracts.events import dedupe_key
 from kernel.contracts.exceptions import Conflict, Forbidden, RefusedMessage
 from kernel.contracts.inventory import (
+    BagExportView,
     CollectionIdRequest,
     CollectionRequest,
     CollectionSummaryView,
     CollectionView,
+    CorrectionView,
+    CorrectItemRequest,
     DoiRegistrationView,
     DoiRequest,
     FileProvenanceView,
@@ -23,6 +26,7 @@ from kernel.contracts.inventory import (
     FixityReportView,
     ItemEventsRequest,
     ItemFileRequest,
+    ItemPageRequest,
     ItemRequest,
     ItemView,
     ResolvedView,
@@ -41,24 +45,45 @@ from kernel.contracts.oai import (
     RepositorySummaryView,
 )
 from kernel.contracts.rpc import ActorRequest, NoArguments, rpc_contract
+from kernel.contracts.sitemaps import (
+    SitemapPageView,
+    SitemapPartRequest,
+    SitemapStateView,
+    SitemapSummaryRequest,
+    SitemapSummaryView,
+)
+from kernel.contracts.usage import (
+    CollectionTopItemsView,
+    RecordedUsageView,
+    RecordUsageRequest,
+    TopItemsRequest,
+    UsageReportRequest,
+    UsageReportView,
+)
 from kernel.platform.config import get_settings
+from kernel.platform.db import utcnow
 from kernel.platform.dead_letters import DeadLetterDesk
 from kernel.platform.dependencies import FileStorage, Store
 from kernel.platform.messaging import handles_event, rpc
 from kernel.policy.permissions import Action, can, require
 from services.inventory import (
     access,
+    bags,
     collections,
+    corrections,
     dois,
     fixity,
     identifiers,
     oai,
     records,
     search,
+    sitemaps,
+    usage,
 )
 from services.inventory.models import Item
 from services.inventory.schemas import (
     collection_view,
+    correction_view,
     item_file_view,
     item_summary,
     item_view,
@@ -133,7 +158,7 @@ class InventoryService(DeadLetterDesk):
         with self.store.reading() as session:
             item = records.get_item(session, item_id)
             return dois.item_metadata(
-                item, item.doi, settings.site.base_url, settings.site.repository_name
+                session, item, item.doi, settings.site.base_url, settings.site.repository_name
             )
 
     @rpc
@@ -156,10 +181,13 @@ class InventoryService(DeadLetterDesk):
             return dois.registration_view(row)
 
     @rpc
-    @rpc_contract(ItemRequest, ItemView())
-    def get_item(self, item_id):
+    @rpc_contract(ItemPageRequest, ItemView())
+    def get_item(self, item_id, with_usage):
         with self.store.reading() as session:
-            return item_view(records.get_item(session, item_id))
+            view = item_view(records.get_item(session, item_id))
+            if with_usage:
+                view["usage"] = usage.item_totals(session, item_id)
+            return view
 
     @rpc
     @rpc_contract(ItemFileRequest, StoredFileView())
@@ -218,6 +246,27 @@ class InventoryService(DeadLetterDesk):
         with self.store.unit_of_work() as uow:
             return item_view(records.withdraw_item(uow, actor, item_id, reason))
 
+    # --- corrections ----------------------------------------------------------------
+
+    @rpc
+    @rpc_contract(CorrectItemRequest, ItemView())
+    def correct_item(self, actor, item_id, record, creators, reason):
+        """A manager's correction of an archived item's metadata, with its reason."""
+        actor = Actor.from_wire(actor)
+        with self.store.unit_of_work() as uow:
+            item = corrections.correct(uow, actor, item_id, record, creators, reason)
+            uow.session.flush()
+            return item_view(item)
+
+    @rpc
+    @rpc_contract(ItemEventsRequest, CorrectionView(many=True))
+    def item_corrections(self, actor, item_id):
+        """The item's corrections, newest first: for staff."""
+        require_staff(Actor.from_wire(actor))
+        with self.store.reading() as session:
+            item = records.get_item(session, item_id)
+            return [correction_view(c) for c in corrections.history(session, item)]
+
     @rpc
     @rpc_contract(HarvestRequest, HarvestPageView())
     def harvest(self, **page):
@@ -248,6 +297,26 @@ class InventoryService(DeadLetterDesk):
     def repository_summary(self):
         with self.store.reading() as session:
             return {"earliest_datestamp": oai.earliest_datestamp(session)}
+
+    # --- sitemaps ------------------------------------------------------------------
+
+    @rpc
+    @rpc_contract(NoArguments, SitemapStateView())
+    def sitemap_state(self):
+        with self.store.reading() as session:
+            return sitemaps.state(session)
+
+    @rpc
+    @rpc_contract(SitemapSummaryRequest, SitemapSummaryView())
+    def sitemap_summary(self, part_size):
+        with self.store.reading() as session:
+            return sitemaps.summary(session, part_size)
+
+    @rpc
+    @rpc_contract(SitemapPartRequest, SitemapPageView())
+    def sitemap_part(self, part, part_size):
+        with self.store.reading() as session:
+            return sitemaps.part(session, part, part_size)
 
     @rpc
     @rpc_contract(CollectionIdRequest, CollectionView())
@@ -350,3 +419,73 @@ class InventoryService(DeadLetterDesk):
         require_staff(Actor.from_wire(actor))
         with self.store.reading() as session:
             return fixity.file_events(session, records.get_item(session, item_id))
+
+    # --- preservation export -------------------------------------------------------
+
+    @timer(interval=SETTINGS.preservation.bag_export_interval)
+    def export_bags(self):
+        """A batch of BagIt bags: the items staff asked for, and with LODGE_BAG_EXPORT_SCHEDULED
+        every item new or changed since its last export; the next tick if a run is going."""
+        settings = get_settings()
+        try:
+            outcome = bags.run(
+                self.store.database,
+                self.storage,
+                bags.target_for(settings.preservation.bag_target, settings.storage),
+                settings.preservation.bag_export_batch_size,
+                settings.preservation.bag_export_scheduled,
+                settings.site.base_url,
+                settings.site.repository_name,
+            )
+        except Conflict:
+            log.info("bag export skipped: one is running already")
+            return None
+        if outcome["exported"] or outcome["failed"]:
+            log.info("bag export: %(exported)d exported, %(failed)d failed", outcome)
+        return outcome
+
+    @rpc
+    @rpc_contract(ItemEventsRequest, BagExportView())
+    def bag_export(self, actor, item_id):
+        """When the item was last exported, where to, and whether an export is asked for."""
+        require_staff(Actor.from_wire(actor))
+        with self.store.reading() as session:
+            return bags.status(session, records.get_item(session, item_id).id)
+
+    @rpc
+    @rpc_contract(ItemEventsRequest, BagExportView())
+    def request_bag_export(self, actor, item_id):
+        """Export the item at the bag export's next run (the bag export timer)."""
+        actor = Actor.from_wire(actor)
+        require(actor, Action.EXPORT_BAGS)
+        with self.store.unit_of_work() as uow:
+            return bags.request(uow.session, actor, records.get_item(uow.session, item_id).id)
+
+    # --- usage statistics (COUNTER) -------------------------------------------------
+
+    @rpc
+    @rpc_contract(RecordUsageRequest, RecordedUsageView())
+    def record_usage(self, batch_id, hits):
+        """A gateway's batch of views and downloads, applied once by its id."""
+        with self.store.unit_of_work() as uow:
+            return usage.record(uow, batch_id, hits)
+
+    @rpc
+    @rpc_contract(UsageReportRequest, UsageReportView())
+    def usage_report(self, actor, begin, end, collection):
+        require(Actor.from_wire(actor), Action.SEE_USAGE)
+        with self.store.reading() as session:
+            return usage.report(session, begin, end, collection)
+
+    @rpc
+    @rpc_contract(TopItemsRequest, CollectionTopItemsView(many=True))
+    def top_items(self, actor, limit):
+        require(Actor.from_wire(actor), Action.SEE_USAGE)
+        with self.store.reading() as session:
+            return usage.top_items(session, limit)
+
+    @timer(interval=usage.FORGET_EVERY_SECONDS)
+    def forget_old_usage_state(self):
+        """What the double-click and session rules no longer look back at."""
+        with self.store.unit_of_work() as uow:
+            usage.forget_old_state(uow.session, utcnow())

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -65,7 +66,7 @@ def letter_context(
         "deposit_url": f"{base_url}/deposits/{event['deposit_id']}" if event["deposit_id"] else "",
         "item_identifier": event.get("item_identifier") or "",
         "item_doi": event.get("item_doi") or "",
-        "item_url": f"{base_url}/api/v1/items/{item_id}" if item_id else "",
+        "item_url": item_url(base_url, event.get("item_identifier"), item_id),
         "entries": event.get("entries") or [],
         "preferences_url": f"{base_url}/staff/letters/preferences",
         "token_name": token.get("name") or "",
@@ -73,6 +74,14 @@ def letter_context(
         "expires_on": token["expires_at"].strftime("%Y-%m-%d") if token else "",
         "tokens_url": f"{base_url}/account/tokens",
     }
+
+
+def item_url(base_url: str, identifier: str | None, item_id: str | None) -> str:
+    """Where a person sees the item: its persistent address, which resolves to the landing
+    page, else the landing page itself; never the API's JSON."""
+    if identifier:
+        return f"{base_url}/id/{quote(identifier, safe=':/')}"
+    return f"{base_url}/items/{item_id}" if item_id else ""
 
 
 def sample_event(now: datetime | None = None) -> dict[str, Any]:

@@ -56,6 +56,7 @@ def lodge_system(request, oidc_provider, datacite_server):
             "LODGE_TRUSTED_PROXIES": "127.0.0.1/32,127.0.0.2/32",
             "LODGE_CAMPUS_NETWORKS": "10.0.0.0/8",
             "LODGE_EMBARGO_INTERVAL": "1",
+            "LODGE_BAG_EXPORT_INTERVAL": "1",  # a bag staff ask for is made at once
         },
     )
     system.start()

@@ -85,6 +85,8 @@ PAGES = {
         ("/staff/collections", 200),
         ("/staff/collections/open-works", 200),
         ("/items/{item}", 200),
+        ("/staff/items/{item}/correct", 200),
+        ("/staff/dashboard", 200),  # with the most viewed and downloaded items
         ("/staff/queue?tab=all", 200),
     ],
     "admin": [

@@ -495,6 +495,12 @@ ROUTES: list[Row] = [
         api(Action.SEE_ALL_DEPOSITS, 200),
         lambda w, c: "/api/v1/staff/statistics",
     ),
+    Row(
+        "GET",
+        "/api/v1/staff/usage/items",
+        api(Action.SEE_USAGE, 200),
+        lambda w, c: "/api/v1/staff/usage/items?begin=2026-01&end=2026-12",
+    ),
     # --- REST API: dead letters (admins); there is no letter 999999, so 404 once allowed ---
     Row(
         "GET",
@@ -582,6 +588,40 @@ ROUTES: list[Row] = [
         lambda w, c: f"/api/v1/items/{w.ids['item']}/actions/withdraw",
         body=lambda w, c: {},
     ),
+    Row(
+        "GET",
+        "/api/v1/items/<item_id>/bag",
+        api(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/bag",
+    ),
+    Row(
+        "POST",
+        "/api/v1/items/<item_id>/bag",
+        api(Action.EXPORT_BAGS, 202),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/bag",
+        body=lambda w, c: {},
+    ),
+    # a new version of the owner's item: its owner and staff (the admin's token finds the
+    # admin's new version already started); managers correct it (an empty body is refused)
+    Row(
+        "POST",
+        "/api/v1/items/<item_id>/versions",
+        api(Action.VERSION_ANY_ITEM, 201, owner=201, token_deposit=409),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/versions",
+    ),
+    Row(
+        "POST",
+        "/api/v1/items/<item_id>/corrections",
+        api(Action.CORRECT_ITEMS, 422),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/corrections",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "GET",
+        "/api/v1/items/<item_id>/corrections",
+        api(Action.SEE_ALL_DEPOSITS, 200),
+        lambda w, c: f"/api/v1/items/{w.ids['item']}/corrections",
+    ),
     # --- portal pages ---
     Row("GET", "/", everyone(200), lambda w, c: "/"),  # visitors see Browse and Search
     Row("GET", "/deposits/new", page(Action.DEPOSIT, 200), lambda w, c: "/deposits/new"),
@@ -643,12 +683,41 @@ ROUTES: list[Row] = [
         body=lambda w, c: {"verb": "Identify"},
         form=True,
     ),
+    # what crawlers read: the same for everyone
+    Row("GET", "/robots.txt", everyone(200), lambda w, c: "/robots.txt"),
+    Row("GET", "/sitemap.xml", everyone(200), lambda w, c: "/sitemap.xml"),
+    Row("GET", "/sitemaps/<int:number>.xml", everyone(200), lambda w, c: "/sitemaps/1.xml"),
     # a manager withdraws an item; without a reason nothing happens
     Row(
         "POST",
         "/items/<item_id>/withdraw",
         page(Action.WITHDRAW_ITEMS, 302, post=True),
         lambda w, c: f"/items/{w.ids['item']}/withdraw",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    # the landing page's "Start a new version": to the editor, or to the version already
+    # started (the API row above started one for each who may)
+    Row(
+        "POST",
+        "/items/<item_id>/new-version",
+        page(Action.VERSION_ANY_ITEM, 302, post=True, owner=302),
+        lambda w, c: f"/items/{w.ids['item']}/new-version",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "GET",
+        "/staff/items/<item_id>/correct",
+        page(Action.CORRECT_ITEMS, 200),
+        lambda w, c: f"/staff/items/{w.ids['item']}/correct",
+    ),
+    # an empty correction changes nothing and is refused
+    Row(
+        "POST",
+        "/staff/items/<item_id>/correct",
+        page(Action.CORRECT_ITEMS, 422, post=True),
+        lambda w, c: f"/staff/items/{w.ids['item']}/correct",
         body=lambda w, c: {},
         form=True,
     ),
@@ -952,6 +1021,14 @@ ROUTES: list[Row] = [
         "/staff/fixity/audit",
         page(Action.SEE_ALL_DEPOSITS, 302, post=True),
         lambda w, c: "/staff/fixity/audit",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/items/<item_id>/bag",
+        page(Action.EXPORT_BAGS, 302, post=True),
+        lambda w, c: f"/staff/items/{w.ids['item']}/bag",
         body=lambda w, c: {},
         form=True,
     ),

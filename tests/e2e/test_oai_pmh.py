@@ -3,7 +3,8 @@
 Items come through the real pipeline (deposit → checks → automatic approval → inventory)
 and, for paging, straight into inventory's table. Pages are small (LODGE_OAI_PAGE_SIZE),
 so every list is resumed several times. Every response is validated against the vendored
-OAI-PMH schema, which imports oai_dc, so the records inside are validated too.
+OAI-PMH schema, which imports oai_dc and OpenAIRE's, so the records inside are validated
+too; oai_openaire records are checked against OpenAIRE's validator rules as well.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from lxml import etree
 from sickle import Sickle
 from sqlalchemy import text
 
+from kernel.contracts.oai import DATACITE, OAIRE
 from kernel.platform.db import Database
 from services.inventory.models import Item
 from tests.support.oai_schemas import assert_valid
+from tests.support.openaire_rules import assert_openaire
 from tests.support.system import LodgeSystem, expect, poll_until
 
 PAGE_SIZE = 4
@@ -177,10 +180,21 @@ def test_identify_describes_the_repository(oai_system, harvestable):
     assert value["granularity"] == "YYYY-MM-DDThh:mm:ssZ"
 
 
-def test_list_metadata_formats_offers_oai_dc_and_datacite(oai_system, harvestable):
+def test_list_metadata_formats_offers_oai_dc_datacite_and_oai_openaire(oai_system, harvestable):
     for params in ({}, {"identifier": harvestable["pipeline_ids"][0]}):
         root = oai(oai_system, verb="ListMetadataFormats", **params)
-        assert root.xpath("//o:metadataPrefix/text()", namespaces=NS) == ["oai_dc", "datacite"]
+        assert root.xpath("//o:metadataPrefix/text()", namespaces=NS) == [
+            "oai_dc",
+            "datacite",
+            "oai_openaire",
+        ]
+        [openaire] = root.xpath(
+            "//o:metadataFormat[o:metadataPrefix='oai_openaire']", namespaces=NS
+        )
+        assert openaire.findtext(f"{OAI}schema") == (
+            "https://www.openaire.eu/schema/repo-lit/4.0/openaire.xsd"
+        )
+        assert openaire.findtext(f"{OAI}metadataNamespace") == OAIRE
 
 
 def test_sickle_harvests_every_record_in_oai_dc_across_resumed_pages(oai_system, harvestable):
@@ -219,6 +233,42 @@ def test_sickle_harvests_datacite_with_orcid_ids(oai_system, harvestable):
     ]
     assert resource.xpath("d:publicationYear/text()", namespaces=ns) == ["2026"]
     assert resource.xpath("d:formats/d:format/text()", namespaces=ns) == ["application/pdf"]
+
+
+def openaire_resource(xml: etree._Element) -> etree._Element:
+    """A record's <oaire:resource>, on its own and checked as OpenAIRE's validator would."""
+    resource = xml.find(f".//{{{OAIRE}}}resource")
+    return assert_openaire(etree.tostring(resource))
+
+
+def test_sickle_harvests_oai_openaire_that_openaire_would_accept(oai_system, harvestable):
+    sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
+    records = {r.header.identifier: r for r in sickle.ListRecords(metadataPrefix="oai_openaire")}
+    assert len(records) == DIRECT + 2 and sickle.pages > 1
+    resources = {key: openaire_resource(record.xml) for key, record in records.items()}
+    tidal = resources[harvestable["pipeline_ids"][0]]
+    ns = {"d": DATACITE, "o": OAIRE}
+    assert tidal.xpath("d:titles/d:title/text()", namespaces=ns) == ["Tidal patterns"]
+    assert tidal.xpath("d:creators/d:creator/d:nameIdentifier/text()", namespaces=ns) == [
+        "0000-0002-1825-0097"
+    ]
+    assert tidal.xpath("d:identifier/text()", namespaces=ns) == [
+        harvestable["deposits"][0]["item_identifier"]
+    ]
+    assert tidal.xpath("d:rights/@rightsURI", namespaces=ns) == [
+        "http://purl.org/coar/access_right/c_abf2"
+    ]
+    # the file a harvester is pointed at is there for it to fetch
+    [stored] = tidal.xpath("o:file", namespaces=ns)
+    assert stored.get("mimeType") == "application/pdf"
+    download = requests.get(stored.text, timeout=30)
+    assert download.status_code == 200 and download.content == PDF
+    # an item put into the table without files is metadata only
+    direct = resources[harvestable["direct_ids"][0]]
+    assert direct.xpath("d:rights/@rightsURI", namespaces=ns) == [
+        "http://purl.org/coar/access_right/c_14cb"
+    ]
+    assert direct.xpath("d:dates/d:date[@dateType='Issued']/text()", namespaces=ns) == ["2025"]
 
 
 def test_selective_harvesting_by_set_and_dates(oai_system, harvestable):
@@ -281,6 +331,8 @@ def test_get_record_and_post_requests(oai_system, harvestable):
     assert "Salt marsh birds" in valid_response(posted.content).xpath(
         "//*[local-name()='title']/text()"
     )
+    root = oai(oai_system, verb="GetRecord", identifier=identifier, metadataPrefix="oai_openaire")
+    assert "Salt marsh birds" in openaire_resource(root).xpath("//*[local-name()='title']/text()")
 
 
 def test_a_withdrawn_item_is_a_deleted_record_and_a_tombstone(oai_system, harvestable):
@@ -429,6 +481,55 @@ ERRORS = [
         "badResumptionToken",
     ),
     ({"verb": "ListSets", "resumptionToken": "anything"}, "badResumptionToken"),
+    # oai_openaire answers as the other formats do
+    (
+        {"verb": "ListRecords", "metadataPrefix": "oai_openaire", "resumptionToken": "abc"},
+        "badArgument",
+    ),
+    ({"verb": "ListRecords", "metadataPrefix": "OAI_OPENAIRE"}, "cannotDisseminateFormat"),
+    (
+        {"verb": "ListRecords", "metadataPrefix": "oai_openaire", "from": "2099-01-01"},
+        "noRecordsMatch",
+    ),
+    (
+        {
+            "verb": "GetRecord",
+            "metadataPrefix": "oai_openaire",
+            "identifier": f"oai:{REPOSITORY_ID}:ark:/99999/none",
+        },
+        "idDoesNotExist",
+    ),
+    (
+        {
+            "verb": "ListRecords",
+            "resumptionToken": forged_token(
+                v="ListRecords",
+                s={"metadataPrefix": "oai_openaire", "from": None, "until": None, "set": None},
+                d="2025-03-01T12:00:00+00:00",
+                i="x",
+                c=0,  # no token is issued at the start of a list
+            ),
+        },
+        "badResumptionToken",
+    ),
+    (
+        {
+            "verb": "ListRecords",
+            "resumptionToken": forged_token(
+                v="ListRecords",
+                s={
+                    "metadataPrefix": "oai_openaire",
+                    "from": "yesterday",
+                    "until": None,
+                    "set": None,
+                },
+                d="2025-03-01T12:00:00+00:00",
+                i="x",
+                c=4,
+            ),
+        },
+        "badResumptionToken",
+    ),
 ]
 
 
@@ -472,12 +573,14 @@ def test_a_stored_record_with_characters_xml_cannot_carry_is_cleaned_as_it_is_ha
             )
         )
     try:
-        for prefix in ("oai_dc", "datacite"):
+        for prefix in ("oai_dc", "datacite", "oai_openaire"):
             sickle = ValidatingSickle(f"{oai_system.base_url}/oai")
             records = list(sickle.ListRecords(metadataPrefix=prefix))
             assert len(records) == DIRECT + 3
             [bad] = [r for r in records if r.header.identifier.endswith("bad-chars")]
             assert "Tides of the sea" in bad.raw and "A. Author" in bad.raw
+            if prefix == "oai_openaire":
+                openaire_resource(bad.xml)
         page = requests.get(f"{oai_system.base_url}/items/badchars0001", timeout=60)
         assert page.status_code == 200 and "Tides of the sea" in page.text
         assert "\x0b" not in page.text and "\x1b" not in page.text

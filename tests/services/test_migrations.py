@@ -322,3 +322,49 @@ def test_deposits_made_for_patrons_before_the_mediator_column_keep_their_mediato
     finally:
         engine.dispose()
     assert rows == {"made-for": "u-staff", "own": None, "older": None}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_items_from_before_become_version_1_of_works_of_their_own(
+    backend, tmp_path, postgres_database
+):
+    """Each existing item (with its files, whose foreign keys a rebuilt table would trip
+    over) gets a work of its own, whose identifier is minted from the item's prefix."""
+    url = (
+        f"sqlite:///{tmp_path / 'inventory.db'}"
+        if backend == "sqlite"
+        else postgres_database("inventory-versions")
+    )
+    command.upgrade(alembic_config("inventory", url), "0010_call_replies")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO collections (id, name, created_at) VALUES ('c', 'C', '2026-01-01')")
+        )
+        for item_id in ("a", "b"):
+            connection.execute(
+                text(
+                    "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, "
+                    "access, record, created_at, datestamp, search_text, resource_type) "
+                    "VALUES (:id, :identifier, :id, 1, 'c', 'open', '{}', '2026-01-01', "
+                    "'2026-01-01', '', 'text')"
+                ),
+                {"id": item_id, "identifier": f"ark:/99999/lodge-{item_id * 16}"},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO representations (id, item_id, usage, label) "
+                    "VALUES (:id, :id, 'master', 'Files')"
+                ),
+                {"id": item_id},
+            )
+    upgrade("inventory", url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, concept_id, concept_identifier, version FROM items ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [row.version for row in rows] == [1, 1]
+    assert len({row.concept_id for row in rows}) == 2
+    for row in rows:
+        assert row.concept_identifier == f"ark:/99999/lodge-{row.concept_id[:16]}"

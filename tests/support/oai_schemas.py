@@ -1,5 +1,6 @@
-"""The vendored OAI-PMH, oai_dc, Dublin Core and XML namespace schemas (tests/data/xsd),
-with their remote schemaLocations resolved to the local copies: the network is closed."""
+"""The vendored OAI-PMH, oai_dc, OpenAIRE 4.0, Dublin Core, XML namespace and sitemaps.org
+schemas (tests/data/xsd), with their remote schemaLocations resolved to the local copies:
+the network is closed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ LOCAL_COPIES = {
     "http://www.openarchives.org/OAI/2.0/oai_dc.xsd": "oai_dc.xsd",
     "https://www.dublincore.org/schemas/xmls/qdc/2008/02/11/dc.xsd": "dc.xsd",
     "https://www.w3.org/2001/03/xml.xsd": "xml.xsd",
+    # OpenAIRE's schemas name the XML namespace schema at these two addresses
+    "http://www.w3.org/2001/03/xml.xsd": "xml.xsd",
+    "http://www.w3.org/2009/01/xml.xsd": "xml.xsd",
 }
+OPENAIRE = "openaire/openaire.xsd"
 
 
 class _LocalSchemas(etree.Resolver):
@@ -33,14 +38,18 @@ def _parser() -> etree.XMLParser:
 
 @functools.cache
 def schema(name: str) -> etree.XMLSchema:
-    """'OAI-PMH.xsd' or 'oai_dc.xsd'; OAI-PMH's <metadata> is checked strictly, so the
-    OAI-PMH schema imports oai_dc to validate the records inside a response too."""
+    """'OAI-PMH.xsd', 'oai_dc.xsd', OPENAIRE, 'sitemap.xsd' or 'siteindex.xsd'. OAI-PMH's
+    <metadata> is checked strictly, so the OAI-PMH schema imports oai_dc and OpenAIRE to
+    validate the records inside a response too (OpenAIRE's Dublin Core elements are a subset
+    of those oai_dc imports first)."""
     if name == "OAI-PMH.xsd":
         wrapper = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
           <xs:import namespace="http://www.openarchives.org/OAI/2.0/"
                      schemaLocation="{XSD_DIR / "OAI-PMH.xsd"}"/>
           <xs:import namespace="http://www.openarchives.org/OAI/2.0/oai_dc/"
                      schemaLocation="{XSD_DIR / "oai_dc.xsd"}"/>
+          <xs:import namespace="http://namespace.openaire.eu/schema/oaire/"
+                     schemaLocation="{XSD_DIR / OPENAIRE}"/>
         </xs:schema>"""
         document = etree.fromstring(
             wrapper.encode(), _parser(), base_url=str(XSD_DIR / "wrapper.xsd")

@@ -163,7 +163,8 @@ def test_letter_context_from_an_event():
     assert context["recipient_name"] == "Ada Lovelace"
     assert context["occurred_at"] == "2024-03-05 14:07 UTC"
     assert context["deposit_url"] == "https://lodge.example.org/deposits/dep42"
-    assert context["item_url"] == "https://lodge.example.org/api/v1/items/it7"
+    # the persistent address, which resolves to the landing page: a page, never the API
+    assert context["item_url"] == "https://lodge.example.org/id/ark:/99999/lodge-7"
     assert context["item_identifier"] == "ark:/99999/lodge-7"
     assert context["item_doi"] == "10.5072/it7"
     assert context["report"] == {"checks": [], "files": []}
@@ -173,6 +174,15 @@ def test_letter_context_for_untitled_deposit_without_item():
     context = letter_context(make_event(title=""), BASE_URL)
     assert context["title"] == "(untitled)"
     assert context["item_url"] == ""
+
+
+def test_an_item_without_its_identifier_yet_is_linked_by_its_landing_page():
+    context = letter_context(make_event(item_id="it7"), BASE_URL)
+    assert context["item_url"] == "https://lodge.example.org/items/it7"
+    odd = make_event(item_id="it7", item_identifier="20.500.1/a b?c#d")
+    assert letter_context(odd, BASE_URL)["item_url"] == (
+        "https://lodge.example.org/id/20.500.1/a%20b%3Fc%23d"
+    )
 
 
 # --- render: each template ----------------------------------------------------------
@@ -203,7 +213,7 @@ def test_render_deposit_archived_gives_identifier_and_link():
     )
     assert subject == 'Your deposit "On Moss" is in the repository'
     assert "Identifier: ark:/99999/lodge-7" in body
-    assert "Link: https://lodge.example.org/api/v1/items/it7" in body
+    assert "Link: https://lodge.example.org/id/ark:/99999/lodge-7" in body
     assert "DOI" not in body  # an item without a DOI: no empty line for one
 
 
@@ -337,6 +347,15 @@ def test_every_shipped_default_renders_on_the_sample(path):
     assert locale in LOCALES
     letter = render(shipped_default(letter_type, locale), sample_context(BASE_URL))
     assert letter.subject and letter.text and letter.html.startswith("<p>")
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in DEFAULTS.glob("*.txt")))
+def test_no_letter_sends_a_person_to_the_api(path):
+    """Links in letters are for people: pages, never the JSON API."""
+    letter_type, locale, _ = path.split(".")
+    letter = render(shipped_default(letter_type, locale), sample_context(BASE_URL))
+    for part in (letter.subject, letter.text, letter.html):
+        assert "/api/" not in part
 
 
 def test_the_html_part_escapes_what_the_depositor_wrote_and_the_text_part_does_not():

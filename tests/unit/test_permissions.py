@@ -24,12 +24,27 @@ MANAGER_ONLY = {
     Action.WITHDRAW_ITEMS,
     Action.SUPERVISE_REVIEWS,
     Action.MANAGE_DOIS,
+    Action.EXPORT_BAGS,
+    Action.CORRECT_ITEMS,
 }
 EXPECTED = {
     "patron": {Action.DEPOSIT},
     "approver": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE},
-    "staff": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.MEDIATE},
-    "manager": {Action.DEPOSIT, Action.SEE_ALL_DEPOSITS, Action.REVIEW, Action.DECIDE}
+    "staff": {
+        Action.DEPOSIT,
+        Action.SEE_ALL_DEPOSITS,
+        Action.MEDIATE,
+        Action.VERSION_ANY_ITEM,
+        Action.SEE_USAGE,
+    },
+    "manager": {
+        Action.DEPOSIT,
+        Action.SEE_ALL_DEPOSITS,
+        Action.REVIEW,
+        Action.DECIDE,
+        Action.VERSION_ANY_ITEM,
+        Action.SEE_USAGE,
+    }
     | MANAGER_ONLY,
     "admin": set(Action),
 }

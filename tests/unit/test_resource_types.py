@@ -5,10 +5,10 @@ import pytest
 from lxml import etree
 
 from gateway.presenters import landing
-from kernel.contracts.oai import DATACITE
+from kernel.contracts.oai import DATACITE, OAIRE
 from kernel.contracts.resource_types import COAR, RESOURCE_TYPES, suggested
 from services.inventory.crosswalks import DC, RENDERERS
-from tests.support.oai_schemas import assert_valid
+from tests.support.oai_schemas import OPENAIRE, assert_valid
 
 # what DataCite kernel 4.4 and the DCMI Type Vocabulary allow
 DATACITE_GENERAL = {
@@ -101,12 +101,19 @@ def datacite_type(item):
     return element.get("resourceTypeGeneral"), element.text
 
 
+def openaire_type(item):
+    root = assert_valid(OPENAIRE, RENDERERS["oai_openaire"](item))
+    [element] = root.iter(f"{{{OAIRE}}}resourceType")
+    return element.get("resourceTypeGeneral"), element.get("uri"), element.text
+
+
 def json_ld(item):
     return landing.json_ld(item, "Lodge", "https://r.example/items/1", lambda f: "", True)
 
 
 def test_every_crosswalk_is_checked_here():
-    assert set(RENDERERS) == {"oai_dc", "datacite"}  # a new format joins the test below
+    # a new format joins the test below
+    assert set(RENDERERS) == {"oai_dc", "datacite", "oai_openaire"}
 
 
 @pytest.mark.parametrize("key", sorted(RESOURCE_TYPES))
@@ -121,6 +128,10 @@ def test_every_crosswalk_agrees_on_the_resource_type(key):
     typed = item(key, type=["Articles, datasets and other works"])
     assert oai_dc_types(typed)[:3] == [kind.label, kind.uri, kind.dcmi]
     assert datacite_type(typed) == (kind.datacite, kind.label)
+    general = {"Dataset": "dataset", "Software": "software"}.get(kind.datacite)
+    if general is None:  # OpenAIRE's literature is text of any kind; the rest is "other"
+        general = "literature" if kind.dcmi == "Text" else "other research product"
+    assert openaire_type(typed) == (general, kind.uri, kind.label)
     data = json_ld(typed)
     assert (data["@type"], data["additionalType"]) == (kind.schema_org, kind.uri)
     assert landing.kinds(typed)[0] == kind.heading

@@ -38,6 +38,8 @@ GROUP_HEADINGS = {
     "Processes": "processes",
     "OAI-PMH": "oai",
     "Validation": "validation",
+    "Preservation export": "preservation",
+    "Usage statistics": "usage",
 }
 
 

@@ -10,15 +10,17 @@ from flask import Blueprint, g, render_template, request
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from gateway.auth.guard import requires
+from gateway.auth.guard import may, requires
 from gateway.presenters.charts import duration_words, weekly_bars
 from gateway.rpc import rpc
 from kernel.contracts.deposits import DECIDED, STATUSES
+from kernel.platform.config import get_settings
 from kernel.policy.permissions import Action
 
 staff_dashboard = Blueprint("staff_dashboard", __name__, url_prefix="/staff")
 
 SPANS = (4, 12, 26, 52)
+TOP_ITEMS = 5  # per collection, most viewed and most downloaded
 
 
 def duration_label(seconds: float) -> str:
@@ -49,6 +51,11 @@ def dashboard():
     with rpc() as services:
         figures = services.intake.deposit_statistics(actor=g.actor, weeks=weeks)
         profiles = services.intake.list_profiles(actor=g.actor, include_inactive=True)
+        top_items = (
+            services.inventory.top_items(actor=g.actor, limit=TOP_ITEMS)
+            if may(Action.SEE_USAGE) and get_settings().usage.counting
+            else None
+        )
     names = {p["id"]: p["name"] for p in profiles}
     for week in figures["weeks"]:
         week["start"] = date.fromisoformat(week["week"])
@@ -79,4 +86,5 @@ def dashboard():
         totals=totals,
         profiles=names,
         since_label=format_date(date.fromisoformat(figures["since"]), "d MMMM yyyy"),
+        top_items=top_items,
     )

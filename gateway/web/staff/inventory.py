@@ -189,3 +189,13 @@ def run_audit():
         "error" if outcome["failed"] else "success",
     )
     return redirect(url_for("staff_inventory.fixity"))
+
+
+@staff_inventory.post("/items/<item_id>/bag")
+@requires(Action.EXPORT_BAGS)
+def request_bag_export(item_id):
+    """A manager asks for the item's preservation export; the bag export makes it."""
+    with rpc() as services:
+        services.inventory.request_bag_export(actor=g.actor, item_id=item_id)
+    flash(_("The item will be exported as a bag at the next run of the bag export."), "success")
+    return redirect(url_for("public.item", item_id=item_id))

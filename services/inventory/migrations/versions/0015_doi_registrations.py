@@ -1,7 +1,7 @@
 """DOIs registered at DataCite: a row per DOI with its registration's state
 
-Revision ID: 0011_doi_registrations
-Revises: 0010_call_replies
+Revision ID: 0015_doi_registrations
+Revises: 0014_sitemap_index
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_doi_registrations"
-down_revision: str | Sequence[str] | None = "0010_call_replies"
+revision: str = "0015_doi_registrations"
+down_revision: str | Sequence[str] | None = "0014_sitemap_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

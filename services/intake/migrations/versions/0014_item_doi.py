@@ -1,7 +1,7 @@
 """an archived deposit keeps its item's DOI beside its identifier, for letters and pages
 
-Revision ID: 0013_item_doi
-Revises: 0012_call_replies
+Revision ID: 0014_item_doi
+Revises: 0013_new_versions
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_item_doi"
-down_revision: str | Sequence[str] | None = "0012_call_replies"
+revision: str = "0014_item_doi"
+down_revision: str | Sequence[str] | None = "0013_new_versions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
