@@ -185,3 +185,32 @@ def test_an_embargo_ending_sends_datacite_the_open_access_rights(inventory, stor
     inventory.on_doi_sync_requested(after_lifting)
     assert doi_env.get(doi)["rightsList"][0]["rights"] == "open access"
     assert registration(inventory, item_id)["attempts"] == 2
+
+
+def test_a_new_version_and_a_correction_re_sync_the_dois_they_change(inventory, storage, doi_env):
+    from tests.services.test_item_versions import archive, corrected
+
+    first = archive(inventory, storage, "v1")
+    second = archive(inventory, storage, "v2", new_version_of=first["id"])
+    # the first version's DOI is synced again: it gains IsPreviousVersionOf the second
+    for request in sync_requests(inventory):
+        inventory.on_doi_sync_requested(request)
+    assert len(sync_requests(inventory, first["doi"])) == 2
+    older = doi_env.get(first["doi"])
+    assert {
+        "relatedIdentifier": second["doi"],
+        "relatedIdentifierType": "DOI",
+        "relationType": "IsPreviousVersionOf",
+    } in older["relatedIdentifiers"]
+    newer = doi_env.get(second["doi"])
+    assert {
+        "relatedIdentifier": first["doi"],
+        "relatedIdentifierType": "DOI",
+        "relationType": "IsNewVersionOf",
+    } in newer["relatedIdentifiers"]
+
+    record = {k: v for k, v in second["record"].items() if k != "creator"}
+    corrected(inventory, second, record={**record, "title": ["On Moss, corrected"]})
+    [*_, after_correction] = sync_requests(inventory, second["doi"])
+    inventory.on_doi_sync_requested(after_correction)
+    assert doi_env.get(second["doi"])["titles"] == [{"title": "On Moss, corrected"}]
