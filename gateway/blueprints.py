@@ -25,6 +25,7 @@ from gateway.oai.pmh import oai
 from gateway.presenters import validation_report
 from gateway.web.account import account
 from gateway.web.crawlers import crawlers
+from gateway.web.exports import exports_pages
 from gateway.web.portal import portal
 from gateway.web.public import public
 from gateway.web.staff import inventory as staff_inventory_pages
@@ -76,6 +77,7 @@ BLUEPRINTS = (
     staff_letters,
     oai,
     public,
+    exports_pages,
     staff_inventory,
     staff_dead_letters,
     account,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify, request, url_for
 
 from gateway.api import schemas
 from gateway.api.arguments import json_body
@@ -12,7 +12,9 @@ from gateway.api.spec import links, operation, path_param, ref
 from gateway.auth.guard import requires
 from gateway.files.access import files_visible
 from gateway.files.downloads import send_stored
+from gateway.presenters import signposting
 from gateway.rpc import rpc
+from gateway.web.exports import absolute
 from kernel.contracts.exceptions import NotFound
 from kernel.contracts.inventory import ItemView
 from kernel.policy.permissions import Action
@@ -53,6 +55,12 @@ def download_item_file(item_id, file_id):
     )
     # a deposited file is never a page of this origin
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Link"] = signposting.header(  # Signposting: the item it belongs to
+        signposting.file_header(
+            absolute(url_for("public.item", item_id=item_id)),
+            absolute(url_for("exports.linkset", item_id=item_id)),
+        )
+    )
     return response
 
 

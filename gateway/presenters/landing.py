@@ -1,5 +1,6 @@
 """What an item's landing page says, for people and for machines: creators with ORCID
-iDs, a citation, Google Scholar's `citation_*` meta tags and Schema.org JSON-LD.
+iDs, Google Scholar's `citation_*` meta tags and Schema.org JSON-LD. (The citation comes
+from `citations`, made from the item's CSL-JSON.)
 
 Creators arrive as Dublin Core strings. Lodge writes a person with an ORCID iD as
 `Name (ORCID 0000-0002-1825-0097)`; `Name (0000-…)` and `Name (https://orcid.org/0000-…)`
@@ -9,12 +10,10 @@ are understood as well. Names are `Given Family` or `Family, Given`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from kernel.contracts import resource_types
-from kernel.policy.text import PARTIAL_DATE, split_orcid, user_pattern
-
-_NAME_PARTS = user_pattern(r"[\s-]+")
-_YEAR = user_pattern(r"\d{4}")
+from kernel.policy.text import PARTIAL_DATE, split_orcid
 
 
 @dataclass(frozen=True)
@@ -40,13 +39,6 @@ class Creator:
         family, given = self.family_given
         return f"{family}, {given}" if given else family
 
-    @property
-    def apa(self) -> str:
-        """`Family, G. H.`"""
-        family, given = self.family_given
-        initials = " ".join(f"{part[0]}." for part in _NAME_PARTS.split(given) if part)
-        return f"{family}, {initials}" if initials else family
-
 
 def creators(item: dict) -> list[Creator]:
     """The item's people: as inventory keeps them (with ORCID iDs) or, for items made
@@ -67,11 +59,6 @@ def first(record: dict, element: str, default: str = "") -> str:
     return values[0] if values else default
 
 
-def year(record: dict) -> str:
-    match = _YEAR.search(first(record, "date"))
-    return match.group(0) if match else ""
-
-
 def publication_date(record: dict) -> str:
     """Google Scholar's YYYY/MM/DD (or YYYY/MM, or YYYY)."""
     match = PARTIAL_DATE.match(first(record, "date"))
@@ -87,34 +74,50 @@ def kinds(item: dict) -> list[str]:
     ]
 
 
-def _joined(names: list[str]) -> str:
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + ", & " + names[-1]
+# DataCite relation types → the Schema.org property that says the same of a CreativeWork
+SCHEMA_ORG_RELATIONS = {
+    "IsPartOf": "isPartOf",
+    "HasPart": "hasPart",
+    "IsIdenticalTo": "sameAs",
+    "Cites": "citation",
+    "References": "citation",
+    "IsVersionOf": "exampleOfWork",
+    "HasVersion": "workExample",
+    "IsNewVersionOf": "isBasedOn",
+    "IsDerivedFrom": "isBasedOn",
+}
+RESOLVERS = {
+    "DOI": "https://doi.org/",
+    "Handle": "https://hdl.handle.net/",
+    "ARK": "https://n2t.net/",
+}
 
 
-def doi_url(item: dict) -> str | None:
-    return f"https://doi.org/{item['doi']}" if item.get("doi") else None
+def doi_url(doi: str) -> str:
+    return "https://doi.org/" + quote(doi, safe="/:;()._-")
 
 
 def cite_as(item: dict, local_url: str) -> str:
     """What to cite the item by: its DOI where it has one, else Lodge's persistent link."""
-    return doi_url(item) or local_url
+    return doi_url(item["doi"]) if item.get("doi") else local_url
 
 
-def citation(item: dict, publisher: str, url: str) -> str:
-    """APA-like: `Student, S., & Faculty, F. (2026). Title [Thesis]. Publisher. URL`."""
-    record = item["record"]
-    authors = _joined([creator.apa for creator in creators(item)])
-    title = first(record, "title", "(untitled)").rstrip(".")
-    kind = first(record, "type")
-    parts = [
-        f"{authors} ({year(record) or 'n.d.'}).".strip(),
-        f"{title}{f' [{kind}]' if kind else ''}.",
-        f"{publisher}.",
-        url,
-    ]
-    return " ".join(part for part in parts if part)
+def relation_target(relation: dict) -> str:
+    """A related identifier as a URL where a resolver for its kind is known."""
+    identifier = relation["identifier"]
+    if relation.get("identifier_type") == "URL":
+        return identifier
+    resolver = RESOLVERS.get(relation.get("identifier_type") or "")
+    return resolver + identifier if resolver else identifier
+
+
+def _relations(item: dict) -> dict[str, list[str]]:
+    related: dict[str, list[str]] = {}
+    for relation in item.get("relations") or []:
+        name = SCHEMA_ORG_RELATIONS.get(relation.get("relation_type") or "")
+        if name and relation.get("identifier"):
+            related.setdefault(name, []).append(relation_target(relation))
+    return related
 
 
 def _files(item: dict) -> list[dict]:
@@ -159,7 +162,7 @@ def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> di
         "@id": cite_as(item, url),
         "url": url,
         "name": first(record, "title"),
-        "identifier": [item["identifier"]] + ([doi_url(item)] if item.get("doi") else []),
+        "identifier": [item["identifier"]] + ([doi_url(item["doi"])] if item.get("doi") else []),
         "author": [
             {
                 "@type": "Person",
@@ -179,8 +182,10 @@ def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> di
         "inLanguage": first(record, "language"),
         "keywords": ", ".join(record.get("subject", [])),
         "license": first(record, "rights"),
+        "version": str(item.get("version") or ""),
     }
     data.update({key: value for key, value in optional.items() if value})
+    data.update(_relations(item))
     if item["access"] == "embargo" and item.get("embargo_until"):
         data["conditionsOfAccess"] = f"Embargoed until {item['embargo_until']}"
     elif item["access"] == "campus":

@@ -6,16 +6,15 @@ and staff see each file's preservation log on the landing page.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, make_response, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from gateway.auth.guard import may
-from gateway.files.access import files_visible
 from gateway.http.usage import count_view
-from gateway.presenters import landing, versions
+from gateway.presenters import citations, landing, signposting, versions
 from gateway.rpc import rpc
+from gateway.web.exports import FORMATS, negotiated_item, negotiated_redirect, published
 from gateway.web.versions import offers_new_version
 from kernel.contracts.exceptions import InvalidInput, NotFound
 from kernel.platform.config import get_settings
@@ -24,16 +23,15 @@ from kernel.policy.permissions import Action
 
 public = Blueprint("public", __name__)
 PER_PAGE = 20
-PUBLISHER = "Lodge"
-
-
-def absolute(path: str) -> str:
-    return get_settings().site.base_url + path
 
 
 @public.get("/items/<item_id>")
 def item(item_id):
-    """The item's landing page; a withdrawn item leaves a tombstone."""
+    """The item's landing page (or, for an Accept that asks for it, its metadata in another
+    format); a withdrawn item leaves a tombstone."""
+    machine = negotiated_item(item_id)
+    if machine is not None:
+        return machine
     counting = get_settings().usage.counting
     with rpc() as services:
         # cleaned as it is shown: a record stored before the text rule held never breaks a page
@@ -47,69 +45,64 @@ def item(item_id):
             services.inventory.file_events(actor=g.actor, item_id=item_id) if staff else None
         )
         dois = services.inventory.doi_registrations(actor=g.actor, item_id=item_id) if staff else []
-        bag = (
-            services.inventory.bag_export(actor=g.actor, item_id=item_id)
-            if may(Action.SEE_ALL_DEPOSITS)
-            else None
-        )
+        bag = services.inventory.bag_export(actor=g.actor, item_id=item_id) if staff else None
         corrections = (
-            services.inventory.item_corrections(actor=g.actor, item_id=item_id)
-            if may(Action.SEE_ALL_DEPOSITS)
-            else None
+            services.inventory.item_corrections(actor=g.actor, item_id=item_id) if staff else None
         )
         offer_new_version = offers_new_version(services, record)
     work = versions.work(record)
+    shown = published(record)
     if record.get("withdrawn_at"):
-        return render_template("public/tombstone.html", item=record, work=work, dois=dois), 410
-    visible = files_visible(record, g.actor, request.remote_addr)
-    url = absolute(url_for("public.item", item_id=item_id))
-
-    def file_url(stored):
-        return absolute(
-            url_for("items_api.download_item_file", item_id=item_id, file_id=stored["id"])
+        response = make_response(
+            render_template("public/tombstone.html", item=record, work=work, dois=dois), 410
         )
-
-    page = render_template(
-        "public/item.html",
-        item=record,
-        record=record["record"],
-        files_visible=visible,
-        creators=landing.creators(record),
-        kinds=landing.kinds(record),
-        collection=collection,
-        citation=landing.citation(
-            record,
-            PUBLISHER,
-            landing.cite_as(record, absolute(resolver_path(record["identifier"]))),
-        ),
-        meta_tags=landing.meta_tags(record, PUBLISHER, file_url, visible),
-        json_ld=landing.json_ld(record, PUBLISHER, url, file_url, visible),
-        provenance=provenance,
-        dois=dois,
-        bag=bag,
-        usage=record.get("usage"),  # none when counting is off
-        canonical=url,
-        work=work,
-        corrections=corrections,
-        offer_new_version=offer_new_version,
-    )
-    count_view(item_id)  # once the page is made: only what is shown counts
-    return page
-
-
-def resolver_path(identifier: str) -> str:
-    return "/id/" + quote(identifier, safe=":/")
+        links = signposting.tombstone_header(shown.cite_as)
+    else:
+        style = citations.style(request.args.get("style"))
+        response = make_response(
+            render_template(
+                "public/item.html",
+                item=record,
+                record=record["record"],
+                files_visible=shown.files_visible,
+                creators=landing.creators(record),
+                kinds=landing.kinds(record),
+                collection=collection,
+                citation=citations.render(shown.csl_json(), style.key, str(get_locale())),
+                citation_style=style,
+                citation_styles=citations.STYLES,
+                export_formats=FORMATS,
+                meta_tags=landing.meta_tags(
+                    record, shown.publisher, shown.file_url, shown.files_visible
+                ),
+                json_ld=shown.json_ld(),
+                provenance=provenance,
+                dois=dois,
+                bag=bag,
+                usage=record.get("usage"),  # none when counting is off
+                canonical=shown.page,
+                work=work,
+                corrections=corrections,
+                offer_new_version=offer_new_version,
+            )
+        )
+        links = signposting.landing_header(shown.signposts())
+        count_view(item_id)  # once the page is made: only what is shown counts
+    response.headers["Link"] = signposting.header(links)
+    response.vary.add("Accept")
+    return response
 
 
 @public.get("/id/<path:identifier>")
 def resolve(identifier):
-    """A persistent identifier answers with a redirect to its landing page."""
+    """A persistent identifier answers with a redirect to its landing page, or to the
+    metadata format its Accept asks for."""
     with rpc() as services:
         try:
             found = services.inventory.resolve_identifier(identifier=identifier)
         except (NotFound, InvalidInput):
             return render_template("public/unknown_identifier.html", identifier=identifier), 404
-    return redirect(url_for("public.item", item_id=found["item_id"]), code=302)
+    return negotiated_redirect(found["item_id"])
 
 
 def _tree(collections: list[dict]) -> list[dict]:

@@ -667,6 +667,18 @@ ROUTES: list[Row] = [
         form=True,
     ),
     Row("GET", "/items/<item_id>", everyone(200), lambda w, c: f"/items/{w.ids['item']}"),
+    Row(
+        "GET",
+        "/items/<item_id>/export/<format_key>",
+        everyone(200),
+        lambda w, c: f"/items/{w.ids['item']}/export/ris",
+    ),
+    Row(
+        "GET",
+        "/items/<item_id>/linkset",
+        everyone(200),
+        lambda w, c: f"/items/{w.ids['item']}/linkset",
+    ),
     # --- public pages and OAI-PMH ---
     Row("GET", "/id/<path:identifier>", everyone(302), lambda w, c: f"/id/{w.ids['identifier']}"),
     Row("GET", "/collections", everyone(200), lambda w, c: "/collections"),

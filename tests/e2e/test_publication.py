@@ -152,6 +152,7 @@ def test_the_landing_page_speaks_to_people_and_to_scholar_and_schema_org(lodge_s
 def test_identifiers_resolve_to_the_landing_page(lodge_system):
     item = publish(lodge_system, {"title": "Resolvable"})
     anonymous = lodge_system.client()
+    anonymous.headers["Accept"] = "text/html"
     response = anonymous.get(f"/id/{item['identifier']}", allow_redirects=False)
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/items/{item['id']}")

@@ -1,5 +1,7 @@
 """What landing pages tell people and machines, from an item's Dublin Core record."""
 
+import json
+
 from gateway.presenters import landing
 
 ITEM = {
@@ -60,13 +62,6 @@ def test_creators_kept_by_inventory_come_first():
     ]
 
 
-def test_the_citation_is_apa_like():
-    assert landing.citation(ITEM, "Lodge", "https://repo.example/id/ark:/99999/lodge-1") == (
-        "Student, S., Faculty, F. A., & Lovelace, A. (2026). On Moss [Master]. Lodge. "
-        "https://repo.example/id/ark:/99999/lodge-1"
-    )
-
-
 def test_scholar_tags_name_the_pdf_only_when_the_files_are_visible():
     tags = landing.meta_tags(ITEM, "Lodge", file_url, visible=True)
     assert ("citation_publication_date", "2026/05/01") in tags
@@ -99,11 +94,38 @@ def test_an_item_with_a_doi_is_cited_and_identified_by_it():
     with_doi = {**ITEM, "doi": "10.80000/abc"}
     local = "https://repo.example/id/ark:/99999/lodge-1"
     assert landing.cite_as(ITEM, local) == local
-    assert landing.citation(with_doi, "Lodge", landing.cite_as(with_doi, local)).endswith(
-        "Lodge. https://doi.org/10.80000/abc"
-    )
+    assert landing.cite_as(with_doi, local) == "https://doi.org/10.80000/abc"
     assert ("citation_doi", "10.80000/abc") in landing.meta_tags(with_doi, "Lodge", file_url, True)
     data = landing.json_ld(with_doi, "Lodge", "https://repo.example/items/i1", file_url, True)
     assert data["@id"] == "https://doi.org/10.80000/abc"
     assert data["url"] == "https://repo.example/items/i1"
     assert data["identifier"] == ["ark:/99999/lodge-1", "https://doi.org/10.80000/abc"]
+
+
+def test_json_ld_carries_the_version_and_the_relations_it_knows():
+    item = {
+        **ITEM,
+        "version": "2",
+        "relations": [
+            {"relation_type": "IsVersionOf", "identifier": "10.1234/c", "identifier_type": "DOI"},
+            {
+                "relation_type": "IsNewVersionOf",
+                "identifier": "ark:/99999/lodge-0",
+                "identifier_type": "ARK",
+            },
+            {
+                "relation_type": "Cites",
+                "identifier": "https://x.example/a",
+                "identifier_type": "URL",
+            },
+            {"relation_type": "Obsoletes", "identifier": "10.1234/old", "identifier_type": "DOI"},
+        ],
+    }
+    data = landing.json_ld(item, "Lodge", "https://repo.example/items/i1", file_url, False)
+    assert data["version"] == "2"
+    assert data["exampleOfWork"] == ["https://doi.org/10.1234/c"]
+    assert data["isBasedOn"] == ["https://n2t.net/ark:/99999/lodge-0"]
+    assert data["citation"] == ["https://x.example/a"]
+    assert "10.1234/old" not in json.dumps(data)  # a relation Schema.org cannot say is left out
+    plain = landing.json_ld(ITEM, "Lodge", "https://repo.example/items/i1", file_url, False)
+    assert "version" not in plain and "isBasedOn" not in plain
