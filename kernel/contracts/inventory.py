@@ -83,6 +83,7 @@ class ItemView(Lenient):
     # the work (concept) this item is a version of; its identifier resolves to the latest
     concept_id = fields.Str(load_default="")
     concept_identifier = fields.Str(load_default="")
+    concept_doi = fields.Str(allow_none=True, load_default=None)  # one DOI for all versions
     version = fields.Int(load_default=1)
     versions = fields.List(fields.Nested(VersionSchema), load_default=list)  # oldest first
     relations = fields.List(fields.Nested(RelationSchema), load_default=list)

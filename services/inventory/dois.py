@@ -10,6 +10,12 @@ withdrawn item's DOI (`event: hide`: it still resolves, to the tombstone, but Da
 search no longer lists it). A failed call is recorded on the DOI's row and raised, so the
 message retries through the handler's delay queues and then becomes a dead letter.
 
+A work has a concept DOI too, for all its versions (a row of kind "concept"): reserved with
+its version 1, or, for a work from before, the first time one of its versions is synced. It
+resolves to the work's identifier (`/id/<concept identifier>`, the latest version not
+withdrawn), carries that version's metadata and `HasVersion` each version, and is synced
+with every change to any version.
+
 Plain HTTP (requests), not the `datacite` package's REST client: each call here has one
 deadline for the whole exchange and reads at most MAX_ANSWER bytes of DataCite's answer, so
 a slow or garbage-spewing endpoint costs a bounded time and memory.
@@ -36,13 +42,12 @@ from kernel.platform.config import DataCiteSettings
 from kernel.platform.db import Database, UnitOfWork
 from kernel.policy.text import clean
 from services.inventory import datacite, identifiers, versions
-from services.inventory.models import DoiRegistration, Item
+from services.inventory.models import CONCEPT, VERSION, DoiRegistration, Item
 from services.inventory.schemas import item_view
 
 log = logging.getLogger(__name__)
 
 RESERVED, REGISTERED, FAILED = "reserved", "registered", "failed"
-VERSION = "version"  # an item's own DOI; "concept" is kept for one DOI for all versions
 MAX_ANSWER = 1 << 20  # bytes of an answer read; DataCite's are a few KiB
 MAX_ERROR = 500  # characters of a failure kept on the row and in the log
 JSON_API = "application/vnd.api+json"
@@ -56,23 +61,59 @@ class DataCiteError(Exception):
         super().__init__(message[:MAX_ERROR])
 
 
-def reserve(uow: UnitOfWork, doi_prefix: str, item: Item) -> str:
-    """Mint `item`'s DOI, record it as reserved and ask for its registration."""
+def reserve(session: Session, doi_prefix: str, item: Item) -> str:
+    """Mint `item`'s DOI and record it as reserved; version 1 reserves its work's concept
+    DOI too. Their registration is asked for with `request_sync`."""
     item.doi = identifiers.mint_doi(doi_prefix, item.id)
-    uow.session.flush()  # the item's row first: the DOI's row refers to it
-    uow.session.add(DoiRegistration(doi=item.doi, item_id=item.id, kind=VERSION, state=RESERVED))
-    request_sync(uow, item)
+    session.flush()  # the item's row first: the DOI's row refers to it
+    session.add(DoiRegistration(doi=item.doi, item_id=item.id, kind=VERSION, state=RESERVED))
+    if item.version == 1:
+        _reserve_concept(session, doi_prefix, item)
     return item.doi
 
 
-def request_sync(uow: UnitOfWork, item: Item) -> None:
-    """Ask for DataCite to be sent `item`'s current metadata, for every DOI that resolves to
-    it, once this unit of work commits: after any change to the item's metadata, access or
-    withdrawal. Nothing when the item has no DOI."""
-    dois = uow.session.scalars(  # autoflush: a DOI reserved in this unit of work too
-        select(DoiRegistration.doi).where(DoiRegistration.item_id == item.id)
-    ).all()
-    for doi in dois:
+def _reserve_concept(session: Session, doi_prefix: str, item: Item) -> DoiRegistration:
+    """Record the concept DOI of `item`'s work, resolving to `item`: the prefix and 16 hex
+    characters of the concept id, random like an item's id but never one, so never a
+    version's DOI, and the same whenever it is minted again."""
+    row = DoiRegistration(
+        doi=identifiers.mint_doi(doi_prefix, item.concept_id),
+        item_id=item.id,
+        kind=CONCEPT,
+        state=RESERVED,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def concept_registration(session: Session, concept_id: str) -> DoiRegistration | None:
+    return session.scalar(
+        select(DoiRegistration)
+        .join(Item, Item.id == DoiRegistration.item_id)
+        .where(DoiRegistration.kind == CONCEPT, Item.concept_id == concept_id)
+    )
+
+
+def request_sync(uow: UnitOfWork, *items: Item) -> None:
+    """Ask for DataCite to be sent the current metadata of every DOI resolving to `items`
+    and of their works' concept DOIs (once each), once this unit of work commits: after any
+    change to an item's metadata, access or withdrawal, or a new version. A concept DOI is
+    pointed again at its work's latest version not withdrawn. Nothing for no DOI."""
+    session = uow.session
+    wanted: dict[str, Item] = {}
+    for item in items:
+        for doi in session.scalars(  # autoflush: a DOI reserved in this unit of work too
+            select(DoiRegistration.doi).where(
+                DoiRegistration.item_id == item.id, DoiRegistration.kind == VERSION
+            )
+        ):
+            wanted[doi] = item
+        concept = concept_registration(session, item.concept_id)
+        if concept is not None:
+            concept.item_id = _latest(session, item).id
+            wanted.setdefault(concept.doi, item)
+    for doi, item in wanted.items():
         uow.emit(
             "doi_sync_requested",
             new_event(
@@ -86,6 +127,23 @@ def request_sync(uow: UnitOfWork, item: Item) -> None:
         )
 
 
+def _latest(session: Session, item: Item) -> Item:
+    latest = versions.resolve_work(session, item.concept_identifier)
+    assert latest is not None  # item itself at least
+    return latest
+
+
+def adopt_work(uow: UnitOfWork, doi_prefix: str, item: Item) -> None:
+    """Give `item`'s work, from before concept DOIs, its concept DOI, and ask for it and its
+    versions' DOIs (which name the work by it now) to be synced."""
+    session = uow.session
+    if concept_registration(session, item.concept_id) is not None:
+        return
+    _reserve_concept(session, doi_prefix, _latest(session, item))
+    work = session.scalars(select(Item).where(Item.concept_id == item.concept_id)).all()
+    request_sync(uow, *work)
+
+
 def registration(session: Session, doi: str) -> DoiRegistration:
     found = session.get(DoiRegistration, doi)
     if found is None:
@@ -94,13 +152,14 @@ def registration(session: Session, doi: str) -> DoiRegistration:
 
 
 def registrations_of(session: Session, item_id: str) -> list[DoiRegistration]:
-    return list(
-        session.scalars(
-            select(DoiRegistration)
-            .where(DoiRegistration.item_id == item_id)
-            .order_by(DoiRegistration.created_at)
-        )
-    )
+    """The item's own DOI, then its work's concept DOI (whichever version it resolves to)."""
+    own = session.scalars(
+        select(DoiRegistration)
+        .where(DoiRegistration.item_id == item_id, DoiRegistration.kind == VERSION)
+        .order_by(DoiRegistration.created_at)
+    ).all()
+    concept = concept_registration(session, session.get_one(Item, item_id).concept_id)
+    return [*own, *([concept] if concept is not None else [])]
 
 
 def registration_view(row: DoiRegistration) -> dict[str, Any]:
@@ -213,19 +272,54 @@ def item_metadata(
     return datacite.attributes(view, landing_page(base_url, item.id), publisher)
 
 
+def concept_metadata(
+    session: Session, latest: Item, doi: str, base_url: str, publisher: str
+) -> dict[str, Any]:
+    """A work's DataCite attributes as its concept DOI carries them: those of its `latest`
+    version under the work's identifier, resolving to it, and HasVersion each version."""
+    work = versions.versions_of(session, latest.concept_id)
+    view = {
+        **item_view(latest),
+        "doi": doi,
+        "identifier": latest.concept_identifier,
+        "relations": versions.has_versions(work),
+    }
+    return datacite.attributes(view, f"{base_url}/id/{latest.concept_identifier}", publisher)
+
+
+def target(session: Session, row: DoiRegistration) -> Item:
+    """The item the DOI resolves to now: a concept DOI's is its work's latest version not
+    withdrawn (the latest of all when every one is)."""
+    item = session.get_one(Item, row.item_id)
+    return _latest(session, item) if row.kind == CONCEPT else item
+
+
 def metadata(session: Session, doi: str, base_url: str, publisher: str) -> dict[str, Any]:
-    """The DataCite attributes `doi` is to carry now: those of the item it resolves to."""
-    item = session.get_one(Item, registration(session, doi).item_id)
+    """The DataCite attributes `doi` is to carry now."""
+    row = registration(session, doi)
+    item = target(session, row)
+    if row.kind == CONCEPT:
+        return concept_metadata(session, item, doi, base_url, publisher)
     return item_metadata(session, item, doi, base_url, publisher)
 
 
 def sync(database: Database, client: DataCite, doi: str, base_url: str, publisher: str) -> None:
     """Send DataCite the current metadata of the item `doi` resolves to and record the
     outcome; DataCiteError (once recorded) if DataCite did not take it. The call to DataCite
-    is made outside any transaction."""
+    is made outside any transaction. A version's work from before concept DOIs gets its
+    concept DOI first (`adopt_work`), so the version names the work by it."""
+    with database.reading() as session:
+        row = registration(session, doi)
+        orphan = row.kind == VERSION and (
+            concept_registration(session, target(session, row).concept_id) is None
+        )
+    if orphan:  # two versions adopting at once mint the same DOI: one fails, and retries
+        with database.unit_of_work() as uow:
+            item = uow.session.get_one(Item, registration(uow.session, doi).item_id)
+            adopt_work(uow, client.settings.prefix, item)
     with database.reading() as session:
         attributes = metadata(session, doi, base_url, publisher)
-        withdrawn = session.get_one(Item, registration(session, doi).item_id).withdrawn_at
+        withdrawn = target(session, registration(session, doi)).withdrawn_at
     try:
         client.put(doi, attributes, "hide" if withdrawn else "publish")
     except DataCiteError as err:

@@ -166,6 +166,9 @@ class RunningJob(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+VERSION, CONCEPT = "version", "concept"  # the kinds of DOI registrations
+
+
 class DoiRegistration(Base):
     """A DOI Lodge minted and its registration at DataCite: `reserved` when minted (in the
     item's own transaction), `registered` once DataCite took its current metadata, `failed`

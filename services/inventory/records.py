@@ -146,9 +146,9 @@ def create_item(
     item.representations.append(representation)
     session.add(item)
     if doi_prefix:
-        dois.reserve(uow, doi_prefix, item)
-    if previous is not None:  # the previous version gains IsPreviousVersionOf this one
-        dois.request_sync(uow, previous)
+        dois.reserve(session, doi_prefix, item)
+    # the previous version gains IsPreviousVersionOf this one; the work's concept DOI, once
+    dois.request_sync(uow, item, *([previous] if previous is not None else []))
     uow.after_commit(ITEMS_CREATED.labels(collection_id).inc)
     uow.emit(
         "item_created",

@@ -34,8 +34,18 @@ def sync_requests(inventory, doi=None):
     ]
 
 
-def registration(inventory, item_id):
-    [row] = inventory.doi_registrations(actor=STAFF, item_id=item_id)
+def own_request(inventory, item_id):
+    """The request to sync the item's own DOI (beside its work's concept DOI's)."""
+    [request] = sync_requests(inventory, inventory.get_item(item_id=item_id)["doi"])
+    return request
+
+
+def registration(inventory, item_id, kind="version"):
+    [row] = [
+        row
+        for row in inventory.doi_registrations(actor=STAFF, item_id=item_id)
+        if row["kind"] == kind
+    ]
     return row
 
 
@@ -49,7 +59,7 @@ def test_an_item_is_archived_with_its_doi_reserved_then_registered(inventory, st
     assert registration(inventory, item_id)["state"] == "reserved"
     assert doi_env.get(doi) is None  # nothing was sent to DataCite while archiving
 
-    [request] = sync_requests(inventory)
+    request = own_request(inventory, item_id)
     inventory.on_doi_sync_requested(request)
 
     registered = doi_env.get(doi)
@@ -66,7 +76,7 @@ def test_an_item_is_archived_with_its_doi_reserved_then_registered(inventory, st
 
 def test_a_failed_registration_is_recorded_and_raised_so_it_retries(inventory, storage, doi_env):
     item_id = deposit_item(inventory, storage, 2, MOSS)
-    [request] = sync_requests(inventory)
+    request = own_request(inventory, item_id)
     doi_env.misbehave("fail")
     with pytest.raises(DataCiteError, match="answered 500: Internal server error"):
         inventory.on_doi_sync_requested(request)
@@ -83,7 +93,7 @@ def test_a_failed_registration_is_recorded_and_raised_so_it_retries(inventory, s
 
 def test_sync_is_idempotent_and_follows_withdrawal(inventory, storage, doi_env):
     item_id = deposit_item(inventory, storage, 3, MOSS)
-    [request] = sync_requests(inventory)
+    request = own_request(inventory, item_id)
     inventory.on_doi_sync_requested(request)
     inventory.on_doi_sync_requested(request)  # delivered twice: the same PUT, no harm
     doi = request["doi"]
@@ -128,7 +138,7 @@ def test_a_misbehaving_datacite_costs_bounded_time_and_never_breaks_inventory(
     inventory, storage, doi_env, mode, delay, expected
 ):
     item_id = deposit_item(inventory, storage, 5, MOSS)
-    [request] = sync_requests(inventory)
+    request = own_request(inventory, item_id)
     doi_env.misbehave(mode, delay)
     started = time.monotonic()
     with pytest.raises(DataCiteError, match=expected):
@@ -141,7 +151,7 @@ def test_a_misbehaving_datacite_costs_bounded_time_and_never_breaks_inventory(
 
 def test_datacite_down_is_a_failure_like_any_other(inventory, storage, doi_env):
     item_id = deposit_item(inventory, storage, 6, MOSS)
-    [request] = sync_requests(inventory)
+    request = own_request(inventory, item_id)
     doi_env.stop()
     with pytest.raises(DataCiteError, match="could not be reached: ConnectionError"):
         inventory.on_doi_sync_requested(request)
@@ -162,8 +172,8 @@ def test_without_datacite_items_get_no_doi(inventory, storage, lodge_env):
 def test_a_sync_request_while_datacite_is_off_is_refused(inventory, storage, doi_env, lodge_env):
     from kernel.platform.config import get_settings
 
-    deposit_item(inventory, storage, 8, MOSS)
-    [request] = sync_requests(inventory)
+    item_id = deposit_item(inventory, storage, 8, MOSS)
+    request = own_request(inventory, item_id)
     lodge_env.setenv("LODGE_DATACITE_ENABLED", "false")
     get_settings.cache_clear()
     with pytest.raises(RefusedMessage, match="DataCite is off"):
@@ -175,7 +185,7 @@ def test_an_embargo_ending_sends_datacite_the_open_access_rights(inventory, stor
 
     ended = {"policy": "embargo", "embargo_until": (date.today() - timedelta(days=1)).isoformat()}
     item_id = deposit_item(inventory, storage, 9, MOSS, access=ended)
-    [registration_request] = sync_requests(inventory)
+    registration_request = own_request(inventory, item_id)
     inventory.on_doi_sync_requested(registration_request)
     doi = registration_request["doi"]
     assert doi_env.get(doi)["rightsList"][0]["rights"] == "embargoed access"
@@ -214,3 +224,90 @@ def test_a_new_version_and_a_correction_re_sync_the_dois_they_change(inventory, 
     [*_, after_correction] = sync_requests(inventory, second["doi"])
     inventory.on_doi_sync_requested(after_correction)
     assert doi_env.get(second["doi"])["titles"] == [{"title": "On Moss, corrected"}]
+
+
+def sync_all(inventory):
+    """Every sync message inventory wrote, handled again (each PUT is idempotent)."""
+    for request in sync_requests(inventory):
+        inventory.on_doi_sync_requested(request)
+
+
+def test_a_work_has_one_concept_doi_for_its_latest_version(inventory, storage, doi_env):
+    from tests.services.test_item_versions import archive
+
+    first = archive(inventory, storage, "w1", title="On Moss")
+    concept = first["concept_doi"]
+    assert concept == f"{doi_env.prefix}/{first['concept_id'][:16]}"
+    assert concept != first["doi"]
+    assert registration(inventory, first["id"], "concept")["state"] == "reserved"
+    sync_all(inventory)
+    registered = doi_env.get(concept)
+    assert registered["state"] == "findable"
+    assert registered["url"].endswith(f"/id/{first['concept_identifier']}")
+    assert schema45.validate({k: v for k, v in registered.items() if k != "state"})
+
+    second = archive(inventory, storage, "w2", new_version_of=first["id"], title="On Moss, 2")
+    assert second["concept_doi"] == concept  # one for the work, not one more
+    sync_all(inventory)
+    work = doi_env.get(concept)
+    assert work["titles"] == [{"title": "On Moss, 2"}]  # the latest version's metadata
+    assert [(r["relationType"], r["relatedIdentifier"]) for r in work["relatedIdentifiers"]] == [
+        ("HasVersion", first["doi"]),
+        ("HasVersion", second["doi"]),
+    ]
+    older = doi_env.get(first["doi"])["relatedIdentifiers"]
+    assert {
+        "relatedIdentifier": second["doi"],
+        "relatedIdentifierType": "DOI",
+        "relationType": "IsPreviousVersionOf",
+    } in older
+    assert {
+        "relatedIdentifier": concept,
+        "relatedIdentifierType": "DOI",
+        "relationType": "IsVersionOf",
+    } in older
+    # staff see the work's DOI from every version; it resolves to the latest
+    assert registration(inventory, first["id"], "concept")["item_id"] == second["id"]
+
+    inventory.withdraw_item(actor=MANAGER, item_id=second["id"], reason="Duplicate")
+    sync_all(inventory)
+    back = doi_env.get(concept)
+    assert (back["state"], back["titles"]) == ("findable", [{"title": "On Moss"}])
+    assert registration(inventory, first["id"], "concept")["item_id"] == first["id"]
+
+    inventory.withdraw_item(actor=MANAGER, item_id=first["id"], reason="Duplicate")
+    sync_all(inventory)
+    assert doi_env.get(concept)["state"] == "registered"  # every version gone: hidden
+
+
+def test_a_work_from_before_gets_its_concept_doi_when_a_version_is_synced(
+    inventory, storage, doi_env
+):
+    from sqlalchemy import delete
+
+    from services.inventory.models import DoiRegistration
+
+    item_id = deposit_item(inventory, storage, 10, MOSS)
+    with inventory.database.unit_of_work() as uow:  # as items archived before concept DOIs
+        uow.session.execute(delete(DoiRegistration).where(DoiRegistration.kind == "concept"))
+    assert inventory.get_item(item_id=item_id)["concept_doi"] is None
+    inventory.on_doi_sync_requested(own_request(inventory, item_id))
+    item = inventory.get_item(item_id=item_id)
+    concept = item["concept_doi"]
+    assert concept == f"{doi_env.prefix}/{item['concept_id'][:16]}"
+    assert {
+        "relatedIdentifier": concept,
+        "relatedIdentifierType": "DOI",
+        "relationType": "IsVersionOf",
+    } in doi_env.get(item["doi"])["relatedIdentifiers"]
+    # the same DOI its reservation would have minted (the deleted row's message is there too)
+    [*_, adopted] = sync_requests(inventory, concept)
+    inventory.on_doi_sync_requested(adopted)
+    assert doi_env.get(concept)["state"] == "findable"
+    # the work's versions are synced again, to name the work by it; no second concept DOI
+    [_, again] = sync_requests(inventory, item["doi"])
+    inventory.on_doi_sync_requested(again)
+    assert [r["kind"] for r in inventory.doi_registrations(actor=STAFF, item_id=item_id)] == [
+        "version",
+        "concept",
+    ]

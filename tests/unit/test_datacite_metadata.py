@@ -2,6 +2,7 @@
 `datacite` package's), whatever the record holds, and carrying what the item says."""
 
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pytest
 from datacite import schema45
@@ -9,6 +10,7 @@ from datacite import schema45
 from kernel.platform.config import SettingsError, load_settings
 from services.inventory.datacite import attributes
 from services.inventory.identifiers import mint_doi
+from services.inventory.versions import has_versions
 
 URL = "https://repository.example.edu/items/0123456789abcdef0123456789abcdef"
 
@@ -122,6 +124,19 @@ def test_relations_to_other_versions_become_related_identifiers():
             "relatedIdentifierType": "DOI",
             "relationType": "IsVersionOf",
         },
+    ]
+
+
+def test_a_concept_doi_has_its_versions_and_stays_valid():
+    work = [
+        SimpleNamespace(identifier="ark:/99999/lodge-1", doi="10.80000/one"),
+        SimpleNamespace(identifier="ark:/99999/lodge-2", doi="10.80000/two"),
+    ]
+    concept = item(doi="10.80000/work", identifier="ark:/99999/lodge-work")
+    data = valid(attributes({**concept, "relations": has_versions(work)}, URL, "Lodge"))
+    assert data["relatedIdentifiers"] == [
+        {"relatedIdentifier": doi, "relatedIdentifierType": "DOI", "relationType": "HasVersion"}
+        for doi in ("10.80000/one", "10.80000/two")
     ]
 
 
