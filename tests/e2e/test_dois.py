@@ -15,6 +15,7 @@ from tests.support.system import expect, poll_until
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
+PAGE = {"Accept": "text/html"}  # the landing page, not a format by content negotiation
 
 
 def registered(datacite, doi: str, state: str) -> dict:
@@ -55,7 +56,7 @@ def test_an_archived_item_has_a_findable_doi_wherever_it_is_identified(lodge_sys
     assert found["titles"] == [{"title": "Lichens of old walls"}]
     assert found["types"]["resourceTypeGeneral"]
 
-    page = lodge_system.client().get(f"/items/{item['id']}").text
+    page = lodge_system.client().get(f"/items/{item['id']}", headers=PAGE).text
     assert f'<meta name="citation_doi" content="{doi}">' in page
     json_ld = json.loads(re.search(r'application/ld\+json">(.*?)</script>', page, re.S).group(1))
     assert json_ld["@id"] == f"https://doi.org/{doi}"
@@ -94,5 +95,5 @@ def test_a_withdrawn_items_doi_is_hidden_but_still_resolves_to_its_page(lodge_sy
     hidden = registered(datacite, doi, "registered")
     assert hidden["url"] == f"{lodge_system.base_url}/items/{deposit['item_id']}"
     assert "Withdrawn" in [entry["dateType"] for entry in hidden["dates"]]
-    tombstone = lodge_system.client().get(hidden["url"])
+    tombstone = lodge_system.client().get(hidden["url"], headers=PAGE)
     assert tombstone.status_code == 410 and doi in tombstone.text
