@@ -70,6 +70,10 @@ def test_a_failing_datacite_is_shown_to_staff_and_a_manager_retries(
     see(page.locator(".dois tbody tr", has_text=doi).locator(".access-badge")).to_have_text(
         "registered"
     )
+    # the work's concept DOI, sent again with the item's: its row after the item's own
+    concept = page.locator(".dois tbody tr").nth(1)
+    see(concept).to_contain_text("(all versions)")
+    see(concept.locator(".access-badge")).to_have_text("registered")
     screenshot(page, "32-item-doi-registered")
 
 
