@@ -81,3 +81,22 @@ def s3_endpoint():
 
     with S3Endpoint() as endpoint:
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def datacite_server():
+    """A local DataCite (tests/support/datacite.py) for the whole session."""
+    from tests.support.datacite import DataCiteServer
+
+    with DataCiteServer() as server:
+        yield server
+
+
+@pytest.fixture
+def datacite(datacite_server):
+    """The session's local DataCite, answering well again after the test (which may have
+    made it misbehave, or stopped it)."""
+    yield datacite_server
+    if datacite_server.process is None:
+        datacite_server.start()
+    datacite_server.misbehave("ok")

@@ -10,6 +10,7 @@ are understood as well. Names are `Given Family` or `Family, Given`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from kernel.contracts import resource_types
 from kernel.policy.text import PARTIAL_DATE, split_orcid
@@ -92,6 +93,15 @@ RESOLVERS = {
 }
 
 
+def doi_url(doi: str) -> str:
+    return "https://doi.org/" + quote(doi, safe="/:;()._-")
+
+
+def cite_as(item: dict, local_url: str) -> str:
+    """What to cite the item by: its DOI where it has one, else Lodge's persistent link."""
+    return doi_url(item["doi"]) if item.get("doi") else local_url
+
+
 def relation_target(relation: dict) -> str:
     """A related identifier as a URL where a resolver for its kind is known."""
     identifier = relation["identifier"]
@@ -149,11 +159,10 @@ def json_ld(item: dict, publisher: str, url: str, file_url, visible: bool) -> di
         "@context": "https://schema.org",
         "@type": kind.schema_org,
         "additionalType": kind.uri,
-        "@id": url,
+        "@id": cite_as(item, url),
         "url": url,
         "name": first(record, "title"),
-        "identifier": [item["identifier"]]
-        + ([f"https://doi.org/{item['doi']}"] if item.get("doi") else []),
+        "identifier": [item["identifier"]] + ([doi_url(item["doi"])] if item.get("doi") else []),
         "author": [
             {
                 "@type": "Person",

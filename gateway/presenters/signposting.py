@@ -78,10 +78,6 @@ def safe_uri(value: str) -> str | None:
     return quoted
 
 
-def doi_url(doi: str) -> str:
-    return "https://doi.org/" + quote(doi, safe="/:;()._-")
-
-
 def _schema_type(item: dict) -> str:
     return SCHEMA_ORG + resource_types.get(item.get("resource_type")).schema_org
 

@@ -72,7 +72,7 @@ class Published:
     @property
     def cite_as(self) -> str:
         doi = self.item.get("doi")
-        return signposting.doi_url(doi) if doi else self.resolver
+        return landing.doi_url(doi) if doi else self.resolver
 
     @property
     def linkset(self) -> str:

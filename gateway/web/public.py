@@ -40,27 +40,21 @@ def item(item_id):
             services.inventory.get_item(item_id=item_id, with_usage=counting)
         )
         collection = services.inventory.get_collection(collection_id=record["collection"])
+        staff = may(Action.SEE_ALL_DEPOSITS)
         provenance = (
-            services.inventory.file_events(actor=g.actor, item_id=item_id)
-            if may(Action.SEE_ALL_DEPOSITS)
-            else None
+            services.inventory.file_events(actor=g.actor, item_id=item_id) if staff else None
         )
-        bag = (
-            services.inventory.bag_export(actor=g.actor, item_id=item_id)
-            if may(Action.SEE_ALL_DEPOSITS)
-            else None
-        )
+        dois = services.inventory.doi_registrations(actor=g.actor, item_id=item_id) if staff else []
+        bag = services.inventory.bag_export(actor=g.actor, item_id=item_id) if staff else None
         corrections = (
-            services.inventory.item_corrections(actor=g.actor, item_id=item_id)
-            if may(Action.SEE_ALL_DEPOSITS)
-            else None
+            services.inventory.item_corrections(actor=g.actor, item_id=item_id) if staff else None
         )
         offer_new_version = offers_new_version(services, record)
     work = versions.work(record)
     shown = published(record)
     if record.get("withdrawn_at"):
         response = make_response(
-            render_template("public/tombstone.html", item=record, work=work), 410
+            render_template("public/tombstone.html", item=record, work=work, dois=dois), 410
         )
         links = signposting.tombstone_header(shown.cite_as)
     else:
@@ -83,6 +77,7 @@ def item(item_id):
                 ),
                 json_ld=shown.json_ld(),
                 provenance=provenance,
+                dois=dois,
                 bag=bag,
                 usage=record.get("usage"),  # none when counting is off
                 canonical=shown.page,

@@ -86,6 +86,7 @@ class DepositView(Lenient):
     validation_report = fields.Nested(ValidationReportSchema, allow_none=True)
     item_id = fields.Str(allow_none=True)
     item_identifier = fields.Str(allow_none=True)
+    item_doi = fields.Str(allow_none=True, load_default=None)
     access = fields.Nested(AccessChoiceSchema, required=True)
     terms_accepted_at = DateTime(allow_none=True)
     terms_version = fields.Int(allow_none=True)

@@ -52,6 +52,7 @@ class DepositStatusChangedEvent(EventEnvelope):
     depositor = fields.Nested(PersonRefSchema, required=True)
     item_id = fields.Str(allow_none=True, load_default=None)
     item_identifier = fields.Str(allow_none=True, load_default=None)
+    item_doi = fields.Str(allow_none=True, load_default=None)
     report = fields.Nested(ValidationReportSchema, allow_none=True, load_default=None)
     # the staff member who deposited on the depositor's behalf, on every step of such a deposit
     mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
@@ -76,6 +77,7 @@ class ItemCreatedEvent(EventEnvelope):
     identifier = fields.Str(required=True)
     collection = fields.Str(required=True)
     decision = fields.Nested(DecisionSchema, required=True)
+    doi = fields.Str(allow_none=True, load_default=None)  # minted with the item, when DOIs are on
 
 
 class LetterOutcomeEvent(EventEnvelope):
@@ -128,6 +130,16 @@ class ItemWithdrawnEvent(EventEnvelope):
     dedupe_fields = ("item_id",)
 
 
+class DoiSyncRequestedEvent(EventEnvelope):
+    """Inventory to itself: send the item's current metadata to DataCite for this DOI (after
+    the item was made, changed or withdrawn); the handler retries until DataCite takes it."""
+
+    item_id = fields.Str(required=True)
+    doi = fields.Str(required=True)
+
+    dedupe_fields = ("event_id",)
+
+
 class ItemCorrectedEvent(EventEnvelope):
     """A manager corrected an archived item's metadata; `elements` names what changed."""
 
@@ -153,6 +165,7 @@ EVENTS: dict[tuple[str, str], type[EventEnvelope]] = {
     ("inventory", "fixity_failed"): FixityFailedEvent,
     ("inventory", "embargo_lifted"): EmbargoLiftedEvent,
     ("inventory", "item_withdrawn"): ItemWithdrawnEvent,
+    ("inventory", "doi_sync_requested"): DoiSyncRequestedEvent,
     ("inventory", "item_corrected"): ItemCorrectedEvent,
     ("letters", "letter_sent"): LetterOutcomeEvent,
     ("letters", "letter_failed"): LetterOutcomeEvent,

@@ -83,6 +83,7 @@ class ItemView(Lenient):
     # the work (concept) this item is a version of; its identifier resolves to the latest
     concept_id = fields.Str(load_default="")
     concept_identifier = fields.Str(load_default="")
+    concept_doi = fields.Str(allow_none=True, load_default=None)  # one DOI for all versions
     version = fields.Int(load_default=1)
     versions = fields.List(fields.Nested(VersionSchema), load_default=list)  # oldest first
     relations = fields.List(fields.Nested(RelationSchema), load_default=list)
@@ -223,6 +224,24 @@ class FixityReportView(Lenient):
 class FixityAuditView(Lenient):
     checked = fields.Int(required=True)
     failed = fields.Int(required=True)
+
+
+class DoiRegistrationView(Lenient):
+    """A DOI Lodge minted and how its registration at DataCite stands."""
+
+    doi = fields.Str(required=True)
+    item_id = fields.Str(required=True)
+    kind = fields.Str(required=True, validate=validate.OneOf(("version", "concept")))
+    state = fields.Str(required=True, validate=validate.OneOf(("reserved", "registered", "failed")))
+    attempts = fields.Int(required=True)
+    last_error = fields.Str(allow_none=True, load_default=None)
+    created_at = DateTime(required=True)
+    updated_at = DateTime(required=True)
+    registered_at = DateTime(allow_none=True, load_default=None)
+
+
+class DoiRequest(ActorRequest):
+    doi = fields.Str(required=True, validate=validate.Length(min=1, max=200))
 
 
 class BagExportView(Lenient):

@@ -194,14 +194,15 @@ def setting(
     shown: str,
     description: str,
     members: tuple[str, ...] = (),
+    secret: bool = False,
 ):
     """A field of Settings or of one of its groups, read from `variable`; an unset or empty
     variable means `default` (None where the default follows from other settings, see
-    `load_settings`)."""
+    `load_settings`). A `secret` one is left out of the settings' repr, so never logged."""
     declared = Declared(variable, parse, shown, description, members)
     if members:
         return field(default=(), metadata={"declared": declared})
-    return field(default=default, metadata={"declared": declared})
+    return field(default=default, metadata={"declared": declared}, repr=not secret)
 
 
 def group(kind: type[T]) -> T:
@@ -548,13 +549,55 @@ class IdentifierSettings:
         "prefix of minted identifiers: your ARK NAAN and shoulder (`ark:/12345/x1`) or a handle "
         "prefix (`20.500.12345/`); checked at start",
     )
-    doi_registrar: str = setting(
-        "LODGE_DOI_REGISTRAR",
+
+
+@dataclass(frozen=True)
+class DataCiteSettings:
+    """DOIs registered at DataCite: each new item gets one, its metadata kept up to date."""
+
+    enabled: bool = setting(
+        "LODGE_DATACITE_ENABLED",
+        flag,
+        False,
+        "`false` (no DOIs)",
+        "mint a DOI for every new item and register it at DataCite (the settings below)",
+    )
+    api_url: str = setting(
+        "LODGE_DATACITE_API_URL",
+        WEB,
+        "https://api.test.datacite.org",
+        "`https://api.test.datacite.org`",
+        "DataCite's REST API: its test system, or `https://api.datacite.org` for real DOIs",
+    )
+    prefix: str = setting(
+        "LODGE_DATACITE_PREFIX",
         text,
         "",
-        "unset (no DOIs)",
-        "`module:Class` with `register(item, landing_page) -> doi or None`, called for each "
-        "new item",
+        "unset",
+        "the repository's DOI prefix, e.g. `10.5072`; a DOI is `<prefix>/<item identifier's "
+        "suffix>`",
+    )
+    username: str = setting(
+        "LODGE_DATACITE_USERNAME",
+        text,
+        "",
+        "unset",
+        "the repository account (`CLIENT.ID`), for HTTP Basic auth",
+    )
+    password: str = setting(
+        "LODGE_DATACITE_PASSWORD",
+        text,
+        "",
+        "(from a secret store)",
+        "its password; only ever from the environment, never logged",
+        secret=True,
+    )
+    timeout: float = setting(
+        "LODGE_DATACITE_TIMEOUT",
+        number,
+        20.0,
+        "`20`",
+        "seconds one call to DataCite may take in all; a slower one fails and is retried",
     )
 
 
@@ -901,6 +944,7 @@ class Settings:
     site: SiteSettings = group(SiteSettings)
     sign_in: SignInSettings = group(SignInSettings)
     identifiers: IdentifierSettings = group(IdentifierSettings)
+    datacite: DataCiteSettings = group(DataCiteSettings)
     network: NetworkSettings = group(NetworkSettings)
     timers: TimerSettings = group(TimerSettings)
     preservation: PreservationSettings = group(PreservationSettings)
@@ -1038,6 +1082,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     for name, kind in groups().items():
         values[name] = kind(**loaded[name])
     values["quotas"] = _checked_quotas(values["quotas"])
+    _check_datacite(values["datacite"])
     processes = values["processes"]
     if (processes.metrics_bind or processes.own_metrics_binds) and not values["site"].metrics_token:
         raise SettingsError(
@@ -1052,6 +1097,18 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     for name in unknown:
         log.warning("%s is not a Lodge setting (a misspelling?); it is ignored", name)
     return Settings(**values)
+
+
+def _check_datacite(datacite: DataCiteSettings) -> None:
+    """DataCite on needs where to register and as whom: a wrong prefix would mint DOIs
+    that never resolve, so it stops the process at start instead."""
+    if not datacite.enabled:
+        return
+    prefix = datacite.prefix
+    if not (prefix.startswith("10.") and prefix[3:].replace(".", "").isdigit() and len(prefix) > 3):
+        raise SettingsError(f"LODGE_DATACITE_PREFIX={prefix!r} must be a DOI prefix like 10.5072")
+    if not datacite.username or not datacite.password:
+        raise SettingsError("LODGE_DATACITE_ENABLED needs LODGE_DATACITE_USERNAME and _PASSWORD")
 
 
 def quota_settings(environ: Mapping[str, str] = os.environ) -> Quotas:

@@ -46,6 +46,8 @@ class Action(StrEnum):
     """Deactivate and reactivate accounts, see and revoke everyone's API tokens."""
     MANAGE_DEAD_LETTERS = "manage_dead_letters"
     """See, replay and drop the messages services could not handle (dead letters)."""
+    MANAGE_DOIS = "manage_dois"
+    """Send an item's metadata to DataCite again (retry a failed DOI registration)."""
     EXPORT_BAGS = "export_bags"
     """Ask for an item's preservation export (a BagIt bag) now."""
     VERSION_ANY_ITEM = "version_any_item"
@@ -92,6 +94,7 @@ POLICY: dict[Action, Rule] = {
     Action.WITHDRAW_ITEMS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
     Action.MANAGE_ACCOUNTS: _rule(scopes=(MANAGE_SCOPE,)),
     Action.MANAGE_DEAD_LETTERS: _rule(scopes=(MANAGE_SCOPE,)),
+    Action.MANAGE_DOIS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
     Action.EXPORT_BAGS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
     Action.VERSION_ANY_ITEM: _rule(STAFF, MANAGER, scopes=(DEPOSIT_SCOPE,)),
     Action.CORRECT_ITEMS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),

@@ -610,6 +610,7 @@ def _record(uow: UnitOfWork, deposit: Deposit, step: lifecycle.Step, emit: bool 
                 depositor=deposit.depositor,
                 item_id=deposit.item_id,
                 item_identifier=deposit.item_identifier,
+                item_doi=deposit.item_doi,
                 report=deposit.validation_report,
                 mediated_by=deposit.mediated_by,
                 review=_review_rule(uow.session, deposit, step),

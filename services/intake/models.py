@@ -87,6 +87,7 @@ class Deposit(Base):
     mediator_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     item_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     item_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    item_doi: Mapped[str | None] = mapped_column(String(200), nullable=True)
     validation_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # the access the depositor chose within the profile's policy
     access_policy: Mapped[str] = mapped_column(String(20), default="open", server_default="open")

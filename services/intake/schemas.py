@@ -53,6 +53,7 @@ def deposit_view(deposit: Deposit, actor: Actor) -> dict:
         ],
         "validation_report": deposit.validation_report,
         "item_identifier": deposit.item_identifier,
+        "item_doi": deposit.item_doi,
         "access": {"policy": deposit.access_policy, "embargo_until": deposit.embargo_until},
         "terms_accepted_at": deposit.terms_accepted_at,
         "terms_version": deposit.terms_version,

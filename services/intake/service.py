@@ -288,6 +288,7 @@ class IntakeService(DeadLetterDesk):
                 implied_decision=decision,
                 item_id=event["item_id"],
                 item_identifier=event["identifier"],
+                item_doi=event["doi"],
             )
 
     # --- abandoned drafts ---------------------------------------------------

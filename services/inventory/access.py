@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from kernel.contracts.events import new_event
 from kernel.platform.db import UnitOfWork
+from services.inventory import dois
 from services.inventory.models import Item
 
 BATCH = 200
@@ -42,4 +43,5 @@ def lift_expired_embargoes(uow: UnitOfWork, today: date) -> list[Item]:
                 embargo_until=item.embargo_until,
             ),
         )
+        dois.request_sync(uow, item)  # DataCite's access rights say "open" now too
     return list(items)

@@ -21,7 +21,7 @@ from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
 from kernel.contracts.profiles import DC_ELEMENTS
 from kernel.platform.db import UnitOfWork
 from kernel.policy.permissions import Action, require
-from services.inventory import search
+from services.inventory import dois, search
 from services.inventory.models import Item, ItemCorrection
 
 CREATORS = "creators"  # the pseudo-element of the people with their ORCID iDs
@@ -128,10 +128,10 @@ def correct(
 
 def after_correction(uow: UnitOfWork, item: Item, now: datetime) -> None:
     """What follows from an item's new metadata: its search columns, and its datestamp, so
-    incremental harvesters fetch it again. The one place a DOI metadata update is asked
-    for, once the DOI registrar offers it."""
+    incremental harvesters fetch it again, and its DOI's metadata at DataCite is updated."""
     search.index(uow.session, item)
     item.datestamp = now.replace(microsecond=0)
+    dois.request_sync(uow, item)
 
 
 def history(session: Session, item: Item) -> Sequence[ItemCorrection]:

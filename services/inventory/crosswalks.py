@@ -76,7 +76,7 @@ def oai_dc(item: dict[str, Any]) -> str:
     for element in DC_ELEMENTS:
         values = list(record.get(element, []))
         if element == "identifier":
-            values = [item["identifier"], item["landing_url"], *values]
+            values = [item["identifier"], item["landing_url"], *doi_urls(item), *values]
         elif element == "type":
             values = dc_types(item)
         elif element == "relation":
@@ -84,6 +84,11 @@ def oai_dc(item: dict[str, Any]) -> str:
         for value in values:
             etree.SubElement(root, f"{{{DC}}}{element}").text = value
     return _tostring(root)
+
+
+def doi_urls(item: dict[str, Any]) -> list[str]:
+    """The item's DOI as a link (how DOIs are to be shown), if it has one."""
+    return [f"https://doi.org/{item['doi']}"] if item.get("doi") else []
 
 
 def relation_url(item: dict[str, Any], relation: dict[str, str]) -> str:
@@ -114,7 +119,11 @@ def datacite(item: dict[str, Any]) -> str:
 
     root = etree.Element(f"{{{DATACITE}}}resource", nsmap={None: DATACITE, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{DATACITE} {METADATA_FORMATS['datacite'][0]}")
-    sub(root, "identifier", item["identifier"], identifierType=scheme(item["identifier"]))
+    # the DOI is the identifier when there is one; the local one is then an alternate
+    if item.get("doi"):
+        sub(root, "identifier", item["doi"], identifierType="DOI")
+    else:
+        sub(root, "identifier", item["identifier"], identifierType=scheme(item["identifier"]))
     people = item.get("creators") or [
         {"name": name, "orcid": None} for name in record.get("creator", [])
     ]
@@ -139,12 +148,15 @@ def datacite(item: dict[str, Any]) -> str:
     listed("dates", "date", record.get("date", [])[:1], dateType="Issued")
     if record.get("language"):
         sub(root, "language", record["language"][0])
-    listed(
-        "alternateIdentifiers",
-        "alternateIdentifier",
-        [item["landing_url"]],
-        alternateIdentifierType="URL",
-    )
+    alternates = sub(root, "alternateIdentifiers")
+    if item.get("doi"):
+        sub(
+            alternates,
+            "alternateIdentifier",
+            item["identifier"],
+            alternateIdentifierType=scheme(item["identifier"]),
+        )
+    sub(alternates, "alternateIdentifier", item["landing_url"], alternateIdentifierType="URL")
     if item.get("relations"):
         related = sub(root, "relatedIdentifiers")
         for relation in item["relations"]:

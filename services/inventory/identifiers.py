@@ -1,4 +1,4 @@
-"""Persistent identifiers: locally minted ARK- or handle-style names, and a DOI hook.
+"""Persistent identifiers: locally minted ARK- or handle-style names, and DOIs.
 
 The prefix (`LODGE_IDENTIFIER_PREFIX`) is the NAAN and shoulder of an ARK
 (`ark:/12345/x1`) or a handle prefix (`20.500.12345/`); it is checked when inventory
@@ -7,13 +7,7 @@ starts, so a typo stops the service instead of minting names that cannot resolve
 
 from __future__ import annotations
 
-import importlib
-import logging
-from typing import Any, Protocol
-
 from kernel.policy.text import user_pattern
-
-log = logging.getLogger(__name__)
 
 _ARK_PREFIX = user_pattern(r"^ark:/\d{5,}/[A-Za-z0-9=~*+@_$.-]*$")
 _HANDLE_PREFIX = user_pattern(r"^\d+(\.\d+)*/[A-Za-z0-9._-]*$")
@@ -49,28 +43,7 @@ def normalise(identifier: str) -> str:
     return identifier
 
 
-class DoiRegistrar(Protocol):
-    """What a site implements to register DOIs (DataCite, Crossref...) for new items.
-
-    `register` gets the item as the contracts show it (`ItemView`) and the URL of its
-    landing page, and returns the DOI it registered, or None to register none. It may
-    raise: inventory retries the item_created handling and calls it again."""
-
-    def register(self, item: dict[str, Any], landing_page: str) -> str | None: ...
-
-
-class NoDois:
-    """The default: no DOIs."""
-
-    def register(self, item: dict[str, Any], landing_page: str) -> str | None:
-        return None
-
-
-def load_registrar(spec: str) -> DoiRegistrar:
-    """`LODGE_DOI_REGISTRAR` as `package.module:ClassName`, made with no arguments."""
-    if not spec:
-        return NoDois()
-    module, _, name = spec.partition(":")
-    registrar: DoiRegistrar = getattr(importlib.import_module(module), name)()
-    log.info("DOIs are registered by %s", spec)
-    return registrar
+def mint_doi(doi_prefix: str, item_id: str) -> str:
+    """The item's DOI under the repository's DataCite prefix: the same 16 hex characters of
+    its id as its identifier, so minting again for the same item gives the same DOI."""
+    return f"{doi_prefix}/{item_id[:16]}"

@@ -166,6 +166,28 @@ class RunningJob(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+VERSION, CONCEPT = "version", "concept"  # the kinds of DOI registrations
+
+
+class DoiRegistration(Base):
+    """A DOI Lodge minted and its registration at DataCite: `reserved` when minted (in the
+    item's own transaction), `registered` once DataCite took its current metadata, `failed`
+    while the last attempt failed. `kind`: an item's own DOI ("version") or one DOI for
+    all versions of a work ("concept"); `item_id` is the item it resolves to."""
+
+    __tablename__ = "doi_registrations"
+
+    doi: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class BagExport(Base):
     """An item's preservation export (services/inventory/bags.py): the last bag written,
     where, and of which state of the item; a request from staff; the last failure."""

@@ -17,7 +17,7 @@ from kernel.contracts.exceptions import Conflict, NotFound, RefusedMessage
 from kernel.platform.db import UnitOfWork
 from kernel.platform.metrics import ITEMS_CREATED
 from kernel.platform.storage import Storage, StoredObject, check_key
-from services.inventory import fixity, identifiers, search, versions
+from services.inventory import dois, fixity, identifiers, search, versions
 from services.inventory.crosswalks import creators, dublin_core
 from services.inventory.models import Collection, Item, ItemFile, Representation
 
@@ -86,8 +86,10 @@ def create_item(
     deposit: dict[str, Any],
     decision: dict[str, Any],
     copies: dict[str, StoredObject],
+    doi_prefix: str | None = None,
 ) -> Item | None:
-    """Record the item for an approved deposit; None if it exists already."""
+    """Record the item for an approved deposit; None if it exists already. With a
+    `doi_prefix` (DataCite on) the item gets its DOI at once, registered after."""
     session = uow.session
     if session.scalar(select(Item).where(Item.deposit_id == deposit["id"])) is not None:
         return None
@@ -112,8 +114,9 @@ def create_item(
         created_at=now,
         datestamp=now.replace(microsecond=0),
     )
+    previous = None
     if deposit.get("new_version_of"):
-        versions.continue_work(session, item, deposit["new_version_of"], now)
+        previous = versions.continue_work(session, item, deposit["new_version_of"], now)
     else:
         versions.begin_work(item, identifier_prefix)
     search.index(session, item)
@@ -142,6 +145,10 @@ def create_item(
         representation.files.append(item_file)
     item.representations.append(representation)
     session.add(item)
+    if doi_prefix:
+        dois.reserve(session, doi_prefix, item)
+    # the previous version gains IsPreviousVersionOf this one; the work's concept DOI, once
+    dois.request_sync(uow, item, *([previous] if previous is not None else []))
     uow.after_commit(ITEMS_CREATED.labels(collection_id).inc)
     uow.emit(
         "item_created",
@@ -154,6 +161,7 @@ def create_item(
             identifier=item.identifier,
             collection=collection_id,
             decision=decision,
+            doi=item.doi,
         ),
     )
     return item
@@ -195,6 +203,7 @@ def withdraw_item(uow: UnitOfWork, actor: Actor, item_id: str, reason: str) -> I
     now = datetime.now(UTC)
     item.withdrawn_at, item.withdrawal_reason = now, reason
     item.datestamp = now.replace(microsecond=0)  # harvesters learn of it incrementally
+    dois.request_sync(uow, item)  # its DOI goes on resolving, to the tombstone, but hidden
     uow.emit(
         "item_withdrawn",
         new_event(

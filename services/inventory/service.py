@@ -10,7 +10,7 @@ from sqlalchemy import select
 from kernel.contracts.actors import Actor
 from kernel.contracts.approval import decision_schema
 from kernel.contracts.events import dedupe_key
-from kernel.contracts.exceptions import Conflict, Forbidden
+from kernel.contracts.exceptions import Conflict, Forbidden, RefusedMessage
 from kernel.contracts.inventory import (
     BagExportView,
     CollectionIdRequest,
@@ -19,12 +19,15 @@ from kernel.contracts.inventory import (
     CollectionView,
     CorrectionView,
     CorrectItemRequest,
+    DoiRegistrationView,
+    DoiRequest,
     FileProvenanceView,
     FixityAuditView,
     FixityReportView,
     ItemEventsRequest,
     ItemFileRequest,
     ItemPageRequest,
+    ItemRequest,
     ItemView,
     ResolvedView,
     ResolveRequest,
@@ -68,6 +71,7 @@ from services.inventory import (
     bags,
     collections,
     corrections,
+    dois,
     fixity,
     identifiers,
     oai,
@@ -117,26 +121,64 @@ class InventoryService(DeadLetterDesk):
             decision = decision_schema.dump(event["decision"])
             with self.store.unit_of_work() as uow:
                 if uow.first_time(key):
-                    records.create_item(uow, settings.identifiers.prefix, deposit, decision, copies)
+                    records.create_item(
+                        uow,
+                        settings.identifiers.prefix,
+                        deposit,
+                        decision,
+                        copies,
+                        doi_prefix=settings.datacite.prefix if settings.datacite.enabled else None,
+                    )
         # the staging copies go only once the verified permanent copies are committed
         for stored in deposit["files"]:
             self.storage.delete(stored["storage_key"])
-        self._register_doi(deposit["id"], settings)
 
-    def _register_doi(self, deposit_id, settings):
-        """The site's DOI hook (a no-op by default), called outside any transaction since
-        it may take a network round trip; a failure retries the event."""
-        with self.store.reading() as session:
-            item = session.scalar(select(Item).where(Item.deposit_id == deposit_id))
-            view = item_view(item) if item is not None and not item.doi else None
-        if view is None:
-            return
-        doi = identifiers.load_registrar(settings.identifiers.doi_registrar).register(
-            view, f"{settings.site.base_url}/items/{view['id']}"
+    # --- DOIs ----------------------------------------------------------------------
+
+    @handles_event("inventory", "doi_sync_requested")
+    def on_doi_sync_requested(self, event):
+        """Send DataCite the item's current metadata; a failure raises, so the message
+        retries through the delay queues and then waits as a dead letter."""
+        settings = get_settings()
+        if not settings.datacite.enabled:
+            raise RefusedMessage(f"DOI {event['doi']}: DataCite is off (LODGE_DATACITE_ENABLED)")
+        dois.sync(
+            self.store.database,
+            dois.DataCite(settings.datacite),
+            event["doi"],
+            settings.site.base_url,
+            settings.site.repository_name,
         )
-        if doi:
-            with self.store.unit_of_work() as uow:
-                uow.session.get(Item, view["id"]).doi = doi
+
+    @rpc
+    @rpc_contract(ItemRequest)
+    def datacite_metadata(self, item_id):
+        """The item's DataCite metadata (kernel 4 JSON attributes), as its DOI carries it."""
+        settings = get_settings()
+        with self.store.reading() as session:
+            item = records.get_item(session, item_id)
+            return dois.item_metadata(
+                session, item, item.doi, settings.site.base_url, settings.site.repository_name
+            )
+
+    @rpc
+    @rpc_contract(ItemEventsRequest, DoiRegistrationView(many=True))
+    def doi_registrations(self, actor, item_id):
+        """The item's DOIs and how their registration stands, for the staff."""
+        require_staff(Actor.from_wire(actor))
+        with self.store.reading() as session:
+            records.get_item(session, item_id)
+            return [dois.registration_view(row) for row in dois.registrations_of(session, item_id)]
+
+    @rpc
+    @rpc_contract(DoiRequest, DoiRegistrationView())
+    def retry_doi(self, actor, doi):
+        """Ask again for the DOI's registration (a manager, after a failure)."""
+        require(Actor.from_wire(actor), Action.MANAGE_DOIS)
+        with self.store.unit_of_work() as uow:
+            row = dois.registration(uow.session, doi)
+            dois.request_sync(uow, records.get_item(uow.session, row.item_id))
+            return dois.registration_view(row)
 
     @rpc
     @rpc_contract(ItemPageRequest, ItemView())

@@ -4,7 +4,8 @@ Every item is a version of a work (a concept): `concept_id` is shared by its ver
 `version` numbers them 1, 2, ... and `concept_identifier`, minted like an item's identifier
 from the concept id, always resolves to the latest version not withdrawn. Relations between
 versions use DataCite's relatedIdentifier vocabulary: a version IsNewVersionOf the one
-before it, IsPreviousVersionOf the one after it, and IsVersionOf its work.
+before it, IsPreviousVersionOf the one after it, and IsVersionOf its work, by the work's
+concept DOI when it has one (services/inventory/dois.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session, object_session
 
 from kernel.contracts.exceptions import RefusedMessage
 from services.inventory import identifiers
-from services.inventory.models import Item
+from services.inventory.models import CONCEPT, DoiRegistration, Item
 
 # what a version list and the relations need of each version: no record, no files
 _VERSION_COLUMNS = (
@@ -40,7 +41,7 @@ def begin_work(item: Item, identifier_prefix: str) -> None:
     item.version = 1
 
 
-def continue_work(session: Session, item: Item, previous_id: str, now: datetime) -> None:
+def continue_work(session: Session, item: Item, previous_id: str, now: datetime) -> Item:
     """Make the item the next version of the work `previous_id` belongs to. The latest
     version's relations change (it gains IsPreviousVersionOf), so its datestamp moves and
     incremental harvesters fetch it again. Two new versions archived at once would take the
@@ -60,6 +61,7 @@ def continue_work(session: Session, item: Item, previous_id: str, now: datetime)
     item.concept_identifier = previous.concept_identifier
     item.version = latest.version + 1
     latest.datestamp = now.replace(microsecond=0)
+    return latest  # whose DOI's relations change too
 
 
 def resolve_work(session: Session, concept_identifier: str) -> Item | None:
@@ -89,6 +91,20 @@ def _versions_of(session: Session, concept_ids: Iterable[str]) -> dict[str, list
     return works
 
 
+def concept_dois(session: Session, concept_ids: Iterable[str]) -> dict[str, str]:
+    """Each work's concept DOI, for those that have one; its row resolves to one of the
+    work's versions."""
+    wanted = sorted(set(concept_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Item.concept_id, DoiRegistration.doi)
+        .join(Item, Item.id == DoiRegistration.item_id)
+        .where(DoiRegistration.kind == CONCEPT, Item.concept_id.in_(wanted))
+    ).all()
+    return {row.concept_id: row.doi for row in rows}
+
+
 def related_identifier(identifier: str, doi: str | None) -> dict[str, str]:
     """The DOI where there is one, else the item's own identifier."""
     if doi:
@@ -96,8 +112,11 @@ def related_identifier(identifier: str, doi: str | None) -> dict[str, str]:
     return {"identifier": identifier, "identifier_type": identifiers.scheme(identifier)}
 
 
-def relations(item_id: str, concept_identifier: str, versions: Sequence[Any]) -> list[dict]:
-    """The item's relations to its neighbours in the work and to the work itself."""
+def relations(
+    item_id: str, concept_identifier: str, versions: Sequence[Any], concept_doi: str | None = None
+) -> list[dict]:
+    """The item's relations to its neighbours in the work and to the work itself (by its
+    concept DOI where it has one)."""
     place = next(i for i, version in enumerate(versions) if version.id == item_id)
     found = []
     if place > 0:
@@ -113,17 +132,37 @@ def relations(item_id: str, concept_identifier: str, versions: Sequence[Any]) ->
                 **related_identifier(after.identifier, after.doi),
             }
         )
-    found.append({"relation_type": "IsVersionOf", **related_identifier(concept_identifier, None)})
+    found.append(
+        {"relation_type": "IsVersionOf", **related_identifier(concept_identifier, concept_doi)}
+    )
     return found
+
+
+def has_versions(versions: Sequence[Any]) -> list[dict]:
+    """The work's relations to each of its versions, oldest first: its concept DOI's."""
+    return [
+        {"relation_type": "HasVersion", **related_identifier(v.identifier, v.doi)} for v in versions
+    ]
 
 
 def relations_by_item(session: Session, items: Sequence[Item]) -> dict[str, list[dict]]:
     """The relations of a page of items (a harvest), with one query."""
     works = _versions_of(session, (item.concept_id for item in items))
+    concepts = concept_dois(session, works)
     return {
-        item.id: relations(item.id, item.concept_identifier, works[item.concept_id])
+        item.id: relations(
+            item.id,
+            item.concept_identifier,
+            works[item.concept_id],
+            concepts.get(item.concept_id),
+        )
         for item in items
     }
+
+
+def versions_of(session: Session, concept_id: str) -> list[Row[Any]]:
+    """One work's versions, oldest first."""
+    return _versions_of(session, [concept_id])[concept_id]
 
 
 def view(item: Item) -> dict[str, Any]:
@@ -131,10 +170,12 @@ def view(item: Item) -> dict[str, Any]:
     every version (oldest first) and the relations."""
     session = object_session(item)
     assert session is not None
-    versions = _versions_of(session, [item.concept_id])[item.concept_id]
+    versions = versions_of(session, item.concept_id)
+    concept_doi = concept_dois(session, [item.concept_id]).get(item.concept_id)
     return {
         "concept_id": item.concept_id,
         "concept_identifier": item.concept_identifier,
+        "concept_doi": concept_doi,
         "version": item.version,
         "versions": [
             {
@@ -147,5 +188,5 @@ def view(item: Item) -> dict[str, Any]:
             }
             for v in versions
         ],
-        "relations": relations(item.id, item.concept_identifier, versions),
+        "relations": relations(item.id, item.concept_identifier, versions, concept_doi),
     }

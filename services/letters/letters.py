@@ -65,6 +65,7 @@ def letter_context(
         # a letter about an account, not a deposit, has no deposit id
         "deposit_url": f"{base_url}/deposits/{event['deposit_id']}" if event["deposit_id"] else "",
         "item_identifier": event.get("item_identifier") or "",
+        "item_doi": event.get("item_doi") or "",
         "item_url": item_url(base_url, event.get("item_identifier"), item_id),
         "entries": event.get("entries") or [],
         "preferences_url": f"{base_url}/staff/letters/preferences",
@@ -105,6 +106,7 @@ def sample_event(now: datetime | None = None) -> dict[str, Any]:
         "note": "Please add an abstract.",
         "item_id": "sample-item",
         "item_identifier": "ark:/99999/lodge-0000000000000000",
+        "item_doi": "10.5072/0000000000000000",
         "report": {
             "checks": [
                 {
@@ -173,6 +175,7 @@ def deposit_event(
         "report": deposit.get("validation_report"),
         "item_id": deposit.get("item_id"),
         "item_identifier": deposit.get("item_identifier"),
+        "item_doi": deposit.get("item_doi"),
     }
 
 

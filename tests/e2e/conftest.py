@@ -40,7 +40,7 @@ def oidc_provider():
 
 
 @pytest.fixture(scope="session")
-def lodge_system(request, oidc_provider):
+def lodge_system(request, oidc_provider, datacite_server):
     keep = True if request.config.getoption("--keep-artifacts", default=False) else None
     # a loaded machine may need longer to start six processes: LODGE_TEST_START_TIMEOUT
     system = LodgeSystem(
@@ -49,6 +49,8 @@ def lodge_system(request, oidc_provider):
         keep_artifacts=keep,
         extra_env={
             **oidc_provider.lodge_env(),
+            # every item gets a DOI, registered at the local DataCite (tests/support/datacite.py)
+            **datacite_server.env(),
             # campus access through our own proxy (the tests' 127.0.0.1) from 10.x addresses
             # and the TLS proxy of test_proxies_and_request_limits.py (127.0.0.2)
             "LODGE_TRUSTED_PROXIES": "127.0.0.1/32,127.0.0.2/32",

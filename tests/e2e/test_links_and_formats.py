@@ -41,11 +41,7 @@ PARSED = {
     "application/x-bibtex": "bibtex",
     "application/x-research-info-systems": "ris",
 }
-# DataCite JSON is inventory's `datacite_metadata` RPC, which the DOI registrar brings
-NEEDS_DATACITE_RPC = pytest.mark.skip(
-    reason="needs inventory's datacite_metadata RPC; enable once it is merged"
-)
-MEDIA_TYPES = [*PARSED, pytest.param(DATACITE_JSON, marks=NEEDS_DATACITE_RPC)]
+MEDIA_TYPES = [*PARSED, DATACITE_JSON]
 
 
 def titles(media_type: str, content: bytes) -> list[str]:
@@ -138,8 +134,6 @@ def test_the_landing_page_its_file_and_its_metadata_carry_fair_signposting(lodge
     assert file_links.collection.target == at["page"]
     assert {ls.target for ls in file_links.linksets} == {at["linkset"]}
     for media_type, url in described.items():
-        if media_type == DATACITE_JSON:
-            continue  # see NEEDS_DATACITE_RPC
         response = anonymous.get(url)
         assert response.status_code == 200, (url, response.text)
         assert response.headers["Content-Type"].startswith(media_type)

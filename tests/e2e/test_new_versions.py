@@ -76,7 +76,9 @@ def harvested_since(lodge_system, moment: str) -> set[str]:
     return {element.text for element in root.iter(f"{OAI}identifier")}
 
 
-def test_the_owner_makes_version_2_related_everywhere(lodge_system, student, approver, first):
+def test_the_owner_makes_version_2_related_everywhere(
+    lodge_system, student, approver, first, datacite
+):
     draft = expect(student.post(f"{API}/items/{first['id']}/versions"), 201)
     assert draft["status"] == "draft" and draft["new_version_of"] == first["id"]
     assert draft["metadata"]["title"] == first["record"]["title"][0] and draft["files"] == []
@@ -103,31 +105,52 @@ def test_the_owner_makes_version_2_related_everywhere(lodge_system, student, app
     assert (second["version"], old["version"]) == (2, 1)
     assert second["concept_identifier"] == old["concept_identifier"] != second["identifier"]
     assert [v["item_id"] for v in second["versions"]] == [first["id"], second["id"]]
+    # versions and their work are named by their DOIs (every e2e item has one)
+    concept = first["concept_doi"]
+    assert second["concept_doi"] == concept and concept not in (first["doi"], second["doi"])
     assert {r["relation_type"]: r["identifier"] for r in second["relations"]} == {
-        "IsNewVersionOf": first["identifier"],
-        "IsVersionOf": first["concept_identifier"],
+        "IsNewVersionOf": first["doi"],
+        "IsVersionOf": concept,
     }
     assert {r["relation_type"]: r["identifier"] for r in old["relations"]} == {
-        "IsPreviousVersionOf": second["identifier"],
-        "IsVersionOf": first["concept_identifier"],
+        "IsPreviousVersionOf": second["doi"],
+        "IsVersionOf": concept,
     }
-
-    # the work resolves to version 2; each version's own identifier to itself
-    anonymous = lodge_system.client()
-    html = {"Accept": "text/html"}
-    to_work = anonymous.get(
-        f"/id/{first['concept_identifier']}", headers=html, allow_redirects=False
+    # the work's DOI at DataCite: the latest version's metadata, resolving through the
+    # work's identifier, and each version
+    work = poll_until(
+        lambda: (
+            (found := datacite.get(concept))
+            and len(found["relatedIdentifiers"]) == 2
+            and found["state"] == "findable"
+            and found
+        ),
+        timeout=30,
+        description=f"concept DOI {concept} with both versions at DataCite",
     )
+    assert work["url"] == f"{lodge_system.base_url}/id/{first['concept_identifier']}"
+    assert work["titles"] == [{"title": title}]
+    assert [(r["relationType"], r["relatedIdentifier"]) for r in work["relatedIdentifiers"]] == [
+        ("HasVersion", first["doi"]),
+        ("HasVersion", second["doi"]),
+    ]
+
+    # the work resolves to version 2; each version's own identifier to itself (a browser's
+    # Accept: the API client's application/json is sent to the REST API)
+    anonymous = lodge_system.client()
+    anonymous.headers["Accept"] = "text/html"
+    to_work = anonymous.get(f"/id/{first['concept_identifier']}", allow_redirects=False)
     assert to_work.status_code == 302 and to_work.headers["Location"].endswith(
         f"/items/{second['id']}"
     )
-    to_first = anonymous.get(f"/id/{first['identifier']}", headers=html, allow_redirects=False)
+    to_first = anonymous.get(f"/id/{first['identifier']}", allow_redirects=False)
     assert to_first.headers["Location"].endswith(f"/items/{first['id']}")
 
     # both landing pages list the versions; the first one points to the latest
     page = anonymous.get(f"/items/{first['id']}", headers={"Accept": "text/html"}).text
     assert "This is not the latest version of this work." in page
     assert f'href="/items/{second["id"]}"' in page and "Version 2" in page
+    assert f'href="https://doi.org/{concept}"' in page  # "Cite all versions"
     assert "not the latest version" not in anonymous.get(f"/items/{second['id']}").text
 
     # OAI-PMH: relations in oai_dc and datacite, and the first version harvested again
@@ -135,16 +158,13 @@ def test_the_owner_makes_version_2_related_everywhere(lodge_system, student, app
     for item, other, relation in pairs:
         record = get_record(lodge_system, item, "oai_dc")
         assert record.xpath(".//dc:relation/text()", namespaces=DC) == [
-            f"{lodge_system.base_url}/id/{other['identifier']}",
-            f"{lodge_system.base_url}/id/{first['concept_identifier']}",
+            f"https://doi.org/{other['doi']}",
+            f"https://doi.org/{concept}",
         ]
         datacite = get_record(lodge_system, item, "datacite")
         related = datacite.xpath(".//d:relatedIdentifier", namespaces=DATACITE)
         found = [(r.get("relationType"), r.get("relatedIdentifierType"), r.text) for r in related]
-        assert found == [
-            (relation, "ARK", other["identifier"]),
-            ("IsVersionOf", "ARK", first["concept_identifier"]),
-        ]
+        assert found == [(relation, "DOI", other["doi"]), ("IsVersionOf", "DOI", concept)]
     stamp = get_record(lodge_system, second, "oai_dc").find(f"{OAI}header/{OAI}datestamp").text
     assert f"oai:lodge.local:{first['identifier']}" in harvested_since(lodge_system, stamp)
 

@@ -53,6 +53,8 @@ def test_the_depositor_starts_a_new_version_and_the_pages_list_both(page, browse
     see(page.locator(".version-list li")).to_have_count(2)
     see(page.locator(".version-list li[aria-current=page]")).to_contain_text("latest")
     assert page.url.endswith(f"/items/{second['item_id']}")
+    # "Cite all versions": the work's identifier and its concept DOI
+    see(page.locator(".versions a[href^='https://doi.org/']")).to_have_count(1)
     screenshot(page, "42-latest-version")
 
     with watched_page(browser, lodge_system.base_url, width=390, height=844) as phone:

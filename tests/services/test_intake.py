@@ -210,11 +210,17 @@ def test_outcomes_move_the_deposit_through_review_to_archived(intake, storage):
             identifier="ark:/99999/lodge-i1",
             collection="theses",
             decision=decision(),
+            doi="10.5072/i1",
         )
     )
     steps, current = statuses(intake, deposit["id"])
     assert steps == ["draft", "submitted", "in_review", "approved", "archived"]
     assert current["item_id"] == "i1" and current["item_identifier"] == "ark:/99999/lodge-i1"
+    assert current["item_doi"] == "10.5072/i1"  # for the depositor's page and the letter
+    [archived] = [
+        e for e in outbox(intake.database, "deposit_status_changed") if e["to_status"] == "archived"
+    ]
+    assert archived["item_doi"] == "10.5072/i1"
     assert current["history"][3]["note"] == "Lovely"
 
 

@@ -2,7 +2,6 @@
 search, the collection tree, embargo lifting and the fixity audit."""
 
 from datetime import date, timedelta
-from typing import ClassVar
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -183,24 +182,6 @@ def test_a_bad_identifier_prefix_is_refused():
     assert check_prefix("20.500.12345/") == "20.500.12345/"
     with pytest.raises(ValueError):
         check_prefix("lodge-")
-
-
-class RecordingRegistrar:
-    calls: ClassVar[list[str]] = []
-
-    def register(self, item, landing_page):
-        self.calls.append(landing_page)
-        return "10.5555/" + item["id"][:8]
-
-
-def test_a_site_registrar_gives_items_a_doi(inventory, storage, lodge_env):
-    from kernel.platform.config import get_settings
-
-    lodge_env.setenv("LODGE_DOI_REGISTRAR", f"{__name__}:RecordingRegistrar")
-    get_settings.cache_clear()
-    item_id = deposit_item(inventory, storage, 1, MOSS)
-    assert inventory.get_item(item_id=item_id)["doi"] == "10.5555/" + item_id[:8]
-    assert RecordingRegistrar.calls[-1].endswith(f"/items/{item_id}")
 
 
 def test_collections_form_a_tree_of_oai_sets(inventory, storage):

@@ -99,3 +99,20 @@ def test_datacite_falls_back_where_the_record_is_thin():
     assert root.xpath("d:creators/d:creator/d:creatorName/text()", namespaces=ns) == ["(:unav)"]
     assert root.xpath("d:publicationYear/text()", namespaces=ns) == ["2026"]
     assert root.xpath("d:resourceType/@resourceTypeGeneral", namespaces=ns) == ["Text"]
+
+
+def test_an_item_with_a_doi_is_identified_by_it_in_oai_dc_and_datacite():
+    with_doi = item(doi="10.80000/abc")
+    root = assert_valid("oai_dc.xsd", oai_dc(with_doi))
+    assert "https://doi.org/10.80000/abc" in [
+        e.text for e in root.iter("{http://purl.org/dc/elements/1.1/}identifier")
+    ]
+    root = etree.fromstring(datacite(with_doi))
+    ns = {"d": DATACITE}
+    assert root.xpath("d:identifier/@identifierType", namespaces=ns) == ["DOI"]
+    assert root.xpath("d:identifier/text()", namespaces=ns) == ["10.80000/abc"]
+    alternates = root.xpath("d:alternateIdentifiers/d:alternateIdentifier", namespaces=ns)
+    assert [(a.get("alternateIdentifierType"), a.text) for a in alternates] == [
+        ("ARK", "ark:/99999/lodge-abc"),
+        ("URL", "https://r.example/items/1"),
+    ]

@@ -220,7 +220,7 @@ def landing_links(files: int = 1, **changes) -> signposting.Landing:
     return signposting.Landing(
         item=item,
         page=page,
-        cite_as=signposting.doi_url(item["doi"]),
+        cite_as=landing.doi_url(item["doi"]),
         linkset="https://repo.example/items/i1/linkset",
         files=[(f"https://repo.example/files/{n}", "application/pdf") for n in range(files)],
         metadata=[

@@ -90,6 +90,18 @@ def test_json_ld_types_a_thesis_and_lists_files_only_when_visible():
     assert data["conditionsOfAccess"] == "Embargoed until 2027-01-01"
 
 
+def test_an_item_with_a_doi_is_cited_and_identified_by_it():
+    with_doi = {**ITEM, "doi": "10.80000/abc"}
+    local = "https://repo.example/id/ark:/99999/lodge-1"
+    assert landing.cite_as(ITEM, local) == local
+    assert landing.cite_as(with_doi, local) == "https://doi.org/10.80000/abc"
+    assert ("citation_doi", "10.80000/abc") in landing.meta_tags(with_doi, "Lodge", file_url, True)
+    data = landing.json_ld(with_doi, "Lodge", "https://repo.example/items/i1", file_url, True)
+    assert data["@id"] == "https://doi.org/10.80000/abc"
+    assert data["url"] == "https://repo.example/items/i1"
+    assert data["identifier"] == ["ark:/99999/lodge-1", "https://doi.org/10.80000/abc"]
+
+
 def test_json_ld_carries_the_version_and_the_relations_it_knows():
     item = {
         **ITEM,

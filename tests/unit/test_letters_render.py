@@ -152,7 +152,12 @@ def test_every_letter_type_has_an_english_template():
 
 
 def test_letter_context_from_an_event():
-    event = make_event(to_status="archived", item_id="it7", item_identifier="ark:/99999/lodge-7")
+    event = make_event(
+        to_status="archived",
+        item_id="it7",
+        item_identifier="ark:/99999/lodge-7",
+        item_doi="10.5072/it7",
+    )
     context = letter_context(event, BASE_URL)
     assert context["title"] == "On Moss"
     assert context["recipient_name"] == "Ada Lovelace"
@@ -161,6 +166,7 @@ def test_letter_context_from_an_event():
     # the persistent address, which resolves to the landing page: a page, never the API
     assert context["item_url"] == "https://lodge.example.org/id/ark:/99999/lodge-7"
     assert context["item_identifier"] == "ark:/99999/lodge-7"
+    assert context["item_doi"] == "10.5072/it7"
     assert context["report"] == {"checks": [], "files": []}
 
 
@@ -208,6 +214,18 @@ def test_render_deposit_archived_gives_identifier_and_link():
     assert subject == 'Your deposit "On Moss" is in the repository'
     assert "Identifier: ark:/99999/lodge-7" in body
     assert "Link: https://lodge.example.org/id/ark:/99999/lodge-7" in body
+    assert "DOI" not in body  # an item without a DOI: no empty line for one
+
+
+def test_render_deposit_archived_gives_the_doi_when_the_item_has_one():
+    _, body = rendered(
+        "deposit_archived",
+        to_status="archived",
+        item_id="it7",
+        item_identifier="ark:/99999/lodge-7",
+        item_doi="10.5072/it7",
+    )
+    assert "DOI: https://doi.org/10.5072/it7" in body
 
 
 def test_render_deposit_declined_with_reason_and_note():

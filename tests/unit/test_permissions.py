@@ -23,6 +23,7 @@ MANAGER_ONLY = {
     Action.MANAGE_COLLECTIONS,
     Action.WITHDRAW_ITEMS,
     Action.SUPERVISE_REVIEWS,
+    Action.MANAGE_DOIS,
     Action.EXPORT_BAGS,
     Action.CORRECT_ITEMS,
 }

@@ -32,6 +32,7 @@ GROUP_HEADINGS = {
     "Sign-in and tokens": "sign_in",
     "Signing in": "sign_in",
     "Identifiers": "identifiers",
+    "DOIs (DataCite)": "datacite",
     "Client addresses": "network",
     "Timers": "timers",
     "Processes": "processes",

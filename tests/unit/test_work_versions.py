@@ -21,7 +21,7 @@ from services.intake.versions import prefill
 from services.inventory.corrections import changes, corrected_record
 from services.inventory.crosswalks import datacite, oai_dc
 from services.inventory.identifiers import scheme
-from services.inventory.versions import related_identifier, relations
+from services.inventory.versions import has_versions, related_identifier, relations
 from tests.support.oai_schemas import assert_valid
 from tests.unit.test_crosswalks import item as crosswalk_item
 
@@ -62,6 +62,24 @@ def test_a_middle_version_relates_to_both_neighbours_by_doi_where_they_have_one(
     }
     # every relation passes the contract other lanes build DataCite payloads from
     assert not ItemView().validate({"relations": relations("i2", WORK, VERSIONS)}, partial=True)
+
+
+def test_a_work_with_a_concept_doi_is_named_by_it():
+    assert relations("i1", WORK, VERSIONS[:1], "10.5555/work")[-1] == {
+        "relation_type": "IsVersionOf",
+        "identifier": "10.5555/work",
+        "identifier_type": "DOI",
+    }
+
+
+def test_a_concept_doi_has_each_version_by_doi_where_it_has_one():
+    related = has_versions(VERSIONS)
+    assert [(r["relation_type"], r["identifier"], r["identifier_type"]) for r in related] == [
+        ("HasVersion", "ark:/99999/lodge-i1", "ARK"),
+        ("HasVersion", "10.5555/two", "DOI"),
+        ("HasVersion", "ark:/99999/lodge-i3", "ARK"),
+    ]
+    assert not ItemView().validate({"relations": related}, partial=True)
 
 
 def test_identifier_kinds():

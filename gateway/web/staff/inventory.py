@@ -146,6 +146,25 @@ def delete_collection(collection_id):
     return redirect(url_for("staff_inventory.collections"))
 
 
+@staff_inventory.post("/items/<item_id>/doi")
+@requires(Action.MANAGE_DOIS)
+def retry_doi(item_id):
+    """A manager sends one of the item's DOIs to DataCite again (after a failure)."""
+    doi = request.form.get("doi", "")
+    with rpc() as services:
+        try:
+            known = services.inventory.doi_registrations(actor=g.actor, item_id=item_id)
+        except NotFound:
+            abort(404)
+        if doi not in {row["doi"] for row in known}:
+            abort(404)
+        services.inventory.retry_doi(actor=g.actor, doi=doi)
+    flash(
+        _("DOI %(doi)s goes to DataCite again; its state changes in a moment.", doi=doi), "success"
+    )
+    return redirect(url_for("public.item", item_id=item_id) + "#dois-heading")
+
+
 @staff_inventory.get("/fixity")
 @requires(Action.SEE_ALL_DEPOSITS)
 def fixity():
