@@ -182,7 +182,8 @@ def test_json_ld_expands_with_pyld_to_schema_org_statements():
     )
     data = landing.json_ld(item, "Lodge", "https://repo.example/items/x", lambda f: "", False)
     [expanded] = jsonld.expand(json.loads(json.dumps(data)), {"documentLoader": schema_org_only})
-    assert expanded["@id"] == "https://repo.example/items/x"
+    assert expanded["@id"] == f"https://doi.org/{item['doi']}"  # identified by its DOI
+    assert expanded["https://schema.org/url"][0]["@value"] == "https://repo.example/items/x"
     assert expanded["@type"] == ["https://schema.org/Thesis"]
     assert expanded["https://schema.org/name"][0]["@value"] == item["record"]["title"][0]
     assert expanded["https://schema.org/isPartOf"][0]["@value"] == "https://doi.org/10.1/c"
