@@ -230,10 +230,11 @@ def test_a_manager_corrects_an_item_the_history_shows_it_and_harvesters_see_it(
     staff_session = signed_in(lodge_system, "manager")
     page = staff_session.get(f"{lodge_system.base_url}/items/{first['id']}", timeout=30).text
     assert "Corrections (staff)" in page and "The title lacked its subtitle." in page
-    assert (
-        "The title lacked its subtitle."
-        not in lodge_system.client().get(f"/items/{first['id']}").text
+    public_page = lodge_system.client().get(
+        f"/items/{first['id']}", headers={"Accept": "text/html"}
     )
+    assert public_page.status_code == 200 and title in public_page.text
+    assert "The title lacked its subtitle." not in public_page.text
 
 
 @pytest.mark.parametrize(
