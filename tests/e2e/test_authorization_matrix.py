@@ -1044,6 +1044,15 @@ ROUTES: list[Row] = [
         body=lambda w, c: {},
         form=True,
     ),
+    # a DOI the item does not have is not found, for those who may send one again
+    Row(
+        "POST",
+        "/staff/items/<item_id>/doi",
+        page(Action.MANAGE_DOIS, 404, post=True),
+        lambda w, c: f"/staff/items/{w.ids['item']}/doi",
+        body=lambda w, c: {"doi": "10.80000/not-this-items"},
+        form=True,
+    ),
     # --- operations ---
     Row("GET", "/healthz", everyone(200), lambda w, c: "/healthz"),
     Row("GET", "/readyz", everyone(200), lambda w, c: "/readyz"),
