@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -23,6 +24,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 REPO_ROOT = Path.cwd()  # the checkout whose code is measured
+# only rendering is timed: no usage counting, which would try to reach inventory
+os.environ.setdefault("LODGE_USAGE_COUNTING", "false")
 sys.path.insert(0, str(REPO_ROOT))
 
 ITEM = {
@@ -73,7 +76,8 @@ COLLECTION = {"id": "open-works", "name": "Open works", "parent_id": None, "desc
 @contextlib.contextmanager
 def stub_rpc():
     inventory = SimpleNamespace(
-        get_item=lambda item_id: ITEM, get_collection=lambda collection_id: COLLECTION
+        get_item=lambda item_id, with_usage=False: ITEM,
+        get_collection=lambda collection_id: COLLECTION,
     )
     yield SimpleNamespace(inventory=inventory)
 
