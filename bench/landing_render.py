@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
 import time
@@ -24,8 +23,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 REPO_ROOT = Path.cwd()  # the checkout whose code is measured
-# only rendering is timed: no usage counting, which would try to reach inventory
-os.environ.setdefault("LODGE_USAGE_COUNTING", "false")
 sys.path.insert(0, str(REPO_ROOT))
 
 ITEM = {
@@ -91,6 +88,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     arguments = parser.parse_args()
     from gateway.app import create_app
+    from gateway.http import usage
     from gateway.web import public
     from kernel.platform.config import get_settings
     from lodge.migrations import upgrade
@@ -100,6 +98,8 @@ def main() -> None:
     upgrade("gateway", get_settings().database_url("gateway"))
     public.rpc = stub_rpc  # type: ignore[assignment]
     app = create_app({"TESTING": True})
+    # only rendering is timed: no usage recorder, which would try to reach inventory
+    app.extensions.pop(usage.EXTENSION, None)
     client = app.test_client()
     path = f"/items/{ITEM['id']}"
     try:
