@@ -7,7 +7,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kernel.platform.db import UTCDateTime, utcnow
@@ -120,3 +129,36 @@ class UsageSalt(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class CampusSystem(Base):
+    """A campus system managers registered. It acts as its own account (`user_id`: its API
+    tokens, the actor of what it does) and its own broker user, and only with the profiles
+    it names, each in one mode (`kernel.contracts.campus.Mode`)."""
+
+    __tablename__ = "campus_systems"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)  # SYSTEM_NAME: its keys, queues
+    label: Mapped[str] = mapped_column(String(300))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), unique=True)
+    broker_user: Mapped[str] = mapped_column(String(150), unique=True)
+    # hosts (or host:port) its files may be fetched from by URL
+    allowed_hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # whether it is the campus identity system, whose person events Lodge applies
+    sends_people: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CampusSystemProfile(Base):
+    """A profile a campus system may deposit with, and what its deposits become there."""
+
+    __tablename__ = "campus_system_profiles"
+
+    system_id: Mapped[str] = mapped_column(
+        ForeignKey("campus_systems.id", ondelete="CASCADE"), primary_key=True
+    )
+    profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))

@@ -47,7 +47,7 @@ TEXT_COLUMNS = {
         "recipients.name": "name",
     },
     "inventory": {},
-    "gateway": {"users.name": "name"},
+    "gateway": {"users.name": "name", "campus_systems.label": "name"},
 }
 # column names that hold people's text: a new column by one of them must be listed above
 TEXT_NAMES = {"title", "name", "label", "reason_label", "depositor_name", "recipient_name"}
@@ -61,8 +61,9 @@ NOT_PEOPLES_TEXT = {
         "representations.label",  # Lodge names representations
         "running_jobs.name",
     },  # Lodge names its jobs
-    "gateway": {"api_tokens.name"},
-}  # checked by the token form, 100
+    # checked by the token form, 100; a system's name is a slug (SYSTEM_NAME)
+    "gateway": {"api_tokens.name", "campus_systems.name"},
+}
 
 
 def _columns(base):
