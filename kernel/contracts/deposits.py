@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from marshmallow import fields, validate
 
+from kernel.contracts.campus import OriginSchema
 from kernel.contracts.fields import Date, DateTime, Lenient, Text, page_of
 from kernel.contracts.people import ActorSchema, PersonRefSchema
 from kernel.contracts.profiles import AccessChoiceSchema, ProfileRulesSchema
@@ -69,6 +70,8 @@ class DepositSnapshotSchema(Lenient):
     )
     # the item this deposit is a new version of: archived, it joins that item's work
     new_version_of = fields.Str(allow_none=True, load_default=None)
+    # the campus system's request that made it, if one did
+    origin = fields.Nested(OriginSchema, allow_none=True, load_default=None)
 
 
 class DepositView(Lenient):
@@ -88,6 +91,7 @@ class DepositView(Lenient):
     item_identifier = fields.Str(allow_none=True)
     item_doi = fields.Str(allow_none=True, load_default=None)
     access = fields.Nested(AccessChoiceSchema, required=True)
+    origin = fields.Nested(OriginSchema, allow_none=True, load_default=None)
     terms_accepted_at = DateTime(allow_none=True)
     terms_version = fields.Int(allow_none=True)
     allowed_actions = fields.List(fields.Str(), required=True)
@@ -115,6 +119,8 @@ class CreateDepositRequest(ActorRequest):
     profile_id = fields.Str(required=True)
     metadata = fields.Dict(load_default=dict)
     on_behalf_of = fields.Nested(ActorSchema, load_default=None, allow_none=True)
+    # set by the gateway for a campus system's request, from the system's registration
+    origin = fields.Nested(OriginSchema, load_default=None, allow_none=True)
 
 
 class NewVersionRequest(ActorRequest):

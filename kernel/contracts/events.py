@@ -13,6 +13,7 @@ from typing import Any, cast
 from marshmallow import fields, validate
 
 from kernel.contracts.approval import DecisionSchema
+from kernel.contracts.campus import OriginSchema
 from kernel.contracts.deposits import STATUSES, DepositSnapshotSchema
 from kernel.contracts.fields import Date, DateTime, Lenient
 from kernel.contracts.letters import ReviewRuleSchema
@@ -57,6 +58,8 @@ class DepositStatusChangedEvent(EventEnvelope):
     # the staff member who deposited on the depositor's behalf, on every step of such a deposit
     mediated_by = fields.Nested(PersonRefSchema, allow_none=True, load_default=None)
     review = fields.Nested(lambda: ReviewRuleSchema(), allow_none=True, load_default=None)
+    # the campus system's request that made the deposit: its lifecycle reaches the system
+    origin = fields.Nested(OriginSchema, allow_none=True, load_default=None)
 
     dedupe_fields = ("to_status",)
 
