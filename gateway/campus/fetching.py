@@ -32,7 +32,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from kernel.contracts.exceptions import InvalidInput
 from kernel.platform.config import FetchSettings, get_settings
@@ -47,6 +47,7 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 REDIRECTS = (301, 302, 303, 307, 308)
 BUCKET = user_pattern(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 HOST_NAME = user_pattern(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*")
+URL_CHARACTERS = "!#$%&'()*+,/:;=?@[]~"  # left as they are in a request target: reserved, %
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # an IPv4 address in the last 32 bits
 
 
@@ -94,7 +95,7 @@ def parse_entry(entry: str) -> tuple[str, str, int]:
     if any((parts.username, parts.password, parts.path, parts.query, parts.fragment)):
         raise ValueError("must be host, host:port or http://host:port")
     host = canonical_host(parts.hostname or "")
-    if not (ipaddress_or_none(host) or HOST_NAME.fullmatch(host)):
+    if not (ipaddress_or_none(host) or HOST_NAME.fullmatch(host)) or parts.port == 0:
         raise ValueError("must be host, host:port or http://host:port")
     return scheme, host, parts.port or DEFAULT_PORTS[scheme]
 
@@ -109,8 +110,8 @@ def ipaddress_or_none(host: str) -> Address | None:
 def canonical_host(host: str) -> str:
     """A host name as it is compared: IDNA, lower case, no final dot; an address as written
     by `ipaddress`."""
-    with contextlib.suppress(ValueError):
-        return str(ipaddress.ip_address(host))
+    if (address := ipaddress_or_none(host)) is not None:
+        return str(address)
     name = host.rstrip(".").encode("idna").decode("ascii").lower()
     if not name:
         raise ValueError("no host")
@@ -126,7 +127,17 @@ def public(address: Address) -> bool:
             inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is not None:
             return public(inner)
-    return address.is_global and not address.is_multicast
+    # is_global alone lets some through (multicast, ::/8 reserved ones like ::127.0.0.1)
+    return address.is_global and not any(
+        (
+            address.is_multicast,
+            address.is_reserved,
+            address.is_private,
+            address.is_loopback,
+            address.is_link_local,
+            address.is_unspecified,
+        )
+    )
 
 
 def fetch(
@@ -137,9 +148,9 @@ def fetch(
     deposit_id: str,
 ) -> StoredObject:
     """Fetch the file of a loaded FileReferenceSchema into staging storage and return what was
-    stored. A reference that is not allowed, or a file that is not
-    what it declares, with nothing left in storage: InvalidInput with field messages keyed
-    by the reference's own field names (the caller adds the file's index)."""
+    stored. A reference Lodge may not follow, or a file that is not what it declares, is
+    InvalidInput with field messages keyed by the reference's own field names (the caller
+    adds the file's index), and leaves nothing in storage."""
     size, sha256 = reference["size"], reference["sha256"]
     if size > max_size:
         raise InvalidInput(
@@ -269,11 +280,13 @@ def _own_buckets() -> set[str]:
 
 def _s3_client():
     storage, fetching = get_settings().storage, get_settings().fetching
-    return _client_for(storage.s3_endpoint_url, storage.s3_region, fetching.connect_seconds)
+    return _client_for(
+        storage.s3_endpoint_url, storage.s3_region, fetching.connect_seconds, fetching.idle_seconds
+    )
 
 
 @lru_cache(maxsize=4)
-def _client_for(endpoint_url: str | None, region: str | None, connect_seconds: float):
+def _client_for(endpoint_url: str | None, region: str | None, connect: float, idle: float):
     import boto3
     from botocore.config import Config
 
@@ -283,8 +296,8 @@ def _client_for(endpoint_url: str | None, region: str | None, connect_seconds: f
         endpoint_url=endpoint_url,
         region_name=region or "us-east-1",
         config=Config(
-            connect_timeout=connect_seconds,
-            read_timeout=connect_seconds,
+            connect_timeout=connect,
+            read_timeout=idle,
             retries={"max_attempts": 2, "mode": "standard"},
             s3={"addressing_style": "path"},
         ),
@@ -308,7 +321,7 @@ def _download(
             connection.default_port = 443
         watchdog = _Watchdog(connection, deadline)
         try:
-            response = _ask(connection, target)
+            response = _ask(connection, target, _remaining(deadline, settings.idle_seconds))
             if response.status in REDIRECTS:
                 location = response.getheader("Location")
                 if not location:
@@ -330,6 +343,9 @@ def _download(
         except (OSError, http.client.HTTPException, ValueError) as err:
             if watchdog.fired or time.monotonic() >= deadline:
                 raise _too_slow("url") from None
+            if isinstance(err, TimeoutError):
+                silent = f"the server was silent for {settings.idle_seconds:g} seconds"
+                raise _unfetchable(silent) from None
             raise _unfetchable(f"{type(err).__name__}: {err}") from None
         finally:
             watchdog.cancel()
@@ -346,7 +362,7 @@ def _checked_url(url: str, allowed: AllowList) -> tuple[str, str, int, str]:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         host = canonical_host(parts.hostname or "")
-        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+        port = DEFAULT_PORTS.get(scheme, 0) if parts.port is None else parts.port
     except (ValueError, UnicodeError):
         raise _unfetchable(f"not a URL Lodge can fetch: {url[:200]!r}") from None
     if scheme not in DEFAULT_PORTS:
@@ -364,7 +380,8 @@ def _checked_url(url: str, allowed: AllowList) -> tuple[str, str, int, str]:
             {"url": [f"{scheme}://{shown} is not an allowed host"]},
         )
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return scheme, host, port, target
+    # spaces and other characters HTTP does not allow in a request line, percent-encoded
+    return scheme, host, port, quote(target, safe=URL_CHARACTERS)
 
 
 def _checked_address(host: str, port: int, allowed: AllowList) -> str:
@@ -406,15 +423,20 @@ class _Watchdog:
     headers dripping in), so no fetch outlives its time."""
 
     def __init__(self, connection: _Pinned, deadline: float):
-        self.connection, self.fired = connection, False
+        self.connection, self.fired, self.stopped = connection, False, False
+        self.lock = threading.Lock()  # no cut once the connection is being closed
         self.timer = threading.Timer(max(deadline - time.monotonic(), 0), self._cut)
         self.timer.daemon = True
         self.timer.start()
 
     def _cut(self) -> None:
-        self.fired = True
-        sock = self.connection.sock
-        if sock is not None:
+        with self.lock:
+            if self.stopped:
+                return
+            self.fired = True
+            sock = self.connection.sock
+            if sock is None:
+                return
             # through a duplicate: the TLS state of the socket in use is left to its reader
             with (
                 contextlib.suppress(OSError),
@@ -423,11 +445,14 @@ class _Watchdog:
                 twin.shutdown(socket.SHUT_RDWR)
 
     def cancel(self) -> None:
+        with self.lock:
+            self.stopped = True
         self.timer.cancel()
 
 
-def _ask(connection: _Pinned, target: str) -> http.client.HTTPResponse:
+def _ask(connection: _Pinned, target: str, idle: float) -> http.client.HTTPResponse:
     connection.connect()
+    connection.sock.settimeout(idle)  # from here on, silence is what is timed
     connection.putrequest("GET", target, skip_accept_encoding=True)
     connection.putheader("Accept-Encoding", "identity")  # bytes as stored: nothing to inflate
     connection.putheader("User-Agent", "Lodge (campus file fetch)")

@@ -24,6 +24,7 @@ DEPOSIT = "d" * 32
 DATA = b"%PDF-1.7 a thesis\n" * 100
 LIMIT = 10 * 1024**2
 SECONDS = 1.0  # a fetch's deadline here
+IDLE = 0.3  # the longest silence a fetch waits through here
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def authority(tmp_path_factory):
 def settings(lodge_env, authority):
     lodge_env.setenv("SSL_CERT_FILE", str(authority.ca_file))  # as an operator adds a campus CA
     lodge_env.setenv("LODGE_FETCH_SECONDS", str(SECONDS))
-    lodge_env.setenv("LODGE_FETCH_IDLE_SECONDS", str(SECONDS))
+    lodge_env.setenv("LODGE_FETCH_IDLE_SECONDS", str(IDLE))
     lodge_env.setenv("LODGE_FETCH_REDIRECTS", "2")
     lodge_env.setenv("LODGE_FETCH_INLINE_BYTES", "1024")
     get_settings.cache_clear()
@@ -234,6 +235,22 @@ def test_headers_dripping_past_the_deadline_are_cut_off(server):
         "url": ["took longer than 1 seconds"]
     }
     assert time.monotonic() - started < SECONDS + 0.5
+
+
+def test_a_silent_server_is_given_up_on(server):
+    server.stall("/thesis.pdf", DATA[:100], len(DATA))
+    started = time.monotonic()
+    assert refused(reference(url=server.url("/thesis.pdf")), [server.host]) == {
+        "url": [f"could not be fetched: the server was silent for {IDLE:g} seconds"]
+    }
+    assert time.monotonic() - started < SECONDS
+
+
+def test_a_certificate_from_an_authority_lodge_does_not_trust_is_refused(server, settings):
+    settings.delenv("SSL_CERT_FILE")
+    server.serve("/thesis.pdf", DATA)
+    [message] = refused(reference(url=server.url("/thesis.pdf")), [server.host])["url"]
+    assert "CERTIFICATE_VERIFY_FAILED" in message and server.requests == []
 
 
 def test_a_server_that_is_not_there_is_an_error_not_a_hang(server):

@@ -112,6 +112,19 @@ class FileServer:
 
         self.answers[path] = answer
 
+    def stall(self, path: str, first: bytes, size: int) -> None:
+        """`first` of a `size`-byte answer, then silence until the client leaves."""
+
+        def answer(handler: BaseHTTPRequestHandler) -> None:
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(size))
+            handler.end_headers()
+            handler.wfile.write(first)
+            handler.wfile.flush()
+            handler.rfile.read(1)  # returns when the client closes the connection
+
+        self.answers[path] = answer
+
     def drip_headers(self, path: str, every: float) -> None:
         """A status line and then header bytes one at a time, never finishing the headers."""
 
