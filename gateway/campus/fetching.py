@@ -61,6 +61,9 @@ class AllowList:
     def of(cls, entries: Sequence[str]) -> AllowList:
         origins, addresses, buckets = set(), set(), set()
         for entry in entries:
+            if not isinstance(entry, str):  # a stored list is JSON: it could hold anything
+                log.warning("allow-list entry %r is not text", entry)
+                continue
             try:
                 kind, host, port = parse_entry(entry)
             except ValueError:

@@ -106,6 +106,18 @@ def test_redirects_within_the_allow_list_are_followed(server):
     ]
 
 
+def test_a_redirect_to_a_path_with_spaces_and_accents_is_asked_for_encoded(server):
+    server.serve("/my%20thesis%20%C3%A9.pdf", DATA)
+    server.redirect("/old", "/my thesis é.pdf")
+    stored = fetch(
+        reference(url=server.url("/old")),
+        allowed_hosts=[server.host],
+        max_size=LIMIT,
+        deposit_id=DEPOSIT,
+    )
+    assert stored.size == len(DATA)
+
+
 def test_the_connection_goes_by_name_to_an_allow_listed_address(server):
     """localhost resolves to loopback: allowed once the allow-list names the address (and
     port), and then TLS checks the certificate for the name and the Host header carries it."""

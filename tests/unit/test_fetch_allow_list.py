@@ -54,7 +54,8 @@ def test_what_is_not_an_allow_list_entry(entry):
 
 
 def test_an_allow_list_skips_what_it_cannot_read_and_knows_the_addresses_it_names():
-    allowed = AllowList.of(["not an entry", "127.0.0.1:8443", "files.example.edu", "s3://st-1"])
+    entries = ["not an entry", None, 3, "127.0.0.1:8443", "files.example.edu", "s3://st-1"]
+    allowed = AllowList.of(entries)
     assert allowed.origins == {("https", "127.0.0.1", 8443), ("https", "files.example.edu", 443)}
     assert allowed.addresses == {(ip_address("127.0.0.1"), 8443)}
     assert allowed.buckets == {"st-1"}
