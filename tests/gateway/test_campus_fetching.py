@@ -370,3 +370,27 @@ def test_only_the_systems_own_staging_buckets_are_read(s3, settings):
     get_settings.cache_clear()
     ref = reference(s3={"bucket": lodges, "key": "thesis.pdf"})
     assert refused(ref, [f"s3://{lodges}"]) == not_allowed
+
+
+def test_staging_on_s3_keeps_what_was_fetched_and_nothing_refused(s3, settings, server):
+    theirs, lodges = s3.new_bucket("staged"), s3.new_bucket("lodge")
+    settings.setenv("LODGE_STORAGE_BACKEND", "s3")
+    settings.setenv("LODGE_S3_BUCKET", lodges)
+    get_settings.cache_clear()
+    s3.client().put_object(Bucket=theirs, Key="thesis.pdf", Body=DATA)
+    server.serve("/thesis.pdf", DATA.upper())
+    stored = fetch(
+        reference(s3={"bucket": theirs, "key": "thesis.pdf"}),
+        allowed_hosts=[f"s3://{theirs}"],
+        max_size=LIMIT,
+        deposit_id=DEPOSIT,
+    )
+    with pytest.raises(InvalidInput):
+        fetch(
+            reference(url=server.url("/thesis.pdf")),
+            allowed_hosts=[server.host],
+            max_size=LIMIT,
+            deposit_id=DEPOSIT,
+        )
+    assert s3.objects(lodges) == [stored.key]
+    assert s3.client().get_object(Bucket=lodges, Key=stored.key)["Body"].read() == DATA
