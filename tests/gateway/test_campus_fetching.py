@@ -134,6 +134,35 @@ def test_the_connection_goes_by_name_to_an_allow_listed_address(server):
     assert stored.size == len(DATA) and server.requests[0]["headers"]["Host"] == entry
 
 
+def test_the_connection_goes_to_the_address_checked_whatever_dns_says_next(settings, monkeypatch):
+    """DNS rebinding: a name that resolves to an allowed address when checked and to the
+    metadata service a moment later. Lodge resolves once and connects to what it checked;
+    the resolver is the one thing stood in for (no DNS server of the tests' own)."""
+    import socket
+
+    answers = iter(["127.0.0.1", "169.254.169.254", "169.254.169.254"])
+    resolve = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "files.campus.test":
+            return resolve(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with FileServer() as plain:
+        plain.serve("/thesis.pdf", DATA)
+        allowed = [f"http://files.campus.test:{plain.port}", plain.host]
+        stored = fetch(
+            reference(url=f"http://files.campus.test:{plain.port}/thesis.pdf"),
+            allowed_hosts=allowed,
+            max_size=LIMIT,
+            deposit_id=DEPOSIT,
+        )
+        assert stored.size == len(DATA)
+        assert plain.requests[0]["headers"]["Host"] == f"files.campus.test:{plain.port}"
+    assert next(answers) == "169.254.169.254"  # resolved once: the second answer unused
+
+
 def test_plain_http_only_when_the_allow_list_says_http(settings):
     with FileServer() as plain:
         plain.serve("/thesis.pdf", DATA)
