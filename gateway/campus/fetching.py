@@ -82,7 +82,8 @@ class AllowList:
 
 def parse_entry(entry: str) -> tuple[str, str, int]:
     """An allow-list entry as (scheme or "s3", host or bucket, port); ValueError if it is none
-    of the forms above. Registration checks entries with it before they are stored."""
+    of the forms above (the module's docstring). Registering a system should store only
+    entries this reads, spelled as `canonical_entry` gives them."""
     entry = entry.strip()
     if not entry.isprintable() or " " in entry:
         raise ValueError("must not hold spaces or control characters")
@@ -101,6 +102,19 @@ def parse_entry(entry: str) -> tuple[str, str, int]:
     if not (ipaddress_or_none(host) or HOST_NAME.fullmatch(host)) or parts.port == 0:
         raise ValueError("must be host, host:port or http://host:port")
     return scheme, host, parts.port or DEFAULT_PORTS[scheme]
+
+
+def canonical_entry(entry: str) -> str:
+    """An allow-list entry as it is stored: `files.example.edu`, `[::1]:8443`,
+    `http://127.0.0.1:8000`, `s3://bucket` (a default port left out); ValueError as
+    `parse_entry`."""
+    scheme, host, port = parse_entry(entry)
+    if scheme == "s3":
+        return f"s3://{host}"
+    shown = f"[{host}]" if ":" in host else host
+    if port != DEFAULT_PORTS[scheme]:
+        shown = f"{shown}:{port}"
+    return f"http://{shown}" if scheme == "http" else shown
 
 
 def ipaddress_or_none(host: str) -> Address | None:

@@ -6,7 +6,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from gateway.campus.fetching import AllowList, parse_entry, public
+from gateway.campus.fetching import AllowList, canonical_entry, parse_entry, public
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,22 @@ from gateway.campus.fetching import AllowList, parse_entry, public
 )
 def test_allow_list_entries(entry, parsed):
     assert parse_entry(entry) == parsed
+
+
+@pytest.mark.parametrize(
+    ("entry", "stored"),
+    [
+        ("Files.Example.EDU:443", "files.example.edu"),
+        ("files.example.edu:8443", "files.example.edu:8443"),
+        ("[::1]:8443", "[::1]:8443"),
+        ("http://127.0.0.1:80", "http://127.0.0.1"),
+        ("HTTP://[::1]:8000", "http://[::1]:8000"),
+        (" s3://thesis-staging ", "s3://thesis-staging"),
+    ],
+)
+def test_entries_are_stored_in_one_spelling_that_reads_back_the_same(entry, stored):
+    assert canonical_entry(entry) == stored
+    assert parse_entry(stored) == parse_entry(entry)
 
 
 @pytest.mark.parametrize(
