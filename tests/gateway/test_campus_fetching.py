@@ -266,7 +266,7 @@ def test_a_body_dripping_past_the_deadline_is_refused_in_time(server):
     assert refused(reference(url=server.url("/thesis.pdf")), [server.host]) == {
         "url": ["took longer than 1 seconds"]
     }
-    assert time.monotonic() - started < SECONDS + 0.5
+    assert time.monotonic() - started < 3 * SECONDS  # the deadline, not the never-ending drip
 
 
 def test_headers_dripping_past_the_deadline_are_cut_off(server):
@@ -275,7 +275,7 @@ def test_headers_dripping_past_the_deadline_are_cut_off(server):
     assert refused(reference(url=server.url("/thesis.pdf")), [server.host]) == {
         "url": ["took longer than 1 seconds"]
     }
-    assert time.monotonic() - started < SECONDS + 0.5
+    assert time.monotonic() - started < 3 * SECONDS  # the deadline, not the never-ending drip
 
 
 def test_a_silent_server_is_given_up_on(server):
