@@ -101,8 +101,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def deactivate(session: Session, user: User) -> None:
-    """At once: every session ends, every token is revoked, and roles that came from OIDC
-    claims are dropped (the next sign-in after reactivation brings back what the claims say)."""
+    """At once: every session ends, every token is revoked, and roles that came from an
+    identity provider's claims (OIDC or SAML) are dropped (the next sign-in after reactivation brings back what the claims say)."""
     now = _now()
     user.deactivated_at = user.deactivated_at or now
     session.execute(
@@ -322,7 +322,7 @@ def revoke_token(session: Session, token_id: str, owner_id: str | None = None) -
     return True
 
 
-# --- OpenID Connect -----------------------------------------------------------------------
+# --- institutional sign-in (OpenID Connect, SAML) ----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -395,23 +395,38 @@ def _unique(values: list[str]) -> list[str]:
 _USERNAME_JUNK = user_pattern(r"[^A-Za-z0-9._@-]+")
 
 
-def provision_oidc_user(session: Session, issuer: str, claims: dict, mapping: ClaimMapping) -> User:
-    """The user for these claims: created on first sign-in, groups, roles, name and e-mail
-    refreshed on every sign-in. A local account with the same name is never taken over."""
-    subject = str(claims["sub"])
-    groups, roles = mapping.apply(claims)
-    user = session.scalar(
+def _first(value) -> str:
+    """One value of a claim: SAML attributes and person events may send a list."""
+    values = _as_list(value)
+    return str(values[0]) if values else ""
+
+
+def find_external_user(session: Session, issuer: str, subject: str) -> User | None:
+    """The account an identity provider (OIDC issuer or SAML entity id) knows as `subject`."""
+    return session.scalar(
         select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
     )
+
+
+def provision_user(
+    session: Session, issuer: str, subject: str, claims: dict, mapping: ClaimMapping
+) -> User:
+    """The user an identity provider (OIDC or SAML) vouches for, keyed by (issuer, subject):
+    created on first sign-in, groups, roles, name and e-mail refreshed on every sign-in. A
+    local account with the same name is never taken over. `claims` holds the provider's
+    claims or attributes by name, with `name` and `email` for the person's name and address."""
+    groups, roles = mapping.apply(claims)
+    user = find_external_user(session, issuer, subject)
     # the identity provider's words: what Lodge's text rule refuses is dropped, not refused
-    name = text.one_line(str(claims.get("name") or claims.get(mapping.username_claim) or subject))[
-        : text.LIMITS["name"]
-    ]
-    email = text.one_line(str(claims.get("email") or ""))[: text.LIMITS["name"]]
+    name = text.one_line(
+        _first(claims.get("name")) or _first(claims.get(mapping.username_claim)) or subject
+    )[: text.LIMITS["name"]]
+    email = text.one_line(_first(claims.get("email")))[: text.LIMITS["name"]]
     if user is None:
         wanted = (
             _USERNAME_JUNK.sub(
-                "", str(claims.get(mapping.username_claim) or claims.get("email") or subject)
+                "",
+                _first(claims.get(mapping.username_claim)) or _first(claims.get("email")) or subject,
             )[:100]
             or "user"
         )

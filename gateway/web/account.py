@@ -98,8 +98,8 @@ def institution_callback():
         return render_template("login.html"), 400
     target = session.get("after_sign_in") or url_for("portal.home")
     with _database().unit_of_work() as uow:
-        user = identity.provision_oidc_user(
-            uow.session, settings.issuer, dict(claims), settings.mapping
+        user = identity.provision_user(
+            uow.session, settings.issuer, str(claims["sub"]), dict(claims), settings.mapping
         )
         uow.session.expunge(user)
     if user.deactivated_at is not None:
