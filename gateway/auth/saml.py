@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from defusedxml import ElementTree
+from defusedxml import DefusedXmlException, ElementTree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.attribute_converter import ac_factory
 from saml2.client import Saml2Client
@@ -34,7 +34,7 @@ from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import NAMEID_FORMAT_PERSISTENT
 from saml2.sigver import CryptoBackendXmlSec1, get_xmlsec_binary
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.auth.identity import ClaimMapping
@@ -243,7 +243,7 @@ def verify_metadata(xml: bytes, cert_pem: str, work_dir: Path) -> str:
     a forged one (signature wrapping) is refused too."""
     try:
         root = ElementTree.fromstring(xml)
-    except Exception as err:  # defusedxml refuses entities and DTDs; any parse error
+    except (ElementTree.ParseError, DefusedXmlException) as err:
         raise SamlRefused(f"the metadata is not well-formed XML: {err}") from None
     kinds = {f"{{{MD}}}EntitiesDescriptor", f"{{{MD}}}EntityDescriptor"}
     if root.tag not in kinds:
@@ -261,8 +261,10 @@ def verify_metadata(xml: bytes, cert_pem: str, work_dir: Path) -> str:
     text = xml.decode("utf-8")
     crypto = CryptoBackendXmlSec1(get_xmlsec_binary(["/usr/bin", "/usr/local/bin"]))
     try:
-        valid = crypto.validate_signature(text, str(cert_file), "pem", root.tag[len(MD) + 2 :], None)
-    except Exception as err:  # xmlsec1's refusal comes as one of several errors
+        valid = crypto.validate_signature(
+            text, str(cert_file), "pem", root.tag[len(MD) + 2 :], None
+        )
+    except Exception as err:  # noqa: BLE001  # xmlsec1's refusal comes as several kinds
         raise SamlRefused(f"the metadata's signature is not valid: {err}") from None
     if not valid:
         raise SamlRefused("the metadata's signature is not valid")
@@ -335,7 +337,9 @@ class ServiceProvider:
         """(entity id, display name) of each identity provider offered, by name."""
         client = self.client()
         known = set(client.metadata.identity_providers())
-        wanted = [idp for idp in self.settings.idps if idp in known] if self.settings.idps else known
+        wanted = (
+            [idp for idp in self.settings.idps if idp in known] if self.settings.idps else known
+        )
         return sorted(((idp, self._name(client, idp)) for idp in wanted), key=lambda p: p[1])
 
     @staticmethod
@@ -369,7 +373,9 @@ class ServiceProvider:
         location = dict(info["headers"])["Location"]
         return location, browser_secret
 
-    def finish(self, session: Session, saml_response: str, browser_secret: str) -> tuple[Person, str]:
+    def finish(
+        self, session: Session, saml_response: str, browser_secret: str
+    ) -> tuple[Person, str]:
         """The person a response vouches for, and where they were going; SamlRefused for a
         response that is forged, unsigned, for someone else, expired, unsolicited or
         replayed. The request it answers is used up in `session`'s transaction."""
@@ -388,7 +394,7 @@ class ServiceProvider:
             response = client.parse_authn_request_response(
                 saml_response, BINDING_HTTP_POST, outstanding={r.id: "/" for r in pending}
             )
-        except Exception as err:  # pysaml2 raises a dozen kinds for a bad response
+        except Exception as err:  # noqa: BLE001  # pysaml2 refuses with a dozen kinds
             raise SamlRefused(f"{type(err).__name__}: {err}") from None
         if response is None:
             raise SamlRefused("no response")
@@ -428,8 +434,6 @@ def _sha256(value: str) -> str:
 
 def forget_old_requests(session: Session) -> None:
     """Requests nobody answered in time, and answered ones, are no use after their lifetime."""
-    from sqlalchemy import delete
-
     session.execute(
         delete(SamlRequest).where(SamlRequest.created_at < datetime.now(UTC) - REQUEST_LIFETIME)
     )

@@ -14,9 +14,7 @@ from kernel.contracts.rpc import load_or_raise
 from kernel.policy import text
 
 PERSON_EVENT_KINDS = ("created", "changed", "left")
-PERSON_EVENT_TYPES = {
-    f"org.lodge.campus.person.{kind}.v1": kind for kind in PERSON_EVENT_KINDS
-}
+PERSON_EVENT_TYPES = {f"org.lodge.campus.person.{kind}.v1": kind for kind in PERSON_EVENT_KINDS}
 # identifiers and attribute values are at most a name's length (300 characters)
 IDENTIFIER = text.LIMITS["name"]
 MAX_ATTRIBUTES = 50

@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2 import BINDING_HTTP_REDIRECT
 from saml2.config import Config, IdPConfig
 from saml2.metadata import entities_descriptor, entity_descriptor
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NameID
@@ -198,7 +198,12 @@ class SamlIdp:
             from saml2.assertion import Policy
 
             policy = Policy(
-                {"default": {"lifetime": {"seconds": lifetime_seconds}, "name_form": NAME_FORMAT_URI}},
+                {
+                    "default": {
+                        "lifetime": {"seconds": lifetime_seconds},
+                        "name_form": NAME_FORMAT_URI,
+                    }
+                },
                 self._server.metadata,
             )
         response = self._server.create_authn_response(
@@ -220,7 +225,7 @@ class SamlIdp:
         idp = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802  # http.server's name
+            def do_GET(self):  # http.server's name
                 url = urlsplit(self.path)
                 if url.path != "/sso":
                     self.send_error(404)
@@ -230,7 +235,7 @@ class SamlIdp:
                     if idp.sp_metadata_url:
                         idp.trust_sp(requests.get(idp.sp_metadata_url, timeout=10).text)
                     acs, response = idp.respond(query["SAMLRequest"], query)
-                except Exception as err:  # a request the IdP refuses is its 400
+                except Exception as err:  # noqa: BLE001  # whatever the IdP refuses is a 400
                     self.send_error(400, str(err)[:200])
                     return
                 relay = html.escape(query.get("RelayState", ""))
