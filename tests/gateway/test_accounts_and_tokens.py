@@ -149,7 +149,7 @@ def _oidc_staff(app, signed_in_days_ago: float) -> str:
             uow.session,
             "https://idp.example.edu",
             "s-1",
-            { "preferred_username": "sky", "groups": ["library"]},
+            {"preferred_username": "sky", "groups": ["library"]},
             mapping,
         )
         user.signed_in_at = identity._now() - timedelta(days=signed_in_days_ago)
@@ -193,7 +193,7 @@ def test_deactivation_drops_roles_that_came_from_claims(gateway_app):
             uow.session,
             "https://idp.example.edu",
             "s-1",
-            { "groups": ["library"]},
+            {"groups": ["library"]},
             identity.ClaimMapping(roles={"library": "staff"}),
         )
         assert sky.roles == []

@@ -114,10 +114,13 @@ class SamlIdp:
     """One identity provider. `base_url` is where its HTTP server listens once started
     (`with SamlIdp(...) as idp`); gateway tests call `respond` directly instead."""
 
-    def __init__(self, folder: Path, label: str, display_name: str, port: int | None = None):
-        self.port = port or free_port()
+    def __init__(
+        self, folder: Path, label: str, display_name: str, posing_as: SamlIdp | None = None
+    ):
+        # an impostor takes a real IdP's address and entity id, with a key of its own
+        self.port = posing_as.port if posing_as else free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.entity_id = f"{self.base_url}/{label}"
+        self.entity_id = posing_as.entity_id if posing_as else f"{self.base_url}/{label}"
         self.display_name = display_name
         self.key_file, self.cert_file = key_pair(folder, label)
         self.person: dict = {"subject": "p-1", "attributes": {}}
