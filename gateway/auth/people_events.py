@@ -27,8 +27,7 @@ from gateway.auth.saml import SamlSettings, friendly_name
 from gateway.models import User
 from kernel.contracts.actors import SYSTEM
 from kernel.contracts.campus_people import load_person_event
-from kernel.policy.permissions import STAFF_ROLES
-from kernel.policy.roles import MANAGER
+from kernel.policy.permissions import MANAGER, STAFF_ROLES
 
 # releasing another person's claims is a supervisor's action: the feed acts as one
 CAMPUS_IDENTITY = replace(SYSTEM, name="Campus identity", roles=(MANAGER,))
