@@ -42,7 +42,7 @@ class PersonKeySchema(Strict):
 _VALUE = Text("name")
 
 
-class AttributeValues(fields.Field):
+class AttributeValues(fields.Field[list[str]]):
     """An attribute's value: one string or a list of strings, as OIDC claims and SAML
     attributes come."""
 
@@ -50,7 +50,7 @@ class AttributeValues(fields.Field):
         values = value if isinstance(value, list) else [value]
         if len(values) > MAX_VALUES:
             raise ValidationError(f"at most {MAX_VALUES} values")
-        return [_VALUE.deserialize(item) for item in values]
+        return [str(_VALUE.deserialize(item)) for item in values]
 
 
 class PersonEventData(Strict):

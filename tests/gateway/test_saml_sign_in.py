@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from gateway.auth.saml import SamlRefused, verify_metadata
 from gateway.models import User
+from lodge.migrations import upgrade
 from tests.gateway.conftest import sign_in
 from tests.support.saml_idp import Federation, SamlIdp
 
@@ -62,6 +63,17 @@ def one_idp_env(lodge_env, federation, idps):
 @pytest.fixture
 def saml_app(one_idp_env, gateway_app):
     return gateway_app
+
+
+def _app(lodge_env, postgres_database):
+    """A gateway app as the gateway_app fixture makes it, after the test set its SAML
+    environment (the metadata the test wants)."""
+    from gateway.app import create_app
+
+    url = postgres_database("gateway")
+    lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
+    upgrade("gateway", url)
+    return create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
 
 
 def _ask(client, idp, next_path="/account/tokens"):
@@ -209,16 +221,7 @@ def test_the_login_page_offers_saml_beside_the_local_form(saml_app):
 
 def test_several_identity_providers_are_chosen_from(lodge_env, federation, idps, postgres_database):
     _saml_env(lodge_env, federation, federation.metadata(list(idps)))
-    from tests.gateway.conftest import gateway_app as _  # noqa: F401  # the fixture's module
-
-    # the gateway_app fixture cannot come after the environment here: build it the same way
-    from gateway.app import create_app
-    from lodge.migrations import upgrade
-
-    url = postgres_database("gateway")
-    lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
-    upgrade("gateway", url)
-    app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
+    app = _app(lodge_env, postgres_database)
     client = app.test_client()
     page = client.get("/saml/login?next=/account/tokens").get_data(as_text=True)
     assert "College Two" in page and "University One" in page
@@ -226,7 +229,7 @@ def test_several_identity_providers_are_chosen_from(lodge_env, federation, idps,
     assert (
         client.get("/saml/login", query_string={"idp": "https://evil.example"}).status_code == 400
     )
-    response, answer = _answer(client, idps[1])
+    _, answer = _answer(client, idps[1])
     assert answer.status_code == 302 and _signed_in(client)
     app.extensions["lodge.database"].engine.dispose()
 
@@ -251,13 +254,7 @@ def test_sign_in_is_unavailable_while_the_metadata_is_badly_signed(
 ):
     other = Federation(tmp_path / "other")
     _saml_env(lodge_env, federation, federation.metadata([idps[0]], signer=other))
-    from gateway.app import create_app
-    from lodge.migrations import upgrade
-
-    url = postgres_database("gateway")
-    lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
-    upgrade("gateway", url)
-    app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
+    app = _app(lodge_env, postgres_database)
     answer = app.test_client().get("/saml/login", query_string={"idp": idps[0].entity_id})
     assert answer.status_code == 503
     app.extensions["lodge.database"].engine.dispose()
