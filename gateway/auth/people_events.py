@@ -25,7 +25,7 @@ from gateway.auth import identity
 from gateway.auth.oidc import OidcSettings
 from gateway.auth.saml import SamlSettings, friendly_name
 from gateway.models import User
-from kernel.contracts.actors import SYSTEM
+from kernel.contracts.actors import SYSTEM, Actor
 from kernel.contracts.campus_people import load_person_event
 from kernel.policy.permissions import MANAGER, STAFF_ROLES
 
@@ -94,6 +94,14 @@ def apply_person_event(database, rpc_services, kind: str, data: dict) -> dict:
             identity.refresh_from_claims(user, claims, mapping)
         changed = _state(user) != before
         return {"account_id": user.id, "outcome": "updated" if changed else "unchanged"}
+
+
+def end_duties(rpc_services, person: Actor, by: Actor) -> None:
+    """After a staff member's account is deactivated (by an admin or a person event): letters
+    hear it has no roles, so staff letters stop, and its review claims go back to the pool.
+    Both may be repeated."""
+    rpc_services.letters.save_recipient(actor=replace(person, roles=()).to_wire(), delivery=None)
+    rpc_services.approval.release_claims_of(actor=by.to_wire(), person_id=person.id)
 
 
 def _left(database, rpc_services, person: dict) -> dict:
