@@ -14,10 +14,13 @@ federation. Framework-free; gateway/web/saml.py holds the pages.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import secrets
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -131,15 +134,15 @@ def load_mapping(value: str) -> ClaimMapping:
 
 def _generated_key_pair(folder: Path) -> tuple[str, str]:
     """A self-signed key pair kept in the data folder, for local runs only (production
-    start refuses SAML without a configured one)."""
-    key_path, cert_path = folder / "sp.key", folder / "sp.crt"
-    if not key_path.exists() or not cert_path.exists():
+    start refuses SAML without a configured one). Key and certificate share one file,
+    created at once or not at all, so gateway workers starting together agree on it."""
+    path = folder / "generated-sp.pem"
+    if not path.exists():
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.x509.oid import NameOID
 
-        folder.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Lodge SAML (local)")])
         now = datetime.now(UTC)
@@ -153,23 +156,34 @@ def _generated_key_pair(folder: Path) -> tuple[str, str]:
             .not_valid_after(now + timedelta(days=3650))
             .sign(key, hashes.SHA256())
         )
-        _write_private(
-            key_path,
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ).decode(),
-        )
-        cert_path.write_text(cert.public_bytes(serialization.Encoding.PEM).decode())
-    return key_path.read_text(), cert_path.read_text()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ) + cert.public_bytes(serialization.Encoding.PEM)
+        _write_private(path, pem.decode(), replace=False)
+    text = path.read_text()
+    split = text.index("-----BEGIN CERTIFICATE-----")
+    return text[:split], text[split:]
 
 
-def _write_private(path: Path, content: str) -> None:
+def _write_private(path: Path, content: str, replace: bool = True) -> None:
+    """Written whole under a temporary name, then put in place (readable by the owner
+    only): another process never reads half a file. With `replace=False` a file already
+    there stays."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(content)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 @dataclass(frozen=True)
@@ -257,7 +271,7 @@ def verify_metadata(xml: bytes, cert_pem: str, work_dir: Path) -> str:
         raise SamlRefused("the metadata's signature does not cover its root")
     work_dir.mkdir(parents=True, exist_ok=True)
     cert_file = work_dir / "metadata-signer.pem"
-    cert_file.write_text(cert_pem)
+    _write_private(cert_file, cert_pem)
     text = xml.decode("utf-8")
     crypto = CryptoBackendXmlSec1(get_xmlsec_binary(["/usr/bin", "/usr/local/bin"]))
     try:
@@ -304,7 +318,7 @@ class ServiceProvider:
         metadata = verify_metadata(read_metadata(s.metadata_source), s.metadata_cert, s.work_dir)
         key_file, cert_file = s.work_dir / "sp-key.pem", s.work_dir / "sp-cert.pem"
         _write_private(key_file, s.sp_key)
-        cert_file.write_text(s.sp_cert)
+        _write_private(cert_file, s.sp_cert)
         config = SPConfig()
         config.load(
             {
