@@ -412,8 +412,10 @@ class ServiceProvider:
             raise SamlRefused(f"{type(err).__name__}: {err}") from None
         if response is None:
             raise SamlRefused("no response")
-        answered = next(r for r in pending if r.id == response.in_response_to)
+        answered = next((r for r in pending if r.id == response.in_response_to), None)
         issuer = response.issuer()
+        if answered is None:
+            raise SamlRefused("the response answers no request of this browser")
         if issuer != answered.idp:
             raise SamlRefused(f"answered by {issuer}, asked {answered.idp}")
         if not response.assertion or not getattr(response.assertion, "signature", None):
