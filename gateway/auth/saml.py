@@ -305,7 +305,7 @@ class ServiceProvider:
                 try:
                     self._client = self._build()
                     self._loaded_at = time.monotonic()
-                except (SamlRefused, OSError, requests.RequestException) as err:
+                except Exception as err:  # noqa: BLE001  # refused, unreadable, expired (pysaml2)
                     log.error("SAML metadata refused or unreadable: %s", err)
                     if self._client is None:
                         raise MetadataUnavailable(str(err)) from None
