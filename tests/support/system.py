@@ -399,7 +399,7 @@ class LodgeSystem:
         for owner, url in self.database_urls.items():
             env[f"LODGE_{owner.upper()}_DATABASE_URL"] = url
         if self.own_broker_accounts:
-            for process in DATABASE_OWNERS:
+            for process in (*DATABASE_OWNERS, "inbox"):
                 user = f"lodge-{process}-{self.run_id}"
                 self.broker_users.append(user)
                 env[f"LODGE_AMQP_URI_{process.upper()}"] = (
