@@ -175,6 +175,7 @@ class Inbox:
         self.stopping = False
         self.pending: deque = deque()  # delivered, not started
         self.fault_pause = FAULT_PAUSE[0]
+        self.liveness_file = settings.processes.liveness_file
 
     def stop(self, *_: object) -> None:
         """From a signal handler: the request being handled is finished, then the worker
@@ -195,6 +196,17 @@ class Inbox:
         finally:
             self.pool.close()
             self.database.dispose()
+            if self.liveness_file is not None:
+                self.liveness_file.unlink(missing_ok=True)
+
+    def alive(self) -> None:
+        """Touch the liveness file (its probes, deploy/k8s) between requests: about every
+        second while idle."""
+        if self.liveness_file is not None:
+            try:
+                self.liveness_file.touch()
+            except OSError:
+                log.warning("cannot touch the liveness file %s", self.liveness_file, exc_info=True)
 
     def pause(self) -> None:
         deadline = time.monotonic() + self.fault_pause
@@ -224,6 +236,7 @@ class Inbox:
             with consumer:
                 log.info("inbox: consuming %s", inbox_queue().name)
                 while not self.stopping:
+                    self.alive()
                     if self.pending:
                         self.settle(self.pending.popleft(), producer)
                         continue
