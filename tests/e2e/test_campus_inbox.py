@@ -4,6 +4,8 @@ its own queue; RabbitMQ itself refuses what its account may not do."""
 
 import hashlib
 import json
+import os
+import signal
 import uuid
 
 import pika
@@ -12,7 +14,13 @@ import requests
 from pika.exceptions import ChannelClosedByBroker
 
 from tests.support.campus import CampusSystem, event, inbox_dead_letters, inline_file
-from tests.support.system import RABBIT_AUTH, expect, poll_until
+from tests.support.system import (
+    RABBIT_AUTH,
+    close_broker_connections,
+    expect,
+    pg_admin,
+    poll_until,
+)
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 THESIS = {
@@ -321,3 +329,37 @@ def test_an_unregistered_broker_user_is_refused_by_rabbitmq(lodge_system, thesis
     assert "ACCESS_REFUSED" in str(refused.value)
     if connection.is_open:
         connection.close()
+
+
+def test_faults_lose_no_request_and_make_each_deposit_once(lodge_system, thesis_system):
+    """The inbox is killed (-9) while it works through requests, then the broker drops its
+    connection and PostgreSQL its database connections: every request is answered, and
+    each made one deposit."""
+    titles = {uuid.uuid4().hex: f"Faults {uuid.uuid4().hex}" for _ in range(8)}
+    for correlation, title in titles.items():
+        request = thesis_request(title, submit=False)
+        thesis_system.publish(request, correlation_id=correlation)
+    answered = {}
+    first = next(iter(titles))
+    answered[first] = thesis_system.reply_to(first, timeout=90)[1]["data"]
+    os.kill(lodge_system.processes()["inbox"], signal.SIGKILL)
+    poll_until(
+        lambda: "inbox" in lodge_system.processes(), timeout=60, description="the inbox restarts"
+    )
+    poll_until(
+        lambda: close_broker_connections(lodge_system.vhost, "lodge-inbox", "test: dropped"),
+        timeout=60,
+        description="the inbox's connection is dropped",
+    )
+    database = lodge_system.database_urls["gateway"].rsplit("/", 1)[1]
+    pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    )
+    for correlation in titles:
+        if correlation not in answered:
+            answered[correlation] = thesis_system.reply_to(correlation, timeout=120)[1]["data"]
+    assert all(data["error"] is None for data in answered.values()), answered
+    for correlation, title in titles.items():
+        made = deposits_titled(lodge_system, title)
+        assert [d["id"] for d in made] == [answered[correlation]["deposit_id"]], title

@@ -127,6 +127,9 @@ class CampusSystem:
                 credentials=pika.PlainCredentials(
                     user or self.broker_user, password or self.password
                 ),
+                # a broker shared by busy test runs can take seconds to shake hands
+                stack_timeout=60,
+                connection_attempts=3,
             )
         )
 
