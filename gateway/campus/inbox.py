@@ -349,6 +349,8 @@ class Inbox:
             headers=headers,
             content_type=message.content_type,
             content_encoding=message.content_encoding,
+            correlation_id=message.properties.get("correlation_id"),
+            message_id=message.properties.get("message_id"),
             serializer=None,
             mandatory=True,
             delivery_mode=2,

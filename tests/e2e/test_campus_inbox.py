@@ -112,7 +112,7 @@ def test_the_system_hears_the_lifecycle_of_the_deposit_it_made(lodge_system, the
             and ev["data"].get("deposit_id") == data["deposit_id"]
             and ev["data"].get("to_status") == "archived"
         ),
-        timeout=90,
+        timeout=45,
     )
     assert archived["data"]["origin"]["event_id"] == data["request"]["id"]
 

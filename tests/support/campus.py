@@ -194,7 +194,7 @@ class CampusSystem:
             mandatory=True,
         )
 
-    def reply_to(self, correlation_id: str, timeout: float = 60.0) -> tuple[Any, dict]:
+    def reply_to(self, correlation_id: str, timeout: float = 120.0) -> tuple[Any, dict]:
         """The reply with this correlation id (AMQP property); (properties, event)."""
         return self.next_heard(
             lambda key, properties, _: (
@@ -203,7 +203,7 @@ class CampusSystem:
             timeout,
         )[1:]
 
-    def next_heard(self, wanted, timeout: float = 60.0) -> tuple[str, Any, dict]:
+    def next_heard(self, wanted, timeout: float = 120.0) -> tuple[str, Any, dict]:
         """The first message heard (in order, skipping others) for which `wanted(key,
         properties, event)` holds; the skipped ones are kept for later."""
         skipped = []
