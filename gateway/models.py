@@ -178,3 +178,20 @@ class CampusSystemProfile(Base):
     )
     profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     mode: Mapped[str] = mapped_column(String(16))
+
+
+class CampusRequest(Base):
+    """A campus system's request, by its CloudEvents source and id, and the reply it got:
+    the same request again gets that reply (marked duplicate) and makes nothing new. Only
+    final replies are kept; a request cut short by a fault is carried out again."""
+
+    __tablename__ = "campus_requests"
+
+    system_id: Mapped[str] = mapped_column(
+        ForeignKey("campus_systems.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(500), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    type: Mapped[str] = mapped_column(String(200))
+    reply: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -18,6 +18,9 @@ from kernel.policy.text import user_pattern
 
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
+# every process with a broker account of its own: the inbox worker works on the gateway's
+# database
+PROCESSES = DATABASE_OWNERS + ("inbox",)
 MIN_SECRET_KEY_LENGTH = 32
 # words of the example values people forget to replace
 PLACEHOLDER_WORDS = ("change", "example", "placeholder", "replace", "secret", "todo", "xxx", "***")
@@ -277,8 +280,8 @@ class BrokerSettings:
         (),
         "`LODGE_AMQP_URI`",
         "the broker account of one process (`GATEWAY`, `INTAKE`, `VALIDATION`, `APPROVAL`, "
-        "`LETTERS`, `INVENTORY`); `lodge broker-users` makes it",
-        members=DATABASE_OWNERS,
+        "`LETTERS`, `INVENTORY`, `INBOX`); `lodge broker-users` makes it",
+        members=PROCESSES,
     )
     management_url: str | None = setting(
         "LODGE_BROKER_MANAGEMENT_URL",
@@ -334,6 +337,14 @@ class StorageSettings:
         None,
         "`$LODGE_STORAGE_ROOT/uploads`",
         "unfinished resumable (tus) uploads; shared by all gateways",
+    )
+    inline_file_max_bytes: int = setting(
+        "LODGE_INLINE_FILE_MAX_BYTES",
+        positive,
+        1024 * 1024,
+        "`1048576`",
+        "the largest file a campus system's request may carry inline (base64); larger ones "
+        "go by URL or S3 object",
     )
     upload_expiry_seconds: int = setting(
         "LODGE_UPLOAD_EXPIRY_SECONDS",
@@ -868,9 +879,25 @@ class ProcessSettings:
         address,
         (),
         "`LODGE_METRICS_BIND`",
-        "one service's own metrics address (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
-        "`INVENTORY`); `lodge run`, which runs all five on one machine, needs one for each",
-        members=SERVICE_NAMES,
+        "one process's own metrics address (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
+        "`INVENTORY`, `INBOX`); `lodge run`, which runs them all on one machine, needs one "
+        "for each",
+        members=SERVICE_NAMES + ("inbox",),
+    )
+    inbox_max_bytes: int = setting(
+        "LODGE_INBOX_MAX_BYTES",
+        positive,
+        16 * 1024 * 1024,
+        "`16777216`",
+        "the largest request message a campus system may send the inbox (`lodge inbox`); "
+        "a larger one is refused",
+    )
+    inbox_prefetch: int = setting(
+        "LODGE_INBOX_PREFETCH",
+        positive,
+        4,
+        "`4`",
+        "requests an inbox worker takes from the broker ahead of the one it handles",
     )
     shutdown_grace_seconds: int = setting(
         "LODGE_SHUTDOWN_GRACE_SECONDS",
