@@ -1,7 +1,7 @@
 """SAML AuthnRequests awaiting their response, each answered at most once
 
-Revision ID: 0006_saml_requests
-Revises: 0005_usage_salts
+Revision ID: 0008_saml_requests
+Revises: 0007_campus_requests
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from alembic import op
 
 from kernel.platform.db import UTCDateTime
 
-revision: str = "0006_saml_requests"
-down_revision: str | Sequence[str] | None = "0005_usage_salts"
+revision: str = "0008_saml_requests"
+down_revision: str | Sequence[str] | None = "0007_campus_requests"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
