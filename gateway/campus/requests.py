@@ -14,11 +14,9 @@ which the request can be carried out again.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +27,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.auth.identity import actor_for
+from gateway.auth.people_events import apply_person_event
+from gateway.campus.fetching import fetch
 from gateway.campus.systems import System
 from gateway.files.quotas import room_for_file
 from gateway.files.uploads import add_staged_file, sanitise_filename
@@ -42,12 +42,10 @@ from kernel.contracts.campus import (
     DepositRequestData,
     Mode,
 )
-from kernel.contracts.exceptions import Forbidden, InvalidInput, LodgeError, TooLarge, Unavailable
+from kernel.contracts.exceptions import Forbidden, InvalidInput, LodgeError, Unavailable
 from kernel.contracts.rpc import load_or_raise
-from kernel.platform.config import get_settings
 from kernel.platform.db import Database, insert_new
 from kernel.platform.observability import new_id
-from kernel.platform.storage import StoredObject, get_storage, new_key
 from kernel.policy import text
 
 log = logging.getLogger(__name__)
@@ -254,7 +252,7 @@ def complete(services, actor: Actor, deposit_id: str, data: dict, system: System
     for index, reference in enumerate(data["files"]):
         with at_file(index):
             policy = services.intake.upload_policy(actor=actor, deposit_id=deposit_id)
-            stored = fetch_file(
+            stored = fetch(
                 reference,
                 allowed_hosts=system.allowed_hosts,
                 max_size=room_for_file(policy),
@@ -305,45 +303,6 @@ def depositor(session: Session, lookup: dict[str, str]) -> Actor:
     return actor_for(users[0])
 
 
-def fetch_file(
-    reference: dict, *, allowed_hosts: Sequence[str], max_size: int, deposit_id: str
-) -> StoredObject:
-    """A file of the request, stored in staging and checked against its size and SHA-256.
-    Inline (base64) content only, until files by URL and S3 object come (the fetch lane's
-    gateway/campus/fetching.py takes this function's place)."""
-    if "content" not in reference:
-        raise InvalidInput(
-            "Lodge takes only inline files for now.",
-            fields={"url" if "url" in reference else "s3": ["not supported yet"]},
-        )
-    most = min(max_size, get_settings().storage.inline_file_max_bytes)
-    if len(reference["content"]) > 4 * (most // 3 + 1):
-        raise TooLarge(
-            f"An inline file may have at most {most} bytes.", fields={"content": ["too large"]}
-        )
-    try:
-        content = base64.b64decode(reference["content"], validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(
-            "The file's content is not base64.", fields={"content": ["not base64"]}
-        ) from None
-    if len(content) > most:
-        raise TooLarge(
-            f"An inline file may have at most {most} bytes.", fields={"content": ["too large"]}
-        )
-    storage = get_storage()
-    stored = storage.save(new_key("staging", deposit_id), iter([content]), max_size=most)
-    wrong = {}
-    if stored.size != reference["size"]:
-        wrong["size"] = [f"the file has {stored.size} bytes"]
-    if stored.sha256 != reference["sha256"]:
-        wrong["sha256"] = ["does not match the file"]
-    if wrong:
-        storage.delete(stored.key)
-        raise InvalidInput("The file is not the one the request describes.", fields=wrong)
-    return stored
-
-
 # --- people ---------------------------------------------------------------------------
 
 
@@ -358,14 +317,6 @@ def person_event(request: Request, backend: Backend, kind: str) -> dict[str, Any
         raise InvalidInput(
             "The event's data must be a JSON object.", fields={"data": ["not an object"]}
         )
-    try:
-        from gateway.auth.people_events import (  # type: ignore[import-not-found]
-            apply_person_event,
-        )
-    except ImportError:  # the SAML lane's module, not merged yet
-        raise InvalidInput(
-            "Lodge does not take person events yet.", fields={"type": ["not supported yet"]}
-        ) from None
     with backend.rpc_client() as services:
         outcome = apply_person_event(backend.database, services, kind, request.data)
     return {"outcome": outcome}

@@ -338,14 +338,6 @@ class StorageSettings:
         "`$LODGE_STORAGE_ROOT/uploads`",
         "unfinished resumable (tus) uploads; shared by all gateways",
     )
-    inline_file_max_bytes: int = setting(
-        "LODGE_INLINE_FILE_MAX_BYTES",
-        positive,
-        1024 * 1024,
-        "`1048576`",
-        "the largest file a campus system's request may carry inline (base64); larger ones "
-        "go by URL or S3 object",
-    )
     upload_expiry_seconds: int = setting(
         "LODGE_UPLOAD_EXPIRY_SECONDS",
         integer,

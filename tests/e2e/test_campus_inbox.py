@@ -13,7 +13,14 @@ import pytest
 import requests
 from pika.exceptions import ChannelClosedByBroker
 
-from tests.support.campus import CampusSystem, event, inbox_dead_letters, inline_file
+from tests.support.campus import (
+    CampusSystem,
+    event,
+    inbox_dead_letters,
+    inline_file,
+    url_file,
+)
+from tests.support.file_server import FileServer
 from tests.support.system import (
     RABBIT_AUTH,
     close_broker_connections,
@@ -33,12 +40,24 @@ THESIS = {
 
 
 @pytest.fixture(scope="module")
-def thesis_system(lodge_system):
+def file_server():
+    """The thesis workflow's own file server (plain HTTP on loopback, which its allow-list
+    names outright)."""
+    with FileServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def thesis_system(lodge_system, file_server):
     """The thesis workflow: mediated deposits of theses, drafts of open works.
     Its account holds the staff role until intake takes a system's registration instead
     (the systems work); then it needs none."""
     system = CampusSystem(
-        lodge_system, "thesisflow", {"thesis": "mediated", "open-works": "draft"}, ["staff"]
+        lodge_system,
+        "thesisflow",
+        {"thesis": "mediated", "open-works": "draft"},
+        ["staff"],
+        [file_server.host],
     )
     system.register().start()
     yield system
@@ -68,9 +87,21 @@ def deposits_titled(lodge_system, title: str) -> list[dict]:
     return [deposit for deposit in found if deposit["title"] == title]
 
 
-def test_a_deposit_request_is_archived_and_answered_once(lodge_system, thesis_system):
-    title = f"Tides {uuid.uuid4().hex}"
-    request = thesis_request(title)
+def test_a_deposit_request_is_archived_and_answered_once(lodge_system, thesis_system, file_server):
+    """Two files by URL from the system's own server, one inline."""
+    key = uuid.uuid4().hex
+    title = f"Tides {key}"
+    appendix = f"Appendix of {title}".encode()
+    file_server.serve(f"/{key}/thesis.pdf", PDF)
+    file_server.serve(f"/{key}/appendix.txt", appendix)
+    request = thesis_request(
+        title,
+        files=[
+            url_file("thesis.pdf", PDF, file_server.url(f"/{key}/thesis.pdf")),
+            url_file("appendix.txt", appendix, file_server.url(f"/{key}/appendix.txt")),
+            inline_file("data.csv", b"tide,height\n1,2\n"),
+        ],
+    )
     thesis_system.publish(request, correlation_id="thesis-42")
     reply_properties, reply = thesis_system.reply_to("thesis-42")
     assert reply["type"] == "org.lodge.campus.request.accepted.v1"
@@ -88,7 +119,11 @@ def test_a_deposit_request_is_archived_and_answered_once(lodge_system, thesis_sy
     assert archived["depositor"]["email"] == "student@example.edu"
     assert sorted((f["filename"], f["sha256"]) for f in archived["files"]) == sorted(
         (name, hashlib.sha256(content).hexdigest())
-        for name, content in (("thesis.pdf", PDF), ("data.csv", b"tide,height\n1,2\n"))
+        for name, content in (
+            ("thesis.pdf", PDF),
+            ("appendix.txt", appendix),
+            ("data.csv", b"tide,height\n1,2\n"),
+        )
     )
     statuses = [entry["to_status"] for entry in archived["history"]]
     assert {"submitted", "approved", "archived"} <= set(statuses)
@@ -224,19 +259,20 @@ def test_bad_attributes_and_data_are_refused_with_field_messages(lodge_system, t
     damaged = thesis_request("Damaged")
     damaged["data"]["files"][0]["sha256"] = "0" * 64
     assert refusal(thesis_system, damaged)["fields"] == {
-        "files": {"0": {"sha256": ["does not match the file"]}}
+        "files": {"0": {"sha256": ["does not match the file fetched"]}}
     }
     not_base64 = thesis_request("Not base64")
     not_base64["data"]["files"][0]["content"] = "!!!"
     assert refusal(thesis_system, not_base64)["fields"] == {
-        "files": {"0": {"content": ["not base64"]}}
+        "files": {"0": {"content": ["not valid base64"]}}
     }
     too_large = thesis_request("Too large")
     too_large["data"]["files"] = [inline_file("big.txt", b"x" * (1024 * 1024 + 1))]
     error = refusal(thesis_system, too_large)
-    assert error["code"] == "too_large" and error["fields"] == {
-        "files": {"0": {"content": ["too large"]}}
-    }
+    assert error["fields"] == {"files": {"0": {"content": ["larger than 1048576 bytes"]}}}
+    elsewhere = thesis_request("From a host not allowed")
+    elsewhere["data"]["files"] = [url_file("x.pdf", PDF, "https://files.example.org/x.pdf")]
+    assert set(refusal(thesis_system, elsewhere)["fields"]["files"]["0"]) == {"url"}
 
 
 def test_forged_sender_fields_count_for_nothing(lodge_system, thesis_system):

@@ -36,6 +36,15 @@ def inline_file(filename: str, content: bytes) -> dict:
     }
 
 
+def url_file(filename: str, content: bytes, url: str) -> dict:
+    return {
+        "filename": filename,
+        "size": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "url": url,
+    }
+
+
 def event(data: object, type_: str = DEPOSIT_REQUESTED, **attributes: Any) -> dict:
     """A structured CloudEvent with a fresh id."""
     return {
@@ -57,6 +66,7 @@ class CampusSystem:
     name: str
     modes: dict[str, str]  # profile id → draft | submit | mediated
     roles: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)
     broker_user: str = ""
     password: str = ""
     heard: queue.Queue = field(default_factory=queue.Queue)
@@ -89,7 +99,7 @@ class CampusSystem:
                 text(
                     "INSERT INTO campus_systems (id, name, label, user_id, broker_user, "
                     "allowed_hosts, sends_people, created_at) VALUES (:id, :name, :label, "
-                    ":user_id, :broker_user, '[]', false, now())"
+                    ":user_id, :broker_user, :allowed_hosts, false, now())"
                 ),
                 {
                     "id": self.system_id,
@@ -97,6 +107,7 @@ class CampusSystem:
                     "label": self.name,
                     "user_id": user_id,
                     "broker_user": self.broker_user,
+                    "allowed_hosts": json.dumps(self.allowed_hosts),
                 },
             )
             for profile_id, mode in self.modes.items():
