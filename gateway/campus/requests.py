@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.auth.identity import actor_for
+from gateway.auth.people_events import apply_person_event
 from gateway.campus.systems import System
 from gateway.files.quotas import room_for_file
 from gateway.files.uploads import add_staged_file, sanitise_filename
@@ -358,14 +359,6 @@ def person_event(request: Request, backend: Backend, kind: str) -> dict[str, Any
         raise InvalidInput(
             "The event's data must be a JSON object.", fields={"data": ["not an object"]}
         )
-    try:
-        from gateway.auth.people_events import (  # type: ignore[import-not-found]
-            apply_person_event,
-        )
-    except ImportError:  # the SAML lane's module, not merged yet
-        raise InvalidInput(
-            "Lodge does not take person events yet.", fields={"type": ["not supported yet"]}
-        ) from None
     with backend.rpc_client() as services:
         outcome = apply_person_event(backend.database, services, kind, request.data)
     return {"outcome": outcome}
