@@ -64,6 +64,42 @@ def thesis_system(lodge_system, file_server):
     system.stop()
 
 
+@pytest.fixture(scope="module")
+def identity_system(lodge_system):
+    """The campus identity system: it sends person events, and deposits with no profile."""
+    system = CampusSystem(lodge_system, "idm", {}, sends_people=True)
+    system.register().start()
+    yield system
+    system.stop()
+
+
+PERSON_LEFT = "org.lodge.campus.person.left.v1"
+
+
+def test_a_person_who_left_is_deactivated_and_their_token_stops(
+    lodge_system, identity_system, thesis_system
+):
+    username = f"leaver-{uuid.uuid4().hex[:12]}"
+    identity_system.add_account(username)
+    patron = lodge_system.client(username)
+    expect(patron.get("/api/v1/deposits"), 200)
+    # only the identity system may say who left
+    refused = thesis_system.request(
+        event({"person": {"username": username}}, type_=PERSON_LEFT), topic="person"
+    )
+    assert refused["error"]["code"] == "forbidden"
+    assert refused["error"]["fields"] == {"type": ["this system does not send people"]}
+    expect(patron.get("/api/v1/deposits"), 200)
+
+    left = event({"person": {"username": username}}, type_=PERSON_LEFT)
+    data = identity_system.request(left, topic="person")
+    assert data["error"] is None, data
+    assert data["outcome"]["outcome"] == "deactivated"
+    assert patron.get("/api/v1/deposits").status_code == 401
+    again = identity_system.request(left, topic="person")
+    assert again["duplicate"] is True and again["outcome"] == data["outcome"]
+
+
 def thesis_request(title: str, **data) -> dict:
     return event(
         {

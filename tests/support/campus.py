@@ -67,10 +67,30 @@ class CampusSystem:
     modes: dict[str, str]  # profile id → draft | submit | mediated
     roles: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
+    sends_people: bool = False  # the campus identity system
     broker_user: str = ""
     password: str = ""
     heard: queue.Queue = field(default_factory=queue.Queue)
     system_id: str = ""
+
+    def add_account(self, username: str) -> None:
+        """A patron's account in the gateway's database, as a sign-in makes one."""
+        engine = create_engine(self.lodge.database_urls["gateway"])
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, username, name, email, groups, roles, locale, "
+                    "created_at) VALUES (:id, :username, :name, :email, '[\"student\"]', "
+                    "'[\"patron\"]', 'en', now())"
+                ),
+                {
+                    "id": uuid.uuid4().hex,
+                    "username": username,
+                    "name": username,
+                    "email": f"{username}@example.edu",
+                },
+            )
+        engine.dispose()
 
     def register(self) -> CampusSystem:
         """Its rows in the gateway's database, then its broker account."""
@@ -99,7 +119,7 @@ class CampusSystem:
                 text(
                     "INSERT INTO campus_systems (id, name, label, user_id, broker_user, "
                     "allowed_hosts, sends_people, created_at) VALUES (:id, :name, :label, "
-                    ":user_id, :broker_user, :allowed_hosts, false, now())"
+                    ":user_id, :broker_user, :allowed_hosts, :sends_people, now())"
                 ),
                 {
                     "id": self.system_id,
@@ -108,6 +128,7 @@ class CampusSystem:
                     "user_id": user_id,
                     "broker_user": self.broker_user,
                     "allowed_hosts": json.dumps(self.allowed_hosts),
+                    "sends_people": self.sends_people,
                 },
             )
             for profile_id, mode in self.modes.items():
