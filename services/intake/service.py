@@ -96,7 +96,7 @@ class IntakeService(DeadLetterDesk):
 
     @rpc
     @rpc_contract(CreateDepositRequest, DepositView())
-    def create_deposit(self, actor, profile_id, metadata, on_behalf_of):
+    def create_deposit(self, actor, profile_id, metadata, on_behalf_of, origin):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.create_deposit(
@@ -106,6 +106,7 @@ class IntakeService(DeadLetterDesk):
                 metadata,
                 Actor.from_wire(on_behalf_of) if on_behalf_of else None,
                 get_settings().quotas,
+                origin,
             )
             return deposit_view(deposit, actor)
 
