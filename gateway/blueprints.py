@@ -14,6 +14,7 @@ from gateway.api.openapi import openapi_api
 from gateway.api.profiles import profiles_api
 from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
+from gateway.api.systems import systems_api
 from gateway.api.tus import method_override, tus
 from gateway.api.usage import usage_api
 from gateway.api.versions import versions_api
@@ -38,6 +39,7 @@ from gateway.web.staff.letters import staff_letters
 from gateway.web.staff.mediated import staff_mediated
 from gateway.web.staff.profiles import staff_profiles
 from gateway.web.staff.reviews import staff_reviews
+from gateway.web.staff.systems import staff_systems
 from gateway.web.versions import versions_pages
 
 HOOKS = (
@@ -66,6 +68,7 @@ BLUEPRINTS = (
     bags_api,
     versions_api,
     staff_api,
+    systems_api,
     usage_api,
     dead_letters_api,
     portal,
@@ -80,6 +83,7 @@ BLUEPRINTS = (
     exports_pages,
     staff_inventory,
     staff_dead_letters,
+    staff_systems,
     account,
     versions_pages,
     staff_corrections,
