@@ -49,6 +49,13 @@ class SystemView(Strict):
     active = fields.Bool()
     deactivated_at = DateTime(allow_none=True)
     tokens = fields.List(fields.Nested(TokenView))
+    webhook_secret_at = DateTime(
+        allow_none=True, metadata={"description": "when its webhook secret was made, if it has one"}
+    )
+
+
+class WebhookSecretView(Strict):
+    secret = fields.Str(metadata={"description": "shown this once; it replaces the one before"})
 
 
 class SystemPageView(Lenient):
@@ -119,6 +126,17 @@ def issue_token(system_id):
     return response
 
 
+@systems_api.post("/<system_id>/webhook-secret")
+@requires(Action.MANAGE_SYSTEMS)
+def new_webhook_secret(system_id):
+    with _database().unit_of_work() as uow:
+        secret = registry.new_webhook_secret(uow.session, system_id)
+    response = jsonify(WebhookSecretView().dump({"secret": secret}))
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @systems_api.delete("/<system_id>/tokens/<token_id>")
 @requires(Action.MANAGE_SYSTEMS)
 def revoke_token(system_id, token_id):
@@ -136,6 +154,7 @@ def describe(spec) -> None:
     spec.components.schema("NewCampusSystem", schema=registry.SystemSchema)
     spec.components.schema("CampusSystemChange", schema=registry.SystemChangeSchema)
     spec.components.schema("NewCampusSystemTokenRequest", schema=registry.TokenSchema)
+    spec.components.schema("CampusSystemWebhookSecret", schema=WebhookSecretView)
     modes = ", ".join(MODES)
     one = [path_param("system_id")]
     spec.path(
@@ -194,6 +213,20 @@ def describe(spec) -> None:
                 params=one,
                 errors=("401", "403", "404", "409", "422"),
                 operation_id="issueCampusSystemToken",
+            )
+        },
+    )
+    spec.path(
+        "/api/v1/staff/systems/{system_id}/webhook-secret",
+        operations={
+            "post": operation(
+                "A new secret the system signs webhook requests with (managers); it replaces "
+                "the one before at once and is in this answer only",
+                "#/components/schemas/CampusSystemWebhookSecret",
+                status="201",
+                params=one,
+                errors=("401", "403", "404", "409"),
+                operation_id="newCampusSystemWebhookSecret",
             )
         },
     )

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.auth import identity
+from gateway.campus import systems, webhooks
 from gateway.models import ApiToken, CampusSystem, CampusSystemProfile, User
 from kernel.contracts.campus import MODES, SYSTEM_NAME
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
@@ -191,6 +192,7 @@ def view(session: Session, row: CampusSystem) -> dict[str, Any]:
         "active": row.deactivated_at is None,
         "deactivated_at": row.deactivated_at,
         "tokens": [t.as_dict() for t in identity.tokens_of(session, row.user_id)],
+        "webhook_secret_at": row.webhook_secret_at,  # when it was made; never the secret
     }
 
 
@@ -294,6 +296,7 @@ def deactivate_system(session: Session, system_id: str) -> dict[str, Any]:
     lookups that find systems by broker user or token ignore it. Its deposits stay."""
     row = _row(session, system_id)
     row.deactivated_at = row.deactivated_at or _now()
+    row.webhook_secret = row.webhook_secret_at = None
     identity.deactivate(session, session.get_one(User, row.user_id))
     session.flush()
     return view(session, row)
@@ -336,6 +339,25 @@ def issue_token(
         **session.get_one(ApiToken, identity.token_id(session, value)).as_dict(),
         "token": value,
     }
+
+
+def new_webhook_secret(session: Session, system_id: str) -> str:
+    """A new secret for the system's signed webhook requests, replacing the one before at
+    once; returned this once."""
+    row = _row(session, system_id)
+    if row.deactivated_at is not None:
+        raise Conflict("The system is deactivated.", fields={"active": ["is false"]})
+    row.webhook_secret, row.webhook_secret_at = webhooks.new_secret(), _now()
+    return row.webhook_secret
+
+
+def webhook_secret_of(session: Session, name: str) -> tuple[systems.System, str] | None:
+    """An active system of that name and its webhook secret, if it has one."""
+    system = systems.by_name(session, name)
+    if system is None:
+        return None
+    secret = session.get_one(CampusSystem, system.id).webhook_secret
+    return (system, secret) if secret else None
 
 
 def revoke_token(session: Session, system_id: str, token_id: str) -> None:

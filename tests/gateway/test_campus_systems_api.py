@@ -296,3 +296,31 @@ def test_hosts_are_kept_in_one_spelling():
         with pytest.raises(ValueError):
             registry.checked_host(bad)
     assert registry.checked_host("localhost") == "localhost"  # one label is a host too
+
+
+def test_a_webhook_secret_is_shown_once_replaced_by_the_next_and_ends_with_the_system(
+    gateway_app, manager
+):
+    client = gateway_app.test_client()
+    system = register(client, manager).get_json()
+    assert system["webhook_secret_at"] is None
+    one = f"{SYSTEMS}/{system['id']}"
+    made = client.post(f"{one}/webhook-secret", headers=manager)
+    assert made.status_code == 201 and made.headers["Cache-Control"] == "no-store"
+    first = made.get_json()["secret"]
+    shown = client.get(one, headers=manager)
+    assert shown.get_json()["webhook_secret_at"] is not None and first not in shown.text
+    second = client.post(f"{one}/webhook-secret", headers=manager).get_json()["secret"]
+    assert second != first
+    with _database(gateway_app).reading() as db:
+        found, secret = registry.webhook_secret_of(db, "thesis-flow")
+        assert (found.name, secret) == ("thesis-flow", second)
+        assert registry.webhook_secret_of(db, "nobody") is None
+    assert client.post(f"{SYSTEMS}/nope/webhook-secret", headers=manager).status_code == 404
+    assert client.post(f"{one}/webhook-secret", headers=_token(gateway_app, "pat")).status_code == (
+        403
+    )
+    client.patch(one, json={"active": False}, headers=manager)
+    with _database(gateway_app).reading() as db:
+        assert registry.webhook_secret_of(db, "thesis-flow") is None
+    assert client.post(f"{one}/webhook-secret", headers=manager).status_code == 409

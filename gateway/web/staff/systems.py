@@ -147,6 +147,7 @@ def _system_page(system_id: str, **context):
         errors=context.pop("errors", {}),
         token_errors=context.pop("token_errors", {}),
         new_token=context.pop("new_token", None),
+        new_secret=context.pop("new_secret", None),
         max_days=get_settings().sign_in.token_max_days,
     ), status
 
@@ -197,6 +198,19 @@ def issue_token(system_id):
     except (InvalidInput, Conflict) as err:
         return _system_page(system_id, token_errors=_errors(err), status=422)
     response, status = _system_page(system_id, new_token=token["token"], status=201)
+    return response, status, {"Cache-Control": "no-store"}
+
+
+@staff_systems.post("/<system_id>/webhook-secret")
+@requires(Action.MANAGE_SYSTEMS)
+def new_webhook_secret(system_id):
+    """Shown on this answer only, like a token."""
+    try:
+        with _database().unit_of_work() as uow:
+            secret = registry.new_webhook_secret(uow.session, system_id)
+    except Conflict as err:
+        return _system_page(system_id, errors=_errors(err), status=409)
+    response, status = _system_page(system_id, new_secret=secret, status=201)
     return response, status, {"Cache-Control": "no-store"}
 
 
