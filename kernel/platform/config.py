@@ -920,6 +920,49 @@ class UsageSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """Files a campus system's deposit request gives by reference (an HTTPS URL, an S3 object
+    it staged, or inline): how long, how quiet and how many redirects a fetch may take."""
+
+    seconds: float = setting(
+        "LODGE_FETCH_SECONDS",
+        number,
+        600.0,
+        "`600`",
+        "the most one file's fetch may take in all (redirects, a slow server included); "
+        "slower is refused",
+    )
+    connect_seconds: float = setting(
+        "LODGE_FETCH_CONNECT_SECONDS",
+        number,
+        10.0,
+        "`10`",
+        "seconds to connect (and, for an S3 object, to wait for any answer)",
+    )
+    idle_seconds: float = setting(
+        "LODGE_FETCH_IDLE_SECONDS",
+        number,
+        30.0,
+        "`30`",
+        "a server silent this long while sending a file ends the fetch",
+    )
+    redirects: int = setting(
+        "LODGE_FETCH_REDIRECTS",
+        integer,
+        5,
+        "`5`",
+        "redirects followed (each to an allowed host only); one more is refused",
+    )
+    inline_bytes: int = setting(
+        "LODGE_FETCH_INLINE_BYTES",
+        positive,
+        1024 * 1024,
+        "`1048576`",
+        "the largest file a request may give inline (base64 `content`, decoded)",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every LODGE_ setting, read once (`get_settings`) and checked as it is read: the data
     folder and the databases, then one group per concern."""
@@ -952,6 +995,7 @@ class Settings:
     oai: OaiSettings = group(OaiSettings)
     validation: ValidationSettings = group(ValidationSettings)
     usage: UsageSettings = group(UsageSettings)
+    fetching: FetchSettings = group(FetchSettings)
 
     @property
     def on_embedded_defaults(self) -> bool:

@@ -40,6 +40,7 @@ GROUP_HEADINGS = {
     "Validation": "validation",
     "Preservation export": "preservation",
     "Usage statistics": "usage",
+    "Files by reference (campus systems)": "fetching",
 }
 
 
