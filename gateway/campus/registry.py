@@ -5,7 +5,6 @@ with a database session and do their own talking."""
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.auth import identity
-from gateway.campus import systems, webhooks
+from gateway.campus import fetching, systems, webhooks
 from gateway.models import ApiToken, CampusSystem, CampusSystemProfile, User
 from kernel.contracts.campus import MODES, SYSTEM_NAME
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
@@ -26,12 +25,11 @@ from kernel.policy.permissions import DEPOSIT_SCOPE
 from kernel.policy.text import user_pattern
 
 MAX_HOSTS = 50
+MAX_ENTRY_LENGTH = 300
 MAX_PROFILES = 200
 TOKEN_NAME_LENGTH = 100  # the column's
 # what RabbitMQ takes as a user name and `lodge broker-users` can write in a definition
 BROKER_USER = user_pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,149}$")
-HOST_LABEL = user_pattern(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-PORT = user_pattern(r"^[0-9]{1,5}$")
 
 
 def account_username(name: str) -> str:
@@ -42,45 +40,17 @@ def default_broker_user(name: str) -> str:
     return f"campus-{name}"
 
 
-def checked_host(value: str) -> str:
-    """A host a system's files may be fetched from by URL: a DNS name or an IP address,
-    with a port if it needs one (`files.example.edu`, `127.0.0.1:8443`, `[::1]:8443`);
-    lower-cased. Raises ValueError saying what is wrong."""
-    host, port = value.strip().lower(), None
-    if host.startswith("["):  # an IPv6 address, bracketed when a port follows
-        address, bracket, rest = host[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise ValueError("write an IPv6 address as [address] or [address]:port")
-        host, port = address, rest[1:] or None
-        _ip(host, version=6)
-    else:
-        if host.count(":") == 1:
-            host, port = host.split(":")
-        try:
-            _ip(host)
-        except ValueError:
-            labels = host.split(".")
-            if len(host) > 253 or not all(HOST_LABEL.match(label) for label in labels):
-                raise ValueError("not a host name or an IP address") from None
-    if port is not None and not (PORT.match(port) and 0 < int(port) < 65536):
-        raise ValueError("a port is a number from 1 to 65535")
-    shown = f"[{host}]" if ":" in host else host
-    return f"{shown}:{port}" if port else shown
+class AllowListEntry(fields.Str):
+    """Where a system's files may be fetched from, as the fetch reads it
+    (gateway/campus/fetching.py: `host[:port]`, `http://host[:port]`, `s3://bucket`), kept in
+    its one spelling."""
 
-
-def _ip(host: str, version: int | None = None) -> None:
-    address = ipaddress.ip_address(host)
-    if version and address.version != version:
-        raise ValueError("not an IPv6 address")
-
-
-class Host(fields.Str):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         value = super()._deserialize(value, attr, data, **kwargs)
-        if len(value) > 300:
-            raise ValidationError("too long")
+        if len(value) > MAX_ENTRY_LENGTH:
+            raise ValidationError(f"longer than {MAX_ENTRY_LENGTH} characters")
         try:
-            return checked_host(value)
+            return fetching.canonical_entry(value)
         except ValueError as err:
             raise ValidationError(str(err)) from None
 
@@ -100,7 +70,7 @@ class SystemChangeSchema(Strict):
     profiles = fields.List(
         fields.Nested(ProfileModeSchema), validate=validate.Length(max=MAX_PROFILES)
     )
-    allowed_hosts = fields.List(Host(), validate=validate.Length(max=MAX_HOSTS))
+    allowed_hosts = fields.List(AllowListEntry(), validate=validate.Length(max=MAX_HOSTS))
     sends_people = fields.Bool()
     broker_user = fields.Str(
         validate=validate.Regexp(

@@ -287,15 +287,27 @@ def test_profiles_are_checked_against_those_there_are_and_give_the_lookups_modes
         assert asked == []
 
 
-def test_hosts_are_kept_in_one_spelling():
-    assert registry.checked_host("Files.Example.EDU") == "files.example.edu"
-    assert registry.checked_host("[::1]:8443") == "[::1]:8443"
-    assert registry.checked_host("::1") == "[::1]"
-    assert registry.checked_host("10.0.0.5:9000") == "10.0.0.5:9000"
-    for bad in ("", "a..b", "host:0", "host:x", "[10.0.0.1]:80", "a_b.edu", "h:1:2"):
-        with pytest.raises(ValueError):
-            registry.checked_host(bad)
-    assert registry.checked_host("localhost") == "localhost"  # one label is a host too
+def test_allowed_hosts_are_kept_as_the_fetch_reads_them(gateway_app, manager):
+    entries = [
+        "Files.Example.EDU",
+        "files.example.edu:443",
+        "[::1]:8443",
+        "http://127.0.0.1:8000",
+        "s3://campus-staging",
+    ]
+    made = register(gateway_app.test_client(), manager, allowed_hosts=entries)
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["allowed_hosts"] == [
+        "files.example.edu",
+        "files.example.edu",
+        "[::1]:8443",
+        "http://127.0.0.1:8000",
+        "s3://campus-staging",
+    ]
+    for wrong in ("ftp://files.example.edu", "s3://X", "files.example.edu/path", "user@host"):
+        refused = register(gateway_app.test_client(), manager, name="other", allowed_hosts=[wrong])
+        assert refused.status_code == 422, wrong
+        assert "allowed_hosts" in refused.get_json()["error"]["fields"]
 
 
 def test_a_webhook_secret_is_shown_once_replaced_by_the_next_and_ends_with_the_system(
