@@ -73,7 +73,7 @@ def _messages(value) -> list[str]:
     """Field messages as lines, however deep the registry's checks nested them."""
     if isinstance(value, dict):
         return [
-            f"{key}: {line}" if isinstance(key, int) else line
+            f"#{key + 1}: {line}" if isinstance(key, int) else line  # a list's entries from 1
             for key, inner in value.items()
             for line in _messages(inner)
         ]
