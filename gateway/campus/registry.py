@@ -30,6 +30,9 @@ MAX_PROFILES = 200
 TOKEN_NAME_LENGTH = 100  # the column's
 # what RabbitMQ takes as a user name and `lodge broker-users` can write in a definition
 BROKER_USER = user_pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,149}$")
+# Lodge's own broker accounts (`lodge broker-users`: lodge-<process>) and RabbitMQ's default:
+# a system named after one would get its grants on `--apply`
+RESERVED_BROKER_USERS = ("lodge", "guest")
 
 
 def account_username(name: str) -> str:
@@ -78,6 +81,12 @@ class SystemChangeSchema(Strict):
         )
     )
     active = fields.Bool()  # false deactivates it, true reactivates it (its tokens stay revoked)
+
+    @validates("broker_user")
+    def not_lodges_own(self, value: str, **kwargs: Any) -> None:
+        lowered = value.lower()
+        if any(lowered == r or lowered.startswith(f"{r}-") for r in RESERVED_BROKER_USERS):
+            raise ValidationError("is one of Lodge's own broker accounts")
 
     @validates_schema
     def one_mode_per_profile(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -121,6 +121,9 @@ def test_names_accounts_and_broker_users_are_each_one_systems(gateway_app, manag
         ({"sends_people": "yes please"}, "sends_people"),
         ({"broker_user": "guest\nadmin"}, "broker_user"),
         ({"broker_user": "a b"}, "broker_user"),
+        # Lodge's own accounts are never a system's
+        ({"broker_user": "lodge-intake"}, "broker_user"),
+        ({"broker_user": "guest"}, "broker_user"),
         # who made it and which account it is are Lodge's to say
         ({"user_id": "u-admin"}, "user_id"),
         ({"id": "forged"}, "id"),
