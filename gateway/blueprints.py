@@ -29,6 +29,8 @@ from gateway.web.crawlers import crawlers
 from gateway.web.exports import exports_pages
 from gateway.web.portal import portal
 from gateway.web.public import public
+from gateway.web.saml import register as register_saml
+from gateway.web.saml import saml_pages
 from gateway.web.staff import inventory as staff_inventory_pages
 from gateway.web.staff.corrections import staff_corrections
 from gateway.web.staff.dashboard import staff_dashboard
@@ -49,6 +51,7 @@ HOOKS = (
     guard.register,
     idempotency.register,  # after auth: keys are kept per caller
     oidc.register,
+    register_saml,
     security.register,
     validation_report.register,
     staff_inventory_pages.register,
@@ -85,13 +88,15 @@ BLUEPRINTS = (
     staff_dead_letters,
     staff_systems,
     account,
+    saml_pages,
     versions_pages,
     staff_corrections,
     crawlers,
 )
 
-# read-only; harvesters may POST a form
-CSRF_EXEMPT = (oai,)
+# read-only, harvesters may POST a form (OAI); the identity provider's POST, protected by
+# its own cookie and signature (SAML)
+CSRF_EXEMPT = (oai, saml_pages)
 
 
 def register(app: Flask) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from sqlalchemy import or_, select
 
@@ -20,14 +18,14 @@ from gateway.api.spec import (
 )
 from gateway.auth.guard import login_required
 from gateway.auth.identity import actor_for
-from gateway.files.quotas import quota_usage, room_beside_uploads
+from gateway.files.quotas import quota_usage, reserved_by_uploads, room_for_file
 from gateway.files.uploads import (
     MultipartUpload,
+    add_staged_file,
     check_declared_length,
     expected_digests,
     raw_chunks,
     sanitise_filename,
-    sniff_media_type,
     verify_digests,
 )
 from gateway.models import User
@@ -143,7 +141,7 @@ def upload_file(deposit_id):
     """Stream the body into staging, then register the file with intake."""
     with rpc() as services:
         policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
-    limit = max(min(policy["max_file_size"], room_beside_uploads(policy, g.actor.id)), 0)
+    limit = room_for_file(policy, reserved_by_uploads(g.actor.id))
     multipart = request.mimetype == "multipart/form-data"
     check_declared_length(request.content_length, limit + (MULTIPART_OVERHEAD if multipart else 0))
     request.max_content_length = limit + MULTIPART_OVERHEAD
@@ -171,24 +169,10 @@ def upload_file(deposit_id):
 def register_staged_file(
     deposit_id: str, filename: str, stored: StoredObject, file_rules: dict | None = None
 ) -> dict:
-    """Register a complete staged object with intake (which checks the profile's rules
-    again), then run validation's quick pre-check. The object is deleted if intake refuses."""
-    storage = get_storage()
-    try:
-        record = {
-            "id": uuid.uuid4().hex,
-            "filename": filename,
-            "size": stored.size,
-            "sha256": stored.sha256,
-            "md5": stored.md5,
-            "storage_key": stored.key,
-            "media_type": sniff_media_type(storage.head(stored.key)),
-        }
-        with rpc() as services:
-            created = services.intake.add_file(actor=g.actor, deposit_id=deposit_id, file=record)
-    except BaseException:
-        storage.delete(stored.key)
-        raise
+    """Register a complete staged object with intake (add_staged_file), then run
+    validation's quick pre-check."""
+    with rpc() as services:
+        created = add_staged_file(services, g.actor, deposit_id, filename, stored)
     if file_rules is None:
         with rpc() as services:
             file_rules = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)[

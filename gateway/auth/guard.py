@@ -68,7 +68,9 @@ def _load_actor() -> None:
                 )
             g.actor = replace(
                 identity.actor_for(holder.user),
-                roles=tuple(identity.roles_now(holder.user, *_claim_role_policy())),
+                roles=tuple(
+                    identity.roles_now(holder.user, *_claim_role_policy(holder.user.oidc_issuer))
+                ),
             )
             g.token_scopes = holder.scopes
         return
@@ -83,10 +85,16 @@ def _load_actor() -> None:
         g.actor = identity.actor_for(user)
 
 
-def _claim_role_policy() -> tuple[timedelta, tuple[str, ...]]:
-    """How long roles from OIDC claims count after a sign-in, and the roles left after."""
+def _claim_role_policy(issuer: str | None) -> tuple[timedelta, tuple[str, ...]]:
+    """How long roles from an identity provider's claims count after a sign-in, and the
+    roles left after."""
     settings = oidc.settings()
-    mapping = settings.mapping if settings else identity.ClaimMapping()
+    saml = current_app.extensions.get("lodge.saml")
+    mapping = identity.mapping_for(
+        issuer,
+        (settings.issuer, settings.mapping) if settings else None,
+        saml.settings.mapping if saml else None,
+    )
     return (timedelta(days=get_settings().sign_in.oidc_roles_max_age_days), mapping.default_roles)
 
 

@@ -31,6 +31,7 @@ GROUP_HEADINGS = {
     "The site": "site",
     "Sign-in and tokens": "sign_in",
     "Signing in": "sign_in",
+    "SAML sign-in": "saml",
     "Identifiers": "identifiers",
     "DOIs (DataCite)": "datacite",
     "Client addresses": "network",

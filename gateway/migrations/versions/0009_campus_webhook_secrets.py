@@ -1,7 +1,7 @@
 """a campus system's webhook secret, with which it signs requests over HTTP
 
-Revision ID: 0007_campus_webhook_secrets
-Revises: 0006_campus_systems
+Revision ID: 0009_campus_webhook_secrets
+Revises: 0008_saml_requests
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from alembic import op
 
 from kernel.platform.db import UTCDateTime
 
-revision: str = "0007_campus_webhook_secrets"
-down_revision: str | Sequence[str] | None = "0006_campus_systems"
+revision: str = "0009_campus_webhook_secrets"
+down_revision: str | Sequence[str] | None = "0008_saml_requests"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
