@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway.api.bags import bags_api
+from gateway.api.campus_events import campus_events_api
 from gateway.api.dead_letters import dead_letters_api
 from gateway.api.deposits import deposits_api
 from gateway.api.inventory import inventory_api
@@ -72,6 +73,7 @@ BLUEPRINTS = (
     versions_api,
     staff_api,
     systems_api,
+    campus_events_api,
     usage_api,
     dead_letters_api,
     portal,
@@ -95,8 +97,9 @@ BLUEPRINTS = (
 )
 
 # read-only, harvesters may POST a form (OAI); the identity provider's POST, protected by
-# its own cookie and signature (SAML)
-CSRF_EXEMPT = (oai, saml_pages)
+# its own cookie and signature (SAML); a campus system's request, let in by its token or
+# signature and never by a session (the HTTP door)
+CSRF_EXEMPT = (oai, saml_pages, campus_events_api)
 
 
 def register(app: Flask) -> None:

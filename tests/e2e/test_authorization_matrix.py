@@ -548,6 +548,15 @@ ROUTES: list[Row] = [
         api(Action.MANAGE_SYSTEMS, 404),
         lambda w, c: f"/api/v1/staff/systems/{w.ids['system']}/tokens/no-such-token",
     ),
+    # --- REST API: the campus door: a registered system's token or signature, never a
+    # session; the admin's tokens are no system's (or lack the deposit scope) ---
+    Row(
+        "POST",
+        "/api/v1/campus/events",
+        {**everyone(401), **dict.fromkeys(TOKENS, 403)},
+        lambda w, c: "/api/v1/campus/events",
+        body=lambda w, c: {},
+    ),
     # --- REST API: dead letters (admins); there is no letter 999999, so 404 once allowed ---
     Row(
         "GET",
