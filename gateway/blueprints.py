@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway.api.bags import bags_api
+from gateway.api.campus_events import campus_events_api
 from gateway.api.dead_letters import dead_letters_api
 from gateway.api.deposits import deposits_api
 from gateway.api.inventory import inventory_api
@@ -14,6 +15,7 @@ from gateway.api.openapi import openapi_api
 from gateway.api.profiles import profiles_api
 from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
+from gateway.api.systems import systems_api
 from gateway.api.tus import method_override, tus
 from gateway.api.usage import usage_api
 from gateway.api.versions import versions_api
@@ -40,6 +42,7 @@ from gateway.web.staff.letters import staff_letters
 from gateway.web.staff.mediated import staff_mediated
 from gateway.web.staff.profiles import staff_profiles
 from gateway.web.staff.reviews import staff_reviews
+from gateway.web.staff.systems import staff_systems
 from gateway.web.versions import versions_pages
 
 HOOKS = (
@@ -69,6 +72,8 @@ BLUEPRINTS = (
     bags_api,
     versions_api,
     staff_api,
+    systems_api,
+    campus_events_api,
     usage_api,
     dead_letters_api,
     portal,
@@ -83,6 +88,7 @@ BLUEPRINTS = (
     exports_pages,
     staff_inventory,
     staff_dead_letters,
+    staff_systems,
     account,
     saml_pages,
     versions_pages,
@@ -91,8 +97,9 @@ BLUEPRINTS = (
 )
 
 # read-only, harvesters may POST a form (OAI); the identity provider's POST, protected by
-# its own cookie and signature (SAML)
-CSRF_EXEMPT = (oai, saml_pages)
+# its own cookie and signature (SAML); a campus system's request, let in by its token or
+# signature and never by a session (the HTTP door)
+CSRF_EXEMPT = (oai, saml_pages, campus_events_api)
 
 
 def register(app: Flask) -> None:

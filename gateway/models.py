@@ -166,6 +166,10 @@ class CampusSystem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # what it signs webhook requests with (gateway/campus/webhooks.py): kept as it is, since
+    # checking an HMAC needs it; shown once, when made
+    webhook_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    webhook_secret_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class CampusSystemProfile(Base):

@@ -306,6 +306,11 @@ def holder_of_token(session: Session, token: str) -> TokenHolder | None:
     return TokenHolder(user, frozenset(row.scopes))
 
 
+def token_id(session: Session, token: str) -> str | None:
+    """The id of the row a token value is stored as, whatever its state."""
+    return session.scalar(select(ApiToken.id).where(ApiToken.token_hash == _sha256(token)))
+
+
 def tokens_of(session: Session, user_id: str | None = None) -> list[ApiToken]:
     """Live tokens, newest first: one user's, or everyone's when user_id is None."""
     query = select(ApiToken).where(ApiToken.revoked_at.is_(None), ApiToken.expires_at > _now())

@@ -32,6 +32,12 @@ STATUS = {
 RETRY_AFTER_SECONDS = 5  # what a 503 asks the client to wait: a lost connection is back by then
 
 
+def status_of(code: str) -> int:
+    """The HTTP status of a domain error known by its code alone (as a campus system's
+    reply carries it)."""
+    return next((status for error, status in STATUS.items() if error.code == code), 400)
+
+
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 

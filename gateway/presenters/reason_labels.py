@@ -9,5 +9,6 @@ def system_reason_labels() -> dict[str, str]:
         "checks_failed": _("The automatic checks found problems with the files"),
         "automatic": _("Approved automatically"),
         "staff_mediated": _("Deposited by library staff"),
+        "system_mediated": _("Deposited by a campus system"),
         "metadata_edited_by_approver": _("The approver corrected the description"),
     }

@@ -56,6 +56,8 @@ class Action(StrEnum):
     """Correct the metadata of an archived item, with a reason kept in its history."""
     SEE_USAGE = "see_usage"
     """Usage statistics: the COUNTER report, the most viewed and downloaded items."""
+    MANAGE_SYSTEMS = "manage_systems"
+    """Register campus systems, change and deactivate them, issue and revoke their tokens."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ POLICY: dict[Action, Rule] = {
     Action.VERSION_ANY_ITEM: _rule(STAFF, MANAGER, scopes=(DEPOSIT_SCOPE,)),
     Action.CORRECT_ITEMS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
     Action.SEE_USAGE: _rule(STAFF, MANAGER, scopes=ANY_STAFF_SCOPE),
+    Action.MANAGE_SYSTEMS: _rule(MANAGER, scopes=(MANAGE_SCOPE,)),
 }
 
 STAFF_ROLES = frozenset(POLICY[Action.SEE_ALL_DEPOSITS].roles)

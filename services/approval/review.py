@@ -91,13 +91,16 @@ def open_review(uow: UnitOfWork, key: str, event: dict[str, Any]) -> None:
     uow.session.flush()
     if deposit["mediated_by"]:
         mediator = deposit["mediated_by"]
+        # a campus system registered to deposit for patrons is no member of staff
+        by_system = bool(deposit.get("origin"))
         _decide(
             uow,
             task,
             "approve",
             SYSTEM.person_ref(),
-            "staff_mediated",
-            f"Staff-mediated by {mediator['name'] or mediator['id']}",
+            "system_mediated" if by_system else "staff_mediated",
+            f"{'Deposited by the campus system' if by_system else 'Staff-mediated by'} "
+            f"{mediator['name'] or mediator['id']}",
         )
     elif deposit["profile"]["approval"]["mode"] == "automatic":
         _decide(

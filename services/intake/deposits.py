@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from kernel.contracts.actors import SYSTEM, Actor
+from kernel.contracts.campus import Mode
 from kernel.contracts.deposits import Status
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -168,7 +169,11 @@ def _now() -> datetime:
 
 
 def _visible(actor: Actor, deposit: Deposit) -> bool:
-    return deposit.depositor_id == actor.id or can(actor, Action.SEE_ALL_DEPOSITS)
+    return actor.id in (
+        deposit.depositor_id,
+        deposit.mediator_id,
+        deposit.origin_account_id,
+    ) or can(actor, Action.SEE_ALL_DEPOSITS)
 
 
 def _owners(deposit: Deposit) -> dict[str, str | None]:
@@ -180,7 +185,17 @@ def _owners(deposit: Deposit) -> dict[str, str | None]:
 
 
 def _may_act_as_depositor(actor: Actor, deposit: Deposit) -> bool:
-    return is_own_deposit(actor, **_owners(deposit)) or can(actor, Action.ACT_FOR_ANY_DEPOSITOR)
+    return (
+        is_own_deposit(actor, **_owners(deposit))
+        or _system_draft(actor, deposit)
+        or can(actor, Action.ACT_FOR_ANY_DEPOSITOR)
+    )
+
+
+def _system_draft(actor: Actor, deposit: Deposit) -> bool:
+    """The campus system that made a deposit for a patron completes it (files, terms,
+    submission) while it is a draft; after that it is the patron's."""
+    return deposit.origin_account_id == actor.id and deposit.status == Status.DRAFT
 
 
 def get_deposit(
@@ -210,25 +225,18 @@ def create_deposit(
     metadata: dict[str, Any],
     on_behalf_of: Actor | None,
     quotas: Quotas,
+    origin: dict[str, Any] | None = None,
 ) -> Deposit:
-    if on_behalf_of is not None and not can(actor, Action.MEDIATE):
-        raise Forbidden(
-            "Only staff may deposit on behalf of someone.",
-            fields={"on_behalf_of": ["needs the staff role"]},
-        )
-    if on_behalf_of is not None and on_behalf_of.id == actor.id:
-        # a deposit on one's own behalf would skip approval: staff deposit for themselves
-        # like everyone else
-        raise InvalidInput(
-            "You cannot deposit on your own behalf.", fields={"on_behalf_of": ["is yourself"]}
-        )
-    definition = usable_profile(uow.session, actor, profile_id)
-    if on_behalf_of is not None and not may_mediate(actor, definition):
-        # such a deposit skips approval: only those the profile names may make one
-        raise Forbidden(
-            "This profile does not let you deposit on a patron's behalf.",
-            fields={"profile_id": ["does not name you among its mediators"]},
-        )
+    """`origin`: a campus system's request, `actor` being the system's account. The gateway
+    checked the system's registration for the profile and mode, so the staff role and the
+    profile's mediators do not apply; in mode `mediated` the deposit skips approval like a
+    staff-mediated one, otherwise the patron is its depositor as usual."""
+    if origin is not None:
+        definition = _system_profile(uow.session, actor, profile_id, on_behalf_of)
+        mediated = origin["mode"] == Mode.MEDIATED
+    else:
+        definition = _profile_to_deposit_with(uow.session, actor, profile_id, on_behalf_of)
+        mediated = on_behalf_of is not None
     metadata = checked_metadata(definition["fields"], metadata, complete=False)
     depositor = on_behalf_of or actor
     room.require_room_for_draft(uow.session, depositor.id, quotas)
@@ -243,9 +251,11 @@ def create_deposit(
         meta=metadata,
         depositor_id=depositor.id,
         depositor=depositor.person_ref(),
-        mediated_by=actor.person_ref() if on_behalf_of else None,
-        mediator_id=actor.id if on_behalf_of else None,
+        mediated_by=actor.person_ref() if mediated else None,
+        mediator_id=actor.id if mediated else None,
         access_policy="campus" if definition["access"] == "campus" else "open",
+        origin=origin,
+        origin_account_id=actor.id if origin is not None else None,
         created_at=now,
         updated_at=now,
     )
@@ -258,6 +268,46 @@ def create_deposit(
     )
     uow.session.flush()
     return deposit
+
+
+def _system_profile(
+    session: Session, actor: Actor, profile_id: str, on_behalf_of: Actor | None
+) -> dict[str, Any]:
+    if on_behalf_of is None or on_behalf_of.id == actor.id:
+        raise InvalidInput(
+            "A campus system deposits for a patron, never for itself.",
+            fields={"on_behalf_of": ["is required"] if on_behalf_of is None else ["is itself"]},
+        )
+    definition = profile_definition(session, profile_id)
+    if not definition["active"]:
+        raise Forbidden(
+            "This profile takes no deposits now.", fields={"profile_id": ["is inactive"]}
+        )
+    return definition
+
+
+def _profile_to_deposit_with(
+    session: Session, actor: Actor, profile_id: str, on_behalf_of: Actor | None
+) -> dict[str, Any]:
+    if on_behalf_of is not None and not can(actor, Action.MEDIATE):
+        raise Forbidden(
+            "Only staff may deposit on behalf of someone.",
+            fields={"on_behalf_of": ["needs the staff role"]},
+        )
+    if on_behalf_of is not None and on_behalf_of.id == actor.id:
+        # a deposit on one's own behalf would skip approval: staff deposit for themselves
+        # like everyone else
+        raise InvalidInput(
+            "You cannot deposit on your own behalf.", fields={"on_behalf_of": ["is yourself"]}
+        )
+    definition = usable_profile(session, actor, profile_id)
+    if on_behalf_of is not None and not may_mediate(actor, definition):
+        # such a deposit skips approval: only those the profile names may make one
+        raise Forbidden(
+            "This profile does not let you deposit on a patron's behalf.",
+            fields={"profile_id": ["does not name you among its mediators"]},
+        )
+    return definition
 
 
 def update_deposit(
@@ -458,6 +508,11 @@ def remove_file(uow: UnitOfWork, actor: Actor, deposit_id: str, file_id: str) ->
 
 def submit(uow: UnitOfWork, actor: Actor, deposit_id: str) -> Deposit:
     deposit = depositor_deposit(uow.session, actor, deposit_id)
+    if deposit.origin_account_id == actor.id and (deposit.origin or {}).get("mode") == Mode.DRAFT:
+        raise Forbidden(
+            "The patron submits a draft this system made.",
+            fields={"submit": ["the system's mode for this profile is draft"]},
+        )
     definition = profile_definition(uow.session, deposit.profile_id, deposit.profile_version)
     if not lifecycle.Submit.allowed_from(deposit.status):
         lifecycle.Submit.apply(deposit, actor.person_ref())  # raises the clear InvalidTransition
@@ -561,6 +616,7 @@ def snapshot(deposit: Deposit, definition: dict[str, Any]) -> dict[str, Any]:
         "metadata": deposit.meta,
         "access": {"policy": deposit.access_policy, "embargo_until": deposit.embargo_until},
         "new_version_of": deposit.new_version_of,
+        "origin": deposit.origin,
         "files": [
             {
                 "id": f.id,
@@ -613,6 +669,7 @@ def _record(uow: UnitOfWork, deposit: Deposit, step: lifecycle.Step, emit: bool 
                 item_doi=deposit.item_doi,
                 report=deposit.validation_report,
                 mediated_by=deposit.mediated_by,
+                origin=deposit.origin,
                 review=_review_rule(uow.session, deposit, step),
             ),
         )

@@ -104,6 +104,10 @@ class Deposit(Base):
     # by which one person's open new versions of a work are found
     new_version_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
     concept_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # the campus system's request that made it (kernel.contracts.campus.OriginSchema), and
+    # the system's account, which may act on it while it is a draft
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    origin_account_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     files: Mapped[list[DepositFile]] = relationship(
         back_populates="deposit", order_by="DepositFile.created_at", cascade="all, delete-orphan"

@@ -60,6 +60,7 @@ def deposit_view(deposit: Deposit, actor: Actor) -> dict:
         "allowed_actions": allowed_actions(actor, deposit),
         "created_at": deposit.created_at,
         "new_version_of": deposit.new_version_of,
+        "origin": deposit.origin,
     }
 
 

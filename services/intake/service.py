@@ -97,9 +97,6 @@ class IntakeService(DeadLetterDesk):
     @rpc
     @rpc_contract(CreateDepositRequest, DepositView())
     def create_deposit(self, actor, profile_id, metadata, on_behalf_of, origin):
-        # `origin` (a campus system's request) is in the contract; intake keeps it once the
-        # systems work lands, until then it is taken and not stored
-        del origin
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.create_deposit(
@@ -109,6 +106,7 @@ class IntakeService(DeadLetterDesk):
                 metadata,
                 Actor.from_wire(on_behalf_of) if on_behalf_of else None,
                 get_settings().quotas,
+                origin,
             )
             return deposit_view(deposit, actor)
 

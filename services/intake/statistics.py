@@ -17,7 +17,7 @@ from kernel.contracts.deposits import DECIDED, Status
 from services.intake.models import Deposit, HistoryEntry
 
 # decisions no approver made: they would hide how long people wait for one
-SYSTEM_REASONS = ("automatic", "staff_mediated")
+SYSTEM_REASONS = ("automatic", "staff_mediated", "system_mediated")
 
 
 def week_start(day: date) -> date:

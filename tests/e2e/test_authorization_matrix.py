@@ -501,6 +501,62 @@ ROUTES: list[Row] = [
         api(Action.SEE_USAGE, 200),
         lambda w, c: "/api/v1/staff/usage/items?begin=2026-01&end=2026-12",
     ),
+    # --- REST API: campus systems (managers); nothing here changes the registered one ---
+    Row(
+        "GET",
+        "/api/v1/staff/systems",
+        api(Action.MANAGE_SYSTEMS, 200),
+        lambda w, c: "/api/v1/staff/systems",
+    ),
+    Row(
+        "POST",
+        "/api/v1/staff/systems",
+        api(Action.MANAGE_SYSTEMS, 422),
+        lambda w, c: "/api/v1/staff/systems",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "GET",
+        "/api/v1/staff/systems/<system_id>",
+        api(Action.MANAGE_SYSTEMS, 200),
+        lambda w, c: f"/api/v1/staff/systems/{w.ids['system']}",
+    ),
+    Row(
+        "PATCH",
+        "/api/v1/staff/systems/<system_id>",
+        api(Action.MANAGE_SYSTEMS, 200),
+        lambda w, c: f"/api/v1/staff/systems/{w.ids['system']}",
+        body=lambda w, c: {},
+    ),
+    Row(
+        "POST",
+        "/api/v1/staff/systems/<system_id>/tokens",
+        api(Action.MANAGE_SYSTEMS, 422),
+        lambda w, c: f"/api/v1/staff/systems/{w.ids['system']}/tokens",
+        body=lambda w, c: {},
+    ),
+    # a new secret replaces the last: nothing the other rows look at
+    Row(
+        "POST",
+        "/api/v1/staff/systems/<system_id>/webhook-secret",
+        api(Action.MANAGE_SYSTEMS, 201),
+        lambda w, c: f"/api/v1/staff/systems/{w.ids['system']}/webhook-secret",
+    ),
+    Row(
+        "DELETE",
+        "/api/v1/staff/systems/<system_id>/tokens/<token_id>",
+        api(Action.MANAGE_SYSTEMS, 404),
+        lambda w, c: f"/api/v1/staff/systems/{w.ids['system']}/tokens/no-such-token",
+    ),
+    # --- REST API: the campus door: a registered system's token or signature, never a
+    # session; the admin's tokens are no system's (or lack the deposit scope) ---
+    Row(
+        "POST",
+        "/api/v1/campus/events",
+        {**everyone(401), **dict.fromkeys(TOKENS, 403)},
+        lambda w, c: "/api/v1/campus/events",
+        body=lambda w, c: {},
+    ),
     # --- REST API: dead letters (admins); there is no letter 999999, so 404 once allowed ---
     Row(
         "GET",
@@ -848,6 +904,63 @@ ROUTES: list[Row] = [
     Row(
         "GET", "/staff/accounts", page(Action.MANAGE_ACCOUNTS, 200), lambda w, c: "/staff/accounts"
     ),
+    Row("GET", "/staff/systems", page(Action.MANAGE_SYSTEMS, 200), lambda w, c: "/staff/systems"),
+    Row(
+        "POST",
+        "/staff/systems",
+        page(Action.MANAGE_SYSTEMS, 422, post=True),
+        lambda w, c: "/staff/systems",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "GET",
+        "/staff/systems/<system_id>",
+        page(Action.MANAGE_SYSTEMS, 200),
+        lambda w, c: f"/staff/systems/{w.ids['system']}",
+    ),
+    # an empty label is refused: nothing changes
+    Row(
+        "POST",
+        "/staff/systems/<system_id>",
+        page(Action.MANAGE_SYSTEMS, 422, post=True),
+        lambda w, c: f"/staff/systems/{w.ids['system']}",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/systems/<system_id>/tokens",
+        page(Action.MANAGE_SYSTEMS, 422, post=True),
+        lambda w, c: f"/staff/systems/{w.ids['system']}/tokens",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/systems/<system_id>/webhook-secret",
+        page(Action.MANAGE_SYSTEMS, 201, post=True),
+        lambda w, c: f"/staff/systems/{w.ids['system']}/webhook-secret",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    Row(
+        "POST",
+        "/staff/systems/<system_id>/tokens/<token_id>/revoke",
+        page(Action.MANAGE_SYSTEMS, 404, post=True),
+        lambda w, c: f"/staff/systems/{w.ids['system']}/tokens/no-such-token/revoke",
+        body=lambda w, c: {},
+        form=True,
+    ),
+    # reactivating an active system changes nothing
+    Row(
+        "POST",
+        "/staff/systems/<system_id>/active",
+        page(Action.MANAGE_SYSTEMS, 302, post=True),
+        lambda w, c: f"/staff/systems/{w.ids['system']}/active",
+        body=lambda w, c: {"active": "true"},
+        form=True,
+    ),
     Row(
         "GET",
         "/staff/dead-letters",
@@ -1127,6 +1240,7 @@ def _sign_in(system, caller: str) -> tuple[requests.Session, str]:
 @pytest.fixture(scope="module")
 def world(lodge_system):
     from gateway.auth import identity
+    from gateway.campus import registry
 
     engine = create_engine(lodge_system.database_urls["gateway"])
     with Session(engine) as db, db.begin():
@@ -1150,8 +1264,19 @@ def world(lodge_system):
             ["approver"],
             enforce_policy=False,
         )
+        system = registry.create_system(
+            db,
+            {
+                "name": "matrix",
+                "label": "Matrix system",
+                "profiles": [{"profile_id": "thesis", "mode": "mediated"}],
+            },
+            lambda: {"thesis"},
+            created_by="matrix",
+        )
     engine.dispose()
     w = World(lodge_system)
+    w.ids["system"] = system["id"]
     for caller in ("anonymous",) + USERS:
         w.callers[caller], w.csrf[caller] = _sign_in(lodge_system, caller)
     for scope in ("deposit", "review", "manage"):

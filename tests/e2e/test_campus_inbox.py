@@ -49,15 +49,13 @@ def file_server():
 
 @pytest.fixture(scope="module")
 def thesis_system(lodge_system, file_server):
-    """The thesis workflow: mediated deposits of theses, drafts of open works.
-    Its account holds the staff role until intake takes a system's registration instead
-    (the systems work); then it needs none."""
+    """The thesis workflow: mediated deposits of theses, drafts of open works. Its account
+    holds no role: intake takes the system's registration instead."""
     system = CampusSystem(
         lodge_system,
         "thesisflow",
         {"thesis": "mediated", "open-works": "draft"},
-        ["staff"],
-        [file_server.host],
+        allowed_hosts=[file_server.host],
     )
     system.register().start()
     yield system

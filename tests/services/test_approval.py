@@ -64,7 +64,10 @@ def snapshot(
 
 
 def validated(passed=True, **kwargs):
-    deposit = snapshot(**kwargs)
+    return validated_event(snapshot(**kwargs), passed)
+
+
+def validated_event(deposit, passed=True):
     report = {
         "revision": deposit["revision"],
         "passed": passed,
@@ -112,6 +115,20 @@ def test_staff_mediated_deposit_skips_approval(approval):
     [event] = outbox(approval.database, "deposit_approved")
     assert event["decision"]["reason_code"] == "staff_mediated"
     assert event["decision"]["note"] == "Staff-mediated by Robin Staff"
+
+
+def test_a_deposit_a_campus_system_mediated_skips_approval_naming_the_system(approval):
+    deposit = snapshot(mediated_by={"id": "u-system-thesis-flow", "name": "Thesis workflow"})
+    deposit["origin"] = {
+        "system": "thesis-flow",
+        "source": "urn:thesis-flow",
+        "event_id": "evt-1",
+        "mode": "mediated",
+    }
+    approval.on_deposit_validated(validated_event(deposit))
+    [event] = outbox(approval.database, "deposit_approved")
+    assert event["decision"]["reason_code"] == "system_mediated"
+    assert event["decision"]["note"] == "Deposited by the campus system Thesis workflow"
 
 
 def test_a_redelivered_validation_opens_one_task(approval):

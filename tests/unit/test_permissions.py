@@ -26,6 +26,7 @@ MANAGER_ONLY = {
     Action.MANAGE_DOIS,
     Action.EXPORT_BAGS,
     Action.CORRECT_ITEMS,
+    Action.MANAGE_SYSTEMS,
 }
 EXPECTED = {
     "patron": {Action.DEPOSIT},
