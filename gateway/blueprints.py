@@ -14,6 +14,7 @@ from gateway.api.openapi import openapi_api
 from gateway.api.profiles import profiles_api
 from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
+from gateway.api.sword import sword
 from gateway.api.tus import method_override, tus
 from gateway.api.usage import usage_api
 from gateway.api.versions import versions_api
@@ -68,6 +69,7 @@ BLUEPRINTS = (
     staff_api,
     usage_api,
     dead_letters_api,
+    sword,
     portal,
     staff_profiles,
     staff_dashboard,
@@ -86,8 +88,8 @@ BLUEPRINTS = (
     crawlers,
 )
 
-# read-only; harvesters may POST a form
-CSRF_EXEMPT = (oai,)
+# oai: read-only, harvesters may POST a form; sword: token only, a cookie counts for nothing
+CSRF_EXEMPT = (oai, sword)
 
 
 def register(app: Flask) -> None:
