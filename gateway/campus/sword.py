@@ -117,9 +117,10 @@ def _xml(root: etree._Element) -> bytes:
 
 
 def _when(value: str | datetime | None) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return value or datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    """A time as SWORD clients read it: UTC, to the second, with a Z."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (value or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- the service document ----------------------------------------------------------------
