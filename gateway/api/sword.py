@@ -239,6 +239,7 @@ def _is_entry() -> bool:
 
 def _entry_metadata(definition: dict) -> documents.EntryMetadata:
     check_declared_length(request.content_length, documents.MAX_ENTRY_BYTES)
+    request.max_content_length = documents.MAX_ENTRY_BYTES + 1
     body = request.stream.read(documents.MAX_ENTRY_BYTES + 1)
     return documents.entry_metadata(documents.parse_entry(body), definition["fields"])
 
@@ -270,6 +271,7 @@ def _add_files(deposit: dict, filename: str | None) -> list[str]:
     try:
         if filename is not None:
             check_declared_length(request.content_length, limit)
+            request.max_content_length = limit  # the app's default is for JSON
             register(filename, _stage(deposit_id, raw_chunks(request.stream), limit, expected))
         else:
             _unpack(deposit, policy, expected, register)
@@ -293,6 +295,7 @@ def _unpack(deposit: dict, policy: dict, expected: dict[str, str], register: Cal
     used = sum(file["size"] for file in deposit["files"])
     room = max(min(rules["max_total_size"] - used, room_beside_uploads(policy, g.actor.id)), 0)
     check_declared_length(request.content_length, room)
+    request.max_content_length = room
     storage = get_storage()
     package = _stage(deposit["id"], raw_chunks(request.stream), room, expected)
     try:
@@ -454,8 +457,9 @@ def collection(profile_id):
 
 @sword.route("/deposits/<deposit_id>", methods=["GET", "PUT", "POST", "DELETE"])
 def edit(deposit_id):
-    """The Edit-IRI: the receipt; replace (PUT) or add to (POST) the metadata; an empty POST
-    with In-Progress: false completes the deposit; DELETE deletes a draft."""
+    """The Edit-IRI (and SE-IRI): the receipt; replace (PUT) or add to (POST) the metadata;
+    POST a file or package to add it; an empty POST with In-Progress: false completes the
+    deposit; DELETE deletes a draft."""
     with rpc() as services:
         deposit = _deposit(services, deposit_id)
         if request.method == "GET":
@@ -467,9 +471,11 @@ def edit(deposit_id):
             )
             return Response(status=204)
         in_progress = _in_progress()
-        if request.content_length or _is_entry():
+        if request.method == "POST" and request.content_length and not _is_entry():
+            _add_files(deposit, _file_body()[1])
+        elif request.content_length or _is_entry():
             if not _is_entry():
-                raise SwordError("ErrorContent", "The Edit-IRI takes an Atom entry.")
+                raise SwordError("ErrorContent", "PUT on the Edit-IRI takes an Atom entry.")
             definition = _profile(services, deposit["profile_id"])
             given = _entry_metadata(definition).metadata
             metadata = given if request.method == "PUT" else _added(deposit["metadata"], given)
@@ -497,26 +503,28 @@ def _added(metadata: dict, given: dict) -> dict:
 @sword.route("/deposits/<deposit_id>/media", methods=["GET", "PUT", "POST", "DELETE"])
 def edit_media(deposit_id):
     """The EM-IRI: the files (as an Atom feed), replaced (PUT), added to (POST) or removed
-    (DELETE) while the deposit is a draft."""
+    (DELETE) while the deposit is a draft. The profile gives these no In-Progress: they
+    never complete a deposit."""
     with rpc() as services:
         deposit = _deposit(services, deposit_id)
         if request.method == "GET":
             body = documents.atom_statement(deposit, _iris(deposit_id))
             return Response(body, 200, mimetype=MIME["feed"])
         _editable(deposit)
-        in_progress = _in_progress() if request.method == "POST" else True
         packaging, filename = _file_body() if request.method != "DELETE" else (None, None)
         if request.method in ("PUT", "DELETE"):
             _remove_files(deposit_id, [file["id"] for file in deposit["files"]])
             deposit = services.intake.get_deposit(actor=g.actor, deposit_id=deposit_id)
         if packaging is None:
             return Response(status=204)
-        _add_files(deposit, filename)
-        if not in_progress:
-            _complete(services, deposit)
+        added = _add_files(deposit, filename)
         if request.method == "PUT":
             return Response(status=204)
-        return _receipt(services, deposit_id, 201, packaging)
+        response = _receipt(services, deposit_id, 201, packaging)
+        # the profile: POST to the EM-IRI answers with the deposited file's own IRI
+        if len(added) == 1:
+            response.headers["Location"] = _iris(deposit_id).file(added[0])
+        return response
 
 
 @sword.route("/deposits/<deposit_id>/media/<file_id>", methods=["GET", "DELETE"])

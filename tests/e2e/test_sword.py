@@ -308,8 +308,9 @@ def test_a_binary_deposit_with_curl_style_headers_and_its_edit_media(lodge_syste
     assert links["http://purl.org/net/sword/terms/add"] == links["edit"]
     edit_media = links["edit-media"]
 
-    # a second file (base64 Content-MD5 works too), then the statement lists both
-    second = b"col\n1\n"
+    # a second file, larger than any JSON body may be (base64 Content-MD5 works too); the
+    # statement lists both
+    second = b"col\n" + b"1\n" * (1536 * 1024)
     added = client.post(
         edit_media,
         data=second,
