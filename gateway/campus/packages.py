@@ -3,9 +3,9 @@
 The zip arrives whole in staging first (streamed, capped and checksummed like any upload);
 then its central directory is checked before a byte is unpacked: how many entries, their
 names (no absolute paths, no `..`, no links), their declared sizes against the profile's
-limits, and each entry's and the whole zip's compression ratio. Unpacking streams each
-entry into staging under a cap of its own and of the whole, so an entry whose header lies
-about its size is caught as it expands. Folders in the zip are flattened: Lodge's files have
+limits, and each entry's and the whole zip's compression ratio. Unpacking reads no more of
+an entry than it declares and checks its CRC (zipfile does), so a header that lies is
+refused; each entry also streams into staging under a cap of its own and of the whole. Folders in the zip are flattened: Lodge's files have
 names, not paths. Nested archives stay files; validation looks inside them later.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from kernel.platform.storage import CHUNK_SIZE, StoredObject
 MAX_ENTRIES = 1000  # whatever the profile allows, a package is read no further than this
 MAX_RATIO = 100  # unpacked / packed, for an entry and the whole zip
 RATIO_FLOOR = 1024 * 1024  # fewer unpacked bytes than this are never a bomb
+COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # what SimpleZip packages use
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,12 @@ def members(archive: zipfile.ZipFile, max_files: int, max_file_size: int, max_to
             continue
         if info.flag_bits & 0x1:
             raise _refuse(f"The package's entry {name!r} is encrypted.", "encrypted entry")
+        if info.compress_type not in COMPRESSIONS:
+            raise _refuse(
+                f"The package's entry {name!r} is compressed in a way zip files rarely are; "
+                "store or deflate it.",
+                "unusual compression",
+            )
         if info.file_size > max_file_size:
             raise TooLarge(
                 f"The package's file {name!r} is larger than the limit of {max_file_size} bytes.",
@@ -130,5 +138,5 @@ def unpack(
                 with archive.open(member.info) as stream:
                     stored = save(budget.chunks(stream), max_file_size)
                 register(member.filename, stored)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as err:
         raise _refuse(f"The package is not a readable zip file: {err}.", "not a zip") from None

@@ -281,11 +281,30 @@ def test_packages_over_the_limits_are_too_large(limits):
         unpack(zipped({"a.txt": b"aaaa", "b.txt": b"bbbb"}), **limits)
 
 
-def test_an_entry_that_lies_about_its_size_is_caught_as_it_expands():
+def test_damaged_and_unusually_compressed_entries_are_refused():
+    damaged = bytearray(zipped({"a.txt": b"abc" * 1000}).getvalue())
+    start = 30 + len("a.txt")  # the local header, then the deflated bytes
+    damaged[start : start + 8] = b"\xff" * 8
+    with pytest.raises(InvalidInput) as refused:
+        unpack(io.BytesIO(bytes(damaged)))
+    assert refused.value.fields == {"package": ["not a zip"]}
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("a.txt", b"a")
+    buffer.seek(0)
+    with pytest.raises(InvalidInput) as refused:
+        unpack(buffer)
+    assert refused.value.fields == {"package": ["unusual compression"]}
+
+
+def test_an_entry_that_lies_about_its_size_is_refused():
     source = zipped({"a.txt": b"a" * 1000})
     data = bytearray(source.getvalue())
-    # the central directory's uncompressed size says 10 bytes; the entry holds 1000
+    # the central directory's uncompressed size says 10 bytes; the entry holds 1000: what
+    # is read stops at 10 bytes, whose checksum is then wrong
     central = data.rfind(b"PK\x01\x02")
     data[central + 24 : central + 28] = (10).to_bytes(4, "little")
-    with pytest.raises((TooLarge, InvalidInput)):
+    with pytest.raises(InvalidInput) as refused:
         unpack(io.BytesIO(bytes(data)), max_total=100)
+    assert refused.value.fields == {"package": ["not a zip"]}
