@@ -209,7 +209,6 @@ def test_a_simple_zip_deposited_with_the_sword2_client_is_archived_and_harvested
         "keywords": ["lichens"],
     }
     assert sorted(f["filename"] for f in draft["files"]) == ["article.pdf", "data.csv"]
-    assert draft["origin"] is None or draft["origin"]["source"] == "sword"
 
     completed = conn.complete_deposit(dr=conn.get_deposit_receipt(receipt.edit))
     assert completed.code == 200
