@@ -5,8 +5,9 @@ then its central directory is checked before a byte is unpacked: how many entrie
 names (no absolute paths, no `..`, no links), their declared sizes against the profile's
 limits, and each entry's and the whole zip's compression ratio. Unpacking reads no more of
 an entry than it declares and checks its CRC (zipfile does), so a header that lies is
-refused; each entry also streams into staging under a cap of its own and of the whole. Folders in the zip are flattened: Lodge's files have
-names, not paths. Nested archives stay files; validation looks inside them later.
+refused; each entry also streams into staging under a cap of its own and of the whole.
+Folders in the zip are flattened: Lodge's files have names, not paths. Nested archives stay
+files; validation looks inside them later.
 """
 
 from __future__ import annotations
