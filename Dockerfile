@@ -1,9 +1,10 @@
 # One image for every Lodge process: `lodge gateway`, `lodge service NAME`, `lodge migrate`.
 FROM python:3.11-slim-bookworm
 
-# libmagic for content sniffing; nothing else is compiled here (every wheel is binary)
+# libmagic for content sniffing, xmlsec1 for SAML's XML signatures; nothing is compiled here
+# (every wheel is binary)
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libmagic1 \
+    && apt-get install -y --no-install-recommends libmagic1 xmlsec1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin lodge
 

@@ -7,7 +7,8 @@ is killed. Sends N deposits from a few threads, alternately open-works (approved
 automatically) and thesis (approved over the REST API by the demo approver as they reach
 the queue), and meanwhile, one fault after another in an order the seed fixes:
 
-- SIGKILL to a random service (`--kills` times);
+- SIGKILL to a random service (`--kills` times); the inbox worker (campus systems'
+  requests: tests/e2e/test_campus_inbox.py drives it under faults) is only waited for;
 - SIGKILL to the gateway worker that is receiving an upload (found by the upload's socket);
 - every broker connection of the vhost closed through the management API;
 - every PostgreSQL backend of its databases ended with pg_terminate_backend.
@@ -354,7 +355,7 @@ class Faults:
         return wanted - consumed_queues(self.system)
 
     def whole(self) -> bool:
-        if set(self.system.processes()) < set(SERVICE_NAMES) | {"gateway"}:
+        if set(self.system.processes()) < set(SERVICE_NAMES) | {"gateway", "inbox"}:
             return False
         if len(self.system.gateway_workers()) < self.workers:
             return False

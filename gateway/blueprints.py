@@ -29,6 +29,8 @@ from gateway.web.crawlers import crawlers
 from gateway.web.exports import exports_pages
 from gateway.web.portal import portal
 from gateway.web.public import public
+from gateway.web.saml import register as register_saml
+from gateway.web.saml import saml_pages
 from gateway.web.staff import inventory as staff_inventory_pages
 from gateway.web.staff.corrections import staff_corrections
 from gateway.web.staff.dashboard import staff_dashboard
@@ -48,6 +50,7 @@ HOOKS = (
     guard.register,
     idempotency.register,  # after auth: keys are kept per caller
     oidc.register,
+    register_saml,
     security.register,
     validation_report.register,
     staff_inventory_pages.register,
@@ -83,13 +86,15 @@ BLUEPRINTS = (
     staff_inventory,
     staff_dead_letters,
     account,
+    saml_pages,
     versions_pages,
     staff_corrections,
     crawlers,
 )
 
-# oai: read-only, harvesters may POST a form; sword: token only, a cookie counts for nothing
-CSRF_EXEMPT = (oai, sword)
+# read-only, harvesters may POST a form (OAI); the identity provider's POST, protected by
+# its own cookie and signature (SAML); token only, a cookie counts for nothing (SWORD)
+CSRF_EXEMPT = (oai, saml_pages, sword)
 
 
 def register(app: Flask) -> None:

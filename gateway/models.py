@@ -93,6 +93,22 @@ class SignInSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class SamlRequest(Base):
+    """An AuthnRequest sent to an identity provider, until its response is used once. The
+    browser that sent it holds the secret whose hash is `browser_hash` (a cookie the
+    identity provider's cross-site POST still carries), so a response is accepted only
+    from that browser, only once, and only in answer to this request."""
+
+    __tablename__ = "saml_requests"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    idp: Mapped[str] = mapped_column(String(300))
+    browser_hash: Mapped[str] = mapped_column(String(64), index=True)
+    after_sign_in: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class FailedSignIn(Base):
     """One failed password sign-in, counted per account and per address to slow guessing
     down on every gateway instance alike."""
@@ -162,3 +178,20 @@ class CampusSystemProfile(Base):
     )
     profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     mode: Mapped[str] = mapped_column(String(16))
+
+
+class CampusRequest(Base):
+    """A campus system's request, by its CloudEvents source and id, and the reply it got:
+    the same request again gets that reply (marked duplicate) and makes nothing new. Only
+    final replies are kept; a request cut short by a fault is carried out again."""
+
+    __tablename__ = "campus_requests"
+
+    system_id: Mapped[str] = mapped_column(
+        ForeignKey("campus_systems.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(500), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    type: Mapped[str] = mapped_column(String(200))
+    reply: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -378,9 +378,16 @@ class CallKeys:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+# the keys of the calls made for one campus system's request (gateway/campus/requests.py),
+# in a web request or in the inbox worker: they outrank a web request's own
+request_keys: contextvars.ContextVar[CallKeys | None] = contextvars.ContextVar(
+    "request_keys", default=None
+)
+
+
 @contextlib.contextmanager
 def keyed(method: str):
-    keys = g.get("call_keys") if has_request_context() else None
+    keys = request_keys.get() or (g.get("call_keys") if has_request_context() else None)
     token = sending_key.set(keys.next(method) if keys is not None else None)
     try:
         yield

@@ -25,13 +25,17 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from kernel.contracts.campus import Topic, inbox_key, system_key
 from kernel.contracts.events import EVENTS
 from kernel.platform.config import broker_nodes, get_settings
 from kernel.platform.messaging import (
     CLOUDEVENTS_EXCHANGE,
     DEAD_LETTER_EXCHANGE,
+    INBOX_EXCHANGE,
+    INBOX_PROCESS,
     RETRY_EXCHANGE,
     dead_letter_queue,
+    inbox_queue,
     retry_queues,
 )
 from kernel.policy.text import user_pattern
@@ -136,6 +140,24 @@ def gateway_grant() -> Grant:
     return grant
 
 
+def inbox_grant() -> Grant:
+    """The gateway's RPC calls (it carries out requests as the gateway does), and: consume
+    the inbox's queue, publish replies (`system.<name>.reply` on lodge.events) and the
+    inbox's dead letters."""
+    calls = gateway_grant()
+    grant = Grant(
+        configure=list(calls.configure),
+        write=calls.write + names(CLOUDEVENTS_EXCHANGE.name, DEAD_LETTER_EXCHANGE.name),
+        read=calls.read + names(inbox_queue().name),
+        topics=calls.topics,
+    )
+    grant.topic(
+        CLOUDEVENTS_EXCHANGE.name,
+        write=[re.escape("system.") + CAMPUS_NAME.pattern + re.escape(".reply")],
+    )
+    return grant
+
+
 def campus_grant(name: str) -> Grant:
     """A campus system: its own queues `campus.<name>.*`, bound to lodge.events with any
     key, consumed; it publishes nothing of Lodge's."""
@@ -145,9 +167,55 @@ def campus_grant(name: str) -> Grant:
     return grant
 
 
+def system_grant(name: str) -> Grant:
+    """A registered campus system: publish its requests on lodge.inbox with its own keys
+    `<name>.<topic>` only; its own queues `campus.<name>.*`, bound to lodge.events only with
+    keys `system.<name>.…` (its replies and its deposits' lifecycle), consumed."""
+    own = [re.escape(f"campus.{name}.") + ".+"]
+    grant = Grant(
+        configure=own,
+        write=own + names(INBOX_EXCHANGE.name),
+        read=own + names(CLOUDEVENTS_EXCHANGE.name),
+    )
+    grant.topic(INBOX_EXCHANGE.name, write=names(*(inbox_key(name, topic) for topic in Topic)))
+    grant.topic(CLOUDEVENTS_EXCHANGE.name, read=[re.escape(system_key(name, "")) + ".+"])
+    return grant
+
+
+@dataclass(frozen=True)
+class RegisteredSystem:
+    """A campus system as the gateway's database registers it, for its broker account."""
+
+    name: str
+    broker_user: str
+
+
+def registered_systems(database_url: str) -> list[RegisteredSystem]:
+    """The active campus systems; none before the gateway's database has their table
+    (`lodge migrate` makes it, and may run after the accounts are made)."""
+    from sqlalchemy import inspect, select
+
+    from gateway.models import CampusSystem
+    from kernel.platform.db import Database
+
+    database = Database(database_url, source="broker-users")
+    try:
+        with database.reading() as session:
+            if not inspect(session.connection()).has_table(CampusSystem.__tablename__):
+                return []
+            rows = session.execute(
+                select(CampusSystem.name, CampusSystem.broker_user)
+                .where(CampusSystem.deactivated_at.is_(None))
+                .order_by(CampusSystem.name)
+            ).all()
+            return [RegisteredSystem(name, broker_user) for name, broker_user in rows]
+    finally:
+        database.dispose()
+
+
 @dataclass
 class Account:
-    label: str  # the process, or campus:<name>
+    label: str  # the process, campus:<name> (a reader) or system:<name> (a registered one)
     user: str
     password: str
     generated: bool  # made up here, so shown once and never reset on an existing user
@@ -176,10 +244,25 @@ def process_account(process: str, grant: Grant, shared_uri: str) -> Account:
     return Account(process, unquote(parts.username), unquote(parts.password), False, grant)
 
 
-def accounts(shared_uri: str, campus: tuple[str, ...] = ()) -> list[Account]:
+def accounts(
+    shared_uri: str,
+    campus: tuple[str, ...] = (),
+    registered: tuple[RegisteredSystem, ...] = (),
+) -> list[Account]:
     found = [process_account("gateway", gateway_grant(), shared_uri)]
     found += [
         process_account(service, service_grant(service), shared_uri) for service in SERVICE_CLASSES
+    ]
+    found.append(process_account(INBOX_PROCESS, inbox_grant(), shared_uri))
+    found += [
+        Account(
+            f"system:{system.name}",
+            system.broker_user,
+            secrets.token_urlsafe(24),
+            True,
+            system_grant(system.name),
+        )
+        for system in registered
     ]
     for name in campus:
         if not CAMPUS_NAME.fullmatch(name):

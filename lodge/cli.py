@@ -1,4 +1,4 @@
-"""`lodge run | service NAME | gateway | migrate | await-migrations [OWNER...] | seed |
+"""`lodge run | service NAME | gateway | inbox | migrate | await-migrations [OWNER...] | seed |
 token USERNAME | broker-users | expire-uploads | export-bag ITEM | warn-expiring-tokens |
 dead-letters` (`lodge --help`)."""
 
@@ -115,7 +115,8 @@ main.add_command(dead_letters)
     help="default: LODGE_BROKER_MANAGEMENT_URL, else port 15672 on LODGE_AMQP_URI's host",
 )
 def broker_users(apply_, campus, management_url):
-    """Print (or --apply) one RabbitMQ account per process, with its permissions.
+    """Print (or --apply) one RabbitMQ account per process and per registered campus
+    system (read from the gateway's database), with its permissions.
 
     Each process's user and password come from LODGE_AMQP_URI_<PROCESS>; a process
     without one gets user lodge-<process> and a new password, shown once on stderr. The
@@ -127,8 +128,18 @@ def broker_users(apply_, campus, management_url):
 
     settings = get_settings()
     shared = settings.broker.amqp_uri
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
-        found = accounts_module.accounts(shared, tuple(campus))
+        registered = accounts_module.registered_systems(settings.database_url("gateway"))
+    except SQLAlchemyError as err:
+        click.echo(
+            f"the gateway's database cannot be read, so no campus system's account: {err}",
+            err=True,
+        )
+        registered = []
+    try:
+        found = accounts_module.accounts(shared, tuple(campus), tuple(registered))
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     if apply_:
@@ -281,6 +292,22 @@ def service(name):
     if killed:
         sys.exit(1)
     click.echo(f"lodge {name} service stopped", err=True)
+
+
+@main.command()
+def inbox():
+    """Take campus systems' requests from the broker (gateway/campus/inbox.py)."""
+    from gateway.campus.inbox import Inbox
+    from kernel.platform.messaging import INBOX_PROCESS, hide_broker_passwords
+    from kernel.platform.observability import configure_tracing
+
+    require_broker(INBOX_PROCESS)
+    serve_metrics(INBOX_PROCESS)
+    configure_tracing(INBOX_PROCESS, get_settings().processes.otlp_endpoint)
+    hide_broker_passwords()
+    click.echo("lodge inbox started", err=True)
+    Inbox(get_settings()).run()
+    click.echo("lodge inbox stopped", err=True)
 
 
 def serve_metrics(service: str) -> None:
@@ -521,17 +548,17 @@ def _stamped(message: str) -> None:
 
 @main.command()
 def run():
-    """Run all five services and the gateway on this machine, on embedded defaults,
+    """Run all five services, the gateway and the inbox on this machine, on embedded defaults,
     restarting any that dies (lodge/supervisor.py)."""
     from gateway.seed import DEMO_PASSWORD, DEMO_USERS
     from lodge.supervisor import STOP_MARGIN_SECONDS, Supervisor
 
-    binds = [get_settings().metrics_bind(name) for name in SERVICE_CLASSES]
+    binds = [get_settings().metrics_bind(name) for name in (*SERVICE_CLASSES, "inbox")]
     taken = [bind for bind in binds if bind is not None]
     if len(set(taken)) < len(taken):
         raise click.ClickException(
-            "the five services cannot share one metrics address: give each its own "
-            "LODGE_METRICS_BIND_<SERVICE>"
+            "the five services and the inbox cannot share one metrics address: give each "
+            "its own LODGE_METRICS_BIND_<PROCESS>"
         )
     require_broker()
     root = [sys.executable, "-m", "lodge"]
@@ -539,6 +566,7 @@ def run():
     subprocess.run(root + ["seed"], check=True)
     programs = {name: root + ["service", name] for name in SERVICE_CLASSES}
     programs["gateway"] = root + ["gateway"]
+    programs["inbox"] = root + ["inbox"]
     supervisor = Supervisor(
         programs,
         log=_stamped,

@@ -24,11 +24,14 @@ from nameko.rpc import Rpc, ServiceRpc, get_rpc_exchange
 from kernel.platform.messaging import (
     CLOUDEVENTS_EXCHANGE,
     DEAD_LETTER_EXCHANGE,
+    INBOX_EXCHANGE,
+    INBOX_PROCESS,
     QUORUM,
     RETRY_EXCHANGE,
     ReliableEventHandler,
     consumed_queue_arguments,
     dead_letter_queue,
+    inbox_queue,
     retry_queues,
     rpc_queue,
 )
@@ -96,7 +99,9 @@ def declare(amqp_uri: str, classes=None) -> list[str]:
         get_rpc_exchange()(channel).declare()
         for service_name in SERVICE_CLASSES:
             event_exchange(service_name)(channel).declare()
+        INBOX_EXCHANGE(channel).declare()
         channel.close()
+        declare_inbox(connection)
         for cls in classes:
             ensure(connection, dead_letter_queue(cls.name))
             if serves_rpc(cls):
@@ -108,6 +113,15 @@ def declare(amqp_uri: str, classes=None) -> list[str]:
                 retire_shared_retry_queue(connection, queue)
                 declared.append(queue.name)
     return declared
+
+
+def declare_inbox(connection: Connection) -> None:
+    """The inbox's queue with its bindings (one per topic), and its dead-letter queue. It
+    keeps the arguments it was first declared with: a queue of two bindings is not
+    rebuilt the way `ensure` rebuilds one."""
+    ensure(connection, dead_letter_queue(INBOX_PROCESS))
+    with connection.channel() as channel:
+        inbox_queue()(channel).declare()
 
 
 def ensure(connection: Connection, queue: Queue) -> None:

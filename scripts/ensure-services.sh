@@ -2,8 +2,8 @@
 # Make sure what Lodge talks to is installed and running on this machine. Safe to run again;
 # it only acts on what is missing.
 #
-#   ensure-services.sh              what `make run` needs: libmagic and RabbitMQ with its
-#                                   management API (Lodge's embedded defaults need no more)
+#   ensure-services.sh              what `make run` needs: libmagic, xmlsec1 (SAML signatures)
+#                                   and RabbitMQ with its management API
 #   ensure-services.sh --for-tests  that, plus what the tests and benchmarks use: PostgreSQL,
 #                                   Chromium (browser tests), clamd's package (the tests start
 #                                   their own clamd), nginx (the e2e tests' TLS proxy), axe-core
@@ -23,6 +23,7 @@ APT_GET=(apt-get -o DPkg::Lock::Timeout=600)
 
 need_packages=()
 dpkg -s libmagic1 >/dev/null 2>&1 || need_packages+=(libmagic1)
+command -v xmlsec1 >/dev/null 2>&1 || need_packages+=(xmlsec1)
 command -v rabbitmq-server >/dev/null 2>&1 || need_packages+=(rabbitmq-server)
 if $for_tests; then
   command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql)

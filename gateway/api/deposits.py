@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from sqlalchemy import or_, select
 
@@ -20,14 +18,14 @@ from gateway.api.spec import (
 )
 from gateway.auth.guard import login_required
 from gateway.auth.identity import actor_for
-from gateway.files.quotas import quota_usage, room_beside_uploads
+from gateway.files.quotas import quota_usage, reserved_by_uploads, room_for_file
 from gateway.files.uploads import (
     MultipartUpload,
+    add_staged_file,
     check_declared_length,
     expected_digests,
     raw_chunks,
     sanitise_filename,
-    sniff_media_type,
     verify_digests,
 )
 from gateway.models import User
@@ -170,7 +168,7 @@ def upload_room(deposit_id: str) -> tuple[dict, int]:
     profile's and the quota's room, less what the caller's unfinished uploads reserve."""
     with rpc() as services:
         policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
-    return policy, max(min(policy["max_file_size"], room_beside_uploads(policy, g.actor.id)), 0)
+    return policy, room_for_file(policy, reserved_by_uploads(g.actor.id))
 
 
 def stage(deposit_id: str, chunks, limit: int, expected: dict[str, str]) -> StoredObject:
@@ -189,24 +187,10 @@ def stage(deposit_id: str, chunks, limit: int, expected: dict[str, str]) -> Stor
 def register_staged_file(
     deposit_id: str, filename: str, stored: StoredObject, file_rules: dict | None = None
 ) -> dict:
-    """Register a complete staged object with intake (which checks the profile's rules
-    again), then run validation's quick pre-check. The object is deleted if intake refuses."""
-    storage = get_storage()
-    try:
-        record = {
-            "id": uuid.uuid4().hex,
-            "filename": filename,
-            "size": stored.size,
-            "sha256": stored.sha256,
-            "md5": stored.md5,
-            "storage_key": stored.key,
-            "media_type": sniff_media_type(storage.head(stored.key)),
-        }
-        with rpc() as services:
-            created = services.intake.add_file(actor=g.actor, deposit_id=deposit_id, file=record)
-    except BaseException:
-        storage.delete(stored.key)
-        raise
+    """Register a complete staged object with intake (add_staged_file), then run
+    validation's quick pre-check."""
+    with rpc() as services:
+        created = add_staged_file(services, g.actor, deposit_id, filename, stored)
     if file_rules is None:
         with rpc() as services:
             file_rules = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)[

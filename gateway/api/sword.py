@@ -25,7 +25,7 @@ from gateway.auth.guard import token_holder
 from gateway.campus import packages, systems
 from gateway.campus import sword as documents
 from gateway.campus.sword import SwordError
-from gateway.files.quotas import room_beside_uploads
+from gateway.files.quotas import reserved_by_uploads, room_for_file
 from gateway.files.uploads import check_declared_length, raw_chunks, sanitise_filename
 from gateway.rpc import rpc
 from kernel.contracts import exceptions as domain
@@ -293,7 +293,9 @@ def _stage(deposit_id: str, chunks, limit: int, expected: dict[str, str]):
 def _unpack(deposit: dict, policy: dict, expected: dict[str, str], register: Callable) -> None:
     rules = policy["file_rules"]
     used = sum(file["size"] for file in deposit["files"])
-    room = max(min(rules["max_total_size"] - used, room_beside_uploads(policy, g.actor.id)), 0)
+    # the package may be as large as the deposit's and the quota's room for all its files
+    whole = {**policy, "max_file_size": rules["max_total_size"] - used}
+    room = room_for_file(whole, reserved_by_uploads(g.actor.id))
     check_declared_length(request.content_length, room)
     request.max_content_length = room
     storage = get_storage()

@@ -89,15 +89,23 @@ def token_holder(token: str) -> tuple[Actor, frozenset[str]] | None:
             return None
         actor = replace(
             identity.actor_for(holder.user),
-            roles=tuple(identity.roles_now(holder.user, *_claim_role_policy())),
+            roles=tuple(
+                identity.roles_now(holder.user, *_claim_role_policy(holder.user.oidc_issuer))
+            ),
         )
         return actor, holder.scopes
 
 
-def _claim_role_policy() -> tuple[timedelta, tuple[str, ...]]:
-    """How long roles from OIDC claims count after a sign-in, and the roles left after."""
+def _claim_role_policy(issuer: str | None) -> tuple[timedelta, tuple[str, ...]]:
+    """How long roles from an identity provider's claims count after a sign-in, and the
+    roles left after."""
     settings = oidc.settings()
-    mapping = settings.mapping if settings else identity.ClaimMapping()
+    saml = current_app.extensions.get("lodge.saml")
+    mapping = identity.mapping_for(
+        issuer,
+        (settings.issuer, settings.mapping) if settings else None,
+        saml.settings.mapping if saml else None,
+    )
     return (timedelta(days=get_settings().sign_in.oidc_roles_max_age_days), mapping.default_roles)
 
 

@@ -101,8 +101,9 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def deactivate(session: Session, user: User) -> None:
-    """At once: every session ends, every token is revoked, and roles that came from OIDC
-    claims are dropped (the next sign-in after reactivation brings back what the claims say)."""
+    """At once: every session ends, every token is revoked, and roles that came from an
+    identity provider's claims (OIDC or SAML) are dropped (the next sign-in after
+    reactivation brings back what the claims say)."""
     now = _now()
     user.deactivated_at = user.deactivated_at or now
     session.execute(
@@ -322,7 +323,7 @@ def revoke_token(session: Session, token_id: str, owner_id: str | None = None) -
     return True
 
 
-# --- OpenID Connect -----------------------------------------------------------------------
+# --- institutional sign-in (OpenID Connect, SAML) ----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,18 @@ class ClaimMapping:
         return _unique(groups), [r for r in ROLES if r in roles]
 
 
+def mapping_for(
+    issuer: str | None, oidc: tuple[str, ClaimMapping] | None, saml: ClaimMapping | None
+) -> ClaimMapping:
+    """The mapping an account's claims go through: OIDC's (`(issuer, mapping)`) for its
+    issuer, SAML's for any other identity provider, else whichever is configured."""
+    if oidc is not None and issuer == oidc[0]:
+        return oidc[1]
+    if saml is not None:
+        return saml
+    return oidc[1] if oidc is not None else ClaimMapping()
+
+
 def _as_list(value) -> list:
     if value is None:
         return []
@@ -395,23 +408,55 @@ def _unique(values: list[str]) -> list[str]:
 _USERNAME_JUNK = user_pattern(r"[^A-Za-z0-9._@-]+")
 
 
-def provision_oidc_user(session: Session, issuer: str, claims: dict, mapping: ClaimMapping) -> User:
-    """The user for these claims: created on first sign-in, groups, roles, name and e-mail
-    refreshed on every sign-in. A local account with the same name is never taken over."""
-    subject = str(claims["sub"])
-    groups, roles = mapping.apply(claims)
-    user = session.scalar(
+def _first(value) -> str:
+    """One value of a claim: SAML attributes and person events may send a list."""
+    values = _as_list(value)
+    return str(values[0]) if values else ""
+
+
+def find_external_user(session: Session, issuer: str, subject: str) -> User | None:
+    """The account an identity provider (OIDC issuer or SAML entity id) knows as `subject`."""
+    return session.scalar(
         select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
     )
+
+
+def _name_and_email(claims: dict, mapping: ClaimMapping, fallback: str) -> tuple[str, str]:
     # the identity provider's words: what Lodge's text rule refuses is dropped, not refused
-    name = text.one_line(str(claims.get("name") or claims.get(mapping.username_claim) or subject))[
-        : text.LIMITS["name"]
-    ]
-    email = text.one_line(str(claims.get("email") or ""))[: text.LIMITS["name"]]
+    name = text.one_line(
+        _first(claims.get("name")) or _first(claims.get(mapping.username_claim)) or fallback
+    )[: text.LIMITS["name"]]
+    email = text.one_line(_first(claims.get("email")))[: text.LIMITS["name"]]
+    return name, email
+
+
+def refresh_from_claims(user: User, claims: dict, mapping: ClaimMapping) -> None:
+    """Name, e-mail, groups and roles as the claims say now; a name or address the claims
+    lack is kept, and a deactivated account gets no roles back."""
+    groups, roles = mapping.apply(claims)
+    name, email = _name_and_email(claims, mapping, user.name)
+    user.name, user.email, user.groups = name, email or user.email, groups
+    if user.deactivated_at is None:
+        user.roles = roles
+
+
+def provision_user(
+    session: Session, issuer: str, subject: str, claims: dict, mapping: ClaimMapping
+) -> User:
+    """The user an identity provider (OIDC or SAML) vouches for, keyed by (issuer, subject):
+    created on first sign-in, groups, roles, name and e-mail refreshed on every sign-in. A
+    local account with the same name is never taken over. `claims` holds the provider's
+    claims or attributes by name, with `name` and `email` for the person's name and address."""
+    user = find_external_user(session, issuer, subject)
     if user is None:
+        groups, roles = mapping.apply(claims)
+        name, email = _name_and_email(claims, mapping, subject)
         wanted = (
             _USERNAME_JUNK.sub(
-                "", str(claims.get(mapping.username_claim) or claims.get("email") or subject)
+                "",
+                _first(claims.get(mapping.username_claim))
+                or _first(claims.get("email"))
+                or subject,
             )[:100]
             or "user"
         )
@@ -432,8 +477,6 @@ def provision_oidc_user(session: Session, issuer: str, claims: dict, mapping: Cl
         )
         session.add(user)
     else:
-        user.name, user.email, user.groups = name, email or user.email, groups
-        if user.deactivated_at is None:  # a deactivated account gets no roles back
-            user.roles = roles
+        refresh_from_claims(user, claims, mapping)
     session.flush()
     return user

@@ -28,9 +28,14 @@ def quota_usage(services, actor: Actor) -> dict:
     return usage
 
 
-def room_beside_uploads(policy: dict, owner_id: str) -> int:
-    """Staged bytes left for a plain upload once the owner's unfinished uploads have what
-    they declared (intake's upload policy counts only registered files)."""
+def reserved_by_uploads(owner_id: str) -> int:
+    """The bytes the owner's unfinished resumable uploads declared: staged already, as far
+    as room goes (intake's upload policy counts only registered files)."""
+    return sum(upload.length for upload in upload_area().unfinished(owner_id))
+
+
+def room_for_file(policy: dict, reserved: int = 0) -> int:
+    """The most bytes one more file of a deposit may have (intake's `upload_policy`): the
+    profile's limit, and the staged bytes left beside `reserved` ones."""
     staged = policy["quota"]["staged_bytes"]
-    reserved = sum(upload.length for upload in upload_area().unfinished(owner_id))
-    return staged["limit"] - staged["used"] - reserved
+    return max(min(policy["max_file_size"], staged["limit"] - staged["used"] - reserved), 0)

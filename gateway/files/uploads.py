@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import unicodedata
+import uuid
 from collections.abc import Iterator
 
 import magic
@@ -22,8 +23,9 @@ from werkzeug.sansio.multipart import (
     NeedData,
 )
 
+from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import InvalidInput, TooLarge
-from kernel.platform.storage import CHUNK_SIZE, StoredObject
+from kernel.platform.storage import CHUNK_SIZE, StoredObject, get_storage
 from kernel.policy import text
 from kernel.policy.text import user_pattern
 
@@ -171,3 +173,30 @@ def check_declared_length(content_length: int | None, limit: int) -> None:
 
 def sniff_media_type(head: bytes) -> str:
     return magic.from_buffer(head, mime=True) if head else "application/x-empty"
+
+
+def add_staged_file(
+    services, actor: Actor, deposit_id: str, filename: str, stored: StoredObject
+) -> dict:
+    """Register a complete staged object with intake, which checks the profile's rules and
+    the depositor's quota again; the object is deleted if intake refuses it, and also when
+    intake answers a call it had carried out already (a request run again after a crash):
+    then the file of the first run is the one on the deposit."""
+    storage = get_storage()
+    try:
+        record = {
+            "id": uuid.uuid4().hex,
+            "filename": filename,
+            "size": stored.size,
+            "sha256": stored.sha256,
+            "md5": stored.md5,
+            "storage_key": stored.key,
+            "media_type": sniff_media_type(storage.head(stored.key)),
+        }
+        created = services.intake.add_file(actor=actor, deposit_id=deposit_id, file=record)
+    except BaseException:
+        storage.delete(stored.key)
+        raise
+    if created.get("storage_key", stored.key) != stored.key:
+        storage.delete(stored.key)
+    return created

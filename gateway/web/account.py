@@ -5,7 +5,6 @@ admins' accounts page, where accounts are deactivated and reactivated."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from authlib.integrations.base_client.errors import OAuthError
 from flask import (
@@ -27,6 +26,7 @@ from sqlalchemy import select
 from gateway.auth import guard as auth
 from gateway.auth import identity, oidc
 from gateway.auth.patrons import MAX_QUERY, MAX_RESULTS, find_people
+from gateway.auth.people_events import end_duties
 from gateway.models import User
 from gateway.rpc import rpc
 from gateway.web.portal import safe_next
@@ -98,8 +98,8 @@ def institution_callback():
         return render_template("login.html"), 400
     target = session.get("after_sign_in") or url_for("portal.home")
     with _database().unit_of_work() as uow:
-        user = identity.provision_oidc_user(
-            uow.session, settings.issuer, dict(claims), settings.mapping
+        user = identity.provision_user(
+            uow.session, settings.issuer, str(claims["sub"]), dict(claims), settings.mapping
         )
         uow.session.expunge(user)
     if user.deactivated_at is not None:
@@ -251,8 +251,9 @@ def account_view(user: User) -> dict:
 
 
 def set_active(user_id: str, active: bool) -> dict:
-    """Deactivate or reactivate an account (admins; never their own). Letters hear of it after
-    the change is stored, so a retry after letters failed to answer changes nothing twice."""
+    """Deactivate or reactivate an account (admins; never their own). Letters hear of it, and
+    approval releases a deactivated account's claims, after the change is stored, so a retry
+    after either failed to answer changes nothing twice."""
     if user_id == g.actor.id:
         raise Conflict(_("You cannot deactivate or reactivate your own account."))
     with _database().unit_of_work() as uow:
@@ -269,11 +270,13 @@ def set_active(user_id: str, active: bool) -> dict:
     try:
         if active:
             register_recipient(actor)
-        elif tell:  # letters go to staff by their roles: none now
+        elif tell:
             with rpc() as services:
-                services.letters.save_recipient(actor=replace(actor, roles=()), delivery=None)
+                end_duties(services, actor, by=g.actor)
     except Exception:  # any RPC failure; the change itself is stored
-        log.warning("letters did not hear that account %s changed", user_id, exc_info=True)
+        log.warning(
+            "letters or approval did not hear that account %s changed", user_id, exc_info=True
+        )
         abort(
             503,
             description=_(

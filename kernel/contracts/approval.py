@@ -124,6 +124,16 @@ class AssignRequest(DepositRequest):
     assignee = fields.Nested(ActorSchema, required=True)
 
 
+class ReleaseClaimsRequest(ActorRequest):
+    """Every claim one person holds goes back to the pool (they left, or lost the role)."""
+
+    person_id = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+
+
+class ReleasedClaimsView(Lenient):
+    released = fields.Int(required=True)
+
+
 class BulkDecisionRequest(ActorRequest):
     deposit_ids = fields.List(fields.Str(), required=True, validate=validate.Length(min=1, max=100))
     decision = fields.Str(required=True, validate=validate.OneOf(DECISIONS))

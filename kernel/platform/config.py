@@ -18,6 +18,9 @@ from kernel.policy.text import user_pattern
 
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
+# every process with a broker account of its own: the inbox worker works on the gateway's
+# database
+PROCESSES = DATABASE_OWNERS + ("inbox",)
 MIN_SECRET_KEY_LENGTH = 32
 # words of the example values people forget to replace
 PLACEHOLDER_WORDS = ("change", "example", "placeholder", "replace", "secret", "todo", "xxx", "***")
@@ -277,8 +280,8 @@ class BrokerSettings:
         (),
         "`LODGE_AMQP_URI`",
         "the broker account of one process (`GATEWAY`, `INTAKE`, `VALIDATION`, `APPROVAL`, "
-        "`LETTERS`, `INVENTORY`); `lodge broker-users` makes it",
-        members=DATABASE_OWNERS,
+        "`LETTERS`, `INVENTORY`, `INBOX`); `lodge broker-users` makes it",
+        members=PROCESSES,
     )
     management_url: str | None = setting(
         "LODGE_BROKER_MANAGEMENT_URL",
@@ -334,6 +337,14 @@ class StorageSettings:
         None,
         "`$LODGE_STORAGE_ROOT/uploads`",
         "unfinished resumable (tus) uploads; shared by all gateways",
+    )
+    inline_file_max_bytes: int = setting(
+        "LODGE_INLINE_FILE_MAX_BYTES",
+        positive,
+        1024 * 1024,
+        "`1048576`",
+        "the largest file a campus system's request may carry inline (base64); larger ones "
+        "go by URL or S3 object",
     )
     upload_expiry_seconds: int = setting(
         "LODGE_UPLOAD_EXPIRY_SECONDS",
@@ -534,6 +545,82 @@ class SignInSettings:
         "",
         "JSON text, or the path of a JSON file",
         "how claims become groups and roles (below)",
+    )
+
+
+@dataclass(frozen=True)
+class SamlSettings:
+    """SAML 2.0 sign-in: Lodge as a service provider of the institution's federation."""
+
+    metadata: str = setting(
+        "LODGE_SAML_METADATA",
+        text,
+        "",
+        "`https://mds.example.org/federation.xml` or a file's path",
+        "the identity providers' metadata (a federation's aggregate or one IdP's); "
+        "SAML sign-in is off without it",
+    )
+    metadata_cert: str = setting(
+        "LODGE_SAML_METADATA_CERT",
+        text,
+        "",
+        "a PEM certificate, or the path of one",
+        "the federation's metadata signing certificate; metadata without a valid signature "
+        "by it is refused",
+    )
+    metadata_refresh_hours: float = setting(
+        "LODGE_SAML_METADATA_REFRESH_HOURS",
+        number,
+        6.0,
+        "`6`",
+        "how often the metadata is read again (and its signature checked again)",
+    )
+    entity_id: str = setting(
+        "LODGE_SAML_ENTITY_ID",
+        text,
+        "",
+        "`<LODGE_BASE_URL>/saml/metadata`",
+        "Lodge's entity id as a service provider",
+    )
+    sp_key: str = setting(
+        "LODGE_SAML_SP_KEY",
+        text,
+        "",
+        "a PEM private key, or the path of one",
+        "signs Lodge's requests and metadata; on the embedded defaults a key pair is made in "
+        "`$LODGE_DATA_DIR/saml/`, elsewhere `lodge gateway` refuses to start without one",
+        secret=True,
+    )
+    sp_cert: str = setting(
+        "LODGE_SAML_SP_CERT",
+        text,
+        "",
+        "a PEM certificate, or the path of one",
+        "the certificate of `LODGE_SAML_SP_KEY`, published in Lodge's metadata",
+    )
+    idps: tuple[str, ...] = setting(
+        "LODGE_SAML_IDPS",
+        listing,
+        (),
+        "every identity provider in the metadata",
+        "the entity ids of the identity providers offered (comma-separated); with more than "
+        "one, people choose theirs on a discovery page",
+    )
+    name: str = setting(
+        "LODGE_SAML_NAME",
+        text,
+        "your institution",
+        "`Example University`",
+        "the name on the button",
+    )
+    attribute_mapping: str = setting(
+        "LODGE_SAML_ATTRIBUTE_MAPPING",
+        text,
+        "",
+        "JSON text, or the path of a JSON file",
+        "how attributes become groups and roles: the claim mapping of OIDC, with "
+        "`eduPersonAffiliation`, `eduPersonEntitlement` and `isMemberOf` as its default "
+        "`group_claims` and `eduPersonPrincipalName` as its `username_claim`",
     )
 
 
@@ -792,9 +879,25 @@ class ProcessSettings:
         address,
         (),
         "`LODGE_METRICS_BIND`",
-        "one service's own metrics address (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
-        "`INVENTORY`); `lodge run`, which runs all five on one machine, needs one for each",
-        members=SERVICE_NAMES,
+        "one process's own metrics address (`INTAKE`, `VALIDATION`, `APPROVAL`, `LETTERS`, "
+        "`INVENTORY`, `INBOX`); `lodge run`, which runs them all on one machine, needs one "
+        "for each",
+        members=SERVICE_NAMES + ("inbox",),
+    )
+    inbox_max_bytes: int = setting(
+        "LODGE_INBOX_MAX_BYTES",
+        positive,
+        16 * 1024 * 1024,
+        "`16777216`",
+        "the largest request message a campus system may send the inbox (`lodge inbox`); "
+        "a larger one is refused",
+    )
+    inbox_prefetch: int = setting(
+        "LODGE_INBOX_PREFETCH",
+        positive,
+        4,
+        "`4`",
+        "requests an inbox worker takes from the broker ahead of the one it handles",
     )
     shutdown_grace_seconds: int = setting(
         "LODGE_SHUTDOWN_GRACE_SECONDS",
@@ -920,6 +1023,49 @@ class UsageSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """Files a campus system's deposit request gives by reference (an HTTPS URL, an S3 object
+    it staged, or inline): how long, how quiet and how many redirects a fetch may take."""
+
+    seconds: float = setting(
+        "LODGE_FETCH_SECONDS",
+        number,
+        600.0,
+        "`600`",
+        "the most one file's fetch may take in all (redirects, a slow server included); "
+        "slower is refused",
+    )
+    connect_seconds: float = setting(
+        "LODGE_FETCH_CONNECT_SECONDS",
+        number,
+        10.0,
+        "`10`",
+        "seconds to connect (and, for an S3 object, to wait for any answer)",
+    )
+    idle_seconds: float = setting(
+        "LODGE_FETCH_IDLE_SECONDS",
+        number,
+        30.0,
+        "`30`",
+        "a server silent this long while sending a file ends the fetch",
+    )
+    redirects: int = setting(
+        "LODGE_FETCH_REDIRECTS",
+        integer,
+        5,
+        "`5`",
+        "redirects followed (each to an allowed host only); one more is refused",
+    )
+    inline_bytes: int = setting(
+        "LODGE_FETCH_INLINE_BYTES",
+        positive,
+        1024 * 1024,
+        "`1048576`",
+        "the largest file a request may give inline (base64 `content`, decoded)",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every LODGE_ setting, read once (`get_settings`) and checked as it is read: the data
     folder and the databases, then one group per concern."""
@@ -943,6 +1089,7 @@ class Settings:
     mail: MailSettings = group(MailSettings)
     site: SiteSettings = group(SiteSettings)
     sign_in: SignInSettings = group(SignInSettings)
+    saml: SamlSettings = group(SamlSettings)
     identifiers: IdentifierSettings = group(IdentifierSettings)
     datacite: DataCiteSettings = group(DataCiteSettings)
     network: NetworkSettings = group(NetworkSettings)
@@ -952,6 +1099,7 @@ class Settings:
     oai: OaiSettings = group(OaiSettings)
     validation: ValidationSettings = group(ValidationSettings)
     usage: UsageSettings = group(UsageSettings)
+    fetching: FetchSettings = group(FetchSettings)
 
     @property
     def on_embedded_defaults(self) -> bool:
@@ -973,6 +1121,11 @@ class Settings:
         base = urlsplit(self.site.base_url)
         if base.scheme != "https" and base.hostname not in LOOPBACK_HOSTS:
             problems.append("LODGE_BASE_URL must be https:// (letters and identifiers use it)")
+        if self.saml.metadata and not (self.saml.sp_key and self.saml.sp_cert):
+            # each replica would make a key pair of its own, and the federation knows none
+            problems.append("SAML sign-in needs LODGE_SAML_SP_KEY and LODGE_SAML_SP_CERT")
+        if self.saml.metadata and not self.saml.metadata_cert:
+            problems.append("SAML sign-in needs LODGE_SAML_METADATA_CERT")
         return problems
 
     def database_url(self, owner: str) -> str:

@@ -25,7 +25,7 @@ import socket
 import traceback
 from datetime import UTC, datetime
 
-from kombu import Exchange, Queue
+from kombu import Exchange, Queue, binding
 from kombu.exceptions import OperationalError
 from kombu.utils import json as wire_json
 from marshmallow import ValidationError
@@ -42,6 +42,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from kernel.contracts import campus
 from kernel.contracts.events import event_schema
 from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage, Unavailable
 from kernel.contracts.rpc import CALL_KEY_HEADER, CALL_KEY_LENGTH
@@ -115,6 +116,26 @@ def dead_letter_queue(service_name: str) -> Queue:
         routing_key=service_name,
         durable=True,
         queue_arguments=QUORUM,
+    )
+
+
+# campus systems' requests (gateway/campus/inbox.py): `<system>.<topic>` on lodge.inbox, into
+# one queue the inbox workers consume; what they cannot take goes to the dead-letter queue
+# of the process "inbox"
+INBOX_EXCHANGE = Exchange(campus.INBOX_EXCHANGE, type="topic", durable=True)
+INBOX_PROCESS = "inbox"
+
+
+def inbox_queue() -> Queue:
+    return Queue(
+        "lodge.inbox.requests",
+        exchange=INBOX_EXCHANGE,
+        bindings=[
+            binding(INBOX_EXCHANGE, routing_key=campus.inbox_key("*", topic))
+            for topic in campus.Topic
+        ],
+        durable=True,
+        queue_arguments=consumed_queue_arguments(INBOX_PROCESS),
     )
 
 

@@ -112,6 +112,22 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_REQUEST_SECONDS = Histogram("lodge_http_request_seconds", "HTTP request latency", ["endpoint"])
 
+# --- campus systems' requests (gateway/campus/inbox.py) --------------------------------------
+
+# accepted and refused: a reply went out; duplicate: the same request came before; dropped: no
+# registered system to answer (dead-lettered only); failed: a fault, the request goes back
+INBOX_OUTCOMES = ("accepted", "refused", "duplicate", "dropped", "failed")
+INBOX_REQUESTS = Counter(
+    "lodge_inbox_requests_total",
+    "Campus systems' requests the inbox worker handled, by how each ended",
+    ["outcome"],
+)
+INBOX_REQUEST_SECONDS = Histogram(
+    "lodge_inbox_request_seconds",
+    "Time the inbox worker took over one request, its files' fetching included",
+    buckets=HANDLER_BUCKETS,
+)
+
 # --- what Lodge is for: counted once the change is committed (UnitOfWork.after_commit) ------
 
 DEPOSITS_SUBMITTED = Counter(

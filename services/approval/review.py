@@ -245,6 +245,20 @@ def release(uow: UnitOfWork, actor: Actor, deposit_id: str) -> ReviewTask:
     return task
 
 
+def release_claims_of(uow: UnitOfWork, actor: Actor, person_id: str) -> int:
+    """Every undecided claim `person_id` holds goes back to the pool; their deposits and
+    decisions stay. Someone else's claims are a supervisor's to release; a repeat finds
+    none and releases nothing."""
+    require(actor, Action.SUPERVISE_REVIEWS)
+    result = uow.session.execute(
+        update(ReviewTask)
+        .where(ReviewTask.state == "claimed", ReviewTask.assignee_id == person_id)
+        .values(state="open", assignee_id=None, assignee=None, claimed_at=None, updated_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def release_idle_claims(uow: UnitOfWork, idle: timedelta) -> int:
     """Claims nobody has touched for `idle` go back to the pool."""
     result = uow.session.execute(

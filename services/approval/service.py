@@ -16,6 +16,8 @@ from kernel.contracts.approval import (
     QueueRequest,
     ReasonKeyRequest,
     ReasonView,
+    ReleaseClaimsRequest,
+    ReleasedClaimsView,
     ReviewActionRequest,
     ReviewDetailView,
     ReviewFileRequest,
@@ -92,6 +94,13 @@ class ApprovalService(DeadLetterDesk):
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             return task_view(review.release(uow, actor, deposit_id), actor=actor)
+
+    @rpc
+    @rpc_contract(ReleaseClaimsRequest, ReleasedClaimsView())
+    def release_claims_of(self, actor, person_id):
+        with self.store.unit_of_work() as uow:
+            released = review.release_claims_of(uow, Actor.from_wire(actor), person_id)
+            return {"released": released}
 
     @rpc
     @rpc_contract(ReviewActionRequest, ReviewTaskView())

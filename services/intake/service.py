@@ -97,8 +97,9 @@ class IntakeService(DeadLetterDesk):
     @rpc
     @rpc_contract(CreateDepositRequest, DepositView())
     def create_deposit(self, actor, profile_id, metadata, on_behalf_of, origin):
-        # `origin` (a campus system's request) is the contract's; keeping it is the
-        # campus systems lane's change to deposits.create_deposit
+        # `origin` (a campus system's request) is in the contract; intake keeps it once the
+        # systems work lands, until then it is taken and not stored
+        del origin
         actor = Actor.from_wire(actor)
         with self.store.unit_of_work() as uow:
             deposit = deposits.create_deposit(

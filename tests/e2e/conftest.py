@@ -21,6 +21,7 @@ if str(E2E_DIR.parents[1]) not in sys.path:  # `pytest` as well as `python -m py
 
 from tests.support.accessibility import assert_accessible, check, check_every_visit  # noqa: E402
 from tests.support.oidc import OidcProvider  # noqa: E402
+from tests.support.saml_idp import Federation, SamlIdp, key_pair  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 
 LOG_TAIL_LINES = 120
@@ -39,8 +40,34 @@ def oidc_provider():
         yield provider
 
 
+# how the SAML identity providers' attributes become Lodge groups and roles
+SAML_ATTRIBUTE_MAPPING = '{"roles": {"library-staff": ["approver"]}, "groups": {"member": []}}'
+
+
 @pytest.fixture(scope="session")
-def lodge_system(request, oidc_provider, datacite_server):
+def saml_idps(tmp_path_factory):
+    """Two SAML identity providers (pysaml2) serving HTTP, listed in a federation's signed
+    metadata; with Lodge's SP key pair, the settings that join Lodge to the federation."""
+    folder = tmp_path_factory.mktemp("saml")
+    federation = Federation(folder / "federation")
+    idps = (
+        SamlIdp(folder / "idps", "one", "University One"),
+        SamlIdp(folder / "idps", "two", "College Two"),
+    )
+    sp_key, sp_cert = key_pair(folder / "sp", "lodge-sp")
+    env = {
+        **federation.lodge_env(federation.metadata(list(idps))),
+        "LODGE_SAML_SP_KEY": str(sp_key),
+        "LODGE_SAML_SP_CERT": str(sp_cert),
+        "LODGE_SAML_NAME": "the Test Federation",
+        "LODGE_SAML_ATTRIBUTE_MAPPING": SAML_ATTRIBUTE_MAPPING,
+    }
+    with idps[0], idps[1]:
+        yield idps, env
+
+
+@pytest.fixture(scope="session")
+def lodge_system(request, oidc_provider, datacite_server, saml_idps):
     keep = True if request.config.getoption("--keep-artifacts", default=False) else None
     # a loaded machine may need longer to start six processes: LODGE_TEST_START_TIMEOUT
     system = LodgeSystem(
@@ -49,6 +76,7 @@ def lodge_system(request, oidc_provider, datacite_server):
         keep_artifacts=keep,
         extra_env={
             **oidc_provider.lodge_env(),
+            **saml_idps[1],
             # every item gets a DOI, registered at the local DataCite (tests/support/datacite.py)
             **datacite_server.env(),
             # campus access through our own proxy (the tests' 127.0.0.1) from 10.x addresses
@@ -60,6 +88,8 @@ def lodge_system(request, oidc_provider, datacite_server):
         },
     )
     system.start()
+    for idp in saml_idps[0]:  # the IdPs read Lodge's metadata as a federation would
+        idp.sp_metadata_url = f"{system.base_url}/saml/metadata"
     yield system
     system.stop()
     if system.leftovers:

@@ -834,6 +834,18 @@ ROUTES: list[Row] = [
         everyone(400),
         lambda w, c: "/login/institution/callback?code=forged&state=forged",
     ),
+    Row("GET", "/saml/metadata", everyone(200), lambda w, c: "/saml/metadata"),
+    # two identity providers: the choice of institution
+    Row("GET", "/saml/login", everyone(200), lambda w, c: "/saml/login"),
+    # a response from no identity provider, answering no request of this browser
+    Row(
+        "POST",
+        "/saml/acs",
+        everyone(400),
+        lambda w, c: "/saml/acs",
+        body=lambda w, c: {"SAMLResponse": base64.b64encode(b"<forged/>").decode()},
+        form=True,
+    ),
     Row("GET", "/account/tokens", page(None, 200), lambda w, c: "/account/tokens"),
     Row(
         "POST",

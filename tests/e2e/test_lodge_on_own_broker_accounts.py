@@ -11,7 +11,7 @@ from tests.e2e.test_lifecycles import (
 )
 from tests.support.system import LodgeSystem, expect
 
-PROCESSES = ("gateway", "intake", "validation", "approval", "letters", "inventory")
+PROCESSES = ("gateway", "intake", "validation", "approval", "letters", "inventory", "inbox")
 
 
 @pytest.fixture(scope="module")

@@ -145,10 +145,11 @@ def _oidc_staff(app, signed_in_days_ago: float) -> str:
     """A token of someone whose staff role came from the identity provider's claims."""
     with app.extensions["lodge.database"].unit_of_work() as uow:
         mapping = identity.ClaimMapping(roles={"library": "staff"})
-        user = identity.provision_oidc_user(
+        user = identity.provision_user(
             uow.session,
             "https://idp.example.edu",
-            {"sub": "s-1", "preferred_username": "sky", "groups": ["library"]},
+            "s-1",
+            {"preferred_username": "sky", "groups": ["library"]},
             mapping,
         )
         user.signed_in_at = identity._now() - timedelta(days=signed_in_days_ago)
@@ -188,10 +189,11 @@ def test_deactivation_drops_roles_that_came_from_claims(gateway_app):
         sky = _user(uow.session, "sky")
         assert sky.roles == [] and sky.deactivated_at is not None
         # the next sign-in through the identity provider brings no roles back while deactivated
-        identity.provision_oidc_user(
+        identity.provision_user(
             uow.session,
             "https://idp.example.edu",
-            {"sub": "s-1", "groups": ["library"]},
+            "s-1",
+            {"groups": ["library"]},
             identity.ClaimMapping(roles={"library": "staff"}),
         )
         assert sky.roles == []

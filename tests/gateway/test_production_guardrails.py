@@ -47,6 +47,26 @@ def test_a_production_site_needs_an_https_base_url_for_letters_and_identifiers(l
     assert get_settings().production_problems() == []
 
 
+def test_a_production_site_signing_in_with_saml_needs_its_own_key_and_a_metadata_signer(
+    lodge_env,
+):
+    """Replicas making key pairs of their own would each publish another certificate, and
+    metadata nobody can check would let anyone name the identity providers."""
+    lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", "postgresql://lodge@db.invalid/lodge")
+    lodge_env.setenv("LODGE_SECRET_KEY", "Vq3" * 20)
+    lodge_env.setenv("LODGE_BASE_URL", "https://lodge.example.edu")
+    lodge_env.setenv("LODGE_SAML_METADATA", "https://mds.example.org/federation.xml")
+    get_settings.cache_clear()
+    assert get_settings().production_problems() == [
+        "SAML sign-in needs LODGE_SAML_SP_KEY and LODGE_SAML_SP_CERT",
+        "SAML sign-in needs LODGE_SAML_METADATA_CERT",
+    ]
+    for name in ("LODGE_SAML_SP_KEY", "LODGE_SAML_SP_CERT", "LODGE_SAML_METADATA_CERT"):
+        lodge_env.setenv(name, f"/run/secrets/{name.lower()}.pem")
+    get_settings.cache_clear()
+    assert get_settings().production_problems() == []
+
+
 def test_the_embedded_defaults_start_with_a_key_kept_in_the_data_folder(lodge_env):
     lodge_env.delenv("LODGE_SECRET_KEY")
     get_settings.cache_clear()

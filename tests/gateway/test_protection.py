@@ -142,12 +142,13 @@ def test_a_malformed_multipart_body_is_a_client_error():
 def test_a_display_name_from_oidc_claims_is_cleaned_to_one_line(gateway_app):
     """The identity provider's words cannot be refused, so what the text rule refuses is
     dropped: a line break or a bidirectional override never reaches a letter header."""
-    from gateway.auth.identity import ClaimMapping, provision_oidc_user
+    from gateway.auth.identity import ClaimMapping, provision_user
 
     with gateway_app.extensions["lodge.database"].unit_of_work() as uow:
-        user = provision_oidc_user(
+        user = provision_user(
             uow.session,
             "https://idp.example",
+            "s1",
             {
                 "sub": "s1",
                 "name": "Jo\r\nBcc: all@example.edu\u202e\x0b",

@@ -28,7 +28,7 @@ def accounts(broker, lodge_env):
     """Every process on its own account (names unique to this test), and one campus account."""
     run = uuid.uuid4().hex[:8]
     vhost = broker["AMQP_URI"].rsplit("/", 1)[1]
-    for process in DATABASE_OWNERS:
+    for process in (*DATABASE_OWNERS, "inbox"):
         lodge_env.setenv(
             f"LODGE_AMQP_URI_{process.upper()}",
             f"amqp://lodge-{process}-{run}:pw-{process}-{run}@127.0.0.1:5672/{vhost}",
@@ -61,6 +61,22 @@ def publish(exchange: str, routing_key: str, body: bytes = b"{}"):
     return lambda channel: channel.basic_publish(
         channel.prepare_message(body), exchange=exchange, routing_key=routing_key
     )
+
+
+def test_the_inbox_reads_requests_and_answers_systems_only(accounts):
+    attempt(accounts["inbox"], lambda channel: channel.basic_get("lodge.inbox.requests"))
+    attempt(accounts["inbox"], publish("lodge.events", "system.thesis.reply"))
+    attempt(accounts["inbox"], publish("lodge.dead-letter", "inbox"))
+    for exchange, key in (
+        ("lodge.events", "system.thesis.intake.deposit_submitted"),
+        ("lodge.events", "intake.deposit_submitted"),
+        ("lodge.inbox", "thesis.deposit"),
+        ("intake.events", "deposit_submitted"),
+    ):
+        with pytest.raises(AccessRefused):
+            attempt(accounts["inbox"], publish(exchange, key))
+    with pytest.raises(AccessRefused):
+        attempt(accounts["inbox"], lambda channel: channel.queue_delete("lodge.inbox.requests"))
 
 
 def test_a_service_publishes_its_own_events(accounts):

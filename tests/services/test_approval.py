@@ -150,6 +150,24 @@ def test_a_claim_keeps_others_from_deciding_until_released(approval):
     assert event["decision"]["reason_label"] == "The description needs more detail"
 
 
+def test_a_person_who_left_has_every_claim_released_by_a_supervisor_only(approval):
+    approval.on_deposit_validated(validated())
+    approval.on_deposit_validated(validated(deposit_id="d2"))
+    approval.on_deposit_validated(validated(deposit_id="d3"))
+    approval.claim(actor=APPROVER, deposit_id="d1")
+    approval.claim(actor=APPROVER, deposit_id="d2")
+    approval.claim(actor=OTHER_APPROVER, deposit_id="d3")
+    # releasing someone else's claims is supervising reviews
+    with pytest.raises(Forbidden):
+        approval.release_claims_of(actor=OTHER_APPROVER, person_id=APPROVER["id"])
+    assert approval.release_claims_of(actor=MANAGER, person_id=APPROVER["id"]) == {"released": 2}
+    assert approval.release_claims_of(actor=MANAGER, person_id=APPROVER["id"]) == {"released": 0}
+    assert approval.list_reviews(actor=APPROVER, state="claimed", assignee="me")["total"] == 0
+    assert {t["deposit_id"] for t in approval.list_reviews(actor=MANAGER)["items"]} == {"d1", "d2"}
+    # another approver's claim stays theirs
+    assert approval.list_reviews(actor=OTHER_APPROVER, state="claimed", assignee="me")["total"] == 1
+
+
 def test_unknown_reason_is_refused(approval):
     approval.on_deposit_validated(validated())
     with pytest.raises(InvalidInput) as error:

@@ -43,6 +43,7 @@ ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 SERVICE_NAMES = ("intake", "validation", "approval", "letters", "inventory")
 DATABASE_OWNERS = SERVICE_NAMES + ("gateway",)
 FINAL_STATUSES = frozenset({"archived", "declined", "withdrawn"})
+INBOX_QUEUE = "lodge.inbox.requests"  # campus systems' requests: `lodge inbox` consumes it
 
 PG_ADMIN_DSN = os.environ.get(
     "LODGE_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -399,7 +400,7 @@ class LodgeSystem:
         for owner, url in self.database_urls.items():
             env[f"LODGE_{owner.upper()}_DATABASE_URL"] = url
         if self.own_broker_accounts:
-            for process in DATABASE_OWNERS:
+            for process in (*DATABASE_OWNERS, "inbox"):
                 user = f"lodge-{process}-{self.run_id}"
                 self.broker_users.append(user)
                 env[f"LODGE_AMQP_URI_{process.upper()}"] = (
@@ -464,7 +465,8 @@ class LodgeSystem:
             time.sleep(0.2)
 
     def readiness_problem(self) -> str | None:
-        """None when the gateway is ready and every service consumes its queues."""
+        """None when the gateway is ready and every service (and the inbox) consumes its
+        queues."""
         try:
             response = requests.get(f"{self.base_url}/readyz", timeout=5)
         except requests.RequestException as err:
@@ -488,6 +490,8 @@ class LodgeSystem:
         if not events:
             return "no evt-* queues declared yet"
         missing += [name for name, q in events.items() if q.get("consumers", 0) < 1]
+        if queues.get(INBOX_QUEUE, {}).get("consumers", 0) < 1:
+            missing.append(INBOX_QUEUE)
         if missing:
             return "queues without a consumer: " + ", ".join(sorted(missing))
         return None

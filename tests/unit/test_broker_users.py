@@ -42,7 +42,10 @@ def test_prints_definitions_with_hashes_and_never_a_given_password(env):
     assert result.exit_code == 0, result.stderr
     definitions = json.loads(result.stdout)
     users = {user["name"]: user for user in definitions["users"]}
-    assert set(users) == {f"lodge-{owner}" for owner in DATABASE_OWNERS} | {"campus-library"}
+    assert set(users) == {f"lodge-{owner}" for owner in DATABASE_OWNERS} | {
+        "lodge-inbox",
+        "campus-library",
+    }
     assert matches(users["lodge-intake"]["password_hash"], "intake-secret")
     assert "intake-secret" not in result.stdout + result.stderr
     assert "admin-secret" not in result.stdout + result.stderr
@@ -76,6 +79,7 @@ def test_topic_permissions_cover_every_topic_exchange_an_account_may_write(env):
     topics = {(entry["user"], entry["exchange"]) for entry in definitions["topic_permissions"]}
     topic_exchanges = {f"{owner}.events" for owner in DATABASE_OWNERS} | {
         "lodge.events",
+        "lodge.inbox",
         "lodge.retry",
         "nameko-rpc",
     }
@@ -130,3 +134,75 @@ def test_a_service_may_publish_to_the_delay_queues_its_retry_settings_call_for(e
     (inventory,) = [e for e in definitions["permissions"] if e["user"] == "lodge-inventory"]
     # lodge migrate declares the delay queues; the service only publishes to them
     assert not re.fullmatch(inventory["configure"], f"{queue}.retry.100ms")
+
+
+def register_system(env, tmp_path, name: str, broker_user: str) -> None:
+    """A campus system in a migrated gateway database, as the staff page registers one."""
+    from gateway.models import CampusSystem, User
+    from kernel.platform.db import Database
+    from lodge.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path}/gateway.db"
+    env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
+    get_settings.cache_clear()
+    upgrade("gateway", url)
+    database = Database(url, source="test")
+    with database.unit_of_work() as uow:
+        uow.session.add(User(id="u" * 32, username=name, name=name, email=f"{name}@x.edu"))
+        uow.session.flush()
+        uow.session.add(
+            CampusSystem(
+                id="s" * 32,
+                name=name,
+                label=name,
+                user_id="u" * 32,
+                broker_user=broker_user,
+                allowed_hosts=[],
+                sends_people=False,
+            )
+        )
+    database.dispose()
+
+
+def test_a_registered_campus_system_may_send_and_hear_only_its_own_keys(env, tmp_path):
+    register_system(env, tmp_path, "thesis", "thesis-workflow")
+    result = run()
+    assert result.exit_code == 0, result.stderr
+    definitions = json.loads(result.stdout)
+    assert re.search(r"system:thesis: user thesis-workflow, new password \S+", result.stderr)
+    (account,) = [e for e in definitions["permissions"] if e["user"] == "thesis-workflow"]
+    topics = {
+        entry["exchange"]: entry
+        for entry in definitions["topic_permissions"]
+        if entry["user"] == "thesis-workflow"
+    }
+    for key in ("thesis.deposit", "thesis.person"):
+        assert re.fullmatch(topics["lodge.inbox"]["write"], key)
+    for key in ("library.deposit", "thesis.other", "thesis.deposit.x", "#", "*.deposit"):
+        assert not re.fullmatch(topics["lodge.inbox"]["write"], key), key
+    assert re.fullmatch(topics["lodge.events"]["read"], "system.thesis.reply")
+    assert re.fullmatch(topics["lodge.events"]["read"], "system.thesis.intake.deposit_submitted")
+    for key in ("system.library.reply", "#", "intake.deposit_submitted", "system.*.reply"):
+        assert not re.fullmatch(topics["lodge.events"]["read"], key), key
+    assert not re.fullmatch(topics["lodge.events"]["write"], "system.thesis.reply")
+    assert re.fullmatch(account["configure"], "campus.thesis.events")
+    for queue in ("campus.library.events", "lodge.inbox.requests", "rpc-intake"):
+        assert not re.fullmatch(account["configure"], queue), queue
+        assert not re.fullmatch(account["read"], queue), queue
+    assert re.fullmatch(account["write"], "lodge.inbox")
+    assert not re.fullmatch(account["write"], "lodge.events")
+
+
+def test_the_inbox_may_reply_to_any_system_and_nothing_else_on_lodge_events(env):
+    definitions = json.loads(run().stdout)
+    (events,) = [
+        entry
+        for entry in definitions["topic_permissions"]
+        if entry["user"] == "lodge-inbox" and entry["exchange"] == "lodge.events"
+    ]
+    assert re.fullmatch(events["write"], "system.thesis.reply")
+    for key in ("system.thesis.intake.deposit_submitted", "intake.deposit_submitted", "#"):
+        assert not re.fullmatch(events["write"], key), key
+    (inbox,) = [e for e in definitions["permissions"] if e["user"] == "lodge-inbox"]
+    assert re.fullmatch(inbox["read"], "lodge.inbox.requests")
+    assert not re.fullmatch(inbox["configure"], "lodge.inbox.requests")

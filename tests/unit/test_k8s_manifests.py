@@ -145,6 +145,7 @@ def test_the_five_services_and_the_gateway_run_from_the_one_image(overlay):
         for name, d in deployments.items()
     }
     assert commands.pop("lodge-gateway") == ["gateway"]
+    assert commands.pop("lodge-inbox") == ["inbox"]
     assert commands == {f"lodge-{name}": ["service", name] for name in SERVICE_CLASSES}
     jobs = {
         job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: job["spec"][
@@ -155,7 +156,8 @@ def test_the_five_services_and_the_gateway_run_from_the_one_image(overlay):
     assert jobs == {"migrate": ["migrate"], "broker-users": ["broker-users", "--apply"]}
     for name, deployment in deployments.items():
         [waits] = deployment["spec"]["template"]["spec"]["initContainers"]
-        owner = name.removeprefix("lodge-")
+        # the inbox works on the gateway's database
+        owner = name.removeprefix("lodge-").replace("inbox", "gateway")
         assert waits["args"] == ["await-migrations", owner] and owner in DATABASE_OWNERS
 
 
@@ -240,7 +242,8 @@ def test_the_example_secret_names_every_database_and_only_real_settings():
 def test_the_example_broker_secret_names_the_administrator_and_every_process():
     names = env_file_names(K8S / "lodge-broker.example.env")
     assert sorted(names) == sorted(
-        ["LODGE_AMQP_URI"] + [f"LODGE_AMQP_URI_{owner.upper()}" for owner in DATABASE_OWNERS]
+        ["LODGE_AMQP_URI"]
+        + [f"LODGE_AMQP_URI_{process.upper()}" for process in (*DATABASE_OWNERS, "inbox")]
     )
     assert set(names) <= settings_lodge_reads()
 
@@ -325,6 +328,7 @@ def test_network_policies_deny_by_default_and_open_only_what_lodge_uses(overlay)
     assert set(pods) == {
         "gateway",
         *SERVICE_CLASSES,
+        "inbox",
         "clamav",
         "migrate",
         "broker-users",
@@ -496,7 +500,7 @@ def test_keda_scales_each_service_on_its_rpc_and_event_queues_only(tmp_path):
     objects = render(with_component(tmp_path, "small", "keda"))
     scaled = of_kind(objects, "ScaledObject")
     assert set(scaled) == {f"lodge-{name}" for name in SERVICE_CLASSES}
-    assert of_kind(objects, "HorizontalPodAutoscaler").keys() == {"lodge-gateway"}
+    assert of_kind(objects, "HorizontalPodAutoscaler").keys() == {"lodge-gateway", "lodge-inbox"}
     authentication = of_kind(objects, "TriggerAuthentication")
     everything = lodge_queues()
     for name in SERVICE_CLASSES:

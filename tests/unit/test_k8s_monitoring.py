@@ -35,7 +35,7 @@ MONITORING_KINDS = {
     ("monitoring.coreos.com/v1", "PodMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
-PROCESSES = ("gateway", "intake", "validation", "approval", "letters", "inventory")
+PROCESSES = ("gateway", "intake", "validation", "approval", "letters", "inventory", "inbox")
 # what Prometheus itself records about each scrape
 PROMETHEUS_OWN = {"up"}
 # labels Prometheus gives every target of the PodMonitor

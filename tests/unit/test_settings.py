@@ -31,6 +31,7 @@ GROUP_HEADINGS = {
     "The site": "site",
     "Sign-in and tokens": "sign_in",
     "Signing in": "sign_in",
+    "SAML sign-in": "saml",
     "Identifiers": "identifiers",
     "DOIs (DataCite)": "datacite",
     "Client addresses": "network",
@@ -40,6 +41,7 @@ GROUP_HEADINGS = {
     "Validation": "validation",
     "Preservation export": "preservation",
     "Usage statistics": "usage",
+    "Files by reference (campus systems)": "fetching",
 }
 
 
