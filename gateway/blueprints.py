@@ -15,6 +15,7 @@ from gateway.api.openapi import openapi_api
 from gateway.api.profiles import profiles_api
 from gateway.api.reviews import reviews_api
 from gateway.api.staff import staff_api
+from gateway.api.sword import sword
 from gateway.api.systems import systems_api
 from gateway.api.tus import method_override, tus
 from gateway.api.usage import usage_api
@@ -76,6 +77,7 @@ BLUEPRINTS = (
     campus_events_api,
     usage_api,
     dead_letters_api,
+    sword,
     portal,
     staff_profiles,
     staff_dashboard,
@@ -98,8 +100,9 @@ BLUEPRINTS = (
 
 # read-only, harvesters may POST a form (OAI); the identity provider's POST, protected by
 # its own cookie and signature (SAML); a campus system's request, let in by its token or
-# signature and never by a session (the HTTP door)
-CSRF_EXEMPT = (oai, saml_pages, campus_events_api)
+# signature and never by a session (the HTTP door); token only, a cookie counts for nothing
+# (SWORD)
+CSRF_EXEMPT = (oai, saml_pages, campus_events_api, sword)
 
 
 def register(app: Flask) -> None:

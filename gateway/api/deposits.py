@@ -42,17 +42,23 @@ deposits_api = Blueprint("deposits_api", __name__, url_prefix="/api/v1")
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def _depositor(reference: str) -> Actor:
-    """The patron a staff member deposits for, by user id, username or e-mail."""
+def find_account(reference: str) -> Actor | None:
+    """An account by its user id, username or e-mail address."""
     with current_app.extensions["lodge.database"].reading() as session:
         user = session.scalar(
             select(User).where(
                 or_(User.id == reference, User.username == reference, User.email == reference)
             )
         )
-        if user is None:
-            raise InvalidInput("There is no such user.", fields={"on_behalf_of": ["unknown user"]})
-        return actor_for(user)
+        return actor_for(user) if user is not None else None
+
+
+def _depositor(reference: str) -> Actor:
+    """The patron a staff member deposits for, by user id, username or e-mail."""
+    depositor = find_account(reference)
+    if depositor is None:
+        raise InvalidInput("There is no such user.", fields={"on_behalf_of": ["unknown user"]})
+    return depositor
 
 
 @deposits_api.post("/deposits")
@@ -139,9 +145,7 @@ def quota():
 @login_required
 def upload_file(deposit_id):
     """Stream the body into staging, then register the file with intake."""
-    with rpc() as services:
-        policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
-    limit = room_for_file(policy, reserved_by_uploads(g.actor.id))
+    policy, limit = upload_room(deposit_id)
     multipart = request.mimetype == "multipart/form-data"
     check_declared_length(request.content_length, limit + (MULTIPART_OVERHEAD if multipart else 0))
     request.max_content_length = limit + MULTIPART_OVERHEAD
@@ -153,7 +157,23 @@ def upload_file(deposit_id):
     else:
         filename = sanitise_filename(query_args(schemas.UploadQuery)["filename"])
         chunks = raw_chunks(request.stream)
+    stored = stage(deposit_id, chunks, limit, expected)
+    response = jsonify(register_staged_file(deposit_id, filename, stored, policy["file_rules"]))
+    response.status_code = 201
+    return response
 
+
+def upload_room(deposit_id: str) -> tuple[dict, int]:
+    """Intake's upload policy for the deposit, and the bytes the next file may have: the
+    profile's and the quota's room, less what the caller's unfinished uploads reserve."""
+    with rpc() as services:
+        policy = services.intake.upload_policy(actor=g.actor, deposit_id=deposit_id)
+    return policy, room_for_file(policy, reserved_by_uploads(g.actor.id))
+
+
+def stage(deposit_id: str, chunks, limit: int, expected: dict[str, str]) -> StoredObject:
+    """Stream `chunks` into staging up to `limit` bytes, checked against the `expected`
+    digests; nothing stays stored when they differ."""
     storage = get_storage()
     stored = storage.save(new_key("staging", deposit_id), chunks, max_size=limit)
     try:
@@ -161,9 +181,7 @@ def upload_file(deposit_id):
     except BaseException:
         storage.delete(stored.key)
         raise
-    response = jsonify(register_staged_file(deposit_id, filename, stored, policy["file_rules"]))
-    response.status_code = 201
-    return response
+    return stored
 
 
 def register_staged_file(

@@ -12,6 +12,7 @@ from wtforms.validators import ValidationError
 
 from gateway.auth import identity, oidc
 from gateway.models import User
+from kernel.contracts.actors import Actor
 from kernel.platform.config import get_settings
 from kernel.policy.permissions import POLICY, Action, can, role_refused
 
@@ -58,21 +59,14 @@ def _load_actor() -> None:
     g.token_scopes = None  # None: a browser session, which may use everything its roles allow
     token = bearer_token()
     if token:
-        with _database().unit_of_work() as uow:
-            holder = identity.holder_of_token(uow.session, token)
-            if holder is None:
-                abort(
-                    401,
-                    description="The API token is not valid, has expired or its "
-                    "account is deactivated.",
-                )
-            g.actor = replace(
-                identity.actor_for(holder.user),
-                roles=tuple(
-                    identity.roles_now(holder.user, *_claim_role_policy(holder.user.oidc_issuer))
-                ),
+        held = token_holder(token)
+        if held is None:
+            abort(
+                401,
+                description="The API token is not valid, has expired or its "
+                "account is deactivated.",
             )
-            g.token_scopes = holder.scopes
+        g.actor, g.token_scopes = held
         return
     session_id = session.get("sid")
     if not session_id:
@@ -83,6 +77,23 @@ def _load_actor() -> None:
             session.pop("sid", None)
             return
         g.actor = identity.actor_for(user)
+
+
+def token_holder(token: str) -> tuple[Actor, frozenset[str]] | None:
+    """The actor a live API token speaks for, with its roles as they stand now, and the
+    token's scopes; None for a token that is not valid, has expired or whose account is
+    deactivated."""
+    with _database().unit_of_work() as uow:
+        holder = identity.holder_of_token(uow.session, token)
+        if holder is None:
+            return None
+        actor = replace(
+            identity.actor_for(holder.user),
+            roles=tuple(
+                identity.roles_now(holder.user, *_claim_role_policy(holder.user.oidc_issuer))
+            ),
+        )
+        return actor, holder.scopes
 
 
 def _claim_role_policy(issuer: str | None) -> tuple[timedelta, tuple[str, ...]]:

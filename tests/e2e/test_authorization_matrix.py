@@ -157,6 +157,15 @@ class Row:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def sword_route(ok: int) -> dict[str, int]:
+    """SWORD takes a token with the deposit scope only: a session counts for nothing (401),
+    a token of another scope is refused (403)."""
+    table = dict.fromkeys(("anonymous", *USERS), 401)
+    table.update(dict.fromkeys(TOKENS, 403))
+    table["token_deposit"] = ok
+    return table
+
+
 def tus_creation() -> dict[str, str]:
     return {
         "Tus-Resumable": "1.0.0",
@@ -188,6 +197,11 @@ class World:
 
     def fresh_draft(self, profile="open-works", metadata=OPEN_WORK) -> str:
         return self.owner.create_deposit(profile, metadata)["id"]
+
+    def sword_draft(self, caller: str) -> str:
+        """A fresh draft for the one caller whose SWORD call may change it; others get the
+        shared one, which their refused call leaves alone."""
+        return self.fresh_draft() if caller == "token_deposit" else self.ids["draft"]
 
     def fresh_file(self) -> tuple[str, str]:
         """A file on a draft of its own: a profile allows only so many files per deposit."""
@@ -254,6 +268,7 @@ def _release(world: World, caller: str, response: requests.Response) -> None:
 
 
 D, F = "/api/v1/deposits/<deposit_id>", "/deposits/<deposit_id>"
+SW = "/sword/deposits/<deposit_id>"
 
 ROUTES: list[Row] = [
     # --- REST API ---
@@ -734,6 +749,58 @@ ROUTES: list[Row] = [
         "/items/<item_id>/linkset",
         everyone(200),
         lambda w, c: f"/items/{w.ids['item']}/linkset",
+    ),
+    # --- SWORD v2: the token with the deposit scope acts on drafts of its own making
+    # (a fresh one, where the call changes it); without a file name a file body is refused
+    Row("GET", "/sword/servicedocument", sword_route(200), lambda w, c: "/sword/servicedocument"),
+    Row(
+        "POST",
+        "/sword/collections/<profile_id>",
+        sword_route(400),
+        lambda w, c: "/sword/collections/open-works",
+    ),
+    Row("GET", SW, sword_route(200), lambda w, c: f"/sword/deposits/{w.ids['draft']}"),
+    *(
+        Row(method, SW, sword_route(ok), lambda w, c: f"/sword/deposits/{w.sword_draft(c)}")
+        for method, ok in (("PUT", 200), ("POST", 200), ("DELETE", 204))
+    ),
+    Row(
+        "GET",
+        SW + "/media",
+        sword_route(200),
+        lambda w, c: f"/sword/deposits/{w.ids['draft']}/media",
+    ),
+    *(
+        Row(
+            method,
+            SW + "/media",
+            sword_route(ok),
+            lambda w, c: f"/sword/deposits/{w.sword_draft(c)}/media",
+        )
+        for method, ok in (("PUT", 400), ("POST", 400), ("DELETE", 204))
+    ),
+    Row(
+        "GET",
+        SW + "/media/<file_id>",
+        sword_route(405),
+        lambda w, c: f"/sword/deposits/{w.ids['draft']}/media/none",
+    ),
+    Row(
+        "DELETE",
+        SW + "/media/<file_id>",
+        sword_route(204),
+        lambda w, c: "/sword/deposits/{}/media/{}".format(
+            *(w.fresh_file() if c == "token_deposit" else (w.ids["draft"], "none"))
+        ),
+    ),
+    *(
+        Row(
+            "GET",
+            SW + f"/statement.{kind}",
+            sword_route(200),
+            lambda w, c, kind=kind: f"/sword/deposits/{w.ids['draft']}/statement.{kind}",
+        )
+        for kind in ("atom", "rdf")
     ),
     # --- public pages and OAI-PMH ---
     Row("GET", "/id/<path:identifier>", everyone(302), lambda w, c: f"/id/{w.ids['identifier']}"),
