@@ -23,6 +23,7 @@ import json
 import logging
 import socket
 import traceback
+import uuid
 from datetime import UTC, datetime
 
 from kombu import Exchange, Queue
@@ -42,6 +43,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from kernel.contracts import cloudevents
 from kernel.contracts.events import event_schema
 from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage, Unavailable
 from kernel.contracts.rpc import CALL_KEY_HEADER, CALL_KEY_LENGTH
@@ -152,28 +154,41 @@ def retry_queues(queue_name: str) -> list[Queue]:
     ]
 
 
+def tracing_extensions(ids: dict | None) -> dict:
+    """A worker's outgoing ids (observability.outgoing_headers) as CloudEvents extension
+    attributes: `correlationid` and, by the Distributed Tracing extension, `traceparent`
+    and `tracestate`."""
+    return {
+        cloudevents.CORRELATION_ID if key == CORRELATION_KEY else key: value
+        for key, value in (ids or {}).items()
+    }
+
+
 def cloudevent(
     source_service: str, event_type: str, payload: dict, ids: dict | None = None
 ) -> dict:
-    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events; `ids`
-    (observability.outgoing_headers) become the extension attributes `correlationid` and,
-    by the Distributed Tracing extension, `traceparent` and `tracestate`."""
-    extensions = {
-        "correlationid" if key == CORRELATION_KEY else key: value
-        for key, value in (ids or {}).items()
-    }
-    return {
-        **extensions,
-        "specversion": "1.0",
-        "id": payload["event_id"],
-        "source": f"/lodge/{source_service}",
-        "type": f"edu.lodge.{event_type}",
-        "subject": f"deposits/{payload['deposit_id']}",
-        "time": payload["occurred_at"],
-        "datacontenttype": "application/json",
-        "dataschema": f"urn:lodge:contract:{payload['schema_version']}",
-        "data": payload,
-    }
+    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events
+    (kernel/contracts/cloudevents.py)."""
+    return cloudevents.lifecycle_event(
+        get_settings().site.base_url,
+        source_service,
+        event_type,
+        payload,
+        tracing_extensions(ids),
+    )
+
+
+def reply_cloudevent(reply: dict, system: str, ids: dict | None = None) -> dict:
+    """The CloudEvent answering a campus system's request (a ReplyData dump), to publish on
+    lodge.events with the routing key `system_key(system, "reply")`."""
+    return cloudevents.reply_event(
+        get_settings().site.base_url,
+        reply,
+        system=system,
+        event_id=uuid.uuid4().hex,
+        time=datetime.now(UTC).isoformat(),
+        extensions=tracing_extensions(ids),
+    )
 
 
 class OutboxRelay:
@@ -223,15 +238,22 @@ class OutboxRelay:
                 routing_key=event_type,
                 extra_headers=encode_to_headers(ids),
             )
-        body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
-        self.publisher.publish(
-            body,
-            exchange=CLOUDEVENTS_EXCHANGE,
-            routing_key=f"{self.service_name}.{event_type}",
-            content_type="application/cloudevents+json",
-            content_encoding="utf-8",
-            serializer=None,
-        )
+        event = cloudevent(self.service_name, event_type, payload, ids)
+        body = json.dumps(event).encode()
+        keys = [f"{self.service_name}.{event_type}"]
+        origin = cloudevents.origin_of(payload)
+        if origin is not None:
+            # the system that made the deposit follows it on keys of its own
+            keys.append(cloudevents.system_routing_key(self.service_name, event_type, origin))
+        for key in keys:
+            self.publisher.publish(
+                body,
+                exchange=CLOUDEVENTS_EXCHANGE,
+                routing_key=key,
+                content_type=cloudevents.CONTENT_TYPE,
+                content_encoding="utf-8",
+                serializer=None,
+            )
 
 
 def attempts_before(headers: dict) -> int:
