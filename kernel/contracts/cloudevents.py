@@ -85,20 +85,15 @@ def _has_origin(schema: Schema) -> bool:
     return "origin" in schema.fields
 
 
-def origin_paths(service: str, name: str) -> tuple[str, ...]:
-    """Where an event's contract may carry the campus system's request that made the
-    deposit: `origin` itself, or the origin of its `deposit` snapshot."""
-    schema = EVENTS[(service, name)]()
-    paths = ("origin",) if _has_origin(schema) else ()
-    deposit = schema.fields.get("deposit")
-    if isinstance(deposit, fields.Nested) and _has_origin(deposit.schema):
-        paths += ("deposit.origin",)
-    return paths
-
-
 def carries_origin(service: str, name: str) -> bool:
-    """Whether the event may also go out for one system (system.<system>.<service>.<name>)."""
-    return bool(origin_paths(service, name))
+    """Whether the event's contract may carry the campus system's request that made the
+    deposit (`origin`, or its `deposit` snapshot's), and so also go out for that system
+    (system.<system>.<service>.<name>)."""
+    schema = EVENTS[(service, name)]()
+    deposit = schema.fields.get("deposit")
+    return _has_origin(schema) or (
+        isinstance(deposit, fields.Nested) and _has_origin(deposit.schema)
+    )
 
 
 def origin_of(payload: dict[str, Any]) -> dict[str, Any] | None:
