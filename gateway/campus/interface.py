@@ -175,11 +175,6 @@ def _rebased(node: Any, prefix: str) -> Any:
     return node
 
 
-def schema_types() -> tuple[str, ...]:
-    """Every type with a published data schema: outbound, replies and inbound."""
-    return tuple(_converted()[1])
-
-
 def data_schema(base_url: str, cloudevent_type: str) -> dict:
     """The JSON Schema (2020-12) of a type's `data`, standalone; LookupError for no such type."""
     components, data_of = _converted()
@@ -513,11 +508,3 @@ def asyncapi_document() -> dict:
             },
         },
     }
-
-
-def message_for(document: dict, cloudevent_type: str) -> str:
-    """The name of the structured message of a type in `document`."""
-    for name, message in document["components"]["messages"].items():
-        if message["name"] == cloudevent_type:
-            return name
-    raise LookupError(cloudevent_type)
