@@ -7,12 +7,13 @@ which the OpenAPI document uses too).
 from __future__ import annotations
 
 import copy
+import inspect
 from functools import cache
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from kernel.contracts import cloudevents
 from kernel.contracts.campus import (
@@ -130,12 +131,12 @@ def _data_contracts() -> dict[str, type[Schema]]:
 def _converted() -> tuple[dict[str, dict], dict[str, str]]:
     """Every contract as JSON Schema (OpenAPI 3.1's dialect is JSON Schema 2020-12): the
     components by name, and each type's component."""
-    spec = APISpec(
-        title="Lodge events",
-        version="1",
-        openapi_version="3.1.0",
-        plugins=[MarshmallowPlugin(schema_name_resolver=_component_name)],
-    )
+    plugin = MarshmallowPlugin(schema_name_resolver=_component_name)
+    spec = APISpec(title="Lodge events", version="1", openapi_version="3.1.0", plugins=[plugin])
+    converter = plugin.converter
+    assert converter is not None  # made by APISpec's init
+    # JSON Schema has no format "url"; on a copy: apispec's mapping is shared by every spec
+    converter.field_mapping = {**converter.field_mapping, fields.Url: ("string", "uri")}
     data_of: dict[str, str] = {}
     registered: set[type[Schema]] = set()
     for kind, contract in _data_contracts().items():
@@ -148,7 +149,12 @@ def _converted() -> tuple[dict[str, dict], dict[str, str]]:
     spec.components.schema(person, PERSON_EVENT_DATA)
     for kind in cloudevents.PERSON_TYPES.values():
         data_of[kind] = person
-    return spec.to_dict()["components"]["schemas"], data_of
+    components = spec.to_dict()["components"]["schemas"]
+    # what a contract says in words (rules across fields: "exactly one of url, s3 or content")
+    for key, name in converter.refs.items():
+        if key[0].__doc__ and "description" not in components[name]:
+            components[name]["description"] = inspect.cleandoc(key[0].__doc__)
+    return components, data_of
 
 
 def _references(node: Any) -> set[str]:
