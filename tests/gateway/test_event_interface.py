@@ -17,6 +17,7 @@ from kernel.contracts.campus import (
     REQUEST_ACCEPTED,
     REQUEST_REFUSED,
 )
+from kernel.contracts.cloudevents import CONTENT_TYPE
 from kernel.contracts.events import EVENTS, new_event
 from kernel.platform.messaging import cloudevent, reply_cloudevent
 from tests.support.event_interface import EventChecker, document_problems
@@ -141,6 +142,10 @@ def test_an_event_off_its_contract_or_the_spec_is_found(document):
     unknown = {**event, "type": "org.lodge.deposit.vanished.v1"}
     assert "no message" in checker.problems(body(unknown), cloudevents.CONTENT_TYPE)[0]
     assert checker.problems(body(event), "application/json") != []
+    system_key = "system.thesis-flow.intake.deposit_status_changed"
+    assert "not about thesis-flow" in checker.problems(body(event), CONTENT_TYPE, system_key)[0]
+    followed = cloudevent("intake", "deposit_status_changed", status_changed(origin=ORIGIN))
+    assert checker.problems(body(followed), CONTENT_TYPE, system_key) == []
 
 
 def test_each_dataschema_is_served_and_validates_its_data(gateway_app):

@@ -57,7 +57,11 @@ class EventChecker:
             self._validators[message] = Draft7Validator(root)
         return self._validators[message]
 
-    def problems(self, body: bytes, content_type: str | None) -> list[str]:
+    def problems(
+        self, body: bytes, content_type: str | None, routing_key: str | None = None
+    ) -> list[str]:
+        """What breaks the interface in one message; a `system.<name>.…` key must go with
+        an event naming that system."""
         if content_type != "application/cloudevents+json":
             return [f"content type {content_type!r}, not a structured CloudEvent"]
         try:
@@ -67,12 +71,17 @@ class EventChecker:
         kind = event.get_type()
         if kind not in self.by_type:
             return [f"{kind}: no message of this type in the AsyncAPI document"]
-        found = self._validator(self.by_type[kind]).iter_errors(json.loads(body))
-        return [
+        data = json.loads(body)
+        found = [
             f"{kind} {event.get_id()}: {'/'.join(map(str, error.absolute_path))}: "
             f"{error.message[:300]}"
-            for error in found
+            for error in self._validator(self.by_type[kind]).iter_errors(data)
         ]
+        if routing_key and routing_key.startswith("system."):
+            system = routing_key.split(".")[1]
+            if data.get("lodgesystem") != system:
+                found.append(f"{kind} {event.get_id()}: on {routing_key} but not about {system}")
+        return found
 
 
 @dataclass
@@ -119,11 +128,11 @@ class EventCapture:
             queue = self._queue(system)(connection.channel())
             while (message := queue.get(no_ack=True)) is not None:
                 captured.seen += 1
-                problems = self.checker.problems(message.body, message.content_type)
+                key = message.delivery_info.get("routing_key")
+                problems = self.checker.problems(message.body, message.content_type, key)
                 if problems:
                     captured.problem_count += 1
                     if len(captured.problems) < MAX_PROBLEMS:
-                        key = message.delivery_info.get("routing_key")
                         captured.problems += [f"[{key}] {problem}" for problem in problems]
                 else:
                     captured.types.add(json.loads(message.body)["type"])
