@@ -238,8 +238,7 @@ class OutboxRelay:
                 routing_key=event_type,
                 extra_headers=encode_to_headers(ids),
             )
-        event = cloudevent(self.service_name, event_type, payload, ids)
-        body = json.dumps(event).encode()
+        body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
         keys = [f"{self.service_name}.{event_type}"]
         origin = cloudevents.origin_of(payload)
         if origin is not None:
