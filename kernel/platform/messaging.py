@@ -232,27 +232,31 @@ class OutboxRelay:
             span(f"{self.service_name}.{event_type} publish", SpanKind.PRODUCER, headers or {}),
         ):
             ids = outgoing_headers()
+            body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
+            origin = cloudevents.origin_of(payload)
+            if origin is not None:
+                # first: where the broker account is not yet allowed these keys (`lodge
+                # broker-users`), the row waits in the outbox before any copy of it went out
+                self._publish_cloudevent(
+                    body, cloudevents.system_routing_key(self.service_name, event_type, origin)
+                )
             self.publisher.publish(
                 payload,
                 exchange=self.exchange,
                 routing_key=event_type,
                 extra_headers=encode_to_headers(ids),
             )
-        body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
-        keys = [f"{self.service_name}.{event_type}"]
-        origin = cloudevents.origin_of(payload)
-        if origin is not None:
-            # the system that made the deposit follows it on keys of its own
-            keys.append(cloudevents.system_routing_key(self.service_name, event_type, origin))
-        for key in keys:
-            self.publisher.publish(
-                body,
-                exchange=CLOUDEVENTS_EXCHANGE,
-                routing_key=key,
-                content_type=cloudevents.CONTENT_TYPE,
-                content_encoding="utf-8",
-                serializer=None,
-            )
+        self._publish_cloudevent(body, f"{self.service_name}.{event_type}")
+
+    def _publish_cloudevent(self, body: bytes, routing_key: str) -> None:
+        self.publisher.publish(
+            body,
+            exchange=CLOUDEVENTS_EXCHANGE,
+            routing_key=routing_key,
+            content_type=cloudevents.CONTENT_TYPE,
+            content_encoding="utf-8",
+            serializer=None,
+        )
 
 
 def attempts_before(headers: dict) -> int:
