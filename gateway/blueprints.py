@@ -9,6 +9,7 @@ from gateway.api.bags import bags_api
 from gateway.api.campus_events import campus_events_api
 from gateway.api.dead_letters import dead_letters_api
 from gateway.api.deposits import deposits_api
+from gateway.api.event_interface import event_interface_api
 from gateway.api.inventory import inventory_api
 from gateway.api.items import items_api
 from gateway.api.openapi import openapi_api
@@ -64,6 +65,7 @@ HOOKS = (
 BLUEPRINTS = (
     health,
     openapi_api,
+    event_interface_api,
     profiles_api,
     inventory_api,
     deposits_api,

@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from kernel.contracts.campus import Topic, inbox_key, system_key
+from kernel.contracts.cloudevents import carries_origin
 from kernel.contracts.events import EVENTS
 from kernel.platform.config import broker_nodes, get_settings
 from kernel.platform.messaging import (
@@ -107,7 +108,16 @@ def service_grant(service: str) -> Grant:
         + names(*(queue.exchange.name for queue in queues), dead_letter_queue(service).name),
     )
     grant.topic(f"{service}.events", write=names(*emitted))
-    grant.topic(CLOUDEVENTS_EXCHANGE.name, write=names(*(f"{service}.{e}" for e in emitted)))
+    grant.topic(
+        CLOUDEVENTS_EXCHANGE.name,
+        write=names(*(f"{service}.{e}" for e in emitted))
+        # an event about a campus system's deposit goes out for that system too
+        + [
+            re.escape("system.") + CAMPUS_NAME.pattern + re.escape(f".{service}.{e}")
+            for e in emitted
+            if carries_origin(service, e)
+        ],
+    )
     grant.topic(
         RETRY_EXCHANGE.name,
         write=names(*(delay.routing_key for queue in queues for delay in retry_queues(queue.name))),

@@ -23,6 +23,7 @@ import json
 import logging
 import socket
 import traceback
+import uuid
 from datetime import UTC, datetime
 
 from kombu import Exchange, Queue, binding
@@ -42,7 +43,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from kernel.contracts import campus
+from kernel.contracts import campus, cloudevents
 from kernel.contracts.events import event_schema
 from kernel.contracts.exceptions import Conflict, LodgeError, RefusedMessage, Unavailable
 from kernel.contracts.rpc import CALL_KEY_HEADER, CALL_KEY_LENGTH
@@ -173,28 +174,41 @@ def retry_queues(queue_name: str) -> list[Queue]:
     ]
 
 
+def tracing_extensions(ids: dict | None) -> dict:
+    """A worker's outgoing ids (observability.outgoing_headers) as CloudEvents extension
+    attributes: `correlationid` and, by the Distributed Tracing extension, `traceparent`
+    and `tracestate`."""
+    return {
+        cloudevents.CORRELATION_ID if key == CORRELATION_KEY else key: value
+        for key, value in (ids or {}).items()
+    }
+
+
 def cloudevent(
     source_service: str, event_type: str, payload: dict, ids: dict | None = None
 ) -> dict:
-    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events; `ids`
-    (observability.outgoing_headers) become the extension attributes `correlationid` and,
-    by the Distributed Tracing extension, `traceparent` and `tracestate`."""
-    extensions = {
-        "correlationid" if key == CORRELATION_KEY else key: value
-        for key, value in (ids or {}).items()
-    }
-    return {
-        **extensions,
-        "specversion": "1.0",
-        "id": payload["event_id"],
-        "source": f"/lodge/{source_service}",
-        "type": f"edu.lodge.{event_type}",
-        "subject": f"deposits/{payload['deposit_id']}",
-        "time": payload["occurred_at"],
-        "datacontenttype": "application/json",
-        "dataschema": f"urn:lodge:contract:{payload['schema_version']}",
-        "data": payload,
-    }
+    """The CloudEvents 1.0 JSON envelope campus systems receive on lodge.events
+    (kernel/contracts/cloudevents.py)."""
+    return cloudevents.lifecycle_event(
+        get_settings().site.base_url,
+        source_service,
+        event_type,
+        payload,
+        tracing_extensions(ids),
+    )
+
+
+def reply_cloudevent(reply: dict, system: str, ids: dict | None = None) -> dict:
+    """The CloudEvent answering a campus system's request (a ReplyData dump), to publish on
+    lodge.events with the routing key `system_key(system, "reply")`."""
+    return cloudevents.reply_event(
+        get_settings().site.base_url,
+        reply,
+        system=system,
+        event_id=uuid.uuid4().hex,
+        time=datetime.now(UTC).isoformat(),
+        extensions=tracing_extensions(ids),
+    )
 
 
 class OutboxRelay:
@@ -238,18 +252,28 @@ class OutboxRelay:
             span(f"{self.service_name}.{event_type} publish", SpanKind.PRODUCER, headers or {}),
         ):
             ids = outgoing_headers()
+            body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
+            origin = cloudevents.origin_of(payload)
+            if origin is not None:
+                # first: where the broker account is not yet allowed these keys (`lodge
+                # broker-users`), the row waits in the outbox before any copy of it went out
+                self._publish_cloudevent(
+                    body, cloudevents.system_routing_key(self.service_name, event_type, origin)
+                )
             self.publisher.publish(
                 payload,
                 exchange=self.exchange,
                 routing_key=event_type,
                 extra_headers=encode_to_headers(ids),
             )
-        body = json.dumps(cloudevent(self.service_name, event_type, payload, ids)).encode()
+        self._publish_cloudevent(body, f"{self.service_name}.{event_type}")
+
+    def _publish_cloudevent(self, body: bytes, routing_key: str) -> None:
         self.publisher.publish(
             body,
             exchange=CLOUDEVENTS_EXCHANGE,
-            routing_key=f"{self.service_name}.{event_type}",
-            content_type="application/cloudevents+json",
+            routing_key=routing_key,
+            content_type=cloudevents.CONTENT_TYPE,
             content_encoding="utf-8",
             serializer=None,
         )

@@ -19,7 +19,9 @@ E2E_DIR = Path(__file__).resolve().parent
 if str(E2E_DIR.parents[1]) not in sys.path:  # `pytest` as well as `python -m pytest`
     sys.path.insert(0, str(E2E_DIR.parents[1]))
 
+from gateway.campus.interface import asyncapi_document  # noqa: E402
 from tests.support.accessibility import assert_accessible, check, check_every_visit  # noqa: E402
+from tests.support.event_interface import EventCapture, EventChecker  # noqa: E402
 from tests.support.oidc import OidcProvider  # noqa: E402
 from tests.support.saml_idp import Federation, SamlIdp, key_pair  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
@@ -31,6 +33,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if E2E_DIR in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def events_follow_the_interface():
+    """Every event each Lodge of the session publishes on lodge.events, checked when it stops
+    against the AsyncAPI document's message for its type (tests/support/event_interface.py).
+    A break fails the session's last test at teardown, with the events that broke it."""
+    capture = EventCapture(EventChecker(asyncapi_document()))
+    LodgeSystem.observers.append(capture)
+    yield capture
+    LodgeSystem.observers.remove(capture)
+    broken = capture.report()
+    assert not broken, "\n".join(broken)
 
 
 @pytest.fixture(scope="session")

@@ -273,6 +273,13 @@ SW = "/sword/deposits/<deposit_id>"
 ROUTES: list[Row] = [
     # --- REST API ---
     Row("GET", "/api/v1/openapi.json", everyone(200), lambda w, c: "/api/v1/openapi.json"),
+    Row("GET", "/api/v1/asyncapi.json", everyone(200), lambda w, c: "/api/v1/asyncapi.json"),
+    Row(
+        "GET",
+        "/schemas/events/<cloudevent_type>.json",
+        everyone(200),
+        lambda w, c: "/schemas/events/org.lodge.deposit.submitted.v1.json",
+    ),
     Row("GET", "/api/v1/profiles", api(Action.DEPOSIT, 200), lambda w, c: "/api/v1/profiles"),
     Row(
         "POST",

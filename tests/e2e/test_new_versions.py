@@ -211,7 +211,8 @@ def test_a_manager_corrects_an_item_the_history_shows_it_and_harvesters_see_it(
             lambda: watcher.get(no_ack=True), timeout=30, description="item_corrected"
         )
     cloudevent = json.loads(message.body)
-    assert cloudevent["type"] == "edu.lodge.item_corrected"
+    assert cloudevent["type"] == "org.lodge.item.corrected.v1"
+    assert cloudevent["subject"] == first["id"]
     assert (cloudevent["data"]["item_id"], cloudevent["data"]["elements"]) == (
         first["id"],
         ["title"],

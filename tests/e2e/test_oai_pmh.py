@@ -363,7 +363,8 @@ def test_a_withdrawn_item_is_a_deleted_record_and_a_tombstone(oai_system, harves
             description="the item_withdrawn CloudEvent",
         )
     cloudevent = json.loads(message.body)
-    assert cloudevent["type"] == "edu.lodge.item_withdrawn"
+    assert cloudevent["type"] == "org.lodge.item.withdrawn.v1"
+    assert cloudevent["subject"] == item["id"]
     assert (
         cloudevent["data"]["item_id"],
         cloudevent["data"]["identifier"],

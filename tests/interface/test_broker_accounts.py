@@ -82,6 +82,11 @@ def test_the_inbox_reads_requests_and_answers_systems_only(accounts):
 def test_a_service_publishes_its_own_events(accounts):
     attempt(accounts["validation"], publish("validation.events", "deposit_validated"))
     attempt(accounts["validation"], publish("lodge.events", "validation.deposit_validated"))
+    # for the campus system whose deposit it is
+    attempt(
+        accounts["validation"],
+        publish("lodge.events", "system.thesis-flow.validation.deposit_validated"),
+    )
     # its own delay queues, one per backoff step (50 ms, then 100 ms: LODGE_HANDLER_*)
     attempt(accounts["inventory"], publish("lodge.retry", f"{INVENTORY_QUEUE}.retry.50ms"))
     attempt(accounts["inventory"], publish("lodge.retry", f"{INVENTORY_QUEUE}.retry.100ms"))
@@ -106,6 +111,9 @@ def test_a_service_retries_only_through_its_own_delay_queues(accounts, routing_k
         ("approval.events", "deposit_approved"),  # another service's exchange
         ("validation.events", "deposit_approved"),  # its own exchange, another's event
         ("lodge.events", "approval.deposit_approved"),  # a CloudEvent in another's name
+        ("lodge.events", "system.thesis-flow.approval.deposit_approved"),  # the same, for a system
+        ("lodge.events", "system.thesis-flow.reply"),  # a reply to a system's request
+        ("lodge.events", "system.a.b.validation.deposit_validated"),  # no system's name
         ("", INVENTORY_QUEUE),  # straight into inventory's queue
         ("lodge.retry", f"{INVENTORY_QUEUE}.retry.50ms"),  # through inventory's retry queue
         ("nameko-rpc", "intake.submit"),  # an RPC only the gateway makes

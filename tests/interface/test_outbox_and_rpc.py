@@ -7,14 +7,20 @@ from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcClient
 from nameko.testing.services import entrypoint_waiter
 
+from kernel.contracts.cloudevents import event_type
+from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import InvalidInput, NotFound
 from kernel.platform.config import get_settings
+from kernel.platform.messaging import OutboxRelay
 from kernel.platform.observability import identifier
 from lodge.topology import declare
 from services.intake.service import IntakeService
 from services.validation.service import ValidationService
 from tests.services.conftest import PDF, STUDENT, THESIS_METADATA
 from tests.support.system import poll_until
+
+SUBMITTED = event_type("intake", "deposit_submitted")
+STATUS_CHANGED = event_type("intake", "deposit_status_changed")
 
 
 def submit_thesis(rpc):
@@ -88,23 +94,69 @@ def test_lifecycle_events_go_out_as_cloudevents(container_factory, broker, intak
     received = {}
     with Connection(broker["AMQP_URI"]) as connection:
         queue = connection.SimpleQueue(watcher)
-        while set(received) != {"edu.lodge.deposit_submitted", "edu.lodge.deposit_status_changed"}:
+        while set(received) != {SUBMITTED, STATUS_CHANGED}:
             message = queue.get(block=True, timeout=15)
             message.ack()
             assert message.content_type == "application/cloudevents+json"
             event = json.loads(message.body)
             received[event["type"]] = event
         queue.close()
-    submitted = received["edu.lodge.deposit_submitted"]
-    assert submitted["specversion"] == "1.0" and submitted["source"] == "/lodge/intake"
-    assert submitted["subject"] == f"deposits/{deposit['id']}"
+    submitted = received[SUBMITTED]
+    base_url = get_settings().site.base_url
+    assert submitted["specversion"] == "1.0"
+    assert submitted["source"] == f"{base_url}/lodge/intake"
+    assert submitted["subject"] == deposit["id"]
+    assert submitted["dataschema"] == f"{base_url}/schemas/events/{SUBMITTED}.json"
+    assert submitted["time"] == submitted["data"]["occurred_at"]
     assert submitted["data"]["deposit"]["revision"] == 1
+    assert "lodgesystem" not in submitted  # no campus system made it
     # the submitting worker's correlation id, as an extension attribute
     assert identifier(submitted["correlationid"])
-    assert (
-        received["edu.lodge.deposit_status_changed"]["correlationid"]
-        == (submitted["correlationid"])
-    )
+    assert received[STATUS_CHANGED]["correlationid"] == (submitted["correlationid"])
+
+
+def test_an_event_about_a_systems_deposit_also_goes_out_on_its_keys(broker):
+    """A campus system follows the deposits it made on `system.<name>.…` alone (the only
+    keys its broker user may bind), the event naming it and its request."""
+    declare(broker["AMQP_URI"])
+    exchange = Exchange("lodge.events", type="topic", durable=True)
+    with Connection(broker["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        followed = Queue("campus.thesis-flow.events", exchange, "system.thesis-flow.#")(channel)
+        everything = Queue("all-events", exchange, "intake.#")(channel)
+        for queue in (followed, everything):
+            queue.declare()
+        relay = OutboxRelay(None, "intake", broker["AMQP_URI"])
+        origin = {"system": "thesis-flow", "source": "urn:tf", "event_id": "t-1", "mode": "submit"}
+        person = {"id": "u1", "name": "Pat", "email": "pat@example.org", "locale": "en"}
+        for made_by in (origin, None):
+            relay.publish(
+                "deposit_status_changed",
+                new_event(
+                    "intake",
+                    "deposit_status_changed",
+                    deposit_id="d1",
+                    revision=1,
+                    to_status="submitted",
+                    actor=person,
+                    depositor=person,
+                    origin=made_by,
+                ),
+            )
+        message = poll_until(lambda: followed.get(no_ack=True), timeout=15)
+        event = json.loads(message.body)
+        assert (
+            message.delivery_info["routing_key"]
+            == "system.thesis-flow.intake.deposit_status_changed"
+        )
+        assert (event["type"], event["lodgesystem"], event["lodgerequestid"]) == (
+            STATUS_CHANGED,
+            "thesis-flow",
+            "t-1",
+        )
+        both = [poll_until(lambda: everything.get(no_ack=True), timeout=15) for _ in range(2)]
+        assert [json.loads(m.body).get("lodgesystem") for m in both] == ["thesis-flow", None]
+        assert followed.get(no_ack=True) is None  # the other deposit is nobody's
 
 
 def test_a_running_service_keeps_touching_its_liveness_file(

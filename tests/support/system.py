@@ -33,6 +33,7 @@ import uuid
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import quote
 
 import requests
@@ -272,11 +273,17 @@ class LodgeClient(requests.Session):
 class LodgeSystem:
     """One complete Lodge in processes of its own. See the module docstring.
 
+    `LodgeSystem.observers` (a test session's, e.g. tests.support.event_interface's capture)
+    are told `started(system)` once its vhost exists, before Lodge runs, and
+    `stopping(system)` once its processes stopped, before the vhost goes.
+
     database: "postgresql" (fresh databases per owner, dropped on stop) or "sqlite"
     (files in the data folder). keep_artifacts: copy the log to test-artifacts/ on
     stop; defaults to the LODGE_KEEP_ARTIFACTS environment variable. cluster: a
     tests.support.cluster.RabbitCluster to run on instead of the machine's broker.
     """
+
+    observers: ClassVar[list] = []
 
     def __init__(
         self,
@@ -367,6 +374,8 @@ class LodgeSystem:
         self.data_dir.mkdir()
         self.log_path = self.root / "lodge.log"
         self._create_vhost()
+        for observer in self.observers:
+            observer.started(self)
         if self.database == "postgresql":
             for owner in DATABASE_OWNERS:
                 self.database_urls[owner] = self._create_database(owner)
@@ -506,6 +515,7 @@ class LodgeSystem:
         problems = []
         for step in (
             self._stop_processes,
+            self._tell_observers,
             self._delete_vhost,
             self._drop_databases,
             self._keep_artifacts,
@@ -517,6 +527,11 @@ class LodgeSystem:
                 problems.append(f"{step.__name__}: {err!r}")
         if problems:
             print("LodgeSystem.stop: " + "; ".join(problems), file=sys.stderr)
+
+    def _tell_observers(self) -> None:
+        if self._vhost_created:
+            for observer in self.observers:
+                observer.stopping(self)
 
     def _stop_processes(self) -> None:
         if self.process is None:
