@@ -33,8 +33,8 @@ AMQP_BINDING = "0.3.0"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 COMPONENTS = "#/components/schemas/"
 
-# The `data` of the identity system's person events, as /work/briefs/saml.md states it; the
-# saml lane's marshmallow contract (kernel/contracts/campus_people.py) replaces it at merge.
+# The `data` of the identity system's person events (kernel/contracts/campus_people.py), by
+# hand: apispec cannot describe its "one of three keys" rule or its string-or-list values.
 PERSON_EVENT_DATA: dict[str, Any] = {
     "type": "object",
     "required": ["person"],

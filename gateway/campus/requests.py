@@ -37,24 +37,21 @@ from gateway.rpc import CallKeys, Services, request_keys
 from kernel.contracts.actors import Actor
 from kernel.contracts.campus import (
     DEPOSIT_REQUESTED,
-    REQUEST_ACCEPTED,
-    REQUEST_REFUSED,
     DepositRequestData,
     Mode,
 )
+from kernel.contracts.campus_people import PERSON_EVENT_TYPES
 from kernel.contracts.exceptions import Forbidden, InvalidInput, LodgeError, Unavailable
 from kernel.contracts.rpc import load_or_raise
 from kernel.platform.db import Database, insert_new
-from kernel.platform.observability import new_id
+from kernel.platform.messaging import reply_cloudevent
+from kernel.platform.observability import CORRELATION_KEY
 from kernel.policy import text
 
 log = logging.getLogger(__name__)
 
-PERSON_EVENTS = {
-    f"org.lodge.campus.person.{kind}.v1": kind for kind in ("created", "changed", "left")
-}
+PERSON_EVENTS = PERSON_EVENT_TYPES
 TYPES = (DEPOSIT_REQUESTED, *PERSON_EVENTS)
-REPLY_SOURCE = "/lodge/campus"
 # the lengths the idempotency table keeps (and OriginSchema allows)
 MAX_SOURCE, MAX_ID, MAX_TYPE = 500, 200, 200
 
@@ -326,22 +323,9 @@ def person_event(request: Request, backend: Backend, kind: str) -> dict[str, Any
 
 
 def reply_event(request: Request, reply: dict[str, Any]) -> dict[str, Any]:
-    """The reply as a structured CloudEvent: `correlationid` is the request's correlation
-    id (its CloudEvents id if it had none), `lodgesystem` and `lodgerequestid` name the
-    system and its request, as on the lifecycle events of the deposits it makes."""
-    return {
-        "specversion": "1.0",
-        "id": new_id(),
-        "source": REPLY_SOURCE,
-        "type": REQUEST_REFUSED if reply.get("error") else REQUEST_ACCEPTED,
-        **({"subject": f"deposits/{reply['deposit_id']}"} if reply.get("deposit_id") else {}),
-        "time": datetime.now(UTC).isoformat(),
-        "datacontenttype": "application/json",
-        "correlationid": correlation_of(request),
-        "lodgesystem": request.system.name,
-        "lodgerequestid": request.id,
-        "data": reply,
-    }
+    """The reply as a structured CloudEvent (the event interface's envelope): `correlationid`
+    is the request's correlation id (its CloudEvents id if it had none)."""
+    return reply_cloudevent(reply, request.system.name, {CORRELATION_KEY: correlation_of(request)})
 
 
 def correlation_of(request: Request) -> str:

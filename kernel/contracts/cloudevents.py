@@ -21,6 +21,7 @@ from kernel.contracts.campus import (
     REQUEST_REFUSED,
     system_key,
 )
+from kernel.contracts.campus_people import PERSON_EVENT_TYPES
 from kernel.contracts.events import CONTRACT_VERSION, EVENTS
 
 SPEC_VERSION = "1.0"
@@ -57,9 +58,7 @@ TYPES: dict[tuple[str, str], str] = {
 }
 ITEM_TYPES = "org.lodge.item."  # their subject is the item, every other's the deposit
 
-PERSON_TYPES = {
-    kind: f"org.lodge.campus.person.{kind}.v1" for kind in ("created", "changed", "left")
-}
+PERSON_TYPES = {kind: type_ for type_, kind in PERSON_EVENT_TYPES.items()}
 REPLY_TYPES = (REQUEST_ACCEPTED, REQUEST_REFUSED)
 INBOUND_TYPES = (DEPOSIT_REQUESTED, *PERSON_TYPES.values())
 REPLY_SOURCE = "inbox"  # the replies' source: the part of Lodge that takes requests

@@ -168,11 +168,6 @@ def test_a_deposit_request_is_archived_and_answered_once(lodge_system, thesis_sy
     assert [d["id"] for d in deposits_titled(lodge_system, title)] == [data["deposit_id"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="intake keeps a deposit's origin (systems work) and lodge.events routes its "
-    "lifecycle under system.<name>.… (events work); drop this mark once both are in",
-)
 def test_the_system_hears_the_lifecycle_of_the_deposit_it_made(lodge_system, thesis_system):
     data = thesis_system.request(thesis_request(f"Lifecycle {uuid.uuid4().hex}"))
     _, _, archived = thesis_system.next_heard(
