@@ -170,18 +170,16 @@ def _on_behalf_of(profile_id: str):
 
 
 def _origin(profile_id: str, mediated: bool) -> dict | None:
-    """A campus system's deposit says where it came from; without On-Behalf-Of it is the
-    system's own, so a mediated registration makes an ordinary submission of it."""
-    if g.system is None:
+    """A campus system's deposit for a patron says where it came from. Without
+    On-Behalf-Of the deposit is the system's own, an ordinary one (intake's origin is for
+    deposits made for a patron), and its client follows it by the statement."""
+    if g.system is None or not mediated:
         return None
-    mode = g.system.mode_for(profile_id)
-    if mode is Mode.MEDIATED and not mediated:
-        mode = Mode.SUBMIT
     return {
         "system": g.system.name,
         "source": "sword",
         "event_id": uuid.uuid4().hex,
-        "mode": str(mode),
+        "mode": str(Mode.MEDIATED),
     }
 
 
