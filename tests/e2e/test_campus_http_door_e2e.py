@@ -14,19 +14,11 @@ import pytest
 import requests
 
 from gateway.campus.webhooks import signature_header
-from tests.support.campus import event, inline_file
+from tests.support.campus import PDF, THESIS, event, inline_file
 from tests.support.system import expect
 
 DOOR = "/api/v1/campus/events"
 STRUCTURED = "application/cloudevents+json"
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-THESIS = {
-    "title": "Salt marshes",
-    "creators": [{"name": "Sam Student"}],
-    "abstract": "Marshes.",
-    "date": "2026",
-    "degree": "Master",
-}
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ import requests
 from pika.exceptions import ChannelClosedByBroker
 
 from tests.support.campus import (
+    PDF,
+    THESIS,
     CampusSystem,
     event,
     inbox_dead_letters,
@@ -28,15 +30,6 @@ from tests.support.system import (
     pg_admin,
     poll_until,
 )
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-THESIS = {
-    "title": "Tidal patterns of the northern coast",
-    "creators": [{"name": "Sam Student"}],
-    "abstract": "Tides.",
-    "date": "2026",
-    "degree": "Master",
-}
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,16 @@ from sqlalchemy import create_engine, text
 
 from tests.support.system import AMQP_HOST, RABBIT_AUTH, LodgeSystem
 
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+# a thesis's metadata in the demo thesis profile; each test gives its own title
+THESIS = {
+    "title": "A thesis",
+    "creators": [{"name": "Sam Student"}],
+    "abstract": "Marshes and tides.",
+    "date": "2026",
+    "degree": "Master",
+}
+
 DEPOSIT_REQUESTED = "org.lodge.campus.deposit.requested.v1"
 STRUCTURED = "application/cloudevents+json"
 
