@@ -16,6 +16,7 @@ from tests.e2e.test_lifecycles import (
     unique_title,
     wait_for_review,
 )
+from tests.support.campus import PDF, THESIS, CampusSystem, event
 from tests.support.system import LodgeSystem, expect
 
 OPEN_WORK = {
@@ -102,3 +103,42 @@ def test_previews_and_downloads_from_s3_serve_byte_ranges(s3_lodge):
     assert tail.status_code == 206 and tail.content == content[-100:]
     beyond = student.get(download, headers={"Range": f"bytes={len(content) + 5}-"})
     assert beyond.status_code == 416
+
+
+def test_a_campus_system_stages_a_file_on_s3_for_its_deposit_request(s3_lodge, s3_endpoint):
+    """A file by reference on the S3 endpoint: the system stages it in its own bucket, which
+    its allow-list names; intake archives the deposit with that file."""
+    staging = s3_endpoint.new_bucket("thesisflow")
+    s3_endpoint.client().put_object(Bucket=staging, Key="t/thesis.pdf", Body=PDF)
+    system = CampusSystem(
+        s3_lodge, "stager", {"thesis": "mediated"}, allowed_hosts=[f"s3://{staging}"]
+    )
+    system.register().start()
+    try:
+        reference = {
+            "filename": "thesis.pdf",
+            "size": len(PDF),
+            "sha256": hashlib.sha256(PDF).hexdigest(),
+            "s3": {"bucket": staging, "key": "t/thesis.pdf"},
+        }
+        request = {
+            "depositor": {"username": "student"},
+            "profile_id": "thesis",
+            "metadata": {**THESIS, "title": unique_title("Staged on S3")},
+            "accept_terms": True,
+            "files": [reference],
+            "submit": True,
+        }
+        data = system.request(event(request))
+        assert data["error"] is None, data["error"]
+        staff = s3_lodge.client("staff")
+        archived = s3_lodge.wait_for_status(staff, data["deposit_id"], "archived", timeout=90)
+        assert [(f["filename"], f["sha256"]) for f in archived["files"]] == [
+            ("thesis.pdf", reference["sha256"])
+        ]
+        # a bucket the system does not name is refused, with the field that says so
+        elsewhere = {**reference, "s3": {"bucket": s3_lodge.bucket, "key": "t/thesis.pdf"}}
+        refused = system.request(event({**request, "files": [elsewhere]}))
+        assert refused["error"]["fields"]["files"]["0"]["s3"]
+    finally:
+        system.stop()

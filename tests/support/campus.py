@@ -85,13 +85,13 @@ class CampusSystem:
 
     def add_account(self, username: str) -> None:
         """A patron's account in the gateway's database, as a sign-in makes one."""
-        engine = create_engine(self.lodge.database_urls["gateway"])
+        engine = create_engine(self.lodge.database_url("gateway"))
         with engine.begin() as connection:
             connection.execute(
                 text(
                     "INSERT INTO users (id, username, name, email, groups, roles, locale, "
                     "created_at) VALUES (:id, :username, :name, :email, '[\"student\"]', "
-                    "'[\"patron\"]', 'en', now())"
+                    "'[\"patron\"]', 'en', CURRENT_TIMESTAMP)"
                 ),
                 {
                     "id": uuid.uuid4().hex,
@@ -110,12 +110,13 @@ class CampusSystem:
         self.password = uuid.uuid4().hex
         self.system_id = uuid.uuid4().hex
         user_id = uuid.uuid4().hex
-        engine = create_engine(self.lodge.database_urls["gateway"])
+        engine = create_engine(self.lodge.database_url("gateway"))
         with engine.begin() as connection:
             connection.execute(
                 text(
                     "INSERT INTO users (id, username, name, email, groups, roles, locale, "
-                    "created_at) VALUES (:id, :username, :name, :email, '[]', :roles, 'en', now())"
+                    "created_at) VALUES (:id, :username, :name, :email, '[]', :roles, 'en', "
+                    "CURRENT_TIMESTAMP)"
                 ),
                 {
                     "id": user_id,
@@ -129,7 +130,7 @@ class CampusSystem:
                 text(
                     "INSERT INTO campus_systems (id, name, label, user_id, broker_user, "
                     "allowed_hosts, sends_people, created_at) VALUES (:id, :name, :label, "
-                    ":user_id, :broker_user, :allowed_hosts, :sends_people, now())"
+                    ":user_id, :broker_user, :allowed_hosts, :sends_people, CURRENT_TIMESTAMP)"
                 ),
                 {
                     "id": self.system_id,

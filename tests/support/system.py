@@ -353,6 +353,11 @@ class LodgeSystem:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
+    def database_url(self, owner: str) -> str:
+        """Where `owner` keeps its tables: its PostgreSQL database, or SQLite's file under the
+        data folder (Lodge's default)."""
+        return self.database_urls.get(owner) or f"sqlite:///{self.data_dir / (owner + '.db')}"
+
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
