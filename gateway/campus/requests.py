@@ -88,17 +88,15 @@ def request_ref(request: Request) -> dict[str, str]:
 
 
 def refused(ref: dict[str, str], error: LodgeError) -> dict[str, Any]:
-    return {
-        "request": ref,
-        "duplicate": False,
-        "deposit_id": None,
-        "status": None,
-        "outcome": None,
-        "error": {"code": error.code, "message": error.message, "fields": error.fields},
-    }
+    return _reply(ref, error={"code": error.code, "message": error.message, "fields": error.fields})
 
 
 def accepted(ref: dict[str, str], **made: Any) -> dict[str, Any]:
+    return _reply(ref, **made)
+
+
+def _reply(ref: dict[str, str], **given: Any) -> dict[str, Any]:
+    """A ReplyData: what the request made, or (`error`) why it was refused."""
     return {
         "request": ref,
         "duplicate": False,
@@ -106,7 +104,7 @@ def accepted(ref: dict[str, str], **made: Any) -> dict[str, Any]:
         "status": None,
         "outcome": None,
         "error": None,
-        **made,
+        **given,
     }
 
 
