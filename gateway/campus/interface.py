@@ -373,9 +373,9 @@ def asyncapi_document() -> dict:
 
     for (service, event), kind in cloudevents.TYPES.items():
         name = _message_name(kind)
-        messages[name] = _message(
-            kind, "LodgeCloudEvent", SUMMARIES[(service, event)], ("subject",)
-        )
+        # a letter may be about no deposit (a token's expiry), so it may have no subject
+        about = () if service == "letters" else ("subject",)
+        messages[name] = _message(kind, "LodgeCloudEvent", SUMMARIES[(service, event)], about)
         key = f"{service}.{event}"
         channel_id = f"events.{key}"
         channels[channel_id] = _channel(

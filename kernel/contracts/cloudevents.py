@@ -124,12 +124,13 @@ def lifecycle_event(
         "id": payload["event_id"],
         "source": source_uri(base_url, service),
         "type": kind,
-        "subject": subject,
         "time": payload["occurred_at"],
         "datacontenttype": DATA_CONTENT_TYPE,
         "dataschema": schema_url(base_url, kind),
         "data": payload,
     }
+    if subject:  # a letter about no deposit (a token's expiry) is about nothing in particular
+        event["subject"] = subject
     origin = origin_of(payload)
     if origin is not None:
         event[SYSTEM] = origin["system"]

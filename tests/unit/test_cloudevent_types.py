@@ -38,6 +38,11 @@ def test_the_subject_is_the_item_of_item_events_and_else_the_deposit():
         "https://repo.example.edu", "letters", "letter_sent", payload(item_id="i9")
     )
     assert (item["subject"], deposit["subject"]) == ("i9", "d1")
+    # a letter about no deposit (a token's expiry) has no subject: CloudEvents forbids an empty one
+    unattached = cloudevents.lifecycle_event(
+        "https://repo.example.edu", "letters", "letter_sent", payload(deposit_id="")
+    )
+    assert "subject" not in unattached
 
 
 def test_sources_are_absolute_uris_per_service():
