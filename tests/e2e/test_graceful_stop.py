@@ -34,7 +34,7 @@ BATCH = 6
 
 
 class LodgeInPieces(LodgeSystem):
-    """A Lodge whose six processes are started and stopped one by one, as Kubernetes runs
+    """A Lodge whose seven processes are started and stopped one by one, as Kubernetes runs
     them (`lodge run` stops them all as soon as one exits)."""
 
     def __init__(self, **kwargs):
@@ -45,15 +45,16 @@ class LodgeInPieces(LodgeSystem):
         self._log_handle = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by stop()
         self.lodge_command("migrate")
         self.lodge_command("seed")
-        for name in (*SERVICES, "gateway"):
+        for name in (*SERVICES, "gateway", "inbox"):
             self.start_process(name)
 
     def start_process(self, name: str) -> None:
         self.processes[name] = self.spawn(name)
 
     def spawn(self, name: str, **settings: str) -> subprocess.Popen:
-        """`lodge gateway` or `lodge service NAME`, with these LODGE_ settings changed."""
-        command = ["gateway"] if name == "gateway" else ["service", name]
+        """`lodge gateway`, `lodge inbox` or `lodge service NAME`, with these LODGE_ settings
+        changed."""
+        command = [name] if name in ("gateway", "inbox") else ["service", name]
         return subprocess.Popen(
             [self.python, "-m", "lodge", *command],
             cwd=REPO_ROOT,

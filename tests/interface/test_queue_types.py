@@ -49,8 +49,8 @@ def queues_on_broker(amqp_uri: str) -> dict[str, dict]:
 
 
 def lodge_queue_names() -> set[str]:
-    """The queues `lodge migrate` is to declare for Lodge's five services."""
-    wanted = set()
+    """The queues `lodge migrate` is to declare for Lodge's five services and the inbox."""
+    wanted = {"lodge.inbox.requests", "lodge.dead-letter.inbox"}
     for name in SERVICE_CLASSES:
         cls = service_class(name)
         wanted.add(f"lodge.dead-letter.{name}")
