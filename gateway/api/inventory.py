@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, url_for
-from marshmallow import fields, validate
+from marshmallow import fields, validate, validates_schema
 
 from gateway.api.arguments import json_body, query_args
 from gateway.api.spec import links, operation, path_param, query, ref
@@ -17,23 +17,28 @@ from kernel.contracts.inventory import (
     CollectionView,
     FixityReportView,
     SearchPageView,
+    check_within_results,
 )
 from kernel.policy.permissions import Action
 
 inventory_api = Blueprint("inventory_api", __name__, url_prefix="/api/v1")
 
 
-class SearchQuery(Strict):
+class PageQuery(Strict):
+    """A page that starts within the first SEARCH_RESULT_CAP results."""
+
+    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+
+    @validates_schema
+    def _within_results(self, data, **kwargs):
+        check_within_results(data["page"], data["per_page"])
+
+
+class SearchQuery(PageQuery):
     q = fields.Str(load_default=None, validate=validate.Length(max=500))
     year = fields.Int(load_default=None, validate=validate.Range(min=0, max=9999))
     collection = fields.Str(load_default=None)
-    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
-    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
-
-
-class PageQuery(Strict):
-    page = fields.Int(load_default=1, validate=validate.Range(min=1, max=100000))
-    per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
 
 
 class CreateCollectionBody(Strict):
@@ -219,7 +224,11 @@ def describe(spec) -> None:
         "/api/v1/search",
         operations={
             "get": operation(
-                "Search items by title, creator, keyword and year (PostgreSQL: web search syntax)",
+                "Search items by title, creator, keyword and year (PostgreSQL: web search "
+                "syntax). Best match first when at most 10,000 items match, else newest "
+                "first; `total` counts up to 10,000 (`total_exact` false: more match), "
+                "`years` are counted only then, and a page must start within the first "
+                "10,000 results (422 otherwise). Withdrawn items are not found.",
                 ref("SearchPage"),
                 params=[query("q"), query("year", "integer"), query("collection")] + paging,
                 errors=("404", "422"),
@@ -259,7 +268,8 @@ def describe(spec) -> None:
         "/api/v1/collections/{collection_id}/items",
         operations={
             "get": operation(
-                "Items in a collection and below it",
+                "Items in a collection and below it, newest first, withdrawn ones left "
+                "out; paged as a search is (within the first 10,000)",
                 ref("SearchPage"),
                 params=[collection_id] + paging,
                 errors=("404", "422"),

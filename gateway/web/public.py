@@ -17,6 +17,7 @@ from gateway.rpc import rpc
 from gateway.web.exports import FORMATS, negotiated_item, negotiated_redirect, published
 from gateway.web.versions import offers_new_version
 from kernel.contracts.exceptions import InvalidInput, NotFound
+from kernel.contracts.inventory import SEARCH_RESULT_CAP
 from kernel.platform.config import get_settings
 from kernel.policy import text
 from kernel.policy.permissions import Action
@@ -133,7 +134,8 @@ def collections():
 
 
 def _page_number() -> int:
-    return min(max(request.args.get("page", 1, type=int), 1), 100000)
+    """The page asked for, within the results a search pages (SEARCH_RESULT_CAP)."""
+    return min(max(request.args.get("page", 1, type=int), 1), SEARCH_RESULT_CAP // PER_PAGE)
 
 
 @public.get("/collections/<collection_id>")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from kernel.contracts.fields import (
     LOWER_CASE_ID,
@@ -98,6 +100,7 @@ class CollectionSummaryView(Lenient):
     description = fields.Str(load_default="")
     set_spec = fields.Str(allow_none=True, load_default=None)  # the OAI set
     item_count = fields.Int(load_default=0)  # items held directly
+    item_count_exact = fields.Bool(load_default=True)  # False: more than item_count
 
 
 class CollectionView(CollectionSummaryView):
@@ -150,10 +153,27 @@ class ItemEventsRequest(ActorRequest):
     item_id = fields.Str(required=True)
 
 
+# a search or a collection's items are counted, ranked and paged up to this many
+# (docs/architecture.md, "Search"); whole lists are OAI-PMH's and the sitemaps'
+SEARCH_RESULT_CAP = 10_000
+
+
+def check_within_results(page: int, per_page: int) -> None:
+    if (page - 1) * per_page >= SEARCH_RESULT_CAP:
+        raise ValidationError(
+            f"Only the first {SEARCH_RESULT_CAP:,} results can be paged; narrow the search.",
+            "page",
+        )
+
+
 class SearchRequest(PageRequest):
     query = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
     year = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=0, max=9999))
     collection = fields.Str(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _within_results(self, data: dict[str, Any], **kwargs: Any) -> None:
+        check_within_results(data["page"], data["per_page"])
 
 
 class ItemSummaryView(Lenient):
@@ -175,7 +195,10 @@ class SearchPageView(Lenient):
     page = fields.Int(required=True)
     per_page = fields.Int(required=True)
     total = fields.Int(required=True)
-    years = fields.List(fields.Dict(), load_default=list)  # [{year, count}] over all matches
+    # False: more than `total` (SEARCH_RESULT_CAP) match
+    total_exact = fields.Bool(load_default=True)
+    # [{year, count}] over all matches; count None when more than the cap match
+    years = fields.List(fields.Dict(), load_default=list)
 
 
 class ResolveRequest(Strict):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
+from kernel.contracts.inventory import SEARCH_RESULT_CAP
 from kernel.policy.permissions import Action, require
 from services.inventory.models import Collection, Item
 
@@ -30,12 +31,21 @@ def all_collections(session: Session) -> list[Collection]:
 
 
 def item_counts(session: Session) -> dict[str, int]:
-    """Items held directly in each collection."""
-    return dict(
-        session.execute(select(Item.collection_id, func.count()).group_by(Item.collection_id))
-        .tuples()
-        .all()
+    """Items held directly in each collection, counted up to SEARCH_RESULT_CAP + 1 (one
+    more means "more than"): counting a collection of a million costs a read of them all."""
+    held = (
+        select(literal_column("1"))
+        .where(Item.collection_id == Collection.id)
+        .limit(SEARCH_RESULT_CAP + 1)
+        .correlate(Collection)
+        .subquery()
     )
+    counted = select(func.count()).select_from(held).scalar_subquery()
+    return {
+        collection_id: count
+        for collection_id, count in session.execute(select(Collection.id, counted))
+        if count
+    }
 
 
 def set_spec_of(session: Session, parent_id: str | None, collection_id: str) -> str:

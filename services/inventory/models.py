@@ -86,7 +86,23 @@ class Item(Base):
         Index("ix_items_collection_datestamp_id", "collection_id", "datestamp", "id"),
         Index("ix_items_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_items_access_embargo", "access", "embargo_until"),
-        Index("ix_items_created_at", "created_at"),  # browse and search list the newest first
+        # browse and search: items not withdrawn, newest first (read backwards), in the
+        # whole repository and in one collection, so a page is read in order, not sorted
+        Index(
+            "ix_items_public_created_id",
+            "created_at",
+            "id",
+            postgresql_where=text(PUBLIC_SQL),
+            sqlite_where=text(PUBLIC_SQL),
+        ),
+        Index(
+            "ix_items_public_collection_created_id",
+            "collection_id",
+            "created_at",
+            "id",
+            postgresql_where=text(PUBLIC_SQL),
+            sqlite_where=text(PUBLIC_SQL),
+        ),
         Index("uq_items_concept_version", "concept_id", "version", unique=True),
         # the sitemaps' keyset parts: items not withdrawn, in (datestamp, id) order
         Index(

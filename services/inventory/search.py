@@ -4,15 +4,23 @@ PostgreSQL: a `tsvector` column, filled when the item is created and GIN-indexed
 matched with `websearch_to_tsquery` (quotes, `or`, `-word` work as people expect).
 The `simple` configuration, without stemming, because a repository holds many
 languages. SQLite: every word of the query must occur in the item's lower-cased text.
+
+What a page costs is bounded by RESULT_CAP, not by the size of the repository: matches
+are counted up to it ("more than 10,000 results"), ranked only when they are at most
+that many (more are listed newest first, an index order), their years counted only then
+(more offer every year items have, uncounted), and a page must start within it.
+Withdrawn items are tombstones: neither found nor browsed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from kernel.contracts.inventory import SEARCH_RESULT_CAP as RESULT_CAP
 from kernel.policy.text import split_orcid, user_pattern
 from services.inventory.models import Collection, Item
 
@@ -62,19 +70,35 @@ def collection_scope(set_spec: str) -> ColumnElement[bool]:
     )
 
 
-def matching(
+def _in_collections(session: Session, set_spec: str) -> ColumnElement[bool]:
+    """collection_scope with the ids looked up first: a literal id lets the planner walk
+    the (collection_id, created_at, id) index in page order instead of sorting them all."""
+    ids = session.scalars(
+        select(Collection.id).where(
+            or_(Collection.set_spec == set_spec, Collection.set_spec.like(set_spec + ":%"))
+        )
+    ).all()
+    return Item.collection_id == ids[0] if len(ids) == 1 else Item.collection_id.in_(ids)
+
+
+@dataclass(frozen=True)
+class Search:
+    """A query's conditions, and its ts_query on PostgreSQL (None: nothing to rank)."""
+
+    conditions: list[ColumnElement[bool]]
+    tsquery: ColumnElement[Any] | None
+
+
+def criteria(
     session: Session, query: str | None, year: int | None = None, set_spec: str | None = None
-) -> Select[tuple[Item]]:
-    """A select of items matching the query and filters, best match first."""
-    statement = select(Item)
-    conditions: list[ColumnElement[bool]] = []
-    ordering = [Item.created_at.desc(), Item.id]
+) -> Search:
+    conditions: list[ColumnElement[bool]] = [Item.withdrawn_at.is_(None)]
+    tsquery = None
     query = (query or "").strip()
     if query:
         if session.get_bind().dialect.name == "postgresql":
             tsquery = func.websearch_to_tsquery(TS_CONFIG, query)
             conditions.append(Item.search_vector.op("@@")(tsquery))
-            ordering.insert(0, func.ts_rank(Item.search_vector, tsquery).desc())
         else:
             for word in query.lower().split():
                 excluded = word.startswith("-")
@@ -86,35 +110,76 @@ def matching(
     if year is not None:
         conditions.append(Item.year == year)
     if set_spec is not None:
-        conditions.append(collection_scope(set_spec))
-    if conditions:
-        statement = statement.where(and_(*conditions))
-    return statement.order_by(*ordering)
+        conditions.append(_in_collections(session, set_spec))
+    return Search(conditions, tsquery)
 
 
-def page(
-    session: Session, statement: Select[tuple[Item]], number: int, per_page: int
-) -> tuple[list[Item], int]:
+def count(session: Session, search: Search) -> int:
+    """The matches, counted up to RESULT_CAP + 1: one more than the cap means "more"."""
+    capped: Select[Any] = (
+        select(literal_column("1")).where(and_(*search.conditions)).limit(RESULT_CAP + 1)
+    )
     # count() always yields one row, so never None
-    total = cast(
-        int,
-        session.scalar(
-            select(func.count()).select_from(
-                statement.order_by(None).with_only_columns(Item.id).subquery()
-            )
+    return cast(int, session.scalar(select(func.count()).select_from(capped.subquery())))
+
+
+def page(session: Session, search: Search, matches: int, number: int, per_page: int) -> list[Item]:
+    """Best match first when the matches are at most RESULT_CAP, else (and without words)
+    newest first; the id breaks ties, so pages neither repeat nor skip an item."""
+    ordering: list[ColumnElement[Any]] = [Item.created_at.desc(), Item.id.desc()]
+    if search.tsquery is not None and matches <= RESULT_CAP:
+        ordering.insert(0, func.ts_rank(Item.search_vector, search.tsquery).desc())
+    statement = (
+        select(Item)
+        .where(and_(*search.conditions))
+        .order_by(*ordering)
+        .offset((number - 1) * per_page)
+        .limit(per_page)
+    )
+    return list(session.scalars(statement).all())
+
+
+def years(session: Session, search: Search, matches: int) -> list[tuple[int, int | None]]:
+    """(year, count) for the page's year filter, newest first: the years of the matches
+    counted when they are at most RESULT_CAP; above it, every year an item has, uncounted
+    (a loose index scan of ix_items_year: one probe a year, not a read of the matches)."""
+    if matches <= RESULT_CAP:
+        rows = session.execute(
+            select(Item.year, func.count())
+            .where(and_(*search.conditions), Item.year.is_not(None))
+            .group_by(Item.year)
+            .order_by(Item.year.desc())
+        )
+        return [(year, n) for year, n in rows]
+    found = (
+        select(func.max(Item.year).label("year")).where(Item.year.is_not(None)).cte(recursive=True)
+    )
+    found = found.union_all(
+        select(select(func.max(Item.year)).where(Item.year < found.c.year).scalar_subquery()).where(
+            found.c.year.is_not(None)
+        )
+    )
+    return [(year, None) for year in session.scalars(select(found.c.year)) if year is not None]
+
+
+def results(
+    session: Session,
+    query: str | None,
+    year: int | None,
+    set_spec: str | None,
+    number: int,
+    per_page: int,
+) -> dict[str, Any]:
+    """A page of results with the total (exact up to RESULT_CAP) and the year filter's
+    years (over the matches without the year)."""
+    search = criteria(session, query, year, set_spec)
+    matches = count(session, search)
+    without_year = criteria(session, query, None, set_spec) if year is not None else search
+    return {
+        "items": page(session, search, matches, number, per_page),
+        "total": min(matches, RESULT_CAP),
+        "total_exact": matches <= RESULT_CAP,
+        "years": years(
+            session, without_year, matches if year is None else count(session, without_year)
         ),
-    )
-    items = session.scalars(statement.offset((number - 1) * per_page).limit(per_page)).all()
-    return list(items), total
-
-
-def years(session: Session, statement: Select[tuple[Item]]) -> list[tuple[int, int]]:
-    """(year, count) over the matches, newest first: the page's year filter."""
-    matches = statement.order_by(None).with_only_columns(Item.year).subquery()
-    rows = session.execute(
-        select(matches.c.year, func.count())
-        .where(matches.c.year.is_not(None))
-        .group_by(matches.c.year)
-        .order_by(matches.c.year.desc())
-    )
-    return [(year, count) for year, count in rows]
+    }

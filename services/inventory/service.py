@@ -209,19 +209,13 @@ class InventoryService(DeadLetterDesk):
     def search_items(self, query, year, collection, page, per_page):
         with self.store.reading() as session:
             set_spec = collections.get(session, collection).set_spec if collection else None
-            statement = search.matching(session, query, year, set_spec)
-            items, total = search.page(session, statement, page, per_page)
+            found = search.results(session, query, year, set_spec, page, per_page)
             return {
-                "items": [item_summary(item) for item in items],
+                **found,
+                "items": [item_summary(item) for item in found["items"]],
                 "page": page,
                 "per_page": per_page,
-                "total": total,
-                "years": [
-                    {"year": y, "count": n}
-                    for y, n in search.years(
-                        session, search.matching(session, query, None, set_spec)
-                    )
-                ],
+                "years": [{"year": y, "count": n} for y, n in found["years"]],
             }
 
     # --- collections ---------------------------------------------------------------
