@@ -11,7 +11,7 @@ from gateway.auth.guard import requires
 from gateway.rpc import rpc
 from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict
-from kernel.contracts.fields import LOWER_CASE_ID, Strict
+from kernel.contracts.fields import LOWER_CASE_ID, Strict, Text
 from kernel.contracts.inventory import (
     CollectionSummaryView,
     CollectionView,
@@ -36,7 +36,7 @@ class PageQuery(Strict):
 
 
 class SearchQuery(PageQuery):
-    q = fields.Str(load_default=None, validate=validate.Length(max=500))
+    q = Text("title", load_default=None)
     year = fields.Int(load_default=None, validate=validate.Range(min=0, max=9999))
     collection = fields.Str(load_default=None)
 

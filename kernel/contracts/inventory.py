@@ -167,7 +167,7 @@ def check_within_results(page: int, per_page: int) -> None:
 
 
 class SearchRequest(PageRequest):
-    query = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    query = Text("title", load_default=None, allow_none=True)  # a NUL is refused, not a 500
     year = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=0, max=9999))
     collection = fields.Str(load_default=None, allow_none=True)
 

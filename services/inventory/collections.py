@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict, InvalidInput, NotFound
-from kernel.contracts.inventory import SEARCH_RESULT_CAP
 from kernel.policy.permissions import Action, require
+from services.inventory import search
 from services.inventory.models import Collection, Item
 
 
@@ -31,12 +31,12 @@ def all_collections(session: Session) -> list[Collection]:
 
 
 def item_counts(session: Session) -> dict[str, int]:
-    """Items held directly in each collection, counted up to SEARCH_RESULT_CAP + 1 (one
+    """Items held directly in each collection, counted up to RESULT_CAP + 1 (one
     more means "more than"): counting a collection of a million costs a read of them all."""
     held = (
         select(literal_column("1"))
         .where(Item.collection_id == Collection.id)
-        .limit(SEARCH_RESULT_CAP + 1)
+        .limit(search.RESULT_CAP + 1)
         .correlate(Collection)
         .subquery()
     )

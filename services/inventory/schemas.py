@@ -1,6 +1,5 @@
 """Inventory's models as the contracts' view dictionaries."""
 
-from kernel.contracts.inventory import SEARCH_RESULT_CAP
 from services.inventory import search, versions
 from services.inventory.models import Collection, Item, ItemCorrection, ItemFile
 
@@ -53,8 +52,8 @@ def collection_view(collection: Collection, item_count: int = 0) -> dict:
         "parent_id": collection.parent_id,
         "description": collection.description,
         "set_spec": collection.set_spec,
-        "item_count": min(item_count, SEARCH_RESULT_CAP),
-        "item_count_exact": item_count <= SEARCH_RESULT_CAP,
+        "item_count": min(item_count, search.RESULT_CAP),
+        "item_count_exact": item_count <= search.RESULT_CAP,
     }
 
 

@@ -20,12 +20,13 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from kernel.contracts.inventory import SEARCH_RESULT_CAP as RESULT_CAP
+from kernel.contracts.inventory import SEARCH_RESULT_CAP
 from kernel.policy.text import split_orcid, user_pattern
 from services.inventory.models import Collection, Item
 
 TS_CONFIG = "simple"
 SEARCHED_ELEMENTS = ("title", "creator", "subject", "contributor")
+RESULT_CAP = SEARCH_RESULT_CAP
 _YEAR = user_pattern(r"\b(\d{4})\b")
 
 

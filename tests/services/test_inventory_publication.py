@@ -1,12 +1,14 @@
 """Inventory's public side and preservation on SQLite and PostgreSQL: identifiers,
 search, the collection tree, embargo lifting and the fixity audit."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from nameko.testing.services import worker_factory
 
+from kernel.contracts import inventory as inventory_contracts
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from services.inventory import search
 from services.inventory.models import Item
 from services.inventory.records import seed_collections
 from services.inventory.service import InventoryService
@@ -150,6 +152,125 @@ def test_search_pages(inventory, storage):
         for i in inventory.search_items(query="moss", per_page=2, page=p)["items"]
     }
     assert len(seen) == 5
+
+
+@pytest.fixture
+def cap(monkeypatch):
+    """A result cap small enough to pass with a handful of items."""
+
+    def set_cap(size):
+        monkeypatch.setattr(inventory_contracts, "SEARCH_RESULT_CAP", size)
+        monkeypatch.setattr(search, "RESULT_CAP", size)
+
+    return set_cap
+
+
+def add_items(inventory, *items):
+    """Items written as item creation writes them, without deposits: (title, created_at,
+    year) each; the ids ascend in the order given."""
+    with inventory.database.unit_of_work() as uow:
+        for n, (title, created_at, year) in enumerate(items):
+            item = Item(
+                id=f"t{n:031d}",
+                identifier=f"ark:/99999/t-{n}",
+                deposit_id=f"t{n}",
+                revision=1,
+                collection_id="theses",
+                access="open",
+                record={"title": [title], "creator": ["Bench, Ada"], "date": [str(year)]},
+                created_at=created_at,
+                datestamp=created_at,
+            )
+            search.index(uow.session, item)
+            uow.session.add(item)
+    return [f"t{n:031d}" for n in range(len(items))]
+
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def ids(page):
+    return [item["id"] for item in page["items"]]
+
+
+def test_withdrawn_items_are_neither_found_nor_browsed(inventory, storage):
+    kept = deposit_item(inventory, storage, 1, MOSS)
+    gone = deposit_item(inventory, storage, 2, {**MOSS, "date": "2019"})
+    inventory.withdraw_item(actor=MANAGER, item_id=gone, reason="Plagiarised")
+    assert ids(inventory.search_items(query="mosses")) == [kept]
+    browsed = inventory.search_items(collection="theses")
+    assert ids(browsed) == [kept] and browsed["total"] == 1
+    assert inventory.search_items()["years"] == [{"year": 2024, "count": 1}]
+    # the collection still holds it: it is counted, and not deletable
+    [theses] = [c for c in inventory.list_collections() if c["id"] == "theses"]
+    assert theses["item_count"] == 2 and theses["item_count_exact"] is True
+
+
+def test_pages_break_ties_in_the_date_by_id_and_neither_repeat_nor_skip(inventory):
+    # three pairs of items made in the same second, listed newest first
+    made = add_items(
+        inventory, *[(f"Moss {n}", AT + timedelta(seconds=n // 2), 2020) for n in range(6)]
+    )
+    newest_first = [made[5], made[4], made[3], made[2], made[1], made[0]]
+    for query in (None, "moss"):
+        pages = [
+            ids(inventory.search_items(query=query, collection="theses", page=n, per_page=2))
+            for n in (1, 2, 3, 4)
+        ]
+        assert pages[3] == []
+        assert pages[0] + pages[1] + pages[2] == newest_first  # ranked: all rank the same
+
+
+def test_more_matches_than_the_cap_are_counted_so_far_listed_newest_and_years_uncounted(
+    inventory, cap
+):
+    made = add_items(
+        inventory,
+        ("Moss moss moss", AT, 2001),  # the best match, and the oldest
+        ("Moss", AT + timedelta(days=1), 2002),
+        ("Moss", AT + timedelta(days=2), 2003),
+        ("Lichen", AT + timedelta(days=3), 1999),
+    )
+    cap(10)
+    under = inventory.search_items(query="moss", per_page=10)
+    assert under["total"] == 3 and under["total_exact"] is True
+    assert under["years"] == [{"year": y, "count": 1} for y in (2003, 2002, 2001)]
+    if not inventory.database.is_sqlite:  # ranked: the word three times first
+        assert ids(under)[0] == made[0]
+
+    cap(2)
+    over = inventory.search_items(query="moss", per_page=1)
+    assert over["total"] == 2 and over["total_exact"] is False
+    assert ids(over) == [made[2]]  # newest first, however well the oldest matches
+    # every year items have, uncounted: a superset of the matches' years
+    assert over["years"] == [{"year": y, "count": None} for y in (2003, 2002, 2001, 1999)]
+    assert ids(inventory.search_items(query="moss", per_page=1, page=2)) == [made[1]]
+    with pytest.raises(InvalidInput):  # a page must start within the cap
+        inventory.search_items(query="moss", per_page=1, page=3)
+    with pytest.raises(InvalidInput):
+        inventory.search_items(query="moss", per_page=2, page=2)
+    # a year filter narrows the matches under the cap: counted and ranked again
+    in_year = inventory.search_items(query="moss", year=2002)
+    assert ids(in_year) == [made[1]] and in_year["total_exact"] is True
+    assert in_year["years"][0]["count"] is None  # the years are those without the filter
+    listed = {c["id"]: c for c in inventory.list_collections()}
+    assert (listed["theses"]["item_count"], listed["theses"]["item_count_exact"]) == (2, False)
+    assert (listed["open-works"]["item_count"], listed["open-works"]["item_count_exact"]) == (
+        0,
+        True,
+    )
+
+
+@pytest.mark.parametrize("query", ["'", '"', "-", "a & | ! b", "moss:*", "(((", "\\", "%_", "日本"])
+def test_hostile_queries_find_nothing_or_something_but_never_fail(inventory, query):
+    add_items(inventory, ("Moss", AT, 2020))
+    found = inventory.search_items(query=query)
+    assert found["total"] == len(found["items"]) <= 1
+
+
+def test_a_query_with_a_nul_is_refused(inventory):
+    with pytest.raises(InvalidInput):
+        inventory.search_items(query="moss\x00")
 
 
 def test_identifiers_resolve_in_every_spelling(inventory, storage):
