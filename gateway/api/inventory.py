@@ -13,6 +13,7 @@ from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict
 from kernel.contracts.fields import LOWER_CASE_ID, Strict, Text
 from kernel.contracts.inventory import (
+    SEARCH_RESULT_CAP,
     CollectionSummaryView,
     CollectionView,
     FixityReportView,
@@ -220,15 +221,16 @@ def describe(spec) -> None:
         },
     )
     paging = [query("page", "integer"), query("per_page", "integer")]
+    cap = f"{SEARCH_RESULT_CAP:,}"
     spec.path(
         "/api/v1/search",
         operations={
             "get": operation(
                 "Search items by title, creator, keyword and year (PostgreSQL: web search "
-                "syntax). Best match first when at most 10,000 items match, else newest "
-                "first; `total` counts up to 10,000 (`total_exact` false: more match), "
-                "`years` are counted only then, and a page must start within the first "
-                "10,000 results (422 otherwise). Withdrawn items are not found.",
+                f"syntax). Best match first when at most {cap} items match, else newest "
+                f"first; `total` counts up to {cap} (`total_exact` false: more match), "
+                f"`years` are counted only then, and a page must start within the first "
+                f"{cap} results (422 otherwise). Withdrawn items are not found.",
                 ref("SearchPage"),
                 params=[query("q"), query("year", "integer"), query("collection")] + paging,
                 errors=("404", "422"),
@@ -269,7 +271,7 @@ def describe(spec) -> None:
         operations={
             "get": operation(
                 "Items in a collection and below it, newest first, withdrawn ones left "
-                "out; paged as a search is (within the first 10,000)",
+                f"out; paged as a search is (within the first {cap})",
                 ref("SearchPage"),
                 params=[collection_id] + paging,
                 errors=("404", "422"),

@@ -155,7 +155,7 @@ class ItemEventsRequest(ActorRequest):
 
 # a search or a collection's items are counted, ranked and paged up to this many
 # (docs/architecture.md, "Search"); whole lists are OAI-PMH's and the sitemaps'
-SEARCH_RESULT_CAP = 10_000
+SEARCH_RESULT_CAP = 1_000
 
 
 def check_within_results(page: int, per_page: int) -> None:

@@ -5,19 +5,20 @@ matched with `websearch_to_tsquery` (quotes, `or`, `-word` work as people expect
 The `simple` configuration, without stemming, because a repository holds many
 languages. SQLite: every word of the query must occur in the item's lower-cased text.
 
-What a page costs is bounded by RESULT_CAP, not by the size of the repository: matches
-are counted up to it ("more than 10,000 results"), ranked only when they are at most
-that many (more are listed newest first, an index order), their years counted only then
-(more offer every year items have, uncounted), and a page must start within it.
+What a page costs is bounded by RESULT_CAP, not by the size of the repository: each
+match counted or ranked is a read of its row, so matches are counted up to it ("more
+than 1,000 results"), ranked and their years counted only when they are at most that
+many (more are listed newest first, an index order, and every year items have is
+offered, uncounted), and a page must start within it.
 Withdrawn items are tombstones: neither found nor browsed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from kernel.contracts.inventory import SEARCH_RESULT_CAP
@@ -115,13 +116,13 @@ def criteria(
     return Search(conditions, tsquery)
 
 
-def count(session: Session, search: Search) -> int:
-    """The matches, counted up to RESULT_CAP + 1: one more than the cap means "more"."""
-    capped: Select[Any] = (
-        select(literal_column("1")).where(and_(*search.conditions)).limit(RESULT_CAP + 1)
-    )
-    # count() always yields one row, so never None
-    return cast(int, session.scalar(select(func.count()).select_from(capped.subquery())))
+def tally(session: Session, search: Search) -> tuple[int, list[tuple[int, int]]]:
+    """The matches counted up to RESULT_CAP + 1 (one more means "more"), and (year, count)
+    over them, newest first: one read of at most that many rows."""
+    capped = select(Item.year).where(and_(*search.conditions)).limit(RESULT_CAP + 1).subquery()
+    rows = session.execute(select(capped.c.year, func.count()).group_by(capped.c.year)).all()
+    counted = sorted(((year, n) for year, n in rows if year is not None), reverse=True)
+    return sum(n for _, n in rows), counted
 
 
 def page(session: Session, search: Search, matches: int, number: int, per_page: int) -> list[Item]:
@@ -140,18 +141,9 @@ def page(session: Session, search: Search, matches: int, number: int, per_page: 
     return list(session.scalars(statement).all())
 
 
-def years(session: Session, search: Search, matches: int) -> list[tuple[int, int | None]]:
-    """(year, count) for the page's year filter, newest first: the years of the matches
-    counted when they are at most RESULT_CAP; above it, every year an item has, uncounted
-    (a loose index scan of ix_items_year: one probe a year, not a read of the matches)."""
-    if matches <= RESULT_CAP:
-        rows = session.execute(
-            select(Item.year, func.count())
-            .where(and_(*search.conditions), Item.year.is_not(None))
-            .group_by(Item.year)
-            .order_by(Item.year.desc())
-        )
-        return [(year, n) for year, n in rows]
+def every_year(session: Session) -> list[int]:
+    """The years items have, newest first: a loose index scan of ix_items_year (one probe
+    a year) instead of a read of every item."""
     found = (
         select(func.max(Item.year).label("year")).where(Item.year.is_not(None)).cte(recursive=True)
     )
@@ -160,7 +152,7 @@ def years(session: Session, search: Search, matches: int) -> list[tuple[int, int
             found.c.year.is_not(None)
         )
     )
-    return [(year, None) for year in session.scalars(select(found.c.year)) if year is not None]
+    return [year for year in session.scalars(select(found.c.year)) if year is not None]
 
 
 def results(
@@ -171,16 +163,18 @@ def results(
     number: int,
     per_page: int,
 ) -> dict[str, Any]:
-    """A page of results with the total (exact up to RESULT_CAP) and the year filter's
-    years (over the matches without the year)."""
+    """A page of results, the total (exact up to RESULT_CAP) and the years of the matches
+    without the year filter for that filter: counted up to RESULT_CAP, above it every year
+    items have, uncounted (count None)."""
     search = criteria(session, query, year, set_spec)
-    matches = count(session, search)
-    without_year = criteria(session, query, None, set_spec) if year is not None else search
+    matches, counted = tally(session, search)
+    if year is not None:
+        unfiltered, counted = tally(session, criteria(session, query, None, set_spec))
+    else:
+        unfiltered = matches
     return {
         "items": page(session, search, matches, number, per_page),
         "total": min(matches, RESULT_CAP),
         "total_exact": matches <= RESULT_CAP,
-        "years": years(
-            session, without_year, matches if year is None else count(session, without_year)
-        ),
+        "years": counted if unfiltered <= RESULT_CAP else [(y, None) for y in every_year(session)],
     }

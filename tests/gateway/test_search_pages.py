@@ -24,13 +24,13 @@ THESES = {
     "parent_id": None,
     "description": "",
     "set_spec": "theses",
-    "item_count": 10000,
+    "item_count": 1000,
     "item_count_exact": False,
 }
 
 
 class Inventory:
-    """Answers as inventory would for a repository with more than 10,000 matches."""
+    """Answers as inventory would for a repository with more than 1,000 matches."""
 
     def __init__(self):
         self.asked = []
@@ -41,7 +41,7 @@ class Inventory:
             "items": [HIT],
             "page": page,
             "per_page": per_page,
-            "total": 10000,
+            "total": 1000,
             "total_exact": False,
             "years": [{"year": 2024, "count": None}, {"year": 2023, "count": None}],
         }
@@ -69,8 +69,8 @@ def site(gateway_app):
 def test_a_capped_search_says_more_than_and_pages_on(site):
     client, _ = site
     html = client.get("/search?q=moss&page=3").get_data(as_text=True)
-    assert "More than 10,000 results" in html
-    assert "Page 3 of more than 500" in html
+    assert "More than 1,000 results" in html
+    assert "Page 3 of more than 50" in html
     assert 'rel="next"' in html and 'rel="prev"' in html
     assert ">2024</option>" in html  # a year without a count when the matches are not counted
 
@@ -78,24 +78,24 @@ def test_a_capped_search_says_more_than_and_pages_on(site):
 def test_a_page_past_the_cap_is_the_last_one_offered(site):
     client, inventory = site
     answer = client.get("/search?q=moss&page=999999")
-    assert answer.status_code == 200 and inventory.asked[-1]["page"] == 500
-    html = client.get("/collections/theses?page=600").get_data(as_text=True)
-    assert inventory.asked[-1]["page"] == 500
-    assert "More than 10,000 items" in html  # the collection's items and its child's count
+    assert answer.status_code == 200 and inventory.asked[-1]["page"] == 50
+    html = client.get("/collections/theses?page=60").get_data(as_text=True)
+    assert inventory.asked[-1]["page"] == 50
+    assert "More than 1,000 items" in html  # the collection's items and its child's count
     assert 'rel="next"' not in html
 
 
 def test_collections_say_more_than_for_a_capped_count(site):
     client, _ = site
-    assert "More than 10,000 items" in client.get("/collections").get_data(as_text=True)
+    assert "More than 1,000 items" in client.get("/collections").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
     "path",
     [
-        "/api/v1/search?q=moss&page=401",  # 25 a page: starts at 10,000
-        "/api/v1/search?q=moss&page=101&per_page=100",
-        "/api/v1/collections/theses/items?page=10001&per_page=1",
+        "/api/v1/search?q=moss&page=41",  # 25 a page: starts at 1,000
+        "/api/v1/search?q=moss&page=11&per_page=100",
+        "/api/v1/collections/theses/items?page=1001&per_page=1",
         "/api/v1/search?q=moss%00",
         "/api/v1/search?page=-1",
         "/api/v1/search?page=x",
@@ -111,6 +111,6 @@ def test_the_api_refuses_a_page_past_the_cap_or_a_bad_query_with_the_error_shape
 
 def test_the_api_serves_the_last_page_within_the_cap(site):
     client, inventory = site
-    answer = client.get("/api/v1/search?q=moss&page=400")
+    answer = client.get("/api/v1/search?q=moss&page=40")
     assert answer.status_code == 200 and answer.get_json()["total_exact"] is False
-    assert inventory.asked == [{"query": "moss", "page": 400, "per_page": 25}]
+    assert inventory.asked == [{"query": "moss", "page": 40, "per_page": 25}]
