@@ -116,7 +116,7 @@ NAMES = (
     "Emmy Noether",
 )
 RARE = "saltmarsh"  # one item in 1,000: at a million, as many as are ranked
-UNDER_CAP = "heathland"  # one in 111: about 9,000 at a million
+UNCOMMON = "heathland"  # one in 111: about 9,000 at a million
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -129,7 +129,7 @@ def record(rng: random.Random, n: int) -> dict:
     if n % 1000 == 7:
         subjects.append(RARE)
     if n % 111 == 5:
-        subjects.append(UNDER_CAP)
+        subjects.append(UNCOMMON)
     return {
         "title": [" ".join(rng.choice(WORDS) for _ in range(5)).capitalize() + f" {n}"],
         "creator": [rng.choice(NAMES)],
@@ -258,7 +258,7 @@ def cases() -> list[tuple[str, dict, str, dict, str]]:
     found = []
     for label, params in (
         (f"rare word ('{RARE}')", {"q": RARE}),
-        (f"word under the cap ('{UNDER_CAP}')", {"q": UNDER_CAP}),
+        (f"word in 1% of items ('{UNCOMMON}')", {"q": UNCOMMON}),
         ("common word ('moss')", {"q": "moss"}),
         ("common word, page 50", {"q": "moss", "page": 50}),
         ("common word + year ('moss' 2020)", {"q": "moss", "year": 2020}),
