@@ -168,10 +168,9 @@ def results(
     items have, uncounted (count None)."""
     search = criteria(session, query, year, set_spec)
     matches, counted = tally(session, search)
-    if year is not None:
+    unfiltered = matches  # more in the year means more without it: no second read
+    if year is not None and matches <= RESULT_CAP:
         unfiltered, counted = tally(session, criteria(session, query, None, set_spec))
-    else:
-        unfiltered = matches
     return {
         "items": page(session, search, matches, number, per_page),
         "total": min(matches, RESULT_CAP),
