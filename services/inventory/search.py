@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from kernel.contracts.inventory import SEARCH_RESULT_CAP
@@ -63,23 +63,22 @@ def index(session: Session, item: Item) -> None:
         item.search_vector = func.to_tsvector(TS_CONFIG, item.search_text)
 
 
+def _collections_in(set_spec: str) -> Select[tuple[str]]:
+    """The ids of a collection and of the collections below it."""
+    return select(Collection.id).where(
+        or_(Collection.set_spec == set_spec, Collection.set_spec.like(set_spec + ":%"))
+    )
+
+
 def collection_scope(set_spec: str) -> ColumnElement[bool]:
     """Items in a collection and in the collections below it."""
-    return Item.collection_id.in_(
-        select(Collection.id).where(
-            or_(Collection.set_spec == set_spec, Collection.set_spec.like(set_spec + ":%"))
-        )
-    )
+    return Item.collection_id.in_(_collections_in(set_spec))
 
 
 def _in_collections(session: Session, set_spec: str) -> ColumnElement[bool]:
     """collection_scope with the ids looked up first: a literal id lets the planner walk
     the (collection_id, created_at, id) index in page order instead of sorting them all."""
-    ids = session.scalars(
-        select(Collection.id).where(
-            or_(Collection.set_spec == set_spec, Collection.set_spec.like(set_spec + ":%"))
-        )
-    ).all()
+    ids = session.scalars(_collections_in(set_spec)).all()
     return Item.collection_id == ids[0] if len(ids) == 1 else Item.collection_id.in_(ids)
 
 
@@ -94,6 +93,7 @@ class Search:
 def criteria(
     session: Session, query: str | None, year: int | None = None, set_spec: str | None = None
 ) -> Search:
+    """What a query and its filters select: items not withdrawn that match."""
     conditions: list[ColumnElement[bool]] = [Item.withdrawn_at.is_(None)]
     tsquery = None
     query = (query or "").strip()
