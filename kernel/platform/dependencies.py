@@ -23,7 +23,8 @@ CALL_CONTEXT = CALL_HEADER.removeprefix("nameko.")
 
 class Store(DependencyProvider):
     """The service's database; its outbox is relayed by a managed green thread,
-    woken after each worker and on a timer as a safety net. Each round of the relay also
+    woken by each commit that queued events and on a timer as a safety net (and for rows
+    another instance left). Each round of the relay also
     measures what is left in the outbox (the outbox gauges: one query a round, whatever
     scrapes) and touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the
     service hangs.
@@ -38,6 +39,7 @@ class Store(DependencyProvider):
         name = self.container.service_name
         self.database = Database(settings.database_url(name), source=name)
         self.relay = OutboxRelay(self.database, name, settings.broker_uri(name))
+        self.database.on_events = self.wake
         self.liveness_file = settings.processes.liveness_file
         self._wakeup = GreenEvent()
         self._running = False
@@ -136,7 +138,6 @@ class Store(DependencyProvider):
             if activity.kind != SpanKind.INTERNAL:  # a timer's round logs what it did itself
                 log.info("%s done", activity.name)
             activity.end()
-        self.wake()
 
     # what workers use
     def unit_of_work(self):
