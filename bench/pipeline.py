@@ -456,7 +456,16 @@ def start_patiently(system: LodgeSystem) -> None:
     """Start the Lodge, its vhost made first with time to spare: a broker busy with other
     runs can take minutes to start one, longer than the test support waits."""
     vhost = f"{system.rabbit_api}/vhosts/{quote(system.vhost, safe='')}"
-    requests.put(vhost, auth=RABBIT_AUTH, timeout=600).raise_for_status()
+    until = time.monotonic() + 600
+    while True:
+        try:  # the management API gives up on a slow request while the broker goes on
+            if requests.put(vhost, auth=RABBIT_AUTH, timeout=120).ok:
+                break
+        except requests.RequestException:
+            pass
+        if time.monotonic() > until:
+            raise RuntimeError(f"the broker did not make the vhost {system.vhost}")
+        time.sleep(5)
     try:
         system.start()
     finally:
