@@ -4,6 +4,7 @@ storage."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from eventlet.event import Event as GreenEvent
@@ -30,9 +31,14 @@ class Store(DependencyProvider):
     service hangs.
 
     nameko stops dependencies after the last worker has finished, so `stop` relays once
-    more: what the final workers emitted is published now, not at the next start."""
+    more: what the final workers emitted is published now, not at the next start.
+
+    Busy, the relay runs a round for nearly every commit that queued events; the outbox is
+    measured at most every `measure_interval` (the gauges are scraped far less often), not
+    at each of those rounds; idle, at every timed round."""
 
     poll_interval = 1.0
+    measure_interval = poll_interval / 2
 
     def setup(self):
         settings = get_settings()
@@ -44,6 +50,7 @@ class Store(DependencyProvider):
         self._wakeup = GreenEvent()
         self._running = False
         self._oldest_waiting: datetime | None = None
+        self._measured_at = -self.measure_interval  # monotonic; the first round measures
         self._activities: dict = {}
         self._relaying = None
 
@@ -80,7 +87,7 @@ class Store(DependencyProvider):
                     "outbox relay of %s failed; its rows wait for the next round",
                     self.container.service_name,
                 )
-            self._measure_outbox()
+            self._measure_outbox(due_only=not last_round)
             if last_round:
                 return
             self._mark_alive()
@@ -88,9 +95,12 @@ class Store(DependencyProvider):
                 self._wakeup.wait()
             self._wakeup = GreenEvent()
 
-    def _measure_outbox(self):
+    def _measure_outbox(self, due_only: bool = False):
         """Unreadable (the database is down), the oldest row known to wait keeps ageing, so
-        an outbox that cannot drain shows."""
+        an outbox that cannot drain shows. `due_only`: not again within `measure_interval`."""
+        if due_only and time.monotonic() - self._measured_at < self.measure_interval:
+            return
+        self._measured_at = time.monotonic()
         name = self.container.service_name
         try:
             waiting, self._oldest_waiting = self.database.outbox_backlog()

@@ -1,9 +1,13 @@
 """The outbox relay is woken by commits that queued events, and only by those: a read, a
-write that emitted nothing, or a call that failed costs it no round."""
+write that emitted nothing, or a call that failed costs it no round; and a busy relay
+measures the outbox at most every `measure_interval`."""
+
+from types import SimpleNamespace
 
 import pytest
 
 from kernel.platform.db import Database, MessagingBase, OutboxMessage
+from kernel.platform.dependencies import Store
 
 EVENT = {"deposit_id": "d1"}
 
@@ -53,3 +57,24 @@ def test_a_call_that_failed_wakes_nothing(database):
         raise RuntimeError("the method failed after its write")
     assert database.wakes == []
     assert database.outbox_backlog()[0] == 0
+
+
+def test_rounds_in_quick_succession_measure_the_outbox_once(database):
+    """A busy relay runs a round per commit; the backlog query runs at most every
+    `measure_interval`, and again once that has passed."""
+    store = Store()
+    store.container = SimpleNamespace(service_name="intake")
+    store.database = database
+    store._oldest_waiting = None
+    store._measured_at = -Store.measure_interval
+    queries = []
+    measure = database.outbox_backlog
+    database.outbox_backlog = lambda: queries.append(1) or measure()
+    for _ in range(5):
+        store._measure_outbox(due_only=True)
+    assert len(queries) == 1
+    store._measure_outbox()  # the last round before a stop always measures
+    assert len(queries) == 2
+    store._measured_at -= Store.measure_interval
+    store._measure_outbox(due_only=True)
+    assert len(queries) == 3
