@@ -89,6 +89,7 @@ class Store(DependencyProvider):
                 )
             self._measure_outbox(due_only=not last_round)
             if last_round:
+                self.relay.close()
                 return
             self._mark_alive()
             with Timeout(self.poll_interval, False):

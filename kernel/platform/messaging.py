@@ -329,6 +329,10 @@ class OutboxRelay:
             if len(rows) < self.batch_size:
                 return published
 
+    def close(self) -> None:
+        """Close the publishing connection (the service stops)."""
+        self.publisher.reset()
+
     def publish(self, event_type: str, payload: dict, headers: dict | None = None) -> None:
         """Publish one event and wait for the broker's confirms."""
         self.send(event_type, payload, headers)
