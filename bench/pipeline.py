@@ -58,6 +58,7 @@ from bench.workload import (  # noqa: E402
 )
 from tests.support.system import (  # noqa: E402
     PG_ADMIN_DSN,
+    RABBIT_API,
     RABBIT_AUTH,
     LodgeClient,
     LodgeSystem,
@@ -114,11 +115,15 @@ class ArchivedWatcher(threading.Thread):
 
     def on_message(self, body, message) -> None:
         received = time.time()
-        event = json.loads(body) if isinstance(body, (bytes, str)) else body
-        data = event.get("data") or {}
-        if data.get("to_status") == "archived":
-            self.seen.setdefault(data["deposit_id"], (received, server_time(event["time"])))
-        message.ack()
+        try:
+            event = json.loads(body) if isinstance(body, (bytes, str)) else body
+            data = event.get("data") or {}
+            if data.get("to_status") == "archived":
+                self.seen.setdefault(data["deposit_id"], (received, server_time(event["time"])))
+        except (ValueError, KeyError, AttributeError):  # not Lodge's event: not ours to count
+            pass
+        finally:
+            message.ack()
 
 
 def database_backends(system: LodgeSystem) -> list[int]:
@@ -150,7 +155,7 @@ class CpuMeter:
         self.broker_seconds: float | None = None  # the whole node's, shared with the machine
 
     def start(self) -> None:
-        self.broker_before = broker_cpu()
+        self.broker_before = broker_cpu(self.system.rabbit_api)
         self.sampler.sample()
         self.before = self.sampler.cpu()
         self.backends = {pid: used[1] for pid in self._backends() if (used := usage(pid))}
@@ -169,7 +174,7 @@ class CpuMeter:
             if used is not None:
                 database += used[1] - self.backends.get(pid, 0.0)
         spent["postgresql (its backends)"] = database
-        broker_after = broker_cpu()
+        broker_after = broker_cpu(self.system.rabbit_api)
         if self.broker_before is not None and broker_after is not None:
             self.broker_seconds = broker_after - self.broker_before
         return spent
@@ -325,18 +330,15 @@ def settled_queues(system: LodgeSystem, timeout: float = 20.0):
     return backlog, dead_lettered(system)
 
 
-def broker_cpu() -> float | None:
-    """CPU seconds of the RabbitMQ node (shared by everything on the machine), if found."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                command = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"beam.smp" in command and b"rabbit" in command:
-                used = usage(int(entry))
-                return used[1] if used else None
-    return None
+def broker_cpu(api: str = RABBIT_API) -> float | None:
+    """CPU seconds of the RabbitMQ node (shared by everything on the machine), by the
+    process id its management API gives; None if it cannot be read."""
+    try:
+        nodes = requests.get(f"{api}/nodes", auth=RABBIT_AUTH, timeout=30).json()
+        used = [usage(int(node["os_pid"])) for node in nodes]
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return None
+    return sum(u[1] for u in used if u) if used and all(used) else None
 
 
 def verdict(ok: bool) -> str:
