@@ -25,7 +25,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.pipeline import run_bench  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -171,9 +170,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=5.0, help="submits per second (default 5)")
     parser.add_argument("--idle", type=float, default=20.0, help="idle seconds sampled first")
     args = parser.parse_args()
-    pipeline_args = argparse.Namespace(
-        n=args.n, concurrency=8, rate=args.rate, deadline=60.0, database="postgresql"
-    )
+    # here, not at the top: the pipeline bench imports this module's sampler
+    from bench.pipeline import run_deposits
+
     system = LodgeSystem("postgresql", label="resources")
     try:
         system.start()
@@ -185,7 +184,7 @@ def main() -> int:
             idle = dict(sampler.rss)
             sampler.peak.clear()
             cpu_before, loaded_at = sampler.cpu(), time.monotonic()
-            run_bench(system, pipeline_args)
+            run_deposits(system, args.n, rate=args.rate)
             sampler.sample()
             window = time.monotonic() - loaded_at
             cpu_after = sampler.cpu()

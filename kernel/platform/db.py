@@ -229,6 +229,7 @@ class WriteTracker:
         self.session: Session | None = None
         self.held = contextlib.ExitStack()
         self.committed: list[Callable[[], object]] = []  # the units of work's after_commit
+        self.emitted = 0  # events its units of work queued in the outbox
 
 
 class Database:
@@ -249,6 +250,9 @@ class Database:
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self._local = threading.local()  # green in services too
         self._pruned_at = 0.0
+        # called after a commit that queued events (the outbox relay's wake-up); a commit
+        # without any wakes nothing
+        self.on_events: Callable[[], object] | None = None
 
     def serving_call(self, call: str | None) -> None:
         """The RPC request this thread now serves (None: no request)."""
@@ -290,6 +294,8 @@ class Database:
         session.get_one(ProcessedEvent, CALL_PREFIX + str(tracker.call)).reply = reply
         session.commit()
         self._end_request(tracker)
+        if tracker.emitted:
+            self._events_committed()
         for callback in tracker.committed:
             callback()
 
@@ -317,6 +323,7 @@ class Database:
                 yield uow
                 session.flush()
                 tracker.committed.extend(uow.committed)
+                tracker.emitted += uow.emitted
                 return
         with self._serialised():
             session = self.sessions()
@@ -329,8 +336,14 @@ class Database:
                 raise
             finally:
                 session.close()
+        if uow.emitted:
+            self._events_committed()
         for callback in uow.committed:
             callback()
+
+    def _events_committed(self) -> None:
+        if self.on_events is not None:
+            self.on_events()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:

@@ -4,6 +4,7 @@ storage."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from eventlet.event import Event as GreenEvent
@@ -23,25 +24,33 @@ CALL_CONTEXT = CALL_HEADER.removeprefix("nameko.")
 
 class Store(DependencyProvider):
     """The service's database; its outbox is relayed by a managed green thread,
-    woken after each worker and on a timer as a safety net. Each round of the relay also
+    woken by each commit that queued events and on a timer as a safety net (and for rows
+    another instance left). Each round of the relay also
     measures what is left in the outbox (the outbox gauges: one query a round, whatever
     scrapes) and touches LODGE_LIVENESS_FILE, if set: a probe that finds it old knows the
     service hangs.
 
     nameko stops dependencies after the last worker has finished, so `stop` relays once
-    more: what the final workers emitted is published now, not at the next start."""
+    more: what the final workers emitted is published now, not at the next start.
+
+    Busy, the relay runs a round for nearly every commit that queued events; the outbox is
+    measured at most every `measure_interval` (the gauges are scraped far less often), not
+    at each of those rounds; idle, at every timed round."""
 
     poll_interval = 1.0
+    measure_interval = poll_interval / 2
 
     def setup(self):
         settings = get_settings()
         name = self.container.service_name
         self.database = Database(settings.database_url(name), source=name)
         self.relay = OutboxRelay(self.database, name, settings.broker_uri(name))
+        self.database.on_events = self.wake
         self.liveness_file = settings.processes.liveness_file
         self._wakeup = GreenEvent()
         self._running = False
         self._oldest_waiting: datetime | None = None
+        self._measured_at = -self.measure_interval  # monotonic; the first round measures
         self._activities: dict = {}
         self._relaying = None
 
@@ -78,17 +87,21 @@ class Store(DependencyProvider):
                     "outbox relay of %s failed; its rows wait for the next round",
                     self.container.service_name,
                 )
-            self._measure_outbox()
+            self._measure_outbox(due_only=not last_round)
             if last_round:
+                self.relay.close()
                 return
             self._mark_alive()
             with Timeout(self.poll_interval, False):
                 self._wakeup.wait()
             self._wakeup = GreenEvent()
 
-    def _measure_outbox(self):
+    def _measure_outbox(self, due_only: bool = False):
         """Unreadable (the database is down), the oldest row known to wait keeps ageing, so
-        an outbox that cannot drain shows."""
+        an outbox that cannot drain shows. `due_only`: not again within `measure_interval`."""
+        if due_only and time.monotonic() - self._measured_at < self.measure_interval:
+            return
+        self._measured_at = time.monotonic()
         name = self.container.service_name
         try:
             waiting, self._oldest_waiting = self.database.outbox_backlog()
@@ -136,7 +149,6 @@ class Store(DependencyProvider):
             if activity.kind != SpanKind.INTERNAL:  # a timer's round logs what it did itself
                 log.info("%s done", activity.name)
             activity.end()
-        self.wake()
 
     # what workers use
     def unit_of_work(self):

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
@@ -46,9 +47,27 @@ from services.intake.models import (
 # --- profiles ---------------------------------------------------------------
 
 
+# A saved profile version never changes (a change is a new version), so the definition of a
+# pinned one is read once per process and database: every deposit's edit, upload and
+# submit reads its pinned version. Keyed by the engine, so another database (a test's)
+# never sees these.
+_PINNED: WeakKeyDictionary[Any, dict[tuple[str, int], dict[str, Any]]] = WeakKeyDictionary()
+
+
 def profile_definition(
     session: Session, profile_id: str, version: int | None = None
 ) -> dict[str, Any]:
+    """The definition of a profile's `version` (None: its current one). Callers read it; a
+    pinned version's nested values are shared with other calls."""
+    if version is not None:
+        pinned = _PINNED.setdefault(session.get_bind(), {})
+        if (profile_id, version) not in pinned:
+            pinned[(profile_id, version)] = _read_definition(session, profile_id, version)
+        return dict(pinned[(profile_id, version)])
+    return _read_definition(session, profile_id, None)
+
+
+def _read_definition(session: Session, profile_id: str, version: int | None) -> dict[str, Any]:
     profile = session.get(Profile, profile_id)
     if profile is None:
         raise NotFound(f"There is no profile {profile_id!r}.", fields={"profile_id": ["unknown"]})

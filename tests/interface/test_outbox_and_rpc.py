@@ -3,7 +3,9 @@
 import json
 
 import pytest
+from amqp.exceptions import NotFound as NotFoundOnBroker
 from kombu import Connection, Exchange, Queue
+from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ClusterRpcClient
 from nameko.testing.services import entrypoint_waiter
 
@@ -11,6 +13,7 @@ from kernel.contracts.cloudevents import event_type
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import InvalidInput, NotFound
 from kernel.platform.config import get_settings
+from kernel.platform.db import Database, MessagingBase
 from kernel.platform.messaging import OutboxRelay
 from kernel.platform.observability import identifier
 from lodge.topology import declare
@@ -177,3 +180,43 @@ def test_a_running_service_keeps_touching_its_liveness_file(
         timeout=15,
         description="a second touch of the liveness file",
     )
+
+
+def test_a_round_the_broker_refuses_leaves_its_rows_for_the_next(broker, tmp_path):
+    """A round's messages are sent together and confirmed together, and its rows deleted
+    only once every one is confirmed: a publish the broker refuses (to an exchange that is
+    not there) fails the round and keeps every row; the next round publishes them."""
+    database = Database(f"sqlite:///{tmp_path / 'outbox.db'}", "intake")
+    MessagingBase.metadata.create_all(database.engine)
+    exchange = Exchange("lodge.events", type="topic", durable=True)
+    with Connection(broker["AMQP_URI"]) as connection:
+        Queue("relay-watcher", exchange, "intake.#")(connection.channel()).declare()
+    person = {"id": "u1", "name": "Pat", "email": "pat@example.org", "locale": "en"}
+    with database.unit_of_work() as uow:
+        for number in range(3):
+            uow.emit(
+                "deposit_status_changed",
+                new_event(
+                    "intake",
+                    "deposit_status_changed",
+                    deposit_id=f"d{number}",
+                    revision=1,
+                    to_status="submitted",
+                    actor=person,
+                    depositor=person,
+                ),
+            )
+    relay = OutboxRelay(database, "intake", broker["AMQP_URI"])
+    relay.exchange = Exchange("nowhere.events", type="topic")  # declared by nobody
+    with pytest.raises(NotFoundOnBroker):
+        relay.flush()
+    assert database.outbox_backlog()[0] == 3
+    relay.exchange = get_event_exchange("intake")
+    assert relay.flush() == 3
+    assert database.outbox_backlog()[0] == 0
+    with Connection(broker["AMQP_URI"]) as connection:
+        queue = connection.SimpleQueue(Queue("relay-watcher", exchange, "intake.#"))
+        subjects = sorted(json.loads(queue.get(timeout=15).body)["subject"] for _ in range(3))
+        queue.close()
+    assert subjects == ["d0", "d1", "d2"]
+    database.dispose()

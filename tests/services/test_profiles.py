@@ -5,13 +5,18 @@ from datetime import date, timedelta
 import pytest
 from nameko.testing.services import worker_factory
 
+from kernel.contracts.actors import Actor
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.contracts.profiles import ProfileDefinitionSchema
-from services.intake.deposits import add_months
+from kernel.platform.db import Database
+from lodge.migrations import upgrade
+from services.intake.deposits import add_months, profile_definition, save_profile
 from services.intake.seed import DEMO_PROFILES
 from services.intake.service import IntakeService
 from tests.services.conftest import FACULTY, MANAGER, STAFF, STUDENT, THESIS_METADATA
 from tests.services.test_intake import add_pdf
+
+MANAGER_ACTOR = Actor.from_wire(MANAGER)
 
 
 @pytest.fixture
@@ -216,3 +221,45 @@ def test_a_profile_needing_several_files_says_how_many(intake, storage):
         assert error.value.fields == {"files": ["at least 2 files are needed"]}
         add_pdf(intake, storage, STUDENT, deposit["id"], name=f"part{expected}.pdf")
     assert intake.submit(actor=STUDENT, deposit_id=deposit["id"])["status"] == "submitted"
+
+
+def test_a_new_version_is_used_by_new_deposits_while_pinned_ones_stay(intake, storage):
+    """Pinned versions are kept in the process once read (a saved version never changes):
+    a deposit keeps checking against its own version, a deposit made after an edit gets
+    the new one."""
+    old = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
+    add_pdf(intake, storage, STUDENT, old["id"])
+    intake.update_deposit(actor=STUDENT, deposit_id=old["id"], accept_terms=True)  # reads v1
+    extra = {"key": "supervisor", "label": "Supervisor", "type": "person", "required": True}
+    intake.save_profile(
+        actor=MANAGER,
+        profile_id="thesis",
+        definition=definition(fields=DEMO_PROFILES["thesis"]["fields"] + [extra]),
+    )
+    new = intake.create_deposit(actor=STUDENT, profile_id="thesis", metadata=THESIS_METADATA)
+    add_pdf(intake, storage, STUDENT, new["id"], name="other.pdf")
+    intake.update_deposit(actor=STUDENT, deposit_id=new["id"], accept_terms=True)
+    assert new["profile_version"] == 2
+    with pytest.raises(InvalidInput) as error:
+        intake.submit(actor=STUDENT, deposit_id=new["id"])
+    assert "supervisor" in error.value.fields["metadata"]
+    # version 1, read before the edit, still has no supervisor field
+    assert intake.submit(actor=STUDENT, deposit_id=old["id"])["status"] == "submitted"
+
+
+def test_pinned_versions_are_kept_per_database(tmp_path):
+    """Two databases with a profile of the same id and version (two sites' tests in one
+    process) each get their own definition."""
+    names = []
+    for site in ("one", "two"):
+        url = f"sqlite:///{tmp_path / site}.db"
+        upgrade("intake", url)
+        database = Database(url, "intake")
+        with database.unit_of_work() as uow:
+            loaded = ProfileDefinitionSchema().load(definition(name=f"Thesis {site}"))
+            save_profile(uow, MANAGER_ACTOR, "thesis", loaded, create=True)
+        with database.reading() as session:
+            names.append(profile_definition(session, "thesis", 1)["name"])
+            names.append(profile_definition(session, "thesis", 1)["name"])  # kept, the same
+        database.dispose()
+    assert names == ["Thesis one", "Thesis one", "Thesis two", "Thesis two"]
