@@ -72,7 +72,9 @@ def queue():
             services.approval.list_reasons.call_async(actor=g.actor),
         )
         result, profiles, collections, reasons = (reply.result() for reply in replies)
-    pages = max(1, -(-result["total"] // result["per_page"]))
+    # a count past its limit knows no last page; `has_more` says whether a next one follows
+    capped = result["total"] > result["count_limit"]
+    pages = None if capped else max(1, -(-result["total"] // result["per_page"]))
     return render_template(
         "staff/queue.html",
         result=result,
