@@ -1,0 +1,111 @@
+"""The review queue page with counts past their limit: it says "more than", and its Next link
+follows whether another page exists, not the count. Approval's answers are stubbed."""
+
+import contextlib
+
+import pytest
+
+from kernel.contracts.approval import QUEUE_COUNT_LIMIT
+from tests.gateway.conftest import sign_in
+
+TASK = {
+    "deposit_id": "d1",
+    "revision": 1,
+    "state": "open",
+    "title": "A queued thesis",
+    "profile_id": "thesis",
+    "depositor": {"id": "u-1", "name": "Sam Student", "email": "", "locale": "en"},
+    "assignee": None,
+    "created_at": "2026-12-01T10:00:00+00:00",
+    "due_at": None,
+    "overdue": False,
+    "own_deposit": False,
+}
+
+
+class Reply:
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class Method:
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    def __call__(self, **arguments):
+        return self.answer
+
+    def call_async(self, **arguments):
+        return Reply(self.answer)
+
+
+class Services:
+    """`services.<service>.<method>` answering what `answers["<service>.<method>"]` holds."""
+
+    def __init__(self, answers: dict, service: str = "") -> None:
+        self.answers, self.service = answers, service
+
+    def __getattr__(self, name: str):
+        if not self.service:
+            return Services(self.answers, name)
+        return Method(self.answers[f"{self.service}.{name}"])
+
+
+class Pool:
+    def __init__(self, answers: dict) -> None:
+        self.answers = answers
+
+    @contextlib.contextmanager
+    def client(self):
+        yield Services(self.answers)
+
+
+def queue_page(gateway_app, queue: dict) -> str:
+    gateway_app.extensions["lodge.rpc"] = Pool(
+        {
+            "approval.queue": queue,
+            "approval.list_reasons": [],
+            "intake.list_profiles": [{"id": "thesis", "name": "Thesis"}],
+            "inventory.list_collections": [],
+            "inventory.fixity_failures": 0,
+        }
+    )
+    client = gateway_app.test_client()
+    sign_in(client, "alex")
+    response = client.get("/staff/queue")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def page_of(total: int, has_more: bool, overdue: int = 0) -> dict:
+    counts = {"mine": 0, "unassigned": total, "others": 0, "all": total, "overdue": overdue}
+    return {
+        "items": [TASK],
+        "page": 1,
+        "per_page": 25,
+        "total": total,
+        "counts": counts,
+        "count_limit": QUEUE_COUNT_LIMIT,
+        "has_more": has_more,
+    }
+
+
+@pytest.mark.parametrize("has_more", [True, False])
+def test_a_count_past_its_limit_reads_more_than_and_next_follows_has_more(gateway_app, has_more):
+    html = queue_page(gateway_app, page_of(QUEUE_COUNT_LIMIT + 1, has_more, QUEUE_COUNT_LIMIT + 1))
+    assert f"{QUEUE_COUNT_LIMIT}+</span>" in html
+    assert f"more than {QUEUE_COUNT_LIMIT} deposits · page 1</caption>" in html
+    assert f"more than {QUEUE_COUNT_LIMIT} overdue" in html
+    assert str(QUEUE_COUNT_LIMIT + 1) not in html
+    assert ('rel="next"' in html) is has_more
+
+
+def test_an_exact_count_gives_the_number_of_pages(gateway_app):
+    html = queue_page(gateway_app, page_of(30, True))
+    assert "30 deposits · page 1 of 2</caption>" in html
+    assert 'rel="next"' in html and "more than" not in html
+    html = queue_page(gateway_app, page_of(1, False))
+    assert "1 deposit · page 1 of 1</caption>" in html and 'rel="next"' not in html
