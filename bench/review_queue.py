@@ -17,6 +17,7 @@ p50/p95/max per view, with the target beside it. Always stops the Lodge it start
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import itertools
@@ -37,6 +38,7 @@ if str(REPO_ROOT) not in sys.path:
 import psycopg2  # noqa: E402
 
 from services.approval.models import groups_key  # noqa: E402
+from tests.support.cluster import RabbitNode  # noqa: E402
 from tests.support.system import LodgeSystem, expect, signed_in  # noqa: E402
 
 PROFILES = (
@@ -254,9 +256,17 @@ def main() -> int:
     parser.add_argument(
         "--label", default="bench-queue", help="names the run's vhost and databases"
     )
+    parser.add_argument(
+        "--own-broker",
+        action="store_true",
+        help="run on a RabbitMQ node of its own, not the machine's (when that one is busy)",
+    )
     args = parser.parse_args()
 
-    with LodgeSystem("postgresql", label=args.label, start_timeout=240) as system:
+    with (
+        RabbitNode() if args.own_broker else contextlib.nullcontext() as broker,
+        LodgeSystem("postgresql", label=args.label, start_timeout=240, cluster=broker) as system,
+    ):
         started = time.perf_counter()
         seed(
             system.database_urls["approval"],

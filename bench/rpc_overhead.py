@@ -24,6 +24,7 @@ nearly all of it. Prints p50/p95 of each, the ratios to (a), and the 1.5x target
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -37,6 +38,7 @@ import requests  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcClient  # noqa: E402
 
 from gateway.rpc import KeptRpcClient, RpcPool  # noqa: E402
+from tests.support.cluster import RabbitNode  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 
 TARGET_RATIO = 1.5
@@ -60,7 +62,10 @@ def main() -> int:
     parser.add_argument("--label", default="bench-rpc", help="names the run's vhost and databases")
     args = parser.parse_args()
 
-    with LodgeSystem("postgresql", label=args.label, start_timeout=240) as system:
+    with (
+        RabbitNode() if args.own_broker else contextlib.nullcontext() as broker,
+        LodgeSystem("postgresql", label=args.label, start_timeout=240, cluster=broker) as system,
+    ):
         pool = RpcPool(system.amqp_uri, size=1, timeout=30)
         http = requests.Session()
         url = f"{system.base_url}/api/v1/collections"
