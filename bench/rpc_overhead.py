@@ -60,6 +60,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500, help="calls of each kind")
     parser.add_argument("--label", default="bench-rpc", help="names the run's vhost and databases")
+    parser.add_argument(
+        "--own-broker",
+        action="store_true",
+        help="run on a RabbitMQ node of its own, not the machine's (when that one is busy)",
+    )
     args = parser.parse_args()
 
     with (
