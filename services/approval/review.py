@@ -503,7 +503,7 @@ def queue(
         query = query.where(ReviewTask.created_at <= now - timedelta(days=older_than_days))
     if overdue:
         query = query.where(ReviewTask.due_at < now)
-    counts = _tab_counts(session, query, actor.id, now, count_limit)
+    counts, query = _tab_counts(session, query, actor.id, now, count_limit)
     condition = _tab_condition(tab, actor.id)
     if condition is not None:
         query = query.where(condition)
@@ -541,27 +541,27 @@ COUNTED = ("mine", "unassigned", "others", "all", "overdue")
 
 def _tab_counts(
     session: Session, query: Select[tuple[ReviewTask]], actor_id: str, now: datetime, limit: int
-) -> dict[str, int]:
-    """Each tab's count under the filters, and the overdue count, stopping at `limit` + 1:
-    counting 200,000 pending tasks would read all of them. The first `limit` + 1 tasks the
-    filters find are counted by tab at once; only when there are more than that is each
-    tab counted on its own (each stops at `limit` + 1 too)."""
-    found = (
-        query.with_only_columns(ReviewTask.state, ReviewTask.assignee_id, ReviewTask.due_at)
-        .limit(limit + 1)
-        .subquery()
-    )
-    row = session.execute(
-        select(*(func.count().filter(_counted(name, actor_id, now, found.c)) for name in COUNTED))
-    ).one()
-    counts = dict(zip(COUNTED, row, strict=True))
-    if counts["all"] <= limit:
-        return counts
+) -> tuple[dict[str, int], Select[tuple[ReviewTask]]]:
+    """Each tab's count under the filters, and the overdue count, stopping at `limit` + 1
+    (counting 200,000 pending tasks would read all of them); and the query to take the page
+    from. The ids of the first `limit` + 1 tasks the filters find come first: when that is
+    all of them, those rows are counted by tab at once and the page is taken from them by
+    primary key, so a costly filter (part of a name) runs once. Only when there are more is
+    each tab counted on its own, each stopping at `limit` + 1 too."""
+    ids = session.scalars(query.with_only_columns(ReviewTask.id).limit(limit + 1)).all()
+    if len(ids) <= limit:
+        found = select(ReviewTask).where(ReviewTask.id.in_(ids))
+        row = session.execute(
+            found.with_only_columns(
+                *(func.count().filter(_counted(name, actor_id, now)) for name in COUNTED)
+            )
+        ).one()
+        return dict(zip(COUNTED, row, strict=True)), found
     each = [name for name in COUNTED if name != "all"]
     row = session.execute(
         select(*(_capped_count(query.where(_counted(name, actor_id, now)), limit) for name in each))
     ).one()
-    return {**dict(zip(each, row, strict=True)), "all": limit + 1}
+    return {**dict(zip(each, row, strict=True)), "all": limit + 1}, query
 
 
 def _capped_count(query: Select[tuple[ReviewTask]], limit: int) -> ScalarSelect[int]:

@@ -264,24 +264,28 @@ def test_queue_counts_stop_past_their_limit_and_pages_say_whether_more_follow(ap
     approval.claim(actor=OTHER_APPROVER, deposit_id="q2")
     approver = Actor.from_wire(APPROVER)
 
-    def queue(**filters):
+    def queue(limit=2, **filters):
         with approval.database.reading() as session:
-            page = review.queue(session, approver, count_limit=2, per_page=2, **filters)
+            page = review.queue(session, approver, count_limit=limit, per_page=2, **filters)
             return {**page, "items": [task.deposit_id for task in page["items"]]}
 
     first = queue()
     # exact up to the limit (mine 2, unassigned 2, others 1); past it, limit + 1
     assert first["counts"] == {"mine": 2, "unassigned": 2, "others": 1, "all": 3, "overdue": 0}
     assert first["total"] == 3 and first["count_limit"] == 2
-    pages = [queue(page=number) for number in (1, 2, 3, 4)]
-    assert [(p["items"], p["has_more"]) for p in pages] == [
-        (["q0", "q1"], True),
-        (["q2", "q3"], True),
-        (["q4"], False),
-        ([], False),
-    ]
-    newest = [queue(sort="newest", page=number)["items"] for number in (1, 2, 3)]
-    assert newest == [["q4", "q3"], ["q2", "q1"], ["q0"]]
+    # the same pages whether the filtered tasks are past the limit (2) or all within it (10)
+    for limit in (2, 10):
+        pages = [queue(limit, page=number) for number in (1, 2, 3, 4)]
+        assert [(p["items"], p["has_more"]) for p in pages] == [
+            (["q0", "q1"], True),
+            (["q2", "q3"], True),
+            (["q4"], False),
+            ([], False),
+        ]
+        newest = [queue(limit, sort="newest", page=number)["items"] for number in (1, 2, 3)]
+        assert newest == [["q4", "q3"], ["q2", "q1"], ["q0"]]
+        assert queue(limit, tab="unassigned")["items"] == ["q3", "q4"]
+    assert queue(10)["counts"] == {"mine": 2, "unassigned": 2, "others": 1, "all": 5, "overdue": 0}
     mine = queue(tab="mine")
     assert mine["items"] == ["q0", "q1"] and mine["total"] == 2 and not mine["has_more"]
     # the filters bound the counts as before
