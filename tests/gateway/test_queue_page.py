@@ -32,45 +32,48 @@ class Reply:
 
 
 class Method:
-    def __init__(self, answer) -> None:
-        self.answer = answer
+    def __init__(self, answer, calls: list, name: str) -> None:
+        self.answer, self.calls, self.name = answer, calls, name
 
     def __call__(self, **arguments):
+        self.calls.append((self.name, "waited for"))
         return self.answer
 
     def call_async(self, **arguments):
+        self.calls.append((self.name, "asked at once"))
         return Reply(self.answer)
 
 
 class Services:
     """`services.<service>.<method>` answering what `answers["<service>.<method>"]` holds."""
 
-    def __init__(self, answers: dict, service: str = "") -> None:
-        self.answers, self.service = answers, service
+    def __init__(self, answers: dict, calls: list, service: str = "") -> None:
+        self.answers, self.calls, self.service = answers, calls, service
 
     def __getattr__(self, name: str):
         if not self.service:
-            return Services(self.answers, name)
-        return Method(self.answers[f"{self.service}.{name}"])
+            return Services(self.answers, self.calls, name)
+        method = f"{self.service}.{name}"
+        return Method(self.answers[method], self.calls, method)
 
 
 class Pool:
     def __init__(self, answers: dict) -> None:
-        self.answers = answers
+        self.answers, self.calls = answers, []
 
     @contextlib.contextmanager
     def client(self):
-        yield Services(self.answers)
+        yield Services(self.answers, self.calls)
 
 
-def queue_page(gateway_app, queue: dict) -> str:
+def queue_page(gateway_app, queue: dict, failing_files: int = 0) -> str:
     gateway_app.extensions["lodge.rpc"] = Pool(
         {
             "approval.queue": queue,
             "approval.list_reasons": [],
             "intake.list_profiles": [{"id": "thesis", "name": "Thesis"}],
             "inventory.list_collections": [],
-            "inventory.fixity_failures": 0,
+            "inventory.fixity_failures": failing_files,
         }
     )
     client = gateway_app.test_client()
@@ -109,3 +112,11 @@ def test_an_exact_count_gives_the_number_of_pages(gateway_app):
     assert 'rel="next"' in html and "more than" not in html
     html = queue_page(gateway_app, page_of(1, False))
     assert "1 deposit · page 1 of 1</caption>" in html and 'rel="next"' not in html
+
+
+def test_the_menus_fixity_count_is_asked_with_the_queue_not_after_it(gateway_app):
+    html = queue_page(gateway_app, page_of(1, False), failing_files=3)
+    assert '<span class="alert-count" aria-label="3 files failed">3</span>' in html
+    calls = gateway_app.extensions["lodge.rpc"].calls
+    assert ("inventory.fixity_failures", "asked at once") in calls
+    assert all(how == "asked at once" for _, how in calls), calls
