@@ -133,10 +133,12 @@ def my_deposits():
         status = None
     page = max(request.args.get("page", 1, type=int), 1)
     with rpc() as services:
-        deposits = services.intake.list_deposits(
+        # both asked at once: the page waits for the slower only
+        listing = services.intake.list_deposits.call_async(
             actor=g.actor, status=status, depositor_id=None, page=page, per_page=25
         )
         quota = quota_usage(services, g.actor)
+        deposits = listing.result()
     return render_template(
         "home.html", page=deposits, status=status, statuses=STATUSES, quota=quota
     )

@@ -23,6 +23,8 @@ PENDING_STATES = ("open", "claimed")  # a task still waiting for a decision
 TASK_STATE_FILTERS = (*TASK_STATES, "all")
 QUEUE_TABS = ("mine", "unassigned", "others", "all")
 QUEUE_SORTS = ("oldest", "newest", "due")
+# the queue counts each tab up to this many tasks; one more means "more than this"
+QUEUE_COUNT_LIMIT = 1000
 REASON_KINDS = ("decline", "return")
 
 
@@ -118,6 +120,14 @@ class QueuePageView(Lenient):
     per_page = fields.Int(required=True)
     total = fields.Int(required=True)
     counts = fields.Nested(QueueCountsView, required=True)
+    count_limit = fields.Int(
+        required=True,
+        metadata={
+            "description": "Counts (and total) are exact up to this; count_limit + 1 means "
+            "more than count_limit."
+        },
+    )
+    has_more = fields.Bool(required=True, metadata={"description": "A next page exists."})
 
 
 class AssignRequest(DepositRequest):

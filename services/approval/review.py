@@ -7,15 +7,26 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Select,
+    and_,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from kernel.contracts.actors import SYSTEM, Actor
-from kernel.contracts.approval import PENDING_STATES
+from kernel.contracts.approval import PENDING_STATES, QUEUE_COUNT_LIMIT
 from kernel.contracts.deposits import DepositSnapshotSchema
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -469,9 +480,11 @@ def queue(
     sort: str = "oldest",
     page: int = 1,
     per_page: int = 25,
+    count_limit: int = QUEUE_COUNT_LIMIT,
 ) -> dict[str, Any]:
     """The approver's work: pending tasks they may review, one tab at a time, with counts
-    for every tab under the same filters. Pages are bounded (the request caps `page`)."""
+    for every tab under the same filters. A count is exact up to `count_limit`; past it,
+    it is `count_limit` + 1 ("more than"). Pages are bounded (the request caps `page`)."""
     _require_reviewer(actor)
     now = _now()
     query = _visible_to(select(ReviewTask).where(ReviewTask.state.in_(PENDING_STATES)), actor)
@@ -490,31 +503,19 @@ def queue(
         query = query.where(ReviewTask.created_at <= now - timedelta(days=older_than_days))
     if overdue:
         query = query.where(ReviewTask.due_at < now)
-    filtered = query.subquery()
-    tabs = ("mine", "unassigned", "others")  # each has a condition (only "all" has none)
-    row = session.execute(
-        select(
-            *(
-                func.count().filter(
-                    cast(ColumnElement[bool], _tab_condition(name, actor.id, filtered.c))
-                )
-                for name in tabs
-            ),
-            func.count(),
-            func.count().filter(filtered.c.due_at < now),
-        ).select_from(filtered)
-    ).one()
-    counts = dict(zip(("mine", "unassigned", "others", "all", "overdue"), row, strict=True))
+    counts, query = _tab_counts(session, query, actor.id, now, count_limit)
     condition = _tab_condition(tab, actor.id)
     if condition is not None:
         query = query.where(condition)
-    # the page's ids first (an index-only scan), then only those rows
+    # the page's ids first (an index-only scan), then only those rows; one more id than
+    # the page holds says whether there is a next page, whatever the capped count says
     ids = session.scalars(
         query.with_only_columns(ReviewTask.id)
         .order_by(*QUEUE_ORDER[sort])
-        .limit(per_page)
+        .limit(per_page + 1)
         .offset((page - 1) * per_page)
     ).all()
+    has_more, ids = len(ids) > per_page, ids[:per_page]
     rows = (
         {
             task.id: task
@@ -530,7 +531,56 @@ def queue(
         "per_page": per_page,
         "total": counts[tab],
         "counts": counts,
+        "count_limit": count_limit,
+        "has_more": has_more,
     }
+
+
+COUNTED = ("mine", "unassigned", "others", "all", "overdue")
+
+
+def _tab_counts(
+    session: Session, query: Select[tuple[ReviewTask]], actor_id: str, now: datetime, limit: int
+) -> tuple[dict[str, int], Select[tuple[ReviewTask]]]:
+    """Each tab's count under the filters, and the overdue count, stopping at `limit` + 1
+    (counting 200,000 pending tasks would read all of them); and the query to take the page
+    from. The ids of the first `limit` + 1 tasks the filters find come first: when that is
+    all of them, those rows are counted by tab at once and the page is taken from them by
+    primary key, so a costly filter (part of a name) runs once. Only when there are more is
+    each tab counted on its own, each stopping at `limit` + 1 too."""
+    ids = session.scalars(query.with_only_columns(ReviewTask.id).limit(limit + 1)).all()
+    if len(ids) <= limit:
+        found = select(ReviewTask).where(ReviewTask.id.in_(ids))
+        row = session.execute(
+            found.with_only_columns(
+                *(func.count().filter(_counted(name, actor_id, now)) for name in COUNTED)
+            )
+        ).one()
+        return dict(zip(COUNTED, row, strict=True)), found
+    each = [name for name in COUNTED if name != "all"]
+    row = session.execute(
+        select(*(_capped_count(query.where(_counted(name, actor_id, now)), limit) for name in each))
+    ).one()
+    return {**dict(zip(each, row, strict=True)), "all": limit + 1}, query
+
+
+def _capped_count(query: Select[tuple[ReviewTask]], limit: int) -> ScalarSelect[int]:
+    """How many rows `query` finds, counting no further than `limit` + 1."""
+    found = query.with_only_columns(ReviewTask.id).limit(limit + 1).subquery()
+    return select(func.count()).select_from(found).scalar_subquery()
+
+
+def _counted(
+    name: str,
+    actor_id: str,
+    now: datetime,
+    columns: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]] = ReviewTask.__table__.c,
+) -> ColumnElement[bool]:
+    """Which pending tasks a count takes: a tab's, or the overdue ones (of every tab)."""
+    if name == "overdue":
+        return columns.due_at < now
+    condition = _tab_condition(name, actor_id, columns)
+    return true() if condition is None else condition
 
 
 def _like(text: str) -> str:

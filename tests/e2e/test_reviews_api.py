@@ -12,6 +12,7 @@ import pytest
 from kombu import Connection, Queue
 from nameko.standalone.events import get_event_exchange
 
+from kernel.contracts.approval import QUEUE_COUNT_LIMIT
 from tests.e2e.test_lifecycles import (
     API,
     assert_error,
@@ -86,6 +87,11 @@ def test_queue_tabs_count_claims_and_filter(lodge_system, student, approver, app
         200,
     )
     assert {first["id"], second["id"]} <= {t["deposit_id"] for t in filtered["items"]}
+    # counts are exact below their limit; a full page says whether another follows
+    assert queue["count_limit"] == QUEUE_COUNT_LIMIT and queue["total"] < QUEUE_COUNT_LIMIT
+    one = expect(approver.get(f"{API}/reviews/queue", params={"per_page": 1}), 200)
+    assert one["has_more"] is (one["total"] > 1)
+    assert filtered["has_more"] is (filtered["total"] > 100)
     error = assert_error(approver.get(f"{API}/reviews/queue", params={"tab": "everything"}), 422)
     assert "tab" in error["fields"]
     # release goes back to the pool; a stranger's claim cannot be released by an approver

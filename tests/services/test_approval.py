@@ -6,8 +6,11 @@ from datetime import UTC
 import pytest
 from nameko.testing.services import worker_factory
 
+from kernel.contracts.actors import Actor
+from kernel.contracts.approval import QUEUE_COUNT_LIMIT
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput
 from kernel.platform.config import get_settings
+from services.approval import review
 from services.approval.review import seed_reasons
 from services.approval.service import ApprovalService
 from tests.services.conftest import (
@@ -251,6 +254,43 @@ def test_queue_tabs_count_and_filter_in_sql(approval):
     assert [t["deposit_id"] for t in newest] == ["q2", "q1", "q0"]
     with pytest.raises(Forbidden):
         approval.queue(actor=STUDENT)
+
+
+def test_queue_counts_stop_past_their_limit_and_pages_say_whether_more_follow(approval):
+    for number in range(5):
+        approval.on_deposit_validated(validated(deposit_id=f"q{number}"))
+    approval.claim(actor=APPROVER, deposit_id="q0")
+    approval.claim(actor=APPROVER, deposit_id="q1")
+    approval.claim(actor=OTHER_APPROVER, deposit_id="q2")
+    approver = Actor.from_wire(APPROVER)
+
+    def queue(limit=2, **filters):
+        with approval.database.reading() as session:
+            page = review.queue(session, approver, count_limit=limit, per_page=2, **filters)
+            return {**page, "items": [task.deposit_id for task in page["items"]]}
+
+    first = queue()
+    # exact up to the limit (mine 2, unassigned 2, others 1); past it, limit + 1
+    assert first["counts"] == {"mine": 2, "unassigned": 2, "others": 1, "all": 3, "overdue": 0}
+    assert first["total"] == 3 and first["count_limit"] == 2
+    # the same pages whether the filtered tasks are past the limit (2) or all within it (10)
+    for limit in (2, 10):
+        pages = [queue(limit, page=number) for number in (1, 2, 3, 4)]
+        assert [(p["items"], p["has_more"]) for p in pages] == [
+            (["q0", "q1"], True),
+            (["q2", "q3"], True),
+            (["q4"], False),
+            ([], False),
+        ]
+        newest = [queue(limit, sort="newest", page=number)["items"] for number in (1, 2, 3)]
+        assert newest == [["q4", "q3"], ["q2", "q1"], ["q0"]]
+        assert queue(limit, tab="unassigned")["items"] == ["q3", "q4"]
+    assert queue(10)["counts"] == {"mine": 2, "unassigned": 2, "others": 1, "all": 5, "overdue": 0}
+    mine = queue(tab="mine")
+    assert mine["items"] == ["q0", "q1"] and mine["total"] == 2 and not mine["has_more"]
+    # the filters bound the counts as before
+    assert queue(depositor="nobody")["counts"] == dict.fromkeys(first["counts"], 0)
+    assert approval.queue(actor=APPROVER)["count_limit"] == QUEUE_COUNT_LIMIT
 
 
 def test_turnaround_sets_a_due_date_and_overdue_filters(approval):

@@ -315,3 +315,10 @@ class RabbitCluster:
         )
         response.raise_for_status()
         return {q["name"]: q.get("leader") or q["node"] for q in response.json()}
+
+
+class RabbitNode(RabbitCluster):
+    """One node of its own, for a benchmark that must not wait on a busy shared broker:
+    `LodgeSystem(..., cluster=RabbitNode().start())`."""
+
+    letters = ("a",)

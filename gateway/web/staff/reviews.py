@@ -23,6 +23,7 @@ from gateway.auth.guard import requires
 from gateway.forms import deposit as deposit_form
 from gateway.presenters.reason_labels import system_reason_labels
 from gateway.rpc import rpc
+from gateway.web.staff.inventory import fixity_alerts_asked
 from kernel.contracts.approval import DECISIONS, QUEUE_SORTS, QUEUE_TABS
 from kernel.contracts.exceptions import (
     Conflict,
@@ -63,8 +64,9 @@ def queue():
     except InvalidInput:
         filters = load_or_raise(QueueQuery(), {})
         flash(_("Some filters were not understood and were left out."), "error")
-    with rpc() as services:
-        # four independent questions, asked at once: the page waits for the slowest only
+    with rpc() as services, fixity_alerts_asked(services):
+        # independent questions (the menu's badge too), asked at once: the page waits for
+        # the slowest only
         replies = (
             services.approval.queue.call_async(actor=g.actor, **filters),
             services.intake.list_profiles.call_async(actor=g.actor, include_inactive=True),
@@ -72,7 +74,9 @@ def queue():
             services.approval.list_reasons.call_async(actor=g.actor),
         )
         result, profiles, collections, reasons = (reply.result() for reply in replies)
-    pages = max(1, -(-result["total"] // result["per_page"]))
+    # a count past its limit knows no last page; `has_more` says whether a next one follows
+    capped = result["total"] > result["count_limit"]
+    pages = None if capped else max(1, -(-result["total"] // result["per_page"]))
     return render_template(
         "staff/queue.html",
         result=result,
