@@ -45,6 +45,7 @@ if str(REPO_ROOT) not in sys.path:
 from bench.pipeline import ArchivedWatcher, percentile  # noqa: E402
 from bench.resources import processes_below, usage  # noqa: E402
 from bench.workload import event_backlog, metadata, pdf_bytes  # noqa: E402
+from tests.support.cluster import RabbitNode  # noqa: E402
 from tests.support.system import (  # noqa: E402
     INBOX_QUEUE,
     PG_ADMIN_DSN,
@@ -140,49 +141,41 @@ class CpuMeter:
 
 
 class DatabaseWatch(threading.Thread):
-    """Every 0.2 s, this Lodge's PostgreSQL backends and how many of them wait on a lock."""
+    """Every 0.2 s, this Lodge's PostgreSQL backends and how many of them wait on a lock; and
+    the transactions committed. One connection, taken at once: the server's are shared."""
 
     def __init__(self, databases: list[str]):
         super().__init__(daemon=True)
+        import psycopg2
+
         self.databases = databases
         self.samples: list[int] = []
         self.backends: set[int] = set()
         self._halt = threading.Event()
+        self._lock = threading.Lock()
+        self._connection = psycopg2.connect(PG_ADMIN_DSN)
+        self._connection.autocommit = True
+
+    def _query(self, sql: str) -> list[tuple]:
+        with self._lock, self._connection.cursor() as cursor:
+            cursor.execute(sql, (self.databases,))
+            return cursor.fetchall()
 
     def run(self) -> None:
-        import psycopg2
-
-        connection = psycopg2.connect(PG_ADMIN_DSN)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                while not self._halt.wait(0.2):
-                    cursor.execute(
-                        "SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = ANY(%s)",
-                        (self.databases,),
-                    )
-                    rows = cursor.fetchall()
-                    self.backends.update(pid for pid, _ in rows)
-                    self.samples.append(sum(1 for _, waits in rows if waits == "Lock"))
-        finally:
-            connection.close()
+        while not self._halt.wait(0.2):
+            rows = self._query(
+                "SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = ANY(%s)"
+            )
+            self.backends.update(pid for pid, _ in rows)
+            self.samples.append(sum(1 for _, waits in rows if waits == "Lock"))
 
     def commits(self) -> int:
         """Transactions committed in these databases so far (a backend reports its own
         within a second or so of committing)."""
-        import psycopg2
-
-        connection = psycopg2.connect(PG_ADMIN_DSN)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT coalesce(sum(xact_commit), 0) FROM pg_stat_database "
-                    "WHERE datname = ANY(%s)",
-                    (self.databases,),
-                )
-                return int(cursor.fetchone()[0])
-        finally:
-            connection.close()
+        rows = self._query(
+            "SELECT coalesce(sum(xact_commit), 0) FROM pg_stat_database WHERE datname = ANY(%s)"
+        )
+        return int(rows[0][0])
 
     def named(self) -> dict[int, tuple[str, int]]:
         return dict.fromkeys(list(self.backends), ("postgresql", 0))
@@ -191,6 +184,9 @@ class DatabaseWatch(threading.Thread):
         self._halt.set()
         self.join()
         return self.samples
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 # --- counting what was published and written ------------------------------------------------
@@ -376,6 +372,7 @@ def run_phase(
     time.sleep(STATS_LAG)
     phase.published = messages_published(system) - published_before
     phase.commits = database.commits() - commits_before
+    database.close()
     return phase
 
 
@@ -490,14 +487,23 @@ def main() -> int:
         default=120.0,
         help="seconds after the last submit before a deposit counts as lost",
     )
+    parser.add_argument(
+        "--own-broker",
+        action="store_true",
+        help="run on a RabbitMQ node of the bench's own, not the machine's (when others load it)",
+    )
     args = parser.parse_args()
     print(
         f"Lodge scale-out bench: {args.n} open-works deposits per run, unpaced, concurrency "
         f"{args.concurrency}, PostgreSQL; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+    broker = RabbitNode().start() if args.own_broker else None
     system = LodgeSystem(
-        "postgresql", label="scaleout", extra_env={"LODGE_GATEWAY_REUSE_PORT": "true"}
+        "postgresql",
+        label="scaleout",
+        extra_env={"LODGE_GATEWAY_REUSE_PORT": "true"},
+        cluster=broker,
     )
     second = None
     try:
@@ -517,6 +523,8 @@ def main() -> int:
         if second is not None:
             stop_run(second, system.stop_timeout)
         system.stop()
+        if broker is not None:
+            broker.stop()
 
 
 if __name__ == "__main__":

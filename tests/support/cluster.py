@@ -315,3 +315,10 @@ class RabbitCluster:
         )
         response.raise_for_status()
         return {q["name"]: q.get("leader") or q["node"] for q in response.json()}
+
+
+class RabbitNode(RabbitCluster):
+    """One RabbitMQ node of its own: a broker that nothing else on the machine loads, for a
+    measurement that other users of the machine's broker would disturb."""
+
+    letters = ("a",)
