@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg2
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +49,7 @@ from bench.resources import processes_below, usage  # noqa: E402
 from bench.workload import event_backlog, metadata, pdf_bytes  # noqa: E402
 from tests.support.cluster import RabbitNode  # noqa: E402
 from tests.support.system import (  # noqa: E402
+    ARTIFACTS_DIR,
     INBOX_QUEUE,
     PG_ADMIN_DSN,
     RABBIT_AUTH,
@@ -142,19 +145,17 @@ class CpuMeter:
 
 class DatabaseWatch(threading.Thread):
     """Every 0.2 s, this Lodge's PostgreSQL backends and how many of them wait on a lock; and
-    the transactions committed. One connection, taken at once: the server's are shared."""
+    the transactions committed, on the bench's one admin connection (taken at its start:
+    the server's connections are shared, and a loaded machine may have none to spare)."""
 
-    def __init__(self, databases: list[str]):
+    def __init__(self, connection, databases: list[str]):
         super().__init__(daemon=True)
-        import psycopg2
-
         self.databases = databases
         self.samples: list[int] = []
         self.backends: set[int] = set()
         self._halt = threading.Event()
         self._lock = threading.Lock()
-        self._connection = psycopg2.connect(PG_ADMIN_DSN)
-        self._connection.autocommit = True
+        self._connection = connection
 
     def _query(self, sql: str) -> list[tuple]:
         with self._lock, self._connection.cursor() as cursor:
@@ -184,9 +185,6 @@ class DatabaseWatch(threading.Thread):
         self._halt.set()
         self.join()
         return self.samples
-
-    def close(self) -> None:
-        self._connection.close()
 
 
 # --- counting what was published and written ------------------------------------------------
@@ -300,6 +298,7 @@ def stop_run(process: subprocess.Popen, timeout: float) -> None:
 
 
 def run_phase(
+    admin,
     system: LodgeSystem,
     roots: list[int],
     counter: CloudEventCounter,
@@ -330,7 +329,9 @@ def run_phase(
     time.sleep(args.idle)  # what the processes spend with nothing to do: timers, relays, polls
     phase.idle = {key: seconds / args.idle for key, seconds in idle.stop().items()}
 
-    database = DatabaseWatch([url.rsplit("/", 1)[1] for url in system.database_urls.values()])
+    database = DatabaseWatch(
+        admin, [url.rsplit("/", 1)[1] for url in system.database_urls.values()]
+    )
     counter.reset()
     letters_before = letters_written(system)
     time.sleep(STATS_LAG)
@@ -372,7 +373,6 @@ def run_phase(
     time.sleep(STATS_LAG)
     phase.published = messages_published(system) - published_before
     phase.commits = database.commits() - commits_before
-    database.close()
     return phase
 
 
@@ -488,6 +488,9 @@ def main() -> int:
         help="seconds after the last submit before a deposit counts as lost",
     )
     parser.add_argument(
+        "--keep", action="store_true", help="keep both `lodge run`s' logs in test-artifacts/"
+    )
+    parser.add_argument(
         "--own-broker",
         action="store_true",
         help="run on a RabbitMQ node of the bench's own, not the machine's (when others load it)",
@@ -504,25 +507,36 @@ def main() -> int:
         label="scaleout",
         extra_env={"LODGE_GATEWAY_REUSE_PORT": "true"},
         cluster=broker,
+        keep_artifacts=args.keep or None,
     )
     second = None
     try:
         system.start()
         assert system.process is not None
         counter = CloudEventCounter(system.amqp_uri)
+        admin = psycopg2.connect(PG_ADMIN_DSN)
+        admin.autocommit = True
         try:
-            one = run_phase(system, [system.process.pid], counter, args, offset=0)
+            one = run_phase(admin, system, [system.process.pid], counter, args, offset=0)
             print(f"one instance: {one.archived} archived at {one.rate:.1f}/s", flush=True)
             second = start_second_run(system, timeout=system.start_timeout)
-            two = run_phase(system, [system.process.pid, second.pid], counter, args, args.n)
+            two = run_phase(admin, system, [system.process.pid, second.pid], counter, args, args.n)
             print(f"two instances: {two.archived} archived at {two.rate:.1f}/s", flush=True)
         finally:
             counter.close()
+            admin.close()
         return report(one, two)
     finally:
         if second is not None:
             stop_run(second, system.stop_timeout)
+            if system.keep_artifacts and system.root is not None:
+                ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+                kept = ARTIFACTS_DIR / f"scaleout-second-run-{system.run_id}.log"
+                shutil.copyfile(system.root / "second-run.log", kept)
+                print(f"second run's log kept at {kept}")
         system.stop()
+        if system.artifact_path:
+            print(f"log kept at {system.artifact_path}")
         if broker is not None:
             broker.stop()
 
