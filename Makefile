@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test test-fast services test-services bench chaos fuzz clean
+.PHONY: install run lint test test-fast soak services test-services bench chaos fuzz clean
 
 # what running needs; the tests' tools (a browser driver, linters, stand-ins) come on top
 $(BIN)/.installed-run: pyproject.toml constraints.txt
@@ -42,7 +42,12 @@ test: lint test-services
 	$(BIN)/python -m pytest
 
 test-fast: install test-services
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -m "not e2e and not soak"
+
+# no process grows without bound: a whole Lodge under steady load (SOAK_MINUTES, default 20)
+SOAK_MINUTES ?= 20
+soak: install test-services
+	$(BIN)/python -m pytest tests/soak -m soak -s --timeout 0 --soak-minutes $(SOAK_MINUTES)
 
 bench: install test-services
 	$(BIN)/python bench/pipeline.py

@@ -33,8 +33,8 @@ SAMPLE_EVERY = 0.5
 
 
 def process_name(pid: int) -> str | None:
-    """`gateway` or a service's name for a process of `lodge run` (forked children keep
-    their parent's command line), else None."""
+    """`gateway`, `inbox` or a service's name for a process of `lodge run` (forked children
+    keep their parent's command line), else None."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -43,8 +43,8 @@ def process_name(pid: int) -> str | None:
     if "lodge" not in words:
         return None
     rest = words[words.index("lodge") + 1 :]
-    if rest[:1] == ["gateway"]:
-        return "gateway"
+    if rest[:1] in (["gateway"], ["inbox"]):
+        return rest[0]
     if rest[:1] == ["service"] and len(rest) > 1:
         return rest[1]
     return None

@@ -370,6 +370,8 @@ def gateway(bind):
             self.cfg.set("bind", bind or settings.processes.gateway_bind)
             self.cfg.set("workers", settings.processes.gateway_workers)
             self.cfg.set("threads", settings.processes.gateway_threads)
+            # several gateways on one port (bench/scaleout.py): the kernel spreads connections
+            self.cfg.set("reuse_port", settings.processes.gateway_reuse_port)
             self.cfg.set("worker_class", DrainingWorker)
             self.cfg.set("timeout", WORKER_TIMEOUT_SECONDS)
             # SIGTERM: requests in flight (an upload included) have this long to finish

@@ -24,6 +24,17 @@ def pytest_addoption(parser):
         action="store_true",
         help="keep logs of end-to-end runs under test-artifacts/",
     )
+    parser.addoption(
+        "--soak-minutes",
+        type=float,
+        default=20.0,
+        help="how long the soak test (tests/soak, marker `soak`) drives load",
+    )
+
+
+@pytest.fixture(scope="session")
+def soak_minutes(request) -> float:
+    return request.config.getoption("--soak-minutes")
 
 
 @pytest.fixture(scope="session")

@@ -825,6 +825,14 @@ class ProcessSettings:
     gateway_threads: int = setting(
         "LODGE_GATEWAY_THREADS", integer, 8, "`8`", "threads per gunicorn process"
     )
+    gateway_reuse_port: bool = setting(
+        "LODGE_GATEWAY_REUSE_PORT",
+        present,
+        False,
+        "unset",
+        "set to open the gateway's port with `SO_REUSEPORT`, so that several gateways on one "
+        "machine share it and the kernel spreads connections among them",
+    )
     access_log: bool = setting(
         "LODGE_ACCESS_LOG", present, False, "unset", "set to log every request"
     )

@@ -318,7 +318,7 @@ class RabbitCluster:
 
 
 class RabbitNode(RabbitCluster):
-    """One node of its own, for a benchmark that must not wait on a busy shared broker:
-    `LodgeSystem(..., cluster=RabbitNode().start())`."""
+    """One RabbitMQ node of its own: a broker that nothing else on the machine loads, for a
+    measurement that other users of the machine's broker would disturb."""
 
     letters = ("a",)
