@@ -276,7 +276,10 @@ class UploadArea:
                     fields={"Upload-Offset": [f"must be {current}"]},
                 )
             # the state the last PATCH saved, whichever process ran it: read under the lock
-            upload.hash_state = self._read_info(upload.id).hash_state
+            try:
+                upload.hash_state = self._read_info(upload.id).hash_state
+            except FileNotFoundError:  # expired and swept meanwhile
+                raise NotFound("There is no such upload.") from None
             hasher = (
                 ResumableHasher.new()
                 if current == 0

@@ -221,3 +221,11 @@ def test_parallel_creations_never_squeeze_past_the_limit(tmp_path):
         thread.join()
     assert sorted(outcomes) == ["created", "refused"]
     assert len(area.unfinished("me")) == 1
+
+
+def test_a_patch_to_an_upload_swept_meanwhile_is_not_found_and_writes_no_record(area):
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
+    (area.directory / f"{upload.id}.json").unlink()  # expired and swept after `get`
+    with pytest.raises(NotFound):
+        area.append(upload, 0, iter([DATA]), None)
+    assert not (area.directory / f"{upload.id}.json").exists()
