@@ -4,13 +4,15 @@ Starts a Lodge of its own on embedded defaults (SQLite, local storage; tests/sup
 then for each size (1 GiB and 2 GiB by default):
 - measures this machine's ceiling in the same run: `dd conv=fdatasync` writing the file and
   `sha256sum` reading it (the gateway does both: it hashes and writes each byte once);
-- streams the file as one POST /api/v1/deposits/{id}/files and prints MB/s and the ratio to
-  the ceiling (target: at least 60%);
+- streams the file as one POST /api/v1/deposits/{id}/files and prints MB/s and its ratio to
+  the slower of the two (target: at least 80%, so hashing and writing overlap) and to both
+  in turn;
 - samples every gateway worker's RSS while it runs (peak growth; target at most 64 MiB) and
   reads the bytes the workers wrote from /proc/PID/io (target: at most 1.05x the file size,
   so no spooled temporary copy);
 - with --tus, also sends the largest file as a resumable tus upload in 64 MiB chunks and
-  checks its SHA-256 (DSpace broke above 2 GB).
+  checks its SHA-256 (DSpace broke above 2 GB), and prints its rate against the POST's
+  (target: at least 90%).
 
     python bench/upload.py --sizes 1024 2048 --tus
 """
@@ -115,13 +117,29 @@ class Watch:
         self.bytes_written = sum(written(p) - self.base_written[p] for p in self.pids)
 
 
+class BigReads:
+    """A file that http.client sends in 1 MiB writes instead of the 8 or 16 KiB it asks for:
+    sending a file that way, the client in Python was what limited the upload (curl and
+    browsers send in large writes)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.size = os.fstat(handle.fileno()).st_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, size: int = -1) -> bytes:
+        return self.handle.read(max(size, MiB))
+
+
 def upload_plain(client, deposit_id: str, path: Path) -> dict:
     with open(path, "rb") as handle:
         return expect(
             client.post(
                 f"/api/v1/deposits/{deposit_id}/files",
                 params={"filename": path.name},
-                data=handle,
+                data=BigReads(handle),
                 headers={
                     "Content-Type": "application/octet-stream",
                     "Content-Length": str(path.stat().st_size),
@@ -143,17 +161,21 @@ def upload_tus(client, deposit_id: str, path: Path) -> dict:
     return expect(client.get(uploader.url), 200)["file"]
 
 
-def report(label: str, size: int, seconds: float, limit: dict, watch: Watch) -> None:
+def report(label: str, size: int, seconds: float, limit: dict, watch: Watch) -> float:
+    """Print one upload's figures beside their targets; its rate in MB/s."""
     rate = size / seconds / 1e6
+    slower = min(limit["dd"], limit["sha256sum"])
     print(
         f"{label}: {size / MiB:.0f} MiB in {seconds:.1f} s = {rate:.0f} MB/s | ceiling "
         f"dd {limit['dd']:.0f} MB/s, sha256sum {limit['sha256sum']:.0f} MB/s, both in turn "
-        f"{limit['both']:.0f} MB/s | ratio {rate / limit['both']:.0%} of both, "
-        f"{rate / min(limit['dd'], limit['sha256sum']):.0%} of the slower | RSS growth "
-        f"{watch.rss_growth / MiB:.1f} MiB | written {watch.bytes_written / MiB:.0f} MiB = "
-        f"{watch.bytes_written / size:.2f}x the file",
+        f"{limit['both']:.0f} MB/s | {rate / slower:.0%} of the slower (target >= 80%), "
+        f"{rate / limit['both']:.0%} of both in turn | RSS growth "
+        f"{watch.rss_growth / MiB:.1f} MiB (target <= 64) | written "
+        f"{watch.bytes_written / MiB:.0f} MiB = {watch.bytes_written / size:.2f}x the file "
+        f"(target <= 1.05x)",
         flush=True,
     )
+    return rate
 
 
 def main() -> None:
@@ -180,7 +202,7 @@ def main() -> None:
                     created = upload_plain(client, deposit["id"], path)
                     seconds = time.perf_counter() - started
                 assert created["sha256"] == expected, "the stored checksum differs"
-                report(f"POST {size_mib} MiB", path.stat().st_size, seconds, limit, watch)
+                plain = report(f"POST {size_mib} MiB", path.stat().st_size, seconds, limit, watch)
                 if args.tus and size_mib == max(args.sizes):
                     deposit = client.create_deposit("open-works", OPEN_WORK)
                     with Watch(workers) as watch:
@@ -188,7 +210,10 @@ def main() -> None:
                         created = upload_tus(client, deposit["id"], path)
                         seconds = time.perf_counter() - started
                     assert created["sha256"] == expected, "the tus upload's checksum differs"
-                    report(f"tus  {size_mib} MiB", path.stat().st_size, seconds, limit, watch)
+                    tus = report(f"tus  {size_mib} MiB", path.stat().st_size, seconds, limit, watch)
+                    print(
+                        f"tus / POST {size_mib} MiB: {tus / plain:.0%} (target >= 90%)", flush=True
+                    )
                 path.unlink()
 
 

@@ -6,9 +6,11 @@ declared (deposit, owner, file name, length, expiry), and `<id>.part`, the bytes
 The offset is the size of the part file, fsynced after every PATCH, so any gateway process
 can continue any upload. Writes to one upload are serialised with an exclusive lock.
 
-SHA-256 and MD5 are taken as bytes arrive. The hash state lives in the process that
-received the previous chunk; a PATCH that lands in another process (or after a restart)
-first re-hashes the bytes already staged, then continues incrementally.
+SHA-256 and MD5 are taken as bytes arrive, beside the write (`fan_out`). Their state is
+saved in `<id>.json` after each PATCH (kernel/platform/hashstate.py), for the size the part
+file has then, so the next PATCH continues it in whichever gateway process it lands. Where
+no saved state fits the part file (a PATCH cut off by a dropped connection, a gateway built
+on another OpenSSL), the finished upload is read back and hashed once, after its last chunk.
 
 A patron may have LODGE_QUOTA_UPLOADS unfinished uploads at once (429 past it), and their
 declared lengths must fit in the room intake leaves for staged bytes (413 past it). Creating
@@ -24,13 +26,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import contextlib
 import fcntl
 import hashlib
 import json
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,7 +45,8 @@ from kernel.contracts.exceptions import (
     QuotaExceeded,
     TooLarge,
 )
-from kernel.platform.storage import Hasher, StoredObject, read_file
+from kernel.platform.hashstate import ResumableHasher
+from kernel.platform.storage import Hasher, StoredObject, WriteBehind, fan_out, read_file
 from kernel.policy.text import user_pattern
 
 UPLOAD_ID = user_pattern(r"^[0-9a-f]{32}$")
@@ -82,6 +83,8 @@ class Upload:
     # the profile's rules when it began, for the pre-check once finished: asking intake then
     # would be refused when this file took the last room
     file_rules: dict | None = None
+    # SHA-256 and MD5 of the part file so far (ResumableHasher.state), if they are known
+    hash_state: dict | None = None
 
 
 def parse_metadata(header: str | None) -> dict[str, str]:
@@ -126,8 +129,6 @@ class UploadArea:
     def __init__(self, directory: Path, expiry_seconds: int):
         self.directory = Path(directory)
         self.expiry_seconds = expiry_seconds
-        self._hashers: collections.OrderedDict[str, Hasher] = collections.OrderedDict()
-        self._lock = threading.Lock()
         self._last_sweep = 0.0
 
     # --- files ----------------------------------------------------------------------
@@ -139,6 +140,9 @@ class UploadArea:
 
     def part_path(self, upload_id: str) -> Path:
         return self._info_path(upload_id).with_suffix(".part")
+
+    def _read_info(self, upload_id: str) -> Upload:
+        return Upload(**json.loads(self._info_path(upload_id).read_text()))
 
     def _write_info(self, upload: Upload) -> None:
         path = self._info_path(upload.id)
@@ -218,7 +222,7 @@ class UploadArea:
     def get(self, upload_id: str, deposit_id: str, owner_id: str) -> Upload:
         """The upload, if it belongs to this deposit and person; 404 otherwise, 410 if expired."""
         try:
-            upload = Upload(**json.loads(self._info_path(upload_id).read_text()))
+            upload = self._read_info(upload_id)
         except FileNotFoundError:
             raise NotFound("There is no such upload.") from None
         if upload.deposit_id != deposit_id or upload.owner_id != owner_id:
@@ -243,8 +247,6 @@ class UploadArea:
     def delete(self, upload_id: str) -> None:
         self.part_path(upload_id).unlink(missing_ok=True)
         self._info_path(upload_id).unlink(missing_ok=True)
-        with self._lock:
-            self._hashers.pop(upload_id, None)
 
     @contextlib.contextmanager
     def locked(self, upload: Upload):
@@ -273,23 +275,22 @@ class UploadArea:
                     f"The upload is at byte {current}, not {offset}.",
                     fields={"Upload-Offset": [f"must be {current}"]},
                 )
-            hasher = self._hasher_at(upload.id, current)
-            progress = hasher.copy() if hasher is not None else None
-            size = current
-            handle.seek(current)
+            # the state the last PATCH saved, whichever process ran it: read under the lock
             try:
-                for chunk in chunks:
-                    if size + len(chunk) > upload.length:
-                        raise TooLarge(
-                            f"The upload declared {upload.length} bytes; more arrived.",
-                            fields={"file": [f"more than the {upload.length} bytes declared"]},
-                        )
-                    handle.write(chunk)
-                    size += len(chunk)
-                    if progress is not None:
-                        progress.update(chunk)
-                    if chunk_checksum:
-                        chunk_checksum[0].update(chunk)
+                upload.hash_state = self._read_info(upload.id).hash_state
+            except FileNotFoundError:  # expired and swept meanwhile
+                raise NotFound("There is no such upload.") from None
+            hasher = (
+                ResumableHasher.new()
+                if current == 0
+                else ResumableHasher.resume(upload.hash_state, current)
+            )
+            writer = WriteBehind(handle.fileno(), current)
+            sinks = [writer.write, *(hasher.sinks() if hasher else [])]
+            if chunk_checksum:
+                sinks.append(chunk_checksum[0].update)
+            try:
+                fan_out(self._within(upload, current, chunks), sinks)
                 if chunk_checksum and chunk_checksum[0].digest() != chunk_checksum[1]:
                     raise ChecksumMismatch(
                         "The chunk arrived damaged: its checksum differs.",
@@ -302,54 +303,44 @@ class UploadArea:
                 if chunk_checksum:  # an unverifiable partial chunk is not kept
                     self._truncate(handle, current)
                     raise
+                # what arrived is kept, unhashed: the state saved before no longer fits the
+                # part file, so the finished upload is hashed again
                 self._sync(handle)
-                self._remember(upload.id, progress)
                 raise
             self._sync(handle)
-            self._remember(upload.id, progress)
-        upload.expires_at = time.time() + self.expiry_seconds
-        self._write_info(upload)
+            size = writer.offset
+            upload.hash_state = hasher.state(size) if hasher else None
+            upload.expires_at = time.time() + self.expiry_seconds
+            self._write_info(upload)
         return size
 
+    @staticmethod
+    def _within(upload: Upload, offset: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """The chunks, refusing the first byte past the upload's declared length."""
+        size = offset
+        for chunk in chunks:
+            if size + len(chunk) > upload.length:
+                raise TooLarge(
+                    f"The upload declared {upload.length} bytes; more arrived.",
+                    fields={"file": [f"more than the {upload.length} bytes declared"]},
+                )
+            size += len(chunk)
+            yield chunk
+
     def digests(self, upload: Upload) -> StoredObject:
-        """Size and checksums of the finished bytes: incremental if this process hashed them,
-        otherwise read back from the staged file."""
-        with self._lock:
-            hasher = self._hashers.get(upload.id)
-        if hasher is None or hasher.size != upload.length:
-            hasher = Hasher()
-            for chunk in read_file(self.part_path(upload.id)):
-                hasher.update(chunk)
-        return hasher.stored(upload.id)
+        """Size and checksums of the finished bytes: from the state the PATCHes saved, or
+        else read back from the part file."""
+        hasher = ResumableHasher.resume(upload.hash_state, upload.length)
+        if hasher is not None:
+            return hasher.stored(upload.id, upload.length)
+        rehashed = Hasher()
+        rehashed.feed(read_file(self.part_path(upload.id)))
+        return rehashed.stored(upload.id)
 
     def finished(self, upload: Upload, file: dict, precheck: dict | None) -> None:
         """Keep the record of what the upload became (the part file has moved to storage)."""
-        upload.file, upload.precheck = file, precheck
+        upload.file, upload.precheck, upload.hash_state = file, precheck, None
         self._write_info(upload)
-        with self._lock:
-            self._hashers.pop(upload.id, None)
-
-    # --- hashing state --------------------------------------------------------------------
-
-    def _hasher_at(self, upload_id: str, offset: int) -> Hasher | None:
-        """This process's running hash of the upload, if it saw every byte up to `offset`.
-        When another gateway process took some chunks, the hash is not caught up here at
-        each PATCH (that re-reads the file again and again): `digests` reads it back once."""
-        if offset == 0:
-            return Hasher()
-        with self._lock:
-            hasher = self._hashers.get(upload_id)
-        return hasher if hasher is not None and hasher.size == offset else None
-
-    def _remember(self, upload_id: str, hasher: Hasher | None) -> None:
-        with self._lock:
-            if hasher is None:
-                self._hashers.pop(upload_id, None)
-                return
-            self._hashers[upload_id] = hasher
-            self._hashers.move_to_end(upload_id)
-            while len(self._hashers) > 256:
-                self._hashers.popitem(last=False)
 
     @staticmethod
     def _truncate(handle, size: int) -> None:

@@ -18,9 +18,11 @@ import fcntl
 import hashlib
 import io
 import os
+import queue
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -62,7 +64,8 @@ def too_large(limit: int) -> TooLarge:
 
 
 class Hasher:
-    """SHA-256 and MD5 of a stream, with its length; fed chunk by chunk."""
+    """SHA-256 and MD5 of a stream, with its length: fed chunk by chunk in the caller's thread
+    (`update`), or with each digest in a thread of its own (`feed`)."""
 
     def __init__(self):
         self._sha256 = hashlib.sha256()
@@ -73,6 +76,24 @@ class Hasher:
         self._sha256.update(chunk)
         self._md5.update(chunk)
         self.size += len(chunk)
+
+    def feed(
+        self,
+        chunks: Iterable[bytes],
+        *sinks: Callable[[bytes], object],
+        max_size: int | None = None,
+    ) -> None:
+        """Hash `chunks` and hand each to every one of `sinks` (a write), refusing the first
+        byte past `max_size`. SHA-256, MD5 and each sink run in threads of their own
+        (`fan_out`), so hashing and writing overlap instead of taking turns."""
+        fan_out(self._counted(chunks, max_size), [self._sha256.update, self._md5.update, *sinks])
+
+    def _counted(self, chunks: Iterable[bytes], max_size: int | None) -> Iterator[bytes]:
+        for chunk in chunks:
+            if max_size is not None and self.size + len(chunk) > max_size:
+                raise too_large(max_size)
+            self.size += len(chunk)
+            yield chunk
 
     def copy(self) -> Hasher:
         twin = Hasher()
@@ -91,20 +112,89 @@ class Hasher:
         return StoredObject(key, self.size, self.sha256, self.md5)
 
 
-def digest_of(key: str, chunks: Iterator[bytes]) -> StoredObject:
+# chunks a sink may lag behind the reader: bounds memory at this many chunks per stream
+FAN_OUT_DEPTH = 8
+
+
+class _Sink(threading.Thread):
+    def __init__(self, consume: Callable[[bytes], object], failed: threading.Event):
+        super().__init__(name="lodge-fan-out", daemon=True)
+        self.consume, self.failed = consume, failed
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(FAN_OUT_DEPTH)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while (chunk := self.chunks.get()) is not None:
+            if self.failed.is_set():  # another sink failed: the stream is abandoned
+                continue
+            try:
+                self.consume(chunk)
+            except BaseException as err:  # noqa: BLE001 - raised again in the reading thread
+                self.error = err
+                self.failed.set()
+
+
+def fan_out(chunks: Iterable[bytes], sinks: list[Callable[[bytes], object]]) -> None:
+    """Hand every chunk to every sink, each sink in a thread of its own behind a bounded
+    queue, while this thread reads the next chunk. hashlib and os.pwrite release the GIL on
+    large buffers, so hashing and writing overlap with each other and with reading.
+
+    If reading fails, every sink still gets the chunks read before, so all of them saw the
+    same bytes; then the reading error is raised. If a sink fails, reading stops, the other
+    sinks skip what is left, and the sink's error is raised."""
+    failed = threading.Event()
+    threads = [_Sink(sink, failed) for sink in sinks]
+    for thread in threads:
+        thread.start()
+    try:
+        for chunk in chunks:
+            if failed.is_set():
+                break
+            for thread in threads:
+                thread.chunks.put(chunk)
+    finally:
+        for thread in threads:
+            thread.chunks.put(None)
+        for thread in threads:
+            thread.join()
+    for thread in threads:
+        if thread.error is not None:
+            raise thread.error
+
+
+# what a writer lets pile up in the page cache before asking the kernel to write it back
+WRITE_BEHIND = 8 * 1024 * 1024
+
+
+class WriteBehind:
+    """Writes a stream to a file descriptor from `offset` on and, every WRITE_BEHIND bytes,
+    asks the kernel to start writing back what it holds and to drop from its cache what is
+    on disk already (POSIX_FADV_DONTNEED). Otherwise every byte of a large file waits in the
+    page cache for the final fsync, which then writes the whole file while nothing else
+    happens; this way the disk writes while the stream goes on, the fsync waits for the
+    last window only, and a large upload does not fill the cache."""
+
+    def __init__(self, fd: int, offset: int = 0):
+        self.fd, self.offset = fd, offset
+        self._advised = offset
+
+    def write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            done = os.pwrite(self.fd, view, self.offset)
+            self.offset += done
+            view = view[done:]
+        if self.offset - self._advised >= WRITE_BEHIND and hasattr(os, "posix_fadvise"):
+            # the window before this one has had time to reach the disk: dropped now
+            start = max(0, self._advised - WRITE_BEHIND)
+            os.posix_fadvise(self.fd, start, self.offset - start, os.POSIX_FADV_DONTNEED)
+            self._advised = self.offset
+
+
+def digest_of(key: str, chunks: Iterable[bytes]) -> StoredObject:
     hasher = Hasher()
-    for chunk in chunks:
-        hasher.update(chunk)
+    hasher.feed(chunks)
     return hasher.stored(key)
-
-
-def limited(chunks: Iterator[bytes], max_size: int | None, hasher: Hasher) -> Iterator[bytes]:
-    """Pass chunks through, hashing them and refusing the first byte over `max_size`."""
-    for chunk in chunks:
-        if max_size is not None and hasher.size + len(chunk) > max_size:
-            raise too_large(max_size)
-        hasher.update(chunk)
-        yield chunk
 
 
 class LocalStorage:
@@ -122,9 +212,7 @@ class LocalStorage:
         hasher = Hasher()
         with _writer_of(partial) as handle:
             try:
-                for chunk in limited(chunks, max_size, hasher):
-                    handle.write(chunk)
-                handle.flush()
+                hasher.feed(chunks, WriteBehind(handle.fileno()).write, max_size=max_size)
                 os.fsync(handle.fileno())
             except BaseException:
                 partial.unlink(missing_ok=True)
@@ -267,45 +355,14 @@ class S3Storage:
     def save(self, key: str, chunks: Iterator[bytes], max_size: int | None = None) -> StoredObject:
         check_key(key)
         hasher = Hasher()
-        buffer = bytearray()
-        upload_id = None
-        parts: list[dict] = []
+        parts = _Parts(self, key)
         try:
-            for chunk in limited(chunks, max_size, hasher):
-                buffer += chunk
-                while len(buffer) >= self.part_size:
-                    if upload_id is None:
-                        upload_id = self.client.create_multipart_upload(
-                            Bucket=self.bucket, Key=key
-                        )["UploadId"]
-                    parts.append(
-                        self._upload_part(
-                            key, upload_id, len(parts) + 1, bytes(buffer[: self.part_size])
-                        )
-                    )
-                    del buffer[: self.part_size]
-            if upload_id is None:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer))
-            else:
-                if buffer:
-                    parts.append(self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                )
+            hasher.feed(chunks, parts.add, max_size=max_size)
+            parts.complete()
         except BaseException:
-            if upload_id is not None:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            parts.abort()
             raise
         return hasher.stored(key)
-
-    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict:
-        answer = self.client.upload_part(
-            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
-        )
-        return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def adopt(self, key: str, source: Path, digests: StoredObject) -> StoredObject:
         """Upload a complete local file (a finished resumable upload) as `key`, then remove it."""
@@ -369,6 +426,59 @@ class S3Storage:
         """S3 has no partial objects: an unfinished multipart upload is invisible, aborted on
         failure, and a bucket lifecycle rule (AbortIncompleteMultipartUpload) ends any other."""
         return []
+
+
+class _Parts:
+    """One object as a multipart upload of `part_size` parts, holding one part in memory; a
+    single PUT if it turns out smaller than one part. Fed by `add`, in a thread of its own."""
+
+    def __init__(self, storage: S3Storage, key: str):
+        self.storage, self.key = storage, key
+        self.buffer = bytearray()
+        self.upload_id: str | None = None
+        self.parts: list[dict] = []
+
+    def add(self, chunk: bytes) -> None:
+        self.buffer += chunk
+        part_size = self.storage.part_size
+        while len(self.buffer) >= part_size:
+            if self.upload_id is None:
+                self.upload_id = self.storage.client.create_multipart_upload(
+                    Bucket=self.storage.bucket, Key=self.key
+                )["UploadId"]
+            self._upload(bytes(self.buffer[:part_size]))
+            del self.buffer[:part_size]
+
+    def _upload(self, data: bytes) -> None:
+        number = len(self.parts) + 1
+        answer = self.storage.client.upload_part(
+            Bucket=self.storage.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def complete(self) -> None:
+        client, bucket = self.storage.client, self.storage.bucket
+        if self.upload_id is None:
+            client.put_object(Bucket=bucket, Key=self.key, Body=bytes(self.buffer))
+            return
+        if self.buffer:
+            self._upload(bytes(self.buffer))
+        client.complete_multipart_upload(
+            Bucket=bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+
+    def abort(self) -> None:
+        if self.upload_id is not None:
+            self.storage.client.abort_multipart_upload(
+                Bucket=self.storage.bucket, Key=self.key, UploadId=self.upload_id
+            )
 
 
 class _RangedObject(io.RawIOBase):

@@ -6,13 +6,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import time
 
 import eventlet
 import pytest
 
+from gateway.files import resumable
 from gateway.files.resumable import ChecksumMismatch, Gone, UploadArea
 from kernel.contracts.exceptions import Conflict, NotFound, QuotaExceeded, TooLarge
+from kernel.platform import storage
 
 DATA = b"%PDF-1.4\n" + bytes(range(256)) * 100
 ROOM = {"max_uploads": 100, "staged_room": 10**9}  # limits no test here reaches
@@ -28,39 +31,72 @@ def area(tmp_path):
     return UploadArea(tmp_path / "uploads", expiry_seconds=3600)
 
 
-def test_an_upload_continued_by_another_process_is_rehashed_from_what_is_staged(area):
+def digests_of(area, upload_id):
+    digests = area.digests(area.get(upload_id, "dep", "me"))
+    return digests.size, digests.sha256, digests.md5
+
+
+RIGHT = (len(DATA), hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest())
+
+
+@pytest.fixture
+def no_reading_back(monkeypatch):
+    """The finished upload must not be read back: its digests come from the saved state."""
+
+    def read_file(path):
+        raise AssertionError(f"{path} was read back")
+
+    monkeypatch.setattr(resumable, "read_file", read_file)
+
+
+def test_an_upload_continued_by_another_process_goes_on_from_the_saved_hash_state(
+    area, no_reading_back
+):
     upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     area.append(upload, 0, iter([DATA[:1000]]), None)
-    other_process = UploadArea(area.directory, 3600)  # no hash state of its own
+    other_process = UploadArea(area.directory, 3600)
     upload = other_process.get(upload.id, "dep", "me")
     assert other_process.offset(upload) == 1000
     assert other_process.append(upload, 1000, iter([DATA[1000:]]), None) == len(DATA)
-    digests = other_process.digests(upload)
-    assert (digests.size, digests.sha256, digests.md5) == (
-        len(DATA),
-        hashlib.sha256(DATA).hexdigest(),
-        hashlib.md5(DATA).hexdigest(),
-    )
+    assert digests_of(other_process, upload.id) == RIGHT
 
 
-def test_chunks_alternating_between_gateway_processes_give_the_right_digests(area):
-    """Two gateway workers take turns; neither re-reads the file at each PATCH, and the
-    digests of the whole come out right from either."""
+def test_chunks_alternating_between_gateway_processes_give_the_right_digests(area, no_reading_back):
+    """Two gateway workers take turns; neither reads the file back, and the digests of the
+    whole come out right from either."""
     upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     other_process = UploadArea(area.directory, 3600)
-    pieces = [DATA[start : start + 4000] for start in range(0, len(DATA), 4000)]
+    pieces = [DATA[start : start + 4001] for start in range(0, len(DATA), 4001)]
     offset = 0
     for number, piece in enumerate(pieces):
         worker = (area, other_process)[number % 2]
         offset = worker.append(worker.get(upload.id, "dep", "me"), offset, iter([piece]), None)
     assert offset == len(DATA)
     for worker in (area, other_process):
-        digests = worker.digests(worker.get(upload.id, "dep", "me"))
-        assert (digests.size, digests.sha256, digests.md5) == (
-            len(DATA),
-            hashlib.sha256(DATA).hexdigest(),
-            hashlib.md5(DATA).hexdigest(),
-        )
+        assert digests_of(worker, upload.id) == RIGHT
+
+
+def test_a_hash_state_another_build_saved_is_not_used_and_the_file_is_read_back(area):
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
+    area.append(upload, 0, iter([DATA[:1000]]), None)
+    info = area.directory / f"{upload.id}.json"
+    record = json.loads(info.read_text())
+    record["hash_state"]["build"] = "another OpenSSL/big"
+    info.write_text(json.dumps(record))
+    area.append(area.get(upload.id, "dep", "me"), 1000, iter([DATA[1000:]]), None)
+    assert area.get(upload.id, "dep", "me").hash_state is None
+    assert digests_of(area, upload.id) == RIGHT
+
+
+def test_a_large_patch_is_written_whole_past_the_write_behind_windows(
+    area, monkeypatch, no_reading_back
+):
+    monkeypatch.setattr(storage, "WRITE_BEHIND", 1000)
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
+    pieces = [DATA[start : start + 777] for start in range(0, len(DATA), 777)]
+    assert area.append(upload, 0, iter(pieces), None) == len(DATA)
+    assert area.part_path(upload.id).read_bytes() == DATA
+    assert digests_of(area, upload.id) == RIGHT
 
 
 def test_a_wrong_offset_is_a_conflict_and_changes_nothing(area):
@@ -71,22 +107,27 @@ def test_a_wrong_offset_is_a_conflict_and_changes_nothing(area):
     assert area.offset(upload) == 10
 
 
-def test_bytes_past_the_declared_length_keep_none_of_that_patch(area):
+def test_bytes_past_the_declared_length_keep_none_of_that_patch(area, no_reading_back):
     upload = area.create("dep", "me", "a.pdf", 100, {}, **ROOM)
     area.append(upload, 0, iter([DATA[:40]]), None)
     with pytest.raises(TooLarge):
         area.append(upload, 40, iter([DATA[40:90], DATA[90:120]]), None)
     assert area.offset(upload) == 40
+    # the hash state saved at byte 40 still fits: the upload goes on from it
+    assert area.append(area.get(upload.id, "dep", "me"), 40, iter([DATA[40:100]]), None) == 100
+    assert digests_of(area, upload.id)[1] == hashlib.sha256(DATA[:100]).hexdigest()
 
 
-def test_a_damaged_chunk_keeps_none_of_it_and_a_good_one_goes_on(area):
+def test_a_damaged_chunk_keeps_none_of_it_and_a_good_one_goes_on(area, no_reading_back):
     upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
+    area.append(upload, 0, iter([DATA[:100]]), None)
     wrong = "sha1 " + base64.b64encode(hashlib.sha1(b"other").digest()).decode()
     with pytest.raises(ChecksumMismatch):
-        area.append(upload, 0, iter([DATA]), wrong)
-    assert area.offset(upload) == 0
-    right = "md5 " + base64.b64encode(hashlib.md5(DATA).digest()).decode()
-    assert area.append(upload, 0, iter([DATA]), right) == len(DATA)
+        area.append(upload, 100, iter([DATA[100:]]), wrong)
+    assert area.offset(upload) == 100
+    right = "md5 " + base64.b64encode(hashlib.md5(DATA[100:]).digest()).decode()
+    assert area.append(upload, 100, iter([DATA[100:]]), right) == len(DATA)
+    assert digests_of(area, upload.id) == RIGHT
 
 
 def test_a_dropped_connection_keeps_what_arrived(area):
@@ -100,7 +141,8 @@ def test_a_dropped_connection_keeps_what_arrived(area):
         area.append(upload, 0, cut_off(), None)
     assert area.offset(upload) == 700
     area.append(upload, 700, iter([DATA[700:]]), None)
-    assert area.digests(upload).sha256 == hashlib.sha256(DATA).hexdigest()
+    # the bytes of the cut-off PATCH were not hashed: the finished upload is read back
+    assert digests_of(area, upload.id) == RIGHT
 
 
 def test_uploads_are_their_owners_and_expire(area):
@@ -179,3 +221,11 @@ def test_parallel_creations_never_squeeze_past_the_limit(tmp_path):
         thread.join()
     assert sorted(outcomes) == ["created", "refused"]
     assert len(area.unfinished("me")) == 1
+
+
+def test_a_patch_to_an_upload_swept_meanwhile_is_not_found_and_writes_no_record(area):
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
+    (area.directory / f"{upload.id}.json").unlink()  # expired and swept after `get`
+    with pytest.raises(NotFound):
+        area.append(upload, 0, iter([DATA]), None)
+    assert not (area.directory / f"{upload.id}.json").exists()

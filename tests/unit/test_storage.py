@@ -4,14 +4,25 @@ digest, and that nothing partial is ever visible."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import itertools
 import os
+import threading
 import time
 
 import pytest
 
 from kernel.contracts.exceptions import TooLarge
-from kernel.platform.storage import LocalStorage, S3Storage, StoredObject, new_key
+from kernel.platform import storage as storage_module
+from kernel.platform.storage import (
+    LocalStorage,
+    S3Storage,
+    StoredObject,
+    WriteBehind,
+    fan_out,
+    new_key,
+)
 
 CONTENT = [b"first chunk of a thesis\n", b"\x00\x01\x02" * 1000, b"", b"last chunk\n"]
 WHOLE = b"".join(CONTENT)
@@ -110,6 +121,97 @@ def test_a_failing_upload_leaves_nothing_behind(storage):
     with pytest.raises(ConnectionResetError):
         storage.save("staging/dep1/broken", broken_upload())
     assert everything_in(storage) == []
+
+
+@pytest.mark.parametrize("sizes", [[1], [7, 1, 0, 3], [1024 * 1024 + 3, 5, 2 * 1024 * 1024 - 1]])
+def test_hashing_beside_the_write_is_right_across_chunk_boundaries_and_odd_sizes(storage, sizes):
+    data = os.urandom(sum(sizes))
+    chunks = [data[sum(sizes[:n]) : sum(sizes[: n + 1])] for n in range(len(sizes))]
+    stored = storage.save("staging/odd", iter(chunks))
+    assert (stored.size, stored.sha256, stored.md5) == (
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        hashlib.md5(data).hexdigest(),
+    )
+    assert b"".join(storage.read("staging/odd")) == data
+    assert storage.digest("staging/odd") == stored
+
+
+def test_a_failing_write_stops_the_reading_and_leaves_nothing(tmp_path, monkeypatch):
+    """The disk fills half way: the save fails with the write's error, stops taking chunks
+    from an endless stream, and no file or partial file stays."""
+    storage = LocalStorage(tmp_path / "store")
+    real_pwrite, writes = os.pwrite, itertools.count()
+
+    def pwrite(fd, data, offset):
+        if next(writes) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    with pytest.raises(OSError) as err:
+        storage.save("staging/dep1/full", itertools.repeat(b"x" * 4096))
+    assert err.value.errno == errno.ENOSPC
+    assert everything_in(storage) == []
+
+
+def test_a_client_gone_mid_stream_leaves_nothing_on_a_large_save(storage):
+    def cut_off():
+        yield from large_content(parts=1, tail=3)
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        storage.save("staging/dep1/cut", cut_off())
+    assert everything_in(storage) == []
+
+
+def test_a_stream_over_the_limit_mid_chunk_leaves_nothing(storage):
+    with pytest.raises(TooLarge):
+        storage.save("staging/dep1/over", iter([b"a" * 10, b"b" * 10]), max_size=15)
+    assert everything_in(storage) == []
+
+
+def test_when_reading_fails_every_sink_has_seen_the_same_chunks():
+    seen: dict[str, list[bytes]] = {"fast": [], "slow": []}
+    release = threading.Event()
+
+    def slow(chunk):
+        release.wait()
+        seen["slow"].append(chunk)
+
+    def chunks():
+        yield from (b"1", b"2", b"3")
+        release.set()
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        fan_out(chunks(), [seen["fast"].append, slow])
+    assert seen["fast"] == seen["slow"] == [b"1", b"2", b"3"]
+
+
+def test_a_sink_failure_is_raised_in_the_reading_thread():
+    def broken(chunk):
+        raise ValueError("sink broke")
+
+    with pytest.raises(ValueError, match="sink broke"):
+        fan_out(itertools.repeat(b"x"), [broken, lambda chunk: None])
+
+
+def test_write_behind_writes_every_byte_at_its_offset(tmp_path, monkeypatch):
+    """Past the write-behind window the written range is handed back to the kernel; the
+    file still holds every byte, from the offset it was started at."""
+    monkeypatch.setattr(storage_module, "WRITE_BEHIND", 10)
+    advised = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda *args: advised.append(args[1:3]))
+    path = tmp_path / "part"
+    path.write_bytes(b"head")
+    with open(path, "r+b") as handle:
+        writer = WriteBehind(handle.fileno(), 4)
+        for piece in (b"0123456", b"789abcdef", b"ghijklmnopqrstuvwxyz"):
+            writer.write(piece)
+        assert writer.offset == 40
+    assert path.read_bytes() == b"head0123456789abcdefghijklmnopqrstuvwxyz"
+    assert advised == [(0, 20), (10, 30)]
 
 
 def test_a_failed_overwrite_keeps_the_old_object(storage):
