@@ -68,11 +68,27 @@ def dc_types(item: dict[str, Any]) -> list[str]:
     return types + [value for value in item["record"].get("type", []) if value not in types]
 
 
+_OAI_DC_OPEN = (
+    f'<oai_dc:dc xmlns:oai_dc="{OAI_DC}" xmlns:dc="{DC}" xmlns:xsi="{XSI}" '
+    f'xsi:schemaLocation="{OAI_DC} {METADATA_FORMATS["oai_dc"][0]}">'
+)
+
+
+def xml_text(value: str) -> str:
+    """`value` escaped as XML element text; a carriage return too, which a parser would
+    otherwise read as a newline. (Chained replaces: several times faster than translate.)"""
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
 def oai_dc(item: dict[str, Any]) -> str:
-    """The item as an <oai_dc:dc> element (OAI-PMH's required format)."""
-    root = etree.Element(f"{{{OAI_DC}}}dc", nsmap={"oai_dc": OAI_DC, "dc": DC, "xsi": XSI})
-    root.set(f"{{{XSI}}}schemaLocation", f"{OAI_DC} {METADATA_FORMATS['oai_dc'][0]}")
+    """The item as an <oai_dc:dc> element (OAI-PMH's required format). Written as text: its
+    elements are flat and have no attributes, and building them as lxml elements cost a
+    harvest page most of its time. The record is clean (`clean_tree`), so escaping is all
+    its text needs."""
     record = item["record"]
+    parts = [_OAI_DC_OPEN]
     for element in DC_ELEMENTS:
         values = list(record.get(element, []))
         if element == "identifier":
@@ -81,9 +97,9 @@ def oai_dc(item: dict[str, Any]) -> str:
             values = dc_types(item)
         elif element == "relation":
             values += [relation_url(item, relation) for relation in item.get("relations", [])]
-        for value in values:
-            etree.SubElement(root, f"{{{DC}}}{element}").text = value
-    return _tostring(root)
+        parts.extend(f"<dc:{element}>{xml_text(value)}</dc:{element}>" for value in values)
+    parts.append("</oai_dc:dc>")
+    return "".join(parts)
 
 
 def doi_urls(item: dict[str, Any]) -> list[str]:

@@ -63,6 +63,16 @@ def test_oai_dc_is_valid_and_carries_the_identifier_and_landing_page():
     assert [e.text for e in root.iter(f"{dc}creator")] == ["Sam Student", "Kim Co"]
 
 
+def test_oai_dc_text_is_escaped_and_reads_back_as_it_was():
+    hostile = "a & b < c > d ]]> \"e\" 'f' \r\n g </dc:title><x/>"
+    written = oai_dc(item(record={"title": [hostile], "subject": ["&amp;"]}))
+    root = assert_valid("oai_dc.xsd", written)
+    dc = "{http://purl.org/dc/elements/1.1/}"
+    assert [e.text for e in root.iter(f"{dc}title")] == [hostile]
+    assert [e.text for e in root.iter(f"{dc}subject")] == ["&amp;"]
+    assert len(root) == len(list(root.iter())) - 1  # flat: nothing smuggled in
+
+
 def test_datacite_has_the_mandatory_properties():
     root = etree.fromstring(datacite(item()))
     ns = {"d": DATACITE}
