@@ -4,7 +4,7 @@ Records are ordered by (datestamp, id) and paged by keyset: a page asks for the 
 after the last one the harvester saw, which the index ix_items_datestamp_id (or
 ix_items_collection_datestamp_id with a set) answers in the same time at any depth.
 
-A page costs four queries, whatever its length: the items with their collections' set
+A page costs three queries, whatever its length: the items with their collections' set
 specs (without the search columns, which a record never shows), their files, and their
 works' versions and concept DOIs (versions.relations_by_item).
 """
