@@ -246,10 +246,10 @@ def full_harvest(session, url: str, prefix: str, count: int) -> bool:
     return rate >= HARVEST_TARGET
 
 
-def landing(session, base_url: str, count: int, requests_: int) -> bool:
+def landing(session, base_url: str, count: int, samples: int) -> bool:
     """Landing pages and resolutions of random items: a tombstone (410) is an answer."""
     met = True
-    sample = random.sample(range(count), requests_)
+    sample = random.sample(range(count), samples)
     cases = (
         ("/items/<id>", lambda n: f"/items/{item_id(n)}", lambda n: 410 if withdrawn(n) else 200),
         ("/id/<ARK>", lambda n: f"/id/{ark(n)}", lambda n: 302),
@@ -266,7 +266,7 @@ def landing(session, base_url: str, count: int, requests_: int) -> bool:
                 raise RuntimeError(f"{path(n)}: {response.status_code}, not {expected(n)}")
             tombstones += response.status_code == 410
         print(
-            f"{label:<18} {requests_} random items of {count:,}: {figures(times)}   "
+            f"{label:<18} {samples} random items of {count:,}: {figures(times)}   "
             f"(targets ≤ {LANDING_TARGETS[0]:.0f} / ≤ {LANDING_TARGETS[1]:.0f} ms)"
             + (f"; {tombstones} tombstones (410)" if tombstones else "")
         )

@@ -3,9 +3,9 @@
 The records come from inventory over RPC (`harvest`, `oai_record`), already rendered in
 the requested metadata format, and are spliced into the envelope as text: parsing each
 one again only to serialise it cost a harvest page more than building the rest of it.
-Resumption tokens carry the keyset position, the
-request's original arguments and the cursor, so a page deep in the list costs what the
-first one costs and the gateway keeps no state.
+Resumption tokens carry the keyset position, the request's original arguments and the
+cursor, so a page deep in the list costs what the first one costs and the gateway keeps
+no state.
 """
 
 from __future__ import annotations
