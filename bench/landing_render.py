@@ -73,8 +73,10 @@ COLLECTION = {"id": "open-works", "name": "Open works", "parent_id": None, "desc
 @contextlib.contextmanager
 def stub_rpc():
     inventory = SimpleNamespace(
-        get_item=lambda item_id, with_usage=False: ITEM,
-        get_collection=lambda collection_id: COLLECTION,
+        get_item=lambda item_id, with_usage=False, with_collection=False: {
+            **ITEM,
+            "collection_name": COLLECTION["name"],
+        },
     )
     yield SimpleNamespace(inventory=inventory)
 

@@ -38,9 +38,9 @@ def item(item_id):
         # cleaned as it is shown: a record stored before the text rule held never breaks a page
         record = text.clean_tree(
             # the figures come with the item: counting costs the page no call of its own
-            services.inventory.get_item(item_id=item_id, with_usage=counting)
+            services.inventory.get_item(item_id=item_id, with_usage=counting, with_collection=True)
         )
-        collection = services.inventory.get_collection(collection_id=record["collection"])
+        collection = {"id": record["collection"], "name": record["collection_name"]}
         staff = may(Action.SEE_ALL_DEPOSITS)
         provenance = (
             services.inventory.file_events(actor=g.actor, item_id=item_id) if staff else None

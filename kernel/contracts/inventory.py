@@ -91,6 +91,8 @@ class ItemView(Lenient):
     relations = fields.List(fields.Nested(RelationSchema), load_default=list)
     # views and downloads of all time, when asked for (`with_usage`)
     usage = fields.Nested(UsageTotalsSchema, allow_none=True, load_default=None)
+    # the collection's name, when asked for (`with_collection`): the landing page's breadcrumb
+    collection_name = fields.Str(allow_none=True, load_default=None)
 
 
 class CollectionSummaryView(Lenient):
@@ -121,7 +123,10 @@ class ItemRequest(Strict):
 
 
 class ItemPageRequest(ItemRequest):
-    with_usage = fields.Bool(load_default=False)  # the usage figures too: the landing page
+    # what the landing page shows besides: the usage figures, the collection's name (without
+    # get_collection, which counts every collection's items)
+    with_usage = fields.Bool(load_default=False)
+    with_collection = fields.Bool(load_default=False)
 
 
 class ItemFileRequest(ItemRequest):

@@ -46,7 +46,7 @@ from kernel.policy.text import clean, clean_tree, problem, user_pattern
 from services.inventory import fixity, jobs, records
 from services.inventory.crosswalks import datacite, oai_dc
 from services.inventory.models import BagExport, Item
-from services.inventory.oai import crosswalk_input
+from services.inventory.oai import crosswalk_input, files_of
 from services.inventory.schemas import item_view
 
 ALGORITHMS = ("sha256", "sha512")
@@ -114,7 +114,7 @@ def snapshot(session: Session, item: Item, base_url: str, repository_name: str) 
     withdrawn = item.withdrawn_at is not None
     files = [f for r in item.representations for f in r.files]
     names = payload_names([f.filename for f in files])
-    source = crosswalk_input(item, base_url, repository_name, view["relations"])
+    source = crosswalk_input(item, base_url, repository_name, view["relations"], files_of(item))
     return {
         "item_id": item.id,
         "identifier": item.identifier,

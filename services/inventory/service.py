@@ -182,11 +182,14 @@ class InventoryService(DeadLetterDesk):
 
     @rpc
     @rpc_contract(ItemPageRequest, ItemView())
-    def get_item(self, item_id, with_usage):
+    def get_item(self, item_id, with_usage, with_collection):
         with self.store.reading() as session:
-            view = item_view(records.get_item(session, item_id))
+            item = records.get_item(session, item_id)
+            view = item_view(item)
             if with_usage:
                 view["usage"] = usage.item_totals(session, item_id)
+            if with_collection:
+                view["collection_name"] = collections.get(session, item.collection_id).name
             return view
 
     @rpc

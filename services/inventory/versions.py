@@ -76,13 +76,21 @@ def resolve_work(session: Session, concept_identifier: str) -> Item | None:
 
 
 def _versions_of(session: Session, concept_ids: Iterable[str]) -> dict[str, list[Row[Any]]]:
-    """Each work's versions, oldest first, in one query for a whole page of items."""
+    """Each work's versions, oldest first, in one query for a whole page of items; each
+    row carries the concept DOI resolving to it, if one does (`concept_doi`)."""
     works: dict[str, list[Row[Any]]] = {}
     wanted = sorted(set(concept_ids))
     if not wanted:
         return works
+    concept_doi = (
+        select(DoiRegistration.doi)
+        .where(DoiRegistration.item_id == Item.id, DoiRegistration.kind == CONCEPT)
+        .limit(1)
+        .scalar_subquery()
+        .label("concept_doi")
+    )
     rows = session.execute(
-        select(*_VERSION_COLUMNS)
+        select(*_VERSION_COLUMNS, concept_doi)
         .where(Item.concept_id.in_(wanted))
         .order_by(Item.concept_id, Item.version)
     ).all()
@@ -91,18 +99,9 @@ def _versions_of(session: Session, concept_ids: Iterable[str]) -> dict[str, list
     return works
 
 
-def concept_dois(session: Session, concept_ids: Iterable[str]) -> dict[str, str]:
-    """Each work's concept DOI, for those that have one; its row resolves to one of the
-    work's versions."""
-    wanted = sorted(set(concept_ids))
-    if not wanted:
-        return {}
-    rows = session.execute(
-        select(Item.concept_id, DoiRegistration.doi)
-        .join(Item, Item.id == DoiRegistration.item_id)
-        .where(DoiRegistration.kind == CONCEPT, Item.concept_id.in_(wanted))
-    ).all()
-    return {row.concept_id: row.doi for row in rows}
+def concept_doi_of(work: Sequence[Row[Any]]) -> str | None:
+    """The work's concept DOI, if it has one: its row resolves to one of the versions."""
+    return next((row.concept_doi for row in work if row.concept_doi), None)
 
 
 def related_identifier(identifier: str, doi: str | None) -> dict[str, str]:
@@ -148,13 +147,12 @@ def has_versions(versions: Sequence[Any]) -> list[dict]:
 def relations_by_item(session: Session, items: Sequence[Item]) -> dict[str, list[dict]]:
     """The relations of a page of items (a harvest), with one query."""
     works = _versions_of(session, (item.concept_id for item in items))
-    concepts = concept_dois(session, works)
     return {
         item.id: relations(
             item.id,
             item.concept_identifier,
             works[item.concept_id],
-            concepts.get(item.concept_id),
+            concept_doi_of(works[item.concept_id]),
         )
         for item in items
     }
@@ -171,7 +169,7 @@ def view(item: Item) -> dict[str, Any]:
     session = object_session(item)
     assert session is not None
     versions = versions_of(session, item.concept_id)
-    concept_doi = concept_dois(session, [item.concept_id]).get(item.concept_id)
+    concept_doi = concept_doi_of(versions)
     return {
         "concept_id": item.concept_id,
         "concept_identifier": item.concept_identifier,

@@ -331,8 +331,14 @@ def test_collections_form_a_tree_of_oai_sets(inventory, storage):
     ] == "open-works:phd:phd-bio"
 
     # an item in the child is found when browsing the parent
-    deposit_item(inventory, storage, 1, MOSS, collection="phd-bio")
+    item_id = deposit_item(inventory, storage, 1, MOSS, collection="phd-bio")
     assert titles(inventory.search_items(collection="open-works")) == [MOSS["title"]]
+    # its landing page names its collection as it is now, and only when asked to
+    assert inventory.get_item(item_id=item_id, with_collection=True)["collection_name"] == "Biology"
+    save(actor=MANAGER, collection_id="phd-bio", name="Life sciences", parent_id="phd")
+    page = inventory.get_item(item_id=item_id, with_collection=True)
+    assert (page["collection"], page["collection_name"]) == ("phd-bio", "Life sciences")
+    assert "collection_name" not in inventory.get_item(item_id=item_id)
 
     with pytest.raises(InvalidInput):  # into its own subtree
         save(actor=MANAGER, collection_id="phd", name="PhD", parent_id="phd-bio")

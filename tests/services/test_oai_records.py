@@ -5,7 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from services.inventory.models import Item
+from kernel.platform.config import get_settings
+from services.inventory import oai, versions
+from services.inventory.crosswalks import RENDERERS
+from services.inventory.models import Item, ItemFile, Representation
 from tests.services.conftest import MANAGER, STUDENT, outbox
 from tests.services.test_inventory import approved, inventory  # noqa: F401 (fixture)
 
@@ -100,6 +103,59 @@ def test_metadata_is_rendered_only_when_asked_for(inventory):
     assert "<dc:title>T0</dc:title>" in full["metadata"]
     with pytest.raises(InvalidInput):
         inventory.harvest(limit=5, metadata_prefix="marc21")
+
+
+def add_files(database, files_by_item):
+    """Files straight into the table, in a representation of their item's own."""
+    with database.unit_of_work() as uow:
+        for item_id, files in files_by_item.items():
+            representation = Representation(id=f"r-{item_id}", usage="master", label="Files")
+            for file_id, filename, media_type in files:
+                representation.files.append(
+                    ItemFile(
+                        id=file_id,
+                        filename=filename,
+                        storage_key=f"permanent/{item_id}/{file_id}",
+                        size=1,
+                        sha256="0" * 64,
+                        md5="0" * 32,
+                        media_type=media_type,
+                    )
+                )
+            item = uow.session.get(Item, item_id)
+            item.representations.append(representation)
+
+
+@pytest.mark.parametrize("prefix", ["oai_dc", "datacite", "oai_openaire"])
+def test_a_page_renders_each_item_with_its_own_files_set_and_relations(inventory, prefix):
+    """A page reads files, set specs and relations for all its items at once: each record
+    is what the item alone renders to, through its loaded relationships."""
+    insert_items(inventory.database, 5)
+    with inventory.database.unit_of_work() as uow:
+        uow.session.get(Item, "item0004").collection_id = "open-works"
+    add_files(
+        inventory.database,
+        {
+            "item0000": [("f-b", "b.pdf", "application/pdf"), ("f-a", "a.csv", "text/csv")],
+            "item0002": [("f-c", "c.png", "image/png")],
+        },
+    )
+    page = inventory.harvest(limit=10, metadata_prefix=prefix)["records"]
+    settings = get_settings().site
+    with inventory.database.reading() as session:
+        for record in page:
+            item = session.get(Item, record["item_id"])
+            relations = versions.relations_by_item(session, [item])[item.id]
+            source = oai.crosswalk_input(
+                item, settings.base_url, settings.repository_name, relations, oai.files_of(item)
+            )
+            assert record["metadata"] == RENDERERS[prefix](source)
+            assert record["sets"] == [item.collection_id]
+    assert [r["sets"] for r in page] == [["theses"]] * 4 + [["open-works"]]
+    assert "/files/f-a" in page[0]["metadata"] or prefix != "oai_openaire"
+    for record in page:  # GetRecord reads the same way
+        same = inventory.oai_record(identifier=record["identifier"], metadata_prefix=prefix)
+        assert record == same
 
 
 def test_an_approved_deposit_keeps_creators_technical_metadata_and_a_datestamp(inventory, storage):

@@ -63,6 +63,35 @@ def test_oai_dc_is_valid_and_carries_the_identifier_and_landing_page():
     assert [e.text for e in root.iter(f"{dc}creator")] == ["Sam Student", "Kim Co"]
 
 
+def test_oai_dc_text_is_escaped_and_reads_back_as_it_was():
+    hostile = "a & b < c > d ]]> \"e\" 'f' \r\n g </dc:title><x/>"
+    written = oai_dc(item(record={"title": [hostile], "subject": ["&amp;"]}))
+    root = assert_valid("oai_dc.xsd", written)
+    dc = "{http://purl.org/dc/elements/1.1/}"
+    assert [e.text for e in root.iter(f"{dc}title")] == [hostile]
+    assert [e.text for e in root.iter(f"{dc}subject")] == ["&amp;"]
+    assert len(root) == len(list(root.iter())) - 1  # flat: nothing smuggled in
+
+
+def test_datacite_text_and_attributes_are_escaped_and_read_back_as_they_were():
+    hostile = "a & b < c > d \"e\" 'f' \r\n\t g </title><x/>"
+    relation = {"identifier": hostile, "identifier_type": "ARK", "relation_type": hostile}
+    written = datacite(
+        item(
+            record={"title": [hostile], "description": [hostile]},
+            creators=[{"name": hostile, "orcid": "0000-0002-1825-0097"}],
+            relations=[relation],
+            repository_name=hostile,
+        )
+    )
+    root = etree.fromstring(written)
+    ns = {"d": DATACITE}
+    for path in ("d:titles/d:title", "d:publisher", "d:creators/d:creator/d:creatorName"):
+        assert root.xpath(f"{path}/text()", namespaces=ns) == [hostile]
+    assert root.xpath("d:relatedIdentifiers/d:relatedIdentifier/text()", namespaces=ns) == [hostile]
+    assert not root.xpath("//d:x", namespaces=ns)  # nothing smuggled in
+
+
 def test_datacite_has_the_mandatory_properties():
     root = etree.fromstring(datacite(item()))
     ns = {"d": DATACITE}

@@ -132,6 +132,49 @@ def test_the_text_rule():
     assert text.one_line("Jo\r\nBcc: x\x0b") == "Jo Bcc: x"
 
 
+DIRTY_STRINGS = [
+    "a\x00b",
+    "a\x08b",  # JSON writes \b
+    "a\x0cb",  # JSON writes \f
+    "a\x0bb",
+    "a\x1fb",
+    "a\ud800b",
+    "a\ufffeb",
+    "a\u202eb",
+    "a\u2066b",
+    "Cafe\u0301",  # not NFC
+    "\u0301 starts with a combining mark, then e\u0301",
+]
+CLEAN_STRINGS = [
+    "Caf\u00e9 \t\n\r ok",
+    'quotes " and \u00e9 and \U0001f600',
+    "",
+]
+
+
+@pytest.mark.parametrize("dirty", DIRTY_STRINGS)
+def test_clean_tree_cleans_every_string_wherever_it_is(dirty):
+    tree = {"title": ["ok", dirty], dirty: {"nested": [[dirty]]}, "n": 3, "none": None}
+    assert text.clean_tree(tree) == text.map_strings(text.clean, tree)
+    assert text.clean_tree(tree) != tree
+
+
+@pytest.mark.parametrize("value", CLEAN_STRINGS)
+def test_clean_tree_gives_a_clean_tree_back_unchanged(value):
+    tree = {"title": [value], value: {"nested": [value, 1.5, True]}}
+    assert text.clean_tree(tree) is tree
+    assert text.map_strings(text.clean, tree) == tree
+
+
+def test_clean_tree_keeps_backslashes_that_only_look_like_refused_escapes():
+    tree = {"t": ["back\\slash then b: \\b, \\f and \\u0041"]}  # taken the long way
+    assert text.clean_tree(tree) == tree
+
+
+def test_clean_tree_of_a_value_that_is_not_json_still_cleans():
+    assert text.clean_tree({"at": object, "s": "a\x0bb"}) == {"at": object, "s": "ab"}
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [
