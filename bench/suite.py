@@ -53,6 +53,9 @@ def main() -> int:
         )
     timed = sum(sum(phases.values()) for phases in per_file.values())
     print(f"{timed:8.1f} in all files' tests; the rest of the wall time is collection and start")
+    failed = [line for line in run.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    if failed:
+        print("\n" + "\n".join(failed))
     return run.returncode
 
 
