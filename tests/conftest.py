@@ -13,7 +13,13 @@ import warnings  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.support.system import PG_ADMIN_DSN, create_vhost, delete_vhost, pg_admin  # noqa: E402
+from tests.support.system import (  # noqa: E402
+    PG_ADMIN_DSN,
+    create_vhost,
+    delete_vhost,
+    pg_admin,
+    pg_admin_each,
+)
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
 
@@ -49,8 +55,7 @@ def postgres_database():
         return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
 
     yield create
-    for name in created:
-        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg_admin_each(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in created)
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
 """A patron's limits on unfinished work, and abandoned drafts, on a Lodge of its own with
-small limits and a short draft lifetime: the API's 429 and 413 with the error shape, the room
-left in the API and the portal, parallel uploads that cannot both take the last room, and an
-untouched draft warned by letter (a real SMTP server), then removed with its staged files."""
+small limits: the API's 429 and 413 with the error shape, the room left in the API and the
+portal, parallel uploads that cannot both take the last room, and an untouched draft warned by
+letter (a real SMTP server), then removed with its staged files. The drafts' time passes in the
+database (their timestamps moved back), not on the clock."""
 
 from __future__ import annotations
 
 import base64
 import threading
+from datetime import timedelta
 
+import psycopg2
 import pytest
 
 from tests.support.smtp import SMTPServer
@@ -21,7 +24,8 @@ OPEN_WORK = {
 }
 TUS = {"Tus-Resumable": "1.0.0"}
 STAGED = 4000
-EXPIRY, NOTICE = 60, 50  # seconds: warned after 10 untouched, removed after 60
+DAY = 24 * 3600
+EXPIRY, NOTICE = 30 * DAY, 2 * DAY  # warned after 28 days untouched, removed after 30
 
 
 def pdf(size: int) -> bytes:
@@ -80,6 +84,19 @@ def send_whole(client, url: str, data: bytes):
 def staged_files(lodge, deposit_id: str) -> list[str]:
     folder = lodge.data_dir / "storage" / "staging" / deposit_id
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def move_back(lodge, deposit_id: str, seconds: float, *columns: str) -> None:
+    """Time passes for one deposit: its `columns` (timestamps) moved `seconds` back."""
+    shift = ", ".join(f"{column} = {column} - %(by)s" for column in columns)
+    connection = psycopg2.connect(lodge.database_urls["intake"])
+    with connection, connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE deposits SET {shift} WHERE id = %(id)s",
+            {"by": timedelta(seconds=seconds), "id": deposit_id},
+        )
+        assert cursor.rowcount == 1
+    connection.close()
 
 
 @pytest.mark.timeout(900)
@@ -202,10 +219,13 @@ def test_an_untouched_draft_is_warned_then_removed_and_a_touched_one_kept(lodge)
     def subjects():
         return [m["Subject"] for m in smtp.to("student@example.edu")]
 
+    # both untouched a day past the warning, and made longer ago than their whole time
+    for deposit in (kept, removed):
+        move_back(lodge, deposit["id"], EXPIRY - NOTICE + DAY, "updated_at")
+        move_back(lodge, deposit["id"], EXPIRY + DAY, "created_at")
     poll_until(
         lambda: sum("will be removed on" in s for s in subjects()) >= 2,
-        timeout=120,
-        interval=0.5,
+        timeout=60,
         description="both warning letters",
     )
     assert any('"Abandoned draft" will be removed on' in s for s in subjects())
@@ -213,10 +233,11 @@ def test_an_untouched_draft_is_warned_then_removed_and_a_touched_one_kept(lodge)
         f"/api/v1/deposits/{kept['id']}", json={"metadata": {**OPEN_WORK, "title": "Kept draft"}}
     ).raise_for_status()  # a change calls it off
 
+    # the abandoned draft's time runs out, and its warning is older than the notice
+    move_back(lodge, removed["id"], NOTICE + DAY, "updated_at", "expiry_warned_at")
     gone = poll_until(
         lambda: (d := student.deposit(removed["id"]))["status"] == "withdrawn" and d,
-        timeout=180,
-        interval=0.5,
+        timeout=60,
         description="the abandoned draft removed",
     )
     assert gone["files"] == [] and staged_files(lodge, removed["id"]) == []
@@ -229,11 +250,11 @@ def test_an_untouched_draft_is_warned_then_removed_and_a_touched_one_kept(lodge)
     poll_until(
         lambda: 'Your unfinished deposit "Abandoned draft" was removed' in subjects(),
         timeout=60,
-        interval=0.5,
         description="the removal letter",
     )
 
-    # the kept draft's own time, counted from its creation, has passed as well
+    # the kept draft's own time, counted from its creation, has passed as well; the timer
+    # that removed the other ran after the change
     still = student.deposit(kept["id"])
     assert still["status"] == "draft" and len(still["files"]) == 1
     assert len(staged_files(lodge, kept["id"])) == 1

@@ -32,6 +32,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote
@@ -52,6 +53,8 @@ PG_ADMIN_DSN = os.environ.get(
 RABBIT_API = os.environ.get("LODGE_TEST_RABBIT_API", "http://127.0.0.1:15672/api")
 RABBIT_AUTH = ("guest", "guest")
 AMQP_HOST = os.environ.get("LODGE_TEST_AMQP_HOST", "127.0.0.1:5672")
+# at most this many admin connections at once: the server's are shared with whole Lodges
+PG_ADMIN_CONNECTIONS = 6
 
 
 class LodgeStartError(RuntimeError):
@@ -80,6 +83,39 @@ def rpc_service_names() -> tuple[str, ...]:
         from lodge.topology import serves_rpc
 
     return tuple(name for name in SERVICE_NAMES if serves_rpc(service_class(name)))
+
+
+@functools.lru_cache(maxsize=1)
+def consumed_queue_names() -> tuple[str, ...]:
+    """Every queue a running Lodge consumes: the RPC queues, each service's event queues
+    (not their retry queues, which have no consumer) and the inbox's; found by the
+    introspection `lodge migrate` declares them by."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lodge.registry import service_class
+        from lodge.topology import event_queues
+
+    events = [queue.name for name in SERVICE_NAMES for queue in event_queues(service_class(name))]
+    return (*(f"rpc-{name}" for name in rpc_service_names()), *events, INBOX_QUEUE)
+
+
+def consumer_counts(amqp_uri: str, queues: Iterable[str]) -> dict[str, int | None]:
+    """The consumers of each queue now, from the broker itself (a passive declare), where
+    the management API's figures lag up to its statistics interval; None for a queue not
+    declared."""
+    from amqp.exceptions import NotFound
+    from kombu import Connection
+
+    counts: dict[str, int | None] = {}
+    with Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        for name in queues:
+            try:
+                counts[name] = channel.queue_declare(name, passive=True).consumer_count
+            except NotFound:  # the broker closed the channel
+                counts[name] = None
+                channel = connection.channel()
+    return counts
 
 
 def poll_until(
@@ -129,6 +165,14 @@ def pg_admin(sql: str) -> None:
         connection.close()
 
 
+def pg_admin_each(statements: Iterable[str]) -> None:
+    """Run each statement on an admin connection of its own, several at once: PostgreSQL
+    makes a checkpoint for every DROP DATABASE, and drops that wait together share one."""
+    with ThreadPoolExecutor(max_workers=PG_ADMIN_CONNECTIONS) as pool:
+        for done in [pool.submit(pg_admin, sql) for sql in statements]:
+            done.result()
+
+
 def vhost_of(amqp_uri: str) -> str:
     return amqp_uri.rsplit("/", 1)[1]
 
@@ -167,20 +211,28 @@ def close_consumer_connections(amqp_uri: str, queue: str, reason: str) -> int:
     return len(names)
 
 
+# a vhost is made and removed on each of a cluster's nodes, and a broker that many Lodges
+# share on a loaded machine takes its time: seconds to wait for the management API
+VHOST_TIMEOUT = 120
+
+
 def create_vhost(name: str, api: str = RABBIT_API) -> None:
     vhost = quote(name, safe="")
-    # a cluster's nodes each start the vhost: allow for a loaded machine
-    requests.put(f"{api}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=30).raise_for_status()
+    requests.put(
+        f"{api}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=VHOST_TIMEOUT
+    ).raise_for_status()
     requests.put(
         f"{api}/permissions/{vhost}/guest",
         auth=RABBIT_AUTH,
-        timeout=30,
+        timeout=VHOST_TIMEOUT,
         json={"configure": ".*", "write": ".*", "read": ".*"},
     ).raise_for_status()
 
 
 def delete_vhost(name: str, api: str = RABBIT_API) -> None:
-    response = requests.delete(f"{api}/vhosts/{quote(name, safe='')}", auth=RABBIT_AUTH, timeout=30)
+    response = requests.delete(
+        f"{api}/vhosts/{quote(name, safe='')}", auth=RABBIT_AUTH, timeout=VHOST_TIMEOUT
+    )
     if response.status_code not in (204, 404):
         response.raise_for_status()
 
@@ -340,6 +392,7 @@ class LodgeSystem:
         self.artifact_path: Path | None = None
 
         self._vhost_created = False
+        self._observed = False
         self._databases: list[str] = []
         self._log_handle = None
         self._tokens: dict[str, str] = {}
@@ -381,9 +434,9 @@ class LodgeSystem:
         self._create_vhost()
         for observer in self.observers:
             observer.started(self)
+        self._observed = True
         if self.database == "postgresql":
-            for owner in DATABASE_OWNERS:
-                self.database_urls[owner] = self._create_database(owner)
+            self._create_databases()
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
@@ -476,7 +529,7 @@ class LodgeSystem:
                     f"Lodge was not ready after {self.start_timeout:.0f} s: {problem}\n"
                     f"--- log tail ---\n{self.log_tail()}"
                 )
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     def readiness_problem(self) -> str | None:
         """None when the gateway is ready and every service (and the inbox) consumes its
@@ -487,25 +540,12 @@ class LodgeSystem:
             return f"/readyz: {type(err).__name__}"
         if response.status_code != 200:
             return f"/readyz answered {response.status_code}: {response.text[:300]}"
+        queues = consumed_queue_names()
         try:
-            queues = self.queues()
-        except requests.RequestException as err:
-            return f"management API: {err}"
-        missing = [
-            f"rpc-{name}"
-            for name in rpc_service_names()
-            if queues.get(f"rpc-{name}", {}).get("consumers", 0) < 1
-        ]
-        events = {
-            name: q
-            for name, q in queues.items()
-            if name.startswith("evt-") and ".retry." not in name
-        }
-        if not events:
-            return "no evt-* queues declared yet"
-        missing += [name for name, q in events.items() if q.get("consumers", 0) < 1]
-        if queues.get(INBOX_QUEUE, {}).get("consumers", 0) < 1:
-            missing.append(INBOX_QUEUE)
+            counts = consumer_counts(self.amqp_uri, queues)
+        except Exception as err:  # noqa: BLE001 - any broker trouble: not ready yet
+            return f"broker: {type(err).__name__}: {err}"
+        missing = [name for name, consumers in counts.items() if not consumers]
         if missing:
             return "queues without a consumer: " + ", ".join(sorted(missing))
         return None
@@ -534,7 +574,7 @@ class LodgeSystem:
             print("LodgeSystem.stop: " + "; ".join(problems), file=sys.stderr)
 
     def _tell_observers(self) -> None:
-        if self._vhost_created:
+        if self._observed:
             for observer in self.observers:
                 observer.stopping(self)
 
@@ -597,8 +637,10 @@ class LodgeSystem:
         return self.cluster.api if self.cluster else RABBIT_API
 
     def _create_vhost(self) -> None:
-        create_vhost(self.vhost, self.rabbit_api)
+        # first: a request that timed out on a busy broker may still make it, and stop()
+        # deletes it then (a vhost that is not there is no error)
         self._vhost_created = True
+        create_vhost(self.vhost, self.rabbit_api)
 
     def _delete_vhost(self) -> None:
         # a cluster's vhost goes with the cluster; deleting it waits on any node stopped
@@ -645,16 +687,19 @@ class LodgeSystem:
         response.raise_for_status()
         return {connection["user"] for connection in response.json()}
 
-    def _create_database(self, owner: str) -> str:
-        name = f"lodge_{self.label}_{owner}_{self.run_id}".replace("-", "_")
-        pg_admin(f'CREATE DATABASE "{name}"')
-        self._databases.append(name)
-        return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    def _create_databases(self) -> None:
+        names = {
+            owner: f"lodge_{self.label}_{owner}_{self.run_id}".replace("-", "_")
+            for owner in DATABASE_OWNERS
+        }
+        self._databases += names.values()  # dropped on stop, should any be made
+        pg_admin_each(f'CREATE DATABASE "{name}"' for name in names.values())
+        for owner, name in names.items():
+            self.database_urls[owner] = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
 
     def _drop_databases(self) -> None:
-        while self._databases:
-            name = self._databases.pop()
-            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        names, self._databases = self._databases, []
+        pg_admin_each(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names)
 
     # --- files --------------------------------------------------------------------------
 
