@@ -60,6 +60,15 @@ if ! port_open 5432; then
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
   wait_for_port 5432
 fi
+# every Lodge process keeps a pool per database; two Lodges on one machine (bench/scaleout.py)
+# pass PostgreSQL's default of 100 connections, so allow what deploy/k8s's database allows
+pg_cluster="$(ls /etc/postgresql | sort -V | tail -1)"
+if [ "$(psql -h 127.0.0.1 -U postgres -Atc 'show max_connections')" -lt 300 ]; then
+  echo "allowing PostgreSQL 300 connections"
+  psql -h 127.0.0.1 -U postgres -qc 'alter system set max_connections = 300'
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$pg_cluster" main restart
+  wait_for_port 5432
+fi
 
 # axe-core for the browser tests' accessibility checks (tests/support/accessibility.py)
 if command -v npm >/dev/null 2>&1; then bash "$(dirname "$0")/install-axe.sh" >/dev/null; fi
