@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import random
 import re
 import sys
@@ -40,6 +39,7 @@ if str(REPO_ROOT) not in sys.path:
 import psycopg2  # noqa: E402
 import requests  # noqa: E402
 
+from bench.workload import copy_in_chunks, percentile  # noqa: E402
 from gateway.oai.pmh import encode_token  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 
@@ -70,11 +70,6 @@ LANDING_TARGETS = (20.0, 40.0)  # p50, p95 ms
 FORMATS = ("oai_dc", "datacite")
 TOKEN = re.compile(rb"<resumptionToken[^>]*>([^<]+)</resumptionToken>")
 HEADER_IDENTIFIER = re.compile(rb"<header[^>]*><identifier>([^<]+)</identifier>")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def item_id(n: int) -> str:
@@ -140,22 +135,10 @@ def seed_rows(first: int, last: int) -> io.StringIO:
 
 
 def seed(dsn: str, count: int) -> None:
-    started = time.perf_counter()
     connection = psycopg2.connect(dsn)
     try:
+        copy_in_chunks(connection, "items", COLUMNS, count, CHUNK, seed_rows)
         with connection.cursor() as cursor:
-            for first in range(0, count, CHUNK):
-                cursor.copy_expert(
-                    f"COPY items ({', '.join(COLUMNS)}) FROM STDIN",
-                    seed_rows(first, min(first + CHUNK, count)),
-                )
-                connection.commit()
-                done = min(first + CHUNK, count)
-                print(
-                    f"\r  seeded {done:,}/{count:,} items ({time.perf_counter() - started:.0f} s)",
-                    end="",
-                    flush=True,
-                )
             cursor.execute("ANALYZE items")
         connection.commit()
     finally:

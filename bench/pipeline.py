@@ -54,6 +54,7 @@ from bench.workload import (  # noqa: E402
     event_backlog,
     metadata,
     pdf_bytes,
+    percentile,
     server_time,
 )
 from tests.support.system import (  # noqa: E402
@@ -68,12 +69,6 @@ from tests.support.system import (  # noqa: E402
 TARGET_RATE = 40.0  # deposits/s archived, sustained, unpaced
 TARGET_P95_MS = 1000.0  # submit → archived, at the offered rate below
 TARGET_P95_AT = 20.0
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 class ArchivedWatcher(threading.Thread):

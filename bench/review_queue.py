@@ -17,12 +17,10 @@ p50/p95/max per view, with the target beside it. Always stops the Lodge it start
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import itertools
 import json
-import math
 import random
 import sys
 import time
@@ -37,8 +35,8 @@ if str(REPO_ROOT) not in sys.path:
 
 import psycopg2  # noqa: E402
 
+from bench.workload import add_lodge_arguments, bench_lodge, percentile  # noqa: E402
 from services.approval.models import groups_key  # noqa: E402
-from tests.support.cluster import RabbitNode  # noqa: E402
 from tests.support.system import LodgeSystem, expect, signed_in  # noqa: E402
 
 PROFILES = (
@@ -70,11 +68,6 @@ DEPOSIT_VIEWS = [
     ("archived", {"status": "archived"}),
     ("page 3", {"page": "3"}),
 ]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def seed(url: str, count: int, pending_share: float, approver_id: str) -> None:
@@ -253,20 +246,10 @@ def main() -> int:
         "--own", type=int, default=120, help="deposits that are the demo student's (default 120)"
     )
     parser.add_argument("--requests", type=int, default=150, help="requests per endpoint")
-    parser.add_argument(
-        "--label", default="bench-queue", help="names the run's vhost and databases"
-    )
-    parser.add_argument(
-        "--own-broker",
-        action="store_true",
-        help="run on a RabbitMQ node of its own, not the machine's (when that one is busy)",
-    )
+    add_lodge_arguments(parser, "bench-queue")
     args = parser.parse_args()
 
-    with (
-        RabbitNode() if args.own_broker else contextlib.nullcontext() as broker,
-        LodgeSystem("postgresql", label=args.label, start_timeout=240, cluster=broker) as system,
-    ):
+    with bench_lodge(args) as system:
         started = time.perf_counter()
         seed(
             system.database_urls["approval"],

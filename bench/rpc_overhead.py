@@ -24,8 +24,6 @@ nearly all of it. Prints p50/p95 of each, the ratios to (a), and the 1.5x target
 from __future__ import annotations
 
 import argparse
-import contextlib
-import math
 import sys
 import time
 from pathlib import Path
@@ -37,17 +35,11 @@ if str(REPO_ROOT) not in sys.path:
 import requests  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcClient  # noqa: E402
 
+from bench.workload import add_lodge_arguments, bench_lodge, percentile  # noqa: E402
 from gateway.rpc import KeptRpcClient, RpcPool  # noqa: E402
-from tests.support.cluster import RabbitNode  # noqa: E402
-from tests.support.system import LodgeSystem  # noqa: E402
 
 TARGET_RATIO = 1.5
 WARM_UP = 20
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def timed(call) -> float:
@@ -59,18 +51,10 @@ def timed(call) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500, help="calls of each kind")
-    parser.add_argument("--label", default="bench-rpc", help="names the run's vhost and databases")
-    parser.add_argument(
-        "--own-broker",
-        action="store_true",
-        help="run on a RabbitMQ node of its own, not the machine's (when that one is busy)",
-    )
+    add_lodge_arguments(parser, "bench-rpc")
     args = parser.parse_args()
 
-    with (
-        RabbitNode() if args.own_broker else contextlib.nullcontext() as broker,
-        LodgeSystem("postgresql", label=args.label, start_timeout=240, cluster=broker) as system,
-    ):
+    with bench_lodge(args) as system:
         pool = RpcPool(system.amqp_uri, size=1, timeout=30)
         http = requests.Session()
         url = f"{system.base_url}/api/v1/collections"

@@ -44,9 +44,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.pipeline import ArchivedWatcher, percentile  # noqa: E402
+from bench.pipeline import ArchivedWatcher  # noqa: E402
 from bench.resources import processes_below, usage  # noqa: E402
-from bench.workload import event_backlog, metadata, pdf_bytes  # noqa: E402
+from bench.workload import event_backlog, metadata, pdf_bytes, percentile  # noqa: E402
 from tests.support.cluster import RabbitNode  # noqa: E402
 from tests.support.system import (  # noqa: E402
     ARTIFACTS_DIR,

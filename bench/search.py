@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import random
 import sys
 import time
@@ -40,6 +39,7 @@ if str(REPO_ROOT) not in sys.path:
 import psycopg2  # noqa: E402
 import requests  # noqa: E402
 
+from bench.workload import copy_in_chunks, percentile  # noqa: E402
 from kernel.platform.db import Database  # noqa: E402
 from lodge.migrations import upgrade  # noqa: E402
 from services.inventory import collections, search  # noqa: E402
@@ -119,11 +119,6 @@ RARE = "saltmarsh"  # one item in 1,000: at a million, as many as are ranked
 UNCOMMON = "heathland"  # one in 111: about 9,000 at a million
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def record(rng: random.Random, n: int) -> dict:
     subjects = rng.sample(WORDS, 3)
     if n % 1000 == 7:
@@ -185,19 +180,10 @@ def seed(dsn: str, count: int) -> None:
     rng = random.Random(7)
     connection = psycopg2.connect(dsn)
     try:
+        copy_in_chunks(
+            connection, "items", COLUMNS, count, CHUNK, lambda a, b: seed_rows(rng, a, b)
+        )
         with connection.cursor() as cursor:
-            for first in range(0, count, CHUNK):
-                cursor.copy_expert(
-                    f"COPY items ({', '.join(COLUMNS)}) FROM STDIN",
-                    seed_rows(rng, first, min(first + CHUNK, count)),
-                )
-                connection.commit()
-                print(
-                    f"\r  seeded {min(first + CHUNK, count):,}/{count:,} items "
-                    f"({time.perf_counter() - started:.0f} s)",
-                    end="",
-                    flush=True,
-                )
             # the text form must be what item creation writes
             cursor.execute(
                 "SELECT count(*) FROM (SELECT 1 FROM items WHERE search_vector IS DISTINCT FROM "

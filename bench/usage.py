@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import re
 import sys
 import time
@@ -35,17 +34,13 @@ if str(REPO_ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
+from bench.workload import percentile  # noqa: E402
 from tests.e2e.test_publication import publish  # noqa: E402
 from tests.support.cluster import RabbitCluster  # noqa: E402
 from tests.support.system import LodgeSystem  # noqa: E402
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.{}"
 CRAWLER = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def timed_get(url: str, agent: str) -> float:

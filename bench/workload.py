@@ -1,10 +1,61 @@
-"""What the benchmarks deposit, and what they read back from the broker afterwards."""
+"""What the benchmarks share: what they deposit, the Lodge they measure it on, what they read
+back from the broker afterwards, and how they sum up timings."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import math
+import time
+from collections.abc import Iterator
 from datetime import datetime
 
+from tests.support.cluster import RabbitNode
 from tests.support.system import LodgeSystem
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile, `p` in percent."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def copy_in_chunks(
+    connection, table: str, columns: tuple[str, ...], count: int, chunk: int, rows
+) -> None:
+    """COPY `count` rows into `table`, `chunk` at a time, committing and showing progress as
+    it goes; `rows(first, last)` gives rows first..last-1 as tab-separated text."""
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for first in range(0, count, chunk):
+            done = min(first + chunk, count)
+            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", rows(first, done))
+            connection.commit()
+            print(
+                f"\r  seeded {done:,}/{count:,} {table} ({time.perf_counter() - started:.0f} s)",
+                end="",
+                flush=True,
+            )
+
+
+def add_lodge_arguments(parser: argparse.ArgumentParser, label: str) -> None:
+    """`--label` and `--own-broker`, which `bench_lodge` reads."""
+    parser.add_argument("--label", default=label, help="names the run's vhost and databases")
+    parser.add_argument(
+        "--own-broker",
+        action="store_true",
+        help="run on a RabbitMQ node of its own, not the machine's (when that one is busy)",
+    )
+
+
+@contextlib.contextmanager
+def bench_lodge(args: argparse.Namespace) -> Iterator[LodgeSystem]:
+    """A Lodge on PostgreSQL named by `--label`, on the machine's broker or one of its own."""
+    with (
+        RabbitNode() if args.own_broker else contextlib.nullcontext() as broker,
+        LodgeSystem("postgresql", label=args.label, start_timeout=240, cluster=broker) as system,
+    ):
+        yield system
 
 
 def pdf_bytes(number: int, padding: int = 0) -> bytes:
