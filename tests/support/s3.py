@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -30,6 +31,7 @@ class S3Endpoint:
         self.port: int | None = None
         self.url: str | None = None
         self.process: subprocess.Popen | None = None
+        self._log = None
 
     def __enter__(self) -> S3Endpoint:
         return self.start()
@@ -40,18 +42,20 @@ class S3Endpoint:
     def start(self) -> S3Endpoint:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # a file, not a pipe: moto logs every request, and a full pipe nobody reads would
+        # stop it mid-answer
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as moto does
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
         )
         deadline = time.monotonic() + self.start_timeout
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"moto_server exited with {self.process.returncode}: "
-                    f"{self.process.stderr.read().decode()[-2000:]}"
+                    f"moto_server exited with {self.process.returncode}: {self.log_tail()}"
                 )
             try:
                 if requests.get(f"{self.url}/moto-api/", timeout=2).status_code < 500:
@@ -63,6 +67,12 @@ class S3Endpoint:
                 raise RuntimeError(f"moto_server did not answer within {self.start_timeout} s")
             time.sleep(0.1)
 
+    def log_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-2000:]
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -71,6 +81,9 @@ class S3Endpoint:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def client(self):
         """A boto3 S3 client for this endpoint."""
