@@ -191,21 +191,7 @@ def test_a_round_the_broker_refuses_leaves_its_rows_for_the_next(broker, tmp_pat
     exchange = Exchange("lodge.events", type="topic", durable=True)
     with Connection(broker["AMQP_URI"]) as connection:
         Queue("relay-watcher", exchange, "intake.#")(connection.channel()).declare()
-    person = {"id": "u1", "name": "Pat", "email": "pat@example.org", "locale": "en"}
-    with database.unit_of_work() as uow:
-        for number in range(3):
-            uow.emit(
-                "deposit_status_changed",
-                new_event(
-                    "intake",
-                    "deposit_status_changed",
-                    deposit_id=f"d{number}",
-                    revision=1,
-                    to_status="submitted",
-                    actor=person,
-                    depositor=person,
-                ),
-            )
+    queue_status_changes(database, 3)
     relay = OutboxRelay(database, "intake", broker["AMQP_URI"])
     relay.exchange = Exchange("nowhere.events", type="topic")  # declared by nobody
     with pytest.raises(NotFoundOnBroker):
@@ -220,3 +206,22 @@ def test_a_round_the_broker_refuses_leaves_its_rows_for_the_next(broker, tmp_pat
         queue.close()
     assert subjects == ["d0", "d1", "d2"]
     database.dispose()
+
+
+def queue_status_changes(database: Database, count: int) -> None:
+    """`count` submitted-status changes (deposits d0, d1, ...) in intake's outbox."""
+    person = {"id": "u1", "name": "Pat", "email": "pat@example.org", "locale": "en"}
+    with database.unit_of_work() as uow:
+        for number in range(count):
+            uow.emit(
+                "deposit_status_changed",
+                new_event(
+                    "intake",
+                    "deposit_status_changed",
+                    deposit_id=f"d{number}",
+                    revision=1,
+                    to_status="submitted",
+                    actor=person,
+                    depositor=person,
+                ),
+            )

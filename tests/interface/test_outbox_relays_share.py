@@ -3,36 +3,18 @@
 from kombu import Connection, Exchange, Queue
 from sqlalchemy import func, select
 
-from kernel.contracts.events import new_event
 from kernel.platform.db import Database, OutboxMessage
 from kernel.platform.messaging import OutboxRelay
 from lodge.migrations import upgrade
+from tests.interface.test_outbox_and_rpc import queue_status_changes
 
 ROWS = 600  # three of a relay's batches
-
-
-def _queue_events(url: str) -> None:
-    person = {"id": "u1", "name": "Pat", "email": "pat@example.org", "locale": "en"}
-    with Database(url, "intake").unit_of_work() as uow:
-        for number in range(ROWS):
-            uow.emit(
-                "deposit_status_changed",
-                new_event(
-                    "intake",
-                    "deposit_status_changed",
-                    deposit_id=f"d{number}",
-                    revision=1,
-                    to_status="submitted",
-                    actor=person,
-                    depositor=person,
-                ),
-            )
 
 
 def test_a_relay_skips_the_rows_another_is_publishing(broker, postgres_database):
     url = postgres_database("relays")
     upgrade("intake", url)
-    _queue_events(url)
+    queue_status_changes(Database(url, "intake"), ROWS)
     with Connection(broker["AMQP_URI"]) as connection:
         relayed = Queue("relayed", Exchange("intake.events", type="topic", passive=True), "#")(
             connection.channel()
