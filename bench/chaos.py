@@ -60,6 +60,7 @@ from bench.workload import (  # noqa: E402
     metadata,
     pdf_bytes,
     server_time,
+    stop_and_report,
 )
 from tests.support.system import (  # noqa: E402
     PG_ADMIN_DSN,
@@ -487,11 +488,7 @@ def main() -> int:
         print(f"started Lodge at {system.base_url}", flush=True)
         return run(system, args)
     finally:
-        system.stop()
-        if system.artifact_path:
-            print(f"log kept at {system.artifact_path}")
-        if system.leftovers:
-            print(f"processes that outlived `lodge run`: {system.leftovers}")
+        stop_and_report(system)
 
 
 def run(system: LodgeSystem, args) -> int:

@@ -56,6 +56,7 @@ from bench.workload import (  # noqa: E402
     pdf_bytes,
     percentile,
     server_time,
+    stop_and_report,
 )
 from tests.support.system import (  # noqa: E402
     PG_ADMIN_DSN,
@@ -442,11 +443,7 @@ def main() -> int:
         print_figures(figures)
         return 1 if figures.lost or figures.dead_lettered else 0
     finally:
-        system.stop()
-        if system.artifact_path:
-            print(f"log kept at {system.artifact_path}")
-        if system.leftovers:
-            print(f"processes that outlived `lodge run`: {system.leftovers}")
+        stop_and_report(system)
 
 
 def start_patiently(system: LodgeSystem) -> None:

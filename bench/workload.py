@@ -38,6 +38,15 @@ def copy_in_chunks(
             )
 
 
+def stop_and_report(system: LodgeSystem) -> None:
+    """Stop a bench's Lodge, saying where its log was kept and what outlived it."""
+    system.stop()
+    if system.artifact_path:
+        print(f"log kept at {system.artifact_path}")
+    if system.leftovers:
+        print(f"processes that outlived `lodge run`: {system.leftovers}")
+
+
 def add_lodge_arguments(parser: argparse.ArgumentParser, label: str) -> None:
     """`--label` and `--own-broker`, which `bench_lodge` reads."""
     parser.add_argument("--label", default=label, help="names the run's vhost and databases")
