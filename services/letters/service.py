@@ -33,9 +33,15 @@ from services.letters.dependencies import Mailer, build_message
 
 log = logging.getLogger(__name__)
 BATCH = 50
+
 # rows are dumped while their session is open
 recipient_view = RecipientView()
 deliveries_view = DeliveryView(many=True)
+
+
+def pending_ids(queued: list) -> list[str]:
+    """The letters among those just queued that are to be sent (not failed at rendering)."""
+    return [letter.id for letter in queued if letter.status == "pending"]
 
 
 class LettersService(DeadLetterDesk):
@@ -53,9 +59,8 @@ class LettersService(DeadLetterDesk):
                 uow, key, event, get_settings().site.base_url, settings.review_turnaround_days
             )
             self._emit_failures(uow, queued)
-            to_send = any(letter.status == "pending" for letter in queued)
-        if to_send:
-            self.deliver_due()
+            to_send = pending_ids(queued)
+        self._send_now(to_send)
 
     @handles_event("intake", "draft_expiring")
     def on_draft_expiring(self, event):
@@ -67,8 +72,8 @@ class LettersService(DeadLetterDesk):
                 get_settings().site.base_url,
             )
             self._emit_failures(uow, queued)
-        if any(letter.status == "pending" for letter in queued):
-            self.deliver_due()
+            to_send = pending_ids(queued)
+        self._send_now(to_send)
 
     # --- templates ---------------------------------------------------------------------
 
@@ -180,8 +185,8 @@ class LettersService(DeadLetterDesk):
                 get_settings().site.base_url,
             )
             self._emit_failures(uow, [letter] if letter else [])
-        if letter is not None and letter.status == "pending":
-            self.deliver_due()
+            to_send = pending_ids([letter] if letter else [])
+        self._send_now(to_send)
 
     # --- timers ------------------------------------------------------------------------
 
@@ -195,9 +200,8 @@ class LettersService(DeadLetterDesk):
                 uow.session, now, settings.digest_hour, get_settings().site.base_url
             )
             self._emit_failures(uow, queued)
-            to_send = any(letter.status == "pending" for letter in queued)
-        if to_send:
-            self.deliver_due()
+            to_send = pending_ids(queued)
+        self._send_now(to_send)
 
     @timer(interval=5)
     def deliver_due(self):
@@ -212,6 +216,13 @@ class LettersService(DeadLetterDesk):
             outcomes = [self._deliver(letter_id) for letter_id in due]
             if len(due) < BATCH or all(status == "pending" for status in outcomes):
                 return
+
+    def _send_now(self, letter_ids: list[str]) -> None:
+        """The letters a worker has just queued, each under its own claim; what cannot go
+        out yet is left to `deliver_due`. When each worker sent everything due instead, the
+        busy workers all claimed the same letters in turn, a transaction each."""
+        for letter_id in letter_ids:
+            self._deliver(letter_id)
 
     def _deliver(self, letter_id: str) -> str | None:
         """Send one letter; its status after (None: sent or taken meanwhile elsewhere)."""

@@ -129,6 +129,24 @@ def test_the_same_event_twice_sends_one_letter(letters, smtp):
         assert len(session.scalars(select(Letter)).all()) == 1
 
 
+def test_a_worker_sends_the_letters_it_queued_and_the_timer_the_rest(letters, smtp):
+    """Busy workers do not all go through every due letter: each sends its own, and the
+    timer those that waited."""
+    smtp.stop()
+    letters.on_deposit_status_changed(changed("submitted", revision=1))
+    smtp.start()
+    skip_backoff(letters.database)
+    letters.on_deposit_status_changed(changed("declined", revision=1))
+    assert [m["Subject"] for m in smtp.to("jurgen@example.edu")] == [
+        'Your deposit "Über Moos" was declined'
+    ]
+    letters.deliver_due()
+    assert sorted(m["Subject"] for m in smtp.to("jurgen@example.edu")) == [
+        'We received your deposit "Über Moos"',
+        'Your deposit "Über Moos" was declined',
+    ]
+
+
 def test_letters_wait_while_the_smtp_server_is_down_and_arrive_once(letters, smtp):
     smtp.stop()
     for status in ("submitted", "declined"):
