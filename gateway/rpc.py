@@ -115,9 +115,16 @@ class KeptPublisher(Publisher):
     nameko's publisher takes pooled connections that may be dead and republishes after
     any connection error, including one that broke after the broker had the request.
     This one checks its connection before use and reconnects while nothing is sent; once
-    the publish has begun it never sends again."""
+    the publish has begun it never sends again.
+
+    It declares the reply queue once per connection. kombu never caches the declaration of
+    a queue that expires, as nameko's reply queue does, so it would declare it again before
+    every request: three round trips to the broker on each call. The reply listener
+    consumes the queue without a break, so it does not expire while in use, and declares
+    it itself whenever it reconnects."""
 
     connection: Connection | None = None
+    declared_on: Connection | None = None
 
     def __init__(self, amqp_uri: str, connect_within: float = 30.0, **options):
         super().__init__(amqp_uri, **options)
@@ -132,8 +139,12 @@ class KeptPublisher(Publisher):
             # the call's key, if its request has one (CallKeys)
             **({CALL_KEY_HEADER: key} if (key := sending_key.get()) else {}),
         }
-        declare = [*self.declare, *kwargs.pop("declare", ())]
-        producer = self._connected().Producer()
+        connection = self._connected()
+        declare = [
+            *(self.declare if self.declared_on is not connection else ()),
+            *kwargs.pop("declare", ()),
+        ]
+        producer = connection.Producer()
         try:
             producer.publish(
                 payload,
@@ -160,6 +171,8 @@ class KeptPublisher(Publisher):
                 kwargs.get("routing_key"),
                 err,
             )
+        else:
+            self.declared_on = connection
 
     def _connected(self) -> Connection:
         if self.connection is not None and alive(self.connection):

@@ -7,6 +7,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
+from kombu import Queue
 from nameko.exceptions import RpcTimeout
 
 from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, RpcPool
@@ -86,6 +87,42 @@ def test_a_connection_the_broker_closed_is_replaced_without_losing_the_reply(poo
     with pool.client() as services:
         assert profile_ids(services) == ["thesis"]
     reply_consumer_connection(vhost, other_than=kept)  # a new connection took over the replies
+
+
+def test_the_reply_queue_is_declared_once_per_connection(pool, broker, monkeypatch):
+    """Not before every request (three round trips to the broker each time), but again on
+    the new connection after the broker closed the old ones."""
+    vhost = urlsplit(broker["AMQP_URI"]).path.lstrip("/")
+    declared = []
+    real_declare = Queue.declare
+
+    def counted(queue, *args, **kwargs):
+        if queue.name.startswith("rpc.reply-standalone_rpc_client"):
+            declared.append(id(queue.channel.connection))  # whose connection declared it
+        return real_declare(queue, *args, **kwargs)
+
+    monkeypatch.setattr(Queue, "declare", counted)
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]
+        declared.clear()
+        for _ in range(20):
+            assert profile_ids(services) == ["thesis"]
+        assert declared == []
+        # the broker closes the publisher's and the listener's connections
+        deadline = time.monotonic() + 30
+        while gateway_connections(vhost) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert close_broker_connections(vhost, CONNECTION_NAME, "test: reconnect") >= 2
+        assert profile_ids(services) == ["thesis"]
+        # by the publisher and by the listener, each on its new connection
+        assert len(set(declared)) == 2
+
+
+def gateway_connections(vhost: str) -> int:
+    return sum(
+        (connection.get("client_properties") or {}).get("connection_name") == CONNECTION_NAME
+        for connection in management(f"/vhosts/{quote(vhost, safe='')}/connections")
+    )
 
 
 def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
