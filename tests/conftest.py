@@ -62,9 +62,12 @@ def postgres_database():
 def rabbit_vhost():
     """A fresh RabbitMQ virtual host, so tests never share queues with each other or a dev run."""
     name = f"lodge-test-{uuid.uuid4().hex[:10]}"
-    create_vhost(name)
-    yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
-    delete_vhost(name)
+    try:
+        # a creation that timed out here may still finish on a busy broker: deleted either way
+        create_vhost(name)
+        yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
+    finally:
+        delete_vhost(name)
 
 
 @pytest.fixture

@@ -98,7 +98,8 @@ def test_the_reply_queue_is_declared_once_per_connection(pool, broker, monkeypat
 
     def counted(queue, *args, **kwargs):
         if queue.name.startswith("rpc.reply-standalone_rpc_client"):
-            declared.append(id(queue.channel.connection))  # whose connection declared it
+            channel = kwargs.get("channel") or queue.channel
+            declared.append(id(channel.connection))  # whose connection declared it
         return real_declare(queue, *args, **kwargs)
 
     monkeypatch.setattr(Queue, "declare", counted)
