@@ -339,12 +339,15 @@ def run_phase(
     commits_before = database.commits()
     phase.load = os.getloadavg()[0]
     meter = CpuMeter(roots, database.named)
-    watcher = ArchivedWatcher(LodgeClient(system.base_url, token, "student"), set(ids))
+    watcher = ArchivedWatcher(system.amqp_uri)
+    watcher.start()
+    watcher.ready.wait(30)
+    if watcher.failure is not None:
+        raise RuntimeError(f"cannot watch lodge.events: {watcher.failure!r}")
     answered: dict[str, float] = {}
     database.start()
     meter.start()
     measured_from = time.monotonic()
-    watcher.start()
     first_sent = time.time()
 
     def submit(deposit_id: str) -> None:
@@ -354,12 +357,12 @@ def run_phase(
     with ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(submit, ids))
     deadline = time.monotonic() + args.deadline
-    while watcher.is_alive() and time.monotonic() < deadline:
-        watcher.join(timeout=0.2)
+    wanted = set(ids)
+    while not wanted <= watcher.seen.keys() and time.monotonic() < deadline:
+        time.sleep(0.2)
     watcher.stop()
     watcher.join(timeout=10)
-    watcher.sweep(full=True)
-    seen = dict(watcher.seen)
+    seen = {i: watcher.seen[i] for i in wanted & watcher.seen.keys()}
     wait_quiet(system)  # the letters and CloudEvents that follow `archived` count too
     phase.cpu = meter.stop()
     phase.window = time.monotonic() - measured_from
