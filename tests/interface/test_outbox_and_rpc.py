@@ -20,6 +20,7 @@ from lodge.topology import declare
 from services.intake.service import IntakeService
 from services.validation.service import ValidationService
 from tests.services.conftest import PDF, STUDENT, THESIS_METADATA
+from tests.support.outbox import queue_status_changes
 from tests.support.system import poll_until
 
 SUBMITTED = event_type("intake", "deposit_submitted")
@@ -206,22 +207,3 @@ def test_a_round_the_broker_refuses_leaves_its_rows_for_the_next(broker, tmp_pat
         queue.close()
     assert subjects == ["d0", "d1", "d2"]
     database.dispose()
-
-
-def queue_status_changes(database: Database, count: int) -> None:
-    """`count` submitted-status changes (deposits d0, d1, ...) in intake's outbox."""
-    person = {"id": "u1", "name": "Pat", "email": "pat@example.org", "locale": "en"}
-    with database.unit_of_work() as uow:
-        for number in range(count):
-            uow.emit(
-                "deposit_status_changed",
-                new_event(
-                    "intake",
-                    "deposit_status_changed",
-                    deposit_id=f"d{number}",
-                    revision=1,
-                    to_status="submitted",
-                    actor=person,
-                    depositor=person,
-                ),
-            )

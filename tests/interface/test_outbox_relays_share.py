@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from kernel.platform.db import Database, OutboxMessage
 from kernel.platform.messaging import OutboxRelay
 from lodge.migrations import upgrade
-from tests.interface.test_outbox_and_rpc import queue_status_changes
+from tests.support.outbox import queue_status_changes
 
 ROWS = 600  # three of a relay's batches
 
