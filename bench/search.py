@@ -134,12 +134,17 @@ def record(rng: random.Random, n: int) -> dict:
     }
 
 
-def tsvector(text: str) -> str:
-    """to_tsvector('simple', text) for lower-case words and numbers, in its text form."""
+def tsvector(text: str, year: int | None) -> str:
+    """What search.index writes for lower-case words and numbers, in its text form: the
+    positions of each word, the year's weighted."""
     positions: dict[str, list[str]] = {}
     for position, word in enumerate(text.split(), start=1):
         positions.setdefault(word, []).append(str(position))
-    return " ".join(f"'{word}':{','.join(at)}" for word, at in positions.items())
+    weight = {str(year): search.YEAR_WEIGHT} if year else {}
+    return " ".join(
+        f"'{word}':" + ",".join(p + weight.get(word, "") for p in at)
+        for word, at in positions.items()
+    )
 
 
 def seed_rows(rng: random.Random, first: int, last: int) -> io.StringIO:
@@ -168,7 +173,7 @@ def seed_rows(rng: random.Random, first: int, last: int) -> io.StringIO:
             "Seeded withdrawal" if withdrawn else "\\N",
             str(search.year_of(data)),
             text,
-            tsvector(text),
+            tsvector(text, search.year_of(data)),
         )
         out.write("\t".join(row) + "\n")
     out.seek(0)
@@ -187,7 +192,9 @@ def seed(dsn: str, count: int) -> None:
             # the text form must be what item creation writes
             cursor.execute(
                 "SELECT count(*) FROM (SELECT 1 FROM items WHERE search_vector IS DISTINCT FROM "
-                "to_tsvector('simple', search_text) LIMIT 1000) differing"
+                "setweight(to_tsvector('simple', search_text), %s, ARRAY[year::text]) "
+                "LIMIT 1000) differing",
+                (search.YEAR_WEIGHT,),
             )
             differing = cursor.fetchone()[0]
             if differing:

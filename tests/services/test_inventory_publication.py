@@ -221,6 +221,21 @@ def test_pages_break_ties_in_the_date_by_id_and_neither_repeat_nor_skip(inventor
         assert pages[0] + pages[1] + pages[2] == newest_first  # ranked: all rank the same
 
 
+def test_words_with_a_year_find_the_items_of_that_year_not_the_ones_naming_it(inventory):
+    made = add_items(
+        inventory,
+        ("Moss survey of 2020", AT, 2019),
+        ("Moss", AT + timedelta(days=1), 2020),
+        ("Lichen", AT + timedelta(days=2), 2020),
+    )
+    assert ids(inventory.search_items(query="moss", year=2020)) == [made[1]]
+    assert ids(inventory.search_items(query="moss", year=2019)) == [made[0]]
+    assert ids(inventory.search_items(query="-lichen", year=2020)) == [made[1]]
+    assert ids(inventory.search_items(query="lichen", year=2019)) == []
+    # the year typed as a word finds the items it dates and the ones it names
+    assert sorted(ids(inventory.search_items(query="moss 2020"))) == sorted(made[:2])
+
+
 def test_more_matches_than_the_cap_are_counted_so_far_listed_newest_and_years_uncounted(
     inventory, cap
 ):

@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.orm import Session
 
 from gateway.models import Base as GatewayBase
 from kernel.platform.config import get_settings
@@ -21,6 +22,7 @@ from lodge.cli import main
 from lodge.migrations import RENAMED_REVISIONS, alembic_config, is_current, upgrade
 from services.approval.models import Base as ApprovalBase
 from services.intake.models import Base as IntakeBase
+from services.inventory import search
 from services.inventory.models import Base as InventoryBase
 from services.letters.models import Base as LettersBase
 from services.validation.models import Base as ValidationBase
@@ -368,3 +370,32 @@ def test_items_from_before_become_version_1_of_works_of_their_own(
     assert len({row.concept_id for row in rows}) == 2
     for row in rows:
         assert row.concept_identifier == f"ark:/99999/lodge-{row.concept_id[:16]}"
+
+
+def test_items_indexed_before_the_year_weight_are_found_by_their_words_and_year(
+    postgres_database,
+):
+    url = postgres_database("inventory-year-weight")
+    command.upgrade(alembic_config("inventory", url), "0016_search_browse_indexes")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO collections (id, name, created_at) VALUES ('c', 'C', '2026-01-01')")
+        )
+        for item_id, year, words in (("a", 2020, "moss 2020"), ("b", 2019, "moss of 2020 2019")):
+            connection.execute(
+                text(
+                    "INSERT INTO items (id, identifier, deposit_id, revision, collection_id, "
+                    "access, record, created_at, datestamp, year, search_text, search_vector, "
+                    "resource_type, concept_id, concept_identifier) "
+                    "VALUES (:id, :id, :id, 1, 'c', 'open', '{}', '2026-01-01', '2026-01-01', "
+                    ":year, :words, to_tsvector('simple', :words), 'text', :id, :id)"
+                ),
+                {"id": item_id, "year": year, "words": words},
+            )
+    upgrade("inventory", url)
+    with Session(engine) as session:
+        found = search.results(session, "moss", 2020, None, 1, 20)
+        assert [item.id for item in found["items"]] == ["a"]
+        assert search.results(session, "moss 2020", None, None, 1, 20)["total"] == 2
+    engine.dispose()
