@@ -26,7 +26,7 @@ from gateway.http import correlation, errors, i18n, idempotency, security, usage
 from gateway.http.health import health
 from gateway.http.proxies import ClientAddress
 from gateway.oai.pmh import oai
-from gateway.presenters import validation_report
+from gateway.presenters import statuses, validation_report
 from gateway.web.account import account
 from gateway.web.crawlers import crawlers
 from gateway.web.exports import exports_pages
@@ -56,6 +56,7 @@ HOOKS = (
     oidc.register,
     register_saml,
     security.register,
+    statuses.register,
     validation_report.register,
     staff_inventory_pages.register,
     usage.register,
