@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 import rispy
 from bibtexparser.middlewares import LatexDecodingMiddleware, SeparateCoAuthors
+from citeproc.model import CitationStylesElement
 from flask import Flask
 from pylatexenc import latex2text
 from pylatexenc.latex2text import LatexNodes2Text
@@ -199,6 +200,36 @@ def test_each_style_renders_in_english_and_german_with_the_item_escaped(style):
             assert "<b>" not in html and "</script>" not in html
     german = citations.render(exports.csl_json(ITEM, "Lodge", URL), style, "de")
     assert any(word in german for word in (" und ", "&amp;", "Verfügbar"))  # the locale's terms
+
+
+def test_citations_render_as_citeproc_alone_renders_them_and_nothing_kept_grows(monkeypatch):
+    items = [exports.csl_json(item, "Lodge", URL) for item in (ITEM, hostile())]
+    cases = [
+        (csl, key, language) for csl in items for key in STYLE_KEYS for language in ("en", "de")
+    ]
+    kept = [render_afresh(*case) for case in cases]
+    lookups = len(citations._answers)
+    sizes = {key: style_size(key) for key in STYLE_KEYS}
+    for n in range(20):  # other items: no new lookup, and no style grows (Vancouver's did)
+        for key in STYLE_KEYS:
+            render_afresh({**items[0], "title": f"Moss {n}"}, key, "en")
+    assert len(citations._answers) == lookups
+    assert {key: style_size(key) for key in STYLE_KEYS} == sizes
+    monkeypatch.setattr(CitationStylesElement, "xpath_search", citations._search)
+    assert [render_afresh(*case) for case in cases] == kept
+
+
+STYLE_KEYS = [style.key for style in citations.STYLES]
+
+
+def render_afresh(csl: dict, style: str, language: str) -> str:
+    """A citation rendered, not taken from the kept ones."""
+    return citations._rendered.__wrapped__(*citations.citation_of(csl, style, language))
+
+
+def style_size(key: str) -> int:
+    parsed, _ = citations._parsed(citations.style(key).csl, citations.csl_locale("en"))
+    return sum(1 for _ in parsed.root.iter())
 
 
 def test_the_apa_citation_and_the_style_cache():
