@@ -187,7 +187,8 @@ def make_deposit(client: Client, number: int, cut_upload=None) -> str:
     when given, is called with the draft's id first (the worker-kill fault)."""
     extra = {"degree": "Master"} if profile_of(number) == "thesis" else {}
     body = {"profile_id": profile_of(number), "metadata": metadata(number, TITLE, **extra)}
-    client.local.trail = trail = []
+    trail: list[str] = []
+    client.local.trail = trail
     deposit = expect_ok(client.call("POST", "/api/v1/deposits", json=body), 201)
     content = pdf_bytes(number, FILE_PADDING)
     if cut_upload is not None:
@@ -428,7 +429,7 @@ class ProgressWatcher(threading.Thread):
         while not self.halt.wait(0.5):
             try:
                 response = self.client.get(
-                    "/api/v1/deposits", params={"status": "archived", "per_page": 1}, timeout=10
+                    "/api/v1/deposits", params={"status": "archived", "per_page": "1"}, timeout=10
                 )
                 total = response.json()["total"] if response.status_code == 200 else None
             except (requests.RequestException, ValueError, KeyError):
@@ -544,7 +545,7 @@ def run(system: LodgeSystem, args) -> int:
 
 def wait_for_quiescence(client: Client, tally: Tally, settle: float) -> dict[str, str]:
     """Every submitted deposit's status once all are final, or nothing changed for `settle`."""
-    last_change, last = time.monotonic(), {}
+    last_change, last = time.monotonic(), dict[str, str]()
     while True:
         statuses = {}
         for deposit_id in list(tally.submitted):
@@ -567,7 +568,8 @@ def report(system, client, tally, statuses, faults) -> int:
     archived = sum(status == "archived" for status in statuses.values())
     stuck = Counter(status for status in statuses.values() if status != "archived")
     items, letters_twice, sent_twice = duplicates_in_databases(system)
-    files, explain, took = Counter(), set(), []
+    files: Counter[int] = Counter()
+    explain, took = set(), []
     for deposit_id in statuses:
         deposit = client.call("GET", f"/api/v1/deposits/{deposit_id}").json()
         files[len(deposit.get("files") or [])] += 1

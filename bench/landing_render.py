@@ -98,7 +98,7 @@ def main() -> None:
     # the settings of the environment (the embedded defaults: SQLite under var/), as
     # `make run` has them; the broker is never reached
     upgrade("gateway", get_settings().database_url("gateway"))
-    public.rpc = stub_rpc  # type: ignore[assignment]
+    public.rpc = stub_rpc
     app = create_app({"TESTING": True})
     # only rendering is timed: no usage recorder, which would try to reach inventory
     app.extensions.pop(usage.EXTENSION, None)

@@ -213,7 +213,7 @@ class PipelineFigures:
 def prepare_drafts(system: LodgeSystem, n: int, concurrency: int) -> tuple[str, list[str]]:
     """N open-works drafts of the demo student with one small PDF each, terms accepted:
     the student's token and the drafts' ids."""
-    token = system.client("student").headers["Authorization"].removeprefix("Bearer ")
+    token = system.token("student")
     local = threading.local()
 
     def prepare(number: int) -> str:

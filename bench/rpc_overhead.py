@@ -97,12 +97,13 @@ def main() -> int:
                 f"   {p50s[name] / p50s[bare]:.2f}x / {p95s[name] / p95s[bare]:.2f}x the bare call"
             )
         print(line)
-    pool, kept = "gateway pool RPC", "kept client RPC"
+    pooled, kept = "gateway pool RPC", "kept client RPC"
+    wrapping, ratio = p50s[pooled] - p50s[kept], p50s[pooled] / p50s[kept]
     print(
         f"the pool's wrapping (span, call key, metric, borrowing): "
-        f"{p50s[pool] - p50s[kept]:+.2f} ms at p50, {p50s[pool] / p50s[kept]:.2f}x its own client"
+        f"{wrapping:+.2f} ms at p50, {ratio:.2f}x its own client"
     )
-    worst = max(p50s[pool] / p50s[bare], p95s[pool] / p95s[bare])
+    worst = max(p50s[pooled] / p50s[bare], p95s[pooled] / p95s[bare])
     verdict = "within" if worst <= TARGET_RATIO else "over"
     print(f"gateway pool RPC: {worst:.2f}x a bare nameko RPC, {verdict} the {TARGET_RATIO}x target")
     return 0 if worst <= TARGET_RATIO else 1

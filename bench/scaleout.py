@@ -306,7 +306,7 @@ def run_phase(
     offset: int,
 ) -> Phase:
     phase = Phase("one instance" if len(roots) == 1 else "two instances", len(roots), args.n)
-    token = system.client("student").headers["Authorization"].removeprefix("Bearer ")
+    token = system.token("student")
     local = threading.local()
 
     def client() -> LodgeClient:

@@ -12,8 +12,7 @@ with its counts), prints p50/p95 three ways side by side:
 - `api`: GET /api/v1/search (or /collections/{id}/items, /collections) over HTTP: the
   gateway, its RPC to inventory and the query;
 - `page`: the HTML page (/search, /collections/{id}, /collections).
-The target is p95 ≤ 50 ms; a `*` marks a p95 that misses it. Copied into an older
-checkout (before the capped search), it measures that code.
+The target is p95 ≤ 50 ms; a `*` marks a p95 that misses it.
 
     python bench/search.py                    # 1,000,000 items, 40 rounds
     python bench/search.py -n 100000 --rounds 20
@@ -216,12 +215,7 @@ def in_process(database: Database, query: dict):
             if query.get("tree"):
                 return collections.item_counts(session)
             words, year, set_spec = query.get("q"), query.get("year"), query.get("collection")
-            if hasattr(search, "results"):
-                return search.results(session, words, year, set_spec, query.get("page", 1), 20)
-            # run from a checkout before the capped search: what its RPC did
-            statement = search.matching(session, words, year, set_spec)
-            search.page(session, statement, query.get("page", 1), 20)
-            return search.years(session, search.matching(session, words, None, set_spec))
+            return search.results(session, words, year, set_spec, query.get("page", 1), 20)
 
     return run
 
@@ -248,7 +242,7 @@ def timed(run, rounds: int) -> tuple[list[float], object]:
 
 def cases() -> list[tuple[str, dict, str, dict, str]]:
     """(label, in-process query, API path, API params, page path with its params)."""
-    found = []
+    found: list[tuple[str, dict, str, dict, str]] = []
     for label, params in (
         (f"rare word ('{RARE}')", {"q": RARE}),
         (f"word in 1% of items ('{UNCOMMON}')", {"q": UNCOMMON}),

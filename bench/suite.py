@@ -32,7 +32,9 @@ def main() -> int:
     started = time.monotonic()
     run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     wall = time.monotonic() - started
-    per_file: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    per_file: dict[str, dict[str, float]] = collections.defaultdict(
+        lambda: collections.defaultdict(float)
+    )
     for line in run.stdout.splitlines():
         match = DURATION.match(line.strip())
         if match:

@@ -186,9 +186,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(
         prefix="lodge-bench-upload-",
         dir=REPO_ROOT / "var" if (REPO_ROOT / "var").is_dir() else None,
-    ) as scratch:
-        scratch = Path(scratch)
+    ) as scratch_dir:
+        scratch = Path(scratch_dir)
         with LodgeSystem("sqlite", label="bench-upload", start_timeout=300) as system:
+            assert system.data_dir is not None  # started
             client = system.client("student", timeout=1800)
             workers = system.gateway_workers()
             print(f"gateway workers {workers}; storage {system.data_dir / 'storage'}", flush=True)

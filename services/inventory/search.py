@@ -110,7 +110,7 @@ def criteria(
     if query:
         if session.get_bind().dialect.name == "postgresql":
             tsquery = func.websearch_to_tsquery(TS_CONFIG, query)
-            matched = tsquery
+            matched: ColumnElement[Any] = tsquery
             if year is not None:
                 year_lexeme = func.to_tsquery(TS_CONFIG, f"{int(year)}:{YEAR_WEIGHT}")
                 matched = tsquery.op("&&")(year_lexeme)

@@ -384,7 +384,7 @@ class LodgeSystem:
         self.data_dir: Path | None = None
         self.log_path: Path | None = None
         self.port: int | None = None
-        self.base_url: str | None = None
+        self.base_url = ""  # http://127.0.0.1:<port>, once started
         self.database_urls: dict[str, str] = {}
         self.env: dict[str, str] = {}
         self.process: subprocess.Popen | None = None
