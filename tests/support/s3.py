@@ -11,6 +11,7 @@ here: tests/conftest.py wraps it in the session fixture `s3_endpoint`.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import tempfile
@@ -85,8 +86,8 @@ class S3Endpoint:
             self._log.close()
             self._log = None
 
-    def client(self):
-        """A boto3 S3 client for this endpoint."""
+    @functools.cached_property
+    def _client(self):
         import boto3
         from botocore.config import Config
 
@@ -98,6 +99,12 @@ class S3Endpoint:
             aws_secret_access_key=SECRET_KEY,
             config=Config(s3={"addressing_style": "path"}),
         )
+
+    def client(self):
+        """A boto3 S3 client for this endpoint: one for the session, shared by the tests
+        (boto3's clients are thread-safe; making one reads its service model, about a
+        second of CPU, which each test paid twice)."""
+        return self._client
 
     def new_bucket(self, label: str = "lodge") -> str:
         """A fresh, empty bucket with a unique name."""
