@@ -155,13 +155,17 @@ def search():
     year = request.args.get("year", type=int)
     collection_id = request.args.get("collection") or None
     page = _page_number()
+    asked = {"query": query or None, "year": year, "page": page, "per_page": PER_PAGE}
     with rpc() as services:
-        tree = collection_tree(services)
-        if collection_id not in {c["id"] for c in tree}:
+        # both asked at once: the page waits for the slower only
+        listed = services.inventory.list_collections.call_async()
+        found = services.inventory.search_items.call_async(collection=collection_id, **asked)
+        tree = _tree(listed.result())
+        try:
+            results = found.result()
+        except NotFound:  # a collection that is not there (an old link): the search without it
             collection_id = None
-        results = services.inventory.search_items(
-            query=query or None, year=year, collection=collection_id, page=page, per_page=PER_PAGE
-        )
+            results = services.inventory.search_items(collection=None, **asked)
     return render_template(
         "public/search.html",
         query=query,

@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from kernel.contracts.exceptions import NotFound
+
 HIT = {
     "id": "i1",
     "identifier": "ark:/99999/x-1",
@@ -34,8 +36,12 @@ class Inventory:
 
     def __init__(self):
         self.asked = []
+        for name in ("search_items", "list_collections", "get_collection"):
+            setattr(self, name, Method(getattr(self, name)))
 
     def search_items(self, query, year, collection, page, per_page):
+        if collection not in (None, "theses"):
+            raise NotFound(f"No collection {collection}.")
         self.asked.append({"query": query, "page": page, "per_page": per_page})
         return {
             "items": [HIT],
@@ -51,6 +57,20 @@ class Inventory:
 
     def get_collection(self, collection_id):
         return {**THESES, "ancestors": [], "children": [{**THESES, "id": "phd", "name": "PhD"}]}
+
+
+class Method:
+    """An RPC method as the pool lends it: called, or asked at once (`call_async`) and
+    answered, or raising, by `result()`."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, **arguments):
+        return self.function(**arguments)
+
+    def call_async(self, **arguments):
+        return SimpleNamespace(result=lambda: self.function(**arguments))
 
 
 @pytest.fixture
@@ -114,3 +134,11 @@ def test_the_api_serves_the_last_page_within_the_cap(site):
     answer = client.get("/api/v1/search?q=moss&page=40")
     assert answer.status_code == 200 and answer.get_json()["total_exact"] is False
     assert inventory.asked == [{"query": "moss", "page": 40, "per_page": 25}]
+
+
+def test_a_search_in_a_collection_that_is_not_there_searches_everything(site):
+    client, inventory = site
+    response = client.get("/search?q=moss&collection=gone")
+    assert response.status_code == 200
+    assert "Mosses of the fells" in response.get_data(as_text=True)
+    assert inventory.asked == [{"query": "moss", "page": 1, "per_page": 20}]
