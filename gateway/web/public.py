@@ -157,15 +157,18 @@ def search():
     page = _page_number()
     asked = {"query": query or None, "year": year, "page": page, "per_page": PER_PAGE}
     with rpc() as services:
-        # both asked at once: the page waits for the slower only
-        listed = services.inventory.list_collections.call_async()
-        found = services.inventory.search_items.call_async(collection=collection_id, **asked)
-        tree = _tree(listed.result())
-        try:
-            results = found.result()
-        except NotFound:  # a collection that is not there (an old link): the search without it
-            collection_id = None
+        if collection_id is None:
+            # nothing to check first: both asked at once, the page waits for the slower only
+            listed = services.inventory.list_collections.call_async()
             results = services.inventory.search_items(collection=None, **asked)
+            tree = _tree(listed.result())
+        else:
+            # only a collection of the tree is searched in: an old link, or any text in the
+            # address, searches everything
+            tree = collection_tree(services)
+            if collection_id not in {c["id"] for c in tree}:
+                collection_id = None
+            results = services.inventory.search_items(collection=collection_id, **asked)
     return render_template(
         "public/search.html",
         query=query,

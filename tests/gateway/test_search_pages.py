@@ -136,9 +136,10 @@ def test_the_api_serves_the_last_page_within_the_cap(site):
     assert inventory.asked == [{"query": "moss", "page": 40, "per_page": 25}]
 
 
-def test_a_search_in_a_collection_that_is_not_there_searches_everything(site):
+@pytest.mark.parametrize("collection", ["gone", "x" * 5000, "theses%0A"])
+def test_a_search_in_a_collection_that_is_not_there_searches_everything(site, collection):
     client, inventory = site
-    response = client.get("/search?q=moss&collection=gone")
+    response = client.get(f"/search?q=moss&collection={collection}")
     assert response.status_code == 200
     assert "Mosses of the fells" in response.get_data(as_text=True)
     assert inventory.asked == [{"query": "moss", "page": 1, "per_page": 20}]
