@@ -258,13 +258,22 @@ def _metadata_prefix(prefix: str) -> str:
     return prefix
 
 
+def _datestamp(value: str) -> str:
+    """A datestamp from inventory (ISO 8601) as OAI-PMH writes it. Inventory's are whole
+    seconds in UTC, which only lose their offset; parsing each cost a page of 500 records
+    a tenth of the gateway's time."""
+    if len(value) == 25 and value.endswith("+00:00"):
+        return value[:19] + "Z"
+    return _utc(datetime.fromisoformat(value))
+
+
 def _header(record: dict) -> str:
     """A record's <header> as text, in the envelope's default (OAI) namespace."""
     opening = '<header status="deleted">' if record["deleted"] else "<header>"
     sets = "".join(f"<setSpec>{escape(spec)}</setSpec>" for spec in record["sets"])
     return (
         f"{opening}<identifier>{escape(_oai_identifier(record['identifier']))}</identifier>"
-        f"<datestamp>{_utc(datetime.fromisoformat(record['datestamp']))}</datestamp>"
+        f"<datestamp>{_datestamp(record['datestamp'])}</datestamp>"
         f"{sets}</header>"
     )
 

@@ -928,8 +928,10 @@ class OaiSettings:
         "`repository@lodge.local`",
         "OAI-PMH Identify's adminEmail",
     )
+    # a request costs about 12 ms whatever its length (HTTP and one RPC): a harvester
+    # gets 500 records in about 45 ms, 100 in about 18 (docs/architecture.md, OAI-PMH)
     page_size: int = setting(
-        "LODGE_OAI_PAGE_SIZE", integer, 100, "`100`", "records per ListRecords/ListIdentifiers page"
+        "LODGE_OAI_PAGE_SIZE", integer, 500, "`500`", "records per ListRecords/ListIdentifiers page"
     )
 
 

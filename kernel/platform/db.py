@@ -325,21 +325,29 @@ class Database:
                 tracker.committed.extend(uow.committed)
                 tracker.emitted += uow.emitted
                 return
+        with self.apart() as session:
+            uow = UnitOfWork(session, self.source)
+            yield uow
+        if uow.emitted:
+            self._events_committed()
+        for callback in uow.committed:
+            callback()
+
+    @contextlib.contextmanager
+    def apart(self) -> Iterator[Session]:
+        """A transaction of its own, committed at the end of the block, even while serving
+        an RPC request: for what a read keeps for later (a cache), which is no part of the
+        request's reply and needs neither its idempotency nor an outbox."""
         with self._serialised():
             session = self.sessions()
             try:
-                uow = UnitOfWork(session, self.source)
-                yield uow
+                yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
             finally:
                 session.close()
-        if uow.emitted:
-            self._events_committed()
-        for callback in uow.committed:
-            callback()
 
     def _events_committed(self) -> None:
         if self.on_events is not None:

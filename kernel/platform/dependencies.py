@@ -157,6 +157,9 @@ class Store(DependencyProvider):
     def reading(self):
         return self.database.reading()
 
+    def apart(self):
+        return self.database.apart()
+
     def tracking_writes(self):
         return self.database.tracking_writes()
 

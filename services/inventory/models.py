@@ -2,11 +2,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session, relationship
 
 from kernel.platform.db import StoredFileColumns, UTCDateTime, utcnow
 
@@ -76,6 +91,9 @@ class Item(Base):
         String(200), nullable=True, index=True, default=_work_of_its_own
     )
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # moves on every change to the row or to its files (renderings.py): a stored rendering
+    # names the serial it was made from
+    serial: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     representations: Mapped[list[Representation]] = relationship(
         order_by="Representation.id", cascade="all, delete-orphan"
@@ -113,6 +131,24 @@ class Item(Base):
             sqlite_where=text(PUBLIC_SQL),
         ),
     )
+
+
+class ItemRendering(Base):
+    """An item's record in one OAI-PMH metadata format, as a harvest rendered it
+    (renderings.py): good while the item's serial and the digest of what else it was
+    rendered from (its relations, the site) are the same, and until `expires_on`."""
+
+    __tablename__ = "item_renderings"
+
+    item_id: Mapped[str] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    metadata_prefix: Mapped[str] = mapped_column(String(40), primary_key=True)
+    serial: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(32))
+    # the day it would render differently (an embargo's end), if there is one
+    expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    body: Mapped[str] = mapped_column(Text)
 
 
 class Representation(Base):
@@ -261,3 +297,52 @@ class UsageSessionItem(Base):
     item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     metric: Mapped[str] = mapped_column(String(20), primary_key=True)
     hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- Item.serial: what an item's kept renderings were made from (renderings.py) -----------
+# Mapper events, so that no write path through the ORM can forget them. An item's record
+# names the other versions of its work (their identifiers and DOIs, in version order) and
+# the work's concept DOI: a change to those moves the serial of every version of the work.
+
+_RELATED_COLUMNS = ("identifier", "doi", "version", "concept_id")
+_ITEMS = cast("Table", Item.__table__)
+
+
+def _serials_move(connection: Any, which: ColumnElement[bool]) -> None:
+    connection.execute(update(_ITEMS).where(which).values(serial=_ITEMS.c.serial + 1))
+
+
+@event.listens_for(Item, "before_update")
+def _row_changed(mapper: Any, connection: Any, item: Item) -> None:
+    session = object_session(item)
+    if session is not None and session.is_modified(item, include_collections=False):
+        item.serial = Item.serial + 1  # SQL, evaluated in the UPDATE: no lost increment
+
+
+@event.listens_for(Item, "after_update")
+def _versions_renamed(mapper: Any, connection: Any, item: Item) -> None:
+    changed = [inspect(item).attrs[name].history for name in _RELATED_COLUMNS]
+    if any(history.has_changes() for history in changed):
+        works = {item.concept_id, *changed[3].deleted}  # a version moved: both works
+        _serials_move(connection, _ITEMS.c.concept_id.in_(sorted(w for w in works if w)))
+
+
+@event.listens_for(Item, "after_insert")
+def _version_added(mapper: Any, connection: Any, item: Item) -> None:
+    if item.version > 1:  # version 1 starts a work: there is nobody else to tell
+        _serials_move(connection, _ITEMS.c.concept_id == item.concept_id)
+
+
+@event.listens_for(ItemFile, "after_insert")
+@event.listens_for(ItemFile, "after_delete")
+def _files_changed(mapper: Any, connection: Any, item_file: ItemFile) -> None:
+    owner = select(Representation.item_id).where(Representation.id == item_file.representation_id)
+    _serials_move(connection, _ITEMS.c.id == owner.scalar_subquery())
+
+
+@event.listens_for(DoiRegistration, "after_insert")
+@event.listens_for(DoiRegistration, "after_delete")
+def _concept_doi_changed(mapper: Any, connection: Any, registration: DoiRegistration) -> None:
+    if registration.kind == CONCEPT:  # every version names its work by it
+        work = select(_ITEMS.c.concept_id).where(_ITEMS.c.id == registration.item_id)
+        _serials_move(connection, _ITEMS.c.concept_id == work.scalar_subquery())

@@ -4,15 +4,18 @@ Records are ordered by (datestamp, id) and paged by keyset: a page asks for the 
 after the last one the harvester saw, which the index ix_items_datestamp_id (or
 ix_items_collection_datestamp_id with a set) answers in the same time at any depth.
 
-A page costs three queries, whatever its length: the items with their collections' set
-specs (without the search columns, which a record never shows), their files, and their
-works' versions and concept DOIs (versions.relations_by_item).
+A page is one query, whatever its length, when its records are kept rendered
+(renderings.py): the items' header columns with their collections' set specs and their
+kept renderings. Records not kept (new, changed, or never harvested in that format) cost
+three more for the page: the items themselves, their files, and their works' versions and
+concept DOIs (versions.relations_by_item).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, func, literal, select, tuple_
@@ -20,9 +23,9 @@ from sqlalchemy.orm import Session, defer
 
 from kernel.contracts.exceptions import NotFound
 from kernel.policy.text import clean_tree
-from services.inventory import versions
+from services.inventory import renderings, versions
 from services.inventory.crosswalks import RENDERERS
-from services.inventory.models import Collection, Item, ItemFile, Representation
+from services.inventory.models import Collection, Item, ItemFile, ItemRendering, Representation
 from services.inventory.search import collection_scope
 
 
@@ -79,64 +82,100 @@ def crosswalk_input(
     }
 
 
-def oai_record(
-    item: Item,
-    set_spec: str | None,
-    metadata_prefix: str | None,
+@functools.cache
+def _selection(metadata_prefix: str | None) -> Select[Any]:
+    """A page's rows: each item's header columns with its collection's set spec (not the
+    item itself, whose record and search columns a kept rendering makes unneeded) and,
+    for a format, what is kept of its rendering in it (renderings.py)."""
+    query = select(
+        Item.id,
+        Item.identifier,
+        Item.datestamp,
+        Item.withdrawn_at,
+        Item.collection_id,
+        Collection.set_spec,
+    ).outerjoin(Collection, Collection.id == Item.collection_id)
+    if metadata_prefix is None:
+        return query
+    return query.add_columns(
+        Item.serial,
+        ItemRendering.serial.label("kept_serial"),
+        ItemRendering.digest.label("kept_digest"),
+        ItemRendering.expires_on.label("kept_expires_on"),
+        ItemRendering.body.label("kept_body"),
+    ).outerjoin(
+        ItemRendering,
+        (ItemRendering.item_id == Item.id) & (ItemRendering.metadata_prefix == metadata_prefix),
+    )
+
+
+def _metadata(
+    session: Session,
+    rows: Sequence[Row[Any]],
+    metadata_prefix: str,
     base_url: str,
     repository_name: str,
-    relations: list[dict[str, str]],
-    files: list[tuple[str, str]],
-) -> dict[str, Any]:
-    deleted = item.withdrawn_at is not None
-    metadata = None
-    if metadata_prefix and not deleted:
-        metadata = RENDERERS[metadata_prefix](
-            crosswalk_input(item, base_url, repository_name, relations, files)
-        )
-    return {
-        "item_id": item.id,
-        "identifier": item.identifier,
-        "datestamp": item.datestamp,
-        "sets": [set_spec or item.collection_id],
-        "deleted": deleted,
-        "metadata": metadata,
-    }
-
-
-def _items_with_set_specs() -> Select[tuple[Item, str | None]]:
-    """Items with their collections' set specs, without the search columns."""
-    return (
-        select(Item, Collection.set_spec)
-        .outerjoin(Collection, Collection.id == Item.collection_id)
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The metadata of a page's records not withdrawn, by item id: kept where it is still
+    right, else rendered, with the renderings to keep."""
+    today = date.today()
+    wanted = renderings.digest(base_url, repository_name)
+    found: dict[str, str] = {}
+    stale = []
+    for row in rows:
+        if row.withdrawn_at is not None:
+            continue
+        if renderings.usable(row, wanted, today):
+            found[row.id] = row.kept_body
+        else:
+            stale.append(row.id)
+    fresh: list[dict[str, Any]] = []
+    if not stale:
+        return found, fresh
+    # the serial is read with the row, before its files and work: a change meanwhile moves it
+    items = session.scalars(
+        select(Item)
+        .where(Item.id.in_(stale))
         .options(defer(Item.search_text), defer(Item.search_vector))
-    )
+    ).all()
+    related = versions.relations_by_item(session, items)
+    files = files_by_item(session, stale)
+    render = RENDERERS[metadata_prefix]
+    for item in items:
+        body = render(
+            crosswalk_input(
+                item, base_url, repository_name, related[item.id], files.get(item.id, [])
+            )
+        )
+        found[item.id] = body
+        fresh.append(renderings.rendering(item, metadata_prefix, wanted, body, today))
+    return found, fresh
 
 
 def _records(
     session: Session,
-    rows: Sequence[Row[tuple[Item, str | None]]],
+    rows: Sequence[Row[Any]],
     metadata_prefix: str | None,
     base_url: str,
     repository_name: str,
-) -> list[dict[str, Any]]:
-    items = [item for item, _ in rows]
-    related, files = {}, {}
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A page's records, and the renderings made for it to keep."""
+    metadata: dict[str, str] = {}
+    fresh: list[dict[str, Any]] = []
     if metadata_prefix:  # headers need neither
-        related = versions.relations_by_item(session, items)
-        files = files_by_item(session, [item.id for item in items])
-    return [
-        oai_record(
-            item,
-            set_spec,
-            metadata_prefix,
-            base_url,
-            repository_name,
-            related.get(item.id, []),
-            files.get(item.id, []),
-        )
-        for item, set_spec in rows
+        metadata, fresh = _metadata(session, rows, metadata_prefix, base_url, repository_name)
+    records = [
+        {
+            "item_id": row.id,
+            "identifier": row.identifier,
+            "datestamp": row.datestamp,
+            "sets": [row.set_spec or row.collection_id],
+            "deleted": row.withdrawn_at is not None,
+            "metadata": metadata.get(row.id),
+        }
+        for row in rows
     ]
+    return records, fresh
 
 
 def harvest(
@@ -151,10 +190,11 @@ def harvest(
     limit: int,
     base_url: str,
     repository_name: str,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Up to `limit` records after the position (after_datestamp, after_id), and whether
-    more follow. Headers only when metadata_prefix is None (ListIdentifiers)."""
-    query = _items_with_set_specs().order_by(Item.datestamp, Item.id).limit(limit + 1)
+    more follow; with the renderings to keep (renderings.keep). Headers only when
+    metadata_prefix is None (ListIdentifiers)."""
+    query = _selection(metadata_prefix).order_by(Item.datestamp, Item.id).limit(limit + 1)
     if set_spec is not None:
         query = query.where(collection_scope(set_spec))  # the set and the sets below it
     if since is not None:
@@ -166,10 +206,8 @@ def harvest(
             tuple_(Item.datestamp, Item.id) > tuple_(literal(after_datestamp), literal(after_id))
         )
     rows = session.execute(query).all()
-    return {
-        "records": _records(session, rows[:limit], metadata_prefix, base_url, repository_name),
-        "more": len(rows) > limit,
-    }
+    records, fresh = _records(session, rows[:limit], metadata_prefix, base_url, repository_name)
+    return {"records": records, "more": len(rows) > limit}, fresh
 
 
 def get_record(
@@ -178,11 +216,13 @@ def get_record(
     metadata_prefix: str | None,
     base_url: str,
     repository_name: str,
-) -> dict[str, Any]:
-    rows = session.execute(_items_with_set_specs().where(Item.identifier == identifier)).all()
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One record, with its rendering to keep if it was made afresh."""
+    rows = session.execute(_selection(metadata_prefix).where(Item.identifier == identifier)).all()
     if not rows:
         raise NotFound("There is no item with that identifier.")
-    return _records(session, rows, metadata_prefix, base_url, repository_name)[0]
+    records, fresh = _records(session, rows, metadata_prefix, base_url, repository_name)
+    return records[0], fresh
 
 
 def earliest_datestamp(session: Session) -> datetime | None:

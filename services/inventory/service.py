@@ -76,6 +76,7 @@ from services.inventory import (
     identifiers,
     oai,
     records,
+    renderings,
     search,
     sitemaps,
     usage,
@@ -269,25 +270,29 @@ class InventoryService(DeadLetterDesk):
     def harvest(self, **page):
         settings = get_settings()
         with self.store.reading() as session:
-            return oai.harvest(
+            found, fresh = oai.harvest(
                 session,
                 **page,
                 base_url=settings.site.base_url,
                 repository_name=settings.site.repository_name,
             )
+        renderings.keep(self.store, fresh)
+        return found
 
     @rpc
     @rpc_contract(OaiRecordRequest, OaiRecordView())
     def oai_record(self, identifier, metadata_prefix):
         settings = get_settings()
         with self.store.reading() as session:
-            return oai.get_record(
+            found, fresh = oai.get_record(
                 session,
                 identifier,
                 metadata_prefix,
                 settings.site.base_url,
                 settings.site.repository_name,
             )
+        renderings.keep(self.store, fresh)
+        return found
 
     @rpc
     @rpc_contract(NoArguments, RepositorySummaryView())

@@ -105,3 +105,15 @@ def test_an_error_answer_has_no_records_and_no_marker(oai_client):
     root = assert_valid("OAI-PMH.xsd", response.data)
     assert root.find("o:error", namespaces=OAI).get("code") == "cannotDisseminateFormat"
     assert b"records-" not in response.data
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("2026-01-02T10:00:05+00:00", "2026-01-02T10:00:05Z"),  # inventory's form: cut
+        ("2026-01-02T10:00:05.999999+00:00", "2026-01-02T10:00:05Z"),  # parsed, to the second
+        ("2026-01-02T12:00:05+02:00", "2026-01-02T10:00:05Z"),  # another offset: in UTC
+    ],
+)
+def test_a_datestamp_is_shown_in_utc_to_the_second_whatever_form_it_came_in(sent, shown):
+    assert pmh._datestamp(sent) == shown

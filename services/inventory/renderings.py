@@ -1,0 +1,94 @@
+"""Items' OAI-PMH records kept as rendered, and when a kept one may still be used.
+
+Rendering a record needs the item, its files and its work's versions; in a full harvest
+that was most of inventory's time. A harvest keeps what it renders (item_renderings) and
+uses it again while nothing it was made from has changed:
+- the item, its files and its work: `Item.serial` moves on every update of the row,
+  whenever a file is added or removed, and on every version of a work when a version is
+  added, renamed or given a DOI, or the work its concept DOI (mapper events in models.py,
+  so no write path through the ORM can forget them);
+- the site's address and name: a digest of them;
+- the day: an embargoed item is open once its embargo ends, so its rendering expires then.
+A harvest keeps what it rendered in a transaction of its own, after its reply is made; a
+failure to keep costs only a render later. A rendering kept from an older serial is never
+used, whichever harvest wrote last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import date
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from kernel.platform.db import Database, insert_for
+from kernel.platform.dependencies import Store
+from services.inventory.models import Item, ItemRendering
+
+log = logging.getLogger(__name__)
+
+_KEPT_COLUMNS = ("serial", "digest", "expires_on", "body")
+
+
+def digest(base_url: str, repository_name: str) -> str:
+    """What a record is rendered from besides the item and its work, in 32 characters."""
+    text = json.dumps([base_url, repository_name])
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def expires_on(item: Item, today: date) -> date | None:
+    """The day an item's rendering stops being right: its embargo's end, if still ahead."""
+    if item.access == "embargo" and item.embargo_until is not None and item.embargo_until > today:
+        return item.embargo_until
+    return None
+
+
+def usable(row: Any, wanted_digest: str, today: date) -> bool:
+    """Whether the rendering joined to a page's row (`kept_serial`, `kept_digest`,
+    `kept_expires_on`, `kept_body`) is one of the item as it is now."""
+    return (
+        row.kept_body is not None
+        and row.kept_serial == row.serial
+        and row.kept_digest == wanted_digest
+        and (row.kept_expires_on is None or row.kept_expires_on > today)
+    )
+
+
+def rendering(
+    item: Item, metadata_prefix: str, wanted_digest: str, body: str, today: date
+) -> dict[str, Any]:
+    return {
+        "item_id": item.id,
+        "metadata_prefix": metadata_prefix,
+        "serial": item.serial,
+        "digest": wanted_digest,
+        "expires_on": expires_on(item, today),
+        "body": body,
+    }
+
+
+def keep(database: Database | Store, renderings: list[dict[str, Any]]) -> None:
+    """Store renderings, replacing what was kept for the same items and formats. In key
+    order, so two harvests keeping overlapping pages take their row locks in one order."""
+    if not renderings:
+        return
+    try:
+        with database.apart() as session:
+            statement = insert_for(session)(ItemRendering).values(
+                sorted(renderings, key=lambda r: (r["item_id"], r["metadata_prefix"]))
+            )
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["item_id", "metadata_prefix"],
+                    set_={column: statement.excluded[column] for column in _KEPT_COLUMNS},
+                )
+            )
+    except SQLAlchemyError:
+        log.warning(
+            "could not keep %d rendered records; they are rendered again when next asked for",
+            len(renderings),
+            exc_info=True,
+        )
