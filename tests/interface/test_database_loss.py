@@ -1,5 +1,6 @@
 """Database connections that die under Lodge (the server restarted or dropped them): the
-next requests get fresh connections, and a read that lost its connection is read again.
+next requests get fresh connections, a read that lost its connection is read again, and
+what harvests keep survives.
 The backends are killed with pg_terminate_backend on the test's own database."""
 
 import pytest
@@ -16,7 +17,11 @@ from services.intake.deposits import save_profile
 from services.intake.models import Profile
 from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
 from services.intake.service import IntakeService
+from services.inventory.models import Item, ItemRendering
+from services.inventory.records import seed_collections
+from services.inventory.service import InventoryService
 from tests.services.conftest import STUDENT, THESIS_METADATA
+from tests.services.test_oai_records import insert_items
 from tests.support.system import pg_admin
 
 
@@ -101,3 +106,44 @@ def test_a_read_that_lost_its_connection_is_read_once_more_and_a_write_is_not(in
         counter.count_while_writing()
     assert counter.attempts == 1
     counter.store.dispose()
+
+
+@pytest.fixture
+def inventory_pg(broker, lodge_env, postgres_database):
+    """Inventory's database on PostgreSQL, with the demo collections."""
+    url = postgres_database("inventory")
+    lodge_env.setenv("LODGE_INVENTORY_DATABASE_URL", url)
+    get_settings.cache_clear()
+    upgrade("inventory", url)
+    database = Database(url, "inventory")
+    with database.unit_of_work() as uow:
+        seed_collections(uow.session)
+    yield database
+    database.dispose()
+
+
+def test_harvests_keep_their_renderings_across_killed_connections(
+    container_factory, broker, inventory_pg
+):
+    """The running service keeps what a harvest rendered, in a transaction of its own, and
+    answers the next harvests from it, rendering afresh only what changed, though its
+    database connections were killed in between."""
+    container_factory(InventoryService, broker).start()
+    insert_items(inventory_pg, 3)
+
+    def kept() -> dict[str, str]:
+        with inventory_pg.reading() as session:
+            return dict(session.execute(select(ItemRendering.item_id, ItemRendering.body)).all())
+
+    with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=15) as services:
+        first = services.inventory.harvest(metadata_prefix="oai_dc", limit=10)["records"]
+        assert kept() == {r["item_id"]: r["metadata"] for r in first}
+        terminate_backends(inventory_pg.engine.url.render_as_string(hide_password=False))
+        assert services.inventory.harvest(metadata_prefix="oai_dc", limit=10)["records"] == first
+        with inventory_pg.unit_of_work() as uow:
+            uow.session.get(Item, "item0001").record = {"title": ["Corrected"]}
+        terminate_backends(inventory_pg.engine.url.render_as_string(hide_password=False))
+        after = services.inventory.harvest(metadata_prefix="oai_dc", limit=10)["records"]
+    assert "<dc:title>Corrected</dc:title>" in after[1]["metadata"]
+    assert [after[0], after[2]] == [first[0], first[2]]
+    assert kept()["item0001"] == after[1]["metadata"]
