@@ -332,10 +332,18 @@ class RpcPool:
                     raise BrokerUnavailable(str(err)) from err
                 raise
             except BaseException:
-                self._idle.put((runner, proxy))
+                self._lend_again(runner, proxy)
                 raise
             else:
-                self._idle.put((runner, proxy))
+                self._lend_again(runner, proxy)
+
+    def _lend_again(self, runner, proxy) -> None:
+        """Back to the pool, without the calls its borrower sent and never waited for (a
+        page that stopped at an error after asking several questions at once): the
+        listener would keep them, and their replies, for the client's whole life. A reply
+        that comes for one now is dropped."""
+        runner.reply_listener.pending.clear()
+        self._idle.put((runner, proxy))
 
     def close(self) -> None:
         while True:

@@ -195,3 +195,22 @@ def test_deposits_made_while_the_broker_drops_connections_each_happen_once(
             page += 1
     pool.close()
     assert sorted(made) == sorted(titles), unavailable
+
+
+def test_replies_never_waited_for_are_not_kept_once_the_client_is_back(pool):
+    """A page that stops at an error after asking several questions at once leaves their
+    replies unread: the client goes back to the pool without them, and answers the next
+    borrower's calls as before."""
+    with pytest.raises(LookupError), pool.client() as services:
+        for _ in range(3):
+            services.intake.list_profiles.call_async(actor=STUDENT)
+        raise LookupError("the page stopped here")
+    [(runner, _)] = pool._idle.queue
+    assert runner.reply_listener.pending == {}
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]  # its replies come and are dropped
+        services.intake.list_profiles.call_async(actor=STUDENT)  # a page that did not wait
+    [(again, _)] = pool._idle.queue
+    assert again is runner and runner.reply_listener.pending == {}
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]
