@@ -40,6 +40,21 @@ def migrated(broker):
 
 
 @pytest.fixture
+def migrated_pg(broker, lodge_env, postgres_database):
+    """Migrate an owner's database on a fresh PostgreSQL one, which its setting names."""
+    from kernel.platform.config import get_settings
+
+    def migrate(owner: str) -> str:
+        url = postgres_database(owner)
+        lodge_env.setenv(f"LODGE_{owner.upper()}_DATABASE_URL", url)
+        get_settings.cache_clear()
+        upgrade(owner, url)
+        return url
+
+    return migrate
+
+
+@pytest.fixture
 def intake_db(migrated):
     """Intake's database with the demo thesis profile."""
     url = migrated("intake")

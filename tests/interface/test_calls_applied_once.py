@@ -15,10 +15,8 @@ from gateway.auth import identity
 from gateway.http.idempotency import HEADER
 from gateway.models import IdempotentRequest
 from kernel.contracts.rpc import CALL_KEY_HEADER
-from kernel.platform.config import get_settings
 from kernel.platform.db import CALL_PREFIX, Database, ProcessedEvent
 from kernel.platform.dependencies import Store
-from lodge.migrations import upgrade
 from services.intake.models import Deposit
 from services.intake.service import IntakeService
 from tests.gateway.conftest import PASSWORD, page_csrf, sign_in
@@ -181,12 +179,9 @@ def test_one_call_key_on_two_requests_is_applied_once_and_a_hostile_key_is_ignor
 
 
 @pytest.fixture
-def gateway(broker, lodge_env, postgres_database):
+def gateway(migrated_pg):
     """The gateway, on its own PostgreSQL database, calling this test's services."""
-    url = postgres_database("gateway")
-    lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
-    get_settings.cache_clear()
-    upgrade("gateway", url)
+    migrated_pg("gateway")
     from gateway.app import create_app
 
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})

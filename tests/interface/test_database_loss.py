@@ -9,10 +9,8 @@ from sqlalchemy import func, select
 
 from kernel.contracts.exceptions import Unavailable
 from kernel.contracts.profiles import ProfileDefinitionSchema
-from kernel.platform.config import get_settings
 from kernel.platform.db import Database
 from kernel.platform.messaging import rpc
-from lodge.migrations import upgrade
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
 from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
@@ -34,12 +32,9 @@ def terminate_backends(url: str) -> None:
 
 
 @pytest.fixture
-def intake_pg(broker, lodge_env, postgres_database):
+def intake_pg(migrated_pg):
     """Intake's database on PostgreSQL, with the demo thesis profile."""
-    url = postgres_database("intake")
-    lodge_env.setenv("LODGE_INTAKE_DATABASE_URL", url)
-    get_settings.cache_clear()
-    upgrade("intake", url)
+    url = migrated_pg("intake")
     database = Database(url, "intake")
     with database.unit_of_work() as uow:
         save_profile(
@@ -109,13 +104,9 @@ def test_a_read_that_lost_its_connection_is_read_once_more_and_a_write_is_not(in
 
 
 @pytest.fixture
-def inventory_pg(broker, lodge_env, postgres_database):
+def inventory_pg(migrated_pg):
     """Inventory's database on PostgreSQL, with the demo collections."""
-    url = postgres_database("inventory")
-    lodge_env.setenv("LODGE_INVENTORY_DATABASE_URL", url)
-    get_settings.cache_clear()
-    upgrade("inventory", url)
-    database = Database(url, "inventory")
+    database = Database(migrated_pg("inventory"), "inventory")
     with database.unit_of_work() as uow:
         seed_collections(uow.session)
     yield database

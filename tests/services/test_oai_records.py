@@ -15,10 +15,13 @@ from tests.services.test_inventory import approved, inventory  # noqa: F401 (fix
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def insert_items(database, count, collection="theses", start=START, step=timedelta(hours=1)):
-    """Items straight into the table, as many harvests would meet them."""
+def insert_items(
+    database, count, collection="theses", start=START, step=timedelta(hours=1), first=0, **columns
+):
+    """Items straight into the table, as many harvests would meet them: item0000 onwards
+    (from `first`), with `columns` for all of them."""
     with database.unit_of_work() as uow:
-        for n in range(count):
+        for n in range(first, first + count):
             moment = start + step * n
             uow.session.add(
                 Item(
@@ -31,6 +34,7 @@ def insert_items(database, count, collection="theses", start=START, step=timedel
                     record={"title": [f"T{n}"]},
                     created_at=moment,
                     datestamp=moment,
+                    **columns,
                 )
             )
 

@@ -108,24 +108,10 @@ def _work_of(database, *item_ids):
 
 def _new_version(database):
     """item0003 archived as version 2 of item0000's work: a row of its own."""
-    with database.unit_of_work() as uow:
-        first = uow.session.get(Item, "item0000")
-        uow.session.add(
-            Item(
-                id="item0003",
-                identifier="ark:/99999/t-0003",
-                deposit_id="dep0003",
-                revision=1,
-                collection_id="theses",
-                access="open",
-                record={"title": ["T3"]},
-                created_at=first.created_at,
-                datestamp=first.datestamp,
-                concept_id=first.concept_id,
-                concept_identifier=first.concept_identifier,
-                version=2,
-            )
-        )
+    with database.reading() as session:
+        first = session.get(Item, "item0000")
+        work = {"concept_id": first.concept_id, "concept_identifier": first.concept_identifier}
+    insert_items(database, 1, first=3, version=2, **work)
 
 
 def _version_doi(database):
