@@ -305,11 +305,51 @@ class UsageSessionItem(Base):
 # the work's concept DOI: a change to those moves the serial of every version of the work.
 
 _RELATED_COLUMNS = ("identifier", "doi", "version", "concept_id")
+_FILE_COLUMNS = ("id", "filename", "media_type", "representation_id")  # what records show
 _ITEMS = cast("Table", Item.__table__)
 
 
-def _serials_move(connection: Any, which: ColumnElement[bool]) -> None:
+def _changed(target: Any, *names: str) -> bool:
+    """Whether this flush changes any of the attributes."""
+    state = inspect(target)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
+def _before(target: Any, name: str) -> set[Any]:
+    """An attribute's values before this flush and now."""
+    history = inspect(target).attrs[name].history
+    return {*history.deleted, *history.unchanged, *history.added} - {None}
+
+
+def _items_move(connection: Any, which: ColumnElement[bool]) -> None:
     connection.execute(update(_ITEMS).where(which).values(serial=_ITEMS.c.serial + 1))
+
+
+def _files_owners_move(connection: Any, representation_ids: set[str]) -> None:
+    owners = select(Representation.item_id).where(Representation.id.in_(representation_ids))
+    _items_move(connection, _ITEMS.c.id.in_(owners.scalar_subquery()))
+
+
+def _works_move(connection: Any, concept_ids: set[str]) -> None:
+    """Every version of the works. Each work's latest version is locked first, as
+    archiving a new version locks it (versions.continue_work): a version being added
+    meanwhile is committed before the update reads the work, so it moves too."""
+    for concept_id in sorted(concept_ids - {None}):
+        connection.execute(
+            select(_ITEMS.c.id)
+            .where(_ITEMS.c.concept_id == concept_id)
+            .order_by(_ITEMS.c.version.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        _items_move(connection, _ITEMS.c.concept_id == concept_id)
+
+
+def _works_of_move(connection: Any, item_ids: set[str]) -> None:
+    works = connection.execute(
+        select(_ITEMS.c.concept_id).where(_ITEMS.c.id.in_(sorted(item_ids)))
+    ).scalars()
+    _works_move(connection, set(works))
 
 
 @event.listens_for(Item, "before_update")
@@ -321,28 +361,48 @@ def _row_changed(mapper: Any, connection: Any, item: Item) -> None:
 
 @event.listens_for(Item, "after_update")
 def _versions_renamed(mapper: Any, connection: Any, item: Item) -> None:
-    changed = [inspect(item).attrs[name].history for name in _RELATED_COLUMNS]
-    if any(history.has_changes() for history in changed):
-        works = {item.concept_id, *changed[3].deleted}  # a version moved: both works
-        _serials_move(connection, _ITEMS.c.concept_id.in_(sorted(w for w in works if w)))
+    if _changed(item, *_RELATED_COLUMNS):  # a version moved to another work: both
+        _works_move(connection, _before(item, "concept_id"))
 
 
 @event.listens_for(Item, "after_insert")
 def _version_added(mapper: Any, connection: Any, item: Item) -> None:
     if item.version > 1:  # version 1 starts a work: there is nobody else to tell
-        _serials_move(connection, _ITEMS.c.concept_id == item.concept_id)
+        _works_move(connection, {item.concept_id})
 
 
 @event.listens_for(ItemFile, "after_insert")
 @event.listens_for(ItemFile, "after_delete")
-def _files_changed(mapper: Any, connection: Any, item_file: ItemFile) -> None:
-    owner = select(Representation.item_id).where(Representation.id == item_file.representation_id)
-    _serials_move(connection, _ITEMS.c.id == owner.scalar_subquery())
+def _files_added_or_removed(mapper: Any, connection: Any, item_file: ItemFile) -> None:
+    _files_owners_move(connection, {item_file.representation_id})
+
+
+@event.listens_for(ItemFile, "after_update")
+def _file_changed(mapper: Any, connection: Any, item_file: ItemFile) -> None:
+    if _changed(item_file, *_FILE_COLUMNS):  # not the fixity audit's columns
+        _files_owners_move(connection, _before(item_file, "representation_id"))
+
+
+@event.listens_for(Representation, "after_update")
+def _representation_moved(mapper: Any, connection: Any, representation: Representation) -> None:
+    if _changed(representation, "item_id"):
+        _items_move(connection, _ITEMS.c.id.in_(sorted(_before(representation, "item_id"))))
 
 
 @event.listens_for(DoiRegistration, "after_insert")
 @event.listens_for(DoiRegistration, "after_delete")
+@event.listens_for(DoiRegistration, "after_update")
 def _concept_doi_changed(mapper: Any, connection: Any, registration: DoiRegistration) -> None:
-    if registration.kind == CONCEPT:  # every version names its work by it
-        work = select(_ITEMS.c.concept_id).where(_ITEMS.c.id == registration.item_id)
-        _serials_move(connection, _ITEMS.c.concept_id == work.scalar_subquery())
+    """Every version names its work by the concept DOI. It is pointed at another version
+    of its work whenever the work changes, which changes nothing shown: only a concept
+    DOI added, removed, or moved to another work moves the serials."""
+    if CONCEPT not in _before(registration, "kind"):
+        return
+    items = _before(registration, "item_id")
+    if inspect(registration).persistent and not _changed(registration, "kind"):
+        works = connection.execute(
+            select(_ITEMS.c.concept_id).where(_ITEMS.c.id.in_(sorted(items)))
+        ).scalars()
+        if len(set(works)) < 2:
+            return
+    _works_of_move(connection, items)

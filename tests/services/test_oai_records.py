@@ -15,6 +15,22 @@ from tests.services.test_inventory import approved, inventory  # noqa: F401 (fix
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+def item_row(n: int, moment: datetime, collection: str = "theses", **columns) -> Item:
+    """Item n (item0000, ...) as a test writes it straight into the table."""
+    return Item(
+        id=f"item{n:04d}",
+        identifier=f"ark:/99999/t-{n:04d}",
+        deposit_id=f"dep{n:04d}",
+        revision=1,
+        collection_id=collection,
+        access="open",
+        record={"title": [f"T{n}"]},
+        created_at=moment,
+        datestamp=moment,
+        **columns,
+    )
+
+
 def insert_items(
     database, count, collection="theses", start=START, step=timedelta(hours=1), first=0, **columns
 ):
@@ -22,21 +38,7 @@ def insert_items(
     (from `first`), with `columns` for all of them."""
     with database.unit_of_work() as uow:
         for n in range(first, first + count):
-            moment = start + step * n
-            uow.session.add(
-                Item(
-                    id=f"item{n:04d}",
-                    identifier=f"ark:/99999/t-{n:04d}",
-                    deposit_id=f"dep{n:04d}",
-                    revision=1,
-                    collection_id=collection,
-                    access="open",
-                    record={"title": [f"T{n}"]},
-                    created_at=moment,
-                    datestamp=moment,
-                    **columns,
-                )
-            )
+            uow.session.add(item_row(n, start + step * n, collection, **columns))
 
 
 def harvest_all(inventory, page_size, **selection):

@@ -1,5 +1,6 @@
 """Harvests keep the records they render, and use a kept one only while it is right."""
 
+import logging
 from datetime import date, timedelta
 
 import pytest
@@ -8,7 +9,14 @@ from sqlalchemy import select, update
 from kernel.platform.config import get_settings
 from services.inventory import oai, renderings, versions
 from services.inventory.crosswalks import RENDERERS
-from services.inventory.models import CONCEPT, DoiRegistration, Item, ItemRendering
+from services.inventory.models import (
+    CONCEPT,
+    DoiRegistration,
+    Item,
+    ItemFile,
+    ItemRendering,
+    Representation,
+)
 from tests.services.conftest import MANAGER
 from tests.services.test_inventory import inventory  # noqa: F401 (fixture)
 from tests.services.test_oai_records import add_files, insert_items
@@ -82,6 +90,20 @@ def test_a_change_to_an_item_or_its_files_is_rendered_afresh(inventory):
     assert after["item0002"] == "kept:item0002" and after["item0003"] == "kept:item0003"
     # the fresh ones are kept in their turn
     assert kept(inventory.database, "datacite")["item0000"].body == after["item0000"]
+    mark_kept(inventory.database)
+    with inventory.database.unit_of_work() as uow:
+        uow.session.get(ItemFile, "f-1").media_type = "text/csv"
+    assert "<format>text/csv</format>" in harvested(inventory, "datacite")["item0001"]
+    mark_kept(inventory.database)
+    with inventory.database.unit_of_work() as uow:  # the fixity audit's columns show nothing
+        uow.session.get(ItemFile, "f-1").fixity_status = "ok"
+    assert harvested(inventory, "datacite")["item0001"] == "kept:item0001"
+    with inventory.database.unit_of_work() as uow:  # the files move to another item
+        uow.session.get(Representation, "r-item0001").item_id = "item0002"
+    moved = harvested(inventory, "datacite")
+    assert "<format>text/csv</format>" in moved["item0002"]
+    assert "<formats>" not in moved["item0001"]
+    assert moved["item0003"] == "kept:item0003"
 
 
 def test_a_withdrawn_item_harvests_as_deleted_whatever_was_kept(inventory):
@@ -174,8 +196,10 @@ def test_an_embargoed_items_rendering_expires_when_its_embargo_ends(inventory):
         item.access, item.embargo_until = "embargo", ends
     add_files(inventory.database, {"item0000": [("f-e", "e.pdf", "application/pdf")]})
     first = harvested(inventory, "oai_openaire")
+    harvested(inventory, "datacite")
     assert "embargoed access" in first["item0000"]
     assert kept(inventory.database, "oai_openaire")["item0000"].expires_on == ends
+    assert kept(inventory.database, "datacite")["item0000"].expires_on is None  # not dated
     assert kept(inventory.database, "oai_openaire")["item0001"].expires_on is None
     mark_kept(inventory.database)
     assert harvested(inventory, "oai_openaire")["item0000"] == "kept:item0000"
@@ -191,6 +215,7 @@ def test_an_embargoed_items_rendering_expires_when_its_embargo_ends(inventory):
 
 
 def test_a_rendering_that_cannot_be_kept_costs_only_a_render_later(inventory, caplog):
+    caplog.set_level(logging.INFO, logger=renderings.__name__)
     insert_items(inventory.database, 1)
     renderings.keep(
         inventory.database,
@@ -205,7 +230,59 @@ def test_a_rendering_that_cannot_be_kept_costs_only_a_render_later(inventory, ca
             }
         ],
     )
-    assert "could not keep 1 rendered records" in caplog.text
+    assert "did not keep 1 rendered records" in caplog.text
     assert kept(inventory.database) == {}
     assert "<dc:title>T0</dc:title>" in harvested(inventory)["item0000"]
     assert set(kept(inventory.database)) == {"item0000"}
+
+
+def test_a_release_that_renders_records_otherwise_renders_every_record_afresh(
+    inventory, monkeypatch
+):
+    insert_items(inventory.database, 2)
+    harvested(inventory)
+    mark_kept(inventory.database)
+    assert harvested(inventory) == {"item0000": "kept:item0000", "item0001": "kept:item0001"}
+    monkeypatch.setattr(renderings, "CODE_FINGERPRINT", "another release")
+    after = harvested(inventory)
+    assert after == {i: rendered_now(inventory.database, i) for i in ("item0000", "item0001")}
+
+
+def test_the_fingerprint_is_of_the_code_that_renders_records():
+    import services.inventory.crosswalks
+
+    assert "services.inventory.crosswalks" in renderings.RENDERING_CODE
+    assert services.inventory.crosswalks.__name__ in renderings.RENDERING_CODE
+    assert renderings._fingerprint(renderings.RENDERING_CODE) == renderings.CODE_FINGERPRINT
+    assert renderings._fingerprint(("services.inventory.crosswalks",)) != renderings._fingerprint(
+        ("services.inventory.openaire",)
+    )
+
+
+def test_a_concept_doi_pointed_at_another_version_of_its_work_renders_nothing_afresh(inventory):
+    insert_items(inventory.database, 3)
+    _work_of(inventory.database, "item0000", "item0001")
+    _concept_doi(inventory.database)
+    harvested(inventory, "datacite")
+    mark_kept(inventory.database)
+    with inventory.database.unit_of_work() as uow:  # as each sync points it at the latest
+        uow.session.get(DoiRegistration, "10.5555/the-work").item_id = "item0000"
+    assert set(harvested(inventory, "datacite").values()) == {
+        "kept:item0000",
+        "kept:item0001",
+        "kept:item0002",
+    }
+    with inventory.database.unit_of_work() as uow:  # to another work: both works change
+        uow.session.get(DoiRegistration, "10.5555/the-work").item_id = "item0002"
+    after = harvested(inventory, "datacite")
+    assert "10.5555/the-work" in after["item0002"]
+    assert "10.5555/the-work" not in after["item0000"]
+    for item_id in after:
+        assert after[item_id] == rendered_now(inventory.database, item_id, "datacite")
+
+
+def test_get_record_keeps_what_it_rendered(inventory):
+    insert_items(inventory.database, 2)
+    record = inventory.oai_record(identifier="ark:/99999/t-0001", metadata_prefix="datacite")
+    assert kept(inventory.database, "datacite")["item0001"].body == record["metadata"]
+    assert "item0000" not in kept(inventory.database, "datacite")
