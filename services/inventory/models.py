@@ -345,13 +345,6 @@ def _works_move(connection: Any, concept_ids: set[str]) -> None:
         _items_move(connection, _ITEMS.c.concept_id == concept_id)
 
 
-def _works_of_move(connection: Any, item_ids: set[str]) -> None:
-    works = connection.execute(
-        select(_ITEMS.c.concept_id).where(_ITEMS.c.id.in_(sorted(item_ids)))
-    ).scalars()
-    _works_move(connection, set(works))
-
-
 @event.listens_for(Item, "before_update")
 def _row_changed(mapper: Any, connection: Any, item: Item) -> None:
     session = object_session(item)
@@ -398,11 +391,15 @@ def _concept_doi_changed(mapper: Any, connection: Any, registration: DoiRegistra
     DOI added, removed, or moved to another work moves the serials."""
     if CONCEPT not in _before(registration, "kind"):
         return
+    persistent = inspect(registration).persistent
+    if persistent and not _changed(registration, "kind", "item_id"):
+        return  # its state, as each sync records it
     items = _before(registration, "item_id")
-    if inspect(registration).persistent and not _changed(registration, "kind"):
-        works = connection.execute(
+    works = set(
+        connection.execute(
             select(_ITEMS.c.concept_id).where(_ITEMS.c.id.in_(sorted(items)))
         ).scalars()
-        if len(set(works)) < 2:
-            return
-    _works_of_move(connection, items)
+    )
+    if persistent and not _changed(registration, "kind") and len(works) < 2:
+        return  # pointed at another version of the same work
+    _works_move(connection, works)
