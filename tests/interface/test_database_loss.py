@@ -26,7 +26,8 @@ from tests.support.system import pg_admin
 def terminate_backends(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     pg_admin(
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        # with a timeout it returns once each backend is gone, not when it was told to go
+        f"SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
         f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
     )
 
@@ -63,13 +64,37 @@ def test_a_service_answers_after_its_database_connections_were_killed(
         assert services.intake.get_deposit(actor=STUDENT, deposit_id=created["id"])["id"]
 
 
+def test_a_pooled_connection_is_pinged_only_once_the_server_dropped_it(intake_pg, monkeypatch):
+    """A well connection is taken without a round trip; one whose backend the server
+    ended is pinged, found dead and replaced, so the write after it commits."""
+    database = Database(intake_pg, "intake")
+    pings = []
+    ping = database.engine.dialect.do_ping
+    monkeypatch.setattr(
+        database.engine.dialect, "do_ping", lambda connection: pings.append(1) or ping(connection)
+    )
+
+    def count_while_writing() -> int:
+        with database.unit_of_work() as uow:
+            return uow.session.scalar(select(func.count()).select_from(Profile))
+
+    assert [count_while_writing() for _ in range(3)] == [1, 1, 1]
+    assert pings == []
+    terminate_backends(intake_pg)
+    assert count_while_writing() == 1
+    assert pings == [1]
+    assert count_while_writing() == 1
+    assert pings == [1]
+    database.dispose()
+
+
 class Counter:
     """A service's RPC methods in miniature, on a database whose pool does not ping."""
 
     name = "counter"
 
     def __init__(self, url: str):
-        self.store = Database(url, "intake", pool_pre_ping=False)  # as service tests give it
+        self.store = Database(url, "intake", check_connections=False)  # as service tests give it
         self.attempts = 0
 
     def _count(self, session) -> int:
