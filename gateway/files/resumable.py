@@ -52,6 +52,8 @@ from kernel.policy.text import user_pattern
 UPLOAD_ID = user_pattern(r"^[0-9a-f]{32}$")
 CHUNK_CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 SWEEP_INTERVAL = 60.0
+# how long asking an upload's offset waits for a PATCH that is still writing
+SETTLE_SECONDS = 10.0
 
 
 class Gone(LodgeError):
@@ -123,6 +125,16 @@ def parse_chunk_checksum(header: str | None):
             "Upload-Checksum is not valid base64.", fields={"Upload-Checksum": ["is not base64"]}
         ) from None
     return factory(), expected
+
+
+def _lock_shared(handle) -> bool:
+    """A shared lock on the part file (released when it is closed); False while a PATCH
+    holds it."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 class UploadArea:
@@ -240,9 +252,23 @@ class UploadArea:
             )
 
     def offset(self, upload: Upload) -> int:
+        """The bytes received. While a PATCH still writes (one whose client went away may
+        not have noticed yet), waits up to SETTLE_SECONDS for it to finish: a client that
+        resumes from this offset would otherwise be refused as busy."""
         if upload.file is not None:
             return upload.length
-        return self.part_path(upload.id).stat().st_size
+        try:
+            with open(self.part_path(upload.id), "rb") as handle:
+                deadline = time.monotonic() + SETTLE_SECONDS
+                while not _lock_shared(handle) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                return os.fstat(handle.fileno()).st_size
+        except FileNotFoundError:  # finished (moved into storage) or removed meanwhile
+            try:
+                again = self._read_info(upload.id)
+            except FileNotFoundError:
+                raise NotFound("There is no such upload.") from None
+            return again.length if again.file is not None else 0
 
     def delete(self, upload_id: str) -> None:
         self.part_path(upload_id).unlink(missing_ok=True)

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import threading
 import time
 
 import eventlet
@@ -143,6 +144,26 @@ def test_a_dropped_connection_keeps_what_arrived(area):
     area.append(upload, 700, iter([DATA[700:]]), None)
     # the bytes of the cut-off PATCH were not hashed: the finished upload is read back
     assert digests_of(area, upload.id) == RIGHT
+
+
+def test_the_offset_waits_for_a_patch_still_writing(area):
+    """A client whose connection dropped asks where to go on while the server's side of its
+    PATCH still writes: the answer waits for that write, so the resumed PATCH is not
+    refused as busy."""
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
+    asked = {}
+    with area.locked(upload) as handle:
+        handle.write(DATA[:100])
+        handle.flush()
+        asking = threading.Thread(target=lambda: asked.update(offset=area.offset(upload)))
+        asking.start()
+        asking.join(timeout=0.5)
+        assert asking.is_alive()  # waiting for the writer
+        handle.write(DATA[100:300])
+        handle.flush()
+    asking.join(timeout=30)
+    assert asked == {"offset": 300}
+    assert area.offset(upload) == 300  # nobody writing: at once
 
 
 def test_uploads_are_their_owners_and_expire(area):
