@@ -14,6 +14,9 @@ Hidden contention shows as more CPU per deposit in all, and is also looked for d
 CloudEvents published on `lodge.events` per deposit (an outbox row relayed by both
 instances would be published twice), letters written per deposit (a timer's work done
 twice), and the database sessions waiting on a lock, sampled every 0.2 s (hot rows).
+PostgreSQL's backends are measured at rest too, and each table's reads and writes per
+deposit (pg_stat_user_tables) are compared between the runs, so where the database works
+harder with two instances shows by table.
 
     python bench/scaleout.py -n 300 --concurrency 8
 
@@ -87,6 +90,7 @@ class Phase:
     load: float = 0.0
     window: float = 0.0  # seconds the CPU was measured over
     idle: dict[tuple[str, int], float] = field(default_factory=dict)  # CPU s a second, at rest
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)  # database.table → counts
 
     @property
     def rate(self) -> float:
@@ -152,7 +156,7 @@ class DatabaseWatch(threading.Thread):
         super().__init__(daemon=True)
         self.databases = databases
         self.samples: list[int] = []
-        self.backends: set[int] = set()
+        self.backends: dict[int, tuple[str, int]] = {}
         self._halt = threading.Event()
         self._lock = threading.Lock()
         self._connection = connection
@@ -165,10 +169,18 @@ class DatabaseWatch(threading.Thread):
     def run(self) -> None:
         while not self._halt.wait(0.2):
             rows = self._query(
-                "SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = ANY(%s)"
+                "SELECT pid, wait_event_type, backend_type, datname FROM pg_stat_activity "
+                "WHERE datname = ANY(%s)"
             )
-            self.backends.update(pid for pid, _ in rows)
-            self.samples.append(sum(1 for _, waits in rows if waits == "Lock"))
+            self.backends.update({row[0]: self.kind(*row[2:]) for row in rows})
+            self.samples.append(sum(1 for _, waits, _, _ in rows if waits == "Lock"))
+
+    @staticmethod
+    def kind(backend_type: str, database: str) -> tuple[str, int]:
+        """A session of one of Lodge's databases ("pg intake"), or an autovacuum worker."""
+        if "autovacuum" in backend_type:
+            return ("autovacuum", 0)
+        return (f"pg {owner_of(database)}", 0)
 
     def commits(self) -> int:
         """Transactions committed in these databases so far (a backend reports its own
@@ -178,13 +190,69 @@ class DatabaseWatch(threading.Thread):
         )
         return int(rows[0][0])
 
+    def start(self) -> None:
+        # the backends connected now, before the first sample: a CPU meter started next
+        # takes their baseline, where it would count a backend first seen later from its
+        # birth (a pooled connection's whole life, more with every run)
+        self.backends.update(self.current())
+        super().start()
+
     def named(self) -> dict[int, tuple[str, int]]:
-        return dict.fromkeys(list(self.backends), ("postgresql", 0))
+        return dict(self.backends)
+
+    def current(self) -> dict[int, tuple[str, int]]:
+        """The backends connected now, asked afresh (for the rest, before `start()`)."""
+        rows = self._query(
+            "SELECT pid, backend_type, datname FROM pg_stat_activity WHERE datname = ANY(%s)"
+        )
+        return {pid: self.kind(backend, database) for pid, backend, database in rows}
 
     def stop(self) -> list[int]:
         self._halt.set()
         self.join()
         return self.samples
+
+
+# what pg_stat_user_tables counts for a table: rows read by sequential scans and through
+# indexes, and rows inserted, updated and deleted
+TABLE_COUNTS = ("seq_tup_read", "idx_tup_fetch", "n_tup_ins", "n_tup_upd", "n_tup_del")
+
+
+def owner_of(database: str) -> str:
+    """The service a database of the test support's naming belongs to
+    (lodge_<label>_<owner>_<run>)."""
+    parts = database.split("_")
+    return parts[2] if len(parts) >= 4 else database
+
+
+def table_activity(databases: list[str]) -> dict[str, dict[str, int]]:
+    """Each table's cumulative counts in these databases (each asked on a connection of its
+    own: the statistics are per database), keyed "database-owner.table"."""
+    found: dict[str, dict[str, int]] = {}
+    for name in databases:
+        connection = psycopg2.connect(PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT relname, {', '.join(f'coalesce({c}, 0)' for c in TABLE_COUNTS)} "
+                    "FROM pg_stat_user_tables"
+                )
+                for relname, *counts in cursor.fetchall():
+                    found[f"{owner_of(name)}.{relname}"] = dict(
+                        zip(TABLE_COUNTS, counts, strict=True)
+                    )
+        finally:
+            connection.close()
+    return found
+
+
+def activity_between(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
+    return {
+        table: {c: counts[c] - before.get(table, {}).get(c, 0) for c in TABLE_COUNTS}
+        for table, counts in after.items()
+    }
 
 
 # --- counting what was published and written ------------------------------------------------
@@ -324,19 +392,19 @@ def run_phase(
         ids = list(pool.map(prepare, range(offset, offset + args.n)))
     wait_quiet(system)
 
-    idle = CpuMeter(roots, dict)
+    databases = [url.rsplit("/", 1)[1] for url in system.database_urls.values()]
+    database = DatabaseWatch(admin, databases)
+    idle = CpuMeter(roots, database.current)
     idle.start()
     time.sleep(args.idle)  # what the processes spend with nothing to do: timers, relays, polls
     phase.idle = {key: seconds / args.idle for key, seconds in idle.stop().items()}
 
-    database = DatabaseWatch(
-        admin, [url.rsplit("/", 1)[1] for url in system.database_urls.values()]
-    )
     counter.reset()
     letters_before = letters_written(system)
     time.sleep(STATS_LAG)
     published_before = messages_published(system)
     commits_before = database.commits()
+    tables_before = table_activity(databases)
     phase.load = os.getloadavg()[0]
     meter = CpuMeter(roots, database.named)
     watcher = ArchivedWatcher(system.amqp_uri)
@@ -376,6 +444,7 @@ def run_phase(
     time.sleep(STATS_LAG)
     phase.published = messages_published(system) - published_before
     phase.commits = database.commits() - commits_before
+    phase.tables = activity_between(tables_before, table_activity(databases))
     return phase
 
 
@@ -442,7 +511,7 @@ def report(one: Phase, two: Phase) -> int:
             risen.append(name)
         shares = (
             f"{'–':>6} {'–':>6}"
-            if name == "postgresql"
+            if name.startswith("pg ") or name == "autovacuum"
             else f"{per(two, 1):>6.1f} {per(two, 2):>6.1f}"
         )
         print(
@@ -469,12 +538,38 @@ def report(one: Phase, two: Phase) -> int:
             f"mean {mean:.2f}, max {max(samples)} over {len(samples)} samples"
         )
 
+    report_tables(one, two)
+
     lost = (one.deposits - one.archived) + (two.deposits - two.archived)
     if lost:
         print(f"\n{lost} deposits lost")
     if risen:
         print(f"\nCPU per deposit rose with the second instance: {', '.join(risen)}")
     return 1 if lost or risen else 0
+
+
+def report_tables(one: Phase, two: Phase, rows: int = 12) -> None:
+    """The tables whose rows read and written per deposit changed most with two instances."""
+
+    def per(phase: Phase, table: str) -> dict[str, float]:
+        counts = phase.tables.get(table, {})
+        return {c: counts.get(c, 0) / max(phase.archived, 1) for c in TABLE_COUNTS}
+
+    def touched(figures: dict[str, float]) -> float:
+        return sum(figures.values())
+
+    tables = sorted(
+        set(one.tables) | set(two.tables),
+        key=lambda t: -abs(touched(per(two, t)) - touched(per(one, t))),
+    )
+    print(
+        "\nrows per deposit by table, one instance → two (read by sequential scans, read "
+        "through indexes, inserted, updated, deleted), the largest changes first:"
+    )
+    for table in tables[:rows]:
+        a, b = per(one, table), per(two, table)
+        cells = "  ".join(f"{a[c]:7.1f} → {b[c]:<7.1f}" for c in TABLE_COUNTS)
+        print(f"  {table:<32} {cells}")
 
 
 def main() -> int:
