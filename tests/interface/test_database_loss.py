@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from kernel.contracts.exceptions import Unavailable
 from kernel.contracts.profiles import ProfileDefinitionSchema
-from kernel.platform.db import Database
+from kernel.platform.db import ConnectionCheck, Database
 from kernel.platform.messaging import rpc
 from services.intake.deposits import save_profile
 from services.intake.models import Profile
@@ -85,6 +85,11 @@ def test_a_pooled_connection_is_pinged_only_once_the_server_dropped_it(intake_pg
     assert pings == [1]
     assert count_while_writing() == 1
     assert pings == [1]
+    # a connection that sat in the pool is pinged whatever its socket shows: a peer that
+    # vanished (a crashed host, a NAT that forgot it) says nothing
+    monkeypatch.setattr(ConnectionCheck, "IDLE_SECONDS", 0.0)
+    assert count_while_writing() == 1
+    assert pings == [1, 1]
     database.dispose()
 
 
