@@ -172,7 +172,7 @@ def create(deposit_id):
 def status(deposit_id, upload_id):
     """HEAD: the tus offset. GET: the same as JSON, with the file and its pre-check once done."""
     area = upload_area()
-    upload = area.get(upload_id, deposit_id, g.actor.id)
+    upload = area.settled(upload_id, deposit_id, g.actor.id)
     if request.method == "HEAD":
         response = make_response("", 200)
         response.headers.update(
@@ -218,12 +218,17 @@ def patch(deposit_id, upload_id):
     # 413 on reaching it: one byte of room, so a body that fills the upload exactly still fits
     # and a longer one is refused by the upload's own length check
     request.max_content_length = upload.length - offset + 1
+    finished: dict = {}
     offset = area.append(
-        upload, offset, raw_chunks(request.stream), request.headers.get("Upload-Checksum")
+        upload,
+        offset,
+        raw_chunks(request.stream),
+        request.headers.get("Upload-Checksum"),
+        complete=lambda: finished.update(_finish(area, upload)),
     )
     response = make_response("", 204)
-    if offset == upload.length:
-        response.headers["Lodge-File-Id"] = _finish(area, upload)["id"]
+    if finished:
+        response.headers["Lodge-File-Id"] = finished["id"]
     response.headers.update({"Upload-Offset": str(offset), "Upload-Expires": _expires(upload)})
     return response
 

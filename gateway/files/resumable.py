@@ -33,7 +33,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,8 +52,8 @@ from kernel.policy.text import user_pattern
 UPLOAD_ID = user_pattern(r"^[0-9a-f]{32}$")
 CHUNK_CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 SWEEP_INTERVAL = 60.0
-# how long asking an upload's offset waits for a PATCH that is still writing
-SETTLE_SECONDS = 10.0
+# how long asking after an upload waits for a PATCH that is still writing
+SETTLE_SECONDS = 5.0
 
 
 class Gone(LodgeError):
@@ -251,24 +251,29 @@ class UploadArea:
                 "This upload is already complete.", fields={"Upload-Offset": ["complete"]}
             )
 
+    def settled(self, upload_id: str, deposit_id: str, owner_id: str) -> Upload:
+        """The upload as `get` gives it, once no PATCH is writing to it (waiting up to
+        SETTLE_SECONDS): the server's side of a PATCH whose client went away may not have
+        noticed yet, and the PATCH that completes an upload holds it until its file is
+        registered. A client that resumes from the offset it is given is then not refused as
+        busy, and one that asks after its last PATCH sees the file."""
+        upload = self.get(upload_id, deposit_id, owner_id)
+        if upload.file is not None:
+            return upload
+        # no part file: finished or removed meanwhile, which `get` then says
+        with contextlib.suppress(FileNotFoundError), open(self.part_path(upload.id), "rb") as part:
+            deadline = time.monotonic() + SETTLE_SECONDS
+            while not _lock_shared(part) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return self.get(upload_id, deposit_id, owner_id)
+
     def offset(self, upload: Upload) -> int:
-        """The bytes received. While a PATCH still writes (one whose client went away may
-        not have noticed yet), waits up to SETTLE_SECONDS for it to finish: a client that
-        resumes from this offset would otherwise be refused as busy."""
         if upload.file is not None:
             return upload.length
         try:
-            with open(self.part_path(upload.id), "rb") as handle:
-                deadline = time.monotonic() + SETTLE_SECONDS
-                while not _lock_shared(handle) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                return os.fstat(handle.fileno()).st_size
-        except FileNotFoundError:  # finished (moved into storage) or removed meanwhile
-            try:
-                again = self._read_info(upload.id)
-            except FileNotFoundError:
-                raise NotFound("There is no such upload.") from None
-            return again.length if again.file is not None else 0
+            return self.part_path(upload.id).stat().st_size
+        except FileNotFoundError:  # its last PATCH is moving it into storage
+            return upload.length
 
     def delete(self, upload_id: str) -> None:
         self.part_path(upload_id).unlink(missing_ok=True)
@@ -288,11 +293,17 @@ class UploadArea:
             yield handle
 
     def append(
-        self, upload: Upload, offset: int, chunks: Iterator[bytes], checksum_header: str | None
+        self,
+        upload: Upload,
+        offset: int,
+        chunks: Iterator[bytes],
+        checksum_header: str | None,
+        complete: Callable[[], None] | None = None,
     ) -> int:
         """Write a PATCH's bytes at `offset`; returns the new offset. Bytes received before a
         dropped connection are kept (the client resumes after them), unless the chunk had a
-        checksum to verify; a checksum mismatch or bytes past the declared length keep none."""
+        checksum to verify; a checksum mismatch or bytes past the declared length keep none.
+        `complete` runs once the last byte is in, still holding the upload (`settled`)."""
         chunk_checksum = parse_chunk_checksum(checksum_header)
         with self.locked(upload) as handle:
             current = os.fstat(handle.fileno()).st_size
@@ -338,6 +349,8 @@ class UploadArea:
             upload.hash_state = hasher.state(size) if hasher else None
             upload.expires_at = time.time() + self.expiry_seconds
             self._write_info(upload)
+            if size == upload.length and complete is not None:
+                complete()
         return size
 
     @staticmethod

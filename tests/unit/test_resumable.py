@@ -146,16 +146,20 @@ def test_a_dropped_connection_keeps_what_arrived(area):
     assert digests_of(area, upload.id) == RIGHT
 
 
-def test_the_offset_waits_for_a_patch_still_writing(area):
+def test_asking_after_an_upload_waits_for_a_patch_still_writing(area):
     """A client whose connection dropped asks where to go on while the server's side of its
     PATCH still writes: the answer waits for that write, so the resumed PATCH is not
     refused as busy."""
     upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
     asked = {}
+
+    def ask():
+        asked["offset"] = area.offset(area.settled(upload.id, "dep", "me"))
+
     with area.locked(upload) as handle:
         handle.write(DATA[:100])
         handle.flush()
-        asking = threading.Thread(target=lambda: asked.update(offset=area.offset(upload)))
+        asking = threading.Thread(target=ask)
         asking.start()
         asking.join(timeout=0.5)
         assert asking.is_alive()  # waiting for the writer
@@ -163,7 +167,30 @@ def test_the_offset_waits_for_a_patch_still_writing(area):
         handle.flush()
     asking.join(timeout=30)
     assert asked == {"offset": 300}
-    assert area.offset(upload) == 300  # nobody writing: at once
+    assert area.offset(area.settled(upload.id, "dep", "me")) == 300  # nobody writing: at once
+
+
+def test_the_patch_that_completes_an_upload_holds_it_until_its_file_is_registered(area):
+    """Asked after meanwhile, the upload is answered with its file, not as complete bytes
+    without one."""
+    upload = area.create("dep", "me", "a.pdf", len(DATA), {}, **ROOM)
+    asked = {}
+
+    def ask():
+        asked["upload"] = area.settled(upload.id, "dep", "me")
+
+    def register():
+        asking = threading.Thread(target=ask)
+        asking.start()
+        asking.join(timeout=0.5)
+        assert asking.is_alive()  # the PATCH still holds the upload
+        area.finished(upload, {"id": "file1"}, None)
+        asked["thread"] = asking
+
+    assert area.append(upload, 0, iter([DATA]), None, complete=register) == len(DATA)
+    asked.pop("thread").join(timeout=30)
+    assert asked["upload"].file == {"id": "file1"}
+    assert area.offset(asked["upload"]) == len(DATA)
 
 
 def test_uploads_are_their_owners_and_expire(area):
