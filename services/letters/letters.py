@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from sqlalchemy import delete, select
@@ -18,14 +18,20 @@ from sqlalchemy.orm import Session
 
 from kernel.contracts.actors import Actor
 from kernel.contracts.people import DEFAULT_LOCALE
-from kernel.platform.db import UnitOfWork
+from kernel.platform.db import UnitOfWork, insert_for
 from kernel.policy import text
 from kernel.policy.permissions import TOLD_OF_REVIEWS, Action, can
 from services.letters import templates
 from services.letters.models import DigestEntry, Letter, PendingReview, Recipient
 from services.letters.templates import Parts, RenderError
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
 MAX_ATTEMPTS = 8
+# how long a deposit that left review stays marked: an event of its entering review
+# delivered later than that (a dead letter replayed, say) would ask its approvers again
+LEFT_REVIEW_KEPT = timedelta(days=30)
 DRAFT_EXPIRED = "draft_expired"  # intake's reason when it removes an abandoned draft
 DEPOSITOR_LETTERS = {
     "submitted": "deposit_submitted",
@@ -275,23 +281,70 @@ def on_status_changed(
             )
         )
     if event["to_status"] != "in_review":
-        session.execute(
-            delete(PendingReview).where(PendingReview.deposit_id == event["deposit_id"])
-        )
+        if event.get("from_status") == "in_review":
+            left_review(session, event)
         return [letter for letter in queued if letter is not None]
     review = event.get("review") or {}
     if review.get("mode", "manual") != "manual":
         return [letter for letter in queued if letter is not None]
     days = review.get("turnaround_days") or turnaround_days
-    pending = session.get(PendingReview, event["deposit_id"]) or PendingReview(
-        deposit_id=event["deposit_id"]
-    )
-    pending.revision, pending.title, pending.review = event["revision"], event["title"], review
-    pending.depositor, pending.reminded_at = depositor, None
-    pending.due_at = event["occurred_at"] + timedelta(days=days)
-    session.add(pending)
+    if not entered_review(session, event, event["occurred_at"] + timedelta(days=days)):
+        return [letter for letter in queued if letter is not None]
     queued += tell_approvers(session, key, event, "review_requested", base_url)
     return [letter for letter in queued if letter is not None]
+
+
+def _review_row(session: Session, event: dict[str, Any], **values: Any):
+    """An insert of the deposit's PendingReview row from a step's event; each caller
+    turns a conflict into a conditional update, one statement, so the handlers of one
+    deposit's steps, running at once or out of order, cannot interleave."""
+    row = {
+        "deposit_id": event["deposit_id"],
+        "revision": event["revision"],
+        "title": event["title"],
+        "depositor": event["depositor"],
+        "review": event.get("review") or {},
+        "due_at": event["occurred_at"],
+        "reminded_at": None,
+        "left_at": None,
+        **values,
+    }
+    return insert_for(session)(PendingReview).values(**row)
+
+
+def entered_review(session: Session, event: dict[str, Any], due_at: datetime) -> bool:
+    """Start the deposit's wait for an approver; False if it has already left review at
+    this revision (its events were handled out of order), so nobody is asked again.
+    A deposit enters review at most once a revision: a new revision starts a new wait."""
+    statement = _review_row(session, event, due_at=due_at)
+    table, excluded = PendingReview.__table__, statement.excluded
+    result = session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["deposit_id"],
+            set_={
+                name: excluded[name]
+                for name in ("revision", "title", "depositor", "review", "due_at")
+            }
+            | {"reminded_at": None, "left_at": None},
+            where=(table.c.revision < excluded.revision)
+            | ((table.c.revision == excluded.revision) & table.c.left_at.is_(None)),
+        )
+    )
+    return cast("CursorResult[Any]", result).rowcount == 1
+
+
+def left_review(session: Session, event: dict[str, Any]) -> None:
+    """The deposit was decided, returned or withdrawn: no reminder for it. The row stays
+    a while as a marker, so a late event of its entering review is not taken as new."""
+    statement = _review_row(session, event, left_at=event["occurred_at"])
+    table, excluded = PendingReview.__table__, statement.excluded
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["deposit_id"],
+            set_={"revision": excluded.revision, "left_at": excluded.left_at},
+            where=table.c.revision <= excluded.revision,
+        )
+    )
 
 
 def tell_approvers(
@@ -421,7 +474,11 @@ def send_reminders(session: Session, now: datetime, base_url: str) -> list[Lette
     letters = []
     overdue = session.scalars(
         select(PendingReview)
-        .where(PendingReview.due_at <= now, PendingReview.reminded_at.is_(None))
+        .where(
+            PendingReview.due_at <= now,
+            PendingReview.reminded_at.is_(None),
+            PendingReview.left_at.is_(None),
+        )
         .with_for_update(skip_locked=True)
     ).all()
     for pending in overdue:
@@ -441,6 +498,7 @@ def send_reminders(session: Session, now: datetime, base_url: str) -> list[Lette
             if letter is not None
         ]
         pending.reminded_at = now
+    session.execute(delete(PendingReview).where(PendingReview.left_at < now - LEFT_REVIEW_KEPT))
     return letters
 
 

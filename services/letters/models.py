@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kernel.platform.db import UTCDateTime, utcnow
@@ -80,17 +81,27 @@ class Recipient(Base):
 
 
 class PendingReview(Base):
-    """A deposit waiting for an approver, so overdue reminders can be sent."""
+    """A deposit waiting for an approver, so overdue reminders can be sent; once it has
+    left review, a marker of the revision that left (`left_at`) for a while."""
 
     __tablename__ = "pending_reviews"
+    __table_args__ = (
+        Index(
+            "ix_pending_reviews_waiting",
+            "due_at",
+            postgresql_where=sql_text("left_at IS NULL"),
+            sqlite_where=sql_text("left_at IS NULL"),
+        ),
+    )
 
     deposit_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(500), default="")
     depositor: Mapped[dict[str, Any]] = mapped_column(JSON)
     review: Mapped[dict[str, Any]] = mapped_column(JSON)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class DigestEntry(Base):

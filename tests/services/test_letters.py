@@ -358,14 +358,76 @@ def test_overdue_deposits_remind_their_approvers_once(letters, smtp, lodge_env):
     assert subjects == ['New deposit to review: "Über Moos"', 'Overdue for review: "Über Moos"']
 
 
-def test_a_decided_deposit_is_no_longer_overdue(letters, smtp):
+def overdue_now(letters):
+    from services.letters.models import PendingReview
+
+    with letters.database.unit_of_work() as uow:
+        uow.session.execute(
+            update(PendingReview).values(due_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+
+
+def test_a_decided_deposit_is_no_longer_overdue(letters, smtp, lodge_env):
     letters.save_recipient(actor=APPROVER, delivery=None)
     letters.on_deposit_status_changed(in_review(turnaround_days=1))
     letters.on_deposit_status_changed(changed("declined"))
+    overdue_now(letters)
+    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")
+    get_settings.cache_clear()
+    letters.send_reminders_and_digests()
+    assert [m["Subject"] for m in smtp.to(APPROVER["email"])] == [
+        'New deposit to review: "Über Moos"'
+    ]
+
+
+def test_a_decision_handled_before_the_review_began_asks_nobody(letters, smtp, lodge_env):
+    """One deposit's steps are handled at once by several workers, or one is delivered
+    again late: the decision can come first, and the review it ended is never reopened."""
+    letters.save_recipient(actor=APPROVER, delivery=None)
+    letters.on_deposit_status_changed(changed("approved"))
+    letters.on_deposit_status_changed(in_review(turnaround_days=1))
+    overdue_now(letters)
+    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")
+    get_settings.cache_clear()
+    letters.send_reminders_and_digests()
+    assert smtp.to(APPROVER["email"]) == []
+
+
+def test_a_resubmitted_deposit_waits_for_review_again(letters, smtp, lodge_env):
+    letters.save_recipient(actor=APPROVER, delivery=None)
+    letters.on_deposit_status_changed(in_review(turnaround_days=1))
+    again = in_review(turnaround_days=1)
+    again["revision"] = 2
+    letters.on_deposit_status_changed(again)
+    # the first revision's return, handled after the second entered review, ends nothing
+    letters.on_deposit_status_changed(changed("returned"))
+    overdue_now(letters)
+    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")
+    get_settings.cache_clear()
+    letters.send_reminders_and_digests()
+    assert [m["Subject"] for m in smtp.to(APPROVER["email"])] == [
+        'New deposit to review: "Über Moos"',
+        'New deposit to review: "Über Moos"',
+        'Overdue for review: "Über Moos"',
+    ]
+
+
+def test_the_marks_of_ended_reviews_are_cleared_after_a_while(letters):
+    from services.letters.letters import LEFT_REVIEW_KEPT
     from services.letters.models import PendingReview
 
+    letters.on_deposit_status_changed(in_review("d1"))
+    letters.on_deposit_status_changed(in_review("d2"))
+    letters.on_deposit_status_changed(changed("approved"))  # d1
+    with letters.database.unit_of_work() as uow:
+        uow.session.execute(
+            update(PendingReview)
+            .where(PendingReview.deposit_id == "d1")
+            .values(left_at=datetime.now(UTC) - LEFT_REVIEW_KEPT - timedelta(minutes=1))
+        )
+    letters.send_reminders_and_digests()
     with letters.database.reading() as session:
-        assert session.scalars(select(PendingReview)).all() == []
+        assert [row.deposit_id for row in session.scalars(select(PendingReview))] == ["d2"]
 
 
 def test_the_delivery_log_shows_staff_everything_and_a_depositor_their_own(letters, smtp):
