@@ -20,6 +20,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 20 * 60  # `make test` on the two-core machine, idle
 AIM_SECONDS = 15 * 60  # pytest alone, leaving room for the install and the linters
+OUTPUT = REPO_ROOT / "test-artifacts" / "suite-output.txt"  # kept when a test failed
 DURATION = re.compile(r"^([\d.]+)s (setup|call|teardown)\s+(\S+?)::")
 
 
@@ -57,7 +58,9 @@ def main() -> int:
     print(f"{timed:8.1f} in all files' tests; the rest of the wall time is collection and start")
     failed = [line for line in run.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
     if failed:
-        print("\n" + "\n".join(failed))
+        OUTPUT.parent.mkdir(exist_ok=True)
+        OUTPUT.write_text(run.stdout + run.stderr)
+        print("\n" + "\n".join(failed) + f"\n(pytest's whole output: {OUTPUT})")
     return run.returncode
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import logging
 import os
 import re
 import shutil
@@ -38,6 +39,8 @@ from typing import ClassVar
 from urllib.parse import quote
 
 import requests
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
@@ -217,10 +220,19 @@ VHOST_TIMEOUT = 120
 
 
 def create_vhost(name: str, api: str = RABBIT_API) -> None:
+    """Make the vhost (again while the broker answers 5xx: on a cluster it waits a while
+    for the vhost to start on every node and fails the request when one is slow, though
+    the vhost goes on starting; making it again is harmless)."""
     vhost = quote(name, safe="")
-    requests.put(
-        f"{api}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=VHOST_TIMEOUT
-    ).raise_for_status()
+    deadline = time.monotonic() + VHOST_TIMEOUT
+    while True:
+        response = requests.put(f"{api}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=VHOST_TIMEOUT)
+        if response.status_code < 500 or time.monotonic() > deadline:
+            break
+        log.warning("making vhost %s: %s %s; again", name, response.status_code, response.text)
+        time.sleep(1)
+    if response.status_code >= 400:
+        raise requests.HTTPError(f"making vhost {name}: {response.status_code} {response.text}")
     requests.put(
         f"{api}/permissions/{vhost}/guest",
         auth=RABBIT_AUTH,
