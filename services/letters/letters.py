@@ -26,6 +26,7 @@ from services.letters.models import DigestEntry, Letter, PendingReview, Recipien
 from services.letters.templates import Parts, RenderError
 
 if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.engine import CursorResult
 
 MAX_ATTEMPTS = 8
@@ -294,7 +295,9 @@ def on_status_changed(
     return [letter for letter in queued if letter is not None]
 
 
-def _review_row(session: Session, event: dict[str, Any], **values: Any):
+def _review_row(
+    session: Session, event: dict[str, Any], **values: Any
+) -> postgresql.Insert | sqlite.Insert:
     """An insert of the deposit's PendingReview row from a step's event; each caller
     turns a conflict into a conditional update, one statement, so the handlers of one
     deposit's steps, running at once or out of order, cannot interleave."""
@@ -309,7 +312,8 @@ def _review_row(session: Session, event: dict[str, Any], **values: Any):
         "left_at": None,
         **values,
     }
-    return insert_for(session)(PendingReview).values(**row)
+    statement: postgresql.Insert | sqlite.Insert = insert_for(session)(PendingReview).values(**row)
+    return statement
 
 
 def entered_review(session: Session, event: dict[str, Any], due_at: datetime) -> bool:
