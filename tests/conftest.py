@@ -48,9 +48,11 @@ def postgres_database():
     """A factory of fresh, empty PostgreSQL databases, dropped at the end of the session."""
     created = []
 
-    def create(label: str) -> str:
+    def create(label: str, template: str | None = None) -> str:
+        """A new database, or a copy of the database `template` (which nobody may be
+        connected to)."""
         name = f"lodge_test_{label}_{uuid.uuid4().hex[:8]}"
-        pg_admin(f'CREATE DATABASE "{name}"')
+        pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         created.append(name)
         return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
 

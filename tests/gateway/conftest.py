@@ -4,6 +4,8 @@ alone: sign-in, sessions, rate limits, tokens and headers. No services are neede
 import re
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 from gateway.auth import identity
 from lodge.migrations import upgrade
@@ -12,20 +14,31 @@ REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(scope="session")
+def gateway_template(postgres_database):
+    """A gateway database migrated and holding the three users every gateway app starts
+    with, made once: each test's database is a copy (CREATE DATABASE … TEMPLATE), which
+    spares each test the migrations and three Argon2 hashes, about 0.6 s."""
+    url = postgres_database("gateway_template")
+    upgrade("gateway", url)
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        for username, roles in (("pat", ["patron"]), ("ada", ["admin"]), ("alex", ["approver"])):
+            identity.create_user(
+                session, username, username.title(), f"{username}@x.edu", PASSWORD, [], roles
+            )
+    engine.dispose()  # a template is copied only while nobody is connected to it
+    return url.rsplit("/", 1)[1]
+
+
 @pytest.fixture
-def gateway_app(lodge_env, postgres_database):
-    url = postgres_database("gateway")
+def gateway_app(lodge_env, postgres_database, gateway_template):
+    url = postgres_database("gateway", template=gateway_template)
     lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
     lodge_env.setenv("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")
-    upgrade("gateway", url)
     from gateway.app import create_app
 
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
-    with app.extensions["lodge.database"].unit_of_work() as uow:
-        for username, roles in (("pat", ["patron"]), ("ada", ["admin"]), ("alex", ["approver"])):
-            identity.create_user(
-                uow.session, username, username.title(), f"{username}@x.edu", PASSWORD, [], roles
-            )
     yield app
     app.extensions["lodge.database"].engine.dispose()
 
