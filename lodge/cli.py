@@ -73,7 +73,8 @@ def require_broker(process: str | None = None) -> None:
 
 
 @main.command()
-def migrate():
+@click.option("--seed", "and_seed", is_flag=True, help="then seed the demo data, as `lodge seed`")
+def migrate(and_seed: bool):
     """Bring every database up to date and declare the broker's queues."""
     from lodge.migrations import upgrade
     from lodge.topology import declare
@@ -91,6 +92,8 @@ def migrate():
 
         created = cast(S3Storage, get_storage()).ensure_bucket()
         click.echo(f"{'created' if created else 'found'} S3 bucket {settings.storage.s3_bucket}")
+    if and_seed:
+        _seed()
 
 
 main.add_command(dead_letters)
@@ -207,6 +210,10 @@ def await_migrations(owners, timeout):
 @main.command()
 def seed():
     """Seed the demo accounts, profiles, collections and reasons (once)."""
+    _seed()
+
+
+def _seed() -> None:
     click.echo("seeded demo data" if seed_demo(get_settings()) else "demo data already present")
 
 
@@ -564,8 +571,8 @@ def run():
         )
     require_broker()
     root = [sys.executable, "-m", "lodge"]
-    subprocess.run(root + ["migrate"], check=True)
-    subprocess.run(root + ["seed"], check=True)
+    # one process for both: a Python that imports every service takes seconds to start
+    subprocess.run(root + ["migrate", "--seed"], check=True)
     programs = {name: root + ["service", name] for name in SERVICE_CLASSES}
     programs["gateway"] = root + ["gateway"]
     programs["inbox"] = root + ["inbox"]

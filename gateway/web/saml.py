@@ -1,6 +1,6 @@
 """SAML 2.0 sign-in pages: Lodge's service provider metadata, the identity provider choice
 (discovery), the AuthnRequest by HTTP-Redirect and the assertion consumer (HTTP-POST).
-The SAML work itself is in gateway/auth/saml.py.
+The SAML work itself is in gateway/auth/saml.py and saml_provider.py.
 
 The identity provider's POST to /saml/acs is cross-site, so the session cookie
 (SameSite=Lax) does not come with it: the request a response answers is found by a cookie
@@ -12,6 +12,7 @@ POST is the ACS)."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import (
     Blueprint,
@@ -33,11 +34,13 @@ from gateway.auth.saml import (
     MetadataUnavailable,
     SamlRefused,
     SamlSettings,
-    ServiceProvider,
     forget_old_requests,
 )
 from gateway.web.portal import safe_next
 from gateway.web.staff.letters import tell_letters
+
+if TYPE_CHECKING:
+    from gateway.auth.saml_provider import ServiceProvider
 
 saml_pages = Blueprint("saml", __name__)
 log = logging.getLogger(__name__)
@@ -49,7 +52,11 @@ MAX_RESPONSE_CHARS = 512 * 1024  # a signed assertion is a few KiB
 
 def register(app: Flask) -> None:
     settings = SamlSettings.from_settings()
-    app.extensions["lodge.saml"] = ServiceProvider(settings) if settings else None
+    app.extensions["lodge.saml"] = None
+    if settings:
+        from gateway.auth.saml_provider import ServiceProvider  # pysaml2: only when configured
+
+        app.extensions["lodge.saml"] = ServiceProvider(settings)
     app.jinja_env.globals["saml_name"] = settings.display_name if settings else None
 
 

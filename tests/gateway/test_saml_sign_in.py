@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from gateway.auth.saml import SamlRefused, verify_metadata
+from gateway.auth.saml import SamlRefused
+from gateway.auth.saml_provider import verify_metadata
 from gateway.models import User
 from lodge.migrations import upgrade
 from tests.gateway.conftest import sign_in
@@ -72,6 +73,7 @@ def _app(lodge_env, postgres_database):
 
     url = postgres_database("gateway")
     lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
+    lodge_env.setenv("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")  # no services
     upgrade("gateway", url)
     return create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
 
