@@ -2,7 +2,11 @@
 
 PostgreSQL databases are migrated once per session; each test runs inside a transaction
 that is rolled back (the warehouse pattern), with the service's commits as savepoints.
+Each SQLite test gets a copy of a file migrated once per session.
 """
+
+import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,15 +25,30 @@ def backend(request):
     return request.param
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory):
+    """A factory: a migrated SQLite file of one owner, made once a session; tests copy it."""
+    made: dict[str, Path] = {}
+
+    def path(owner: str) -> Path:
+        if owner not in made:
+            made[owner] = tmp_path_factory.mktemp("sqlite") / f"{owner}.db"
+            upgrade(owner, f"sqlite:///{made[owner]}")
+        return made[owner]
+
+    return path
+
+
 @pytest.fixture
-def database_for(backend, tmp_path, postgres_database):
+def database_for(backend, tmp_path, postgres_database, migrated_sqlite):
     """A factory: the migrated database of one owner on this test's backend."""
     opened = []
 
     def make(owner: str) -> Database:
         if backend == "sqlite":
-            url = f"sqlite:///{tmp_path / (owner + '.db')}"
-            upgrade(owner, url)
+            path = tmp_path / (owner + ".db")
+            shutil.copyfile(migrated_sqlite(owner), path)
+            url = f"sqlite:///{path}"
             database = Database(url, owner)
             opened.append((database, None, None))
             return database
