@@ -17,7 +17,6 @@ import contextvars
 import hashlib
 import logging
 import queue
-import select
 import threading
 import time
 from collections import Counter
@@ -40,6 +39,7 @@ from kernel.platform.config import each_node_once
 from kernel.platform.messaging import hide_broker_passwords, replicated_on_a_cluster
 from kernel.platform.metrics import GATEWAY_RPC_SECONDS
 from kernel.platform.observability import outgoing_headers, span
+from kernel.platform.sockets import spoke
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +81,6 @@ def pauses(deadline: float):
         pause = min(pause * 2, RECONNECT_PAUSE[1])
 
 
-def has_input(sock) -> bool:
-    # poll, as select() cannot watch a descriptor numbered past 1024 (eventlet, which the
-    # tests run under, patches poll away)
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    return bool(select.select([sock], [], [], 0)[0])
-
-
 def alive(connection: Connection) -> bool:
     """Whether a kept connection still stands, without a round trip: an idle connection
     only has something to read when the broker closed it (or sent a notice)."""
@@ -100,7 +90,7 @@ def alive(connection: Connection) -> bool:
     if sock is None:
         return False
     try:
-        if has_input(sock):
+        if spoke(sock):
             connection.drain_events(timeout=0.01)
     except TimeoutError:
         return True

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from eventlet.patcher import original
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -42,6 +41,7 @@ from sqlalchemy.types import TypeDecorator
 
 from kernel.platform.metrics import note_duplicate
 from kernel.platform.observability import outgoing_headers
+from kernel.platform.sockets import spoke
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +165,6 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
-# green select has no poll(): eventlet removes it when it patches the module
-_select = original("select")
-_SPOKE = _select.POLLIN | _select.POLLPRI | _select.POLLERR | _select.POLLHUP
 _RETURNED_AT = "lodge_returned_at"
 
 
@@ -197,11 +194,9 @@ class ConnectionCheck:
         try:
             if getattr(dbapi_connection, "closed", 0):
                 raise DisconnectionError("the connection was closed")
-            if returned_at is None or time.monotonic() - returned_at < self.IDLE_SECONDS:
-                poller = _select.poll()
-                poller.register(dbapi_connection.fileno(), _SPOKE)
-                if not poller.poll(0):
-                    return
+            recently = returned_at is None or time.monotonic() - returned_at < self.IDLE_SECONDS
+            if recently and not spoke(dbapi_connection.fileno()):
+                return
             self.dialect.do_ping(dbapi_connection)
         except (ValueError, OSError, self.dialect.loaded_dbapi.Error) as err:
             # ValueError: no socket any more (fileno() is -1)

@@ -43,8 +43,7 @@ class LodgeInPieces(LodgeSystem):
 
     def _launch(self) -> None:
         self._log_handle = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by stop()
-        self.lodge_command("migrate")
-        self.lodge_command("seed")
+        self.lodge_command("migrate", "--seed")
         for name in (*SERVICES, "gateway", "inbox"):
             self.start_process(name)
 

@@ -1,12 +1,11 @@
 """The review queue page with counts past their limit: it says "more than", and its Next link
 follows whether another page exists, not the count. Approval's answers are stubbed."""
 
-import contextlib
-
 import pytest
 
 from kernel.contracts.approval import QUEUE_COUNT_LIMIT
 from tests.gateway.conftest import sign_in
+from tests.support.stub_services import Pool
 
 TASK = {
     "deposit_id": "d1",
@@ -21,49 +20,6 @@ TASK = {
     "overdue": False,
     "own_deposit": False,
 }
-
-
-class Reply:
-    def __init__(self, value) -> None:
-        self.value = value
-
-    def result(self):
-        return self.value
-
-
-class Method:
-    def __init__(self, answer, calls: list, name: str) -> None:
-        self.answer, self.calls, self.name = answer, calls, name
-
-    def __call__(self, **arguments):
-        self.calls.append((self.name, "waited for"))
-        return self.answer
-
-    def call_async(self, **arguments):
-        self.calls.append((self.name, "asked at once"))
-        return Reply(self.answer)
-
-
-class Services:
-    """`services.<service>.<method>` answering what `answers["<service>.<method>"]` holds."""
-
-    def __init__(self, answers: dict, calls: list, service: str = "") -> None:
-        self.answers, self.calls, self.service = answers, calls, service
-
-    def __getattr__(self, name: str):
-        if not self.service:
-            return Services(self.answers, self.calls, name)
-        method = f"{self.service}.{name}"
-        return Method(self.answers[method], self.calls, method)
-
-
-class Pool:
-    def __init__(self, answers: dict) -> None:
-        self.answers, self.calls = answers, []
-
-    @contextlib.contextmanager
-    def client(self):
-        yield Services(self.answers, self.calls)
 
 
 def queue_page(gateway_app, queue: dict, failing_files: int = 0) -> str:
