@@ -72,10 +72,6 @@ def answers() -> dict:
     }
 
 
-def percentile(values: list[float], share: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(len(values) * share))]
-
-
 def main() -> None:
     import os
     import time
@@ -92,6 +88,7 @@ def main() -> None:
             "LODGE_SECRET_KEY": "queue-render-" + "x" * 40,
         }
     )
+    from bench.workload import percentile
     from gateway.app import create_app
     from gateway.auth import identity
     from lodge.migrations import upgrade
@@ -124,7 +121,7 @@ def main() -> None:
             html = response.get_data(as_text=True)
             assert html.count('name="deposit_id"') == PER_PAGE and f'lang="{locale}"' in html
         timings = timings[20:]
-        p50, p95 = statistics.median(timings), percentile(timings, 0.95)
+        p50, p95 = statistics.median(timings), percentile(timings, 95)
         print(f"  queue page, {PER_PAGE} tasks, {locale:<3} {p50:6.1f} / {p95:6.1f}")
 
 

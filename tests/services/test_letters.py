@@ -358,23 +358,24 @@ def test_overdue_deposits_remind_their_approvers_once(letters, smtp, lodge_env):
     assert subjects == ['New deposit to review: "Über Moos"', 'Overdue for review: "Über Moos"']
 
 
-def overdue_now(letters):
+def remind_overdue(letters, lodge_env):
+    """Every waiting deposit due an hour ago, and the reminders timer run (no digest)."""
     from services.letters.models import PendingReview
 
     with letters.database.unit_of_work() as uow:
         uow.session.execute(
             update(PendingReview).values(due_at=datetime.now(UTC) - timedelta(hours=1))
         )
+    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")
+    get_settings.cache_clear()
+    letters.send_reminders_and_digests()
 
 
 def test_a_decided_deposit_is_no_longer_overdue(letters, smtp, lodge_env):
     letters.save_recipient(actor=APPROVER, delivery=None)
     letters.on_deposit_status_changed(in_review(turnaround_days=1))
     letters.on_deposit_status_changed(changed("declined"))
-    overdue_now(letters)
-    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")
-    get_settings.cache_clear()
-    letters.send_reminders_and_digests()
+    remind_overdue(letters, lodge_env)
     assert [m["Subject"] for m in smtp.to(APPROVER["email"])] == [
         'New deposit to review: "Über Moos"'
     ]
@@ -386,10 +387,7 @@ def test_a_decision_handled_before_the_review_began_asks_nobody(letters, smtp, l
     letters.save_recipient(actor=APPROVER, delivery=None)
     letters.on_deposit_status_changed(changed("approved"))
     letters.on_deposit_status_changed(in_review(turnaround_days=1))
-    overdue_now(letters)
-    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")
-    get_settings.cache_clear()
-    letters.send_reminders_and_digests()
+    remind_overdue(letters, lodge_env)
     assert smtp.to(APPROVER["email"]) == []
 
 
@@ -401,10 +399,7 @@ def test_a_resubmitted_deposit_waits_for_review_again(letters, smtp, lodge_env):
     letters.on_deposit_status_changed(again)
     # the first revision's return, handled after the second entered review, ends nothing
     letters.on_deposit_status_changed(changed("returned"))
-    overdue_now(letters)
-    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")
-    get_settings.cache_clear()
-    letters.send_reminders_and_digests()
+    remind_overdue(letters, lodge_env)
     assert [m["Subject"] for m in smtp.to(APPROVER["email"])] == [
         'New deposit to review: "Über Moos"',
         'New deposit to review: "Über Moos"',
