@@ -91,10 +91,11 @@ def main() -> None:
     from bench.workload import percentile
     from gateway.app import create_app
     from gateway.auth import identity
+    from kernel.platform.config import get_settings
     from lodge.migrations import upgrade
     from tests.support.stub_services import Pool
 
-    upgrade("gateway", os.environ["LODGE_GATEWAY_DATABASE_URL"])
+    upgrade("gateway", get_settings().database_url("gateway"))
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
     with app.extensions["lodge.database"].unit_of_work() as uow:
         for locale in ("en", "de"):

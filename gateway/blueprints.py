@@ -25,6 +25,7 @@ from gateway.auth import guard, oidc
 from gateway.http import correlation, errors, i18n, idempotency, security, usage
 from gateway.http.health import health
 from gateway.http.proxies import ClientAddress
+from gateway.http.silent_clients import SilentClients
 from gateway.oai.pmh import oai
 from gateway.presenters import statuses, validation_report
 from gateway.web.account import account
@@ -110,6 +111,7 @@ CSRF_EXEMPT = (oai, saml_pages, campus_events_api, sword)
 
 def register(app: Flask) -> None:
     app.wsgi_app = ClientAddress(app.wsgi_app)  # type: ignore[method-assign]  # Flask's way
+    app.wsgi_app = SilentClients(app.wsgi_app)  # type: ignore[method-assign]
     for hook in HOOKS:
         hook(app)
     guard.CSRF_EXEMPT_BLUEPRINTS.update(blueprint.name for blueprint in CSRF_EXEMPT)

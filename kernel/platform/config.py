@@ -825,6 +825,15 @@ class ProcessSettings:
     gateway_threads: int = setting(
         "LODGE_GATEWAY_THREADS", integer, 8, "`8`", "threads per gunicorn process"
     )
+    client_timeout_seconds: float = setting(
+        "LODGE_GATEWAY_CLIENT_TIMEOUT_SECONDS",
+        number,
+        60.0,
+        "`60`",
+        "seconds the gateway waits for more of a request's body before it answers 408, so "
+        "a client that vanished while sending holds no thread (nor a resumable upload) "
+        "for long",
+    )
     gateway_reuse_port: bool = setting(
         "LODGE_GATEWAY_REUSE_PORT",
         present,
