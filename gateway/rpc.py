@@ -22,13 +22,13 @@ import time
 from collections import Counter
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from amqp.exceptions import MessageNacked, NotFound
+from amqp.exceptions import NotFound
 from flask import current_app, g, has_request_context
-from kombu import Connection
+from kombu import Connection, Producer
 from kombu.exceptions import ChannelError, OperationalError
-from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
+from nameko.amqp.publish import Publisher, get_connection
 from nameko.constants import PERSISTENT
-from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout
+from nameko.exceptions import ReplyQueueExpiredWithPendingReplies, RpcTimeout, UnknownService
 from nameko.messaging import encode_to_headers
 from nameko.standalone.rpc import ClusterRpcClient, ReplyListener
 from opentelemetry.trace import SpanKind
@@ -36,7 +36,7 @@ from opentelemetry.trace import SpanKind
 from kernel.contracts.actors import Actor
 from kernel.contracts.rpc import CALL_KEY_HEADER
 from kernel.platform.config import each_node_once
-from kernel.platform.messaging import hide_broker_passwords, replicated_on_a_cluster
+from kernel.platform.messaging import Confirms, hide_broker_passwords, replicated_on_a_cluster
 from kernel.platform.metrics import GATEWAY_RPC_SECONDS
 from kernel.platform.observability import outgoing_headers, span
 from kernel.platform.sockets import spoke
@@ -107,6 +107,13 @@ class KeptPublisher(Publisher):
     This one checks its connection before use and reconnects while nothing is sent; once
     the publish has begun it never sends again.
 
+    Every request is confirmed by the broker (publisher confirms), but the confirm is
+    awaited with the call's reply (`settle`), not after each publish: a page that asks
+    several services at once waits for their confirms together, one round trip, instead of
+    one after another. A request no queue takes comes back (mandatory) before its confirm:
+    UnknownService, as nameko says; one the broker refuses (its queue's node stopped) is
+    nacked: BrokerUnavailable.
+
     It declares the reply queue once per connection. kombu never caches the declaration of
     a queue that expires, as nameko's reply queue does, so it would declare it again before
     every request: three round trips to the broker on each call. The reply listener
@@ -114,11 +121,14 @@ class KeptPublisher(Publisher):
     it itself whenever it reconnects."""
 
     connection: Connection | None = None
+    producer: Producer  # on the connection's channel in confirm mode
     declared_on: Connection | None = None
 
     def __init__(self, amqp_uri: str, connect_within: float = 30.0, **options):
         super().__init__(amqp_uri, **options)
         self.connect_within = connect_within
+        self.confirms: Confirms | None = None  # the connection's, by correlation id
+        self._returned: dict[str, str] = {}  # correlation id: the service no queue serves
 
     def publish(self, payload, **kwargs):
         headers = {
@@ -134,9 +144,8 @@ class KeptPublisher(Publisher):
             *(self.declare if self.declared_on is not connection else ()),
             *kwargs.pop("declare", ()),
         ]
-        producer = connection.Producer()
         try:
-            producer.publish(
+            self.producer.publish(
                 payload,
                 headers=headers,
                 declare=declare,
@@ -145,13 +154,8 @@ class KeptPublisher(Publisher):
                 serializer=self.serializer,
                 **{**self.publish_kwargs, **kwargs},
             )
-        except MessageNacked:
-            # not taken: the request's queue is not available (its node stopped)
-            raise BrokerUnavailable("the broker refused the request") from None
-        except ChannelError as err:
+        except ChannelError:
             self.close()
-            if "NO_ROUTE" in str(err):
-                raise UndeliverableMessage() from None
             raise
         except CONNECTION_LOST as err:
             # the request may be at its service: its reply (or the timeout) decides
@@ -163,6 +167,43 @@ class KeptPublisher(Publisher):
             )
         else:
             self.declared_on = connection
+            assert self.confirms is not None  # made with the connection
+            self.confirms.sent(kwargs["correlation_id"])
+
+    def settle(self, correlation_id: str) -> None:
+        """Wait for the broker's confirm of the request `correlation_id` (and of those
+        sent before it); raise if it was refused. A connection lost meanwhile: the request
+        may be at its service, so its reply decides."""
+        deadline = time.monotonic() + self.connect_within
+        try:
+            while self.confirms is not None and correlation_id in self.confirms.waiting.values():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.connection is None:
+                    raise BrokerUnavailable("the broker did not confirm the request")
+                self.connection.drain_events(timeout=remaining)
+        except TimeoutError:
+            raise BrokerUnavailable("the broker did not confirm the request") from None
+        except CONNECTION_LOST as err:
+            self.close()
+            log.warning("broker connection lost before a confirm; awaiting the reply: %s", err)
+            return
+        if correlation_id in self._returned:
+            raise UnknownService(self._returned.pop(correlation_id))
+        if self.confirms is not None and correlation_id in self.confirms.nacked:
+            self.confirms.nacked.remove(correlation_id)
+            # not taken: the request's queue is not available (its node stopped)
+            raise BrokerUnavailable("the broker refused the request")
+
+    def forget_refusals(self) -> None:
+        """Of calls nobody will wait for (their borrower stopped at an error)."""
+        self._returned.clear()
+        if self.confirms is not None:
+            self.confirms.nacked.clear()
+
+    def _on_return(self, _error, _exchange, routing_key: str, message) -> None:
+        # no queue takes the request's routing key ("service.method"), so no such service;
+        # the broker confirms the request right after
+        self._returned[message.properties.get("correlation_id")] = routing_key.split(".")[0]
 
     def _connected(self) -> Connection:
         if self.connection is not None and alive(self.connection):
@@ -170,17 +211,18 @@ class KeptPublisher(Publisher):
         self.close()
         attempts = pauses(time.monotonic() + self.connect_within)
         while True:
-            connection = gateway_connection(
-                self.amqp_uri, ssl=self.ssl, transport_options={"confirm_publish": True}
-            )
+            connection = gateway_connection(self.amqp_uri, ssl=self.ssl)
             try:
                 connection.ensure_connection(max_retries=each_node_once(self.amqp_uri))
+                channel = connection.channel()
+                confirms = Confirms(channel)
             except CONNECTION_LOST as err:
                 connection.release()
                 if next(attempts, None) is None:
                     raise BrokerUnavailable(f"the broker cannot be reached: {err}") from None
                 continue
-            self.connection = connection
+            channel.events["basic_return"].add(self._on_return)
+            self.connection, self.producer, self.confirms = connection, Producer(channel), confirms
             return connection
 
     def close(self) -> None:
@@ -188,6 +230,8 @@ class KeptPublisher(Publisher):
             with contextlib.suppress(Exception):
                 self.connection.release()
             self.connection = None
+        # what the closed connection was confirming is for the replies to decide
+        self.confirms, self._returned = None, {}
 
 
 class KeptReplyConsumer(ReplyListener.ReplyConsumer):
@@ -213,6 +257,7 @@ class KeptReplyListener(ReplyListener):
 
     consumer_cls = KeptReplyConsumer
     replies = None
+    publisher: KeptPublisher
 
     def start(self):
         super().start()
@@ -237,6 +282,7 @@ class KeptReplyListener(ReplyListener):
     def consume_reply(self, correlation_id):
         if self.consumer.should_stop:
             raise RuntimeError("Stopped and can no longer be used")
+        self.publisher.settle(correlation_id)
         attempts = pauses(time.monotonic() + self.timeout)
         while not self.pending.get(correlation_id):
             if self.replies is None:
@@ -276,6 +322,7 @@ class KeptRpcClient(ClusterRpcClient):
         super().__init__(timeout=timeout, connect_within=timeout, **options)
         # ClusterRpcClient builds its listener itself; this only swaps in the keeping kind
         self.reply_listener.__class__ = KeptReplyListener
+        self.reply_listener.publisher = self.publisher  # whose confirm each reply awaits first
         # a reply sent while the gateway's node stops waits on another node
         replicated_on_a_cluster(self.reply_listener.queue.queue_arguments, self.amqp_uri)
 
@@ -333,6 +380,7 @@ class RpcPool:
         listener would keep them, and their replies, for the client's whole life. A reply
         that comes for one now is dropped."""
         runner.reply_listener.pending.clear()
+        runner.publisher.forget_refusals()
         self._idle.put((runner, proxy))
 
     def close(self) -> None:

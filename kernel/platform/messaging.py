@@ -26,6 +26,7 @@ import time
 import traceback
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue, binding
 from kombu.exceptions import OperationalError
@@ -212,6 +213,35 @@ def reply_cloudevent(reply: dict, system: str, ids: dict | None = None) -> dict:
     )
 
 
+class Confirms:
+    """The publishes on one channel in confirm mode that the broker has not confirmed yet,
+    each kept with what its sender wants to know it by (`sent(key)`); the keys of those it
+    refused (nacked) gather in `nacked`. Confirms arrive as the connection's events are
+    read (`drain_events`), each for one delivery tag or for every tag up to it."""
+
+    def __init__(self, channel) -> None:
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._acked)
+        channel.events["basic_nack"].add(self._nacked)
+        self._sent = 0  # delivery tags are counted per channel from 1
+        self.waiting: dict[int, Any] = {}
+        self.nacked: list[Any] = []
+
+    def sent(self, key: Any = None) -> None:
+        self._sent += 1
+        self.waiting[self._sent] = key
+
+    def _settled(self, tag: int, multiple: bool) -> list[Any]:
+        done = [sent for sent in self.waiting if sent == tag or (multiple and sent < tag)]
+        return [self.waiting.pop(sent) for sent in done]
+
+    def _acked(self, tag: int, multiple: bool) -> None:
+        self._settled(tag, multiple)
+
+    def _nacked(self, tag: int, multiple: bool) -> None:
+        self.nacked += self._settled(tag, multiple)
+
+
 class ConfirmedBatch:
     """Publishes on one channel in confirm mode without waiting after each message, then
     waits until the broker has confirmed every one: a round of the relay costs one round
@@ -226,55 +256,37 @@ class ConfirmedBatch:
         self.amqp_uri = amqp_uri
         self._connection: Connection | None = None
         self._producer: Producer | None = None
-        self._sent = 0  # delivery tags are counted per channel from 1
-        self._unconfirmed: set[int] = set()
-        self._refused = False
+        self._confirms: Confirms | None = None
 
-    def _ready(self) -> Producer:
-        if self._producer is None:
+    def _ready(self) -> tuple[Producer, Confirms]:
+        if self._producer is None or self._confirms is None:
             connection = Connection(self.amqp_uri)
             channel = connection.channel()
-            channel.confirm_select()
-            channel.events["basic_ack"].add(self._acked)
-            channel.events["basic_nack"].add(self._nacked)
+            self._confirms = Confirms(channel)
             self._connection, self._producer = connection, Producer(channel, auto_declare=False)
-            self._sent, self._unconfirmed, self._refused = 0, set(), False
-        return self._producer
-
-    def _settle(self, tag: int, multiple: bool) -> None:
-        if multiple:
-            self._unconfirmed = {waiting for waiting in self._unconfirmed if waiting > tag}
-        else:
-            self._unconfirmed.discard(tag)
-
-    def _acked(self, tag: int, multiple: bool) -> None:
-        self._settle(tag, multiple)
-
-    def _nacked(self, tag: int, multiple: bool) -> None:
-        self._refused = True
-        self._settle(tag, multiple)
+        return self._producer, self._confirms
 
     def publish(self, body, **kwargs) -> None:
         """Send one persistent message (kombu's `Producer.publish` arguments)."""
         try:
-            self._ready().publish(body, delivery_mode=2, retry=False, **kwargs)
+            producer, confirms = self._ready()
+            producer.publish(body, delivery_mode=2, retry=False, **kwargs)
         except Exception:
             self.reset()
             raise
-        self._sent += 1
-        self._unconfirmed.add(self._sent)
+        confirms.sent()
 
     def confirm(self) -> None:
         """Wait until the broker confirmed everything sent since the last `confirm`."""
         try:
             deadline = time.monotonic() + self.confirm_timeout
-            while self._unconfirmed:
+            while self._confirms is not None and self._confirms.waiting:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"{len(self._unconfirmed)} messages not confirmed")
+                    raise TimeoutError(f"{len(self._confirms.waiting)} messages not confirmed")
                 assert self._connection is not None
                 self._connection.drain_events(timeout=remaining)
-            if self._refused:
+            if self._confirms is not None and self._confirms.nacked:
                 raise UndeliverableMessage("the broker refused (nacked) a message")
         except Exception:
             self.reset()
@@ -282,7 +294,7 @@ class ConfirmedBatch:
 
     def reset(self) -> None:
         connection, self._connection, self._producer = self._connection, None, None
-        self._unconfirmed = set()
+        self._confirms = None
         if connection is not None:
             try:
                 connection.release()

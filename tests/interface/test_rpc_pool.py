@@ -8,8 +8,8 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from kombu import Queue
-from nameko.exceptions import RpcTimeout
+from kombu import Connection, Exchange, Queue
+from nameko.exceptions import RpcTimeout, UnknownService
 
 from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, KeptPublisher, RpcPool
 from kernel.platform.config import get_settings
@@ -212,5 +212,47 @@ def test_replies_never_waited_for_are_not_kept_once_the_client_is_back(pool):
         services.intake.list_profiles.call_async(actor=STUDENT)  # a page that did not wait
     [(again, _)] = pool._idle.queue
     assert again is runner and runner.reply_listener.pending == {}
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]
+
+
+def test_calls_asked_at_once_wait_for_their_confirms_together(pool):
+    """The broker confirms each request, and the confirms are awaited with the replies:
+    three calls asked at once are all on their way before any confirm is waited for."""
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]
+    [(runner, _)] = pool._idle.queue
+    publisher = runner.publisher
+    with pool.client() as services:
+        replies = [services.intake.list_profiles.call_async(actor=STUDENT) for _ in range(3)]
+        # the last was not waited for: its confirm is read only with its reply
+        assert list(publisher.confirms.waiting.values())[-1:] == [replies[-1].correlation_id]
+        assert [[p["id"] for p in reply.result()] for reply in replies] == [["thesis"]] * 3
+        assert publisher.confirms.waiting == {}  # each confirmed by the time of its reply
+
+
+def test_a_call_to_no_such_service_is_refused_at_once(pool):
+    started = time.monotonic()
+    with pytest.raises(UnknownService), pool.client() as services:
+        services.nobody.anything()
+    assert time.monotonic() - started < 5  # not the call's 15-second timeout
+    with pool.client() as services:  # the client that was refused still serves
+        assert profile_ids(services) == ["thesis"]
+
+
+def test_a_request_the_broker_refuses_is_unavailable_at_once(pool, broker):
+    """A request whose queue cannot take it (as when the queue's node stopped) is nacked."""
+    with Connection(broker["AMQP_URI"]) as connection:
+        refusing = Queue(
+            "rpc-refusing",
+            exchange=Exchange("nameko-rpc", type="topic", durable=True),
+            routing_key="refusing.*",
+            queue_arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
+        )
+        refusing(connection.default_channel).declare()
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match="refused"), pool.client() as services:
+        services.refusing.anything()
+    assert time.monotonic() - started < 5
     with pool.client() as services:
         assert profile_ids(services) == ["thesis"]
