@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kernel.platform.db import StoredFileColumns, UTCDateTime, utcnow
+from services.intake.lifecycle import EDITABLE
 
 
 class Base(DeclarativeBase):
@@ -47,6 +48,8 @@ class ProfileVersion(Base):
 
 
 MEDIATED_SQL = "mediator_id IS NOT NULL"
+# the deposits a patron's drafts quota counts (lifecycle.EDITABLE)
+UNFINISHED_SQL = "status IN ({})".format(", ".join(f"'{status}'" for status in sorted(EDITABLE)))
 
 
 class Deposit(Base):
@@ -62,6 +65,13 @@ class Deposit(Base):
             "title",
             postgresql_using="gin",
             postgresql_ops={"title": "gin_trgm_ops"},
+        ),
+        # a patron's unfinished deposits, which the drafts quota counts at each new draft
+        Index(
+            "ix_deposits_unfinished_depositor",
+            "depositor_id",
+            postgresql_where=text(UNFINISHED_SQL),
+            sqlite_where=text(UNFINISHED_SQL),
         ),
         # the dashboard's deposits made for patrons, newest first
         Index(
