@@ -14,6 +14,7 @@ checkout's code; to compare with a commit before:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import statistics
 import sys
@@ -22,8 +23,8 @@ from pathlib import Path
 
 REPO_ROOT = Path.cwd()  # the checkout whose code is measured
 sys.path.insert(0, str(REPO_ROOT))
-BENCH_ROOT = Path(__file__).resolve().parents[1]  # this bench's own checkout, for its stubs
-sys.path.insert(1, str(BENCH_ROOT))
+# the services' stand-ins come from this bench's own checkout, whichever is measured
+STUBS = Path(__file__).resolve().parents[1] / "tests" / "support" / "stub_services.py"
 
 PER_PAGE = 25
 PASSWORD = "correct horse battery"
@@ -93,7 +94,11 @@ def main() -> None:
     from gateway.auth import identity
     from kernel.platform.config import get_settings
     from lodge.migrations import upgrade
-    from tests.support.stub_services import Pool
+    spec = importlib.util.spec_from_file_location("stub_services", STUBS)
+    assert spec is not None and spec.loader is not None
+    stubs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stubs)
+    Pool = stubs.Pool
 
     upgrade("gateway", get_settings().database_url("gateway"))
     app = create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
