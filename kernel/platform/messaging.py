@@ -232,7 +232,9 @@ class Confirms:
         self.waiting[self._sent] = key
 
     def _settled(self, tag: int, multiple: bool) -> list[Any]:
-        done = [sent for sent in self.waiting if sent == tag or (multiple and sent < tag)]
+        if not multiple:
+            return [self.waiting.pop(tag)] if tag in self.waiting else []
+        done = [sent for sent in self.waiting if sent <= tag]
         return [self.waiting.pop(sent) for sent in done]
 
     def _acked(self, tag: int, multiple: bool) -> None:
