@@ -112,7 +112,9 @@ def main() -> None:
         app.extensions["lodge.rpc"] = Pool(answers())
         client = app.test_client()
         login = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf-token" content="([^"]+)"', login).group(1)
+        found = re.search(r'name="csrf-token" content="([^"]+)"', login)
+        assert found is not None, "no CSRF token on the sign-in page"
+        token = found.group(1)
         client.post(
             "/login",
             data={"username": f"alex-{locale}", "password": PASSWORD, "csrf_token": token},

@@ -3,16 +3,13 @@ them: both listen and the port answers; without the setting the second cannot bi
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.system import REPO_ROOT, free_port, poll_until
+from tests.support.system import free_port, lone_gateway, poll_until
 
 
 def listeners(port: int) -> int:
@@ -28,26 +25,8 @@ def gateways(tmp_path):
     started: list[subprocess.Popen] = []
 
     def start(reuse_port: bool) -> subprocess.Popen:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
-        env.update(
-            {
-                "LODGE_DATA_DIR": str(tmp_path / "var"),
-                "LODGE_SECRET_KEY": "test-" + uuid.uuid4().hex + uuid.uuid4().hex,
-                "LODGE_COOKIE_SECURE": "false",
-                "LODGE_GATEWAY_BIND": f"127.0.0.1:{port}",
-                "LODGE_GATEWAY_WORKERS": "1",
-                "XDG_RUNTIME_DIR": str(tmp_path),
-            }
-        )
-        if reuse_port:
-            env["LODGE_GATEWAY_REUSE_PORT"] = "true"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lodge", "gateway"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        settings = {"LODGE_GATEWAY_REUSE_PORT": "true"} if reuse_port else {}
+        process = lone_gateway(tmp_path, port, stderr=subprocess.PIPE, **settings)
         started.append(process)
         return process
 

@@ -5,19 +5,15 @@ sending is never cut off. A real `lodge gateway` (one worker, one thread) on raw
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
-import uuid
 
 import pytest
 import requests
 from werkzeug.exceptions import RequestTimeout
 
 from gateway.http.silent_clients import TimedInput
-from tests.support.system import REPO_ROOT, free_port, poll_until
+from tests.support.system import free_port, lone_gateway, poll_until
 
 TIMEOUT = 1.0
 BODY = b"username=sam&password=secret&csrf_token=forged"
@@ -26,27 +22,12 @@ BODY = b"username=sam&password=secret&csrf_token=forged"
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     port = free_port()
-    folder = tmp_path_factory.mktemp("silent")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
-    env.update(
-        {
-            "LODGE_DATA_DIR": str(folder / "var"),
-            "LODGE_SECRET_KEY": "test-" + uuid.uuid4().hex + uuid.uuid4().hex,
-            "LODGE_COOKIE_SECURE": "false",
-            "LODGE_GATEWAY_BIND": f"127.0.0.1:{port}",
-            "LODGE_GATEWAY_WORKERS": "1",
-            "LODGE_GATEWAY_THREADS": "1",  # a thread held shows at once
-            "LODGE_GATEWAY_CLIENT_TIMEOUT_SECONDS": str(TIMEOUT),
-            "LODGE_AMQP_URI": "amqp://guest:guest@127.0.0.1:1/",
-            "XDG_RUNTIME_DIR": str(folder),
-        }
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lodge", "gateway"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = lone_gateway(
+        tmp_path_factory.mktemp("silent"),
+        port,
+        LODGE_GATEWAY_THREADS="1",  # a thread held shows at once
+        LODGE_GATEWAY_CLIENT_TIMEOUT_SECONDS=str(TIMEOUT),
+        LODGE_AMQP_URI="amqp://guest:guest@127.0.0.1:1/",
     )
     poll_until(lambda: healthy(port), timeout=60, description="the gateway answering")
     yield port

@@ -293,6 +293,20 @@ def test_approvers_of_the_profile_are_told_of_a_new_deposit(letters, smtp):
     assert smtp.to("jurgen@example.edu") == []  # the depositor had their letter at submit
 
 
+def remind_overdue(letters, lodge_env, digest_hour: int = 24):
+    """Every waiting deposit due an hour ago, and the reminders timer run (with the
+    digests' send hour at 24 by default: no digest today)."""
+    from services.letters.models import PendingReview
+
+    with letters.database.unit_of_work() as uow:
+        uow.session.execute(
+            update(PendingReview).values(due_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+    lodge_env.setenv("LODGE_DIGEST_HOUR", str(digest_hour))
+    get_settings.cache_clear()
+    letters.send_reminders_and_digests()
+
+
 def test_an_approver_is_not_asked_to_review_their_own_deposit(letters, smtp, lodge_env):
     depositing = {**OTHER_APPROVER, "email": "ari@example.edu"}
     letters.save_recipient(actor=APPROVER, delivery=None)
@@ -305,15 +319,7 @@ def test_an_approver_is_not_asked_to_review_their_own_deposit(letters, smtp, lod
         "locale": "en",
     }
     letters.on_deposit_status_changed(event)
-    from services.letters.models import PendingReview
-
-    with letters.database.unit_of_work() as uow:
-        uow.session.execute(
-            update(PendingReview).values(due_at=datetime.now(UTC) - timedelta(hours=1))
-        )
-    lodge_env.setenv("LODGE_DIGEST_HOUR", "0")
-    get_settings.cache_clear()
-    letters.send_reminders_and_digests()
+    remind_overdue(letters, lodge_env, digest_hour=0)
     assert [m["Subject"] for m in smtp.to(APPROVER["email"])] == [
         'New deposit to review: "Über Moos"',
         'Overdue for review: "Über Moos"',
@@ -356,19 +362,6 @@ def test_overdue_deposits_remind_their_approvers_once(letters, smtp, lodge_env):
     letters.send_reminders_and_digests()
     subjects = [m["Subject"] for m in smtp.to(APPROVER["email"])]
     assert subjects == ['New deposit to review: "Über Moos"', 'Overdue for review: "Über Moos"']
-
-
-def remind_overdue(letters, lodge_env):
-    """Every waiting deposit due an hour ago, and the reminders timer run (no digest)."""
-    from services.letters.models import PendingReview
-
-    with letters.database.unit_of_work() as uow:
-        uow.session.execute(
-            update(PendingReview).values(due_at=datetime.now(UTC) - timedelta(hours=1))
-        )
-    lodge_env.setenv("LODGE_DIGEST_HOUR", "24")
-    get_settings.cache_clear()
-    letters.send_reminders_and_digests()
 
 
 def test_a_decided_deposit_is_no_longer_overdue(letters, smtp, lodge_env):

@@ -249,6 +249,32 @@ def delete_vhost(name: str, api: str = RABBIT_API) -> None:
         response.raise_for_status()
 
 
+def lone_gateway(
+    folder: Path, port: int, stderr: int = subprocess.DEVNULL, **settings: str
+) -> subprocess.Popen:
+    """`lodge gateway` alone (one worker, SQLite in `folder`, no services), with these
+    LODGE_ settings added; the caller stops it (and reads `stderr` if it asked for a pipe)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
+    env.update(
+        {
+            "LODGE_DATA_DIR": str(folder / "var"),
+            "LODGE_SECRET_KEY": "test-" + uuid.uuid4().hex + uuid.uuid4().hex,
+            "LODGE_COOKIE_SECURE": "false",
+            "LODGE_GATEWAY_BIND": f"127.0.0.1:{port}",
+            "LODGE_GATEWAY_WORKERS": "1",
+            "XDG_RUNTIME_DIR": str(folder),
+            **settings,
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "lodge", "gateway"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
 def csrf_token(html: str) -> str:
     """The CSRF token a portal page carries in its <meta name="csrf-token">."""
     return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
