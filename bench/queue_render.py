@@ -94,6 +94,7 @@ def main() -> None:
     from gateway.auth import identity
     from kernel.platform.config import get_settings
     from lodge.migrations import upgrade
+
     spec = importlib.util.spec_from_file_location("stub_services", STUBS)
     assert spec is not None and spec.loader is not None
     stubs = importlib.util.module_from_spec(spec)
