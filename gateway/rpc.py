@@ -82,15 +82,17 @@ def pauses(deadline: float):
 
 
 def alive(connection: Connection) -> bool:
-    """Whether a kept connection still stands, without a round trip: an idle connection
-    only has something to read when the broker closed it (or sent a notice)."""
+    """Whether a kept connection still stands, without a round trip: besides the confirms
+    of requests nobody waited for, an idle connection only has something to read when the
+    broker closed it (or sent a notice). Everything waiting is read, so a close behind
+    some confirms is seen."""
     if not connection.connected:  # before .connection, which would connect
         return False
     sock = getattr(getattr(connection.connection, "transport", None), "sock", None)
     if sock is None:
         return False
     try:
-        if spoke(sock):
+        while spoke(sock):
             connection.drain_events(timeout=0.01)
     except TimeoutError:
         return True
@@ -182,7 +184,12 @@ class KeptPublisher(Publisher):
                     raise BrokerUnavailable("the broker did not confirm the request")
                 self.connection.drain_events(timeout=remaining)
         except TimeoutError:
+            self.close()
             raise BrokerUnavailable("the broker did not confirm the request") from None
+        except ChannelError as err:
+            # the channel closed under it (an exchange gone, say): it confirms no more
+            self.close()
+            raise BrokerUnavailable(f"the broker closed the channel: {err}") from None
         except CONNECTION_LOST as err:
             self.close()
             log.warning("broker connection lost before a confirm; awaiting the reply: %s", err)

@@ -8,14 +8,14 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from kombu import Connection, Exchange, Queue
+from kombu import Exchange, Queue
 from nameko.exceptions import RpcTimeout, UnknownService
 
 from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, KeptPublisher, RpcPool
 from kernel.platform.config import get_settings
 from services.intake.service import IntakeService
 from tests.services.conftest import STUDENT, THESIS_METADATA
-from tests.support.system import RABBIT_API, RABBIT_AUTH, close_broker_connections
+from tests.support.system import RABBIT_API, RABBIT_AUTH, close_broker_connections, poll_until
 
 
 def management(path: str):
@@ -240,19 +240,39 @@ def test_a_call_to_no_such_service_is_refused_at_once(pool):
         assert profile_ids(services) == ["thesis"]
 
 
-def test_a_request_the_broker_refuses_is_unavailable_at_once(pool, broker):
-    """A request whose queue cannot take it (as when the queue's node stopped) is nacked."""
-    with Connection(broker["AMQP_URI"]) as connection:
-        refusing = Queue(
-            "rpc-refusing",
-            exchange=Exchange("nameko-rpc", type="topic", durable=True),
-            routing_key="refusing.*",
-            queue_arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
-        )
-        refusing(connection.default_channel).declare()
+def test_a_connection_closed_behind_unread_confirms_is_replaced_before_sending(pool, broker):
+    """A page that stopped at an error leaves its calls' confirms unread; the broker then
+    closes the idle connection. The next request sees the close behind them and goes out
+    on a new connection, rather than into the closed one (its reply would never come)."""
+    with pytest.raises(LookupError), pool.client() as services:
+        for _ in range(3):
+            services.intake.list_profiles.call_async(actor=STUDENT)
+        raise LookupError("the page stopped here")
+    vhost = urlsplit(broker["AMQP_URI"]).path.lstrip("/")
+    closed: list[int] = []  # the management API lists a new connection within seconds
+    poll_until(
+        lambda: (
+            closed.append(close_broker_connections(vhost, CONNECTION_NAME, "test: idle"))
+            or sum(closed) >= 2
+        ),
+        timeout=30,
+        description="the client's publishing and reply connections closed by the broker",
+    )
     started = time.monotonic()
-    with pytest.raises(BrokerUnavailable, match="refused"), pool.client() as services:
-        services.refusing.anything()
-    assert time.monotonic() - started < 5
     with pool.client() as services:
         assert profile_ids(services) == ["thesis"]
+    assert time.monotonic() - started < 5  # not the call's 15-second timeout
+
+
+def test_a_channel_the_broker_closes_before_the_confirm_is_unavailable_at_once(broker):
+    """A request to an exchange that is gone: the broker closes the channel where the
+    confirm would come. The call fails at once and the connection is dropped."""
+    publisher = KeptPublisher(
+        broker["AMQP_URI"], connect_within=15, exchange=Exchange("no-such-exchange")
+    )
+    started = time.monotonic()
+    publisher.publish({"args": [], "kwargs": {}}, routing_key="x.y", correlation_id="c1")
+    with pytest.raises(BrokerUnavailable, match="closed the channel"):
+        publisher.settle("c1")
+    assert time.monotonic() - started < 5
+    assert publisher.connection is None
