@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -27,7 +28,7 @@ sys.path.insert(0, str(REPO_ROOT))
 STUBS = Path(__file__).resolve().parents[1] / "tests" / "support" / "stub_services.py"
 
 PER_PAGE = 25
-PASSWORD = "correct horse battery"
+PASSWORD = secrets.token_urlsafe(16)  # a throw-away account in a scratch database
 
 
 def task(n: int) -> dict:
