@@ -130,7 +130,10 @@ class KeptPublisher(Publisher):
         super().__init__(amqp_uri, **options)
         self.connect_within = connect_within
         self.confirms: Confirms | None = None  # the connection's, by correlation id
+        # kept until their calls are awaited, across connections: another call may replace
+        # the connection before then
         self._returned: dict[str, str] = {}  # correlation id: the service no queue serves
+        self._refused: set[str] = set()  # correlation ids the broker nacked
 
     def publish(self, payload, **kwargs):
         headers = {
@@ -196,14 +199,21 @@ class KeptPublisher(Publisher):
             return
         if correlation_id in self._returned:
             raise UnknownService(self._returned.pop(correlation_id))
-        if self.confirms is not None and correlation_id in self.confirms.nacked:
-            self.confirms.nacked.remove(correlation_id)
+        self._keep_refusals()
+        if correlation_id in self._refused:
+            self._refused.remove(correlation_id)
             # not taken: the request's queue is not available (its node stopped)
             raise BrokerUnavailable("the broker refused the request")
+
+    def _keep_refusals(self) -> None:
+        if self.confirms is not None:
+            self._refused.update(self.confirms.nacked)
+            self.confirms.nacked.clear()
 
     def forget_refusals(self) -> None:
         """Of calls nobody will wait for (their borrower stopped at an error)."""
         self._returned.clear()
+        self._refused.clear()
         if self.confirms is not None:
             self.confirms.nacked.clear()
 
@@ -238,7 +248,8 @@ class KeptPublisher(Publisher):
                 self.connection.release()
             self.connection = None
         # what the closed connection was confirming is for the replies to decide
-        self.confirms, self._returned = None, {}
+        self._keep_refusals()
+        self.confirms = None
 
 
 class KeptReplyConsumer(ReplyListener.ReplyConsumer):

@@ -11,7 +11,7 @@ import requests
 from kombu import Exchange, Queue
 from nameko.exceptions import RpcTimeout, UnknownService
 
-from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, KeptPublisher, RpcPool
+from gateway.rpc import CONNECTION_NAME, BrokerUnavailable, KeptPublisher, RpcPool, alive
 from kernel.platform.config import get_settings
 from services.intake.service import IntakeService
 from tests.services.conftest import STUDENT, THESIS_METADATA
@@ -238,6 +238,35 @@ def test_a_call_to_no_such_service_is_refused_at_once(pool):
     assert time.monotonic() - started < 5  # not the call's 15-second timeout
     with pool.client() as services:  # the client that was refused still serves
         assert profile_ids(services) == ["thesis"]
+
+
+def test_a_refusal_is_kept_when_another_call_replaces_the_connection(pool, broker):
+    """A call to no such service is sent and another call's wait reads its refusal; the
+    broker then closes the connection and a third call replaces it. Awaited last, the
+    refused call still fails at once, not at the call's timeout."""
+    with pool.client() as services:
+        assert profile_ids(services) == ["thesis"]
+    [(runner, _)] = pool._idle.queue
+    publisher = runner.publisher
+    vhost = urlsplit(broker["AMQP_URI"]).path.lstrip("/")
+    with pool.client() as services:
+        refused = services.nobody.anything.call_async()
+        assert profile_ids(services) == ["thesis"]  # its confirm comes after the refusal
+        connection = publisher.connection
+        poll_until(
+            lambda: (
+                close_broker_connections(vhost, CONNECTION_NAME, "test: idle") > 0
+                and not alive(connection)
+            ),
+            timeout=30,
+            description="the client's publishing connection closed by the broker",
+        )
+        assert profile_ids(services) == ["thesis"]
+        assert publisher.connection is not connection  # replaced by that call
+        started = time.monotonic()
+        with pytest.raises(UnknownService):
+            refused.result()
+        assert time.monotonic() - started < 5  # not the call's 15-second timeout
 
 
 def test_a_connection_closed_behind_unread_confirms_is_replaced_before_sending(pool, broker):
