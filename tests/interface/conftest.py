@@ -6,24 +6,34 @@ from kombu import Connection, Queue
 from kernel.contracts.profiles import ProfileDefinitionSchema
 from kernel.platform.db import Database
 from lodge.migrations import upgrade
-from lodge.topology import declare
 from services.intake.deposits import save_profile
 from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
+from tests.support.vhost_pool import VhostPool, amqp_uri
+
+# quick retries: the topology's retry queues follow these
+QUICK_RETRIES = {"LODGE_HANDLER_MAX_ATTEMPTS": "3", "LODGE_HANDLER_RETRY_DELAY_MS": "50"}
+
+
+@pytest.fixture(scope="session")
+def declared_vhosts():
+    with VhostPool(QUICK_RETRIES) as pool:
+        yield pool
 
 
 @pytest.fixture
-def broker(rabbit_vhost, lodge_env):
-    """Settings and nameko config pointing at this test's vhost, with quick retries, and
-    the topology `lodge migrate` declares (services declare no shared exchange)."""
+def broker(declared_vhosts, lodge_env):
+    """Settings and nameko config pointing at this test's fresh vhost, with quick retries,
+    and the topology `lodge migrate` declares (services declare no shared exchange)."""
     from kernel.platform.config import get_settings
 
-    lodge_env.setenv("LODGE_AMQP_URI", rabbit_vhost)
-    lodge_env.setenv("LODGE_HANDLER_MAX_ATTEMPTS", "3")
-    lodge_env.setenv("LODGE_HANDLER_RETRY_DELAY_MS", "50")
-    # importing the services (declare does) may have read the settings before these
+    for key, value in QUICK_RETRIES.items():
+        lodge_env.setenv(key, value)
+    vhost = declared_vhosts.take()
+    lodge_env.setenv("LODGE_AMQP_URI", amqp_uri(vhost))
+    # importing the services may have read the settings before these
     get_settings.cache_clear()
-    declare(rabbit_vhost)  # its retry queues follow the settings just made
-    return {"AMQP_URI": rabbit_vhost, "max_workers": 4}
+    yield {"AMQP_URI": amqp_uri(vhost), "max_workers": 4}
+    declared_vhosts.drop(vhost)
 
 
 @pytest.fixture
