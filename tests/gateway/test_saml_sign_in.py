@@ -14,7 +14,7 @@ from gateway.auth.saml import SamlRefused
 from gateway.auth.saml_provider import verify_metadata
 from gateway.models import User
 from lodge.migrations import upgrade
-from tests.gateway.conftest import sign_in
+from tests.gateway.conftest import NO_BROKER, sign_in
 from tests.support.saml_idp import Federation, SamlIdp
 
 MAPPING = {"roles": {"library-staff": ["approver"]}, "groups": {"member": []}}
@@ -73,7 +73,7 @@ def _app(lodge_env, postgres_database):
 
     url = postgres_database("gateway")
     lodge_env.setenv("LODGE_GATEWAY_DATABASE_URL", url)
-    lodge_env.setenv("LODGE_AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")  # no services
+    lodge_env.setenv("LODGE_AMQP_URI", NO_BROKER)
     upgrade("gateway", url)
     return create_app({"TESTING": True, "SESSION_COOKIE_SECURE": False})
 
