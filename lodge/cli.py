@@ -34,6 +34,25 @@ REQUEST_LIMITS = {
 }
 
 
+# `lodge run` starts every process while `lodge migrate --seed` runs, so that their imports
+# (seconds of CPU each) overlap it; each waits for this file before it serves
+after_migrations = click.option(
+    "--after",
+    "gate",
+    type=click.Path(),
+    default=None,
+    hidden=True,
+    help="serve only once this file exists (lodge run makes it when migrate --seed is done)",
+)
+
+
+def await_gate(gate: str | None) -> None:
+    if gate is None:
+        return
+    while not os.path.exists(gate):
+        time.sleep(0.05)
+
+
 @click.group()
 @click.pass_context
 def main(context):
@@ -237,7 +256,8 @@ def seed_demo(settings) -> bool:
 
 @main.command()
 @click.argument("name", type=click.Choice(sorted(SERVICE_CLASSES)))
-def service(name):
+@after_migrations
+def service(name, gate):
     """Run one service."""
     import eventlet
 
@@ -265,6 +285,7 @@ def service(name):
     runner = ServiceRunner()
     runner.add_service(service_class(name))
 
+    await_gate(gate)  # before the signal handlers: SIGTERM meanwhile ends the process
     grace = get_settings().processes.shutdown_grace_seconds
     stopping: list[int] = []
     killed: list[bool] = []
@@ -302,7 +323,8 @@ def service(name):
 
 
 @main.command()
-def inbox():
+@after_migrations
+def inbox(gate):
     """Take campus systems' requests from the broker (gateway/campus/inbox.py)."""
     from gateway.campus.inbox import Inbox
     from kernel.platform.messaging import INBOX_PROCESS, hide_broker_passwords
@@ -312,6 +334,7 @@ def inbox():
     serve_metrics(INBOX_PROCESS)
     configure_tracing(INBOX_PROCESS, get_settings().processes.otlp_endpoint)
     hide_broker_passwords()
+    await_gate(gate)
     click.echo("lodge inbox started", err=True)
     Inbox(get_settings()).run()
     click.echo("lodge inbox stopped", err=True)
@@ -335,7 +358,8 @@ def serve_metrics(service: str) -> None:
 @click.option(
     "--bind", default=None, help="host:port (default LODGE_GATEWAY_BIND or 127.0.0.1:8000)"
 )
-def gateway(bind):
+@after_migrations
+def gateway(bind, gate):
     """Run the gateway under gunicorn."""
     settings = get_settings()
     problems = settings.production_problems()
@@ -409,7 +433,13 @@ def gateway(bind):
             configure_tracing("gateway", settings.processes.otlp_endpoint)  # in each worker
             return create_app()
 
+    def leave(signum, _frame):  # through the `finally` below, which removes metrics_dir
+        raise SystemExit(128 + signum)
+
     try:
+        previous = signal.signal(signal.SIGTERM, leave)
+        await_gate(gate)
+        signal.signal(signal.SIGTERM, previous)
         Gateway().run()
     finally:
         if os.getpid() == master:  # a worker leaves through here too, as it exits
@@ -560,7 +590,7 @@ def run():
     """Run all five services, the gateway and the inbox on this machine, on embedded defaults,
     restarting any that dies (lodge/supervisor.py)."""
     from gateway.seed import DEMO_PASSWORD, DEMO_USERS
-    from lodge.supervisor import STOP_MARGIN_SECONDS, Supervisor
+    from lodge.supervisor import STOP_MARGIN_SECONDS, Supervisor, describe_exit
 
     binds = [get_settings().metrics_bind(name) for name in (*SERVICE_CLASSES, "inbox")]
     taken = [bind for bind in binds if bind is not None]
@@ -571,11 +601,11 @@ def run():
         )
     require_broker()
     root = [sys.executable, "-m", "lodge"]
-    # one process for both: a Python that imports every service takes seconds to start
-    subprocess.run(root + ["migrate", "--seed"], check=True)
-    programs = {name: root + ["service", name] for name in SERVICE_CLASSES}
-    programs["gateway"] = root + ["gateway"]
-    programs["inbox"] = root + ["inbox"]
+    gate_dir = tempfile.mkdtemp(prefix="lodge-run-")
+    gate = ["--after", os.path.join(gate_dir, "migrated")]
+    programs = {name: root + ["service", name, *gate] for name in SERVICE_CLASSES}
+    programs["gateway"] = root + ["gateway", *gate]
+    programs["inbox"] = root + ["inbox", *gate]
     supervisor = Supervisor(
         programs,
         log=_stamped,
@@ -587,8 +617,19 @@ def run():
     url = get_settings().site.base_url
     sign_ins = ", ".join(username for username, *_ in DEMO_USERS)
     announced = False
+    # migrations and seeding in one process (a Python that imports every service takes
+    # seconds to start), while the others import; they serve once it is done
+    migrate = subprocess.Popen(root + ["migrate", "--seed"])
     supervisor.start()
     try:
+        while not stop_requested and migrate.poll() is None:
+            supervisor.tick()
+            time.sleep(0.05)
+        if migrate.returncode == 0:
+            open(gate[1], "x").close()
+        elif migrate.returncode is not None:
+            stop_requested.append(True)
+            _stamped(f"`lodge migrate --seed` {describe_exit(migrate.returncode)}")
         while not stop_requested:
             supervisor.tick()
             if not announced and _gateway_answers(health_url):
@@ -605,4 +646,10 @@ def run():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _stamped("stopping")
+    if migrate.poll() is None:
+        migrate.terminate()
+        migrate.wait()
     supervisor.stop()
+    shutil.rmtree(gate_dir, ignore_errors=True)
+    if migrate.returncode:
+        sys.exit(1)

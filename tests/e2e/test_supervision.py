@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.test_lifecycles import make_archived_work
-from tests.support.system import LodgeSystem, poll_until
+from tests.support.system import LodgeStartError, LodgeSystem, poll_until
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +92,18 @@ def test_ctrl_c_stops_every_process_cleanly(supervised_lodge):
 
 def _live_pids() -> list[int]:
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def test_a_failed_migration_stops_every_process_it_started(tmp_path):
+    """`lodge run` starts the processes while `lodge migrate --seed` runs; when that fails
+    (here intake's database does not exist), none of them ever served, and none is left."""
+    missing = f"postgresql://postgres@127.0.0.1:5432/lodge_missing_{os.getpid()}"
+    system = LodgeSystem(
+        "sqlite", label="unmigrated", extra_env={"LODGE_INTAKE_DATABASE_URL": missing}
+    )
+    with pytest.raises(LodgeStartError, match="exited with 1 before it was ready") as failed:
+        system.start()  # stops it too, killing and listing whatever outlived it
+    log = str(failed.value)  # with the log's tail
+    assert "`lodge migrate --seed` exited with code 1" in log, log[-3000:]
+    assert "service started" not in log and "Listening at" not in log, log[-3000:]
+    assert system.leftovers == []

@@ -659,7 +659,7 @@ class LodgeSystem:
         found = {}
         for pid, parent, _, argv in _live_processes():
             if parent == self.process.pid and argv[1:3] == ["-m", "lodge"]:
-                found[argv[-1] if argv[3] == "service" else argv[3]] = pid
+                found[argv[4] if argv[3] == "service" else argv[3]] = pid
         return found
 
     def gateway_workers(self) -> list[int]:
