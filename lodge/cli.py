@@ -368,6 +368,12 @@ def gateway(bind, gate):
     # each worker keeps its metrics in files here and /metrics adds them all up; set before
     # anything imports prometheus_client, which picks its way of counting on import
     metrics_dir = tempfile.mkdtemp(prefix="lodge-gateway-metrics-")
+
+    def leave(signum, _frame):  # while it imports and waits for `lodge run`'s migrations
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     master = os.getpid()
 
@@ -433,11 +439,7 @@ def gateway(bind, gate):
             configure_tracing("gateway", settings.processes.otlp_endpoint)  # in each worker
             return create_app()
 
-    def leave(signum, _frame):  # through the `finally` below, which removes metrics_dir
-        raise SystemExit(128 + signum)
-
     try:
-        previous = signal.signal(signal.SIGTERM, leave)
         await_gate(gate)
         signal.signal(signal.SIGTERM, previous)
         Gateway().run()
@@ -618,16 +620,20 @@ def run():
     sign_ins = ", ".join(username for username, *_ in DEMO_USERS)
     announced = False
     # migrations and seeding in one process (a Python that imports every service takes
-    # seconds to start), while the others import; they serve once it is done
-    migrate = subprocess.Popen(root + ["migrate", "--seed"])
-    supervisor.start()
+    # seconds to start), while the others import; they serve once it is done. A stop asked
+    # meanwhile waits for it: seeding cut short would stay half done. Its own process group,
+    # so a terminal's Ctrl-C reaches `lodge run` alone.
+    migrate = subprocess.Popen(root + ["migrate", "--seed"], process_group=0)
     try:
-        while not stop_requested and migrate.poll() is None:
+        supervisor.start()
+        while migrate.poll() is None:
             supervisor.tick()
             time.sleep(0.05)
         if migrate.returncode == 0:
             open(gate[1], "x").close()
-        elif migrate.returncode is not None:
+            for child in supervisor.children.values():  # a restart need not wait again
+                child.argv = child.argv[: -len(gate)]
+        else:
             stop_requested.append(True)
             _stamped(f"`lodge migrate --seed` {describe_exit(migrate.returncode)}")
         while not stop_requested:
@@ -642,14 +648,13 @@ def run():
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
+    finally:
+        shutil.rmtree(gate_dir, ignore_errors=True)
     # a second Ctrl-C or SIGTERM must not cut the clean stop short
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _stamped("stopping")
-    if migrate.poll() is None:
-        migrate.terminate()
-        migrate.wait()
+    migrate.wait()
     supervisor.stop()
-    shutil.rmtree(gate_dir, ignore_errors=True)
     if migrate.returncode:
         sys.exit(1)

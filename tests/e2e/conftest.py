@@ -112,6 +112,7 @@ def lodge_system(request, oidc_provider, datacite_server, saml_idps):
         },
     )
     system.start()
+    SESSION_LODGE.append(system)
     for idp in saml_idps[0]:  # the IdPs read Lodge's metadata as a federation would
         idp.sp_metadata_url = f"{system.base_url}/saml/metadata"
     yield system
@@ -120,6 +121,17 @@ def lodge_system(request, oidc_provider, datacite_server, saml_idps):
         print(f"\nLodge processes that outlived `lodge run`: {system.leftovers}")
     if system.artifact_path:
         print(f"\nLodge log kept at {system.artifact_path}")
+
+
+SESSION_LODGE: list[LodgeSystem] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """The session's Lodge stops after the last end-to-end test, so that what it still has
+    to do (the fuzz test's deposits, say) does not take the cores from the tests after."""
+    if SESSION_LODGE and (nextitem is None or E2E_DIR not in Path(nextitem.path).resolve().parents):
+        SESSION_LODGE[0].stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

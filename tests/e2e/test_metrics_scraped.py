@@ -155,29 +155,6 @@ def test_deposits_through_the_pipeline_show_in_every_services_metrics(metered_lo
     )
 
 
-def gateway_workers(system: LodgeSystem) -> set[int]:
-    """The pids of the gunicorn workers: children of the `lodge gateway` process."""
-    by_parent: dict[int, list[int]] = {}
-    commands = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            commands[int(entry.name)] = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[0] != "Z":
-            by_parent.setdefault(int(fields[1]), []).append(int(entry.name))
-    [master] = [
-        pid
-        for pid in by_parent.get(system.process.pid, [])
-        if commands.get(pid, [])[-3:-1] == [b"lodge", b"gateway"]
-    ]
-    return set(by_parent.get(master, []))
-
-
 def test_the_gateways_counts_are_every_workers_added_up(metered_lodge):
     """N requests spread over the workers: every scrape, whichever worker answers it, says
     N; and a worker that dies takes none of its counts with it."""
@@ -200,12 +177,12 @@ def test_the_gateways_counts_are_every_workers_added_up(metered_lodge):
     writers = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
     assert len(writers) >= 2, f"only {writers} answered; the test shows no adding up"
 
-    workers = gateway_workers(system)
+    workers = set(system.gateway_workers())
     assert len(workers) == GATEWAY_WORKERS
     victim = min(workers)
     os.kill(victim, signal.SIGKILL)
     poll_until(
-        lambda: victim not in (now := gateway_workers(system)) and len(now) == GATEWAY_WORKERS,
+        lambda: victim not in (now := system.gateway_workers()) and len(now) == GATEWAY_WORKERS,
         timeout=60,
         description="gunicorn to replace the killed worker",
     )

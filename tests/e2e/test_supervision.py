@@ -99,11 +99,14 @@ def test_a_failed_migration_stops_every_process_it_started(tmp_path):
     (here intake's database does not exist), none of them ever served, and none is left."""
     missing = f"postgresql://postgres@127.0.0.1:5432/lodge_missing_{os.getpid()}"
     system = LodgeSystem(
-        "sqlite", label="unmigrated", extra_env={"LODGE_INTAKE_DATABASE_URL": missing}
+        "sqlite",
+        label="unmigrated",
+        extra_env={"LODGE_INTAKE_DATABASE_URL": missing},
+        keep_artifacts=True,  # the whole log, read below
     )
-    with pytest.raises(LodgeStartError, match="exited with 1 before it was ready") as failed:
+    with pytest.raises(LodgeStartError, match="exited with 1 before it was ready"):
         system.start()  # stops it too, killing and listing whatever outlived it
-    log = str(failed.value)  # with the log's tail
+    log = system.artifact_path.read_text()
     assert "`lodge migrate --seed` exited with code 1" in log, log[-3000:]
     assert "service started" not in log and "Listening at" not in log, log[-3000:]
     assert system.leftovers == []

@@ -20,9 +20,12 @@ import subprocess
 import sys
 import uuid
 
+import eventlet
+
 from tests.support.system import AMQP_HOST, REPO_ROOT, create_vhost, delete_vhost
 
 log = logging.getLogger(__name__)
+_unpatched_os = eventlet.patcher.original("os")
 
 
 def amqp_uri(vhost: str) -> str:
@@ -54,7 +57,11 @@ class VhostPool:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> VhostPool:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("LODGE_") or key.startswith("LODGE_TEST_")  # the broker's
+        }
         env.update(self.settings)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.vhost_pool"],
@@ -63,7 +70,8 @@ class VhostPool:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            bufsize=1,
+            # a Ctrl-C ends pytest, whose end of the pipe then ends this process
+            start_new_session=True,
         )
         for _ in range(self.ahead):
             self._ask("make")
@@ -81,9 +89,11 @@ class VhostPool:
             self.process.wait()
 
     def _ask(self, request: str) -> bool:
+        if self.process is None or self.process.poll() is not None:
+            return False
         try:
-            self.process.stdin.write(request + "\n")
-            self.process.stdin.flush()
+            # not eventlet's os.write, which retries a broken pipe for ever
+            _unpatched_os.write(self.process.stdin.fileno(), (request + "\n").encode())
         except (OSError, ValueError):
             return False
         return True
