@@ -9,6 +9,7 @@ writes, with the call's key and reply (calls applied once).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -19,24 +20,28 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     CursorResult,
     DateTime,
     Index,
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
+    TextClause,
+    bindparam,
     create_engine,
     delete,
     event,
     func,
     select,
+    text,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 from sqlalchemy.types import TypeDecorator
 
 from kernel.platform.metrics import note_duplicate
@@ -203,11 +208,6 @@ class ConnectionCheck:
             raise DisconnectionError(f"the connection is gone: {err}") from err
 
 
-def insert_for(session: Session):
-    """The insert construct of the session's database, which can do nothing on a conflict."""
-    return {"postgresql": pg_insert, "sqlite": sqlite_insert}[session.get_bind().dialect.name]
-
-
 class UnitOfWork:
     """One transaction: the session, the events to publish, the events handled, and what
     to do once it is committed."""
@@ -245,12 +245,42 @@ class UnitOfWork:
 def insert_new(session: Session, model, **values) -> bool:
     """Insert a row unless one with its primary key exists; True if this one was inserted.
     One statement, an insert that does nothing on a conflict, so it is atomic on PostgreSQL
-    and SQLite alike."""
-    keys = [column.name for column in model.__table__.primary_key.columns]
-    result = session.execute(
-        insert_for(session)(model).values(**values).on_conflict_do_nothing(index_elements=keys)
-    )
+    and SQLite alike. The columns' Python defaults are filled in as an ORM insert would."""
+    table = model.__table__
+    for column in table.columns:
+        if column.name not in values and column.default is not None:
+            values[column.name] = _default_of(column)
+    result = session.execute(_insert_new_statement(table, tuple(sorted(values))), values)
     return cast("CursorResult[Any]", result).rowcount == 1
+
+
+@functools.cache
+def _insert_new_statement(table: Table, names: tuple[str, ...]) -> TextClause:
+    """`INSERT … ON CONFLICT (primary key) DO NOTHING`, which PostgreSQL and SQLite both
+    take, written once per table and columns. As text, SQLAlchemy compiles it once; its
+    dialects' own `on_conflict_do_nothing` inserts are compiled afresh at every run (they
+    take no part in its statement cache), which cost more than the insert itself, once for
+    every event a service handles."""
+    columns = [table.c[name] for name in names]  # KeyError for a column the table lacks
+    quoted = ", ".join(f'"{name}"' for name in names)
+    keys = ", ".join(f'"{column.name}"' for column in table.primary_key.columns)
+    placeholders = ", ".join(f":{name}" for name in names)
+    sql = (
+        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders}) '
+        f"ON CONFLICT ({keys}) DO NOTHING"
+    )
+    return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
+
+
+def _default_of(column: Column) -> Any:
+    default = column.default
+    if isinstance(default, ScalarElementColumnDefault):
+        return default.arg
+    if isinstance(default, CallableColumnDefault):
+        # SQLAlchemy wraps a callable to take the execution context; Lodge's defaults
+        # (such as utcnow) take none
+        return default.arg(None)  # type: ignore[arg-type]
+    raise TypeError(f"insert_new cannot fill in the default of {column}")
 
 
 class RepeatedCall(Exception):

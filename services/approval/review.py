@@ -18,8 +18,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.elements import KeyedColumnElement
@@ -30,7 +28,7 @@ from kernel.contracts.approval import PENDING_STATES, QUEUE_COUNT_LIMIT
 from kernel.contracts.deposits import DepositSnapshotSchema
 from kernel.contracts.events import new_event
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from kernel.platform.db import UnitOfWork
+from kernel.platform.db import UnitOfWork, insert_new
 from kernel.platform.metrics import DECISIONS
 from kernel.policy.permissions import Action, can, is_own_deposit, require
 from services.approval.models import (
@@ -126,17 +124,8 @@ def open_review(uow: UnitOfWork, key: str, event: dict[str, Any]) -> None:
 
 def _remember_group_set(session: Session, key: str, approver_groups: list[str]) -> None:
     """Record a profile's group set once; two workers recording it together both succeed."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(ApproverGroupSet)
-        .values(
-            [
-                {"groups_key": key, "group_name": group}
-                for group in set(approver_groups) or [ANY_APPROVER]
-            ]
-        )
-        .on_conflict_do_nothing()
-    )
+    for group in sorted(set(approver_groups)) or [ANY_APPROVER]:
+        insert_new(session, ApproverGroupSet, groups_key=key, group_name=group)
 
 
 def _task(

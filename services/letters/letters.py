@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
-from sqlalchemy import delete, select
+from sqlalchemy import TextClause, bindparam, delete, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from kernel.contracts.actors import Actor
 from kernel.contracts.people import DEFAULT_LOCALE
-from kernel.platform.db import UnitOfWork, insert_for
+from kernel.platform.db import UnitOfWork
 from kernel.policy import text
 from kernel.policy.permissions import TOLD_OF_REVIEWS, Action, can
 from services.letters import templates
@@ -26,7 +27,6 @@ from services.letters.models import DigestEntry, Letter, PendingReview, Recipien
 from services.letters.templates import Parts, RenderError
 
 if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.engine import CursorResult
 
 MAX_ATTEMPTS = 8
@@ -295,13 +295,47 @@ def on_status_changed(
     return [letter for letter in queued if letter is not None]
 
 
-def _review_row(
-    session: Session, event: dict[str, Any], **values: Any
-) -> postgresql.Insert | sqlite.Insert:
-    """An insert of the deposit's PendingReview row from a step's event; each caller
-    turns a conflict into a conditional update, one statement, so the handlers of one
-    deposit's steps, running at once or out of order, cannot interleave."""
-    row = {
+REVIEW_ROW = (
+    "deposit_id",
+    "revision",
+    "title",
+    "depositor",
+    "review",
+    "due_at",
+    "reminded_at",
+    "left_at",
+)
+
+
+def _review_upsert(updates: str, when: str) -> TextClause:
+    """An insert of a deposit's PendingReview row from a step's event that turns a conflict
+    into a conditional update: one statement, so the handlers of one deposit's steps,
+    running at once or out of order, cannot interleave. Written as SQL, which PostgreSQL
+    and SQLite both take, so it is compiled once (SQLAlchemy compiles its dialects' own
+    upserts afresh at every run)."""
+    columns = PendingReview.__table__.c
+    return sql_text(
+        f"INSERT INTO pending_reviews ({', '.join(REVIEW_ROW)}) "
+        f"VALUES ({', '.join(f':{name}' for name in REVIEW_ROW)}) "
+        f"ON CONFLICT (deposit_id) DO UPDATE SET {updates} WHERE {when}"
+    ).bindparams(*(bindparam(name, type_=columns[name].type) for name in REVIEW_ROW))
+
+
+# a deposit enters review at most once a revision: a new revision starts a new wait
+ENTER_REVIEW = _review_upsert(
+    "revision = excluded.revision, title = excluded.title, depositor = excluded.depositor, "
+    "review = excluded.review, due_at = excluded.due_at, reminded_at = NULL, left_at = NULL",
+    "pending_reviews.revision < excluded.revision OR (pending_reviews.revision = "
+    "excluded.revision AND pending_reviews.left_at IS NULL)",
+)
+LEAVE_REVIEW = _review_upsert(
+    "revision = excluded.revision, left_at = excluded.left_at",
+    "pending_reviews.revision <= excluded.revision",
+)
+
+
+def _review_row(event: dict[str, Any], **values: Any) -> dict[str, Any]:
+    return {
         "deposit_id": event["deposit_id"],
         "revision": event["revision"],
         "title": event["title"],
@@ -312,43 +346,19 @@ def _review_row(
         "left_at": None,
         **values,
     }
-    statement: postgresql.Insert | sqlite.Insert = insert_for(session)(PendingReview).values(**row)
-    return statement
 
 
 def entered_review(session: Session, event: dict[str, Any], due_at: datetime) -> bool:
     """Start the deposit's wait for an approver; False if it has already left review at
-    this revision (its events were handled out of order), so nobody is asked again.
-    A deposit enters review at most once a revision: a new revision starts a new wait."""
-    statement = _review_row(session, event, due_at=due_at)
-    table, excluded = PendingReview.__table__, statement.excluded
-    result = session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["deposit_id"],
-            set_={
-                name: excluded[name]
-                for name in ("revision", "title", "depositor", "review", "due_at")
-            }
-            | {"reminded_at": None, "left_at": None},
-            where=(table.c.revision < excluded.revision)
-            | ((table.c.revision == excluded.revision) & table.c.left_at.is_(None)),
-        )
-    )
+    this revision (its events were handled out of order), so nobody is asked again."""
+    result = session.execute(ENTER_REVIEW, _review_row(event, due_at=due_at))
     return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def left_review(session: Session, event: dict[str, Any]) -> None:
     """The deposit was decided, returned or withdrawn: no reminder for it. The row stays
     a while as a marker, so a late event of its entering review is not taken as new."""
-    statement = _review_row(session, event, left_at=event["occurred_at"])
-    table, excluded = PendingReview.__table__, statement.excluded
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["deposit_id"],
-            set_={"revision": excluded.revision, "left_at": excluded.left_at},
-            where=table.c.revision <= excluded.revision,
-        )
-    )
+    session.execute(LEAVE_REVIEW, _review_row(event, left_at=event["occurred_at"]))
 
 
 def tell_approvers(

@@ -249,12 +249,19 @@ def delete_vhost(name: str, api: str = RABBIT_API) -> None:
         response.raise_for_status()
 
 
+def without_lodge_settings(**settings: str) -> dict[str, str]:
+    """This process's environment without its LODGE_ settings, and with these: what a
+    Lodge process started from a test or a bench reads, and nothing it inherited."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
+    return {**env, **settings}
+
+
 def lone_gateway(
     folder: Path, port: int, stderr: int = subprocess.DEVNULL, **settings: str
 ) -> subprocess.Popen:
     """`lodge gateway` alone (one worker, SQLite in `folder`, no services), with these
     LODGE_ settings added; the caller stops it (and reads `stderr` if it asked for a pipe)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
+    env = without_lodge_settings()
     env.update(
         {
             "LODGE_DATA_DIR": str(folder / "var"),
@@ -477,7 +484,7 @@ class LodgeSystem:
             self._create_databases()
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("LODGE_")}
+        env = without_lodge_settings()
         # gunicorn puts its control socket in $XDG_RUNTIME_DIR, else in ~/.gunicorn/ where
         # every gateway on the machine would take over (and on stop delete) the same one
         runtime_dir = self.root / "run"
