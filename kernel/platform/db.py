@@ -27,7 +27,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    Table,
     Text,
     TextClause,
     bindparam,
@@ -245,31 +244,36 @@ class UnitOfWork:
 def insert_new(session: Session, model, **values) -> bool:
     """Insert a row unless one with its primary key exists; True if this one was inserted.
     One statement, an insert that does nothing on a conflict, so it is atomic on PostgreSQL
-    and SQLite alike. The columns' Python defaults are filled in as an ORM insert would."""
-    table = model.__table__
-    for column in table.columns:
-        if column.name not in values and column.default is not None:
-            values[column.name] = _default_of(column)
-    result = session.execute(_insert_new_statement(table, tuple(sorted(values))), values)
+    and SQLite alike. `values` are keyed by the model's attributes; their Python defaults
+    are filled in, and what the session holds is flushed first, as an ORM insert does."""
+    for key, column in model.__mapper__.columns.items():
+        if key not in values and column.default is not None:
+            values[key] = _default_of(column)
+    session.flush()
+    result = session.execute(_insert_new_statement(model, tuple(sorted(values))), values)
     return cast("CursorResult[Any]", result).rowcount == 1
 
 
 @functools.cache
-def _insert_new_statement(table: Table, names: tuple[str, ...]) -> TextClause:
+def _insert_new_statement(model, keys: tuple[str, ...]) -> TextClause:
     """`INSERT … ON CONFLICT (primary key) DO NOTHING`, which PostgreSQL and SQLite both
-    take, written once per table and columns. As text, SQLAlchemy compiles it once; its
+    take, written once per model and attributes. As text, SQLAlchemy compiles it once; its
     dialects' own `on_conflict_do_nothing` inserts are compiled afresh at every run (they
     take no part in its statement cache), which cost more than the insert itself, once for
     every event a service handles."""
-    columns = [table.c[name] for name in names]  # KeyError for a column the table lacks
-    quoted = ", ".join(f'"{name}"' for name in names)
-    keys = ", ".join(f'"{column.name}"' for column in table.primary_key.columns)
-    placeholders = ", ".join(f":{name}" for name in names)
+    columns = [model.__mapper__.columns[key] for key in keys]  # KeyError: no such attribute
+    table = model.__table__
+    name = ".".join(f'"{part}"' for part in (table.schema, table.name) if part)
+    quoted = ", ".join(f'"{column.name}"' for column in columns)
+    primary_key = ", ".join(f'"{column.name}"' for column in table.primary_key.columns)
+    placeholders = ", ".join(f":{key}" for key in keys)
     sql = (
-        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders}) '
-        f"ON CONFLICT ({keys}) DO NOTHING"
+        f"INSERT INTO {name} ({quoted}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({primary_key}) DO NOTHING"
     )
-    return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
+    return text(sql).bindparams(
+        *(bindparam(key, type_=column.type) for key, column in zip(keys, columns, strict=True))
+    )
 
 
 def _default_of(column: Column) -> Any:

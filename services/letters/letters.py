@@ -351,6 +351,7 @@ def _review_row(event: dict[str, Any], **values: Any) -> dict[str, Any]:
 def entered_review(session: Session, event: dict[str, Any], due_at: datetime) -> bool:
     """Start the deposit's wait for an approver; False if it has already left review at
     this revision (its events were handled out of order), so nobody is asked again."""
+    session.flush()  # what the session holds goes first, as with an ORM statement
     result = session.execute(ENTER_REVIEW, _review_row(event, due_at=due_at))
     return cast("CursorResult[Any]", result).rowcount == 1
 
@@ -358,6 +359,7 @@ def entered_review(session: Session, event: dict[str, Any], due_at: datetime) ->
 def left_review(session: Session, event: dict[str, Any]) -> None:
     """The deposit was decided, returned or withdrawn: no reminder for it. The row stays
     a while as a marker, so a late event of its entering review is not taken as new."""
+    session.flush()
     session.execute(LEAVE_REVIEW, _review_row(event, left_at=event["occurred_at"]))
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from kernel.platform.db import ProcessedEvent, insert_new
+from services.intake.models import Profile, ProfileVersion
 from services.inventory.models import RunningJob
 
 
@@ -34,6 +35,23 @@ def test_a_given_value_is_kept_and_other_tables_work_alike(database_for):
         assert not insert_new(uow.session, RunningJob, name="bag export")
     with database.reading() as session:
         assert session.get(RunningJob, "bag export").started_at == started
+
+
+def test_what_the_session_holds_is_written_first(database_for):
+    """As an ORM insert would: a row that refers to one added just before finds it."""
+    database = database_for("intake")
+    with database.unit_of_work() as uow:
+        uow.session.add(Profile(id="zines", name="Zines"))
+        assert insert_new(
+            uow.session,
+            ProfileVersion,
+            profile_id="zines",
+            version=1,
+            definition={"name": "Zines"},
+            created_by="u-manager",
+        )
+    with database.reading() as session:
+        assert session.get(ProfileVersion, ("zines", 1)).definition == {"name": "Zines"}
 
 
 def test_a_column_the_table_lacks_is_refused(database_for):
