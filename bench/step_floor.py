@@ -42,6 +42,9 @@ KINDS = ("messaging", "guarantees")
 SERVICE = "intake"  # the events are intake's, so their real contract applies
 EVENT = "deposit_status_changed"
 QUEUE = f"evt-{SERVICE}-{EVENT}--{SERVICE}.step"  # lodge/topology.py's name for the handler
+# what the last step of a chain sends instead: an intake event (so it has a CloudEvents
+# type) that no handler in the bench's vhost consumes; only the bench's queue takes it
+DONE = "deposit_withdrawn"
 # a deposit's events, each relayed from an outbox with its CloudEvent: the CloudEvents per
 # deposit that bench/scaleout.py counts (docs/capacity.md, "What a deposit costs"); its
 # submit RPC and the events two services handle come on top
@@ -64,14 +67,15 @@ def service_class(kind: str, hops: int):
 
         @handles_event(SERVICE, EVENT)
         def step(self, event):
+            last = event["revision"] >= hops
             following = {**event, "revision": event["revision"] + 1, "event_id": uuid.uuid4().hex}
+            following = json.loads(json.dumps(following, default=str))
             if kind == "messaging":
-                if event["revision"] < hops:
-                    self.dispatch(EVENT, json.loads(json.dumps(following, default=str)))
+                self.dispatch(DONE if last else EVENT, following)
                 return
             with self.store.unit_of_work() as uow:
-                if uow.first_time(dedupe_key(SERVICE, EVENT, event)) and event["revision"] < hops:
-                    uow.emit(EVENT, json.loads(json.dumps(following, default=str)))
+                if uow.first_time(dedupe_key(SERVICE, EVENT, event)):
+                    uow.emit(DONE if last else EVENT, following)
 
     return FloorService
 
@@ -133,6 +137,7 @@ def broker_pid() -> int | None:
 
 
 def run(kind: str, args: argparse.Namespace, amqp_uri: str, database_url: str) -> dict[str, float]:
+    import psycopg2
     from kombu import Connection, Exchange, Producer, Queue
 
     from lodge.topology import declare
@@ -143,46 +148,49 @@ def run(kind: str, args: argparse.Namespace, amqp_uri: str, database_url: str) -
     declare(amqp_uri, [service_class(kind, args.hops)])
     events = Exchange(f"{SERVICE}.events", type="topic", durable=True)
     total = args.chains * args.hops
-    with Connection(amqp_uri) as connection:
-        # a copy of every event, to know when the chains are done
-        seen = Queue(f"floor-seen-{kind}", exchange=events, routing_key=EVENT, auto_delete=True)
-        seen(connection.default_channel).declare()
+    with Connection(amqp_uri) as connection, psycopg2.connect(database_url) as database:
+        database.autocommit = True
+        # one message a chain, when it is done: the bench adds no work to every step
+        done = Queue(f"floor-done-{kind}", exchange=events, routing_key=DONE, auto_delete=True)
+        done(connection.default_channel).declare()
         service = subprocess.Popen(
             [sys.executable, __file__, "--serve", kind, "--hops", str(args.hops)],
             env=env,
             cwd=REPO_ROOT,
         )
         try:
-            wait_for_consumer(amqp_uri, connection, service)
+            wait_for_consumer(connection, service)
             broker = broker_pid()
             if broker is None:
                 print("the machine's RabbitMQ node was not found: its CPU is not counted")
-            backends = backends_of(database_url)
             before = {
                 "service": cpu_seconds(service.pid),
-                "postgresql": sum(cpu_seconds(pid) for pid in backends),
+                "postgresql": postgresql_seconds(database_url),
                 "rabbitmq": cpu_seconds(broker) if broker else 0.0,
             }
             started = time.perf_counter()
             producer = Producer(connection.default_channel, exchange=events)
             for chain in range(args.chains):
                 producer.publish(first_event(chain), routing_key=EVENT, serializer="json")
-            count = 0  # the first events too: they are published on the same exchange
-            with connection.Consumer(seen, callbacks=[], accept=["json"]) as consumer:
-                consumer.register_callback(lambda body, message: message.ack())
-                while count < total:
+            finished: list[int] = []
+
+            def chain_done(body, message) -> None:
+                finished.append(1)
+                message.ack()
+
+            with connection.Consumer(done, callbacks=[chain_done], accept=["json"]):
+                while len(finished) < args.chains:
                     try:
                         connection.drain_events(timeout=60)
                     except TimeoutError:
-                        raise SystemExit(f"{kind}: stalled at {count} of {total} events") from None
-                    count += 1
-            # the last step of each chain is handled after its event was seen
-            drained(connection, kind, database_url, total)
+                        raise SystemExit(
+                            f"{kind}: {len(finished)} of {args.chains} chains done in 60 s"
+                        ) from None
+            drained(connection, database, kind, total)
             elapsed = time.perf_counter() - started
-            backends |= backends_of(database_url)
             after = {
                 "service": cpu_seconds(service.pid),
-                "postgresql": sum(cpu_seconds(pid) for pid in backends),
+                "postgresql": postgresql_seconds(database_url),
                 "rabbitmq": cpu_seconds(broker) if broker else 0.0,
             }
         finally:
@@ -193,10 +201,9 @@ def run(kind: str, args: argparse.Namespace, amqp_uri: str, database_url: str) -
     return per_event
 
 
-def drained(connection, kind: str, database_url: str, total: int) -> None:
+def drained(connection, database, kind: str, total: int) -> None:
     """Wait until the service's queue is empty and, with the guarantees, every step is
     recorded as handled (each exactly once: the idempotency rows are keyed by step)."""
-    import psycopg2
     from kombu import Queue
 
     queue = Queue(QUEUE, no_declare=True)(connection.default_channel)
@@ -205,7 +212,7 @@ def drained(connection, kind: str, database_url: str, total: int) -> None:
         _, ready, _ = queue.queue_declare(passive=True)
         handled = total
         if kind == "guarantees":
-            with psycopg2.connect(database_url) as db, db.cursor() as cursor:
+            with database.cursor() as cursor:
                 cursor.execute("SELECT count(*) FROM processed_events")
                 (handled,) = cursor.fetchone()
         if not ready and handled == total:
@@ -214,7 +221,22 @@ def drained(connection, kind: str, database_url: str, total: int) -> None:
     raise SystemExit(f"{kind}: the last steps were not handled within 60 s")
 
 
-def backends_of(database_url: str) -> set[int]:
+def postgresql_seconds(database_url: str) -> float:
+    """CPU seconds of the database's backends alive now, plus those of every backend the
+    postmaster has reaped: a connection the service's pool opened and closed during the
+    run counts that way (so do other databases' that ended: run it on an idle machine)."""
+    backends, postmaster = backends_of(database_url)
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    alive = 0.0
+    for pid in backends:
+        with contextlib.suppress(OSError):  # it ended meanwhile: its time is reaped now
+            alive += cpu_seconds(pid)
+    return reaped + alive
+
+
+def backends_of(database_url: str) -> tuple[set[int], int]:
+    """The database's backends, and the postmaster's pid (the parent of every backend)."""
     import psycopg2
 
     from tests.support.system import PG_ADMIN_DSN
@@ -222,10 +244,14 @@ def backends_of(database_url: str) -> set[int]:
     name = database_url.rsplit("/", 1)[1]
     with psycopg2.connect(PG_ADMIN_DSN) as admin, admin.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
-        return {pid for (pid,) in cursor.fetchall()}
+        backends = {pid for (pid,) in cursor.fetchall()}
+        cursor.execute("SELECT pg_backend_pid()")
+        (own,) = cursor.fetchone()
+    postmaster = int(Path(f"/proc/{own}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return backends, postmaster
 
 
-def wait_for_consumer(amqp_uri: str, connection, service: subprocess.Popen) -> None:
+def wait_for_consumer(connection, service: subprocess.Popen) -> None:
     from kombu import Queue
 
     deadline = time.monotonic() + 60
@@ -254,7 +280,13 @@ def main() -> int:
     from sqlalchemy import create_engine
 
     from kernel.platform.db import MessagingBase
-    from tests.support.system import AMQP_HOST, create_vhost, delete_vhost, pg_admin
+    from tests.support.system import (
+        AMQP_HOST,
+        PG_ADMIN_DSN,
+        create_vhost,
+        delete_vhost,
+        pg_admin,
+    )
 
     label = f"bench_floor_{os.getpid()}"
     figures = {}
@@ -262,7 +294,7 @@ def main() -> int:
         name = f"{label}_{kind}"
         create_vhost(name)
         pg_admin(f'CREATE DATABASE "{name}"')
-        database_url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        database_url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
         try:
             engine = create_engine(database_url)
             MessagingBase.metadata.create_all(engine)

@@ -1438,8 +1438,8 @@ def _check(world: World, rows: list[Row], callers: tuple[str, ...] = CALLERS) ->
 
 
 def _check_side_by_side(world: World, rows: list[Row]) -> list[str]:
-    """Requests that change nothing, each caller's in a thread of its own (each caller has
-    a session of its own): the gateway's two workers answer two at a time."""
+    """Requests that change nothing, four callers' at a time, each caller's in order on a
+    session of its own: the gateway's workers answer them side by side."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         found = pool.map(lambda caller: _check(world, rows, (caller,)), CALLERS)
         return [line for lines in found for line in lines]
