@@ -19,7 +19,7 @@ prints the CPU milliseconds an event costs the service's process, PostgreSQL's b
 and the machine's RabbitMQ node (by its OS process: run it on an idle machine), and sets
 that beside the events a deposit takes.
 
-    python bench/step_floor.py --chains 40 --hops 50
+    python bench/step_floor.py --chains 40 --hops 100
 """
 
 from __future__ import annotations
@@ -310,14 +310,15 @@ def main() -> int:
 def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     print(f"\n{args.chains} chains of {args.hops} steps; CPU ms per event")
     print(f"  {'':<12}{'service':>9}{'PostgreSQL':>12}{'RabbitMQ':>10}{'all':>8}{'events/s':>10}")
+    totals = {
+        kind: row["service"] + row["postgresql"] + row["rabbitmq"] for kind, row in figures.items()
+    }
     for kind, row in figures.items():
-        whole = row["service"] + row["postgresql"] + row["rabbitmq"]
         print(
             f"  {kind:<12}{row['service']:>9.2f}{row['postgresql']:>12.2f}"
-            f"{row['rabbitmq']:>10.2f}{whole:>8.2f}{row['events/s']:>10.0f}"
+            f"{row['rabbitmq']:>10.2f}{totals[kind]:>8.2f}{row['events/s']:>10.0f}"
         )
-    for kind, row in figures.items():
-        whole = row["service"] + row["postgresql"] + row["rabbitmq"]
+    for kind, whole in totals.items():
         print(
             f"a deposit's {EVENTS_PER_DEPOSIT} events at the floor, {kind}: "
             f"{whole * EVENTS_PER_DEPOSIT:.0f} ms of CPU with nothing else done "
