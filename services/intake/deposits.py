@@ -120,7 +120,8 @@ def list_profiles(
     """The profiles the actor may deposit with; staff may ask for inactive ones too, or
     for those they may deposit with on a patron's behalf."""
     profiles = session.scalars(select(Profile).order_by(Profile.name)).all()
-    definitions = [profile_definition(session, p.id) for p in profiles]
+    # each current version by number: read once per process, not once a profile a call
+    definitions = [profile_definition(session, p.id, p.current_version) for p in profiles]
     if mediated:
         return [d for d in definitions if may_mediate(actor, d)]
     if not (include_inactive and can(actor, Action.SEE_ALL_DEPOSITS)):

@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from kernel.contracts.exceptions import Forbidden, InvalidInput
 from services.intake import statistics
@@ -281,6 +282,38 @@ def test_a_profile_says_who_may_deposit_with_it_on_a_patrons_behalf(intake):
     assert (
         intake.create_deposit(actor=STAFF, profile_id="nobody", metadata={})["mediated_by"] is None
     )
+
+
+def test_the_profile_list_is_one_statement_and_shows_each_new_version(intake):
+    for number in range(6):
+        _profile(intake, f"extra-{number}", active=number % 2 == 0)
+    intake.list_profiles(actor=STAFF, include_inactive=True)  # each version read once
+    statements = []
+    engine = intake.database.engine
+    listen = lambda *args: statements.append(args[2])  # noqa: E731 - the statement's text
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        listed = intake.list_profiles(actor=STAFF, include_inactive=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    reads = [text for text in statements if text.startswith("SELECT")]
+    assert len(reads) == 1, reads  # the profiles; not their versions one by one
+    assert {p["id"] for p in listed} >= {f"extra-{number}" for number in range(6)}
+    assert "extra-1" not in {p["id"] for p in intake.list_profiles(actor=STAFF)}  # inactive
+    # a new version is what the list shows next, not the one read before
+    _profile_version(intake, "extra-0", name="Renamed")
+    listed = {p["id"]: p for p in intake.list_profiles(actor=STAFF, include_inactive=True)}
+    assert (listed["extra-0"]["name"], listed["extra-0"]["version"]) == ("Renamed", 2)
+
+
+def _profile_version(intake, profile_id, **changes):
+    from kernel.contracts.profiles import ProfileDefinitionSchema
+    from services.intake.deposits import save_profile
+    from services.intake.seed import DEMO_PROFILES, SYSTEM_ACTOR
+
+    definition = {**DEMO_PROFILES["open-works"], **changes}
+    with intake.database.unit_of_work() as uow:
+        save_profile(uow, SYSTEM_ACTOR, profile_id, ProfileDefinitionSchema().load(definition))
 
 
 def test_an_approver_cannot_edit_their_own_deposit_under_review(intake, storage):
