@@ -58,15 +58,14 @@ def answers() -> dict:
         "counts": counts,
         "count_limit": 1000,
         "has_more": True,
+        "reasons": [
+            {"code": f"r{n}", "label": f"Reason {n}", "kind": kind, "is_default": n == 0}
+            for kind in ("decline", "return")
+            for n in range(4)
+        ],
     }
-    reasons = [
-        {"code": f"r{n}", "label": f"Reason {n}", "kind": kind, "is_default": n == 0}
-        for kind in ("decline", "return")
-        for n in range(4)
-    ]
     return {
         "approval.queue": queue,
-        "approval.list_reasons": reasons,
         "intake.list_profiles": [{"id": "thesis", "name": "Thesis"}],
         "inventory.list_collections": [{"id": "theses", "name": "Theses"}],
         "inventory.fixity_failures": 0,

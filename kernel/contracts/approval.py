@@ -104,6 +104,8 @@ class QueueRequest(ActorRequest):
     sort = fields.Str(load_default="oldest", validate=validate.OneOf(QUEUE_SORTS))
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=400))
     per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
+    # the queue page's bulk decisions need the reasons: one question to approval, not two
+    with_reasons = fields.Bool(load_default=False)
 
 
 class QueueCountsView(Lenient):
@@ -128,6 +130,13 @@ class QueuePageView(Lenient):
         },
     )
     has_more = fields.Bool(required=True, metadata={"description": "A next page exists."})
+    reasons = fields.List(
+        fields.Nested(ReasonView),
+        metadata={
+            "description": "The decline and return reasons: asked by the staff queue page for "
+            "its bulk decisions, never sent by the REST API."
+        },
+    )
 
 
 class AssignRequest(DepositRequest):

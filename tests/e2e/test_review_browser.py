@@ -129,6 +129,8 @@ def test_approver_decides_in_bulk_from_the_queue(lodge_system, page):
     ]
     sign_in_with(page, lodge_system, "approver")
     page.goto("/staff/queue?tab=unassigned&sort=newest")
+    # the reasons came with the queue: the bulk form offers the table's
+    see(page.locator("#bulk-reason_return option[value=wrong_file]")).to_have_count(1)
     for deposit in deposits:
         page.get_by_label(f"Select {deposit['title']}").check()
     page.locator(".bulk").get_by_label("Approve").check()

@@ -26,7 +26,6 @@ def queue_page(gateway_app, queue: dict, failing_files: int = 0) -> str:
     gateway_app.extensions["lodge.rpc"] = Pool(
         {
             "approval.queue": queue,
-            "approval.list_reasons": [],
             "intake.list_profiles": [{"id": "thesis", "name": "Thesis"}],
             "inventory.list_collections": [],
             "inventory.fixity_failures": failing_files,
@@ -49,6 +48,10 @@ def page_of(total: int, has_more: bool, overdue: int = 0) -> dict:
         "counts": counts,
         "count_limit": QUEUE_COUNT_LIMIT,
         "has_more": has_more,
+        "reasons": [
+            {"kind": "return", "code": "wrong_file", "label": "Wrong file", "is_default": False},
+            {"kind": "decline", "code": "scope", "label": "Out of scope", "is_default": True},
+        ],
     }
 
 
@@ -76,3 +79,11 @@ def test_the_menus_fixity_count_is_asked_with_the_queue_not_after_it(gateway_app
     calls = gateway_app.extensions["lodge.rpc"].calls
     assert ("inventory.fixity_failures", "asked at once") in calls
     assert all(how == "asked at once" for _, how in calls), calls
+
+
+def test_the_bulk_decisions_offer_the_reasons_that_came_with_the_queue(gateway_app):
+    html = queue_page(gateway_app, page_of(1, False))
+    assert '<option value="wrong_file" >Wrong file</option>' in html
+    assert '<option value="scope" selected>Out of scope (default)</option>' in html
+    names = [name for name, _ in gateway_app.extensions["lodge.rpc"].calls]
+    assert "approval.list_reasons" not in names  # one question to approval for the page

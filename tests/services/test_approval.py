@@ -391,6 +391,11 @@ def test_managers_edit_the_reason_tables(approval):
             actor=MANAGER, kind="return", code="needs_abstract", label="Abstract", is_default=False
         )
     approval.delete_reason(actor=MANAGER, kind="return", code="wrong_file")
+    # the queue page asks for the reasons with the queue: the same table, as it is now
+    assert approval.queue(actor=APPROVER, with_reasons=True)["reasons"] == approval.list_reasons(
+        actor=APPROVER
+    )
+    assert "reasons" not in approval.queue(actor=APPROVER)
     with pytest.raises(Forbidden):
         approval.save_reason(actor=APPROVER, kind="decline", code="x", label="X")
     approval.on_deposit_validated(validated())

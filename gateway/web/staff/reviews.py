@@ -66,14 +66,13 @@ def queue():
         flash(_("Some filters were not understood and were left out."), "error")
     with rpc() as services, fixity_alerts_asked(services):
         # independent questions (the menu's badge too), asked at once: the page waits for
-        # the slowest only
+        # the slowest only; the bulk decisions' reasons come with the queue
         replies = (
-            services.approval.queue.call_async(actor=g.actor, **filters),
+            services.approval.queue.call_async(actor=g.actor, with_reasons=True, **filters),
             services.intake.list_profiles.call_async(actor=g.actor, include_inactive=True),
             services.inventory.list_collections.call_async(),
-            services.approval.list_reasons.call_async(actor=g.actor),
         )
-        result, profiles, collections, reasons = (reply.result() for reply in replies)
+        result, profiles, collections = (reply.result() for reply in replies)
     # a count past its limit knows no last page; `has_more` says whether a next one follows
     capped = result["total"] > result["count_limit"]
     pages = None if capped else max(1, -(-result["total"] // result["per_page"]))
@@ -88,7 +87,7 @@ def queue():
         pages=pages,
         profiles={p["id"]: p["name"] for p in profiles},
         collections={c["id"]: c["name"] for c in collections},
-        reasons=_reasons_by_kind(reasons),
+        reasons=_reasons_by_kind(result["reasons"]),
         decisions=decision_names(),
     )
 
