@@ -3,16 +3,20 @@ automatic ones included: those are recorded as decisions by the system."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Integer,
     Select,
     String,
     and_,
+    bindparam,
     case,
     func,
     or_,
@@ -21,8 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
-from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from kernel.contracts.actors import SYSTEM, Actor
@@ -437,17 +440,13 @@ def list_tasks(
     return {"items": tasks, "page": page, "per_page": per_page, "total": total}
 
 
-def _tab_condition(
-    tab: str,
-    actor_id: str,
-    columns: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]] = ReviewTask.__table__.c,
-) -> ColumnElement[bool] | None:
-    """Which pending tasks a tab shows; `columns` are the table's or a subquery's."""
-    state, assignee = columns.state, columns.assignee_id
+def _tab_condition(tab: str) -> ColumnElement[bool] | None:
+    """Which pending tasks a tab shows."""
+    state, assignee = ReviewTask.state, ReviewTask.assignee_id
     return {
-        "mine": and_(state == "claimed", assignee == actor_id),
+        "mine": and_(state == "claimed", assignee == _ACTOR),
         "unassigned": state == "open",
-        "others": and_(state == "claimed", assignee != actor_id),
+        "others": and_(state == "claimed", assignee != _ACTOR),
         "all": None,
     }[tab]
 
@@ -457,6 +456,85 @@ QUEUE_ORDER: dict[str, tuple[ColumnElement[Any], ColumnElement[Any]]] = {
     "newest": (ReviewTask.created_at.desc(), ReviewTask.id.desc()),
     "due": (ReviewTask.due_at.asc().nulls_last(), ReviewTask.created_at.asc()),
 }
+COUNTED = ("mine", "unassigned", "others", "all", "overdue")
+CAPPED = tuple(name for name in COUNTED if name != "all")
+
+# The queue's statements hold every value as a bound parameter, so each shape of view (who
+# asks, which filters, tab, sort) is built and compiled once per process; building them was
+# most of the queue's own CPU. At most 2 × 2⁵ × 4 × 3 shapes.
+_ACTOR: BindParameter[str] = bindparam("actor_id")  # typed by the column it meets
+_NOW: BindParameter[datetime] = bindparam("now")
+_FILTERS: dict[str, ColumnElement[bool]] = {
+    "profile_id": ReviewTask.profile_id == bindparam("profile_id"),
+    "collection": ReviewTask.collection == bindparam("collection"),
+    "depositor": or_(
+        ReviewTask.depositor_id == bindparam("depositor"),
+        ReviewTask.depositor_name.ilike(bindparam("depositor_like"), escape="\\"),
+    ),
+    "older_than_days": ReviewTask.created_at <= bindparam("created_before"),
+    "overdue": ReviewTask.due_at < _NOW,
+}
+_PAGE_ROWS = select(ReviewTask).where(ReviewTask.id.in_(bindparam("page_ids", expanding=True)))
+
+
+@dataclass(frozen=True)
+class _QueueStatements:
+    first: Select[tuple[int, str | None]]  # how many of the first limit + 1; their ids if no more
+    found_counts: Select[tuple[int, ...]]  # every count among those ids
+    capped_counts: Select[tuple[int, ...]]  # each tab counted on its own, up to limit + 1
+    page_of_found: Select[tuple[int]]
+    page_of_filtered: Select[tuple[int]]
+
+
+@functools.cache
+def _queue_statements(
+    supervisor: bool, filters: tuple[str, ...], tab: str, sort: str
+) -> _QueueStatements:
+    filtered = select(ReviewTask.id).where(ReviewTask.state.in_(PENDING_STATES))
+    if not supervisor:  # only tasks of profiles whose approver groups the actor is in
+        filtered = filtered.where(
+            ReviewTask.groups_key.in_(
+                select(ApproverGroupSet.groups_key).where(
+                    ApproverGroupSet.group_name.in_(bindparam("groups", expanding=True))
+                )
+            )
+        )
+    filtered = filtered.where(*(_FILTERS[name] for name in filters))
+    scan_limit = bindparam("scan_limit", type_=Integer)
+    first = filtered.limit(scan_limit).subquery()
+    found = select(ReviewTask.id).where(ReviewTask.id.in_(bindparam("ids", expanding=True)))
+
+    def page_of(query: Select[tuple[int]]) -> Select[tuple[int]]:
+        condition = _tab_condition(tab)
+        if condition is not None:
+            query = query.where(condition)
+        return (
+            query.order_by(*QUEUE_ORDER[sort])
+            .limit(bindparam("page_limit", type_=Integer))
+            .offset(bindparam("page_offset", type_=Integer))
+        )
+
+    def capped(name: str) -> ScalarSelect[int]:
+        within = filtered.where(_counted(name)).limit(scan_limit).subquery()
+        return select(func.count()).select_from(within).scalar_subquery()
+
+    return _QueueStatements(
+        first=select(
+            func.count(),
+            case(
+                (
+                    func.count() <= bindparam("count_limit", type_=Integer),
+                    func.aggregate_strings(first.c.id.cast(String), ","),
+                ),
+            ),
+        ),
+        found_counts=found.with_only_columns(
+            *(func.count().filter(_counted(name)) for name in COUNTED)
+        ),
+        capped_counts=select(*(capped(name) for name in CAPPED)),
+        page_of_found=page_of(found),
+        page_of_filtered=page_of(filtered),
+    )
 
 
 def queue(
@@ -475,49 +553,63 @@ def queue(
 ) -> dict[str, Any]:
     """The approver's work: pending tasks they may review, one tab at a time, with counts
     for every tab under the same filters. A count is exact up to `count_limit`; past it,
-    it is `count_limit` + 1 ("more than"). Pages are bounded (the request caps `page`)."""
+    it is `count_limit` + 1 ("more than"): counting 200,000 pending tasks would read all of
+    them. Pages are bounded (the request caps `page`).
+
+    How many tasks the filters find, up to `count_limit` + 1, comes first, with their ids
+    when that is all of them (as one string: a thousand rows built in Python cost more than
+    the counts). Then those are counted by tab at once and the page is taken from them by
+    primary key, so a costly filter (part of a name) runs once; only when there are more is
+    each tab counted on its own, each stopping at `count_limit` + 1 too."""
     _require_reviewer(actor)
     now = _now()
-    query = _visible_to(select(ReviewTask).where(ReviewTask.state.in_(PENDING_STATES)), actor)
-    if profile_id:
-        query = query.where(ReviewTask.profile_id == profile_id)
-    if collection:
-        query = query.where(ReviewTask.collection == collection)
-    if depositor:
-        query = query.where(
-            or_(
-                ReviewTask.depositor_id == depositor,
-                ReviewTask.depositor_name.ilike(f"%{_like(depositor)}%", escape="\\"),
-            )
+    filters = tuple(
+        name
+        for name, given in (
+            ("profile_id", bool(profile_id)),
+            ("collection", bool(collection)),
+            ("depositor", bool(depositor)),
+            ("older_than_days", older_than_days is not None),
+            ("overdue", overdue),
         )
-    if older_than_days is not None:
-        query = query.where(ReviewTask.created_at <= now - timedelta(days=older_than_days))
-    if overdue:
-        query = query.where(ReviewTask.due_at < now)
-    counts, query = _tab_counts(session, query, actor.id, now, count_limit)
-    condition = _tab_condition(tab, actor.id)
-    if condition is not None:
-        query = query.where(condition)
-    # the page's ids first (an index-only scan), then only those rows; one more id than
-    # the page holds says whether there is a next page, whatever the capped count says
-    ids = session.scalars(
-        query.with_only_columns(ReviewTask.id)
-        .order_by(*QUEUE_ORDER[sort])
-        .limit(per_page + 1)
-        .offset((page - 1) * per_page)
-    ).all()
-    has_more, ids = len(ids) > per_page, ids[:per_page]
-    rows = (
-        {
-            task.id: task
-            for task in session.scalars(select(ReviewTask).where(ReviewTask.id.in_(ids)))
-        }
-        if ids
-        else {}
+        if given
     )
-    tasks = [rows[task_id] for task_id in ids]
+    statements = _queue_statements(can(actor, Action.SUPERVISE_REVIEWS), filters, tab, sort)
+    values: dict[str, Any] = {
+        "groups": [*actor.groups, ANY_APPROVER],
+        "actor_id": actor.id,
+        "now": now,
+        "profile_id": profile_id,
+        "collection": collection,
+        "depositor": depositor,
+        "depositor_like": f"%{_like(depositor)}%" if depositor else None,
+        "created_before": (
+            now - timedelta(days=older_than_days) if older_than_days is not None else None
+        ),
+        "scan_limit": count_limit + 1,
+        "count_limit": count_limit,
+        # one more id than the page holds says whether a next page follows, whatever the
+        # capped count says
+        "page_limit": per_page + 1,
+        "page_offset": (page - 1) * per_page,
+    }
+    # column-only statements need none of the ORM's work on the way
+    connection = session.connection()
+    found_count, joined = connection.execute(statements.first, values).one()
+    if found_count <= count_limit:
+        values["ids"] = [int(task_id) for task_id in joined.split(",")] if joined else []
+        found = connection.execute(statements.found_counts, values).one()
+        counts = dict(zip(COUNTED, found, strict=True))
+        page_ids = statements.page_of_found
+    else:
+        capped = connection.execute(statements.capped_counts, values).one()
+        counts = {**dict(zip(CAPPED, capped, strict=True)), "all": count_limit + 1}
+        page_ids = statements.page_of_filtered
+    ids = connection.execute(page_ids, values).scalars().all()
+    has_more, ids = len(ids) > per_page, ids[:per_page]
+    rows = {task.id: task for task in session.scalars(_PAGE_ROWS, {"page_ids": ids})} if ids else {}
     return {
-        "items": tasks,
+        "items": [rows[task_id] for task_id in ids],
         "page": page,
         "per_page": per_page,
         "total": counts[tab],
@@ -527,61 +619,11 @@ def queue(
     }
 
 
-COUNTED = ("mine", "unassigned", "others", "all", "overdue")
-
-
-def _tab_counts(
-    session: Session, query: Select[tuple[ReviewTask]], actor_id: str, now: datetime, limit: int
-) -> tuple[dict[str, int], Select[tuple[ReviewTask]]]:
-    """Each tab's count under the filters, and the overdue count, stopping at `limit` + 1
-    (counting 200,000 pending tasks would read all of them); and the query to take the page
-    from. The ids of the first `limit` + 1 tasks the filters find come first: when that is
-    all of them, those rows are counted by tab at once and the page is taken from them by
-    primary key, so a costly filter (part of a name) runs once. Only when there are more is
-    each tab counted on its own, each stopping at `limit` + 1 too. The ids come back as one
-    string, and only when they are few: a thousand rows built in Python cost more than the
-    counts."""
-    first = query.with_only_columns(ReviewTask.id).limit(limit + 1).subquery()
-    found_count, joined = session.execute(
-        select(
-            func.count(),
-            case(
-                (func.count() <= limit, func.aggregate_strings(first.c.id.cast(String), ",")),
-            ),
-        )
-    ).one()
-    if found_count <= limit:
-        ids = [int(task_id) for task_id in joined.split(",")] if joined else []
-        found = select(ReviewTask).where(ReviewTask.id.in_(ids))
-        row = session.execute(
-            found.with_only_columns(
-                *(func.count().filter(_counted(name, actor_id, now)) for name in COUNTED)
-            )
-        ).one()
-        return dict(zip(COUNTED, row, strict=True)), found
-    each = [name for name in COUNTED if name != "all"]
-    row = session.execute(
-        select(*(_capped_count(query.where(_counted(name, actor_id, now)), limit) for name in each))
-    ).one()
-    return {**dict(zip(each, row, strict=True)), "all": limit + 1}, query
-
-
-def _capped_count(query: Select[tuple[ReviewTask]], limit: int) -> ScalarSelect[int]:
-    """How many rows `query` finds, counting no further than `limit` + 1."""
-    found = query.with_only_columns(ReviewTask.id).limit(limit + 1).subquery()
-    return select(func.count()).select_from(found).scalar_subquery()
-
-
-def _counted(
-    name: str,
-    actor_id: str,
-    now: datetime,
-    columns: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]] = ReviewTask.__table__.c,
-) -> ColumnElement[bool]:
+def _counted(name: str) -> ColumnElement[bool]:
     """Which pending tasks a count takes: a tab's, or the overdue ones (of every tab)."""
     if name == "overdue":
-        return columns.due_at < now
-    condition = _tab_condition(name, actor_id, columns)
+        return ReviewTask.due_at < _NOW
+    condition = _tab_condition(name)
     return true() if condition is None else condition
 
 

@@ -256,6 +256,31 @@ def test_queue_tabs_count_and_filter_in_sql(approval):
         approval.queue(actor=STUDENT)
 
 
+def test_queue_statements_are_built_once_a_shape_and_take_each_callers_values(approval):
+    for number in range(3):
+        approval.on_deposit_validated(validated(deposit_id=f"q{number}"))
+    approval.on_deposit_validated(validated(deposit_id="elsewhere", groups=("chemistry",)))
+    approval.claim(actor=APPROVER, deposit_id="q0")
+    approval.claim(actor=OTHER_APPROVER, deposit_id="q1")
+    chemist = {**APPROVER, "id": "u-chemist", "groups": ["chemistry"]}
+
+    def mine(actor, **filters):
+        items = approval.queue(actor=actor, tab="mine", **filters)["items"]
+        return [t["deposit_id"] for t in items]
+
+    assert mine(APPROVER) == ["q0"]
+    assert approval.queue(actor=chemist)["counts"]["all"] == 1  # their group's task only
+    before = review._queue_statements.cache_info()
+    # the same shapes of view for other people and other values: nothing of an earlier
+    # caller's carried over, and at most the filter's shape built
+    assert mine(OTHER_APPROVER) == ["q1"]
+    assert mine(APPROVER, depositor="sam stud") == ["q0"]
+    assert mine(APPROVER, depositor="nobody") == []
+    assert mine(OTHER_APPROVER, depositor="sam stud") == ["q1"]
+    after = review._queue_statements.cache_info()
+    assert after.hits - before.hits >= 3 and after.misses - before.misses <= 1
+
+
 def test_queue_counts_stop_past_their_limit_and_pages_say_whether_more_follow(approval):
     for number in range(5):
         approval.on_deposit_validated(validated(deposit_id=f"q{number}"))
