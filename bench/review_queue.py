@@ -9,7 +9,10 @@ approval's database with COPY, with their approver-group sets, and N deposits in
 ANALYZE, and then requests, as the demo approver, the queue page (/staff/queue) and API
 (/api/v1/reviews/queue) over a mix of tabs, filters, sorts and pages, and as the demo
 student the "my deposits" page (/) and API (/api/v1/deposits) by status and page. Prints
-p50/p95/max per view, with the target beside it. Always stops the Lodge it started.
+p50/p95/max per view, with the target beside it, and for each endpoint the CPU a request
+cost each of Lodge's processes and its PostgreSQL backends by database (what they spent
+while its requests ran one after another, their timers' few milliseconds a second
+included). Always stops the Lodge it started.
 
     python bench/review_queue.py -n 1000000 --requests 150 --own 120
 """
@@ -35,9 +38,10 @@ if str(REPO_ROOT) not in sys.path:
 
 import psycopg2  # noqa: E402
 
+from bench.scaleout import CpuMeter, DatabaseWatch  # noqa: E402
 from bench.workload import add_lodge_arguments, bench_lodge, percentile  # noqa: E402
 from services.approval.models import groups_key  # noqa: E402
-from tests.support.system import LodgeSystem, expect, signed_in  # noqa: E402
+from tests.support.system import PG_ADMIN_DSN, LodgeSystem, expect, signed_in  # noqa: E402
 
 PROFILES = (
     ("thesis", "theses", ["approvers"], 14),
@@ -287,12 +291,39 @@ def main() -> int:
             ("my deposits page GET /", student_pages, "/", DEPOSIT_VIEWS, False),
         ]
         p95s = []
-        for title, session, path, views, expect_json in endpoints:
-            url = f"{system.base_url}{path}"
-            for _ in range(3):  # connections, caches and the RPC pool warm up first
-                session.get(url, timeout=60)
-            p95s.append(report(title, measure(session, url, views, args.requests, expect_json)))
+        admin = psycopg2.connect(PG_ADMIN_DSN)
+        admin.autocommit = True
+        backends = DatabaseWatch(
+            admin, [url.rsplit("/", 1)[1] for url in system.database_urls.values()]
+        )
+        try:
+            for title, session, path, views, expect_json in endpoints:
+                url = f"{system.base_url}{path}"
+                for _ in range(3):  # connections, caches and the RPC pool warm up first
+                    session.get(url, timeout=60)
+                meter = CpuMeter([system.process.pid], backends.current)
+                meter.start()
+                timings = measure(session, url, views, args.requests, expect_json)
+                spent = meter.stop()
+                p95s.append(report(title, timings))
+                report_cpu(spent, args.requests)
+        finally:
+            admin.close()
     return 0 if max(p95s) <= TARGET_MS else 1
+
+
+def report_cpu(spent: dict[tuple[str, int], float], requests: int) -> None:
+    """CPU ms a request by process (a service, the gateway's master and workers, a
+    database's backends), largest first."""
+    by_name: dict[str, float] = {}
+    for (name, _), seconds in spent.items():
+        by_name[name] = by_name.get(name, 0.0) + seconds * 1000 / requests
+    shown = sorted(((ms, name) for name, ms in by_name.items() if ms >= 0.05), reverse=True)
+    print(
+        f"  CPU a request: {sum(by_name.values()):.1f} ms ("
+        + ", ".join(f"{name} {ms:.1f}" for ms, name in shown)
+        + ")"
+    )
 
 
 def _user(system: LodgeSystem, username: str) -> dict:

@@ -220,9 +220,9 @@ TABLE_COUNTS = ("seq_tup_read", "idx_tup_fetch", "n_tup_ins", "n_tup_upd", "n_tu
 
 def owner_of(database: str) -> str:
     """The service a database of the test support's naming belongs to
-    (lodge_<label>_<owner>_<run>)."""
+    (lodge_<label>_<owner>_<run>; a label may hold underscores, an owner none)."""
     parts = database.split("_")
-    return parts[2] if len(parts) >= 4 else database
+    return parts[-2] if len(parts) >= 4 else database
 
 
 def table_activity(databases: list[str]) -> dict[str, dict[str, int]]:
