@@ -291,6 +291,7 @@ def main() -> int:
             ("my deposits page GET /", student_pages, "/", DEPOSIT_VIEWS, False),
         ]
         p95s = []
+        assert system.process is not None
         admin = psycopg2.connect(PG_ADMIN_DSN)
         admin.autocommit = True
         backends = DatabaseWatch(

@@ -104,8 +104,6 @@ class QueueRequest(ActorRequest):
     sort = fields.Str(load_default="oldest", validate=validate.OneOf(QUEUE_SORTS))
     page = fields.Int(load_default=1, validate=validate.Range(min=1, max=400))
     per_page = fields.Int(load_default=25, validate=validate.Range(min=1, max=100))
-    # the queue page's bulk decisions need the reasons: one question to approval, not two
-    with_reasons = fields.Bool(load_default=False)
 
 
 class QueueCountsView(Lenient):
@@ -130,12 +128,11 @@ class QueuePageView(Lenient):
         },
     )
     has_more = fields.Bool(required=True, metadata={"description": "A next page exists."})
+    # with the tasks, so a page deciding on several asks approval once
     reasons = fields.List(
         fields.Nested(ReasonView),
-        metadata={
-            "description": "The decline and return reasons: asked by the staff queue page for "
-            "its bulk decisions, never sent by the REST API."
-        },
+        required=True,
+        metadata={"description": "The decline and return reasons a decision on these may give."},
     )
 
 

@@ -556,9 +556,9 @@ def queue(
     it is `count_limit` + 1 ("more than"): counting 200,000 pending tasks would read all of
     them. Pages are bounded (the request caps `page`).
 
-    How many tasks the filters find, up to `count_limit` + 1, comes first, with their ids
-    when that is all of them (as one string: a thousand rows built in Python cost more than
-    the counts). Then those are counted by tab at once and the page is taken from them by
+    How many tasks the filters find, up to `count_limit` + 1, comes first; their ids come
+    back with it, joined in one string, only when that is all of them (a thousand rows
+    built in Python cost more than the counts). Then those are counted by tab at once and the page is taken from them by
     primary key, so a costly filter (part of a name) runs once; only when there are more is
     each tab counted on its own, each stopping at `count_limit` + 1 too."""
     _require_reviewer(actor)

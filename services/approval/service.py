@@ -153,13 +153,12 @@ class ApprovalService(DeadLetterDesk):
 
     @rpc
     @rpc_contract(QueueRequest, QueuePageView())
-    def queue(self, actor, with_reasons, **filters):
+    def queue(self, actor, **filters):
         actor = Actor.from_wire(actor)
         with self.store.reading() as session:
             result = review.queue(session, actor, **filters)
             result["items"] = [task_view(t, actor=actor) for t in result["items"]]
-            if with_reasons:
-                result["reasons"] = [reason_view(r) for r in review.list_reasons(session)]
+            result["reasons"] = [reason_view(r) for r in review.list_reasons(session)]
             return result
 
     @rpc

@@ -68,6 +68,8 @@ def test_queue_tabs_count_claims_and_filter(lodge_system, student, approver, app
     assert first["id"] in [t["deposit_id"] for t in queue["items"]]
     assert second["id"] not in [t["deposit_id"] for t in queue["items"]]
     assert queue["counts"]["mine"] == queue["total"] >= 1
+    # the reasons a decision on them may give come with the tasks, as GET /reasons lists them
+    assert queue["reasons"] == expect(approver.get(f"{API}/reasons"), 200)["items"]
     others = expect(approver.get(f"{API}/reviews/queue", params={"tab": "others"}), 200)
     assert second["id"] in [t["deposit_id"] for t in others["items"]]
     assert set(queue["counts"]) == {"mine", "unassigned", "others", "all", "overdue"}

@@ -22,10 +22,11 @@ TASK = {
 }
 
 
-def queue_page(gateway_app, queue: dict, failing_files: int = 0) -> str:
+def queue_page(gateway_app, queue: dict, failing_files: int = 0, reasons=()) -> str:
     gateway_app.extensions["lodge.rpc"] = Pool(
         {
             "approval.queue": queue,
+            "approval.list_reasons": list(reasons),
             "intake.list_profiles": [{"id": "thesis", "name": "Thesis"}],
             "inventory.list_collections": [],
             "inventory.fixity_failures": failing_files,
@@ -87,3 +88,12 @@ def test_the_bulk_decisions_offer_the_reasons_that_came_with_the_queue(gateway_a
     assert '<option value="scope" selected>Out of scope (default)</option>' in html
     names = [name for name, _ in gateway_app.extensions["lodge.rpc"].calls]
     assert "approval.list_reasons" not in names  # one question to approval for the page
+
+
+def test_an_approval_without_reasons_in_its_queue_is_asked_for_them(gateway_app):
+    """During a rolling update the approval answering may be one from before."""
+    older = {key: value for key, value in page_of(1, False).items() if key != "reasons"}
+    table = [{"kind": "return", "code": "late", "label": "Too late", "is_default": True}]
+    html = queue_page(gateway_app, older, reasons=table)
+    assert '<option value="late" selected>Too late (default)</option>' in html
+    assert ("approval.list_reasons", "waited for") in gateway_app.extensions["lodge.rpc"].calls

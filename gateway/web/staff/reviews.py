@@ -68,11 +68,17 @@ def queue():
         # independent questions (the menu's badge too), asked at once: the page waits for
         # the slowest only; the bulk decisions' reasons come with the queue
         replies = (
-            services.approval.queue.call_async(actor=g.actor, with_reasons=True, **filters),
+            services.approval.queue.call_async(actor=g.actor, **filters),
             services.intake.list_profiles.call_async(actor=g.actor, include_inactive=True),
             services.inventory.list_collections.call_async(),
         )
         result, profiles, collections = (reply.result() for reply in replies)
+        # an approval from before the queue carried its reasons (during a rolling update)
+        reasons = (
+            result["reasons"]
+            if "reasons" in result
+            else services.approval.list_reasons(actor=g.actor)
+        )
     # a count past its limit knows no last page; `has_more` says whether a next one follows
     capped = result["total"] > result["count_limit"]
     pages = None if capped else max(1, -(-result["total"] // result["per_page"]))
@@ -87,7 +93,7 @@ def queue():
         pages=pages,
         profiles={p["id"]: p["name"] for p in profiles},
         collections={c["id"]: c["name"] for c in collections},
-        reasons=_reasons_by_kind(result["reasons"]),
+        reasons=_reasons_by_kind(reasons),
         decisions=decision_names(),
     )
 
