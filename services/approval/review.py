@@ -558,9 +558,10 @@ def queue(
 
     How many tasks the filters find, up to `count_limit` + 1, comes first; their ids come
     back with it, joined in one string, only when that is all of them (a thousand rows
-    built in Python cost more than the counts). Then those are counted by tab at once and the page is taken from them by
-    primary key, so a costly filter (part of a name) runs once; only when there are more is
-    each tab counted on its own, each stopping at `count_limit` + 1 too."""
+    built in Python cost more than the counts). Then those are counted by tab at once and
+    the page is taken from them by primary key, so a costly filter (part of a name) runs
+    once; only when there are more is each tab counted on its own, each stopping at
+    `count_limit` + 1 too."""
     _require_reviewer(actor)
     now = _now()
     filters = tuple(
