@@ -231,12 +231,17 @@ def test_an_embargoed_deposit_is_queued_and_approved_with_its_date(approval):
 # --- the queue, assignment, notes, reasons, idle claims, resubmission diffs --------------
 
 
-def test_queue_tabs_count_and_filter_in_sql(approval):
+def queued_three_and_one_elsewhere(approval):
+    """q0 claimed by APPROVER, q1 by OTHER_APPROVER, q2 open; one task of another group."""
     for number in range(3):
         approval.on_deposit_validated(validated(deposit_id=f"q{number}"))
     approval.on_deposit_validated(validated(deposit_id="elsewhere", groups=("chemistry",)))
     approval.claim(actor=APPROVER, deposit_id="q0")
     approval.claim(actor=OTHER_APPROVER, deposit_id="q1")
+
+
+def test_queue_tabs_count_and_filter_in_sql(approval):
+    queued_three_and_one_elsewhere(approval)
     queue = approval.queue(actor=APPROVER, tab="unassigned")
     assert [t["deposit_id"] for t in queue["items"]] == ["q2"]
     assert queue["counts"] == {"mine": 1, "unassigned": 1, "others": 1, "all": 3, "overdue": 0}
@@ -257,11 +262,7 @@ def test_queue_tabs_count_and_filter_in_sql(approval):
 
 
 def test_queue_statements_are_built_once_a_shape_and_take_each_callers_values(approval):
-    for number in range(3):
-        approval.on_deposit_validated(validated(deposit_id=f"q{number}"))
-    approval.on_deposit_validated(validated(deposit_id="elsewhere", groups=("chemistry",)))
-    approval.claim(actor=APPROVER, deposit_id="q0")
-    approval.claim(actor=OTHER_APPROVER, deposit_id="q1")
+    queued_three_and_one_elsewhere(approval)
     chemist = {**APPROVER, "id": "u-chemist", "groups": ["chemistry"]}
 
     def mine(actor, **filters):
