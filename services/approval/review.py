@@ -403,11 +403,19 @@ def _visible_to(query: Select[tuple[ReviewTask]], actor: Actor) -> Select[tuple[
     """Only tasks of profiles whose approver groups the actor is in; managers see all."""
     if can(actor, Action.SUPERVISE_REVIEWS):
         return query
-    groups = [*actor.groups, ANY_APPROVER]
-    return query.where(
-        ReviewTask.groups_key.in_(
-            select(ApproverGroupSet.groups_key).where(ApproverGroupSet.group_name.in_(groups))
-        )
+    return query.where(_of_group_sets(_group_names(actor)))
+
+
+def _group_names(actor: Actor) -> list[str]:
+    """The approver groups an actor reviews for: their own, and any profile's that names none."""
+    return [*actor.groups, ANY_APPROVER]
+
+
+def _of_group_sets(groups: list[str] | BindParameter[list[str]]) -> ColumnElement[bool]:
+    """Tasks of profiles whose approver groups include one of `groups` (names, or a bound
+    parameter that will hold them)."""
+    return ReviewTask.groups_key.in_(
+        select(ApproverGroupSet.groups_key).where(ApproverGroupSet.group_name.in_(groups))
     )
 
 
@@ -492,13 +500,7 @@ def _queue_statements(
 ) -> _QueueStatements:
     filtered = select(ReviewTask.id).where(ReviewTask.state.in_(PENDING_STATES))
     if not supervisor:  # only tasks of profiles whose approver groups the actor is in
-        filtered = filtered.where(
-            ReviewTask.groups_key.in_(
-                select(ApproverGroupSet.groups_key).where(
-                    ApproverGroupSet.group_name.in_(bindparam("groups", expanding=True))
-                )
-            )
-        )
+        filtered = filtered.where(_of_group_sets(bindparam("groups", expanding=True)))
     filtered = filtered.where(*(_FILTERS[name] for name in filters))
     scan_limit = bindparam("scan_limit", type_=Integer)
     first = filtered.limit(scan_limit).subquery()
@@ -577,7 +579,7 @@ def queue(
     )
     statements = _queue_statements(can(actor, Action.SUPERVISE_REVIEWS), filters, tab, sort)
     values: dict[str, Any] = {
-        "groups": [*actor.groups, ANY_APPROVER],
+        "groups": _group_names(actor),
         "actor_id": actor.id,
         "now": now,
         "profile_id": profile_id,
