@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 import requests
+from playwright.sync_api import expect as see
 
 from services.intake.seed import COMMON_FIELDS
 from tests.e2e.conftest import screenshot
@@ -414,10 +415,10 @@ def test_mistakes_are_summed_up_at_the_top_and_lead_to_their_inputs(
     page.get_by_role("button", name="Save as a new version").click()
     summary = page.locator("#error-summary")
     # the page's script moves focus to the summary once it has run, after the summary shows
-    page.wait_for_function("document.activeElement?.id === 'error-summary'")
+    see(summary).to_be_focused()
     assert "Map one field to the Dublin Core element title" in summary.inner_text()
     summary.get_by_role("link", name=re.compile("Largest file")).click()
-    page.wait_for_function("document.activeElement?.id === 'max_file_size_mb'")
+    see(page.locator("#max_file_size_mb")).to_be_focused()
     assert page.locator("#max_file_size_mb").input_value() == "lots"
     assert page.locator("#max_file_size_mb").get_attribute("aria-invalid") == "true"
     screenshot(page, "staff-profile-editor-errors")
