@@ -215,7 +215,10 @@ def in_process(database: Database, query: dict):
             if query.get("tree"):
                 return collections.item_counts(session)
             words, year, set_spec = query.get("q"), query.get("year"), query.get("collection")
-            return search.results(session, words, year, set_spec, query.get("page", 1), 20)
+            number = query.get("page", 1)
+            return search.results(
+                session, words, year, set_spec, number, 20, beside=database.read_beside
+            )
 
     return run
 

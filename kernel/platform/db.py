@@ -9,13 +9,14 @@ writes, with the call's key and reply (calls applied once).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -37,9 +38,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 from sqlalchemy.types import TypeDecorator
 
@@ -310,6 +312,51 @@ class WriteTracker:
         self.emitted = 0  # events its units of work queued in the outbox
 
 
+T = TypeVar("T")
+# side reads at once, a bound for when several requests start one together: far fewer than
+# the pool's connections, so a request waiting for its side read never holds the last one
+SIDE_READS = 2
+
+
+class SideRead(Generic[T]):
+    """A read of its own, started beside the caller's (`Database.read_beside`), or, when
+    none could start, run in turn when its result is asked for."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._work = work
+        self._thread: threading.Thread | None = None
+        self._outcome: list[Any] = []  # [value], or [None, error]; [] if it was stopped
+
+    def start(self, finished: Callable[[], object]) -> None:
+        def run() -> None:
+            try:
+                self._outcome[:] = [self._work()]
+            except Exception as error:  # noqa: BLE001 - raised again to the caller
+                self._outcome[:] = [None, error]
+            finally:
+                finished()
+
+        # the caller's context (its log correlation and trace) goes along
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(run,))
+        self._thread.start()
+
+    def result(self) -> T:
+        if self._thread is None:
+            return self._work()
+        self._thread.join()
+        if not self._outcome:
+            raise RuntimeError("a side read was stopped before it ended")
+        if len(self._outcome) == 2:
+            raise self._outcome[1]
+        return cast(T, self._outcome[0])
+
+    def discard(self) -> None:
+        """Not wanted after all: waits for a started read to end (nothing outlives its
+        request), and a read not started never runs."""
+        if self._thread is not None:
+            self._thread.join()
+
+
 class Database:
     """A service's engine and sessions.
 
@@ -327,6 +374,7 @@ class Database:
         # threading is monkey-patched in services, so this lock is green there
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self._local = threading.local()  # green in services too
+        self._side_reads = threading.BoundedSemaphore(SIDE_READS)
         self._pruned_at = 0.0
         # called after a commit that queued events (the outbox relay's wake-up); a commit
         # without any wakes nothing
@@ -444,6 +492,33 @@ class Database:
             finally:
                 session.rollback()
                 session.close()
+
+    def read_beside(self, work: Callable[[Session], T]) -> SideRead[T]:
+        """`work` on a reading session of its own, started at once in another thread (a
+        green one in services), so that one request's two reads take the time of the
+        slower. Only while no other session of the process holds a connection: a busy
+        process has its cores in use already, and a side read that goes unused (the
+        caller may not need it) would take from the others. Otherwise, on SQLite (one
+        lock for its writer) and on one connection, it runs in turn."""
+
+        def in_own_session() -> T:
+            with self.reading() as session:
+                value = work(session)
+                # what it read outlives the session: detached as loaded, not expired
+                session.expunge_all()
+                return value
+
+        side = SideRead(in_own_session)
+        if self._may_read_beside() and self._side_reads.acquire(blocking=False):
+            side.start(self._side_reads.release)
+        return side
+
+    def _may_read_beside(self) -> bool:
+        # sessions bound to one connection (a test's rolled-back transaction) take turns
+        if self.is_sqlite or isinstance(self.sessions.kw.get("bind"), Connection):
+            return False
+        pool = self.engine.pool
+        return not isinstance(pool, QueuePool) or pool.checkedout() <= 1  # the caller's
 
     @contextlib.contextmanager
     def _serialised(self):

@@ -160,6 +160,9 @@ class Store(DependencyProvider):
     def apart(self):
         return self.database.apart()
 
+    def read_beside(self, work):
+        return self.database.read_beside(work)
+
     def tracking_writes(self):
         return self.database.tracking_writes()
 

@@ -20,14 +20,16 @@ Withdrawn items are tombstones: neither found nor browsed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import Session
 
 from kernel.contracts.inventory import SEARCH_RESULT_CAP
+from kernel.platform.db import SideRead
 from kernel.policy.text import split_orcid, user_pattern
 from services.inventory.models import Collection, Item
 
@@ -36,6 +38,7 @@ YEAR_WEIGHT = "A"  # the year's lexeme; the text's words keep the default, D
 SEARCHED_ELEMENTS = ("title", "creator", "subject", "contributor")
 RESULT_CAP = SEARCH_RESULT_CAP
 _YEAR = user_pattern(r"\b(\d{4})\b")
+T = TypeVar("T")
 
 
 def year_of(record: dict[str, Any]) -> int | None:
@@ -140,11 +143,11 @@ def tally(session: Session, search: Search) -> tuple[int, list[tuple[int, int]]]
     return sum(n for _, n in rows), counted
 
 
-def page(session: Session, search: Search, matches: int, number: int, per_page: int) -> list[Item]:
-    """Best match first when the matches are at most RESULT_CAP, else (and without words)
-    newest first; the id breaks ties, so pages neither repeat nor skip an item."""
+def page(session: Session, search: Search, ranked: bool, number: int, per_page: int) -> list[Item]:
+    """Best match first when `ranked` (and there are words), else newest first; the id
+    breaks ties, so pages neither repeat nor skip an item."""
     ordering: list[ColumnElement[Any]] = [Item.created_at.desc(), Item.id.desc()]
-    if search.tsquery is not None and matches <= RESULT_CAP:
+    if ranked and search.tsquery is not None:
         ordering.insert(0, func.ts_rank(Item.search_vector, search.tsquery).desc())
     statement = (
         select(Item)
@@ -170,6 +173,11 @@ def every_year(session: Session) -> list[int]:
     return [year for year in session.scalars(select(found.c.year)) if year is not None]
 
 
+def in_turn(session: Session) -> Callable[[Callable[[Session], T]], SideRead[T]]:
+    """A read asked for beside the others run after them, on the same session."""
+    return lambda work: SideRead(lambda: work(session))
+
+
 def results(
     session: Session,
     query: str | None,
@@ -177,17 +185,34 @@ def results(
     set_spec: str | None,
     number: int,
     per_page: int,
+    beside: Callable[[Callable[[Session], list[Item]]], SideRead[list[Item]]] | None = None,
 ) -> dict[str, Any]:
     """A page of results, the total (exact up to RESULT_CAP) and the years of the matches
     without the year filter for that filter: counted up to RESULT_CAP, above it every year
-    items have, uncounted (count None)."""
+    items have, uncounted (count None).
+
+    Newest first is the page of every search without words and of every one over
+    RESULT_CAP, so that page is read beside the count (`beside`, a session of its own)
+    before the count says which: the two reads of the index take the time of the slower.
+    Words with at most RESULT_CAP matches are ranked instead, after the count, and the
+    side read goes unused (it read no more than the count did)."""
     search = criteria(session, query, year, set_spec)
-    matches, counted = tally(session, search)
-    unfiltered = matches  # more in the year means more without it: no second read
-    if year is not None and matches <= RESULT_CAP:
-        unfiltered, counted = tally(session, criteria(session, query, None, set_spec))
+    newest = (beside or in_turn(session))(lambda s: page(s, search, False, number, per_page))
+    try:
+        matches, counted = tally(session, search)
+        unfiltered = matches  # more in the year means more without it: no second read
+        if year is not None and matches <= RESULT_CAP:
+            unfiltered, counted = tally(session, criteria(session, query, None, set_spec))
+    except BaseException:
+        newest.discard()
+        raise
+    if search.tsquery is not None and matches <= RESULT_CAP:
+        newest.discard()
+        items = page(session, search, True, number, per_page)
+    else:
+        items = newest.result()
     return {
-        "items": page(session, search, matches, number, per_page),
+        "items": items,
         "total": min(matches, RESULT_CAP),
         "total_exact": matches <= RESULT_CAP,
         "years": counted if unfiltered <= RESULT_CAP else [(y, None) for y in every_year(session)],

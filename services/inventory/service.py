@@ -213,7 +213,9 @@ class InventoryService(DeadLetterDesk):
     def search_items(self, query, year, collection, page, per_page):
         with self.store.reading() as session:
             set_spec = collections.get(session, collection).set_spec if collection else None
-            found = search.results(session, query, year, set_spec, page, per_page)
+            found = search.results(
+                session, query, year, set_spec, page, per_page, beside=self.store.read_beside
+            )
             return {
                 **found,
                 "items": [item_summary(item) for item in found["items"]],

@@ -8,6 +8,8 @@ from nameko.testing.services import worker_factory
 
 from kernel.contracts import inventory as inventory_contracts
 from kernel.contracts.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.platform.db import Database, SideRead
+from lodge.migrations import upgrade
 from services.inventory import search
 from services.inventory.models import Item
 from services.inventory.records import seed_collections
@@ -274,6 +276,46 @@ def test_more_matches_than_the_cap_are_counted_so_far_listed_newest_and_years_un
         0,
         True,
     )
+
+
+@pytest.fixture
+def pooled_inventory(postgres_database, storage, lodge_env):
+    """Inventory on a PostgreSQL database of its own with a pool of connections, as the
+    service has (the other tests' one connection reads in turn)."""
+    url = postgres_database("pooled_inventory")
+    upgrade("inventory", url)
+    database = Database(url, "inventory")
+    with database.unit_of_work() as uow:
+        seed_collections(uow.session)
+    service = worker_factory(InventoryService, store=database, storage=storage)
+    service.database = database
+    yield service
+    database.dispose()
+
+
+def test_the_newest_first_page_read_beside_the_count_is_the_same_page(
+    pooled_inventory, cap, monkeypatch
+):
+    side_reads = []
+    start = SideRead.start
+    monkeypatch.setattr(SideRead, "start", lambda read, *a: side_reads.append(1) or start(read, *a))
+    made = add_items(
+        pooled_inventory,
+        *((f"Moss {n}", AT + timedelta(days=n % 3), 2000 + n % 2) for n in range(6)),
+        ("Lichen", AT, 1999),
+    )
+    cap(3)
+    over = [pooled_inventory.search_items(query="moss", per_page=2, page=n) for n in (1, 2)]
+    assert len(side_reads) == 2
+    # newest first, the id breaking ties in the date, and no item on both pages
+    assert ids(over[0]) + ids(over[1]) == [made[5], made[2], made[4], made[1]]
+    assert over[0]["total"] == 3 and over[0]["total_exact"] is False
+    browsed = pooled_inventory.search_items(collection="theses", per_page=3)
+    assert ids(browsed) == [made[5], made[2], made[4]]
+    cap(10)  # under the cap, ranked after the count; the side read goes unused
+    under = pooled_inventory.search_items(query="moss", year=2001, per_page=10)
+    assert sorted(ids(under)) == sorted(made[1:6:2]) and under["total_exact"] is True
+    assert len(side_reads) == 4
 
 
 @pytest.mark.parametrize("query", ["'", '"', "-", "a & | ! b", "moss:*", "(((", "\\", "%_", "日本"])
