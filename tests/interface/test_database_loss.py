@@ -168,3 +168,20 @@ def test_harvests_keep_their_renderings_across_killed_connections(
     assert "<dc:title>Corrected</dc:title>" in after[1]["metadata"]
     assert [after[0], after[2]] == [first[0], first[2]]
     assert kept()["item0001"] == after[1]["metadata"]
+
+
+def test_a_search_answers_after_its_connections_were_killed(
+    container_factory, broker, inventory_pg
+):
+    """A browse lists newest first with a read beside its count, on a connection of its
+    own: both are fresh after the server dropped them."""
+    container_factory(InventoryService, broker).start()
+    insert_items(inventory_pg, 5)
+    url = inventory_pg.engine.url.render_as_string(hide_password=False)
+    browse = {"query": None, "year": None, "collection": "theses", "page": 1, "per_page": 3}
+    with ClusterRpcClient(uri=broker["AMQP_URI"], timeout=15) as services:
+        first = services.inventory.search_items(**browse)
+        assert [item["id"] for item in first["items"]] == ["item0004", "item0003", "item0002"]
+        for _ in range(2):
+            terminate_backends(url)
+            assert services.inventory.search_items(**browse) == first
