@@ -319,30 +319,40 @@ SIDE_READS = 2
 
 
 class SideRead(Generic[T]):
-    """A read of its own, started beside the caller's (`Database.read_beside`), or, when
-    none could start, run in turn when its result is asked for."""
+    """A read started beside the caller's on a session of its own (`Database.read_beside`),
+    or, when none could start, run in turn on the caller's session when its result is
+    asked for."""
 
-    def __init__(self, work: Callable[[], T]) -> None:
-        self._work = work
+    def __init__(self, in_turn: Callable[[], T]) -> None:
+        self._in_turn = in_turn
         self._thread: threading.Thread | None = None
         self._outcome: list[Any] = []  # [value], or [None, error]; [] if it was stopped
 
-    def start(self, finished: Callable[[], object]) -> None:
+    def start(self, work: Callable[[], T], finished: Callable[[], object]) -> None:
+        """Runs `work` in another thread (a green one in services); `finished` is called
+        once it ends, or at once if no thread could start (it then runs in turn)."""
+
         def run() -> None:
             try:
-                self._outcome[:] = [self._work()]
+                self._outcome[:] = [work()]
             except Exception as error:  # noqa: BLE001 - raised again to the caller
                 self._outcome[:] = [None, error]
             finally:
                 finished()
 
         # the caller's context (its log correlation and trace) goes along
-        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(run,))
-        self._thread.start()
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(run,))
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: in turn, as on a busy process
+            log.warning("a side read could not start a thread; it runs in turn")
+            finished()
+            return
+        self._thread = thread
 
     def result(self) -> T:
         if self._thread is None:
-            return self._work()
+            return self._in_turn()
         self._thread.join()
         if not self._outcome:
             raise RuntimeError("a side read was stopped before it ended")
@@ -351,8 +361,8 @@ class SideRead(Generic[T]):
         return cast(T, self._outcome[0])
 
     def discard(self) -> None:
-        """Not wanted after all: waits for a started read to end (nothing outlives its
-        request), and a read not started never runs."""
+        """Not wanted after all: a read not started never runs, a started one is waited
+        for (nothing outlives its request)."""
         if self._thread is not None:
             self._thread.join()
 
@@ -493,32 +503,38 @@ class Database:
                 session.rollback()
                 session.close()
 
-    def read_beside(self, work: Callable[[Session], T]) -> SideRead[T]:
+    def read_beside(self, session: Session, work: Callable[[Session], T]) -> SideRead[T]:
         """`work` on a reading session of its own, started at once in another thread (a
         green one in services), so that one request's two reads take the time of the
-        slower. Only while no other session of the process holds a connection: a busy
-        process has its cores in use already, and a side read that goes unused (the
-        caller may not need it) would take from the others. Otherwise, on SQLite (one
-        lock for its writer) and on one connection, it runs in turn."""
-
-        def in_own_session() -> T:
-            with self.reading() as session:
-                value = work(session)
-                # what it read outlives the session: detached as loaded, not expired
-                session.expunge_all()
-                return value
-
-        side = SideRead(in_own_session)
-        if self._may_read_beside() and self._side_reads.acquire(blocking=False):
-            side.start(self._side_reads.release)
+        slower; else, when its result is asked for, on the caller's `session`. Beside
+        only while no other session of the process holds a connection (a busy process
+        has its cores in use already, and a side read that goes unused would take from
+        the others), never on SQLite (one lock for its writer), on one connection, or in
+        a request that wrote (the other session would not see its writes)."""
+        side = SideRead(lambda: work(session))
+        if self._may_read_beside(session) and self._side_reads.acquire(blocking=False):
+            side.start(functools.partial(self._read_aside, work), self._side_reads.release)
         return side
 
-    def _may_read_beside(self) -> bool:
+    def _read_aside(self, work: Callable[[Session], T]) -> T:
+        with self.reading() as session:
+            value = work(session)
+            # what it read outlives the session: detached as loaded, not expired
+            session.expunge_all()
+            return value
+
+    def _may_read_beside(self, session: Session) -> bool:
         # sessions bound to one connection (a test's rolled-back transaction) take turns
         if self.is_sqlite or isinstance(self.sessions.kw.get("bind"), Connection):
             return False
+        tracker = getattr(self._local, "tracker", None)
+        if tracker is not None and tracker.session is not None:
+            return False
         pool = self.engine.pool
-        return not isinstance(pool, QueuePool) or pool.checkedout() <= 1  # the caller's
+        if not isinstance(pool, QueuePool):
+            return True
+        session.connection()  # the caller's own, which it needs anyway, is counted
+        return pool.checkedout() <= 1
 
     @contextlib.contextmanager
     def _serialised(self):

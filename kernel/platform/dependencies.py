@@ -160,8 +160,8 @@ class Store(DependencyProvider):
     def apart(self):
         return self.database.apart()
 
-    def read_beside(self, work):
-        return self.database.read_beside(work)
+    def read_beside(self, session, work):
+        return self.database.read_beside(session, work)
 
     def tracking_writes(self):
         return self.database.tracking_writes()

@@ -173,9 +173,12 @@ def every_year(session: Session) -> list[int]:
     return [year for year in session.scalars(select(found.c.year)) if year is not None]
 
 
-def in_turn(session: Session) -> Callable[[Callable[[Session], T]], SideRead[T]]:
-    """A read asked for beside the others run after them, on the same session."""
-    return lambda work: SideRead(lambda: work(session))
+Beside = Callable[[Session, Callable[[Session], T]], SideRead[T]]
+
+
+def in_turn(session: Session, work: Callable[[Session], T]) -> SideRead[T]:
+    """A read asked for beside the others, run after them on the same session."""
+    return SideRead(lambda: work(session))
 
 
 def results(
@@ -185,7 +188,7 @@ def results(
     set_spec: str | None,
     number: int,
     per_page: int,
-    beside: Callable[[Callable[[Session], list[Item]]], SideRead[list[Item]]] | None = None,
+    beside: Beside[list[Item]] = in_turn,
 ) -> dict[str, Any]:
     """A page of results, the total (exact up to RESULT_CAP) and the years of the matches
     without the year filter for that filter: counted up to RESULT_CAP, above it every year
@@ -194,10 +197,11 @@ def results(
     Newest first is the page of every search without words and of every one over
     RESULT_CAP, so that page is read beside the count (`beside`, a session of its own)
     before the count says which: the two reads of the index take the time of the slower.
-    Words with at most RESULT_CAP matches are ranked instead, after the count, and the
-    side read goes unused (it read no more than the count did)."""
+    Words with at most RESULT_CAP matches are ranked instead, after the count, while the
+    side read, not wanted, ends: it stops at the page's last match, the count only at
+    the RESULT_CAP + 1st, so it costs at most about what the count does."""
     search = criteria(session, query, year, set_spec)
-    newest = (beside or in_turn(session))(lambda s: page(s, search, False, number, per_page))
+    newest = beside(session, lambda s: page(s, search, False, number, per_page))
     try:
         matches, counted = tally(session, search)
         unfiltered = matches  # more in the year means more without it: no second read
@@ -207,8 +211,10 @@ def results(
         newest.discard()
         raise
     if search.tsquery is not None and matches <= RESULT_CAP:
-        newest.discard()
-        items = page(session, search, True, number, per_page)
+        try:
+            items = page(session, search, True, number, per_page)
+        finally:
+            newest.discard()
     else:
         items = newest.result()
     return {

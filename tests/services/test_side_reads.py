@@ -1,19 +1,21 @@
 """Side reads (`Database.read_beside`): a request's second read, on a session of its own,
 runs beside the first on PostgreSQL while the process has nothing else to do, and in
-turn otherwise (a busy process, SQLite, one connection); what it read or raised reaches
-the caller."""
+turn on the caller's session otherwise (a busy process, SQLite, one connection, a request
+that wrote); what it read or raised reaches the caller."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from kernel.platform.db import Database
 from lodge.migrations import upgrade
 from services.inventory.models import Collection
 from services.inventory.records import seed_collections
+from tests.support.system import poll_until
 
 
 @pytest.fixture
@@ -42,8 +44,7 @@ def test_a_side_read_runs_beside_the_caller_and_hands_over_what_it_read(pooled):
     ran_on: list[int] = []
     started = threading.Event()
     with pooled.reading() as session:
-        session.execute(select(1))  # the caller holds its connection
-        side = pooled.read_beside(collection_read_on(ran_on, started))
+        side = pooled.read_beside(session, collection_read_on(ran_on, started))
         assert started.wait(10), "the side read waited for its result to be asked for"
         theses = side.result()
     assert ran_on != [threading.get_ident()]
@@ -51,28 +52,86 @@ def test_a_side_read_runs_beside_the_caller_and_hands_over_what_it_read(pooled):
     assert theses.id == "theses" and theses.set_spec == "theses"
 
 
-def test_a_busy_process_reads_in_turn(pooled):
+def test_a_busy_process_reads_in_turn_on_the_callers_session(pooled):
     ran_on: list[int] = []
     with pooled.engine.connect() as other, pooled.reading() as session:
         other.execute(select(1))  # another request's connection
-        session.execute(select(1))
-        side = pooled.read_beside(collection_read_on(ran_on))
-        assert side.result().id == "theses"
+        side = pooled.read_beside(session, collection_read_on(ran_on))
+        held = pooled.engine.pool.checkedout()
+        assert side.result() is session.get(Collection, "theses")  # the caller's own
+        assert pooled.engine.pool.checkedout() == held == 2  # no third connection
     assert ran_on == [threading.get_ident()]
 
 
-def test_what_a_side_read_raises_reaches_the_caller(pooled):
+def test_a_request_that_wrote_reads_its_own_writes_in_turn(pooled):
+    ran_on: list[int] = []
+    pooled.serving_call("request-1")
+    try:
+        with pooled.tracking_writes():
+            with pooled.unit_of_work() as uow:
+                uow.session.get(Collection, "theses").name = "Theses, renamed"
+            with pooled.reading() as session:
+                side = pooled.read_beside(session, collection_read_on(ran_on))
+                assert side.result().name == "Theses, renamed"
+    finally:
+        pooled.serving_call(None)
+    assert ran_on == [threading.get_ident()]
+
+
+def side_backends(admin, statement: str) -> list[int]:
+    return admin.scalars(
+        text("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query = :q"),
+        {"q": statement},
+    ).all()
+
+
+def test_a_side_read_that_lost_its_connection_says_so_as_the_read_retry_expects(pooled):
+    """The RPC entrypoint reads again after an error whose connection was invalidated."""
+    statement = "SELECT 'lost', pg_sleep(600)"
+    with pooled.reading() as session:
+        side = pooled.read_beside(session, lambda own: own.execute(text(statement)).all())
+        with pooled.engine.connect() as admin:  # a third connection, once the side read began
+            backends = poll_until(lambda: side_backends(admin, statement), description="it")
+            for pid in backends:
+                admin.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+        with pytest.raises(OperationalError) as lost:
+            side.result()
+    assert lost.value.connection_invalidated
+    # the pool's next connection is a fresh one, and the next side read runs beside again
+    ran_on: list[int] = []
+    with pooled.reading() as session:
+        assert pooled.read_beside(session, collection_read_on(ran_on)).result().id == "theses"
+    assert ran_on != [threading.get_ident()]
+
+
+def test_what_a_side_read_raises_reaches_the_caller_and_frees_its_place(pooled):
     def fails(session):
         session.execute(select(1))
         raise LookupError("no such thing")
 
-    side = pooled.read_beside(fails)
-    with pytest.raises(LookupError, match="no such thing"):
-        side.result()
-    # its connection went back: the next one runs beside again
+    for _ in range(3):  # more than SIDE_READS: each one's place is given back
+        ran_on: list[int] = []
+        with pooled.reading() as session:
+            with pytest.raises(LookupError, match="no such thing"):
+                pooled.read_beside(session, fails).result()
+            assert pooled.read_beside(session, collection_read_on(ran_on)).result()
+        assert ran_on != [threading.get_ident()]
+
+
+def test_a_side_read_without_a_thread_runs_in_turn_and_frees_its_place(pooled, monkeypatch):
+    def no_thread(thread):
+        raise RuntimeError("can't start new thread")
+
     ran_on: list[int] = []
-    assert pooled.read_beside(collection_read_on(ran_on)).result().id == "theses"
-    assert ran_on != [threading.get_ident()]
+    with monkeypatch.context() as patched:
+        patched.setattr(threading.Thread, "start", no_thread)
+        for _ in range(3):
+            with pooled.reading() as session:
+                assert pooled.read_beside(session, collection_read_on(ran_on)).result()
+    assert ran_on == [threading.get_ident()] * 3
+    with pooled.reading() as session:
+        assert pooled.read_beside(session, collection_read_on(ran_on)).result()
+    assert ran_on[-1] != threading.get_ident()
 
 
 def test_in_turn_a_discarded_read_never_runs(database_for):
@@ -81,7 +140,9 @@ def test_in_turn_a_discarded_read_never_runs(database_for):
     with database.unit_of_work() as uow:
         seed_collections(uow.session)
     ran_on: list[int] = []
-    database.read_beside(collection_read_on(ran_on)).discard()
-    assert ran_on == []
-    assert database.read_beside(collection_read_on(ran_on)).result().id == "theses"
+    with database.reading() as session:
+        database.read_beside(session, collection_read_on(ran_on)).discard()
+        assert ran_on == []
+        side = database.read_beside(session, collection_read_on(ran_on))
+        assert side.result() is session.get(Collection, "theses")
     assert ran_on == [threading.get_ident()]
