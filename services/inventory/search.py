@@ -207,16 +207,12 @@ def results(
         unfiltered = matches  # more in the year means more without it: no second read
         if year is not None and matches <= RESULT_CAP:
             unfiltered, counted = tally(session, criteria(session, query, None, set_spec))
-    except BaseException:
-        newest.discard()
-        raise
-    if search.tsquery is not None and matches <= RESULT_CAP:
-        try:
+        if search.tsquery is not None and matches <= RESULT_CAP:
             items = page(session, search, True, number, per_page)
-        finally:
-            newest.discard()
-    else:
-        items = newest.result()
+        else:
+            items = newest.result()
+    finally:
+        newest.discard()  # nothing outlives the request, used or not
     return {
         "items": items,
         "total": min(matches, RESULT_CAP),
